@@ -1,0 +1,153 @@
+"""The dataset catalog: every dataset in ``data/``, its DVC content hash and its footer facts.
+
+Two origins: outputs of DVC stages (``data/datasets/*.parquet``, hashes in ``dvc.lock``)
+and user imports (``data/imports/<name>.parquet`` with a ``.dvc`` file). The DVC md5 is the
+dataset's version: it is what lineage tags and caches key on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from pipelines.datasets.schema import DatasetMeta, DatasetSchemaError, read_meta
+
+STAGE_DIR = Path("data/datasets")
+IMPORT_DIR = Path("data/imports")
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class UnknownDatasetError(KeyError):
+    """A dataset name that is not in the catalog."""
+
+    def __str__(self) -> str:
+        name, known = self.args
+        return f"unknown dataset {name!r}; known datasets: {known}"
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A catalogued dataset whose file is missing, unreadable or not what DVC recorded."""
+
+
+class DatasetNameError(ValueError):
+    """A dataset name that is not lower-case letters, digits and underscores."""
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if valid as a dataset (and Dagster asset) name, else raise."""
+    if not NAME_PATTERN.match(name):
+        raise DatasetNameError(
+            f"dataset name {name!r} must start with a letter and hold only a-z, 0-9 and _ "
+            "(at most 63 characters)"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetEntry:
+    """One dataset: where it is, its recorded DVC md5 and whether the file matches it."""
+
+    name: str
+    path: Path
+    origin: str  # "stage:<stage name>" or "import"
+    md5: str | None
+    state: str  # ok | modified | missing | unversioned
+    meta: DatasetMeta | None
+    rows: int = 0
+    symbols: tuple[str, ...] = ()
+    first: str = ""
+    last: str = ""
+
+    @property
+    def stage(self) -> str | None:
+        return self.origin.split(":", 1)[1] if self.origin.startswith("stage:") else None
+
+
+def file_md5(path: Path) -> str:
+    """MD5 of the file's bytes, as DVC records it for a single-file output."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_yaml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _stage_outputs(root: Path) -> dict[str, tuple[str, str | None]]:
+    """Map each stage output path under STAGE_DIR to (stage, md5 in dvc.lock)."""
+    stages = _load_yaml(root / "dvc.yaml").get("stages", {})
+    locked = _load_yaml(root / "dvc.lock").get("stages", {})
+    result: dict[str, tuple[str, str | None]] = {}
+    for stage, spec in stages.items():
+        lock_outs = {o["path"]: o.get("md5") for o in locked.get(stage, {}).get("outs", [])}
+        for out in spec.get("outs", []):
+            out_path = out if isinstance(out, str) else next(iter(out))
+            if Path(out_path).parent == STAGE_DIR and out_path.endswith(".parquet"):
+                result[out_path] = (stage, lock_outs.get(out_path))
+    return result
+
+
+def _import_outputs(root: Path) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    for dvc_file in sorted((root / IMPORT_DIR).glob("*.parquet.dvc")):
+        outs = _load_yaml(dvc_file).get("outs", [])
+        md5 = outs[0].get("md5") if outs else None
+        result[str(IMPORT_DIR / dvc_file.name[: -len(".dvc")])] = md5
+    return result
+
+
+def _entry(root: Path, rel: str, origin: str, md5: str | None) -> DatasetEntry:
+    path = root / rel
+    name = Path(rel).name.removesuffix(".parquet")
+    if not path.is_file():
+        return DatasetEntry(name, path, origin, md5, "missing", None)
+    state = "unversioned" if md5 is None else ("ok" if file_md5(path) == md5 else "modified")
+    try:
+        meta = read_meta(path)
+        pf = pq.ParquetFile(path)
+        symbols = tuple(sorted(set(pf.read(columns=["symbol"]).column(0).to_pylist())))
+        stats = [pf.metadata.row_group(i).column(0).statistics for i in range(pf.num_row_groups)]
+        first = min(s.min for s in stats if s is not None and s.has_min_max)
+        last = max(s.max for s in stats if s is not None and s.has_min_max)
+    except (DatasetSchemaError, ValueError, OSError):
+        return DatasetEntry(name, path, origin, md5, "unreadable", None)
+    return DatasetEntry(
+        name, path, origin, md5, state, meta, rows=pf.metadata.num_rows, symbols=symbols,
+        first=_stamp(first, meta), last=_stamp(last, meta),
+    )
+
+
+def _stamp(value: object, meta: DatasetMeta) -> str:
+    import pandas as pd
+
+    from strategies.venues import get_venue
+
+    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts).tz_convert(get_venue(meta.venue).tz)
+    return ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat()
+
+
+def list_datasets(root: Path) -> list[DatasetEntry]:
+    """Every dataset the project knows, stage outputs first, then imports, by name."""
+    stage = [_entry(root, rel, f"stage:{s}", md5) for rel, (s, md5) in _stage_outputs(root).items()]
+    imports = [_entry(root, rel, "import", md5) for rel, md5 in _import_outputs(root).items()]
+    return sorted(stage, key=lambda e: e.name) + sorted(imports, key=lambda e: e.name)
+
+
+def find_dataset(root: Path, name: str) -> DatasetEntry:
+    """The catalog entry called ``name``."""
+    entries = list_datasets(root)
+    for entry in entries:
+        if entry.name == name:
+            return entry
+    raise UnknownDatasetError(name, [e.name for e in entries])

@@ -1,0 +1,126 @@
+"""Import a user's export: read, normalise, validate, and only then store and version it.
+
+Nothing touches ``data/`` until the file has passed its expectation suite. Storing is
+atomic (temporary file, rename) and ``dvc add`` runs right after; if DVC fails, the
+previous file and ``.dvc`` record are put back, so an import either lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.datasets.catalog import (
+    IMPORT_DIR,
+    DatasetEntry,
+    check_name,
+    find_dataset,
+    list_datasets,
+)
+from pipelines.datasets.normalise import NormaliseOptions, normalise
+from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
+from pipelines.datasets.source_file import read_source
+from pipelines.datasets.validation import ValidationConfig, ValidationReport, validate_bars
+
+
+class DatasetRejectedError(ValueError):
+    """The file failed validation; carries the report. Nothing was written."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__(report.render())
+        self.report = report
+
+
+class DatasetStoreError(RuntimeError):
+    """Storing or versioning failed; the previous version was restored."""
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What landed: the catalog entry, its validation report and notes from normalising."""
+
+    entry: DatasetEntry
+    report: ValidationReport
+    notes: list[str] = field(default_factory=list)
+
+
+def default_name(symbol: str, timeframe: str) -> str:
+    """``NIFTY``, ``5m`` -> ``nifty_5m``."""
+    clean = "".join(ch if ch.isalnum() else "_" for ch in symbol.lower()).strip("_")
+    return f"{clean}_{timeframe.lower()}"
+
+
+def _check_free(root: Path, name: str) -> None:
+    for entry in list_datasets(root):
+        if entry.name == name and entry.origin != "import":
+            raise DatasetStoreError(
+                f"dataset name {name!r} belongs to DVC stage {entry.stage!r}; pick another --name"
+            )
+
+
+def import_dataset(
+    source: Path, options: NormaliseOptions, *, root: Path, name: str | None = None,
+    max_bytes: int, validation: ValidationConfig | None = None,
+) -> ImportResult:
+    """Import ``source`` as dataset ``name`` (default ``<symbol>_<timeframe>``) under ``root``.
+
+    Raises
+    ------
+    SourceFileError, NormaliseError, TimestampParseError
+        The file cannot be read or mapped; nothing was written.
+    DatasetRejectedError
+        The file failed validation; nothing was written.
+    DatasetStoreError
+        Writing or ``dvc add`` failed; the previous version is back in place.
+    """
+    name = check_name(name or default_name(options.symbol, options.timeframe))
+    _check_free(root, name)
+    raw = read_source(source, max_bytes=max_bytes)
+    bars = normalise(raw, options)
+    report = validate_bars(
+        bars.frame, name=name, kind=bars.kind, venue=options.venue,
+        timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
+    )
+    if not report.passed:
+        raise DatasetRejectedError(report)
+    meta = DatasetMeta(
+        name=name, kind=bars.kind, timeframe=options.timeframe, venue=options.venue,
+        source=f"import: {source.name}", has_volume=bars.has_volume,
+    )
+    _store(root, root / IMPORT_DIR / f"{name}.parquet", conform(bars.frame), meta)
+    return ImportResult(find_dataset(root, name), report, bars.notes)
+
+
+def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
+    """Write ``target`` and ``dvc add`` it; on any failure restore what was there before."""
+    record = target.with_name(target.name + ".dvc")
+    gitignore = target.parent / ".gitignore"
+    backups = {p: p.with_name(f".{p.name}.bak") for p in (target, record, gitignore)}
+    existed = {p: p.exists() for p in backups}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for p, bak in backups.items():
+        if existed[p]:
+            shutil.copy2(p, bak)
+    try:
+        write_dataset(frame, target, meta)
+        _dvc_add(root, target)
+    except BaseException as exc:
+        for p, bak in backups.items():
+            if existed[p]:
+                os.replace(bak, p)
+            else:
+                p.unlink(missing_ok=True)
+        if isinstance(exc, Exception):
+            raise DatasetStoreError(f"could not version {target} with DVC: {exc}") from exc
+        raise
+    for bak in backups.values():
+        bak.unlink(missing_ok=True)
+
+
+def _dvc_add(root: Path, target: Path) -> None:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        repo.add(str(target.relative_to(root)))

@@ -1,0 +1,74 @@
+"""The ``stratops`` command: one entry point, a subcommand per capability.
+
+Exit codes scripts can rely on: 0 success; 1 a check or validation failed; 2 bad input or
+configuration (the message names the file, field or value); 3 an unexpected internal error.
+Heavy libraries (Dagster, DVC, GX, vectorbt) are imported inside commands, never at import
+time, so ``stratops --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from stratops import cli_data, cli_run
+from stratops.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    StratopsExit,
+    expected_errors,
+)
+
+app = typer.Typer(
+    name="stratops",
+    help="Intraday strategies from research to production: data, research, promotion, live.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(cli_data.app, name="data")
+app.command("run")(cli_run.run)
+app.command("ui")(cli_run.ui)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the stratops version."""
+    from importlib.metadata import version as pkg_version
+
+    typer.echo(pkg_version("stratops"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map expected errors to clean messages and exit codes."""
+    import click
+
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except StratopsExit as exc:
+        return exc.code
+    except expected_errors() as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        return EXIT_BAD_INPUT
+    except click.ClickException as exc:  # usage errors: unknown option, missing argument
+        exc.show()
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        typer.secho("interrupted", fg="red", err=True)
+        return 130
+    except Exception as exc:
+        if os.environ.get("STRATOPS_DEBUG"):
+            raise
+        typer.secho(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True,
+        )
+        return EXIT_INTERNAL
+    return rc if isinstance(rc, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

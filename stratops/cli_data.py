@@ -1,0 +1,129 @@
+"""``stratops data ...``: build, import, list and validate DVC-versioned datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stratops.errors import EXIT_FAILED, StratopsExit
+
+app = typer.Typer(help="Datasets: build (DVC), import, list, validate (Great Expectations).",
+                  no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        console=err_console, transient=False,
+    )
+
+
+@app.command("build")
+def build(
+    push: Annotated[bool, typer.Option(help="dvc push the outputs to the default remote")] = True,
+) -> None:
+    """Reproduce every DVC stage (``dvc repro``); stages already up to date are skipped."""
+    from stratops.datasets_ops import build_datasets
+
+    with _progress() as progress:
+        results = build_datasets(progress, push=push)
+    for stage, status in results:
+        console.print(f"stage [bold]{stage}[/]: {status}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file to import")],
+    symbol: Annotated[str, typer.Option(help="instrument symbol, e.g. NIFTY")],
+    timeframe: Annotated[str, typer.Option(help="bar length: 1m, 5m, 1h, 1d ...")],
+    tz: Annotated[str | None, typer.Option(help="zone of naive timestamps (default: venue's)")]
+    = None,
+    venue: Annotated[str, typer.Option(help="NSE, NYSE, FX or 24x7")] = "NSE",
+    name: Annotated[str | None, typer.Option(help="dataset name (default symbol_timeframe)")]
+    = None,
+    date_order: Annotated[str, typer.Option(help="auto, dmy or mdy for dates like 01/02/2024")]
+    = "auto",
+) -> None:
+    """Import a broker/exchange export: normalise, validate, then store and ``dvc add`` it."""
+    from pipelines.datasets.importer import DatasetRejectedError
+    from stratops.datasets_ops import import_file
+
+    if date_order not in ("auto", "dmy", "mdy"):
+        raise typer.BadParameter(f"--date-order must be auto, dmy or mdy, not {date_order!r}")
+    try:
+        with err_console.status(f"importing {path} ..."):
+            result = import_file(path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue,
+                                 name=name, date_order=date_order)  # type: ignore[arg-type]
+    except DatasetRejectedError as exc:
+        err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.")
+        err_console.print(exc.report.render(), markup=False, highlight=False)
+        raise StratopsExit(EXIT_FAILED) from exc
+    entry = result.entry
+    for note in result.notes:
+        console.print(f"  {note}", markup=False, highlight=False)
+    console.print(f"imported [bold]{entry.name}[/]: {entry.rows} rows, md5 {entry.md5}, "
+                  f"{entry.first} .. {entry.last}")
+    rel = entry.path.relative_to(entry.path.parents[2])
+    console.print(f"next: git add {rel}.dvc {rel.parent}/.gitignore && dvc push", markup=False)
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Show every dataset: name, DVC hash, symbols, timeframe, rows, first/last bar."""
+    from pipelines.datasets.catalog import list_datasets
+    from stratops.settings import load_settings
+
+    entries = list_datasets(load_settings().root)
+    if as_json:
+        typer.echo(json.dumps([_entry_dict(e) for e in entries], indent=2))
+        return
+    table = Table(title="datasets")
+    for col in ("name", "md5", "state", "symbols", "timeframe", "venue", "rows", "first", "last"):
+        table.add_column(col, no_wrap=col in ("name", "md5", "first", "last"))
+    for e in entries:
+        symbols = ", ".join(e.symbols[:4]) + (f" +{len(e.symbols) - 4}" if len(e.symbols) > 4
+                                               else "")
+        table.add_row(e.name, (e.md5 or "-")[:12], e.state, symbols,
+                      e.meta.timeframe if e.meta else "-", e.meta.venue if e.meta else "-",
+                      f"{e.rows:,}", e.first, e.last)
+    Console(width=max(console.width, 150)).print(table)
+
+
+def _entry_dict(e) -> dict:
+    return {
+        "name": e.name, "md5": e.md5, "state": e.state, "origin": e.origin,
+        "path": str(e.path), "symbols": list(e.symbols), "rows": e.rows,
+        "timeframe": e.meta.timeframe if e.meta else None,
+        "venue": e.meta.venue if e.meta else None, "kind": e.meta.kind if e.meta else None,
+        "synthetic": e.meta.synthetic if e.meta else None, "first": e.first, "last": e.last,
+    }
+
+
+@app.command("validate")
+def validate(
+    names: Annotated[list[str] | None, typer.Argument(help="datasets (default: all)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Run each dataset's Great Expectations suite; exit 1 if any rule fails."""
+    from stratops.datasets_ops import validate_datasets
+
+    with _progress() as progress:
+        reports = validate_datasets(names or [], progress)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
+    else:
+        for report in reports:
+            console.print(report.render(), markup=False, highlight=False)
+    if not all(r.passed for r in reports):
+        raise StratopsExit(EXIT_FAILED)

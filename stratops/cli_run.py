@@ -1,0 +1,52 @@
+"""``stratops run`` (the main job, in process, recorded in Dagster) and ``stratops ui``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from stratops.errors import EXIT_FAILED, StratopsExit
+
+console = Console()
+
+
+def _dagster_env() -> None:
+    """Point Dagster at the project-local instance (``.dagster/`` by default)."""
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    home = settings.dagster_home_path
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+
+
+def run(
+    job: Annotated[str, typer.Option(help="Dagster job to run")] = "datasets_job",
+) -> None:
+    """Run the main job end to end: datasets (DVC) -> blocking GX checks; then list data."""
+    from stratops.main_job import run_main_job
+
+    _dagster_env()
+    outcome = run_main_job(job, console)
+    from stratops.cli_data import list_
+
+    list_(as_json=False)
+    if not outcome.success:
+        raise StratopsExit(EXIT_FAILED)
+
+
+def ui(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 3000,
+) -> None:
+    """Open the Dagster UI on this project (``dagster dev``, bound to 127.0.0.1)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    _dagster_env()
+    exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    os.execvp(exe, [exe, "dev", "-m", "pipelines.definitions", "-h", "127.0.0.1",
+                    "-p", str(port)])

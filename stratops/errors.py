@@ -1,0 +1,39 @@
+"""Exit codes and the exception types the CLI reports as a plain message (no traceback)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a validation, check or gate failed
+EXIT_BAD_INPUT = 2  # bad file, field, value or configuration
+EXIT_INTERNAL = 3
+
+
+class StratopsExit(Exception):
+    """Leave the CLI with ``code`` after the command has printed its own report."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input or configuration: reported as ``error: <message>``, exit 2."""
+    from pipelines.datasets.catalog import (
+        DatasetNameError,
+        DatasetUnavailableError,
+        UnknownDatasetError,
+    )
+    from pipelines.datasets.importer import DatasetStoreError
+    from pipelines.datasets.normalise import NormaliseError
+    from pipelines.datasets.schema import DatasetSchemaError
+    from pipelines.datasets.source_file import SourceFileError
+    from pipelines.datasets.timeframes import TimeframeError
+    from pipelines.datasets.timestamps import TimestampParseError
+    from strategies.venues import UnknownVenueError
+    from stratops.settings import SettingsError
+
+    return (
+        SourceFileError, NormaliseError, TimestampParseError, TimeframeError, DatasetSchemaError,
+        DatasetNameError, UnknownDatasetError, UnknownVenueError, DatasetStoreError,
+        SettingsError, DatasetUnavailableError,
+    )

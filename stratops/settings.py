@@ -1,0 +1,104 @@
+"""Typed settings: ``stratops.yaml`` at the project root, overridden by ``STRATOPS_*`` variables.
+
+Nested keys use ``__`` in variable names: ``STRATOPS_DATA__IMPORT_MAX_BYTES=2147483648``.
+Unknown keys are refused, so a typo in a reviewed file fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pipelines.datasets.validation import ValidationConfig
+
+SETTINGS_FILE = "stratops.yaml"
+ROOT_ENV = "STRATOPS_ROOT"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be loaded or do not validate."""
+
+
+class DataSettings(BaseModel):
+    """Where datasets live and how large an import may be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    import_max_bytes: int = Field(2**30, gt=0, description="largest file `data import` reads")
+
+
+class Settings(BaseSettings):
+    """All stratops settings (see README, Configuration)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STRATOPS_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    root: Path
+    data: DataSettings = Field(default_factory=DataSettings)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    dagster_home: Path = Path(".dagster")
+    mlflow_tracking_uri: str = "sqlite:///mlflow/mlflow.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # environment beats the file
+
+    def path(self, relative: Path | str) -> Path:
+        """Resolve a project-relative path against the root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def dagster_home_path(self) -> Path:
+        return self.path(self.dagster_home)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: ``$STRATOPS_ROOT``, else the nearest folder above ``start`` (or the
+    working directory) holding both ``dvc.yaml`` and ``pyproject.toml``."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file() and (folder / "pyproject.toml").is_file():
+            return folder
+    raise SettingsError(
+        f"not inside a stratops project: no folder above {here} has dvc.yaml and "
+        f"pyproject.toml; cd into the repository or set {ROOT_ENV}"
+    )
+
+
+def load_settings(root: Path | None = None) -> Settings:
+    """Load ``stratops.yaml`` under ``root`` (if present) and the environment."""
+    root = root or find_root()
+    file = root / SETTINGS_FILE
+    values: dict[str, Any] = {}
+    if file.is_file():
+        try:
+            values = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{file}: not valid YAML ({exc})") from exc
+        if not isinstance(values, dict):
+            raise SettingsError(f"{file}: top level must be a mapping of keys")
+    try:
+        return Settings(root=root, **values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise SettingsError(f"{file}: {problems}") from exc
