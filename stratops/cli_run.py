@@ -20,6 +20,9 @@ def _dagster_env() -> None:
     settings = load_settings()
     home = settings.dagster_home_path
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():  # embedded SQLite storage (Dagster's default), no telemetry
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ.setdefault("DAGSTER_HOME", str(home))
 
 

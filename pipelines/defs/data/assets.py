@@ -1,8 +1,7 @@
 """One asset per dataset (``datasets/<name>``): the DVC-versioned bars, brought up to date."""
 
-from __future__ import annotations
-
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -16,7 +15,7 @@ def dataset_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["datasets", name])
 
 
-def entry_metadata(entry: DatasetEntry) -> dict[str, dg.RawMetadataValue]:
+def entry_metadata(entry: DatasetEntry) -> dict[str, Any]:
     meta = entry.meta
     return {
         "dvc_md5": entry.md5 or "",

@@ -1,8 +1,8 @@
 """Blocking Great Expectations checks on every dataset asset."""
 
-from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -12,7 +12,7 @@ from pipelines.defs.data.assets import dataset_key
 from pipelines.defs.data.resources import DvcDatasetStore
 
 
-def report_metadata(report: ValidationReport) -> dict[str, dg.RawMetadataValue]:
+def report_metadata(report: ValidationReport) -> dict[str, Any]:
     failed = [f"{o.name} ({o.failed} rows)" for o in report.failures]
     return {
         "rules": dg.MetadataValue.int(len(report.outcomes)),
