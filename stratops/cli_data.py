@@ -65,7 +65,7 @@ def import_(
                                  name=name, date_order=date_order)  # type: ignore[arg-type]
     except DatasetRejectedError as exc:
         err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.")
-        err_console.print(exc.report.render(), markup=False, highlight=False)
+        err_console.print(exc.report.render(), markup=False, highlight=False, soft_wrap=True)
         raise StratopsExit(EXIT_FAILED) from exc
     entry = result.entry
     for note in result.notes:
@@ -124,6 +124,6 @@ def validate(
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
     else:
         for report in reports:
-            console.print(report.render(), markup=False, highlight=False)
+            console.print(report.render(), markup=False, highlight=False, soft_wrap=True)
     if not all(r.passed for r in reports):
         raise StratopsExit(EXIT_FAILED)

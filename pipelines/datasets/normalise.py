@@ -88,7 +88,9 @@ def parse_numeric(values: pd.Series, lines: pd.Series, column: str) -> pd.Series
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         return values.astype("float64")
     text = values.astype("string").str.strip()
-    text = text.str.replace(r"(?<=\d),(?=\d{2,3}(\D|$))", "", regex=True)  # 23,456.50
+    # 23,456.50 or 1,23,456.50 (lakh grouping); a decimal comma such as 100,50 stays text
+    grouped = text.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{2,3})*,\d{3}(?:\.\d*)?").fillna(False)
+    text = text.mask(grouped.astype(bool), text.str.replace(",", "", regex=False))
     is_null = text.isna() | text.str.lower().isin(_NULL_TOKENS)
     number = pd.to_numeric(text.mask(is_null), errors="coerce").astype("float64")
     bad = (number.isna() & ~is_null).to_numpy()

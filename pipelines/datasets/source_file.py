@@ -67,8 +67,10 @@ def _read_parquet(path: Path) -> RawTable:
         raise SourceFileError(f"{path}: not a readable Parquet file ({exc})") from exc
     if frame.empty:
         raise SourceFileError(f"{path}: Parquet file has no rows")
+    named_index = any(name is not None for name in frame.index.names)
+    # df.set_index("ts").to_parquet() stores ts as the index; keep it as a column
+    frame = frame.reset_index(drop=not named_index, allow_duplicates=True)
     _check_duplicate_headers(path, [str(c) for c in frame.columns])
-    frame = frame.reset_index(drop=True)
     return RawTable(path, "parquet", frame, pd.Series(range(1, len(frame) + 1)), None)
 
 
@@ -135,6 +137,12 @@ def _read_csv(path: Path, head: bytes) -> RawTable:
     if frame.empty:
         raise SourceFileError(f"{path}: file has a header but no data rows")
     lines = _data_lines(path, encoding, len(frame))
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made surplus fields an index
+        raise SourceFileError(
+            f"{path}: malformed CSV (line {lines.iloc[0]} has "
+            f"{len(header) + frame.index.nlevels} fields where the header has {len(header)}; "
+            "check delimiter/quoting)"
+        )
     return RawTable(path, "csv", frame, lines, delimiter)
 
 
@@ -142,7 +150,8 @@ def _is_utf8(head: bytes) -> bool:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return exc.start > len(head) - 4  # a multi-byte character cut by the sample end
+        # a multi-byte character cut by the sample end, not a bad byte in a short file
+        return exc.reason == "unexpected end of data" and len(head) == _SNIFF_BYTES
     return True
 
 
@@ -150,11 +159,13 @@ def _data_lines(path: Path, encoding: str, n_rows: int) -> pd.Series:
     """1-based file line of each data row, skipping blank lines as pandas does."""
     numbers: list[int] = []
     with path.open("r", encoding=encoding, newline="") as fh:
-        for number, row in enumerate(csv.reader(fh), start=1):
+        reader, start = csv.reader(fh), 1
+        for row in reader:  # a record with quoted newlines starts on its first line
+            number, start = start, reader.line_num + 1
             if number == 1 or not row or all(not cell.strip() for cell in row):
                 continue
             numbers.append(number)
-    if len(numbers) != n_rows:  # quoted newlines make csv and pandas disagree; fall back
+    if len(numbers) != n_rows:  # csv and pandas disagree on which rows exist; fall back
         return pd.Series(range(2, n_rows + 2))
     return pd.Series(numbers)
 

@@ -63,6 +63,9 @@ def parse_timestamps(
     if empty.any():
         raise TimestampParseError(f"empty timestamp at {_examples(text, lines, empty)}")
     if text.str.fullmatch(_NUMERIC).all():
+        compact = _parse_compact_date(text)
+        if compact is not None:  # YYYYMMDD is a local session date, not an instant in UTC
+            return _localise(compact, lines, source_tz).dt.tz_convert(venue_tz)
         return _parse_numeric(text, lines).dt.tz_convert(venue_tz)
     if text.str.match(_ISO).all():
         return _parse_iso(text, lines, source_tz, tz_explicit).dt.tz_convert(venue_tz)
@@ -70,12 +73,16 @@ def parse_timestamps(
     return _localise(parsed, lines, source_tz).dt.tz_convert(venue_tz)
 
 
-def _parse_numeric(text: pd.Series, lines: pd.Series) -> pd.Series:
+def _parse_compact_date(text: pd.Series) -> pd.Series | None:
     if text.str.fullmatch(r"\d{8}").all():
         parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
         if parsed.notna().all():
-            return parsed.dt.tz_localize("UTC")
-    number = text.astype("float64")
+            return parsed
+    return None
+
+
+def _parse_numeric(text: pd.Series, lines: pd.Series) -> pd.Series:
+    number = pd.to_numeric(text)  # int64 when the digits fit, so epoch ns stay exact
     magnitude = number.abs().max()
     unit = next(u for limit, u in ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (np.inf, "ns"))
                 if magnitude < limit)
@@ -85,7 +92,13 @@ def _parse_numeric(text: pd.Series, lines: pd.Series) -> pd.Series:
             f"numeric timestamps look like epoch seconds but some are before 1973 "
             f"({_examples(text, lines, bad)}); is this column really a timestamp?"
         )
-    return pd.to_datetime(number, unit=unit, utc=True).dt.as_unit("ns")
+    try:
+        return pd.to_datetime(number, unit=unit, utc=True).dt.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        everything = np.ones(len(text), bool)
+        raise TimestampParseError(
+            f"numeric timestamps out of range as epoch {unit} ({_examples(text, lines, everything)})"
+        ) from exc
 
 
 def _parse_iso(text: pd.Series, lines: pd.Series, source_tz: str, tz_explicit: bool) -> pd.Series:

@@ -1,0 +1,72 @@
+"""A throw-away copy of the project with its datasets built by the real ``dvc repro``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME",)}
+    env["STRATOPS_ROOT"] = str(root)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_in(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command (``stratops ...``, ``dvc ...``) inside the project copy."""
+    exe = str(BIN / args[0]) if (BIN / args[0]).exists() else args[0]
+    proc = subprocess.run([exe, *args[1:]], cwd=root, env=_env(root), text=True,
+                          capture_output=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _copy_sources(repo: Path, dest: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=repo, check=True,
+        capture_output=True, text=True,
+    ).stdout.splitlines()
+    for rel in listed:
+        src = repo / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
+    """The project's files in a new git repo, with ``dvc repro`` run once (read-only use)."""
+    root = tmp_path_factory.mktemp("project")
+    _copy_sources(repo_root, root)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+    run_in(root, "dvc", "repro")
+    return root
+
+
+@pytest.fixture()
+def project(built_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the built project, free to be modified by one test."""
+    dest = tmp_path / "project"
+    shutil.copytree(built_project, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture()
+def snapshot() -> Callable[[Path], dict[str, bytes]]:
+    """Bytes of every file under data/ plus dvc.lock: compare before and after an action."""
+    def take(root: Path) -> dict[str, bytes]:
+        files = [p for p in (root / "data").rglob("*") if p.is_file()] + [root / "dvc.lock"]
+        return {str(p.relative_to(root)): p.read_bytes() for p in files}
+    return take

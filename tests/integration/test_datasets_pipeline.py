@@ -1,0 +1,160 @@
+"""The real datasets built by DVC in a clean copy, the main job, list, import and refusal."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines.datasets.catalog import file_md5
+from pipelines.datasets.schema import DatasetMeta, read_dataset, read_meta, write_dataset
+from tests.integration.conftest import run_in
+
+pytestmark = pytest.mark.integration
+
+DATASETS = {"goog_1d", "eurusd_1h", "sp500_1d", "nse_index_1m"}
+
+
+def _locked_outs(lock: Path) -> dict[str, str]:
+    stages = yaml.safe_load(lock.read_text())["stages"]
+    return {o["path"]: o["md5"] for s in stages.values() for o in s["outs"]}
+
+
+def _goog_csv(tmp_path: Path) -> Path:
+    dest = tmp_path / "GOOG.csv"
+    dest.write_bytes(importlib.resources.files("backtesting").joinpath("test/GOOG.csv")
+                     .read_bytes())
+    return dest
+
+
+def test_dvc_repro_clean_copy_reproduces_committed_hashes(built_project: Path,
+                                                          repo_root: Path) -> None:
+    assert _locked_outs(built_project / "dvc.lock") == _locked_outs(repo_root / "dvc.lock")
+
+
+def test_dvc_repro_second_run_changes_nothing(built_project: Path) -> None:
+    proc = run_in(built_project, "dvc", "status")
+    assert "up to date" in proc.stdout.lower()
+
+
+def test_data_list_shows_every_dataset_with_hash(built_project: Path) -> None:
+    listed = json.loads(run_in(built_project, "stratops", "data", "list", "--json").stdout)
+    by_name = {e["name"]: e for e in listed}
+    assert set(by_name) == DATASETS
+    for entry in listed:
+        assert entry["state"] == "ok"
+        assert entry["md5"] == file_md5(Path(entry["path"]))
+        assert entry["rows"] > 0 and entry["first"] < entry["last"]
+    assert by_name["nse_index_1m"]["symbols"] == ["BANKNIFTY", "NIFTY"]
+    assert by_name["nse_index_1m"]["synthetic"] is True
+    assert len(by_name["sp500_1d"]["symbols"]) == 20
+
+
+def test_shipped_goog_matches_package_csv(built_project: Path) -> None:
+    ours = read_dataset(built_project / "data/datasets/goog_1d.parquet")
+    theirs = pd.read_csv(importlib.resources.files("backtesting").joinpath("test/GOOG.csv"),
+                         index_col=0)
+    assert len(ours) == len(theirs)
+    assert ours["close"].tolist() == theirs["Close"].astype(float).tolist()
+    assert str(ours["ts"].dt.tz) == "America/New_York"
+
+
+def test_stratops_run_main_job_passes_every_check(project: Path) -> None:
+    proc = run_in(project, "stratops", "run")
+    assert "run succeeded" in proc.stdout
+    for name in DATASETS:
+        assert f"datasets/{name}" in proc.stdout
+    assert (project / ".dagster" / "dagster.yaml").is_file()
+
+
+def test_data_validate_all_shipped_datasets_pass(built_project: Path) -> None:
+    reports = json.loads(run_in(built_project, "stratops", "data", "validate", "--json").stdout)
+    assert {r["dataset"] for r in reports} == DATASETS
+    assert all(r["passed"] for r in reports)
+
+
+def test_import_real_file_is_stored_and_versioned(project: Path, tmp_path: Path) -> None:
+    proc = run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)),
+                  "--symbol", "GOOG", "--timeframe", "1d", "--venue", "NYSE",
+                  "--name", "goog_user")
+    assert "imported goog_user: 2148 rows" in proc.stdout
+    stored = project / "data/imports/goog_user.parquet"
+    record = yaml.safe_load((project / "data/imports/goog_user.parquet.dvc").read_text())
+    assert record["outs"][0]["md5"] == file_md5(stored)
+    assert read_meta(stored).source == "import: GOOG.csv"
+    listed = json.loads(run_in(project, "stratops", "data", "list", "--json").stdout)
+    assert {e["name"] for e in listed} == DATASETS | {"goog_user"}
+
+
+def test_import_then_dvc_push_pull_restores_offline(project: Path, tmp_path: Path) -> None:
+    run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)), "--symbol", "GOOG",
+           "--timeframe", "1d", "--venue", "NYSE", "--name", "goog_user")
+    stored = project / "data/imports/goog_user.parquet"
+    digest = file_md5(stored)
+    run_in(project, "dvc", "push")
+    stored.unlink()
+    run_in(project, "dvc", "gc", "--workspace", "--force")  # forget the local cache too
+    run_in(project, "dvc", "pull")
+    assert file_md5(stored) == digest
+
+
+def _bad_csv(tmp_path: Path) -> Path:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "date,open,high,low,close,volume\n"
+        "2025-01-06 09:15:00,100,101,99,100.5,10\n"
+        "2025-01-06 09:16:00,100.5,99,101,100,10\n"  # high < low
+        "2025-01-06 09:17:00,100,101,99,100.2,10\n"
+    )
+    return bad
+
+
+def test_import_bad_file_is_refused_and_nothing_changes(
+    project: Path, tmp_path: Path, snapshot: Callable[[Path], dict[str, bytes]]
+) -> None:
+    before = snapshot(project)
+    proc = run_in(project, "stratops", "data", "import", str(_bad_csv(tmp_path)),
+                  "--symbol", "NIFTY", "--timeframe", "1m", check=False)
+    assert proc.returncode == 1
+    assert "nothing was written" in proc.stderr
+    assert "FAIL high >= open" in proc.stderr and "line=3" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_import_bad_version_keeps_previous_version(
+    project: Path, tmp_path: Path, snapshot: Callable[[Path], dict[str, bytes]]
+) -> None:
+    good = tmp_path / "good.csv"
+    minutes = pd.date_range("2025-01-06 09:15", "2025-01-06 15:29", freq="1min")
+    good.write_text("date,open,high,low,close,volume\n"
+                    + "".join(f"{t:%Y-%m-%d %H:%M:%S},100,101,99,100,10\n" for t in minutes))
+    run_in(project, "stratops", "data", "import", str(good), "--symbol", "NIFTY",
+           "--timeframe", "1m", "--name", "nifty_user")
+    before = snapshot(project)
+    proc = run_in(project, "stratops", "data", "import", str(_bad_csv(tmp_path)), "--symbol",
+                  "NIFTY", "--timeframe", "1m", "--name", "nifty_user", check=False)
+    assert proc.returncode == 1
+    assert snapshot(project) == before
+
+
+def test_main_job_blocking_check_fails_on_corrupted_dataset(project: Path) -> None:
+    """A file versioned behind the importer's back (plain ``dvc add``) is caught by the check."""
+    frame = read_dataset(project / "data/datasets/goog_1d.parquet")
+    frame.loc[5, "high"] = frame.loc[5, "low"] - 1.0
+    target = project / "data/imports/goog_bad.parquet"
+    meta = read_meta(project / "data/datasets/goog_1d.parquet")
+    write_dataset(frame, target, DatasetMeta(**{**_meta_fields(meta), "name": "goog_bad"}))
+    run_in(project, "dvc", "add", "data/imports/goog_bad.parquet")
+    proc = run_in(project, "stratops", "run", check=False)
+    assert proc.returncode == 1
+    assert "datasets/goog_bad" in proc.stdout and "FAILED" in proc.stdout
+
+
+def _meta_fields(meta: DatasetMeta) -> dict:
+    return {f: getattr(meta, f) for f in meta.__dataclass_fields__}
