@@ -14,13 +14,7 @@ import sys
 import typer
 
 from stratops import cli_data, cli_run
-from stratops.errors import (
-    EXIT_BAD_INPUT,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    StratopsExit,
-    expected_errors,
-)
+from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
     name="stratops",
@@ -44,19 +38,14 @@ def version() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map expected errors to clean messages and exit codes."""
-    import click
-
     try:
-        rc = app(args=argv, standalone_mode=False)
-    except StratopsExit as exc:
-        return exc.code
+        app(args=argv, standalone_mode=True)  # click reports usage errors itself (exit 2)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except expected_errors() as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         return EXIT_BAD_INPUT
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument
-        exc.show()
-        return EXIT_BAD_INPUT
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except KeyboardInterrupt:
         typer.secho("interrupted", fg="red", err=True)
         return 130
     except Exception as exc:
@@ -67,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True,
         )
         return EXIT_INTERNAL
-    return rc if isinstance(rc, int) else EXIT_OK
+    return EXIT_OK
 
 
 if __name__ == "__main__":

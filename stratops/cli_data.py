@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from stratops.errors import EXIT_FAILED, StratopsExit
+from stratops.errors import EXIT_FAILED
 
 app = typer.Typer(help="Datasets: build (DVC), import, list, validate (Great Expectations).",
                   no_args_is_help=True)
@@ -66,7 +66,7 @@ def import_(
     except DatasetRejectedError as exc:
         err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.")
         err_console.print(exc.report.render(), markup=False, highlight=False, soft_wrap=True)
-        raise StratopsExit(EXIT_FAILED) from exc
+        raise typer.Exit(EXIT_FAILED) from exc
     entry = result.entry
     for note in result.notes:
         console.print(f"  {note}", markup=False, highlight=False)
@@ -126,4 +126,4 @@ def validate(
         for report in reports:
             console.print(report.render(), markup=False, highlight=False, soft_wrap=True)
     if not all(r.passed for r in reports):
-        raise StratopsExit(EXIT_FAILED)
+        raise typer.Exit(EXIT_FAILED)

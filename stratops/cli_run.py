@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stratops.errors import EXIT_FAILED, StratopsExit
+from stratops.errors import EXIT_FAILED
 
 console = Console()
 
@@ -38,7 +38,7 @@ def run(
 
     list_(as_json=False)
     if not outcome.success:
-        raise StratopsExit(EXIT_FAILED)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def ui(

@@ -8,14 +8,6 @@ EXIT_BAD_INPUT = 2  # bad file, field, value or configuration
 EXIT_INTERNAL = 3
 
 
-class StratopsExit(Exception):
-    """Leave the CLI with ``code`` after the command has printed its own report."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: reported as ``error: <message>``, exit 2."""
     from pipelines.datasets.catalog import (
