@@ -64,7 +64,8 @@ def import_(
             result = import_file(path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue,
                                  name=name, date_order=date_order)  # type: ignore[arg-type]
     except DatasetRejectedError as exc:
-        err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.")
+        err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.",
+                          soft_wrap=True)
         err_console.print(exc.report.render(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from exc
     entry = result.entry
@@ -114,6 +115,8 @@ def _entry_dict(e) -> dict:
 def validate(
     names: Annotated[list[str] | None, typer.Argument(help="datasets (default: all)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passed rules too")]
+    = False,
 ) -> None:
     """Run each dataset's Great Expectations suite; exit 1 if any rule fails."""
     from stratops.datasets_ops import validate_datasets
@@ -124,6 +127,6 @@ def validate(
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
     else:
         for report in reports:
-            console.print(report.render(), markup=False, highlight=False, soft_wrap=True)
+            console.print(report.render(verbose=verbose), markup=False, highlight=False, soft_wrap=True)
     if not all(r.passed for r in reports):
         raise typer.Exit(EXIT_FAILED)

@@ -89,15 +89,19 @@ class ValidationReport:
             ],
         }
 
-    def render(self) -> str:
-        """Plain-text report: one line per rule, examples under each failure."""
+    def render(self, *, verbose: bool = False) -> str:
+        """Plain-text report: failed rules with example rows (every rule when ``verbose``)."""
         head = "PASSED" if self.passed else f"FAILED ({len(self.failures)} rule(s))"
         out = [
             f"{self.dataset} [{self.kind}] {self.rows} rows: {head}",
             f"  sessions {self.sessions}, missing bars {self.missing_bars}, "
             f"incomplete sessions {self.incomplete_sessions}",
         ]
-        for o in self.outcomes:
+        shown = self.outcomes if verbose else self.failures
+        if not verbose:
+            out.append(f"  {len(self.outcomes) - len(self.failures)} of {len(self.outcomes)} "
+                       "rules passed (--verbose lists them)")
+        for o in shown:
             mark = "ok  " if o.passed else "FAIL"
             counts = f"{o.failed}/{o.checked} failing" if o.checked else "table-level"
             out.append(f"  {mark} {o.name}: {counts} [{o.expectation}]")
@@ -130,7 +134,8 @@ def suite_rules(kind: str, *, has_volume: bool, config: ValidationConfig) -> lis
                gxe.ExpectColumnValuesToBeOfType(column=c, type_="float64"))
           for c in ("open", "high", "low", "close", "volume")),
         *(Rule(f"no nulls: {c}", "rows", gxe.ExpectColumnValuesToNotBeNull(column=c))
-          for c in ("ts", "symbol", "open", "high", "low", "close")),
+          for c in ("ts", "symbol", "open", "high", "low", "close", "volume")
+          if c != "volume" or has_volume),
         *(Rule(f"prices > 0: {c}", "rows", gxe.ExpectColumnValuesToBeBetween(
             column=c, min_value=0, strict_min=True)) for c in ("open", "high", "low", "close")),
         Rule("high >= open", "rows", gxe.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -157,8 +162,6 @@ def suite_rules(kind: str, *, has_volume: bool, config: ValidationConfig) -> lis
                  mostly=config.min_complete_sessions_share)),
     ]
     if has_volume:
-        rules.insert(11, Rule("no nulls: volume", "rows",
-                              gxe.ExpectColumnValuesToNotBeNull(column="volume")))
         rules.append(Rule("volume >= 0", "rows",
                           gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0)))
     return rules

@@ -153,3 +153,9 @@ def test_validate_report_render_names_rule_and_line(valid: pd.DataFrame) -> None
     text = _validate(BREAKERS["high >= open"](valid.copy())).render()
     assert "FAIL high >= open: 1/750 failing" in text
     assert "line=11" in text
+
+
+def test_validate_report_render_hides_passed_rules_unless_verbose(valid: pd.DataFrame) -> None:
+    report = _validate(BREAKERS["high >= open"](valid.copy()))
+    assert "ok   no nulls: ts" not in report.render()
+    assert "ok   no nulls: ts" in report.render(verbose=True)
