@@ -97,7 +97,8 @@ def _parse_numeric(text: pd.Series, lines: pd.Series) -> pd.Series:
     except (OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
         everything = np.ones(len(text), bool)
         raise TimestampParseError(
-            f"numeric timestamps out of range as epoch {unit} ({_examples(text, lines, everything)})"
+            f"numeric timestamps out of range as epoch {unit} "
+            f"({_examples(text, lines, everything)})"
         ) from exc
 
 

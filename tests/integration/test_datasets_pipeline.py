@@ -158,3 +158,9 @@ def test_main_job_blocking_check_fails_on_corrupted_dataset(project: Path) -> No
 
 def _meta_fields(meta: DatasetMeta) -> dict:
     return {f: getattr(meta, f) for f in meta.__dataclass_fields__}
+
+
+def test_dagster_definitions_validate_passes(built_project: Path) -> None:
+    proc = run_in(built_project, "dagster", "definitions", "validate", "-m",
+                  "pipelines.definitions")
+    assert "All code locations passed validation" in proc.stdout + proc.stderr

@@ -204,7 +204,8 @@ def test_normalise_no_close_column_refused_naming_path(tmp_path: Path) -> None:
 def test_normalise_no_timestamp_column_refused_listing_headers(tmp_path: Path) -> None:
     with pytest.raises(
         NormaliseError,
-        match=r"bars\.csv: no timestamp column.*\(have \['when', 'open', 'high', 'low', 'close'\]\)",
+        match=r"bars\.csv: no timestamp column.*"
+        r"\(have \['when', 'open', 'high', 'low', 'close'\]\)",
     ):
         _normalise(tmp_path, "when,open,high,low,close\n2024-01-01 09:15,1,2,0.5,1.5\n")
 

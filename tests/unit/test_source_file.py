@@ -23,7 +23,9 @@ def _read(path: Path):
     return read_source(path, max_bytes=LIMIT_BYTES)
 
 
-@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"])
+@pytest.mark.parametrize(
+    "delimiter", [",", ";", "\t", "|"], ids=["comma", "semicolon", "tab", "pipe"]
+)
 def test_read_source_delimiter_detected_and_recorded(tmp_path: Path, delimiter: str) -> None:
     text = f"ts{delimiter}close\n2024-01-01{delimiter}100.5\n2024-01-02{delimiter}101\n"
     raw = _read(_write(tmp_path, text))
