@@ -127,6 +127,7 @@ def validate(
         typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
     else:
         for report in reports:
-            console.print(report.render(verbose=verbose), markup=False, highlight=False, soft_wrap=True)
+            console.print(report.render(verbose=verbose), markup=False, highlight=False,
+                          soft_wrap=True)
     if not all(r.passed for r in reports):
         raise typer.Exit(EXIT_FAILED)

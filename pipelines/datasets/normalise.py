@@ -84,16 +84,21 @@ def map_columns(headers: list[str]) -> dict[str, str]:
 
 
 def parse_numeric(values: pd.Series, lines: pd.Series, column: str) -> pd.Series:
-    """Strictly parse a numeric column: null tokens become NaN, text is refused."""
+    """Strictly parse a numeric column: null tokens become NaN; text and infinities are refused."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
+        values = values.astype("float64")
+        if np.isinf(values).any():
+            bad_rows = np.flatnonzero(np.isinf(values.to_numpy()))[:5]
+            raise NormaliseError(f"column {column!r}: infinite values at lines "
+                                 f"{[int(lines.iloc[i]) for i in bad_rows]}")
+        return values
     text = values.astype("string").str.strip()
     # 23,456.50 or 1,23,456.50 (lakh grouping); a decimal comma such as 100,50 stays text
     grouped = text.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{2,3})*,\d{3}(?:\.\d*)?").fillna(False)
     text = text.mask(grouped.astype(bool), text.str.replace(",", "", regex=False))
     is_null = text.isna() | text.str.lower().isin(_NULL_TOKENS)
     number = pd.to_numeric(text.mask(is_null), errors="coerce").astype("float64")
-    bad = (number.isna() & ~is_null).to_numpy()
+    bad = ((number.isna() | np.isinf(number)) & ~is_null).to_numpy()
     if bad.any():
         idx = np.flatnonzero(bad)[:5]
         shown = ", ".join(f"line {lines.iloc[i]}: {text.iloc[i]!r}" for i in idx)

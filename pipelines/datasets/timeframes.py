@@ -16,6 +16,8 @@ class TimeframeError(ValueError):
 
 def parse_timeframe(text: str) -> pd.Timedelta:
     """``'15m'`` -> ``Timedelta('15min')``; refuses zero, negatives and unknown units."""
+    if text.strip().endswith("M"):
+        raise TimeframeError(f"timeframe {text!r} is ambiguous (minutes or months?); write 1m, 5m")
     match = _TIMEFRAME.match(text.strip().lower())
     if match is None or int(match.group(1)) == 0:
         raise TimeframeError(

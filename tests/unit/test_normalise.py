@@ -365,3 +365,8 @@ def test_parse_numeric_numeric_dtype_passed_through() -> None:
 def test_parse_numeric_boolean_column_refused_naming_column() -> None:
     with pytest.raises(NormaliseError, match=r"column 'close': 2 value\(s\) are text"):
         parse_numeric(pd.Series([True, False]), _lines(1, 2), "close")
+
+
+def test_parse_numeric_infinity_is_refused_with_line() -> None:
+    with pytest.raises(NormaliseError, match=r"column 'close'.*line 3: 'inf'"):
+        parse_numeric(pd.Series(["1.5", "inf"]), pd.Series([2, 3]), "close")

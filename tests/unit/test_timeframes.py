@@ -60,3 +60,8 @@ def test_is_daily_shorter_than_a_day_false(text: str) -> None:
 def test_is_daily_malformed_refused_naming_text() -> None:
     with pytest.raises(TimeframeError, match="timeframe 'daily'"):
         is_daily("daily")
+
+
+def test_parse_timeframe_capital_m_is_refused_as_ambiguous() -> None:
+    with pytest.raises(TimeframeError, match="'1M' is ambiguous"):
+        parse_timeframe("1M")
