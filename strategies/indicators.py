@@ -4,6 +4,9 @@ Shared by research (grid evaluation) and the live runner, so every value at bar 
 only on inputs at bars ``<= t``, results are deterministic, and warm-up bars are NaN. Each
 public function validates its inputs and calls a ``_<name>_kernel``; wrappers copy read-only
 arrays (pandas 3 ``.to_numpy()``) so numba keeps a single specialisation per kernel.
+Every public function raises :class:`IndicatorInputError` (naming the argument and value) for
+non-1-D or non-float input, unequal lengths, or a period below its minimum; the recursive
+ones (``ema``, ``atr``, ``adx``) also refuse NaN, which would carry into every later bar.
 Pivots and divergences live in :mod:`strategies.pivots`.
 """
 
@@ -13,17 +16,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "IndicatorInputError",
-    "adx",
-    "atr",
-    "atr_normalised_momentum",
-    "choppiness",
-    "ema",
-    "rolling_max",
-    "rolling_min",
-    "true_range",
-]
+__all__ = ["IndicatorInputError", "adx", "atr", "atr_normalised_momentum", "choppiness", "ema",
+           "rolling_max", "rolling_min", "true_range"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -291,11 +285,6 @@ def ema(x: npt.ArrayLike, span: int) -> FloatArray:
     -------
     numpy.ndarray
         float64 array of ``len(x)``.
-
-    Raises
-    ------
-    IndicatorInputError
-        If ``x`` is not 1-D float or holds NaN, or ``span < 1``.
     """
     arr = validated_series("x", x)
     span = validated_period("span", span)
@@ -317,11 +306,6 @@ def true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike) ->
     -------
     numpy.ndarray
         float64 array of ``len(high)``.
-
-    Raises
-    ------
-    IndicatorInputError
-        If an input is not 1-D float or the lengths differ.
     """
     return _true_range_kernel(*_ohlc(high, low, close, nan_ok=True))
 
@@ -344,11 +328,6 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     -------
     numpy.ndarray
         float64 array of ``len(high)``.
-
-    Raises
-    ------
-    IndicatorInputError
-        If an input is not 1-D float, holds NaN, lengths differ, or ``period < 1``.
     """
     h, lo, c = _ohlc(high, low, close, nan_ok=False)
     return _atr_kernel(h, lo, c, validated_period("period", period))
@@ -370,11 +349,6 @@ def rolling_max(x: npt.ArrayLike, window: int) -> FloatArray:
     -------
     numpy.ndarray
         float64 array of ``len(x)``.
-
-    Raises
-    ------
-    IndicatorInputError
-        If ``x`` is not 1-D float or ``window < 1``.
     """
     return _rolling_max_kernel(validated_series("x", x), validated_period("window", window))
 
@@ -402,11 +376,6 @@ def choppiness(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, pe
     -------
     numpy.ndarray
         float64 array of ``len(high)``, in ``[0, 100]`` for valid bars.
-
-    Raises
-    ------
-    IndicatorInputError
-        If an input is not 1-D float, lengths differ, or ``period < 2``.
     """
     h, lo, c = _ohlc(high, low, close, nan_ok=True)
     return _choppiness_kernel(h, lo, c, validated_period("period", period, minimum=2))
@@ -430,11 +399,6 @@ def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     -------
     numpy.ndarray
         float64 array of ``len(high)``, in ``[0, 100]`` after warm-up.
-
-    Raises
-    ------
-    IndicatorInputError
-        If an input is not 1-D float, holds NaN, lengths differ, or ``period < 1``.
     """
     h, lo, c = _ohlc(high, low, close, nan_ok=False)
     return _adx_kernel(h, lo, c, validated_period("period", period))
@@ -459,11 +423,6 @@ def atr_normalised_momentum(close: npt.ArrayLike, atr_values: npt.ArrayLike, loo
     -------
     numpy.ndarray
         float64 array of ``len(close)``.
-
-    Raises
-    ------
-    IndicatorInputError
-        If an input is not 1-D float, lengths differ, or ``lookback < 1``.
     """
     c = validated_series("close", close)
     scale = validated_series("atr_values", atr_values)

@@ -1,0 +1,107 @@
+"""Grid evaluation: every combination of a strategy's parameter space in one compiled pass.
+
+Indicators are computed once per distinct setting (the plan's table); then a parallel
+numba loop over combinations runs each one's signal kernel into four per-thread boolean
+buffers and the simulator in metrics-only mode. Nothing of size bars x combinations is ever
+built: memory is the indicator table plus O(threads x bars). Progress is reported between
+chunks of combinations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from strategies import atr_divergence, atr_reversal, ema_cross, range_breakout
+from strategies.arrays import F64, I64, B
+from strategies.bars import Bars
+from strategies.params import expand_space, get_params
+from strategies.sim_kernel import METRIC_NAMES, N_METRICS, N_TRADE_COLS, simulate_kernel
+from strategies.simulator import SimConfig, kernel_inputs
+from strategies.spec import StrategySpec
+
+# Kernel ids: the grid kernel calls each strategy's signal kernel statically (a jitted
+# function passed as an argument defeats numba's on-disk cache: ~30 s compile per process).
+KERNEL_IDS = {"ema_cross": 0, "atr_reversal": 1, "atr_divergence": 2, "range_breakout": 3}
+
+
+@numba.njit(cache=True, nogil=True)
+def _signals(kernel_id: int, o: F64, h: F64, lo: F64, c: F64, session: I64, bar_in_session: I64,
+             table: F64, idx: I64, values: F64, le: B, lx: B, se: B, sx: B) -> None:
+    if kernel_id == 0:
+        ema_cross.kernel(o, h, lo, c, session, bar_in_session, table, idx, values, le, lx, se,
+                         sx)
+    elif kernel_id == 1:
+        atr_reversal.kernel(o, h, lo, c, session, bar_in_session, table, idx, values, le, lx,
+                            se, sx)
+    elif kernel_id == 2:
+        atr_divergence.kernel(o, h, lo, c, session, bar_in_session, table, idx, values, le, lx,
+                              se, sx)
+    else:
+        range_breakout.kernel(o, h, lo, c, session, bar_in_session, table, idx, values, le, lx,
+                              se, sx)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _grid_kernel(kernel_id: int, o: F64, h: F64, lo: F64, c: F64, session: I64,
+                 bar_in_session: I64, entry_ok: B, entry_ok_close: B, cutoff_exit: B,
+                 session_last: B, flat_end: bool, table: F64, idx: I64, values: F64, cfg: F64,
+                 rates: F64, out: F64) -> None:
+    n = len(c)
+    for j in numba.prange(idx.shape[0]):
+        le = np.zeros(n, dtype=np.bool_)
+        lx = np.zeros(n, dtype=np.bool_)
+        se = np.zeros(n, dtype=np.bool_)
+        sx = np.zeros(n, dtype=np.bool_)
+        _signals(kernel_id, o, h, lo, c, session, bar_in_session, table, idx[j], values[j],
+                 le, lx, se, sx)
+        trades = np.zeros((1, N_TRADE_COLS))
+        equity = np.zeros(1)
+        out[j] = simulate_kernel(o, h, lo, c, session, entry_ok, entry_ok_close, cutoff_exit,
+                                 session_last, flat_end, le, lx, se, sx, cfg, rates, False,
+                                 trades, equity)
+
+
+@dataclass(frozen=True, slots=True)
+class GridResult:
+    """One row per combination: its parameters, then the metrics."""
+
+    strategy: str
+    params: list[Any]
+    metrics: np.ndarray  # combos x N_METRICS
+
+    def frame(self) -> pd.DataFrame:
+        left = pd.DataFrame([get_params(p) for p in self.params])
+        return pd.concat([left, pd.DataFrame(self.metrics, columns=list(METRIC_NAMES))], axis=1)
+
+
+def run_grid(
+    spec: StrategySpec, bars: Bars, config: SimConfig, combos: Sequence[Any] | None = None, *,
+    chunk: int = 256, progress: Callable[[int], None] | None = None,
+) -> GridResult:
+    """Evaluate ``combos`` (default: the whole declared space) of ``spec`` on ``bars``."""
+    params = list(combos) if combos is not None else list(expand_space(spec.params_cls,
+                                                                     spec.space))
+    if not params:
+        raise ValueError(f"{spec.name}: the parameter grid is empty")
+    spec.check_length(bars, max(params, key=spec.warmup))
+    if spec.name not in KERNEL_IDS:
+        raise ValueError(f"{spec.name}: no grid kernel id; add it to strategies.grid.KERNEL_IDS")
+    kernel_id = KERNEL_IDS[spec.name]
+    plan = spec.plan(bars, params)
+    out = np.zeros((len(params), N_METRICS))
+    inputs = kernel_inputs(bars)
+    cfg, rates = config.to_array(), config.rates()
+    for start in range(0, len(params), chunk):
+        stop = min(start + chunk, len(params))
+        _grid_kernel(kernel_id, *inputs[:4], bars.session, bars.bar_in_session, *inputs[5:],
+                     plan.table, plan.idx[start:stop], plan.values[start:stop], cfg, rates,
+                     out[start:stop])
+        if progress is not None:
+            progress(stop - start)
+    return GridResult(spec.name, params, out)

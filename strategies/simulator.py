@@ -1,0 +1,165 @@
+"""The bar simulator: typed configuration in, trades table and equity curve out.
+
+The compiled core and its conventions are in :mod:`strategies.sim_kernel`; this module
+validates the configuration, runs one backtest and shapes the result. Analytics on the
+equity curve (returns statistics, drawdowns) come from vectorbt, not from hand-written code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from strategies.bars import Bars
+from strategies.costs import N_RATES, CostRates
+from strategies.params import require
+from strategies.signals import Signals
+from strategies.sim_kernel import (
+    C_CAPITAL,
+    C_MAX_TRADES,
+    C_NEXT_OPEN,
+    C_QTY,
+    C_SLIP,
+    C_STOP,
+    C_STOP_FRAC,
+    C_TARGET,
+    C_TARGET_FRAC,
+    C_TRAIL,
+    C_TRAIL_FRAC,
+    M_TRADES,
+    METRIC_NAMES,
+    N_CFG,
+    N_TRADE_COLS,
+    REASONS,
+    T_COSTS,
+    T_ENTRY_IDX,
+    T_ENTRY_PX,
+    T_EXIT_IDX,
+    T_EXIT_PX,
+    T_GROSS,
+    T_NET,
+    T_QTY,
+    T_REASON,
+    T_SIDE,
+    simulate_kernel,
+)
+
+FillConvention = Literal["next_open", "close"]
+ZERO_COSTS = np.zeros(N_RATES)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SimConfig:
+    """How trades are taken: size, stops (points or fraction of price), cutoff, costs.
+
+    ``*_points`` and ``*_frac`` of one rule are exclusive; 0 disables a rule.
+    ``max_trades_per_day`` 0 means unlimited. ``costs`` None means zero costs.
+    """
+
+    qty_lots: int = 1
+    lot_size: int = 1
+    stop_points: float = 0.0
+    stop_frac: float = 0.0
+    trail_points: float = 0.0
+    trail_frac: float = 0.0
+    target_points: float = 0.0
+    target_frac: float = 0.0
+    max_trades_per_day: int = 0
+    slippage_ticks: float = 0.0
+    tick_size: float = 0.05
+    fill: FillConvention = "next_open"
+    initial_capital_inr: float = 1_000_000.0
+    costs: CostRates | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("qty_lots", "lot_size"):
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        for name in ("stop_points", "stop_frac", "trail_points", "trail_frac", "target_points",
+                     "target_frac", "slippage_ticks", "max_trades_per_day"):
+            value = getattr(self, name)
+            require(np.isfinite(value) and value >= 0, name, value, "must be finite and >= 0")
+        for rule in ("stop", "trail", "target"):
+            points, frac = getattr(self, f"{rule}_points"), getattr(self, f"{rule}_frac")
+            require(not (points > 0 and frac > 0), f"{rule}_frac", frac,
+                    f"set {rule}_points or {rule}_frac, not both")
+        require(self.tick_size > 0, "tick_size", self.tick_size, "must be > 0")
+        require(self.fill in ("next_open", "close"), "fill", self.fill,
+                "must be 'next_open' or 'close'")
+        require(self.initial_capital_inr > 0, "initial_capital_inr", self.initial_capital_inr,
+                "must be > 0")
+
+    @property
+    def qty(self) -> int:
+        """Units per trade (lots x lot size)."""
+        return self.qty_lots * self.lot_size
+
+    def to_array(self) -> np.ndarray:
+        cfg = np.zeros(N_CFG)
+        cfg[C_QTY] = self.qty
+        cfg[C_STOP], cfg[C_STOP_FRAC] = self.stop_points, self.stop_frac
+        cfg[C_TRAIL], cfg[C_TRAIL_FRAC] = self.trail_points, self.trail_frac
+        cfg[C_TARGET], cfg[C_TARGET_FRAC] = self.target_points, self.target_frac
+        cfg[C_MAX_TRADES] = self.max_trades_per_day
+        cfg[C_SLIP] = self.slippage_ticks * self.tick_size
+        cfg[C_NEXT_OPEN] = 1.0 if self.fill == "next_open" else 0.0
+        cfg[C_CAPITAL] = self.initial_capital_inr
+        return cfg
+
+    def rates(self) -> np.ndarray:
+        return self.costs.as_array() if self.costs is not None else ZERO_COSTS
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """Closed trades, the equity curve at each bar's close, and the summary metrics."""
+
+    trades: pd.DataFrame
+    equity: pd.Series
+    metrics: dict[str, float]
+
+    def stats(self) -> pd.Series:
+        """Returns statistics of the daily equity curve (vectorbt's returns accessor)."""
+        import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
+
+        daily = self.equity.groupby(self.equity.index.normalize()).last()
+        returns = daily / daily.shift(1).fillna(self.metrics["capital"]) - 1.0
+        return returns.vbt.returns(freq="1D", year_freq="252D").stats()
+
+
+def kernel_inputs(bars: Bars) -> tuple[Any, ...]:
+    """The bar arrays in the order :func:`simulate_kernel` takes them."""
+    return (bars.open, bars.high, bars.low, bars.close, bars.session, bars.entry_ok,
+            bars.entry_ok_at_close, bars.cutoff_exit, bars.session_last,
+            bars.flat_at_session_end)
+
+
+def simulate(bars: Bars, signals: Signals, config: SimConfig) -> BacktestResult:
+    """Backtest one instrument: trades table (entry/exit ts, side, qty, prices, costs, exit
+    reason) and equity curve in INR."""
+    signals.check_length(len(bars))
+    n = len(bars)
+    trades = np.zeros((n // 2 + 2, N_TRADE_COLS))
+    equity = np.zeros(n)
+    metrics = simulate_kernel(*kernel_inputs(bars), *signals.arrays(), config.to_array(),
+                              config.rates(), True, trades, equity)
+    k = int(metrics[M_TRADES])
+    rows = trades[:k]
+    entry_idx = rows[:, T_ENTRY_IDX].astype(np.int64)
+    exit_idx = rows[:, T_EXIT_IDX].astype(np.int64)
+    table = pd.DataFrame({
+        "symbol": bars.symbol,
+        "entry_ts": bars.ts[entry_idx], "exit_ts": bars.ts[exit_idx],
+        "side": np.where(rows[:, T_SIDE] > 0, "long", "short"),
+        "qty": rows[:, T_QTY].astype(np.int64),
+        "entry_price": rows[:, T_ENTRY_PX], "exit_price": rows[:, T_EXIT_PX],
+        "gross_pnl_inr": rows[:, T_GROSS], "costs_inr": rows[:, T_COSTS],
+        "net_pnl_inr": rows[:, T_NET],
+        "exit_reason": [REASONS[int(r)] for r in rows[:, T_REASON]],
+        "entry_idx": entry_idx, "exit_idx": exit_idx,
+    })
+    summary = dict(zip(METRIC_NAMES, (float(v) for v in metrics), strict=True))
+    summary["capital"] = config.initial_capital_inr
+    return BacktestResult(table, pd.Series(equity, index=bars.ts, name="equity_inr"), summary)
