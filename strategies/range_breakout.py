@@ -88,8 +88,8 @@ def _opening(h: F64, lo: F64, c: F64, session: I64, bar_in_session: I64, table: 
     n_range = int(values[1])
     top, bottom = -np.inf, np.inf
     long_done = short_done = False
-    for t in range(1, len(c)):
-        if session[t] != session[t - 1]:
+    for t in range(len(c)):  # from bar 0: the first session's range includes its first bar
+        if t > 0 and session[t] != session[t - 1]:
             top, bottom = -np.inf, np.inf
             long_done = short_done = False
         if bar_in_session[t] < n_range:

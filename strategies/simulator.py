@@ -122,11 +122,15 @@ class BacktestResult:
 
     def stats(self) -> pd.Series:
         """Returns statistics of the daily equity curve (vectorbt's returns accessor)."""
+        import warnings
+
         import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
 
         daily = self.equity.groupby(self.equity.index.normalize()).last()
         returns = daily / daily.shift(1).fillna(self.metrics["capital"]) - 1.0
-        return returns.vbt.returns(freq="1D", year_freq="252D").stats()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*requires benchmark_rets.*")
+            return returns.vbt.returns(freq="1D", year_freq="252D").stats()
 
 
 def kernel_inputs(bars: Bars) -> tuple[Any, ...]:
@@ -141,7 +145,7 @@ def simulate(bars: Bars, signals: Signals, config: SimConfig) -> BacktestResult:
     reason) and equity curve in INR."""
     signals.check_length(len(bars))
     n = len(bars)
-    trades = np.zeros((n // 2 + 2, N_TRADE_COLS))
+    trades = np.zeros((n, N_TRADE_COLS))  # each trade has its own entry bar: at most n
     equity = np.zeros(n)
     metrics = simulate_kernel(*kernel_inputs(bars), *signals.arrays(), config.to_array(),
                               config.rates(), True, trades, equity)

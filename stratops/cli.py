@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from stratops import cli_data, cli_run
+from stratops import cli_backtest, cli_data, cli_run
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app = typer.Typer(
 app.add_typer(cli_data.app, name="data")
 app.command("run")(cli_run.run)
 app.command("ui")(cli_run.ui)
+app.command("backtest")(cli_backtest.backtest)
+app.command("grid")(cli_backtest.grid)
 
 
 @app.command("version")

@@ -21,11 +21,16 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from pipelines.datasets.source_file import SourceFileError
     from pipelines.datasets.timeframes import TimeframeError
     from pipelines.datasets.timestamps import TimestampParseError
+    from strategies.bars import BarsInputError
+    from strategies.costs import CostScheduleError
+    from strategies.params import ParamError
+    from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
     from stratops.settings import SettingsError
 
     return (
         SourceFileError, NormaliseError, TimestampParseError, TimeframeError, DatasetSchemaError,
         DatasetNameError, UnknownDatasetError, UnknownVenueError, DatasetStoreError,
-        SettingsError, DatasetUnavailableError,
+        SettingsError, DatasetUnavailableError, BarsInputError, CostScheduleError, ParamError,
+        UnknownStrategyError,
     )

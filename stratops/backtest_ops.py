@@ -1,0 +1,95 @@
+"""What ``stratops backtest`` and ``stratops grid`` do, apart from printing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.datasets.catalog import DatasetUnavailableError, find_dataset
+from pipelines.datasets.schema import DatasetMeta, read_dataset
+from strategies.bars import Bars, bars_from_frame
+from strategies.costs import load_cost_rates
+from strategies.grid import GridResult, run_grid
+from strategies.params import ParamError, coerce, expand_space
+from strategies.registry import get_strategy
+from strategies.simulator import BacktestResult, SimConfig, simulate
+from stratops.settings import load_settings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunRequest:
+    """One backtest or grid: what to trade, on which data, with which execution rules."""
+
+    strategy: str
+    dataset: str
+    symbol: str | None = None
+    params: dict[str, str] | None = None
+    start: date | None = None
+    end: date | None = None
+    sim: dict[str, Any] | None = None
+    costs: bool = True
+
+
+def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
+    """The dataset's bars of one symbol (default: its first), cut to [start, end]."""
+    entry = find_dataset(load_settings().root, request.dataset)
+    if entry.meta is None:
+        raise DatasetUnavailableError(
+            f"dataset {request.dataset!r} is {entry.state}; run `stratops data build`")
+    frame = read_dataset(entry.path)
+    symbol = request.symbol or entry.symbols[0]
+    if symbol not in entry.symbols:
+        raise ParamError(f"symbol {symbol!r} not in dataset {request.dataset!r} "
+                         f"({list(entry.symbols)})")
+    frame = frame[frame["symbol"] == symbol]
+    local_day = frame["ts"].dt.tz_localize(None).dt.normalize()
+    if request.start is not None:
+        frame = frame[local_day >= pd.Timestamp(request.start)]
+    if request.end is not None:
+        frame = frame[local_day.loc[frame.index] <= pd.Timestamp(request.end)]
+    return bars_from_frame(frame, symbol=symbol, venue=entry.meta.venue), entry.meta
+
+
+def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:
+    """Execution rules: lot and tick from the dataset's instrument facts, NSE F&O costs in
+    force on the first bar's date for NSE data (none elsewhere, or with ``costs=False``)."""
+    instrument = meta.instruments.get(bars.symbol)
+    rates = None
+    if request.costs and meta.venue == "NSE":
+        rates = load_cost_rates("index_future", on=bars.ts[0].date())
+    defaults: dict[str, Any] = {
+        "lot_size": instrument.lot_size if instrument else 1,
+        "tick_size": instrument.tick_size if instrument else 0.01,
+        "costs": rates,
+    }
+    return SimConfig(**{**defaults, **(request.sim or {})})
+
+
+def run_backtest(request: RunRequest) -> tuple[BacktestResult, Any, SimConfig, str]:
+    spec = get_strategy(request.strategy)
+    bars, meta = load_bars(request)
+    params = spec.make_params(**coerce(spec.params_cls, request.params or {}))
+    config = sim_config(request, bars, meta)
+    return simulate(bars, spec.signals(bars, params), config), params, config, bars.symbol
+
+
+def run_param_grid(request: RunRequest, progress: Callable[[int], None] | None,
+                   on_total: Callable[[int], None] | None = None) -> tuple[GridResult, str]:
+    spec = get_strategy(request.strategy)
+    bars, meta = load_bars(request)
+    combos = list(expand_space(spec.params_cls, spec.space))
+    if on_total is not None:
+        on_total(len(combos))
+    config = sim_config(request, bars, meta)
+    return run_grid(spec, bars, config, combos, progress=progress), bars.symbol
+
+
+def default_output(request: RunRequest, symbol: str, kind: str) -> Path:
+    """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored)."""
+    name = f"{request.strategy}_{request.dataset}_{symbol}_{kind}.csv"
+    return load_settings().root / "data" / "backtests" / name
