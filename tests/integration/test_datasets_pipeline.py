@@ -164,3 +164,31 @@ def test_dagster_definitions_validate_passes(built_project: Path) -> None:
     proc = run_in(built_project, "dagster", "definitions", "validate", "-m",
                   "pipelines.definitions")
     assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
+def test_stratops_backtest_prints_stats_and_writes_trades(project: Path) -> None:
+    proc = run_in(project, "stratops", "backtest", "--strategy", "ema_cross", "--dataset",
+                  "nse_index_1m", "--symbol", "NIFTY", "--param", "fast=9", "--param",
+                  "slow=30", "--stop-points", "30", "--from", "2025-03-01", "--to", "2025-03-31")
+    assert "Sharpe Ratio" in proc.stdout and "costs schedule 2024-10-01" in proc.stdout
+    trades = pd.read_csv(project / "data/backtests/ema_cross_nse_index_1m_NIFTY_trades.csv")
+    assert len(trades) > 10
+    assert set(trades["exit_reason"]) <= {"signal", "stop", "trail", "target", "cutoff",
+                                          "session_end", "end_of_data", "ruin"}
+    assert (trades["costs_inr"] > 0).all()
+
+
+def test_stratops_backtest_param_outside_space_is_refused(project: Path) -> None:
+    proc = run_in(project, "stratops", "backtest", "--strategy", "ema_cross", "--dataset",
+                  "nse_index_1m", "--param", "fast=500", "--param", "slow=600", check=False)
+    assert proc.returncode == 2
+    assert "fast=500" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stratops_grid_writes_every_combination(project: Path) -> None:
+    proc = run_in(project, "stratops", "grid", "--strategy", "atr_reversal", "--dataset",
+                  "nse_index_1m", "--symbol", "NIFTY", "--from", "2025-02-01", "--to",
+                  "2025-02-28", "--stop-points", "25")
+    frame = pd.read_csv(project / "data/backtests/atr_reversal_nse_index_1m_NIFTY_grid.csv")
+    assert len(frame) == 75
+    assert "75 combinations written" in proc.stdout
