@@ -312,6 +312,15 @@ def fill_cost_inr(rates: np.ndarray, is_buy: bool, notional_inr: float) -> float
         raise ValueError("rates must be CostRates.as_array(); got length", rates.shape[0])
     if not (notional_inr >= 0.0 and notional_inr < np.inf):
         raise ValueError("notional_inr must be finite and >= 0; got", notional_inr)
+    return fill_cost_tuple_inr(
+        (rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6]), is_buy,
+        notional_inr)
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_cost_tuple_inr(rates: tuple[float, ...], is_buy: bool, notional_inr: float) -> float:
+    """:func:`fill_cost_inr` on the rates as a tuple (passed by value: no reference counting
+    in the simulator's hot loop) and without input checks. The one cost formula."""
     if notional_inr == 0.0:
         return 0.0
     brokerage = min(

@@ -64,13 +64,13 @@ def kernel(o: F64, h: F64, lo: F64, c: F64, session: I64, bar_in_session: I64, t
     has_trend = idx[2] >= 0
     trend = table[max(idx[2], 0)]
     start = max(int(values[0]), 1)
-    for t in range(start, len(c)):
-        up = fast[t - 1] <= slow[t - 1] and fast[t] > slow[t]
-        down = fast[t - 1] >= slow[t - 1] and fast[t] < slow[t]
-        le[t] = up and (not has_trend or c[t] > trend[t])
-        se[t] = down and (not has_trend or c[t] < trend[t])
-        lx[t] = down
-        sx[t] = up
+    for t in range(start, len(c)):  # outputs arrive zeroed: write only the True bars
+        if fast[t - 1] <= slow[t - 1] and fast[t] > slow[t]:
+            le[t] = not has_trend or c[t] > trend[t]
+            sx[t] = True
+        elif fast[t - 1] >= slow[t - 1] and fast[t] < slow[t]:
+            se[t] = not has_trend or c[t] < trend[t]
+            lx[t] = True
 
 
 SPEC = StrategySpec(

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from strategies.arrays import F64, I64, B
-from strategies.costs import fill_cost_inr
+from strategies.costs import fill_cost_tuple_inr
 
 # cfg vector
 C_QTY, C_STOP, C_STOP_FRAC, C_TRAIL, C_TRAIL_FRAC, C_TARGET, C_TARGET_FRAC = range(7)
@@ -46,24 +46,30 @@ METRIC_NAMES = ("total_return", "sharpe", "max_drawdown", "trades", "hit_ratio",
                 "days", "exposure")
 N_METRICS = 12
 
+# running trade book: trades, wins, sum of winning net P&L, sum of losing, gross P&L, costs
+Book = tuple[float, float, float, float, float, float]
+
 
 # Hot-loop helpers take and return scalars only: passing arrays to a numba function costs
 # reference-count traffic on every call, which dominated the per-bar time (measured 25x).
 
 
 @numba.njit(cache=True, nogil=True)
-def _entry_levels(side: float, px: float, cfg: np.ndarray) -> tuple[float, float]:
-    """Stop-loss and target prices of a position entered at ``px`` (NaN when unset)."""
+def _entry_levels(side: float, px: float, rules: tuple[float, float, float, float]
+                  ) -> tuple[float, float]:
+    """Stop-loss and target prices of a position entered at ``px`` (NaN when unset);
+    ``rules`` = (stop points, stop fraction, target points, target fraction)."""
+    stop_pts, stop_frac, target_pts, target_frac = rules
     stop = np.nan
-    if cfg[C_STOP] > 0:
-        stop = px - side * cfg[C_STOP]
-    elif cfg[C_STOP_FRAC] > 0:
-        stop = px * (1.0 - side * cfg[C_STOP_FRAC])
+    if stop_pts > 0:
+        stop = px - side * stop_pts
+    elif stop_frac > 0:
+        stop = px * (1.0 - side * stop_frac)
     target = np.nan
-    if cfg[C_TARGET] > 0:
-        target = px + side * cfg[C_TARGET]
-    elif cfg[C_TARGET_FRAC] > 0:
-        target = px * (1.0 + side * cfg[C_TARGET_FRAC])
+    if target_pts > 0:
+        target = px + side * target_pts
+    elif target_frac > 0:
+        target = px * (1.0 + side * target_frac)
     return stop, target
 
 
@@ -138,10 +144,9 @@ def _ratio(num: float, den: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _metrics(final_eq: float, capital: float, sharpe: float, max_dd: float, book: np.ndarray,
+def _metrics(final_eq: float, capital: float, sharpe: float, max_dd: float, book: Book,
              days: float, exposure: float) -> np.ndarray:
-    trades, wins, win_sum, loss_sum, gross, costs = book[0], book[1], book[2], book[3], \
-        book[4], book[5]
+    trades, wins, win_sum, loss_sum, gross, costs = book
     out = np.zeros(N_METRICS)
     out[M_TOTAL_RETURN] = final_eq / capital - 1.0
     out[M_SHARPE] = sharpe
@@ -159,28 +164,25 @@ def _metrics(final_eq: float, capital: float, sharpe: float, max_dd: float, book
 
 
 @numba.njit(cache=True, nogil=True)
-def _book_exit(book: np.ndarray, trades: np.ndarray, record: bool, t: int, reason: int,
-               raw_px: float, side: float, entry_px: float, entry_idx: int, entry_cost: float,
-               cfg: np.ndarray, rates: np.ndarray) -> float:
-    """Close the position at ``raw_px`` (slipped): book the trade; returns the cash change
-    (gross P&L less the exit's costs; the entry's costs were booked at entry)."""
-    qty = cfg[C_QTY]
-    px = raw_px - side * cfg[C_SLIP]
-    exit_cost = fill_cost_inr(rates, side < 0, px * qty)
+def _settle(side: float, entry_px: float, entry_cost: float, raw_px: float, qty: float,
+            slip: float, rates: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """Close at ``raw_px`` (slipped): (fill price, gross P&L, trade costs, cash change).
+    The cash change is gross less the exit's costs; the entry's were paid at entry."""
+    px = raw_px - side * slip
+    exit_cost = fill_cost_tuple_inr(rates, side < 0, px * qty)
     gross = (px - entry_px) * side * qty
-    costs = entry_cost + exit_cost
-    if record:
-        _record(trades, int(book[0]), entry_idx, t, side, qty, entry_px, px, gross, costs,
-                reason)
-    book[0] += 1
-    if gross - costs > 0:
-        book[1] += 1
-        book[2] += gross - costs
+    return px, gross, entry_cost + exit_cost, gross - exit_cost
+
+
+@numba.njit(cache=True, nogil=True)
+def _booked(book: Book, gross: float, costs: float) -> Book:
+    trades, wins, win_sum, loss_sum, gross_sum, cost_sum = book
+    net = gross - costs
+    if net > 0:
+        wins, win_sum = wins + 1.0, win_sum + net
     else:
-        book[3] -= gross - costs
-    book[4] += gross
-    book[5] += costs
-    return gross - exit_cost
+        loss_sum -= net
+    return trades + 1.0, wins, win_sum, loss_sum, gross_sum + gross, cost_sum + costs
 
 
 @numba.njit(cache=True, nogil=True)
@@ -198,13 +200,17 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
     n = len(c)
     qty, slip, capital = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL]
     trail_pts, trail_frac = cfg[C_TRAIL], cfg[C_TRAIL_FRAC]
+    rules = (cfg[C_STOP], cfg[C_STOP_FRAC], cfg[C_TARGET], cfg[C_TARGET_FRAC])
+    rt = (rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6])
     max_trades = cfg[C_MAX_TRADES]
     next_open = cfg[C_NEXT_OPEN] > 0.5
-    book = np.zeros(6)  # trades, wins, win_sum, loss_sum, gross, costs
+    trailing = trail_pts > 0 or trail_frac > 0
+    has_levels = trailing or rules[0] > 0 or rules[1] > 0 or rules[2] > 0 or rules[3] > 0
+    book = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     pos = entry_px = entry_cost = peak = 0.0
     stop = target = trail = np.nan
     entry_idx = 0
-    cash = capital  # capital + realised P&L - all costs booked so far
+    cash = capital  # capital + realised P&L - all costs paid so far
     today = 0
     pend_exit, pend_side = False, 0.0
     peak_eq, max_dd, prev_day_eq = capital, 0.0, capital
@@ -222,9 +228,11 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
         elif next_open and pend_exit and pos != 0:
             reason, raw = R_SIGNAL, o[t]
         if reason >= 0:
-            cash += _book_exit(book, trades, record, t, reason, raw, pos, entry_px, entry_idx,
-                               entry_cost, cfg, rates)
-            pos = 0.0
+            px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
+            if record:
+                _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                        costs, reason)
+            book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
         enter_side, enter_raw = 0.0, 0.0
         if next_open and pend_side != 0 and pos == 0 and entry_ok[t] and not ruined:
             enter_side, enter_raw = pend_side, o[t]
@@ -232,19 +240,21 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
         if enter_side != 0 and (max_trades <= 0 or today < max_trades):
             pos = enter_side
             entry_px = enter_raw + pos * slip
-            entry_cost = fill_cost_inr(rates, pos > 0, entry_px * qty)
+            entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
             cash -= entry_cost
             entry_idx, peak, today = t, entry_px, today + 1
-            stop, target = _entry_levels(pos, entry_px, cfg)
+            stop, target = _entry_levels(pos, entry_px, rules)
             trail = _trail_level(pos, peak, trail_pts, trail_frac)
         stopped = False
-        if pos != 0:
+        if pos != 0 and has_levels:
             raw, reason = _stop_exit(pos, o[t], h[t], lo[t], stop, trail, target)
             if reason >= 0:
-                cash += _book_exit(book, trades, record, t, reason, raw, pos, entry_px,
-                                   entry_idx, entry_cost, cfg, rates)
-                pos, stopped = 0.0, True
-            else:
+                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
+                if record:
+                    _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                            costs, reason)
+                book, cash, pos, stopped = _booked(book, gross, costs), cash + delta, 0.0, True
+            elif trailing:
                 peak = max(peak, h[t]) if pos > 0 else min(peak, lo[t])
                 trail = _trail_level(pos, peak, trail_pts, trail_frac)
         if not stopped and not ruined:
@@ -253,36 +263,44 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
                 pend_exit, pend_side = do_exit, side
             else:
                 if do_exit and pos != 0:
-                    cash += _book_exit(book, trades, record, t, R_SIGNAL, c[t], pos, entry_px,
-                                       entry_idx, entry_cost, cfg, rates)
-                    pos = 0.0
+                    px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip,
+                                                      rt)
+                    if record:
+                        _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
+                                gross, costs, R_SIGNAL)
+                    book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
                 if side != 0 and pos == 0 and entry_ok_close[t] and (
                         max_trades <= 0 or today < max_trades):
                     pos = side
                     entry_px = c[t] + pos * slip
-                    entry_cost = fill_cost_inr(rates, pos > 0, entry_px * qty)
+                    entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
                     cash -= entry_cost
                     entry_idx, peak, today = t, entry_px, today + 1
-                    stop, target = _entry_levels(pos, entry_px, cfg)
+                    stop, target = _entry_levels(pos, entry_px, rules)
                     trail = _trail_level(pos, peak, trail_pts, trail_frac)
-        if pos != 0 and (t == n - 1 or (flat_end and session_last[t])):
-            cash += _book_exit(book, trades, record, t,
-                               R_END if t == n - 1 else R_SESSION_END, c[t], pos, entry_px,
-                               entry_idx, entry_cost, cfg, rates)
-            pos = 0.0
+        last = t == n - 1
+        if pos != 0 and (last or (flat_end and session_last[t])):
+            reason = R_END if last else R_SESSION_END
+            px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
+            if record:
+                _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                        costs, reason)
+            book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
         eq = cash + (c[t] - entry_px) * pos * qty
         if eq <= 0 and not ruined:
             ruined = True
             if pos != 0:
-                cash += _book_exit(book, trades, record, t, R_RUIN, c[t], pos, entry_px,
-                                   entry_idx, entry_cost, cfg, rates)
-                pos = 0.0
+                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
+                if record:
+                    _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                            costs, R_RUIN)
+                book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
                 eq = cash
         if pos != 0:
             in_pos += 1.0
         peak_eq = max(peak_eq, eq)
         max_dd = max(max_dd, 1.0 - eq / peak_eq)
-        if (session_last[t] or t == n - 1) and prev_day_eq > 0:
+        if (session_last[t] or last) and prev_day_eq > 0:
             r = eq / prev_day_eq - 1.0
             days += 1.0
             sum_r += r
