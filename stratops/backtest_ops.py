@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class RunRequest:
     end: date | None = None
     sim: dict[str, Any] | None = None
     costs: bool = True
+    cutoff: str = "venue"  # "venue", "none" or HH:MM in venue time
 
 
 def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
@@ -52,7 +53,18 @@ def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
         frame = frame[local_day >= pd.Timestamp(request.start)]
     if request.end is not None:
         frame = frame[local_day.loc[frame.index] <= pd.Timestamp(request.end)]
-    return bars_from_frame(frame, symbol=symbol, venue=entry.meta.venue), entry.meta
+    return bars_from_frame(frame, symbol=symbol, venue=entry.meta.venue,
+                           cutoff=parse_cutoff(request.cutoff)), entry.meta
+
+
+def parse_cutoff(text: str) -> time | str | None:
+    """``venue`` (the venue's own), ``none`` (no forced flat), or ``HH:MM`` venue time."""
+    if text in ("venue", "none"):
+        return None if text == "none" else "venue"
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ParamError(f"cutoff={text!r}: use venue, none or HH:MM") from None
 
 
 def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:

@@ -58,6 +58,8 @@ def backtest(
     slippage_ticks: Annotated[float, typer.Option(help="ticks against each fill")] = 1.0,
     fill: Annotated[str, typer.Option(help="next_open or close")] = "next_open",
     max_trades_per_day: Annotated[int, typer.Option(help="0 = unlimited")] = 0,
+    cutoff: Annotated[str, typer.Option(help="venue (15:00 on NSE), none, or HH:MM")]
+    = "venue",
     no_costs: Annotated[bool, typer.Option("--no-costs", help="ignore the cost model")]
     = False,
     trades: Annotated[Path | None, typer.Option(help="CSV for the trades table")] = None,
@@ -67,7 +69,7 @@ def backtest(
 
     request = RunRequest(
         strategy=strategy, dataset=dataset, symbol=symbol, params=_pairs(param),
-        start=_date(start, "--from"), end=_date(end, "--to"), costs=not no_costs,
+        start=_date(start, "--from"), end=_date(end, "--to"), costs=not no_costs, cutoff=cutoff,
         sim=_sim_options(lots, stop_points, trail_points, target_points, slippage_ticks, fill,
                          max_trades_per_day),
     )
