@@ -53,10 +53,15 @@ class Bars:
 
     def slice(self, stop: int) -> Bars:
         """The first ``stop`` bars (for no-look-ahead checks)."""
+        return self.window(0, stop)
+
+    def window(self, start: int, stop: int) -> Bars:
+        """Bars ``start .. stop-1`` (walk-forward folds). Session numbers keep their values;
+        a window starting mid-session starts that session's ``bar_in_session`` where it was."""
         fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
         for name, value in fields.items():
             if isinstance(value, np.ndarray | pd.DatetimeIndex):
-                fields[name] = value[:stop]
+                fields[name] = value[start:stop]
         return Bars(**fields)
 
 

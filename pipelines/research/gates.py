@@ -1,0 +1,140 @@
+"""Gates: the reviewed thresholds in ``gates.yaml`` and the verdict on a set of metrics.
+
+A verdict lists every check with its value, threshold and outcome; the version passes only
+if all pass. A missing or NaN metric fails its check (fail closed), never passes silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# check name -> (metric it reads, comparison); "min" passes when value >= threshold
+CHECKS: dict[str, tuple[str, str]] = {
+    "min_oos_sharpe": ("oos_sharpe", "min"),
+    "min_dsr_probability": ("dsr_probability", "min"),
+    "max_pbo": ("pbo", "max"),
+    "max_drawdown": ("oos_max_drawdown", "max"),
+    "min_trades": ("oos_trades", "min"),
+    "max_cost_share": ("oos_cost_share", "max"),
+    "min_stability": ("stability", "min"),
+}
+
+
+class GateConfigError(ValueError):
+    """``gates.yaml`` is missing, malformed, or names an unknown check or strategy."""
+
+
+class Thresholds(BaseModel):
+    """One complete set of thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_oos_sharpe: float
+    min_dsr_probability: float = Field(ge=0.0, le=1.0)
+    max_pbo: float = Field(ge=0.0, le=1.0)
+    max_drawdown: float = Field(ge=0.0)
+    min_trades: int = Field(ge=0)
+    max_cost_share: float = Field(ge=0.0)
+    min_stability: float = Field(ge=0.0, le=1.0)
+
+
+class _GatesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    defaults: Thresholds
+    strategies: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One gate check: which metric, its value, the threshold and whether it passed."""
+
+    name: str
+    metric: str
+    value: float
+    threshold: float
+    passed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """Every check of one strategy version; ``passed`` only when all checks pass."""
+
+    strategy: str
+    checks: tuple[Check, ...]
+    gates_digest: str
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "passed": self.passed,
+                "gates_digest": self.gates_digest,
+                "checks": [asdict(c) for c in self.checks]}
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON verdict (recorded with the registered version)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """The parsed ``gates.yaml``: defaults, per-strategy overrides, and the file's digest."""
+
+    defaults: Thresholds
+    overrides: Mapping[str, Mapping[str, float]]
+    digest: str
+
+    def for_strategy(self, strategy: str) -> Thresholds:
+        merged = {**self.defaults.model_dump(), **self.overrides.get(strategy, {})}
+        return Thresholds(**merged)
+
+    def evaluate(self, strategy: str, metrics: Mapping[str, float]) -> GateVerdict:
+        """Check ``metrics`` against the thresholds for ``strategy``."""
+        thresholds = self.for_strategy(strategy).model_dump()
+        checks = []
+        for name, (metric, kind) in CHECKS.items():
+            value = float(metrics.get(metric, math.nan))
+            limit = float(thresholds[name])
+            ok = not math.isnan(value) and (value >= limit if kind == "min" else value <= limit)
+            checks.append(Check(name, metric, value, limit, ok))
+        return GateVerdict(strategy, tuple(checks), self.digest)
+
+
+def load_gates(path: Path, known_strategies: set[str] | None = None) -> Gates:
+    """Parse and validate ``gates.yaml``; unknown keys and strategies are refused."""
+    try:
+        raw_text = path.read_text()
+        raw = yaml.safe_load(raw_text)
+    except OSError as exc:
+        raise GateConfigError(f"{path}: cannot read ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise GateConfigError(f"{path}: not valid YAML ({exc})") from exc
+    try:
+        parsed = _GatesFile(**(raw or {}))
+    except (ValidationError, TypeError) as exc:
+        raise GateConfigError(f"{path}: {exc}") from exc
+    for strategy, keys in parsed.strategies.items():
+        if known_strategies is not None and strategy not in known_strategies:
+            raise GateConfigError(f"{path}: strategies.{strategy} is not a registered strategy")
+        unknown = sorted(set(keys) - set(CHECKS))
+        if unknown:
+            raise GateConfigError(f"{path}: strategies.{strategy} has unknown checks {unknown}")
+        try:
+            Thresholds(**{**parsed.defaults.model_dump(), **keys})
+        except ValidationError as exc:
+            raise GateConfigError(f"{path}: strategies.{strategy}: {exc}") from exc
+    digest = hashlib.sha256(raw_text.encode()).hexdigest()
+    return Gates(parsed.defaults, parsed.strategies, digest)
