@@ -1,0 +1,1 @@
+"""Research validation: walk-forward and combinatorial purged cross-validation splits."""
