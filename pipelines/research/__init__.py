@@ -1,1 +1,1 @@
-"""Research validation: walk-forward and combinatorial purged cross-validation splits."""
+"""Research side: walk-forward and CPCV splits, overfitting statistics, gates."""
