@@ -51,7 +51,7 @@ def _signals(kernel_id: int, o: F64, h: F64, lo: F64, c: F64, session: I64, bar_
 def _grid_kernel(kernel_id: int, o: F64, h: F64, lo: F64, c: F64, session: I64,
                  bar_in_session: I64, entry_ok: B, entry_ok_close: B, cutoff_exit: B,
                  session_last: B, flat_end: bool, table: F64, idx: I64, values: F64, cfg: F64,
-                 rates: F64, out: F64) -> None:
+                 rates: F64, out: F64, daily_out: F64) -> None:
     n = len(c)
     for j in numba.prange(idx.shape[0]):
         le = np.zeros(n, dtype=np.bool_)
@@ -64,7 +64,7 @@ def _grid_kernel(kernel_id: int, o: F64, h: F64, lo: F64, c: F64, session: I64,
         equity = np.zeros(1)
         out[j] = simulate_kernel(o, h, lo, c, session, entry_ok, entry_ok_close, cutoff_exit,
                                  session_last, flat_end, le, lx, se, sx, cfg, rates, False,
-                                 trades, equity)
+                                 trades, equity, daily_out[j])
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ class GridResult:
     strategy: str
     params: list[Any]
     metrics: np.ndarray  # combos x N_METRICS
+    daily: np.ndarray | None = None  # combos x sessions: each session's return, if asked
 
     def frame(self) -> pd.DataFrame:
         left = pd.DataFrame([get_params(p) for p in self.params])
@@ -82,9 +83,13 @@ class GridResult:
 
 def run_grid(
     spec: StrategySpec, bars: Bars, config: SimConfig, combos: Sequence[Any] | None = None, *,
-    chunk: int = 256, progress: Callable[[int], None] | None = None,
+    chunk: int = 256, progress: Callable[[int], None] | None = None, daily: bool = False,
 ) -> GridResult:
-    """Evaluate ``combos`` (default: the whole declared space) of ``spec`` on ``bars``."""
+    """Evaluate ``combos`` (default: the whole declared space) of ``spec`` on ``bars``.
+
+    With ``daily`` the result also holds every combination's per-session returns
+    (combinations x sessions: small, unlike bars x combinations), for PBO and DSR.
+    """
     params = list(combos) if combos is not None else list(expand_space(spec.params_cls,
                                                                      spec.space))
     if not params:
@@ -95,13 +100,15 @@ def run_grid(
     kernel_id = KERNEL_IDS[spec.name]
     plan = spec.plan(bars, params)
     out = np.zeros((len(params), N_METRICS))
+    n_days = int(bars.session_last[:-1].sum()) + 1 if daily and len(bars) else 0
+    daily_out = np.zeros((len(params), n_days))
     inputs = kernel_inputs(bars)
     cfg, rates = config.to_array(), config.rates()
     for start in range(0, len(params), chunk):
         stop = min(start + chunk, len(params))
         _grid_kernel(kernel_id, *inputs[:4], bars.session, bars.bar_in_session, *inputs[5:],
                      plan.table, plan.idx[start:stop], plan.values[start:stop], cfg, rates,
-                     out[start:stop])
+                     out[start:stop], daily_out[start:stop])
         if progress is not None:
             progress(stop - start)
-    return GridResult(spec.name, params, out)
+    return GridResult(spec.name, params, out, daily_out if daily else None)

@@ -189,12 +189,14 @@ def _booked(book: Book, gross: float, costs: float) -> Book:
 def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see module doc)
     o: F64, h: F64, lo: F64, c: F64, session: I64, entry_ok: B, entry_ok_close: B,
     cutoff_exit: B, session_last: B, flat_end: bool, le: B, lx: B, se: B, sx: B, cfg: F64,
-    rates: F64, record: bool, trades: F64, equity: F64,
+    rates: F64, record: bool, trades: F64, equity: F64, daily: F64,
 ) -> F64:
     """Run one instrument through the signals; returns the metrics vector.
 
     With ``record`` the closed trades go to ``trades`` (rows ``0 .. metrics[M_TRADES]-1``)
-    and the equity at each close to ``equity``. One flat loop with scalar state on purpose:
+    and the equity at each close to ``equity``. If ``daily`` is not empty, the return of each
+    session (close of its last bar over the previous one's) goes to ``daily[k]`` for the k-th
+    session seen (the input for PBO and DSR). One flat loop with scalar state on purpose:
     it is the hot path of every grid evaluation.
     """
     n = len(c)
@@ -302,6 +304,8 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
         max_dd = max(max_dd, 1.0 - eq / peak_eq)
         if (session_last[t] or last) and prev_day_eq > 0:
             r = eq / prev_day_eq - 1.0
+            if daily.shape[0] > int(days):
+                daily[int(days)] = r
             days += 1.0
             sum_r += r
             sum_r2 += r * r

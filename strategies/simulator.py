@@ -148,7 +148,7 @@ def simulate(bars: Bars, signals: Signals, config: SimConfig) -> BacktestResult:
     trades = np.zeros((n, N_TRADE_COLS))  # each trade has its own entry bar: at most n
     equity = np.zeros(n)
     metrics = simulate_kernel(*kernel_inputs(bars), *signals.arrays(), config.to_array(),
-                              config.rates(), True, trades, equity)
+                              config.rates(), True, trades, equity, np.zeros(0))
     k = int(metrics[M_TRADES])
     rows = trades[:k]
     entry_idx = rows[:, T_ENTRY_IDX].astype(np.int64)

@@ -1,1 +1,1 @@
-"""Research side: walk-forward and CPCV splits, overfitting statistics, gates."""
+"""Strategy research: validation splits (walk-forward, CPCV), statistics and gates."""
