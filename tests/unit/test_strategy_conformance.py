@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets.schema import read_dataset
+from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from strategies.bars import Bars, BarsInputError, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import run_grid
@@ -64,10 +65,13 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def dataset_bars() -> Bars:
-    if not DATASET.exists():
-        pytest.skip(f"shipped dataset {DATASET.relative_to(REPO_ROOT)} is absent "
-                    "(build it with `dvc repro` or fetch it with `dvc pull`)")
-    frame = read_dataset(DATASET)
+    """The first sessions of the synthetic NSE dataset: read from data/ when built, else
+    generated with the same code and seed as its DVC stage (identical bars either way)."""
+    if DATASET.exists():
+        frame = read_dataset(DATASET)
+    else:
+        frame, _ = generate_nse_index_bars(seed=20250101, start=date(2025, 1, 1),
+                                           end=date(2025, 2, 15))
     nifty = frame[frame["symbol"] == "NIFTY"]
     days = nifty["ts"].dt.normalize()
     first = days.drop_duplicates().iloc[:DATASET_SESSIONS]
