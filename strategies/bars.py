@@ -14,7 +14,7 @@ from datetime import time
 import numpy as np
 import pandas as pd
 
-from strategies.venues import get_venue
+from strategies.venues import Venue, get_venue
 
 
 class BarsInputError(ValueError):
@@ -86,6 +86,23 @@ def _check_order(ts: pd.Series, symbol: str) -> None:
         raise BarsInputError(f"{symbol}: {kind} timestamp {ts.iloc[i]} after {ts.iloc[i - 1]}")
 
 
+def _overnight_shift(spec: Venue) -> pd.Timedelta:
+    """Shift that maps a bar to its session date: for sessions running overnight (spot FX,
+    17:00 to 17:00 New York) the session is dated by the day it closes."""
+    if spec.open is None or spec.close is None or spec.close > spec.open:
+        return pd.Timedelta(0)
+    return pd.Timedelta(hours=24) - pd.Timedelta(hours=spec.open.hour, minutes=spec.open.minute)
+
+
+def _cutoff_time(cut: time | str | None) -> time | None:
+    if cut is None or isinstance(cut, time):
+        return cut
+    try:
+        return time.fromisoformat(cut)
+    except ValueError:
+        raise BarsInputError(f"cutoff {cut!r} is not a time HH:MM") from None
+
+
 def _writeable(column: pd.Series) -> np.ndarray:
     """A private, writeable, C-contiguous float64 copy: pandas 3 may hand out read-only
     arrays, and numba would compile a second specialisation of every kernel for them."""
@@ -110,15 +127,15 @@ def bars_from_frame(
     _check_order(one["ts"], symbol)
     spec = get_venue(venue)
     local = pd.DatetimeIndex(one["ts"]).tz_convert(spec.tz)
-    day = local.normalize()
+    day = (local + _overnight_shift(spec)).normalize()
     session = np.cumsum(np.r_[True, day[1:] != day[:-1]]).astype(np.int64) - 1
     starts = np.r_[0, np.flatnonzero(np.diff(session)) + 1]
     bar_in_session = np.arange(len(one), dtype=np.int64) - starts[session]
     session_last = np.r_[session[1:] != session[:-1], True]
     if bar_minutes is None:
-        steps = np.diff(local.asi8) / 6e10
+        steps = np.diff(local.as_unit("ns").asi8) / 6e10  # minutes, whatever the unit
         bar_minutes = float(np.median(steps)) if len(steps) else 1.0
-    cut = spec.cutoff if cutoff == "venue" else cutoff
+    cut = _cutoff_time(spec.cutoff if cutoff == "venue" else cutoff)
     minute = (local.hour * 60 + local.minute).to_numpy().astype(np.float64)
     if cut is None or bar_minutes >= 24 * 60:
         entry_ok = np.ones(len(one), dtype=bool)
@@ -127,7 +144,7 @@ def bars_from_frame(
     else:
         cut_min = cut.hour * 60 + cut.minute
         entry_ok = minute < cut_min
-        entry_ok_close = minute + bar_minutes <= cut_min
+        entry_ok_close = minute + bar_minutes < cut_min  # a fill at the cutoff: flat at once
         after = ~entry_ok
         cutoff_exit = after & np.r_[True, (session[1:] != session[:-1]) | ~after[:-1]]
     return Bars(

@@ -12,6 +12,8 @@ conventions live here once:
   (4) signals at the close (ignored on a bar that stopped out, as vectorbt does);
   (5) session end: with a cutoff, a position still open at a session's last bar closes at
   its close. The trailing peak is updated after the stop check, with this bar's high (low).
+* **No zero-length trades.** A close fill is refused where the position would be closed at
+  once: on the last bar of the data or, with a cutoff, of a session, and at the cutoff.
 * **Ruin.** When equity reaches zero the position is closed at that bar's close and no
   further trade is taken (the account is blown; metrics stop moving).
 * **Slippage** of ``slip`` points against the position on every fill; **costs** from the NSE
@@ -271,7 +273,8 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
                         _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
                                 gross, costs, R_SIGNAL)
                     book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
-                if side != 0 and pos == 0 and entry_ok_close[t] and (
+                closes_now = t == n - 1 or (flat_end and session_last[t])
+                if side != 0 and pos == 0 and entry_ok_close[t] and not closes_now and (
                         max_trades <= 0 or today < max_trades):
                     pos = side
                     entry_px = c[t] + pos * slip

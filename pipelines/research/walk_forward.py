@@ -3,11 +3,11 @@ sample, stitch the out-of-sample folds, and measure how much of it was luck.
 
 Per fold, every combination of the strategy's space is evaluated on the training window
 (one compiled grid pass) and the best by ``select`` is chosen; the chosen params then trade
-the test window. Signals for the test window are computed on all bars up to its end
-(indicators are causal, so earlier bars only warm them up) and only trades entered inside
-the window count. Every combination is also evaluated on the test window, for the IS/OOS rank
-correlation. Overfitting statistics use all combinations' per-session returns over the whole
-period: PBO by CSCV and the Deflated Sharpe Ratio with the real number of trials.
+the test window. Each test window starts cold (indicators warm up inside it), so the fold's
+OOS metrics, the stitched trades and the all-combination OOS grid used for the IS/OOS rank
+correlation describe the same thing, and nothing before the window leaks in. Overfitting
+statistics use all combinations' per-session returns over the test sessions: PBO by CSCV
+and the Deflated Sharpe Ratio with the real number of trials.
 """
 
 from __future__ import annotations
@@ -78,29 +78,36 @@ def _evaluated_space(params: Sequence[Any]) -> dict[str, list[Any]]:
             for name in rows[0]}
 
 
+LOWER_IS_BETTER = frozenset({"max_drawdown", "cost_share", "costs_inr"})
+
+
 def _best(metrics: np.ndarray, select: str) -> int:
+    """Index of the best combination by ``select`` (lowest for drawdown and cost metrics)."""
     column = metrics[:, METRIC_NAMES.index(select)]
+    if select in LOWER_IS_BETTER:
+        column = -column
     column = np.where(np.isfinite(column), column, -np.inf)
     return int(np.argmax(column))
 
 
-def _oos_trades(spec: StrategySpec, bars: Bars, fold: Fold, params: Any,
+def _oos_trades(spec: StrategySpec, test: Bars, fold: Fold, params: Any,
                 config: SimConfig) -> pd.DataFrame:
-    start, stop = fold.test_range[0], fold.test_range[1] + 1
-    signals = spec.signals(bars.window(0, stop), params)
-    window = bars.window(start, stop)
-    sliced = type(signals)(*(a[start:stop] for a in signals.arrays()))
-    trades = simulate(window, sliced, config).trades
-    trades[["entry_idx", "exit_idx"]] += start
+    """The chosen params traded on the test window alone, exactly as the OOS grid saw it."""
+    trades = simulate(test, spec.signals(test, params), config).trades
+    trades[["entry_idx", "exit_idx"]] += fold.test_range[0]
     return trades.assign(fold=fold.index)
+
+
+def _test_positions(folds: Sequence[Fold]) -> np.ndarray:
+    """Bar positions of every test window, in order (gaps between windows excluded)."""
+    return np.concatenate([f.test_idx for f in folds])
 
 
 def _stitched_equity(trades: pd.DataFrame, bars: Bars, folds: Sequence[Fold],
                      capital: float) -> pd.Series:
     """OOS equity at each test session's close: capital plus cumulative net P&L of the
     trades closed so far (trades never span sessions on intraday bars with a cutoff)."""
-    first, last = folds[0].test_range[0], folds[-1].test_range[1]
-    ts = bars.ts[first:last + 1]
+    ts = bars.ts[_test_positions(folds)]
     pnl = pd.Series(0.0, index=ts)
     if len(trades):
         closed = trades.groupby("exit_ts")["net_pnl_inr"].sum()
@@ -174,7 +181,7 @@ def run_walk_forward(
             rank_correlation=rank_correlation(is_grid.metrics[:, METRIC_NAMES.index(select)],
                                               oos_grid.metrics[:, METRIC_NAMES.index(select)]),
         ))
-        trades.append(_oos_trades(spec, bars, fold, params[best], config))
+        trades.append(_oos_trades(spec, test, fold, params[best], config))
     oos_trades = pd.concat(trades, ignore_index=True)
     equity = _stitched_equity(oos_trades, bars, folds, config.initial_capital_inr)
     report = WalkForwardReport(spec.name, bars.symbol, wf, len(params), results, oos_trades,
@@ -184,9 +191,11 @@ def run_walk_forward(
     report.metrics["is_oos_rank_correlation"] = float(np.nanmean(
         [r.rank_correlation for r in results])) if results else float("nan")
     report.metrics["params_drift"] = params_drift([r.params for r in results], space)
-    full = run_grid(spec, bars.window(folds[0].test_range[0], folds[-1].test_range[1] + 1),
-                    config, params, daily=True)
-    oos_daily = (equity / equity.shift(1).fillna(config.initial_capital_inr) - 1.0).to_numpy()
+    first, last = folds[0].test_range[0], folds[-1].test_range[1] + 1
+    full = run_grid(spec, bars.window(first, last), config, params, daily=True)
     assert full.daily is not None
-    report.metrics.update(_overfitting(full.daily, oos_daily, pbo_splits))
+    sessions = pd.unique(bars.session[first:last])
+    in_test = np.isin(sessions, pd.unique(bars.session[_test_positions(folds)]))
+    oos_daily = (equity / equity.shift(1).fillna(config.initial_capital_inr) - 1.0).to_numpy()
+    report.metrics.update(_overfitting(full.daily[:, in_test], oos_daily, pbo_splits))
     return report

@@ -361,12 +361,12 @@ def test_metrics_total_return_is_final_equity_over_capital(metrics: dict[str, fl
 
 
 def test_trades_table_holds_every_trade_when_every_bar_flips() -> None:
-    # A flip at every close; the last bar's entry is closed at once by the end of data.
+    # A flip at every close; the last bar's entry is refused (it would close at once).
     n = 120
     bars = day([(100.0 + (i % 7), 101.0 + (i % 7), 99.0 + (i % 7), 100.5 + (i % 7))
                 for i in range(n)])
     result = run(bars, SimConfig(fill="close"), le=range(0, n, 2), se=range(1, n, 2))
-    assert len(result.trades) == result.metrics["trades"] == n
+    assert len(result.trades) == result.metrics["trades"] == n - 1
 
 
 # --- bad bars ----------------------------------------------------------------------------------
@@ -465,3 +465,40 @@ def test_simulate_random_paths_book_consistent_trades(run_case: tuple[Bars, Sign
         gap_exit = (trade.exit_reason in ("stop", "trail")
                     and trade.exit_price == bars.open[trade.exit_idx])
         assert gap_exit or trade.exit_reason in ("cutoff", "session_end", "signal"), trade
+
+
+# --- regressions from review -------------------------------------------------------------------
+
+
+def test_close_fill_entry_at_the_cutoff_is_refused() -> None:
+    bars = day([QUIET] * 3, start="2025-01-06 14:58")  # 14:58, 14:59, 15:00
+    result = run(bars, SimConfig(fill="close"), le=[1])  # 14:59 close = 15:00: flat at once
+    assert len(result.trades) == 0
+
+
+def test_close_fill_entry_on_a_sessions_last_bar_is_refused() -> None:
+    bars = day([QUIET] * 3, start="2025-01-06 13:57")  # data ends 13:59, before the cutoff
+    result = run(bars, SimConfig(fill="close"), le=[2])
+    assert len(result.trades) == 0
+
+
+def test_bars_from_frame_cutoff_string_is_parsed() -> None:
+    frame = minute_frame([QUIET] * 3, "2025-01-06 14:29")
+    bars = bars_from_frame(frame, symbol="X", venue="NSE", cutoff="14:30")
+    assert bars.cutoff_exit.tolist() == [False, True, False]
+
+
+def test_bars_from_frame_bad_cutoff_string_names_it() -> None:
+    frame = minute_frame([QUIET] * 3, "2025-01-06 14:29")
+    with pytest.raises(BarsInputError, match="cutoff '25:00'"):
+        bars_from_frame(frame, symbol="X", venue="NSE", cutoff="25:00")
+
+
+def test_bars_from_frame_fx_session_runs_1700_to_1700_new_york() -> None:
+    ts = pd.date_range("2025-03-09 17:00", "2025-03-11 16:00", freq="1h",
+                       tz="America/New_York")
+    frame = pd.DataFrame({"ts": ts, "symbol": "EURUSD", "open": 1.1, "high": 1.2, "low": 1.0,
+                          "close": 1.1, "volume": 1.0})
+    bars = bars_from_frame(frame, symbol="EURUSD", venue="FX")
+    assert bars.session.tolist() == [0] * 24 + [1] * 24  # Sunday evening opens Monday's
+    assert bars.bar_in_session[0] == 0 and bars.bar_in_session[24] == 0

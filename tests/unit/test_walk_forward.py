@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets.synthetic_nse import generate_nse_index_bars
-from pipelines.research.splits import WalkForwardSpec
+from pipelines.research.splits import WalkForwardSpec, walk_forward_folds
 from pipelines.research.walk_forward import WalkForwardError, WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.ema_cross import SPEC, EmaCrossParams
+from strategies.grid import run_grid
 from strategies.simulator import SimConfig
 from strategies.venues import trading_days
 
@@ -90,3 +91,26 @@ def test_walk_forward_future_data_does_not_change_earlier_folds(
 def test_walk_forward_unknown_selection_metric_is_refused() -> None:
     with pytest.raises(WalkForwardError, match="select='calmar'"):
         run_walk_forward(SPEC, _bars(_frame()), CONFIG, WF, combos=COMBOS, select="calmar")
+
+
+def test_walk_forward_fold_oos_metrics_match_its_trades(report: WalkForwardReport) -> None:
+    for fold in report.folds:
+        trades = report.oos_trades[report.oos_trades["fold"] == fold.index]
+        assert fold.oos_metrics["trades"] == len(trades)
+        assert fold.oos_metrics["net_pnl_inr"] == pytest.approx(trades["net_pnl_inr"].sum())
+
+
+def test_walk_forward_drawdown_selection_picks_the_lowest() -> None:
+    bars = _bars(_frame())
+    report = run_walk_forward(SPEC, bars, CONFIG, WF, combos=COMBOS, select="max_drawdown",
+                              pbo_splits=4)
+    first = walk_forward_folds(bars.session, WF)[0]
+    train = bars.window(first.train_range[0], first.train_range[1] + 1)
+    drawdowns = run_grid(SPEC, train, CONFIG, COMBOS).frame()["max_drawdown"]
+    assert report.folds[0].is_metrics["max_drawdown"] == drawdowns.min()
+
+
+def test_walk_forward_gaps_between_test_windows_are_not_stitched() -> None:
+    spec = WalkForwardSpec(scheme="rolling", train=10, test=3, unit="sessions", purge=1, step=6)
+    report = run_walk_forward(SPEC, _bars(_frame()), CONFIG, spec, combos=COMBOS, pbo_splits=4)
+    assert len(report.oos_equity) == 3 * len(report.folds)
