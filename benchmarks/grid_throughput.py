@@ -89,7 +89,7 @@ def _floor_kernel(o, h, lo, c, day_end, table, fast_row, slow_row, start, stop_f
                     trades += 1.0
                     wins += 1.0 if pnl > 0 else 0.0
                     pos = 0.0
-                if pos == 0 and (up or down):
+                if pos == 0 and (up or down) and t < n - 1:  # ours: no entry on the last bar
                     pos, entry = (1.0 if up else -1.0), c[t]
             eq = cash + (c[t] - entry) * pos
             peak_eq = max(peak_eq, eq)

@@ -273,9 +273,9 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
                         _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
                                 gross, costs, R_SIGNAL)
                     book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
-                closes_now = t == n - 1 or (flat_end and session_last[t])
-                if side != 0 and pos == 0 and entry_ok_close[t] and not closes_now and (
-                        max_trades <= 0 or today < max_trades):
+                if side != 0 and pos == 0 and entry_ok_close[t] and (
+                        max_trades <= 0 or today < max_trades) and not (
+                        t == n - 1 or (flat_end and session_last[t])):  # would close at once
                     pos = side
                     entry_px = c[t] + pos * slip
                     entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
