@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from stratops import cli_backtest, cli_data, cli_run
+from stratops import cli_backtest, cli_data, cli_research, cli_run
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.command("run")(cli_run.run)
 app.command("ui")(cli_run.ui)
 app.command("backtest")(cli_backtest.backtest)
 app.command("grid")(cli_backtest.grid)
+app.add_typer(cli_research.research_app, name="research")
+app.add_typer(cli_research.gate_app, name="gate")
 
 
 @app.command("version")

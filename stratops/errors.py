@@ -21,16 +21,32 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from pipelines.datasets.source_file import SourceFileError
     from pipelines.datasets.timeframes import TimeframeError
     from pipelines.datasets.timestamps import TimestampParseError
+    from pipelines.research.affected import ChangedFilesError
+    from pipelines.research.features import FeatureStoreError
+    from pipelines.research.gates import GateConfigError
+    from pipelines.research.report import ReportInputError
+    from pipelines.research.splits import SplitError
+    from pipelines.research.study import StudyError
+    from pipelines.research.walk_forward import WalkForwardError
     from strategies.bars import BarsInputError
     from strategies.costs import CostScheduleError
     from strategies.params import ParamError
     from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
+    from stratops.research_job import ResearchSelectionError
     from stratops.settings import SettingsError
 
     return (
         SourceFileError, NormaliseError, TimestampParseError, TimeframeError, DatasetSchemaError,
         DatasetNameError, UnknownDatasetError, UnknownVenueError, DatasetStoreError,
         SettingsError, DatasetUnavailableError, BarsInputError, CostScheduleError, ParamError,
-        UnknownStrategyError,
+        UnknownStrategyError, StudyError, FeatureStoreError, GateConfigError, SplitError,
+        WalkForwardError, ChangedFilesError, ReportInputError, ResearchSelectionError,
+        *_registry_errors(),
     )
+
+
+def _registry_errors() -> tuple[type[BaseException], ...]:
+    from pipelines.research.registry import RegistryError
+
+    return (RegistryError,)

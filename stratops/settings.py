@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipelines.datasets.validation import ValidationConfig
+from pipelines.research.config import ResearchSettings
 
 SETTINGS_FILE = "stratops.yaml"
 ROOT_ENV = "STRATOPS_ROOT"
@@ -42,8 +43,10 @@ class Settings(BaseSettings):
     root: Path
     data: DataSettings = Field(default_factory=DataSettings)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    research: ResearchSettings = Field(default_factory=ResearchSettings)
     dagster_home: Path = Path(".dagster")
     mlflow_tracking_uri: str = "sqlite:///mlflow/mlflow.db"
+    mlflow_artifact_root: Path = Path("mlflow/artifacts")
 
     @classmethod
     def settings_customise_sources(
@@ -64,6 +67,15 @@ class Settings(BaseSettings):
     @property
     def dagster_home_path(self) -> Path:
         return self.path(self.dagster_home)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI; a relative SQLite path resolves against the root."""
+        prefix = "sqlite:///"
+        uri = self.mlflow_tracking_uri
+        if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+            return prefix + str(self.path(uri[len(prefix):]))
+        return uri
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -1,0 +1,31 @@
+"""Research domain: features -> walk-forward -> gate verdict -> registered strategy version."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.defs.research.assets import FEATURES_IO, GROUP, research_assets
+from pipelines.defs.research.io_managers import FeatureStoreIOManager
+from pipelines.defs.research.partitions import research_partitions
+from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
+from pipelines.defs.research.sensors import RESEARCH_JOB, build_sensor
+from stratops.settings import Settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    root, research = settings.root, settings.research
+    storage = settings.dagster_home_path / "storage"
+    return dg.Definitions(
+        assets=research_assets(research),
+        resources={
+            "research_config": ResearchConfig(root=str(root)),
+            "mlflow_registry": MlflowRegistry(
+                tracking_uri=settings.tracking_uri,
+                artifact_root=str(settings.path(settings.mlflow_artifact_root))),
+            FEATURES_IO: FeatureStoreIOManager(base_dir=str(storage / "feature_pointers")),
+            "io_manager": dg.FilesystemIOManager(base_dir=str(storage)),
+        },
+        jobs=[dg.define_asset_job(RESEARCH_JOB, selection=dg.AssetSelection.groups(GROUP),
+                                  partitions_def=research_partitions(research))],
+        sensors=[build_sensor(root, research)],
+    )

@@ -1,0 +1,199 @@
+"""Research assets, partitioned by (dataset, strategy):
+``features -> walk_forward_report -> gate_verdict -> strategy_version``.
+
+Each asset is one call into :mod:`pipelines.research.study` (or the registry) plus the
+metadata the Dagster UI shows; checks from :mod:`pipelines.defs.research.checks` are
+evaluated with the asset they guard.
+"""
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.defs.data.assets import dataset_key
+from pipelines.defs.research import checks
+from pipelines.defs.research.partitions import research_partitions, study_of
+from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
+from pipelines.research import study
+from pipelines.research.config import ResearchSettings
+from pipelines.research.features import FEATURE_SET_VERSION, UNLABELLED, StoredFeatures
+from pipelines.research.gates import GateVerdict
+from pipelines.research.walk_forward import WalkForwardReport
+from strategies.registry import get_strategy
+
+GROUP = "research"
+FEATURES_IO = "feature_store_io"
+
+
+def _metric(value: float) -> Any:
+    return dg.MetadataValue.float(float(value)) if pd.notna(value) else "nan"
+
+
+def _session_labels(features: StoredFeatures) -> pd.Series:
+    frame = features.frame
+    day = pd.DatetimeIndex(frame["ts"]).tz_localize(None).normalize()
+    labels = pd.Series(frame["regime"].to_numpy(), index=day).groupby(level=0).first()
+    return labels[labels != UNLABELLED]
+
+
+def _features_asset(research: ResearchSettings) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="features", group_name=GROUP, partitions_def=research_partitions(research),
+        deps=[dataset_key(d) for d in research.datasets], io_manager_key=FEATURES_IO,
+        kinds={"parquet", "numba"}, code_version=FEATURE_SET_VERSION,
+        description="Bars, session clock, standard indicators and regime per bar, kept in "
+                    "the Parquet feature store keyed by dataset hash and feature-set version.",
+    )
+    def features(context: dg.AssetExecutionContext,
+                 research_config: ResearchConfig) -> dg.Output[StoredFeatures]:
+        dataset, _ = study_of(context)
+        stored = study.build_features(research_config.root_path, dataset,
+                                      research_config.research)
+        context.log.info(f"features {stored.key.digest}: "
+                         f"{'read from the store' if stored.cache_hit else 'computed'}")
+        regimes = stored.frame["regime"].value_counts().to_dict()
+        return dg.Output(stored, data_version=dg.DataVersion(stored.key.digest), metadata={
+            "cache_hit": stored.cache_hit, "feature_key": stored.key.digest,
+            "dataset_md5": stored.key.dataset_md5, "symbol": stored.key.symbol,
+            "feature_set_version": FEATURE_SET_VERSION,
+            "rows": dg.MetadataValue.int(len(stored.frame)),
+            "bars_by_regime": ", ".join(f"{k} {v}" for k, v in sorted(regimes.items())),
+            "path": dg.MetadataValue.path(str(stored.path)),
+        })
+
+    return features
+
+
+def _report_asset(research: ResearchSettings) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="walk_forward_report", group_name=GROUP,
+        partitions_def=research_partitions(research), kinds={"numba", "vectorbt"},
+        check_specs=[dg.AssetCheckSpec(checks.WALK_FORWARD_CHECK, asset="walk_forward_report",
+                                       blocking=True)],
+        description="Walk-forward: in-sample grid optimisation per fold, out-of-sample "
+                    "evaluation, stitched OOS equity, PBO (CSCV) and Deflated Sharpe.",
+    )
+    def walk_forward_report(context: dg.AssetExecutionContext, research_config: ResearchConfig,
+                            features: StoredFeatures) -> Iterator[Any]:
+        dataset, strategy = study_of(context)
+        report = study.walk_forward(research_config.root_path, dataset, strategy, features,
+                                    research_config.research, progress=context.log.debug)
+        metadata: dict[str, Any] = {k: _metric(v) for k, v in report.metrics.items()}
+        metadata.update({"folds": len(report.folds), "trials": report.n_trials,
+                         "chosen_params": str(report.chosen_params())})
+        yield dg.Output(report, metadata=metadata)
+        yield checks.walk_forward_check(report)
+
+    return walk_forward_report
+
+
+def _verdict_asset(research: ResearchSettings) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="gate_verdict", group_name=GROUP, partitions_def=research_partitions(research),
+        kinds={"yaml"},
+        check_specs=[dg.AssetCheckSpec(checks.GATE_CHECK, asset="gate_verdict")],
+        description="Every gate of the reviewed gates.yaml: value, threshold, pass.",
+    )
+    def gate_verdict(research_config: ResearchConfig,
+                     walk_forward_report: WalkForwardReport) -> Iterator[Any]:
+        verdict = study.gate_verdict(research_config.root_path, walk_forward_report)
+        rows = "\n".join(f"| {c.name} | {c.value:.4g} | {c.threshold:.4g} | "
+                         f"{'pass' if c.passed else 'FAIL'} |" for c in verdict.checks)
+        yield dg.Output(verdict, metadata={
+            "passed": verdict.passed, "gates_digest": verdict.gates_digest,
+            "checks": dg.MetadataValue.md(
+                "| check | value | threshold | result |\n|---|---|---|---|\n" + rows)})
+        yield checks.gate_check(verdict)
+
+    return gate_verdict
+
+
+def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="strategy_version", group_name=GROUP, partitions_def=research_partitions(research),
+        kinds={"mlflow"},
+        check_specs=[dg.AssetCheckSpec(checks.MODEL_CHECK, asset="strategy_version",
+                                       blocking=True)],
+        description="The candidate as a registered MLflow pyfunc version with its lineage "
+                    "tags, report (JSON, HTML), plots and trades.",
+    )
+    def strategy_version(context: dg.AssetExecutionContext, research_config: ResearchConfig,
+                         mlflow_registry: MlflowRegistry, features: StoredFeatures,
+                         walk_forward_report: WalkForwardReport,
+                         gate_verdict: GateVerdict) -> Iterator[Any]:
+        dataset, _ = study_of(context)
+        recorded = record_version(research_config, mlflow_registry, dataset, features,
+                                  walk_forward_report, gate_verdict)
+        context.log.info(f"{recorded['model_uri']} "
+                         f"({'reused' if recorded['reused'] else 'registered'})")
+        yield dg.Output(recorded, metadata={
+            "model_uri": recorded["model_uri"], "version": recorded["version"],
+            "reused": recorded["reused"], "run_id": recorded["run_id"],
+            "gate_verdict": "pass" if gate_verdict.passed else "fail",
+            "code_revision": recorded["lineage"]["code_revision"],
+            "dataset_md5": recorded["lineage"]["dataset_md5"],
+            "params_hash": recorded["lineage"]["params_hash"],
+            "report": dg.MetadataValue.path(recorded["report_html"])})
+        yield verify_model(mlflow_registry, walk_forward_report, features, recorded)
+
+    return strategy_version
+
+
+def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegistry,
+                   dataset: str, features: StoredFeatures, report: WalkForwardReport,
+                   verdict: GateVerdict) -> dict[str, Any]:
+    """Write the report artifacts and register (or reuse) the candidate's model version."""
+    from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
+    from pipelines.research.report import regime_breakdown, write_report_artifacts
+    from strategies.params import params_hash
+
+    root, research = research_config.root_path, research_config.research
+    spec = get_strategy(report.strategy)
+    params = spec.params_cls(**report.chosen_params())
+    lineage = Lineage(
+        strategy=report.strategy, dataset=dataset, dataset_md5=features.key.dataset_md5,
+        symbol=report.symbol, code_revision=code_revision(root),
+        strategies_source_hash=strategies_source_hash(), params_hash=params_hash(params),
+        params=report.chosen_params(), feature_set_version=FEATURE_SET_VERSION,
+        feature_key=features.key.digest, gates_digest=verdict.gates_digest,
+        verdict_digest=verdict.digest(), verdict_passed=verdict.passed)
+    bars = features.bars()
+    config = study.sim_config(root, dataset, bars, research)
+    regimes = regime_breakdown(report, _session_labels(features), config.initial_capital_inr)
+    out_dir = root / research.artifacts_dir / report.strategy / dataset
+    paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
+    venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
+    version = mlflow_registry.client().record(
+        report, verdict, lineage, out_dir,
+        study.model_config(dataset, report, config, research, venue),
+        study.input_example(features))
+    return {"strategy": report.strategy, "dataset": dataset, "symbol": report.symbol,
+            "version": version.version, "model_uri": version.model_uri,
+            "run_id": version.run_id, "reused": version.reused, "passed": verdict.passed,
+            "lineage": asdict(lineage), "metrics": dict(report.metrics),
+            "report_html": str(paths["report.html"])}
+
+
+def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
+                 features: StoredFeatures, recorded: dict[str, Any]) -> dg.AssetCheckResult:
+    """Load the registered version by URI; its signals on the last test window must equal
+    the research code's."""
+    spec = get_strategy(report.strategy)
+    bars = features.bars()
+    last = report.folds[-1]
+    mask = (bars.ts >= pd.Timestamp(last.test[0])) & (bars.ts <= pd.Timestamp(last.test[1]))
+    idx = mask.nonzero()[0]
+    window = bars.window(int(idx[0]), int(idx[-1]) + 1)
+    expected = spec.signals(window, spec.params_cls(**report.chosen_params()))
+    model = mlflow_registry.client().load_model(report.strategy, str(recorded["version"]))
+    mismatched = checks.signals_match(model, window, dict(zip(
+        checks.SIGNAL_COLUMNS, expected.arrays(), strict=True)))
+    return checks.model_check(mismatched, recorded["model_uri"], window)
+
+
+def research_assets(research: ResearchSettings) -> list[dg.AssetsDefinition]:
+    return [_features_asset(research), _report_asset(research), _verdict_asset(research),
+            _version_asset(research)]

@@ -1,0 +1,88 @@
+"""Typed research settings: what research runs on, how it walks forward, how it trades.
+
+Lives under the ``research`` key of ``stratops.yaml`` (``STRATOPS_RESEARCH__...`` in the
+environment). Every field has a default that runs the four desk strategies on the synthetic
+NSE year, so ``stratops research run`` needs no configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipelines.research.splits import WalkForwardSpec
+from strategies.sim_kernel import METRIC_NAMES
+
+
+class WalkForwardSettings(BaseModel):
+    """Walk-forward windows (see :class:`pipelines.research.splits.WalkForwardSpec`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scheme: Literal["rolling", "anchored"] = "rolling"
+    unit: Literal["bars", "sessions"] = "sessions"
+    train: int = Field(60, ge=1, description="training window length, in `unit`")
+    test: int = Field(15, ge=1, description="test window length, in `unit`")
+    purge: int = Field(1, ge=0, description="units left out between train and test")
+    embargo: int = Field(0, ge=0, description="units left out after a test window (CPCV)")
+    step: int | None = Field(None, ge=1, description="fold step; default = test")
+
+    def spec(self) -> WalkForwardSpec:
+        return WalkForwardSpec(**self.model_dump())
+
+
+class ResearchSettings(BaseModel):
+    """The research pipeline's inputs and rules (README, Configuration)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    datasets: tuple[str, ...] = ("nse_index_1m",)
+    strategies: tuple[str, ...] = ("range_breakout", "ema_cross", "atr_reversal",
+                                   "atr_divergence")
+    symbols: dict[str, str] = Field(
+        default_factory=lambda: {"nse_index_1m": "NIFTY"},
+        description="dataset -> symbol researched (default: the dataset's first symbol)")
+    labels: dict[str, Path] = Field(
+        default_factory=lambda: {
+            "nse_index_1m": Path("data/labels/nse_index_1m_regimes.parquet")},
+        description="dataset -> per-session regime labels for the OOS regime breakdown")
+    walk_forward: WalkForwardSettings = Field(default_factory=WalkForwardSettings)
+    select: str = Field("sharpe", description="in-sample metric that picks each fold's params")
+    pbo_splits: int = Field(16, ge=2, description="CSCV blocks for PBO (even)")
+    cutoff: str = Field("venue", description="venue | none | HH:MM: the forced-flat time")
+    costs: bool = Field(True, description="NSE F&O costs on NSE data")
+    sim: dict[str, Any] = Field(
+        default_factory=dict,
+        description="SimConfig overrides (qty_lots, stop_points, trail_points, ...)")
+    spaces: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict, description="strategy -> parameter space replacing its own")
+    feature_store: Path = Path("data/features")
+    artifacts_dir: Path = Path("data/research")
+
+    @field_validator("select")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRIC_NAMES:
+            raise ValueError(f"select={value!r} is not a grid metric {list(METRIC_NAMES)}")
+        return value
+
+    @field_validator("pbo_splits")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"pbo_splits={value} must be even (CSCV halves the blocks)")
+        return value
+
+    @field_validator("strategies")
+    @classmethod
+    def _registered(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from strategies.registry import STRATEGIES
+
+        unknown = [s for s in value if s not in STRATEGIES]
+        if unknown:
+            raise ValueError(f"unknown strategies {unknown}; registered: {sorted(STRATEGIES)}")
+        if not value:
+            raise ValueError("at least one strategy is needed")
+        return value

@@ -1,0 +1,141 @@
+"""One research study, step by step: features -> walk-forward -> gate verdict.
+
+The Dagster assets call these functions (one per asset) and the research benchmark times
+them; nothing here knows about Dagster or MLflow. A study is one (dataset, strategy) pair
+on the dataset's researched symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.datasets.catalog import DatasetEntry, DatasetUnavailableError, find_dataset
+from pipelines.datasets.schema import read_dataset
+from pipelines.research.config import ResearchSettings
+from pipelines.research.features import FeatureKey, FeatureStore, StoredFeatures, labels_digest
+from pipelines.research.features import load_labels as load_regime_labels
+from pipelines.research.gates import GateVerdict, load_gates
+from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
+from strategies.bars import Bars, bars_from_frame
+from strategies.costs import load_cost_rates
+from strategies.params import ParamError, expand_space
+from strategies.registry import STRATEGIES, get_strategy
+from strategies.simulator import SimConfig
+
+GATES_FILE = "gates.yaml"
+
+
+class StudyError(ValueError):
+    """A study that cannot run: dataset not built, unknown symbol, empty space."""
+
+
+def dataset_entry(root: Path, dataset: str) -> DatasetEntry:
+    """The catalog entry of ``dataset``; refused unless its file matches its DVC record."""
+    entry = find_dataset(root, dataset)
+    if entry.state != "ok" or entry.meta is None or entry.md5 is None:
+        raise DatasetUnavailableError(
+            f"dataset {dataset!r} is {entry.state}; run `stratops data build` (or `stratops run`)")
+    return entry
+
+
+def researched_symbol(entry: DatasetEntry, research: ResearchSettings) -> str:
+    symbol = research.symbols.get(entry.name, entry.symbols[0])
+    if symbol not in entry.symbols:
+        raise StudyError(f"research.symbols.{entry.name}={symbol!r} is not in the dataset "
+                         f"({list(entry.symbols)})")
+    return symbol
+
+
+def cutoff_value(text: str) -> str | None:
+    return None if text == "none" else text
+
+
+def build_features(root: Path, dataset: str, research: ResearchSettings) -> StoredFeatures:
+    """The researched symbol's feature frame, read from the store when its key exists."""
+    entry = dataset_entry(root, dataset)
+    symbol = researched_symbol(entry, research)
+    labels_path = research.labels.get(dataset)
+    labels_file = (root / labels_path) if labels_path is not None else None
+    key = FeatureKey(dataset=dataset, dataset_md5=str(entry.md5), symbol=symbol,
+                     cutoff=research.cutoff, labels_sha256=labels_digest(labels_file))
+    assert entry.meta is not None
+    venue = entry.meta.venue
+
+    def build() -> Bars:
+        frame = read_dataset(entry.path)
+        return bars_from_frame(frame[frame["symbol"] == symbol], symbol=symbol, venue=venue,
+                               cutoff=cutoff_value(research.cutoff))
+
+    store = FeatureStore(root / research.feature_store)
+    return store.get_or_build(key, build, load_regime_labels(labels_file))
+
+
+def sim_config(root: Path, dataset: str, bars: Bars, research: ResearchSettings) -> SimConfig:
+    """Execution rules of the study: the instrument's lot and tick, NSE F&O costs in force on
+    the first bar's date (NSE data only), then the ``research.sim`` overrides."""
+    meta = dataset_entry(root, dataset).meta
+    assert meta is not None
+    instrument = meta.instruments.get(bars.symbol)
+    rates = None
+    if research.costs and meta.venue == "NSE":
+        rates = load_cost_rates("index_future", on=bars.ts[0].date())
+    defaults: dict[str, Any] = {
+        "lot_size": instrument.lot_size if instrument else 1,
+        "tick_size": instrument.tick_size if instrument else 0.01,
+        "costs": rates,
+    }
+    try:
+        return SimConfig(**{**defaults, **research.sim})
+    except TypeError as exc:
+        raise StudyError(f"research.sim: {exc}") from exc
+
+
+def candidate_params(strategy: str, research: ResearchSettings) -> list[Any]:
+    """Every combination of the strategy's space (or ``research.spaces`` replacing it)."""
+    spec = get_strategy(strategy)
+    space = research.spaces.get(strategy, spec.space)
+    try:
+        combos = list(expand_space(spec.params_cls, space))
+    except ParamError as exc:
+        raise StudyError(f"research.spaces.{strategy}: {exc}") from exc
+    if not combos:
+        raise StudyError(f"{strategy}: the parameter space has no valid combination")
+    return combos
+
+
+def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatures,
+                 research: ResearchSettings,
+                 progress: Callable[[str], None] | None = None) -> WalkForwardReport:
+    """Walk-forward of ``strategy`` on the stored features' bars."""
+    bars = features.bars()
+    return run_walk_forward(
+        get_strategy(strategy), bars, sim_config(root, dataset, bars, research),
+        research.walk_forward.spec(), combos=candidate_params(strategy, research),
+        select=research.select, pbo_splits=research.pbo_splits, progress=progress)
+
+
+def gate_verdict(root: Path, report: WalkForwardReport) -> GateVerdict:
+    """The report's metrics against the reviewed ``gates.yaml``."""
+    gates = load_gates(root / GATES_FILE, known_strategies=set(STRATEGIES))
+    return gates.evaluate(report.strategy, report.metrics)
+
+
+def model_config(dataset: str, report: WalkForwardReport, config: SimConfig,
+                 research: ResearchSettings, venue: str) -> dict[str, Any]:
+    """What the registered pyfunc needs to produce the same signals live (JSON-safe)."""
+    sim = {k: v for k, v in asdict(config).items() if k != "costs"}
+    sim["cost_schedule"] = config.costs.version if config.costs is not None else None
+    return {"strategy": report.strategy, "params": report.chosen_params(), "venue": venue,
+            "cutoff": cutoff_value(research.cutoff), "symbols": [report.symbol],
+            "dataset": dataset, "sim": sim}
+
+
+def input_example(features: StoredFeatures, rows: int = 5) -> pd.DataFrame:
+    """A few bars in the shape the model takes (ts, symbol, OHLCV)."""
+    return features.frame.loc[: rows - 1, ["ts", "symbol", "open", "high", "low", "close",
+                                           "volume"]].copy()

@@ -1,0 +1,127 @@
+"""A strategy as an MLflow "model from code": bars in, the strategy's own signals out.
+
+MLflow logs this file as source, not a pickle, and runs it on load; the registered version's
+``model_config`` names the strategy, its params, venue and cutoff. Prediction calls the very
+same ``bars_from_frame`` + ``StrategySpec.signals`` path as research, so a registered version
+signals exactly what its walk-forward traded. This is the only module of ``strategies`` that
+imports MLflow (nothing else here imports this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from strategies.bars import BarsInputError, bars_from_frame
+from strategies.params import ParamError
+from strategies.registry import STRATEGIES
+from strategies.spec import StrategySpec
+from strategies.venues import UnknownVenueError, get_venue
+
+BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
+SIGNAL_COLUMNS = ("long_entry", "long_exit", "short_entry", "short_exit")
+
+
+class ModelConfigError(ValueError):
+    """A ``model_config`` that does not describe a registered strategy with valid params."""
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    """The validated parts of ``model_config`` that decide the signals."""
+
+    spec: StrategySpec
+    params: Any
+    venue: str
+    cutoff: str | None
+
+
+def _cutoff(value: object) -> str | None:
+    if value is None or value == "venue":
+        return value
+    if isinstance(value, str):
+        try:
+            time.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise ModelConfigError(f"model_config cutoff={value!r}: must be 'venue', 'HH:MM' or None")
+
+
+def parse_model_config(config: Mapping[str, Any] | None) -> StrategyConfig:
+    """Validate ``model_config`` (``strategy``, ``params``, ``venue``, optional ``cutoff``;
+    other keys are ignored) and build the params object with ``spec.make_params``."""
+    if not isinstance(config, Mapping):
+        raise ModelConfigError(f"model_config must be a mapping, got {config!r}")
+    missing = [key for key in ("strategy", "params", "venue") if key not in config]
+    if missing:
+        raise ModelConfigError(f"model_config lacks {missing}; got keys {sorted(config)}")
+    name, params, venue = config["strategy"], config["params"], config["venue"]
+    if name not in STRATEGIES:
+        raise ModelConfigError(
+            f"model_config strategy={name!r} is not registered; registered: {sorted(STRATEGIES)}")
+    spec = STRATEGIES[name]
+    if not isinstance(params, Mapping):
+        raise ModelConfigError(f"model_config params={params!r} for {name}: must be a mapping")
+    try:
+        params_obj = spec.make_params(**params)
+    except (ParamError, TypeError) as exc:
+        raise ModelConfigError(f"model_config params={dict(params)!r} for {name}: {exc}") from exc
+    try:
+        get_venue(venue)
+    except (UnknownVenueError, AttributeError) as exc:
+        raise ModelConfigError(f"model_config venue={venue!r}: {exc}") from None
+    return StrategyConfig(spec, params_obj, venue, _cutoff(config.get("cutoff", "venue")))
+
+
+def _check_frame(frame: pd.DataFrame) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise BarsInputError(f"model input must be a DataFrame, got {type(frame).__name__}")
+    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
+    if missing:
+        raise BarsInputError(f"bar frame lacks columns {missing}; has {list(frame.columns)}")
+    if not isinstance(frame["ts"].dtype, pd.DatetimeTZDtype):
+        raise BarsInputError(f"bar frame column 'ts' must be timezone-aware, got "
+                             f"{frame['ts'].dtype}")
+
+
+def signals_frame(spec: StrategySpec, params: Any, venue: str, cutoff: str | None,
+                  frame: pd.DataFrame) -> pd.DataFrame:
+    """Signals of ``spec`` with ``params`` for every symbol of a bar frame.
+
+    Returns ``ts, symbol`` and the four signal columns, row for row in the input's order
+    (and index); each symbol's rows must be in ascending time, as :func:`bars_from_frame`
+    requires.
+    """
+    _check_frame(frame)
+    symbols = frame["symbol"].to_numpy()
+    out = {name: np.zeros(len(frame), dtype=bool) for name in SIGNAL_COLUMNS}
+    for symbol in pd.unique(symbols):
+        rows = np.flatnonzero(symbols == symbol)
+        bars = bars_from_frame(frame.iloc[rows], symbol=symbol, venue=venue, cutoff=cutoff)
+        signals = spec.signals(bars, params)
+        for name, values in zip(SIGNAL_COLUMNS, signals.arrays(), strict=True):
+            out[name][rows] = values
+    return pd.DataFrame({"ts": frame["ts"].array, "symbol": frame["symbol"].array, **out},
+                        index=frame.index)
+
+
+class StrategyModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc face of one strategy version; its config comes from ``model_config``."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self.config_ = parse_model_config(context.model_config)
+
+    def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        cfg = self.config_
+        return signals_frame(cfg.spec, cfg.params, cfg.venue, cfg.cutoff, model_input)
+
+
+mlflow.models.set_model(StrategyModel())

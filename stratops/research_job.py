@@ -1,0 +1,104 @@
+"""Run research partitions in process (Dagster, the project's instance) and summarise them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.research.config import ResearchSettings
+
+
+class ResearchSelectionError(ValueError):
+    """A --strategy or --dataset outside the research partitions."""
+
+
+@dataclass(slots=True)
+class StudyOutcome:
+    """One (dataset, strategy) run: its Dagster result and the registered version."""
+
+    dataset: str
+    strategy: str
+    run_id: str
+    success: bool
+    version: dict[str, Any] | None = None
+    failed_checks: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def gate_passed(self) -> bool:
+        return bool(self.version and self.version["passed"])
+
+
+def select(research: ResearchSettings, strategies: list[str] | None,
+           datasets: list[str] | None) -> list[tuple[str, str]]:
+    """(dataset, strategy) pairs to run; names outside the research settings are refused."""
+    for name in strategies or []:
+        if name not in research.strategies:
+            raise ResearchSelectionError(
+                f"--strategy {name!r} is not in research.strategies {list(research.strategies)}")
+    for name in datasets or []:
+        if name not in research.datasets:
+            raise ResearchSelectionError(
+                f"--dataset {name!r} is not in research.datasets {list(research.datasets)}; "
+                "add it under `research.datasets` in stratops.yaml")
+    return [(d, s) for d in (datasets or research.datasets)
+            for s in (strategies or research.strategies)]
+
+
+def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOutcome]:
+    """Materialise the research assets of each pair, one Dagster run per partition."""
+    import dagster as dg
+
+    from pipelines.definitions import RESEARCH_JOB, build_definitions
+    from pipelines.defs.research.partitions import partition_key
+
+    job = build_definitions().resolve_job_def(RESEARCH_JOB)
+    instance = dg.DagsterInstance.get()
+    outcomes = []
+    for i, (dataset, strategy) in enumerate(pairs, start=1):
+        with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."):
+            result = job.execute_in_process(
+                partition_key=partition_key(dataset, strategy), instance=instance,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        outcome = StudyOutcome(dataset, strategy, result.run_id, result.success)
+        outcome.failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
+                                 if not e.passed and e.check_name != "gate_passed"]
+        if result.success:
+            outcome.version = result.output_for_node("strategy_version")
+        else:
+            failures = [e.message for e in result.all_events if e.is_failure]
+            outcome.error = failures[-1] if failures else "the run failed"
+        outcome.success = outcome.success and not outcome.failed_checks
+        mark = "[green]ok[/]" if outcome.success else "[red]FAILED[/]"
+        console.print(f"[{i}/{len(pairs)}] {strategy} on {dataset}: {mark}")
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _fmt(value: Any) -> str:
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
+    table = Table(title="Research: registered strategy versions and gate verdicts")
+    for name in ("strategy", "dataset/symbol", "version", "verdict", "oos sharpe", "dsr p",
+                 "pbo", "max dd", "oos trades", "run"):
+        table.add_column(name)
+    for o in outcomes:
+        v = o.version or {}
+        m = v.get("metrics", {})
+        verdict = "-" if not v else ("[green]pass[/]" if o.gate_passed else "[red]fail[/]")
+        ref = f"{v['version']}{' (reused)' if v.get('reused') else ''}" if v else "-"
+        status = "ok" if o.success else f"[red]{o.error or ', '.join(o.failed_checks)}[/]"
+        table.add_row(o.strategy, f"{o.dataset}/{v.get('symbol', '?')}", ref, verdict,
+                      _fmt(m.get("oos_sharpe")), _fmt(m.get("dsr_probability")),
+                      _fmt(m.get("pbo")), _fmt(m.get("oos_max_drawdown")),
+                      _fmt(m.get("oos_trades")), status)
+    console.print(table)

@@ -1,0 +1,57 @@
+"""The research assets are wired, partitioned and guarded; the sensor reacts to new md5s."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from pipelines.definitions import RESEARCH_JOB, build_definitions
+from pipelines.defs.research.sensors import research_requests
+
+ASSETS = ["features", "walk_forward_report", "gate_verdict", "strategy_version"]
+
+
+def test_research_job_loads_with_four_partitioned_assets() -> None:
+    defs = build_definitions()
+    job = defs.resolve_job_def(RESEARCH_JOB)
+    graph = defs.resolve_asset_graph()
+    for name in ASSETS:
+        node = graph.get(dg.AssetKey(name))
+        assert isinstance(node.partitions_def, dg.MultiPartitionsDefinition)
+    assert job.partitions_def is not None
+    assert "nse_index_1m|ema_cross" in job.partitions_def.get_partition_keys()
+
+
+def test_research_lineage_runs_from_dataset_to_strategy_version() -> None:
+    graph = build_definitions().resolve_asset_graph()
+    assert dg.AssetKey(["datasets", "nse_index_1m"]) in graph.get(
+        dg.AssetKey("features")).parent_keys
+    assert graph.get(dg.AssetKey("strategy_version")).parent_keys == {
+        dg.AssetKey("features"), dg.AssetKey("walk_forward_report"), dg.AssetKey("gate_verdict")}
+
+
+def test_research_blocking_checks_guard_report_and_model() -> None:
+    graph = build_definitions().resolve_asset_graph()
+    blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
+    assert {"walk_forward_is_out_of_sample", "model_reproduces_research"} <= blocking
+
+
+def test_sensor_requests_one_run_per_strategy_for_a_changed_dataset() -> None:
+    requests = research_requests({"nse_index_1m": "old"}, {"nse_index_1m": "new"},
+                                 ("ema_cross", "atr_reversal"))
+    assert [r.run_key for r in requests] == ["nse_index_1m:new:ema_cross",
+                                             "nse_index_1m:new:atr_reversal"]
+
+
+def test_sensor_requests_nothing_when_versions_are_unchanged() -> None:
+    assert research_requests({"d": "x"}, {"d": "x"}, ("ema_cross",)) == []
+
+
+def test_sensor_first_tick_records_versions_without_running() -> None:
+    defs = build_definitions()
+    sensor = defs.resolve_sensor_def("research_on_dataset_version")
+    with dg.build_sensor_context(cursor=None) as context:
+        result = sensor(context)
+    assert not result.run_requests
+    assert "nse_index_1m" in json.loads(result.cursor)
