@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint gates
+BASE ?= origin/main
 setup: $(STAMP)
 
 # Reinstall only when the lock file or the project metadata changed.
@@ -19,6 +20,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: setup
 	$(BIN)/stratops run
+
+# The strategy-gates CI locally: research what changed since BASE, fail on a failed gate.
+gates: setup
+	bash .github/scripts/strategy-gates.sh $(BASE)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -61,9 +61,8 @@ def check(
     gates: Annotated[Path | None, typer.Option(help="gates file (default: gates.yaml)")] = None,
 ) -> None:
     """Re-check a registered version's metrics against the gates; exit 1 on any failure."""
-    from pipelines.research.registry import ResearchRegistry
-
     from pipelines.research.gates import load_gates
+    from pipelines.research.registry import ResearchRegistry
     from strategies.registry import STRATEGIES
     from stratops.settings import load_settings
 

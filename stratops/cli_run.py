@@ -1,4 +1,5 @@
-"""``stratops run`` (the main job, in process, recorded in Dagster) and ``stratops ui``."""
+"""``stratops run`` (the main job: datasets then research, in process, recorded in Dagster)
+and ``stratops ui``."""
 
 from __future__ import annotations
 
@@ -27,17 +28,28 @@ def _dagster_env() -> None:
 
 
 def run(
-    job: Annotated[str, typer.Option(help="Dagster job to run")] = "datasets_job",
+    job: Annotated[str, typer.Option(help="Dagster job to run first")] = "datasets_job",
+    research: Annotated[bool, typer.Option(
+        help="then research every strategy (research run)")] = True,
 ) -> None:
-    """Run the main job end to end: datasets (DVC) -> blocking GX checks; then list data."""
+    """The main job: datasets (DVC, blocking GX checks), then research of every strategy
+    (features -> walk-forward -> gates -> MLflow-registered versions); then list data."""
     from stratops.main_job import run_main_job
 
     _dagster_env()
     outcome = run_main_job(job, console)
+    success = outcome.success
+    if success and research:
+        from stratops.research_job import print_summary, run_studies, select
+        from stratops.settings import load_settings
+
+        studies = run_studies(select(load_settings().research, None, None), console)
+        print_summary(studies, console)
+        success = all(s.success for s in studies)
     from stratops.cli_data import list_
 
     list_(as_json=False)
-    if not outcome.success:
+    if not success:
         raise typer.Exit(EXIT_FAILED)
 
 

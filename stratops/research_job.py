@@ -88,9 +88,9 @@ def _fmt(value: Any) -> str:
 
 def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
     table = Table(title="Research: registered strategy versions and gate verdicts")
-    for name in ("strategy", "dataset/symbol", "version", "verdict", "oos sharpe", "dsr p",
-                 "pbo", "max dd", "oos trades", "run"):
-        table.add_column(name)
+    for name in ("strategy", "dataset/symbol", "version", "gates", "oos sharpe", "dsr p",
+                 "pbo", "max dd", "trades", "run"):
+        table.add_column(name, no_wrap=True)
     for o in outcomes:
         v = o.version or {}
         m = v.get("metrics", {})
@@ -100,5 +100,7 @@ def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
         table.add_row(o.strategy, f"{o.dataset}/{v.get('symbol', '?')}", ref, verdict,
                       _fmt(m.get("oos_sharpe")), _fmt(m.get("dsr_probability")),
                       _fmt(m.get("pbo")), _fmt(m.get("oos_max_drawdown")),
-                      _fmt(m.get("oos_trades")), status)
+                      f"{m.get('oos_trades', 0):.0f}", status)
+    if not console.is_terminal:  # piped or in CI: do not squeeze the table to 80 columns
+        console.width = max(console.width, 140)
     console.print(table)

@@ -6,6 +6,7 @@ metadata the Dagster UI shows; checks from :mod:`pipelines.defs.research.checks`
 evaluated with the asset they guard.
 """
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -55,14 +56,17 @@ def _features_asset(research: ResearchSettings) -> dg.AssetsDefinition:
         context.log.info(f"features {stored.key.digest}: "
                          f"{'read from the store' if stored.cache_hit else 'computed'}")
         regimes = stored.frame["regime"].value_counts().to_dict()
-        return dg.Output(stored, data_version=dg.DataVersion(stored.key.digest), metadata={
+        with warnings.catch_warnings():  # data_version is beta in Dagster 1.13; it is the key
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            output = dg.Output(stored, data_version=dg.DataVersion(stored.key.digest), metadata={
             "cache_hit": stored.cache_hit, "feature_key": stored.key.digest,
             "dataset_md5": stored.key.dataset_md5, "symbol": stored.key.symbol,
             "feature_set_version": FEATURE_SET_VERSION,
             "rows": dg.MetadataValue.int(len(stored.frame)),
             "bars_by_regime": ", ".join(f"{k} {v}" for k, v in sorted(regimes.items())),
             "path": dg.MetadataValue.path(str(stored.path)),
-        })
+            })
+        return output
 
     return features
 

@@ -35,7 +35,7 @@ def research_requests(previous: dict[str, str], current: dict[str, str],
     """One run request per strategy of every dataset whose md5 changed since ``previous``."""
     return [
         dg.RunRequest(run_key=f"{name}:{md5}:{strategy}",
-                      partition_key=partition_key(name, strategy).to_string(),
+                      partition_key=partition_key(name, strategy),
                       tags={"stratops/dataset_md5": md5})
         for name, md5 in sorted(current.items()) if previous.get(name) != md5
         for strategy in strategies

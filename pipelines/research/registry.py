@@ -1,0 +1,415 @@
+"""The research side of the MLflow registry: record a walk-forward as runs and a strategy version.
+
+One experiment and one registered model per strategy. A record is a parent run (chosen params,
+walk-forward spec, summary metrics, lineage tags, report artifacts), one child run per fold,
+and the strategy logged as a models-from-code pyfunc (no pickle) and registered as a version
+tagged with its lineage and candidate key. Recording the same candidate again returns the
+version already registered. Everything goes through one :class:`mlflow.MlflowClient` bound to
+this registry's URIs; MLflow's global tracking and registry URIs are never touched, so two
+registries (SQLite and PostgreSQL) can live in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+import strategies
+from pipelines.research.gates import GateVerdict
+from pipelines.research.lineage import TAG_PREFIX, Lineage
+from pipelines.research.walk_forward import WalkForwardReport
+from strategies.params import params_hash
+from strategies.registry import UnknownStrategyError, get_strategy
+
+# Quiet by default: progress bars and INFO chatter would drown the research summary.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+PYFUNC_MODEL_PATH = Path(strategies.__file__).parent / "pyfunc_model.py"
+MODEL_NAME = "model"  # the logged model's name inside a run
+PIP_PACKAGES = ("mlflow", "numba", "numpy", "pandas", "pydantic", "pyyaml")
+NONFINITE_METRIC_TAG = f"{TAG_PREFIX}metric."  # + name: a NaN/inf metric, kept as a tag
+CANDIDATE_KEY_TAG = f"{TAG_PREFIX}candidate_key"
+RUN_ID_TAG = f"{TAG_PREFIX}run_id"
+MODEL_DIGEST_TAG = f"{TAG_PREFIX}model_digest"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own marker of a nested run
+BATCH = 100  # MLflow accepts at most 100 params and 100 tags per log_batch
+# Written by MLflow itself into a model folder loaded by models:/ URI - in place, inside the
+# artifact store, when the store is local - so it is not part of the registered artifacts.
+MLFLOW_WRITES = frozenset({"registered_model_meta"})
+
+
+class RegistryError(LookupError):
+    """A registered model, version or alias that does not exist, or a version that cannot be
+    loaded safely (not models-from-code, artifacts changed since registration)."""
+
+
+class RecordInputError(ValueError):
+    """Inputs to :meth:`ResearchRegistry.record` that do not describe one candidate."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredVersion:
+    """A strategy version in the registry; ``reused`` when a record found it already there."""
+
+    strategy: str
+    version: int
+    run_id: str
+    model_uri: str
+    reused: bool
+    tags: dict[str, str]
+
+
+def model_signature() -> ModelSignature:
+    """Input: a bar frame (``ts`` any, as MLflow's datetime type refuses timezone-aware
+    stamps); output: ``ts``, ``symbol`` and the four signal columns."""
+    prices = [ColSpec("double", c) for c in ("open", "high", "low", "close", "volume")]
+    signals = [ColSpec("boolean", c)
+               for c in ("long_entry", "long_exit", "short_entry", "short_exit")]
+    head = [ColSpec(AnyType(), "ts"), ColSpec("string", "symbol")]
+    return ModelSignature(inputs=Schema([*head, *prices]), outputs=Schema([*head, *signals]))
+
+
+def model_digest(model_dir: Path) -> str:
+    """SHA-256 over a saved model's files (relative names and bytes); ``__pycache__`` and
+    MLflow's own ``registered_model_meta`` are skipped."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in model_dir.rglob("*")
+                   if p.is_file() and "__pycache__" not in p.relative_to(model_dir).parts
+                   and p.relative_to(model_dir).as_posix() not in MLFLOW_WRITES)
+    for path in files:
+        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def store_uri(tracking_uri: str) -> str:
+    """``postgresql://`` -> ``postgresql+psycopg2://``: SQLAlchemy 2.1 maps the bare scheme to
+    psycopg 3, but the project's PostgreSQL driver is psycopg2. Other URIs are unchanged."""
+    if tracking_uri.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + tracking_uri.removeprefix("postgresql://")
+    return tracking_uri
+
+
+def _pip_requirements() -> list[str]:
+    return [f"{name}=={metadata.version(name)}" for name in PIP_PACKAGES]
+
+
+def _split_metrics(metrics: Mapping[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+    """Finite metrics, and the non-finite ones as tags (MLflow would clamp inf)."""
+    finite = {k: float(v) for k, v in metrics.items() if math.isfinite(v)}
+    other = {f"{NONFINITE_METRIC_TAG}{k}": repr(float(v))
+             for k, v in metrics.items() if not math.isfinite(v)}
+    return finite, other
+
+
+def _summary(verdict: GateVerdict, lineage: Lineage) -> str:
+    failed = [c.name for c in verdict.checks if not c.passed]
+    head = "PASS" if verdict.passed else "FAIL"
+    detail = f" (failed: {', '.join(failed)})" if failed else ""
+    return (f"{head}: {len(verdict.checks) - len(failed)}/{len(verdict.checks)} gate checks"
+            f"{detail}; {lineage.dataset}/{lineage.symbol}, params {lineage.params_hash}, "
+            f"code {lineage.code_revision}, verdict {verdict.digest()[:12]}")
+
+
+def _not_found(exc: MlflowException) -> bool:
+    return exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def _check_record_inputs(report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
+                         artifacts_dir: Path, model_config: Mapping[str, Any]) -> None:
+    try:
+        spec = get_strategy(lineage.strategy)
+        computed_hash = params_hash(spec.make_params(**lineage.params))
+    except (UnknownStrategyError, ValueError, TypeError) as exc:
+        raise RecordInputError(f"lineage strategy/params {lineage.strategy!r} "
+                               f"{lineage.params!r}: {exc}") from exc
+    pairs = [
+        ("report.strategy", report.strategy, lineage.strategy),
+        ("verdict.strategy", verdict.strategy, lineage.strategy),
+        ("model_config.strategy", model_config.get("strategy"), lineage.strategy),
+        ("report.symbol", report.symbol, lineage.symbol),
+        ("report.chosen_params", report.chosen_params(), lineage.params),
+        ("model_config.params", model_config.get("params"), lineage.params),
+        ("params_hash of lineage.params", computed_hash, lineage.params_hash),
+        ("verdict.digest", verdict.digest(), lineage.verdict_digest),
+        ("verdict.gates_digest", verdict.gates_digest, lineage.gates_digest),
+        ("verdict.passed", verdict.passed, lineage.verdict_passed),
+    ]
+    wrong = [f"{name} {got!r} != lineage {want!r}" for name, got, want in pairs if got != want]
+    if wrong:
+        raise RecordInputError("record inputs disagree: " + "; ".join(wrong))
+    if not artifacts_dir.is_dir():
+        raise RecordInputError(f"artifacts_dir {artifacts_dir} is not a directory")
+
+
+@contextmanager
+def _pickle_disallowed() -> Iterator[None]:
+    """``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false`` for the duration (then restored)."""
+    name = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+    before = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _check_code_model(model_dir: Path, uri: str) -> None:
+    flavors = Model.load(str(model_dir)).flavors
+    pyfunc = flavors.get("python_function", {})
+    if set(flavors) != {"python_function"} or "model_code_path" not in pyfunc \
+            or "python_model" in pyfunc:
+        raise RegistryError(f"{uri} is not a models-from-code pyfunc (flavors "
+                            f"{sorted(flavors)}); refusing to load it")
+
+
+class ResearchRegistry:
+    """Experiments, runs and registered strategy versions in one MLflow store.
+
+    Parameters
+    ----------
+    tracking_uri
+        ``sqlite:///<abs path>/mlflow.db`` or ``postgresql://...`` (run on psycopg2); also
+        the registry URI.
+    artifact_root
+        Folder under which each strategy's experiment keeps its artifacts.
+    """
+
+    def __init__(self, tracking_uri: str, artifact_root: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self._client: mlflow.MlflowClient | None = None
+
+    @property
+    def client(self) -> mlflow.MlflowClient:
+        """The client bound to this registry's store (created on first use)."""
+        if self._client is None:
+            if self.tracking_uri.startswith("sqlite:///"):
+                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+                    parents=True, exist_ok=True)
+            uri = store_uri(self.tracking_uri)
+            self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+        return self._client
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
+               artifacts_dir: Path, model_config: dict[str, Any],
+               input_example: pd.DataFrame) -> RegisteredVersion:
+        """Record a walk-forward and register its strategy version, or return the version
+        already registered for the same candidate key (``reused=True``, nothing created)."""
+        _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
+        key = lineage.candidate_key()
+        found = self._find_candidate(lineage.strategy, key)
+        if found is not None:
+            return found
+        experiment_id = self._experiment(lineage.strategy)
+        run_id = self._log_walk_forward(experiment_id, report, lineage)
+        try:
+            self.client.log_artifacts(run_id, str(artifacts_dir))
+            version = self._register(experiment_id, run_id, verdict, lineage, model_config,
+                                     input_example)
+        except BaseException:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id, status="FINISHED")
+        return version
+
+    def _find_candidate(self, strategy: str, key: str) -> RegisteredVersion | None:
+        found = self.client.search_model_versions(
+            filter_string=f"name = '{strategy}' and tags.`{CANDIDATE_KEY_TAG}` = '{key}'")
+        if not found:
+            return None
+        return self._version(min(found, key=lambda mv: int(mv.version)), reused=True)
+
+    def _experiment(self, strategy: str) -> str:
+        experiment = self.client.get_experiment_by_name(strategy)
+        if experiment is None:
+            location = f"{self.artifact_root.absolute().as_uri()}/{strategy}"
+            try:
+                return self.client.create_experiment(strategy, artifact_location=location)
+            except MlflowException as exc:  # created meanwhile by another recorder
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = self.client.get_experiment_by_name(strategy)
+        if experiment is None or experiment.lifecycle_stage != "active":
+            raise RegistryError(f"experiment {strategy!r} is deleted; restore or purge it")
+        return experiment.experiment_id
+
+    def _log(self, run_id: str, metrics: Mapping[str, float], params: Mapping[str, Any],
+             tags: Mapping[str, str]) -> None:
+        """All of it in as few ``log_batch`` calls as MLflow's batch limits allow."""
+        finite, nonfinite = _split_metrics(metrics)
+        now_ms = int(time.time() * 1000)
+        m = [Metric(k, v, now_ms, 0) for k, v in finite.items()]
+        p = [Param(k, str(v)) for k, v in params.items()]
+        t = [RunTag(k, v) for k, v in {**tags, **nonfinite}.items()]
+        for start in range(0, max(len(m), len(p), len(t)), BATCH):
+            end = start + BATCH
+            self.client.log_batch(run_id, metrics=m[start:end], params=p[start:end],
+                                  tags=t[start:end])
+
+    def _log_walk_forward(self, experiment_id: str, report: WalkForwardReport,
+                          lineage: Lineage) -> str:
+        """The parent run and one finished child run per fold; returns the parent's id."""
+        parent = self.client.create_run(
+            experiment_id, run_name=f"walk-forward {lineage.dataset}/{lineage.symbol}").info.run_id
+        params = {**{f"param.{k}": v for k, v in report.chosen_params().items()},
+                  **{f"wf.{k}": v for k, v in dataclasses.asdict(report.spec).items()},
+                  "n_trials": report.n_trials, "n_folds": len(report.folds)}
+        self._log(parent, report.metrics, params, lineage.tags())
+        for fold in report.folds:
+            child = self.client.create_run(experiment_id, run_name=f"fold {fold.index}",
+                                           tags={PARENT_RUN_TAG: parent}).info.run_id
+            metrics = {**{f"is_{k}": v for k, v in fold.is_metrics.items()},
+                       **{f"oos_{k}": v for k, v in fold.oos_metrics.items()},
+                       "plateau": fold.plateau, "rank_correlation": fold.rank_correlation}
+            fold_params = {**{f"param.{k}": v for k, v in fold.params.items()},
+                           "train_start": fold.train[0], "train_end": fold.train[1],
+                           "test_start": fold.test[0], "test_end": fold.test[1]}
+            self._log(child, metrics, fold_params, {f"{TAG_PREFIX}fold": str(fold.index)})
+            self.client.set_terminated(child, status="FINISHED")
+        return parent
+
+    def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
+                    model_config: dict[str, Any], input_example: pd.DataFrame) -> str:
+        """Save the pyfunc locally, prove it loads (config valid) without pickle; return its
+        digest. (An input example may be shorter than the warm-up, so it is not predicted.)"""
+        mlflow.pyfunc.save_model(
+            path=str(local), python_model=str(PYFUNC_MODEL_PATH), model_config=model_config,
+            input_example=input_example, signature=model_signature(),
+            pip_requirements=_pip_requirements(),
+            mlflow_model=Model(artifact_path=artifact_location, model_uuid=model_id,
+                               run_id=run_id, model_id=model_id))
+        _check_code_model(local, str(local))
+        with _pickle_disallowed():
+            mlflow.pyfunc.load_model(str(local))
+        for cache in list(local.rglob("__pycache__")):
+            shutil.rmtree(cache, ignore_errors=True)
+        return model_digest(local)
+
+    def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
+                  lineage: Lineage, model_config: dict[str, Any],
+                  input_example: pd.DataFrame) -> RegisteredVersion:
+        model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
+                                                source_run_id=run_id, tags=lineage.tags())
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / MODEL_NAME
+                digest = self._save_model(local, run_id, model.model_id, model.artifact_location,
+                                          model_config, input_example)
+                self.client.log_model_artifacts(model.model_id, str(local))
+        except BaseException:
+            self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+        self._ensure_registered_model(lineage.strategy)
+        tags = {**lineage.tags(), CANDIDATE_KEY_TAG: lineage.candidate_key(),
+                RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
+        # source = the artifact location, not models:/<model_id>: the SQL registry would look
+        # a models:/ source up through MLflow's *global* tracking URI.
+        created = self.client.create_model_version(
+            lineage.strategy, source=model.artifact_location, run_id=run_id, tags=tags,
+            description=_summary(verdict, lineage), model_id=model.model_id)
+        return self._version(created, reused=False)
+
+    def _ensure_registered_model(self, strategy: str) -> None:
+        try:
+            self.client.create_registered_model(
+                strategy, description=get_strategy(strategy).description)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _version(mv: Any, *, reused: bool) -> RegisteredVersion:
+        return RegisteredVersion(strategy=mv.name, version=int(mv.version), run_id=mv.run_id,
+                                 model_uri=f"models:/{mv.name}/{mv.version}", reused=reused,
+                                 tags=dict(mv.tags))
+
+    def _latest(self, strategy: str) -> Any:
+        versions = self.client.search_model_versions(
+            filter_string=f"name = '{strategy}'", max_results=1,
+            order_by=["version_number DESC"])
+        if not versions:
+            raise RegistryError(f"registered model {strategy!r} has no versions")
+        return versions[0]
+
+    def get_version(self, strategy: str, ref: str | int) -> RegisteredVersion:
+        """Version ``ref`` of ``strategy``: a number, ``"latest"`` or ``"@<alias>"``."""
+        ref = str(ref)
+        if not strategy or any(ch in strategy for ch in "'`\\"):
+            raise RegistryError(f"registered model name {strategy!r} is not valid")
+        try:
+            self.client.get_registered_model(strategy)
+            if ref == "latest":
+                return self._version(self._latest(strategy), reused=False)
+            if ref.startswith("@") and len(ref) > 1:
+                mv = self.client.get_model_version_by_alias(strategy, ref[1:])
+            elif ref.isdigit():
+                mv = self.client.get_model_version(strategy, ref)
+            else:
+                raise RegistryError(
+                    f"version reference {ref!r} of {strategy!r} is not a number, 'latest' or "
+                    "'@<alias>'")
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise
+            raise RegistryError(f"no version {ref!r} of registered model {strategy!r}: "
+                                f"{exc.message}") from exc
+        return self._version(mv, reused=False)
+
+    def run_metrics(self, version: RegisteredVersion) -> dict[str, float]:
+        """The parent run's metrics, non-finite ones restored from their tags."""
+        data = self.client.get_run(version.run_id).data
+        metrics = dict(data.metrics)
+        for key, value in data.tags.items():
+            if key.startswith(NONFINITE_METRIC_TAG):
+                metrics[key.removeprefix(NONFINITE_METRIC_TAG)] = float(value)
+        return metrics
+
+    def load_model(self, strategy: str, ref: str | int) -> mlflow.pyfunc.PyFuncModel:
+        """The version's pyfunc, after checking its artifacts' digest and that it is
+        models-from-code; loaded with pickle deserialisation disallowed."""
+        version = self.get_version(strategy, ref)
+        source = self.client.get_model_version_download_uri(strategy, str(version.version))
+        expected = version.tags.get(MODEL_DIGEST_TAG)
+        if expected is None:
+            raise RegistryError(f"{version.model_uri} has no {MODEL_DIGEST_TAG} tag; "
+                                "refusing to load an unverifiable model")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
+            actual = model_digest(local)
+            if actual != expected:
+                raise RegistryError(f"{version.model_uri}: artifacts digest {actual} != "
+                                    f"recorded {expected}")
+            _check_code_model(local, version.model_uri)
+            with _pickle_disallowed():
+                return mlflow.pyfunc.load_model(str(local))

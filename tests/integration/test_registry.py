@@ -1,0 +1,327 @@
+"""The research registry on real stores: a small real walk-forward recorded into MLflow (SQLite,
+and PostgreSQL on the real server), registered once, reused on a second record, and loaded
+back as a pyfunc whose signals equal the strategy's own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import psycopg2
+import pytest
+
+from pipelines.datasets.synthetic_nse import generate_nse_index_bars
+from pipelines.research.gates import GateVerdict, load_gates
+from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
+from pipelines.research.registry import (
+    RecordInputError,
+    RegisteredVersion,
+    RegistryError,
+    ResearchRegistry,
+)
+from pipelines.research.splits import WalkForwardSpec
+from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
+from strategies.bars import bars_from_frame
+from strategies.costs import load_cost_rates
+from strategies.ema_cross import SPEC, EmaCrossParams
+from strategies.params import params_hash
+from strategies.registry import STRATEGIES
+from strategies.simulator import SimConfig
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATASET = REPO_ROOT / "data" / "datasets" / "nse_index_1m.parquet"
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+SIGNALS = ("long_entry", "long_exit", "short_entry", "short_exit")
+WF = WalkForwardSpec(scheme="rolling", train=10, test=5, unit="sessions", purge=1)
+COMBOS = [EmaCrossParams(fast=f, slow=s) for f in (5, 9, 13) for s in (21, 30, 45)]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Everything one ``record`` call takes."""
+
+    frame: pd.DataFrame  # both symbols, first sessions of the dataset
+    report: WalkForwardReport
+    verdict: GateVerdict
+    lineage: Lineage
+    artifacts_dir: Path
+    model_config: dict[str, Any]
+    input_example: pd.DataFrame
+
+    def record(self, registry: ResearchRegistry) -> RegisteredVersion:
+        return registry.record(self.report, self.verdict, self.lineage, self.artifacts_dir,
+                               self.model_config, self.input_example)
+
+
+def _frame() -> tuple[pd.DataFrame, str]:
+    """Six weeks of both indices: the built dataset, or the synthetic one if not built."""
+    end = pd.Timestamp("2025-02-15", tz="Asia/Kolkata")
+    if DATASET.exists():
+        frame = pd.read_parquet(DATASET, filters=[("ts", "<", end)])
+        return frame, hashlib.md5(DATASET.read_bytes()).hexdigest()
+    frame, _ = generate_nse_index_bars(start=date(2025, 1, 1), end=date(2025, 2, 14), seed=3)
+    return frame, "synthetic"
+
+
+def _artifacts(root: Path, report: WalkForwardReport, verdict: GateVerdict) -> Path:
+    root.mkdir(parents=True)
+    (root / "verdict.json").write_text(json.dumps(verdict.to_dict(), default=str))
+    report.oos_trades.to_csv(root / "oos_trades.csv", index=False)
+    (root / "plots").mkdir()
+    report.oos_equity.to_csv(root / "plots" / "equity.csv")
+    return root
+
+
+@pytest.fixture(scope="module")
+def candidate(tmp_path_factory: pytest.TempPathFactory) -> Candidate:
+    frame, md5 = _frame()
+    nifty = frame[frame["symbol"] == "NIFTY"].reset_index(drop=True)
+    bars = bars_from_frame(nifty, symbol="NIFTY", venue="NSE")
+    config = SimConfig(lot_size=75, stop_points=25, costs=load_cost_rates(on=date(2025, 1, 1)))
+    report = run_walk_forward(SPEC, bars, config, WF, combos=COMBOS, pbo_splits=4)
+    verdict = load_gates(REPO_ROOT / "gates.yaml", set(STRATEGIES)).evaluate(
+        report.strategy, report.metrics)
+    chosen = report.chosen_params()
+    lineage = Lineage(
+        strategy=report.strategy, dataset="nse_index_1m", dataset_md5=md5, symbol="NIFTY",
+        code_revision=code_revision(REPO_ROOT), strategies_source_hash=strategies_source_hash(),
+        params_hash=params_hash(SPEC.make_params(**chosen)), params=chosen,
+        feature_set_version="1", feature_key="test-features", gates_digest=verdict.gates_digest,
+        verdict_digest=verdict.digest(), verdict_passed=verdict.passed)
+    model_config = {"strategy": report.strategy, "params": chosen, "venue": "NSE",
+                    "cutoff": "venue", "symbols": ["NIFTY"], "sim": {"lot_size": 75}}
+    return Candidate(frame, report, verdict, lineage,
+                     _artifacts(tmp_path_factory.mktemp("report") / "out", report, verdict),
+                     model_config, nifty.loc[:4, list(frame.columns)])
+
+
+def _sqlite_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[ResearchRegistry, str]:
+    root = tmp_path_factory.mktemp("store")
+    uri = _sqlite_uri(root)
+    return ResearchRegistry(uri, root / "mlflow" / "artifacts"), uri
+
+
+@pytest.fixture(scope="module")
+def recorded(sqlite_store: tuple[ResearchRegistry, str],
+             candidate: Candidate) -> RegisteredVersion:
+    return candidate.record(sqlite_store[0])
+
+
+def _versions(registry: ResearchRegistry, strategy: str) -> list[Any]:
+    return list(registry.client.search_model_versions(f"name = '{strategy}'"))
+
+
+def _predict_equals_strategy(model: Any, candidate: Candidate) -> None:
+    chosen = SPEC.make_params(**candidate.report.chosen_params())
+    frame = candidate.frame[candidate.frame["ts"] >= pd.Timestamp("2025-02-10",
+                                                                  tz="Asia/Kolkata")]
+    out = model.predict(frame)
+    assert list(out.columns) == ["ts", "symbol", *SIGNALS]
+    assert out["symbol"].tolist() == frame["symbol"].tolist()
+    for symbol in ("NIFTY", "BANKNIFTY"):
+        rows = (frame["symbol"] == symbol).to_numpy()
+        expected = SPEC.signals(bars_from_frame(frame, symbol=symbol, venue="NSE"), chosen)
+        for name, values in zip(SIGNALS, expected.arrays(), strict=True):
+            np.testing.assert_array_equal(out[name].to_numpy()[rows], values, err_msg=name)
+
+
+def _same_metrics(got: dict[str, float], want: dict[str, float]) -> None:
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, nan_ok=True), key
+
+
+# -- SQLite --------------------------------------------------------------------------------
+
+
+def test_record_registers_version_one_with_lineage_tags(recorded: RegisteredVersion,
+                                                        candidate: Candidate) -> None:
+    key = candidate.lineage.candidate_key()
+    assert (recorded.version, recorded.reused) == (1, False)
+    assert recorded.model_uri == "models:/ema_cross/1"
+    assert recorded.tags["stratops.candidate_key"] == key
+    assert recorded.tags["stratops.run_id"] == recorded.run_id
+    assert recorded.tags["stratops.gate_verdict"] == ("pass" if candidate.verdict.passed
+                                                      else "fail")
+    for name, value in candidate.lineage.tags().items():
+        assert recorded.tags[name] == value
+
+
+def test_record_again_reuses_the_version_and_creates_nothing(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate) -> None:
+    registry = sqlite_store[0]
+    experiment = registry.client.get_experiment_by_name("ema_cross").experiment_id
+    runs_before = len(registry.client.search_runs([experiment]))
+    again = candidate.record(registry)
+    assert (again.version, again.reused, again.run_id) == (1, True, recorded.run_id)
+    assert len(_versions(registry, "ema_cross")) == 1
+    assert len(registry.client.search_runs([experiment])) == runs_before
+
+
+def test_record_logs_one_child_run_per_fold(sqlite_store: tuple[ResearchRegistry, str],
+                                            recorded: RegisteredVersion,
+                                            candidate: Candidate) -> None:
+    client = sqlite_store[0].client
+    parent = client.get_run(recorded.run_id)
+    assert parent.info.run_name == "walk-forward nse_index_1m/NIFTY"
+    assert parent.info.status == "FINISHED"
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{recorded.run_id}'")
+    assert len(children) == len(candidate.report.folds)
+    fold = candidate.report.folds[0]
+    first = next(r for r in children if r.info.run_name == "fold 0")
+    assert first.data.params["param.fast"] == str(fold.params["fast"])
+    assert first.data.metrics["oos_trades"] == fold.oos_metrics["trades"]
+    assert "is_sharpe" in first.data.metrics and "plateau" in first.data.metrics
+
+
+def test_record_logs_params_and_every_artifact(sqlite_store: tuple[ResearchRegistry, str],
+                                               recorded: RegisteredVersion,
+                                               candidate: Candidate) -> None:
+    client = sqlite_store[0].client
+    params = client.get_run(recorded.run_id).data.params
+    assert params["wf.train"] == "10" and params["wf.scheme"] == "rolling"
+    assert params["param.slow"] == str(candidate.report.chosen_params()["slow"])
+    listed = {a.path for a in client.list_artifacts(recorded.run_id)}
+    listed |= {a.path for a in client.list_artifacts(recorded.run_id, "plots")}
+    assert {"verdict.json", "oos_trades.csv", "plots/equity.csv"} <= listed
+
+
+def test_run_metrics_give_back_the_report_and_the_same_verdict(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate) -> None:
+    assert not math.isfinite(candidate.report.metrics["oos_cost_share"])  # kept as a tag
+    metrics = sqlite_store[0].run_metrics(recorded)
+    _same_metrics(metrics, candidate.report.metrics)
+    gates = load_gates(REPO_ROOT / "gates.yaml", set(STRATEGIES))
+    assert gates.evaluate("ema_cross", metrics).digest() == candidate.verdict.digest()
+
+
+def test_registered_model_uri_predicts_like_the_strategy(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_store[1])
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", sqlite_store[1])
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    model = mlflow.pyfunc.load_model(recorded.model_uri)
+    _predict_equals_strategy(model, candidate)
+
+
+def test_registry_load_model_by_alias_predicts_like_the_strategy(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate) -> None:
+    registry = sqlite_store[0]
+    registry.client.set_registered_model_alias("ema_cross", "shadow", "1")
+    assert registry.get_version("ema_cross", "@shadow").version == 1
+    assert registry.get_version("ema_cross", "latest").run_id == recorded.run_id
+    _predict_equals_strategy(registry.load_model("ema_cross", "@shadow"), candidate)
+
+
+@pytest.mark.parametrize(("strategy", "ref", "message"), [
+    ("atr_reversal", "1", "'atr_reversal'"),
+    ("ema_cross", "7", "no version '7' of registered model 'ema_cross'"),
+    ("ema_cross", "@live", "'@live'"),
+    ("ema_cross", "newest", "'newest'"),
+])
+def test_get_version_unknown_reference_raises_registry_error(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        strategy: str, ref: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        sqlite_store[0].get_version(strategy, ref)
+
+
+def test_registry_leaves_mlflow_global_uris_alone(tmp_path: Path, candidate: Candidate,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(),
+              os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"))
+    registry = ResearchRegistry(_sqlite_uri(tmp_path / "own"), tmp_path / "own" / "artifacts")
+    version = candidate.record(registry)
+    registry.load_model("ema_cross", version.version)
+    after = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(),
+             os.environ.get("MLFLOW_TRACKING_URI"), os.environ.get("MLFLOW_REGISTRY_URI"))
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own"]  # no ./mlruns, ./mlflow.db
+
+
+def test_load_model_refuses_tampered_artifacts(tmp_path: Path, candidate: Candidate) -> None:
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    version = candidate.record(registry)
+    source = registry.client.get_model_version_download_uri("ema_cross", "1")
+    code = Path(mlflow.artifacts.download_artifacts(source)) / "pyfunc_model.py"
+    code.write_text(code.read_text() + "\nprint('injected')\n")
+    with pytest.raises(RegistryError, match="digest"):
+        registry.load_model("ema_cross", version.version)
+
+
+def test_record_refuses_inputs_of_another_candidate(tmp_path: Path,
+                                                    candidate: Candidate) -> None:
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    wrong = replace(candidate, lineage=replace(candidate.lineage, symbol="BANKNIFTY"))
+    with pytest.raises(RecordInputError, match=r"report\.symbol 'NIFTY' != lineage 'BANKNIFTY'"):
+        wrong.record(registry)
+    assert registry.client.get_experiment_by_name("ema_cross") is None
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def postgres_uri() -> Iterator[str]:
+    """A fresh database on the real server, dropped afterwards."""
+    name = f"stratops_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg2.connect(f"{PG_SERVER}/test", connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {PG_SERVER} is unreachable: {exc}")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield f"{PG_SERVER}/{name}"
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+@pytest.mark.services
+def test_postgres_record_reuse_and_load(postgres_uri: str, tmp_path: Path,
+                                        candidate: Candidate,
+                                        sqlite_store: tuple[ResearchRegistry, str],
+                                        recorded: RegisteredVersion) -> None:
+    registry = ResearchRegistry(postgres_uri, tmp_path / "artifacts")
+    first = candidate.record(registry)
+    again = candidate.record(registry)
+    assert (first.version, first.reused, again.version, again.reused) == (1, False, 1, True)
+    assert first.run_id != recorded.run_id  # its own store, not the SQLite one
+    assert len(_versions(registry, "ema_cross")) == 1
+    assert registry.client.get_model_version("ema_cross", "1").tags[
+        "stratops.candidate_key"] == candidate.lineage.candidate_key()
+    _same_metrics(registry.run_metrics(first), candidate.report.metrics)
+    _predict_equals_strategy(registry.load_model("ema_cross", "latest"), candidate)
+    with psycopg2.connect(postgres_uri) as conn, conn.cursor() as cur:  # really in PostgreSQL
+        cur.execute("SELECT count(*) FROM model_versions WHERE name = 'ema_cross'")
+        assert cur.fetchone() == (1,)
+    conn.close()
+    assert len(_versions(sqlite_store[0], "ema_cross")) == 1  # the SQLite store untouched
+    assert sqlite_store[0].get_version("ema_cross", 1).run_id == recorded.run_id
