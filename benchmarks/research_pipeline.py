@@ -25,17 +25,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Finer grids inside each strategy's declared ranges (a registered version's params must lie
+# in its declared space): 500+ valid combinations each.
 SPACES: dict[str, dict[str, list[Any]]] = {
-    "ema_cross": {"fast": list(range(2, 32, 2)), "slow": list(range(20, 141, 5)),
-                  "trend": [0, 200]},
-    "atr_reversal": {"mean_period": [10, 15, 20, 25, 30, 40, 50, 60, 80, 100],
-                     "atr_period": [7, 10, 14, 21, 28],
-                     "k": [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0]},
-    "atr_divergence": {"atr_period": [7, 10, 14, 20, 28], "lookback": [3, 5, 8, 10, 15, 20],
-                       "left": [2, 3, 5, 8], "right": [1, 2, 3, 4, 5]},
+    "ema_cross": {"fast": list(range(3, 31)), "slow": list(range(20, 121, 5)), "trend": [0, 200]},
+    "atr_reversal": {"mean_period": [10, 15, 20, 25, 30, 40, 50, 60, 70, 80],
+                     "atr_period": [7, 10, 14, 18, 21],
+                     "k": [1.5, 1.7, 1.9, 2.1, 2.3, 2.5, 2.7, 2.9, 3.1, 3.3, 3.5]},
+    "atr_divergence": {"atr_period": [10, 12, 14, 17, 20], "lookback": [5, 7, 8, 10, 12, 15, 20],
+                       "left": [3, 4, 5, 6, 8], "right": [1, 2, 3]},
     "range_breakout": {"mode": ["opening", "rolling"],
-                       "range_bars": [5, 10, 15, 20, 30, 45, 60, 90, 120],
-                       "chop_period": [10, 14, 20, 30, 50],
+                       "range_bars": [5, 10, 15, 20, 25, 30, 40, 45, 50, 60],
+                       "chop_period": [14, 18, 22, 26, 30],
                        "chop_min": [0.0, 40.0, 45.0, 50.0, 55.0, 61.8]},
 }
 MIN_COMBOS, MIN_FOLDS, TARGET_SECONDS = 500, 10, 300.0

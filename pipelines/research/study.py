@@ -23,7 +23,7 @@ from pipelines.research.gates import GateVerdict, load_gates
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
-from strategies.params import ParamError, expand_space
+from strategies.params import ParamError, expand_space, in_space
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
 
@@ -101,6 +101,8 @@ def candidate_params(strategy: str, research: ResearchSettings) -> list[Any]:
     space = research.spaces.get(strategy, spec.space)
     try:
         combos = list(expand_space(spec.params_cls, space))
+        for combo in combos:  # a registered version's params must lie in the declared space
+            in_space(combo, spec.space)
     except ParamError as exc:
         raise StudyError(f"research.spaces.{strategy}: {exc}") from exc
     if not combos:

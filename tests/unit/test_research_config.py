@@ -34,3 +34,11 @@ def test_research_selection_outside_the_partitions_is_refused() -> None:
 def test_research_selection_defaults_to_every_pair() -> None:
     pairs = select(ResearchSettings(), ["ema_cross"], None)
     assert pairs == [("nse_index_1m", "ema_cross")]
+
+
+def test_research_space_outside_the_declared_space_is_refused() -> None:
+    from pipelines.research.study import StudyError, candidate_params
+
+    research = ResearchSettings(spaces={"ema_cross": {"fast": [5], "slow": [500], "trend": [0]}})
+    with pytest.raises(StudyError, match=r"research\.spaces\.ema_cross.*slow=500"):
+        candidate_params("ema_cross", research)

@@ -1,0 +1,129 @@
+"""The research pipeline end to end in a clean project copy: Dagster assets, feature store,
+MLflow registered versions with lineage, gate checks, reruns that reuse, the sensor."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from tests.integration.conftest import run_in
+
+pytestmark = pytest.mark.integration
+STRATEGIES = ["range_breakout", "ema_cross", "atr_reversal", "atr_divergence"]
+
+
+@pytest.fixture(scope="module")
+def researched(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after one ``stratops research run`` of all four strategies."""
+    root = tmp_path_factory.mktemp("researched") / "project"
+    shutil.copytree(built_project, root, symlinks=True)
+    proc = run_in(root, "stratops", "research", "run")
+    assert proc.stdout.count(": ok") == 4, proc.stdout
+    return root
+
+
+def _client(root: Path) -> mlflow.MlflowClient:
+    uri = f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_research_registers_one_model_per_strategy_with_lineage(researched: Path) -> None:
+    client = _client(researched)
+    for name in STRATEGIES:
+        versions = client.search_model_versions(f"name = '{name}'")
+        assert len(versions) == 1
+        tags = versions[0].tags
+        for key in ("dataset_md5", "code_revision", "params_hash", "feature_set_version",
+                    "gate_verdict", "gates_digest"):
+            assert tags[f"stratops.{key}"], key
+        assert "+dirty" not in tags["stratops.code_revision"]
+
+
+def test_research_parent_run_has_a_child_run_per_fold(researched: Path) -> None:
+    client = _client(researched)
+    version = client.search_model_versions("name = 'ema_cross'")[0]
+    parent = client.get_run(version.run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(children) == int(parent.data.params["n_folds"]) >= 10
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"report.json", "report.html", "equity.png", "folds.png", "trades.csv"} <= artifacts
+
+
+def test_research_report_holds_the_regime_breakdown(researched: Path) -> None:
+    report = json.loads((researched / "data/research/atr_reversal/nse_index_1m/report.json")
+                        .read_text())
+    regimes = {row["regime"] for row in report["regimes"]}
+    assert regimes <= {"trend", "chop", "high_vol"} and len(regimes) == 3
+    assert sum(r["trades"] for r in report["regimes"]) == report["metrics"]["oos_trades"]
+
+
+def test_research_rerun_reads_features_and_reuses_versions(researched: Path) -> None:
+    proc = run_in(researched, "stratops", "research", "run", "--strategy", "ema_cross")
+    assert "(reused)" in proc.stdout
+    assert len(_client(researched).search_model_versions("name = 'ema_cross'")) == 1
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(researched / ".dagster"))
+    events = instance.fetch_materializations(dg.AssetKey("features"), limit=20).records
+    hits = [e.asset_materialization.metadata["cache_hit"].value for e in events]
+    assert hits.count(False) == 1 and hits.count(True) >= 4
+
+
+def test_gate_check_fails_a_strategy_that_cannot_pass(researched: Path) -> None:
+    proc = run_in(researched, "stratops", "gate", "check", "ema_cross", "1", check=False)
+    assert proc.returncode == 1
+    assert "FAIL" in proc.stdout and "min_oos_sharpe" in proc.stdout
+
+
+def test_gate_check_passes_against_lenient_gates(researched: Path, tmp_path: Path) -> None:
+    lenient = {"version": 1, "defaults": {
+        "min_oos_sharpe": -100.0, "min_dsr_probability": 0.0, "max_pbo": 1.0,
+        "max_drawdown": 1.0, "min_trades": 0, "max_cost_share": float("inf"),
+        "min_stability": 0.0}}
+    path = tmp_path / "gates.yaml"
+    path.write_text(yaml.safe_dump(lenient))
+    proc = run_in(researched, "stratops", "gate", "check", "ema_cross", "latest",
+                  "--gates", str(path), check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert "passes its gates" in proc.stdout
+
+
+def test_gate_check_unknown_version_is_bad_input(researched: Path) -> None:
+    proc = run_in(researched, "stratops", "gate", "check", "ema_cross", "99", check=False)
+    assert proc.returncode == 2 and "99" in proc.stderr
+
+
+def test_research_run_fail_on_gate_exits_one(researched: Path) -> None:
+    proc = run_in(researched, "stratops", "research", "run", "-s", "atr_reversal",
+                  "--fail-on-gate", check=False)
+    assert proc.returncode == 1 and "failed its gates" in proc.stdout
+
+
+def test_registered_model_loads_by_uri_and_returns_signals(researched: Path) -> None:
+    import pandas as pd
+
+    mlflow.set_tracking_uri(f"sqlite:///{researched / 'mlflow' / 'mlflow.db'}")
+    try:
+        model = mlflow.pyfunc.load_model("models:/atr_divergence/1")
+    finally:
+        mlflow.set_tracking_uri(None)
+    frame = pd.read_parquet(researched / "data/datasets/nse_index_1m.parquet")
+    bars = frame[frame["symbol"] == "NIFTY"].head(3000)
+    signals = model.predict(bars)
+    assert list(signals.columns) == ["ts", "symbol", "long_entry", "long_exit", "short_entry",
+                                     "short_exit"]
+    assert len(signals) == 3000
+
+
+def test_affected_lists_the_changed_strategy(researched: Path) -> None:
+    path = researched / "strategies" / "ema_cross.py"
+    path.write_text(path.read_text() + "\n# touched\n")
+    proc = run_in(researched, "stratops", "research", "affected", "--base", "HEAD")
+    assert proc.stdout.split() == ["ema_cross"]
+    run_in(researched, "git", "checkout", "--", "strategies/ema_cross.py")
