@@ -33,6 +33,29 @@ class DataSettings(BaseModel):
     import_max_bytes: int = Field(2**30, gt=0, description="largest file `data import` reads")
 
 
+class GovernanceSettings(BaseModel):
+    """Where promotion state, audit trail, roles and policy live (README, Governance)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_url: str = Field("sqlite:///.stratops/governance.db",
+                        description="requests, approvals, config versions, audit trail")
+    roles_file: Path = Path("roles.yaml")
+    policy_file: Path = Path("policy.yaml")
+    keys_dir: Path | None = Field(
+        None, description="private keys folder (default ~/.config/stratops/keys)")
+    signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")
+
+
+class LiveSettings(BaseModel):
+    """The live runner's stores (README, Live runner)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    journal_url: str = "sqlite:///.stratops/journal.db"
+    paper_exchange_url: str = "sqlite:///.stratops/paper_exchange.db"
+
+
 class Settings(BaseSettings):
     """All stratops settings (see README, Configuration)."""
 
@@ -44,6 +67,8 @@ class Settings(BaseSettings):
     data: DataSettings = Field(default_factory=DataSettings)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     research: ResearchSettings = Field(default_factory=ResearchSettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     dagster_home: Path = Path(".dagster")
     mlflow_tracking_uri: str = "sqlite:///mlflow/mlflow.db"
     mlflow_artifact_root: Path = Path("mlflow/artifacts")

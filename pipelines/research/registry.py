@@ -394,8 +394,19 @@ class ResearchRegistry:
                 metrics[key.removeprefix(NONFINITE_METRIC_TAG)] = float(value)
         return metrics
 
-    def load_model(self, strategy: str, ref: str | int) -> mlflow.pyfunc.PyFuncModel:
-        """The version's pyfunc, after checking its artifacts' digest and that it is
+    def artifact_digest(self, strategy: str, ref: str | int) -> str:
+        """SHA-256 of the version's model files as stored now (recomputed, not the tag)."""
+        version = self.get_version(strategy, ref)
+        source = self.client.get_model_version_download_uri(strategy, str(version.version))
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
+            return model_digest(local)
+
+    def load_model(self, strategy: str, ref: str | int, *,
+                   expected_digest: str | None = None) -> mlflow.pyfunc.PyFuncModel:
+        """The version's pyfunc, after checking its artifacts' digest (against the recorded
+        tag, and ``expected_digest`` - e.g. the approved one - when given) and that it is
         models-from-code; loaded with pickle deserialisation disallowed."""
         version = self.get_version(strategy, ref)
         source = self.client.get_model_version_download_uri(strategy, str(version.version))
@@ -407,9 +418,10 @@ class ResearchRegistry:
             local = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
             actual = model_digest(local)
-            if actual != expected:
-                raise RegistryError(f"{version.model_uri}: artifacts digest {actual} != "
-                                    f"recorded {expected}")
+            for label, want in (("recorded", expected), ("approved", expected_digest)):
+                if want is not None and actual != want:
+                    raise RegistryError(f"{version.model_uri}: artifacts digest {actual} != "
+                                        f"{label} {want}")
             _check_code_model(local, version.model_uri)
             with _pickle_disallowed():
                 return mlflow.pyfunc.load_model(str(local))

@@ -1,0 +1,1 @@
+"""Broker adapters, one package per broker: ``paper`` (simulated exchange), ``kite``."""

@@ -1,0 +1,158 @@
+"""The broker adapter interface: what the execution layer may ask of any broker.
+
+Every adapter (the paper exchange, Zerodha Kite) implements :class:`Broker`. Results of
+state-changing calls are classified, never guessed: ``CONFIRMED`` (the broker has the
+order / change), ``REJECTED`` (it refused; nothing happened) or ``UNKNOWN`` (timeout,
+disconnect: it may or may not have happened). An unknown outcome is settled by
+:meth:`Broker.status` or the order report, never by sending again. Brokers such as Kite take
+no client order id, only a short ``tag``; the ``client_key`` travels in that tag and the
+journal, not the broker, is the authority on duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+TAG_MAX_CHARS = 20  # Kite Connect's order tag limit; client keys must fit in it
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"  # stop-limit
+    SL_M = "SL-M"  # stop-market
+
+
+class OrderState(StrEnum):
+    OPEN = "OPEN"  # accepted, working (possibly partially filled)
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not OrderState.OPEN
+
+
+class Outcome(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+
+class BrokerInputError(ValueError):
+    """A request the adapter refuses before sending (bad qty, key too long, ...)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderRequest:
+    """One order to place. ``client_key`` is the idempotency key (derived from the trace id;
+    at most :data:`TAG_MAX_CHARS` characters, sent as the broker tag)."""
+
+    client_key: str
+    symbol: str
+    exchange: str
+    side: Side
+    qty: int
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    trigger_price: float | None = None
+    product: str = "NRML"
+    validity: str = "DAY"
+
+    def __post_init__(self) -> None:
+        if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:
+            raise BrokerInputError(f"client_key {self.client_key!r}: 1..{TAG_MAX_CHARS} chars")
+        if self.qty <= 0:
+            raise BrokerInputError(f"qty {self.qty!r} must be positive")
+        needs_limit = self.order_type in (OrderType.LIMIT, OrderType.SL)
+        if needs_limit and (self.limit_price is None or self.limit_price <= 0):
+            raise BrokerInputError(f"{self.order_type} order needs a positive limit_price")
+        needs_trigger = self.order_type in (OrderType.SL, OrderType.SL_M)
+        if needs_trigger and (self.trigger_price is None or self.trigger_price <= 0):
+            raise BrokerInputError(f"{self.order_type} order needs a positive trigger_price")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The classified result of submit / modify / cancel."""
+
+    outcome: Outcome
+    broker_order_id: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderReport:
+    """The broker's view of one order."""
+
+    broker_order_id: str
+    client_key: str | None
+    symbol: str
+    side: Side
+    qty: int
+    filled_qty: int
+    avg_fill_price: float
+    state: OrderState
+    order_type: OrderType
+    limit_price: float | None
+    ts: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FillReport:
+    """One execution. ``trade_id`` is unique per broker: a fill seen twice is one fill."""
+
+    trade_id: str
+    broker_order_id: str
+    client_key: str | None
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    ts: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PositionReport:
+    """Net position per symbol (signed quantity: long > 0)."""
+
+    symbol: str
+    net_qty: int
+    avg_price: float
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """What every adapter provides. Calls never raise for a broker-side refusal (that is
+    ``REJECTED``) or a lost answer (``UNKNOWN``); they raise only for bad input."""
+
+    name: str
+
+    def submit(self, request: OrderRequest) -> SubmitResult: ...
+
+    def modify(self, broker_order_id: str, *, qty: int | None = None,
+               limit_price: float | None = None,
+               trigger_price: float | None = None) -> SubmitResult: ...
+
+    def cancel(self, broker_order_id: str) -> SubmitResult: ...
+
+    def status(self, *, broker_order_id: str | None = None,
+               client_key: str | None = None) -> OrderReport | None:
+        """The order by id or by client key (tag); None when the broker has no such order."""
+        ...
+
+    def orders(self) -> list[OrderReport]: ...
+
+    def fills(self) -> list[FillReport]: ...
+
+    def positions(self) -> list[PositionReport]: ...

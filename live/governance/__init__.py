@@ -1,0 +1,1 @@
+"""Governance: identities and signatures, policy, maker/checker promotion, audit trail."""
