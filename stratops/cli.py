@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from stratops import cli_backtest, cli_data, cli_research, cli_run
+from stratops import cli_backtest, cli_data, cli_governance, cli_research, cli_run
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -30,6 +30,11 @@ app.command("backtest")(cli_backtest.backtest)
 app.command("grid")(cli_backtest.grid)
 app.add_typer(cli_research.research_app, name="research")
 app.add_typer(cli_research.gate_app, name="gate")
+app.add_typer(cli_governance.keys_app, name="keys")
+app.add_typer(cli_governance.promote_app, name="promote")
+app.add_typer(cli_governance.deploy_app, name="deploy")
+app.add_typer(cli_governance.audit_app, name="audit")
+app.add_typer(cli_governance.config_app, name="config")
 
 
 @app.command("version")

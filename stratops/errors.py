@@ -47,6 +47,13 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def _registry_errors() -> tuple[type[BaseException], ...]:
+    from live.db import StoreUrlError
+    from live.governance.audit import AuditError
+    from live.governance.identity import IdentityError
+    from live.governance.policy import PolicyConfigError
+    from live.governance.signing import SignatureError
     from pipelines.research.registry import RegistryError
+    from stratops.governance_ops import ActorMissingError
 
-    return (RegistryError,)
+    return (RegistryError, IdentityError, SignatureError, PolicyConfigError, AuditError,
+            StoreUrlError, ActorMissingError)

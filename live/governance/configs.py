@@ -1,0 +1,65 @@
+"""Reviewed configuration files and their approved versions.
+
+``gates.yaml``, ``policy.yaml`` and ``risk.yaml`` change only through maker/checker (a
+config change request approved by a risk officer), which stores the approved content as a
+numbered config version. A file on disk that differs from its latest approved version - or
+has none - blocks approvals (fail closed) until its change is approved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from live.governance import store
+from pipelines.research.gates import Gates, load_gates
+
+KINDS = ("gates", "policy", "risk")
+REQUIRED = ("gates", "policy")  # risk.yaml is checked once it exists
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFiles:
+    """Where each reviewed file lives, and the store holding their approved versions."""
+
+    engine: sa.Engine
+    paths: dict[str, Path]
+
+    def path(self, kind: str) -> Path:
+        if kind not in self.paths:
+            raise ValueError(f"config kind {kind!r} is not one of {sorted(self.paths)}")
+        return self.paths[kind]
+
+    def digest(self, kind: str) -> str:
+        """SHA-256 of the file's bytes now ("none" when it does not exist)."""
+        path = self.path(kind)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
+
+    def gates(self, known_strategies: set[str] | None = None) -> Gates:
+        return load_gates(self.path("gates"), known_strategies or None)
+
+    def approved(self, kind: str) -> tuple[int, str] | None:
+        """(version, sha256) of the latest approved version of ``kind``."""
+        with self.engine.connect() as conn:
+            row = store.latest_config(conn, kind)
+        return (int(row.version), str(row.sha256)) if row is not None else None
+
+    def unapproved(self) -> list[str]:
+        """A problem per reviewed file whose bytes are not its latest approved version."""
+        problems = []
+        for kind in KINDS:
+            path = self.path(kind)
+            if kind not in REQUIRED and not path.is_file():
+                continue
+            approved = self.approved(kind)
+            actual = self.digest(kind)
+            hint = f"request a config change: `stratops config request {kind} --reason ...`"
+            if approved is None:
+                problems.append(f"{path.name} has no approved version; {hint}")
+            elif approved[1] != actual:
+                problems.append(f"{path.name} (sha {actual[:12]}) is not its approved version "
+                                f"{approved[0]} (sha {approved[1][:12]}); {hint}")
+        return problems

@@ -1,0 +1,468 @@
+"""Maker/checker promotion: shadow -> canary -> live, signed, policy-checked, audited,
+reversible.
+
+Every action is a payload the actor signs with their own key (the ``signer`` callback; the
+CLI passes one backed by the user's private key file). The service verifies the signature
+against the reviewed roles file, checks the actor's role and the action's preconditions, and
+then commits the state change together with its audit record. Any failure is a refusal: it
+is audited (kind ``refused``, with the reason) and raised as :class:`GovernanceRefusal`;
+nothing else changes. Registry aliases (``shadow``, ``canary``, ``live``,
+``previous-live``) are a projection of the approved deployments, moved only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from live.canonical import digest
+from live.governance import store
+from live.governance.audit import AuditLog
+from live.governance.configs import ConfigFiles
+from live.governance.identity import Directory, IdentityError
+from live.governance.policy import CanaryEvidence, load_policy
+from live.governance.signing import Signature, SignatureError
+from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
+
+STAGES = ("shadow", "canary", "live")
+PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
+PREVIOUS_LIVE = "previous-live"
+LINEAGE_TAGS = ("dataset", "dataset_md5", "symbol", "code_revision", "params_hash", "params",
+                "feature_set_version", "gates_digest", "verdict_digest", "gate_verdict",
+                "candidate_key", "model_digest", "strategies_source_hash")
+Signer = Callable[[Mapping[str, Any]], Signature]
+EvidenceSource = Callable[[str, int], CanaryEvidence | None]
+
+
+class GovernanceRefusal(Exception):
+    """An action refused (and audited) with the reason."""
+
+
+def no_evidence(strategy: str, version: int) -> CanaryEvidence | None:
+    """Canary evidence source before the live runner's journal exists: none (fail closed)."""
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentCheck:
+    """Whether a (strategy, stage) deployment verifies, and why not."""
+
+    strategy: str
+    stage: str
+    version: int | None
+    problems: list[str]
+    snapshot: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class GovernanceService:
+    """The promotion workflow over one governance store, roles file and model registry."""
+
+    engine: sa.Engine
+    directory: Directory
+    registry: Any  # pipelines.research.registry.ResearchRegistry (kept duck-typed for live)
+    configs: ConfigFiles
+    clock: Callable[[], datetime]
+    evidence: EvidenceSource = no_evidence
+    known_strategies: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        store.create_tables(self.engine)
+        self.audit = AuditLog(self.engine)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return self.clock().isoformat()
+
+    def refuse(self, actor: str, action: str, reason: str, strategy: str | None = None,
+               subject: str = "") -> GovernanceRefusal:
+        """Audit a refusal and return the exception to raise."""
+        self.audit.append(ts=self.clock(), kind="refused", actor=actor, strategy=strategy,
+                          subject=subject, detail={"action": action, "reason": reason})
+        return GovernanceRefusal(f"{action} refused: {reason}")
+
+    def _signed(self, payload: dict[str, Any], signer: Signer, role: str | tuple[str, ...],
+                strategy: str | None) -> tuple[str, Signature]:
+        """Sign ``payload`` through ``signer``, verify it, check the role; refuse otherwise."""
+        action = str(payload["action"])
+        try:
+            signature = signer(payload)
+        except (SignatureError, IdentityError, LookupError, OSError, ValueError) as exc:
+            raise self.refuse("unknown", action, f"cannot sign: {exc}", strategy) from exc
+        try:
+            user = self.directory.verify(payload, signature, now=self.clock())
+        except (SignatureError, IdentityError, LookupError, ValueError) as exc:
+            raise self.refuse(signature.signer, action, f"bad signature: {exc}",
+                              strategy) from exc
+        roles = (role,) if isinstance(role, str) else role
+        if not set(roles) & set(user.roles):
+            raise self.refuse(user.name, action, f"user {user.name!r} has roles "
+                              f"{sorted(user.roles)}; {action} needs one of {list(roles)}",
+                              strategy)
+        return user.name, signature
+
+    def _consume(self, conn: sa.Connection, signature: Signature, actor: str,
+                 action: str, strategy: str | None) -> None:
+        if not store.use_nonce(conn, signature.nonce, actor, self._now()):
+            raise self._deferred_refusal(actor, action, "signature already used (a replayed "
+                                         "approval or request)", strategy)
+
+    def _deferred_refusal(self, actor: str, action: str, reason: str,
+                          strategy: str | None) -> GovernanceRefusal:
+        """A refusal detected inside a transaction: the transaction rolls back; the audit
+        record is written by :meth:`_commit` after the rollback."""
+        error = GovernanceRefusal(f"{action} refused: {reason}")
+        error.audit = (actor, action, reason, strategy)  # type: ignore[attr-defined]
+        return error
+
+    def _commit(self, work: Callable[[sa.Connection], Any]) -> Any:
+        try:
+            with store.transaction(self.engine) as conn:
+                return work(conn)
+        except GovernanceRefusal as exc:
+            pending = getattr(exc, "audit", None)
+            if pending is not None:
+                actor, action, reason, strategy = pending
+                self.refuse(actor, action, reason, strategy)
+            raise
+
+    # -- state ---------------------------------------------------------------------------
+
+    def deployments(self, strategy: str | None = None) -> dict[tuple[str, str], tuple[int, int]]:
+        with self.engine.connect() as conn:
+            return store.deployments(conn, strategy)
+
+    def stage_of(self, strategy: str, version: int) -> str | None:
+        """The highest stage ``version`` is deployed at, or None."""
+        current = self.deployments(strategy)
+        found = [s for s in STAGES if current.get((strategy, s), (None,))[0] == version]
+        return found[-1] if found else None
+
+    def requests(self, strategy: str | None = None, state: str | None = None
+                 ) -> list[store.RequestRow]:
+        with self.engine.connect() as conn:
+            return store.list_requests(conn, subject=strategy, state=state)
+
+    def _request(self, ref: str, actor: str, action: str) -> store.RequestRow:
+        try:
+            request_id = store.parse_ref(ref)
+        except ValueError as exc:
+            raise self.refuse(actor, action, str(exc)) from exc
+        with self.engine.connect() as conn:
+            row = store.get_request(conn, request_id)
+        if row is None:
+            raise self.refuse(actor, action, f"request {ref} does not exist")
+        return row
+
+    # -- checks --------------------------------------------------------------------------
+
+    def _stage_problem(self, strategy: str, version: int, to_stage: str) -> str | None:
+        if to_stage not in STAGES:
+            return f"stage {to_stage!r} is not one of {list(STAGES)}"
+        current = self.deployments(strategy)
+        at = current.get((strategy, to_stage), (None,))[0]
+        if at == version:
+            return f"{strategy} v{version} is already at {to_stage}"
+        before = PREVIOUS_STAGE[to_stage]
+        if before is not None and current.get((strategy, before), (None,))[0] != version:
+            return (f"{strategy} v{version} is not at {before}: stages go in order "
+                    f"none -> shadow -> canary -> live (no skipping); it is at "
+                    f"{self.stage_of(strategy, version) or 'none'}")
+        return None
+
+    def _version_problems(self, strategy: str, version: int) -> list[str]:
+        """Gate verdict (recorded and re-checked now) and lineage of a registered version."""
+        try:
+            found = self.registry.get_version(strategy, version)
+        except LookupError as exc:
+            return [str(exc)]
+        tags = found.tags
+        problems = [f"lineage tag stratops.{t} missing" for t in LINEAGE_TAGS
+                    if not tags.get(f"stratops.{t}")]
+        revision = tags.get("stratops.code_revision", "")
+        if "+dirty" in revision or revision == "unknown":
+            problems.append(f"code revision {revision!r} is not a committed revision")
+        if tags.get("stratops.gate_verdict") != "pass":
+            problems.append(f"{strategy} v{version} failed its gates at registration "
+                            f"(stratops.gate_verdict={tags.get('stratops.gate_verdict')!r})")
+        verdict = self.configs.gates(self.known_strategies).evaluate(
+            strategy, self.registry.run_metrics(found))
+        if not verdict.passed:
+            failed = [c.name for c in verdict.checks if not c.passed]
+            problems.append(f"{strategy} v{version} fails the current gates: {failed}")
+        return problems
+
+    def _policy_problems(self, strategy: str, version: int, to_stage: str,
+                         symbol: str) -> list[str]:
+        policy = load_policy(self.configs.path("policy"), self.known_strategies or None)
+        live_count = sum(1 for (s, stage) in self.deployments()
+                         if stage == "live" and s != strategy)
+        evidence = self.evidence(strategy, version) if to_stage == "live" else None
+        violations = policy.check_promotion(strategy=strategy, to_stage=to_stage,
+                                            symbols=[symbol], live_count=live_count,
+                                            evidence=evidence)
+        return [f"policy {v.rule}: {v.message}" for v in violations]
+
+    def approval_problems(self, row: store.RequestRow) -> list[str]:
+        """Everything re-checked at approval time."""
+        strategy, version = row.payload["strategy"], int(row.payload["version"])
+        to_stage = row.payload["to_stage"]
+        problems = self.configs.unapproved()
+        stage = self._stage_problem(strategy, version, to_stage)
+        if stage is not None:
+            problems.append(stage)
+        problems += self._version_problems(strategy, version)
+        if problems:
+            return problems
+        found = self.registry.get_version(strategy, version)
+        problems += self._policy_problems(strategy, version, to_stage,
+                                          found.tags["stratops.symbol"])
+        current_digest = self.registry.artifact_digest(strategy, version)
+        if current_digest != row.payload.get("model_digest"):
+            problems.append("model artifacts changed since the request "
+                            f"({current_digest[:16]}... != requested "
+                            f"{str(row.payload.get('model_digest'))[:16]}...)")
+        return problems
+
+    # -- actions -------------------------------------------------------------------------
+
+    def request_promotion(self, strategy: str, version: int, to_stage: str, reason: str,
+                          signer: Signer) -> store.RequestRow:
+        """Maker (quant): ask for ``strategy`` v``version`` to move to ``to_stage``."""
+        action = "promotion_request"
+        if not reason.strip():
+            raise self.refuse("unknown", action, "a reason is required", strategy)
+        try:
+            model_digest = self.registry.artifact_digest(strategy, version)
+        except LookupError as exc:
+            raise self.refuse("unknown", action, str(exc), strategy) from exc
+        payload = {"action": action, "strategy": strategy, "version": int(version),
+                   "to_stage": to_stage, "reason": reason, "model_digest": model_digest}
+        actor, signature = self._signed(payload, signer, "quant", strategy)
+        problems = [p for p in [self._stage_problem(strategy, version, to_stage)] if p]
+        problems += self._version_problems(strategy, version)
+        if problems:
+            raise self.refuse(actor, action, "; ".join(problems), strategy)
+
+        def work(conn: sa.Connection) -> store.RequestRow:
+            self._consume(conn, signature, actor, action, strategy)
+            request_id = store.insert_request(
+                conn, kind="promotion", subject=strategy, payload=payload, maker=actor,
+                signature=signature.to_dict(), created_at=self._now())
+            self.audit.append_in(conn, ts=self.clock(), kind="promotion_requested",
+                                 actor=actor, strategy=strategy, subject=f"R{request_id}",
+                                 detail={"payload": payload, "signature": signature.to_dict()})
+            row = store.get_request(conn, request_id)
+            assert row is not None
+            return row
+
+        return self._commit(work)
+
+    def snapshot_body(self, row: store.RequestRow) -> dict[str, Any]:
+        """The deployment snapshot body this approval would sign."""
+        strategy, version = row.payload["strategy"], int(row.payload["version"])
+        stage = row.payload["to_stage"]
+        tags = self.registry.get_version(strategy, version).tags
+        policy = load_policy(self.configs.path("policy"), self.known_strategies or None)
+
+        def tag(name: str) -> str:
+            return tags.get(f"stratops.{name}", "")
+
+        return {
+            "schema": SNAPSHOT_SCHEMA, "strategy": strategy, "version": version,
+            "stage": stage, "capital_fraction": policy.capital_fraction(stage),
+            "capital_inr": policy.capital_for(strategy, stage),
+            "params": tag("params"), "params_hash": tag("params_hash"),
+            "dataset": tag("dataset"), "dataset_md5": tag("dataset_md5"),
+            "symbol": tag("symbol"), "code_revision": tag("code_revision"),
+            "strategies_source_hash": tag("strategies_source_hash"),
+            "feature_set_version": tag("feature_set_version"),
+            "gate_verdict_digest": tag("verdict_digest"),
+            "gates_digest": self.configs.digest("gates"),
+            "policy_digest": self.configs.digest("policy"),
+            "risk_limits_digest": self.configs.digest("risk"),
+            "roles_digest": self.directory.digest,
+            "policy": policy.to_snapshot(), "model_digest": row.payload["model_digest"],
+            "request_id": row.ref,
+        }
+
+    def approve(self, ref: str, signer: Signer) -> DeploymentCheck:
+        """Checker (desk head, never the maker): re-check everything, then deploy."""
+        action = "promotion_approve"
+        row = self._request(ref, "unknown", action)
+        strategy = row.subject
+        body = self.snapshot_body(row) if row.kind == "promotion" else {}
+        payload = {"action": action, "request_id": row.ref,
+                   "request_digest": digest(row.payload), "snapshot_digest": digest(body)}
+        actor, signature = self._signed(payload, signer, "desk_head", strategy)
+        if row.kind != "promotion":
+            raise self.refuse(actor, action, f"{row.ref} is a {row.kind} request", strategy)
+        if actor == row.maker:
+            raise self.refuse(actor, action, f"{actor!r} made {row.ref}: maker and checker "
+                              "must be different people", strategy, row.ref)
+        if row.state != "pending":
+            raise self.refuse(actor, action, f"{row.ref} is already {row.state} by "
+                              f"{row.decided_by}", strategy, row.ref)
+        problems = self.approval_problems(row)
+        if problems:
+            raise self.refuse(actor, action, "; ".join(problems), strategy, row.ref)
+        document = {"body": body,
+                    "request": {"payload": row.payload, "signature": row.maker_signature},
+                    "approval": {"payload": payload, "signature": signature.to_dict()}}
+        version, stage = int(row.payload["version"]), row.payload["to_stage"]
+
+        def work(conn: sa.Connection) -> None:
+            self._consume(conn, signature, actor, action, strategy)
+            decision = {"payload": payload, "signature": signature.to_dict()}
+            if not store.decide_request(conn, row.id, state="approved", decided_by=actor,
+                                        decision=decision, decided_at=self._now()):
+                raise self._deferred_refusal(actor, action, f"{row.ref} was decided "
+                                             "concurrently by someone else", strategy)
+            snapshot_id = store.insert_snapshot(conn, strategy=strategy, stage=stage,
+                                                version=version, document=document,
+                                                created_at=self._now())
+            store.set_deployment(conn, strategy=strategy, stage=stage, version=version,
+                                 snapshot_id=snapshot_id, action="promote", actor=actor,
+                                 at=self._now())
+            self.audit.append_in(conn, ts=self.clock(), kind="promotion_approved", actor=actor,
+                                 strategy=strategy, subject=row.ref,
+                                 detail={"snapshot_digest": digest(document),
+                                         "stage": stage, "version": version,
+                                         "approval": decision})
+
+        self._commit(work)
+        self.sync_aliases(strategy)
+        return self.verify_deployment(strategy, stage)
+
+    def reject(self, ref: str, reason: str, signer: Signer) -> store.RequestRow:
+        """Checker (desk head, never the maker): refuse a pending request with a reason."""
+        action = "promotion_reject"
+        row = self._request(ref, "unknown", action)
+        payload = {"action": action, "request_id": row.ref,
+                   "request_digest": digest(row.payload), "reason": reason}
+        actor, signature = self._signed(payload, signer, ("desk_head", "risk_officer"),
+                                        row.subject)
+        if not reason.strip():
+            raise self.refuse(actor, action, "a reason is required", row.subject, row.ref)
+        if actor == row.maker:
+            raise self.refuse(actor, action, "the maker cannot decide their own request",
+                              row.subject, row.ref)
+        if row.state != "pending":
+            raise self.refuse(actor, action, f"{row.ref} is already {row.state}",
+                              row.subject, row.ref)
+
+        def work(conn: sa.Connection) -> store.RequestRow:
+            self._consume(conn, signature, actor, action, row.subject)
+            decision = {"payload": payload, "signature": signature.to_dict()}
+            if not store.decide_request(conn, row.id, state="rejected", decided_by=actor,
+                                        decision=decision, decided_at=self._now()):
+                raise self._deferred_refusal(actor, action, f"{row.ref} was decided "
+                                             "concurrently", row.subject)
+            kind = "promotion_rejected" if row.kind == "promotion" else "config_rejected"
+            self.audit.append_in(conn, ts=self.clock(), kind=kind, actor=actor,
+                                 strategy=row.subject if row.kind == "promotion" else None,
+                                 subject=row.ref, detail=decision)
+            updated = store.get_request(conn, row.id)
+            assert updated is not None
+            return updated
+
+        return self._commit(work)
+
+    def rollback(self, strategy: str, reason: str, signer: Signer) -> DeploymentCheck:
+        """Desk head or risk officer: live returns at once to the previous live version."""
+        action = "rollback"
+        with self.engine.connect() as conn:
+            current = store.deployments(conn, strategy).get((strategy, "live"))
+            history = store.live_history(conn, strategy)
+        previous = _previous_live(history, current)
+        payload = {"action": action, "strategy": strategy, "reason": reason,
+                   "from_version": current[0] if current else None,
+                   "to_version": previous[0] if previous else None}
+        actor, signature = self._signed(payload, signer, ("desk_head", "risk_officer"),
+                                        strategy)
+        if current is None or previous is None:
+            raise self.refuse(actor, action, f"{strategy} has no "
+                              f"{'live version' if current is None else 'previous live version'}"
+                              " to roll back", strategy)
+        if not reason.strip():
+            raise self.refuse(actor, action, "a reason is required", strategy)
+
+        def work(conn: sa.Connection) -> None:
+            self._consume(conn, signature, actor, action, strategy)
+            store.set_deployment(conn, strategy=strategy, stage="live", version=previous[0],
+                                 snapshot_id=previous[1], action="rollback", actor=actor,
+                                 at=self._now())
+            self.audit.append_in(conn, ts=self.clock(), kind="rollback", actor=actor,
+                                 strategy=strategy, subject=f"v{current[0]}->v{previous[0]}",
+                                 detail={"payload": payload, "signature": signature.to_dict()})
+
+        self._commit(work)
+        self.sync_aliases(strategy)
+        return self.verify_deployment(strategy, "live")
+
+    # -- registry projection and verification ----------------------------------------------
+
+    def sync_aliases(self, strategy: str) -> dict[str, int | None]:
+        """Point the registry aliases at the approved deployments (and remove others)."""
+        with self.engine.connect() as conn:
+            current = store.deployments(conn, strategy)
+            history = store.live_history(conn, strategy)
+        wanted: dict[str, int | None] = {
+            s: current[(strategy, s)][0] if (strategy, s) in current else None for s in STAGES}
+        previous = _previous_live(history, current.get((strategy, "live")))
+        wanted[PREVIOUS_LIVE] = previous[0] if previous else None
+        client = self.registry.client
+        present = dict(client.get_registered_model(strategy).aliases or {})
+        for alias, version in wanted.items():
+            if version is None:
+                if alias in present:
+                    client.delete_registered_model_alias(strategy, alias)
+            else:
+                client.set_registered_model_alias(strategy, alias, str(version))
+        return wanted
+
+    def verify_deployment(self, strategy: str, stage: str) -> DeploymentCheck:
+        """Does the registry alias ``stage`` of ``strategy`` carry an approved, signed,
+        unaltered deployment? What the runner checks before it loads a model."""
+        if stage not in STAGES:
+            return DeploymentCheck(strategy, stage, None, [f"unknown stage {stage!r}"])
+        with self.engine.connect() as conn:
+            current = store.deployments(conn, strategy).get((strategy, stage))
+            document = store.get_snapshot(conn, current[1]) if current else None
+        try:
+            alias = self.registry.get_version(strategy, f"@{stage}").version
+        except LookupError:
+            alias = None
+        if current is None or document is None:
+            problem = f"no approved {stage} deployment of {strategy}"
+            if alias is not None:
+                problem += f", yet alias @{stage} points at v{alias}: an unsigned deployment"
+            return DeploymentCheck(strategy, stage, alias, [problem])
+        if alias is None:
+            return DeploymentCheck(strategy, stage, current[0],
+                                   [f"alias @{stage} is missing; run `stratops promote sync`"],
+                                   document)
+        model_digest = self.registry.artifact_digest(strategy, alias)
+        problems = verify_snapshot(document, self.directory, alias_version=alias,
+                                   model_digest=model_digest)
+        return DeploymentCheck(strategy, stage, alias, problems, document)
+
+
+def _previous_live(history: list[tuple[int, int]],
+                   current: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The live promotion before the current live one (by snapshot), if any."""
+    if current is None:
+        return None
+    earlier = [h for h in history if h[1] != current[1]]
+    before = [h for h in earlier if h[1] < current[1]]
+    return before[-1] if before else None
+

@@ -1,0 +1,87 @@
+"""Build the governance service from settings; sign with the acting user's key file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from live.governance.identity import (
+    Directory,
+    default_keys_dir,
+    load_actor,
+    load_directory,
+)
+from live.governance.signing import Signature
+from stratops.settings import Settings, load_settings
+
+USER_ENV = "STRATOPS_USER"
+
+
+class ActorMissingError(ValueError):
+    """No acting user: pass --as USER or set STRATOPS_USER."""
+
+
+def utc_now() -> datetime:
+    """The wall clock, at the shell's edge only (domain code takes an injected clock)."""
+    return datetime.now(UTC)
+
+
+def acting_user(name: str | None) -> str:
+    user = name or os.environ.get(USER_ENV)
+    if not user:
+        raise ActorMissingError(f"who is acting? pass --as USER or set {USER_ENV}")
+    return user
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.governance.keys_dir or default_keys_dir()
+
+
+def directory(settings: Settings) -> Directory:
+    return load_directory(settings.path(settings.governance.roles_file))
+
+
+def signer_for(settings: Settings, user: str):
+    """A signer backed by ``user``'s private key file (checked against the roles file)."""
+    actor = load_actor(directory(settings), user, keys_dir(settings))
+    ttl = settings.governance.signature_ttl_seconds
+
+    def sign(payload: Mapping[str, Any]) -> Signature:
+        return actor.sign(payload, now=utc_now(), ttl_seconds=ttl)
+
+    return sign
+
+
+def service(settings: Settings | None = None):
+    """The governance service over the configured store, roles file and MLflow registry."""
+    from live.db import make_engine
+    from live.governance.configs import ConfigFiles
+    from live.governance.promotion import GovernanceService
+    from pipelines.research.registry import ResearchRegistry
+    from strategies.registry import STRATEGIES
+
+    settings = settings or load_settings()
+    engine = make_engine(settings.governance.db_url, settings.root)
+    registry = ResearchRegistry(settings.tracking_uri,
+                                settings.path(settings.mlflow_artifact_root))
+    configs = ConfigFiles(engine, {
+        "gates": settings.path("gates.yaml"),
+        "policy": settings.path(settings.governance.policy_file),
+        "risk": settings.path("risk.yaml")})
+    return GovernanceService(engine=engine, directory=directory(settings), registry=registry,
+                             configs=configs, clock=utc_now, evidence=_evidence(settings),
+                             known_strategies=set(STRATEGIES))
+
+
+def _evidence(settings: Settings):
+    """Canary evidence from the live runner's journal when it exists, else none."""
+    try:
+        from live.canary import journal_evidence
+    except ImportError:
+        from live.governance.promotion import no_evidence
+
+        return no_evidence
+    return journal_evidence(settings)
