@@ -31,15 +31,21 @@ def _git(root: Path, *args: str) -> bytes | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
+#: Reviewed config files and docs: versioned by their own digests, not by the code revision.
+NOT_CODE = ("gates.yaml", "policy.yaml", "risk.yaml", "roles.yaml", "stratops.yaml", "*.md")
+
+
 def code_revision(root: Path) -> str:
     """The git HEAD sha of ``root``; ``<sha>+dirty.<12 hex>`` when tracked files differ from
     HEAD (the hex hashes ``git diff HEAD``); ``"unknown"`` outside a git work tree. Never
-    raises."""
+    raises. Reviewed configuration and documentation (:data:`NOT_CODE`) do not count: they
+    carry their own digests (gates, policy, risk limits, roles) in the lineage."""
     head = _git(root, "rev-parse", "--verify", "HEAD")
     if not head:
         return "unknown"
     sha = head.decode().strip()
-    diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary")
+    diff = _git(root, "diff", "HEAD", "--no-color", "--no-ext-diff", "--binary", "--", ".",
+                *(f":(exclude){name}" for name in NOT_CODE))
     if diff is None:
         return "unknown"
     if not diff:

@@ -121,3 +121,12 @@ def test_candidate_key_ignores_descriptive_fields() -> None:
     renamed = dataclasses.replace(LINEAGE, dataset="renamed", feature_set_version="2")
     assert renamed.candidate_key() == LINEAGE.candidate_key()
     assert re.fullmatch(r"[0-9a-f]{64}", LINEAGE.candidate_key())
+
+
+def test_code_revision_reviewed_config_edit_is_not_a_code_change(repo: Path) -> None:
+    (repo / "gates.yaml").write_text("version: 1\n")
+    subprocess.run(["git", "add", "gates.yaml"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "g"],
+                   cwd=repo, check=True)
+    (repo / "gates.yaml").write_text("version: 2\n")
+    assert "+dirty" not in code_revision(repo)

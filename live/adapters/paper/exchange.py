@@ -1,0 +1,360 @@
+"""The paper exchange: a simulated broker whose book lives in its own SQL store.
+
+Orders, fills, positions and the exchange's event sequence are persisted, one transaction per
+call, so they survive the crash of the process talking to the exchange: a runner killed after
+sending finds its order on restart by ``status(client_key=...)``. Market data drives matching
+(:meth:`PaperExchange.on_bar`); fills follow :mod:`live.adapters.paper.fill_model`. Same seed,
+same bars and same calls give the same orders, ids and fills.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from live.adapters.paper import store
+from live.adapters.paper.faults import (
+    BrokerUnavailableError,
+    Faults,
+    read_faults,
+    set_faults,
+    write_faults,
+)
+from live.adapters.paper.fill_model import Bar, FillModel, match, rejects_at_random
+from live.adapters.paper.positions import fold_fills
+from live.adapters.paper.store import OrderRow
+from live.broker import (
+    BrokerInputError,
+    FillReport,
+    OrderReport,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Outcome,
+    PositionReport,
+    Side,
+    SubmitResult,
+)
+
+_HAS_LIMIT = (OrderType.LIMIT, OrderType.SL)
+_HAS_TRIGGER = (OrderType.SL, OrderType.SL_M)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExchangeEvent:
+    """One entry of the exchange's own event sequence (``detail`` is JSON)."""
+
+    seq: int
+    kind: str  # accepted | rejected | modified | cancelled | triggered | filled
+    broker_order_id: str
+    ts: datetime
+    detail: str
+
+
+def _detail(**values: object) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
+def _check_modify_input(qty: int | None, limit_price: float | None,
+                        trigger_price: float | None) -> None:
+    if qty is None and limit_price is None and trigger_price is None:
+        raise BrokerInputError("modify needs at least one of qty, limit_price, trigger_price")
+    if qty is not None and qty <= 0:
+        raise BrokerInputError(f"qty {qty!r} must be positive")
+    for name, price in (("limit_price", limit_price), ("trigger_price", trigger_price)):
+        if price is not None and price <= 0:
+            raise BrokerInputError(f"{name} {price!r} must be positive")
+
+
+def _modify_refusal(order: OrderRow | None, qty: int | None, limit_price: float | None,
+                    trigger_price: float | None, max_qty: int | None) -> str:
+    """Why the exchange refuses a modification ("" when it accepts it)."""
+    if order is None:
+        return "unknown order"
+    if order.state is not OrderState.OPEN:
+        return f"not open: order {order.broker_order_id} is {order.state}"
+    if qty is not None and qty <= order.filled_qty:
+        return f"qty {qty} not above the filled {order.filled_qty}"
+    if qty is not None and max_qty is not None and qty > max_qty:
+        return f"qty {qty} above max_qty {max_qty}"
+    if limit_price is not None and order.order_type not in _HAS_LIMIT:
+        return f"a {order.order_type} order has no limit price"
+    if trigger_price is not None and order.order_type not in _HAS_TRIGGER:
+        return f"a {order.order_type} order has no trigger price"
+    return ""
+
+
+class PaperExchange:
+    """A simulated exchange implementing :class:`live.broker.Broker`, persisted in ``engine``.
+
+    Parameters
+    ----------
+    engine
+        The exchange's own store (``live.db.make_engine(url)``); tables are created if missing.
+    seed
+        Seeds the random refusals (``fill_model.reject_prob``).
+    fill_model
+        Fill convention, slippage, latency, partial fills, refusals.
+    symbols
+        Instruments the exchange lists; orders for others are refused. None lists any symbol.
+
+    Raises
+    ------
+    PaperConfigError
+        When the store was created with another seed or fill model.
+    """
+
+    name = "paper"
+
+    def __init__(self, engine: sa.Engine, *, seed: int, fill_model: FillModel,
+                 symbols: Collection[str] | None = None) -> None:
+        self._engine = engine
+        self._seed = seed
+        self._model = fill_model
+        self._symbols = None if symbols is None else frozenset(symbols)
+        store.create(engine)
+        store.bind_config(engine, seed, fill_model)
+
+    # ---- market data -------------------------------------------------------------------
+
+    def on_bar(self, symbol: str, ts: datetime, open: float, high: float, low: float,
+               close: float) -> list[FillReport]:
+        """Match the working orders of ``symbol`` against one bar; returns the new fills.
+
+        A bar at or before the last one seen for the symbol is ignored, so replaying a feed
+        after a crash never matches a bar twice.
+        """
+        bar = Bar(ts, open, high, low, close)
+        with self._engine.begin() as conn:
+            last = store.last_bar(conn, symbol)
+            if last is not None and last.ts >= bar.ts:
+                return []
+            store.save_bar(conn, symbol, bar)
+            produced: list[FillReport] = []
+            for order in store.all_orders(conn, symbol=symbol, state=OrderState.OPEN):
+                if order.wait_bars > 0:
+                    store.update_order(conn, order.broker_order_id,
+                                       wait_bars=order.wait_bars - 1)
+                    if order.wait_bars > 1:
+                        continue
+                fill = self._match(conn, order, bar)
+                if fill is not None:
+                    produced.append(fill)
+            return produced
+
+    def _match(self, conn: sa.Connection, order: OrderRow, bar: Bar) -> FillReport | None:
+        result = match(order.working(), bar, self._model)
+        ts = store.to_text(bar.ts)
+        if result.triggered and not order.triggered:
+            store.update_order(conn, order.broker_order_id, triggered=True, updated_ts=ts)
+            store.append_event(conn, "triggered", order.broker_order_id, ts,
+                               _detail(trigger_price=order.trigger_price))
+        if result.qty == 0:
+            return None
+        return self._record_fill(conn, order, result.qty, result.price, ts)
+
+    def _record_fill(self, conn: sa.Connection, order: OrderRow, qty: int, price: float,
+                     ts: str) -> FillReport:
+        faults = read_faults(conn)
+        if faults.duplicate_fill_next:
+            write_faults(conn, replace(faults, duplicate_fill_next=False))
+        seq = store.next_seq(conn, "trade")
+        trade_id = store.format_id("trade", seq)
+        conn.execute(store.fills.insert().values(
+            seq=seq, trade_id=trade_id, broker_order_id=order.broker_order_id,
+            client_key=order.client_key, symbol=order.symbol, side=order.side.value, qty=qty,
+            price=price, ts=ts, copies=2 if faults.duplicate_fill_next else 1))
+        filled = order.filled_qty + qty
+        state = OrderState.FILLED if filled == order.qty else OrderState.OPEN
+        store.update_order(conn, order.broker_order_id, filled_qty=filled,
+                           filled_notional=order.filled_notional + price * qty,
+                           state=state.value, updated_ts=ts)
+        store.append_event(conn, "filled", order.broker_order_id, ts,
+                           _detail(trade_id=trade_id, qty=qty, price=price))
+        return FillReport(trade_id=trade_id, broker_order_id=order.broker_order_id,
+                          client_key=order.client_key, symbol=order.symbol, side=order.side,
+                          qty=qty, price=price, ts=store.from_text(ts))
+
+    # ---- commands ----------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> SubmitResult:
+        """Place an order; a client key seen before is refused as a duplicate tag."""
+        key = request.client_key
+        with self._engine.begin() as conn:
+            if read_faults(conn).unavailable:
+                store.record_attempt(conn, key, "unavailable", None)
+                return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
+            existing = store.find_order(conn, client_key=key)
+            if existing is not None:
+                store.record_attempt(conn, key, "duplicate", None)
+                return SubmitResult(Outcome.REJECTED, reason=(
+                    f"duplicate tag {key!r}: order {existing.broker_order_id}"))
+            order_id, reason = self._accept(conn, request)
+            store.record_attempt(conn, key, "rejected" if reason else "accepted", order_id)
+            faults = read_faults(conn)  # re-read: a fill above may have consumed a fault
+            if faults.drop_ack_next > 0:
+                write_faults(conn, replace(faults, drop_ack_next=faults.drop_ack_next - 1))
+                return SubmitResult(Outcome.UNKNOWN, reason="acknowledgement lost (fault)")
+        if reason:
+            return SubmitResult(Outcome.REJECTED, order_id, reason)
+        return SubmitResult(Outcome.CONFIRMED, order_id)
+
+    def _refusal(self, request: OrderRequest) -> str:
+        if self._symbols is not None and request.symbol not in self._symbols:
+            return f"unknown symbol {request.symbol!r}"
+        max_qty = self._model.max_qty
+        if max_qty is not None and request.qty > max_qty:
+            return f"qty {request.qty} above max_qty {max_qty}"
+        if rejects_at_random(self._seed, request.client_key, self._model.reject_prob):
+            return "rejected by the exchange (reject_prob)"
+        return ""
+
+    def _accept(self, conn: sa.Connection, request: OrderRequest) -> tuple[str, str]:
+        """Store the order (OPEN or REJECTED); (broker order id, refusal reason or "")."""
+        reason = self._refusal(request)
+        seq = store.next_seq(conn, "order")
+        order_id = store.format_id("order", seq)
+        ts = store.market_time(conn)
+        state = OrderState.REJECTED if reason else OrderState.OPEN
+        conn.execute(store.orders.insert().values(
+            seq=seq, broker_order_id=order_id, client_key=request.client_key,
+            symbol=request.symbol, exchange=request.exchange, side=request.side.value,
+            order_type=request.order_type.value, qty=request.qty, filled_qty=0,
+            filled_notional=0.0, limit_price=request.limit_price,
+            trigger_price=request.trigger_price, triggered=False,
+            wait_bars=self._model.wait_bars, state=state.value, reason=reason, updated_ts=ts))
+        store.append_event(conn, "rejected" if reason else "accepted", order_id, ts,
+                           _detail(client_key=request.client_key, reason=reason))
+        last = store.last_bar(conn, request.symbol)
+        if not reason and self._model.wait_bars == 0 and last is not None:
+            order = store.find_order(conn, broker_order_id=order_id)
+            if order is not None:  # just inserted above
+                self._match(conn, order, Bar.flat(last.ts, last.close))
+        return order_id, reason
+
+    def modify(self, broker_order_id: str, *, qty: int | None = None,
+               limit_price: float | None = None,
+               trigger_price: float | None = None) -> SubmitResult:
+        """Change qty / limit / trigger of an OPEN order; takes effect from the next bar."""
+        _check_modify_input(qty, limit_price, trigger_price)
+        with self._engine.begin() as conn:
+            if read_faults(conn).unavailable:
+                return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
+            order = store.find_order(conn, broker_order_id=broker_order_id)
+            reason = _modify_refusal(order, qty, limit_price, trigger_price,
+                                     self._model.max_qty)
+            if reason:
+                return SubmitResult(Outcome.REJECTED, broker_order_id, reason)
+            changes = {name: value for name, value in (
+                ("qty", qty), ("limit_price", limit_price), ("trigger_price", trigger_price))
+                if value is not None}
+            ts = store.market_time(conn)
+            store.update_order(conn, broker_order_id, updated_ts=ts, **changes)
+            store.append_event(conn, "modified", broker_order_id, ts, _detail(**changes))
+        return SubmitResult(Outcome.CONFIRMED, broker_order_id)
+
+    def cancel(self, broker_order_id: str) -> SubmitResult:
+        """OPEN -> CANCELLED; any other state is refused ("not open") and emits no event."""
+        with self._engine.begin() as conn:
+            if read_faults(conn).unavailable:
+                return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
+            order = store.find_order(conn, broker_order_id=broker_order_id)
+            if order is None:
+                return SubmitResult(Outcome.REJECTED, broker_order_id, "unknown order")
+            if order.state is not OrderState.OPEN:
+                return SubmitResult(Outcome.REJECTED, broker_order_id,
+                                    f"not open: order {broker_order_id} is {order.state}")
+            ts = store.market_time(conn)
+            store.update_order(conn, broker_order_id, state=OrderState.CANCELLED.value,
+                               updated_ts=ts)
+            store.append_event(conn, "cancelled", broker_order_id, ts,
+                               _detail(filled_qty=order.filled_qty))
+        return SubmitResult(Outcome.CONFIRMED, broker_order_id)
+
+    # ---- reports -----------------------------------------------------------------------
+
+    @contextmanager
+    def _reporting(self) -> Iterator[sa.Connection]:
+        with self._engine.begin() as conn:
+            if read_faults(conn).unavailable:
+                raise BrokerUnavailableError("paper exchange unavailable (fault)")
+            yield conn
+
+    def status(self, *, broker_order_id: str | None = None,
+               client_key: str | None = None) -> OrderReport | None:
+        """The order by id or by client key; None when the exchange has no such order."""
+        if broker_order_id is None and client_key is None:
+            raise BrokerInputError("status needs broker_order_id or client_key")
+        with self._reporting() as conn:
+            order = store.find_order(conn, broker_order_id=broker_order_id,
+                                     client_key=client_key)
+        return None if order is None else order.report()
+
+    def orders(self) -> list[OrderReport]:
+        with self._reporting() as conn:
+            return [order.report() for order in store.all_orders(conn)]
+
+    def fills(self) -> list[FillReport]:
+        """Executions in order; a fill hit by the duplicate fault is listed twice."""
+        with self._reporting() as conn:
+            return self._fill_reports(conn)
+
+    def positions(self) -> list[PositionReport]:
+        """Non-flat net positions, by symbol."""
+        with self._reporting() as conn:
+            books = fold_fills(self._fill_reports(conn))
+        return [PositionReport(symbol=symbol, net_qty=book.net_qty, avg_price=book.avg_price)
+                for symbol, book in sorted(books.items()) if book.net_qty != 0]
+
+    @staticmethod
+    def _fill_reports(conn: sa.Connection) -> list[FillReport]:
+        reports: list[FillReport] = []
+        for row in conn.execute(sa.select(store.fills).order_by(store.fills.c.seq)):
+            report = FillReport(
+                trade_id=row.trade_id, broker_order_id=row.broker_order_id,
+                client_key=row.client_key, symbol=row.symbol, side=Side(row.side),
+                qty=row.qty, price=row.price, ts=store.from_text(row.ts))
+            reports.extend([report] * row.copies)
+        return reports
+
+    # ---- inspection for tests and operators (these see through faults) ------------------
+
+    def realised_pnl(self, symbol: str | None = None) -> float:
+        """Realised P&L in price points x qty, before costs: one symbol, or all."""
+        with self._engine.begin() as conn:
+            books = fold_fills(self._fill_reports(conn))
+        return sum(book.realised_pnl for name, book in books.items()
+                   if symbol is None or name == symbol)
+
+    def submitted_count(self, client_key: str) -> int:
+        """Raw submit attempts with ``client_key``, duplicates and unanswered ones included."""
+        with self._engine.begin() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(store.attempts)
+                                .where(store.attempts.c.client_key == client_key)).scalar_one()
+
+    def events(self, after_seq: int = 0) -> list[ExchangeEvent]:
+        """The exchange's event sequence after ``after_seq``."""
+        query = (sa.select(store.events).where(store.events.c.seq > after_seq)
+                 .order_by(store.events.c.seq))
+        with self._engine.begin() as conn:
+            return [ExchangeEvent(seq=row.seq, kind=row.kind,
+                                  broker_order_id=row.broker_order_id,
+                                  ts=store.from_text(row.ts), detail=row.detail)
+                    for row in conn.execute(query)]
+
+    @property
+    def faults(self) -> Faults:
+        with self._engine.begin() as conn:
+            return read_faults(conn)
+
+    def set_faults(self, *, drop_ack_next: int | None = None,
+                   duplicate_fill_next: bool | None = None,
+                   unavailable: bool | None = None) -> Faults:
+        """Switch faults on or off (None keeps a setting); see :class:`Faults`."""
+        return set_faults(self._engine, drop_ack_next=drop_ack_next,
+                          duplicate_fill_next=duplicate_fill_next, unavailable=unavailable)

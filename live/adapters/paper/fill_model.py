@@ -1,0 +1,201 @@
+"""How the paper exchange fills: the fill model and pure bar-by-bar matching.
+
+Conventions are the bar simulator's (:mod:`strategies.sim_kernel`): ``next_open`` fills a
+market order sent after bar t's close at bar t+1's open, ``close`` at the signal bar's close;
+slippage is ``slippage_ticks * tick_size`` points against the trader on market and stop-market
+fills. Limit prices are never crossed: a limit fill is slippage-free and a gap through the
+limit fills at the (better) open. Stops trigger when the bar's high (buy) / low (sell) reaches
+the trigger; a gap through it triggers at the open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Literal
+
+from live.broker import OrderType, Side
+
+FillConvention = Literal["next_open", "close"]
+
+
+class FillModelError(ValueError):
+    """A fill model setting outside its domain."""
+
+
+class InvalidBarError(ValueError):
+    """A bar whose prices are not a consistent OHLC or whose timestamp is naive."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FillModel:
+    """Fill convention, slippage, latency, partial fills and refusals of the paper exchange.
+
+    ``latency_bars`` delays market-data matching of a new order by that many bars;
+    ``partial_fill_ratio`` > 0 makes an order's first fill ``ceil(qty * ratio)`` and the rest
+    fill on a later bar; ``reject_prob`` refuses orders at random, deterministically per
+    (seed, client_key); ``max_qty`` (None: no limit) refuses larger orders.
+    """
+
+    fill: FillConvention = "next_open"
+    slippage_ticks: float = 0.0
+    tick_size: float = 0.05
+    latency_bars: int = 0
+    partial_fill_ratio: float = 0.0
+    reject_prob: float = 0.0
+    max_qty: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fill not in ("next_open", "close"):
+            raise FillModelError(f"fill {self.fill!r}: must be 'next_open' or 'close'")
+        if not (math.isfinite(self.slippage_ticks) and self.slippage_ticks >= 0):
+            raise FillModelError(f"slippage_ticks {self.slippage_ticks!r}: must be >= 0")
+        if not (math.isfinite(self.tick_size) and self.tick_size > 0):
+            raise FillModelError(f"tick_size {self.tick_size!r}: must be > 0")
+        if self.latency_bars < 0:
+            raise FillModelError(f"latency_bars {self.latency_bars!r}: must be >= 0")
+        if not 0.0 <= self.partial_fill_ratio <= 1.0:
+            raise FillModelError(f"partial_fill_ratio {self.partial_fill_ratio!r}: in [0, 1]")
+        if not 0.0 <= self.reject_prob <= 1.0:
+            raise FillModelError(f"reject_prob {self.reject_prob!r}: must be in [0, 1]")
+        if self.max_qty is not None and self.max_qty <= 0:
+            raise FillModelError(f"max_qty {self.max_qty!r}: must be positive or None")
+
+    @property
+    def slippage_points(self) -> float:
+        return self.slippage_ticks * self.tick_size
+
+    @property
+    def wait_bars(self) -> int:
+        """Bars a new order waits before it may match; 0 = at once, at the last close."""
+        return self.latency_bars + (1 if self.fill == "next_open" else 0)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FillModel:
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLC bar of one symbol (``ts`` timezone-aware, the bar's start)."""
+
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise InvalidBarError(f"bar ts {self.ts!r} must be timezone-aware")
+        prices = (self.open, self.high, self.low, self.close)
+        if not all(math.isfinite(p) and p > 0 for p in prices):
+            raise InvalidBarError(f"bar at {self.ts}: prices {prices} must be finite and > 0")
+        if self.high < max(self.open, self.close) or self.low > min(self.open, self.close):
+            raise InvalidBarError(f"bar at {self.ts}: OHLC {prices} inconsistent")
+
+    @classmethod
+    def flat(cls, ts: datetime, price: float) -> Bar:
+        """A bar of one price: the signal bar's close, as seen by a ``close``-mode order."""
+        return cls(ts, price, price, price, price)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkingOrder:
+    """What matching needs of an open order."""
+
+    side: Side
+    order_type: OrderType
+    qty: int
+    filled_qty: int
+    limit_price: float | None
+    trigger_price: float | None
+    triggered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The result of one order against one bar: ``qty`` 0 means no fill."""
+
+    triggered: bool
+    qty: int = 0
+    price: float = 0.0
+
+
+def _sign(side: Side) -> int:
+    return 1 if side is Side.BUY else -1
+
+
+def _limit_hit(side: Side, bar: Bar, limit: float) -> float | None:
+    if side is Side.BUY:
+        return min(bar.open, limit) if bar.low <= limit else None
+    return max(bar.open, limit) if bar.high >= limit else None
+
+
+def _stop_hit(side: Side, bar: Bar, trigger: float) -> float | None:
+    if side is Side.BUY:
+        return max(bar.open, trigger) if bar.high >= trigger else None
+    return min(bar.open, trigger) if bar.low <= trigger else None
+
+
+def _market(side: Side, bar: Bar, model: FillModel) -> float:
+    base = bar.open if model.fill == "next_open" else bar.close
+    return base + _sign(side) * model.slippage_points
+
+
+def _stop_limit(side: Side, bar: Bar, stop_px: float, limit: float) -> float | None:
+    """Fill price of a stop-limit just triggered at ``stop_px`` on ``bar``."""
+    if (limit - stop_px) * _sign(side) >= 0:
+        return stop_px
+    return _limit_hit(side, bar, limit)
+
+
+def _price(order: WorkingOrder, bar: Bar, model: FillModel) -> tuple[bool, float | None]:
+    """(triggered after this bar, fill price or None)."""
+    kind, side = order.order_type, order.side
+    if kind is OrderType.MARKET:
+        return False, _market(side, bar, model)
+    if kind is OrderType.LIMIT:
+        return False, _limit_hit(side, bar, order.limit_price or 0.0)
+    if order.triggered:  # triggered on an earlier bar: now a market / limit order
+        if kind is OrderType.SL_M:
+            return True, _market(side, bar, model)
+        return True, _limit_hit(side, bar, order.limit_price or 0.0)
+    stop_px = _stop_hit(side, bar, order.trigger_price or 0.0)
+    if stop_px is None:
+        return False, None
+    if kind is OrderType.SL_M:
+        return True, stop_px + _sign(side) * model.slippage_points
+    return True, _stop_limit(side, bar, stop_px, order.limit_price or 0.0)
+
+
+def fill_qty(order: WorkingOrder, model: FillModel) -> int:
+    """The quantity the next fill takes: a first partial fill, else all that remains."""
+    remaining = order.qty - order.filled_qty
+    if order.filled_qty == 0 and model.partial_fill_ratio > 0:
+        return min(remaining, math.ceil(order.qty * model.partial_fill_ratio))
+    return remaining
+
+
+def match(order: WorkingOrder, bar: Bar, model: FillModel) -> Match:
+    """Match one working order against one bar (at most one fill per order per bar)."""
+    triggered, price = _price(order, bar, model)
+    if price is None:
+        return Match(triggered)
+    return Match(triggered, fill_qty(order, model), price)
+
+
+def rejects_at_random(seed: int, client_key: str, reject_prob: float) -> bool:
+    """Whether the order keyed ``client_key`` is refused: a PRNG seeded by (seed, key), so
+    the answer does not depend on the order of calls or on the process."""
+    if reject_prob <= 0:
+        return False
+    digest = hashlib.sha256(f"{seed}:{client_key}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big")).random() < reject_prob

@@ -1,0 +1,251 @@
+"""The paper exchange's own SQL store: orders, fills, submit attempts, events, last bars,
+faults and id counters. Every function takes an open connection so a caller groups its
+reads and writes in one transaction (``BEGIN IMMEDIATE`` on SQLite, see :mod:`live.db`).
+
+Timestamps are stored as ISO-8601 text with their offset, so they come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from live.adapters.paper.fill_model import Bar, FillModel, WorkingOrder
+from live.broker import OrderReport, OrderState, OrderType, Side
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+metadata = sa.MetaData()
+
+config = sa.Table(
+    "paper_config", metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+counters = sa.Table(
+    "paper_counters", metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+orders = sa.Table(
+    "paper_orders", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("broker_order_id", sa.String(24), nullable=False, unique=True),
+    sa.Column("client_key", sa.String(32), nullable=False, unique=True),
+    sa.Column("symbol", sa.String(64), nullable=False, index=True),
+    sa.Column("exchange", sa.String(16), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("order_type", sa.String(8), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("filled_qty", sa.Integer, nullable=False),
+    sa.Column("filled_notional", sa.Float, nullable=False),
+    sa.Column("limit_price", sa.Float),
+    sa.Column("trigger_price", sa.Float),
+    sa.Column("triggered", sa.Boolean, nullable=False),
+    sa.Column("wait_bars", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("updated_ts", sa.String(40), nullable=False),
+)
+fills = sa.Table(
+    "paper_fills", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("trade_id", sa.String(24), nullable=False, unique=True),
+    sa.Column("broker_order_id", sa.String(24), nullable=False),
+    sa.Column("client_key", sa.String(32), nullable=False),
+    sa.Column("symbol", sa.String(64), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("price", sa.Float, nullable=False),
+    sa.Column("ts", sa.String(40), nullable=False),
+    sa.Column("copies", sa.Integer, nullable=False),  # 2 = reported twice (a fault)
+)
+attempts = sa.Table(
+    "paper_submit_attempts", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_key", sa.String(32), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("broker_order_id", sa.String(24)),
+)
+events = sa.Table(
+    "paper_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("broker_order_id", sa.String(24), nullable=False),
+    sa.Column("ts", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)
+bars = sa.Table(
+    "paper_last_bars", metadata,
+    sa.Column("symbol", sa.String(64), primary_key=True),
+    sa.Column("ts", sa.String(40), nullable=False),
+    sa.Column("ts_epoch_us", sa.BigInteger, nullable=False),
+    sa.Column("open", sa.Float, nullable=False),
+    sa.Column("high", sa.Float, nullable=False),
+    sa.Column("low", sa.Float, nullable=False),
+    sa.Column("close", sa.Float, nullable=False),
+)
+faults = sa.Table(
+    "paper_faults", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("drop_ack_next", sa.Integer, nullable=False),
+    sa.Column("duplicate_fill_next", sa.Boolean, nullable=False),
+    sa.Column("unavailable", sa.Boolean, nullable=False),
+)
+
+ID_FORMATS = {"order": "P{:08d}", "trade": "T{:08d}"}
+
+
+class PaperConfigError(RuntimeError):
+    """A store opened with a seed or fill model other than the one it was created with."""
+
+
+def create(engine: sa.Engine) -> None:
+    """Create the tables (idempotent) and the singleton faults row."""
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(faults.c.id)).first() is None:
+            conn.execute(faults.insert().values(id=1, drop_ack_next=0,
+                                                duplicate_fill_next=False, unavailable=False))
+
+
+def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
+    """Record the seed and fill model on first use; refuse a different one later."""
+    wanted = {"seed": str(seed), "fill_model": model.to_json()}
+    with engine.begin() as conn:
+        stored = {row.key: row.value for row in conn.execute(sa.select(config))}
+        if not stored:
+            conn.execute(config.insert(), [{"key": k, "value": v} for k, v in wanted.items()])
+            return
+    if stored != wanted:
+        raise PaperConfigError(f"paper store was created with {stored}, opened with {wanted}")
+
+
+def next_seq(conn: sa.Connection, name: str) -> int:
+    """The next value of counter ``name`` (1, 2, ...), persisted in the same transaction."""
+    row = conn.execute(sa.select(counters.c.value).where(counters.c.name == name)
+                       .with_for_update()).first()
+    value = 1 if row is None else row[0] + 1
+    if row is None:
+        conn.execute(counters.insert().values(name=name, value=value))
+    else:
+        conn.execute(counters.update().where(counters.c.name == name).values(value=value))
+    return value
+
+
+def format_id(name: str, seq: int) -> str:
+    return ID_FORMATS[name].format(seq)
+
+
+def to_text(ts: datetime) -> str:
+    return ts.isoformat()
+
+
+def from_text(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderRow:
+    """One stored order (the exchange's full view, more than an :class:`OrderReport`)."""
+
+    seq: int
+    broker_order_id: str
+    client_key: str
+    symbol: str
+    exchange: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    filled_qty: int
+    filled_notional: float
+    limit_price: float | None
+    trigger_price: float | None
+    triggered: bool
+    wait_bars: int
+    state: OrderState
+    reason: str
+    updated_ts: str
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> OrderRow:
+        m = dict(row._mapping)
+        m["side"], m["order_type"] = Side(m["side"]), OrderType(m["order_type"])
+        m["state"], m["triggered"] = OrderState(m["state"]), bool(m["triggered"])
+        return cls(**m)
+
+    def working(self) -> WorkingOrder:
+        return WorkingOrder(side=self.side, order_type=self.order_type, qty=self.qty,
+                            filled_qty=self.filled_qty, limit_price=self.limit_price,
+                            trigger_price=self.trigger_price, triggered=self.triggered)
+
+    def report(self) -> OrderReport:
+        avg = self.filled_notional / self.filled_qty if self.filled_qty else 0.0
+        return OrderReport(
+            broker_order_id=self.broker_order_id, client_key=self.client_key,
+            symbol=self.symbol, side=self.side, qty=self.qty, filled_qty=self.filled_qty,
+            avg_fill_price=avg, state=self.state, order_type=self.order_type,
+            limit_price=self.limit_price, ts=from_text(self.updated_ts), reason=self.reason)
+
+
+def find_order(conn: sa.Connection, *, broker_order_id: str | None = None,
+               client_key: str | None = None) -> OrderRow | None:
+    query = sa.select(orders)
+    if broker_order_id is not None:
+        query = query.where(orders.c.broker_order_id == broker_order_id)
+    if client_key is not None:
+        query = query.where(orders.c.client_key == client_key)
+    row = conn.execute(query).first()
+    return None if row is None else OrderRow.from_row(row)
+
+
+def all_orders(conn: sa.Connection, *, symbol: str | None = None,
+               state: OrderState | None = None) -> list[OrderRow]:
+    query = sa.select(orders).order_by(orders.c.seq)
+    if symbol is not None:
+        query = query.where(orders.c.symbol == symbol)
+    if state is not None:
+        query = query.where(orders.c.state == state.value)
+    return [OrderRow.from_row(r) for r in conn.execute(query)]
+
+
+def update_order(conn: sa.Connection, broker_order_id: str, **values: Any) -> None:
+    conn.execute(orders.update().where(orders.c.broker_order_id == broker_order_id)
+                 .values(**values))
+
+
+def last_bar(conn: sa.Connection, symbol: str) -> Bar | None:
+    row = conn.execute(sa.select(bars).where(bars.c.symbol == symbol)).first()
+    if row is None:
+        return None
+    return Bar(from_text(row.ts), row.open, row.high, row.low, row.close)
+
+
+def save_bar(conn: sa.Connection, symbol: str, bar: Bar) -> None:
+    values = {"ts": to_text(bar.ts), "ts_epoch_us": round(bar.ts.timestamp() * 1e6),
+              "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
+    if conn.execute(bars.update().where(bars.c.symbol == symbol).values(**values)).rowcount:
+        return
+    conn.execute(bars.insert().values(symbol=symbol, **values))
+
+
+def market_time(conn: sa.Connection) -> str:
+    """The exchange's clock: the latest bar timestamp seen on any symbol (epoch before)."""
+    row = conn.execute(sa.select(bars.c.ts).order_by(bars.c.ts_epoch_us.desc())).first()
+    return to_text(EPOCH) if row is None else row[0]
+
+
+def append_event(conn: sa.Connection, kind: str, broker_order_id: str, ts: str,
+                 detail: str) -> None:
+    seq = next_seq(conn, "event")
+    conn.execute(events.insert().values(seq=seq, kind=kind, broker_order_id=broker_order_id,
+                                        ts=ts, detail=detail))
+
+
+def record_attempt(conn: sa.Connection, client_key: str, outcome: str,
+                   broker_order_id: str | None) -> None:
+    conn.execute(attempts.insert().values(client_key=client_key, outcome=outcome,
+                                          broker_order_id=broker_order_id))

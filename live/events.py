@@ -1,0 +1,557 @@
+"""Typed live messages: events (what happened, past tense) and commands (what to do).
+
+Every message is immutable, keyword-only and carries ``trace_id`` (one id from bar to fill),
+``ts_event`` (when it happened, exchange time, tz-aware; stored with its fixed UTC offset) and
+``ts_init`` (when we built it; defaults to ``ts_event``). :func:`to_record` / :func:`from_record` give each message one exact
+JSON-ready form (floats exact, NaN refused) with its ``kind`` and ``schema_version``, which is
+what the journal stores and replays. Ids are derived, never random, so replay reproduces them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timezone
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
+
+from live.broker import TAG_MAX_CHARS, OrderRequest, OrderType, Outcome, Side
+from live.canonical import digest
+
+CLIENT_KEY_PREFIX = "so"
+
+
+class EventValueError(ValueError):
+    """A message field with a value it cannot hold (naive time, NaN, wrong type, ...)."""
+
+
+class EventEncodeError(ValueError):
+    """A message that has no exact record form (e.g. a NaN smuggled past validation)."""
+
+
+class EventDecodeError(ValueError):
+    """A record that is not a known message: unknown kind or schema version, bad fields."""
+
+
+class SignalSide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+    FLAT = "flat"
+
+
+class TradingMode(StrEnum):
+    """How far a strategy version is trusted: journal-only, small size, full size."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    LIVE = "live"
+
+
+class KillMode(StrEnum):
+    """Kill-switch modes, least to most severe (see :data:`KILL_SEVERITY`)."""
+
+    OFF = "off"
+    REDUCE = "reduce"  # only orders that reduce a position
+    HALT = "halt"  # no orders at all
+    FLATTEN = "flatten"  # close every position, then halt
+
+
+KILL_SEVERITY: Mapping[KillMode, int] = {m: i for i, m in enumerate(KillMode)}
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+# --- field codecs: one per annotated type, built once per class ---------------------------
+
+class _Bad(Exception):
+    """Internal: a converter refused a value (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Codec:
+    convert: Callable[[Any], Any]  # constructor input -> stored value (raises _Bad)
+    encode: Callable[[Any], Any]  # stored value -> JSON value
+    decode: Callable[[Any], Any]  # JSON value -> constructor input
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _conv_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"expected str, got {type(value).__name__}")
+    return value
+
+
+def _conv_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"expected int, got {type(value).__name__}")
+    return value
+
+
+def _conv_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Bad(f"expected bool, got {type(value).__name__}")
+    return value
+
+
+def _conv_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"expected float, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise _Bad("not finite (NaN and infinity cannot be journaled)")
+    return float(value)
+
+
+def _enc_float(value: float) -> float:
+    if not math.isfinite(value):
+        raise _Bad("not finite (NaN and infinity cannot be journaled)")
+    return value
+
+
+def _conv_datetime(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        raise _Bad(f"expected datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _Bad("naive datetime (timestamps must be timezone-aware)")
+    if type(value.tzinfo) is not timezone:
+        # Pin the offset: the message then equals its journaled form, even at a DST fold.
+        return value.replace(tzinfo=timezone(value.utcoffset()))
+    return value
+
+
+def _dec_datetime(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _Bad(f"expected ISO timestamp string, got {type(value).__name__}")
+    return datetime.fromisoformat(value)
+
+
+def _conv_str_tuple(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise _Bad(f"expected a sequence of str, got {type(value).__name__}")
+    return tuple(_conv_str(item) for item in value)
+
+
+def _enum_codec(enum_type: type[Enum]) -> _Codec:
+    def convert(value: Any) -> Enum:
+        try:
+            return enum_type(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in enum_type)
+            raise _Bad(f"not one of {allowed}") from None
+    return _Codec(convert, lambda member: member.value, _same)
+
+
+def _optional(inner: _Codec) -> _Codec:
+    return _Codec(
+        lambda v: None if v is None else inner.convert(v),
+        lambda v: None if v is None else inner.encode(v),
+        lambda v: None if v is None else inner.decode(v),
+    )
+
+
+_SIMPLE: Mapping[Any, _Codec] = {
+    str: _Codec(_conv_str, _same, _same),
+    int: _Codec(_conv_int, _same, _same),
+    bool: _Codec(_conv_bool, _same, _same),
+    float: _Codec(_conv_float, _enc_float, _same),
+    datetime: _Codec(_conv_datetime, lambda dt: dt.isoformat(), _dec_datetime),
+    tuple[str, ...]: _Codec(_conv_str_tuple, list, _same),
+}
+
+
+def _codec_for(hint: Any) -> _Codec:
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        return _optional(_codec_for(args[0]))
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _enum_codec(hint)
+    try:
+        return _SIMPLE[hint]
+    except KeyError:
+        raise TypeError(f"no codec for field type {hint!r}") from None
+
+
+_SPECS: dict[type, tuple[tuple[str, _Codec], ...]] = {}
+
+
+def _spec(cls: type) -> tuple[tuple[str, _Codec], ...]:
+    spec = _SPECS.get(cls)
+    if spec is None:
+        hints = get_type_hints(cls)
+        spec = tuple((f.name, _codec_for(hints[f.name])) for f in fields(cls))
+        _SPECS[cls] = spec
+    return spec
+
+
+# --- the message base ---------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """Common header. ``trace_id`` may be "" only where ``TRACE_REQUIRED`` is False."""
+
+    KIND: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TRACE_REQUIRED: ClassVar[bool] = True
+
+    trace_id: str
+    ts_event: datetime
+    ts_init: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name, codec in _spec(type(self)):
+            value = getattr(self, name)
+            try:
+                converted = codec.convert(value)
+            except _Bad as exc:
+                raise EventValueError(f"{self.KIND}.{name}={value!r:.80}: {exc}") from None
+            if converted is not value:
+                object.__setattr__(self, name, converted)
+        if self.ts_init is None:
+            object.__setattr__(self, "ts_init", self.ts_event)
+        self._check_domain()
+
+    def _check_domain(self) -> None:
+        if self.TRACE_REQUIRED and not self.trace_id:
+            raise EventValueError(f"{self.KIND}.trace_id is empty (trade messages need one)")
+        key = getattr(self, "client_key", None)
+        if key is not None and not 0 < len(key) <= TAG_MAX_CHARS:
+            raise EventValueError(f"{self.KIND}.client_key={key!r}: 1..{TAG_MAX_CHARS} chars")
+        qty = getattr(self, "qty", None)
+        if qty is not None and qty <= 0:
+            raise EventValueError(f"{self.KIND}.qty={qty!r} must be positive")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event(Message):
+    """Something that happened (past tense)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Command(Message):
+    """Something to do (imperative); carries the idempotency key of what it acts on."""
+
+
+# --- events -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BarClosed(Event):
+    KIND: ClassVar[str] = "BarClosed"
+    TRACE_REQUIRED: ClassVar[bool] = False
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SignalRaised(Event):
+    KIND: ClassVar[str] = "SignalRaised"
+    strategy: str
+    version: str
+    symbol: str
+    side: SignalSide
+    reason: str  # "entry", "exit", "cutoff", "stop", ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GovernanceDecided(Event):
+    KIND: ClassVar[str] = "GovernanceDecided"
+    strategy: str
+    version: str
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RiskChecked(Event):
+    """The risk engine's answer: a denial is this event with ``passed=False``, not a raise."""
+
+    KIND: ClassVar[str] = "RiskChecked"
+    strategy: str
+    symbol: str
+    passed: bool
+    check: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderIntended(Event):
+    """The decision to send one order, journaled *before* anything is sent."""
+
+    KIND: ClassVar[str] = "OrderIntended"
+    client_key: str
+    strategy: str
+    version: str
+    symbol: str
+    exchange: str
+    side: Side
+    qty: int
+    order_type: OrderType
+    limit_price: float | None = None
+    trigger_price: float | None = None
+    product: str = "NRML"
+    validity: str = "DAY"
+    mode: TradingMode
+
+    def to_request(self) -> OrderRequest:
+        """The broker request this intent stands for (same key, same fields)."""
+        return OrderRequest(client_key=self.client_key, symbol=self.symbol,
+                            exchange=self.exchange, side=self.side, qty=self.qty,
+                            order_type=self.order_type, limit_price=self.limit_price,
+                            trigger_price=self.trigger_price, product=self.product,
+                            validity=self.validity)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderSubmitted(Event):
+    """The classified answer to a submit: confirmed, rejected or unknown (in doubt)."""
+
+    KIND: ClassVar[str] = "OrderSubmitted"
+    client_key: str
+    broker_order_id: str | None
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderAcknowledged(Event):
+    KIND: ClassVar[str] = "OrderAcknowledged"
+    client_key: str
+    broker_order_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderRejected(Event):
+    KIND: ClassVar[str] = "OrderRejected"
+    client_key: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderCancelled(Event):
+    KIND: ClassVar[str] = "OrderCancelled"
+    client_key: str
+    broker_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderFilled(Event):
+    """One execution; ``trade_id`` is the broker's, so a fill seen twice counts once."""
+
+    KIND: ClassVar[str] = "OrderFilled"
+    client_key: str
+    broker_order_id: str
+    trade_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PositionChanged(Event):
+    KIND: ClassVar[str] = "PositionChanged"
+    strategy: str
+    symbol: str
+    net_qty: int
+    avg_price: float
+    realised_pnl_inr: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TradeExited(Event):
+    KIND: ClassVar[str] = "TradeExited"
+    strategy: str
+    symbol: str
+    reason: str
+    pnl_inr: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlertRaised(Event):
+    KIND: ClassVar[str] = "AlertRaised"
+    TRACE_REQUIRED: ClassVar[bool] = False
+    severity: Severity
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModeChanged(Event):
+    KIND: ClassVar[str] = "ModeChanged"
+    TRACE_REQUIRED: ClassVar[bool] = False
+    strategy: str
+    mode: TradingMode
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KillSwitchChanged(Event):
+    """``scope`` is :data:`KILL_SCOPE_ALL` or one strategy's name."""
+
+    KIND: ClassVar[str] = "KillSwitchChanged"
+    TRACE_REQUIRED: ClassVar[bool] = False
+    scope: str
+    mode: KillMode
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReconciliationCompleted(Event):
+    KIND: ClassVar[str] = "ReconciliationCompleted"
+    TRACE_REQUIRED: ClassVar[bool] = False
+    clean: bool
+    issues: tuple[str, ...] = ()
+
+
+# --- commands -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SubmitOrder(Command):
+    KIND: ClassVar[str] = "SubmitOrder"
+    client_key: str
+    symbol: str
+    exchange: str
+    side: Side
+    qty: int
+    order_type: OrderType
+    limit_price: float | None = None
+    trigger_price: float | None = None
+    product: str = "NRML"
+    validity: str = "DAY"
+
+    def to_request(self) -> OrderRequest:
+        return OrderRequest(client_key=self.client_key, symbol=self.symbol,
+                            exchange=self.exchange, side=self.side, qty=self.qty,
+                            order_type=self.order_type, limit_price=self.limit_price,
+                            trigger_price=self.trigger_price, product=self.product,
+                            validity=self.validity)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CancelOrder(Command):
+    KIND: ClassVar[str] = "CancelOrder"
+    client_key: str
+    broker_order_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QueryOrderStatus(Command):
+    KIND: ClassVar[str] = "QueryOrderStatus"
+    client_key: str
+
+
+KILL_SCOPE_ALL = "all"
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    BarClosed, SignalRaised, GovernanceDecided, RiskChecked, OrderIntended, OrderSubmitted,
+    OrderAcknowledged, OrderRejected, OrderCancelled, OrderFilled, PositionChanged,
+    TradeExited, AlertRaised, ModeChanged, KillSwitchChanged, ReconciliationCompleted,
+)
+COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, QueryOrderStatus)
+MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
+
+
+# --- records ------------------------------------------------------------------------------
+
+def to_record(message: Message) -> dict[str, Any]:
+    """``{"kind", "schema_version", "fields"}`` with times ISO, enums as values, floats exact.
+
+    Raises
+    ------
+    EventEncodeError
+        If a field cannot be represented exactly (NaN, infinity, wrong type).
+    """
+    cls = type(message)
+    if MESSAGE_TYPES.get(getattr(cls, "KIND", "")) is not cls:
+        raise EventEncodeError(f"{message!r:.80} is not a journal message type")
+    out: dict[str, Any] = {}
+    for name, codec in _spec(cls):
+        value = getattr(message, name)
+        try:
+            out[name] = codec.encode(value)
+        except (_Bad, AttributeError, TypeError) as exc:
+            raise EventEncodeError(f"{cls.KIND}.{name}={value!r:.80}: {exc}") from None
+    return {"kind": cls.KIND, "schema_version": cls.SCHEMA_VERSION, "fields": out}
+
+
+def from_record(record: Mapping[str, Any]) -> Message:
+    """The message a :func:`to_record` dict (or its JSON round trip) stands for.
+
+    Raises
+    ------
+    EventDecodeError
+        Unknown ``kind`` or ``schema_version``, missing / extra / invalid fields.
+    """
+    if not isinstance(record, Mapping):
+        raise EventDecodeError(f"record must be a mapping, got {type(record).__name__}")
+    kind, version = record.get("kind"), record.get("schema_version")
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown message kind {kind!r}")
+    if version != cls.SCHEMA_VERSION:
+        raise EventDecodeError(f"{kind}: unsupported schema_version {version!r} "
+                               f"(this code reads {cls.SCHEMA_VERSION})")
+    raw = record.get("fields")
+    if not isinstance(raw, Mapping):
+        raise EventDecodeError(f"{kind}: 'fields' must be a mapping, got {raw!r:.80}")
+    spec = dict(_spec(cls))
+    unknown = sorted(set(raw) - set(spec))
+    if unknown:
+        raise EventDecodeError(f"{kind}: unknown fields {unknown}")
+    try:
+        kwargs = {name: spec[name].decode(value) for name, value in raw.items()}
+        return cls(**kwargs)
+    except (_Bad, EventValueError, TypeError, ValueError) as exc:
+        raise EventDecodeError(f"{kind}: {exc}") from None
+
+
+# --- deterministic ids --------------------------------------------------------------------
+
+def new_trace_id(strategy: str, symbol: str, ts_event: datetime, seq: int) -> str:
+    """A trace id from what started the trace; the same inputs (in replay) give the same id.
+
+    ``seq`` tells apart traces of one strategy and symbol at one instant.
+    """
+    if ts_event.tzinfo is None or ts_event.utcoffset() is None:
+        raise EventValueError(f"ts_event={ts_event!r} is naive (timestamps must be tz-aware)")
+    key = {"strategy": strategy, "symbol": symbol, "seq": seq,
+           "ts_event": ts_event.astimezone(UTC).isoformat()}
+    return "tr" + digest(key)[:30]
+
+
+def client_key(trace_id: str, leg: int = 0) -> str:
+    """The idempotency key (broker tag) of order ``leg`` of a trace: ``so`` + 16 base32 chars.
+
+    Deterministic, so a retry or a replay produces the same key and a duplicate is visible.
+    """
+    if not trace_id:
+        raise EventValueError("client_key needs a non-empty trace_id")
+    if leg < 0:
+        raise EventValueError(f"leg={leg!r} must be >= 0")
+    raw = hashlib.sha256(f"{trace_id}:{leg}".encode()).digest()
+    return CLIENT_KEY_PREFIX + base64.b32encode(raw).decode("ascii")[:16]
+
+
+def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrder:
+    """The command that sends ``intent`` (same trace and client key)."""
+    return SubmitOrder(trace_id=intent.trace_id, ts_event=ts_event, client_key=intent.client_key,
+                       symbol=intent.symbol, exchange=intent.exchange, side=intent.side,
+                       qty=intent.qty, order_type=intent.order_type,
+                       limit_price=intent.limit_price, trigger_price=intent.trigger_price,
+                       product=intent.product, validity=intent.validity)

@@ -1,0 +1,315 @@
+"""The live journal: an append-only, hash-chained table of every message, in order.
+
+Live state is :func:`live.state.replay` of this table, so the rule is strict: a message is
+acted on (an order sent, a position believed) only after :meth:`Journal.append` (or
+:meth:`Journal.append_many`) has *returned*, i.e. after the commit is durable (SQLite WAL
+with ``synchronous=FULL``; PostgreSQL commit). Group commit (:meth:`Journal.append_many`)
+amortises the fsync over a batch: nothing in the batch is acknowledged before the one commit.
+
+A failed write raises :class:`JournalWriteError` and leaves the :class:`Journal` unusable:
+whether the failed commit reached the disk is unknown, so the runner must crash and recover
+by replaying the journal (crash-only design). It must never skip the message and carry on.
+
+One writer process is assumed. A second one is detected (the head moved under us, or a
+sequence number is taken) and also raises :class:`JournalWriteError`. Rows chain by hash
+(:mod:`live.hashchain`); :meth:`Journal.verify` names the first row that was edited,
+removed, reordered or cannot be decoded. On SQLite, triggers refuse UPDATE and DELETE.
+Truncating the tail is only visible against a head hash kept elsewhere (:meth:`Journal.head`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from live.canonical import CanonicalJsonError, canonical_json
+from live.db import make_engine
+from live.events import EventDecodeError, Message, from_record, to_record
+from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
+
+READ_BATCH_ROWS = 10_000
+
+_META = sa.MetaData()
+JOURNAL = sa.Table(
+    "journal", _META,
+    # INTEGER on SQLite makes seq the rowid (the table's own B-tree key).
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+              autoincrement=False),
+    sa.Column("ts_event", sa.Text, nullable=False),
+    sa.Column("ts_record", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.Text, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
+)
+sa.Index("ix_journal_trace_id", JOURNAL.c.trace_id)
+
+_SQLITE_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal "
+    "BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal "
+    "BEGIN SELECT RAISE(ABORT, 'journal is append-only'); END",
+)
+_POSTGRES_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'journal is append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER journal_no_change BEFORE UPDATE OR DELETE ON journal "
+    "FOR EACH ROW EXECUTE FUNCTION journal_append_only()",
+    "CREATE OR REPLACE TRIGGER journal_no_truncate BEFORE TRUNCATE ON journal "
+    "FOR EACH STATEMENT EXECUTE FUNCTION journal_append_only()",
+)
+
+
+class JournalWriteError(RuntimeError):
+    """An append did not (provably) happen; the journal object is unusable from now on."""
+
+
+class JournalInputError(ValueError):
+    """An append refused before touching the store (naive ``ts_record``, no clock)."""
+
+
+class JournalCorruptError(RuntimeError):
+    """A stored row that cannot be read back; ``seq`` names it."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"journal seq {seq}: {reason}")
+        self.seq = seq
+        self.reason = reason
+
+
+def hashed_body(record: Mapping[str, Any], ts_record: str) -> dict[str, Any]:
+    """What a row's hash covers: the message record and its record time."""
+    return {"record": record, "ts_record": ts_record}
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create the journal table and its append-only triggers (idempotent)."""
+    _META.create_all(engine)
+    ddl = _SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else _POSTGRES_TRIGGERS
+    with engine.begin() as conn:
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
+
+
+class Journal:
+    """Append-only, hash-chained message log on a SQLAlchemy engine (one writer process).
+
+    Parameters
+    ----------
+    engine
+        From :func:`live.db.make_engine`; the schema must exist (see :func:`open_journal`).
+    clock
+        Record-time source used when ``append`` gets no ``ts_record`` (the runner's clock).
+    """
+
+    def __init__(self, engine: sa.Engine, *,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._head: tuple[int, str] | None = None  # last seq/hash this writer knows of
+        self._broken: str | None = None
+
+    # --- writing ------------------------------------------------------------------------
+
+    def append(self, message: Message, *, ts_record: datetime | None = None) -> int:
+        """Append one message durably; returns its seq once the commit has returned."""
+        return self.append_many([message], ts_record=ts_record)[0]
+
+    def append_many(self, messages: Iterable[Message], *,
+                    ts_record: datetime | None = None) -> list[int]:
+        """Append a batch in one transaction (group commit): all rows or none.
+
+        Raises
+        ------
+        EventEncodeError
+            A message has no exact record form; nothing was written, the journal stays usable.
+        JournalWriteError
+            The store failed or another writer was detected; the journal is now unusable.
+        """
+        if self._broken is not None:
+            raise JournalWriteError(f"journal unusable since an earlier failure: {self._broken}")
+        stamp = self._stamp(ts_record)
+        records = [to_record(m) for m in messages]
+        if not records:
+            return []
+        if self._head is None:
+            self._head = self.head()
+        rows = _chain_rows(self._head, records, stamp)
+        try:
+            with self.engine.begin() as conn:
+                self._check_head(conn)
+                conn.execute(JOURNAL.insert(), rows)
+        except (sa.exc.SQLAlchemyError, JournalWriteError) as exc:
+            self._broken = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, JournalWriteError):
+                raise
+            raise JournalWriteError(
+                f"append of seq {rows[0]['seq']}..{rows[-1]['seq']} failed "
+                f"(outcome unknown; crash and replay): {exc}") from exc
+        self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        return [row["seq"] for row in rows]
+
+    def _stamp(self, ts_record: datetime | None) -> str:
+        if ts_record is None:
+            if self._clock is None:
+                raise JournalInputError("no ts_record given and the journal has no clock")
+            ts_record = self._clock()
+        if ts_record.tzinfo is None or ts_record.utcoffset() is None:
+            raise JournalInputError(f"ts_record={ts_record!r} is naive (must be tz-aware)")
+        return ts_record.isoformat()
+
+    def _check_head(self, conn: sa.Connection) -> None:
+        stored = _head_in(conn)
+        if stored != self._head:
+            raise JournalWriteError(
+                f"another writer appended: head is seq {stored[0]}, this writer expected "
+                f"seq {self._head[0] if self._head else None}")
+
+    # --- reading ------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last row; ``(0, GENESIS)`` when empty."""
+        with self.engine.connect() as conn:
+            return _head_in(conn)
+
+    def read(self, from_seq: int = 1) -> Iterator[tuple[int, Message]]:
+        """Stream ``(seq, message)`` in seq order, in batches (memory-flat).
+
+        Raises
+        ------
+        JournalCorruptError
+            A row whose body does not decode (the seq is named).
+        """
+        for row in self._rows(from_seq, JOURNAL.c.seq, JOURNAL.c.body):
+            yield row.seq, _decode_body(row.seq, row.body)[1]
+
+    def verify(self) -> ChainVerdict:
+        """Check every row: decodable body, columns matching it, consecutive seq, hash links."""
+        checked = 0
+
+        def entries() -> Iterator[ChainEntry]:
+            nonlocal checked
+            for row in self._rows(1, *JOURNAL.c):
+                record = _checked_record(row)
+                yield ChainEntry(row.seq, hashed_body(record, row.ts_record), row.prev_hash,
+                                 row.hash)
+                checked += 1
+
+        try:
+            return verify_chain(entries())
+        except JournalCorruptError as exc:
+            return ChainVerdict(False, checked, exc.seq, exc.reason)
+
+    def export_jsonl(self, path: Path | str) -> int:
+        """Write every row as one canonical JSON line, atomically; returns the row count.
+
+        Each line holds seq, ts_record, prev_hash, hash and the record, enough to re-check
+        the chain offline with :func:`live.hashchain.entry_hash` and :func:`hashed_body`.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        count = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for row in self._rows(1, *JOURNAL.c):
+                    record = _decode_body(row.seq, row.body)[0]
+                    out.write(canonical_json({"seq": row.seq, "ts_record": row.ts_record,
+                                              "prev_hash": row.prev_hash, "hash": row.hash,
+                                              "record": record}) + b"\n")
+                    count += 1
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+        return count
+
+    def _rows(self, from_seq: int, *columns: Any) -> Iterator[sa.Row[Any]]:
+        # Keyset pages in short transactions: no long read lock, memory bounded by a page.
+        next_seq = from_seq
+        query = sa.select(*columns).order_by(JOURNAL.c.seq).limit(READ_BATCH_ROWS)
+        while True:
+            with self.engine.connect() as conn:
+                page = conn.execute(query.where(JOURNAL.c.seq >= next_seq)).all()
+            if not page:
+                return
+            yield from page
+            next_seq = page[-1].seq + 1
+
+
+def open_journal(url: str, root: Path | None = None, *,
+                 clock: Callable[[], datetime] | None = None) -> Journal:
+    """A journal at ``url`` (``sqlite:///...`` or ``postgresql://...``), schema created."""
+    engine = make_engine(url, root)
+    create_schema(engine)
+    return Journal(engine, clock=clock)
+
+
+def _head_in(conn: sa.Connection) -> tuple[int, str]:
+    row = conn.execute(sa.select(JOURNAL.c.seq, JOURNAL.c.hash)
+                       .order_by(JOURNAL.c.seq.desc()).limit(1)).first()
+    return (0, GENESIS) if row is None else (row.seq, row.hash)
+
+
+def _chain_rows(head: tuple[int, str], records: list[dict[str, Any]],
+                stamp: str) -> list[dict[str, Any]]:
+    seq, prev = head
+    rows = []
+    for record in records:
+        seq += 1
+        digest = entry_hash(prev, seq, hashed_body(record, stamp))
+        fields = record["fields"]
+        rows.append({"seq": seq, "ts_event": fields["ts_event"], "ts_record": stamp,
+                     "kind": record["kind"], "trace_id": fields["trace_id"],
+                     "body": canonical_json(record).decode("utf-8"), "prev_hash": prev,
+                     "hash": digest})
+        prev = digest
+    return rows
+
+
+def _decode_body(seq: int, body: str) -> tuple[dict[str, Any], Message]:
+    try:
+        record = json.loads(body)
+    except ValueError as exc:
+        raise JournalCorruptError(seq, f"body is not valid JSON ({exc})") from None
+    try:
+        return record, from_record(record)
+    except EventDecodeError as exc:
+        raise JournalCorruptError(seq, f"body does not decode: {exc}") from None
+
+
+def _checked_record(row: sa.Row[Any]) -> dict[str, Any]:
+    record = _decode_body(row.seq, row.body)[0]
+    try:
+        canonical = canonical_json(record).decode("utf-8")
+    except CanonicalJsonError as exc:
+        raise JournalCorruptError(row.seq, f"body has no canonical form: {exc}") from None
+    if canonical != row.body:
+        raise JournalCorruptError(row.seq, "body is not in canonical form (edited by hand)")
+    fields = record["fields"]
+    for column, expected in (("kind", record["kind"]), ("trace_id", fields["trace_id"]),
+                             ("ts_event", fields["ts_event"])):
+        if getattr(row, column) != expected:
+            raise JournalCorruptError(
+                row.seq, f"column {column}={getattr(row, column)!r} does not match the body "
+                         f"({expected!r})")
+    return record
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

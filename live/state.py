@@ -1,0 +1,344 @@
+"""Live state as a fold over the journal: ``state = replay(journal)``, nothing else.
+
+:class:`LiveState` holds positions, orders (every client key ever intended, so a key is never
+sent twice), seen trade ids, per-strategy stats, modes, kill switches and the last bar per
+symbol. :func:`apply` is deterministic (no clock, no randomness, no I/O): two replays of one
+journal give byte-identical :func:`state_hash` values. What the fold cannot reconcile (a fill
+for an unknown key, a second intent for one key, a position claim that disagrees with the
+fills) goes to ``discrepancies`` for the runner to fail closed on; it never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from live.broker import Outcome, Side
+from live.canonical import digest
+from live.events import (
+    KILL_SCOPE_ALL,
+    KILL_SEVERITY,
+    BarClosed,
+    GovernanceDecided,
+    KillMode,
+    KillSwitchChanged,
+    Message,
+    ModeChanged,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntended,
+    OrderRejected,
+    OrderSubmitted,
+    PositionChanged,
+    ReconciliationCompleted,
+    RiskChecked,
+    SignalRaised,
+    TradeExited,
+    TradingMode,
+    to_record,
+)
+from live.journal import Journal
+
+UNATTRIBUTED = "(unattributed)"  # strategy of a fill whose client key was never intended
+PRICE_TOLERANCE = 1e-9  # relative; position claims are compared to the fold within it
+
+
+class OrderStatus(StrEnum):
+    INTENDED = "INTENDED"  # journaled, no submit outcome yet: in doubt
+    UNKNOWN = "UNKNOWN"  # submitted, the broker's answer was lost: in doubt
+    OPEN = "OPEN"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+
+
+_IN_DOUBT = frozenset({OrderStatus.INTENDED, OrderStatus.UNKNOWN})
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+
+
+@dataclass(slots=True)
+class Position:
+    """Signed net quantity (long > 0), average entry price, realised P&L in INR."""
+
+    net_qty: int = 0
+    avg_price: float = 0.0
+    realised_pnl_inr: float = 0.0
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """One order as the journal knows it, by client key."""
+
+    client_key: str
+    trace_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    qty: int
+    status: OrderStatus = OrderStatus.INTENDED
+    filled_qty: int = 0
+    broker_order_id: str | None = None
+
+
+@dataclass(slots=True)
+class StrategyStats:
+    signals: int = 0
+    denials: int = 0  # governance or risk said no
+    orders: int = 0
+    fills: int = 0
+    trades: int = 0
+    realised_pnl_inr: float = 0.0
+
+
+@dataclass(slots=True)
+class LiveState:
+    """Everything the runner knows; build it only with :func:`apply` / :func:`replay`."""
+
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    trade_ids: set[str] = field(default_factory=set)
+    stats: dict[str, StrategyStats] = field(default_factory=dict)
+    modes: dict[str, TradingMode] = field(default_factory=dict)
+    kill_switches: dict[str, KillMode] = field(default_factory=dict)
+    last_bars: dict[str, BarClosed] = field(default_factory=dict)
+    last_reconciliation: ReconciliationCompleted | None = None
+    discrepancies: list[str] = field(default_factory=list)
+    events_applied: int = 0
+
+    def apply(self, message: Message) -> None:
+        """Fold one message in (commands and alerts change nothing)."""
+        handler = _HANDLERS.get(type(message))
+        if handler is not None:
+            handler(self, message)
+        self.events_applied += 1
+
+    def stats_for(self, strategy: str) -> StrategyStats:
+        found = self.stats.get(strategy)
+        if found is None:
+            found = self.stats[strategy] = StrategyStats()
+        return found
+
+    def position(self, strategy: str, symbol: str) -> Position:
+        found = self.positions.get((strategy, symbol))
+        if found is None:
+            found = self.positions[(strategy, symbol)] = Position()
+        return found
+
+
+def apply(state: LiveState, message: Message) -> LiveState:
+    """``state`` with ``message`` folded in (in place; returned for ``functools.reduce``)."""
+    state.apply(message)
+    return state
+
+
+def fold(messages: Iterable[Message], state: LiveState | None = None) -> LiveState:
+    """Fold ``messages`` into ``state`` (a new empty state by default)."""
+    result = LiveState() if state is None else state
+    for message in messages:
+        result.apply(message)
+    return result
+
+
+def replay(journal: Journal, from_seq: int = 1) -> LiveState:
+    """The state the journal stands for (run :meth:`Journal.verify` first to fail closed)."""
+    return fold(message for _, message in journal.read(from_seq))
+
+
+def in_doubt_orders(state: LiveState) -> list[OrderRecord]:
+    """Orders intended but without a known broker outcome, in intent order: settle each
+    with the broker (status by client key) before sending anything new."""
+    return [o for o in state.orders.values() if o.status in _IN_DOUBT]
+
+
+def open_orders(state: LiveState) -> list[OrderRecord]:
+    """Orders the broker has confirmed and that are not finished."""
+    return [o for o in state.orders.values() if o.status is OrderStatus.OPEN]
+
+
+def kill_mode_for(state: LiveState, strategy: str) -> KillMode:
+    """The stricter of the global and the strategy's kill switch (off when never set)."""
+    modes = (state.kill_switches.get(KILL_SCOPE_ALL, KillMode.OFF),
+             state.kill_switches.get(strategy, KillMode.OFF))
+    return max(modes, key=KILL_SEVERITY.__getitem__)
+
+
+# --- handlers: one per event kind ---------------------------------------------------------
+
+def _on_signal(state: LiveState, event: SignalRaised) -> None:
+    state.stats_for(event.strategy).signals += 1
+
+
+def _on_governance(state: LiveState, event: GovernanceDecided) -> None:
+    if not event.allowed:
+        state.stats_for(event.strategy).denials += 1
+
+
+def _on_risk(state: LiveState, event: RiskChecked) -> None:
+    if not event.passed:
+        state.stats_for(event.strategy).denials += 1
+
+
+def _on_intended(state: LiveState, event: OrderIntended) -> None:
+    if event.client_key in state.orders:
+        state.discrepancies.append(f"duplicate intent for client_key {event.client_key} "
+                                   f"(trace {event.trace_id}); the first one stands")
+        return
+    state.orders[event.client_key] = OrderRecord(
+        client_key=event.client_key, trace_id=event.trace_id, strategy=event.strategy,
+        symbol=event.symbol, side=event.side, qty=event.qty)
+    state.stats_for(event.strategy).orders += 1
+
+
+def _order(state: LiveState, kind: str, client_key: str) -> OrderRecord | None:
+    order = state.orders.get(client_key)
+    if order is None:
+        state.discrepancies.append(f"{kind} for unknown client_key {client_key}")
+    return order
+
+
+def _on_submitted(state: LiveState, event: OrderSubmitted) -> None:
+    order = _order(state, event.KIND, event.client_key)
+    if order is None or order.status not in _IN_DOUBT:
+        return  # a later report (ack, fill) already settled it
+    if event.broker_order_id is not None:
+        order.broker_order_id = event.broker_order_id
+    order.status = {Outcome.CONFIRMED: OrderStatus.OPEN, Outcome.REJECTED: OrderStatus.REJECTED,
+                    Outcome.UNKNOWN: OrderStatus.UNKNOWN}[event.outcome]
+
+
+def _on_acknowledged(state: LiveState, event: OrderAcknowledged) -> None:
+    order = _order(state, event.KIND, event.client_key)
+    if order is None:
+        return
+    order.broker_order_id = event.broker_order_id
+    if order.status in _IN_DOUBT:
+        order.status = OrderStatus.OPEN
+
+
+def _on_rejected(state: LiveState, event: OrderRejected) -> None:
+    order = _order(state, event.KIND, event.client_key)
+    if order is not None and order.status not in _TERMINAL:
+        order.status = OrderStatus.REJECTED
+
+
+def _on_cancelled(state: LiveState, event: OrderCancelled) -> None:
+    order = _order(state, event.KIND, event.client_key)
+    if order is not None and order.status not in _TERMINAL:
+        order.status = OrderStatus.CANCELLED
+        order.broker_order_id = event.broker_order_id
+
+
+def _on_filled(state: LiveState, event: OrderFilled) -> None:
+    if event.trade_id in state.trade_ids:
+        return  # the same execution reported twice is one execution
+    state.trade_ids.add(event.trade_id)
+    order = _order(state, event.KIND, event.client_key)
+    strategy = UNATTRIBUTED
+    if order is not None:
+        strategy = order.strategy
+        order.filled_qty += event.qty
+        order.broker_order_id = event.broker_order_id
+        if order.filled_qty >= order.qty:
+            order.status = OrderStatus.FILLED
+        elif order.status in _IN_DOUBT:
+            order.status = OrderStatus.OPEN
+    signed_qty = event.qty if event.side is Side.BUY else -event.qty
+    realised = _fill_position(state.position(strategy, event.symbol), signed_qty, event.price)
+    stats = state.stats_for(strategy)
+    stats.fills += 1
+    stats.realised_pnl_inr += realised
+
+
+def _fill_position(pos: Position, signed_qty: int, price: float) -> float:
+    """Apply one fill to ``pos``; returns the P&L it realised (price points x qty)."""
+    if pos.net_qty == 0 or (pos.net_qty > 0) == (signed_qty > 0):
+        total = abs(pos.net_qty) + abs(signed_qty)
+        pos.avg_price = (abs(pos.net_qty) * pos.avg_price + abs(signed_qty) * price) / total
+        pos.net_qty += signed_qty
+        return 0.0
+    closing = min(abs(signed_qty), abs(pos.net_qty))
+    direction = 1 if pos.net_qty > 0 else -1
+    realised = closing * (price - pos.avg_price) * direction
+    pos.realised_pnl_inr += realised
+    pos.net_qty += signed_qty
+    if pos.net_qty == 0:
+        pos.avg_price = 0.0
+    elif abs(signed_qty) > closing:  # flipped: the rest opens at this fill's price
+        pos.avg_price = price
+    return realised
+
+
+def _on_position(state: LiveState, event: PositionChanged) -> None:
+    pos = state.positions.get((event.strategy, event.symbol), Position())
+    agrees = (pos.net_qty == event.net_qty
+              and _close(pos.avg_price, event.avg_price)
+              and _close(pos.realised_pnl_inr, event.realised_pnl_inr))
+    if not agrees:
+        state.discrepancies.append(
+            f"PositionChanged {event.strategy}/{event.symbol} claims net {event.net_qty} @ "
+            f"{event.avg_price!r} pnl {event.realised_pnl_inr!r}; fills give net "
+            f"{pos.net_qty} @ {pos.avg_price!r} pnl {pos.realised_pnl_inr!r}")
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= PRICE_TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def _on_trade_exited(state: LiveState, event: TradeExited) -> None:
+    state.stats_for(event.strategy).trades += 1
+
+
+def _on_mode(state: LiveState, event: ModeChanged) -> None:
+    state.modes[event.strategy] = event.mode
+
+
+def _on_kill(state: LiveState, event: KillSwitchChanged) -> None:
+    state.kill_switches[event.scope] = event.mode
+
+
+def _on_bar(state: LiveState, event: BarClosed) -> None:
+    state.last_bars[event.symbol] = event
+
+
+def _on_reconciliation(state: LiveState, event: ReconciliationCompleted) -> None:
+    state.last_reconciliation = event
+
+
+_HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
+    SignalRaised: _on_signal, GovernanceDecided: _on_governance, RiskChecked: _on_risk,
+    OrderIntended: _on_intended, OrderSubmitted: _on_submitted,
+    OrderAcknowledged: _on_acknowledged, OrderRejected: _on_rejected,
+    OrderCancelled: _on_cancelled, OrderFilled: _on_filled, PositionChanged: _on_position,
+    TradeExited: _on_trade_exited, ModeChanged: _on_mode, KillSwitchChanged: _on_kill,
+    BarClosed: _on_bar, ReconciliationCompleted: _on_reconciliation,
+}
+
+
+# --- canonical form -----------------------------------------------------------------------
+
+def state_dict(state: LiveState) -> dict[str, Any]:
+    """A JSON-ready, order-independent form of ``state`` (keys sorted when encoded)."""
+    positions: dict[str, dict[str, Any]] = {}
+    for (strategy, symbol), pos in state.positions.items():
+        positions.setdefault(strategy, {})[symbol] = asdict(pos)
+    last_reco = state.last_reconciliation
+    return {
+        "positions": positions,
+        "orders": {key: asdict(order) for key, order in state.orders.items()},
+        "trade_ids": sorted(state.trade_ids),
+        "stats": {name: asdict(stats) for name, stats in state.stats.items()},
+        "modes": {name: str(mode) for name, mode in state.modes.items()},
+        "kill_switches": {scope: str(mode) for scope, mode in state.kill_switches.items()},
+        "last_bars": {sym: to_record(bar)["fields"] for sym, bar in state.last_bars.items()},
+        "last_reconciliation": None if last_reco is None else to_record(last_reco)["fields"],
+        "discrepancies": list(state.discrepancies),
+        "events_applied": state.events_applied,
+    }
+
+
+def state_hash(state: LiveState) -> str:
+    """SHA-256 of the canonical JSON of :func:`state_dict`: equal states, equal hashes."""
+    return digest(state_dict(state))

@@ -1,0 +1,551 @@
+"""Specification of the Kite Connect adapter, run through the real ``kiteconnect`` client.
+
+:class:`FakeKiteTransport` stands in for the client's HTTP session (``requests.Session``):
+it serves a day's order book, trade book and positions recorded as Kite v3 JSON in
+``tests/fixtures/kite/``, lets place / modify / cancel change them, answers the recorded
+error envelopes, and raises scripted transport faults. So every test exercises the real
+``KiteConnect`` (argument names, envelope unwrapping, error-type mapping, timestamp
+conversion), and nothing can reach the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kex
+
+from live.adapters.kite import (
+    KiteAmbiguousTagError,
+    KiteBroker,
+    KiteQueryError,
+    KiteSessionError,
+    classify_kite_error,
+)
+from live.broker import (
+    Broker,
+    BrokerInputError,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Outcome,
+    Side,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kite"
+IST = ZoneInfo("Asia/Kolkata")
+PLACE = ("POST", "/orders/regular")
+_TERMINAL = ("COMPLETE", "CANCELLED", "REJECTED")
+
+
+def load_kite_fixture(name: str) -> Any:
+    """A recorded Kite payload from ``tests/fixtures/kite/<name>.json``."""
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted failure: a recorded ``error`` envelope (by name) or a raised ``exc``;
+    ``after_processing`` applies the request first and then loses the answer."""
+
+    error: str | None = None
+    exc: Exception | None = None
+    after_processing: bool = False
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    method: str
+    path: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _Response:
+    """The part of ``requests.Response`` that ``KiteConnect._request`` reads."""
+
+    status_code: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(
+        default_factory=lambda: {"content-type": "application/json"})
+
+    @property
+    def content(self) -> bytes:
+        return json.dumps(self.body).encode()
+
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.content)  # a fresh copy: the client mutates what it gets
+
+
+class FakeKiteTransport:
+    """A recorded Kite session behind a real ``KiteConnect`` (its ``reqsession``)."""
+
+    def __init__(self) -> None:
+        self.orders: list[dict[str, Any]] = load_kite_fixture("orders")["data"]
+        self.trades: list[dict[str, Any]] = load_kite_fixture("trades")["data"]
+        self.positions: dict[str, Any] = load_kite_fixture("positions")["data"]
+        self.errors: dict[str, Any] = load_kite_fixture("errors")
+        self.sent: list[SentRequest] = []
+        self._faults: dict[tuple[str, str], list[Fault]] = {}
+        self._ids = itertools.count(250106400000900)
+        self._trade_ids = itertools.count(30100001)
+        self._clock = itertools.count(0)
+
+    def fail_next(self, method: str, path: str, fault: Fault) -> None:
+        """Answer the next ``method path`` request with ``fault``."""
+        self._faults.setdefault((method, path), []).append(fault)
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for s in self.sent if (s.method, s.path) == (method, path))
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return next(o for o in self.orders if o["order_id"] == order_id)
+
+    def fill(self, order_id: str, price: float, qty: int | None = None) -> None:
+        """Let the exchange fill ``qty`` (default: all pending) of an open order."""
+        order = self.order(order_id)
+        qty = order["pending_quantity"] if qty is None else qty
+        done = order["filled_quantity"] + qty
+        order["average_price"] = (order["average_price"] * order["filled_quantity"]
+                                  + price * qty) / done
+        order.update(filled_quantity=done, pending_quantity=order["quantity"] - done)
+        order["status"] = "COMPLETE" if order["pending_quantity"] == 0 else "OPEN"
+        self.trades.append({
+            "trade_id": str(next(self._trade_ids)), "order_id": order_id,
+            "exchange": order["exchange"], "tradingsymbol": order["tradingsymbol"],
+            "instrument_token": order["instrument_token"], "product": order["product"],
+            "average_price": price, "quantity": qty,
+            "exchange_order_id": order["exchange_order_id"],
+            "transaction_type": order["transaction_type"], "fill_timestamp": self._now(),
+            "order_timestamp": self._now()[11:], "exchange_timestamp": self._now()})
+        signed = qty if order["transaction_type"] == "BUY" else -qty
+        self._add_position(order["tradingsymbol"], order["product"], signed, price)
+
+    def request(self, method: str, url: str, *, params: Any = None, data: Any = None,
+                json: Any = None, **_options: Any) -> _Response:
+        path = urlsplit(url).path
+        sent = data if data is not None else json if json is not None else params
+        self.sent.append(SentRequest(method, path, dict(sent or {})))
+        queue = self._faults.get((method, path), [])
+        fault = queue.pop(0) if queue else None
+        if fault is not None and fault.error is not None:
+            recorded = self.errors[fault.error]
+            return _Response(recorded["http_status"], recorded["body"])
+        if fault is not None and not fault.after_processing:
+            raise fault.exc
+        response = self._route(method, path, dict(sent or {}))
+        if fault is not None:
+            raise fault.exc
+        return response
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> _Response:
+        reads = {"/orders": self.orders, "/trades": self.trades,
+                 "/portfolio/positions": self.positions}
+        if method == "GET" and path in reads:
+            return _ok(reads[path])
+        if (method, path) == PLACE:
+            return self._place(params)
+        order_id = path.removeprefix("/orders/regular/")
+        if method in ("PUT", "DELETE") and order_id != path:
+            return self._change(method, order_id, params)
+        raise AssertionError(f"no recorded Kite route for {method} {path}")
+
+    def _place(self, params: dict[str, Any]) -> _Response:
+        order_id = str(next(self._ids))
+        triggered = params["order_type"] in ("SL", "SL-M")
+        self.orders.append({
+            "placed_by": "AB1234", "order_id": order_id, "exchange_order_id": None,
+            "parent_order_id": None, "status": "TRIGGER PENDING" if triggered else "OPEN",
+            "status_message": None, "status_message_raw": None,
+            "order_timestamp": self._now(), "exchange_update_timestamp": None,
+            "exchange_timestamp": None, "variety": "regular", "modified": False,
+            "exchange": params["exchange"], "tradingsymbol": params["tradingsymbol"],
+            "instrument_token": 13238786, "order_type": params["order_type"],
+            "transaction_type": params["transaction_type"], "validity": params["validity"],
+            "validity_ttl": 0, "product": params["product"], "quantity": params["quantity"],
+            "disclosed_quantity": 0, "price": params.get("price", 0),
+            "trigger_price": params.get("trigger_price", 0), "average_price": 0,
+            "filled_quantity": 0, "pending_quantity": params["quantity"],
+            "cancelled_quantity": 0, "market_protection": 0, "meta": {},
+            "tag": params.get("tag"), "tags": [params["tag"]] if params.get("tag") else None,
+            "guid": f"fake-{order_id}"})
+        return _ok({"order_id": order_id})
+
+    def _change(self, method: str, order_id: str, params: dict[str, Any]) -> _Response:
+        order = next((o for o in self.orders if o["order_id"] == order_id), None)
+        if order is None:
+            return self._recorded_error("order_not_found")
+        if order["status"] in _TERMINAL:
+            return self._recorded_error("cancel_terminal" if method == "DELETE"
+                                        else "modify_terminal")
+        if method == "DELETE":
+            order.update(status="CANCELLED", cancelled_quantity=order["pending_quantity"],
+                         pending_quantity=0)
+        else:
+            changes = {k: params[k] for k in ("quantity", "price", "trigger_price")
+                       if k in params}
+            order.update(changes, modified=True)
+            order["pending_quantity"] = order["quantity"] - order["filled_quantity"]
+        order["exchange_update_timestamp"] = self._now()
+        return _ok({"order_id": order_id})
+
+    def _recorded_error(self, name: str) -> _Response:
+        return _Response(self.errors[name]["http_status"], self.errors[name]["body"])
+
+    def _add_position(self, symbol: str, product: str, signed_qty: int, price: float) -> None:
+        net = self.positions["net"]
+        row = next((r for r in net if (r["tradingsymbol"], r["product"]) == (symbol, product)),
+                   None)
+        if row is None:
+            net.append({"tradingsymbol": symbol, "exchange": "NFO", "product": product,
+                        "quantity": signed_qty, "average_price": price})
+            return
+        old = row["quantity"]
+        new = old + signed_qty
+        if new == 0:
+            row["average_price"] = 0
+        elif old * new < 0 or old == 0:
+            row["average_price"] = price
+        elif abs(new) > abs(old):
+            row["average_price"] = (row["average_price"] * abs(old)
+                                    + price * abs(signed_qty)) / abs(new)
+        row["quantity"] = new
+
+    def _now(self) -> str:
+        minute, second = divmod(next(self._clock), 60)
+        return f"2025-01-06 11:{minute % 60:02d}:{second:02d}"
+
+
+def _ok(data: Any) -> _Response:
+    return _Response(200, {"status": "success", "data": data})
+
+
+def kite_client(transport: FakeKiteTransport) -> KiteConnect:
+    """A real ``KiteConnect`` whose HTTP session is ``transport`` (no network)."""
+    client = KiteConnect(api_key="fixture_api_key", access_token="fixture_access_token")
+    client.reqsession = transport
+    return client
+
+
+def make_fake_kite() -> tuple[KiteBroker, FakeKiteTransport]:
+    transport = FakeKiteTransport()
+    return KiteBroker(kite_client(transport)), transport
+
+
+def kite_fixture_factory() -> KiteBroker:
+    """A :class:`KiteBroker` over the recorded session, for the broker conformance suite.
+    Its transport is ``broker.client.reqsession`` (to fill orders or script faults)."""
+    return make_fake_kite()[0]
+
+
+Kite = tuple[KiteBroker, FakeKiteTransport]
+
+
+@pytest.fixture
+def kite() -> Kite:
+    return make_fake_kite()
+
+
+def _request(**overrides: Any) -> OrderRequest:
+    fields: dict[str, Any] = {"client_key": "emax-0106-0009", "symbol": "NIFTY25JANFUT",
+                              "exchange": "NFO", "side": Side.BUY, "qty": 75}
+    return OrderRequest(**(fields | overrides))
+
+
+# --- the interface ---------------------------------------------------------------------------
+
+def test_kite_broker_is_a_broker() -> None:
+    assert isinstance(kite_fixture_factory(), Broker)
+
+
+def test_kite_fixture_factory_reads_the_recorded_order_book() -> None:
+    assert len(kite_fixture_factory().orders()) == 7
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+def test_submit_accepted_confirmed_with_kite_order_id(kite: Kite) -> None:
+    broker, _ = kite
+    result = broker.submit(_request())
+    assert (result.outcome, result.broker_order_id) == (Outcome.CONFIRMED, "250106400000900")
+
+
+def test_submit_sends_regular_nfo_order_tagged_with_client_key(kite: Kite) -> None:
+    broker, transport = kite
+    broker.submit(_request(order_type=OrderType.LIMIT, limit_price=23640.5))
+    assert transport.sent == [dataclasses.replace(transport.sent[0], params={
+        "exchange": "NFO", "tradingsymbol": "NIFTY25JANFUT", "transaction_type": "BUY",
+        "quantity": 75, "product": "NRML", "order_type": "LIMIT", "price": 23640.5,
+        "validity": "DAY", "variety": "regular", "tag": "emax-0106-0009"})]
+    assert (transport.sent[0].method, transport.sent[0].path) == PLACE
+
+
+@pytest.mark.parametrize("error", ["insufficient_margin", "markets_closed", "rms_blocked"])
+def test_submit_broker_refusal_rejected_with_broker_message(kite: Kite, error: str) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(error=error))
+    result = broker.submit(_request())
+    assert result.outcome is Outcome.REJECTED
+    assert transport.errors[error]["body"]["message"] in result.reason
+    assert result.broker_order_id is None
+
+
+@pytest.mark.parametrize("fault", [
+    Fault(error="oms_unreachable"), Fault(error="oms_bad_response"),
+    Fault(error="internal_error"), Fault(exc=requests.ReadTimeout("read timed out")),
+    Fault(exc=requests.ConnectTimeout("connect timed out")),
+    Fault(exc=requests.ConnectionError("connection reset by peer")),
+    Fault(exc=TimeoutError("timed out")),
+], ids=lambda f: f.error or type(f.exc).__name__)
+def test_submit_lost_answer_unknown_and_sent_exactly_once(kite: Kite, fault: Fault) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, fault)
+    assert broker.submit(_request()).outcome is Outcome.UNKNOWN
+    assert transport.count(*PLACE) == 1
+
+
+def test_submit_rate_limited_429_rejected(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(error="too_many_requests"))
+    assert broker.submit(_request()).outcome is Outcome.REJECTED
+
+
+def test_submit_tag_over_20_chars_refused_before_sending(kite: Kite) -> None:
+    broker, transport = kite
+    request = _request()
+    object.__setattr__(request, "client_key", "emax-0106-0009-retry-2")  # bypass validation
+    with pytest.raises(BrokerInputError, match="emax-0106-0009-retry-2"):
+        broker.submit(request)
+    assert transport.sent == []
+
+
+def test_submit_permission_exception_rejected(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(error="no_permission"))
+    assert broker.submit(_request()).outcome is Outcome.REJECTED
+    assert not broker.session_invalid
+
+
+def test_submit_token_exception_rejected_and_session_flagged(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(error="token_expired"))
+    result = broker.submit(_request())
+    assert result.outcome is Outcome.REJECTED and "TokenException" in result.reason
+    assert broker.session_invalid
+
+
+def test_after_token_exception_nothing_more_is_sent(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(error="token_expired"))
+    broker.submit(_request())
+    assert broker.submit(_request(client_key="emax-0106-0010")).outcome is Outcome.REJECTED
+    assert broker.cancel("250106400000102").outcome is Outcome.REJECTED
+    with pytest.raises(KiteSessionError):
+        broker.orders()
+    assert len(transport.sent) == 1
+
+
+# --- status: settling an UNKNOWN -------------------------------------------------------------
+
+def test_status_by_tag_finds_order_whose_answer_was_lost(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(exc=requests.ReadTimeout("read timed out"),
+                                      after_processing=True))
+    assert broker.submit(_request()).outcome is Outcome.UNKNOWN
+    report = broker.status(client_key="emax-0106-0009")
+    assert report is not None
+    assert (report.broker_order_id, report.state) == ("250106400000900", OrderState.OPEN)
+    assert transport.count(*PLACE) == 1
+
+
+def test_status_by_tag_none_when_order_never_arrived(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next(*PLACE, Fault(exc=requests.ConnectTimeout("connect timed out")))
+    broker.submit(_request())
+    assert broker.status(client_key="emax-0106-0009") is None
+
+
+def test_status_by_id_reports_rms_rejection_with_message(kite: Kite) -> None:
+    broker, _ = kite
+    report = broker.status(broker_order_id="250106400000103")
+    assert report is not None and report.state is OrderState.REJECTED
+    assert report.reason.startswith("RMS:Margin Exceeds")
+
+
+def test_status_unknown_id_none(kite: Kite) -> None:
+    broker, _ = kite
+    assert broker.status(broker_order_id="999999999999999") is None
+
+
+@pytest.mark.parametrize("keys", [{}, {"broker_order_id": "250106400000101",
+                                       "client_key": "emax-0106-0001"}])
+def test_status_needs_exactly_one_key(kite: Kite, keys: dict[str, str]) -> None:
+    broker, _ = kite
+    with pytest.raises(BrokerInputError):
+        broker.status(**keys)
+
+
+def test_status_by_tag_two_orders_one_tag_raises(kite: Kite) -> None:
+    broker, transport = kite
+    transport.orders.append(transport.order("250106400000101") | {"order_id": "250106400000999"})
+    with pytest.raises(KiteAmbiguousTagError, match="250106400000999"):
+        broker.status(client_key="emax-0106-0001")
+
+
+def test_orders_unknown_kite_status_held_open(kite: Kite) -> None:
+    broker, transport = kite
+    transport.order("250106400000102")["status"] = "EXCHANGE HALT PENDING"
+    report = broker.status(broker_order_id="250106400000102")
+    assert report is not None and report.state is OrderState.OPEN
+    assert not report.state.terminal and "EXCHANGE HALT PENDING" in report.reason
+
+
+def test_orders_timestamps_from_real_client_are_ist_aware(kite: Kite) -> None:
+    broker, _ = kite
+    report = broker.status(broker_order_id="250106400000105")
+    assert report is not None
+    assert report.ts == datetime(2025, 1, 6, 10, 14, 51, tzinfo=IST)
+
+
+# --- cancel and modify -----------------------------------------------------------------------
+
+def test_cancel_open_order_confirmed_and_cancelled(kite: Kite) -> None:
+    broker, _ = kite
+    result = broker.cancel("250106400000102")
+    assert (result.outcome, result.broker_order_id) == (Outcome.CONFIRMED, "250106400000102")
+    report = broker.status(broker_order_id="250106400000102")
+    assert report is not None and report.state is OrderState.CANCELLED
+
+
+def test_second_cancel_rejected_by_kite_after_being_sent_once(kite: Kite) -> None:
+    broker, transport = kite
+    broker.cancel("250106400000102")
+    result = broker.cancel("250106400000102")
+    assert result.outcome is Outcome.REJECTED
+    assert "cannot be cancelled" in result.reason
+    assert transport.count("DELETE", "/orders/regular/250106400000102") == 2
+
+
+@pytest.mark.parametrize("order_id", ["250106400000101", "250106400000105"])
+def test_cancel_completed_or_cancelled_order_rejected(kite: Kite, order_id: str) -> None:
+    broker, _ = kite
+    assert broker.cancel(order_id).outcome is Outcome.REJECTED
+
+
+def test_cancel_lost_answer_unknown(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next("DELETE", "/orders/regular/250106400000102",
+                        Fault(exc=requests.ReadTimeout("read timed out"), after_processing=True))
+    assert broker.cancel("250106400000102").outcome is Outcome.UNKNOWN
+
+
+def test_modify_open_order_sends_only_changed_fields(kite: Kite) -> None:
+    broker, transport = kite
+    result = broker.modify("250106400000102", limit_price=50195.0)
+    assert result.outcome is Outcome.CONFIRMED
+    assert transport.sent[-1].params == {"variety": "regular", "order_id": "250106400000102",
+                                         "price": 50195.0}
+    assert transport.order("250106400000102")["price"] == 50195.0
+
+
+def test_modify_nothing_refused_before_sending(kite: Kite) -> None:
+    broker, transport = kite
+    with pytest.raises(BrokerInputError, match="nothing to change"):
+        broker.modify("250106400000102")
+    assert transport.sent == []
+
+
+def test_modify_completed_order_rejected(kite: Kite) -> None:
+    broker, _ = kite
+    assert broker.modify("250106400000101", qty=150).outcome is Outcome.REJECTED
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+def test_fills_parse_trade_id_qty_price_and_ist_fill_time(kite: Kite) -> None:
+    broker, _ = kite
+    first = broker.fills()[0]
+    assert (first.trade_id, first.broker_order_id, first.qty, first.price) == (
+        "30061521", "250106400000101", 50, 23652.0)
+    assert first.ts == datetime(2025, 1, 6, 9, 20, 3, tzinfo=IST)
+
+
+def test_fills_carry_the_orders_tag_as_client_key(kite: Kite) -> None:
+    broker, _ = kite
+    assert [f.client_key for f in broker.fills()] == [
+        "emax-0106-0001", "emax-0106-0001", "atrd-0106-0004"]
+
+
+def test_fills_include_a_new_exchange_fill(kite: Kite) -> None:
+    broker, transport = kite
+    order_id = broker.submit(_request()).broker_order_id
+    transport.fill(order_id, 23661.2)
+    fill = broker.fills()[-1]
+    assert (fill.broker_order_id, fill.client_key, fill.qty) == (order_id, "emax-0106-0009", 75)
+
+
+def test_positions_net_qty_and_avg_price_across_nrml_and_mis(kite: Kite) -> None:
+    broker, _ = kite
+    positions = {p.symbol: (p.net_qty, p.avg_price) for p in broker.positions()}
+    assert positions == {"NIFTY25JANFUT": (75, 23652.35),
+                         "BANKNIFTY25JANFUT": (60, pytest.approx(50130.0)),
+                         "NIFTY25JAN23000PE": (-75, 98.4)}
+
+
+def test_reports_unreachable_raise_query_error(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next("GET", "/portfolio/positions",
+                        Fault(exc=requests.ConnectionError("connection reset by peer")))
+    with pytest.raises(KiteQueryError):
+        broker.positions()
+
+
+def test_reports_token_exception_raise_session_error(kite: Kite) -> None:
+    broker, transport = kite
+    transport.fail_next("GET", "/trades", Fault(error="token_expired"))
+    with pytest.raises(KiteSessionError):
+        broker.fills()
+    assert broker.session_invalid
+
+
+# --- error classification --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("exc", "outcome"), [
+    (kex.InputException("Invalid `quantity`.", code=400), Outcome.REJECTED),
+    (kex.OrderException("RMS:Rule: Check circuit limit", code=500), Outcome.REJECTED),
+    (kex.PermissionException("Insufficient permission", code=403), Outcome.REJECTED),
+    (kex.TokenException("Token is invalid or has expired.", code=403), Outcome.REJECTED),
+    (kex.GeneralException("Too many requests", code=429), Outcome.REJECTED),
+    (kex.GeneralException("Something went wrong", code=500), Outcome.UNKNOWN),
+    (kex.GeneralException("Gateway timeout", code=504), Outcome.UNKNOWN),
+    (kex.NetworkException("Couldn't connect to the OMS", code=503), Outcome.UNKNOWN),
+    (kex.DataException("Couldn't parse the JSON response", code=502), Outcome.UNKNOWN),
+    (kex.KiteException("unclassified", code=500), Outcome.UNKNOWN),
+    (requests.ReadTimeout("read timed out"), Outcome.UNKNOWN),
+    (requests.ConnectionError("reset"), Outcome.UNKNOWN),
+    (ConnectionResetError("reset"), Outcome.UNKNOWN),
+    (TimeoutError(), Outcome.UNKNOWN),
+    (KeyError("order_id"), Outcome.UNKNOWN),
+], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v))
+def test_classify_kite_error_outcome(exc: Exception, outcome: Outcome) -> None:
+    assert classify_kite_error(exc).outcome is outcome
+
+
+def test_classify_kite_error_only_token_exception_invalidates_session() -> None:
+    assert classify_kite_error(kex.TokenException("expired")).session_invalid
+    assert not classify_kite_error(kex.PermissionException("denied")).session_invalid
+
+
+def test_classify_kite_error_reason_keeps_broker_message() -> None:
+    failure = classify_kite_error(kex.InputException("Invalid `price`.", code=400))
+    assert failure.reason == "InputException (400): Invalid `price`."
