@@ -52,6 +52,10 @@ class BrokerInputError(ValueError):
     """A request the adapter refuses before sending (bad qty, key too long, ...)."""
 
 
+class BrokerUnavailableError(ConnectionError):
+    """A report or status query that got no answer: the state is unknown, never "empty"."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OrderRequest:
     """One order to place. ``client_key`` is the idempotency key (derived from the trace id;

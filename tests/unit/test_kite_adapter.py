@@ -1,11 +1,11 @@
 """Specification of the Kite Connect adapter, run through the real ``kiteconnect`` client.
 
-:class:`FakeKiteTransport` stands in for the client's HTTP session (``requests.Session``):
-it serves a day's order book, trade book and positions recorded as Kite v3 JSON in
-``tests/fixtures/kite/``, lets place / modify / cancel change them, answers the recorded
-error envelopes, and raises scripted transport faults. So every test exercises the real
-``KiteConnect`` (argument names, envelope unwrapping, error-type mapping, timestamp
-conversion), and nothing can reach the network.
+The fakes stand in for the client's HTTP session (``requests.Session``), so every test runs
+the real ``KiteConnect`` (argument names, envelope unwrapping, error-type mapping, timestamp
+conversion) and nothing can reach the network. :class:`FakeKiteTransport` serves a day's
+books recorded as Kite v3 JSON in ``tests/fixtures/kite/``, the recorded error envelopes and
+scripted transport faults; :class:`PaperKiteTransport` puts Kite's API over a paper exchange
+so the broker conformance suite can drive the adapter with bars (:func:`kite_over_paper`).
 """
 
 from __future__ import annotations
@@ -32,15 +32,21 @@ from live.adapters.kite import (
     KiteSessionError,
     classify_kite_error,
 )
+from live.adapters.paper import BrokerUnavailableError, FillModel, PaperExchange
 from live.broker import (
     Broker,
     BrokerInputError,
+    FillReport,
+    OrderReport,
     OrderRequest,
     OrderState,
     OrderType,
     Outcome,
+    PositionReport,
     Side,
+    SubmitResult,
 )
+from live.db import make_engine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kite"
 IST = ZoneInfo("Asia/Kolkata")
@@ -87,19 +93,14 @@ class _Response:
         return json.loads(self.content)  # a fresh copy: the client mutates what it gets
 
 
-class FakeKiteTransport:
-    """A recorded Kite session behind a real ``KiteConnect`` (its ``reqsession``)."""
+class _KiteHttpFake:
+    """What both fakes share: the HTTP surface ``KiteConnect._request`` calls, the log of
+    what was sent, and scripted faults per ``(method, path)``."""
 
     def __init__(self) -> None:
-        self.orders: list[dict[str, Any]] = load_kite_fixture("orders")["data"]
-        self.trades: list[dict[str, Any]] = load_kite_fixture("trades")["data"]
-        self.positions: dict[str, Any] = load_kite_fixture("positions")["data"]
         self.errors: dict[str, Any] = load_kite_fixture("errors")
         self.sent: list[SentRequest] = []
         self._faults: dict[tuple[str, str], list[Fault]] = {}
-        self._ids = itertools.count(250106400000900)
-        self._trade_ids = itertools.count(30100001)
-        self._clock = itertools.count(0)
 
     def fail_next(self, method: str, path: str, fault: Fault) -> None:
         """Answer the next ``method path`` request with ``fault``."""
@@ -108,45 +109,42 @@ class FakeKiteTransport:
     def count(self, method: str, path: str) -> int:
         return sum(1 for s in self.sent if (s.method, s.path) == (method, path))
 
-    def order(self, order_id: str) -> dict[str, Any]:
-        return next(o for o in self.orders if o["order_id"] == order_id)
-
-    def fill(self, order_id: str, price: float, qty: int | None = None) -> None:
-        """Let the exchange fill ``qty`` (default: all pending) of an open order."""
-        order = self.order(order_id)
-        qty = order["pending_quantity"] if qty is None else qty
-        done = order["filled_quantity"] + qty
-        order["average_price"] = (order["average_price"] * order["filled_quantity"]
-                                  + price * qty) / done
-        order.update(filled_quantity=done, pending_quantity=order["quantity"] - done)
-        order["status"] = "COMPLETE" if order["pending_quantity"] == 0 else "OPEN"
-        self.trades.append({
-            "trade_id": str(next(self._trade_ids)), "order_id": order_id,
-            "exchange": order["exchange"], "tradingsymbol": order["tradingsymbol"],
-            "instrument_token": order["instrument_token"], "product": order["product"],
-            "average_price": price, "quantity": qty,
-            "exchange_order_id": order["exchange_order_id"],
-            "transaction_type": order["transaction_type"], "fill_timestamp": self._now(),
-            "order_timestamp": self._now()[11:], "exchange_timestamp": self._now()})
-        signed = qty if order["transaction_type"] == "BUY" else -qty
-        self._add_position(order["tradingsymbol"], order["product"], signed, price)
-
     def request(self, method: str, url: str, *, params: Any = None, data: Any = None,
                 json: Any = None, **_options: Any) -> _Response:
         path = urlsplit(url).path
-        sent = data if data is not None else json if json is not None else params
-        self.sent.append(SentRequest(method, path, dict(sent or {})))
+        sent = dict((data if data is not None else json if json is not None else params) or {})
+        self.sent.append(SentRequest(method, path, sent))
         queue = self._faults.get((method, path), [])
         fault = queue.pop(0) if queue else None
         if fault is not None and fault.error is not None:
-            recorded = self.errors[fault.error]
-            return _Response(recorded["http_status"], recorded["body"])
+            return self._recorded_error(fault.error)
         if fault is not None and not fault.after_processing:
             raise fault.exc
-        response = self._route(method, path, dict(sent or {}))
+        response = self._route(method, path, dict(sent))
         if fault is not None:
             raise fault.exc
         return response
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> _Response:
+        raise NotImplementedError
+
+    def _recorded_error(self, name: str) -> _Response:
+        return _Response(self.errors[name]["http_status"], self.errors[name]["body"])
+
+
+class FakeKiteTransport(_KiteHttpFake):
+    """A recorded Kite session behind a real ``KiteConnect`` (its ``reqsession``): the day's
+    books from the fixtures; place / modify / cancel change the order book."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.orders: list[dict[str, Any]] = load_kite_fixture("orders")["data"]
+        self.trades: list[dict[str, Any]] = load_kite_fixture("trades")["data"]
+        self.positions: dict[str, Any] = load_kite_fixture("positions")["data"]
+        self._ids = itertools.count(250106400000900)
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return next(o for o in self.orders if o["order_id"] == order_id)
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> _Response:
         reads = {"/orders": self.orders, "/trades": self.trades,
@@ -163,22 +161,9 @@ class FakeKiteTransport:
     def _place(self, params: dict[str, Any]) -> _Response:
         order_id = str(next(self._ids))
         triggered = params["order_type"] in ("SL", "SL-M")
-        self.orders.append({
-            "placed_by": "AB1234", "order_id": order_id, "exchange_order_id": None,
-            "parent_order_id": None, "status": "TRIGGER PENDING" if triggered else "OPEN",
-            "status_message": None, "status_message_raw": None,
-            "order_timestamp": self._now(), "exchange_update_timestamp": None,
-            "exchange_timestamp": None, "variety": "regular", "modified": False,
-            "exchange": params["exchange"], "tradingsymbol": params["tradingsymbol"],
-            "instrument_token": 13238786, "order_type": params["order_type"],
-            "transaction_type": params["transaction_type"], "validity": params["validity"],
-            "validity_ttl": 0, "product": params["product"], "quantity": params["quantity"],
-            "disclosed_quantity": 0, "price": params.get("price", 0),
-            "trigger_price": params.get("trigger_price", 0), "average_price": 0,
-            "filled_quantity": 0, "pending_quantity": params["quantity"],
-            "cancelled_quantity": 0, "market_protection": 0, "meta": {},
-            "tag": params.get("tag"), "tags": [params["tag"]] if params.get("tag") else None,
-            "guid": f"fake-{order_id}"})
+        self.orders.append(_new_kite_order(params) | {
+            "order_id": order_id, "status": "TRIGGER PENDING" if triggered else "OPEN",
+            "order_timestamp": "2025-01-06 11:00:00"})
         return _ok({"order_id": order_id})
 
     def _change(self, method: str, order_id: str, params: dict[str, Any]) -> _Response:
@@ -192,45 +177,136 @@ class FakeKiteTransport:
             order.update(status="CANCELLED", cancelled_quantity=order["pending_quantity"],
                          pending_quantity=0)
         else:
-            changes = {k: params[k] for k in ("quantity", "price", "trigger_price")
-                       if k in params}
-            order.update(changes, modified=True)
+            order.update({k: params[k] for k in ("quantity", "price", "trigger_price")
+                          if k in params}, modified=True)
             order["pending_quantity"] = order["quantity"] - order["filled_quantity"]
-        order["exchange_update_timestamp"] = self._now()
+        order["exchange_update_timestamp"] = "2025-01-06 11:00:01"
         return _ok({"order_id": order_id})
 
-    def _recorded_error(self, name: str) -> _Response:
-        return _Response(self.errors[name]["http_status"], self.errors[name]["body"])
 
-    def _add_position(self, symbol: str, product: str, signed_qty: int, price: float) -> None:
-        net = self.positions["net"]
-        row = next((r for r in net if (r["tradingsymbol"], r["product"]) == (symbol, product)),
-                   None)
-        if row is None:
-            net.append({"tradingsymbol": symbol, "exchange": "NFO", "product": product,
-                        "quantity": signed_qty, "average_price": price})
-            return
-        old = row["quantity"]
-        new = old + signed_qty
-        if new == 0:
-            row["average_price"] = 0
-        elif old * new < 0 or old == 0:
-            row["average_price"] = price
-        elif abs(new) > abs(old):
-            row["average_price"] = (row["average_price"] * abs(old)
-                                    + price * abs(signed_qty)) / abs(new)
-        row["quantity"] = new
+class PaperKiteTransport(_KiteHttpFake):
+    """Kite's HTTP API over a :class:`PaperExchange`: orders match on the bars pushed to
+    the exchange, and its reports come back rendered as Kite v3 JSON. An order the exchange
+    refuses with an id shows as a REJECTED order (as Kite's RMS does); one refused without
+    an id, or a refused modify / cancel, answers Kite's InputException envelope; a lost
+    acknowledgement or an unavailable exchange is a timeout / connection error."""
 
-    def _now(self) -> str:
-        minute, second = divmod(next(self._clock), 60)
-        return f"2025-01-06 11:{minute % 60:02d}:{second:02d}"
+    def __init__(self, exchange: PaperExchange) -> None:
+        super().__init__()
+        self.exchange = exchange
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> _Response:
+        if method == "GET":
+            return _ok(self._read(path))
+        if (method, path) == PLACE:
+            return self._placed(self._submit(params))
+        order_id = path.removeprefix("/orders/regular/")
+        if method == "DELETE" and order_id != path:
+            return self._changed(self.exchange.cancel(order_id))
+        if method == "PUT" and order_id != path:
+            return self._changed(self.exchange.modify(
+                order_id, qty=params.get("quantity"), limit_price=params.get("price"),
+                trigger_price=params.get("trigger_price")))
+        raise AssertionError(f"no Kite route for {method} {path}")
+
+    def _read(self, path: str) -> Any:
+        try:
+            if path == "/orders":
+                return [_kite_order(r) for r in self.exchange.orders()]
+            if path == "/trades":
+                return [_kite_trade(f) for f in self.exchange.fills()]
+            if path == "/portfolio/positions":
+                return {"net": [_kite_position(p) for p in self.exchange.positions()],
+                        "day": []}
+        except BrokerUnavailableError as exc:
+            raise requests.ConnectionError(str(exc)) from exc
+        raise AssertionError(f"no Kite route for GET {path}")
+
+    def _submit(self, params: dict[str, Any]) -> SubmitResult:
+        try:
+            request = OrderRequest(
+                client_key=params.get("tag", ""), symbol=params["tradingsymbol"],
+                exchange=params["exchange"], side=Side(params["transaction_type"]),
+                qty=params["quantity"], order_type=OrderType(params["order_type"]),
+                limit_price=params.get("price"), trigger_price=params.get("trigger_price"),
+                product=params["product"], validity=params["validity"])
+        except BrokerInputError as exc:
+            return SubmitResult(Outcome.REJECTED, reason=str(exc))
+        return self.exchange.submit(request)
+
+    @staticmethod
+    def _placed(result: SubmitResult) -> _Response:
+        if result.outcome is Outcome.CONFIRMED or result.broker_order_id is not None:
+            return _ok({"order_id": result.broker_order_id})  # a refusal with an id is booked
+        return PaperKiteTransport._changed(result)
+
+    @staticmethod
+    def _changed(result: SubmitResult) -> _Response:
+        if result.outcome is Outcome.UNKNOWN:
+            raise requests.ReadTimeout(f"answer lost: {result.reason}")
+        if result.outcome is Outcome.REJECTED:
+            return _Response(400, {"status": "error", "message": result.reason, "data": None,
+                                   "error_type": "InputException"})
+        return _ok({"order_id": result.broker_order_id})
+
+
+def _kite_ts(ts: datetime) -> str:
+    return ts.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _new_kite_order(params: dict[str, Any]) -> dict[str, Any]:
+    """A Kite order-book entry for a just-placed order (status and times set by the caller)."""
+    return {
+        "placed_by": "AB1234", "exchange_order_id": None, "parent_order_id": None,
+        "status_message": None, "status_message_raw": None,
+        "exchange_update_timestamp": None, "exchange_timestamp": None, "variety": "regular",
+        "modified": False, "exchange": params["exchange"],
+        "tradingsymbol": params["tradingsymbol"], "instrument_token": 13238786,
+        "order_type": params["order_type"], "transaction_type": params["transaction_type"],
+        "validity": params["validity"], "validity_ttl": 0, "product": params["product"],
+        "quantity": params["quantity"], "disclosed_quantity": 0,
+        "price": params.get("price", 0), "trigger_price": params.get("trigger_price", 0),
+        "average_price": 0, "filled_quantity": 0, "pending_quantity": params["quantity"],
+        "cancelled_quantity": 0, "market_protection": 0, "meta": {}, "tag": params.get("tag"),
+        "tags": [params["tag"]] if params.get("tag") else None, "guid": "fake"}
+
+
+_KITE_STATUS = {OrderState.OPEN: "OPEN", OrderState.FILLED: "COMPLETE",
+                OrderState.CANCELLED: "CANCELLED", OrderState.REJECTED: "REJECTED"}
+
+
+def _kite_order(report: OrderReport) -> dict[str, Any]:
+    params = {"exchange": "NFO", "tradingsymbol": report.symbol,
+              "order_type": str(report.order_type), "transaction_type": str(report.side),
+              "validity": "DAY", "product": "NRML", "quantity": report.qty,
+              "price": report.limit_price or 0, "tag": report.client_key}
+    return _new_kite_order(params) | {
+        "order_id": report.broker_order_id, "status": _KITE_STATUS[report.state],
+        "status_message": report.reason or None, "order_timestamp": _kite_ts(report.ts),
+        "average_price": report.avg_fill_price, "filled_quantity": report.filled_qty,
+        "pending_quantity": report.qty - report.filled_qty if report.state is OrderState.OPEN
+        else 0}
+
+
+def _kite_trade(fill: FillReport) -> dict[str, Any]:
+    return {"trade_id": fill.trade_id, "order_id": fill.broker_order_id, "exchange": "NFO",
+            "tradingsymbol": fill.symbol, "instrument_token": 13238786, "product": "NRML",
+            "average_price": fill.price, "quantity": fill.qty, "exchange_order_id": None,
+            "transaction_type": str(fill.side), "fill_timestamp": _kite_ts(fill.ts),
+            "order_timestamp": _kite_ts(fill.ts)[11:], "exchange_timestamp": _kite_ts(fill.ts)}
+
+
+def _kite_position(position: PositionReport) -> dict[str, Any]:
+    return {"tradingsymbol": position.symbol, "exchange": "NFO", "product": "NRML",
+            "quantity": position.net_qty, "average_price": position.avg_price,
+            "overnight_quantity": 0, "multiplier": 1}
 
 
 def _ok(data: Any) -> _Response:
     return _Response(200, {"status": "success", "data": data})
 
 
-def kite_client(transport: FakeKiteTransport) -> KiteConnect:
+def kite_client(transport: _KiteHttpFake) -> KiteConnect:
     """A real ``KiteConnect`` whose HTTP session is ``transport`` (no network)."""
     client = KiteConnect(api_key="fixture_api_key", access_token="fixture_access_token")
     client.reqsession = transport
@@ -243,9 +319,19 @@ def make_fake_kite() -> tuple[KiteBroker, FakeKiteTransport]:
 
 
 def kite_fixture_factory() -> KiteBroker:
-    """A :class:`KiteBroker` over the recorded session, for the broker conformance suite.
-    Its transport is ``broker.client.reqsession`` (to fill orders or script faults)."""
+    """A :class:`KiteBroker` over the recorded session (its transport is
+    ``broker.client.reqsession``)."""
     return make_fake_kite()[0]
+
+
+def kite_over_paper(tmp_path: Path, *, fill_model: FillModel,
+                    seed: int = 7) -> tuple[KiteBroker, PaperExchange]:
+    """A :class:`KiteBroker` whose Kite API is a paper exchange, for the broker conformance
+    suite: push bars to the returned exchange (``exchange.on_bar(symbol, ts, o, h, l, c)``)
+    and the Kite adapter sees the orders, fills and positions they cause."""
+    exchange = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'kite_paper.db'}"),
+                             seed=seed, fill_model=fill_model)
+    return KiteBroker(kite_client(PaperKiteTransport(exchange))), exchange
 
 
 Kite = tuple[KiteBroker, FakeKiteTransport]
@@ -387,12 +473,16 @@ def test_status_unknown_id_none(kite: Kite) -> None:
     assert broker.status(broker_order_id="999999999999999") is None
 
 
-@pytest.mark.parametrize("keys", [{}, {"broker_order_id": "250106400000101",
-                                       "client_key": "emax-0106-0001"}])
-def test_status_needs_exactly_one_key(kite: Kite, keys: dict[str, str]) -> None:
+def test_status_without_a_key_refused(kite: Kite) -> None:
     broker, _ = kite
     with pytest.raises(BrokerInputError):
-        broker.status(**keys)
+        broker.status()
+
+
+def test_status_by_id_and_tag_needs_both_to_match(kite: Kite) -> None:
+    broker, _ = kite
+    assert broker.status(broker_order_id="250106400000101", client_key="emax-0106-0001")
+    assert broker.status(broker_order_id="250106400000101", client_key="rbrk-0106-0002") is None
 
 
 def test_status_by_tag_two_orders_one_tag_raises(kite: Kite) -> None:
@@ -486,14 +576,6 @@ def test_fills_carry_the_orders_tag_as_client_key(kite: Kite) -> None:
         "emax-0106-0001", "emax-0106-0001", "atrd-0106-0004"]
 
 
-def test_fills_include_a_new_exchange_fill(kite: Kite) -> None:
-    broker, transport = kite
-    order_id = broker.submit(_request()).broker_order_id
-    transport.fill(order_id, 23661.2)
-    fill = broker.fills()[-1]
-    assert (fill.broker_order_id, fill.client_key, fill.qty) == (order_id, "emax-0106-0009", 75)
-
-
 def test_positions_net_qty_and_avg_price_across_nrml_and_mis(kite: Kite) -> None:
     broker, _ = kite
     positions = {p.symbol: (p.net_qty, p.avg_price) for p in broker.positions()}
@@ -516,6 +598,51 @@ def test_reports_token_exception_raise_session_error(kite: Kite) -> None:
     with pytest.raises(KiteSessionError):
         broker.fills()
     assert broker.session_invalid
+
+
+# --- over a paper exchange (the conformance suite's market) -----------------------------------
+
+@pytest.fixture
+def kite_paper(tmp_path: Path) -> tuple[KiteBroker, PaperExchange]:
+    return kite_over_paper(tmp_path, fill_model=FillModel(fill="next_open"))
+
+
+def _bar(exchange: PaperExchange, minute: int, price: float) -> None:
+    ts = datetime(2025, 1, 6, 9, 15 + minute, tzinfo=IST)
+    exchange.on_bar("NIFTY25JANFUT", ts, price, price + 1.0, price - 1.0, price)
+
+
+def test_over_paper_market_order_fills_at_next_open_through_kite_json(
+        kite_paper: tuple[KiteBroker, PaperExchange]) -> None:
+    broker, exchange = kite_paper
+    _bar(exchange, 0, 23640.0)
+    placed = broker.submit(_request())
+    _bar(exchange, 1, 23652.5)
+    [fill] = broker.fills()
+    assert (fill.broker_order_id, fill.client_key, fill.qty, fill.price) == (
+        placed.broker_order_id, "emax-0106-0009", 75, 23652.5)
+    assert fill.ts == datetime(2025, 1, 6, 9, 16, tzinfo=IST)
+    assert [(p.symbol, p.net_qty) for p in broker.positions()] == [("NIFTY25JANFUT", 75)]
+
+
+def test_over_paper_second_cancel_rejected(kite_paper: tuple[KiteBroker, PaperExchange]) -> None:
+    broker, exchange = kite_paper
+    _bar(exchange, 0, 23640.0)
+    placed = broker.submit(_request(order_type=OrderType.LIMIT, limit_price=23500.0))
+    assert placed.broker_order_id is not None
+    assert broker.cancel(placed.broker_order_id).outcome is Outcome.CONFIRMED
+    second = broker.cancel(placed.broker_order_id)
+    assert second.outcome is Outcome.REJECTED and "not open" in second.reason
+
+
+def test_over_paper_lost_acknowledgement_settled_by_tag(
+        kite_paper: tuple[KiteBroker, PaperExchange]) -> None:
+    broker, exchange = kite_paper
+    _bar(exchange, 0, 23640.0)
+    exchange.set_faults(drop_ack_next=1)
+    assert broker.submit(_request()).outcome is Outcome.UNKNOWN
+    report = broker.status(client_key="emax-0106-0009")
+    assert report is not None and report.state is OrderState.OPEN
 
 
 # --- error classification --------------------------------------------------------------------

@@ -98,19 +98,16 @@ class KiteBroker:
 
     def status(self, *, broker_order_id: str | None = None,
                client_key: str | None = None) -> OrderReport | None:
-        """The order by id or by client key (its tag) from the day's order book; None when
-        there is no such order. Give exactly one of the two."""
-        if (broker_order_id is None) == (client_key is None):
-            raise BrokerInputError("status needs exactly one of broker_order_id, client_key; "
-                                   f"got {broker_order_id!r}, {client_key!r}")
-        if broker_order_id is not None:
-            found = [o for o in self.orders() if o.broker_order_id == broker_order_id]
-        else:
-            found = [o for o in self.orders() if o.client_key == client_key]
+        """The order by id and/or client key (its tag) from the day's order book; None when
+        no order matches every key given."""
+        if broker_order_id is None and client_key is None:
+            raise BrokerInputError("status needs broker_order_id or client_key")
+        found = [o for o in self.orders()
+                 if broker_order_id in (None, o.broker_order_id)
+                 and client_key in (None, o.client_key)]
         if len(found) > 1:
             ids = [o.broker_order_id for o in found]
-            key = client_key if broker_order_id is None else broker_order_id
-            raise KiteAmbiguousTagError(f"{key!r} matches several Kite orders: {ids!r}")
+            raise KiteAmbiguousTagError(f"client_key {client_key!r} tags orders {ids!r}")
         return found[0] if found else None
 
     def orders(self) -> list[OrderReport]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from kiteconnect import exceptions as kex
 
-from live.broker import Outcome
+from live.broker import BrokerUnavailableError, Outcome
 
 # Everything a call through ``kiteconnect.KiteConnect`` may raise for a broker or transport
 # reason. requests' exceptions derive from OSError, as do ConnectionError and TimeoutError;
@@ -24,7 +24,7 @@ _REFUSALS: tuple[type[kex.KiteException], ...] = (
 )
 
 
-class KiteQueryError(ConnectionError):
+class KiteQueryError(BrokerUnavailableError):
     """A report request (orders, trades, positions) got no usable answer; nothing is known."""
 
 

@@ -9,10 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from live.adapters.paper import store
-
-
-class BrokerUnavailableError(ConnectionError):
-    """The broker did not answer a report request (orders, fills, positions, status)."""
+from live.broker import BrokerUnavailableError  # noqa: F401 - re-exported for the package
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
