@@ -1,10 +1,11 @@
 """Typed live messages: events (what happened, past tense) and commands (what to do).
 
 Every message is immutable, keyword-only and carries ``trace_id`` (one id from bar to fill),
-``ts_event`` (when it happened, exchange time, tz-aware; stored with its fixed UTC offset) and
-``ts_init`` (when we built it; defaults to ``ts_event``). :func:`to_record` / :func:`from_record` give each message one exact
-JSON-ready form (floats exact, NaN refused) with its ``kind`` and ``schema_version``, which is
-what the journal stores and replays. Ids are derived, never random, so replay reproduces them.
+``ts_event`` (when it happened, exchange time, tz-aware; kept with its fixed UTC offset) and
+``ts_init`` (when we built it; defaults to ``ts_event``). :func:`to_record` and
+:func:`from_record` give each message one exact JSON-ready form (floats exact, NaN refused)
+with its ``kind`` and ``schema_version``: what the journal stores and replays. Ids are
+derived, never random, so replay reproduces them.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def test_extreme_floats_survive_the_record_bit_for_bit(value: float) -> None:
 
 @given(st.sampled_from([math.nan, math.inf, -math.inf]))
 def test_non_finite_float_is_refused_at_construction(value: float) -> None:
-    with pytest.raises(EventValueError, match="BarClosed.high"):
+    with pytest.raises(EventValueError, match=r"BarClosed\.high"):
         BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=value, low=1.0,
                   close=1.0, volume=1.0)
 
@@ -124,7 +124,7 @@ def test_nan_smuggled_past_validation_is_refused_by_to_record() -> None:
     bar = BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=1.0, low=1.0,
                     close=1.0, volume=1.0)
     object.__setattr__(bar, "close", math.nan)
-    with pytest.raises(EventEncodeError, match="BarClosed.close=nan"):
+    with pytest.raises(EventEncodeError, match=r"BarClosed\.close=nan"):
         to_record(bar)
 
 
@@ -142,7 +142,7 @@ def test_naive_timestamp_is_refused() -> None:
 
 
 def test_trade_event_without_trace_id_is_refused() -> None:
-    with pytest.raises(EventValueError, match="SignalRaised.trace_id"):
+    with pytest.raises(EventValueError, match=r"SignalRaised\.trace_id"):
         SignalRaised(trace_id="", ts_event=T0, strategy="ema", version="3", symbol="NIFTY",
                      side=SignalSide.LONG, reason="entry")
 

@@ -1,0 +1,97 @@
+"""What to do at a bar's close, by the bar simulator's own rules (``next_open`` fills).
+
+Mirrors :func:`strategies.sim_kernel.simulate_kernel` step for step so a replay through the
+runner trades like the backtest: a decision at bar t's close is a market order that fills
+at bar t+1's open. At the close before the cutoff bar an open position is flattened
+(``cutoff``); otherwise the four signals decide as in the kernel's ``_decide`` (exit on the
+opposite entry or the exit signal, no pyramiding, long wins only without a short entry);
+an entry needs the next bar to be inside the entry window (before the cutoff) and the
+day's entry count below ``max_trades_per_day``. Orders never carry over to a new session.
+Stop-loss, trailing stop and target rules are not executed by the runner yet: versions that
+use them are refused at load (fail closed), see :func:`check_supported`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from strategies.sim_kernel import R_CUTOFF, R_SIGNAL, REASONS
+
+UNSUPPORTED_SIM_KEYS = ("stop_points", "stop_frac", "trail_points", "trail_frac",
+                        "target_points", "target_frac")
+
+
+class UnsupportedVersionError(ValueError):
+    """A version whose execution rules the runner cannot honour exactly."""
+
+
+def check_supported(sim: dict[str, Any]) -> None:
+    """Refuse rules the runner does not execute identically to the simulator."""
+    used = [k for k in UNSUPPORTED_SIM_KEYS if float(sim.get(k) or 0.0) > 0]
+    if used:
+        raise UnsupportedVersionError(
+            f"execution rules {used} are not run by the live runner yet (exchange-side stop "
+            "orders are a later issue); refusing the version rather than trading it unlike "
+            "its backtest")
+    if sim.get("fill", "next_open") != "next_open":
+        raise UnsupportedVersionError(f"fill={sim.get('fill')!r}: the runner trades "
+                                      "next_open (a decision at a close fills at the next open)")
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Execution rules of one deployed version."""
+
+    qty: int  # units per trade (lots x lot size), after the stage's capital fraction
+    max_trades_per_day: int  # 0 = unlimited
+    cutoff: time | None  # venue-local hard flat time
+    bar: timedelta  # bar length (1 minute on the NSE dataset)
+    tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``action`` exit/enter; ``side`` +1 buy / -1 sell of the resulting order."""
+
+    action: str
+    side: int
+    reason: str
+
+
+def _decide(pos: int, le: bool, lx: bool, se: bool, sx: bool) -> tuple[bool, int]:
+    """The kernel's ``_decide``: (exit now?, side to enter)."""
+    long_in, short_in = le and not se, se and not le
+    if pos > 0:
+        return lx or se, -1 if short_in else 0
+    if pos < 0:
+        return sx or le, 1 if long_in else 0
+    return False, 1 if long_in else (-1 if short_in else 0)
+
+
+def _local_time(ts: datetime, tz: str) -> time:
+    import pandas as pd
+
+    return pd.Timestamp(ts).tz_convert(tz).time()
+
+
+def decide(*, pos: int, signals: tuple[bool, bool, bool, bool], ts: datetime,
+           session_ends: bool, trades_today: int, rules: Rules) -> list[Decision]:
+    """Orders to send at the close of the bar at ``ts`` (``pos``: current signed side)."""
+    if session_ends:
+        return []  # pending orders never cross into the next session
+    nxt = _local_time(ts + rules.bar, rules.tz)
+    now = _local_time(ts, rules.tz)
+    at_cutoff = rules.cutoff is not None and nxt >= rules.cutoff and now < rules.cutoff
+    if pos != 0 and at_cutoff:
+        return [Decision("exit", -pos, REASONS[R_CUTOFF])]
+    do_exit, side = _decide(pos, *signals)
+    out = []
+    if do_exit and pos != 0:
+        out.append(Decision("exit", -pos, REASONS[R_SIGNAL]))
+    entry_window = rules.cutoff is None or nxt < rules.cutoff
+    room = rules.max_trades_per_day <= 0 or trades_today < rules.max_trades_per_day
+    if side != 0 and entry_window and room:
+        out.append(Decision("enter", side, "entry"))
+    return out
