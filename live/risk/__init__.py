@@ -1,0 +1,1 @@
+"""The pre-trade risk engine: every order intent passes through it before execution."""

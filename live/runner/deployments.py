@@ -1,0 +1,116 @@
+"""Which strategy versions the runner may trade in a mode, proven before it loads them.
+
+For mode shadow, canary or live, each strategy's alias of that name must carry an approved,
+signed, unaltered deployment (:meth:`GovernanceService.verify_deployment`); the model is
+loaded with its artifacts checked against the approved SHA-256; the installed signal code
+must be the code the version was researched with (``strategies_source_hash``); and its
+execution rules must be ones the runner honours exactly. Anything else is refused, with the
+reason, and not traded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Any
+
+from live.runner.decisions import Rules, UnsupportedVersionError, check_supported
+from strategies.registry import STRATEGIES, get_strategy
+from strategies.spec import StrategySpec
+from strategies.venues import get_venue
+
+STAGE_OF_MODE = {"shadow": "shadow", "canary": "canary", "live": "live"}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """One version the runner trades."""
+
+    strategy: str
+    version: int
+    spec: StrategySpec
+    params: Any
+    symbols: tuple[str, ...]
+    venue: str
+    rules: Rules
+    capital_fraction: float
+    snapshot_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    strategy: str
+    reason: str
+
+
+def _cutoff(value: Any, venue: str) -> time | None:
+    if value is None or value == "none":
+        return None
+    if value == "venue":
+        return get_venue(venue).cutoff
+    return time.fromisoformat(str(value))
+
+
+def lots_for(qty_lots: int, mode: str, fraction: float) -> int:
+    """Lots per trade: full size live, the stage's fraction (at least one lot) in canary,
+    the research size in shadow (virtual)."""
+    if mode == "canary":
+        return max(1, math.floor(qty_lots * fraction))
+    return qty_lots
+
+
+def build(config: dict[str, Any], version: int, mode: str, fraction: float,
+          snapshot_digest: str) -> Deployed:
+    """A :class:`Deployed` from the registered model's config."""
+    sim = dict(config.get("sim") or {})
+    check_supported(sim)
+    spec = get_strategy(config["strategy"])
+    params = spec.params_cls(**config["params"])
+    venue = config["venue"]
+    lots = lots_for(int(sim.get("qty_lots", 1)), mode, fraction)
+    rules = Rules(qty=lots * int(sim.get("lot_size", 1)),
+                  max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
+                  cutoff=_cutoff(config.get("cutoff", "venue"), venue),
+                  bar=timedelta(minutes=1), tz=get_venue(venue).tz)
+    return Deployed(config["strategy"], version, spec, params,
+                    tuple(config.get("symbols") or ()), venue, rules, fraction,
+                    snapshot_digest)
+
+
+def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
+                  ) -> tuple[list[Deployed], list[Refusal]]:
+    """Verified, loadable versions for ``mode``; the refusals with reasons."""
+    from live.canonical import digest
+    from pipelines.research.lineage import strategies_source_hash
+
+    stage = STAGE_OF_MODE[mode]
+    installed = strategies_source_hash()
+    loaded, refused = [], []
+    for name in strategies or list(STRATEGIES):
+        check = service.verify_deployment(name, stage)
+        if check.version is None and check.snapshot is None:
+            continue  # nothing deployed at this stage and no alias: not an error
+        if not check.ok:
+            refused.append(Refusal(name, "; ".join(check.problems)))
+            continue
+        body = check.snapshot["body"]
+        if body.get("strategies_source_hash") != installed:
+            refused.append(Refusal(name, "installed strategies code differs from the code "
+                                         "the version was researched with"))
+            continue
+        try:
+            model = service.registry.load_model(name, check.version,
+                                                expected_digest=body["model_digest"])
+            config = dict(model.model_config)
+            loaded.append(build(config, check.version, mode, float(body["capital_fraction"]),
+                                digest(check.snapshot)))
+        except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
+            refused.append(Refusal(name, str(exc)))
+    return loaded, refused
+
+
+def describe(deployed: list[Deployed]) -> str:
+    return json.dumps([{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty}
+                       for d in deployed])

@@ -1,0 +1,42 @@
+"""Startup reconciliation: the journal against the broker's reports, before any strategy
+starts. Orders first (settle every in-doubt intent by status query), then fills (journal
+the ones the broker has and the journal lacks, by trade id), then positions (per symbol, the
+journal's sum must equal the broker's). Anything unresolved - including a report that could
+not be fetched; a missing report never means flat - keeps the runner halted with an alert."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from live.broker import BrokerUnavailableError
+from live.events import AlertRaised, ReconciliationCompleted, Severity
+from live.runner.execution import Executor
+
+
+def reconcile(executor: Executor, ts: datetime) -> ReconciliationCompleted:
+    """Run the three passes; journal and return the outcome (``clean`` or the issues)."""
+    issues = executor.settle_in_doubt(ts)
+    try:
+        executor.poll(ts)
+        broker_positions = {p.symbol: p.net_qty for p in executor.broker.positions()}
+    except BrokerUnavailableError as exc:
+        issues.append(f"broker reports unavailable: {exc}")
+        broker_positions = None
+    if broker_positions is not None:
+        ours: dict[str, int] = defaultdict(int)
+        for (_strategy, symbol), pos in executor.state.positions.items():
+            ours[symbol] += pos.net_qty
+        for symbol in sorted(set(ours) | set(broker_positions)):
+            if ours.get(symbol, 0) != broker_positions.get(symbol, 0):
+                issues.append(f"position {symbol}: journal {ours.get(symbol, 0)} != broker "
+                              f"{broker_positions.get(symbol, 0)}")
+    issues += [f"journal discrepancy: {d}" for d in executor.state.discrepancies]
+    outcome = ReconciliationCompleted(trace_id="", ts_event=ts, clean=not issues,
+                                      issues=tuple(issues))
+    executor.record(outcome)
+    if issues:
+        executor.record(AlertRaised(trace_id="", ts_event=ts, severity=Severity.CRITICAL,
+                                    code="reconciliation_failed",
+                                    message="; ".join(issues)[:2000]))
+    return outcome
