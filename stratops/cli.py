@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from stratops import cli_backtest, cli_data, cli_governance, cli_research, cli_run
+from stratops import cli_backtest, cli_data, cli_governance, cli_live, cli_research, cli_run
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -35,6 +35,8 @@ app.add_typer(cli_governance.promote_app, name="promote")
 app.add_typer(cli_governance.deploy_app, name="deploy")
 app.add_typer(cli_governance.audit_app, name="audit")
 app.add_typer(cli_governance.config_app, name="config")
+app.add_typer(cli_live.live_app, name="live")
+app.add_typer(cli_live.journal_app, name="journal")
 
 
 @app.command("version")

@@ -52,8 +52,13 @@ class LiveSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    journal_url: str = "sqlite:///.stratops/journal.db"
+    journal_url: str = Field("sqlite:///.stratops/journal-{mode}.db",
+                             description="one journal per mode; {mode} is substituted")
     paper_exchange_url: str = "sqlite:///.stratops/paper_exchange.db"
+    shadow_exchange_url: str = Field("sqlite:///.stratops/shadow_exchange.db",
+                                     description="virtual fills of shadow mode")
+    paper_seed: int = 7
+    max_history_sessions: int = Field(5, ge=1, description="bar history kept per symbol")
 
 
 class Settings(BaseSettings):

@@ -37,6 +37,8 @@ class Deployed:
     rules: Rules
     capital_fraction: float
     snapshot_digest: str
+    slippage_ticks: float = 0.0
+    tick_size: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,8 @@ def build(config: dict[str, Any], version: int, mode: str, fraction: float,
                   bar=timedelta(minutes=1), tz=get_venue(venue).tz)
     return Deployed(config["strategy"], version, spec, params,
                     tuple(config.get("symbols") or ()), venue, rules, fraction,
-                    snapshot_digest)
+                    snapshot_digest, float(sim.get("slippage_ticks", 0.0)),
+                    float(sim.get("tick_size", 0.05)))
 
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
@@ -106,6 +109,23 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
             config = dict(model.model_config)
             loaded.append(build(config, check.version, mode, float(body["capital_fraction"]),
                                 digest(check.snapshot)))
+        except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
+            refused.append(Refusal(name, str(exc)))
+    return loaded, refused
+
+
+def load_candidates(registry: Any, strategies: list[str] | None = None
+                    ) -> tuple[list[Deployed], list[Refusal]]:
+    """The latest registered version of each strategy, for a **shadow-only** evaluation of
+    research candidates (no approval, zero capital, never an order): how the main command
+    ends with a paper session before anyone has approved anything."""
+    loaded, refused = [], []
+    for name in strategies or list(STRATEGIES):
+        try:
+            found = registry.get_version(name, "latest")
+            model = registry.load_model(name, found.version)
+            loaded.append(build(dict(model.model_config), found.version, "shadow", 0.0,
+                                "unapproved-candidate"))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused

@@ -341,19 +341,19 @@ def test_canary_evidence_negative_count_raises() -> None:
 
 
 def test_entry_allowed_at_window_start_is_true(repo_policy: Policy) -> None:
-    assert repo_policy.entry_allowed("NSE", time(9, 20))
+    assert repo_policy.entry_allowed("NSE", time(9, 15))
 
 
 def test_entry_allowed_at_window_end_is_false(repo_policy: Policy) -> None:
-    assert not repo_policy.entry_allowed("NSE", time(14, 55))
+    assert not repo_policy.entry_allowed("NSE", time(15, 0))
 
 
 def test_entry_allowed_just_before_window_end_is_true(repo_policy: Policy) -> None:
-    assert repo_policy.entry_allowed("NSE", time(14, 54, 59, 999_999))
+    assert repo_policy.entry_allowed("NSE", time(14, 59, 59, 999_999))
 
 
 def test_entry_allowed_before_window_start_is_false(repo_policy: Policy) -> None:
-    assert not repo_policy.entry_allowed("NSE", time(9, 19, 59))
+    assert not repo_policy.entry_allowed("NSE", time(9, 14, 59))
 
 
 def test_entry_allowed_venue_name_is_case_insensitive(repo_policy: Policy) -> None:
