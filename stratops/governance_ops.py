@@ -72,16 +72,13 @@ def service(settings: Settings | None = None):
         "policy": settings.path(settings.governance.policy_file),
         "risk": settings.path("risk.yaml")})
     return GovernanceService(engine=engine, directory=directory(settings), registry=registry,
-                             configs=configs, clock=utc_now, evidence=_evidence(settings),
+                             configs=configs, clock=utc_now, evidence=_evidence(settings, registry),
                              known_strategies=set(STRATEGIES))
 
 
-def _evidence(settings: Settings):
-    """Canary evidence from the live runner's journal when it exists, else none."""
-    try:
-        from live.canary import journal_evidence
-    except ImportError:
-        from live.governance.promotion import no_evidence
+def _evidence(settings: Settings, registry: Any):
+    """Canary evidence from the live runner's canary journal."""
+    from live.canary import journal_evidence
 
-        return no_evidence
-    return journal_evidence(settings)
+    url = settings.live.journal_url.replace("{mode}", "canary")
+    return journal_evidence(url, settings.root, registry, settings.live.max_history_sessions)

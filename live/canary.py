@@ -1,0 +1,84 @@
+"""Canary evidence for the canary -> live approval, read from the canary journal.
+
+For a version, counting from the runner start that deployed it (its ``ModeChanged``):
+sessions traded, closed trades, and open breaks - every shadow/live reconciliation break
+over those days, plus any journal discrepancy. No journal, or no canary run of this
+version, is no evidence (the approval is refused by policy: fail closed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from live.events import ModeChanged, OrderIntended
+from live.governance.policy import CanaryEvidence
+from live.journal import Journal, open_journal
+from live.reconciliation import reconcile_journal
+from live.state import replay
+from strategies.simulator import SimConfig
+
+
+def _journal_exists(url: str, root: Path | None) -> bool:
+    if not url.startswith("sqlite:///"):
+        return True
+    path = Path(url[len("sqlite:///"):])
+    path = path if path.is_absolute() or root is None else root / path
+    return path.is_file()
+
+
+def _started(journal: Journal, strategy: str, version: int) -> bool:
+    marker = f"v{version} "
+    return any(isinstance(m, ModeChanged) and m.strategy == strategy and
+               marker in f"{m.reason} " for _, m in journal.read())
+
+
+def _qty(journal: Journal, strategy: str) -> int | None:
+    for _, m in journal.read():
+        if isinstance(m, OrderIntended) and m.strategy == strategy:
+            return int(m.qty)
+    return None
+
+
+def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
+                 source: str, max_sessions: int = 5) -> CanaryEvidence | None:
+    """Sessions, trades and open breaks of ``version`` in ``journal``."""
+    strategy = config["strategy"]
+    if not _started(journal, strategy, version):
+        return None
+    sim = dict(config.get("sim") or {})
+    qty = _qty(journal, strategy) or int(sim.get("qty_lots", 1)) * int(sim.get("lot_size", 1))
+    lot = int(sim.get("lot_size", 1))
+    config_sim = SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
+                           slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
+                           tick_size=float(sim.get("tick_size", 0.05)),
+                           max_trades_per_day=int(sim.get("max_trades_per_day", 0)))
+    breaks, trades, sessions = 0, 0, 0
+    for symbol in config.get("symbols") or []:
+        reports = reconcile_journal(journal, strategy=strategy, params=config["params"],
+                                    venue=config["venue"], symbol=symbol, sim=config_sim,
+                                    max_sessions=max_sessions)
+        sessions = max(sessions, len(reports))
+        trades += sum(len(r.actual) for r in reports)
+        breaks += sum(len(r.breaks) for r in reports)
+    state = replay(journal)
+    breaks += len(state.discrepancies)
+    if state.last_reconciliation is not None and not state.last_reconciliation.clean:
+        breaks += 1
+    return CanaryEvidence(sessions=sessions, trades=trades, open_breaks=breaks,
+                          source=source)
+
+
+def journal_evidence(journal_url: str, root: Path | None, registry: Any,
+                     max_sessions: int = 5) -> Callable[[str, int], CanaryEvidence | None]:
+    """An evidence source over the canary journal at ``journal_url``."""
+    def source(strategy: str, version: int) -> CanaryEvidence | None:
+        if not _journal_exists(journal_url, root):
+            return None
+        journal = open_journal(journal_url, root)
+        config = dict(registry.load_model(strategy, version).model_config)
+        return evidence_for(journal, config, version, source=f"canary journal {journal_url}",
+                            max_sessions=max_sessions)
+
+    return source

@@ -1,0 +1,190 @@
+"""Shadow/live reconciliation: per strategy and day, the trades the runner made (from its
+journal) against the shadow expectation - the bar simulator run on exactly the bars the
+runner saw, with the version's params, quantity and fill model. Every difference is a break
+(a missing or extra trade, a different price, quantity or exit time); the daily reports
+(JSON + HTML) and their break counts feed the canary -> live approval.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from live.events import BarClosed, ModeChanged, OrderFilled, OrderIntended
+from live.journal import Journal
+from pipelines.datasets.schema import atomic_write
+from strategies.bars import bars_from_frame
+from strategies.registry import get_strategy
+from strategies.simulator import SimConfig, simulate
+
+PRICE_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    entry_ts: str
+    exit_ts: str
+    side: int
+    qty: int
+    entry_price: float
+    exit_price: float
+
+
+@dataclass
+class DayReport:
+    strategy: str
+    version: str
+    mode: str
+    day: str
+    expected: list[Trade] = field(default_factory=list)
+    actual: list[Trade] = field(default_factory=list)
+    breaks: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "version": self.version, "mode": self.mode,
+                "day": self.day, "breaks": self.breaks,
+                "expected": [asdict(t) for t in self.expected],
+                "actual": [asdict(t) for t in self.actual]}
+
+
+@dataclass
+class _Journaled:
+    """What one pass over the journal yields for reconciliation."""
+
+    bars: dict[str, list[BarClosed]] = field(default_factory=lambda: defaultdict(list))
+    intents: dict[str, OrderIntended] = field(default_factory=dict)
+    fills: list[OrderFilled] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # strategy -> running version
+    mode: str = ""
+
+
+def _scan(journal: Journal) -> _Journaled:
+    out = _Journaled()
+    for _, m in journal.read():
+        if isinstance(m, BarClosed):
+            out.bars[m.symbol].append(m)
+        elif isinstance(m, OrderIntended):
+            out.intents[m.client_key] = m
+            out.mode = str(m.mode)
+        elif isinstance(m, OrderFilled):
+            out.fills.append(m)
+        elif isinstance(m, ModeChanged):
+            out.mode = str(m.mode)
+    return out
+
+
+def actual_trades(seen: _Journaled, strategy: str, symbol: str) -> list[Trade]:
+    """Round trips from the journaled fills of ``strategy`` on ``symbol``."""
+    trades, pos, entry = [], 0, None
+    for f in seen.fills:
+        intent = seen.intents.get(f.client_key)
+        if intent is None or intent.strategy != strategy or f.symbol != symbol:
+            continue
+        signed = f.qty if str(f.side) == "BUY" else -f.qty
+        if pos == 0:
+            entry = (f.ts_event, f.price, 1 if signed > 0 else -1, abs(signed))
+        pos += signed
+        if pos == 0 and entry is not None:
+            trades.append(Trade(str(pd.Timestamp(entry[0])), str(pd.Timestamp(f.ts_event)),
+                                entry[2], entry[3], entry[1], f.price))
+    return trades
+
+
+def expected_trades(bars: list[BarClosed], strategy: str, params: dict[str, Any],
+                    venue: str, sim: SimConfig) -> list[Trade]:
+    """The simulator's trades on the runner's bars."""
+    frame = pd.DataFrame({"ts": [b.ts_event for b in bars], "symbol": bars[0].symbol,
+                          "open": [b.open for b in bars], "high": [b.high for b in bars],
+                          "low": [b.low for b in bars], "close": [b.close for b in bars],
+                          "volume": [b.volume for b in bars]})
+    frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_convert("Asia/Kolkata") \
+        if venue == "NSE" else pd.to_datetime(frame["ts"])
+    spec = get_strategy(strategy)
+    bars_obj = bars_from_frame(frame, symbol=bars[0].symbol, venue=venue)
+    try:
+        result = simulate(bars_obj, spec.signals(bars_obj, spec.params_cls(**params)), sim)
+    except ValueError:
+        return []  # fewer bars than the warm-up: no trade expected
+    t = result.trades
+    return [Trade(str(pd.Timestamp(a)), str(pd.Timestamp(b)), 1 if s == "long" else -1,
+                  int(q), float(ep), float(xp))
+            for a, b, s, q, ep, xp in zip(t["entry_ts"], t["exit_ts"], t["side"], t["qty"],
+                                          t["entry_price"], t["exit_price"], strict=True)]
+
+
+def _breaks(expected: list[Trade], actual: list[Trade]) -> list[str]:
+    by_entry = {t.entry_ts: t for t in actual}
+    out = []
+    for want in expected:
+        got = by_entry.pop(want.entry_ts, None)
+        if got is None:
+            out.append(f"missing trade entered {want.entry_ts} ({want.side:+d} x {want.qty})")
+            continue
+        for name in ("side", "qty", "exit_ts"):
+            if getattr(got, name) != getattr(want, name):
+                out.append(f"trade {want.entry_ts}: {name} {getattr(got, name)} != expected "
+                           f"{getattr(want, name)}")
+        for name in ("entry_price", "exit_price"):
+            if not np.isclose(getattr(got, name), getattr(want, name), rtol=0,
+                              atol=PRICE_TOLERANCE):
+                out.append(f"trade {want.entry_ts}: {name} {getattr(got, name)} != expected "
+                           f"{getattr(want, name)}")
+    out += [f"extra trade entered {t.entry_ts} ({t.side:+d} x {t.qty})" for t in
+            by_entry.values()]
+    return out
+
+
+def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any],
+                      venue: str, symbol: str, sim: SimConfig,
+                      max_sessions: int = 5) -> list[DayReport]:
+    """One report per session day the journal saw for ``symbol``."""
+    seen = _scan(journal)
+    bars = seen.bars.get(symbol, [])
+    days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars})
+    actual = actual_trades(seen, strategy, symbol)
+    version = next((i.version for i in seen.intents.values() if i.strategy == strategy), "?")
+    reports = []
+    for i, day in enumerate(days):
+        window = set(days[max(0, i - max_sessions + 1): i + 1])
+        window_bars = [b for b in bars
+                       if pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() in window]
+        expected = [t for t in expected_trades(window_bars, strategy, params, venue, sim)
+                    if pd.Timestamp(t.entry_ts).date() == day]
+        got = [t for t in actual if pd.Timestamp(t.entry_ts).date() == day]
+        reports.append(DayReport(strategy, version, seen.mode, str(day), expected, got,
+                                 _breaks(expected, got)))
+    return reports
+
+
+def write_day_report(report: DayReport, out_dir: Path) -> tuple[Path, Path]:
+    """``<day>.json`` and ``<day>.html`` under ``out_dir`` (atomic)."""
+    stem = out_dir / report.day
+    text = json.dumps(report.to_dict(), indent=2, sort_keys=True)
+    json_path = atomic_write(stem.with_suffix(".json"), lambda tmp: Path(tmp).write_text(text))
+    rows = "".join(
+        f"<tr><td>{html.escape(kind)}</td><td>{t.entry_ts}</td><td>{t.exit_ts}</td>"
+        f"<td>{t.side:+d}</td><td>{t.qty}</td><td>{t.entry_price:.2f}</td>"
+        f"<td>{t.exit_price:.2f}</td></tr>"
+        for kind, trades in (("expected", report.expected), ("actual", report.actual))
+        for t in trades)
+    breaks = "".join(f"<li>{html.escape(b)}</li>" for b in report.breaks) or "<li>none</li>"
+    page = (f"<html><head><meta charset='utf-8'><title>{html.escape(report.strategy)} "
+            f"{report.day}</title></head><body><h1>Reconciliation {html.escape(report.strategy)}"
+            f" v{html.escape(report.version)} ({html.escape(report.mode)}) {report.day}</h1>"
+            f"<h2>Breaks: {len(report.breaks)}</h2><ul>{breaks}</ul><table border='1'>"
+            "<tr><th></th><th>entry</th><th>exit</th><th>side</th><th>qty</th>"
+            f"<th>entry px</th><th>exit px</th></tr>{rows}</table></body></html>")
+    html_path = atomic_write(stem.with_suffix(".html"), lambda tmp: Path(tmp).write_text(page))
+    return json_path, html_path
+
+
+def sessions_of(reports: list[DayReport]) -> set[date]:
+    return {date.fromisoformat(r.day) for r in reports}
