@@ -342,3 +342,25 @@ def state_dict(state: LiveState) -> dict[str, Any]:
 def state_hash(state: LiveState) -> str:
     """SHA-256 of the canonical JSON of :func:`state_dict`: equal states, equal hashes."""
     return digest(state_dict(state))
+
+
+def trading_state_dict(state: LiveState) -> dict[str, Any]:
+    """What was traded: positions, orders (status, quantities, broker ids), executions and
+    per-strategy fills/trades/P&L - without bookkeeping that a crash and restart change
+    (alerts, reconciliations, mode records, re-journaled signals, event counts)."""
+    positions = {f"{s}|{sym}": asdict(p) for (s, sym), p in state.positions.items()
+                 if p.net_qty != 0 or p.realised_pnl_inr != 0}
+    orders = {k: {"strategy": o.strategy, "symbol": o.symbol, "side": str(o.side),
+                  "qty": o.qty, "status": str(o.status), "filled_qty": o.filled_qty,
+                  "broker_order_id": o.broker_order_id} for k, o in state.orders.items()}
+    stats = {n: {"orders": s.orders, "fills": s.fills, "trades": s.trades,
+                 "realised_pnl_inr": s.realised_pnl_inr} for n, s in state.stats.items()
+             if s.orders or s.fills}
+    return {"positions": positions, "orders": orders, "trade_ids": sorted(state.trade_ids),
+            "stats": stats}
+
+
+def trading_state_hash(state: LiveState) -> str:
+    """SHA-256 of :func:`trading_state_dict`: a crashed-and-recovered run and an
+    uninterrupted one over the same feed must agree on it."""
+    return digest(trading_state_dict(state))

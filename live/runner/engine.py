@@ -104,10 +104,13 @@ class Runner:
                     message.low, message.close, message.volume))
             elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
                 entry_traces.add(message.trace_id)
-            elif isinstance(message, OrderIntended) and message.trace_id in entry_traces:
-                day = self._history(message.symbol).session_day(message.ts_event)
-                self.entries[(message.strategy, message.symbol, day)] += 1
-        outcome = reconcile(self.executor, self.clock())
+            if isinstance(message, OrderIntended):
+                self.executor.intents[message.client_key] = message
+                if message.trace_id in entry_traces:
+                    day = self._history(message.symbol).session_day(message.ts_event)
+                    self.entries[(message.strategy, message.symbol, day)] += 1
+        latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+        outcome = reconcile(self.executor, self.clock(), latest)
         if not outcome.clean:
             raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(
                 outcome.issues))

@@ -28,6 +28,7 @@ class Executor:
                  clock: Callable[[], datetime], crash: CrashPoints) -> None:
         self.journal, self.broker, self.state = journal, broker, state
         self.clock, self.crash = clock, crash
+        self.intents: dict[str, OrderIntended] = {}  # by client key, rebuilt on recovery
 
     def record(self, event: object) -> None:
         """Journal (durably) then fold: the journal is the source of truth."""
@@ -39,6 +40,7 @@ class Executor:
             return  # already intended (a bar re-processed after a restart): never twice
         self.crash.hit("before_intent")
         self.record(intent)
+        self.intents[intent.client_key] = intent
         self.crash.hit("after_intent")
         result = self.broker.submit(intent.to_request())
         self.crash.hit("after_submit")
@@ -48,8 +50,14 @@ class Executor:
                                    outcome=result.outcome, reason=result.reason))
         self.crash.hit("after_ack")
 
-    def settle_in_doubt(self, ts: datetime) -> list[str]:
-        """Ask the broker about every in-doubt order; problems that must halt trading."""
+    def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None
+                        ) -> list[str]:
+        """Ask the broker about every in-doubt order; problems that must halt trading.
+
+        An intent the broker has no order for was journaled but never sent. It is sent now,
+        once, only if its decision bar is still the symbol's latest bar (``fresh_after``:
+        the market has not moved on); otherwise it is closed as stale - never sent late.
+        """
         problems = []
         for order in in_doubt_orders(self.state):
             try:
@@ -58,11 +66,7 @@ class Executor:
                 problems.append(f"order {order.client_key}: status unknown ({exc})")
                 continue
             if report is None:
-                # the broker has no such order: it was journaled but never reached the broker
-                self.record(OrderSubmitted(
-                    trace_id=order.trace_id, ts_event=ts, client_key=order.client_key,
-                    broker_order_id=None, outcome=Outcome.REJECTED,
-                    reason="never reached the broker (settled by status query; not resent)"))
+                self._never_sent(order.client_key, ts, fresh_after or {})
                 continue
             outcome = Outcome.REJECTED if report.state is OrderState.REJECTED \
                 else Outcome.CONFIRMED
@@ -72,6 +76,22 @@ class Executor:
                 reason=f"settled by status query: {report.state}"))
         return problems
 
+    def _never_sent(self, key: str, ts: datetime, fresh_after: dict[str, datetime]) -> None:
+        intent = self.intents.get(key)
+        latest = fresh_after.get(intent.symbol) if intent is not None else None
+        if intent is not None and latest is not None and intent.ts_event >= latest:
+            result = self.broker.submit(intent.to_request())
+            self.record(OrderSubmitted(trace_id=intent.trace_id, ts_event=intent.ts_event,
+                                       client_key=key, broker_order_id=result.broker_order_id,
+                                       outcome=result.outcome,
+                                       reason="sent after restart: the broker had no order"))
+            return
+        order = self.state.orders[key]
+        self.record(OrderSubmitted(
+            trace_id=order.trace_id, ts_event=ts, client_key=key, broker_order_id=None,
+            outcome=Outcome.REJECTED,
+            reason="stale: journaled but never reached the broker; not sent late"))
+
     def poll(self, ts: datetime) -> list[OrderFilled]:
         """Journal new fills (once per trade id) and broker-side order terminations."""
         new = []
@@ -79,22 +99,27 @@ class Executor:
             if fill.trade_id in self.state.trade_ids or fill.client_key is None:
                 continue
             order = self.state.orders.get(fill.client_key)
-            before = self._net(order.strategy, fill.symbol) if order else 0
-            realised = self.state.stats_for(order.strategy).realised_pnl_inr if order else 0.0
+            strategy = order.strategy if order is not None else None
+            before = self._net(strategy, fill.symbol) if strategy else 0
+            realised = self.state.stats_for(strategy).realised_pnl_inr if strategy else 0.0
             event = OrderFilled(
                 trace_id=order.trace_id if order else fill.client_key, ts_event=fill.ts,
                 client_key=fill.client_key, broker_order_id=fill.broker_order_id,
                 trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side, qty=fill.qty,
                 price=fill.price)
-            self.record(event)
+            self.state.apply(event)  # fold first to derive the exit; journal both at once
+            batch: list[object] = [event]
+            if strategy and before != 0 and self._net(strategy, fill.symbol) == 0:
+                pnl = self.state.stats_for(strategy).realised_pnl_inr - realised
+                exited = TradeExited(trace_id=event.trace_id, ts_event=fill.ts,
+                                     strategy=strategy, symbol=fill.symbol, reason="closed",
+                                     pnl_inr=pnl)
+                batch.append(exited)
+            self.journal.append_many(batch)  # type: ignore[arg-type]
+            for extra in batch[1:]:
+                self.state.apply(extra)  # type: ignore[arg-type]
             self.crash.hit("after_fill")
             new.append(event)
-            if order is not None and before != 0 and self._net(order.strategy,
-                                                                fill.symbol) == 0:
-                pnl = self.state.stats_for(order.strategy).realised_pnl_inr - realised
-                self.record(TradeExited(trace_id=order.trace_id, ts_event=fill.ts,
-                                        strategy=order.strategy, symbol=fill.symbol,
-                                        reason="closed", pnl_inr=pnl))
         self._terminations(ts)
         return new
 

@@ -29,6 +29,7 @@ class SymbolHistory:
         self.symbol, self.venue, self.max_sessions = symbol, venue, max_sessions
         self._rows: list[tuple[float, float, float, float, float]] = []
         self._ts: list[datetime] = []
+        self._ns: list[int] = []  # the same instants as UTC nanoseconds (mixed tz objects)
         self._session: list[int] = []
         self._in_session: list[int] = []
         self._day: object = None
@@ -66,6 +67,7 @@ class SymbolHistory:
             self._in_session.append(self._in_session[-1] + 1)
         self._rows.append((bar.open, bar.high, bar.low, bar.close, bar.volume))
         self._ts.append(bar.ts)
+        self._ns.append(pd.Timestamp(bar.ts).value)
         return new_session
 
     def _trim(self) -> None:
@@ -75,7 +77,8 @@ class SymbolHistory:
         first_kept = self._session[-1] - self.max_sessions + 1
         cut = next((i for i, s in enumerate(self._session) if s >= first_kept), 0)
         if cut:
-            del self._rows[:cut], self._ts[:cut], self._session[:cut], self._in_session[:cut]
+            del self._rows[:cut], self._ts[:cut], self._ns[:cut]
+            del self._session[:cut], self._in_session[:cut]
 
     def bars(self) -> Bars:
         """The history as :class:`Bars` (the clock flags the simulator needs are unused by
@@ -84,7 +87,9 @@ class SymbolHistory:
         n = len(data)
         flags = np.zeros(n, dtype=bool)
         return Bars(
-            symbol=self.symbol, ts=pd.DatetimeIndex(self._ts),
+            symbol=self.symbol,
+            ts=pd.DatetimeIndex(np.array(self._ns, dtype="datetime64[ns]")).tz_localize(
+                "UTC").tz_convert(self.venue.tz),
             open=np.ascontiguousarray(data[:, 0]), high=np.ascontiguousarray(data[:, 1]),
             low=np.ascontiguousarray(data[:, 2]), close=np.ascontiguousarray(data[:, 3]),
             volume=np.ascontiguousarray(data[:, 4]),

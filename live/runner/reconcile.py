@@ -14,9 +14,11 @@ from live.events import AlertRaised, ReconciliationCompleted, Severity
 from live.runner.execution import Executor
 
 
-def reconcile(executor: Executor, ts: datetime) -> ReconciliationCompleted:
-    """Run the three passes; journal and return the outcome (``clean`` or the issues)."""
-    issues = executor.settle_in_doubt(ts)
+def reconcile(executor: Executor, ts: datetime,
+              latest_bars: dict[str, datetime] | None = None) -> ReconciliationCompleted:
+    """Run the three passes; journal and return the outcome (``clean`` or the issues).
+    ``latest_bars``: each symbol's last journaled bar (an unsent intent of that bar is sent)."""
+    issues = executor.settle_in_doubt(ts, latest_bars)
     try:
         executor.poll(ts)
         broker_positions = {p.symbol: p.net_qty for p in executor.broker.positions()}

@@ -1,0 +1,73 @@
+"""Crash and recover with real processes: SIGKILL the runner at each point of the order
+path, restart it, and require no duplicate order at the paper exchange and the same final
+trading state as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from live.db import make_engine
+from live.journal import open_journal
+from live.state import replay, state_hash
+
+pytestmark = pytest.mark.integration
+DRIVER = Path(__file__).with_name("runner_driver.py")
+ROOT = Path(__file__).resolve().parents[2]
+SPAN = ("ema_cross", "2025-03-03", "2025-03-03")
+
+
+def _drive(folder: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("STRATOPS_CRASH_AT", None)
+    if crash is not None:
+        env["STRATOPS_CRASH_AT"] = crash
+    return subprocess.run([sys.executable, str(DRIVER), str(folder), *SPAN], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("clean")
+    proc = _drive(folder)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["orders"] >= 6 and result["max_submits"] == 1
+    return result
+
+
+@pytest.mark.parametrize("point", ["before_intent:3", "after_intent:3", "after_submit:3",
+                                   "after_ack:3", "after_fill:3", "after_intent:1"])
+def test_sigkill_then_restart_sends_nothing_twice_and_ends_in_the_same_state(
+        point: str, tmp_path: Path, uninterrupted: dict) -> None:
+    crashed = _drive(tmp_path, point)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    restarted = _drive(tmp_path)
+    assert restarted.returncode == 0, restarted.stderr
+    result = json.loads(restarted.stdout.strip().splitlines()[-1])
+    assert result["max_submits"] == 1  # no order ever reached the exchange twice
+    assert result["hash"] == uninterrupted["hash"]
+
+
+def test_two_replays_of_one_journal_give_identical_state_hashes(tmp_path: Path) -> None:
+    assert _drive(tmp_path).returncode == 0
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    assert journal.verify().ok
+    assert state_hash(replay(journal)) == state_hash(replay(journal))
+
+
+def test_corrupt_journal_tail_halts_the_runner(tmp_path: Path) -> None:
+    assert _drive(tmp_path).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'journal.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS journal_no_update")
+        conn.exec_driver_sql("UPDATE journal SET body = '{broken' WHERE seq = "
+                             "(SELECT MAX(seq) FROM journal)")
+    proc = _drive(tmp_path)
+    assert proc.returncode != 0 and "journal broken" in proc.stderr
