@@ -40,13 +40,19 @@ def run(
         help="shadow only: evaluate the latest registered (unapproved) versions")] = False,
 ) -> None:
     """Trade the approved versions of MODE on a replayed feed; every event journaled."""
+    session(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy, candidates,
+            speed)
+
+
+def session(mode: str, feed: str, start: date | None, end: date | None,
+            strategy: list[str] | None, candidates: bool, speed: float = 0.0) -> None:
+    """One runner session (also the last step of ``stratops run``)."""
     from live.runner.engine import RunnerHalted
     from live.runner.feed import replay_bars
     from live.state import state_hash
     from stratops.live_ops import pacing, prepare
 
-    prepared = prepare(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy,
-                       candidates)
+    prepared = prepare(mode, feed, start, end, strategy, candidates)
     for refusal in prepared.refused:
         console.print(f"[red]refused[/] {refusal.strategy}: {refusal.reason}")
     runner = prepared.runner
@@ -60,7 +66,7 @@ def run(
     with console.status(f"{mode}: {names} on {len(prepared.frame):,} bars ..."):
         summary = runner.run(replay_bars(prepared.frame), pause=pacing(speed))
     seq, head = runner.journal.head()
-    console.print(f"{mode} session: {names}")
+    console.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
     console.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
                   f"denials {summary.denials}  alerts {len(summary.alerts)}")
     for (strategy_name, symbol), pos in sorted(runner.state.positions.items()):

@@ -31,9 +31,12 @@ def run(
     job: Annotated[str, typer.Option(help="Dagster job to run first")] = "datasets_job",
     research: Annotated[bool, typer.Option(
         help="then research every strategy (research run)")] = True,
+    shadow: Annotated[bool, typer.Option(
+        help="then a shadow paper session of the candidates over the data's last day")] = True,
 ) -> None:
-    """The main job: datasets (DVC, blocking GX checks), then research of every strategy
-    (features -> walk-forward -> gates -> MLflow-registered versions); then list data."""
+    """The main job: datasets (DVC, blocking GX checks), research of every strategy
+    (features -> walk-forward -> gates -> MLflow-registered versions), a shadow paper
+    session of the registered candidates over the last replayed day; then list data."""
     from stratops.main_job import run_main_job
 
     _dagster_env()
@@ -46,11 +49,25 @@ def run(
         studies = run_studies(select(load_settings().research, None, None), console)
         print_summary(studies, console)
         success = all(s.success for s in studies)
+        if success and shadow:
+            _shadow_session(studies[0].dataset)
     from stratops.cli_data import list_
 
     list_(as_json=False)
     if not success:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _shadow_session(dataset: str) -> None:
+    """Shadow mode, unapproved candidates (zero capital, virtual fills), the last day."""
+    from datetime import date
+
+    from pipelines.datasets.catalog import find_dataset
+    from stratops.cli_live import session
+    from stratops.settings import load_settings
+
+    last = date.fromisoformat(find_dataset(load_settings().root, dataset).last[:10])
+    session("shadow", f"replay:{dataset}", last, last, None, candidates=True)
 
 
 def ui(
