@@ -120,3 +120,45 @@ def export(path: Annotated[Path, typer.Argument(help="JSONL file")],
     """One JSON line per journal entry, for auditors."""
     count = _journal(mode).export_jsonl(path)
     console.print(f"wrote {count} entries to {path}")
+
+
+@live_app.command("reconcile")
+def reconcile_cmd(mode: ModeOpt = "canary",
+                  out: Annotated[Path | None, typer.Option(help="report folder")] = None
+                  ) -> None:
+    """Per strategy and day: the journal's trades against the simulator on the same bars;
+    JSON + HTML reports; exit 1 if any break."""
+    from live.events import OrderIntended
+    from live.reconciliation import reconcile_journal, write_day_report
+    from strategies.simulator import SimConfig
+    from stratops.governance_ops import service
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    journal = _journal(mode)
+    versions = {(m.strategy, m.version): m.qty for _, m in journal.read()
+                if isinstance(m, OrderIntended)}
+    registry = service(settings).registry
+    folder = out or settings.root / "data" / "live" / "reconciliation" / mode
+    total = 0
+    for (name, version), qty in sorted(versions.items()):
+        config = dict(registry.load_model(name, version).model_config)
+        sim = dict(config.get("sim") or {})
+        lot = int(sim.get("lot_size", 1))
+        rules = SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
+                          slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
+                          tick_size=float(sim.get("tick_size", 0.05)),
+                          max_trades_per_day=int(sim.get("max_trades_per_day", 0)))
+        for symbol in config.get("symbols") or []:
+            reports = reconcile_journal(journal, strategy=name, params=config["params"],
+                                        venue=config["venue"], symbol=symbol, sim=rules,
+                                        max_sessions=settings.live.max_history_sessions)
+            for report in reports:
+                write_day_report(report, folder / name)
+            breaks = sum(len(r.breaks) for r in reports)
+            total += breaks
+            console.print(f"{name} v{version} {symbol}: {len(reports)} days, "
+                          f"{sum(len(r.actual) for r in reports)} trades, {breaks} breaks")
+    console.print(f"reports in {folder}")
+    if total:
+        raise typer.Exit(EXIT_FAILED)
