@@ -8,14 +8,17 @@ exception: a denial is an event.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from live.state import LiveState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class OrderProposal:
-    """What the runner wants to send, before it becomes an intent."""
+    """What the runner wants to send, before it becomes an intent. ``qty`` in units
+    (lots x lot size); ``reference_price`` the last trade the decision saw, at
+    ``reference_ts``."""
 
     strategy: str
     symbol: str
@@ -23,13 +26,24 @@ class OrderProposal:
     qty: int
     reference_price: float
     reduces_exposure: bool
+    ts: datetime
+    lot_size: int = 1
+    exchange: str = "NFO"
+    product: str = "NRML"
+    instrument_type: str = "index_future"
+    expiry: date | None = None
+    reference_ts: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
+    """``disable_strategy``: the control wants the strategy halted until a person
+    re-enables it (message-rate throttle)."""
+
     passed: bool
     check: str
     reason: str
+    disable_strategy: bool = False
 
 
 class RiskEngine(Protocol):

@@ -39,6 +39,7 @@ class Deployed:
     snapshot_digest: str
     slippage_ticks: float = 0.0
     tick_size: float = 0.05
+    lot_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,7 @@ def build(config: dict[str, Any], version: int, mode: str, fraction: float,
     return Deployed(config["strategy"], version, spec, params,
                     tuple(config.get("symbols") or ()), venue, rules, fraction,
                     snapshot_digest, float(sim.get("slippage_ticks", 0.0)),
-                    float(sim.get("tick_size", 0.05)))
+                    float(sim.get("tick_size", 0.05)), int(sim.get("lot_size", 1)))
 
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None

@@ -206,9 +206,10 @@ class Runner:
             self.summary.denials += 1
             return
         qty = held if decision.action == "exit" else d.rules.qty
-        verdict = self.risk.check(OrderProposal(d.strategy, bar.symbol, decision.side, qty,
-                                                bar.close, decision.action == "exit"),
-                                  self.state)
+        verdict = self.risk.check(OrderProposal(
+            strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
+            reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
+            lot_size=d.lot_size, exchange=self.exchange, reference_ts=ts), self.state)
         self.executor.record(RiskChecked(trace_id=trace, ts_event=ts, strategy=d.strategy,
                                          symbol=bar.symbol, passed=verdict.passed,
                                          check=verdict.check, reason=verdict.reason))
