@@ -15,10 +15,12 @@ import pandas as pd
 
 from live.broker import Side
 from live.events import (
+    KILL_SEVERITY,
     AlertRaised,
     BarClosed,
     GovernanceDecided,
     KillMode,
+    KillSwitchChanged,
     ModeChanged,
     OrderIntended,
     RiskChecked,
@@ -31,6 +33,7 @@ from live.events import (
 )
 from live.journal import Journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskEngine
+from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails
 from live.runner.crash import CrashPoints
 from live.runner.decisions import Decision, decide
 from live.runner.deployments import Deployed
@@ -66,7 +69,8 @@ class Runner:
                  market: Callable[[FeedBar], object] | None = None,
                  risk: RiskEngine | None = None, policy: object | None = None,
                  crash: CrashPoints | None = None, max_sessions: int = 5,
-                 exchange: str = "NFO") -> None:
+                 exchange: str = "NFO", guardrails: Guardrails | None = None,
+                 kill_commands: Callable[[int], list] | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk or PassThroughRisk()
@@ -76,6 +80,9 @@ class Runner:
         self.history: dict[str, SymbolHistory] = {}
         self.entries: dict[tuple[str, str, object], int] = defaultdict(int)
         self.summary = RunSummary()
+        self.guardrails, self.kill_commands = guardrails, kill_commands
+        self.last_kill_command = 0
+        self.kill_actor: dict[str, tuple[str, str]] = {}  # scope -> (actor, reason) now
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
 
     # -- start = restart -----------------------------------------------------------------
@@ -97,18 +104,7 @@ class Runner:
                                f"{verdict.reason}")
         entry_traces: set[str] = set()
         for _, message in self.journal.read():
-            self.state.apply(message)
-            if isinstance(message, BarClosed):
-                self._history(message.symbol).append(FeedBar(
-                    message.symbol, message.ts_event, message.open, message.high,
-                    message.low, message.close, message.volume))
-            elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
-                entry_traces.add(message.trace_id)
-            if isinstance(message, OrderIntended):
-                self.executor.intents[message.client_key] = message
-                if message.trace_id in entry_traces:
-                    day = self._history(message.symbol).session_day(message.ts_event)
-                    self.entries[(message.strategy, message.symbol, day)] += 1
+            self._fold(message, entry_traces)
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
         outcome = reconcile(self.executor, self.clock(), latest)
         if not outcome.clean:
@@ -119,6 +115,27 @@ class Runner:
                 self.executor.record(ModeChanged(
                     trace_id="", ts_event=self.clock(), strategy=d.strategy, mode=self.mode,
                     reason=f"runner started with v{d.version} ({d.snapshot_digest[:12]})"))
+
+    def _fold(self, message: object, entry_traces: set[str]) -> None:
+        """One journaled message into state, bar history, intents, entry counts, switches."""
+        self.state.apply(message)  # type: ignore[arg-type]
+        if isinstance(message, BarClosed):
+            self._history(message.symbol).append(FeedBar(
+                message.symbol, message.ts_event, message.open, message.high, message.low,
+                message.close, message.volume))
+            if self.guardrails is not None:
+                day = self._history(message.symbol).session_day(message.ts_event)
+                if day != self.guardrails.day:
+                    self.guardrails.new_session(day, self.state)
+        elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
+            entry_traces.add(message.trace_id)
+        elif isinstance(message, KillSwitchChanged):
+            self._note_kill(message)
+        elif isinstance(message, OrderIntended):
+            self.executor.intents[message.client_key] = message
+            if message.trace_id in entry_traces:
+                day = self._history(message.symbol).session_day(message.ts_event)
+                self.entries[(message.strategy, message.symbol, day)] += 1
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -134,6 +151,7 @@ class Runner:
             if self.market is not None:
                 self.market(bar)
             self.summary.fills += len(self.executor.poll(bar.ts))
+            self._controls(bar, history)
             self._on_close(bar, history)
             self.summary.bars += 1
             if pause is not None:
@@ -167,6 +185,84 @@ class Runner:
         close = get_venue(d.venue).close
         return close is not None and pd.Timestamp(nxt).tz_convert(d.rules.tz).time() >= close
 
+    # -- kill switch and guardrails -------------------------------------------------------
+
+    def _note_kill(self, event: KillSwitchChanged) -> None:
+        self.kill_actor[event.scope] = (event.actor, event.reason)
+        if event.reason.startswith("K") and ":" in event.reason:
+            ref = event.reason[1:event.reason.index(":")]
+            if ref.isdigit():
+                self.last_kill_command = max(self.last_kill_command, int(ref))
+
+    def _switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str) -> None:
+        current = self.state.kill_switches.get(scope, KillMode.OFF)
+        wanted = KillMode(mode)
+        if wanted is not KillMode.OFF and KILL_SEVERITY[current] >= KILL_SEVERITY[wanted]:
+            return  # already at least this strict
+        event = KillSwitchChanged(trace_id="", ts_event=bar.ts, scope=scope, mode=wanted,
+                                  actor=actor, reason=reason)
+        self.executor.record(event)
+        self._note_kill(event)
+        if wanted is KillMode.FLATTEN:
+            self._flatten(scope, bar)
+
+    def _flatten(self, scope: str, bar: FeedBar) -> None:
+        """Cancel every open order and close every position in ``scope`` (exits flow)."""
+        for order in list(self.state.orders.values()):
+            if str(order.status) == "OPEN" and scope in ("all", order.strategy) \
+                    and order.broker_order_id:
+                self.broker.cancel(order.broker_order_id)  # type: ignore[attr-defined]
+        for d in self.deployed:
+            if scope not in ("all", d.strategy) or bar.symbol not in d.symbols:
+                continue
+            pos = self.state.positions.get((d.strategy, bar.symbol))
+            if pos is not None and pos.net_qty:
+                side = -1 if pos.net_qty > 0 else 1
+                self._act(d, bar, 7, Decision("exit", side, "flatten"), abs(pos.net_qty),
+                          None)
+
+    def _controls(self, bar: FeedBar, history: SymbolHistory) -> None:
+        """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
+        if self.kill_commands is not None:
+            for command in self.kill_commands(self.last_kill_command):
+                if command.mode == "off":
+                    self._rearm(bar, command)
+                else:
+                    self._switch(bar, command.scope, command.mode, command.actor,
+                                 f"K{command.id}: {command.reason}")
+                self.last_kill_command = max(self.last_kill_command, command.id)
+        if self.guardrails is None:
+            return
+        day = history.session_day(bar.ts)
+        if day != self.guardrails.day:
+            self.guardrails.new_session(day, self.state)
+            for scope, (actor, reason) in list(self.kill_actor.items()):
+                if actor == "risk_engine" and reason.startswith(SESSION_LOCK) and \
+                        self.state.kill_switches.get(scope) is not KillMode.OFF:
+                    self._record_off(bar, scope, "risk_engine", "session lockout expired")
+        closes = {s: h.last_close() for s, h in self.history.items() if len(h)}
+        move = history.last_move_pct()
+        moves = {} if move is None else {bar.symbol: move}
+        for action in self.guardrails.on_bar(self.state, closes, moves):
+            self._guard(bar, action)
+
+    def _guard(self, bar: FeedBar, action: GuardAction) -> None:
+        if action.kind == "kill":
+            self._switch(bar, action.scope, action.mode, "risk_engine", action.reason)
+        else:
+            self._alert(bar.ts, Severity.WARNING, action.mode, f"{action.scope}: "
+                        f"{action.reason}")
+
+    def _record_off(self, bar: FeedBar, scope: str, actor: str, reason: str) -> None:
+        event = KillSwitchChanged(trace_id="", ts_event=bar.ts, scope=scope,
+                                  mode=KillMode.OFF, actor=actor, reason=reason)
+        self.executor.record(event)
+        self._note_kill(event)
+
+    def _rearm(self, bar: FeedBar, command: object) -> None:
+        self._record_off(bar, command.scope, command.actor,  # type: ignore[attr-defined]
+                         f"K{command.id}: {command.reason}")  # type: ignore[attr-defined]
+
     def _on_close(self, bar: FeedBar, history: SymbolHistory) -> None:
         for d in self.deployed:
             if bar.symbol not in d.symbols:
@@ -187,7 +283,7 @@ class Runner:
                 self._act(d, bar, leg, decision, abs(net), day)
 
     def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
-             day: object) -> None:
+             day: object | None) -> None:
         trace = new_trace_id(d.strategy, bar.symbol, bar.ts, leg)
         key = client_key(trace)
         if key in self.state.orders:
@@ -205,7 +301,7 @@ class Runner:
         if not allowed:
             self.summary.denials += 1
             return
-        qty = held if decision.action == "exit" else d.rules.qty
+        qty = held if decision.action == "exit" else self._entry_qty(d)
         verdict = self.risk.check(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
             reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
@@ -213,6 +309,9 @@ class Runner:
         self.executor.record(RiskChecked(trace_id=trace, ts_event=ts, strategy=d.strategy,
                                          symbol=bar.symbol, passed=verdict.passed,
                                          check=verdict.check, reason=verdict.reason))
+        if verdict.disable_strategy:
+            self._switch(bar, d.strategy, "halt", "risk_engine",
+                         f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
         if not verdict.passed:
             self.summary.denials += 1
             return
@@ -222,8 +321,16 @@ class Runner:
             side=Side.BUY if decision.side > 0 else Side.SELL, qty=qty,
             order_type="MARKET", mode=self.mode))
         self.summary.intents += 1
-        if decision.action == "enter":
+        if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
+
+    def _entry_qty(self, d: Deployed) -> int:
+        """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""
+        scale = self.guardrails.entry_scale(d.strategy) if self.guardrails else 1.0
+        if scale >= 1.0:
+            return d.rules.qty
+        lots = max(1, int(d.rules.qty // d.lot_size * scale))
+        return lots * d.lot_size
 
     def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
         """Kill switch and policy: exits always flow unless halted; entries need the
@@ -234,8 +341,10 @@ class Runner:
         if decision.action == "enter":
             if kill in (KillMode.REDUCE, KillMode.FLATTEN):
                 return False, f"kill switch: {kill}"
-            if self.policy is not None:
-                nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
-                if not self.policy.entry_allowed(d.venue, nxt):  # type: ignore[attr-defined]
-                    return False, f"policy: {nxt} outside the trading window"
+            nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+            if self.policy is not None and not self.policy.entry_allowed(  # type: ignore[attr-defined]
+                    d.venue, nxt):
+                return False, f"policy: {nxt} outside the trading window"
+            if self.guardrails is not None and self.guardrails.in_lockout(nxt):
+                return False, f"risk: {nxt} inside a lockout window"
         return True, f"{self.mode} v{d.version}"

@@ -37,6 +37,15 @@ class SymbolHistory:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def last_close(self) -> float:
+        return self._rows[-1][3]
+
+    def last_move_pct(self) -> float | None:
+        """The last bar's close-to-close move in percent, inside one session only."""
+        if len(self._rows) < 2 or self._session[-1] != self._session[-2]:
+            return None
+        return (self._rows[-1][3] / self._rows[-2][3] - 1.0) * 100.0
+
     @property
     def last_ts(self) -> datetime | None:
         return self._ts[-1] if self._ts else None

@@ -1,0 +1,123 @@
+"""Intraday guardrails evaluated at every bar: drawdown bands, daily-loss and volatility
+kill triggers, lockout windows.
+
+Per strategy and for the portfolio, today's P&L (realised since the session began plus the
+open position marked at the last close, INR) is tracked against its intraday peak:
+
+* drawdown >= ``soft_pct`` of capital: new entries are scaled by ``soft_scale`` (journaled
+  once as an alert);
+* drawdown >= ``hard_pct``: flatten and lock out for the rest of the session (the runner
+  re-arms its own session lockouts at the next session);
+* today's loss >= ``max_strategy_daily_loss_inr`` / ``max_daily_loss_inr``, or a one-bar
+  move beyond ``max_abs_1min_return_pct``: the kill switch (flatten, or halt for volatility),
+  which only a risk officer can re-arm;
+* inside a lockout window (e.g. the first minutes after the open): no new entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time
+
+from live.risk.limits import RiskLimits, by_name
+from live.state import LiveState
+
+SESSION_LOCK = "session lockout"  # reason prefix of the locks the runner lifts itself
+
+
+@dataclass(frozen=True, slots=True)
+class GuardAction:
+    """``kill``: pull the switch (scope, mode); ``alert``: journal an alert only."""
+
+    kind: str
+    scope: str
+    mode: str
+    reason: str
+
+
+@dataclass
+class _Day:
+    start_realised: dict[str, float] = field(default_factory=dict)
+    peak: dict[str, float] = field(default_factory=dict)
+    fired: set[str] = field(default_factory=set)
+
+
+class Guardrails:
+    """Stateful within a session; rebuilt deterministically from the journal on restart
+    (it sees the same bars and fills again)."""
+
+    def __init__(self, limits: RiskLimits, capital_inr: dict[str, float]) -> None:
+        self.limits, self.capital = limits, capital_inr
+        self.day: object = None
+        self._today = _Day()
+        self.scale: dict[str, float] = {}
+
+    def new_session(self, day: object, state: LiveState) -> None:
+        self.day, self._today, self.scale = day, _Day(), {}
+        for name, stats in state.stats.items():
+            self._today.start_realised[name] = stats.realised_pnl_inr
+
+    def in_lockout(self, local: time) -> bool:
+        return any(w.start <= local < w.end for w in self.limits.drawdown.lockout_windows)
+
+    def _pnl_today(self, state: LiveState, strategy: str, closes: dict[str, float]) -> float:
+        stats = state.stats.get(strategy)
+        realised = stats.realised_pnl_inr if stats is not None else 0.0
+        pnl = realised - self._today.start_realised.get(strategy, 0.0)
+        for (name, symbol), pos in state.positions.items():
+            if name == strategy and pos.net_qty and symbol in closes:
+                pnl += (closes[symbol] - pos.avg_price) * pos.net_qty
+        return pnl
+
+    def _once(self, key: str, action: GuardAction, out: list[GuardAction]) -> None:
+        if key not in self._today.fired:
+            self._today.fired.add(key)
+            out.append(action)
+
+    def _band(self, scope: str, pnl: float, capital: float, band: object,
+              out: list[GuardAction]) -> None:
+        peak = max(self._today.peak.get(scope, 0.0), pnl)
+        self._today.peak[scope] = peak
+        if capital <= 0:
+            return
+        dd_pct = (peak - pnl) / capital * 100.0
+        if dd_pct >= band.hard_pct:  # type: ignore[attr-defined]
+            self._once(f"hard:{scope}", GuardAction(
+                "kill", scope, "flatten", f"{SESSION_LOCK}: drawdown {dd_pct:.2f}% of capital "
+                f">= hard {band.hard_pct}%"), out)  # type: ignore[attr-defined]
+        elif dd_pct >= band.soft_pct:  # type: ignore[attr-defined]
+            self.scale[scope] = band.soft_scale  # type: ignore[attr-defined]
+            self._once(f"soft:{scope}", GuardAction(
+                "alert", scope, "soft_drawdown", f"drawdown {dd_pct:.2f}% >= soft "
+                f"{band.soft_pct}%: entries scaled by {band.soft_scale}"), out)  # type: ignore[attr-defined]
+
+    def on_bar(self, state: LiveState, closes: dict[str, float],
+               one_bar_return_pct: dict[str, float]) -> list[GuardAction]:
+        """Actions due after this bar's fills (each fires at most once per session)."""
+        out: list[GuardAction] = []
+        kill = self.limits.kill_switch
+        total = 0.0
+        for strategy, capital in sorted(self.capital.items()):
+            pnl = self._pnl_today(state, strategy, closes)
+            total += pnl
+            self._band(strategy, pnl, capital,
+                       by_name(self.limits.drawdown.strategy, strategy), out)
+            if -pnl >= kill.max_strategy_daily_loss_inr:
+                self._once(f"loss:{strategy}", GuardAction(
+                    "kill", strategy, "flatten", f"daily loss {-pnl:,.0f} INR >= "
+                    f"{kill.max_strategy_daily_loss_inr:,.0f}"), out)
+        self._band("all", total, sum(self.capital.values()), self.limits.drawdown.portfolio,
+                   out)
+        if -total >= kill.max_daily_loss_inr:
+            self._once("loss:all", GuardAction("kill", "all", "flatten",
+                                               f"portfolio daily loss {-total:,.0f} INR >= "
+                                               f"{kill.max_daily_loss_inr:,.0f}"), out)
+        for symbol, move in sorted(one_bar_return_pct.items()):
+            if abs(move) > kill.max_abs_1min_return_pct:
+                self._once(f"vol:{symbol}", GuardAction(
+                    "kill", "all", "halt", f"{symbol} moved {move:+.2f}% in one bar "
+                    f"(> {kill.max_abs_1min_return_pct}%): volatility halt"), out)
+        return out
+
+    def entry_scale(self, strategy: str) -> float:
+        return min(self.scale.get(strategy, 1.0), self.scale.get("all", 1.0))

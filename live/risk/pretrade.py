@@ -1,0 +1,317 @@
+"""The pre-trade risk engine: every order proposal passes these controls before it is
+journaled as an intent (SEC 15c3-5 erroneous-order and credit checks, MiFID II RTS 6
+Art. 15 pre-trade controls, SEBI/NSE order-rate rules; NautilusTrader's RiskEngine shape).
+
+:meth:`PreTradeRiskEngine.check` always answers with a :class:`RiskDecision`, never an
+exception: the first failing control denies, ``check`` naming it and ``reason`` the actual
+value against the limit. Controls, in order:
+
+1. ``order``: side +-1, qty >= 1 and a whole number of lots, aware ``ts``, known exchange.
+2. ``reference_price``: the proposal's reference and the last trade in state exist, are
+   finite and positive, and neither is older than ``reference_max_age_seconds``.
+3. ``price_collar``: the reference is within ``price_collar_pct`` of the last trade.
+4. ``max_qty_per_order``, ``max_lots_per_order``, ``max_order_value``.
+5. ``policy``: product/instrument/exchange/symbol allow-list (``Policy.order_allowed``);
+   for entries also the trading window (``Policy.entry_allowed``) and ``lockout_window``
+   (risk.yaml ``drawdown.lockout_windows``).
+6. ``message_rate``: orders passed per exchange in the sliding second ``(ts - 1 s, ts]``;
+   exceeding it also sets ``disable_strategy``.
+7. ``duplicate_order``: the same strategy/symbol/side/qty (and entry-or-exit kind, so a
+   reversal's exit and entry legs are two orders) within ``duplicate_window_seconds``.
+8. ``max_open_orders`` / ``max_open_order_value``: working orders (INTENDED, UNKNOWN - in
+   doubt counts as open - and OPEN) plus this one, valued at their symbol's last trade.
+9. ``reduces_exposure``: an order claiming to reduce must move the strategy's expected
+   position (net + working orders) towards flat without crossing it.
+10. ``max_net_lots_per_symbol`` / ``max_net_lots_per_strategy`` / ``max_lots_per_expiry``:
+    net lots after the order, counting working orders in its direction. Skipped for an
+    exposure-reducing order (as is ``max_open_order_value``); every other control applies.
+
+Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
+clock), and records only passed proposals (orders that will be sent).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from live.broker import Side
+from live.governance.policy import Policy
+from live.risk.engine import OrderProposal, RiskDecision
+from live.risk.limits import RiskLimits
+from live.state import LiveState, OrderStatus
+from strategies.venues import get_venue
+
+PASSED = "pre_trade"
+ERROR = "risk_engine_error"
+WORKING = frozenset({OrderStatus.INTENDED, OrderStatus.UNKNOWN, OrderStatus.OPEN})
+EXCHANGE_VENUES = {"NSE": "NSE", "NFO": "NSE", "CDS": "NSE"}  # exchange segment -> venue
+RATE_WINDOW = timedelta(seconds=1)
+_SIGN = {Side.BUY: 1, Side.SELL: -1}
+
+_DupKey = tuple[str, str, int, int, bool]
+
+
+@dataclass(slots=True)
+class _Book:
+    """What state says about working orders and the proposal's symbol, in one pass."""
+
+    open_count: int = 0
+    open_value_inr: float = 0.0
+    unpriced: str | None = None  # a working order with no last price to value it at
+    nets: dict[str, int] = field(default_factory=dict)  # strategy -> net qty in the symbol
+    same_side: dict[str, int] = field(default_factory=dict)  # working qty in order direction
+    pending: dict[str, int] = field(default_factory=dict)  # signed working qty, both ways
+
+
+def _deny(check: str, reason: str, disable: bool = False) -> RiskDecision:
+    return RiskDecision(False, check, reason, disable)
+
+
+class PreTradeRiskEngine:
+    """The :class:`~live.risk.engine.RiskEngine` built from ``risk.yaml`` (and the policy's
+    allow-list and windows when ``policy`` is given)."""
+
+    def __init__(self, limits: RiskLimits, policy: Policy | None = None) -> None:
+        self.limits, self.policy = limits, policy
+        self._rate: dict[str, deque[datetime]] = {}
+        self._dup_last: dict[_DupKey, datetime] = {}
+        self._dup_seen: deque[tuple[datetime, _DupKey]] = deque()
+        self._policy_cache: dict[tuple[str, ...], str] = {}
+        self._zones: dict[str, tzinfo] = {}
+        pre = limits.pre_trade
+        self._max_age = timedelta(seconds=pre.reference_max_age_seconds)
+        self._dup_window = timedelta(seconds=pre.duplicate_window_seconds)
+
+    def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
+        """The first failing control's denial, else a pass; never raises (an internal error
+        is itself a denial: fail closed)."""
+        try:
+            return self._evaluate(proposal, state)
+        except Exception as exc:  # a denial is an event, never an exception
+            return _deny(ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _evaluate(self, p: OrderProposal, state: LiveState) -> RiskDecision:
+        for control in (self._order_shape, self._reference, self._size, self._policy,
+                        self._message_rate, self._duplicate):
+            denial = control(p, state)
+            if denial is not None:
+                return denial
+        book = self._book(p, state)
+        for booked in (self._open_orders, self._reduces, self._positions):
+            denial = booked(p, book)
+            if denial is not None:
+                return denial
+        self._remember(p)
+        return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
+                                          f"{p.reference_price:g}: all controls passed")
+
+    # -- stateless controls --------------------------------------------------------------
+
+    def _order_shape(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        if p.side not in (1, -1):
+            return _deny("order", f"side {p.side!r} is not +1 (buy) or -1 (sell)")
+        if p.lot_size < 1 or p.qty < 1 or p.qty % p.lot_size:
+            return _deny("order", f"qty {p.qty} is not a positive whole number of lots of "
+                                  f"{p.lot_size}")
+        if p.ts.tzinfo is None:
+            return _deny("order", f"ts {p.ts.isoformat()} is naive; exchange time must be "
+                                  "timezone-aware")
+        if p.exchange not in EXCHANGE_VENUES:
+            return _deny("order", f"exchange {p.exchange!r} has no known venue; known: "
+                                  f"{sorted(EXCHANGE_VENUES)}")
+        return None
+
+    def _reference(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        ref, max_age = p.reference_price, self._max_age
+        if not (math.isfinite(ref) and ref > 0):
+            return _deny("reference_price", f"reference_price {ref!r} is not a positive price")
+        if p.reference_ts is None:
+            return _deny("reference_price", "no reference_ts: the reference price's age is "
+                                            "unknown")
+        age = p.ts - p.reference_ts
+        if age > max_age or age < timedelta(0):
+            return _deny("reference_price", f"reference price is {age.total_seconds():g} s "
+                                            f"old; reference_max_age_seconds="
+                                            f"{max_age.total_seconds():g}")
+        bar = state.last_bars.get(p.symbol)
+        if bar is None or not (math.isfinite(bar.close) and bar.close > 0):
+            last = None if bar is None else bar.close
+            return _deny("reference_price", f"no usable last trade for {p.symbol} in state "
+                                            f"(got {last!r})")
+        bar_age = p.ts - bar.ts_event
+        if bar_age > max_age:
+            return _deny("reference_price", f"last trade of {p.symbol} is "
+                                            f"{bar_age.total_seconds():g} s old; "
+                                            f"reference_max_age_seconds="
+                                            f"{max_age.total_seconds():g}")
+        collar = self.limits.pre_trade.price_collar_pct
+        moved_pct = abs(ref - bar.close) / bar.close * 100.0
+        if moved_pct > collar:
+            return _deny("price_collar", f"reference {ref:g} is {moved_pct:.4g}% from the last "
+                                         f"trade {bar.close:g}; price_collar_pct={collar:g}")
+        return None
+
+    def _size(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        pre = self.limits.pre_trade
+        if p.qty > pre.max_qty_per_order:
+            return _deny("max_qty_per_order",
+                         f"qty {p.qty} > max_qty_per_order={pre.max_qty_per_order}")
+        lots = p.qty // p.lot_size
+        if lots > pre.max_lots_per_order:
+            return _deny("max_lots_per_order",
+                         f"{lots} lots > max_lots_per_order={pre.max_lots_per_order}")
+        value = p.qty * p.reference_price
+        if value > pre.max_order_value_inr:
+            return _deny("max_order_value", f"order value {value:,.0f} INR > "
+                                            f"max_order_value_inr={pre.max_order_value_inr:,.0f}")
+        return None
+
+    def _policy(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        if self.policy is not None:
+            key = (p.strategy, p.symbol, p.product, p.instrument_type, p.exchange,
+                   str(p.qty // p.lot_size))
+            broken = self._policy_cache.get(key)
+            if broken is None:
+                broken = self._policy_cache[key] = "; ".join(v.message for v in (
+                    self.policy.order_allowed(strategy=p.strategy, symbol=p.symbol,
+                                              product=p.product,
+                                              instrument_type=p.instrument_type,
+                                              exchange=p.exchange, lots=p.qty // p.lot_size)))
+            if broken:
+                return _deny("policy", broken)
+        if p.reduces_exposure:
+            return None  # exits may leave at any time
+        venue = EXCHANGE_VENUES[p.exchange]
+        local = p.ts.astimezone(self._zone(venue)).time()
+        if self.policy is not None and not self.policy.entry_allowed(venue, local):
+            return _deny("policy", f"entry at {local:%H:%M:%S} {venue} time is outside "
+                                   "policy.yaml trading_windows")
+        for w in self.limits.drawdown.lockout_windows:
+            if w.start <= local < w.end:
+                return _deny("lockout_window", f"entry at {local:%H:%M:%S} is inside the "
+                                               f"lockout {w.start:%H:%M}-{w.end:%H:%M}")
+        return None
+
+    def _zone(self, venue: str) -> tzinfo:
+        zone = self._zones.get(venue)
+        if zone is None:
+            zone = self._zones[venue] = ZoneInfo(get_venue(venue).tz)
+        return zone
+
+    # -- memory: message rate and duplicates ----------------------------------------------
+
+    def _message_rate(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        window = self._rate.get(p.exchange)
+        if window is None:
+            return None
+        while window and window[0] <= p.ts - RATE_WINDOW:
+            window.popleft()
+        limit = self.limits.pre_trade.max_orders_per_second
+        if len(window) + 1 > limit:
+            return _deny("message_rate", f"{len(window) + 1} orders on {p.exchange} within 1 s "
+                                         f"> max_orders_per_second={limit}; {p.strategy} "
+                                         "disabled until a person re-enables it", disable=True)
+        return None
+
+    def _duplicate(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        last = self._dup_last.get(self._dup_key(p))
+        if last is not None and abs(p.ts - last) < self._dup_window:
+            return _deny("duplicate_order",
+                         f"same {p.strategy}/{p.symbol} side {p.side:+d} qty {p.qty} passed "
+                         f"{abs(p.ts - last).total_seconds():g} s ago; duplicate_window_seconds="
+                         f"{self._dup_window.total_seconds():g}")
+        return None
+
+    @staticmethod
+    def _dup_key(p: OrderProposal) -> _DupKey:
+        return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure)
+
+    def _remember(self, p: OrderProposal) -> None:
+        self._rate.setdefault(p.exchange, deque()).append(p.ts)
+        key = self._dup_key(p)
+        self._dup_last[key] = p.ts
+        seen = self._dup_seen
+        seen.append((p.ts, key))
+        while seen and seen[0][0] <= p.ts - self._dup_window:
+            ts, old = seen.popleft()
+            if self._dup_last.get(old) == ts:
+                del self._dup_last[old]
+
+    # -- controls on the book -------------------------------------------------------------
+
+    def _book(self, p: OrderProposal, state: LiveState) -> _Book:
+        book = _Book()
+        bars = state.last_bars
+        for order in state.orders.values():
+            if order.status not in WORKING:
+                continue
+            remaining = max(order.qty - order.filled_qty, 0)
+            book.open_count += 1
+            bar = bars.get(order.symbol)
+            if bar is None or not math.isfinite(bar.close):
+                book.unpriced = book.unpriced or f"{order.client_key} ({order.symbol})"
+            else:
+                book.open_value_inr += remaining * bar.close
+            if order.symbol == p.symbol:
+                sign = _SIGN[order.side]
+                book.pending[order.strategy] = book.pending.get(order.strategy, 0) + (
+                    sign * remaining)
+                if sign == p.side:
+                    book.same_side[order.strategy] = book.same_side.get(order.strategy, 0) + (
+                        remaining)
+        for (strategy, symbol), pos in state.positions.items():
+            if symbol == p.symbol and pos.net_qty:
+                book.nets[strategy] = pos.net_qty
+        return book
+
+    def _open_orders(self, p: OrderProposal, book: _Book) -> RiskDecision | None:
+        pre = self.limits.pre_trade
+        if book.open_count + 1 > pre.max_open_orders:
+            return _deny("max_open_orders", f"{book.open_count + 1} working orders with this "
+                                            f"one > max_open_orders={pre.max_open_orders}")
+        if p.reduces_exposure:
+            return None
+        if book.unpriced is not None:
+            return _deny("max_open_order_value", f"cannot value working order {book.unpriced}:"
+                                                 " no last trade in state")
+        value = book.open_value_inr + p.qty * p.reference_price
+        if value > pre.max_open_order_value_inr:
+            return _deny("max_open_order_value",
+                         f"working orders with this one {value:,.0f} INR > "
+                         f"max_open_order_value_inr={pre.max_open_order_value_inr:,.0f}")
+        return None
+
+    def _reduces(self, p: OrderProposal, book: _Book) -> RiskDecision | None:
+        if not p.reduces_exposure:
+            return None
+        expected = book.nets.get(p.strategy, 0) + book.pending.get(p.strategy, 0)
+        if expected * p.side < 0 and p.qty <= abs(expected):
+            return None
+        return _deny("reduces_exposure",
+                     f"{p.strategy}/{p.symbol}: side {p.side:+d} qty {p.qty} does not reduce "
+                     f"the expected position {expected:+d} (net + working orders)")
+
+    def _positions(self, p: OrderProposal, book: _Book) -> RiskDecision | None:
+        if p.reduces_exposure:
+            return None
+        after = {s: book.nets.get(s, 0) + p.side * book.same_side.get(s, 0)
+                 for s in {*book.nets, *book.same_side, p.strategy}}
+        after[p.strategy] += p.side * p.qty
+        lot = p.lot_size
+        checks = (
+            ("max_net_lots_per_symbol", f"desk net in {p.symbol}", abs(sum(after.values())),
+             self.limits.symbol_lots(p.symbol)),
+            ("max_net_lots_per_strategy", f"{p.strategy} net in {p.symbol}",
+             abs(after[p.strategy]), self.limits.strategy_lots(p.strategy)),
+            ("max_lots_per_expiry", f"gross in {p.symbol} expiry {p.expiry or 'unknown'}",
+             sum(abs(q) for q in after.values()), self.limits.positions.max_lots_per_expiry),
+        )
+        for name, what, qty, limit in checks:
+            if qty > limit * lot:
+                return _deny(name, f"{what} after the order {qty / lot:g} lots "
+                                   f"(working orders included) > {name}={limit}")
+        return None
