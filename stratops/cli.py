@@ -13,7 +13,15 @@ import sys
 
 import typer
 
-from stratops import cli_backtest, cli_data, cli_governance, cli_live, cli_research, cli_run
+from stratops import (
+    cli_backtest,
+    cli_data,
+    cli_governance,
+    cli_live,
+    cli_research,
+    cli_risk,
+    cli_run,
+)
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -37,6 +45,9 @@ app.add_typer(cli_governance.audit_app, name="audit")
 app.add_typer(cli_governance.config_app, name="config")
 app.add_typer(cli_live.live_app, name="live")
 app.add_typer(cli_live.journal_app, name="journal")
+app.command("kill")(cli_risk.kill)
+app.add_typer(cli_risk.rearm_app, name="rearm")
+app.add_typer(cli_risk.risk_app, name="risk")
 
 
 @app.command("version")

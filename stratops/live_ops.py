@@ -53,7 +53,11 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade."""
     from live.adapters.paper import PaperExchange
     from live.db import make_engine
+    from live.governance.kill import commands_after
     from live.governance.policy import load_policy
+    from live.risk.guardrails import Guardrails
+    from live.risk.limits import load_risk_limits
+    from live.risk.pretrade import PreTradeRiskEngine
     from live.runner.deployments import load_candidates, load_deployed
     from live.runner.engine import Runner
     from live.runner.feed import parse_feed, replay_frame
@@ -86,10 +90,21 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     def market(bar: Any) -> None:
         exchange.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
 
+    if mode != "shadow":  # real orders only under approved gates, policy and risk limits
+        problems = svc.configs.unapproved()
+        if problems:
+            raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
+    limits = load_risk_limits(settings.path("risk.yaml"), set(policy.rules.symbols),
+                              set(STRATEGIES))
+    capital = {d.strategy: policy.capital_for(d.strategy, mode) or
+               policy.capital_for(d.strategy, "live") for d in deployed}
     runner = Runner(journal=open_mode_journal(settings, mode), broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
-                    policy=policy, max_sessions=settings.live.max_history_sessions)
+                    policy=policy, max_sessions=settings.live.max_history_sessions,
+                    risk=PreTradeRiskEngine(limits, policy),
+                    guardrails=Guardrails(limits, capital),
+                    kill_commands=lambda last: commands_after(svc.engine, last))
     return LiveRun(runner, exchange, refused, frame)
 
 

@@ -33,6 +33,7 @@ from live.events import (
     SignalRaised,
     SignalSide,
 )
+from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.runner.deployments import build
@@ -92,11 +93,12 @@ class Stores:
                              fill_model=FillModel(fill=self.fill,  # type: ignore[arg-type]
                                                   slippage_ticks=1.0, tick_size=0.05))
 
-    def runner(self, risk: RiskEngine | None = None) -> Runner:
+    def runner(self, risk: RiskEngine | None = None,
+               kill_commands: Callable[[int], list] | None = None) -> Runner:
         exchange = self.exchange()
         deployed = build(self.config, self.version, self.mode, self.fraction, "0" * 64)
         return Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
-                      mode=self.mode, clock=record_clock, risk=risk,
+                      mode=self.mode, clock=record_clock, risk=risk, kill_commands=kill_commands,
                       market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                        b.close))
 
@@ -234,8 +236,8 @@ def test_runner_recover_with_broker_unavailable_journals_a_critical_alert(
 def test_runner_recover_with_broker_unavailable_sends_nothing(
         unavailable_at_restart: tuple[Stores, pytest.ExceptionInfo[RunnerHalted]]) -> None:
     stores, _ = unavailable_at_restart
-    stores.exchange().set_faults(unavailable=False)
-    assert len(stores.exchange().orders()) == 1  # the entry sent before the restart only
+    kinds = [e.kind for e in stores.exchange().events()]  # the exchange's own record
+    assert kinds == ["accepted", "filled"]  # the entry sent before the restart only
 
 
 # --- feed anomalies ---------------------------------------------------------------------------
@@ -353,6 +355,25 @@ def test_runner_kill_switch_reduce_denies_every_entry(reduced_run: tuple[Stores,
                                                                   GovernanceDecided)}
     assert len(entries) >= 3
     assert {verdicts[t] for t in entries} == {(False, "kill switch: reduce")}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: Runner._flatten sends an exit for the position, then _on_close on the same bar "
+    "decides the strategy's own exit from the not-yet-filled position and sends a second one: "
+    "the 'flatten' kill switch leaves the position reversed"))
+def test_runner_flatten_kill_on_a_bar_the_strategy_also_exits_sends_one_exit(
+        tmp_path: Path) -> None:
+    bars = day_bars(FIRST_ENTRY + 10)
+    stores = stores_in(tmp_path)
+    desk: list[KillCommand] = []
+    runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
+    runner.recover()
+    runner.run(bars[:30])  # short since bar 23
+    desk.append(KillCommand(1, STRATEGY, "flatten", "ops", "test", "2025-03-03T09:45:00"))
+    runner.run(bars[30:32])  # bar 30 is also the strategy's exit (a flip to long)
+    flip_bar = [(m.side, m.qty) for m in stores.messages(OrderIntended)
+                if m.ts_event == bars[30].ts]  # type: ignore[attr-defined]
+    assert flip_bar == [(Side.BUY, 75)]
 
 
 # --- restart ----------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""``stratops kill``, ``stratops rearm request|approve`` and ``stratops risk report``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stratops.cli_governance import AsOpt, ReasonOpt, _signed_call
+from stratops.errors import EXIT_FAILED
+
+console = Console()
+rearm_app = typer.Typer(help="Re-arm a kill switch (maker/checker).", no_args_is_help=True)
+risk_app = typer.Typer(help="Risk limits, VaR, stress, margin.", no_args_is_help=True)
+
+
+def kill(
+    reason: ReasonOpt,
+    strategy: Annotated[str | None, typer.Option(help="one strategy (default: all)")] = None,
+    mode: Annotated[str, typer.Option(help="halt | reduce | flatten")] = "halt",
+    as_user: AsOpt = None,
+) -> None:
+    """Pull the kill switch; every runner applies it at its next bar (journaled)."""
+    from live.governance.kill import pull
+
+    command = _signed_call(as_user, lambda svc, sign: pull(svc, strategy or "all", mode,
+                                                           reason, sign))
+    console.print(f"[red]kill switch K{command}[/]: {strategy or 'all'} -> {mode}; re-arming "
+                  "needs a risk officer: stratops rearm request ...")
+
+
+@rearm_app.command("request")
+def rearm_request(reason: ReasonOpt,
+                  strategy: Annotated[str | None, typer.Option()] = None,
+                  as_user: AsOpt = None) -> None:
+    """Maker: ask for the kill switch of STRATEGY (or all) to be lifted."""
+    from live.governance.kill import request_rearm
+
+    row = _signed_call(as_user, lambda svc, sign: request_rearm(svc, strategy or "all",
+                                                                reason, sign))
+    console.print(f"{row.ref}: re-arm {strategy or 'all'} requested by {row.maker}; a risk "
+                  f"officer approves: stratops rearm approve {row.ref}")
+
+
+@rearm_app.command("approve")
+def rearm_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = None) -> None:
+    """Checker (risk officer, not the maker): lift the kill switch."""
+    from live.governance.kill import approve_rearm
+
+    command = _signed_call(as_user, lambda svc, sign: approve_rearm(svc, request, sign))
+    console.print(f"[green]re-armed[/] (K{command})")
+
+
+@risk_app.command("report")
+def report(mode: Annotated[str, typer.Option(help="whose journal")] = "shadow") -> None:
+    """Utilisation of every limit, VaR/CVaR, stress and margin for MODE's positions now."""
+    from datetime import date
+
+    from live.risk.limits import load_risk_limits
+    from live.risk.report import risk_report
+    from live.state import replay
+    from pipelines.datasets.catalog import find_dataset
+    from pipelines.datasets.schema import read_dataset
+    from stratops.live_ops import open_mode_journal
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    limits = load_risk_limits(settings.path("risk.yaml"))
+    state = replay(open_mode_journal(settings, mode))
+    dataset = settings.research.datasets[0]
+    entry = find_dataset(settings.root, dataset)
+    frame = read_dataset(entry.path)
+    lots = {k: v.lot_size for k, v in (entry.meta.instruments if entry.meta else {}).items()}
+    today = max((b.ts_event.date() for b in state.last_bars.values()), default=date.today())
+    rows = risk_report(state, limits, frame, lots, settings.root, today)
+    table = Table(title=f"Risk report ({mode} journal, risk.yaml v{limits.version})")
+    for name in ("area", "item", "value", "limit", "utilisation"):
+        table.add_column(name)
+    over = False
+    for row in rows:
+        util = row.utilisation
+        over = over or (util is not None and util > 1.0)
+        table.add_row(row.area, row.item, f"{row.value:,.2f}",
+                      "-" if row.limit is None else f"{row.limit:,.2f}",
+                      "-" if util is None else f"{util:.1%}")
+    console.print(table)
+    if over:
+        console.print("[red]a limit is exceeded[/]")
+        raise typer.Exit(EXIT_FAILED)
