@@ -87,7 +87,7 @@ class Desk:
                                      clock=self.clock, known_strategies=set(STRATEGIES),
                                      **kwargs)
 
-    def signer(self, user: str):  # noqa: ANN201 - a Signer callable
+    def signer(self, user: str):  # returns a Signer callable
         actor = load_actor(self.directory, user, self.keys)
         return lambda payload: actor.sign(payload, now=self.clock(), ttl_seconds=900)
 
