@@ -28,10 +28,18 @@ def _journal_exists(url: str, root: Path | None) -> bool:
     return path.is_file()
 
 
-def _started(journal: Journal, strategy: str, version: int) -> bool:
+def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | None] | None:
+    """Journal seqs from the last start of ``version`` to the next start of another version
+    of the strategy (None: to the end); None if the version never ran."""
     marker = f"v{version} "
-    return any(isinstance(m, ModeChanged) and m.strategy == strategy and
-               marker in f"{m.reason} " for _, m in journal.read())
+    start, end = None, None
+    for seq, m in journal.read():
+        if isinstance(m, ModeChanged) and m.strategy == strategy:
+            if marker in f"{m.reason} ":
+                start, end = seq, None
+            elif start is not None and end is None:
+                end = seq - 1
+    return None if start is None else (start, end)
 
 
 def _qty(journal: Journal, strategy: str) -> int | None:
@@ -45,7 +53,8 @@ def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
                  source: str, max_sessions: int = 5) -> CanaryEvidence | None:
     """Sessions, trades and open breaks of ``version`` in ``journal``."""
     strategy = config["strategy"]
-    if not _started(journal, strategy, version):
+    span = _span(journal, strategy, version)
+    if span is None:
         return None
     sim = dict(config.get("sim") or {})
     qty = _qty(journal, strategy) or int(sim.get("qty_lots", 1)) * int(sim.get("lot_size", 1))
@@ -58,7 +67,8 @@ def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
     for symbol in config.get("symbols") or []:
         reports = reconcile_journal(journal, strategy=strategy, params=config["params"],
                                     venue=config["venue"], symbol=symbol, sim=config_sim,
-                                    max_sessions=max_sessions)
+                                    max_sessions=max_sessions, from_seq=span[0],
+                                    to_seq=span[1])
         sessions = max(sessions, len(reports))
         trades += sum(len(r.actual) for r in reports)
         breaks += sum(len(r.breaks) for r in reports)

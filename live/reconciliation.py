@@ -66,9 +66,11 @@ class _Journaled:
     mode: str = ""
 
 
-def _scan(journal: Journal) -> _Journaled:
+def _scan(journal: Journal, from_seq: int = 1, to_seq: int | None = None) -> _Journaled:
     out = _Journaled()
-    for _, m in journal.read():
+    for seq, m in journal.read(from_seq):
+        if to_seq is not None and seq > to_seq:
+            break
         if isinstance(m, BarClosed):
             out.bars[m.symbol].append(m)
         elif isinstance(m, OrderIntended):
@@ -114,6 +116,7 @@ def expected_trades(bars: list[BarClosed], strategy: str, params: dict[str, Any]
     except ValueError:
         return []  # fewer bars than the warm-up: no trade expected
     t = result.trades
+    t = t[t["exit_reason"] != "end_of_data"]  # the data ended, not the strategy: still open
     return [Trade(str(pd.Timestamp(a)), str(pd.Timestamp(b)), 1 if s == "long" else -1,
                   int(q), float(ep), float(xp))
             for a, b, s, q, ep, xp in zip(t["entry_ts"], t["exit_ts"], t["side"], t["qty"],
@@ -143,10 +146,10 @@ def _breaks(expected: list[Trade], actual: list[Trade]) -> list[str]:
 
 
 def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any],
-                      venue: str, symbol: str, sim: SimConfig,
-                      max_sessions: int = 5) -> list[DayReport]:
-    """One report per session day the journal saw for ``symbol``."""
-    seen = _scan(journal)
+                      venue: str, symbol: str, sim: SimConfig, max_sessions: int = 5,
+                      from_seq: int = 1, to_seq: int | None = None) -> list[DayReport]:
+    """One report per session day the journal saw for ``symbol`` (between the seqs)."""
+    seen = _scan(journal, from_seq, to_seq)
     bars = seen.bars.get(symbol, [])
     days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars})
     actual = actual_trades(seen, strategy, symbol)

@@ -82,9 +82,8 @@ def decide(*, pos: int, signals: tuple[bool, bool, bool, bool], ts: datetime,
     if session_ends:
         return []  # pending orders never cross into the next session
     nxt = _local_time(ts + rules.bar, rules.tz)
-    now = _local_time(ts, rules.tz)
-    at_cutoff = rules.cutoff is not None and nxt >= rules.cutoff and now < rules.cutoff
-    if pos != 0 and at_cutoff:
+    at_cutoff = rules.cutoff is not None and nxt >= rules.cutoff
+    if pos != 0 and at_cutoff:  # also after a missed cutoff bar: never carried past it
         return [Decision("exit", -pos, REASONS[R_CUTOFF])]
     do_exit, side = _decide(pos, *signals)
     out = []

@@ -46,6 +46,7 @@ from strategies.bars import BarsInputError
 from strategies.venues import get_venue
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
+LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 
 
 class RunnerHalted(RuntimeError):
@@ -82,6 +83,8 @@ class Runner:
         self.summary = RunSummary()
         self.guardrails, self.kill_commands = guardrails, kill_commands
         self.last_kill_command = 0
+        self.recovered_last: dict[str, datetime] = {}
+        self.started: dict[str, str] = {}  # strategy -> reason of its last ModeChanged
         self.kill_actor: dict[str, tuple[str, str]] = {}  # scope -> (actor, reason) now
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
 
@@ -106,15 +109,18 @@ class Runner:
         for _, message in self.journal.read():
             self._fold(message, entry_traces)
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+        self.recovered_last = dict(latest)
         outcome = reconcile(self.executor, self.clock(), latest)
         if not outcome.clean:
             raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(
                 outcome.issues))
         for d in self.deployed:
-            if self.state.modes.get(d.strategy) != self.mode:
+            reason = f"runner started with v{d.version} ({d.snapshot_digest[:12]})"
+            if self.state.modes.get(d.strategy) != self.mode or \
+                    self.started.get(d.strategy) != reason:
                 self.executor.record(ModeChanged(
                     trace_id="", ts_event=self.clock(), strategy=d.strategy, mode=self.mode,
-                    reason=f"runner started with v{d.version} ({d.snapshot_digest[:12]})"))
+                    reason=reason))
 
     def _fold(self, message: object, entry_traces: set[str]) -> None:
         """One journaled message into state, bar history, intents, entry counts, switches."""
@@ -131,6 +137,8 @@ class Runner:
             entry_traces.add(message.trace_id)
         elif isinstance(message, KillSwitchChanged):
             self._note_kill(message)
+        elif isinstance(message, ModeChanged):
+            self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):
             self.executor.intents[message.client_key] = message
             if message.trace_id in entry_traces:
@@ -144,8 +152,13 @@ class Runner:
         for bar in bars:
             history = self._history(bar.symbol)
             last = history.last_ts
+            recovered = self.recovered_last.get(bar.symbol)
+            if recovered is not None and bar.ts < recovered:
+                continue  # journaled before a restart: the feed resumes after it
             if last is not None and bar.ts < last:
-                continue  # journaled before a restart
+                self._alert(bar.ts, Severity.WARNING, "out_of_order_bar",
+                            f"{bar.symbol}: bar {bar.ts} is before {last}; ignored")
+                continue
             if (last is None or bar.ts > last) and not self._accept(bar, history, last):
                 continue
             if self.market is not None:
@@ -218,8 +231,8 @@ class Runner:
             pos = self.state.positions.get((d.strategy, bar.symbol))
             if pos is not None and pos.net_qty:
                 side = -1 if pos.net_qty > 0 else 1
-                self._act(d, bar, 7, Decision("exit", side, "flatten"), abs(pos.net_qty),
-                          None)
+                self._act(d, bar, LEG_FLATTEN, Decision("exit", side, "flatten"),
+                          abs(pos.net_qty), None)
 
     def _controls(self, bar: FeedBar, history: SymbolHistory) -> None:
         """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
@@ -279,7 +292,8 @@ class Runner:
                 signals=tuple(bool(a[-1]) for a in signals.arrays()),  # type: ignore[arg-type]
                 ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
                 trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
-            for leg, decision in enumerate(decisions):
+            for decision in decisions:  # fixed legs: a restart between them keeps the keys
+                leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
                 self._act(d, bar, leg, decision, abs(net), day)
 
     def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
@@ -288,6 +302,12 @@ class Runner:
         key = client_key(trace)
         if key in self.state.orders:
             return  # decided and intended before a restart
+        if decision.action == "exit":
+            qty = held - self._working(d.strategy, bar.symbol, decision.side)
+            if qty <= 0:
+                return  # an exit for the whole position is already working
+        else:
+            qty = self._entry_qty(d)
         side = SignalSide.FLAT if decision.action == "exit" else (
             SignalSide.LONG if decision.side > 0 else SignalSide.SHORT)
         ts, version = bar.ts, str(d.version)
@@ -301,7 +321,6 @@ class Runner:
         if not allowed:
             self.summary.denials += 1
             return
-        qty = held if decision.action == "exit" else self._entry_qty(d)
         verdict = self.risk.check(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
             reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
@@ -323,6 +342,13 @@ class Runner:
         self.summary.intents += 1
         if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
+
+    def _working(self, strategy: str, symbol: str, side: int) -> int:
+        """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``."""
+        wanted = Side.BUY if side > 0 else Side.SELL
+        return sum(o.qty - o.filled_qty for o in self.state.orders.values()
+                   if o.strategy == strategy and o.symbol == symbol and o.side == wanted
+                   and str(o.status) in ("INTENDED", "UNKNOWN", "OPEN"))
 
     def _entry_qty(self, d: Deployed) -> int:
         """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""

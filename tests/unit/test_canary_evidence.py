@@ -88,27 +88,18 @@ def redeployed(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     return stores
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Runner.recover journals ModeChanged only when the mode changes, so a new version "
-    "deployed to the same stage leaves no start marker and evidence_for returns None for it"))
 def test_evidence_for_new_version_in_the_same_mode_counts_its_own_session(
         redeployed: Stores) -> None:
     found = evidence(redeployed, version=2)
     assert found is not None and found.sessions == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: evidence_for reconciles the whole journal by strategy, not from the version's "
-    "start: days and trades of the next version are credited to the previous one"))
 def test_evidence_for_previous_version_excludes_days_of_the_next_one(
         redeployed: Stores) -> None:
     found = evidence(redeployed, version=1)
     assert found is not None and found.sessions == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: reconcile_journal compares with the simulator's end_of_data exit: a position still "
-    "open when the journal ends (a run stopped mid-session) is reported as a missing trade"))
 def test_evidence_for_run_stopped_with_a_position_open_has_no_open_breaks(
         tmp_path: Path) -> None:
     stores = canary(tmp_path)

@@ -107,10 +107,6 @@ def test_decide_cutoff_is_read_in_venue_time_whatever_the_input_tz() -> None:
     assert decided(1, NONE, ts=in_utc) == [Decision("exit", -1, "cutoff")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: decide() flattens only at the close *before* the cutoff bar (`now < cutoff`); a "
-    "position still open at a later close (the 14:59 bar missing from the feed, or a restart "
-    "after the cutoff) is never flattened and is carried past the hard flat time"))
 def test_decide_position_still_open_after_cutoff_is_flattened() -> None:
     assert decided(1, NONE, ts=at(15, 5)) == [Decision("exit", -1, "cutoff")]
 

@@ -276,10 +276,6 @@ def late_bar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stores, list[Mes
     return stores, before, state
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Runner.run skips any bar older than the symbol's last bar (`bar.ts < last: "
-    "continue`, meant for bars journaled before a restart), so a late bar never reaches "
-    "_accept and the out_of_order_bar alert is dead code"))
 def test_runner_bar_older_than_the_last_raises_out_of_order_alert(
         late_bar: tuple[Stores, list[Message], str]) -> None:
     stores, _, _ = late_bar
@@ -357,10 +353,6 @@ def test_runner_kill_switch_reduce_denies_every_entry(reduced_run: tuple[Stores,
     assert {verdicts[t] for t in entries} == {(False, "kill switch: reduce")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Runner._flatten sends an exit for the position, then _on_close on the same bar "
-    "decides the strategy's own exit from the not-yet-filled position and sends a second one: "
-    "the 'flatten' kill switch leaves the position reversed"))
 def test_runner_flatten_kill_on_a_bar_the_strategy_also_exits_sends_one_exit(
         tmp_path: Path) -> None:
     bars = day_bars(FIRST_ENTRY + 10)
@@ -427,10 +419,6 @@ class DiesBeforeSecondEntry:
         return PassThroughRisk().check(proposal, state)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: trace ids are keyed by the leg's index in decide()'s list (engine._act); after a "
-    "restart the exit leg's fill is already folded in, decide() returns the entry alone as "
-    "leg 0, its client key is the exit's, and the entry is silently never sent"))
 def test_runner_restart_between_the_legs_of_a_flip_still_sends_the_entry(
         tmp_path: Path) -> None:
     bars = day_bars(FIRST_ENTRY + 10)  # the flip is decided at bar 30
@@ -444,14 +432,13 @@ def test_runner_restart_between_the_legs_of_a_flip_still_sends_the_entry(
     assert trading_state_hash(restarted.state) == trading_state_hash(clean.state)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: decide() flattens only at the close before the cutoff bar (`now < cutoff`): with "
-    "the 14:59 bar missing from the feed the position is carried past the hard flat time"))
 def test_runner_missing_bar_before_cutoff_still_ends_the_session_flat(tmp_path: Path) -> None:
-    # range breakout on 2025-03-04: the 15-bar opening range, then (skipping the quiet
-    # morning, to keep it fast) a short from 12:15 held with no exit signal to the cutoff
+    # range breakout on 2025-03-04: the 15-bar opening range, the breakout short filled at
+    # 12:15, then the last minutes before the cutoff (skipped spans keep it fast; the range
+    # and the position do not change in them) - all without the 14:59 bar
     bars = day_bars(start=date(2025, 3, 4))
     stores = Stores(tmp_path, strategy_config("range_breakout"))
-    runner = stores.run(bars[:15] + bars[175:BEFORE_CUTOFF] + bars[BEFORE_CUTOFF + 1:])
-    assert [str(m.ts_event.time()) for m in stores.messages(OrderFilled)] == ["12:15:00"]
+    runner = stores.run(bars[:15] + bars[175:185] + bars[335:BEFORE_CUTOFF]
+                        + bars[BEFORE_CUTOFF + 1:])
+    assert [str(m.ts_event.time()) for m in stores.messages(OrderFilled)] == ["12:15:00", "15:01:00"]
     assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == 0

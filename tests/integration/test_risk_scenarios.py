@@ -1,0 +1,117 @@
+"""Bad days through the paper runner with the real risk engine: a gap, a runaway strategy, a
+fat-finger quantity. The guardrails must fire in order and the journal must stay whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from live.adapters.paper import FillModel, PaperExchange
+from live.db import make_engine
+from live.events import (
+    AlertRaised,
+    KillSwitchChanged,
+    OrderIntended,
+    RiskChecked,
+    SignalRaised,
+)
+from live.journal import Journal, open_journal
+from live.risk.guardrails import Guardrails
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
+from live.runner.deployments import build
+from live.runner.engine import Runner
+from live.runner.feed import replay_bars, replay_frame
+from strategies.params import get_params
+from strategies.registry import get_strategy
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+DATASET = ROOT / "data/datasets/nse_index_1m.parquet"
+DAY = date(2025, 3, 4)
+
+
+def _limits(tmp_path: Path, **changes: Any) -> Any:
+    data = yaml.safe_load((ROOT / "risk.yaml").read_text())
+    for dotted, value in changes.items():
+        node = data
+        *path, last = dotted.split(".")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    path = tmp_path / "risk.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_risk_limits(path)
+
+
+def _run(tmp_path: Path, frame: pd.DataFrame, limits: Any, *, qty_lots: int = 1,
+         strategy: str = "ema_cross", params: dict | None = None) -> Journal:
+    spec = get_strategy(strategy)
+    config = {"strategy": strategy, "params": params or get_params(spec.default_params()),
+              "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
+              "sim": {"qty_lots": qty_lots, "lot_size": 75, "slippage_ticks": 1.0}}
+    deployed = build(config, 1, "live", 1.0, "0" * 64)
+    clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=clock)
+    exchange = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'exchange.db'}"), seed=1,
+                             fill_model=FillModel(slippage_ticks=1.0))
+    runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
+                    clock=clock, market=lambda b: exchange.on_bar(
+                        b.symbol, b.ts, b.open, b.high, b.low, b.close),
+                    risk=PreTradeRiskEngine(limits),
+                    guardrails=Guardrails(limits, {strategy: 1_000_000.0}))
+    runner.recover()
+    runner.run(replay_bars(frame))
+    assert journal.verify().ok  # nothing lost, nothing out of order
+    return journal
+
+
+def _frame() -> pd.DataFrame:
+    return replay_frame(DATASET, ["NIFTY"], DAY, DAY)
+
+
+def test_gap_down_locks_the_whole_book_and_only_exits_follow(tmp_path: Path) -> None:
+    frame = _frame()
+    at = frame.index[150]
+    for col in ("open", "high", "low", "close"):
+        frame.loc[at:, col] *= 0.96  # a 4 % gap inside the session
+    journal = _run(tmp_path, frame, _limits(tmp_path))
+    events = [m for _, m in journal.read()]
+    kill = next(i for i, m in enumerate(events)
+                if isinstance(m, KillSwitchChanged) and m.scope == "all")
+    assert events[kill].mode in ("flatten", "halt") and events[kill].actor == "risk_engine"
+    gap_bar = frame["ts"].iloc[150]
+    assert events[kill].ts_event == gap_bar  # fired on the gap bar itself
+    sides = {m.trace_id: m.side for m in events if isinstance(m, SignalRaised)}
+    later = [m for m in events[kill + 1:] if isinstance(m, OrderIntended)]
+    assert all(sides[m.trace_id] == "flat" for m in later)
+
+
+def test_runaway_strategy_hits_soft_then_hard_drawdown_and_is_flattened(
+        tmp_path: Path) -> None:
+    limits = _limits(tmp_path, **{"drawdown.strategy": {"default": {
+        "soft_pct": 0.05, "hard_pct": 0.1, "soft_scale": 0.5}},
+        "drawdown.lockout_windows": []})
+    journal = _run(tmp_path, _frame(), limits, params={"fast": 2, "slow": 3, "trend": 0})
+    events = [m for _, m in journal.read()]
+    soft = next(i for i, m in enumerate(events)
+                if isinstance(m, AlertRaised) and m.code == "soft_drawdown")
+    hard = next(i for i, m in enumerate(events)
+                if isinstance(m, KillSwitchChanged) and m.mode == "flatten")
+    assert soft < hard and events[hard].actor == "risk_engine"
+    sides = {m.trace_id: m.side for m in events if isinstance(m, SignalRaised)}
+    later = [m for m in events[hard + 1:] if isinstance(m, OrderIntended)]
+    assert all(sides[m.trace_id] == "flat" for m in later)  # only exits after the lock
+
+
+def test_fat_finger_quantity_is_denied_before_any_intent(tmp_path: Path) -> None:
+    journal = _run(tmp_path, _frame(), _limits(tmp_path), qty_lots=100)
+    events = [m for _, m in journal.read()]
+    denials = [m for m in events if isinstance(m, RiskChecked) and not m.passed]
+    assert denials and denials[0].check in ("max_qty_per_order", "max_lots_per_order")
+    assert not [m for m in events if isinstance(m, OrderIntended)]
