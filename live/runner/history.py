@@ -23,28 +23,34 @@ class OutOfOrderBarError(ValueError):
 
 
 class SymbolHistory:
-    """Bars of one symbol, with the session clock (session number, bar in session)."""
+    """Bars of one symbol, with the session clock (session number, bar in session), kept in
+    growable NumPy buffers so :meth:`bars` hands out views instead of rebuilding arrays."""
 
     def __init__(self, symbol: str, venue: Venue, max_sessions: int = 5) -> None:
         self.symbol, self.venue, self.max_sessions = symbol, venue, max_sessions
-        self._rows: list[tuple[float, float, float, float, float]] = []
+        self._n = 0
+        self._prices = np.empty((5, 1024), dtype=np.float64)  # open high low close volume
+        self._ns = np.empty(1024, dtype=np.int64)  # UTC nanoseconds (mixed tz objects in)
+        self._session = np.empty(1024, dtype=np.int64)
+        self._in_session = np.empty(1024, dtype=np.int64)
         self._ts: list[datetime] = []
-        self._ns: list[int] = []  # the same instants as UTC nanoseconds (mixed tz objects)
-        self._session: list[int] = []
-        self._in_session: list[int] = []
         self._day: object = None
+        self._days: dict[datetime, object] = {}
+        self._bars: Bars | None = None
+        self._shift = _overnight_shift(venue)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._n
 
     def last_close(self) -> float:
-        return self._rows[-1][3]
+        return float(self._prices[3, self._n - 1])
 
     def last_move_pct(self) -> float | None:
         """The last bar's close-to-close move in percent, inside one session only."""
-        if len(self._rows) < 2 or self._session[-1] != self._session[-2]:
+        n = self._n
+        if n < 2 or self._session[n - 1] != self._session[n - 2]:
             return None
-        return (self._rows[-1][3] / self._rows[-2][3] - 1.0) * 100.0
+        return float((self._prices[3, n - 1] / self._prices[3, n - 2] - 1.0) * 100.0)
 
     @property
     def last_ts(self) -> datetime | None:
@@ -52,13 +58,24 @@ class SymbolHistory:
 
     def session_day(self, ts: datetime) -> object:
         """The session date of ``ts`` (venue local; overnight sessions dated by their close)."""
-        local = pd.Timestamp(ts).tz_convert(self.venue.tz)
-        shift = pd.Timedelta(0)
-        v = self.venue
-        if v.open is not None and v.close is not None and v.close <= v.open:
-            shift = pd.Timedelta(hours=24) - pd.Timedelta(hours=v.open.hour,
-                                                          minutes=v.open.minute)
-        return (local + shift).date()
+        found = self._days.get(ts)
+        if found is None:
+            if len(self._days) > 256:
+                self._days.clear()
+            local = pd.Timestamp(ts).tz_convert(self.venue.tz)
+            found = self._days[ts] = (local + self._shift).date()
+        return found
+
+    def _grow(self) -> None:
+        cap = 2 * self._ns.shape[0]
+        for name in ("_ns", "_session", "_in_session"):
+            old = getattr(self, name)
+            fresh = np.empty(cap, dtype=old.dtype)
+            fresh[: self._n] = old[: self._n]
+            setattr(self, name, fresh)
+        prices = np.empty((5, cap), dtype=np.float64)
+        prices[:, : self._n] = self._prices[:, : self._n]
+        self._prices = prices
 
     def append(self, bar: FeedBar) -> bool:
         """Add ``bar``; True when it starts a new session."""
@@ -68,41 +85,55 @@ class SymbolHistory:
         new_session = day != self._day
         if new_session:
             self._day = day
-            self._session.append(self._session[-1] + 1 if self._session else 0)
-            self._in_session.append(0)
             self._trim()
-        else:
-            self._session.append(self._session[-1])
-            self._in_session.append(self._in_session[-1] + 1)
-        self._rows.append((bar.open, bar.high, bar.low, bar.close, bar.volume))
+        if self._n == self._ns.shape[0]:
+            self._grow()
+        i = self._n
+        self._session[i] = (self._session[i - 1] + (1 if new_session else 0)) if i else 0
+        self._in_session[i] = 0 if new_session or not i else self._in_session[i - 1] + 1
+        self._prices[:, i] = (bar.open, bar.high, bar.low, bar.close, bar.volume)
+        self._ns[i] = pd.Timestamp(bar.ts).value
         self._ts.append(bar.ts)
-        self._ns.append(pd.Timestamp(bar.ts).value)
+        self._n += 1
+        self._bars = None
         return new_session
 
     def _trim(self) -> None:
-        """Keep the last ``max_sessions`` sessions (the new one included)."""
-        if not self._session:
+        """Keep the last ``max_sessions - 1`` sessions before a new one starts."""
+        n = self._n
+        if not n:
             return
-        first_kept = self._session[-1] - self.max_sessions + 1
-        cut = next((i for i, s in enumerate(self._session) if s >= first_kept), 0)
+        first_kept = self._session[n - 1] + 1 - self.max_sessions + 1
+        cut = int(np.searchsorted(self._session[:n], first_kept, side="left"))
         if cut:
-            del self._rows[:cut], self._ts[:cut], self._ns[:cut]
-            del self._session[:cut], self._in_session[:cut]
+            keep = n - cut
+            self._prices[:, :keep] = self._prices[:, cut:n]
+            for arr in (self._ns, self._session, self._in_session):
+                arr[:keep] = arr[cut:n]
+            del self._ts[:cut]
+            self._n = keep
 
     def bars(self) -> Bars:
-        """The history as :class:`Bars` (the clock flags the simulator needs are unused by
-        signal kernels and left neutral)."""
-        data = np.array(self._rows, dtype=np.float64).reshape(-1, 5)
-        n = len(data)
+        """The history as :class:`Bars` (views of the buffers, valid until the next append;
+        the clock flags the simulator needs are unused by signal kernels and left neutral)."""
+        if self._bars is not None:
+            return self._bars
+        n = self._n
         flags = np.zeros(n, dtype=bool)
-        return Bars(
-            symbol=self.symbol,
-            ts=pd.DatetimeIndex(np.array(self._ns, dtype="datetime64[ns]")).tz_localize(
-                "UTC").tz_convert(self.venue.tz),
-            open=np.ascontiguousarray(data[:, 0]), high=np.ascontiguousarray(data[:, 1]),
-            low=np.ascontiguousarray(data[:, 2]), close=np.ascontiguousarray(data[:, 3]),
-            volume=np.ascontiguousarray(data[:, 4]),
-            session=np.array(self._session, dtype=np.int64),
-            bar_in_session=np.array(self._in_session, dtype=np.int64),
-            entry_ok=~flags, entry_ok_at_close=~flags, cutoff_exit=flags,
-            session_last=flags.copy(), flat_at_session_end=True)
+        ts = pd.DatetimeIndex(self._ns[:n].view("datetime64[ns]")).tz_localize(
+            "UTC").tz_convert(self.venue.tz)
+        p = self._prices
+        self._bars = Bars(
+            symbol=self.symbol, ts=ts, open=p[0, :n], high=p[1, :n], low=p[2, :n],
+            close=p[3, :n], volume=p[4, :n], session=self._session[:n],
+            bar_in_session=self._in_session[:n], entry_ok=~flags, entry_ok_at_close=~flags,
+            cutoff_exit=flags, session_last=flags.copy(), flat_at_session_end=True)
+        return self._bars
+
+
+def _overnight_shift(venue: Venue) -> pd.Timedelta:
+    """Overnight sessions (spot FX) are dated by the day they close."""
+    if venue.open is not None and venue.close is not None and venue.close <= venue.open:
+        return pd.Timedelta(hours=24) - pd.Timedelta(hours=venue.open.hour,
+                                                     minutes=venue.open.minute)
+    return pd.Timedelta(0)
