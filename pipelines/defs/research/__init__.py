@@ -6,7 +6,6 @@ import dagster as dg
 
 from pipelines.defs.research.assets import FEATURES_IO, GROUP, research_assets
 from pipelines.defs.research.io_managers import FeatureStoreIOManager
-from pipelines.defs.research.partitions import research_partitions
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.defs.research.sensors import RESEARCH_JOB, build_sensor
 from stratops.settings import Settings
@@ -25,7 +24,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
             FEATURES_IO: FeatureStoreIOManager(base_dir=str(storage / "feature_pointers")),
             "io_manager": dg.FilesystemIOManager(base_dir=str(storage)),
         },
-        jobs=[dg.define_asset_job(RESEARCH_JOB, selection=dg.AssetSelection.groups(GROUP),
-                                  partitions_def=research_partitions(research))],
+        jobs=[dg.define_asset_job(RESEARCH_JOB, selection=dg.AssetSelection.groups(GROUP))],
         sensors=[build_sensor(root, research)],
     )
