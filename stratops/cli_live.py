@@ -105,7 +105,13 @@ def replay(mode: ModeOpt = "shadow") -> None:
     from live.state import in_doubt_orders, state_hash
     from live.state import replay as fold_journal
 
-    state = fold_journal(_journal(mode))
+    journal = _journal(mode)
+    verdict = journal.verify()
+    if not verdict.ok:
+        console.print(f"[red]journal BROKEN[/] at seq {verdict.first_bad_seq}: "
+                      f"{verdict.reason}; not replaying it")
+        raise typer.Exit(EXIT_FAILED)
+    state = fold_journal(journal, verified=True)
     console.print(f"events {state.events_applied:,}, orders {len(state.orders)}, fills "
                   f"{len(state.trade_ids)}, in doubt {len(in_doubt_orders(state))}")
     for (strategy_name, symbol), pos in sorted(state.positions.items()):

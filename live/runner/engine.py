@@ -106,7 +106,7 @@ class Runner:
             raise RunnerHalted(f"journal broken at seq {verdict.first_bad_seq}: "
                                f"{verdict.reason}")
         entry_traces: set[str] = set()
-        for _, message in self.journal.read():
+        for _, message in self.journal.read(verified=True):  # verified just above
             self._fold(message, entry_traces)
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
         self.recovered_last = dict(latest)

@@ -244,3 +244,17 @@ def test_round_trip_keeps_the_offset_of_a_fixed_zone() -> None:
     bar = BarClosed(trace_id="", ts_event=stamp, symbol="N", open=1, high=1, low=1, close=1,
                     volume=1)
     assert to_record(_through_json(bar))["fields"]["ts_event"] == "2025-01-06T03:46:00+05:30"
+
+
+def test_trusted_decoder_builds_the_same_message_for_every_kind() -> None:
+    from live.events import from_record_trusted
+    from tests.unit.test_journal import sample_session
+
+    messages = sample_session(3)
+    kinds = {type(m).__name__ for m in messages}
+    assert len(kinds) >= 10
+    for message in messages:
+        record = json.loads(json.dumps(to_record(message)))
+        trusted = from_record_trusted(record)
+        assert trusted == from_record(record)
+        assert type(trusted) is type(message)
