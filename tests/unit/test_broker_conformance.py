@@ -59,7 +59,18 @@ def paper_venue(tmp_path: Path) -> Venue:
                  slippage_points=model.slippage_points)
 
 
-VENUES: list[Callable[[Path], Venue]] = [paper_venue]
+def kite_venue(tmp_path: Path) -> Venue:
+    """The Kite adapter, through the real ``kiteconnect`` client, over a paper exchange."""
+    from tests.unit.test_kite_adapter import kite_over_paper
+
+    model = FillModel(fill="next_open", slippage_ticks=2, tick_size=0.05)
+    broker, exchange = kite_over_paper(tmp_path, fill_model=model)
+    return Venue(broker=broker,
+                 push_bar=lambda ts, o, h, lo, c: exchange.on_bar(SYMBOL, ts, o, h, lo, c),
+                 slippage_points=model.slippage_points)
+
+
+VENUES: list[Callable[[Path], Venue]] = [paper_venue, kite_venue]
 
 
 @pytest.fixture(params=VENUES, ids=lambda factory: factory.__name__.removesuffix("_venue"))
