@@ -285,7 +285,9 @@ def test_tampered_snapshot_fails_verification(desk: Desk) -> None:
 
 def test_swapped_model_artifact_is_refused(desk: Desk) -> None:
     desk.promote(desk.versions[0], "shadow")
-    model_file = next((desk.root / "artifacts").rglob("MLmodel"))
+    uri = desk.registry.client.get_model_version_download_uri("ema_cross",
+                                                               str(desk.versions[0]))
+    model_file = Path(uri.removeprefix("file://")) / "MLmodel"
     model_file.write_text(model_file.read_text() + "\n# swapped\n")
     check = desk.svc.verify_deployment("ema_cross", "shadow")
     assert not check.ok and "swapped artifact" in " ".join(check.problems)
