@@ -24,9 +24,18 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from strategies.arrays import F64, I64, B
 from strategies.costs import fill_cost_tuple_inr
+
+U8 = npt.NDArray[np.uint8]
+
+# packed inputs of simulate_packed: signal bits (one byte per bar, from pack_signals) and
+# bar bits (from bar_flags) never overlap, so one OR gives everything a bar holds
+S_LONG_ENTRY, S_LONG_EXIT, S_SHORT_ENTRY, S_SHORT_EXIT = 1, 2, 4, 8
+F_NEW_SESSION, F_CUTOFF, F_SESSION_LAST, F_LAST = 16, 32, 64, 128
+F_BOUNDARIES = F_NEW_SESSION | F_CUTOFF | F_SESSION_LAST | F_LAST
 
 # cfg vector
 C_QTY, C_STOP, C_STOP_FRAC, C_TRAIL, C_TRAIL_FRAC, C_TARGET, C_TARGET_FRAC = range(7)
@@ -85,18 +94,16 @@ def _trail_level(side: float, peak: float, trail_pts: float, trail_frac: float) 
 
 
 @numba.njit(cache=True, nogil=True)
-def _stop_exit(side: float, o: float, h: float, lo: float, stop: float, trail: float,
+def _stop_exit(side: float, o: float, h: float, lo: float, level: float, level_reason: int,
                target: float) -> tuple[float, int]:
-    """(raw exit price, reason) when the stop/trail (first) or the target is hit, else
-    (NaN, -1). A gap through the level fills at the open."""
-    level, reason = stop, R_STOP
-    if not np.isnan(trail) and (np.isnan(stop) or (trail - stop) * side > 0):
-        level, reason = trail, R_TRAIL
+    """(raw exit price, reason) when the stop level (the stop or the trail, see
+    ``_stop_level``) or else the target is hit, else (NaN, -1). A gap through the level
+    fills at the open."""
     if not np.isnan(level):
         if (o - level) * side <= 0:
-            return o, reason
+            return o, level_reason
         if (side > 0 and lo <= level) or (side < 0 and h >= level):
-            return level, reason
+            return level, level_reason
     if not np.isnan(target):
         if (o - target) * side >= 0:
             return o, R_TARGET
@@ -188,7 +195,56 @@ def _booked(book: Book, gross: float, costs: float) -> Book:
 
 
 @numba.njit(cache=True, nogil=True)
-def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see module doc)
+def _active_bits(pos: float, ruined: bool) -> int:
+    """The signal and bar bits that make a bar more than a mark-to-market for a trader in
+    position ``pos``; on any other bar only a stop or target can act."""
+    if pos > 0:
+        return S_LONG_EXIT | S_SHORT_ENTRY | F_BOUNDARIES
+    if pos < 0:
+        return S_SHORT_EXIT | S_LONG_ENTRY | F_BOUNDARIES
+    if ruined:
+        return F_BOUNDARIES
+    return S_LONG_ENTRY | S_SHORT_ENTRY | F_BOUNDARIES
+
+
+@numba.njit(cache=True, nogil=True)
+def _stop_level(side: float, stop: float, trail: float) -> tuple[float, int]:
+    """The level that stops the position out first (the stop or the trail) and its reason;
+    (NaN, R_STOP) when neither is set."""
+    if not np.isnan(trail) and (np.isnan(stop) or (trail - stop) * side > 0):
+        return trail, R_TRAIL
+    return stop, R_STOP
+
+
+@numba.njit(cache=True, nogil=True)
+def bar_flags(session: I64, cutoff_exit: B, session_last: B) -> U8:
+    """The bar bits ``F_*`` of each bar: computed once per instrument, shared by every run."""
+    n = len(session)
+    flags = np.zeros(n, dtype=np.uint8)
+    for t in range(n):
+        bits = 0
+        if t > 0 and session[t] != session[t - 1]:
+            bits |= F_NEW_SESSION
+        if cutoff_exit[t]:
+            bits |= F_CUTOFF
+        if session_last[t]:
+            bits |= F_SESSION_LAST
+        if t == n - 1:
+            bits |= F_LAST
+        flags[t] = bits
+    return flags
+
+
+@numba.njit(cache=True, nogil=True)
+def pack_signals(le: B, lx: B, se: B, sx: B, out: U8) -> None:
+    """The four signal arrays as the bits ``S_*`` of one byte per bar, into ``out``."""
+    for t in range(len(out)):
+        out[t] = (le[t] * S_LONG_ENTRY) | (lx[t] * S_LONG_EXIT) | (se[t] * S_SHORT_ENTRY) | (
+            sx[t] * S_SHORT_EXIT)
+
+
+@numba.njit(cache=True, nogil=True)
+def simulate_kernel(
     o: F64, h: F64, lo: F64, c: F64, session: I64, entry_ok: B, entry_ok_close: B,
     cutoff_exit: B, session_last: B, flat_end: bool, le: B, lx: B, se: B, sx: B, cfg: F64,
     rates: F64, record: bool, trades: F64, equity: F64, daily: F64,
@@ -198,8 +254,30 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
     With ``record`` the closed trades go to ``trades`` (rows ``0 .. metrics[M_TRADES]-1``)
     and the equity at each close to ``equity``. If ``daily`` is not empty, the return of each
     session (close of its last bar over the previous one's) goes to ``daily[k]`` for the k-th
-    session seen (the input for PBO and DSR). One flat loop with scalar state on purpose:
-    it is the hot path of every grid evaluation.
+    session seen (the input for PBO and DSR). Packs the bar and signal arrays into bits and
+    runs :func:`simulate_packed`, the loop the grid engine runs too.
+    """
+    sig = np.empty(len(c), dtype=np.uint8)
+    pack_signals(le, lx, se, sx, sig)
+    return simulate_packed(o, h, lo, c, bar_flags(session, cutoff_exit, session_last), entry_ok,
+                           entry_ok_close, flat_end, sig, cfg, rates, record, trades, equity,
+                           daily)
+
+
+@numba.njit(cache=True, nogil=True)
+def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see module doc)
+    o: F64, h: F64, lo: F64, c: F64, flags: U8, entry_ok: B, entry_ok_close: B,
+    flat_end: bool, sig: U8, cfg: F64, rates: F64, record: bool, trades: F64, equity: F64,
+    daily: F64,
+) -> F64:
+    """:func:`simulate_kernel` on packed inputs: ``flags`` from :func:`bar_flags`, ``sig``
+    from :func:`pack_signals`.
+
+    One flat loop with scalar state on purpose: it is the hot path of every grid evaluation.
+    A bar whose bits ask nothing of the current position (``_active_bits``: no signal that
+    could act on it, no session boundary or cutoff, nothing pending) only checks the stop and
+    target levels and marks to market, or, flat, is skipped (equity stays at cash); every
+    other bar runs all five steps of the module doc.
     """
     n = len(c)
     qty, slip, capital = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL]
@@ -212,7 +290,8 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
     has_levels = trailing or rules[0] > 0 or rules[1] > 0 or rules[2] > 0 or rules[3] > 0
     book = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     pos = entry_px = entry_cost = peak = 0.0
-    stop = target = trail = np.nan
+    stop = target = trail = level = np.nan
+    level_reason = R_STOP
     entry_idx = 0
     cash = capital  # capital + realised P&L - all costs paid so far
     today = 0
@@ -221,37 +300,46 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
     days = sum_r = sum_r2 = in_pos = 0.0
     eq = capital
     ruined = False
+    active = _active_bits(pos, ruined)
     for t in range(n):
-        if t > 0 and session[t] != session[t - 1]:
-            today = 0
-            if flat_end:
-                pend_exit, pend_side = False, 0.0
-        reason, raw = -1, 0.0
-        if pos != 0 and cutoff_exit[t]:
-            reason, raw = R_CUTOFF, o[t]
-        elif next_open and pend_exit and pos != 0:
-            reason, raw = R_SIGNAL, o[t]
-        if reason >= 0:
-            px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
+        bits = flags[t] | sig[t]
+        full = (bits & active) != 0 or pend_exit or pend_side != 0
+        if not full and pos == 0:  # flat, nothing pending, no entry: equity stays at cash
             if record:
-                _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
-                        costs, reason)
-            book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
-        enter_side, enter_raw = 0.0, 0.0
-        if next_open and pend_side != 0 and pos == 0 and entry_ok[t] and not ruined:
-            enter_side, enter_raw = pend_side, o[t]
-        pend_exit, pend_side = False, 0.0
-        if enter_side != 0 and (max_trades <= 0 or today < max_trades):
-            pos = enter_side
-            entry_px = enter_raw + pos * slip
-            entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
-            cash -= entry_cost
-            entry_idx, peak, today = t, entry_px, today + 1
-            stop, target = _entry_levels(pos, entry_px, rules)
-            trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                equity[t] = eq
+            continue
+        if full:
+            if bits & F_NEW_SESSION:
+                today = 0
+                if flat_end:
+                    pend_exit, pend_side = False, 0.0
+            reason, raw = -1, 0.0
+            if pos != 0 and bits & F_CUTOFF:
+                reason, raw = R_CUTOFF, o[t]
+            elif next_open and pend_exit and pos != 0:
+                reason, raw = R_SIGNAL, o[t]
+            if reason >= 0:
+                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
+                if record:
+                    _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                            costs, reason)
+                book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
+            enter_side, enter_raw = 0.0, 0.0
+            if next_open and pend_side != 0 and pos == 0 and entry_ok[t] and not ruined:
+                enter_side, enter_raw = pend_side, o[t]
+            pend_exit, pend_side = False, 0.0
+            if enter_side != 0 and (max_trades <= 0 or today < max_trades):
+                pos = enter_side
+                entry_px = enter_raw + pos * slip
+                entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
+                cash -= entry_cost
+                entry_idx, peak, today = t, entry_px, today + 1
+                stop, target = _entry_levels(pos, entry_px, rules)
+                trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                level, level_reason = _stop_level(pos, stop, trail)
         stopped = False
         if pos != 0 and has_levels:
-            raw, reason = _stop_exit(pos, o[t], h[t], lo[t], stop, trail, target)
+            raw, reason = _stop_exit(pos, o[t], h[t], lo[t], level, level_reason, target)
             if reason >= 0:
                 px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
                 if record:
@@ -261,36 +349,41 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
             elif trailing:
                 peak = max(peak, h[t]) if pos > 0 else min(peak, lo[t])
                 trail = _trail_level(pos, peak, trail_pts, trail_frac)
-        if not stopped and not ruined:
-            do_exit, side = _decide(pos, le[t], lx[t], se[t], sx[t])
-            if next_open:
-                pend_exit, pend_side = do_exit, side
-            else:
-                if do_exit and pos != 0:
-                    px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip,
-                                                      rt)
-                    if record:
-                        _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
-                                gross, costs, R_SIGNAL)
-                    book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
-                if side != 0 and pos == 0 and entry_ok_close[t] and (
-                        max_trades <= 0 or today < max_trades) and not (
-                        t == n - 1 or (flat_end and session_last[t])):  # would close at once
-                    pos = side
-                    entry_px = c[t] + pos * slip
-                    entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
-                    cash -= entry_cost
-                    entry_idx, peak, today = t, entry_px, today + 1
-                    stop, target = _entry_levels(pos, entry_px, rules)
-                    trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                level, level_reason = _stop_level(pos, stop, trail)
         last = t == n - 1
-        if pos != 0 and (last or (flat_end and session_last[t])):
-            reason = R_END if last else R_SESSION_END
-            px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
-            if record:
-                _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
-                        costs, reason)
-            book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
+        if full:
+            if not stopped and not ruined:
+                do_exit, side = _decide(pos, (bits & S_LONG_ENTRY) != 0,
+                                        (bits & S_LONG_EXIT) != 0, (bits & S_SHORT_ENTRY) != 0,
+                                        (bits & S_SHORT_EXIT) != 0)
+                if next_open:
+                    pend_exit, pend_side = do_exit, side
+                else:
+                    if do_exit and pos != 0:
+                        px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty,
+                                                          slip, rt)
+                        if record:
+                            _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
+                                    gross, costs, R_SIGNAL)
+                        book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
+                    if side != 0 and pos == 0 and entry_ok_close[t] and (
+                            max_trades <= 0 or today < max_trades) and not (
+                            last or (flat_end and bits & F_SESSION_LAST)):  # would close at once
+                        pos = side
+                        entry_px = c[t] + pos * slip
+                        entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
+                        cash -= entry_cost
+                        entry_idx, peak, today = t, entry_px, today + 1
+                        stop, target = _entry_levels(pos, entry_px, rules)
+                        trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                        level, level_reason = _stop_level(pos, stop, trail)
+            if pos != 0 and (last or (flat_end and bits & F_SESSION_LAST)):
+                reason = R_END if last else R_SESSION_END
+                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
+                if record:
+                    _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
+                            costs, reason)
+                book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
         eq = cash + (c[t] - entry_px) * pos * qty
         if eq <= 0 and not ruined:
             ruined = True
@@ -305,7 +398,7 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
             in_pos += 1.0
         peak_eq = max(peak_eq, eq)
         max_dd = max(max_dd, 1.0 - eq / peak_eq)
-        if (session_last[t] or last) and prev_day_eq > 0:
+        if bits & (F_SESSION_LAST | F_LAST) and prev_day_eq > 0:
             r = eq / prev_day_eq - 1.0
             if daily.shape[0] > int(days):
                 daily[int(days)] = r
@@ -315,5 +408,6 @@ def simulate_kernel(  # noqa: C901 - the hot loop stays one flat function (see m
             prev_day_eq = eq
         if record:
             equity[t] = eq
+        active = _active_bits(pos, ruined)
     return _metrics(eq, capital, _daily_sharpe(days, sum_r, sum_r2), max_dd, book, days,
                     in_pos / n if n > 0 else 0.0)
