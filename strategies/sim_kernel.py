@@ -1,8 +1,11 @@
 """The bar simulator's compiled core: one position per instrument, stops, cutoff, costs.
 
-One kernel serves a single backtest (``record=True``: trades and equity written out) and
-the grid engine (``record=False``: only the metrics vector, nothing per bar kept). All
-conventions live here once:
+One loop, :func:`simulate_packed`, serves a single backtest (``record=True``: trades and
+equity written out, via :func:`simulate_kernel`) and the grid engine (``record=False``: only
+the metrics vector, nothing per bar kept). It reads each bar's signals and session events
+as bits of one byte (``S_*`` | ``F_*``) and runs through the quiet bars - those whose bits
+ask nothing of the current position and that touch no stop or target - with only the
+mark-to-market. All conventions live here once:
 
 * **Fills.** ``next_open`` (default): a signal seen at bar t's close fills at bar t+1's open,
   in the same session only. ``close``: fills at bar t's close (vectorbt's default).
@@ -265,19 +268,33 @@ def simulate_kernel(
 
 
 @numba.njit(cache=True, nogil=True)
+def _touch_bounds(side: float, level: float, target: float) -> tuple[float, float]:
+    """(below, above): a bar whose open or low is at/below ``below``, or whose open or high is
+    at/above ``above``, may exit at the stop level or the target (NaN: no such level). Used
+    only to skip ``_stop_exit`` on bars that touch neither: for +-1 sides and finite prices
+    ``(o - level) * side <= 0`` is ``o <= level`` (long) or ``o >= level`` (short)."""
+    if side > 0:
+        return level, target
+    return target, level
+
+
+# error_model="numpy": no zero-division checks in the loop; its divisors are never zero
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see module doc)
     o: F64, h: F64, lo: F64, c: F64, flags: U8, entry_ok: B, entry_ok_close: B,
     flat_end: bool, sig: U8, cfg: F64, rates: F64, record: bool, trades: F64, equity: F64,
-    daily: F64,
+    daily: F64, skip_quiet: bool = True,
 ) -> F64:
     """:func:`simulate_kernel` on packed inputs: ``flags`` from :func:`bar_flags`, ``sig``
     from :func:`pack_signals`.
 
     One flat loop with scalar state on purpose: it is the hot path of every grid evaluation.
-    A bar whose bits ask nothing of the current position (``_active_bits``: no signal that
-    could act on it, no session boundary or cutoff, nothing pending) only checks the stop and
-    target levels and marks to market, or, flat, is skipped (equity stays at cash); every
-    other bar runs all five steps of the module doc.
+    A quiet bar - nothing pending and no bit of ``_active_bits`` set (no signal that could
+    act on the position, no session boundary, cutoff or last bar) - is skipped when flat
+    (equity stays at cash) and, in a position, only marked to market unless it touches a
+    stop or target level or ruins the account; every other bar runs all five steps of the
+    module doc. Both paths give the same numbers, bit for bit: ``skip_quiet=False`` runs
+    every bar through the five steps, the reference the tests hold the fast path to.
     """
     n = len(c)
     qty, slip, capital = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL]
@@ -301,13 +318,45 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
     eq = capital
     ruined = False
     active = _active_bits(pos, ruined)
-    for t in range(n):
+    t = 0
+    while t < n:
+        if skip_quiet and not pend_exit and pend_side == 0:  # run through the quiet bars
+            # unsigned bar index: no negative-index handling in the compiled loop
+            first, t = np.uint64(t), n
+            if pos == 0:  # flat: equity stays at cash
+                for u in range(first, np.uint64(n)):
+                    if (flags[u] | sig[u]) & active:
+                        t = np.int64(u)
+                        break
+                    if record:
+                        equity[u] = eq
+            else:  # in a position: mark to market until a level is touched or ruin
+                below, above = _touch_bounds(pos, level, target)
+                for u in range(first, np.uint64(n)):
+                    if (flags[u] | sig[u]) & active or (has_levels and (
+                            (o[u] <= below) | (lo[u] <= below) | (o[u] >= above) | (
+                            h[u] >= above))):
+                        t = np.int64(u)
+                        break
+                    mark = cash + (c[u] - entry_px) * pos * qty
+                    if mark <= 0:
+                        t = np.int64(u)
+                        break
+                    if trailing:
+                        peak = max(peak, h[u]) if pos > 0 else min(peak, lo[u])
+                        trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                        level, level_reason = _stop_level(pos, stop, trail)
+                        below, above = _touch_bounds(pos, level, target)
+                    eq = mark
+                    in_pos += 1.0
+                    peak_eq = max(peak_eq, eq)
+                    max_dd = max(max_dd, 1.0 - eq / peak_eq)
+                    if record:
+                        equity[u] = eq
+            if t == n:
+                break
         bits = flags[t] | sig[t]
         full = (bits & active) != 0 or pend_exit or pend_side != 0
-        if not full and pos == 0:  # flat, nothing pending, no entry: equity stays at cash
-            if record:
-                equity[t] = eq
-            continue
         if full:
             if bits & F_NEW_SESSION:
                 today = 0
@@ -409,5 +458,6 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
         if record:
             equity[t] = eq
         active = _active_bits(pos, ruined)
+        t += 1
     return _metrics(eq, capital, _daily_sharpe(days, sum_r, sum_r2), max_dd, book, days,
                     in_pos / n if n > 0 else 0.0)

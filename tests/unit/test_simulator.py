@@ -20,6 +20,7 @@ from strategies.bars import Bars, BarsInputError, bars_from_frame
 from strategies.costs import load_cost_rates, order_cost_breakdown
 from strategies.params import ParamError
 from strategies.signals import Signals
+from strategies.sim_kernel import N_TRADE_COLS, bar_flags, pack_signals, simulate_packed
 from strategies.simulator import BacktestResult, SimConfig, simulate
 
 OHLC = tuple[float, float, float, float]
@@ -465,6 +466,64 @@ def test_simulate_random_paths_book_consistent_trades(run_case: tuple[Bars, Sign
         gap_exit = (trade.exit_reason in ("stop", "trail")
                     and trade.exit_price == bars.open[trade.exit_idx])
         assert gap_exit or trade.exit_reason in ("cutoff", "session_end", "signal"), trade
+
+
+@st.composite
+def sparse_multi_session_runs(draw: st.DrawFn) -> tuple[Bars, Signals, SimConfig]:
+    """Two to four NSE sessions (some crossing the 15:00 cutoff), sparse random signals (so
+    long quiet stretches exist), any stop/trail/target in points or fractions, costs,
+    slippage, a trade cap and, sometimes, capital small enough to be ruined."""
+    sessions = []
+    for k in range(draw(st.integers(2, 4))):
+        n = draw(st.integers(20, 120))
+        offset = draw(st.integers(0, 375 - n))
+        steps = draw(hnp.arrays(np.float64, n, elements=st.floats(-0.003, 0.003),
+                                fill=st.nothing()))
+        wick = draw(st.floats(0.0, 0.003))
+        close = 100.0 * np.exp(np.cumsum(steps))
+        open_ = np.r_[100.0, close[:-1]]
+        high = np.maximum(open_, close) * (1.0 + wick)
+        low = np.minimum(open_, close) * (1.0 - wick)
+        start = pd.Timestamp(f"2025-01-{6 + k:02d} 09:15") + pd.Timedelta(minutes=offset)
+        sessions.append((str(start), list(zip(open_, high, low, close, strict=True))))
+    bars = make_bars(*sessions)
+    density = draw(st.sampled_from([0.02, 0.1, 0.5]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    on = np.random.default_rng(seed).random((4, len(bars))) < density
+    unit = draw(st.sampled_from(["points", "frac"]))
+    scale = 1.0 if unit == "points" else 0.01
+    config = SimConfig(
+        fill=draw(st.sampled_from(["next_open", "close"])),
+        **{f"stop_{unit}": draw(st.sampled_from([0.0, 0.2, 1.0])) * scale,
+           f"trail_{unit}": draw(st.sampled_from([0.0, 0.3, 0.8])) * scale,
+           f"target_{unit}": draw(st.sampled_from([0.0, 0.5, 2.0])) * scale},
+        max_trades_per_day=draw(st.sampled_from([0, 2])),
+        slippage_ticks=draw(st.sampled_from([0.0, 2.0])),
+        lot_size=75, costs=draw(st.sampled_from([None, RATES])),
+        initial_capital_inr=draw(st.sampled_from([CAPITAL, 300.0])),
+    )
+    return bars, Signals(*(np.ascontiguousarray(f) for f in on)), config
+
+
+@settings(max_examples=150, deadline=None)
+@given(sparse_multi_session_runs())
+def test_simulate_quiet_bar_fast_path_equals_full_path_bit_for_bit(
+        run_case: tuple[Bars, Signals, SimConfig]) -> None:
+    bars, sigs, config = run_case
+    n = len(bars)
+    flags = bar_flags(bars.session, bars.cutoff_exit, bars.session_last)
+    packed = np.empty(n, dtype=np.uint8)
+    pack_signals(*sigs.arrays(), packed)
+    outputs = []
+    for skip_quiet in (True, False):
+        trades, equity, daily = np.zeros((n, N_TRADE_COLS)), np.zeros(n), np.zeros(n)
+        metrics = simulate_packed(
+            bars.open, bars.high, bars.low, bars.close, flags, bars.entry_ok,
+            bars.entry_ok_at_close, bars.flat_at_session_end, packed, config.to_array(),
+            config.rates(), True, trades, equity, daily, skip_quiet)
+        outputs.append((metrics, trades, equity, daily))
+    for fast, full in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(fast, full)
 
 
 # --- regressions from review -------------------------------------------------------------------
