@@ -49,9 +49,18 @@ class RiskDecision:
 class RiskEngine(Protocol):
     def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision: ...
 
+    def remember(self, proposal: OrderProposal) -> None:
+        """An order that passed before a restart, rebuilt from its journaled intent (its
+        ``reference_price`` is NaN): engines with memory (message rate, duplicates) take it
+        back so a restart does not forget what was just sent."""
+        ...
+
 
 class PassThroughRisk:
     """Allows everything (journaled as such): the placeholder with the real interface."""
 
     def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
         return RiskDecision(True, "pass_through", "no risk engine configured")
+
+    def remember(self, proposal: OrderProposal) -> None:
+        return None

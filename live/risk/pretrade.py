@@ -230,8 +230,16 @@ class PreTradeRiskEngine:
     def _dup_key(p: OrderProposal) -> _DupKey:
         return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure)
 
+    def remember(self, proposal: OrderProposal) -> None:
+        """A journaled intent from before a restart: counted for the message rate and the
+        duplicate window exactly as if it had just passed."""
+        self._remember(proposal)
+
     def _remember(self, p: OrderProposal) -> None:
-        self._rate.setdefault(p.exchange, deque()).append(p.ts)
+        window = self._rate.setdefault(p.exchange, deque())
+        window.append(p.ts)
+        while window and window[0] <= p.ts - RATE_WINDOW:  # bounded on a long replay too
+            window.popleft()
         key = self._dup_key(p)
         self._dup_last[key] = p.ts
         seen = self._dup_seen

@@ -84,6 +84,9 @@ class Runner:
         self.guardrails, self.kill_commands = guardrails, kill_commands
         self.last_kill_command = 0
         self.recovered_last: dict[str, datetime] = {}
+        self._folded_symbol: str | None = None  # the symbol of the last journaled bar
+        # alerts journaled on each symbol's last bar: re-processing it repeats none
+        self._journaled_alerts: set[tuple[datetime, str, str]] = set()
         self.started: dict[str, str] = {}  # strategy -> reason of its last ModeChanged
         self.kill_actor: dict[str, tuple[str, str]] = {}  # scope -> (actor, reason) now
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
@@ -110,6 +113,9 @@ class Runner:
             self._fold(message, entry_traces)
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
         self.recovered_last = dict(latest)
+        since = min(latest.values(), default=None)
+        self._journaled_alerts = {a for a in self._journaled_alerts
+                                  if since is not None and a[0] >= since}
         outcome = reconcile(self.executor, self.clock(), latest)
         if not outcome.clean:
             raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(
@@ -124,8 +130,12 @@ class Runner:
 
     def _fold(self, message: object, entry_traces: set[str]) -> None:
         """One journaled message into state, bar history, intents, entry counts, switches."""
+        if isinstance(message, BarClosed) and self.guardrails is not None and \
+                self._folded_symbol is not None:
+            self._replay_guardrails()  # the previous bar's evaluation, before this bar
         self.state.apply(message)  # type: ignore[arg-type]
         if isinstance(message, BarClosed):
+            self._folded_symbol = message.symbol
             self._history(message.symbol).append(FeedBar(
                 message.symbol, message.ts_event, message.open, message.high, message.low,
                 message.close, message.volume))
@@ -137,13 +147,33 @@ class Runner:
             entry_traces.add(message.trace_id)
         elif isinstance(message, KillSwitchChanged):
             self._note_kill(message)
+        elif isinstance(message, AlertRaised):
+            self._journaled_alerts.add((message.ts_event, message.code, message.message))
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):
             self.executor.intents[message.client_key] = message
+            self.risk.remember(OrderProposal(
+                strategy=message.strategy, symbol=message.symbol,
+                side=1 if message.side is Side.BUY else -1, qty=message.qty,
+                reference_price=float("nan"), ts=message.ts_event, exchange=message.exchange,
+                reduces_exposure=message.trace_id not in entry_traces))
             if message.trace_id in entry_traces:
                 day = self._history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
+
+    def _replay_guardrails(self) -> None:
+        """Re-run the guardrails' evaluation of the last folded bar, as the live loop ran it
+        after that bar's fills: today's peaks, soft scales and already-fired triggers come
+        back (their actions are in the journal already and are not repeated). The journal's
+        last bar is left to the loop, which re-processes it after a restart."""
+        assert self.guardrails is not None
+        symbol = self._folded_symbol
+        assert symbol is not None
+        history = self.history[symbol]
+        closes = {s: h.last_close() for s, h in self.history.items() if len(h)}
+        move = history.last_move_pct()
+        self.guardrails.on_bar(self.state, closes, {} if move is None else {symbol: move})
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -187,6 +217,8 @@ class Runner:
         return True
 
     def _alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None:
+        if (ts, code, message) in self._journaled_alerts:
+            return  # raised before the restart, on the bar being re-processed
         self.executor.record(AlertRaised(trace_id="", ts_event=ts, severity=severity,
                                          code=code, message=message))
         self.summary.alerts.append(f"{code}: {message}")

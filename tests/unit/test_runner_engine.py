@@ -11,7 +11,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,8 @@ from live.events import (
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
 from live.runner.engine import Runner, RunnerHalted
 from live.runner.feed import FeedBar, replay_bars, replay_frame
@@ -404,7 +406,7 @@ class ProcessKilled(BaseException):
     """Stands for a SIGKILL: nothing in the runner catches it, nothing cleans up."""
 
 
-class DiesBeforeSecondEntry:
+class DiesBeforeSecondEntry(PassThroughRisk):
     """A risk engine whose process dies when asked about the second entry (the entry leg of
     the first flip, after its exit leg was sent)."""
 
@@ -430,6 +432,27 @@ def test_runner_restart_between_the_legs_of_a_flip_still_sends_the_entry(
         dying.run(bars)
     restarted = crashed.run(bars)
     assert trading_state_hash(restarted.state) == trading_state_hash(clean.state)
+
+
+def test_runner_restart_gives_the_risk_engine_back_its_memory_of_sent_orders(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    stores.run(day_bars(FIRST_ENTRY + 1))  # ends on the bar whose close sent the first entry
+    (intent,) = stores.messages(OrderIntended)
+    bar = stores.messages(BarClosed)[-1]
+    again = OrderProposal(  # the same order one second later: inside the 2 s window
+        strategy=intent.strategy, symbol=intent.symbol,  # type: ignore[attr-defined]
+        side=1 if intent.side is Side.BUY else -1, qty=intent.qty,  # type: ignore[attr-defined]
+        reference_price=bar.close, reduces_exposure=False,  # type: ignore[attr-defined]
+        ts=intent.ts_event + timedelta(seconds=1), reference_ts=intent.ts_event, lot_size=75)
+    limits = load_risk_limits(Path(__file__).resolve().parents[2] / "risk.yaml")
+    plain = stores.runner()
+    plain.recover()
+    assert PreTradeRiskEngine(limits).check(again, plain.state).passed  # no memory: passes
+    engine = PreTradeRiskEngine(limits)
+    restarted = stores.runner(risk=engine)
+    restarted.recover()
+    assert engine.check(again, restarted.state).check == "duplicate_order"
 
 
 def test_runner_missing_bar_before_cutoff_still_ends_the_session_flat(tmp_path: Path) -> None:
