@@ -7,6 +7,10 @@ disconnect: it may or may not have happened). An unknown outcome is settled by
 :meth:`Broker.status` or the order report, never by sending again. Brokers such as Kite take
 no client order id, only a short ``tag``; the ``client_key`` travels in that tag and the
 journal, not the broker, is the authority on duplicates.
+
+Protective exits: an order placed right after a fill (a stop-loss or target after an entry)
+names that fill in ``after_trade``; orders sharing an ``oco_group`` are one-cancels-other.
+Only a broker whose :attr:`Broker.supports_oco` is True may be given an ``oco_group``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 TAG_MAX_CHARS = 20  # Kite Connect's order tag limit; client keys must fit in it
+OCO_GROUP_MAX_CHARS = 32
+TRADE_ID_MAX_CHARS = 64
 
 
 class Side(StrEnum):
@@ -59,7 +65,16 @@ class BrokerUnavailableError(ConnectionError):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OrderRequest:
     """One order to place. ``client_key`` is the idempotency key (derived from the trace id;
-    at most :data:`TAG_MAX_CHARS` characters, sent as the broker tag)."""
+    at most :data:`TAG_MAX_CHARS` characters, sent as the broker tag).
+
+    ``after_trade`` (optional) is the broker trade id of the fill this order reacts to: it is
+    placed right after that fill (a protective stop after an entry). Real brokers ignore it;
+    the paper exchange uses it to match the order against the bar of that fill (see
+    :mod:`live.adapters.paper.fill_model`). ``oco_group`` (optional, at most
+    :data:`OCO_GROUP_MAX_CHARS` chars) makes the order one-cancels-other with every order of
+    the same group and symbol: the first fill of any member cancels the other open members
+    (only on a broker with :attr:`Broker.supports_oco`).
+    """
 
     client_key: str
     symbol: str
@@ -71,6 +86,8 @@ class OrderRequest:
     trigger_price: float | None = None
     product: str = "NRML"
     validity: str = "DAY"
+    after_trade: str | None = None
+    oco_group: str | None = None
 
     def __post_init__(self) -> None:
         if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:
@@ -83,6 +100,12 @@ class OrderRequest:
         needs_trigger = self.order_type in (OrderType.SL, OrderType.SL_M)
         if needs_trigger and (self.trigger_price is None or self.trigger_price <= 0):
             raise BrokerInputError(f"{self.order_type} order needs a positive trigger_price")
+        if self.after_trade is not None and not 0 < len(self.after_trade) <= TRADE_ID_MAX_CHARS:
+            raise BrokerInputError(
+                f"after_trade {self.after_trade!r}: 1..{TRADE_ID_MAX_CHARS} chars when set")
+        if self.oco_group is not None and not 0 < len(self.oco_group) <= OCO_GROUP_MAX_CHARS:
+            raise BrokerInputError(
+                f"oco_group {self.oco_group!r}: 1..{OCO_GROUP_MAX_CHARS} chars when set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +161,17 @@ class PositionReport:
 @runtime_checkable
 class Broker(Protocol):
     """What every adapter provides. Calls never raise for a broker-side refusal (that is
-    ``REJECTED``) or a lost answer (``UNKNOWN``); they raise only for bad input."""
+    ``REJECTED``) or a lost answer (``UNKNOWN``); they raise only for bad input.
+
+    ``supports_oco`` is True only for a broker that cancels the other open orders of an
+    ``oco_group`` itself, atomically with the fill of one member. A broker without native OCO
+    cannot be trusted to never fill two siblings of a group (the caller's cancel may arrive
+    after the second fill), so it refuses requests with an ``oco_group``
+    (:class:`BrokerInputError`) and the caller must manage the pair itself.
+    """
 
     name: str
+    supports_oco: bool
 
     def submit(self, request: OrderRequest) -> SubmitResult: ...
 

@@ -306,6 +306,14 @@ class OrderIntended(Event):
     product: str = "NRML"
     validity: str = "DAY"
     mode: TradingMode
+    # a protective exit (stop-loss / trailing stop / target) of the position opened by this
+    # broker trade, placed right after it; its stop and target share one OCO group
+    after_trade: str | None = None
+    oco_group: str | None = None
+
+    @property
+    def protective(self) -> bool:
+        return self.after_trade is not None
 
     def to_request(self) -> OrderRequest:
         """The broker request this intent stands for (same key, same fields)."""
@@ -313,7 +321,8 @@ class OrderIntended(Event):
                             exchange=self.exchange, side=self.side, qty=self.qty,
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
-                            validity=self.validity)
+                            validity=self.validity, after_trade=self.after_trade,
+                            oco_group=self.oco_group)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -347,6 +356,19 @@ class OrderCancelled(Event):
     client_key: str
     broker_order_id: str
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderModified(Event):
+    """The broker confirmed a change to a working order (e.g. a trailing stop's trigger
+    moved); ``None`` fields were not changed."""
+
+    KIND: ClassVar[str] = "OrderModified"
+    client_key: str
+    broker_order_id: str
+    qty: int | None = None
+    limit_price: float | None = None
+    trigger_price: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -461,8 +483,9 @@ KILL_SCOPE_ALL = "all"
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     BarClosed, SignalRaised, GovernanceDecided, RiskChecked, OrderIntended, OrderSubmitted,
-    OrderAcknowledged, OrderRejected, OrderCancelled, OrderFilled, PositionChanged,
-    TradeExited, AlertRaised, ModeChanged, KillSwitchChanged, ReconciliationCompleted,
+    OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
+    PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
+    ReconciliationCompleted,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, QueryOrderStatus)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}

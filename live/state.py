@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from live.broker import Outcome, Side
+from live.broker import OrderType, Outcome, Side
 from live.canonical import digest
 from live.events import (
     KILL_SCOPE_ALL,
@@ -31,6 +31,7 @@ from live.events import (
     OrderCancelled,
     OrderFilled,
     OrderIntended,
+    OrderModified,
     OrderRejected,
     OrderSubmitted,
     PositionChanged,
@@ -82,6 +83,15 @@ class OrderRecord:
     status: OrderStatus = OrderStatus.INTENDED
     filled_qty: int = 0
     broker_order_id: str | None = None
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    trigger_price: float | None = None  # the latest confirmed (a trailing stop moves it)
+    after_trade: str | None = None  # set on a protective exit: the entry trade it protects
+    oco_group: str | None = None
+
+    @property
+    def protective(self) -> bool:
+        return self.after_trade is not None
 
 
 @dataclass(slots=True)
@@ -196,7 +206,9 @@ def _on_intended(state: LiveState, event: OrderIntended) -> None:
         return
     state.orders[event.client_key] = OrderRecord(
         client_key=event.client_key, trace_id=event.trace_id, strategy=event.strategy,
-        symbol=event.symbol, side=event.side, qty=event.qty)
+        symbol=event.symbol, side=event.side, qty=event.qty, order_type=event.order_type,
+        limit_price=event.limit_price, trigger_price=event.trigger_price,
+        after_trade=event.after_trade, oco_group=event.oco_group)
     state.stats_for(event.strategy).orders += 1
 
 
@@ -237,6 +249,18 @@ def _on_cancelled(state: LiveState, event: OrderCancelled) -> None:
     if order is not None and order.status not in _TERMINAL:
         order.status = OrderStatus.CANCELLED
         order.broker_order_id = event.broker_order_id
+
+
+def _on_modified(state: LiveState, event: OrderModified) -> None:
+    order = _order(state, event.KIND, event.client_key)
+    if order is None or order.status in _TERMINAL:
+        return
+    if event.qty is not None:
+        order.qty = event.qty
+    if event.limit_price is not None:
+        order.limit_price = event.limit_price
+    if event.trigger_price is not None:
+        order.trigger_price = event.trigger_price
 
 
 def _on_filled(state: LiveState, event: OrderFilled) -> None:
@@ -319,7 +343,8 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     SignalRaised: _on_signal, GovernanceDecided: _on_governance, RiskChecked: _on_risk,
     OrderIntended: _on_intended, OrderSubmitted: _on_submitted,
     OrderAcknowledged: _on_acknowledged, OrderRejected: _on_rejected,
-    OrderCancelled: _on_cancelled, OrderFilled: _on_filled, PositionChanged: _on_position,
+    OrderCancelled: _on_cancelled, OrderModified: _on_modified, OrderFilled: _on_filled,
+    PositionChanged: _on_position,
     TradeExited: _on_trade_exited, ModeChanged: _on_mode, KillSwitchChanged: _on_kill,
     BarClosed: _on_bar, ReconciliationCompleted: _on_reconciliation,
 }
@@ -360,7 +385,8 @@ def trading_state_dict(state: LiveState) -> dict[str, Any]:
                  if p.net_qty != 0 or p.realised_pnl_inr != 0}
     orders = {k: {"strategy": o.strategy, "symbol": o.symbol, "side": str(o.side),
                   "qty": o.qty, "status": str(o.status), "filled_qty": o.filled_qty,
-                  "broker_order_id": o.broker_order_id} for k, o in state.orders.items()}
+                  "broker_order_id": o.broker_order_id, "trigger_price": o.trigger_price}
+              for k, o in state.orders.items()}
     stats = {n: {"orders": s.orders, "fills": s.fills, "trades": s.trades,
                  "realised_pnl_inr": s.realised_pnl_inr} for n, s in state.stats.items()
              if s.orders or s.fills}

@@ -19,8 +19,10 @@ mark-to-market. All conventions live here once:
   once: on the last bar of the data or, with a cutoff, of a session, and at the cutoff.
 * **Ruin.** When equity reaches zero the position is closed at that bar's close and no
   further trade is taken (the account is blown; metrics stop moving).
-* **Slippage** of ``slip`` points against the position on every fill; **costs** from the NSE
-  F&O schedule on every fill's turnover.
+* **Slippage** of ``slip`` points against the position on every fill except a target exit
+  (a resting limit order fills at its price or, on a gap, the better open: the live runner
+  sends targets as limit orders); **costs** from the NSE F&O schedule on every fill's
+  turnover.
 """
 
 from __future__ import annotations
@@ -389,8 +391,9 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
         stopped = False
         if pos != 0 and has_levels:
             raw, reason = _stop_exit(pos, o[t], h[t], lo[t], level, level_reason, target)
-            if reason >= 0:
-                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty, slip, rt)
+            if reason >= 0:  # a target is a limit order: no slippage
+                px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty,
+                                                  0.0 if reason == R_TARGET else slip, rt)
                 if record:
                     _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px, gross,
                             costs, reason)

@@ -33,6 +33,7 @@ class OrderProposal:
     instrument_type: str = "index_future"
     expiry: date | None = None
     reference_ts: datetime | None = None
+    order_type: str = "MARKET"  # a protective exit rests as SL-M (stop) or LIMIT (target)
 
 
 @dataclass(frozen=True, slots=True)

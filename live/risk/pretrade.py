@@ -16,12 +16,16 @@ value against the limit. Controls, in order:
    (risk.yaml ``drawdown.lockout_windows``).
 6. ``message_rate``: orders passed per exchange in the sliding second ``(ts - 1 s, ts]``;
    exceeding it also sets ``disable_strategy``.
-7. ``duplicate_order``: the same strategy/symbol/side/qty (and entry-or-exit kind, so a
-   reversal's exit and entry legs are two orders) within ``duplicate_window_seconds``.
+7. ``duplicate_order``: the same strategy/symbol/side/qty/order type (and entry-or-exit
+   kind, so a reversal's exit and entry legs, or a position's stop and target, are two
+   orders) within ``duplicate_window_seconds``.
 8. ``max_open_orders`` / ``max_open_order_value``: working orders (INTENDED, UNKNOWN - in
    doubt counts as open - and OPEN) plus this one, valued at their symbol's last trade.
 9. ``reduces_exposure``: an order claiming to reduce must move the strategy's expected
-   position (net + working orders) towards flat without crossing it.
+   position (net + working orders) towards flat without crossing it. A position's
+   protective orders (its resting stop and target) are contingent - one of them fills only
+   if no exit does first, and they are withdrawn before any exit is sent - so they count as
+   open orders but not towards the expected position.
 10. ``max_net_lots_per_symbol`` / ``max_net_lots_per_strategy`` / ``max_lots_per_expiry``:
     net lots after the order, counting working orders in its direction. Skipped for an
     exposure-reducing order (as is ``max_open_order_value``); every other control applies.
@@ -52,7 +56,7 @@ EXCHANGE_VENUES = {"NSE": "NSE", "NFO": "NSE", "CDS": "NSE"}  # exchange segment
 RATE_WINDOW = timedelta(seconds=1)
 _SIGN = {Side.BUY: 1, Side.SELL: -1}
 
-_DupKey = tuple[str, str, int, int, bool]
+_DupKey = tuple[str, str, int, int, bool, str]
 
 
 @dataclass(slots=True)
@@ -228,7 +232,7 @@ class PreTradeRiskEngine:
 
     @staticmethod
     def _dup_key(p: OrderProposal) -> _DupKey:
-        return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure)
+        return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure, p.order_type)
 
     def remember(self, proposal: OrderProposal) -> None:
         """A journaled intent from before a restart: counted for the message rate and the
@@ -264,7 +268,7 @@ class PreTradeRiskEngine:
                 book.unpriced = book.unpriced or f"{order.client_key} ({order.symbol})"
             else:
                 book.open_value_inr += remaining * bar.close
-            if order.symbol == p.symbol:
+            if order.symbol == p.symbol and not order.protective:  # contingent: see 9.
                 sign = _SIGN[order.side]
                 book.pending[order.strategy] = book.pending.get(order.strategy, 0) + (
                     sign * remaining)

@@ -1,7 +1,8 @@
 """Deliberate crashes for the crash tests: ``STRATOPS_CRASH_AT=<point>:<n>`` SIGKILLs the
 process the n-th time it reaches ``point`` (before_intent, after_intent, after_submit,
-after_ack, after_fill). Off unless the variable is set; a real kill, not an exception, so
-nothing gets to clean up."""
+after_ack, after_fill, after_modify - a trailing stop moved at the broker, not yet
+journaled). Off unless the variable is set; a real kill, not an exception, so nothing gets
+to clean up."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import os
 import signal
 
 ENV = "STRATOPS_CRASH_AT"
-POINTS = ("before_intent", "after_intent", "after_submit", "after_ack", "after_fill")
+POINTS = ("before_intent", "after_intent", "after_submit", "after_ack", "after_fill",
+          "after_modify")
 
 
 class CrashPoints:

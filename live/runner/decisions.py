@@ -7,20 +7,30 @@ at bar t+1's open. At the close before the cutoff bar an open position is flatte
 opposite entry or the exit signal, no pyramiding, long wins only without a short entry);
 an entry needs the next bar to be inside the entry window (before the cutoff) and the
 day's entry count below ``max_trades_per_day``. Orders never carry over to a new session.
-Stop-loss, trailing stop and target rules are not executed by the runner yet: versions that
-use them are refused at load (fail closed), see :func:`check_supported`.
+
+Stop-loss, trailing stop and target rules are executed as protective orders resting at the
+broker (see :func:`protective_levels` and the runner): the levels come from the simulator's
+own compiled functions, so a live position is stopped where its backtest would be.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from strategies.sim_kernel import R_CUTOFF, R_SIGNAL, REASONS
+from strategies.sim_kernel import (
+    R_CUTOFF,
+    R_SIGNAL,
+    REASONS,
+    _entry_levels,
+    _stop_level,
+    _trail_level,
+)
 
-UNSUPPORTED_SIM_KEYS = ("stop_points", "stop_frac", "trail_points", "trail_frac",
-                        "target_points", "target_frac")
+LEVEL_KEYS = ("stop_points", "stop_frac", "trail_points", "trail_frac", "target_points",
+              "target_frac")
 
 
 class UnsupportedVersionError(ValueError):
@@ -29,15 +39,17 @@ class UnsupportedVersionError(ValueError):
 
 def check_supported(sim: dict[str, Any]) -> None:
     """Refuse rules the runner does not execute identically to the simulator."""
-    used = [k for k in UNSUPPORTED_SIM_KEYS if float(sim.get(k) or 0.0) > 0]
-    if used:
-        raise UnsupportedVersionError(
-            f"execution rules {used} are not run by the live runner yet (exchange-side stop "
-            "orders are a later issue); refusing the version rather than trading it unlike "
-            "its backtest")
     if sim.get("fill", "next_open") != "next_open":
         raise UnsupportedVersionError(f"fill={sim.get('fill')!r}: the runner trades "
                                       "next_open (a decision at a close fills at the next open)")
+    for rule in ("stop", "trail", "target"):
+        points, frac = (float(sim.get(f"{rule}_{unit}") or 0.0) for unit in ("points", "frac"))
+        if not (math.isfinite(points) and math.isfinite(frac) and points >= 0 and frac >= 0):
+            raise UnsupportedVersionError(f"sim.{rule}_points={points!r} / sim.{rule}_frac="
+                                          f"{frac!r}: must be finite and >= 0")
+        if points > 0 and frac > 0:
+            raise UnsupportedVersionError(f"sim.{rule}_points and sim.{rule}_frac are both set "
+                                          "(the simulator takes one)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +61,39 @@ class Rules:
     cutoff: time | None  # venue-local hard flat time
     bar: timedelta  # bar length (1 minute on the NSE dataset)
     tz: str
+    # protective exits, as in SimConfig: points or fraction of the entry price, 0 = unset
+    stop_points: float = 0.0
+    stop_frac: float = 0.0
+    trail_points: float = 0.0
+    trail_frac: float = 0.0
+    target_points: float = 0.0
+    target_frac: float = 0.0
+
+    @property
+    def has_stop(self) -> bool:
+        return max(self.stop_points, self.stop_frac, self.trail_points, self.trail_frac) > 0
+
+    @property
+    def has_target(self) -> bool:
+        return max(self.target_points, self.target_frac) > 0
+
+    @property
+    def trailing(self) -> bool:
+        return max(self.trail_points, self.trail_frac) > 0
+
+
+def protective_levels(side: int, entry_px: float, peak: float, rules: Rules
+                      ) -> tuple[float | None, float | None]:
+    """(stop trigger, target limit) of a position of ``side`` entered at ``entry_px`` whose
+    best price since entry is ``peak`` (the entry price on the entry bar): the simulator's
+    ``_entry_levels`` / ``_trail_level`` / ``_stop_level``, called as they are compiled.
+    None where the rule is unset."""
+    stop, target = _entry_levels(float(side), entry_px, (
+        rules.stop_points, rules.stop_frac, rules.target_points, rules.target_frac))
+    trail = _trail_level(float(side), peak, rules.trail_points, rules.trail_frac)
+    level, _ = _stop_level(float(side), stop, trail)
+    return (None if math.isnan(level) else float(level),
+            None if math.isnan(target) else float(target))
 
 
 @dataclass(frozen=True, slots=True)

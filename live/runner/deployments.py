@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Any
 
-from live.runner.decisions import Rules, UnsupportedVersionError, check_supported
+from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.spec import StrategySpec
 from strategies.venues import get_venue
@@ -76,7 +76,8 @@ def build(config: dict[str, Any], version: int, mode: str, fraction: float,
     rules = Rules(qty=lots * int(sim.get("lot_size", 1)),
                   max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
                   cutoff=_cutoff(config.get("cutoff", "venue"), venue),
-                  bar=timedelta(minutes=1), tz=get_venue(venue).tz)
+                  bar=timedelta(minutes=1), tz=get_venue(venue).tz,
+                  **{key: float(sim.get(key) or 0.0) for key in LEVEL_KEYS})
     return Deployed(config["strategy"], version, spec, params,
                     tuple(config.get("symbols") or ()), venue, rules, fraction,
                     snapshot_digest, float(sim.get("slippage_ticks", 0.0)),

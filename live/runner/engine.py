@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from live.broker import Side
+from live.broker import OrderType, Outcome, Side
 from live.events import (
     KILL_SEVERITY,
     AlertRaised,
@@ -22,7 +22,10 @@ from live.events import (
     KillMode,
     KillSwitchChanged,
     ModeChanged,
+    OrderCancelled,
+    OrderFilled,
     OrderIntended,
+    OrderModified,
     RiskChecked,
     Severity,
     SignalRaised,
@@ -35,22 +38,33 @@ from live.journal import Journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskEngine
 from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails
 from live.runner.crash import CrashPoints
-from live.runner.decisions import Decision, decide
+from live.runner.decisions import Decision, UnsupportedVersionError, decide, protective_levels
 from live.runner.deployments import Deployed
 from live.runner.execution import Executor
 from live.runner.feed import FeedBar
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.reconcile import reconcile
-from live.state import LiveState, kill_mode_for
+from live.state import LiveState, OrderRecord, OrderStatus, kill_mode_for
 from strategies.bars import BarsInputError
 from strategies.venues import get_venue
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
+KEY_STOP, KEY_TARGET = 2, 3  # client-key legs of an entry's protective orders (its trace)
 
 
 class RunnerHalted(RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFill:
+    """The fill that opened the current position of one strategy in one symbol: its
+    protective orders carry its trace and react to its trade."""
+
+    trace_id: str
+    trade_id: str
+    ts: datetime
 
 
 @dataclass
@@ -90,6 +104,16 @@ class Runner:
         self.started: dict[str, str] = {}  # strategy -> reason of its last ModeChanged
         self.kill_actor: dict[str, tuple[str, str]] = {}  # scope -> (actor, reason) now
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
+        self.entry_traces: set[str] = set()  # traces whose orders open positions
+        self.entry_fill: dict[tuple[str, str], EntryFill] = {}
+        self.protective_fill_ts: dict[tuple[str, str], datetime] = {}
+        for d in deployed:
+            if d.rules.has_stop and d.rules.has_target and not getattr(
+                    broker, "supports_oco", False):
+                raise UnsupportedVersionError(
+                    f"{d.strategy} v{d.version}: a stop and a target need one-cancels-other "
+                    f"orders, which broker {getattr(broker, 'name', broker)!r} does not "
+                    "offer; refusing rather than risking both filling")
 
     # -- start = restart -----------------------------------------------------------------
 
@@ -108,9 +132,8 @@ class Runner:
         if not verdict.ok:
             raise RunnerHalted(f"journal broken at seq {verdict.first_bad_seq}: "
                                f"{verdict.reason}")
-        entry_traces: set[str] = set()
         for _, message in self.journal.read(verified=True):  # verified just above
-            self._fold(message, entry_traces)
+            self._fold(message)
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
         self.recovered_last = dict(latest)
         since = min(latest.values(), default=None)
@@ -128,7 +151,7 @@ class Runner:
                     trace_id="", ts_event=self.clock(), strategy=d.strategy, mode=self.mode,
                     reason=reason))
 
-    def _fold(self, message: object, entry_traces: set[str]) -> None:
+    def _fold(self, message: object) -> None:
         """One journaled message into state, bar history, intents, entry counts, switches."""
         if isinstance(message, BarClosed) and self.guardrails is not None and \
                 self._folded_symbol is not None:
@@ -144,11 +167,13 @@ class Runner:
                 if day != self.guardrails.day:
                     self.guardrails.new_session(day, self.state)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
-            entry_traces.add(message.trace_id)
+            self.entry_traces.add(message.trace_id)
         elif isinstance(message, KillSwitchChanged):
             self._note_kill(message)
         elif isinstance(message, AlertRaised):
             self._journaled_alerts.add((message.ts_event, message.code, message.message))
+        elif isinstance(message, OrderFilled):
+            self._note_fill(message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):
@@ -157,8 +182,9 @@ class Runner:
                 strategy=message.strategy, symbol=message.symbol,
                 side=1 if message.side is Side.BUY else -1, qty=message.qty,
                 reference_price=float("nan"), ts=message.ts_event, exchange=message.exchange,
-                reduces_exposure=message.trace_id not in entry_traces))
-            if message.trace_id in entry_traces:
+                reduces_exposure=message.trace_id not in self.entry_traces or
+                message.protective, order_type=str(message.order_type)))
+            if message.trace_id in self.entry_traces and not message.protective:
                 day = self._history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
 
@@ -193,13 +219,173 @@ class Runner:
                 continue
             if self.market is not None:
                 self.market(bar)
-            self.summary.fills += len(self.executor.poll(bar.ts))
+            self._poll(bar)
+            self._protect(bar)
             self._controls(bar, history)
             self._on_close(bar, history)
             self.summary.bars += 1
             if pause is not None:
                 pause()
         return self.summary
+
+    def _poll(self, bar: FeedBar) -> int:
+        """Journal the broker's new fills; note entries and protective exits."""
+        fills = self.executor.poll(bar.ts)
+        for fill in fills:
+            self._note_fill(fill)
+        self.summary.fills += len(fills)
+        return len(fills)
+
+    def _note_fill(self, fill: OrderFilled) -> None:
+        order = self.state.orders.get(fill.client_key)
+        if order is None:
+            return
+        key = (order.strategy, order.symbol)
+        if order.protective:
+            self.protective_fill_ts[key] = fill.ts_event
+        elif order.trace_id in self.entry_traces:
+            found = self.entry_fill.get(key)
+            if found is None or found.trace_id != order.trace_id:
+                self.entry_fill[key] = EntryFill(order.trace_id, fill.trade_id, fill.ts_event)
+
+    # -- protective exits: stop-loss, trailing stop, target ---------------------------------
+
+    def _protect(self, bar: FeedBar) -> None:
+        """Keep each position's protective orders as its rules want them: a stop (SL-M) and
+        a target (LIMIT) placed right after the entry fill, one OCO group; the trailing
+        stop's trigger moved at every close; nothing protective left working when flat."""
+        for d in self.deployed:
+            if bar.symbol not in d.symbols or not (d.rules.has_stop or d.rules.has_target):
+                continue
+            key = (d.strategy, bar.symbol)
+            pos = self.state.positions.get(key)
+            net = pos.net_qty if pos is not None else 0
+            if net == 0:
+                self.entry_fill.pop(key, None)
+                self._withdraw(d.strategy, bar.symbol, bar, "position flat")
+                continue
+            entry = self.entry_fill.get(key)
+            if entry is None:
+                self._unprotected(d, bar, f"{d.strategy}/{bar.symbol}: position {net:+d} "
+                                           "has no journaled entry fill to protect")
+                continue
+            side = 1 if net > 0 else -1
+            assert pos is not None
+            stop, target = protective_levels(side, pos.avg_price, pos.avg_price, d.rules)
+            group = entry.trace_id if stop is not None and target is not None else None
+            placed = stop is not None and self._place(
+                d, bar, entry, KEY_STOP, OrderType.SL_M, stop, -side, abs(net), group)
+            if placed and self._poll(bar) and not self._net(d.strategy, bar.symbol):
+                continue  # stopped out on the entry bar: no target to place
+            if target is not None and self._place(
+                    d, bar, entry, KEY_TARGET, OrderType.LIMIT, target, -side, abs(net), group):
+                self._poll(bar)
+            if d.rules.trailing and self._net(d.strategy, bar.symbol):
+                self._trail(d, bar, entry, side, pos.avg_price)
+
+    def _net(self, strategy: str, symbol: str) -> int:
+        pos = self.state.positions.get((strategy, symbol))
+        return pos.net_qty if pos is not None else 0
+
+    def _place(self, d: Deployed, bar: FeedBar, entry: EntryFill, leg: int,
+               order_type: OrderType, price: float, side: int, qty: int,
+               group: str | None) -> bool:
+        """One protective order of ``entry`` (idempotent: its key is the entry trace's);
+        True when it was sent. A halted strategy sends nothing, protective orders included."""
+        key = client_key(entry.trace_id, leg)
+        if key in self.state.orders or kill_mode_for(self.state, d.strategy) is KillMode.HALT:
+            return False
+        ts, version = bar.ts, str(d.version)
+        self.executor.record(GovernanceDecided(
+            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
+            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
+        verdict = self.risk.check(OrderProposal(
+            strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
+            reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
+            exchange=self.exchange, reference_ts=ts, order_type=str(order_type)),
+            self.state)
+        self.executor.record(RiskChecked(trace_id=entry.trace_id, ts_event=ts,
+                                         strategy=d.strategy, symbol=bar.symbol,
+                                         passed=verdict.passed, check=verdict.check,
+                                         reason=verdict.reason))
+        if not verdict.passed:
+            self.summary.denials += 1
+            self._unprotected(d, bar, f"{d.strategy}/{bar.symbol}: protective {order_type} "
+                                      f"refused by {verdict.check}: {verdict.reason}")
+            return False
+        stop = order_type is OrderType.SL_M
+        self.executor.send(OrderIntended(
+            trace_id=entry.trace_id, ts_event=ts, client_key=key, strategy=d.strategy,
+            version=version, symbol=bar.symbol, exchange=self.exchange,
+            side=Side.BUY if side > 0 else Side.SELL, qty=qty, order_type=order_type,
+            trigger_price=price if stop else None, limit_price=None if stop else price,
+            mode=self.mode, after_trade=entry.trade_id, oco_group=group))
+        self.summary.intents += 1
+        return True
+
+    def _trail(self, d: Deployed, bar: FeedBar, entry: EntryFill, side: int,
+               entry_px: float) -> None:
+        """Move the stop's trigger to the trailing level after this bar (never loosen it):
+        the peak is the best high (long) / low (short) since the entry bar, this bar
+        included - for the next bar, as the simulator updates it after its stop check."""
+        order = self.state.orders.get(client_key(entry.trace_id, KEY_STOP))
+        if order is None or order.status is not OrderStatus.OPEN or \
+                order.broker_order_id is None or order.trigger_price is None:
+            return
+        history = self._history(bar.symbol).bars()
+        since = history.ts >= pd.Timestamp(entry.ts)
+        if not since.any():
+            return
+        peak = float(history.high[since].max()) if side > 0 else float(history.low[since].min())
+        peak = max(peak, entry_px) if side > 0 else min(peak, entry_px)
+        level, _ = protective_levels(side, entry_px, peak, d.rules)
+        if level is None or (level - order.trigger_price) * side <= 0:
+            return
+        result = self.broker.modify(order.broker_order_id, trigger_price=level)  # type: ignore[attr-defined]
+        self.crash.hit("after_modify")
+        if result.outcome is Outcome.CONFIRMED:
+            self.executor.record(OrderModified(
+                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
+                broker_order_id=order.broker_order_id, trigger_price=level))
+        elif result.outcome is Outcome.UNKNOWN:
+            self._alert(bar.ts, Severity.WARNING, "trail_unconfirmed",
+                        f"{order.client_key}: trigger {level:g} not confirmed "
+                        f"({result.reason}); retried at the next close")
+
+    def _withdraw(self, strategy: str, symbol: str, bar: FeedBar, why: str) -> bool:
+        """Cancel the working protective orders of ``strategy`` in ``symbol``; True when none
+        is left working. An order the broker will not cancel (already filled) or whose
+        state is in doubt keeps the caller from acting on a position that may have changed."""
+        clear = True
+        for order in [o for o in self.state.orders.values() if o.protective and
+                      o.strategy == strategy and o.symbol == symbol]:
+            if order.status in (OrderStatus.INTENDED, OrderStatus.UNKNOWN):
+                self._alert(bar.ts, Severity.CRITICAL, "protective_in_doubt",
+                            f"{order.client_key}: protective order in doubt; "
+                            "no exit sent until the broker settles it")
+                clear = False
+            elif order.status is OrderStatus.OPEN:
+                clear = self._cancel(order, bar, f"withdrawn: {why}") and clear
+        return clear
+
+    def _cancel(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool:
+        """Cancel one OPEN order and journal the confirmed cancel; True when it is done."""
+        if order.broker_order_id is None:
+            return False
+        result = self.broker.cancel(order.broker_order_id)  # type: ignore[attr-defined]
+        if result.outcome is Outcome.CONFIRMED:
+            self.executor.record(OrderCancelled(
+                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
+                broker_order_id=order.broker_order_id, reason=reason))
+            return True
+        self._poll(bar)  # refused (filled meanwhile?) or unanswered: learn what happened
+        return self.state.orders[order.client_key].status in (OrderStatus.CANCELLED,
+                                                              OrderStatus.REJECTED)
+
+    def _unprotected(self, d: Deployed, bar: FeedBar, reason: str) -> None:
+        """A position its rules want protected and that is not: flatten it (fail closed)."""
+        self._alert(bar.ts, Severity.CRITICAL, "unprotected_position", reason)
+        self._switch(bar, d.strategy, "flatten", "risk_engine", f"unprotected: {reason}")
 
     def _accept(self, bar: FeedBar, history: SymbolHistory, last: datetime | None) -> bool:
         try:
@@ -254,9 +440,8 @@ class Runner:
     def _flatten(self, scope: str, bar: FeedBar) -> None:
         """Cancel every open order and close every position in ``scope`` (exits flow)."""
         for order in list(self.state.orders.values()):
-            if str(order.status) == "OPEN" and scope in ("all", order.strategy) \
-                    and order.broker_order_id:
-                self.broker.cancel(order.broker_order_id)  # type: ignore[attr-defined]
+            if order.status is OrderStatus.OPEN and scope in ("all", order.strategy):
+                self._cancel(order, bar, f"kill switch flatten ({scope})")
         for d in self.deployed:
             if scope not in ("all", d.strategy) or bar.symbol not in d.symbols:
                 continue
@@ -312,6 +497,8 @@ class Runner:
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
+            if self.protective_fill_ts.get((d.strategy, bar.symbol)) == bar.ts:
+                continue  # a bar that stopped out ignores its signals (as the simulator)
             try:
                 signals = d.spec.signals(history.bars(), d.params)
             except BarsInputError:
@@ -343,6 +530,8 @@ class Runner:
         side = SignalSide.FLAT if decision.action == "exit" else (
             SignalSide.LONG if decision.side > 0 else SignalSide.SHORT)
         ts, version = bar.ts, str(d.version)
+        if decision.action == "enter":
+            self.entry_traces.add(trace)
         self.executor.record(SignalRaised(trace_id=trace, ts_event=ts, strategy=d.strategy,
                                           version=version, symbol=bar.symbol, side=side,
                                           reason=decision.reason))
@@ -366,6 +555,9 @@ class Runner:
         if not verdict.passed:
             self.summary.denials += 1
             return
+        if decision.action == "exit" and not self._withdraw(
+                d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
+            return  # the position may have changed: decided again at the next close
         self.executor.send(OrderIntended(
             trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
             symbol=bar.symbol, exchange=self.exchange,
@@ -380,7 +572,7 @@ class Runner:
         wanted = Side.BUY if side > 0 else Side.SELL
         return sum(o.qty - o.filled_qty for o in self.state.orders.values()
                    if o.strategy == strategy and o.symbol == symbol and o.side == wanted
-                   and str(o.status) in ("INTENDED", "UNKNOWN", "OPEN"))
+                   and not o.protective and str(o.status) in ("INTENDED", "UNKNOWN", "OPEN"))
 
     def _entry_qty(self, d: Deployed) -> int:
         """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""

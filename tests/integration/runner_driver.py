@@ -1,6 +1,7 @@
 """Run the live runner over a replayed span with one strategy on the paper exchange (no
 governance: the crash tests exercise the journal, execution and recovery), then print the
-trading-state hash and the exchange's submit counts as JSON. Used as a real subprocess."""
+trading-state hash and the exchange's submit counts as JSON. Used as a real subprocess.
+An optional fifth argument is a JSON object of protective levels (``stop_points``, ...)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from strategies.registry import get_strategy
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def main(workdir: str, strategy: str, start: str, end: str) -> None:
+def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}") -> None:
     folder = Path(workdir)
     spec = get_strategy(strategy)
     config = {"strategy": strategy, "params": get_params(spec.default_params()),
               "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
-              "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05}}
+              "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05,
+                      **json.loads(levels)}}
     deployed = build(config, 1, "live", 1.0, "0" * 64)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock)
@@ -41,7 +43,8 @@ def main(workdir: str, strategy: str, start: str, end: str) -> None:
                          date.fromisoformat(start), date.fromisoformat(end))
     runner.run(replay_bars(frame))
     keys = list(runner.state.orders)
-    print(json.dumps({"hash": trading_state_hash(runner.state),
+    protective = sum(o.protective for o in runner.state.orders.values())
+    print(json.dumps({"hash": trading_state_hash(runner.state), "protective": protective,
                       "orders": len(keys), "fills": len(runner.state.trade_ids),
                       "max_submits": max((exchange.submitted_count(k) for k in keys),
                                          default=0)}))

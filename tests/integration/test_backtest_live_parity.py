@@ -53,15 +53,14 @@ class LiveRun:
     journal: Journal
 
 
-@pytest.fixture(scope="module", params=list(STRATEGIES))
-def live_run(request: pytest.FixtureRequest, frame: pd.DataFrame,
-             tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
-    strategy = request.param
-    folder = tmp_path_factory.mktemp(strategy)
+def run_live(frame: pd.DataFrame, folder: Path, strategy: str, levels: dict[str, float]
+             ) -> LiveRun:
+    """Replay ``frame`` through a live-mode runner over a paper exchange in ``folder``."""
     params = get_params(get_strategy(strategy).default_params())
     config = {"strategy": strategy, "params": params, "venue": "NSE", "cutoff": "venue",
               "symbols": ["NIFTY"], "sim": {"qty_lots": 1, "lot_size": 75,
-                                            "slippage_ticks": 1.0, "tick_size": 0.05}}
+                                            "slippage_ticks": 1.0, "tick_size": 0.05,
+                                            **levels}}
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=record_clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(fill="next_open", slippage_ticks=1.0,
@@ -74,6 +73,12 @@ def live_run(request: pytest.FixtureRequest, frame: pd.DataFrame,
     runner.recover()
     runner.run(replay_bars(frame))
     return LiveRun(strategy, params, journal)
+
+
+@pytest.fixture(scope="module", params=list(STRATEGIES))
+def live_run(request: pytest.FixtureRequest, frame: pd.DataFrame,
+             tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
+    return run_live(frame, tmp_path_factory.mktemp(request.param), request.param, {})
 
 
 def journaled_round_trips(journal: Journal) -> list[RoundTrip]:
@@ -94,10 +99,16 @@ def journaled_round_trips(journal: Journal) -> list[RoundTrip]:
     return trips
 
 
-def simulated_round_trips(frame: pd.DataFrame, strategy: str) -> list[RoundTrip]:
+def simulated_trades(frame: pd.DataFrame, strategy: str, sim: SimConfig = SIM
+                     ) -> pd.DataFrame:
     spec = get_strategy(strategy)
     bars = bars_from_frame(frame, symbol="NIFTY", venue="NSE")
-    t = simulate(bars, spec.signals(bars, spec.default_params()), SIM).trades
+    return simulate(bars, spec.signals(bars, spec.default_params()), sim).trades
+
+
+def simulated_round_trips(frame: pd.DataFrame, strategy: str, sim: SimConfig = SIM
+                          ) -> list[RoundTrip]:
+    t = simulated_trades(frame, strategy, sim)
     return [(pd.Timestamp(a), pd.Timestamp(b), 1 if s == "long" else -1, int(q), float(ep),
              float(xp))
             for a, b, s, q, ep, xp in zip(t["entry_ts"], t["exit_ts"], t["side"], t["qty"],
@@ -135,3 +146,46 @@ def test_reconcile_journal_against_other_slippage_names_entry_price_breaks(
     assert sum("entry_price" in b for b in breaks) == len(trips)
     assert sum("exit_price" in b for b in breaks) == len(trips)
     assert len(breaks) == 2 * len(trips)  # prices only: no missing, extra or re-timed trade
+
+
+# --- protective exits: stop-loss, trailing stop, target as resting orders ----------------------
+
+LEVELS = {
+    "stop_trail_target_points": {"stop_points": 12.0, "trail_points": 18.0,
+                                 "target_points": 30.0},
+    "stop_and_target_fractions": {"stop_frac": 0.0006, "target_frac": 0.0012},
+    "trailing_fraction_only": {"trail_frac": 0.0008},
+}
+
+
+@pytest.fixture(scope="module", params=[(s, lv) for s in ("ema_cross", "range_breakout")
+                                        for lv in LEVELS], ids=lambda p: f"{p[0]}-{p[1]}")
+def protected_run(request: pytest.FixtureRequest, frame: pd.DataFrame,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[LiveRun, SimConfig]:
+    strategy, name = request.param
+    sim = SimConfig(qty_lots=1, lot_size=75, slippage_ticks=1.0, tick_size=0.05,
+                    **LEVELS[name])
+    folder = tmp_path_factory.mktemp(f"{strategy}-{name}")
+    return run_live(frame, folder, strategy, LEVELS[name]), sim
+
+
+def test_live_runner_with_protective_exits_trades_exactly_like_the_simulator(
+        protected_run: tuple[LiveRun, SimConfig], frame: pd.DataFrame) -> None:
+    run, sim = protected_run
+    reasons = set(simulated_trades(frame, run.strategy, sim)["exit_reason"])
+    assert reasons & {"stop", "trail", "target"}, "the span must exercise the levels"
+    expected = simulated_round_trips(frame, run.strategy, sim)
+    assert journaled_round_trips(run.journal) == expected
+
+
+def test_live_runner_protective_orders_rest_at_the_broker_as_sl_m_and_limit(
+        protected_run: tuple[LiveRun, SimConfig]) -> None:
+    run, sim = protected_run
+    intents = [m for _, m in run.journal.read() if isinstance(m, OrderIntended)]
+    protective = {str(m.order_type) for m in intents if m.after_trade is not None}
+    wanted = ({"SL-M"} if sim.stop_points or sim.stop_frac or sim.trail_points or
+              sim.trail_frac else set()) | ({"LIMIT"} if sim.target_points or sim.target_frac
+                                            else set())
+    assert protective == wanted
+    keys = [m.client_key for m in intents]
+    assert len(keys) == len(set(keys))

@@ -23,12 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SPAN = ("ema_cross", "2025-03-03", "2025-03-03")
 
 
-def _drive(folder: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+LEVELS = json.dumps({"stop_points": 12.0, "trail_points": 18.0, "target_points": 30.0})
+
+
+def _drive(folder: Path, crash: str | None = None, levels: str = "{}"
+           ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("STRATOPS_CRASH_AT", None)
     if crash is not None:
         env["STRATOPS_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, str(DRIVER), str(folder), *SPAN], env=env,
+    return subprocess.run([sys.executable, str(DRIVER), str(folder), *SPAN, levels], env=env,
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
@@ -53,6 +57,31 @@ def test_sigkill_then_restart_sends_nothing_twice_and_ends_in_the_same_state(
     result = json.loads(restarted.stdout.strip().splitlines()[-1])
     assert result["max_submits"] == 1  # no order ever reached the exchange twice
     assert result["hash"] == uninterrupted["hash"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_protected(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("clean-protected")
+    proc = _drive(folder, levels=LEVELS)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["protective"] >= 10 and result["max_submits"] == 1
+    return result
+
+
+# intents: 1 the first entry, 2 its stop, 3 its target; fills: 1 the entry, 2 its exit
+@pytest.mark.parametrize("point", ["before_intent:2", "after_intent:2", "after_submit:2",
+                                   "after_ack:3", "after_fill:2", "after_modify:1",
+                                   "after_modify:5"])
+def test_sigkill_around_protective_orders_then_restart_ends_in_the_same_state(
+        point: str, tmp_path: Path, uninterrupted_protected: dict) -> None:
+    crashed = _drive(tmp_path, point, LEVELS)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    restarted = _drive(tmp_path, levels=LEVELS)
+    assert restarted.returncode == 0, restarted.stderr
+    result = json.loads(restarted.stdout.strip().splitlines()[-1])
+    assert result["max_submits"] == 1
+    assert result["hash"] == uninterrupted_protected["hash"]
 
 
 def test_two_replays_of_one_journal_give_identical_state_hashes(tmp_path: Path) -> None:

@@ -415,6 +415,23 @@ def test_submit_tag_over_20_chars_refused_before_sending(kite: Kite) -> None:
     assert transport.sent == []
 
 
+def test_kite_broker_does_not_support_oco() -> None:
+    assert KiteBroker.supports_oco is False
+
+
+def test_submit_oco_group_refused_before_sending(kite: Kite) -> None:
+    broker, transport = kite
+    with pytest.raises(BrokerInputError, match="oco_group 'g1'"):
+        broker.submit(_request(oco_group="g1"))
+    assert transport.sent == []
+
+
+def test_submit_after_trade_is_not_sent_to_kite(kite: Kite) -> None:
+    broker, transport = kite
+    broker.submit(_request(after_trade="T00000001"))
+    assert "after_trade" not in transport.sent[0].params
+
+
 def test_submit_permission_exception_rejected(kite: Kite) -> None:
     broker, transport = kite
     transport.fail_next(*PLACE, Fault(error="no_permission"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from live.adapters.paper import (
     BrokerUnavailableError,
@@ -21,7 +22,7 @@ from live.adapters.paper import (
     set_faults,
 )
 from live.adapters.paper.positions import Book
-from live.broker import OrderRequest, OrderState, OrderType, Outcome, Side
+from live.broker import BrokerInputError, OrderRequest, OrderState, OrderType, Outcome, Side
 from live.db import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -238,6 +239,16 @@ def test_unlisted_symbol_is_rejected(db: Path) -> None:
     assert (result.outcome, result.reason) == (Outcome.REJECTED, f"unknown symbol {SYMBOL!r}")
 
 
+def test_oco_group_over_32_chars_is_refused_by_the_request() -> None:
+    with pytest.raises(BrokerInputError, match=r"oco_group 'g{33}': 1\.\.32 chars"):
+        _order("k", oco_group="g" * 33)
+
+
+def test_empty_after_trade_is_refused_by_the_request() -> None:
+    with pytest.raises(BrokerInputError, match="after_trade ''"):
+        _order("k", after_trade="")
+
+
 def test_duplicate_client_key_is_rejected_as_duplicate_tag(db: Path) -> None:
     ex = _exchange(db)
     ex.submit(_order("dup"))
@@ -336,6 +347,176 @@ def test_set_faults_through_engine_keeps_unnamed_settings(db: Path) -> None:
     assert (faults.drop_ack_next, faults.duplicate_fill_next) == (3, True)
 
 
+# ---- protective orders (after_trade) -------------------------------------------------------
+
+
+def _long_entry(ex: PaperExchange, o: float = 100.0, h: float | None = None,
+                lo: float | None = None, c: float | None = None) -> str:
+    """A market buy sent after bar 0, filled at bar 1's open ``o``; returns its trade id."""
+    _bar(ex, 0, 100.0)
+    ex.submit(_order("entry"))
+    _bar(ex, 1, o, h, lo, c)
+    [fill] = ex.fills()
+    return fill.trade_id
+
+
+def _stop(key: str, trigger: float, **kwargs: object) -> OrderRequest:
+    return _order(key, Side.SELL, order_type=OrderType.SL_M, trigger_price=trigger, **kwargs)
+
+
+def _target(key: str, limit: float, **kwargs: object) -> OrderRequest:
+    return _order(key, Side.SELL, order_type=OrderType.LIMIT, limit_price=limit, **kwargs)
+
+
+def _exit_fills(ex: PaperExchange) -> list[tuple[float, datetime]]:
+    return [(f.price, f.ts) for f in ex.fills() if f.client_key != "entry"]
+
+
+def test_after_trade_stop_hit_on_entry_bar_fills_at_trigger_minus_slippage(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=101.0, lo=96.0, c=99.0)
+    ex.submit(_stop("sl", 97.0, after_trade=trade))
+    assert _exit_fills(ex) == [(pytest.approx(97.0 - SLIP), T0 + timedelta(minutes=1))]
+
+
+def test_after_trade_stop_above_entry_open_fills_at_the_open_minus_slippage(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=101.0, lo=99.0, c=100.5)  # gapped below the 102 stop
+    ex.submit(_stop("sl", 102.0, after_trade=trade))
+    assert _exit_fills(ex) == [(pytest.approx(100.0 - SLIP), T0 + timedelta(minutes=1))]
+
+
+def test_after_trade_limit_target_hit_on_entry_bar_fills_at_limit_exactly(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=104.0, lo=99.0, c=101.0)
+    ex.submit(_target("tp", 103.0, after_trade=trade))
+    assert _exit_fills(ex) == [(103.0, T0 + timedelta(minutes=1))]
+
+
+def test_after_trade_not_hit_on_entry_bar_works_from_next_bar(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=101.0, lo=99.0, c=100.0)
+    ex.submit(_stop("sl", 97.0, after_trade=trade))
+    _bar(ex, 2, 99.0, h=99.5, lo=96.0, c=98.0)
+    assert _exit_fills(ex) == [(pytest.approx(97.0 - SLIP), T0 + timedelta(minutes=2))]
+
+
+def test_after_trade_of_an_older_bar_waits_like_a_normal_order(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=101.0, lo=99.0, c=100.0)
+    _bar(ex, 2, 99.0, h=99.5, lo=96.0, c=98.0)  # would hit the stop: not seen by it
+    ex.submit(_stop("sl", 97.0, after_trade=trade))
+    unfilled = _exit_fills(ex)
+    _bar(ex, 3, 98.0, h=98.5, lo=96.5, c=97.5)
+    assert unfilled == []
+    assert _exit_fills(ex) == [(pytest.approx(97.0 - SLIP), T0 + timedelta(minutes=3))]
+
+
+def test_after_trade_unknown_trade_waits_like_a_normal_order(db: Path) -> None:
+    ex = _exchange(db)
+    _long_entry(ex, 100.0, h=101.0, lo=96.0, c=99.0)
+    ex.submit(_stop("sl", 97.0, after_trade="T99999999"))
+    assert _exit_fills(ex) == []
+
+
+def test_after_trade_of_a_limit_entry_waits_like_a_normal_order(db: Path) -> None:
+    ex = _exchange(db)
+    _bar(ex, 0, 100.0)
+    ex.submit(_order("entry", order_type=OrderType.LIMIT, limit_price=99.0))
+    _bar(ex, 1, 100.0, h=101.0, lo=96.0, c=99.0)  # the limit fills at 99, not the open
+    [entry] = ex.fills()
+    ex.submit(_stop("sl", 97.0, after_trade=entry.trade_id))
+    assert _exit_fills(ex) == []
+
+
+def test_after_trade_under_close_fill_model_waits(db: Path) -> None:
+    ex = _exchange(db, fill="close")
+    _bar(ex, 0, 100.0, h=101.0, lo=96.0, c=100.0)
+    ex.submit(_order("entry"))
+    [entry] = ex.fills()
+    ex.submit(_stop("sl", 97.0, after_trade=entry.trade_id))
+    report = ex.status(client_key="sl")
+    assert report is not None and (report.state, report.filled_qty) == (OrderState.OPEN, 0)
+
+
+def test_after_trade_with_latency_is_not_matched_on_entry_bar(db: Path) -> None:
+    ex = _exchange(db, latency_bars=1)
+    _bar(ex, 0, 100.0)
+    ex.submit(_order("entry"))
+    _bar(ex, 1, 100.0)
+    _bar(ex, 2, 100.0, h=101.0, lo=96.0, c=99.0)  # entry fills at this open
+    [entry] = ex.fills()
+    ex.submit(_stop("sl", 97.0, after_trade=entry.trade_id))
+    unfilled = _exit_fills(ex)
+    _bar(ex, 3, 99.0, h=99.5, lo=96.0, c=98.0)
+    assert unfilled == []
+    assert _exit_fills(ex) == [(pytest.approx(97.0 - SLIP), T0 + timedelta(minutes=3))]
+
+
+# ---- one-cancels-other ---------------------------------------------------------------------
+
+
+def _bracket(ex: PaperExchange, stop: float, target: float) -> tuple[str, str]:
+    """Stop and target of one OCO group, sent after bar 1; their broker order ids."""
+    sl = ex.submit(_stop("sl", stop, oco_group="g1")).broker_order_id
+    tp = ex.submit(_target("tp", target, oco_group="g1")).broker_order_id
+    assert sl is not None and tp is not None
+    return sl, tp
+
+
+def test_oco_stop_fill_cancels_target_sibling_with_reason(db: Path) -> None:
+    ex = _exchange(db)
+    _long_entry(ex)
+    sl, tp = _bracket(ex, 97.0, 105.0)
+    _bar(ex, 2, 99.0, h=99.5, lo=96.0, c=98.0)
+    target = ex.status(broker_order_id=tp)
+    assert target is not None
+    assert (target.state, target.reason) == (OrderState.CANCELLED, f"oco: {sl} filled")
+
+
+def test_oco_sibling_cancel_is_an_exchange_event(db: Path) -> None:
+    ex = _exchange(db)
+    _long_entry(ex)
+    sl, tp = _bracket(ex, 97.0, 105.0)
+    _bar(ex, 2, 99.0, h=99.5, lo=96.0, c=98.0)
+    [event] = [e for e in ex.events() if e.kind == "cancelled"]
+    assert (event.broker_order_id, event.ts) == (tp, T0 + timedelta(minutes=2))
+    assert f'"oco: {sl} filled"' in event.detail
+
+
+def test_oco_both_siblings_touched_on_one_bar_only_older_fills(db: Path) -> None:
+    ex = _exchange(db)
+    _long_entry(ex)
+    sl, tp = _bracket(ex, 97.0, 105.0)
+    _bar(ex, 2, 100.0, h=106.0, lo=96.0, c=100.0)
+    assert [f.broker_order_id for f in ex.fills() if f.client_key != "entry"] == [sl]
+    target = ex.status(broker_order_id=tp)
+    assert target is not None and target.state is OrderState.CANCELLED
+
+
+def test_oco_request_into_filled_group_is_rejected(db: Path) -> None:
+    ex = _exchange(db)
+    trade = _long_entry(ex, 100.0, h=101.0, lo=96.0, c=99.0)
+    ex.submit(_stop("sl", 97.0, after_trade=trade, oco_group="g1"))
+    result = ex.submit(_target("tp", 105.0, after_trade=trade, oco_group="g1"))
+    report = ex.status(client_key="tp")
+    assert (result.outcome, result.reason) == (Outcome.REJECTED, "oco group g1 already filled")
+    assert report is not None and report.state is OrderState.REJECTED
+
+
+def test_oco_group_of_another_symbol_is_independent(db: Path) -> None:
+    ex = _exchange(db)
+    _long_entry(ex)
+    ex.submit(_stop("sl", 97.0, oco_group="g1"))
+    other = OrderRequest(client_key="other", symbol="NIFTY25JANFUT", exchange="NFO",
+                         side=Side.BUY, qty=1, order_type=OrderType.LIMIT, limit_price=1.0,
+                         oco_group="g1")
+    ex.submit(other)
+    _bar(ex, 2, 99.0, h=99.5, lo=96.0, c=98.0)
+    report = ex.status(client_key="other")
+    assert report is not None and report.state is OrderState.OPEN
+
+
 # ---- persistence and determinism -----------------------------------------------------------
 
 
@@ -368,3 +549,49 @@ def _session(path: Path) -> tuple[list[object], list[object]]:
 
 def test_same_seed_same_calls_give_identical_orders_and_fills(tmp_path: Path) -> None:
     assert _session(tmp_path / "a.db") == _session(tmp_path / "b.db")
+
+
+# ``paper_orders`` as the first version created it (no after_trade / oco_group).
+OLD_ORDERS_DDL = """CREATE TABLE paper_orders (
+    seq INTEGER NOT NULL PRIMARY KEY, broker_order_id VARCHAR(24) NOT NULL UNIQUE,
+    client_key VARCHAR(32) NOT NULL UNIQUE, symbol VARCHAR(64) NOT NULL,
+    exchange VARCHAR(16) NOT NULL, side VARCHAR(4) NOT NULL, order_type VARCHAR(8) NOT NULL,
+    qty INTEGER NOT NULL, filled_qty INTEGER NOT NULL, filled_notional FLOAT NOT NULL,
+    limit_price FLOAT, trigger_price FLOAT, triggered BOOLEAN NOT NULL,
+    wait_bars INTEGER NOT NULL, state VARCHAR(12) NOT NULL, reason TEXT NOT NULL,
+    updated_ts VARCHAR(40) NOT NULL)"""
+# One OPEN buy limit at 90 of the first version (valid SQL on SQLite and PostgreSQL).
+OLD_ORDER_ROW = (f"INSERT INTO paper_orders VALUES (1, 'P00000001', 'old', '{SYMBOL}', 'NFO', "
+                 f"'BUY', 'LIMIT', 1, 0, 0.0, 90.0, NULL, false, 1, 'OPEN', '', "
+                 f"'{T0.isoformat()}')")
+
+
+def _old_store(path: Path) -> sa.Engine:
+    """A store as the first version left it: ``paper_orders`` without the OCO columns."""
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(OLD_ORDERS_DDL)
+        conn.exec_driver_sql(OLD_ORDER_ROW)
+        conn.exec_driver_sql("CREATE TABLE paper_counters (name VARCHAR(16) PRIMARY KEY, "
+                             "value INTEGER NOT NULL)")
+        conn.exec_driver_sql("INSERT INTO paper_counters VALUES ('order', 1)")
+    return engine
+
+
+def test_opening_an_old_store_adds_oco_columns_and_keeps_orders(db: Path) -> None:
+    engine = _old_store(db)
+    ex = _exchange(db)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("paper_orders")}
+    old = ex.status(client_key="old")
+    assert {"after_trade", "oco_group"} <= columns
+    assert old is not None
+    assert (old.broker_order_id, old.state, old.limit_price) == ("P00000001", OrderState.OPEN,
+                                                                 90.0)
+
+
+def test_upgraded_old_store_takes_oco_orders(db: Path) -> None:
+    _old_store(db)
+    ex = _exchange(db)
+    result = ex.submit(_stop("sl", 97.0, oco_group="g1"))
+    assert (result.outcome, result.broker_order_id) == (Outcome.CONFIRMED, "P00000002")
+    assert [o.client_key for o in ex.orders()] == ["old", "sl"]

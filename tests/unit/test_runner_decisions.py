@@ -18,6 +18,7 @@ from live.runner.decisions import (
     UnsupportedVersionError,
     check_supported,
     decide,
+    protective_levels,
 )
 from live.runner.feed import FeedBar
 from live.runner.history import OutOfOrderBarError, SymbolHistory
@@ -196,11 +197,20 @@ def test_decide_stepped_bar_by_bar_trades_like_the_simulator(seed: int, density:
 # --- check_supported --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["stop_points", "stop_frac", "trail_points", "trail_frac",
-                                 "target_points", "target_frac"])
-def test_check_supported_with_price_rule_refuses_version(key: str) -> None:
-    with pytest.raises(UnsupportedVersionError, match=key):
-        check_supported({key: 0.5})
+@pytest.mark.parametrize("rule", ["stop", "trail", "target"])
+def test_check_supported_with_points_and_frac_of_one_rule_refuses_version(rule: str) -> None:
+    with pytest.raises(UnsupportedVersionError, match=f"{rule}_points and sim.{rule}_frac"):
+        check_supported({f"{rule}_points": 5.0, f"{rule}_frac": 0.01})
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_check_supported_with_bad_stop_value_refuses_naming_it(value: float) -> None:
+    with pytest.raises(UnsupportedVersionError, match="stop_points"):
+        check_supported({"stop_points": value})
+
+
+def test_check_supported_with_stop_trail_and_target_accepts_version() -> None:
+    check_supported({"stop_points": 20.0, "trail_frac": 0.002, "target_points": 40.0})
 
 
 def test_check_supported_with_fill_close_refuses_version() -> None:
@@ -272,3 +282,37 @@ def test_history_mixed_tz_older_bar_in_another_tz_raises_out_of_order() -> None:
     history = history_of(at(9, 16))
     with pytest.raises(OutOfOrderBarError):
         history.append(bar(datetime(2025, 3, 3, 3, 45, tzinfo=UTC)))  # 09:15 IST
+
+
+# --- protective levels (the simulator's compiled level functions) -----------------------------
+
+
+def _rules(**levels: float) -> Rules:
+    return Rules(qty=75, max_trades_per_day=0, cutoff=None, bar=timedelta(minutes=1),
+                 tz="Asia/Kolkata", **levels)
+
+
+def test_protective_levels_long_stop_and_target_in_points() -> None:
+    assert protective_levels(1, 100.0, 100.0, _rules(stop_points=2.0, target_points=3.0)) == (
+        98.0, 103.0)
+
+
+def test_protective_levels_short_stop_above_target_below() -> None:
+    assert protective_levels(-1, 100.0, 100.0, _rules(stop_points=2.0, target_points=3.0)) == (
+        102.0, 97.0)
+
+
+def test_protective_levels_trail_tighter_than_stop_after_a_run_up() -> None:
+    # stop 98; the peak 104 puts the 2-point trail at 102, which stops first
+    assert protective_levels(1, 100.0, 104.0, _rules(stop_points=2.0, trail_points=2.0)) == (
+        102.0, None)
+
+
+def test_protective_levels_fractions_of_the_entry_and_the_peak() -> None:
+    stop, target = protective_levels(1, 200.0, 210.0, _rules(stop_frac=0.01, trail_frac=0.02,
+                                                             target_frac=0.05))
+    assert (stop, target) == (pytest.approx(205.8), pytest.approx(210.0))
+
+
+def test_protective_levels_without_rules_are_none() -> None:
+    assert protective_levels(1, 100.0, 120.0, _rules()) == (None, None)

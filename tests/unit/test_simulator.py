@@ -140,6 +140,16 @@ def test_target_points_hit_intrabar_fills_at_target() -> None:
     assert (trade.exit_idx, trade.exit_price, trade.exit_reason) == (2, 103.0, "target")
 
 
+def test_target_exit_is_a_limit_fill_without_slippage() -> None:
+    # entry at 100 + 2 ticks = 100.1, target 103.1: bar 2 reaches it and the limit fills at
+    # 103.1 itself (a stop or a signal exit would give up the 0.1 of slippage)
+    bars = day([QUIET, QUIET, (100.0, 103.5, 99.5, 103.0), QUIET])
+    config = SimConfig(target_points=3.0, slippage_ticks=2.0, tick_size=0.05)
+    trade = only_trade(run(bars, config, le=[0]))
+    assert (trade.entry_price, trade.exit_reason) == (pytest.approx(100.1), "target")
+    assert trade.exit_price == pytest.approx(103.1, abs=1e-12)
+
+
 def test_target_points_gap_through_level_fills_at_open() -> None:
     bars = day([QUIET, QUIET, (105.0, 106.0, 104.5, 105.5), QUIET])
     trade = only_trade(run(bars, SimConfig(target_points=3.0), le=[0]))

@@ -6,7 +6,9 @@ client order id, so the client key travels as the order ``tag`` and an order who
 outcome is ``UNKNOWN`` is found again with ``status(client_key=...)``. Reports come from the
 day's order book, trade book and net positions, so a restart reads the same state as a
 running session. After a ``TokenException`` the adapter sends nothing more: the runner must
-halt, log in again and build a new adapter.
+halt, log in again and build a new adapter. Kite has no native one-cancels-other orders
+(``supports_oco`` is False): a request with an ``oco_group`` is refused before sending, and
+``OrderRequest.after_trade`` is ignored.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class KiteBroker:
     """The Kite Connect adapter. ``client`` is a logged-in ``kiteconnect.KiteConnect``."""
 
     name = "kite"
+    supports_oco = False  # no native OCO: two siblings could both fill before a cancel lands
 
     def __init__(self, client: KiteClient) -> None:
         self.client = client

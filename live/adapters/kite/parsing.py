@@ -159,11 +159,17 @@ def _net_position(symbol: str, legs: Sequence[tuple[int, float]]) -> PositionRep
 def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
     """Keyword arguments of ``KiteConnect.place_order`` for ``request`` (tag = client key).
 
-    Re-checks the tag length: a request that would be cut or refused is never sent.
+    Re-checks the tag length: a request that would be cut or refused is never sent. Kite has
+    no one-cancels-other orders, so a request with an ``oco_group`` is refused; its
+    ``after_trade`` is ignored (Kite matches every order from when it arrives).
     """
     if not request.client_key or len(request.client_key) > TAG_MAX_CHARS:
         raise BrokerInputError(
             f"client_key {request.client_key!r}: Kite tags hold 1..{TAG_MAX_CHARS} chars")
+    if request.oco_group is not None:
+        raise BrokerInputError(
+            f"oco_group {request.oco_group!r}: Kite has no one-cancels-other orders "
+            "(supports_oco is False)")
     priced = request.order_type in (OrderType.LIMIT, OrderType.SL)
     triggered = request.order_type in (OrderType.SL, OrderType.SL_M)
     return {

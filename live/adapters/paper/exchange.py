@@ -5,6 +5,16 @@ call, so they survive the crash of the process talking to the exchange: a runner
 sending finds its order on restart by ``status(client_key=...)``. Market data drives matching
 (:meth:`PaperExchange.on_bar`); fills follow :mod:`live.adapters.paper.fill_model`. Same seed,
 same bars and same calls give the same orders, ids and fills.
+
+Protective exits (``OrderRequest.after_trade``): an order placed right after a market fill at
+the symbol's last bar's open (``next_open``) is matched at once against that whole bar (when
+``latency_bars`` is 0), then works from the next bar after ``latency_bars``; in every other
+case it is an ordinary new order (see :mod:`live.adapters.paper.fill_model`). One-cancels-other
+(``OrderRequest.oco_group``, per symbol): the first fill of a member cancels every other OPEN
+member in the same transaction (reason ``"oco: <filled order id> filled"``, a ``cancelled``
+event); within one bar orders match oldest first, so of two members touched by one bar only
+the older fills; a request into a group that already has a fill is rejected
+(``"oco group <g> already filled"``).
 """
 
 from __future__ import annotations
@@ -89,6 +99,38 @@ def _modify_refusal(order: OrderRow | None, qty: int | None, limit_price: float 
     return ""
 
 
+def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
+    """Why a request is refused by its OCO group ("" when it is not): a member has a fill."""
+    group = request.oco_group
+    if group is None:
+        return ""
+    if any(o.filled_qty > 0 for o in store.oco_members(conn, request.symbol, group)):
+        return f"oco group {group} already filled"
+    return ""
+
+
+def _cancel_oco_siblings(conn: sa.Connection, filled: OrderRow, ts: str) -> None:
+    """Cancel the other OPEN orders of ``filled``'s OCO group (same symbol) at ``ts``."""
+    if filled.oco_group is None:
+        return
+    reason = f"oco: {filled.broker_order_id} filled"
+    for sibling in store.oco_members(conn, filled.symbol, filled.oco_group):
+        if (sibling.broker_order_id == filled.broker_order_id
+                or sibling.state is not OrderState.OPEN):
+            continue
+        store.update_order(conn, sibling.broker_order_id, state=OrderState.CANCELLED.value,
+                           reason=reason, updated_ts=ts)
+        store.append_event(conn, "cancelled", sibling.broker_order_id, ts,
+                           _detail(filled_qty=sibling.filled_qty, reason=reason))
+
+
+def _still_open(conn: sa.Connection, order: OrderRow) -> bool:
+    """Whether ``order`` is OPEN in the store now (an OCO sibling's fill may have cancelled
+    it since it was read)."""
+    current = store.find_order(conn, broker_order_id=order.broker_order_id)
+    return current is not None and current.state is OrderState.OPEN
+
+
 class PaperExchange:
     """A simulated exchange implementing :class:`live.broker.Broker`, persisted in ``engine``.
 
@@ -110,6 +152,7 @@ class PaperExchange:
     """
 
     name = "paper"
+    supports_oco = True  # siblings are cancelled in the transaction of the fill
 
     def __init__(self, engine: sa.Engine, *, seed: int, fill_model: FillModel,
                  symbols: Collection[str] | None = None) -> None:
@@ -127,7 +170,8 @@ class PaperExchange:
         """Match the working orders of ``symbol`` against one bar; returns the new fills.
 
         A bar at or before the last one seen for the symbol is ignored, so replaying a feed
-        after a crash never matches a bar twice.
+        after a crash never matches a bar twice. Orders match oldest first; one cancelled by
+        an OCO sibling's fill earlier on this bar is not matched.
         """
         bar = Bar(ts, open, high, low, close)
         with self._engine.begin() as conn:
@@ -137,6 +181,8 @@ class PaperExchange:
             store.save_bar(conn, symbol, bar)
             produced: list[FillReport] = []
             for order in store.all_orders(conn, symbol=symbol, state=OrderState.OPEN):
+                if order.oco_group is not None and not _still_open(conn, order):
+                    continue
                 if order.wait_bars > 0:
                     store.update_order(conn, order.broker_order_id,
                                        wait_bars=order.wait_bars - 1)
@@ -176,6 +222,7 @@ class PaperExchange:
                            state=state.value, updated_ts=ts)
         store.append_event(conn, "filled", order.broker_order_id, ts,
                            _detail(trade_id=trade_id, qty=qty, price=price))
+        _cancel_oco_siblings(conn, order, ts)
         return FillReport(trade_id=trade_id, broker_order_id=order.broker_order_id,
                           client_key=order.client_key, symbol=order.symbol, side=order.side,
                           qty=qty, price=price, ts=store.from_text(ts))
@@ -214,28 +261,52 @@ class PaperExchange:
             return "rejected by the exchange (reject_prob)"
         return ""
 
+    def _fill_bar(self, conn: sa.Connection, request: OrderRequest) -> Bar | None:
+        """The bar of the fill a protective order reacts to: the symbol's last bar when
+        ``after_trade`` is a fill of a MARKET order at that bar's open (``next_open``); None
+        when the order is an ordinary new order."""
+        if request.after_trade is None or self._model.fill != "next_open":
+            return None
+        fill = store.find_fill(conn, request.after_trade)
+        if fill is None or fill.symbol != request.symbol:
+            return None
+        last = store.last_bar(conn, request.symbol)
+        if last is None or store.from_text(fill.ts) != last.ts:
+            return None
+        parent = store.find_order(conn, broker_order_id=fill.broker_order_id)
+        if parent is None or parent.order_type is not OrderType.MARKET:
+            return None
+        return last
+
     def _accept(self, conn: sa.Connection, request: OrderRequest) -> tuple[str, str]:
-        """Store the order (OPEN or REJECTED); (broker order id, refusal reason or "")."""
-        reason = self._refusal(request)
+        """Store the order (OPEN or REJECTED) and match it at once if it may match on the last
+        bar; (broker order id, refusal reason or "")."""
+        reason = self._refusal(request) or _oco_refusal(conn, request)
         seq = store.next_seq(conn, "order")
         order_id = store.format_id("order", seq)
         ts = store.market_time(conn)
         state = OrderState.REJECTED if reason else OrderState.OPEN
+        fill_bar = None if reason else self._fill_bar(conn, request)
+        wait_bars = self._model.wait_bars if fill_bar is None else self._model.latency_bars
         conn.execute(store.orders.insert().values(
             seq=seq, broker_order_id=order_id, client_key=request.client_key,
             symbol=request.symbol, exchange=request.exchange, side=request.side.value,
             order_type=request.order_type.value, qty=request.qty, filled_qty=0,
             filled_notional=0.0, limit_price=request.limit_price,
-            trigger_price=request.trigger_price, triggered=False,
-            wait_bars=self._model.wait_bars, state=state.value, reason=reason, updated_ts=ts))
+            trigger_price=request.trigger_price, triggered=False, wait_bars=wait_bars,
+            state=state.value, reason=reason, updated_ts=ts, after_trade=request.after_trade,
+            oco_group=request.oco_group))
         store.append_event(conn, "rejected" if reason else "accepted", order_id, ts,
                            _detail(client_key=request.client_key, reason=reason))
-        last = store.last_bar(conn, request.symbol)
-        if not reason and self._model.wait_bars == 0 and last is not None:
-            order = store.find_order(conn, broker_order_id=order_id)
-            if order is not None:  # just inserted above
-                self._match(conn, order, Bar.flat(last.ts, last.close))
-        return order_id, reason
+        if reason or wait_bars > 0:
+            return order_id, reason
+        if fill_bar is None:  # an ordinary order matched at once: at the signal bar's close
+            last = store.last_bar(conn, request.symbol)
+            fill_bar = None if last is None else Bar.flat(last.ts, last.close)
+        order = store.find_order(conn, broker_order_id=order_id)
+        if fill_bar is not None and order is not None:  # order: just inserted above
+            self._match(conn, order, fill_bar)
+        return order_id, ""
 
     def modify(self, broker_order_id: str, *, qty: int | None = None,
                limit_price: float | None = None,

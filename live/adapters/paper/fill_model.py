@@ -6,6 +6,19 @@ slippage is ``slippage_ticks * tick_size`` points against the trader on market a
 fills. Limit prices are never crossed: a limit fill is slippage-free and a gap through the
 limit fills at the (better) open. Stops trigger when the bar's high (buy) / low (sell) reaches
 the trigger; a gap through it triggers at the open.
+
+Protective orders (``OrderRequest.after_trade``): in ``next_open`` a market entry fills at the
+open of bar t+1, and the price path after it is that bar's range, so a stop or target placed
+right after the fill (naming its trade) is matched at once against the whole bar t+1 (full
+OHLC, as the bar simulator exits on the entry bar) and, unfilled, works from the next bar
+after ``latency_bars`` only (no further next-open wait). With ``latency_bars`` > 0 the order
+reaches the exchange after bar t+1, so it is not matched against it: it works from bar
+t+1+latency_bars. Stop fills follow the usual rules (a gap
+through the trigger fills at the open; stop-market slippage against the trader); limit fills
+never slip. Any other order naming a trade (an unknown trade, another symbol, a fill before
+the symbol's last bar, a fill of a non-market order, the ``close`` convention, where the fill
+is at the bar's close and the bar's range is already past) is an ordinary new order: it is
+never matched against a bar it could not have seen.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ faults and id counters. Every function takes an open connection so a caller grou
 reads and writes in one transaction (``BEGIN IMMEDIATE`` on SQLite, see :mod:`live.db`).
 
 Timestamps are stored as ISO-8601 text with their offset, so they come back timezone-aware.
+:func:`create` also upgrades a store made by an earlier version in place (nullable columns
+added with ``ALTER TABLE``); stored rows are kept.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from live.adapters.paper.fill_model import Bar, FillModel, WorkingOrder
-from live.broker import OrderReport, OrderState, OrderType, Side
+from live.broker import (
+    OCO_GROUP_MAX_CHARS,
+    TRADE_ID_MAX_CHARS,
+    OrderReport,
+    OrderState,
+    OrderType,
+    Side,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -49,7 +58,12 @@ orders = sa.Table(
     sa.Column("state", sa.String(12), nullable=False, index=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("updated_ts", sa.String(40), nullable=False),
+    # added after the first version: nullable, created by ALTER TABLE on an older store
+    sa.Column("after_trade", sa.String(TRADE_ID_MAX_CHARS)),
+    sa.Column("oco_group", sa.String(OCO_GROUP_MAX_CHARS)),
 )
+# Columns a store of an earlier version may lack, by table: all nullable, no default.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"paper_orders": ("after_trade", "oco_group")}
 fills = sa.Table(
     "paper_fills", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
@@ -104,12 +118,35 @@ class PaperConfigError(RuntimeError):
 
 
 def create(engine: sa.Engine) -> None:
-    """Create the tables (idempotent) and the singleton faults row."""
+    """Create the tables (idempotent), add the columns an older store lacks and insert the
+    singleton faults row."""
     metadata.create_all(engine)
     with engine.begin() as conn:
+        _add_missing_columns(conn)
         if conn.execute(sa.select(faults.c.id)).first() is None:
             conn.execute(faults.insert().values(id=1, drop_ack_next=0,
                                                 duplicate_fill_next=False, unavailable=False))
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each of :data:`ADDED_COLUMNS` not in the store.
+
+    Runs in the caller's transaction (DDL is transactional on SQLite and PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` serialises two openers, PostgreSQL gets ``IF NOT EXISTS``).
+    """
+    dialect = conn.dialect
+    if_not_exists = "IF NOT EXISTS " if dialect.name == "postgresql" else ""
+    preparer = dialect.identifier_preparer
+    for table_name, names in ADDED_COLUMNS.items():
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table_name)}
+        table = metadata.tables[table_name]
+        for name in names:
+            if name in present:
+                continue
+            column = table.c[name]
+            conn.exec_driver_sql(
+                f"ALTER TABLE {preparer.quote(table_name)} ADD COLUMN {if_not_exists}"
+                f"{preparer.quote(name)} {column.type.compile(dialect=dialect)}")
 
 
 def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
@@ -169,6 +206,8 @@ class OrderRow:
     state: OrderState
     reason: str
     updated_ts: str
+    after_trade: str | None = None
+    oco_group: str | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> OrderRow:
@@ -249,3 +288,15 @@ def record_attempt(conn: sa.Connection, client_key: str, outcome: str,
                    broker_order_id: str | None) -> None:
     conn.execute(attempts.insert().values(client_key=client_key, outcome=outcome,
                                           broker_order_id=broker_order_id))
+
+
+def oco_members(conn: sa.Connection, symbol: str, oco_group: str) -> list[OrderRow]:
+    """The orders of one one-cancels-other group of ``symbol``, oldest first."""
+    query = (sa.select(orders).where(orders.c.symbol == symbol)
+             .where(orders.c.oco_group == oco_group).order_by(orders.c.seq))
+    return [OrderRow.from_row(r) for r in conn.execute(query)]
+
+
+def find_fill(conn: sa.Connection, trade_id: str) -> sa.Row[Any] | None:
+    """The stored fill (one row, whatever its ``copies``) with ``trade_id``; None if unknown."""
+    return conn.execute(sa.select(fills).where(fills.c.trade_id == trade_id)).first()
