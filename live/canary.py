@@ -15,9 +15,8 @@ from typing import Any
 from live.events import ModeChanged, OrderIntended
 from live.governance.policy import CanaryEvidence
 from live.journal import Journal, open_journal
-from live.reconciliation import reconcile_journal
+from live.reconciliation import expectation_config, reconcile_journal
 from live.state import replay
-from strategies.simulator import SimConfig
 
 
 def _journal_exists(url: str, root: Path | None) -> bool:
@@ -58,11 +57,7 @@ def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
         return None
     sim = dict(config.get("sim") or {})
     qty = _qty(journal, strategy) or int(sim.get("qty_lots", 1)) * int(sim.get("lot_size", 1))
-    lot = int(sim.get("lot_size", 1))
-    config_sim = SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
-                           slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
-                           tick_size=float(sim.get("tick_size", 0.05)),
-                           max_trades_per_day=int(sim.get("max_trades_per_day", 0)))
+    config_sim = expectation_config(sim, qty)
     breaks, trades, sessions = 0, 0, 0
     for symbol in config.get("symbols") or []:
         reports = reconcile_journal(journal, strategy=strategy, params=config["params"],

@@ -135,8 +135,7 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     """Per strategy and day: the journal's trades against the simulator on the same bars;
     JSON + HTML reports; exit 1 if any break."""
     from live.events import OrderIntended
-    from live.reconciliation import reconcile_journal, write_day_report
-    from strategies.simulator import SimConfig
+    from live.reconciliation import expectation_config, reconcile_journal, write_day_report
     from stratops.governance_ops import service
     from stratops.settings import load_settings
 
@@ -149,12 +148,7 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     total = 0
     for (name, version), qty in sorted(versions.items()):
         config = dict(registry.load_model(name, version).model_config)
-        sim = dict(config.get("sim") or {})
-        lot = int(sim.get("lot_size", 1))
-        rules = SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
-                          slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
-                          tick_size=float(sim.get("tick_size", 0.05)),
-                          max_trades_per_day=int(sim.get("max_trades_per_day", 0)))
+        rules = expectation_config(dict(config.get("sim") or {}), qty)
         for symbol in config.get("symbols") or []:
             reports = reconcile_journal(journal, strategy=name, params=config["params"],
                                         venue=config["venue"], symbol=symbol, sim=rules,

@@ -52,10 +52,12 @@ def _registry_errors() -> tuple[type[BaseException], ...]:
     from live.governance.identity import IdentityError
     from live.governance.policy import PolicyConfigError
     from live.governance.signing import SignatureError
+    from live.runner.decisions import UnsupportedVersionError
     from live.runner.feed import FeedSpecError
     from pipelines.research.registry import RegistryError
     from stratops.governance_ops import ActorMissingError
     from stratops.live_ops import LiveSetupError
 
     return (RegistryError, IdentityError, SignatureError, PolicyConfigError, AuditError,
-            StoreUrlError, ActorMissingError, LiveSetupError, FeedSpecError)
+            StoreUrlError, ActorMissingError, LiveSetupError, FeedSpecError,
+            UnsupportedVersionError)

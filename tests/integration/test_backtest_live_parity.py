@@ -20,7 +20,8 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.events import OrderFilled, OrderIntended
 from live.journal import Journal, open_journal
-from live.reconciliation import DayReport, reconcile_journal
+from live.reconciliation import DayReport, expectation_config, reconcile_journal
+from live.runner.decisions import LEVEL_KEYS
 from live.runner.deployments import build
 from live.runner.engine import Runner
 from live.runner.feed import replay_bars, replay_frame
@@ -189,3 +190,13 @@ def test_live_runner_protective_orders_rest_at_the_broker_as_sl_m_and_limit(
     assert protective == wanted
     keys = [m.client_key for m in intents]
     assert len(keys) == len(set(keys))
+
+
+def test_reconcile_journal_with_protective_exits_reports_no_break(
+        protected_run: tuple[LiveRun, SimConfig]) -> None:
+    run, sim = protected_run
+    config = expectation_config({"lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05,
+                                 **{k: getattr(sim, k) for k in LEVEL_KEYS}}, 75)
+    assert config == sim
+    found = reports(run, config)
+    assert {r.day: r.breaks for r in found} == {r.day: [] for r in found}

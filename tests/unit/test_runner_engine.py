@@ -38,6 +38,7 @@ from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
+from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
 from live.runner.engine import Runner, RunnerHalted
 from live.runner.feed import FeedBar, replay_bars, replay_frame
@@ -466,3 +467,59 @@ def test_runner_missing_bar_before_cutoff_still_ends_the_session_flat(tmp_path: 
     fills = [str(m.ts_event.time()) for m in stores.messages(OrderFilled)]
     assert fills == ["12:15:00", "15:01:00"]  # flattened at the first bar after the cutoff
     assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == 0
+
+
+# --- protective exits -------------------------------------------------------------------------
+
+
+def protected_stores(folder: Path, **levels: float) -> Stores:
+    folder.mkdir(parents=True, exist_ok=True)
+    config = strategy_config()
+    config["sim"] = {**config["sim"], **levels}
+    return Stores(folder, config)
+
+
+class NoOcoBroker:
+    """Stands for a broker without one-cancels-other orders (Kite)."""
+
+    name = "no-oco"
+    supports_oco = False
+
+
+def test_runner_refuses_stop_and_target_on_a_broker_without_oco(tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=12.0, target_points=30.0)
+    deployed = build(stores.config, 1, "live", 1.0, "0" * 64)
+    with pytest.raises(UnsupportedVersionError, match="one-cancels-other"):
+        Runner(journal=stores.journal(), broker=NoOcoBroker(), deployed=[deployed],
+               mode="live", clock=record_clock)
+
+
+class RefusesStops(PassThroughRisk):
+    """A risk engine that denies every stop order."""
+
+    def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
+        if proposal.order_type == "SL-M":
+            return RiskDecision(False, "test", "stops refused")
+        return super().check(proposal, state)
+
+
+def test_runner_flattens_a_position_whose_stop_is_refused(tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=12.0)
+    runner = stores.runner(risk=RefusesStops())
+    runner.recover()
+    runner.run(day_bars(FIRST_ENTRY + 4))
+    unprotected = alerts(stores, "unprotected_position")
+    kills = [m for m in stores.messages(KillSwitchChanged) if m.mode is KillMode.FLATTEN]
+    assert unprotected and kills and kills[0].scope == STRATEGY
+    assert runner.state.positions[(STRATEGY, "NIFTY")].net_qty == 0
+
+
+def test_runner_places_the_stop_right_after_the_entry_fill_on_the_same_bar(
+        tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=12.0)
+    stores.run(day_bars(FIRST_ENTRY + 2))
+    entry_fill = stores.messages(OrderFilled)[0]
+    (stop,) = [m for m in stores.messages(OrderIntended) if m.after_trade]  # type: ignore[attr-defined]
+    assert stop.after_trade == entry_fill.trade_id  # type: ignore[attr-defined]
+    assert stop.ts_event == entry_fill.ts_event and str(stop.order_type) == "SL-M"  # type: ignore[attr-defined]
+    assert stop.trigger_price == pytest.approx(entry_fill.price + 12.0)  # type: ignore[attr-defined]
