@@ -130,17 +130,17 @@ class DecisionPath:
         self.deployed = deployed
         self.pos = {d.strategy: 0 for d in deployed}
         self.entries: dict[tuple[str, object], int] = {}
-        history = self.runner._history(SYMBOL)
+        history = self.runner.symbol_history(SYMBOL)
         for bar in warm:  # as recover() does: the journaled bars, no decisions
             history.append(bar)
         for d in deployed:  # load the numba kernels (cache) before timing
             d.spec.signals(history.bars(), d.params)
 
     def history(self) -> SymbolHistory:
-        return self.runner._history(SYMBOL)
+        return self.runner.symbol_history(SYMBOL)
 
     def step(self, bar: FeedBar) -> list[tuple[str, object, list[Any]]]:
-        history = self.runner._history(bar.symbol)
+        history = self.runner.symbol_history(bar.symbol)
         history.append(bar)
         out = []
         for d in self.deployed:
@@ -214,7 +214,7 @@ def decision_components(deployed: list[Deployed], warm: list[FeedBar], bars: lis
     per_strategy = {d.strategy: np.zeros(len(bars), dtype=np.int64) for d in deployed}
     log = []
     for i, bar in enumerate(bars):
-        history = runner._history(bar.symbol)
+        history = runner.symbol_history(bar.symbol)
         t0 = clock()
         history.append(bar)
         parts["history.append"][i] = clock() - t0

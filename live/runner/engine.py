@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from live.broker import OrderType, Outcome, Side
+from live.broker import Outcome, Side
 from live.events import (
     KILL_SEVERITY,
     AlertRaised,
@@ -25,7 +25,6 @@ from live.events import (
     OrderCancelled,
     OrderFilled,
     OrderIntended,
-    OrderModified,
     RiskChecked,
     Severity,
     SignalRaised,
@@ -38,11 +37,12 @@ from live.journal import Journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskEngine
 from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails
 from live.runner.crash import CrashPoints
-from live.runner.decisions import Decision, UnsupportedVersionError, decide, protective_levels
+from live.runner.decisions import Decision, UnsupportedVersionError, decide
 from live.runner.deployments import Deployed
 from live.runner.execution import Executor
 from live.runner.feed import FeedBar
 from live.runner.history import OutOfOrderBarError, SymbolHistory
+from live.runner.protection import Protection
 from live.runner.reconcile import reconcile
 from live.state import LiveState, OrderRecord, OrderStatus, kill_mode_for
 from strategies.bars import BarsInputError
@@ -50,21 +50,10 @@ from strategies.venues import get_venue
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
-KEY_STOP, KEY_TARGET = 2, 3  # client-key legs of an entry's protective orders (its trace)
 
 
 class RunnerHalted(RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EntryFill:
-    """The fill that opened the current position of one strategy in one symbol: its
-    protective orders carry its trace and react to its trade."""
-
-    trace_id: str
-    trade_id: str
-    ts: datetime
 
 
 @dataclass
@@ -105,8 +94,7 @@ class Runner:
         self.kill_actor: dict[str, tuple[str, str]] = {}  # scope -> (actor, reason) now
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
         self.entry_traces: set[str] = set()  # traces whose orders open positions
-        self.entry_fill: dict[tuple[str, str], EntryFill] = {}
-        self.protective_fill_ts: dict[tuple[str, str], datetime] = {}
+        self.protection = Protection(self)
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):
@@ -117,7 +105,7 @@ class Runner:
 
     # -- start = restart -----------------------------------------------------------------
 
-    def _history(self, symbol: str) -> SymbolHistory:
+    def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)
         if found is None:
             venue = next((d.venue for d in self.deployed if symbol in d.symbols), "NSE")
@@ -159,11 +147,11 @@ class Runner:
         self.state.apply(message)  # type: ignore[arg-type]
         if isinstance(message, BarClosed):
             self._folded_symbol = message.symbol
-            self._history(message.symbol).append(FeedBar(
+            self.symbol_history(message.symbol).append(FeedBar(
                 message.symbol, message.ts_event, message.open, message.high, message.low,
                 message.close, message.volume))
             if self.guardrails is not None:
-                day = self._history(message.symbol).session_day(message.ts_event)
+                day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 if day != self.guardrails.day:
                     self.guardrails.new_session(day, self.state)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
@@ -173,7 +161,7 @@ class Runner:
         elif isinstance(message, AlertRaised):
             self._journaled_alerts.add((message.ts_event, message.code, message.message))
         elif isinstance(message, OrderFilled):
-            self._note_fill(message)
+            self.protection.note_fill(message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):
@@ -185,7 +173,7 @@ class Runner:
                 reduces_exposure=message.trace_id not in self.entry_traces or
                 message.protective, order_type=str(message.order_type)))
             if message.trace_id in self.entry_traces and not message.protective:
-                day = self._history(message.symbol).session_day(message.ts_event)
+                day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
 
     def _replay_guardrails(self) -> None:
@@ -206,20 +194,20 @@ class Runner:
     def run(self, bars: Iterable[FeedBar], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
         for bar in bars:
-            history = self._history(bar.symbol)
+            history = self.symbol_history(bar.symbol)
             last = history.last_ts
             recovered = self.recovered_last.get(bar.symbol)
             if recovered is not None and bar.ts < recovered:
                 continue  # journaled before a restart: the feed resumes after it
             if last is not None and bar.ts < last:
-                self._alert(bar.ts, Severity.WARNING, "out_of_order_bar",
+                self.alert(bar.ts, Severity.WARNING, "out_of_order_bar",
                             f"{bar.symbol}: bar {bar.ts} is before {last}; ignored")
                 continue
             if (last is None or bar.ts > last) and not self._accept(bar, history, last):
                 continue
             if self.market is not None:
                 self.market(bar)
-            self._poll(bar)
+            self.poll_fills(bar)
             self._protect(bar)
             self._controls(bar, history)
             self._on_close(bar, history)
@@ -228,147 +216,24 @@ class Runner:
                 pause()
         return self.summary
 
-    def _poll(self, bar: FeedBar) -> int:
+    def poll_fills(self, bar: FeedBar) -> int:
         """Journal the broker's new fills; note entries and protective exits."""
         fills = self.executor.poll(bar.ts)
         for fill in fills:
-            self._note_fill(fill)
+            self.protection.note_fill(fill)
         self.summary.fills += len(fills)
         return len(fills)
 
-    def _note_fill(self, fill: OrderFilled) -> None:
-        order = self.state.orders.get(fill.client_key)
-        if order is None:
-            return
-        key = (order.strategy, order.symbol)
-        if order.protective:
-            self.protective_fill_ts[key] = fill.ts_event
-        elif order.trace_id in self.entry_traces:
-            found = self.entry_fill.get(key)
-            if found is None or found.trace_id != order.trace_id:
-                self.entry_fill[key] = EntryFill(order.trace_id, fill.trade_id, fill.ts_event)
-
-    # -- protective exits: stop-loss, trailing stop, target ---------------------------------
-
-    def _protect(self, bar: FeedBar) -> None:
-        """Keep each position's protective orders as its rules want them: a stop (SL-M) and
-        a target (LIMIT) placed right after the entry fill, one OCO group; the trailing
-        stop's trigger moved at every close; nothing protective left working when flat."""
-        for d in self.deployed:
-            if bar.symbol not in d.symbols or not (d.rules.has_stop or d.rules.has_target):
-                continue
-            key = (d.strategy, bar.symbol)
-            pos = self.state.positions.get(key)
-            net = pos.net_qty if pos is not None else 0
-            if net == 0:
-                self.entry_fill.pop(key, None)
-                self._withdraw(d.strategy, bar.symbol, bar, "position flat")
-                continue
-            entry = self.entry_fill.get(key)
-            if entry is None:
-                self._unprotected(d, bar, f"{d.strategy}/{bar.symbol}: position {net:+d} "
-                                           "has no journaled entry fill to protect")
-                continue
-            side = 1 if net > 0 else -1
-            assert pos is not None
-            stop, target = protective_levels(side, pos.avg_price, pos.avg_price, d.rules)
-            group = entry.trace_id if stop is not None and target is not None else None
-            placed = stop is not None and self._place(
-                d, bar, entry, KEY_STOP, OrderType.SL_M, stop, -side, abs(net), group)
-            if placed and self._poll(bar) and not self._net(d.strategy, bar.symbol):
-                continue  # stopped out on the entry bar: no target to place
-            if target is not None and self._place(
-                    d, bar, entry, KEY_TARGET, OrderType.LIMIT, target, -side, abs(net), group):
-                self._poll(bar)
-            if d.rules.trailing and self._net(d.strategy, bar.symbol):
-                self._trail(d, bar, entry, side, pos.avg_price)
-
-    def _net(self, strategy: str, symbol: str) -> int:
+    def net(self, strategy: str, symbol: str) -> int:
         pos = self.state.positions.get((strategy, symbol))
         return pos.net_qty if pos is not None else 0
 
-    def _place(self, d: Deployed, bar: FeedBar, entry: EntryFill, leg: int,
-               order_type: OrderType, price: float, side: int, qty: int,
-               group: str | None) -> bool:
-        """One protective order of ``entry`` (idempotent: its key is the entry trace's);
-        True when it was sent. A halted strategy sends nothing, protective orders included."""
-        key = client_key(entry.trace_id, leg)
-        if key in self.state.orders or kill_mode_for(self.state, d.strategy) is KillMode.HALT:
-            return False
-        ts, version = bar.ts, str(d.version)
-        self.executor.record(GovernanceDecided(
-            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
-            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
-        verdict = self.risk.check(OrderProposal(
-            strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
-            reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
-            exchange=self.exchange, reference_ts=ts, order_type=str(order_type)),
-            self.state)
-        self.executor.record(RiskChecked(trace_id=entry.trace_id, ts_event=ts,
-                                         strategy=d.strategy, symbol=bar.symbol,
-                                         passed=verdict.passed, check=verdict.check,
-                                         reason=verdict.reason))
-        if not verdict.passed:
-            self.summary.denials += 1
-            self._unprotected(d, bar, f"{d.strategy}/{bar.symbol}: protective {order_type} "
-                                      f"refused by {verdict.check}: {verdict.reason}")
-            return False
-        stop = order_type is OrderType.SL_M
-        self.executor.send(OrderIntended(
-            trace_id=entry.trace_id, ts_event=ts, client_key=key, strategy=d.strategy,
-            version=version, symbol=bar.symbol, exchange=self.exchange,
-            side=Side.BUY if side > 0 else Side.SELL, qty=qty, order_type=order_type,
-            trigger_price=price if stop else None, limit_price=None if stop else price,
-            mode=self.mode, after_trade=entry.trade_id, oco_group=group))
-        self.summary.intents += 1
-        return True
+    def _protect(self, bar: FeedBar) -> None:
+        for d in self.deployed:
+            if bar.symbol in d.symbols and (d.rules.has_stop or d.rules.has_target):
+                self.protection.keep(d, bar)
 
-    def _trail(self, d: Deployed, bar: FeedBar, entry: EntryFill, side: int,
-               entry_px: float) -> None:
-        """Move the stop's trigger to the trailing level after this bar (never loosen it):
-        the peak is the best high (long) / low (short) since the entry bar, this bar
-        included - for the next bar, as the simulator updates it after its stop check."""
-        order = self.state.orders.get(client_key(entry.trace_id, KEY_STOP))
-        if order is None or order.status is not OrderStatus.OPEN or \
-                order.broker_order_id is None or order.trigger_price is None:
-            return
-        history = self._history(bar.symbol).bars()
-        since = history.ts >= pd.Timestamp(entry.ts)
-        if not since.any():
-            return
-        peak = float(history.high[since].max()) if side > 0 else float(history.low[since].min())
-        peak = max(peak, entry_px) if side > 0 else min(peak, entry_px)
-        level, _ = protective_levels(side, entry_px, peak, d.rules)
-        if level is None or (level - order.trigger_price) * side <= 0:
-            return
-        result = self.broker.modify(order.broker_order_id, trigger_price=level)  # type: ignore[attr-defined]
-        self.crash.hit("after_modify")
-        if result.outcome is Outcome.CONFIRMED:
-            self.executor.record(OrderModified(
-                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
-                broker_order_id=order.broker_order_id, trigger_price=level))
-        elif result.outcome is Outcome.UNKNOWN:
-            self._alert(bar.ts, Severity.WARNING, "trail_unconfirmed",
-                        f"{order.client_key}: trigger {level:g} not confirmed "
-                        f"({result.reason}); retried at the next close")
-
-    def _withdraw(self, strategy: str, symbol: str, bar: FeedBar, why: str) -> bool:
-        """Cancel the working protective orders of ``strategy`` in ``symbol``; True when none
-        is left working. An order the broker will not cancel (already filled) or whose
-        state is in doubt keeps the caller from acting on a position that may have changed."""
-        clear = True
-        for order in [o for o in self.state.orders.values() if o.protective and
-                      o.strategy == strategy and o.symbol == symbol]:
-            if order.status in (OrderStatus.INTENDED, OrderStatus.UNKNOWN):
-                self._alert(bar.ts, Severity.CRITICAL, "protective_in_doubt",
-                            f"{order.client_key}: protective order in doubt; "
-                            "no exit sent until the broker settles it")
-                clear = False
-            elif order.status is OrderStatus.OPEN:
-                clear = self._cancel(order, bar, f"withdrawn: {why}") and clear
-        return clear
-
-    def _cancel(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool:
+    def cancel_order(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool:
         """Cancel one OPEN order and journal the confirmed cancel; True when it is done."""
         if order.broker_order_id is None:
             return False
@@ -378,31 +243,26 @@ class Runner:
                 trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
                 broker_order_id=order.broker_order_id, reason=reason))
             return True
-        self._poll(bar)  # refused (filled meanwhile?) or unanswered: learn what happened
+        self.poll_fills(bar)  # refused (filled meanwhile?) or unanswered: learn what happened
         return self.state.orders[order.client_key].status in (OrderStatus.CANCELLED,
                                                               OrderStatus.REJECTED)
-
-    def _unprotected(self, d: Deployed, bar: FeedBar, reason: str) -> None:
-        """A position its rules want protected and that is not: flatten it (fail closed)."""
-        self._alert(bar.ts, Severity.CRITICAL, "unprotected_position", reason)
-        self._switch(bar, d.strategy, "flatten", "risk_engine", f"unprotected: {reason}")
 
     def _accept(self, bar: FeedBar, history: SymbolHistory, last: datetime | None) -> bool:
         try:
             new_session = history.append(bar)
         except OutOfOrderBarError as exc:
-            self._alert(bar.ts, Severity.WARNING, "out_of_order_bar", str(exc))
+            self.alert(bar.ts, Severity.WARNING, "out_of_order_bar", str(exc))
             return False
         self.executor.record(BarClosed(trace_id="", ts_event=bar.ts, symbol=bar.symbol,
                                        open=bar.open, high=bar.high, low=bar.low,
                                        close=bar.close, volume=bar.volume))
         if last is not None and not new_session and bar.ts - last > timedelta(
                 minutes=STALE_BARS):
-            self._alert(bar.ts, Severity.WARNING, "stale_feed",
+            self.alert(bar.ts, Severity.WARNING, "stale_feed",
                         f"{bar.symbol}: {bar.ts - last} since the previous bar")
         return True
 
-    def _alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None:
+    def alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None:
         if (ts, code, message) in self._journaled_alerts:
             return  # raised before the restart, on the bar being re-processed
         self.executor.record(AlertRaised(trace_id="", ts_event=ts, severity=severity,
@@ -425,7 +285,7 @@ class Runner:
             if ref.isdigit():
                 self.last_kill_command = max(self.last_kill_command, int(ref))
 
-    def _switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str) -> None:
+    def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str) -> None:
         current = self.state.kill_switches.get(scope, KillMode.OFF)
         wanted = KillMode(mode)
         if wanted is not KillMode.OFF and KILL_SEVERITY[current] >= KILL_SEVERITY[wanted]:
@@ -441,7 +301,7 @@ class Runner:
         """Cancel every open order and close every position in ``scope`` (exits flow)."""
         for order in list(self.state.orders.values()):
             if order.status is OrderStatus.OPEN and scope in ("all", order.strategy):
-                self._cancel(order, bar, f"kill switch flatten ({scope})")
+                self.cancel_order(order, bar, f"kill switch flatten ({scope})")
         for d in self.deployed:
             if scope not in ("all", d.strategy) or bar.symbol not in d.symbols:
                 continue
@@ -458,7 +318,7 @@ class Runner:
                 if command.mode == "off":
                     self._rearm(bar, command)
                 else:
-                    self._switch(bar, command.scope, command.mode, command.actor,
+                    self.switch(bar, command.scope, command.mode, command.actor,
                                  f"K{command.id}: {command.reason}")
                 self.last_kill_command = max(self.last_kill_command, command.id)
         if self.guardrails is None:
@@ -478,9 +338,9 @@ class Runner:
 
     def _guard(self, bar: FeedBar, action: GuardAction) -> None:
         if action.kind == "kill":
-            self._switch(bar, action.scope, action.mode, "risk_engine", action.reason)
+            self.switch(bar, action.scope, action.mode, "risk_engine", action.reason)
         else:
-            self._alert(bar.ts, Severity.WARNING, action.mode, f"{action.scope}: "
+            self.alert(bar.ts, Severity.WARNING, action.mode, f"{action.scope}: "
                         f"{action.reason}")
 
     def _record_off(self, bar: FeedBar, scope: str, actor: str, reason: str) -> None:
@@ -497,7 +357,7 @@ class Runner:
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
-            if self.protective_fill_ts.get((d.strategy, bar.symbol)) == bar.ts:
+            if self.protection.stopped_out(d, bar):
                 continue  # a bar that stopped out ignores its signals (as the simulator)
             try:
                 signals = d.spec.signals(history.bars(), d.params)
@@ -550,12 +410,12 @@ class Runner:
                                          symbol=bar.symbol, passed=verdict.passed,
                                          check=verdict.check, reason=verdict.reason))
         if verdict.disable_strategy:
-            self._switch(bar, d.strategy, "halt", "risk_engine",
+            self.switch(bar, d.strategy, "halt", "risk_engine",
                          f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
         if not verdict.passed:
             self.summary.denials += 1
             return
-        if decision.action == "exit" and not self._withdraw(
+        if decision.action == "exit" and not self.protection.withdraw(
                 d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
             return  # the position may have changed: decided again at the next close
         self.executor.send(OrderIntended(
