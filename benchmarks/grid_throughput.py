@@ -46,7 +46,9 @@ def combos() -> list[EmaCrossParams]:
 
 
 def config() -> SimConfig:
-    return SimConfig(fill="close", stop_frac=STOP_FRAC, initial_capital_inr=1e9)
+    # exact stop levels (no tick grid): vectorbt's convention, so all three run one rule
+    return SimConfig(fill="close", stop_frac=STOP_FRAC, initial_capital_inr=1e9,
+                     round_levels=False)
 
 
 # --- (a) our grid engine -------------------------------------------------------------------

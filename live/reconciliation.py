@@ -38,6 +38,7 @@ def expectation_config(sim: dict[str, Any], qty: int) -> SimConfig:
                      slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
                      tick_size=float(sim.get("tick_size", 0.05)),
                      max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
+                     round_levels=bool(sim.get("round_levels", True)),
                      **{key: float(sim.get(key) or 0.0) for key in LEVEL_KEYS})
 
 

@@ -19,6 +19,9 @@ mark-to-market. All conventions live here once:
   once: on the last bar of the data or, with a cutoff, of a session, and at the cutoff.
 * **Ruin.** When equity reaches zero the position is closed at that bar's close and no
   further trade is taken (the account is blown; metrics stop moving).
+* **Levels on the tick grid** (``C_LEVEL_TICK`` > 0): stop, trail and target prices are
+  rounded to the instrument's tick, up for a long and down for a short (stops tighter,
+  targets further), as an exchange takes them; 0 keeps them exact (vectorbt's convention).
 * **Slippage** of ``slip`` points against the position on every fill except a target exit
   (a resting limit order fills at its price or, on a gap, the better open: the live runner
   sends targets as limit orders); **costs** from the NSE F&O schedule on every fill's
@@ -44,8 +47,8 @@ F_BOUNDARIES = F_NEW_SESSION | F_CUTOFF | F_SESSION_LAST | F_LAST
 
 # cfg vector
 C_QTY, C_STOP, C_STOP_FRAC, C_TRAIL, C_TRAIL_FRAC, C_TARGET, C_TARGET_FRAC = range(7)
-C_MAX_TRADES, C_SLIP, C_NEXT_OPEN, C_CAPITAL = range(7, 11)
-N_CFG = 11
+C_MAX_TRADES, C_SLIP, C_NEXT_OPEN, C_CAPITAL, C_LEVEL_TICK = range(7, 12)
+N_CFG = 12
 
 # trade record columns
 T_ENTRY_IDX, T_EXIT_IDX, T_SIDE, T_QTY, T_ENTRY_PX, T_EXIT_PX = range(6)
@@ -71,10 +74,29 @@ Book = tuple[float, float, float, float, float, float]
 
 
 @numba.njit(cache=True, nogil=True)
-def _entry_levels(side: float, px: float, rules: tuple[float, float, float, float]
-                  ) -> tuple[float, float]:
-    """Stop-loss and target prices of a position entered at ``px`` (NaN when unset);
-    ``rules`` = (stop points, stop fraction, target points, target fraction)."""
+def _on_tick(price: float, side: float, tick: float) -> float:
+    """``price`` on the tick grid (``tick`` 0: unchanged), rounded up for a long's levels
+    and down for a short's: stops and trails tighter, targets further - never a level the
+    exchange would refuse, never a more favourable one than asked. A price already on the
+    grid (to 1e-9 ticks) stays."""
+    if tick <= 0 or np.isnan(price):
+        return price
+    n = price / tick
+    k = np.round(n)
+    if abs(n - k) > 1e-9 * max(1.0, abs(n)):
+        k = np.ceil(n) if side > 0 else np.floor(n)
+    inv = 1.0 / tick
+    if abs(inv - np.round(inv)) < 1e-9:  # e.g. 0.05: k / 20 is the nearest double
+        return k / np.round(inv)
+    return k * tick
+
+
+@numba.njit(cache=True, nogil=True)
+def _entry_levels(side: float, px: float, rules: tuple[float, float, float, float],
+                  tick: float) -> tuple[float, float]:
+    """Stop-loss and target prices of a position entered at ``px`` (NaN when unset), on the
+    ``tick`` grid (:func:`_on_tick`); ``rules`` = (stop points, stop fraction, target
+    points, target fraction)."""
     stop_pts, stop_frac, target_pts, target_frac = rules
     stop = np.nan
     if stop_pts > 0:
@@ -86,15 +108,16 @@ def _entry_levels(side: float, px: float, rules: tuple[float, float, float, floa
         target = px + side * target_pts
     elif target_frac > 0:
         target = px * (1.0 + side * target_frac)
-    return stop, target
+    return _on_tick(stop, side, tick), _on_tick(target, side, tick)
 
 
 @numba.njit(cache=True, nogil=True)
-def _trail_level(side: float, peak: float, trail_pts: float, trail_frac: float) -> float:
+def _trail_level(side: float, peak: float, trail_pts: float, trail_frac: float,
+                 tick: float) -> float:
     if trail_pts > 0:
-        return peak - side * trail_pts
+        return _on_tick(peak - side * trail_pts, side, tick)
     if trail_frac > 0:
-        return peak * (1.0 - side * trail_frac)
+        return _on_tick(peak * (1.0 - side * trail_frac), side, tick)
     return np.nan
 
 
@@ -299,7 +322,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
     every bar through the five steps, the reference the tests hold the fast path to.
     """
     n = len(c)
-    qty, slip, capital = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL]
+    qty, slip, capital, tick = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL], cfg[C_LEVEL_TICK]
     trail_pts, trail_frac = cfg[C_TRAIL], cfg[C_TRAIL_FRAC]
     rules = (cfg[C_STOP], cfg[C_STOP_FRAC], cfg[C_TARGET], cfg[C_TARGET_FRAC])
     rt = (rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6])
@@ -346,7 +369,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                         break
                     if trailing:
                         peak = max(peak, h[u]) if pos > 0 else min(peak, lo[u])
-                        trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                        trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
                         level, level_reason = _stop_level(pos, stop, trail)
                         below, above = _touch_bounds(pos, level, target)
                     eq = mark
@@ -385,8 +408,8 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                 entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
                 cash -= entry_cost
                 entry_idx, peak, today = t, entry_px, today + 1
-                stop, target = _entry_levels(pos, entry_px, rules)
-                trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                stop, target = _entry_levels(pos, entry_px, rules, tick)
+                trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
                 level, level_reason = _stop_level(pos, stop, trail)
         stopped = False
         if pos != 0 and has_levels:
@@ -400,7 +423,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                 book, cash, pos, stopped = _booked(book, gross, costs), cash + delta, 0.0, True
             elif trailing:
                 peak = max(peak, h[t]) if pos > 0 else min(peak, lo[t])
-                trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
                 level, level_reason = _stop_level(pos, stop, trail)
         last = t == n - 1
         if full:
@@ -426,8 +449,8 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                         entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
                         cash -= entry_cost
                         entry_idx, peak, today = t, entry_px, today + 1
-                        stop, target = _entry_levels(pos, entry_px, rules)
-                        trail = _trail_level(pos, peak, trail_pts, trail_frac)
+                        stop, target = _entry_levels(pos, entry_px, rules, tick)
+                        trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
                         level, level_reason = _stop_level(pos, stop, trail)
             if pos != 0 and (last or (flat_end and bits & F_SESSION_LAST)):
                 reason = R_END if last else R_SESSION_END

@@ -19,6 +19,7 @@ from strategies.params import require
 from strategies.signals import Signals
 from strategies.sim_kernel import (
     C_CAPITAL,
+    C_LEVEL_TICK,
     C_MAX_TRADES,
     C_NEXT_OPEN,
     C_QTY,
@@ -73,6 +74,7 @@ class SimConfig:
     fill: FillConvention = "next_open"
     initial_capital_inr: float = 1_000_000.0
     costs: CostRates | None = None
+    round_levels: bool = True  # stop/trail/target prices on the tick_size grid
 
     def __post_init__(self) -> None:
         for name in ("qty_lots", "lot_size"):
@@ -106,6 +108,7 @@ class SimConfig:
         cfg[C_SLIP] = self.slippage_ticks * self.tick_size
         cfg[C_NEXT_OPEN] = 1.0 if self.fill == "next_open" else 0.0
         cfg[C_CAPITAL] = self.initial_capital_inr
+        cfg[C_LEVEL_TICK] = self.tick_size if self.round_levels else 0.0
         return cfg
 
     def rates(self) -> np.ndarray:

@@ -68,6 +68,7 @@ class Rules:
     trail_frac: float = 0.0
     target_points: float = 0.0
     target_frac: float = 0.0
+    level_tick: float = 0.0  # levels rounded to this tick (0: exact), as SimConfig.round_levels
 
     @property
     def has_stop(self) -> bool:
@@ -89,8 +90,10 @@ def protective_levels(side: int, entry_px: float, peak: float, rules: Rules
     ``_entry_levels`` / ``_trail_level`` / ``_stop_level``, called as they are compiled.
     None where the rule is unset."""
     stop, target = _entry_levels(float(side), entry_px, (
-        rules.stop_points, rules.stop_frac, rules.target_points, rules.target_frac))
-    trail = _trail_level(float(side), peak, rules.trail_points, rules.trail_frac)
+        rules.stop_points, rules.stop_frac, rules.target_points, rules.target_frac),
+        rules.level_tick)
+    trail = _trail_level(float(side), peak, rules.trail_points, rules.trail_frac,
+                         rules.level_tick)
     level, _ = _stop_level(float(side), stop, trail)
     return (None if math.isnan(level) else float(level),
             None if math.isnan(target) else float(target))

@@ -77,6 +77,8 @@ def build(config: dict[str, Any], version: int, mode: str, fraction: float,
                   max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
                   cutoff=_cutoff(config.get("cutoff", "venue"), venue),
                   bar=timedelta(minutes=1), tz=get_venue(venue).tz,
+                  level_tick=float(sim.get("tick_size", 0.05))
+                  if sim.get("round_levels", True) else 0.0,
                   **{key: float(sim.get(key) or 0.0) for key in LEVEL_KEYS})
     return Deployed(config["strategy"], version, spec, params,
                     tuple(config.get("symbols") or ()), venue, rules, fraction,

@@ -44,7 +44,7 @@ from live.runner.feed import FeedBar
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.protection import Protection
 from live.runner.reconcile import reconcile
-from live.state import LiveState, OrderRecord, OrderStatus, kill_mode_for
+from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 from strategies.bars import BarsInputError
 from strategies.venues import get_venue
 
@@ -222,6 +222,10 @@ class Runner:
         for fill in fills:
             self.protection.note_fill(fill)
         self.summary.fills += len(fills)
+        if in_doubt_orders(self.state):  # a lost answer: ask, never resend
+            latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+            for problem in self.executor.settle_in_doubt(bar.ts, latest):
+                self.alert(bar.ts, Severity.CRITICAL, "order_in_doubt", problem)
         return len(fills)
 
     def net(self, strategy: str, symbol: str) -> int:
@@ -294,22 +298,33 @@ class Runner:
                                   actor=actor, reason=reason)
         self.executor.record(event)
         self._note_kill(event)
-        if wanted is KillMode.FLATTEN:
-            self._flatten(scope, bar)
+        if wanted is KillMode.HALT:  # nothing new may fill: pending entries are cancelled
+            for order in list(self.state.orders.values()):
+                if order.status is OrderStatus.OPEN and scope in ("all", order.strategy) \
+                        and order.trace_id in self.entry_traces and not order.protective:
+                    self.cancel_order(order, bar, f"kill switch halt ({scope})")
+        elif wanted is KillMode.FLATTEN:
+            self._flatten(bar)
 
-    def _flatten(self, scope: str, bar: FeedBar) -> None:
-        """Cancel every open order and close every position in ``scope`` (exits flow)."""
-        for order in list(self.state.orders.values()):
-            if order.status is OrderStatus.OPEN and scope in ("all", order.strategy):
-                self.cancel_order(order, bar, f"kill switch flatten ({scope})")
+    def _flatten(self, bar: FeedBar) -> None:
+        """For every strategy under a flatten switch: cancel its working entries in this
+        bar's symbol and close its position there (its protective orders are withdrawn by
+        the exit). Run at every bar of every symbol until flat,
+        so a denied or unfilled exit is tried again and each symbol is flattened on its own
+        bar (exits flow)."""
         for d in self.deployed:
-            if scope not in ("all", d.strategy) or bar.symbol not in d.symbols:
+            if bar.symbol not in d.symbols or \
+                    kill_mode_for(self.state, d.strategy) is not KillMode.FLATTEN:
                 continue
-            pos = self.state.positions.get((d.strategy, bar.symbol))
-            if pos is not None and pos.net_qty:
-                side = -1 if pos.net_qty > 0 else 1
-                self._act(d, bar, LEG_FLATTEN, Decision("exit", side, "flatten"),
-                          abs(pos.net_qty), None)
+            for order in list(self.state.orders.values()):  # working entries; exits stay
+                if order.status is OrderStatus.OPEN and order.strategy == d.strategy and \
+                        order.symbol == bar.symbol and order.trace_id in self.entry_traces \
+                        and not order.protective:
+                    self.cancel_order(order, bar, "kill switch flatten")
+            net = self.net(d.strategy, bar.symbol)
+            if net:
+                self._act(d, bar, LEG_FLATTEN, Decision("exit", -1 if net > 0 else 1,
+                                                        "flatten"), abs(net), None)
 
     def _controls(self, bar: FeedBar, history: SymbolHistory) -> None:
         """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
@@ -321,6 +336,7 @@ class Runner:
                     self.switch(bar, command.scope, command.mode, command.actor,
                                  f"K{command.id}: {command.reason}")
                 self.last_kill_command = max(self.last_kill_command, command.id)
+        self._flatten(bar)
         if self.guardrails is None:
             return
         day = history.session_day(bar.ts)
@@ -373,18 +389,20 @@ class Runner:
                 trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
             for decision in decisions:  # fixed legs: a restart between them keeps the keys
                 leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
-                self._act(d, bar, leg, decision, abs(net), day)
+                if not self._act(d, bar, leg, decision, abs(net), day):
+                    break  # a flip whose exit is not on its way sends no entry
 
     def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
-             day: object | None) -> None:
+             day: object | None) -> bool:
+        """Decide, check and send one order; True when it is intended (now or before)."""
         trace = new_trace_id(d.strategy, bar.symbol, bar.ts, leg)
         key = client_key(trace)
         if key in self.state.orders:
-            return  # decided and intended before a restart
+            return True  # decided and intended before a restart
         if decision.action == "exit":
             qty = held - self._working(d.strategy, bar.symbol, decision.side)
             if qty <= 0:
-                return  # an exit for the whole position is already working
+                return True  # an exit for the whole position is already working
         else:
             qty = self._entry_qty(d)
         side = SignalSide.FLAT if decision.action == "exit" else (
@@ -401,7 +419,7 @@ class Runner:
                                                allowed=allowed, reason=why))
         if not allowed:
             self.summary.denials += 1
-            return
+            return False
         verdict = self.risk.check(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
             reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
@@ -414,10 +432,10 @@ class Runner:
                          f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
         if not verdict.passed:
             self.summary.denials += 1
-            return
+            return False
         if decision.action == "exit" and not self.protection.withdraw(
                 d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
-            return  # the position may have changed: decided again at the next close
+            return False  # the position may have changed: decided again at the next close
         self.executor.send(OrderIntended(
             trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
             symbol=bar.symbol, exchange=self.exchange,
@@ -426,6 +444,7 @@ class Runner:
         self.summary.intents += 1
         if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
+        return True
 
     def _working(self, strategy: str, symbol: str, side: int) -> int:
         """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``."""

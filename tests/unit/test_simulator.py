@@ -20,7 +20,13 @@ from strategies.bars import Bars, BarsInputError, bars_from_frame
 from strategies.costs import load_cost_rates, order_cost_breakdown
 from strategies.params import ParamError
 from strategies.signals import Signals
-from strategies.sim_kernel import N_TRADE_COLS, bar_flags, pack_signals, simulate_packed
+from strategies.sim_kernel import (
+    N_TRADE_COLS,
+    _on_tick,
+    bar_flags,
+    pack_signals,
+    simulate_packed,
+)
 from strategies.simulator import BacktestResult, SimConfig, simulate
 
 OHLC = tuple[float, float, float, float]
@@ -148,6 +154,34 @@ def test_target_exit_is_a_limit_fill_without_slippage() -> None:
     trade = only_trade(run(bars, config, le=[0]))
     assert (trade.entry_price, trade.exit_reason) == (pytest.approx(100.1), "target")
     assert trade.exit_price == pytest.approx(103.1, abs=1e-12)
+
+
+def test_stop_level_off_the_tick_grid_is_rounded_tighter() -> None:
+    # long entered at 100.03: the 2-point stop 98.03 goes on the 0.05 grid at 98.05, which
+    # a low of 98.04 touches; with exact levels it is not touched
+    bars = day([QUIET, (100.03, 100.5, 99.5, 100.0), (99.0, 99.5, 98.04, 99.0), QUIET])
+    rounded = only_trade(run(bars, SimConfig(stop_points=2.0), le=[0]))
+    assert (rounded.exit_idx, rounded.exit_price, rounded.exit_reason) == (2, 98.05, "stop")
+    exact = only_trade(run(bars, SimConfig(stop_points=2.0, round_levels=False), le=[0]))
+    assert exact.exit_reason != "stop"
+
+
+def test_short_target_off_the_tick_grid_is_rounded_further() -> None:
+    # short entered at 100.03: the 3-point target 97.03 goes on the grid at 97.00
+    bars = day([QUIET, (100.03, 100.5, 99.5, 100.0), (99.0, 99.5, 97.01, 98.0),
+                (98.0, 98.0, 96.9, 97.5), QUIET])
+    trade = only_trade(run(bars, SimConfig(target_points=3.0), se=[0]))
+    assert (trade.exit_idx, trade.exit_price, trade.exit_reason) == (3, 97.0, "target")
+
+
+@given(price=st.floats(1.0, 1e6), side=st.sampled_from([1.0, -1.0]),
+       tick=st.sampled_from([0.05, 0.01, 0.25, 1.0]))
+def test_on_tick_rounds_onto_the_grid_in_the_side_s_direction(price: float, side: float,
+                                                                tick: float) -> None:
+    on = _on_tick(price, side, tick)
+    assert abs(on / tick - round(on / tick)) < 1e-6  # on the grid
+    assert -1e-9 * price <= (on - price) * side < tick + 1e-9 * price  # within one tick
+    assert _on_tick(price, side, 0.0) == price
 
 
 def test_target_points_gap_through_level_fills_at_open() -> None:

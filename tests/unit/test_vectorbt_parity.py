@@ -56,7 +56,7 @@ def _vectorbt(bars: Bars, fast: int, slow: int, **stops: float | bool) -> object
 def _ours(bars: Bars, fast: int, slow: int, **stops: float) -> object:
     signals = SPEC.signals(bars, SPEC.make_params(fast=fast, slow=slow))
     config = SimConfig(qty_lots=1, lot_size=QTY, fill="close", initial_capital_inr=CAPITAL,
-                       **stops)
+                       round_levels=False, **stops)  # vectorbt keeps levels exact
     return simulate(bars, signals, config)
 
 
