@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from live.adapters.paper import FillModel, PaperExchange
-from live.broker import Outcome, Side
+from live.broker import Outcome, Side, SubmitResult
 from live.db import make_engine
 from live.events import (
     AlertRaised,
@@ -523,3 +523,111 @@ def test_runner_places_the_stop_right_after_the_entry_fill_on_the_same_bar(
     assert stop.after_trade == entry_fill.trade_id  # type: ignore[attr-defined]
     assert stop.ts_event == entry_fill.ts_event and str(stop.order_type) == "SL-M"  # type: ignore[attr-defined]
     assert stop.trigger_price == pytest.approx(entry_fill.price + 12.0)  # type: ignore[attr-defined]
+
+
+def _working_protective(runner: Runner) -> list[str]:
+    return [str(o.order_type) for o in runner.state.orders.values()
+            if o.protective and o.status in (OrderStatus.OPEN, OrderStatus.INTENDED,
+                                             OrderStatus.UNKNOWN)]
+
+
+def test_runner_lost_ack_of_a_stop_is_settled_while_running(tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=40.0)
+    runner = stores.runner()
+    runner.recover()
+    bars = day_bars()
+    runner.run(bars[:FIRST_ENTRY + 1])  # the entry is sent at this bar's close
+    stores.exchange().set_faults(drop_ack_next=1)  # the next submit: the protective stop
+    runner.run(bars[FIRST_ENTRY + 1:FIRST_ENTRY + 3])
+    (stop,) = [o for o in runner.state.orders.values() if o.protective]
+    assert stop.status is OrderStatus.OPEN  # asked, not resent
+    assert stores.exchange().submitted_count(stop.client_key) == 1
+
+
+class RejectsMarketOrdersAt:
+    """Wraps a paper exchange: market orders submitted while ``at`` is the last bar are
+    rejected (an RMS refusal)."""
+
+    def __init__(self, exchange: PaperExchange, at: datetime) -> None:
+        self.exchange, self.at, self.now = exchange, at, None
+        self.name, self.supports_oco = exchange.name, exchange.supports_oco
+
+    def on_bar(self, symbol: str, ts: datetime, *prices: float) -> object:
+        self.now = ts
+        return self.exchange.on_bar(symbol, ts, *prices)
+
+    def submit(self, request: object) -> object:
+        if str(request.order_type) == "MARKET" and self.now == self.at:  # type: ignore[attr-defined]
+            return SubmitResult(Outcome.REJECTED, None, "RMS: margin exceeds (test)")
+        return self.exchange.submit(request)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.exchange, name)
+
+
+def test_runner_re_protects_a_position_whose_exit_was_rejected(tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=40.0)
+    bars = day_bars(60)
+    broker = RejectsMarketOrdersAt(stores.exchange(), bars[30].ts)  # the flip's exit
+    runner = Runner(journal=stores.journal(), broker=broker,
+                    deployed=[build(stores.config, 1, "live", 1.0, "0" * 64)], mode="live",
+                    clock=record_clock, market=lambda b: broker.on_bar(
+                        b.symbol, b.ts, b.open, b.high, b.low, b.close))
+    runner.recover()
+    runner.run(bars[:32])
+    assert runner.net(STRATEGY, "NIFTY") != 0  # the exit was refused: still in position
+    assert _working_protective(runner) == ["SL-M"]  # and protected again
+
+
+def _two_symbols(tmp_path: Path, **levels: float) -> tuple[Stores, list[FeedBar]]:
+    stores = protected_stores(tmp_path, **levels)
+    stores.config["symbols"] = ["NIFTY", "BANKNIFTY"]
+    frame = replay_frame(DATASET, ["NIFTY", "BANKNIFTY"], date(2025, 3, 3), date(2025, 3, 3))
+    return stores, list(replay_bars(frame))
+
+
+def test_runner_flatten_kill_flattens_every_symbol_on_its_own_bar(tmp_path: Path) -> None:
+    stores, bars = _two_symbols(tmp_path, stop_points=60.0)
+    desk: list[KillCommand] = []
+    runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
+    runner.recover()
+    i = run_until(runner, bars, lambda r: sum(
+        1 for p in r.state.positions.values() if p.net_qty) == 2) + 1
+    desk.append(KillCommand(1, STRATEGY, "flatten", "ops", "test", str(bars[i].ts)))
+    runner.run(bars[i:i + 6])
+    assert {k[1]: p.net_qty for k, p in runner.state.positions.items()} == {
+        "NIFTY": 0, "BANKNIFTY": 0}
+    assert _working_protective(runner) == []
+
+
+def test_runner_halt_cancels_an_entry_sent_but_not_yet_filled(tmp_path: Path) -> None:
+    stores, bars = _two_symbols(tmp_path, stop_points=12.0)
+    desk: list[KillCommand] = []
+    runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
+    runner.recover()
+    i = run_until(runner, bars, lambda r: any(
+        o.status is OrderStatus.OPEN for o in r.state.orders.values())) + 1
+    (entry,) = [o for o in runner.state.orders.values() if o.status is OrderStatus.OPEN]
+    desk.append(KillCommand(1, STRATEGY, "halt", "ops", "test", str(bars[i].ts)))
+    runner.run(bars[i:i + 6])
+    assert runner.state.orders[entry.client_key].status is OrderStatus.CANCELLED
+    assert not runner.state.trade_ids  # nothing filled
+
+
+def test_runner_sizes_the_stop_to_a_partially_filled_entry(tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=40.0)
+    exchange = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'exchange.db'}"), seed=3,
+                             fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05,
+                                                  partial_fill_ratio=0.5))
+    runner = Runner(journal=stores.journal(), broker=exchange,
+                    deployed=[build(stores.config, 1, "live", 1.0, "0" * 64)], mode="live",
+                    clock=record_clock, market=lambda b: exchange.on_bar(
+                        b.symbol, b.ts, b.open, b.high, b.low, b.close))
+    runner.recover()
+    bars = day_bars(FIRST_ENTRY + 4)
+    for bar in bars:
+        runner.run([bar])
+        net = runner.net(STRATEGY, "NIFTY")
+        stops = [o.qty - o.filled_qty for o in runner.state.orders.values()
+                 if o.protective and o.status is OrderStatus.OPEN]
+        assert stops == ([abs(net)] if net else [])
