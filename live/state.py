@@ -110,6 +110,9 @@ class LiveState:
 
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     orders: dict[str, OrderRecord] = field(default_factory=dict)
+    # the orders not yet FILLED, CANCELLED or REJECTED, by client key: an index over
+    # ``orders`` kept by the fold, so per-bar questions do not scan every order ever sent
+    working: dict[str, OrderRecord] = field(default_factory=dict)
     trade_ids: set[str] = field(default_factory=set)
     stats: dict[str, StrategyStats] = field(default_factory=dict)
     modes: dict[str, TradingMode] = field(default_factory=dict)
@@ -168,12 +171,12 @@ def replay(journal: Journal, from_seq: int = 1, *, verified: bool = False) -> Li
 def in_doubt_orders(state: LiveState) -> list[OrderRecord]:
     """Orders intended but without a known broker outcome, in intent order: settle each
     with the broker (status by client key) before sending anything new."""
-    return [o for o in state.orders.values() if o.status in _IN_DOUBT]
+    return [o for o in state.working.values() if o.status in _IN_DOUBT]
 
 
 def open_orders(state: LiveState) -> list[OrderRecord]:
     """Orders the broker has confirmed and that are not finished."""
-    return [o for o in state.orders.values() if o.status is OrderStatus.OPEN]
+    return [o for o in state.working.values() if o.status is OrderStatus.OPEN]
 
 
 def kill_mode_for(state: LiveState, strategy: str) -> KillMode:
@@ -209,7 +212,14 @@ def _on_intended(state: LiveState, event: OrderIntended) -> None:
         symbol=event.symbol, side=event.side, qty=event.qty, order_type=event.order_type,
         limit_price=event.limit_price, trigger_price=event.trigger_price,
         after_trade=event.after_trade, oco_group=event.oco_group)
+    state.working[event.client_key] = state.orders[event.client_key]
     state.stats_for(event.strategy).orders += 1
+
+
+def _set_status(state: LiveState, order: OrderRecord, status: OrderStatus) -> None:
+    order.status = status
+    if status in _TERMINAL:
+        state.working.pop(order.client_key, None)
 
 
 def _order(state: LiveState, kind: str, client_key: str) -> OrderRecord | None:
@@ -225,8 +235,9 @@ def _on_submitted(state: LiveState, event: OrderSubmitted) -> None:
         return  # a later report (ack, fill) already settled it
     if event.broker_order_id is not None:
         order.broker_order_id = event.broker_order_id
-    order.status = {Outcome.CONFIRMED: OrderStatus.OPEN, Outcome.REJECTED: OrderStatus.REJECTED,
-                    Outcome.UNKNOWN: OrderStatus.UNKNOWN}[event.outcome]
+    _set_status(state, order, {Outcome.CONFIRMED: OrderStatus.OPEN,
+                               Outcome.REJECTED: OrderStatus.REJECTED,
+                               Outcome.UNKNOWN: OrderStatus.UNKNOWN}[event.outcome])
 
 
 def _on_acknowledged(state: LiveState, event: OrderAcknowledged) -> None:
@@ -235,19 +246,19 @@ def _on_acknowledged(state: LiveState, event: OrderAcknowledged) -> None:
         return
     order.broker_order_id = event.broker_order_id
     if order.status in _IN_DOUBT:
-        order.status = OrderStatus.OPEN
+        _set_status(state, order, OrderStatus.OPEN)
 
 
 def _on_rejected(state: LiveState, event: OrderRejected) -> None:
     order = _order(state, event.KIND, event.client_key)
     if order is not None and order.status not in _TERMINAL:
-        order.status = OrderStatus.REJECTED
+        _set_status(state, order, OrderStatus.REJECTED)
 
 
 def _on_cancelled(state: LiveState, event: OrderCancelled) -> None:
     order = _order(state, event.KIND, event.client_key)
     if order is not None and order.status not in _TERMINAL:
-        order.status = OrderStatus.CANCELLED
+        _set_status(state, order, OrderStatus.CANCELLED)
         order.broker_order_id = event.broker_order_id
 
 
@@ -274,9 +285,9 @@ def _on_filled(state: LiveState, event: OrderFilled) -> None:
         order.filled_qty += event.qty
         order.broker_order_id = event.broker_order_id
         if order.filled_qty >= order.qty:
-            order.status = OrderStatus.FILLED
+            _set_status(state, order, OrderStatus.FILLED)
         elif order.status in _IN_DOUBT:
-            order.status = OrderStatus.OPEN
+            _set_status(state, order, OrderStatus.OPEN)
     signed_qty = event.qty if event.side is Side.BUY else -event.qty
     realised = _fill_position(state.position(strategy, event.symbol), signed_qty, event.price)
     stats = state.stats_for(strategy)

@@ -78,7 +78,7 @@ def _on_tick(price: float, side: float, tick: float) -> float:
     """``price`` on the tick grid (``tick`` 0: unchanged), rounded up for a long's levels
     and down for a short's: stops and trails tighter, targets further - never a level the
     exchange would refuse, never a more favourable one than asked. A price already on the
-    grid (to 1e-9 ticks) stays."""
+    grid (to 1e-9 relative, float noise) stays."""
     if tick <= 0 or np.isnan(price):
         return price
     n = price / tick

@@ -258,7 +258,7 @@ class PreTradeRiskEngine:
     def _book(self, p: OrderProposal, state: LiveState) -> _Book:
         book = _Book()
         bars = state.last_bars
-        for order in state.orders.values():
+        for order in state.working.values():
             if order.status not in WORKING:
                 continue
             remaining = max(order.qty - order.filled_qty, 0)

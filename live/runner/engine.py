@@ -95,6 +95,7 @@ class Runner:
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
         self.entry_traces: set[str] = set()  # traces whose orders open positions
         self.protection = Protection(self)
+        self.executor.on_fill = self.protection.note_fill  # startup reconciliation's too
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):
@@ -210,7 +211,11 @@ class Runner:
             self.poll_fills(bar)
             self._protect(bar)
             self._controls(bar, history)
+            sent = self.summary.intents
             self._on_close(bar, history)
+            if self.summary.intents > sent:  # a broker filling at once: protect right away
+                self.poll_fills(bar)
+                self._protect(bar)
             self.summary.bars += 1
             if pause is not None:
                 pause()
@@ -219,12 +224,9 @@ class Runner:
     def poll_fills(self, bar: FeedBar) -> int:
         """Journal the broker's new fills; note entries and protective exits."""
         fills = self.executor.poll(bar.ts)
-        for fill in fills:
-            self.protection.note_fill(fill)
         self.summary.fills += len(fills)
-        if in_doubt_orders(self.state):  # a lost answer: ask, never resend
-            latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
-            for problem in self.executor.settle_in_doubt(bar.ts, latest):
+        if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
+            for problem in self.executor.settle_in_doubt(bar.ts, decided_before=bar.ts):
                 self.alert(bar.ts, Severity.CRITICAL, "order_in_doubt", problem)
         return len(fills)
 
@@ -299,7 +301,7 @@ class Runner:
         self.executor.record(event)
         self._note_kill(event)
         if wanted is KillMode.HALT:  # nothing new may fill: pending entries are cancelled
-            for order in list(self.state.orders.values()):
+            for order in list(self.state.working.values()):
                 if order.status is OrderStatus.OPEN and scope in ("all", order.strategy) \
                         and order.trace_id in self.entry_traces and not order.protective:
                     self.cancel_order(order, bar, f"kill switch halt ({scope})")
@@ -316,7 +318,7 @@ class Runner:
             if bar.symbol not in d.symbols or \
                     kill_mode_for(self.state, d.strategy) is not KillMode.FLATTEN:
                 continue
-            for order in list(self.state.orders.values()):  # working entries; exits stay
+            for order in list(self.state.working.values()):  # working entries; exits stay
                 if order.status is OrderStatus.OPEN and order.strategy == d.strategy and \
                         order.symbol == bar.symbol and order.trace_id in self.entry_traces \
                         and not order.protective:
@@ -446,10 +448,17 @@ class Runner:
             self.entries[(d.strategy, bar.symbol, day)] += 1
         return True
 
+    def working_exits(self, strategy: str, symbol: str, side: Side) -> int:
+        """Unfilled quantity of this strategy's working exits (not entries, not protective
+        orders) on ``symbol`` in ``side``."""
+        return sum(o.qty - o.filled_qty for o in self.state.working.values()
+                   if o.strategy == strategy and o.symbol == symbol and o.side is side
+                   and not o.protective and o.trace_id not in self.entry_traces)
+
     def _working(self, strategy: str, symbol: str, side: int) -> int:
         """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``."""
         wanted = Side.BUY if side > 0 else Side.SELL
-        return sum(o.qty - o.filled_qty for o in self.state.orders.values()
+        return sum(o.qty - o.filled_qty for o in self.state.working.values()
                    if o.strategy == strategy and o.symbol == symbol and o.side == wanted
                    and not o.protective and str(o.status) in ("INTENDED", "UNKNOWN", "OPEN"))
 

@@ -29,6 +29,7 @@ class Executor:
         self.journal, self.broker, self.state = journal, broker, state
         self.clock, self.crash = clock, crash
         self.intents: dict[str, OrderIntended] = {}  # by client key, rebuilt on recovery
+        self.on_fill: Callable[[OrderFilled], None] | None = None  # told of every new fill
 
     def record(self, event: object) -> None:
         """Journal (durably) then fold: the journal is the source of truth."""
@@ -50,16 +51,23 @@ class Executor:
                                    outcome=result.outcome, reason=result.reason))
         self.crash.hit("after_ack")
 
-    def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None
-                        ) -> list[str]:
+    def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None,
+                        *, decided_before: datetime | None = None) -> list[str]:
         """Ask the broker about every in-doubt order; problems that must halt trading.
 
         An intent the broker has no order for was journaled but never sent. It is sent now,
         once, only if its decision bar is still the symbol's latest bar (``fresh_after``:
         the market has not moved on); otherwise it is closed as stale - never sent late.
+        While running, pass ``decided_before`` (the current bar) and no ``fresh_after``: only
+        orders of earlier bars are asked about - a broker's book may not show an order sent
+        a moment ago - and none is ever sent again.
         """
         problems = []
         for order in in_doubt_orders(self.state):
+            intent = self.intents.get(order.client_key)
+            if decided_before is not None and intent is not None and \
+                    intent.ts_event >= decided_before:
+                continue
             try:
                 report = self.broker.status(client_key=order.client_key)
             except BrokerUnavailableError as exc:
@@ -118,13 +126,15 @@ class Executor:
             self.journal.append_many(batch)  # type: ignore[arg-type]
             for extra in batch[1:]:
                 self.state.apply(extra)  # type: ignore[arg-type]
+            if self.on_fill is not None:
+                self.on_fill(event)
             self.crash.hit("after_fill")
             new.append(event)
         self._terminations(ts)
         return new
 
     def _terminations(self, ts: datetime) -> None:
-        open_keys = {o.client_key: o for o in self.state.orders.values()
+        open_keys = {o.client_key: o for o in self.state.working.values()
                      if o.status is OrderStatus.OPEN}
         if not open_keys:
             return

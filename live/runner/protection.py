@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from live.runner.engine import Runner
 
 STOP_LEG, TARGET_LEG, GROUP_LEG, LEGS_PER_GENERATION = 2, 3, 4, 10
-MAX_GENERATIONS = 1000
+MAX_GENERATIONS = 1000  # replacements of one position's protection before it is flattened
 WORKING = frozenset({OrderStatus.INTENDED, OrderStatus.UNKNOWN, OrderStatus.OPEN})
 THROTTLED = "message_rate"  # a transient refusal: the order is tried again at the next bar
 
@@ -116,7 +116,16 @@ class Protection:
             self.unprotected(d, bar, f"{d.strategy}/{symbol}: position {net:+d} has no "
                                      "journaled entry fill to protect")
             return
+        side = Side.SELL if net > 0 else Side.BUY  # of the closing orders
+        qty = abs(net) - runner.working_exits(d.strategy, symbol, side)
+        if qty <= 0:  # an exit for the whole position is on its way
+            self.withdraw(d.strategy, symbol, bar, "an exit is working")
+            return
         generation = self._generation(entry.trace_id)
+        if generation is None:
+            self.unprotected(d, bar, f"{d.strategy}/{symbol}: {MAX_GENERATIONS} generations "
+                                     "of protective orders replaced; giving up")
+            return
         members = self._members(d, entry.trace_id, generation)
         if any(o.status is OrderStatus.REJECTED for o in members.values()):
             self.unprotected(d, bar, f"{d.strategy}/{symbol}: the broker rejected protective "
@@ -125,24 +134,30 @@ class Protection:
         missing = (d.rules.has_stop and STOP_LEG not in members) or (
             d.rules.has_target and TARGET_LEG not in members)
         partly_filled = any(o.filled_qty for o in members.values())
-        if generation < 0 or not self._usable(members, net) or (missing and partly_filled):
-            if generation >= 0 and not self.withdraw(d.strategy, symbol, bar, "replaced"):
-                return  # in doubt: settled by the next poll, then tried again
+        if generation < 0 or not self._usable(members, side, qty) or (
+                missing and partly_filled):
+            if generation >= 0:
+                if runner.recovered_last.get(symbol) == bar.ts:
+                    return  # the bar re-processed after a restart: as before the crash,
+                    # its close decides first (an exit withdrew them); replaced next bar
+                if not self.withdraw(d.strategy, symbol, bar, "replaced"):
+                    return  # in doubt: settled by the next poll, then tried again
             generation += 1
-        self._place_missing(d, bar, entry, generation, net)
+        self._place_missing(d, bar, entry, generation, qty)
         if d.rules.trailing and runner.net(d.strategy, symbol):
             stop = self.runner.state.orders.get(_key(entry.trace_id, generation, STOP_LEG))
             if stop is not None:
                 self._trail(d, bar, entry, stop)
 
-    def _generation(self, trace_id: str) -> int:
-        """The newest generation of protective orders of ``trace_id`` (-1: none yet)."""
+    def _generation(self, trace_id: str) -> int | None:
+        """The newest generation of protective orders of ``trace_id`` (-1: none yet; None:
+        the last one allowed is spent)."""
         orders = self.runner.state.orders
         for g in range(MAX_GENERATIONS):
             if _key(trace_id, g, STOP_LEG) not in orders and \
                     _key(trace_id, g, TARGET_LEG) not in orders:
                 return g - 1
-        raise RuntimeError(f"{trace_id}: {MAX_GENERATIONS} generations of protective orders")
+        return None
 
     def _members(self, d: Deployed, trace_id: str, generation: int) -> dict[int, OrderRecord]:
         orders = self.runner.state.orders
@@ -154,17 +169,17 @@ class Protection:
         return found
 
     @staticmethod
-    def _usable(members: dict[int, OrderRecord], net: int) -> bool:
-        """Every placed member still working, on the closing side, for the whole position."""
-        side = Side.SELL if net > 0 else Side.BUY
-        return all(o.status in WORKING and o.side is side and o.qty - o.filled_qty == abs(net)
+    def _usable(members: dict[int, OrderRecord], side: Side, qty: int) -> bool:
+        """Every placed member still working, on the closing side, for ``qty``."""
+        return all(o.status in WORKING and o.side is side and o.qty - o.filled_qty == qty
                    for o in members.values())
 
     def _place_missing(self, d: Deployed, bar: FeedBar, entry: EntryFill, generation: int,
-                       net: int) -> None:
+                       qty: int) -> None:
+        """The members of ``generation`` not placed yet, each for ``qty`` units."""
         runner = self.runner
         pos = runner.state.positions[(d.strategy, bar.symbol)]
-        side = 1 if net > 0 else -1
+        side = 1 if pos.net_qty > 0 else -1
         stop, target = protective_levels(side, pos.avg_price, pos.avg_price, d.rules)
         both = stop is not None and target is not None
         group = _key(entry.trace_id, generation, GROUP_LEG) if both else None
@@ -176,7 +191,7 @@ class Protection:
                 continue
             if any(orders[k].filled_qty for k in keys if k in orders):
                 return  # a member just filled (the entry bar): the group is done
-            if self._place(d, bar, entry, key, order_type, price, -side, abs(net), group):
+            if self._place(d, bar, entry, key, order_type, price, -side, qty, group):
                 runner.poll_fills(bar)
 
     def _place(self, d: Deployed, bar: FeedBar, entry: EntryFill, key: str,
@@ -256,7 +271,7 @@ class Protection:
         is left working. An order the broker will not cancel (already filled) or whose
         state is in doubt keeps the caller from acting on a position that may have changed."""
         runner, clear = self.runner, True
-        for order in [o for o in runner.state.orders.values() if o.protective and
+        for order in [o for o in runner.state.working.values() if o.protective and
                       o.strategy == strategy and o.symbol == symbol and o.status in WORKING]:
             if order.status is OrderStatus.OPEN:
                 clear = runner.cancel_order(order, bar, f"withdrawn: {why}") and clear
