@@ -11,8 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from live.broker import OrderType, Outcome, Side
+from live.canonical import canonical_json
 from live.events import (
     BarClosed,
     EventEncodeError,
@@ -33,6 +36,7 @@ from live.events import (
     TradingMode,
     client_key,
     new_trace_id,
+    to_record,
 )
 from live.hashchain import GENESIS, entry_hash
 from live.journal import (
@@ -43,8 +47,10 @@ from live.journal import (
     JournalWriteError,
     hashed_body,
     open_journal,
+    raw_entry_hash,
 )
 from live.state import LiveState
+from tests.unit.test_events import ANY_MESSAGE
 
 IST = ZoneInfo("Asia/Kolkata")
 T0 = datetime(2025, 1, 6, 9, 15, tzinfo=IST)
@@ -349,6 +355,60 @@ def test_undecodable_but_valid_json_body_is_named(tamperable: Journal) -> None:
     verdict = tamperable.verify()
     assert (verdict.ok, verdict.first_bad_seq) == (False, 4)
     assert "schema_version 99" in verdict.reason
+
+
+# --- the restart's one-pass checked read ---------------------------------------------------------
+
+
+def _first_bad_of_read_checked(journal: Journal) -> int:
+    with pytest.raises(JournalCorruptError) as failure:
+        for _ in journal.read_checked():
+            pass
+    return failure.value.seq
+
+
+def test_read_checked_of_an_untouched_journal_yields_what_read_yields(journal: Journal) -> None:
+    journal.append_many(sample_session(3))
+    assert list(journal.read_checked()) == list(journal.read())
+
+
+@pytest.mark.parametrize(("tamper", "seq"), [
+    ("edited_body", 12), ("kind_column", 7), ("deleted_row", 10), ("swapped_rows", 5),
+    ("garbage_tail", -1), ("whitespace_in_body", 3),
+])
+def test_read_checked_names_the_first_bad_row_as_verify_does(tamperable: Journal, tamper: str,
+                                                             seq: int) -> None:
+    last, _ = tamperable.head()
+    if tamper == "edited_body":
+        body = _body(tamperable, 12)
+        body["fields"]["price"] += 0.05
+        _set_body(tamperable, 12, body)
+    elif tamper == "kind_column":
+        _raw(tamperable, "UPDATE journal SET kind = 'OrderRejected' WHERE seq = 7")
+    elif tamper == "deleted_row":
+        _raw(tamperable, "DELETE FROM journal WHERE seq = 9")
+    elif tamper == "swapped_rows":
+        _raw(tamperable, "UPDATE journal SET seq = -1 WHERE seq = 5",
+             "UPDATE journal SET seq = 5 WHERE seq = 6",
+             "UPDATE journal SET seq = 6 WHERE seq = -1")
+    elif tamper == "garbage_tail":
+        _raw(tamperable, f"UPDATE journal SET body = '{{\"kind\": \"Bar' WHERE seq = {last}")
+    else:  # the same record, not in canonical form: the bytes the hash covers changed
+        text = json.dumps(_body(tamperable, 3), sort_keys=True)
+        with tamperable.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE journal SET body = :b WHERE seq = 3"), {"b": text})
+    expected = last if seq == -1 else seq
+    assert _first_bad_of_read_checked(tamperable) == expected
+    assert tamperable.verify().first_bad_seq == expected
+
+
+@given(ANY_MESSAGE, st.text(min_size=1, max_size=40), st.integers(1, 10**9))
+def test_raw_entry_hash_equals_the_chain_hash_of_the_record(message: Message, stamp: str,
+                                                            seq: int) -> None:
+    record = to_record(message)
+    body = canonical_json(record).decode("utf-8")
+    assert raw_entry_hash("ab" * 32, seq, body, stamp) == entry_hash(
+        "ab" * 32, seq, hashed_body(record, stamp))
 
 
 # --- export ----------------------------------------------------------------------------------
