@@ -201,11 +201,11 @@ class Journal:
         """The whole journal in one pass that checks the chain as it streams: what a restart
         needs, instead of :meth:`verify` and then :meth:`read` (two full reads).
 
-        Each row must continue the sequence and the hash chain, its hash is recomputed over
-        the stored body bytes (:func:`raw_entry_hash`: the writer hashed exactly those
-        canonical bytes, so any edit of them breaks it), and its columns must match its body.
-        Messages are built with the trusted decoder (a body whose hash checks out is one
-        this code wrote); :meth:`verify` re-validates every field, for audits.
+        Each row must pass every check of :meth:`verify`: it continues the sequence and the
+        hash chain (the hash recomputed over the stored body bytes, :func:`raw_entry_hash`,
+        which the writer hashed exactly), its body is canonical JSON that decodes with every
+        field validated, and its columns match its body. (The chain is unkeyed: someone who
+        can rewrite every hash defeats it and :meth:`verify` alike.)
 
         Raises
         ------
@@ -223,12 +223,9 @@ class Journal:
                                                    "entry's hash")
             if raw_entry_hash(prev, row.seq, row.body, row.ts_record) != row.hash:
                 raise JournalCorruptError(row.seq, "hash mismatch: the entry was edited")
-            try:
-                record = json.loads(row.body)
-                _check_columns(row, record)
-                message = from_record_trusted(record)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise JournalCorruptError(row.seq, f"body does not decode: {exc}") from None
+            record, message = _decode_body(row.seq, row.body)  # every field validated
+            _check_canonical(row, record)
+            _check_columns(row, record)
             yield row.seq, message
             expected, prev = expected + 1, row.hash
 
@@ -350,14 +347,18 @@ def _check_columns(row: sa.Row[Any], record: dict[str, Any]) -> None:
                          f"({expected!r})")
 
 
-def _checked_record(row: sa.Row[Any]) -> dict[str, Any]:
-    record = _decode_body(row.seq, row.body)[0]
+def _check_canonical(row: sa.Row[Any], record: dict[str, Any]) -> None:
     try:
         canonical = canonical_json(record).decode("utf-8")
     except CanonicalJsonError as exc:
         raise JournalCorruptError(row.seq, f"body has no canonical form: {exc}") from None
     if canonical != row.body:
         raise JournalCorruptError(row.seq, "body is not in canonical form (edited by hand)")
+
+
+def _checked_record(row: sa.Row[Any]) -> dict[str, Any]:
+    record = _decode_body(row.seq, row.body)[0]
+    _check_canonical(row, record)
     _check_columns(row, record)
     return record
 

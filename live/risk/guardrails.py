@@ -16,6 +16,7 @@ open position marked at the last close, INR) is tracked against its intraday pea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import time
 
@@ -25,14 +26,30 @@ from live.state import LiveState
 SESSION_LOCK = "session lockout"  # reason prefix of the locks the runner lifts itself
 
 
+KEY_PATTERN = re.compile(r"\[(guard:[^\]]+)\]$")  # a journaled action's trigger key
+
+
 @dataclass(frozen=True, slots=True)
 class GuardAction:
-    """``kill``: pull the switch (scope, mode); ``alert``: journal an alert only."""
+    """``kill``: pull the switch (scope, mode); ``alert``: journal an alert only. ``key``
+    names the trigger (``guard:hard:<scope>``, ...): the runner journals it at the end of
+    the reason, so a restart knows which triggers already fired this session."""
 
     kind: str
     scope: str
     mode: str
     reason: str
+    key: str = ""
+
+    @property
+    def journaled_reason(self) -> str:
+        return f"{self.reason} [{self.key}]"
+
+
+def fired_key(reason: str) -> str | None:
+    """The trigger key a journaled guardrail reason ends with (None for other reasons)."""
+    found = KEY_PATTERN.search(reason)
+    return found.group(1) if found else None
 
 
 @dataclass
@@ -43,14 +60,16 @@ class _Day:
 
 
 class Guardrails:
-    """Stateful within a session; rebuilt deterministically from the journal on restart
-    (it sees the same bars and fills again)."""
+    """Stateful within a session; rebuilt on restart from the journal: the peaks and scales
+    by :meth:`replay_bar` at every journaled bar, the fired triggers by :meth:`mark_fired`
+    from the journaled actions."""
 
     def __init__(self, limits: RiskLimits, capital_inr: dict[str, float]) -> None:
         self.limits, self.capital = limits, capital_inr
         self.day: object = None
         self._today = _Day()
         self.scale: dict[str, float] = {}
+        self._replaying = False
 
     def new_session(self, day: object, state: LiveState) -> None:
         self.day, self._today, self.scale = day, _Day(), {}
@@ -69,10 +88,15 @@ class Guardrails:
                 pnl += (closes[symbol] - pos.avg_price) * pos.net_qty
         return pnl
 
+    def mark_fired(self, key: str) -> None:
+        """A trigger journaled earlier this session (rebuilt on restart from the journal)."""
+        self._today.fired.add(key)
+
     def _once(self, key: str, action: GuardAction, out: list[GuardAction]) -> None:
-        if key not in self._today.fired:
+        key = f"guard:{key}"
+        if key not in self._today.fired and not self._replaying:
             self._today.fired.add(key)
-            out.append(action)
+            out.append(GuardAction(action.kind, action.scope, action.mode, action.reason, key))
 
     def _band(self, scope: str, pnl: float, capital: float, band: object,
               out: list[GuardAction]) -> None:
@@ -90,6 +114,16 @@ class Guardrails:
             self._once(f"soft:{scope}", GuardAction(
                 "alert", scope, "soft_drawdown", f"drawdown {dd_pct:.2f}% >= soft "
                 f"{band.soft_pct}%: entries scaled by {band.soft_scale}"), out)  # type: ignore[attr-defined]
+
+    def replay_bar(self, state: LiveState, closes: dict[str, float],
+                   one_bar_return_pct: dict[str, float]) -> None:
+        """:meth:`on_bar` while a restart folds the journal: today's peaks and soft scales
+        move, no trigger is marked fired (the journaled ones are, by :meth:`mark_fired`)."""
+        self._replaying = True
+        try:
+            self.on_bar(state, closes, one_bar_return_pct)
+        finally:
+            self._replaying = False
 
     def on_bar(self, state: LiveState, closes: dict[str, float],
                one_bar_return_pct: dict[str, float]) -> list[GuardAction]:

@@ -36,7 +36,7 @@ from live.events import (
 )
 from live.journal import Journal, JournalCorruptError
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskEngine
-from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails
+from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails, fired_key
 from live.runner.crash import CrashPoints
 from live.runner.decisions import Decision, UnsupportedVersionError, decide
 from live.runner.deployments import Deployed
@@ -164,8 +164,10 @@ class Runner:
             self.entry_traces.add(message.trace_id)
         elif isinstance(message, KillSwitchChanged):
             self._note_kill(message)
+            self._note_guard(message.reason)
         elif isinstance(message, AlertRaised):
             self._journaled_alerts.add((message.ts_event, message.code, message.message))
+            self._note_guard(message.message)
         elif isinstance(message, OrderFilled):
             self.protection.note_fill(message)
         elif isinstance(message, ModeChanged):
@@ -182,18 +184,24 @@ class Runner:
                 day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
 
+    def _note_guard(self, reason: str) -> None:
+        key = fired_key(reason)
+        if key is not None and self.guardrails is not None:
+            self.guardrails.mark_fired(key)
+
     def _replay_guardrails(self) -> None:
-        """Re-run the guardrails' evaluation of the last folded bar, as the live loop ran it
-        after that bar's fills: today's peaks, soft scales and already-fired triggers come
-        back (their actions are in the journal already and are not repeated). The journal's
-        last bar is left to the loop, which re-processes it after a restart."""
+        """Re-run the guardrails' evaluation of the last folded bar with everything that bar
+        journaled: today's peaks and soft scales come back (a fill journaled after the live
+        evaluation can only add a peak: stricter, never looser). Fired triggers come from the
+        journaled actions (:meth:`_note_guard`), never from this re-run. The journal's last
+        bar is left to the loop, which re-processes it after a restart."""
         assert self.guardrails is not None
         symbol = self._folded_symbol
         assert symbol is not None
         history = self.history[symbol]
         closes = {s: h.last_close() for s, h in self.history.items() if len(h)}
         move = history.last_move_pct()
-        self.guardrails.on_bar(self.state, closes, {} if move is None else {symbol: move})
+        self.guardrails.replay_bar(self.state, closes, {} if move is None else {symbol: move})
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -211,6 +219,7 @@ class Runner:
                 continue
             if (last is None or bar.ts > last) and not self._accept(bar, history, last):
                 continue
+            self._session_start(bar, history)
             if self.market is not None:
                 self.market(bar)
             self.poll_fills(bar)
@@ -346,25 +355,33 @@ class Runner:
         self._flatten(bar)
         if self.guardrails is None:
             return
-        day = history.session_day(bar.ts)
-        if day != self.guardrails.day:
-            self.guardrails.new_session(day, self.state)
-            for scope, (actor, reason) in list(self.kill_actor.items()):
-                if actor == "risk_engine" and reason.startswith(SESSION_LOCK) and \
-                        self.state.kill_switches.get(scope) is not KillMode.OFF:
-                    self._record_off(bar, scope, "risk_engine", "session lockout expired")
         closes = {s: h.last_close() for s, h in self.history.items() if len(h)}
         move = history.last_move_pct()
         moves = {} if move is None else {bar.symbol: move}
         for action in self.guardrails.on_bar(self.state, closes, moves):
             self._guard(bar, action)
 
+    def _session_start(self, bar: FeedBar, history: SymbolHistory) -> None:
+        """A new session's first bar, before anything fills on it (where the journal's fold
+        starts the day too): today's P&L starts here, yesterday's session lockouts lift."""
+        if self.guardrails is None:
+            return
+        day = history.session_day(bar.ts)
+        if day == self.guardrails.day:
+            return
+        self.guardrails.new_session(day, self.state)
+        for scope, (actor, reason) in list(self.kill_actor.items()):
+            if actor == "risk_engine" and reason.startswith(SESSION_LOCK) and \
+                    self.state.kill_switches.get(scope) is not KillMode.OFF:
+                self._record_off(bar, scope, "risk_engine", "session lockout expired")
+
     def _guard(self, bar: FeedBar, action: GuardAction) -> None:
         if action.kind == "kill":
-            self.switch(bar, action.scope, action.mode, "risk_engine", action.reason)
+            self.switch(bar, action.scope, action.mode, "risk_engine",
+                        action.journaled_reason)
         else:
             self.alert(bar.ts, Severity.WARNING, action.mode, f"{action.scope}: "
-                        f"{action.reason}")
+                       f"{action.journaled_reason}")
 
     def _record_off(self, bar: FeedBar, scope: str, actor: str, reason: str) -> None:
         event = KillSwitchChanged(trace_id="", ts_event=bar.ts, scope=scope,

@@ -50,7 +50,7 @@ def _limits(tmp_path: Path, **changes: Any) -> Any:
 
 
 def _runner(tmp_path: Path, limits: Any, *, qty_lots: int = 1, strategy: str = "ema_cross",
-            params: dict | None = None) -> Runner:
+            params: dict | None = None, fill: str = "next_open") -> Runner:
     """A runner process over the journal and paper exchange in ``tmp_path`` (a second call
     on the same folder is a restart)."""
     spec = get_strategy(strategy)
@@ -61,7 +61,7 @@ def _runner(tmp_path: Path, limits: Any, *, qty_lots: int = 1, strategy: str = "
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'exchange.db'}"), seed=1,
-                             fill_model=FillModel(slippage_ticks=1.0))
+                             fill_model=FillModel(fill=fill, slippage_ticks=1.0))  # type: ignore[arg-type]
     runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                     clock=clock, market=lambda b: exchange.on_bar(
                         b.symbol, b.ts, b.open, b.high, b.low, b.close),
@@ -154,6 +154,38 @@ def test_restart_rebuilds_guardrail_peaks_and_pretrade_memory_from_the_journal(
     assert _risk_events(second.journal) == expected
     assert second.guardrails is not None and clean_runner.guardrails is not None
     assert second.guardrails._today.peak == clean_runner.guardrails._today.peak
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing in the runner catches it."""
+
+
+def test_restart_on_a_kill_bar_still_pulls_the_daily_loss_kill(tmp_path: Path) -> None:
+    # a broker filling at once (fills journaled after the bar's guardrail check); the
+    # process dies on the bar that should pull the daily-loss kill, right after its BarClosed
+    limits = _limits(tmp_path, **{"kill_switch.max_strategy_daily_loss_inr": 3.0,
+                                  "drawdown.lockout_windows": []})
+    bars = list(replay_bars(_frame()))
+    clean = _runner(tmp_path / "clean", limits, fill="close")
+    clean.run(bars)
+    kills = [(m.ts_event, m.scope, str(m.mode), m.reason) for _, m in clean.journal.read()
+             if isinstance(m, KillSwitchChanged)]
+    assert kills and "daily loss" in kills[0][3]
+    first = _runner(tmp_path / "restarted", limits, fill="close")
+    market = first.market
+
+    def dies_on_the_kill_bar(bar: Any) -> None:
+        if bar.ts == kills[0][0]:
+            raise Killed
+        market(bar)  # type: ignore[misc]
+
+    first.market = dies_on_the_kill_bar
+    with pytest.raises(Killed):
+        first.run(bars)
+    second = _runner(tmp_path / "restarted", limits, fill="close")
+    second.run(bars)
+    assert [(m.ts_event, m.scope, str(m.mode), m.reason) for _, m in second.journal.read()
+            if isinstance(m, KillSwitchChanged)] == kills
 
 
 def test_fat_finger_quantity_is_denied_before_any_intent(tmp_path: Path) -> None:

@@ -402,6 +402,22 @@ def test_read_checked_names_the_first_bad_row_as_verify_does(tamperable: Journal
     assert tamperable.verify().first_bad_seq == expected
 
 
+def test_read_checked_refuses_a_rehashed_non_canonical_body_as_verify_does(
+        tamperable: Journal) -> None:
+    # an attacker who rewrites the last row and its hash: a duplicate key (json.loads keeps
+    # the last value, so a kill switch's mode could be read back as "off") decodes fine but
+    # is not canonical, and must not pass the restart
+    last, _ = tamperable.head()
+    with tamperable.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT body, ts_record, prev_hash FROM journal "
+                                   "WHERE seq = :s"), {"s": last}).one()
+    body = row.body[:-1] + ',"schema_version":1}'
+    forged = raw_entry_hash(row.prev_hash, last, body, row.ts_record)
+    _raw(tamperable, f"UPDATE journal SET body = '{body}', hash = '{forged}' WHERE seq = {last}")
+    assert _first_bad_of_read_checked(tamperable) == last
+    assert "canonical" in tamperable.verify().reason
+
+
 @given(ANY_MESSAGE, st.text(min_size=1, max_size=40), st.integers(1, 10**9))
 def test_raw_entry_hash_equals_the_chain_hash_of_the_record(message: Message, stamp: str,
                                                             seq: int) -> None:
