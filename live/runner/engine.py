@@ -235,14 +235,14 @@ class Runner:
                 pause()
         return self.summary
 
-    def poll_fills(self, bar: FeedBar) -> int:
-        """Journal the broker's new fills; note entries and protective exits."""
+    def poll_fills(self, bar: FeedBar) -> None:
+        """Journal the broker's new fills (the executor tells the protection of each) and
+        ask the broker about orders left in doubt by an earlier bar."""
         fills = self.executor.poll(bar.ts)
         self.summary.fills += len(fills)
         if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
             for problem in self.executor.settle_in_doubt(bar.ts, decided_before=bar.ts):
                 self.alert(bar.ts, Severity.CRITICAL, "order_in_doubt", problem)
-        return len(fills)
 
     def net(self, strategy: str, symbol: str) -> int:
         pos = self.state.positions.get((strategy, symbol))
@@ -424,7 +424,8 @@ class Runner:
         if key in self.state.orders:
             return True  # decided and intended before a restart
         if decision.action == "exit":
-            qty = held - self._working(d.strategy, bar.symbol, decision.side)
+            qty = held - self.working_qty(d.strategy, bar.symbol,
+                                          Side.BUY if decision.side > 0 else Side.SELL)
             if qty <= 0:
                 return True  # an exit for the whole position is already working
         else:
@@ -470,19 +471,14 @@ class Runner:
             self.entries[(d.strategy, bar.symbol, day)] += 1
         return True
 
-    def working_exits(self, strategy: str, symbol: str, side: Side) -> int:
-        """Unfilled quantity of this strategy's working exits (not entries, not protective
-        orders) on ``symbol`` in ``side``."""
+    def working_qty(self, strategy: str, symbol: str, side: Side, *,
+                    exits_only: bool = False) -> int:
+        """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``,
+        protective orders left out (and entries too with ``exits_only``)."""
         return sum(o.qty - o.filled_qty for o in self.state.working.values()
                    if o.strategy == strategy and o.symbol == symbol and o.side is side
-                   and not o.protective and o.trace_id not in self.entry_traces)
-
-    def _working(self, strategy: str, symbol: str, side: int) -> int:
-        """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``."""
-        wanted = Side.BUY if side > 0 else Side.SELL
-        return sum(o.qty - o.filled_qty for o in self.state.working.values()
-                   if o.strategy == strategy and o.symbol == symbol and o.side == wanted
-                   and not o.protective and str(o.status) in ("INTENDED", "UNKNOWN", "OPEN"))
+                   and not o.protective
+                   and not (exits_only and o.trace_id in self.entry_traces))
 
     def _entry_qty(self, d: Deployed) -> int:
         """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""

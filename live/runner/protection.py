@@ -117,7 +117,7 @@ class Protection:
                                      "journaled entry fill to protect")
             return
         side = Side.SELL if net > 0 else Side.BUY  # of the closing orders
-        qty = abs(net) - runner.working_exits(d.strategy, symbol, side)
+        qty = abs(net) - runner.working_qty(d.strategy, symbol, side, exits_only=True)
         if qty <= 0:  # an exit for the whole position is on its way
             self.withdraw(d.strategy, symbol, bar, "an exit is working")
             return

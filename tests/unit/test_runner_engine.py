@@ -38,6 +38,7 @@ from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
+from live.runner.crash import CrashPoints
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
 from live.runner.engine import Runner, RunnerHalted
@@ -97,13 +98,16 @@ class Stores:
                                                   slippage_ticks=1.0, tick_size=0.05))
 
     def runner(self, risk: RiskEngine | None = None,
-               kill_commands: Callable[[int], list] | None = None) -> Runner:
-        exchange = self.exchange()
+               kill_commands: Callable[[int], list] | None = None, *,
+               broker: object | None = None, crash: CrashPoints | None = None) -> Runner:
+        """A new process's runner over these stores (``broker``: another view of the
+        exchange - a wrapper injecting faults; the market feeds it the bars)."""
+        exchange = broker if broker is not None else self.exchange()
         deployed = build(self.config, self.version, self.mode, self.fraction, "0" * 64)
         return Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
                       mode=self.mode, clock=record_clock, risk=risk, kill_commands=kill_commands,
-                      market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
-                                                       b.close))
+                      crash=crash, market=lambda b: exchange.on_bar(  # type: ignore[attr-defined]
+                          b.symbol, b.ts, b.open, b.high, b.low, b.close))
 
     def run(self, bars: Iterable[FeedBar]) -> Runner:
         """Start (recover) a new runner and feed it ``bars``."""
@@ -569,10 +573,7 @@ def test_runner_re_protects_a_position_whose_exit_was_rejected(tmp_path: Path) -
     stores = protected_stores(tmp_path, stop_points=40.0)
     bars = day_bars(60)
     broker = RejectsMarketOrdersAt(stores.exchange(), bars[30].ts)  # the flip's exit
-    runner = Runner(journal=stores.journal(), broker=broker,
-                    deployed=[build(stores.config, 1, "live", 1.0, "0" * 64)], mode="live",
-                    clock=record_clock, market=lambda b: broker.on_bar(
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close))
+    runner = stores.runner(broker=broker)
     runner.recover()
     runner.run(bars[:32])
     assert runner.net(STRATEGY, "NIFTY") != 0  # the exit was refused: still in position
@@ -586,15 +587,23 @@ def _two_symbols(tmp_path: Path, **levels: float) -> tuple[Stores, list[FeedBar]
     return stores, list(replay_bars(frame))
 
 
-def test_runner_flatten_kill_flattens_every_symbol_on_its_own_bar(tmp_path: Path) -> None:
-    stores, bars = _two_symbols(tmp_path, stop_points=60.0)
+def _kill_when(stores: Stores, bars: list[FeedBar], ready: Callable[[Runner], bool],
+               mode: str) -> Runner:
+    """Run until ``ready``, then the desk pulls the strategy's switch (``mode``) on the next
+    bar; six more bars."""
     desk: list[KillCommand] = []
     runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
     runner.recover()
-    i = run_until(runner, bars, lambda r: sum(
-        1 for p in r.state.positions.values() if p.net_qty) == 2) + 1
-    desk.append(KillCommand(1, STRATEGY, "flatten", "ops", "test", str(bars[i].ts)))
+    i = run_until(runner, bars, ready) + 1
+    desk.append(KillCommand(1, STRATEGY, mode, "ops", "test", str(bars[i].ts)))
     runner.run(bars[i:i + 6])
+    return runner
+
+
+def test_runner_flatten_kill_flattens_every_symbol_on_its_own_bar(tmp_path: Path) -> None:
+    stores, bars = _two_symbols(tmp_path, stop_points=60.0)
+    runner = _kill_when(stores, bars, lambda r: sum(
+        1 for p in r.state.positions.values() if p.net_qty) == 2, "flatten")
     assert {k[1]: p.net_qty for k, p in runner.state.positions.items()} == {
         "NIFTY": 0, "BANKNIFTY": 0}
     assert _working_protective(runner) == []
@@ -602,15 +611,16 @@ def test_runner_flatten_kill_flattens_every_symbol_on_its_own_bar(tmp_path: Path
 
 def test_runner_halt_cancels_an_entry_sent_but_not_yet_filled(tmp_path: Path) -> None:
     stores, bars = _two_symbols(tmp_path, stop_points=12.0)
-    desk: list[KillCommand] = []
-    runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
-    runner.recover()
-    i = run_until(runner, bars, lambda r: any(
-        o.status is OrderStatus.OPEN for o in r.state.orders.values())) + 1
-    (entry,) = [o for o in runner.state.orders.values() if o.status is OrderStatus.OPEN]
-    desk.append(KillCommand(1, STRATEGY, "halt", "ops", "test", str(bars[i].ts)))
-    runner.run(bars[i:i + 6])
-    assert runner.state.orders[entry.client_key].status is OrderStatus.CANCELLED
+    pending: list[str] = []
+
+    def entry_pending(r: Runner) -> bool:
+        pending[:] = [o.client_key for o in r.state.working.values()
+                      if o.status is OrderStatus.OPEN]
+        return bool(pending)
+
+    runner = _kill_when(stores, bars, entry_pending, "halt")
+    (entry,) = pending
+    assert runner.state.orders[entry].status is OrderStatus.CANCELLED
     assert not runner.state.trade_ids  # nothing filled
 
 
@@ -619,10 +629,7 @@ def test_runner_sizes_the_stop_to_a_partially_filled_entry(tmp_path: Path) -> No
     exchange = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05,
                                                   partial_fill_ratio=0.5))
-    runner = Runner(journal=stores.journal(), broker=exchange,
-                    deployed=[build(stores.config, 1, "live", 1.0, "0" * 64)], mode="live",
-                    clock=record_clock, market=lambda b: exchange.on_bar(
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close))
+    runner = stores.runner(broker=exchange)
     runner.recover()
     bars = day_bars(FIRST_ENTRY + 4)
     for bar in bars:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from live.adapters.paper import FillModel, PaperExchange
@@ -13,7 +14,6 @@ from live.broker import OrderReport, OrderRequest, Outcome, Side, SubmitResult
 from live.db import make_engine
 from live.events import KillSwitchChanged
 from live.runner.crash import CrashPoints
-from live.runner.deployments import build
 from live.runner.engine import Runner
 from live.runner.feed import FeedBar
 from live.state import trading_state_hash
@@ -24,17 +24,16 @@ from tests.unit.test_runner_engine import (
     Stores,
     day_bars,
     protected_stores,
-    record_clock,
 )
 
 
-def runner_over(stores: Stores, broker: object, *, crash: CrashPoints | None = None,
-                market: object = None) -> Runner:
-    runner = Runner(journal=stores.journal(), broker=broker,
-                    deployed=[build(stores.config, 1, "live", 1.0, "0" * 64)], mode="live",
-                    clock=record_clock, crash=crash,
-                    market=market or (lambda b: broker.on_bar(  # type: ignore[attr-defined]
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close)))
+def runner_over(stores: Stores, broker: object | None = None, *,
+                crash: CrashPoints | None = None,
+                market: Callable[[FeedBar], object] | None = None) -> Runner:
+    """A recovered runner over ``stores`` through ``broker`` (default: the paper exchange)."""
+    runner = stores.runner(broker=broker, crash=crash)
+    if market is not None:
+        runner.market = market
     runner.recover()
     return runner
 
@@ -79,7 +78,7 @@ def test_an_entry_fill_found_by_the_startup_reconciliation_is_protected(
         tmp_path: Path) -> None:
     bars = day_bars(40)
     clean = protected_stores(tmp_path / "clean", stop_points=40.0)
-    uninterrupted = runner_over(clean, clean.exchange())
+    uninterrupted = runner_over(clean)
     uninterrupted.run(bars)
     stores = protected_stores(tmp_path / "crashed", stop_points=40.0)
     exchange = stores.exchange()
@@ -92,7 +91,7 @@ def test_an_entry_fill_found_by_the_startup_reconciliation_is_protected(
     dying = runner_over(stores, exchange, market=dies_after_matching)
     with contextlib.suppress(ProcessKilled):
         dying.run(bars)
-    restarted = runner_over(stores, stores.exchange())
+    restarted = runner_over(stores)
     restarted.run(bars[FIRST_ENTRY + 1:])
     assert not stores.messages(KillSwitchChanged)
     assert trading_state_hash(restarted.state) == trading_state_hash(uninterrupted.state)
@@ -140,7 +139,7 @@ def test_a_crash_between_withdrawing_the_protection_and_the_exit_changes_nothing
     levels = {"stop_points": 40.0, "target_points": 80.0}
     bars = day_bars(60)
     clean = protected_stores(tmp_path / "clean", **levels)
-    uninterrupted = runner_over(clean, clean.exchange())
+    uninterrupted = runner_over(clean)
     uninterrupted.run(bars)
     stores = protected_stores(tmp_path / "crashed", **levels)
     crash = CrashAfterWithdraw()
@@ -153,7 +152,7 @@ def test_a_crash_between_withdrawing_the_protection_and_the_exit_changes_nothing
     except ProcessKilled:
         pass
     assert done < len(bars)  # it did die
-    restarted = runner_over(stores, stores.exchange())
+    restarted = runner_over(stores)
     restarted.run(bars[done:])
     assert trading_state_hash(restarted.state) == trading_state_hash(uninterrupted.state)
 
@@ -171,7 +170,7 @@ def test_a_partly_filled_exit_is_not_protected_twice(tmp_path: Path) -> None:
         runner.run([bar])
         net = runner.net(STRATEGY, "NIFTY")
         side = Side.SELL if net > 0 else Side.BUY
-        exiting = runner.working_exits(STRATEGY, "NIFTY", side)
+        exiting = runner.working_qty(STRATEGY, "NIFTY", side, exits_only=True)
         protecting = sum(o.qty - o.filled_qty for o in runner.state.working.values()
                          if o.protective and o.side is side)
         partial_exits += any(o.filled_qty and not o.protective and o.side is side and
