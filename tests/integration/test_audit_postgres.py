@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,30 +14,17 @@ import pytest
 from live.canonical import canonical_json
 from live.db import make_engine
 from live.governance.audit import AuditLog
+from tests.integration.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 T0 = datetime(2025, 3, 3, 9, 15, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """A fresh database on the real server for this module, dropped afterwards."""
-    name = f"stratops_audit_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(f"{PG_SERVER}/postgres", connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is unreachable (start the services): {exc}")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield f"{PG_SERVER}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    yield from fresh_database("stratops_audit")
 
 
 def _sql(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

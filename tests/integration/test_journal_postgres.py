@@ -2,49 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psycopg2
 import pytest
 import sqlalchemy as sa
 
 from live.journal import Journal, JournalWriteError, open_journal
 from live.state import fold, replay, state_hash
+from tests.integration.postgres import fresh_database
 from tests.unit.test_journal import sample_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 
-SERVER_URL = os.environ.get("STRATOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 T0 = datetime(2025, 1, 6, 15, 31, tzinfo=ZoneInfo("Asia/Kolkata"))
-
-
-def _admin() -> psycopg2.extensions.connection:
-    try:
-        conn = psycopg2.connect(f"{SERVER_URL}/postgres", connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {SERVER_URL} is unreachable (start the services): {exc}")
-    conn.autocommit = True
-    return conn
 
 
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A fresh database on the server, dropped afterwards."""
-    name = f"stratops_journal_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{SERVER_URL}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    yield from fresh_database("stratops_journal")
 
 
 @pytest.fixture()

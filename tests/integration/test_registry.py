@@ -8,7 +8,6 @@ import hashlib
 import json
 import math
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
@@ -38,12 +37,12 @@ from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
 from strategies.registry import STRATEGIES
 from strategies.simulator import SimConfig
+from tests.integration.postgres import fresh_database
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASET = REPO_ROOT / "data" / "datasets" / "nse_index_1m.parquet"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 SIGNALS = ("long_entry", "long_exit", "short_entry", "short_exit")
 WF = WalkForwardSpec(scheme="rolling", train=10, test=5, unit="sessions", purge=1)
 COMBOS = [EmaCrossParams(fast=f, slow=s) for f in (5, 9, 13) for s in (21, 30, 45)]
@@ -288,20 +287,7 @@ def test_record_refuses_inputs_of_another_candidate(tmp_path: Path,
 @pytest.fixture()
 def postgres_uri() -> Iterator[str]:
     """A fresh database on the real server, dropped afterwards."""
-    name = f"stratops_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(f"{PG_SERVER}/test", connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is unreachable: {exc}")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield f"{PG_SERVER}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
+    yield from fresh_database("stratops_test")
 
 
 @pytest.mark.services

@@ -566,9 +566,9 @@ OLD_ORDER_ROW = (f"INSERT INTO paper_orders VALUES (1, 'P00000001', 'old', '{SYM
                  f"'{T0.isoformat()}')")
 
 
-def _old_store(path: Path) -> sa.Engine:
-    """A store as the first version left it: ``paper_orders`` without the OCO columns."""
-    engine = make_engine(f"sqlite:///{path}")
+def write_old_store(engine: sa.Engine) -> sa.Engine:
+    """A store as the first version left it in ``engine``: ``paper_orders`` without the OCO
+    columns, holding one order (SQLite and PostgreSQL)."""
     with engine.begin() as conn:
         conn.exec_driver_sql(OLD_ORDERS_DDL)
         conn.exec_driver_sql(OLD_ORDER_ROW)
@@ -576,6 +576,10 @@ def _old_store(path: Path) -> sa.Engine:
                              "value INTEGER NOT NULL)")
         conn.exec_driver_sql("INSERT INTO paper_counters VALUES ('order', 1)")
     return engine
+
+
+def _old_store(path: Path) -> sa.Engine:
+    return write_old_store(make_engine(f"sqlite:///{path}"))
 
 
 def test_opening_an_old_store_adds_oco_columns_and_keeps_orders(db: Path) -> None:
