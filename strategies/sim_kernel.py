@@ -141,6 +141,20 @@ def _stop_exit(side: float, o: float, h: float, lo: float, level: float, level_r
 
 
 @numba.njit(cache=True, nogil=True)
+def _open(side: float, raw: float, qty: float, slip: float, rates: tuple[float, ...],
+          rules: tuple[float, float, float, float], trail_pts: float, trail_frac: float,
+          tick: float) -> tuple[float, float, float, float, float, float, int]:
+    """A position of ``side`` filled at ``raw`` (then slipped): (entry price, entry costs,
+    stop, target, trail, the stop level that acts first, its reason)."""
+    px = raw + side * slip
+    cost = fill_cost_tuple_inr(rates, side > 0, px * qty)
+    stop, target = _entry_levels(side, px, rules, tick)
+    trail = _trail_level(side, px, trail_pts, trail_frac, tick)
+    level, reason = _stop_level(side, stop, trail)
+    return px, cost, stop, target, trail, level, reason
+
+
+@numba.njit(cache=True, nogil=True)
 def _decide(pos: float, le: bool, lx: bool, se: bool, sx: bool) -> tuple[bool, float]:
     """(exit now?, side to enter) from the four signals and the current position."""
     long_in = le and not se
@@ -404,13 +418,10 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
             pend_exit, pend_side = False, 0.0
             if enter_side != 0 and (max_trades <= 0 or today < max_trades):
                 pos = enter_side
-                entry_px = enter_raw + pos * slip
-                entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
+                entry_px, entry_cost, stop, target, trail, level, level_reason = _open(
+                    pos, enter_raw, qty, slip, rt, rules, trail_pts, trail_frac, tick)
                 cash -= entry_cost
                 entry_idx, peak, today = t, entry_px, today + 1
-                stop, target = _entry_levels(pos, entry_px, rules, tick)
-                trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
-                level, level_reason = _stop_level(pos, stop, trail)
         stopped = False
         if pos != 0 and has_levels:
             raw, reason = _stop_exit(pos, o[t], h[t], lo[t], level, level_reason, target)
@@ -445,13 +456,10 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                             max_trades <= 0 or today < max_trades) and not (
                             last or (flat_end and bits & F_SESSION_LAST)):  # would close at once
                         pos = side
-                        entry_px = c[t] + pos * slip
-                        entry_cost = fill_cost_tuple_inr(rt, pos > 0, entry_px * qty)
+                        entry_px, entry_cost, stop, target, trail, level, level_reason = \
+                            _open(pos, c[t], qty, slip, rt, rules, trail_pts, trail_frac, tick)
                         cash -= entry_cost
                         entry_idx, peak, today = t, entry_px, today + 1
-                        stop, target = _entry_levels(pos, entry_px, rules, tick)
-                        trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
-                        level, level_reason = _stop_level(pos, stop, trail)
             if pos != 0 and (last or (flat_end and bits & F_SESSION_LAST)):
                 reason = R_END if last else R_SESSION_END
                 px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
