@@ -8,14 +8,16 @@ import hashlib
 import sqlalchemy as sa
 
 from live.canonical import digest
-from live.governance import store
+from live.governance import store, trust
 from live.governance.configs import KINDS
+from live.governance.identity import IdentityError, parse_directory
 from live.governance.policy import PolicyConfigError, load_policy
 from live.governance.promotion import GovernanceRefusal, GovernanceService, Signer
 from pipelines.research.gates import GateConfigError, load_gates
 
 MAKER_ROLES = ("quant", "desk_head", "risk_officer")
 CHECKER_ROLE = "risk_officer"
+ROLES = "roles"  # the trust file: approved into the trust lock, not the database
 
 
 def _validate(service: GovernanceService, kind: str) -> str | None:
@@ -37,22 +39,51 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
     return None
 
 
+def _roles_request(service: GovernanceService, reason: str) -> tuple[dict, str, str | None]:
+    """The payload proposing ``roles.yaml`` as the next trust lock entry, and why not."""
+    if service.trust is None:
+        return {}, "", "this governance service has no trust lock to change"
+    path = service.trust.roles_path
+    content = path.read_text() if path.is_file() else ""
+    sha = hashlib.sha256(content.encode()).hexdigest()
+    payload = trust.request_payload(sha, service.trust.head_sha, reason, path.name)
+    try:
+        parse_directory(content.encode(), str(path))
+    except IdentityError as exc:
+        return payload, content, str(exc)
+    if sha == service.trust.head_sha:
+        return payload, content, f"{path.name} is already the approved version"
+    return payload, content, None
+
+
+def _file_request(service: GovernanceService, kind: str, reason: str
+                  ) -> tuple[dict, str, str | None]:
+    path = service.configs.path(kind)
+    content = path.read_text() if path.is_file() else ""
+    sha = hashlib.sha256(content.encode()).hexdigest()
+    payload = {"action": "config_request", "kind": kind, "file": path.name, "sha256": sha,
+               "reason": reason}
+    problem = _validate(service, kind)
+    approved = service.configs.approved(kind)
+    if problem is None and approved is not None and approved[1] == sha:
+        problem = f"{path.name} is already the approved version"
+    return payload, content, problem
+
+
 def request_config(service: GovernanceService, kind: str, reason: str,
                    signer: Signer) -> store.RequestRow:
     """Maker: propose the current content of ``kind``'s file as its next version."""
     action = "config_request"
-    if kind not in KINDS:
-        raise service.refuse("unknown", action, f"config kind {kind!r} not in {list(KINDS)}")
-    path = service.configs.path(kind)
-    content = path.read_text() if path.is_file() else ""
-    sha = hashlib.sha256(content.encode()).hexdigest()
-    payload = {"action": action, "kind": kind, "file": path.name, "sha256": sha,
-               "reason": reason}
+    if kind not in (*KINDS, ROLES):
+        raise service.refuse("unknown", action, f"config kind {kind!r} not in "
+                             f"{[*KINDS, ROLES]}")
+    build = _roles_request if kind == ROLES else \
+        lambda svc, why: _file_request(svc, kind, why)
+    payload, content, problem = build(service, reason)
+    if not payload:
+        raise service.refuse("unknown", action, problem or "no payload")
     actor, signature = service._signed(payload, signer, MAKER_ROLES, None)
-    problem = _validate(service, kind) or (None if reason.strip() else "a reason is required")
-    if problem is None and service.configs.approved(kind) is not None \
-            and service.configs.approved(kind)[1] == sha:  # type: ignore[index]
-        problem = f"{path.name} is already the approved version"
+    problem = problem or (None if reason.strip() else "a reason is required")
     if problem is not None:
         raise service.refuse(actor, action, problem)
 
@@ -81,13 +112,12 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
     problem = None
     if row.kind != "config":
         problem = f"{row.ref} is a {row.kind} request"
-    elif actor == row.maker:
+    elif service.same_person(service.maker_of(row, actor, action), actor, signature):
         problem = f"{actor!r} made {row.ref}: maker and checker must be different people"
     elif row.state != "pending":
         problem = f"{row.ref} is already {row.state} by {row.decided_by}"
-    elif service.configs.digest(row.subject) != row.payload["sha256"]:
-        problem = (f"{service.configs.path(row.subject).name} changed since {row.ref} was "
-                   "requested; request the new content")
+    else:
+        problem = _content_problem(service, row)
     if problem is not None:
         raise service.refuse(actor, action, problem, subject=row.ref)
 
@@ -101,6 +131,8 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
         version = store.insert_config(conn, kind=row.subject, sha256=row.payload["sha256"],
                                       content=row.content or "", request_id=row.id,
                                       approved_by=actor, approved_at=service._now())
+        if row.subject == ROLES:  # the trust lock: last, so a failed write rolls back all
+            _append_trust(service, row, decision)
         service.audit.append_in(conn, ts=service.clock(), kind="config_approved", actor=actor,
                                 subject=row.ref, detail={"kind": row.subject,
                                                          "version": version,
@@ -109,6 +141,35 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
         return version
 
     return service._commit(work)
+
+
+def _content_problem(service: GovernanceService, row: store.RequestRow) -> str | None:
+    """The file on disk must still be the requested content (and, for roles, the trust
+    lock still at the head the request named)."""
+    if row.subject == ROLES:
+        if service.trust is None:
+            return "this governance service has no trust lock to change"
+        if row.payload.get("previous") != service.trust.head_sha:
+            return (f"the trust lock moved since {row.ref} was requested (head is now entry "
+                    f"{service.trust.head_seq}); request again")
+        path = service.trust.roles_path
+        now = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
+    else:
+        path = service.configs.path(row.subject)
+        now = service.configs.digest(row.subject)
+    if now != row.payload["sha256"]:
+        return f"{path.name} changed since {row.ref} was requested; request the new content"
+    return None
+
+
+def _append_trust(service: GovernanceService, row: store.RequestRow,
+                  decision: dict) -> None:
+    assert service.trust is not None
+    lock = service.trust.lock_path
+    entry = trust.new_entry(trust.read_lock(lock), row.content or "",
+                            {"payload": row.payload, "signature": row.maker_signature},
+                            decision)
+    trust.append_verified(lock, entry)
 
 
 __all__ = ["GovernanceRefusal", "approve_config", "request_config"]

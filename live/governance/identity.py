@@ -7,6 +7,8 @@ repository (``default_keys_dir()``), one PEM file per user, readable by its owne
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
@@ -19,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     BestAvailableEncryption,
@@ -37,6 +40,7 @@ from live.governance.signing import (
     load_public_key_b64,
     public_key_b64,
     sign,
+    signed_bytes,
     verify,
 )
 
@@ -74,6 +78,10 @@ class KeyFileError(IdentityError):
     """A private key file that is missing, exposed, already present or unreadable."""
 
 
+class KeyRevokedError(IdentityError):
+    """A signature made with a key the trusted directory lists as revoked."""
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     """One person or service: its name, roles and base64 raw Ed25519 public key."""
@@ -90,6 +98,7 @@ class Directory:
     users: Mapping[str, User]
     digest: str
     source: str = "<memory>"
+    revoked: frozenset[str] = frozenset()  # key ids that must never verify again
 
     def user(self, name: str) -> User:
         """The user called ``name``."""
@@ -112,6 +121,9 @@ class Directory:
     def verify(self, payload: Mapping[str, Any], signature: Signature, *,
                now: datetime) -> User:
         """Verify ``signature`` with the signer's key from this directory; return the signer."""
+        if signature.key_id in self.revoked:
+            raise KeyRevokedError(f"signature by {signature.signer!r} was made with key "
+                                  f"{signature.key_id}, which {self.source} lists as revoked")
         signer = self.user(signature.signer)
         public_key = load_public_key_b64(signer.public_key_b64)
         expected = key_id(public_key)
@@ -121,6 +133,27 @@ class Directory:
                 f"{self.source} (digest {self.digest[:16]}) gives them key {expected}")
         verify(payload, signature, public_key, now=now)
         return signer
+
+    def key_owner(self, payload: Mapping[str, Any], signature: Signature) -> str | None:
+        """Which listed user's key really made ``signature`` over ``payload`` (ignoring the
+        name it claims and its age), as ``"user (key id)"``; None when no listed key did."""
+        try:
+            value = base64.b64decode(signature.value.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            return None
+        message = signed_bytes(payload, signature)
+        for user in self.users.values():
+            public_key = load_public_key_b64(user.public_key_b64)
+            try:
+                public_key.verify(value, message)
+            except InvalidSignature:
+                continue
+            return f"{user.name} ({key_id(public_key)})"
+        return None
+
+    def key_id_of(self, name: str) -> str:
+        """The key id of ``name``'s listed public key."""
+        return key_id(load_public_key_b64(self.user(name).public_key_b64))
 
 
 class _UserEntry(BaseModel):
@@ -135,6 +168,7 @@ class _RolesFile(BaseModel):
 
     version: Literal[1]
     users: dict[str, _UserEntry]
+    revoked_keys: dict[str, str] = {}  # key id -> why (a lost or leaked key, a leaver)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -159,9 +193,15 @@ def load_directory(path: Path) -> Directory:
     """
     try:
         raw_bytes = path.read_bytes()
-        raw = yaml.load(raw_bytes, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except OSError as exc:
         raise IdentityConfigError(f"{path}: cannot read ({exc})") from exc
+    return parse_directory(raw_bytes, str(path))
+
+
+def parse_directory(raw_bytes: bytes, path: str) -> Directory:
+    """Parse and validate a roles file's bytes; ``path`` names it in errors."""
+    try:
+        raw = yaml.load(raw_bytes, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise IdentityConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
@@ -174,10 +214,20 @@ def load_directory(path: Path) -> Directory:
     if not parsed.users:
         raise IdentityConfigError(f"{path}: users is empty; list at least one user")
     users = _build_users(path, parsed.users)
-    return Directory(MappingProxyType(users), hashlib.sha256(raw_bytes).hexdigest(), str(path))
+    revoked = frozenset(parsed.revoked_keys)
+    for kid in sorted(revoked):
+        if not re.fullmatch(r"[0-9a-f]{16}", kid):
+            raise IdentityConfigError(f"{path}: revoked_keys.{kid}: not a 16-hex-digit key id")
+    for user in users.values():
+        kid = key_id(load_public_key_b64(user.public_key_b64))
+        if kid in revoked:
+            raise IdentityConfigError(f"{path}: users.{user.name}.public_key is key {kid}, "
+                                      f"which revoked_keys lists; give them a new key")
+    return Directory(MappingProxyType(users), hashlib.sha256(raw_bytes).hexdigest(), path,
+                     revoked)
 
 
-def _build_users(path: Path, entries: Mapping[str, _UserEntry]) -> dict[str, User]:
+def _build_users(path: str, entries: Mapping[str, _UserEntry]) -> dict[str, User]:
     users: dict[str, User] = {}
     owner_of_key: dict[str, str] = {}
     for name, entry in entries.items():

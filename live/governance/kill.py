@@ -1,21 +1,34 @@
 """The kill switch's control channel: signed commands in the governance store, read by every
-runner at each bar (the runner journals them as ``KillSwitchChanged`` and acts).
+runner (the runner journals them as ``KillSwitchChanged`` and acts).
 
-``halt``: no new orders (cancels still flow); ``reduce``: only exposure-reducing orders;
-``flatten``: cancel all open orders and close all positions. Desk heads and risk officers
-may pull it; re-arming (``off``) is maker/checker: anyone on the desk requests it, a risk
-officer who is not the requester approves it.
+``halt``: no new entries (exits and cancels still flow); ``reduce``: only exposure-reducing
+orders; ``flatten``: cancel all open entries and close all positions. Desk heads and risk
+officers may pull it; re-arming (``off``) is maker/checker: anyone on the desk requests it, a
+risk officer who is not the requester approves it.
+
+Every command row carries its signed document (the puller's signature, or the re-arm's
+request and approval signatures), and the runner trusts the document, never the row:
+:func:`verified_commands` checks it against the trusted roles. A kill whose signature does
+not verify still takes effect (fail closed toward halting) and is alerted and audited; an
+``off`` that does not verify, or that was approved before a later kill of its scope, is
+ignored, alerted and audited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 
-from live.canonical import digest
+from live.canonical import canonical_json, digest
 from live.governance import store
+from live.governance.audit import AuditLog
+from live.governance.identity import Directory, IdentityError
 from live.governance.promotion import GovernanceService, Signer
+from live.governance.signing import Signature, SignatureError
 
 KILL_MODES = ("halt", "reduce", "flatten")
 PULLERS = ("desk_head", "risk_officer")
@@ -29,41 +42,142 @@ COMMANDS = sa.Table(
     sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("document", sa.Text, nullable=True),  # canonical JSON of the signatures
 )
 
 
 @dataclass(frozen=True, slots=True)
 class KillCommand:
+    """A command as a runner applies it: ``actor`` is the verified signer, or
+    ``unverified:<claimed>`` with ``problem`` saying why it is not trusted."""
+
     id: int
     scope: str
     mode: str
     actor: str
     reason: str
     created_at: str
+    verified: bool = True
+    problem: str = ""
+    after_command: int = 0  # an off: the newest command id its request had seen
+    nonce: str = ""  # an off: the approval's nonce (each approval re-arms once)
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Create the tables; add the ``document`` column to a store made before it existed."""
+    store.create_tables(engine)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("gov_kill_commands")}
+    if "document" not in columns:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE gov_kill_commands ADD COLUMN document TEXT"))
+
+
+def _rows_after(engine: sa.Engine, last_id: int) -> list[Any]:
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(COMMANDS).where(COMMANDS.c.id > last_id)
+                                 .order_by(COMMANDS.c.id)))
 
 
 def commands_after(engine: sa.Engine, last_id: int) -> list[KillCommand]:
-    """Commands issued after ``last_id``, oldest first (what a runner applies next)."""
-    store.create_tables(engine)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(COMMANDS).where(COMMANDS.c.id > last_id)
-                            .order_by(COMMANDS.c.id))
-        return [KillCommand(r.id, r.scope, r.mode, r.actor, r.reason, r.created_at)
-                for r in rows]
+    """Commands issued after ``last_id``, oldest first, as stored (unverified: for display
+    only - a runner uses :func:`verified_commands`)."""
+    return [KillCommand(r.id, r.scope, r.mode, r.actor, r.reason, r.created_at, False,
+                        "not verified") for r in _rows_after(engine, last_id)]
+
+
+def _check(directory: Directory, half: Any, roles: tuple[str, ...],
+           label: str) -> tuple[str, str, dict[str, Any]]:
+    """(signer, key id, payload) of one signed half; raises ValueError saying why not."""
+    try:
+        payload, signature = half["payload"], Signature.from_dict(half["signature"])
+        user = directory.verify(payload, signature, now=signature.signed_time)
+    except (KeyError, TypeError, SignatureError, IdentityError) as exc:
+        raise ValueError(f"{label} signature does not verify: {exc}") from exc
+    if not set(roles) & user.roles:
+        raise ValueError(f"{label} signer {user.name!r} has roles {sorted(user.roles)}; "
+                         f"needs one of {list(roles)}")
+    return user.name, signature.key_id, dict(payload)
+
+
+def _verify_row(row: Any, directory: Directory) -> KillCommand:
+    """The row as trusted by its document, or flagged unverified with the reason."""
+    claimed = KillCommand(row.id, row.scope, row.mode, f"unverified:{row.actor}"[:64],
+                          row.reason, row.created_at, False)
+    try:
+        document = json.loads(row.document) if row.document else None
+        if not isinstance(document, dict):
+            raise ValueError("the command carries no signed document")
+        if row.mode == "off":
+            return _verify_off(row, document, directory)
+        signer, _, payload = _check(directory, document, PULLERS, "kill")
+        if payload.get("action") != "kill_switch" or payload.get("scope") != row.scope or \
+                payload.get("mode") != row.mode:
+            raise ValueError(f"the signed command is {payload.get('mode')!r} for "
+                             f"{payload.get('scope')!r}, the row says {row.mode!r} for "
+                             f"{row.scope!r}")
+        return KillCommand(row.id, row.scope, row.mode, signer, str(payload["reason"]),
+                           row.created_at)
+    except (ValueError, KeyError, TypeError) as exc:
+        return replace(claimed, problem=str(exc))
+
+
+def _verify_off(row: Any, document: Mapping[str, Any], directory: Directory) -> KillCommand:
+    maker, maker_key, request = _check(directory, document.get("request"), REARM_MAKERS,
+                                       "re-arm request")
+    checker, checker_key, approval = _check(directory, document.get("approval"),
+                                            ("risk_officer",), "re-arm approval")
+    if maker == checker or maker_key == checker_key:
+        raise ValueError(f"maker {maker!r} and checker {checker!r} are the same person")
+    if request.get("action") != "rearm_request" or request.get("scope") != row.scope:
+        raise ValueError(f"the signed re-arm is for {request.get('scope')!r}, the row says "
+                         f"{row.scope!r}")
+    if approval.get("action") != "rearm_approve" or \
+            approval.get("request_digest") != digest(request):
+        raise ValueError("the approval does not approve this re-arm request")
+    nonce = Signature.from_dict(document["approval"]["signature"]).nonce
+    return KillCommand(row.id, row.scope, "off", checker,
+                       f"re-armed: {request.get('reason')}", row.created_at,
+                       after_command=int(request.get("after_command") or 0), nonce=nonce)
+
+
+def verified_commands(engine: sa.Engine, directory: Directory, last_id: int, *,
+                      clock: Any = None) -> list[KillCommand]:
+    """Commands after ``last_id``, each checked against ``directory``; an unverified one is
+    audited (``kill_command_unverified``) once, here, as the runner first reads it."""
+    found = [_verify_row(row, directory) for row in _rows_after(engine, last_id)]
+    bad = [c for c in found if not c.verified]
+    if bad and clock is not None:
+        log = AuditLog(engine)
+        for command in bad:
+            log.append(ts=clock(), kind="refused", actor=command.actor,
+                       strategy=None, subject=f"K{command.id}",
+                       detail={"action": "kill_command", "mode": command.mode,
+                               "scope": command.scope, "reason": command.problem,
+                               "effect": "ignored" if command.mode == "off"
+                               else "applied anyway (fail closed toward halting)"})
+    return found
 
 
 def _insert(service: GovernanceService, conn: sa.Connection, scope: str, mode: str,
-            actor: str, reason: str) -> int:
-    result = conn.execute(COMMANDS.insert().values(scope=scope, mode=mode, actor=actor,
-                                                   reason=reason, created_at=service._now()))
+            actor: str, reason: str, document: Mapping[str, Any]) -> int:
+    result = conn.execute(COMMANDS.insert().values(
+        scope=scope, mode=mode, actor=actor, reason=reason, created_at=service._now(),
+        document=canonical_json(dict(document)).decode()))
     return int(result.inserted_primary_key[0])
+
+
+def latest_command_id(engine: sa.Engine) -> int:
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(COMMANDS.c.id))).scalar() or 0)
 
 
 def pull(service: GovernanceService, scope: str, mode: str, reason: str,
          signer: Signer) -> int:
     """Pull the kill switch for ``scope`` ("all" or a strategy); returns the command id."""
     action = "kill_switch"
-    store.create_tables(service.engine)
+    ensure_schema(service.engine)
     payload = {"action": action, "scope": scope, "mode": mode, "reason": reason}
     actor, signature = service._signed(payload, signer, PULLERS, None)
     if mode not in KILL_MODES:
@@ -74,7 +188,8 @@ def pull(service: GovernanceService, scope: str, mode: str, reason: str,
 
     def work(conn: sa.Connection) -> int:
         service._consume(conn, signature, actor, action, None)
-        command = _insert(service, conn, scope, mode, actor, reason)
+        command = _insert(service, conn, scope, mode, actor, reason,
+                          {"payload": payload, "signature": signature.to_dict()})
         service.audit.append_in(conn, ts=service.clock(), kind="kill_switch", actor=actor,
                                 strategy=None if scope == "all" else scope,
                                 subject=f"K{command}",
@@ -88,7 +203,8 @@ def request_rearm(service: GovernanceService, scope: str, reason: str,
                   signer: Signer) -> store.RequestRow:
     """Maker: ask for the kill switch of ``scope`` to be re-armed (off)."""
     action = "rearm_request"
-    payload = {"action": action, "scope": scope, "reason": reason}
+    payload = {"action": action, "scope": scope, "reason": reason,
+               "after_command": latest_command_id(service.engine)}
     actor, signature = service._signed(payload, signer, REARM_MAKERS, None)
     if not reason.strip():
         raise service.refuse(actor, action, "a reason is required")
@@ -111,14 +227,14 @@ def request_rearm(service: GovernanceService, scope: str, reason: str,
 def approve_rearm(service: GovernanceService, ref: str, signer: Signer) -> int:
     """Checker (risk officer, never the maker): re-arm; returns the ``off`` command id."""
     action = "rearm_approve"
-    store.create_tables(service.engine)
+    ensure_schema(service.engine)
     row = service._request(ref, "unknown", action)
     payload = {"action": action, "request_id": row.ref, "request_digest": digest(row.payload)}
     actor, signature = service._signed(payload, signer, "risk_officer", None)
     problem = None
     if row.kind != "rearm":
         problem = f"{row.ref} is a {row.kind} request"
-    elif actor == row.maker:
+    elif service.same_person(service.maker_of(row, actor, action), actor, signature):
         problem = f"{actor!r} made {row.ref}: maker and checker must be different people"
     elif row.state != "pending":
         problem = f"{row.ref} is already {row.state}"
@@ -133,7 +249,10 @@ def approve_rearm(service: GovernanceService, ref: str, signer: Signer) -> int:
             raise service._deferred_refusal(actor, action, f"{row.ref} was decided "
                                             "concurrently", None)
         command = _insert(service, conn, row.subject, "off", actor,
-                          f"re-armed ({row.ref}): {row.payload['reason']}")
+                          f"re-armed ({row.ref}): {row.payload['reason']}",
+                          {"request": {"payload": row.payload,
+                                       "signature": row.maker_signature},
+                           "approval": decision})
         service.audit.append_in(conn, ts=service.clock(), kind="rearm_approved", actor=actor,
                                 subject=row.ref, detail={"command": command,
                                                          "approval": decision})

@@ -27,6 +27,7 @@ from live.governance.identity import Directory, IdentityError
 from live.governance.policy import CanaryEvidence, load_policy
 from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
+from live.governance.trust import TrustedDirectory
 
 STAGES = ("shadow", "canary", "live")
 PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
@@ -73,8 +74,11 @@ class GovernanceService:
     clock: Callable[[], datetime]
     evidence: EvidenceSource = no_evidence
     known_strategies: set[str] = field(default_factory=set)
+    trust: TrustedDirectory | None = None  # the verified trust lock behind ``directory``
 
     def __post_init__(self) -> None:
+        if self.trust is not None and self.directory is not self.trust.directory:
+            raise ValueError("directory must be the trust lock's head directory")
         store.create_tables(self.engine)
         self.audit = AuditLog(self.engine)
 
@@ -101,14 +105,48 @@ class GovernanceService:
         try:
             user = self.directory.verify(payload, signature, now=self.clock())
         except (SignatureError, IdentityError, LookupError, ValueError) as exc:
-            raise self.refuse(signature.signer, action, f"bad signature: {exc}",
-                              strategy) from exc
+            raise self.refuse_unverified(signature, payload, action, f"bad signature: {exc}",
+                                         strategy) from exc
         roles = (role,) if isinstance(role, str) else role
         if not set(roles) & set(user.roles):
             raise self.refuse(user.name, action, f"user {user.name!r} has roles "
                               f"{sorted(user.roles)}; {action} needs one of {list(roles)}",
                               strategy)
         return user.name, signature
+
+    def refuse_unverified(self, signature: Signature, payload: Mapping[str, Any], action: str,
+                          reason: str, strategy: str | None = None,
+                          subject: str = "") -> GovernanceRefusal:
+        """Audit a refusal of a signature that does not verify: the name it claims is only a
+        claim (``unverified:<name>``); the key that really signed it is recorded if listed."""
+        owner = self.directory.key_owner(payload, signature)
+        self.audit.append(ts=self.clock(), kind="refused",
+                          actor=f"unverified:{signature.signer}"[:64], strategy=strategy,
+                          subject=subject,
+                          detail={"action": action, "reason": reason,
+                                  "claimed_signer": signature.signer,
+                                  "claimed_key_id": signature.key_id,
+                                  "signed_with": owner or "no key of the trusted roles"})
+        return GovernanceRefusal(f"{action} refused: {reason}")
+
+    def maker_of(self, row: store.RequestRow, actor: str, action: str) -> tuple[str, str]:
+        """The request's maker and key id, proven by the maker's signature over the stored
+        payload (never the ``maker`` column); refused and audited when it does not verify."""
+        try:
+            signature = Signature.from_dict(row.maker_signature)
+            user = self.directory.verify(row.payload, signature, now=signature.signed_time)
+        except (SignatureError, IdentityError, LookupError, ValueError, TypeError) as exc:
+            raise self.refuse(actor, action, f"{row.ref}'s maker signature does not verify "
+                              f"over its payload: {exc}", subject=row.ref) from exc
+        if user.name != row.maker:
+            raise self.refuse(actor, action, f"{row.ref}: the maker column says {row.maker!r} "
+                              f"but the request is signed by {user.name!r} (an edited row)",
+                              subject=row.ref)
+        return user.name, signature.key_id
+
+    def same_person(self, maker: tuple[str, str], actor: str, signature: Signature) -> bool:
+        """Maker and checker are the same person: same name or same key."""
+        return maker[0] == actor or maker[1] == signature.key_id
 
     def _consume(self, conn: sa.Connection, signature: Signature, actor: str,
                  action: str, strategy: str | None) -> None:
@@ -165,6 +203,13 @@ class GovernanceService:
 
     # -- checks --------------------------------------------------------------------------
 
+    def roles_problems(self) -> list[str]:
+        """An unapproved edit of the roles file blocks approvals (it grants nothing)."""
+        if self.trust is None:
+            return []
+        problem = self.trust.pending_problem()
+        return [problem] if problem else []
+
     def _stage_problem(self, strategy: str, version: int, to_stage: str) -> str | None:
         if to_stage not in STAGES:
             return f"stage {to_stage!r} is not one of {list(STAGES)}"
@@ -216,13 +261,18 @@ class GovernanceService:
         """Everything re-checked at approval time."""
         strategy, version = row.payload["strategy"], int(row.payload["version"])
         to_stage = row.payload["to_stage"]
-        problems = self.configs.unapproved()
+        problems = self.configs.unapproved() + self.roles_problems()
         stage = self._stage_problem(strategy, version, to_stage)
         if stage is not None:
             problems.append(stage)
         problems += self._version_problems(strategy, version)
         if problems:
             return problems
+        before = PREVIOUS_STAGE.get(to_stage)
+        if before is not None:
+            check = self.verify_deployment(strategy, before)
+            problems += [f"the {before} deployment it builds on does not verify: {p}"
+                         for p in check.problems]
         found = self.registry.get_version(strategy, version)
         problems += self._policy_problems(strategy, version, to_stage,
                                           found.tags["stratops.symbol"])
@@ -277,7 +327,13 @@ class GovernanceService:
         def tag(name: str) -> str:
             return tags.get(f"stratops.{name}", "")
 
+        evidence = self.evidence(strategy, version) if stage == "live" else None
         return {
+            "previous_stage_snapshot": self._current_snapshot_digest(
+                strategy, PREVIOUS_STAGE.get(stage), version),
+            "canary_evidence": None if evidence is None else {
+                "sessions": evidence.sessions, "trades": evidence.trades,
+                "open_breaks": evidence.open_breaks, "source": evidence.source},
             "schema": SNAPSHOT_SCHEMA, "strategy": strategy, "version": version,
             "stage": stage, "capital_fraction": policy.capital_fraction(stage),
             "capital_inr": policy.capital_for(strategy, stage),
@@ -291,9 +347,21 @@ class GovernanceService:
             "policy_digest": self.configs.digest("policy"),
             "risk_limits_digest": self.configs.digest("risk"),
             "roles_digest": self.directory.digest,
+            "trust_root": self.trust.root_sha if self.trust is not None else None,
             "policy": policy.to_snapshot(), "model_digest": row.payload["model_digest"],
             "request_id": row.ref,
         }
+
+    def _current_snapshot_digest(self, strategy: str, stage: str | None,
+                                 version: int) -> str | None:
+        """Digest of the snapshot deployed at ``stage`` if it is ``version``'s, else None."""
+        if stage is None:
+            return None
+        with self.engine.connect() as conn:
+            current = store.deployments(conn, strategy).get((strategy, stage))
+            if current is None or current[0] != version:
+                return None
+            return digest(store.get_snapshot(conn, current[1]))
 
     def approve(self, ref: str, signer: Signer) -> DeploymentCheck:
         """Checker (desk head, never the maker): re-check everything, then deploy."""
@@ -306,7 +374,8 @@ class GovernanceService:
         actor, signature = self._signed(payload, signer, "desk_head", strategy)
         if row.kind != "promotion":
             raise self.refuse(actor, action, f"{row.ref} is a {row.kind} request", strategy)
-        if actor == row.maker:
+        maker = self.maker_of(row, actor, action)
+        if self.same_person(maker, actor, signature):
             raise self.refuse(actor, action, f"{actor!r} made {row.ref}: maker and checker "
                               "must be different people", strategy, row.ref)
         if row.state != "pending":
@@ -353,7 +422,7 @@ class GovernanceService:
                                         row.subject)
         if not reason.strip():
             raise self.refuse(actor, action, "a reason is required", row.subject, row.ref)
-        if actor == row.maker:
+        if self.same_person(self.maker_of(row, actor, action), actor, signature):
             raise self.refuse(actor, action, "the maker cannot decide their own request",
                               row.subject, row.ref)
         if row.state != "pending":
@@ -430,9 +499,23 @@ class GovernanceService:
                 client.set_registered_model_alias(strategy, alias, str(version))
         return wanted
 
-    def verify_deployment(self, strategy: str, stage: str) -> DeploymentCheck:
+    def verify_deployment(self, strategy: str, stage: str, *,
+                          audit_as: str | None = None) -> DeploymentCheck:
         """Does the registry alias ``stage`` of ``strategy`` carry an approved, signed,
-        unaltered deployment? What the runner checks before it loads a model."""
+        unaltered deployment whose signed chain (shadow -> canary -> live approvals of this
+        version, in order) verifies? What the runner checks before it trades a version.
+        With ``audit_as``, a failure (an unsigned alias, a forged row) is audited."""
+        check = self._verify_deployment(strategy, stage)
+        if audit_as is not None and not check.ok and \
+                (check.version is not None or check.snapshot is not None):
+            self.audit.append(ts=self.clock(), kind="deployment_refused", actor=audit_as,
+                              strategy=strategy if strategy in self.known_strategies
+                              or not self.known_strategies else None,
+                              subject=f"{strategy}@{stage}"[:200],
+                              detail={"version": check.version, "problems": check.problems})
+        return check
+
+    def _verify_deployment(self, strategy: str, stage: str) -> DeploymentCheck:
         if stage not in STAGES:
             return DeploymentCheck(strategy, stage, None, [f"unknown stage {stage!r}"])
         with self.engine.connect() as conn:
@@ -453,8 +536,53 @@ class GovernanceService:
                                    document)
         model_digest = self.registry.artifact_digest(strategy, alias)
         problems = verify_snapshot(document, self.directory, alias_version=alias,
-                                   model_digest=model_digest)
+                                   model_digest=model_digest, strategy=strategy, stage=stage)
+        problems += self._chain_problems(document, strategy, stage)
         return DeploymentCheck(strategy, stage, alias, problems, document)
+
+    def _chain_problems(self, document: Mapping[str, Any], strategy: str,
+                        stage: str) -> list[str]:
+        """Walk the signed approvals down to shadow: each names the digest of the approval of
+        the stage before, for the same version and model, signed before its own request."""
+        problems: list[str] = []
+        body = document.get("body") or {}
+        version, model = body.get("version"), body.get("model_digest")
+        while (before := PREVIOUS_STAGE.get(stage)) is not None:
+            wanted = body.get("previous_stage_snapshot")
+            found = self._snapshot_by_digest(strategy, before, version, wanted)
+            if found is None:
+                problems.append(f"no signed {before} approval of {strategy} v{version} precedes "
+                                f"its {stage} approval (stages go shadow -> canary -> live)")
+                break
+            problems += [f"{before} approval: {p}" for p in verify_snapshot(
+                found, self.directory, strategy=strategy, stage=before)]
+            if found["body"].get("version") != version or \
+                    found["body"].get("model_digest") != model:
+                problems.append(f"the {before} approval is for another version or model")
+            if not _signed_before(found, document):
+                problems.append(f"the {before} approval was signed after the {stage} request")
+            document, body, stage = found, found["body"], before
+        return problems
+
+    def _snapshot_by_digest(self, strategy: str, stage: str, version: Any,
+                            wanted: Any) -> dict[str, Any] | None:
+        if not isinstance(wanted, str) or not isinstance(version, int):
+            return None
+        with self.engine.connect() as conn:
+            for document in store.snapshots_for(conn, strategy, stage, version):
+                if digest(document) == wanted:
+                    return document
+        return None
+
+
+def _signed_before(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> bool:
+    """The earlier document's approval was signed no later than the later one's request."""
+    try:
+        approved = Signature.from_dict(earlier["approval"]["signature"]).signed_time
+        requested = Signature.from_dict(later["request"]["signature"]).signed_time
+    except (KeyError, TypeError, SignatureError):
+        return False
+    return approved <= requested
 
 
 def _previous_live(history: list[tuple[int, int]],

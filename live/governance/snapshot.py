@@ -37,13 +37,36 @@ def _authentic(directory: Directory, payload: Mapping[str, Any], signature: Sign
     return user.name, []
 
 
+def evidence_problems(body: Mapping[str, Any]) -> list[str]:
+    """A live approval must carry the canary evidence it was granted on, meeting the
+    canary requirements of the policy snapshot it signed."""
+    evidence = body.get("canary_evidence")
+    needs = (body.get("policy") or {}).get("canary_requirements") or {}
+    if not isinstance(evidence, Mapping):
+        return ["the live approval carries no canary evidence (a live deployment must follow "
+                "a canary run that met the policy)"]
+    problems = []
+    for name, key in (("sessions", "min_sessions"), ("trades", "min_trades")):
+        if not isinstance(evidence.get(name), int) or evidence[name] < needs.get(key, 0):
+            problems.append(f"canary evidence {name}={evidence.get(name)!r} < policy "
+                            f"{key}={needs.get(key)}")
+    breaks = evidence.get("open_breaks")
+    if not isinstance(breaks, int) or breaks > needs.get("max_open_breaks", 0):
+        problems.append(f"canary evidence open_breaks={breaks!r} > policy max_open_breaks="
+                        f"{needs.get('max_open_breaks', 0)}")
+    return problems
+
+
 def verify_snapshot(document: Mapping[str, Any], directory: Directory, *,
                     alias_version: int | None = None,
-                    model_digest: str | None = None) -> list[str]:
+                    model_digest: str | None = None, strategy: str | None = None,
+                    stage: str | None = None) -> list[str]:
     """Every reason ``document`` cannot be trusted (empty when it verifies).
 
     ``alias_version`` is the version the registry alias points at now and ``model_digest``
     the digest of that version's artifacts now; each must equal what was approved.
+    ``strategy`` and ``stage`` are what the document is being trusted for: a signed canary
+    approval proves nothing about live.
     """
     try:
         body = document["body"]
@@ -55,13 +78,18 @@ def verify_snapshot(document: Mapping[str, Any], directory: Directory, *,
     problems: list[str] = []
     if body.get("schema") != SNAPSHOT_SCHEMA:
         problems.append(f"snapshot schema {body.get('schema')!r} != {SNAPSHOT_SCHEMA}")
+    for label, want in (("strategy", strategy), ("stage", stage)):
+        if want is not None and body.get(label) != want:
+            problems.append(f"the signed approval is for {label} {body.get(label)!r}, not "
+                            f"{want!r}")
     maker, errors = _authentic(directory, request["payload"], req_sig, MAKER_ROLE, "request")
     problems += errors
     checker, errors = _authentic(directory, approval["payload"], app_sig, CHECKER_ROLE,
                                  "approval")
     problems += errors
-    if maker is not None and maker == checker:
-        problems.append(f"maker and checker are the same user {maker!r}")
+    if (maker is not None and maker == checker) or req_sig.key_id == app_sig.key_id:
+        problems.append(f"maker and checker are the same person ({maker!r}, key "
+                        f"{req_sig.key_id})")
     app = approval["payload"]
     if app.get("snapshot_digest") != digest(body):
         problems.append("the snapshot body was altered after approval (digest mismatch)")
@@ -72,6 +100,15 @@ def verify_snapshot(document: Mapping[str, Any], directory: Directory, *,
                       ("to_stage", body.get("stage"))):
         if req.get(key) != want:
             problems.append(f"request {key} {req.get(key)!r} != snapshot {want!r}")
+    if body.get("stage") == "live":
+        problems += evidence_problems(body)
+    return problems + _current_problems(body, alias_version, model_digest)
+
+
+def _current_problems(body: Mapping[str, Any], alias_version: int | None,
+                      model_digest: str | None) -> list[str]:
+    """What the registry holds now against what was approved."""
+    problems = []
     if alias_version is not None and alias_version != body.get("version"):
         problems.append(
             f"registry alias points at version {alias_version} but the approved deployment is "

@@ -191,6 +191,15 @@ def get_snapshot(conn: sa.Connection, snapshot_id: int) -> dict[str, Any]:
     return json.loads(row.document)
 
 
+def snapshots_for(conn: sa.Connection, strategy: str, stage: str,
+                  version: int) -> list[dict[str, Any]]:
+    """Every stored snapshot document of (strategy, stage, version), oldest first."""
+    rows = conn.execute(sa.select(SNAPSHOTS.c.document)
+                        .where(SNAPSHOTS.c.strategy == strategy, SNAPSHOTS.c.stage == stage,
+                               SNAPSHOTS.c.version == version).order_by(SNAPSHOTS.c.id))
+    return [json.loads(r.document) for r in rows]
+
+
 def set_deployment(conn: sa.Connection, *, strategy: str, stage: str, version: int,
                    snapshot_id: int, action: str, actor: str, at: str) -> None:
     conn.execute(DEPLOYMENTS.delete().where(DEPLOYMENTS.c.strategy == strategy,
