@@ -24,8 +24,10 @@ promote_app = typer.Typer(help="Maker/checker promotion shadow -> canary -> live
                           no_args_is_help=True)
 deploy_app = typer.Typer(help="Verify signed deployment snapshots.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
-config_app = typer.Typer(help="Maker/checker for gates.yaml, policy.yaml, risk.yaml.",
+config_app = typer.Typer(help="Maker/checker for gates.yaml, policy.yaml, risk.yaml, roles.yaml.",
                          no_args_is_help=True)
+trust_app = typer.Typer(help="The root of trust: the approved roles and keys (roles.lock.json).",
+                        no_args_is_help=True)
 
 
 @contextmanager
@@ -39,14 +41,23 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def _signed_call(user: str | None, call: Callable[[Any, Any], Any]) -> Any:
-    from stratops.governance_ops import acting_user, service, signer_for
+def _signed_call(user: str | None, call: Callable[[Any, Any], Any],
+                 action: str = "signed_action") -> Any:
+    from live.governance.identity import IdentityError
+    from live.governance.signing import SignatureError
+    from stratops.governance_ops import acting_user, audit_refusal, service, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
     name = acting_user(user)
+    try:
+        svc, sign = service(settings), signer_for(settings, name)
+    except (IdentityError, SignatureError) as exc:  # unapproved user, exposed key, no trust
+        audit_refusal(settings, f"unverified:{name}", action, str(exc))
+        console.print(f"[red]{action} refused[/]: {exc} (audited)")
+        raise typer.Exit(EXIT_FAILED) from None
     with _refusals():
-        return call(service(settings), signer_for(settings, name))
+        return call(svc, sign)
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -62,8 +73,11 @@ def keys_create(
     = False,
 ) -> None:
     """Create USER's key pair: private key mode 0600 in the keys folder, never in git."""
+    import getpass
+
     from live.governance.identity import create_keys
-    from stratops.governance_ops import keys_dir
+    from live.governance.signing import key_id, load_public_key_b64
+    from stratops.governance_ops import audit_log, keys_dir, utc_now
     from stratops.roles_file import add_user
     from stratops.settings import load_settings
 
@@ -71,11 +85,19 @@ def keys_create(
     path, public = create_keys(user, keys_dir(settings))
     console.print(f"private key: {path} (mode 0600; keep it out of git)")
     console.print(f"public key:  {public}")
+    detail: dict[str, Any] = {"user": user, "key_id": key_id(load_public_key_b64(public)),
+                              "roles_file_edited": add_to_roles}
     if add_to_roles:
         roles_path = settings.path(settings.governance.roles_file)
         add_user(roles_path, user, role or [], public)
-        console.print(f"added {user} {role} to {roles_path}")
-    else:
+        detail |= {"roles_claimed": role or [], "trusted": False}
+        console.print(f"added {user} {role} to {roles_path}: an unapproved claim until a risk "
+                      f"officer approves it (`stratops config request roles`), or the "
+                      f"bootstrap ceremony for a new desk (`stratops trust bootstrap`)")
+    audit_log(settings).append(ts=utc_now(), kind="keys_created",
+                               actor=f"os:{getpass.getuser()}"[:64], subject=user,
+                               detail=detail)
+    if not add_to_roles:
         console.print("add to roles.yaml under users:\n"
                       f"  {user}: {{roles: [<role>], public_key: {public}}}")
 
@@ -90,7 +112,7 @@ def promote_request(
 ) -> None:
     """Maker (quant): request STRATEGY VERSION to move one stage up."""
     row = _signed_call(as_user, lambda svc, sign: svc.request_promotion(
-        strategy, version, to, reason, sign))
+        strategy, version, to, reason, sign), "promotion_request")
     console.print(f"[green]{row.ref}[/]: {strategy} v{version} -> {to}, requested by "
                   f"{row.maker}; a desk head must approve: stratops promote approve {row.ref}")
 
@@ -99,7 +121,8 @@ def promote_request(
 def promote_approve(request: Annotated[str, typer.Argument(help="request id, e.g. R3")],
                     as_user: AsOpt = None) -> None:
     """Checker (desk head, not the maker): re-check and deploy a pending request."""
-    check = _signed_call(as_user, lambda svc, sign: svc.approve(request, sign))
+    check = _signed_call(as_user, lambda svc, sign: svc.approve(request, sign),
+                         "promotion_approve")
     _print_check(check)
 
 
@@ -107,7 +130,8 @@ def promote_approve(request: Annotated[str, typer.Argument(help="request id, e.g
 def promote_reject(request: Annotated[str, typer.Argument()], reason: ReasonOpt,
                    as_user: AsOpt = None) -> None:
     """Checker: reject a pending request with a reason."""
-    row = _signed_call(as_user, lambda svc, sign: svc.reject(request, reason, sign))
+    row = _signed_call(as_user, lambda svc, sign: svc.reject(request, reason, sign),
+                       "promotion_reject")
     console.print(f"{row.ref} rejected by {row.decided_by}")
 
 
@@ -115,7 +139,8 @@ def promote_reject(request: Annotated[str, typer.Argument()], reason: ReasonOpt,
 def promote_rollback(strategy: Annotated[str, typer.Argument()], reason: ReasonOpt,
                      as_user: AsOpt = None) -> None:
     """Desk head or risk officer: live returns to the previous live version at once."""
-    check = _signed_call(as_user, lambda svc, sign: svc.rollback(strategy, reason, sign))
+    check = _signed_call(as_user, lambda svc, sign: svc.rollback(strategy, reason, sign),
+                         "rollback")
     _print_check(check)
 
 
@@ -169,13 +194,17 @@ def _print_check(check: Any) -> None:
 @deploy_app.command("verify")
 def deploy_verify(target: Annotated[str, typer.Argument(help="STRATEGY@ALIAS, e.g. ema_cross@live")]
                   ) -> None:
-    """Check the alias carries an approved, signed, unaltered deployment; exit 1 if not."""
+    """Check the alias carries an approved, signed deployment whose stage chain verifies;
+    exit 1 (and audit the failure) if not."""
+    import getpass
+
     from stratops.governance_ops import service
 
     strategy, sep, alias = target.partition("@")
     if not sep or not strategy or not alias:
         raise typer.BadParameter(f"{target!r} is not STRATEGY@ALIAS")
-    _print_check(service().verify_deployment(strategy, alias))
+    _print_check(service().verify_deployment(strategy, alias,
+                                              audit_as=f"os:{getpass.getuser()}"[:64]))
 
 
 # -- audit --------------------------------------------------------------------------------
@@ -254,7 +283,8 @@ def config_request(kind: Annotated[str, typer.Argument(help="gates | policy | ri
     """Maker: propose the file's current content as its next approved version."""
     from live.governance.config_changes import request_config
 
-    row = _signed_call(as_user, lambda svc, sign: request_config(svc, kind, reason, sign))
+    row = _signed_call(as_user, lambda svc, sign: request_config(svc, kind, reason, sign),
+                       "config_request")
     console.print(f"[green]{row.ref}[/]: {kind} change requested by {row.maker}; a risk "
                   f"officer must approve: stratops config approve {row.ref}")
 
@@ -264,7 +294,8 @@ def config_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = N
     """Checker (risk officer, not the maker): approve a config change."""
     from live.governance.config_changes import approve_config
 
-    version = _signed_call(as_user, lambda svc, sign: approve_config(svc, request, sign))
+    version = _signed_call(as_user, lambda svc, sign: approve_config(svc, request, sign),
+                           "config_approve")
     console.print(f"[green]approved[/]: new config version {version}")
 
 
@@ -282,4 +313,63 @@ def config_status() -> None:
     for problem in problems:
         console.print(f"[red]{problem}[/]")
     if problems:
+        raise typer.Exit(EXIT_FAILED)
+
+
+# -- trust --------------------------------------------------------------------------------
+
+@trust_app.command("bootstrap")
+def trust_bootstrap(
+    maker: Annotated[str, typer.Option(help="a user listed in the roles file")],
+    checker: Annotated[str, typer.Option(help="a different user with role risk_officer")],
+    reason: ReasonOpt,
+) -> None:
+    """The one-time ceremony: two people sign the first roles file into the trust lock."""
+    from live.governance.identity import load_actor, load_directory
+    from live.governance.trust import bootstrap, lock_path_for
+    from stratops.governance_ops import audit_log, keys_dir, utc_now
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    roles = settings.path(settings.governance.roles_file)
+    lock = lock_path_for(roles)
+    first = load_directory(roles)
+    ttl = settings.governance.signature_ttl_seconds
+
+    def signer(name: str) -> Any:
+        actor = load_actor(first, name, keys_dir(settings))
+        return lambda payload: actor.sign(payload, now=utc_now(), ttl_seconds=ttl)
+
+    entry = bootstrap(roles, lock, reason, signer(maker), signer(checker))
+    audit_log(settings).append(ts=utc_now(), kind="trust_bootstrapped", actor=checker,
+                               subject=lock.name,
+                               detail={"root_sha256": entry["sha256"], "maker": maker,
+                                       "checker": checker, "reason": reason})
+    console.print(f"[green]trust lock created[/]: {lock} (commit it with {roles.name})")
+    console.print(f"trust root (pin it as governance.trust_root on the runner host): "
+                  f"{entry['sha256']}")
+
+
+@trust_app.command("show")
+def trust_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Verify the trust lock and show who may sign what; exit 1 if roles.yaml is pending."""
+    from stratops.governance_ops import trusted
+    from stratops.settings import load_settings
+
+    trust = trusted(load_settings())
+    users = {u.name: sorted(u.roles) for u in trust.directory.users.values()}
+    info = {"lock": str(trust.lock_path), "entries": trust.head_seq,
+            "root_sha256": trust.root_sha, "head_sha256": trust.head_sha,
+            "roles_file_sha256": trust.on_disk_sha, "pending": trust.pending,
+            "users": users, "revoked_keys": sorted(trust.directory.revoked)}
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        console.print(f"trust lock {trust.lock_path}: {trust.head_seq} entries, verified; "
+                      f"root {trust.root_sha[:16]}..., head {trust.head_sha[:16]}...")
+        for name, roles in sorted(users.items()):
+            console.print(f"  {name}: {', '.join(roles)}")
+    problem = trust.pending_problem()
+    if problem:
+        console.print(f"[red]{problem}[/]")
         raise typer.Exit(EXIT_FAILED)

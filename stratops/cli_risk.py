@@ -23,12 +23,33 @@ def kill(
     as_user: AsOpt = None,
 ) -> None:
     """Pull the kill switch; every runner applies it at its next bar (journaled)."""
-    from live.governance.kill import pull
+    from live.governance.kill import KILL_MODES, pull
 
-    command = _signed_call(as_user, lambda svc, sign: pull(svc, strategy or "all", mode,
-                                                           reason, sign))
+    try:
+        command = _signed_call(as_user, lambda svc, sign: pull(svc, strategy or "all", mode,
+                                                               reason, sign), "kill_switch")
+    except typer.Exit:  # a kill that cannot be signed still halts (fail closed), unsigned
+        if mode not in KILL_MODES or not reason.strip():
+            raise
+        command = _pull_unsigned(strategy or "all", mode, reason, as_user)
+        console.print(f"[red]kill switch K{command} recorded UNSIGNED[/]: runners apply it "
+                      "anyway and alert (audited)")
     console.print(f"[red]kill switch K{command}[/]: {strategy or 'all'} -> {mode}; re-arming "
                   "needs a risk officer: stratops rearm request ...")
+
+
+def _pull_unsigned(scope: str, mode: str, reason: str, as_user: str | None) -> int:
+    import getpass
+
+    from live.db import make_engine
+    from live.governance.kill import pull_unsigned
+    from stratops.governance_ops import utc_now
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    engine = make_engine(settings.governance.db_url, settings.root)
+    return pull_unsigned(engine, scope, mode, reason, as_user or getpass.getuser(),
+                         "the puller's signature could not be made or verified", utc_now)
 
 
 @rearm_app.command("request")
@@ -49,7 +70,8 @@ def rearm_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = No
     """Checker (risk officer, not the maker): lift the kill switch."""
     from live.governance.kill import approve_rearm
 
-    command = _signed_call(as_user, lambda svc, sign: approve_rearm(svc, request, sign))
+    command = _signed_call(as_user, lambda svc, sign: approve_rearm(svc, request, sign),
+                           "rearm_approve")
     console.print(f"[green]re-armed[/] (K{command})")
 
 

@@ -12,9 +12,9 @@ from live.governance.identity import (
     Directory,
     default_keys_dir,
     load_actor,
-    load_directory,
 )
 from live.governance.signing import Signature
+from live.governance.trust import TrustedDirectory, load_trusted, lock_path_for
 from stratops.settings import Settings, load_settings
 
 USER_ENV = "STRATOPS_USER"
@@ -40,8 +40,14 @@ def keys_dir(settings: Settings) -> Path:
     return settings.governance.keys_dir or default_keys_dir()
 
 
+def trusted(settings: Settings) -> TrustedDirectory:
+    """The trust lock's verified head: the only roles any signature is checked against."""
+    roles = settings.path(settings.governance.roles_file)
+    return load_trusted(roles, lock_path_for(roles), settings.governance.trust_root)
+
+
 def directory(settings: Settings) -> Directory:
-    return load_directory(settings.path(settings.governance.roles_file))
+    return trusted(settings).directory
 
 
 def signer_for(settings: Settings, user: str):
@@ -53,6 +59,21 @@ def signer_for(settings: Settings, user: str):
         return actor.sign(payload, now=utc_now(), ttl_seconds=ttl)
 
     return sign
+
+
+def audit_log(settings: Settings):
+    """The audit trail of the configured governance store."""
+    from live.db import make_engine
+    from live.governance.audit import AuditLog
+
+    return AuditLog(make_engine(settings.governance.db_url, settings.root))
+
+
+def audit_refusal(settings: Settings, actor: str, action: str, reason: str) -> None:
+    """Audit a refusal that happens before the service can check a signature (an unknown
+    or unapproved user, an exposed key file, a missing or broken trust lock)."""
+    audit_log(settings).append(ts=utc_now(), kind="refused", actor=actor[:64],
+                               detail={"action": action, "reason": reason})
 
 
 def service(settings: Settings | None = None):
@@ -71,9 +92,10 @@ def service(settings: Settings | None = None):
         "gates": settings.path("gates.yaml"),
         "policy": settings.path(settings.governance.policy_file),
         "risk": settings.path("risk.yaml")})
-    return GovernanceService(engine=engine, directory=directory(settings), registry=registry,
+    trust = trusted(settings)
+    return GovernanceService(engine=engine, directory=trust.directory, registry=registry,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, registry),
-                             known_strategies=set(STRATEGIES))
+                             known_strategies=set(STRATEGIES), trust=trust)
 
 
 def _evidence(settings: Settings, registry: Any):

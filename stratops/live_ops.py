@@ -53,7 +53,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade."""
     from live.adapters.paper import PaperExchange
     from live.db import make_engine
-    from live.governance.kill import commands_after
+    from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
@@ -63,18 +63,21 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.feed import parse_feed, replay_frame
     from pipelines.datasets.catalog import find_dataset
     from strategies.registry import STRATEGIES
-    from stratops.governance_ops import service
 
     settings = settings or load_settings()
     if mode not in MODES:
         raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
-    svc = service(settings)
+    svc, directory, engine = _governance(settings, candidates, mode)
     if candidates:
-        deployed, refused = load_candidates(svc.registry, strategies)
+        deployed, refused = load_candidates(_registry(settings), strategies)
     else:
         deployed, refused = load_deployed(svc, mode, strategies)
+        for refusal in refused:  # every load refusal is audited (and printed)
+            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                             strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
+                             detail={"reason": refusal.reason, "by": "live runner load"})
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
@@ -91,6 +94,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         exchange.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
 
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
+        assert svc is not None
         problems = svc.configs.unapproved()
         if problems:
             raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
@@ -104,8 +108,32 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
                     risk=PreTradeRiskEngine(limits, policy),
                     guardrails=Guardrails(limits, capital),
-                    kill_commands=lambda last: commands_after(svc.engine, last))
+                    kill_commands=lambda last: verified_commands(engine, directory, last,
+                                                                 clock=utc_now))
     return LiveRun(runner, exchange, refused, frame)
+
+
+def _registry(settings: Settings) -> Any:
+    from pipelines.research.registry import ResearchRegistry
+
+    return ResearchRegistry(settings.tracking_uri, settings.path(settings.mlflow_artifact_root))
+
+
+def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:
+    """(service, trusted directory, governance engine). Approved versions need the trust
+    lock; a shadow run of unapproved candidates runs without one, and then no desk command
+    verifies: kills still apply (fail closed), re-arms are ignored."""
+    from live.db import make_engine
+    from live.governance.trust import TrustError
+    from stratops.governance_ops import service
+
+    try:
+        svc = service(settings)
+    except TrustError as exc:
+        if not candidates:
+            raise LiveSetupError(f"{mode} refused: {exc}") from exc
+        return None, None, make_engine(settings.governance.db_url, settings.root)
+    return svc, svc.directory, svc.engine
 
 
 def pacing(speed: float) -> Callable[[], None] | None:

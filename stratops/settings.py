@@ -45,6 +45,10 @@ class GovernanceSettings(BaseModel):
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")
+    trust_root: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$",
+        description="pinned SHA-256 of the trust lock's genesis roles file: a lock that does "
+                    "not start there is refused (set it in the runner's deployment)")
 
 
 class LiveSettings(BaseModel):

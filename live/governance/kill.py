@@ -100,11 +100,13 @@ def _check(directory: Directory, half: Any, roles: tuple[str, ...],
     return user.name, signature.key_id, dict(payload)
 
 
-def _verify_row(row: Any, directory: Directory) -> KillCommand:
+def _verify_row(row: Any, directory: Directory | None) -> KillCommand:
     """The row as trusted by its document, or flagged unverified with the reason."""
     claimed = KillCommand(row.id, row.scope, row.mode, f"unverified:{row.actor}"[:64],
                           row.reason, row.created_at, False)
     try:
+        if directory is None:
+            raise ValueError("no trust lock: no signature can be verified")
         document = json.loads(row.document) if row.document else None
         if not isinstance(document, dict):
             raise ValueError("the command carries no signed document")
@@ -141,7 +143,7 @@ def _verify_off(row: Any, document: Mapping[str, Any], directory: Directory) -> 
                        after_command=int(request.get("after_command") or 0), nonce=nonce)
 
 
-def verified_commands(engine: sa.Engine, directory: Directory, last_id: int, *,
+def verified_commands(engine: sa.Engine, directory: Directory | None, last_id: int, *,
                       clock: Any = None) -> list[KillCommand]:
     """Commands after ``last_id``, each checked against ``directory``; an unverified one is
     audited (``kill_command_unverified``) once, here, as the runner first reads it."""
@@ -197,6 +199,28 @@ def pull(service: GovernanceService, scope: str, mode: str, reason: str,
         return command
 
     return service._commit(work)
+
+
+def pull_unsigned(engine: sa.Engine, scope: str, mode: str, reason: str, claimed: str,
+                  problem: str, clock: Any) -> int:
+    """Record a kill whose puller could not sign or be verified: runners apply it anyway
+    (fail closed toward halting) and alert; audited as an unverified claim."""
+    if mode not in KILL_MODES or not reason.strip():
+        raise ValueError(f"kill mode {mode!r} / reason {reason!r}: an unsigned kill needs one "
+                         f"of {KILL_MODES} and a reason")
+    ensure_schema(engine)
+    actor = f"unverified:{claimed}"[:64]
+    with store.transaction(engine) as conn:
+        result = conn.execute(COMMANDS.insert().values(
+            scope=scope, mode=mode, actor=actor, reason=reason,
+            created_at=clock().isoformat(), document=None))
+        command = int(result.inserted_primary_key[0])
+        AuditLog(engine).append_in(conn, ts=clock(), kind="kill_switch", actor=actor,
+                                   strategy=None if scope == "all" else scope,
+                                   subject=f"K{command}",
+                                   detail={"mode": mode, "reason": reason, "signed": False,
+                                           "problem": problem})
+    return command
 
 
 def request_rearm(service: GovernanceService, scope: str, reason: str,

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -43,6 +44,7 @@ from live.runner.deployments import Deployed
 from live.runner.execution import Executor
 from live.runner.feed import FeedBar
 from live.runner.history import OutOfOrderBarError, SymbolHistory
+from live.runner.kill_gate import KILL_COMMAND_ALERT, KillGate, command_of, nonce_note
 from live.runner.protection import Protection
 from live.runner.reconcile import reconcile
 from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
@@ -87,6 +89,7 @@ class Runner:
         self.summary = RunSummary()
         self.guardrails, self.kill_commands = guardrails, kill_commands
         self.last_kill_command = 0
+        self.kill_gate = KillGate()
         self.recovered_last: dict[str, datetime] = {}
         self._folded_symbol: str | None = None  # the symbol of the last journaled bar
         # alerts journaled on each symbol's last bar: re-processing it repeats none
@@ -166,8 +169,7 @@ class Runner:
             self._note_kill(message)
             self._note_guard(message.reason)
         elif isinstance(message, AlertRaised):
-            self._journaled_alerts.add((message.ts_event, message.code, message.message))
-            self._note_guard(message.message)
+            self._note_alert(message)
         elif isinstance(message, OrderFilled):
             self.protection.note_fill(message)
         elif isinstance(message, ModeChanged):
@@ -183,6 +185,14 @@ class Runner:
             if message.trace_id in self.entry_traces and not message.protective:
                 day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
+
+    def _note_alert(self, message: AlertRaised) -> None:
+        self._journaled_alerts.add((message.ts_event, message.code, message.message))
+        if message.code == KILL_COMMAND_ALERT:  # a refused command is not read again
+            command = command_of(message.message)
+            if command is not None:
+                self.last_kill_command = max(self.last_kill_command, command)
+        self._note_guard(message.message)
 
     def _note_guard(self, reason: str) -> None:
         key = fired_key(reason)
@@ -300,10 +310,9 @@ class Runner:
 
     def _note_kill(self, event: KillSwitchChanged) -> None:
         self.kill_actor[event.scope] = (event.actor, event.reason)
-        if event.reason.startswith("K") and ":" in event.reason:
-            ref = event.reason[1:event.reason.index(":")]
-            if ref.isdigit():
-                self.last_kill_command = max(self.last_kill_command, int(ref))
+        command = self.kill_gate.note(event.scope, event.mode is KillMode.OFF, event.reason)
+        if command is not None:
+            self.last_kill_command = max(self.last_kill_command, command)
 
     def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str) -> None:
         current = self.state.kill_switches.get(scope, KillMode.OFF)
@@ -346,11 +355,7 @@ class Runner:
         """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
         if self.kill_commands is not None:
             for command in self.kill_commands(self.last_kill_command):
-                if command.mode == "off":
-                    self._rearm(bar, command)
-                else:
-                    self.switch(bar, command.scope, command.mode, command.actor,
-                                 f"K{command.id}: {command.reason}")
+                self._kill_command(bar, command)
                 self.last_kill_command = max(self.last_kill_command, command.id)
         self._flatten(bar)
         if self.guardrails is None:
@@ -389,9 +394,21 @@ class Runner:
         self.executor.record(event)
         self._note_kill(event)
 
-    def _rearm(self, bar: FeedBar, command: object) -> None:
-        self._record_off(bar, command.scope, command.actor,  # type: ignore[attr-defined]
-                         f"K{command.id}: {command.reason}")  # type: ignore[attr-defined]
+    def _kill_command(self, bar: FeedBar, command: Any) -> None:
+        """Apply one desk command as its signatures allow: a kill always (an unverified one
+        too, with an alert: fail closed toward halting); a re-arm only when verified, not
+        replayed, and approved after the newest kill of its scope."""
+        apply, problem = self.kill_gate.admit(command)
+        if problem is not None:
+            self.alert(bar.ts, Severity.CRITICAL, KILL_COMMAND_ALERT, f"K{command.id}: {problem}")
+        if not apply:
+            return
+        if command.mode == "off":
+            self._record_off(bar, command.scope, command.actor,
+                             f"K{command.id}: {command.reason}{nonce_note(command.nonce)}")
+        else:
+            self.switch(bar, command.scope, command.mode, command.actor,
+                        f"K{command.id}: {command.reason}")
 
     def _on_close(self, bar: FeedBar, history: SymbolHistory) -> None:
         for d in self.deployed:
