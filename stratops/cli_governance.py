@@ -172,7 +172,7 @@ def promote_sync(strategy: Annotated[str, typer.Argument()]) -> None:
     """Re-point the registry aliases at the approved deployments (repairs a direct move)."""
     from stratops.governance_ops import service
 
-    console.print(service().sync_aliases(strategy))
+    console.print(service().sync_aliases(strategy, repair=True))
 
 
 # -- deploy -------------------------------------------------------------------------------

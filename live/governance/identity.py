@@ -236,6 +236,10 @@ def _build_users(path: str, entries: Mapping[str, _UserEntry]) -> dict[str, User
                                       f"{USER_NAME.pattern}")
         if not entry.roles:
             raise IdentityConfigError(f"{path}: users.{name}.roles is empty")
+        if "runner" in entry.roles and len(set(entry.roles)) > 1:
+            raise IdentityConfigError(
+                f"{path}: users.{name}.roles {entry.roles}: a service identity (runner) holds "
+                "no human role, so its key can never make or check a decision")
         try:
             canonical_key = public_key_b64(load_public_key_b64(entry.public_key))
         except SignatureError as exc:

@@ -480,8 +480,10 @@ class GovernanceService:
 
     # -- registry projection and verification ----------------------------------------------
 
-    def sync_aliases(self, strategy: str) -> dict[str, int | None]:
-        """Point the registry aliases at the approved deployments (and remove others)."""
+    def sync_aliases(self, strategy: str, *, repair: bool = False) -> dict[str, int | None]:
+        """Point the registry aliases at the approved deployments (and remove others).
+        ``repair`` (``stratops promote sync``): aliases found elsewhere were moved by hand -
+        audited as ``alias_drift`` before they are put back."""
         with self.engine.connect() as conn:
             current = store.deployments(conn, strategy)
             history = store.live_history(conn, strategy)
@@ -491,6 +493,13 @@ class GovernanceService:
         wanted[PREVIOUS_LIVE] = previous[0] if previous else None
         client = self.registry.client
         present = dict(client.get_registered_model(strategy).aliases or {})
+        drift = {alias: {"found": present.get(alias), "approved": version}
+                 for alias, version in wanted.items()
+                 if str(present.get(alias)) != str(version) and
+                 not (version is None and alias not in present)}
+        if drift and repair:  # a hand-moved alias: recorded before it is put back
+            self.audit.append(ts=self.clock(), kind="alias_drift", actor="sync_aliases",
+                              strategy=strategy, subject=strategy, detail={"aliases": drift})
         for alias, version in wanted.items():
             if version is None:
                 if alias in present:
@@ -506,8 +515,7 @@ class GovernanceService:
         version, in order) verifies? What the runner checks before it trades a version.
         With ``audit_as``, a failure (an unsigned alias, a forged row) is audited."""
         check = self._verify_deployment(strategy, stage)
-        if audit_as is not None and not check.ok and \
-                (check.version is not None or check.snapshot is not None):
+        if audit_as is not None and not check.ok:
             self.audit.append(ts=self.clock(), kind="deployment_refused", actor=audit_as,
                               strategy=strategy if strategy in self.known_strategies
                               or not self.known_strategies else None,

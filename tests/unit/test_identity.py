@@ -131,9 +131,9 @@ def test_default_keys_dir_env_unset_is_user_config(monkeypatch: pytest.MonkeyPat
 
 def test_load_directory_valid_file_parses_users_and_digest(tmp_path: Path) -> None:
     key = _new_key_b64()
-    path = _write_roles(tmp_path, {"alice": {"roles": ["quant", "runner"], "public_key": key}})
+    path = _write_roles(tmp_path, {"alice": {"roles": ["quant", "desk_head"], "public_key": key}})
     loaded = load_directory(path)
-    assert loaded.user("alice").roles == frozenset({"quant", "runner"})
+    assert loaded.user("alice").roles == frozenset({"quant", "desk_head"})
     assert loaded.user("alice").public_key_b64 == key
     assert loaded.digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -258,3 +258,37 @@ def test_actor_private_key_of_someone_else_is_refused(directory: Directory,
 
 def test_roles_constant_lists_the_four_roles() -> None:
     assert ROLES == ("quant", "desk_head", "risk_officer", "runner")
+
+
+def test_roles_file_runner_with_a_human_role_is_refused(tmp_path: Path) -> None:
+    from live.governance.identity import IdentityConfigError, create_keys, load_directory
+
+    _, public = create_keys("svc", tmp_path / "keys")
+    path = tmp_path / "roles.yaml"
+    path.write_text(f"version: 1\nusers:\n  svc: {{roles: [runner, desk_head], "
+                    f"public_key: {public}}}\n")
+    with pytest.raises(IdentityConfigError, match="service identity"):
+        load_directory(path)
+
+
+def test_directory_revoked_key_signature_is_refused(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from live.governance.identity import (
+        KeyRevokedError,
+        create_keys,
+        load_actor,
+        load_directory,
+    )
+
+    _, public = create_keys("ann", tmp_path / "keys")
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(f"version: 1\nusers:\n  ann: {{roles: [quant], public_key: {public}}}\n")
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    signature = load_actor(load_directory(roles), "ann", tmp_path / "keys").sign(
+        {"a": 1}, now=now, ttl_seconds=60)
+    _, other = create_keys("ann2", tmp_path / "keys")
+    roles.write_text(f"version: 1\nusers:\n  ann: {{roles: [quant], public_key: {other}}}\n"
+                     f"revoked_keys:\n  '{signature.key_id}': laptop lost\n")
+    with pytest.raises(KeyRevokedError, match="revoked"):
+        load_directory(roles).verify({"a": 1}, signature, now=now)
