@@ -312,3 +312,33 @@ def test_request_rows_keep_their_signatures(desk: TrustedDesk) -> None:
     with desk.engine.connect() as conn:
         stored = store.get_request(conn, row.id)
     assert stored is not None and stored.maker_signature["signer"] == "alice"
+
+
+def test_runner_ignores_an_inserted_off_row_and_restart_does_not_realert(
+        desk: TrustedDesk, tmp_path: Path) -> None:
+    from live.events import KillMode
+    from tests.unit.test_runner_engine import alerts, day_bars, stores_in
+
+    stores = stores_in(tmp_path / "run")
+    bars = day_bars(40)
+
+    def commands(last: int) -> list:
+        return verified_commands(desk.engine, desk.directory, last, clock=desk.clock)
+
+    runner = stores.runner(kill_commands=commands)
+    runner.recover()
+    _halt(desk)
+    runner.run(bars[:5])
+    desk.sql("INSERT INTO gov_kill_commands (scope, mode, actor, reason, created_at) "
+             "VALUES ('all', 'off', 'carol', 're-armed', '2026-01-05')")
+    runner.run(bars[5:10])
+    assert runner.state.kill_switches["all"] is KillMode.HALT
+    assert len(alerts(stores, "kill_command_refused")) == 1
+    again = stores.runner(kill_commands=commands)
+    again.recover()
+    again.run(bars[10:15])
+    assert again.state.kill_switches["all"] is KillMode.HALT
+    assert len(alerts(stores, "kill_command_refused")) == 1
+    _rearm(desk)
+    again.run(bars[15:17])
+    assert again.state.kill_switches["all"] is KillMode.OFF
