@@ -358,17 +358,19 @@ def trust_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
     trust = trusted(load_settings())
     users = {u.name: sorted(u.roles) for u in trust.directory.users.values()}
+    key_ids = {name: trust.directory.key_id_of(name) for name in users}
     info = {"lock": str(trust.lock_path), "entries": trust.head_seq,
             "root_sha256": trust.root_sha, "head_sha256": trust.head_sha,
             "roles_file_sha256": trust.on_disk_sha, "pending": trust.pending,
-            "users": users, "revoked_keys": sorted(trust.directory.revoked)}
+            "users": users, "key_ids": key_ids,
+            "revoked_keys": sorted(trust.directory.revoked)}
     if as_json:
         typer.echo(json.dumps(info, indent=2))
     else:
         console.print(f"trust lock {trust.lock_path}: {trust.head_seq} entries, verified; "
                       f"root {trust.root_sha[:16]}..., head {trust.head_sha[:16]}...")
         for name, roles in sorted(users.items()):
-            console.print(f"  {name}: {', '.join(roles)}")
+            console.print(f"  {name}: {', '.join(roles)} (key {key_ids[name]})")
     problem = trust.pending_problem()
     if problem:
         console.print(f"[red]{problem}[/]")

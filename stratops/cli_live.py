@@ -136,14 +136,14 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     JSON + HTML reports; exit 1 if any break."""
     from live.events import OrderIntended
     from live.reconciliation import expectation_config, reconcile_journal, write_day_report
-    from stratops.governance_ops import service
+    from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings
 
     settings = load_settings()
     journal = _journal(mode)
     versions = {(m.strategy, m.version): m.qty for _, m in journal.read()
                 if isinstance(m, OrderIntended)}
-    registry = service(settings).registry
+    registry = open_registry(settings)
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
     total = 0
     for (name, version), qty in sorted(versions.items()):

@@ -76,6 +76,13 @@ def audit_refusal(settings: Settings, actor: str, action: str, reason: str) -> N
                                detail={"action": action, "reason": reason})
 
 
+def registry(settings: Settings) -> Any:
+    """The MLflow registry (no governance needed: reading versions proves nothing)."""
+    from pipelines.research.registry import ResearchRegistry
+
+    return ResearchRegistry(settings.tracking_uri, settings.path(settings.mlflow_artifact_root))
+
+
 def service(settings: Settings | None = None):
     """The governance service over the configured store, roles file and MLflow registry."""
     from live.db import make_engine

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from stratops.governance_ops import utc_now
+from stratops.governance_ops import registry, utc_now
 from stratops.settings import Settings, load_settings
 
 MODES = ("shadow", "canary", "live")
@@ -71,7 +71,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     svc, directory, engine = _governance(settings, candidates, mode)
     if candidates:
-        deployed, refused = load_candidates(_registry(settings), strategies)
+        deployed, refused = load_candidates(registry(settings), strategies)
     else:
         deployed, refused = load_deployed(svc, mode, strategies)
         for refusal in refused:  # every load refusal is audited (and printed)
@@ -111,12 +111,6 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now))
     return LiveRun(runner, exchange, refused, frame)
-
-
-def _registry(settings: Settings) -> Any:
-    from pipelines.research.registry import ResearchRegistry
-
-    return ResearchRegistry(settings.tracking_uri, settings.path(settings.mlflow_artifact_root))
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

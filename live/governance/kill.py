@@ -79,13 +79,6 @@ def _rows_after(engine: sa.Engine, last_id: int) -> list[Any]:
                                  .order_by(COMMANDS.c.id)))
 
 
-def commands_after(engine: sa.Engine, last_id: int) -> list[KillCommand]:
-    """Commands issued after ``last_id``, oldest first, as stored (unverified: for display
-    only - a runner uses :func:`verified_commands`)."""
-    return [KillCommand(r.id, r.scope, r.mode, r.actor, r.reason, r.created_at, False,
-                        "not verified") for r in _rows_after(engine, last_id)]
-
-
 def _check(directory: Directory, half: Any, roles: tuple[str, ...],
            label: str) -> tuple[str, str, dict[str, Any]]:
     """(signer, key id, payload) of one signed half; raises ValueError saying why not."""

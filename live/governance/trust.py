@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from live.canonical import canonical_json, digest
+from live.canonical import digest
 from live.governance.identity import Directory, IdentityError, User, parse_directory
 from live.governance.signing import Signature, SignatureError
 
@@ -239,8 +239,3 @@ def bootstrap(roles_path: Path, lock_path: Path, reason: str, maker_sign: Any,
     verify_entry(entry, 1, None, None, f"{lock_path} genesis")
     write_lock(lock_path, [entry], create=True)
     return entry
-
-
-def lock_digest(lock_path: Path) -> str:
-    """SHA-256 of the lock's canonical entries (shown by ``stratops trust show``)."""
-    return hashlib.sha256(canonical_json({"entries": read_lock(lock_path)})).hexdigest()
