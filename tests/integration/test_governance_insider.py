@@ -7,6 +7,7 @@ trust lock made by the bootstrap ceremony; no mocks."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from live.db import make_engine
 from live.governance import store
 from live.governance.audit import AuditLog
 from live.governance.config_changes import approve_config, request_config
+from live.governance.configs import ConfigFiles
 from live.governance.identity import create_keys, load_actor
 from live.governance.kill import approve_rearm, pull, request_rearm, verified_commands
 from live.governance.promotion import GovernanceRefusal, GovernanceService
@@ -24,15 +27,17 @@ from live.governance.signing import sign
 from live.governance.trust import TrustError, bootstrap, load_trusted, lock_path_for
 from live.runner.deployments import load_deployed
 from live.runner.kill_gate import KillGate
+from pipelines.research.registry import ResearchRegistry
 from stratops.roles_file import add_user
-from tests.integration.test_governance import EVIDENCE, Desk
+from tests.integration.test_governance import EVIDENCE, Clock, Desk
 from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
 
 class TrustedDesk(Desk):
-    """A desk whose roles went through the bootstrap ceremony (alice makes, carol checks)."""
+    """A desk whose roles went through the bootstrap ceremony (alice makes, carol checks),
+    with gates and policy approved. Built once per module, then copied for each test."""
 
     def __init__(self, root: Path, cand: Candidate) -> None:
         super().__init__(root, cand, evidence=lambda s, v: EVIDENCE)
@@ -41,6 +46,21 @@ class TrustedDesk(Desk):
                   self.signer("carol"))
         self.reload()
         self.approve_configs()
+
+    def copy_to(self, root: Path) -> TrustedDesk:
+        """The same desk in ``root`` (the registry's artifacts stay where they were
+        recorded; no test here alters them)."""
+        self.engine.dispose()
+        shutil.copytree(self.root, root)
+        desk = object.__new__(TrustedDesk)
+        desk.root, desk.clock, desk.keys = root, Clock(), root / "keys"
+        desk.roles, desk.lock = root / "roles.yaml", lock_path_for(root / "roles.yaml")
+        desk.versions = list(self.versions)
+        desk.registry = ResearchRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+        desk.engine = make_engine(f"sqlite:///{root / 'governance.db'}")
+        desk.svc = replace_configs(self.svc, desk.engine, root)
+        desk.reload()
+        return desk
 
     def reload(self) -> None:
         self.trust = load_trusted(self.roles, self.lock)
@@ -58,9 +78,23 @@ class TrustedDesk(Desk):
         return AuditLog(self.engine).records(kind=kind)
 
 
+def replace_configs(svc: GovernanceService, engine: Any, root: Path) -> GovernanceService:
+    configs = ConfigFiles(engine, {kind: root / path.name
+                                   for kind, path in svc.configs.paths.items()})
+    return GovernanceService(engine=engine, directory=svc.directory, registry=svc.registry,
+                             configs=configs, clock=svc.clock, evidence=svc.evidence,
+                             known_strategies=svc.known_strategies)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory,
+             candidate: Candidate) -> TrustedDesk:  # noqa: F811
+    return TrustedDesk(tmp_path_factory.mktemp("desk") / "root", candidate)
+
+
 @pytest.fixture()
-def desk(tmp_path: Path, candidate: Candidate) -> TrustedDesk:  # noqa: F811
-    return TrustedDesk(tmp_path, candidate)
+def desk(tmp_path: Path, template: TrustedDesk) -> TrustedDesk:
+    return template.copy_to(tmp_path / "desk")
 
 
 def _mallory(desk: TrustedDesk) -> None:
