@@ -376,3 +376,23 @@ def test_runner_ignores_an_inserted_off_row_and_restart_does_not_realert(
     _rearm(desk)
     again.run(bars[15:17])
     assert again.state.kill_switches["all"] is KillMode.OFF
+
+
+def test_runner_load_refusal_is_audited(desk: TrustedDesk,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratops.live_ops import LiveSetupError, prepare
+    from stratops.settings import load_settings
+
+    _canary(desk)
+    canary_snapshot = desk.svc.deployments()[("ema_cross", "canary")][1]
+    desk.sql("INSERT INTO gov_deployments (strategy, stage, version, snapshot_id) "
+             "VALUES ('ema_cross', 'live', ?, ?)", desk.versions[0], canary_snapshot)
+    desk.registry.client.set_registered_model_alias("ema_cross", "live",
+                                                    str(desk.versions[0]))
+    monkeypatch.setenv("STRATOPS_GOVERNANCE__DB_URL", f"sqlite:///{desk.root}/governance.db")
+    monkeypatch.setenv("STRATOPS_MLFLOW_TRACKING_URI", f"sqlite:///{desk.root}/mlflow.db")
+    with pytest.raises(LiveSetupError, match="nothing to trade in live mode: ema_cross"):
+        prepare("live", "replay:nse_index_1m", None, None, ["ema_cross"], False,
+                load_settings(desk.root))
+    refused = desk.records("deployment_refused")[-1]
+    assert refused.actor == "runner:live" and refused.strategy == "ema_cross"
