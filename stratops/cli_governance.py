@@ -304,8 +304,9 @@ def config_status() -> None:
     """Each reviewed file: approved version and whether the file on disk matches it."""
     from stratops.governance_ops import service
 
-    configs = service().configs
-    problems = configs.unapproved()
+    svc = service()
+    configs = svc.configs
+    problems = svc.config_problems()
     for kind in ("gates", "policy", "risk"):
         approved = configs.approved(kind)
         console.print(f"{kind}: approved version {approved[0] if approved else '-'}, file sha "

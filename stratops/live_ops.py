@@ -95,7 +95,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
 
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         assert svc is not None
-        problems = svc.configs.unapproved()
+        problems = svc.config_problems()
         if problems:
             raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from live.canonical import digest
 from live.governance import store
 from live.governance.audit import AuditLog
-from live.governance.configs import ConfigFiles
+from live.governance.configs import KINDS, ConfigFiles
 from live.governance.identity import Directory, IdentityError
 from live.governance.policy import CanaryEvidence, load_policy
 from live.governance.signing import Signature, SignatureError
@@ -203,6 +203,43 @@ class GovernanceService:
 
     # -- checks --------------------------------------------------------------------------
 
+    def config_problems(self) -> list[str]:
+        """Reviewed files not at their approved version, approved versions whose signed
+        request and approval do not verify (a row inserted into ``gov_config_versions``
+        approves nothing), and an unapproved roles edit."""
+        problems = self.configs.unapproved()
+        for kind in KINDS:
+            with self.engine.connect() as conn:
+                row = store.latest_config(conn, kind)
+                request = store.get_request(conn, row.request_id) if row is not None else None
+            if row is not None:
+                problems += self._config_signature_problems(kind, row, request)
+        return problems + self.roles_problems()
+
+    def _config_signature_problems(self, kind: str, row: Any,
+                                   request: store.RequestRow | None) -> list[str]:
+        label = f"approved {kind} version {row.version}"
+        if request is None or request.kind != "config" or request.subject != kind or \
+                request.payload.get("sha256") != row.sha256 or request.decision is None:
+            return [f"{label} has no signed request and approval for sha {row.sha256[:12]}"]
+        try:
+            maker_sig = Signature.from_dict(request.maker_signature)
+            maker = self.directory.verify(request.payload, maker_sig,
+                                          now=maker_sig.signed_time)
+            check_sig = Signature.from_dict(request.decision["signature"])
+            checker = self.directory.verify(request.decision["payload"], check_sig,
+                                            now=check_sig.signed_time)
+        except (SignatureError, IdentityError, LookupError, ValueError, TypeError,
+                KeyError) as exc:
+            return [f"{label}: its signatures do not verify ({exc})"]
+        decision = request.decision["payload"]
+        if decision.get("action") != "config_approve" or \
+                decision.get("request_digest") != digest(request.payload) or \
+                "risk_officer" not in checker.roles or maker.name == checker.name or \
+                maker_sig.key_id == check_sig.key_id:
+            return [f"{label}: not approved by a risk officer other than its maker"]
+        return []
+
     def roles_problems(self) -> list[str]:
         """An unapproved edit of the roles file blocks approvals (it grants nothing)."""
         if self.trust is None:
@@ -261,7 +298,7 @@ class GovernanceService:
         """Everything re-checked at approval time."""
         strategy, version = row.payload["strategy"], int(row.payload["version"])
         to_stage = row.payload["to_stage"]
-        problems = self.configs.unapproved() + self.roles_problems()
+        problems = self.config_problems()
         stage = self._stage_problem(strategy, version, to_stage)
         if stage is not None:
             problems.append(stage)

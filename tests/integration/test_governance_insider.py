@@ -191,6 +191,20 @@ def test_approval_signed_with_a_revoked_key_is_refused(desk: TrustedDesk) -> Non
     assert any("revoked" in p for p in verdict.problems), verdict.problems
 
 
+def test_inserted_config_version_row_approves_nothing(desk: TrustedDesk) -> None:
+    gates = desk.root / "gates.yaml"
+    gates.write_text(gates.read_text() + "# loosened by an insider\n")
+    sha = __import__("hashlib").sha256(gates.read_bytes()).hexdigest()
+    desk.sql("INSERT INTO gov_config_versions (kind, version, sha256, content, request_id, "
+             "approved_by, approved_at) VALUES ('gates', 99, ?, '', 1, 'carol', 'now')", sha)
+    problems = desk.svc.config_problems()
+    assert any("approved gates version 99" in p for p in problems), problems
+    row = desk.svc.request_promotion("ema_cross", desk.versions[0], "shadow", "go",
+                                     desk.signer("alice"))
+    with pytest.raises(GovernanceRefusal, match="approved gates version 99"):
+        desk.svc.approve(row.ref, desk.signer("bob"))
+
+
 # -- 2: a deployment row is nothing without its signed chain ---------------------------------
 
 def _canary(desk: TrustedDesk) -> None:
