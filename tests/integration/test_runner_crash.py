@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["orders"] >= 6 and result["max_submits"] == 1
-    return result
+    return {**result, "folder": folder}
 
 
 @pytest.mark.parametrize("point", ["before_intent:3", "after_intent:3", "after_submit:3",
@@ -123,6 +124,42 @@ def test_sigkill_after_the_kill_is_journaled_before_its_flatten_then_restart_fla
     # the restarted runner flattens on the bar it re-processes (a bar-keyed trace)
     assert result["max_submits"] == 1 and result["intents_after_kill"] == 1
     assert result["positions"] == uninterrupted_kill["positions"]
+
+
+def _replay_cli(folder: Path) -> dict[str, str]:
+    """``stratops journal replay`` on the journal in ``folder``: its printed hashes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200",
+           "STRATOPS_LIVE__JOURNAL_URL": f"sqlite:///{folder / 'journal.db'}"}
+    proc = subprocess.run([sys.executable, "-m", "stratops.cli", "journal", "replay",
+                           "--mode", "live"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    found = dict(re.findall(r"^(state hash|trading state hash) ([0-9a-f]{64})$", proc.stdout,
+                            re.MULTILINE))
+    assert set(found) == {"state hash", "trading state hash"}, proc.stdout
+    return found
+
+
+@pytest.fixture(scope="module")
+def replayed_after_restart(tmp_path_factory: pytest.TempPathFactory, uninterrupted: dict
+                           ) -> tuple[dict[str, str], dict[str, str]]:
+    """The CLI's hashes of the uninterrupted journal and of a crashed-then-restarted one."""
+    folder = tmp_path_factory.mktemp("restarted")
+    assert _drive(folder, "after_submit:3").returncode == -signal.SIGKILL
+    assert _drive(folder).returncode == 0
+    return _replay_cli(uninterrupted["folder"]), _replay_cli(folder)
+
+
+def test_journal_replay_prints_equal_trading_hashes_for_a_restarted_run(
+        replayed_after_restart: tuple[dict[str, str], dict[str, str]]) -> None:
+    clean, restarted = replayed_after_restart
+    assert restarted["trading state hash"] == clean["trading state hash"]
+
+
+def test_journal_replay_full_hash_counts_the_restart_bookkeeping(
+        replayed_after_restart: tuple[dict[str, str], dict[str, str]]) -> None:
+    clean, restarted = replayed_after_restart
+    assert restarted["state hash"] != clean["state hash"]  # mode records, reconciliation
 
 
 def test_two_replays_of_one_journal_give_identical_state_hashes(tmp_path: Path) -> None:
