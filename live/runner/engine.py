@@ -76,6 +76,10 @@ class RunnerHalted(RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
 
 
+class NoBarYetError(RuntimeError):
+    """An action between bars before any bar was seen (no last price to act on)."""
+
+
 @dataclass
 class RunSummary:
     bars: int = 0
@@ -377,8 +381,8 @@ class Runner:
         bar polls); a marker older than the latest bar is the past (a replay resuming after
         a restart) and is skipped."""
         latest = self._latest_symbol()
-        if self.kill_commands is None or latest is None or \
-                ts < self.history[latest].last_ts:  # type: ignore[operator]
+        last = None if latest is None else self.history[latest].last_ts
+        if self.kill_commands is None or last is None or ts < last:
             return
         commands = self.kill_commands(self.last_kill_command)
         if commands:
@@ -392,8 +396,10 @@ class Runner:
         bar being processed, or - between bars - the market time: then every event is
         stamped with it, halt cancels working entries in every symbol, and flatten sends
         every position's exit at market, priced off its symbol's last close, under a trace
-        keyed by the command id (leg ``LEG_KILL + id``: a restart re-deciding it finds the
-        same client key). Protective orders keep working under halt."""
+        of its own (leg ``LEG_KILL + id``, at ``at``). Protective orders keep working under
+        halt. Restart-safe: a journaled command is never applied again, and an exit already
+        intended counts as working, so the bar a restarted runner re-processes sends no
+        second one."""
         for command in commands:
             bar = at if isinstance(at, FeedBar) else self._quote(self._latest_symbol(), at)
             if command.mode == "off":
@@ -416,7 +422,8 @@ class Runner:
     def _quote(self, symbol: str | None, ts: datetime) -> FeedBar:
         """Between bars: ``symbol``'s last known price as a bar at ``ts`` (the reference of
         an order sent now; never journaled as a bar)."""
-        assert symbol is not None
+        if symbol is None:
+            raise NoBarYetError(f"no bar seen yet: nothing to price an action at {ts} on")
         close = self.history[symbol].last_close()
         return FeedBar(symbol, ts, close, close, close, close, 0.0)
 

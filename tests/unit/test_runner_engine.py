@@ -789,3 +789,13 @@ def test_runner_paced_feed_applies_a_flatten_kill_within_one_slice(tmp_path: Pat
     (exit_,) = _intents_at(stores, kill.ts_event)
     assert timedelta(0) < exit_.ts_event - bars[SHORT - 1].ts <= timedelta(
         seconds=IDLE_SLICE_SECONDS * speed)
+
+
+def test_runner_kill_pulled_before_any_bar_is_applied_at_the_first_bar(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    first = day_bars(1)[0]
+    _pull(desk, "halt")
+    runner.run([Idle(first.ts - timedelta(seconds=30)), first])  # nothing to price before it
+    assert [k.ts_event for k in stores.messages(KillSwitchChanged)] == [first.ts]
