@@ -389,9 +389,10 @@ def state_hash(state: LiveState) -> str:
 
 
 def trading_state_dict(state: LiveState) -> dict[str, Any]:
-    """What was traded: positions, orders (status, quantities, broker ids), executions and
-    per-strategy fills/trades/P&L - without bookkeeping that a crash and restart change
-    (alerts, reconciliations, mode records, re-journaled signals, event counts)."""
+    """What was traded: positions, orders (status, quantities, broker ids), executions,
+    per-strategy fills/trades/P&L and the kill switches - without bookkeeping that a crash
+    and restart change (alerts, reconciliations, mode records, re-journaled signals, event
+    counts)."""
     positions = {f"{s}|{sym}": asdict(p) for (s, sym), p in state.positions.items()
                  if p.net_qty != 0 or p.realised_pnl_inr != 0}
     orders = {k: {"strategy": o.strategy, "symbol": o.symbol, "side": str(o.side),
@@ -402,7 +403,8 @@ def trading_state_dict(state: LiveState) -> dict[str, Any]:
                  "realised_pnl_inr": s.realised_pnl_inr} for n, s in state.stats.items()
              if s.orders or s.fills}
     return {"positions": positions, "orders": orders, "trade_ids": sorted(state.trade_ids),
-            "stats": stats}
+            "stats": stats, "kill_switches": {scope: str(mode) for scope, mode
+                                              in state.kill_switches.items()}}
 
 
 def trading_state_hash(state: LiveState) -> str:

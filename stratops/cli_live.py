@@ -50,7 +50,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.engine import RunnerHalted
     from live.runner.feed import replay_bars
     from live.state import state_hash
-    from stratops.live_ops import pacing, prepare
+    from stratops.live_ops import paced_feed, prepare
 
     prepared = prepare(mode, feed, start, end, strategy, candidates)
     for refusal in prepared.refused:
@@ -64,7 +64,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
                       runner.deployed)
     with console.status(f"{mode}: {names} on {len(prepared.frame):,} bars ..."):
-        summary = runner.run(replay_bars(prepared.frame), pause=pacing(speed))
+        summary = runner.run(paced_feed(replay_bars(prepared.frame), speed))
     seq, head = runner.journal.head()
     console.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
     console.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
@@ -101,8 +101,10 @@ def verify(mode: ModeOpt = "shadow") -> None:
 
 @journal_app.command("replay")
 def replay(mode: ModeOpt = "shadow") -> None:
-    """Rebuild the live state from MODE's journal; print its hash and positions."""
-    from live.state import in_doubt_orders, state_hash
+    """Rebuild the live state from MODE's journal; print its positions, its full hash and its
+    trading-state hash (positions, orders, fills, P&L, kill switches: equal for equal trading
+    histories, whatever restarts happened)."""
+    from live.state import in_doubt_orders, state_hash, trading_state_hash
     from live.state import replay as fold_journal
 
     journal = _journal(mode)
@@ -118,6 +120,7 @@ def replay(mode: ModeOpt = "shadow") -> None:
         console.print(f"  {strategy_name} {symbol}: {pos.net_qty} @ {pos.avg_price:.2f}, "
                       f"realised {pos.realised_pnl_inr:,.2f}")
     console.print(f"state hash {state_hash(state)}")
+    console.print(f"trading state hash {trading_state_hash(state)}")
 
 
 @journal_app.command("export")

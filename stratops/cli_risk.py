@@ -22,7 +22,7 @@ def kill(
     mode: Annotated[str, typer.Option(help="halt | reduce | flatten")] = "halt",
     as_user: AsOpt = None,
 ) -> None:
-    """Pull the kill switch; every runner applies it at its next bar (journaled)."""
+    """Pull the kill switch; every running runner applies it within a second (journaled)."""
     from live.governance.kill import KILL_MODES, pull
 
     try:

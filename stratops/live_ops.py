@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -130,8 +130,12 @@ def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, A
     return svc, svc.directory, svc.engine
 
 
-def pacing(speed: float) -> Callable[[], None] | None:
-    """Sleep between bars to replay at ``speed`` x real time (1-minute bars); 0 = flat out."""
+def paced_feed(bars: Iterable[Any], speed: float) -> Iterable[Any]:
+    """``bars`` replayed at ``speed`` x real time (1-minute bars), waiting in slices of at
+    most 200 ms with an ``Idle`` marker after each (the runner polls kill commands on it);
+    0 = flat out (the runner polls at each bar)."""
+    from live.runner.feed import paced
+
     if speed <= 0:
-        return None
-    return lambda: time.sleep(60.0 / speed)
+        return bars
+    return paced(bars, speed=speed, sleep=time.sleep, monotonic=time.monotonic)

@@ -1,5 +1,6 @@
 """The kill switch's control channel: signed commands in the governance store, read by every
-runner (the runner journals them as ``KillSwitchChanged`` and acts).
+runner within a second (the runner polls between bars and journals them as
+``KillSwitchChanged``).
 
 ``halt``: no new entries (exits and cancels still flow); ``reduce``: only exposure-reducing
 orders; ``flatten``: cancel all open entries and close all positions. Desk heads and risk

@@ -2,16 +2,18 @@
 journaled intent -> broker. Restart and start are one code path: state and bar history are
 rebuilt from the journal, the broker is reconciled, and the feed resumes at the last
 journaled bar (re-processing it: decisions are keyed by deterministic trace ids, so nothing
-already intended is intended, or sent, again)."""
+already intended is intended, or sent, again). Between bars (the feed's :class:`Idle`
+markers, at least every 200 ms while it waits) the runner polls the desk's kill commands and
+acts on them at once."""
 
 from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 import pandas as pd
 
@@ -42,7 +44,7 @@ from live.runner.crash import CrashPoints
 from live.runner.decisions import Decision, UnsupportedVersionError, decide
 from live.runner.deployments import Deployed
 from live.runner.execution import Executor
-from live.runner.feed import FeedBar
+from live.runner.feed import FeedBar, FeedItem, Idle
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.kill_gate import KILL_COMMAND_ALERT, KillGate, command_of, nonce_note
 from live.runner.protection import Protection
@@ -53,10 +55,38 @@ from strategies.venues import get_venue
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
+LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
+
+
+class KillCommandLike(Protocol):
+    """A desk's kill command as ``kill_commands(last_id)`` returns it (a ``KillCommand``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def problem(self) -> str: ...
+    @property
+    def after_command(self) -> int: ...
+    @property
+    def nonce(self) -> str: ...
 
 
 class RunnerHalted(RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
+
+
+class NoBarYetError(RuntimeError):
+    """An action between bars before any bar was seen (no last price to act on)."""
 
 
 @dataclass
@@ -215,9 +245,14 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, bars: Iterable[FeedBar], *, pause: Callable[[], None] | None = None
+    def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
+        """Process the feed: each bar through the whole path; each :class:`Idle` marker
+        (waiting for the next bar) polls the kill commands (:meth:`between_bars`)."""
         for bar in bars:
+            if isinstance(bar, Idle):
+                self.between_bars(bar.ts)
+                continue
             history = self.symbol_history(bar.symbol)
             last = history.last_ts
             recovered = self.recovered_last.get(bar.symbol)
@@ -251,7 +286,9 @@ class Runner:
         fills = self.executor.poll(bar.ts)
         self.summary.fills += len(fills)
         if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
-            for problem in self.executor.settle_in_doubt(bar.ts, decided_before=bar.ts):
+            last = self.symbol_history(bar.symbol).last_ts  # between bars: the last bar's
+            before = bar.ts if last is None else min(bar.ts, last)
+            for problem in self.executor.settle_in_doubt(bar.ts, decided_before=before):
                 self.alert(bar.ts, Severity.CRITICAL, "order_in_doubt", problem)
 
     def net(self, strategy: str, symbol: str) -> int:
@@ -314,7 +351,8 @@ class Runner:
         if command is not None:
             self.last_kill_command = max(self.last_kill_command, command)
 
-    def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str) -> None:
+    def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str, *,
+               flatten_leg: int = LEG_FLATTEN) -> None:
         current = self.state.kill_switches.get(scope, KillMode.OFF)
         wanted = KillMode(mode)
         if wanted is not KillMode.OFF and KILL_SEVERITY[current] >= KILL_SEVERITY[wanted]:
@@ -329,14 +367,15 @@ class Runner:
                         and order.trace_id in self.entry_traces and not order.protective:
                     self.cancel_order(order, bar, f"kill switch halt ({scope})")
         elif wanted is KillMode.FLATTEN:
-            self._flatten(bar)
+            self._flatten(bar, flatten_leg)
 
-    def _flatten(self, bar: FeedBar) -> None:
+    def _flatten(self, bar: FeedBar, leg: int = LEG_FLATTEN) -> None:
         """For every strategy under a flatten switch: cancel its working entries in this
         bar's symbol and close its position there (its protective orders are withdrawn by
         the exit). Run at every bar of every symbol until flat,
         so a denied or unfilled exit is tried again and each symbol is flattened on its own
-        bar (exits flow)."""
+        bar (exits flow); between bars ``bar`` is a quote (:meth:`_quote`) and ``leg`` is
+        keyed by the kill command."""
         for d in self.deployed:
             if bar.symbol not in d.symbols or \
                     kill_mode_for(self.state, d.strategy) is not KillMode.FLATTEN:
@@ -348,15 +387,71 @@ class Runner:
                     self.cancel_order(order, bar, "kill switch flatten")
             net = self.net(d.strategy, bar.symbol)
             if net:
-                self._act(d, bar, LEG_FLATTEN, Decision("exit", -1 if net > 0 else 1,
-                                                        "flatten"), abs(net), None)
+                reason = "flatten" if leg == LEG_FLATTEN else f"flatten (K{leg - LEG_KILL})"
+                self._act(d, bar, leg, Decision("exit", -1 if net > 0 else 1, reason),
+                          abs(net), None)
+
+    def between_bars(self, ts: datetime) -> None:
+        """The feed is waiting for the next bar (market time ``ts``): poll the desk's kill
+        commands and act on them now. Before any bar there is nothing to act on (the first
+        bar polls); a marker older than the latest bar is the past (a replay resuming after
+        a restart) and is skipped."""
+        latest = self._latest_symbol()
+        last = None if latest is None else self.history[latest].last_ts
+        if self.kill_commands is None or last is None or ts < last:
+            return
+        commands = self.kill_commands(self.last_kill_command)
+        if commands:
+            self.apply_kill_commands(commands, ts)
+
+    def apply_kill_commands(self, commands: Sequence[KillCommandLike],
+                            at: FeedBar | datetime) -> None:
+        """The one consumer of the desk's kill commands (what ``kill_commands(last_id)``
+        returns, oldest first): each is journaled as ``KillSwitchChanged`` (reason
+        ``K<id>: ...``, which also records it as applied) and acted on at once. ``at`` is the
+        bar being processed, or - between bars - the market time: then every event is
+        stamped with it, halt cancels working entries in every symbol, and flatten sends
+        every position's exit at market, priced off its symbol's last close, under a trace
+        of its own (leg ``LEG_KILL + id``, at ``at``). Protective orders keep working under
+        halt. Restart-safe: a journaled command is never applied again, and an exit already
+        intended counts as working, so the bar a restarted runner re-processes sends no
+        second one."""
+        for command in commands:
+            bar = at if isinstance(at, FeedBar) else self._quote(self._latest_symbol(), at)
+            apply, problem = self.kill_gate.admit(command)  # signatures, replays, order
+            if problem is not None:
+                self.alert(bar.ts, Severity.CRITICAL, KILL_COMMAND_ALERT,
+                           f"K{command.id}: {problem}")
+            if apply and command.mode == "off":
+                self._record_off(bar, command.scope, command.actor,
+                                 f"K{command.id}: {command.reason}{nonce_note(command.nonce)}")
+            elif apply:
+                leg = LEG_FLATTEN if isinstance(at, FeedBar) else LEG_KILL + command.id
+                self.switch(bar, command.scope, command.mode, command.actor,
+                            f"K{command.id}: {command.reason}", flatten_leg=leg)
+                if command.mode == "flatten" and not isinstance(at, FeedBar):
+                    for symbol in sorted(self.history):  # every symbol now, not at its bar
+                        if len(self.history[symbol]):
+                            self._flatten(self._quote(symbol, at), leg)
+            self.last_kill_command = max(self.last_kill_command, command.id)
+
+    def _latest_symbol(self) -> str | None:
+        """The symbol of the most recent bar (None before any)."""
+        stamped = [(h.last_ts, s) for s, h in self.history.items() if h.last_ts is not None]
+        return max(stamped)[1] if stamped else None
+
+    def _quote(self, symbol: str | None, ts: datetime) -> FeedBar:
+        """Between bars: ``symbol``'s last known price as a bar at ``ts`` (the reference of
+        an order sent now; never journaled as a bar)."""
+        if symbol is None:
+            raise NoBarYetError(f"no bar seen yet: nothing to price an action at {ts} on")
+        close = self.history[symbol].last_close()
+        return FeedBar(symbol, ts, close, close, close, close, 0.0)
 
     def _controls(self, bar: FeedBar, history: SymbolHistory) -> None:
         """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
         if self.kill_commands is not None:
-            for command in self.kill_commands(self.last_kill_command):
-                self._kill_command(bar, command)
-                self.last_kill_command = max(self.last_kill_command, command.id)
+            self.apply_kill_commands(self.kill_commands(self.last_kill_command), bar)
         self._flatten(bar)
         if self.guardrails is None:
             return
@@ -393,22 +488,6 @@ class Runner:
                                   mode=KillMode.OFF, actor=actor, reason=reason)
         self.executor.record(event)
         self._note_kill(event)
-
-    def _kill_command(self, bar: FeedBar, command: Any) -> None:
-        """Apply one desk command as its signatures allow: a kill always (an unverified one
-        too, with an alert: fail closed toward halting); a re-arm only when verified, not
-        replayed, and approved after the newest kill of its scope."""
-        apply, problem = self.kill_gate.admit(command)
-        if problem is not None:
-            self.alert(bar.ts, Severity.CRITICAL, KILL_COMMAND_ALERT, f"K{command.id}: {problem}")
-        if not apply:
-            return
-        if command.mode == "off":
-            self._record_off(bar, command.scope, command.actor,
-                             f"K{command.id}: {command.reason}{nonce_note(command.nonce)}")
-        else:
-            self.switch(bar, command.scope, command.mode, command.actor,
-                        f"K{command.id}: {command.reason}")
 
     def _on_close(self, bar: FeedBar, history: SymbolHistory) -> None:
         for d in self.deployed:

@@ -1,29 +1,69 @@
 """Run the live runner over a replayed span with one strategy on the paper exchange (no
 governance: the crash tests exercise the journal, execution and recovery), then print the
 trading-state hash and the exchange's submit counts as JSON. Used as a real subprocess.
-An optional fifth argument is a JSON object of protective levels (``stop_points``, ...)."""
+An optional fifth argument is a JSON object of protective levels (``stop_points``, ...); an
+optional sixth, a bar index: 20 s after that bar (an ``Idle`` marker) the desk pulls a
+flatten kill (the command list lives in ``desk.json``, which survives a restart like the
+governance store)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
-from live.journal import open_journal
+from live.events import KillSwitchChanged, OrderIntended
+from live.governance.kill import KillCommand
+from live.journal import Journal, open_journal
 from live.runner.deployments import build
 from live.runner.engine import Runner
-from live.runner.feed import replay_bars, replay_frame
+from live.runner.feed import FeedBar, FeedItem, Idle, replay_bars, replay_frame
 from live.state import trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
+KILL_DELAY = timedelta(seconds=20)
 
 
-def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}") -> None:
+def _desk(folder: Path) -> list[KillCommand]:
+    desk = folder / "desk.json"
+    return [KillCommand(**c) for c in json.loads(desk.read_text())] if desk.exists() else []
+
+
+def _feed(bars: list[FeedBar], folder: Path, strategy: str, kill_after: int | None
+          ) -> Iterator[FeedItem]:
+    for i, bar in enumerate(bars):
+        yield bar
+        if i == kill_after:
+            desk = folder / "desk.json"
+            if not desk.exists():
+                desk.write_text(json.dumps([{"id": 1, "scope": strategy, "mode": "flatten",
+                                             "actor": "ops", "reason": "driver",
+                                             "created_at": ""}]))
+            yield Idle(bar.ts + KILL_DELAY)
+
+
+def _kill_report(journal: Journal) -> dict[str, object]:
+    """The between-bar flatten's place among the intents (1-based) and how many orders
+    were intended after the kill switch was journaled."""
+    messages = [m for _, m in journal.read()]
+    kill = next((i for i, m in enumerate(messages) if isinstance(m, KillSwitchChanged)), None)
+    if kill is None:
+        return {}
+    intents = [m for m in messages if isinstance(m, OrderIntended)]
+    at = messages[kill].ts_event
+    return {"kill_intent": next((n for n, m in enumerate(intents, 1) if m.ts_event == at),
+                                None),
+            "intents_after_kill": sum(isinstance(m, OrderIntended) for m in messages[kill:])}
+
+
+def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
+         kill_after: str = "") -> None:
     folder = Path(workdir)
     spec = get_strategy(strategy)
     config = {"strategy": strategy, "params": get_params(spec.default_params()),
@@ -37,17 +77,21 @@ def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}") 
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                     clock=clock, market=lambda b: exchange.on_bar(
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close))
+                        b.symbol, b.ts, b.open, b.high, b.low, b.close),
+                    kill_commands=lambda last: [c for c in _desk(folder) if c.id > last])
     runner.recover()
     frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"],
                          date.fromisoformat(start), date.fromisoformat(end))
-    runner.run(replay_bars(frame))
+    runner.run(_feed(list(replay_bars(frame)), folder, strategy,
+                     int(kill_after) if kill_after else None))
     keys = list(runner.state.orders)
     protective = sum(o.protective for o in runner.state.orders.values())
     print(json.dumps({"hash": trading_state_hash(runner.state), "protective": protective,
                       "orders": len(keys), "fills": len(runner.state.trade_ids),
                       "max_submits": max((exchange.submitted_count(k) for k in keys),
-                                         default=0)}))
+                                         default=0),
+                      "positions": {s: p.net_qty for (_, s), p in runner.state.positions.items()},
+                      **_kill_report(journal)}))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,11 @@ from live.events import (
     KillMode,
     KillSwitchChanged,
     Message,
+    OrderCancelled,
     OrderFilled,
     OrderIntended,
     OrderSubmitted,
+    RiskChecked,
     SignalRaised,
     SignalSide,
 )
@@ -42,7 +44,7 @@ from live.runner.crash import CrashPoints
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
 from live.runner.engine import Runner, RunnerHalted
-from live.runner.feed import FeedBar, replay_bars, replay_frame
+from live.runner.feed import IDLE_SLICE_SECONDS, FeedBar, Idle, paced, replay_bars, replay_frame
 from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
@@ -638,3 +640,162 @@ def test_runner_sizes_the_stop_to_a_partially_filled_entry(tmp_path: Path) -> No
         stops = [o.qty - o.filled_qty for o in runner.state.orders.values()
                  if o.protective and o.status is OrderStatus.OPEN]
         assert stops == ([abs(net)] if net else [])
+
+
+# --- kill commands between bars -------------------------------------------------------------
+
+
+def _desk_runner(stores: Stores, risk: RiskEngine | None = None
+                 ) -> tuple[Runner, list[KillCommand]]:
+    """A runner polling a desk's command list (append to pull a switch)."""
+    desk: list[KillCommand] = []
+    runner = stores.runner(risk, kill_commands=lambda after: [c for c in desk if c.id > after])
+    runner.recover()
+    return runner, desk
+
+
+def _pull(desk: list[KillCommand], mode: str, scope: str = STRATEGY) -> None:
+    desk.append(KillCommand(len(desk) + 1, scope, mode, "ops", "test", "2026-01-01T00:00:00"))
+
+
+SHORT = FIRST_ENTRY + 3  # bars fed before the kill: short since bar 23's open
+WAITING = Idle(day_bars(SHORT)[-1].ts + timedelta(seconds=20))  # 20 s after the last bar
+
+
+def _intents_at(stores: Stores, ts: datetime) -> list[OrderIntended]:
+    return [m for m in stores.messages(OrderIntended) if m.ts_event == ts]  # type: ignore[misc]
+
+
+def test_runner_flatten_kill_between_bars_sends_the_exit_before_the_next_bar(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    runner.run(day_bars(SHORT))
+    _pull(desk, "flatten")
+    runner.run([WAITING])
+    (exit_,) = _intents_at(stores, WAITING.ts)
+    assert (exit_.side, exit_.qty) == (Side.BUY, 75)
+    assert stores.exchange().submitted_count(exit_.client_key) == 1
+
+
+def test_runner_kill_between_bars_is_journaled_at_the_feeds_market_time(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    runner.run(day_bars(SHORT))
+    _pull(desk, "halt")
+    runner.run([WAITING])
+    assert [(k.ts_event, k.mode, k.reason) for k in stores.messages(KillSwitchChanged)] == [
+        (WAITING.ts, KillMode.HALT, "K1: test")]  # type: ignore[attr-defined]
+
+
+def test_runner_flatten_kill_between_bars_passes_the_pretrade_checks(tmp_path: Path) -> None:
+    limits = load_risk_limits(Path(__file__).resolve().parents[2] / "risk.yaml")
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores, PreTradeRiskEngine(limits))
+    runner.run(day_bars(SHORT))
+    _pull(desk, "flatten")
+    runner.run([WAITING])
+    (exit_,) = _intents_at(stores, WAITING.ts)  # priced off the last close, 20 s old
+    (verdict,) = [m for m in stores.messages(RiskChecked) if m.trace_id == exit_.trace_id]
+    assert verdict.passed  # type: ignore[attr-defined]
+
+
+def test_runner_flatten_kill_between_bars_is_not_sent_again_at_the_next_bar(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    bars = day_bars(SHORT + 5)
+    runner.run(bars[:SHORT])
+    _pull(desk, "flatten")
+    runner.run([WAITING, *bars[SHORT:]])
+    exits = [m for m in stores.messages(OrderIntended) if m.ts_event >= WAITING.ts]
+    assert len(exits) == 1 and runner.net(STRATEGY, "NIFTY") == 0
+
+
+def test_runner_flatten_kill_between_bars_exits_every_symbol_at_once(tmp_path: Path) -> None:
+    stores, bars = _two_symbols(tmp_path, stop_points=60.0)
+    runner, desk = _desk_runner(stores)
+    i = run_until(runner, bars, lambda r: sum(
+        1 for p in r.state.positions.values() if p.net_qty) == 2)
+    waiting = Idle(bars[i].ts + timedelta(seconds=5))
+    _pull(desk, "flatten")
+    runner.run([waiting])
+    assert sorted(m.symbol for m in _intents_at(stores, waiting.ts)
+                  if not m.protective) == ["BANKNIFTY", "NIFTY"]
+
+
+def test_runner_halt_kill_between_bars_cancels_a_working_entry_at_once(
+        tmp_path: Path) -> None:
+    stores, bars = _two_symbols(tmp_path, stop_points=12.0)
+    runner, desk = _desk_runner(stores)
+    i = run_until(runner, bars, lambda r: any(
+        o.status is OrderStatus.OPEN for o in r.state.working.values()))
+    (entry,) = [o.client_key for o in runner.state.working.values()]
+    waiting = Idle(bars[i].ts + timedelta(seconds=5))
+    _pull(desk, "halt")
+    runner.run([waiting])
+    (cancel,) = [m for m in stores.messages(OrderCancelled) if m.client_key == entry]
+    assert cancel.ts_event == waiting.ts  # type: ignore[attr-defined]
+
+
+def test_runner_halt_kill_between_bars_leaves_the_protective_stop_working(
+        tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=40.0)
+    runner, desk = _desk_runner(stores)
+    runner.run(day_bars(SHORT))
+    _pull(desk, "halt")
+    runner.run([WAITING])
+    assert _working_protective(runner) == ["SL-M"]
+
+
+def test_runner_idle_marker_older_than_the_last_bar_is_ignored(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    bars = day_bars(SHORT)
+    runner.run(bars)
+    _pull(desk, "halt")
+    runner.run([Idle(bars[0].ts)])  # a replay resuming after a restart: the past
+    assert stores.messages(KillSwitchChanged) == []
+
+
+class FakeTime:
+    """A monotonic clock that advances only when slept on; ``on_sleep`` runs at each."""
+
+    def __init__(self, on_sleep: Callable[[], None]) -> None:
+        self.now, self.on_sleep = 0.0, on_sleep
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.on_sleep()
+        self.now += seconds
+
+
+def test_runner_paced_feed_applies_a_flatten_kill_within_one_slice(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    bars = day_bars(SHORT + 1)
+
+    def desk_pulls_after_the_last_short_bar() -> None:
+        if runner.summary.bars == SHORT and not desk:
+            _pull(desk, "flatten")
+
+    clock = FakeTime(desk_pulls_after_the_last_short_bar)
+    speed = 60.0  # one-minute bars a second apart; slices of 0.2 s are 12 market seconds
+    runner.run(paced(bars, speed=speed, sleep=clock.sleep, monotonic=clock.monotonic))
+    (kill,) = stores.messages(KillSwitchChanged)
+    (exit_,) = _intents_at(stores, kill.ts_event)
+    assert timedelta(0) < exit_.ts_event - bars[SHORT - 1].ts <= timedelta(
+        seconds=IDLE_SLICE_SECONDS * speed)
+
+
+def test_runner_kill_pulled_before_any_bar_is_applied_at_the_first_bar(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, desk = _desk_runner(stores)
+    first = day_bars(1)[0]
+    _pull(desk, "halt")
+    runner.run([Idle(first.ts - timedelta(seconds=30)), first])  # nothing to price before it
+    assert [k.ts_event for k in stores.messages(KillSwitchChanged)] == [first.ts]

@@ -39,6 +39,7 @@ from live.state import (
     open_orders,
     replay,
     state_hash,
+    trading_state_hash,
 )
 from tests.unit.test_journal import sample_session
 
@@ -245,6 +246,23 @@ def test_sample_session_folds_without_discrepancies() -> None:
 def test_different_states_have_different_hashes() -> None:
     messages = sample_session(3)
     assert state_hash(fold(messages)) != state_hash(fold(messages[:-1]))
+
+
+def test_trading_state_hash_with_a_kill_switch_pulled_differs() -> None:
+    messages = sample_session(3)
+    pulled = KillSwitchChanged(trace_id="", ts_event=T0, scope="all", mode=KillMode.HALT,
+                               actor="ops", reason="K1: test")
+    assert trading_state_hash(fold([*messages, pulled])) != \
+        trading_state_hash(fold(messages))
+
+
+def test_trading_state_hash_ignores_restart_bookkeeping() -> None:
+    messages = sample_session(3)
+    restart = ModeChanged(trace_id="", ts_event=T0, strategy="ema_cross", mode="live",
+                          reason="runner started with v1")
+    assert trading_state_hash(fold([*messages, restart])) == \
+        trading_state_hash(fold(messages))
+    assert state_hash(fold([*messages, restart])) != state_hash(fold(messages))
 
 
 def test_two_replays_of_one_journal_give_the_same_hash_as_the_live_fold(
