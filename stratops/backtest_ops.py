@@ -15,6 +15,7 @@ from pipelines.datasets.schema import DatasetMeta, read_dataset
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import GridResult, run_grid
+from strategies.names import path_under, validate_name, validate_symbol
 from strategies.params import ParamError, coerce, expand_space
 from strategies.registry import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
@@ -34,6 +35,12 @@ class RunRequest:
     sim: dict[str, Any] | None = None
     costs: bool = True
     cutoff: str = "venue"  # "venue", "none" or HH:MM in venue time
+
+    def __post_init__(self) -> None:
+        validate_name(self.strategy, field="--strategy")
+        validate_name(self.dataset, field="--dataset")
+        if self.symbol is not None:
+            validate_symbol(self.symbol, field="--symbol")
 
 
 def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
@@ -102,6 +109,9 @@ def run_param_grid(request: RunRequest, progress: Callable[[int], None] | None,
 
 
 def default_output(request: RunRequest, symbol: str, kind: str) -> Path:
-    """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored)."""
-    name = f"{request.strategy}_{request.dataset}_{symbol}_{kind}.csv"
-    return load_settings().root / "data" / "backtests" / name
+    """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored), built from
+    validated names only and kept under ``data/backtests``."""
+    name = (f"{validate_name(request.strategy, field='strategy')}_"
+            f"{validate_name(request.dataset, field='dataset')}_{validate_symbol(symbol)}_"
+            f"{validate_name(kind, field='kind')}.csv")
+    return path_under(load_settings().root / "data" / "backtests", name)

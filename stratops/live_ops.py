@@ -19,6 +19,9 @@ class LiveSetupError(ValueError):
 
 
 def journal_url(settings: Settings, mode: str) -> str:
+    """The journal URL of ``mode``; only a known mode reaches the URL (it names a file)."""
+    if mode not in MODES:
+        raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     return settings.live.journal_url.replace("{mode}", mode)
 
 
