@@ -47,8 +47,9 @@ def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
     """The dataset's bars of one symbol (default: its first), cut to [start, end]."""
     entry = find_dataset(load_settings().root, request.dataset)
     if entry.meta is None:
+        why = f" ({entry.problem})" if entry.problem else ""
         raise DatasetUnavailableError(
-            f"dataset {request.dataset!r} is {entry.state}; run `stratops data build`")
+            f"dataset {request.dataset!r} is {entry.state}{why}; run `stratops data build`")
     frame = read_dataset(entry.path)
     symbol = request.symbol or entry.symbols[0]
     if symbol not in entry.symbols:
