@@ -17,7 +17,7 @@ def test_run_request_traversal_name_is_refused(change: dict[str, str]) -> None:
 
 def test_default_output_traversal_symbol_raises() -> None:
     request = RunRequest(strategy="ema_cross", dataset="nse_index_1m")
-    with pytest.raises(InvalidNameError, match="'../x'"):
+    with pytest.raises(InvalidNameError, match=r"'\.\./x'"):
         default_output(request, "../x", "trades")
 
 

@@ -109,6 +109,6 @@ def test_write_dataset_traversal_symbol_is_refused_and_nothing_written(tmp_path:
     meta = DatasetMeta(name="alpha", kind=KIND_INTRADAY, timeframe="1m", venue="NSE",
                        source="test")
     frame = nse_minute_bars().assign(symbol="../x")
-    with pytest.raises(DatasetSchemaError, match="'../x'"):
+    with pytest.raises(DatasetSchemaError, match=r"'\.\./x'"):
         write_dataset(frame, tmp_path / "alpha.parquet", meta)
     assert list(tmp_path.iterdir()) == []

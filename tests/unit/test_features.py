@@ -102,6 +102,6 @@ def test_labels_digest_is_none_without_a_file(tmp_path: Path) -> None:
 def test_feature_store_path_traversal_name_raises(tmp_path: Path,
                                                   change: dict[str, str]) -> None:
     key = replace(KEY, **change)
-    with pytest.raises(InvalidNameError, match="tmp/x|outside"):
+    with pytest.raises(InvalidNameError, match=r"tmp/x|outside"):
         FeatureStore(tmp_path / "features").path(key)
     assert list(tmp_path.iterdir()) == []
