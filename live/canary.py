@@ -82,7 +82,7 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
         if not _journal_exists(journal_url, root):
             return None
         journal = open_journal(journal_url, root)
-        config = dict(registry.load_model(strategy, version).model_config)
+        config = registry.load_config(strategy, version)  # as data; no artifact code runs
         return evidence_for(journal, config, version, source=f"canary journal {journal_url}",
                             max_sessions=max_sessions)
 

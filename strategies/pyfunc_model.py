@@ -9,9 +9,6 @@ imports MLflow (nothing else here imports this module).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import time
 from typing import Any
 
 import mlflow
@@ -19,65 +16,13 @@ import numpy as np
 import pandas as pd
 
 from strategies.bars import BarsInputError, bars_from_frame
-from strategies.params import ParamError
-from strategies.registry import STRATEGIES
+from strategies.model_config import ModelConfigError, StrategyConfig, parse_model_config
 from strategies.spec import StrategySpec
-from strategies.venues import UnknownVenueError, get_venue
 
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 SIGNAL_COLUMNS = ("long_entry", "long_exit", "short_entry", "short_exit")
-
-
-class ModelConfigError(ValueError):
-    """A ``model_config`` that does not describe a registered strategy with valid params."""
-
-
-@dataclass(frozen=True, slots=True)
-class StrategyConfig:
-    """The validated parts of ``model_config`` that decide the signals."""
-
-    spec: StrategySpec
-    params: Any
-    venue: str
-    cutoff: str | None
-
-
-def _cutoff(value: object) -> str | None:
-    if value is None or value == "venue":
-        return value
-    if isinstance(value, str):
-        try:
-            time.fromisoformat(value)
-            return value
-        except ValueError:
-            pass
-    raise ModelConfigError(f"model_config cutoff={value!r}: must be 'venue', 'HH:MM' or None")
-
-
-def parse_model_config(config: Mapping[str, Any] | None) -> StrategyConfig:
-    """Validate ``model_config`` (``strategy``, ``params``, ``venue``, optional ``cutoff``;
-    other keys are ignored) and build the params object with ``spec.make_params``."""
-    if not isinstance(config, Mapping):
-        raise ModelConfigError(f"model_config must be a mapping, got {config!r}")
-    missing = [key for key in ("strategy", "params", "venue") if key not in config]
-    if missing:
-        raise ModelConfigError(f"model_config lacks {missing}; got keys {sorted(config)}")
-    name, params, venue = config["strategy"], config["params"], config["venue"]
-    if name not in STRATEGIES:
-        raise ModelConfigError(
-            f"model_config strategy={name!r} is not registered; registered: {sorted(STRATEGIES)}")
-    spec = STRATEGIES[name]
-    if not isinstance(params, Mapping):
-        raise ModelConfigError(f"model_config params={params!r} for {name}: must be a mapping")
-    try:
-        params_obj = spec.make_params(**params)
-    except (ParamError, TypeError) as exc:
-        raise ModelConfigError(f"model_config params={dict(params)!r} for {name}: {exc}") from exc
-    try:
-        get_venue(venue)
-    except (UnknownVenueError, AttributeError) as exc:
-        raise ModelConfigError(f"model_config venue={venue!r}: {exc}") from None
-    return StrategyConfig(spec, params_obj, venue, _cutoff(config.get("cutoff", "venue")))
+__all__ = ["ModelConfigError", "StrategyConfig", "StrategyModel", "parse_model_config",
+           "signals_frame"]
 
 
 def _check_frame(frame: pd.DataFrame) -> None:

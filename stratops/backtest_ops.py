@@ -15,6 +15,7 @@ from pipelines.datasets.schema import DatasetMeta, read_dataset
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import GridResult, run_grid
+from strategies.names import path_under, validate_name, validate_symbol
 from strategies.params import ParamError, coerce, expand_space
 from strategies.registry import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
@@ -35,13 +36,20 @@ class RunRequest:
     costs: bool = True
     cutoff: str = "venue"  # "venue", "none" or HH:MM in venue time
 
+    def __post_init__(self) -> None:
+        validate_name(self.strategy, field="--strategy")
+        validate_name(self.dataset, field="--dataset")
+        if self.symbol is not None:
+            validate_symbol(self.symbol, field="--symbol")
+
 
 def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
     """The dataset's bars of one symbol (default: its first), cut to [start, end]."""
     entry = find_dataset(load_settings().root, request.dataset)
     if entry.meta is None:
+        why = f" ({entry.problem})" if entry.problem else ""
         raise DatasetUnavailableError(
-            f"dataset {request.dataset!r} is {entry.state}; run `stratops data build`")
+            f"dataset {request.dataset!r} is {entry.state}{why}; run `stratops data build`")
     frame = read_dataset(entry.path)
     symbol = request.symbol or entry.symbols[0]
     if symbol not in entry.symbols:
@@ -102,6 +110,9 @@ def run_param_grid(request: RunRequest, progress: Callable[[int], None] | None,
 
 
 def default_output(request: RunRequest, symbol: str, kind: str) -> Path:
-    """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored)."""
-    name = f"{request.strategy}_{request.dataset}_{symbol}_{kind}.csv"
-    return load_settings().root / "data" / "backtests" / name
+    """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored), built from
+    validated names only and kept under ``data/backtests``."""
+    name = (f"{validate_name(request.strategy, field='strategy')}_"
+            f"{validate_name(request.dataset, field='dataset')}_{validate_symbol(symbol)}_"
+            f"{validate_name(kind, field='kind')}.csv")
+    return path_under(load_settings().root / "data" / "backtests", name)

@@ -139,6 +139,7 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     JSON + HTML reports; exit 1 if any break."""
     from live.events import OrderIntended
     from live.reconciliation import expectation_config, reconcile_journal, write_day_report
+    from strategies.names import path_under, validate_name
     from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings
 
@@ -150,14 +151,14 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
     total = 0
     for (name, version), qty in sorted(versions.items()):
-        config = dict(registry.load_model(name, version).model_config)
+        config = registry.load_config(name, version)  # as data; no artifact code runs
         rules = expectation_config(dict(config.get("sim") or {}), qty)
         for symbol in config.get("symbols") or []:
             reports = reconcile_journal(journal, strategy=name, params=config["params"],
                                         venue=config["venue"], symbol=symbol, sim=rules,
                                         max_sessions=settings.live.max_history_sessions)
             for report in reports:
-                write_day_report(report, folder / name)
+                write_day_report(report, path_under(folder, validate_name(name)))
             breaks = sum(len(r.breaks) for r in reports)
             total += breaks
             console.print(f"{name} v{version} {symbol}: {len(reports)} days, "

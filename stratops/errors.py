@@ -30,6 +30,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from pipelines.research.walk_forward import WalkForwardError
     from strategies.bars import BarsInputError
     from strategies.costs import CostScheduleError
+    from strategies.names import InvalidNameError
     from strategies.params import ParamError
     from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
@@ -42,7 +43,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         SettingsError, DatasetUnavailableError, BarsInputError, CostScheduleError, ParamError,
         UnknownStrategyError, StudyError, FeatureStoreError, GateConfigError, SplitError,
         WalkForwardError, ChangedFilesError, ReportInputError, ResearchSelectionError,
-        *_registry_errors(),
+        InvalidNameError, *_registry_errors(),
     )
 
 

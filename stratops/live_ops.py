@@ -19,6 +19,9 @@ class LiveSetupError(ValueError):
 
 
 def journal_url(settings: Settings, mode: str) -> str:
+    """The journal URL of ``mode``; only a known mode reaches the URL (it names a file)."""
+    if mode not in MODES:
+        raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     return settings.live.journal_url.replace("{mode}", mode)
 
 
@@ -69,6 +72,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
+    feed_dataset = parse_feed(feed)  # refused before anything is loaded
     svc, directory, engine = _governance(settings, candidates, mode)
     if candidates:
         deployed, refused = load_candidates(registry(settings), strategies)
@@ -82,7 +86,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
         raise LiveSetupError(f"nothing to trade in {mode} mode: {why}")
-    dataset = find_dataset(settings.root, parse_feed(feed))
+    dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
     frame = replay_frame(dataset.path, symbols, start, end)
     url = settings.live.shadow_exchange_url if mode == "shadow" else \

@@ -1,10 +1,12 @@
 """Which strategy versions the runner may trade in a mode, proven before it loads them.
 
 For mode shadow, canary or live, each strategy's alias of that name must carry an approved,
-signed, unaltered deployment (:meth:`GovernanceService.verify_deployment`); the model is
-loaded with its artifacts checked against the approved SHA-256; the installed signal code
-must be the code the version was researched with (``strategies_source_hash``); and its
-execution rules must be ones the runner honours exactly. Anything else is refused, with the
+signed, unaltered deployment (:meth:`GovernanceService.verify_deployment`); the version's
+config is read **as data** (``registry.load_config``: the ``MLmodel`` YAML, never the
+artifact's code) with its artifacts checked against the approved SHA-256; the installed signal
+code must be the code the version was researched with (``strategies_source_hash``, from the
+signed snapshot); and its execution rules must be ones the runner honours exactly. The
+runner then runs the installed ``strategies`` code. Anything else is refused, with the
 reason, and not traded.
 """
 
@@ -108,9 +110,9 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                                          "the version was researched with"))
             continue
         try:
-            model = service.registry.load_model(name, check.version,
-                                                expected_digest=body["model_digest"])
-            config = dict(model.model_config)
+            config = service.registry.load_config(
+                name, check.version, expected_digest=body["model_digest"],
+                expected_source_hash=body["strategies_source_hash"])
             loaded.append(build(config, check.version, mode, float(body["capital_fraction"]),
                                 digest(check.snapshot)))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
@@ -122,14 +124,19 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
                     ) -> tuple[list[Deployed], list[Refusal]]:
     """The latest registered version of each strategy, for a **shadow-only** evaluation of
     research candidates (no approval, zero capital, never an order): how the main command
-    ends with a paper session before anyone has approved anything."""
+    ends with a paper session before anyone has approved anything.
+
+    Only the version's MLflow tags vouch for its artifacts' digest and source hash here (no
+    signed snapshot exists yet), which anyone with registry edit rights can set. That is
+    acceptable because nothing from the artifacts executes (the config is read as data and
+    validated, the installed code must hash to the version's) and candidates are shadow-only.
+    """
     loaded, refused = [], []
     for name in strategies or list(STRATEGIES):
         try:
             found = registry.get_version(name, "latest")
-            model = registry.load_model(name, found.version)
-            loaded.append(build(dict(model.model_config), found.version, "shadow", 0.0,
-                                "unapproved-candidate"))
+            config = registry.load_config(name, found.version)
+            loaded.append(build(config, found.version, "shadow", 0.0, "unapproved-candidate"))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused

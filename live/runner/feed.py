@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.datasets.schema import read_dataset
+from strategies.names import NAME
 
 IDLE_SLICE_SECONDS = 0.2  # the longest a feed may wait without yielding to the runner
 
@@ -60,8 +61,9 @@ FeedItem = FeedBar | Idle
 def parse_feed(spec: str) -> str:
     """``replay:<dataset>`` -> dataset name."""
     kind, sep, name = spec.partition(":")
-    if kind != "replay" or not sep or not name:
-        raise FeedSpecError(f"--feed {spec!r}: use replay:<dataset> (e.g. replay:nse_index_1m)")
+    if kind != "replay" or not sep or not NAME.fullmatch(name):
+        raise FeedSpecError(f"--feed {spec!r}: use replay:<dataset> (e.g. replay:nse_index_1m; "
+                            "a dataset name is [a-z][a-z0-9_]{0,62})")
     return name
 
 

@@ -8,18 +8,18 @@ dataset's version: it is what lineage tags and caches key on.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
 
-from pipelines.datasets.schema import DatasetMeta, DatasetSchemaError, read_meta
+from pipelines.datasets.schema import DatasetMeta, DatasetSchemaError, check_symbols, read_meta
+from strategies.names import NAME as NAME_PATTERN
+from strategies.names import InvalidNameError, validate_name
 
 STAGE_DIR = Path("data/datasets")
 IMPORT_DIR = Path("data/imports")
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class UnknownDatasetError(KeyError):
@@ -34,18 +34,16 @@ class DatasetUnavailableError(RuntimeError):
     """A catalogued dataset whose file is missing, unreadable or not what DVC recorded."""
 
 
-class DatasetNameError(ValueError):
+class DatasetNameError(InvalidNameError):
     """A dataset name that is not lower-case letters, digits and underscores."""
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if valid as a dataset (and Dagster asset) name, else raise."""
-    if not NAME_PATTERN.match(name):
-        raise DatasetNameError(
-            f"dataset name {name!r} must start with a letter and hold only a-z, 0-9 and _ "
-            "(at most 63 characters)"
-        )
-    return name
+    try:
+        return validate_name(name, field="dataset name")
+    except InvalidNameError as exc:
+        raise DatasetNameError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +60,7 @@ class DatasetEntry:
     symbols: tuple[str, ...] = ()
     first: str = ""
     last: str = ""
+    problem: str = ""  # why an entry is unreadable
 
     @property
     def stage(self) -> str | None:
@@ -109,6 +108,9 @@ def _import_outputs(root: Path) -> dict[str, str | None]:
 def _entry(root: Path, rel: str, origin: str, md5: str | None) -> DatasetEntry:
     path = root / rel
     name = Path(rel).name.removesuffix(".parquet")
+    if not NAME_PATTERN.fullmatch(name):  # a file name no dataset may have: never used
+        return DatasetEntry(name, path, origin, md5, "unreadable", None,
+                            problem=f"{path}: {name!r} is not a valid dataset name")
     if not path.is_file():
         return DatasetEntry(name, path, origin, md5, "missing", None)
     state = "unversioned" if md5 is None else ("ok" if file_md5(path) == md5 else "modified")
@@ -116,11 +118,12 @@ def _entry(root: Path, rel: str, origin: str, md5: str | None) -> DatasetEntry:
         meta = read_meta(path)
         pf = pq.ParquetFile(path)
         symbols = tuple(sorted(set(pf.read(columns=["symbol"]).column(0).to_pylist())))
+        check_symbols(path, symbols)
         stats = [pf.metadata.row_group(i).column(0).statistics for i in range(pf.num_row_groups)]
         first = min(s.min for s in stats if s is not None and s.has_min_max)
         last = max(s.max for s in stats if s is not None and s.has_min_max)
-    except (DatasetSchemaError, ValueError, OSError):
-        return DatasetEntry(name, path, origin, md5, "unreadable", None)
+    except (DatasetSchemaError, ValueError, OSError) as exc:
+        return DatasetEntry(name, path, origin, md5, "unreadable", None, problem=str(exc))
     return DatasetEntry(
         name, path, origin, md5, state, meta, rows=pf.metadata.num_rows, symbols=symbols,
         first=_stamp(first, meta), last=_stamp(last, meta),

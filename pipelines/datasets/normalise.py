@@ -22,6 +22,7 @@ from pipelines.datasets.schema import (
 from pipelines.datasets.source_file import RawTable
 from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.datasets.timestamps import DateOrder, parse_timestamps
+from strategies.names import validate_symbol
 from strategies.venues import get_venue
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -52,6 +53,9 @@ class NormaliseOptions:
     venue: str
     tz: str | None = None
     date_order: DateOrder = "auto"
+
+    def __post_init__(self) -> None:
+        validate_symbol(self.symbol, field="--symbol")
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from strategies.names import SYMBOL
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"stratops"
@@ -84,10 +86,22 @@ def _arrow_schema(tz: str) -> pa.Schema:
     )
 
 
+def check_symbols(source: object, symbols: Iterable[object]) -> None:
+    """Refuse (:class:`DatasetSchemaError`) a ``symbol`` column holding a value that is not a
+    valid symbol (:data:`strategies.names.SYMBOL`): symbols name files and registry keys."""
+    bad = sorted({repr(s) for s in symbols if not isinstance(s, str) or not SYMBOL.fullmatch(s)})
+    if bad:
+        raise DatasetSchemaError(
+            f"{source}: column 'symbol' holds invalid symbol(s) {', '.join(bad[:5])}; a symbol "
+            "is 1-32 characters of A-Z, a-z, 0-9, '.', '_' and '-' starting with a letter or "
+            "digit")
+
+
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the schema's columns, dtypes and (symbol, ts) order.
 
-    Raises :class:`DatasetSchemaError` naming a missing column or a naive ``ts``.
+    Raises :class:`DatasetSchemaError` naming a missing column, a naive ``ts`` or an
+    invalid symbol.
     """
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -103,6 +117,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
             "volume": frame["volume"].astype("float64"),
         }
     )
+    check_symbols("dataset frame", out["symbol"].unique())
     return out.sort_values(["symbol", "ts"], kind="stable").reset_index(drop=True)
 
 
@@ -152,5 +167,9 @@ def read_meta(path: Path) -> DatasetMeta:
 
 
 def read_dataset(path: Path) -> pd.DataFrame:
-    """Read a dataset file into a frame in the normalised schema."""
-    return pd.read_parquet(path)
+    """Read a dataset file into a frame in the normalised schema; a file whose ``symbol``
+    column holds an invalid symbol is refused (:class:`DatasetSchemaError`)."""
+    frame = pd.read_parquet(path)
+    if "symbol" in frame.columns:
+        check_symbols(path, frame["symbol"].unique())
+    return frame

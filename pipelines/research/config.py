@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.research.splits import WalkForwardSpec
+from strategies.names import validate_name, validate_symbol
 from strategies.sim_kernel import METRIC_NAMES
 
 
@@ -60,6 +61,21 @@ class ResearchSettings(BaseModel):
         default_factory=dict, description="strategy -> parameter space replacing its own")
     feature_store: Path = Path("data/features")
     artifacts_dir: Path = Path("data/research")
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            validate_name(name, field="research.datasets entry")
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: dict[str, str]) -> dict[str, str]:
+        for dataset, symbol in value.items():
+            validate_name(dataset, field="research.symbols key")
+            validate_symbol(symbol, field=f"research.symbols.{dataset}")
+        return value
 
     @field_validator("select")
     @classmethod

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.datasets.schema import atomic_write
 from strategies import indicators as ind
 from strategies.bars import Bars
+from strategies.names import path_under, validate_name, validate_symbol
 
 #: Bump when a definition below changes meaning; it is part of every key and MLflow tag.
 FEATURE_SET_VERSION = "1"
@@ -151,7 +152,11 @@ class FeatureStore:
         self.root = root
 
     def path(self, key: FeatureKey) -> Path:
-        return self.root / key.dataset / f"{key.symbol}-{key.digest}.parquet"
+        """Where ``key``'s frame lives; the dataset name and symbol are validated and the
+        path must stay under the store's root (:class:`strategies.names.InvalidNameError`)."""
+        dataset = validate_name(key.dataset, field="dataset")
+        symbol = validate_symbol(key.symbol)
+        return path_under(self.root, dataset, f"{symbol}-{key.digest}.parquet")
 
     def get_or_build(self, key: FeatureKey, build: Callable[[], Bars],
                      labels: pd.Series | None) -> StoredFeatures:

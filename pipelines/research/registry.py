@@ -28,6 +28,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import yaml
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
@@ -35,8 +36,10 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 import strategies
 from pipelines.research.gates import GateVerdict
-from pipelines.research.lineage import TAG_PREFIX, Lineage
+from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.model_config import ModelConfigError, parse_model_config
+from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
 from strategies.registry import UnknownStrategyError, get_strategy
 
@@ -51,6 +54,7 @@ NONFINITE_METRIC_TAG = f"{TAG_PREFIX}metric."  # + name: a NaN/inf metric, kept 
 CANDIDATE_KEY_TAG = f"{TAG_PREFIX}candidate_key"
 RUN_ID_TAG = f"{TAG_PREFIX}run_id"
 MODEL_DIGEST_TAG = f"{TAG_PREFIX}model_digest"
+SOURCE_HASH_TAG = f"{TAG_PREFIX}strategies_source_hash"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own marker of a nested run
 BATCH = 100  # MLflow accepts at most 100 params and 100 tags per log_batch
 # Written by MLflow itself into a model folder loaded by models:/ URI - in place, inside the
@@ -186,6 +190,44 @@ def _check_code_model(model_dir: Path, uri: str) -> None:
                             f"{sorted(flavors)}); refusing to load it")
 
 
+def read_code_model_config(model_dir: Path, uri: str) -> dict[str, Any]:
+    """The ``model_config`` of a saved models-from-code pyfunc, read as data: the ``MLmodel``
+    YAML (``yaml.safe_load``), flavor ``python_function``, key ``config``. The artifact's code
+    file must be byte-equal to the installed ``strategies/pyfunc_model.py``; it is compared,
+    never imported."""
+    try:
+        meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"{uri}: unreadable MLmodel file ({exc})") from exc
+    flavors = meta.get("flavors") if isinstance(meta, dict) else None
+    pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
+    if not isinstance(pyfunc, dict) or set(flavors) != {"python_function"} \
+            or "python_model" in pyfunc or not isinstance(pyfunc.get("model_code_path"), str):
+        raise RegistryError(f"{uri} is not a models-from-code pyfunc; refusing it")
+    code = model_dir / Path(pyfunc["model_code_path"]).name
+    if code.name != PYFUNC_MODEL_PATH.name or not code.is_file() \
+            or code.read_bytes() != PYFUNC_MODEL_PATH.read_bytes():
+        raise RegistryError(f"{uri}: its {code.name} differs from the installed "
+                            f"{PYFUNC_MODEL_PATH.name}; refusing the version")
+    config = pyfunc.get("config")
+    if not isinstance(config, dict):
+        raise RegistryError(f"{uri}: MLmodel python_function.config is {config!r}, not a "
+                            "mapping")
+    return config
+
+
+def _check_source_hash(version: RegisteredVersion, expected: str | None) -> None:
+    """The version's recorded (and, when given, approved) ``strategies_source_hash`` must
+    equal the installed strategies code's."""
+    installed = strategies_source_hash()
+    recorded = version.tags.get(SOURCE_HASH_TAG)
+    for label, want in (("recorded", recorded), ("approved", expected)):
+        if (label == "recorded" or want is not None) and want != installed:
+            raise RegistryError(
+                f"{version.model_uri}: {label} strategies_source_hash {want!r} != installed "
+                f"{installed}; the installed strategies code is not the version's")
+
+
 class ResearchRegistry:
     """Experiments, runs and registered strategy versions in one MLflow store.
 
@@ -246,9 +288,10 @@ class ResearchRegistry:
         return self._version(min(found, key=lambda mv: int(mv.version)), reused=True)
 
     def _experiment(self, strategy: str) -> str:
+        validate_name(strategy, field="strategy")
         experiment = self.client.get_experiment_by_name(strategy)
         if experiment is None:
-            location = f"{self.artifact_root.absolute().as_uri()}/{strategy}"
+            location = path_under(self.artifact_root.absolute(), strategy).as_uri()
             try:
                 return self.client.create_experiment(strategy, artifact_location=location)
             except MlflowException as exc:  # created meanwhile by another recorder
@@ -364,8 +407,9 @@ class ResearchRegistry:
     def get_version(self, strategy: str, ref: str | int) -> RegisteredVersion:
         """Version ``ref`` of ``strategy``: a number, ``"latest"`` or ``"@<alias>"``."""
         ref = str(ref)
-        if not strategy or any(ch in strategy for ch in "'`\\"):
-            raise RegistryError(f"registered model name {strategy!r} is not valid")
+        if not isinstance(strategy, str) or not NAME.fullmatch(strategy):
+            raise RegistryError(f"registered model name {strategy!r} is not valid (a strategy "
+                                "name is [a-z][a-z0-9_]{0,62})")
         try:
             self.client.get_registered_model(strategy)
             if ref == "latest":
@@ -403,25 +447,60 @@ class ResearchRegistry:
                 artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
             return model_digest(local)
 
-    def load_model(self, strategy: str, ref: str | int, *,
-                   expected_digest: str | None = None) -> mlflow.pyfunc.PyFuncModel:
-        """The version's pyfunc, after checking its artifacts' digest (against the recorded
-        tag, and ``expected_digest`` - e.g. the approved one - when given) and that it is
-        models-from-code; loaded with pickle deserialisation disallowed."""
-        version = self.get_version(strategy, ref)
-        source = self.client.get_model_version_download_uri(strategy, str(version.version))
+    def _download_checked(self, version: RegisteredVersion, tmp: str,
+                          expected_digest: str | None) -> Path:
+        """The version's model files in ``tmp``, after checking their digest against the
+        recorded tag and, when given, ``expected_digest``."""
         expected = version.tags.get(MODEL_DIGEST_TAG)
         if expected is None:
             raise RegistryError(f"{version.model_uri} has no {MODEL_DIGEST_TAG} tag; "
-                                "refusing to load an unverifiable model")
+                                "refusing an unverifiable model")
+        source = self.client.get_model_version_download_uri(version.strategy,
+                                                            str(version.version))
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
+        actual = model_digest(local)
+        for label, want in (("recorded", expected), ("approved", expected_digest)):
+            if want is not None and actual != want:
+                raise RegistryError(f"{version.model_uri}: artifacts digest {actual} != "
+                                    f"{label} {want}")
+        return local
+
+    def load_config(self, strategy: str, ref: str | int, *, expected_digest: str | None = None,
+                    expected_source_hash: str | None = None) -> dict[str, Any]:
+        """The version's ``model_config`` as validated data, for the live path: nothing from
+        the artifacts is imported or executed.
+
+        Checks, in order: the artifacts' digest (against the recorded tag and, when given,
+        ``expected_digest`` - the approved one); that the version is models-from-code with
+        the installed ``pyfunc_model.py``; the config's keys, strategy (must be ``strategy``)
+        and params (accepted by the installed params class); and that the version's
+        ``strategies_source_hash`` (and ``expected_source_hash`` when given) equals the
+        installed code's. Any failure raises :class:`RegistryError`.
+        """
+        version = self.get_version(strategy, ref)
+        _check_source_hash(version, expected_source_hash)
         with tempfile.TemporaryDirectory() as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=source, dst_path=tmp, tracking_uri=store_uri(self.tracking_uri)))
-            actual = model_digest(local)
-            for label, want in (("recorded", expected), ("approved", expected_digest)):
-                if want is not None and actual != want:
-                    raise RegistryError(f"{version.model_uri}: artifacts digest {actual} != "
-                                        f"{label} {want}")
+            local = self._download_checked(version, tmp, expected_digest)
+            config = read_code_model_config(local, version.model_uri)
+        try:
+            parsed = parse_model_config(config, strict=True)
+        except ModelConfigError as exc:
+            raise RegistryError(f"{version.model_uri}: {exc}") from exc
+        if parsed.spec.name != strategy:
+            raise RegistryError(f"{version.model_uri}: model_config strategy "
+                                f"{parsed.spec.name!r} is not {strategy!r}")
+        return config
+
+    def load_model(self, strategy: str, ref: str | int, *,
+                   expected_digest: str | None = None) -> mlflow.pyfunc.PyFuncModel:
+        """The version's pyfunc - **research only** (the reproducibility check): loading runs
+        the artifact's code. The live path uses :meth:`load_config`. Checked first: the
+        artifacts' digest (against the recorded tag, and ``expected_digest`` when given) and
+        that it is models-from-code; loaded with pickle deserialisation disallowed."""
+        version = self.get_version(strategy, ref)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_checked(version, tmp, expected_digest)
             _check_code_model(local, version.model_uri)
             with _pickle_disallowed():
                 return mlflow.pyfunc.load_model(str(local))

@@ -38,8 +38,9 @@ def dataset_entry(root: Path, dataset: str) -> DatasetEntry:
     """The catalog entry of ``dataset``; refused unless its file matches its DVC record."""
     entry = find_dataset(root, dataset)
     if entry.state != "ok" or entry.meta is None or entry.md5 is None:
-        raise DatasetUnavailableError(
-            f"dataset {dataset!r} is {entry.state}; run `stratops data build` (or `stratops run`)")
+        why = f" ({entry.problem})" if entry.problem else ""
+        raise DatasetUnavailableError(f"dataset {dataset!r} is {entry.state}{why}; run "
+                                      "`stratops data build` (or `stratops run`)")
     return entry
 
 

@@ -24,6 +24,7 @@ from live.governance.identity import create_keys, load_actor, load_directory
 from live.governance.policy import CanaryEvidence
 from live.governance.promotion import GovernanceRefusal, GovernanceService
 from live.governance.signing import sign
+from live.runner.deployments import load_deployed
 from pipelines.research.gates import load_gates
 from pipelines.research.registry import ResearchRegistry
 from strategies.registry import STRATEGIES
@@ -328,3 +329,11 @@ def test_pending_requests_survive_and_store_signatures(desk: Desk) -> None:
         stored = store.get_request(conn, row.id)
     assert stored is not None and stored.state == "pending"
     assert stored.maker_signature["signer"] == "alice"
+
+
+def test_load_deployed_reads_the_approved_version_as_data(desk: Desk) -> None:
+    desk.promote(desk.versions[0], "shadow")
+    (deployed,), refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert refused == []
+    assert (deployed.strategy, deployed.version, deployed.symbols) == \
+        ("ema_cross", desk.versions[0], ("NIFTY",))

@@ -19,15 +19,19 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import pytest
+import yaml
 
+from live.runner.deployments import load_candidates
 from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from pipelines.research.gates import GateVerdict, load_gates
 from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
 from pipelines.research.registry import (
+    MODEL_DIGEST_TAG,
     RecordInputError,
     RegisteredVersion,
     RegistryError,
     ResearchRegistry,
+    model_digest,
 )
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
@@ -311,3 +315,93 @@ def test_postgres_record_reuse_and_load(postgres_uri: str, tmp_path: Path,
     conn.close()
     assert len(_versions(sqlite_store[0], "ema_cross")) == 1  # the SQLite store untouched
     assert sqlite_store[0].get_version("ema_cross", 1).run_id == recorded.run_id
+
+
+# -- the live load path: the version's config as data, never its code ----------------------
+
+
+def _model_dir(registry: ResearchRegistry, version: int) -> Path:
+    """The stored artifacts of ``version`` (the local artifact store itself, not a copy)."""
+    source = registry.client.get_model_version_download_uri("ema_cross", str(version))
+    return Path(mlflow.artifacts.download_artifacts(source))
+
+
+def _fix_digest_tag(registry: ResearchRegistry, version: int) -> None:
+    """What an attacker with registry edit rights can do after editing the artifacts."""
+    registry.client.set_model_version_tag("ema_cross", str(version), MODEL_DIGEST_TAG,
+                                          model_digest(_model_dir(registry, version)))
+
+
+def test_load_config_returns_the_registered_config_as_data(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate) -> None:
+    config = sqlite_store[0].load_config("ema_cross", recorded.version)
+    assert config == candidate.model_config
+
+
+def test_load_candidates_edited_pyfunc_code_never_runs_and_is_refused(
+        tmp_path: Path, candidate: Candidate) -> None:
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    version = candidate.record(registry).version
+    marker = tmp_path / "marker"
+    code = _model_dir(registry, version) / "pyfunc_model.py"
+    code.write_text(code.read_text()
+                    + f"\n__import__('pathlib').Path({str(marker)!r}).write_text('ran')\n")
+    _fix_digest_tag(registry, version)
+    loaded, refused = load_candidates(registry, ["ema_cross"])
+    assert not marker.exists()
+    assert loaded == []
+    assert [r.strategy for r in refused] == ["ema_cross"]
+    assert "pyfunc_model.py differs from the installed" in refused[0].reason
+
+
+def test_load_candidates_untouched_version_loads_as_data(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+        candidate: Candidate) -> None:
+    (deployed,), refused = load_candidates(sqlite_store[0], ["ema_cross"])
+    assert refused == []
+    assert deployed.params == SPEC.make_params(**candidate.report.chosen_params())
+    assert (deployed.version, deployed.symbols, deployed.capital_fraction) == (1, ("NIFTY",), 0.0)
+
+
+def test_load_config_source_hash_other_than_installed_is_refused(
+        tmp_path: Path, candidate: Candidate) -> None:
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    version = candidate.record(registry).version
+    registry.client.set_model_version_tag("ema_cross", str(version),
+                                          "stratops.strategies_source_hash", "0" * 64)
+    with pytest.raises(RegistryError, match="recorded strategies_source_hash '0000"):
+        registry.load_config("ema_cross", version)
+
+
+def test_load_config_approved_source_hash_other_than_installed_is_refused(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion) -> None:
+    with pytest.raises(RegistryError, match=r"approved strategies_source_hash 'f+'"):
+        sqlite_store[0].load_config("ema_cross", recorded.version,
+                                    expected_source_hash="f" * 64)
+
+
+def test_load_config_approved_digest_mismatch_is_refused(
+        sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion) -> None:
+    with pytest.raises(RegistryError, match=r"artifacts digest .* != approved 0+"):
+        sqlite_store[0].load_config("ema_cross", recorded.version, expected_digest="0" * 64)
+
+
+def test_load_config_unknown_config_key_is_refused(tmp_path: Path,
+                                                   candidate: Candidate) -> None:
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    version = candidate.record(registry).version
+    mlmodel = _model_dir(registry, version) / "MLmodel"
+    meta = yaml.safe_load(mlmodel.read_text())
+    meta["flavors"]["python_function"]["config"]["hook"] = "os.system"
+    mlmodel.write_text(yaml.safe_dump(meta))
+    _fix_digest_tag(registry, version)
+    with pytest.raises(RegistryError, match=r"unknown keys \['hook'\]"):
+        registry.load_config("ema_cross", version)
+
+
+@pytest.mark.parametrize("strategy", ["../ema_cross", "ema_cross'", "EMA"])
+def test_get_version_traversal_or_quoted_name_is_refused(
+        sqlite_store: tuple[ResearchRegistry, str], strategy: str) -> None:
+    with pytest.raises(RegistryError, match="is not valid"):
+        sqlite_store[0].get_version(strategy, "1")

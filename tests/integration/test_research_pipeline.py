@@ -44,6 +44,20 @@ def test_research_registers_one_model_per_strategy_with_lineage(researched: Path
         assert "+dirty" not in tags["stratops.code_revision"]
 
 
+def test_research_outputs_in_dagster_storage_are_json_and_parquet_not_pickles(
+        researched: Path) -> None:
+    storage = researched / ".dagster" / "storage"
+    for asset in ("walk_forward_report", "gate_verdict", "strategy_version"):
+        stored = sorted((storage / asset).glob("*.json"))
+        assert len(stored) == len(STRATEGIES), asset
+        for path in stored:
+            assert json.loads(path.read_text())["type"], path
+    parquet = sorted((storage / "walk_forward_report").glob("*.parquet"))
+    assert parquet and all(p.read_bytes()[:4] == b"PAR1" for p in parquet)
+    pickles = [p for p in storage.rglob("*") if p.is_file() and p.read_bytes()[:1] == b"\x80"]
+    assert pickles == []
+
+
 def test_research_parent_run_has_a_child_run_per_fold(researched: Path) -> None:
     client = _client(researched)
     version = client.search_model_versions("name = 'ema_cross'")[0]

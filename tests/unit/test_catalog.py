@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.datasets.catalog import (
@@ -14,7 +16,13 @@ from pipelines.datasets.catalog import (
     find_dataset,
     list_datasets,
 )
-from pipelines.datasets.schema import KIND_INTRADAY, DatasetMeta, write_dataset
+from pipelines.datasets.schema import (
+    KIND_INTRADAY,
+    DatasetMeta,
+    DatasetSchemaError,
+    read_dataset,
+    write_dataset,
+)
 from tests.stubs import nse_minute_bars
 
 DVC_YAML = """stages:
@@ -71,3 +79,36 @@ def test_find_dataset_unknown_lists_known(tmp_path: Path) -> None:
     _project(tmp_path, lock_md5=None)
     with pytest.raises(UnknownDatasetError, match=r"'beta'.*\['alpha'\]"):
         find_dataset(tmp_path, "beta")
+
+
+def _write_alpha_with_symbol(root: Path, symbol: str) -> Path:
+    """A stage output whose symbol column holds ``symbol`` (written past the schema check)."""
+    path = _write_alpha(root)
+    table = pq.read_table(path)
+    column = pa.array([symbol] * table.num_rows, type=pa.string())
+    table = table.set_column(table.schema.get_field_index("symbol"), "symbol", column)
+    pq.write_table(table, path)
+    return path
+
+
+def test_list_datasets_traversal_symbol_column_is_unreadable_naming_it(tmp_path: Path) -> None:
+    path = _write_alpha_with_symbol(tmp_path, "../../../../../tmp/x")
+    _project(tmp_path, lock_md5=file_md5(path))
+    (entry,) = list_datasets(tmp_path)
+    assert (entry.state, entry.symbols, entry.meta) == ("unreadable", (), None)
+    assert "'../../../../../tmp/x'" in entry.problem
+
+
+def test_read_dataset_traversal_symbol_column_is_refused(tmp_path: Path) -> None:
+    path = _write_alpha_with_symbol(tmp_path, "../../x")
+    with pytest.raises(DatasetSchemaError, match=r"invalid symbol\(s\) '\.\./\.\./x'"):
+        read_dataset(path)
+
+
+def test_write_dataset_traversal_symbol_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    meta = DatasetMeta(name="alpha", kind=KIND_INTRADAY, timeframe="1m", venue="NSE",
+                       source="test")
+    frame = nse_minute_bars().assign(symbol="../x")
+    with pytest.raises(DatasetSchemaError, match=r"'\.\./x'"):
+        write_dataset(frame, tmp_path / "alpha.parquet", meta)
+    assert list(tmp_path.iterdir()) == []

@@ -69,3 +69,24 @@ def test_cli_import_text_in_numeric_column_names_line(
                    "2025-01-06 09:15:00,100,101,99,abc,10\n")
     assert main(["data", "import", str(bad), "--symbol", "X", "--timeframe", "1m"]) == 2
     assert "column 'close'" in (err := capsys.readouterr().err) and "line 2: 'abc'" in err
+
+
+def test_cli_import_traversal_symbol_is_refused_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", "pyproject.toml"):
+        (project / name).write_text((Path(__file__).resolve().parents[2] / name).read_text())
+    monkeypatch.setenv("STRATOPS_ROOT", str(project))
+    source = tmp_path / "good.csv"
+    source.write_text("date,open,high,low,close,volume\n"
+                      "2025-01-06 09:15:00,100,101,99,100,10\n")
+    escape = "../" * 12 + str(tmp_path.relative_to("/") / "escaped")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    code = main(["data", "import", str(source), "--symbol", escape, "--timeframe", "1m"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: --symbol '../") and "not a valid symbol" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p for p in tmp_path.rglob("*")) == before

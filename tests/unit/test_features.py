@@ -21,6 +21,7 @@ from pipelines.research.features import (
 )
 from pipelines.research.report import ReportInputError
 from strategies.bars import Bars, bars_from_frame
+from strategies.names import InvalidNameError
 from tests.stubs import nse_minute_bars
 
 KEY = FeatureKey(dataset="nse_index_1m", dataset_md5="a" * 32, symbol="NIFTY",
@@ -94,3 +95,13 @@ def test_load_labels_missing_column_names_the_file(tmp_path: Path) -> None:
 def test_labels_digest_is_none_without_a_file(tmp_path: Path) -> None:
     assert labels_digest(tmp_path / "absent.parquet") == "none"
     assert load_labels(tmp_path / "absent.parquet") is None
+
+
+@pytest.mark.parametrize("change", [{"symbol": "../../../../../tmp/x"},
+                                    {"dataset": "../../outside"}])
+def test_feature_store_path_traversal_name_raises(tmp_path: Path,
+                                                  change: dict[str, str]) -> None:
+    key = replace(KEY, **change)
+    with pytest.raises(InvalidNameError, match=r"tmp/x|outside"):
+        FeatureStore(tmp_path / "features").path(key)
+    assert list(tmp_path.iterdir()) == []

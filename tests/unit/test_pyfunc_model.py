@@ -131,3 +131,18 @@ def test_strategies_package_imports_without_mlflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout
     assert out.strip() == "False"
+
+
+def test_parse_model_config_strict_unknown_key_is_refused() -> None:
+    with pytest.raises(ModelConfigError, match=r"unknown keys \['loader'\]"):
+        parse_model_config({**CONFIG, "loader": "os.system"}, strict=True)
+
+
+def test_parse_model_config_traversal_symbol_is_refused() -> None:
+    with pytest.raises(ModelConfigError, match=r"'\.\./\.\./x'"):
+        parse_model_config({**CONFIG, "symbols": ["NIFTY", "../../x"]})
+
+
+def test_parse_model_config_strict_traversal_dataset_is_refused() -> None:
+    with pytest.raises(ModelConfigError, match=r"dataset '\.\./x'"):
+        parse_model_config({**CONFIG, "dataset": "../x"}, strict=True)

@@ -20,6 +20,9 @@ def test_research_defaults_cover_the_four_strategies_on_the_nse_year() -> None:
     ("select", "profit", "select='profit'"),
     ("pbo_splits", 7, "even"),
     ("strategies", ["nope"], "unknown strategies"),
+    ("symbols", {"nse_index_1m": "../../../../../tmp/x"}, r"research\.symbols\.nse_index_1m"),
+    ("symbols", {"../x": "NIFTY"}, r"research\.symbols key '\.\./x'"),
+    ("datasets", ["../../x"], r"research\.datasets entry '\.\./\.\./x'"),
 ])
 def test_research_settings_bad_value_is_named(field: str, value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.research.assets import FEATURES_IO, GROUP, research_assets
-from pipelines.defs.research.io_managers import FeatureStoreIOManager
+from pipelines.defs.research.io_managers import FeatureStoreIOManager, JsonIOManager
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.defs.research.sensors import RESEARCH_JOB, build_sensor
 from stratops.settings import Settings
@@ -21,8 +21,11 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "mlflow_registry": MlflowRegistry(
                 tracking_uri=settings.tracking_uri,
                 artifact_root=str(settings.path(settings.mlflow_artifact_root))),
-            FEATURES_IO: FeatureStoreIOManager(base_dir=str(storage / "feature_pointers")),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(storage)),
+            FEATURES_IO: FeatureStoreIOManager(
+                base_dir=str(storage / "feature_pointers"),
+                store_dir=str(settings.path(research.feature_store))),
+            # JSON + Parquet: Dagster's filesystem IO manager would pickle (and unpickle) them
+            "io_manager": JsonIOManager(base_dir=str(storage)),
         },
         jobs=[dg.define_asset_job(RESEARCH_JOB, selection=dg.AssetSelection.groups(GROUP))],
         sensors=[build_sensor(root, research)],

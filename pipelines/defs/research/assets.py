@@ -23,6 +23,7 @@ from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FEATURE_SET_VERSION, UNLABELLED, StoredFeatures
 from pipelines.research.gates import GateVerdict
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.names import path_under, validate_name
 from strategies.registry import get_strategy
 
 GROUP = "research"
@@ -167,7 +168,9 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     bars = features.bars()
     config = study.sim_config(root, dataset, bars, research)
     regimes = regime_breakdown(report, _session_labels(features), config.initial_capital_inr)
-    out_dir = root / research.artifacts_dir / report.strategy / dataset
+    out_dir = path_under(root / research.artifacts_dir,
+                         validate_name(report.strategy, field="strategy"),
+                         validate_name(dataset, field="dataset"))
     paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
     venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
     version = mlflow_registry.client().record(

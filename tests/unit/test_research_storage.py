@@ -1,0 +1,78 @@
+"""Research outputs stored by the Dagster IO manager as JSON and Parquet: exact round trips,
+no pickles, and unknown stored types refused."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.datasets.synthetic_nse import generate_nse_index_bars
+from pipelines.defs.research.io_managers import JsonIOManager
+from pipelines.research.gates import Check, GateVerdict
+from pipelines.research.serde import StoredOutputError, decode
+from pipelines.research.splits import WalkForwardSpec
+from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
+from strategies.bars import bars_from_frame
+from strategies.ema_cross import SPEC, EmaCrossParams
+from strategies.simulator import SimConfig
+
+KEY = dg.AssetKey("walk_forward_report")
+
+
+@pytest.fixture(scope="module")
+def report() -> WalkForwardReport:
+    frame, _ = generate_nse_index_bars(start=date(2025, 1, 1), end=date(2025, 2, 28), seed=3)
+    bars = bars_from_frame(frame[frame["symbol"] == "NIFTY"].reset_index(drop=True),
+                           symbol="NIFTY", venue="NSE")
+    wf = WalkForwardSpec(scheme="rolling", train=10, test=5, unit="sessions", purge=1)
+    combos = [EmaCrossParams(fast=f, slow=s) for f in (5, 9) for s in (21, 30)]
+    return run_walk_forward(SPEC, bars, SimConfig(lot_size=75, stop_points=25), wf,
+                            combos=combos, pbo_splits=4)
+
+
+def _round_trip(tmp_path: Path, value: object) -> object:
+    manager = JsonIOManager(base_dir=str(tmp_path))
+    manager.handle_output(dg.build_output_context(asset_key=KEY), value)
+    return manager.load_input(dg.build_input_context(asset_key=KEY))
+
+
+def test_json_io_manager_report_round_trips_exactly(tmp_path: Path,
+                                                    report: WalkForwardReport) -> None:
+    back = _round_trip(tmp_path, report)
+    assert isinstance(back, WalkForwardReport)
+    assert (back.strategy, back.symbol, back.spec, back.n_trials, back.folds) == \
+        (report.strategy, report.symbol, report.spec, report.n_trials, report.folds)
+    assert back.metrics.keys() == report.metrics.keys()
+    for name, value in report.metrics.items():
+        assert back.metrics[name] == value or (math.isnan(value) and math.isnan(back.metrics[name]))
+    pd.testing.assert_frame_equal(back.oos_trades, report.oos_trades)
+    pd.testing.assert_series_equal(back.oos_equity, report.oos_equity)
+
+
+def test_json_io_manager_writes_json_and_parquet_not_pickles(tmp_path: Path,
+                                                             report: WalkForwardReport) -> None:
+    _round_trip(tmp_path, report)
+    frames = sorted(tmp_path.glob("*.parquet"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["walk_forward_report.json", *(p.name for p in frames)]) and len(frames) == 2
+    assert all(p.read_bytes()[:4] == b"PAR1" for p in frames)
+    doc = json.loads((tmp_path / "walk_forward_report.json").read_text())
+    assert doc["type"] == "walk_forward_report"
+
+
+def test_json_io_manager_verdict_and_plain_dict_round_trip(tmp_path: Path) -> None:
+    verdict = GateVerdict("ema_cross", (Check("max_pbo", "pbo", math.inf, 0.5, False),), "d")
+    assert _round_trip(tmp_path, verdict) == verdict
+    version = {"version": 3, "metrics": {"oos_cost_share": math.inf}, "passed": False}
+    assert _round_trip(tmp_path, version) == version
+
+
+def test_decode_unknown_stored_type_is_refused() -> None:
+    with pytest.raises(StoredOutputError, match="unknown stored type 'pickle'"):
+        decode({"type": "pickle", "value": "gASV"}, {}, source="x.json")
