@@ -150,6 +150,17 @@ def verify_entry(entry: Mapping[str, Any], seq: int, previous: str | None,
     return roles
 
 
+def _verified_chain(lock: Path) -> tuple[list[dict[str, Any]], Directory | None, str | None]:
+    """The lock's entries, each verified against the one before; the head's roles and sha."""
+    entries = read_lock(lock)
+    directory: Directory | None = None
+    previous: str | None = None
+    for index, entry in enumerate(entries, start=1):
+        directory = verify_entry(entry, index, previous, directory, f"{lock} entry {index}")
+        previous = entry["sha256"]
+    return entries, directory, previous
+
+
 def load_trusted(roles_path: Path, lock_path: Path | None = None,
                  pinned_root: str | None = None) -> TrustedDirectory:
     """Verify the whole lock and return the head's roles (what signatures are checked with).
@@ -158,12 +169,7 @@ def load_trusted(roles_path: Path, lock_path: Path | None = None,
     genesis digest is not ``pinned_root`` (a replaced lock).
     """
     lock = lock_path or lock_path_for(roles_path)
-    entries = read_lock(lock)
-    directory: Directory | None = None
-    previous: str | None = None
-    for index, entry in enumerate(entries, start=1):
-        directory = verify_entry(entry, index, previous, directory, f"{lock} entry {index}")
-        previous = entry["sha256"]
+    entries, directory, previous = _verified_chain(lock)
     assert directory is not None and previous is not None
     root = str(entries[0]["sha256"])
     if pinned_root is not None and root != pinned_root:
@@ -210,12 +216,7 @@ def write_lock(lock_path: Path, entries: Sequence[Mapping[str, Any]], *,
 
 def append_verified(lock_path: Path, entry: Mapping[str, Any]) -> None:
     """Append ``entry`` after checking the lock and the entry verify (nothing half-written)."""
-    entries = read_lock(lock_path)
-    directory: Directory | None = None
-    previous: str | None = None
-    for index, old in enumerate(entries, start=1):
-        directory = verify_entry(old, index, previous, directory, f"{lock_path} entry {index}")
-        previous = old["sha256"]
+    entries, directory, previous = _verified_chain(lock_path)
     verify_entry(entry, len(entries) + 1, previous, directory,
                  f"{lock_path} new entry {len(entries) + 1}")
     write_lock(lock_path, [*entries, dict(entry)])

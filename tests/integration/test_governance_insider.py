@@ -212,14 +212,19 @@ def _canary(desk: TrustedDesk) -> None:
         assert desk.promote(desk.versions[0], stage).ok
 
 
-def test_inserted_live_row_with_alias_move_is_not_verified_and_audited(
-        desk: TrustedDesk) -> None:
+def _forge_live_row(desk: TrustedDesk) -> None:
+    """Canary approved; then a live row pointing at the canary snapshot, and the alias."""
     _canary(desk)
     canary_snapshot = desk.svc.deployments()[("ema_cross", "canary")][1]
     desk.sql("INSERT INTO gov_deployments (strategy, stage, version, snapshot_id) "
              "VALUES ('ema_cross', 'live', ?, ?)", desk.versions[0], canary_snapshot)
     desk.registry.client.set_registered_model_alias("ema_cross", "live",
                                                     str(desk.versions[0]))
+
+
+def test_inserted_live_row_with_alias_move_is_not_verified_and_audited(
+        desk: TrustedDesk) -> None:
+    _forge_live_row(desk)
     check = desk.svc.verify_deployment("ema_cross", "live", audit_as="deploy_verify")
     assert not check.ok
     assert any("for stage 'canary', not 'live'" in p for p in check.problems)
@@ -397,12 +402,7 @@ def test_runner_load_refusal_is_audited(desk: TrustedDesk,
     from stratops.live_ops import LiveSetupError, prepare
     from stratops.settings import load_settings
 
-    _canary(desk)
-    canary_snapshot = desk.svc.deployments()[("ema_cross", "canary")][1]
-    desk.sql("INSERT INTO gov_deployments (strategy, stage, version, snapshot_id) "
-             "VALUES ('ema_cross', 'live', ?, ?)", desk.versions[0], canary_snapshot)
-    desk.registry.client.set_registered_model_alias("ema_cross", "live",
-                                                    str(desk.versions[0]))
+    _forge_live_row(desk)
     monkeypatch.setenv("STRATOPS_GOVERNANCE__DB_URL", f"sqlite:///{desk.root}/governance.db")
     monkeypatch.setenv("STRATOPS_MLFLOW_TRACKING_URI", f"sqlite:///{desk.root}/mlflow.db")
     with pytest.raises(LiveSetupError, match="nothing to trade in live mode: ema_cross"):
