@@ -54,7 +54,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade."""
-    from live.adapters.paper import PaperExchange
+    from live.adapters.paper import PaperConfigError, PaperExchange
     from live.db import make_engine
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
@@ -91,8 +91,14 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     frame = replay_frame(dataset.path, symbols, start, end)
     url = settings.live.shadow_exchange_url if mode == "shadow" else \
         settings.live.paper_exchange_url
-    exchange = PaperExchange(make_engine(url, settings.root), seed=settings.live.paper_seed,
-                             fill_model=_fill_model(deployed))
+    try:
+        exchange = PaperExchange(make_engine(url, settings.root),
+                                 seed=settings.live.paper_seed, fill_model=_fill_model(deployed))
+    except PaperConfigError as exc:
+        key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
+        raise LiveSetupError(f"{exc}. Point this run at a fresh book "
+                             f"(STRATOPS_LIVE__{key}=sqlite:///.stratops/<new name>.db) or "
+                             "delete that store if its history is not needed") from exc
 
     def market(bar: Any) -> None:
         exchange.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)

@@ -539,6 +539,14 @@ def test_reopening_with_another_fill_model_is_refused(db: Path) -> None:
         _exchange(db, fill="close")
 
 
+def test_reopening_with_another_fill_model_names_the_store_and_what_differs(db: Path) -> None:
+    _exchange(db)
+    with pytest.raises(PaperConfigError) as caught:
+        _exchange(db, fill="close")
+    message = str(caught.value)
+    assert str(db) in message and "fill_model=" in message and "seed=" not in message
+
+
 def _session(path: Path) -> tuple[list[object], list[object]]:
     ex = _exchange(path, partial_fill_ratio=0.5, reject_prob=0.3, latency_bars=1)
     for minute in range(8):

@@ -158,7 +158,12 @@ def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
             conn.execute(config.insert(), [{"key": k, "value": v} for k, v in wanted.items()])
             return
     if stored != wanted:
-        raise PaperConfigError(f"paper store was created with {stored}, opened with {wanted}")
+        differs = sorted(k for k in {*stored, *wanted} if stored.get(k) != wanted.get(k))
+        raise PaperConfigError(
+            f"paper exchange store {engine.url.render_as_string(hide_password=True)} was "
+            f"created with {', '.join(f'{k}={stored.get(k)}' for k in differs)}, but this "
+            f"run wants {', '.join(f'{k}={wanted.get(k)}' for k in differs)}; its book was "
+            "filled under the old rules, so it is not reused")
 
 
 def next_seq(conn: sa.Connection, name: str) -> int:
