@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,8 +63,11 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
         raise typer.Exit(EXIT_FAILED) from None
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
                       runner.deployed)
-    with console.status(f"{mode}: {names} on {len(prepared.frame):,} bars ..."):
-        summary = runner.run(paced_feed(replay_bars(prepared.frame), speed))
+    _say_resume(mode, prepared.frame, runner.recovered_last)
+    with _progress() as progress:
+        task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
+        summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
+                                                   task), speed))
     seq, head = runner.journal.head()
     console.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
     console.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
@@ -76,6 +79,41 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
                       f"trades {stats.trades}")
     console.print(f"journal seq {seq}, head {head[:16]}..., state hash "
                   f"{state_hash(runner.state)[:16]}...")
+
+
+def _progress() -> Any:
+    """A bar-count progress bar with an ETA (cleared when done; silent when not a TTY)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("bars"), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=console, transient=True)
+
+
+def _advancing(bars: Any, progress: Any, task: Any) -> Any:
+    for bar in bars:
+        yield bar
+        progress.advance(task)
+
+
+def _say_resume(mode: str, frame: Any, recovered: dict[str, Any]) -> None:
+    """Say so when the journal already holds bars of this range: the feed resumes at the
+    last journaled bar of each symbol (re-processing it), never replays earlier ones."""
+    for symbol, last in sorted(recovered.items()):
+        rows = frame[frame["symbol"] == symbol]
+        done = int((rows["ts"] < last).sum())
+        if done:
+            console.print(f"resuming the {mode} journal at its last {symbol} bar {last}: "
+                          f"{done:,} earlier bars of this range were journaled before and "
+                          "are skipped (a fresh run needs another journal: "
+                          "STRATOPS_LIVE__JOURNAL_URL)")
 
 
 def _journal(mode: str):

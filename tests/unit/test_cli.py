@@ -90,3 +90,33 @@ def test_cli_import_traversal_symbol_is_refused_and_nothing_written(
     assert err.startswith("error: --symbol '../") and "not a valid symbol" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_live_session_resume_says_how_many_bars_were_already_journaled(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from stratops.cli_live import _say_resume
+
+    ist = ZoneInfo("Asia/Kolkata")
+    ts = pd.date_range("2025-03-03 09:15", periods=5, freq="1min", tz=ist)
+    frame = pd.DataFrame({"ts": ts, "symbol": "NIFTY"})
+    _say_resume("shadow", frame, {"NIFTY": datetime(2025, 3, 3, 9, 18, tzinfo=ist)})
+    out = capsys.readouterr().out
+    assert "resuming the shadow journal at its last NIFTY bar" in out
+    assert "3 earlier bars" in out
+
+
+def test_live_session_fresh_journal_says_nothing_about_resuming(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    from stratops.cli_live import _say_resume
+
+    frame = pd.DataFrame({"ts": pd.date_range("2025-03-03", periods=2, tz="UTC"),
+                          "symbol": "NIFTY"})
+    _say_resume("shadow", frame, {})
+    assert capsys.readouterr().out == ""
