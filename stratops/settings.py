@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pipelines.datasets.validation import ValidationConfig
@@ -63,6 +63,17 @@ class LiveSettings(BaseModel):
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
     max_history_sessions: int = Field(5, ge=1, description="bar history kept per symbol")
+
+    @field_validator("journal_url")
+    @classmethod
+    def _one_journal_per_mode(cls, url: str) -> str:
+        if url.startswith("postgresql") and "{mode}" not in url:
+            raise ValueError(
+                f"{url!r}: a PostgreSQL journal URL must contain {{mode}} (e.g. "
+                "postgresql://host/stratops_journal_{mode}), or shadow, canary and live "
+                "would share one journal and mix virtual with real fills; create one "
+                "database per mode (createdb stratops_journal_shadow ...)")
+        return url
 
 
 class Settings(BaseSettings):

@@ -64,3 +64,15 @@ def test_find_root_outside_project_names_the_fix(tmp_path: Path,
     monkeypatch.delenv("STRATOPS_ROOT", raising=False)
     with pytest.raises(SettingsError, match="STRATOPS_ROOT"):
         find_root(tmp_path)
+
+
+def test_load_settings_postgres_journal_shared_by_every_mode_is_refused(
+        tmp_path: Path) -> None:
+    text = "live:\n  journal_url: postgresql://127.0.0.1/stratops_journal\n"
+    with pytest.raises(SettingsError, match=r"must contain \{mode\}"):
+        load_settings(_project(tmp_path, text))
+
+
+def test_load_settings_postgres_journal_per_mode_is_accepted(tmp_path: Path) -> None:
+    text = "live:\n  journal_url: postgresql://127.0.0.1/stratops_journal_{mode}\n"
+    assert "{mode}" in load_settings(_project(tmp_path, text)).live.journal_url
