@@ -40,13 +40,42 @@ def _refusals() -> Iterator[None]:
 
 
 def _signed_call(user: str | None, call: Callable[[Any, Any], Any]) -> Any:
+    from live.governance.promotion import GovernanceRefusal
     from stratops.governance_ops import acting_user, service, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
     name = acting_user(user)
+    sign = signer_for(settings, name)
     with _refusals():
-        return call(service(settings), signer_for(settings, name))
+        try:
+            result = call(service(settings), sign)
+        except GovernanceRefusal:
+            _checkpoint_audit(settings, sign)  # the refusal was audited: seal it too
+            raise
+    if not _checkpoint_audit(settings, sign):
+        raise typer.Exit(EXIT_FAILED)
+    return result
+
+
+def _checkpoint_audit(settings: Any, sign: Any, *, accept_appended: bool = False) -> bool:
+    """Seal the audit log's head with the acting user's signature (outside the database);
+    False, printing why, when the log contradicts its checkpoints or cannot be signed."""
+    from live.checkpoints import CheckpointError
+    from live.governance.identity import IdentityError
+    from live.governance.signing import SignatureError
+    from stratops.checkpoint_ops import checkpoint_audit
+    from stratops.governance_ops import directory
+
+    try:
+        made = checkpoint_audit(settings, _audit(settings), sign, directory(settings),
+                                accept_appended=accept_appended)
+    except (CheckpointError, IdentityError, SignatureError) as exc:
+        console.print(f"[red]audit checkpoint NOT written[/] (the action itself is done and "
+                      f"audited): {exc}")
+        return False
+    console.print(f"audit checkpoint: seq {made.seq} signed by {made.signature.signer}")
+    return True
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -64,13 +93,37 @@ def keys_create(
     """Create USER's key pair: private key mode 0600 in the keys folder, never in git."""
     from live.governance.identity import create_keys
     from stratops.governance_ops import keys_dir
-    from stratops.roles_file import add_user
     from stratops.settings import load_settings
 
     settings = load_settings()
     path, public = create_keys(user, keys_dir(settings))
     console.print(f"private key: {path} (mode 0600; keep it out of git)")
     console.print(f"public key:  {public}")
+    _print_roles_step(settings, user, role, public, add_to_roles)
+
+
+@keys_app.command("create-service")
+def keys_create_service(
+    add_to_roles: Annotated[bool, typer.Option(
+        help="append the service user to the roles file with role runner")] = False,
+) -> None:
+    """Create the runner's service key (live.service_key_file, mode 0600, folder 0700) that
+    signs journal checkpoints. Run it as the service's own Unix user."""
+    from live.service_key import create_service_key
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    path = settings.path(settings.live.service_key_file)
+    public = create_service_key(path)
+    console.print(f"service key: {path} (mode 0600; readable by this Unix user only)")
+    console.print(f"public key:  {public}")
+    _print_roles_step(settings, settings.live.service_user, ["runner"], public, add_to_roles)
+
+
+def _print_roles_step(settings: Any, user: str, role: list[str] | None, public: str,
+                      add_to_roles: bool) -> None:
+    from stratops.roles_file import add_user
+
     if add_to_roles:
         roles_path = settings.path(settings.governance.roles_file)
         add_user(roles_path, user, role or [], public)
@@ -180,28 +233,59 @@ def deploy_verify(target: Annotated[str, typer.Argument(help="STRATEGY@ALIAS, e.
 
 # -- audit --------------------------------------------------------------------------------
 
-def _audit():
+def _audit(settings: Any = None):
     from live.db import make_engine
     from live.governance.audit import AuditLog
     from stratops.settings import load_settings
 
-    settings = load_settings()
+    settings = settings or load_settings()
     return AuditLog(make_engine(settings.governance.db_url, settings.root))
 
 
+AgainstOpt = Annotated[Path | None, typer.Option(
+    "--against", help="checkpoint file (JSON lines) or one exported checkpoint (JSON); "
+                      "default: the configured checkpoint file, if it exists")]
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; name the first edited, deleted or reordered record."""
-    log = _audit()
+def audit_verify(against: AgainstOpt = None) -> None:
+    """Walk the hash chain and compare it with the signed checkpoints; name the first
+    edited, deleted, reordered, truncated or forged record."""
+    from stratops.checkpoint_ops import AUDIT_CHAIN, audit_checkpoint_file, check_against
+    from stratops.cli_live import report_against
+    from stratops.governance_ops import directory
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    log = _audit(settings)
     verdict = log.verify()
-    if verdict.ok:
-        seq, head = log.head()
-        console.print(f"[green]audit trail intact[/]: {verdict.entries} records, head seq "
-                      f"{seq} hash {head}")
-        return
-    console.print(f"[red]audit trail BROKEN[/] at record {verdict.first_bad_seq}: "
-                  f"{verdict.reason}")
-    raise typer.Exit(EXIT_FAILED)
+    if not verdict.ok:
+        console.print(f"[red]audit trail BROKEN[/] at record {verdict.first_bad_seq}: "
+                      f"{verdict.reason}")
+        raise typer.Exit(EXIT_FAILED)
+    seq, head = log.head()
+    console.print(f"audit chain links: {verdict.entries} records, head seq {seq} hash {head}")
+    report_against("audit trail", check_against(log, against, audit_checkpoint_file(settings),
+                                                directory(settings), chain=AUDIT_CHAIN,
+                                                role=None))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    as_user: AsOpt = None,
+    accept_appended: Annotated[bool, typer.Option(
+        help="attest records appended after the last sealed checkpoint (review them first: "
+             "stratops audit show)")] = False,
+) -> None:
+    """Seal the audit log's head now, signed by the acting user (after each governance
+    command this happens by itself)."""
+    from stratops.governance_ops import acting_user, signer_for
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    sign = signer_for(settings, acting_user(as_user))
+    if not _checkpoint_audit(settings, sign, accept_appended=accept_appended):
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _when(text: str | None) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,38 @@ class LiveRun:
     exchange: Any
     refused: list[Any]
     frame: Any
+    notes: list[str] = field(default_factory=list)  # e.g. why there are no checkpoints
+
+
+def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: Any
+                       ) -> list[str]:
+    """Give MODE's journal a checkpointer signing as the runner's service identity.
+
+    Live mode without a usable service key is refused (fail closed); shadow and canary run
+    without checkpoints and say so. A journal that contradicts its signed checkpoints
+    (truncated, rewritten, appended to after a seal) is refused in every mode.
+    """
+    from live.checkpoints import CheckpointMismatchError
+    from live.governance.identity import IdentityError
+    from live.governance.signing import SignatureError
+    from live.service_key import ServiceKeyError
+    from stratops.checkpoint_ops import journal_checkpointer, service_signer
+
+    try:
+        signer = service_signer(settings, directory)
+    except (ServiceKeyError, IdentityError, SignatureError) as exc:
+        if mode == "live":
+            raise LiveSetupError(f"live refused: no usable service key to sign journal "
+                                 f"checkpoints ({exc})") from exc
+        return [f"{mode} runs without journal checkpoints: {exc}"]
+    try:
+        checkpointer = journal_checkpointer(settings, mode, journal, signer, directory)
+    except CheckpointMismatchError as exc:
+        raise LiveSetupError(f"{mode} refused: the journal contradicts its signed "
+                             f"checkpoints: {exc}") from exc
+    journal.checkpoints = checkpointer
+    return [f"journal checkpoints every {checkpointer.every} entries and at session end: "
+            f"{checkpointer.path}"]
 
 
 def _fill_model(deployed: list[Any]):
@@ -71,6 +103,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     svc = service(settings)
+    journal = open_mode_journal(settings, mode)
+    notes = attach_checkpoints(settings, mode, journal, svc.directory)
     if candidates:
         deployed, refused = load_candidates(svc.registry, strategies)
     else:
@@ -99,13 +133,13 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                               set(STRATEGIES))
     capital = {d.strategy: policy.capital_for(d.strategy, mode) or
                policy.capital_for(d.strategy, "live") for d in deployed}
-    runner = Runner(journal=open_mode_journal(settings, mode), broker=exchange,
+    runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
                     risk=PreTradeRiskEngine(limits, policy),
                     guardrails=Guardrails(limits, capital),
                     kill_commands=lambda last: commands_after(svc.engine, last))
-    return LiveRun(runner, exchange, refused, frame)
+    return LiveRun(runner, exchange, refused, frame, notes)
 
 
 def pacing(speed: float) -> Callable[[], None] | None:

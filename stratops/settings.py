@@ -45,6 +45,9 @@ class GovernanceSettings(BaseModel):
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")
+    checkpoint_dir: Path = Field(
+        Path(".stratops/checkpoints"),
+        description="audit.jsonl: checkpoints signed by the acting user after each command")
 
 
 class LiveSettings(BaseModel):
@@ -59,6 +62,14 @@ class LiveSettings(BaseModel):
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
     max_history_sessions: int = Field(5, ge=1, description="bar history kept per symbol")
+    checkpoint_dir: Path = Field(
+        Path(".stratops/checkpoints"),
+        description="journal-<mode>.jsonl: signed journal heads, outside the journal's store")
+    checkpoint_every: int = Field(1000, gt=0, description="journal entries between checkpoints")
+    service_key_file: Path = Field(
+        Path(".stratops/service/runner.key"),
+        description="the runner's service identity key (0600, the service's Unix user only)")
+    service_user: str = Field("runner", description="who that key is in the roles file")
 
 
 class Settings(BaseSettings):
