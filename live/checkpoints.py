@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from live.canonical import canonical_json
+from live.db import private_dirs
 from live.governance.identity import Directory, IdentityError
 from live.governance.signing import Signature, SignatureError, verify
 from live.hashchain import GENESIS
@@ -254,11 +255,7 @@ def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
 
 def private_dir(folder: Path) -> bool:
     """Create ``folder`` (and missing parents) as 0700; True when it was created."""
-    if folder.is_dir():
-        return False
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.chmod(0o700)  # mkdir's mode is filtered by the umask
-    return True
+    return private_dirs(folder)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ def normalise_url(url: str, root: Path | None = None) -> str:
         path = Path(url[len("sqlite:///"):])
         if not path.is_absolute() and root is not None:
             path = root / path
-        _private_parents(path.parent)
+        private_dirs(path.parent)
         return f"sqlite:///{path}"
     if url.startswith("postgresql://"):
         return "postgresql+psycopg2://" + url[len("postgresql://"):]
@@ -40,8 +40,9 @@ def normalise_url(url: str, root: Path | None = None) -> str:
     raise StoreUrlError(f"store url {url!r}: use sqlite:///<path> or postgresql://...")
 
 
-def _private_parents(folder: Path) -> None:
-    """Create ``folder`` and its missing parents as 0700 (existing folders are left alone)."""
+def private_dirs(folder: Path) -> bool:
+    """Create ``folder`` and its missing parents as 0700 (existing folders are left alone);
+    True when ``folder`` was created."""
     missing = []
     while not folder.exists():
         missing.append(folder)
@@ -49,6 +50,7 @@ def _private_parents(folder: Path) -> None:
     for created in reversed(missing):
         created.mkdir(mode=0o700, exist_ok=True)
         created.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return bool(missing)
 
 
 def private_sqlite_file(path: Path) -> None:

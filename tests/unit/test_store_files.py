@@ -81,3 +81,12 @@ def test_existing_world_readable_store_is_narrowed_to_0600(tmp_path: Path) -> No
     db.chmod(0o644)
     make_engine(f"sqlite:///{db}")
     assert _mode(db) == 0o600
+
+
+def test_service_key_folders_are_created_0700_up_to_the_first_existing_one(
+        tmp_path: Path) -> None:
+    from live.service_key import create_service_key
+
+    create_service_key(tmp_path / ".stratops" / "service" / "runner.key")
+    assert (_mode(tmp_path / ".stratops"), _mode(tmp_path / ".stratops" / "service")) == \
+        (0o700, 0o700)
