@@ -8,6 +8,7 @@ trust file can be passed instead: anything :func:`live.checkpoints.verify_signat
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,15 +74,60 @@ def journal_checkpointer(settings: Settings, mode: str, journal: ChainReader, si
     return checkpointer
 
 
+class AuditCheckpoints:
+    """The audit log's checkpoints around one governance command, under one file lock:
+    :meth:`open` checks the log against the file and writes an unsealed checkpoint (a
+    command is running); :meth:`seal` signs the head after it; :meth:`release` unlocks.
+
+    Checking before the command is what lets the seal attest the command's own records: any
+    record appended after the previous seal and before :meth:`open` is refused there.
+    """
+
+    def __init__(self, settings: Settings, log: ChainReader, signer: Signer,
+                 trust: Trust) -> None:
+        self.path = audit_checkpoint_file(settings)
+        self.log = log
+        self.checkpointer = Checkpointer(self.path, AUDIT_CHAIN, signer, trust)
+        self._lock = ExitStack()
+        self._locked = False
+
+    def _hold_lock(self) -> None:
+        if not self._locked:
+            self._lock.enter_context(locked(self.path))
+            self._locked = True
+
+    def open(self) -> Checkpoint:
+        """Lock, check the log against its checkpoints, write an unsealed checkpoint.
+
+        Raises
+        ------
+        CheckpointMismatchError
+            Truncated, rewritten, or appended to after the last seal (names the seq).
+        """
+        self._hold_lock()
+        self.checkpointer.resume(self.log)
+        return self.checkpointer.checkpoint(sealed=False)
+
+    def seal(self, *, accept_appended: bool = False) -> Checkpoint:
+        """Re-check the log (the command's records follow the open checkpoint) and seal its
+        head; ``accept_appended`` attests records after a previous seal (after review)."""
+        self._hold_lock()
+        self.checkpointer.resume(self.log, accept_appended=accept_appended)
+        return self.checkpointer.checkpoint(sealed=True)
+
+    def release(self) -> None:
+        self._lock.close()
+        self._locked = False
+
+
 def checkpoint_audit(settings: Settings, log: ChainReader, signer: Signer, trust: Trust, *,
                      accept_appended: bool = False) -> Checkpoint:
-    """After a governance command: check the audit log against its checkpoints, then seal
-    its head with the acting user's signature (one writer at a time, by file lock)."""
-    path = audit_checkpoint_file(settings)
-    checkpointer = Checkpointer(path, AUDIT_CHAIN, signer, trust)
-    with locked(path):
-        checkpointer.resume(log, accept_appended=accept_appended)
-        return checkpointer.checkpoint(sealed=True)
+    """Seal the audit log's head now, signed by ``signer`` (``stratops audit checkpoint``)."""
+    checkpoints = AuditCheckpoints(settings, log, signer, trust)
+    try:
+        return checkpoints.seal(accept_appended=accept_appended)
+    finally:
+        checkpoints.release()
 
 
 @dataclass(frozen=True, slots=True)

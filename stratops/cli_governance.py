@@ -40,41 +40,45 @@ def _refusals() -> Iterator[None]:
 
 
 def _signed_call(user: str | None, call: Callable[[Any, Any], Any]) -> Any:
-    from live.governance.promotion import GovernanceRefusal
-    from stratops.governance_ops import acting_user, service, signer_for
+    """Run a signed governance action between two audit checkpoints signed by the acting
+    user: the log is checked (and marked open) before, and its head sealed after - also
+    after a refusal, which is audited. A checkpoint problem never blocks the action (a kill
+    must go through); it is printed and the command exits 1."""
+    from stratops.checkpoint_ops import AuditCheckpoints
+    from stratops.governance_ops import acting_user, directory, service, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
     name = acting_user(user)
     sign = signer_for(settings, name)
-    with _refusals():
-        try:
+    checkpoints = AuditCheckpoints(settings, _audit(settings), sign, directory(settings))
+    opened = _checkpoint_step("before the action", checkpoints.open)
+    sealed = False
+    try:
+        with _refusals():
             result = call(service(settings), sign)
-        except GovernanceRefusal:
-            _checkpoint_audit(settings, sign)  # the refusal was audited: seal it too
-            raise
-    if not _checkpoint_audit(settings, sign):
+    finally:
+        sealed = opened and _checkpoint_step("after the action", checkpoints.seal)
+        checkpoints.release()
+    if not sealed:
         raise typer.Exit(EXIT_FAILED)
     return result
 
 
-def _checkpoint_audit(settings: Any, sign: Any, *, accept_appended: bool = False) -> bool:
-    """Seal the audit log's head with the acting user's signature (outside the database);
-    False, printing why, when the log contradicts its checkpoints or cannot be signed."""
+def _checkpoint_step(when: str, step: Callable[[], Any]) -> bool:
+    """One audit checkpoint step; False, printing why, when the log contradicts its
+    checkpoints or the checkpoint cannot be signed or written."""
     from live.checkpoints import CheckpointError
     from live.governance.identity import IdentityError
     from live.governance.signing import SignatureError
-    from stratops.checkpoint_ops import checkpoint_audit
-    from stratops.governance_ops import directory
 
     try:
-        made = checkpoint_audit(settings, _audit(settings), sign, directory(settings),
-                                accept_appended=accept_appended)
+        made = step()
     except (CheckpointError, IdentityError, SignatureError) as exc:
-        console.print(f"[red]audit checkpoint NOT written[/] (the action itself is done and "
-                      f"audited): {exc}")
+        console.print(f"[red]audit checkpoint {when} NOT written[/]: {exc}")
         return False
-    console.print(f"audit checkpoint: seq {made.seq} signed by {made.signature.signer}")
+    if made.sealed:
+        console.print(f"audit checkpoint: seq {made.seq} sealed by {made.signature.signer}")
     return True
 
 
@@ -279,12 +283,18 @@ def audit_checkpoint(
 ) -> None:
     """Seal the audit log's head now, signed by the acting user (after each governance
     command this happens by itself)."""
-    from stratops.governance_ops import acting_user, signer_for
+    from stratops.checkpoint_ops import AuditCheckpoints
+    from stratops.governance_ops import acting_user, directory, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
     sign = signer_for(settings, acting_user(as_user))
-    if not _checkpoint_audit(settings, sign, accept_appended=accept_appended):
+    checkpoints = AuditCheckpoints(settings, _audit(settings), sign, directory(settings))
+    try:
+        sealed = _checkpoint_step("now", lambda: checkpoints.seal(accept_appended=accept_appended))
+    finally:
+        checkpoints.release()
+    if not sealed:
         raise typer.Exit(EXIT_FAILED)
 
 
