@@ -57,6 +57,7 @@ def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: A
         if mode == "live":
             raise LiveSetupError(f"live refused: no usable service key to sign journal "
                                  f"checkpoints ({exc})") from exc
+        _check_existing(settings, mode, journal, directory)
         return [f"{mode} runs without journal checkpoints: {exc}"]
     try:
         checkpointer = journal_checkpointer(settings, mode, journal, signer, directory)
@@ -66,6 +67,22 @@ def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: A
     journal.checkpoints = checkpointer
     return [f"journal checkpoints every {checkpointer.every} entries and at session end: "
             f"{checkpointer.path}"]
+
+
+def _check_existing(settings: Settings, mode: str, journal: Any, directory: Any) -> None:
+    """Without a key nothing is signed, but checkpoints already written still bind."""
+    from live.checkpoints import read_checkpoints, verify_against
+    from stratops.checkpoint_ops import RUNNER_ROLE, journal_chain, journal_checkpoint_file
+
+    path = journal_checkpoint_file(settings, mode)
+    if not path.exists():
+        return
+    verdict = verify_against(journal, read_checkpoints(path), directory,
+                             chain=journal_chain(mode), role=RUNNER_ROLE)
+    if not verdict.ok:
+        raise LiveSetupError(f"{mode} refused: the journal contradicts its signed checkpoints "
+                             f"in {path}: first bad entry seq {verdict.first_bad_seq}: "
+                             f"{verdict.reason}")
 
 
 def _fill_model(deployed: list[Any]):

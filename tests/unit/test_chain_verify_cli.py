@@ -76,12 +76,12 @@ def _out(capsys: pytest.CaptureFixture[str]) -> str:
     return " ".join(capsys.readouterr().out.split())
 
 
-def _sealed_journal(project: Project) -> Journal:
-    """43 entries in the live journal, checkpointed every 10 by the service key, sealed."""
+def _sealed_journal(project: Project, mode: str = "live") -> Journal:
+    """43 entries in MODE's journal, checkpointed every 10 by the service key, sealed."""
     settings = project.settings
-    journal = project.journal()
+    journal = project.journal(mode)
     trust = directory(settings)
-    journal.checkpoints = journal_checkpointer(settings, "live", journal,
+    journal.checkpoints = journal_checkpointer(settings, mode, journal,
                                                service_signer(settings, trust), trust)
     messages = sample_session(6)[:43]
     for start in range(0, len(messages), 5):
@@ -152,6 +152,15 @@ def test_live_mode_refuses_a_journal_truncated_below_its_checkpoint(serviced: Pr
     truncate(journal.engine, "journal", 30)
     with pytest.raises(LiveSetupError, match="first bad entry seq 31"):
         attach_checkpoints(serviced.settings, "live", serviced.journal(),
+                           directory(serviced.settings))
+
+
+def test_canary_mode_without_a_key_still_refuses_a_journal_contradicting_its_checkpoints(
+        serviced: Project) -> None:
+    truncate(_sealed_journal(serviced, "canary").engine, "journal", 30)
+    (serviced.root / ".stratops" / "service" / "runner.key").unlink()
+    with pytest.raises(LiveSetupError, match="first bad entry seq 31"):
+        attach_checkpoints(serviced.settings, "canary", serviced.journal("canary"),
                            directory(serviced.settings))
 
 
