@@ -37,7 +37,8 @@ from live.events import EventDecodeError, Message, from_record, from_record_trus
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
 
 if TYPE_CHECKING:
-    from live.checkpoints import Checkpoint, Checkpointer
+    from live.checkpoint_writer import Checkpointer
+    from live.checkpoints import Checkpoint
 
 READ_BATCH_ROWS = 10_000
 

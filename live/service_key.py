@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from live.checkpoints import private_dir
+from live.db import private_dirs
 from live.governance.signing import public_key_b64
 
 
@@ -32,7 +32,7 @@ class ServiceKeyError(Exception):
 def create_service_key(path: Path) -> str:
     """Write a new Ed25519 key to ``path`` (0600 from creation, folder 0700); return the
     base64 public key. An existing file is never overwritten."""
-    private_dir(path.parent)
+    private_dirs(path.parent)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     try:

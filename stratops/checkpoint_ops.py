@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from live.checkpoint_writer import Checkpointer, locked
 from live.checkpoints import (
     ChainReader,
     Checkpoint,
-    Checkpointer,
     CheckpointVerdict,
     Signer,
     Trust,
-    locked,
     read_checkpoints,
     verify_against,
 )

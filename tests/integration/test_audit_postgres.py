@@ -13,7 +13,8 @@ import psycopg2
 import pytest
 
 from live.canonical import canonical_json
-from live.checkpoints import Checkpoint, Checkpointer, read_checkpoints, verify_against
+from live.checkpoint_writer import Checkpointer
+from live.checkpoints import Checkpoint, read_checkpoints, verify_against
 from live.db import make_engine
 from live.governance.audit import AuditLog
 from tests.chain_tamper import Identities, identities, rechain_audit, truncate

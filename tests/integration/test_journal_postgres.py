@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from live.checkpoints import Checkpointer, CheckpointVerdict, read_checkpoints, verify_against
+from live.checkpoint_writer import Checkpointer
+from live.checkpoints import CheckpointVerdict, read_checkpoints, verify_against
 from live.journal import Journal, JournalWriteError, open_journal
 from live.state import fold, replay, state_hash
 from tests.chain_tamper import Identities, identities, rechain_journal, truncate

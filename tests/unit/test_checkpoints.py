@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from live.checkpoint_writer import Checkpointer
 from live.checkpoints import (
     MARK_HEX,
     CheckpointChainError,
-    Checkpointer,
     CheckpointError,
     CheckpointFormatError,
     CheckpointMismatchError,

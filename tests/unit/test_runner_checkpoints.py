@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from live.checkpoints import Checkpoint, Checkpointer, read_checkpoints, verify_against
+from live.checkpoint_writer import Checkpointer
+from live.checkpoints import Checkpoint, read_checkpoints, verify_against
 from live.runner.engine import Runner
 from tests.chain_tamper import Identities, identities, truncate
 from tests.unit.test_runner_engine import Stores, day_bars, stores_in
