@@ -65,7 +65,8 @@ class LiveSettings(BaseModel):
     checkpoint_dir: Path = Field(
         Path(".stratops/checkpoints"),
         description="journal-<mode>.jsonl: signed journal heads, outside the journal's store")
-    checkpoint_every: int = Field(1000, gt=0, description="journal entries between checkpoints")
+    checkpoint_every: int = Field(1000, gt=0, le=10_000,
+                                  description="journal entries between checkpoints")
     service_key_file: Path = Field(
         Path(".stratops/service/runner.key"),
         description="the runner's service identity key (0600, the service's Unix user only)")

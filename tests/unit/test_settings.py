@@ -64,3 +64,10 @@ def test_find_root_outside_project_names_the_fix(tmp_path: Path,
     monkeypatch.delenv("STRATOPS_ROOT", raising=False)
     with pytest.raises(SettingsError, match="STRATOPS_ROOT"):
         find_root(tmp_path)
+
+
+def test_settings_checkpoint_every_above_the_marks_a_checkpoint_keeps_is_refused(
+        tmp_path: Path) -> None:
+    (tmp_path / "stratops.yaml").write_text("live:\n  checkpoint_every: 20000\n")
+    with pytest.raises(SettingsError, match="checkpoint_every"):
+        load_settings(tmp_path)
