@@ -3,10 +3,17 @@
 SQLite files get WAL mode, ``synchronous=FULL`` (a committed transaction survives power
 loss) and a busy timeout; writers take the lock up front (``BEGIN IMMEDIATE``) so two
 processes never interleave a read-then-append. ``postgresql://`` URLs use psycopg2.
+
+SQLite files are private: created 0600 (SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode) in folders created 0700, and an existing file readable by group or
+others is narrowed to 0600 when the engine is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +31,43 @@ def normalise_url(url: str, root: Path | None = None) -> str:
         path = Path(url[len("sqlite:///"):])
         if not path.is_absolute() and root is not None:
             path = root / path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         return f"sqlite:///{path}"
     if url.startswith("postgresql://"):
         return "postgresql+psycopg2://" + url[len("postgresql://"):]
     if url.startswith("postgresql+psycopg2://"):
         return url
     raise StoreUrlError(f"store url {url!r}: use sqlite:///<path> or postgresql://...")
+
+
+def private_dirs(folder: Path) -> bool:
+    """Create ``folder`` and its missing parents as 0700 (existing folders are left alone);
+    True when ``folder`` was created."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        created.mkdir(mode=0o700, exist_ok=True)
+        created.chmod(0o700)  # mkdir's mode is filtered by the umask
+    return bool(missing)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 if missing; narrow it (and its ``-wal``/``-shm``) to
+    0600 if group or others may access it."""
+    if path.name == ":memory:" or not path.name:
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (path, path.with_name(path.name + "-wal"),
+                      path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            candidate.chmod(mode & 0o700 or 0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -51,6 +88,7 @@ def make_engine(url: str, root: Path | None = None) -> sa.Engine:
     resolved = normalise_url(url, root)
     engine = sa.create_engine(resolved, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+        private_sqlite_file(Path(resolved[len("sqlite:///"):]))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -14,7 +14,9 @@ One writer process is assumed. A second one is detected (the head moved under us
 sequence number is taken) and also raises :class:`JournalWriteError`. Rows chain by hash
 (:mod:`live.hashchain`); :meth:`Journal.verify` names the first row that was edited,
 removed, reordered or cannot be decoded. On SQLite, triggers refuse UPDATE and DELETE.
-Truncating the tail is only visible against a head hash kept elsewhere (:meth:`Journal.head`).
+Truncating the tail, or re-chaining rows from an edit on, is only visible against signed
+checkpoints kept outside the database (:mod:`live.checkpoints`): a journal given a
+:class:`~live.checkpoints.Checkpointer` writes one every N entries and on :meth:`Journal.seal`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -33,6 +35,10 @@ from live.canonical import CanonicalJsonError, canonical_json, sha256_hex
 from live.db import make_engine
 from live.events import EventDecodeError, Message, from_record, from_record_trusted, to_record
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
+
+if TYPE_CHECKING:
+    from live.checkpoint_writer import Checkpointer
+    from live.checkpoints import Checkpoint
 
 READ_BATCH_ROWS = 10_000
 
@@ -108,12 +114,17 @@ class Journal:
         From :func:`live.db.make_engine`; the schema must exist (see :func:`open_journal`).
     clock
         Record-time source used when ``append`` gets no ``ts_record`` (the runner's clock).
+    checkpoints
+        Signs the head every N entries and at :meth:`seal`; resumed (checked against its
+        file) before it is given here. None: no checkpoints (shadow/canary without a key).
     """
 
     def __init__(self, engine: sa.Engine, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 checkpoints: Checkpointer | None = None) -> None:
         self.engine = engine
         self._clock = clock
+        self.checkpoints = checkpoints
         self._head: tuple[int, str] | None = None  # last seq/hash this writer knows of
         self._broken: str | None = None
 
@@ -155,7 +166,16 @@ class Journal:
                 f"append of seq {rows[0]['seq']}..{rows[-1]['seq']} failed "
                 f"(outcome unknown; crash and replay): {exc}") from exc
         self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        if self.checkpoints is not None:  # committed; a failed checkpoint write crashes us
+            self.checkpoints.note([(row["seq"], row["hash"]) for row in rows])
         return [row["seq"] for row in rows]
+
+    def seal(self) -> Checkpoint | None:
+        """Write a sealed checkpoint of the head (a session's end); None without
+        checkpoints or after a failed write (the head is then unknown)."""
+        if self.checkpoints is None or self._broken is not None:
+            return None
+        return self.checkpoints.checkpoint(sealed=True)
 
     def _stamp(self, ts_record: datetime | None) -> str:
         if ts_record is None:
@@ -179,6 +199,13 @@ class Journal:
         """``(seq, hash)`` of the last row; ``(0, GENESIS)`` when empty."""
         with self.engine.connect() as conn:
             return _head_in(conn)
+
+    def hashes(self, from_seq: int, to_seq: int) -> Iterator[tuple[int, str]]:
+        """``(seq, hash)`` of the stored rows ``from_seq..to_seq``, in order (paged)."""
+        for row in self._rows(from_seq, JOURNAL.c.seq, JOURNAL.c.hash):
+            if row.seq > to_seq:
+                return
+            yield row.seq, row.hash
 
     def read(self, from_seq: int = 1, *, verified: bool = False
              ) -> Iterator[tuple[int, Message]]:

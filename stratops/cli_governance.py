@@ -41,10 +41,21 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
+class SigningRefused(typer.Exit):
+    """The acting user could not sign or be verified at all (no trust lock, an unknown or
+    unapproved user, an exposed key file): refused and audited before any action."""
+
+
 def _signed_call(user: str | None, call: Callable[[Any, Any], Any],
                  action: str = "signed_action") -> Any:
+    """Run a signed governance action between two audit checkpoints signed by the acting
+    user: the log is checked (and marked open) before, and its head sealed after - also
+    after a refusal, which is audited. A checkpoint problem never blocks the action (a kill
+    must go through); it is printed and the command exits 1. A user who cannot sign is
+    refused (and audited) before anything else."""
     from live.governance.identity import IdentityError
     from live.governance.signing import SignatureError
+    from stratops.checkpoint_ops import AuditCheckpoints
     from stratops.governance_ops import acting_user, audit_refusal, service, signer_for
     from stratops.settings import load_settings
 
@@ -55,9 +66,36 @@ def _signed_call(user: str | None, call: Callable[[Any, Any], Any],
     except (IdentityError, SignatureError) as exc:  # unapproved user, exposed key, no trust
         audit_refusal(settings, f"unverified:{name}", action, str(exc))
         console.print(f"[red]{action} refused[/]: {exc} (audited)")
-        raise typer.Exit(EXIT_FAILED) from None
-    with _refusals():
-        return call(svc, sign)
+        raise SigningRefused(EXIT_FAILED) from None
+    checkpoints = AuditCheckpoints(settings, _audit(settings), sign, svc.directory)
+    opened = _checkpoint_step("before the action", checkpoints.open)
+    sealed = False
+    try:
+        with _refusals():
+            result = call(svc, sign)
+    finally:
+        sealed = opened and _checkpoint_step("after the action", checkpoints.seal)
+        checkpoints.release()
+    if not sealed:
+        raise typer.Exit(EXIT_FAILED)
+    return result
+
+
+def _checkpoint_step(when: str, step: Callable[[], Any]) -> bool:
+    """One audit checkpoint step; False, printing why, when the log contradicts its
+    checkpoints or the checkpoint cannot be signed or written."""
+    from live.checkpoints import CheckpointError
+    from live.governance.identity import IdentityError
+    from live.governance.signing import SignatureError
+
+    try:
+        made = step()
+    except (CheckpointError, IdentityError, SignatureError) as exc:
+        console.print(f"[red]audit checkpoint {when} NOT written[/]: {exc}")
+        return False
+    if made.sealed:
+        console.print(f"audit checkpoint: seq {made.seq} sealed by {made.signature.signer}")
+    return True
 
 
 # -- keys -------------------------------------------------------------------------------
@@ -69,22 +107,49 @@ def keys_create(
         help="with --add-to-roles: role(s) to grant (quant, desk_head, risk_officer, runner)")]
     = None,
     add_to_roles: Annotated[bool, typer.Option(
-        help="append the user to the roles file (a reviewed file: commit it via review)")]
+        help="append the user to the roles file (a claim until a risk officer approves it)")]
     = False,
 ) -> None:
     """Create USER's key pair: private key mode 0600 in the keys folder, never in git."""
-    import getpass
-
     from live.governance.identity import create_keys
-    from live.governance.signing import key_id, load_public_key_b64
-    from stratops.governance_ops import audit_log, keys_dir, utc_now
-    from stratops.roles_file import add_user
+    from stratops.governance_ops import keys_dir
     from stratops.settings import load_settings
 
     settings = load_settings()
     path, public = create_keys(user, keys_dir(settings))
     console.print(f"private key: {path} (mode 0600; keep it out of git)")
     console.print(f"public key:  {public}")
+    _print_roles_step(settings, user, role, public, add_to_roles)
+
+
+@keys_app.command("create-service")
+def keys_create_service(
+    add_to_roles: Annotated[bool, typer.Option(
+        help="append the service user to the roles file with role runner")] = False,
+) -> None:
+    """Create the runner's service key (live.service_key_file, mode 0600, folder 0700) that
+    signs journal checkpoints. Run it as the service's own Unix user."""
+    from live.service_key import create_service_key
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    path = settings.path(settings.live.service_key_file)
+    public = create_service_key(path)
+    console.print(f"service key: {path} (mode 0600; readable by this Unix user only)")
+    console.print(f"public key:  {public}")
+    _print_roles_step(settings, settings.live.service_user, ["runner"], public, add_to_roles)
+
+
+def _print_roles_step(settings: Any, user: str, role: list[str] | None, public: str,
+                      add_to_roles: bool) -> None:
+    """Append the user to the roles file if asked (a claim, not a grant), and audit the new
+    key either way."""
+    import getpass
+
+    from live.governance.signing import key_id, load_public_key_b64
+    from stratops.governance_ops import audit_log, utc_now
+    from stratops.roles_file import add_user
+
     detail: dict[str, Any] = {"user": user, "key_id": key_id(load_public_key_b64(public)),
                               "roles_file_edited": add_to_roles}
     if add_to_roles:
@@ -209,28 +274,63 @@ def deploy_verify(target: Annotated[str, typer.Argument(help="STRATEGY@ALIAS, e.
 
 # -- audit --------------------------------------------------------------------------------
 
-def _audit():
-    from live.db import make_engine
-    from live.governance.audit import AuditLog
+def _audit(settings: Any = None):
+    from stratops.governance_ops import audit_log
     from stratops.settings import load_settings
 
-    settings = load_settings()
-    return AuditLog(make_engine(settings.governance.db_url, settings.root))
+    return audit_log(settings or load_settings())
+
+
+AgainstOpt = Annotated[Path | None, typer.Option(
+    "--against", help="checkpoint file (JSON lines) or one exported checkpoint (JSON); "
+                      "default: the configured checkpoint file, if it exists")]
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; name the first edited, deleted or reordered record."""
-    log = _audit()
+def audit_verify(against: AgainstOpt = None) -> None:
+    """Walk the hash chain and compare it with the signed checkpoints; name the first
+    edited, deleted, reordered, truncated or forged record."""
+    from stratops.checkpoint_ops import AUDIT_CHAIN, audit_checkpoint_file, check_against
+    from stratops.cli_live import report_against
+    from stratops.governance_ops import directory
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    log = _audit(settings)
     verdict = log.verify()
-    if verdict.ok:
-        seq, head = log.head()
-        console.print(f"[green]audit trail intact[/]: {verdict.entries} records, head seq "
-                      f"{seq} hash {head}")
-        return
-    console.print(f"[red]audit trail BROKEN[/] at record {verdict.first_bad_seq}: "
-                  f"{verdict.reason}")
-    raise typer.Exit(EXIT_FAILED)
+    if not verdict.ok:
+        console.print(f"[red]audit trail BROKEN[/] at record {verdict.first_bad_seq}: "
+                      f"{verdict.reason}")
+        raise typer.Exit(EXIT_FAILED)
+    seq, head = log.head()
+    console.print(f"audit chain links: {verdict.entries} records, head seq {seq} hash {head}")
+    report_against("audit trail", check_against(log, against, audit_checkpoint_file(settings),
+                                                directory(settings), chain=AUDIT_CHAIN,
+                                                role=None))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    as_user: AsOpt = None,
+    accept_appended: Annotated[bool, typer.Option(
+        help="attest records appended after the last sealed checkpoint (review them first: "
+             "stratops audit show)")] = False,
+) -> None:
+    """Seal the audit log's head now, signed by the acting user (after each governance
+    command this happens by itself)."""
+    from stratops.checkpoint_ops import AuditCheckpoints
+    from stratops.governance_ops import acting_user, directory, signer_for
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    sign = signer_for(settings, acting_user(as_user))
+    checkpoints = AuditCheckpoints(settings, _audit(settings), sign, directory(settings))
+    try:
+        sealed = _checkpoint_step("now", lambda: checkpoints.seal(accept_appended=accept_appended))
+    finally:
+        checkpoints.release()
+    if not sealed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _when(text: str | None) -> datetime | None:

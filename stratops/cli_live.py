@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from stratops.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from stratops.checkpoint_ops import AgainstResult
 
 console = Console()
 live_app = typer.Typer(help="The live runner (paper exchange by default).",
@@ -53,6 +56,8 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     from stratops.live_ops import paced_feed, prepare
 
     prepared = prepare(mode, feed, start, end, strategy, candidates)
+    for note in prepared.notes:
+        console.print(f"[yellow]{note}[/]" if "without" in note else note)
     for refusal in prepared.refused:
         console.print(f"[red]refused[/] {refusal.strategy}: {refusal.reason}")
     runner = prepared.runner
@@ -123,9 +128,25 @@ def _journal(mode: str):
     return open_mode_journal(load_settings(), mode)
 
 
+AgainstOpt = Annotated[Path | None, typer.Option(
+    "--against", help="checkpoint file (JSON lines) or one exported checkpoint (JSON); "
+                      "default: the configured checkpoint file, if it exists")]
+
+
 @journal_app.command("verify")
-def verify(mode: ModeOpt = "shadow") -> None:
-    """Detect edits, gaps and reordering in MODE's journal; exit 1 naming the first bad entry."""
+def verify(mode: ModeOpt = "shadow", against: AgainstOpt = None) -> None:
+    """Detect edits, gaps and reordering in MODE's journal, and (against signed checkpoints)
+    truncation and re-chained rewrites; exit 1 naming the first bad entry."""
+    from stratops.checkpoint_ops import (
+        RUNNER_ROLE,
+        check_against,
+        journal_chain,
+        journal_checkpoint_file,
+    )
+    from stratops.governance_ops import directory
+    from stratops.settings import load_settings
+
+    settings = load_settings()
     journal = _journal(mode)
     verdict = journal.verify()
     if not verdict.ok:
@@ -133,8 +154,29 @@ def verify(mode: ModeOpt = "shadow") -> None:
                       f"{verdict.reason}")
         raise typer.Exit(EXIT_FAILED)
     seq, head = journal.head()
-    console.print(f"[green]journal intact[/]: {verdict.entries} entries, head seq {seq} "
-                  f"hash {head}")
+    console.print(f"journal chain links: {verdict.entries} entries, head seq {seq} hash {head}")
+    result = check_against(journal, against, journal_checkpoint_file(settings, mode),
+                           directory(settings), chain=journal_chain(mode), role=RUNNER_ROLE)
+    report_against("journal", result)
+
+
+def report_against(what: str, result: AgainstResult) -> None:
+    """Print a chain's verdict against its checkpoints; exit 1 unless it matches them."""
+    path, verdict = result.path, result.verdict
+    if verdict is None:
+        console.print(f"[yellow]{what} links intact, but no checkpoint file[/]: a truncated "
+                      "or re-chained log would also pass; pass --against FILE")
+        return
+    source = f"{path} (the configured checkpoint file)" if result.implicit else str(path)
+    if not verdict.ok:
+        console.print(f"[red]{what} BROKEN[/] at seq {verdict.first_bad_seq} against {source}: "
+                      f"{verdict.reason}")
+        raise typer.Exit(EXIT_FAILED)
+    signers = ", ".join(verdict.signers)
+    console.print(f"[green]{what} intact[/] against {verdict.checkpoints} signed checkpoints "
+                  f"in {source} (signed by {signers}), up to seq {verdict.checkpoint_seq}")
+    if verdict.finding == "open_tail":
+        console.print(f"[yellow]note[/]: {verdict.reason}")
 
 
 @journal_app.command("replay")

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stratops.cli_governance import AsOpt, ReasonOpt, _signed_call
+from stratops.cli_governance import AsOpt, ReasonOpt, SigningRefused, _signed_call
 from stratops.errors import EXIT_FAILED
 
 console = Console()
@@ -28,7 +28,7 @@ def kill(
     try:
         command = _signed_call(as_user, lambda svc, sign: pull(svc, strategy or "all", mode,
                                                                reason, sign), "kill_switch")
-    except typer.Exit:  # a kill that cannot be signed still halts (fail closed), unsigned
+    except SigningRefused:  # a kill that cannot be signed still halts (fail closed), unsigned
         if mode not in KILL_MODES or not reason.strip():
             raise
         command = _pull_unsigned(strategy or "all", mode, reason, as_user)

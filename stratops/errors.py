@@ -48,6 +48,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def _registry_errors() -> tuple[type[BaseException], ...]:
+    from live.checkpoints import CheckpointError
     from live.db import StoreUrlError
     from live.governance.audit import AuditError
     from live.governance.identity import IdentityError
@@ -55,10 +56,11 @@ def _registry_errors() -> tuple[type[BaseException], ...]:
     from live.governance.signing import SignatureError
     from live.runner.decisions import UnsupportedVersionError
     from live.runner.feed import FeedSpecError
+    from live.service_key import ServiceKeyError
     from pipelines.research.registry import RegistryError
     from stratops.governance_ops import ActorMissingError
     from stratops.live_ops import LiveSetupError
 
     return (RegistryError, IdentityError, SignatureError, PolicyConfigError, AuditError,
             StoreUrlError, ActorMissingError, LiveSetupError, FeedSpecError,
-            UnsupportedVersionError)
+            UnsupportedVersionError, CheckpointError, ServiceKeyError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -37,6 +37,64 @@ class LiveRun:
     exchange: Any
     refused: list[Any]
     frame: Any
+    notes: list[str] = field(default_factory=list)  # e.g. why there are no checkpoints
+
+
+def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: Any
+                       ) -> list[str]:
+    """Give MODE's journal a checkpointer signing as the runner's service identity.
+
+    Live mode without a usable service key is refused (fail closed); shadow and canary run
+    without checkpoints and say so. A journal that contradicts its signed checkpoints
+    (truncated, rewritten, appended to after a seal) is refused in every mode.
+    """
+    from live.checkpoints import CheckpointMismatchError
+    from live.governance.identity import IdentityError
+    from live.governance.signing import SignatureError
+    from live.service_key import ServiceKeyError
+    from stratops.checkpoint_ops import (
+        journal_checkpoint_file,
+        journal_checkpointer,
+        service_signer,
+    )
+
+    if directory is None:  # no trust lock (a candidates-only shadow run): nothing verifies
+        if journal_checkpoint_file(settings, mode).exists():
+            raise LiveSetupError(f"{mode} refused: the journal has signed checkpoints but "
+                                 "there is no trust lock to check them with")
+        return [f"{mode} runs without journal checkpoints: no trust lock"]
+    try:
+        signer = service_signer(settings, directory)
+    except (ServiceKeyError, IdentityError, SignatureError) as exc:
+        if mode == "live":
+            raise LiveSetupError(f"live refused: no usable service key to sign journal "
+                                 f"checkpoints ({exc})") from exc
+        _check_existing(settings, mode, journal, directory)
+        return [f"{mode} runs without journal checkpoints: {exc}"]
+    try:
+        checkpointer = journal_checkpointer(settings, mode, journal, signer, directory)
+    except CheckpointMismatchError as exc:
+        raise LiveSetupError(f"{mode} refused: the journal contradicts its signed "
+                             f"checkpoints: {exc}") from exc
+    journal.checkpoints = checkpointer
+    return [f"journal checkpoints every {checkpointer.every} entries and at session end: "
+            f"{checkpointer.path}"]
+
+
+def _check_existing(settings: Settings, mode: str, journal: Any, directory: Any) -> None:
+    """Without a key nothing is signed, but checkpoints already written still bind."""
+    from live.checkpoints import read_checkpoints, verify_against
+    from stratops.checkpoint_ops import RUNNER_ROLE, journal_chain, journal_checkpoint_file
+
+    path = journal_checkpoint_file(settings, mode)
+    if not path.exists():
+        return
+    verdict = verify_against(journal, read_checkpoints(path), directory,
+                             chain=journal_chain(mode), role=RUNNER_ROLE)
+    if not verdict.ok:
+        raise LiveSetupError(f"{mode} refused: the journal contradicts its signed checkpoints "
+                             f"in {path}: first bad entry seq {verdict.first_bad_seq}: "
+                             f"{verdict.reason}")
 
 
 def _fill_model(deployed: list[Any]):
@@ -74,6 +132,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     feed_dataset = parse_feed(feed)  # refused before anything is loaded
     svc, directory, engine = _governance(settings, candidates, mode)
+    journal = open_mode_journal(settings, mode)
+    notes = attach_checkpoints(settings, mode, journal, directory)
     if candidates:
         deployed, refused = load_candidates(registry(settings), strategies)
     else:
@@ -113,14 +173,14 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                               set(STRATEGIES))
     capital = {d.strategy: policy.capital_for(d.strategy, mode) or
                policy.capital_for(d.strategy, "live") for d in deployed}
-    runner = Runner(journal=open_mode_journal(settings, mode), broker=exchange,
+    runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
                     risk=PreTradeRiskEngine(limits, policy),
                     guardrails=Guardrails(limits, capital),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now))
-    return LiveRun(runner, exchange, refused, frame)
+    return LiveRun(runner, exchange, refused, frame, notes)
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

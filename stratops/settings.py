@@ -49,6 +49,9 @@ class GovernanceSettings(BaseModel):
         None, pattern=r"^[0-9a-f]{64}$",
         description="pinned SHA-256 of the trust lock's genesis roles file: a lock that does "
                     "not start there is refused (set it in the runner's deployment)")
+    checkpoint_dir: Path = Field(
+        Path(".stratops/checkpoints"),
+        description="audit.jsonl: checkpoints signed by the acting user after each command")
 
 
 class LiveSettings(BaseModel):
@@ -63,6 +66,15 @@ class LiveSettings(BaseModel):
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
     max_history_sessions: int = Field(5, ge=1, description="bar history kept per symbol")
+    checkpoint_dir: Path = Field(
+        Path(".stratops/checkpoints"),
+        description="journal-<mode>.jsonl: signed journal heads, outside the journal's store")
+    checkpoint_every: int = Field(1000, gt=0, le=10_000,
+                                  description="journal entries between checkpoints")
+    service_key_file: Path = Field(
+        Path(".stratops/service/runner.key"),
+        description="the runner's service identity key (0600, the service's Unix user only)")
+    service_user: str = Field("runner", description="who that key is in the roles file")
 
     @field_validator("journal_url")
     @classmethod

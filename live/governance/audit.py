@@ -13,9 +13,11 @@ application under a role that may only read and insert::
     REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM stratops_app;
     GRANT SELECT, INSERT ON audit_log TO stratops_app;
 
-A chain alone cannot show that its newest rows were removed (what is left still links):
-record the :meth:`AuditLog.head` that ``stratops audit verify`` prints somewhere else and
-pass it back as ``verify(anchor=...)``.
+A chain alone cannot show that its newest rows were removed (what is left still links), nor
+that someone who can write the table re-chained it from an edit on: governance commands
+write a checkpoint signed by the acting user after each action (:mod:`live.checkpoints`,
+kept outside the database), and ``stratops audit verify --against FILE`` checks the log
+against them. ``verify(anchor=...)`` still takes an unsigned head for a quick check.
 
 Writers are serialised so the log never forks: SQLite transactions begin with
 ``BEGIN IMMEDIATE`` (engines from :func:`live.db.make_engine`), PostgreSQL ones take a
@@ -273,6 +275,17 @@ class AuditLog:
             found = self._head(conn)
         self._schema_ready = True
         return found
+
+    def hashes(self, from_seq: int, to_seq: int) -> Iterator[tuple[int, str]]:
+        """``(seq, hash)`` of the stored records ``from_seq..to_seq``, in order."""
+        query = (sa.select(audit_log.c.seq, audit_log.c.hash)
+                 .where(audit_log.c.seq >= from_seq, audit_log.c.seq <= to_seq)
+                 .order_by(audit_log.c.seq))
+        with self.engine.begin() as conn:
+            self._ensure_schema(conn)
+            found = [(row.seq, row.hash) for row in conn.execute(query)]
+        self._schema_ready = True
+        yield from found
 
     def records(self, *, strategy: str | None = None, actor: str | None = None,
                 kind: str | None = None, since: datetime | None = None,

@@ -278,6 +278,7 @@ class Runner:
             self.summary.bars += 1
             if pause is not None:
                 pause()
+        self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
 
     def poll_fills(self, bar: FeedBar) -> None:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -112,6 +112,14 @@ def store_uri(tracking_uri: str) -> str:
     if tracking_uri.startswith("postgresql://"):
         return "postgresql+psycopg2://" + tracking_uri.removeprefix("postgresql://")
     return tracking_uri
+
+
+def _private_sqlite(path: Path) -> None:
+    """The store's folder and an empty database file, created 0600 before MLflow opens it
+    (SQLite gives its ``-wal``/``-shm`` files the same mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _pip_requirements() -> list[str]:
@@ -250,8 +258,7 @@ class ResearchRegistry:
         """The client bound to this registry's store (created on first use)."""
         if self._client is None:
             if self.tracking_uri.startswith("sqlite:///"):
-                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-                    parents=True, exist_ok=True)
+                _private_sqlite(Path(self.tracking_uri.removeprefix("sqlite:///")))
             uri = store_uri(self.tracking_uri)
             self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         return self._client

@@ -6,14 +6,18 @@ import json
 import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 
 from live.canonical import canonical_json
+from live.checkpoint_writer import Checkpointer
+from live.checkpoints import Checkpoint, read_checkpoints, verify_against
 from live.db import make_engine
 from live.governance.audit import AuditLog
+from tests.chain_tamper import Identities, identities, rechain_audit, truncate
 from tests.integration.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
@@ -125,3 +129,47 @@ def test_postgres_two_processes_append_consecutive_verified_records(audit: Audit
     assert [r.seq for r in found] == list(range(1, 201))
     assert len({r.subject for r in found}) == 200
     assert audit.verify().ok
+
+
+# -- signed checkpoints: what a rewrite with recomputed hashes cannot pass -----------------------
+
+def _sealed(audit: AuditLog, people: Identities, path: Path) -> list[Checkpoint]:
+    for i in range(6):
+        audit.append(ts=T0 + timedelta(minutes=i), kind="promotion_requested", actor="alice",
+                     strategy="ema_cross", subject=f"R{i}", detail={"i": i})
+    checkpointer = Checkpointer(path, "audit", people.signer("alice"), people.directory)
+    checkpointer.resume(audit)
+    checkpointer.checkpoint(sealed=True)
+    return read_checkpoints(path)
+
+
+@pytest.fixture()
+def people(tmp_path: Path) -> Identities:
+    return identities(tmp_path, {"alice": ["quant"]})
+
+
+def test_postgres_audit_truncated_passes_verify_and_fails_against_naming_seq(
+        audit: AuditLog, people: Identities, tmp_path: Path) -> None:
+    found = _sealed(audit, people, tmp_path / "audit.jsonl")
+    truncate(audit.engine, "audit_log", 4)
+    verdict = verify_against(audit, found, people.directory, chain="audit")
+    assert (audit.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "truncated", 5)
+
+
+def test_postgres_audit_forged_append_passes_verify_and_fails_against_naming_seq(
+        audit: AuditLog, people: Identities, tmp_path: Path) -> None:
+    found = _sealed(audit, people, tmp_path / "audit.jsonl")
+    audit.append(ts=T0, kind="promotion_approved", actor="bob", detail={"forged": True})
+    verdict = verify_against(audit, found, people.directory, chain="audit")
+    assert (audit.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "appended", 7)
+
+
+def test_postgres_audit_rechained_edit_passes_verify_and_fails_against_naming_seq(
+        audit: AuditLog, people: Identities, tmp_path: Path) -> None:
+    found = _sealed(audit, people, tmp_path / "audit.jsonl")
+    rechain_audit(audit.engine, 2, lambda detail: detail.update(i=42))
+    verdict = verify_against(audit, found, people.directory, chain="audit")
+    assert (audit.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "rewritten", 2)

@@ -10,8 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from live.checkpoint_writer import Checkpointer
+from live.checkpoints import CheckpointVerdict, read_checkpoints, verify_against
 from live.journal import Journal, JournalWriteError, open_journal
 from live.state import fold, replay, state_hash
+from tests.chain_tamper import Identities, identities, rechain_journal, truncate
 from tests.integration.postgres import fresh_database
 from tests.unit.test_journal import sample_session
 
@@ -75,3 +78,54 @@ def test_postgres_tampered_row_is_named(pg_journal: Journal) -> None:
         conn.exec_driver_sql("UPDATE journal SET trace_id = 'forged' WHERE seq = 6")
     verdict = pg_journal.verify()
     assert (verdict.ok, verdict.first_bad_seq) == (False, 6)
+
+
+# -- signed checkpoints: what a rewrite with recomputed hashes cannot pass -----------------------
+
+@pytest.fixture()
+def sealed_pg(pg_journal: Journal, tmp_path: Path) -> tuple[Journal, Identities]:
+    """43 entries, checkpointed every 10 by the runner's key and sealed."""
+    people = identities(tmp_path, {"runner": ["runner"]})
+    checkpointer = Checkpointer(tmp_path / "journal-live.jsonl", "journal-live",
+                                people.signer("runner"), people.directory, role="runner",
+                                every=10)
+    checkpointer.resume(pg_journal)
+    pg_journal.checkpoints = checkpointer
+    messages = sample_session(6)[:43]
+    for start in range(0, len(messages), 5):
+        pg_journal.append_many(messages[start:start + 5])
+    pg_journal.seal()
+    return pg_journal, people
+
+
+def _against(journal: Journal, people: Identities) -> CheckpointVerdict:
+    path = journal.checkpoints.path  # type: ignore[union-attr]
+    return verify_against(journal, read_checkpoints(path), people.directory,
+                          chain="journal-live", role="runner")
+
+
+def test_postgres_journal_truncated_passes_verify_and_fails_against_naming_seq(
+        sealed_pg: tuple[Journal, Identities]) -> None:
+    journal, people = sealed_pg
+    truncate(journal.engine, "journal", 30)
+    verdict = _against(journal, people)
+    assert (journal.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "truncated", 31)
+
+
+def test_postgres_journal_forged_append_passes_verify_and_fails_against_naming_seq(
+        sealed_pg: tuple[Journal, Identities]) -> None:
+    journal, people = sealed_pg
+    Journal(journal.engine, clock=lambda: T0).append(sample_session(1)[3])
+    verdict = _against(journal, people)
+    assert (journal.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "appended", 44)
+
+
+def test_postgres_journal_rechained_edit_passes_verify_and_fails_against_naming_seq(
+        sealed_pg: tuple[Journal, Identities]) -> None:
+    journal, people = sealed_pg
+    rechain_journal(journal.engine, 24, lambda r: r["fields"].update(close=1.0))
+    verdict = _against(journal, people)
+    assert (journal.verify().ok, verdict.finding, verdict.first_bad_seq) == \
+        (True, "rewritten", 24)

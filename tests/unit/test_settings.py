@@ -76,3 +76,9 @@ def test_load_settings_postgres_journal_shared_by_every_mode_is_refused(
 def test_load_settings_postgres_journal_per_mode_is_accepted(tmp_path: Path) -> None:
     text = "live:\n  journal_url: postgresql://127.0.0.1/stratops_journal_{mode}\n"
     assert "{mode}" in load_settings(_project(tmp_path, text)).live.journal_url
+
+def test_settings_checkpoint_every_above_the_marks_a_checkpoint_keeps_is_refused(
+        tmp_path: Path) -> None:
+    (tmp_path / "stratops.yaml").write_text("live:\n  checkpoint_every: 20000\n")
+    with pytest.raises(SettingsError, match="checkpoint_every"):
+        load_settings(tmp_path)

@@ -1,0 +1,148 @@
+"""Checkpoints from settings: where their files are, who signs them, who is trusted.
+
+The journal's are signed by the runner's service identity (``live.service_key_file``, the
+roles file's ``live.service_user``, role ``runner``); the audit log's by the acting user of
+each governance command. Both are verified against the roles directory (the lead's pinned
+trust file can be passed instead: anything :func:`live.checkpoints.verify_signature` takes).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from live.checkpoint_writer import Checkpointer, locked
+from live.checkpoints import (
+    ChainReader,
+    Checkpoint,
+    CheckpointVerdict,
+    Signer,
+    Trust,
+    read_checkpoints,
+    verify_against,
+)
+from stratops.settings import Settings
+
+AUDIT_CHAIN = "audit"
+RUNNER_ROLE = "runner"
+
+
+def journal_chain(mode: str) -> str:
+    return f"journal-{mode}"
+
+
+def journal_checkpoint_file(settings: Settings, mode: str) -> Path:
+    return settings.path(settings.live.checkpoint_dir) / f"{journal_chain(mode)}.jsonl"
+
+
+def audit_checkpoint_file(settings: Settings) -> Path:
+    return settings.path(settings.governance.checkpoint_dir) / f"{AUDIT_CHAIN}.jsonl"
+
+
+def service_signer(settings: Settings, directory: Any) -> Signer:
+    """Sign as the runner's service identity; its key must be the directory's
+    ``live.service_user`` key and that user must hold role ``runner``.
+
+    Raises
+    ------
+    ServiceKeyError, IdentityError
+        No readable, private key file; or a key the directory does not give that user.
+    """
+    from live.governance.identity import Actor
+    from live.service_key import load_service_key
+    from stratops.governance_ops import utc_now
+
+    key = load_service_key(settings.path(settings.live.service_key_file))
+    actor = Actor(directory.require(settings.live.service_user, RUNNER_ROLE), key)
+    ttl = settings.governance.signature_ttl_seconds
+    return lambda payload: actor.sign(payload, now=utc_now(), ttl_seconds=ttl)
+
+
+def journal_checkpointer(settings: Settings, mode: str, journal: ChainReader, signer: Signer,
+                         trust: Trust) -> Checkpointer:
+    """Resume MODE's journal checkpoints (refusing a journal that no longer matches them)
+    and write an unsealed checkpoint of the head: a session is open."""
+    checkpointer = Checkpointer(journal_checkpoint_file(settings, mode), journal_chain(mode),
+                                signer, trust, role=RUNNER_ROLE,
+                                every=settings.live.checkpoint_every)
+    with locked(checkpointer.path):
+        checkpointer.resume(journal)
+        checkpointer.checkpoint(sealed=False)
+    return checkpointer
+
+
+class AuditCheckpoints:
+    """The audit log's checkpoints around one governance command, under one file lock:
+    :meth:`open` checks the log against the file and writes an unsealed checkpoint (a
+    command is running); :meth:`seal` signs the head after it; :meth:`release` unlocks.
+
+    Checking before the command is what lets the seal attest the command's own records: any
+    record appended after the previous seal and before :meth:`open` is refused there.
+    """
+
+    def __init__(self, settings: Settings, log: ChainReader, signer: Signer,
+                 trust: Trust) -> None:
+        self.path = audit_checkpoint_file(settings)
+        self.log = log
+        self.checkpointer = Checkpointer(self.path, AUDIT_CHAIN, signer, trust)
+        self._lock = ExitStack()
+        self._locked = False
+
+    def _hold_lock(self) -> None:
+        if not self._locked:
+            self._lock.enter_context(locked(self.path))
+            self._locked = True
+
+    def open(self) -> Checkpoint:
+        """Lock, check the log against its checkpoints, write an unsealed checkpoint.
+
+        Raises
+        ------
+        CheckpointMismatchError
+            Truncated, rewritten, or appended to after the last seal (names the seq).
+        """
+        self._hold_lock()
+        self.checkpointer.resume(self.log)
+        return self.checkpointer.checkpoint(sealed=False)
+
+    def seal(self, *, accept_appended: bool = False) -> Checkpoint:
+        """Re-check the log (the command's records follow the open checkpoint) and seal its
+        head; ``accept_appended`` attests records after a previous seal (after review)."""
+        self._hold_lock()
+        self.checkpointer.resume(self.log, accept_appended=accept_appended)
+        return self.checkpointer.checkpoint(sealed=True)
+
+    def release(self) -> None:
+        self._lock.close()
+        self._locked = False
+
+
+def checkpoint_audit(settings: Settings, log: ChainReader, signer: Signer, trust: Trust, *,
+                     accept_appended: bool = False) -> Checkpoint:
+    """Seal the audit log's head now, signed by ``signer`` (``stratops audit checkpoint``)."""
+    checkpoints = AuditCheckpoints(settings, log, signer, trust)
+    try:
+        return checkpoints.seal(accept_appended=accept_appended)
+    finally:
+        checkpoints.release()
+
+
+@dataclass(frozen=True, slots=True)
+class AgainstResult:
+    """Which checkpoint file was used (None: none given and none configured) and verdict."""
+
+    path: Path | None
+    verdict: CheckpointVerdict | None
+    implicit: bool
+
+
+def check_against(reader: ChainReader, given: Path | None, configured: Path, trust: Trust, *,
+                  chain: str, role: str | None) -> AgainstResult:
+    """Verify against ``given``, else the configured file if it exists (``implicit``)."""
+    path = given if given is not None else configured if configured.exists() else None
+    if path is None:
+        return AgainstResult(None, None, False)
+    verdict = verify_against(reader, read_checkpoints(path), trust, chain=chain, role=role)
+    return AgainstResult(path, verdict, given is None)
