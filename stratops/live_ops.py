@@ -132,8 +132,6 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     feed_dataset = parse_feed(feed)  # refused before anything is loaded
     svc, directory, engine = _governance(settings, candidates, mode)
-    journal = open_mode_journal(settings, mode)
-    notes = attach_checkpoints(settings, mode, journal, directory)
     if candidates:
         deployed, refused = load_candidates(registry(settings), strategies)
     else:
@@ -146,6 +144,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
         raise LiveSetupError(f"nothing to trade in {mode} mode: {why}")
+    journal = open_mode_journal(settings, mode)
+    notes = attach_checkpoints(settings, mode, journal, directory)
     dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
     frame = replay_frame(dataset.path, symbols, start, end)
