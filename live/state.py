@@ -3,10 +3,11 @@
 :class:`LiveState` holds positions, orders (every client key ever intended, so a key is never
 sent twice), seen trade ids, per-strategy stats, modes, kill switches and the last bar per
 symbol (and the one before it: the last price known before the bar being traded, which the
-pre-trade price collar compares with). :func:`apply` is deterministic (no clock, no randomness, no I/O): two replays of one
-journal give byte-identical :func:`state_hash` values. What the fold cannot reconcile (a fill
-for an unknown key, a second intent for one key, a position claim that disagrees with the
-fills) goes to ``discrepancies`` for the runner to fail closed on; it never raises.
+pre-trade price collar compares with). :func:`apply` is deterministic (no clock, no
+randomness, no I/O): two replays of one journal give byte-identical :func:`state_hash`
+values. What the fold cannot reconcile (a fill for an unknown key, a second intent for one
+key, a position claim that disagrees with the fills) goes to ``discrepancies`` for the
+runner to fail closed on; it never raises.
 """
 
 from __future__ import annotations
