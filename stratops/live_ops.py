@@ -104,7 +104,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
                     risk=PreTradeRiskEngine(limits, policy),
                     guardrails=Guardrails(limits, capital),
-                    kill_commands=lambda last: commands_after(svc.engine, last))
+                    kill_commands=lambda last: commands_after(svc.engine, last),
+                    insane_fill_pct=limits.post_trade.insane_fill_pct)
     return LiveRun(runner, exchange, refused, frame)
 
 
