@@ -652,8 +652,8 @@ class Runner:
         """Kill switch and policy: exits always flow - a halt stops new risk, never a
         risk-reducing order; entries need no switch on and the policy's trading window."""
         kill = kill_mode_for(self.state, d.strategy)
-        if decision.action == "exit" and kill is not KillMode.OFF:
-            return True, f"{self.mode} v{d.version}: exits flow under kill switch {kill}"
+        if decision.action == "exit" and kill is KillMode.HALT:
+            return True, f"{self.mode} v{d.version}: exits flow under kill switch halt"
         if decision.action == "enter":
             if kill is not KillMode.OFF:
                 return False, f"kill switch: {kill}"
