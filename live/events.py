@@ -57,7 +57,7 @@ class KillMode(StrEnum):
 
     OFF = "off"
     REDUCE = "reduce"  # only orders that reduce a position
-    HALT = "halt"  # no orders at all
+    HALT = "halt"  # no new entries (risk-reducing orders - exits, stops - still flow)
     FLATTEN = "flatten"  # close every position, then halt
 
 

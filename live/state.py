@@ -2,10 +2,12 @@
 
 :class:`LiveState` holds positions, orders (every client key ever intended, so a key is never
 sent twice), seen trade ids, per-strategy stats, modes, kill switches and the last bar per
-symbol. :func:`apply` is deterministic (no clock, no randomness, no I/O): two replays of one
-journal give byte-identical :func:`state_hash` values. What the fold cannot reconcile (a fill
-for an unknown key, a second intent for one key, a position claim that disagrees with the
-fills) goes to ``discrepancies`` for the runner to fail closed on; it never raises.
+symbol (and the one before it: the last price known before the bar being traded, which the
+pre-trade price collar compares with). :func:`apply` is deterministic (no clock, no
+randomness, no I/O): two replays of one journal give byte-identical :func:`state_hash`
+values. What the fold cannot reconcile (a fill for an unknown key, a second intent for one
+key, a position claim that disagrees with the fills) goes to ``discrepancies`` for the
+runner to fail closed on; it never raises.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class LiveState:
     modes: dict[str, TradingMode] = field(default_factory=dict)
     kill_switches: dict[str, KillMode] = field(default_factory=dict)
     last_bars: dict[str, BarClosed] = field(default_factory=dict)
+    prior_bars: dict[str, BarClosed] = field(default_factory=dict)  # the bar before the last
     last_reconciliation: ReconciliationCompleted | None = None
     discrepancies: list[str] = field(default_factory=list)
     events_applied: int = 0
@@ -343,6 +346,9 @@ def _on_kill(state: LiveState, event: KillSwitchChanged) -> None:
 
 
 def _on_bar(state: LiveState, event: BarClosed) -> None:
+    last = state.last_bars.get(event.symbol)
+    if last is not None and last.ts_event < event.ts_event:
+        state.prior_bars[event.symbol] = last
     state.last_bars[event.symbol] = event
 
 
@@ -377,6 +383,7 @@ def state_dict(state: LiveState) -> dict[str, Any]:
         "modes": {name: str(mode) for name, mode in state.modes.items()},
         "kill_switches": {scope: str(mode) for scope, mode in state.kill_switches.items()},
         "last_bars": {sym: to_record(bar)["fields"] for sym, bar in state.last_bars.items()},
+        "prior_bars": {sym: to_record(bar)["fields"] for sym, bar in state.prior_bars.items()},
         "last_reconciliation": None if last_reco is None else to_record(last_reco)["fields"],
         "discrepancies": list(state.discrepancies),
         "events_applied": state.events_applied,

@@ -19,6 +19,7 @@ live_app = typer.Typer(help="The live runner (paper exchange by default).",
                        no_args_is_help=True)
 journal_app = typer.Typer(help="The runner's append-only journal.", no_args_is_help=True)
 ModeOpt = Annotated[str, typer.Option(help="shadow | canary | live")]
+ALERTS_SHOWN = 20  # a session's first alerts printed after its summary (all are journaled)
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -77,6 +78,8 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     console.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
     console.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
                   f"denials {summary.denials}  alerts {len(summary.alerts)}")
+    for alert in summary.alerts[:ALERTS_SHOWN]:
+        console.print(f"  [yellow]alert[/] {alert}")
     for (strategy_name, symbol), pos in sorted(runner.state.positions.items()):
         stats = runner.state.stats_for(strategy_name)
         console.print(f"  {strategy_name} {symbol}: position {pos.net_qty}, realised "

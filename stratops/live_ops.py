@@ -179,7 +179,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     risk=PreTradeRiskEngine(limits, policy),
                     guardrails=Guardrails(limits, capital),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
-                                                                 clock=utc_now))
+                                                                 clock=utc_now),
+                    insane_fill_pct=limits.post_trade.insane_fill_pct)
     return LiveRun(runner, exchange, refused, frame, notes)
 
 

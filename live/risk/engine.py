@@ -17,8 +17,11 @@ from live.state import LiveState
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OrderProposal:
     """What the runner wants to send, before it becomes an intent. ``qty`` in units
-    (lots x lot size); ``reference_price`` the last trade the decision saw, at
-    ``reference_ts``."""
+    (lots x lot size); ``reference_price`` the price the order is expected to trade near
+    (the close of the bar it is decided at, at ``reference_ts``): the price the collar
+    checks against the last trade known *before* ``reference_ts``. ``band_base_price``: the
+    previous session's last close, the base of the exchange's daily price band (None while
+    unknown)."""
 
     strategy: str
     symbol: str
@@ -34,17 +37,20 @@ class OrderProposal:
     expiry: date | None = None
     reference_ts: datetime | None = None
     order_type: str = "MARKET"  # a protective exit rests as SL-M (stop) or LIMIT (target)
+    band_base_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """``disable_strategy``: the control wants the strategy halted until a person
-    re-enables it (message-rate throttle)."""
+    re-enables it (message-rate throttle). ``warning``: a breach that does not deny this
+    order (a risk-reducing order priced outside the collar or band); the runner alerts."""
 
     passed: bool
     check: str
     reason: str
     disable_strategy: bool = False
+    warning: str = ""
 
 
 class RiskEngine(Protocol):

@@ -1,7 +1,8 @@
 """Risk limits: the reviewed ``risk.yaml``, typed and checked for contradictions.
 
-Sections: ``pre_trade`` (price collar, order size/value, open orders, message rate,
-duplicates, reference freshness), ``positions`` (net lots per symbol, strategy, expiry),
+Sections: ``pre_trade`` (price collar, daily price band, order size/value, open orders,
+message rate, duplicates, reference freshness), ``post_trade`` (insane-fill alert),
+``positions`` (net lots per symbol, strategy, expiry),
 ``exposure`` (INR gross/net caps, sectors, greeks caps), ``margin``, ``portfolio`` (VaR and
 stress scenarios), ``drawdown`` (soft throttle, hard flatten, lockout windows) and
 ``kill_switch`` (automatic triggers). Loading fails closed: unknown keys, missing or
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +33,11 @@ from pydantic import (
 DEFAULT_KEY = "default"  # the fallback entry of every per-name mapping
 EXCHANGE_MAX_ORDER_VALUE_INR = 100_000_000  # NSE F&O: INR 10 crore per order
 UNREGISTERED_ALGO_OPS = 10  # NSE/SEBI: at or above this many orders/s an algo must register
+# NSE index futures: the daily operating range is 10 % around the base price (the previous
+# session's close); the exchange widens it in steps during a session, never beyond 20 %
+DEFAULT_PRICE_BAND_PCT = 10.0
+MAX_PRICE_BAND_PCT = 20.0
+DEFAULT_INSANE_FILL_PCT = 5.0  # a fill this far from its order's reference price alerts
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _INNER_FIELD = re.compile(r"^([a-z_][\w.]*): ")
@@ -73,6 +80,17 @@ class PreTradeLimits(_Strict):
     max_orders_per_second: int = Field(default=8, ge=1)
     duplicate_window_seconds: float = Field(ge=0.0)
     reference_max_age_seconds: float = Field(gt=0.0)
+    price_band_pct: dict[str, float] = Field(
+        default_factory=lambda: {DEFAULT_KEY: DEFAULT_PRICE_BAND_PCT})
+
+    @field_validator("price_band_pct")
+    @classmethod
+    def _band_per_symbol(cls, mapping: dict[str, float]) -> dict[str, float]:
+        wide = {k: v for k, v in _with_default(mapping).items() if v > MAX_PRICE_BAND_PCT}
+        if wide:
+            raise ValueError(f"values must be <= {MAX_PRICE_BAND_PCT:g} (the widest NSE "
+                             f"operating range), got {wide}")
+        return mapping
 
     @field_validator("max_order_value_inr")
     @classmethod
@@ -97,6 +115,13 @@ class PreTradeLimits(_Strict):
                 f"max_open_order_value_inr: {self.max_open_order_value_inr:g} < "
                 f"max_order_value_inr {self.max_order_value_inr:g}: no full-size order fits")
         return self
+
+
+class PostTradeLimits(_Strict):
+    """Checks on what the broker reports back: a fill more than ``insane_fill_pct`` from
+    its order's reference price raises a critical ``insane_fill`` alert."""
+
+    insane_fill_pct: float = Field(default=DEFAULT_INSANE_FILL_PCT, gt=0.0, le=50.0)
 
 
 # --- positions and exposure ---------------------------------------------------------------
@@ -293,6 +318,7 @@ class _RiskFile(_Strict):
     portfolio: PortfolioLimits
     drawdown: DrawdownLimits
     kill_switch: KillSwitchLimits
+    post_trade: PostTradeLimits = Field(default_factory=PostTradeLimits)
 
 
 # --- the loaded limits --------------------------------------------------------------------
@@ -312,10 +338,16 @@ class RiskLimits:
     portfolio: PortfolioLimits
     drawdown: DrawdownLimits
     kill_switch: KillSwitchLimits
+    post_trade: PostTradeLimits = dc_field(default_factory=PostTradeLimits)
 
     def symbol_lots(self, symbol: str) -> int:
         """Max net lots the desk may hold in ``symbol`` (its entry, else the default)."""
         return int(by_name(self.positions.max_net_lots_per_symbol, symbol))
+
+    def price_band_pct(self, symbol: str) -> float:
+        """The daily price band of ``symbol`` in percent around the previous session's close
+        (its entry, else the default)."""
+        return float(by_name(self.pre_trade.price_band_pct, symbol))
 
     def strategy_lots(self, strategy: str) -> int:
         """Max net lots ``strategy`` may hold in any one symbol."""
@@ -400,6 +432,7 @@ def _check_contradictions(path: Path, rules: _RiskFile) -> None:
 def _check_symbols(path: Path, rules: _RiskFile, known: frozenset[str]) -> None:
     _check_names(path, known, "a known symbol", {
         "positions.max_net_lots_per_symbol": rules.positions.max_net_lots_per_symbol,
+        "pre_trade.price_band_pct": rules.pre_trade.price_band_pct,
         "exposure.sectors": rules.exposure.sectors,
         "exposure.gross_inr.symbol": rules.exposure.gross_inr.symbol,
         "exposure.net_inr.symbol": rules.exposure.net_inr.symbol,

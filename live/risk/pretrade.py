@@ -9,7 +9,13 @@ value against the limit. Controls, in order:
 1. ``order``: side +-1, qty >= 1 and a whole number of lots, aware ``ts``, known exchange.
 2. ``reference_price``: the proposal's reference and the last trade in state exist, are
    finite and positive, and neither is older than ``reference_max_age_seconds``.
-3. ``price_collar``: the reference is within ``price_collar_pct`` of the last trade.
+3. ``price_collar``: the reference is within ``price_collar_pct`` of the last trade known
+   *before* ``reference_ts`` (the previous bar's close: never the checked price itself);
+   ``price_band``: and within ``price_band_pct`` of the previous session's close (the
+   exchange's daily operating range) when the proposal carries that base. A risk-reducing
+   order is not denied by either: it passes with the breach as its ``warning`` (an exit,
+   stop or flatten must never be stuck by a price that may be a bad print; the runner
+   alerts). An entry with no earlier trade to compare with is denied.
 4. ``max_qty_per_order``, ``max_lots_per_order``, ``max_order_value``.
 5. ``policy``: product/instrument/exchange/symbol allow-list (``Policy.order_allowed``);
    for entries also the trading window (``Policy.entry_allowed``) and ``lockout_window``
@@ -43,6 +49,7 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from live.broker import Side
+from live.events import BarClosed
 from live.governance.policy import Policy
 from live.risk.engine import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
@@ -75,6 +82,18 @@ def _deny(check: str, reason: str, disable: bool = False) -> RiskDecision:
     return RiskDecision(False, check, reason, disable)
 
 
+def _trade_before(state: LiveState, symbol: str, ts: datetime | None) -> BarClosed | None:
+    """The last usable trade of ``symbol`` in state strictly before ``ts`` (the bar being
+    traded is at ``ts``: the one before it)."""
+    if ts is None:
+        return None
+    for bar in (state.last_bars.get(symbol), state.prior_bars.get(symbol)):
+        if bar is not None and bar.ts_event < ts and math.isfinite(bar.close) and \
+                bar.close > 0:
+            return bar
+    return None
+
+
 class PreTradeRiskEngine:
     """The :class:`~live.risk.engine.RiskEngine` built from ``risk.yaml`` (and the policy's
     allow-list and windows when ``policy`` is given)."""
@@ -99,10 +118,13 @@ class PreTradeRiskEngine:
             return _deny(ERROR, f"{type(exc).__name__}: {exc}")
 
     def _evaluate(self, p: OrderProposal, state: LiveState) -> RiskDecision:
-        for control in (self._order_shape, self._reference, self._size, self._policy,
-                        self._message_rate, self._duplicate):
+        breach: tuple[str, str] | None = None
+        for control in (self._order_shape, self._reference, self._price, self._size,
+                        self._policy, self._message_rate, self._duplicate):
             denial = control(p, state)
-            if denial is not None:
+            if denial is not None and denial.passed:
+                breach = (denial.check, denial.reason)  # a reducing order's price breach
+            elif denial is not None:
                 return denial
         book = self._book(p, state)
         for booked in (self._open_orders, self._reduces, self._positions):
@@ -111,7 +133,8 @@ class PreTradeRiskEngine:
                 return denial
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
-                                          f"{p.reference_price:g}: all controls passed")
+                                          f"{p.reference_price:g}: all controls passed",
+                            warning="" if breach is None else f"{breach[0]}: {breach[1]}")
 
     # -- stateless controls --------------------------------------------------------------
 
@@ -152,11 +175,39 @@ class PreTradeRiskEngine:
                                             f"{bar_age.total_seconds():g} s old; "
                                             f"reference_max_age_seconds="
                                             f"{max_age.total_seconds():g}")
+        return None
+
+    def _price(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
+        """Collar and daily band: an entry is denied; a reducing order passes with the
+        breach (a passed decision naming it)."""
+        breach = self._price_breach(p, state)
+        if breach is None:
+            return None
+        return RiskDecision(p.reduces_exposure, *breach)
+
+    def _price_breach(self, p: OrderProposal, state: LiveState) -> tuple[str, str] | None:
+        ref = p.reference_price
+        base = _trade_before(state, p.symbol, p.reference_ts)
+        if base is None:
+            return "price_collar", (f"no trade of {p.symbol} before the reference at "
+                                    f"{p.reference_ts} to collar {ref:g} against")
         collar = self.limits.pre_trade.price_collar_pct
-        moved_pct = abs(ref - bar.close) / bar.close * 100.0
+        moved_pct = abs(ref - base.close) / base.close * 100.0
         if moved_pct > collar:
-            return _deny("price_collar", f"reference {ref:g} is {moved_pct:.4g}% from the last "
-                                         f"trade {bar.close:g}; price_collar_pct={collar:g}")
+            return "price_collar", (f"reference {ref:g} is {moved_pct:.4g}% from the previous "
+                                    f"trade {base.close:g} ({base.ts_event}); "
+                                    f"price_collar_pct={collar:g}")
+        anchor = p.band_base_price
+        if anchor is None:
+            return None  # no previous session seen yet: the band's base is unknown
+        band = self.limits.price_band_pct(p.symbol)
+        if not (math.isfinite(anchor) and anchor > 0):
+            return "price_band", f"band base {anchor!r} is not a positive price"
+        off_pct = abs(ref - anchor) / anchor * 100.0
+        if off_pct > band:
+            return "price_band", (f"reference {ref:g} is {off_pct:.4g}% from the previous "
+                                  f"session's close {anchor:g}; price_band_pct={band:g} "
+                                  f"({p.symbol})")
         return None
 
     def _size(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:

@@ -4,7 +4,17 @@ rebuilt from the journal, the broker is reconciled, and the feed resumes at the 
 journaled bar (re-processing it: decisions are keyed by deterministic trace ids, so nothing
 already intended is intended, or sent, again). Between bars (the feed's :class:`Idle`
 markers, at least every 200 ms while it waits) the runner polls the desk's kill commands and
-acts on them at once."""
+acts on them at once.
+
+Feed boundary: a bar that is not sound (:func:`~live.runner.feed.bar_problem`: NaN or
+non-positive prices, high below low, a time outside the venue's sessions), a second bar of
+a symbol at one time and an empty feed are refused with a journaled alert - a refused bar
+never becomes a ``BarClosed``, so a restart does not trip over it; protective orders keep
+resting at the broker. Risk-reducing orders (exits, cutoff and carried exits, flattens,
+protective orders) are never denied by a kill-switch halt; a position that must be flat
+(past the cutoff, carried from an earlier session, under a flatten switch) and has no exit
+working raises a critical ``exit_overdue`` alert at every bar and its exit is tried again;
+a fill far from its order's reference price raises ``insane_fill``."""
 
 from __future__ import annotations
 
@@ -38,13 +48,14 @@ from live.events import (
     new_trace_id,
 )
 from live.journal import Journal, JournalCorruptError
-from live.risk.engine import OrderProposal, PassThroughRisk, RiskEngine
+from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.guardrails import SESSION_LOCK, GuardAction, Guardrails, fired_key
+from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.crash import CrashPoints
 from live.runner.decisions import Decision, UnsupportedVersionError, decide
 from live.runner.deployments import Deployed
 from live.runner.execution import Executor
-from live.runner.feed import FeedBar, FeedItem, Idle
+from live.runner.feed import FeedBar, FeedItem, Idle, bar_problem
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.kill_gate import KILL_COMMAND_ALERT, KillGate, command_of, nonce_note
 from live.runner.protection import Protection
@@ -107,7 +118,8 @@ class Runner:
                  risk: RiskEngine | None = None, policy: object | None = None,
                  crash: CrashPoints | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
-                 kill_commands: Callable[[int], list] | None = None) -> None:
+                 kill_commands: Callable[[int], list] | None = None,
+                 insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk or PassThroughRisk()
@@ -129,7 +141,11 @@ class Runner:
         self.executor = Executor(journal, broker, self.state, clock, self.crash)  # type: ignore[arg-type]
         self.entry_traces: set[str] = set()  # traces whose orders open positions
         self.protection = Protection(self)
-        self.executor.on_fill = self.protection.note_fill  # startup reconciliation's too
+        self.executor.on_fill = self._on_fill  # startup reconciliation's fills too
+        self.insane_fill_pct = insane_fill_pct
+        # positions found open when a new session began: exited at the first close
+        self.carried: set[tuple[str, str]] = set()
+        self._reprocessed: set[str] = set()  # symbols whose journaled last bar came again
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):
@@ -185,14 +201,7 @@ class Runner:
             self._replay_guardrails()  # the previous bar's evaluation, before this bar
         self.state.apply(message)  # type: ignore[arg-type]
         if isinstance(message, BarClosed):
-            self._folded_symbol = message.symbol
-            self.symbol_history(message.symbol).append(FeedBar(
-                message.symbol, message.ts_event, message.open, message.high, message.low,
-                message.close, message.volume))
-            if self.guardrails is not None:
-                day = self.symbol_history(message.symbol).session_day(message.ts_event)
-                if day != self.guardrails.day:
-                    self.guardrails.new_session(day, self.state)
+            self._fold_bar(message)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
             self.entry_traces.add(message.trace_id)
         elif isinstance(message, KillSwitchChanged):
@@ -224,6 +233,87 @@ class Runner:
                 self.last_kill_command = max(self.last_kill_command, command)
         self._note_guard(message.message)
 
+    def _note_carried(self, symbol: str) -> list[tuple[str, int]]:
+        """At a session's first bar: the positions in ``symbol`` still open, under a cutoff
+        policy, are carried (exited at the first close); returns (strategy, net) of each."""
+        found = []
+        for d in self.deployed:
+            net = self.net(d.strategy, symbol)
+            if symbol in d.symbols and net and d.rules.cutoff is not None:
+                self.carried.add((d.strategy, symbol))
+                found.append((d.strategy, net))
+        return found
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        """A fill just journaled: the protection learns of it; a price far from the order's
+        reference raises ``insane_fill``."""
+        self.protection.note_fill(fill)
+        reference = self._fill_reference(fill)
+        if reference is None:
+            return
+        off_pct = abs(fill.price - reference) / reference * 100.0
+        if off_pct > self.insane_fill_pct:
+            self.alert(fill.ts_event, Severity.CRITICAL, "insane_fill",
+                       f"{fill.symbol} fill {fill.trade_id} ({fill.client_key}) at "
+                       f"{fill.price:g} is {off_pct:.3g}% from its order's reference "
+                       f"{reference:g}; insane_fill_pct={self.insane_fill_pct:g}")
+
+    def _fill_reference(self, fill: OrderFilled) -> float | None:
+        """The price the filled order was meant near: its limit or trigger, else the close
+        of the bar it was decided at (else the symbol's last close)."""
+        intent = self.executor.intents.get(fill.client_key)
+        if intent is not None:
+            for price in (intent.limit_price, intent.trigger_price,
+                          self.symbol_history(intent.symbol).close_at(intent.ts_event)):
+                if price is not None and price > 0:
+                    return price
+        last = self.state.last_bars.get(fill.symbol)
+        return last.close if last is not None else None
+
+    def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> str | None:
+        """Why ``d``'s position in ``bar.symbol`` must be closed now (None: it may stay)."""
+        if kill_mode_for(self.state, d.strategy) is KillMode.FLATTEN:
+            return "a flatten kill switch is on"
+        if d.rules.cutoff is None:
+            return None
+        if (d.strategy, bar.symbol) in self.carried:
+            return "it was carried from an earlier session"
+        nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+        if nxt >= d.rules.cutoff or self._session_ends(history, d, bar.ts):
+            return f"it is past the {d.rules.cutoff:%H:%M} cutoff"
+        return None
+
+    def _exits_overdue(self, bar: FeedBar, history: SymbolHistory) -> None:
+        """Every bar until flat: a position that must be closed with no exit working for
+        all of it is a critical alert (its exit is tried again at the next close)."""
+        for d in self.deployed:
+            net = self.net(d.strategy, bar.symbol) if bar.symbol in d.symbols else 0
+            if not net:
+                self.carried.discard((d.strategy, bar.symbol))
+                continue
+            why = self._must_be_flat(d, bar, history)
+            side = Side.SELL if net > 0 else Side.BUY
+            if why is None or self.working_qty(d.strategy, bar.symbol, side,
+                                               exits_only=True) >= abs(net):
+                continue
+            self.alert(bar.ts, Severity.CRITICAL, "exit_overdue",
+                       f"{d.strategy}/{bar.symbol}: position {net:+d} is still open and "
+                       f"{why}; no exit is working (denied, rejected or in doubt): tried "
+                       "again at the next close")
+
+    def _fold_bar(self, message: BarClosed) -> None:
+        """A journaled bar into its symbol's history (positions open at a session's first
+        bar are carried), and the guardrails' session."""
+        self._folded_symbol = message.symbol
+        history = self.symbol_history(message.symbol)
+        if history.append(FeedBar(message.symbol, message.ts_event, message.open,
+                                  message.high, message.low, message.close, message.volume)):
+            self._note_carried(message.symbol)
+        if self.guardrails is not None:
+            day = history.session_day(message.ts_event)
+            if day != self.guardrails.day:
+                self.guardrails.new_session(day, self.state)
+
     def _note_guard(self, reason: str) -> None:
         key = fired_key(reason)
         if key is not None and self.guardrails is not None:
@@ -249,20 +339,14 @@ class Runner:
             ) -> RunSummary:
         """Process the feed: each bar through the whole path; each :class:`Idle` marker
         (waiting for the next bar) polls the kill commands (:meth:`between_bars`)."""
+        fed = 0
         for bar in bars:
             if isinstance(bar, Idle):
                 self.between_bars(bar.ts)
                 continue
+            fed += 1
             history = self.symbol_history(bar.symbol)
-            last = history.last_ts
-            recovered = self.recovered_last.get(bar.symbol)
-            if recovered is not None and bar.ts < recovered:
-                continue  # journaled before a restart: the feed resumes after it
-            if last is not None and bar.ts < last:
-                self.alert(bar.ts, Severity.WARNING, "out_of_order_bar",
-                            f"{bar.symbol}: bar {bar.ts} is before {last}; ignored")
-                continue
-            if (last is None or bar.ts > last) and not self._accept(bar, history, last):
+            if not self._admit(bar, history):
                 continue
             self._session_start(bar, history)
             if self.market is not None:
@@ -275,11 +359,53 @@ class Runner:
             if self.summary.intents > sent:  # a broker filling at once: protect right away
                 self.poll_fills(bar)
                 self._protect(bar)
+            self._exits_overdue(bar, history)
             self.summary.bars += 1
             if pause is not None:
                 pause()
+        if not fed:
+            self.alert(self.clock(), Severity.WARNING, "empty_feed",
+                       "the feed yielded no bars for the requested range: nothing was "
+                       "traded or checked")
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
+
+    def _admit(self, bar: FeedBar, history: SymbolHistory) -> bool:
+        """Whether the loop processes ``bar``: a new sound bar (journaled here), or the last
+        journaled bar re-processed once after a restart. Refused with an alert: a bar that
+        is not sound, older than the last, or a second one at the same time."""
+        aware = bar.ts.tzinfo is not None and bar.ts.utcoffset() is not None
+        recovered = self.recovered_last.get(bar.symbol)
+        if aware and recovered is not None and bar.ts < recovered:
+            return False  # journaled (or refused) before a restart: the feed resumes after it
+        problem = bar_problem(bar, history.venue)
+        if problem is not None:
+            self._refuse(bar, problem)
+            return False
+        last = history.last_ts
+        if last is not None and bar.ts < last:
+            self.alert(bar.ts, Severity.WARNING, "out_of_order_bar",
+                       f"{bar.symbol}: bar {bar.ts} is before {last}; ignored")
+            return False
+        if last is not None and bar.ts == last:
+            if recovered == last and bar.symbol not in self._reprocessed:
+                self._reprocessed.add(bar.symbol)
+                return True  # the journal's last bar, re-processed after a restart
+            first = self.state.last_bars[bar.symbol]
+            self.alert(bar.ts, Severity.WARNING, "duplicate_bar",
+                       f"{bar.symbol}: a second bar at {bar.ts} (close {bar.close:g}; the "
+                       f"first had {first.close:g}); ignored")
+            return False
+        return self._accept(bar, history, last)
+
+    def _refuse(self, bar: FeedBar, problem: str) -> None:
+        """Journal why ``bar`` is refused, with everything it carried; nothing else moves
+        (resting protective orders keep working at the broker)."""
+        aware = bar.ts.tzinfo is not None and bar.ts.utcoffset() is not None
+        self.alert(bar.ts if aware else self.clock(), Severity.ERROR, "bad_bar",
+                   f"{bar.symbol} bar at {bar.ts.isoformat()} refused: {problem} (open "
+                   f"{bar.open!r} high {bar.high!r} low {bar.low!r} close {bar.close!r} "
+                   f"volume {bar.volume!r}); not journaled as a bar, not traded on")
 
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and
@@ -324,6 +450,11 @@ class Runner:
         self.executor.record(BarClosed(trace_id="", ts_event=bar.ts, symbol=bar.symbol,
                                        open=bar.open, high=bar.high, low=bar.low,
                                        close=bar.close, volume=bar.volume))
+        if new_session:
+            for strategy, net in self._note_carried(bar.symbol):
+                self.alert(bar.ts, Severity.CRITICAL, "position_carried",
+                           f"{strategy}/{bar.symbol}: position {net:+d} carried into the "
+                           "session; exited at this bar's close")
         if last is not None and not new_session and bar.ts - last > timedelta(
                 minutes=STALE_BARS):
             self.alert(bar.ts, Severity.WARNING, "stale_feed",
@@ -496,6 +627,8 @@ class Runner:
                 continue
             if self.protection.stopped_out(d, bar):
                 continue  # a bar that stopped out ignores its signals (as the simulator)
+            if self._exit_carried(d, bar, history):
+                continue
             try:
                 signals = d.spec.signals(history.bars(), d.params)
             except BarsInputError:
@@ -512,6 +645,19 @@ class Runner:
                 leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
                 if not self._act(d, bar, leg, decision, abs(net), day):
                     break  # a flip whose exit is not on its way sends no entry
+
+    def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:
+        """A position carried from an earlier session is closed at this close, whatever
+        the signals say (no entry either); True when it was."""
+        if (d.strategy, bar.symbol) not in self.carried:
+            return False
+        net = self.net(d.strategy, bar.symbol)
+        if not net:
+            self.carried.discard((d.strategy, bar.symbol))
+            return False
+        self._act(d, bar, LEG_EXIT, Decision("exit", -1 if net > 0 else 1, "carried"),
+                  abs(net), history.session_day(bar.ts))
+        return True
 
     def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
              day: object | None) -> bool:
@@ -545,15 +691,21 @@ class Runner:
         verdict = self.risk.check(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
             reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
-            lot_size=d.lot_size, exchange=self.exchange, reference_ts=ts), self.state)
+            lot_size=d.lot_size, exchange=self.exchange, reference_ts=ts,
+            band_base_price=self.symbol_history(bar.symbol).prev_session_close), self.state)
         self.executor.record(RiskChecked(trace_id=trace, ts_event=ts, strategy=d.strategy,
                                          symbol=bar.symbol, passed=verdict.passed,
                                          check=verdict.check, reason=verdict.reason))
+        self.risk_warning(bar, d, verdict, f"{decision.reason} exit")
         if verdict.disable_strategy:
             self.switch(bar, d.strategy, "halt", "risk_engine",
                          f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
         if not verdict.passed:
             self.summary.denials += 1
+            if decision.action == "exit":
+                self.alert(ts, Severity.ERROR, "exit_denied",
+                           f"{d.strategy}/{bar.symbol}: {decision.reason} exit denied by "
+                           f"{verdict.check}: {verdict.reason}")
             return False
         if decision.action == "exit" and not self.protection.withdraw(
                 d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
@@ -567,6 +719,14 @@ class Runner:
         if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
         return True
+
+    def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
+                     ) -> None:
+        """A risk-reducing order sent despite a price breach: journaled as an alert."""
+        if verdict.passed and verdict.warning:
+            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
+                       f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
+                       "(risk-reducing orders are never held by a price check)")
 
     def working_qty(self, strategy: str, symbol: str, side: Side, *,
                     exits_only: bool = False) -> int:
@@ -586,13 +746,13 @@ class Runner:
         return lots * d.lot_size
 
     def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
-        """Kill switch and policy: exits always flow unless halted; entries need the
-        policy's trading window."""
+        """Kill switch and policy: exits always flow - a halt stops new risk, never a
+        risk-reducing order; entries need no switch on and the policy's trading window."""
         kill = kill_mode_for(self.state, d.strategy)
-        if kill is KillMode.HALT:
-            return False, "kill switch: halt"
+        if decision.action == "exit" and kill is KillMode.HALT:
+            return True, f"{self.mode} v{d.version}: exits flow under kill switch halt"
         if decision.action == "enter":
-            if kill in (KillMode.REDUCE, KillMode.FLATTEN):
+            if kill is not KillMode.OFF:
                 return False, f"kill switch: {kill}"
             nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
             if self.policy is not None and not self.policy.entry_allowed(  # type: ignore[attr-defined]

@@ -13,19 +13,25 @@ bar's timestamp plus the time elapsed since that bar arrived (x the speed, in a 
 it is never earlier than the last bar and never later than the next; actions taken between
 bars are stamped with it. A feed that yields no markers (a flat-out replay) is polled at each
 bar only.
+:func:`bar_problem` is the feed boundary's check: the runner refuses (journals an alert,
+never a ``BarClosed``) a bar it names a problem for.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from pipelines.datasets.schema import read_dataset
 from strategies.names import NAME
+from strategies.venues import Venue, session_schedule
 
 IDLE_SLICE_SECONDS = 0.2  # the longest a feed may wait without yielding to the runner
 
@@ -125,3 +131,45 @@ def _idle_until(last: datetime, arrived: float, wait: float, speed: float,
         if elapsed >= wait:
             return
         yield Idle(last + timedelta(seconds=elapsed * speed))
+
+
+def bar_problem(bar: FeedBar, venue: Venue) -> str | None:
+    """Why ``bar`` must not be traded on (None when it is sound): a price that is not a
+    finite positive number, a negative or non-finite volume, high below low, an open or
+    close outside [low, high], a naive time, or a time outside the venue's sessions."""
+    prices = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
+    bad = {k: v for k, v in prices.items() if not (math.isfinite(v) and v > 0)}
+    if bad:
+        return f"prices not finite and positive: {bad}"
+    if not (math.isfinite(bar.volume) and bar.volume >= 0):
+        return f"volume {bar.volume!r} is not a finite number >= 0"
+    if bar.high < bar.low:
+        return f"high {bar.high:g} < low {bar.low:g}"
+    outside = {k: prices[k] for k in ("open", "close") if not bar.low <= prices[k] <= bar.high}
+    if outside:
+        return f"{outside} outside [low {bar.low:g}, high {bar.high:g}]"
+    if bar.ts.tzinfo is None or bar.ts.utcoffset() is None:
+        return f"time {bar.ts.isoformat()} is naive (exchange time must be timezone-aware)"
+    if not in_session(venue, bar.ts):
+        local = pd.Timestamp(bar.ts).tz_convert(venue.tz)
+        return f"time {local.isoformat()} is outside every {venue.name} session"
+    return None
+
+
+def in_session(venue: Venue, ts: datetime) -> bool:
+    """Whether ``ts`` falls in one of ``venue``'s sessions (its calendar: holidays, half
+    days and special sessions included; an overnight session counts for the day it
+    closes)."""
+    if venue.round_the_clock:
+        return True
+    day = ts.astimezone(ZoneInfo(venue.tz)).date()
+    stamp = ts.timestamp()
+    return any(start <= stamp < end for start, end in _sessions(venue.name, day))
+
+
+@functools.lru_cache(maxsize=64)
+def _sessions(venue_name: str, day: date) -> tuple[tuple[float, float], ...]:
+    """(open, close) POSIX seconds of the sessions of ``day`` and the day after."""
+    frame = session_schedule(venue_name, day, day + timedelta(days=1))
+    return tuple((o.timestamp(), c.timestamp()) for o, c in zip(
+        frame["open"], frame["close"], strict=True))

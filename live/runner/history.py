@@ -38,6 +38,9 @@ class SymbolHistory:
         self._days: dict[datetime, object] = {}
         self._bars: Bars | None = None
         self._shift = _overnight_shift(venue)
+        # the last close of the session before the current one: the base of the exchange's
+        # daily price band (None until a second session starts)
+        self.prev_session_close: float | None = None
 
     def __len__(self) -> int:
         return self._n
@@ -51,6 +54,14 @@ class SymbolHistory:
         if n < 2 or self._session[n - 1] != self._session[n - 2]:
             return None
         return float((self._prices[3, n - 1] / self._prices[3, n - 2] - 1.0) * 100.0)
+
+    def close_at(self, ts: datetime) -> float | None:
+        """The close of the bar at ``ts`` while it is in the history (None otherwise)."""
+        stamp = pd.Timestamp(ts).value
+        i = int(np.searchsorted(self._ns[: self._n], stamp))
+        if i < self._n and self._ns[i] == stamp:
+            return float(self._prices[3, i])
+        return None
 
     @property
     def last_ts(self) -> datetime | None:
@@ -84,6 +95,8 @@ class SymbolHistory:
         day = self.session_day(bar.ts)
         new_session = day != self._day
         if new_session:
+            if self._n:
+                self.prev_session_close = self.last_close()
             self._day = day
             self._trim()
         if self._n == self._ns.shape[0]:

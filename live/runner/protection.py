@@ -209,11 +209,13 @@ class Protection:
         verdict = runner.risk.check(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
             reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
-            exchange=runner.exchange, reference_ts=ts, order_type=str(order_type)),
+            exchange=runner.exchange, reference_ts=ts, order_type=str(order_type),
+            band_base_price=runner.symbol_history(bar.symbol).prev_session_close),
             runner.state)
         runner.executor.record(RiskChecked(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, symbol=bar.symbol,
             passed=verdict.passed, check=verdict.check, reason=verdict.reason))
+        runner.risk_warning(bar, d, verdict, f"protective {order_type}")
         if not verdict.passed:
             runner.summary.denials += 1
             why = f"{d.strategy}/{bar.symbol}: protective {order_type} refused by " \

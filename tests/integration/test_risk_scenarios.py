@@ -194,3 +194,24 @@ def test_fat_finger_quantity_is_denied_before_any_intent(tmp_path: Path) -> None
     denials = [m for m in events if isinstance(m, RiskChecked) and not m.passed]
     assert denials and denials[0].check in ("max_qty_per_order", "max_lots_per_order")
     assert not [m for m in events if isinstance(m, OrderIntended)]
+
+
+def test_volatility_halt_lets_the_cutoff_exit_through_and_the_day_ends_flat(
+        tmp_path: Path) -> None:
+    # range breakout is short from 12:15; at 14:50 the market drops 2 % in one bar (in the
+    # short's favour: no loss or drawdown trigger), which pulls the volatility halt
+    frame = _frame()
+    at = frame.index[335]
+    for col in ("open", "high", "low", "close"):
+        frame.loc[at:, col] *= 0.98
+    runner = _runner(tmp_path, _limits(tmp_path), strategy="range_breakout")
+    runner.run(replay_bars(frame))
+    events = [m for _, m in runner.journal.read()]
+    (halt,) = [m for m in events if isinstance(m, KillSwitchChanged)]
+    assert (halt.mode, halt.ts_event) == ("halt", frame["ts"].iloc[335])
+    assert "volatility halt" in halt.reason
+    cutoff = frame["ts"].iloc[344]  # 14:59: its close flattens (filled at 15:00's open)
+    (exit_,) = [m for m in events if isinstance(m, OrderIntended) and m.ts_event == cutoff]
+    assert (exit_.side, exit_.qty) == ("BUY", 75)
+    assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == 0
+    assert not [m for m in events if isinstance(m, AlertRaised) and m.code == "exit_overdue"]

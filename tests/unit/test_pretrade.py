@@ -84,11 +84,20 @@ def _proposal(**changes: Any) -> OrderProposal:
     return OrderProposal(**fields)
 
 
-def _state(*, bars: dict[str, float] | None = None, bar_ts: datetime = T0) -> LiveState:
+def _bar(symbol: str, ts: datetime, close: float) -> BarClosed:
+    return BarClosed(trace_id="", ts_event=ts, symbol=symbol, open=close, high=close,
+                     low=close, close=close, volume=1.0)
+
+
+def _state(*, bars: dict[str, float] | None = None, bar_ts: datetime = T0,
+           previous: dict[str, float] | None = None) -> LiveState:
+    """Each symbol's last trade at ``bar_ts`` and an earlier one two minutes before (the
+    price the collar compares with; ``previous`` closes, else the same close)."""
     state = LiveState()
     for symbol, close in (bars or {"NIFTY": NIFTY}).items():
-        state.apply(BarClosed(trace_id="", ts_event=bar_ts, symbol=symbol, open=close,
-                              high=close, low=close, close=close, volume=1.0))
+        before = (previous or {}).get(symbol, close)
+        state.apply(_bar(symbol, bar_ts - timedelta(minutes=2), before))
+        state.apply(_bar(symbol, bar_ts, close))
     return state
 
 
@@ -126,6 +135,62 @@ def test_price_collar_two_pct_from_last_trade(engine: PreTradeRiskEngine, refere
     if not passed:
         assert decision.check == "price_collar"
         assert "price_collar_pct=2" in decision.reason
+
+
+def test_price_collar_spike_bar_entry_at_its_own_close_is_denied(
+        engine: PreTradeRiskEngine) -> None:
+    # the runner's view: the bar being traded is state's last bar, its close the reference
+    spike = NIFTY * 1.5
+    state = _state(bars={"NIFTY": spike}, previous={"NIFTY": NIFTY})
+    decision = engine.check(_proposal(reference_price=spike), state)
+    _denied_by(decision, "price_collar")
+    assert f"previous trade {NIFTY:g}" in decision.reason
+
+
+def test_price_collar_without_an_earlier_trade_denies_the_entry(
+        engine: PreTradeRiskEngine) -> None:
+    state = LiveState()
+    state.apply(_bar("NIFTY", T0, NIFTY))  # only the bar being traded
+    decision = engine.check(_proposal(), state)
+    _denied_by(decision, "price_collar")
+    assert "no trade of NIFTY before" in decision.reason
+
+
+def test_price_collar_breach_on_a_reducing_order_passes_with_a_warning(
+        engine: PreTradeRiskEngine) -> None:
+    state = _state(bars={"NIFTY": NIFTY * 1.5}, previous={"NIFTY": NIFTY})
+    _hold(state, 1)
+    decision = engine.check(_proposal(side=-1, reduces_exposure=True,
+                                      reference_price=NIFTY * 1.5), state)
+    assert decision.passed, decision.reason
+    assert decision.warning.startswith("price_collar: reference 36000 is 50%")
+
+
+@pytest.mark.parametrize(("reference", "check"), [
+    (26_400.0, None), (26_400.5, "price_band"), (21_600.0, None), (21_599.5, "price_band")])
+def test_price_band_ten_pct_from_the_previous_session_close(
+        engine: PreTradeRiskEngine, reference: float, check: str | None) -> None:
+    state = _state(bars={"NIFTY": reference})  # within the collar of the previous bar
+    decision = engine.check(_proposal(reference_price=reference, qty=1, lot_size=1,
+                                      band_base_price=NIFTY), state)
+    if check is None:
+        assert decision.passed, decision.reason
+    else:
+        _denied_by(decision, check)
+        assert "price_band_pct=10" in decision.reason
+
+
+def test_price_band_is_configured_per_symbol(tmp_path_factory: pytest.TempPathFactory
+                                             ) -> None:
+    data = copy.deepcopy(LIMITS)
+    data["pre_trade"]["price_band_pct"] = {"default": 10.0, "NIFTY": 5.0}
+    path = tmp_path_factory.mktemp("band") / "risk.yaml"
+    path.write_text(yaml.safe_dump(data))
+    reference = NIFTY * 1.06
+    decision = PreTradeRiskEngine(load_risk_limits(path)).check(
+        _proposal(reference_price=reference, qty=1, lot_size=1, band_base_price=NIFTY),
+        _state(bars={"NIFTY": reference}))
+    _denied_by(decision, "price_band")
 
 
 @pytest.mark.parametrize("reference", [float("nan"), float("inf"), 0.0, -1.0])
@@ -397,7 +462,6 @@ def test_reducing_order_passes_position_limits_it_still_breaches(
 
 
 @pytest.mark.parametrize(("changes", "check"), [
-    ({"reference_price": 25_000.0}, "price_collar"),
     ({"qty": 375}, "max_qty_per_order"),
     ({"reference_price": float("nan")}, "reference_price")])
 def test_reducing_order_still_meets_price_and_size_checks(

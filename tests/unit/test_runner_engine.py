@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from live.events import (
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
-from live.risk.limits import load_risk_limits
+from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.crash import CrashPoints
 from live.runner.decisions import UnsupportedVersionError
@@ -799,3 +799,215 @@ def test_runner_kill_pulled_before_any_bar_is_applied_at_the_first_bar(
     _pull(desk, "halt")
     runner.run([Idle(first.ts - timedelta(seconds=30)), first])  # nothing to price before it
     assert [k.ts_event for k in stores.messages(KillSwitchChanged)] == [first.ts]
+# --- prices the runner must not trust: spikes, insane fills, bad bars -------------------------
+
+SPIKE = FIRST_ENTRY + 3  # short since bar 23; a 50 % spike here flips the signals to long
+
+
+def spiked(bars: list[FeedBar], i: int, factor: float = 1.5) -> list[FeedBar]:
+    """``bars`` with bar ``i`` closing (and its high) ``factor`` x its close."""
+    out = list(bars)
+    out[i] = replace(out[i], high=out[i].close * factor, close=out[i].close * factor)
+    return out
+
+
+def repo_limits() -> RiskLimits:
+    return load_risk_limits(Path(__file__).resolve().parents[2] / "risk.yaml")
+
+
+@pytest.fixture(scope="module")
+def spike_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stores, FeedBar]:
+    """The real pre-trade engine; bar SPIKE closes 50 % above the bar before it."""
+    bars = spiked(day_bars(SPIKE + 3), SPIKE)
+    stores = stores_in(tmp_path_factory.mktemp("spike"))
+    runner = stores.runner(risk=PreTradeRiskEngine(repo_limits()))
+    runner.recover()
+    runner.run(bars)
+    return stores, bars[SPIKE]
+
+
+def _at(stores: Stores, kind: type, ts: datetime) -> list:
+    return [m for m in stores.messages(kind) if m.ts_event == ts]
+
+
+def test_runner_spike_bar_entry_is_denied_by_the_price_collar(
+        spike_run: tuple[Stores, FeedBar]) -> None:
+    stores, spike = spike_run
+    entries = {s.trace_id for s in _at(stores, SignalRaised, spike.ts)
+               if s.side is not SignalSide.FLAT}
+    (denial,) = [r for r in _at(stores, RiskChecked, spike.ts) if r.trace_id in entries]
+    assert (denial.passed, denial.check) == (False, "price_collar")
+    assert "49.9" in denial.reason and "previous trade" in denial.reason
+    assert not [i for i in _at(stores, OrderIntended, spike.ts) if i.trace_id in entries]
+
+
+def test_runner_spike_bar_exit_is_sent_with_a_price_breach_alert(
+        spike_run: tuple[Stores, FeedBar]) -> None:
+    stores, spike = spike_run
+    (exit_,) = _at(stores, OrderIntended, spike.ts)  # the short's exit, the flip's first leg
+    assert (exit_.side, exit_.qty) == (Side.BUY, 75)
+    (alert,) = [a for a in alerts(stores, "exit_price_breach") if a.ts_event == spike.ts]
+    assert "price_collar" in alert.message
+
+
+def test_runner_fill_far_from_the_order_reference_raises_insane_fill(tmp_path: Path) -> None:
+    bars = day_bars(FIRST_ENTRY + 3)
+    fill_bar = bars[FIRST_ENTRY + 1]  # the short entry decided at bar 22 fills at its open
+    wild = bars[FIRST_ENTRY].close * 1.5
+    bars[FIRST_ENTRY + 1] = replace(fill_bar, open=wild, high=wild)
+    stores = stores_in(tmp_path)
+    stores.run(bars)
+    (alert,) = alerts(stores, "insane_fill")
+    assert alert.severity == "critical" and alert.ts_event == fill_bar.ts
+    assert f"from its order's reference {bars[FIRST_ENTRY].close:g}" in alert.message
+
+
+def test_runner_fill_near_the_order_reference_raises_no_insane_fill(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    stores.run(day_bars(FIRST_ENTRY + 10))
+    assert stores.messages(OrderFilled) and alerts(stores, "insane_fill") == []
+
+
+@pytest.fixture(scope="module")
+def nan_bar(tmp_path_factory: pytest.TempPathFactory) -> tuple[Stores, list[FeedBar], Runner]:
+    """A short with its stop working since bar 23; bar 26 closes NaN; then a restart over
+    the same journal and exchange is fed the same bars."""
+    stores = protected_stores(tmp_path_factory.mktemp("nan_bar"), stop_points=40.0)
+    bars = day_bars(FIRST_ENTRY + 8)
+    bars[FIRST_ENTRY + 4] = replace(bars[FIRST_ENTRY + 4], close=float("nan"))
+    stores.run(bars)
+    return stores, bars, stores.run(bars)
+
+
+def test_runner_nan_bar_is_refused_with_an_alert(
+        nan_bar: tuple[Stores, list[FeedBar], Runner]) -> None:
+    stores, bars, _ = nan_bar
+    (alert,) = alerts(stores, "bad_bar")  # once: the restart does not raise it again
+    assert alert.ts_event == bars[FIRST_ENTRY + 4].ts
+    assert "'close': nan" in alert.message and "close nan" in alert.message
+
+
+def test_runner_nan_bar_is_never_journaled_as_a_bar(
+        nan_bar: tuple[Stores, list[FeedBar], Runner]) -> None:
+    stores, bars, _ = nan_bar
+    stamps = [b.ts_event for b in stores.messages(BarClosed)]
+    assert stamps == [b.ts for i, b in enumerate(bars) if i != FIRST_ENTRY + 4]
+
+
+def test_runner_nan_bar_leaves_the_protective_stop_working(
+        nan_bar: tuple[Stores, list[FeedBar], Runner]) -> None:
+    _, _, restarted = nan_bar
+    assert restarted.net(STRATEGY, "NIFTY") == -75
+    assert _working_protective(restarted) == ["SL-M"]
+
+
+def test_runner_restart_after_a_nan_bar_trades_on(
+        nan_bar: tuple[Stores, list[FeedBar], Runner]) -> None:
+    stores, bars, restarted = nan_bar
+    assert restarted.state.last_bars["NIFTY"].ts_event == bars[-1].ts
+    assert replay(stores.journal()).discrepancies == []
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"low": -1.0}, "not finite and positive"),
+    ({"open": 0.0}, "not finite and positive"),
+    ({"high": 1.0}, "high 1 < low"),
+    ({"ts": datetime(2025, 3, 3, 2, 0, tzinfo=UTC)}, "outside every NSE session"),
+    ({"ts": datetime(2025, 3, 3, 10, 0)}, "naive"),
+])
+def test_runner_bad_bar_is_refused_with_an_alert_and_not_journaled(
+        tmp_path: Path, change: dict, problem: str) -> None:
+    bars = day_bars(5)
+    bad = replace(bars[2], **change)
+    stores = stores_in(tmp_path)
+    stores.run([*bars[:2], bad, *bars[3:]])
+    (alert,) = alerts(stores, "bad_bar")
+    assert problem in alert.message
+    assert [b.ts_event for b in stores.messages(BarClosed)] == [
+        b.ts for i, b in enumerate(bars) if i != 2]
+
+
+def test_runner_second_bar_at_the_same_time_raises_duplicate_bar_alert(
+        tmp_path: Path) -> None:
+    bars = day_bars(6)
+    stores = stores_in(tmp_path)
+    stores.run([*bars[:4], replace(bars[3], close=bars[3].close + 1.0), *bars[4:]])
+    (alert,) = alerts(stores, "duplicate_bar")
+    assert alert.ts_event == bars[3].ts
+    assert len(stores.messages(BarClosed)) == 6
+
+
+def test_runner_restart_re_processing_its_last_bar_is_no_duplicate(tmp_path: Path) -> None:
+    bars = day_bars(6)
+    stores = stores_in(tmp_path)
+    stores.run(bars[:4])
+    stores.run(bars)  # resumes at bar 3, the journal's last
+    assert alerts(stores, "duplicate_bar") == []
+
+
+def test_runner_empty_feed_raises_an_alert(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    stores.run([])
+    (alert,) = alerts(stores, "empty_feed")
+    assert alert.severity == "warning"
+
+
+# --- exits are never stuck: halts, refusals, a position carried overnight ---------------------
+
+
+def test_runner_kill_switch_halt_lets_the_cutoff_exit_through(tmp_path: Path) -> None:
+    bars = day_bars(start=date(2025, 3, 4))  # range breakout: short from 12:15
+    stores = Stores(tmp_path, strategy_config("range_breakout"))
+    stores.run(bars[:15] + bars[175:185])
+    stores.journal().append(KillSwitchChanged(  # the volatility halt's kind: the whole desk
+        trace_id="", ts_event=bars[184].ts, scope="all", mode=KillMode.HALT,
+        actor="risk_engine", reason="NIFTY moved -2.00% in one bar: volatility halt"))
+    runner = stores.run(bars[:15] + bars[175:185] + bars[335:])
+    cutoff = _at(stores, GovernanceDecided, bars[BEFORE_CUTOFF].ts)
+    assert [(d.allowed, "halt" in d.reason) for d in cutoff] == [(True, True)]
+    assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == 0
+
+
+class RejectsMarketOrdersBetween(RejectsMarketOrdersAt):
+    """Market orders submitted while the last bar is in [at, until) are rejected."""
+
+    def __init__(self, exchange: PaperExchange, at: datetime, until: datetime) -> None:
+        super().__init__(exchange, at)
+        self.until = until
+
+    def submit(self, request: object) -> object:
+        if str(request.order_type) == "MARKET" and self.now is not None and \
+                self.at <= self.now < self.until:  # type: ignore[attr-defined]
+            return SubmitResult(Outcome.REJECTED, None, "RMS: margin exceeds (test)")
+        return self.exchange.submit(request)  # type: ignore[arg-type]
+
+
+def test_runner_cutoff_exit_rejected_alerts_and_is_retried_at_the_next_bar(
+        tmp_path: Path) -> None:
+    bars = day_bars(start=date(2025, 3, 4))
+    stores = Stores(tmp_path, strategy_config("range_breakout"))
+    broker = RejectsMarketOrdersAt(stores.exchange(), bars[BEFORE_CUTOFF].ts)
+    runner = stores.runner(broker=broker)
+    runner.recover()
+    runner.run(bars[:15] + bars[175:185] + bars[335:BEFORE_CUTOFF + 3])
+    (overdue,) = alerts(stores, "exit_overdue")
+    assert overdue.ts_event == bars[BEFORE_CUTOFF].ts and overdue.severity == "critical"
+    fills = [str(m.ts_event.time()) for m in stores.messages(OrderFilled)]
+    assert fills == ["12:15:00", "15:01:00"]  # retried at 15:00's close
+
+
+def test_runner_position_carried_into_a_session_is_exited_at_its_first_close(
+        tmp_path: Path) -> None:
+    bars = day_bars(start=date(2025, 3, 4), end=date(2025, 3, 5))
+    stores = Stores(tmp_path, strategy_config("range_breakout"))
+    next_day = bars[375]
+    broker = RejectsMarketOrdersBetween(stores.exchange(), bars[BEFORE_CUTOFF].ts,
+                                        next_day.ts)
+    runner = stores.runner(broker=broker)
+    runner.recover()
+    runner.run(bars[:15] + bars[175:185] + bars[335:375 + 3])
+    (carried,) = alerts(stores, "position_carried")
+    assert carried.ts_event == next_day.ts and carried.severity == "critical"
+    assert len(alerts(stores, "exit_overdue")) == 375 - BEFORE_CUTOFF
+    assert str(stores.messages(OrderFilled)[-1].ts_event) == "2025-03-05 09:16:00+05:30"
+    assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == 0
