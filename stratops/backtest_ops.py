@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
@@ -12,12 +12,14 @@ import pandas as pd
 
 from pipelines.datasets.catalog import DatasetUnavailableError, find_dataset
 from pipelines.datasets.schema import DatasetMeta, read_dataset
+from pipelines.datasets.timeframes import parse_timeframe
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import GridResult, run_grid
-from strategies.params import ParamError, coerce, expand_space
+from strategies.params import ParamError, coerce, expand_space, in_space
 from strategies.registry import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
+from strategies.spec import StrategySpec
 from stratops.settings import load_settings
 
 
@@ -82,19 +84,46 @@ def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:
     return SimConfig(**{**defaults, **(request.sim or {})})
 
 
-def run_backtest(request: RunRequest) -> tuple[BacktestResult, Any, SimConfig, str]:
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """A finished backtest and what it ran on."""
+
+    result: BacktestResult
+    params: Any
+    config: SimConfig
+    symbol: str
+    bar: pd.Timedelta  # the dataset's timeframe (vectorbt's ``freq``)
+
+
+def run_backtest(request: RunRequest) -> BacktestRun:
     spec = get_strategy(request.strategy)
     bars, meta = load_bars(request)
     params = spec.make_params(**coerce(spec.params_cls, request.params or {}))
     config = sim_config(request, bars, meta)
-    return simulate(bars, spec.signals(bars, params), config), params, config, bars.symbol
+    return BacktestRun(simulate(bars, spec.signals(bars, params), config), params, config,
+                       bars.symbol, parse_timeframe(meta.timeframe))
+
+
+def grid_combos(spec: StrategySpec, fixed: dict[str, str] | None) -> list[Any]:
+    """The strategy's declared space with each ``fixed`` parameter's dimension replaced by
+    its comma-separated values (each inside the declared space); every valid combination."""
+    space: dict[str, Sequence[Any]] = dict(spec.space)
+    for name, text in (fixed or {}).items():
+        values = [coerce(spec.params_cls, {name: v.strip()})[name] for v in text.split(",")]
+        space[name] = values
+    combos = list(expand_space(spec.params_cls, space))
+    for combo in combos:
+        in_space(combo, spec.space)
+    if not combos:
+        raise ParamError(f"--param {fixed}: no valid combination of {spec.name}'s parameters")
+    return combos
 
 
 def run_param_grid(request: RunRequest, progress: Callable[[int], None] | None,
                    on_total: Callable[[int], None] | None = None) -> tuple[GridResult, str]:
     spec = get_strategy(request.strategy)
     bars, meta = load_bars(request)
-    combos = list(expand_space(spec.params_cls, spec.space))
+    combos = grid_combos(spec, request.params)
     if on_total is not None:
         on_total(len(combos))
     config = sim_config(request, bars, meta)
@@ -105,3 +134,9 @@ def default_output(request: RunRequest, symbol: str, kind: str) -> Path:
     """``data/backtests/<strategy>_<dataset>_<symbol>_<kind>.csv`` (git-ignored)."""
     name = f"{request.strategy}_{request.dataset}_{symbol}_{kind}.csv"
     return load_settings().root / "data" / "backtests" / name
+
+
+def plot_path(trades_csv: Path) -> Path:
+    """The equity/drawdown plot beside the trades CSV: ``<stem>_equity.png``."""
+    return trades_csv.with_name(f"{trades_csv.stem.removesuffix('_trades')}_equity.png")
+
