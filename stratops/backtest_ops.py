@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -110,12 +111,14 @@ def grid_combos(spec: StrategySpec, fixed: dict[str, str] | None) -> list[Any]:
     space: dict[str, Sequence[Any]] = dict(spec.space)
     for name, text in (fixed or {}).items():
         values = [coerce(spec.params_cls, {name: v.strip()})[name] for v in text.split(",")]
+        if name in spec.space:
+            for value in values:
+                in_space(SimpleNamespace(**{name: value}), {name: spec.space[name]})
         space[name] = values
     combos = list(expand_space(spec.params_cls, space))
-    for combo in combos:
-        in_space(combo, spec.space)
     if not combos:
-        raise ParamError(f"--param {fixed}: no valid combination of {spec.name}'s parameters")
+        given = " ".join(f"{k}={v}" for k, v in (fixed or {}).items())
+        raise ParamError(f"--param {given}: no valid combination of {spec.name}'s parameters")
     return combos
 
 

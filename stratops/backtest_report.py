@@ -17,11 +17,12 @@ SHARPE_OURS = "Sharpe, ours (per-session returns, mean/sd x sqrt(252), rf 0)"
 
 
 def freq_alias(freq: pd.Timedelta) -> str:
-    """``freq`` as the pandas alias one passes to vectorbt: ``1D``, ``1min``, ``1h``."""
-    from pandas.tseries.frequencies import to_offset
-
-    alias = to_offset(freq).freqstr
-    return alias if alias[0].isdigit() else f"1{alias}"
+    """``freq`` as the pandas alias one passes to vectorbt: ``1D``, ``1h``, ``1min``."""
+    seconds = int(freq.total_seconds())
+    for unit, size in (("D", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def vectorbt_sharpe_label(freq: pd.Timedelta) -> str:

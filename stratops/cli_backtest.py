@@ -65,6 +65,12 @@ NoCostsOpt = Annotated[bool, typer.Option("--no-costs", help="ignore the cost mo
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p", help="k=v, repeatable")]
 
 
+def _wide() -> Console:
+    """The console for tables: a pipe or file is not a terminal, and rich would squeeze a
+    table into 80 columns there."""
+    return console if console.is_terminal else Console(width=160)
+
+
 def _date(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
@@ -200,7 +206,7 @@ def _print_report(title: str, report: Report, execution: str) -> None:
             text = f"{value:,.4f}" if key.startswith("sharpe") or key == "profit_factor" \
                 else f"{value:,.2f}"
         table.add_row(label, text)
-    console.print(table)
+    _wide().print(table)
     console.print(execution, markup=False)
 
 
@@ -224,7 +230,8 @@ def grid(
     """Evaluate every combination of the strategy's parameter space (one compiled pass)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from stratops.backtest_ops import RunRequest, default_output, run_param_grid
+    from strategies.registry import get_strategy
+    from stratops.backtest_ops import RunRequest, default_output, grid_combos, run_param_grid
 
     request = RunRequest(
         strategy=strategy, dataset=dataset, symbol=symbol, params=_pairs(param),
@@ -234,6 +241,7 @@ def grid(
              "target_points": target_points, "slippage_ticks": slippage_ticks, "fill": fill,
              "max_trades_per_day": max_trades_per_day},
     )
+    grid_combos(get_strategy(strategy), request.params)  # bad --param: no progress bar
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=err_console) as progress:
         task = progress.add_task(f"grid {strategy}", total=None)
@@ -249,8 +257,7 @@ def grid(
         return
     title = f"{strategy} on {dataset}:{used_symbol}: top {min(top, len(frame))} of {len(frame)}"
     table = grid_table(frame.head(top), title, list(get_params(result.params[0])))
-    # a pipe or file is not a terminal: rich would squeeze the table into 80 columns
-    (console if console.is_terminal else Console(width=160)).print(table)
+    _wide().print(table)
     console.print(f"{len(frame)} combinations written to {path}", markup=False, soft_wrap=True)
 
 
