@@ -117,6 +117,15 @@ def _levels(stop_points: float, sl_pct: float, trail_points: float, trail_pct: f
             "target_points": target_points, "target_frac": tp_pct / 100.0}
 
 
+def _execution(cash: float, direction: str, round_levels: bool, slippage_ticks: float,
+               fill: str, max_trades_per_day: int, sizing: dict[str, Any],
+               levels: dict[str, float]) -> dict[str, Any]:
+    """The SimConfig overrides of the execution flags (backtest and grid share them)."""
+    return {"initial_capital_inr": cash, "direction": direction, "round_levels": round_levels,
+            "slippage_ticks": slippage_ticks, "fill": fill,
+            "max_trades_per_day": max_trades_per_day, **sizing, **levels}
+
+
 def backtest(
     strategy: StrategyOpt, dataset: DatasetOpt, symbol: SymbolOpt = None,
     param: ParamOpt = None, start: FromOpt = None, end: ToOpt = None,
@@ -140,11 +149,10 @@ def backtest(
     request = RunRequest(
         strategy=strategy, dataset=dataset, symbol=symbol, params=_pairs(param),
         start=_date(start, "--from"), end=_date(end, "--to"), costs=not no_costs, cutoff=cutoff,
-        sim={"initial_capital_inr": cash, "direction": direction, "round_levels": round_levels,
-             "slippage_ticks": slippage_ticks, "fill": fill,
-             "max_trades_per_day": max_trades_per_day,
-             **_sizing(size_type, size, lots, all_in, fractional),
-             **_levels(stop_points, sl_pct, trail_points, trail_pct, target_points, tp_pct)},
+        sim=_execution(cash, direction, round_levels, slippage_ticks, fill, max_trades_per_day,
+                       _sizing(size_type, size, lots, all_in, fractional),
+                       _levels(stop_points, sl_pct, trail_points, trail_pct, target_points,
+                               tp_pct)),
     )
     with err_console.status(f"backtesting {strategy} on {dataset} ..."):
         run = run_backtest(request)
@@ -216,11 +224,14 @@ def grid(
         "--param", "-p", help="k=v or k=v1,v2: that parameter's values instead of its declared "
                               "range (repeatable)")] = None,
     start: FromOpt = None, end: ToOpt = None, cash: CashOpt = 1_000_000.0,
-    lots: LotsOpt = 1, direction: DirectionOpt = "both",
-    stop_points: StopOpt = 0.0, trail_points: TrailOpt = 0.0, target_points: TargetOpt = 0.0,
-    slippage_ticks: SlippageOpt = 1.0, fill: FillOpt = "next_open",
-    max_trades_per_day: MaxTradesOpt = 0, cutoff: CutoffOpt = "venue",
-    no_costs: NoCostsOpt = False,
+    size_type: SizeTypeOpt = "lots", size: SizeOpt = None, lots: LotsOpt = 1,
+    all_in: AllInOpt = False, fractional: FractionalOpt = False,
+    direction: DirectionOpt = "both",
+    stop_points: StopOpt = 0.0, sl_pct: SlPctOpt = 0.0, trail_points: TrailOpt = 0.0,
+    trail_pct: TrailPctOpt = 0.0, target_points: TargetOpt = 0.0, tp_pct: TpPctOpt = 0.0,
+    round_levels: RoundOpt = True, slippage_ticks: SlippageOpt = 1.0,
+    fill: FillOpt = "next_open", max_trades_per_day: MaxTradesOpt = 0,
+    cutoff: CutoffOpt = "venue", no_costs: NoCostsOpt = False,
     top: Annotated[int, typer.Option(help="rows to print, best Sharpe first")] = 10,
     csv: Annotated[Path | None, typer.Option(
         "--csv", "--out", help="CSV for every combination (default data/backtests/...)")] = None,
@@ -236,10 +247,10 @@ def grid(
     request = RunRequest(
         strategy=strategy, dataset=dataset, symbol=symbol, params=_pairs(param),
         start=_date(start, "--from"), end=_date(end, "--to"), costs=not no_costs, cutoff=cutoff,
-        sim={"initial_capital_inr": cash, "qty_lots": lots, "direction": direction,
-             "stop_points": stop_points, "trail_points": trail_points,
-             "target_points": target_points, "slippage_ticks": slippage_ticks, "fill": fill,
-             "max_trades_per_day": max_trades_per_day},
+        sim=_execution(cash, direction, round_levels, slippage_ticks, fill, max_trades_per_day,
+                       _sizing(size_type, size, lots, all_in, fractional),
+                       _levels(stop_points, sl_pct, trail_points, trail_pct, target_points,
+                               tp_pct)),
     )
     grid_combos(get_strategy(strategy), request.params)  # bad --param: no progress bar
     with Progress("[progress.description]{task.description}", BarColumn(),

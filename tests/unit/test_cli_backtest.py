@@ -257,6 +257,14 @@ def _simulated(request_sim: dict[str, Any], **request: Any) -> dict[tuple[int, i
     (["--max-trades-per-day", "1"], {"max_trades_per_day": 1}, {}),
     (["--cutoff", "14:00"], {}, {"cutoff": "14:00"}),
     (["--no-costs"], {}, {"costs": False}),
+    (["--sl-pct", "0.1"], {"stop_frac": 0.001}, {}),
+    (["--trail-pct", "0.1"], {"trail_frac": 0.001}, {}),
+    (["--tp-pct", "0.2"], {"target_frac": 0.002}, {}),
+    (["--sl-pct", "0.1", "--no-round"], {"stop_frac": 0.001, "round_levels": False}, {}),
+    (["--size-type", "amount", "--size", "150"], {"size_type": "amount", "size": 150.0}, {}),
+    (["--size-type", "percent", "--size", "5"], {"size_type": "percent", "size": 5.0}, {}),
+    (["--all-in", "--fractional"], {"size_type": "percent", "size": 1.0, "fractional": True},
+     {}),
 ], ids=lambda v: v[0] if isinstance(v, list) else "")
 def test_grid_cli_option_reaches_the_engine(capsys: pytest.CaptureFixture[str], flags: list[str],
                                             sim: dict[str, Any], request_fields: dict) -> None:
@@ -269,6 +277,11 @@ def test_grid_cli_option_reaches_the_engine(capsys: pytest.CaptureFixture[str], 
             assert rows[key][name] == pytest.approx(metrics[name], rel=1e-12, abs=1e-12)
     assert rows != baseline  # the option changes the result (the synthetic minutes open at
     # the previous close, so --fill close moves only the exposure there)
+
+
+def test_grid_cli_no_round_changes_the_stop_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    rounded = grid_json(capsys, "--sl-pct", "0.1")
+    assert grid_json(capsys, "--sl-pct", "0.1", "--no-round") != rounded
 
 
 def test_grid_cli_param_values_replace_the_declared_range(capsys: pytest.CaptureFixture[str]
