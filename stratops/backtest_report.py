@@ -91,11 +91,12 @@ def ruin_note(result: BacktestResult) -> str | None:
 
 
 def no_trade_note(result: BacktestResult, config: SimConfig) -> str | None:
-    """A hint when percent sizing could not buy one lot (so nothing was traded)."""
+    """A hint when a percent size traded nothing: it opens only whole lots."""
     if config.size_type != "percent" or len(result.trades) or config.fractional:
         return None
-    return (f"no trade: {config.size:g} x INR {config.initial_capital_inr:,.2f} buys less than "
-            f"one lot of {config.lot_size} at these prices; raise --cash or add --fractional")
+    return (f"no trade taken: a percent size opens a position only when {config.size:g} x "
+            f"equity (INR {config.initial_capital_inr:,.2f} at the start) buys at least one lot "
+            f"of {config.lot_size}; raise --cash or add --fractional")
 
 
 def execution_summary(config: SimConfig) -> str:

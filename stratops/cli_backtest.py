@@ -112,6 +112,11 @@ def _sizing(size_type: str, size: float | None, lots: int, all_in: bool,
 def _levels(stop_points: float, sl_pct: float, trail_points: float, trail_pct: float,
             target_points: float, tp_pct: float) -> dict[str, float]:
     """SimConfig fields of the stop/trail/target flags (percent -> fraction of price)."""
+    for points, pct, flags in ((stop_points, sl_pct, "--stop-points/--sl-pct"),
+                               (trail_points, trail_pct, "--trail-points/--trail-pct"),
+                               (target_points, tp_pct, "--target-points/--tp-pct")):
+        if points > 0 and pct > 0:
+            raise ParamError(f"{flags} {points:g}/{pct:g}: give one, in points or in percent")
     return {"stop_points": stop_points, "stop_frac": sl_pct / 100.0,
             "trail_points": trail_points, "trail_frac": trail_pct / 100.0,
             "target_points": target_points, "target_frac": tp_pct / 100.0}

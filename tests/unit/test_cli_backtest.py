@@ -207,6 +207,13 @@ def test_backtest_cli_ruin_is_explained(tmp_path: Path, capsys: pytest.CaptureFi
         out["metrics"]["final_equity_inr"] / 100_000 - 1.0)
 
 
+def test_backtest_cli_percent_size_below_one_lot_says_why(capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    out = backtest_json(capsys, *NSE_ARGS, "--all-in", "--no-plot")  # 1 lot: ~INR 17 lakh
+    assert out["metrics"]["trades"] == 0
+    assert any(note.startswith("no trade taken: a percent size") for note in out["notes"])
+
+
 @pytest.mark.parametrize("args", [
     ["--size-type", "percent"],
     ["--stop-points", "10", "--sl-pct", "1"],
@@ -218,6 +225,7 @@ def test_backtest_cli_bad_option_is_one_error_line_exit_two(
     assert main(["backtest", *GOOG_ARGS, *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert args[0] in err or args[-1] in err  # names the flag or the offending value
 
 
 # --- grid -------------------------------------------------------------------------------------
