@@ -22,6 +22,12 @@ mark-to-market. All conventions live here once:
 * **Levels on the tick grid** (``C_LEVEL_TICK`` > 0): stop, trail and target prices are
   rounded to the instrument's tick, up for a long and down for a short (stops tighter,
   targets further), as an exchange takes them; 0 keeps them exact (vectorbt's convention).
+* **Size.** ``C_SIZE_FRAC`` 0: every trade is ``C_QTY`` units. ``C_SIZE_FRAC`` f > 0: a
+  trade buys (sells short) ``f`` x cash / fill price units, rounded down to ``C_QTY_STEP``
+  units (0: fractional) - vectorbt's ``size_type="percent"`` with ``size_granularity``;
+  cash equals equity whenever a position opens. A size of zero units opens nothing.
+* **Direction** (``C_DIRECTION``: 0 both, 1 long only, -1 short only): an entry on the other
+  side is not taken, but still closes an open position, as it does with both sides.
 * **Slippage** of ``slip`` points against the position on every fill except a target exit
   (a resting limit order fills at its price or, on a gap, the better open: the live runner
   sends targets as limit orders); **costs** from the NSE F&O schedule on every fill's
@@ -48,7 +54,8 @@ F_BOUNDARIES = F_NEW_SESSION | F_CUTOFF | F_SESSION_LAST | F_LAST
 # cfg vector
 C_QTY, C_STOP, C_STOP_FRAC, C_TRAIL, C_TRAIL_FRAC, C_TARGET, C_TARGET_FRAC = range(7)
 C_MAX_TRADES, C_SLIP, C_NEXT_OPEN, C_CAPITAL, C_LEVEL_TICK = range(7, 12)
-N_CFG = 12
+C_SIZE_FRAC, C_QTY_STEP, C_DIRECTION = range(12, 15)
+N_CFG = 15
 
 # trade record columns
 T_ENTRY_IDX, T_EXIT_IDX, T_SIDE, T_QTY, T_ENTRY_PX, T_EXIT_PX = range(6)
@@ -141,17 +148,34 @@ def _stop_exit(side: float, o: float, h: float, lo: float, level: float, level_r
 
 
 @numba.njit(cache=True, nogil=True)
-def _open(side: float, raw: float, qty: float, slip: float, rates: tuple[float, ...],
-          rules: tuple[float, float, float, float], trail_pts: float, trail_frac: float,
-          tick: float) -> tuple[float, float, float, float, float, float, int]:
-    """A position of ``side`` filled at ``raw`` (then slipped): (entry price, entry costs,
-    stop, target, trail, the stop level that acts first, its reason)."""
+def _entry_qty(px: float, cash: float, sizing: tuple[float, float, float]) -> float:
+    """Units of a new position filled at ``px``: ``sizing`` = (fixed units, fraction of cash,
+    unit step); the fraction, when > 0, wins (rounded down to the step, as vectorbt's
+    ``size_granularity``: ``units // step * step``)."""
+    fixed, frac, step = sizing
+    if frac <= 0:
+        return fixed
+    units = frac * cash / px
+    if step > 0:
+        units = units // step * step
+    return max(units, 0.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _open(side: float, raw: float, cash: float, sizing: tuple[float, float, float],
+          slip: float, rates: tuple[float, ...], rules: tuple[float, float, float, float],
+          trail_pts: float, trail_frac: float, tick: float
+          ) -> tuple[float, float, float, float, float, float, float, int]:
+    """A position of ``side`` filled at ``raw`` (then slipped): (units, entry price, entry
+    costs, stop, target, trail, the stop level that acts first, its reason); zero units
+    when the sizing gives none (nothing opens)."""
     px = raw + side * slip
+    qty = _entry_qty(px, cash, sizing)
     cost = fill_cost_tuple_inr(rates, side > 0, px * qty)
     stop, target = _entry_levels(side, px, rules, tick)
     trail = _trail_level(side, px, trail_pts, trail_frac, tick)
     level, reason = _stop_level(side, stop, trail)
-    return px, cost, stop, target, trail, level, reason
+    return qty, px, cost, stop, target, trail, level, reason
 
 
 @numba.njit(cache=True, nogil=True)
@@ -237,15 +261,20 @@ def _booked(book: Book, gross: float, costs: float) -> Book:
 
 
 @numba.njit(cache=True, nogil=True)
-def _active_bits(pos: float, ruined: bool) -> int:
+def _active_bits(pos: float, ruined: bool, direction: float) -> int:
     """The signal and bar bits that make a bar more than a mark-to-market for a trader in
-    position ``pos``; on any other bar only a stop or target can act."""
+    position ``pos`` allowed to enter ``direction`` (0 both sides, 1 long, -1 short); on any
+    other bar only a stop or target can act."""
     if pos > 0:
         return S_LONG_EXIT | S_SHORT_ENTRY | F_BOUNDARIES
     if pos < 0:
         return S_SHORT_EXIT | S_LONG_ENTRY | F_BOUNDARIES
     if ruined:
         return F_BOUNDARIES
+    if direction > 0:
+        return S_LONG_ENTRY | F_BOUNDARIES
+    if direction < 0:
+        return S_SHORT_ENTRY | F_BOUNDARIES
     return S_LONG_ENTRY | S_SHORT_ENTRY | F_BOUNDARIES
 
 
@@ -336,7 +365,10 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
     every bar through the five steps, the reference the tests hold the fast path to.
     """
     n = len(c)
-    qty, slip, capital, tick = cfg[C_QTY], cfg[C_SLIP], cfg[C_CAPITAL], cfg[C_LEVEL_TICK]
+    slip, capital, tick = cfg[C_SLIP], cfg[C_CAPITAL], cfg[C_LEVEL_TICK]
+    sizing = (cfg[C_QTY], cfg[C_SIZE_FRAC], cfg[C_QTY_STEP])
+    direction = cfg[C_DIRECTION]
+    qty = cfg[C_QTY]  # units of the open position
     trail_pts, trail_frac = cfg[C_TRAIL], cfg[C_TRAIL_FRAC]
     rules = (cfg[C_STOP], cfg[C_STOP_FRAC], cfg[C_TARGET], cfg[C_TARGET_FRAC])
     rt = (rates[0], rates[1], rates[2], rates[3], rates[4], rates[5], rates[6])
@@ -356,7 +388,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
     days = sum_r = sum_r2 = in_pos = 0.0
     eq = capital
     ruined = False
-    active = _active_bits(pos, ruined)
+    active = _active_bits(pos, ruined, direction)
     t = 0
     while t < n:
         if skip_quiet and not pend_exit and pend_side == 0:  # run through the quiet bars
@@ -417,11 +449,13 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                 enter_side, enter_raw = pend_side, o[t]
             pend_exit, pend_side = False, 0.0
             if enter_side != 0 and (max_trades <= 0 or today < max_trades):
-                pos = enter_side
-                entry_px, entry_cost, stop, target, trail, level, level_reason = _open(
-                    pos, enter_raw, qty, slip, rt, rules, trail_pts, trail_frac, tick)
-                cash -= entry_cost
-                entry_idx, peak, today = t, entry_px, today + 1
+                qty, entry_px, entry_cost, stop, target, trail, level, level_reason = _open(
+                    enter_side, enter_raw, cash, sizing, slip, rt, rules, trail_pts,
+                    trail_frac, tick)
+                if qty > 0:
+                    pos = enter_side
+                    cash -= entry_cost
+                    entry_idx, peak, today = t, entry_px, today + 1
         stopped = False
         if pos != 0 and has_levels:
             raw, reason = _stop_exit(pos, o[t], h[t], lo[t], level, level_reason, target)
@@ -442,6 +476,8 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                 do_exit, side = _decide(pos, (bits & S_LONG_ENTRY) != 0,
                                         (bits & S_LONG_EXIT) != 0, (bits & S_SHORT_ENTRY) != 0,
                                         (bits & S_SHORT_EXIT) != 0)
+                if side * direction < 0:  # the other side's entry: only its exit part acts
+                    side = 0.0
                 if next_open:
                     pend_exit, pend_side = do_exit, side
                 else:
@@ -455,11 +491,13 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                     if side != 0 and pos == 0 and entry_ok_close[t] and (
                             max_trades <= 0 or today < max_trades) and not (
                             last or (flat_end and bits & F_SESSION_LAST)):  # would close at once
-                        pos = side
-                        entry_px, entry_cost, stop, target, trail, level, level_reason = \
-                            _open(pos, c[t], qty, slip, rt, rules, trail_pts, trail_frac, tick)
-                        cash -= entry_cost
-                        entry_idx, peak, today = t, entry_px, today + 1
+                        qty, entry_px, entry_cost, stop, target, trail, level, level_reason = \
+                            _open(side, c[t], cash, sizing, slip, rt, rules, trail_pts,
+                                  trail_frac, tick)
+                        if qty > 0:
+                            pos = side
+                            cash -= entry_cost
+                            entry_idx, peak, today = t, entry_px, today + 1
             if pos != 0 and (last or (flat_end and bits & F_SESSION_LAST)):
                 reason = R_END if last else R_SESSION_END
                 px, gross, costs, delta = _settle(pos, entry_px, entry_cost, c[t], qty, slip, rt)
@@ -491,7 +529,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
             prev_day_eq = eq
         if record:
             equity[t] = eq
-        active = _active_bits(pos, ruined)
+        active = _active_bits(pos, ruined, direction)
         t += 1
     return _metrics(eq, capital, _daily_sharpe(days, sum_r, sum_r2), max_dd, book, days,
                     in_pos / n if n > 0 else 0.0)

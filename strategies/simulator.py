@@ -15,14 +15,17 @@ import pandas as pd
 
 from strategies.bars import Bars
 from strategies.costs import N_RATES, CostRates
-from strategies.params import require
+from strategies.params import ParamError, require
 from strategies.signals import Signals
 from strategies.sim_kernel import (
     C_CAPITAL,
+    C_DIRECTION,
     C_LEVEL_TICK,
     C_MAX_TRADES,
     C_NEXT_OPEN,
     C_QTY,
+    C_QTY_STEP,
+    C_SIZE_FRAC,
     C_SLIP,
     C_STOP,
     C_STOP_FRAC,
@@ -49,6 +52,9 @@ from strategies.sim_kernel import (
 )
 
 FillConvention = Literal["next_open", "close"]
+SizeType = Literal["lots", "amount", "percent"]
+Direction = Literal["both", "long", "short"]
+DIRECTION_CODES = {"both": 0.0, "long": 1.0, "short": -1.0}
 ZERO_COSTS = np.zeros(N_RATES)
 
 
@@ -58,6 +64,10 @@ class SimConfig:
 
     ``*_points`` and ``*_frac`` of one rule are exclusive; 0 disables a rule.
     ``max_trades_per_day`` 0 means unlimited. ``costs`` None means zero costs.
+    Size: ``size_type="lots"`` trades ``qty_lots`` x ``lot_size`` units; ``"amount"``
+    ``size`` units; ``"percent"`` a fraction ``size`` of equity (1 = all-in; vectorbt's
+    ``size_type="percent"``), in whole lots unless ``fractional``. ``direction`` "long" or
+    "short" takes only that side's entries (the other side's entry still closes a position).
     """
 
     qty_lots: int = 1
@@ -75,6 +85,10 @@ class SimConfig:
     initial_capital_inr: float = 1_000_000.0
     costs: CostRates | None = None
     round_levels: bool = True  # stop/trail/target prices on the tick_size grid
+    size_type: SizeType = "lots"
+    size: float = 0.0  # "amount": units per trade; "percent": fraction of equity
+    fractional: bool = False  # "percent" sizing: fractional units, not whole lots
+    direction: Direction = "both"
 
     def __post_init__(self) -> None:
         for name in ("qty_lots", "lot_size"):
@@ -92,15 +106,39 @@ class SimConfig:
                 "must be 'next_open' or 'close'")
         require(self.initial_capital_inr > 0, "initial_capital_inr", self.initial_capital_inr,
                 "must be > 0")
+        require(self.direction in DIRECTION_CODES, "direction", self.direction,
+                "must be 'both', 'long' or 'short'")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        require(self.size_type in ("lots", "amount", "percent"), "size_type", self.size_type,
+                "must be 'lots', 'amount' or 'percent'")
+        if self.size_type == "lots":
+            require(self.size == 0, "size", self.size, "size_type 'lots' takes qty_lots")
+            return
+        require(bool(np.isfinite(self.size)) and self.size > 0, "size", self.size,
+                "must be finite and > 0")
+        if self.size_type == "amount" and not self.fractional:
+            require(self.size % self.lot_size == 0, "size", self.size,
+                    f"must be a whole number of lots of {self.lot_size} (or fractional)")
 
     @property
-    def qty(self) -> int:
-        """Units per trade (lots x lot size)."""
+    def qty(self) -> float:
+        """Units per trade (lots x lot size, or ``size`` for ``size_type="amount"``); a
+        ``"percent"`` size has none (each trade's is in the trades table)."""
+        if self.size_type == "percent":
+            raise ParamError(f"size_type={self.size_type!r}: no fixed quantity per trade")
+        if self.size_type == "amount":
+            return self.size
         return self.qty_lots * self.lot_size
 
     def to_array(self) -> np.ndarray:
         cfg = np.zeros(N_CFG)
-        cfg[C_QTY] = self.qty
+        percent = self.size_type == "percent"
+        cfg[C_QTY] = 0.0 if percent else self.qty
+        cfg[C_SIZE_FRAC] = self.size if percent else 0.0
+        cfg[C_QTY_STEP] = 0.0 if self.fractional else float(self.lot_size)
+        cfg[C_DIRECTION] = DIRECTION_CODES[self.direction]
         cfg[C_STOP], cfg[C_STOP_FRAC] = self.stop_points, self.stop_frac
         cfg[C_TRAIL], cfg[C_TRAIL_FRAC] = self.trail_points, self.trail_frac
         cfg[C_TARGET], cfg[C_TARGET_FRAC] = self.target_points, self.target_frac
@@ -160,7 +198,7 @@ def simulate(bars: Bars, signals: Signals, config: SimConfig) -> BacktestResult:
         "symbol": bars.symbol,
         "entry_ts": bars.ts[entry_idx], "exit_ts": bars.ts[exit_idx],
         "side": np.where(rows[:, T_SIDE] > 0, "long", "short"),
-        "qty": rows[:, T_QTY].astype(np.int64),
+        "qty": rows[:, T_QTY] if config.fractional else rows[:, T_QTY].astype(np.int64),
         "entry_price": rows[:, T_ENTRY_PX], "exit_price": rows[:, T_EXIT_PX],
         "gross_pnl_inr": rows[:, T_GROSS], "costs_inr": rows[:, T_COSTS],
         "net_pnl_inr": rows[:, T_NET],

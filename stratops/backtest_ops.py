@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
 from pipelines.datasets.catalog import DatasetUnavailableError, find_dataset
 from pipelines.datasets.schema import DatasetMeta, read_dataset
+from pipelines.datasets.timeframes import parse_timeframe
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import GridResult, run_grid
 from strategies.names import path_under, validate_name, validate_symbol
-from strategies.params import ParamError, coerce, expand_space
+from strategies.params import ParamError, coerce, expand_space, in_space
 from strategies.registry import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
+from strategies.spec import StrategySpec
 from stratops.settings import load_settings
 
 
@@ -90,19 +93,48 @@ def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:
     return SimConfig(**{**defaults, **(request.sim or {})})
 
 
-def run_backtest(request: RunRequest) -> tuple[BacktestResult, Any, SimConfig, str]:
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    """A finished backtest and what it ran on."""
+
+    result: BacktestResult
+    params: Any
+    config: SimConfig
+    symbol: str
+    bar: pd.Timedelta  # the dataset's timeframe (vectorbt's ``freq``)
+
+
+def run_backtest(request: RunRequest) -> BacktestRun:
     spec = get_strategy(request.strategy)
     bars, meta = load_bars(request)
     params = spec.make_params(**coerce(spec.params_cls, request.params or {}))
     config = sim_config(request, bars, meta)
-    return simulate(bars, spec.signals(bars, params), config), params, config, bars.symbol
+    return BacktestRun(simulate(bars, spec.signals(bars, params), config), params, config,
+                       bars.symbol, parse_timeframe(meta.timeframe))
+
+
+def grid_combos(spec: StrategySpec, fixed: dict[str, str] | None) -> list[Any]:
+    """The strategy's declared space with each ``fixed`` parameter's dimension replaced by
+    its comma-separated values (each inside the declared space); every valid combination."""
+    space: dict[str, Sequence[Any]] = dict(spec.space)
+    for name, text in (fixed or {}).items():
+        values = [coerce(spec.params_cls, {name: v.strip()})[name] for v in text.split(",")]
+        if name in spec.space:
+            for value in values:
+                in_space(SimpleNamespace(**{name: value}), {name: spec.space[name]})
+        space[name] = values
+    combos = list(expand_space(spec.params_cls, space))
+    if not combos:
+        given = " ".join(f"{k}={v}" for k, v in (fixed or {}).items())
+        raise ParamError(f"--param {given}: no valid combination of {spec.name}'s parameters")
+    return combos
 
 
 def run_param_grid(request: RunRequest, progress: Callable[[int], None] | None,
                    on_total: Callable[[int], None] | None = None) -> tuple[GridResult, str]:
     spec = get_strategy(request.strategy)
     bars, meta = load_bars(request)
-    combos = list(expand_space(spec.params_cls, spec.space))
+    combos = grid_combos(spec, request.params)
     if on_total is not None:
         on_total(len(combos))
     config = sim_config(request, bars, meta)
@@ -116,3 +148,9 @@ def default_output(request: RunRequest, symbol: str, kind: str) -> Path:
             f"{validate_name(request.dataset, field='dataset')}_{validate_symbol(symbol)}_"
             f"{validate_name(kind, field='kind')}.csv")
     return path_under(load_settings().root / "data" / "backtests", name)
+
+
+def plot_path(trades_csv: Path) -> Path:
+    """The equity/drawdown plot beside the trades CSV: ``<stem>_equity.png``."""
+    return trades_csv.with_name(f"{trades_csv.stem.removesuffix('_trades')}_equity.png")
+

@@ -356,6 +356,43 @@ def test_ruin_no_further_trades_taken() -> None:
     assert result.equity.iloc[-1] == CAPITAL - 15.0 * 100_000
 
 
+# --- direction and sizing ----------------------------------------------------------------------
+
+
+def test_direction_long_short_entry_closes_long_without_opening_short() -> None:
+    trade = only_trade(run(day(FIVE), SimConfig(direction="long"), le=[0], se=[2]))
+    assert (trade.side, trade.exit_idx, trade.exit_reason) == ("long", 3, "signal")
+
+
+def test_direction_short_long_entries_not_taken() -> None:
+    trade = only_trade(run(day(FIVE), SimConfig(direction="short"), le=[0], se=[1]))
+    assert (trade.side, trade.entry_idx) == ("short", 2)
+
+
+def test_size_percent_buys_fraction_of_equity_rounded_down_to_whole_lots() -> None:
+    config = SimConfig(size_type="percent", size=0.5, lot_size=75)
+    trade = only_trade(run(day(FIVE), config, le=[0], lx=[2]))
+    assert trade.qty == (0.5 * CAPITAL / 101.0) // 75 * 75
+
+
+def test_size_percent_below_one_lot_opens_nothing() -> None:
+    config = SimConfig(size_type="percent", size=0.5, lot_size=75, initial_capital_inr=5_000.0)
+    assert len(run(day(FIVE), config, le=[0], lx=[2]).trades) == 0
+
+
+def test_size_percent_second_trade_is_sized_on_equity_after_the_first() -> None:
+    config = SimConfig(size_type="percent", size=1.0, fractional=True, fill="close")
+    trades = run(day(FIVE), config, le=[0, 2], lx=[1, 3]).trades
+    first = trades.iloc[0]
+    assert trades.iloc[1].qty == pytest.approx((CAPITAL + first.net_pnl_inr) / 102.2)
+
+
+def test_size_amount_trades_that_many_units() -> None:
+    trade = only_trade(run(day(FIVE), SimConfig(size_type="amount", size=150.0, lot_size=75),
+                           le=[0], lx=[2]))
+    assert trade.qty == 150
+
+
 # --- configuration -----------------------------------------------------------------------------
 
 
@@ -364,7 +401,13 @@ def test_ruin_no_further_trades_taken() -> None:
     ({"stop_points": 1.0, "stop_frac": 0.01}, "stop_frac"),
     ({"fill": "x"}, "fill"),
     ({"qty_lots": 0}, "qty_lots"),
-], ids=["negative_stop", "stop_points_and_frac", "unknown_fill", "zero_lots"])
+    ({"direction": "up"}, "direction"),
+    ({"size_type": "equity"}, "size_type"),
+    ({"size_type": "percent", "size": 0.0}, "size"),
+    ({"size_type": "amount", "size": 10.0, "lot_size": 75}, "size"),
+    ({"size": 2.0}, "size"),
+], ids=["negative_stop", "stop_points_and_frac", "unknown_fill", "zero_lots", "bad_direction",
+        "bad_size_type", "zero_percent", "amount_not_whole_lots", "size_with_lots"])
 def test_sim_config_invalid_value_raises_param_error_naming_field(overrides: dict[str, object],
                                                                   field: str) -> None:
     with pytest.raises(ParamError, match=rf"^{field}="):
@@ -516,7 +559,8 @@ def test_simulate_random_paths_book_consistent_trades(run_case: tuple[Bars, Sign
 def sparse_multi_session_runs(draw: st.DrawFn) -> tuple[Bars, Signals, SimConfig]:
     """Two to four NSE sessions (some crossing the 15:00 cutoff), sparse random signals (so
     long quiet stretches exist), any stop/trail/target in points or fractions, costs,
-    slippage, a trade cap and, sometimes, capital small enough to be ruined."""
+    slippage, a trade cap, any sizing and direction and, sometimes, capital small enough to
+    be ruined."""
     sessions = []
     for k in range(draw(st.integers(2, 4))):
         n = draw(st.integers(20, 120))
@@ -545,6 +589,10 @@ def sparse_multi_session_runs(draw: st.DrawFn) -> tuple[Bars, Signals, SimConfig
         slippage_ticks=draw(st.sampled_from([0.0, 2.0])),
         lot_size=75, costs=draw(st.sampled_from([None, RATES])),
         initial_capital_inr=draw(st.sampled_from([CAPITAL, 300.0])),
+        direction=draw(st.sampled_from(["both", "long", "short"])),
+        **draw(st.sampled_from([{}, {"size_type": "amount", "size": 150.0},
+                                {"size_type": "percent", "size": 0.5},
+                                {"size_type": "percent", "size": 3.0, "fractional": True}])),
     )
     return bars, Signals(*(np.ascontiguousarray(f) for f in on)), config
 

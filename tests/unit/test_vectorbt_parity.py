@@ -99,3 +99,34 @@ def test_simulator_equals_vectorbt_on_nse_minutes(nifty_minutes: Bars, ours_stop
                                                    vbt_stops: dict) -> None:
     _assert_same(_ours(nifty_minutes, 9, 21, **ours_stops),
                  _vectorbt(nifty_minutes, 9, 21, **vbt_stops))
+
+
+def _vectorbt_one_side(bars: Bars, side: str, **kwargs: object) -> object:
+    """``from_signals`` with one side's entries only: the other side's entry closes the
+    position (our ``direction`` convention), so it joins that side's exits."""
+    signals = SPEC.signals(bars, SPEC.make_params(fast=10, slow=30))
+    index = pd.RangeIndex(len(bars))
+    le, lx, se, sx = (pd.Series(a, index=index) for a in signals.arrays())
+    entries, exits = (le, lx | se) if side == "long" else (se, sx | le)
+    prices = {k: pd.Series(getattr(bars, k), index=index) for k in ("open", "high", "low")}
+    return vbt.Portfolio.from_signals(
+        pd.Series(bars.close, index=index), entries=entries, exits=exits,
+        direction="longonly" if side == "long" else "shortonly", fees=0.0, slippage=0.0,
+        accumulate=False, freq="1D", **prices, **kwargs)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [
+    ({"size_type": "percent", "size": 1.0, "fractional": True},
+     {"size": 1.0, "size_type": "percent"}),
+    ({"size_type": "percent", "size": 0.5}, {"size": 0.5, "size_type": "percent",
+                                             "size_granularity": 1.0}),
+    ({"size_type": "amount", "size": 7.0}, {"size": 7.0, "size_type": "amount"}),
+], ids=["all-in-fractional", "half-whole-shares", "amount"])
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_simulator_sizing_and_direction_equal_vectorbt_on_goog_daily(
+        goog: Bars, ours: dict, theirs: dict, side: str) -> None:
+    signals = SPEC.signals(goog, SPEC.make_params(fast=10, slow=30))
+    config = SimConfig(fill="close", initial_capital_inr=100_000.0, round_levels=False,
+                       stop_frac=0.02, direction=side, **ours)  # type: ignore[arg-type]
+    _assert_same(simulate(goog, signals, config),
+                 _vectorbt_one_side(goog, side, init_cash=100_000.0, sl_stop=0.02, **theirs))
