@@ -42,6 +42,13 @@ def check_supported(sim: dict[str, Any]) -> None:
     if sim.get("fill", "next_open") != "next_open":
         raise UnsupportedVersionError(f"fill={sim.get('fill')!r}: the runner trades "
                                       "next_open (a decision at a close fills at the next open)")
+    for key, runner_does in (("size_type", "lots"), ("direction", "both"),
+                             ("fractional", False)):
+        if sim.get(key, runner_does) != runner_does:
+            raise UnsupportedVersionError(
+                f"sim.{key}={sim.get(key)!r}: the runner trades {key}={runner_does!r} only "
+                "(fixed lots, both sides, whole lots); refusing rather than trading it "
+                "differently from its research")
     for rule in ("stop", "trail", "target"):
         points, frac = (float(sim.get(f"{rule}_{unit}") or 0.0) for unit in ("points", "frac"))
         if not (math.isfinite(points) and math.isfinite(frac) and points >= 0 and frac >= 0):

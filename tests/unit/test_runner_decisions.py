@@ -316,3 +316,15 @@ def test_protective_levels_fractions_of_the_entry_and_the_peak() -> None:
 
 def test_protective_levels_without_rules_are_none() -> None:
     assert protective_levels(1, 100.0, 120.0, _rules()) == (None, None)
+
+
+@pytest.mark.parametrize("sim", [{"size_type": "percent", "size": 1.0},
+                                 {"direction": "long"}, {"fractional": True}])
+def test_check_supported_sizing_or_direction_the_runner_does_not_trade_is_refused(
+        sim: dict) -> None:
+    with pytest.raises(UnsupportedVersionError, match=next(iter(sim))):
+        check_supported(sim)
+
+
+def test_check_supported_default_sizing_and_direction_are_accepted() -> None:
+    check_supported({"size_type": "lots", "direction": "both", "fractional": False})
