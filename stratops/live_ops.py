@@ -136,10 +136,16 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         deployed, refused = load_candidates(registry(settings), strategies)
     else:
         deployed, refused = load_deployed(svc, mode, strategies)
-        for refusal in refused:  # every load refusal is audited (and printed)
+        for refusal in refused:  # every load decision is audited (refusals also printed)
             svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
                              strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
                              detail={"reason": refusal.reason, "by": "live runner load"})
+        for loaded in deployed:
+            svc.audit.append(ts=utc_now(), kind="deployment_verified", actor=f"runner:{mode}",
+                             strategy=loaded.strategy, subject=f"{loaded.strategy}@{mode}",
+                             detail={"version": loaded.version,
+                                     "snapshot_digest": loaded.snapshot_digest,
+                                     "by": "live runner load"})
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"

@@ -550,10 +550,13 @@ class GovernanceService:
         """Does the registry alias ``stage`` of ``strategy`` carry an approved, signed,
         unaltered deployment whose signed chain (shadow -> canary -> live approvals of this
         version, in order) verifies? What the runner checks before it trades a version.
-        With ``audit_as``, a failure (an unsigned alias, a forged row) is audited."""
+        With ``audit_as``, the check is audited: ``deployment_verified`` or
+        ``deployment_refused`` (an unsigned alias, a forged row)."""
         check = self._verify_deployment(strategy, stage)
-        if audit_as is not None and not check.ok:
-            self.audit.append(ts=self.clock(), kind="deployment_refused", actor=audit_as,
+        if audit_as is not None:
+            self.audit.append(ts=self.clock(),
+                              kind="deployment_verified" if check.ok else "deployment_refused",
+                              actor=audit_as,
                               strategy=strategy if strategy in self.known_strategies
                               or not self.known_strategies else None,
                               subject=f"{strategy}@{stage}"[:200],
