@@ -11,7 +11,6 @@ import html
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +201,3 @@ def write_day_report(report: DayReport, out_dir: Path) -> tuple[Path, Path]:
     html_path = atomic_write(stem.with_suffix(".html"), lambda tmp: Path(tmp).write_text(page))
     return json_path, html_path
 
-
-def sessions_of(reports: list[DayReport]) -> set[date]:
-    return {date.fromisoformat(r.day) for r in reports}

@@ -318,17 +318,15 @@ def audit_checkpoint(
 ) -> None:
     """Seal the audit log's head now, signed by the acting user (after each governance
     command this happens by itself)."""
-    from stratops.checkpoint_ops import AuditCheckpoints
+    from stratops.checkpoint_ops import checkpoint_audit
     from stratops.governance_ops import acting_user, directory, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
     sign = signer_for(settings, acting_user(as_user))
-    checkpoints = AuditCheckpoints(settings, _audit(settings), sign, directory(settings))
-    try:
-        sealed = _checkpoint_step("now", lambda: checkpoints.seal(accept_appended=accept_appended))
-    finally:
-        checkpoints.release()
+    sealed = _checkpoint_step("now", lambda: checkpoint_audit(
+        settings, _audit(settings), sign, directory(settings),
+        accept_appended=accept_appended))
     if not sealed:
         raise typer.Exit(EXIT_FAILED)
 

@@ -211,11 +211,6 @@ def set_deployment(conn: sa.Connection, *, strategy: str, stage: str, version: i
                                          at=at))
 
 
-def clear_deployment(conn: sa.Connection, strategy: str, stage: str) -> None:
-    conn.execute(DEPLOYMENTS.delete().where(DEPLOYMENTS.c.strategy == strategy,
-                                            DEPLOYMENTS.c.stage == stage))
-
-
 def deployments(conn: sa.Connection, strategy: str | None = None) -> dict[tuple[str, str],
                                                                           tuple[int, int]]:
     """(strategy, stage) -> (version, snapshot id) of every current deployment."""
