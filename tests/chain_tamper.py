@@ -17,6 +17,7 @@ import yaml
 from live.canonical import canonical_json
 from live.checkpoints import Signer
 from live.governance.identity import Actor, Directory, create_keys, load_directory, load_private_key
+from live.governance.trust import bootstrap, lock_path_for
 from live.hashchain import GENESIS, entry_hash
 from live.journal import raw_entry_hash
 
@@ -43,6 +44,17 @@ def identities(folder: Path, users: dict[str, list[str]]) -> Identities:
     roles_file = folder / "roles.yaml"
     roles_file.write_text(yaml.safe_dump({"version": 1, "users": entries}))
     return Identities(keys_dir, load_directory(roles_file))
+
+
+def ceremony(folder: Path, keys_dir: Path, maker: str = "alice",
+             checker: str = "carol") -> None:
+    """The trust lock's bootstrap ceremony over ``folder/roles.yaml`` as it is now (a fresh
+    desk: an earlier lock of this test folder is replaced)."""
+    roles = folder / "roles.yaml"
+    lock = lock_path_for(roles)
+    lock.unlink(missing_ok=True)
+    people = Identities(keys_dir, load_directory(roles))
+    bootstrap(roles, lock, "test desk", people.signer(maker), people.signer(checker))
 
 
 def unprotect(engine: sa.Engine, table: str) -> None:

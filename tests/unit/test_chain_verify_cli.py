@@ -27,7 +27,14 @@ from stratops.cli import main
 from stratops.governance_ops import directory
 from stratops.live_ops import LiveSetupError, attach_checkpoints, open_mode_journal
 from stratops.settings import Settings, load_settings
-from tests.chain_tamper import Identities, identities, rechain_audit, rechain_journal, truncate
+from tests.chain_tamper import (
+    Identities,
+    ceremony,
+    identities,
+    rechain_audit,
+    rechain_journal,
+    truncate,
+)
 from tests.unit.test_journal import T0, sample_session
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,6 +68,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "250")
     monkeypatch.delenv("STRATOPS_USER", raising=False)
+    ceremony(tmp_path, people.keys_dir)
     return Project(tmp_path, people)
 
 
@@ -68,6 +76,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
 def serviced(project: Project, capsys: pytest.CaptureFixture[str]) -> Project:
     """The runner's service key created by the CLI and listed in the roles file."""
     assert main(["keys", "create-service", "--add-to-roles"]) == 0
+    ceremony(project.root, project.people.keys_dir)  # the desk's ceremony lists the runner
     capsys.readouterr()
     return project
 
