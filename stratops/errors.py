@@ -33,7 +33,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from strategies.params import ParamError
     from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
-    from stratops.research_job import ResearchSelectionError
+    from stratops.research_job import ResearchInputError, ResearchSelectionError
     from stratops.settings import SettingsError
 
     return (
@@ -42,6 +42,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         SettingsError, DatasetUnavailableError, BarsInputError, CostScheduleError, ParamError,
         UnknownStrategyError, StudyError, FeatureStoreError, GateConfigError, SplitError,
         WalkForwardError, ChangedFilesError, ReportInputError, ResearchSelectionError,
+        ResearchInputError,
         *_registry_errors(),
     )
 

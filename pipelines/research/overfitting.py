@@ -14,7 +14,7 @@ in each function's docstring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations, islice
 
@@ -450,6 +450,17 @@ def probability_of_backtest_overfitting(
     ``logit = ln(w / (1 - w))``. PBO is the share of combinations with ``logit <= 0``, i.e.
     where the IS winner is at or below the OOS median [1]_.
 
+    Block convention (what must be matched to recompute a recorded PBO): block ``k``
+    (``0 <= k < S``) holds rows ``floor(k T / S)`` to ``floor((k + 1) T / S) - 1``, in time
+    order, so when ``S`` does not divide ``T`` the longer blocks are spread through the
+    series (``np.array_split`` would put them all first; the two agree when ``S`` divides
+    ``T``). The score is the per-observation Sharpe ratio (``ddof=1``; a zero-variance
+    column scores ``sign(mean) * inf``, a flat one 0). An IS tie is resolved against the
+    strategy: among tied IS winners the one with the lowest OOS score counts. OOS ranks of
+    ties are averaged, and a logit of exactly 0 counts as overfit. PBO moves with ``S``
+    (fewer, longer blocks or more, shorter ones), so :func:`pbo_across_splits` reports it
+    at several block counts.
+
     IS and OOS means and standard deviations come from per-block power sums, so each
     combination costs ``O(N)``; combinations are evaluated in vectorised, cache-sized chunks,
     and a combination and its complement (IS and OOS swapped) share one evaluation. Results
@@ -496,3 +507,48 @@ def probability_of_backtest_overfitting(
         oos_metric_best=oos_best,
         prob_oos_loss=float(np.mean(oos_best < 0.0)),
     )
+
+
+def usable_splits(n_obs: int, splits: Iterable[int]) -> list[int]:
+    """The block counts of ``splits`` CSCV can use on ``n_obs`` rows: even, ``2 <= S <= T``
+    and ``C(S, S/2) <= MAX_COMBINATIONS``; sorted, without repeats."""
+    return sorted({int(s) for s in splits
+                   if 2 <= s <= n_obs and s % 2 == 0
+                   and math.comb(int(s), int(s) // 2) <= MAX_COMBINATIONS})
+
+
+def pbo_across_splits(
+    perf: npt.ArrayLike, splits: Iterable[int], metric: PboMetric = sharpe_metric
+) -> dict[int, float]:
+    """PBO of ``perf`` at each usable block count of ``splits`` (see :func:`usable_splits`).
+
+    PBO depends on the number of blocks ``S``, a free choice of the method [1]_; its spread
+    over a few ``S`` shows how much a verdict at one ``S`` owes to that choice.
+
+    Parameters
+    ----------
+    perf : array_like
+        ``T x N`` per-period returns, as :func:`probability_of_backtest_overfitting` takes.
+    splits : iterable of int
+        Candidate block counts; unusable ones are left out.
+    metric : callable, default :func:`sharpe_metric`
+
+    Returns
+    -------
+    dict[int, float]
+        ``{S: PBO}`` in increasing ``S``; empty when no count is usable.
+
+    Raises
+    ------
+    OverfittingInputError
+        As :func:`probability_of_backtest_overfitting`.
+
+    References
+    ----------
+    .. [1] D. H. Bailey, J. M. Borwein, M. López de Prado and Q. J. Zhu, "The Probability of
+       Backtest Overfitting", *Journal of Computational Finance* 20(4), 39-69 (2017).
+    """
+    matrix = np.asarray(perf, dtype=np.float64)
+    n_obs = matrix.shape[0] if matrix.ndim == 2 else 0
+    return {s: probability_of_backtest_overfitting(matrix, n_splits=s, metric=metric).pbo
+            for s in usable_splits(n_obs, splits)}
