@@ -54,12 +54,12 @@ def _sharpe(block: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(s), 0.0, s)
 
 
-def pbo(perf: np.ndarray, n_splits: int) -> float:
-    """CSCV probability of backtest overfitting of a T x N return matrix."""
+def cscv_logits(perf: np.ndarray, n_splits: int) -> np.ndarray:
+    """The logit of every CSCV combination (lexicographic order of the IS blocks)."""
     n_rows, n_cols = perf.shape
     edges = [k * n_rows // n_splits for k in range(n_splits + 1)]
     blocks = [np.arange(edges[k], edges[k + 1]) for k in range(n_splits)]
-    overfit = total = 0
+    logits = []
     for chosen in combinations(range(n_splits), n_splits // 2):
         is_rows = np.concatenate([blocks[b] for b in chosen])
         oos_rows = np.setdiff1d(np.arange(n_rows), is_rows)
@@ -67,6 +67,10 @@ def pbo(perf: np.ndarray, n_splits: int) -> float:
         tied = np.flatnonzero(is_sr == is_sr.max())
         winner = tied[np.argmin(oos_sr[tied])]
         w = stats.rankdata(oos_sr)[winner] / (n_cols + 1)
-        overfit += math.log(w / (1 - w)) <= 0
-        total += 1
-    return overfit / total
+        logits.append(math.log(w / (1 - w)))
+    return np.array(logits)
+
+
+def pbo(perf: np.ndarray, n_splits: int) -> float:
+    """CSCV probability of backtest overfitting of a T x N return matrix."""
+    return float(np.mean(cscv_logits(perf, n_splits) <= 0.0))

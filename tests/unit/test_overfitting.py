@@ -349,3 +349,15 @@ def test_pbo_across_splits_matches_the_reference_at_each_count() -> None:
     perf = np.random.default_rng(5).normal(0.0, 1.0, (40, 6))
     for n_splits, value in pbo_across_splits(perf, [4, 6, 8]).items():
         assert value == reference_stats.pbo(perf, n_splits), n_splits
+
+
+def test_pbo_configurations_equal_on_the_oos_half_tie_in_rank() -> None:
+    # column 5 trades like column 4 except in the first block: wherever that block is in
+    # sample, the two have equal OOS returns and must share (average) their OOS rank
+    rng = np.random.default_rng(9)
+    perf = rng.normal(0.0, 1e-3, (64, 6))
+    perf[:, 4] = rng.normal(3e-4, 1e-3, 64)
+    perf[:, 5] = perf[:, 4]
+    perf[:8, 5] += rng.normal(0.0, 1e-3, 8)
+    result = probability_of_backtest_overfitting(perf, n_splits=8)
+    np.testing.assert_allclose(result.logits, reference_stats.cscv_logits(perf, 8), rtol=1e-12)
