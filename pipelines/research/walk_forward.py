@@ -260,7 +260,7 @@ def run_walk_forward(
     report.metrics["is_oos_rank_correlation"] = float(np.nanmean(
         [r.rank_correlation for r in results])) if results else float("nan")
     report.metrics["params_drift"] = params_drift([r.params for r in results], space)
-    report.trials, report.oos_returns = _trials(spec, bars, config, folds, params, equity)
+    report.trials, report.oos_returns = _trials(spec, bars, config, folds, params, oos_trades)
     report.metrics.update(_overfitting(report.trials.to_numpy(), report.oos_returns.to_numpy(),
                                        pbo_splits, pbo_spread))
     return report
@@ -294,20 +294,25 @@ def _fold_result(spec: StrategySpec, bars: Bars, config: SimConfig, fold: Fold,
 
 
 def _trials(spec: StrategySpec, bars: Bars, config: SimConfig, folds: Sequence[Fold],
-            params: list[Any], equity: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+            params: list[Any], trades: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """The T x N trial matrix (every combination's return per test session, one grid pass
-    from the first to the last test bar) and the stitched OOS returns, on the same rows."""
+    from the first to the last test bar) and the stitched OOS returns per test session (the
+    chosen params' trades' net P&L by exit session), on the same rows: the session ends."""
     first, last = folds[0].test_range[0], folds[-1].test_range[1] + 1
     full = run_grid(spec, bars.window(first, last), config, params, daily=True)
     assert full.daily is not None
     sessions = pd.unique(bars.session[first:last])
     tested = _test_positions(folds)
-    in_test = np.isin(sessions, pd.unique(bars.session[tested]))
+    test_sessions = pd.unique(bars.session[tested])
+    in_test = np.isin(sessions, test_sessions)
     index = _session_ends(bars, tested)
     trials = pd.DataFrame(full.daily[:, in_test].T, index=index,
                           columns=[trial_label(p) for p in params])
-    returns = (equity / equity.shift(1).fillna(config.initial_capital_inr) - 1.0).to_numpy()
-    if len(returns) != len(index):
-        raise WalkForwardError(f"{spec.name}: {len(returns)} stitched OOS returns for "
-                               f"{len(index)} test sessions")
+    pnl = pd.Series(0.0, index=test_sessions)
+    if len(trades):
+        exits = bars.session[trades["exit_idx"].to_numpy(dtype=np.int64)]
+        pnl = pnl.add(trades["net_pnl_inr"].groupby(exits).sum(), fill_value=0.0)
+    capital = config.initial_capital_inr
+    equity = capital + pnl.cumsum()
+    returns = (equity / equity.shift(1).fillna(capital) - 1.0).to_numpy()
     return trials, pd.Series(returns, index=index, name="oos_return")

@@ -96,3 +96,29 @@ def test_walk_forward_pbo_is_reported_at_every_block_count_the_sessions_allow(
 def test_walk_forward_trials_index_is_the_session_dates(report: WalkForwardReport) -> None:
     dates = pd.DatetimeIndex(report.trials.index).normalize()
     assert dates.equals(pd.DatetimeIndex(report.oos_equity.index).normalize())
+
+
+def _fx_hourly_bars() -> Bars:
+    """Hourly FX bars, Sunday 17:00 to Friday 16:00 New York; a session runs 17:00-16:00,
+    so Sunday evening's bars belong to Monday's session."""
+    ts = pd.date_range("2024-01-01 17:00", periods=24 * 100, freq="h", tz="America/New_York")
+    weekend = ((ts.dayofweek == 4) & (ts.hour >= 17)) | (ts.dayofweek == 5) | (
+        (ts.dayofweek == 6) & (ts.hour < 17))
+    ts = ts[~weekend]
+    rng = np.random.default_rng(12)
+    close = 1.1 * np.exp(np.cumsum(rng.normal(0.0, 0.001, len(ts))))
+    open_ = np.r_[close[0], close[:-1]]
+    frame = pd.DataFrame({"ts": ts, "symbol": "EURUSD", "open": open_,
+                          "high": np.maximum(open_, close) * 1.0005,
+                          "low": np.minimum(open_, close) * 0.9995, "close": close,
+                          "volume": 1.0})
+    return bars_from_frame(frame, symbol="EURUSD", venue="FX")
+
+
+def test_walk_forward_sessions_across_midnight_give_one_oos_return_per_session() -> None:
+    bars = _fx_hourly_bars()
+    wf = WalkForwardSpec(scheme="rolling", train=20, test=10, unit="sessions", purge=1)
+    report = run_walk_forward(SPEC, bars, CONFIG, wf, combos=COMBOS, pbo_splits=8)
+    n_sessions = len(report.folds) * 10
+    assert len(report.oos_returns) == len(report.trials) == n_sessions
+    assert report.metrics["dsr.t"] == n_sessions
