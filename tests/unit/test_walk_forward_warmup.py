@@ -102,8 +102,8 @@ def _fx_hourly_bars() -> Bars:
     """Hourly FX bars, Sunday 17:00 to Friday 16:00 New York; a session runs 17:00-16:00,
     so Sunday evening's bars belong to Monday's session."""
     ts = pd.date_range("2024-01-01 17:00", periods=24 * 100, freq="h", tz="America/New_York")
-    weekend = ((ts.dayofweek == 4) & (ts.hour >= 17)) | (ts.dayofweek == 5) | (
-        (ts.dayofweek == 6) & (ts.hour < 17))
+    weekend = ((ts.day_of_week == 4) & (ts.hour >= 17)) | (ts.day_of_week == 5) | (
+        (ts.day_of_week == 6) & (ts.hour < 17))
     ts = ts[~weekend]
     rng = np.random.default_rng(12)
     close = 1.1 * np.exp(np.cumsum(rng.normal(0.0, 0.001, len(ts))))
