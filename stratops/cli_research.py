@@ -28,13 +28,14 @@ def run(
 ) -> None:
     """Materialise features -> walk_forward_report -> gate_verdict -> strategy_version."""
     from stratops.cli_run import _dagster_env
-    from stratops.research_job import print_summary, run_studies, select
+    from stratops.research_job import print_summary, raise_user_errors, run_studies, select
     from stratops.settings import load_settings
 
     pairs = select(load_settings().research, strategy, dataset)
     _dagster_env()
     outcomes = run_studies(pairs, console)
     print_summary(outcomes, console)
+    raise_user_errors(outcomes)  # `error: ...`, exit 2: the input, not the code, is wrong
     if not all(o.success for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
     if fail_on_gate and not all(o.gate_passed for o in outcomes):
@@ -80,6 +81,8 @@ def check(
         table.add_row(c.name, c.metric, f"{c.value:.4g}", f"{c.threshold:.4g}",
                       "[green]pass[/]" if c.passed else "[red]FAIL[/]")
     console.print(table)
+    for warning in verdict.warnings:
+        console.print(f"[yellow]warning: {warning}[/]", soft_wrap=True)
     recorded = found.tags.get("stratops.gates_digest")
     if recorded is not None and recorded != verdict.gates_digest:
         console.print("note: gates changed since this version was registered "

@@ -40,8 +40,11 @@ def run(
     from stratops.main_job import run_main_job
 
     _dagster_env()
+    from stratops.research_job import StudyOutcome, raise_user_errors
+
     outcome = run_main_job(job, console)
     success = outcome.success
+    studies: list[StudyOutcome] = []
     if success and research:
         from stratops.research_job import print_summary, run_studies, select
         from stratops.settings import load_settings
@@ -54,6 +57,7 @@ def run(
     from stratops.cli_data import list_
 
     list_(as_json=False)
+    raise_user_errors(studies)  # `error: ...`, exit 2
     if not success:
         raise typer.Exit(EXIT_FAILED)
 

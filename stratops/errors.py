@@ -34,7 +34,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from strategies.params import ParamError
     from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
-    from stratops.research_job import ResearchSelectionError
+    from stratops.research_job import ResearchInputError, ResearchSelectionError
     from stratops.settings import SettingsError
 
     return (
@@ -43,7 +43,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         SettingsError, DatasetUnavailableError, BarsInputError, CostScheduleError, ParamError,
         UnknownStrategyError, StudyError, FeatureStoreError, GateConfigError, SplitError,
         WalkForwardError, ChangedFilesError, ReportInputError, ResearchSelectionError,
-        InvalidNameError, *_registry_errors(),
+        InvalidNameError, ResearchInputError, *_registry_errors(),
     )
 
 

@@ -15,6 +15,11 @@ class ResearchSelectionError(ValueError):
     """A --strategy or --dataset outside the research partitions."""
 
 
+class ResearchInputError(ValueError):
+    """Studies that failed on their input or configuration (a user error, not a bug); the
+    message names each study and its error."""
+
+
 @dataclass(slots=True)
 class StudyOutcome:
     """One (dataset, strategy) run: its Dagster result and the registered version."""
@@ -26,6 +31,7 @@ class StudyOutcome:
     version: dict[str, Any] | None = None
     failed_checks: list[str] = field(default_factory=list)
     error: str = ""
+    user_error: bool = False  # the error is the input's or configuration's, not a bug
 
     @property
     def gate_passed(self) -> bool:
@@ -60,23 +66,52 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
     outcomes = []
     for i, (dataset, strategy) in enumerate(pairs, start=1):
         with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."):
+            # Dagster's own console log would print a step failure with its stack trace;
+            # failures are reported below from the run's events instead.
             result = job.execute_in_process(
                 partition_key=partition_key(dataset, strategy), instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
         outcome = StudyOutcome(dataset, strategy, result.run_id, result.success)
         outcome.failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
                                  if not e.passed and e.check_name != "gate_passed"]
         if result.success:
             outcome.version = result.output_for_node("strategy_version")
         else:
-            failures = [e.message for e in result.all_events if e.is_failure]
-            outcome.error = failures[-1] if failures else "the run failed"
+            outcome.error, outcome.user_error = _failure(result)
         outcome.success = outcome.success and not outcome.failed_checks
         mark = "[green]ok[/]" if outcome.success else "[red]FAILED[/]"
         console.print(f"[{i}/{len(pairs)}] {strategy} on {dataset}: {mark}")
         outcomes.append(outcome)
     return outcomes
+
+
+def _failure(result: Any) -> tuple[str, bool]:
+    """The root cause of a failed run's first failed step - ``ClassName: message`` - and
+    whether it is one of the errors the CLI reports as a user error."""
+    from stratops.errors import expected_errors
+
+    user_errors = {cls.__name__ for cls in expected_errors()}
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            name = error.cls_name or "Error"
+            head, _, rest = error.message.strip().partition(": ")
+            text = " ".join((rest if head.endswith(name) else error.message).split())
+            if name in user_errors:
+                return text, True
+            return f"{name}: {text}", False
+    failures = [e.message for e in result.all_events if e.is_failure]
+    return (failures[-1] if failures else "the run failed"), False
+
+
+def raise_user_errors(outcomes: list[StudyOutcome]) -> None:
+    """Raise :class:`ResearchInputError` naming every study that failed on a user error."""
+    bad = [f"{o.dataset}: {o.error}" for o in outcomes if o.user_error]
+    if bad:
+        raise ResearchInputError("; ".join(bad))
 
 
 def _fmt(value: Any) -> str:
@@ -89,18 +124,33 @@ def _fmt(value: Any) -> str:
 def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
     table = Table(title="Research: registered strategy versions and gate verdicts")
     for name in ("strategy", "dataset/symbol", "version", "gates", "oos sharpe", "dsr p",
-                 "pbo", "max dd", "trades", "run"):
+                 "pbo", "pbo over S", "max dd", "trades", "run"):
         table.add_column(name, no_wrap=True)
     for o in outcomes:
         v = o.version or {}
         m = v.get("metrics", {})
         verdict = "-" if not v else ("[green]pass[/]" if o.gate_passed else "[red]fail[/]")
         ref = f"{v['version']}{' (reused)' if v.get('reused') else ''}" if v else "-"
-        status = "ok" if o.success else f"[red]{o.error or ', '.join(o.failed_checks)}[/]"
+        status = "ok" if o.success else (
+            "[red]input error (below)[/]" if o.user_error
+            else f"[red]{o.error or ', '.join(o.failed_checks)}[/]")
         table.add_row(o.strategy, f"{o.dataset}/{v.get('symbol', '?')}", ref, verdict,
                       _fmt(m.get("oos_sharpe")), _fmt(m.get("dsr_probability")),
-                      _fmt(m.get("pbo")), _fmt(m.get("oos_max_drawdown")),
+                      _fmt(m.get("pbo")), _pbo_range(m), _fmt(m.get("oos_max_drawdown")),
                       f"{m.get('oos_trades', 0):.0f}", status)
     if not console.is_terminal:  # piped or in CI: do not squeeze the table to 80 columns
-        console.width = max(console.width, 140)
+        console.width = max(console.width, 160)
     console.print(table)
+    for o in outcomes:
+        v = o.version or {}
+        for note in v.get("notes", []):
+            console.print(f"note: {o.strategy} on {o.dataset}: {note}", soft_wrap=True)
+        for warning in v.get("warnings", []):
+            console.print(f"[yellow]warning: {o.strategy} on {o.dataset}: {warning}[/]",
+                          soft_wrap=True)
+
+
+def _pbo_range(metrics: dict[str, Any]) -> str:
+    """PBO's lowest and highest value over the reported block counts, e.g. ``0.41-0.74``."""
+    low, high = metrics.get("pbo.min"), metrics.get("pbo.max")
+    return "-" if low is None or high is None else f"{float(low):.2f}-{float(high):.2f}"

@@ -10,28 +10,60 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.research.splits import WalkForwardSpec
 from strategies.names import validate_name, validate_symbol
 from strategies.sim_kernel import METRIC_NAMES
 
+#: Walk-forward windows by the dataset's timeframe class (the one place they are chosen).
+#: Every window must hold the longest warm-up of the strategies' combinations, because each
+#: train and test window starts cold: 1m NSE sessions hold 375 bars, 1h FX sessions 24, a
+#: daily session one bar, so daily windows are counted in years of sessions.
+WALK_FORWARD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "1m": {"scheme": "rolling", "unit": "sessions", "train": 60, "test": 15, "purge": 1,
+           "embargo": 0, "step": None},
+    "1h": {"scheme": "rolling", "unit": "sessions", "train": 60, "test": 20, "purge": 1,
+           "embargo": 0, "step": None},
+    "1d": {"scheme": "rolling", "unit": "sessions", "train": 504, "test": 252, "purge": 5,
+           "embargo": 0, "step": None},
+}
+
+
+def timeframe_class(timeframe: str) -> str:
+    """``"1m"`` below an hour, ``"1h"`` from an hour to below a day, ``"1d"`` from a day:
+    the key of :data:`WALK_FORWARD_DEFAULTS` for a dataset's bar ``timeframe``."""
+    length = parse_timeframe(timeframe)
+    if length >= pd.Timedelta(days=1):
+        return "1d"
+    return "1h" if length >= pd.Timedelta(hours=1) else "1m"
+
 
 class WalkForwardSettings(BaseModel):
-    """Walk-forward windows (see :class:`pipelines.research.splits.WalkForwardSpec`)."""
+    """Walk-forward windows (see :class:`pipelines.research.splits.WalkForwardSpec`).
+
+    A field left unset (None) takes the value :data:`WALK_FORWARD_DEFAULTS` gives the
+    dataset's timeframe class; a field set here applies to every dataset.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scheme: Literal["rolling", "anchored"] = "rolling"
-    unit: Literal["bars", "sessions"] = "sessions"
-    train: int = Field(60, ge=1, description="training window length, in `unit`")
-    test: int = Field(15, ge=1, description="test window length, in `unit`")
-    purge: int = Field(1, ge=0, description="units left out between train and test")
-    embargo: int = Field(0, ge=0, description="units left out after a test window (CPCV)")
+    scheme: Literal["rolling", "anchored"] | None = None
+    unit: Literal["bars", "sessions"] | None = None
+    train: int | None = Field(None, ge=1, description="training window length, in `unit`")
+    test: int | None = Field(None, ge=1, description="test window length, in `unit`")
+    purge: int | None = Field(None, ge=0, description="units left out between train and test")
+    embargo: int | None = Field(None, ge=0, description="units left out after a test window")
     step: int | None = Field(None, ge=1, description="fold step; default = test")
 
-    def spec(self) -> WalkForwardSpec:
-        return WalkForwardSpec(**self.model_dump())
+    def spec(self, timeframe: str) -> WalkForwardSpec:
+        """The windows for a dataset of bar ``timeframe``: its class defaults, then the
+        fields set here."""
+        chosen = {k: v for k, v in self.model_dump().items() if v is not None}
+        return WalkForwardSpec(**{**WALK_FORWARD_DEFAULTS[timeframe_class(timeframe)],
+                                  **chosen})
 
 
 class ResearchSettings(BaseModel):
@@ -51,7 +83,11 @@ class ResearchSettings(BaseModel):
         description="dataset -> per-session regime labels for the OOS regime breakdown")
     walk_forward: WalkForwardSettings = Field(default_factory=WalkForwardSettings)
     select: str = Field("sharpe", description="in-sample metric that picks each fold's params")
-    pbo_splits: int = Field(16, ge=2, description="CSCV blocks for PBO (even)")
+    pbo_splits: int = Field(16, ge=2, description="CSCV blocks of the gated PBO (even)")
+    pbo_spread_splits: tuple[int, ...] = Field(
+        (8, 10, 12, 16),
+        description="CSCV block counts PBO is also reported at (its spread; even, those the "
+                    "test sessions allow)")
     cutoff: str = Field("venue", description="venue | none | HH:MM: the forced-flat time")
     costs: bool = Field(True, description="NSE F&O costs on NSE data")
     sim: dict[str, Any] = Field(
@@ -89,6 +125,14 @@ class ResearchSettings(BaseModel):
     def _even(cls, value: int) -> int:
         if value % 2:
             raise ValueError(f"pbo_splits={value} must be even (CSCV halves the blocks)")
+        return value
+
+    @field_validator("pbo_spread_splits")
+    @classmethod
+    def _all_even(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [s for s in value if s < 2 or s % 2]
+        if bad:
+            raise ValueError(f"pbo_spread_splits {bad} must be even block counts >= 2")
         return value
 
     @field_validator("strategies")

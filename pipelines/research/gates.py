@@ -2,6 +2,11 @@
 
 A verdict lists every check with its value, threshold and outcome; the version passes only
 if all pass. A missing or NaN metric fails its check (fail closed), never passes silently.
+
+``max_pbo`` is checked on PBO at the configured block count (``research.pbo_splits``, 16 by
+default). When PBO at the other reported block counts (``pbo.s<S>`` metrics) lies on both
+sides of the threshold, the verdict carries a warning that it is on a knife's edge: the
+outcome is the same, but it owes itself to the choice of S.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +33,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "max_cost_share": ("oos_cost_share", "max"),
     "min_stability": ("stability", "min"),
 }
+PBO_AT_SPLITS = re.compile(r"^pbo\.s(\d+)$")  # PBO at S blocks, e.g. pbo.s8
 
 
 class GateConfigError(ValueError):
@@ -73,15 +80,19 @@ class GateVerdict:
     strategy: str
     checks: tuple[Check, ...]
     gates_digest: str
+    warnings: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "passed": self.passed,
-                "gates_digest": self.gates_digest,
-                "checks": [asdict(c) for c in self.checks]}
+        out = {"strategy": self.strategy, "passed": self.passed,
+               "gates_digest": self.gates_digest,
+               "checks": [asdict(c) for c in self.checks]}
+        if self.warnings:  # absent when empty: warning-free verdicts keep their digests
+            out["warnings"] = list(self.warnings)
+        return out
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON verdict (recorded with the registered version)."""
@@ -110,7 +121,31 @@ class Gates:
             limit = float(thresholds[name])
             ok = not math.isnan(value) and (value >= limit if kind == "min" else value <= limit)
             checks.append(Check(name, metric, value, limit, ok))
-        return GateVerdict(strategy, tuple(checks), self.digest)
+        warning = knife_edge_warning(metrics, float(thresholds["max_pbo"]))
+        return GateVerdict(strategy, tuple(checks), self.digest,
+                           (warning,) if warning is not None else ())
+
+
+def pbo_by_splits(metrics: Mapping[str, float]) -> dict[int, float]:
+    """``{S: PBO}`` from the ``pbo.s<S>`` metrics (finite values only), in increasing S."""
+    found = {int(m.group(1)): float(v) for k, v in metrics.items()
+             if (m := PBO_AT_SPLITS.match(k)) is not None and math.isfinite(float(v))}
+    return dict(sorted(found.items()))
+
+
+def knife_edge_warning(metrics: Mapping[str, float], max_pbo: float) -> str | None:
+    """A warning when PBO across block counts lies on both sides of ``max_pbo`` (some S pass,
+    some fail), naming the gated S and the spread; None otherwise."""
+    spread = pbo_by_splits(metrics)
+    if len(spread) < 2 or not min(spread.values()) <= max_pbo < max(spread.values()):
+        return None
+    gated = metrics.get("pbo.n_splits", math.nan)
+    at = f"S={int(gated)}" if math.isfinite(float(gated)) else "the configured S"
+    listing = ", ".join(f"{v:.2f} (S={s})" for s, v in spread.items())
+    return (f"max_pbo is on a knife's edge: PBO {float(metrics.get('pbo', math.nan)):.2f} "
+            f"at the gated {at}, but {min(spread.values()):.2f}-{max(spread.values()):.2f} "
+            f"across block counts [{listing}] straddles the {max_pbo:g} threshold; the "
+            "verdict depends on the choice of S")
 
 
 def load_gates(path: Path, known_strategies: set[str] | None = None) -> Gates:

@@ -14,7 +14,7 @@ in each function's docstring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations, islice
 
@@ -359,29 +359,32 @@ def _validated_perf(perf: npt.ArrayLike, n_splits: int) -> FloatArray:
     return matrix
 
 
-def _in_sample_blocks(n_splits: int) -> npt.NDArray[np.intp]:
-    """The IS block indices of the first half of the combinations, in lexicographic order.
+def _in_sample_blocks(n_splits: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The IS block indices of the first half of the combinations, in lexicographic order,
+    and each one's complement (its OOS blocks), both ``(C/2, S/2)``.
 
     That half is the combinations holding block 0; in lexicographic order the complement of
     combination ``c`` is combination ``C - 1 - c``, so it stands for the other half.
     """
     half = math.comb(n_splits, n_splits // 2) // 2
-    return np.array(list(islice(combinations(range(n_splits), n_splits // 2), half)),
-                    dtype=np.intp).reshape(half, n_splits // 2)
+    chosen = np.array(list(islice(combinations(range(n_splits), n_splits // 2), half)),
+                      dtype=np.intp).reshape(half, n_splits // 2)
+    is_chosen = np.zeros((half, n_splits), dtype=bool)
+    np.put_along_axis(is_chosen, chosen, True, axis=1)
+    others = np.nonzero(~is_chosen)[1].reshape(half, n_splits // 2).astype(np.intp)
+    return chosen, others
 
 
 def _block_scores(
-    sums: FloatArray, squares: FloatArray, n_obs: FloatArray, shift: FloatArray,
-    metric: PboMetric,
+    sums: FloatArray, squares: FloatArray, n_obs: FloatArray, metric: PboMetric,
 ) -> FloatArray:
-    """Metric of each column over a set of blocks, from power sums of ``data - shift``."""
+    """Metric of each column over a set of blocks, from the power sums of its rows."""
     mean = sums / n_obs
     variance = sums * mean
     np.subtract(squares, variance, out=variance)
     variance /= np.maximum(n_obs - 1.0, 1.0)
     np.maximum(variance, 0.0, out=variance)
     std = np.sqrt(variance, out=variance)
-    mean += shift
     score = np.asarray(metric(mean, std, n_obs), dtype=np.float64)
     if np.isnan(score).any():
         raise OverfittingInputError(f"metric={metric!r} returned NaN scores")
@@ -406,28 +409,31 @@ def _winner_scores(
 def _cscv_winners(
     matrix: FloatArray, n_splits: int, metric: PboMetric
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """IS score, OOS score and OOS rank of the IS winner of every combination (lex order)."""
+    """IS score, OOS score and OOS rank of the IS winner of every combination (lex order).
+
+    Each side's sums are gathered from per-block sums of the raw rows (not centred, not a
+    total minus the other side), so two configurations with equal returns on a side get
+    bit-identical scores there and tie, as they do in a direct computation; a configuration
+    that is flat on a side scores exactly 0.
+    """
     n_rows, n_cols = matrix.shape
-    shift = matrix.mean(axis=0)
-    centred = matrix - shift
     edges = (np.arange(n_splits + 1) * n_rows) // n_splits
     # [block sums | block sums of squares]; summed over chosen blocks by gather + sum (not a
     # BLAS product) so every column sees the same arithmetic wherever it sits in perf
-    power_sums = np.add.reduceat(np.hstack([centred, centred * centred]), edges[:-1], axis=0)
-    totals = power_sums.sum(axis=0)
-    chosen = _in_sample_blocks(n_splits)
-    first_n_obs = np.diff(edges).astype(np.float64)[chosen].sum(axis=1)
+    power_sums = np.add.reduceat(np.hstack([matrix, matrix * matrix]), edges[:-1], axis=0)
+    chosen, others = _in_sample_blocks(n_splits)
+    block_rows = np.diff(edges).astype(np.float64)
+    first_n_obs = block_rows[chosen].sum(axis=1)
 
     forward, backward = [], []
     step = max(1, _CHUNK_CELLS // (n_cols * chosen.shape[1]))
     for start in range(0, chosen.shape[0], step):
         first_sums = power_sums[chosen[start:start + step]].sum(axis=1)
-        rest_sums = totals - first_sums
+        rest_sums = power_sums[others[start:start + step]].sum(axis=1)
         n_first = first_n_obs[start:start + step, None]
-        first = _block_scores(first_sums[:, :n_cols], first_sums[:, n_cols:], n_first,
-                              shift, metric)
+        first = _block_scores(first_sums[:, :n_cols], first_sums[:, n_cols:], n_first, metric)
         rest = _block_scores(rest_sums[:, :n_cols], rest_sums[:, n_cols:], n_rows - n_first,
-                             shift, metric)
+                             metric)
         forward.append(_winner_scores(first, rest))  # IS = the blocks holding block 0
         backward.append(_winner_scores(rest, first))  # IS = their complements
     # the complement of lexicographic combination c is combination C - 1 - c
@@ -450,8 +456,19 @@ def probability_of_backtest_overfitting(
     ``logit = ln(w / (1 - w))``. PBO is the share of combinations with ``logit <= 0``, i.e.
     where the IS winner is at or below the OOS median [1]_.
 
-    IS and OOS means and standard deviations come from per-block power sums, so each
-    combination costs ``O(N)``; combinations are evaluated in vectorised, cache-sized chunks,
+    Block convention (what must be matched to recompute a recorded PBO): block ``k``
+    (``0 <= k < S``) holds rows ``floor(k T / S)`` to ``floor((k + 1) T / S) - 1``, in time
+    order, so when ``S`` does not divide ``T`` the longer blocks are spread through the
+    series (``np.array_split`` would put them all first; the two agree when ``S`` divides
+    ``T``). The score is the per-observation Sharpe ratio (``ddof=1``; a zero-variance
+    column scores ``sign(mean) * inf``, a flat one 0). An IS tie is resolved against the
+    strategy: among tied IS winners the one with the lowest OOS score counts. OOS ranks of
+    ties are averaged, and a logit of exactly 0 counts as overfit. PBO moves with ``S``
+    (fewer, longer blocks or more, shorter ones), so :func:`pbo_across_splits` reports it
+    at several block counts.
+
+    IS and OOS means and standard deviations come from per-block power sums of the rows, so
+    each combination costs ``O(N)``; combinations are evaluated in vectorised, cache-sized chunks,
     and a combination and its complement (IS and OOS swapped) share one evaluation. Results
     are in the lexicographic order of the IS block sets.
 
@@ -496,3 +513,48 @@ def probability_of_backtest_overfitting(
         oos_metric_best=oos_best,
         prob_oos_loss=float(np.mean(oos_best < 0.0)),
     )
+
+
+def usable_splits(n_obs: int, splits: Iterable[int]) -> list[int]:
+    """The block counts of ``splits`` CSCV can use on ``n_obs`` rows: even, ``2 <= S <= T``
+    and ``C(S, S/2) <= MAX_COMBINATIONS``; sorted, without repeats."""
+    return sorted({int(s) for s in splits
+                   if 2 <= s <= n_obs and s % 2 == 0
+                   and math.comb(int(s), int(s) // 2) <= MAX_COMBINATIONS})
+
+
+def pbo_across_splits(
+    perf: npt.ArrayLike, splits: Iterable[int], metric: PboMetric = sharpe_metric
+) -> dict[int, float]:
+    """PBO of ``perf`` at each usable block count of ``splits`` (see :func:`usable_splits`).
+
+    PBO depends on the number of blocks ``S``, a free choice of the method [1]_; its spread
+    over a few ``S`` shows how much a verdict at one ``S`` owes to that choice.
+
+    Parameters
+    ----------
+    perf : array_like
+        ``T x N`` per-period returns, as :func:`probability_of_backtest_overfitting` takes.
+    splits : iterable of int
+        Candidate block counts; unusable ones are left out.
+    metric : callable, default :func:`sharpe_metric`
+
+    Returns
+    -------
+    dict[int, float]
+        ``{S: PBO}`` in increasing ``S``; empty when no count is usable.
+
+    Raises
+    ------
+    OverfittingInputError
+        As :func:`probability_of_backtest_overfitting`.
+
+    References
+    ----------
+    .. [1] D. H. Bailey, J. M. Borwein, M. López de Prado and Q. J. Zhu, "The Probability of
+       Backtest Overfitting", *Journal of Computational Finance* 20(4), 39-69 (2017).
+    """
+    matrix = np.asarray(perf, dtype=np.float64)
+    n_obs = matrix.shape[0] if matrix.ndim == 2 else 0
+    return {s: probability_of_backtest_overfitting(matrix, n_splits=s, metric=metric).pbo
+            for s in usable_splits(n_obs, splits)}

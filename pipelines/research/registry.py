@@ -1,7 +1,10 @@
 """The research side of the MLflow registry: record a walk-forward as runs and a strategy version.
 
 One experiment and one registered model per strategy. A record is a parent run (chosen params,
-walk-forward spec, summary metrics, lineage tags, report artifacts), one child run per fold,
+walk-forward spec, summary metrics, lineage tags, report artifacts, and the overfitting
+statistics' inputs: ``dsr.*``/``pbo.*`` metrics, the T x N trial matrix ``trials.parquet``
+and the stitched OOS returns ``oos_returns.parquet`` under ``overfitting/``, so DSR and PBO
+can be recomputed from MLflow alone), one child run per fold,
 and the strategy logged as a models-from-code pyfunc (no pickle) and registered as a version
 tagged with its lineage and candidate key. Recording the same candidate again returns the
 version already registered. Everything goes through one :class:`mlflow.MlflowClient` bound to
@@ -56,6 +59,18 @@ RUN_ID_TAG = f"{TAG_PREFIX}run_id"
 MODEL_DIGEST_TAG = f"{TAG_PREFIX}model_digest"
 SOURCE_HASH_TAG = f"{TAG_PREFIX}strategies_source_hash"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's own marker of a nested run
+OVERFITTING_DIR = "overfitting"  # run artifact folder of the DSR/PBO inputs
+TRIALS_FILE = "trials.parquet"  # T test sessions x N combinations, per-session returns
+OOS_RETURNS_FILE = "oos_returns.parquet"  # the stitched OOS returns (column oos_return)
+PBO_BLOCKS_TAG = f"{TAG_PREFIX}pbo.blocks"
+PBO_BLOCKS = ("CSCV on trials.parquet rows in time order; block k of S holds rows "
+              "floor(k*T/S) .. floor((k+1)*T/S)-1; per-observation Sharpe (ddof=1); IS ties "
+              "take the worst OOS; OOS ranks averaged; logit <= 0 counts as overfit")
+DSR_TRIALS_TAG = f"{TAG_PREFIX}dsr.trials"
+DSR_TRIALS = ("N and V from the trials.parquet columns that vary (a flat column never "
+              "traded); SR, skew, raw kurtosis and T from oos_returns.parquet (moment "
+              "estimators, ddof=1 Sharpe)")
+GATE_WARNINGS_TAG = f"{TAG_PREFIX}gate_warnings"
 BATCH = 100  # MLflow accepts at most 100 params and 100 tags per log_batch
 # Written by MLflow itself into a model folder loaded by models:/ URI - in place, inside the
 # artifact store, when the store is local - so it is not part of the registered artifacts.
@@ -279,6 +294,7 @@ class ResearchRegistry:
         run_id = self._log_walk_forward(experiment_id, report, lineage)
         try:
             self.client.log_artifacts(run_id, str(artifacts_dir))
+            self._log_overfitting_inputs(run_id, report)
             version = self._register(experiment_id, run_id, verdict, lineage, model_config,
                                      input_example)
         except BaseException:
@@ -329,8 +345,10 @@ class ResearchRegistry:
             experiment_id, run_name=f"walk-forward {lineage.dataset}/{lineage.symbol}").info.run_id
         params = {**{f"param.{k}": v for k, v in report.chosen_params().items()},
                   **{f"wf.{k}": v for k, v in dataclasses.asdict(report.spec).items()},
-                  "n_trials": report.n_trials, "n_folds": len(report.folds)}
-        self._log(parent, report.metrics, params, lineage.tags())
+                  "n_trials": report.n_trials, "n_folds": len(report.folds),
+                  "n_skipped": len(report.skipped)}
+        tags = {**lineage.tags(), PBO_BLOCKS_TAG: PBO_BLOCKS, DSR_TRIALS_TAG: DSR_TRIALS}
+        self._log(parent, report.metrics, params, tags)
         for fold in report.folds:
             child = self.client.create_run(experiment_id, run_name=f"fold {fold.index}",
                                            tags={PARENT_RUN_TAG: parent}).info.run_id
@@ -343,6 +361,14 @@ class ResearchRegistry:
             self._log(child, metrics, fold_params, {f"{TAG_PREFIX}fold": str(fold.index)})
             self.client.set_terminated(child, status="FINISHED")
         return parent
+
+    def _log_overfitting_inputs(self, run_id: str, report: WalkForwardReport) -> None:
+        """The trial matrix and the stitched OOS returns as Parquet under ``overfitting/``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            report.trials.to_parquet(folder / TRIALS_FILE)
+            report.oos_returns.to_frame().to_parquet(folder / OOS_RETURNS_FILE)
+            self.client.log_artifacts(run_id, tmp, artifact_path=OVERFITTING_DIR)
 
     def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
                     model_config: dict[str, Any], input_example: pd.DataFrame) -> str:
@@ -380,6 +406,8 @@ class ResearchRegistry:
         self._ensure_registered_model(lineage.strategy)
         tags = {**lineage.tags(), CANDIDATE_KEY_TAG: lineage.candidate_key(),
                 RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
+        if verdict.warnings:
+            tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)
         # source = the artifact location, not models:/<model_id>: the SQL registry would look
         # a models:/ source up through MLflow's *global* tracking URI.
         created = self.client.create_model_version(

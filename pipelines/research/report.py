@@ -26,14 +26,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pipelines.research.features import UNLABELLED
-from pipelines.research.gates import GateVerdict
+from pipelines.research.gates import GateVerdict, pbo_by_splits
 from pipelines.research.walk_forward import WalkForwardReport
 
 #: Values the regime labeller writes (see ``pipelines.datasets.synthetic_nse``).
 KNOWN_REGIMES = ("trend", "chop", "high_vol")
 BREAKDOWN_COLUMNS = ("regime", "sessions", "trades", "net_pnl_inr", "gross_pnl_inr",
                      "costs_inr", "hit_ratio", "mean_daily_return", "sharpe", "worst_day_return")
-PASS_COLOUR, FAIL_COLOUR = "#1a7f37", "#cf222e"
+PASS_COLOUR, FAIL_COLOUR, WARN_COLOUR = "#1a7f37", "#cf222e", "#9a6700"
+DSR_INPUTS = ("dsr.sr", "dsr.skew", "dsr.kurtosis_raw", "dsr.t", "dsr.n_trials",
+              "dsr.var_trial_sr", "dsr.sr_benchmark", "dsr_probability")
 
 
 class ReportInputError(ValueError):
@@ -154,7 +156,17 @@ def report_dict(report: WalkForwardReport, verdict: GateVerdict | None, regimes:
         "metrics": report.metrics, "folds": [dataclasses.asdict(f) for f in report.folds],
         "chosen_params": report.chosen_params(), "regimes": regimes.to_dict(orient="records"),
         "verdict": verdict.to_dict() if verdict is not None else None, "lineage": lineage,
+        "overfitting": overfitting_summary(report.metrics),
+        "skipped": report.skipped, "notes": report.notes,
     })
+
+
+def overfitting_summary(metrics: Mapping[str, float]) -> dict[str, Any]:
+    """DSR and its inputs, and PBO at the gated and every reported block count."""
+    return {"dsr": {k: metrics.get(k, math.nan) for k in DSR_INPUTS},
+            "pbo": metrics.get("pbo", math.nan),
+            "pbo_gated_splits": metrics.get("pbo.n_splits", math.nan),
+            "pbo_by_splits": {str(s): v for s, v in pbo_by_splits(metrics).items()}}
 
 
 def _png(fig: Figure) -> bytes:
@@ -233,9 +245,23 @@ def _verdict_html(verdict: GateVerdict | None) -> str:
                     + ("pass" if c.passed else "fail") + "</td></tr>")
     colour = PASS_COLOUR if verdict.passed else FAIL_COLOUR
     outcome = "PASSED" if verdict.passed else "FAILED"
-    return (f'<p style="color:{colour};font-weight:bold">Gates {outcome}</p>'
+    warnings = "".join(f'<p style="color:{WARN_COLOUR};font-weight:bold">warning: '
+                       f"{html.escape(w)}</p>" for w in verdict.warnings)
+    return (f'<p style="color:{colour};font-weight:bold">Gates {outcome}</p>{warnings}'
             "<table><tr><th>check</th><th>metric</th><th>value</th><th>threshold</th>"
             "<th>outcome</th></tr>" + "".join(rows) + "</table>")
+
+
+def _overfitting_html(metrics: Mapping[str, float]) -> str:
+    summary = overfitting_summary(metrics)
+    dsr = _table(["input", "value"], [[k, v] for k, v in summary["dsr"].items()])
+    gated = summary["pbo_gated_splits"]
+    spread = _table(["S (blocks)", "PBO", "gated"],
+                    [[s, v, float(s) == gated] for s, v in summary["pbo_by_splits"].items()])
+    return (f"<p>Deflated Sharpe (Bailey &amp; Lopez de Prado 2014, raw kurtosis; per-session "
+            f"Sharpe, not annualised):</p>{dsr}<p>PBO by CSCV across block counts (block k "
+            "of S holds test sessions floor(kT/S) .. floor((k+1)T/S)-1; the gate reads the "
+            f"gated S):</p>{spread}")
 
 
 def _folds_rows(report: WalkForwardReport) -> list[list[Any]]:
@@ -259,6 +285,8 @@ def _html_page(report: WalkForwardReport, verdict: GateVerdict | None, regimes: 
         f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
         f"<style>{style}</style></head><body><h1>{title}</h1>",
         "<h2>Gate verdict</h2>", _verdict_html(verdict),
+        "".join(f"<p><b>note:</b> {html.escape(n)}</p>" for n in report.notes),
+        "<h2>Overfitting statistics and their inputs</h2>", _overfitting_html(report.metrics),
         "<h2>Summary metrics</h2>",
         _table(["metric", "value"], [[k, report.metrics[k]] for k in sorted(report.metrics)]),
         "<h2>Chosen params</h2>", html.escape(_fmt(report.chosen_params())),

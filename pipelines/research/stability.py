@@ -67,12 +67,13 @@ def plateau_score(grid: pd.DataFrame, chosen: Mapping[str, Any],
 
 
 def rank_correlation(in_sample: np.ndarray, out_of_sample: np.ndarray) -> float:
-    """Spearman rank correlation of the combinations' IS and OOS metric (NaN pairs dropped)."""
+    """Spearman rank correlation of the combinations' IS and OOS metric (NaN pairs dropped);
+    NaN when fewer than 3 pairs remain or either side is constant (no ranking)."""
     a, b = np.asarray(in_sample, float), np.asarray(out_of_sample, float)
     if a.shape != b.shape:
         raise StabilityInputError(f"in_sample {a.shape} and out_of_sample {b.shape} differ")
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return float("nan")
     return float(stats.spearmanr(a[ok], b[ok]).statistic)
 

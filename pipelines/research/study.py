@@ -20,6 +20,7 @@ from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FeatureKey, FeatureStore, StoredFeatures, labels_digest
 from pipelines.research.features import load_labels as load_regime_labels
 from pipelines.research.gates import GateVerdict, load_gates
+from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
@@ -111,6 +112,13 @@ def candidate_params(strategy: str, research: ResearchSettings) -> list[Any]:
     return combos
 
 
+def walk_forward_spec(root: Path, dataset: str, research: ResearchSettings) -> WalkForwardSpec:
+    """The study's windows: the defaults of the dataset's timeframe, then the settings."""
+    meta = dataset_entry(root, dataset).meta
+    assert meta is not None
+    return research.walk_forward.spec(meta.timeframe)
+
+
 def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatures,
                  research: ResearchSettings,
                  progress: Callable[[str], None] | None = None) -> WalkForwardReport:
@@ -118,8 +126,9 @@ def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatur
     bars = features.bars()
     return run_walk_forward(
         get_strategy(strategy), bars, sim_config(root, dataset, bars, research),
-        research.walk_forward.spec(), combos=candidate_params(strategy, research),
-        select=research.select, pbo_splits=research.pbo_splits, progress=progress)
+        walk_forward_spec(root, dataset, research), combos=candidate_params(strategy, research),
+        select=research.select, pbo_splits=research.pbo_splits,
+        pbo_spread=research.pbo_spread_splits, progress=progress)
 
 
 def gate_verdict(root: Path, report: WalkForwardReport) -> GateVerdict:

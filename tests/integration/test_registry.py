@@ -41,6 +41,7 @@ from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
 from strategies.registry import STRATEGIES
 from strategies.simulator import SimConfig
+from tests import reference_stats as ref
 from tests.integration.postgres import fresh_database
 
 pytestmark = pytest.mark.integration
@@ -217,6 +218,73 @@ def test_run_metrics_give_back_the_report_and_the_same_verdict(
     _same_metrics(metrics, candidate.report.metrics)
     gates = load_gates(REPO_ROOT / "gates.yaml", set(STRATEGIES))
     assert gates.evaluate("ema_cross", metrics).digest() == candidate.verdict.digest()
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What a reader with only the MLflow store gets back for a version's run."""
+
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    trials: pd.DataFrame
+    oos_returns: pd.Series
+
+
+def _download(uri: str, version: RegisteredVersion, dest: Path) -> Downloaded:
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)  # MLflow alone
+    run_id = client.get_model_version("ema_cross", str(version.version)).run_id
+    run = client.get_run(run_id)
+    folder = Path(mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="overfitting", dst_path=str(dest), tracking_uri=uri))
+    return Downloaded(dict(run.data.metrics), dict(run.data.tags),
+                      pd.read_parquet(folder / "trials.parquet"),
+                      pd.read_parquet(folder / "oos_returns.parquet")["oos_return"])
+
+
+@pytest.fixture(scope="module")
+def downloaded(sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion,
+               tmp_path_factory: pytest.TempPathFactory) -> Downloaded:
+    return _download(sqlite_store[1], recorded, tmp_path_factory.mktemp("download"))
+
+
+def test_record_dsr_inputs_recompute_the_recorded_dsr(downloaded: Downloaded) -> None:
+    m = downloaded.metrics
+    expected = ref.dsr(m["dsr.sr"], m["dsr.skew"], m["dsr.kurtosis_raw"], int(m["dsr.t"]),
+                       int(m["dsr.n_trials"]), m["dsr.var_trial_sr"])
+    assert m["dsr_probability"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_record_oos_returns_artifact_gives_the_recorded_dsr_moments(
+        downloaded: Downloaded) -> None:
+    sr, skew, kurtosis_raw, t = ref.moments(downloaded.oos_returns.to_numpy())
+    m = downloaded.metrics
+    assert (m["dsr.sr"], m["dsr.skew"], m["dsr.kurtosis_raw"]) == pytest.approx(
+        (sr, skew, kurtosis_raw), rel=1e-9)
+    assert m["dsr.t"] == t
+
+
+def test_record_trials_artifact_gives_the_recorded_trial_count_and_variance(
+        downloaded: Downloaded, candidate: Candidate) -> None:
+    assert downloaded.trials.shape == (len(downloaded.oos_returns), len(COMBOS))
+    sharpes = ref.trial_sharpes(downloaded.trials.to_numpy())
+    assert downloaded.metrics["dsr.n_trials"] == len(sharpes)
+    assert downloaded.metrics["dsr.var_trial_sr"] == pytest.approx(
+        float(np.var(sharpes, ddof=1)), rel=1e-9)
+
+
+def test_record_trials_artifact_recomputes_pbo_at_every_recorded_block_count(
+        downloaded: Downloaded) -> None:
+    recorded = {int(k.removeprefix("pbo.s")): v for k, v in downloaded.metrics.items()
+                if k.startswith("pbo.s") and k.removeprefix("pbo.s").isdigit()}
+    perf = downloaded.trials.to_numpy()
+    assert sorted(recorded) == [s for s in (4, 8, 10, 12, 16) if s <= len(perf)]  # 4 gated
+    for n_splits, value in recorded.items():
+        assert value == pytest.approx(ref.pbo(perf, n_splits), abs=1e-12), n_splits
+    assert downloaded.metrics["pbo"] == recorded[int(downloaded.metrics["pbo.n_splits"])]
+
+
+def test_record_tags_the_pbo_block_convention(downloaded: Downloaded) -> None:
+    assert "floor(k*T/S)" in downloaded.tags["stratops.pbo.blocks"]
 
 
 def test_registered_model_uri_predicts_like_the_strategy(

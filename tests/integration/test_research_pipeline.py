@@ -141,3 +141,70 @@ def test_affected_lists_the_changed_strategy(researched: Path) -> None:
     proc = run_in(researched, "stratops", "research", "affected", "--base", "HEAD")
     assert proc.stdout.split() == ["ema_cross"]
     run_in(researched, "git", "checkout", "--", "strategies/ema_cross.py")
+
+
+# -- daily data: walk-forward windows by timeframe, warm-up refusal, PBO across S -----------
+
+DAILY = ["ema_cross", "atr_reversal"]
+
+
+def _research_settings(root: Path, **research: object) -> None:
+    (root / "stratops.yaml").write_text(yaml.safe_dump({"research": research}))
+
+
+@pytest.fixture(scope="module")
+def daily(built_project: Path,
+          tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A project copy after ``stratops research run -d goog_1d`` with the default windows."""
+    root = tmp_path_factory.mktemp("daily") / "project"
+    shutil.copytree(built_project, root, symlinks=True)
+    _research_settings(root, datasets=["goog_1d"])
+    args = [a for s in DAILY for a in ("-s", s)]
+    proc = run_in(root, "stratops", "research", "run", "-d", "goog_1d", *args, check=False)
+    return root, proc.stdout + proc.stderr, str(proc.returncode)
+
+
+def _parent_run(root: Path, strategy: str) -> mlflow.entities.Run:
+    client = _client(root)
+    version = client.search_model_versions(f"name = '{strategy}'")[0]
+    return client.get_run(version.run_id)
+
+
+def test_research_daily_dataset_with_default_windows_registers_versions(
+        daily: tuple[Path, str, str]) -> None:
+    _, output, code = daily
+    assert code == "0", output
+    assert "Traceback" not in output
+    for strategy in DAILY:
+        assert f"{strategy} on goog_1d: ok" in output
+
+
+def test_research_daily_dataset_walks_forward_in_the_daily_windows(
+        daily: tuple[Path, str, str]) -> None:
+    params = _parent_run(daily[0], "ema_cross").data.params
+    assert (params["wf.train"], params["wf.test"], params["wf.purge"]) == ("504", "252", "5")
+
+
+def test_research_run_warns_of_a_knife_edge_exactly_when_pbo_straddles_the_gate(
+        daily: tuple[Path, str, str]) -> None:
+    root, output, _ = daily
+    max_pbo = yaml.safe_load((root / "gates.yaml").read_text())["defaults"]["max_pbo"]
+    for strategy in DAILY:
+        metrics = _parent_run(root, strategy).data.metrics
+        spread = [v for k, v in metrics.items() if k[len("pbo.s"):].isdigit()
+                  and k.startswith("pbo.s")]
+        straddles = min(spread) <= max_pbo < max(spread)
+        warned = f"warning: {strategy} on goog_1d: max_pbo is on a knife's edge" in output
+        assert warned == straddles, (strategy, spread)
+
+
+def test_research_windows_shorter_than_every_warmup_exit_two_with_one_error_line(
+        project: Path) -> None:
+    _research_settings(project, datasets=["goog_1d"], walk_forward={"train": 60, "test": 15})
+    proc = run_in(project, "stratops", "research", "run", "-d", "goog_1d", "-s", "ema_cross",
+                  check=False)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "ema_cross: no combination's warm-up fits" in errors[0]
+    assert "Traceback" not in proc.stdout + proc.stderr

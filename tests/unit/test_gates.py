@@ -58,6 +58,36 @@ def test_gates_verdict_digest_is_stable(repo_gates: Gates) -> None:
     assert a != repo_gates.evaluate("ema_cross", {**GOOD, "pbo": 0.3}).digest()
 
 
+SPREAD = {"pbo.n_splits": 16.0, "pbo.s8": 0.41, "pbo.s10": 0.46, "pbo.s12": 0.58,
+          "pbo.s16": 0.44}
+
+
+def test_gates_pbo_spread_across_the_threshold_warns_knife_edge(repo_gates: Gates) -> None:
+    verdict = repo_gates.evaluate("ema_cross", {**GOOD, **SPREAD, "pbo": 0.44})
+    assert len(verdict.warnings) == 1
+    assert "knife's edge" in verdict.warnings[0]
+    assert "S=16" in verdict.warnings[0] and "0.41-0.58" in verdict.warnings[0]
+
+
+def test_gates_pbo_spread_on_one_side_of_the_threshold_gives_no_warning(
+        repo_gates: Gates) -> None:
+    below = {**SPREAD, "pbo.s12": 0.49}
+    assert repo_gates.evaluate("ema_cross", {**GOOD, **below, "pbo": 0.44}).warnings == ()
+
+
+def test_gates_knife_edge_warning_leaves_the_outcome_to_the_gated_pbo(
+        repo_gates: Gates) -> None:
+    passing = repo_gates.evaluate("ema_cross", {**GOOD, **SPREAD, "pbo": 0.44})
+    failing = repo_gates.evaluate("ema_cross", {**GOOD, **SPREAD, "pbo.s16": 0.58,
+                                                "pbo.s12": 0.44, "pbo": 0.58})
+    assert passing.passed and passing.warnings
+    assert not failing.passed and failing.warnings
+
+
+def test_gates_verdict_without_warnings_keeps_its_dict(repo_gates: Gates) -> None:
+    assert "warnings" not in repo_gates.evaluate("ema_cross", GOOD).to_dict()
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "gates.yaml"
     path.write_text(text)

@@ -24,10 +24,12 @@ from pipelines.research.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     mean_metric,
+    pbo_across_splits,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     sharpe_moments,
 )
+from tests import reference_stats
 
 DAYS_PER_YEAR = 250  # the convention of the published example
 PAPER_SR = 2.5 / math.sqrt(DAYS_PER_YEAR)
@@ -330,3 +332,32 @@ def test_pbo_is_invariant_to_column_order(perf: np.ndarray, half: int, seed: int
     original = probability_of_backtest_overfitting(perf, n_splits=2 * half)
     assert shuffled.pbo == original.pbo
     np.testing.assert_array_equal(shuffled.logits, original.logits)
+
+
+def test_pbo_uneven_blocks_follow_the_floor_convention() -> None:
+    perf = np.random.default_rng(8).normal(0.0, 1.0, (53, 7))  # 53 rows: S = 8 does not divide
+    result = probability_of_backtest_overfitting(perf, n_splits=8)
+    assert result.pbo == reference_stats.pbo(perf, 8)
+
+
+def test_pbo_across_splits_leaves_out_counts_the_rows_cannot_hold() -> None:
+    perf = np.random.default_rng(4).normal(0.0, 1.0, (12, 5))
+    assert list(pbo_across_splits(perf, [16, 8, 7, 10, 12, 14])) == [8, 10, 12]
+
+
+def test_pbo_across_splits_matches_the_reference_at_each_count() -> None:
+    perf = np.random.default_rng(5).normal(0.0, 1.0, (40, 6))
+    for n_splits, value in pbo_across_splits(perf, [4, 6, 8]).items():
+        assert value == reference_stats.pbo(perf, n_splits), n_splits
+
+
+def test_pbo_configurations_equal_on_the_oos_half_tie_in_rank() -> None:
+    # column 5 trades like column 4 except in the first block: wherever that block is in
+    # sample, the two have equal OOS returns and must share (average) their OOS rank
+    rng = np.random.default_rng(9)
+    perf = rng.normal(0.0, 1e-3, (64, 6))
+    perf[:, 4] = rng.normal(3e-4, 1e-3, 64)
+    perf[:, 5] = perf[:, 4]
+    perf[:8, 5] += rng.normal(0.0, 1e-3, 8)
+    result = probability_of_backtest_overfitting(perf, n_splits=8)
+    np.testing.assert_allclose(result.logits, reference_stats.cscv_logits(perf, 8), rtol=1e-12)

@@ -58,7 +58,8 @@ def _report() -> WalkForwardReport:
     equity = CAPITAL_INR + daily.reindex(DAYS, fill_value=0.0).cumsum()
     spec = WalkForwardSpec(scheme="rolling", train=10, test=2, unit="sessions", step=3)
     metrics = {"oos_sharpe": 1.5, "oos_trades": float(len(trades)), "oos_cost_share": math.inf,
-               "pbo": float("nan"), "stability": 0.6}
+               "pbo": float("nan"), "stability": 0.6, "pbo.n_splits": 16.0, "pbo.s8": 0.2,
+               "pbo.s16": 0.25, "pbo.s12": 0.35, "dsr.sr": 0.1, "dsr.t": 5.0}
     return WalkForwardReport("ema_cross", "NIFTY", spec, 9, [_fold(0, (0, 1), 2.0),
                              _fold(1, (2, 4), -1.0)], trades, equity, metrics)
 
@@ -222,3 +223,16 @@ def test_write_report_artifacts_trades_csv_has_every_oos_trade(
     trades = pd.read_csv(artifacts["trades.csv"])
     assert len(trades) == len(TRADES)
     assert trades["net_pnl_inr"].sum() == pytest.approx(sum(p for _, p in TRADES))
+
+
+def test_write_report_artifacts_html_shows_the_knife_edge_warning(
+        artifacts: dict[str, Path]) -> None:
+    page = artifacts["report.html"].read_text()
+    assert "warning: max_pbo is on a knife&#x27;s edge" in page
+
+
+def test_report_dict_holds_pbo_by_block_count_and_dsr_inputs() -> None:
+    data = report_dict(_report(), None, pd.DataFrame(columns=list(BREAKDOWN_COLUMNS)), {})
+    assert data["overfitting"]["pbo_by_splits"] == {"8": 0.2, "12": 0.35, "16": 0.25}
+    assert data["overfitting"]["pbo_gated_splits"] == 16.0
+    assert data["overfitting"]["dsr"]["dsr.t"] == 5.0

@@ -45,3 +45,45 @@ def test_research_space_outside_the_declared_space_is_refused() -> None:
     research = ResearchSettings(spaces={"ema_cross": {"fast": [5], "slow": [500], "trend": [0]}})
     with pytest.raises(StudyError, match=r"research\.spaces\.ema_cross.*slow=500"):
         candidate_params("ema_cross", research)
+
+
+@pytest.mark.parametrize(("timeframe", "expected"), [
+    ("1m", "1m"), ("5m", "1m"), ("15m", "1m"), ("1h", "1h"), ("4h", "1h"), ("1d", "1d"),
+    ("1w", "1d"),
+])
+def test_timeframe_class_groups_minutes_hours_and_days(timeframe: str, expected: str) -> None:
+    from pipelines.research.config import timeframe_class
+
+    assert timeframe_class(timeframe) == expected
+
+
+def test_walk_forward_defaults_follow_the_dataset_timeframe() -> None:
+    from pipelines.research.config import WALK_FORWARD_DEFAULTS
+
+    settings = ResearchSettings().walk_forward
+    for timeframe in ("1m", "1h", "1d"):
+        spec = settings.spec(timeframe)
+        want = WALK_FORWARD_DEFAULTS[timeframe]
+        assert (spec.train, spec.test, spec.purge) == (want["train"], want["test"],
+                                                       want["purge"]), timeframe
+
+
+def test_walk_forward_daily_defaults_hold_every_seed_strategy_warmup() -> None:
+    from strategies.params import expand_space
+    from strategies.registry import STRATEGIES
+
+    spec = ResearchSettings().walk_forward.spec("1d")  # one bar per daily session
+    for name, strategy in STRATEGIES.items():
+        longest = max(strategy.warmup(p)
+                      for p in expand_space(strategy.params_cls, strategy.space))
+        assert longest + 2 <= min(spec.train, spec.test), name
+
+
+def test_walk_forward_setting_overrides_only_its_field() -> None:
+    spec = ResearchSettings(walk_forward={"train": 300}).walk_forward.spec("1d")
+    assert (spec.train, spec.test) == (300, 252)
+
+
+def test_research_pbo_spread_odd_block_count_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"pbo_spread_splits \[9\]"):
+        ResearchSettings(pbo_spread_splits=(8, 9))

@@ -88,7 +88,11 @@ def _report_asset(research: ResearchSettings) -> dg.AssetsDefinition:
                                     research_config.research, progress=context.log.debug)
         metadata: dict[str, Any] = {k: _metric(v) for k, v in report.metrics.items()}
         metadata.update({"folds": len(report.folds), "trials": report.n_trials,
+                         "skipped_combinations": len(report.skipped),
+                         "notes": "; ".join(report.notes) or "none",
                          "chosen_params": str(report.chosen_params())})
+        for note in report.notes:
+            context.log.warning(note)
         yield dg.Output(report, metadata=metadata)
         yield checks.walk_forward_check(report)
 
@@ -109,6 +113,7 @@ def _verdict_asset(research: ResearchSettings) -> dg.AssetsDefinition:
                          f"{'pass' if c.passed else 'FAIL'} |" for c in verdict.checks)
         yield dg.Output(verdict, metadata={
             "passed": verdict.passed, "gates_digest": verdict.gates_digest,
+            "warnings": "; ".join(verdict.warnings) or "none",
             "checks": dg.MetadataValue.md(
                 "| check | value | threshold | result |\n|---|---|---|---|\n" + rows)})
         yield checks.gate_check(verdict)
@@ -181,6 +186,7 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
             "version": version.version, "model_uri": version.model_uri,
             "run_id": version.run_id, "reused": version.reused, "passed": verdict.passed,
             "lineage": asdict(lineage), "metrics": dict(report.metrics),
+            "warnings": list(verdict.warnings), "notes": list(report.notes),
             "report_html": str(paths["report.html"])}
 
 

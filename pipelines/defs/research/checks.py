@@ -65,6 +65,7 @@ def gate_check(verdict: GateVerdict) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=GATE_CHECK, passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN,
         metadata={"failed_checks": "; ".join(failed) or "none",
+                  "warnings": "; ".join(verdict.warnings) or "none",
                   "verdict_digest": verdict.digest()})
 
 
