@@ -17,6 +17,7 @@ from live.checkpoint_writer import Checkpointer, locked
 from live.checkpoints import (
     ChainReader,
     Checkpoint,
+    CheckpointSignatureError,
     CheckpointVerdict,
     Signer,
     Trust,
@@ -138,11 +139,16 @@ class AgainstResult:
     implicit: bool
 
 
-def check_against(reader: ChainReader, given: Path | None, configured: Path, trust: Trust, *,
+def check_against(reader: ChainReader, given: Path | None, configured: Path,
+                  trust: Trust | None, *,
                   chain: str, role: str | None) -> AgainstResult:
     """Verify against ``given``, else the configured file if it exists (``implicit``)."""
     path = given if given is not None else configured if configured.exists() else None
     if path is None:
         return AgainstResult(None, None, False)
+    if trust is None:
+        raise CheckpointSignatureError(
+            f"{path}: no trust lock, so no checkpoint signature can be checked (run the "
+            "bootstrap ceremony: stratops trust bootstrap)")
     verdict = verify_against(reader, read_checkpoints(path), trust, chain=chain, role=role)
     return AgainstResult(path, verdict, given is None)

@@ -292,7 +292,7 @@ def audit_verify(against: AgainstOpt = None) -> None:
     edited, deleted, reordered, truncated or forged record."""
     from stratops.checkpoint_ops import AUDIT_CHAIN, audit_checkpoint_file, check_against
     from stratops.cli_live import report_against
-    from stratops.governance_ops import directory
+    from stratops.governance_ops import directory_or_none
     from stratops.settings import load_settings
 
     settings = load_settings()
@@ -305,8 +305,8 @@ def audit_verify(against: AgainstOpt = None) -> None:
     seq, head = log.head()
     console.print(f"audit chain links: {verdict.entries} records, head seq {seq} hash {head}")
     report_against("audit trail", check_against(log, against, audit_checkpoint_file(settings),
-                                                directory(settings), chain=AUDIT_CHAIN,
-                                                role=None))
+                                                directory_or_none(settings),
+                                                chain=AUDIT_CHAIN, role=None))
 
 
 @audit_app.command("checkpoint")

@@ -146,7 +146,7 @@ def verify(mode: ModeOpt = "shadow", against: AgainstOpt = None) -> None:
         journal_chain,
         journal_checkpoint_file,
     )
-    from stratops.governance_ops import directory
+    from stratops.governance_ops import directory_or_none
     from stratops.settings import load_settings
 
     settings = load_settings()
@@ -159,7 +159,8 @@ def verify(mode: ModeOpt = "shadow", against: AgainstOpt = None) -> None:
     seq, head = journal.head()
     console.print(f"journal chain links: {verdict.entries} entries, head seq {seq} hash {head}")
     result = check_against(journal, against, journal_checkpoint_file(settings, mode),
-                           directory(settings), chain=journal_chain(mode), role=RUNNER_ROLE)
+                           directory_or_none(settings), chain=journal_chain(mode),
+                           role=RUNNER_ROLE)
     report_against("journal", result)
 
 

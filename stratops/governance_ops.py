@@ -50,6 +50,17 @@ def directory(settings: Settings) -> Directory:
     return trusted(settings).directory
 
 
+def directory_or_none(settings: Settings) -> Directory | None:
+    """The trusted directory, or None where no trust lock exists yet (reading a journal or
+    the audit trail needs none until there are signed checkpoints to check)."""
+    from live.governance.trust import TrustError
+
+    try:
+        return directory(settings)
+    except TrustError:
+        return None
+
+
 def signer_for(settings: Settings, user: str):
     """A signer backed by ``user``'s private key file (checked against the roles file)."""
     actor = load_actor(directory(settings), user, keys_dir(settings))

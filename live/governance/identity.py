@@ -295,14 +295,15 @@ def create_keys(user: str, keys_dir: Path, *, overwrite: bool = False,
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
     if overwrite:
         partial = keys_dir / f".{user}.key.{os.getpid()}.tmp"
-        _write_owner_only(partial, pem)
+        write_owner_only(partial, pem)
         os.replace(partial, path)
     else:
-        _write_owner_only(path, pem)
+        write_owner_only(path, pem)
     return path, public_key_b64(private_key.public_key())
 
 
-def _write_owner_only(path: Path, data: bytes) -> None:
+def write_owner_only(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 holding ``data`` (fsynced); never replaces a file."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -321,14 +322,20 @@ def _write_owner_only(path: Path, data: bytes) -> None:
 def load_private_key(user: str, keys_dir: Path, *,
                      passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """Read ``user``'s private key, refusing a file that group or others can read."""
-    path = key_path(user, keys_dir)
+    return read_owner_only_key(key_path(user, keys_dir), passphrase=passphrase,
+                               missing=f"no private key for {user!r}; run "
+                                       f"`stratops keys create {user}`")
+
+
+def read_owner_only_key(path: Path, *, passphrase: bytes | None = None,
+                        missing: str = "no private key") -> Ed25519PrivateKey:
+    """An Ed25519 PEM key file readable by its owner only (a person's or a service's)."""
     try:
         with path.open("rb") as handle:
             mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
             data = handle.read()
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: no private key for {user!r}; run "
-                           f"`stratops keys create {user}`") from None
+        raise KeyFileError(f"{path}: {missing}") from None
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read ({exc})") from exc
     if mode & 0o077:

@@ -109,3 +109,9 @@ def test_unsignable_kill_still_halts_unsigned_and_audited(project: Project) -> N
                        "mallory") == 0
     pulled = project.audit("kill_switch")[-1]
     assert pulled.actor == "unverified:mallory" and pulled.detail["signed"] is False
+
+
+def test_audit_verify_before_the_ceremony_needs_no_trust_lock(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    assert project.run("audit", "verify") == 0
+    assert "no checkpoint file" in " ".join(capsys.readouterr().out.split())
