@@ -14,17 +14,9 @@ from typing import Any
 
 from live.events import ModeChanged, OrderIntended
 from live.governance.policy import CanaryEvidence
-from live.journal import Journal, open_journal
+from live.journal import Journal, journal_exists, open_journal
 from live.reconciliation import expectation_config, reconcile_journal
 from live.state import replay
-
-
-def _journal_exists(url: str, root: Path | None) -> bool:
-    if not url.startswith("sqlite:///"):
-        return True
-    path = Path(url[len("sqlite:///"):])
-    path = path if path.is_absolute() or root is None else root / path
-    return path.is_file()
 
 
 def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | None] | None:
@@ -79,7 +71,7 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
                      max_sessions: int = 5) -> Callable[[str, int], CanaryEvidence | None]:
     """An evidence source over the canary journal at ``journal_url``."""
     def source(strategy: str, version: int) -> CanaryEvidence | None:
-        if not _journal_exists(journal_url, root):
+        if not journal_exists(journal_url, root):
             return None
         journal = open_journal(journal_url, root)
         config = registry.load_config(strategy, version)  # as data; no artifact code runs

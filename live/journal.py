@@ -396,3 +396,13 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def journal_exists(url: str, root: Path | None = None) -> bool:
+    """Whether a SQLite journal file exists at ``url`` (a server URL: assumed to exist).
+    Readers check it first so that reading never creates an empty journal."""
+    if not url.startswith("sqlite:///"):
+        return True
+    path = Path(url[len("sqlite:///"):])
+    path = path if path.is_absolute() or root is None else root / path
+    return path.is_file()

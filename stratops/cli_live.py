@@ -125,10 +125,19 @@ def _say_resume(mode: str, frame: Any, recovered: dict[str, Any]) -> None:
 
 
 def _journal(mode: str):
-    from stratops.live_ops import open_mode_journal
+    """MODE's existing journal, for reading; a missing one is an input error (exit 2) and is
+    never created by a read."""
+    from live.journal import journal_exists
+    from stratops.live_ops import LiveSetupError, journal_url, open_mode_journal
     from stratops.settings import load_settings
 
-    return open_mode_journal(load_settings(), mode)
+    settings = load_settings()
+    url = journal_url(settings, mode)
+    if not journal_exists(url, settings.root):
+        raise LiveSetupError(f"no {mode} journal at {url}: nothing has run in {mode} mode "
+                             f"here yet (stratops live run --mode {mode} ...), or "
+                             "live.journal_url points elsewhere")
+    return open_mode_journal(settings, mode)
 
 
 AgainstOpt = Annotated[Path | None, typer.Option(

@@ -120,3 +120,12 @@ def test_live_session_fresh_journal_says_nothing_about_resuming(
                           "symbol": "NIFTY"})
     _say_resume("shadow", frame, {})
     assert capsys.readouterr().out == ""
+
+
+def test_journal_verify_of_a_mode_never_run_exits_two_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
+    assert main(["journal", "verify", "--mode", "live"]) == 2
+    assert "no live journal at" in capsys.readouterr().err
+    assert not (tmp_path / ".stratops" / "journal-live.db").exists()
