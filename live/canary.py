@@ -68,12 +68,21 @@ def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
 
 
 def journal_evidence(journal_url: str, root: Path | None, registry: Any,
-                     max_sessions: int = 5) -> Callable[[str, int], CanaryEvidence | None]:
-    """An evidence source over the canary journal at ``journal_url``."""
+                     max_sessions: int = 5,
+                     check: Callable[[Journal], str | None] | None = None,
+                     ) -> Callable[[str, int], CanaryEvidence | None]:
+    """An evidence source over the canary journal at ``journal_url``. ``check`` says why the
+    journal cannot be believed (it contradicts its signed checkpoints): then the evidence is
+    one open break naming that, so no live approval rests on a rewritten journal."""
     def source(strategy: str, version: int) -> CanaryEvidence | None:
         if not journal_exists(journal_url, root):
             return None
         journal = open_journal(journal_url, root)
+        problem = check(journal) if check is not None else None
+        if problem is not None:
+            return CanaryEvidence(sessions=0, trades=0, open_breaks=1,
+                                  source=f"canary journal {journal_url} is not evidence: "
+                                         f"{problem}")
         config = registry.load_config(strategy, version)  # as data; no artifact code runs
         return evidence_for(journal, config, version, source=f"canary journal {journal_url}",
                             max_sessions=max_sessions)

@@ -121,4 +121,25 @@ def _evidence(settings: Settings, registry: Any):
     from live.canary import journal_evidence
 
     url = settings.live.journal_url.replace("{mode}", "canary")
-    return journal_evidence(url, settings.root, registry, settings.live.max_history_sessions)
+    return journal_evidence(url, settings.root, registry, settings.live.max_history_sessions,
+                            check=lambda journal: canary_checkpoint_problem(settings, journal))
+
+
+def canary_checkpoint_problem(settings: Settings, journal: Any) -> str | None:
+    """Why the canary journal contradicts its signed checkpoints (None: it does not, or it
+    has none - a canary run without a service key, which the runner warned about)."""
+    from live.checkpoints import read_checkpoints, verify_against
+    from stratops.checkpoint_ops import RUNNER_ROLE, journal_chain, journal_checkpoint_file
+
+    path = journal_checkpoint_file(settings, "canary")
+    if not path.exists():
+        return None
+    trust = directory_or_none(settings)
+    if trust is None:
+        return f"{path} holds signed checkpoints but there is no trust lock to check them"
+    verdict = verify_against(journal, read_checkpoints(path), trust,
+                             chain=journal_chain("canary"), role=RUNNER_ROLE)
+    if verdict.ok:
+        return None
+    return (f"it contradicts its signed checkpoints in {path}: first bad entry seq "
+            f"{verdict.first_bad_seq}: {verdict.reason}")

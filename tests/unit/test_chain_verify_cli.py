@@ -326,3 +326,14 @@ def test_governance_command_on_a_log_appended_after_its_seal_acts_and_exits_1(
     code = main(["config", "request", "gates", "--reason", "review", "--as", "alice"])
     out = _out(capsys)
     assert (code, "first bad entry seq 7" in out, project.audit().head()[0]) == (1, True, 8)
+
+
+def test_canary_evidence_from_a_rewritten_journal_is_one_open_break(serviced: Project) -> None:
+    from stratops.governance_ops import _evidence
+
+    journal = _sealed_journal(serviced, "canary")
+    rechain_journal(journal.engine, 24, _raise_close)
+    evidence = _evidence(serviced.settings, registry=None)("ema_cross", 1)
+    assert evidence is not None and evidence.open_breaks == 1 and evidence.trades == 0
+    assert "contradicts its signed checkpoints" in evidence.source
+    assert "seq 24" in evidence.source
