@@ -25,6 +25,11 @@ class StoreUrlError(ValueError):
     """A store URL that is neither ``sqlite:///path`` nor ``postgresql://...``."""
 
 
+class StoreUnavailableError(LookupError):
+    """A store a reader needs that does not exist (a SQLite file never written) or cannot be
+    reached (a PostgreSQL server down, a database never created, access refused)."""
+
+
 def normalise_url(url: str, root: Path | None = None) -> str:
     """Resolve relative SQLite paths against ``root``; pin PostgreSQL to psycopg2."""
     if url.startswith("sqlite:///"):
@@ -83,14 +88,41 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, root: Path | None = None) -> sa.Engine:
-    """An engine for ``url`` with the durability settings above."""
+def redacted(url: str) -> str:
+    """``url`` with any password masked, fit for an error message."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: nothing to hide that it could find
+        return url
+
+
+def make_engine(url: str, root: Path | None = None, *, create: bool = True,
+                what: str = "store", hint: str = "") -> sa.Engine:
+    """An engine for ``url`` with the durability settings above.
+
+    ``create=False`` is for readers: a missing SQLite file is not created, and a PostgreSQL
+    server that cannot be reached (or a database never created) is reported now; both raise
+    :class:`StoreUnavailableError` naming ``what``, the URL and ``hint``."""
+    if not create and url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path = path if path.is_absolute() or root is None else root / path
+        if not path.is_file():
+            raise StoreUnavailableError(f"no {what} at {path}{hint and f': {hint}'}")
     resolved = normalise_url(url, root)
     engine = sa.create_engine(resolved, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         private_sqlite_file(Path(resolved[len("sqlite:///"):]))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif not create:
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.OperationalError as exc:
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(
+                f"{what} {redacted(url)} is unreachable ({first}){hint and f': {hint}'}"
+            ) from None
     return engine
 
 
