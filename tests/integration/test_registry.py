@@ -8,6 +8,12 @@ import hashlib
 import json
 import math
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
@@ -473,3 +479,88 @@ def test_get_version_traversal_or_quoted_name_is_refused(
         sqlite_store: tuple[ResearchRegistry, str], strategy: str) -> None:
     with pytest.raises(RegistryError, match="is not valid"):
         sqlite_store[0].get_version(strategy, "1")
+
+
+# -- a remote tracking server (mlflow-artifacts:) ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real ``mlflow server`` on a loopback port: SQLite backend, proxied artifact store
+    (``--serve-artifacts --artifacts-destination``). Yields its URL and that store's folder."""
+    root = tmp_path_factory.mktemp("server")
+    served = root / "served"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server",
+         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+         "--serve-artifacts", "--artifacts-destination", str(served),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("mlflow server did not start:\n"
+                                     + (root / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url, served
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: our own group
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_remote_server_version_recorded_on_one_host_loads_as_data_on_another(
+        tracking_server: tuple[str, Path], candidate: Candidate, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, served = tracking_server
+    writer_host, reader_host = tmp_path / "research-host", tmp_path / "runner-host"
+    writer_host.mkdir()
+    reader_host.mkdir()
+    monkeypatch.chdir(writer_host)
+    writer = ResearchRegistry(url, "mlflow-artifacts:/stratops")
+    version = candidate.record(writer)
+    location = writer.client.get_experiment_by_name("ema_cross").artifact_location
+    assert location == "mlflow-artifacts:/stratops/ema_cross"
+
+    monkeypatch.chdir(reader_host)  # another host: its own empty folder, only the URL
+    reader = ResearchRegistry(url, "mlflow-artifacts:/stratops", create=False)
+    config = reader.load_config("ema_cross", version.version)
+
+    assert config == candidate.model_config
+    assert reader.get_version("ema_cross", "latest").version == version.version
+    assert list(writer_host.iterdir()) == [] and list(reader_host.iterdir()) == []
+    assert list((served / "stratops" / "ema_cross").rglob("MLmodel"))  # on the server
+
+
+def test_proxied_artifact_root_with_a_local_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match=r"proxied store.*not http\(s\)://"):
+        ResearchRegistry(_sqlite_uri(tmp_path), "mlflow-artifacts:/stratops")
+
+
+def test_reader_registry_missing_sqlite_store_is_refused_and_not_created(
+        tmp_path: Path) -> None:
+    reader = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts", create=False)
+    with pytest.raises(RegistryError, match=r"no MLflow store at .*mlflow\.db: nothing has"):
+        reader.get_version("ema_cross", "latest")
+    assert list(tmp_path.iterdir()) == []
