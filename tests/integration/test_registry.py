@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,8 +48,11 @@ from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
 from strategies.registry import STRATEGIES
 from strategies.simulator import SimConfig
+from stratops.cli import main
 from tests import reference_stats as ref
+from tests.chain_tamper import ceremony, identities
 from tests.integration.postgres import fresh_database
+from tests.unit.test_cli_consistency import colour_codes
 
 pytestmark = pytest.mark.integration
 
@@ -564,3 +568,64 @@ def test_reader_registry_missing_sqlite_store_is_refused_and_not_created(
     with pytest.raises(RegistryError, match=r"no MLflow store at .*mlflow\.db: nothing has"):
         reader.get_version("ema_cross", "latest")
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the CLI's version syntax on a real store ----------------------------------------------
+
+
+@pytest.fixture()
+def cli_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion) -> Path:
+    """A project whose MLflow store holds the recorded version v1, aliased ``candidate``;
+    a quant and a risk officer through the trust ceremony."""
+    sqlite_store[0].client.set_registered_model_alias("ema_cross", "candidate",
+                                                      str(recorded.version))
+    people = identities(tmp_path, {"alice": ["quant"], "carol": ["risk_officer"]})
+    for name in ("gates.yaml", "policy.yaml", "risk.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    (tmp_path / "stratops.yaml").write_text(yaml.safe_dump({
+        "mlflow_tracking_uri": sqlite_store[1],
+        "governance": {"keys_dir": str(people.keys_dir)}}))
+    ceremony(tmp_path, people.keys_dir)
+    monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
+    monkeypatch.delenv("STRATOPS_USER", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv", [["ema_cross@1"], ["ema_cross", "1"], ["ema_cross@candidate"],
+                                  ["ema_cross", "candidate"], ["ema_cross", "@candidate"],
+                                  ["ema_cross@latest"]])
+def test_gate_check_json_every_version_form_names_the_same_version(
+        cli_desk: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code = main(["gate", "check", *argv, "--json"])
+    checked = json.loads(capsys.readouterr().out)
+    assert (checked["strategy"], checked["version"]) == ("ema_cross", 1)
+    assert checked["model_uri"] == "models:/ema_cross/1"
+    assert code == (0 if checked["passed"] else 1)
+    assert {"check", "metric", "value", "threshold", "passed"} <= set(checked["checks"][0])
+
+
+def test_gate_check_table_with_no_color_has_no_colour_codes(cli_desk: Path) -> None:
+    def table(**env: str) -> str:
+        environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+        environ |= {"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200", **env}
+        proc = subprocess.run([sys.executable, "-m", "stratops.cli", "gate", "check",
+                               "ema_cross@1"], cwd=cli_desk, env=environ, text=True,
+                              capture_output=True, timeout=300)
+        assert proc.returncode in (0, 1), proc.stderr
+        return proc.stdout
+
+    coloured, plain = table(FORCE_COLOR="1"), table(FORCE_COLOR="1", NO_COLOR="1")
+    assert colour_codes(coloured)  # the control: FORCE_COLOR alone colours pass/FAIL
+    assert "Gates of models:/ema_cross/1" in plain and colour_codes(plain) == []
+
+
+@pytest.mark.parametrize("argv", [["ema_cross@candidate"], ["ema_cross", "1"]])
+def test_promote_request_version_forms_judge_the_same_version(
+        cli_desk: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code = main(["promote", "request", *argv, "--to", "shadow", "--reason", "try it",
+                 "--as", "alice"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 1  # refused (and audited) on its merits: it is v1 that was judged
+    assert "promotion_request refused" in out
+    assert "ema_cross v1 failed its gates at registration" in out
