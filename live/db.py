@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,34 @@ def make_engine(url: str, root: Path | None = None, *, create: bool = True,
                 f"{what} {redacted(url)} is unreachable ({first}){hint and f': {hint}'}"
             ) from None
     return engine
+
+
+_DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def create_postgres_database(url: str) -> bool:
+    """Create the database ``url`` names on its server (connecting to the server's
+    ``postgres`` database, as ``createdb`` does); False when it already exists. A name outside
+    ``[A-Za-z_][A-Za-z0-9_]*`` is refused (:class:`StoreUrlError`)."""
+    target = sa.make_url(normalise_url(url))
+    name = target.database or ""
+    if not _DB_NAME.fullmatch(name):
+        raise StoreUrlError(f"store url {redacted(url)}: database name {name!r} is not "
+                            "[A-Za-z_][A-Za-z0-9_]* (up to 63 characters)")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).first():
+                return False
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            return True
+    except sa.exc.OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise StoreUnavailableError(f"PostgreSQL server of {redacted(url)} is unreachable "
+                                    f"({first})") from None
+    finally:
+        admin.dispose()
 
 
 def is_postgres(engine: sa.Engine) -> bool:

@@ -235,6 +235,35 @@ def export(path: Annotated[Path, typer.Argument(help="JSONL file")],
     console.print(f"wrote {count} entries to {path}")
 
 
+@live_app.command("create-databases")
+def create_databases(as_json: JsonOpt = False) -> None:
+    """Create the per-mode PostgreSQL journal databases (live.journal_url with {mode}) that
+    do not exist yet; SQLite journals need nothing (each is created by its mode's first run)."""
+    from live.db import create_postgres_database, redacted
+    from stratops.live_ops import MODES, journal_url
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    urls = {mode: journal_url(settings, mode) for mode in MODES}
+    if not settings.live.journal_url.startswith("postgresql"):
+        result = {mode: "sqlite" for mode in MODES}
+        note = ("live.journal_url is SQLite: each mode's journal file is created by its first "
+                "`stratops live run --mode MODE`; nothing to create")
+    else:
+        result = {mode: "created" if create_postgres_database(url) else "exists"
+                  for mode, url in urls.items()}
+        note = ""
+    if as_json:
+        print_json({mode: {"url": redacted(urls[mode]), "state": state}
+                    for mode, state in result.items()})
+        return
+    if note:
+        console.print(note)
+        return
+    for mode, state in result.items():
+        console.print(f"{mode}: {redacted(urls[mode])} {state}")
+
+
 @live_app.command("reconcile")
 def reconcile_cmd(mode: ModeOpt = "canary",
                   out: Annotated[Path | None, typer.Option(help="report folder")] = None

@@ -11,14 +11,17 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from stratops.cli import main
 from stratops.cli_common import VersionRefError, parse_version
 from stratops.live_ops import open_mode_journal
 from stratops.settings import load_settings
+from tests.integration.postgres import SERVER_URL
 from tests.unit.test_journal import sample_session
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +134,8 @@ def test_journal_reader_of_a_mode_never_run_exits_two_and_creates_nothing(
 @pytest.mark.services
 @pytest.mark.parametrize(("url", "reason"), [
     ("postgresql://127.0.0.1:1/stratops_governance", "is unreachable"),
-    ("postgresql://127.0.0.1:5432/stratops_never_created_db", "does not exist"),
+    (f"{SERVER_URL}/stratops_never_created_db", 'database "stratops_never_created_db" does '
+                                                "not exist"),
 ])
 def test_reader_unreachable_postgres_governance_db_exits_two_with_hint(
         empty_project: Path, capsys: pytest.CaptureFixture[str],
@@ -186,3 +190,57 @@ def test_error_line_on_a_terminal_with_no_color_has_no_colour_codes(
     coloured, plain = on_tty(), on_tty(NO_COLOR="1")
     assert colour_codes(coloured) and "error: no live journal" in coloured  # the control
     assert colour_codes(plain) == [] and "error: no live journal" in plain
+
+
+def test_live_create_databases_sqlite_journal_needs_nothing_and_creates_nothing(
+        empty_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["live", "create-databases", "--json"]) == 0
+    assert {v["state"] for v in json.loads(capsys.readouterr().out).values()} == {"sqlite"}
+    assert not (empty_project / ".stratops").exists()
+
+
+@pytest.mark.services
+def test_live_create_databases_creates_the_missing_per_mode_databases(
+        empty_project: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = f"stratops_journal_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("STRATOPS_LIVE__JOURNAL_URL", f"{SERVER_URL}/{prefix}_{{mode}}")
+    admin = psycopg2.connect(f"{SERVER_URL}/postgres", connect_timeout=5)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{prefix}_shadow"')
+        assert main(["live", "create-databases", "--json"]) == 0
+        first = {mode: v["state"] for mode, v in json.loads(capsys.readouterr().out).items()}
+        assert first == {"shadow": "exists", "canary": "created", "live": "created"}
+        assert main(["live", "create-databases"]) == 0
+        out = capsys.readouterr().out
+        assert f"live: {SERVER_URL}/{prefix}_live exists" in " ".join(out.split())
+    finally:
+        with admin.cursor() as cur:
+            for mode in ("shadow", "canary", "live"):
+                cur.execute(f'DROP DATABASE IF EXISTS "{prefix}_{mode}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({}, "{root}/mlflow/artifacts"),
+    ({"mlflow_artifact_root": "store/art"}, "{root}/store/art"),
+    ({"mlflow_tracking_uri": "http://mlflow:5000"}, "mlflow-artifacts:/stratops"),
+    ({"mlflow_tracking_uri": "https://mlflow", "mlflow_artifact_root": "s3://b/x"}, "s3://b/x"),
+])
+def test_settings_artifact_root_by_tracking_uri_is_a_folder_or_the_servers_store(
+        tmp_path: Path, values: dict[str, str], expected: str) -> None:
+    from stratops.settings import Settings
+
+    assert str(Settings(root=tmp_path, **values).artifact_root) == expected.format(
+        root=tmp_path)
+
+
+def test_settings_unknown_tracking_scheme_exits_two_naming_it(
+        empty_project: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRATOPS_MLFLOW_TRACKING_URI", "mysql://db/mlflow")
+    assert main(["gate", "check", "ema_cross@1"]) == 2
+    err = _one_error_line(capsys)
+    assert "mlflow_tracking_uri" in err and "'mysql://db/mlflow'" in err and "http(s)://" in err
