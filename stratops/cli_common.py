@@ -16,8 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-VERSION_FORMS = "STRATEGY@ALIAS, STRATEGY@VERSION or STRATEGY VERSION (e.g. ema_cross@live, " \
-    "ema_cross@3, ema_cross 3)"
+VERSION_FORMS = ("STRATEGY@ALIAS, STRATEGY@VERSION or STRATEGY VERSION (e.g. ema_cross@live, "
+                 "ema_cross@3, ema_cross 3)")
 _REF = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 
 JsonOpt = Annotated[bool, typer.Option(

@@ -280,7 +280,7 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     journal = existing_journal(mode)
     versions = {(m.strategy, m.version): m.qty for _, m in journal.read()
                 if isinstance(m, OrderIntended)}
-    registry = open_registry(settings)
+    registry = open_registry(settings, create=False)
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
     total = 0
     for (name, version), qty in sorted(versions.items()):
