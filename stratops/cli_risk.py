@@ -26,7 +26,7 @@ def kill(
     reason: ReasonOpt,
     strategy: Annotated[str | None, typer.Option(help="one strategy (default: all)")] = None,
     action: Annotated[str | None, typer.Option(
-        "--action", help="halt | reduce | flatten  [default: halt]", show_default=False)]
+        "--action", help="halt (the default), reduce or flatten", show_default=False)]
     = None,
     old_mode: Annotated[str | None, typer.Option(
         "--mode", hidden=True, help="deprecated spelling of --action")] = None,
