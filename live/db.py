@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ from sqlalchemy import event
 
 class StoreUrlError(ValueError):
     """A store URL that is neither ``sqlite:///path`` nor ``postgresql://...``."""
+
+
+class StoreUnavailableError(LookupError):
+    """A store a reader needs that does not exist (a SQLite file never written) or cannot be
+    reached (a PostgreSQL server down, a database never created, access refused)."""
 
 
 def normalise_url(url: str, root: Path | None = None) -> str:
@@ -83,15 +89,70 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, root: Path | None = None) -> sa.Engine:
-    """An engine for ``url`` with the durability settings above."""
+def redacted(url: str) -> str:
+    """``url`` with any password masked, fit for an error message."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: nothing to hide that it could find
+        return url
+
+
+def make_engine(url: str, root: Path | None = None, *, create: bool = True,
+                what: str = "store", hint: str = "") -> sa.Engine:
+    """An engine for ``url`` with the durability settings above.
+
+    ``create=False`` is for readers: a missing SQLite file is not created, and a PostgreSQL
+    server that cannot be reached (or a database never created) is reported now; both raise
+    :class:`StoreUnavailableError` naming ``what``, the URL and ``hint``."""
+    if not create and url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path = path if path.is_absolute() or root is None else root / path
+        if not path.is_file():
+            raise StoreUnavailableError(f"no {what} at {path}{hint and f': {hint}'}")
     resolved = normalise_url(url, root)
     engine = sa.create_engine(resolved, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         private_sqlite_file(Path(resolved[len("sqlite:///"):]))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    elif not create:
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.OperationalError as exc:
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(
+                f"{what} {redacted(url)} is unreachable ({first}){hint and f': {hint}'}"
+            ) from None
     return engine
+
+
+_DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def create_postgres_database(url: str) -> bool:
+    """Create the database ``url`` names on its server (connecting to the server's
+    ``postgres`` database, as ``createdb`` does); False when it already exists. A name outside
+    ``[A-Za-z_][A-Za-z0-9_]*`` is refused (:class:`StoreUrlError`)."""
+    target = sa.make_url(normalise_url(url))
+    name = target.database or ""
+    if not _DB_NAME.fullmatch(name):
+        raise StoreUrlError(f"store url {redacted(url)}: database name {name!r} is not "
+                            "[A-Za-z_][A-Za-z0-9_]* (up to 63 characters)")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                            {"n": name}).first():
+                return False
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            return True
+    except sa.exc.OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise StoreUnavailableError(f"PostgreSQL server of {redacted(url)} is unreachable "
+                                    f"({first})") from None
+    finally:
+        admin.dispose()
 
 
 def is_postgres(engine: sa.Engine) -> bool:

@@ -22,6 +22,7 @@ from stratops import (
     cli_risk,
     cli_run,
 )
+from stratops.cli_common import colour
 from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
 
 app = typer.Typer(
@@ -66,17 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except expected_errors() as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
+        typer.secho(f"error: {exc}", fg="red", err=True, color=colour())
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        typer.secho("interrupted", fg="red", err=True)
+        typer.secho("interrupted", fg="red", err=True, color=colour())
         return 130
     except Exception as exc:
         if os.environ.get("STRATOPS_DEBUG"):
             raise
         typer.secho(
             f"internal error: {type(exc).__name__}: {exc}\n"
-            "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True,
+            "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True, color=colour(),
         )
         return EXIT_INTERNAL
     return EXIT_OK

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stratops.cli_common import JsonOpt, print_json
 from stratops.errors import EXIT_FAILED
 
 console = Console()
@@ -169,16 +169,35 @@ def _print_roles_step(settings: Any, user: str, role: list[str] | None, public: 
 
 # -- promote ------------------------------------------------------------------------------
 
+VersionArg = Annotated[str, typer.Argument(
+    metavar="STRATEGY", help="ema_cross@3, ema_cross@shadow, or ema_cross with "
+                                       "VERSION after it")]
+VersionRefArg = Annotated[str | None, typer.Argument(
+    metavar="VERSION", help="version number, latest or alias (when not given as @...)",
+    show_default=False)]
+
+
 @promote_app.command("request")
 def promote_request(
-    strategy: Annotated[str, typer.Argument()], version: Annotated[int, typer.Argument()],
+    strategy: VersionArg,
     to: Annotated[str, typer.Option("--to", help="shadow | canary | live")],
-    reason: ReasonOpt, as_user: AsOpt = None,
+    reason: ReasonOpt, version: VersionRefArg = None, as_user: AsOpt = None,
 ) -> None:
-    """Maker (quant): request STRATEGY VERSION to move one stage up."""
+    """Maker (quant): request a version (ema_cross@3, ema_cross 3, or the version an alias
+    points at: ema_cross@shadow) to move one stage up."""
+    from stratops.cli_common import parse_version
+
+    ref = parse_version(strategy, version)
+    number = ref.number
+    if number is None:  # latest or an alias: the version it names now is what is requested
+        from stratops.governance_ops import registry
+        from stratops.settings import load_settings
+
+        number = registry(load_settings(), create=False).get_version(ref.strategy,
+                                                                     ref.ref).version
     row = _signed_call(as_user, lambda svc, sign: svc.request_promotion(
-        strategy, version, to, reason, sign), "promotion_request")
-    console.print(f"[green]{row.ref}[/]: {strategy} v{version} -> {to}, requested by "
+        ref.strategy, number, to, reason, sign), "promotion_request")
+    console.print(f"[green]{row.ref}[/]: {ref.strategy} v{number} -> {to}, requested by "
                   f"{row.maker}; a desk head must approve: stratops promote approve {row.ref}")
 
 
@@ -210,26 +229,36 @@ def promote_rollback(strategy: Annotated[str, typer.Argument()], reason: ReasonO
 
 
 @promote_app.command("status")
-def promote_status(strategy: Annotated[str | None, typer.Argument()] = None) -> None:
+def promote_status(strategy: Annotated[str | None, typer.Argument()] = None,
+                   as_json: JsonOpt = False) -> None:
     """Deployments per stage and pending requests."""
     from stratops.governance_ops import service
 
-    svc = service()
+    svc = service(create=False)
+    deployments = [{"strategy": s, "stage": stage, "version": version}
+                   for (s, stage), (version, _) in sorted(svc.deployments(strategy).items())]
+    requests = [{"id": row.ref, "kind": row.kind, "subject": row.subject,
+                 "what": (f"v{row.payload.get('version')} -> {row.payload.get('to_stage')}"
+                          if row.kind == "promotion" else row.payload.get("file", "")),
+                 "maker": row.maker, "state": row.state, "decided_by": row.decided_by,
+                 "payload": row.payload}
+                for row in svc.requests(strategy)]
+    if as_json:
+        print_json({"deployments": deployments, "requests": requests})
+        return
     table = Table(title="Deployments")
     for name in ("strategy", "stage", "version"):
         table.add_column(name)
-    for (s, stage), (version, _) in sorted(svc.deployments(strategy).items()):
-        table.add_row(s, stage, str(version))
+    for d in deployments:
+        table.add_row(d["strategy"], d["stage"], str(d["version"]))
     console.print(table)
-    requests = Table(title="Requests")
+    pending = Table(title="Requests")
     for name in ("id", "kind", "subject", "what", "maker", "state", "decided by"):
-        requests.add_column(name)
-    for row in svc.requests(strategy):
-        what = (f"v{row.payload.get('version')} -> {row.payload.get('to_stage')}"
-                if row.kind == "promotion" else row.payload.get("file", ""))
-        requests.add_row(row.ref, row.kind, row.subject, what, row.maker, row.state,
-                         row.decided_by or "")
-    console.print(requests)
+        pending.add_column(name)
+    for r in requests:
+        pending.add_row(r["id"], r["kind"], r["subject"], r["what"], r["maker"], r["state"],
+                        r["decided_by"] or "")
+    console.print(pending)
 
 
 @promote_app.command("sync")
@@ -257,28 +286,36 @@ def _print_check(check: Any) -> None:
 
 
 @deploy_app.command("verify")
-def deploy_verify(target: Annotated[str, typer.Argument(help="STRATEGY@ALIAS, e.g. ema_cross@live")]
-                  ) -> None:
+def deploy_verify(
+    target: Annotated[str, typer.Argument(
+        metavar="STRATEGY", help="ema_cross@live, or ema_cross with ALIAS after it")],
+    alias: Annotated[str | None, typer.Argument(
+        metavar="ALIAS", help="shadow | canary | live (when not given as @...)",
+        show_default=False)] = None,
+) -> None:
     """Check the alias carries an approved, signed deployment whose stage chain verifies;
     exit 1 (and audit the failure) if not."""
     import getpass
 
+    from stratops.cli_common import VersionRefError, parse_version
     from stratops.governance_ops import service
 
-    strategy, sep, alias = target.partition("@")
-    if not sep or not strategy or not alias:
-        raise typer.BadParameter(f"{target!r} is not STRATEGY@ALIAS")
-    _print_check(service().verify_deployment(strategy, alias,
+    ref = parse_version(target, alias)
+    if ref.alias is None:
+        raise VersionRefError(f"deploy verify checks a stage alias (e.g. {ref.strategy}@live), "
+                              f"not {ref}: a version is verified through the stage it is "
+                              "deployed to")
+    _print_check(service().verify_deployment(ref.strategy, ref.alias,
                                               audit_as=f"os:{getpass.getuser()}"[:64]))
 
 
 # -- audit --------------------------------------------------------------------------------
 
-def _audit(settings: Any = None):
+def _audit(settings: Any = None, *, create: bool = True):
     from stratops.governance_ops import audit_log
     from stratops.settings import load_settings
 
-    return audit_log(settings or load_settings())
+    return audit_log(settings or load_settings(), create=create)
 
 
 AgainstOpt = Annotated[Path | None, typer.Option(
@@ -296,7 +333,7 @@ def audit_verify(against: AgainstOpt = None) -> None:
     from stratops.settings import load_settings
 
     settings = load_settings()
-    log = _audit(settings)
+    log = _audit(settings, create=False)
     verdict = log.verify()
     if not verdict.ok:
         console.print(f"[red]audit trail BROKEN[/] at record {verdict.first_bad_seq}: "
@@ -348,13 +385,13 @@ def audit_show(
     kind: Annotated[str | None, typer.Option()] = None,
     since: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
     until: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Audit records, filtered by strategy, actor, kind and time."""
-    records = _audit().records(strategy=strategy, actor=actor, kind=kind, since=_when(since),
-                               until=_when(until))
+    records = _audit(create=False).records(strategy=strategy, actor=actor, kind=kind,
+                                           since=_when(since), until=_when(until))
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in records], indent=2, default=str))
+        print_json([r.to_dict() for r in records])
         return
     table = Table(title=f"Audit trail ({len(records)} records)")
     for name in ("seq", "ts", "kind", "actor", "strategy", "subject", "detail"):
@@ -369,7 +406,7 @@ def audit_show(
 @audit_app.command("export")
 def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write")]) -> None:
     """One canonical JSON line per record, for auditors."""
-    _audit().export_jsonl(path)
+    _audit(create=False).export_jsonl(path)
     console.print(f"wrote {path}")
 
 
@@ -398,19 +435,27 @@ def config_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = N
 
 
 @config_app.command("status")
-def config_status() -> None:
+def config_status(as_json: JsonOpt = False) -> None:
     """Each reviewed file: approved version and whether the file on disk matches it."""
     from stratops.governance_ops import service
 
-    svc = service()
+    svc = service(create=False)
     configs = svc.configs
     problems = svc.config_problems()
+    files = []
     for kind in ("gates", "policy", "risk"):
         approved = configs.approved(kind)
-        console.print(f"{kind}: approved version {approved[0] if approved else '-'}, file sha "
-                      f"{configs.digest(kind)[:12]}")
-    for problem in problems:
-        console.print(f"[red]{problem}[/]")
+        files.append({"kind": kind, "approved_version": approved[0] if approved else None,
+                      "file_sha256": configs.digest(kind)})
+    if as_json:
+        print_json({"files": files, "problems": problems})
+    else:
+        for f in files:
+            version = "-" if f["approved_version"] is None else f["approved_version"]
+            console.print(f"{f['kind']}: approved version {version}, file sha "
+                          f"{f['file_sha256'][:12]}")
+        for problem in problems:
+            console.print(f"[red]{problem}[/]")
     if problems:
         raise typer.Exit(EXIT_FAILED)
 
@@ -450,7 +495,7 @@ def trust_bootstrap(
 
 
 @trust_app.command("show")
-def trust_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def trust_show(as_json: JsonOpt = False) -> None:
     """Verify the trust lock and show who may sign what; exit 1 if roles.yaml is pending."""
     from stratops.governance_ops import trusted
     from stratops.settings import load_settings
@@ -464,7 +509,7 @@ def trust_show(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
             "users": users, "key_ids": key_ids,
             "revoked_keys": sorted(trust.directory.revoked)}
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
     else:
         console.print(f"trust lock {trust.lock_path}: {trust.head_seq} entries, verified; "
                       f"root {trust.root_sha[:16]}..., head {trust.head_sha[:16]}...")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from stratops.cli_common import JsonOpt, print_json
 from stratops.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def _say_resume(mode: str, frame: Any, recovered: dict[str, Any]) -> None:
                           "STRATOPS_LIVE__JOURNAL_URL)")
 
 
-def _journal(mode: str):
+def existing_journal(mode: str):
     """MODE's existing journal, for reading; a missing one is an input error (exit 2) and is
     never created by a read."""
     from live.journal import journal_exists
@@ -159,7 +160,7 @@ def verify(mode: ModeOpt = "shadow", against: AgainstOpt = None) -> None:
     from stratops.settings import load_settings
 
     settings = load_settings()
-    journal = _journal(mode)
+    journal = existing_journal(mode)
     verdict = journal.verify()
     if not verdict.ok:
         console.print(f"[red]journal BROKEN[/] at seq {verdict.first_bad_seq}: "
@@ -193,35 +194,74 @@ def report_against(what: str, result: AgainstResult) -> None:
 
 
 @journal_app.command("replay")
-def replay(mode: ModeOpt = "shadow") -> None:
+def replay(mode: ModeOpt = "shadow", as_json: JsonOpt = False) -> None:
     """Rebuild the live state from MODE's journal; print its positions, its full hash and its
     trading-state hash (positions, orders, fills, P&L, kill switches: equal for equal trading
     histories, whatever restarts happened)."""
     from live.state import in_doubt_orders, state_hash, trading_state_hash
     from live.state import replay as fold_journal
 
-    journal = _journal(mode)
+    journal = existing_journal(mode)
     verdict = journal.verify()
     if not verdict.ok:
         console.print(f"[red]journal BROKEN[/] at seq {verdict.first_bad_seq}: "
                       f"{verdict.reason}; not replaying it")
         raise typer.Exit(EXIT_FAILED)
     state = fold_journal(journal, verified=True)
-    console.print(f"events {state.events_applied:,}, orders {len(state.orders)}, fills "
-                  f"{len(state.trade_ids)}, in doubt {len(in_doubt_orders(state))}")
-    for (strategy_name, symbol), pos in sorted(state.positions.items()):
-        console.print(f"  {strategy_name} {symbol}: {pos.net_qty} @ {pos.avg_price:.2f}, "
-                      f"realised {pos.realised_pnl_inr:,.2f}")
-    console.print(f"state hash {state_hash(state)}")
-    console.print(f"trading state hash {trading_state_hash(state)}")
+    positions = [{"strategy": strategy_name, "symbol": symbol, "net_qty": pos.net_qty,
+                  "avg_price": pos.avg_price, "realised_pnl_inr": pos.realised_pnl_inr}
+                 for (strategy_name, symbol), pos in sorted(state.positions.items())]
+    summary = {"mode": mode, "events": state.events_applied, "orders": len(state.orders),
+               "fills": len(state.trade_ids), "in_doubt": len(in_doubt_orders(state)),
+               "positions": positions, "state_hash": state_hash(state),
+               "trading_state_hash": trading_state_hash(state)}
+    if as_json:
+        print_json(summary)
+        return
+    console.print(f"events {summary['events']:,}, orders {summary['orders']}, fills "
+                  f"{summary['fills']}, in doubt {summary['in_doubt']}")
+    for p in positions:
+        console.print(f"  {p['strategy']} {p['symbol']}: {p['net_qty']} @ "
+                      f"{p['avg_price']:.2f}, realised {p['realised_pnl_inr']:,.2f}")
+    console.print(f"state hash {summary['state_hash']}")
+    console.print(f"trading state hash {summary['trading_state_hash']}")
 
 
 @journal_app.command("export")
 def export(path: Annotated[Path, typer.Argument(help="JSONL file")],
            mode: ModeOpt = "shadow") -> None:
     """One JSON line per journal entry, for auditors."""
-    count = _journal(mode).export_jsonl(path)
+    count = existing_journal(mode).export_jsonl(path)
     console.print(f"wrote {count} entries to {path}")
+
+
+@live_app.command("create-databases")
+def create_databases(as_json: JsonOpt = False) -> None:
+    """Create the per-mode PostgreSQL journal databases (live.journal_url with {mode}) that
+    do not exist yet; SQLite journals need nothing (each is created by its mode's first run)."""
+    from live.db import create_postgres_database, redacted
+    from stratops.live_ops import MODES, journal_url
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    urls = {mode: journal_url(settings, mode) for mode in MODES}
+    if not settings.live.journal_url.startswith("postgresql"):
+        result = {mode: "sqlite" for mode in MODES}
+        note = ("live.journal_url is SQLite: each mode's journal file is created by its first "
+                "`stratops live run --mode MODE`; nothing to create")
+    else:
+        result = {mode: "created" if create_postgres_database(url) else "exists"
+                  for mode, url in urls.items()}
+        note = ""
+    if as_json:
+        print_json({mode: {"url": redacted(urls[mode]), "state": state}
+                    for mode, state in result.items()})
+        return
+    if note:
+        console.print(note)
+        return
+    for mode, state in result.items():
+        console.print(f"{mode}: {redacted(urls[mode])} {state}")
 
 
 @live_app.command("reconcile")
@@ -237,10 +277,10 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     from stratops.settings import load_settings
 
     settings = load_settings()
-    journal = _journal(mode)
+    journal = existing_journal(mode)
     versions = {(m.strategy, m.version): m.qty for _, m in journal.read()
                 if isinstance(m, OrderIntended)}
-    registry = open_registry(settings)
+    registry = open_registry(settings, create=False)
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
     total = 0
     for (name, version), qty in sorted(versions.items()):

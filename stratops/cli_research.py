@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stratops.cli_common import JsonOpt, parse_version, print_json
 from stratops.errors import EXIT_FAILED
 
 console = Console()
@@ -25,21 +26,34 @@ def run(
         "--dataset", "-d", help="dataset (repeatable; default: research.datasets)")] = None,
     fail_on_gate: Annotated[bool, typer.Option(
         help="exit 1 when a version fails its gates (CI)")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the summary as JSON on stdout (progress goes to stderr)")]
+    = False,
 ) -> None:
     """Materialise features -> walk_forward_report -> gate_verdict -> strategy_version."""
     from stratops.cli_run import _dagster_env
-    from stratops.research_job import print_summary, raise_user_errors, run_studies, select
+    from stratops.research_job import (
+        print_summary,
+        raise_user_errors,
+        run_studies,
+        select,
+        summary_records,
+    )
     from stratops.settings import load_settings
 
     pairs = select(load_settings().research, strategy, dataset)
     _dagster_env()
-    outcomes = run_studies(pairs, console)
-    print_summary(outcomes, console)
+    out = Console(stderr=True) if as_json else console  # stdout holds only the JSON
+    outcomes = run_studies(pairs, out)
+    if as_json:
+        print_json(summary_records(outcomes))
+    else:
+        print_summary(outcomes, console)
     raise_user_errors(outcomes)  # `error: ...`, exit 2: the input, not the code, is wrong
     if not all(o.success for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
     if fail_on_gate and not all(o.gate_passed for o in outcomes):
-        console.print("[red]a strategy version failed its gates[/]")
+        out.print("[red]a strategy version failed its gates[/]")
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -57,23 +71,40 @@ def affected(
 
 @gate_app.command("check")
 def check(
-    strategy: Annotated[str, typer.Argument(help="registered strategy (model) name")],
-    version: Annotated[str, typer.Argument(help="version number, latest, or @alias")],
+    strategy: Annotated[str, typer.Argument(
+        metavar="STRATEGY", help="ema_cross@3, ema_cross@shadow, or ema_cross with VERSION "
+                                 "after it")],
+    version: Annotated[str | None, typer.Argument(
+        metavar="VERSION", help="version number, latest or alias (when not given as @...)",
+        show_default=False)] = None,
     gates: Annotated[Path | None, typer.Option(help="gates file (default: gates.yaml)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Re-check a registered version's metrics against the gates; exit 1 on any failure."""
     from pipelines.research.gates import load_gates
-    from pipelines.research.registry import ResearchRegistry
     from strategies.registry import STRATEGIES
+    from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings
 
+    ref = parse_version(strategy, version)
     settings = load_settings()
-    registry = ResearchRegistry(settings.tracking_uri,
-                                settings.path(settings.mlflow_artifact_root))
-    found = registry.get_version(strategy, version)
+    registry = open_registry(settings, create=False)
+    found = registry.get_version(ref.strategy, ref.ref)
     verdict = load_gates(gates or settings.root / "gates.yaml",
                          known_strategies=set(STRATEGIES)).evaluate(
-        strategy, registry.run_metrics(found))
+        ref.strategy, registry.run_metrics(found))
+    recorded = found.tags.get("stratops.gates_digest")
+    changed = recorded is not None and recorded != verdict.gates_digest
+    if as_json:
+        print_json({"strategy": found.strategy, "version": found.version,
+                    "model_uri": found.model_uri, "passed": verdict.passed,
+                    "checks": [{"check": c.name, "metric": c.metric, "value": c.value,
+                                "threshold": c.threshold, "passed": c.passed}
+                               for c in verdict.checks],
+                    "warnings": list(verdict.warnings), "gates_changed": changed})
+        if not verdict.passed:
+            raise typer.Exit(EXIT_FAILED)
+        return
     table = Table(title=f"Gates of {found.model_uri}")
     for name in ("check", "metric", "value", "threshold", "result"):
         table.add_column(name)
@@ -83,11 +114,10 @@ def check(
     console.print(table)
     for warning in verdict.warnings:
         console.print(f"[yellow]warning: {warning}[/]", soft_wrap=True)
-    recorded = found.tags.get("stratops.gates_digest")
-    if recorded is not None and recorded != verdict.gates_digest:
+    if changed:
         console.print("note: gates changed since this version was registered "
                       "(checked against the current file)")
     if not verdict.passed:
-        console.print(f"[red]{strategy} version {found.version} FAILS its gates[/]")
+        console.print(f"[red]{ref.strategy} version {found.version} FAILS its gates[/]")
         raise typer.Exit(EXIT_FAILED)
-    console.print(f"[green]{strategy} version {found.version} passes its gates[/]")
+    console.print(f"[green]{ref.strategy} version {found.version} passes its gates[/]")

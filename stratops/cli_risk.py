@@ -8,10 +8,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stratops.cli_common import JsonOpt, print_json
 from stratops.cli_governance import AsOpt, ReasonOpt, SigningRefused, _signed_call
 from stratops.errors import EXIT_FAILED
 
 console = Console()
+
+
+class BadKillAction(ValueError):
+    """A kill switch action that is not halt, reduce or flatten."""
+
 rearm_app = typer.Typer(help="Re-arm a kill switch (maker/checker).", no_args_is_help=True)
 risk_app = typer.Typer(help="Risk limits, VaR, stress, margin.", no_args_is_help=True)
 
@@ -19,17 +25,30 @@ risk_app = typer.Typer(help="Risk limits, VaR, stress, margin.", no_args_is_help
 def kill(
     reason: ReasonOpt,
     strategy: Annotated[str | None, typer.Option(help="one strategy (default: all)")] = None,
-    mode: Annotated[str, typer.Option(help="halt | reduce | flatten")] = "halt",
+    action: Annotated[str | None, typer.Option(
+        "--action", help="halt (the default), reduce or flatten", show_default=False)]
+    = None,
+    old_mode: Annotated[str | None, typer.Option(
+        "--mode", hidden=True, help="deprecated spelling of --action")] = None,
     as_user: AsOpt = None,
 ) -> None:
     """Pull the kill switch; every running runner applies it within a second (journaled)."""
     from live.governance.kill import KILL_MODES, pull
+    from stratops.cli_common import deprecated
 
+    if old_mode is not None:
+        deprecated("kill --mode (it means the stage elsewhere)", "kill --action")
+        if action is not None and action != old_mode:
+            raise BadKillAction(f"--action {action!r} and --mode {old_mode!r} disagree; "
+                                "give --action only")
+    mode = action or old_mode or "halt"
+    if mode not in KILL_MODES:
+        raise BadKillAction(f"--action {mode!r}: one of {', '.join(KILL_MODES)}")
     try:
         command = _signed_call(as_user, lambda svc, sign: pull(svc, strategy or "all", mode,
                                                                reason, sign), "kill_switch")
     except SigningRefused:  # a kill that cannot be signed still halts (fail closed), unsigned
-        if mode not in KILL_MODES or not reason.strip():
+        if not reason.strip():
             raise
         command = _pull_unsigned(strategy or "all", mode, reason, as_user)
         console.print(f"[red]kill switch K{command} recorded UNSIGNED[/]: runners apply it "
@@ -76,7 +95,8 @@ def rearm_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = No
 
 
 @risk_app.command("report")
-def report(mode: Annotated[str, typer.Option(help="whose journal")] = "shadow") -> None:
+def report(mode: Annotated[str, typer.Option(help="whose journal: shadow | canary | live")]
+           = "shadow", as_json: JsonOpt = False) -> None:
     """Utilisation of every limit, VaR/CVaR, stress and margin for MODE's positions now."""
     from datetime import date
 
@@ -85,29 +105,35 @@ def report(mode: Annotated[str, typer.Option(help="whose journal")] = "shadow") 
     from live.state import replay
     from pipelines.datasets.catalog import find_dataset
     from pipelines.datasets.schema import read_dataset
-    from stratops.live_ops import open_mode_journal
+    from stratops.cli_live import existing_journal
     from stratops.settings import load_settings
 
     settings = load_settings()
     limits = load_risk_limits(settings.path("risk.yaml"))
-    state = replay(open_mode_journal(settings, mode))
+    state = replay(existing_journal(mode))  # a report never creates an empty journal
     dataset = settings.research.datasets[0]
     entry = find_dataset(settings.root, dataset)
     frame = read_dataset(entry.path)
     lots = {k: v.lot_size for k, v in (entry.meta.instruments if entry.meta else {}).items()}
     today = max((b.ts_event.date() for b in state.last_bars.values()), default=date.today())
     rows = risk_report(state, limits, frame, lots, settings.root, today)
-    table = Table(title=f"Risk report ({mode} journal, risk.yaml v{limits.version})")
-    for name in ("area", "item", "value", "limit", "utilisation"):
-        table.add_column(name)
-    over = False
-    for row in rows:
-        util = row.utilisation
-        over = over or (util is not None and util > 1.0)
-        table.add_row(row.area, row.item, f"{row.value:,.2f}",
-                      "-" if row.limit is None else f"{row.limit:,.2f}",
-                      "-" if util is None else f"{util:.1%}")
-    console.print(table)
+    over = any(r.utilisation is not None and r.utilisation > 1.0 for r in rows)
+    if as_json:
+        print_json({"mode": mode, "risk_version": limits.version, "as_of": today,
+                    "exceeded": over,
+                    "rows": [{"area": r.area, "item": r.item, "value": r.value,
+                              "limit": r.limit, "utilisation": r.utilisation} for r in rows]})
+    else:
+        table = Table(title=f"Risk report ({mode} journal, risk.yaml v{limits.version})")
+        for name in ("area", "item", "value", "limit", "utilisation"):
+            table.add_column(name)
+        for row in rows:
+            util = row.utilisation
+            table.add_row(row.area, row.item, f"{row.value:,.2f}",
+                          "-" if row.limit is None else f"{row.limit:,.2f}",
+                          "-" if util is None else f"{util:.1%}")
+        console.print(table)
+        if over:
+            console.print("[red]a limit is exceeded[/]")
     if over:
-        console.print("[red]a limit is exceeded[/]")
         raise typer.Exit(EXIT_FAILED)

@@ -49,7 +49,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 def _registry_errors() -> tuple[type[BaseException], ...]:
     from live.checkpoints import CheckpointError
-    from live.db import StoreUrlError
+    from live.db import StoreUnavailableError, StoreUrlError
     from live.governance.audit import AuditError
     from live.governance.identity import IdentityError
     from live.governance.policy import PolicyConfigError
@@ -58,9 +58,12 @@ def _registry_errors() -> tuple[type[BaseException], ...]:
     from live.runner.feed import FeedSpecError
     from live.service_key import ServiceKeyError
     from pipelines.research.registry import RegistryError
+    from stratops.cli_common import VersionRefError
+    from stratops.cli_risk import BadKillAction
     from stratops.governance_ops import ActorMissingError
     from stratops.live_ops import LiveSetupError
 
     return (RegistryError, IdentityError, SignatureError, PolicyConfigError, AuditError,
             StoreUrlError, ActorMissingError, LiveSetupError, FeedSpecError,
-            UnsupportedVersionError, CheckpointError, ServiceKeyError)
+            UnsupportedVersionError, CheckpointError, ServiceKeyError, StoreUnavailableError,
+            VersionRefError, BadKillAction)

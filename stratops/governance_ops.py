@@ -72,12 +72,26 @@ def signer_for(settings: Settings, user: str):
     return sign
 
 
-def audit_log(settings: Settings):
-    """The audit trail of the configured governance store."""
+GOVERNANCE_HINT = ("nothing has been governed here yet (stratops keys create USER --role ROLE "
+                   "--add-to-roles, then stratops trust bootstrap), or governance.db_url "
+                   "(STRATOPS_GOVERNANCE__DB_URL) points elsewhere; a PostgreSQL database "
+                   "must exist first (createdb NAME)")
+
+
+def governance_engine(settings: Settings, *, create: bool = True):
+    """The governance store's engine; ``create=False`` (readers) never creates a database
+    and reports a missing or unreachable one with a hint."""
     from live.db import make_engine
+
+    return make_engine(settings.governance.db_url, settings.root, create=create,
+                       what="governance database", hint=GOVERNANCE_HINT)
+
+
+def audit_log(settings: Settings, *, create: bool = True):
+    """The audit trail of the configured governance store (``create=False``: for reading)."""
     from live.governance.audit import AuditLog
 
-    return AuditLog(make_engine(settings.governance.db_url, settings.root))
+    return AuditLog(governance_engine(settings, create=create))
 
 
 def audit_refusal(settings: Settings, actor: str, action: str, reason: str) -> None:
@@ -87,32 +101,31 @@ def audit_refusal(settings: Settings, actor: str, action: str, reason: str) -> N
                                detail={"action": action, "reason": reason})
 
 
-def registry(settings: Settings) -> Any:
-    """The MLflow registry (no governance needed: reading versions proves nothing)."""
+def registry(settings: Settings, *, create: bool = True) -> Any:
+    """The MLflow registry (no governance needed: reading versions proves nothing);
+    ``create=False`` (readers) never creates an empty MLflow store."""
     from pipelines.research.registry import ResearchRegistry
 
-    return ResearchRegistry(settings.tracking_uri, settings.path(settings.mlflow_artifact_root))
+    return ResearchRegistry(settings.tracking_uri, settings.artifact_root, create=create)
 
 
-def service(settings: Settings | None = None):
-    """The governance service over the configured store, roles file and MLflow registry."""
-    from live.db import make_engine
+def service(settings: Settings | None = None, *, create: bool = True):
+    """The governance service over the configured store, roles file and MLflow registry;
+    ``create=False`` (readers) never creates an empty governance database."""
     from live.governance.configs import ConfigFiles
     from live.governance.promotion import GovernanceService
-    from pipelines.research.registry import ResearchRegistry
     from strategies.registry import STRATEGIES
 
     settings = settings or load_settings()
-    engine = make_engine(settings.governance.db_url, settings.root)
-    registry = ResearchRegistry(settings.tracking_uri,
-                                settings.path(settings.mlflow_artifact_root))
+    engine = governance_engine(settings, create=create)
+    models = registry(settings, create=create)
     configs = ConfigFiles(engine, {
         "gates": settings.path("gates.yaml"),
         "policy": settings.path(settings.governance.policy_file),
         "risk": settings.path("risk.yaml")})
     trust = trusted(settings)
-    return GovernanceService(engine=engine, directory=trust.directory, registry=registry,
-                             configs=configs, clock=utc_now, evidence=_evidence(settings, registry),
+    return GovernanceService(engine=engine, directory=trust.directory, registry=models,
+                             configs=configs, clock=utc_now, evidence=_evidence(settings, models),
                              known_strategies=set(STRATEGIES), trust=trust)
 
 

@@ -121,6 +121,14 @@ def _fmt(value: Any) -> str:
         return "-"
 
 
+def summary_records(outcomes: list[StudyOutcome]) -> list[dict[str, Any]]:
+    """The summary table's data, one record per (dataset, strategy), for ``--json``."""
+    return [{"strategy": o.strategy, "dataset": o.dataset, "run_id": o.run_id,
+             "success": o.success, "gate_passed": o.gate_passed, "version": o.version,
+             "failed_checks": o.failed_checks, "error": o.error, "user_error": o.user_error}
+            for o in outcomes]
+
+
 def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
     table = Table(title="Research: registered strategy versions and gate verdicts")
     for name in ("strategy", "dataset/symbol", "version", "gates", "oos sharpe", "dsr p",

@@ -7,6 +7,7 @@ Unknown keys are refused, so a typo in a reviewed file fails loudly instead of b
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 
 SETTINGS_FILE = "stratops.yaml"
+LOCAL_ARTIFACTS = "mlflow/artifacts"
+REMOTE_ARTIFACT_ROOT = "mlflow-artifacts:/stratops"
 ROOT_ENV = "STRATOPS_ROOT"
 
 
@@ -102,8 +105,23 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     dagster_home: Path = Path(".dagster")
-    mlflow_tracking_uri: str = "sqlite:///mlflow/mlflow.db"
-    mlflow_artifact_root: Path = Path("mlflow/artifacts")
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow/mlflow.db",
+        description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")
+    mlflow_artifact_root: str | None = Field(
+        None, description="where new experiments keep artifacts: a folder (default "
+                          "mlflow/artifacts) or a URI (mlflow-artifacts:/<path>, s3://...); "
+                          "with an http(s) tracking URI the default is the server's proxied "
+                          "store, mlflow-artifacts:/stratops")
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _known_tracking_scheme(cls, uri: str) -> str:
+        if not uri.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://",
+                               "http://", "https://")):
+            raise ValueError(f"{uri!r}: use sqlite:///<path>, postgresql://... or "
+                             "http(s)://<host>:<port> (an MLflow tracking server)")
+        return uri
 
     @classmethod
     def settings_customise_sources(
@@ -133,6 +151,23 @@ class Settings(BaseSettings):
         if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
             return prefix + str(self.path(uri[len(prefix):]))
         return uri
+
+    @property
+    def remote_tracking(self) -> bool:
+        """True when MLflow is reached through a tracking server (http or https)."""
+        return self.mlflow_tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def artifact_root(self) -> Path | str:
+        """Where new experiments keep artifacts: a local folder (resolved against the root)
+        or a URI; by default ``mlflow/artifacts``, or ``mlflow-artifacts:/stratops`` (the
+        tracking server's proxied store, readable from any host) for a remote server."""
+        root = self.mlflow_artifact_root
+        if root is None:
+            return REMOTE_ARTIFACT_ROOT if self.remote_tracking else self.path(LOCAL_ARTIFACTS)
+        if re.match(r"^[a-z][a-z0-9+.-]+:", root):  # a URI (a drive letter is one char)
+            return root
+        return self.path(root)
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -127,6 +128,12 @@ def store_uri(tracking_uri: str) -> str:
     if tracking_uri.startswith("postgresql://"):
         return "postgresql+psycopg2://" + tracking_uri.removeprefix("postgresql://")
     return tracking_uri
+
+
+def is_uri(text: str) -> bool:
+    """True for ``scheme:...`` (``mlflow-artifacts:/x``, ``s3://b``, ``file:///x``); a
+    Windows drive letter is one character, not a scheme."""
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text) is not None
 
 
 def _private_sqlite(path: Path) -> None:
@@ -259,21 +266,52 @@ class ResearchRegistry:
     tracking_uri
         ``sqlite:///<abs path>/mlflow.db`` or ``postgresql://...`` (run on psycopg2); also
         the registry URI.
+        ``http(s)://host:port`` reaches a tracking server instead (``mlflow server``), which
+        holds the store: another host then sees the same versions.
     artifact_root
-        Folder under which each strategy's experiment keeps its artifacts.
+        Folder under which each strategy's experiment keeps its artifacts, or a URI such as
+        ``mlflow-artifacts:/stratops`` - the tracking server's proxied artifact store
+        (``mlflow server --serve-artifacts --artifacts-destination ...``), which any host
+        with the tracking URI can read; it needs an ``http(s)://`` tracking URI.
+    create
+        False for readers: a SQLite store that does not exist is reported
+        (:class:`RegistryError`), never created empty.
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: Path) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: Path | str, *,
+                 create: bool = True) -> None:
+        if isinstance(artifact_root, str) and not is_uri(artifact_root):
+            artifact_root = Path(artifact_root)
+        if isinstance(artifact_root, str) and artifact_root.startswith("mlflow-artifacts:") \
+                and not tracking_uri.startswith(("http://", "https://")):
+            raise RegistryError(
+                f"artifact root {artifact_root!r} is a tracking server's proxied store, but "
+                f"the tracking URI {tracking_uri!r} is not http(s)://: point "
+                "mlflow_tracking_uri at that server (mlflow server --serve-artifacts)")
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
+        self.create = create
         self._client: mlflow.MlflowClient | None = None
+
+    def experiment_location(self, strategy: str) -> str:
+        """The artifact location of ``strategy``'s experiment (a URI)."""
+        name = validate_name(strategy, field="strategy")
+        if isinstance(self.artifact_root, Path):
+            return path_under(self.artifact_root.absolute(), name).as_uri()
+        return f"{self.artifact_root.rstrip('/')}/{name}"
 
     @property
     def client(self) -> mlflow.MlflowClient:
         """The client bound to this registry's store (created on first use)."""
         if self._client is None:
             if self.tracking_uri.startswith("sqlite:///"):
-                _private_sqlite(Path(self.tracking_uri.removeprefix("sqlite:///")))
+                path = Path(self.tracking_uri.removeprefix("sqlite:///"))
+                if not self.create and not path.is_file():
+                    raise RegistryError(
+                        f"no MLflow store at {path}: nothing has been recorded here yet "
+                        "(stratops research run), or mlflow_tracking_uri "
+                        "(STRATOPS_MLFLOW_TRACKING_URI) points elsewhere")
+                _private_sqlite(path)
             uri = store_uri(self.tracking_uri)
             self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         return self._client
@@ -311,10 +349,9 @@ class ResearchRegistry:
         return self._version(min(found, key=lambda mv: int(mv.version)), reused=True)
 
     def _experiment(self, strategy: str) -> str:
-        validate_name(strategy, field="strategy")
+        location = self.experiment_location(strategy)
         experiment = self.client.get_experiment_by_name(strategy)
         if experiment is None:
-            location = path_under(self.artifact_root.absolute(), strategy).as_uri()
             try:
                 return self.client.create_experiment(strategy, artifact_location=location)
             except MlflowException as exc:  # created meanwhile by another recorder

@@ -115,3 +115,56 @@ def test_audit_verify_before_the_ceremony_needs_no_trust_lock(
         project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert project.run("audit", "verify") == 0
     assert "no checkpoint file" in " ".join(capsys.readouterr().out.split())
+
+
+def test_kill_action_flag_pulls_the_switch(project: Project,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _ceremony(project)
+    assert project.run("kill", "--reason", "runaway", "--action", "flatten", "--as",
+                       "mallory") == 0
+    assert project.audit("kill_switch")[-1].detail["mode"] == "flatten"
+    assert "deprecated" not in capsys.readouterr().err
+
+
+def test_kill_deprecated_mode_flag_works_with_a_one_line_note(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    _ceremony(project)
+    capsys.readouterr()
+    assert project.run("kill", "--reason", "runaway", "--mode", "reduce", "--as",
+                       "mallory") == 0
+    assert project.audit("kill_switch")[-1].detail["mode"] == "reduce"
+    notes = [line for line in capsys.readouterr().err.splitlines() if "deprecated" in line]
+    assert notes == ["note: kill --mode (it means the stage elsewhere) is deprecated; use "
+                     "kill --action"]
+
+
+@pytest.mark.parametrize("argv", [["--action", "pause"],
+                                  ["--action", "halt", "--mode", "flatten"]])
+def test_kill_bad_action_exits_two_and_pulls_nothing(
+        project: Project, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    _ceremony(project)
+    capsys.readouterr()
+    assert project.run("kill", "--reason", "x", *argv, "--as", "carol") == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "deprecated" not in line]
+    assert len(err) == 1 and err[0].startswith("error: --action ")
+    assert project.audit("kill_switch") == []
+
+
+def test_kill_help_shows_action_and_hides_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kill", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--action" in out and "--mode" not in out
+
+
+def test_promote_and_config_status_json_after_the_ceremony(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    _ceremony(project)
+    capsys.readouterr()
+    assert project.run("promote", "status", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"deployments": [], "requests": []}
+    assert project.run("config", "status", "--json") == 1  # nothing approved yet
+    status = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in status["files"]] == ["gates", "policy", "risk"]
+    assert all(f["approved_version"] is None and len(f["file_sha256"]) == 64
+               for f in status["files"])
+    assert status["problems"]

@@ -8,6 +8,13 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
@@ -41,8 +48,11 @@ from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
 from strategies.registry import STRATEGIES
 from strategies.simulator import SimConfig
+from stratops.cli import main
 from tests import reference_stats as ref
+from tests.chain_tamper import ceremony, identities
 from tests.integration.postgres import fresh_database
+from tests.unit.test_cli_consistency import colour_codes
 
 pytestmark = pytest.mark.integration
 
@@ -473,3 +483,149 @@ def test_get_version_traversal_or_quoted_name_is_refused(
         sqlite_store: tuple[ResearchRegistry, str], strategy: str) -> None:
     with pytest.raises(RegistryError, match="is not valid"):
         sqlite_store[0].get_version(strategy, "1")
+
+
+# -- a remote tracking server (mlflow-artifacts:) ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real ``mlflow server`` on a loopback port: SQLite backend, proxied artifact store
+    (``--serve-artifacts --artifacts-destination``). Yields its URL and that store's folder."""
+    root = tmp_path_factory.mktemp("server")
+    served = root / "served"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server",
+         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+         "--serve-artifacts", "--artifacts-destination", str(served),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("mlflow server did not start:\n"
+                                     + (root / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url, served
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers: our own group
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_remote_server_version_recorded_on_one_host_loads_as_data_on_another(
+        tracking_server: tuple[str, Path], candidate: Candidate, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, served = tracking_server
+    writer_host, reader_host = tmp_path / "research-host", tmp_path / "runner-host"
+    writer_host.mkdir()
+    reader_host.mkdir()
+    monkeypatch.chdir(writer_host)
+    writer = ResearchRegistry(url, "mlflow-artifacts:/stratops")
+    version = candidate.record(writer)
+    location = writer.client.get_experiment_by_name("ema_cross").artifact_location
+    assert location == "mlflow-artifacts:/stratops/ema_cross"
+
+    monkeypatch.chdir(reader_host)  # another host: its own empty folder, only the URL
+    reader = ResearchRegistry(url, "mlflow-artifacts:/stratops", create=False)
+    config = reader.load_config("ema_cross", version.version)
+
+    assert config == candidate.model_config
+    assert reader.get_version("ema_cross", "latest").version == version.version
+    assert list(writer_host.iterdir()) == [] and list(reader_host.iterdir()) == []
+    assert list((served / "stratops" / "ema_cross").rglob("MLmodel"))  # on the server
+
+
+def test_proxied_artifact_root_with_a_local_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match=r"proxied store.*not http\(s\)://"):
+        ResearchRegistry(_sqlite_uri(tmp_path), "mlflow-artifacts:/stratops")
+
+
+def test_reader_registry_missing_sqlite_store_is_refused_and_not_created(
+        tmp_path: Path) -> None:
+    reader = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts", create=False)
+    with pytest.raises(RegistryError, match=r"no MLflow store at .*mlflow\.db: nothing has"):
+        reader.get_version("ema_cross", "latest")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the CLI's version syntax on a real store ----------------------------------------------
+
+
+@pytest.fixture()
+def cli_desk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             sqlite_store: tuple[ResearchRegistry, str], recorded: RegisteredVersion) -> Path:
+    """A project whose MLflow store holds the recorded version v1, aliased ``candidate``;
+    a quant and a risk officer through the trust ceremony."""
+    sqlite_store[0].client.set_registered_model_alias("ema_cross", "candidate",
+                                                      str(recorded.version))
+    people = identities(tmp_path, {"alice": ["quant"], "carol": ["risk_officer"]})
+    for name in ("gates.yaml", "policy.yaml", "risk.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    (tmp_path / "stratops.yaml").write_text(yaml.safe_dump({
+        "mlflow_tracking_uri": sqlite_store[1],
+        "governance": {"keys_dir": str(people.keys_dir)}}))
+    ceremony(tmp_path, people.keys_dir)
+    monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
+    monkeypatch.delenv("STRATOPS_USER", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv", [["ema_cross@1"], ["ema_cross", "1"], ["ema_cross@candidate"],
+                                  ["ema_cross", "candidate"], ["ema_cross", "@candidate"],
+                                  ["ema_cross@latest"]])
+def test_gate_check_json_every_version_form_names_the_same_version(
+        cli_desk: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code = main(["gate", "check", *argv, "--json"])
+    checked = json.loads(capsys.readouterr().out)
+    assert (checked["strategy"], checked["version"]) == ("ema_cross", 1)
+    assert checked["model_uri"] == "models:/ema_cross/1"
+    assert code == (0 if checked["passed"] else 1)
+    assert {"check", "metric", "value", "threshold", "passed"} <= set(checked["checks"][0])
+
+
+def test_gate_check_table_with_no_color_has_no_colour_codes(cli_desk: Path) -> None:
+    def table(**env: str) -> str:
+        environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+        environ |= {"PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200", **env}
+        proc = subprocess.run([sys.executable, "-m", "stratops.cli", "gate", "check",
+                               "ema_cross@1"], cwd=cli_desk, env=environ, text=True,
+                              capture_output=True, timeout=300)
+        assert proc.returncode in (0, 1), proc.stderr
+        return proc.stdout
+
+    coloured, plain = table(FORCE_COLOR="1"), table(FORCE_COLOR="1", NO_COLOR="1")
+    assert colour_codes(coloured)  # the control: FORCE_COLOR alone colours pass/FAIL
+    assert "Gates of models:/ema_cross/1" in plain and colour_codes(plain) == []
+
+
+@pytest.mark.parametrize("argv", [["ema_cross@candidate"], ["ema_cross", "1"]])
+def test_promote_request_version_forms_judge_the_same_version(
+        cli_desk: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code = main(["promote", "request", *argv, "--to", "shadow", "--reason", "try it",
+                 "--as", "alice"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 1  # refused (and audited) on its merits: it is v1 that was judged
+    assert "promotion_request refused" in out
+    assert "ema_cross v1 failed its gates at registration" in out

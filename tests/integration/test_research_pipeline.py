@@ -119,6 +119,13 @@ def test_research_run_fail_on_gate_exits_one(researched: Path) -> None:
     assert proc.returncode == 1 and "failed its gates" in proc.stdout
 
 
+def test_research_run_json_prints_only_the_summary_on_stdout(researched: Path) -> None:
+    proc = run_in(researched, "stratops", "research", "run", "-s", "ema_cross", "--json")
+    summary = json.loads(proc.stdout)  # progress went to stderr
+    assert [(s["strategy"], s["success"]) for s in summary] == [("ema_cross", True)]
+    assert summary[0]["version"]["version"] == 1 and summary[0]["version"]["reused"] is True
+
+
 def test_registered_model_loads_by_uri_and_returns_signals(researched: Path) -> None:
     import pandas as pd
 

@@ -20,7 +20,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             "research_config": ResearchConfig(root=str(root)),
             "mlflow_registry": MlflowRegistry(
                 tracking_uri=settings.tracking_uri,
-                artifact_root=str(settings.path(settings.mlflow_artifact_root))),
+                artifact_root=str(settings.artifact_root)),
             FEATURES_IO: FeatureStoreIOManager(
                 base_dir=str(storage / "feature_pointers"),
                 store_dir=str(settings.path(research.feature_store))),

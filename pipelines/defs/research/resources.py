@@ -35,4 +35,4 @@ class MlflowRegistry(dg.ConfigurableResource):
     def client(self):
         from pipelines.research.registry import ResearchRegistry
 
-        return ResearchRegistry(self.tracking_uri, Path(self.artifact_root))
+        return ResearchRegistry(self.tracking_uri, self.artifact_root)
