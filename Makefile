@@ -15,9 +15,10 @@ setup: $(STAMP)
 # Measured on this 2-core machine: about 3.5 min for a fresh .venv (see README, Quick start).
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 PROGRESS := $(BIN)/python tools/pip_progress.py --venv $(VENV)
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-bootstrap.lock requirements.lock pyproject.toml
 	@echo "setup: building $(VENV) from requirements.lock (a fresh one takes minutes; progress below)"
 	@test -x $(BIN)/python || { echo "setup [venv]: $(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@$(PROGRESS) --label pip --lock requirements-bootstrap.lock -- $(PIP) install --progress-bar off --require-hashes -r requirements-bootstrap.lock
 	@$(PROGRESS) --label deps --lock requirements.lock -- $(PIP) install --progress-bar off -r requirements.lock
 	@$(PROGRESS) --label project -- $(PIP) install --no-deps --no-build-isolation -e .
 	@echo "setup [check]: pip check"; $(PIP) check
