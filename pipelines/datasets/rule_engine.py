@@ -50,12 +50,13 @@ def _between(frame: pd.DataFrame, kw: dict[str, Any]) -> tuple[np.ndarray, None]
     present = col.notna().to_numpy()
     values = col.to_numpy()
     ok = np.ones(len(col), dtype=bool)
+    low, high = kw.get("min_value"), kw.get("max_value")
     try:
-        low, high = kw.get("min_value"), kw.get("max_value")
-        if low is not None:
-            ok &= (values > low) if kw.get("strict_min") else (values >= low)
-        if high is not None:
-            ok &= (values < high) if kw.get("strict_max") else (values <= high)
+        with np.errstate(invalid="ignore"):  # NaN compares False; nulls are masked below
+            if low is not None:
+                ok &= (values > low) if kw.get("strict_min") else (values >= low)
+            if high is not None:
+                ok &= (values < high) if kw.get("strict_max") else (values <= high)
     except TypeError as exc:
         raise _Unevaluable(f"column {kw['column']!r} is not comparable: {exc}") from exc
     return present & ~ok, None
