@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         output.append(line)
         if _COLLECT.match(line):
-            collected += 1
+            collected = min(collected + 1, total) if total else collected + 1
         if _INSTALL.match(line) and not installing:
             installing = True
             _say(args.label, f"collected {collected}{of_total}; installing ({_elapsed(start)})")
