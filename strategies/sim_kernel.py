@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from strategies.arrays import F64, I64, B
 from strategies.costs import fill_cost_tuple_inr
+from strategies.metric_names import METRIC_NAMES
 
 U8 = npt.NDArray[np.uint8]
 
@@ -67,10 +68,7 @@ R_SIGNAL, R_STOP, R_TRAIL, R_TARGET, R_CUTOFF, R_SESSION_END, R_END, R_RUIN = ra
 # metrics vector
 M_TOTAL_RETURN, M_SHARPE, M_MAX_DD, M_TRADES, M_HIT, M_PROFIT_FACTOR = range(6)
 M_COST_SHARE, M_NET_PNL, M_GROSS_PNL, M_COSTS, M_DAYS, M_EXPOSURE = range(6, 12)
-METRIC_NAMES = ("total_return", "sharpe", "max_drawdown", "trades", "hit_ratio",
-                "profit_factor", "cost_share", "net_pnl_inr", "gross_pnl_inr", "costs_inr",
-                "days", "exposure")
-N_METRICS = 12
+N_METRICS = len(METRIC_NAMES)
 
 # running trade book: trades, wins, sum of winning net P&L, sum of losing, gross P&L, costs
 Book = tuple[float, float, float, float, float, float]

@@ -52,8 +52,12 @@ def import_(
     = None,
     date_order: Annotated[str, typer.Option(help="auto, dmy or mdy for dates like 01/02/2024")]
     = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Import a broker/exchange export: normalise, validate, then store and ``dvc add`` it."""
+    """Import a broker/exchange export: normalise, validate, then store and ``dvc add`` it.
+
+    Prints what landed: rows, date range, sessions, every validation rule with its counts,
+    where it is stored, the dataset name and its DVC md5."""
     from pipelines.datasets.importer import DatasetRejectedError
     from stratops.datasets_ops import import_file
 
@@ -66,15 +70,40 @@ def import_(
     except DatasetRejectedError as exc:
         err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.",
                           soft_wrap=True)
-        err_console.print(exc.report.render(), markup=False, highlight=False, soft_wrap=True)
+        if as_json:
+            typer.echo(json.dumps({"imported": False, "validation": exc.report.to_dict()},
+                                  indent=2, default=str))
+        else:
+            err_console.print(exc.report.render(), markup=False, highlight=False,
+                              soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from exc
-    entry = result.entry
+    entry, report = result.entry, result.report
+    root = entry.path.parents[2]
+    rel = entry.path.relative_to(root)
+    record = rel.with_name(rel.name + ".dvc")
+    if as_json:
+        typer.echo(json.dumps({
+            "imported": True, **_entry_dict(entry), "path": str(rel), "record": str(record),
+            "sessions": report.sessions, "notes": result.notes, "validation": report.to_dict(),
+        }, indent=2, default=str))
+        return
+    passed = len(report.outcomes) - len(report.failures)
+    console.print(f"imported [bold]{entry.name}[/]: {entry.rows} rows, {entry.first} .. "
+                  f"{entry.last}, {report.sessions} sessions", soft_wrap=True)
+    console.print(f"  stored   {rel} (DVC record {record})", markup=False, highlight=False,
+                  soft_wrap=True)
+    console.print(f"  md5      {entry.md5}", markup=False, highlight=False)
     for note in result.notes:
-        console.print(f"  {note}", markup=False, highlight=False)
-    console.print(f"imported [bold]{entry.name}[/]: {entry.rows} rows, md5 {entry.md5}, "
-                  f"{entry.first} .. {entry.last}")
-    rel = entry.path.relative_to(entry.path.parents[2])
-    console.print(f"next: git add {rel}.dvc {rel.parent}/.gitignore && dvc push", markup=False)
+        console.print(f"  note     {note}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"  validation: {passed} of {len(report.outcomes)} rules passed "
+                  f"({report.kind}, {report.missing_bars} missing bars)", markup=False,
+                  highlight=False)
+    for o in report.outcomes:
+        counts = f"{o.failed}/{o.checked} failing" if o.checked else "table-level"
+        console.print(f"    ok  {o.name}: {counts}", markup=False, highlight=False,
+                      soft_wrap=True)
+    console.print(f"next: git add {record} {rel.parent}/.gitignore && dvc push", markup=False,
+                  soft_wrap=True)
 
 
 @app.command("list")

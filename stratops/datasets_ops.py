@@ -13,7 +13,6 @@ from pipelines.datasets.normalise import NormaliseOptions
 from pipelines.datasets.schema import read_dataset
 from pipelines.datasets.timestamps import DateOrder
 from pipelines.datasets.validation import ValidationReport, validate_bars
-from pipelines.defs.data.resources import with_python_on_path
 from stratops.settings import load_settings
 
 
@@ -22,6 +21,8 @@ def build_datasets(progress: Progress, *, push: bool) -> list[tuple[str, str]]:
     import logging
 
     from dvc.repo import Repo
+
+    from pipelines.defs.data.resources import with_python_on_path  # imports Dagster (~1 s)
 
     logging.getLogger("dvc").setLevel(logging.WARNING)
     root = load_settings().root

@@ -82,6 +82,7 @@ def import_dataset(
     report = validate_bars(
         bars.frame, name=name, kind=bars.kind, venue=options.venue,
         timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
+        engine="pandas",  # the GX suite's rules and semantics, without GX's 2-4 s import
     )
     if not report.passed:
         raise DatasetRejectedError(report)
@@ -120,7 +121,10 @@ def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
 
 
 def _dvc_add(root: Path, target: Path) -> None:
+    """``dvc add`` in process; DVC's "To track the changes with git" hint is not printed (the
+    CLI prints the exact ``git add`` line itself)."""
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
+        repo.scm_context.quiet = True
         repo.add(str(target.relative_to(root)))

@@ -12,13 +12,15 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.datasets.schema import KIND_CLOSE_ONLY, KIND_DAILY, KIND_INTRADAY, KINDS
 from pipelines.datasets.validation_frames import build_validation_frames
+
+Engine = Literal["gx", "pandas"]
 
 
 class ValidationConfig(BaseModel):
@@ -37,11 +39,25 @@ class ValidationConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One human-named rule and the GX expectation that checks it on a batch."""
+    """One human-named rule: a GX Core expectation (its type and keyword arguments) checked on
+    a batch. Declared as data so :mod:`pipelines.datasets.rule_engine` can evaluate the same
+    rule without importing Great Expectations (see :func:`validate_bars`)."""
 
     name: str
     batch: str  # "rows" or "sessions"
-    expectation: Any
+    expectation: str  # GX expectation type, e.g. "expect_column_values_to_not_be_null"
+    kwargs: dict[str, Any]
+
+    def to_gx(self) -> Any:
+        """The GX Core expectation object for this rule."""
+        import great_expectations.expectations as gxe
+
+        cls = "".join(part.title() for part in self.expectation.split("_"))
+        return getattr(gxe, cls)(**self.kwargs)
+
+
+def _rule(name: str, batch: str, expectation: str, **kwargs: Any) -> Rule:
+    return Rule(name, batch, expectation, kwargs)
 
 
 @dataclass(slots=True)
@@ -120,50 +136,43 @@ def _fmt(value: Any) -> str:
 
 def suite_rules(kind: str, *, has_volume: bool, config: ValidationConfig) -> list[Rule]:
     """The rules of the suite for ``kind``, in report order."""
-    import great_expectations.expectations as gxe
-
     if kind not in KINDS:
         raise ValueError(f"unknown dataset kind {kind!r}; expected one of {KINDS}")
+    between, pair = "expect_column_values_to_be_between", \
+        "expect_column_pair_values_a_to_be_greater_than_b"
+    max_jump = config.max_jump_pct.get(kind, 100.0)
     rules = [
-        Rule("schema: columns present", "rows", gxe.ExpectTableColumnsToMatchSet(
-            column_set=["ts", "symbol", "open", "high", "low", "close", "volume"],
-            exact_match=False)),
-        Rule("schema: ts is a timestamp", "rows",
-             gxe.ExpectColumnValuesToBeOfType(column="ts", type_="Timestamp")),
-        *(Rule(f"schema: {c} is float64", "rows",
-               gxe.ExpectColumnValuesToBeOfType(column=c, type_="float64"))
-          for c in ("open", "high", "low", "close", "volume")),
-        *(Rule(f"no nulls: {c}", "rows", gxe.ExpectColumnValuesToNotBeNull(column=c))
+        _rule("schema: columns present", "rows", "expect_table_columns_to_match_set",
+              column_set=["ts", "symbol", "open", "high", "low", "close", "volume"],
+              exact_match=False),
+        _rule("schema: ts is a timestamp", "rows", "expect_column_values_to_be_of_type",
+              column="ts", type_="Timestamp"),
+        *(_rule(f"schema: {c} is float64", "rows", "expect_column_values_to_be_of_type",
+                column=c, type_="float64") for c in ("open", "high", "low", "close", "volume")),
+        *(_rule(f"no nulls: {c}", "rows", "expect_column_values_to_not_be_null", column=c)
           for c in ("ts", "symbol", "open", "high", "low", "close", "volume")
           if c != "volume" or has_volume),
-        *(Rule(f"prices > 0: {c}", "rows", gxe.ExpectColumnValuesToBeBetween(
-            column=c, min_value=0, strict_min=True)) for c in ("open", "high", "low", "close")),
-        Rule("high >= open", "rows", gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="high", column_B="open", or_equal=True)),
-        Rule("high >= close", "rows", gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="high", column_B="close", or_equal=True)),
-        Rule("low <= open", "rows", gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="open", column_B="low", or_equal=True)),
-        Rule("low <= close", "rows", gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="close", column_B="low", or_equal=True)),
-        Rule("unique (symbol, ts)", "rows",
-             gxe.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "ts"])),
-        Rule("ts strictly increasing per symbol", "rows", gxe.ExpectColumnValuesToBeBetween(
-            column="ts_step_s", min_value=0, strict_min=True)),
-        Rule("bars inside the venue's sessions", "rows",
-             gxe.ExpectColumnValuesToBeInSet(column="in_session", value_set=[True])),
-        Rule(f"no jumps above {config.max_jump_pct.get(kind, 100.0)}%", "rows",
-             gxe.ExpectColumnValuesToBeBetween(
-                 column="jump_pct", max_value=config.max_jump_pct.get(kind, 100.0))),
-        Rule(f"session completeness >= {config.min_session_completeness:.0%} in "
-             f"{config.min_complete_sessions_share:.0%} of sessions", "sessions",
-             gxe.ExpectColumnValuesToBeBetween(
-                 column="completeness", min_value=config.min_session_completeness,
-                 mostly=config.min_complete_sessions_share)),
+        *(_rule(f"prices > 0: {c}", "rows", between, column=c, min_value=0, strict_min=True)
+          for c in ("open", "high", "low", "close")),
+        _rule("high >= open", "rows", pair, column_A="high", column_B="open", or_equal=True),
+        _rule("high >= close", "rows", pair, column_A="high", column_B="close", or_equal=True),
+        _rule("low <= open", "rows", pair, column_A="open", column_B="low", or_equal=True),
+        _rule("low <= close", "rows", pair, column_A="close", column_B="low", or_equal=True),
+        _rule("unique (symbol, ts)", "rows", "expect_compound_columns_to_be_unique",
+              column_list=["symbol", "ts"]),
+        _rule("ts strictly increasing per symbol", "rows", between, column="ts_step_s",
+              min_value=0, strict_min=True),
+        _rule("bars inside the venue's sessions", "rows", "expect_column_values_to_be_in_set",
+              column="in_session", value_set=[True]),
+        _rule(f"no jumps above {max_jump}%", "rows", between, column="jump_pct",
+              max_value=max_jump),
+        _rule(f"session completeness >= {config.min_session_completeness:.0%} in "
+              f"{config.min_complete_sessions_share:.0%} of sessions", "sessions", between,
+              column="completeness", min_value=config.min_session_completeness,
+              mostly=config.min_complete_sessions_share),
     ]
     if has_volume:
-        rules.append(Rule("volume >= 0", "rows",
-                          gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0)))
+        rules.append(_rule("volume >= 0", "rows", between, column="volume", min_value=0))
     return rules
 
 
@@ -200,24 +209,51 @@ def _outcome(rule: Rule, result: Any, limit: int) -> RuleOutcome:
 
 def validate_bars(
     frame: pd.DataFrame, *, name: str, kind: str, venue: str, timeframe: str, has_volume: bool,
-    config: ValidationConfig | None = None,
+    config: ValidationConfig | None = None, engine: Engine = "gx",
 ) -> ValidationReport:
-    """Run the suite for ``kind`` on ``frame`` (normalised schema, optional ``line`` column)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    """Run the suite for ``kind`` on ``frame`` (normalised schema, optional ``line`` column).
 
+    ``engine="gx"`` runs the suite in a Great Expectations ephemeral context (``data validate``
+    and the Dagster blocking check). ``engine="pandas"`` evaluates the same rules, with GX's
+    semantics, in vectorised pandas (:mod:`pipelines.datasets.rule_engine`): ``data import``
+    uses it because importing GX alone costs 2-4 s. Both give the same report; the parity is
+    tested rule by rule on every fixture (``tests/unit/test_rule_engine.py``).
+    """
     config = config or ValidationConfig()
     frames = build_validation_frames(frame, venue=venue, timeframe=timeframe)
     rules = suite_rules(kind, has_volume=has_volume, config=config)
+    if engine == "pandas":
+        from pipelines.datasets.rule_engine import evaluate
+
+        outcomes = [evaluate(rule, frames.rows if rule.batch == "rows" else frames.sessions,
+                             _EXAMPLE_KEYS[rule.batch], config.examples) for rule in rules]
+    elif engine == "gx":
+        outcomes = _validate_gx(frames.rows, frames.sessions, rules, name=name, kind=kind,
+                                config=config)
+    else:
+        raise ValueError(f"unknown validation engine {engine!r}; expected 'gx' or 'pandas'")
+    sessions = frames.sessions
+    return ValidationReport(
+        dataset=name, kind=kind, rows=len(frame), outcomes=outcomes, sessions=len(sessions),
+        missing_bars=int(sessions["missing_bars"].sum()) if len(sessions) else 0,
+        incomplete_sessions=int((sessions["completeness"] < 1.0).sum()) if len(sessions) else 0,
+    )
+
+
+def _validate_gx(rows: pd.DataFrame, sessions: pd.DataFrame, rules: list[Rule], *, name: str,
+                 kind: str, config: ValidationConfig) -> list[RuleOutcome]:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     outcomes: list[RuleOutcome] = []
     with _quiet_gx():
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_pandas(f"{name}_source")
-        for batch_name, data in (("rows", frames.rows), ("sessions", frames.sessions)):
-            batch_rules = [r for r in rules if r.batch == batch_name]
+        for batch_name, data in (("rows", rows), ("sessions", sessions)):
+            batch_rules = [(r, r.to_gx()) for r in rules if r.batch == batch_name]
             suite = context.suites.add(gx.ExpectationSuite(
-                name=f"{kind}.{batch_name}", expectations=[r.expectation for r in batch_rules]))
+                name=f"{kind}.{batch_name}", expectations=[e for _, e in batch_rules]))
             asset = source.add_dataframe_asset(f"{name}_{batch_name}")
             batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
                 batch_parameters={"dataframe": data})
@@ -226,14 +262,9 @@ def validate_bars(
                 "unexpected_index_column_names": _EXAMPLE_KEYS[batch_name],
                 "partial_unexpected_count": config.examples,
             })
-            by_id = {r.expectation.id: r for r in batch_rules}
+            by_id = {e.id: r for r, e in batch_rules}
             outcomes += [_outcome(by_id[res.expectation_config.id], res, config.examples)
                          for res in result.results]
     order = {r.name: i for i, r in enumerate(rules)}
     outcomes.sort(key=lambda o: order[o.name])
-    sessions = frames.sessions
-    return ValidationReport(
-        dataset=name, kind=kind, rows=len(frame), outcomes=outcomes, sessions=len(sessions),
-        missing_bars=int(sessions["missing_bars"].sum()) if len(sessions) else 0,
-        incomplete_sessions=int((sessions["completeness"] < 1.0).sum()) if len(sessions) else 0,
-    )
+    return outcomes

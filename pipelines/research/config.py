@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.research.splits import WalkForwardSpec
+from strategies.metric_names import METRIC_NAMES
 from strategies.names import validate_name, validate_symbol
-from strategies.sim_kernel import METRIC_NAMES
 
 #: Walk-forward windows by the dataset's timeframe class (the one place they are chosen).
 #: Every window must hold the longest warm-up of the strategies' combinations, because each

@@ -91,6 +91,35 @@ def test_import_real_file_is_stored_and_versioned(project: Path, tmp_path: Path)
     assert {e["name"] for e in listed} == DATASETS | {"goog_user"}
 
 
+def test_import_real_file_prints_validation_summary_not_dvc_hint(project: Path,
+                                                                 tmp_path: Path) -> None:
+    proc = run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)),
+                  "--symbol", "GOOG", "--timeframe", "1d", "--venue", "NYSE",
+                  "--name", "goog_user")
+    digest = file_md5(project / "data/imports/goog_user.parquet")
+    assert "To track the changes" not in proc.stdout + proc.stderr
+    assert "2148 rows, 2004-08-19 .. 2013-03-01, 2148 sessions" in proc.stdout
+    assert "stored   data/imports/goog_user.parquet (DVC record " in proc.stdout
+    assert f"md5      {digest}" in proc.stdout
+    assert "validation: 28 of 28 rules passed" in proc.stdout
+    assert "ok  high >= open: 0/2148 failing" in proc.stdout
+    assert "ok  bars inside the venue's sessions: 0/2148 failing" in proc.stdout
+
+
+def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path: Path) -> None:
+    proc = run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)),
+                  "--symbol", "GOOG", "--timeframe", "1d", "--venue", "NYSE",
+                  "--name", "goog_user", "--json")
+    out = json.loads(proc.stdout)
+    assert out["imported"] is True
+    assert (out["name"], out["rows"], out["sessions"]) == ("goog_user", 2148, 2148)
+    assert out["path"] == "data/imports/goog_user.parquet"
+    assert out["md5"] == file_md5(project / out["path"])
+    rules = out["validation"]["rules"]
+    assert len(rules) == 28
+    assert all(r["passed"] and r["failed"] == 0 for r in rules)
+
+
 def test_import_then_dvc_push_pull_restores_offline(project: Path, tmp_path: Path) -> None:
     run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)), "--symbol", "GOOG",
            "--timeframe", "1d", "--venue", "NYSE", "--name", "goog_user")
