@@ -82,7 +82,6 @@ def import_dataset(
     report = validate_bars(
         bars.frame, name=name, kind=bars.kind, venue=options.venue,
         timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
-        engine="pandas",  # the GX suite's rules and semantics, without GX's 2-4 s import
     )
     if not report.passed:
         raise DatasetRejectedError(report)

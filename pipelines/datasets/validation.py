@@ -12,15 +12,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.datasets.schema import KIND_CLOSE_ONLY, KIND_DAILY, KIND_INTRADAY, KINDS
 from pipelines.datasets.validation_frames import build_validation_frames
-
-Engine = Literal["gx", "pandas"]
 
 
 class ValidationConfig(BaseModel):
@@ -40,7 +38,8 @@ class ValidationConfig(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One human-named rule: a GX Core expectation (its type and keyword arguments) checked on
-    a batch. Declared as data so :mod:`pipelines.datasets.rule_engine` can evaluate the same
+    a batch. Declared as data so every caller (import, ``data validate``, the Dagster check)
+    runs the same
     rule without importing Great Expectations (see :func:`validate_bars`)."""
 
     name: str
@@ -209,29 +208,16 @@ def _outcome(rule: Rule, result: Any, limit: int) -> RuleOutcome:
 
 def validate_bars(
     frame: pd.DataFrame, *, name: str, kind: str, venue: str, timeframe: str, has_volume: bool,
-    config: ValidationConfig | None = None, engine: Engine = "gx",
+    config: ValidationConfig | None = None,
 ) -> ValidationReport:
-    """Run the suite for ``kind`` on ``frame`` (normalised schema, optional ``line`` column).
-
-    ``engine="gx"`` runs the suite in a Great Expectations ephemeral context (``data validate``
-    and the Dagster blocking check). ``engine="pandas"`` evaluates the same rules, with GX's
-    semantics, in vectorised pandas (:mod:`pipelines.datasets.rule_engine`): ``data import``
-    uses it because importing GX alone costs 2-4 s. Both give the same report; the parity is
-    tested rule by rule on every fixture (``tests/unit/test_rule_engine.py``).
-    """
+    """Run the suite for ``kind`` on ``frame`` (normalised schema, optional ``line`` column)
+    in a Great Expectations ephemeral context (``data import``, ``data validate`` and the
+    Dagster blocking check alike)."""
     config = config or ValidationConfig()
     frames = build_validation_frames(frame, venue=venue, timeframe=timeframe)
     rules = suite_rules(kind, has_volume=has_volume, config=config)
-    if engine == "pandas":
-        from pipelines.datasets.rule_engine import evaluate
-
-        outcomes = [evaluate(rule, frames.rows if rule.batch == "rows" else frames.sessions,
-                             _EXAMPLE_KEYS[rule.batch], config.examples) for rule in rules]
-    elif engine == "gx":
-        outcomes = _validate_gx(frames.rows, frames.sessions, rules, name=name, kind=kind,
-                                config=config)
-    else:
-        raise ValueError(f"unknown validation engine {engine!r}; expected 'gx' or 'pandas'")
+    outcomes = _validate_gx(frames.rows, frames.sessions, rules, name=name, kind=kind,
+                            config=config)
     sessions = frames.sessions
     return ValidationReport(
         dataset=name, kind=kind, rows=len(frame), outcomes=outcomes, sessions=len(sessions),
