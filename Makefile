@@ -11,10 +11,10 @@ BASE ?= origin/main
 setup: $(STAMP)
 
 # Reinstall only when the lock file or the project metadata changed.
-# A line per step with counts and elapsed time (tools/pip_progress.py; pip's output on failure).
+# A line per step with counts and elapsed time (.github/scripts/pip_progress.py; pip's output on failure).
 # Measured on this 2-core machine under load: 2.3-3.5 min for a fresh .venv (README, Quick start).
 PIP := $(BIN)/python -m pip --disable-pip-version-check
-PROGRESS := $(BIN)/python tools/pip_progress.py --venv $(VENV)
+PROGRESS := $(BIN)/python .github/scripts/pip_progress.py --venv $(VENV)
 $(STAMP): requirements-bootstrap.lock requirements.lock pyproject.toml
 	@echo "setup: building $(VENV) from requirements.lock (a fresh one takes minutes; progress below)"
 	@test -x $(BIN)/python || { echo "setup [venv]: $(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); }

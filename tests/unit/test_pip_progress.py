@@ -1,4 +1,4 @@
-"""``tools/pip_progress.py``: the progress lines of ``make setup`` and pip's exit status."""
+"""``.github/scripts/pip_progress.py``: the progress lines of ``make setup`` and pip's exit status."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "pip_progress.py"
+TOOL = Path(__file__).resolve().parents[2] / ".github" / "scripts" / "pip_progress.py"
 LOCK = "alpha==1.0 \\\n    --hash=sha256:00\nbeta==2.0 \\\n    --hash=sha256:11\n"
 
 
