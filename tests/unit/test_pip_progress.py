@@ -1,4 +1,5 @@
-"""``.github/scripts/pip_progress.py``: the progress lines of ``make setup`` and pip's exit status."""
+"""The progress lines of ``make setup`` (``.github/scripts/pip_progress.py``) and pip's exit
+status."""
 
 from __future__ import annotations
 
