@@ -59,7 +59,8 @@ def affected(
 def check(
     strategy: Annotated[str, typer.Argument(help="registered strategy (model) name")],
     version: Annotated[str, typer.Argument(help="version number, latest, or @alias")],
-    gates: Annotated[Path | None, typer.Option(help="gates file (default: gates.yaml)")] = None,
+    gates: Annotated[Path | None, typer.Option(
+        help="gates file (default: governance.gates_file, gates.yaml)")] = None,
 ) -> None:
     """Re-check a registered version's metrics against the gates; exit 1 on any failure."""
     from pipelines.research.gates import load_gates
@@ -71,7 +72,7 @@ def check(
     registry = ResearchRegistry(settings.tracking_uri,
                                 settings.path(settings.mlflow_artifact_root))
     found = registry.get_version(strategy, version)
-    verdict = load_gates(gates or settings.root / "gates.yaml",
+    verdict = load_gates(gates or settings.path(settings.governance.gates_file),
                          known_strategies=set(STRATEGIES)).evaluate(
         strategy, registry.run_metrics(found))
     table = Table(title=f"Gates of {found.model_uri}")

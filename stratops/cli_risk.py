@@ -89,7 +89,7 @@ def report(mode: Annotated[str, typer.Option(help="whose journal")] = "shadow") 
     from stratops.settings import load_settings
 
     settings = load_settings()
-    limits = load_risk_limits(settings.path("risk.yaml"))
+    limits = load_risk_limits(settings.path(settings.governance.risk_file))
     state = replay(open_mode_journal(settings, mode))
     dataset = settings.research.datasets[0]
     entry = find_dataset(settings.root, dataset)

@@ -107,9 +107,9 @@ def service(settings: Settings | None = None):
     registry = ResearchRegistry(settings.tracking_uri,
                                 settings.path(settings.mlflow_artifact_root))
     configs = ConfigFiles(engine, {
-        "gates": settings.path("gates.yaml"),
+        "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),
-        "risk": settings.path("risk.yaml")})
+        "risk": settings.path(settings.governance.risk_file)})
     trust = trusted(settings)
     return GovernanceService(engine=engine, directory=trust.directory, registry=registry,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, registry),
