@@ -257,8 +257,8 @@ def reconcile_cmd(mode: ModeOpt = "canary",
             explained = sum(len(r.explained) for r in reports)
             console.print(f"{name} v{version} {symbol}: {len(reports)} days, "
                           f"{sum(len(r.actual) for r in reports)} trades, {breaks} breaks, "
-                          f"{explained} differences explained by the risk engine and the "
-                          "kill switch (denied or flattened, as expected)")
+                          f"{explained} explained (denied or flattened by the risk engine or "
+                          "the kill switch, as expected)")
     console.print(f"reports in {folder}")
     if total:
         raise typer.Exit(EXIT_FAILED)

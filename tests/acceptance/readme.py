@@ -16,6 +16,8 @@ Each command (a line, its ``\\`` continuations and any here-document) is followe
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,30 +119,24 @@ def shows(output: str, expected: str) -> bool:
 
 @dataclass
 class Shell:
-    """A bash session over separate processes: exports and the directory carry over."""
+    """A bash session over separate processes: exports carry over from one command to the
+    next (kept in ``state``, outside the project), each command runs in ``root``."""
 
     root: Path
+    state: Path
     env: dict[str, str]
 
     def run(self, command: str, timeout: float = 900) -> tuple[int, str]:
         """Run one walk-through command as the README shows it; its exit code and output."""
-        import subprocess
-
-        state = self.root / ".acceptance-shell"
-        script = (
-            f"cd {_quote(str(self.root))}\n"
-            f"[ -f {state}/env ] && . {state}/env\n"
-            f"{command}\n"
-            "rc=$?\n"
-            f"mkdir -p {state} && export -p > {state}/env\n"
-            "exit $rc\n"
-        )
+        saved = shlex.quote(str(self.state / "env"))
+        script = (f"cd {shlex.quote(str(self.root))}\n"
+                  f"[ -f {saved} ] && . {saved}\n"
+                  f"{command}\n"
+                  "rc=$?\n"
+                  f"export -p > {saved}\n"
+                  "exit $rc\n")
+        self.state.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(["bash", "-c", script], env=self.env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=timeout, check=False)
         return proc.returncode, proc.stdout
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
