@@ -18,6 +18,8 @@ from tests.acceptance.readme import Shell, Step, shows, walkthroughs
 README = Path(__file__).resolve().parents[2] / "README.md"
 WALKTHROUGHS = ("promotion", "protective-exits")
 
+pytestmark = [pytest.mark.integration, pytest.mark.acceptance]
+
 
 def _follow(shell: Shell, steps: list[Step]) -> list[str]:
     """Run every step; the failures, each with the command and what it printed."""
@@ -50,6 +52,7 @@ def test_walkthroughs_readme_marks_each_block() -> None:
     assert len(refusals) >= 5  # the maker/checker refusals the walk-through demonstrates
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("name", WALKTHROUGHS)
 def test_walkthrough_run_verbatim_prints_what_the_readme_shows(
         name: str, fresh_demo: Path, shell_in: Callable[[Path], Shell]) -> None:
