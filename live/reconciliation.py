@@ -217,7 +217,8 @@ def _breaks(expected: list[Trade], actual: list[Trade],
                 out.append(f"missing {trade}")
             continue
         flatten = controls.flattened.get(pd.Timestamp(got.exit_ts))
-        early_exit = flatten is not None and got.exit_ts != want.exit_ts
+        early_exit = flatten is not None and \
+            pd.Timestamp(got.exit_ts) < pd.Timestamp(want.exit_ts)
         if early_exit:
             explained.append(f"trade {want.entry_ts}: closed {got.exit_ts} at "
                              f"{got.exit_price} (expected {want.exit_ts} at {want.exit_price}) "
