@@ -3,6 +3,12 @@ journal) against the shadow expectation - the bar simulator run on exactly the b
 runner saw, with the version's params, quantity and fill model. Every difference is a break
 (a missing or extra trade, a different price, quantity or exit time); the daily reports
 (JSON + HTML) and their break counts feed the canary -> live approval.
+
+What the runner's own controls did is *explained*, not a break: an expected trade whose
+entry the runner decided and governance or the risk engine denied (a lockout window, a kill
+switch, a pre-trade check), and a trade a kill-switch flatten closed before the simulator's
+exit (a drawdown guardrail, a desk kill). Each is listed in the report with the journaled
+reason; a missing trade with no denial behind it, or any other difference, stays a break.
 """
 
 from __future__ import annotations
@@ -11,13 +17,23 @@ import html
 import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from live.events import BarClosed, ModeChanged, OrderFilled, OrderIntended
+from live.events import (
+    BarClosed,
+    GovernanceDecided,
+    KillSwitchChanged,
+    ModeChanged,
+    OrderFilled,
+    OrderIntended,
+    RiskChecked,
+    SignalRaised,
+)
 from live.journal import Journal
 from live.runner.decisions import LEVEL_KEYS
 from pipelines.datasets.schema import atomic_write
@@ -60,10 +76,11 @@ class DayReport:
     expected: list[Trade] = field(default_factory=list)
     actual: list[Trade] = field(default_factory=list)
     breaks: list[str] = field(default_factory=list)
+    explained: list[str] = field(default_factory=list)  # the runner's controls, as expected
 
     def to_dict(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "version": self.version, "mode": self.mode,
-                "day": self.day, "breaks": self.breaks,
+                "day": self.day, "breaks": self.breaks, "explained": self.explained,
                 "expected": [asdict(t) for t in self.expected],
                 "actual": [asdict(t) for t in self.actual]}
 
@@ -77,6 +94,18 @@ class _Journaled:
     fills: list[OrderFilled] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)  # strategy -> running version
     mode: str = ""
+    signals: dict[str, SignalRaised] = field(default_factory=dict)  # trace id -> signal
+    denials: dict[str, str] = field(default_factory=dict)  # trace id -> who denied, why
+    flattens: list[tuple[pd.Timestamp, str]] = field(default_factory=list)  # kill switch
+
+
+@dataclass(frozen=True, slots=True)
+class _Controls:
+    """What the runner's controls did to one strategy on one symbol: denied entries by the
+    time their fill was expected (the next bar), and exits made by a kill-switch flatten."""
+
+    denied: dict[pd.Timestamp, str]
+    flattened: dict[pd.Timestamp, str]  # exit fill time -> why
 
 
 def _scan(journal: Journal, from_seq: int = 1, to_seq: int | None = None) -> _Journaled:
@@ -93,7 +122,41 @@ def _scan(journal: Journal, from_seq: int = 1, to_seq: int | None = None) -> _Jo
             out.fills.append(m)
         elif isinstance(m, ModeChanged):
             out.mode = str(m.mode)
+        elif isinstance(m, SignalRaised):
+            out.signals[m.trace_id] = m
+        elif isinstance(m, GovernanceDecided) and not m.allowed:
+            out.denials[m.trace_id] = f"denied by governance: {m.reason}"
+        elif isinstance(m, RiskChecked) and not m.passed:
+            out.denials[m.trace_id] = f"denied by risk ({m.check}): {m.reason}"
+        elif isinstance(m, KillSwitchChanged) and str(m.mode) == "flatten":
+            out.flattens.append((pd.Timestamp(m.ts_event), m.reason))
     return out
+
+
+def _controls(seen: _Journaled, strategy: str, symbol: str) -> _Controls:
+    bar_times = [pd.Timestamp(b.ts_event) for b in seen.bars.get(symbol, [])]
+    following = dict(pairwise(bar_times))
+    denied: dict[pd.Timestamp, str] = {}
+    for trace, why in seen.denials.items():
+        signal = seen.signals.get(trace)
+        if signal is None or signal.strategy != strategy or signal.symbol != symbol or \
+                signal.reason != "entry":
+            continue
+        fill_at = following.get(pd.Timestamp(signal.ts_event))
+        if fill_at is not None:
+            denied[fill_at] = why
+    flattened: dict[pd.Timestamp, str] = {}
+    for f in seen.fills:
+        intent = seen.intents.get(f.client_key)
+        signal = seen.signals.get(f.trace_id)
+        if intent is None or intent.strategy != strategy or f.symbol != symbol or \
+                signal is None or not signal.reason.startswith("flatten"):
+            continue
+        decided = pd.Timestamp(signal.ts_event)
+        why = next((reason for ts, reason in reversed(seen.flattens) if ts <= decided),
+                   "the desk's kill switch")
+        flattened[pd.Timestamp(f.ts_event)] = f"kill-switch {signal.reason}: {why}"
+    return _Controls(denied, flattened)
 
 
 def actual_trades(seen: _Journaled, strategy: str, symbol: str) -> list[Trade]:
@@ -136,26 +199,42 @@ def expected_trades(bars: list[BarClosed], strategy: str, params: dict[str, Any]
                                           t["entry_price"], t["exit_price"], strict=True)]
 
 
-def _breaks(expected: list[Trade], actual: list[Trade]) -> list[str]:
+def _breaks(expected: list[Trade], actual: list[Trade],
+            controls: _Controls | None = None) -> tuple[list[str], list[str]]:
+    """The breaks, and the differences the runner's controls explain."""
+    controls = controls or _Controls({}, {})
     by_entry = {t.entry_ts: t for t in actual}
-    out = []
+    out: list[str] = []
+    explained: list[str] = []
     for want in expected:
         got = by_entry.pop(want.entry_ts, None)
         if got is None:
-            out.append(f"missing trade entered {want.entry_ts} ({want.side:+d} x {want.qty})")
+            trade = f"trade entered {want.entry_ts} ({want.side:+d} x {want.qty})"
+            denial = controls.denied.get(pd.Timestamp(want.entry_ts))
+            if denial is not None:
+                explained.append(f"{trade} not taken: {denial}")
+            else:
+                out.append(f"missing {trade}")
             continue
-        for name in ("side", "qty", "exit_ts"):
+        flatten = controls.flattened.get(pd.Timestamp(got.exit_ts))
+        early_exit = flatten is not None and \
+            pd.Timestamp(got.exit_ts) < pd.Timestamp(want.exit_ts)
+        if early_exit:
+            explained.append(f"trade {want.entry_ts}: closed {got.exit_ts} at "
+                             f"{got.exit_price} (expected {want.exit_ts} at {want.exit_price}) "
+                             f"by {flatten}")
+        for name in ("side", "qty") if early_exit else ("side", "qty", "exit_ts"):
             if getattr(got, name) != getattr(want, name):
                 out.append(f"trade {want.entry_ts}: {name} {getattr(got, name)} != expected "
                            f"{getattr(want, name)}")
-        for name in ("entry_price", "exit_price"):
+        for name in ("entry_price",) if early_exit else ("entry_price", "exit_price"):
             if not np.isclose(getattr(got, name), getattr(want, name), rtol=0,
                               atol=PRICE_TOLERANCE):
                 out.append(f"trade {want.entry_ts}: {name} {getattr(got, name)} != expected "
                            f"{getattr(want, name)}")
     out += [f"extra trade entered {t.entry_ts} ({t.side:+d} x {t.qty})" for t in
             by_entry.values()]
-    return out
+    return out, explained
 
 
 def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any],
@@ -166,6 +245,7 @@ def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any]
     bars = seen.bars.get(symbol, [])
     days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars})
     actual = actual_trades(seen, strategy, symbol)
+    controls = _controls(seen, strategy, symbol)
     version = next((i.version for i in seen.intents.values() if i.strategy == strategy), "?")
     reports = []
     for i, day in enumerate(days):
@@ -175,8 +255,9 @@ def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any]
         expected = [t for t in expected_trades(window_bars, strategy, params, venue, sim)
                     if pd.Timestamp(t.entry_ts).date() == day]
         got = [t for t in actual if pd.Timestamp(t.entry_ts).date() == day]
+        breaks, explained = _breaks(expected, got, controls)
         reports.append(DayReport(strategy, version, seen.mode, str(day), expected, got,
-                                 _breaks(expected, got)))
+                                 breaks, explained))
     return reports
 
 
@@ -192,10 +273,14 @@ def write_day_report(report: DayReport, out_dir: Path) -> tuple[Path, Path]:
         for kind, trades in (("expected", report.expected), ("actual", report.actual))
         for t in trades)
     breaks = "".join(f"<li>{html.escape(b)}</li>" for b in report.breaks) or "<li>none</li>"
+    explained = "".join(f"<li>{html.escape(b)}</li>" for b in report.explained) or \
+        "<li>none</li>"
     page = (f"<html><head><meta charset='utf-8'><title>{html.escape(report.strategy)} "
             f"{report.day}</title></head><body><h1>Reconciliation {html.escape(report.strategy)}"
             f" v{html.escape(report.version)} ({html.escape(report.mode)}) {report.day}</h1>"
-            f"<h2>Breaks: {len(report.breaks)}</h2><ul>{breaks}</ul><table border='1'>"
+            f"<h2>Breaks: {len(report.breaks)}</h2><ul>{breaks}</ul>"
+            f"<h2>Explained by the runner's controls (as expected): {len(report.explained)}"
+            f"</h2><ul>{explained}</ul><table border='1'>"
             "<tr><th></th><th>entry</th><th>exit</th><th>side</th><th>qty</th>"
             f"<th>entry px</th><th>exit px</th></tr>{rows}</table></body></html>")
     html_path = atomic_write(stem.with_suffix(".html"), lambda tmp: Path(tmp).write_text(page))

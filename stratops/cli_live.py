@@ -294,8 +294,11 @@ def reconcile_cmd(mode: ModeOpt = "canary",
                 write_day_report(report, path_under(folder, validate_name(name)))
             breaks = sum(len(r.breaks) for r in reports)
             total += breaks
+            explained = sum(len(r.explained) for r in reports)
             console.print(f"{name} v{version} {symbol}: {len(reports)} days, "
-                          f"{sum(len(r.actual) for r in reports)} trades, {breaks} breaks")
+                          f"{sum(len(r.actual) for r in reports)} trades, {breaks} breaks, "
+                          f"{explained} explained (denied or flattened by the risk engine or "
+                          "the kill switch, as expected)")
     console.print(f"reports in {folder}")
     if total:
         raise typer.Exit(EXIT_FAILED)

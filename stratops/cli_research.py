@@ -77,7 +77,8 @@ def check(
     version: Annotated[str | None, typer.Argument(
         metavar="VERSION", help="version number, latest or alias (when not given as @...)",
         show_default=False)] = None,
-    gates: Annotated[Path | None, typer.Option(help="gates file (default: gates.yaml)")] = None,
+    gates: Annotated[Path | None, typer.Option(
+        help="gates file (default: governance.gates_file, gates.yaml)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-check a registered version's metrics against the gates; exit 1 on any failure."""
@@ -90,7 +91,7 @@ def check(
     settings = load_settings()
     registry = open_registry(settings, create=False)
     found = registry.get_version(ref.strategy, ref.ref)
-    verdict = load_gates(gates or settings.root / "gates.yaml",
+    verdict = load_gates(gates or settings.path(settings.governance.gates_file),
                          known_strategies=set(STRATEGIES)).evaluate(
         ref.strategy, registry.run_metrics(found))
     recorded = found.tags.get("stratops.gates_digest")

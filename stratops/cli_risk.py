@@ -109,7 +109,7 @@ def report(mode: Annotated[str, typer.Option(help="whose journal: shadow | canar
     from stratops.settings import load_settings
 
     settings = load_settings()
-    limits = load_risk_limits(settings.path("risk.yaml"))
+    limits = load_risk_limits(settings.path(settings.governance.risk_file))
     state = replay(existing_journal(mode))  # a report never creates an empty journal
     dataset = settings.research.datasets[0]
     entry = find_dataset(settings.root, dataset)

@@ -120,9 +120,9 @@ def service(settings: Settings | None = None, *, create: bool = True):
     engine = governance_engine(settings, create=create)
     models = registry(settings, create=create)
     configs = ConfigFiles(engine, {
-        "gates": settings.path("gates.yaml"),
+        "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),
-        "risk": settings.path("risk.yaml")})
+        "risk": settings.path(settings.governance.risk_file)})
     trust = trusted(settings)
     return GovernanceService(engine=engine, directory=trust.directory, registry=models,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, models),

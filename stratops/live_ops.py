@@ -175,8 +175,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         if problems:
             raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
-    limits = load_risk_limits(settings.path("risk.yaml"), set(policy.rules.symbols),
-                              set(STRATEGIES))
+    limits = load_risk_limits(settings.path(settings.governance.risk_file),
+                              set(policy.rules.symbols), set(STRATEGIES))
     capital = {d.strategy: policy.capital_for(d.strategy, mode) or
                policy.capital_for(d.strategy, "live") for d in deployed}
     runner = Runner(journal=journal, broker=exchange,

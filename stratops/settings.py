@@ -45,6 +45,9 @@ class GovernanceSettings(BaseModel):
                         description="requests, approvals, config versions, audit trail")
     roles_file: Path = Path("roles.yaml")
     policy_file: Path = Path("policy.yaml")
+    gates_file: Path = Field(Path("gates.yaml"),
+                             description="the reviewed CI gates (research verdicts, approvals)")
+    risk_file: Path = Field(Path("risk.yaml"), description="the reviewed risk limits")
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")

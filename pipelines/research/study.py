@@ -28,8 +28,6 @@ from strategies.params import ParamError, expand_space, in_space
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
 
-GATES_FILE = "gates.yaml"
-
 
 class StudyError(ValueError):
     """A study that cannot run: dataset not built, unknown symbol, empty space."""
@@ -132,8 +130,13 @@ def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatur
 
 
 def gate_verdict(root: Path, report: WalkForwardReport) -> GateVerdict:
-    """The report's metrics against the reviewed ``gates.yaml``."""
-    gates = load_gates(root / GATES_FILE, known_strategies=set(STRATEGIES))
+    """The report's metrics against the reviewed gates (``governance.gates_file``, by default
+    ``gates.yaml``)."""
+    from stratops.settings import load_settings
+
+    settings = load_settings(root)
+    gates = load_gates(settings.path(settings.governance.gates_file),
+                       known_strategies=set(STRATEGIES))
     return gates.evaluate(report.strategy, report.metrics)
 
 

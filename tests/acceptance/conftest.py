@@ -1,0 +1,55 @@
+"""A project as a newcomer has it after ``make demo``, and a shell to follow the README in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.readme import Shell
+from tests.integration.conftest import built_project, run_in
+
+__all__ = ["built_project", "demo_project", "fresh_demo", "shell_in"]
+
+BIN = Path(sys.executable).parent
+SHIPPED = ("gates.yaml", "policy.yaml", "risk.yaml", "roles.yaml")
+
+
+@pytest.fixture(scope="session")
+def demo_project(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built project after ``make demo`` (``stratops run``), read-only: copy it to use."""
+    root = tmp_path_factory.mktemp("demo") / "project"
+    shutil.copytree(built_project, root, symlinks=True)
+    run_in(root, "stratops", "run")
+    return root
+
+
+@pytest.fixture()
+def fresh_demo(demo_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the project after ``make demo``, with ``.venv`` as a clone has it."""
+    root = tmp_path / "clone"
+    shutil.copytree(demo_project, root, symlinks=True)
+    (root / ".venv").symlink_to(BIN.parent)
+    return root
+
+
+@pytest.fixture()
+def shell_in(tmp_path: Path) -> Callable[[Path], Shell]:
+    """A bash session in a project copy: this worktree's code, no STRATOPS_* of the caller."""
+    def make(root: Path) -> Shell:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("STRATOPS_") and k not in ("DAGSTER_HOME", "VIRTUAL_ENV")}
+        env["PYTHONPATH"] = str(root)
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        return Shell(root, tmp_path / "shell", env)
+    return make
+
+
+def shipped_bytes(root: Path) -> dict[str, bytes]:
+    """The reviewed files a walk-through must never edit in place."""
+    return {name: (root / name).read_bytes() for name in SHIPPED}
+
