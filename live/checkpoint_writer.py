@@ -25,7 +25,7 @@ from live.checkpoints import (
     verify_against,
     verify_signature,
 )
-from live.db import private_dirs
+from live.db import fsync_dir, private_dirs
 from live.hashchain import GENESIS
 
 
@@ -42,7 +42,7 @@ def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         finally:
             os.close(fd)
         if created or path.stat().st_size == len(line):
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
     except OSError as exc:
         raise CheckpointWriteError(f"{path}: checkpoint of {checkpoint.chain} at seq "
                                    f"{checkpoint.seq} not written ({exc})") from exc
@@ -59,13 +59,6 @@ def locked(path: Path) -> Iterator[None]:
     finally:
         os.close(fd)
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- writing ------------------------------------------------------------------------------

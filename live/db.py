@@ -157,3 +157,14 @@ def create_postgres_database(url: str) -> bool:
 
 def is_postgres(engine: sa.Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a directory, so a file created or renamed in it survives power loss."""
+    import os
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from live.canonical import CanonicalJsonError, canonical_json, sha256_hex
-from live.db import make_engine
+from live.db import fsync_dir, make_engine
 from live.events import EventDecodeError, Message, from_record, from_record_trusted, to_record
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
 
@@ -297,7 +297,7 @@ class Journal:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return count
 
     def _rows(self, from_seq: int, *columns: Any) -> Iterator[sa.Row[Any]]:
@@ -389,13 +389,6 @@ def _checked_record(row: sa.Row[Any]) -> dict[str, Any]:
     _check_columns(row, record)
     return record
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def journal_exists(url: str, root: Path | None = None) -> bool:

@@ -18,6 +18,7 @@ ignored, alerted and audited.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,13 +65,20 @@ class KillCommand:
     nonce: str = ""  # an off: the approval's nonce (each approval re-arms once)
 
 
+_SCHEMA_READY: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create the tables; add the ``document`` column to a store made before it existed."""
+    """Create the tables; add the ``document`` column to a store made before it existed.
+    Once per engine: runners poll commands every 200 ms and must not introspect each time."""
+    if engine in _SCHEMA_READY:
+        return
     store.create_tables(engine)
     columns = {c["name"] for c in sa.inspect(engine).get_columns("gov_kill_commands")}
     if "document" not in columns:
         with engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE gov_kill_commands ADD COLUMN document TEXT"))
+    _SCHEMA_READY.add(engine)
 
 
 def _rows_after(engine: sa.Engine, last_id: int) -> list[Any]:
