@@ -457,13 +457,16 @@ class SubmitOrder(Command):
     trigger_price: float | None = None
     product: str = "NRML"
     validity: str = "DAY"
+    after_trade: str | None = None
+    oco_group: str | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
                             exchange=self.exchange, side=self.side, qty=self.qty,
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
-                            validity=self.validity)
+                            validity=self.validity, after_trade=self.after_trade,
+                            oco_group=self.oco_group)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -471,12 +474,7 @@ class CancelOrder(Command):
     KIND: ClassVar[str] = "CancelOrder"
     client_key: str
     broker_order_id: str
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class QueryOrderStatus(Command):
-    KIND: ClassVar[str] = "QueryOrderStatus"
-    client_key: str
+    reason: str = ""
 
 
 KILL_SCOPE_ALL = "all"
@@ -487,7 +485,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted,
 )
-COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, QueryOrderStatus)
+COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
 
 
@@ -618,4 +616,5 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        symbol=intent.symbol, exchange=intent.exchange, side=intent.side,
                        qty=intent.qty, order_type=intent.order_type,
                        limit_price=intent.limit_price, trigger_price=intent.trigger_price,
-                       product=intent.product, validity=intent.validity)
+                       product=intent.product, validity=intent.validity,
+                       after_trade=intent.after_trade, oco_group=intent.oco_group)

@@ -317,6 +317,13 @@ def _fill_position(pos: Position, signed_qty: int, price: float) -> float:
     return realised
 
 
+def preview_fill(pos: Position, signed_qty: int, price: float) -> tuple[int, float]:
+    """(net quantity, realised P&L) that one fill would leave ``pos`` with, untouched."""
+    scratch = Position(pos.net_qty, pos.avg_price, pos.realised_pnl_inr)
+    realised = _fill_position(scratch, signed_qty, price)
+    return scratch.net_qty, realised
+
+
 def _on_position(state: LiveState, event: PositionChanged) -> None:
     pos = state.positions.get((event.strategy, event.symbol), Position())
     agrees = (pos.net_qty == event.net_qty

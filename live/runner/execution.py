@@ -1,55 +1,94 @@
 """Journal-first order execution: an intent is durably journaled before it is sent, every
 outcome is journaled, an unknown outcome is settled by asking the broker - never by sending
-again - and every fill is journaled exactly once (by trade id)."""
+again - and every fill is journaled exactly once (by trade id).
+
+Execution talks through the bus: what it journals is published (the journal subscribes),
+then folded into the state; it handles the ``SubmitOrder`` and ``CancelOrder`` commands,
+idempotently - a command delivered again (an at-least-once transport) finds its order no
+longer intended by this process, or no longer open, and does nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 
-from live.broker import Broker, BrokerUnavailableError, OrderState, Outcome
+from live.broker import Broker, BrokerUnavailableError, OrderState, Outcome, Side
+from live.bus import MessageBus
 from live.events import (
+    CancelOrder,
+    Event,
     OrderCancelled,
     OrderFilled,
     OrderIntended,
     OrderRejected,
     OrderSubmitted,
+    SubmitOrder,
     TradeExited,
+    submit_order_for,
 )
-from live.journal import Journal
-from live.runner.crash import CrashPoints
-from live.state import LiveState, OrderStatus, in_doubt_orders
+from live.state import LiveState, OrderStatus, in_doubt_orders, preview_fill
+
+CrashHook = Callable[[str], None]  # a test's crash injection: called at each named point
+
+
+def no_crash(point: str) -> None:
+    """The production crash hook: nothing happens at any point."""
 
 
 class Executor:
     """Sends intents through one broker and folds everything it journals into ``state``."""
 
-    def __init__(self, journal: Journal, broker: Broker, state: LiveState,
-                 clock: Callable[[], datetime], crash: CrashPoints) -> None:
-        self.journal, self.broker, self.state = journal, broker, state
-        self.clock, self.crash = clock, crash
+    def __init__(self, bus: MessageBus, broker: Broker, state: LiveState,
+                 clock: Callable[[], datetime], crash_hook: CrashHook = no_crash) -> None:
+        self.bus, self.broker, self.state = bus, broker, state
+        self.clock, self.crash = clock, crash_hook
         self.intents: dict[str, OrderIntended] = {}  # by client key, rebuilt on recovery
-        self.on_fill: Callable[[OrderFilled], None] | None = None  # told of every new fill
+        self._mine: set[str] = set()  # keys intended by this process and not yet submitted
+        bus.register(SubmitOrder.KIND, self._on_submit)  # type: ignore[arg-type]
+        bus.register(CancelOrder.KIND, self._on_cancel)  # type: ignore[arg-type]
 
-    def record(self, event: object) -> None:
-        """Journal (durably) then fold: the journal is the source of truth."""
-        self.journal.append(event)  # type: ignore[arg-type]
-        self.state.apply(event)  # type: ignore[arg-type]
+    def record(self, event: Event) -> None:
+        """Publish: the journal appends it durably, then the state folds it (the bus's
+        first two subscribers), then its topic's listeners hear of it."""
+        self.bus.publish(event)
 
     def send(self, intent: OrderIntended) -> None:
+        """Journal the intent, then command its submission."""
         if intent.client_key in self.state.orders:
             return  # already intended (a bar re-processed after a restart): never twice
-        self.crash.hit("before_intent")
+        self.crash("before_intent")
         self.record(intent)
         self.intents[intent.client_key] = intent
-        self.crash.hit("after_intent")
-        result = self.broker.submit(intent.to_request())
-        self.crash.hit("after_submit")
-        self.record(OrderSubmitted(trace_id=intent.trace_id, ts_event=intent.ts_event,
-                                   client_key=intent.client_key,
+        self._mine.add(intent.client_key)
+        self.crash("after_intent")
+        self.bus.send(submit_order_for(intent, ts_event=intent.ts_event))
+
+    def _on_submit(self, command: SubmitOrder) -> None:
+        """Submit an order this process intended, once: a key intended before a restart is
+        the startup reconciliation's (status query), never resubmitted here."""
+        if command.client_key not in self._mine:
+            return
+        self._mine.discard(command.client_key)
+        result = self.broker.submit(command.to_request())
+        self.crash("after_submit")
+        self.record(OrderSubmitted(trace_id=command.trace_id, ts_event=command.ts_event,
+                                   client_key=command.client_key,
                                    broker_order_id=result.broker_order_id,
                                    outcome=result.outcome, reason=result.reason))
-        self.crash.hit("after_ack")
+        self.crash("after_ack")
+
+    def _on_cancel(self, command: CancelOrder) -> None:
+        """Cancel an open order; journal the cancel the broker confirmed (an order no longer
+        open - cancelled by an earlier delivery - is left alone)."""
+        order = self.state.orders.get(command.client_key)
+        if order is None or order.status is not OrderStatus.OPEN:
+            return
+        result = self.broker.cancel(command.broker_order_id)  # type: ignore[attr-defined]
+        if result.outcome is Outcome.CONFIRMED:
+            self.record(OrderCancelled(
+                trace_id=command.trace_id, ts_event=command.ts_event,
+                client_key=command.client_key, broker_order_id=command.broker_order_id,
+                reason=command.reason))
 
     def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None,
                         *, decided_before: datetime | None = None) -> list[str]:
@@ -108,27 +147,18 @@ class Executor:
                 continue
             order = self.state.orders.get(fill.client_key)
             strategy = order.strategy if order is not None else None
-            before = self._net(strategy, fill.symbol) if strategy else 0
-            realised = self.state.stats_for(strategy).realised_pnl_inr if strategy else 0.0
             event = OrderFilled(
                 trace_id=order.trace_id if order else fill.client_key, ts_event=fill.ts,
                 client_key=fill.client_key, broker_order_id=fill.broker_order_id,
                 trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side, qty=fill.qty,
                 price=fill.price)
-            self.state.apply(event)  # fold first to derive the exit; journal both at once
-            batch: list[object] = [event]
-            if strategy and before != 0 and self._net(strategy, fill.symbol) == 0:
-                pnl = self.state.stats_for(strategy).realised_pnl_inr - realised
-                exited = TradeExited(trace_id=event.trace_id, ts_event=fill.ts,
-                                     strategy=strategy, symbol=fill.symbol, reason="closed",
-                                     pnl_inr=pnl)
-                batch.append(exited)
-            self.journal.append_many(batch)  # type: ignore[arg-type]
-            for extra in batch[1:]:
-                self.state.apply(extra)  # type: ignore[arg-type]
-            if self.on_fill is not None:
-                self.on_fill(event)
-            self.crash.hit("after_fill")
+            batch: list[Event] = [event]
+            if strategy:  # a fill that closes the position: its exit in the same commit
+                exited = self._exit_of(strategy, event)
+                if exited is not None:
+                    batch.append(exited)
+            self.bus.publish(*batch)  # journaled in one commit, folded, then its listeners
+            self.crash("after_fill")
             new.append(event)
         self._terminations(ts)
         return new
@@ -151,6 +181,17 @@ class Executor:
                                            broker_order_id=report.broker_order_id,
                                            reason=report.reason or "cancelled at the broker"))
 
-    def _net(self, strategy: str, symbol: str) -> int:
-        found = self.state.positions.get((strategy, symbol))
-        return found.net_qty if found is not None else 0
+    def _exit_of(self, strategy: str, fill: OrderFilled) -> TradeExited | None:
+        """The ``TradeExited`` a fill of ``strategy`` stands for when it closes the
+        position (its P&L as the fold will book it), else None."""
+        found = self.state.positions.get((strategy, fill.symbol))
+        if found is None or found.net_qty == 0:
+            return None
+        signed = fill.qty if fill.side is Side.BUY else -fill.qty
+        net, realised = preview_fill(found, signed, fill.price)
+        if net != 0:
+            return None
+        before = self.state.stats_for(strategy).realised_pnl_inr
+        return TradeExited(trace_id=fill.trace_id, ts_event=fill.ts_event, strategy=strategy,
+                           symbol=fill.symbol, reason="closed",
+                           pnl_inr=(before + realised) - before)

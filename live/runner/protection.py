@@ -20,34 +20,29 @@ At every bar (:meth:`Protection.keep`), for every position:
   unprotected - an alert and a kill-switch flatten of the strategy (fail closed).
 
 A bar whose protective order filled ignores the strategy's signals, as the simulator does.
+
+:class:`Protection` decides and never acts: :meth:`Protection.keep` yields what it wants
+done - :class:`Withdraw`, :class:`PlaceProtective`, :class:`MoveTrigger`,
+:class:`FlattenUnprotected` - and the runner's order pipeline carries each out (governance,
+risk, execution, all through the bus) and sends back the outcome before the next is asked
+for, so the decisions see every consequence of the previous one (a stop filled at once).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from live.broker import OrderType, Outcome, Side
-from live.events import (
-    GovernanceDecided,
-    OrderFilled,
-    OrderIntended,
-    OrderModified,
-    RiskChecked,
-    Severity,
-    client_key,
-)
-from live.risk.engine import OrderProposal
+from live.broker import OrderType, Side
+from live.events import OrderFilled, client_key
 from live.runner.decisions import protective_levels
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
-from live.state import OrderRecord, OrderStatus
-
-if TYPE_CHECKING:
-    from live.runner.engine import Runner
+from live.runner.history import SymbolHistory
+from live.state import LiveState, OrderRecord, OrderStatus
 
 STOP_LEG, TARGET_LEG, GROUP_LEG, LEGS_PER_GENERATION = 2, 3, 4, 10
 MAX_GENERATIONS = 1000  # replacements of one position's protection before it is flattened
@@ -65,6 +60,51 @@ class EntryFill:
     ts: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Cancel the working protective orders of a position; answered True when none is
+    left working (False: one would not cancel or is in doubt)."""
+
+    strategy: str
+    symbol: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceProtective:
+    """One protective order (``side``: +1 buy, -1 sell) through governance, risk and
+    execution; answered True when it was sent."""
+
+    entry: EntryFill
+    key: str
+    order_type: OrderType
+    price: float
+    side: int
+    qty: int
+    group: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTrigger:
+    """Tighten a working stop's trigger to ``level`` at the broker."""
+
+    order: OrderRecord
+    level: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenUnprotected:
+    """A position its rules want protected and that is not: alert and flatten (fail
+    closed)."""
+
+    reason: str
+
+
+Want = Withdraw | PlaceProtective | MoveTrigger | FlattenUnprotected
+Wants = Generator[Want, bool | None, None]  # yields wants; is sent each one's outcome
+WorkingQty = Callable[..., int]  # (strategy, symbol, side, *, exits_only) -> unfilled qty
+
+
 def _key(trace_id: str, generation: int, leg: int) -> str:
     return client_key(trace_id, leg + LEGS_PER_GENERATION * generation)
 
@@ -75,23 +115,27 @@ def in_bar(ts: datetime, bar_ts: datetime, length: timedelta) -> bool:
 
 
 class Protection:
-    """The protective orders of one runner (its state, executor, broker and risk engine)."""
+    """The protective orders of one runner's positions: facts from fills, and at every bar
+    what should be done about them (read-only over the state; the pipeline acts)."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, state: LiveState, entry_traces: set[str],
+                 history: Callable[[str], SymbolHistory], working_qty: WorkingQty,
+                 recovered_last: dict[str, datetime]) -> None:
+        self.state, self.entry_traces, self.history = state, entry_traces, history
+        self.working_qty, self.recovered_last = working_qty, recovered_last
         self.entry_fill: dict[tuple[str, str], EntryFill] = {}
         self.fill_ts: dict[tuple[str, str], datetime] = {}  # last protective fill
 
     # -- facts from fills (live and when the journal is folded on restart) -----------------
 
     def note_fill(self, fill: OrderFilled) -> None:
-        order = self.runner.state.orders.get(fill.client_key)
+        order = self.state.orders.get(fill.client_key)
         if order is None:
             return
         key = (order.strategy, order.symbol)
         if order.protective:
             self.fill_ts[key] = fill.ts_event
-        elif order.trace_id in self.runner.entry_traces:
+        elif order.trace_id in self.entry_traces:
             found = self.entry_fill.get(key)
             if found is None or found.trace_id != order.trace_id:
                 self.entry_fill[key] = EntryFill(order.trace_id, fill.trade_id, fill.ts_event)
@@ -101,34 +145,39 @@ class Protection:
         ts = self.fill_ts.get((d.strategy, bar.symbol))
         return ts is not None and in_bar(ts, bar.ts, d.rules.bar)
 
+    def _net(self, strategy: str, symbol: str) -> int:
+        pos = self.state.positions.get((strategy, symbol))
+        return pos.net_qty if pos is not None else 0
+
     # -- every bar ----------------------------------------------------------------------------
 
-    def keep(self, d: Deployed, bar: FeedBar) -> None:
-        """Bring the protective orders of ``d``'s position in ``bar.symbol`` in line."""
-        runner, symbol = self.runner, bar.symbol
-        net = runner.net(d.strategy, symbol)
+    def keep(self, d: Deployed, bar: FeedBar) -> Wants:
+        """What brings the protective orders of ``d``'s position in ``bar.symbol`` in line,
+        one want at a time (each answered with its outcome)."""
+        symbol = bar.symbol
+        net = self._net(d.strategy, symbol)
         if net == 0:
             self.entry_fill.pop((d.strategy, symbol), None)
-            self.withdraw(d.strategy, symbol, bar, "position flat")
+            yield Withdraw(d.strategy, symbol, "position flat")
             return
         entry = self.entry_fill.get((d.strategy, symbol))
         if entry is None:
-            self.unprotected(d, bar, f"{d.strategy}/{symbol}: position {net:+d} has no "
+            yield FlattenUnprotected(f"{d.strategy}/{symbol}: position {net:+d} has no "
                                      "journaled entry fill to protect")
             return
         side = Side.SELL if net > 0 else Side.BUY  # of the closing orders
-        qty = abs(net) - runner.working_qty(d.strategy, symbol, side, exits_only=True)
+        qty = abs(net) - self.working_qty(d.strategy, symbol, side, exits_only=True)
         if qty <= 0:  # an exit for the whole position is on its way
-            self.withdraw(d.strategy, symbol, bar, "an exit is working")
+            yield Withdraw(d.strategy, symbol, "an exit is working")
             return
         generation = self._generation(entry.trace_id)
         if generation is None:
-            self.unprotected(d, bar, f"{d.strategy}/{symbol}: {MAX_GENERATIONS} generations "
+            yield FlattenUnprotected(f"{d.strategy}/{symbol}: {MAX_GENERATIONS} generations "
                                      "of protective orders replaced; giving up")
             return
         members = self._members(d, entry.trace_id, generation)
         if any(o.status is OrderStatus.REJECTED for o in members.values()):
-            self.unprotected(d, bar, f"{d.strategy}/{symbol}: the broker rejected protective "
+            yield FlattenUnprotected(f"{d.strategy}/{symbol}: the broker rejected protective "
                                      f"order(s) of generation {generation}")
             return
         missing = (d.rules.has_stop and STOP_LEG not in members) or (
@@ -137,22 +186,22 @@ class Protection:
         if generation < 0 or not self._usable(members, side, qty) or (
                 missing and partly_filled):
             if generation >= 0:
-                if runner.recovered_last.get(symbol) == bar.ts:
+                if self.recovered_last.get(symbol) == bar.ts:
                     return  # the bar re-processed after a restart: as before the crash,
                     # its close decides first (an exit withdrew them); replaced next bar
-                if not self.withdraw(d.strategy, symbol, bar, "replaced"):
+                if not (yield Withdraw(d.strategy, symbol, "replaced")):
                     return  # in doubt: settled by the next poll, then tried again
             generation += 1
-        self._place_missing(d, bar, entry, generation, qty)
-        if d.rules.trailing and runner.net(d.strategy, symbol):
-            stop = self.runner.state.orders.get(_key(entry.trace_id, generation, STOP_LEG))
+        yield from self._place_missing(d, bar, entry, generation, qty)
+        if d.rules.trailing and self._net(d.strategy, symbol):
+            stop = self.state.orders.get(_key(entry.trace_id, generation, STOP_LEG))
             if stop is not None:
-                self._trail(d, bar, entry, stop)
+                yield from self._trail(d, bar, entry, stop)
 
     def _generation(self, trace_id: str) -> int | None:
         """The newest generation of protective orders of ``trace_id`` (-1: none yet; None:
         the last one allowed is spent)."""
-        orders = self.runner.state.orders
+        orders = self.state.orders
         for g in range(MAX_GENERATIONS):
             if _key(trace_id, g, STOP_LEG) not in orders and \
                     _key(trace_id, g, TARGET_LEG) not in orders:
@@ -160,7 +209,7 @@ class Protection:
         return None
 
     def _members(self, d: Deployed, trace_id: str, generation: int) -> dict[int, OrderRecord]:
-        orders = self.runner.state.orders
+        orders = self.state.orders
         found = {}
         for leg, wanted in ((STOP_LEG, d.rules.has_stop), (TARGET_LEG, d.rules.has_target)):
             order = orders.get(_key(trace_id, generation, leg)) if generation >= 0 else None
@@ -175,15 +224,14 @@ class Protection:
                    for o in members.values())
 
     def _place_missing(self, d: Deployed, bar: FeedBar, entry: EntryFill, generation: int,
-                       qty: int) -> None:
+                       qty: int) -> Wants:
         """The members of ``generation`` not placed yet, each for ``qty`` units."""
-        runner = self.runner
-        pos = runner.state.positions[(d.strategy, bar.symbol)]
+        pos = self.state.positions[(d.strategy, bar.symbol)]
         side = 1 if pos.net_qty > 0 else -1
         stop, target = protective_levels(side, pos.avg_price, pos.avg_price, d.rules)
         both = stop is not None and target is not None
         group = _key(entry.trace_id, generation, GROUP_LEG) if both else None
-        orders = runner.state.orders
+        orders = self.state.orders
         keys = [_key(entry.trace_id, generation, leg) for leg in (STOP_LEG, TARGET_LEG)]
         for key, order_type, price in ((keys[0], OrderType.SL_M, stop),
                                        (keys[1], OrderType.LIMIT, target)):
@@ -191,62 +239,19 @@ class Protection:
                 continue
             if any(orders[k].filled_qty for k in keys if k in orders):
                 return  # a member just filled (the entry bar): the group is done
-            if self._place(d, bar, entry, key, order_type, price, -side, qty, group):
-                runner.poll_fills(bar)
+            yield PlaceProtective(entry, key, order_type, price, -side, qty, group)
 
-    def _place(self, d: Deployed, bar: FeedBar, entry: EntryFill, key: str,
-               order_type: OrderType, price: float, side: int, qty: int,
-               group: str | None) -> bool:
-        """One protective order through governance and risk; True when it was sent. A
-        halted strategy still protects what it holds: these orders only reduce."""
-        runner = self.runner
-        if key in runner.state.orders:
-            return False
-        ts, version = bar.ts, str(d.version)
-        runner.executor.record(GovernanceDecided(
-            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
-            allowed=True, reason=f"{runner.mode} v{d.version}: protective {order_type}"))
-        verdict = runner.risk.check(OrderProposal(
-            strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
-            reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
-            exchange=runner.exchange, reference_ts=ts, order_type=str(order_type),
-            band_base_price=runner.symbol_history(bar.symbol).prev_session_close),
-            runner.state)
-        runner.executor.record(RiskChecked(
-            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, symbol=bar.symbol,
-            passed=verdict.passed, check=verdict.check, reason=verdict.reason))
-        runner.risk_warning(bar, d, verdict, f"protective {order_type}")
-        if not verdict.passed:
-            runner.summary.denials += 1
-            why = f"{d.strategy}/{bar.symbol}: protective {order_type} refused by " \
-                  f"{verdict.check}: {verdict.reason}"
-            if verdict.check == THROTTLED:
-                runner.alert(ts, Severity.WARNING, "protective_throttled",
-                             why + "; placed again at the next bar")
-            else:
-                self.unprotected(d, bar, why)
-            return False
-        stop = order_type is OrderType.SL_M
-        runner.executor.send(OrderIntended(
-            trace_id=entry.trace_id, ts_event=ts, client_key=key, strategy=d.strategy,
-            version=version, symbol=bar.symbol, exchange=runner.exchange,
-            side=Side.BUY if side > 0 else Side.SELL, qty=qty, order_type=order_type,
-            trigger_price=price if stop else None, limit_price=None if stop else price,
-            mode=runner.mode, after_trade=entry.trade_id, oco_group=group))
-        runner.summary.intents += 1
-        return True
-
-    def _trail(self, d: Deployed, bar: FeedBar, entry: EntryFill, order: OrderRecord) -> None:
+    def _trail(self, d: Deployed, bar: FeedBar, entry: EntryFill, order: OrderRecord
+               ) -> Wants:
         """Move the stop's trigger to the trailing level after this bar (never loosen it):
         the peak is the best high (long) / low (short) since the entry bar, this bar
         included - for the next bar, as the simulator updates it after its stop check."""
-        runner = self.runner
         if order.status is not OrderStatus.OPEN or order.broker_order_id is None or \
                 order.trigger_price is None:
             return
         side = 1 if order.side is Side.SELL else -1  # the position's side
-        entry_px = runner.state.positions[(d.strategy, bar.symbol)].avg_price
-        history = runner.symbol_history(bar.symbol).bars()
+        entry_px = self.state.positions[(d.strategy, bar.symbol)].avg_price
+        history = self.history(bar.symbol).bars()
         since = history.ts > pd.Timestamp(entry.ts - d.rules.bar)  # the entry bar onwards
         if not since.any():
             return
@@ -255,36 +260,4 @@ class Protection:
         level, _ = protective_levels(side, entry_px, peak, d.rules)
         if level is None or (level - order.trigger_price) * side <= 0:
             return
-        result = runner.broker.modify(order.broker_order_id, trigger_price=level)  # type: ignore[attr-defined]
-        runner.crash.hit("after_modify")
-        if result.outcome is Outcome.CONFIRMED:
-            runner.executor.record(OrderModified(
-                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
-                broker_order_id=order.broker_order_id, trigger_price=level))
-            return
-        runner.alert(bar.ts, Severity.WARNING, "trail_not_moved",
-                     f"{order.client_key}: trigger {level:g} {result.outcome} "
-                     f"({result.reason}); tried again at the next close")
-
-    # -- withdrawing and failing closed ------------------------------------------------------
-
-    def withdraw(self, strategy: str, symbol: str, bar: FeedBar, why: str) -> bool:
-        """Cancel the working protective orders of ``strategy`` in ``symbol``; True when none
-        is left working. An order the broker will not cancel (already filled) or whose
-        state is in doubt keeps the caller from acting on a position that may have changed."""
-        runner, clear = self.runner, True
-        for order in [o for o in runner.state.working.values() if o.protective and
-                      o.strategy == strategy and o.symbol == symbol and o.status in WORKING]:
-            if order.status is OrderStatus.OPEN:
-                clear = runner.cancel_order(order, bar, f"withdrawn: {why}") and clear
-            else:
-                runner.alert(bar.ts, Severity.CRITICAL, "protective_in_doubt",
-                             f"{order.client_key}: protective order in doubt; nothing acts on "
-                             f"{strategy}/{symbol} until the broker settles it")
-                clear = False
-        return clear
-
-    def unprotected(self, d: Deployed, bar: FeedBar, reason: str) -> None:
-        """A position its rules want protected and that is not: flatten it (fail closed)."""
-        self.runner.alert(bar.ts, Severity.CRITICAL, "unprotected_position", reason)
-        self.runner.switch(bar, d.strategy, "flatten", "risk_engine", f"unprotected: {reason}")
+        yield MoveTrigger(order, level)

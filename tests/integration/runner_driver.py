@@ -4,11 +4,15 @@ trading-state hash and the exchange's submit counts as JSON. Used as a real subp
 An optional fifth argument is a JSON object of protective levels (``stop_points``, ...); an
 optional sixth, a bar index: 20 s after that bar (an ``Idle`` marker) the desk pulls a
 flatten kill (the command list lives in ``desk.json``, which survives a restart like the
-governance store)."""
+governance store). An optional seventh, ``<point>:<n>``, SIGKILLs the process the n-th time
+the runner reaches crash point ``point`` (a test-only ``crash_hook``: the production runner
+has none)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +32,26 @@ from strategies.registry import get_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_DELAY = timedelta(seconds=20)
+CRASH_POINTS = ("before_intent", "after_intent", "after_submit", "after_ack", "after_fill",
+                "after_modify")
+
+
+class CrashAt:
+    """A crash hook: a real SIGKILL (nothing gets to clean up) the ``after``-th time the
+    runner reaches ``point``."""
+
+    def __init__(self, spec: str) -> None:
+        point, _, count = spec.partition(":")
+        if point not in CRASH_POINTS or not count.isdigit() or int(count) < 1:
+            raise ValueError(f"crash point {spec!r}: use <point>:<n>, point in {CRASH_POINTS}")
+        self.point, self.after, self.seen = point, int(count), 0
+
+    def __call__(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.seen += 1
+        if self.seen == self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _desk(folder: Path) -> list[KillCommand]:
@@ -63,7 +87,7 @@ def _kill_report(journal: Journal) -> dict[str, object]:
 
 
 def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
-         kill_after: str = "") -> None:
+         kill_after: str = "", crash_at: str = "") -> None:
     folder = Path(workdir)
     spec = get_strategy(strategy)
     config = {"strategy": strategy, "params": get_params(spec.default_params()),
@@ -78,7 +102,8 @@ def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
     runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                     clock=clock, market=lambda b: exchange.on_bar(
                         b.symbol, b.ts, b.open, b.high, b.low, b.close),
-                    kill_commands=lambda last: [c for c in _desk(folder) if c.id > last])
+                    kill_commands=lambda last: [c for c in _desk(folder) if c.id > last],
+                    crash_hook=CrashAt(crash_at) if crash_at else None)
     runner.recover()
     frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"],
                          date.fromisoformat(start), date.fromisoformat(end))

@@ -25,8 +25,8 @@ from live.governance.kill import approve_rearm, pull, request_rearm, verified_co
 from live.governance.promotion import GovernanceRefusal, GovernanceService
 from live.governance.signing import sign
 from live.governance.trust import TrustError, bootstrap, load_trusted, lock_path_for
+from live.runner.controls import KillGate
 from live.runner.deployments import load_deployed
-from live.runner.kill_gate import KillGate
 from pipelines.research.registry import ResearchRegistry
 from stratops.roles_file import add_user
 from tests.integration.test_governance import EVIDENCE, Clock, Desk

@@ -30,11 +30,8 @@ LEVELS = json.dumps({"stop_points": 12.0, "trail_points": 18.0, "target_points":
 def _drive(folder: Path, crash: str | None = None, levels: str = "{}",
            kill_after: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("STRATOPS_CRASH_AT", None)
-    if crash is not None:
-        env["STRATOPS_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, str(DRIVER), str(folder), *SPAN, levels, kill_after],
-                          env=env,
+    return subprocess.run([sys.executable, str(DRIVER), str(folder), *SPAN, levels, kill_after,
+                           crash or ""], env=env,
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 

@@ -40,7 +40,6 @@ from live.journal import Journal, open_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
-from live.runner.crash import CrashPoints
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
 from live.runner.engine import Runner, RunnerHalted
@@ -101,14 +100,15 @@ class Stores:
 
     def runner(self, risk: RiskEngine | None = None,
                kill_commands: Callable[[int], list] | None = None, *,
-               broker: object | None = None, crash: CrashPoints | None = None) -> Runner:
+               broker: object | None = None,
+               crash_hook: Callable[[str], None] | None = None) -> Runner:
         """A new process's runner over these stores (``broker``: another view of the
         exchange - a wrapper injecting faults; the market feeds it the bars)."""
         exchange = broker if broker is not None else self.exchange()
         deployed = build(self.config, self.version, self.mode, self.fraction, "0" * 64)
         return Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
                       mode=self.mode, clock=record_clock, risk=risk, kill_commands=kill_commands,
-                      crash=crash, market=lambda b: exchange.on_bar(  # type: ignore[attr-defined]
+                      crash_hook=crash_hook, market=lambda b: exchange.on_bar(  # type: ignore[attr-defined]
                           b.symbol, b.ts, b.open, b.high, b.low, b.close))
 
     def run(self, bars: Iterable[FeedBar]) -> Runner:

@@ -13,7 +13,6 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.broker import OrderReport, OrderRequest, Outcome, Side, SubmitResult
 from live.db import make_engine
 from live.events import KillSwitchChanged
-from live.runner.crash import CrashPoints
 from live.runner.engine import Runner
 from live.runner.feed import FeedBar
 from live.state import trading_state_hash
@@ -28,10 +27,10 @@ from tests.unit.test_runner_engine import (
 
 
 def runner_over(stores: Stores, broker: object | None = None, *,
-                crash: CrashPoints | None = None,
+                crash: Callable[[str], None] | None = None,
                 market: Callable[[FeedBar], object] | None = None) -> Runner:
     """A recovered runner over ``stores`` through ``broker`` (default: the paper exchange)."""
-    runner = stores.runner(broker=broker, crash=crash)
+    runner = stores.runner(broker=broker, crash_hook=crash)
     if market is not None:
         runner.market = market
     runner.recover()
@@ -108,15 +107,14 @@ def test_a_broker_filling_at_once_gets_the_stop_before_the_next_bar(tmp_path: Pa
         "SL-M"]
 
 
-class CrashAfterWithdraw(CrashPoints):
-    """Dies before the next intent once a cancel was sent: between withdrawing the
-    protection for an exit and journaling the exit."""
+class CrashAfterWithdraw:
+    """A crash hook: dies before the next intent once a cancel was sent, between
+    withdrawing the protection for an exit and journaling the exit."""
 
     def __init__(self) -> None:
-        super().__init__("")
         self.armed = False
 
-    def hit(self, point: str) -> None:
+    def __call__(self, point: str) -> None:
         if point == "before_intent" and self.armed:
             raise ProcessKilled
 

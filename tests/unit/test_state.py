@@ -12,6 +12,7 @@ import pytest
 from live.broker import OrderType, Outcome, Side
 from live.events import (
     BarClosed,
+    CancelOrder,
     KillMode,
     KillSwitchChanged,
     Message,
@@ -23,7 +24,6 @@ from live.events import (
     OrderRejected,
     OrderSubmitted,
     PositionChanged,
-    QueryOrderStatus,
     TradingMode,
     client_key,
 )
@@ -222,7 +222,8 @@ def test_mode_and_last_bar_are_the_latest_seen() -> None:
 
 
 def test_commands_change_nothing_but_the_count() -> None:
-    state = fold([QueryOrderStatus(trace_id="a", ts_event=T0, client_key=client_key("a"))])
+    state = fold([CancelOrder(trace_id="a", ts_event=T0, client_key=client_key("a"),
+                              broker_order_id="b1")])
     assert state.events_applied == 1
     assert state.orders == {} and state.discrepancies == []
 

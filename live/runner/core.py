@@ -1,0 +1,102 @@
+"""What every room of the runner shares: the state it folds, the bar history, the bus and
+the executor, and the small questions each room asks (a position's size, the working
+quantity, a session's end) plus journaling an alert once.
+
+The runner is one object built from rooms, each a module of one job:
+:mod:`~live.runner.loop` (the bar loop and the feed boundary),
+:mod:`~live.runner.recovery` (start = restart: the journal folded back, the broker
+reconciled), :mod:`~live.runner.controls` (the kill switch and the guardrails, in one place)
+and :mod:`~live.runner.pipeline` (sizing, governance, risk, order building and submission,
+and carrying out what :mod:`~live.runner.protection` wants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from live.broker import Side
+from live.bus import MessageBus
+from live.events import AlertRaised, Severity, TradingMode
+from live.journal import Journal
+from live.risk.engine import RiskEngine
+from live.risk.guardrails import Guardrails
+from live.runner.deployments import Deployed
+from live.runner.execution import CrashHook, Executor
+from live.runner.history import SymbolHistory
+from live.runner.protection import Protection
+from live.state import LiveState
+from strategies.venues import get_venue
+
+
+@dataclass
+class RunSummary:
+    bars: int = 0
+    intents: int = 0
+    fills: int = 0
+    denials: int = 0
+    alerts: list[str] = field(default_factory=list)
+
+
+class RunnerCore:
+    """The shared parts of the runner's rooms (built by :class:`~live.runner.engine.Runner`)."""
+
+    journal: Journal
+    broker: object
+    deployed: list[Deployed]
+    mode: TradingMode
+    clock: Callable[[], datetime]
+    risk: RiskEngine
+    policy: object | None
+    crash_hook: CrashHook
+    max_sessions: int
+    exchange: str
+    guardrails: Guardrails | None
+    insane_fill_pct: float
+    bus: MessageBus
+    executor: Executor
+    protection: Protection
+    state: LiveState
+    history: dict[str, SymbolHistory]
+    summary: RunSummary
+    entry_traces: set[str]  # traces whose orders open positions
+    recovered_last: dict[str, datetime]  # each symbol's last journaled bar at startup
+    _journaled_alerts: set[tuple[datetime, str, str]]  # on each symbol's last bar
+
+    def symbol_history(self, symbol: str) -> SymbolHistory:
+        found = self.history.get(symbol)
+        if found is None:
+            venue = next((d.venue for d in self.deployed if symbol in d.symbols), "NSE")
+            found = self.history[symbol] = SymbolHistory(symbol, get_venue(venue),
+                                                         self.max_sessions)
+        return found
+
+    def net(self, strategy: str, symbol: str) -> int:
+        pos = self.state.positions.get((strategy, symbol))
+        return pos.net_qty if pos is not None else 0
+
+    def working_qty(self, strategy: str, symbol: str, side: Side, *,
+                    exits_only: bool = False) -> int:
+        """Unfilled quantity of this strategy's working orders on ``symbol`` in ``side``,
+        protective orders left out (and entries too with ``exits_only``)."""
+        return sum(o.qty - o.filled_qty for o in self.state.working.values()
+                   if o.strategy == strategy and o.symbol == symbol and o.side is side
+                   and not o.protective
+                   and not (exits_only and o.trace_id in self.entry_traces))
+
+    def alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None:
+        if (ts, code, message) in self._journaled_alerts:
+            return  # raised before the restart, on the bar being re-processed
+        self.executor.record(AlertRaised(trace_id="", ts_event=ts, severity=severity,
+                                         code=code, message=message))
+        self.summary.alerts.append(f"{code}: {message}")
+
+    def _session_ends(self, history: SymbolHistory, d: Deployed, ts: datetime) -> bool:
+        nxt = ts + d.rules.bar
+        if history.session_day(nxt) != history.session_day(ts):
+            return True
+        close = get_venue(d.venue).close
+        return close is not None and pd.Timestamp(nxt).tz_convert(d.rules.tz).time() >= close

@@ -1,0 +1,202 @@
+"""The runner's bar loop: bar -> market -> fills -> protection -> controls -> signals ->
+decisions -> governance -> risk -> journaled intent -> broker, and the feed boundary.
+
+A bar that is not sound (:func:`~live.runner.feed.bar_problem`: NaN or non-positive prices,
+high below low, a time outside the venue's sessions), a second bar of a symbol at one time
+and an empty feed are refused with a journaled alert - a refused bar never becomes a
+``BarClosed``, so a restart does not trip over it; protective orders keep resting at the
+broker. A position that must be flat (past the cutoff, carried from an earlier session,
+under a flatten switch) and has no exit working raises a critical ``exit_overdue`` alert at
+every bar and its exit is tried again. Between bars (the feed's :class:`Idle` markers) the
+controls poll the desk's kill commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from live.broker import Side
+from live.events import BarClosed, KillMode, Severity
+from live.runner.core import RunnerCore, RunSummary
+from live.runner.decisions import Decision, decide
+from live.runner.deployments import Deployed
+from live.runner.feed import FeedBar, FeedItem, Idle, bar_problem
+from live.runner.history import OutOfOrderBarError, SymbolHistory
+from live.runner.pipeline import LEG_ENTER, LEG_EXIT
+from live.state import kill_mode_for
+from strategies.bars import BarsInputError
+
+STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
+
+
+class BarLoop(RunnerCore):
+    """The loop room: admits each bar, runs it through the other rooms in order."""
+
+    market: Callable[[FeedBar], object] | None  # the paper exchange's view of each bar
+    carried: set[tuple[str, str]]
+    entries: dict[tuple[str, str, object], int]
+    _reprocessed: set[str]  # symbols whose journaled last bar came again
+
+    def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
+            ) -> RunSummary:
+        """Process the feed: each bar through the whole path; each :class:`Idle` marker
+        (waiting for the next bar) polls the kill commands (:meth:`between_bars`)."""
+        fed = 0
+        for bar in bars:
+            if isinstance(bar, Idle):
+                self.between_bars(bar.ts)
+                continue
+            fed += 1
+            history = self.symbol_history(bar.symbol)
+            if not self._admit(bar, history):
+                continue
+            self._session_start(bar, history)
+            if self.market is not None:
+                self.market(bar)
+            self.poll_fills(bar)
+            self._protect(bar)
+            self._controls(bar, history)
+            sent = self.summary.intents
+            self._on_close(bar, history)
+            if self.summary.intents > sent:  # a broker filling at once: protect right away
+                self.poll_fills(bar)
+                self._protect(bar)
+            self._exits_overdue(bar, history)
+            self.summary.bars += 1
+            if pause is not None:
+                pause()
+        if not fed:
+            self.alert(self.clock(), Severity.WARNING, "empty_feed",
+                       "the feed yielded no bars for the requested range: nothing was "
+                       "traded or checked")
+        self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
+        return self.summary
+
+    def _admit(self, bar: FeedBar, history: SymbolHistory) -> bool:
+        """Whether the loop processes ``bar``: a new sound bar (journaled here), or the last
+        journaled bar re-processed once after a restart. Refused with an alert: a bar that
+        is not sound, older than the last, or a second one at the same time."""
+        aware = bar.ts.tzinfo is not None and bar.ts.utcoffset() is not None
+        recovered = self.recovered_last.get(bar.symbol)
+        if aware and recovered is not None and bar.ts < recovered:
+            return False  # journaled (or refused) before a restart: the feed resumes after it
+        problem = bar_problem(bar, history.venue)
+        if problem is not None:
+            self._refuse(bar, problem)
+            return False
+        last = history.last_ts
+        if last is not None and bar.ts < last:
+            self.alert(bar.ts, Severity.WARNING, "out_of_order_bar",
+                       f"{bar.symbol}: bar {bar.ts} is before {last}; ignored")
+            return False
+        if last is not None and bar.ts == last:
+            if recovered == last and bar.symbol not in self._reprocessed:
+                self._reprocessed.add(bar.symbol)
+                return True  # the journal's last bar, re-processed after a restart
+            first = self.state.last_bars[bar.symbol]
+            self.alert(bar.ts, Severity.WARNING, "duplicate_bar",
+                       f"{bar.symbol}: a second bar at {bar.ts} (close {bar.close:g}; the "
+                       f"first had {first.close:g}); ignored")
+            return False
+        return self._accept(bar, history, last)
+
+    def _refuse(self, bar: FeedBar, problem: str) -> None:
+        """Journal why ``bar`` is refused, with everything it carried; nothing else moves
+        (resting protective orders keep working at the broker)."""
+        aware = bar.ts.tzinfo is not None and bar.ts.utcoffset() is not None
+        self.alert(bar.ts if aware else self.clock(), Severity.ERROR, "bad_bar",
+                   f"{bar.symbol} bar at {bar.ts.isoformat()} refused: {problem} (open "
+                   f"{bar.open!r} high {bar.high!r} low {bar.low!r} close {bar.close!r} "
+                   f"volume {bar.volume!r}); not journaled as a bar, not traded on")
+
+    def _accept(self, bar: FeedBar, history: SymbolHistory, last: datetime | None) -> bool:
+        try:
+            new_session = history.append(bar)
+        except OutOfOrderBarError as exc:
+            self.alert(bar.ts, Severity.WARNING, "out_of_order_bar", str(exc))
+            return False
+        self.executor.record(BarClosed(trace_id="", ts_event=bar.ts, symbol=bar.symbol,
+                                       open=bar.open, high=bar.high, low=bar.low,
+                                       close=bar.close, volume=bar.volume))
+        if new_session:
+            for strategy, net in self._note_carried(bar.symbol):
+                self.alert(bar.ts, Severity.CRITICAL, "position_carried",
+                           f"{strategy}/{bar.symbol}: position {net:+d} carried into the "
+                           "session; exited at this bar's close")
+        if last is not None and not new_session and bar.ts - last > timedelta(
+                minutes=STALE_BARS):
+            self.alert(bar.ts, Severity.WARNING, "stale_feed",
+                        f"{bar.symbol}: {bar.ts - last} since the previous bar")
+        return True
+
+    def _on_close(self, bar: FeedBar, history: SymbolHistory) -> None:
+        for d in self.deployed:
+            if bar.symbol not in d.symbols:
+                continue
+            if self.protection.stopped_out(d, bar):
+                continue  # a bar that stopped out ignores its signals (as the simulator)
+            if self._exit_carried(d, bar, history):
+                continue
+            try:
+                signals = d.spec.signals(history.bars(), d.params)
+            except BarsInputError:
+                continue  # still warming up
+            pos = self.state.positions.get((d.strategy, bar.symbol))
+            net = pos.net_qty if pos is not None else 0
+            day = history.session_day(bar.ts)
+            decisions = decide(
+                pos=(net > 0) - (net < 0),
+                signals=tuple(bool(a[-1]) for a in signals.arrays()),  # type: ignore[arg-type]
+                ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
+                trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
+            for decision in decisions:  # fixed legs: a restart between them keeps the keys
+                leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
+                if not self._act(d, bar, leg, decision, abs(net), day):
+                    break  # a flip whose exit is not on its way sends no entry
+
+    def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:
+        """A position carried from an earlier session is closed at this close, whatever
+        the signals say (no entry either); True when it was."""
+        if (d.strategy, bar.symbol) not in self.carried:
+            return False
+        net = self.net(d.strategy, bar.symbol)
+        if not net:
+            self.carried.discard((d.strategy, bar.symbol))
+            return False
+        self._act(d, bar, LEG_EXIT, Decision("exit", -1 if net > 0 else 1, "carried"),
+                  abs(net), history.session_day(bar.ts))
+        return True
+
+    def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> str | None:
+        """Why ``d``'s position in ``bar.symbol`` must be closed now (None: it may stay)."""
+        if kill_mode_for(self.state, d.strategy) is KillMode.FLATTEN:
+            return "a flatten kill switch is on"
+        if d.rules.cutoff is None:
+            return None
+        if (d.strategy, bar.symbol) in self.carried:
+            return "it was carried from an earlier session"
+        nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+        if nxt >= d.rules.cutoff or self._session_ends(history, d, bar.ts):
+            return f"it is past the {d.rules.cutoff:%H:%M} cutoff"
+        return None
+
+    def _exits_overdue(self, bar: FeedBar, history: SymbolHistory) -> None:
+        """Every bar until flat: a position that must be closed with no exit working for
+        all of it is a critical alert (its exit is tried again at the next close)."""
+        for d in self.deployed:
+            net = self.net(d.strategy, bar.symbol) if bar.symbol in d.symbols else 0
+            if not net:
+                self.carried.discard((d.strategy, bar.symbol))
+                continue
+            why = self._must_be_flat(d, bar, history)
+            side = Side.SELL if net > 0 else Side.BUY
+            if why is None or self.working_qty(d.strategy, bar.symbol, side,
+                                               exits_only=True) >= abs(net):
+                continue
+            self.alert(bar.ts, Severity.CRITICAL, "exit_overdue",
+                       f"{d.strategy}/{bar.symbol}: position {net:+d} is still open and "
+                       f"{why}; no exit is working (denied, rejected or in doubt): tried "
+                       "again at the next close")

@@ -1,0 +1,301 @@
+"""The order pipeline of the runner: an order from a decision (or a protective want) through
+sizing, the governance gate (kill switch, policy window, lockouts), the pre-trade risk
+engine and order building to execution - every step journaled through the bus - plus fills
+and cancels. Risk-reducing orders are never held by a halt.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from live.broker import OrderType, Outcome, Side
+from live.events import (
+    CancelOrder,
+    GovernanceDecided,
+    KillMode,
+    OrderFilled,
+    OrderIntended,
+    OrderModified,
+    RiskChecked,
+    Severity,
+    SignalRaised,
+    SignalSide,
+    client_key,
+    new_trace_id,
+)
+from live.risk.engine import OrderProposal, RiskDecision
+from live.runner.core import RunnerCore
+from live.runner.decisions import Decision
+from live.runner.deployments import Deployed
+from live.runner.feed import FeedBar
+from live.runner.protection import (
+    THROTTLED,
+    WORKING,
+    MoveTrigger,
+    PlaceProtective,
+    Wants,
+    Withdraw,
+)
+from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
+
+LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
+LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
+
+
+class OrderPipeline(RunnerCore):
+    """Sizing, governance, risk, order building, submission, fills and cancels."""
+
+    entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
+    _fills_heard: set[str]  # trade ids the fill listener handled
+
+    def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
+             day: object | None) -> bool:
+        """Decide, check and send one order; True when it is intended (now or before)."""
+        trace = new_trace_id(d.strategy, bar.symbol, bar.ts, leg)
+        key = client_key(trace)
+        if key in self.state.orders:
+            return True  # decided and intended before a restart
+        if decision.action == "exit":
+            qty = held - self.working_qty(d.strategy, bar.symbol,
+                                          Side.BUY if decision.side > 0 else Side.SELL)
+            if qty <= 0:
+                return True  # an exit for the whole position is already working
+        else:
+            qty = self._entry_qty(d)
+        side = SignalSide.FLAT if decision.action == "exit" else (
+            SignalSide.LONG if decision.side > 0 else SignalSide.SHORT)
+        ts, version = bar.ts, str(d.version)
+        if decision.action == "enter":
+            self.entry_traces.add(trace)
+        self.executor.record(SignalRaised(trace_id=trace, ts_event=ts, strategy=d.strategy,
+                                          version=version, symbol=bar.symbol, side=side,
+                                          reason=decision.reason))
+        allowed, why = self._governance(d, bar, decision)
+        self.executor.record(GovernanceDecided(trace_id=trace, ts_event=ts,
+                                               strategy=d.strategy, version=version,
+                                               allowed=allowed, reason=why))
+        if not allowed:
+            self.summary.denials += 1
+            return False
+        verdict = self.risk.check(OrderProposal(
+            strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
+            reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
+            lot_size=d.lot_size, exchange=self.exchange, reference_ts=ts,
+            band_base_price=self.symbol_history(bar.symbol).prev_session_close), self.state)
+        self.executor.record(RiskChecked(trace_id=trace, ts_event=ts, strategy=d.strategy,
+                                         symbol=bar.symbol, passed=verdict.passed,
+                                         check=verdict.check, reason=verdict.reason))
+        self.risk_warning(bar, d, verdict, f"{decision.reason} exit")
+        if verdict.disable_strategy:
+            self.switch(bar, d.strategy, "halt", "risk_engine",
+                         f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
+        if not verdict.passed:
+            self.summary.denials += 1
+            if decision.action == "exit":
+                self.alert(ts, Severity.ERROR, "exit_denied",
+                           f"{d.strategy}/{bar.symbol}: {decision.reason} exit denied by "
+                           f"{verdict.check}: {verdict.reason}")
+            return False
+        if decision.action == "exit" and not self.withdraw_protection(
+                d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
+            return False  # the position may have changed: decided again at the next close
+        self.executor.send(OrderIntended(
+            trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
+            symbol=bar.symbol, exchange=self.exchange,
+            side=Side.BUY if decision.side > 0 else Side.SELL, qty=qty,
+            order_type="MARKET", mode=self.mode))
+        self.summary.intents += 1
+        if decision.action == "enter" and day is not None:
+            self.entries[(d.strategy, bar.symbol, day)] += 1
+        return True
+
+    def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
+        """Kill switch and policy: exits always flow - a halt stops new risk, never a
+        risk-reducing order; entries need no switch on and the policy's trading window."""
+        kill = kill_mode_for(self.state, d.strategy)
+        if decision.action == "exit" and kill is KillMode.HALT:
+            return True, f"{self.mode} v{d.version}: exits flow under kill switch halt"
+        if decision.action == "enter":
+            if kill is not KillMode.OFF:
+                return False, f"kill switch: {kill}"
+            nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+            if self.policy is not None and not self.policy.entry_allowed(  # type: ignore[attr-defined]
+                    d.venue, nxt):
+                return False, f"policy: {nxt} outside the trading window"
+            if self.guardrails is not None and self.guardrails.in_lockout(nxt):
+                return False, f"risk: {nxt} inside a lockout window"
+        return True, f"{self.mode} v{d.version}"
+
+    def _entry_qty(self, d: Deployed) -> int:
+        """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""
+        scale = self.guardrails.entry_scale(d.strategy) if self.guardrails else 1.0
+        if scale >= 1.0:
+            return d.rules.qty
+        lots = max(1, int(d.rules.qty // d.lot_size * scale))
+        return lots * d.lot_size
+
+    def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
+                     ) -> None:
+        """A risk-reducing order sent despite a price breach: journaled as an alert."""
+        if verdict.passed and verdict.warning:
+            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
+                       f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
+                       "(risk-reducing orders are never held by a price check)")
+
+    def poll_fills(self, bar: FeedBar) -> None:
+        """Journal the broker's new fills (the executor tells the protection of each) and
+        ask the broker about orders left in doubt by an earlier bar."""
+        fills = self.executor.poll(bar.ts)
+        self.summary.fills += len(fills)
+        if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
+            last = self.symbol_history(bar.symbol).last_ts  # between bars: the last bar's
+            before = bar.ts if last is None else min(bar.ts, last)
+            for problem in self.executor.settle_in_doubt(bar.ts, decided_before=before):
+                self.alert(bar.ts, Severity.CRITICAL, "order_in_doubt", problem)
+
+    def cancel_order(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool:
+        """Cancel one OPEN order (a ``CancelOrder`` command; execution journals the confirmed
+        cancel); True when it is done."""
+        if order.broker_order_id is None:
+            return False
+        self.bus.send(CancelOrder(trace_id=order.trace_id, ts_event=bar.ts,
+                                  client_key=order.client_key,
+                                  broker_order_id=order.broker_order_id, reason=reason))
+        if self.state.orders[order.client_key].status is OrderStatus.CANCELLED:
+            return True
+        self.poll_fills(bar)  # refused (filled meanwhile?) or unanswered: learn what happened
+        return self.state.orders[order.client_key].status in (OrderStatus.CANCELLED,
+                                                              OrderStatus.REJECTED)
+
+    def _on_fill(self, fill: OrderFilled) -> None:
+        """A fill just journaled: the protection learns of it; a price far from the order's
+        reference raises ``insane_fill``."""
+        if fill.trade_id in self._fills_heard:
+            return  # the same fill delivered again (an at-least-once bus)
+        self._fills_heard.add(fill.trade_id)
+        self.protection.note_fill(fill)
+        reference = self._fill_reference(fill)
+        if reference is None:
+            return
+        off_pct = abs(fill.price - reference) / reference * 100.0
+        if off_pct > self.insane_fill_pct:
+            self.alert(fill.ts_event, Severity.CRITICAL, "insane_fill",
+                       f"{fill.symbol} fill {fill.trade_id} ({fill.client_key}) at "
+                       f"{fill.price:g} is {off_pct:.3g}% from its order's reference "
+                       f"{reference:g}; insane_fill_pct={self.insane_fill_pct:g}")
+
+    def _fill_reference(self, fill: OrderFilled) -> float | None:
+        """The price the filled order was meant near: its limit or trigger, else the close
+        of the bar it was decided at (else the symbol's last close)."""
+        intent = self.executor.intents.get(fill.client_key)
+        if intent is not None:
+            for price in (intent.limit_price, intent.trigger_price,
+                          self.symbol_history(intent.symbol).close_at(intent.ts_event)):
+                if price is not None and price > 0:
+                    return price
+        last = self.state.last_bars.get(fill.symbol)
+        return last.close if last is not None else None
+
+    # -- protective orders: carrying out what the protection wants --------------------------
+
+    def _protect(self, bar: FeedBar) -> None:
+        for d in self.deployed:
+            if bar.symbol in d.symbols and (d.rules.has_stop or d.rules.has_target):
+                self._carry_out(d, bar, self.protection.keep(d, bar))
+
+    def _carry_out(self, d: Deployed, bar: FeedBar, wants: Wants) -> None:
+        """Do each want of the protection in turn, answering it with the outcome."""
+        outcome: bool | None = None
+        while True:
+            try:
+                want = wants.send(outcome)
+            except StopIteration:
+                return
+            if isinstance(want, Withdraw):
+                outcome = self.withdraw_protection(want.strategy, want.symbol, bar, want.why)
+            elif isinstance(want, PlaceProtective):
+                outcome = self._place_protective(d, bar, want)
+                if outcome:
+                    self.poll_fills(bar)
+            elif isinstance(want, MoveTrigger):
+                outcome = self._move_trigger(bar, want)
+            else:
+                self._unprotected(d, bar, want.reason)
+                outcome = None
+
+    def _place_protective(self, d: Deployed, bar: FeedBar, want: PlaceProtective) -> bool:
+        """One protective order through governance and risk; True when it was sent. A
+        halted strategy still protects what it holds: these orders only reduce."""
+        if want.key in self.state.orders:
+            return False
+        entry, order_type, ts, version = want.entry, want.order_type, bar.ts, str(d.version)
+        self.executor.record(GovernanceDecided(
+            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
+            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
+        verdict = self.risk.check(OrderProposal(
+            strategy=d.strategy, symbol=bar.symbol, side=want.side, qty=want.qty,
+            reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
+            exchange=self.exchange, reference_ts=ts, order_type=str(order_type),
+            band_base_price=self.symbol_history(bar.symbol).prev_session_close), self.state)
+        self.executor.record(RiskChecked(
+            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, symbol=bar.symbol,
+            passed=verdict.passed, check=verdict.check, reason=verdict.reason))
+        self.risk_warning(bar, d, verdict, f"protective {order_type}")
+        if not verdict.passed:
+            self.summary.denials += 1
+            why = f"{d.strategy}/{bar.symbol}: protective {order_type} refused by " \
+                  f"{verdict.check}: {verdict.reason}"
+            if verdict.check == THROTTLED:
+                self.alert(ts, Severity.WARNING, "protective_throttled",
+                           why + "; placed again at the next bar")
+            else:
+                self._unprotected(d, bar, why)
+            return False
+        stop = order_type is OrderType.SL_M
+        self.executor.send(OrderIntended(
+            trace_id=entry.trace_id, ts_event=ts, client_key=want.key, strategy=d.strategy,
+            version=version, symbol=bar.symbol, exchange=self.exchange,
+            side=Side.BUY if want.side > 0 else Side.SELL, qty=want.qty,
+            order_type=order_type, trigger_price=want.price if stop else None,
+            limit_price=None if stop else want.price, mode=self.mode,
+            after_trade=entry.trade_id, oco_group=want.group))
+        self.summary.intents += 1
+        return True
+
+    def _move_trigger(self, bar: FeedBar, want: MoveTrigger) -> bool:
+        """Tighten a trailing stop at the broker; journaled when confirmed, else alerted
+        (tried again at the next close)."""
+        order, level = want.order, want.level
+        result = self.broker.modify(order.broker_order_id, trigger_price=level)  # type: ignore[attr-defined]
+        self.crash_hook("after_modify")
+        if result.outcome is Outcome.CONFIRMED:
+            self.executor.record(OrderModified(
+                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
+                broker_order_id=order.broker_order_id, trigger_price=level))
+            return True
+        self.alert(bar.ts, Severity.WARNING, "trail_not_moved",
+                   f"{order.client_key}: trigger {level:g} {result.outcome} "
+                   f"({result.reason}); tried again at the next close")
+        return False
+
+    def withdraw_protection(self, strategy: str, symbol: str, bar: FeedBar, why: str) -> bool:
+        """Cancel the working protective orders of ``strategy`` in ``symbol``; True when none
+        is left working. An order the broker will not cancel (already filled) or whose
+        state is in doubt keeps the caller from acting on a position that may have changed."""
+        clear = True
+        for order in [o for o in self.state.working.values() if o.protective and
+                      o.strategy == strategy and o.symbol == symbol and o.status in WORKING]:
+            if order.status is OrderStatus.OPEN:
+                clear = self.cancel_order(order, bar, f"withdrawn: {why}") and clear
+            else:
+                self.alert(bar.ts, Severity.CRITICAL, "protective_in_doubt",
+                           f"{order.client_key}: protective order in doubt; nothing acts on "
+                           f"{strategy}/{symbol} until the broker settles it")
+                clear = False
+        return clear
+
+    def _unprotected(self, d: Deployed, bar: FeedBar, reason: str) -> None:
+        """A position its rules want protected and that is not: flatten it (fail closed)."""
+        self.alert(bar.ts, Severity.CRITICAL, "unprotected_position", reason)
+        self.switch(bar, d.strategy, "flatten", "risk_engine",  # type: ignore[attr-defined]
+                    f"unprotected: {reason}")

@@ -1,0 +1,151 @@
+"""Start = restart: the journal folded back into state, bar history, intents, entry counts,
+kill switches and guardrail days (one pass that also checks the hash chain), then the broker
+reconciled (:mod:`~live.runner.reconcile`); the runner halts unless both are clean.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+from live.broker import Side
+from live.events import (
+    AlertRaised,
+    BarClosed,
+    KillSwitchChanged,
+    ModeChanged,
+    OrderFilled,
+    OrderIntended,
+    SignalRaised,
+    SignalSide,
+)
+from live.journal import JournalCorruptError
+from live.risk.engine import OrderProposal
+from live.runner.controls import KILL_COMMAND_ALERT, command_of
+from live.runner.core import RunnerCore
+from live.runner.feed import FeedBar
+from live.runner.reconcile import reconcile
+
+
+class RunnerHalted(RuntimeError):
+    """The runner refuses to trade (unclean reconciliation, broken journal)."""
+
+
+class Recovery(RunnerCore):
+    """The startup room: journal fold and broker reconciliation."""
+
+    started: dict[str, str]  # strategy -> reason of its last ModeChanged
+    carried: set[tuple[str, str]]  # positions open at a session's start: exited at its close
+    entries: dict[tuple[str, str, object], int]
+    last_kill_command: int
+    _folded_symbol: str | None  # the symbol of the last journaled bar
+    _note_kill: Callable[[KillSwitchChanged], None]
+    _note_guard: Callable[[str], None]
+
+    def recover(self) -> None:
+        """Fold the journal into state and history, then reconcile with the broker; halt
+        unless clean."""
+        collecting = gc.isenabled()
+        gc.disable()  # millions of small objects and no cycles: skip the collector's scans
+        try:  # one pass: the chain is checked as the journal is folded
+            for _, message in self.journal.read_checked():
+                self._fold(message)
+        except JournalCorruptError as exc:
+            raise RunnerHalted(f"journal broken at seq {exc.seq}: {exc.reason}") from None
+        finally:
+            if collecting:
+                gc.enable()
+        latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+        self.recovered_last.clear()  # in place: the protection holds this dict
+        self.recovered_last.update(latest)
+        since = min(latest.values(), default=None)
+        self._journaled_alerts = {a for a in self._journaled_alerts
+                                  if since is not None and a[0] >= since}
+        outcome = reconcile(self.executor, self.clock(), latest)
+        if not outcome.clean:
+            raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(
+                outcome.issues))
+        for d in self.deployed:
+            reason = f"runner started with v{d.version} ({d.snapshot_digest[:12]})"
+            if self.state.modes.get(d.strategy) != self.mode or \
+                    self.started.get(d.strategy) != reason:
+                self.executor.record(ModeChanged(
+                    trace_id="", ts_event=self.clock(), strategy=d.strategy, mode=self.mode,
+                    reason=reason))
+
+    def _fold(self, message: object) -> None:
+        """One journaled message into state, bar history, intents, entry counts, switches."""
+        if isinstance(message, BarClosed) and self.guardrails is not None and \
+                self._folded_symbol is not None:
+            self._replay_guardrails()  # the previous bar's evaluation, before this bar
+        self.state.apply(message)  # type: ignore[arg-type]
+        if isinstance(message, BarClosed):
+            self._fold_bar(message)
+        elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
+            self.entry_traces.add(message.trace_id)
+        elif isinstance(message, KillSwitchChanged):
+            self._note_kill(message)
+            self._note_guard(message.reason)
+        elif isinstance(message, AlertRaised):
+            self._note_alert(message)
+        elif isinstance(message, OrderFilled):
+            self.protection.note_fill(message)
+        elif isinstance(message, ModeChanged):
+            self.started[message.strategy] = message.reason
+        elif isinstance(message, OrderIntended):
+            self.executor.intents[message.client_key] = message
+            self.risk.remember(OrderProposal(
+                strategy=message.strategy, symbol=message.symbol,
+                side=1 if message.side is Side.BUY else -1, qty=message.qty,
+                reference_price=float("nan"), ts=message.ts_event, exchange=message.exchange,
+                reduces_exposure=message.trace_id not in self.entry_traces or
+                message.protective, order_type=str(message.order_type)))
+            if message.trace_id in self.entry_traces and not message.protective:
+                day = self.symbol_history(message.symbol).session_day(message.ts_event)
+                self.entries[(message.strategy, message.symbol, day)] += 1
+
+    def _fold_bar(self, message: BarClosed) -> None:
+        """A journaled bar into its symbol's history (positions open at a session's first
+        bar are carried), and the guardrails' session."""
+        self._folded_symbol = message.symbol
+        history = self.symbol_history(message.symbol)
+        if history.append(FeedBar(message.symbol, message.ts_event, message.open,
+                                  message.high, message.low, message.close, message.volume)):
+            self._note_carried(message.symbol)
+        if self.guardrails is not None:
+            day = history.session_day(message.ts_event)
+            if day != self.guardrails.day:
+                self.guardrails.new_session(day, self.state)
+
+    def _note_alert(self, message: AlertRaised) -> None:
+        self._journaled_alerts.add((message.ts_event, message.code, message.message))
+        if message.code == KILL_COMMAND_ALERT:  # a refused command is not read again
+            command = command_of(message.message)
+            if command is not None:
+                self.last_kill_command = max(self.last_kill_command, command)
+        self._note_guard(message.message)
+
+    def _note_carried(self, symbol: str) -> list[tuple[str, int]]:
+        """At a session's first bar: the positions in ``symbol`` still open, under a cutoff
+        policy, are carried (exited at the first close); returns (strategy, net) of each."""
+        found = []
+        for d in self.deployed:
+            net = self.net(d.strategy, symbol)
+            if symbol in d.symbols and net and d.rules.cutoff is not None:
+                self.carried.add((d.strategy, symbol))
+                found.append((d.strategy, net))
+        return found
+
+    def _replay_guardrails(self) -> None:
+        """Re-run the guardrails' evaluation of the last folded bar with everything that bar
+        journaled: today's peaks and soft scales come back (a fill journaled after the live
+        evaluation can only add a peak: stricter, never looser). Fired triggers come from the
+        journaled actions (:meth:`_note_guard`), never from this re-run. The journal's last
+        bar is left to the loop, which re-processes it after a restart."""
+        assert self.guardrails is not None
+        symbol = self._folded_symbol
+        assert symbol is not None
+        history = self.history[symbol]
+        closes = {s: h.last_close() for s, h in self.history.items() if len(h)}
+        move = history.last_move_pct()
+        self.guardrails.replay_bar(self.state, closes, {} if move is None else {symbol: move})
