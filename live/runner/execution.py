@@ -31,6 +31,11 @@ from live.state import LiveState, OrderStatus, in_doubt_orders, preview_fill
 CrashHook = Callable[[str], None]  # a test's crash injection: called at each named point
 
 
+class IntentNotJournaledError(RuntimeError):
+    """A ``SubmitOrder`` arrived before its intent was journaled (a transport delivering
+    out of order): refused unacked, so the transport delivers it again later."""
+
+
 def no_crash(point: str) -> None:
     """The production crash hook: nothing happens at any point."""
 
@@ -54,7 +59,7 @@ class Executor:
 
     def send(self, intent: OrderIntended) -> None:
         """Journal the intent, then command its submission."""
-        if intent.client_key in self.state.orders:
+        if intent.client_key in self.state.orders or intent.client_key in self._mine:
             return  # already intended (a bar re-processed after a restart): never twice
         self.crash("before_intent")
         self.record(intent)
@@ -68,6 +73,9 @@ class Executor:
         the startup reconciliation's (status query), never resubmitted here."""
         if command.client_key not in self._mine:
             return
+        if command.client_key not in self.state.orders:  # its intent is not journaled yet
+            raise IntentNotJournaledError(f"{command.client_key}: submit before its intent "
+                                          "is journaled; not acked, delivered again later")
         self._mine.discard(command.client_key)
         result = self.broker.submit(command.to_request())
         self.crash("after_submit")
