@@ -10,12 +10,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from live.adapters.paper import FillModel, PaperExchange
-from live.broker import OrderReport, OrderRequest, Outcome, Side, SubmitResult
+from live.broker import OrderReport, OrderRequest, OrderType, Outcome, Side, SubmitResult
 from live.db import make_engine
-from live.events import KillSwitchChanged
+from live.events import (
+    KillSwitchChanged,
+    OrderFilled,
+    OrderIntended,
+    OrderSubmitted,
+    TradingMode,
+    client_key,
+    new_trace_id,
+)
+from live.runner.deployments import Deployed, build
 from live.runner.engine import Runner
 from live.runner.feed import FeedBar
-from live.state import trading_state_hash
+from live.runner.history import SymbolHistory
+from live.runner.protection import PlaceProtective, Protection, Withdraw
+from live.state import fold, trading_state_hash
+from strategies.venues import get_venue
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
     STRATEGY,
@@ -23,6 +35,7 @@ from tests.unit.test_runner_engine import (
     Stores,
     day_bars,
     protected_stores,
+    strategy_config,
 )
 
 
@@ -177,3 +190,43 @@ def test_a_partly_filled_exit_is_not_protected_twice(tmp_path: Path) -> None:
         if net:  # (a flip filling in parts can pass through flat with both legs working)
             assert exiting + protecting <= abs(net), (bar.ts, net, exiting, protecting)
     assert partial_exits  # the day had an exit working for part of the position
+
+
+def _entered(stop_points: float) -> tuple[Protection, Deployed, FeedBar]:
+    """A protection over a state holding one long entry of 75 filled at 22,000 (no runner:
+    it reads the state and says what it wants)."""
+    config = strategy_config()
+    config["sim"] = {**config["sim"], "stop_points": stop_points}
+    deployed = build(config, 1, "live", 1.0, "0" * 64)
+    bar = day_bars(FIRST_ENTRY + 2)[-1]
+    trace = new_trace_id(STRATEGY, "NIFTY", bar.ts, 1)
+    key = client_key(trace)
+    fill = OrderFilled(trace_id=trace, ts_event=bar.ts, client_key=key, broker_order_id="B1",
+                       trade_id="T1", symbol="NIFTY", side=Side.BUY, qty=75, price=22_000.0)
+    state = fold([
+        OrderIntended(trace_id=trace, ts_event=bar.ts, client_key=key, strategy=STRATEGY,
+                      version="1", symbol="NIFTY", exchange="NFO", side=Side.BUY, qty=75,
+                      order_type=OrderType.MARKET, mode=TradingMode.LIVE),
+        OrderSubmitted(trace_id=trace, ts_event=bar.ts, client_key=key, broker_order_id="B1",
+                       outcome=Outcome.CONFIRMED),
+        fill])
+    protection = Protection(state, {trace}, lambda symbol: SymbolHistory(
+        symbol, get_venue("NSE"), 5), lambda *args, **kwargs: 0, {})
+    protection.note_fill(fill)
+    return protection, deployed, bar
+
+
+def test_the_protection_returns_the_stop_it_wants_and_places_nothing_itself() -> None:
+    protection, deployed, bar = _entered(stop_points=12.0)
+    wants = list(protection.keep(deployed, bar))  # every want answered None: nothing done
+    assert [(type(w), w.order_type, w.price, w.side, w.qty) for w in wants] == [  # type: ignore[union-attr]
+        (PlaceProtective, OrderType.SL_M, 22_000.0 - 12.0, -1, 75)]
+    assert len(protection.state.orders) == 1  # only the entry: nothing was placed
+
+
+def test_the_protection_of_a_flat_position_wants_it_withdrawn() -> None:
+    protection, deployed, bar = _entered(stop_points=12.0)
+    position = protection.state.positions[(STRATEGY, "NIFTY")]
+    position.net_qty = 0  # as if an exit had filled
+    assert list(protection.keep(deployed, bar)) == [
+        Withdraw(STRATEGY, "NIFTY", "position flat")]
