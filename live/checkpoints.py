@@ -22,6 +22,7 @@ trusted keys is refused (:class:`CheckpointSignatureError`), never skipped.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -313,29 +314,30 @@ def verify_against(reader: ChainReader, checkpoints: Sequence[Checkpoint], trust
     top = max(c.seq for c in checkpoints)
     latest = [c for c in checkpoints if c.seq == top][-1]
     head_seq = reader.head()[0]
-    base = dict(chain=chain, head_seq=head_seq, checkpoint_seq=top,
-                checkpoints=len(checkpoints), signers=tuple(signers))
+    base = functools.partial(CheckpointVerdict, chain=chain, head_seq=head_seq,
+                             checkpoint_seq=top, checkpoints=len(checkpoints),
+                             signers=tuple(signers))
     bad = _first_mismatch(reader, expected, min(head_seq, top))
     if bad is not None:
-        return CheckpointVerdict(finding="rewritten", first_bad_seq=bad[0], reason=bad[1], **base)
+        return base(finding="rewritten", first_bad_seq=bad[0], reason=bad[1])
     if head_seq < top:
-        return CheckpointVerdict(
-            finding="truncated", first_bad_seq=head_seq + 1, **base,
+        return base(
+            finding="truncated", first_bad_seq=head_seq + 1,
             reason=f"the chain ends at seq {head_seq}, but a checkpoint signed by "
                    f"{latest.signature.signer!r} at {latest.signature.signed_at} covers seq "
                    f"{top}: entries {head_seq + 1}..{top} were removed")
     if head_seq > top and latest.sealed:
-        return CheckpointVerdict(
-            finding="appended", first_bad_seq=top + 1, **base,
+        return base(
+            finding="appended", first_bad_seq=top + 1,
             reason=f"entries {top + 1}..{head_seq} follow the checkpoint sealed at seq {top} "
                    f"by {latest.signature.signer!r} at {latest.signature.signed_at}: appended "
                    "after the writer finished")
     if head_seq > top:
-        return CheckpointVerdict(
-            finding="open_tail", first_bad_seq=None, **base,
+        return base(
+            finding="open_tail", first_bad_seq=None,
             reason=f"entries {top + 1}..{head_seq} are not covered by a checkpoint yet (the "
                    "writer is running, or stopped without sealing)")
-    return CheckpointVerdict(finding="ok", **base)
+    return base(finding="ok")
 
 
 def _first_mismatch(reader: ChainReader, expected: _Expected,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numba
 import numpy as np
@@ -54,10 +55,10 @@ def plan(bars: Bars, combos: Sequence[AtrDivergenceParams]) -> Plan:
     rows = TableBuilder(len(bars))
     idx, values = [], []
     for p in combos:
-        atr_row = rows.row(("atr", p.atr_period), lambda p=p: _atr_kernel(
-            bars.high, bars.low, bars.close, p.atr_period))
-        osc = rows.row(("mom", p.atr_period, p.lookback), lambda p=p, a=atr_row: (
-            _atr_normalised_momentum_kernel(bars.close, rows.series(a), p.lookback)))
+        atr_row = rows.row(("atr", p.atr_period), partial(
+            _atr_kernel, bars.high, bars.low, bars.close, p.atr_period))
+        osc = rows.row(("mom", p.atr_period, p.lookback), partial(
+            _atr_normalised_momentum_kernel, bars.close, rows.series(atr_row), p.lookback))
         idx.append((osc,))
         values.append((float(p.left), float(p.right), float(warmup(p))))
     return Plan(rows.table(), np.array(idx, dtype=np.int64), np.array(values))

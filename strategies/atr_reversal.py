@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numba
 import numpy as np
@@ -49,10 +50,9 @@ def plan(bars: Bars, combos: Sequence[AtrReversalParams]) -> Plan:
     rows = TableBuilder(len(bars))
     idx, values = [], []
     for p in combos:
-        mean = rows.row(("ema", p.mean_period), lambda p=p: _ema_kernel(bars.close,
-                                                                          p.mean_period))
-        atr = rows.row(("atr", p.atr_period), lambda p=p: _atr_kernel(
-            bars.high, bars.low, bars.close, p.atr_period))
+        mean = rows.row(("ema", p.mean_period), partial(_ema_kernel, bars.close, p.mean_period))
+        atr = rows.row(("atr", p.atr_period), partial(
+            _atr_kernel, bars.high, bars.low, bars.close, p.atr_period))
         idx.append((mean, atr))
         values.append((p.k, float(warmup(p))))
     return Plan(rows.table(), np.array(idx, dtype=np.int64), np.array(values))

@@ -48,7 +48,7 @@ def coerce(params_cls: type[P], overrides: Mapping[str, str]) -> dict[str, Any]:
         if key not in fields:
             raise ParamError(f"unknown parameter {key!r} for {params_cls.__name__}; "
                              f"known: {sorted(fields)}")
-        kind = type(fields[key].default)
+        kind: type[Any] = type(fields[key].default)
         try:
             if kind is bool:
                 if raw.lower() not in ("true", "false", "1", "0"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numba
 import numpy as np
@@ -60,14 +61,14 @@ def plan(bars: Bars, combos: Sequence[RangeBreakoutParams]) -> Plan:
     for p in combos:
         chop = -1
         if p.chop_min > 0:
-            chop = rows.row(("chop", p.chop_period), lambda p=p: _choppiness_kernel(
-                bars.high, bars.low, bars.close, p.chop_period))
+            chop = rows.row(("chop", p.chop_period), partial(
+                _choppiness_kernel, bars.high, bars.low, bars.close, p.chop_period))
         hi = lo = -1
         if p.mode == "rolling":
-            hi = rows.row(("max", p.range_bars), lambda p=p: _rolling_max_kernel(
-                bars.high, p.range_bars))
-            lo = rows.row(("min", p.range_bars), lambda p=p: _rolling_min_kernel(
-                bars.low, p.range_bars))
+            hi = rows.row(("max", p.range_bars), partial(
+                _rolling_max_kernel, bars.high, p.range_bars))
+            lo = rows.row(("min", p.range_bars), partial(
+                _rolling_min_kernel, bars.low, p.range_bars))
         idx.append((chop, hi, lo))
         values.append((1.0 if p.mode == "opening" else 0.0, float(p.range_bars), p.chop_min,
                        float(warmup(p))))

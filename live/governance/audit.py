@@ -100,7 +100,7 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_ts", "ts"),
 )
 for _op in ("UPDATE", "DELETE"):
-    event.listen(audit_log, "after_create", sa.DDL(
+    event.listen(audit_log, "after_create", sa.DDL(  # type: ignore[no-untyped-call]  # SQLAlchemy's DDL() is unannotated
         f"CREATE TRIGGER audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
         "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END").execute_if(dialect="sqlite"))
 

@@ -137,7 +137,7 @@ def insert_request(conn: sa.Connection, *, kind: str, subject: str, payload: dic
         kind=kind, subject=subject, payload=canonical_json(payload).decode(), maker=maker,
         maker_signature=canonical_json(signature).decode(), content=content, state="pending",
         created_at=created_at))
-    return int(result.inserted_primary_key[0])
+    return _inserted_id(result)
 
 
 def get_request(conn: sa.Connection, request_id: int) -> RequestRow | None:
@@ -180,7 +180,7 @@ def insert_snapshot(conn: sa.Connection, *, strategy: str, stage: str, version: 
     result = conn.execute(SNAPSHOTS.insert().values(
         strategy=strategy, stage=stage, version=version,
         document=canonical_json(document).decode(), created_at=created_at))
-    return int(result.inserted_primary_key[0])
+    return _inserted_id(result)
 
 
 def get_snapshot(conn: sa.Connection, snapshot_id: int) -> dict[str, Any]:
@@ -188,7 +188,8 @@ def get_snapshot(conn: sa.Connection, snapshot_id: int) -> dict[str, Any]:
                        .where(SNAPSHOTS.c.id == snapshot_id)).first()
     if row is None:
         raise LookupError(f"snapshot {snapshot_id} does not exist")
-    return json.loads(row.document)
+    document: dict[str, Any] = json.loads(row.document)
+    return document
 
 
 def snapshots_for(conn: sa.Connection, strategy: str, stage: str,
@@ -242,3 +243,10 @@ def insert_config(conn: sa.Connection, *, kind: str, sha256: str, content: str,
                                          content=content, request_id=request_id,
                                          approved_by=approved_by, approved_at=approved_at))
     return version
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for an insert")
+    return int(key[0])

@@ -142,7 +142,7 @@ def risk_report(state: LiveState, limits: RiskLimits, frame: pd.DataFrame,
     market = {s: (closes[s], vols.get(s, 0.2)) for s in closes}
     positions = futures_positions(state, lot_sizes, today)
     rows = _position_rows(state, limits, lot_sizes)
-    notional = {}
+    notional: dict[str, float] = {}
     for p in positions:
         notional[p.instrument.symbol] = notional.get(p.instrument.symbol, 0.0) + \
             p.qty_units * closes[p.instrument.symbol]

@@ -193,7 +193,8 @@ def covariance(daily: np.ndarray, ewma_lambda: float | None = None) -> np.ndarra
     n = daily.shape[0]
     weights = (1.0 - ewma_lambda) * ewma_lambda ** np.arange(n - 1, -1, -1, dtype=float)
     weights /= weights.sum()
-    return (daily * weights[:, None]).T @ daily
+    cov: np.ndarray = (daily * weights[:, None]).T @ daily
+    return cov
 
 
 def gaussian_var_cvar(sigma_inr: float, confidence: float) -> tuple[float, float]:

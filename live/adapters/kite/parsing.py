@@ -241,6 +241,8 @@ def _float(payload: Mapping[str, Any], field: str, where: str) -> float:
 def _enum(kind: type[_E], payload: Mapping[str, Any], field: str, where: str) -> _E:
     value = payload.get(field)
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return kind(value)
     except ValueError:
         raise KiteParseError(f"{where}: field {field!r} has an unknown value: {value!r}") from None
