@@ -17,10 +17,10 @@ Conventions:
   fraction of the entry price (the trail: of the best price since entry), 0 = unset, NaN
   when unset; on the tick grid when ``tick`` > 0 (:func:`on_tick`). The stop level that
   acts is the tighter of the stop and the trail.
-* **Fills against a bar** (:func:`stop_fill`, :func:`limit_fill`): a stop triggers when the
-  bar trades through its trigger and fills at the trigger, a limit fills at its price; a
-  bar that opens beyond the level (a gap through it) fills at the open. A position's stop
-  level acts before its target on one bar (:func:`exit_fill`).
+* **Fills against a bar** (:func:`exit_fill`; :func:`stop_fill`, :func:`limit_fill` for one
+  order): a stop triggers when the bar trades through its trigger and fills at the
+  trigger, a limit fills at its price; a bar that opens beyond the level (a gap through
+  it) fills at the open. A position's stop level acts before its target on one bar.
 * **Slippage** (:func:`slipped`): ``slip`` points against the order on market and
   stop-market fills; limit fills (targets) never slip.
 
@@ -159,45 +159,43 @@ def stop_level(side: float, stop: float, trail: float) -> tuple[float, int]:
 
 
 @numba.njit(cache=True, nogil=True)
+def exit_fill(side: float, o: float, h: float, lo: float, level: float, level_reason: int,
+              target: float) -> tuple[float, int]:
+    """(raw exit price, reason) of the resting exit orders of a position of ``side`` on the
+    bar (o, h, lo): its stop level (a stop order at ``level``, the stop or the trail - see
+    :func:`stop_level`) first, else its target (a limit order at ``target``); (NaN, -1)
+    when neither is hit, NaN levels never are. A level is hit at the open when the bar
+    opens at/through it (a gap), else at the level when the bar's range reaches it.
+
+    The one statement of the touch and gap-through-level rule: :func:`stop_fill` and
+    :func:`limit_fill` (the paper exchange's orders) are this function with one level."""
+    if not np.isnan(level):
+        if (o - level) * side <= 0:
+            return o, level_reason
+        if (side > 0 and lo <= level) or (side < 0 and h >= level):
+            return level, level_reason
+    if not np.isnan(target):
+        if (o - target) * side >= 0:
+            return o, R_TARGET
+        if (side > 0 and h >= target) or (side < 0 and lo <= target):
+            return target, R_TARGET
+    return np.nan, -1
+
+
+@numba.njit(cache=True, nogil=True)
 def stop_fill(order_side: float, o: float, h: float, lo: float, trigger: float) -> float:
-    """Raw fill price of a stop order of ``order_side`` against the bar (o, h, lo): the
-    open when the bar opens at/through the trigger (a gap), the trigger when the bar's
-    range reaches it, else NaN (also for a NaN trigger). Slippage is the caller's."""
-    if (o - trigger) * order_side >= 0:
-        return o
-    if (order_side < 0 and lo <= trigger) or (order_side > 0 and h >= trigger):
-        return trigger
-    return np.nan
+    """Raw fill price of a stop order of ``order_side`` against the bar (o, h, lo) - the
+    open on a gap through the trigger, else the trigger when reached - or NaN when it is
+    not (:func:`exit_fill` of the position the order closes). Slippage is the caller's."""
+    return exit_fill(-order_side, o, h, lo, trigger, R_STOP, np.nan)[0]
 
 
 @numba.njit(cache=True, nogil=True)
 def limit_fill(order_side: float, o: float, h: float, lo: float, limit: float) -> float:
-    """Fill price of a limit order of ``order_side`` against the bar (o, h, lo): the
-    (better) open when the bar opens at/through the limit, the limit when the bar's range
-    reaches it, else NaN (also for a NaN limit). Never slipped."""
-    if (o - limit) * order_side <= 0:
-        return o
-    if (order_side > 0 and lo <= limit) or (order_side < 0 and h >= limit):
-        return limit
-    return np.nan
-
-
-@numba.njit(cache=True, nogil=True)
-def exit_fill(side: float, o: float, h: float, lo: float, level: float, level_reason: int,
-              target: float) -> tuple[float, int]:
-    """(raw exit price, reason) of a position of ``side`` on the bar (o, h, lo): its stop
-    level (the stop or the trail, see :func:`stop_level`) first, else its target, each a
-    resting order of the exit side (:func:`stop_fill`, :func:`limit_fill`); (NaN, -1) when
-    neither is hit."""
-    if not np.isnan(level):
-        px = stop_fill(-side, o, h, lo, level)
-        if not np.isnan(px):
-            return px, level_reason
-    if not np.isnan(target):
-        px = limit_fill(-side, o, h, lo, target)
-        if not np.isnan(px):
-            return px, R_TARGET
-    return np.nan, -1
+    """Fill price of a limit order of ``order_side`` against the bar (o, h, lo) - the
+    better open on a gap through the limit, else the limit when reached - or NaN when it
+    is not (:func:`exit_fill` of the position the order closes). Never slipped."""
+    return exit_fill(-order_side, o, h, lo, np.nan, R_STOP, limit)[0]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -66,11 +66,11 @@ def test_stop_fill_equals_the_exchange_form_on_every_consistent_bar(
     open and the trigger) are one rule on a consistent bar."""
     o, h, lo = bar
     if order_side > 0:
-        exchange = max(o, trigger) if h >= trigger else math.nan
+        exchange = max(o, trigger) if h >= trigger else None
     else:
-        exchange = min(o, trigger) if lo <= trigger else math.nan
-    got = rules.stop_fill(order_side, o, h, lo, trigger)
-    assert got == exchange or (math.isnan(got) and math.isnan(exchange))
+        exchange = min(o, trigger) if lo <= trigger else None
+    price = rules.stop_fill(order_side, o, h, lo, trigger)
+    assert (None if math.isnan(price) else price) == exchange
 
 
 @given(bar=bars(), limit=PRICES, order_side=SIDES)
@@ -78,11 +78,11 @@ def test_limit_fill_equals_the_exchange_form_on_every_consistent_bar(
         bar: tuple[float, float, float], limit: float, order_side: float) -> None:
     o, h, lo = bar
     if order_side > 0:
-        exchange = min(o, limit) if lo <= limit else math.nan
+        exchange = min(o, limit) if lo <= limit else None
     else:
-        exchange = max(o, limit) if h >= limit else math.nan
-    got = rules.limit_fill(order_side, o, h, lo, limit)
-    assert got == exchange or (math.isnan(got) and math.isnan(exchange))
+        exchange = max(o, limit) if h >= limit else None
+    price = rules.limit_fill(order_side, o, h, lo, limit)
+    assert (None if math.isnan(price) else price) == exchange
 
 
 def test_exit_fill_bar_touching_stop_and_target_exits_at_the_stop() -> None:
