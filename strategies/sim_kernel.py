@@ -5,7 +5,9 @@ equity written out, via :func:`simulate_kernel`) and the grid engine (``record=F
 the metrics vector, nothing per bar kept). It reads each bar's signals and session events
 as bits of one byte (``S_*`` | ``F_*``) and runs through the quiet bars - those whose bits
 ask nothing of the current position and that touch no stop or target - with only the
-mark-to-market. All conventions live here once:
+mark-to-market. The per-order rules (the decision at a close, stop/trail/target levels, how
+a level fills against a bar, slippage, the tick grid) are :mod:`strategies.rules`, which the
+live runner and the paper exchange call too; the loop's conventions:
 
 * **Fills.** ``next_open`` (default): a signal seen at bar t's close fills at bar t+1's open,
   in the same session only. ``close``: fills at bar t's close (vectorbt's default).
@@ -43,8 +45,27 @@ import numpy.typing as npt
 from strategies.arrays import F64, I64, B
 from strategies.costs import fill_cost_tuple_inr
 from strategies.metric_names import METRIC_NAMES
+from strategies.rules import (
+    R_CUTOFF,
+    R_END,
+    R_RUIN,
+    R_SESSION_END,
+    R_SIGNAL,
+    R_STOP,
+    R_TARGET,
+    decide,
+    entry_levels,
+    exit_fill,
+    on_tick,
+    room_for_entry,
+    slipped,
+    stop_level,
+    trail_level,
+)
 
 U8 = npt.NDArray[np.uint8]
+
+_on_tick = on_tick  # the name tests/unit/test_simulator.py reads the tick rounding by
 
 # packed inputs of simulate_packed: signal bits (one byte per bar, from pack_signals) and
 # bar bits (from bar_flags) never overlap, so one OR gives everything a bar holds
@@ -62,8 +83,6 @@ N_CFG = 15
 T_ENTRY_IDX, T_EXIT_IDX, T_SIDE, T_QTY, T_ENTRY_PX, T_EXIT_PX = range(6)
 T_GROSS, T_COSTS, T_NET, T_REASON = range(6, 10)
 N_TRADE_COLS = 10
-REASONS = ("signal", "stop", "trail", "target", "cutoff", "session_end", "end_of_data", "ruin")
-R_SIGNAL, R_STOP, R_TRAIL, R_TARGET, R_CUTOFF, R_SESSION_END, R_END, R_RUIN = range(8)
 
 # metrics vector
 M_TOTAL_RETURN, M_SHARPE, M_MAX_DD, M_TRADES, M_HIT, M_PROFIT_FACTOR = range(6)
@@ -76,73 +95,6 @@ Book = tuple[float, float, float, float, float, float]
 
 # Hot-loop helpers take and return scalars only: passing arrays to a numba function costs
 # reference-count traffic on every call, which dominated the per-bar time (measured 25x).
-
-
-@numba.njit(cache=True, nogil=True)
-def _on_tick(price: float, side: float, tick: float) -> float:
-    """``price`` on the tick grid (``tick`` 0: unchanged), rounded up for a long's levels
-    and down for a short's: stops and trails tighter, targets further - never a level the
-    exchange would refuse, never a more favourable one than asked. A price already on the
-    grid (to 1e-9 relative, float noise) stays."""
-    if tick <= 0 or np.isnan(price):
-        return price
-    n = price / tick
-    k = np.round(n)
-    if abs(n - k) > 1e-9 * max(1.0, abs(n)):
-        k = np.ceil(n) if side > 0 else np.floor(n)
-    inv = 1.0 / tick
-    if abs(inv - np.round(inv)) < 1e-9:  # e.g. 0.05: k / 20 is the nearest double
-        return k / np.round(inv)
-    return k * tick
-
-
-@numba.njit(cache=True, nogil=True)
-def _entry_levels(side: float, px: float, rules: tuple[float, float, float, float],
-                  tick: float) -> tuple[float, float]:
-    """Stop-loss and target prices of a position entered at ``px`` (NaN when unset), on the
-    ``tick`` grid (:func:`_on_tick`); ``rules`` = (stop points, stop fraction, target
-    points, target fraction)."""
-    stop_pts, stop_frac, target_pts, target_frac = rules
-    stop = np.nan
-    if stop_pts > 0:
-        stop = px - side * stop_pts
-    elif stop_frac > 0:
-        stop = px * (1.0 - side * stop_frac)
-    target = np.nan
-    if target_pts > 0:
-        target = px + side * target_pts
-    elif target_frac > 0:
-        target = px * (1.0 + side * target_frac)
-    return _on_tick(stop, side, tick), _on_tick(target, side, tick)
-
-
-@numba.njit(cache=True, nogil=True)
-def _trail_level(side: float, peak: float, trail_pts: float, trail_frac: float,
-                 tick: float) -> float:
-    if trail_pts > 0:
-        return _on_tick(peak - side * trail_pts, side, tick)
-    if trail_frac > 0:
-        return _on_tick(peak * (1.0 - side * trail_frac), side, tick)
-    return np.nan
-
-
-@numba.njit(cache=True, nogil=True)
-def _stop_exit(side: float, o: float, h: float, lo: float, level: float, level_reason: int,
-               target: float) -> tuple[float, int]:
-    """(raw exit price, reason) when the stop level (the stop or the trail, see
-    ``_stop_level``) or else the target is hit, else (NaN, -1). A gap through the level
-    fills at the open."""
-    if not np.isnan(level):
-        if (o - level) * side <= 0:
-            return o, level_reason
-        if (side > 0 and lo <= level) or (side < 0 and h >= level):
-            return level, level_reason
-    if not np.isnan(target):
-        if (o - target) * side >= 0:
-            return o, R_TARGET
-        if (side > 0 and h >= target) or (side < 0 and lo <= target):
-            return target, R_TARGET
-    return np.nan, -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -167,25 +119,13 @@ def _open(side: float, raw: float, cash: float, sizing: tuple[float, float, floa
     """A position of ``side`` filled at ``raw`` (then slipped): (units, entry price, entry
     costs, stop, target, trail, the stop level that acts first, its reason); zero units
     when the sizing gives none (nothing opens)."""
-    px = raw + side * slip
+    px = slipped(raw, side, slip)
     qty = _entry_qty(px, cash, sizing)
     cost = fill_cost_tuple_inr(rates, side > 0, px * qty)
-    stop, target = _entry_levels(side, px, rules, tick)
-    trail = _trail_level(side, px, trail_pts, trail_frac, tick)
-    level, reason = _stop_level(side, stop, trail)
+    stop, target = entry_levels(side, px, rules, tick)
+    trail = trail_level(side, px, trail_pts, trail_frac, tick)
+    level, reason = stop_level(side, stop, trail)
     return qty, px, cost, stop, target, trail, level, reason
-
-
-@numba.njit(cache=True, nogil=True)
-def _decide(pos: float, le: bool, lx: bool, se: bool, sx: bool) -> tuple[bool, float]:
-    """(exit now?, side to enter) from the four signals and the current position."""
-    long_in = le and not se
-    short_in = se and not le
-    if pos > 0:
-        return lx or se, -1.0 if short_in else 0.0
-    if pos < 0:
-        return sx or le, 1.0 if long_in else 0.0
-    return False, 1.0 if long_in else (-1.0 if short_in else 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,7 +181,7 @@ def _settle(side: float, entry_px: float, entry_cost: float, raw_px: float, qty:
             slip: float, rates: tuple[float, ...]) -> tuple[float, float, float, float]:
     """Close at ``raw_px`` (slipped): (fill price, gross P&L, trade costs, cash change).
     The cash change is gross less the exit's costs; the entry's were paid at entry."""
-    px = raw_px - side * slip
+    px = slipped(raw_px, -side, slip)
     exit_cost = fill_cost_tuple_inr(rates, side < 0, px * qty)
     gross = (px - entry_px) * side * qty
     return px, gross, entry_cost + exit_cost, gross - exit_cost
@@ -274,15 +214,6 @@ def _active_bits(pos: float, ruined: bool, direction: float) -> int:
     if direction < 0:
         return S_SHORT_ENTRY | F_BOUNDARIES
     return S_LONG_ENTRY | S_SHORT_ENTRY | F_BOUNDARIES
-
-
-@numba.njit(cache=True, nogil=True)
-def _stop_level(side: float, stop: float, trail: float) -> tuple[float, int]:
-    """The level that stops the position out first (the stop or the trail) and its reason;
-    (NaN, R_STOP) when neither is set."""
-    if not np.isnan(trail) and (np.isnan(stop) or (trail - stop) * side > 0):
-        return trail, R_TRAIL
-    return stop, R_STOP
 
 
 @numba.njit(cache=True, nogil=True)
@@ -337,7 +268,7 @@ def simulate_kernel(
 def _touch_bounds(side: float, level: float, target: float) -> tuple[float, float]:
     """(below, above): a bar whose open or low is at/below ``below``, or whose open or high is
     at/above ``above``, may exit at the stop level or the target (NaN: no such level). Used
-    only to skip ``_stop_exit`` on bars that touch neither: for +-1 sides and finite prices
+    only to skip ``exit_fill`` on bars that touch neither: for +-1 sides and finite prices
     ``(o - level) * side <= 0`` is ``o <= level`` (long) or ``o >= level`` (short)."""
     if side > 0:
         return level, target
@@ -413,8 +344,8 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                         break
                     if trailing:
                         peak = max(peak, h[u]) if pos > 0 else min(peak, lo[u])
-                        trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
-                        level, level_reason = _stop_level(pos, stop, trail)
+                        trail = trail_level(pos, peak, trail_pts, trail_frac, tick)
+                        level, level_reason = stop_level(pos, stop, trail)
                         below, above = _touch_bounds(pos, level, target)
                     eq = mark
                     in_pos += 1.0
@@ -446,7 +377,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
             if next_open and pend_side != 0 and pos == 0 and entry_ok[t] and not ruined:
                 enter_side, enter_raw = pend_side, o[t]
             pend_exit, pend_side = False, 0.0
-            if enter_side != 0 and (max_trades <= 0 or today < max_trades):
+            if enter_side != 0 and room_for_entry(today, max_trades):
                 qty, entry_px, entry_cost, stop, target, trail, level, level_reason = _open(
                     enter_side, enter_raw, cash, sizing, slip, rt, rules, trail_pts,
                     trail_frac, tick)
@@ -456,7 +387,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                     entry_idx, peak, today = t, entry_px, today + 1
         stopped = False
         if pos != 0 and has_levels:
-            raw, reason = _stop_exit(pos, o[t], h[t], lo[t], level, level_reason, target)
+            raw, reason = exit_fill(pos, o[t], h[t], lo[t], level, level_reason, target)
             if reason >= 0:  # a target is a limit order: no slippage
                 px, gross, costs, delta = _settle(pos, entry_px, entry_cost, raw, qty,
                                                   0.0 if reason == R_TARGET else slip, rt)
@@ -466,16 +397,14 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                 book, cash, pos, stopped = _booked(book, gross, costs), cash + delta, 0.0, True
             elif trailing:
                 peak = max(peak, h[t]) if pos > 0 else min(peak, lo[t])
-                trail = _trail_level(pos, peak, trail_pts, trail_frac, tick)
-                level, level_reason = _stop_level(pos, stop, trail)
+                trail = trail_level(pos, peak, trail_pts, trail_frac, tick)
+                level, level_reason = stop_level(pos, stop, trail)
         last = t == n - 1
         if full:
             if not stopped and not ruined:
-                do_exit, side = _decide(pos, (bits & S_LONG_ENTRY) != 0,
-                                        (bits & S_LONG_EXIT) != 0, (bits & S_SHORT_ENTRY) != 0,
-                                        (bits & S_SHORT_EXIT) != 0)
-                if side * direction < 0:  # the other side's entry: only its exit part acts
-                    side = 0.0
+                do_exit, side = decide(pos, (bits & S_LONG_ENTRY) != 0,
+                                       (bits & S_LONG_EXIT) != 0, (bits & S_SHORT_ENTRY) != 0,
+                                       (bits & S_SHORT_EXIT) != 0, direction)
                 if next_open:
                     pend_exit, pend_side = do_exit, side
                 else:
@@ -486,8 +415,8 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                             _record(trades, int(book[0]), entry_idx, t, pos, qty, entry_px, px,
                                     gross, costs, R_SIGNAL)
                         book, cash, pos = _booked(book, gross, costs), cash + delta, 0.0
-                    if side != 0 and pos == 0 and entry_ok_close[t] and (
-                            max_trades <= 0 or today < max_trades) and not (
+                    if side != 0 and pos == 0 and entry_ok_close[t] and room_for_entry(
+                            today, max_trades) and not (
                             last or (flat_end and bits & F_SESSION_LAST)):  # would close at once
                         qty, entry_px, entry_cost, stop, target, trail, level, level_reason = \
                             _open(side, c[t], cash, sizing, slip, rt, rules, trail_pts,

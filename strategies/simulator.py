@@ -7,7 +7,8 @@ equity curve (returns statistics, drawdowns) come from vectorbt, not from hand-w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 from strategies.bars import Bars
 from strategies.costs import N_RATES, CostRates
 from strategies.params import ParamError, require
+from strategies.rules import LEVEL_KEYS, REASONS, check_fill, check_levels, check_slippage
 from strategies.signals import Signals
 from strategies.sim_kernel import (
     C_CAPITAL,
@@ -37,7 +39,6 @@ from strategies.sim_kernel import (
     METRIC_NAMES,
     N_CFG,
     N_TRADE_COLS,
-    REASONS,
     T_COSTS,
     T_ENTRY_IDX,
     T_ENTRY_PX,
@@ -91,36 +92,21 @@ class SimConfig:
     direction: Direction = "both"
 
     def __post_init__(self) -> None:
-        for name in ("qty_lots", "lot_size"):
-            require(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
-        for name in ("stop_points", "stop_frac", "trail_points", "trail_frac", "target_points",
-                     "target_frac", "slippage_ticks", "max_trades_per_day"):
-            value = getattr(self, name)
-            require(np.isfinite(value) and value >= 0, name, value, "must be finite and >= 0")
-        for rule in ("stop", "trail", "target"):
-            points, frac = getattr(self, f"{rule}_points"), getattr(self, f"{rule}_frac")
-            require(not (points > 0 and frac > 0), f"{rule}_frac", frac,
-                    f"set {rule}_points or {rule}_frac, not both")
-        require(self.tick_size > 0, "tick_size", self.tick_size, "must be > 0")
-        require(self.fill in ("next_open", "close"), "fill", self.fill,
-                "must be 'next_open' or 'close'")
-        require(self.initial_capital_inr > 0, "initial_capital_inr", self.initial_capital_inr,
-                "must be > 0")
-        require(self.direction in DIRECTION_CODES, "direction", self.direction,
-                "must be 'both', 'long' or 'short'")
-        self._check_size()
+        check_config(asdict_shallow(self))
 
-    def _check_size(self) -> None:
-        require(self.size_type in ("lots", "amount", "percent"), "size_type", self.size_type,
-                "must be 'lots', 'amount' or 'percent'")
-        if self.size_type == "lots":
-            require(self.size == 0, "size", self.size, "size_type 'lots' takes qty_lots")
-            return
-        require(bool(np.isfinite(self.size)) and self.size > 0, "size", self.size,
-                "must be finite and > 0")
-        if self.size_type == "amount" and not self.fractional:
-            require(self.size % self.lot_size == 0, "size", self.size,
-                    f"must be a whole number of lots of {self.lot_size} (or fractional)")
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "sim.") -> SimConfig:
+        """A config from plain data (a registered version's ``sim``, a settings file):
+        numbers coerced to the field's type (None: 0 for an exit rule), an unknown key or a
+        bad value refused with a :class:`ParamError` naming ``where`` + the field."""
+        unknown = sorted(str(k) for k in values if k not in _FIELD_KINDS)
+        if unknown:
+            raise ParamError(f"{where or 'config '}keys {unknown}: unknown; known: "
+                             f"{sorted(_FIELD_KINDS)}")
+        typed = {name: _coerce(f"{where}{name}", value, _FIELD_KINDS[name])
+                 for name, value in values.items()}
+        check_config({**asdict_shallow(_DEFAULTS), **typed}, where)
+        return cls(**typed)
 
     @property
     def qty(self) -> float:
@@ -151,6 +137,68 @@ class SimConfig:
 
     def rates(self) -> np.ndarray:
         return self.costs.as_array() if self.costs is not None else ZERO_COSTS
+
+
+def asdict_shallow(config: SimConfig) -> dict[str, Any]:
+    """The fields of ``config`` by name (costs kept as the object, unlike ``asdict``)."""
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+def check_config(values: Mapping[str, Any], where: str = "") -> None:
+    """Refuse :class:`SimConfig` field values outside their domain (every field present),
+    naming ``where`` + the field: the one validation of the execution rules."""
+    for name in ("qty_lots", "lot_size"):
+        require(values[name] >= 1, f"{where}{name}", values[name], "must be >= 1")
+    require(np.isfinite(values["max_trades_per_day"]) and values["max_trades_per_day"] >= 0,
+            f"{where}max_trades_per_day", values["max_trades_per_day"],
+            "must be finite and >= 0")
+    check_levels(values, where)
+    check_slippage(values["slippage_ticks"], values["tick_size"], where)
+    check_fill(values["fill"], where)
+    require(values["initial_capital_inr"] > 0, f"{where}initial_capital_inr",
+            values["initial_capital_inr"], "must be > 0")
+    require(values["direction"] in DIRECTION_CODES, f"{where}direction", values["direction"],
+            "must be 'both', 'long' or 'short'")
+    _check_size(values, where)
+
+
+def _check_size(values: Mapping[str, Any], where: str) -> None:
+    size_type, size, lot_size = values["size_type"], values["size"], values["lot_size"]
+    require(size_type in ("lots", "amount", "percent"), f"{where}size_type", size_type,
+            "must be 'lots', 'amount' or 'percent'")
+    if size_type == "lots":
+        require(size == 0, f"{where}size", size, "size_type 'lots' takes qty_lots")
+        return
+    require(bool(np.isfinite(size)) and size > 0, f"{where}size", size,
+            "must be finite and > 0")
+    if size_type == "amount" and not values["fractional"]:
+        require(size % lot_size == 0, f"{where}size", size,
+                f"must be a whole number of lots of {lot_size} (or fractional)")
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """``value`` as a ``kind`` field's value: ints and floats from numbers (an int only from
+    a whole one; None is 0 for the exit rules), bools and strings as they are."""
+    if value is None and name.rsplit(".", 1)[-1] in LEVEL_KEYS:
+        return 0.0
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int | float) and not isinstance(value, bool) and (
+            float(value).is_integer()):
+        return int(value)
+    if kind is CostRates and (value is None or isinstance(value, CostRates)):
+        return value
+    require(kind in (bool, str) and isinstance(value, kind), name, value,
+            f"must be {'a number' if kind in (int, float) else kind.__name__}")
+    return value
+
+
+_DEFAULTS = SimConfig()
+_FIELD_KINDS: dict[str, type] = {
+    "qty_lots": int, "lot_size": int, **dict.fromkeys(LEVEL_KEYS, float),
+    "max_trades_per_day": int, "slippage_ticks": float, "tick_size": float, "fill": str,
+    "initial_capital_inr": float, "costs": CostRates, "round_levels": bool, "size_type": str,
+    "size": float, "fractional": bool, "direction": str}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """What to do at a bar's close, by the bar simulator's own rules (``next_open`` fills).
 
-Mirrors :func:`strategies.sim_kernel.simulate_kernel` step for step so a replay through the
-runner trades like the backtest: a decision at bar t's close is a market order that fills
-at bar t+1's open. At the close before the cutoff bar an open position is flattened
-(``cutoff``); otherwise the four signals decide as in the kernel's ``_decide`` (exit on the
-opposite entry or the exit signal, no pyramiding, long wins only without a short entry);
-an entry needs the next bar to be inside the entry window (before the cutoff) and the
-day's entry count below ``max_trades_per_day``. Orders never carry over to a new session.
+The rules are the simulator's, called, not copied: the signals decide through
+:func:`strategies.rules.decide` (exit on the opposite entry or the exit signal, no
+pyramiding, long wins only without a short entry), the day's entry cap through
+:func:`strategies.rules.room_for_entry`, and a version's ``sim`` is validated by
+:meth:`strategies.simulator.SimConfig.from_mapping` before the runner checks it trades that
+way. A decision at bar t's close is a market order that fills at bar t+1's open. At the close
+before the cutoff bar an open position is flattened (``cutoff``); an entry needs the next bar
+to be inside the entry window (before the cutoff). Orders never carry over to a new session.
 
 Stop-loss, trailing stop and target rules are executed as protective orders resting at the
 broker (see :func:`protective_levels` and the runner): the levels come from the simulator's
@@ -16,47 +17,58 @@ own compiled functions, so a live position is stopped where its backtest would b
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from strategies.sim_kernel import (
+from strategies.params import ParamError, require
+from strategies.rules import (
+    LEVEL_KEYS,
     R_CUTOFF,
     R_SIGNAL,
     REASONS,
-    _entry_levels,
-    _stop_level,
-    _trail_level,
+    check_levels,
+    entry_levels,
+    room_for_entry,
+    stop_level,
+    trail_level,
 )
+from strategies.rules import decide as decide_side
+from strategies.simulator import SimConfig
 
-LEVEL_KEYS = ("stop_points", "stop_frac", "trail_points", "trail_frac", "target_points",
-              "target_frac")
+__all__ = ["LEVEL_KEYS", "Decision", "Rules", "UnsupportedVersionError", "check_supported",
+           "decide", "protective_levels"]
+
+#: Keys ``study.model_config`` writes beside the rules in a version's ``sim``: the cost
+#: schedule's name (the runner computes no costs; the broker charges them).
+RECORD_ONLY_KEYS = frozenset({"cost_schedule"})
 
 
 class UnsupportedVersionError(ValueError):
     """A version whose execution rules the runner cannot honour exactly."""
 
 
-def check_supported(sim: dict[str, Any]) -> None:
-    """Refuse rules the runner does not execute identically to the simulator."""
-    if sim.get("fill", "next_open") != "next_open":
-        raise UnsupportedVersionError(f"fill={sim.get('fill')!r}: the runner trades "
+def check_supported(sim: Mapping[str, Any]) -> SimConfig:
+    """The version's rules as a :class:`SimConfig` (validated there: unknown keys and bad
+    values are refused); refuse rules the runner does not execute identically to the
+    simulator."""
+    try:
+        config = SimConfig.from_mapping(
+            {k: v for k, v in sim.items() if k not in RECORD_ONLY_KEYS}, where="sim.")
+    except ParamError as exc:
+        raise UnsupportedVersionError(str(exc)) from None
+    if config.fill != "next_open":
+        raise UnsupportedVersionError(f"fill={config.fill!r}: the runner trades "
                                       "next_open (a decision at a close fills at the next open)")
     for key, runner_does in (("size_type", "lots"), ("direction", "both"),
                              ("fractional", False)):
-        if sim.get(key, runner_does) != runner_does:
+        if getattr(config, key) != runner_does:
             raise UnsupportedVersionError(
-                f"sim.{key}={sim.get(key)!r}: the runner trades {key}={runner_does!r} only "
-                "(fixed lots, both sides, whole lots); refusing rather than trading it "
+                f"sim.{key}={getattr(config, key)!r}: the runner trades {key}={runner_does!r} "
+                "only (fixed lots, both sides, whole lots); refusing rather than trading it "
                 "differently from its research")
-    for rule in ("stop", "trail", "target"):
-        points, frac = (float(sim.get(f"{rule}_{unit}") or 0.0) for unit in ("points", "frac"))
-        if not (math.isfinite(points) and math.isfinite(frac) and points >= 0 and frac >= 0):
-            raise UnsupportedVersionError(f"sim.{rule}_points={points!r} / sim.{rule}_frac="
-                                          f"{frac!r}: must be finite and >= 0")
-        if points > 0 and frac > 0:
-            raise UnsupportedVersionError(f"sim.{rule}_points and sim.{rule}_frac are both set "
-                                          "(the simulator takes one)")
+    return config
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,18 @@ class Rules:
     target_frac: float = 0.0
     level_tick: float = 0.0  # levels rounded to this tick (0: exact), as SimConfig.round_levels
 
+    def __post_init__(self) -> None:
+        check_levels({key: getattr(self, key) for key in LEVEL_KEYS})
+        require(math.isfinite(self.level_tick) and self.level_tick >= 0, "level_tick",
+                self.level_tick, "must be finite and >= 0")
+
+    @property
+    def levels(self) -> tuple[float, float, float, float]:
+        """(stop points, stop fraction, target points, target fraction), as the compiled
+        :func:`strategies.rules.entry_levels` takes them."""
+        return (float(self.stop_points), float(self.stop_frac), float(self.target_points),
+                float(self.target_frac))
+
     @property
     def has_stop(self) -> bool:
         return max(self.stop_points, self.stop_frac, self.trail_points, self.trail_frac) > 0
@@ -94,14 +118,14 @@ def protective_levels(side: int, entry_px: float, peak: float, rules: Rules
                       ) -> tuple[float | None, float | None]:
     """(stop trigger, target limit) of a position of ``side`` entered at ``entry_px`` whose
     best price since entry is ``peak`` (the entry price on the entry bar): the simulator's
-    ``_entry_levels`` / ``_trail_level`` / ``_stop_level``, called as they are compiled.
-    None where the rule is unset."""
-    stop, target = _entry_levels(float(side), entry_px, (
-        rules.stop_points, rules.stop_frac, rules.target_points, rules.target_frac),
-        rules.level_tick)
-    trail = _trail_level(float(side), peak, rules.trail_points, rules.trail_frac,
-                         rules.level_tick)
-    level, _ = _stop_level(float(side), stop, trail)
+    :func:`~strategies.rules.entry_levels` / :func:`~strategies.rules.trail_level` /
+    :func:`~strategies.rules.stop_level`, called as they are compiled. None where the rule
+    is unset."""
+    tick = float(rules.level_tick)
+    stop, target = entry_levels(float(side), float(entry_px), rules.levels, tick)
+    trail = trail_level(float(side), float(peak), float(rules.trail_points),
+                        float(rules.trail_frac), tick)
+    level, _ = stop_level(float(side), stop, trail)
     return (None if math.isnan(level) else float(level),
             None if math.isnan(target) else float(target))
 
@@ -113,16 +137,6 @@ class Decision:
     action: str
     side: int
     reason: str
-
-
-def _decide(pos: int, le: bool, lx: bool, se: bool, sx: bool) -> tuple[bool, int]:
-    """The kernel's ``_decide``: (exit now?, side to enter)."""
-    long_in, short_in = le and not se, se and not le
-    if pos > 0:
-        return lx or se, -1 if short_in else 0
-    if pos < 0:
-        return sx or le, 1 if long_in else 0
-    return False, 1 if long_in else (-1 if short_in else 0)
 
 
 def _local_time(ts: datetime, tz: str) -> time:
@@ -140,12 +154,13 @@ def decide(*, pos: int, signals: tuple[bool, bool, bool, bool], ts: datetime,
     at_cutoff = rules.cutoff is not None and nxt >= rules.cutoff
     if pos != 0 and at_cutoff:  # also after a missed cutoff bar: never carried past it
         return [Decision("exit", -pos, REASONS[R_CUTOFF])]
-    do_exit, side = _decide(pos, *signals)
+    le, lx, se, sx = signals
+    do_exit, side = decide_side(float(pos), bool(le), bool(lx), bool(se), bool(sx), 0.0)
     out = []
     if do_exit and pos != 0:
         out.append(Decision("exit", -pos, REASONS[R_SIGNAL]))
     entry_window = rules.cutoff is None or nxt < rules.cutoff
-    room = rules.max_trades_per_day <= 0 or trades_today < rules.max_trades_per_day
-    if side != 0 and entry_window and room:
-        out.append(Decision("enter", side, "entry"))
+    if side != 0 and entry_window and room_for_entry(float(trades_today),
+                                                     float(rules.max_trades_per_day)):
+        out.append(Decision("enter", int(side), "entry"))
     return out

@@ -1,11 +1,15 @@
 """How the paper exchange fills: the fill model and pure bar-by-bar matching.
 
-Conventions are the bar simulator's (:mod:`strategies.sim_kernel`): ``next_open`` fills a
-market order sent after bar t's close at bar t+1's open, ``close`` at the signal bar's close;
-slippage is ``slippage_ticks * tick_size`` points against the trader on market and stop-market
-fills. Limit prices are never crossed: a limit fill is slippage-free and a gap through the
-limit fills at the (better) open. Stops trigger when the bar's high (buy) / low (sell) reaches
-the trigger; a gap through it triggers at the open.
+The fill model has a named *mode*. ``parity`` (the default, and the only one built) fills by
+the bar simulator's own compiled rules (:mod:`strategies.rules`, the functions the simulator
+and the live runner call): ``next_open`` fills a market order sent after bar t's close at bar
+t+1's open, ``close`` at the signal bar's close; slippage is ``slippage_ticks * tick_size``
+points against the trader on market and stop-market fills
+(:func:`~strategies.rules.slipped`). Limit prices are never crossed: a limit fill is
+slippage-free and a gap through the limit fills at the (better) open
+(:func:`~strategies.rules.limit_fill`). Stops trigger when the bar's high (buy) / low (sell)
+reaches the trigger; a gap through it triggers at the open (:func:`~strategies.rules.stop_fill`).
+A later ``realism`` mode (an impact model) is a name reserved, not built: it is refused.
 
 Protective orders (``OrderRequest.after_trade``): in ``next_open`` a market entry fills at the
 open of bar t+1, and the price path after it is that bar's range, so a stop or target placed
@@ -32,8 +36,20 @@ from datetime import datetime
 from typing import Literal
 
 from live.broker import OrderType, Side
+from strategies.params import ParamError
+from strategies.rules import (
+    check_fill,
+    check_slippage,
+    limit_fill,
+    slippage_points,
+    slipped,
+    stop_fill,
+)
 
 FillConvention = Literal["next_open", "close"]
+FillMode = Literal["parity"]
+#: The modes built; ``realism`` (an impact model) is reserved for later.
+FILL_MODES = ("parity",)
 
 
 class FillModelError(ValueError):
@@ -54,6 +70,7 @@ class FillModel:
     (seed, client_key); ``max_qty`` (None: no limit) refuses larger orders.
     """
 
+    mode: FillMode = "parity"
     fill: FillConvention = "next_open"
     slippage_ticks: float = 0.0
     tick_size: float = 0.05
@@ -63,12 +80,14 @@ class FillModel:
     max_qty: int | None = None
 
     def __post_init__(self) -> None:
-        if self.fill not in ("next_open", "close"):
-            raise FillModelError(f"fill {self.fill!r}: must be 'next_open' or 'close'")
-        if not (math.isfinite(self.slippage_ticks) and self.slippage_ticks >= 0):
-            raise FillModelError(f"slippage_ticks {self.slippage_ticks!r}: must be >= 0")
-        if not (math.isfinite(self.tick_size) and self.tick_size > 0):
-            raise FillModelError(f"tick_size {self.tick_size!r}: must be > 0")
+        if self.mode not in FILL_MODES:
+            raise FillModelError(f"mode {self.mode!r}: must be one of {FILL_MODES} "
+                                 "('realism' is reserved for an impact model not built yet)")
+        try:
+            check_fill(self.fill)
+            check_slippage(self.slippage_ticks, self.tick_size)
+        except ParamError as exc:
+            raise FillModelError(str(exc)) from None
         if self.latency_bars < 0:
             raise FillModelError(f"latency_bars {self.latency_bars!r}: must be >= 0")
         if not 0.0 <= self.partial_fill_ratio <= 1.0:
@@ -80,7 +99,7 @@ class FillModel:
 
     @property
     def slippage_points(self) -> float:
-        return self.slippage_ticks * self.tick_size
+        return slippage_points(float(self.slippage_ticks), float(self.tick_size))
 
     @property
     def wait_bars(self) -> int:
@@ -142,25 +161,27 @@ class Match:
     price: float = 0.0
 
 
-def _sign(side: Side) -> int:
-    return 1 if side is Side.BUY else -1
+def _sign(side: Side) -> float:
+    return 1.0 if side is Side.BUY else -1.0
+
+
+def _price_or_none(price: float) -> float | None:
+    return None if math.isnan(price) else float(price)
 
 
 def _limit_hit(side: Side, bar: Bar, limit: float) -> float | None:
-    if side is Side.BUY:
-        return min(bar.open, limit) if bar.low <= limit else None
-    return max(bar.open, limit) if bar.high >= limit else None
+    return _price_or_none(limit_fill(_sign(side), float(bar.open), float(bar.high),
+                                     float(bar.low), float(limit)))
 
 
 def _stop_hit(side: Side, bar: Bar, trigger: float) -> float | None:
-    if side is Side.BUY:
-        return max(bar.open, trigger) if bar.high >= trigger else None
-    return min(bar.open, trigger) if bar.low <= trigger else None
+    return _price_or_none(stop_fill(_sign(side), float(bar.open), float(bar.high),
+                                    float(bar.low), float(trigger)))
 
 
 def _market(side: Side, bar: Bar, model: FillModel) -> float:
     base = bar.open if model.fill == "next_open" else bar.close
-    return base + _sign(side) * model.slippage_points
+    return slipped(float(base), _sign(side), model.slippage_points)
 
 
 def _stop_limit(side: Side, bar: Bar, stop_px: float, limit: float) -> float | None:
@@ -170,8 +191,9 @@ def _stop_limit(side: Side, bar: Bar, stop_px: float, limit: float) -> float | N
     return _limit_hit(side, bar, limit)
 
 
-def _price(order: WorkingOrder, bar: Bar, model: FillModel) -> tuple[bool, float | None]:
-    """(triggered after this bar, fill price or None)."""
+def _parity_price(order: WorkingOrder, bar: Bar, model: FillModel
+                  ) -> tuple[bool, float | None]:
+    """(triggered after this bar, fill price or None) by the simulator's rules."""
     kind, side = order.order_type, order.side
     if kind is OrderType.MARKET:
         return False, _market(side, bar, model)
@@ -185,7 +207,7 @@ def _price(order: WorkingOrder, bar: Bar, model: FillModel) -> tuple[bool, float
     if stop_px is None:
         return False, None
     if kind is OrderType.SL_M:
-        return True, stop_px + _sign(side) * model.slippage_points
+        return True, slipped(stop_px, _sign(side), model.slippage_points)
     return True, _stop_limit(side, bar, stop_px, order.limit_price or 0.0)
 
 
@@ -199,10 +221,14 @@ def fill_qty(order: WorkingOrder, model: FillModel) -> int:
 
 def match(order: WorkingOrder, bar: Bar, model: FillModel) -> Match:
     """Match one working order against one bar (at most one fill per order per bar)."""
-    triggered, price = _price(order, bar, model)
+    triggered, price = _PRICE_BY_MODE[model.mode](order, bar, model)
     if price is None:
         return Match(triggered)
     return Match(triggered, fill_qty(order, model), price)
+
+
+# a fill mode's pricing of one order on one bar; a "realism" mode adds its entry here
+_PRICE_BY_MODE = {"parity": _parity_price}
 
 
 def rejects_at_random(seed: int, client_key: str, reject_prob: float) -> bool:

@@ -149,6 +149,16 @@ def _add_missing_columns(conn: sa.Connection) -> None:
                 f"{preparer.quote(name)} {column.type.compile(dialect=dialect)}")
 
 
+def _stored_model(text: str) -> str:
+    """A stored fill model as this code writes it: a store made before fill modes existed
+    (no ``mode``) was filled by the ``parity`` rules; text that does not parse stays as it is
+    (and so differs from any model wanted)."""
+    try:
+        return FillModel.from_json(text).to_json()
+    except (ValueError, TypeError):
+        return text
+
+
 def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
     """Record the seed and fill model on first use; refuse a different one later."""
     wanted = {"seed": str(seed), "fill_model": model.to_json()}
@@ -157,6 +167,8 @@ def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
         if not stored:
             conn.execute(config.insert(), [{"key": k, "value": v} for k, v in wanted.items()])
             return
+    if "fill_model" in stored:
+        stored["fill_model"] = _stored_model(stored["fill_model"])
     if stored != wanted:
         differs = sorted(k for k in {*stored, *wanted} if stored.get(k) != wanted.get(k))
         raise PaperConfigError(
