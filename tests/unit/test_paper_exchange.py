@@ -494,6 +494,19 @@ def test_oco_both_siblings_touched_on_one_bar_only_older_fills(db: Path) -> None
     assert target is not None and target.state is OrderState.CANCELLED
 
 
+def test_oco_both_touched_the_stop_fills_even_when_the_target_is_older(db: Path) -> None:
+    # The simulator takes the stop when one bar touches both levels; a stop re-placed after
+    # its target (a throttled retry) must not turn that bar into a target fill on paper.
+    ex = _exchange(db)
+    _long_entry(ex)
+    tp = ex.submit(_target("tp", 105.0, oco_group="g1")).broker_order_id
+    sl = ex.submit(_stop("sl", 97.0, oco_group="g1")).broker_order_id
+    _bar(ex, 2, 100.0, h=106.0, lo=96.0, c=100.0)
+    assert [f.broker_order_id for f in ex.fills() if f.client_key != "entry"] == [sl]
+    target = ex.status(broker_order_id=tp)
+    assert target is not None and target.state is OrderState.CANCELLED
+
+
 def test_oco_request_into_filled_group_is_rejected(db: Path) -> None:
     ex = _exchange(db)
     trade = _long_entry(ex, 100.0, h=101.0, lo=96.0, c=99.0)

@@ -109,6 +109,12 @@ def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
     return ""
 
 
+def _target_last(order: OrderRow) -> bool:
+    """Sort key (stable): a bracket's limit member after the rest, so its stop wins a bar
+    that touches both (the simulator's rule)."""
+    return order.oco_group is not None and order.order_type is OrderType.LIMIT
+
+
 def _cancel_oco_siblings(conn: sa.Connection, filled: OrderRow, ts: str) -> None:
     """Cancel the other OPEN orders of ``filled``'s OCO group (same symbol) at ``ts``."""
     if filled.oco_group is None:
@@ -170,8 +176,11 @@ class PaperExchange:
         """Match the working orders of ``symbol`` against one bar; returns the new fills.
 
         A bar at or before the last one seen for the symbol is ignored, so replaying a feed
-        after a crash never matches a bar twice. Orders match oldest first; one cancelled by
-        an OCO sibling's fill earlier on this bar is not matched.
+        after a crash never matches a bar twice. Orders match oldest first, except that a
+        limit member of an OCO group (a target) matches after every other order: when one bar
+        touches both the stop and the target of a bracket, the stop fills, as in the
+        simulator (which assumes the worse exit), whichever of the two was placed first. One
+        cancelled by an OCO sibling's fill earlier on this bar is not matched.
         """
         bar = Bar(ts, open, high, low, close)
         with self._engine.begin() as conn:
@@ -180,7 +189,8 @@ class PaperExchange:
                 return []
             store.save_bar(conn, symbol, bar)
             produced: list[FillReport] = []
-            for order in store.all_orders(conn, symbol=symbol, state=OrderState.OPEN):
+            for order in sorted(store.all_orders(conn, symbol=symbol, state=OrderState.OPEN),
+                                key=_target_last):
                 if order.oco_group is not None and not _still_open(conn, order):
                     continue
                 if order.wait_bars > 0:
