@@ -180,7 +180,7 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
     version = mlflow_registry.client().record(
         report, verdict, lineage, out_dir,
-        study.model_config(dataset, report, config, research, venue),
+        study.version_config(dataset, report, config, research, venue),
         study.input_example(features))
     return {"strategy": report.strategy, "dataset": dataset, "symbol": report.symbol,
             "version": version.version, "model_uri": version.model_uri,
