@@ -110,8 +110,8 @@ def main() -> None:
         _configure(Path(tmp_name))
         import dagster as dg
 
-        from pipelines.definitions import RESEARCH_JOB, build_definitions
         from pipelines.defs.research.partitions import partition_key
+        from stratops.definitions import RESEARCH_JOB, build_definitions
         from stratops.settings import load_settings
 
         _check_sizes()

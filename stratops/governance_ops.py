@@ -114,6 +114,7 @@ def service(settings: Settings | None = None, *, create: bool = True):
     ``create=False`` (readers) never creates an empty governance database."""
     from live.governance.configs import ConfigFiles
     from live.governance.promotion import GovernanceService
+    from pipelines.research.gates import load_gates
     from strategies.registry import STRATEGIES
 
     settings = settings or load_settings()
@@ -122,7 +123,7 @@ def service(settings: Settings | None = None, *, create: bool = True):
     configs = ConfigFiles(engine, {
         "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),
-        "risk": settings.path(settings.governance.risk_file)})
+        "risk": settings.path(settings.governance.risk_file)}, load_gates=load_gates)
     trust = trusted(settings)
     return GovernanceService(engine=engine, directory=trust.directory, registry=models,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, models),

@@ -58,8 +58,8 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
     """Materialise the research assets of each pair, one Dagster run per partition."""
     import dagster as dg
 
-    from pipelines.definitions import RESEARCH_JOB, build_definitions
     from pipelines.defs.research.partitions import partition_key
+    from stratops.definitions import RESEARCH_JOB, build_definitions
 
     job = build_definitions().resolve_job_def(RESEARCH_JOB)
     instance = dg.DagsterInstance.get()

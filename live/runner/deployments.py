@@ -80,7 +80,7 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                   ) -> tuple[list[Deployed], list[Refusal]]:
     """Verified, loadable versions for ``mode``; the refusals with reasons."""
     from live.canonical import digest
-    from pipelines.research.lineage import strategies_source_hash
+    from strategies.lineage import strategies_source_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()

@@ -135,14 +135,10 @@ def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatur
         pbo_spread=research.pbo_spread_splits, progress=progress)
 
 
-def gate_verdict(root: Path, report: WalkForwardReport) -> GateVerdict:
+def gate_verdict(gates_file: Path, report: WalkForwardReport) -> GateVerdict:
     """The report's metrics against the reviewed gates (``governance.gates_file``, by default
     ``gates.yaml``)."""
-    from stratops.settings import load_settings
-
-    settings = load_settings(root)
-    gates = load_gates(settings.path(settings.governance.gates_file),
-                       known_strategies=set(STRATEGIES))
+    gates = load_gates(gates_file, known_strategies=set(STRATEGIES))
     return gates.evaluate(report.strategy, report.metrics)
 
 

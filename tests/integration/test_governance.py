@@ -81,7 +81,8 @@ class Desk:
         self.engine = make_engine(f"sqlite:///{root / 'governance.db'}")
         configs = ConfigFiles(self.engine, {"gates": root / "gates.yaml",
                                             "policy": root / "policy.yaml",
-                                            "risk": root / "risk.yaml"})
+                                            "risk": root / "risk.yaml"},
+                              load_gates=load_gates)
         kwargs = {"evidence": evidence} if evidence is not None else {}
         self.svc = GovernanceService(engine=self.engine, directory=self.directory,
                                      registry=self.registry, configs=configs,

@@ -80,7 +80,8 @@ class TrustedDesk(Desk):
 
 def replace_configs(svc: GovernanceService, engine: Any, root: Path) -> GovernanceService:
     configs = ConfigFiles(engine, {kind: root / path.name
-                                   for kind, path in svc.configs.paths.items()})
+                                   for kind, path in svc.configs.paths.items()},
+                          load_gates=svc.configs.load_gates)
     return GovernanceService(engine=engine, directory=svc.directory, registry=svc.registry,
                              configs=configs, clock=svc.clock, evidence=svc.evidence,
                              known_strategies=svc.known_strategies)

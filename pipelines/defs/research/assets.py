@@ -108,7 +108,7 @@ def _verdict_asset(research: ResearchSettings) -> dg.AssetsDefinition:
     )
     def gate_verdict(research_config: ResearchConfig,
                      walk_forward_report: WalkForwardReport) -> Iterator[Any]:
-        verdict = study.gate_verdict(research_config.root_path, walk_forward_report)
+        verdict = study.gate_verdict(research_config.gates_path, walk_forward_report)
         rows = "\n".join(f"| {c.name} | {c.value:.4g} | {c.threshold:.4g} | "
                          f"{'pass' if c.passed else 'FAIL'} |" for c in verdict.checks)
         yield dg.Output(verdict, metadata={
