@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,11 @@ from live.governance.identity import (
 )
 from live.governance.signing import Signature
 from live.governance.trust import TrustedDirectory, load_trusted, lock_path_for
+from stratops.clock import utc_now
+from stratops.errors import ActorMissingError  # defined there: no import cycle
 from stratops.settings import Settings, load_settings
 
 USER_ENV = "STRATOPS_USER"
-
-
-class ActorMissingError(ValueError):
-    """No acting user: pass --as USER or set STRATOPS_USER."""
-
-
-def utc_now() -> datetime:
-    """The wall clock, at the shell's edge only (domain code takes an injected clock)."""
-    return datetime.now(UTC)
 
 
 def acting_user(name: str | None) -> str:

@@ -9,15 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.research.config import ResearchSettings
-
-
-class ResearchSelectionError(ValueError):
-    """A --strategy or --dataset outside the research partitions."""
-
-
-class ResearchInputError(ValueError):
-    """Studies that failed on their input or configuration (a user error, not a bug); the
-    message names each study and its error."""
+from stratops.errors import (  # defined there: no import cycle
+    ResearchInputError,
+    ResearchSelectionError,
+)
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -40,14 +40,14 @@ from live.events import (
     Severity,
     client_key,
 )
-from live.risk.engine import OrderProposal
+from live.risk.engine import OrderProposal, RiskDecision, RiskEngine
+from live.runner.crash import CrashPoints
 from live.runner.decisions import protective_levels
 from live.runner.deployments import Deployed
+from live.runner.execution import Executor
 from live.runner.feed import FeedBar
-from live.state import OrderRecord, OrderStatus
-
-if TYPE_CHECKING:
-    from live.runner.engine import Runner
+from live.runner.history import SymbolHistory
+from live.state import LiveState, OrderRecord, OrderStatus
 
 STOP_LEG, TARGET_LEG, GROUP_LEG, LEGS_PER_GENERATION = 2, 3, 4, 10
 MAX_GENERATIONS = 1000  # replacements of one position's protection before it is flattened
@@ -74,10 +74,45 @@ def in_bar(ts: datetime, bar_ts: datetime, length: timedelta) -> bool:
     return bar_ts <= ts < bar_ts + length
 
 
+class ProtectedRunner(Protocol):
+    """What protection uses of its runner (:class:`live.runner.engine.Runner`), so this
+    module does not import the engine that imports it."""
+
+    state: LiveState
+    entry_traces: set[str]
+    recovered_last: dict[str, datetime]
+    executor: Executor
+    risk: RiskEngine
+    crash: CrashPoints
+    broker: object
+    exchange: str
+    mode: Any
+    summary: Any  # the run's counters (denials, intents)
+
+    def net(self, strategy: str, symbol: str) -> int: ...
+
+    def working_qty(self, strategy: str, symbol: str, side: Side, *,
+                    exits_only: bool = False) -> int: ...
+
+    def poll_fills(self, bar: FeedBar) -> None: ...
+
+    def symbol_history(self, symbol: str) -> SymbolHistory: ...
+
+    def cancel_order(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool: ...
+
+    def alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None: ...
+
+    def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str, *,
+               flatten_leg: int = ...) -> None: ...
+
+    def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision,
+                     what: str) -> None: ...
+
+
 class Protection:
     """The protective orders of one runner (its state, executor, broker and risk engine)."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: ProtectedRunner) -> None:
         self.runner = runner
         self.entry_fill: dict[tuple[str, str], EntryFill] = {}
         self.fill_ts: dict[tuple[str, str], datetime] = {}  # last protective fill

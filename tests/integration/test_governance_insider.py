@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from live.config_changes import approve_config, request_config
 from live.db import make_engine
 from live.governance import store
 from live.governance.audit import AuditLog
-from live.governance.config_changes import approve_config, request_config
 from live.governance.configs import ConfigFiles
 from live.governance.identity import create_keys, load_actor
 from live.governance.kill import approve_rearm, pull, request_rearm, verified_commands

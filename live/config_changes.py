@@ -1,5 +1,9 @@
 """Maker/checker for reviewed configuration: request a file's current content, a risk
-officer (never the maker) approves it into a new signed config version."""
+officer (never the maker) approves it into a new signed config version.
+
+It sits beside ``live.governance`` and ``live.risk``, not inside either: it validates a
+``risk.yaml`` with the risk engine's own validator, and the risk engine reads the governance
+policy, so inside governance it would close an import cycle."""
 
 from __future__ import annotations
 
