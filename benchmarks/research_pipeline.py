@@ -133,7 +133,7 @@ def main() -> None:
             for step, seconds in _step_seconds(instance, result.run_id).items():
                 stages[step] += seconds
             print(f"{strategy}: {time.perf_counter() - t0:.1f} s, {len(report.folds)} folds, "
-                  f"version {version['version']}, gates {'pass' if version['passed'] else 'fail'}")
+                  f"version {version.version}, gates {'pass' if version.passed else 'fail'}")
         wall = time.perf_counter() - start
     if min(folds) < MIN_FOLDS:
         sys.exit(f"only {min(folds)} folds; the benchmark needs {MIN_FOLDS}")
