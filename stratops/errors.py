@@ -7,25 +7,33 @@ EXIT_FAILED = 1  # a validation, check or gate failed
 EXIT_BAD_INPUT = 2  # bad file, field, value or configuration
 EXIT_INTERNAL = 3
 
+# The CLI's own error types live here, not in the modules that raise them, so that
+# expected_errors() imports nothing that imports this module (no import cycle).
+
 
 class ResearchInputError(ValueError):
     """Studies that failed on their input or configuration (a user error, not a bug); the
     message names each study and its error."""
 
+
 class ResearchSelectionError(ValueError):
     """A --strategy or --dataset outside the research partitions."""
+
 
 class BadKillAction(ValueError):
     """A kill switch action that is not halt, reduce or flatten."""
 
+
 class ActorMissingError(ValueError):
     """No acting user: pass --as USER or set STRATOPS_USER."""
+
 
 class LiveSetupError(ValueError):
     """A live run that cannot start (bad mode, nothing deployed, mixed fill models)."""
 
+
 class VersionRefError(ValueError):
-    """A version argument that is not one of :data:`VERSION_FORMS`."""
+    """A version argument that is not one of :data:`stratops.cli_common.VERSION_FORMS`."""
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
