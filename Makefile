@@ -31,8 +31,10 @@ demo: setup
 gates: setup
 	bash .github/scripts/strategy-gates.sh $(BASE)
 
+# ruff, then the layer contracts (import-linter, [tool.importlinter] in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # The datasets the tests read (DVC reproduces them byte-identically; a no-op when current).
 data: setup

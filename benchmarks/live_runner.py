@@ -67,6 +67,7 @@ from strategies.bars import BarsInputError
 from strategies.params import get_params
 from strategies.registry import get_strategy
 from strategies.signals import Signals
+from strategies.version_config import VersionConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "data/datasets/nse_index_1m.parquet"
@@ -98,7 +99,7 @@ def deployed_four() -> list[Deployed]:
                   "venue": "NSE", "cutoff": "venue", "symbols": [SYMBOL],
                   "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0,
                           "tick_size": 0.05}}
-        out.append(build(config, 1, "live", 1.0, "0" * 64))
+        out.append(build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64))
     return out
 
 

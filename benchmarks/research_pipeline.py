@@ -110,8 +110,8 @@ def main() -> None:
         _configure(Path(tmp_name))
         import dagster as dg
 
-        from pipelines.definitions import RESEARCH_JOB, build_definitions
         from pipelines.defs.research.partitions import partition_key
+        from stratops.definitions import RESEARCH_JOB, build_definitions
         from stratops.settings import load_settings
 
         _check_sizes()
@@ -133,7 +133,7 @@ def main() -> None:
             for step, seconds in _step_seconds(instance, result.run_id).items():
                 stages[step] += seconds
             print(f"{strategy}: {time.perf_counter() - t0:.1f} s, {len(report.folds)} folds, "
-                  f"version {version['version']}, gates {'pass' if version['passed'] else 'fail'}")
+                  f"version {version.version}, gates {'pass' if version.passed else 'fail'}")
         wall = time.perf_counter() - start
     if min(folds) < MIN_FOLDS:
         sys.exit(f"only {min(folds)} folds; the benchmark needs {MIN_FOLDS}")

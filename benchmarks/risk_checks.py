@@ -52,6 +52,7 @@ from live.runner.feed import FeedItem, Idle, paced, replay_bars, replay_frame
 from live.state import LiveState
 from strategies.params import get_params
 from strategies.registry import get_strategy
+from strategies.version_config import VersionConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CHECKS, N_VAR, N_ORDERS = 10_000, 50, 200
@@ -147,8 +148,8 @@ class KillTrial:
                                                                    tick_size=0.05))
         journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=utc_now)
         self.runner = Runner(
-            journal=journal, broker=self.exchange, deployed=[build(config, 1, "live", 1.0,
-                                                                   "0" * 64)],
+            journal=journal, broker=self.exchange,
+            deployed=[build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)],
             mode="live", clock=utc_now, risk=PreTradeRiskEngine(limits),
             market=lambda b: self.exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                   b.close),

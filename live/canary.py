@@ -17,6 +17,7 @@ from live.governance.policy import CanaryEvidence
 from live.journal import Journal, journal_exists, open_journal
 from live.reconciliation import expectation_config, reconcile_journal
 from live.state import replay
+from strategies.version_config import VersionConfig
 
 
 def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | None] | None:
@@ -40,20 +41,19 @@ def _qty(journal: Journal, strategy: str) -> int | None:
     return None
 
 
-def evidence_for(journal: Journal, config: dict[str, Any], version: int, *,
+def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
                  source: str, max_sessions: int = 5) -> CanaryEvidence | None:
     """Sessions, trades and open breaks of ``version`` in ``journal``."""
-    strategy = config["strategy"]
+    strategy = config.strategy
     span = _span(journal, strategy, version)
     if span is None:
         return None
-    sim = dict(config.get("sim") or {})
-    qty = _qty(journal, strategy) or int(sim.get("qty_lots", 1)) * int(sim.get("lot_size", 1))
-    config_sim = expectation_config(sim, qty)
+    qty = _qty(journal, strategy) or config.sim.qty_lots * config.sim.lot_size
+    config_sim = expectation_config(config.sim, qty)
     breaks, trades, sessions = 0, 0, 0
-    for symbol in config.get("symbols") or []:
-        reports = reconcile_journal(journal, strategy=strategy, params=config["params"],
-                                    venue=config["venue"], symbol=symbol, sim=config_sim,
+    for symbol in config.symbols:
+        reports = reconcile_journal(journal, strategy=strategy, params=config.params_dict,
+                                    venue=config.venue, symbol=symbol, sim=config_sim,
                                     max_sessions=max_sessions, from_seq=span[0],
                                     to_seq=span[1])
         sessions = max(sessions, len(reports))

@@ -36,25 +36,24 @@ from live.events import (
 )
 from live.journal import Journal
 from live.runner.decisions import LEVEL_KEYS
-from pipelines.datasets.schema import atomic_write
 from strategies.bars import bars_from_frame
+from strategies.files import atomic_write
 from strategies.registry import get_strategy
 from strategies.simulator import SimConfig, simulate
+from strategies.version_config import SimRules
 
 PRICE_TOLERANCE = 1e-6
 
 
-def expectation_config(sim: dict[str, Any], qty: int) -> SimConfig:
-    """The simulator settings of the shadow expectation for a version whose model config
-    has ``sim`` and that traded ``qty`` units per order (the stage's size): its lot size,
+def expectation_config(sim: SimRules, qty: int) -> SimConfig:
+    """The simulator settings of the shadow expectation for a version whose execution rules
+    are ``sim`` and that traded ``qty`` units per order (the stage's size): its lot size,
     slippage, trade cap and protective levels."""
-    lot = int(sim.get("lot_size", 1))
+    lot = sim.lot_size
     return SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
-                     slippage_ticks=float(sim.get("slippage_ticks", 0.0)),
-                     tick_size=float(sim.get("tick_size", 0.05)),
-                     max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
-                     round_levels=bool(sim.get("round_levels", True)),
-                     **{key: float(sim.get(key) or 0.0) for key in LEVEL_KEYS})
+                     slippage_ticks=sim.slippage_ticks, tick_size=sim.tick_size,
+                     max_trades_per_day=sim.max_trades_per_day, round_levels=sim.round_levels,
+                     **{key: getattr(sim, key) for key in LEVEL_KEYS})
 
 
 @dataclass(frozen=True, slots=True)

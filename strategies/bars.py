@@ -14,7 +14,7 @@ from datetime import time
 import numpy as np
 import pandas as pd
 
-from strategies.venues import Venue, get_venue
+from strategies.venues import CutoffError, Venue, get_venue, resolve_cutoff
 
 
 class BarsInputError(ValueError):
@@ -94,13 +94,11 @@ def _overnight_shift(spec: Venue) -> pd.Timedelta:
     return pd.Timedelta(hours=24) - pd.Timedelta(hours=spec.open.hour, minutes=spec.open.minute)
 
 
-def _cutoff_time(cut: time | str | None) -> time | None:
-    if cut is None or isinstance(cut, time):
-        return cut
+def _cutoff_time(cut: time | str | None, venue: str) -> time | None:
     try:
-        return time.fromisoformat(cut)
-    except ValueError:
-        raise BarsInputError(f"cutoff {cut!r} is not a time HH:MM") from None
+        return resolve_cutoff(cut, venue)
+    except CutoffError as exc:
+        raise BarsInputError(str(exc)) from None
 
 
 def _writeable(column: pd.Series) -> np.ndarray:
@@ -135,7 +133,7 @@ def bars_from_frame(
     if bar_minutes is None:
         steps = np.diff(local.as_unit("ns").asi8) / 6e10  # minutes, whatever the unit
         bar_minutes = float(np.median(steps)) if len(steps) else 1.0
-    cut = _cutoff_time(spec.cutoff if cutoff == "venue" else cutoff)
+    cut = _cutoff_time(cutoff, venue)
     minute = (local.hour * 60 + local.minute).to_numpy().astype(np.float64)
     if cut is None or bar_minutes >= 24 * 60:
         entry_ok = np.ones(len(one), dtype=bool)

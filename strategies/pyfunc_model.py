@@ -3,12 +3,15 @@
 MLflow logs this file as source, not a pickle, and runs it on load; the registered version's
 ``model_config`` names the strategy, its params, venue and cutoff. Prediction calls the very
 same ``bars_from_frame`` + ``StrategySpec.signals`` path as research, so a registered version
-signals exactly what its walk-forward traded. This is the only module of ``strategies`` that
-imports MLflow (nothing else here imports this module).
+signals exactly what its walk-forward traded. The config is decoded by
+:meth:`VersionConfig.from_json`, the codec every reader of a version shares. This is the only
+module of ``strategies`` that imports MLflow (nothing else imports it: an import-linter
+contract keeps ``live`` away from it).
 """
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import mlflow
@@ -16,13 +19,12 @@ import numpy as np
 import pandas as pd
 
 from strategies.bars import BarsInputError, bars_from_frame
-from strategies.model_config import ModelConfigError, StrategyConfig, parse_model_config
 from strategies.spec import StrategySpec
+from strategies.version_config import VersionConfig, VersionConfigError
 
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 SIGNAL_COLUMNS = ("long_entry", "long_exit", "short_entry", "short_exit")
-__all__ = ["ModelConfigError", "StrategyConfig", "StrategyModel", "parse_model_config",
-           "signals_frame"]
+__all__ = ["StrategyModel", "VersionConfig", "VersionConfigError", "signals_frame"]
 
 
 def _check_frame(frame: pd.DataFrame) -> None:
@@ -36,7 +38,7 @@ def _check_frame(frame: pd.DataFrame) -> None:
                              f"{frame['ts'].dtype}")
 
 
-def signals_frame(spec: StrategySpec, params: Any, venue: str, cutoff: str | None,
+def signals_frame(spec: StrategySpec, params: Any, venue: str, cutoff: time | str | None,
                   frame: pd.DataFrame) -> pd.DataFrame:
     """Signals of ``spec`` with ``params`` for every symbol of a bar frame.
 
@@ -61,7 +63,7 @@ class StrategyModel(mlflow.pyfunc.PythonModel):
     """The pyfunc face of one strategy version; its config comes from ``model_config``."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        self.config_ = parse_model_config(context.model_config)
+        self.config_ = VersionConfig.from_json(context.model_config)
 
     def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -115,3 +115,48 @@ def session_schedule(venue_name: str, start: date, end: date) -> pd.DataFrame:
 
 def _as_delta(t: time) -> pd.Timedelta:
     return pd.Timedelta(hours=t.hour, minutes=t.minute, seconds=t.second)
+
+
+#: A version's or a study's cutoff: the venue's own (``"venue"``), none, or a venue-local time.
+Cutoff = time | str | None
+VENUE_CUTOFF = "venue"
+
+
+class CutoffError(ValueError):
+    """A cutoff that is not ``venue``, ``none``/None or a time ``HH:MM``."""
+
+
+def parse_cutoff(value: object, *, field: str = "cutoff") -> time | str | None:
+    """The one cutoff parser: ``"venue"`` stays ``"venue"`` (the venue's own, resolved by
+    :func:`resolve_cutoff`), ``None`` or ``"none"`` is no forced flat, a :class:`time` or
+    an ISO ``HH:MM[:SS]`` string is that venue-local time. Anything else raises
+    :class:`CutoffError` naming ``field`` and the value."""
+    if value is None or value == "none":
+        return None
+    if value == VENUE_CUTOFF or isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            pass
+    raise CutoffError(f"{field}={value!r}: must be 'venue', 'none' or a time HH:MM")
+
+
+def resolve_cutoff(cutoff: time | str | None, venue: str) -> time | None:
+    """The flat time a parsed cutoff means on ``venue`` (``"venue"``: the venue's own)."""
+    parsed = parse_cutoff(cutoff)
+    if parsed == VENUE_CUTOFF:
+        return get_venue(venue).cutoff
+    assert parsed is None or isinstance(parsed, time)
+    return parsed
+
+
+def format_cutoff(cutoff: time | str | None) -> str | None:
+    """A parsed cutoff as JSON: ``"venue"``, None or ``"HH:MM"`` (``"HH:MM:SS"`` when it has
+    seconds)."""
+    parsed = parse_cutoff(cutoff)
+    if parsed is None or parsed == VENUE_CUTOFF:
+        return parsed  # type: ignore[return-value]
+    assert isinstance(parsed, time)
+    return parsed.isoformat(timespec="seconds" if parsed.second else "minutes")

@@ -22,6 +22,8 @@ from strategies.params import ParamError, coerce, expand_space, in_space
 from strategies.registry import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
 from strategies.spec import StrategySpec
+from strategies.venues import CutoffError
+from strategies.venues import parse_cutoff as parse_venue_cutoff
 from stratops.settings import load_settings
 
 
@@ -69,13 +71,12 @@ def load_bars(request: RunRequest) -> tuple[Bars, DatasetMeta]:
 
 
 def parse_cutoff(text: str) -> time | str | None:
-    """``venue`` (the venue's own), ``none`` (no forced flat), or ``HH:MM`` venue time."""
-    if text in ("venue", "none"):
-        return None if text == "none" else "venue"
+    """``--cutoff``: ``venue`` (the venue's own), ``none`` (no forced flat), or ``HH:MM``
+    venue time, by the one cutoff parser (:func:`strategies.venues.parse_cutoff`)."""
     try:
-        return time.fromisoformat(text)
-    except ValueError:
-        raise ParamError(f"cutoff={text!r}: use venue, none or HH:MM") from None
+        return parse_venue_cutoff(text, field="--cutoff")
+    except CutoffError as exc:
+        raise ParamError(str(exc)) from None
 
 
 def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:

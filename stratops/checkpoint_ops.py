@@ -53,7 +53,7 @@ def service_signer(settings: Settings, directory: Any) -> Signer:
     """
     from live.governance.identity import Actor
     from live.service_key import load_service_key
-    from stratops.governance_ops import utc_now
+    from stratops.clock import utc_now
 
     key = load_service_key(settings.path(settings.live.service_key_file))
     actor = Actor(directory.require(settings.live.service_user, RUNNER_ROLE), key)

@@ -416,7 +416,7 @@ def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write"
 def config_request(kind: Annotated[str, typer.Argument(help="gates | policy | risk")],
                    reason: ReasonOpt, as_user: AsOpt = None) -> None:
     """Maker: propose the file's current content as its next approved version."""
-    from live.governance.config_changes import request_config
+    from live.config_changes import request_config
 
     row = _signed_call(as_user, lambda svc, sign: request_config(svc, kind, reason, sign),
                        "config_request")
@@ -427,7 +427,7 @@ def config_request(kind: Annotated[str, typer.Argument(help="gates | policy | ri
 @config_app.command("approve")
 def config_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = None) -> None:
     """Checker (risk officer, not the maker): approve a config change."""
-    from live.governance.config_changes import approve_config
+    from live.config_changes import approve_config
 
     version = _signed_call(as_user, lambda svc, sign: approve_config(svc, request, sign),
                            "config_approve")

@@ -285,10 +285,10 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     total = 0
     for (name, version), qty in sorted(versions.items()):
         config = registry.load_config(name, version)  # as data; no artifact code runs
-        rules = expectation_config(dict(config.get("sim") or {}), qty)
-        for symbol in config.get("symbols") or []:
-            reports = reconcile_journal(journal, strategy=name, params=config["params"],
-                                        venue=config["venue"], symbol=symbol, sim=rules,
+        rules = expectation_config(config.sim, qty)
+        for symbol in config.symbols:
+            reports = reconcile_journal(journal, strategy=name, params=config.params_dict,
+                                        venue=config.venue, symbol=symbol, sim=rules,
                                         max_sessions=settings.live.max_history_sessions)
             for report in reports:
                 write_day_report(report, path_under(folder, validate_name(name)))

@@ -10,13 +10,13 @@ from rich.table import Table
 
 from stratops.cli_common import JsonOpt, print_json
 from stratops.cli_governance import AsOpt, ReasonOpt, SigningRefused, _signed_call
-from stratops.errors import EXIT_FAILED
+from stratops.errors import (
+    EXIT_FAILED,
+    BadKillAction,  # defined there: no import cycle
+)
 
 console = Console()
 
-
-class BadKillAction(ValueError):
-    """A kill switch action that is not halt, reduce or flatten."""
 
 rearm_app = typer.Typer(help="Re-arm a kill switch (maker/checker).", no_args_is_help=True)
 risk_app = typer.Typer(help="Risk limits, VaR, stress, margin.", no_args_is_help=True)

@@ -84,5 +84,5 @@ def ui(
 
     _dagster_env()
     exe = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    os.execvp(exe, [exe, "dev", "-m", "pipelines.definitions", "-h", "127.0.0.1",
+    os.execvp(exe, [exe, "dev", "-m", "stratops.definitions", "-h", "127.0.0.1",
                     "-p", str(port)])

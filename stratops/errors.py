@@ -7,6 +7,34 @@ EXIT_FAILED = 1  # a validation, check or gate failed
 EXIT_BAD_INPUT = 2  # bad file, field, value or configuration
 EXIT_INTERNAL = 3
 
+# The CLI's own error types live here, not in the modules that raise them, so that
+# expected_errors() imports nothing that imports this module (no import cycle).
+
+
+class ResearchInputError(ValueError):
+    """Studies that failed on their input or configuration (a user error, not a bug); the
+    message names each study and its error."""
+
+
+class ResearchSelectionError(ValueError):
+    """A --strategy or --dataset outside the research partitions."""
+
+
+class BadKillAction(ValueError):
+    """A kill switch action that is not halt, reduce or flatten."""
+
+
+class ActorMissingError(ValueError):
+    """No acting user: pass --as USER or set STRATOPS_USER."""
+
+
+class LiveSetupError(ValueError):
+    """A live run that cannot start (bad mode, nothing deployed, mixed fill models)."""
+
+
+class VersionRefError(ValueError):
+    """A version argument that is not one of :data:`stratops.cli_common.VERSION_FORMS`."""
+
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: reported as ``error: <message>``, exit 2."""
@@ -34,7 +62,6 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from strategies.params import ParamError
     from strategies.registry import UnknownStrategyError
     from strategies.venues import UnknownVenueError
-    from stratops.research_job import ResearchInputError, ResearchSelectionError
     from stratops.settings import SettingsError
 
     return (
@@ -58,10 +85,6 @@ def _registry_errors() -> tuple[type[BaseException], ...]:
     from live.runner.feed import FeedSpecError
     from live.service_key import ServiceKeyError
     from pipelines.research.registry import RegistryError
-    from stratops.cli_common import VersionRefError
-    from stratops.cli_risk import BadKillAction
-    from stratops.governance_ops import ActorMissingError
-    from stratops.live_ops import LiveSetupError
 
     return (RegistryError, IdentityError, SignatureError, PolicyConfigError, AuditError,
             StoreUrlError, ActorMissingError, LiveSetupError, FeedSpecError,

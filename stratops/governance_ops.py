@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,11 @@ from live.governance.identity import (
 )
 from live.governance.signing import Signature
 from live.governance.trust import TrustedDirectory, load_trusted, lock_path_for
+from stratops.clock import utc_now
+from stratops.errors import ActorMissingError  # defined there: no import cycle
 from stratops.settings import Settings, load_settings
 
 USER_ENV = "STRATOPS_USER"
-
-
-class ActorMissingError(ValueError):
-    """No acting user: pass --as USER or set STRATOPS_USER."""
-
-
-def utc_now() -> datetime:
-    """The wall clock, at the shell's edge only (domain code takes an injected clock)."""
-    return datetime.now(UTC)
 
 
 def acting_user(name: str | None) -> str:
@@ -114,6 +106,7 @@ def service(settings: Settings | None = None, *, create: bool = True):
     ``create=False`` (readers) never creates an empty governance database."""
     from live.governance.configs import ConfigFiles
     from live.governance.promotion import GovernanceService
+    from pipelines.research.gates import load_gates
     from strategies.registry import STRATEGIES
 
     settings = settings or load_settings()
@@ -122,7 +115,7 @@ def service(settings: Settings | None = None, *, create: bool = True):
     configs = ConfigFiles(engine, {
         "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),
-        "risk": settings.path(settings.governance.risk_file)})
+        "risk": settings.path(settings.governance.risk_file)}, load_gates=load_gates)
     trust = trusted(settings)
     return GovernanceService(engine=engine, directory=trust.directory, registry=models,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, models),

@@ -8,14 +8,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from stratops.errors import LiveSetupError  # defined there: no import cycle
 from stratops.governance_ops import registry, utc_now
 from stratops.settings import Settings, load_settings
 
 MODES = ("shadow", "canary", "live")
-
-
-class LiveSetupError(ValueError):
-    """A live run that cannot start (bad mode, nothing deployed, mixed fill models)."""
 
 
 def journal_url(settings: Settings, mode: str) -> str:

@@ -19,10 +19,10 @@ class JobOutcome:
 
 
 def run_main_job(job_name: str, console: Console) -> JobOutcome:
-    """Run ``job_name`` from ``pipelines.definitions`` and print a table of its results."""
+    """Run ``job_name`` from ``stratops.definitions`` and print a table of its results."""
     import dagster as dg
 
-    from pipelines.definitions import build_definitions
+    from stratops.definitions import build_definitions
 
     defs = build_definitions()
     job = defs.resolve_job_def(job_name)

@@ -9,15 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.research.config import ResearchSettings
-
-
-class ResearchSelectionError(ValueError):
-    """A --strategy or --dataset outside the research partitions."""
-
-
-class ResearchInputError(ValueError):
-    """Studies that failed on their input or configuration (a user error, not a bug); the
-    message names each study and its error."""
+from pipelines.research.recorded import RecordedVersion
+from stratops.errors import (  # defined there: no import cycle
+    ResearchInputError,
+    ResearchSelectionError,
+)
 
 
 @dataclass(slots=True)
@@ -28,14 +24,14 @@ class StudyOutcome:
     strategy: str
     run_id: str
     success: bool
-    version: dict[str, Any] | None = None
+    version: RecordedVersion | None = None
     failed_checks: list[str] = field(default_factory=list)
     error: str = ""
     user_error: bool = False  # the error is the input's or configuration's, not a bug
 
     @property
     def gate_passed(self) -> bool:
-        return bool(self.version and self.version["passed"])
+        return self.version is not None and self.version.passed
 
 
 def select(research: ResearchSettings, strategies: list[str] | None,
@@ -58,8 +54,8 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
     """Materialise the research assets of each pair, one Dagster run per partition."""
     import dagster as dg
 
-    from pipelines.definitions import RESEARCH_JOB, build_definitions
     from pipelines.defs.research.partitions import partition_key
+    from stratops.definitions import RESEARCH_JOB, build_definitions
 
     job = build_definitions().resolve_job_def(RESEARCH_JOB)
     instance = dg.DagsterInstance.get()
@@ -124,7 +120,8 @@ def _fmt(value: Any) -> str:
 def summary_records(outcomes: list[StudyOutcome]) -> list[dict[str, Any]]:
     """The summary table's data, one record per (dataset, strategy), for ``--json``."""
     return [{"strategy": o.strategy, "dataset": o.dataset, "run_id": o.run_id,
-             "success": o.success, "gate_passed": o.gate_passed, "version": o.version,
+             "success": o.success, "gate_passed": o.gate_passed,
+             "version": o.version.to_dict() if o.version is not None else None,
              "failed_checks": o.failed_checks, "error": o.error, "user_error": o.user_error}
             for o in outcomes]
 
@@ -135,7 +132,7 @@ def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
                  "pbo", "pbo over S", "max dd", "trades", "run"):
         table.add_column(name, no_wrap=True)
     for o in outcomes:
-        v = o.version or {}
+        v = o.version.to_dict() if o.version is not None else {}
         m = v.get("metrics", {})
         verdict = "-" if not v else ("[green]pass[/]" if o.gate_passed else "[red]fail[/]")
         ref = f"{v['version']}{' (reused)' if v.get('reused') else ''}" if v else "-"
@@ -150,7 +147,7 @@ def print_summary(outcomes: list[StudyOutcome], console: Console) -> None:
         console.width = max(console.width, 160)
     console.print(table)
     for o in outcomes:
-        v = o.version or {}
+        v = o.version.to_dict() if o.version is not None else {}
         for note in v.get("notes", []):
             console.print(f"note: {o.strategy} on {o.dataset}: {note}", soft_wrap=True)
         for warning in v.get("warnings", []):

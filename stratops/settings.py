@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         return p if p.is_absolute() else self.root / p
 
     @property
+    def gates_path(self) -> Path:
+        """The reviewed gates file (``governance.gates_file``) resolved against the root."""
+        return self.path(self.governance.gates_file)
+
+    @property
     def dagster_home_path(self) -> Path:
         return self.path(self.dagster_home)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from live.governance import store
-from pipelines.research.gates import Gates, load_gates
+from live.ports import GatesLoader, GatesView
 
 KINDS = ("gates", "policy", "risk")
 REQUIRED = ("gates", "policy")  # risk.yaml is checked once it exists
@@ -27,6 +27,8 @@ class ConfigFiles:
 
     engine: sa.Engine
     paths: dict[str, Path]
+    #: the gates validator the app layer injects (``pipelines.research.gates.load_gates``)
+    load_gates: GatesLoader | None = None
 
     def path(self, kind: str) -> Path:
         if kind not in self.paths:
@@ -38,8 +40,13 @@ class ConfigFiles:
         path = self.path(kind)
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
 
-    def gates(self, known_strategies: set[str] | None = None) -> Gates:
-        return load_gates(self.path("gates"), known_strategies or None)
+    def gates(self, known_strategies: set[str] | None = None,
+              path: Path | None = None) -> GatesView:
+        """The gates file (or ``path``) loaded and validated by the injected loader."""
+        if self.load_gates is None:
+            raise ValueError("no gates loader was given to ConfigFiles: cannot evaluate "
+                             "gates (refusing)")
+        return self.load_gates(path or self.path("gates"), known_strategies or None)
 
     def approved(self, kind: str) -> tuple[int, str] | None:
         """(version, sha256) of the latest approved version of ``kind``."""

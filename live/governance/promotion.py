@@ -28,13 +28,12 @@ from live.governance.policy import CanaryEvidence, load_policy
 from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
+from live.ports import ModelRegistry
+from strategies.lineage import VersionLineage
 
 STAGES = ("shadow", "canary", "live")
 PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
 PREVIOUS_LIVE = "previous-live"
-LINEAGE_TAGS = ("dataset", "dataset_md5", "symbol", "code_revision", "params_hash", "params",
-                "feature_set_version", "gates_digest", "verdict_digest", "gate_verdict",
-                "candidate_key", "model_digest", "strategies_source_hash")
 Signer = Callable[[Mapping[str, Any]], Signature]
 EvidenceSource = Callable[[str, int], CanaryEvidence | None]
 
@@ -69,7 +68,7 @@ class GovernanceService:
 
     engine: sa.Engine
     directory: Directory
-    registry: Any  # pipelines.research.registry.ResearchRegistry (kept duck-typed for live)
+    registry: ModelRegistry  # the app layer injects pipelines' ResearchRegistry
     configs: ConfigFiles
     clock: Callable[[], datetime]
     evidence: EvidenceSource = no_evidence
@@ -267,15 +266,14 @@ class GovernanceService:
             found = self.registry.get_version(strategy, version)
         except LookupError as exc:
             return [str(exc)]
-        tags = found.tags
-        problems = [f"lineage tag stratops.{t} missing" for t in LINEAGE_TAGS
-                    if not tags.get(f"stratops.{t}")]
-        revision = tags.get("stratops.code_revision", "")
-        if "+dirty" in revision or revision == "unknown":
-            problems.append(f"code revision {revision!r} is not a committed revision")
-        if tags.get("stratops.gate_verdict") != "pass":
+        lineage = VersionLineage.from_tags(found.tags)
+        problems = [f"lineage tag {name} missing" for name in lineage.missing()]
+        if not lineage.committed:
+            problems.append(f"code revision {lineage.code_revision or ''!r} is not a committed "
+                            "revision")
+        if not lineage.passed:
             problems.append(f"{strategy} v{version} failed its gates at registration "
-                            f"(stratops.gate_verdict={tags.get('stratops.gate_verdict')!r})")
+                            f"(stratops.gate_verdict={lineage.gate_verdict!r})")
         verdict = self.configs.gates(self.known_strategies).evaluate(
             strategy, self.registry.run_metrics(found))
         if not verdict.passed:
@@ -312,7 +310,7 @@ class GovernanceService:
                          for p in check.problems]
         found = self.registry.get_version(strategy, version)
         problems += self._policy_problems(strategy, version, to_stage,
-                                          found.tags["stratops.symbol"])
+                                          str(VersionLineage.from_tags(found.tags).symbol))
         current_digest = self.registry.artifact_digest(strategy, version)
         if current_digest != row.payload.get("model_digest"):
             problems.append("model artifacts changed since the request "
@@ -358,11 +356,11 @@ class GovernanceService:
         """The deployment snapshot body this approval would sign."""
         strategy, version = row.payload["strategy"], int(row.payload["version"])
         stage = row.payload["to_stage"]
-        tags = self.registry.get_version(strategy, version).tags
+        lineage = VersionLineage.from_tags(self.registry.get_version(strategy, version).tags)
         policy = load_policy(self.configs.path("policy"), self.known_strategies or None)
 
-        def tag(name: str) -> str:
-            return tags.get(f"stratops.{name}", "")
+        def tag(value: str | None) -> str:
+            return value or ""
 
         evidence = self.evidence(strategy, version) if stage == "live" else None
         return {
@@ -374,12 +372,12 @@ class GovernanceService:
             "schema": SNAPSHOT_SCHEMA, "strategy": strategy, "version": version,
             "stage": stage, "capital_fraction": policy.capital_fraction(stage),
             "capital_inr": policy.capital_for(strategy, stage),
-            "params": tag("params"), "params_hash": tag("params_hash"),
-            "dataset": tag("dataset"), "dataset_md5": tag("dataset_md5"),
-            "symbol": tag("symbol"), "code_revision": tag("code_revision"),
-            "strategies_source_hash": tag("strategies_source_hash"),
-            "feature_set_version": tag("feature_set_version"),
-            "gate_verdict_digest": tag("verdict_digest"),
+            "params": tag(lineage.params), "params_hash": tag(lineage.params_hash),
+            "dataset": tag(lineage.dataset), "dataset_md5": tag(lineage.dataset_md5),
+            "symbol": tag(lineage.symbol), "code_revision": tag(lineage.code_revision),
+            "strategies_source_hash": tag(lineage.strategies_source_hash),
+            "feature_set_version": tag(lineage.feature_set_version),
+            "gate_verdict_digest": tag(lineage.verdict_digest),
             "gates_digest": self.configs.digest("gates"),
             "policy_digest": self.configs.digest("policy"),
             "risk_limits_digest": self.configs.digest("risk"),

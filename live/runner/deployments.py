@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.registry import STRATEGIES
 from strategies.spec import StrategySpec
-from strategies.venues import get_venue
+from strategies.venues import get_venue, resolve_cutoff
+from strategies.version_config import VersionConfig
 
 STAGE_OF_MODE = {"shadow": "shadow", "canary": "canary", "live": "live"}
 
@@ -50,14 +51,6 @@ class Refusal:
     reason: str
 
 
-def _cutoff(value: Any, venue: str) -> time | None:
-    if value is None or value == "none":
-        return None
-    if value == "venue":
-        return get_venue(venue).cutoff
-    return time.fromisoformat(str(value))
-
-
 def lots_for(qty_lots: int, mode: str, fraction: float) -> int:
     """Lots per trade: full size live, the stage's fraction (at least one lot) in canary,
     the research size in shadow (virtual)."""
@@ -66,33 +59,28 @@ def lots_for(qty_lots: int, mode: str, fraction: float) -> int:
     return qty_lots
 
 
-def build(config: dict[str, Any], version: int, mode: str, fraction: float,
+def build(config: VersionConfig, version: int, mode: str, fraction: float,
           snapshot_digest: str) -> Deployed:
-    """A :class:`Deployed` from the registered model's config."""
-    sim = dict(config.get("sim") or {})
-    check_supported(sim)
-    spec = get_strategy(config["strategy"])
-    params = spec.params_cls(**config["params"])
-    venue = config["venue"]
-    lots = lots_for(int(sim.get("qty_lots", 1)), mode, fraction)
-    rules = Rules(qty=lots * int(sim.get("lot_size", 1)),
-                  max_trades_per_day=int(sim.get("max_trades_per_day", 0)),
-                  cutoff=_cutoff(config.get("cutoff", "venue"), venue),
+    """A :class:`Deployed` from the registered version's config."""
+    sim = config.sim
+    check_supported(sim.to_json())
+    venue = config.venue
+    lots = lots_for(sim.qty_lots, mode, fraction)
+    rules = Rules(qty=lots * sim.lot_size, max_trades_per_day=sim.max_trades_per_day,
+                  cutoff=resolve_cutoff(config.cutoff, venue),
                   bar=timedelta(minutes=1), tz=get_venue(venue).tz,
-                  level_tick=float(sim.get("tick_size", 0.05))
-                  if sim.get("round_levels", True) else 0.0,
-                  **{key: float(sim.get(key) or 0.0) for key in LEVEL_KEYS})
-    return Deployed(config["strategy"], version, spec, params,
-                    tuple(config.get("symbols") or ()), venue, rules, fraction,
-                    snapshot_digest, float(sim.get("slippage_ticks", 0.0)),
-                    float(sim.get("tick_size", 0.05)), int(sim.get("lot_size", 1)))
+                  level_tick=sim.tick_size if sim.round_levels else 0.0,
+                  **{key: getattr(sim, key) for key in LEVEL_KEYS})
+    return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
+                    venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
+                    sim.tick_size, sim.lot_size)
 
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                   ) -> tuple[list[Deployed], list[Refusal]]:
     """Verified, loadable versions for ``mode``; the refusals with reasons."""
     from live.canonical import digest
-    from pipelines.research.lineage import strategies_source_hash
+    from strategies.lineage import strategies_source_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from pipelines.datasets.schema import read_dataset
+from strategies.files import read_dataset
 from strategies.names import NAME
 from strategies.venues import Venue, session_schedule
 

@@ -10,9 +10,6 @@ is self-describing and ``data list`` needs only its footer.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from strategies.names import SYMBOL
+from strategies.files import DatasetSchemaError, atomic_write, check_symbols, read_dataset
 
+__all__ = ["COLUMNS", "KINDS", "DatasetMeta", "DatasetSchemaError", "Instrument",
+           "atomic_write", "check_symbols", "conform", "read_dataset", "read_meta",
+           "write_dataset"]
 SCHEMA_VERSION = 1
 METADATA_KEY = b"stratops"
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -33,10 +33,6 @@ KIND_INTRADAY = "ohlcv_intraday"
 KIND_DAILY = "ohlcv_daily"
 KIND_CLOSE_ONLY = "close_only_daily"
 KINDS = (KIND_INTRADAY, KIND_DAILY, KIND_CLOSE_ONLY)
-
-
-class DatasetSchemaError(ValueError):
-    """A frame or file does not follow the normalised bar schema."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -86,17 +82,6 @@ def _arrow_schema(tz: str) -> pa.Schema:
     )
 
 
-def check_symbols(source: object, symbols: Iterable[object]) -> None:
-    """Refuse (:class:`DatasetSchemaError`) a ``symbol`` column holding a value that is not a
-    valid symbol (:data:`strategies.names.SYMBOL`): symbols name files and registry keys."""
-    bad = sorted({repr(s) for s in symbols if not isinstance(s, str) or not SYMBOL.fullmatch(s)})
-    if bad:
-        raise DatasetSchemaError(
-            f"{source}: column 'symbol' holds invalid symbol(s) {', '.join(bad[:5])}; a symbol "
-            "is 1-32 characters of A-Z, a-z, 0-9, '.', '_' and '-' starting with a letter or "
-            "digit")
-
-
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` with exactly the schema's columns, dtypes and (symbol, ts) order.
 
@@ -137,24 +122,6 @@ def write_dataset(frame: pd.DataFrame, path: Path, meta: DatasetMeta) -> Path:
     )
 
 
-def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, fsync it, then rename it into
-    place: readers see the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp_name)
-        os.chmod(tmp_name, 0o644)
-        with open(tmp_name, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def read_meta(path: Path) -> DatasetMeta:
     """Read a dataset's :class:`DatasetMeta` from its Parquet footer only."""
     try:
@@ -164,12 +131,3 @@ def read_meta(path: Path) -> DatasetMeta:
     if METADATA_KEY not in md:
         raise DatasetSchemaError(f"{path}: no stratops metadata in the Parquet footer")
     return DatasetMeta.from_json(md[METADATA_KEY])
-
-
-def read_dataset(path: Path) -> pd.DataFrame:
-    """Read a dataset file into a frame in the normalised schema; a file whose ``symbol``
-    column holds an invalid symbol is refused (:class:`DatasetSchemaError`)."""
-    frame = pd.read_parquet(path)
-    if "symbol" in frame.columns:
-        check_symbols(path, frame["symbol"].unique())
-    return frame

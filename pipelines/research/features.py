@@ -21,9 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.datasets.schema import atomic_write
+from pipelines.research.regimes import UNLABELLED, load_regime_labels
 from strategies import indicators as ind
 from strategies.bars import Bars
+from strategies.files import atomic_write
 from strategies.names import path_under, validate_name, validate_symbol
 
 #: Bump when a definition below changes meaning; it is part of every key and MLflow tag.
@@ -41,7 +42,6 @@ CLOCK_COLUMNS = ("session", "bar_in_session", "entry_ok", "entry_ok_at_close", "
                  "session_last")
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 FOOTER_KEY = b"stratops_features"
-UNLABELLED = "unlabelled"
 
 
 class FeatureStoreError(ValueError):
@@ -91,8 +91,6 @@ def load_labels(path: Path | None) -> pd.Series | None:
     """Per-session regime labels (naive session date -> regime), or None without a file."""
     if path is None or not path.is_file():
         return None
-    from pipelines.research.report import load_regime_labels
-
     return load_regime_labels(path)
 
 

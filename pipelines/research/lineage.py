@@ -8,18 +8,20 @@ result twice finds the version already registered instead of creating another.
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-TAG_PREFIX = "stratops."
+from strategies.lineage import (
+    CANDIDATE_FIELDS,
+    TAG_PREFIX,
+    Lineage,
+    VersionLineage,
+    strategies_source_hash,
+)
+
+__all__ = ["CANDIDATE_FIELDS", "TAG_PREFIX", "Lineage", "VersionLineage", "code_revision",
+           "strategies_source_hash"]
 GIT_TIMEOUT_S = 30.0
-
-# Fields of Lineage that define a candidate (the strategy is the registered model's name).
-CANDIDATE_FIELDS = ("dataset_md5", "symbol", "code_revision", "strategies_source_hash",
-                    "params_hash", "feature_key", "gates_digest", "verdict_digest")
 
 
 def _git(root: Path, *args: str) -> bytes | None:
@@ -51,65 +53,3 @@ def code_revision(root: Path) -> str:
     if not diff:
         return sha
     return f"{sha}+dirty.{hashlib.sha256(diff).hexdigest()[:12]}"
-
-
-def strategies_source_hash(package_dir: Path | None = None) -> str:
-    """SHA-256 over the sorted ``strategies/*.py`` and ``strategies/cost_schedules/*.yaml``
-    (names and contents): the code that computes signals, costs and fills."""
-    if package_dir is None:
-        import strategies
-
-        package_dir = Path(strategies.__file__).parent
-    files = sorted([*package_dir.glob("*.py"), *package_dir.glob("cost_schedules/*.yaml")],
-                   key=lambda p: p.relative_to(package_dir).as_posix())
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Lineage:
-    """What produced one walk-forward result and its gate verdict."""
-
-    strategy: str
-    dataset: str
-    dataset_md5: str
-    symbol: str
-    code_revision: str
-    strategies_source_hash: str
-    params_hash: str
-    params: dict[str, Any]
-    feature_set_version: str
-    feature_key: str
-    gates_digest: str
-    verdict_digest: str
-    verdict_passed: bool
-
-    def tags(self) -> dict[str, str]:
-        """MLflow tags, ``stratops.<field>``; ``stratops.gate_verdict`` is pass/fail."""
-        return {
-            f"{TAG_PREFIX}strategy": self.strategy,
-            f"{TAG_PREFIX}dataset": self.dataset,
-            f"{TAG_PREFIX}dataset_md5": self.dataset_md5,
-            f"{TAG_PREFIX}symbol": self.symbol,
-            f"{TAG_PREFIX}code_revision": self.code_revision,
-            f"{TAG_PREFIX}strategies_source_hash": self.strategies_source_hash,
-            f"{TAG_PREFIX}params_hash": self.params_hash,
-            f"{TAG_PREFIX}params": _canonical(self.params),
-            f"{TAG_PREFIX}feature_set_version": self.feature_set_version,
-            f"{TAG_PREFIX}feature_key": self.feature_key,
-            f"{TAG_PREFIX}gates_digest": self.gates_digest,
-            f"{TAG_PREFIX}verdict_digest": self.verdict_digest,
-            f"{TAG_PREFIX}gate_verdict": "pass" if self.verdict_passed else "fail",
-        }
-
-    def candidate_key(self) -> str:
-        """SHA-256 of the fields that define the candidate (:data:`CANDIDATE_FIELDS`)."""
-        payload = {name: getattr(self, name) for name in CANDIDATE_FIELDS}
-        return hashlib.sha256(_canonical(payload).encode()).hexdigest()

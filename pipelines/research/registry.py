@@ -42,10 +42,10 @@ import strategies
 from pipelines.research.gates import GateVerdict
 from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
 from pipelines.research.walk_forward import WalkForwardReport
-from strategies.model_config import ModelConfigError, parse_model_config
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
 from strategies.registry import UnknownStrategyError, get_strategy
+from strategies.version_config import VersionConfig
 
 # Quiet by default: progress bars and INFO chatter would drown the research summary.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -170,7 +170,7 @@ def _not_found(exc: MlflowException) -> bool:
 
 
 def _check_record_inputs(report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
-                         artifacts_dir: Path, model_config: Mapping[str, Any]) -> None:
+                         artifacts_dir: Path, model_config: VersionConfig) -> None:
     try:
         spec = get_strategy(lineage.strategy)
         computed_hash = params_hash(spec.make_params(**lineage.params))
@@ -180,10 +180,10 @@ def _check_record_inputs(report: WalkForwardReport, verdict: GateVerdict, lineag
     pairs = [
         ("report.strategy", report.strategy, lineage.strategy),
         ("verdict.strategy", verdict.strategy, lineage.strategy),
-        ("model_config.strategy", model_config.get("strategy"), lineage.strategy),
+        ("model_config.strategy", model_config.strategy, lineage.strategy),
         ("report.symbol", report.symbol, lineage.symbol),
         ("report.chosen_params", report.chosen_params(), lineage.params),
-        ("model_config.params", model_config.get("params"), lineage.params),
+        ("model_config.params", model_config.params_dict, lineage.params),
         ("params_hash of lineage.params", computed_hash, lineage.params_hash),
         ("verdict.digest", verdict.digest(), lineage.verdict_digest),
         ("verdict.gates_digest", verdict.gates_digest, lineage.gates_digest),
@@ -319,7 +319,7 @@ class ResearchRegistry:
     # -- recording -------------------------------------------------------------------------
 
     def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
-               artifacts_dir: Path, model_config: dict[str, Any],
+               artifacts_dir: Path, model_config: VersionConfig,
                input_example: pd.DataFrame) -> RegisteredVersion:
         """Record a walk-forward and register its strategy version, or return the version
         already registered for the same candidate key (``reused=True``, nothing created)."""
@@ -408,11 +408,12 @@ class ResearchRegistry:
             self.client.log_artifacts(run_id, tmp, artifact_path=OVERFITTING_DIR)
 
     def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
-                    model_config: dict[str, Any], input_example: pd.DataFrame) -> str:
+                    model_config: VersionConfig, input_example: pd.DataFrame) -> str:
         """Save the pyfunc locally, prove it loads (config valid) without pickle; return its
         digest. (An input example may be shorter than the warm-up, so it is not predicted.)"""
         mlflow.pyfunc.save_model(
-            path=str(local), python_model=str(PYFUNC_MODEL_PATH), model_config=model_config,
+            path=str(local), python_model=str(PYFUNC_MODEL_PATH),
+            model_config=model_config.to_json(),
             input_example=input_example, signature=model_signature(),
             pip_requirements=_pip_requirements(),
             mlflow_model=Model(artifact_path=artifact_location, model_uuid=model_id,
@@ -425,7 +426,7 @@ class ResearchRegistry:
         return model_digest(local)
 
     def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
-                  lineage: Lineage, model_config: dict[str, Any],
+                  lineage: Lineage, model_config: VersionConfig,
                   input_example: pd.DataFrame) -> RegisteredVersion:
         model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
                                                 source_run_id=run_id, tags=lineage.tags())
@@ -539,9 +540,9 @@ class ResearchRegistry:
         return local
 
     def load_config(self, strategy: str, ref: str | int, *, expected_digest: str | None = None,
-                    expected_source_hash: str | None = None) -> dict[str, Any]:
-        """The version's ``model_config`` as validated data, for the live path: nothing from
-        the artifacts is imported or executed.
+                    expected_source_hash: str | None = None) -> VersionConfig:
+        """The version's config (:class:`VersionConfig`, decoded from ``model_config``), for
+        the live path: nothing from the artifacts is imported or executed.
 
         Checks, in order: the artifacts' digest (against the recorded tag and, when given,
         ``expected_digest`` - the approved one); that the version is models-from-code with
@@ -556,13 +557,13 @@ class ResearchRegistry:
             local = self._download_checked(version, tmp, expected_digest)
             config = read_code_model_config(local, version.model_uri)
         try:
-            parsed = parse_model_config(config, strict=True)
-        except ModelConfigError as exc:
+            parsed = VersionConfig.from_json(config)
+        except ValueError as exc:
             raise RegistryError(f"{version.model_uri}: {exc}") from exc
-        if parsed.spec.name != strategy:
+        if parsed.strategy != strategy:
             raise RegistryError(f"{version.model_uri}: model_config strategy "
-                                f"{parsed.spec.name!r} is not {strategy!r}")
-        return config
+                                f"{parsed.strategy!r} is not {strategy!r}")
+        return parsed
 
     def load_model(self, strategy: str, ref: str | int, *,
                    expected_digest: str | None = None) -> mlflow.pyfunc.PyFuncModel:

@@ -25,64 +25,28 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pipelines.research.features import UNLABELLED
 from pipelines.research.gates import GateVerdict, pbo_by_splits
+from pipelines.research.regimes import (
+    KNOWN_REGIMES,
+    UNLABELLED,
+    ReportInputError,
+    load_regime_labels,
+    session_dates,
+)
 from pipelines.research.walk_forward import WalkForwardReport
 
-#: Values the regime labeller writes (see ``pipelines.datasets.synthetic_nse``).
-KNOWN_REGIMES = ("trend", "chop", "high_vol")
 BREAKDOWN_COLUMNS = ("regime", "sessions", "trades", "net_pnl_inr", "gross_pnl_inr",
                      "costs_inr", "hit_ratio", "mean_daily_return", "sharpe", "worst_day_return")
 PASS_COLOUR, FAIL_COLOUR, WARN_COLOUR = "#1a7f37", "#cf222e", "#9a6700"
+__all__ = ["KNOWN_REGIMES", "ReportInputError", "load_regime_labels"]
 DSR_INPUTS = ("dsr.sr", "dsr.skew", "dsr.kurtosis_raw", "dsr.t", "dsr.n_trials",
               "dsr.var_trial_sr", "dsr.sr_benchmark", "dsr_probability")
-
-
-class ReportInputError(ValueError):
-    """A regime labels file or walk-forward report the report cannot be built from."""
-
-
-def _read_labels_frame(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise ReportInputError(f"{path}: cannot read regime labels ({exc})") from exc
-    missing = [c for c in ("session", "regime") if c not in frame.columns]
-    if missing:
-        raise ReportInputError(f"{path}: missing column(s) {missing}; has {list(frame.columns)}")
-    return frame
-
-
-def _session_dates(ts: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Naive local session dates: tz-aware stamps keep their exchange-local wall date."""
-    return (ts.tz_localize(None) if ts.tz is not None else ts).normalize()
-
-
-def load_regime_labels(path: Path) -> pd.Series:
-    """Per-session regime labels (naive session date -> regime) from a labels parquet file."""
-    frame = _read_labels_frame(path)
-    sessions = pd.to_datetime(frame["session"], errors="coerce")
-    bad = sessions.isna().to_numpy().nonzero()[0]
-    if len(bad):
-        raise ReportInputError(
-            f"{path}: row {bad[0]} has an unreadable session {frame['session'].iloc[bad[0]]!r}")
-    dates = _session_dates(pd.DatetimeIndex(sessions))
-    duplicated = dates[dates.duplicated()]
-    if len(duplicated):
-        raise ReportInputError(f"{path}: session {duplicated[0].date()} is labelled twice")
-    regimes = frame["regime"].to_numpy(dtype=object)
-    unknown = [i for i, r in enumerate(regimes) if r not in KNOWN_REGIMES]
-    if unknown:
-        raise ReportInputError(f"{path}: row {unknown[0]} has regime "
-                               f"{regimes[unknown[0]]!r}, expected one of {KNOWN_REGIMES}")
-    labels = pd.Series([str(r) for r in regimes], index=dates.rename("session"), name="regime")
-    return labels.sort_index()
 
 
 def _regime_of(dates: pd.DatetimeIndex, labels: pd.Series | None) -> np.ndarray:
     if labels is None:
         return np.full(len(dates), UNLABELLED, dtype=object)
-    lookup = dict(zip(_session_dates(pd.DatetimeIndex(labels.index)), labels, strict=True))
+    lookup = dict(zip(session_dates(pd.DatetimeIndex(labels.index)), labels, strict=True))
     return np.array([lookup.get(d, UNLABELLED) for d in dates], dtype=object)
 
 
@@ -105,12 +69,12 @@ def regime_breakdown(report: WalkForwardReport, labels: pd.Series | None,
     """Out-of-sample performance per market regime, one row per regime among the OOS sessions;
     trades count in the regime of their entry session."""
     equity = report.oos_equity
-    dates = _session_dates(pd.DatetimeIndex(equity.index))
+    dates = session_dates(pd.DatetimeIndex(equity.index))
     session_regime = pd.Series(_regime_of(dates, labels), index=dates)
     returns = pd.Series((equity / equity.shift(1).fillna(capital_inr) - 1.0).to_numpy(),
                         index=dates)
     trades = report.oos_trades
-    entry = _session_dates(pd.DatetimeIndex(trades["entry_ts"])) if len(trades) else dates[:0]
+    entry = session_dates(pd.DatetimeIndex(trades["entry_ts"])) if len(trades) else dates[:0]
     outside = entry.difference(dates)
     if len(outside):
         raise ReportInputError(f"{report.strategy}/{report.symbol}: trade entered on "
@@ -183,10 +147,10 @@ def equity_png(report: WalkForwardReport) -> bytes:
     fig = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    dates = _session_dates(pd.DatetimeIndex(report.oos_equity.index))
+    dates = session_dates(pd.DatetimeIndex(report.oos_equity.index))
     ax.plot(dates.to_numpy(), report.oos_equity.to_numpy(), color="#0969da", lw=1.5)
     for fold in report.folds:
-        start = _session_dates(pd.DatetimeIndex([pd.Timestamp(fold.test[0])]))[0]
+        start = session_dates(pd.DatetimeIndex([pd.Timestamp(fold.test[0])]))[0]
         ax.axvline(start.to_datetime64(), color="grey", ls="--", lw=0.8)
     ax.set_title(f"{report.strategy} {report.symbol}: out-of-sample equity (INR)")
     ax.grid(alpha=0.3)

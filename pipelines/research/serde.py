@@ -1,9 +1,10 @@
 """Research outputs as data: JSON documents plus Parquet frames, never pickles.
 
-:func:`encode` turns a walk-forward report, a gate verdict or a plain JSON value into a JSON
-document (``{"type": ..., "value": ...}``) and the frames it holds; :func:`decode` rebuilds
-the object from them. Only the types listed here can be decoded - a document names a type
-from a fixed table, never a class to import - so reading stored outputs runs no stored code.
+:func:`encode` turns a walk-forward report, a gate verdict, a recorded strategy version or a
+plain JSON value into a JSON document (``{"type": ..., "value": ...}``) and the frames it
+holds; :func:`decode` rebuilds the object from them. Only the types listed here can be
+decoded - a document names a type from a fixed table, never a class to import - so reading
+stored outputs runs no stored code.
 Floats round-trip exactly (JSON keeps ``repr``; NaN and infinities as ``NaN``/``Infinity``).
 """
 
@@ -18,12 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.research.gates import Check, GateVerdict
+from pipelines.research.recorded import RecordedVersion
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import FoldResult, WalkForwardReport
 
 JSON_TYPE = "json"
 REPORT_TYPE = "walk_forward_report"
 VERDICT_TYPE = "gate_verdict"
+RECORDED_TYPE = "recorded_version"
 EQUITY_COLUMN = "equity"
 
 
@@ -52,12 +55,15 @@ def _report_doc(report: WalkForwardReport) -> tuple[dict[str, Any], dict[str, pd
 
 
 def encode(obj: Any) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """``({"type", "value"}, frames)`` for a report, a verdict or a JSON value."""
+    """``({"type", "value"}, frames)`` for a report, a verdict, a recorded version or a JSON
+    value."""
     if isinstance(obj, WalkForwardReport):
         value, frames = _report_doc(obj)
         return {"type": REPORT_TYPE, "value": value}, frames
     if isinstance(obj, GateVerdict):
         return {"type": VERDICT_TYPE, "value": obj.to_dict()}, {}
+    if isinstance(obj, RecordedVersion):
+        return {"type": RECORDED_TYPE, "value": obj.to_dict()}, {}
     if isinstance(obj, dict | list | str | int | float | bool) or obj is None:
         return {"type": JSON_TYPE, "value": obj}, {}
     raise StoredOutputError(f"cannot store a {type(obj).__name__} as data; add it to "
@@ -91,6 +97,8 @@ def decode(doc: dict[str, Any], frames: dict[str, pd.DataFrame], *, source: str)
             return doc["value"]
         if kind == VERDICT_TYPE:
             return _verdict(doc["value"])
+        if kind == RECORDED_TYPE:
+            return RecordedVersion.from_dict(doc["value"])
         if kind == REPORT_TYPE:
             return _report(doc["value"], frames)
     except (KeyError, TypeError, ValueError) as exc:

@@ -8,7 +8,7 @@ on the dataset's researched symbol.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from strategies.costs import load_cost_rates
 from strategies.params import ParamError, expand_space, in_space
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
+from strategies.venues import CutoffError, parse_cutoff
+from strategies.version_config import SimRules, VersionConfig
 
 
 class StudyError(ValueError):
@@ -51,8 +53,12 @@ def researched_symbol(entry: DatasetEntry, research: ResearchSettings) -> str:
     return symbol
 
 
-def cutoff_value(text: str) -> str | None:
-    return None if text == "none" else text
+def cutoff_value(text: str) -> time | str | None:
+    """``research.cutoff`` parsed (``venue``, ``none`` or ``HH:MM``)."""
+    try:
+        return parse_cutoff(text, field="research.cutoff")
+    except CutoffError as exc:
+        raise StudyError(str(exc)) from None
 
 
 def build_features(root: Path, dataset: str, research: ResearchSettings) -> StoredFeatures:
@@ -129,25 +135,21 @@ def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatur
         pbo_spread=research.pbo_spread_splits, progress=progress)
 
 
-def gate_verdict(root: Path, report: WalkForwardReport) -> GateVerdict:
+def gate_verdict(gates_file: Path, report: WalkForwardReport) -> GateVerdict:
     """The report's metrics against the reviewed gates (``governance.gates_file``, by default
     ``gates.yaml``)."""
-    from stratops.settings import load_settings
-
-    settings = load_settings(root)
-    gates = load_gates(settings.path(settings.governance.gates_file),
-                       known_strategies=set(STRATEGIES))
+    gates = load_gates(gates_file, known_strategies=set(STRATEGIES))
     return gates.evaluate(report.strategy, report.metrics)
 
 
-def model_config(dataset: str, report: WalkForwardReport, config: SimConfig,
-                 research: ResearchSettings, venue: str) -> dict[str, Any]:
-    """What the registered pyfunc needs to produce the same signals live (JSON-safe)."""
-    sim = {k: v for k, v in asdict(config).items() if k != "costs"}
-    sim["cost_schedule"] = config.costs.version if config.costs is not None else None
-    return {"strategy": report.strategy, "params": report.chosen_params(), "venue": venue,
-            "cutoff": cutoff_value(research.cutoff), "symbols": [report.symbol],
-            "dataset": dataset, "sim": sim}
+def version_config(dataset: str, report: WalkForwardReport, config: SimConfig,
+                   research: ResearchSettings, venue: str) -> VersionConfig:
+    """What the registered pyfunc needs to produce the same signals live; the registry
+    stores it as ``model_config`` (:meth:`VersionConfig.to_json`)."""
+    return VersionConfig.build(
+        strategy=report.strategy, params=report.chosen_params(), venue=venue,
+        cutoff=cutoff_value(research.cutoff), symbols=(report.symbol,), dataset=dataset,
+        sim=SimRules.from_config(config))
 
 
 def input_example(features: StoredFeatures, rows: int = 5) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from live.runner.feed import FeedBar, FeedItem, Idle, replay_bars, replay_frame
 from live.state import trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
+from strategies.version_config import VersionConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_DELAY = timedelta(seconds=20)
@@ -94,7 +95,7 @@ def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
               "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
               "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05,
                       **json.loads(levels)}}
-    deployed = build(config, 1, "live", 1.0, "0" * 64)
+    deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,

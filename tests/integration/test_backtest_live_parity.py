@@ -29,6 +29,7 @@ from strategies.bars import bars_from_frame
 from strategies.params import get_params
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig, simulate
+from strategies.version_config import SimRules, VersionConfig
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,8 @@ def run_live(frame: pd.DataFrame, folder: Path, strategy: str, levels: dict[str,
                              fill_model=FillModel(fill="next_open", slippage_ticks=1.0,
                                                   tick_size=0.05))
     runner = Runner(journal=journal, broker=exchange,
-                    deployed=[build(config, 1, "live", 1.0, "0" * 64)], mode="live",
+                    deployed=[build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)],
+                    mode="live",
                     clock=record_clock,
                     market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                      b.close))
@@ -195,8 +197,9 @@ def test_live_runner_protective_orders_rest_at_the_broker_as_sl_m_and_limit(
 def test_reconcile_journal_with_protective_exits_reports_no_break(
         protected_run: tuple[LiveRun, SimConfig]) -> None:
     run, sim = protected_run
-    config = expectation_config({"lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05,
-                                 **{k: getattr(sim, k) for k in LEVEL_KEYS}}, 75)
+    config = expectation_config(SimRules.from_json(
+        {"lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05,
+         **{k: getattr(sim, k) for k in LEVEL_KEYS}}), 75)
     assert config == sim
     found = reports(run, config)
     assert {r.day: r.breaks for r in found} == {r.day: [] for r in found}

@@ -191,7 +191,7 @@ def _meta_fields(meta: DatasetMeta) -> dict:
 
 def test_dagster_definitions_validate_passes(built_project: Path) -> None:
     proc = run_in(built_project, "dagster", "definitions", "validate", "-m",
-                  "pipelines.definitions")
+                  "stratops.definitions")
     assert "All code locations passed validation" in proc.stdout + proc.stderr
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from live.config_changes import approve_config, request_config
 from live.db import make_engine
 from live.governance import store
 from live.governance.audit import AuditLog
-from live.governance.config_changes import approve_config, request_config
 from live.governance.configs import ConfigFiles
 from live.governance.identity import create_keys, load_actor, load_directory
 from live.governance.policy import CanaryEvidence
@@ -81,7 +81,8 @@ class Desk:
         self.engine = make_engine(f"sqlite:///{root / 'governance.db'}")
         configs = ConfigFiles(self.engine, {"gates": root / "gates.yaml",
                                             "policy": root / "policy.yaml",
-                                            "risk": root / "risk.yaml"})
+                                            "risk": root / "risk.yaml"},
+                              load_gates=load_gates)
         kwargs = {"evidence": evidence} if evidence is not None else {}
         self.svc = GovernanceService(engine=self.engine, directory=self.directory,
                                      registry=self.registry, configs=configs,

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from live.config_changes import approve_config, request_config
 from live.db import make_engine
 from live.governance import store
 from live.governance.audit import AuditLog
-from live.governance.config_changes import approve_config, request_config
 from live.governance.configs import ConfigFiles
 from live.governance.identity import create_keys, load_actor
 from live.governance.kill import approve_rearm, pull, request_rearm, verified_commands
@@ -80,7 +80,8 @@ class TrustedDesk(Desk):
 
 def replace_configs(svc: GovernanceService, engine: Any, root: Path) -> GovernanceService:
     configs = ConfigFiles(engine, {kind: root / path.name
-                                   for kind, path in svc.configs.paths.items()})
+                                   for kind, path in svc.configs.paths.items()},
+                          load_gates=svc.configs.load_gates)
     return GovernanceService(engine=engine, directory=svc.directory, registry=svc.registry,
                              configs=configs, clock=svc.clock, evidence=svc.evidence,
                              known_strategies=svc.known_strategies)

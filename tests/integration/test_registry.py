@@ -48,6 +48,7 @@ from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
 from strategies.registry import STRATEGIES
 from strategies.simulator import SimConfig
+from strategies.version_config import VersionConfig
 from stratops.cli import main
 from tests import reference_stats as ref
 from tests.chain_tamper import ceremony, identities
@@ -72,7 +73,7 @@ class Candidate:
     verdict: GateVerdict
     lineage: Lineage
     artifacts_dir: Path
-    model_config: dict[str, Any]
+    model_config: VersionConfig
     input_example: pd.DataFrame
 
     def record(self, registry: ResearchRegistry) -> RegisteredVersion:
@@ -115,8 +116,9 @@ def candidate(tmp_path_factory: pytest.TempPathFactory) -> Candidate:
         params_hash=params_hash(SPEC.make_params(**chosen)), params=chosen,
         feature_set_version="1", feature_key="test-features", gates_digest=verdict.gates_digest,
         verdict_digest=verdict.digest(), verdict_passed=verdict.passed)
-    model_config = {"strategy": report.strategy, "params": chosen, "venue": "NSE",
-                    "cutoff": "venue", "symbols": ["NIFTY"], "sim": {"lot_size": 75}}
+    model_config = VersionConfig.from_json(
+        {"strategy": report.strategy, "params": chosen, "venue": "NSE", "cutoff": "venue",
+         "symbols": ["NIFTY"], "sim": {"lot_size": 75}})
     return Candidate(frame, report, verdict, lineage,
                      _artifacts(tmp_path_factory.mktemp("report") / "out", report, verdict),
                      model_config, nifty.loc[:4, list(frame.columns)])

@@ -29,6 +29,7 @@ from live.runner.engine import Runner
 from live.runner.feed import replay_bars, replay_frame
 from strategies.params import get_params
 from strategies.registry import get_strategy
+from strategies.version_config import SimRules, VersionConfig
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +55,12 @@ def _runner(tmp_path: Path, limits: Any, *, qty_lots: int = 1, strategy: str = "
     """A runner process over the journal and paper exchange in ``tmp_path`` (a second call
     on the same folder is a restart)."""
     spec = get_strategy(strategy)
-    config = {"strategy": strategy, "params": params or get_params(spec.default_params()),
-              "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
-              "sim": {"qty_lots": qty_lots, "lot_size": 75, "slippage_ticks": 1.0}}
+    # built directly, not decoded: a runaway's params may lie outside the research space,
+    # which the codec (what a registered version goes through) refuses
+    config = VersionConfig(
+        spec=spec, params=spec.params_cls(**(params or get_params(spec.default_params()))),
+        venue="NSE", cutoff="venue", symbols=("NIFTY",),
+        sim=SimRules(qty_lots=qty_lots, lot_size=75, slippage_ticks=1.0))
     deployed = build(config, 1, "live", 1.0, "0" * 64)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=clock)

@@ -14,6 +14,7 @@ import pytest
 from live.canary import evidence_for
 from live.events import OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
+from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import DAY1_FROM, Stores, day_bars, stores_in
 
 TWO_DAYS = day_bars(end=date(2025, 3, 4))
@@ -26,7 +27,8 @@ def canary(folder: Path, version: int = 1) -> Stores:
 
 
 def evidence(stores: Stores, version: int = 1) -> CanaryEvidence | None:
-    return evidence_for(stores.journal(), stores.config, version, source="canary journal")
+    return evidence_for(stores.journal(), VersionConfig.from_json(stores.config), version,
+                        source="canary journal")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.datasets.catalog import list_datasets
-from pipelines.definitions import MAIN_JOB, build_definitions
+from stratops.definitions import MAIN_JOB, build_definitions
 from stratops.settings import load_settings
 
 

@@ -15,6 +15,7 @@ from pipelines.research.lineage import (
     code_revision,
     strategies_source_hash,
 )
+from strategies.lineage import VersionLineage
 
 LINEAGE = Lineage(
     strategy="ema_cross", dataset="nse_index_1m", dataset_md5="a" * 32, symbol="NIFTY",
@@ -130,3 +131,25 @@ def test_code_revision_reviewed_config_edit_is_not_a_code_change(repo: Path) -> 
                    cwd=repo, check=True)
     (repo / "gates.yaml").write_text("version: 2\n")
     assert "+dirty" not in code_revision(repo)
+
+
+def test_version_lineage_reads_back_the_tags_lineage_wrote() -> None:
+    tags = {**LINEAGE.tags(), "stratops.candidate_key": LINEAGE.candidate_key(),
+            "stratops.model_digest": "d" * 64}
+    read = VersionLineage.from_tags(tags)
+    assert (read.symbol, read.dataset, read.params) == (
+        LINEAGE.symbol, LINEAGE.dataset, tags["stratops.params"])
+    assert read.passed is LINEAGE.verdict_passed
+    assert read.missing() == []
+
+
+def test_version_lineage_names_each_missing_tag() -> None:
+    tags = {k: v for k, v in LINEAGE.tags().items() if k != "stratops.symbol"}
+    assert VersionLineage.from_tags(tags).missing() == [
+        "stratops.symbol", "stratops.candidate_key", "stratops.model_digest"]
+
+
+@pytest.mark.parametrize("revision", ["abc+dirty.0123456789ab", "unknown"])
+def test_version_lineage_uncommitted_revision_is_not_committed(revision: str) -> None:
+    tags = {**LINEAGE.tags(), "stratops.code_revision": revision}
+    assert not VersionLineage.from_tags(tags).committed

@@ -1,4 +1,4 @@
-"""The strategy pyfunc: its config validation and its signals, equal to the research code's."""
+"""The strategy pyfunc: its signals equal the research code's (config: test_version_config)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,9 @@ import pytest
 from mlflow.pyfunc import PythonModelContext
 
 from strategies.bars import BarsInputError, bars_from_frame
-from strategies.pyfunc_model import (
-    SIGNAL_COLUMNS,
-    ModelConfigError,
-    StrategyModel,
-    parse_model_config,
-    signals_frame,
-)
+from strategies.pyfunc_model import SIGNAL_COLUMNS, StrategyModel, signals_frame
 from strategies.registry import STRATEGIES, get_strategy
+from strategies.version_config import VersionConfig, VersionConfigError
 from tests.stubs import nse_minute_bars
 
 CONFIG: dict[str, Any] = {"strategy": "ema_cross", "params": {"fast": 9, "slow": 21},
@@ -82,42 +77,17 @@ def test_signals_frame_missing_column_is_named() -> None:
                       nse_minute_bars().drop(columns="volume"))
 
 
-def test_parse_model_config_ignores_extra_keys_and_builds_params() -> None:
-    parsed = parse_model_config(CONFIG)
-    assert parsed.spec.name == "ema_cross"
-    assert parsed.params == get_strategy("ema_cross").make_params(fast=9, slow=21)
-    assert (parsed.venue, parsed.cutoff) == ("NSE", "venue")
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ({"strategy": "momentum"}, "strategy='momentum' is not registered"),
-    ({"params": {"fast": 30, "slow": 21}}, "slow=21"),
-    ({"params": {"fast": 9, "slow": 21, "speed": 2}}, "speed"),
-    ({"params": [9, 21]}, r"params=\[9, 21\]"),
-    ({"venue": "LSE"}, "venue='LSE'"),
-    ({"cutoff": "3pm"}, "cutoff='3pm'"),
-])
-def test_parse_model_config_bad_values_are_refused(change: dict[str, Any], message: str) -> None:
-    with pytest.raises(ModelConfigError, match=message):
-        parse_model_config({**CONFIG, **change})
-
-
-def test_parse_model_config_missing_keys_are_named() -> None:
-    with pytest.raises(ModelConfigError, match=r"\['params', 'venue'\]"):
-        parse_model_config({"strategy": "ema_cross"})
-
-
 def test_strategy_model_predicts_signals_frame() -> None:
     model = StrategyModel()
     model.load_context(PythonModelContext(artifacts={}, model_config=CONFIG))
     frame = _two_symbols()
-    parsed = parse_model_config(CONFIG)
+    parsed = VersionConfig.from_json(CONFIG)
     expected = signals_frame(parsed.spec, parsed.params, "NSE", "venue", frame)
     pd.testing.assert_frame_equal(model.predict(None, frame), expected)
 
 
 def test_strategy_model_bad_config_fails_at_load() -> None:
-    with pytest.raises(ModelConfigError, match="strategy='nope'"):
+    with pytest.raises(VersionConfigError, match="strategy='nope'"):
         StrategyModel().load_context(
             PythonModelContext(artifacts={}, model_config={**CONFIG, "strategy": "nope"}))
 
@@ -131,18 +101,3 @@ def test_strategies_package_imports_without_mlflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout
     assert out.strip() == "False"
-
-
-def test_parse_model_config_strict_unknown_key_is_refused() -> None:
-    with pytest.raises(ModelConfigError, match=r"unknown keys \['loader'\]"):
-        parse_model_config({**CONFIG, "loader": "os.system"}, strict=True)
-
-
-def test_parse_model_config_traversal_symbol_is_refused() -> None:
-    with pytest.raises(ModelConfigError, match=r"'\.\./\.\./x'"):
-        parse_model_config({**CONFIG, "symbols": ["NIFTY", "../../x"]})
-
-
-def test_parse_model_config_strict_traversal_dataset_is_refused() -> None:
-    with pytest.raises(ModelConfigError, match=r"dataset '\.\./x'"):
-        parse_model_config({**CONFIG, "dataset": "../x"}, strict=True)

@@ -14,6 +14,7 @@ from live.events import OrderIntended, RiskChecked
 from live.reconciliation import DayReport, expectation_config, reconcile_journal
 from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision
 from live.state import LiveState
+from strategies.version_config import SimRules
 from tests.unit.test_runner_engine import Stores, day_bars, stores_in
 
 BARS = day_bars()
@@ -38,7 +39,7 @@ def _run(stores: Stores, risk: PassThroughRisk) -> list[DayReport]:
     runner.recover()
     runner.run(BARS)
     qty = next(m.qty for m in stores.messages(OrderIntended))
-    sim = expectation_config(dict(stores.config.get("sim") or {}), qty)
+    sim = expectation_config(SimRules.from_json(stores.config.get("sim")), qty)
     return reconcile_journal(stores.journal(), strategy=stores.config["strategy"],
                              params=stores.config["params"], venue=stores.config["venue"],
                              symbol="NIFTY", sim=sim)

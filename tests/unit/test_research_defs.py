@@ -6,8 +6,8 @@ import json
 
 import dagster as dg
 
-from pipelines.definitions import RESEARCH_JOB, build_definitions
 from pipelines.defs.research.sensors import research_requests
+from stratops.definitions import RESEARCH_JOB, build_definitions
 
 ASSETS = ["features", "walk_forward_report", "gate_verdict", "strategy_version"]
 

@@ -15,11 +15,13 @@ import pytest
 from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from pipelines.defs.research.io_managers import JsonIOManager
 from pipelines.research.gates import Check, GateVerdict
+from pipelines.research.recorded import RecordedVersion
 from pipelines.research.serde import StoredOutputError, decode
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import bars_from_frame
 from strategies.ema_cross import SPEC, EmaCrossParams
+from strategies.lineage import Lineage
 from strategies.simulator import SimConfig
 
 KEY = dg.AssetKey("walk_forward_report")
@@ -76,3 +78,21 @@ def test_json_io_manager_verdict_and_plain_dict_round_trip(tmp_path: Path) -> No
 def test_decode_unknown_stored_type_is_refused() -> None:
     with pytest.raises(StoredOutputError, match="unknown stored type 'pickle'"):
         decode({"type": "pickle", "value": "gASV"}, {}, source="x.json")
+
+
+def test_json_io_manager_recorded_version_round_trips_typed(tmp_path: Path) -> None:
+    lineage = Lineage(
+        strategy="ema_cross", dataset="nse_index_1m", dataset_md5="a" * 32, symbol="NIFTY",
+        code_revision="b" * 40, strategies_source_hash="c" * 64, params_hash="d" * 16,
+        params={"fast": 9, "slow": 21, "trend": 0}, feature_set_version="1",
+        feature_key="e" * 16, gates_digest="f" * 64, verdict_digest="0" * 64,
+        verdict_passed=True)
+    recorded = RecordedVersion(
+        strategy="ema_cross", dataset="nse_index_1m", symbol="NIFTY", version=3,
+        model_uri="models:/ema_cross/3", run_id="r1", reused=False, passed=True,
+        lineage=lineage, metrics={"oos_sharpe": 1.25, "pbo": math.nan},
+        warnings=("pbo near its gate",), notes=(), report_html="/tmp/report.html")
+    back = _round_trip(tmp_path, recorded)
+    assert isinstance(back, RecordedVersion)
+    assert back.lineage == lineage and back.warnings == recorded.warnings
+    assert math.isnan(back.metrics["pbo"]) and back.metrics["oos_sharpe"] == 1.25

@@ -47,6 +47,7 @@ from live.runner.feed import IDLE_SLICE_SECONDS, FeedBar, Idle, paced, replay_ba
 from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
+from strategies.version_config import VersionConfig
 
 DATASET = Path(__file__).resolve().parents[2] / "data" / "datasets" / "nse_index_1m.parquet"
 STRATEGY = "ema_cross"
@@ -105,7 +106,8 @@ class Stores:
         """A new process's runner over these stores (``broker``: another view of the
         exchange - a wrapper injecting faults; the market feeds it the bars)."""
         exchange = broker if broker is not None else self.exchange()
-        deployed = build(self.config, self.version, self.mode, self.fraction, "0" * 64)
+        deployed = build(VersionConfig.from_json(self.config), self.version, self.mode,
+                         self.fraction, "0" * 64)
         return Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
                       mode=self.mode, clock=record_clock, risk=risk, kill_commands=kill_commands,
                       crash_hook=crash_hook, market=lambda b: exchange.on_bar(  # type: ignore[attr-defined]
@@ -494,7 +496,7 @@ class NoOcoBroker:
 
 def test_runner_refuses_stop_and_target_on_a_broker_without_oco(tmp_path: Path) -> None:
     stores = protected_stores(tmp_path, stop_points=12.0, target_points=30.0)
-    deployed = build(stores.config, 1, "live", 1.0, "0" * 64)
+    deployed = build(VersionConfig.from_json(stores.config), 1, "live", 1.0, "0" * 64)
     with pytest.raises(UnsupportedVersionError, match="one-cancels-other"):
         Runner(journal=stores.journal(), broker=NoOcoBroker(), deployed=[deployed],
                mode="live", clock=record_clock)

@@ -641,7 +641,7 @@ def test_bars_from_frame_cutoff_string_is_parsed() -> None:
 
 def test_bars_from_frame_bad_cutoff_string_names_it() -> None:
     frame = minute_frame([QUIET] * 3, "2025-01-06 14:29")
-    with pytest.raises(BarsInputError, match="cutoff '25:00'"):
+    with pytest.raises(BarsInputError, match="cutoff='25:00': must be 'venue', 'none' or a time"):
         bars_from_frame(frame, symbol="X", venue="NSE", cutoff="25:00")
 
 

@@ -7,10 +7,10 @@ import dagster as dg
 from pipelines.defs.data.assets import GROUP, dataset_assets
 from pipelines.defs.data.checks import dataset_checks
 from pipelines.defs.data.resources import DvcDatasetStore
-from stratops.settings import Settings
+from pipelines.project import ProjectSettings
 
 
-def build_defs(settings: Settings) -> dg.Definitions:
+def build_defs(settings: ProjectSettings) -> dg.Definitions:
     root = settings.root
     return dg.Definitions(
         assets=dataset_assets(root),

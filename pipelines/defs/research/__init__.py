@@ -8,16 +8,18 @@ from pipelines.defs.research.assets import FEATURES_IO, GROUP, research_assets
 from pipelines.defs.research.io_managers import FeatureStoreIOManager, JsonIOManager
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.defs.research.sensors import RESEARCH_JOB, build_sensor
-from stratops.settings import Settings
+from pipelines.project import ProjectSettings
 
 
-def build_defs(settings: Settings) -> dg.Definitions:
+def build_defs(settings: ProjectSettings) -> dg.Definitions:
     root, research = settings.root, settings.research
     storage = settings.dagster_home_path / "storage"
     return dg.Definitions(
         assets=research_assets(research),
         resources={
-            "research_config": ResearchConfig(root=str(root)),
+            "research_config": ResearchConfig(root=str(root),
+                                              research_json=research.model_dump_json(),
+                                              gates_file=str(settings.gates_path)),
             "mlflow_registry": MlflowRegistry(
                 tracking_uri=settings.tracking_uri,
                 artifact_root=str(settings.artifact_root)),

@@ -22,6 +22,7 @@ from pipelines.research import study
 from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FEATURE_SET_VERSION, UNLABELLED, StoredFeatures
 from pipelines.research.gates import GateVerdict
+from pipelines.research.recorded import RecordedVersion
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.names import path_under, validate_name
 from strategies.registry import get_strategy
@@ -108,7 +109,7 @@ def _verdict_asset(research: ResearchSettings) -> dg.AssetsDefinition:
     )
     def gate_verdict(research_config: ResearchConfig,
                      walk_forward_report: WalkForwardReport) -> Iterator[Any]:
-        verdict = study.gate_verdict(research_config.root_path, walk_forward_report)
+        verdict = study.gate_verdict(research_config.gates_path, walk_forward_report)
         rows = "\n".join(f"| {c.name} | {c.value:.4g} | {c.threshold:.4g} | "
                          f"{'pass' if c.passed else 'FAIL'} |" for c in verdict.checks)
         yield dg.Output(verdict, metadata={
@@ -137,16 +138,16 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
         dataset, _ = study_of(context)
         recorded = record_version(research_config, mlflow_registry, dataset, features,
                                   walk_forward_report, gate_verdict)
-        context.log.info(f"{recorded['model_uri']} "
-                         f"({'reused' if recorded['reused'] else 'registered'})")
+        context.log.info(f"{recorded.model_uri} "
+                         f"({'reused' if recorded.reused else 'registered'})")
         yield dg.Output(recorded, metadata={
-            "model_uri": recorded["model_uri"], "version": recorded["version"],
-            "reused": recorded["reused"], "run_id": recorded["run_id"],
+            "model_uri": recorded.model_uri, "version": recorded.version,
+            "reused": recorded.reused, "run_id": recorded.run_id,
             "gate_verdict": "pass" if gate_verdict.passed else "fail",
-            "code_revision": recorded["lineage"]["code_revision"],
-            "dataset_md5": recorded["lineage"]["dataset_md5"],
-            "params_hash": recorded["lineage"]["params_hash"],
-            "report": dg.MetadataValue.path(recorded["report_html"])})
+            "code_revision": recorded.lineage.code_revision,
+            "dataset_md5": recorded.lineage.dataset_md5,
+            "params_hash": recorded.lineage.params_hash,
+            "report": dg.MetadataValue.path(recorded.report_html)})
         yield verify_model(mlflow_registry, walk_forward_report, features, recorded)
 
     return strategy_version
@@ -154,7 +155,7 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
 
 def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegistry,
                    dataset: str, features: StoredFeatures, report: WalkForwardReport,
-                   verdict: GateVerdict) -> dict[str, Any]:
+                   verdict: GateVerdict) -> RecordedVersion:
     """Write the report artifacts and register (or reuse) the candidate's model version."""
     from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
     from pipelines.research.report import regime_breakdown, write_report_artifacts
@@ -180,18 +181,18 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
     version = mlflow_registry.client().record(
         report, verdict, lineage, out_dir,
-        study.model_config(dataset, report, config, research, venue),
+        study.version_config(dataset, report, config, research, venue),
         study.input_example(features))
-    return {"strategy": report.strategy, "dataset": dataset, "symbol": report.symbol,
-            "version": version.version, "model_uri": version.model_uri,
-            "run_id": version.run_id, "reused": version.reused, "passed": verdict.passed,
-            "lineage": asdict(lineage), "metrics": dict(report.metrics),
-            "warnings": list(verdict.warnings), "notes": list(report.notes),
-            "report_html": str(paths["report.html"])}
+    return RecordedVersion(
+        strategy=report.strategy, dataset=dataset, symbol=report.symbol,
+        version=version.version, model_uri=version.model_uri, run_id=version.run_id,
+        reused=version.reused, passed=verdict.passed, lineage=lineage,
+        metrics=dict(report.metrics), warnings=tuple(verdict.warnings),
+        notes=tuple(report.notes), report_html=str(paths["report.html"]))
 
 
 def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
-                 features: StoredFeatures, recorded: dict[str, Any]) -> dg.AssetCheckResult:
+                 features: StoredFeatures, recorded: RecordedVersion) -> dg.AssetCheckResult:
     """Load the registered version by URI; its signals on the last test window must equal
     the research code's."""
     spec = get_strategy(report.strategy)
@@ -201,10 +202,10 @@ def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
     idx = mask.nonzero()[0]
     window = bars.window(int(idx[0]), int(idx[-1]) + 1)
     expected = spec.signals(window, spec.params_cls(**report.chosen_params()))
-    model = mlflow_registry.client().load_model(report.strategy, str(recorded["version"]))
+    model = mlflow_registry.client().load_model(report.strategy, str(recorded.version))
     mismatched = checks.signals_match(model, window, dict(zip(
         checks.SIGNAL_COLUMNS, expected.arrays(), strict=True)))
-    return checks.model_check(mismatched, recorded["model_uri"], window)
+    return checks.model_check(mismatched, recorded.model_uri, window)
 
 
 def research_assets(research: ResearchSettings) -> list[dg.AssetsDefinition]:

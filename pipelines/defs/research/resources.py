@@ -10,9 +10,12 @@ from pipelines.research.config import ResearchSettings
 
 
 class ResearchConfig(dg.ConfigurableResource):
-    """The project root and its research settings (from ``stratops.yaml``)."""
+    """The project root, its research settings and its reviewed gates file (from
+    ``stratops.yaml``, loaded by the app layer when it builds the definitions)."""
 
     root: str
+    research_json: str  # ResearchSettings as JSON (a resource's config is plain data)
+    gates_file: str
 
     @property
     def root_path(self) -> Path:
@@ -20,9 +23,11 @@ class ResearchConfig(dg.ConfigurableResource):
 
     @property
     def research(self) -> ResearchSettings:
-        from stratops.settings import load_settings
+        return ResearchSettings.model_validate_json(self.research_json)
 
-        return load_settings(self.root_path).research
+    @property
+    def gates_path(self) -> Path:
+        return Path(self.gates_file)
 
 
 class MlflowRegistry(dg.ConfigurableResource):

@@ -1,5 +1,9 @@
 """Maker/checker for reviewed configuration: request a file's current content, a risk
-officer (never the maker) approves it into a new signed config version."""
+officer (never the maker) approves it into a new signed config version.
+
+It sits beside ``live.governance`` and ``live.risk``, not inside either: it validates a
+``risk.yaml`` with the risk engine's own validator, and the risk engine reads the governance
+policy, so inside governance it would close an import cycle."""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from live.governance.configs import KINDS
 from live.governance.identity import IdentityError, parse_directory
 from live.governance.policy import PolicyConfigError, load_policy
 from live.governance.promotion import GovernanceRefusal, GovernanceService, Signer
-from pipelines.research.gates import GateConfigError, load_gates
 
 MAKER_ROLES = ("quant", "desk_head", "risk_officer")
 CHECKER_ROLE = "risk_officer"
@@ -27,14 +30,14 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
         return f"{path} does not exist"
     try:
         if kind == "gates":
-            load_gates(path, service.known_strategies or None)
+            service.configs.gates(service.known_strategies, path)
         elif kind == "policy":
             load_policy(path, service.known_strategies or None)
         else:
             from live.risk.limits import load_risk_limits  # the risk engine's own validator
 
             load_risk_limits(path)
-    except (GateConfigError, PolicyConfigError, ValueError, ImportError) as exc:
+    except (PolicyConfigError, ValueError, ImportError) as exc:  # GateConfigError: ValueError
         return str(exc)
     return None
 
