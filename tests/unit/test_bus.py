@@ -41,6 +41,7 @@ from live.runner.deployments import build
 from live.runner.engine import Runner
 from live.runner.execution import Executor
 from live.state import LiveState, OrderStatus
+from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import day_bars, record_clock, strategy_config
 
 T0 = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
@@ -182,8 +183,8 @@ def _runner(folder: Path, transport: UnreliableTransport | None) -> Runner:
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     config = strategy_config()
     config["sim"] = {**config["sim"], "stop_points": 12.0, "trail_points": 18.0}
-    return Runner(journal=journal, broker=exchange, deployed=[build(config, 1, "live", 1.0,
-                                                                    "0" * 64)],
+    deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+    return Runner(journal=journal, broker=exchange, deployed=[deployed],
                   mode="live", clock=record_clock, transport=transport,
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close))

@@ -28,6 +28,7 @@ from live.runner.history import SymbolHistory
 from live.runner.protection import PlaceProtective, Protection, Withdraw
 from live.state import fold, trading_state_hash
 from strategies.venues import get_venue
+from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
     STRATEGY,
@@ -197,7 +198,7 @@ def _entered(stop_points: float) -> tuple[Protection, Deployed, FeedBar]:
     it reads the state and says what it wants)."""
     config = strategy_config()
     config["sim"] = {**config["sim"], "stop_points": stop_points}
-    deployed = build(config, 1, "live", 1.0, "0" * 64)
+    deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
     bar = day_bars(FIRST_ENTRY + 2)[-1]
     trace = new_trace_id(STRATEGY, "NIFTY", bar.ts, 1)
     key = client_key(trace)
