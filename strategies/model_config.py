@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
+from strategies.errors import StratopsError
 from strategies.names import InvalidNameError, validate_name, validate_symbol
 from strategies.params import ParamError
 from strategies.registry import STRATEGIES
@@ -23,7 +24,7 @@ from strategies.venues import UnknownVenueError, get_venue
 KNOWN_KEYS = frozenset({"strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim"})
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(StratopsError, ValueError):
     """A ``model_config`` that does not describe a registered strategy with valid params."""
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from strategies.errors import BadInputError
+
 VERSION_FORMS = ("STRATEGY@ALIAS, STRATEGY@VERSION or STRATEGY VERSION (e.g. ema_cross@live, "
                  "ema_cross@3, ema_cross 3)")
 _REF = re.compile(r"[A-Za-z0-9_.-]{1,255}")
@@ -24,7 +26,7 @@ JsonOpt = Annotated[bool, typer.Option(
     "--json", help="print the same data as JSON (for scripts)")]
 
 
-class VersionRefError(ValueError):
+class VersionRefError(BadInputError, ValueError):
     """A version argument that is not one of :data:`VERSION_FORMS`."""
 
 

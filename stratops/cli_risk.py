@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from strategies.errors import BadInputError
 from stratops.cli_common import JsonOpt, print_json
 from stratops.cli_governance import AsOpt, ReasonOpt, SigningRefused, _signed_call
 from stratops.errors import EXIT_FAILED
@@ -15,7 +16,7 @@ from stratops.errors import EXIT_FAILED
 console = Console()
 
 
-class BadKillAction(ValueError):
+class BadKillAction(BadInputError, ValueError):
     """A kill switch action that is not halt, reduce or flatten."""
 
 rearm_app = typer.Typer(help="Re-arm a kill switch (maker/checker).", no_args_is_help=True)

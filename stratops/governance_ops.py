@@ -15,12 +15,13 @@ from live.governance.identity import (
 )
 from live.governance.signing import Signature
 from live.governance.trust import TrustedDirectory, load_trusted, lock_path_for
+from strategies.errors import BadInputError
 from stratops.settings import Settings, load_settings
 
 USER_ENV = "STRATOPS_USER"
 
 
-class ActorMissingError(ValueError):
+class ActorMissingError(BadInputError, ValueError):
     """No acting user: pass --as USER or set STRATOPS_USER."""
 
 

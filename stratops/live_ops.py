@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from strategies.errors import BadInputError
 from stratops.governance_ops import registry, utc_now
 from stratops.settings import Settings, load_settings
 
 MODES = ("shadow", "canary", "live")
 
 
-class LiveSetupError(ValueError):
+class LiveSetupError(BadInputError, ValueError):
     """A live run that cannot start (bad mode, nothing deployed, mixed fill models)."""
 
 

@@ -28,6 +28,7 @@ from live.governance.policy import CanaryEvidence, load_policy
 from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
+from strategies.errors import RefusedError
 
 STAGES = ("shadow", "canary", "live")
 PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
@@ -39,7 +40,7 @@ Signer = Callable[[Mapping[str, Any]], Signature]
 EvidenceSource = Callable[[str, int], CanaryEvidence | None]
 
 
-class GovernanceRefusal(Exception):
+class GovernanceRefusal(RefusedError):
     """An action refused (and audited) with the reason."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from strategies.errors import BadInputError
 from strategies.sim_kernel import (
     R_CUTOFF,
     R_SIGNAL,
@@ -33,7 +34,7 @@ LEVEL_KEYS = ("stop_points", "stop_frac", "trail_points", "trail_frac", "target_
               "target_frac")
 
 
-class UnsupportedVersionError(ValueError):
+class UnsupportedVersionError(BadInputError, ValueError):
     """A version whose execution rules the runner cannot honour exactly."""
 
 

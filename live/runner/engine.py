@@ -62,6 +62,7 @@ from live.runner.protection import Protection
 from live.runner.reconcile import reconcile
 from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 from strategies.bars import BarsInputError
+from strategies.errors import StratopsError
 from strategies.venues import get_venue
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
@@ -92,11 +93,11 @@ class KillCommandLike(Protocol):
     def nonce(self) -> str: ...
 
 
-class RunnerHalted(RuntimeError):
+class RunnerHalted(StratopsError, RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
 
 
-class NoBarYetError(RuntimeError):
+class NoBarYetError(StratopsError, RuntimeError):
     """An action between bars before any bar was seen (no last price to act on)."""
 
 

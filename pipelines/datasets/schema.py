@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from strategies.errors import BadInputError
 from strategies.names import SYMBOL
 
 SCHEMA_VERSION = 1
@@ -35,7 +36,7 @@ KIND_CLOSE_ONLY = "close_only_daily"
 KINDS = (KIND_INTRADAY, KIND_DAILY, KIND_CLOSE_ONLY)
 
 
-class DatasetSchemaError(ValueError):
+class DatasetSchemaError(BadInputError, ValueError):
     """A frame or file does not follow the normalised bar schema."""
 
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.datasets.schema import atomic_write
 from strategies import indicators as ind
 from strategies.bars import Bars
+from strategies.errors import BadInputError
 from strategies.names import path_under, validate_name, validate_symbol
 
 #: Bump when a definition below changes meaning; it is part of every key and MLflow tag.
@@ -44,7 +45,7 @@ FOOTER_KEY = b"stratops_features"
 UNLABELLED = "unlabelled"
 
 
-class FeatureStoreError(ValueError):
+class FeatureStoreError(BadInputError, ValueError):
     """A feature file that does not match its key, or labels that cannot be read."""
 
 

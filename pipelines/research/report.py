@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 from pipelines.research.features import UNLABELLED
 from pipelines.research.gates import GateVerdict, pbo_by_splits
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.errors import BadInputError
 
 #: Values the regime labeller writes (see ``pipelines.datasets.synthetic_nse``).
 KNOWN_REGIMES = ("trend", "chop", "high_vol")
@@ -38,7 +39,7 @@ DSR_INPUTS = ("dsr.sr", "dsr.skew", "dsr.kurtosis_raw", "dsr.t", "dsr.n_trials",
               "dsr.var_trial_sr", "dsr.sr_benchmark", "dsr_probability")
 
 
-class ReportInputError(ValueError):
+class ReportInputError(BadInputError, ValueError):
     """A regime labels file or walk-forward report the report cannot be built from."""
 
 

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pipelines.research.gates import Check, GateVerdict
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import FoldResult, WalkForwardReport
+from strategies.errors import StratopsError
 
 JSON_TYPE = "json"
 REPORT_TYPE = "walk_forward_report"
@@ -27,7 +28,7 @@ VERDICT_TYPE = "gate_verdict"
 EQUITY_COLUMN = "equity"
 
 
-class StoredOutputError(ValueError):
+class StoredOutputError(StratopsError, ValueError):
     """A stored research output that is not one of the known types, or is malformed."""
 
 

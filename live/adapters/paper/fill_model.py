@@ -32,15 +32,16 @@ from datetime import datetime
 from typing import Literal
 
 from live.broker import OrderType, Side
+from strategies.errors import StratopsError
 
 FillConvention = Literal["next_open", "close"]
 
 
-class FillModelError(ValueError):
+class FillModelError(StratopsError, ValueError):
     """A fill model setting outside its domain."""
 
 
-class InvalidBarError(ValueError):
+class InvalidBarError(StratopsError, ValueError):
     """A bar whose prices are not a consistent OHLC or whose timestamp is naive."""
 
 
