@@ -13,6 +13,7 @@ from live.risk.limits import load_risk_limits
 from live.risk.report import Row, exposure_caps, risk_report
 from live.state import LiveState, Position
 from pipelines.datasets.schema import read_dataset
+from tests.synthetic_datasets import nse_index_1m_path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOTS = {"NIFTY": 75, "BANKNIFTY": 30}
@@ -20,7 +21,7 @@ LOTS = {"NIFTY": 75, "BANKNIFTY": 30}
 
 @pytest.fixture(scope="module")
 def rows() -> list[Row]:
-    frame = read_dataset(ROOT / "data/datasets/nse_index_1m.parquet")
+    frame = read_dataset(nse_index_1m_path())
     state = LiveState()
     state.positions[("ema_cross", "NIFTY")] = Position(net_qty=150, avg_price=24_000.0)
     state.positions[("atr_reversal", "BANKNIFTY")] = Position(net_qty=-30, avg_price=52_000.0)

@@ -1,4 +1,4 @@
-"""The runner on real NSE minute bars (2025-03-03/04 NIFTY), a SQLite journal and the paper
+"""The runner on the synthetic NSE minute bars (2025-03-03/04 NIFTY), a SQLite journal and the paper
 exchange: broker faults, restarts, feed anomalies and kill switches.
 
 EMA cross with default params on 2025-03-03 goes short at the close of bar 22 (filled at
@@ -48,8 +48,9 @@ from live.runner.feed import IDLE_SLICE_SECONDS, FeedBar, Idle, paced, replay_ba
 from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
+from tests.synthetic_datasets import nse_index_1m_path
 
-DATASET = Path(__file__).resolve().parents[2] / "data" / "datasets" / "nse_index_1m.parquet"
+DATASET = nse_index_1m_path()  # built in process by the DVC stage's command
 STRATEGY = "ema_cross"
 FIRST_ENTRY = 22  # bar of 2025-03-03 whose close decides the first (short) entry
 DAY1_FROM = 285  # 14:00 on 2025-03-03
