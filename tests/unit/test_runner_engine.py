@@ -157,6 +157,21 @@ def lost_ack_then_restart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sto
     return stores, key
 
 
+def test_first_entry_and_flips_match_an_independent_pandas_ema_cross() -> None:
+    """The bar numbers this module builds on (FIRST_ENTRY, the flips in its docstring),
+    recomputed without the strategy's kernel: pandas EMAs (``ewm(adjust=False)`` from the
+    day's first close, the documented convention) and their crosses after the warm-up."""
+    params = get_params(get_strategy(STRATEGY).default_params())
+    close = nifty(date(2025, 3, 3), date(2025, 3, 3))["close"]
+    fast = close.ewm(span=params["fast"], adjust=False).mean()
+    slow = close.ewm(span=params["slow"], adjust=False).mean()
+    up = (fast.shift() <= slow.shift()) & (fast > slow)
+    down = (fast.shift() >= slow.shift()) & (fast < slow)
+    crosses = [(t, "long" if up[t] else "short")
+               for t in range(params["slow"], 62) if up[t] or down[t]]
+    assert crosses == [(FIRST_ENTRY, "short"), (30, "long"), (32, "short"), (61, "long")]
+
+
 def test_runner_lost_ack_journals_the_submit_as_unknown(
         lost_ack_then_restart: tuple[Stores, str]) -> None:
     stores, key = lost_ack_then_restart
