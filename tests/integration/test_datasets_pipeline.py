@@ -13,7 +13,14 @@ import pytest
 import yaml
 
 from pipelines.datasets.catalog import file_md5
-from pipelines.datasets.schema import DatasetMeta, read_dataset, read_meta, write_dataset
+from pipelines.datasets.schema import (
+    KIND_DAILY,
+    DatasetMeta,
+    read_dataset,
+    read_meta,
+    write_dataset,
+)
+from pipelines.datasets.validation import ValidationConfig, suite_rules
 from strategies.registry import get_strategy
 from tests.integration.conftest import run_in
 
@@ -119,7 +126,8 @@ def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path:
     assert out["path"] == "data/imports/goog_user.parquet"
     assert out["md5"] == file_md5(project / out["path"])
     rules = out["validation"]["rules"]
-    assert len(rules) == 28
+    suite = suite_rules(KIND_DAILY, has_volume=True, config=ValidationConfig())
+    assert [r["name"] for r in rules] == [r.name for r in suite]  # every rule, in order
     assert all(r["passed"] and r["failed"] == 0 for r in rules)
 
 

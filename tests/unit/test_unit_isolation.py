@@ -1,6 +1,7 @@
-"""Unit tests run on a fresh clone without ``dvc repro``: no unit test may read a file a DVC
-stage writes under the repository's ``data/`` (build it in a fixture instead, e.g.
-``tests/synthetic_datasets.py``, or move the test to ``tests/integration``).
+"""Unit tests run on a fresh clone without ``dvc repro`` and without servers: no unit test
+may read a file a DVC stage writes under the repository's ``data/`` (build it in a fixture
+instead, e.g. ``tests/synthetic_datasets.py``, or move the test to ``tests/integration``),
+carry an ``integration``, ``services`` or ``acceptance`` marker or import from those folders.
 
 A static check of the usual spellings of "the repository's data folder"; the real proof is
 running ``tests/unit`` with ``data/datasets`` and ``data/labels`` moved aside (README, Tests).
@@ -48,3 +49,17 @@ def test_unit_test_reads_nothing_from_the_repository_data_folder(path: Path) -> 
             enumerate(source.splitlines(), 1) if REPO_DATA.search(line)]
     named = [out for out in _dvc_outputs() if out in source]
     assert not hits and not named, hits + named
+
+
+SERVER_OR_SLOW = re.compile(r"mark\.(integration|services|acceptance)\b"
+                            r"|\btests\.(integration|acceptance)\b")
+
+
+@pytest.mark.parametrize("path", sorted(UNIT.glob("test_*.py")), ids=lambda p: p.name)
+def test_unit_test_needs_no_server_and_no_integration_fixture(path: Path) -> None:
+    source = path.read_text()
+    if path == Path(__file__):
+        source = source.split("SERVER_OR_SLOW = ", 1)[0]
+    hits = [f"{path.name}:{n}: {line.strip()}" for n, line in
+            enumerate(source.splitlines(), 1) if SERVER_OR_SLOW.search(line)]
+    assert not hits, hits
