@@ -15,7 +15,13 @@ import typer
 
 from strategies.errors import BadInputError, RefusedError, StratopsError
 from stratops import cli
-from stratops.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, exit_code_for
+from stratops.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    bad_input_class_names,
+    exit_code_for,
+)
 
 PACKAGES = ("strategies", "pipelines", "live", "stratops")
 
@@ -125,3 +131,9 @@ def test_main_maps_error_family_to_exit_code(
     raising_command.append(exc)
     assert cli.main(["raise-for-test"]) == code
     assert capsys.readouterr().err.startswith(prefix)
+
+
+def test_bad_input_class_names_cover_subclasses_and_only_bad_input() -> None:
+    names = bad_input_class_names()  # research job failures are known by class name only
+    assert {"ParamError", "WalkForwardError", "InvalidNameError", "UnsafePathError"} <= names
+    assert not names & {"JournalCorruptError", "GovernanceRefusal", "StratopsError"}
