@@ -3,8 +3,8 @@
 Unit tests must run on a fresh clone without ``dvc repro``. The ``nse_synthetic`` stage is a
 seeded generator (under a second for the year), so instead of reading its DVC output a test
 runs the stage's own command line - read from ``dvc.yaml``, so seed and dates cannot drift -
-into a temporary folder, once per process. ``tests/integration`` checks that ``dvc repro``
-reproduces the hashes in ``dvc.lock``.
+into a temporary folder, once per process. The files are byte-identical to the DVC outputs
+(``tests/unit/test_synthetic_datasets.py`` compares their md5 with ``dvc.lock``).
 """
 
 from __future__ import annotations
