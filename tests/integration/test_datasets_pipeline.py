@@ -41,6 +41,11 @@ def _goog_csv(tmp_path: Path) -> Path:
     return dest
 
 
+def _goog_rows(tmp_path: Path) -> int:
+    """Rows of the package's GOOG.csv: one per daily session."""
+    return len(pd.read_csv(_goog_csv(tmp_path)))
+
+
 def test_dvc_repro_clean_copy_reproduces_committed_hashes(built_project: Path,
                                                           repo_root: Path) -> None:
     assert _locked_outs(built_project / "dvc.lock") == _locked_outs(repo_root / "dvc.lock")
@@ -91,7 +96,7 @@ def test_import_real_file_is_stored_and_versioned(project: Path, tmp_path: Path)
     proc = run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)),
                   "--symbol", "GOOG", "--timeframe", "1d", "--venue", "NYSE",
                   "--name", "goog_user")
-    assert "imported goog_user: 2148 rows" in proc.stdout
+    assert f"imported goog_user: {_goog_rows(tmp_path)} rows" in proc.stdout
     stored = project / "data/imports/goog_user.parquet"
     record = yaml.safe_load((project / "data/imports/goog_user.parquet.dvc").read_text())
     assert record["outs"][0]["md5"] == file_md5(stored)
@@ -107,12 +112,15 @@ def test_import_real_file_prints_validation_summary_not_dvc_hint(project: Path,
                   "--name", "goog_user")
     digest = file_md5(project / "data/imports/goog_user.parquet")
     assert "To track the changes" not in proc.stdout + proc.stderr
-    assert "2148 rows, 2004-08-19 .. 2013-03-01, 2148 sessions" in proc.stdout
+    days = pd.read_csv(_goog_csv(tmp_path), index_col=0).index  # one row per session
+    rows, first, last = len(days), min(days)[:10], max(days)[:10]
+    assert f"{rows} rows, {first} .. {last}, {rows} sessions" in proc.stdout
     assert "stored   data/imports/goog_user.parquet (DVC record " in proc.stdout
     assert f"md5      {digest}" in proc.stdout
-    assert "validation: 28 of 28 rules passed" in proc.stdout
-    assert "ok  high >= open: 0/2148 failing" in proc.stdout
-    assert "ok  bars inside the venue's sessions: 0/2148 failing" in proc.stdout
+    n_rules = len(suite_rules(KIND_DAILY, has_volume=True, config=ValidationConfig()))
+    assert f"validation: {n_rules} of {n_rules} rules passed" in proc.stdout
+    assert f"ok  high >= open: 0/{rows} failing" in proc.stdout
+    assert f"ok  bars inside the venue's sessions: 0/{rows} failing" in proc.stdout
 
 
 def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path: Path) -> None:
@@ -121,7 +129,7 @@ def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path:
                   "--name", "goog_user", "--json")
     out = json.loads(proc.stdout)
     assert out["imported"] is True
-    rows = len(pd.read_csv(_goog_csv(tmp_path)))  # one row per daily session
+    rows = _goog_rows(tmp_path)
     assert (out["name"], out["rows"], out["sessions"]) == ("goog_user", rows, rows)
     assert out["path"] == "data/imports/goog_user.parquet"
     assert out["md5"] == file_md5(project / out["path"])
