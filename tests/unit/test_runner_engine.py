@@ -853,7 +853,9 @@ def test_runner_spike_bar_entry_is_denied_by_the_price_collar(
                if s.side is not SignalSide.FLAT}
     (denial,) = [r for r in _at(stores, RiskChecked, spike.ts) if r.trace_id in entries]
     assert (denial.passed, denial.check) == (False, "price_collar")
-    assert "49.9" in denial.reason and "previous trade" in denial.reason
+    before = day_bars(SPIKE)[-1].close  # the previous trade: the bar before the spike
+    moved_pct = abs(spike.close - before) / before * 100.0  # about 50 % (the spike)
+    assert f"{moved_pct:.4g}% from the previous trade {before:g}" in denial.reason
     assert not [i for i in _at(stores, OrderIntended, spike.ts) if i.trace_id in entries]
 
 
