@@ -12,6 +12,7 @@ import yaml
 from pipelines.datasets.catalog import file_md5
 from tests.synthetic_datasets import (
     REPO_ROOT,
+    STAGE,
     nse_index_1m_path,
     nse_index_1m_regimes_path,
     stage_arguments,
@@ -23,10 +24,12 @@ def _locked_md5(out: str) -> str:
     return {o["path"]: o["md5"] for s in lock["stages"].values() for o in s["outs"]}[out]
 
 
-@pytest.mark.parametrize(("built", "out"), [
-    (nse_index_1m_path, "data/datasets/nse_index_1m.parquet"),
-    (nse_index_1m_regimes_path, "data/labels/nse_index_1m_regimes.parquet"),
-])
+# The stage's outputs in dvc.yaml order: the bars, then the regime labels.
+OUTS = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"][STAGE]["outs"]
+
+
+@pytest.mark.parametrize(("built", "out"), [(nse_index_1m_path, OUTS[0]),
+                                            (nse_index_1m_regimes_path, OUTS[1])])
 def test_in_process_build_has_the_md5_dvc_lock_records(built: Callable[[], Path],
                                                      out: str) -> None:
     assert file_md5(built()) == _locked_md5(out)
