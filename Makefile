@@ -1,12 +1,13 @@
 # Two commands on a fresh machine (both idempotent; a second run reuses what exists):
 #   make demo   set up .venv and run the main job end to end on the embedded defaults
 #   make test   set up .venv, build the datasets (dvc repro) and run the whole test suite (lint included)
+#   make unit   set up .venv and run tests/unit only: no dvc repro, no servers (about 3 min)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test lint gates data
+.PHONY: setup demo test unit lint gates data
 BASE ?= origin/main
 setup: $(STAMP)
 
@@ -42,3 +43,7 @@ data: setup
 
 test: lint data
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast part: unit tests build their data in fixtures, so a fresh clone needs no dvc repro.
+unit: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

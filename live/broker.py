@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from strategies.errors import StratopsError
+
 TAG_MAX_CHARS = 20  # Kite Connect's order tag limit; client keys must fit in it
 OCO_GROUP_MAX_CHARS = 32
 TRADE_ID_MAX_CHARS = 64
@@ -54,11 +56,11 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
-class BrokerInputError(ValueError):
+class BrokerInputError(StratopsError, ValueError):
     """A request the adapter refuses before sending (bad qty, key too long, ...)."""
 
 
-class BrokerUnavailableError(ConnectionError):
+class BrokerUnavailableError(StratopsError, ConnectionError):
     """A report or status query that got no answer: the state is unknown, never "empty"."""
 
 

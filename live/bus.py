@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from live.events import Command, Event, Message
+from strategies.errors import StratopsError
 
 SEEN_IDS_KEPT = 100_000  # message ids a deduplicating handler remembers (oldest dropped)
 
 
-class NoHandlerError(LookupError):
+class NoHandlerError(StratopsError, LookupError):
     """A command was sent on a topic no handler is registered for."""
 
 
-class DuplicateHandlerError(ValueError):
+class DuplicateHandlerError(StratopsError, ValueError):
     """A second handler registered for one command topic."""
 
 

@@ -10,8 +10,10 @@ import hashlib
 import json
 from typing import Any
 
+from strategies.errors import StratopsError
 
-class CanonicalJsonError(ValueError):
+
+class CanonicalJsonError(StratopsError, ValueError):
     """A value with no canonical JSON form (NaN, infinity, an unknown type)."""
 
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from live.governance.identity import Directory, IdentityError
 from live.governance.signing import Signature, SignatureError, verify
 from live.hashchain import GENESIS
+from strategies.errors import BadInputError
 
 CHECKPOINT_VERSION = 1
 MARK_HEX = 16  # 64 bits of each entry hash: locates a rewrite; the full head hash detects it
@@ -49,7 +50,7 @@ Trust = Directory | Mapping[str, Ed25519PublicKey]
 Finding = Literal["ok", "open_tail", "rewritten", "truncated", "appended"]
 
 
-class CheckpointError(Exception):
+class CheckpointError(BadInputError):
     """Base of checkpoint errors."""
 
 

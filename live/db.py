@@ -21,12 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from strategies.errors import BadInputError
 
-class StoreUrlError(ValueError):
+
+class StoreUrlError(BadInputError, ValueError):
     """A store URL that is neither ``sqlite:///path`` nor ``postgresql://...``."""
 
 
-class StoreUnavailableError(LookupError):
+class StoreUnavailableError(BadInputError, LookupError):
     """A store a reader needs that does not exist (a SQLite file never written) or cannot be
     reached (a PostgreSQL server down, a database never created, access refused)."""
 

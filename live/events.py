@@ -22,19 +22,20 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 from live.broker import TAG_MAX_CHARS, OrderRequest, OrderType, Outcome, Side
 from live.canonical import digest
+from strategies.errors import StratopsError
 
 CLIENT_KEY_PREFIX = "so"
 
 
-class EventValueError(ValueError):
+class EventValueError(StratopsError, ValueError):
     """A message field with a value it cannot hold (naive time, NaN, wrong type, ...)."""
 
 
-class EventEncodeError(ValueError):
+class EventEncodeError(StratopsError, ValueError):
     """A message that has no exact record form (e.g. a NaN smuggled past validation)."""
 
 
-class EventDecodeError(ValueError):
+class EventDecodeError(StratopsError, ValueError):
     """A record that is not a known message: unknown kind or schema version, bad fields."""
 
 
@@ -73,7 +74,7 @@ class Severity(StrEnum):
 
 # --- field codecs: one per annotated type, built once per class ---------------------------
 
-class _Bad(Exception):
+class _Bad(StratopsError):
     """Internal: a converter refused a value (the message says why)."""
 
 

@@ -35,6 +35,7 @@ from live.canonical import CanonicalJsonError, canonical_json, sha256_hex
 from live.db import fsync_dir, make_engine
 from live.events import EventDecodeError, Message, from_record, from_record_trusted, to_record
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
+from strategies.errors import StratopsError
 
 if TYPE_CHECKING:
     from live.checkpoint_writer import Checkpointer
@@ -74,15 +75,15 @@ _POSTGRES_TRIGGERS = (
 )
 
 
-class JournalWriteError(RuntimeError):
+class JournalWriteError(StratopsError, RuntimeError):
     """An append did not (provably) happen; the journal object is unusable from now on."""
 
 
-class JournalInputError(ValueError):
+class JournalInputError(StratopsError, ValueError):
     """An append refused before touching the store (naive ``ts_record``, no clock)."""
 
 
-class JournalCorruptError(RuntimeError):
+class JournalCorruptError(StratopsError, RuntimeError):
     """A stored row that cannot be read back; ``seq`` names it."""
 
     def __init__(self, seq: int, reason: str) -> None:

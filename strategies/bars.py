@@ -14,10 +14,11 @@ from datetime import time
 import numpy as np
 import pandas as pd
 
+from strategies.errors import BadInputError
 from strategies.venues import CutoffError, Venue, get_venue, resolve_cutoff
 
 
-class BarsInputError(ValueError):
+class BarsInputError(BadInputError, ValueError):
     """Bars that a strategy must not run on (NaN, non-positive, unsorted, too short)."""
 
 

@@ -23,6 +23,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from strategies.errors import BadInputError
+
 INR_PER_CRORE = 1e7
 
 # Field order of CostRates.as_array(), and the index of each field in that array.
@@ -47,7 +49,7 @@ N_RATES = 7
 _FRACTION_FIELDS = frozenset(name for name in RATE_FIELDS if name.endswith("_frac"))
 
 
-class CostScheduleError(ValueError):
+class CostScheduleError(BadInputError, ValueError):
     """A cost schedule that cannot be used: missing or invalid file, unknown instrument, no
     version in force on a date, or an out-of-range rate."""
 

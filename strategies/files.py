@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from strategies.errors import BadInputError
 from strategies.names import SYMBOL
 
 
-class DatasetSchemaError(ValueError):
+class DatasetSchemaError(BadInputError, ValueError):
     """A frame or file does not follow the normalised bar schema."""
 
 

@@ -16,13 +16,15 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from strategies.errors import StratopsError
+
 __all__ = ["IndicatorInputError", "adx", "atr", "atr_normalised_momentum", "choppiness", "ema",
            "rolling_max", "rolling_min", "true_range"]
 
 FloatArray = npt.NDArray[np.float64]
 
 
-class IndicatorInputError(ValueError):
+class IndicatorInputError(StratopsError, ValueError):
     """An indicator argument that is not a 1-D float series or a valid integer period."""
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from strategies.errors import BadInputError
+
 SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
-class InvalidNameError(ValueError):
+class InvalidNameError(BadInputError, ValueError):
     """A symbol, dataset or strategy name outside its allowed charset or length."""
 
 

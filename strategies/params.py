@@ -15,10 +15,12 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from strategies.errors import BadInputError
+
 P = TypeVar("P")
 
 
-class ParamError(ValueError):
+class ParamError(BadInputError, ValueError):
     """A parameter value outside its declared range, or an unknown parameter name."""
 
 

@@ -8,6 +8,7 @@ breakout is the most time-sensitive signal, the divergence the slowest to confir
 from __future__ import annotations
 
 from strategies import atr_divergence, atr_reversal, ema_cross, range_breakout
+from strategies.errors import BadInputError
 from strategies.spec import StrategySpec
 
 STRATEGIES: dict[str, StrategySpec] = {
@@ -19,7 +20,7 @@ STRATEGIES: dict[str, StrategySpec] = {
 }
 
 
-class UnknownStrategyError(KeyError):
+class UnknownStrategyError(BadInputError, KeyError):
     """A strategy name that is not registered."""
 
     def __str__(self) -> str:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from strategies.errors import StratopsError
 
-class SignalLengthError(ValueError):
+
+class SignalLengthError(StratopsError, ValueError):
     """Signal arrays whose length differs from the bars they are applied to."""
 
 

@@ -13,8 +13,10 @@ from datetime import date, time
 
 import pandas as pd
 
+from strategies.errors import BadInputError
 
-class UnknownVenueError(KeyError):
+
+class UnknownVenueError(BadInputError, KeyError):
     """A venue name that is not in :data:`VENUES`."""
 
     def __str__(self) -> str:
@@ -122,7 +124,7 @@ Cutoff = time | str | None
 VENUE_CUTOFF = "venue"
 
 
-class CutoffError(ValueError):
+class CutoffError(BadInputError, ValueError):
     """A cutoff that is not ``venue``, ``none``/None or a time ``HH:MM``."""
 
 

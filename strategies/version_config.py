@@ -18,6 +18,7 @@ from datetime import time
 from typing import Any
 
 from strategies.costs import CostRates
+from strategies.errors import StratopsError
 from strategies.names import InvalidNameError, validate_name, validate_symbol
 from strategies.params import ParamError, get_params
 from strategies.registry import STRATEGIES
@@ -36,7 +37,7 @@ KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "si
 REQUIRED_KEYS = ("strategy", "params", "venue")
 
 
-class VersionConfigError(ValueError):
+class VersionConfigError(StratopsError, ValueError):
     """A version config that does not describe a registered strategy with valid params and
     execution rules; the message names the field and the offending value."""
 

@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from strategies.errors import StratopsError
 from stratops import (
     cli_backtest,
     cli_data,
@@ -23,7 +24,7 @@ from stratops import (
     cli_run,
 )
 from stratops.cli_common import colour
-from stratops.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, expected_errors
+from stratops.errors import EXIT_INTERNAL, EXIT_OK, exit_code_for
 
 app = typer.Typer(
     name="stratops",
@@ -66,21 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, standalone_mode=True)  # click reports usage errors itself (exit 2)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except expected_errors() as exc:
+    except StratopsError as exc:  # the error's family decides the exit code
+        code = exit_code_for(exc)
+        if code == EXIT_INTERNAL:
+            return _internal_error(exc)
         typer.secho(f"error: {exc}", fg="red", err=True, color=colour())
-        return EXIT_BAD_INPUT
+        return code
     except KeyboardInterrupt:
         typer.secho("interrupted", fg="red", err=True, color=colour())
         return 130
     except Exception as exc:
-        if os.environ.get("STRATOPS_DEBUG"):
-            raise
-        typer.secho(
-            f"internal error: {type(exc).__name__}: {exc}\n"
-            "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True, color=colour(),
-        )
-        return EXIT_INTERNAL
+        return _internal_error(exc)
     return EXIT_OK
+
+
+def _internal_error(exc: Exception) -> int:
+    """Report an error the command did not expect (exit 3; the traceback with
+    ``STRATOPS_DEBUG=1``)."""
+    if os.environ.get("STRATOPS_DEBUG"):
+        raise exc
+    typer.secho(
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        "(set STRATOPS_DEBUG=1 for the traceback)", fg="red", err=True, color=colour(),
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

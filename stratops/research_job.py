@@ -85,9 +85,9 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
 def _failure(result: Any) -> tuple[str, bool]:
     """The root cause of a failed run's first failed step - ``ClassName: message`` - and
     whether it is one of the errors the CLI reports as a user error."""
-    from stratops.errors import expected_errors
+    from stratops.errors import bad_input_class_names
 
-    user_errors = {cls.__name__ for cls in expected_errors()}
+    user_errors = bad_input_class_names()
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             error = event.step_failure_data.error

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
+from strategies.errors import BadInputError
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -24,7 +25,7 @@ REMOTE_ARTIFACT_ROOT = "mlflow-artifacts:/stratops"
 ROOT_ENV = "STRATOPS_ROOT"
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInputError, ValueError):
     """Settings that cannot be loaded or do not validate."""
 
 

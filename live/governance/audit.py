@@ -43,6 +43,7 @@ from sqlalchemy import event
 from live.canonical import CanonicalJsonError, canonical_json
 from live.db import is_postgres
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, entry_hash, verify_chain
+from strategies.errors import BadInputError
 
 AUDIT_KINDS: tuple[str, ...] = (
     "promotion_requested", "promotion_approved", "promotion_rejected", "refused", "rollback",
@@ -56,7 +57,7 @@ _COLUMN_FIELDS = ("ts", "kind", "actor", "strategy", "subject")
 _BODY_KEYS = frozenset((*_COLUMN_FIELDS, "detail"))
 
 
-class AuditError(Exception):
+class AuditError(BadInputError):
     """Base of the audit trail's errors."""
 
 

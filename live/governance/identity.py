@@ -43,6 +43,7 @@ from live.governance.signing import (
     signed_bytes,
     verify,
 )
+from strategies.errors import BadInputError
 
 ROLES = ("quant", "desk_head", "risk_officer", "runner")
 Role = Literal["quant", "desk_head", "risk_officer", "runner"]
@@ -50,7 +51,7 @@ USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 KEYS_DIR_ENV = "STRATOPS_KEYS_DIR"
 
 
-class IdentityError(Exception):
+class IdentityError(BadInputError):
     """Base of identity, authorization and key-file errors."""
 
 

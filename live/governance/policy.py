@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from strategies.errors import BadInputError, StratopsError
 from strategies.venues import UnknownVenueError, Venue, get_venue
 
 STAGES: tuple[str, ...] = ("shadow", "canary", "live")
@@ -30,11 +31,11 @@ Exchange = Literal["NSE", "BSE", "NFO", "BFO", "CDS", "BCD", "MCX"]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class PolicyConfigError(ValueError):
+class PolicyConfigError(BadInputError, ValueError):
     """``policy.yaml`` is missing, malformed or inconsistent; the message names the field."""
 
 
-class PolicyLookupError(LookupError):
+class PolicyLookupError(StratopsError, LookupError):
     """A stage or strategy the policy does not know (asked for capital or limits)."""
 
 

@@ -29,6 +29,7 @@ from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
 from live.ports import ModelRegistry
+from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
 STAGES = ("shadow", "canary", "live")
@@ -38,7 +39,7 @@ Signer = Callable[[Mapping[str, Any]], Signature]
 EvidenceSource = Callable[[str, int], CanaryEvidence | None]
 
 
-class GovernanceRefusal(Exception):
+class GovernanceRefusal(RefusedError):
     """An action refused (and audited) with the reason."""
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from live.canonical import canonical_json, digest
+from strategies.errors import BadInputError
 
 ALGORITHM = "ed25519"
 MAX_CLOCK_SKEW = timedelta(seconds=60)  # a signature dated further ahead than this is refused
@@ -32,7 +33,7 @@ _PUBLIC_KEY_BYTES = 32
 _ZERO_SIGNATURE = base64.b64encode(bytes(_SIGNATURE_BYTES)).decode("ascii")
 
 
-class SignatureError(ValueError):
+class SignatureError(BadInputError, ValueError):
     """A signature or key that cannot be trusted; subclasses say why."""
 
 

@@ -28,6 +28,8 @@ import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.stats import norm
 
+from strategies.errors import StratopsError
+
 OptionKind = Literal["call", "put"]
 FloatOrArray = float | npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
@@ -39,7 +41,7 @@ IMPLIED_VOL_MIN = 1e-6
 IMPLIED_VOL_MAX = 10.0  # 1000 % a year: beyond it a quote is treated as unpriceable
 
 
-class PricingInputError(ValueError):
+class PricingInputError(StratopsError, ValueError):
     """An argument of a Black-76 function that cannot be priced (NaN, infinite, <= 0, or an
     unknown option kind)."""
 

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 from live.risk import black76
 from live.risk.margin import DAYS_PER_YEAR, Instrument, Market, Position, apply_change
+from strategies.errors import StratopsError
 
 NOTIONAL_MEASURES = ("gross_inr", "net_inr")
 NOTIONAL_DIMENSIONS = ("symbol", "underlying", "sector", "strategy", "expiry")
@@ -41,7 +42,7 @@ WILDCARD = "*"  # a cap on every bucket of its measure and dimension without a c
 SEPARATOR = "/"
 
 
-class ExposureInputError(ValueError):
+class ExposureInputError(StratopsError, ValueError):
     """Positions, market data, a sector mapping or a cap the exposure cannot be computed or
     checked from; the message names the value."""
 

@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from strategies.errors import StratopsError
+
 DEFAULT_KEY = "default"  # the fallback entry of every per-name mapping
 EXCHANGE_MAX_ORDER_VALUE_INR = 100_000_000  # NSE F&O: INR 10 crore per order
 UNREGISTERED_ALGO_OPS = 10  # NSE/SEBI: at or above this many orders/s an algo must register
@@ -43,7 +45,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _INNER_FIELD = re.compile(r"^([a-z_][\w.]*): ")
 
 
-class RiskLimitsError(ValueError):
+class RiskLimitsError(StratopsError, ValueError):
     """``risk.yaml`` is missing, malformed or contradictory; the message names the field."""
 
 

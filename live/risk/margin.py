@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from live.risk import black76
+from strategies.errors import StratopsError
 
 InstrumentKind = Literal["future", "call", "put"]
 Market = Mapping[str, tuple[float, float]]  # underlying -> (futures price, annualised vol)
@@ -45,12 +46,12 @@ DAYS_PER_YEAR = 365.0
 VOL_FLOOR = 0.01  # a vol-down scenario never prices below 1 vol point
 
 
-class MarginInputError(ValueError):
+class MarginInputError(StratopsError, ValueError):
     """Positions, market data or a date the margin cannot be computed from (unknown
     underlying, NaN price, expired instrument, parameters not yet in force)."""
 
 
-class MarginParamsError(ValueError):
+class MarginParamsError(StratopsError, ValueError):
     """A margin parameters file that is missing, malformed or out of range."""
 
 

@@ -50,6 +50,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from live.risk.engine import RiskDecision
+from strategies.errors import StratopsError
 
 METHOD_HISTORICAL = "historical"
 METHOD_PARAMETRIC = "parametric"
@@ -58,11 +59,11 @@ RISKMETRICS_LAMBDA = 0.94
 _TAIL_DECIMALS = 9
 
 
-class RiskDataError(ValueError):
+class RiskDataError(StratopsError, ValueError):
     """The returns history cannot support a risk number for the book (fail closed)."""
 
 
-class RiskParameterError(ValueError):
+class RiskParameterError(StratopsError, ValueError):
     """A risk calculation was asked with an invalid parameter."""
 
 

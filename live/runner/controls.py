@@ -31,6 +31,7 @@ from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.pipeline import LEG_FLATTEN, LEG_KILL
 from live.state import OrderStatus, kill_mode_for
+from strategies.errors import StratopsError
 
 KILL_COMMAND_ALERT = "kill_command_refused"
 _COMMAND = re.compile(r"K(\d+): ")
@@ -110,7 +111,7 @@ class KillCommandLike(Protocol):
     def nonce(self) -> str: ...
 
 
-class NoBarYetError(RuntimeError):
+class NoBarYetError(StratopsError, RuntimeError):
     """An action between bars before any bar was seen (no last price to act on)."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from strategies.errors import BadInputError
 from strategies.params import ParamError, require
 from strategies.rules import (
     LEVEL_KEYS,
@@ -45,7 +46,7 @@ __all__ = ["LEVEL_KEYS", "Decision", "Rules", "UnsupportedVersionError", "check_
 RECORD_ONLY_KEYS = frozenset({"cost_schedule"})
 
 
-class UnsupportedVersionError(ValueError):
+class UnsupportedVersionError(BadInputError, ValueError):
     """A version whose execution rules the runner cannot honour exactly."""
 
 

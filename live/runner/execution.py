@@ -27,11 +27,12 @@ from live.events import (
     submit_order_for,
 )
 from live.state import LiveState, OrderStatus, in_doubt_orders, preview_fill
+from strategies.errors import StratopsError
 
 CrashHook = Callable[[str], None]  # a test's crash injection: called at each named point
 
 
-class IntentNotJournaledError(RuntimeError):
+class IntentNotJournaledError(StratopsError, RuntimeError):
     """A ``SubmitOrder`` arrived before its intent was journaled (a transport delivering
     out of order): refused unacked, so the transport delivers it again later."""
 

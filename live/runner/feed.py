@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from strategies.errors import BadInputError
 from strategies.files import read_dataset
 from strategies.names import NAME
 from strategies.venues import Venue, session_schedule
@@ -36,7 +37,7 @@ from strategies.venues import Venue, session_schedule
 IDLE_SLICE_SECONDS = 0.2  # the longest a feed may wait without yielding to the runner
 
 
-class FeedSpecError(ValueError):
+class FeedSpecError(BadInputError, ValueError):
     """A --feed value that is not ``replay:<dataset>``, or a pacing that is not positive."""
 
 

@@ -15,10 +15,11 @@ import pandas as pd
 
 from live.runner.feed import FeedBar
 from strategies.bars import Bars
+from strategies.errors import StratopsError
 from strategies.venues import Venue
 
 
-class OutOfOrderBarError(ValueError):
+class OutOfOrderBarError(StratopsError, ValueError):
     """A bar at or before the last one of its symbol."""
 
 

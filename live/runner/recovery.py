@@ -25,9 +25,10 @@ from live.runner.controls import KILL_COMMAND_ALERT, command_of
 from live.runner.core import RunnerCore
 from live.runner.feed import FeedBar
 from live.runner.reconcile import reconcile
+from strategies.errors import StratopsError
 
 
-class RunnerHalted(RuntimeError):
+class RunnerHalted(StratopsError, RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
 
 

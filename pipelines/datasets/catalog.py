@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from pipelines.datasets.schema import DatasetMeta, DatasetSchemaError, check_symbols, read_meta
+from strategies.errors import BadInputError
 from strategies.names import NAME as NAME_PATTERN
 from strategies.names import InvalidNameError, validate_name
 
@@ -22,7 +23,7 @@ STAGE_DIR = Path("data/datasets")
 IMPORT_DIR = Path("data/imports")
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(BadInputError, KeyError):
     """A dataset name that is not in the catalog."""
 
     def __str__(self) -> str:
@@ -30,7 +31,7 @@ class UnknownDatasetError(KeyError):
         return f"unknown dataset {name!r}; known datasets: {known}"
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(BadInputError, RuntimeError):
     """A catalogued dataset whose file is missing, unreadable or not what DVC recorded."""
 
 

@@ -23,9 +23,10 @@ from pipelines.datasets.normalise import NormaliseOptions, normalise
 from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
 from pipelines.datasets.source_file import read_source
 from pipelines.datasets.validation import ValidationConfig, ValidationReport, validate_bars
+from strategies.errors import BadInputError, RefusedError
 
 
-class DatasetRejectedError(ValueError):
+class DatasetRejectedError(RefusedError, ValueError):
     """The file failed validation; carries the report. Nothing was written."""
 
     def __init__(self, report: ValidationReport) -> None:
@@ -33,7 +34,7 @@ class DatasetRejectedError(ValueError):
         self.report = report
 
 
-class DatasetStoreError(RuntimeError):
+class DatasetStoreError(BadInputError, RuntimeError):
     """Storing or versioning failed; the previous version was restored."""
 
 

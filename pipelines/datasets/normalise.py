@@ -22,6 +22,7 @@ from pipelines.datasets.schema import (
 from pipelines.datasets.source_file import RawTable
 from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.datasets.timestamps import DateOrder, parse_timestamps
+from strategies.errors import BadInputError
 from strategies.names import validate_symbol
 from strategies.venues import get_venue
 
@@ -40,7 +41,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _NULL_TOKENS = {"", "-", "na", "n/a", "nan", "null", "none"}
 
 
-class NormaliseError(ValueError):
+class NormaliseError(BadInputError, ValueError):
     """Source columns or values that cannot be mapped onto the bar schema."""
 
 

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from strategies.errors import BadInputError
+
 PARQUET_MAGIC = b"PAR1"
 DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
 
 
-class SourceFileError(ValueError):
+class SourceFileError(BadInputError, ValueError):
     """A source file that cannot be read as a table of bars."""
 
 

@@ -49,6 +49,7 @@ from pipelines.datasets.schema import (
     atomic_write,
     write_dataset,
 )
+from strategies.errors import StratopsError
 from strategies.venues import Venue, get_venue, session_schedule, trading_days
 
 VENUE = "NSE"
@@ -60,7 +61,7 @@ GAP_SD = 0.004  # overnight log-gap sd on calm days
 CHOP_PULL_PER_MIN = 0.02  # OU mean-reversion speed toward the session open
 
 
-class EmptySessionRangeError(ValueError):
+class EmptySessionRangeError(StratopsError, ValueError):
     """The requested date range holds no NSE trading session."""
 
 

@@ -6,11 +6,13 @@ import re
 
 import pandas as pd
 
+from strategies.errors import BadInputError
+
 _TIMEFRAME = re.compile(r"^(\d+)(s|m|min|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class TimeframeError(ValueError):
+class TimeframeError(BadInputError, ValueError):
     """A timeframe string that is not ``<count><unit>`` with unit s, m, h, d or w."""
 
 

@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from strategies.errors import BadInputError
+
 DateOrder = Literal["auto", "dmy", "mdy"]
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -26,7 +28,7 @@ _TEXT_MONTH = re.compile(r"[A-Za-z]{3}")
 _TIME_FORMATS = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", " %I:%M %p", " %I:%M:%S %p")
 
 
-class TimestampParseError(ValueError):
+class TimestampParseError(BadInputError, ValueError):
     """A timestamp column that cannot be parsed without guessing."""
 
 

@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from strategies.errors import BadInputError
 from strategies.registry import STRATEGIES
 
 #: Paths whose change affects every strategy (shared code, gates, data versions, settings).
@@ -13,7 +14,7 @@ SHARED = ("strategies/", "pipelines/research/", "gates.yaml", "dvc.lock", "strat
           "requirements.lock")
 
 
-class ChangedFilesError(RuntimeError):
+class ChangedFilesError(BadInputError, RuntimeError):
     """git could not list the changed files (unknown base ref, not a repository)."""
 
 

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.research.regimes import UNLABELLED, load_regime_labels
 from strategies import indicators as ind
 from strategies.bars import Bars
+from strategies.errors import BadInputError
 from strategies.files import atomic_write
 from strategies.names import path_under, validate_name, validate_symbol
 
@@ -44,7 +45,7 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 FOOTER_KEY = b"stratops_features"
 
 
-class FeatureStoreError(ValueError):
+class FeatureStoreError(BadInputError, ValueError):
     """A feature file that does not match its key, or labels that cannot be read."""
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from strategies.errors import BadInputError
+
 # check name -> (metric it reads, comparison); "min" passes when value >= threshold
 CHECKS: dict[str, tuple[str, str]] = {
     "min_oos_sharpe": ("oos_sharpe", "min"),
@@ -36,7 +38,7 @@ CHECKS: dict[str, tuple[str, str]] = {
 PBO_AT_SPLITS = re.compile(r"^pbo\.s(\d+)$")  # PBO at S blocks, e.g. pbo.s8
 
 
-class GateConfigError(ValueError):
+class GateConfigError(BadInputError, ValueError):
     """``gates.yaml`` is missing, malformed, or names an unknown check or strategy."""
 
 

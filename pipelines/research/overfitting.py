@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from strategies.errors import StratopsError
+
 FloatArray = npt.NDArray[np.float64]
 # metric(mean, std, n_obs) -> per-column score; arrays are (combinations, N) and n_obs (C, 1)
 PboMetric = Callable[[FloatArray, FloatArray, FloatArray], FloatArray]
@@ -31,7 +33,7 @@ MAX_COMBINATIONS = 1_000_000  # C(22, 11) = 705,432 is the largest even n_splits
 _CHUNK_CELLS = 1 << 17  # gathered (combination, block, column) sums per vectorised step
 
 
-class OverfittingInputError(ValueError):
+class OverfittingInputError(StratopsError, ValueError):
     """An argument that the overfitting statistics cannot use; the message names it."""
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from strategies.errors import BadInputError
+
 #: A session without a label.
 UNLABELLED = "unlabelled"
 #: Values the regime labeller writes (see ``pipelines.datasets.synthetic_nse``).
 KNOWN_REGIMES = ("trend", "chop", "high_vol")
 
 
-class ReportInputError(ValueError):
+class ReportInputError(BadInputError, ValueError):
     """A regime labels file or walk-forward report the report cannot be built from."""
 
 

@@ -42,6 +42,7 @@ import strategies
 from pipelines.research.gates import GateVerdict
 from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
 from strategies.registry import UnknownStrategyError, get_strategy
@@ -78,12 +79,12 @@ BATCH = 100  # MLflow accepts at most 100 params and 100 tags per log_batch
 MLFLOW_WRITES = frozenset({"registered_model_meta"})
 
 
-class RegistryError(LookupError):
+class RegistryError(BadInputError, LookupError):
     """A registered model, version or alias that does not exist, or a version that cannot be
     loaded safely (not models-from-code, artifacts changed since registration)."""
 
 
-class RecordInputError(ValueError):
+class RecordInputError(StratopsError, ValueError):
     """Inputs to :meth:`ResearchRegistry.record` that do not describe one candidate."""
 
 

@@ -22,6 +22,7 @@ from pipelines.research.gates import Check, GateVerdict
 from pipelines.research.recorded import RecordedVersion
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import FoldResult, WalkForwardReport
+from strategies.errors import StratopsError
 
 JSON_TYPE = "json"
 REPORT_TYPE = "walk_forward_report"
@@ -30,7 +31,7 @@ RECORDED_TYPE = "recorded_version"
 EQUITY_COLUMN = "equity"
 
 
-class StoredOutputError(ValueError):
+class StoredOutputError(StratopsError, ValueError):
     """A stored research output that is not one of the known types, or is malformed."""
 
 

@@ -21,11 +21,13 @@ from typing import Literal, get_args
 
 import numpy as np
 
+from strategies.errors import BadInputError
+
 Scheme = Literal["rolling", "anchored"]
 Unit = Literal["bars", "sessions"]
 
 
-class SplitError(ValueError):
+class SplitError(BadInputError, ValueError):
     """A split specification or a data length that cannot produce valid train/test sets."""
 
 

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from strategies.errors import StratopsError
 
-class StabilityInputError(ValueError):
+
+class StabilityInputError(StratopsError, ValueError):
     """Inputs that the stability measures cannot use (names the argument and value)."""
 
 

@@ -24,6 +24,7 @@ from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
+from strategies.errors import BadInputError
 from strategies.params import ParamError, expand_space, in_space
 from strategies.registry import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
@@ -31,7 +32,7 @@ from strategies.venues import CutoffError, parse_cutoff
 from strategies.version_config import SimRules, VersionConfig
 
 
-class StudyError(ValueError):
+class StudyError(BadInputError, ValueError):
     """A study that cannot run: dataset not built, unknown symbol, empty space."""
 
 

@@ -34,6 +34,7 @@ from pipelines.research.overfitting import (
 from pipelines.research.splits import Fold, WalkForwardSpec, walk_forward_folds
 from pipelines.research.stability import params_drift, plateau_score, rank_correlation
 from strategies.bars import Bars
+from strategies.errors import BadInputError
 from strategies.grid import run_grid
 from strategies.params import expand_space, get_params
 from strategies.sim_kernel import METRIC_NAMES
@@ -41,7 +42,7 @@ from strategies.simulator import SimConfig, simulate
 from strategies.spec import StrategySpec
 
 
-class WalkForwardError(ValueError):
+class WalkForwardError(BadInputError, ValueError):
     """A walk-forward that cannot run (no folds, empty grid, unknown selection metric, no
     combination whose warm-up fits in the windows)."""
 

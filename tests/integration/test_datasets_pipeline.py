@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import pytest
 import yaml
 
 from pipelines.datasets.catalog import file_md5
-from pipelines.datasets.schema import DatasetMeta, read_dataset, read_meta, write_dataset
+from pipelines.datasets.schema import (
+    KIND_DAILY,
+    DatasetMeta,
+    read_dataset,
+    read_meta,
+    write_dataset,
+)
+from pipelines.datasets.validation import ValidationConfig, suite_rules
+from strategies.registry import get_strategy
 from tests.integration.conftest import run_in
 
 pytestmark = pytest.mark.integration
@@ -30,6 +39,11 @@ def _goog_csv(tmp_path: Path) -> Path:
     dest.write_bytes(importlib.resources.files("backtesting").joinpath("test/GOOG.csv")
                      .read_bytes())
     return dest
+
+
+def _goog_rows(tmp_path: Path) -> int:
+    """Rows of the package's GOOG.csv: one per daily session."""
+    return len(pd.read_csv(_goog_csv(tmp_path)))
 
 
 def test_dvc_repro_clean_copy_reproduces_committed_hashes(built_project: Path,
@@ -82,7 +96,7 @@ def test_import_real_file_is_stored_and_versioned(project: Path, tmp_path: Path)
     proc = run_in(project, "stratops", "data", "import", str(_goog_csv(tmp_path)),
                   "--symbol", "GOOG", "--timeframe", "1d", "--venue", "NYSE",
                   "--name", "goog_user")
-    assert "imported goog_user: 2148 rows" in proc.stdout
+    assert f"imported goog_user: {_goog_rows(tmp_path)} rows" in proc.stdout
     stored = project / "data/imports/goog_user.parquet"
     record = yaml.safe_load((project / "data/imports/goog_user.parquet.dvc").read_text())
     assert record["outs"][0]["md5"] == file_md5(stored)
@@ -98,12 +112,15 @@ def test_import_real_file_prints_validation_summary_not_dvc_hint(project: Path,
                   "--name", "goog_user")
     digest = file_md5(project / "data/imports/goog_user.parquet")
     assert "To track the changes" not in proc.stdout + proc.stderr
-    assert "2148 rows, 2004-08-19 .. 2013-03-01, 2148 sessions" in proc.stdout
+    days = pd.read_csv(_goog_csv(tmp_path), index_col=0).index  # one row per session
+    rows, first, last = len(days), min(days)[:10], max(days)[:10]
+    assert f"{rows} rows, {first} .. {last}, {rows} sessions" in proc.stdout
     assert "stored   data/imports/goog_user.parquet (DVC record " in proc.stdout
     assert f"md5      {digest}" in proc.stdout
-    assert "validation: 28 of 28 rules passed" in proc.stdout
-    assert "ok  high >= open: 0/2148 failing" in proc.stdout
-    assert "ok  bars inside the venue's sessions: 0/2148 failing" in proc.stdout
+    n_rules = len(suite_rules(KIND_DAILY, has_volume=True, config=ValidationConfig()))
+    assert f"validation: {n_rules} of {n_rules} rules passed" in proc.stdout
+    assert f"ok  high >= open: 0/{rows} failing" in proc.stdout
+    assert f"ok  bars inside the venue's sessions: 0/{rows} failing" in proc.stdout
 
 
 def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path: Path) -> None:
@@ -112,11 +129,13 @@ def test_import_json_reports_dataset_md5_and_every_rule(project: Path, tmp_path:
                   "--name", "goog_user", "--json")
     out = json.loads(proc.stdout)
     assert out["imported"] is True
-    assert (out["name"], out["rows"], out["sessions"]) == ("goog_user", 2148, 2148)
+    rows = _goog_rows(tmp_path)
+    assert (out["name"], out["rows"], out["sessions"]) == ("goog_user", rows, rows)
     assert out["path"] == "data/imports/goog_user.parquet"
     assert out["md5"] == file_md5(project / out["path"])
     rules = out["validation"]["rules"]
-    assert len(rules) == 28
+    suite = suite_rules(KIND_DAILY, has_volume=True, config=ValidationConfig())
+    assert [r["name"] for r in rules] == [r.name for r in suite]  # every rule, in order
     assert all(r["passed"] and r["failed"] == 0 for r in rules)
 
 
@@ -219,5 +238,6 @@ def test_stratops_grid_writes_every_combination(project: Path) -> None:
                   "nse_index_1m", "--symbol", "NIFTY", "--from", "2025-02-01", "--to",
                   "2025-02-28", "--stop-points", "25")
     frame = pd.read_csv(project / "data/backtests/atr_reversal_nse_index_1m_NIFTY_grid.csv")
-    assert len(frame) == 75
-    assert "75 combinations written" in proc.stdout
+    combos = math.prod(len(values) for values in get_strategy("atr_reversal").space.values())
+    assert len(frame) == combos  # every combination of the declared space, each valid
+    assert f"{combos} combinations written" in proc.stdout

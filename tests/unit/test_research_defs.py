@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 
 from pipelines.defs.research.sensors import research_requests
@@ -46,12 +44,3 @@ def test_sensor_requests_one_run_per_strategy_for_a_changed_dataset() -> None:
 
 def test_sensor_requests_nothing_when_versions_are_unchanged() -> None:
     assert research_requests({"d": "x"}, {"d": "x"}, ("ema_cross",)) == []
-
-
-def test_sensor_first_tick_records_versions_without_running() -> None:
-    defs = build_definitions()
-    sensor = defs.resolve_sensor_def("research_on_dataset_version")
-    with dg.build_sensor_context(cursor=None) as context:
-        result = sensor(context)
-    assert not result.run_requests
-    assert "nse_index_1m" in json.loads(result.cursor)

@@ -1,4 +1,4 @@
-"""The runner on real NSE minute bars (2025-03-03/04 NIFTY), a SQLite journal and the paper
+"""The runner on the synthetic NSE minute bars (2025-03-03/04 NIFTY), a SQLite journal and the paper
 exchange: broker faults, restarts, feed anomalies and kill switches.
 
 EMA cross with default params on 2025-03-03 goes short at the close of bar 22 (filled at
@@ -48,8 +48,9 @@ from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
 from strategies.registry import get_strategy
 from strategies.version_config import VersionConfig
+from tests.synthetic_datasets import nse_index_1m_path
 
-DATASET = Path(__file__).resolve().parents[2] / "data" / "datasets" / "nse_index_1m.parquet"
+DATASET = nse_index_1m_path()  # built in process by the DVC stage's command
 STRATEGY = "ema_cross"
 FIRST_ENTRY = 22  # bar of 2025-03-03 whose close decides the first (short) entry
 DAY1_FROM = 285  # 14:00 on 2025-03-03
@@ -156,6 +157,21 @@ def lost_ack_then_restart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sto
     (key,) = runner.state.orders
     stores.run(day_bars(FIRST_ENTRY + 10))
     return stores, key
+
+
+def test_first_entry_and_flips_match_an_independent_pandas_ema_cross() -> None:
+    """The bar numbers this module builds on (FIRST_ENTRY, the flips in its docstring),
+    recomputed without the strategy's kernel: pandas EMAs (``ewm(adjust=False)`` from the
+    day's first close, the documented convention) and their crosses after the warm-up."""
+    params = get_params(get_strategy(STRATEGY).default_params())
+    close = nifty(date(2025, 3, 3), date(2025, 3, 3))["close"]
+    fast = close.ewm(span=params["fast"], adjust=False).mean()
+    slow = close.ewm(span=params["slow"], adjust=False).mean()
+    up = (fast.shift() <= slow.shift()) & (fast > slow)
+    down = (fast.shift() >= slow.shift()) & (fast < slow)
+    crosses = [(t, "long" if up[t] else "short")
+               for t in range(params["slow"], 62) if up[t] or down[t]]
+    assert crosses == [(FIRST_ENTRY, "short"), (30, "long"), (32, "short"), (61, "long")]
 
 
 def test_runner_lost_ack_journals_the_submit_as_unknown(
@@ -839,7 +855,9 @@ def test_runner_spike_bar_entry_is_denied_by_the_price_collar(
                if s.side is not SignalSide.FLAT}
     (denial,) = [r for r in _at(stores, RiskChecked, spike.ts) if r.trace_id in entries]
     assert (denial.passed, denial.check) == (False, "price_collar")
-    assert "49.9" in denial.reason and "previous trade" in denial.reason
+    before = day_bars(SPIKE)[-1].close  # the previous trade: the bar before the spike
+    moved_pct = abs(spike.close - before) / before * 100.0  # about 50 % (the spike)
+    assert f"{moved_pct:.4g}% from the previous trade {before:g}" in denial.reason
     assert not [i for i in _at(stores, OrderIntended, spike.ts) if i.trace_id in entries]
 
 

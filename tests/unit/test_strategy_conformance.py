@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets.schema import read_dataset
-from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from strategies.bars import Bars, BarsInputError, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import run_grid
@@ -29,9 +28,9 @@ from strategies.sim_kernel import METRIC_NAMES
 from strategies.simulator import SimConfig, simulate
 from strategies.spec import StrategySpec
 from tests.stubs import nse_minute_bars
+from tests.synthetic_datasets import nse_index_1m_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATASET = REPO_ROOT / "data" / "datasets" / "nse_index_1m.parquet"
 DATASET_SESSIONS = 20
 SOURCES = ("dataset", "stub")
 
@@ -65,13 +64,9 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def dataset_bars() -> Bars:
-    """The first sessions of the synthetic NSE dataset: read from data/ when built, else
-    generated with the same code and seed as its DVC stage (identical bars either way)."""
-    if DATASET.exists():
-        frame = read_dataset(DATASET)
-    else:
-        frame, _ = generate_nse_index_bars(seed=20250101, start=date(2025, 1, 1),
-                                           end=date(2025, 2, 15))
+    """The first sessions of the synthetic NSE dataset, built in process by its DVC stage's
+    command (no ``dvc repro`` needed)."""
+    frame = read_dataset(nse_index_1m_path())
     nifty = frame[frame["symbol"] == "NIFTY"]
     days = nifty["ts"].dt.normalize()
     first = days.drop_duplicates().iloc[:DATASET_SESSIONS]

@@ -41,6 +41,7 @@ from live.broker import (
     PositionReport,
     SubmitResult,
 )
+from strategies.errors import StratopsError
 
 _SESSION_DEAD = "Kite session invalid (TokenException earlier): not sent; log in and restart"
 
@@ -61,7 +62,7 @@ class KiteClient(Protocol):
     def positions(self) -> Any: ...
 
 
-class KiteAmbiguousTagError(LookupError):
+class KiteAmbiguousTagError(StratopsError, LookupError):
     """Several orders of the day carry one client key: a duplicate the journal must resolve."""
 
 

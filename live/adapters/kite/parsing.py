@@ -26,6 +26,7 @@ from live.broker import (
     PositionReport,
     Side,
 )
+from strategies.errors import StratopsError
 
 KITE_TZ = ZoneInfo("Asia/Kolkata")
 KITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -52,7 +53,7 @@ KITE_STATES: Mapping[str, OrderState] = {
 }
 
 
-class KiteParseError(ValueError):
+class KiteParseError(StratopsError, ValueError):
     """A Kite payload without a field we need, or with a value we cannot read."""
 
 

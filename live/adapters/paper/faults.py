@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from live.adapters.paper import store
 from live.broker import BrokerUnavailableError  # noqa: F401 - re-exported for the package
+from strategies.errors import StratopsError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -27,7 +28,7 @@ class Faults:
     unavailable: bool = False
 
 
-class FaultSettingError(ValueError):
+class FaultSettingError(StratopsError, ValueError):
     """A fault setting outside its domain."""
 
 

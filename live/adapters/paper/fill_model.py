@@ -36,6 +36,7 @@ from datetime import datetime
 from typing import Literal
 
 from live.broker import OrderType, Side
+from strategies.errors import StratopsError
 from strategies.params import ParamError
 from strategies.rules import (
     check_fill,
@@ -52,11 +53,11 @@ FillMode = Literal["parity"]
 FILL_MODES = ("parity",)
 
 
-class FillModelError(ValueError):
+class FillModelError(StratopsError, ValueError):
     """A fill model setting outside its domain."""
 
 
-class InvalidBarError(ValueError):
+class InvalidBarError(StratopsError, ValueError):
     """A bar whose prices are not a consistent OHLC or whose timestamp is naive."""
 
 

@@ -24,6 +24,7 @@ from live.broker import (
     OrderType,
     Side,
 )
+from strategies.errors import StratopsError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -113,7 +114,7 @@ faults = sa.Table(
 ID_FORMATS = {"order": "P{:08d}", "trade": "T{:08d}"}
 
 
-class PaperConfigError(RuntimeError):
+class PaperConfigError(StratopsError, RuntimeError):
     """A store opened with a seed or fill model other than the one it was created with."""
 
 
