@@ -16,8 +16,8 @@ from pipelines.datasets.catalog import (
     IMPORT_DIR,
     DatasetEntry,
     check_name,
+    dataset_origin,
     find_dataset,
-    list_datasets,
 )
 from pipelines.datasets.normalise import NormaliseOptions, normalise
 from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
@@ -53,11 +53,12 @@ def default_name(symbol: str, timeframe: str) -> str:
 
 
 def _check_free(root: Path, name: str) -> None:
-    for entry in list_datasets(root):
-        if entry.name == name and entry.origin != "import":
-            raise DatasetStoreError(
-                f"dataset name {name!r} belongs to DVC stage {entry.stage!r}; pick another --name"
-            )
+    origin = dataset_origin(root, name)
+    if origin is not None and origin != "import":
+        raise DatasetStoreError(
+            f"dataset name {name!r} belongs to DVC stage {origin.split(':', 1)[1]!r}; "
+            "pick another --name"
+        )
 
 
 def import_dataset(

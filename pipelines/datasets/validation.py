@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.datasets.gx_import import gc_paused, import_gx
 from pipelines.datasets.schema import KIND_CLOSE_ONLY, KIND_DAILY, KIND_INTRADAY, KINDS
 from pipelines.datasets.validation_frames import build_validation_frames
 
@@ -49,8 +50,7 @@ class Rule:
 
     def to_gx(self) -> Any:
         """The GX Core expectation object for this rule."""
-        import great_expectations.expectations as gxe
-
+        gxe = import_gx().expectations
         cls = "".join(part.title() for part in self.expectation.split("_"))
         return getattr(gxe, cls)(**self.kwargs)
 
@@ -228,11 +228,11 @@ def validate_bars(
 
 def _validate_gx(rows: pd.DataFrame, sessions: pd.DataFrame, rules: list[Rule], *, name: str,
                  kind: str, config: ValidationConfig) -> list[RuleOutcome]:
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     outcomes: list[RuleOutcome] = []
-    with _quiet_gx():
+    with _quiet_gx(), gc_paused():  # GX builds a large object graph per run; see gx_import
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_pandas(f"{name}_source")
