@@ -83,7 +83,7 @@ def import_(
     record = rel.with_name(rel.name + ".dvc")
     if as_json:
         typer.echo(json.dumps({
-            "imported": True, **_entry_dict(entry), "path": str(rel), "record": str(record),
+            "imported": True, **entry.to_dict(), "path": str(rel), "record": str(record),
             "sessions": report.sessions, "notes": result.notes, "validation": report.to_dict(),
         }, indent=2, default=str))
         return
@@ -116,7 +116,7 @@ def list_(
 
     entries = list_datasets(load_settings().root)
     if as_json:
-        typer.echo(json.dumps([_entry_dict(e) for e in entries], indent=2))
+        typer.echo(json.dumps([e.to_dict() for e in entries], indent=2))
         return
     table = Table(title="datasets")
     for col in ("name", "md5", "state", "symbols", "timeframe", "venue", "rows", "first", "last"):
@@ -128,16 +128,6 @@ def list_(
                       e.meta.timeframe if e.meta else "-", e.meta.venue if e.meta else "-",
                       f"{e.rows:,}", e.first, e.last)
     Console(width=max(console.width, 150)).print(table)
-
-
-def _entry_dict(e) -> dict:
-    return {
-        "name": e.name, "md5": e.md5, "state": e.state, "origin": e.origin,
-        "path": str(e.path), "symbols": list(e.symbols), "rows": e.rows,
-        "timeframe": e.meta.timeframe if e.meta else None,
-        "venue": e.meta.venue if e.meta else None, "kind": e.meta.kind if e.meta else None,
-        "synthetic": e.meta.synthetic if e.meta else None, "first": e.first, "last": e.last,
-    }
 
 
 @app.command("validate")

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from pipelines.datasets.catalog import DatasetEntry
+    from stratops.research_job import StudyOutcome
+
+#: ``stratops run --json``'s document version; bumped when a field changes meaning or goes.
+RUN_RECORD_SCHEMA = 1
 
 
 @dataclass(slots=True)
@@ -16,6 +24,15 @@ class JobOutcome:
     success: bool
     materialized: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def assets(self) -> list[dict[str, Any]]:
+        """One record per asset: materialized, its GX suite's verdict, the failed rules."""
+        checks = {key: (passed, failed) for key, passed, failed in self.checks}
+        return [{"asset": key, "materialized": key in self.materialized,
+                 "gx_suite": {True: "passed", False: "failed", None: None}[
+                     checks.get(key, (None, ""))[0]],
+                 "failed_rules": checks.get(key, (None, ""))[1]}
+                for key in sorted(set(self.materialized) | set(checks))]
 
 
 def run_main_job(job_name: str, console: Console) -> JobOutcome:
@@ -51,10 +68,30 @@ def _print(outcome: JobOutcome, job_name: str, console: Console) -> None:
     table.add_column("materialized")
     table.add_column("gx_suite")
     table.add_column("failed rules")
-    checks = {key: (passed, failed) for key, passed, failed in outcome.checks}
-    for key in sorted(set(outcome.materialized) | set(checks)):
-        passed, failed = checks.get(key, (None, ""))
-        table.add_row(key, "yes" if key in outcome.materialized else "NO",
-                      {True: "passed", False: "FAILED", None: "-"}[passed], failed)
+    for asset in outcome.assets():
+        table.add_row(asset["asset"], "yes" if asset["materialized"] else "NO",
+                      {"passed": "passed", "failed": "FAILED", None: "-"}[asset["gx_suite"]],
+                      asset["failed_rules"])
     console.print(table)
     console.print("run " + ("[green]succeeded[/]" if outcome.success else "[red]FAILED[/]"))
+
+
+def run_record(job_name: str, job: JobOutcome, studies: list[StudyOutcome],
+               session: dict[str, Any] | None, datasets: list[DatasetEntry], *,
+               success: bool) -> dict[str, Any]:
+    """``stratops run --json``: the Dagster job's assets and checks, each study with the
+    version it registered and its gate verdict, the shadow session, the datasets."""
+    from stratops.research_job import summary_records
+
+    versions = [{"strategy": s.strategy, "dataset": s.dataset,
+                 "symbol": s.version.get("symbol"), "version": s.version["version"],
+                 "model_uri": s.version.get("model_uri"), "reused": s.version.get("reused"),
+                 "gate_verdict": "pass" if s.gate_passed else "fail"}
+                for s in studies if s.version]
+    return {
+        "schema": RUN_RECORD_SCHEMA, "status": "succeeded" if success else "failed",
+        "job": {"name": job_name, "run_id": job.run_id, "success": job.success,
+                "assets": job.assets()},
+        "research": summary_records(studies), "versions": versions, "shadow": session,
+        "datasets": [e.to_dict() for e in datasets],
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import yaml
@@ -61,6 +62,18 @@ class DatasetEntry:
     first: str = ""
     last: str = ""
     problem: str = ""  # why an entry is unreadable
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as ``data list --json`` and ``stratops run --json`` print it."""
+        meta = self.meta
+        return {
+            "name": self.name, "md5": self.md5, "state": self.state, "origin": self.origin,
+            "path": str(self.path), "symbols": list(self.symbols), "rows": self.rows,
+            "timeframe": meta.timeframe if meta else None,
+            "venue": meta.venue if meta else None, "kind": meta.kind if meta else None,
+            "synthetic": meta.synthetic if meta else None, "first": self.first,
+            "last": self.last,
+        }
 
     @property
     def stage(self) -> str | None:
