@@ -24,15 +24,20 @@ class JobOutcome:
     success: bool
     materialized: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    failed_rules: dict[str, list[str]] = field(default_factory=dict)  # asset -> rule names
 
     def assets(self) -> list[dict[str, Any]]:
-        """One record per asset: materialized, its GX suite's verdict, the failed rules."""
+        """One record per asset: materialized, its GX suite's verdict (None: no check ran),
+        the names of its failed rules and their summary (the table's column)."""
         checks = {key: (passed, failed) for key, passed, failed in self.checks}
-        return [{"asset": key, "materialized": key in self.materialized,
-                 "gx_suite": {True: "passed", False: "failed", None: None}[
-                     checks.get(key, (None, ""))[0]],
-                 "failed_rules": checks.get(key, (None, ""))[1]}
-                for key in sorted(set(self.materialized) | set(checks))]
+        records = []
+        for key in sorted(set(self.materialized) | set(checks)):
+            passed, summary = checks.get(key, (None, ""))
+            records.append({
+                "asset": key, "materialized": key in self.materialized,
+                "gx_suite": {True: "passed", False: "failed", None: None}[passed],
+                "failed_rules": self.failed_rules.get(key, []), "failed_summary": summary})
+        return records
 
 
 def run_main_job(job_name: str, console: Console) -> JobOutcome:
@@ -56,7 +61,10 @@ def run_main_job(job_name: str, console: Console) -> JobOutcome:
     for check in result.get_asset_check_evaluations():
         failed = str(check.metadata.get("failed_rules").value) if "failed_rules" in \
             check.metadata else ""
-        outcome.checks.append((check.asset_key.to_user_string(), check.passed, failed))
+        key = check.asset_key.to_user_string()
+        outcome.checks.append((key, check.passed, failed))
+        if "failed_rule_names" in check.metadata:
+            outcome.failed_rules[key] = list(check.metadata["failed_rule_names"].value)
     outcome.success = outcome.success and all(passed for _, passed, _ in outcome.checks)
     _print(outcome, job_name, console)
     return outcome
@@ -71,7 +79,7 @@ def _print(outcome: JobOutcome, job_name: str, console: Console) -> None:
     for asset in outcome.assets():
         table.add_row(asset["asset"], "yes" if asset["materialized"] else "NO",
                       {"passed": "passed", "failed": "FAILED", None: "-"}[asset["gx_suite"]],
-                      asset["failed_rules"])
+                      asset["failed_summary"])
     console.print(table)
     console.print("run " + ("[green]succeeded[/]" if outcome.success else "[red]FAILED[/]"))
 

@@ -21,7 +21,8 @@ def test_run_json_summarises_the_demo_run(demo_project: Path) -> None:
     assert record["job"]["name"] == "datasets_job" and record["job"]["run_id"]
     assets = {a["asset"]: a for a in record["job"]["assets"]}
     assert "datasets/nse_index_1m" in assets
-    assert all(a["materialized"] and a["gx_suite"] == "passed" for a in assets.values())
+    assert all(a["materialized"] and a["gx_suite"] == "passed" and a["failed_rules"] == []
+               for a in assets.values())
     studies = {(r["strategy"], r["dataset"]) for r in record["research"]}
     versions = {(v["strategy"], v["dataset"]): v for v in record["versions"]}
     assert set(versions) == studies and len(studies) >= 4

@@ -19,8 +19,9 @@ VERSION = {"strategy": "ema_cross", "dataset": "nse_index_1m", "symbol": "NIFTY"
 def _job() -> JobOutcome:
     return JobOutcome(run_id="abc123", success=True,
                       materialized=["datasets/goog_1d", "datasets/nse_index_1m"],
-                      checks=[("datasets/goog_1d", True, ""),
-                              ("datasets/nse_index_1m", False, "high >= open")])
+                      checks=[("datasets/goog_1d", True, "none"),
+                              ("datasets/nse_index_1m", False, "high >= open (2 rows)")],
+                      failed_rules={"datasets/nse_index_1m": ["high >= open"]})
 
 
 def _entry() -> DatasetEntry:
@@ -38,9 +39,9 @@ def test_run_record_lists_assets_with_their_suite_verdicts() -> None:
     assert record["job"]["run_id"] == "abc123"
     assert record["job"]["assets"] == [
         {"asset": "datasets/goog_1d", "materialized": True, "gx_suite": "passed",
-         "failed_rules": ""},
+         "failed_rules": [], "failed_summary": "none"},
         {"asset": "datasets/nse_index_1m", "materialized": True, "gx_suite": "failed",
-         "failed_rules": "high >= open"},
+         "failed_rules": ["high >= open"], "failed_summary": "high >= open (2 rows)"},
     ]
     assert (record["research"], record["versions"], record["shadow"]) == ([], [], None)
 
