@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,12 @@ from pipelines.datasets.catalog import (
 from pipelines.datasets.normalise import NormaliseOptions, normalise
 from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
 from pipelines.datasets.source_file import read_source
-from pipelines.datasets.validation import ValidationConfig, ValidationReport, validate_bars
+from pipelines.datasets.validation import (
+    RuleOutcome,
+    ValidationConfig,
+    ValidationReport,
+    validate_bars,
+)
 
 
 class DatasetRejectedError(ValueError):
@@ -64,8 +70,10 @@ def _check_free(root: Path, name: str) -> None:
 def import_dataset(
     source: Path, options: NormaliseOptions, *, root: Path, name: str | None = None,
     max_bytes: int, validation: ValidationConfig | None = None,
+    run_suite: Callable[..., list[RuleOutcome]] | None = None,
 ) -> ImportResult:
     """Import ``source`` as dataset ``name`` (default ``<symbol>_<timeframe>``) under ``root``.
+    ``run_suite``: where the GX suite runs (default in process; see :func:`validate_bars`).
 
     Raises
     ------
@@ -83,6 +91,7 @@ def import_dataset(
     report = validate_bars(
         bars.frame, name=name, kind=bars.kind, venue=options.venue,
         timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
+        run_suite=run_suite,
     )
     if not report.passed:
         raise DatasetRejectedError(report)
