@@ -133,14 +133,14 @@ def _advancing(bars: Any, progress: Any, task: Any) -> Any:
 
 
 def _say_resume(mode: str, frame: Any, recovered: dict[str, Any],
-                out: Console) -> None:
+                out: Console | None = None) -> None:
     """Say so when the journal already holds bars of this range: the feed resumes at the
     last journaled bar of each symbol (re-processing it), never replays earlier ones."""
     for symbol, last in sorted(recovered.items()):
         rows = frame[frame["symbol"] == symbol]
         done = int((rows["ts"] < last).sum())
         if done:
-            out.print(f"resuming the {mode} journal at its last {symbol} bar {last}: "
+            (out or console).print(f"resuming the {mode} journal at its last {symbol} bar {last}: "
                           f"{done:,} earlier bars of this range were journaled before and "
                           "are skipped (a fresh run needs another journal: "
                           "STRATOPS_LIVE__JOURNAL_URL)")
