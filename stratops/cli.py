@@ -8,7 +8,6 @@ time, so ``stratops --help`` stays fast.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
@@ -62,18 +61,7 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map expected errors to clean messages and exit codes.
-
-    Called by the console script (``argv`` None), the process ends right after: the objects
-    left are frozen out of the cyclic garbage collector first, so interpreter teardown does not
-    walk every imported module's objects (~0.5 s of CPU after GX and DVC are imported)."""
-    code = _run(argv)
-    if argv is None:
-        gc.freeze()
-    return code
-
-
-def _run(argv: list[str] | None) -> int:
+    """Run the CLI; map expected errors to clean messages and exit codes."""
     try:
         app(args=argv, standalone_mode=True)  # click reports usage errors itself (exit 2)
     except SystemExit as exc:
