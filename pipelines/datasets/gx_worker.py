@@ -14,6 +14,7 @@ the parent's process as before.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import signal
 import sys
@@ -28,12 +29,16 @@ SuiteRunner = Any
 
 
 def _serve(conn: Connection) -> None:
-    """The worker: import GX, then validate the one request the parent sends (if any)."""
+    """The worker: import GX, then validate the one request the parent sends (if any).
+    It ends after that one answer (``os._exit``, no teardown), so it runs without the cyclic
+    garbage collector: its imports and its one validation are its whole life."""
+    gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from pipelines.datasets.gx_import import import_gx
-    from pipelines.datasets.validation import run_gx_suite
 
     import_gx()
+    from pipelines.datasets.validation import run_gx_suite
+
     try:
         args, kwargs = conn.recv()
     except EOFError:  # the parent finished (or failed) without validating
