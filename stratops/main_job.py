@@ -63,8 +63,10 @@ def run_main_job(job_name: str, console: Console) -> JobOutcome:
             check.metadata else ""
         key = check.asset_key.to_user_string()
         outcome.checks.append((key, check.passed, failed))
-        if "failed_rule_names" in check.metadata:
-            outcome.failed_rules[key] = list(check.metadata["failed_rule_names"].value)
+        names = check.metadata["failed_rule_names"].value \
+            if "failed_rule_names" in check.metadata else None
+        if isinstance(names, list):
+            outcome.failed_rules[key] = [str(name) for name in names]
     outcome.success = outcome.success and all(passed for _, passed, _ in outcome.checks)
     _print(outcome, job_name, console)
     return outcome
