@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from stratops.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from pipelines.datasets.validation import ValidationReport
 
 app = typer.Typer(help="Datasets: build (DVC), import, list, validate (Great Expectations).",
                   no_args_is_help=True)
@@ -58,32 +61,29 @@ def import_(
 
     Prints what landed: rows, date range, sessions, every validation rule with its counts,
     where it is stored, the dataset name and its DVC md5."""
-    from pipelines.datasets.importer import DatasetRejectedError
-    from stratops.datasets_ops import import_file
-
     if date_order not in ("auto", "dmy", "mdy"):
         raise typer.BadParameter(f"--date-order must be auto, dmy or mdy, not {date_order!r}")
-    try:
-        with err_console.status(f"importing {path} ..."):
-            result = import_file(path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue,
-                                 name=name, date_order=date_order)  # type: ignore[arg-type]
-    except DatasetRejectedError as exc:
-        err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.",
-                          soft_wrap=True)
-        if as_json:
-            typer.echo(json.dumps({"imported": False, "validation": exc.report.to_dict()},
-                                  indent=2, default=str))
-        else:
-            err_console.print(exc.report.render(), markup=False, highlight=False,
-                              soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED) from exc
+    from pipelines.datasets.gx_worker import gx_head_start
+
+    with gx_head_start() as run_suite:  # first: GX imports on the other core while we read
+        from pipelines.datasets.importer import DatasetRejectedError
+        from stratops.datasets_ops import import_file
+
+        try:
+            with err_console.status(f"importing {path} ..."):
+                result = import_file(
+                    path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue, name=name,
+                    date_order=date_order, run_suite=run_suite)  # type: ignore[arg-type]
+        except DatasetRejectedError as exc:
+            _refused(path, exc.report, as_json=as_json)
+            raise typer.Exit(EXIT_FAILED) from exc
     entry, report = result.entry, result.report
     root = entry.path.parents[2]
     rel = entry.path.relative_to(root)
     record = rel.with_name(rel.name + ".dvc")
     if as_json:
         typer.echo(json.dumps({
-            "imported": True, **_entry_dict(entry), "path": str(rel), "record": str(record),
+            "imported": True, **entry.to_dict(), "path": str(rel), "record": str(record),
             "sessions": report.sessions, "notes": result.notes, "validation": report.to_dict(),
         }, indent=2, default=str))
         return
@@ -106,6 +106,16 @@ def import_(
                   soft_wrap=True)
 
 
+def _refused(path: Path, report: ValidationReport, *, as_json: bool) -> None:
+    err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.",
+                      soft_wrap=True)
+    if as_json:
+        typer.echo(json.dumps({"imported": False, "validation": report.to_dict()},
+                              indent=2, default=str))
+    else:
+        err_console.print(report.render(), markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
@@ -116,7 +126,7 @@ def list_(
 
     entries = list_datasets(load_settings().root)
     if as_json:
-        typer.echo(json.dumps([_entry_dict(e) for e in entries], indent=2))
+        typer.echo(json.dumps([e.to_dict() for e in entries], indent=2))
         return
     table = Table(title="datasets")
     for col in ("name", "md5", "state", "symbols", "timeframe", "venue", "rows", "first", "last"):
@@ -128,16 +138,6 @@ def list_(
                       e.meta.timeframe if e.meta else "-", e.meta.venue if e.meta else "-",
                       f"{e.rows:,}", e.first, e.last)
     Console(width=max(console.width, 150)).print(table)
-
-
-def _entry_dict(e) -> dict:
-    return {
-        "name": e.name, "md5": e.md5, "state": e.state, "origin": e.origin,
-        "path": str(e.path), "symbols": list(e.symbols), "rows": e.rows,
-        "timeframe": e.meta.timeframe if e.meta else None,
-        "venue": e.meta.venue if e.meta else None, "kind": e.meta.kind if e.meta else None,
-        "synthetic": e.meta.synthetic if e.meta else None, "first": e.first, "last": e.last,
-    }
 
 
 @app.command("validate")

@@ -50,47 +50,67 @@ def run(
 
 
 def session(mode: str, feed: str, start: date | None, end: date | None,
-            strategy: list[str] | None, candidates: bool, speed: float = 0.0) -> None:
-    """One runner session (also the last step of ``stratops run``)."""
+            strategy: list[str] | None, candidates: bool, speed: float = 0.0,
+            out: Console | None = None) -> dict[str, Any]:
+    """One runner session (also the last step of ``stratops run``), printed to ``out``
+    (stdout by default); returns its summary as data (``stratops run --json``)."""
     from live.runner.engine import RunnerHalted
     from live.runner.feed import replay_bars
     from live.state import state_hash
     from stratops.live_ops import paced_feed, prepare
+    from stratops.restart_notes import restart_notes
 
+    out = out or console
     prepared = prepare(mode, feed, start, end, strategy, candidates)
     for note in prepared.notes:
-        console.print(f"[yellow]{note}[/]" if "without" in note else note)
+        out.print(f"[yellow]{note}[/]" if "without" in note else note)
     for refusal in prepared.refused:
-        console.print(f"[red]refused[/] {refusal.strategy}: {refusal.reason}")
+        out.print(f"[red]refused[/] {refusal.strategy}: {refusal.reason}")
     runner = prepared.runner
+    before, _ = runner.journal.head()
     try:
         runner.recover()
     except RunnerHalted as exc:
-        console.print(f"[red]HALTED[/]: {exc}")
+        out.print(f"[red]HALTED[/]: {exc}")
         raise typer.Exit(EXIT_FAILED) from None
+    for note in restart_notes(runner.journal, before, runner.state.orders):
+        out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
                       runner.deployed)
-    _say_resume(mode, prepared.frame, runner.recovered_last)
-    with _progress() as progress:
+    _say_resume(mode, prepared.frame, runner.recovered_last, out)
+    with _progress(out) as progress:
         task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
         summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
                                                    task), speed))
     seq, head = runner.journal.head()
-    console.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
-    console.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
-                  f"denials {summary.denials}  alerts {len(summary.alerts)}")
+    digest = state_hash(runner.state)
+    out.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
+    out.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
+              f"denials {summary.denials}  alerts {len(summary.alerts)}")
     for alert in summary.alerts[:ALERTS_SHOWN]:
-        console.print(f"  [yellow]alert[/] {alert}")
+        out.print(f"  [yellow]alert[/] {alert}")
+    positions = []
     for (strategy_name, symbol), pos in sorted(runner.state.positions.items()):
         stats = runner.state.stats_for(strategy_name)
-        console.print(f"  {strategy_name} {symbol}: position {pos.net_qty}, realised "
-                      f"{pos.realised_pnl_inr:,.2f} INR (points x qty, before costs), "
-                      f"trades {stats.trades}")
-    console.print(f"journal seq {seq}, head {head[:16]}..., state hash "
-                  f"{state_hash(runner.state)[:16]}...")
+        out.print(f"  {strategy_name} {symbol}: position {pos.net_qty}, realised "
+                  f"{pos.realised_pnl_inr:,.2f} INR (points x qty, before costs), "
+                  f"trades {stats.trades}")
+        positions.append({"strategy": strategy_name, "symbol": symbol, "net_qty": pos.net_qty,
+                          "realised_pnl_inr": pos.realised_pnl_inr, "trades": stats.trades})
+    out.print(f"journal seq {seq}, head {head[:16]}..., state hash {digest[:16]}...")
+    return {
+        "mode": mode, "candidates": candidates,
+        "deployed": [{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty}
+                     for d in runner.deployed],
+        "refused": [{"strategy": r.strategy, "reason": r.reason} for r in prepared.refused],
+        "bars": summary.bars, "intents": summary.intents, "fills": summary.fills,
+        "denials": summary.denials, "alerts": [str(a) for a in summary.alerts],
+        "positions": positions, "journal_seq": seq, "journal_head": head,
+        "state_hash": digest,
+    }
 
 
-def _progress() -> Any:
+def _progress(out: Console) -> Any:
     """A bar-count progress bar with an ETA (cleared when done; silent when not a TTY)."""
     from rich.progress import (
         BarColumn,
@@ -103,7 +123,7 @@ def _progress() -> Any:
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("bars"), TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn(), console=console, transient=True)
+                    TimeRemainingColumn(), console=out, transient=True)
 
 
 def _advancing(bars: Any, progress: Any, task: Any) -> Any:
@@ -112,14 +132,15 @@ def _advancing(bars: Any, progress: Any, task: Any) -> Any:
         progress.advance(task)
 
 
-def _say_resume(mode: str, frame: Any, recovered: dict[str, Any]) -> None:
+def _say_resume(mode: str, frame: Any, recovered: dict[str, Any],
+                out: Console | None = None) -> None:
     """Say so when the journal already holds bars of this range: the feed resumes at the
     last journaled bar of each symbol (re-processing it), never replays earlier ones."""
     for symbol, last in sorted(recovered.items()):
         rows = frame[frame["symbol"] == symbol]
         done = int((rows["ts"] < last).sum())
         if done:
-            console.print(f"resuming the {mode} journal at its last {symbol} bar {last}: "
+            (out or console).print(f"resuming the {mode} journal at its last {symbol} bar {last}: "
                           f"{done:,} earlier bars of this range were journaled before and "
                           "are skipped (a fresh run needs another journal: "
                           "STRATOPS_LIVE__JOURNAL_URL)")
@@ -223,8 +244,8 @@ def replay(mode: ModeOpt = "shadow", as_json: JsonOpt = False) -> None:
     for p in positions:
         console.print(f"  {p['strategy']} {p['symbol']}: {p['net_qty']} @ "
                       f"{p['avg_price']:.2f}, realised {p['realised_pnl_inr']:,.2f}")
-    console.print(f"state hash {summary['state_hash']}")
-    console.print(f"trading state hash {summary['trading_state_hash']}")
+    console.print(f"state hash {summary['state_hash']}", soft_wrap=True)  # one line: grep it
+    console.print(f"trading state hash {summary['trading_state_hash']}", soft_wrap=True)
 
 
 @journal_app.command("export")

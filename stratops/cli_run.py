@@ -4,7 +4,7 @@ and ``stratops ui``."""
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,36 +33,50 @@ def run(
         help="then research every strategy (research run)")] = True,
     shadow: Annotated[bool, typer.Option(
         help="then a shadow paper session of the candidates over the data's last day")] = True,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the run's summary as one JSON document on stdout (README, "
+        "'stratops run --json'); progress and tables go to stderr")] = False,
 ) -> None:
     """The main job: datasets (DVC, blocking GX checks), research of every strategy
     (features -> walk-forward -> gates -> MLflow-registered versions), a shadow paper
     session of the registered candidates over the last replayed day; then list data."""
-    from stratops.main_job import run_main_job
+    from stratops.main_job import run_main_job, run_record
 
     _dagster_env()
     from stratops.research_job import StudyOutcome, raise_user_errors
 
-    outcome = run_main_job(job, console)
+    out = Console(stderr=True) if as_json else console  # stdout holds only the JSON
+    outcome = run_main_job(job, out)
     success = outcome.success
     studies: list[StudyOutcome] = []
+    session: dict[str, Any] | None = None
     if success and research:
         from stratops.research_job import print_summary, run_studies, select
         from stratops.settings import load_settings
 
-        studies = run_studies(select(load_settings().research, None, None), console)
-        print_summary(studies, console)
+        studies = run_studies(select(load_settings().research, None, None), out)
+        if not as_json:
+            print_summary(studies, console)
         success = all(s.success for s in studies)
         if success and shadow:
-            _shadow_session(studies[0].dataset)
-    from stratops.cli_data import list_
+            session = _shadow_session(studies[0].dataset, out)
+    if as_json:
+        from pipelines.datasets.catalog import list_datasets
+        from stratops.cli_common import print_json
+        from stratops.settings import load_settings
 
-    list_(as_json=False)
+        print_json(run_record(job, outcome, studies, session,
+                              list_datasets(load_settings().root), success=success))
+    else:
+        from stratops.cli_data import list_
+
+        list_(as_json=False)
     raise_user_errors(studies)  # `error: ...`, exit 2
     if not success:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _shadow_session(dataset: str) -> None:
+def _shadow_session(dataset: str, out: Console) -> dict[str, Any]:
     """Shadow mode, unapproved candidates (zero capital, virtual fills), the last day."""
     from datetime import date
 
@@ -71,7 +85,7 @@ def _shadow_session(dataset: str) -> None:
     from stratops.settings import load_settings
 
     last = date.fromisoformat(find_dataset(load_settings().root, dataset).last[:10])
-    session("shadow", f"replay:{dataset}", last, last, None, candidates=True)
+    return session("shadow", f"replay:{dataset}", last, last, None, candidates=True, out=out)
 
 
 def ui(

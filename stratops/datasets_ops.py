@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.progress import Progress
@@ -45,9 +46,10 @@ def build_datasets(progress: Progress, *, push: bool) -> list[tuple[str, str]]:
 
 def import_file(
     path: Path, *, symbol: str, timeframe: str, tz: str | None, venue: str,
-    name: str | None, date_order: DateOrder,
+    name: str | None, date_order: DateOrder, run_suite: Any = None,
 ) -> ImportResult:
-    """Import ``path`` into the project with the configured limits and thresholds."""
+    """Import ``path`` into the project with the configured limits and thresholds
+    (``run_suite``: the GX worker's runner, :func:`pipelines.datasets.gx_worker.gx_head_start`)."""
     from pipelines.datasets.timeframes import parse_timeframe
     from strategies.venues import get_venue
 
@@ -58,7 +60,7 @@ def import_file(
                                date_order=date_order)
     return import_dataset(path, options, root=settings.root, name=name,
                           max_bytes=settings.data.import_max_bytes,
-                          validation=settings.validation)
+                          validation=settings.validation, run_suite=run_suite)
 
 
 def validate_datasets(names: list[str], progress: Progress) -> list[ValidationReport]:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from pipelines.datasets.catalog import DatasetEntry
+    from stratops.research_job import StudyOutcome
+
+#: ``stratops run --json``'s document version; bumped when a field changes meaning or goes.
+RUN_RECORD_SCHEMA = 1
 
 
 @dataclass(slots=True)
@@ -16,6 +24,20 @@ class JobOutcome:
     success: bool
     materialized: list[str] = field(default_factory=list)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    failed_rules: dict[str, list[str]] = field(default_factory=dict)  # asset -> rule names
+
+    def assets(self) -> list[dict[str, Any]]:
+        """One record per asset: materialized, its GX suite's verdict (None: no check ran),
+        the names of its failed rules and their summary (the table's column)."""
+        checks = {key: (passed, failed) for key, passed, failed in self.checks}
+        records = []
+        for key in sorted(set(self.materialized) | set(checks)):
+            passed, summary = checks.get(key, (None, ""))
+            records.append({
+                "asset": key, "materialized": key in self.materialized,
+                "gx_suite": {True: "passed", False: "failed", None: None}[passed],
+                "failed_rules": self.failed_rules.get(key, []), "failed_summary": summary})
+        return records
 
 
 def run_main_job(job_name: str, console: Console) -> JobOutcome:
@@ -39,7 +61,12 @@ def run_main_job(job_name: str, console: Console) -> JobOutcome:
     for check in result.get_asset_check_evaluations():
         failed = str(check.metadata.get("failed_rules").value) if "failed_rules" in \
             check.metadata else ""
-        outcome.checks.append((check.asset_key.to_user_string(), check.passed, failed))
+        key = check.asset_key.to_user_string()
+        outcome.checks.append((key, check.passed, failed))
+        names = check.metadata["failed_rule_names"].value \
+            if "failed_rule_names" in check.metadata else None
+        if isinstance(names, list):
+            outcome.failed_rules[key] = [str(name) for name in names]
     outcome.success = outcome.success and all(passed for _, passed, _ in outcome.checks)
     _print(outcome, job_name, console)
     return outcome
@@ -51,10 +78,30 @@ def _print(outcome: JobOutcome, job_name: str, console: Console) -> None:
     table.add_column("materialized")
     table.add_column("gx_suite")
     table.add_column("failed rules")
-    checks = {key: (passed, failed) for key, passed, failed in outcome.checks}
-    for key in sorted(set(outcome.materialized) | set(checks)):
-        passed, failed = checks.get(key, (None, ""))
-        table.add_row(key, "yes" if key in outcome.materialized else "NO",
-                      {True: "passed", False: "FAILED", None: "-"}[passed], failed)
+    for asset in outcome.assets():
+        table.add_row(asset["asset"], "yes" if asset["materialized"] else "NO",
+                      {"passed": "passed", "failed": "FAILED", None: "-"}[asset["gx_suite"]],
+                      asset["failed_summary"])
     console.print(table)
     console.print("run " + ("[green]succeeded[/]" if outcome.success else "[red]FAILED[/]"))
+
+
+def run_record(job_name: str, job: JobOutcome, studies: list[StudyOutcome],
+               session: dict[str, Any] | None, datasets: list[DatasetEntry], *,
+               success: bool) -> dict[str, Any]:
+    """``stratops run --json``: the Dagster job's assets and checks, each study with the
+    version it registered and its gate verdict, the shadow session, the datasets."""
+    from stratops.research_job import summary_records
+
+    versions = [{"strategy": s.strategy, "dataset": s.dataset,
+                 "symbol": s.version.get("symbol"), "version": s.version["version"],
+                 "model_uri": s.version.get("model_uri"), "reused": s.version.get("reused"),
+                 "gate_verdict": "pass" if s.gate_passed else "fail"}
+                for s in studies if s.version]
+    return {
+        "schema": RUN_RECORD_SCHEMA, "status": "succeeded" if success else "failed",
+        "job": {"name": job_name, "run_id": job.run_id, "success": job.success,
+                "assets": job.assets()},
+        "research": summary_records(studies), "versions": versions, "shadow": session,
+        "datasets": [e.to_dict() for e in datasets],
+    }

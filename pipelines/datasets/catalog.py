@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import yaml
@@ -63,6 +64,18 @@ class DatasetEntry:
     last: str = ""
     problem: str = ""  # why an entry is unreadable
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as ``data list --json`` and ``stratops run --json`` print it."""
+        meta = self.meta
+        return {
+            "name": self.name, "md5": self.md5, "state": self.state, "origin": self.origin,
+            "path": str(self.path), "symbols": list(self.symbols), "rows": self.rows,
+            "timeframe": meta.timeframe if meta else None,
+            "venue": meta.venue if meta else None, "kind": meta.kind if meta else None,
+            "synthetic": meta.synthetic if meta else None, "first": self.first,
+            "last": self.last,
+        }
+
     @property
     def stage(self) -> str | None:
         return self.origin.split(":", 1)[1] if self.origin.startswith("stage:") else None
@@ -108,7 +121,7 @@ def _import_outputs(root: Path) -> dict[str, str | None]:
 
 def _entry(root: Path, rel: str, origin: str, md5: str | None) -> DatasetEntry:
     path = root / rel
-    name = Path(rel).name.removesuffix(".parquet")
+    name = _name_of(rel)
     if not NAME_PATTERN.fullmatch(name):  # a file name no dataset may have: never used
         return DatasetEntry(name, path, origin, md5, "unreadable", None,
                             problem=f"{path}: {name!r} is not a valid dataset name")
@@ -141,17 +154,35 @@ def _stamp(value: object, meta: DatasetMeta) -> str:
     return ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat()
 
 
+def _locations(root: Path) -> list[tuple[str, str, str | None]]:
+    """(relative path, origin, recorded md5) of every dataset, in catalog order: stage
+    outputs first, then imports, each by name. Reads only ``dvc.yaml``/``dvc.lock``/``.dvc``."""
+    stage = sorted(((rel, f"stage:{s}", md5) for rel, (s, md5) in _stage_outputs(root).items()),
+                   key=lambda loc: _name_of(loc[0]))
+    imports = sorted(((rel, "import", md5) for rel, md5 in _import_outputs(root).items()),
+                     key=lambda loc: _name_of(loc[0]))
+    return stage + imports
+
+
+def _name_of(rel: str) -> str:
+    return Path(rel).name.removesuffix(".parquet")
+
+
 def list_datasets(root: Path) -> list[DatasetEntry]:
     """Every dataset the project knows, stage outputs first, then imports, by name."""
-    stage = [_entry(root, rel, f"stage:{s}", md5) for rel, (s, md5) in _stage_outputs(root).items()]
-    imports = [_entry(root, rel, "import", md5) for rel, md5 in _import_outputs(root).items()]
-    return sorted(stage, key=lambda e: e.name) + sorted(imports, key=lambda e: e.name)
+    return [_entry(root, *loc) for loc in _locations(root)]
+
+
+def dataset_origin(root: Path, name: str) -> str | None:
+    """``stage:<stage>`` or ``import`` for a known dataset name, None for a free one (reads
+    no data file)."""
+    return next((origin for rel, origin, _ in _locations(root) if _name_of(rel) == name), None)
 
 
 def find_dataset(root: Path, name: str) -> DatasetEntry:
-    """The catalog entry called ``name``."""
-    entries = list_datasets(root)
-    for entry in entries:
-        if entry.name == name:
-            return entry
-    raise UnknownDatasetError(name, [e.name for e in entries])
+    """The catalog entry called ``name`` (only its own file is read and hashed)."""
+    locations = _locations(root)
+    for loc in locations:
+        if _name_of(loc[0]) == name:
+            return _entry(root, *loc)
+    raise UnknownDatasetError(name, [_name_of(rel) for rel, _, _ in locations])

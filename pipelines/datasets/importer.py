@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipelines.datasets.catalog import (
     IMPORT_DIR,
     DatasetEntry,
     check_name,
+    dataset_origin,
     find_dataset,
-    list_datasets,
 )
 from pipelines.datasets.normalise import NormaliseOptions, normalise
 from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
 from pipelines.datasets.source_file import read_source
-from pipelines.datasets.validation import ValidationConfig, ValidationReport, validate_bars
+from pipelines.datasets.validation import (
+    RuleOutcome,
+    ValidationConfig,
+    ValidationReport,
+    validate_bars,
+)
 from strategies.errors import BadInputError, RefusedError
 
 
@@ -54,18 +62,21 @@ def default_name(symbol: str, timeframe: str) -> str:
 
 
 def _check_free(root: Path, name: str) -> None:
-    for entry in list_datasets(root):
-        if entry.name == name and entry.origin != "import":
-            raise DatasetStoreError(
-                f"dataset name {name!r} belongs to DVC stage {entry.stage!r}; pick another --name"
-            )
+    origin = dataset_origin(root, name)
+    if origin is not None and origin != "import":
+        raise DatasetStoreError(
+            f"dataset name {name!r} belongs to DVC stage {origin.split(':', 1)[1]!r}; "
+            "pick another --name"
+        )
 
 
 def import_dataset(
     source: Path, options: NormaliseOptions, *, root: Path, name: str | None = None,
     max_bytes: int, validation: ValidationConfig | None = None,
+    run_suite: Callable[..., list[RuleOutcome]] | None = None,
 ) -> ImportResult:
     """Import ``source`` as dataset ``name`` (default ``<symbol>_<timeframe>``) under ``root``.
+    ``run_suite``: where the GX suite runs (default in process; see :func:`validate_bars`).
 
     Raises
     ------
@@ -80,22 +91,50 @@ def import_dataset(
     _check_free(root, name)
     raw = read_source(source, max_bytes=max_bytes)
     bars = normalise(raw, options)
-    report = validate_bars(
-        bars.frame, name=name, kind=bars.kind, venue=options.venue,
-        timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
-    )
-    if not report.passed:
-        raise DatasetRejectedError(report)
-    meta = DatasetMeta(
-        name=name, kind=bars.kind, timeframe=options.timeframe, venue=options.venue,
-        source=f"import: {source.name}", has_volume=bars.has_volume,
-    )
-    _store(root, root / IMPORT_DIR / f"{name}.parquet", conform(bars.frame), meta)
+    with opened_dvc_repo(root) as repo:  # read-only until validated; overlaps a GX worker
+        report = validate_bars(
+            bars.frame, name=name, kind=bars.kind, venue=options.venue,
+            timeframe=options.timeframe, has_volume=bars.has_volume, config=validation,
+            run_suite=run_suite,
+        )
+        if not report.passed:
+            raise DatasetRejectedError(report)
+        meta = DatasetMeta(
+            name=name, kind=bars.kind, timeframe=options.timeframe, venue=options.venue,
+            source=f"import: {source.name}", has_volume=bars.has_volume,
+        )
+        _store(root, root / IMPORT_DIR / f"{name}.parquet", conform(bars.frame), meta,
+               repo=repo)
     return ImportResult(find_dataset(root, name), report, bars.notes)
 
 
-def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
-    """Write ``target`` and ``dvc add`` it; on any failure restore what was there before."""
+@contextmanager
+def opened_dvc_repo(root: Path) -> Iterator[Any | None]:
+    """The project's DVC repo, opened, locked and with its index read ahead of ``dvc add``
+    (which then reuses the index: DVC resets it only when it takes the lock itself). Nothing
+    is written. None when it cannot be opened: :func:`_store` opens it again and reports why,
+    after putting back what was there."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo, lock_repo
+
+    stack = ExitStack()
+    repo: Any | None
+    try:
+        repo = stack.enter_context(Repo(str(root)))
+        stack.enter_context(lock_repo(repo))
+        repo.scm_context.quiet = True
+        repo.index  # noqa: B018 - read every stage and .dvc file now
+    except DvcException:
+        stack.close()
+        repo = None
+    with stack:
+        yield repo
+
+
+def _store(root: Path, target: Path, frame, meta: DatasetMeta, *, repo: Any | None = None,
+           ) -> None:
+    """Write ``target`` and ``dvc add`` it (in ``repo`` when given, see
+    :func:`opened_dvc_repo`); on any failure restore what was there before."""
     record = target.with_name(target.name + ".dvc")
     gitignore = target.parent / ".gitignore"
     backups = {p: p.with_name(f".{p.name}.bak") for p in (target, record, gitignore)}
@@ -106,7 +145,7 @@ def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
             shutil.copy2(p, bak)
     try:
         write_dataset(frame, target, meta)
-        _dvc_add(root, target)
+        _dvc_add(root, target, repo)
     except BaseException as exc:
         for p, bak in backups.items():
             if existed[p]:
@@ -120,11 +159,14 @@ def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
         bak.unlink(missing_ok=True)
 
 
-def _dvc_add(root: Path, target: Path) -> None:
+def _dvc_add(root: Path, target: Path, repo: Any | None) -> None:
     """``dvc add`` in process; DVC's "To track the changes with git" hint is not printed (the
     CLI prints the exact ``git add`` line itself)."""
+    if repo is not None:
+        repo.add(str(target.relative_to(root)))
+        return
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
-        repo.scm_context.quiet = True
-        repo.add(str(target.relative_to(root)))
+    with Repo(str(root)) as opened:
+        opened.scm_context.quiet = True
+        opened.add(str(target.relative_to(root)))

@@ -9,7 +9,7 @@ rows failed and example rows with their source line numbers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.datasets.gx_import import gc_paused, import_gx
 from pipelines.datasets.schema import KIND_CLOSE_ONLY, KIND_DAILY, KIND_INTRADAY, KINDS
 from pipelines.datasets.validation_frames import build_validation_frames
 
@@ -49,8 +50,7 @@ class Rule:
 
     def to_gx(self) -> Any:
         """The GX Core expectation object for this rule."""
-        import great_expectations.expectations as gxe
-
+        gxe = import_gx().expectations
         cls = "".join(part.title() for part in self.expectation.split("_"))
         return getattr(gxe, cls)(**self.kwargs)
 
@@ -208,16 +208,18 @@ def _outcome(rule: Rule, result: Any, limit: int) -> RuleOutcome:
 
 def validate_bars(
     frame: pd.DataFrame, *, name: str, kind: str, venue: str, timeframe: str, has_volume: bool,
-    config: ValidationConfig | None = None,
+    config: ValidationConfig | None = None, run_suite: Callable[..., list[RuleOutcome]]
+    | None = None,
 ) -> ValidationReport:
     """Run the suite for ``kind`` on ``frame`` (normalised schema, optional ``line`` column)
     in a Great Expectations ephemeral context (``data import``, ``data validate`` and the
-    Dagster blocking check alike)."""
+    Dagster blocking check alike). ``run_suite``: where :func:`run_gx_suite` runs (``data
+    import`` passes its forked worker's, :mod:`pipelines.datasets.gx_worker`)."""
     config = config or ValidationConfig()
     frames = build_validation_frames(frame, venue=venue, timeframe=timeframe)
     rules = suite_rules(kind, has_volume=has_volume, config=config)
-    outcomes = _validate_gx(frames.rows, frames.sessions, rules, name=name, kind=kind,
-                            config=config)
+    outcomes = (run_suite or run_gx_suite)(frames.rows, frames.sessions, rules, name=name,
+                                           kind=kind, config=config)
     sessions = frames.sessions
     return ValidationReport(
         dataset=name, kind=kind, rows=len(frame), outcomes=outcomes, sessions=len(sessions),
@@ -226,13 +228,14 @@ def validate_bars(
     )
 
 
-def _validate_gx(rows: pd.DataFrame, sessions: pd.DataFrame, rules: list[Rule], *, name: str,
+def run_gx_suite(rows: pd.DataFrame, sessions: pd.DataFrame, rules: list[Rule], *, name: str,
                  kind: str, config: ValidationConfig) -> list[RuleOutcome]:
-    import great_expectations as gx
+    """The rules on the two batches (bar rows, sessions) in a GX ephemeral context."""
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     outcomes: list[RuleOutcome] = []
-    with _quiet_gx():
+    with _quiet_gx(), gc_paused():  # GX builds a large object graph per run; see gx_import
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = context.data_sources.add_pandas(f"{name}_source")

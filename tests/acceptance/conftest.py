@@ -21,10 +21,13 @@ SHIPPED = ("gates.yaml", "policy.yaml", "risk.yaml", "roles.yaml")
 
 @pytest.fixture(scope="session")
 def demo_project(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built project after ``make demo`` (``stratops run``), read-only: copy it to use."""
+    """The built project after ``make demo`` (``stratops run``), read-only: copy it to use.
+    The run is ``stratops run --json`` (the same run; its document is kept beside the
+    project as ``run.json`` for tests/acceptance/test_run_json.py)."""
     root = tmp_path_factory.mktemp("demo") / "project"
     shutil.copytree(built_project, root, symlinks=True)
-    run_in(root, "stratops", "run")
+    proc = run_in(root, "stratops", "run", "--json")
+    (root.parent / "run.json").write_text(proc.stdout)
     return root
 
 

@@ -16,7 +16,7 @@ from tests.acceptance.conftest import shipped_bytes
 from tests.acceptance.readme import Shell, Step, shows, walkthroughs
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-WALKTHROUGHS = ("promotion", "protective-exits")
+WALKTHROUGHS = ("promotion", "protective-exits", "signed-checkpoints", "crash-recover")
 
 pytestmark = [pytest.mark.integration, pytest.mark.acceptance]
 

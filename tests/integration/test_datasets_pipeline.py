@@ -199,9 +199,13 @@ def test_main_job_blocking_check_fails_on_corrupted_dataset(project: Path) -> No
     meta = read_meta(project / "data/datasets/goog_1d.parquet")
     write_dataset(frame, target, DatasetMeta(**{**_meta_fields(meta), "name": "goog_bad"}))
     run_in(project, "dvc", "add", "data/imports/goog_bad.parquet")
-    proc = run_in(project, "stratops", "run", check=False)
+    proc = run_in(project, "stratops", "run", "--json", check=False)
     assert proc.returncode == 1
-    assert "datasets/goog_bad" in proc.stdout and "FAILED" in proc.stdout
+    assert "datasets/goog_bad" in proc.stderr and "FAILED" in proc.stderr  # the table
+    record = json.loads(proc.stdout)  # stdout holds only the JSON document
+    assert (record["status"], record["research"], record["shadow"]) == ("failed", [], None)
+    bad = next(a for a in record["job"]["assets"] if a["asset"] == "datasets/goog_bad")
+    assert bad["gx_suite"] == "failed" and "high >= open" in bad["failed_rules"]
 
 
 def _meta_fields(meta: DatasetMeta) -> dict:

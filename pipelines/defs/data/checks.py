@@ -17,6 +17,7 @@ def report_metadata(report: ValidationReport) -> dict[str, Any]:
     return {
         "rules": dg.MetadataValue.int(len(report.outcomes)),
         "failed_rules": ", ".join(failed) or "none",
+        "failed_rule_names": dg.MetadataValue.json([o.name for o in report.failures]),
         "sessions": dg.MetadataValue.int(report.sessions),
         "missing_bars": dg.MetadataValue.int(report.missing_bars),
         "incomplete_sessions": dg.MetadataValue.int(report.incomplete_sessions),
