@@ -57,15 +57,16 @@ from live.db import make_engine
 from live.events import BarClosed, Message, from_record, to_record
 from live.hashchain import GENESIS
 from live.journal import JOURNAL, Journal, _chain_rows, open_journal
+from live.risk.interface import PassThroughRisk
 from live.runner.decisions import decide
 from live.runner.deployments import Deployed, build
-from live.runner.engine import Runner
 from live.runner.feed import FeedBar, replay_bars, replay_frame
 from live.runner.history import SymbolHistory
+from live.runner.runner import Runner
 from live.state import fold, replay, state_hash
 from strategies.bars import BarsInputError
 from strategies.params import get_params
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.signals import Signals
 from strategies.version_config import VersionConfig
 
@@ -129,7 +130,7 @@ class DecisionPath:
     def __init__(self, deployed: list[Deployed], warm: list[FeedBar]) -> None:
         # A runner without journal or broker: only its history and session clock are used.
         self.runner = Runner(journal=None, broker=None, deployed=deployed,  # type: ignore[arg-type]
-                             mode="live", clock=CLOCK)
+                             mode="live", clock=CLOCK, risk=PassThroughRisk())
         self.deployed = deployed
         self.pos = {d.strategy: 0 for d in deployed}
         self.entries: dict[tuple[str, object], int] = {}
@@ -317,7 +318,7 @@ def runner_per_bar(folder: Path, deployed: list[Deployed], warm: list[FeedBar],
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     market = Timed(lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low, b.close))
     runner = Runner(journal=journal, broker=exchange, deployed=deployed, mode="live",
-                    clock=CLOCK, market=market)
+                    clock=CLOCK, market=market, risk=PassThroughRisk())
     runner.recover()
     commits = Timed(journal.append_many)
     journal.append_many = commits  # type: ignore[method-assign]  # Journal.append goes here too

@@ -42,16 +42,16 @@ from live.governance.identity import create_keys, load_actor, load_directory
 from live.governance.kill import pull, verified_commands
 from live.governance.promotion import GovernanceService
 from live.journal import open_journal
-from live.risk.engine import OrderProposal, PassThroughRisk
+from live.risk.interface import OrderProposal, PassThroughRisk
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.risk.var import historical_var_cvar, parametric_var_cvar
 from live.runner.deployments import build
-from live.runner.engine import Runner
 from live.runner.feed import FeedItem, Idle, paced, replay_bars, replay_frame
+from live.runner.runner import Runner
 from live.state import LiveState
 from strategies.params import get_params
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from live.backtest_reconciliation import expectation_config, reconcile_journal
 from live.events import ModeChanged, OrderIntended
 from live.governance.policy import CanaryEvidence
 from live.journal import Journal, journal_exists, open_journal
-from live.reconciliation import expectation_config, reconcile_journal
 from live.state import replay
 from strategies.version_config import VersionConfig
 

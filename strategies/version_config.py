@@ -21,7 +21,7 @@ from strategies.costs import CostRates
 from strategies.errors import StratopsError
 from strategies.names import InvalidNameError, validate_name, validate_symbol
 from strategies.params import ParamError, get_params
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 from strategies.simulator import SimConfig
 from strategies.spec import StrategySpec
 from strategies.venues import (

@@ -19,7 +19,7 @@ from strategies.costs import load_cost_rates
 from strategies.grid import GridResult, run_grid
 from strategies.names import path_under, validate_name, validate_symbol
 from strategies.params import ParamError, coerce, expand_space, in_space
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.simulator import BacktestResult, SimConfig, simulate
 from strategies.spec import StrategySpec
 from strategies.venues import CutoffError

@@ -246,7 +246,7 @@ def grid(
     """Evaluate every combination of the strategy's parameter space (one compiled pass)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from strategies.registry import get_strategy
+    from strategies.roster import get_strategy
     from stratops.backtest_ops import RunRequest, default_output, grid_combos, run_param_grid
 
     request = RunRequest(

@@ -54,8 +54,8 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
             out: Console | None = None) -> dict[str, Any]:
     """One runner session (also the last step of ``stratops run``), printed to ``out``
     (stdout by default); returns its summary as data (``stratops run --json``)."""
-    from live.runner.engine import RunnerHalted
     from live.runner.feed import replay_bars
+    from live.runner.runner import RunnerHalted
     from live.state import state_hash
     from stratops.live_ops import paced_feed, prepare
     from stratops.restart_notes import restart_notes
@@ -291,8 +291,8 @@ def reconcile_cmd(mode: ModeOpt = "canary",
                   ) -> None:
     """Per strategy and day: the journal's trades against the simulator on the same bars;
     JSON + HTML reports; exit 1 if any break."""
+    from live.backtest_reconciliation import expectation_config, reconcile_journal, write_day_report
     from live.events import OrderIntended
-    from live.reconciliation import expectation_config, reconcile_journal, write_day_report
     from strategies.names import path_under, validate_name
     from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings

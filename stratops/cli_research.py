@@ -83,7 +83,7 @@ def check(
 ) -> None:
     """Re-check a registered version's metrics against the gates; exit 1 on any failure."""
     from pipelines.research.gates import load_gates
-    from strategies.registry import STRATEGIES
+    from strategies.roster import STRATEGIES
     from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings
 

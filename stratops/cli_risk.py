@@ -101,7 +101,7 @@ def report(mode: Annotated[str, typer.Option(help="whose journal: shadow | canar
     from datetime import date
 
     from live.risk.limits import load_risk_limits
-    from live.risk.report import risk_report
+    from live.risk.risk_report import risk_report
     from live.state import replay
     from pipelines.datasets.catalog import find_dataset
     from pipelines.datasets.schema import read_dataset

@@ -107,7 +107,7 @@ def service(settings: Settings | None = None, *, create: bool = True):
     from live.governance.configs import ConfigFiles
     from live.governance.promotion import GovernanceService
     from pipelines.research.gates import load_gates
-    from strategies.registry import STRATEGIES
+    from strategies.roster import STRATEGIES
 
     settings = settings or load_settings()
     engine = governance_engine(settings, create=create)

@@ -117,10 +117,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
     from live.runner.deployments import load_candidates, load_deployed
-    from live.runner.engine import Runner
     from live.runner.feed import parse_feed, replay_frame
+    from live.runner.runner import Runner
     from pipelines.datasets.catalog import find_dataset
-    from strategies.registry import STRATEGIES
+    from strategies.roster import STRATEGIES
 
     settings = settings or load_settings()
     if mode not in MODES:

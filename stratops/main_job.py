@@ -94,8 +94,8 @@ def run_record(job_name: str, job: JobOutcome, studies: list[StudyOutcome],
     from stratops.research_job import summary_records
 
     versions = [{"strategy": s.strategy, "dataset": s.dataset,
-                 "symbol": s.version.get("symbol"), "version": s.version["version"],
-                 "model_uri": s.version.get("model_uri"), "reused": s.version.get("reused"),
+                 "symbol": s.version.symbol, "version": s.version.version,
+                 "model_uri": s.version.model_uri, "reused": s.version.reused,
                  "gate_verdict": "pass" if s.gate_passed else "fail"}
                 for s in studies if s.version]
     return {

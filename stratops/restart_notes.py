@@ -1,9 +1,10 @@
 """What a restart settled before trading, in words, for the operator.
 
 A runner that starts on an existing journal reconciles it with the broker first
-(:func:`live.runner.reconcile.reconcile`): every order whose answer was lost in a crash is
-asked about by status query and settled - confirmed or rejected as the broker has it, sent
-now if it never reached the broker and its bar is still the latest, or closed as stale. Each
+(:func:`live.runner.broker_reconciliation.reconcile`): every order whose answer was lost in
+a crash is asked about by status query and settled - confirmed or rejected as the broker
+has it, sent now if it never reached the broker and its bar is still the latest, or closed
+as stale. Each
 settlement is an ``OrderSubmitted`` entry the startup appended; these notes read them back
 from the journal (only the entries after ``after_seq``, the head before the restart).
 """

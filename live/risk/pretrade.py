@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 from live.broker import Side
 from live.events import BarClosed
 from live.governance.policy import Policy
-from live.risk.engine import OrderProposal, RiskDecision
+from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
 from live.state import LiveState, OrderStatus
 from strategies.venues import get_venue
@@ -95,7 +95,7 @@ def _trade_before(state: LiveState, symbol: str, ts: datetime | None) -> BarClos
 
 
 class PreTradeRiskEngine:
-    """The :class:`~live.risk.engine.RiskEngine` built from ``risk.yaml`` (and the policy's
+    """The :class:`~live.risk.interface.RiskEngine` built from ``risk.yaml`` (and the policy's
     allow-list and windows when ``policy`` is given)."""
 
     def __init__(self, limits: RiskLimits, policy: Policy | None = None) -> None:

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from live.risk.engine import RiskDecision
+from live.risk.interface import RiskDecision
 from strategies.errors import StratopsError
 
 METHOD_HISTORICAL = "historical"

@@ -22,8 +22,8 @@ from live.broker import Side
 from live.bus import MessageBus
 from live.events import AlertRaised, Severity, TradingMode
 from live.journal import Journal
-from live.risk.engine import RiskEngine
 from live.risk.guardrails import Guardrails
+from live.risk.interface import RiskEngine
 from live.runner.deployments import Deployed
 from live.runner.execution import CrashHook, Executor
 from live.runner.history import SymbolHistory
@@ -42,7 +42,7 @@ class RunSummary:
 
 
 class RunnerCore:
-    """The shared parts of the runner's rooms (built by :class:`~live.runner.engine.Runner`)."""
+    """The shared parts of the runner's rooms (built by :class:`~live.runner.runner.Runner`)."""
 
     journal: Journal
     broker: object

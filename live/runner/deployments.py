@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
 from strategies.venues import get_venue, resolve_cutoff
 from strategies.version_config import VersionConfig

@@ -23,7 +23,7 @@ from live.events import (
     client_key,
     new_trace_id,
 )
-from live.risk.engine import OrderProposal, RiskDecision
+from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed

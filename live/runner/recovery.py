@@ -1,6 +1,6 @@
 """Start = restart: the journal folded back into state, bar history, intents, entry counts,
 kill switches and guardrail days (one pass that also checks the hash chain), then the broker
-reconciled (:mod:`~live.runner.reconcile`); the runner halts unless both are clean.
+reconciled (:mod:`~live.runner.broker_reconciliation`); the runner halts unless both are clean.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from live.events import (
     SignalSide,
 )
 from live.journal import JournalCorruptError
-from live.risk.engine import OrderProposal
+from live.risk.interface import OrderProposal
+from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, command_of
 from live.runner.core import RunnerCore
 from live.runner.feed import FeedBar
-from live.runner.reconcile import reconcile
 from strategies.errors import StratopsError
 
 

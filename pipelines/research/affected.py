@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from strategies.errors import BadInputError
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 
 #: Paths whose change affects every strategy (shared code, gates, data versions, settings).
 SHARED = ("strategies/", "pipelines/research/", "gates.yaml", "dvc.lock", "stratops.yaml",

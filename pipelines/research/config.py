@@ -138,7 +138,7 @@ class ResearchSettings(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _registered(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from strategies.registry import STRATEGIES
+        from strategies.roster import STRATEGIES
 
         unknown = [s for s in value if s not in STRATEGIES]
         if unknown:

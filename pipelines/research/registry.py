@@ -45,7 +45,7 @@ from pipelines.research.walk_forward import WalkForwardReport
 from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
-from strategies.registry import UnknownStrategyError, get_strategy
+from strategies.roster import UnknownStrategyError, get_strategy
 from strategies.version_config import VersionConfig
 
 # Quiet by default: progress bars and INFO chatter would drown the research summary.

@@ -26,7 +26,7 @@ from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.errors import BadInputError
 from strategies.params import ParamError, expand_space, in_space
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.roster import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
 from strategies.venues import CutoffError, parse_cutoff
 from strategies.version_config import SimRules, VersionConfig

@@ -23,12 +23,13 @@ from live.db import make_engine
 from live.events import KillSwitchChanged, OrderIntended
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
+from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
-from live.runner.engine import Runner
 from live.runner.feed import FeedBar, FeedItem, Idle, replay_bars, replay_frame
+from live.runner.runner import Runner
 from live.state import trading_state_hash
 from strategies.params import get_params
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
-                    clock=clock, market=lambda b: exchange.on_bar(
+                    clock=clock, risk=PassThroughRisk(), market=lambda b: exchange.on_bar(
                         b.symbol, b.ts, b.open, b.high, b.low, b.close),
                     kill_commands=lambda last: [c for c in _desk(folder) if c.id > last],
                     crash_hook=CrashAt(crash_at) if crash_at else None)

@@ -17,17 +17,18 @@ import pandas as pd
 import pytest
 
 from live.adapters.paper import FillModel, PaperExchange
+from live.backtest_reconciliation import DayReport, expectation_config, reconcile_journal
 from live.db import make_engine
 from live.events import OrderFilled, OrderIntended
 from live.journal import Journal, open_journal
-from live.reconciliation import DayReport, expectation_config, reconcile_journal
+from live.risk.interface import PassThroughRisk
 from live.runner.decisions import LEVEL_KEYS
 from live.runner.deployments import build
-from live.runner.engine import Runner
 from live.runner.feed import replay_bars, replay_frame
+from live.runner.runner import Runner
 from strategies.bars import bars_from_frame
 from strategies.params import get_params
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.roster import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig, simulate
 from strategies.version_config import SimRules, VersionConfig
 
@@ -70,7 +71,7 @@ def run_live(frame: pd.DataFrame, folder: Path, strategy: str, levels: dict[str,
     runner = Runner(journal=journal, broker=exchange,
                     deployed=[build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)],
                     mode="live",
-                    clock=record_clock,
+                    clock=record_clock, risk=PassThroughRisk(),
                     market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                      b.close))
     runner.recover()

@@ -21,7 +21,7 @@ from pipelines.datasets.schema import (
     write_dataset,
 )
 from pipelines.datasets.validation import ValidationConfig, suite_rules
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from tests.integration.conftest import run_in
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from live.governance.signing import sign
 from live.runner.deployments import load_deployed
 from pipelines.research.gates import load_gates
 from pipelines.research.registry import ResearchRegistry
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration

@@ -46,7 +46,7 @@ from strategies.bars import bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.ema_cross import SPEC, EmaCrossParams
 from strategies.params import params_hash
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 from strategies.simulator import SimConfig
 from strategies.version_config import VersionConfig
 from stratops.cli import main

@@ -25,10 +25,10 @@ from live.risk.guardrails import Guardrails
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
-from live.runner.engine import Runner
 from live.runner.feed import replay_bars, replay_frame
+from live.runner.runner import Runner
 from strategies.params import get_params
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.version_config import SimRules, VersionConfig
 
 pytestmark = pytest.mark.integration

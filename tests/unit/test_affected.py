@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.research.affected import ChangedFilesError, affected_strategies, changed_files
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 
 
 def test_affected_one_strategy_file_selects_that_strategy() -> None:

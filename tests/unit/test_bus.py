@@ -37,9 +37,10 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal, open_journal
+from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
-from live.runner.engine import Runner
 from live.runner.execution import Executor
+from live.runner.runner import Runner
 from live.state import LiveState, OrderStatus
 from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import day_bars, record_clock, strategy_config
@@ -185,7 +186,7 @@ def _runner(folder: Path, transport: UnreliableTransport | None) -> Runner:
     config["sim"] = {**config["sim"], "stop_points": 12.0, "trail_points": 18.0}
     deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
     return Runner(journal=journal, broker=exchange, deployed=[deployed],
-                  mode="live", clock=record_clock, transport=transport,
+                  mode="live", clock=record_clock, transport=transport, risk=PassThroughRisk(),
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close))
 

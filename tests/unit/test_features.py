@@ -19,7 +19,7 @@ from pipelines.research.features import (
     labels_digest,
     load_labels,
 )
-from pipelines.research.report import ReportInputError
+from pipelines.research.research_report import ReportInputError
 from strategies.bars import Bars, bars_from_frame
 from strategies.names import InvalidNameError
 from tests.stubs import nse_minute_bars

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.research.gates import CHECKS, GateConfigError, Gates, load_gates
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 
 GOOD = {"oos_sharpe": 1.2, "dsr_probability": 0.97, "pbo": 0.2, "oos_max_drawdown": 0.1,
         "oos_trades": 120, "oos_cost_share": 0.3, "stability": 0.8}

@@ -19,7 +19,7 @@ from live.governance.policy import (
     PolicyLookupError,
     load_policy,
 )
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 
 KNOWN = set(STRATEGIES)
 ENOUGH = CanaryEvidence(sessions=5, trades=20, open_breaks=0, source="journal:test")

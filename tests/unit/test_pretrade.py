@@ -21,7 +21,7 @@ from live.events import (
     TradingMode,
 )
 from live.governance.policy import Policy, load_policy
-from live.risk.engine import OrderProposal, RiskDecision
+from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.state import LiveState

@@ -15,7 +15,7 @@ from mlflow.pyfunc import PythonModelContext
 
 from strategies.bars import BarsInputError, bars_from_frame
 from strategies.pyfunc_model import SIGNAL_COLUMNS, StrategyModel, signals_frame
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.roster import STRATEGIES, get_strategy
 from strategies.version_config import VersionConfig, VersionConfigError
 from tests.stubs import nse_minute_bars
 

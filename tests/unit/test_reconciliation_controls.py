@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from live.backtest_reconciliation import DayReport, expectation_config, reconcile_journal
 from live.events import OrderIntended, RiskChecked
-from live.reconciliation import DayReport, expectation_config, reconcile_journal
-from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision
+from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision
 from live.state import LiveState
 from strategies.version_config import SimRules
 from tests.unit.test_runner_engine import Stores, day_bars, stores_in

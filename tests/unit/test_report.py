@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.research.gates import Gates, GateVerdict, Thresholds
-from pipelines.research.report import (
+from pipelines.research.research_report import (
     BREAKDOWN_COLUMNS,
     ReportInputError,
     load_regime_labels,

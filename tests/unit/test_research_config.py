@@ -70,7 +70,7 @@ def test_walk_forward_defaults_follow_the_dataset_timeframe() -> None:
 
 def test_walk_forward_daily_defaults_hold_every_seed_strategy_warmup() -> None:
     from strategies.params import expand_space
-    from strategies.registry import STRATEGIES
+    from strategies.roster import STRATEGIES
 
     spec = ResearchSettings().walk_forward.spec("1d")  # one bar per daily session
     for name, strategy in STRATEGIES.items():

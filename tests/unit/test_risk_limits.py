@@ -14,7 +14,7 @@ import yaml
 
 from live.governance.policy import load_policy
 from live.risk.limits import RiskLimits, RiskLimitsError, load_risk_limits
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 
 SYMBOLS = {"NIFTY", "BANKNIFTY"}
 

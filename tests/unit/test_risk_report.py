@@ -11,7 +11,7 @@ import yaml
 
 from live.events import BarClosed
 from live.risk.limits import load_risk_limits
-from live.risk.report import Row, exposure_caps, risk_report
+from live.risk.risk_report import Row, exposure_caps, risk_report
 from live.state import LiveState, Position
 from pipelines.datasets.schema import read_dataset
 from tests.synthetic_datasets import nse_index_1m_path

@@ -8,12 +8,19 @@ from pathlib import Path
 
 from pipelines.datasets.catalog import DatasetEntry
 from pipelines.datasets.schema import DatasetMeta
+from pipelines.research.recorded import RecordedVersion
+from strategies.lineage import Lineage
 from stratops.main_job import RUN_RECORD_SCHEMA, JobOutcome, run_record
 from stratops.research_job import StudyOutcome
 
-VERSION = {"strategy": "ema_cross", "dataset": "nse_index_1m", "symbol": "NIFTY",
-           "version": 3, "model_uri": "models:/ema_cross/3", "run_id": "r", "reused": False,
-           "passed": False, "metrics": {"oos_sharpe": 0.4}, "warnings": [], "notes": []}
+LINEAGE = Lineage(strategy="ema_cross", dataset="nse_index_1m", dataset_md5="d" * 32,
+                  symbol="NIFTY", code_revision="c" * 40, strategies_source_hash="s" * 64,
+                  params_hash="p" * 64, params={"fast": 5}, feature_set_version="1",
+                  feature_key="k", gates_digest="g" * 64, verdict_digest="v" * 64,
+                  verdict_passed=False)
+VERSION = RecordedVersion(strategy="ema_cross", dataset="nse_index_1m", symbol="NIFTY",
+                          version=3, model_uri="models:/ema_cross/3", run_id="r", reused=False,
+                          passed=False, lineage=LINEAGE, metrics={"oos_sharpe": 0.4})
 
 
 def _job() -> JobOutcome:
@@ -27,7 +34,7 @@ def _job() -> JobOutcome:
 def _entry() -> DatasetEntry:
     meta = DatasetMeta(name="goog_1d", kind="ohlcv_daily", timeframe="1d", venue="NYSE",
                        source="shipped")
-    return DatasetEntry("goog_1d", Path("data/datasets/goog_1d.parquet"), "stage:shipped",
+    return DatasetEntry("goog_1d", Path("/nonexistent/goog_1d.parquet"), "stage:shipped",
                         "f" * 32, "ok", meta, rows=2148, symbols=("GOOG",),
                         first="2004-08-19", last="2013-03-01")
 

@@ -9,7 +9,7 @@ import pytest
 
 from live.checkpoint_writer import Checkpointer
 from live.checkpoints import Checkpoint, read_checkpoints, verify_against
-from live.runner.engine import Runner
+from live.runner.runner import Runner
 from tests.chain_tamper import Identities, identities, truncate
 from tests.unit.test_runner_engine import Stores, day_bars, stores_in
 

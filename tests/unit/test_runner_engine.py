@@ -37,16 +37,16 @@ from live.events import (
 )
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
-from live.risk.engine import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
+from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
-from live.runner.engine import Runner, RunnerHalted
 from live.runner.feed import IDLE_SLICE_SECONDS, FeedBar, Idle, paced, replay_bars, replay_frame
+from live.runner.runner import Runner, RunnerHalted
 from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
 from tests.synthetic_datasets import nse_index_1m_path
 
@@ -110,7 +110,8 @@ class Stores:
         deployed = build(VersionConfig.from_json(self.config), self.version, self.mode,
                          self.fraction, "0" * 64)
         return Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
-                      mode=self.mode, clock=record_clock, risk=risk, kill_commands=kill_commands,
+                      mode=self.mode, clock=record_clock, risk=risk or PassThroughRisk(),
+                      kill_commands=kill_commands,
                       crash_hook=crash_hook, market=lambda b: exchange.on_bar(  # type: ignore[attr-defined]
                           b.symbol, b.ts, b.open, b.high, b.low, b.close))
 
@@ -515,7 +516,7 @@ def test_runner_refuses_stop_and_target_on_a_broker_without_oco(tmp_path: Path) 
     deployed = build(VersionConfig.from_json(stores.config), 1, "live", 1.0, "0" * 64)
     with pytest.raises(UnsupportedVersionError, match="one-cancels-other"):
         Runner(journal=stores.journal(), broker=NoOcoBroker(), deployed=[deployed],
-               mode="live", clock=record_clock)
+               mode="live", clock=record_clock, risk=PassThroughRisk())
 
 
 class RefusesStops(PassThroughRisk):

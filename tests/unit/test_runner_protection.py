@@ -22,10 +22,10 @@ from live.events import (
     new_trace_id,
 )
 from live.runner.deployments import Deployed, build
-from live.runner.engine import Runner
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.protection import PlaceProtective, Protection, Withdraw
+from live.runner.runner import Runner
 from live.state import fold, trading_state_hash
 from strategies.venues import get_venue
 from strategies.version_config import VersionConfig

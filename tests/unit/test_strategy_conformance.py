@@ -22,7 +22,7 @@ from strategies.bars import Bars, BarsInputError, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.grid import run_grid
 from strategies.params import ParamError, expand_space, get_params, params_hash
-from strategies.registry import STRATEGIES
+from strategies.roster import STRATEGIES
 from strategies.signals import Signals, resolve_by_priority
 from strategies.sim_kernel import METRIC_NAMES
 from strategies.simulator import SimConfig, simulate

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies.params import expand_space
-from strategies.registry import STRATEGIES, get_strategy
+from strategies.roster import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
 from strategies.venues import VENUES, CutoffError, parse_cutoff, resolve_cutoff
 from strategies.version_config import KNOWN_KEYS, SimRules, VersionConfig, VersionConfigError

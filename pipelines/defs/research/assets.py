@@ -25,7 +25,7 @@ from pipelines.research.gates import GateVerdict
 from pipelines.research.recorded import RecordedVersion
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.names import path_under, validate_name
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 
 GROUP = "research"
 FEATURES_IO = "feature_store_io"
@@ -158,7 +158,7 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
                    verdict: GateVerdict) -> RecordedVersion:
     """Write the report artifacts and register (or reuse) the candidate's model version."""
     from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
-    from pipelines.research.report import regime_breakdown, write_report_artifacts
+    from pipelines.research.research_report import regime_breakdown, write_report_artifacts
     from strategies.params import params_hash
 
     root, research = research_config.root_path, research_config.research

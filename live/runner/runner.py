@@ -22,8 +22,8 @@ from datetime import datetime
 from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.events import OrderFilled, TradingMode
 from live.journal import Journal
-from live.risk.engine import PassThroughRisk, RiskEngine
 from live.risk.guardrails import Guardrails
+from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
 from live.runner.core import RunSummary
@@ -51,8 +51,8 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
 
     def __init__(self, *, journal: Journal, broker: object, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
-                 market: Callable[[FeedBar], object] | None = None,
-                 risk: RiskEngine | None = None, policy: object | None = None,
+                 risk: RiskEngine, market: Callable[[FeedBar], object] | None = None,
+                 policy: object | None = None,
                  crash_hook: CrashHook | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
                  kill_commands: Callable[[int], list] | None = None,
@@ -60,7 +60,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
                  transport: Transport | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
-        self.risk = risk or PassThroughRisk()
+        self.risk = risk  # required: no default that lets every order through
         self.policy, self.crash_hook = policy, crash_hook or no_crash
         self.max_sessions, self.exchange = max_sessions, exchange
         self.state = LiveState()

@@ -1,4 +1,4 @@
-"""The risk engine's interface, and the pass-through used until the risk issue lands.
+"""The risk engine's interface (the engine itself: :mod:`live.risk.pretrade`).
 
 The runner asks :meth:`RiskEngine.check` about every order before it is journaled as an
 intent; the answer is a :class:`RiskDecision` (journaled as ``RiskChecked``), never an
@@ -64,7 +64,11 @@ class RiskEngine(Protocol):
 
 
 class PassThroughRisk:
-    """Allows everything (journaled as such): the placeholder with the real interface."""
+    """Allows everything (each check journaled as ``pass_through``): a reference for tests and
+    benchmarks that isolate the runner from the risk checks. The runner has no default risk
+    engine - its caller must pass one (``stratops live run`` passes
+    :class:`~live.risk.pretrade.PreTradeRiskEngine`), so no code path trades unchecked by
+    omission."""
 
     def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
         return RiskDecision(True, "pass_through", "no risk engine configured")

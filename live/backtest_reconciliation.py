@@ -38,7 +38,7 @@ from live.journal import Journal
 from live.runner.decisions import LEVEL_KEYS
 from strategies.bars import bars_from_frame
 from strategies.files import atomic_write
-from strategies.registry import get_strategy
+from strategies.roster import get_strategy
 from strategies.simulator import SimConfig, simulate
 from strategies.version_config import SimRules
 
