@@ -59,7 +59,12 @@ def run(
             print_summary(studies, console)
         success = all(s.success for s in studies)
         if success and shadow:
-            session = _shadow_session(studies[0].dataset, out)
+            try:
+                session = _shadow_session(studies[0].dataset, out)
+            except typer.Exit as halted:  # the runner halted (printed on stderr)
+                if not as_json:
+                    raise
+                success, session = False, {"halted": True, "exit_code": halted.exit_code}
     if as_json:
         from pipelines.datasets.catalog import list_datasets
         from stratops.cli_common import print_json
