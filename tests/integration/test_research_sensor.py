@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from pipelines.definitions import build_definitions
+from stratops.definitions import build_definitions
 from stratops.settings import ROOT_ENV
 
 pytestmark = pytest.mark.integration
