@@ -124,11 +124,12 @@ def _enc_float(value: float) -> float:
 def _conv_datetime(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise _Bad(f"expected datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset() if value.tzinfo is not None else None
+    if offset is None:
         raise _Bad("naive datetime (timestamps must be timezone-aware)")
     if type(value.tzinfo) is not timezone:
         # Pin the offset: the message then equals its journaled form, even at a DST fold.
-        return value.replace(tzinfo=timezone(value.utcoffset()))
+        return value.replace(tzinfo=timezone(offset))
     return value
 
 

@@ -183,7 +183,7 @@ def _dataset(value: object) -> str | None:
     if value is None:
         return None
     try:
-        return validate_name(value, field="model_config.dataset")  # type: ignore[arg-type]
+        return validate_name(value, field="model_config.dataset")
     except InvalidNameError as exc:
         raise VersionConfigError(str(exc)) from None
 

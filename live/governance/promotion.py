@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -32,6 +32,7 @@ from live.ports import ModelRegistry
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
+T = TypeVar("T")
 STAGES = ("shadow", "canary", "live")
 PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
 PREVIOUS_LIVE = "previous-live"
@@ -162,7 +163,7 @@ class GovernanceService:
         error.audit = (actor, action, reason, strategy)  # type: ignore[attr-defined]
         return error
 
-    def _commit(self, work: Callable[[sa.Connection], Any]) -> Any:
+    def _commit(self, work: Callable[[sa.Connection], T]) -> T:
         try:
             with store.transaction(self.engine) as conn:
                 return work(conn)

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
+from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.events import OrderFilled, TradingMode
 from live.journal import Journal
@@ -49,13 +50,13 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
     ``after_fill``, ``after_modify``); production never passes one. ``transport`` carries
     the bus (in process by default)."""
 
-    def __init__(self, *, journal: Journal, broker: object, deployed: list[Deployed],
+    def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
                  market: Callable[[FeedBar], object] | None = None,
                  risk: RiskEngine | None = None, policy: object | None = None,
                  crash_hook: CrashHook | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
-                 kill_commands: Callable[[int], list] | None = None,
+                 kill_commands: Callable[[int], list[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
                  transport: Transport | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
@@ -83,7 +84,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded
-        self.executor = Executor(self.bus, broker, self.state, clock,  # type: ignore[arg-type]
+        self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)

@@ -92,7 +92,7 @@ class Executor:
         order = self.state.orders.get(command.client_key)
         if order is None or order.status is not OrderStatus.OPEN:
             return
-        result = self.broker.cancel(command.broker_order_id)  # type: ignore[attr-defined]
+        result = self.broker.cancel(command.broker_order_id)
         if result.outcome is Outcome.CONFIRMED:
             self.record(OrderCancelled(
                 trace_id=command.trace_id, ts_event=command.ts_event,
