@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from stratops.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from pipelines.datasets.catalog import DatasetEntry
 
 app = typer.Typer(help="Datasets: build (DVC), import, list, validate (Great Expectations).",
                   no_args_is_help=True)
@@ -130,7 +133,7 @@ def list_(
     Console(width=max(console.width, 150)).print(table)
 
 
-def _entry_dict(e) -> dict:
+def _entry_dict(e: DatasetEntry) -> dict[str, object]:
     return {
         "name": e.name, "md5": e.md5, "state": e.state, "origin": e.origin,
         "path": str(e.path), "symbols": list(e.symbols), "rows": e.rows,

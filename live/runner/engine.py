@@ -16,7 +16,7 @@ never denied by a kill-switch halt; a fill far from its order's reference price 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from live.broker import Broker
@@ -56,7 +56,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
                  risk: RiskEngine | None = None, policy: object | None = None,
                  crash_hook: CrashHook | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
-                 kill_commands: Callable[[int], list[KillCommandLike]] | None = None,
+                 kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
                  transport: Transport | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import yaml
@@ -77,7 +78,7 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_yaml(path: Path) -> dict:
+def _load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     return yaml.safe_load(path.read_text()) or {}
@@ -136,9 +137,9 @@ def _stamp(value: object, meta: DatasetMeta) -> str:
 
     from strategies.venues import get_venue
 
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)
     ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts).tz_convert(get_venue(meta.venue).tz)
-    return ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat()
+    return str(ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat())
 
 
 def list_datasets(root: Path) -> list[DatasetEntry]:

@@ -11,6 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.datasets.catalog import (
     IMPORT_DIR,
@@ -24,6 +25,9 @@ from pipelines.datasets.schema import DatasetMeta, conform, write_dataset
 from pipelines.datasets.source_file import read_source
 from pipelines.datasets.validation import ValidationConfig, ValidationReport, validate_bars
 from strategies.errors import BadInputError, RefusedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class DatasetRejectedError(RefusedError, ValueError):
@@ -94,7 +98,7 @@ def import_dataset(
     return ImportResult(find_dataset(root, name), report, bars.notes)
 
 
-def _store(root: Path, target: Path, frame, meta: DatasetMeta) -> None:
+def _store(root: Path, target: Path, frame: pd.DataFrame, meta: DatasetMeta) -> None:
     """Write ``target`` and ``dvc add`` it; on any failure restore what was there before."""
     record = target.with_name(target.name + ".dvc")
     gitignore = target.parent / ".gitignore"

@@ -20,9 +20,10 @@ from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
 from pipelines.research.config import ResearchSettings
-from pipelines.research.features import FEATURE_SET_VERSION, UNLABELLED, StoredFeatures
+from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
 from pipelines.research.gates import GateVerdict
 from pipelines.research.recorded import RecordedVersion
+from pipelines.research.regimes import UNLABELLED
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.names import path_under, validate_name
 from strategies.registry import get_strategy
