@@ -562,7 +562,8 @@ def from_record_trusted(record: Mapping[str, Any]) -> Message:
     """:func:`from_record` for records of a journal whose chain was just verified: the same
     message, built without re-validating every field (replay speed). Anything unexpected
     falls back to the validating decoder."""
-    cls = MESSAGE_TYPES.get(record.get("kind"))  # type: ignore[arg-type]
+    kind = record.get("kind")
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     raw = record.get("fields")
     if cls is None or record.get("schema_version") != cls.SCHEMA_VERSION or \
             not isinstance(raw, dict):

@@ -161,7 +161,7 @@ def _params(spec: StrategySpec, value: object) -> Any:
 
 def _venue(value: object) -> str:
     try:
-        get_venue(value)  # type: ignore[arg-type]
+        get_venue(value)  # type: ignore[arg-type]  # a non-str fails in it: refused below
     except (UnknownVenueError, AttributeError) as exc:
         raise VersionConfigError(f"model_config.venue={value!r}: {exc}") from None
     assert isinstance(value, str)

@@ -69,7 +69,8 @@ def import_(
     try:
         with err_console.status(f"importing {path} ..."):
             result = import_file(path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue,
-                                 name=name, date_order=date_order)  # type: ignore[arg-type]
+                                 name=name,
+                                 date_order=date_order)  # type: ignore[arg-type]  # checked above
     except DatasetRejectedError as exc:
         err_console.print(f"[red]refused:[/] {path} failed validation; nothing was written.",
                           soft_wrap=True)

@@ -43,6 +43,9 @@ EvidenceSource = Callable[[str, int], CanaryEvidence | None]
 class GovernanceRefusal(RefusedError):
     """An action refused (and audited) with the reason."""
 
+    # (actor, action, reason, strategy) of a refusal inside a transaction, audited after it
+    audit: tuple[str, str, str, str | None] | None = None
+
 
 def no_evidence(strategy: str, version: int) -> CanaryEvidence | None:
     """Canary evidence source before the live runner's journal exists: none (fail closed)."""
@@ -160,7 +163,7 @@ class GovernanceService:
         """A refusal detected inside a transaction: the transaction rolls back; the audit
         record is written by :meth:`_commit` after the rollback."""
         error = GovernanceRefusal(f"{action} refused: {reason}")
-        error.audit = (actor, action, reason, strategy)  # type: ignore[attr-defined]
+        error.audit = (actor, action, reason, strategy)
         return error
 
     def _commit(self, work: Callable[[sa.Connection], T]) -> T:

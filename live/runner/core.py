@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
@@ -33,6 +33,12 @@ from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
 from live.state import LiveState, OrderRecord
 from strategies.venues import get_venue
+
+
+class EntryPolicy(Protocol):
+    """What the runner asks of the trading policy (:class:`live.governance.policy.Policy`)."""
+
+    def entry_allowed(self, venue: str, local_time: time) -> bool: ...
 
 
 @dataclass
@@ -53,7 +59,7 @@ class RunnerCore:
     mode: TradingMode
     clock: Callable[[], datetime]
     risk: RiskEngine
-    policy: object | None
+    policy: EntryPolicy | None
     crash_hook: CrashHook
     max_sessions: int
     exchange: str

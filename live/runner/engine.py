@@ -27,7 +27,7 @@ from live.risk.engine import PassThroughRisk, RiskEngine
 from live.risk.guardrails import Guardrails
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
-from live.runner.core import RunSummary
+from live.runner.core import EntryPolicy, RunSummary
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed
 from live.runner.execution import CrashHook, Executor, no_crash
@@ -53,7 +53,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
                  market: Callable[[FeedBar], object] | None = None,
-                 risk: RiskEngine | None = None, policy: object | None = None,
+                 risk: RiskEngine | None = None, policy: EntryPolicy | None = None,
                  crash_hook: CrashHook | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
                  kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
@@ -88,7 +88,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
                                  self.crash_hook)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)
-        self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]
+        self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]  # fills only
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):

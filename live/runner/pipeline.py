@@ -119,7 +119,7 @@ class OrderPipeline(RunnerCore):
             if kill is not KillMode.OFF:
                 return False, f"kill switch: {kill}"
             nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
-            if self.policy is not None and not self.policy.entry_allowed(  # type: ignore[attr-defined]
+            if self.policy is not None and not self.policy.entry_allowed(
                     d.venue, nxt):
                 return False, f"policy: {nxt} outside the trading window"
             if self.guardrails is not None and self.guardrails.in_lockout(nxt):

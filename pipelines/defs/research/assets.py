@@ -179,7 +179,8 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
                          validate_name(report.strategy, field="strategy"),
                          validate_name(dataset, field="dataset"))
     paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
-    venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
+    entry = study.dataset_entry(root, dataset)  # the study read it: it has its meta
+    venue = entry.meta.venue  # type: ignore[union-attr]  # see above
     version = mlflow_registry.client().record(
         report, verdict, lineage, out_dir,
         study.version_config(dataset, report, config, research, venue),
