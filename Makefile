@@ -32,10 +32,12 @@ demo: setup
 gates: setup
 	bash .github/scripts/strategy-gates.sh $(BASE)
 
-# ruff, then the layer contracts (import-linter, [tool.importlinter] in pyproject.toml).
+# ruff, the layer contracts (import-linter, [tool.importlinter] in pyproject.toml), then the
+# types (mypy: strict for strategies and live; [tool.mypy] in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The datasets the tests read (DVC reproduces them byte-identically; a no-op when current).
 data: setup

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -117,7 +117,7 @@ class MessageBus:
             sink(envelope)
         for message in envelope.messages:
             for handler in self._subscribers.get(message.KIND, ()):
-                handler(message)  # type: ignore[arg-type]
+                handler(message)  # type: ignore[arg-type]  # an event envelope: all events
 
 
 class SeenIds:
@@ -137,11 +137,25 @@ class SeenIds:
         return True
 
 
+class _Appends(Protocol):
+    """What the journal sink needs of a journal (:class:`live.journal.Journal`)."""
+
+    def append(self, message: Message) -> object: ...
+
+    def append_many(self, messages: Iterable[Message]) -> object: ...
+
+
+class _Folds(Protocol):
+    """What the state sink needs of a state (:class:`live.state.LiveState`)."""
+
+    def apply(self, message: Message) -> None: ...
+
+
 class JournalSink:
     """The journal as the bus's first subscriber: every event envelope appended once (a
     batch in one commit); a redelivered or duplicated envelope is skipped by message id."""
 
-    def __init__(self, journal: object) -> None:
+    def __init__(self, journal: _Appends) -> None:
         self.journal = journal
         self._seen = SeenIds()
 
@@ -149,16 +163,16 @@ class JournalSink:
         if not self._seen.first_time(envelope.message_id):
             return
         if len(envelope.messages) == 1:
-            self.journal.append(envelope.messages[0])  # type: ignore[attr-defined]
+            self.journal.append(envelope.messages[0])
         else:
-            self.journal.append_many(list(envelope.messages))  # type: ignore[attr-defined]
+            self.journal.append_many(list(envelope.messages))
 
 
 class StateSink:
     """The state's fold as the bus's second subscriber (after the journal): every event
     folded once; a redelivered or duplicated envelope is skipped by message id."""
 
-    def __init__(self, state: object) -> None:
+    def __init__(self, state: _Folds) -> None:
         self.state = state
         self._seen = SeenIds()
 
@@ -166,4 +180,4 @@ class StateSink:
         if not self._seen.first_time(envelope.message_id):
             return
         for message in envelope.messages:
-            self.state.apply(message)  # type: ignore[attr-defined]
+            self.state.apply(message)

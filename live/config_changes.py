@@ -8,6 +8,7 @@ policy, so inside governance it would close an import cycle."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,7 +43,8 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
     return None
 
 
-def _roles_request(service: GovernanceService, reason: str) -> tuple[dict, str, str | None]:
+def _roles_request(service: GovernanceService, reason: str
+                   ) -> tuple[dict[str, Any], str, str | None]:
     """The payload proposing ``roles.yaml`` as the next trust lock entry, and why not."""
     if service.trust is None:
         return {}, "", "this governance service has no trust lock to change"
@@ -60,7 +62,7 @@ def _roles_request(service: GovernanceService, reason: str) -> tuple[dict, str, 
 
 
 def _file_request(service: GovernanceService, kind: str, reason: str
-                  ) -> tuple[dict, str, str | None]:
+                  ) -> tuple[dict[str, Any], str, str | None]:
     path = service.configs.path(kind)
     content = path.read_text() if path.is_file() else ""
     sha = hashlib.sha256(content.encode()).hexdigest()
@@ -166,7 +168,7 @@ def _content_problem(service: GovernanceService, row: store.RequestRow) -> str |
 
 
 def _append_trust(service: GovernanceService, row: store.RequestRow,
-                  decision: dict) -> None:
+                  decision: dict[str, Any]) -> None:
     assert service.trust is not None
     lock = service.trust.lock_path
     entry = trust.new_entry(trust.read_lock(lock), row.content or "",

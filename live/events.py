@@ -124,11 +124,12 @@ def _enc_float(value: float) -> float:
 def _conv_datetime(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise _Bad(f"expected datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset() if value.tzinfo is not None else None
+    if offset is None:
         raise _Bad("naive datetime (timestamps must be timezone-aware)")
     if type(value.tzinfo) is not timezone:
         # Pin the offset: the message then equals its journaled form, even at a DST fold.
-        return value.replace(tzinfo=timezone(value.utcoffset()))
+        return value.replace(tzinfo=timezone(offset))
     return value
 
 
@@ -561,7 +562,8 @@ def from_record_trusted(record: Mapping[str, Any]) -> Message:
     """:func:`from_record` for records of a journal whose chain was just verified: the same
     message, built without re-validating every field (replay speed). Anything unexpected
     falls back to the validating decoder."""
-    cls = MESSAGE_TYPES.get(record.get("kind"))  # type: ignore[arg-type]
+    kind = record.get("kind")
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     raw = record.get("fields")
     if cls is None or record.get("schema_version") != cls.SCHEMA_VERSION or \
             not isinstance(raw, dict):

@@ -13,11 +13,14 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strategies.errors import BadInputError
 
-P = TypeVar("P")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+P = TypeVar("P", bound="DataclassInstance")  # a strategy's params class is a dataclass
 
 
 class ParamError(BadInputError, ValueError):
@@ -44,7 +47,7 @@ def require(condition: bool, name: str, value: Any, rule: str) -> None:
 
 def coerce(params_cls: type[P], overrides: Mapping[str, str]) -> dict[str, Any]:
     """Convert ``key=value`` strings (command line) to the field types of ``params_cls``."""
-    fields = {f.name: f for f in dataclasses.fields(params_cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
     out: dict[str, Any] = {}
     for key, raw in overrides.items():
         if key not in fields:
@@ -69,7 +72,7 @@ def expand_space(params_cls: type[P], space: Mapping[str, Sequence[Any]]) -> Ite
     Combinations the params class rejects (e.g. ``fast >= slow``) are skipped.
     """
     names = list(space)
-    known = {f.name for f in dataclasses.fields(params_cls)}  # type: ignore[arg-type]
+    known = {f.name for f in dataclasses.fields(params_cls)}
     unknown = sorted(set(names) - known)
     if unknown:
         raise ParamError(f"space of {params_cls.__name__} names unknown fields {unknown}")

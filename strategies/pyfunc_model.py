@@ -17,6 +17,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel, PythonModelContext  # mlflow.pyfunc is lazy: opaque
 
 from strategies.bars import BarsInputError, bars_from_frame
 from strategies.spec import StrategySpec
@@ -59,13 +60,13 @@ def signals_frame(spec: StrategySpec, params: Any, venue: str, cutoff: time | st
                         index=frame.index)
 
 
-class StrategyModel(mlflow.pyfunc.PythonModel):
+class StrategyModel(PythonModel):
     """The pyfunc face of one strategy version; its config comes from ``model_config``."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.config_ = VersionConfig.from_json(context.model_config)
 
-    def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         cfg = self.config_
         return signals_frame(cfg.spec, cfg.params, cfg.venue, cfg.cutoff, model_input)

@@ -113,8 +113,8 @@ def on_tick(price: float, side: float, tick: float) -> float:
         k = np.ceil(n) if side > 0 else np.floor(n)
     inv = 1.0 / tick
     if abs(inv - np.round(inv)) < 1e-9:  # e.g. 0.05: k / 20 is the nearest double
-        return k / np.round(inv)
-    return k * tick
+        return float(k / np.round(inv))
+    return float(k * tick)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from strategies.arrays import F64, I64, B
 from strategies.costs import fill_cost_tuple_inr
-from strategies.metric_names import METRIC_NAMES
+from strategies.metric_names import METRIC_NAMES as METRIC_NAMES  # re-exported
 from strategies.rules import (
     R_CUTOFF,
     R_END,
@@ -326,7 +326,7 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
             if pos == 0:  # flat: equity stays at cash
                 for u in range(first, np.uint64(n)):
                     if (flags[u] | sig[u]) & active:
-                        t = np.int64(u)
+                        t = np.int64(u)  # type: ignore[assignment]  # numba: int(u) stays uint64
                         break
                     if record:
                         equity[u] = eq
@@ -336,11 +336,11 @@ def simulate_packed(  # noqa: C901 - the hot loop stays one flat function (see m
                     if (flags[u] | sig[u]) & active or (has_levels and (
                             (o[u] <= below) | (lo[u] <= below) | (o[u] >= above) | (
                             h[u] >= above))):
-                        t = np.int64(u)
+                        t = np.int64(u)  # type: ignore[assignment]  # numba: int(u) stays uint64
                         break
                     mark = cash + (c[u] - entry_px) * pos * qty
                     if mark <= 0:
-                        t = np.int64(u)
+                        t = np.int64(u)  # type: ignore[assignment]  # numba: int(u) stays uint64
                         break
                     if trailing:
                         peak = max(peak, h[u]) if pos > 0 else min(peak, lo[u])

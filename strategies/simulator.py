@@ -222,7 +222,8 @@ class BacktestResult:
             return returns.vbt.returns(freq="1D", year_freq="252D").stats()
 
 
-def kernel_inputs(bars: Bars) -> tuple[Any, ...]:
+def kernel_inputs(bars: Bars) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                       np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """The bar arrays in the order :func:`simulate_kernel` takes them."""
     return (bars.open, bars.high, bars.low, bars.close, bars.session, bars.entry_ok,
             bars.entry_ok_at_close, bars.cutoff_exit, bars.session_last,

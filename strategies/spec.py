@@ -59,7 +59,7 @@ class StrategySpec:
     """A registered strategy. ``priority``: lower wins when several enter on one bar."""
 
     name: str
-    params_cls: type
+    params_cls: type[Any]
     space: Mapping[str, Sequence[Any]]
     priority: int
     warmup: Callable[[Any], int]

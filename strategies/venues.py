@@ -158,7 +158,7 @@ def format_cutoff(cutoff: time | str | None) -> str | None:
     """A parsed cutoff as JSON: ``"venue"``, None or ``"HH:MM"`` (``"HH:MM:SS"`` when it has
     seconds)."""
     parsed = parse_cutoff(cutoff)
-    if parsed is None or parsed == VENUE_CUTOFF:
-        return parsed  # type: ignore[return-value]
+    if parsed is None or isinstance(parsed, str):  # parse_cutoff's only str: VENUE_CUTOFF
+        return parsed
     assert isinstance(parsed, time)
     return parsed.isoformat(timespec="seconds" if parsed.second else "minutes")

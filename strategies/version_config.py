@@ -161,7 +161,7 @@ def _params(spec: StrategySpec, value: object) -> Any:
 
 def _venue(value: object) -> str:
     try:
-        get_venue(value)  # type: ignore[arg-type]
+        get_venue(value)  # type: ignore[arg-type]  # a non-str fails in it: refused below
     except (UnknownVenueError, AttributeError) as exc:
         raise VersionConfigError(f"model_config.venue={value!r}: {exc}") from None
     assert isinstance(value, str)
@@ -183,7 +183,7 @@ def _dataset(value: object) -> str | None:
     if value is None:
         return None
     try:
-        return validate_name(value, field="model_config.dataset")  # type: ignore[arg-type]
+        return validate_name(value, field="model_config.dataset")
     except InvalidNameError as exc:
         raise VersionConfigError(str(exc)) from None
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stratops.errors import VersionRefError  # defined there: no import cycle
+from stratops.errors import VersionRefError as VersionRefError  # defined there: no cycle
 
 VERSION_FORMS = ("STRATEGY@ALIAS, STRATEGY@VERSION or STRATEGY VERSION (e.g. ema_cross@live, "
                  "ema_cross@3, ema_cross 3)")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from stratops.cli_common import JsonOpt, print_json
 from stratops.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from live.governance.audit import AuditLog
 
 console = Console()
 AsOpt = Annotated[str | None, typer.Option("--as", help="acting user (or STRATOPS_USER)")]
@@ -235,6 +238,8 @@ def promote_status(strategy: Annotated[str | None, typer.Argument()] = None,
     from stratops.governance_ops import service
 
     svc = service(create=False)
+    deployments: list[dict[str, Any]]
+    requests: list[dict[str, Any]]
     deployments = [{"strategy": s, "stage": stage, "version": version}
                    for (s, stage), (version, _) in sorted(svc.deployments(strategy).items())]
     requests = [{"id": row.ref, "kind": row.kind, "subject": row.subject,
@@ -311,7 +316,7 @@ def deploy_verify(
 
 # -- audit --------------------------------------------------------------------------------
 
-def _audit(settings: Any = None, *, create: bool = True):
+def _audit(settings: Any = None, *, create: bool = True) -> AuditLog:
     from stratops.governance_ops import audit_log
     from stratops.settings import load_settings
 
@@ -442,7 +447,7 @@ def config_status(as_json: JsonOpt = False) -> None:
     svc = service(create=False)
     configs = svc.configs
     problems = svc.config_problems()
-    files = []
+    files: list[dict[str, Any]] = []
     for kind in ("gates", "policy", "risk"):
         approved = configs.approved(kind)
         files.append({"kind": kind, "approved_version": approved[0] if approved else None,

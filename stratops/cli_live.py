@@ -13,6 +13,7 @@ from stratops.cli_common import JsonOpt, print_json
 from stratops.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from live.journal import Journal
     from stratops.checkpoint_ops import AgainstResult
 
 console = Console()
@@ -146,7 +147,7 @@ def _say_resume(mode: str, frame: Any, recovered: dict[str, Any],
                           "STRATOPS_LIVE__JOURNAL_URL)")
 
 
-def existing_journal(mode: str):
+def existing_journal(mode: str) -> Journal:
     """MODE's existing journal, for reading; a missing one is an input error (exit 2) and is
     never created by a read."""
     from live.journal import journal_exists

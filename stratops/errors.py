@@ -32,6 +32,7 @@ def exit_code_for(exc: BaseException) -> int:
 
 def _subclasses(cls: type) -> set[type]:
     found: set[type] = set()
+    sub: type
     for sub in cls.__subclasses__():
         found |= {sub, *_subclasses(sub)}
     return found

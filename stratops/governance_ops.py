@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from live.governance.identity import (
     Directory,
@@ -14,9 +14,16 @@ from live.governance.identity import (
 )
 from live.governance.signing import Signature
 from live.governance.trust import TrustedDirectory, load_trusted, lock_path_for
-from stratops.clock import utc_now
+from stratops.clock import utc_now as utc_now  # re-exported for the CLI modules
 from stratops.errors import ActorMissingError  # defined there: no import cycle
 from stratops.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without them
+    import sqlalchemy as sa
+
+    from live.governance.audit import AuditLog
+    from live.governance.policy import CanaryEvidence
+    from live.governance.promotion import GovernanceService, Signer
 
 USER_ENV = "STRATOPS_USER"
 
@@ -53,7 +60,7 @@ def directory_or_none(settings: Settings) -> Directory | None:
         return None
 
 
-def signer_for(settings: Settings, user: str):
+def signer_for(settings: Settings, user: str) -> Signer:
     """A signer backed by ``user``'s private key file (checked against the roles file)."""
     actor = load_actor(directory(settings), user, keys_dir(settings))
     ttl = settings.governance.signature_ttl_seconds
@@ -70,7 +77,7 @@ GOVERNANCE_HINT = ("nothing has been governed here yet (stratops keys create USE
                    "must exist first (createdb NAME)")
 
 
-def governance_engine(settings: Settings, *, create: bool = True):
+def governance_engine(settings: Settings, *, create: bool = True) -> sa.Engine:
     """The governance store's engine; ``create=False`` (readers) never creates a database
     and reports a missing or unreachable one with a hint."""
     from live.db import make_engine
@@ -79,7 +86,7 @@ def governance_engine(settings: Settings, *, create: bool = True):
                        what="governance database", hint=GOVERNANCE_HINT)
 
 
-def audit_log(settings: Settings, *, create: bool = True):
+def audit_log(settings: Settings, *, create: bool = True) -> AuditLog:
     """The audit trail of the configured governance store (``create=False``: for reading)."""
     from live.governance.audit import AuditLog
 
@@ -101,7 +108,8 @@ def registry(settings: Settings, *, create: bool = True) -> Any:
     return ResearchRegistry(settings.tracking_uri, settings.artifact_root, create=create)
 
 
-def service(settings: Settings | None = None, *, create: bool = True):
+def service(settings: Settings | None = None, *, create: bool = True
+            ) -> GovernanceService:
     """The governance service over the configured store, roles file and MLflow registry;
     ``create=False`` (readers) never creates an empty governance database."""
     from live.governance.configs import ConfigFiles
@@ -122,7 +130,8 @@ def service(settings: Settings | None = None, *, create: bool = True):
                              known_strategies=set(STRATEGIES), trust=trust)
 
 
-def _evidence(settings: Settings, registry: Any):
+def _evidence(settings: Settings, registry: Any
+              ) -> Callable[[str, int], CanaryEvidence | None]:
     """Canary evidence from the live runner's canary journal."""
     from live.canary import journal_evidence
 

@@ -6,11 +6,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stratops.errors import LiveSetupError  # defined there: no import cycle
+from stratops.errors import LiveSetupError as LiveSetupError  # defined there: no cycle
 from stratops.governance_ops import registry, utc_now
 from stratops.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # imported where used
+    from live.adapters.paper import FillModel
+    from live.journal import Journal
 
 MODES = ("shadow", "canary", "live")
 
@@ -22,7 +26,7 @@ def journal_url(settings: Settings, mode: str) -> str:
     return settings.live.journal_url.replace("{mode}", mode)
 
 
-def open_mode_journal(settings: Settings, mode: str):
+def open_mode_journal(settings: Settings, mode: str) -> Journal:
     from live.journal import open_journal
 
     return open_journal(journal_url(settings, mode), settings.root, clock=utc_now)
@@ -94,7 +98,7 @@ def _check_existing(settings: Settings, mode: str, journal: Any, directory: Any)
                              f"{verdict.reason}")
 
 
-def _fill_model(deployed: list[Any]):
+def _fill_model(deployed: list[Any]) -> FillModel:
     from live.adapters.paper import FillModel
 
     models = {(d.slippage_ticks, d.tick_size) for d in deployed}

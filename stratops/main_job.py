@@ -59,8 +59,8 @@ def run_main_job(job_name: str, console: Console) -> JobOutcome:
         key = event.asset_key.to_user_string() if event.asset_key else "?"
         outcome.materialized.append(key)
     for check in result.get_asset_check_evaluations():
-        failed = str(check.metadata.get("failed_rules").value) if "failed_rules" in \
-            check.metadata else ""
+        rules = check.metadata.get("failed_rules")
+        failed = str(rules.value) if rules is not None else ""
         key = check.asset_key.to_user_string()
         outcome.checks.append((key, check.passed, failed))
         names = check.metadata["failed_rule_names"].value \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -17,7 +18,7 @@ def add_user(path: Path, user: str, roles: list[str], public_key_b64: str) -> No
     if not roles or unknown:
         raise IdentityConfigError(f"roles {roles!r}: give at least one of {list(ROLES)}")
     raw = yaml.safe_load(path.read_text()) if path.is_file() else None
-    data = raw if isinstance(raw, dict) else {"version": 1, "users": {}}
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {"version": 1, "users": {}}
     users = data.setdefault("users", {}) or {}
     if user in users:
         raise IdentityConfigError(f"{path}: user {user!r} already exists")

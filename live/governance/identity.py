@@ -165,7 +165,7 @@ class _UserEntry(BaseModel):
 
 
 class _RolesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1]
     users: dict[str, _UserEntry]

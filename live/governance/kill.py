@@ -168,7 +168,14 @@ def _insert(service: GovernanceService, conn: sa.Connection, scope: str, mode: s
     result = conn.execute(COMMANDS.insert().values(
         scope=scope, mode=mode, actor=actor, reason=reason, created_at=service._now(),
         document=canonical_json(dict(document)).decode()))
-    return int(result.inserted_primary_key[0])
+    return _inserted_id(result)
+
+
+def _inserted_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the database returned no primary key for a kill command")
+    return int(key[0])
 
 
 def latest_command_id(engine: sa.Engine) -> int:
@@ -216,7 +223,7 @@ def pull_unsigned(engine: sa.Engine, scope: str, mode: str, reason: str, claimed
         result = conn.execute(COMMANDS.insert().values(
             scope=scope, mode=mode, actor=actor, reason=reason,
             created_at=clock().isoformat(), document=None))
-        command = int(result.inserted_primary_key[0])
+        command = _inserted_id(result)
         AuditLog(engine).append_in(conn, ts=clock(), kind="kill_switch", actor=actor,
                                    strategy=None if scope == "all" else scope,
                                    subject=f"K{command}",

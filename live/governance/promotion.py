@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -32,6 +32,7 @@ from live.ports import ModelRegistry
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
+T = TypeVar("T")
 STAGES = ("shadow", "canary", "live")
 PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
 PREVIOUS_LIVE = "previous-live"
@@ -41,6 +42,9 @@ EvidenceSource = Callable[[str, int], CanaryEvidence | None]
 
 class GovernanceRefusal(RefusedError):
     """An action refused (and audited) with the reason."""
+
+    # (actor, action, reason, strategy) of a refusal inside a transaction, audited after it
+    audit: tuple[str, str, str, str | None] | None = None
 
 
 def no_evidence(strategy: str, version: int) -> CanaryEvidence | None:
@@ -159,10 +163,10 @@ class GovernanceService:
         """A refusal detected inside a transaction: the transaction rolls back; the audit
         record is written by :meth:`_commit` after the rollback."""
         error = GovernanceRefusal(f"{action} refused: {reason}")
-        error.audit = (actor, action, reason, strategy)  # type: ignore[attr-defined]
+        error.audit = (actor, action, reason, strategy)
         return error
 
-    def _commit(self, work: Callable[[sa.Connection], Any]) -> Any:
+    def _commit(self, work: Callable[[sa.Connection], T]) -> T:
         try:
             with store.transaction(self.engine) as conn:
                 return work(conn)

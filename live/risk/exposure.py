@@ -223,9 +223,10 @@ def _greeks_per_unit(
     }
     try:
         return (
-            float(black76.delta(instrument.kind, **inputs)),  # type: ignore[arg-type]
-            float(black76.gamma(**inputs)),  # type: ignore[arg-type]
-            float(black76.vega_per_vol_point(**inputs)),  # type: ignore[arg-type]
+            # an option here: kind "call"/"put" and a strike (checked by Instrument)
+            float(black76.delta(instrument.kind, **inputs)),  # type: ignore[arg-type]  # above
+            float(black76.gamma(**inputs)),  # type: ignore[arg-type]  # above
+            float(black76.vega_per_vol_point(**inputs)),  # type: ignore[arg-type]  # above
         )
     except black76.PricingInputError as exc:
         raise ExposureInputError(f"{instrument.symbol}: {exc}") from exc

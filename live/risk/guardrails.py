@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 
-from live.risk.limits import RiskLimits, by_name
+from live.risk.limits import DrawdownBand, RiskLimits, by_name
 from live.state import LiveState
 
 SESSION_LOCK = "session lockout"  # reason prefix of the locks the runner lifts itself
@@ -98,22 +98,22 @@ class Guardrails:
             self._today.fired.add(key)
             out.append(GuardAction(action.kind, action.scope, action.mode, action.reason, key))
 
-    def _band(self, scope: str, pnl: float, capital: float, band: object,
+    def _band(self, scope: str, pnl: float, capital: float, band: DrawdownBand,
               out: list[GuardAction]) -> None:
         peak = max(self._today.peak.get(scope, 0.0), pnl)
         self._today.peak[scope] = peak
         if capital <= 0:
             return
         dd_pct = (peak - pnl) / capital * 100.0
-        if dd_pct >= band.hard_pct:  # type: ignore[attr-defined]
+        if dd_pct >= band.hard_pct:
             self._once(f"hard:{scope}", GuardAction(
                 "kill", scope, "flatten", f"{SESSION_LOCK}: drawdown {dd_pct:.2f}% of capital "
-                f">= hard {band.hard_pct}%"), out)  # type: ignore[attr-defined]
-        elif dd_pct >= band.soft_pct:  # type: ignore[attr-defined]
-            self.scale[scope] = band.soft_scale  # type: ignore[attr-defined]
+                f">= hard {band.hard_pct}%"), out)
+        elif dd_pct >= band.soft_pct:
+            self.scale[scope] = band.soft_scale
             self._once(f"soft:{scope}", GuardAction(
                 "alert", scope, "soft_drawdown", f"drawdown {dd_pct:.2f}% >= soft "
-                f"{band.soft_pct}%: entries scaled by {band.soft_scale}"), out)  # type: ignore[attr-defined]
+                f"{band.soft_pct}%: entries scaled by {band.soft_scale}"), out)
 
     def replay_bar(self, state: LiveState, closes: dict[str, float],
                    one_bar_return_pct: dict[str, float]) -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -32,6 +33,7 @@ from pydantic import (
 
 from strategies.errors import StratopsError
 
+T = TypeVar("T")
 DEFAULT_KEY = "default"  # the fallback entry of every per-name mapping
 EXCHANGE_MAX_ORDER_VALUE_INR = 100_000_000  # NSE F&O: INR 10 crore per order
 UNREGISTERED_ALGO_OPS = 10  # NSE/SEBI: at or above this many orders/s an algo must register
@@ -63,7 +65,7 @@ def _with_default(mapping: dict[str, Any], positive: bool = True) -> dict[str, A
     return mapping
 
 
-def by_name(mapping: dict[str, Any], name: str) -> Any:
+def by_name(mapping: Mapping[str, T], name: str) -> T:
     """``mapping[name]``, else ``mapping['default']`` (every per-name mapping has one)."""
     found = mapping.get(name)
     return mapping[DEFAULT_KEY] if found is None else found
@@ -357,7 +359,7 @@ class RiskLimits:
 
     def drawdown_for(self, strategy: str) -> DrawdownBand:
         """The drawdown band of ``strategy`` (its entry, else the default)."""
-        return by_name(self.drawdown.strategy, strategy)  # type: ignore[no-any-return]
+        return by_name(self.drawdown.strategy, strategy)
 
     def to_snapshot(self) -> dict[str, Any]:
         """JSON-able record for the signed deployment snapshot."""

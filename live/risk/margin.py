@@ -494,4 +494,4 @@ def _is_finite(value: object) -> bool:
 
 
 def _is_positive(value: object) -> bool:
-    return _is_finite(value) and value > 0  # type: ignore[operator]
+    return _is_finite(value) and value > 0  # type: ignore[operator]  # a finite Real here

@@ -118,7 +118,7 @@ class NoBarYetError(StratopsError, RuntimeError):
 class Controls(RunnerCore):
     """The kill switch and guardrails room of the runner."""
 
-    kill_commands: Callable[[int], list] | None  # the desk's commands after an id
+    kill_commands: Callable[[int], Sequence[KillCommandLike]] | None  # desk commands after id
     last_kill_command: int
     kill_gate: KillGate
     kill_actor: dict[str, tuple[str, str]]  # scope -> (actor, reason) now

@@ -14,22 +14,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
-from live.broker import Side
+from live.broker import Broker, Side
 from live.bus import MessageBus
 from live.events import AlertRaised, Severity, TradingMode
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
 from live.risk.interface import RiskEngine
+from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.execution import CrashHook, Executor
+from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
-from live.state import LiveState
+from live.state import LiveState, OrderRecord
 from strategies.venues import get_venue
+
+
+class EntryPolicy(Protocol):
+    """What the runner asks of the trading policy (:class:`live.governance.policy.Policy`)."""
+
+    def entry_allowed(self, venue: str, local_time: time) -> bool: ...
 
 
 @dataclass
@@ -45,12 +54,12 @@ class RunnerCore:
     """The shared parts of the runner's rooms (built by :class:`~live.runner.runner.Runner`)."""
 
     journal: Journal
-    broker: object
+    broker: Broker
     deployed: list[Deployed]
     mode: TradingMode
     clock: Callable[[], datetime]
     risk: RiskEngine
-    policy: object | None
+    policy: EntryPolicy | None
     crash_hook: CrashHook
     max_sessions: int
     exchange: str
@@ -65,6 +74,27 @@ class RunnerCore:
     entry_traces: set[str]  # traces whose orders open positions
     recovered_last: dict[str, datetime]  # each symbol's last journaled bar at startup
     _journaled_alerts: set[tuple[datetime, str, str]]  # on each symbol's last bar
+
+    if TYPE_CHECKING:  # what one room calls on another; defined by the room named (Runner)
+        # controls
+        def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str, *,
+                   flatten_leg: int = ...) -> None: ...
+        def between_bars(self, ts: datetime) -> None: ...
+        def _session_start(self, bar: FeedBar, history: SymbolHistory) -> None: ...
+        def _controls(self, bar: FeedBar, history: SymbolHistory) -> None: ...
+
+        # pipeline
+        def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
+                 day: object | None) -> bool:
+            raise NotImplementedError
+        def cancel_order(self, order: OrderRecord, bar: FeedBar, reason: str) -> bool:
+            raise NotImplementedError
+        def poll_fills(self, bar: FeedBar) -> None: ...
+        def _protect(self, bar: FeedBar) -> None: ...
+
+        # recovery
+        def _note_carried(self, symbol: str) -> list[tuple[str, int]]:
+            raise NotImplementedError
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

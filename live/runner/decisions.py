@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from strategies.errors import BadInputError
 from strategies.params import ParamError, require
@@ -143,7 +143,7 @@ class Decision:
 def _local_time(ts: datetime, tz: str) -> time:
     import pandas as pd
 
-    return pd.Timestamp(ts).tz_convert(tz).time()
+    return cast(time, pd.Timestamp(ts).tz_convert(tz).time())  # pandas is untyped
 
 
 def decide(*, pos: int, signals: tuple[bool, bool, bool, bool], ts: datetime,

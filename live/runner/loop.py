@@ -147,9 +147,9 @@ class BarLoop(RunnerCore):
             pos = self.state.positions.get((d.strategy, bar.symbol))
             net = pos.net_qty if pos is not None else 0
             day = history.session_day(bar.ts)
+            le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
             decisions = decide(
-                pos=(net > 0) - (net < 0),
-                signals=tuple(bool(a[-1]) for a in signals.arrays()),  # type: ignore[arg-type]
+                pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
                 ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
                 trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
             for decision in decisions:  # fixed legs: a restart between them keeps the keys

@@ -103,7 +103,7 @@ class OrderPipeline(RunnerCore):
             trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
             symbol=bar.symbol, exchange=self.exchange,
             side=Side.BUY if decision.side > 0 else Side.SELL, qty=qty,
-            order_type="MARKET", mode=self.mode))
+            order_type=OrderType.MARKET, mode=self.mode))
         self.summary.intents += 1
         if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
@@ -119,7 +119,7 @@ class OrderPipeline(RunnerCore):
             if kill is not KillMode.OFF:
                 return False, f"kill switch: {kill}"
             nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
-            if self.policy is not None and not self.policy.entry_allowed(  # type: ignore[attr-defined]
+            if self.policy is not None and not self.policy.entry_allowed(
                     d.venue, nxt):
                 return False, f"policy: {nxt} outside the trading window"
             if self.guardrails is not None and self.guardrails.in_lockout(nxt):
@@ -266,12 +266,15 @@ class OrderPipeline(RunnerCore):
         """Tighten a trailing stop at the broker; journaled when confirmed, else alerted
         (tried again at the next close)."""
         order, level = want.order, want.level
-        result = self.broker.modify(order.broker_order_id, trigger_price=level)  # type: ignore[attr-defined]
+        broker_order_id = order.broker_order_id
+        if broker_order_id is None:  # not acknowledged: nothing to move (protection never asks)
+            return False
+        result = self.broker.modify(broker_order_id, trigger_price=level)
         self.crash_hook("after_modify")
         if result.outcome is Outcome.CONFIRMED:
             self.executor.record(OrderModified(
                 trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
-                broker_order_id=order.broker_order_id, trigger_price=level))
+                broker_order_id=broker_order_id, trigger_price=level))
             return True
         self.alert(bar.ts, Severity.WARNING, "trail_not_moved",
                    f"{order.client_key}: trigger {level:g} {result.outcome} "
@@ -297,5 +300,5 @@ class OrderPipeline(RunnerCore):
     def _unprotected(self, d: Deployed, bar: FeedBar, reason: str) -> None:
         """A position its rules want protected and that is not: flatten it (fail closed)."""
         self.alert(bar.ts, Severity.CRITICAL, "unprotected_position", reason)
-        self.switch(bar, d.strategy, "flatten", "risk_engine",  # type: ignore[attr-defined]
+        self.switch(bar, d.strategy, "flatten", "risk_engine",
                     f"unprotected: {reason}")

@@ -13,6 +13,7 @@ from live.events import (
     AlertRaised,
     BarClosed,
     KillSwitchChanged,
+    Message,
     ModeChanged,
     OrderFilled,
     OrderIntended,
@@ -74,12 +75,12 @@ class Recovery(RunnerCore):
                     trace_id="", ts_event=self.clock(), strategy=d.strategy, mode=self.mode,
                     reason=reason))
 
-    def _fold(self, message: object) -> None:
+    def _fold(self, message: Message) -> None:
         """One journaled message into state, bar history, intents, entry counts, switches."""
         if isinstance(message, BarClosed) and self.guardrails is not None and \
                 self._folded_symbol is not None:
             self._replay_guardrails()  # the previous bar's evaluation, before this bar
-        self.state.apply(message)  # type: ignore[arg-type]
+        self.state.apply(message)
         if isinstance(message, BarClosed):
             self._fold_bar(message)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:

@@ -16,9 +16,10 @@ never denied by a kill-switch halt; a fill far from its order's reference price 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.events import OrderFilled, TradingMode
 from live.journal import Journal
@@ -26,7 +27,7 @@ from live.risk.guardrails import Guardrails
 from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
-from live.runner.core import RunSummary
+from live.runner.core import EntryPolicy, RunSummary
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed
 from live.runner.execution import CrashHook, Executor, no_crash
@@ -49,13 +50,13 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
     ``after_fill``, ``after_modify``); production never passes one. ``transport`` carries
     the bus (in process by default)."""
 
-    def __init__(self, *, journal: Journal, broker: object, deployed: list[Deployed],
+    def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
                  risk: RiskEngine, market: Callable[[FeedBar], object] | None = None,
-                 policy: object | None = None,
+                 policy: EntryPolicy | None = None,
                  crash_hook: CrashHook | None = None, max_sessions: int = 5,
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
-                 kill_commands: Callable[[int], list] | None = None,
+                 kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
                  transport: Transport | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
@@ -83,11 +84,11 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded
-        self.executor = Executor(self.bus, broker, self.state, clock,  # type: ignore[arg-type]
+        self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)
-        self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]
+        self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]  # fills only
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):

@@ -90,7 +90,7 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_yaml(path: Path) -> dict:
+def _load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     return yaml.safe_load(path.read_text()) or {}
@@ -149,9 +149,9 @@ def _stamp(value: object, meta: DatasetMeta) -> str:
 
     from strategies.venues import get_venue
 
-    ts = pd.Timestamp(value)  # type: ignore[arg-type]
+    ts = pd.Timestamp(value)
     ts = (ts.tz_localize("UTC") if ts.tzinfo is None else ts).tz_convert(get_venue(meta.venue).tz)
-    return ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat()
+    return str(ts.strftime("%Y-%m-%d") if meta.timeframe.endswith(("d", "w")) else ts.isoformat())
 
 
 def _locations(root: Path) -> list[tuple[str, str, str | None]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.datasets.catalog import (
     IMPORT_DIR,
@@ -32,6 +32,9 @@ from pipelines.datasets.validation import (
     validate_bars,
 )
 from strategies.errors import BadInputError, RefusedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class DatasetRejectedError(RefusedError, ValueError):
@@ -131,8 +134,8 @@ def opened_dvc_repo(root: Path) -> Iterator[Any | None]:
         yield repo
 
 
-def _store(root: Path, target: Path, frame, meta: DatasetMeta, *, repo: Any | None = None,
-           ) -> None:
+def _store(root: Path, target: Path, frame: pd.DataFrame, meta: DatasetMeta, *,
+           repo: Any | None = None) -> None:
     """Write ``target`` and ``dvc add`` it (in ``repo`` when given, see
     :func:`opened_dvc_repo`); on any failure restore what was there before."""
     record = target.with_name(target.name + ".dvc")

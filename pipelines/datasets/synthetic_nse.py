@@ -121,14 +121,14 @@ def _regime_chain(rng: np.random.Generator, n_days: int) -> np.ndarray:
 
 def _per_regime(field: str, codes: np.ndarray) -> np.ndarray:
     """The :class:`RegimeParams` attribute ``field`` for each session's regime."""
-    return np.array([getattr(p, field) for p in REGIME_PARAMS])[codes]
+    return np.asarray(np.array([getattr(p, field) for p in REGIME_PARAMS])[codes])
 
 
 def _trend_signs(rng: np.random.Generator, codes: np.ndarray) -> np.ndarray:
     """Drift sign per session, drawn once per regime spell (slight upward bias)."""
     spell_id = np.cumsum(np.r_[True, codes[1:] != codes[:-1]]) - 1
     spell_signs = np.where(rng.random(int(spell_id[-1]) + 1) < 0.55, 1.0, -1.0)
-    return spell_signs[spell_id]
+    return np.asarray(spell_signs[spell_id])
 
 
 def _u_shape(n_min: int, open_amp: float, close_amp: float, floor: float) -> np.ndarray:
@@ -148,7 +148,7 @@ def _shocks(rng: np.random.Generator, fat: np.ndarray, shape: tuple[int, ...]) -
 def _factor_mix(common: np.ndarray, idio: np.ndarray) -> np.ndarray:
     """Combine a common shock (..., 1) and per-symbol shocks (..., n_sym) by loading."""
     loading = np.array([s.factor_loading for s in SYMBOLS])
-    return loading * common + np.sqrt(1.0 - loading**2) * idio
+    return np.asarray(loading * common + np.sqrt(1.0 - loading**2) * idio)
 
 
 def _relative_paths(
@@ -190,7 +190,7 @@ def _log_paths(
 
 def _round_tick(prices: np.ndarray, tick: np.ndarray) -> np.ndarray:
     # The outer round to paise removes float noise such as 23500.050000000003.
-    return np.round(np.round(prices / tick) * tick, 2)
+    return np.asarray(np.round(np.round(prices / tick) * tick, 2))
 
 
 def _ohlc(
@@ -222,7 +222,7 @@ def _volumes(rng: np.random.Generator, codes: np.ndarray, shape: tuple[int, ...]
     base = np.array([s.volume_base for s in SYMBOLS])
     noise = rng.lognormal(mean=-0.08, sigma=0.4, size=shape)  # mean -sigma**2/2: unit mean
     raw = base * profile[None, :, None] * regime_mult[:, None, None] * noise
-    return np.maximum(np.round(raw), 1.0)
+    return np.asarray(np.maximum(np.round(raw), 1.0))
 
 
 def _session_minutes(venue: Venue) -> tuple[pd.Timedelta, int]:
@@ -238,7 +238,7 @@ def _timestamps(days: pd.DatetimeIndex, n_min: int, open_offset: pd.Timedelta) -
     """Bar-start epoch nanoseconds (venue wall clock), session-major, shape (days * n_min,)."""
     minutes = np.arange(n_min, dtype=np.int64) * np.int64(60_000_000_000)
     day_ns = days.as_unit("ns").asi8 + open_offset.value
-    return (day_ns[:, None] + minutes[None, :]).ravel()
+    return np.asarray((day_ns[:, None] + minutes[None, :]).ravel())
 
 
 def generate_nse_index_bars(

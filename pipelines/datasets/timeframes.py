@@ -31,4 +31,4 @@ def parse_timeframe(text: str) -> pd.Timedelta:
 
 def is_daily(text: str) -> bool:
     """True for timeframes of a day or longer (bars labelled by session date)."""
-    return parse_timeframe(text) >= pd.Timedelta(days=1)
+    return bool(parse_timeframe(text) >= pd.Timedelta(days=1))

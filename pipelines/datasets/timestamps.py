@@ -173,6 +173,7 @@ def _day_month_order(text: pd.Series, lines: pd.Series, date_order: DateOrder) -
 
 
 def _candidate_formats(text: pd.Series, lines: pd.Series, date_order: DateOrder) -> Sequence[str]:
+    dates: tuple[str, ...]
     if text.str.contains(_TEXT_MONTH).all():
         dates = ("%d-%b-%Y", "%d %b %Y", "%d-%b-%y", "%d %b %y", "%b %d %Y", "%b %d, %Y",
                  "%d-%B-%Y", "%d %B %Y", "%B %d, %Y")

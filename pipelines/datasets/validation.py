@@ -189,6 +189,15 @@ def _quiet_gx() -> Iterator[None]:
 _EXAMPLE_KEYS = {"rows": ["line", "symbol", "ts"], "sessions": ["symbol", "session"]}
 
 
+def _expectation_id(result: Any) -> str | None:
+    """The id of the expectation a result is for (GX types the configuration optional)."""
+    config = result.expectation_config
+    if config is None:
+        raise RuntimeError("Great Expectations returned a result without its expectation")
+    identifier: str | None = config.id
+    return identifier
+
+
 def _outcome(rule: Rule, result: Any, limit: int) -> RuleOutcome:
     res = result.result or {}
     examples = [
@@ -252,7 +261,7 @@ def run_gx_suite(rows: pd.DataFrame, sessions: pd.DataFrame, rules: list[Rule], 
                 "partial_unexpected_count": config.examples,
             })
             by_id = {e.id: r for r, e in batch_rules}
-            outcomes += [_outcome(by_id[res.expectation_config.id], res, config.examples)
+            outcomes += [_outcome(by_id[_expectation_id(res)], res, config.examples)
                          for res in result.results]
     order = {r.name: i for i, r in enumerate(rules)}
     outcomes.sort(key=lambda o: order[o.name])

@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
@@ -47,6 +47,9 @@ from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
 from strategies.roster import UnknownStrategyError, get_strategy
 from strategies.version_config import VersionConfig
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
 
 # Quiet by default: progress bars and INFO chatter would drown the research summary.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -106,7 +109,8 @@ def model_signature() -> ModelSignature:
     prices = [ColSpec("double", c) for c in ("open", "high", "low", "close", "volume")]
     signals = [ColSpec("boolean", c)
                for c in ("long_entry", "long_exit", "short_entry", "short_exit")]
-    head = [ColSpec(AnyType(), "ts"), ColSpec("string", "symbol")]
+    any_type = AnyType()  # type: ignore[no-untyped-call]  # mlflow: AnyType() is unannotated
+    head = [ColSpec(any_type, "ts"), ColSpec("string", "symbol")]
     return ModelSignature(inputs=Schema([*head, *prices]), outputs=Schema([*head, *signals]))
 
 
@@ -232,7 +236,8 @@ def read_code_model_config(model_dir: Path, uri: str) -> dict[str, Any]:
         raise RegistryError(f"{uri}: unreadable MLmodel file ({exc})") from exc
     flavors = meta.get("flavors") if isinstance(meta, dict) else None
     pyfunc = flavors.get("python_function") if isinstance(flavors, dict) else None
-    if not isinstance(pyfunc, dict) or set(flavors) != {"python_function"} \
+    if not isinstance(pyfunc, dict) or not isinstance(flavors, dict) or set(flavors) != {
+            "python_function"} \
             or "python_model" in pyfunc or not isinstance(pyfunc.get("model_code_path"), str):
         raise RegistryError(f"{uri} is not a models-from-code pyfunc; refusing it")
     code = model_dir / Path(pyfunc["model_code_path"]).name
@@ -379,7 +384,7 @@ class ResearchRegistry:
     def _log_walk_forward(self, experiment_id: str, report: WalkForwardReport,
                           lineage: Lineage) -> str:
         """The parent run and one finished child run per fold; returns the parent's id."""
-        parent = self.client.create_run(
+        parent: str = self.client.create_run(
             experiment_id, run_name=f"walk-forward {lineage.dataset}/{lineage.symbol}").info.run_id
         params = {**{f"param.{k}": v for k, v in report.chosen_params().items()},
                   **{f"wf.{k}": v for k, v in dataclasses.asdict(report.spec).items()},
@@ -567,7 +572,7 @@ class ResearchRegistry:
         return parsed
 
     def load_model(self, strategy: str, ref: str | int, *,
-                   expected_digest: str | None = None) -> mlflow.pyfunc.PyFuncModel:
+                   expected_digest: str | None = None) -> PyFuncModel:
         """The version's pyfunc - **research only** (the reproducibility check): loading runs
         the artifact's code. The live path uses :meth:`load_config`. Checked first: the
         artifacts' digest (against the recorded tag, and ``expected_digest`` when given) and
@@ -577,4 +582,5 @@ class ResearchRegistry:
             local = self._download_checked(version, tmp, expected_digest)
             _check_code_model(local, version.model_uri)
             with _pickle_disallowed():
-                return mlflow.pyfunc.load_model(str(local))
+                model: PyFuncModel = mlflow.pyfunc.load_model(str(local))  # lazy module: Any
+                return model

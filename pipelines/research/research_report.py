@@ -114,7 +114,7 @@ def _json_safe(value: Any) -> Any:
 def report_dict(report: WalkForwardReport, verdict: GateVerdict | None, regimes: pd.DataFrame,
                 lineage: Mapping[str, Any]) -> dict[str, Any]:
     """The whole report as a JSON-safe dict (what ``report.json`` holds)."""
-    return _json_safe({
+    safe: dict[str, Any] = _json_safe({
         "strategy": report.strategy, "symbol": report.symbol,
         "walk_forward": dataclasses.asdict(report.spec), "n_trials": report.n_trials,
         "metrics": report.metrics, "folds": [dataclasses.asdict(f) for f in report.folds],
@@ -123,6 +123,7 @@ def report_dict(report: WalkForwardReport, verdict: GateVerdict | None, regimes:
         "overfitting": overfitting_summary(report.metrics),
         "skipped": report.skipped, "notes": report.notes,
     })
+    return safe
 
 
 def overfitting_summary(metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -184,7 +185,7 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float | np.floating):
         if not math.isfinite(value):
             return "n/a" if math.isnan(value) else str(value)
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(float(value)) >= 1000 else f"{value:.4g}"
     if isinstance(value, Mapping | list):
         return json.dumps(_json_safe(value), sort_keys=True)
     return str(value)

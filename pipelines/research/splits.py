@@ -237,7 +237,7 @@ def _group_starts(n_units: int, n_groups: int, unit: Unit) -> np.ndarray:
         raise SplitError(f"n_groups ({n_groups}) exceeds the number of {unit} ({n_units})")
     sizes = np.full(n_groups, n_units // n_groups, dtype=np.int64)
     sizes[: n_units % n_groups] += 1  # the np.array_split convention: earlier groups larger
-    return np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    return np.asarray(np.r_[0, np.cumsum(sizes)].astype(np.int64))
 
 
 def cpcv_groups(session: np.ndarray, n_groups: int, unit: Unit = "sessions") -> np.ndarray:
@@ -269,7 +269,7 @@ def cpcv_groups(session: np.ndarray, n_groups: int, unit: Unit = "sessions") -> 
     _check_int("n_groups", n_groups, 2)
     bar_unit, starts = _unit_layout(session, unit)
     group_sizes = np.diff(_group_starts(len(starts) - 1, n_groups, unit))
-    return np.repeat(np.arange(n_groups, dtype=np.int64), group_sizes)[bar_unit]
+    return np.asarray(np.repeat(np.arange(n_groups, dtype=np.int64), group_sizes)[bar_unit])
 
 
 def cpcv_splits(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from live.adapters.paper import store
-from live.broker import BrokerUnavailableError  # noqa: F401 - re-exported for the package
+from live.broker import BrokerUnavailableError as BrokerUnavailableError  # re-exported
 from strategies.errors import StratopsError
 
 

@@ -20,9 +20,10 @@ from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
 from pipelines.research.config import ResearchSettings
-from pipelines.research.features import FEATURE_SET_VERSION, UNLABELLED, StoredFeatures
+from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
 from pipelines.research.gates import GateVerdict
 from pipelines.research.recorded import RecordedVersion
+from pipelines.research.regimes import UNLABELLED
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.names import path_under, validate_name
 from strategies.roster import get_strategy
@@ -178,7 +179,8 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
                          validate_name(report.strategy, field="strategy"),
                          validate_name(dataset, field="dataset"))
     paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
-    venue = study.dataset_entry(root, dataset).meta.venue  # type: ignore[union-attr]
+    entry = study.dataset_entry(root, dataset)  # the study read it: it has its meta
+    venue = entry.meta.venue  # type: ignore[union-attr]  # see above
     version = mlflow_registry.client().record(
         report, verdict, lineage, out_dir,
         study.version_config(dataset, report, config, research, venue),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ def _storage_path(base_dir: str, context: dg.OutputContext | dg.InputContext,
     parts[-1] += suffix
     return path_under(Path(base_dir), *parts)
 
+
+
+def _bytes_writer(data: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(data)
 
 class FeatureStoreIOManager(dg.ConfigurableIOManager):
     """Pointers to feature-store files under ``base_dir``, one JSON file per partition; the
@@ -78,7 +83,7 @@ class JsonIOManager(dg.ConfigurableIOManager):
         for field, frame in frames.items():
             data = write_frame(frame)
             name = f"{target.stem}.{field}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
-            atomic_write(target.with_name(name), lambda tmp, d=data: Path(tmp).write_bytes(d))
+            atomic_write(target.with_name(name), _bytes_writer(data))
             names[field] = name
         text = json.dumps({**doc, "frames": names}, sort_keys=True, default=_plain)
         atomic_write(target, lambda tmp: Path(tmp).write_text(text))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from pipelines.research.config import ResearchSettings
+
+if TYPE_CHECKING:
+    from pipelines.research.registry import ResearchRegistry
 
 
 class ResearchConfig(dg.ConfigurableResource):
@@ -37,7 +41,7 @@ class MlflowRegistry(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str
 
-    def client(self):
+    def client(self) -> ResearchRegistry:
         from pipelines.research.registry import ResearchRegistry
 
         return ResearchRegistry(self.tracking_uri, self.artifact_root)
