@@ -73,7 +73,8 @@ def import_(
             with err_console.status(f"importing {path} ..."):
                 result = import_file(
                     path, symbol=symbol, timeframe=timeframe, tz=tz, venue=venue, name=name,
-                    date_order=date_order, run_suite=run_suite)  # type: ignore[arg-type]
+                    date_order=date_order,  # type: ignore[arg-type]  # checked above
+                    run_suite=run_suite)
         except DatasetRejectedError as exc:
             _refused(path, exc.report, as_json=as_json)
             raise typer.Exit(EXIT_FAILED) from exc
