@@ -19,16 +19,19 @@ from live.broker import OrderType, Side
 from live.bus import (
     DuplicateHandlerError,
     Envelope,
+    InProcessTransport,
     JournalSink,
     MessageBus,
     NoHandlerError,
     StateSink,
+    Transport,
 )
 from live.db import make_engine
 from live.events import (
     AlertRaised,
     BarClosed,
     CancelOrder,
+    CheckRisk,
     OrderCancelled,
     OrderIntended,
     OrderSubmitted,
@@ -41,7 +44,7 @@ from live.events import (
 )
 from live.journal import Journal, open_journal
 from live.risk.handler import RiskHandler, check_risk_for
-from live.risk.interface import OrderProposal, PassThroughRisk, RiskEngine
+from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
@@ -225,7 +228,7 @@ def test_risk_checks_over_an_unreliable_transport_are_counted_and_journaled_once
 
 def test_a_risk_engine_that_raises_is_a_journaled_denial(tmp_path: Path) -> None:
     class Broken(PassThroughRisk):
-        def check(self, proposal: OrderProposal, state: LiveState) -> object:  # type: ignore[override]
+        def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
             raise ZeroDivisionError("limits not loaded")
 
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=record_clock)
@@ -242,7 +245,7 @@ def test_a_risk_engine_that_raises_is_a_journaled_denial(tmp_path: Path) -> None
     assert isinstance(checked, RiskChecked) and not checked.passed
 
 
-def _runner(folder: Path, transport: UnreliableTransport | None,
+def _runner(folder: Path, transport: Transport | None,
             risk: RiskEngine | None = None) -> Runner:
     folder.mkdir(parents=True, exist_ok=True)
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=record_clock)
@@ -278,3 +281,21 @@ def test_a_runner_over_a_duplicating_transport_journals_what_an_in_process_one_d
     assert _journaled(runner.journal) == _journaled(reference.journal)
     keys = list(runner.state.orders)
     assert keys and {runner.broker.submitted_count(k) for k in keys} == {1}  # type: ignore[attr-defined]
+
+
+class LosesRiskChecks(InProcessTransport):
+    """In process, except that every ``CheckRisk`` is lost on the way."""
+
+    def publish(self, envelope: Envelope) -> None:
+        if envelope.topic != CheckRisk.KIND:
+            super().publish(envelope)
+
+
+def test_a_runner_whose_risk_checks_go_unanswered_sends_nothing(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, LosesRiskChecks())
+    runner.recover()
+    summary = runner.run(day_bars())
+    kinds = Counter(type(m).__name__ for _, m in runner.journal.read())
+    assert kinds[RiskChecked.KIND] == kinds[OrderIntended.KIND] == 0
+    assert summary.denials and kinds[AlertRaised.KIND] >= summary.denials
+    assert all(a.startswith("risk_unanswered") for a in summary.alerts)
