@@ -103,9 +103,12 @@ class MessageBus:
         key = getattr(command, "client_key", "") or str(next(self._ids))
         self.transport.publish(Envelope(command.KIND, f"{command.KIND}:{key}", (command,)))
 
-    def publish(self, *events: Event) -> None:
-        """Publish events that happened (several: one envelope, journaled in one commit)."""
-        message_id = f"{self._name}:{next(self._ids)}"
+    def publish(self, *events: Event, message_id: str | None = None) -> None:
+        """Publish events that happened (several: one envelope, journaled in one commit).
+        ``message_id``: a handler's own key for its answer, so that publishing it again
+        (the handler's command redelivered after a failure) is the same message."""
+        if message_id is None:
+            message_id = f"{self._name}:{next(self._ids)}"
         self.transport.publish(Envelope(events[0].KIND, message_id, events))
 
     def _dispatch(self, envelope: Envelope) -> None:

@@ -16,7 +16,7 @@ import math
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
@@ -145,6 +145,18 @@ def _conv_str_tuple(value: Any) -> tuple[str, ...]:
     return tuple(_conv_str(item) for item in value)
 
 
+def _conv_date(value: Any) -> date:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise _Bad(f"expected date, got {type(value).__name__}")
+    return value
+
+
+def _dec_date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise _Bad(f"expected ISO date string, got {type(value).__name__}")
+    return date.fromisoformat(value)
+
+
 def _enum_codec(enum_type: type[Enum]) -> _Codec:
     def convert(value: Any) -> Enum:
         try:
@@ -169,6 +181,7 @@ _SIMPLE: Mapping[Any, _Codec] = {
     bool: _Codec(_conv_bool, _same, _same),
     float: _Codec(_conv_float, _enc_float, _same),
     datetime: _Codec(_conv_datetime, lambda dt: dt.isoformat(), _dec_datetime),
+    date: _Codec(_conv_date, lambda d: d.isoformat(), _dec_date),
     tuple[str, ...]: _Codec(_conv_str_tuple, list, _same),
 }
 
@@ -479,6 +492,32 @@ class CancelOrder(Command):
     reason: str = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckRisk(Command):
+    """Ask the pre-trade risk engine about one order before it is intended (the fields of
+    :class:`~live.risk.interface.OrderProposal`; its ``ts`` is ``ts_event``); answered by a
+    ``RiskChecked`` event. ``check_id``: this check's idempotency key (the order's client
+    key and the sender's check count) - a redelivery carries the same one and is answered
+    once; the same order checked again (a later bar, a second try) has a new one."""
+
+    KIND: ClassVar[str] = "CheckRisk"
+    check_id: str
+    strategy: str
+    symbol: str
+    side: int  # +1 buy, -1 sell
+    qty: int
+    reference_price: float
+    reduces_exposure: bool
+    lot_size: int = 1
+    exchange: str = "NFO"
+    product: str = "NRML"
+    instrument_type: str = "index_future"
+    expiry: date | None = None
+    reference_ts: datetime | None = None
+    order_type: str = "MARKET"
+    band_base_price: float | None = None
+
+
 KILL_SCOPE_ALL = "all"
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -487,7 +526,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted,
 )
-COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder)
+COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
 
 
@@ -554,8 +593,8 @@ def _fast_decoder(hint: Any) -> Any:
         return lambda v: None if v is None else inner(v)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint
-    return {float: float, datetime: datetime.fromisoformat, tuple[str, ...]: tuple}.get(
-        hint, _same)
+    return {float: float, datetime: datetime.fromisoformat, tuple[str, ...]: tuple,
+            date: date.fromisoformat}.get(hint, _same)
 
 
 def from_record_trusted(record: Mapping[str, Any]) -> Message:

@@ -1,7 +1,8 @@
 """The order pipeline of the runner: an order from a decision (or a protective want) through
 sizing, the governance gate (kill switch, policy window, lockouts), the pre-trade risk
-engine and order building to execution - every step journaled through the bus - plus fills
-and cancels. Risk-reducing orders are never held by a halt.
+engine (a ``CheckRisk`` command over the bus: :mod:`~live.runner.risk_gate`) and order
+building to execution - every step journaled through the bus - plus fills and cancels.
+Risk-reducing orders are never held by a halt.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ from live.events import (
     OrderFilled,
     OrderIntended,
     OrderModified,
-    RiskChecked,
     Severity,
     SignalRaised,
     SignalSide,
     client_key,
     new_trace_id,
 )
-from live.risk.interface import OrderProposal, RiskDecision
-from live.runner.core import RunnerCore
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
@@ -36,13 +34,14 @@ from live.runner.protection import (
     Wants,
     Withdraw,
 )
+from live.runner.risk_gate import RiskGate
 from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
 
 
-class OrderPipeline(RunnerCore):
+class OrderPipeline(RiskGate):
     """Sizing, governance, risk, order building, submission, fills and cancels."""
 
     entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
@@ -77,14 +76,8 @@ class OrderPipeline(RunnerCore):
         if not allowed:
             self.summary.denials += 1
             return False
-        verdict = self.risk.check(OrderProposal(
-            strategy=d.strategy, symbol=bar.symbol, side=decision.side, qty=qty,
-            reference_price=bar.close, reduces_exposure=decision.action == "exit", ts=ts,
-            lot_size=d.lot_size, exchange=self.exchange, reference_ts=ts,
-            band_base_price=self.symbol_history(bar.symbol).prev_session_close), self.state)
-        self.executor.record(RiskChecked(trace_id=trace, ts_event=ts, strategy=d.strategy,
-                                         symbol=bar.symbol, passed=verdict.passed,
-                                         check=verdict.check, reason=verdict.reason))
+        verdict = self.ask_risk(trace, key, d, bar, side=decision.side, qty=qty,
+                                reduces_exposure=decision.action == "exit")
         self.risk_warning(bar, d, verdict, f"{decision.reason} exit")
         if verdict.disable_strategy:
             self.switch(bar, d.strategy, "halt", "risk_engine",
@@ -133,14 +126,6 @@ class OrderPipeline(RunnerCore):
             return d.rules.qty
         lots = max(1, int(d.rules.qty // d.lot_size * scale))
         return lots * d.lot_size
-
-    def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
-                     ) -> None:
-        """A risk-reducing order sent despite a price breach: journaled as an alert."""
-        if verdict.passed and verdict.warning:
-            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
-                       f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
-                       "(risk-reducing orders are never held by a price check)")
 
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and
@@ -232,14 +217,9 @@ class OrderPipeline(RunnerCore):
         self.executor.record(GovernanceDecided(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
             allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
-        verdict = self.risk.check(OrderProposal(
-            strategy=d.strategy, symbol=bar.symbol, side=want.side, qty=want.qty,
-            reference_price=bar.close, reduces_exposure=True, ts=ts, lot_size=d.lot_size,
-            exchange=self.exchange, reference_ts=ts, order_type=str(order_type),
-            band_base_price=self.symbol_history(bar.symbol).prev_session_close), self.state)
-        self.executor.record(RiskChecked(
-            trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, symbol=bar.symbol,
-            passed=verdict.passed, check=verdict.check, reason=verdict.reason))
+        verdict = self.ask_risk(entry.trace_id, want.key, d, bar, side=want.side,
+                                qty=want.qty, reduces_exposure=True,
+                                order_type=str(order_type))
         self.risk_warning(bar, d, verdict, f"protective {order_type}")
         if not verdict.passed:
             self.summary.denials += 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
-from live.broker import Side
 from live.events import (
     AlertRaised,
     BarClosed,
@@ -21,7 +20,7 @@ from live.events import (
     SignalSide,
 )
 from live.journal import JournalCorruptError
-from live.risk.interface import OrderProposal
+from live.risk.handler import RiskHandler
 from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, command_of
 from live.runner.core import RunnerCore
@@ -43,6 +42,7 @@ class Recovery(RunnerCore):
     _folded_symbol: str | None  # the symbol of the last journaled bar
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
+    risk_handler: RiskHandler
 
     def recover(self) -> None:
         """Fold the journal into state and history, then reconcile with the broker; halt
@@ -96,12 +96,10 @@ class Recovery(RunnerCore):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):
             self.executor.intents[message.client_key] = message
-            self.risk.remember(OrderProposal(
-                strategy=message.strategy, symbol=message.symbol,
-                side=1 if message.side is Side.BUY else -1, qty=message.qty,
-                reference_price=float("nan"), ts=message.ts_event, exchange=message.exchange,
-                reduces_exposure=message.trace_id not in self.entry_traces or
-                message.protective, order_type=str(message.order_type)))
+            # direct, not a CheckRisk: the engine's memory is folded back from the journal
+            # like the state (nothing is decided, nothing published; see RiskHandler.remember)
+            self.risk_handler.remember(message, reduces_exposure=message.protective or
+                                       message.trace_id not in self.entry_traces)
             if message.trace_id in self.entry_traces and not message.protective:
                 day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1

@@ -1,6 +1,7 @@
 """The live runner: one trading process over one journal and one broker, built from rooms
 (:mod:`~live.runner.core` says which) that talk through the message bus (:mod:`live.bus`):
-execution handles the ``SubmitOrder`` and ``CancelOrder`` commands, the journal and the
+execution handles the ``SubmitOrder`` and ``CancelOrder`` commands, the risk engine's
+handler ``CheckRisk`` (answered by a journaled ``RiskChecked``), the journal and the
 state's fold subscribe to every event, the protection and the fill checks to fills.
 
 Restart and start are one code path: state and bar history are rebuilt from the journal,
@@ -15,6 +16,7 @@ never denied by a kill-switch halt; a fill far from its order's reference price 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -24,6 +26,7 @@ from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.events import OrderFilled, TradingMode
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
+from live.risk.handler import RiskHandler
 from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
@@ -86,6 +89,8 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
         self.bus.subscribe_all(StateSink(self.state))  # then folded
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook)
+        self.risk_handler = RiskHandler(self.bus, risk, self.state)
+        self.risk_checks = itertools.count(1)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)
         self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]  # fills only

@@ -1,6 +1,7 @@
 """The message bus: commands to one handler, events to the journal first, and handlers that
 stay idempotent over an at-least-once transport (a test double that duplicates, redelivers
-and reorders): no order reaches the broker twice, the journal holds no event twice."""
+and reorders): no order reaches the broker twice, the journal holds no event twice, the
+risk engine counts no check twice."""
 
 from __future__ import annotations
 
@@ -18,18 +19,23 @@ from live.broker import OrderType, Side
 from live.bus import (
     DuplicateHandlerError,
     Envelope,
+    InProcessTransport,
     JournalSink,
     MessageBus,
     NoHandlerError,
     StateSink,
+    Transport,
 )
 from live.db import make_engine
 from live.events import (
     AlertRaised,
+    BarClosed,
     CancelOrder,
+    CheckRisk,
     OrderCancelled,
     OrderIntended,
     OrderSubmitted,
+    RiskChecked,
     Severity,
     TradingMode,
     client_key,
@@ -37,7 +43,10 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk
+from live.risk.handler import RiskHandler, check_risk_for
+from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
 from live.runner.execution import Executor
 from live.runner.runner import Runner
@@ -46,6 +55,7 @@ from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import day_bars, record_clock, strategy_config
 
 T0 = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
+RISK_YAML = Path(__file__).resolve().parents[2] / "risk.yaml"
 
 
 class UnreliableTransport:
@@ -177,7 +187,66 @@ def test_execution_over_an_unreliable_transport_sends_and_journals_each_order_on
     assert all(o.status is OrderStatus.CANCELLED for o in executor.state.orders.values())
 
 
-def _runner(folder: Path, transport: UnreliableTransport | None) -> Runner:
+@pytest.mark.parametrize("seed", range(8))
+def test_risk_checks_over_an_unreliable_transport_are_counted_and_journaled_once(
+        seed: int, tmp_path: Path) -> None:
+    limits = load_risk_limits(RISK_YAML)
+    rate = limits.pre_trade.max_orders_per_second
+    transport = UnreliableTransport(seed)
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=record_clock)
+    state = LiveState()
+    bus = MessageBus(transport)
+    bus.subscribe_all(JournalSink(journal))
+    bus.subscribe_all(StateSink(state))
+    ts = T0 + timedelta(hours=1)  # 10:30 at the exchange: no lockout
+    state.apply(BarClosed(trace_id="", ts_event=ts - timedelta(seconds=30), symbol="NIFTY",
+                          open=22_000.0, high=22_010.0, low=21_990.0, close=22_000.0,
+                          volume=1.0))
+    handler = RiskHandler(bus, PreTradeRiskEngine(limits), state)
+    checks = [check_risk_for(OrderProposal(  # as many as the message rate lets through
+        strategy=f"s{n}", symbol="NIFTY", side=1, qty=75, reference_price=22_000.0,
+        reduces_exposure=False, ts=ts, lot_size=75, reference_ts=ts),
+        trace_id=f"t{n}", check_id=f"c{n}") for n in range(rate)]
+    for check in checks:
+        bus.send(check)
+    transport.drain()
+    assert transport.deliveries > transport.published  # it did duplicate and redeliver
+    # asked again, the engine would deny a check as a duplicate of itself (or over the rate)
+    assert [handler.answer(c.check_id).check for c in checks] == ["pre_trade"] * rate  # type: ignore[union-attr]
+    records = _journaled(journal)
+    assert len(records) == len(set(records)) == rate  # one RiskChecked per check
+    assert {json.loads(r)["kind"] for r in records} == {RiskChecked.KIND}
+    bus.send(check_risk_for(OrderProposal(
+        strategy="late", symbol="NIFTY", side=1, qty=75, reference_price=22_000.0,
+        reduces_exposure=False, ts=ts, lot_size=75, reference_ts=ts),
+        trace_id="t", check_id="late"))
+    transport.drain()
+    late = handler.answer("late")
+    assert late is not None and late.check == "message_rate"
+    assert late.reason.startswith(f"{rate + 1} orders")  # each check counted once
+
+
+def test_a_risk_engine_that_raises_is_a_journaled_denial(tmp_path: Path) -> None:
+    class Broken(PassThroughRisk):
+        def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
+            raise ZeroDivisionError("limits not loaded")
+
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=record_clock)
+    bus = MessageBus()
+    bus.subscribe_all(JournalSink(journal))
+    handler = RiskHandler(bus, Broken(), LiveState())
+    bus.send(check_risk_for(OrderProposal(
+        strategy="s", symbol="NIFTY", side=-1, qty=75, reference_price=22_000.0,
+        reduces_exposure=True, ts=T0), trace_id="t", check_id="c"))
+    verdict = handler.answer("c")
+    assert verdict is not None and not verdict.passed
+    assert verdict.check == "risk_engine_error"
+    ((_, checked),) = journal.read()
+    assert isinstance(checked, RiskChecked) and not checked.passed
+
+
+def _runner(folder: Path, transport: Transport | None,
+            risk: RiskEngine | None = None) -> Runner:
     folder.mkdir(parents=True, exist_ok=True)
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=record_clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
@@ -186,22 +255,47 @@ def _runner(folder: Path, transport: UnreliableTransport | None) -> Runner:
     config["sim"] = {**config["sim"], "stop_points": 12.0, "trail_points": 18.0}
     deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
     return Runner(journal=journal, broker=exchange, deployed=[deployed],
-                  mode="live", clock=record_clock, transport=transport, risk=PassThroughRisk(),
+                  mode="live", clock=record_clock, transport=transport,
+                  risk=risk if risk is not None else PassThroughRisk(),
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close))
 
 
+@pytest.mark.parametrize("pre_trade", [False, True], ids=["pass_through", "pre_trade"])
 def test_a_runner_over_a_duplicating_transport_journals_what_an_in_process_one_does(
-        tmp_path: Path) -> None:
+        pre_trade: bool, tmp_path: Path) -> None:
     bars = day_bars()
-    reference = _runner(tmp_path / "in-process", None)
+
+    def risk() -> RiskEngine:
+        return PreTradeRiskEngine(load_risk_limits(RISK_YAML)) if pre_trade \
+            else PassThroughRisk()
+
+    reference = _runner(tmp_path / "in-process", None, risk())
     reference.recover()
     reference.run(bars)
     transport = UnreliableTransport(7, hold=0.0)  # in order, but again and again
-    runner = _runner(tmp_path / "duplicating", transport)
+    runner = _runner(tmp_path / "duplicating", transport, risk())
     runner.recover()
     runner.run(bars)
     assert transport.deliveries > transport.published
     assert _journaled(runner.journal) == _journaled(reference.journal)
     keys = list(runner.state.orders)
     assert keys and {runner.broker.submitted_count(k) for k in keys} == {1}  # type: ignore[attr-defined]
+
+
+class LosesRiskChecks(InProcessTransport):
+    """In process, except that every ``CheckRisk`` is lost on the way."""
+
+    def publish(self, envelope: Envelope) -> None:
+        if envelope.topic != CheckRisk.KIND:
+            super().publish(envelope)
+
+
+def test_a_runner_whose_risk_checks_go_unanswered_sends_nothing(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, LosesRiskChecks())
+    runner.recover()
+    summary = runner.run(day_bars())
+    kinds = Counter(type(m).__name__ for _, m in runner.journal.read())
+    assert kinds[RiskChecked.KIND] == kinds[OrderIntended.KIND] == 0
+    assert summary.denials and kinds[AlertRaised.KIND] >= summary.denials
+    assert all(a.startswith("risk_unanswered") for a in summary.alerts)

@@ -7,7 +7,7 @@ import json
 import math
 import types
 import typing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -63,7 +63,7 @@ def _field_strategy(cls: type[Message], name: str, hint: typing.Any) -> st.Searc
         return st.sampled_from(list(hint))
     simple: dict[typing.Any, st.SearchStrategy] = {
         str: st.text(), int: st.integers(min_value=-(2**63), max_value=2**63 - 1),
-        float: _FLOATS, bool: st.booleans(), datetime: _TIMES,
+        float: _FLOATS, bool: st.booleans(), datetime: _TIMES, date: st.dates(),
         tuple[str, ...]: st.lists(st.text(), max_size=4).map(tuple),
     }
     return simple[hint]
@@ -99,7 +99,7 @@ def test_each_kind_round_trips(cls: type[Message], data: st.DataObject) -> None:
 
 def test_every_kind_is_registered_once_with_schema_version_one() -> None:
     kinds = [c.KIND for c in EVENT_TYPES + COMMAND_TYPES]
-    assert len(kinds) == len(set(kinds)) == len(MESSAGE_TYPES) == 19
+    assert len(kinds) == len(set(kinds)) == len(MESSAGE_TYPES) == 20
     assert all(c.SCHEMA_VERSION == 1 for c in MESSAGE_TYPES.values())
 
 

@@ -1,0 +1,55 @@
+"""The pipeline's pre-trade risk step, through the bus: a ``CheckRisk`` command to the risk
+engine's handler (:class:`~live.risk.handler.RiskHandler`), which journals the answer as
+``RiskChecked``; the pipeline then acts on that answer. With the in-process transport the
+answer comes on the sender's stack, so the journal reads as when the engine was called
+directly. No answer (a transport that has not delivered the command) is a denial: the
+order is not sent (fail closed) and a critical ``risk_unanswered`` alert says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from live.events import Severity
+from live.risk.handler import RiskHandler, check_risk_for
+from live.risk.interface import OrderProposal, RiskDecision
+from live.runner.core import RunnerCore
+from live.runner.deployments import Deployed
+from live.runner.feed import FeedBar
+
+UNANSWERED = "risk_unanswered"
+
+
+class RiskGate(RunnerCore):
+    """Asks the risk engine about an order over the bus and alerts on its warnings."""
+
+    risk_handler: RiskHandler
+    risk_checks: Iterator[int]  # the sender's check count (part of each check id)
+
+    def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
+                 qty: int, reduces_exposure: bool, order_type: str = "MARKET"
+                 ) -> RiskDecision:
+        """The risk engine's decision on order ``key`` at ``bar`` (journaled as
+        ``RiskChecked`` before this returns), or a denial when no answer came."""
+        check_id = f"{key}#{next(self.risk_checks)}"
+        self.bus.send(check_risk_for(OrderProposal(
+            strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
+            reference_price=bar.close, reduces_exposure=reduces_exposure, ts=bar.ts,
+            lot_size=d.lot_size, exchange=self.exchange, reference_ts=bar.ts,
+            order_type=order_type,
+            band_base_price=self.symbol_history(bar.symbol).prev_session_close),
+            trace_id=trace_id, check_id=check_id))
+        verdict = self.risk_handler.answer(check_id)
+        if verdict is None:
+            why = f"{d.strategy}/{bar.symbol}: no RiskChecked for check {check_id}; not sent"
+            self.alert(bar.ts, Severity.CRITICAL, UNANSWERED, why)
+            return RiskDecision(False, UNANSWERED, why)
+        return verdict
+
+    def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
+                     ) -> None:
+        """A risk-reducing order sent despite a price breach: journaled as an alert."""
+        if verdict.passed and verdict.warning:
+            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
+                       f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
+                       "(risk-reducing orders are never held by a price check)")
