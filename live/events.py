@@ -493,6 +493,18 @@ class CancelOrder(Command):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ModifyOrder(Command):
+    """Move a working stop's trigger (a trailing stop tightening); execution journals the
+    ``OrderModified`` the broker confirmed. Idempotent: an order whose confirmed trigger is
+    already ``trigger_price``, or that is no longer open, is left alone."""
+
+    KIND: ClassVar[str] = "ModifyOrder"
+    client_key: str
+    broker_order_id: str
+    trigger_price: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CheckRisk(Command):
     """Ask the pre-trade risk engine about one order before it is intended (the fields of
     :class:`~live.risk.interface.OrderProposal`; its ``ts`` is ``ts_event``); answered by a
@@ -526,7 +538,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted,
 )
-COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, CheckRisk)
+COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
 
 

@@ -17,9 +17,11 @@ from live.bus import MessageBus
 from live.events import (
     CancelOrder,
     Event,
+    ModifyOrder,
     OrderCancelled,
     OrderFilled,
     OrderIntended,
+    OrderModified,
     OrderRejected,
     OrderSubmitted,
     SubmitOrder,
@@ -53,6 +55,8 @@ class Executor:
         # the bus hands a topic's handler only that topic's command (register is untyped in it)
         bus.register(SubmitOrder.KIND, self._on_submit)  # type: ignore[arg-type]  # see above
         bus.register(CancelOrder.KIND, self._on_cancel)  # type: ignore[arg-type]  # see above
+        bus.register(ModifyOrder.KIND, self._on_modify)  # type: ignore[arg-type]  # see above
+        self.modify_refusals: dict[str, str] = {}  # client key -> the broker's last refusal
 
     def record(self, event: Event) -> None:
         """Publish: the journal appends it durably, then the state folds it (the bus's
@@ -99,6 +103,25 @@ class Executor:
                 trace_id=command.trace_id, ts_event=command.ts_event,
                 client_key=command.client_key, broker_order_id=command.broker_order_id,
                 reason=command.reason))
+
+    def _on_modify(self, command: ModifyOrder) -> None:
+        """Move an open order's trigger; journal the move the broker confirmed. Delivered
+        again (an at-least-once bus), an order already at that trigger is left alone."""
+        order = self.state.orders.get(command.client_key)
+        if order is None or order.status is not OrderStatus.OPEN or \
+                order.trigger_price == command.trigger_price:
+            return
+        result = self.broker.modify(command.broker_order_id,
+                                    trigger_price=command.trigger_price)
+        self.crash("after_modify")
+        if result.outcome is Outcome.CONFIRMED:
+            self.modify_refusals.pop(command.client_key, None)
+            self.record(OrderModified(
+                trace_id=command.trace_id, ts_event=command.ts_event,
+                client_key=command.client_key, broker_order_id=command.broker_order_id,
+                trigger_price=command.trigger_price))
+        else:
+            self.modify_refusals[command.client_key] = f"{result.outcome} ({result.reason})"
 
     def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None,
                         *, decided_before: datetime | None = None) -> list[str]:

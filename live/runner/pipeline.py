@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from live.broker import OrderType, Outcome, Side
+from live.broker import OrderType, Side
 from live.events import (
     CancelOrder,
     GovernanceDecided,
     KillMode,
+    ModifyOrder,
     OrderFilled,
     OrderIntended,
-    OrderModified,
     Severity,
     SignalRaised,
     SignalSide,
@@ -249,16 +249,15 @@ class OrderPipeline(RiskGate):
         broker_order_id = order.broker_order_id
         if broker_order_id is None:  # not acknowledged: nothing to move (protection never asks)
             return False
-        result = self.broker.modify(broker_order_id, trigger_price=level)
-        self.crash_hook("after_modify")
-        if result.outcome is Outcome.CONFIRMED:
-            self.executor.record(OrderModified(
-                trace_id=order.trace_id, ts_event=bar.ts, client_key=order.client_key,
-                broker_order_id=broker_order_id, trigger_price=level))
+        self.bus.send(ModifyOrder(trace_id=order.trace_id, ts_event=bar.ts,
+                                  client_key=order.client_key,
+                                  broker_order_id=broker_order_id, trigger_price=level))
+        if self.state.orders[order.client_key].trigger_price == level:
             return True
+        refused = self.executor.modify_refusals.pop(order.client_key, "unanswered")
         self.alert(bar.ts, Severity.WARNING, "trail_not_moved",
-                   f"{order.client_key}: trigger {level:g} {result.outcome} "
-                   f"({result.reason}); tried again at the next close")
+                   f"{order.client_key}: trigger {level:g} {refused}; tried again at the "
+                   "next close")
         return False
 
     def withdraw_protection(self, strategy: str, symbol: str, bar: FeedBar, why: str) -> bool:

@@ -10,7 +10,7 @@ At every bar (:meth:`Protection.keep`), for every position:
 
 * flat: nothing protective stays working;
 * the current generation complete and sized to the position: only the trailing stop's
-  trigger moves (``broker.modify``, journaled as ``OrderModified``, never loosened);
+  trigger moves (a ``ModifyOrder`` command, journaled as ``OrderModified``, never loosened);
 * a member still to place (a crash or a throttled order in between): it is placed, in the
   same generation, so a restart ends where an uninterrupted run does;
 * a member gone (cancelled before an exit that did not happen, filled in part, sized to a

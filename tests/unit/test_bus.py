@@ -34,6 +34,7 @@ from live.events import (
     CheckRisk,
     OrderCancelled,
     OrderIntended,
+    OrderModified,
     OrderSubmitted,
     RiskChecked,
     Severity,
@@ -281,6 +282,9 @@ def test_a_runner_over_a_duplicating_transport_journals_what_an_in_process_one_d
     assert _journaled(runner.journal) == _journaled(reference.journal)
     keys = list(runner.state.orders)
     assert keys and {runner.broker.submitted_count(k) for k in keys} == {1}  # type: ignore[attr-defined]
+    # the trailing stop moved through ModifyOrder commands, each move journaled once
+    moves = [m for _, m in runner.journal.read() if isinstance(m, OrderModified)]
+    assert moves and len(moves) == len({(m.client_key, m.trigger_price) for m in moves})
 
 
 class LosesRiskChecks(InProcessTransport):
