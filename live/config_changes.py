@@ -92,19 +92,9 @@ def request_config(service: GovernanceService, kind: str, reason: str,
     if problem is not None:
         raise service.refuse(actor, action, problem)
 
-    def work(conn: sa.Connection) -> store.RequestRow:
-        service._consume(conn, signature, actor, action, None)
-        request_id = store.insert_request(
-            conn, kind="config", subject=kind, payload=payload, maker=actor,
-            signature=signature.to_dict(), created_at=service._now(), content=content)
-        service.audit.append_in(conn, ts=service.clock(), kind="config_requested",
-                                actor=actor, subject=f"R{request_id}",
-                                detail={"payload": payload, "signature": signature.to_dict()})
-        row = store.get_request(conn, request_id)
-        assert row is not None
-        return row
-
-    return service._commit(work)
+    return service.record_request(kind="config", subject=kind, payload=payload,
+                                  signature=signature, actor=actor, action=action,
+                                  content=content)
 
 
 def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:

@@ -242,19 +242,8 @@ def request_rearm(service: GovernanceService, scope: str, reason: str,
     if not reason.strip():
         raise service.refuse(actor, action, "a reason is required")
 
-    def work(conn: sa.Connection) -> store.RequestRow:
-        service._consume(conn, signature, actor, action, None)
-        request_id = store.insert_request(conn, kind="rearm", subject=scope, payload=payload,
-                                          maker=actor, signature=signature.to_dict(),
-                                          created_at=service._now())
-        service.audit.append_in(conn, ts=service.clock(), kind="rearm_requested",
-                                actor=actor, subject=f"R{request_id}",
-                                detail={"payload": payload, "signature": signature.to_dict()})
-        row = store.get_request(conn, request_id)
-        assert row is not None
-        return row
-
-    return service._commit(work)
+    return service.record_request(kind="rearm", subject=scope, payload=payload,
+                                  signature=signature, actor=actor, action=action)
 
 
 def approve_rearm(service: GovernanceService, ref: str, signer: Signer) -> int:

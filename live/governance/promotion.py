@@ -343,12 +343,23 @@ class GovernanceService:
         if problems:
             raise self.refuse(actor, action, "; ".join(problems), strategy)
 
+        return self.record_request(kind="promotion", subject=strategy, payload=payload,
+                                   signature=signature, actor=actor, action=action,
+                                   strategy=strategy)
+
+    def record_request(self, *, kind: str, subject: str, payload: dict[str, Any],
+                       signature: Signature, actor: str, action: str,
+                       strategy: str | None = None,
+                       content: str | None = None) -> store.RequestRow:
+        """Store a maker's signed request, in one transaction: its nonce consumed, the
+        request row, the audit entry ``<kind>_requested``; returns the stored row."""
+
         def work(conn: sa.Connection) -> store.RequestRow:
             self._consume(conn, signature, actor, action, strategy)
             request_id = store.insert_request(
-                conn, kind="promotion", subject=strategy, payload=payload, maker=actor,
-                signature=signature.to_dict(), created_at=self._now())
-            self.audit.append_in(conn, ts=self.clock(), kind="promotion_requested",
+                conn, kind=kind, subject=subject, payload=payload, maker=actor,
+                signature=signature.to_dict(), created_at=self._now(), content=content)
+            self.audit.append_in(conn, ts=self.clock(), kind=f"{kind}_requested",
                                  actor=actor, strategy=strategy, subject=f"R{request_id}",
                                  detail={"payload": payload, "signature": signature.to_dict()})
             row = store.get_request(conn, request_id)
