@@ -43,9 +43,12 @@ lint: setup
 data: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro --quiet
 
+# Tests run on every core (pytest-xdist; PYTEST_WORKERS=0 runs them in one process). The
+# expensive read-only builds (datasets, the demo project) are made once per run, shared.
+PYTEST_WORKERS ?= auto
 test: lint data
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The fast part: unit tests build their data in fixtures, so a fresh clone needs no dvc repro.
 unit: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/unit $(PYTEST_ARGS)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_build import built_once
+
 BIN = Path(sys.executable).parent
 
 
@@ -44,15 +46,19 @@ def _copy_sources(repo: Path, dest: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_project(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Path:
-    """The project's files in a new git repo, with ``dvc repro`` run once (read-only use)."""
-    root = tmp_path_factory.mktemp("project")
-    _copy_sources(repo_root, root)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
-        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
-    run_in(root, "dvc", "repro")
-    return root
+def built_project(tmp_path_factory: pytest.TempPathFactory, repo_root: Path,
+                  worker_id: str) -> Path:
+    """The project's files in a new git repo, with ``dvc repro`` run once per test run
+    (shared by the xdist workers; read-only use)."""
+    def build(root: Path) -> None:
+        _copy_sources(repo_root, root)
+        for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm",
+                     "init"]):
+            subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+        run_in(root, "dvc", "repro")
+
+    return built_once(tmp_path_factory, worker_id, "project", build)
 
 
 @pytest.fixture()
