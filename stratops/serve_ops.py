@@ -82,7 +82,7 @@ class ReplayPaperDays:
 
         bars: Iterable[FeedItem] = replay_bars(frame)
         if isinstance(self.clock, SimulatedClock):
-            bars = _moving(bars, self.clock)
+            bars = following_clock(bars, self.clock)
         return paced_feed(bars, self.speed)
 
     def backtest_reports(self, day: OpenedDay, window: SessionWindow,
@@ -95,7 +95,7 @@ class ReplayPaperDays:
                                   max_sessions=self.settings.live.max_history_sessions)
 
 
-def _moving(bars: Iterable[Any], clock: SimulatedClock) -> Iterator[Any]:
+def following_clock(bars: Iterable[Any], clock: SimulatedClock) -> Iterator[Any]:
     """Simulated time follows the replay: each bar arrives at its close."""
     for bar in bars:
         clock.advance_to(bar.ts + timedelta(minutes=1))

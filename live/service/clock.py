@@ -15,6 +15,10 @@ from typing import Protocol
 from strategies.errors import BadInputError
 
 
+class NaiveTimeError(BadInputError, ValueError):
+    """A time without a UTC offset where the service needs an instant."""
+
+
 class StopSignal:
     """Set once (SIGTERM, SIGINT, the last session done); everything that waits watches it.
     Setting it from a signal handler is safe: it only flips a flag the loops poll."""
@@ -51,7 +55,7 @@ class SimulatedClock:
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None or start.utcoffset() is None:
-            raise BadInputError(f"simulated clock start {start!r} is naive (give an offset)")
+            raise NaiveTimeError(f"simulated clock start {start!r} is naive (give an offset)")
         self._now = start
         self.sleeps: list[tuple[datetime, float]] = []  # (when it started, seconds)
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from live.service.clock import NaiveTimeError
 from strategies.errors import BadInputError
 from strategies.venues import get_venue, session_schedule
 
@@ -38,7 +39,7 @@ class SessionWindow:
 def next_session(venue_name: str, now: datetime) -> SessionWindow:
     """The session running at ``now`` or, after its close, the next one on the calendar."""
     if now.tzinfo is None or now.utcoffset() is None:
-        raise BadInputError(f"now={now!r} is naive: the service clock must be tz-aware")
+        raise NaiveTimeError(f"now={now!r} is naive: the service clock must be tz-aware")
     venue = get_venue(venue_name)
     local = pd.Timestamp(now).tz_convert(venue.tz)
     first = local.date() - timedelta(days=1)  # an overnight session may have opened yesterday

@@ -1,0 +1,265 @@
+"""``stratops live serve``'s service loop in simulated time: the calendar's next session
+(holidays, weekends, a Muhurat evening), sleeping to it in bounded slices, holding and paging
+while the broker session is not ready, trading through the real runner, the day's
+reconciliation, and stopping gracefully."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from live.events import (
+    AlertRaised,
+    BarClosed,
+    OrderIntended,
+    ReconciliationCompleted,
+    Severity,
+)
+from live.service.clock import SimulatedClock, StopSignal
+from live.service.pager import CommandPager
+from live.service.service import LiveService, ServeConfig, ServeResult
+from live.service.sessions import next_session
+from tests.serve_days import ReplayDays
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def ist(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=IST)
+
+
+class Pages:
+    """A pager that keeps what it was asked to send (and when, in service time)."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[datetime, Severity, str, str]] = []
+
+    def page(self, severity: Severity, code: str, message: str) -> None:
+        self.sent.append((self.clock.now(), severity, code, message))
+
+
+class TokenAt:
+    """A session check that is ready from ``at`` on (a person logged in then)."""
+
+    def __init__(self, clock: SimulatedClock, at: datetime) -> None:
+        self.clock, self.at = clock, at
+
+    def ready(self) -> tuple[bool, str]:
+        if self.clock.now() >= self.at:
+            return True, "access token fresh"
+        return False, "access token issued before today's 06:00 IST expiry"
+
+
+def serve(tmp_path: Path, start: datetime, *, sessions: int, **kwargs: object
+          ) -> tuple[ServeResult, ReplayDays, Pages, SimulatedClock]:
+    clock = SimulatedClock(start)
+    check = kwargs.pop("check", None)
+    days = ReplayDays(tmp_path, clock, **kwargs)  # type: ignore[arg-type]
+    if check is not None:
+        days.check = check(clock)  # type: ignore[operator]
+    pages = Pages(clock)
+    config = ServeConfig(report_dir=tmp_path / "days", max_sessions=sessions,
+                         page_every=timedelta(minutes=5), wake=timedelta(seconds=30))
+    service = LiveService(factory=days, clock=clock, stop=StopSignal(), pager=pages,
+                          config=config, log=lambda _line: None)
+    return service.serve(), days, pages, clock
+
+
+def alerts(days: ReplayDays, code: str) -> list[AlertRaised]:
+    return [m for _, m in days.journal().read()
+            if isinstance(m, AlertRaised) and m.code == code]
+
+
+# --- the calendar -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("now", "day", "opens"), [
+    (ist(date(2025, 2, 25), 16), date(2025, 2, 27), (9, 15)),  # 26th: Mahashivratri holiday
+    (ist(date(2025, 2, 28), 15, 30), date(2025, 3, 3), (9, 15)),  # Friday's close -> Monday
+    (ist(date(2025, 3, 3), 11), date(2025, 3, 3), (9, 15)),  # during a session: that one
+    (ist(date(2024, 10, 31), 16), date(2024, 11, 1), (18, 0)),  # Diwali's Muhurat evening
+])
+def test_next_session_follows_the_nse_calendar(now: datetime, day: date,
+                                               opens: tuple[int, int]) -> None:
+    window = next_session("NSE", now)
+    assert window.day == day
+    assert (window.open.hour, window.open.minute) == opens
+    assert window.open < window.close and window.open <= window.cutoff <= window.close
+
+
+def test_next_session_muhurat_evening_is_past_the_cutoff_from_its_open() -> None:
+    window = next_session("NSE", ist(date(2024, 10, 31), 16))
+    assert window.cutoff == window.open
+
+
+def test_next_session_refuses_a_naive_clock() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        next_session("NSE", datetime(2025, 3, 3, 10))
+
+
+# --- sleeping to the right sessions -------------------------------------------------------
+
+
+def test_service_sleeps_across_a_holiday_and_a_weekend_to_each_preopen(tmp_path: Path) -> None:
+    result, days, _, clock = serve(tmp_path, ist(date(2025, 2, 25), 16), sessions=3, bars=20)
+    opened = [(when.astimezone(IST), window.day) for when, window in days.opened]
+    assert opened == [(ist(date(2025, 2, 27), 9), date(2025, 2, 27)),
+                      (ist(date(2025, 2, 28), 9), date(2025, 2, 28)),
+                      (ist(date(2025, 3, 3), 9), date(2025, 3, 3))]
+    assert [d.status for d in result.days] == ["traded"] * 3
+    slept = [s for _, s in clock.sleeps]
+    assert max(slept) <= 30  # wakes every 30 s (stop, desk) ...
+    assert len(slept) < 2 * (clock.now() - ist(date(2025, 2, 25), 16)).total_seconds() / 30
+    bars_per_day = {d: sum(1 for _, m in days.journal().read() if isinstance(m, BarClosed)
+                           and m.ts_event.astimezone(IST).date() == d)
+                    for d in (date(2025, 2, 26), date(2025, 2, 27), date(2025, 3, 3))}
+    assert bars_per_day == {date(2025, 2, 26): 0, date(2025, 2, 27): 20, date(2025, 3, 3): 20}
+
+
+# --- holding until the broker session is ready --------------------------------------------
+
+
+def test_service_holds_and_pages_every_five_minutes_until_the_token_then_trades(
+        tmp_path: Path) -> None:
+    ready_at = ist(date(2025, 3, 3), 9, 37)
+    result, days, pages, _ = serve(tmp_path, ist(date(2025, 3, 3), 8), sessions=1,
+                                   check=lambda clock: TokenAt(clock, ready_at))
+    held = [p for p in pages.sent if p[2] == "broker_session_not_ready"]
+    assert [p[0].astimezone(IST).strftime("%H:%M") for p in held] == [
+        "09:00", "09:05", "09:10", "09:15", "09:20", "09:25", "09:30", "09:35"]
+    assert all(p[1] is Severity.CRITICAL for p in held)
+    journaled = alerts(days, "broker_session_not_ready")
+    assert len(journaled) == len(held) and journaled[0].severity is Severity.CRITICAL
+    messages = [m for _, m in days.journal().read()]
+    first_bar = next(i for i, m in enumerate(messages) if isinstance(m, BarClosed))
+    last_hold = max(i for i, m in enumerate(messages) if isinstance(m, AlertRaised)
+                    and m.code == "broker_session_not_ready")
+    assert last_hold < first_bar  # nothing reached the runner while holding
+    assert any(isinstance(m, OrderIntended) for m in messages)
+    assert result.days[0].status == "traded"
+
+
+def test_service_never_trades_a_session_whose_token_never_comes(tmp_path: Path) -> None:
+    result, days, pages, _ = serve(tmp_path, ist(date(2025, 3, 3), 8), sessions=1,
+                                   check=lambda clock: TokenAt(clock, ist(date(2025, 3, 4), 8)))
+    assert result.days[0].status == "missed"
+    messages = [m for _, m in days.journal().read()]
+    assert not any(isinstance(m, BarClosed | OrderIntended) for m in messages)
+    assert len(alerts(days, "session_missed")) == 1
+    assert [p[2] for p in pages.sent][-1] == "session_missed"
+    report = json.loads((tmp_path / "days" / "2025-03-03" / "day.json").read_text())
+    assert report["status"] == "missed"
+
+
+def test_service_treats_a_session_check_that_raises_as_not_ready(tmp_path: Path) -> None:
+    class Broken:
+        def ready(self) -> tuple[bool, str]:
+            raise ConnectionError("profile() timed out")
+
+    result, days, _, _ = serve(tmp_path, ist(date(2025, 3, 3), 15), sessions=1,
+                               check=lambda _clock: Broken())
+    assert result.days[0].status == "missed"
+    assert "profile() timed out" in alerts(days, "broker_session_not_ready")[0].message
+
+
+# --- the session end ----------------------------------------------------------------------
+
+
+def test_session_end_confirms_the_flatten_and_writes_the_reconciliation(tmp_path: Path) -> None:
+    result, days, _, _ = serve(tmp_path, ist(date(2025, 3, 3), 8), sessions=1)
+    outcome = result.days[0]
+    assert outcome.status == "traded" and outcome.confirmed
+    folder = tmp_path / "days" / "2025-03-03"
+    broker = json.loads((folder / "broker.json").read_text())
+    assert broker["confirmed"] and broker["journal_positions"] == {"NIFTY": 0}
+    assert broker["broker_positions"] in ({}, {"NIFTY": 0})
+    backtest = json.loads((folder / "backtest" / "ema_cross" / "2025-03-03.json").read_text())
+    assert backtest["breaks"] == [] and len(backtest["actual"]) > 0
+    day = json.loads((folder / "day.json").read_text())
+    assert day["bars"] == 375 and day["backtest_breaks"] == 0 and day["flat_confirmed"]
+    messages = [m for _, m in days.journal().read()]
+    last_bar = max(i for i, m in enumerate(messages) if isinstance(m, BarClosed))
+    assert any(isinstance(m, ReconciliationCompleted) and m.clean
+               for m in messages[last_bar + 1:])
+    assert days.journal().verify().ok
+
+
+# --- stopping -----------------------------------------------------------------------------
+
+
+def test_stop_mid_session_finishes_the_bar_and_journals_service_stopped(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 3, 3), 8))
+    days = ReplayDays(tmp_path, clock, on_bar=lambda i: stop.set("SIGTERM") if i == 40 else None)
+    service = LiveService(factory=days, clock=clock, stop=stop, pager=Pages(clock),
+                          config=ServeConfig(report_dir=tmp_path / "days"), log=lambda _: None)
+    result = service.serve()
+    assert [d.status for d in result.days] == ["stopped"] and result.stop_reason == "SIGTERM"
+    messages = [m for _, m in days.journal().read()]
+    assert sum(isinstance(m, BarClosed) for m in messages) == 40
+    assert isinstance(messages[-1], AlertRaised) and messages[-1].code == "service_stopped"
+    assert days.journal().verify().ok
+
+
+def test_stop_while_holding_exits_at_once_with_service_stopped(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 3, 3), 8))
+
+    class StopsOnThirdAsk:
+        asked = 0
+
+        def ready(self) -> tuple[bool, str]:
+            self.asked += 1
+            if self.asked == 3:
+                stop.set("SIGTERM")
+            return False, "stale token"
+
+    days = ReplayDays(tmp_path, clock, check=StopsOnThirdAsk())
+    service = LiveService(factory=days, clock=clock, stop=stop, pager=Pages(clock),
+                          config=ServeConfig(report_dir=tmp_path / "days"), log=lambda _: None)
+    result = service.serve()
+    assert [d.status for d in result.days] == ["stopped"]
+    assert clock.now() < ist(date(2025, 3, 3), 9, 2)
+    assert alerts(days, "service_stopped")
+
+
+def test_stop_while_sleeping_exits_without_opening_a_day(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 2, 28), 16))
+    days = ReplayDays(tmp_path, clock)
+    sleeps = 0
+
+    def desk() -> list[str]:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 5:
+            stop.set("SIGTERM")
+        return []
+
+    service = LiveService(factory=days, clock=clock, stop=stop, pager=Pages(clock),
+                          config=ServeConfig(report_dir=tmp_path / "days"), log=lambda _: None,
+                          desk_poll=desk)
+    result = service.serve()
+    assert result.days == [] and days.opened == [] and sleeps == 5
+
+
+# --- pager --------------------------------------------------------------------------------
+
+
+def test_command_pager_sends_the_page_as_json_and_reports_a_failing_command(
+        tmp_path: Path) -> None:
+    out = tmp_path / "page.json"
+    reported: list[str] = []
+    CommandPager(["sh", "-c", f"cat > {out}"], reported.append).page(
+        Severity.CRITICAL, "broker_session_not_ready", "log in")
+    assert json.loads(out.read_text()) == {"severity": "critical",
+                                           "code": "broker_session_not_ready",
+                                           "message": "log in"}
+    CommandPager(["sh", "-c", "echo down >&2; exit 3"], reported.append).page(
+        Severity.CRITICAL, "x", "y")
+    assert reported == ["page command sh exited 3: down"]
