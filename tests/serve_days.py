@@ -17,7 +17,7 @@ from live.db import make_engine
 from live.journal import Journal, open_journal
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
-from live.runner.feed import FeedItem, paced, replay_bars, replay_frame
+from live.runner.feed import FeedBar, FeedItem, paced, replay_bars, replay_frame
 from live.runner.runner import Runner
 from live.service.backtest_day import write_backtest_day
 from live.service.clock import ServiceClock, SimulatedClock
@@ -42,7 +42,7 @@ def strategy_config() -> dict[str, Any]:
 class ReplayDays:
     """Opens each session over ``folder``'s stores. ``bars``: keep only the first N bars of
     a day (a short day for calendar tests); ``speed``: pace the replay in real time (a
-    subprocess to signal); ``on_bar(i)``: called before the i-th bar is handed over."""
+    subprocess to signal); ``on_bar(i)``: called before the i-th bar (from 0) is handed over."""
 
     folder: Path
     clock: ServiceClock
@@ -76,9 +76,11 @@ class ReplayDays:
             import time
 
             bars = paced(bars, speed=self.speed, sleep=time.sleep, monotonic=time.monotonic)
-        for i, item in enumerate(bars):
-            if self.on_bar is not None:
-                self.on_bar(i)
+        count = 0
+        for item in bars:
+            if self.on_bar is not None and isinstance(item, FeedBar):
+                self.on_bar(count)
+                count += 1
             if isinstance(self.clock, SimulatedClock):
                 self.clock.advance_to(item.ts + timedelta(minutes=1))
             yield item
