@@ -263,3 +263,50 @@ def test_command_pager_sends_the_page_as_json_and_reports_a_failing_command(
     CommandPager(["sh", "-c", "echo down >&2; exit 3"], reported.append).page(
         Severity.CRITICAL, "x", "y")
     assert reported == ["page command sh exited 3: down"]
+
+
+# --- the cutoff flatten (2025-03-03: ema_cross is long into the cutoff; its exit is decided
+# at the 14:59 bar, bar 344, and fills at the 15:00 bar's open) -----------------------------
+
+CUTOFF_BAR = 344
+
+
+def test_stop_during_the_cutoff_flatten_waits_for_its_fill(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 3, 3), 8))
+    days = ReplayDays(tmp_path, clock,
+                      on_bar=lambda i: stop.set("SIGTERM") if i == CUTOFF_BAR + 1 else None)
+    service = LiveService(factory=days, clock=clock, stop=stop, pager=Pages(clock),
+                          config=ServeConfig(report_dir=tmp_path / "days"), log=lambda _: None)
+    service.serve()
+    messages = [m for _, m in days.journal().read()]
+    assert sum(isinstance(m, BarClosed) for m in messages) == CUTOFF_BAR + 2  # the 15:00 bar
+    stopped = alerts(days, "service_stopped")
+    assert len(stopped) == 1 and stopped[0].severity is Severity.INFO  # flat when it stopped
+    assert "open positions: none" in stopped[0].message
+
+
+def test_stop_before_the_cutoff_leaves_the_position_and_says_so(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 3, 3), 8))
+    pages = Pages(clock)
+    days = ReplayDays(tmp_path, clock,
+                      on_bar=lambda i: stop.set("SIGTERM") if i == CUTOFF_BAR - 10 else None)
+    LiveService(factory=days, clock=clock, stop=stop, pager=pages,
+                config=ServeConfig(report_dir=tmp_path / "days"), log=lambda _: None).serve()
+    stopped = alerts(days, "service_stopped")
+    assert stopped[0].severity is Severity.CRITICAL and "ema_cross/NIFTY +75" in stopped[0].message
+    assert pages.sent[-1][2] == "service_stopped"
+
+
+def test_an_unfilled_cutoff_exit_is_paged_as_flatten_unconfirmed(tmp_path: Path) -> None:
+    result, days, pages, _ = serve(tmp_path, ist(date(2025, 3, 3), 8), sessions=1,
+                                   bars=CUTOFF_BAR + 1)  # the feed ends before the exit fills
+    assert result.days[0].status == "traded" and not result.days[0].confirmed
+    assert [p[2] for p in pages.sent] == ["flatten_unconfirmed"]
+    assert "ema_cross/NIFTY +75" in alerts(days, "flatten_unconfirmed")[0].message
+    checks = [m for _, m in days.journal().read() if isinstance(m, ReconciliationCompleted)]
+    assert len(checks) == 1 + 1 + 10 * 60 // 30  # at start, at the end, each wake for 10 min
+    broker = json.loads((tmp_path / "days" / "2025-03-03" / "broker.json").read_text())
+    assert not broker["confirmed"] and broker["open_under_cutoff"] == ["ema_cross/NIFTY +75"]
+    assert days.journal().verify().ok
