@@ -61,7 +61,7 @@ def serve(
     install_stop_handlers(stop, log)
     service = LiveService(factory=factory, clock=clock, stop=stop, pager=pager(settings, log),
                           config=config, log=log, desk_poll=DeskWatch(settings))
-    log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM or SIGINT stops it)")
+    log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     result = service.serve()
     days = [{"day": d.window.day.isoformat(), "status": d.status, "detail": d.detail,
              "flat_confirmed": d.confirmed, "report": str(d.report) if d.report else None}

@@ -73,8 +73,11 @@ class ReplayPaperDays:
                            self.candidates, self.settings)
         notes = list(prepared.notes) + [f"refused {r.strategy}: {r.reason}"
                                         for r in prepared.refused]
+        def close() -> None:  # the exchange's store is released with the runner
+            prepared.runner.journal.engine.dispose()
+
         return OpenedDay(prepared.runner, AlwaysReady(), lambda: self._bars(prepared.frame),
-                         notes)
+                         notes, close)
 
     def _bars(self, frame: Any) -> Iterable[FeedItem]:
         from live.runner.feed import replay_bars

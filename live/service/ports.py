@@ -52,6 +52,7 @@ class OpenedDay:
     check: SessionCheck
     feed: Callable[[], Iterable[FeedItem]]
     notes: list[str] = field(default_factory=list)
+    close: Callable[[], None] = lambda: None  # release the day's connections at its end
 
 
 @dataclass(frozen=True, slots=True)

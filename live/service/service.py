@@ -90,7 +90,8 @@ class LiveService:
                     len(result.days) >= self.config.max_sessions:
                 self.stop.set(f"{len(result.days)} session(s) done (max_sessions)")
                 break
-            self.sleep_until(window.close, f"the close of {window}")  # never the same day twice
+            if not self.stop.is_set():  # never the same session twice
+                self.sleep_until(window.close, f"the close of {window}")
         result.stop_reason = self.stop.reason
         self.log(f"service stopped: {self.stop.reason}")
         return result
@@ -118,6 +119,12 @@ class LiveService:
             self.pager.page(Severity.CRITICAL, "day_refused",
                             f"{window.day}: the service cannot open the day: {exc}")
             return DayOutcome(window, "refused", str(exc))
+        try:
+            return self._hold_and_trade(day, window)
+        finally:
+            day.close()  # the day's connections (journal, broker store)
+
+    def _hold_and_trade(self, day: OpenedDay, window: SessionWindow) -> DayOutcome:
         for note in day.notes:
             self.log(note)
         held = hold_until_ready(day.check, self.clock, self.stop, until=window.close,

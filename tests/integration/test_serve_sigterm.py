@@ -4,7 +4,6 @@ intact by ``stratops journal verify``) and while it sleeps to the next session; 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

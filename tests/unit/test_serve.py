@@ -310,3 +310,31 @@ def test_an_unfilled_cutoff_exit_is_paged_as_flatten_unconfirmed(tmp_path: Path)
     broker = json.loads((tmp_path / "days" / "2025-03-03" / "broker.json").read_text())
     assert not broker["confirmed"] and broker["open_under_cutoff"] == ["ema_cross/NIFTY +75"]
     assert days.journal().verify().ok
+
+
+def test_a_day_that_cannot_open_is_paged_and_skipped_to_the_next_session(
+        tmp_path: Path) -> None:
+    from live.service.ports import OpenedDay
+    from live.service.sessions import SessionWindow
+    from strategies.errors import StratopsError
+
+    clock = SimulatedClock(ist(date(2025, 2, 27), 16))
+    replay = ReplayDays(tmp_path, clock, bars=5)
+
+    class FirstDayRefused:
+        def open_day(self, window: SessionWindow) -> OpenedDay:
+            if window.day == date(2025, 2, 28):
+                raise StratopsError("nothing to trade in live mode: no approved deployment")
+            return replay.open_day(window)
+
+        def backtest_reports(self, day, window, folder):  # type: ignore[no-untyped-def]
+            return replay.backtest_reports(day, window, folder)
+
+    pages = Pages(clock)
+    result = LiveService(factory=FirstDayRefused(), clock=clock, stop=StopSignal(), pager=pages,
+                         config=ServeConfig(report_dir=tmp_path / "days", max_sessions=2),
+                         log=lambda _: None).serve()
+    assert [(d.window.day, d.status) for d in result.days] == [
+        (date(2025, 2, 28), "refused"), (date(2025, 3, 3), "traded")]
+    assert pages.sent[0][1:3] == (Severity.CRITICAL, "day_refused")
+    assert "no approved deployment" in pages.sent[0][3]
