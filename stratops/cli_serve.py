@@ -63,15 +63,16 @@ def serve(
                           config=config, log=log, desk_poll=DeskWatch(settings))
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     result = service.serve()
-    days = [{"day": d.window.day.isoformat(), "status": d.status, "detail": d.detail,
-             "flat_confirmed": d.confirmed, "report": str(d.report) if d.report else None}
-            for d in result.days]
     if as_json:
-        print_json({"stopped": result.stop_reason, "days": days})
+        print_json({"stopped": result.stop_reason, "days": [
+            {"day": d.window.day.isoformat(), "status": d.status, "detail": d.detail,
+             "flat_confirmed": d.confirmed, "report": None if d.report is None else str(d.report)}
+            for d in result.days]})
         return
-    for d in days:
-        typer.echo(f"{d['day']}: {d['status']}{' - ' + d['detail'] if d['detail'] else ''}"
-                   f"{'  reports ' + d['report'] if d['report'] else ''}")
+    for d in result.days:
+        detail = f" - {d.detail}" if d.detail else ""
+        report = "" if d.report is None else f"  reports {d.report}"
+        typer.echo(f"{d.window.day}: {d.status}{detail}{report}")
     typer.echo(f"stopped: {result.stop_reason}")
 
 
