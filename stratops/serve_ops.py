@@ -145,15 +145,15 @@ class DeskWatch:
         self.last: int | None = None
 
     def __call__(self) -> list[str]:
-        from live.governance.kill import verified_commands
+        from live.governance.kill import latest_command_id, verified_commands
 
         try:
-            commands = verified_commands(self.engine, None, self.last or 0)
+            if self.last is None:  # the first look only learns where the desk is
+                self.last = latest_command_id(self.engine)
+                return []
+            commands = verified_commands(self.engine, None, self.last)
         except Exception as exc:  # a desk store we cannot read: said, never fatal to sleeping
             return [f"desk commands unreadable: {type(exc).__name__}: {exc}"]
-        if self.last is None:  # the first look only learns where the desk is
-            self.last = max((c.id for c in commands), default=0)
-            return []
         notes = [f"desk command K{c.id} {c.mode} {c.scope} by {c.actor} ({c.reason}): applied "
                  "at the next session's start" for c in commands]
         self.last = max([self.last, *(c.id for c in commands)])

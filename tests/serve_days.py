@@ -50,6 +50,7 @@ class ReplayDays:
     bars: int | None = None
     speed: float = 0.0
     on_bar: Callable[[int], None] | None = None
+    broker: Callable[[PaperExchange], Any] | None = None  # a view of the exchange (faults)
     opened: list[tuple[datetime, SessionWindow]] = field(default_factory=list)
 
     def journal(self) -> Journal:
@@ -61,7 +62,8 @@ class ReplayDays:
                                  fill_model=FillModel(fill="next_open", slippage_ticks=1.0,
                                                       tick_size=0.05))
         deployed = build(VersionConfig.from_json(strategy_config()), 1, "live", 1.0, "0" * 64)
-        runner = Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
+        broker = exchange if self.broker is None else self.broker(exchange)
+        runner = Runner(journal=self.journal(), broker=broker, deployed=[deployed],
                         mode="live", clock=self.clock.now, risk=PassThroughRisk(),
                         market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high,
                                                          b.low, b.close))

@@ -338,3 +338,27 @@ def test_a_day_that_cannot_open_is_paged_and_skipped_to_the_next_session(
         (date(2025, 2, 28), "refused"), (date(2025, 3, 3), "traded")]
     assert pages.sent[0][1:3] == (Severity.CRITICAL, "day_refused")
     assert "no approved deployment" in pages.sent[0][3]
+
+
+def test_a_runner_that_halts_at_recovery_is_paged_and_never_trades(tmp_path: Path) -> None:
+    from live.broker import BrokerUnavailableError
+
+    class NoPositions:
+        """The exchange, except that its position report cannot be fetched."""
+
+        def __init__(self, exchange: object) -> None:
+            self.exchange = exchange
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.exchange, name)
+
+        def positions(self) -> list[object]:
+            raise BrokerUnavailableError("positions: HTTP 503")
+
+    result, days, pages, _ = serve(tmp_path, ist(date(2025, 3, 3), 8), sessions=1,
+                                   broker=NoPositions)
+    assert result.days[0].status == "halted" and "HTTP 503" in result.days[0].detail
+    assert pages.sent[0][2] == "runner_halted"
+    assert not any(isinstance(m, BarClosed) for _, m in days.journal().read())
+    day = json.loads((tmp_path / "days" / "2025-03-03" / "day.json").read_text())
+    assert day["status"] == "halted" and day["bars"] == 0

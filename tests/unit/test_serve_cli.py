@@ -38,3 +38,22 @@ def test_serve_settings_refuse_a_zero_page_interval(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("STRATOPS_LIVE__SERVE__PAGE_EVERY_MINUTES", "0")
     with pytest.raises(SettingsError, match="page_every_minutes"):
         load_settings(ROOT)
+
+
+def test_desk_watch_logs_a_kill_pulled_while_the_service_sleeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from live.governance.kill import pull_unsigned
+    from stratops.serve_ops import DeskWatch
+
+    monkeypatch.setenv("STRATOPS_GOVERNANCE__DB_URL", f"sqlite:///{tmp_path / 'gov.db'}")
+    watch = DeskWatch(load_settings(ROOT))
+    clock = lambda: datetime(2025, 3, 1, tzinfo=UTC)  # noqa: E731
+    pull_unsigned(watch.engine, "all", "halt", "before the service started", "ops", "test",
+                  clock)
+    assert watch() == []  # the first look learns where the desk is
+    pull_unsigned(watch.engine, "all", "flatten", "weekend news", "ops", "test", clock)
+    (note,) = watch()
+    assert note.startswith("desk command K2 flatten all by ") and "(weekend news)" in note
+    assert watch() == []
