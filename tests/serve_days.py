@@ -51,6 +51,7 @@ class ReplayDays:
     speed: float = 0.0
     on_bar: Callable[[int], None] | None = None
     broker: Callable[[PaperExchange], Any] | None = None  # a view of the exchange (faults)
+    on_end: Callable[[], None] | None = None  # the feed is exhausted
     opened: list[tuple[datetime, SessionWindow]] = field(default_factory=list)
 
     def journal(self) -> Journal:
@@ -86,6 +87,8 @@ class ReplayDays:
             if isinstance(self.clock, SimulatedClock):
                 self.clock.advance_to(item.ts + timedelta(minutes=1))
             yield item
+        if self.on_end is not None:
+            self.on_end()
 
     def backtest_reports(self, day: OpenedDay, window: SessionWindow,
                          folder: Path) -> BacktestReports:

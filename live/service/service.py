@@ -149,18 +149,20 @@ class LiveService:
             self.pager.page(Severity.CRITICAL, "runner_halted", f"{window.day}: {exc}")
             outcome = self._end(day, window, "halted", str(exc))
             return self._report(day, window, outcome)
-        summary = runner.run(self._session_items(day, window, day.feed()))
-        if self.stop.is_set():  # service_stopped journaled before run() sealed
+        cut_short: list[bool] = []
+        summary = runner.run(self._session_items(day, window, day.feed(), cut_short))
+        if cut_short:  # service_stopped journaled before run() sealed
             return DayOutcome(window, "stopped", self.stop.reason, summary)
         outcome = DayOutcome(window, "traded", summary=summary)
         return self._report(day, window, outcome, close=True)
 
     def _session_items(self, day: OpenedDay, window: SessionWindow,
-                       feed: Iterable[FeedItem]) -> Iterator[FeedItem]:
+                       feed: Iterable[FeedItem], cut_short: list[bool]) -> Iterator[FeedItem]:
         """The feed until the session's close, or until a stop: the bar in hand is
         finished (a stop is seen only between items); after the cutoff, a flatten under
         way gets ``flatten_wait`` to fill; then ``service_stopped`` is journaled (the runner
-        seals after it)."""
+        seals after it) and ``cut_short`` says so (a stop after the feed's end leaves the
+        session complete: its day is closed and reported)."""
         stopped_at: datetime | None = None
         for item in feed:
             if item.ts >= window.close:
@@ -169,6 +171,7 @@ class LiveService:
                 stopped_at = stopped_at or self.clock.now()
                 if not self._flatten_under_way(day, window, item.ts, stopped_at):
                     self._journal_stopped(day, runner_alert=True)
+                    cut_short.append(True)
                     return
             yield item
 

@@ -362,3 +362,15 @@ def test_a_runner_that_halts_at_recovery_is_paged_and_never_trades(tmp_path: Pat
     assert not any(isinstance(m, BarClosed) for _, m in days.journal().read())
     day = json.loads((tmp_path / "days" / "2025-03-03" / "day.json").read_text())
     assert day["status"] == "halted" and day["bars"] == 0
+
+
+def test_a_stop_after_the_feed_ended_still_closes_and_reports_the_day(tmp_path: Path) -> None:
+    stop = StopSignal()
+    clock = SimulatedClock(ist(date(2025, 3, 3), 8))
+    days = ReplayDays(tmp_path, clock, bars=30, on_end=lambda: stop.set("SIGTERM"))
+    result = LiveService(factory=days, clock=clock, stop=stop, pager=Pages(clock),
+                         config=ServeConfig(report_dir=tmp_path / "days"),
+                         log=lambda _: None).serve()
+    assert [d.status for d in result.days] == ["traded"] and result.stop_reason == "SIGTERM"
+    assert (tmp_path / "days" / "2025-03-03" / "broker.json").exists()
+    assert not alerts(days, "service_stopped") and days.journal().verify().ok
