@@ -52,6 +52,7 @@ class ReplayDays:
     on_bar: Callable[[int], None] | None = None
     broker: Callable[[PaperExchange], Any] | None = None  # a view of the exchange (faults)
     on_end: Callable[[], None] | None = None  # the feed is exhausted
+    checkpoints: Callable[[Journal], Any] | None = None  # a resumed Checkpointer per day
     opened: list[tuple[datetime, SessionWindow]] = field(default_factory=list)
 
     def journal(self) -> Journal:
@@ -64,7 +65,11 @@ class ReplayDays:
                                                       tick_size=0.05))
         deployed = build(VersionConfig.from_json(strategy_config()), 1, "live", 1.0, "0" * 64)
         broker = exchange if self.broker is None else self.broker(exchange)
-        runner = Runner(journal=self.journal(), broker=broker, deployed=[deployed],
+        journal = self.journal()
+        if self.checkpoints is not None:  # as prepare() does: resumed, then an open session
+            journal.checkpoints = self.checkpoints(journal)
+            journal.checkpoints.checkpoint(sealed=False)
+        runner = Runner(journal=journal, broker=broker, deployed=[deployed],
                         mode="live", clock=self.clock.now, risk=PassThroughRisk(),
                         market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high,
                                                          b.low, b.close))

@@ -374,3 +374,30 @@ def test_a_stop_after_the_feed_ended_still_closes_and_reports_the_day(tmp_path: 
     assert [d.status for d in result.days] == ["traded"] and result.stop_reason == "SIGTERM"
     assert (tmp_path / "days" / "2025-03-03" / "broker.json").exists()
     assert not alerts(days, "service_stopped") and days.journal().verify().ok
+
+
+def test_signed_checkpoints_seal_each_day_and_let_the_next_one_open(tmp_path: Path) -> None:
+    from live.checkpoint_writer import Checkpointer
+    from live.checkpoints import read_checkpoints, verify_against
+    from tests.chain_tamper import identities
+
+    people = identities(tmp_path / "people", {"runner": ["runner"]})
+    path = tmp_path / "checkpoints" / "journal-live.jsonl"
+
+    def checkpointer(journal: object) -> Checkpointer:
+        made = Checkpointer(path, "journal-live", people.signer("runner"), people.directory,
+                            role="runner", every=100)
+        made.resume(journal)  # type: ignore[arg-type]  # refuses a journal appended after a seal
+        return made
+
+    result, days, _, _ = serve(tmp_path / "stores", ist(date(2025, 2, 28), 8), sessions=2,
+                               bars=30, checkpoints=checkpointer,
+                               check=lambda clock: TokenAt(clock, ist(date(2025, 2, 28), 9, 20)))
+    assert [d.status for d in result.days] == ["traded", "traded"]
+    journal = days.journal()
+    found = read_checkpoints(path)
+    verdict = verify_against(journal, found, people.directory, chain="journal-live",
+                             role="runner")
+    assert verdict.finding == "ok" and found[-1].sealed
+    assert found[-1].seq == journal.head()[0]
+    assert len(alerts(days, "broker_session_not_ready")) == 4  # 09:00 .. 09:15, journaled
