@@ -22,6 +22,7 @@ from stratops import (
     cli_research,
     cli_risk,
     cli_run,
+    cli_serve,
 )
 from stratops.cli_common import colour
 from stratops.errors import EXIT_INTERNAL, EXIT_OK, exit_code_for
@@ -46,6 +47,7 @@ app.add_typer(cli_governance.deploy_app, name="deploy")
 app.add_typer(cli_governance.audit_app, name="audit")
 app.add_typer(cli_governance.config_app, name="config")
 app.add_typer(cli_governance.trust_app, name="trust")
+cli_live.live_app.command("serve")(cli_serve.serve)
 app.add_typer(cli_live.live_app, name="live")
 app.add_typer(cli_live.journal_app, name="journal")
 app.command("kill")(cli_risk.kill)

@@ -61,6 +61,25 @@ class GovernanceSettings(BaseModel):
         description="audit.jsonl: checkpoints signed by the acting user after each command")
 
 
+class ServeSettings(BaseModel):
+    """``stratops live serve``: its timings, day reports and pager (README, Running as a
+    service)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preopen_minutes: float = Field(15, ge=0, description="open the day this long before the open")
+    page_every_minutes: float = Field(5, gt=0, description="page again while holding")
+    wake_seconds: float = Field(30, gt=0, le=600,
+                                description="longest sleep between polls (stop, desk, token)")
+    flatten_wait_minutes: float = Field(10, ge=0,
+                                        description="wait for the cutoff flatten's confirmation")
+    report_dir: Path = Field(Path("data/live/days"),
+                             description="<mode>/<YYYY-MM-DD>/: each day's reconciliation")
+    page_command: list[str] | None = Field(
+        None, description="argv run per page with the page as JSON on stdin (a script path, "
+                          "never a secret)")
+
+
 class LiveSettings(BaseModel):
     """The live runner's stores (README, Live runner)."""
 
@@ -82,6 +101,7 @@ class LiveSettings(BaseModel):
         Path(".stratops/service/runner.key"),
         description="the runner's service identity key (0600, the service's Unix user only)")
     service_user: str = Field("runner", description="who that key is in the roles file")
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @field_validator("journal_url")
     @classmethod

@@ -1,0 +1,86 @@
+"""``stratops live serve``: the long-lived service (README, Running as a service)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from stratops.cli_common import JsonOpt, print_json
+
+
+def serve(
+    mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
+    feed: Annotated[str, typer.Option(help="replay:<dataset> (kite once it lands)")]
+    = "replay:nse_index_1m",
+    broker: Annotated[str, typer.Option(help="paper | kite")] = "paper",
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
+    candidates: Annotated[bool, typer.Option(
+        help="shadow only: the latest registered (unapproved) versions")] = False,
+    speed: Annotated[float, typer.Option(help="replay speed x real time; 0 = flat out")] = 0.0,
+    sim_start: Annotated[str | None, typer.Option(
+        help="simulated time from this instant (ISO with offset; a demo or a drill): sleeps "
+             "jump, the replay moves the clock")] = None,
+    sessions: Annotated[int | None, typer.Option(
+        min=1, help="stop (exit 0) after this many sessions")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve session after session: wait for the NSE session, hold until the broker session
+    is ready (paging), trade it, flatten at the cutoff, write the day's reconciliation,
+    sleep to the next. SIGTERM/SIGINT stop it gracefully (exit 0)."""
+    from live.service.clock import ServiceClock, SimulatedClock, StopSignal
+    from live.service.service import LiveService, ServeConfig
+    from stratops.live_ops import MODES, LiveSetupError
+    from stratops.serve_ops import (
+        DeskWatch,
+        WallClock,
+        day_factory,
+        install_stop_handlers,
+        pager,
+        stderr_log,
+    )
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    if mode not in MODES:
+        raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
+    stop = StopSignal()
+    clock: ServiceClock = WallClock(stop) if sim_start is None else \
+        SimulatedClock(_instant(sim_start))
+    log = stderr_log(clock)
+    factory = day_factory(settings, mode=mode, feed=feed, broker=broker, strategies=strategy,
+                          candidates=candidates, speed=speed, clock=clock)
+    knobs = settings.live.serve
+    config = ServeConfig(
+        report_dir=settings.path(knobs.report_dir) / mode,
+        preopen=timedelta(minutes=knobs.preopen_minutes),
+        page_every=timedelta(minutes=knobs.page_every_minutes),
+        wake=timedelta(seconds=knobs.wake_seconds),
+        flatten_wait=timedelta(minutes=knobs.flatten_wait_minutes), max_sessions=sessions)
+    install_stop_handlers(stop, log)
+    service = LiveService(factory=factory, clock=clock, stop=stop, pager=pager(settings, log),
+                          config=config, log=log, desk_poll=DeskWatch(settings))
+    log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
+    result = service.serve()
+    if as_json:
+        print_json({"stopped": result.stop_reason, "days": [
+            {"day": d.window.day.isoformat(), "status": d.status, "detail": d.detail,
+             "flat_confirmed": d.confirmed, "report": None if d.report is None else str(d.report)}
+            for d in result.days]})
+        return
+    for d in result.days:
+        detail = f" - {d.detail}" if d.detail else ""
+        report = "" if d.report is None else f"  reports {d.report}"
+        typer.echo(f"{d.window.day}: {d.status}{detail}{report}")
+    typer.echo(f"stopped: {result.stop_reason}")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"--sim-start {text!r} is not an ISO time") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter(f"--sim-start {text!r} needs an offset (e.g. +05:30)")
+    return when
