@@ -204,6 +204,30 @@ def load_cost_rates(
     return _to_cost_rates(version, instrument, source)
 
 
+def load_cost_rates_version(
+    version: str, instrument: str = "index_future", path: Path | None = None
+) -> CostRates:
+    """The rates of ``instrument`` in the schedule version named ``version`` (the name a
+    registered strategy version records as its ``cost_schedule``), so live nets its P&L with
+    the same charges research did.
+
+    Raises
+    ------
+    CostScheduleError
+        If the file is missing or invalid, or has no version of that name or no
+        ``instrument`` in it.
+    """
+    source: Path | Traversable = _default_schedule() if path is None else path
+    schedule = _read_schedule(source)
+    for entry in schedule.versions:
+        if entry.version == version:
+            return _to_cost_rates(entry, instrument, source)
+    raise CostScheduleError(
+        f"no cost schedule version {version!r} in {source}; versions: "
+        f"{[entry.version for entry in schedule.versions]}"
+    )
+
+
 def _read_schedule(source: Path | Traversable) -> _ScheduleModel:
     try:
         text = source.read_text(encoding="utf-8")
