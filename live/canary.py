@@ -4,7 +4,8 @@ For a version, counting from the runner start that deployed it (its ``ModeChange
 sessions traded, closed trades, and open breaks - every shadow/live reconciliation break
 over those days, plus any journal discrepancy - and a size note when the canary's order size
 was not below the live size (the minimum lot equals the live size: it ran at full size). No
-journal, or no canary run of this version, is no evidence (the approval is refused by policy: fail closed).
+journal, or no canary run of this version, is no evidence (the approval is refused by
+policy: fail closed).
 """
 
 from __future__ import annotations
