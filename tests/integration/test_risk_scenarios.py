@@ -24,7 +24,7 @@ from live.journal import Journal, open_journal
 from live.risk.guardrails import Guardrails
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
-from live.runner.deployments import build
+from live.runner.deployments import build, cost_rates
 from live.runner.feed import replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.params import get_params
@@ -70,7 +70,8 @@ def _runner(tmp_path: Path, limits: Any, *, qty_lots: int = 1, strategy: str = "
                     clock=clock, market=lambda b: exchange.on_bar(
                         b.symbol, b.ts, b.open, b.high, b.low, b.close),
                     risk=PreTradeRiskEngine(limits),
-                    guardrails=Guardrails(limits, {strategy: 1_000_000.0}))
+                    guardrails=Guardrails(limits, {strategy: 1_000_000.0},
+                                          costs=cost_rates([deployed])))
     runner.recover()
     return runner
 
