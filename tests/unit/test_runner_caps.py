@@ -77,3 +77,30 @@ def test_runner_entry_denied_by_the_var_cap_is_journaled_and_not_intended(
     checks = _entry_checks(stores)
     assert checks and all(not c.passed and c.check == "max_var_utilisation" for c in checks)
     assert not stores.messages(OrderIntended)
+
+
+def test_live_run_builds_paper_margins_for_the_paper_exchange(repo_limits: RiskLimits) -> None:
+    from stratops.live_ops import portfolio_caps
+    from stratops.settings import load_settings
+
+    policy = load_policy(REPO / "policy.yaml")
+    caps = portfolio_caps(load_settings(REPO), repo_limits, policy, object(),
+                          replay_frame(DATASET, ["NIFTY"], None, None))
+    assert isinstance(caps.margins, PaperMargins)
+    assert caps.margins.available_inr() == repo_limits.margin.available_capital_inr
+
+
+def test_live_run_asks_kite_for_margins_when_the_broker_is_kite(
+        repo_limits: RiskLimits) -> None:
+    from live.adapters.kite.adapter import KiteBroker
+    from live.adapters.kite.margins import KiteMargins
+    from stratops.live_ops import portfolio_caps
+    from stratops.settings import load_settings
+    from tests.unit.test_portfolio_caps import FakeKite
+
+    kite = FakeKite([{"total": 1.0}], {"equity": {"net": 123_456.0}})
+    caps = portfolio_caps(load_settings(REPO), repo_limits, load_policy(REPO / "policy.yaml"),
+                          KiteBroker(kite),  # type: ignore[arg-type]  # the margin calls only
+                          replay_frame(DATASET, ["NIFTY"], None, None))
+    assert isinstance(caps.margins, KiteMargins)
+    assert caps.margins.available_inr() == 123_456.0
