@@ -215,8 +215,10 @@ def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
         history = DailyCloses.from_bars(bars)
     except (MarginParamsError, RiskDataError) as exc:
         raise LiveSetupError(f"risk caps cannot be built: {exc}") from exc
-    margins: MarginSource = KiteMargins(broker.client) if isinstance(broker, KiteBroker) \
-        else PaperMargins(params, limits.margin.available_capital_inr)
+    margins: MarginSource = PaperMargins(params, limits.margin.available_capital_inr)
+    if isinstance(broker, KiteBroker):
+        client: Any = broker.client  # the logged-in KiteConnect: it has the margin endpoints
+        margins = KiteMargins(client)
     return PortfolioCaps(limits, policy, history=history, margins=margins,
                          rate=params.discount_rate)
 

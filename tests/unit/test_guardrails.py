@@ -55,7 +55,7 @@ def _fill(state: LiveState, guard: Guardrails, key: str, side: Side, price: floa
     guard.note_fill("ema_cross", fill)  # the same trade again (at-least-once): counted once
 
 
-def _session(rates: CostRates) -> tuple[LiveState, list]:
+def _session(rates: CostRates) -> tuple[LiveState, list[GuardAction]]:
     state = LiveState()
     guard = Guardrails(LIMITS, {"ema_cross": 10_000_000.0}, costs={"ema_cross": rates})
     guard.new_session(date(2025, 1, 6), state)

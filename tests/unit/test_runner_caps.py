@@ -47,7 +47,7 @@ def _run(folder: Path, limits: RiskLimits) -> Stores:
 
 
 def _entry_checks(stores: Stores) -> list[RiskChecked]:
-    return [m for m in stores.messages(RiskChecked)  # type: ignore[misc]
+    return [m for m in stores.messages(RiskChecked)
             if isinstance(m, RiskChecked)]
 
 
