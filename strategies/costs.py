@@ -411,24 +411,3 @@ def order_cost_breakdown(rates: CostRates, *, is_buy: bool, notional_inr: float)
         total_inr=brokerage + stt + exchange + sebi + stamp + gst,
     )
 
-
-def round_trip_cost_inr(
-    rates: CostRates, notional_buy_inr: float, notional_sell_inr: float
-) -> float:
-    """Total charges in INR of one buy order and one sell order (either order in time).
-
-    Parameters
-    ----------
-    rates
-        Rates from :func:`load_cost_rates`.
-    notional_buy_inr, notional_sell_inr
-        Turnover of the buy and of the sell order, >= 0.
-
-    Returns
-    -------
-    float
-        Sum of both orders' :attr:`CostBreakdown.total_inr`.
-    """
-    buy = order_cost_breakdown(rates, is_buy=True, notional_inr=notional_buy_inr)
-    sell = order_cost_breakdown(rates, is_buy=False, notional_inr=notional_sell_inr)
-    return buy.total_inr + sell.total_inr
