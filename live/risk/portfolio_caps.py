@@ -94,11 +94,13 @@ class PortfolioCaps:
         self.limits, self.policy, self.history, self.margins = limits, policy, history, margins
         self.rate = rate
         self.caps = exposure_caps(limits.exposure)
+        self._available: float | None = None
 
     def check(self, p: OrderProposal, state: LiveState, today: date
               ) -> tuple[RiskDecision | None, list[str]]:
         """The first cap that denies ``p`` (None if all pass) and each passed cap's note."""
         book = _book(p, state)
+        self._available = None  # asked once per check (a broker call for Kite)
         notes: list[str] = []
         caps: tuple[tuple[str, Callable[[], tuple[bool, str]]], ...] = (
             ("max_open_positions", lambda: self._open_positions(p, book)),
@@ -150,6 +152,7 @@ class PortfolioCaps:
         before, change, market = self._positions(p, state, book, today)
         need = self.margins.need(BookChange(proposal=p, before=before, change=change,
                                             market=market, today=today))
+        self._available = need.available_inr
         for label, value in (("required", need.required_inr), ("available", need.available_inr)):
             if not math.isfinite(value):
                 return False, f"{label} margin {value!r} is not a number ({need.basis})"
@@ -168,8 +171,9 @@ class PortfolioCaps:
         returns = self.history.returns_before(sorted(held), today, portfolio.lookback_days)
         result = historical_var_cvar(notional, returns, portfolio.var_confidence,
                                      portfolio.horizon_days)
-        decision = check_var_limit(result, self.margins.available_inr(),
-                                   portfolio.max_var_utilisation)
+        available = self.margins.available_inr() if self._available is None else \
+            self._available
+        decision = check_var_limit(result, available, portfolio.max_var_utilisation)
         return decision.passed, decision.reason
 
     # -- the book --------------------------------------------------------------------------

@@ -198,6 +198,7 @@ class FakeKite:
     def __init__(self, order: object, account: object) -> None:
         self.order, self.account = order, account
         self.asked: list[Any] = []
+        self.balances = 0
 
     def order_margins(self, params: Any) -> Any:
         self.asked.append(params)
@@ -206,6 +207,7 @@ class FakeKite:
         return self.order
 
     def margins(self, segment: str | None = None) -> Any:
+        self.balances += 1
         if isinstance(self.account, Exception):
             raise self.account
         return self.account
@@ -221,6 +223,7 @@ def test_kite_margin_against_available_cash(tmp_path: Path, available: float,
     decision = engine.check(*_at(NIFTY))
     assert kite.asked[0][0]["transaction_type"] == "BUY"
     assert kite.asked[0][0]["quantity"] == 2 * LOT
+    assert (len(kite.asked), kite.balances) == (1, 1)  # one call each per check (rate limits)
     if passed:
         _passes(decision)
     else:
