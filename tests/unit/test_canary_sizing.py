@@ -54,3 +54,18 @@ def test_size_note_only_when_the_canary_was_not_smaller(canary_qty: int, live_qt
     assert bool(note) is noted
     if noted:
         assert "minimum lot already equals the live size" in note
+
+
+def test_live_approval_report_says_the_canary_ran_at_live_size(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from live.governance.promotion import DeploymentCheck
+    from stratops.cli_governance import _print_check
+
+    note = size_note(75, 75, 75)
+    body = {"capital_fraction": 1.0, "model_digest": "f" * 64,
+            "canary_evidence": {"sessions": 6, "trades": 29, "open_breaks": 0,
+                                "source": "canary journal", "size_note": note}}
+    _print_check(DeploymentCheck("atr_divergence", "live", 2, [], snapshot={
+        "body": body, "approval": {"signature": {"signer": "bob"}}}))
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "canary size: canary traded at the live size (75 units = 1 lot(s))" in shown
