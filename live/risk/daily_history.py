@@ -34,6 +34,7 @@ class DailyCloses:
                                 f"{closes.index[row]} is {closes.iat[row, col]!r} (must be a "
                                 "positive price)")
         self.closes = closes.sort_index()
+        self._returns: dict[tuple[tuple[str, ...], date, int], pd.DataFrame] = {}
 
     @classmethod
     def from_bars(cls, frame: pd.DataFrame) -> DailyCloses:
@@ -50,7 +51,16 @@ class DailyCloses:
     def returns_before(self, symbols: Sequence[str], day: date,
                        lookback_days: int) -> pd.DataFrame:
         """The last ``lookback_days`` daily returns of ``symbols`` from days before ``day``
-        (days where every symbol has a close; fewer if the history is shorter)."""
+        (days where every symbol has a close; fewer if the history is shorter). Kept per
+        (symbols, day): every entry of a session asks the same."""
+        key = (tuple(symbols), day, lookback_days)
+        found = self._returns.get(key)
+        if found is None:
+            found = self._returns[key] = self._returns_before(symbols, day, lookback_days)
+        return found
+
+    def _returns_before(self, symbols: Sequence[str], day: date,
+                        lookback_days: int) -> pd.DataFrame:
         unknown = sorted(set(symbols) - set(self.closes.columns))
         if unknown:
             raise RiskDataError(f"no daily closes for {unknown}; history has "
