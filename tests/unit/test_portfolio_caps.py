@@ -105,6 +105,17 @@ def test_max_open_positions_the_order_opening_one_more(tmp_path: Path, cap: int,
         assert "max_open_positions=1" in decision.reason
 
 
+def test_max_open_positions_counts_a_working_entry_as_open(tmp_path: Path) -> None:
+    from tests.unit.test_pretrade import _intend
+
+    engine = _engine(_limits(tmp_path), _policy(tmp_path, 1))
+    state = _state(bars={"NIFTY": NIFTY, "BANKNIFTY": 51_000.0})
+    _intend(state, "w1")  # a NIFTY entry not filled yet
+    decision = engine.check(_proposal(qty=LOT, symbol="BANKNIFTY",
+                                      reference_price=51_000.0), state)
+    _denied_by(decision, "max_open_positions")
+
+
 def test_max_open_positions_adding_to_an_open_position_passes(tmp_path: Path) -> None:
     engine = _engine(_limits(tmp_path), _policy(tmp_path, 1))
     proposal, state = _at(NIFTY, lots=1)
