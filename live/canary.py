@@ -2,8 +2,10 @@
 
 For a version, counting from the runner start that deployed it (its ``ModeChanged``):
 sessions traded, closed trades, and open breaks - every shadow/live reconciliation break
-over those days, plus any journal discrepancy. No journal, or no canary run of this
-version, is no evidence (the approval is refused by policy: fail closed).
+over those days, plus any journal discrepancy - and a size note when the canary's order size
+was not below the live size (the minimum lot equals the live size: it ran at full size). No
+journal, or no canary run of this version, is no evidence (the approval is refused by
+policy: fail closed).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
     span = _span(journal, strategy, version)
     if span is None:
         return None
-    qty = _qty(journal, strategy) or config.sim.qty_lots * config.sim.lot_size
+    live_qty = config.sim.qty_lots * config.sim.lot_size
+    qty = _qty(journal, strategy) or live_qty
     config_sim = expectation_config(config.sim, qty)
     breaks, trades, sessions = 0, 0, 0
     for symbol in config.symbols:
@@ -64,7 +67,19 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
     if state.last_reconciliation is not None and not state.last_reconciliation.clean:
         breaks += 1
     return CanaryEvidence(sessions=sessions, trades=trades, open_breaks=breaks,
-                          source=source)
+                          source=source, size_note=size_note(qty, live_qty, config.sim.lot_size))
+
+
+def size_note(canary_qty: int, live_qty: int, lot_size: int) -> str:
+    """What the promotion evidence must say when the canary was not smaller than live: the
+    minimum lot already equals the live size (a 1-lot version), so the policy's capital
+    fraction could not reduce it and the canary ran at full size."""
+    if canary_qty < live_qty:
+        return ""
+    lots = live_qty // max(lot_size, 1)
+    return (f"canary traded at the live size ({canary_qty} units = {lots} lot(s)): the "
+            "minimum lot already equals the live size, so the canary was not reduced to "
+            "policy.yaml stages.canary.capital_fraction")
 
 
 def journal_evidence(journal_url: str, root: Path | None, registry: Any,

@@ -204,6 +204,30 @@ def load_cost_rates(
     return _to_cost_rates(version, instrument, source)
 
 
+def load_cost_rates_version(
+    version: str, instrument: str = "index_future", path: Path | None = None
+) -> CostRates:
+    """The rates of ``instrument`` in the schedule version named ``version`` (the name a
+    registered strategy version records as its ``cost_schedule``), so live nets its P&L with
+    the same charges research did.
+
+    Raises
+    ------
+    CostScheduleError
+        If the file is missing or invalid, or has no version of that name or no
+        ``instrument`` in it.
+    """
+    source: Path | Traversable = _default_schedule() if path is None else path
+    schedule = _read_schedule(source)
+    for entry in schedule.versions:
+        if entry.version == version:
+            return _to_cost_rates(entry, instrument, source)
+    raise CostScheduleError(
+        f"no cost schedule version {version!r} in {source}; versions: "
+        f"{[entry.version for entry in schedule.versions]}"
+    )
+
+
 def _read_schedule(source: Path | Traversable) -> _ScheduleModel:
     try:
         text = source.read_text(encoding="utf-8")
@@ -387,24 +411,3 @@ def order_cost_breakdown(rates: CostRates, *, is_buy: bool, notional_inr: float)
         total_inr=brokerage + stt + exchange + sebi + stamp + gst,
     )
 
-
-def round_trip_cost_inr(
-    rates: CostRates, notional_buy_inr: float, notional_sell_inr: float
-) -> float:
-    """Total charges in INR of one buy order and one sell order (either order in time).
-
-    Parameters
-    ----------
-    rates
-        Rates from :func:`load_cost_rates`.
-    notional_buy_inr, notional_sell_inr
-        Turnover of the buy and of the sell order, >= 0.
-
-    Returns
-    -------
-    float
-        Sum of both orders' :attr:`CostBreakdown.total_inr`.
-    """
-    buy = order_cost_breakdown(rates, is_buy=True, notional_inr=notional_buy_inr)
-    sell = order_cost_breakdown(rates, is_buy=False, notional_inr=notional_sell_inr)
-    return buy.total_inr + sell.total_inr

@@ -283,6 +283,9 @@ def _print_check(check: Any) -> None:
                       f", approved by {check.snapshot['approval']['signature']['signer']}, "
                       f"capital fraction {body['capital_fraction']}, model "
                       f"{body['model_digest'][:16]}...")
+        evidence = body.get("canary_evidence")
+        if isinstance(evidence, dict) and evidence.get("size_note"):
+            console.print(f"  canary size: {evidence['size_note']}")  # a 1-lot version
         return
     console.print(f"[red]NOT verified[/]: {check.strategy}@{check.stage}")
     for problem in check.problems:

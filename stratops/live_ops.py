@@ -120,7 +120,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
-    from live.runner.deployments import load_candidates, load_deployed
+    from live.runner.deployments import cost_rates, load_candidates, load_deployed, stage_capital
     from live.runner.feed import parse_feed, replay_frame
     from live.runner.runner import Runner
     from pipelines.datasets.catalog import find_dataset
@@ -178,17 +178,49 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
     limits = load_risk_limits(settings.path(settings.governance.risk_file),
                               set(policy.rules.symbols), set(STRATEGIES))
-    capital = {d.strategy: policy.capital_for(d.strategy, mode) or
-               policy.capital_for(d.strategy, "live") for d in deployed}
+    capital = stage_capital(policy, deployed, mode)  # canary: the policy's fraction
+    caps = portfolio_caps(settings, limits, policy, exchange,
+                          replay_frame(dataset.path, symbols, None, None))
+    try:
+        costs = cost_rates(deployed)
+    except ValueError as exc:
+        raise LiveSetupError(f"{mode} refused: no cost rates to net P&L with: {exc}") from exc
     runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
-                    risk=PreTradeRiskEngine(limits, policy),
-                    guardrails=Guardrails(limits, capital),
+                    risk=PreTradeRiskEngine(limits, policy, caps=caps),
+                    guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
                     insane_fill_pct=limits.post_trade.insane_fill_pct)
     return LiveRun(runner, exchange, refused, frame, notes)
+
+
+def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
+                   bars: Any) -> Any:
+    """The pre-trade engine's portfolio caps: daily closes of the traded underlyings from
+    ``bars`` (the feed's dataset, every day it holds: the VaR history and the realised
+    volatility), and the margin source - Kite's margin endpoints when ``broker`` is the Kite
+    adapter, else the SPAN-like model against risk.yaml's paper capital."""
+    from live.adapters.kite.adapter import KiteBroker
+    from live.adapters.kite.margins import KiteMargins
+    from live.risk.daily_history import DailyCloses
+    from live.risk.margin import MarginParamsError, load_margin_params
+    from live.risk.margin_source import MarginSource, PaperMargins
+    from live.risk.portfolio_caps import PortfolioCaps
+    from live.risk.var import RiskDataError
+
+    try:
+        params = load_margin_params(settings.path(limits.margin.params_file))
+        history = DailyCloses.from_bars(bars)
+    except (MarginParamsError, RiskDataError) as exc:
+        raise LiveSetupError(f"risk caps cannot be built: {exc}") from exc
+    margins: MarginSource = PaperMargins(params, limits.margin.available_capital_inr)
+    if isinstance(broker, KiteBroker):
+        client: Any = broker.client  # the logged-in KiteConnect: it has the margin endpoints
+        margins = KiteMargins(client)
+    return PortfolioCaps(limits, policy, history=history, margins=margins,
+                         rate=params.discount_rate)
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

@@ -147,6 +147,7 @@ class CanaryEvidence:
     trades: int
     open_breaks: int
     source: str  # where the counts came from (journal path, query), quoted in violations
+    size_note: str = ""  # e.g. the canary traded at the live size (a 1-lot version)
 
     def __post_init__(self) -> None:
         for name in ("sessions", "trades", "open_breaks"):

@@ -384,7 +384,8 @@ class GovernanceService:
                 strategy, PREVIOUS_STAGE.get(stage), version),
             "canary_evidence": None if evidence is None else {
                 "sessions": evidence.sessions, "trades": evidence.trades,
-                "open_breaks": evidence.open_breaks, "source": evidence.source},
+                "open_breaks": evidence.open_breaks, "source": evidence.source,
+                "size_note": evidence.size_note},
             "schema": SNAPSHOT_SCHEMA, "strategy": strategy, "version": version,
             "stage": stage, "capital_fraction": policy.capital_fraction(stage),
             "capital_inr": policy.capital_for(strategy, stage),

@@ -1,8 +1,12 @@
 """Intraday guardrails evaluated at every bar: drawdown bands, daily-loss and volatility
 kill triggers, lockout windows.
 
-Per strategy and for the portfolio, today's P&L (realised since the session began plus the
-open position marked at the last close, INR) is tracked against its intraday peak:
+Per strategy and for the portfolio, today's P&L **net of the cost model** (realised since
+the session began plus the open position marked at the last close, minus the charges of
+today's fills and of closing the open position now, INR) is tracked against its intraday
+peak. The charges are research's (:mod:`strategies.costs`: the version's cost schedule, one
+formula for the simulator and live), fed with every journaled fill (:meth:`Guardrails.note_fill`,
+by the runner live and by its journal fold on restart):
 
 * drawdown >= ``soft_pct`` of capital: new entries are scaled by ``soft_scale`` (journaled
   once as an alert);
@@ -17,11 +21,16 @@ open position marked at the last close, INR) is tracked against its intraday pea
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 
-from live.risk.limits import DrawdownBand, RiskLimits, by_name
+from live.broker import Side
+from live.events import OrderFilled
+from live.risk.limits import DrawdownBand, RiskLimits
 from live.state import LiveState
+from strategies.costs import CostRates, order_cost_breakdown
+from strategies.errors import StratopsError
 
 SESSION_LOCK = "session lockout"  # reason prefix of the locks the runner lifts itself
 
@@ -52,11 +61,17 @@ def fired_key(reason: str) -> str | None:
     return found.group(1) if found else None
 
 
+class GuardrailsConfigError(StratopsError, ValueError):
+    """A strategy whose capital is watched has no cost schedule to net its P&L with."""
+
+
 @dataclass
 class _Day:
     start_realised: dict[str, float] = field(default_factory=dict)
     peak: dict[str, float] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
+    costs: dict[str, float] = field(default_factory=dict)  # charges of today's fills, INR
+    fills: set[str] = field(default_factory=set)  # trade ids counted today
 
 
 class Guardrails:
@@ -64,8 +79,13 @@ class Guardrails:
     by :meth:`replay_bar` at every journaled bar, the fired triggers by :meth:`mark_fired`
     from the journaled actions."""
 
-    def __init__(self, limits: RiskLimits, capital_inr: dict[str, float]) -> None:
-        self.limits, self.capital = limits, capital_inr
+    def __init__(self, limits: RiskLimits, capital_inr: dict[str, float], *,
+                 costs: Mapping[str, CostRates]) -> None:
+        missing = sorted(set(capital_inr) - set(costs))
+        if missing:
+            raise GuardrailsConfigError(f"no cost rates for {missing}: guardrails need every "
+                                        "watched strategy's cost schedule")
+        self.limits, self.capital, self.costs = limits, capital_inr, dict(costs)
         self.day: object = None
         self._today = _Day()
         self.scale: dict[str, float] = {}
@@ -79,13 +99,35 @@ class Guardrails:
     def in_lockout(self, local: time) -> bool:
         return any(w.start <= local < w.end for w in self.limits.drawdown.lockout_windows)
 
+    def note_fill(self, strategy: str, fill: OrderFilled) -> None:
+        """A journaled fill of ``strategy``: its charges count against today's P&L (once per
+        trade id; a strategy not watched is ignored)."""
+        rates = self.costs.get(strategy)
+        if rates is None or fill.trade_id in self._today.fills:
+            return
+        self._today.fills.add(fill.trade_id)
+        self._today.costs[strategy] = self._today.costs.get(strategy, 0.0) + \
+            order_cost_breakdown(rates, is_buy=fill.side is Side.BUY,
+                                 notional_inr=abs(fill.qty * fill.price)).total_inr
+
+    def costs_today(self, strategy: str) -> float:
+        """Charges of ``strategy``'s fills this session (INR)."""
+        return self._today.costs.get(strategy, 0.0)
+
     def _pnl_today(self, state: LiveState, strategy: str, closes: dict[str, float]) -> float:
+        """Today's P&L net of costs: realised + marked - today's charges - closing charges."""
         stats = state.stats.get(strategy)
         realised = stats.realised_pnl_inr if stats is not None else 0.0
-        pnl = realised - self._today.start_realised.get(strategy, 0.0)
+        pnl = realised - self._today.start_realised.get(strategy, 0.0) - \
+            self.costs_today(strategy)
+        rates = self.costs.get(strategy)
         for (name, symbol), pos in state.positions.items():
             if name == strategy and pos.net_qty and symbol in closes:
                 pnl += (closes[symbol] - pos.avg_price) * pos.net_qty
+                if rates is not None:  # what closing it now would be charged
+                    pnl -= order_cost_breakdown(
+                        rates, is_buy=pos.net_qty < 0,
+                        notional_inr=abs(pos.net_qty * closes[symbol])).total_inr
         return pnl
 
     def mark_fired(self, key: str) -> None:
@@ -134,17 +176,17 @@ class Guardrails:
         for strategy, capital in sorted(self.capital.items()):
             pnl = self._pnl_today(state, strategy, closes)
             total += pnl
-            self._band(strategy, pnl, capital,
-                       by_name(self.limits.drawdown.strategy, strategy), out)
+            self._band(strategy, pnl, capital, self.limits.drawdown_for(strategy), out)
             if -pnl >= kill.max_strategy_daily_loss_inr:
                 self._once(f"loss:{strategy}", GuardAction(
-                    "kill", strategy, "flatten", f"daily loss {-pnl:,.0f} INR >= "
+                    "kill", strategy, "flatten", f"daily loss net of costs {-pnl:,.0f} INR >= "
                     f"{kill.max_strategy_daily_loss_inr:,.0f}"), out)
         self._band("all", total, sum(self.capital.values()), self.limits.drawdown.portfolio,
                    out)
         if -total >= kill.max_daily_loss_inr:
             self._once("loss:all", GuardAction("kill", "all", "flatten",
-                                               f"portfolio daily loss {-total:,.0f} INR >= "
+                                               f"portfolio daily loss net of costs "
+                                               f"{-total:,.0f} INR >= "
                                                f"{kill.max_daily_loss_inr:,.0f}"), out)
         for symbol, move in sorted(one_bar_return_pct.items()):
             if abs(move) > kill.max_abs_1min_return_pct:

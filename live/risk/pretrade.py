@@ -35,6 +35,12 @@ value against the limit. Controls, in order:
 10. ``max_net_lots_per_symbol`` / ``max_net_lots_per_strategy`` / ``max_lots_per_expiry``:
     net lots after the order, counting working orders in its direction. Skipped for an
     exposure-reducing order (as is ``max_open_order_value``); every other control applies.
+11. The portfolio caps with the order's effect (:mod:`live.risk.portfolio_caps`, when the
+    engine is given them - ``stratops live run`` always is): ``max_open_positions``,
+    ``exposure``, ``margin``, ``max_var_utilisation``. Skipped for an exposure-reducing
+    order. A denial names the cap; a pass's reason lists every cap with its number
+    (``caps: max_open_positions 1/1; exposure ...; margin ...; max_var_utilisation ...``),
+    so the journal shows they were evaluated.
 
 Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
 clock), and records only passed proposals (orders that will be sent).
@@ -53,6 +59,7 @@ from live.events import BarClosed
 from live.governance.policy import Policy
 from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
+from live.risk.portfolio_caps import PortfolioCaps
 from live.state import LiveState, OrderStatus
 from strategies.venues import get_venue
 
@@ -96,10 +103,11 @@ def _trade_before(state: LiveState, symbol: str, ts: datetime | None) -> BarClos
 
 class PreTradeRiskEngine:
     """The :class:`~live.risk.interface.RiskEngine` built from ``risk.yaml`` (and the policy's
-    allow-list and windows when ``policy`` is given)."""
+    allow-list and windows when ``policy`` is given, the portfolio caps when ``caps`` is)."""
 
-    def __init__(self, limits: RiskLimits, policy: Policy | None = None) -> None:
-        self.limits, self.policy = limits, policy
+    def __init__(self, limits: RiskLimits, policy: Policy | None = None, *,
+                 caps: PortfolioCaps | None = None) -> None:
+        self.limits, self.policy, self.caps = limits, policy, caps
         self._rate: dict[str, deque[datetime]] = {}
         self._dup_last: dict[_DupKey, datetime] = {}
         self._dup_seen: deque[tuple[datetime, _DupKey]] = deque()
@@ -131,9 +139,16 @@ class PreTradeRiskEngine:
             denial = booked(p, book)
             if denial is not None:
                 return denial
+        notes = ""
+        if self.caps is not None and not p.reduces_exposure:
+            venue = EXCHANGE_VENUES[p.exchange]
+            denial, passed = self.caps.check(p, state, p.ts.astimezone(self._zone(venue)).date())
+            if denial is not None:
+                return denial
+            notes = "; caps: " + "; ".join(passed)
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
-                                          f"{p.reference_price:g}: all controls passed",
+                                          f"{p.reference_price:g}: all controls passed{notes}",
                             warning="" if breach is None else f"{breach[0]}: {breach[1]}")
 
     # -- stateless controls --------------------------------------------------------------

@@ -264,7 +264,7 @@ def check_var_limit(
         f"INR {result.var_inr:,.0f} is {used:.2%} of capital INR {capital_inr:,.0f}, "
         f"limit {max_utilisation:.2%}"
     )
-    return RiskDecision(passed=used <= max_utilisation, check="var_limit", reason=reason)
+    return RiskDecision(passed=used <= max_utilisation, check="max_var_utilisation", reason=reason)
 
 
 def _zero(method: str, confidence: float, horizon_days: int) -> VarResult:

@@ -16,9 +16,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
+from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
 from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
 from strategies.venues import get_venue, resolve_cutoff
@@ -43,6 +44,7 @@ class Deployed:
     slippage_ticks: float = 0.0
     tick_size: float = 0.05
     lot_size: int = 1
+    cost_schedule: str | None = None  # the cost schedule version research charged
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +55,34 @@ class Refusal:
 
 def lots_for(qty_lots: int, mode: str, fraction: float) -> int:
     """Lots per trade: full size live, the stage's fraction (at least one lot) in canary,
-    the research size in shadow (virtual)."""
+    the research size in shadow (virtual). A 1-lot version's canary is therefore at live
+    size; its promotion evidence says so (:func:`live.canary.size_note`)."""
     if mode == "canary":
         return max(1, math.floor(qty_lots * fraction))
     return qty_lots
+
+
+class CapitalPolicy(Protocol):
+    """What :func:`stage_capital` asks of the policy (:class:`~live.governance.policy.Policy`)."""
+
+    def capital_for(self, strategy: str, stage: str) -> float: ...
+
+
+def stage_capital(policy: CapitalPolicy, deployed: list[Deployed], mode: str
+                  ) -> dict[str, float]:
+    """The capital each strategy's guardrails measure (drawdown % and losses against): the
+    policy's capital at the run's stage (canary: its ``capital_fraction``); shadow deploys
+    none, so a shadow run watches the live capital its virtual size stands for."""
+    stage = STAGE_OF_MODE[mode]
+    return {d.strategy: policy.capital_for(d.strategy, stage) or
+            policy.capital_for(d.strategy, "live") for d in deployed}
+
+
+def cost_rates(deployed: list[Deployed]) -> dict[str, CostRates]:
+    """Each strategy's cost rates: its version's cost schedule (the one research charged),
+    else the latest schedule - live P&L is never counted gross."""
+    return {d.strategy: load_cost_rates() if d.cost_schedule is None
+            else load_cost_rates_version(d.cost_schedule) for d in deployed}
 
 
 def build(config: VersionConfig, version: int, mode: str, fraction: float,
@@ -73,7 +99,7 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
                   **{key: getattr(sim, key) for key in LEVEL_KEYS})
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
-                    sim.tick_size, sim.lot_size)
+                    sim.tick_size, sim.lot_size, sim.cost_schedule)
 
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None

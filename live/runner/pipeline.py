@@ -159,6 +159,9 @@ class OrderPipeline(RiskGate):
             return  # the same fill delivered again (an at-least-once bus)
         self._fills_heard.add(fill.trade_id)
         self.protection.note_fill(fill)
+        order = self.state.orders.get(fill.client_key)
+        if self.guardrails is not None and order is not None:
+            self.guardrails.note_fill(order.strategy, fill)  # its charges: P&L net of costs
         reference = self._fill_reference(fill)
         if reference is None:
             return

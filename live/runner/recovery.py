@@ -92,6 +92,9 @@ class Recovery(RunnerCore):
             self._note_alert(message)
         elif isinstance(message, OrderFilled):
             self.protection.note_fill(message)
+            order = self.state.orders.get(message.client_key)
+            if self.guardrails is not None and order is not None:
+                self.guardrails.note_fill(order.strategy, message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderIntended):

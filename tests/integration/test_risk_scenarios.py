@@ -24,7 +24,7 @@ from live.journal import Journal, open_journal
 from live.risk.guardrails import Guardrails
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
-from live.runner.deployments import build
+from live.runner.deployments import build, cost_rates
 from live.runner.feed import replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.params import get_params
@@ -70,7 +70,8 @@ def _runner(tmp_path: Path, limits: Any, *, qty_lots: int = 1, strategy: str = "
                     clock=clock, market=lambda b: exchange.on_bar(
                         b.symbol, b.ts, b.open, b.high, b.low, b.close),
                     risk=PreTradeRiskEngine(limits),
-                    guardrails=Guardrails(limits, {strategy: 1_000_000.0}))
+                    guardrails=Guardrails(limits, {strategy: 1_000_000.0},
+                                          costs=cost_rates([deployed])))
     runner.recover()
     return runner
 
@@ -106,7 +107,7 @@ def test_gap_down_locks_the_whole_book_and_only_exits_follow(tmp_path: Path) -> 
 def test_runaway_strategy_hits_soft_then_hard_drawdown_and_is_flattened(
         tmp_path: Path) -> None:
     limits = _limits(tmp_path, **{"drawdown.strategy": {"default": {
-        "soft_pct": 0.05, "hard_pct": 0.1, "soft_scale": 0.5}},
+        "soft_pct": 0.1, "hard_pct": 0.2, "soft_scale": 0.5}},  # net of costs
         "drawdown.lockout_windows": []})
     journal = _run(tmp_path, _frame(), limits, params={"fast": 2, "slow": 3, "trend": 0})
     events = [m for _, m in journal.read()]
@@ -137,7 +138,7 @@ def _risk_events(journal: Journal) -> list[tuple[object, ...]]:
 def test_restart_rebuilds_guardrail_peaks_and_pretrade_memory_from_the_journal(
         tmp_path: Path, restart_after: str) -> None:
     limits = _limits(tmp_path, **{"drawdown.strategy": {"default": {
-        "soft_pct": 0.05, "hard_pct": 0.1, "soft_scale": 0.5}},
+        "soft_pct": 0.1, "hard_pct": 0.2, "soft_scale": 0.5}},
         "drawdown.lockout_windows": [], "pre_trade.duplicate_window_seconds": 3600})
     params = {"fast": 2, "slow": 3, "trend": 0}
     bars = list(replay_bars(_frame()))

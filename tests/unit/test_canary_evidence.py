@@ -109,3 +109,10 @@ def test_evidence_for_run_stopped_with_a_position_open_has_no_open_breaks(
     assert runner.state.positions[("ema_cross", "NIFTY")].net_qty != 0
     found = evidence(stores)
     assert found is not None and found.open_breaks == 0
+
+
+def test_evidence_for_one_lot_version_says_the_canary_ran_at_live_size(
+        two_afternoons: Stores) -> None:
+    found = evidence(two_afternoons)  # qty_lots 1: 0.5 of it rounds up to the live lot
+    assert found is not None and "live size" in found.size_note
+    assert "1 lot(s)" in found.size_note

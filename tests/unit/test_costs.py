@@ -29,8 +29,8 @@ from strategies.costs import (
     CostScheduleError,
     fill_cost_inr,
     load_cost_rates,
+    load_cost_rates_version,
     order_cost_breakdown,
-    round_trip_cost_inr,
 )
 
 # Version 2024-10-01 is in force on this date in the packaged schedule.
@@ -122,14 +122,6 @@ def test_order_cost_breakdown_nifty_future_sell_matches_hand_arithmetic(
     assert got.stamp_inr == 0.0
     assert got.gst_inr == pytest.approx(gst, abs=1e-9)
     assert got.total_inr == pytest.approx(415.82138, abs=1e-9)
-
-
-def test_round_trip_cost_inr_nifty_future_is_sum_of_both_legs(future_rates: CostRates) -> None:
-    buy = 20 + 0.00173 / 100 * 1_762_500 + 1.7625 + 35.25 + 0.18 * (20 + 30.49125 + 1.7625)
-    sell = 20 + 354 + 0.00173 / 100 * 1_770_000 + 1.77 + 0.18 * (20 + 30.621 + 1.77)
-    got = round_trip_cost_inr(future_rates, NIFTY_BUY_INR, NIFTY_SELL_INR)
-    assert got == pytest.approx(buy + sell, abs=1e-9)
-    assert got == pytest.approx(512.730805, abs=1e-9)
 
 
 # --- which side pays what ------------------------------------------------------------------
@@ -342,3 +334,17 @@ def test_fill_cost_inr_negative_notional_raises(future_rates: CostRates) -> None
 def test_fill_cost_inr_wrong_length_rates_raises() -> None:
     with pytest.raises(ValueError, match="as_array"):
         fill_cost_inr(np.zeros(3), True, 1.0)
+
+
+# --- a version's schedule by name (what live nets its P&L with) ----------------------------
+
+
+def test_load_cost_rates_version_is_the_named_version_not_the_latest() -> None:
+    named = load_cost_rates_version("2024-10-01")
+    assert named == load_cost_rates(on=date(2024, 10, 1))
+    assert named.version == "2024-10-01" != load_cost_rates().version
+
+
+def test_load_cost_rates_version_unknown_name_lists_the_versions() -> None:
+    with pytest.raises(CostScheduleError, match="2024-10-01"):
+        load_cost_rates_version("1999-01-01")

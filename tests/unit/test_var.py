@@ -177,7 +177,7 @@ def test_check_var_limit_denies_above_limit_and_names_numbers() -> None:
     result = historical_var_cvar(HAND_BOOK, HAND, 0.9)
     assert check_var_limit(result, 250.0, 0.02).passed
     denied = check_var_limit(result, 250.0, 0.015)
-    assert (denied.passed, denied.check) == (False, "var_limit")
+    assert (denied.passed, denied.check) == (False, "max_var_utilisation")
     assert "2.00% of capital" in denied.reason and "limit 1.50%" in denied.reason
 
 
