@@ -49,6 +49,24 @@ def kite_credentials(settings: Settings, env: Mapping[str, str] | None = None
                             settings.path(settings.live.kite.secret_file))
 
 
+def kite_token_problem(settings: Settings, now: datetime,
+                       env: Mapping[str, str] | None = None) -> str | None:
+    """Why Kite cannot be traded on at ``now`` (credentials missing or exposed, token absent
+    or stale), or None when the token is fresh. No network call: a long-lived service asks
+    this before each session and holds (and pages) while it answers a reason."""
+    from live.adapters.kite.credentials import (
+        KiteCredentialsError,
+        KiteTokenStaleError,
+        require_fresh_token,
+    )
+
+    try:
+        require_fresh_token(kite_credentials(settings, env), now)
+    except (KiteCredentialsError, KiteTokenStaleError) as exc:
+        return str(exc)
+    return None
+
+
 def kite_client(settings: Settings, credentials: KiteCredentials, *, clock: Clock,
                 sleep: Callable[[float], None] = time.sleep,
                 connect: Callable[..., Any] | None = None) -> RateLimitedKite:

@@ -116,8 +116,8 @@ def test_order_that_would_wait_too_long_is_refused_and_never_sent() -> None:
     for _ in range(10):
         kite.place_order(tag="x")
     time.advance(0.5)
-    with pytest.raises(KiteRateLimitedError, match="rate_limited: place_order would wait "
-                                                   "0.500 s"):
+    with pytest.raises(KiteRateLimitedError, match=r"rate_limited: place_order would wait "
+                                                   r"0\.500 s"):
         kite.place_order(tag="x")
     assert len(client.calls) == 10 and time.slept == []
 

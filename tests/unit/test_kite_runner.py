@@ -194,7 +194,7 @@ def test_postback_of_a_cancel_at_the_broker_is_journaled_once(tmp_path: Path) ->
 
 def test_unreadable_postback_is_alerted_and_nothing_else_changes(tmp_path: Path) -> None:
     desk = KiteDesk(tmp_path)
-    runner, broker, exchange, next_bar = submitted_entry(desk)
+    runner, broker, _, next_bar = submitted_entry(desk)
     broker.on_order_update({"order_id": "1", "status": "COMPLETE"})
     runner.run([Idle(next_bar.ts)])
     (alert,) = [a for a in desk.messages(AlertRaised) if a.code == UPDATE_ALERT]  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import json
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,8 +41,8 @@ def settings_in(root: Path, **live: Any) -> Settings:
 class StubKite:
     """The part of ``KiteConnect`` the login and session check use; records what it got."""
 
-    built: list[dict[str, Any]] = []
-    profile_error: Exception | None = None
+    built: ClassVar[list[dict[str, Any]]] = []
+    profile_error: ClassVar[Exception | None] = None
 
     def __init__(self, api_key: str, access_token: str | None = None, root: str | None = None,
                  timeout: float | None = None) -> None:
@@ -225,3 +225,15 @@ def test_cli_kite_status_with_an_exposed_secret_file_exits_2(
     path.chmod(0o644)
     assert main(["kite", "status"]) == EXIT_BAD_INPUT
     assert "mode 0644" in capsys.readouterr().err
+
+
+def test_token_problem_is_none_for_a_fresh_token_and_the_reason_otherwise(
+        tmp_path: Path) -> None:
+    from stratops.kite_ops import kite_token_problem
+
+    settings = settings_in(tmp_path)
+    assert kite_token_problem(settings, MORNING, env=FRESH) is None
+    next_day = datetime(2026, 12, 8, 6, 0, tzinfo=IST)
+    assert "expired at 2026-12-08T06:00:00+05:30" in str(
+        kite_token_problem(settings, next_day, env=FRESH))
+    assert "KITE_API_KEY" in str(kite_token_problem(settings, MORNING, env={}))
