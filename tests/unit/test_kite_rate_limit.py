@@ -196,3 +196,33 @@ def test_the_26th_modification_of_one_order_is_refused() -> None:
 def test_rate_limits_must_be_positive() -> None:
     with pytest.raises(KiteRateLimitConfigError, match="orders_per_s=0"):
         KiteRateLimits(orders_per_s=0)
+
+
+class MarginClient(RecordingClient):
+    def order_margins(self, params: Any) -> Any:
+        return self._record("order_margins")
+
+    def place_gtt(self, **kwargs: Any) -> Any:
+        return self._record("place_gtt")
+
+
+def test_other_endpoints_share_the_ten_a_second_bucket_and_wait() -> None:
+    time = FakeTime()
+    client = MarginClient(time)
+    kite = RateLimitedKite(client, clock=time.clock, sleep=time.sleep)
+    for _ in range(6):
+        kite.orders()
+        kite.order_margins([])
+    assert time.slept == [pytest.approx(1.0)]
+    assert len(client.calls) == 12
+
+
+def test_an_unlisted_command_is_refused_rather_than_sent_late() -> None:
+    time = FakeTime()
+    client = MarginClient(time)
+    kite = RateLimitedKite(client, clock=time.clock, sleep=time.sleep)
+    for _ in range(10):
+        kite.orders()
+    with pytest.raises(KiteRateLimitedError, match="place_gtt would wait"):
+        kite.place_gtt(trigger_type="single")
+    assert all(name == "orders" for name, _ in client.calls)

@@ -34,7 +34,13 @@ from live.runner.deployments import build
 from live.runner.feed import FeedBar, Idle
 from live.runner.runner import Runner
 from strategies.version_config import VersionConfig
-from tests.unit.test_kite_adapter import PLACE, PaperKiteTransport, _kite_order, kite_client
+from tests.unit.test_kite_adapter import (
+    PLACE,
+    Fault,
+    PaperKiteTransport,
+    _kite_order,
+    kite_client,
+)
 from tests.unit.test_runner_engine import FIRST_ENTRY, day_bars, record_clock, strategy_config
 
 
@@ -279,3 +285,19 @@ def test_new_login_with_a_book_that_disagrees_keeps_holding(tmp_path: Path) -> N
     fresh, _ = other.broker()
     assert not runner.resume_broker(fresh, bars[FIRST_ENTRY + 4].ts)
     assert runner.broker_held(bars[FIRST_ENTRY + 5].ts)
+
+
+def test_token_rejected_on_the_first_order_journals_it_rejected_and_sends_nothing_more(
+        tmp_path: Path) -> None:
+    desk = KiteDesk(tmp_path)
+    runner, _, _ = desk.runner()
+    runner.recover()
+    transport = desk.transports[-1]
+    transport.fail_next(*PLACE, Fault(error="token_expired"))
+    runner.run(day_bars())
+    (submitted,) = desk.messages(OrderSubmitted)
+    assert submitted.outcome == "rejected"  # type: ignore[attr-defined]
+    assert "TokenException" in submitted.reason  # type: ignore[attr-defined]
+    place_at = next(i for i, s in enumerate(transport.sent) if (s.method, s.path) == PLACE)
+    assert transport.sent[place_at + 1:] == []
+    assert [p.code for p in desk.pages] == [SESSION_ALERT]
