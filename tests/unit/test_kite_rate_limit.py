@@ -226,3 +226,12 @@ def test_an_unlisted_command_is_refused_rather_than_sent_late() -> None:
     with pytest.raises(KiteRateLimitedError, match="place_gtt would wait"):
         kite.place_gtt(trigger_type="single")
     assert all(name == "orders" for name, _ in client.calls)
+
+
+def test_command_held_behind_another_threads_call_counts_that_time_as_late() -> None:
+    readings = iter([START, START + timedelta(seconds=0.3)])  # asked, then got the lock
+
+    kite = RateLimitedKite(RecordingClient(FakeTime()), clock=lambda: next(readings),
+                           sleep=lambda s: None, limits=KiteRateLimits(max_command_wait_s=0.25))
+    with pytest.raises(KiteRateLimitedError, match=r"would wait 0\.300 s"):
+        kite.place_order(tag="x")

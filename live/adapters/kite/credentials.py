@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
@@ -179,9 +180,8 @@ def write_access_token(path: Path, access_token: str, issued_at: datetime) -> No
     if not folder.exists():
         folder.mkdir(mode=0o700, parents=True)
         folder.chmod(0o700)  # mkdir's mode is filtered by the umask
-    partial = folder / f".{path.name}.{os.getpid()}.partial"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                 SECRET_FILE_MODE)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+    partial = Path(name)  # created 0600 (mkstemp), O_EXCL: never someone else's file
     try:
         os.fchmod(fd, SECRET_FILE_MODE)
         os.write(fd, body)

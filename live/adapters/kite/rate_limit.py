@@ -148,30 +148,43 @@ class RateLimitedKite:
         return limited
 
     def admit(self, call: str, *, order_id: str | None = None) -> None:
-        """Wait for ``call``'s turn; a command that would wait too long, or whose daily or
-        per-order cap is used up, raises :class:`KiteRateLimitedError` (nothing is sent)."""
-        command = call in ORDER_CALLS or call.startswith(COMMAND_PREFIXES)
+        """Wait for ``call``'s turn; a command that would be sent too late (its wait, plus
+        any time spent behind another thread's command), or whose daily or per-order cap is
+        used up, raises :class:`KiteRateLimitedError` (nothing is sent)."""
+        if call in ORDER_CALLS or call.startswith(COMMAND_PREFIXES):
+            self._admit_command(call, order_id)
+        else:
+            self._admit_query(call)
+
+    def _admit_query(self, call: str) -> None:
+        """A query sleeps outside the lock, so it never delays another thread's command."""
+        windows = self._windows(call)
+        while True:
+            with self._lock:
+                now_s = self._clock().timestamp()
+                wait_s = max(w.wait_s(now_s) for w in windows)
+                if wait_s <= 0:
+                    for window in windows:
+                        window.take(now_s)
+                    return
+            self._sleep(wait_s)
+
+    def _admit_command(self, call: str, order_id: str | None) -> None:
+        asked = self._clock()
         with self._lock:
             now = self._clock()
-            if call == "place_order":
-                self._check_daily(now)
-            if call == "modify_order" and order_id is not None:
-                done = self._modifications.get(order_id, 0)
-                if done >= self.limits.modifications_per_order:
-                    raise KiteRateLimitedError(
-                        f"rate_limited: order {order_id} was modified {done} times, Kite's cap "
-                        f"is {self.limits.modifications_per_order}; not sent (cancel and place "
-                        "a new order)")
+            self._check_caps(call, now, order_id)
             windows = self._windows(call)
             wait_s, blocking = max(((w.wait_s(now.timestamp()), w) for w in windows),
                                    key=lambda pair: pair[0])
-            if command and wait_s > self.limits.max_command_wait_s:
+            late_s = (now - asked).total_seconds() + wait_s
+            if late_s > self.limits.max_command_wait_s:
                 raise KiteRateLimitedError(
-                    f"rate_limited: {call} would wait {wait_s:.3f} s for Kite's "
+                    f"rate_limited: {call} would wait {late_s:.3f} s for Kite's "
                     f"{blocking.describe()} limit (at most "
                     f"{self.limits.max_command_wait_s:g} s); not sent")
             if wait_s > 0:
-                self._sleep(wait_s)
+                self._sleep(wait_s)  # short (bounded above): other commands queue behind it
                 now = self._clock()
             for window in windows:
                 window.take(now.timestamp())
@@ -180,6 +193,18 @@ class RateLimitedKite:
                 self._placed_on = (day, count + 1)
             if call == "modify_order" and order_id is not None:
                 self._modifications[order_id] = self._modifications.get(order_id, 0) + 1
+
+    def _check_caps(self, call: str, now: datetime, order_id: str | None) -> None:
+        """The daily order cap and the per-order modification cap."""
+        if call == "place_order":
+            self._check_daily(now)
+        if call == "modify_order" and order_id is not None:
+            done = self._modifications.get(order_id, 0)
+            if done >= self.limits.modifications_per_order:
+                raise KiteRateLimitedError(
+                    f"rate_limited: order {order_id} was modified {done} times, Kite's cap "
+                    f"is {self.limits.modifications_per_order}; not sent (cancel and place "
+                    "a new order)")
 
     def _windows(self, call: str) -> list[RateWindow]:
         if call == "place_order":
