@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -143,9 +143,11 @@ def _kite_broker(settings: Settings) -> Any:
 
 def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
-            settings: Settings | None = None, broker: str | None = None) -> LiveRun:
+            settings: Settings | None = None, broker: str | None = None,
+            pager: Callable[[Any], None] | None = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
-    ``broker`` (``paper`` | ``kite``) overrides ``live.broker``."""
+    ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
+    broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
     from live.adapters.paper import PaperConfigError, PaperExchange
     from live.db import make_engine
     from live.governance.kill import verified_commands
@@ -228,7 +230,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     guardrails=Guardrails(limits, capital),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
-                    insane_fill_pct=limits.post_trade.insane_fill_pct)
+                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager)
     return LiveRun(runner, exchange, refused, frame, notes)
 
 
