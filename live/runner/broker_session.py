@@ -11,6 +11,10 @@ reconciled with the journal (in-doubt orders settled by tag, fills by trade id, 
 compared); an unclean reconciliation keeps holding. Exits owed meanwhile are decided again
 at the next bar after the hold lifts (``exit_overdue``).
 
+Books that cannot be read (a timeout, a 5xx) hold the runner at that market time only: the
+positions may have changed, so nothing is decided on them (no order of any kind) until a
+read succeeds at the next bar or ``Idle``; a critical ``broker_unavailable`` alert says so.
+
 Pushed order updates (:class:`~live.broker.PushesOrderUpdates`: Kite's postbacks) are
 drained at each bar and each ``Idle``; one about an order of ours makes the executor read
 the trade and order books now (fills journaled once per trade id, rejections and
@@ -48,20 +52,29 @@ class BrokerSession(RunnerCore):
     pager: Pager
     _broker_hold: str | None  # why the runner holds besides a dead session (None: it does not)
     _session_paged: bool
+    _books_unread: datetime | None  # the market time whose read of the books failed
+
+    def _session_dead(self, ts: datetime) -> bool:
+        """True when the broker's session is dead (alerted and paged the first time)."""
+        if not (isinstance(self.broker, HasSession) and self.broker.session_invalid):
+            return False
+        if not self._session_paged:
+            self._session_paged = True
+            self.page(ts, SESSION_ALERT,
+                      f"broker {getattr(self.broker, 'name', '?')}: the session is invalid "
+                      "(access token rejected or expired); holding: no order is sent, exits "
+                      "included, until a fresh login is reconciled (stratops kite login, "
+                      "then restart or resume)")
+        return True
 
     def broker_held(self, ts: datetime) -> bool:
         """True when nothing may be sent: the broker's session is dead (alerted and paged
-        once) or its reconciliation after a new login was not clean."""
-        if isinstance(self.broker, HasSession) and self.broker.session_invalid:
-            if not self._session_paged:
-                self._session_paged = True
-                self.page(ts, SESSION_ALERT,
-                          f"broker {getattr(self.broker, 'name', '?')}: the session is invalid "
-                          "(access token rejected or expired); holding: no order is sent, "
-                          "exits included, until a fresh login is reconciled (stratops kite "
-                          "login, then restart or resume)")
+        once), its reconciliation after a new login was not clean, or its books could not
+        be read at ``ts`` (positions unknown: nothing is decided on them until a read
+        succeeds, at the next bar or ``Idle``)."""
+        if self._session_dead(ts):
             return True
-        return self._broker_hold is not None
+        return self._broker_hold is not None or self._books_unread == ts
 
     def page(self, ts: datetime, code: str, message: str) -> None:
         """Journal a critical alert and page it."""
@@ -87,9 +100,13 @@ class BrokerSession(RunnerCore):
         try:
             self.summary.fills += len(self.executor.poll(ts))
         except BrokerUnavailableError as exc:
-            if not self.broker_held(ts):
+            self._books_unread = ts
+            if not self._session_dead(ts):
                 self.alert(ts, Severity.CRITICAL, UNAVAILABLE_ALERT,
-                           f"broker reports unavailable: {exc}; read again at the next bar")
+                           f"broker reports unavailable: {exc}; nothing is sent until they "
+                           "are read (again at the next bar)")
+            return
+        self._books_unread = None
 
     def resume_broker(self, broker: Broker, ts: datetime) -> bool:
         """Carry on with ``broker`` (logged in again): reconcile it with the journal first

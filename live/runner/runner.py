@@ -89,6 +89,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
         self.pager = pager or log_pager
         self._broker_hold: str | None = None
         self._session_paged = False
+        self._books_unread: datetime | None = None
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from live.adapters.kite import KiteBroker
 from live.adapters.paper import FillModel, PaperExchange
@@ -53,10 +54,13 @@ class MortalKite(PaperKiteTransport):
     answered with Kite's TokenException envelope."""
 
     dead = False
+    down = False  # Kite does not answer (a timeout, a dropped connection)
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> Any:
         if self.dead:
             return self._recorded_error("token_expired")
+        if self.down:
+            raise requests.ConnectionError("Kite unreachable")
         return super()._route(method, path, params)
 
 
@@ -301,3 +305,23 @@ def test_token_rejected_on_the_first_order_journals_it_rejected_and_sends_nothin
     place_at = next(i for i, s in enumerate(transport.sent) if (s.method, s.path) == PLACE)
     assert transport.sent[place_at + 1:] == []
     assert [p.code for p in desk.pages] == [SESSION_ALERT]
+
+
+def test_books_unreadable_at_a_bar_hold_that_bar_then_trading_resumes(tmp_path: Path) -> None:
+    desk = KiteDesk(tmp_path)
+    runner, _, _ = desk.runner()
+    runner.recover()
+    bars = day_bars()
+    runner.run(bars[:FIRST_ENTRY])
+    transport = desk.transports[-1]
+    transport.down = True
+    runner.run(bars[FIRST_ENTRY:FIRST_ENTRY + 3])  # the first entry's bar among them
+    assert desk.messages(OrderIntended) == []
+    assert [s.method for s in transport.sent if s.method != "GET"] == []
+    assert len([a for a in desk.messages(AlertRaised)
+                if a.code == "broker_unavailable"]) == 3  # type: ignore[attr-defined]
+    assert desk.pages == []  # the session is alive: nothing to log in again for
+    transport.down = False
+    runner.run(bars[FIRST_ENTRY + 3:])
+    assert len(desk.messages(OrderIntended)) > 0
+    assert len(desk.messages(BarClosed)) == len(bars)
