@@ -55,7 +55,7 @@ class OrderPipeline(RiskGate):
         if key in self.state.orders:
             return True  # decided and intended before a restart
         if self.broker_held(bar.ts):
-            return False  # a dead broker session: nothing is intended, exits included
+            return False  # dead session / unread books: nothing intended, exits included
         if decision.action == "exit":
             qty = held - self.working_qty(d.strategy, bar.symbol,
                                           Side.BUY if decision.side > 0 else Side.SELL)
@@ -134,7 +134,7 @@ class OrderPipeline(RiskGate):
         ask the broker about orders left in doubt by an earlier bar."""
         self.read_books(bar.ts)
         if self.broker_held(bar.ts):
-            return  # nothing can be asked: settled after a new login (resume or restart)
+            return  # nothing can be asked now: settled at the next good read
         if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
             last = self.symbol_history(bar.symbol).last_ts  # between bars: the last bar's
             before = bar.ts if last is None else min(bar.ts, last)
@@ -188,7 +188,7 @@ class OrderPipeline(RiskGate):
 
     def _protect(self, bar: FeedBar) -> None:
         if self.broker_held(bar.ts):
-            return  # a dead broker session: protected again once it is reconciled
+            return  # dead session / unread books: protected once the books are read
         for d in self.deployed:
             if bar.symbol in d.symbols and (d.rules.has_stop or d.rules.has_target):
                 self._carry_out(d, bar, self.protection.keep(d, bar))
