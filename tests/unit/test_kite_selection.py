@@ -237,3 +237,18 @@ def test_token_problem_is_none_for_a_fresh_token_and_the_reason_otherwise(
     assert "expired at 2026-12-08T06:00:00+05:30" in str(
         kite_token_problem(settings, next_day, env=FRESH))
     assert "KITE_API_KEY" in str(kite_token_problem(settings, MORNING, env={}))
+
+
+def test_kite_client_is_the_real_kiteconnect_on_the_configured_root_behind_the_limiter(
+        tmp_path: Path) -> None:
+    from kiteconnect import KiteConnect
+
+    from live.adapters.kite import RateLimitedKite
+    from stratops.kite_ops import kite_client
+
+    settings = settings_in(tmp_path, kite={"root": FAKE_ROOT, "max_command_wait_ms": 100})
+    creds = load_credentials(FRESH, None)
+    client = kite_client(settings, creds, clock=lambda: MORNING)
+    assert isinstance(client, RateLimitedKite) and isinstance(client.client, KiteConnect)
+    assert (client.client.root, client.client.debug) == (FAKE_ROOT, False)
+    assert client.limits.max_command_wait_s == pytest.approx(0.1)
