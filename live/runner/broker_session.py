@@ -9,7 +9,8 @@ sent on a dead session is blind), bars are still journaled, and a critical
 :meth:`BrokerSession.resume_broker` with a broker logged in again, after the broker is
 reconciled with the journal (in-doubt orders settled by tag, fills by trade id, positions
 compared); an unclean reconciliation keeps holding. Exits owed meanwhile are decided again
-at the next bar after the hold lifts (``exit_overdue``).
+at the next bar after the hold lifts (``exit_overdue``); desk kill commands are read (and
+their cancels and flattens sent) once it lifts, not while nothing can reach the broker.
 
 Books that cannot be read (a timeout, a 5xx) hold the runner at that market time only: the
 positions may have changed, so nothing is decided on them (no order of any kind) until a
