@@ -21,6 +21,7 @@ from live.db import make_engine
 from live.events import (
     AlertRaised,
     BarClosed,
+    KillSwitchChanged,
     Message,
     OrderCancelled,
     OrderFilled,
@@ -28,6 +29,7 @@ from live.events import (
     OrderSubmitted,
     ReconciliationCompleted,
 )
+from live.governance.kill import KillCommand
 from live.journal import open_journal
 from live.risk.interface import PassThroughRisk
 from live.runner.broker_session import RESTORED_ALERT, SESSION_ALERT, UPDATE_ALERT
@@ -84,13 +86,15 @@ class KiteDesk:
         self.transports.append(transport)
         return KiteBroker(kite_client(transport)), exchange
 
-    def runner(self, crash_hook: Any = None) -> tuple[Runner, KiteBroker, PaperExchange]:
+    def runner(self, crash_hook: Any = None, kill_commands: Any = None
+               ) -> tuple[Runner, KiteBroker, PaperExchange]:
         broker, exchange = self.broker()
         deployed = build(VersionConfig.from_json(strategy_config()), 1, "live", 1.0, "0" * 64)
         runner = Runner(
             journal=open_journal(f"sqlite:///{self.folder / 'journal.db'}", clock=record_clock),
             broker=broker, deployed=[deployed], mode="live", clock=record_clock,
             risk=PassThroughRisk(), crash_hook=crash_hook, pager=self.pages.append,
+            kill_commands=kill_commands,
             market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low, b.close))
         return runner, broker, exchange
 
@@ -325,3 +329,26 @@ def test_books_unreadable_at_a_bar_hold_that_bar_then_trading_resumes(tmp_path: 
     runner.run(bars[FIRST_ENTRY + 3:])
     assert len(desk.messages(OrderIntended)) > 0
     assert len(desk.messages(BarClosed)) == len(bars)
+
+
+def test_flatten_kill_pulled_during_the_hold_is_sent_once_the_new_session_is_reconciled(
+        tmp_path: Path) -> None:
+    desk = KiteDesk(tmp_path)
+    commands: list[KillCommand] = []
+    runner, _, _ = desk.runner(kill_commands=lambda last: [c for c in commands if c.id > last])
+    runner.recover()
+    bars = day_bars(FIRST_ENTRY + 8)
+    runner.run(bars[:FIRST_ENTRY + 3])  # short one lot
+    desk.transports[-1].dead = True
+    runner.run(bars[FIRST_ENTRY + 3:FIRST_ENTRY + 4])
+    commands.append(KillCommand(1, "ema_cross", "flatten", "ops", "test", "2025-03-03T09:45"))
+    runner.run([Idle(bars[FIRST_ENTRY + 3].ts + timedelta(seconds=5)),
+                bars[FIRST_ENTRY + 4]])
+    sent_while_held = len(desk.messages(OrderIntended))
+    fresh, _ = desk.broker()
+    assert runner.resume_broker(fresh, bars[FIRST_ENTRY + 4].ts)
+    runner.run(bars[FIRST_ENTRY + 5:FIRST_ENTRY + 6])
+    intents = desk.messages(OrderIntended)
+    assert sent_while_held == 1  # only the entry before the token died
+    assert [(i.side, i.qty) for i in intents[1:]] == [("BUY", 75)]  # type: ignore[attr-defined]
+    assert [k.mode for k in desk.messages(KillSwitchChanged)] == ["flatten"]  # type: ignore[attr-defined]
