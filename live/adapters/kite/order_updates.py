@@ -44,7 +44,8 @@ def parse_order_update(payload: Mapping[str, Any], *,
         stamp = payload.get("order_timestamp")
         text = stamp.strftime(KITE_TS_FORMAT) if isinstance(stamp, datetime) else str(stamp)
         expected = postback_checksum(report.broker_order_id, text, api_secret)
-        if not hmac.compare_digest(str(checksum), expected):
+        if not isinstance(checksum, str) or not hmac.compare_digest(
+                checksum.encode(), expected.encode()):
             raise KiteParseError(f"Kite order update of order {report.broker_order_id!r}: "
                                  "checksum does not match (not from Kite for this app?)")
     return report
