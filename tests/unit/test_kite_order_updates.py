@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from live.adapters.kite import KiteBroker
@@ -91,7 +91,9 @@ FIELDS = st.sampled_from(["order_id", "status", "tag", "tradingsymbol", "transac
                           "exchange_update_timestamp", "checksum", "status_message"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)  # the same examples each run
+@example(payload={"checksum": {"\u00a1": None}}, base=True)  # a non-ASCII, non-str checksum
+@example(payload={"checksum": "\u00e9"}, base=True)
 @given(payload=st.one_of(st.dictionaries(FIELDS, JSON_VALUES, max_size=15), JSON_VALUES),
        base=st.booleans())
 def test_broker_callback_never_raises_into_the_tickers_thread(payload: Any,
