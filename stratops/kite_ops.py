@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from live.broker import BrokerUnavailableError
 from strategies.errors import RefusedError
 from stratops.settings import Settings
 
@@ -114,7 +115,13 @@ def open_kite_broker(settings: Settings, *, clock: Clock,
     require_fresh_token(credentials, clock())
     client = kite_client(settings, credentials, clock=clock, sleep=sleep, connect=connect)
     check_session(client)
-    return KiteBroker(client, api_secret=credentials.api_secret)
+    broker = KiteBroker(client, api_secret=credentials.api_secret)
+    try:  # the day's order book: Kite's daily order cap counts from there, not from zero
+        client.count_placed_today(len(broker.orders()))
+    except (BrokerUnavailableError, ValueError) as exc:  # no answer, or one we cannot parse
+        raise KiteSessionRejectedError(f"Kite's order book could not be read at start "
+                                       f"({exc}); nothing is traded blind") from None
+    return broker
 
 
 def login_url(settings: Settings, env: Mapping[str, str] | None = None,

@@ -235,3 +235,12 @@ def test_command_held_behind_another_threads_call_counts_that_time_as_late() -> 
                            sleep=lambda s: None, limits=KiteRateLimits(max_command_wait_s=0.25))
     with pytest.raises(KiteRateLimitedError, match=r"would wait 0\.300 s"):
         kite.place_order(tag="x")
+
+
+def test_orders_already_in_the_days_book_count_toward_the_daily_cap() -> None:
+    kite, client, _ = limited(KiteRateLimits(orders_per_day=3))
+    kite.count_placed_today(2)
+    kite.place_order(tag="x")
+    with pytest.raises(KiteRateLimitedError, match="3 orders placed"):
+        kite.place_order(tag="x")
+    assert len(client.calls) == 1 and kite.orders_placed_today == 3

@@ -43,6 +43,7 @@ class StubKite:
 
     built: ClassVar[list[dict[str, Any]]] = []
     profile_error: ClassVar[Exception | None] = None
+    book: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, api_key: str, access_token: str | None = None, root: str | None = None,
                  timeout: float | None = None) -> None:
@@ -57,6 +58,9 @@ class StubKite:
             raise self.profile_error
         return {"user_id": "AB1234", "user_name": "A B"}
 
+    def orders(self) -> list[dict[str, Any]]:
+        return list(self.book)
+
     def generate_session(self, request_token: str, api_secret: str) -> dict[str, Any]:
         self.sessions.append((request_token, api_secret))
         return {"user_id": "AB1234", "access_token": "tok-new-value"}
@@ -67,7 +71,7 @@ def _no_kite_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("KITE_API_KEY", "KITE_API_SECRET", "KITE_ACCESS_TOKEN",
                 "KITE_ACCESS_TOKEN_ISSUED_AT", "STRATOPS_LIVE__BROKER"):
         monkeypatch.delenv(var, raising=False)
-    StubKite.built, StubKite.profile_error = [], None
+    StubKite.built, StubKite.profile_error, StubKite.book = [], None, []
 
 
 # --- which broker --------------------------------------------------------------------------
@@ -252,3 +256,19 @@ def test_kite_client_is_the_real_kiteconnect_on_the_configured_root_behind_the_l
     assert isinstance(client, RateLimitedKite) and isinstance(client.client, KiteConnect)
     assert (client.client.root, client.client.debug) == (FAKE_ROOT, False)
     assert client.limits.max_command_wait_s == pytest.approx(0.1)
+
+
+def test_open_kite_broker_counts_the_days_orders_toward_the_daily_cap(tmp_path: Path) -> None:
+    from tests.unit.test_kite_adapter import load_kite_fixture
+
+    StubKite.book = load_kite_fixture("orders")["data"]
+    broker = open_kite_broker(settings_in(tmp_path), clock=lambda: MORNING, env=FRESH,
+                              connect=StubKite)
+    assert broker.client.orders_placed_today == len(StubKite.book)  # type: ignore[attr-defined]
+
+
+def test_open_kite_broker_with_an_unreadable_order_book_is_refused(tmp_path: Path) -> None:
+    StubKite.book = [{"order_id": "1"}]
+    with pytest.raises(KiteSessionRejectedError, match="order book could not be read"):
+        open_kite_broker(settings_in(tmp_path), clock=lambda: MORNING, env=FRESH,
+                         connect=StubKite)

@@ -108,6 +108,21 @@ class RateLimitedKite:
         """The wrapped client (for what is not an HTTP call, e.g. its ``root``)."""
         return self._client
 
+    @property
+    def orders_placed_today(self) -> int:
+        """Orders counted toward today's (IST) cap."""
+        with self._lock:
+            today = _ist_day(self._clock())
+            return self._placed_on[1] if self._placed_on and self._placed_on[0] == today else 0
+
+    def count_placed_today(self, placed: int) -> None:
+        """Start the daily order cap at ``placed`` (the day's order book at start: a restart
+        does not reset Kite's count)."""
+        if placed < 0:
+            raise KiteRateLimitConfigError(f"orders placed today {placed!r}: must be >= 0")
+        with self._lock:
+            self._placed_on = (_ist_day(self._clock()), placed)
+
     def place_order(self, **kwargs: Any) -> Any:
         self.admit("place_order")
         return self._client.place_order(**kwargs)
