@@ -160,6 +160,31 @@ class PositionReport:
     avg_price: float
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PushedOrderUpdates:
+    """Order updates a broker pushed (Kite's postbacks) since they were last drained, and
+    the ones it could not read. Hints only: the runner then reads the books."""
+
+    orders: tuple[OrderReport, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class PushesOrderUpdates(Protocol):
+    """A broker that pushes order updates (Kite); the runner drains them at each bar/Idle."""
+
+    def drain_order_updates(self) -> PushedOrderUpdates: ...
+
+
+@runtime_checkable
+class HasSession(Protocol):
+    """A broker with a login session that can die (Kite's access token): once
+    ``session_invalid`` it sends nothing and answers no query, and the runner holds."""
+
+    @property
+    def session_invalid(self) -> bool: ...
+
+
 @runtime_checkable
 class Broker(Protocol):
     """What every adapter provides. Calls never raise for a broker-side refusal (that is

@@ -18,6 +18,7 @@ from stratops import (
     cli_backtest,
     cli_data,
     cli_governance,
+    cli_kite,
     cli_live,
     cli_research,
     cli_risk,
@@ -50,6 +51,7 @@ app.add_typer(cli_governance.trust_app, name="trust")
 cli_live.live_app.command("serve")(cli_serve.serve)
 app.add_typer(cli_live.live_app, name="live")
 app.add_typer(cli_live.journal_app, name="journal")
+app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")

@@ -44,15 +44,17 @@ def run(
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
     candidates: Annotated[bool, typer.Option(
         help="shadow only: evaluate the latest registered (unapproved) versions")] = False,
+    broker: Annotated[str | None, typer.Option(
+        help="paper | kite (default: live.broker); shadow is always paper")] = None,
 ) -> None:
     """Trade the approved versions of MODE on a replayed feed; every event journaled."""
     session(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy, candidates,
-            speed)
+            speed, broker=broker)
 
 
 def session(mode: str, feed: str, start: date | None, end: date | None,
             strategy: list[str] | None, candidates: bool, speed: float = 0.0,
-            out: Console | None = None) -> dict[str, Any]:
+            out: Console | None = None, broker: str | None = None) -> dict[str, Any]:
     """One runner session (also the last step of ``stratops run``), printed to ``out``
     (stdout by default); returns its summary as data (``stratops run --json``)."""
     from live.runner.feed import replay_bars
@@ -62,7 +64,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     from stratops.restart_notes import restart_notes
 
     out = out or console
-    prepared = prepare(mode, feed, start, end, strategy, candidates)
+    prepared = prepare(mode, feed, start, end, strategy, candidates, broker=broker)
     for note in prepared.notes:
         out.print(f"[yellow]{note}[/]" if "without" in note else note)
     for refusal in prepared.refused:

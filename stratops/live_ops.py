@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # imported where used
     from live.journal import Journal
 
 MODES = ("shadow", "canary", "live")
+BROKERS = ("paper", "kite")
+KITE_PRODUCTION_ROOT = "https://api.kite.trade"
 
 
 def journal_url(settings: Settings, mode: str) -> str:
@@ -109,10 +111,43 @@ def _fill_model(deployed: list[Any]) -> FillModel:
     return FillModel(fill="next_open", slippage_ticks=slip, tick_size=tick)
 
 
+def choose_broker(settings: Settings, mode: str, feed: str, broker: str | None) -> str:
+    """The broker of this run: ``--broker`` beats ``live.broker``; shadow is always paper
+    (a ``--broker kite`` shadow run is refused, never silently paper), and the real Kite is
+    never fed replayed bars (orders priced on old prices)."""
+    chosen = broker if broker is not None else settings.live.broker
+    if chosen not in BROKERS:
+        raise LiveSetupError(f"--broker {chosen!r}: one of {BROKERS}")
+    if chosen == "kite" and mode == "shadow":
+        raise LiveSetupError("--broker kite --mode shadow: shadow runs on the paper exchange "
+                             "only (virtual fills); use --mode canary or live for Kite")
+    if chosen == "kite" and feed.startswith("replay:") and \
+            settings.live.kite.root.rstrip("/") == KITE_PRODUCTION_ROOT:
+        raise LiveSetupError(f"--broker kite with --feed {feed}: real Kite orders on replayed "
+                             "bars are refused; use a live feed (or a fake Kite's root in "
+                             "live.kite.root for tests)")
+    return chosen
+
+
+def _kite_broker(settings: Settings) -> Any:
+    """The Kite broker with a fresh, accepted token, or a :class:`LiveSetupError` naming
+    what is missing, stale or rejected (never a secret)."""
+    from live.adapters.kite.credentials import KiteCredentialsError, KiteTokenStaleError
+    from stratops.kite_ops import KiteSessionRejectedError, open_kite_broker
+
+    try:
+        return open_kite_broker(settings, clock=utc_now)
+    except (KiteCredentialsError, KiteTokenStaleError, KiteSessionRejectedError) as exc:
+        raise LiveSetupError(f"--broker kite refused: {exc}") from exc
+
+
 def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
-            settings: Settings | None = None) -> LiveRun:
-    """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade."""
+            settings: Settings | None = None, broker: str | None = None,
+            pager: Callable[[Any], None] | None = None) -> LiveRun:
+    """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
+    ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
+    broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
     from live.adapters.paper import PaperConfigError, PaperExchange
     from live.db import make_engine
     from live.governance.kill import verified_commands
@@ -132,6 +167,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     feed_dataset = parse_feed(feed)  # refused before anything is loaded
+    kite = _kite_broker(settings) if choose_broker(settings, mode, feed, broker) == "kite" \
+        else None
     svc, directory, engine = _governance(settings, candidates, mode)
     if candidates:
         deployed, refused = load_candidates(registry(settings), strategies)
@@ -158,17 +195,23 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     frame = replay_frame(dataset.path, symbols, start, end)
     url = settings.live.shadow_exchange_url if mode == "shadow" else \
         settings.live.paper_exchange_url
-    try:
-        exchange = PaperExchange(make_engine(url, settings.root),
-                                 seed=settings.live.paper_seed, fill_model=_fill_model(deployed))
-    except PaperConfigError as exc:
-        key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
-        raise LiveSetupError(f"{exc}. Point this run at a fresh book "
-                             f"(STRATOPS_LIVE__{key}=sqlite:///.stratops/<new name>.db) or "
-                             "delete that store if its history is not needed") from exc
+    market: Any = None
+    if kite is not None:
+        exchange = kite  # the real market fills Kite's orders: no simulated market
+    else:
+        try:
+            exchange = PaperExchange(make_engine(url, settings.root),
+                                     seed=settings.live.paper_seed,
+                                     fill_model=_fill_model(deployed))
+        except PaperConfigError as exc:
+            key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
+            raise LiveSetupError(f"{exc}. Point this run at a fresh book "
+                                 f"(STRATOPS_LIVE__{key}=sqlite:///.stratops/<new name>.db) "
+                                 "or delete that store if its history is not needed") from exc
+        paper = exchange
 
-    def market(bar: Any) -> None:
-        exchange.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
+        def market(bar: Any) -> None:
+            paper.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
 
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         assert svc is not None
@@ -192,7 +235,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
-                    insane_fill_pct=limits.post_trade.insane_fill_pct)
+                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager)
     return LiveRun(runner, exchange, refused, frame, notes)
 
 

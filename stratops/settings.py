@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -80,10 +80,31 @@ class ServeSettings(BaseModel):
                           "never a secret)")
 
 
+class KiteSettings(BaseModel):
+    """Zerodha Kite Connect (README, Trading through Kite). Credentials come from the
+    environment or the owner-only secret file, never from this file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str = Field("https://api.kite.trade", pattern=r"^https?://[^\s]+$",
+                      description="the REST root (tests point it at a loopback fake Kite)")
+    secret_file: Path = Field(
+        Path(".stratops/kite/session.json"),
+        description="api_key, api_secret, access_token, issued_at (JSON, mode 0600, yours)")
+    max_command_wait_ms: int = Field(
+        250, gt=0, le=5000,
+        description="an order command that would wait longer for the rate limiter is refused")
+    timeout_s: float = Field(7.0, gt=0, le=60, description="HTTP timeout of each Kite call")
+
+
 class LiveSettings(BaseModel):
     """The live runner's stores (README, Live runner)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: Literal["paper", "kite"] = Field(
+        "paper", description="where canary/live orders go; shadow is always paper")
+    kite: KiteSettings = Field(default_factory=KiteSettings)
 
     journal_url: str = Field("sqlite:///.stratops/journal-{mode}.db",
                              description="one journal per mode; {mode} is substituted")

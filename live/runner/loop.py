@@ -8,7 +8,9 @@ and an empty feed are refused with a journaled alert - a refused bar never becom
 broker. A position that must be flat (past the cutoff, carried from an earlier session,
 under a flatten switch) and has no exit working raises a critical ``exit_overdue`` alert at
 every bar and its exit is tried again. Between bars (the feed's :class:`Idle` markers) the
-controls poll the desk's kill commands.
+controls poll the desk's kill commands and pushed order updates are drained. While the
+broker's session is dead (:mod:`~live.runner.broker_session`) bars are journaled and nothing
+else happens: no order of any kind is sent blind.
 """
 
 from __future__ import annotations
@@ -47,15 +49,21 @@ class BarLoop(RunnerCore):
         fed = 0
         for bar in bars:
             if isinstance(bar, Idle):
-                self.between_bars(bar.ts)
+                self.pushed_updates(bar.ts)
+                if not self.broker_held(bar.ts):
+                    self.between_bars(bar.ts)
                 continue
             fed += 1
             history = self.symbol_history(bar.symbol)
             if not self._admit(bar, history):
                 continue
+            if self.broker_held(bar.ts):  # a dead broker session: journaled, nothing sent
+                self.summary.bars += 1
+                continue
             self._session_start(bar, history)
             if self.market is not None:
                 self.market(bar)
+            self.pushed_updates(bar.ts)
             self.poll_fills(bar)
             self._protect(bar)
             self._controls(bar, history)

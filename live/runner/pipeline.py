@@ -54,6 +54,8 @@ class OrderPipeline(RiskGate):
         key = client_key(trace)
         if key in self.state.orders:
             return True  # decided and intended before a restart
+        if self.broker_held(bar.ts):
+            return False  # dead session / unread books: nothing intended, exits included
         if decision.action == "exit":
             qty = held - self.working_qty(d.strategy, bar.symbol,
                                           Side.BUY if decision.side > 0 else Side.SELL)
@@ -130,8 +132,9 @@ class OrderPipeline(RiskGate):
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and
         ask the broker about orders left in doubt by an earlier bar."""
-        fills = self.executor.poll(bar.ts)
-        self.summary.fills += len(fills)
+        self.read_books(bar.ts)
+        if self.broker_held(bar.ts):
+            return  # nothing can be asked now: settled at the next good read
         if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
             last = self.symbol_history(bar.symbol).last_ts  # between bars: the last bar's
             before = bar.ts if last is None else min(bar.ts, last)
@@ -187,6 +190,8 @@ class OrderPipeline(RiskGate):
     # -- protective orders: carrying out what the protection wants --------------------------
 
     def _protect(self, bar: FeedBar) -> None:
+        if self.broker_held(bar.ts):
+            return  # dead session / unread books: protected once the books are read
         for d in self.deployed:
             if bar.symbol in d.symbols and (d.rules.has_stop or d.rules.has_target):
                 self._carry_out(d, bar, self.protection.keep(d, bar))
@@ -194,7 +199,7 @@ class OrderPipeline(RiskGate):
     def _carry_out(self, d: Deployed, bar: FeedBar, wants: Wants) -> None:
         """Do each want of the protection in turn, answering it with the outcome."""
         outcome: bool | None = None
-        while True:
+        while not self.broker_held(bar.ts):
             try:
                 want = wants.send(outcome)
             except StopIteration:

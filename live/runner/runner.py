@@ -29,6 +29,7 @@ from live.risk.guardrails import Guardrails
 from live.risk.handler import RiskHandler
 from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
+from live.runner.broker_session import BrokerSession, Pager, log_pager
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
 from live.runner.core import EntryPolicy, RunSummary
 from live.runner.decisions import UnsupportedVersionError
@@ -45,13 +46,14 @@ from live.state import LiveState
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
-class Runner(BarLoop, Recovery, Controls, OrderPipeline):
+class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
     process may die: ``before_intent``, ``after_intent``, ``after_submit``, ``after_ack``,
     ``after_fill``, ``after_modify``); production never passes one. ``transport`` carries
-    the bus (in process by default)."""
+    the bus (in process by default); ``pager`` tells a person of a dead broker session
+    (:mod:`~live.runner.broker_session`; a CRITICAL log line by default)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -61,7 +63,7 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
                  kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, pager: Pager | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -84,6 +86,10 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
         self.carried: set[tuple[str, str]] = set()
         self._reprocessed: set[str] = set()
         self._fills_heard: set[str] = set()
+        self.pager = pager or log_pager
+        self._broker_hold: str | None = None
+        self._session_paged = False
+        self._books_unread: datetime | None = None
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded

@@ -41,9 +41,13 @@ EXIT_2_BEFORE = {
     # added since: a cutoff that is not 'venue', 'none' or HH:MM (one parser for --cutoff,
     # settings and versions; before it, each caller raised its own bad-input error)
     "CutoffError",
+    # added since: Kite credentials missing or exposed, a rate limit that is not positive
+    "KiteCredentialsError", "KiteRateLimitConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
-EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError"}
+EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
+                 # added since: a stale Kite token, or one Kite rejects (log in again)
+                 "KiteTokenStaleError", "KiteSessionRejectedError"}
 
 
 def _modules() -> Iterator[object]:

@@ -8,7 +8,9 @@ day's order book, trade book and net positions, so a restart reads the same stat
 running session. After a ``TokenException`` the adapter sends nothing more: the runner must
 halt, log in again and build a new adapter. Kite has no native one-cancels-other orders
 (``supports_oco`` is False): a request with an ``oco_group`` is refused before sending, and
-``OrderRequest.after_trade`` is ignored.
+``OrderRequest.after_trade`` is ignored. Order updates pushed over the ticker's WebSocket
+reach :meth:`KiteBroker.on_order_update` (the callback the live feed registers) and wait in
+a queue until the runner drains them (:meth:`KiteBroker.drain_order_updates`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from live.adapters.kite.errors import (
     KiteSessionError,
     classify_kite_error,
 )
+from live.adapters.kite.order_updates import OrderUpdateQueue
 from live.adapters.kite.parsing import (
     VARIETY,
     KiteParseError,
@@ -39,6 +42,7 @@ from live.broker import (
     OrderRequest,
     Outcome,
     PositionReport,
+    PushedOrderUpdates,
     SubmitResult,
 )
 from strategies.errors import StratopsError
@@ -72,9 +76,19 @@ class KiteBroker:
     name = "kite"
     supports_oco = False  # no native OCO: two siblings could both fill before a cancel lands
 
-    def __init__(self, client: KiteClient) -> None:
+    def __init__(self, client: KiteClient, *, api_secret: str | None = None) -> None:
         self.client = client
         self._session_invalid = False
+        self._updates = OrderUpdateQueue(api_secret=api_secret)
+
+    def on_order_update(self, payload: Mapping[str, Any]) -> None:
+        """Queue one order update pushed over the ticker's WebSocket (any thread; never
+        raises: an unreadable update is queued as a problem)."""
+        self._updates.put(payload)
+
+    def drain_order_updates(self) -> PushedOrderUpdates:
+        """The order updates queued since the last drain (the runner's thread)."""
+        return self._updates.drain()
 
     @property
     def session_invalid(self) -> bool:

@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from kiteconnect import exceptions as kex
 
 from live.broker import BrokerUnavailableError, Outcome
+from strategies.errors import StratopsError
+
+
+class KiteRateLimitedError(StratopsError, RuntimeError):
+    """A command the client-side rate limiter refused before sending: it would have had to
+    wait longer than allowed (or a daily / per-order cap is used up). Nothing was sent."""
+
 
 # Everything a call through ``kiteconnect.KiteConnect`` may raise for a broker or transport
 # reason. requests' exceptions derive from OSError, as do ConnectionError and TimeoutError;
 # KeyError is a success envelope without the expected field (the answer is garbled).
-KITE_CALL_ERRORS: tuple[type[Exception], ...] = (kex.KiteException, OSError, KeyError)
+KITE_CALL_ERRORS: tuple[type[Exception], ...] = (kex.KiteException, OSError, KeyError,
+                                                 KiteRateLimitedError)
 
 _REFUSALS: tuple[type[kex.KiteException], ...] = (
     kex.InputException, kex.OrderException, kex.PermissionException, kex.TokenException,
@@ -48,6 +56,8 @@ def classify_kite_error(exc: Exception) -> KiteFailure:
     (5xx, unset) may have happened. Unrecognised exceptions are ``UNKNOWN``.
     """
     reason = _describe(exc)
+    if isinstance(exc, KiteRateLimitedError):
+        return KiteFailure(Outcome.REJECTED, reason)  # refused before sending
     if isinstance(exc, _REFUSALS):
         return KiteFailure(Outcome.REJECTED, reason,
                            session_invalid=isinstance(exc, kex.TokenException))
@@ -65,6 +75,8 @@ def _describe(exc: Exception) -> str:
     name = type(exc).__name__
     if isinstance(exc, kex.KiteException):
         return f"{name} ({_code(exc)}): {exc}"
+    if isinstance(exc, KiteRateLimitedError):
+        return str(exc)
     if isinstance(exc, KeyError):
         return f"malformed Kite answer: missing field {exc}"
     return f"{name}: {exc}" if str(exc) else name
