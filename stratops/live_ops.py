@@ -141,6 +141,51 @@ def _kite_broker(settings: Settings) -> Any:
         raise LiveSetupError(f"--broker kite refused: {exc}") from exc
 
 
+def _load_versions(settings: Settings, svc: Any, mode: str, candidates: bool,
+                   strategies: list[str] | None) -> tuple[list[Any], list[Any]]:
+    """The versions to trade and the refusals; every load decision of an approved version is
+    audited (refusals are also printed by the caller)."""
+    from live.runner.deployments import load_candidates, load_deployed
+
+    if candidates:
+        return load_candidates(registry(settings), strategies)
+    deployed, refused = load_deployed(svc, mode, strategies)
+    for refusal in refused:
+        svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                         strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
+                         detail={"reason": refusal.reason, "by": "live runner load"})
+    for loaded in deployed:
+        svc.audit.append(ts=utc_now(), kind="deployment_verified", actor=f"runner:{mode}",
+                         strategy=loaded.strategy, subject=f"{loaded.strategy}@{mode}",
+                         detail={"version": loaded.version,
+                                 "snapshot_digest": loaded.snapshot_digest,
+                                 "by": "live runner load"})
+    return deployed, refused
+
+
+def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple[Any, Any]:
+    """The paper exchange of ``mode`` and the market callback that moves it one bar (a Kite
+    run has neither: the real market fills Kite's orders)."""
+    from live.adapters.paper import PaperConfigError, PaperExchange
+    from live.db import make_engine
+
+    url = settings.live.shadow_exchange_url if mode == "shadow" else \
+        settings.live.paper_exchange_url
+    try:
+        paper = PaperExchange(make_engine(url, settings.root), seed=settings.live.paper_seed,
+                              fill_model=_fill_model(deployed))
+    except PaperConfigError as exc:
+        key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
+        raise LiveSetupError(f"{exc}. Point this run at a fresh book "
+                             f"(STRATOPS_LIVE__{key}=sqlite:///.stratops/<new name>.db) "
+                             "or delete that store if its history is not needed") from exc
+
+    def market(bar: Any) -> None:
+        paper.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
+
+    return paper, market
+
+
 def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None, broker: str | None = None,
@@ -148,14 +193,12 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
     ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
     broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
-    from live.adapters.paper import PaperConfigError, PaperExchange
-    from live.db import make_engine
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
-    from live.runner.deployments import cost_rates, load_candidates, load_deployed, stage_capital
+    from live.runner.deployments import cost_rates, stage_capital
     from live.runner.feed import parse_feed, replay_frame
     from live.runner.runner import Runner
     from pipelines.datasets.catalog import find_dataset
@@ -170,20 +213,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     kite = _kite_broker(settings) if choose_broker(settings, mode, feed, broker) == "kite" \
         else None
     svc, directory, engine = _governance(settings, candidates, mode)
-    if candidates:
-        deployed, refused = load_candidates(registry(settings), strategies)
-    else:
-        deployed, refused = load_deployed(svc, mode, strategies)
-        for refusal in refused:  # every load decision is audited (refusals also printed)
-            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
-                             strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
-                             detail={"reason": refusal.reason, "by": "live runner load"})
-        for loaded in deployed:
-            svc.audit.append(ts=utc_now(), kind="deployment_verified", actor=f"runner:{mode}",
-                             strategy=loaded.strategy, subject=f"{loaded.strategy}@{mode}",
-                             detail={"version": loaded.version,
-                                     "snapshot_digest": loaded.snapshot_digest,
-                                     "by": "live runner load"})
+    deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
@@ -193,26 +223,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
     frame = replay_frame(dataset.path, symbols, start, end)
-    url = settings.live.shadow_exchange_url if mode == "shadow" else \
-        settings.live.paper_exchange_url
-    market: Any = None
-    if kite is not None:
-        exchange = kite  # the real market fills Kite's orders: no simulated market
-    else:
-        try:
-            exchange = PaperExchange(make_engine(url, settings.root),
-                                     seed=settings.live.paper_seed,
-                                     fill_model=_fill_model(deployed))
-        except PaperConfigError as exc:
-            key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
-            raise LiveSetupError(f"{exc}. Point this run at a fresh book "
-                                 f"(STRATOPS_LIVE__{key}=sqlite:///.stratops/<new name>.db) "
-                                 "or delete that store if its history is not needed") from exc
-        paper = exchange
-
-        def market(bar: Any) -> None:
-            paper.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
-
+    exchange, market = (kite, None) if kite is not None else \
+        _paper_exchange(settings, mode, deployed)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         assert svc is not None
         problems = svc.config_problems()
