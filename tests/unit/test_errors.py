@@ -43,6 +43,8 @@ EXIT_2_BEFORE = {
     "CutoffError",
     # added since: Kite credentials missing or exposed, a rate limit that is not positive
     "KiteCredentialsError", "KiteRateLimitConfigError",
+    # added since: `live serve` given a naive time, or a calendar with no session ahead
+    "NaiveTimeError", "NoSessionError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
