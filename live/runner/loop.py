@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from live.broker import Side
-from live.events import BarClosed, KillMode, Severity
+from live.events import BarClosed, KillMode, Severity, new_trace_id
 from live.runner.core import RunnerCore, RunSummary
 from live.runner.decisions import Decision, decide
 from live.runner.deployments import Deployed
@@ -136,6 +136,12 @@ class BarLoop(RunnerCore):
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
+            flat_why = self._must_be_flat(d, bar, history)
+            if flat_why is not None:  # a partly filled entry: only its filled part stays
+                self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
+            for leg in (LEG_EXIT, LEG_ENTER):  # a restart between the slices of an order
+                self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts, leg))
+            self.retry_exit(d, bar, history)
             if self.protection.stopped_out(d, bar):
                 continue  # a bar that stopped out ignores its signals (as the simulator)
             if self._exit_carried(d, bar, history):

@@ -16,6 +16,8 @@ from live.events import (
     ModeChanged,
     OrderFilled,
     OrderIntended,
+    OrderRejected,
+    OrderSubmitted,
     SignalRaised,
     SignalSide,
 )
@@ -94,13 +96,17 @@ class Recovery(RunnerCore):
             self.protection.note_fill(message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
+        elif isinstance(message, OrderSubmitted | OrderRejected):
+            self.note_refusal(message)
         elif isinstance(message, OrderIntended):
+            self.note_refusal(message)
             self.executor.intents[message.client_key] = message
             # direct, not a CheckRisk: the engine's memory is folded back from the journal
             # like the state (nothing is decided, nothing published; see RiskHandler.remember)
             self.risk_handler.remember(message, reduces_exposure=message.protective or
                                        message.trace_id not in self.entry_traces)
-            if message.trace_id in self.entry_traces and not message.protective:
+            if message.trace_id in self.entry_traces and not message.protective and \
+                    message.slice_index == 0:  # one entry, however many slices
                 day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
 

@@ -62,9 +62,12 @@ orders = sa.Table(
     # added after the first version: nullable, created by ALTER TABLE on an older store
     sa.Column("after_trade", sa.String(TRADE_ID_MAX_CHARS)),
     sa.Column("oco_group", sa.String(OCO_GROUP_MAX_CHARS)),
+    # a market / stop-market order's protection (percent); its cap is in limit_price
+    sa.Column("market_protection_pct", sa.Float),
 )
 # Columns a store of an earlier version may lack, by table: all nullable, no default.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"paper_orders": ("after_trade", "oco_group")}
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "paper_orders": ("after_trade", "oco_group", "market_protection_pct")}
 fills = sa.Table(
     "paper_fills", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
@@ -226,6 +229,7 @@ class OrderRow:
     updated_ts: str
     after_trade: str | None = None
     oco_group: str | None = None
+    market_protection_pct: float | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> OrderRow:
