@@ -12,7 +12,7 @@ bar 23's open) and flips long at bar 30.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ def rules(**freeze: int) -> OrderRules:
 class OrderStores(Stores):
     """:class:`Stores` whose runner takes the order rules (and a partial-fill exchange)."""
 
-    order_rules: OrderRules = OrderRules()
+    order_rules: OrderRules = field(default_factory=OrderRules)
     partial_fill_ratio: float = 0.0
 
     def exchange(self) -> PaperExchange:
@@ -109,7 +109,7 @@ def test_runner_sends_every_order_with_the_versions_product(tmp_path: Path) -> N
 
 def test_runner_refuses_mis_with_a_cutoff_inside_the_square_off_margin(tmp_path: Path) -> None:
     stores = order_stores(tmp_path, product="MIS", cutoff="15:20")
-    with pytest.raises(UnsupportedVersionError, match="cutoff 15:20.*15:25.*15:15"):
+    with pytest.raises(UnsupportedVersionError, match=r"cutoff 15:20.*15:25.*15:15"):
         stores.make()
 
 
