@@ -22,6 +22,8 @@ from live.events import (
     SignalSide,
 )
 from live.journal import JournalCorruptError
+from live.orders.products import MIS
+from live.orders.rules import OrderRules
 from live.risk.handler import RiskHandler
 from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, command_of
@@ -45,6 +47,7 @@ class Recovery(RunnerCore):
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
     risk_handler: RiskHandler
+    order_rules: OrderRules
 
     def recover(self) -> None:
         """Fold the journal into state and history, then reconcile with the broker; halt
@@ -71,6 +74,11 @@ class Recovery(RunnerCore):
                 outcome.issues))
         for d in self.deployed:
             reason = f"runner started with v{d.version} ({d.snapshot_digest[:12]})"
+            if d.product == MIS:  # loaded only when our cutoff comes first (deployments)
+                square_off = self.order_rules.square_off_for(
+                    getattr(self.broker, "name", ""), self.exchange)
+                reason += (f"; product MIS: our cutoff {d.rules.cutoff:%H:%M} flattens before "
+                           f"the broker's MIS square-off at {square_off:%H:%M}")
             if self.state.modes.get(d.strategy) != self.mode or \
                     self.started.get(d.strategy) != reason:
                 self.executor.record(ModeChanged(

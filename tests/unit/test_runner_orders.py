@@ -21,6 +21,7 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.broker import Outcome, Side
 from live.db import make_engine
 from live.events import (
+    ModeChanged,
     OrderCancelled,
     OrderIntended,
     OrderSubmitted,
@@ -121,7 +122,11 @@ def test_runner_refuses_mis_without_a_cutoff(tmp_path: Path) -> None:
 
 def test_runner_loads_mis_with_the_venue_cutoff_before_the_square_off(tmp_path: Path) -> None:
     stores = order_stores(tmp_path, product="MIS")  # 15:00 <= 15:25 - 10 min
-    assert stores.make().deployed[0].product == "MIS"
+    runner = stores.make()
+    runner.recover()
+    (started,) = stores.messages(ModeChanged)
+    assert "product MIS: our cutoff 15:00 flattens before the broker's MIS square-off at " \
+        "15:25" in started.reason  # type: ignore[attr-defined]
 
 
 def test_runner_loads_nrml_with_a_cutoff_after_the_mis_square_off(tmp_path: Path) -> None:
@@ -203,34 +208,40 @@ def test_runner_slice_denied_by_risk_stops_the_rest(tmp_path: Path) -> None:
     assert "the 2 slice(s) sent stay working" in stopped.message
 
 
-class DiesAfterFirstSliceAck:
-    """A crash hook: the process dies right after the first slice's answer is journaled."""
+class DiesAt:
+    """A crash hook: the process dies at the ``n``-th time it passes ``point``."""
 
-    def __init__(self) -> None:
-        self.acks = 0
+    def __init__(self, point: str, n: int) -> None:
+        self.point, self.n, self.seen = point, n, 0
 
     def __call__(self, point: str) -> None:
-        if point == "after_ack":
-            self.acks += 1
-            if self.acks == 1:
+        if point == self.point:
+            self.seen += 1
+            if self.seen == self.n:
                 raise ProcessKilled
 
 
+@pytest.mark.parametrize(("point", "n", "sent_before"), [
+    ("after_ack", 1, 1),  # the first slice answered, the second not yet checked
+    ("after_intent", 2, 1),  # the second slice journaled, never sent
+    ("after_submit", 2, 2),  # the second slice sent, its answer not journaled
+])
 def test_runner_crash_between_slices_then_restart_sends_each_slice_once(
-        tmp_path: Path) -> None:
+        tmp_path: Path, point: str, n: int, sent_before: int) -> None:
     stores = order_stores(tmp_path, lots=5, order_rules=rules(NIFTY=150))
     bars = day_bars(FIRST_ENTRY + 3)
-    runner = stores.make(crash_hook=DiesAfterFirstSliceAck())
+    runner = stores.make(crash_hook=DiesAt(point, n))
     runner.recover()
     with pytest.raises(ProcessKilled):
         runner.run(bars)
-    assert [m.qty for m in intents(stores, FIRST_ENTRY)] == [150]  # died after slice 1
+    exchange = stores.exchange()
+    assert sum(exchange.submitted_count(slice_key(m.trace_id, m.slice_index)) for m in
+               intents(stores, FIRST_ENTRY)) == sent_before
     restarted = stores.make()
     restarted.recover()
     restarted.run(bars)  # the feed again: the journal's last bar is re-processed once
     entry = intents(stores, FIRST_ENTRY)
     assert [(m.qty, m.slice_index) for m in entry] == [(150, 0), (150, 1), (75, 2)]
-    exchange = stores.exchange()
     assert [exchange.submitted_count(m.client_key) for m in entry] == [1, 1, 1]
     assert restarted.net("ema_cross", "NIFTY") == -375
     assert sum(restarted.entries.values()) == 1  # one entry, however many slices
