@@ -41,11 +41,12 @@ class BrokerRefusals(RunnerCore):
         what = f"{order.strategy}/{order.symbol} {order.side} {order.qty} ({order.client_key})"
         if self._is_entry(order):
             self.alert(event.ts_event, Severity.ERROR, "entry_rejected",
-                       f"{what}: entry rejected by the broker: {event.reason}")
+                       f"{what}: entry rejected: {event.reason}")
             return
-        retry = "" if order.protective else "; retried at the next close with a fresh key"
+        retry = "" if order.protective else "; retried at every close until it goes through, " \
+            "each time with a fresh key"
         self.alert(event.ts_event, Severity.CRITICAL, "exit_rejected",
-                   f"{what}: exit rejected by the broker: {event.reason}{retry}")
+                   f"{what}: exit rejected: {event.reason}{retry}")
         self.note_refusal(event)
 
     def note_refusal(self, message: Message) -> None:

@@ -296,15 +296,35 @@ def test_runner_rms_rejection_of_an_entry_is_journaled_with_the_reason_and_alert
         tmp_path: Path) -> None:
     stores = order_stores(tmp_path)
     bars = day_bars(FIRST_ENTRY + 2)
-    runner = stores.make(broker=RejectsMarketOrdersAt(stores.exchange(), bars[FIRST_ENTRY].ts))
+    runner = stores.make()
     runner.recover()
-    runner.run(bars)
+    runner.run(bars[:FIRST_ENTRY])
+    stores.exchange().set_faults(reject_next=1, reject_reason="RMS: insufficient funds")
+    runner.run(bars[FIRST_ENTRY:])
     (answer,) = stores.messages(OrderSubmitted)
     assert answer.outcome is Outcome.REJECTED  # type: ignore[attr-defined]
-    assert answer.reason == "RMS: margin exceeds (test)"  # type: ignore[attr-defined]
+    assert answer.reason == "RMS: insufficient funds"  # type: ignore[attr-defined]
     (alert,) = alerts(stores, "entry_rejected")
-    assert alert.severity == "error" and "RMS: margin exceeds" in alert.message
+    assert alert.severity == "error" and "RMS: insufficient funds" in alert.message
     assert runner.net("ema_cross", "NIFTY") == 0
+    assert stores.exchange().faults.reject_next == 0  # one refusal, used up
+
+
+def test_runner_rejected_exit_is_retried_until_it_goes_through(tmp_path: Path) -> None:
+    stores = order_stores(tmp_path)
+    bars = day_bars(FLIP + 4)
+    runner = stores.make()
+    runner.recover()
+    runner.run(bars[:FLIP])
+    stores.exchange().set_faults(reject_next=2)  # the flip's exit, then its first retry
+    runner.run(bars[FLIP:])
+    exits = [m for m in stores.messages(OrderIntended)
+             if m.ts_event >= bars[FLIP].ts and m.side is Side.BUY]  # type: ignore[attr-defined]
+    states = [runner.state.orders[m.client_key].status for m in exits]
+    assert states[:2] == [OrderStatus.REJECTED, OrderStatus.REJECTED]
+    assert OrderStatus.FILLED in states[2:]
+    assert len({m.client_key for m in exits}) == len(exits)  # a fresh key each time
+    assert len(alerts(stores, "exit_rejected")) == 2
 
 
 @pytest.fixture(scope="module")

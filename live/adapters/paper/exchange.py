@@ -114,6 +114,15 @@ def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
     return ""
 
 
+def _fault_refusal(conn: sa.Connection) -> str:
+    """The injected refusal of this submit ("" when none): ``Faults.reject_next``."""
+    faults = read_faults(conn)
+    if faults.reject_next <= 0:
+        return ""
+    write_faults(conn, replace(faults, reject_next=faults.reject_next - 1))
+    return faults.reject_reason
+
+
 def _target_last(order: OrderRow) -> bool:
     """Sort key (stable): a bracket's limit member after the rest, so its stop wins a bar
     that touches both (the simulator's rule)."""
@@ -313,7 +322,8 @@ class PaperExchange:
         """Store the order (OPEN or REJECTED) and match it at once if it may match on the last
         bar; (broker order id, refusal reason or "")."""
         cap, unprotected = self._protection_cap(conn, request)
-        reason = self._refusal(request) or unprotected or _oco_refusal(conn, request)
+        reason = self._refusal(request) or unprotected or _oco_refusal(conn, request) or \
+            _fault_refusal(conn)
         seq = store.next_seq(conn, "order")
         order_id = store.format_id("order", seq)
         ts = store.market_time(conn)
@@ -463,7 +473,9 @@ class PaperExchange:
 
     def set_faults(self, *, drop_ack_next: int | None = None,
                    duplicate_fill_next: bool | None = None,
-                   unavailable: bool | None = None) -> Faults:
+                   unavailable: bool | None = None, reject_next: int | None = None,
+                   reject_reason: str | None = None) -> Faults:
         """Switch faults on or off (None keeps a setting); see :class:`Faults`."""
         return set_faults(self._engine, drop_ack_next=drop_ack_next,
-                          duplicate_fill_next=duplicate_fill_next, unavailable=unavailable)
+                          duplicate_fill_next=duplicate_fill_next, unavailable=unavailable,
+                          reject_next=reject_next, reject_reason=reject_reason)

@@ -67,7 +67,8 @@ orders = sa.Table(
 )
 # Columns a store of an earlier version may lack, by table: all nullable, no default.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "paper_orders": ("after_trade", "oco_group", "market_protection_pct")}
+    "paper_orders": ("after_trade", "oco_group", "market_protection_pct"),
+    "paper_faults": ("reject_next", "reject_reason")}
 fills = sa.Table(
     "paper_fills", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
@@ -112,6 +113,9 @@ faults = sa.Table(
     sa.Column("drop_ack_next", sa.Integer, nullable=False),
     sa.Column("duplicate_fill_next", sa.Boolean, nullable=False),
     sa.Column("unavailable", sa.Boolean, nullable=False),
+    # added after the first version (nullable: NULL reads as off)
+    sa.Column("reject_next", sa.Integer),
+    sa.Column("reject_reason", sa.Text),
 )
 
 ID_FORMATS = {"order": "P{:08d}", "trade": "T{:08d}"}
