@@ -110,6 +110,10 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline):
         for d in deployed:  # NSE/Kite order rules a version must meet to load
             problem = order_rule_problem(d, self.order_rules, getattr(broker, "name", ""),
                                          exchange)
+            allowed = getattr(policy, "product_allowed", None)  # Policy's; not every test's
+            if problem is None and allowed is not None and not allowed(d.strategy, d.product):
+                problem = (f"product {d.product} is not allowed for {d.strategy} by the policy "
+                           f"(policy.yaml products / strategies.{d.strategy}.products)")
             if problem is not None:
                 raise UnsupportedVersionError(f"{d.strategy} v{d.version}: {problem}")
         for d in deployed:

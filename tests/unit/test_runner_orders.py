@@ -28,6 +28,7 @@ from live.events import (
     RiskChecked,
     client_key,
 )
+from live.governance.policy import load_policy
 from live.orders.prices import protection_price
 from live.orders.rules import OrderRules
 from live.orders.slicing import slice_key
@@ -37,6 +38,7 @@ from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.state import OrderStatus
+from strategies.roster import STRATEGIES
 from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
@@ -140,6 +142,19 @@ def test_runner_refuses_mis_on_a_broker_without_a_configured_square_off(
                           order_rules=OrderRules(mis_square_off={"kite": {"NFO": "15:25"}}))
     with pytest.raises(UnsupportedVersionError, match="no MIS square-off time configured"):
         stores.make()
+
+
+def test_runner_refuses_a_product_the_policy_does_not_allow_the_strategy(
+        tmp_path: Path, repo_root: Path) -> None:
+    text = (repo_root / "policy.yaml").read_text().replace(
+        "  atr_divergence:\n", "  ema_cross:\n    products: [NRML]\n  atr_divergence:\n")
+    (tmp_path / "policy.yaml").write_text(text)
+    policy = load_policy(tmp_path / "policy.yaml", set(STRATEGIES))
+    stores = order_stores(tmp_path / "s", product="MIS")
+    deployed = build(VersionConfig.from_json(stores.config), 1, "live", 1.0, "0" * 64)
+    with pytest.raises(UnsupportedVersionError, match="product MIS is not allowed for ema_cross"):
+        Runner(journal=stores.journal(), broker=stores.exchange(), deployed=[deployed],
+               mode="live", clock=record_clock, risk=PassThroughRisk(), policy=policy)
 
 
 def test_runner_refuses_protective_orders_above_the_freeze_quantity(tmp_path: Path) -> None:
