@@ -13,17 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from live.adapters.paper import FillModel, PaperExchange
-from live.broker import Outcome, Side
+from live.broker import (
+    OrderReport,
+    OrderRequest,
+    OrderState,
+    OrderType,
+    Outcome,
+    Side,
+    SubmitResult,
+)
 from live.db import make_engine
 from live.events import (
     ModeChanged,
     OrderCancelled,
     OrderIntended,
+    OrderRejected,
     OrderSubmitted,
     RiskChecked,
     client_key,
@@ -340,6 +350,52 @@ def test_runner_rejected_exit_is_retried_until_it_goes_through(tmp_path: Path) -
     assert OrderStatus.FILLED in states[2:]
     assert len({m.client_key for m in exits}) == len(exits)  # a fresh key each time
     assert len(alerts(stores, "exit_rejected")) == 2
+
+
+class RmsRejectsAfterAck(RejectsMarketOrdersAt):
+    """Kite's usual RMS path: ``place_order`` answers an order id, and the order book then
+    shows the order REJECTED by the broker's risk checks (never reaching the exchange)."""
+
+    def __init__(self, exchange: PaperExchange, at: datetime) -> None:
+        super().__init__(exchange, at)
+        self.rejected: list[OrderReport] = []
+
+    def submit(self, request: OrderRequest) -> SubmitResult:  # type: ignore[override]
+        if request.order_type is not OrderType.MARKET or self.now != self.at:
+            return self.exchange.submit(request)
+        self.rejected.append(OrderReport(
+            broker_order_id=f"RMS{len(self.rejected)}", client_key=request.client_key,
+            symbol=request.symbol, side=request.side, qty=request.qty, filled_qty=0,
+            avg_fill_price=0.0, state=OrderState.REJECTED, order_type=request.order_type,
+            limit_price=None, ts=self.at, reason="RMS:Margin Exceeds, Required:1.2L"))
+        return SubmitResult(Outcome.CONFIRMED, self.rejected[-1].broker_order_id)
+
+    def orders(self) -> list[OrderReport]:
+        return self.exchange.orders() + self.rejected
+
+    def status(self, *, broker_order_id: str | None = None,
+               client_key: str | None = None) -> OrderReport | None:
+        mine = [o for o in self.rejected if client_key in (None, o.client_key)
+                and broker_order_id in (None, o.broker_order_id)]
+        return mine[0] if mine else self.exchange.status(broker_order_id=broker_order_id,
+                                                         client_key=client_key)
+
+
+def test_runner_rms_rejection_seen_in_the_order_book_is_journaled_and_alerted(
+        tmp_path: Path) -> None:
+    stores = order_stores(tmp_path)
+    bars = day_bars(FIRST_ENTRY + 3)
+    runner = stores.make(broker=RmsRejectsAfterAck(stores.exchange(), bars[FIRST_ENTRY].ts))
+    runner.recover()
+    runner.run(bars)
+    (entry,) = intents(stores, FIRST_ENTRY)
+    (rejected,) = [m for m in stores.messages(OrderRejected)
+                   if m.client_key == entry.client_key]  # type: ignore[attr-defined]
+    assert rejected.reason == "RMS:Margin Exceeds, Required:1.2L"  # type: ignore[attr-defined]
+    assert runner.state.orders[entry.client_key].status is OrderStatus.REJECTED
+    (alert,) = alerts(stores, "entry_rejected")
+    assert "RMS:Margin Exceeds" in alert.message
+    assert runner.net("ema_cross", "NIFTY") == 0
 
 
 @pytest.fixture(scope="module")
