@@ -136,11 +136,14 @@ class BarLoop(RunnerCore):
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
-            flat_why = self._must_be_flat(d, bar, history)
-            if flat_why is not None:  # a partly filled entry: only its filled part stays
-                self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
-            for leg in (LEG_EXIT, LEG_ENTER):  # a restart between the slices of an order
-                self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts, leg))
+            if self.working_entries(d, bar.symbol):
+                flat_why = self._must_be_flat(d, bar, history)
+                if flat_why is not None:  # a partly filled entry: only its filled part stays
+                    self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
+            if self.recovered_last.get(bar.symbol) == bar.ts:  # re-processed after a restart
+                for leg in (LEG_EXIT, LEG_ENTER):  # which may have come between slices
+                    self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts,
+                                                            leg))
             self.retry_exit(d, bar, history)
             if self.protection.stopped_out(d, bar):
                 continue  # a bar that stopped out ignores its signals (as the simulator)

@@ -76,11 +76,15 @@ class BrokerRefusals(RunnerCore):
                                 history.session_day(bar.ts)):
             self.retry_exits.discard(pair)
 
+    def working_entries(self, d: Deployed, symbol: str) -> list[OrderRecord]:
+        """``d``'s entries in ``symbol`` working at the broker (OPEN: cancellable)."""
+        return [o for o in self.state.working.values()
+                if o.status is OrderStatus.OPEN and o.strategy == d.strategy
+                and o.symbol == symbol and self._is_entry(o)]
+
     def cancel_entry_remainders(self, d: Deployed, bar: FeedBar, why: str) -> None:
         """Cancel the unfilled remainder of ``d``'s working entries in ``bar.symbol`` (a
         partly filled entry at the cutoff: only its filled part is then flattened)."""
-        for order in list(self.state.working.values()):
-            if order.status is OrderStatus.OPEN and order.strategy == d.strategy and \
-                    order.symbol == bar.symbol and self._is_entry(order):
-                self.cancel_order(order, bar, f"{why}: entry remainder "
-                                              f"{order.qty - order.filled_qty} cancelled")
+        for order in self.working_entries(d, bar.symbol):
+            self.cancel_order(order, bar, f"{why}: entry remainder "
+                                          f"{order.qty - order.filled_qty} cancelled")
