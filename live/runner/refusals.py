@@ -26,6 +26,7 @@ class BrokerRefusals(RunnerCore):
     """Alerts on broker rejections, retries rejected exits, cancels entry remainders."""
 
     retry_exits: set[tuple[str, str]]  # (strategy, symbol) whose last exit was rejected
+    _refusals_heard: set[tuple[str, str]]  # (kind, client key): a redelivery is heard once
 
     def _is_entry(self, order: OrderRecord) -> bool:
         return order.trace_id in self.entry_traces and not order.protective
@@ -35,9 +36,11 @@ class BrokerRefusals(RunnerCore):
         per event) and mark a rejected exit for retry."""
         if isinstance(event, OrderSubmitted) and event.outcome is not Outcome.REJECTED:
             return
+        heard = (event.KIND, event.client_key)
         order = self.state.orders.get(event.client_key)
-        if order is None:
-            return
+        if order is None or heard in self._refusals_heard:
+            return  # unknown, or the same refusal delivered again (an at-least-once bus)
+        self._refusals_heard.add(heard)
         what = f"{order.strategy}/{order.symbol} {order.side} {order.qty} ({order.client_key})"
         if self._is_entry(order):
             self.alert(event.ts_event, Severity.ERROR, "entry_rejected",

@@ -92,6 +92,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline):
         self.order_rules = order_rules if order_rules is not None else OrderRules()
         self.price_band_pct = dict(price_band_pct or {DEFAULT_KEY: DEFAULT_BAND_PCT})
         self.retry_exits: set[tuple[str, str]] = set()
+        self._refusals_heard: set[tuple[str, str]] = set()
         self.carried: set[tuple[str, str]] = set()
         self._reprocessed: set[str] = set()
         self._fills_heard: set[str] = set()
