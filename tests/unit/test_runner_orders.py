@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,7 @@ from live.events import (
     RiskChecked,
     client_key,
 )
+from live.governance.kill import KillCommand
 from live.governance.policy import load_policy
 from live.orders.prices import protection_price
 from live.orders.rules import OrderRules
@@ -46,6 +47,7 @@ from live.risk.interface import PassThroughRisk, RiskEngine
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
+from live.runner.feed import Idle
 from live.runner.runner import Runner
 from live.state import OrderStatus
 from strategies.roster import STRATEGIES
@@ -231,6 +233,24 @@ def test_runner_slice_denied_by_risk_stops_the_rest(tmp_path: Path) -> None:
     (stopped,) = alerts(stores, "slices_stopped")
     assert "slice 3 of 3 denied by max_net_lots_per_strategy" in stopped.message
     assert "the 2 slice(s) sent stay working" in stopped.message
+
+
+def test_runner_flatten_kill_between_bars_sends_the_exit_in_slices(tmp_path: Path) -> None:
+    stores = order_stores(tmp_path, lots=5, order_rules=rules(NIFTY=150))
+    desk: list[KillCommand] = []
+    runner = stores.make()
+    runner.kill_commands = lambda after: [c for c in desk if c.id > after]
+    runner.recover()
+    bars = day_bars(FIRST_ENTRY + 3)
+    runner.run(bars)
+    assert runner.net("ema_cross", "NIFTY") == -375
+    desk.append(KillCommand(1, "ema_cross", "flatten", "ops", "test", "2026-01-01T00:00:00"))
+    waiting = Idle(bars[-1].ts + timedelta(seconds=20))
+    runner.run([waiting])
+    exits = [m for m in stores.messages(OrderIntended)
+             if m.ts_event == waiting.ts]  # type: ignore[attr-defined]
+    assert [(m.side, m.qty, m.slice_index) for m in exits] == [
+        (Side.BUY, 150, 0), (Side.BUY, 150, 1), (Side.BUY, 75, 2)]
 
 
 class DiesAt:
