@@ -25,6 +25,7 @@ from strategies.errors import StratopsError
 TAG_MAX_CHARS = 20  # Kite Connect's order tag limit; client keys must fit in it
 OCO_GROUP_MAX_CHARS = 32
 TRADE_ID_MAX_CHARS = 64
+MAX_MARKET_PROTECTION_PCT = 100.0  # Kite's market_protection: a percentage up to 100
 
 
 class Side(StrEnum):
@@ -75,7 +76,10 @@ class OrderRequest:
     :mod:`live.adapters.paper.fill_model`). ``oco_group`` (optional, at most
     :data:`OCO_GROUP_MAX_CHARS` chars) makes the order one-cancels-other with every order of
     the same group and symbol: the first fill of any member cancels the other open members
-    (only on a broker with :attr:`Broker.supports_oco`).
+    (only on a broker with :attr:`Broker.supports_oco`). ``market_protection_pct`` (MARKET
+    and SL-M orders): the order may fill at most this many percent through its reference
+    (the last price when placed; a stop's trigger) - Kite's ``market_protection``, which
+    its API requires on market orders; the paper exchange applies the same cap.
     """
 
     client_key: str
@@ -90,6 +94,7 @@ class OrderRequest:
     validity: str = "DAY"
     after_trade: str | None = None
     oco_group: str | None = None
+    market_protection_pct: float | None = None
 
     def __post_init__(self) -> None:
         if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:
@@ -108,6 +113,10 @@ class OrderRequest:
         if self.oco_group is not None and not 0 < len(self.oco_group) <= OCO_GROUP_MAX_CHARS:
             raise BrokerInputError(
                 f"oco_group {self.oco_group!r}: 1..{OCO_GROUP_MAX_CHARS} chars when set")
+        protection = self.market_protection_pct
+        if protection is not None and not 0 < protection <= MAX_MARKET_PROTECTION_PCT:
+            raise BrokerInputError(f"market_protection_pct {protection!r}: in (0, "
+                                   f"{MAX_MARKET_PROTECTION_PCT:g}] when set")
 
 
 @dataclass(frozen=True, slots=True)

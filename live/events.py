@@ -325,6 +325,14 @@ class OrderIntended(Event):
     # broker trade, placed right after it; its stop and target share one OCO group
     after_trade: str | None = None
     oco_group: str | None = None
+    # market (and stop-market) orders: a limit at most this many percent through the
+    # reference (Kite's market_protection; the paper exchange applies the same cap)
+    market_protection_pct: float | None = None
+    # an order above the freeze quantity is sent as slices: this is slice ``slice_index`` of
+    # ``slice_count``, of an order of ``parent_qty`` units (see live.orders.slicing)
+    slice_index: int = 0
+    slice_count: int = 1
+    parent_qty: int | None = None
 
     @property
     def protective(self) -> bool:
@@ -337,7 +345,8 @@ class OrderIntended(Event):
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
-                            oco_group=self.oco_group)
+                            oco_group=self.oco_group,
+                            market_protection_pct=self.market_protection_pct)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -474,6 +483,7 @@ class SubmitOrder(Command):
     validity: str = "DAY"
     after_trade: str | None = None
     oco_group: str | None = None
+    market_protection_pct: float | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -481,7 +491,8 @@ class SubmitOrder(Command):
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
-                            oco_group=self.oco_group)
+                            oco_group=self.oco_group,
+                            market_protection_pct=self.market_protection_pct)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -528,6 +539,7 @@ class CheckRisk(Command):
     reference_ts: datetime | None = None
     order_type: str = "MARKET"
     band_base_price: float | None = None
+    slice_index: int = 0  # of an order sliced at the freeze quantity (0: unsliced/first)
 
 
 KILL_SCOPE_ALL = "all"
@@ -671,4 +683,5 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        qty=intent.qty, order_type=intent.order_type,
                        limit_price=intent.limit_price, trigger_price=intent.trigger_price,
                        product=intent.product, validity=intent.validity,
-                       after_trade=intent.after_trade, oco_group=intent.oco_group)
+                       after_trade=intent.after_trade, oco_group=intent.oco_group,
+                       market_protection_pct=intent.market_protection_pct)

@@ -33,8 +33,13 @@ from strategies.venues import (
 )
 
 #: Every key a registered version's config may hold (``study.version_config`` writes them).
-KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim")
+KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product")
 REQUIRED_KEYS = ("strategy", "params", "venue")
+#: Broker product codes a version may trade futures with: NRML (carry-forward margin) or MIS
+#: (intraday margin, squared off by the broker before the close). Versions registered before
+#: the field existed trade NRML.
+PRODUCTS = ("NRML", "MIS")
+DEFAULT_PRODUCT = "NRML"
 
 
 class VersionConfigError(StratopsError, ValueError):
@@ -179,6 +184,13 @@ def _symbols(value: object) -> tuple[str, ...]:
         raise VersionConfigError(str(exc)) from None
 
 
+def _product(value: object) -> str:
+    if not isinstance(value, str) or value not in PRODUCTS:
+        raise VersionConfigError(f"model_config.product={value!r}: must be one of "
+                                 f"{list(PRODUCTS)}")
+    return value
+
+
 def _dataset(value: object) -> str | None:
     if value is None:
         return None
@@ -191,7 +203,8 @@ def _dataset(value: object) -> str | None:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class VersionConfig:
     """One registered version's config. ``params`` is the strategy's own (frozen) params
-    object; ``cutoff`` is ``"venue"``, None or a venue-local time."""
+    object; ``cutoff`` is ``"venue"``, None or a venue-local time; ``product`` the broker
+    product its orders carry (:data:`PRODUCTS`)."""
 
     spec: StrategySpec
     params: Any
@@ -200,8 +213,10 @@ class VersionConfig:
     symbols: tuple[str, ...] = ()
     dataset: str | None = None
     sim: SimRules = field(default_factory=SimRules)
+    product: str = DEFAULT_PRODUCT
 
     def __post_init__(self) -> None:
+        _product(self.product)
         if not isinstance(self.params, self.spec.params_cls):
             raise VersionConfigError(f"params={self.params!r}: not a "
                                      f"{self.spec.params_cls.__name__} of {self.spec.name}")
@@ -220,7 +235,8 @@ class VersionConfig:
     @classmethod
     def build(cls, *, strategy: str, params: Mapping[str, Any], venue: str,
               cutoff: object = "venue", symbols: object = (), dataset: str | None = None,
-              sim: SimRules | None = None) -> VersionConfig:
+              sim: SimRules | None = None, product: object = DEFAULT_PRODUCT
+              ) -> VersionConfig:
         """A validated config from plain values (the research side's constructor)."""
         spec = _strategy(strategy)
         try:
@@ -229,13 +245,14 @@ class VersionConfig:
             raise VersionConfigError(str(exc)) from None
         return cls(spec=spec, params=_params(spec, params), venue=_venue(venue),
                    cutoff=parsed_cutoff, symbols=_symbols(symbols), dataset=_dataset(dataset),
-                   sim=sim if sim is not None else SimRules())
+                   sim=sim if sim is not None else SimRules(), product=_product(product))
 
     @classmethod
     def from_json(cls, config: object) -> VersionConfig:
         """Decode a registered model's ``model_config`` (as :meth:`to_json` and every
         earlier ``study.model_config`` wrote it). Missing ``cutoff`` means the venue's,
-        missing ``symbols``/``dataset``/``sim`` their defaults; an unknown key is refused."""
+        missing ``symbols``/``dataset``/``sim``/``product`` their defaults (NRML); an unknown
+        key is refused."""
         if not isinstance(config, Mapping):
             raise VersionConfigError(f"model_config must be a mapping, got {config!r}")
         missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -246,10 +263,11 @@ class VersionConfig:
         return cls.build(strategy=config["strategy"], params=config["params"],
                          venue=config["venue"], cutoff=config.get("cutoff", "venue"),
                          symbols=config.get("symbols"), dataset=config.get("dataset"),
-                         sim=SimRules.from_json(config.get("sim")))
+                         sim=SimRules.from_json(config.get("sim")),
+                         product=config.get("product", DEFAULT_PRODUCT))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe ``model_config`` the registered pyfunc carries."""
         return {"strategy": self.strategy, "params": self.params_dict, "venue": self.venue,
                 "cutoff": format_cutoff(self.cutoff), "symbols": list(self.symbols),
-                "dataset": self.dataset, "sim": self.sim.to_json()}
+                "dataset": self.dataset, "sim": self.sim.to_json(), "product": self.product}

@@ -247,7 +247,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
-                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager)
+                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
+                    order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
+                    price_band_pct=limits.pre_trade.price_band_pct)
     return LiveRun(runner, exchange, refused, frame, notes)
 
 

@@ -96,6 +96,7 @@ class _StrategyDefaults(_Strict):
     max_lots_per_order: int = Field(ge=1)
     max_open_positions: int = Field(ge=1)
     symbols: tuple[str, ...] | None = Field(default=None, min_length=1)  # None: all symbols
+    products: tuple[Product, ...] | None = Field(default=None, min_length=1)  # None: all
 
 
 class _StrategyOverride(_Strict):
@@ -104,6 +105,7 @@ class _StrategyOverride(_Strict):
     max_lots_per_order: int | None = Field(default=None, ge=1)
     max_open_positions: int | None = Field(default=None, ge=1)
     symbols: tuple[str, ...] | None = Field(default=None, min_length=1)
+    products: tuple[Product, ...] | None = Field(default=None, min_length=1)
 
 
 class _Strategies(BaseModel):
@@ -165,6 +167,7 @@ class StrategyLimits:
     max_lots_per_order: int
     max_open_positions: int
     symbols: tuple[str, ...]
+    products: tuple[str, ...] = ()  # the broker products it may use (NRML, MIS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ class Policy:
             max_lots_per_order=defaults["max_lots_per_order"],
             max_open_positions=defaults["max_open_positions"],
             symbols=tuple(defaults["symbols"] or self.rules.symbols),
+            products=tuple(defaults["products"] or self.rules.products),
         )
 
     def capital_for(self, strategy: str, stage: str) -> float:
@@ -260,6 +264,7 @@ class Policy:
                     rule, f"{rule} {value!r} is not allowed; policy.yaml {rule}s: "
                           f"{list(permitted)}"))
         found += self._symbol_violations(strategy, symbol)
+        found += self._product_violations(strategy, product)
         if lots < 1:
             found.append(PolicyViolation("lots", f"{strategy}: order of {lots} lots"))
         elif self._registered(strategy):
@@ -313,6 +318,21 @@ class Policy:
                 "strategy_symbol", f"symbol {symbol!r} is not allowed for {strategy}; "
                                    f"policy.yaml strategies.{strategy}.symbols: {list(allowed)}")]
         return []
+
+    def _product_violations(self, strategy: str, product: str) -> list[PolicyViolation]:
+        if product not in self.rules.products or not self._registered(strategy):
+            return []  # already a "product" (or "strategy") violation
+        allowed = self.limits_for(strategy).products
+        if product in allowed:
+            return []
+        return [PolicyViolation(
+            "strategy_product", f"product {product!r} is not allowed for {strategy}; "
+                                f"policy.yaml strategies.{strategy}.products: {list(allowed)}")]
+
+    def product_allowed(self, strategy: str, product: str) -> bool:
+        """Whether ``strategy`` may trade with broker product ``product`` (NRML, MIS)."""
+        return not self._product_violations(strategy, product) and \
+            product in self.rules.products and self._registered(strategy)
 
     def _live_violations(
         self, strategy: str, live_count: int, evidence: CanaryEvidence | None,
@@ -416,6 +436,10 @@ def _check_references(path: Path, rules: _PolicyFile, known: frozenset[str] | No
         if extra:
             raise PolicyConfigError(f"{path}: strategies.{name}.symbols: {extra} not in the "
                                     f"global symbols {list(rules.symbols)}")
+        extra = sorted(set(block.products or ()) - set(rules.products))
+        if extra:
+            raise PolicyConfigError(f"{path}: strategies.{name}.products: {extra} not in the "
+                                    f"global products {list(rules.products)}")
     if rules.stages.canary.capital_fraction > rules.stages.live.capital_fraction:
         raise PolicyConfigError(
             f"{path}: stages.canary.capital_fraction: {rules.stages.canary.capital_fraction} "

@@ -34,7 +34,7 @@ def check_risk_for(proposal: OrderProposal, *, trace_id: str, check_id: str) -> 
         exchange=proposal.exchange, product=proposal.product,
         instrument_type=proposal.instrument_type, expiry=proposal.expiry,
         reference_ts=proposal.reference_ts, order_type=proposal.order_type,
-        band_base_price=proposal.band_base_price)
+        band_base_price=proposal.band_base_price, slice_index=proposal.slice_index)
 
 
 def proposal_of(command: CheckRisk) -> OrderProposal:
@@ -45,7 +45,8 @@ def proposal_of(command: CheckRisk) -> OrderProposal:
         ts=command.ts_event, lot_size=command.lot_size, exchange=command.exchange,
         product=command.product, instrument_type=command.instrument_type,
         expiry=command.expiry, reference_ts=command.reference_ts,
-        order_type=command.order_type, band_base_price=command.band_base_price)
+        order_type=command.order_type, band_base_price=command.band_base_price,
+        slice_index=command.slice_index)
 
 
 def _keep(table: OrderedDict[str, RiskDecision], key: str, value: RiskDecision,
@@ -79,7 +80,8 @@ class RiskHandler:
             strategy=intent.strategy, symbol=intent.symbol,
             side=1 if intent.side is Side.BUY else -1, qty=intent.qty,
             reference_price=float("nan"), ts=intent.ts_event, exchange=intent.exchange,
-            reduces_exposure=reduces_exposure, order_type=str(intent.order_type)))
+            reduces_exposure=reduces_exposure, order_type=str(intent.order_type),
+            product=intent.product, slice_index=intent.slice_index))
 
     def _on_check(self, command: CheckRisk) -> None:
         check_id = command.check_id

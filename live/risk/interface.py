@@ -38,6 +38,7 @@ class OrderProposal:
     reference_ts: datetime | None = None
     order_type: str = "MARKET"  # a protective exit rests as SL-M (stop) or LIMIT (target)
     band_base_price: float | None = None
+    slice_index: int = 0  # slice of an order split at the freeze quantity (live.orders)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ message rate, duplicates, reference freshness), ``post_trade`` (insane-fill aler
 ``positions`` (net lots per symbol, strategy, expiry),
 ``exposure`` (INR gross/net caps, sectors, greeks caps), ``margin``, ``portfolio`` (VaR and
 stress scenarios), ``drawdown`` (soft throttle, hard flatten, lockout windows) and
-``kill_switch`` (automatic triggers). Loading fails closed: unknown keys, missing or
+``kill_switch`` (automatic triggers) and ``orders`` (NSE/Kite order rules:
+:mod:`live.orders.rules`). Loading fails closed: unknown keys, missing or
 negative values, limits that contradict each other and (when given) unknown symbols or
 strategies are refused with the file, the dotted field and the value named.
 """
@@ -31,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from live.orders.rules import OrderRules
 from strategies.errors import StratopsError
 
 T = TypeVar("T")
@@ -323,6 +325,7 @@ class _RiskFile(_Strict):
     drawdown: DrawdownLimits
     kill_switch: KillSwitchLimits
     post_trade: PostTradeLimits = Field(default_factory=PostTradeLimits)
+    orders: OrderRules = Field(default_factory=OrderRules)
 
 
 # --- the loaded limits --------------------------------------------------------------------
@@ -343,6 +346,7 @@ class RiskLimits:
     drawdown: DrawdownLimits
     kill_switch: KillSwitchLimits
     post_trade: PostTradeLimits = dc_field(default_factory=PostTradeLimits)
+    orders: OrderRules = dc_field(default_factory=OrderRules)  # NSE/Kite order rules
 
     def symbol_lots(self, symbol: str) -> int:
         """Max net lots the desk may hold in ``symbol`` (its entry, else the default)."""
@@ -437,6 +441,7 @@ def _check_symbols(path: Path, rules: _RiskFile, known: frozenset[str]) -> None:
     _check_names(path, known, "a known symbol", {
         "positions.max_net_lots_per_symbol": rules.positions.max_net_lots_per_symbol,
         "pre_trade.price_band_pct": rules.pre_trade.price_band_pct,
+        "orders.freeze_qty": rules.orders.freeze_qty,
         "exposure.sectors": rules.exposure.sectors,
         "exposure.gross_inr.symbol": rules.exposure.gross_inr.symbol,
         "exposure.net_inr.symbol": rules.exposure.net_inr.symbol,

@@ -24,7 +24,8 @@ value against the limit. Controls, in order:
    exceeding it also sets ``disable_strategy``.
 7. ``duplicate_order``: the same strategy/symbol/side/qty/order type (and entry-or-exit
    kind, so a reversal's exit and entry legs, or a position's stop and target, are two
-   orders) within ``duplicate_window_seconds``.
+   orders; and slice index, so the slices of one order split at the freeze quantity are
+   too) within ``duplicate_window_seconds``.
 8. ``max_open_orders`` / ``max_open_order_value``: working orders (INTENDED, UNKNOWN - in
    doubt counts as open - and OPEN) plus this one, valued at their symbol's last trade.
 9. ``reduces_exposure``: an order claiming to reduce must move the strategy's expected
@@ -70,7 +71,7 @@ EXCHANGE_VENUES = {"NSE": "NSE", "NFO": "NSE", "CDS": "NSE"}  # exchange segment
 RATE_WINDOW = timedelta(seconds=1)
 _SIGN = {Side.BUY: 1, Side.SELL: -1}
 
-_DupKey = tuple[str, str, int, int, bool, str]
+_DupKey = tuple[str, str, int, int, bool, str, int]
 
 
 @dataclass(slots=True)
@@ -298,7 +299,10 @@ class PreTradeRiskEngine:
 
     @staticmethod
     def _dup_key(p: OrderProposal) -> _DupKey:
-        return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure, p.order_type)
+        # the slice index too: the equal slices of one order sliced at the freeze quantity
+        # are not duplicates of each other (live.orders.slicing)
+        return (p.strategy, p.symbol, p.side, p.qty, p.reduces_exposure, p.order_type,
+                p.slice_index)
 
     def remember(self, proposal: OrderProposal) -> None:
         """A journaled intent from before a restart: counted for the message rate and the

@@ -7,7 +7,9 @@ The runner is one object built from rooms, each a module of one job:
 :mod:`~live.runner.recovery` (start = restart: the journal folded back, the broker
 reconciled), :mod:`~live.runner.controls` (the kill switch and the guardrails, in one place)
 and :mod:`~live.runner.pipeline` (sizing, governance, risk, order building and submission,
-and carrying out what :mod:`~live.runner.protection` wants).
+and carrying out what :mod:`~live.runner.protection` wants; slicing at the freeze quantity in
+:mod:`~live.runner.slicing`), plus :mod:`~live.runner.refusals` (broker rejections alerted,
+rejected exits retried, entry remainders cancelled at the cutoff).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from live.broker import Broker, Side
 from live.bus import MessageBus
-from live.events import AlertRaised, Severity, TradingMode
+from live.events import AlertRaised, Message, Severity, TradingMode
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
 from live.risk.interface import RiskEngine
@@ -91,6 +93,15 @@ class RunnerCore:
             raise NotImplementedError
         def poll_fills(self, bar: FeedBar) -> None: ...
         def _protect(self, bar: FeedBar) -> None: ...
+        def resume_slices(self, d: Deployed, bar: FeedBar, trace: str) -> bool:
+            raise NotImplementedError
+
+        # refusals
+        def retry_exit(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> None: ...
+        def cancel_entry_remainders(self, d: Deployed, bar: FeedBar, why: str) -> None: ...
+        def working_entries(self, d: Deployed, symbol: str) -> list[OrderRecord]:
+            raise NotImplementedError
+        def note_refusal(self, message: Message) -> None: ...
 
         # broker session
         def broker_held(self, ts: datetime) -> bool:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+from live.orders.products import mis_refusal
+from live.orders.rules import OrderRules
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
 from strategies.roster import STRATEGIES
@@ -45,6 +47,7 @@ class Deployed:
     tick_size: float = 0.05
     lot_size: int = 1
     cost_schedule: str | None = None  # the cost schedule version research charged
+    product: str = "NRML"  # the broker product its orders carry (the version's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,29 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
                   **{key: getattr(sim, key) for key in LEVEL_KEYS})
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
-                    sim.tick_size, sim.lot_size, sim.cost_schedule)
+                    sim.tick_size, sim.lot_size, sim.cost_schedule, config.product)
+
+
+def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str
+                       ) -> str | None:
+    """Why ``d`` may not trade on ``broker``/``exchange`` under the NSE/Kite order rules
+    (None: it may): a MIS version whose cutoff is not safely before the broker's MIS
+    square-off; protective orders (one stop or target for the whole position) above a
+    symbol's freeze quantity, which cannot be sliced."""
+    problem = mis_refusal(product=d.product, cutoff=d.rules.cutoff,
+                          square_off=rules.square_off_for(broker, exchange),
+                          margin_minutes=rules.mis_cutoff_margin_minutes, broker=broker,
+                          exchange=exchange)
+    if problem is not None:
+        return problem
+    if d.rules.has_stop or d.rules.has_target:
+        for symbol in d.symbols:
+            freeze = rules.freeze_for(symbol)
+            if d.rules.qty > freeze:
+                return (f"{d.rules.qty} units per trade in {symbol} with protective exits: "
+                        f"a stop or target above the freeze quantity {freeze} would need "
+                        "slicing, which one-cancels-other orders cannot do; trade fewer lots")
+    return None
 
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None

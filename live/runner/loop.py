@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from live.broker import Side
-from live.events import BarClosed, KillMode, Severity
+from live.events import BarClosed, KillMode, Severity, new_trace_id
 from live.runner.core import RunnerCore, RunSummary
 from live.runner.decisions import Decision, decide
 from live.runner.deployments import Deployed
@@ -144,6 +144,15 @@ class BarLoop(RunnerCore):
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
+            if self.working_entries(d, bar.symbol):
+                flat_why = self._must_be_flat(d, bar, history)
+                if flat_why is not None:  # a partly filled entry: only its filled part stays
+                    self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
+            if self.recovered_last.get(bar.symbol) == bar.ts:  # re-processed after a restart
+                for leg in (LEG_EXIT, LEG_ENTER):  # which may have come between slices
+                    self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts,
+                                                            leg))
+            self.retry_exit(d, bar, history)
             if self.protection.stopped_out(d, bar):
                 continue  # a bar that stopped out ignores its signals (as the simulator)
             if self._exit_carried(d, bar, history):

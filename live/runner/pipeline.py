@@ -1,7 +1,9 @@
 """The order pipeline of the runner: an order from a decision (or a protective want) through
 sizing, the governance gate (kill switch, policy window, lockouts), the pre-trade risk
 engine (a ``CheckRisk`` command over the bus: :mod:`~live.runner.risk_gate`) and order
-building to execution - every step journaled through the bus - plus fills and cancels.
+building to execution (sliced at the freeze quantity, with the version's product and market
+protection: :mod:`~live.runner.slicing`) - every step journaled through the bus - plus
+fills and cancels.
 Risk-reducing orders are never held by a halt.
 """
 
@@ -34,14 +36,14 @@ from live.runner.protection import (
     Wants,
     Withdraw,
 )
-from live.runner.risk_gate import RiskGate
+from live.runner.slicing import OrderSlicer
 from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
 
 
-class OrderPipeline(RiskGate):
+class OrderPipeline(OrderSlicer):
     """Sizing, governance, risk, order building, submission, fills and cancels."""
 
     entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
@@ -49,13 +51,15 @@ class OrderPipeline(RiskGate):
 
     def _act(self, d: Deployed, bar: FeedBar, leg: int, decision: Decision, held: int,
              day: object | None) -> bool:
-        """Decide, check and send one order; True when it is intended (now or before)."""
+        """Decide, check and send one order (sliced at the freeze quantity: each slice
+        risk-checked and intended on its own); True when all of it is intended (now or
+        before - a restart between slices sends only the missing ones)."""
         trace = new_trace_id(d.strategy, bar.symbol, bar.ts, leg)
         key = client_key(trace)
-        if key in self.state.orders:
-            return True  # decided and intended before a restart
         if self.broker_held(bar.ts):
-            return False  # dead session / unread books: nothing intended, exits included
+            return False  # dead session / unread books: nothing intended or sent, exits too
+        if key in self.state.orders:  # decided and intended before a restart
+            return self.resume_slices(d, bar, trace)
         if decision.action == "exit":
             qty = held - self.working_qty(d.strategy, bar.symbol,
                                           Side.BUY if decision.side > 0 else Side.SELL)
@@ -78,31 +82,15 @@ class OrderPipeline(RiskGate):
         if not allowed:
             self.summary.denials += 1
             return False
-        verdict = self.ask_risk(trace, key, d, bar, side=decision.side, qty=qty,
-                                reduces_exposure=decision.action == "exit")
-        self.risk_warning(bar, d, verdict, f"{decision.reason} exit")
-        if verdict.disable_strategy:
-            self.switch(bar, d.strategy, "halt", "risk_engine",
-                         f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
-        if not verdict.passed:
+        plan = self.plan_slices(d, bar, qty)
+        if plan is None:
             self.summary.denials += 1
-            if decision.action == "exit":
-                self.alert(ts, Severity.ERROR, "exit_denied",
-                           f"{d.strategy}/{bar.symbol}: {decision.reason} exit denied by "
-                           f"{verdict.check}: {verdict.reason}")
             return False
-        if decision.action == "exit" and not self.withdraw_protection(
-                d.strategy, bar.symbol, bar, f"{decision.reason} exit"):
-            return False  # the position may have changed: decided again at the next close
-        self.executor.send(OrderIntended(
-            trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
-            symbol=bar.symbol, exchange=self.exchange,
-            side=Side.BUY if decision.side > 0 else Side.SELL, qty=qty,
-            order_type=OrderType.MARKET, mode=self.mode))
-        self.summary.intents += 1
-        if decision.action == "enter" and day is not None:
+        done = self.send_slices(d, bar, trace, side=decision.side, plan=plan,
+                                reduces=decision.action == "exit", reason=decision.reason)
+        if decision.action == "enter" and day is not None and key in self.state.orders:
             self.entries[(d.strategy, bar.symbol, day)] += 1
-        return True
+        return done
 
     def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
         """Kill switch and policy: exits always flow - a halt stops new risk, never a
@@ -211,7 +199,7 @@ class OrderPipeline(RiskGate):
                 if outcome:
                     self.poll_fills(bar)
             elif isinstance(want, MoveTrigger):
-                outcome = self._move_trigger(bar, want)
+                outcome = self._move_trigger(d, bar, want)
             else:
                 self._unprotected(d, bar, want.reason)
                 outcome = None
@@ -240,20 +228,25 @@ class OrderPipeline(RiskGate):
                 self._unprotected(d, bar, why)
             return False
         stop = order_type is OrderType.SL_M
+        price = self.fit_exit_price(d, bar, want.price, f"protective {order_type}").price
+        assert price is not None  # an exit's price is clamped, never refused
         self.executor.send(OrderIntended(
             trace_id=entry.trace_id, ts_event=ts, client_key=want.key, strategy=d.strategy,
             version=version, symbol=bar.symbol, exchange=self.exchange,
             side=Side.BUY if want.side > 0 else Side.SELL, qty=want.qty,
-            order_type=order_type, trigger_price=want.price if stop else None,
-            limit_price=None if stop else want.price, mode=self.mode,
-            after_trade=entry.trade_id, oco_group=want.group))
+            order_type=order_type, trigger_price=price if stop else None,
+            limit_price=None if stop else price, mode=self.mode,
+            after_trade=entry.trade_id, oco_group=want.group, product=d.product,
+            market_protection_pct=self.order_rules.market_protection_pct if stop else None))
         self.summary.intents += 1
         return True
 
-    def _move_trigger(self, bar: FeedBar, want: MoveTrigger) -> bool:
-        """Tighten a trailing stop at the broker; journaled when confirmed, else alerted
-        (tried again at the next close)."""
-        order, level = want.order, want.level
+    def _move_trigger(self, d: Deployed, bar: FeedBar, want: MoveTrigger) -> bool:
+        """Tighten a trailing stop at the broker (inside the band); journaled when
+        confirmed, else alerted (tried again at the next close)."""
+        order = want.order
+        level = self.fit_exit_price(d, bar, want.level, "trailing stop trigger").price
+        assert level is not None  # an exit's price is clamped, never refused
         broker_order_id = order.broker_order_id
         if broker_order_id is None:  # not acknowledged: nothing to move (protection never asks)
             return False

@@ -16,10 +16,14 @@ from live.events import (
     ModeChanged,
     OrderFilled,
     OrderIntended,
+    OrderRejected,
+    OrderSubmitted,
     SignalRaised,
     SignalSide,
 )
 from live.journal import JournalCorruptError
+from live.orders.products import MIS
+from live.orders.rules import OrderRules
 from live.risk.handler import RiskHandler
 from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, command_of
@@ -43,6 +47,7 @@ class Recovery(RunnerCore):
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
     risk_handler: RiskHandler
+    order_rules: OrderRules
 
     def recover(self) -> None:
         """Fold the journal into state and history, then reconcile with the broker; halt
@@ -69,6 +74,11 @@ class Recovery(RunnerCore):
                 outcome.issues))
         for d in self.deployed:
             reason = f"runner started with v{d.version} ({d.snapshot_digest[:12]})"
+            if d.product == MIS:  # loaded only when our cutoff comes first (deployments)
+                square_off = self.order_rules.square_off_for(
+                    getattr(self.broker, "name", ""), self.exchange)
+                reason += (f"; product MIS: our cutoff {d.rules.cutoff:%H:%M} flattens before "
+                           f"the broker's MIS square-off at {square_off:%H:%M}")
             if self.state.modes.get(d.strategy) != self.mode or \
                     self.started.get(d.strategy) != reason:
                 self.executor.record(ModeChanged(
@@ -97,13 +107,17 @@ class Recovery(RunnerCore):
                 self.guardrails.note_fill(order.strategy, message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
+        elif isinstance(message, OrderSubmitted | OrderRejected):
+            self.note_refusal(message)
         elif isinstance(message, OrderIntended):
+            self.note_refusal(message)
             self.executor.intents[message.client_key] = message
             # direct, not a CheckRisk: the engine's memory is folded back from the journal
             # like the state (nothing is decided, nothing published; see RiskHandler.remember)
             self.risk_handler.remember(message, reduces_exposure=message.protective or
                                        message.trace_id not in self.entry_traces)
-            if message.trace_id in self.entry_traces and not message.protective:
+            if message.trace_id in self.entry_traces and not message.protective and \
+                    message.slice_index == 0:  # one entry, however many slices
                 day = self.symbol_history(message.symbol).session_day(message.ts_event)
                 self.entries[(message.strategy, message.symbol, day)] += 1
 

@@ -27,8 +27,8 @@ class RiskGate(RunnerCore):
     risk_checks: Iterator[int]  # the sender's check count (part of each check id)
 
     def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
-                 qty: int, reduces_exposure: bool, order_type: str = "MARKET"
-                 ) -> RiskDecision:
+                 qty: int, reduces_exposure: bool, order_type: str = "MARKET",
+                 slice_index: int = 0) -> RiskDecision:
         """The risk engine's decision on order ``key`` at ``bar`` (journaled as
         ``RiskChecked`` before this returns), or a denial when no answer came."""
         check_id = f"{key}#{next(self.risk_checks)}"
@@ -36,7 +36,7 @@ class RiskGate(RunnerCore):
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
             reference_price=bar.close, reduces_exposure=reduces_exposure, ts=bar.ts,
             lot_size=d.lot_size, exchange=self.exchange, reference_ts=bar.ts,
-            order_type=order_type,
+            order_type=order_type, product=d.product, slice_index=slice_index,
             band_base_price=self.symbol_history(bar.symbol).prev_session_close),
             trace_id=trace_id, check_id=check_id))
         verdict = self.risk_handler.answer(check_id)

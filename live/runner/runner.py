@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
-from live.events import OrderFilled, TradingMode
+from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
+from live.orders.rules import DEFAULT_KEY, OrderRules
 from live.risk.guardrails import Guardrails
 from live.risk.handler import RiskHandler
 from live.risk.interface import RiskEngine
@@ -33,7 +34,7 @@ from live.runner.broker_session import BrokerSession, Pager, log_pager
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
 from live.runner.core import EntryPolicy, RunSummary
 from live.runner.decisions import UnsupportedVersionError
-from live.runner.deployments import Deployed
+from live.runner.deployments import Deployed, order_rule_problem
 from live.runner.execution import CrashHook, Executor, no_crash
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
@@ -41,19 +42,25 @@ from live.runner.loop import BarLoop
 from live.runner.pipeline import OrderPipeline
 from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
+from live.runner.refusals import BrokerRefusals
+from live.runner.slicing import DEFAULT_BAND_PCT
 from live.state import LiveState
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
-class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
+class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
     process may die: ``before_intent``, ``after_intent``, ``after_submit``, ``after_ack``,
     ``after_fill``, ``after_modify``); production never passes one. ``transport`` carries
     the bus (in process by default); ``pager`` tells a person of a dead broker session
-    (:mod:`~live.runner.broker_session`; a CRITICAL log line by default)."""
+    (:mod:`~live.runner.broker_session`; a CRITICAL log line by default). ``order_rules``
+    (risk.yaml ``orders``; default: NSE and Kite's) and ``price_band_pct`` (risk.yaml
+    ``pre_trade.price_band_pct``) are the exchange's order rules (:mod:`live.orders`); a
+    version that breaks them (a MIS cutoff too close to the broker's square-off, protective
+    orders above the freeze quantity) is refused here."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -63,7 +70,9 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
                  kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
-                 transport: Transport | None = None, pager: Pager | None = None) -> None:
+                 transport: Transport | None = None, pager: Pager | None = None,
+                 order_rules: OrderRules | None = None,
+                 price_band_pct: Mapping[str, float] | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -83,6 +92,10 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
         self.kill_actor: dict[str, tuple[str, str]] = {}
         self.entry_traces: set[str] = set()
         self.insane_fill_pct = insane_fill_pct
+        self.order_rules = order_rules if order_rules is not None else OrderRules()
+        self.price_band_pct = dict(price_band_pct or {DEFAULT_KEY: DEFAULT_BAND_PCT})
+        self.retry_exits: set[tuple[str, str]] = set()
+        self._refusals_heard: set[tuple[str, str]] = set()
         self.carried: set[tuple[str, str]] = set()
         self._reprocessed: set[str] = set()
         self._fills_heard: set[str] = set()
@@ -100,6 +113,17 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline, BrokerSession):
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)
         self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]  # fills only
+        for kind in (OrderSubmitted.KIND, OrderRejected.KIND):  # broker refusals: alerted
+            self.bus.subscribe(kind, self.on_refusal)  # type: ignore[arg-type]  # these only
+        for d in deployed:  # NSE/Kite order rules a version must meet to load
+            problem = order_rule_problem(d, self.order_rules, getattr(broker, "name", ""),
+                                         exchange)
+            allowed = getattr(policy, "product_allowed", None)  # Policy's; not every test's
+            if problem is None and allowed is not None and not allowed(d.strategy, d.product):
+                problem = (f"product {d.product} is not allowed for {d.strategy} by the policy "
+                           f"(policy.yaml products / strategies.{d.strategy}.products)")
+            if problem is not None:
+                raise UnsupportedVersionError(f"{d.strategy} v{d.version}: {problem}")
         for d in deployed:
             if d.rules.has_stop and d.rules.has_target and not getattr(
                     broker, "supports_oco", False):

@@ -227,7 +227,26 @@ def test_place_order_kwargs_market_order() -> None:
     assert place_order_kwargs(_request()) == {
         "variety": "regular", "exchange": "NFO", "tradingsymbol": "BANKNIFTY25JANFUT",
         "transaction_type": "SELL", "quantity": 30, "product": "NRML", "order_type": "MARKET",
-        "price": None, "trigger_price": None, "validity": "DAY", "tag": "rbrk-0106-0007"}
+        "price": None, "trigger_price": None, "validity": "DAY", "tag": "rbrk-0106-0007",
+        "market_protection": -1}
+
+
+def test_place_order_kwargs_market_order_carries_its_market_protection() -> None:
+    kwargs = place_order_kwargs(_request(market_protection_pct=2.0))
+    assert kwargs["market_protection"] == 2.0
+    inspect.signature(KiteConnect.place_order).bind(None, **kwargs)
+
+
+def test_place_order_kwargs_stop_market_carries_market_protection() -> None:
+    kwargs = place_order_kwargs(_request(order_type=OrderType.SL_M, trigger_price=50060.0,
+                                         market_protection_pct=1.5))
+    assert (kwargs["order_type"], kwargs["market_protection"]) == ("SL-M", 1.5)
+
+
+def test_place_order_kwargs_limit_order_has_no_market_protection() -> None:
+    kwargs = place_order_kwargs(_request(order_type=OrderType.LIMIT, limit_price=50210.0,
+                                         market_protection_pct=2.0))
+    assert "market_protection" not in kwargs
 
 
 def test_place_order_kwargs_stop_limit_carries_price_and_trigger() -> None:

@@ -596,9 +596,27 @@ def test_runner_re_protects_a_position_whose_exit_was_rejected(tmp_path: Path) -
     broker = RejectsMarketOrdersAt(stores.exchange(), bars[30].ts)  # the flip's exit
     runner = stores.runner(broker=broker)
     runner.recover()
-    runner.run(bars[:32])
+    runner.run(bars[:31])
     assert runner.net(STRATEGY, "NIFTY") != 0  # the exit was refused: still in position
     assert _working_protective(runner) == ["SL-M"]  # and protected again
+
+
+def test_runner_retries_a_rejected_exit_at_the_next_close_with_a_fresh_key(
+        tmp_path: Path) -> None:
+    stores = protected_stores(tmp_path, stop_points=40.0)
+    bars = day_bars(60)
+    broker = RejectsMarketOrdersAt(stores.exchange(), bars[30].ts)  # the flip's exit
+    runner = stores.runner(broker=broker)
+    runner.recover()
+    runner.run(bars[:32])
+    (rejected,) = [m for m in stores.messages(OrderSubmitted) if m.outcome is Outcome.REJECTED]
+    assert "RMS: margin exceeds" in rejected.reason  # the exit's; no flip entry behind it
+    (alert,) = alerts(stores, "exit_rejected")
+    assert "RMS: margin exceeds" in alert.message and alert.severity == "critical"
+    retried = [m for m in _intents_at(stores, bars[31].ts) if not m.protective]
+    assert [m.qty for m in retried] == [abs(runner.net(STRATEGY, "NIFTY"))]
+    assert retried[0].client_key != rejected.client_key
+    assert runner.state.orders[retried[0].client_key].status is OrderStatus.OPEN
 
 
 def _two_symbols(tmp_path: Path, **levels: float) -> tuple[Stores, list[FeedBar]]:

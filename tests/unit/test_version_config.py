@@ -42,8 +42,9 @@ def test_version_config_study_dict_of_today_decodes() -> None:
     assert config.sim.cost_schedule == "2024-10-01"
 
 
-def test_version_config_study_dict_of_today_encodes_back_unchanged() -> None:
-    assert VersionConfig.from_json(STUDY_WRITES_TODAY).to_json() == STUDY_WRITES_TODAY
+def test_version_config_study_dict_of_today_encodes_back_with_its_default_product() -> None:
+    assert VersionConfig.from_json(STUDY_WRITES_TODAY).to_json() == {**STUDY_WRITES_TODAY,
+                                                                       "product": "NRML"}
 
 
 def test_version_config_study_dict_survives_a_json_round_trip() -> None:

@@ -31,6 +31,11 @@ from strategies.errors import StratopsError
 KITE_TZ = ZoneInfo("Asia/Kolkata")
 KITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 VARIETY = "regular"
+# Kite's API refuses MARKET and SL-M orders without market protection (a percentage in
+# (0, 100], or -1 for the system's automatic protection; 0 is refused): our configured
+# percentage when the request carries one, else automatic - never an unprotected order.
+MARKET_PROTECTED = (OrderType.MARKET, OrderType.SL_M)
+AUTO_MARKET_PROTECTION = -1
 
 _E = TypeVar("_E", Side, OrderType)
 
@@ -162,7 +167,8 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
 
     Re-checks the tag length: a request that would be cut or refused is never sent. Kite has
     no one-cancels-other orders, so a request with an ``oco_group`` is refused; its
-    ``after_trade`` is ignored (Kite matches every order from when it arrives).
+    ``after_trade`` is ignored (Kite matches every order from when it arrives). MARKET and
+    SL-M orders carry ``market_protection`` (:data:`MARKET_PROTECTED`).
     """
     if not request.client_key or len(request.client_key) > TAG_MAX_CHARS:
         raise BrokerInputError(
@@ -173,7 +179,7 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
             "(supports_oco is False)")
     priced = request.order_type in (OrderType.LIMIT, OrderType.SL)
     triggered = request.order_type in (OrderType.SL, OrderType.SL_M)
-    return {
+    kwargs = {
         "variety": VARIETY,
         "exchange": request.exchange,
         "tradingsymbol": request.symbol,
@@ -186,6 +192,11 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
         "validity": request.validity,
         "tag": request.client_key,
     }
+    if request.order_type in MARKET_PROTECTED:
+        protection = request.market_protection_pct
+        kwargs["market_protection"] = AUTO_MARKET_PROTECTION if protection is None \
+            else protection
+    return kwargs
 
 
 def modify_order_kwargs(broker_order_id: str, *, qty: int | None = None,

@@ -14,7 +14,10 @@ case it is an ordinary new order (see :mod:`live.adapters.paper.fill_model`). On
 member in the same transaction (reason ``"oco: <filled order id> filled"``, a ``cancelled``
 event); within one bar orders match oldest first, so of two members touched by one bar only
 the older fills; a request into a group that already has a fill is rejected
-(``"oco group <g> already filled"``).
+(``"oco group <g> already filled"``). Market protection
+(``OrderRequest.market_protection_pct``) caps a MARKET or SL-M order's fill like Kite's
+protected market order (see :mod:`live.adapters.paper.fill_model`); a protected market order
+with no last price to cap it against is rejected.
 """
 
 from __future__ import annotations
@@ -50,8 +53,10 @@ from live.broker import (
     Side,
     SubmitResult,
 )
+from live.orders.prices import protection_price
 
 _HAS_LIMIT = (OrderType.LIMIT, OrderType.SL)
+_PROTECTED = (OrderType.MARKET, OrderType.SL_M)  # market protection applies to these
 _HAS_TRIGGER = (OrderType.SL, OrderType.SL_M)
 
 
@@ -107,6 +112,15 @@ def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
     if any(o.filled_qty > 0 for o in store.oco_members(conn, request.symbol, group)):
         return f"oco group {group} already filled"
     return ""
+
+
+def _fault_refusal(conn: sa.Connection) -> str:
+    """The injected refusal of this submit ("" when none): ``Faults.reject_next``."""
+    faults = read_faults(conn)
+    if faults.reject_next <= 0:
+        return ""
+    write_faults(conn, replace(faults, reject_next=faults.reject_next - 1))
+    return faults.reject_reason
 
 
 def _target_last(order: OrderRow) -> bool:
@@ -288,10 +302,28 @@ class PaperExchange:
             return None
         return last
 
+    def _protection_cap(self, conn: sa.Connection, request: OrderRequest
+                        ) -> tuple[float | None, str]:
+        """(the protection cap of a protected MARKET / SL-M request or None, refusal)."""
+        pct = request.market_protection_pct
+        if pct is None or request.order_type not in _PROTECTED:
+            return None, ""
+        if request.order_type is OrderType.SL_M:
+            reference = request.trigger_price
+        else:
+            last = store.last_bar(conn, request.symbol)
+            reference = None if last is None else last.close
+        if reference is None:
+            return None, f"no last price of {request.symbol} to apply market protection to"
+        side = 1 if request.side is Side.BUY else -1
+        return protection_price(reference, side, pct, self._model.tick_size), ""
+
     def _accept(self, conn: sa.Connection, request: OrderRequest) -> tuple[str, str]:
         """Store the order (OPEN or REJECTED) and match it at once if it may match on the last
         bar; (broker order id, refusal reason or "")."""
-        reason = self._refusal(request) or _oco_refusal(conn, request)
+        cap, unprotected = self._protection_cap(conn, request)
+        reason = self._refusal(request) or unprotected or _oco_refusal(conn, request) or \
+            _fault_refusal(conn)
         seq = store.next_seq(conn, "order")
         order_id = store.format_id("order", seq)
         ts = store.market_time(conn)
@@ -302,10 +334,10 @@ class PaperExchange:
             seq=seq, broker_order_id=order_id, client_key=request.client_key,
             symbol=request.symbol, exchange=request.exchange, side=request.side.value,
             order_type=request.order_type.value, qty=request.qty, filled_qty=0,
-            filled_notional=0.0, limit_price=request.limit_price,
+            filled_notional=0.0, limit_price=request.limit_price if cap is None else cap,
             trigger_price=request.trigger_price, triggered=False, wait_bars=wait_bars,
             state=state.value, reason=reason, updated_ts=ts, after_trade=request.after_trade,
-            oco_group=request.oco_group))
+            oco_group=request.oco_group, market_protection_pct=request.market_protection_pct))
         store.append_event(conn, "rejected" if reason else "accepted", order_id, ts,
                            _detail(client_key=request.client_key, reason=reason))
         if reason or wait_bars > 0:
@@ -334,6 +366,12 @@ class PaperExchange:
             changes = {name: value for name, value in (
                 ("qty", qty), ("limit_price", limit_price), ("trigger_price", trigger_price))
                 if value is not None}
+            assert order is not None  # refused above otherwise
+            if trigger_price is not None and order.order_type is OrderType.SL_M and \
+                    order.market_protection_pct is not None:  # the cap moves with the stop
+                changes["limit_price"] = protection_price(
+                    trigger_price, 1 if order.side is Side.BUY else -1,
+                    order.market_protection_pct, self._model.tick_size)
             ts = store.market_time(conn)
             store.update_order(conn, broker_order_id, updated_ts=ts, **changes)
             store.append_event(conn, "modified", broker_order_id, ts, _detail(**changes))
@@ -435,7 +473,9 @@ class PaperExchange:
 
     def set_faults(self, *, drop_ack_next: int | None = None,
                    duplicate_fill_next: bool | None = None,
-                   unavailable: bool | None = None) -> Faults:
+                   unavailable: bool | None = None, reject_next: int | None = None,
+                   reject_reason: str | None = None) -> Faults:
         """Switch faults on or off (None keeps a setting); see :class:`Faults`."""
         return set_faults(self._engine, drop_ack_next=drop_ack_next,
-                          duplicate_fill_next=duplicate_fill_next, unavailable=unavailable)
+                          duplicate_fill_next=duplicate_fill_next, unavailable=unavailable,
+                          reject_next=reject_next, reject_reason=reject_reason)

@@ -12,6 +12,8 @@ from live.adapters.paper import store
 from live.broker import BrokerUnavailableError as BrokerUnavailableError  # re-exported
 from strategies.errors import StratopsError
 
+DEFAULT_REJECT_REASON = "RMS: margin exceeds (paper fault)"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Faults:
@@ -20,12 +22,15 @@ class Faults:
     ``drop_ack_next``: the next N submits are applied at the exchange but answer UNKNOWN (a
     lost response). ``duplicate_fill_next``: the next fill is listed twice, with one trade id,
     by ``fills()``. ``unavailable``: every command answers UNKNOWN without reaching the
-    exchange and every report raises :class:`BrokerUnavailableError`.
+    exchange and every report raises :class:`BrokerUnavailableError`. ``reject_next``: the
+    next N submits are rejected with ``reject_reason`` (a broker risk-check - RMS - refusal).
     """
 
     drop_ack_next: int = 0
     duplicate_fill_next: bool = False
     unavailable: bool = False
+    reject_next: int = 0
+    reject_reason: str = DEFAULT_REJECT_REASON
 
 
 class FaultSettingError(StratopsError, ValueError):
@@ -36,20 +41,26 @@ def read_faults(conn: sa.Connection) -> Faults:
     row = conn.execute(sa.select(store.faults).where(store.faults.c.id == 1)).one()
     return Faults(drop_ack_next=row.drop_ack_next,
                   duplicate_fill_next=bool(row.duplicate_fill_next),
-                  unavailable=bool(row.unavailable))
+                  unavailable=bool(row.unavailable), reject_next=row.reject_next or 0,
+                  reject_reason=row.reject_reason or DEFAULT_REJECT_REASON)
 
 
 def write_faults(conn: sa.Connection, value: Faults) -> None:
-    if value.drop_ack_next < 0:
-        raise FaultSettingError(f"drop_ack_next {value.drop_ack_next!r}: must be >= 0")
+    for name in ("drop_ack_next", "reject_next"):
+        if getattr(value, name) < 0:
+            raise FaultSettingError(f"{name} {getattr(value, name)!r}: must be >= 0")
+    if not value.reject_reason:
+        raise FaultSettingError("reject_reason: must not be empty")
     conn.execute(store.faults.update().where(store.faults.c.id == 1).values(
         drop_ack_next=value.drop_ack_next, duplicate_fill_next=value.duplicate_fill_next,
-        unavailable=value.unavailable))
+        unavailable=value.unavailable, reject_next=value.reject_next,
+        reject_reason=value.reject_reason))
 
 
 def set_faults(engine: sa.Engine, *, drop_ack_next: int | None = None,
                duplicate_fill_next: bool | None = None,
-               unavailable: bool | None = None) -> Faults:
+               unavailable: bool | None = None, reject_next: int | None = None,
+               reject_reason: str | None = None) -> Faults:
     """Change the given fault settings (None keeps one) in the store behind ``engine``;
     usable from any process without building an exchange. Returns the new settings."""
     store.create(engine)
@@ -59,6 +70,8 @@ def set_faults(engine: sa.Engine, *, drop_ack_next: int | None = None,
             drop_ack_next=old.drop_ack_next if drop_ack_next is None else drop_ack_next,
             duplicate_fill_next=(old.duplicate_fill_next if duplicate_fill_next is None
                                  else duplicate_fill_next),
-            unavailable=old.unavailable if unavailable is None else unavailable)
+            unavailable=old.unavailable if unavailable is None else unavailable,
+            reject_next=old.reject_next if reject_next is None else reject_next,
+            reject_reason=old.reject_reason if reject_reason is None else reject_reason)
         write_faults(conn, new)
     return new

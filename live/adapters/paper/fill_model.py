@@ -11,6 +11,12 @@ slippage-free and a gap through the limit fills at the (better) open
 reaches the trigger; a gap through it triggers at the open (:func:`~strategies.rules.stop_fill`).
 A later ``realism`` mode (an impact model) is a name reserved, not built: it is refused.
 
+Market protection (``OrderRequest.market_protection_pct``): the exchange stores a MARKET or
+SL-M order's cap (its reference - the symbol's last close when placed, a stop's trigger -
+that many percent through, on the tick grid) as its ``limit_price``; a market fill beyond
+the cap does not happen and the order works as a limit at the cap, as Kite's protected
+market order does.
+
 Protective orders (``OrderRequest.after_trade``): in ``next_open`` a market entry fills at the
 open of bar t+1, and the price path after it is that bar's range, so a stop or target placed
 right after the fill (naming its trade) is matched at once against the whole bar t+1 (full
@@ -192,23 +198,34 @@ def _stop_limit(side: Side, bar: Bar, stop_px: float, limit: float) -> float | N
     return _limit_hit(side, bar, limit)
 
 
+def _protected(order: WorkingOrder, bar: Bar, price: float) -> float | None:
+    """A market fill at ``price`` under market protection: a MARKET or SL-M order's
+    ``limit_price`` is its protection cap (the marketable limit Kite turns it into); a fill
+    through the cap does not happen - the order works as a limit at the cap."""
+    cap = order.limit_price
+    if cap is None or (price - cap) * _sign(order.side) <= 0:
+        return price
+    return _limit_hit(order.side, bar, cap)
+
+
 def _parity_price(order: WorkingOrder, bar: Bar, model: FillModel
                   ) -> tuple[bool, float | None]:
     """(triggered after this bar, fill price or None) by the simulator's rules."""
     kind, side = order.order_type, order.side
     if kind is OrderType.MARKET:
-        return False, _market(side, bar, model)
+        return False, _protected(order, bar, _market(side, bar, model))
     if kind is OrderType.LIMIT:
         return False, _limit_hit(side, bar, order.limit_price or 0.0)
     if order.triggered:  # triggered on an earlier bar: now a market / limit order
         if kind is OrderType.SL_M:
-            return True, _market(side, bar, model)
+            return True, _protected(order, bar, _market(side, bar, model))
         return True, _limit_hit(side, bar, order.limit_price or 0.0)
     stop_px = _stop_hit(side, bar, order.trigger_price or 0.0)
     if stop_px is None:
         return False, None
     if kind is OrderType.SL_M:
-        return True, slipped(stop_px, _sign(side), model.slippage_points)
+        return True, _protected(order, bar, slipped(stop_px, _sign(side),
+                                                    model.slippage_points))
     return True, _stop_limit(side, bar, stop_px, order.limit_price or 0.0)
 
 

@@ -62,9 +62,13 @@ orders = sa.Table(
     # added after the first version: nullable, created by ALTER TABLE on an older store
     sa.Column("after_trade", sa.String(TRADE_ID_MAX_CHARS)),
     sa.Column("oco_group", sa.String(OCO_GROUP_MAX_CHARS)),
+    # a market / stop-market order's protection (percent); its cap is in limit_price
+    sa.Column("market_protection_pct", sa.Float),
 )
 # Columns a store of an earlier version may lack, by table: all nullable, no default.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"paper_orders": ("after_trade", "oco_group")}
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "paper_orders": ("after_trade", "oco_group", "market_protection_pct"),
+    "paper_faults": ("reject_next", "reject_reason")}
 fills = sa.Table(
     "paper_fills", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
@@ -109,6 +113,9 @@ faults = sa.Table(
     sa.Column("drop_ack_next", sa.Integer, nullable=False),
     sa.Column("duplicate_fill_next", sa.Boolean, nullable=False),
     sa.Column("unavailable", sa.Boolean, nullable=False),
+    # added after the first version (nullable: NULL reads as off)
+    sa.Column("reject_next", sa.Integer),
+    sa.Column("reject_reason", sa.Text),
 )
 
 ID_FORMATS = {"order": "P{:08d}", "trade": "T{:08d}"}
@@ -226,6 +233,7 @@ class OrderRow:
     updated_ts: str
     after_trade: str | None = None
     oco_group: str | None = None
+    market_protection_pct: float | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> OrderRow:
