@@ -232,6 +232,14 @@ def parse_master(text: str, *, source: str = "instrument master") -> InstrumentM
         value), or no rows at all.
     """
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
+    try:
+        return _parse_rows(source, reader)
+    except csv.Error as exc:
+        raise InstrumentMasterError(f"{source}: line {reader.line_num}: not CSV ({exc})"
+                                    ) from exc
+
+
+def _parse_rows(source: str, reader: csv.DictReader[str]) -> InstrumentMaster:
     _header(source, reader)
     contracts: list[Contract] = []
     tokens: dict[int, int] = {}
