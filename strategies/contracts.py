@@ -25,6 +25,7 @@ __all__ = ["ContractRefusedError", "ExpiredContractError", "NoFrontContractError
            "front_contract", "roll_day"]
 
 VENUE = "NSE"
+DEFAULT_ROLL_DAYS = 1
 
 
 class ContractRefusedError(RefusedError, ValueError):
@@ -52,7 +53,7 @@ class RollRule:
     """Roll ``days_before_expiry`` NSE sessions before a contract's expiry (0: on the expiry
     day). Setting ``instruments.roll_days_before_expiry``."""
 
-    days_before_expiry: int = 1
+    days_before_expiry: int = DEFAULT_ROLL_DAYS
 
     def __post_init__(self) -> None:
         if isinstance(self.days_before_expiry, bool) or not isinstance(
@@ -64,7 +65,7 @@ class RollRule:
 def roll_day(expiry: date, rule: RollRule) -> date:
     """The first session on which the *next* contract is the front one."""
     sessions = trading_days(VENUE, expiry - timedelta(days=45), expiry)
-    upto = [d.date() for d in sessions if d.date() <= expiry]
+    upto: list[date] = [d.date() for d in sessions if d.date() <= expiry]
     if not upto:
         raise BadInputError(f"no NSE session in the 45 days up to expiry {expiry}")
     if upto[-1] != expiry:  # an expiry set on a holiday: count from the session before

@@ -1,7 +1,7 @@
 """A SYNTHETIC instrument master in Kite's instruments-dump format (NIFTY, BANKNIFTY futures).
 
 No network here, so no real dump: this writes a clearly labelled stand-in, deterministic
-(no randomness at all; ``--seed`` only numbers the tokens) for the period of the repo's data
+(no randomness at all) for the period of the repo's data
 (2025) and the live service (2026). What is real and what is not:
 
 * **Real rules.** Monthly index futures expire on the last Thursday of the month up to the
@@ -16,7 +16,8 @@ No network here, so no real dump: this writes a clearly labelled stand-in, deter
   futures are made up (``instrument_token = exchange_token * 256 + 2``, Kite's NFO layout).
   A real dump lists only the contracts listed that day; this one holds every month in range.
 
-Run ``python -m pipelines.datasets.instrument_master --out data/instruments/kite_instruments.csv``.
+Run ``python -m pipelines.datasets.instrument_master --out data/instruments/kite_instruments.csv``
+(the file is validated like an imported dump, :mod:`pipelines.datasets.master_validation`).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def futures_symbol(underlying: str, expiry_month: date) -> str:
     return f"{underlying}{expiry_month.year % 100:02d}{MONTHS[expiry_month.month - 1]}FUT"
 
 
-def build_master(start: date, end: date, *, token_offset: int = 0) -> InstrumentMaster:
+def build_master(start: date, end: date) -> InstrumentMaster:
     """The synthetic master: the index rows, then each underlying's monthly futures expiring
     from ``start``'s month to ``end``'s month."""
     rows = [Contract(tradingsymbol=sym, instrument_token=token, exchange_token=ex_token,
@@ -71,7 +72,7 @@ def build_master(start: date, end: date, *, token_offset: int = 0) -> Instrument
         year, month = year + month // 12, month % 12 + 1
     for underlying, lot, first_token in FUTURES:
         for k, (y, m) in enumerate(months):
-            ex_token = first_token + token_offset + k
+            ex_token = first_token + k
             rows.append(Contract(
                 tradingsymbol=futures_symbol(underlying, date(y, m, 1)),
                 instrument_token=ex_token * 256 + NFO_SEGMENT_ID, exchange_token=ex_token,
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 12, 31))
     args = parser.parse_args(argv)
     text = build_master(args.start, args.end).to_csv()
+    from pipelines.datasets.master_validation import validate_master  # imports GX (~2 s)
+
+    validate_master(text, name=args.out.stem, source=str(args.out))  # refused: not written
     atomic_write(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return 0
 
