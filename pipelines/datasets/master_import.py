@@ -50,8 +50,9 @@ def import_master(source: Path, *, root: Path, name: str = "kite_instruments",
     Raises
     ------
     InstrumentMasterError
-        Unreadable or not a valid Kite dump (:class:`MasterRejectedError`: a failed rule);
-        nothing was written.
+        Unreadable or not a valid Kite dump; nothing was written.
+    MasterRejectedError
+        A rule of the master's suite failed; nothing was written.
     DatasetStoreError
         Writing or ``dvc add`` failed; the previous version is back in place.
     """

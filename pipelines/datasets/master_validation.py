@@ -23,14 +23,15 @@ from pipelines.datasets.validation import (
     _outcome,
     _quiet_gx,
 )
-from strategies.instruments import InstrumentMaster, InstrumentMasterError, parse_master
+from strategies.errors import RefusedError
+from strategies.instruments import InstrumentMaster, parse_master
 from strategies.venues import trading_days
 
 KIND = "instrument_master"
 BETWEEN = "expect_column_values_to_be_between"
 
 
-class MasterRejectedError(InstrumentMasterError):
+class MasterRejectedError(RefusedError, ValueError):
     """The master failed its expectation suite; carries the report. Nothing was written."""
 
     def __init__(self, report: ValidationReport) -> None:
@@ -122,8 +123,9 @@ def run_master_suite(frames: dict[str, pd.DataFrame], rules: list[Rule], *, name
 
 def validate_master(text: str, *, name: str, source: str) -> tuple[InstrumentMaster,
                                                                    ValidationReport]:
-    """Parse ``text`` (a Kite dump) and run the suite; raises :class:`InstrumentMasterError`
-    (a structural problem) or :class:`MasterRejectedError` (a failed rule)."""
+    """Parse ``text`` (a Kite dump) and run the suite; raises
+    :class:`~strategies.instruments.InstrumentMasterError` (a structural problem) or
+    :class:`MasterRejectedError` (a failed rule)."""
     master = parse_master(text, source=source)
     frames = master_frames(master)
     outcomes = run_master_suite(frames, master_rules(), name=name)
