@@ -325,6 +325,10 @@ class OrderIntended(Event):
     # broker trade, placed right after it; its stop and target share one OCO group
     after_trade: str | None = None
     oco_group: str | None = None
+    # the futures contract the order trades (from the instrument master; None when the
+    # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
+    tradingsymbol: str | None = None
+    expiry: date | None = None
 
     @property
     def protective(self) -> bool:
@@ -337,7 +341,8 @@ class OrderIntended(Event):
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
-                            oco_group=self.oco_group)
+                            oco_group=self.oco_group, tradingsymbol=self.tradingsymbol,
+                            expiry=self.expiry)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -474,6 +479,10 @@ class SubmitOrder(Command):
     validity: str = "DAY"
     after_trade: str | None = None
     oco_group: str | None = None
+    # the futures contract the order trades (from the instrument master; None when the
+    # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
+    tradingsymbol: str | None = None
+    expiry: date | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -481,7 +490,8 @@ class SubmitOrder(Command):
                             order_type=self.order_type, limit_price=self.limit_price,
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
-                            oco_group=self.oco_group)
+                            oco_group=self.oco_group, tradingsymbol=self.tradingsymbol,
+                            expiry=self.expiry)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -671,4 +681,5 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        qty=intent.qty, order_type=intent.order_type,
                        limit_price=intent.limit_price, trigger_price=intent.trigger_price,
                        product=intent.product, validity=intent.validity,
-                       after_trade=intent.after_trade, oco_group=intent.oco_group)
+                       after_trade=intent.after_trade, oco_group=intent.oco_group,
+                       tradingsymbol=intent.tradingsymbol, expiry=intent.expiry)
