@@ -7,6 +7,8 @@ Risk-reducing orders are never held by a halt.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from live.broker import OrderType, Side
@@ -23,6 +25,7 @@ from live.events import (
     client_key,
     new_trace_id,
 )
+from live.risk.interface import RiskDecision
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
@@ -36,9 +39,15 @@ from live.runner.protection import (
 )
 from live.runner.risk_gate import RiskGate
 from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
+from strategies.instruments import Contract
 
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
+
+
+def _traded(contract: Contract | RiskDecision | None, field: str) -> Any:
+    """A field of the contract an order trades (None without a master)."""
+    return getattr(contract, field) if isinstance(contract, Contract) else None
 
 
 class OrderPipeline(RiskGate):
@@ -76,8 +85,10 @@ class OrderPipeline(RiskGate):
         if not allowed:
             self.summary.denials += 1
             return False
-        verdict = self.ask_risk(trace, key, d, bar, side=decision.side, qty=qty,
-                                reduces_exposure=decision.action == "exit")
+        contract = self.order_contract(trace, d, bar, reduces=decision.action == "exit")
+        verdict = contract if isinstance(contract, RiskDecision) else self.ask_risk(
+            trace, key, d, bar, side=decision.side, qty=qty,
+            reduces_exposure=decision.action == "exit", contract=contract)
         self.risk_warning(bar, d, verdict, f"{decision.reason} exit")
         if verdict.disable_strategy:
             self.switch(bar, d.strategy, "halt", "risk_engine",
@@ -96,7 +107,9 @@ class OrderPipeline(RiskGate):
             trace_id=trace, ts_event=ts, client_key=key, strategy=d.strategy, version=version,
             symbol=bar.symbol, exchange=self.exchange,
             side=Side.BUY if decision.side > 0 else Side.SELL, qty=qty,
-            order_type=OrderType.MARKET, mode=self.mode))
+            order_type=OrderType.MARKET, mode=self.mode,
+            tradingsymbol=_traded(contract, "tradingsymbol"),
+            expiry=_traded(contract, "expiry")))
         self.summary.intents += 1
         if decision.action == "enter" and day is not None:
             self.entries[(d.strategy, bar.symbol, day)] += 1
@@ -217,9 +230,10 @@ class OrderPipeline(RiskGate):
         self.executor.record(GovernanceDecided(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
             allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
-        verdict = self.ask_risk(entry.trace_id, want.key, d, bar, side=want.side,
-                                qty=want.qty, reduces_exposure=True,
-                                order_type=str(order_type))
+        contract = self.order_contract(entry.trace_id, d, bar, reduces=True)
+        verdict = contract if isinstance(contract, RiskDecision) else self.ask_risk(
+            entry.trace_id, want.key, d, bar, side=want.side, qty=want.qty,
+            reduces_exposure=True, order_type=str(order_type), contract=contract)
         self.risk_warning(bar, d, verdict, f"protective {order_type}")
         if not verdict.passed:
             self.summary.denials += 1
@@ -238,7 +252,9 @@ class OrderPipeline(RiskGate):
             side=Side.BUY if want.side > 0 else Side.SELL, qty=want.qty,
             order_type=order_type, trigger_price=want.price if stop else None,
             limit_price=None if stop else want.price, mode=self.mode,
-            after_trade=entry.trade_id, oco_group=want.group))
+            after_trade=entry.trade_id, oco_group=want.group,
+            tradingsymbol=_traded(contract, "tradingsymbol"),
+            expiry=_traded(contract, "expiry")))
         self.summary.intents += 1
         return True
 

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
+from live.contracts import ContractBook
 from live.events import OrderFilled, TradingMode
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
@@ -61,12 +62,14 @@ class Runner(BarLoop, Recovery, Controls, OrderPipeline):
                  exchange: str = "NFO", guardrails: Guardrails | None = None,
                  kill_commands: Callable[[int], Sequence[KillCommandLike]] | None = None,
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None,
+                 contracts: ContractBook | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
         self.policy, self.crash_hook = policy, crash_hook or no_crash
         self.max_sessions, self.exchange = max_sessions, exchange
+        self.contracts = contracts  # None: no instrument master (orders carry no contract)
         self.state = LiveState()
         self.history: dict[str, SymbolHistory] = {}
         self.entries: dict[tuple[str, str, object], int] = defaultdict(int)
