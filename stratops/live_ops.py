@@ -156,6 +156,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
     frame = replay_frame(dataset.path, symbols, start, end)
+    deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
     url = settings.live.shadow_exchange_url if mode == "shadow" else \
         settings.live.paper_exchange_url
     try:
@@ -187,8 +188,36 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     guardrails=Guardrails(limits, capital),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
-                    insane_fill_pct=limits.post_trade.insane_fill_pct)
+                    insane_fill_pct=limits.post_trade.insane_fill_pct,
+                    contracts=contracts)
     return LiveRun(runner, exchange, refused, frame, notes)
+
+
+def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],
+               refused: list[Any], frame: Any) -> tuple[list[Any], Any]:
+    """The contract book when a version trades on a contract venue (NSE): versions whose
+    underlying is missing from the master, without a current contract, or whose lot/tick
+    size the master contradicts on the session the run starts are refused (and audited)."""
+    from live.runner.deployments import Refusal
+    from stratops.instruments_ops import contract_book, contract_refusals
+
+    venues = settings.instruments.venues
+    if not any(d.venue in venues for d in deployed):
+        return deployed, None
+    book = contract_book(settings)
+    first = frame["ts"].iloc[0] if len(frame) else None
+    day = book.session_of(first.to_pydatetime() if first is not None else utc_now())
+    kept, dropped = contract_refusals(book, deployed, day, venues)
+    for strategy, reason in dropped:
+        refused.append(Refusal(strategy, reason))
+        if svc is not None:
+            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                             strategy=strategy, subject=f"{strategy}@{mode}",
+                             detail={"reason": reason, "by": "instrument master"})
+    if not kept:
+        raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
+            f"{strategy}: {reason}" for strategy, reason in dropped))
+    return kept, book
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:
