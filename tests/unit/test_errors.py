@@ -41,9 +41,15 @@ EXIT_2_BEFORE = {
     # added since: a cutoff that is not 'venue', 'none' or HH:MM (one parser for --cutoff,
     # settings and versions; before it, each caller raised its own bad-input error)
     "CutoffError",
+    # added since: an instrument master that is not a valid Kite dump, an instrument or an
+    # underlying missing from it
+    "InstrumentMasterError", "UnknownInstrumentError", "UnknownUnderlyingError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
-EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError"}
+EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
+                 # added since: an instrument master failing its suite, a contract that may
+                 # not trade (expired, none current)
+                 "MasterRejectedError", "ContractRefusedError"}
 
 
 def _modules() -> Iterator[object]:
