@@ -42,8 +42,9 @@ EXIT_2_BEFORE = {
     # settings and versions; before it, each caller raised its own bad-input error)
     "CutoffError",
     # added since: an instrument master that is not a valid Kite dump, an instrument or an
-    # underlying missing from it
+    # underlying missing from it; spot and futures arrays that cannot be compared
     "InstrumentMasterError", "UnknownInstrumentError", "UnknownUnderlyingError",
+    "BasisInputError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
