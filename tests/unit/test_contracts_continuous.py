@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets.instrument_master import build_master
-from pipelines.datasets.synthetic_futures import CarryModel, contract_bars, continuous_series
+from pipelines.datasets.synthetic_futures import CarryModel, continuous_series, contract_bars
 from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from strategies.contracts import RollRule, front_contract
 

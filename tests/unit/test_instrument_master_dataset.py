@@ -95,3 +95,26 @@ def test_import_master_refuses_an_oversized_file(tmp_path: Path) -> None:
     source.write_text(MASTER_TEXT)
     with pytest.raises(InstrumentMasterError, match="above the limit of 100"):
         import_master(source, root=tmp_path, max_bytes=100)
+
+
+def test_cli_import_instruments_refuses_a_bad_dump_with_exit_codes(
+        dvc_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from stratops.cli import main
+
+    for name in ("dvc.yaml", "pyproject.toml"):
+        (dvc_root / name).write_text((Path(__file__).resolve().parents[2] / name).read_text())
+    monkeypatch.setenv("STRATOPS_ROOT", str(dvc_root))
+    holiday = tmp_path / "holiday.csv"
+    holiday.write_text(MASTER_TEXT.replace("2025-02-27", "2025-02-26"))
+    assert main(["data", "import-instruments", str(holiday)]) == 1  # a failed rule
+    assert "expiry is an NSE session" in capsys.readouterr().err
+    broken = tmp_path / "broken.csv"
+    broken.write_text(MASTER_TEXT.replace("NFO-FUT,NFO", "NFO-FUT,", 1))
+    assert main(["data", "import-instruments", str(broken)]) == 2  # not a Kite dump
+    assert "line 4: exchange=''" in capsys.readouterr().err
+    assert not (dvc_root / "data/imports/kite_instruments.csv").exists()
+    good = tmp_path / "good.csv"
+    good.write_text(MASTER_TEXT)
+    assert main(["data", "import-instruments", str(good), "--json"]) == 0
+    assert '"futures": 12' in capsys.readouterr().out
