@@ -11,6 +11,8 @@ factor applied to a bar's open, high, low and close (then rounded to the contrac
 keeps high >= open/close >= low). A contract has bars from the session after the expiry three
 months before its own (NSE lists three monthly futures) to its expiry. Volume is the spot's.
 
+The **front** series (symbol = the underlying) is each session's front contract at its own
+prices (a step at each roll): what live trades, for replaying a session at contract prices.
 The **continuous** series (symbol = the underlying) takes each session from the front
 contract under the roll rule (:mod:`strategies.contracts`), **back-adjusted by difference**:
 at each roll the gap ``new close - old close`` at the last bar before the roll session (both
@@ -115,7 +117,17 @@ def continuous_series(per_contract: pd.DataFrame, master: InstrumentMaster,
                       underlyings: tuple[str, ...], rule: RollRule
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The back-adjusted front-month series per underlying and its rolls table."""
-    frames, rolls = [], []
+    adjusted, _, rolls = front_series(per_contract, master, underlyings, rule)
+    return adjusted, rolls
+
+
+def front_series(per_contract: pd.DataFrame, master: InstrumentMaster,
+                 underlyings: tuple[str, ...], rule: RollRule
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(back-adjusted series, unadjusted series, rolls table), symbol = the underlying. The
+    unadjusted series is each session's front contract at its own prices (what live trades
+    and a replay should fill at); the adjusted one is what research runs on."""
+    frames, raw_frames, rolls = [], [], []
     day_of = per_contract["ts"].dt.tz_localize(None).dt.normalize().dt.date
     for underlying in underlyings:
         mine = per_contract["symbol"].isin([c.tradingsymbol for c in master.futures(underlying)])
@@ -142,6 +154,7 @@ def continuous_series(per_contract: pd.DataFrame, master: InstrumentMaster,
                               "ref_ts": ref, "from_close": from_close, "to_close": to_close,
                               "gap": gaps[-1]})
         adjust = np.r_[np.cumsum(np.array(gaps[::-1], dtype=np.float64))[::-1], 0.0]
+        raw_frames += [piece.copy() for piece in pieces]
         for piece, shift in zip(pieces, adjust, strict=True):
             for col in ("open", "high", "low", "close"):
                 piece[col] = np.round(piece[col].to_numpy() + shift, 2)
@@ -153,7 +166,8 @@ def continuous_series(per_contract: pd.DataFrame, master: InstrumentMaster,
         table["roll_session"] = pd.to_datetime(table["roll_session"])
         table["from_expiry"] = pd.to_datetime(table["from_expiry"])
         table["to_expiry"] = pd.to_datetime(table["to_expiry"])
-    return pd.concat(frames, ignore_index=True), table
+    return (pd.concat(frames, ignore_index=True), pd.concat(raw_frames, ignore_index=True),
+            table)
 
 
 def _meta(name: str, source: str, instruments: dict[str, Instrument]) -> DatasetMeta:
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contracts-out", type=Path, required=True)
     parser.add_argument("--continuous-out", type=Path, required=True)
     parser.add_argument("--rolls-out", type=Path, required=True)
+    parser.add_argument("--front-out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE)
     parser.add_argument("--roll-days", type=int, default=DEFAULT_ROLL_DAYS)
@@ -179,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     model = CarryModel(rate=args.rate, seed=args.seed)
     rule = RollRule(days_before_expiry=args.roll_days)
     per_contract = contract_bars(spot, master, underlyings, model)
-    continuous, rolls = continuous_series(per_contract, master, underlyings, rule)
+    continuous, front, rolls = front_series(per_contract, master, underlyings, rule)
     source = (f"synthetic: pipelines.datasets.synthetic_futures seed={args.seed} "
               f"rate={args.rate} from {args.spot.name} and {args.master.name}")
     lots = {c.tradingsymbol: Instrument(lot_size=c.lot_size, tick_size=c.tick_size)
@@ -191,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         args.continuous_out.stem, source + f" back-adjusted, roll {args.roll_days} session(s) "
         "before expiry",
         {u: Instrument(lot_size=c.lot_size, tick_size=c.tick_size) for u, c in fronts.items()}))
+    front_lots = {u: Instrument(lot_size=c.lot_size, tick_size=c.tick_size)
+                  for u, c in fronts.items()}
+    write_dataset(front, args.front_out, _meta(
+        args.front_out.stem, source + f" front contract unadjusted, roll {args.roll_days} "
+        "session(s) before expiry", front_lots))
     atomic_write(args.rolls_out, lambda tmp: rolls.to_parquet(tmp, index=False))
     return 0
 

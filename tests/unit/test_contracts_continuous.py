@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from pipelines.datasets.instrument_master import build_master
-from pipelines.datasets.synthetic_futures import CarryModel, continuous_series, contract_bars
+from pipelines.datasets.synthetic_futures import (
+    CarryModel,
+    continuous_series,
+    contract_bars,
+    front_series,
+)
 from pipelines.datasets.synthetic_nse import generate_nse_index_bars
 from strategies.contracts import RollRule, front_contract
 
@@ -135,3 +140,21 @@ def test_last_segment_is_unadjusted(per_contract: pd.DataFrame,
     raw = per_contract[(per_contract["symbol"] == "NIFTY25APRFUT")
                        & (per_contract["ts"] == last["ts"])]
     assert last["close"] == raw["close"].iloc[0]
+
+
+def test_front_series_is_each_session_front_contract_at_its_own_prices(
+        per_contract: pd.DataFrame) -> None:
+    adjusted, front, rolls = front_series(per_contract, MASTER, UNDERLYINGS, RULE)
+    mine = front[front["symbol"] == "NIFTY"].reset_index(drop=True)
+    days = _session(mine["ts"])
+    symbols = days.map({d: front_contract(MASTER, "NIFTY", d, RULE).tradingsymbol
+                        for d in sorted(set(days))})
+    raw = pd.DataFrame({"ts": mine["ts"], "symbol": symbols}).merge(
+        per_contract[["ts", "symbol", "close"]], on=["ts", "symbol"], how="left")
+    assert list(mine["close"]) == list(raw["close"])
+    # the adjusted series is the front series shifted by the later gaps
+    adj = adjusted[adjusted["symbol"] == "NIFTY"].reset_index(drop=True)
+    nifty_rolls = rolls[rolls["symbol"] == "NIFTY"]
+    shift = days.map(lambda d: nifty_rolls.loc[nifty_rolls["roll_session"].dt.date > d,
+                                               "gap"].sum())
+    assert np.allclose(adj["close"], mine["close"] + shift, atol=1e-6)
