@@ -33,10 +33,11 @@ def _version(strategy: str, lot_size: int, venue: str = "NSE") -> object:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    master = tmp_path / "data/instruments/kite_instruments.csv"
+    settings = Settings(root=tmp_path)
+    master = settings.path(settings.instruments.master_file)  # in the tmp project
     master.parent.mkdir(parents=True)
     master.write_text(build_master(date(2025, 1, 1), date(2025, 12, 31)).to_csv())
-    return Settings(root=tmp_path)
+    return settings
 
 
 def test_prepare_gives_the_runner_a_contract_book(settings: Settings) -> None:
