@@ -172,3 +172,25 @@ def test_state_of_a_history_without_contracts_keeps_its_form() -> None:
     state.positions[("a", "NIFTY")] = Position(net_qty=75, avg_price=1.0)
     assert state_dict(state)["positions"] == {
         "a": {"NIFTY": {"net_qty": 75, "avg_price": 1.0, "realised_pnl_inr": 0.0}}}
+
+
+def test_fill_reported_under_the_contract_is_journaled_under_the_order_symbol() -> None:
+    from live.broker import Side
+    from live.runner.execution import journal_symbol
+    from live.state import OrderRecord
+
+    order = OrderRecord(client_key="k", trace_id="t", strategy="s", symbol="NIFTY",
+                        side=Side.BUY, qty=75, tradingsymbol="NIFTY25MARFUT")
+    assert journal_symbol(order, "NIFTY25MARFUT") == "NIFTY"  # Kite reports the contract
+    assert journal_symbol(order, "NIFTY") == "NIFTY"  # the paper exchange, the feed symbol
+    assert journal_symbol(order, "NIFTY25APRFUT") == "NIFTY25APRFUT"  # not ours: a break
+    assert journal_symbol(None, "NIFTY25MARFUT") == "NIFTY25MARFUT"
+
+
+def test_kite_order_params_send_the_contract() -> None:
+    from live.adapters.kite.parsing import place_order_kwargs
+    from live.broker import OrderRequest, Side
+
+    request = OrderRequest(client_key="so1", symbol="NIFTY", exchange="NFO", side=Side.BUY,
+                           qty=75, tradingsymbol="NIFTY25MARFUT", expiry=date(2025, 3, 27))
+    assert place_order_kwargs(request)["tradingsymbol"] == "NIFTY25MARFUT"
