@@ -77,10 +77,19 @@ def version_contract_problems(book: ContractBook, symbols: tuple[str, ...], day:
         except (KeyError, ValueError) as exc:
             problems.append(str(exc))
             continue
-        if contract.lot_size != lot_size:
-            problems.append(f"{symbol}: the version simulates lot size {lot_size}, the master "
-                            f"says {contract.lot_size} for {contract.tradingsymbol}")
-        if abs(contract.tick_size - tick_size) > TICK_TOLERANCE:
-            problems.append(f"{symbol}: the version simulates tick size {tick_size}, the "
-                            f"master says {contract.tick_size} for {contract.tradingsymbol}")
+        problems += [f"{symbol}: {p}" for p in contract_size_problems(
+            contract, lot_size=lot_size, tick_size=tick_size)]
+    return problems
+
+
+def contract_size_problems(contract: Contract, *, lot_size: int, tick_size: float
+                           ) -> list[str]:
+    """Where a version's simulated lot and tick sizes disagree with ``contract``'s."""
+    problems = []
+    if contract.lot_size != lot_size:
+        problems.append(f"the version simulates lot size {lot_size}, the master says "
+                        f"{contract.lot_size} for {contract.tradingsymbol}")
+    if abs(contract.tick_size - tick_size) > TICK_TOLERANCE:
+        problems.append(f"the version simulates tick size {tick_size}, the master says "
+                        f"{contract.tick_size} for {contract.tradingsymbol}")
     return problems

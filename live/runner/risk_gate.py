@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
@@ -33,21 +34,28 @@ class RiskGate(RunnerCore):
         """The contract an order of ``d`` on ``bar`` trades (the open position's own
         contract, else the session's front one); None without an instrument master. A
         contract that cannot be had (underlying or instrument missing from the master,
-        expired, no current contract) is a denial, journaled as ``RiskChecked`` with check
+        expired, no current contract) or whose lot or tick size the version contradicts (a
+        revision since the run started) is a denial, journaled as ``RiskChecked`` with check
         ``instrument`` and alerted: nothing is sent on a guess."""
         if self.contracts is None:
             return None
         pos = self.state.positions.get((d.strategy, bar.symbol))
         held_in = pos.tradingsymbol if pos is not None and pos.net_qty != 0 else None
         try:
-            return self.contracts.for_order(bar.symbol, bar.ts, held_in if reduces else None)
+            contract = self.contracts.for_order(bar.symbol, bar.ts,
+                                                held_in if reduces else None)
+            problems = contract_size_problems(contract, lot_size=d.lot_size,
+                                              tick_size=d.tick_size)
+            if not problems:
+                return contract
+            why = f"{d.strategy}/{bar.symbol}: {'; '.join(problems)}"
         except (KeyError, ValueError) as exc:
             why = f"{d.strategy}/{bar.symbol}: no contract to trade: {exc}"
-            self.executor.record(RiskChecked(trace_id=trace_id, ts_event=bar.ts,
-                                             strategy=d.strategy, symbol=bar.symbol,
-                                             passed=False, check=INSTRUMENT, reason=why))
-            self.alert(bar.ts, Severity.CRITICAL, INSTRUMENT, why)
-            return RiskDecision(False, INSTRUMENT, why)
+        self.executor.record(RiskChecked(trace_id=trace_id, ts_event=bar.ts,
+                                         strategy=d.strategy, symbol=bar.symbol,
+                                         passed=False, check=INSTRUMENT, reason=why))
+        self.alert(bar.ts, Severity.CRITICAL, INSTRUMENT, why)
+        return RiskDecision(False, INSTRUMENT, why)
 
     def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
                  qty: int, reduces_exposure: bool, order_type: str = "MARKET",

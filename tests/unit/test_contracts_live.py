@@ -194,3 +194,18 @@ def test_kite_order_params_send_the_contract() -> None:
     request = OrderRequest(client_key="so1", symbol="NIFTY", exchange="NFO", side=Side.BUY,
                            qty=75, tradingsymbol="NIFTY25MARFUT", expiry=date(2025, 3, 27))
     assert place_order_kwargs(request)["tradingsymbol"] == "NIFTY25MARFUT"
+
+
+def test_contract_whose_lot_size_changed_denies_the_entry(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    revised = InstrumentMaster([replace(c, lot_size=65) if c.name == "NIFTY" else c
+                                for c in MASTER])
+    risk = RecordingRisk()
+    runner = _runner(tmp_path, ContractBook(revised, RollRule()), risk)
+    runner.recover()
+    runner.run(_first_bars(FIRST_ENTRY + 3))
+    assert _messages(runner, OrderIntended) == [] and risk.proposals == []
+    (denial,) = [m for m in _messages(runner, RiskChecked) if not m.passed]
+    assert denial.check == "instrument"
+    assert "simulates lot size 75, the master says 65 for NIFTY25MARFUT" in denial.reason
