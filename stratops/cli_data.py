@@ -149,6 +149,31 @@ def import_instruments(
                   f"with instruments.master_file: {rel}", markup=False, soft_wrap=True)
 
 
+@app.command("validate-instruments")
+def validate_instruments(
+    path: Annotated[Path | None, typer.Argument(
+        help="Kite instruments dump (default: the configured instruments.master_file)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passed rules too")]
+    = False,
+) -> None:
+    """Parse and validate an instrument master in place (the suite `import-instruments` and
+    the live runner's master pass); exit 1 if a rule fails, 2 if it is not a Kite dump."""
+    from pipelines.datasets.master_import import read_master_text
+    from pipelines.datasets.master_validation import MasterRejectedError, validate_master
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    target = path or settings.path(settings.instruments.master_file)
+    text = read_master_text(target, max_bytes=settings.data.import_max_bytes)
+    try:
+        _, report = validate_master(text, name=target.stem, source=str(target))
+    except MasterRejectedError as exc:
+        _refused(target, exc.report, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from exc
+    console.print(report.render(verbose=verbose), markup=False, highlight=False,
+                  soft_wrap=True)
+
+
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,

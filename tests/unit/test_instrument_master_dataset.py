@@ -118,3 +118,16 @@ def test_cli_import_instruments_refuses_a_bad_dump_with_exit_codes(
     good.write_text(MASTER_TEXT)
     assert main(["data", "import-instruments", str(good), "--json"]) == 0
     assert '"futures": 12' in capsys.readouterr().out
+
+
+def test_cli_validate_instruments_checks_a_master_in_place(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from stratops.cli import main
+
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text(MASTER_TEXT)
+    bad.write_text(MASTER_TEXT.replace("2025-03-27", "2025-04-24"))
+    assert main(["data", "validate-instruments", str(good)]) == 0
+    assert "PASSED" in capsys.readouterr().out
+    assert main(["data", "validate-instruments", str(bad)]) == 1
+    assert "one per underlying and expiry" in capsys.readouterr().err
