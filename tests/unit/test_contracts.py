@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.datasets.instrument_master import build_master, monthly_expiry
 from strategies.contracts import (
@@ -18,6 +20,7 @@ from strategies.contracts import (
 )
 from strategies.errors import BadInputError
 from strategies.instruments import UnknownInstrumentError
+from strategies.venues import trading_days
 
 MASTER = build_master(date(2025, 1, 1), date(2025, 12, 31))
 
@@ -96,3 +99,19 @@ def test_instrument_missing_from_master_is_refused() -> None:
 def test_roll_rule_refuses_bad_days(days: object) -> None:
     with pytest.raises(BadInputError, match="days_before_expiry"):
         RollRule(days_before_expiry=days)  # type: ignore[arg-type]
+
+
+_SESSIONS = [d.date() for d in trading_days("NSE", date(2025, 1, 1), date(2025, 12, 23))]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(_SESSIONS), st.integers(0, 5), st.sampled_from(["NIFTY", "BANKNIFTY"]))
+def test_front_contract_is_the_first_whose_roll_day_is_ahead(day: date, days: int,
+                                                             underlying: str) -> None:
+    rule = RollRule(days_before_expiry=days)
+    front = front_contract(MASTER, underlying, day, rule)
+    futures = MASTER.futures(underlying)
+    earlier = futures[:futures.index(front)]
+    assert front.expiry is not None and day <= front.expiry  # never an expired contract
+    assert day < roll_day(front.expiry, rule)
+    assert all(c.expiry is not None and roll_day(c.expiry, rule) <= day for c in earlier)
