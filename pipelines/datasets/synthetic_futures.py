@@ -197,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     continuous, front, rolls = front_series(per_contract, master, underlyings, rule)
     source = (f"synthetic: pipelines.datasets.synthetic_futures seed={args.seed} "
               f"rate={args.rate} from {args.spot.name} and {args.master.name}")
+    traded = set(per_contract["symbol"].unique())
     lots = {c.tradingsymbol: Instrument(lot_size=c.lot_size, tick_size=c.tick_size)
-            for c in master if c.is_future and c.tradingsymbol in set(per_contract["symbol"])}
+            for c in master if c.is_future and c.tradingsymbol in traded}
     write_dataset(per_contract, args.contracts_out,
                   _meta(args.contracts_out.stem, source, lots))
     fronts = {u: master.futures(u)[0] for u in underlyings}
