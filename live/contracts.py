@@ -11,6 +11,7 @@ failure is an exception naming the instrument; the runner turns it into a denial
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,13 @@ class ContractBook:
         contract when it holds one (``held_in``), else the session's front contract."""
         day = self.session_of(ts)
         return self.held(held_in, day) if held_in is not None else self.front(underlying, day)
+
+    def session_tokens(self, underlyings: Iterable[str], day: date) -> dict[int, Contract]:
+        """``instrument_token -> contract`` of each underlying's front contract on ``day``:
+        what a live feed subscribes to, and how it maps a tick's token back to a contract
+        (``contract.name`` is the underlying, the bar's symbol)."""
+        fronts = (self.front(u, day) for u in underlyings)
+        return {c.instrument_token: c for c in fronts}
 
     def underlying_of(self, tradingsymbol: str) -> str | None:
         """The underlying of a contract in the master, None for a name that is not one."""

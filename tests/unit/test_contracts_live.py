@@ -209,3 +209,10 @@ def test_contract_whose_lot_size_changed_denies_the_entry(tmp_path: Path) -> Non
     (denial,) = [m for m in _messages(runner, RiskChecked) if not m.passed]
     assert denial.check == "instrument"
     assert "simulates lot size 75, the master says 65 for NIFTY25MARFUT" in denial.reason
+
+
+def test_session_tokens_map_each_front_contract_token() -> None:
+    tokens = BOOK.session_tokens(["NIFTY", "BANKNIFTY"], date(2025, 3, 3))
+    assert sorted((c.name, c.tradingsymbol) for c in tokens.values()) == [
+        ("BANKNIFTY", "BANKNIFTY25MARFUT"), ("NIFTY", "NIFTY25MARFUT")]
+    assert all(MASTER.by_token(t) == c for t, c in tokens.items())
