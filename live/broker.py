@@ -16,7 +16,7 @@ Only a broker whose :attr:`Broker.supports_oco` is True may be given an ``oco_gr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -95,6 +95,8 @@ class OrderRequest:
     after_trade: str | None = None
     oco_group: str | None = None
     market_protection_pct: float | None = None
+    tradingsymbol: str | None = None  # the contract (Kite's tradingsymbol); None: ``symbol``
+    expiry: date | None = None
 
     def __post_init__(self) -> None:
         if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:

@@ -333,6 +333,10 @@ class OrderIntended(Event):
     slice_index: int = 0
     slice_count: int = 1
     parent_qty: int | None = None
+    # the futures contract the order trades (from the instrument master; None when the
+    # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
+    tradingsymbol: str | None = None
+    expiry: date | None = None
 
     @property
     def protective(self) -> bool:
@@ -346,7 +350,8 @@ class OrderIntended(Event):
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
                             oco_group=self.oco_group,
-                            market_protection_pct=self.market_protection_pct)
+                            market_protection_pct=self.market_protection_pct,
+                            tradingsymbol=self.tradingsymbol, expiry=self.expiry)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -484,6 +489,10 @@ class SubmitOrder(Command):
     after_trade: str | None = None
     oco_group: str | None = None
     market_protection_pct: float | None = None
+    # the futures contract the order trades (from the instrument master; None when the
+    # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
+    tradingsymbol: str | None = None
+    expiry: date | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -492,7 +501,8 @@ class SubmitOrder(Command):
                             trigger_price=self.trigger_price, product=self.product,
                             validity=self.validity, after_trade=self.after_trade,
                             oco_group=self.oco_group,
-                            market_protection_pct=self.market_protection_pct)
+                            market_protection_pct=self.market_protection_pct,
+                            tradingsymbol=self.tradingsymbol, expiry=self.expiry)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -684,4 +694,5 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        limit_price=intent.limit_price, trigger_price=intent.trigger_price,
                        product=intent.product, validity=intent.validity,
                        after_trade=intent.after_trade, oco_group=intent.oco_group,
-                       market_protection_pct=intent.market_protection_pct)
+                       market_protection_pct=intent.market_protection_pct,
+                       tradingsymbol=intent.tradingsymbol, expiry=intent.expiry)

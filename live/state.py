@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -65,11 +66,15 @@ _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.RE
 
 @dataclass(slots=True)
 class Position:
-    """Signed net quantity (long > 0), average entry price, realised P&L in INR."""
+    """Signed net quantity (long > 0), average entry price, realised P&L in INR, and the
+    futures contract it is held in (``tradingsymbol``, ``expiry``: from the fills' intents;
+    None when the orders carried no contract)."""
 
     net_qty: int = 0
     avg_price: float = 0.0
     realised_pnl_inr: float = 0.0
+    tradingsymbol: str | None = None
+    expiry: date | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +95,8 @@ class OrderRecord:
     trigger_price: float | None = None  # the latest confirmed (a trailing stop moves it)
     after_trade: str | None = None  # set on a protective exit: the entry trade it protects
     oco_group: str | None = None
+    tradingsymbol: str | None = None  # the contract the order trades (None: no master)
+    expiry: date | None = None
 
     @property
     def protective(self) -> bool:
@@ -214,7 +221,8 @@ def _on_intended(state: LiveState, event: OrderIntended) -> None:
         client_key=event.client_key, trace_id=event.trace_id, strategy=event.strategy,
         symbol=event.symbol, side=event.side, qty=event.qty, order_type=event.order_type,
         limit_price=event.limit_price, trigger_price=event.trigger_price,
-        after_trade=event.after_trade, oco_group=event.oco_group)
+        after_trade=event.after_trade, oco_group=event.oco_group,
+        tradingsymbol=event.tradingsymbol, expiry=event.expiry)
     state.working[event.client_key] = state.orders[event.client_key]
     state.stats_for(event.strategy).orders += 1
 
@@ -292,10 +300,27 @@ def _on_filled(state: LiveState, event: OrderFilled) -> None:
         elif order.status in _IN_DOUBT:
             _set_status(state, order, OrderStatus.OPEN)
     signed_qty = event.qty if event.side is Side.BUY else -event.qty
-    realised = _fill_position(state.position(strategy, event.symbol), signed_qty, event.price)
+    pos = state.position(strategy, event.symbol)
+    if order is not None:
+        _hold_contract(state, pos, order, event)
+    realised = _fill_position(pos, signed_qty, event.price)
     stats = state.stats_for(strategy)
     stats.fills += 1
     stats.realised_pnl_inr += realised
+
+
+def _hold_contract(state: LiveState, pos: Position, order: OrderRecord,
+                   event: OrderFilled) -> None:
+    """The position takes the contract of the order that fills into it; a fill in another
+    contract while the position is open is a discrepancy (a position spans one contract)."""
+    if order.tradingsymbol is None:
+        return
+    if pos.net_qty != 0 and pos.tradingsymbol not in (None, order.tradingsymbol):
+        state.discrepancies.append(
+            f"fill {event.trade_id} of {order.strategy}/{event.symbol} is in "
+            f"{order.tradingsymbol} but the open position is in {pos.tradingsymbol}")
+        return
+    pos.tradingsymbol, pos.expiry = order.tradingsymbol, order.expiry
 
 
 def _fill_position(pos: Position, signed_qty: int, price: float) -> float:
@@ -319,7 +344,8 @@ def _fill_position(pos: Position, signed_qty: int, price: float) -> float:
 
 def preview_fill(pos: Position, signed_qty: int, price: float) -> tuple[int, float]:
     """(net quantity, realised P&L) that one fill would leave ``pos`` with, untouched."""
-    scratch = Position(pos.net_qty, pos.avg_price, pos.realised_pnl_inr)
+    scratch = Position(pos.net_qty, pos.avg_price, pos.realised_pnl_inr, pos.tradingsymbol,
+                       pos.expiry)
     realised = _fill_position(scratch, signed_qty, price)
     return scratch.net_qty, realised
 
@@ -376,15 +402,29 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
 
 # --- canonical form -----------------------------------------------------------------------
 
+_CONTRACT_FIELDS = ("tradingsymbol", "expiry")
+
+
+def _plain(record: Position | OrderRecord) -> dict[str, Any]:
+    """``asdict(record)`` with the contract fields left out while unset (so the hash of a
+    history without contracts is what it was before positions carried them)."""
+    out = asdict(record)
+    for name in _CONTRACT_FIELDS:
+        value = out.pop(name)
+        if value is not None:
+            out[name] = value.isoformat() if isinstance(value, date) else value
+    return out
+
+
 def state_dict(state: LiveState) -> dict[str, Any]:
     """A JSON-ready, order-independent form of ``state`` (keys sorted when encoded)."""
     positions: dict[str, dict[str, Any]] = {}
     for (strategy, symbol), pos in state.positions.items():
-        positions.setdefault(strategy, {})[symbol] = asdict(pos)
+        positions.setdefault(strategy, {})[symbol] = _plain(pos)
     last_reco = state.last_reconciliation
     return {
         "positions": positions,
-        "orders": {key: asdict(order) for key, order in state.orders.items()},
+        "orders": {key: _plain(order) for key, order in state.orders.items()},
         "trade_ids": sorted(state.trade_ids),
         "stats": {name: asdict(stats) for name, stats in state.stats.items()},
         "modes": {name: str(mode) for name, mode in state.modes.items()},
@@ -407,7 +447,7 @@ def trading_state_dict(state: LiveState) -> dict[str, Any]:
     per-strategy fills/trades/P&L and the kill switches - without bookkeeping that a crash
     and restart change (alerts, reconciliations, mode records, re-journaled signals, event
     counts)."""
-    positions = {f"{s}|{sym}": asdict(p) for (s, sym), p in state.positions.items()
+    positions = {f"{s}|{sym}": _plain(p) for (s, sym), p in state.positions.items()
                  if p.net_qty != 0 or p.realised_pnl_inr != 0}
     orders = {k: {"strategy": o.strategy, "symbol": o.symbol, "side": str(o.side),
                   "qty": o.qty, "status": str(o.status), "filled_qty": o.filled_qty,

@@ -117,6 +117,63 @@ def _refused(path: Path, report: ValidationReport, *, as_json: bool) -> None:
         err_console.print(report.render(), markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command("import-instruments")
+def import_instruments(
+    path: Annotated[Path, typer.Argument(help="Kite instruments dump (CSV, GET /instruments)")],
+    name: Annotated[str, typer.Option(help="stored as data/imports/<name>.csv")]
+    = "kite_instruments",
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Import an instrument master: parse, validate (Great Expectations), then store and
+    ``dvc add`` it. A refused file leaves what is stored untouched."""
+    from pipelines.datasets.master_validation import MasterRejectedError
+    from stratops.datasets_ops import import_instruments as run_import
+
+    try:
+        result = run_import(path, name=name)
+    except MasterRejectedError as exc:
+        _refused(path, exc.report, as_json=as_json)
+        raise typer.Exit(EXIT_FAILED) from exc
+    root = result.path.parents[2]
+    rel = result.path.relative_to(root)
+    futures = sum(1 for c in result.master if c.is_future)
+    if as_json:
+        typer.echo(json.dumps({"imported": True, "path": str(rel), "md5": result.md5,
+                               "rows": len(result.master), "futures": futures,
+                               "validation": result.report.to_dict()}, indent=2, default=str))
+        return
+    console.print(f"imported {len(result.master)} instruments ({futures} futures) to {rel}",
+                  markup=False, highlight=False, soft_wrap=True)
+    console.print(f"  md5      {result.md5}", markup=False, highlight=False)
+    console.print(f"next: git add {rel}.dvc {rel.parent}/.gitignore && dvc push; trade from it "
+                  f"with instruments.master_file: {rel}", markup=False, soft_wrap=True)
+
+
+@app.command("validate-instruments")
+def validate_instruments(
+    path: Annotated[Path | None, typer.Argument(
+        help="Kite instruments dump (default: the configured instruments.master_file)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passed rules too")]
+    = False,
+) -> None:
+    """Parse and validate an instrument master in place (the suite `import-instruments` and
+    the live runner's master pass); exit 1 if a rule fails, 2 if it is not a Kite dump."""
+    from pipelines.datasets.master_import import read_master_text
+    from pipelines.datasets.master_validation import MasterRejectedError, validate_master
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    target = path or settings.path(settings.instruments.master_file)
+    text = read_master_text(target, max_bytes=settings.data.import_max_bytes)
+    try:
+        _, report = validate_master(text, name=target.stem, source=str(target))
+    except MasterRejectedError as exc:
+        _refused(target, exc.report, as_json=False)
+        raise typer.Exit(EXIT_FAILED) from exc
+    console.print(report.render(verbose=verbose), markup=False, highlight=False,
+                  soft_wrap=True)
+
+
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from rich.progress import Progress
@@ -15,6 +15,9 @@ from pipelines.datasets.schema import read_dataset
 from pipelines.datasets.timestamps import DateOrder
 from pipelines.datasets.validation import ValidationReport, validate_bars
 from stratops.settings import load_settings
+
+if TYPE_CHECKING:
+    from pipelines.datasets.master_import import MasterImport
 
 
 def build_datasets(progress: Progress, *, push: bool) -> list[tuple[str, str]]:
@@ -61,6 +64,15 @@ def import_file(
     return import_dataset(path, options, root=settings.root, name=name,
                           max_bytes=settings.data.import_max_bytes,
                           validation=settings.validation, run_suite=run_suite)
+
+
+def import_instruments(path: Path, *, name: str) -> MasterImport:
+    """Validate a Kite instruments dump and store it as ``data/imports/<name>.csv``."""
+    from pipelines.datasets.master_import import import_master
+
+    settings = load_settings()
+    return import_master(path, root=settings.root, name=name,
+                         max_bytes=settings.data.import_max_bytes)
 
 
 def validate_datasets(names: list[str], progress: Progress) -> list[ValidationReport]:

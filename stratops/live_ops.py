@@ -223,6 +223,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
     frame = replay_frame(dataset.path, symbols, start, end)
+    deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
     exchange, market = (kite, None) if kite is not None else \
         _paper_exchange(settings, mode, deployed)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
@@ -234,7 +235,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     limits = load_risk_limits(settings.path(settings.governance.risk_file),
                               set(policy.rules.symbols), set(STRATEGIES))
     capital = stage_capital(policy, deployed, mode)  # canary: the policy's fraction
-    caps = portfolio_caps(settings, limits, policy, exchange,
+    caps = portfolio_caps(settings, limits, policy, exchange, contracts,
                           replay_frame(dataset.path, symbols, None, None))
     try:
         costs = cost_rates(deployed)
@@ -249,12 +250,12 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                                                                  clock=utc_now),
                     insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
                     order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
-                    price_band_pct=limits.pre_trade.price_band_pct)
+                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts)
     return LiveRun(runner, exchange, refused, frame, notes)
 
 
 def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
-                   bars: Any) -> Any:
+                   contracts: Any, bars: Any) -> Any:
     """The pre-trade engine's portfolio caps: daily closes of the traded underlyings from
     ``bars`` (the feed's dataset, every day it holds: the VaR history and the realised
     volatility), and the margin source - Kite's margin endpoints when ``broker`` is the Kite
@@ -275,9 +276,37 @@ def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
     margins: MarginSource = PaperMargins(params, limits.margin.available_capital_inr)
     if isinstance(broker, KiteBroker):
         client: Any = broker.client  # the logged-in KiteConnect: it has the margin endpoints
-        margins = KiteMargins(client)
+        margins = KiteMargins(client, None if contracts is None else (
+            lambda p: contracts.for_order(p.symbol, p.ts, None).tradingsymbol))
     return PortfolioCaps(limits, policy, history=history, margins=margins,
                          rate=params.discount_rate)
+
+
+def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],
+               refused: list[Any], frame: Any) -> tuple[list[Any], Any]:
+    """The contract book when a version trades on a contract venue (NSE): versions whose
+    underlying is missing from the master, without a current contract, or whose lot/tick
+    size the master contradicts on the session the run starts are refused (and audited)."""
+    from live.runner.deployments import Refusal
+    from stratops.instruments_ops import contract_book, contract_refusals
+
+    venues = settings.instruments.venues
+    if not any(d.venue in venues for d in deployed):
+        return deployed, None
+    book = contract_book(settings)
+    first = frame["ts"].iloc[0] if len(frame) else None
+    day = book.session_of(first.to_pydatetime() if first is not None else utc_now())
+    kept, dropped = contract_refusals(book, deployed, day, venues)
+    for strategy, reason in dropped:
+        refused.append(Refusal(strategy, reason))
+        if svc is not None:
+            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                             strategy=strategy, subject=f"{strategy}@{mode}",
+                             detail={"reason": reason, "by": "instrument master"})
+    if not kept:
+        raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
+            f"{strategy}: {reason}" for strategy, reason in dropped))
+    return kept, book
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

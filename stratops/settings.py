@@ -136,6 +136,24 @@ class LiveSettings(BaseModel):
         return url
 
 
+class InstrumentSettings(BaseModel):
+    """The instrument master and roll rule the live runner trades by (README, Instruments,
+    contracts and roll)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master_file: Path = Field(
+        Path("data/instruments/kite_instruments.csv"),
+        description="Kite instruments dump the runner takes contracts, lots and ticks from "
+                    "(default: the DVC stage's SYNTHETIC master; a real one: `stratops data "
+                    "import-instruments` then data/imports/<name>.csv)")
+    roll_days_before_expiry: int = Field(
+        1, ge=0, le=15, description="roll to the next contract this many NSE sessions "
+                                     "before expiry (0: on the expiry day)")
+    venues: tuple[str, ...] = Field(
+        ("NSE",), description="venues whose versions trade futures contracts of the master")
+
+
 class Settings(BaseSettings):
     """All stratops settings (see README, Configuration)."""
 
@@ -149,6 +167,7 @@ class Settings(BaseSettings):
     research: ResearchSettings = Field(default_factory=ResearchSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
     dagster_home: Path = Path(".dagster")
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",

@@ -182,13 +182,20 @@ class PortfolioCaps:
                    ) -> tuple[list[Position], Position, dict[str, tuple[float, float]]]:
         """The book before the order and the order as margin/exposure positions (units as
         lots of one unit), and the market (price, realised vol) of every symbol in them."""
-        def leg(strategy: str, symbol: str, units: int) -> Position:
-            expiry = p.expiry if symbol == p.symbol and p.expiry is not None else \
-                UNKNOWN_EXPIRY
+        def leg(strategy: str, symbol: str, units: int, held: date | None = None
+                ) -> Position:
+            # the position's own contract expiry, else the order's (same underlying), else
+            # one shared unknown expiry (fail closed: every such leg counts together)
+            expiry = held or (p.expiry if symbol == p.symbol else None) or UNKNOWN_EXPIRY
             return Position(Instrument(symbol=symbol, underlying=symbol, kind="future",
                                        expiry=expiry, lot_size=1), units, strategy)
 
-        before = [leg(s, sym, q) for (s, sym), q in sorted(book.before.items()) if q]
+        def held_expiry(strategy: str, symbol: str) -> date | None:
+            pos = state.positions.get((strategy, symbol))
+            return None if pos is None or not pos.net_qty else pos.expiry
+
+        before = [leg(s, sym, q, held_expiry(s, sym))
+                  for (s, sym), q in sorted(book.before.items()) if q]
         change = leg(p.strategy, p.symbol, p.side * p.qty)
         symbols = {pos.instrument.underlying for pos in (*before, change)}
         prices = _prices(p, state, symbols)

@@ -1,8 +1,9 @@
 """Startup reconciliation: the journal against the broker's reports, before any strategy
 starts. Orders first (settle every in-doubt intent by status query), then fills (journal
-the ones the broker has and the journal lacks, by trade id), then positions (per symbol, the
-journal's sum must equal the broker's). Anything unresolved - including a report that could
-not be fetched; a missing report never means flat - keeps the runner halted with an alert."""
+the ones the broker has and the journal lacks, by trade id), then positions (per symbol, or
+per contract for a broker that reports contracts: the journal's sum must equal the
+broker's). Anything unresolved - including a report that could not be fetched; a missing
+report never means flat - keeps the runner halted with an alert."""
 
 from __future__ import annotations
 
@@ -12,6 +13,25 @@ from datetime import datetime
 from live.broker import BrokerUnavailableError
 from live.events import AlertRaised, ReconciliationCompleted, Severity
 from live.runner.execution import Executor
+from live.state import LiveState
+
+
+def reports_contracts(broker: object) -> bool:
+    """True for a broker that reports positions by contract (Kite: by tradingsymbol); the
+    paper exchange reports by the feed's symbol (the underlying)."""
+    return bool(getattr(broker, "reports_contracts", False))
+
+
+def journal_positions(state: LiveState, *, by_contract: bool) -> dict[str, int]:
+    """The journal's net quantity per broker-reported name: per contract (tradingsymbol)
+    for a broker that reports contracts, per feed symbol otherwise, so the two sides are
+    compared like with like. A position without a contract stays under its symbol, which
+    such a broker never reports: it shows as a break, never as flat."""
+    ours: dict[str, int] = defaultdict(int)
+    for (_strategy, symbol), pos in state.positions.items():
+        key = pos.tradingsymbol if by_contract and pos.tradingsymbol is not None else symbol
+        ours[key] += pos.net_qty
+    return ours
 
 
 def reconcile(executor: Executor, ts: datetime,
@@ -26,9 +46,7 @@ def reconcile(executor: Executor, ts: datetime,
         issues.append(f"broker reports unavailable: {exc}")
         broker_positions = None
     if broker_positions is not None:
-        ours: dict[str, int] = defaultdict(int)
-        for (_strategy, symbol), pos in executor.state.positions.items():
-            ours[symbol] += pos.net_qty
+        ours = journal_positions(executor.state, by_contract=reports_contracts(executor.broker))
         for symbol in sorted(set(ours) | set(broker_positions)):
             if ours.get(symbol, 0) != broker_positions.get(symbol, 0):
                 issues.append(f"position {symbol}: journal {ours.get(symbol, 0)} != broker "

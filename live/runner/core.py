@@ -23,6 +23,7 @@ import pandas as pd
 
 from live.broker import Broker, Side
 from live.bus import MessageBus
+from live.contracts import ContractBook
 from live.events import AlertRaised, Message, Severity, TradingMode
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
@@ -65,6 +66,7 @@ class RunnerCore:
     crash_hook: CrashHook
     max_sessions: int
     exchange: str
+    contracts: ContractBook | None  # the session's contract per underlying (None: no master)
     guardrails: Guardrails | None
     insane_fill_pct: float
     bus: MessageBus

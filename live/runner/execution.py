@@ -28,7 +28,7 @@ from live.events import (
     TradeExited,
     submit_order_for,
 )
-from live.state import LiveState, OrderStatus, in_doubt_orders, preview_fill
+from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, preview_fill
 from strategies.errors import StratopsError
 
 CrashHook = Callable[[str], None]  # a test's crash injection: called at each named point
@@ -37,6 +37,16 @@ CrashHook = Callable[[str], None]  # a test's crash injection: called at each na
 class IntentNotJournaledError(StratopsError, RuntimeError):
     """A ``SubmitOrder`` arrived before its intent was journaled (a transport delivering
     out of order): refused unacked, so the transport delivers it again later."""
+
+
+def journal_symbol(order: OrderRecord | None, reported: str) -> str:
+    """The symbol a fill is journaled under: the order's own (the feed's, e.g. ``NIFTY``)
+    when the broker reports the fill under the order's contract (Kite: ``NIFTY25MARFUT``),
+    so positions stay keyed like the orders; otherwise what the broker reported."""
+    if order is not None and order.tradingsymbol is not None and \
+            reported == order.tradingsymbol:
+        return order.symbol
+    return reported
 
 
 def no_crash(point: str) -> None:
@@ -183,8 +193,8 @@ class Executor:
             event = OrderFilled(
                 trace_id=order.trace_id if order else fill.client_key, ts_event=fill.ts,
                 client_key=fill.client_key, broker_order_id=fill.broker_order_id,
-                trade_id=fill.trade_id, symbol=fill.symbol, side=fill.side, qty=fill.qty,
-                price=fill.price)
+                trade_id=fill.trade_id, symbol=journal_symbol(order, fill.symbol),
+                side=fill.side, qty=fill.qty, price=fill.price)
             batch: list[Event] = [event]
             if strategy:  # a fill that closes the position: its exit in the same commit
                 exited = self._exit_of(strategy, event)

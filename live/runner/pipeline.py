@@ -25,6 +25,7 @@ from live.events import (
     client_key,
     new_trace_id,
 )
+from live.risk.interface import RiskDecision
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
@@ -36,6 +37,7 @@ from live.runner.protection import (
     Wants,
     Withdraw,
 )
+from live.runner.risk_gate import contract_field
 from live.runner.slicing import OrderSlicer
 from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 
@@ -82,12 +84,21 @@ class OrderPipeline(OrderSlicer):
         if not allowed:
             self.summary.denials += 1
             return False
+        contract = self.order_contract(trace, d, bar, reduces=decision.action == "exit")
+        if isinstance(contract, RiskDecision):  # no contract to trade: denied, journaled
+            self.summary.denials += 1
+            if decision.action == "exit":
+                self.alert(ts, Severity.ERROR, "exit_denied",
+                           f"{d.strategy}/{bar.symbol}: {decision.reason} exit denied by "
+                           f"{contract.check}: {contract.reason}")
+            return False
         plan = self.plan_slices(d, bar, qty)
         if plan is None:
             self.summary.denials += 1
             return False
         done = self.send_slices(d, bar, trace, side=decision.side, plan=plan,
-                                reduces=decision.action == "exit", reason=decision.reason)
+                                reduces=decision.action == "exit", reason=decision.reason,
+                                contract=contract)
         if decision.action == "enter" and day is not None and key in self.state.orders:
             self.entries[(d.strategy, bar.symbol, day)] += 1
         return done
@@ -213,9 +224,10 @@ class OrderPipeline(OrderSlicer):
         self.executor.record(GovernanceDecided(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
             allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
-        verdict = self.ask_risk(entry.trace_id, want.key, d, bar, side=want.side,
-                                qty=want.qty, reduces_exposure=True,
-                                order_type=str(order_type))
+        contract = self.order_contract(entry.trace_id, d, bar, reduces=True)
+        verdict = contract if isinstance(contract, RiskDecision) else self.ask_risk(
+            entry.trace_id, want.key, d, bar, side=want.side, qty=want.qty,
+            reduces_exposure=True, order_type=str(order_type), contract=contract)
         self.risk_warning(bar, d, verdict, f"protective {order_type}")
         if not verdict.passed:
             self.summary.denials += 1
@@ -237,7 +249,9 @@ class OrderPipeline(OrderSlicer):
             order_type=order_type, trigger_price=price if stop else None,
             limit_price=None if stop else price, mode=self.mode,
             after_trade=entry.trade_id, oco_group=want.group, product=d.product,
-            market_protection_pct=self.order_rules.market_protection_pct if stop else None))
+            market_protection_pct=self.order_rules.market_protection_pct if stop else None,
+            tradingsymbol=contract_field(contract, "tradingsymbol"),
+            expiry=contract_field(contract, "expiry")))
         self.summary.intents += 1
         return True
 

@@ -9,15 +9,24 @@ order is not sent (fail closed) and a critical ``risk_unanswered`` alert says wh
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from live.events import Severity
+from live.contracts import contract_size_problems
+from live.events import RiskChecked, Severity
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
+from strategies.instruments import Contract
 
 UNANSWERED = "risk_unanswered"
+INSTRUMENT = "instrument"  # the check id of a denial for want of a tradable contract
+
+
+def contract_field(contract: Contract | RiskDecision | None, field: str) -> Any:
+    """A field of the contract an order trades (None without a master)."""
+    return getattr(contract, field) if isinstance(contract, Contract) else None
 
 
 class RiskGate(RunnerCore):
@@ -26,16 +35,48 @@ class RiskGate(RunnerCore):
     risk_handler: RiskHandler
     risk_checks: Iterator[int]  # the sender's check count (part of each check id)
 
+    def order_contract(self, trace_id: str, d: Deployed, bar: FeedBar, *, reduces: bool
+                       ) -> Contract | RiskDecision | None:
+        """The contract an order of ``d`` on ``bar`` trades (the open position's own
+        contract, else the session's front one); None without an instrument master. A
+        contract that cannot be had (underlying or instrument missing from the master,
+        expired, no current contract) or whose lot or tick size the version contradicts (a
+        revision since the run started) is a denial, journaled as ``RiskChecked`` with check
+        ``instrument`` and alerted: nothing is sent on a guess."""
+        if self.contracts is None:
+            return None
+        pos = self.state.positions.get((d.strategy, bar.symbol))
+        held_in = pos.tradingsymbol if pos is not None and pos.net_qty != 0 else None
+        try:
+            contract = self.contracts.for_order(bar.symbol, bar.ts,
+                                                held_in if reduces else None)
+            problems = contract_size_problems(contract, lot_size=d.lot_size,
+                                              tick_size=d.tick_size)
+            if not problems:
+                return contract
+            why = f"{d.strategy}/{bar.symbol}: {'; '.join(problems)}"
+        except (KeyError, ValueError) as exc:
+            why = f"{d.strategy}/{bar.symbol}: no contract to trade: {exc}"
+        self.executor.record(RiskChecked(trace_id=trace_id, ts_event=bar.ts,
+                                         strategy=d.strategy, symbol=bar.symbol,
+                                         passed=False, check=INSTRUMENT, reason=why))
+        self.alert(bar.ts, Severity.CRITICAL, INSTRUMENT, why)
+        return RiskDecision(False, INSTRUMENT, why)
+
     def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
                  qty: int, reduces_exposure: bool, order_type: str = "MARKET",
-                 slice_index: int = 0) -> RiskDecision:
+                 slice_index: int = 0, contract: Contract | None = None) -> RiskDecision:
         """The risk engine's decision on order ``key`` at ``bar`` (journaled as
-        ``RiskChecked`` before this returns), or a denial when no answer came."""
+        ``RiskChecked`` before this returns), or a denial when no answer came. With a
+        ``contract`` (:meth:`order_contract`), the proposal carries its expiry and lot size,
+        so exposure per expiry counts real expiries."""
         check_id = f"{key}#{next(self.risk_checks)}"
         self.bus.send(check_risk_for(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
             reference_price=bar.close, reduces_exposure=reduces_exposure, ts=bar.ts,
-            lot_size=d.lot_size, exchange=self.exchange, reference_ts=bar.ts,
+            lot_size=d.lot_size if contract is None else contract.lot_size,
+            exchange=self.exchange, reference_ts=bar.ts,
+            expiry=None if contract is None else contract.expiry,
             order_type=order_type, product=d.product, slice_index=slice_index,
             band_base_price=self.symbol_history(bar.symbol).prev_session_close),
             trace_id=trace_id, check_id=check_id))

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
+from live.contracts import ContractBook
 from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
 from live.orders.rules import DEFAULT_KEY, OrderRules
@@ -72,12 +73,14 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  insane_fill_pct: float = DEFAULT_INSANE_FILL_PCT,
                  transport: Transport | None = None, pager: Pager | None = None,
                  order_rules: OrderRules | None = None,
-                 price_band_pct: Mapping[str, float] | None = None) -> None:
+                 price_band_pct: Mapping[str, float] | None = None,
+                 contracts: ContractBook | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
         self.policy, self.crash_hook = policy, crash_hook or no_crash
         self.max_sessions, self.exchange = max_sessions, exchange
+        self.contracts = contracts  # None: no instrument master (orders carry no contract)
         self.state = LiveState()
         self.history: dict[str, SymbolHistory] = {}
         self.entries: dict[tuple[str, str, object], int] = defaultdict(int)

@@ -22,10 +22,12 @@ from live.events import OrderIntended, Severity
 from live.orders.prices import BandFit, PriceBand, band_around, fit_to_band
 from live.orders.rules import DEFAULT_KEY, OrderRules
 from live.orders.slicing import SliceError, replan, slice_key, slice_qty
+from live.risk.interface import RiskDecision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
-from live.runner.risk_gate import RiskGate
+from live.runner.risk_gate import RiskGate, contract_field
 from live.state import OrderStatus
+from strategies.instruments import Contract
 
 DEFAULT_BAND_PCT = 10.0  # NSE index futures' daily operating range without risk.yaml
 BrokerBand = Callable[[str], tuple[float, float] | None]  # symbol -> (lower, upper)
@@ -61,11 +63,16 @@ class OrderSlicer(RiskGate):
             return True
         plan = replan(first.parent_qty or first.qty, first.qty)
         side = 1 if first.side is Side.BUY else -1
-        return self.send_slices(d, bar, trace, side=side, plan=plan,
-                                reduces=trace not in self.entry_traces, reason="resumed")
+        reduces = trace not in self.entry_traces
+        contract = self.order_contract(trace, d, bar, reduces=reduces)
+        if isinstance(contract, RiskDecision):  # denied and journaled: the rest waits
+            return False
+        return self.send_slices(d, bar, trace, side=side, plan=plan, reduces=reduces,
+                                reason="resumed", contract=contract)
 
     def send_slices(self, d: Deployed, bar: FeedBar, trace: str, *, side: int,
-                    plan: list[int], reduces: bool, reason: str) -> bool:
+                    plan: list[int], reduces: bool, reason: str,
+                    contract: Contract | None = None) -> bool:
         """Risk-check and intend each slice of ``plan`` not intended yet; True when all are.
         An exit withdraws the position's protective orders before its first slice."""
         total, count = sum(plan), len(plan)
@@ -74,7 +81,8 @@ class OrderSlicer(RiskGate):
             if key in self.state.orders:
                 continue
             verdict = self.ask_risk(trace, key, d, bar, side=side, qty=qty,
-                                    reduces_exposure=reduces, slice_index=i)
+                                    reduces_exposure=reduces, slice_index=i,
+                                    contract=contract)
             self.risk_warning(bar, d, verdict, f"{reason} exit")
             if verdict.disable_strategy:
                 self.switch(bar, d.strategy, "halt", "risk_engine",
@@ -92,7 +100,9 @@ class OrderSlicer(RiskGate):
                 side=Side.BUY if side > 0 else Side.SELL, qty=qty,
                 order_type=OrderType.MARKET, mode=self.mode, product=d.product,
                 market_protection_pct=self.order_rules.market_protection_pct,
-                slice_index=i, slice_count=count, parent_qty=total if count > 1 else None))
+                slice_index=i, slice_count=count, parent_qty=total if count > 1 else None,
+                tradingsymbol=contract_field(contract, "tradingsymbol"),
+                expiry=contract_field(contract, "expiry")))
             self.summary.intents += 1
             if self.state.orders[key].status is OrderStatus.REJECTED:
                 return False  # refused at once: the rest waits (an exit: retried next close)

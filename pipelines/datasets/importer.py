@@ -138,6 +138,13 @@ def _store(root: Path, target: Path, frame: pd.DataFrame, meta: DatasetMeta, *,
            repo: Any | None = None) -> None:
     """Write ``target`` and ``dvc add`` it (in ``repo`` when given, see
     :func:`opened_dvc_repo`); on any failure restore what was there before."""
+    store_versioned(root, target, lambda: write_dataset(frame, target, meta), repo=repo)
+
+
+def store_versioned(root: Path, target: Path, write: Callable[[], object], *,
+                    repo: Any | None = None) -> None:
+    """Call ``write()`` (which writes ``target`` atomically) and ``dvc add`` ``target``; on
+    any failure put back the previous file, its ``.dvc`` record and ``.gitignore``."""
     record = target.with_name(target.name + ".dvc")
     gitignore = target.parent / ".gitignore"
     backups = {p: p.with_name(f".{p.name}.bak") for p in (target, record, gitignore)}
@@ -147,7 +154,7 @@ def _store(root: Path, target: Path, frame: pd.DataFrame, meta: DatasetMeta, *,
         if existed[p]:
             shutil.copy2(p, bak)
     try:
-        write_dataset(frame, target, meta)
+        write()
         _dvc_add(root, target, repo)
     except BaseException as exc:
         for p, bak in backups.items():

@@ -45,11 +45,18 @@ EXIT_2_BEFORE = {
     "KiteCredentialsError", "KiteRateLimitConfigError",
     # added since: `live serve` given a naive time, or a calendar with no session ahead
     "NaiveTimeError", "NoSessionError",
+    # added since: an instrument master that is not a valid Kite dump, an instrument or an
+    # underlying missing from it; spot and futures arrays that cannot be compared
+    "InstrumentMasterError", "UnknownInstrumentError", "UnknownUnderlyingError",
+    "BasisInputError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  # added since: a stale Kite token, or one Kite rejects (log in again)
-                 "KiteTokenStaleError", "KiteSessionRejectedError"}
+                 "KiteTokenStaleError", "KiteSessionRejectedError",
+                 # added since: an instrument master failing its suite, a contract that may
+                 # not trade (expired, none current)
+                 "MasterRejectedError", "ContractRefusedError"}
 
 
 def _modules() -> Iterator[object]:

@@ -84,7 +84,7 @@ def test_live_run_builds_paper_margins_for_the_paper_exchange(repo_limits: RiskL
     from stratops.settings import load_settings
 
     policy = load_policy(REPO / "policy.yaml")
-    caps = portfolio_caps(load_settings(REPO), repo_limits, policy, object(),
+    caps = portfolio_caps(load_settings(REPO), repo_limits, policy, object(), None,
                           replay_frame(DATASET, ["NIFTY"], None, None))
     assert isinstance(caps.margins, PaperMargins)
     assert caps.margins.available_inr() == repo_limits.margin.available_capital_inr
@@ -101,6 +101,7 @@ def test_live_run_asks_kite_for_margins_when_the_broker_is_kite(
     kite = FakeKite([{"total": 1.0}], {"equity": {"net": 123_456.0}})
     caps = portfolio_caps(load_settings(REPO), repo_limits, load_policy(REPO / "policy.yaml"),
                           KiteBroker(kite),  # type: ignore[arg-type]  # the margin calls only
+                          None,
                           replay_frame(DATASET, ["NIFTY"], None, None))
     assert isinstance(caps.margins, KiteMargins)
     assert caps.margins.available_inr() == 123_456.0

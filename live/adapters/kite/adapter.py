@@ -74,6 +74,7 @@ class KiteBroker:
     """The Kite Connect adapter. ``client`` is a logged-in ``kiteconnect.KiteConnect``."""
 
     name = "kite"
+    reports_contracts = True  # positions and fills come by tradingsymbol (the contract)
     supports_oco = False  # no native OCO: two siblings could both fill before a cancel lands
 
     def __init__(self, client: KiteClient, *, api_secret: str | None = None) -> None:

@@ -182,7 +182,7 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
     kwargs = {
         "variety": VARIETY,
         "exchange": request.exchange,
-        "tradingsymbol": request.symbol,
+        "tradingsymbol": request.tradingsymbol or request.symbol,  # the contract
         "transaction_type": str(request.side),
         "quantity": request.qty,
         "product": request.product,
