@@ -1,0 +1,108 @@
+"""One market tick (Kite full mode) and the tick boundary's check.
+
+:func:`tick_from_kite` builds a :class:`Tick` from a tick dict of ``kiteconnect.KiteTicker``
+(its ``_parse_binary``: ``instrument_token``, ``last_price``, ``last_traded_quantity``,
+``volume_traded``, ``oi``, ``exchange_timestamp``, ``depth`` with five ``buy`` and five
+``sell`` levels of ``price``/``quantity``/``orders``). KiteTicker stamps
+``exchange_timestamp`` with ``datetime.fromtimestamp(epoch)``: a *naive* time in the
+process's local zone; :func:`tick_from_kite` turns it back into an aware exchange time
+(exact wherever the local zone has no DST fold, e.g. ``TZ=Asia/Kolkata``). Anything else
+handing the aggregator a naive time is refused by :func:`tick_problem`, which also refuses a
+price that is not a finite positive number, a token nobody subscribed to, a missing exchange
+time and negative quantities: such a tick is journaled as an alert, never part of a bar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DEPTH_LEVELS = 5  # Kite full mode: five bid and five ask levels
+
+
+@dataclass(frozen=True, slots=True)
+class DepthLevel:
+    """One level of the order book: price, quantity and number of orders."""
+
+    price: float
+    qty: int
+    orders: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A full-mode tick. ``ts`` is the exchange timestamp (aware; ``None`` when the packet
+    had none); ``volume`` is the day's cumulative traded quantity and ``oi`` the open
+    interest (``None`` for an index, which trades no volume)."""
+
+    token: int
+    symbol: str
+    ts: datetime | None
+    price: float
+    last_qty: int
+    volume: int | None
+    oi: int | None
+    bids: tuple[DepthLevel, ...] = ()
+    asks: tuple[DepthLevel, ...] = ()
+
+
+def _levels(side: object) -> tuple[DepthLevel, ...]:
+    if not isinstance(side, list):
+        return ()
+    return tuple(DepthLevel(float(lv.get("price", math.nan)), int(lv.get("quantity", 0)),
+                            int(lv.get("orders", 0))) for lv in side if isinstance(lv, dict))
+
+
+def _exchange_time(value: object) -> datetime | None:
+    """KiteTicker's naive local ``exchange_timestamp`` as an aware time (None if missing)."""
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        return value.astimezone()  # naive = process-local (datetime.fromtimestamp's inverse)
+    return value
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]  # numbers
+
+
+def tick_from_kite(raw: Mapping[str, Any], symbols: Mapping[int, str]) -> Tick:
+    """A :class:`Tick` from one KiteTicker tick dict; ``symbols`` maps the subscribed
+    instrument tokens to the runner's symbols (an unknown token gets symbol ``""`` and is
+    refused by :func:`tick_problem`). A missing price is NaN (refused there too)."""
+    token = int(raw.get("instrument_token", -1))
+    depth = raw.get("depth")
+    bids = asks = ()
+    if isinstance(depth, dict):
+        bids, asks = _levels(depth.get("buy")), _levels(depth.get("sell"))
+    price = raw.get("last_price")
+    return Tick(token=token, symbol=symbols.get(token, ""),
+                ts=_exchange_time(raw.get("exchange_timestamp")),
+                price=math.nan if price is None else float(price),
+                last_qty=int(raw.get("last_traded_quantity") or 0),
+                volume=_optional_int(raw.get("volume_traded")),
+                oi=_optional_int(raw.get("oi")), bids=bids, asks=asks)
+
+
+def tick_problem(tick: Tick, subscribed: Container[int]) -> str | None:
+    """Why ``tick`` must not enter a bar (None when it is sound)."""
+    if tick.token not in subscribed:
+        return f"token {tick.token} is not subscribed (symbol {tick.symbol!r})"
+    price = tick.price
+    if not (price > 0 and math.isfinite(price)):  # NaN fails the comparison
+        return f"{tick.symbol} (token {tick.token}): last price {price!r} is not a finite " \
+               "positive number"
+    ts = tick.ts
+    if ts is None:
+        return f"{tick.symbol} (token {tick.token}): no exchange timestamp (not a full-mode " \
+               "tick?)"
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        return f"{tick.symbol} (token {tick.token}): exchange timestamp {ts.isoformat()} is " \
+               "naive (exchange time must be timezone-aware)"
+    if tick.last_qty < 0 or (tick.volume is not None and tick.volume < 0):
+        return f"{tick.symbol} (token {tick.token}): negative quantity (last qty " \
+               f"{tick.last_qty}, cumulative volume {tick.volume})"
+    return None
