@@ -120,8 +120,8 @@ class MinuteBars:
             self.counts["before_live_edge"] += 1  # the catch-up has this minute
             st.base = vol if st.base is None else max(st.base, vol)
             return
-        if st.minute is not None and minute < st.minute or \
-                st.last_emitted is not None and minute <= st.last_emitted:
+        if (st.minute is not None and minute < st.minute) or \
+                (st.last_emitted is not None and minute <= st.last_emitted):
             self._late(st, minute)
             return
         if st.minute is not None:

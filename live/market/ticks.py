@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from live.events import Severity
+from live.runner.feed import FeedAlert
+
 DEPTH_LEVELS = 5  # Kite full mode: five bid and five ask levels
 
 
@@ -75,7 +78,8 @@ def tick_from_kite(raw: Mapping[str, Any], symbols: Mapping[int, str]) -> Tick:
     refused by :func:`tick_problem`). A missing price is NaN (refused there too)."""
     token = int(raw.get("instrument_token", -1))
     depth = raw.get("depth")
-    bids = asks = ()
+    bids: tuple[DepthLevel, ...] = ()
+    asks: tuple[DepthLevel, ...] = ()
     if isinstance(depth, dict):
         bids, asks = _levels(depth.get("buy")), _levels(depth.get("sell"))
     price = raw.get("last_price")
@@ -106,3 +110,30 @@ def tick_problem(tick: Tick, subscribed: Container[int]) -> str | None:
         return f"{tick.symbol} (token {tick.token}): negative quantity (last qty " \
                f"{tick.last_qty}, cumulative volume {tick.volume})"
     return None
+
+
+class TickGate:
+    """The feed's tick boundary: :func:`tick_problem` for each tick, a refused tick journaled
+    as one ``bad_tick`` alert per instrument, problem and minute (a burst of one bad price
+    is one alert, not thousands; never the same alert twice), and counted."""
+
+    def __init__(self, subscribed: Container[int]) -> None:
+        self.subscribed = subscribed
+        self.refused = 0
+        self.alerts: list[FeedAlert] = []
+        self._said: set[tuple[int, str, int]] = set()
+
+    def admit(self, tick: Tick, now: datetime) -> bool:
+        """True when ``tick`` is sound; else its alert (if new) goes to :attr:`alerts`."""
+        problem = tick_problem(tick, self.subscribed)
+        if problem is None:
+            return True
+        self.refused += 1
+        key = (tick.token, problem, int(now.timestamp() // 60))
+        if key not in self._said:
+            if len(self._said) > 10_000:
+                self._said.clear()
+            self._said.add(key)
+            self.alerts.append(FeedAlert(now, Severity.ERROR, "bad_tick",
+                                         f"tick refused: {problem}; not part of any bar"))
+        return False
