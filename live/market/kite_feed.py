@@ -106,7 +106,8 @@ class KiteFeed:
         if self._started:
             return
         self._started = True
-        attach(self.ticker, sorted(self.symbols), self.inbox, self._order_update)
+        attach(self.ticker, sorted(self.symbols), self.inbox, self._order_update,
+               stamp=lambda: int(self.clock().timestamp() * 1e9))
         self.ticker.connect(threaded=True)
 
     def stop(self) -> None:
@@ -143,31 +144,30 @@ class KiteFeed:
     # -- messages from the ticker's thread -----------------------------------------------
 
     def _handle(self, message: Message) -> list[FeedItem]:
-        kind = message[0]
-        now = self.clock()
+        kind, at = message[0], datetime.fromtimestamp(message[1] / 1e9, self.clock().tzinfo)
         if kind == "ticks":
-            return self._ticks(message[1], message[2])
+            return self._ticks(at, message[1], message[2])
         if kind == "connect":
-            return self._connected(now)
+            return self._connected(at)
         if kind == "catchup":
-            return self._caught_up(now, message[1])
+            return self._caught_up(at, message[2])
         if kind == "close":
-            self._down_since = self._down_since or now
-            return [FeedAlert(now, Severity.WARNING, "feed_disconnected",
-                              f"Kite ticker closed (code {message[1]}: {message[2]}); "
+            self._down_since = self._down_since or at
+            return [FeedAlert(at, Severity.WARNING, "feed_disconnected",
+                              f"Kite ticker closed (code {message[2]}: {message[3]}); "
                               "reconnecting with backoff")]
         if kind == "reconnect":
-            return [FeedAlert(now, Severity.WARNING, "feed_reconnecting",
-                              f"Kite ticker reconnect attempt {message[1]}")]
+            return [FeedAlert(at, Severity.WARNING, "feed_reconnecting",
+                              f"Kite ticker reconnect attempt {message[2]}")]
         if kind == "noreconnect":
-            return self.stale.hold_all(now, self.monotonic(),
+            return self.stale.hold_all(at, self.monotonic(),
                                        "Kite ticker gave up reconnecting: no live data for "
                                        "the rest of this process")
-        return [FeedAlert(now, Severity.ERROR, "feed_error",
-                          f"Kite ticker error {message[1]}: {message[2]}")]
+        return [FeedAlert(at, Severity.ERROR, "feed_error",
+                          f"Kite ticker error {message[2]}: {message[3]}")]
 
-    def _ticks(self, recv_ns: int, raw_ticks: list[dict[str, Any]]) -> list[FeedItem]:
-        now = datetime.fromtimestamp(recv_ns / 1e9, self.clock().tzinfo)
+    def _ticks(self, now: datetime, recv_ns: int, raw_ticks: list[dict[str, Any]]
+               ) -> list[FeedItem]:
         mono = self.monotonic()
         gate, bars, stale, recorder = self.gate, self.bars, self.stale, self.recorder
         for raw in raw_ticks:
@@ -215,7 +215,7 @@ class KiteFeed:
                                    sessions=self.config.catchup_sessions, pause=self.pause)
         except CatchUpError as exc:
             result = exc
-        self.inbox.put(("catchup", result))
+        self.inbox.put(("catchup", int(self.clock().timestamp() * 1e9), result))
 
     def _caught_up(self, now: datetime, result: Any) -> list[FeedItem]:
         self._catchup = "done"

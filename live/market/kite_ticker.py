@@ -48,37 +48,39 @@ class TickerLike(Protocol):
     def close(self, code: Any = ..., reason: Any = ...) -> Any: ...
 
 
-Message = tuple[Any, ...]  # ("ticks", recv_ns, [dict]) | ("connect",) | ("close", code, why)...
+Message = tuple[Any, ...]  # (kind, arrival ns, *details): "ticks", "connect", "close", ...
 
 
 def attach(ticker: TickerLike, tokens: list[int], inbox: queue.SimpleQueue[Message],
-           order_update: Callable[[Mapping[str, Any]], None] | None) -> None:
-    """Wire ``ticker``'s callbacks: ticks and connection events onto ``inbox`` (stamped
-    with their arrival), subscribe + full mode on every connect."""
+           order_update: Callable[[Mapping[str, Any]], None] | None,
+           stamp: Callable[[], int] = time.time_ns) -> None:
+    """Wire ``ticker``'s callbacks: ticks and connection events onto ``inbox``, each
+    stamped with its arrival (``stamp``: wall-clock ns); subscribe + full mode on every
+    connect."""
 
     def on_ticks(ws: Any, ticks: list[dict[str, Any]]) -> None:
-        inbox.put(("ticks", time.time_ns(), ticks))
+        inbox.put(("ticks", stamp(), ticks))
 
     def on_connect(ws: Any, response: Any) -> None:
         try:
             ws.subscribe(tokens)
             ws.set_mode(ws.MODE_FULL, tokens)
         except Exception as exc:  # KiteTicker closes the socket and reconnects after this
-            inbox.put(("error", "subscribe", f"{type(exc).__name__}: {exc}"))
+            inbox.put(("error", stamp(), "subscribe", f"{type(exc).__name__}: {exc}"))
             raise
-        inbox.put(("connect", time.time_ns()))
+        inbox.put(("connect", stamp()))
 
     def on_close(ws: Any, code: Any, reason: Any) -> None:
-        inbox.put(("close", code, str(reason)))
+        inbox.put(("close", stamp(), code, str(reason)))
 
     def on_error(ws: Any, code: Any, reason: Any) -> None:
-        inbox.put(("error", code, str(reason)))
+        inbox.put(("error", stamp(), code, str(reason)))
 
     def on_reconnect(ws: Any, attempt: int) -> None:
-        inbox.put(("reconnect", attempt))
+        inbox.put(("reconnect", stamp(), attempt))
 
     def on_noreconnect(ws: Any) -> None:
-        inbox.put(("noreconnect",))
+        inbox.put(("noreconnect", stamp()))
 
     ticker.on_ticks, ticker.on_connect, ticker.on_close = on_ticks, on_connect, on_close
     ticker.on_error, ticker.on_reconnect = on_error, on_reconnect

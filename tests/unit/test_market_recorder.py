@@ -67,7 +67,7 @@ def test_an_altered_part_is_refused_by_its_hash(tmp_path: Path) -> None:
     record(tmp_path, SESSION)
     part = tmp_path / DAY / "part-00002.parquet"
     part.write_bytes(part.read_bytes()[:-9] + b"tampered!")
-    with pytest.raises(TickDataError, match="part-00002.parquet: SHA-256 differs"):
+    with pytest.raises(TickDataError, match=r"part-00002\.parquet: SHA-256 differs"):
         list(read_ticks(tmp_path / DAY))
 
 
