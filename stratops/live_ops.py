@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratops.errors import LiveSetupError as LiveSetupError  # defined there: no cycle
 from stratops.governance_ops import registry, utc_now
+from stratops.market_ops import parse_feed_spec
 from stratops.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # imported where used
@@ -37,8 +38,9 @@ class LiveRun:
     runner: Any
     exchange: Any
     refused: list[Any]
-    frame: Any
+    frame: Any  # the replayed bars (None for a live or tick-replay feed)
     notes: list[str] = field(default_factory=list)  # e.g. why there are no checkpoints
+    feed: Any = None  # a live or tick-replay feed (iterable of feed items), else None
 
 
 def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: Any
@@ -121,7 +123,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
     from live.runner.deployments import load_candidates, load_deployed
-    from live.runner.feed import parse_feed, replay_frame
+    from live.runner.feed import replay_frame
     from live.runner.runner import Runner
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
@@ -131,7 +133,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
-    feed_dataset = parse_feed(feed)  # refused before anything is loaded
+    feed_kind, feed_arg = parse_feed_spec(feed)  # refused before anything is loaded
     svc, directory, engine = _governance(settings, candidates, mode)
     if candidates:
         deployed, refused = load_candidates(registry(settings), strategies)
@@ -153,9 +155,12 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError(f"nothing to trade in {mode} mode: {why}")
     journal = open_mode_journal(settings, mode)
     notes = attach_checkpoints(settings, mode, journal, directory)
-    dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
-    frame = replay_frame(dataset.path, symbols, start, end)
+    frame, live_feed = None, None
+    if feed_kind == "replay":
+        frame = replay_frame(find_dataset(settings.root, feed_arg).path, symbols, start, end)
+    else:
+        live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed)
     url = settings.live.shadow_exchange_url if mode == "shadow" else \
         settings.live.paper_exchange_url
     try:
@@ -188,7 +193,21 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
                     insane_fill_pct=limits.post_trade.insane_fill_pct)
-    return LiveRun(runner, exchange, refused, frame, notes)
+    return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+
+
+def _market_feed(settings: Settings, kind: str, arg: str, symbols: list[str],
+                 deployed: list[Any]) -> Any:
+    """The ``kite`` live feed or a recorded day's tick replay (one venue per session)."""
+    from stratops.market_ops import kite_feed, recorded_feed
+
+    venues = sorted({d.venue for d in deployed})
+    if len(venues) != 1:
+        raise LiveSetupError(f"--feed {kind} serves one venue per session; the versions "
+                             f"trade on {venues}")
+    if kind == "kite":
+        return kite_feed(settings, symbols, venues[0])
+    return recorded_feed(settings, arg, symbols, venues[0])
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:
