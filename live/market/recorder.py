@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from live.market.ticks import DEPTH_LEVELS, DepthLevel, Tick
+from live.market.ticks import DEPTH_LEVELS, Tick
 from strategies.errors import BadInputError
 from strategies.files import atomic_write
 
@@ -85,9 +85,9 @@ class TickRecorder:
             for level in range(DEPTH_LEVELS):
                 lv = levels[level] if level < len(levels) else None
                 n = level + 1
-                cols[f"{side}_price_{n}"].append(None if lv is None else lv.price)
-                cols[f"{side}_qty_{n}"].append(None if lv is None else lv.qty)
-                cols[f"{side}_orders_{n}"].append(None if lv is None else lv.orders)
+                cols[f"{side}_price_{n}"].append(None if lv is None else lv[0])
+                cols[f"{side}_qty_{n}"].append(None if lv is None else lv[1])
+                cols[f"{side}_orders_{n}"].append(None if lv is None else lv[2])
         if len(cols["recv_ns"]) >= self.flush_ticks or recv_ns - self._first_ns >= self.flush_ns:
             self.flush()
 
@@ -189,8 +189,8 @@ def _rows(cols: dict[str, list[Any]]) -> Iterator[tuple[int, Tick]]:
     for i, recv_ns in enumerate(cols["recv_ns"]):
         ts_ns = cols["ts_ns"][i]
         ts = None if ts_ns is None else datetime.fromtimestamp(ts_ns / 1e9, utc)
-        depth = tuple(tuple(DepthLevel(cols[f"{side}_price_{n}"][i], cols[f"{side}_qty_{n}"][i],
-                                       cols[f"{side}_orders_{n}"][i])
+        depth = tuple(tuple((cols[f"{side}_price_{n}"][i], cols[f"{side}_qty_{n}"][i],
+                             cols[f"{side}_orders_{n}"][i])
                             for n in range(1, DEPTH_LEVELS + 1)
                             if cols[f"{side}_price_{n}"][i] is not None) for side in _SIDES)
         yield recv_ns, Tick(token=cols["token"][i], symbol=cols["symbol"][i], ts=ts,

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from live.events import Severity
 from live.runner.feed import FeedAlert
@@ -26,20 +25,14 @@ from live.runner.feed import FeedAlert
 DEPTH_LEVELS = 5  # Kite full mode: five bid and five ask levels
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
-    """One level of the order book: price, quantity and number of orders."""
-
-    price: float
-    qty: int
-    orders: int
+DepthLevel = tuple[float, int, int]  # one book level: (price, quantity, orders)
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
+class Tick(NamedTuple):
     """A full-mode tick. ``ts`` is the exchange timestamp (aware; ``None`` when the packet
     had none); ``volume`` is the day's cumulative traded quantity and ``oi`` the open
-    interest (``None`` for an index, which trades no volume)."""
+    interest (``None`` for an index, which trades no volume). Immutable (a named tuple:
+    cheap to build at tens of thousands a second)."""
 
     token: int
     symbol: str
@@ -53,19 +46,30 @@ class Tick:
 
 
 def _levels(side: object) -> tuple[DepthLevel, ...]:
+    """KiteTicker's depth levels (numbers from its binary unpacking); malformed -> none."""
     if not isinstance(side, list):
         return ()
-    return tuple(DepthLevel(float(lv.get("price", math.nan)), int(lv.get("quantity", 0)),
-                            int(lv.get("orders", 0))) for lv in side if isinstance(lv, dict))
+    try:
+        return tuple([(lv["price"], lv["quantity"], lv["orders"]) for lv in side])
+    except (KeyError, TypeError):
+        return ()
+
+
+_AWARE: dict[datetime, datetime] = {}  # naive local second -> aware (ticks share seconds)
 
 
 def _exchange_time(value: object) -> datetime | None:
     """KiteTicker's naive local ``exchange_timestamp`` as an aware time (None if missing)."""
     if not isinstance(value, datetime):
         return None
-    if value.tzinfo is None:
-        return value.astimezone()  # naive = process-local (datetime.fromtimestamp's inverse)
-    return value
+    if value.tzinfo is not None:
+        return value
+    found = _AWARE.get(value)
+    if found is None:
+        if len(_AWARE) > 4096:
+            _AWARE.clear()
+        found = _AWARE[value] = value.astimezone()  # naive = process-local (fromtimestamp)
+    return found
 
 
 def _optional_int(value: object) -> int | None:

@@ -12,7 +12,7 @@ import pytest
 
 from live.market.recorder import TickDataError, TickRecorder, day_version, read_ticks
 from live.market.tick_replay import tick_replay
-from live.market.ticks import DepthLevel, Tick
+from live.market.ticks import Tick
 from live.runner.feed import FeedAlert, FeedBar
 from strategies.venues import get_venue
 
@@ -22,7 +22,7 @@ DAY = "2025-03-03"
 
 
 def tick(seconds: float, price: float, volume: int, token: int = 7) -> Tick:
-    bids = tuple(DepthLevel(price - i, 75 * i, i) for i in range(1, 6))
+    bids = tuple((price - i, 75 * i, i) for i in range(1, 6))
     return Tick(token=token, symbol="NIFTY" if token == 7 else "", price=price,
                 ts=OPEN + timedelta(seconds=seconds), last_qty=1, volume=volume, oi=500,
                 bids=bids, asks=())

@@ -39,7 +39,7 @@ def test_a_kite_full_mode_tick_keeps_price_quantities_oi_and_depth() -> None:
     assert (tick.symbol, tick.price, tick.last_qty, tick.volume, tick.oi) == (
         "NIFTY", 22500.5, 75, 150000, 12000)
     assert len(tick.bids) == len(tick.asks) == 5
-    assert (tick.bids[0].price, tick.bids[0].qty, tick.asks[4].orders) == (22499.0, 75, 5)
+    assert tick.bids[0] == (22499.0, 75, 1) and tick.asks[4] == (22506.0, 375, 5)
 
 
 def test_kitetickers_naive_local_exchange_time_becomes_the_same_instant_aware() -> None:
