@@ -8,7 +8,8 @@ intent latency through the real runner, and memory.
    random walk. Timed on one core, medians of 3:
    ``MinuteBars.add`` alone (the aggregation), with the tick boundary in front
    (``TickGate.admit``: ``tick_problem`` per tick), and the whole per-tick path of the Kite
-   feed from KiteTicker's dicts (``tick_from_kite`` -> gate -> aggregation) on a sample.
+   feed from KiteTicker's dicts (``tick_from_kite`` -> gate -> aggregation) on a sample,
+   without and with the tick recorder (every tick with depth to Parquet parts).
    The clock closes minutes every 1,000 ticks, as the feed's loop would. Target >= 50k
    ticks/s. The reference, in the same run, is pandas building the same bars in one batch
    (``groupby`` of instrument and minute: first/max/min/last price and the cumulative
@@ -57,6 +58,7 @@ from live.db import make_engine
 from live.events import OrderIntended
 from live.journal import open_journal
 from live.market.aggregator import MinuteBars
+from live.market.recorder import TickRecorder
 from live.market.ticks import Tick, TickGate, tick_from_kite
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
@@ -141,16 +143,24 @@ def kite_dicts(ticks: list[Tick]) -> list[dict[str, Any]]:
             for t in ticks]
 
 
-def feed_path(raw: list[dict[str, Any]], symbols: dict[int, str]) -> float:
-    """Seconds for the Kite feed's per-tick work: dict -> tick -> gate -> aggregation."""
+def feed_path(raw: list[dict[str, Any]], symbols: dict[int, str], record: bool) -> float:
+    """Seconds for the Kite feed's per-tick work: dict -> tick (-> recorder) -> gate ->
+    aggregation; the recorder writes its parts to a temporary folder."""
     bars, gate = MinuteBars(NSE), TickGate(symbols)
     now = datetime.now(UTC)
-    start = time.perf_counter()
-    for item in raw:
-        tick = tick_from_kite(item, symbols)
-        if gate.admit(tick, now):
-            bars.add(tick)
-    return time.perf_counter() - start
+    recv_ns = time.time_ns()
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = TickRecorder(Path(tmp)) if record else None
+        start = time.perf_counter()
+        for item in raw:
+            tick = tick_from_kite(item, symbols)
+            if recorder is not None:
+                recorder.add(tick, recv_ns)
+            if gate.admit(tick, now):
+                bars.add(tick)
+        if recorder is not None:
+            recorder.close()
+        return time.perf_counter() - start
 
 
 def pandas_reference(ticks: list[Tick]) -> float:
@@ -287,7 +297,8 @@ def main() -> None:
     agg_s = _median(lambda: aggregate(ticks, None)[0])
     gated_s = _median(lambda: aggregate(ticks, TickGate(symbols))[0])
     raw = kite_dicts(ticks[:100_000])
-    feed_s = _median(lambda: feed_path(raw, symbols))
+    feed_s = _median(lambda: feed_path(raw, symbols, record=False))
+    recorded_s = _median(lambda: feed_path(raw, symbols, record=True))
     ref_s = _median(lambda: pandas_reference(ticks))
     tracemalloc.start()
     _, emitted = aggregate(ticks, TickGate(symbols))
@@ -304,6 +315,7 @@ def main() -> None:
 
     agg_rate, gated_rate = n / agg_s, n / gated_s
     feed_rate, ref_rate = len(raw) / feed_s, n / ref_s
+    recorded_rate = len(raw) / recorded_s
     p50, p99 = _pct(all_ns, 50), _pct(all_ns, 99)
     ip50, ip99 = _pct(intent_ns, 50), _pct(intent_ns, 99)
     m99, mi99 = _pct(mem_all, 99), _pct(mem_intent, 99)
@@ -312,7 +324,8 @@ def main() -> None:
           f"-> {emitted:,} bars")
     print(f"aggregation {agg_rate:,.0f} ticks/s; with the tick check {gated_rate:,.0f}; "
           f"the Kite feed's whole per-tick path (dict -> tick -> check -> bar) "
-          f"{feed_rate:,.0f}; pandas batch reference {ref_rate:,.0f}")
+          f"{feed_rate:,.0f}, recording every tick with depth too {recorded_rate:,.0f}; "
+          f"pandas batch reference {ref_rate:,.0f}")
     print(f"tick -> bar close -> runner done: p50 {p50:.3f} ms, p99 {p99:.3f} ms over "
           f"{len(all_ns)} NIFTY bars; bars that sent an intent ({len(intent_ns)}): "
           f"p50 {ip50:.3f} ms, p99 {ip99:.3f} ms (journal and exchange store fsynced on "
@@ -326,6 +339,7 @@ def main() -> None:
     print(f"ticks_per_s_aggregation: {agg_rate:.0f}")
     print(f"ticks_per_s_checked: {gated_rate:.0f}")
     print(f"ticks_per_s_kite_path: {feed_rate:.0f}")
+    print(f"ticks_per_s_kite_path_recorded: {recorded_rate:.0f}")
     print(f"ticks_per_s_target_met: {gated_rate >= TICKS_TARGET_PER_S}")
     print(f"tick_to_bar_built_us_p99: {b99_us:.1f}")
     print(f"tick_to_intent_ms_p50: {ip50:.3f}")

@@ -201,6 +201,10 @@ class KiteFeed:
     def _on_clock(self, now: datetime) -> list[FeedItem]:
         self.bars.on_clock(now)
         out = [*self.bars.drain(), *self.stale.check(now, self.monotonic())]
+        recorder = self.recorder
+        if recorder is not None and recorder.error is not None:
+            out.append(FeedAlert(now, Severity.ERROR, "recording_failed", recorder.error))
+            recorder.error = None
         if self._catchup == "waiting" and self.edge is not None and now >= self.edge + \
                 timedelta(seconds=self.config.catchup_settle_seconds):
             self._catchup = "running"

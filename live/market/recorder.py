@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,13 +46,31 @@ class TickDataError(BadInputError, ValueError):
     """A recorded tick file that is missing, altered or not in the recorded schema."""
 
 
-def _empty() -> dict[str, list[Any]]:
-    return {c: [] for c in COLUMNS}
+def _columns(rows: list[tuple[int, Tick]]) -> dict[str, list[Any]]:
+    """Buffered (arrival ns, tick) rows as the recording's columns."""
+    ticks = [t for _, t in rows]
+    cols: dict[str, list[Any]] = {
+        "recv_ns": [r for r, _ in rows], "token": [t.token for t in ticks],
+        "symbol": [t.symbol for t in ticks],
+        "ts_ns": [None if t.ts is None or t.ts.tzinfo is None
+                  else int(t.ts.timestamp() * 1_000_000) * 1000 for t in ticks],
+        "price": [t.price for t in ticks], "last_qty": [t.last_qty for t in ticks],
+        "volume": [t.volume for t in ticks], "oi": [t.oi for t in ticks]}
+    for side, index in (("bid", 7), ("ask", 8)):  # Tick.bids, Tick.asks
+        books = [t[index] for t in ticks]
+        for level in range(DEPTH_LEVELS):
+            n = level + 1
+            for k, name in enumerate(_LEVEL_FIELDS):
+                cols[f"{side}_{name}_{n}"] = [b[level][k] if len(b) > level else None
+                                              for b in books]
+    return cols
 
 
 class TickRecorder:
-    """Buffers ticks in columns and writes a part every ``flush_ticks`` ticks or
-    ``flush_seconds`` of arrival time (and at :meth:`close`)."""
+    """Buffers ticks and hands a part to its writer thread every ``flush_ticks`` ticks or
+    ``flush_seconds`` of arrival time (and at :meth:`close`, which waits for the writes), so
+    the feed's loop never waits on Parquet. A write that fails is kept in :attr:`error`
+    (the feed alerts it); later parts are still attempted."""
 
     def __init__(self, folder: Path, *, tz: str = "Asia/Kolkata", flush_ticks: int = 100_000,
                  flush_seconds: float = 30.0) -> None:
@@ -60,35 +80,24 @@ class TickRecorder:
         self.folder, self.tz = folder, ZoneInfo(tz)
         self.flush_ticks, self.flush_ns = flush_ticks, int(flush_seconds * 1e9)
         self.written = 0
-        self._cols = _empty()
+        self.error: str | None = None
+        self._buffer: list[tuple[int, Tick]] = []
+        self._parts: queue.Queue[tuple[str, list[tuple[int, Tick]]] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
         self._day: str | None = None
         self._day_end_ns = 0
         self._first_ns = 0
 
     def add(self, tick: Tick, recv_ns: int) -> None:
-        """Record one tick as it arrived (``recv_ns``: wall-clock nanoseconds)."""
+        """Record one tick as it arrived (``recv_ns``: wall-clock nanoseconds). The hot path
+        only buffers; columns are built when a part is written."""
         if recv_ns >= self._day_end_ns:
             self._new_day(recv_ns)
-        cols = self._cols
-        if not cols["recv_ns"]:
+        buffered = self._buffer
+        if not buffered:
             self._first_ns = recv_ns
-        cols["recv_ns"].append(recv_ns)
-        cols["token"].append(tick.token)
-        cols["symbol"].append(tick.symbol)
-        cols["ts_ns"].append(None if tick.ts is None or tick.ts.tzinfo is None
-                             else int(tick.ts.timestamp() * 1_000_000) * 1000)
-        cols["price"].append(tick.price)
-        cols["last_qty"].append(tick.last_qty)
-        cols["volume"].append(tick.volume)
-        cols["oi"].append(tick.oi)
-        for side, levels in (("bid", tick.bids), ("ask", tick.asks)):
-            for level in range(DEPTH_LEVELS):
-                lv = levels[level] if level < len(levels) else None
-                n = level + 1
-                cols[f"{side}_price_{n}"].append(None if lv is None else lv[0])
-                cols[f"{side}_qty_{n}"].append(None if lv is None else lv[1])
-                cols[f"{side}_orders_{n}"].append(None if lv is None else lv[2])
-        if len(cols["recv_ns"]) >= self.flush_ticks or recv_ns - self._first_ns >= self.flush_ns:
+        buffered.append((recv_ns, tick))
+        if len(buffered) >= self.flush_ticks or recv_ns - self._first_ns >= self.flush_ns:
             self.flush()
 
     def _new_day(self, recv_ns: int) -> None:
@@ -98,30 +107,50 @@ class TickRecorder:
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         self._day_end_ns = int((midnight + timedelta(days=1)).timestamp()) * 1_000_000_000
 
-    def flush(self) -> Path | None:
-        """Write the buffered ticks as the day's next part (atomic), then list it in the
-        manifest (atomic); None when nothing was buffered."""
-        cols = self._cols
-        if not cols["recv_ns"] or self._day is None:
-            return None
-        folder = self.folder / self._day
-        manifest = read_manifest(folder) if (folder / MANIFEST).exists() else _new_manifest(
-            self._day)
-        number = 1 + max([_part_number(p) for p in folder.glob("part-*.parquet")], default=0)
-        path = folder / f"part-{number:05d}.parquet"
-        table = pa.table({c: pa.array(cols[c], type=_TYPES[c]) for c in COLUMNS})
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-        manifest["parts"].append({"file": path.name, "sha256": _sha256(path),
-                                  "rows": table.num_rows, "first_recv_ns": cols["recv_ns"][0],
-                                  "last_recv_ns": cols["recv_ns"][-1]})
-        text = json.dumps(manifest, indent=1, sort_keys=True)
-        atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(text))
-        self.written += table.num_rows
-        self._cols = _empty()
-        return path
+    def flush(self) -> None:
+        """Hand the buffered ticks to the writer as the day's next part."""
+        if not self._buffer or self._day is None:
+            return
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_parts, daemon=True,
+                                            name="tick-recorder")
+            self._writer.start()
+        self._parts.put((self._day, self._buffer))
+        self._buffer = []
 
     def close(self) -> None:
+        """Write what is buffered and wait for every part to be on disk."""
         self.flush()
+        if self._writer is not None:
+            self._parts.put(None)
+            self._writer.join()
+            self._writer = None
+
+    def _write_parts(self) -> None:
+        while (job := self._parts.get()) is not None:
+            day, rows = job
+            try:
+                write_part(self.folder / day, day, rows)
+                self.written += len(rows)
+            except (OSError, pa.ArrowException, TickDataError) as exc:
+                self.error = f"{len(rows)} ticks of {day} not recorded: {exc}"
+
+
+def write_part(folder: Path, day: str, rows: list[tuple[int, Tick]]) -> Path:
+    """Write ``rows`` as the day's next part (atomic), then list it in the manifest
+    (atomic)."""
+    manifest = read_manifest(folder) if (folder / MANIFEST).exists() else _new_manifest(day)
+    number = 1 + max([_part_number(p) for p in folder.glob("part-*.parquet")], default=0)
+    path = folder / f"part-{number:05d}.parquet"
+    cols = _columns(rows)
+    table = pa.table({c: pa.array(cols[c], type=_TYPES[c]) for c in COLUMNS})
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    manifest["parts"].append({"file": path.name, "sha256": _sha256(path),
+                              "rows": table.num_rows, "first_recv_ns": rows[0][0],
+                              "last_recv_ns": rows[-1][0]})
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+    atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(text))
+    return path
 
 
 _TYPES: dict[str, pa.DataType] = {
