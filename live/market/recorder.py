@@ -56,8 +56,7 @@ def _columns(rows: list[tuple[int, Tick]]) -> dict[str, list[Any]]:
                   else int(t.ts.timestamp() * 1_000_000) * 1000 for t in ticks],
         "price": [t.price for t in ticks], "last_qty": [t.last_qty for t in ticks],
         "volume": [t.volume for t in ticks], "oi": [t.oi for t in ticks]}
-    for side, index in (("bid", 7), ("ask", 8)):  # Tick.bids, Tick.asks
-        books = [t[index] for t in ticks]
+    for side, books in (("bid", [t.bids for t in ticks]), ("ask", [t.asks for t in ticks])):
         for level in range(DEPTH_LEVELS):
             n = level + 1
             for k, name in enumerate(_LEVEL_FIELDS):
