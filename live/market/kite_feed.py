@@ -219,21 +219,23 @@ class KiteFeed:
                                    sessions=self.config.catchup_sessions, pause=self.pause)
         except CatchUpError as exc:
             result = exc
+        except Exception as exc:  # never leave live bars waiting on a thread that died
+            result = CatchUpError(f"catch-up crashed: {type(exc).__name__}: {exc}")
         self.inbox.put(("catchup", int(self.clock().timestamp() * 1e9), result))
 
     def _caught_up(self, now: datetime, result: Any) -> list[FeedItem]:
         self._catchup = "done"
-        if isinstance(result, CatchUpError):
-            return self.stale.hold_all(now, self.monotonic(),
-                                       f"catch-up failed, indicators are cold: {result}")
+        held, self._held_bars = self._held_bars, []
+        if isinstance(result, CatchUpError):  # entries held for good; exits still flow
+            return [*self.stale.hold_all(now, self.monotonic(),
+                                         f"catch-up failed, indicators are cold: {result}"),
+                    *held]
         out: list[FeedItem] = [WarmBar(b) for b in result.bars]
         out += [FeedAlert(now, Severity.ERROR, "bad_candle", p) for p in result.problems]
         out.append(FeedAlert(now, Severity.INFO, "catch_up",
                              f"{len(result.bars)} historical minute bars before "
                              f"{self.edge} warm the history (no orders on them)"))
-        out += self._held_bars
-        self._held_bars = []
-        return out
+        return [*out, *held]
 
     def _release(self, items: list[FeedItem]) -> list[FeedItem]:
         """Live bars wait while the catch-up runs (warm-up bars come first)."""

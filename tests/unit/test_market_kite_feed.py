@@ -230,3 +230,25 @@ def test_a_second_real_ticker_in_one_process_is_refused() -> None:
     with pytest.raises(TickerError, match="reactor cannot be restarted"):
         real_ticker("key", "token", root="ws://127.0.0.1:9", reconnect_max_tries=1,
                     reconnect_max_delay=5)
+
+
+class BrokenHistorical:
+    def historical_data(self, instrument_token: int, from_date: Any, to_date: Any,
+                        interval: str) -> Sequence[Mapping[str, Any]]:
+        raise OSError("historical API down")
+
+
+def test_a_failed_catch_up_holds_entries_for_good_and_releases_the_live_bars() -> None:
+    clock, ticker = Clock(at(9, 20, 30)), FakeTicker()
+    feed = make_feed(clock, ticker, history=BrokenHistorical())
+    feed.start()
+    ticker.send(kite_tick(at(9, 21, 5), 200, 20), kite_tick(at(9, 22, 1), 205, 30))
+    items = iter(feed)
+    pull(items, lambda i: isinstance(i, Idle))
+    clock.now = at(9, 22, 5)
+    got = pull(items, lambda i: isinstance(i, FeedBar))
+    lost = [i for i in got if isinstance(i, FeedAlert) and i.code == "feed_lost"]
+    assert lost and "catch-up failed" in lost[0].message and "historical API down" in \
+        lost[0].message
+    assert any(isinstance(i, FeedHold) and i.held for i in got)
+    assert isinstance(got[-1], FeedBar) and got[-1].ts == at(9, 21)
