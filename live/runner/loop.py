@@ -54,7 +54,8 @@ class BarLoop(RunnerCore):
     def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
         """Process the feed: each bar through the whole path; each :class:`Idle` marker
-        (waiting for the next bar) polls the kill commands (:meth:`between_bars`)."""
+        (waiting for the next bar) polls the kill commands (:meth:`between_bars`); a live
+        feed's alerts, holds and warm-up bars as the module says (:meth:`_feed_note`)."""
         fed = 0
         for bar in bars:
             if not isinstance(bar, FeedBar):
