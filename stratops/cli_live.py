@@ -36,7 +36,9 @@ def _date(text: str | None, flag: str) -> date | None:
 @live_app.command("run")
 def run(
     mode: ModeOpt = "shadow",
-    feed: Annotated[str, typer.Option(help="replay:<dataset>")] = "replay:nse_index_1m",
+    feed: Annotated[str | None, typer.Option(
+        help="replay:<dataset> | kite (live Kite ticker) | ticks:<YYYY-MM-DD> (a recorded "
+             "day); default: live.market.feed")] = None,
     start: Annotated[str | None, typer.Option("--from", help="first session YYYY-MM-DD")]
     = None,
     end: Annotated[str | None, typer.Option("--to", help="last session YYYY-MM-DD")] = None,
@@ -47,7 +49,11 @@ def run(
     broker: Annotated[str | None, typer.Option(
         help="paper | kite (default: live.broker); shadow is always paper")] = None,
 ) -> None:
-    """Trade the approved versions of MODE on a replayed feed; every event journaled."""
+    """Trade the approved versions of MODE on a replayed or live feed; every event journaled."""
+    if feed is None:
+        from stratops.settings import load_settings
+
+        feed = load_settings().live.market.feed
     session(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy, candidates,
             speed, broker=broker)
 
@@ -80,15 +86,20 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
         out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
                       runner.deployed)
-    _say_resume(mode, prepared.frame, runner.recovered_last, out)
-    with _progress(out) as progress:
-        task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
-        summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
-                                                   task), speed))
+    if prepared.feed is not None:  # live (kite) or a recorded day's ticks
+        out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the session)")
+        summary = runner.run(prepared.feed)
+    else:
+        _say_resume(mode, prepared.frame, runner.recovered_last, out)
+        with _progress(out) as progress:
+            task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
+            summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
+                                                       task), speed))
     seq, head = runner.journal.head()
     digest = state_hash(runner.state)
     out.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
-    out.print(f"bars {summary.bars:,}  intents {summary.intents}  fills {summary.fills}  "
+    warm = f"  warm-up bars {summary.warm_bars:,}" if summary.warm_bars else ""
+    out.print(f"bars {summary.bars:,}{warm}  intents {summary.intents}  fills {summary.fills}  "
               f"denials {summary.denials}  alerts {len(summary.alerts)}")
     for alert in summary.alerts[:ALERTS_SHOWN]:
         out.print(f"  [yellow]alert[/] {alert}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from stratops.errors import LiveSetupError as LiveSetupError  # defined there: no cycle
 from stratops.governance_ops import registry, utc_now
+from stratops.market_ops import parse_feed_spec
 from stratops.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # imported where used
@@ -39,8 +40,9 @@ class LiveRun:
     runner: Any
     exchange: Any
     refused: list[Any]
-    frame: Any
+    frame: Any  # the replayed bars (None for a live or tick-replay feed)
     notes: list[str] = field(default_factory=list)  # e.g. why there are no checkpoints
+    feed: Any = None  # a live or tick-replay feed (iterable of feed items), else None
 
 
 def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: Any
@@ -199,7 +201,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
     from live.runner.deployments import cost_rates, stage_capital
-    from live.runner.feed import parse_feed, replay_frame
+    from live.runner.feed import replay_frame
     from live.runner.runner import Runner
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
@@ -209,7 +211,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
-    feed_dataset = parse_feed(feed)  # refused before anything is loaded
+    feed_kind, feed_arg = parse_feed_spec(feed)  # refused before anything is loaded
     kite = _kite_broker(settings) if choose_broker(settings, mode, feed, broker) == "kite" \
         else None
     svc, directory, engine = _governance(settings, candidates, mode)
@@ -220,9 +222,15 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         raise LiveSetupError(f"nothing to trade in {mode} mode: {why}")
     journal = open_mode_journal(settings, mode)
     notes = attach_checkpoints(settings, mode, journal, directory)
-    dataset = find_dataset(settings.root, feed_dataset)
     symbols = sorted({s for d in deployed for s in d.symbols})
-    frame = replay_frame(dataset.path, symbols, start, end)
+    frame, live_feed = None, None
+    if feed_kind == "replay":
+        history_path = find_dataset(settings.root, feed_arg).path
+        frame = replay_frame(history_path, symbols, start, end)
+    else:  # a live feed: the caps' daily closes come from the configured dataset
+        history_path = find_dataset(settings.root,
+                                    settings.live.market.risk_history_dataset).path
+        live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed)
     deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
     exchange, market = (kite, None) if kite is not None else \
         _paper_exchange(settings, mode, deployed)
@@ -236,7 +244,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                               set(policy.rules.symbols), set(STRATEGIES))
     capital = stage_capital(policy, deployed, mode)  # canary: the policy's fraction
     caps = portfolio_caps(settings, limits, policy, exchange, contracts,
-                          replay_frame(dataset.path, symbols, None, None))
+                          replay_frame(history_path, symbols, None, None))
     try:
         costs = cost_rates(deployed)
     except ValueError as exc:
@@ -251,7 +259,21 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
                     order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
                     price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts)
-    return LiveRun(runner, exchange, refused, frame, notes)
+    return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+
+
+def _market_feed(settings: Settings, kind: str, arg: str, symbols: list[str],
+                 deployed: list[Any]) -> Any:
+    """The ``kite`` live feed or a recorded day's tick replay (one venue per session)."""
+    from stratops.market_ops import kite_feed, recorded_feed
+
+    venues = sorted({d.venue for d in deployed})
+    if len(venues) != 1:
+        raise LiveSetupError(f"--feed {kind} serves one venue per session; the versions "
+                             f"trade on {venues}")
+    if kind == "kite":
+        return kite_feed(settings, symbols, venues[0])
+    return recorded_feed(settings, arg, symbols, venues[0])
 
 
 def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
@@ -294,7 +316,7 @@ def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],
     if not any(d.venue in venues for d in deployed):
         return deployed, None
     book = contract_book(settings)
-    first = frame["ts"].iloc[0] if len(frame) else None
+    first = frame["ts"].iloc[0] if frame is not None and len(frame) else None
     day = book.session_of(first.to_pydatetime() if first is not None else utc_now())
     kept, dropped = contract_refusals(book, deployed, day, venues)
     for strategy, reason in dropped:

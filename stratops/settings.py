@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.market_settings import MarketSettings
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -123,6 +124,7 @@ class LiveSettings(BaseModel):
         description="the runner's service identity key (0600, the service's Unix user only)")
     service_user: str = Field("runner", description="who that key is in the roles file")
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    market: MarketSettings = Field(default_factory=MarketSettings)
 
     @field_validator("journal_url")
     @classmethod

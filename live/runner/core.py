@@ -50,6 +50,7 @@ class RunSummary:
     intents: int = 0
     fills: int = 0
     denials: int = 0
+    warm_bars: int = 0  # catch-up bars that only warmed the history
     alerts: list[str] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ class RunnerCore:
     summary: RunSummary
     entry_traces: set[str]  # traces whose orders open positions
     recovered_last: dict[str, datetime]  # each symbol's last journaled bar at startup
+    feed_holds: dict[str, str]  # symbol -> why the feed holds its new entries (stale data)
     _journaled_alerts: set[tuple[datetime, str, str]]  # on each symbol's last bar
 
     if TYPE_CHECKING:  # what one room calls on another; defined by the room named (Runner)

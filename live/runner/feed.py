@@ -13,6 +13,10 @@ bar's timestamp plus the time elapsed since that bar arrived (x the speed, in a 
 it is never earlier than the last bar and never later than the next; actions taken between
 bars are stamped with it. A feed that yields no markers (a flat-out replay) is polled at each
 bar only.
+A live feed also yields :class:`FeedAlert` (a problem it saw: journaled as an alert, never a
+bar), :class:`FeedHold` (entries in a symbol held while its data is stale, and lifted) and
+:class:`WarmBar` (a catch-up bar from before the live edge: it warms the history and is
+journaled, but the runner never decides or sends an order on it).
 :func:`bar_problem` is the feed boundary's check: the runner refuses (journals an alert,
 never a ``BarClosed``) a bar it names a problem for.
 """
@@ -29,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from live.events import Severity
 from strategies.errors import BadInputError
 from strategies.files import read_dataset
 from strategies.names import NAME
@@ -62,7 +67,36 @@ class Idle:
     ts: datetime
 
 
-FeedItem = FeedBar | Idle
+@dataclass(frozen=True, slots=True)
+class FeedAlert:
+    """Something the feed saw that the desk must know (a refused tick, a late tick, a minute
+    with no tick, a disconnect): the runner journals it as an alert at ``ts``."""
+
+    ts: datetime
+    severity: Severity
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHold:
+    """``held``: no new entries in ``symbol`` until a later ``FeedHold(held=False)`` (its
+    data is stale or incomplete); exits and protective orders are never held."""
+
+    ts: datetime
+    symbol: str
+    held: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WarmBar:
+    """A closed bar from before the live edge (catch-up at start): history only, no orders."""
+
+    bar: FeedBar
+
+
+FeedItem = FeedBar | Idle | FeedAlert | FeedHold | WarmBar
 
 
 def parse_feed(spec: str) -> str:

@@ -10,7 +10,10 @@ under a flatten switch) and has no exit working raises a critical ``exit_overdue
 every bar and its exit is tried again. Between bars (the feed's :class:`Idle` markers) the
 controls poll the desk's kill commands and pushed order updates are drained. While the
 broker's session is dead (:mod:`~live.runner.broker_session`) bars are journaled and nothing
-else happens: no order of any kind is sent blind.
+else happens: no order of any kind is sent blind. A live feed's :class:`FeedAlert` is
+journaled as an alert, its :class:`FeedHold` holds (or lifts) new entries in a symbol, and a
+catch-up :class:`WarmBar` is admitted and journaled like any bar but only warms the history:
+no market, fills, signals or orders on it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,15 @@ from live.events import BarClosed, KillMode, Severity, new_trace_id
 from live.runner.core import RunnerCore, RunSummary
 from live.runner.decisions import Decision, decide
 from live.runner.deployments import Deployed
-from live.runner.feed import FeedBar, FeedItem, Idle, bar_problem
+from live.runner.feed import (
+    FeedAlert,
+    FeedBar,
+    FeedHold,
+    FeedItem,
+    Idle,
+    WarmBar,
+    bar_problem,
+)
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
 from live.state import kill_mode_for
@@ -45,13 +56,12 @@ class BarLoop(RunnerCore):
     def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
         """Process the feed: each bar through the whole path; each :class:`Idle` marker
-        (waiting for the next bar) polls the kill commands (:meth:`between_bars`)."""
+        (waiting for the next bar) polls the kill commands (:meth:`between_bars`); a live
+        feed's alerts, holds and warm-up bars as the module says (:meth:`_feed_note`)."""
         fed = 0
         for bar in bars:
-            if isinstance(bar, Idle):
-                self.pushed_updates(bar.ts)
-                if not self.broker_held(bar.ts):
-                    self.between_bars(bar.ts)
+            if not isinstance(bar, FeedBar):
+                fed += self._feed_note(bar)
                 continue
             fed += 1
             history = self.symbol_history(bar.symbol)
@@ -82,6 +92,36 @@ class BarLoop(RunnerCore):
                        "traded or checked")
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
+
+    def _feed_note(self, item: Idle | FeedAlert | FeedHold | WarmBar) -> int:
+        """An item of the feed that is not a live bar; 1 when it was a (warm-up) bar."""
+        if isinstance(item, Idle):
+            self.pushed_updates(item.ts)
+            if not self.broker_held(item.ts):
+                self.between_bars(item.ts)
+        elif isinstance(item, FeedAlert):
+            self.alert(item.ts, item.severity, item.code, item.message)
+        elif isinstance(item, FeedHold):
+            self._hold(item)
+        else:
+            history = self.symbol_history(item.bar.symbol)
+            if self._admit(item.bar, history):  # journaled: a restart folds it back the same
+                self._session_start(item.bar, history)
+                self.summary.warm_bars += 1
+            return 1
+        return 0
+
+    def _hold(self, item: FeedHold) -> None:
+        """Hold (or lift) new entries in a symbol; journaled once per change."""
+        before = self.feed_holds.get(item.symbol)
+        if item.held and before is None:
+            self.feed_holds[item.symbol] = item.reason
+            self.alert(item.ts, Severity.WARNING, "entries_held",
+                       f"{item.symbol}: new entries held: {item.reason}; exits flow")
+        elif not item.held and before is not None:
+            del self.feed_holds[item.symbol]
+            self.alert(item.ts, Severity.INFO, "entries_resumed",
+                       f"{item.symbol}: entries resume: {item.reason} (held for: {before})")
 
     def _admit(self, bar: FeedBar, history: SymbolHistory) -> bool:
         """Whether the loop processes ``bar``: a new sound bar (journaled here), or the last

@@ -112,6 +112,9 @@ class OrderPipeline(OrderSlicer):
         if decision.action == "enter":
             if kill is not KillMode.OFF:
                 return False, f"kill switch: {kill}"
+            held = self.feed_holds.get(bar.symbol)
+            if held is not None:
+                return False, f"feed: {held}"
             nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
             if self.policy is not None and not self.policy.entry_allowed(
                     d.venue, nxt):

@@ -89,6 +89,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.last_kill_command = 0
         self.kill_gate = KillGate()
         self.recovered_last: dict[str, datetime] = {}
+        self.feed_holds: dict[str, str] = {}
         self._folded_symbol: str | None = None
         self._journaled_alerts: set[tuple[datetime, str, str]] = set()
         self.started: dict[str, str] = {}

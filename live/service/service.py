@@ -16,7 +16,7 @@ from pathlib import Path
 
 from live.events import AlertRaised, Severity
 from live.runner.core import RunSummary
-from live.runner.feed import FeedItem
+from live.runner.feed import FeedItem, WarmBar
 from live.runner.recovery import RunnerHalted
 from live.service.clock import ServiceClock, StopSignal
 from live.service.day_close import broker_report, close_day, open_positions, write_json
@@ -165,11 +165,12 @@ class LiveService:
         session complete: its day is closed and reported)."""
         stopped_at: datetime | None = None
         for item in feed:
-            if item.ts >= window.close:
+            ts = item.bar.ts if isinstance(item, WarmBar) else item.ts
+            if ts >= window.close:
                 return
             if self.stop.is_set():
                 stopped_at = stopped_at or self.clock.now()
-                if not self._flatten_under_way(day, window, item.ts, stopped_at):
+                if not self._flatten_under_way(day, window, ts, stopped_at):
                     self._journal_stopped(day, runner_alert=True)
                     cut_short.append(True)
                     return
