@@ -49,6 +49,8 @@ EXIT_2_BEFORE = {
     # underlying missing from it; spot and futures arrays that cannot be compared
     "InstrumentMasterError", "UnknownInstrumentError", "UnknownUnderlyingError",
     "BasisInputError",
+    # added since: a recorded tick file that is missing, altered or not in its schema
+    "TickDataError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
