@@ -1,0 +1,53 @@
+"""A loopback fake of Zerodha Kite Connect for tests (never shipped in the wheel).
+
+:class:`FakeKite` serves the REST API (orders, trades, positions, margins, order margins,
+instruments dump, historical candles, session token, profile) and the ticker's binary
+WebSocket protocol on free ports of 127.0.0.1, driven by a dataset's 1-minute bars, so the
+real ``kiteconnect.KiteConnect(api_key, access_token=..., root=fake.rest_root)`` and
+``kiteconnect.KiteTicker(api_key, access_token, root=fake.ticker_root)`` talk to it.
+``fake.advance(ts)`` sends each finished minute as four ticks that re-aggregate to the bar
+exactly (see :mod:`tests.fake_kite.market`); ``fake.faults`` injects HTTP 429 / 5xx, slow
+answers, RMS rejections, token expiry, dropped and half-open sockets.
+
+Twisted and KiteTicker (read this before writing a ticker test)
+---------------------------------------------------------------
+``KiteTicker`` runs on twisted's global reactor, which can be started once per process and
+never restarted (``ReactorNotRestartable``). The pattern:
+
+* Start the reactor once per process, in a daemon thread: :func:`tests.fake_kite.reactor.
+  ensure_reactor` (idempotent; every test module calls it through the helpers below).
+* Connect each ticker on the reactor thread: :func:`tests.fake_kite.reactor.connect_ticker`
+  (``reactor.callFromThread(ticker.connect)``; ``KiteTicker.connect`` itself only starts the
+  reactor when it is not running, and twisted is not thread-safe).
+* Never call ``ticker.stop()`` (it stops the reactor for the whole process); end a ticker
+  with :func:`tests.fake_kite.reactor.close_ticker` (``stop_retry`` + close, on the reactor
+  thread). Call ``subscribe`` / ``set_mode`` from the ticker's ``on_connect`` callback (it
+  runs on the reactor thread) or through ``reactor.callFromThread``.
+* Callbacks run on the reactor thread: hand data to the test through a ``queue.Queue``.
+* A test that needs a fresh reactor (e.g. one that must stop it) runs in a subprocess.
+
+Kite's packets carry epoch seconds and ``KiteTicker`` turns them into *naive local-time*
+datetimes (``datetime.fromtimestamp``): a consumer must attach the process's local zone
+(``ts.astimezone()``) before converting to Asia/Kolkata.
+"""
+
+from tests.fake_kite.book import KiteApiError, OrderBook
+from tests.fake_kite.fake import FakeKite, FakeKiteHostError, loopback_host
+from tests.fake_kite.faults import Faults
+from tests.fake_kite.instruments import default_instruments, front_month_future
+from tests.fake_kite.margins import MarginSettings
+from tests.fake_kite.market import FakeMarketError, Tick
+
+__all__ = [
+    "FakeKite",
+    "FakeKiteHostError",
+    "FakeMarketError",
+    "Faults",
+    "KiteApiError",
+    "MarginSettings",
+    "OrderBook",
+    "Tick",
+    "default_instruments",
+    "front_month_future",
+    "loopback_host",
+]

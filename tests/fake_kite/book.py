@@ -1,0 +1,387 @@
+"""The fake Kite's day: order book, matching on ticks, trade book and net/day positions.
+
+Orders are Kite v3 order dicts. Matching happens only on a tick (never at placement): a
+MARKET order fills at the next tick's price (plus ``slippage_points`` against the trader),
+a LIMIT order when the tick crosses its price (at the tick price, never worse than the
+limit), an SL / SL-M order once the tick reaches its trigger (SL then works as a LIMIT,
+SL-M fills at that tick). ``fill_qty_per_tick`` caps each fill (partial fills); an
+injected RMS rejection books the order as REJECTED with a ``status_message``. Every state
+change appends a snapshot to the order's history and to :attr:`OrderBook.updates` (the
+ticker sends them as postbacks). Positions use the average-cost method.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from tests.fake_kite.market import IST
+
+ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
+PRODUCTS = ("MIS", "NRML", "CNC")
+OPEN_STATES = ("OPEN", "TRIGGER PENDING")
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class KiteApiError(Exception):
+    """An error the fake answers with Kite's envelope (HTTP status, error_type, message)."""
+
+    def __init__(self, http_status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error_type = error_type
+        self.message = message
+
+
+def input_error(message: str) -> KiteApiError:
+    return KiteApiError(400, "InputException", message)
+
+
+@dataclass(slots=True)
+class Position:
+    """One (tradingsymbol, product) position: net quantity, average cost, realised P&L."""
+
+    instrument: Mapping[str, Any]
+    product: str
+    qty: int = 0
+    avg: float = 0.0
+    realised: float = 0.0
+    overnight_qty: int = 0
+    day_buy_qty: int = 0
+    day_buy_value: float = 0.0
+    day_sell_qty: int = 0
+    day_sell_value: float = 0.0
+    last_price: float = 0.0
+
+    def fill(self, signed_qty: int, price: float) -> None:
+        if signed_qty > 0:
+            self.day_buy_qty += signed_qty
+            self.day_buy_value += signed_qty * price
+        else:
+            self.day_sell_qty -= signed_qty
+            self.day_sell_value -= signed_qty * price
+        if self.qty == 0 or (self.qty > 0) == (signed_qty > 0):
+            self.avg = (self.avg * abs(self.qty) + price * abs(signed_qty)) / (
+                abs(self.qty) + abs(signed_qty))
+            self.qty += signed_qty
+            return
+        closing = min(abs(self.qty), abs(signed_qty))
+        self.realised += (price - self.avg) * closing * (1 if self.qty > 0 else -1)
+        self.qty += signed_qty
+        if self.qty == 0:
+            self.avg = 0.0
+        elif (self.qty > 0) == (signed_qty > 0):  # flipped through flat
+            self.avg = price
+
+    def row(self, *, day: bool) -> dict[str, Any]:
+        unrealised = (self.last_price - self.avg) * self.qty if self.qty else 0.0
+        buy_q, sell_q = self.day_buy_qty, self.day_sell_qty
+        quantity = buy_q - sell_q if day else self.qty
+        return {
+            "tradingsymbol": self.instrument["tradingsymbol"],
+            "exchange": self.instrument["exchange"],
+            "instrument_token": self.instrument["instrument_token"],
+            "product": self.product, "quantity": quantity,
+            "overnight_quantity": 0 if day else self.overnight_qty, "multiplier": 1,
+            "average_price": self.avg, "close_price": 0, "last_price": self.last_price,
+            "value": self.day_sell_value - self.day_buy_value,
+            "pnl": self.realised + unrealised, "m2m": self.realised + unrealised,
+            "unrealised": unrealised, "realised": self.realised,
+            "buy_quantity": buy_q, "buy_price": self.day_buy_value / buy_q if buy_q else 0,
+            "buy_value": self.day_buy_value, "buy_m2m": self.day_buy_value,
+            "sell_quantity": sell_q, "sell_price": self.day_sell_value / sell_q if sell_q else 0,
+            "sell_value": self.day_sell_value, "sell_m2m": self.day_sell_value,
+            "day_buy_quantity": buy_q, "day_buy_value": self.day_buy_value,
+            "day_buy_price": self.day_buy_value / buy_q if buy_q else 0,
+            "day_sell_quantity": sell_q, "day_sell_value": self.day_sell_value,
+            "day_sell_price": self.day_sell_value / sell_q if sell_q else 0,
+        }
+
+
+@dataclass
+class BookSettings:
+    """Matching knobs: slippage on MARKET / SL-M fills, and the per-tick fill cap."""
+
+    slippage_points: float = 0.0
+    fill_qty_per_tick: int | None = None
+    user_id: str = "FK0001"
+
+
+@dataclass
+class OrderBook:
+    """The day's orders, trades and positions of the one fake account."""
+
+    instruments: Mapping[str, Mapping[str, Any]]  # by tradingsymbol
+    settings: BookSettings = field(default_factory=BookSettings)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    last_price: dict[str, float] = field(default_factory=dict)
+    day: date | None = None
+    _order_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _trade_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(10_000_001))
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def place(self, params: Mapping[str, Any], now: datetime,
+              rms_reject: str | None = None) -> str:
+        """Book a new order; returns its id. Bad input raises :class:`KiteApiError`."""
+        order = self._new_order(params, now)
+        order_id = order["order_id"]
+        self.orders[order_id] = order
+        self.history[order_id] = []
+        for status in ("PUT ORDER REQ RECEIVED", "VALIDATION PENDING"):
+            self._set(order, now, status=status)
+        if rms_reject is not None:
+            self._set(order, now, status="REJECTED", status_message=rms_reject,
+                      status_message_raw=rms_reject, pending_quantity=0)
+            return order_id
+        self._set(order, now, status="OPEN PENDING")
+        triggered = order["order_type"] in ("SL", "SL-M")
+        self._set(order, now, status="TRIGGER PENDING" if triggered else "OPEN",
+                  exchange_order_id=f"1{order_id[-15:]}", exchange_timestamp=_ts(now))
+        return order_id
+
+    def modify(self, order_id: str, params: Mapping[str, Any], now: datetime) -> str:
+        order = self._open_order(order_id, "modified")
+        changes: dict[str, Any] = {}
+        if params.get("quantity") not in (None, ""):
+            qty = _int(params["quantity"], "quantity")
+            self._check_qty(order["tradingsymbol"], qty)
+            if qty < order["filled_quantity"]:
+                raise input_error(f"Quantity {qty} is below the filled quantity "
+                                  f"{order['filled_quantity']}.")
+            changes.update(quantity=qty, pending_quantity=qty - order["filled_quantity"])
+        for name in ("price", "trigger_price"):
+            if params.get(name) not in (None, ""):
+                changes[name] = self._check_price(order["tradingsymbol"],
+                                                  _float(params[name], name))
+        if params.get("order_type") not in (None, ""):
+            changes["order_type"] = _choice(params["order_type"], ORDER_TYPES, "order_type")
+        self._set(order, now, status="MODIFY VALIDATION PENDING")
+        self._set(order, now, status="MODIFY PENDING")
+        self._set(order, now, **changes, modified=True, status=order["history_open_status"],
+                  exchange_update_timestamp=_ts(now))
+        if order["pending_quantity"] == 0:
+            self._set(order, now, status="COMPLETE")
+        return order_id
+
+    def cancel(self, order_id: str, now: datetime) -> str:
+        order = self._open_order(order_id, "cancelled")
+        self._set(order, now, status="CANCEL PENDING")
+        self._set(order, now, status="CANCELLED", cancelled_quantity=order["pending_quantity"],
+                  pending_quantity=0, exchange_update_timestamp=_ts(now))
+        return order_id
+
+    def on_tick(self, tradingsymbol: str, price: float, now: datetime) -> None:
+        """Match every working order of ``tradingsymbol`` against one trade at ``price``."""
+        self.last_price[tradingsymbol] = price
+        for position in self.positions.values():
+            if position.instrument["tradingsymbol"] == tradingsymbol:
+                position.last_price = price
+        for order in list(self.orders.values()):
+            if order["tradingsymbol"] == tradingsymbol and order["status"] in OPEN_STATES:
+                self._match(order, price, now)
+
+    def roll_day(self, today: date, now: datetime) -> None:
+        """A new session date: expire the open orders, clear the books, carry net positions."""
+        if self.day == today:
+            return
+        if self.day is not None:
+            for order in self.orders.values():
+                if order["status"] in OPEN_STATES:
+                    self._set(order, now, status="CANCELLED",
+                              cancelled_quantity=order["pending_quantity"], pending_quantity=0,
+                              status_message="Order expired at the end of the day")
+            self.orders.clear()
+            self.history.clear()
+            self.trades.clear()
+            for position in self.positions.values():
+                position.overnight_qty = position.qty
+                position.day_buy_qty = position.day_sell_qty = 0
+                position.day_buy_value = position.day_sell_value = 0.0
+        self.day = today
+
+    # --- reports ----------------------------------------------------------------------------
+
+    def order_list(self) -> list[dict[str, Any]]:
+        return [_public(o) for o in self.orders.values()]
+
+    def order_history(self, order_id: str) -> list[dict[str, Any]]:
+        if order_id not in self.history:
+            raise input_error("Couldn't find that `order_id`.")
+        return [dict(h) for h in self.history[order_id]]
+
+    def order_trades(self, order_id: str) -> list[dict[str, Any]]:
+        if order_id not in self.orders:
+            raise input_error("Couldn't find that `order_id`.")
+        return [dict(t) for t in self.trades if t["order_id"] == order_id]
+
+    def position_rows(self) -> dict[str, list[dict[str, Any]]]:
+        rows = list(self.positions.values())
+        return {"net": [p.row(day=False) for p in rows],
+                "day": [p.row(day=True) for p in rows if p.day_buy_qty or p.day_sell_qty]}
+
+    # --- internals --------------------------------------------------------------------------
+
+    def instrument(self, tradingsymbol: object) -> Mapping[str, Any]:
+        row = self.instruments.get(str(tradingsymbol))
+        if row is None:
+            raise input_error(f"Invalid `tradingsymbol`: {tradingsymbol!r} is not in the "
+                              "instruments")
+        return row
+
+    def _new_order(self, params: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        row = self.instrument(params.get("tradingsymbol"))
+        if str(params.get("exchange")) != row["exchange"]:
+            raise input_error(f"Invalid `exchange` {params.get('exchange')!r} for "
+                              f"{row['tradingsymbol']} (traded on {row['exchange']})")
+        order_type = _choice(params.get("order_type"), ORDER_TYPES, "order_type")
+        qty = _int(params.get("quantity"), "quantity")
+        self._check_qty(row["tradingsymbol"], qty)
+        price = trigger = 0.0
+        if order_type in ("LIMIT", "SL"):
+            price = self._check_price(row["tradingsymbol"], _float(params.get("price"), "price"))
+        if order_type in ("SL", "SL-M"):
+            trigger = self._check_price(row["tradingsymbol"],
+                                        _float(params.get("trigger_price"), "trigger_price"))
+        tag = params.get("tag") or None
+        if tag is not None and len(str(tag)) > 20:
+            raise input_error(f"Invalid `tag` {tag!r}: at most 20 characters")
+        order_id = f"{now:%y%m%d}{next(self._order_seq):09d}"
+        return {
+            "account_id": self.settings.user_id, "placed_by": self.settings.user_id,
+            "order_id": order_id, "exchange_order_id": None, "parent_order_id": None,
+            "status": "PUT ORDER REQ RECEIVED", "status_message": None,
+            "status_message_raw": None, "order_timestamp": _ts(now),
+            "exchange_update_timestamp": None, "exchange_timestamp": None,
+            "variety": "regular", "modified": False, "exchange": row["exchange"],
+            "tradingsymbol": row["tradingsymbol"],
+            "instrument_token": row["instrument_token"], "order_type": order_type,
+            "transaction_type": _choice(params.get("transaction_type"), ("BUY", "SELL"),
+                                        "transaction_type"),
+            "validity": str(params.get("validity") or "DAY"), "validity_ttl": 0,
+            "product": _choice(params.get("product"), PRODUCTS, "product"),
+            "quantity": qty, "disclosed_quantity": 0, "price": price,
+            "trigger_price": trigger, "average_price": 0.0, "filled_quantity": 0,
+            "pending_quantity": qty, "cancelled_quantity": 0,
+            "market_protection": _float(params.get("market_protection") or 0,
+                                        "market_protection"),
+            "meta": {}, "tag": tag, "tags": [tag] if tag else None, "guid": order_id,
+            "history_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
+            else "OPEN",
+        }
+
+    def _check_qty(self, tradingsymbol: str, qty: int) -> None:
+        lot = int(self.instruments[tradingsymbol]["lot_size"])
+        if qty <= 0 or qty % lot:
+            raise input_error(f"Quantity {qty} should be a positive multiple of the lot size "
+                              f"{lot} of {tradingsymbol}.")
+
+    def _check_price(self, tradingsymbol: str, price: float) -> float:
+        tick = float(self.instruments[tradingsymbol]["tick_size"])
+        if price <= 0 or abs(price / tick - round(price / tick)) > 1e-6:
+            raise input_error(f"Tick size for this script is {tick}. Kindly enter price "
+                              f"{price} in the multiple of tick size for this script.")
+        return price
+
+    def _open_order(self, order_id: str, verb: str) -> dict[str, Any]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise input_error("Couldn't find that `order_id`.")
+        if order["status"] not in OPEN_STATES:
+            raise input_error(f"Order cannot be {verb} as it is being processed or is already "
+                              "completed/cancelled/rejected.")
+        return order
+
+    def _match(self, order: dict[str, Any], price: float, now: datetime) -> None:
+        buy = order["transaction_type"] == "BUY"
+        if order["status"] == "TRIGGER PENDING":
+            trigger = order["trigger_price"]
+            if not (price >= trigger if buy else price <= trigger):
+                return
+            order["history_open_status"] = "OPEN"
+            self._set(order, now, status="OPEN")
+        kind = order["order_type"]
+        if kind in ("MARKET", "SL-M"):
+            slip = self.settings.slippage_points
+            fill_price = self._round_tick(order, price + slip if buy else price - slip)
+        elif price <= order["price"] if buy else price >= order["price"]:
+            fill_price = price
+        else:
+            return
+        cap = self.settings.fill_qty_per_tick
+        qty = order["pending_quantity"] if cap is None else min(cap, order["pending_quantity"])
+        self._fill(order, qty, fill_price, now)
+
+    def _fill(self, order: dict[str, Any], qty: int, price: float, now: datetime) -> None:
+        filled = order["filled_quantity"] + qty
+        average = (order["average_price"] * order["filled_quantity"] + price * qty) / filled
+        self.trades.append({
+            "trade_id": str(next(self._trade_seq)), "order_id": order["order_id"],
+            "exchange": order["exchange"], "tradingsymbol": order["tradingsymbol"],
+            "instrument_token": order["instrument_token"], "product": order["product"],
+            "average_price": price, "quantity": qty,
+            "exchange_order_id": order["exchange_order_id"],
+            "transaction_type": order["transaction_type"], "fill_timestamp": _ts(now),
+            "order_timestamp": now.astimezone(IST).strftime("%H:%M:%S"),
+            "exchange_timestamp": _ts(now)})
+        key = (order["tradingsymbol"], order["product"])
+        position = self.positions.setdefault(
+            key, Position(self.instrument(order["tradingsymbol"]), order["product"]))
+        position.last_price = self.last_price.get(order["tradingsymbol"], price)
+        position.fill(qty if order["transaction_type"] == "BUY" else -qty, price)
+        pending = order["quantity"] - filled
+        self._set(order, now, filled_quantity=filled, pending_quantity=pending,
+                  average_price=average, exchange_update_timestamp=_ts(now),
+                  status="COMPLETE" if pending == 0 else "OPEN")
+
+    def _round_tick(self, order: Mapping[str, Any], price: float) -> float:
+        tick = float(self.instruments[order["tradingsymbol"]]["tick_size"])
+        return round(round(price / tick) * tick, 2)
+
+    def _set(self, order: dict[str, Any], now: datetime, **changes: Any) -> None:
+        order.update(changes)
+        snapshot = _public(order)
+        snapshot["order_timestamp"] = _ts(now)
+        self.history[order["order_id"]].append(snapshot)
+        self.updates.append(_public(order))
+
+
+def _public(order: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k != "history_open_status"}
+
+
+def _ts(now: datetime) -> str:
+    return now.astimezone(IST).strftime(TS_FORMAT)
+
+
+def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise input_error(f"Invalid `{name}` {value!r}: one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _int(value: object, name: str) -> int:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise input_error(f"Invalid `{name}` {value!r}: not a number") from None
+    if not number.is_integer():
+        raise input_error(f"Invalid `{name}` {value!r}: not a whole number")
+    return int(number)
+
+
+def _float(value: object, name: str) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise input_error(f"Invalid `{name}` {value!r}: not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise input_error(f"Invalid `{name}` {value!r}: not a finite number")
+    return number
