@@ -71,15 +71,18 @@ def _bar_arrays(bars: pd.DataFrame) -> dict[str, np.ndarray]:
     if missing:
         raise FakeMarketError(f"bars: missing column(s) {missing}; need {list(BAR_COLUMNS)}")
     frame = bars.loc[:, list(BAR_COLUMNS)].copy()
-    if len(frame) and getattr(frame["ts"].dt, "tz", None) is None:
+    if not len(frame):
+        empty = {k: np.zeros(0, dtype=np.int64) for k in BAR_COLUMNS if k != "symbol"}
+        return {"ts_ns": empty.pop("ts"), "symbol": np.zeros(0, dtype=object), **empty}
+    if getattr(frame["ts"].dt, "tz", None) is None:
         raise FakeMarketError("bars: column 'ts' must be timezone-aware")
     frame = frame.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
     if frame.duplicated(["ts", "symbol"]).any():
         row = frame[frame.duplicated(["ts", "symbol"])].iloc[0]
         raise FakeMarketError(f"bars: duplicate bar {row['symbol']!r} at {row['ts']}")
     out: dict[str, np.ndarray] = {
-        "ts_ns": np.asarray(frame["ts"].dt.tz_convert("UTC").astype("int64"), dtype=np.int64)
-        if len(frame) else np.zeros(0, dtype=np.int64),
+        "ts_ns": np.asarray(
+            frame["ts"].dt.tz_convert("UTC").dt.as_unit("ns").astype("int64"), dtype=np.int64),
         "symbol": np.asarray(frame["symbol"].astype(str), dtype=object),
     }
     for col in ("open", "high", "low", "close"):
