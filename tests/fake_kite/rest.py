@@ -50,7 +50,7 @@ class RestServer:
         self._server = ThreadingHTTPServer((host, 0), handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         name="fake-kite-rest", daemon=True)
 
     def start(self) -> None:
