@@ -63,73 +63,78 @@ class RestServer:
 
 
 def _handler_for(api: RestApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve("GET")
+    return type("FakeKiteHandler", (_Handler,), {"api": api})
 
-        def do_POST(self) -> None:
-            self._serve("POST")
 
-        def do_PUT(self) -> None:
-            self._serve("PUT")
+class _Handler(BaseHTTPRequestHandler):
+    """One request: faults first, then the auth check and the route."""
 
-        def do_DELETE(self) -> None:
-            self._serve("DELETE")
+    api: RestApi
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        params: Params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        body = self._body()
+        if isinstance(body, dict):
+            params.update(body)
+        delay = self.api.faults.take_delay(url.path)
+        if delay:
+            time.sleep(delay)
+        fault = self.api.faults.take_http(url.path)
+        if fault is not None and not fault.after_processing:
+            self._error(fault.status, *ERROR_TYPES[fault.status])
             return
+        answer = _answer(self.api, method, url.path, params, body, self.headers.get(
+            "Authorization"))
+        if fault is not None:
+            self._error(fault.status, *ERROR_TYPES[fault.status])
+        elif isinstance(answer, KiteApiError):
+            self._error(answer.http_status, answer.error_type, answer.message)
+        elif isinstance(answer, Csv):
+            self._send(200, "text/csv", bytes(answer))
+        else:
+            self._json(200, {"status": "success", "data": answer})
 
-        def _serve(self, method: str) -> None:
-            url = urlsplit(self.path)
-            params: Params = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            body = self._body()
-            if isinstance(body, dict):
-                params.update(body)
-            delay = api.faults.take_delay(url.path)
-            if delay:
-                time.sleep(delay)
-            fault = api.faults.take_http(url.path)
-            if fault is not None and not fault.after_processing:
-                self._error(fault.status, *ERROR_TYPES[fault.status])
-                return
-            answer = _answer(api, method, url.path, params, body, self.headers.get(
-                "Authorization"))
-            if fault is not None:
-                self._error(fault.status, *ERROR_TYPES[fault.status])
-            elif isinstance(answer, KiteApiError):
-                self._error(answer.http_status, answer.error_type, answer.message)
-            elif isinstance(answer, Csv):
-                self._send(200, "text/csv", bytes(answer))
-            else:
-                self._json(200, {"status": "success", "data": answer})
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        if "json" in (self.headers.get("Content-Type") or ""):
+            return json.loads(raw)
+        return {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
 
-        def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if not raw:
-                return None
-            if "json" in (self.headers.get("Content-Type") or ""):
-                return json.loads(raw)
-            return {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+    def _error(self, status: int, error_type: str, message: str) -> None:
+        self._json(status, {"status": "error", "error_type": error_type,
+                            "message": message, "data": None})
 
-        def _error(self, status: int, error_type: str, message: str) -> None:
-            self._json(status, {"status": "error", "error_type": error_type,
-                                "message": message, "data": None})
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, "application/json", json.dumps(payload, default=str).encode())
 
-        def _json(self, status: int, payload: Any) -> None:
-            self._send(status, "application/json", json.dumps(payload, default=str).encode())
-
-        def _send(self, status: int, content_type: str, data: bytes) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a slow answer past its timeout)
-
-    return Handler
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a slow answer past its timeout)
 
 
 def _answer(api: RestApi, method: str, path: str, params: Params, body: Any,

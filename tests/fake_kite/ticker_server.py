@@ -13,6 +13,7 @@ test that advances the market then reads the REST books sees a consistent state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -175,10 +176,8 @@ class TickerServer:
                                if not c.muted))
 
     async def _send(self, conn: Connection, data: str | bytes) -> None:
-        try:
+        with contextlib.suppress(ConnectionClosed, TimeoutError, OSError):
             await asyncio.wait_for(conn.socket.send(data), _SEND_TIMEOUT_S)
-        except (ConnectionClosed, TimeoutError, OSError):
-            pass
 
     async def _drop_all(self) -> int:
         dropped = list(self._connections)

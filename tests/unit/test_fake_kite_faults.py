@@ -4,6 +4,7 @@ half-open WebSockets."""
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections.abc import Iterator
@@ -154,7 +155,7 @@ def test_bad_ticker_token_is_refused_with_403(fake: FakeKite) -> None:
 
 def test_half_open_socket_goes_silent_but_stays_connected(fake: FakeKite) -> None:
     with ws_connect(_ws_url(fake), open_timeout=5, close_timeout=0.1) as socket:
-        socket.send('{"a": "subscribe", "v": [%d]}' % fake.instruments[0]["instrument_token"])
+        socket.send(json.dumps({"a": "subscribe", "v": [fake.instruments[0]["instrument_token"]]}))
         assert socket.recv(timeout=5) == b"\x00"
         assert fake.faults.half_open() == 1
         _drain(socket)
@@ -181,7 +182,7 @@ def test_disconnect_drops_every_socket(fake: FakeKite) -> None:
         assert one.recv(timeout=5) == two.recv(timeout=5) == b"\x00"
         assert fake.faults.disconnect() == 2
         for socket in (one, two):
-            with pytest.raises(Exception, match="no close frame|closed"):
+            with pytest.raises(Exception, match=r"no close frame|closed"):
                 while True:
                     socket.recv(timeout=5)
     assert fake.ticker.connections == 0
