@@ -24,7 +24,8 @@ DATASETS = Path(__file__).resolve().parents[2] / "data" / "datasets"
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.fake_kite", description=__doc__)
     parser.add_argument("--dataset", default="nse_index_1m",
-                        help="a dataset name under data/datasets/ (without .parquet)")
+                        help="a dataset name under data/datasets/ (without .parquet), or "
+                        "the path of a .parquet file in the same format")
     parser.add_argument("--symbols", default="NIFTY", help="comma-separated bars symbols")
     parser.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
                         help="first session date (YYYY-MM-DD)")
@@ -37,7 +38,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_bars(dataset: str, symbols: list[str], start: date, days: int) -> pd.DataFrame:
     """The dataset's bars of ``symbols`` from ``start`` for ``days`` calendar days."""
-    path = DATASETS / f"{dataset}.parquet"
+    path = Path(dataset) if dataset.endswith(".parquet") else DATASETS / f"{dataset}.parquet"
     if not path.exists():
         raise SystemExit(f"dataset {path} not found (build it with `make data`)")
     frame = read_dataset(path)

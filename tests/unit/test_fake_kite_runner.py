@@ -9,21 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from kiteconnect import KiteConnect
 
 from tests.fake_kite import FakeKite
+from tests.synthetic_datasets import nse_index_1m_path
 from tests.unit.test_fake_kite_rest import T0, minute_bars
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_runner_prints_roots_and_serves_until_interrupted() -> None:
-    if not (REPO / "data" / "datasets" / "nse_index_1m.parquet").exists():
-        pytest.skip("nse_index_1m not built")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_kite", "--dataset", "nse_index_1m", "--symbols",
+        [sys.executable, "-m", "tests.fake_kite", "--dataset", str(nse_index_1m_path()), "--symbols",
          "NIFTY", "--from", "2025-03-03", "--speed", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     try:

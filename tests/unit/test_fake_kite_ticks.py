@@ -8,7 +8,6 @@ import queue
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,17 +22,15 @@ from tests.fake_kite import FakeKite, Tick
 from tests.fake_kite.market import FakeMarket
 from tests.fake_kite.packets import frame, tick_packet
 from tests.fake_kite.reactor import close_ticker, connect_ticker
+from tests.synthetic_datasets import nse_index_1m_path
 
 IST = ZoneInfo("Asia/Kolkata")
-DATASET = Path(__file__).resolve().parents[2] / "data" / "datasets" / "nse_index_1m.parquet"
 DAY = "2025-03-03"
 PARSER = KiteTicker("k", "t")
 
 
 def day_bars(symbols: tuple[str, ...] = ("NIFTY", "BANKNIFTY")) -> pd.DataFrame:
-    if not DATASET.exists():
-        pytest.skip(f"{DATASET} not built (run `make data`)")
-    frame_ = read_dataset(DATASET)
+    frame_ = read_dataset(nse_index_1m_path())  # the DVC stage's output, built in process
     day = frame_[(frame_["ts"].dt.strftime("%Y-%m-%d") == DAY) & frame_["symbol"].isin(symbols)]
     return day.reset_index(drop=True)
 
