@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_runner_prints_roots_and_serves_until_interrupted() -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_kite", "--dataset", str(nse_index_1m_path()), "--symbols",
-         "NIFTY", "--from", "2025-03-03", "--speed", "0"],
+        [sys.executable, "-m", "tests.fake_kite", "--dataset", str(nse_index_1m_path()),
+         "--symbols", "NIFTY", "--from", "2025-03-03", "--speed", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
