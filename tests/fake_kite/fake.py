@@ -130,7 +130,9 @@ class FakeKite:
         return self.market.clock
 
     def advance(self, to_ts: datetime) -> int:
-        """Send the tick path of every bar ending at or before ``to_ts``; returns the steps."""
+        """Send every tick step with an exchange time before ``to_ts`` (a minute boundary sends
+        whole bars: ``advance(09:20)`` ends with the 09:19 bar's close tick); returns the
+        number of steps sent."""
         steps = 0
         with self.lock:
             for ticks in self.market.ticks_until(to_ts):

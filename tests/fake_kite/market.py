@@ -113,7 +113,9 @@ class FakeMarket:
 
     def __init__(self, bars: pd.DataFrame) -> None:
         self._bars = _bar_arrays(bars)
-        self._next = 0  # index of the first bar not yet emitted
+        self._next = 0  # index of the first bar not yet started
+        self._steps: list[list[Tick]] = []  # the started minute's steps not yet sent
+        self._started_ns = -1  # the last minute whose ticks began to be sent
         self._day: dict[str, _DayState] = {}
         first = self._bars["ts_ns"][0] if len(self._bars["ts_ns"]) else None
         self.clock = (pd.Timestamp(int(first), tz="UTC").tz_convert(IST).to_pydatetime()
@@ -125,13 +127,8 @@ class FakeMarket:
         return sorted(set(self._bars["symbol"].tolist()))
 
     def pending(self) -> bool:
-        """True while bars remain to be emitted."""
-        return self._next < len(self._bars["ts_ns"])
-
-    def next_bar_ts(self) -> datetime | None:
-        if not self.pending():
-            return None
-        return _from_ns(int(self._bars["ts_ns"][self._next]))
+        """True while ticks remain to be sent."""
+        return bool(self._steps) or self._next < len(self._bars["ts_ns"])
 
     def append_bar(self, symbol: str, ts: datetime, o: float, h: float, low: float, c: float,
                    volume: int = 0) -> None:
@@ -140,7 +137,7 @@ class FakeMarket:
                               "high": [h], "low": [low], "close": [c], "volume": [volume]})
         new = _bar_arrays(frame)
         ts_ns = int(new["ts_ns"][0])
-        if ts_ns + _MINUTE_NS <= _to_ns(self.clock) and self._next > 0:
+        if ts_ns < _to_ns(self.clock) or ts_ns <= self._started_ns:
             raise FakeMarketError(f"bar {symbol!r} at {ts}: the fake's clock is already "
                                   f"{self.clock}")
         held = self._bars["ts_ns"]
@@ -150,25 +147,37 @@ class FakeMarket:
             self._bars[key] = np.concatenate([self._bars[key], value])
 
     def ticks_until(self, to_ts: datetime) -> Iterator[list[Tick]]:
-        """Each step (all symbols' ticks at one exchange second) of every bar that ends at or
-        before ``to_ts``; the clock moves to ``to_ts`` (never backwards)."""
+        """Each step (all symbols' ticks at one exchange second) with an exchange time before
+        ``to_ts``, in order: ``to_ts`` on a minute boundary sends whole bars, a time inside a
+        minute sends that minute's ticks so far. The clock moves to ``to_ts`` (never back)."""
         to_ns = _to_ns(to_ts)
-        bars = self._bars
-        while self._next < len(bars["ts_ns"]) and int(bars["ts_ns"][self._next]) + _MINUTE_NS \
-                <= to_ns:
-            start = self._next
-            minute_ns = int(bars["ts_ns"][start])
-            stop = start
-            while stop < len(bars["ts_ns"]) and int(bars["ts_ns"][stop]) == minute_ns:
-                stop += 1
-            self._next = stop
-            paths = [self._path(i) for i in range(start, stop)]
-            for step in range(len(TICK_OFFSETS_S)):
-                ticks = [path[step] for path in paths]
-                self.last_ts = ticks[0].ts
-                self.clock = max(self.clock, self.last_ts)
-                yield ticks
+        while True:
+            if not self._steps:
+                if not self._load_minute(to_ns):
+                    break
+            ticks = self._steps[0]
+            if _to_ns(ticks[0].ts) >= to_ns:
+                break
+            self._steps.pop(0)
+            self.last_ts = ticks[0].ts
+            self.clock = max(self.clock, self.last_ts)
+            yield ticks
         self.clock = max(self.clock, _from_ns(to_ns))
+
+    def _load_minute(self, to_ns: int) -> bool:
+        """Queue the next minute's steps when it starts before ``to_ns``."""
+        bars = self._bars
+        if self._next >= len(bars["ts_ns"]) or int(bars["ts_ns"][self._next]) >= to_ns:
+            return False
+        start = stop = self._next
+        minute_ns = int(bars["ts_ns"][start])
+        while stop < len(bars["ts_ns"]) and int(bars["ts_ns"][stop]) == minute_ns:
+            stop += 1
+        self._next = stop
+        self._started_ns = minute_ns
+        paths = [self._path(i) for i in range(start, stop)]
+        self._steps = [[path[step] for path in paths] for step in range(len(TICK_OFFSETS_S))]
+        return True
 
     def candles(self, symbol: str, start: datetime, end: datetime) -> list[list[object]]:
         """Kite historical candles ``[ts, o, h, l, c, v]`` of ``symbol``'s bars with

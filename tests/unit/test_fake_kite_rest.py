@@ -264,3 +264,23 @@ def test_explicit_instrument_rows_replace_the_default() -> None:
     with FakeKite(minute_bars(), [row]) as fake:
         kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
         assert [r["lot_size"] for r in kite.instruments()] == [25]
+
+
+def test_advance_inside_a_minute_sends_that_minutes_ticks_so_far(fake: FakeKite) -> None:
+    assert fake.advance(T0 + timedelta(minutes=1, seconds=20)) == 4 + 2  # 09:16:00, 09:16:15
+    assert fake.advance(T0 + timedelta(minutes=2)) == 2
+    assert fake.clock == T0 + timedelta(minutes=2)
+
+
+def test_order_placed_mid_minute_fills_at_the_next_tick_of_that_minute(
+        fake: FakeKite, kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1, seconds=20))  # 09:16 bar: 101, 100.5 sent
+    order_id = _place(kite, fake)
+    fake.advance(T0 + timedelta(minutes=2))  # then 101.5, 101.25
+    assert _order(kite, order_id)["average_price"] == 101.5
+
+
+def test_pushing_a_bar_into_the_past_is_refused(fake: FakeKite) -> None:
+    fake.advance(T0 + timedelta(minutes=3))
+    with pytest.raises(FakeMarketError, match="clock is already"):
+        fake.push_bar("NIFTY", T0 + timedelta(minutes=1), 100.0, 101.0, 99.0, 100.0)
