@@ -152,9 +152,8 @@ class FakeMarket:
         minute sends that minute's ticks so far. The clock moves to ``to_ts`` (never back)."""
         to_ns = _to_ns(to_ts)
         while True:
-            if not self._steps:
-                if not self._load_minute(to_ns):
-                    break
+            if not self._steps and not self._load_minute(to_ns):
+                break
             ticks = self._steps[0]
             if _to_ns(ticks[0].ts) >= to_ns:
                 break
