@@ -7,7 +7,8 @@ real ``kiteconnect.KiteConnect(api_key, access_token=..., root=fake.rest_root)``
 ``kiteconnect.KiteTicker(api_key, access_token, root=fake.ticker_root)`` talk to it.
 ``fake.advance(ts)`` sends each finished minute as four ticks that re-aggregate to the bar
 exactly (see :mod:`tests.fake_kite.market`); ``fake.faults`` injects HTTP 429 / 5xx, slow
-answers, RMS rejections, token expiry, dropped and half-open sockets.
+answers, rate limits, RMS rejections, token expiry, dropped and half-open sockets; the
+exchange's price band and freeze quantity refuse orders as Kite shows it (REJECTED).
 
 Twisted and KiteTicker (read this before writing a ticker test)
 ---------------------------------------------------------------
@@ -32,6 +33,7 @@ datetimes (``datetime.fromtimestamp``): a consumer must attach the process's loc
 """
 
 from tests.fake_kite.book import KiteApiError, OrderBook
+from tests.fake_kite.exchange_rules import ExchangeRules
 from tests.fake_kite.fake import FakeKite, FakeKiteHostError, loopback_host
 from tests.fake_kite.faults import Faults
 from tests.fake_kite.instruments import default_instruments, front_month_future
@@ -39,6 +41,7 @@ from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import FakeMarketError, Tick
 
 __all__ = [
+    "ExchangeRules",
     "FakeKite",
     "FakeKiteHostError",
     "FakeMarketError",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tests.fake_kite.exchange_rules import ExchangeRules, refusal
 from tests.fake_kite.market import IST
 
 ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
@@ -108,6 +109,7 @@ class BookSettings:
     slippage_points: float = 0.0
     fill_qty_per_tick: int | None = None
     user_id: str = "FK0001"
+    rules: ExchangeRules = field(default_factory=ExchangeRules)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class OrderBook:
     positions: dict[tuple[str, str], Position] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
     last_price: dict[str, float] = field(default_factory=dict)
+    reference_price: dict[str, float] = field(default_factory=dict)  # the band's centre
     day: date | None = None
     _order_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _trade_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(10_000_001))
@@ -133,6 +136,9 @@ class OrderBook:
         """Book a new order; returns its id. Bad input raises :class:`KiteApiError`."""
         order = self._new_order(params, now)
         order_id = order["order_id"]
+        symbol = order["tradingsymbol"]
+        rms_reject = rms_reject or refusal(self.settings.rules, order, self.instrument(symbol),
+                                           self.reference_price.get(symbol))
         self.orders[order_id] = order
         self.history[order_id] = []
         for status in ("PUT ORDER REQ RECEIVED", "VALIDATION PENDING"):
@@ -178,9 +184,13 @@ class OrderBook:
                   pending_quantity=0, exchange_update_timestamp=_ts(now))
         return order_id
 
-    def on_tick(self, tradingsymbol: str, price: float, now: datetime) -> None:
-        """Match every working order of ``tradingsymbol`` against one trade at ``price``."""
+    def on_tick(self, tradingsymbol: str, price: float, now: datetime, *,
+                reference: float | None = None) -> None:
+        """Match every working order of ``tradingsymbol`` against one trade at ``price``;
+        ``reference`` (the previous close) centres the price band."""
         self.last_price[tradingsymbol] = price
+        if reference is not None:
+            self.reference_price[tradingsymbol] = reference
         for position in self.positions.values():
             if position.instrument["tradingsymbol"] == tradingsymbol:
                 position.last_price = price

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from tests.fake_kite.book import BookSettings, KiteApiError, OrderBook
+from tests.fake_kite.exchange_rules import ExchangeRules
 from tests.fake_kite.faults import Faults
 from tests.fake_kite.instruments import check_rows, default_instruments, is_index
 from tests.fake_kite.margins import MarginSettings
@@ -56,7 +57,8 @@ class FakeKite:
                  access_token: str = "fake_access_token", api_secret: str = "fake_api_secret",
                  host: str = "127.0.0.1", symbol_map: Mapping[str, str] | None = None,
                  slippage_points: float = 0.0, fill_qty_per_tick: int | None = None,
-                 margins: MarginSettings | None = None, heartbeat_s: float = 1.0) -> None:
+                 rules: ExchangeRules | None = None, margins: MarginSettings | None = None,
+                 heartbeat_s: float = 1.0) -> None:
         self.host = loopback_host(host)
         self.seed = seed
         self.api_key = api_key
@@ -70,7 +72,9 @@ class FakeKite:
         self._drives = _drives(self.instruments, self.market.symbols, symbol_map or {})
         self.book = OrderBook({r["tradingsymbol"]: r for r in self.instruments},
                               BookSettings(slippage_points=slippage_points,
-                                           fill_qty_per_tick=fill_qty_per_tick))
+                                           fill_qty_per_tick=fill_qty_per_tick,
+                                           rules=rules or ExchangeRules()))
+        self.last_ticks: dict[str, Tick] = {}  # by tradingsymbol
         self.margin_settings = margins or MarginSettings()
         self.lock = threading.RLock()
         self.faults = Faults(on_disconnect=self._disconnect, on_half_open=self._half_open,
@@ -186,7 +190,9 @@ class FakeKite:
             for row in self._drives.get(tick.symbol, []):
                 by_token[int(row["instrument_token"])] = tick
                 if not is_index(row):
-                    self.book.on_tick(row["tradingsymbol"], tick.price_paise / 100.0, tick.ts)
+                    self.book.on_tick(row["tradingsymbol"], tick.price_paise / 100.0, tick.ts,
+                                      reference=tick.prev_close_paise / 100.0)
+                    self.last_ticks[str(row["tradingsymbol"])] = tick
         self.ticker.send_step(by_token, self._encode)
         self.flush_postbacks()
 

@@ -5,6 +5,7 @@ prefix, e.g. ``"/orders"``): :meth:`Faults.http_error` answers the next ``count`
 with an HTTP error in Kite's envelope (429 -> the client raises ``GeneralException`` with
 ``code`` 429; 500 ``GeneralException``, 502 ``DataException``, 503/504 ``NetworkException``),
 optionally after applying the request (the answer is lost, the order exists);
+:meth:`Faults.rate_limit` answers 429 beyond a request rate, as Kite's limits do;
 :meth:`Faults.slow` sleeps before answering; :meth:`Faults.rms_reject` books the next
 placed orders as REJECTED. Token expiry and the WebSocket faults (disconnect, half-open)
 act on the server and are methods of :class:`~tests.fake_kite.fake.FakeKite`'s ``faults``.
@@ -13,8 +14,10 @@ act on the server and are methods of :class:`~tests.fake_kite.fake.FakeKite`'s `
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ERROR_TYPES = {429: ("GeneralException", "Too many requests"),
                500: ("GeneralException", "Something went wrong. Please try again."),
@@ -34,6 +37,23 @@ class HttpFault:
 
 
 @dataclass
+class RateLimit:
+    max_requests: int
+    per_s: float
+    path_prefix: str
+    seen: deque[float] = field(default_factory=deque)
+
+    def exceeded(self, now: float) -> bool:
+        """Count a request at ``now``; True when it is one too many in the window."""
+        while self.seen and self.seen[0] <= now - self.per_s:
+            self.seen.popleft()
+        if len(self.seen) >= self.max_requests:
+            return True
+        self.seen.append(now)
+        return False
+
+
+@dataclass
 class SlowFault:
     seconds: float
     count: int | None
@@ -49,6 +69,7 @@ class Faults:
         self._http: list[HttpFault] = []
         self._slow: list[SlowFault] = []
         self._rms: list[str] = []
+        self._limits: list[RateLimit] = []
         self._on_disconnect = on_disconnect
         self._on_half_open = on_half_open
         self._on_expire = on_expire
@@ -71,6 +92,15 @@ class Faults:
             raise ValueError(f"slow seconds {seconds!r} must be >= 0")
         with self._lock:
             self._slow.append(SlowFault(seconds, count, path_prefix))
+
+    def rate_limit(self, max_requests: int, *, per_s: float = 1.0,
+                   path_prefix: str = "/") -> None:
+        """Answer 429 to a request under ``path_prefix`` beyond ``max_requests`` in any
+        ``per_s`` seconds (Kite Connect: 10/s in general, 3/s historical, 1/s quote)."""
+        if max_requests <= 0 or per_s <= 0:
+            raise ValueError(f"rate_limit {max_requests!r} per {per_s!r} s must be positive")
+        with self._lock:
+            self._limits.append(RateLimit(max_requests, per_s, path_prefix))
 
     def rms_reject(self, *, count: int = 1, message: str = RMS_MESSAGE) -> None:
         """Book the next ``count`` placed orders as REJECTED by the RMS with ``message``."""
@@ -99,6 +129,7 @@ class Faults:
             self._http.clear()
             self._slow.clear()
             self._rms.clear()
+            self._limits.clear()
 
     # --- consumed by the REST server -------------------------------------------------------
 
@@ -115,6 +146,10 @@ class Faults:
 
     def take_http(self, path: str) -> HttpFault | None:
         with self._lock:
+            now = time.monotonic()
+            for limit in self._limits:
+                if path.startswith(limit.path_prefix) and limit.exceeded(now):
+                    return HttpFault(429, 1, limit.path_prefix, after_processing=False)
             for fault in self._http:
                 if path.startswith(fault.path_prefix):
                     fault.count -= 1

@@ -88,7 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        params: Params = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        params: Params = {k: v[0] if len(v) == 1 else v
+                          for k, v in parse_qs(url.query).items()}
         body = self._body()
         if isinstance(body, dict):
             params.update(body)

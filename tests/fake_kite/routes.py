@@ -16,6 +16,7 @@ from tests.fake_kite.book import KiteApiError, input_error
 from tests.fake_kite.instruments import dump_csv
 from tests.fake_kite.margins import order_margins, user_margins
 from tests.fake_kite.market import IST
+from tests.fake_kite.quotes import quote
 from tests.fake_kite.rest import Csv, Params
 
 if TYPE_CHECKING:
@@ -163,14 +164,31 @@ def _historical(fake: FakeKite, params: Params, body: Any, m: re.Match[str]) -> 
 
 @_route("GET", "/quote/ltp")
 def _ltp(fake: FakeKite, params: Params, body: Any, m: re.Match[str]) -> Any:
-    names = [params["i"]] if isinstance(params.get("i"), str) else []
-    out = {}
     with fake.lock:
-        for name in names:
-            row = fake.book.instrument(name.partition(":")[2])
-            price = fake.book.last_price.get(row["tradingsymbol"])
-            if price is not None:
-                out[name] = {"instrument_token": row["instrument_token"], "last_price": price}
+        return {name: {"instrument_token": row["instrument_token"], "last_price": tick.price_paise
+                       / 100.0} for name, row, tick in _quoted(fake, params)}
+
+
+@_route("GET", "/quote")
+def _quote(fake: FakeKite, params: Params, body: Any, m: re.Match[str]) -> Any:
+    with fake.lock:
+        return {name: quote(row, tick, fake.book.settings.rules, seed=fake.seed)
+                for name, row, tick in _quoted(fake, params)}
+
+
+def _quoted(fake: FakeKite, params: Params) -> list[tuple[str, Any, Any]]:
+    """(``EXCHANGE:SYMBOL``, instrument row, latest tick) of each ``i`` that has a tick."""
+    names = params.get("i", [])
+    out = []
+    for name in [names] if isinstance(names, str) else names:
+        exchange, _, symbol = str(name).partition(":")
+        row = fake.book.instrument(symbol)
+        if row["exchange"] != exchange:
+            raise input_error(f"Invalid instrument {name!r}: {symbol} trades on "
+                              f"{row['exchange']}")
+        tick = fake.last_ticks.get(symbol)
+        if tick is not None:
+            out.append((str(name), row, tick))
     return out
 
 

@@ -14,7 +14,13 @@ import pytest
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
-from tests.fake_kite import FakeKite, FakeKiteHostError, FakeMarketError, front_month_future
+from tests.fake_kite import (
+    ExchangeRules,
+    FakeKite,
+    FakeKiteHostError,
+    FakeMarketError,
+    front_month_future,
+)
 
 IST = ZoneInfo("Asia/Kolkata")
 T0 = datetime(2025, 3, 3, 9, 15, tzinfo=IST)
@@ -284,3 +290,46 @@ def test_pushing_a_bar_into_the_past_is_refused(fake: FakeKite) -> None:
     fake.advance(T0 + timedelta(minutes=3))
     with pytest.raises(FakeMarketError, match="clock is already"):
         fake.push_bar("NIFTY", T0 + timedelta(minutes=1), 100.0, 101.0, 99.0, 100.0)
+
+
+def test_quote_carries_circuit_limits_around_the_previous_close(fake: FakeKite,
+                                                                kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1))
+    name = f"NFO:{_symbol(fake)}"
+    quote = kite.quote(name)[name]
+    # no previous session: the band is centred on the day's first open (100)
+    assert (quote["lower_circuit_limit"], quote["upper_circuit_limit"]) == (90.0, 110.0)
+    assert (quote["last_price"], quote["volume"]) == (100.25, 1000)
+    assert kite.ltp(name)[name]["last_price"] == 100.25
+
+
+def test_limit_price_outside_the_band_is_rejected_by_the_exchange(
+        fake: FakeKite, kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1))
+    inside = _place(kite, fake, order_type="LIMIT", price=90.0)
+    outside = _place(kite, fake, order_type="LIMIT", price=89.95, tag="key-2")
+    assert _order(kite, inside)["status"] == "OPEN"
+    order = _order(kite, outside)
+    assert order["status"] == "REJECTED"
+    assert "circuit limits 90.0 - 110.0" in order["status_message"]
+
+
+def test_quantity_above_the_freeze_quantity_is_rejected() -> None:
+    with FakeKite(minute_bars(), rules=ExchangeRules(freeze_qty={"NIFTY": 1800})) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        at_freeze = _place(kite, fake, quantity=1800)
+        above = _place(kite, fake, quantity=1875, tag="key-2")
+        assert _order(kite, at_freeze)["status"] == "OPEN"
+        order = _order(kite, above)
+        assert order["status"] == "REJECTED"
+        assert "freeze quantity 1800" in order["status_message"]
+
+
+def test_rate_limit_answers_429_beyond_the_allowed_requests(fake: FakeKite,
+                                                           kite: KiteConnect) -> None:
+    fake.faults.rate_limit(2, per_s=600.0, path_prefix="/orders")
+    assert kite.orders() == kite.orders() == []
+    with pytest.raises(kex.GeneralException) as raised:
+        kite.orders()
+    assert raised.value.code == 429
+    assert kite.positions()["net"] == []  # another path is not limited
