@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from kiteconnect import KiteConnect, KiteTicker
+from websockets.sync.client import connect as ws_connect
 
 from strategies.files import read_dataset
 from tests.fake_kite import FakeKite, Tick
@@ -240,3 +241,25 @@ def test_heartbeats_arrive_while_the_market_is_idle(
             assert time.monotonic() < deadline
             time.sleep(0.02)
     assert probe.ticks.empty()
+
+
+def test_an_index_row_gets_index_packets_from_its_mapped_symbol() -> None:
+    bars = day_bars(("NIFTY",)).head(3)
+    index_row = {"instrument_token": 256265, "exchange_token": 1001, "tradingsymbol": "NIFTY 50",
+                 "name": "NIFTY 50", "last_price": 0.0, "expiry": "", "strike": 0.0,
+                 "tick_size": 0.05, "lot_size": 1, "instrument_type": "EQ",
+                 "segment": "INDICES", "exchange": "NSE"}
+    with FakeKite(bars, [index_row], symbol_map={"NIFTY 50": "NIFTY"}) as fake, ws_connect(
+            f"{fake.ticker_root}?api_key={fake.api_key}&access_token={fake.access_token}",
+            open_timeout=5, close_timeout=0.1) as socket:
+        socket.send('{"a": "mode", "v": ["full", [256265]]}')
+        wait_subscribed(fake, 256265)
+        fake.advance(fake.clock + timedelta(minutes=1))
+        frames = []
+        while len(frames) < 4:
+            message = socket.recv(timeout=5)
+            if isinstance(message, bytes) and len(message) > 1:
+                frames.append(message)
+    ticks = [t for f in frames for t in PARSER._parse_binary(f)]
+    assert [(t["tradable"], t["mode"]) for t in ticks] == [(False, "full")] * 4
+    assert [t["last_price"] for t in ticks][0] == bars["open"].iloc[0]
