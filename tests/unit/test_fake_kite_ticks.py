@@ -262,4 +262,4 @@ def test_an_index_row_gets_index_packets_from_its_mapped_symbol() -> None:
                 frames.append(message)
     ticks = [t for f in frames for t in PARSER._parse_binary(f)]
     assert [(t["tradable"], t["mode"]) for t in ticks] == [(False, "full")] * 4
-    assert [t["last_price"] for t in ticks][0] == bars["open"].iloc[0]
+    assert ticks[0]["last_price"] == bars["open"].iloc[0]
