@@ -135,7 +135,7 @@ class OrderBook:
               rms_reject: str | None = None) -> str:
         """Book a new order; returns its id. Bad input raises :class:`KiteApiError`."""
         order = self._new_order(params, now)
-        order_id = order["order_id"]
+        order_id = str(order["order_id"])
         symbol = order["tradingsymbol"]
         rms_reject = rms_reject or refusal(self.settings.rules, order, self.instrument(symbol),
                                            self.reference_price.get(symbol))

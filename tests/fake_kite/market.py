@@ -233,4 +233,5 @@ def _to_ns(ts: datetime) -> int:
 
 
 def _from_ns(ts_ns: int) -> datetime:
-    return pd.Timestamp(ts_ns, tz="UTC").tz_convert(IST).to_pydatetime()
+    stamp: datetime = pd.Timestamp(ts_ns, tz="UTC").tz_convert(IST).to_pydatetime()
+    return stamp

@@ -11,7 +11,9 @@ import threading
 import time
 from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import reactor as _reactor
+
+reactor: Any = _reactor  # twisted installs the global reactor at import
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -21,13 +23,13 @@ def ensure_reactor(timeout_s: float = 10.0) -> None:
     """Start twisted's reactor in a daemon thread unless it already runs (idempotent)."""
     global _thread
     with _lock:
-        if _thread is None and not reactor.running:  # type: ignore[attr-defined]
+        if _thread is None and not reactor.running:
             _thread = threading.Thread(
-                target=reactor.run,  # type: ignore[attr-defined]
+                target=reactor.run,
                 kwargs={"installSignalHandlers": False}, name="twisted-reactor", daemon=True)
             _thread.start()
     deadline = time.monotonic() + timeout_s
-    while not reactor.running:  # type: ignore[attr-defined]
+    while not reactor.running:
         if time.monotonic() > deadline:
             raise RuntimeError("twisted reactor did not start")
         time.sleep(0.01)
@@ -36,7 +38,7 @@ def ensure_reactor(timeout_s: float = 10.0) -> None:
 def on_reactor(fn: Any, *args: Any, **kwargs: Any) -> None:
     """Run ``fn(*args, **kwargs)`` on the reactor thread (twisted is not thread-safe)."""
     ensure_reactor()
-    reactor.callFromThread(fn, *args, **kwargs)  # type: ignore[attr-defined]
+    reactor.callFromThread(fn, *args, **kwargs)
 
 
 def connect_ticker(ticker: Any) -> None:
