@@ -39,6 +39,7 @@ from tests.fake_kite.faults import Faults
 from tests.fake_kite.instruments import default_instruments, front_month_future
 from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import FakeMarketError, Tick
+from tests.fake_kite.replay import kite_frames
 
 __all__ = [
     "ExchangeRules",
@@ -52,5 +53,6 @@ __all__ = [
     "Tick",
     "default_instruments",
     "front_month_future",
+    "kite_frames",
     "loopback_host",
 ]

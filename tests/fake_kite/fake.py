@@ -69,7 +69,7 @@ class FakeKite:
                                       default_instruments(self.market.symbols,
                                                           self.market.clock.date()))
         self._by_token = {int(r["instrument_token"]): r for r in self.instruments}
-        self._drives = _drives(self.instruments, self.market.symbols, symbol_map or {})
+        self._drives = drive_map(self.instruments, self.market.symbols, symbol_map or {})
         self.book = OrderBook({r["tradingsymbol"]: r for r in self.instruments},
                               BookSettings(slippage_points=slippage_points,
                                            fill_qty_per_tick=fill_qty_per_tick,
@@ -269,7 +269,7 @@ class FakeKite:
         return self.ticker.half_open_all()
 
 
-def _drives(instruments: Sequence[Mapping[str, Any]], symbols: Sequence[str],
+def drive_map(instruments: Sequence[Mapping[str, Any]], symbols: Sequence[str],
             symbol_map: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:
     """Bars symbol -> the instrument rows its prices drive: rows whose tradingsymbol or name
     is the symbol, plus ``symbol_map`` (tradingsymbol -> bars symbol) entries."""

@@ -2,14 +2,15 @@
 
 Paths follow ``kiteconnect.KiteConnect._routes``. Order routes accept only the ``regular``
 variety. Historical candles are the bars that finished by the fake's clock, ``from`` and
-``to`` inclusive (``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DD``, exchange time).
+``to`` inclusive (``YYYY-MM-DD HH:MM:SS`` or ``YYYY-MM-DD``, exchange time), at most 60 days
+per request as on Kite.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tests.fake_kite.book import KiteApiError, input_error
@@ -22,6 +23,7 @@ from tests.fake_kite.rest import Csv, Params
 if TYPE_CHECKING:
     from tests.fake_kite.fake import FakeKite
 
+MINUTE_HISTORY_MAX_DAYS = 60  # Kite's limit on one minute-candle request
 Handler = Callable[["FakeKite", Params, Any, re.Match[str]], Any]
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 
@@ -158,6 +160,9 @@ def _historical(fake: FakeKite, params: Params, body: Any, m: re.Match[str]) -> 
     symbol = fake.bars_symbol_of_token(token)
     start = _parse_when(params.get("from"), "from", end_of_day=False)
     end = _parse_when(params.get("to"), "to", end_of_day=True)
+    if end - start > timedelta(days=MINUTE_HISTORY_MAX_DAYS):
+        raise input_error(f"interval exceeds max limit: {MINUTE_HISTORY_MAX_DAYS} days "
+                          f"(from {start:%Y-%m-%d} to {end:%Y-%m-%d})")
     with fake.lock:
         return {"candles": fake.market.candles(symbol, start, end)}
 

@@ -333,3 +333,31 @@ def test_rate_limit_answers_429_beyond_the_allowed_requests(fake: FakeKite,
         kite.orders()
     assert raised.value.code == 429
     assert kite.positions()["net"] == []  # another path is not limited
+
+
+def two_day_bars() -> pd.DataFrame:
+    day1 = minute_bars(opens=[100.0, 101.0])
+    day2 = minute_bars(opens=[102.0, 103.0])
+    day2["ts"] = day2["ts"] + pd.Timedelta(days=1)
+    return pd.concat([day1, day2], ignore_index=True)
+
+
+def test_a_new_session_expires_open_orders_and_clears_the_books() -> None:
+    with FakeKite(two_day_bars()) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        fake.advance(T0 + timedelta(minutes=1))
+        _place(kite, fake)  # fills at 101 on day 1
+        _place(kite, fake, order_type="LIMIT", price=95.0, tag="key-2")  # never crossed
+        fake.advance(T0 + timedelta(days=1, minutes=1))
+        assert kite.orders() == kite.trades() == []
+        [net] = kite.positions()["net"]
+        assert (net["quantity"], net["overnight_quantity"], net["average_price"]) == (
+            75, 75, 101.0)
+        assert kite.positions()["day"] == []
+
+
+def test_historical_refuses_more_than_sixty_days_of_minutes(fake: FakeKite,
+                                                            kite: KiteConnect) -> None:
+    with pytest.raises(kex.InputException, match="60 days"):
+        kite.historical_data(fake.instruments[0]["instrument_token"], "2025-01-01",
+                             "2025-03-03", "minute")

@@ -4,6 +4,7 @@ heartbeats and order postbacks over loopback."""
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from tests.fake_kite import FakeKite, Tick
 from tests.fake_kite.market import FakeMarket
 from tests.fake_kite.packets import frame, tick_packet
 from tests.fake_kite.reactor import close_ticker, connect_ticker
+from tests.fake_kite.replay import kite_frames
 from tests.synthetic_datasets import nse_index_1m_path
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -252,7 +254,7 @@ def test_an_index_row_gets_index_packets_from_its_mapped_symbol() -> None:
     with FakeKite(bars, [index_row], symbol_map={"NIFTY 50": "NIFTY"}) as fake, ws_connect(
             f"{fake.ticker_root}?api_key={fake.api_key}&access_token={fake.access_token}",
             open_timeout=5, close_timeout=0.1) as socket:
-        socket.send('{"a": "mode", "v": ["full", [256265]]}')
+        socket.send(json.dumps({"a": "mode", "v": ["full", [256265]]}))
         wait_subscribed(fake, 256265)
         fake.advance(fake.clock + timedelta(minutes=1))
         frames = []
@@ -263,3 +265,21 @@ def test_an_index_row_gets_index_packets_from_its_mapped_symbol() -> None:
     ticks = [t for f in frames for t in PARSER._parse_binary(f)]
     assert [(t["tradable"], t["mode"]) for t in ticks] == [(False, "full")] * 4
     assert ticks[0]["last_price"] == bars["open"].iloc[0]
+
+
+def test_offline_frames_equal_what_the_socket_sends() -> None:
+    bars = day_bars(("NIFTY",)).head(3)
+    offline = [data for _, data in kite_frames(bars)]
+    with FakeKite(bars) as fake, ws_connect(
+            f"{fake.ticker_root}?api_key={fake.api_key}&access_token={fake.access_token}",
+            open_timeout=5, close_timeout=0.1) as socket:
+        token = int(fake.instruments[0]["instrument_token"])
+        socket.send(json.dumps({"a": "mode", "v": ["full", [token]]}))
+        wait_subscribed(fake, token)
+        fake.advance(fake.clock + timedelta(minutes=3))
+        sent = []
+        while len(sent) < len(offline):
+            message = socket.recv(timeout=5)
+            if isinstance(message, bytes) and len(message) > 1:
+                sent.append(message)
+    assert sent == offline and len(offline) == 12
