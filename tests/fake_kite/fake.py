@@ -28,7 +28,7 @@ from tests.fake_kite.instruments import check_rows, default_instruments, is_inde
 from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import IST, FakeMarket, Tick
 from tests.fake_kite.packets import tick_packet
-from tests.fake_kite.rest import Params, RestServer
+from tests.fake_kite.rest import Params, RequestRecord, RestServer
 from tests.fake_kite.ticker_server import TickerServer
 
 
@@ -84,6 +84,8 @@ class FakeKite:
         self._request_tokens: set[str] = set()
         self.ticker = TickerServer(self.host, self._ticker_authorized, heartbeat_s=heartbeat_s)
         self._rest: RestServer | None = None
+        self._requests: list[RequestRecord] = []
+        self._requests_lock = threading.Lock()
         self._player: threading.Thread | None = None
         self._stop_play = threading.Event()
 
@@ -254,6 +256,22 @@ class FakeKite:
 
     def route(self, method: str, path: str, params: Params, body: Any) -> Any:
         return self._dispatch(self, method, path, params, body)
+
+    def record(self, request: RequestRecord) -> None:
+        with self._requests_lock:
+            self._requests.append(request)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every REST request answered so far, in order (e.g. count the place calls)."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def placed(self, tag: str) -> int:
+        """How many place-order calls carried ``tag`` and were applied (a duplicate send
+        shows as 2)."""
+        return sum(1 for r in self.requests if r.method == "POST" and r.applied
+                   and r.path == "/orders/regular" and r.params.get("tag") == tag)
 
     # --- socket faults ----------------------------------------------------------------------
 

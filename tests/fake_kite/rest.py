@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +33,20 @@ class RestApi(Protocol):
     def authorized(self, header: str | None) -> bool: ...
 
     def route(self, method: str, path: str, params: Params, body: Any) -> Any: ...
+
+    def record(self, request: RequestRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the fake answered: what was asked, the HTTP status it got, and whether it
+    was applied (False when a fault answered instead)."""
+
+    method: str
+    path: str
+    params: Params
+    status: int
+    applied: bool
 
 
 class Csv(bytes):
@@ -97,11 +112,13 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         fault = self.api.faults.take_http(url.path)
-        if fault is not None and not fault.after_processing:
-            self._error(fault.status, *ERROR_TYPES[fault.status])
-            return
-        answer = _answer(self.api, method, url.path, params, body, self.headers.get(
-            "Authorization"))
+        status = 200
+        if fault is None or fault.after_processing:
+            answer = _answer(self.api, method, url.path, params, body, self.headers.get(
+                "Authorization"))
+            status = answer.http_status if isinstance(answer, KiteApiError) else 200
+        self.api.record(RequestRecord(method, url.path, params, fault.status if fault else status,
+                                      applied=fault is None or fault.after_processing))
         if fault is not None:
             self._error(fault.status, *ERROR_TYPES[fault.status])
         elif isinstance(answer, KiteApiError):

@@ -361,3 +361,13 @@ def test_historical_refuses_more_than_sixty_days_of_minutes(fake: FakeKite,
     with pytest.raises(kex.InputException, match="60 days"):
         kite.historical_data(fake.instruments[0]["instrument_token"], "2025-01-01",
                              "2025-03-03", "minute")
+
+
+def test_request_log_counts_each_applied_place_call(fake: FakeKite, kite: KiteConnect) -> None:
+    _place(kite, fake, tag="dup")
+    fake.faults.http_error(503, path_prefix="/orders/regular")
+    with pytest.raises(kex.NetworkException):
+        _place(kite, fake, tag="dup")  # refused by the fault before it was applied
+    _place(kite, fake, tag="dup")
+    assert fake.placed("dup") == 2
+    assert [r.status for r in fake.requests if r.path == "/orders/regular"] == [200, 503, 200]
