@@ -191,6 +191,14 @@ class OrderBook:
         if str(params.get("exchange")) != row["exchange"]:
             raise input_error(f"Invalid `exchange` {params.get('exchange')!r} for "
                               f"{row['tradingsymbol']} (traded on {row['exchange']})")
+        expiry = _expiry(row)
+        if expiry is not None and expiry < now.date():
+            raise input_error(f"Invalid `tradingsymbol` {row['tradingsymbol']}: the contract "
+                              f"expired on {expiry.isoformat()}")
+        protection = _float(params.get("market_protection") or 0, "market_protection")
+        if protection != -1 and not 0 <= protection <= 100:
+            raise input_error(f"Invalid `market_protection` {protection!r}: -1 (automatic) or "
+                              "0..100 percent")
         order_type = _choice(params.get("order_type"), ORDER_TYPES, "order_type")
         qty = _int(params.get("quantity"), "quantity")
         self._check_qty(row["tradingsymbol"], qty)
@@ -220,8 +228,7 @@ class OrderBook:
             "quantity": qty, "disclosed_quantity": 0, "price": price,
             "trigger_price": trigger, "average_price": 0.0, "filled_quantity": 0,
             "pending_quantity": qty, "cancelled_quantity": 0,
-            "market_protection": _float(params.get("market_protection") or 0,
-                                        "market_protection"),
+            "market_protection": protection,
             "meta": {}, "tag": tag, "tags": [tag] if tag else None, "guid": order_id,
             "history_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
             else "OPEN",
@@ -305,6 +312,15 @@ class OrderBook:
 
 def _public(order: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in order.items() if k != "history_open_status"}
+
+
+def _expiry(row: Mapping[str, Any]) -> date | None:
+    expiry = row.get("expiry")
+    if isinstance(expiry, date):
+        return expiry
+    if isinstance(expiry, str) and len(expiry) == 10:
+        return date.fromisoformat(expiry)
+    return None
 
 
 def _ts(now: datetime) -> str:

@@ -6,8 +6,9 @@ with an HTTP error in Kite's envelope (429 -> the client raises ``GeneralExcepti
 ``code`` 429; 500 ``GeneralException``, 502 ``DataException``, 503/504 ``NetworkException``),
 optionally after applying the request (the answer is lost, the order exists);
 :meth:`Faults.rate_limit` answers 429 beyond a request rate, as Kite's limits do;
-:meth:`Faults.slow` sleeps before answering; :meth:`Faults.rms_reject` books the next
-placed orders as REJECTED. Token expiry and the WebSocket faults (disconnect, half-open)
+:meth:`Faults.slow` sleeps before answering; :meth:`Faults.garble` answers 200 with a body
+that is not the expected one (a margin answer that cannot be parsed);
+:meth:`Faults.rms_reject` books the next placed orders as REJECTED. Token expiry and the WebSocket faults (disconnect, half-open)
 act on the server and are methods of :class:`~tests.fake_kite.fake.FakeKite`'s ``faults``.
 """
 
@@ -18,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR_TYPES = {429: ("GeneralException", "Too many requests"),
                500: ("GeneralException", "Something went wrong. Please try again."),
@@ -54,6 +56,14 @@ class RateLimit:
 
 
 @dataclass
+class GarbleFault:
+    count: int
+    path_prefix: str
+    data: Any
+    raw: bytes | None
+
+
+@dataclass
 class SlowFault:
     seconds: float
     count: int | None
@@ -70,6 +80,7 @@ class Faults:
         self._slow: list[SlowFault] = []
         self._rms: list[str] = []
         self._limits: list[RateLimit] = []
+        self._garbles: list[GarbleFault] = []
         self._on_disconnect = on_disconnect
         self._on_half_open = on_half_open
         self._on_expire = on_expire
@@ -102,6 +113,18 @@ class Faults:
         with self._lock:
             self._limits.append(RateLimit(max_requests, per_s, path_prefix))
 
+    def garble(self, *, count: int = 1, path_prefix: str = "/", data: Any = None,
+               raw: bytes | None = None) -> None:
+        """Answer the next ``count`` successful requests under ``path_prefix`` with HTTP 200
+        and a wrong body: the envelope carrying ``data`` instead of the real answer (default
+        ``{"garbled": true}``), or ``raw`` bytes labelled JSON (the client then raises
+        ``DataException``). The request is applied first."""
+        if count <= 0:
+            raise ValueError(f"garble count {count!r} must be positive")
+        with self._lock:
+            self._garbles.append(GarbleFault(count, path_prefix,
+                                             {"garbled": True} if data is None else data, raw))
+
     def rms_reject(self, *, count: int = 1, message: str = RMS_MESSAGE) -> None:
         """Book the next ``count`` placed orders as REJECTED by the RMS with ``message``."""
         with self._lock:
@@ -130,6 +153,7 @@ class Faults:
             self._slow.clear()
             self._rms.clear()
             self._limits.clear()
+            self._garbles.clear()
 
     # --- consumed by the REST server -------------------------------------------------------
 
@@ -155,6 +179,16 @@ class Faults:
                     fault.count -= 1
                     if fault.count == 0:
                         self._http.remove(fault)
+                    return fault
+        return None
+
+    def take_garble(self, path: str) -> GarbleFault | None:
+        with self._lock:
+            for fault in self._garbles:
+                if path.startswith(fault.path_prefix):
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._garbles.remove(fault)
                     return fault
         return None
 

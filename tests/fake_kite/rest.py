@@ -123,6 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(fault.status, *ERROR_TYPES[fault.status])
         elif isinstance(answer, KiteApiError):
             self._error(answer.http_status, answer.error_type, answer.message)
+        elif (garble := self.api.faults.take_garble(url.path)) is not None:
+            if garble.raw is not None:
+                self._send(200, "application/json", garble.raw)
+            else:
+                self._json(200, {"status": "success", "data": garble.data})
         elif isinstance(answer, Csv):
             self._send(200, "text/csv", bytes(answer))
         else:

@@ -244,3 +244,19 @@ def _wait(condition: Any, timeout_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
+
+
+def test_garbled_margin_answer_reaches_the_client_as_wrong_data(fake: FakeKite,
+                                                               kite: KiteConnect) -> None:
+    fake.faults.garble(path_prefix="/margins/orders", data=[{"total": "n/a"}])
+    order = {"exchange": "NFO", "tradingsymbol": str(fake.instruments[0]["tradingsymbol"]),
+             "transaction_type": "BUY", "variety": "regular", "product": "NRML",
+             "order_type": "LIMIT", "quantity": 75, "price": 100.0}
+    assert kite.order_margins([order]) == [{"total": "n/a"}]
+    assert kite.order_margins([order])[0]["total"] == pytest.approx(75 * 100.0 * 0.15)
+
+
+def test_non_json_answer_is_a_data_exception(fake: FakeKite, kite: KiteConnect) -> None:
+    fake.faults.garble(path_prefix="/user/margins", raw=b"<html>bad gateway</html>")
+    with pytest.raises(kex.DataException, match="Couldn't parse"):
+        kite.margins()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -371,3 +371,20 @@ def test_request_log_counts_each_applied_place_call(fake: FakeKite, kite: KiteCo
     _place(kite, fake, tag="dup")
     assert fake.placed("dup") == 2
     assert [r.status for r in fake.requests if r.path == "/orders/regular"] == [200, 503, 200]
+
+
+def test_order_on_an_expired_contract_is_refused() -> None:
+    row = front_month_future("NIFTY", date(2025, 2, 1), exchange_token=60_001)  # 25FEB
+    with FakeKite(minute_bars(), [row]) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        with pytest.raises(kex.InputException, match="expired on 2025-02-27"):
+            kite.place_order(variety="regular", exchange="NFO", tradingsymbol="NIFTY25FEBFUT",
+                             transaction_type="BUY", quantity=75, product="NRML",
+                             order_type="MARKET")
+
+
+@pytest.mark.parametrize("protection", [-2, 101])
+def test_market_protection_out_of_range_is_refused(fake: FakeKite, kite: KiteConnect,
+                                                   protection: int) -> None:
+    with pytest.raises(kex.InputException, match="market_protection"):
+        _place(kite, fake, market_protection=protection)
