@@ -8,8 +8,8 @@ optionally after applying the request (the answer is lost, the order exists);
 :meth:`Faults.rate_limit` answers 429 beyond a request rate, as Kite's limits do;
 :meth:`Faults.slow` sleeps before answering; :meth:`Faults.garble` answers 200 with a body
 that is not the expected one (a margin answer that cannot be parsed);
-:meth:`Faults.rms_reject` books the next placed orders as REJECTED. Token expiry and the WebSocket faults (disconnect, half-open)
-act on the server and are methods of :class:`~tests.fake_kite.fake.FakeKite`'s ``faults``.
+:meth:`Faults.rms_reject` books the next placed orders as REJECTED. Token expiry and the
+WebSocket faults (disconnect, half-open) act on the servers through callbacks the fake gives.
 """
 
 from __future__ import annotations
