@@ -87,9 +87,13 @@ class TickerServer:
 
     def send_step(self, ticks: Mapping[int, Tick], encode: Encode) -> None:
         """Send one frame per connection with the subscribed tokens among ``ticks``."""
+        if not self._connections:
+            return  # nobody listens: skip the round trip to the loop
         self._call(self._send_step(dict(ticks), encode))
 
     def send_text(self, payload: Mapping[str, Any]) -> None:
+        if not self._connections:
+            return
         self._call(self._broadcast(json.dumps(payload, default=str)))
 
     def drop_all(self) -> int:
