@@ -29,6 +29,7 @@ from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import IST, FakeMarket, Tick
 from tests.fake_kite.packets import tick_packet
 from tests.fake_kite.rest import Params, RequestRecord, RestServer
+from tests.fake_kite.routes import dispatch
 from tests.fake_kite.ticker_server import TickerServer
 
 
@@ -92,9 +93,6 @@ class FakeKite:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> FakeKite:
-        from tests.fake_kite.routes import dispatch
-
-        self._dispatch = dispatch
         self._rest = RestServer(self.host, self)
         self._rest.start()
         self.ticker.start()
@@ -255,7 +253,7 @@ class FakeKite:
                 "avatar_url": None, "meta": {"demat_consent": "physical"}}
 
     def route(self, method: str, path: str, params: Params, body: Any) -> Any:
-        return self._dispatch(self, method, path, params, body)
+        return dispatch(self, method, path, params, body)
 
     def record(self, request: RequestRecord) -> None:
         with self._requests_lock:
