@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tests.fake_kite.exchange_rules import ExchangeRules, refusal
+from tests.fake_kite.exchange_rules import (
+    ExchangeRules,
+    market_closed,
+    past_mis_square_off,
+    refusal,
+)
 from tests.fake_kite.market import IST
 from tests.fake_kite.positions import Position
 
@@ -66,6 +71,7 @@ class OrderBook:
     last_price: dict[str, float] = field(default_factory=dict)
     reference_price: dict[str, float] = field(default_factory=dict)  # the band's centre
     day: date | None = None
+    _squared_off: date | None = None
     _order_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _trade_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(10_000_001))
 
@@ -74,11 +80,37 @@ class OrderBook:
     def place(self, params: Mapping[str, Any], now: datetime,
               rms_reject: str | None = None) -> str:
         """Book a new order; returns its id. Bad input raises :class:`KiteApiError`."""
+        closed = market_closed(self.settings.rules, now)
+        if closed is not None:
+            raise input_error(closed)
         order = self._new_order(params, now)
-        order_id = str(order["order_id"])
         symbol = order["tradingsymbol"]
         rms_reject = rms_reject or refusal(self.settings.rules, order, self.instrument(symbol),
-                                           self.reference_price.get(symbol))
+                                           self.reference_price.get(symbol), now)
+        return self._accept(order, now, rms_reject)
+
+    def square_off_mis(self, now: datetime) -> None:
+        """At the MIS square-off time (once a day): cancel open MIS orders and close every
+        MIS position with a MARKET order, as Kite's RMS does."""
+        if not past_mis_square_off(self.settings.rules, now) or self._squared_off == now.date():
+            return
+        self._squared_off = now.date()
+        for order in list(self.orders.values()):
+            if order["product"] == "MIS" and order["status"] in OPEN_STATES:
+                self._set(order, now, status="CANCELLED", pending_quantity=0,
+                          cancelled_quantity=order["pending_quantity"],
+                          status_message="Cancelled by RMS: intraday square-off",
+                          exchange_update_timestamp=_ts(now))
+        for (symbol, product), position in list(self.positions.items()):
+            if product == "MIS" and position.qty:
+                row = self.instrument(symbol)
+                self._accept(self._new_order({
+                    "tradingsymbol": symbol, "exchange": row["exchange"], "product": "MIS",
+                    "transaction_type": "SELL" if position.qty > 0 else "BUY",
+                    "quantity": abs(position.qty), "order_type": "MARKET"}, now), now, None)
+
+    def _accept(self, order: dict[str, Any], now: datetime, rms_reject: str | None) -> str:
+        order_id = str(order["order_id"])
         self.orders[order_id] = order
         self.history[order_id] = []
         for status in ("PUT ORDER REQ RECEIVED", "VALIDATION PENDING"):

@@ -1,6 +1,8 @@
-"""Exchange-side refusals the fake Kite applies when an order is placed: the day's price band
-(circuit limits) and the freeze quantity. A refused order is booked REJECTED with a message,
-as Kite shows an exchange or RMS rejection (the place call itself succeeds).
+"""Exchange and RMS rules the fake Kite applies: trading hours (an order outside them is
+refused at the API, as Kite's "Markets are closed"), the day's price band (circuit limits),
+the freeze quantity, and the intraday (MIS) square-off time after which new MIS orders are
+rejected and open MIS positions are closed by the broker. A band, freeze or MIS refusal books
+the order REJECTED with a message, as Kite shows an exchange or RMS rejection.
 
 The band is ``reference * (1 -/+ price_band_pct)`` rounded to the tick, the reference being
 the previous session's close (the first open before any close is known).
@@ -10,16 +12,39 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from typing import Any
+
+NSE_SESSION = (time(9, 15), time(15, 30))
+KITE_MIS_SQUARE_OFF = time(15, 25)  # Zerodha's auto square-off of NSE F&O MIS positions
 
 
 @dataclass(frozen=True)
 class ExchangeRules:
     """``price_band_pct`` None disables the band; ``freeze_qty`` maps an underlying name
-    (``NIFTY``) to its freeze quantity in units (e.g. 1800); names absent are not checked."""
+    (``NIFTY``) to its freeze quantity in units (e.g. 1800), names absent are not checked;
+    ``session_hours`` (open, close) None accepts orders at any time; ``mis_square_off`` None
+    turns the MIS rules off."""
 
     price_band_pct: float | None = 0.10
     freeze_qty: Mapping[str, int] = field(default_factory=dict)
+    session_hours: tuple[time, time] | None = NSE_SESSION
+    mis_square_off: time | None = KITE_MIS_SQUARE_OFF
+
+
+def market_closed(rules: ExchangeRules, now: datetime) -> str | None:
+    """Kite's refusal of any order placed outside the session, or None inside it."""
+    if rules.session_hours is None:
+        return None
+    start, end = rules.session_hours
+    if start <= now.time() < end:
+        return None
+    return (f"Markets are closed right now ({now:%Y-%m-%d %H:%M:%S}; open {start:%H:%M}-"
+            f"{end:%H:%M}). Use GTT for placing long standing orders instead.")
+
+
+def past_mis_square_off(rules: ExchangeRules, now: datetime) -> bool:
+    return rules.mis_square_off is not None and now.time() >= rules.mis_square_off
 
 
 def band(reference: float, pct: float, tick: float) -> tuple[float, float]:
@@ -30,8 +55,11 @@ def band(reference: float, pct: float, tick: float) -> tuple[float, float]:
 
 
 def refusal(rules: ExchangeRules, order: Mapping[str, Any], instrument: Mapping[str, Any],
-            reference: float | None) -> str | None:
-    """Why the exchange refuses ``order``, or None when it passes."""
+            reference: float | None, now: datetime) -> str | None:
+    """Why the exchange or the RMS refuses ``order``, or None when it passes."""
+    if order["product"] == "MIS" and past_mis_square_off(rules, now):
+        return (f"Intraday (MIS) orders cannot be placed after the square-off time "
+                f"{rules.mis_square_off:%H:%M}.")
     freeze = rules.freeze_qty.get(str(instrument["name"]))
     if freeze is not None and order["quantity"] > freeze:
         return (f"Quantity {order['quantity']} exceeds the freeze quantity {freeze} of "

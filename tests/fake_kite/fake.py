@@ -187,6 +187,7 @@ class FakeKite:
         by_token: dict[int, Tick] = {}
         for tick in ticks:
             self.book.roll_day(tick.ts.date(), tick.ts)
+            self.book.square_off_mis(tick.ts)
             for row in self._drives.get(tick.symbol, []):
                 by_token[int(row["instrument_token"])] = tick
                 if not is_index(row):

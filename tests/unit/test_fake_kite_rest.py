@@ -388,3 +388,44 @@ def test_market_protection_out_of_range_is_refused(fake: FakeKite, kite: KiteCon
                                                    protection: int) -> None:
     with pytest.raises(kex.InputException, match="market_protection"):
         _place(kite, fake, market_protection=protection)
+
+
+def late_bars() -> pd.DataFrame:
+    """09:15, then 15:23 .. 15:29 (opens 100 .. 106)."""
+    bars = minute_bars(opens=[100.0] + [100.0 + i for i in range(7)])
+    bars.loc[1:, "ts"] = [pd.Timestamp(T0.replace(hour=15, minute=23 + i)) for i in range(7)]
+    return bars
+
+
+def test_kite_squares_off_mis_positions_at_1525() -> None:
+    with FakeKite(late_bars()) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        fake.advance(T0.replace(hour=15, minute=23))
+        _place(kite, fake, product="MIS")
+        _place(kite, fake, product="MIS", order_type="LIMIT", price=95.0, tag="key-2")
+        _place(kite, fake, product="NRML", tag="key-3")
+        fake.advance(T0.replace(hour=15, minute=26))
+        net = {p["product"]: p["quantity"] for p in kite.positions()["net"]}
+        [square_off] = [o for o in kite.orders() if o["tag"] is None]
+        resting = next(o for o in kite.orders() if o["tag"] == "key-2")
+    assert net == {"MIS": 0, "NRML": 75}
+    assert (square_off["transaction_type"], square_off["average_price"]) == ("SELL", 102.0)
+    assert resting["status"] == "CANCELLED"
+
+
+def test_new_mis_order_after_the_square_off_time_is_rejected() -> None:
+    with FakeKite(late_bars()) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        fake.advance(T0.replace(hour=15, minute=26))
+        mis = _place(kite, fake, product="MIS")
+        nrml = _place(kite, fake, product="NRML", tag="key-2")
+        assert "square-off" in _order(kite, mis)["status_message"]
+        assert _order(kite, nrml)["status"] == "OPEN"
+
+
+def test_order_after_the_close_is_refused_as_markets_closed() -> None:
+    with FakeKite(late_bars()) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        fake.advance(T0.replace(hour=15, minute=30))
+        with pytest.raises(kex.InputException, match="Markets are closed"):
+            _place(kite, fake)
