@@ -175,12 +175,15 @@ class FakeKite:
             self._player = None
 
     def flush_postbacks(self) -> None:
-        """Send the order updates the book collected as ticker postbacks."""
+        """Send the order updates the book collected as ticker postbacks (``checksum`` as in
+        Kite's postbacks: sha256 of order_id + order_timestamp + api_secret)."""
         updates, self.book.updates = self.book.updates, []
         for update in updates:
+            checksum = hashlib.sha256(f"{update['order_id']}{update['order_timestamp']}"
+                                      f"{self.api_secret}".encode()).hexdigest()
             payload = dict(update, user_id=self.book.settings.user_id,
                            unfilled_quantity=update["pending_quantity"], app_id=1,
-                           checksum="")
+                           checksum=checksum)
             self.ticker.send_text({"type": "order", "id": "", "data": payload})
 
     def _step(self, ticks: list[Tick]) -> None:

@@ -4,6 +4,7 @@ heartbeats and order postbacks over loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import time
@@ -231,6 +232,9 @@ def test_order_state_changes_arrive_as_postbacks(
                                               "OPEN PENDING", "OPEN", "COMPLETE"]
     assert {(u["order_id"], u["tag"]) for u in updates} == {(order_id, "pb-1")}
     assert updates[-1]["filled_quantity"] == 75
+    last = updates[-1]
+    assert last["checksum"] == hashlib.sha256(
+        f"{last['order_id']}{last['order_timestamp']}{fake.api_secret}".encode()).hexdigest()
 
 
 def test_heartbeats_arrive_while_the_market_is_idle(
