@@ -26,6 +26,14 @@ never restarted (``ReactorNotRestartable``). The pattern:
   runs on the reactor thread) or through ``reactor.callFromThread``.
 * Callbacks run on the reactor thread: hand data to the test through a ``queue.Queue``.
 * A test that needs a fresh reactor (e.g. one that must stop it) runs in a subprocess.
+* ``KiteTicker``'s own ping/pong check never fires (it sends no pings), so a half-open socket
+  is only seen by the consumer's staleness clock (heartbeats stop). To recover, abort the
+  socket on the reactor thread: ``on_reactor(lambda: ticker.ws.dropConnection(abort=True))``;
+  the ticker's reconnecting factory reconnects and ``KiteTicker`` resubscribes by itself
+  (tested in ``tests/unit/test_fake_kite_faults.py``). ``ticker.close()`` instead stops the
+  retries for good.
+* Reconnect delays start near 2.7 s (twisted's ``ReconnectingClientFactory``); tests set
+  ``ws.factory.initialDelay = ws.factory.delay = 0.1`` in ``on_connect`` to go faster.
 
 Kite's packets carry epoch seconds and ``KiteTicker`` turns them into *naive local-time*
 datetimes (``datetime.fromtimestamp``): a consumer must attach the process's local zone

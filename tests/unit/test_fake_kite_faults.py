@@ -21,7 +21,8 @@ from websockets.sync.client import connect as ws_connect
 from live.adapters.kite import KiteBroker
 from live.broker import OrderRequest, OrderState, Outcome, Side
 from tests.fake_kite import FakeKite
-from tests.fake_kite.reactor import close_ticker, connect_ticker
+from tests.fake_kite.market import IST
+from tests.fake_kite.reactor import close_ticker, connect_ticker, on_reactor
 from tests.unit.test_fake_kite_rest import T0, minute_bars
 
 
@@ -260,3 +261,40 @@ def test_non_json_answer_is_a_data_exception(fake: FakeKite, kite: KiteConnect) 
     fake.faults.garble(path_prefix="/user/margins", raw=b"<html>bad gateway</html>")
     with pytest.raises(kex.DataException, match="Couldn't parse"):
         kite.margins()
+
+
+def test_kiteticker_recovers_from_half_open_by_dropping_its_connection(fake: FakeKite) -> None:
+    """What a stale-feed detector does: abort the silent socket on the reactor thread; the
+    ticker's factory reconnects and KiteTicker resubscribes by itself."""
+    token = int(fake.instruments[0]["instrument_token"])
+    events: queue.Queue[str] = queue.Queue()
+    ticks: queue.Queue[dict[str, Any]] = queue.Queue()
+    ticker = KiteTicker(fake.api_key, fake.access_token, root=fake.ticker_root)
+
+    def on_connect(ws: KiteTicker, _: object) -> None:
+        ws.factory.initialDelay = ws.factory.delay = 0.1
+        ws.factory.factor = 1.5
+        if not ws.subscribed_tokens:
+            ws.subscribe([token])
+            ws.set_mode(ws.MODE_FULL, [token])
+        events.put("connected")
+
+    ticker.on_connect = on_connect
+    ticker.on_ticks = lambda ws, got: [ticks.put(t) for t in got]
+    connect_ticker(ticker)
+    try:
+        assert events.get(timeout=10) == "connected"
+        _wait(lambda: fake.ticker.subscriptions() == [{token: "full"}])
+        assert fake.faults.half_open() == 1
+        fake.advance(T0 + timedelta(minutes=1))
+        with pytest.raises(queue.Empty):
+            ticks.get(timeout=0.3)  # silent: the ticks went nowhere
+        on_reactor(lambda: ticker.ws.dropConnection(abort=True))
+        assert events.get(timeout=10) == "connected"
+        # the half-open socket is still held by the server: wait for the second one
+        _wait(lambda: fake.ticker.subscriptions().count({token: "full"}) == 2)
+        fake.advance(T0 + timedelta(minutes=2))
+        assert ticks.get(timeout=10)["exchange_timestamp"].astimezone(IST) == T0 + timedelta(
+            minutes=1)
+    finally:
+        close_ticker(ticker)
