@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from kiteconnect import KiteConnect, KiteTicker
 from websockets.sync.client import connect as ws_connect
 
+from live.adapters.kite import parse_order
+from live.broker import OrderState
 from strategies.files import read_dataset
 from tests.fake_kite import FakeKite, Tick
 from tests.fake_kite.market import FakeMarket
@@ -233,6 +235,9 @@ def test_order_state_changes_arrive_as_postbacks(
     assert {(u["order_id"], u["tag"]) for u in updates} == {(order_id, "pb-1")}
     assert updates[-1]["filled_quantity"] == 75
     last = updates[-1]
+    report = parse_order(last)  # the adapter's parser reads a postback as an order report
+    assert (report.state, report.client_key, report.filled_qty) == (OrderState.FILLED, "pb-1",
+                                                                    75)
     assert last["checksum"] == hashlib.sha256(
         f"{last['order_id']}{last['order_timestamp']}{fake.api_secret}".encode()).hexdigest()
 
