@@ -22,6 +22,7 @@ from tests.fake_kite.exchange_rules import (
     ExchangeRules,
     market_closed,
     past_mis_square_off,
+    protection_price,
     refusal,
 )
 from tests.fake_kite.market import IST
@@ -107,7 +108,8 @@ class OrderBook:
                 self._accept(self._new_order({
                     "tradingsymbol": symbol, "exchange": row["exchange"], "product": "MIS",
                     "transaction_type": "SELL" if position.qty > 0 else "BUY",
-                    "quantity": abs(position.qty), "order_type": "MARKET"}, now), now, None)
+                    "quantity": abs(position.qty), "order_type": "MARKET",
+                    "market_protection": -1}, now), now, None)
 
     def _accept(self, order: dict[str, Any], now: datetime, rms_reject: str | None) -> str:
         order_id = str(order["order_id"])
@@ -240,6 +242,8 @@ class OrderBook:
         if order_type in ("SL", "SL-M"):
             trigger = self._check_price(row["tradingsymbol"],
                                         _float(params.get("trigger_price"), "trigger_price"))
+        if order_type in ("MARKET", "SL-M"):
+            price = self._protection(row, order_type, protection, trigger, params)
         tag = params.get("tag") or None
         if tag is not None and len(str(tag)) > 20:
             raise input_error(f"Invalid `tag` {tag!r}: at most 20 characters")
@@ -265,6 +269,17 @@ class OrderBook:
             "history_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
             else "OPEN",
         }
+
+    def _protection(self, row: Mapping[str, Any], order_type: str, protection: float,
+                    trigger: float, params: Mapping[str, Any]) -> float:
+        if protection == 0 and self.settings.rules.require_market_protection:
+            raise input_error(f"{order_type} orders need `market_protection` (-1 for automatic, "
+                              "or a percentage up to 100)")
+        return protection_price(
+            self.settings.rules, protection_pct=protection,
+            buy=params.get("transaction_type") == "BUY",
+            reference=trigger or self.last_price.get(str(row["tradingsymbol"])),
+            tick=float(row["tick_size"]))
 
     def _check_qty(self, tradingsymbol: str, qty: int) -> None:
         lot = int(self.instruments[tradingsymbol]["lot_size"])
@@ -300,6 +315,11 @@ class OrderBook:
         if kind in ("MARKET", "SL-M"):
             slip = self.settings.slippage_points
             fill_price = self._round_tick(order, price + slip if buy else price - slip)
+            worst = order["price"]  # the market-protection price, 0.0 when unprotected
+            if worst and (price > worst if buy else price < worst):
+                return  # beyond the protection: it rests as a limit at that price
+            if worst:
+                fill_price = min(fill_price, worst) if buy else max(fill_price, worst)
         elif price <= order["price"] if buy else price >= order["price"]:
             fill_price = price
         else:

@@ -24,12 +24,28 @@ class ExchangeRules:
     """``price_band_pct`` None disables the band; ``freeze_qty`` maps an underlying name
     (``NIFTY``) to its freeze quantity in units (e.g. 1800), names absent are not checked;
     ``session_hours`` (open, close) None accepts orders at any time; ``mis_square_off`` None
-    turns the MIS rules off."""
+    turns the MIS rules off. ``require_market_protection`` refuses MARKET / SL-M orders sent
+    without ``market_protection`` (Kite Connect does since 2026; off by default here until the
+    adapter sends it); ``auto_market_protection_pct`` is the fake's choice for ``-1``."""
 
     price_band_pct: float | None = 0.10
     freeze_qty: Mapping[str, int] = field(default_factory=dict)
     session_hours: tuple[time, time] | None = NSE_SESSION
     mis_square_off: time | None = KITE_MIS_SQUARE_OFF
+    require_market_protection: bool = False
+    auto_market_protection_pct: float = 2.0
+
+
+def protection_price(rules: ExchangeRules, *, protection_pct: float, buy: bool,
+                     reference: float | None, tick: float) -> float:
+    """The worst price a MARKET / SL-M order may fill at (0.0: unprotected), ``protection_pct``
+    (-1 automatic) away from ``reference`` (the trigger, else the last price), on the tick
+    grid; Kite turns such an order into a limit at this price."""
+    if protection_pct == 0 or reference is None:
+        return 0.0
+    pct = rules.auto_market_protection_pct if protection_pct == -1 else protection_pct
+    raw = reference * (1 + pct / 100) if buy else reference * (1 - pct / 100)
+    return round(round(raw / tick) * tick, 2)
 
 
 def market_closed(rules: ExchangeRules, now: datetime) -> str | None:

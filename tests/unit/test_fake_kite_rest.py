@@ -14,6 +14,8 @@ import pytest
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
+from live.adapters.kite import KiteBroker
+from live.broker import OrderRequest, Outcome, Side
 from tests.fake_kite import (
     ExchangeRules,
     FakeKite,
@@ -429,3 +431,26 @@ def test_order_after_the_close_is_refused_as_markets_closed() -> None:
         fake.advance(T0.replace(hour=15, minute=30))
         with pytest.raises(kex.InputException, match="Markets are closed"):
             _place(kite, fake)
+
+
+def test_market_protection_keeps_a_market_buy_from_filling_above_it(
+        fake: FakeKite, kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1))  # last 100.25: 0.5 % above is 100.75
+    order_id = _place(kite, fake, market_protection=0.5)
+    assert _order(kite, order_id)["price"] == 100.75
+    fake.advance(T0 + timedelta(minutes=1, seconds=1))  # 101.0: beyond the protection
+    assert _order(kite, order_id)["status"] == "OPEN"
+    fake.advance(T0 + timedelta(minutes=2))  # then 100.5
+    order = _order(kite, order_id)
+    assert (order["status"], order["average_price"]) == ("COMPLETE", 100.5)
+
+
+def test_required_market_protection_refuses_a_bare_market_order() -> None:
+    rules = ExchangeRules(require_market_protection=True)
+    with FakeKite(minute_bars(), rules=rules) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        result = KiteBroker(kite).submit(OrderRequest(
+            client_key="bare", symbol=_symbol(fake), exchange="NFO", side=Side.BUY, qty=75))
+        assert result.outcome is Outcome.REJECTED
+        assert "market_protection" in result.reason
+        assert _place(kite, fake, market_protection=-1)  # automatic protection is accepted
