@@ -40,10 +40,11 @@ datetimes (``datetime.fromtimestamp``): a consumer must attach the process's loc
 (``ts.astimezone()``) before converting to Asia/Kolkata.
 """
 
-from tests.fake_kite.book import KiteApiError, OrderBook
+from tests.fake_kite.book import OrderBook
 from tests.fake_kite.exchange_rules import ExchangeRules
 from tests.fake_kite.fake import FakeKite, FakeKiteHostError, loopback_host
 from tests.fake_kite.faults import Faults
+from tests.fake_kite.fields import KiteApiError
 from tests.fake_kite.instruments import default_instruments, front_month_future
 from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import FakeMarketError, Tick

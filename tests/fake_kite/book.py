@@ -25,6 +25,7 @@ from tests.fake_kite.exchange_rules import (
     protection_price,
     refusal,
 )
+from tests.fake_kite.fields import choice, finite, input_error, whole
 from tests.fake_kite.market import IST
 from tests.fake_kite.positions import Position
 
@@ -32,20 +33,6 @@ ORDER_TYPES = ("MARKET", "LIMIT", "SL", "SL-M")
 PRODUCTS = ("MIS", "NRML", "CNC")
 OPEN_STATES = ("OPEN", "TRIGGER PENDING")
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-class KiteApiError(Exception):
-    """An error the fake answers with Kite's envelope (HTTP status, error_type, message)."""
-
-    def __init__(self, http_status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.http_status = http_status
-        self.error_type = error_type
-        self.message = message
-
-
-def input_error(message: str) -> KiteApiError:
-    return KiteApiError(400, "InputException", message)
 
 
 @dataclass
@@ -131,7 +118,7 @@ class OrderBook:
         order = self._open_order(order_id, "modified")
         changes: dict[str, Any] = {}
         if params.get("quantity") not in (None, ""):
-            qty = _int(params["quantity"], "quantity")
+            qty = whole(params["quantity"], "quantity")
             self._check_qty(order["tradingsymbol"], qty)
             if qty < order["filled_quantity"]:
                 raise input_error(f"Quantity {qty} is below the filled quantity "
@@ -140,9 +127,9 @@ class OrderBook:
         for name in ("price", "trigger_price"):
             if params.get(name) not in (None, ""):
                 changes[name] = self._check_price(order["tradingsymbol"],
-                                                  _float(params[name], name))
+                                                  finite(params[name], name))
         if params.get("order_type") not in (None, ""):
-            changes["order_type"] = _choice(params["order_type"], ORDER_TYPES, "order_type")
+            changes["order_type"] = choice(params["order_type"], ORDER_TYPES, "order_type")
         self._set(order, now, status="MODIFY VALIDATION PENDING")
         self._set(order, now, status="MODIFY PENDING")
         self._set(order, now, **changes, modified=True, status=order["history_open_status"],
@@ -221,6 +208,11 @@ class OrderBook:
         return row
 
     def _new_order(self, params: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        unmodelled = sorted(k for k in ("autoslice", "iceberg_legs", "iceberg_quantity")
+                            if params.get(k) not in (None, "", "false"))
+        if unmodelled:
+            raise input_error(f"the fake Kite does not model {unmodelled}: refused rather "
+                              "than ignored")
         row = self.instrument(params.get("tradingsymbol"))
         if str(params.get("exchange")) != row["exchange"]:
             raise input_error(f"Invalid `exchange` {params.get('exchange')!r} for "
@@ -229,19 +221,19 @@ class OrderBook:
         if expiry is not None and expiry < now.date():
             raise input_error(f"Invalid `tradingsymbol` {row['tradingsymbol']}: the contract "
                               f"expired on {expiry.isoformat()}")
-        protection = _float(params.get("market_protection") or 0, "market_protection")
+        protection = finite(params.get("market_protection") or 0, "market_protection")
         if protection != -1 and not 0 <= protection <= 100:
             raise input_error(f"Invalid `market_protection` {protection!r}: -1 (automatic) or "
                               "0..100 percent")
-        order_type = _choice(params.get("order_type"), ORDER_TYPES, "order_type")
-        qty = _int(params.get("quantity"), "quantity")
+        order_type = choice(params.get("order_type"), ORDER_TYPES, "order_type")
+        qty = whole(params.get("quantity"), "quantity")
         self._check_qty(row["tradingsymbol"], qty)
         price = trigger = 0.0
         if order_type in ("LIMIT", "SL"):
-            price = self._check_price(row["tradingsymbol"], _float(params.get("price"), "price"))
+            price = self._check_price(row["tradingsymbol"], finite(params.get("price"), "price"))
         if order_type in ("SL", "SL-M"):
             trigger = self._check_price(row["tradingsymbol"],
-                                        _float(params.get("trigger_price"), "trigger_price"))
+                                        finite(params.get("trigger_price"), "trigger_price"))
         if order_type in ("MARKET", "SL-M"):
             price = self._protection(row, order_type, protection, trigger, params)
         tag = params.get("tag") or None
@@ -257,10 +249,10 @@ class OrderBook:
             "variety": "regular", "modified": False, "exchange": row["exchange"],
             "tradingsymbol": row["tradingsymbol"],
             "instrument_token": row["instrument_token"], "order_type": order_type,
-            "transaction_type": _choice(params.get("transaction_type"), ("BUY", "SELL"),
+            "transaction_type": choice(params.get("transaction_type"), ("BUY", "SELL"),
                                         "transaction_type"),
             "validity": str(params.get("validity") or "DAY"), "validity_ttl": 0,
-            "product": _choice(params.get("product"), PRODUCTS, "product"),
+            "product": choice(params.get("product"), PRODUCTS, "product"),
             "quantity": qty, "disclosed_quantity": 0, "price": price,
             "trigger_price": trigger, "average_price": 0.0, "filled_quantity": 0,
             "pending_quantity": qty, "cancelled_quantity": 0,
@@ -377,29 +369,3 @@ def _expiry(row: Mapping[str, Any]) -> date | None:
 
 def _ts(now: datetime) -> str:
     return now.astimezone(IST).strftime(TS_FORMAT)
-
-
-def _choice(value: object, allowed: tuple[str, ...], name: str) -> str:
-    if value not in allowed:
-        raise input_error(f"Invalid `{name}` {value!r}: one of {', '.join(allowed)}")
-    return str(value)
-
-
-def _int(value: object, name: str) -> int:
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise input_error(f"Invalid `{name}` {value!r}: not a number") from None
-    if not number.is_integer():
-        raise input_error(f"Invalid `{name}` {value!r}: not a whole number")
-    return int(number)
-
-
-def _float(value: object, name: str) -> float:
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise input_error(f"Invalid `{name}` {value!r}: not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise input_error(f"Invalid `{name}` {value!r}: not a finite number")
-    return number

@@ -21,9 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from tests.fake_kite.book import BookSettings, KiteApiError, OrderBook
+from tests.fake_kite.book import BookSettings, OrderBook
 from tests.fake_kite.exchange_rules import ExchangeRules
 from tests.fake_kite.faults import Faults
+from tests.fake_kite.fields import KiteApiError
 from tests.fake_kite.instruments import check_rows, default_instruments, is_index
 from tests.fake_kite.margins import MarginSettings
 from tests.fake_kite.market import IST, FakeMarket, Tick

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fake_kite.book import OrderBook, input_error
+from tests.fake_kite.book import OrderBook
+from tests.fake_kite.fields import input_error
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fake_kite.book import KiteApiError
 from tests.fake_kite.faults import ERROR_TYPES, Faults
+from tests.fake_kite.fields import KiteApiError
 
 Params = dict[str, Any]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tests.fake_kite.book import KiteApiError, input_error
+from tests.fake_kite.fields import KiteApiError, input_error
 from tests.fake_kite.instruments import dump_csv
 from tests.fake_kite.margins import order_margins, user_margins
 from tests.fake_kite.market import IST

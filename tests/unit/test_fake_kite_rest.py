@@ -454,3 +454,10 @@ def test_required_market_protection_refuses_a_bare_market_order() -> None:
         assert result.outcome is Outcome.REJECTED
         assert "market_protection" in result.reason
         assert _place(kite, fake, market_protection=-1)  # automatic protection is accepted
+
+
+def test_autoslice_is_refused_not_silently_ignored(fake: FakeKite, kite: KiteConnect) -> None:
+    with pytest.raises(kex.InputException, match="autoslice"):
+        kite.place_autoslice_order(variety="regular", exchange="NFO",
+                                   tradingsymbol=_symbol(fake), transaction_type="BUY",
+                                   quantity=75, product="NRML", order_type="MARKET")
