@@ -130,9 +130,14 @@ class OrderBook:
                                                   finite(params[name], name))
         if params.get("order_type") not in (None, ""):
             changes["order_type"] = choice(params["order_type"], ORDER_TYPES, "order_type")
+        last = self.last_price.get(order["tradingsymbol"])
+        if "price" in changes and order["order_type"] == "LIMIT":
+            buy = order["transaction_type"] == "BUY"
+            order["_aggressive"] = last is None or (
+                changes["price"] >= last if buy else changes["price"] <= last)
         self._set(order, now, status="MODIFY VALIDATION PENDING")
         self._set(order, now, status="MODIFY PENDING")
-        self._set(order, now, **changes, modified=True, status=order["history_open_status"],
+        self._set(order, now, **changes, modified=True, status=order["_open_status"],
                   exchange_update_timestamp=_ts(now))
         if order["pending_quantity"] == 0:
             self._set(order, now, status="COMPLETE")
@@ -146,9 +151,10 @@ class OrderBook:
         return order_id
 
     def on_tick(self, tradingsymbol: str, price: float, now: datetime, *,
-                reference: float | None = None) -> None:
+                reference: float | None = None, gap: bool = False) -> None:
         """Match every working order of ``tradingsymbol`` against one trade at ``price``;
-        ``reference`` (the previous close) centres the price band."""
+        ``reference`` (the previous close) centres the price band; ``gap`` marks a bar's
+        open (a resting order is then filled at this price, not at its own)."""
         self.last_price[tradingsymbol] = price
         if reference is not None:
             self.reference_price[tradingsymbol] = reference
@@ -157,7 +163,7 @@ class OrderBook:
                 position.last_price = price
         for order in list(self.orders.values()):
             if order["tradingsymbol"] == tradingsymbol and order["status"] in OPEN_STATES:
-                self._match(order, price, now)
+                self._match(order, price, now, gap)
 
     def roll_day(self, today: date, now: datetime) -> None:
         """A new session date: expire the open orders, clear the books, carry net positions."""
@@ -234,8 +240,17 @@ class OrderBook:
         if order_type in ("SL", "SL-M"):
             trigger = self._check_price(row["tradingsymbol"],
                                         finite(params.get("trigger_price"), "trigger_price"))
+        side = choice(params.get("transaction_type"), ("BUY", "SELL"), "transaction_type")
+        last = self.last_price.get(str(row["tradingsymbol"]))
+        if order_type in ("SL", "SL-M") and last is not None and (
+                trigger <= last if side == "BUY" else trigger >= last):
+            raise input_error(f"Trigger price {trigger} for stoploss {side.lower()} orders should "
+                              f"be {'higher' if side == 'BUY' else 'lower'} than the last "
+                              f"traded price {last}.")
         if order_type in ("MARKET", "SL-M"):
             price = self._protection(row, order_type, protection, trigger, params)
+        # a limit that can trade at once meets the next tick at that tick's price
+        aggressive = last is None or (price >= last if side == "BUY" else price <= last)
         tag = params.get("tag") or None
         if tag is not None and len(str(tag)) > 20:
             raise input_error(f"Invalid `tag` {tag!r}: at most 20 characters")
@@ -249,8 +264,7 @@ class OrderBook:
             "variety": "regular", "modified": False, "exchange": row["exchange"],
             "tradingsymbol": row["tradingsymbol"],
             "instrument_token": row["instrument_token"], "order_type": order_type,
-            "transaction_type": choice(params.get("transaction_type"), ("BUY", "SELL"),
-                                        "transaction_type"),
+            "transaction_type": side,
             "validity": str(params.get("validity") or "DAY"), "validity_ttl": 0,
             "product": choice(params.get("product"), PRODUCTS, "product"),
             "quantity": qty, "disclosed_quantity": 0, "price": price,
@@ -258,8 +272,8 @@ class OrderBook:
             "pending_quantity": qty, "cancelled_quantity": 0,
             "market_protection": protection,
             "meta": {}, "tag": tag, "tags": [tag] if tag else None, "guid": order_id,
-            "history_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
-            else "OPEN",
+            "_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
+            else "OPEN", "_aggressive": order_type == "LIMIT" and aggressive,
         }
 
     def _protection(self, row: Mapping[str, Any], order_type: str, protection: float,
@@ -295,30 +309,42 @@ class OrderBook:
                               "completed/cancelled/rejected.")
         return order
 
-    def _match(self, order: dict[str, Any], price: float, now: datetime) -> None:
+    def _match(self, order: dict[str, Any], price: float, now: datetime, gap: bool) -> None:
         buy = order["transaction_type"] == "BUY"
+        # The path from the previous tick to this one is continuous (the order is touched at
+        # its own price) unless this tick opens a bar (a gap) or meets a marketable order.
+        jump = gap or (order.pop("_aggressive", False))
+        touched, triggered_now = price, False
         if order["status"] == "TRIGGER PENDING":
             trigger = order["trigger_price"]
             if not (price >= trigger if buy else price <= trigger):
                 return
-            order["history_open_status"] = "OPEN"
+            order["_open_status"] = "OPEN"
             self._set(order, now, status="OPEN")
-        kind = order["order_type"]
-        if kind in ("MARKET", "SL-M"):
-            slip = self.settings.slippage_points
-            fill_price = self._round_tick(order, price + slip if buy else price - slip)
-            worst = order["price"]  # the market-protection price, 0.0 when unprotected
-            if worst and (price > worst if buy else price < worst):
-                return  # beyond the protection: it rests as a limit at that price
-            if worst:
-                fill_price = min(fill_price, worst) if buy else max(fill_price, worst)
-        elif price <= order["price"] if buy else price >= order["price"]:
-            fill_price = price
+            touched, triggered_now = (price if gap else trigger), True
+        if order["order_type"] in ("MARKET", "SL-M"):
+            fill_price = self._market_fill(order, touched, buy)
+        elif touched <= order["price"] if buy else touched >= order["price"]:
+            fill_price = touched if jump or triggered_now else order["price"]
         else:
+            return
+        if fill_price is None:
             return
         cap = self.settings.fill_qty_per_tick
         qty = order["pending_quantity"] if cap is None else min(cap, order["pending_quantity"])
         self._fill(order, qty, fill_price, now)
+
+    def _market_fill(self, order: Mapping[str, Any], touched: float, buy: bool) -> float | None:
+        """``touched`` plus slippage against the trader, bounded by the market protection
+        (None: beyond it, the order rests as a limit at the protection price)."""
+        slip = self.settings.slippage_points
+        fill_price = self._round_tick(order, touched + slip if buy else touched - slip)
+        worst = float(order["price"])  # the market-protection price, 0.0 when unprotected
+        if not worst:
+            return fill_price
+        if touched > worst if buy else touched < worst:
+            return None
+        return min(fill_price, worst) if buy else max(fill_price, worst)
 
     def _fill(self, order: dict[str, Any], qty: int, price: float, now: datetime) -> None:
         filled = order["filled_quantity"] + qty
@@ -355,7 +381,7 @@ class OrderBook:
 
 
 def _public(order: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in order.items() if k != "history_open_status"}
+    return {k: v for k, v in order.items() if not k.startswith("_")}
 
 
 def _expiry(row: Mapping[str, Any]) -> date | None:

@@ -196,7 +196,8 @@ class FakeKite:
                 by_token[int(row["instrument_token"])] = tick
                 if not is_index(row):
                     self.book.on_tick(row["tradingsymbol"], tick.price_paise / 100.0, tick.ts,
-                                      reference=tick.prev_close_paise / 100.0)
+                                      reference=tick.prev_close_paise / 100.0,
+                                      gap=tick.opens_bar)
                     self.last_ticks[str(row["tradingsymbol"])] = tick
         self.ticker.send_step(by_token, self._encode)
         self.flush_postbacks()

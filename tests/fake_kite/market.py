@@ -44,6 +44,7 @@ class Tick:
     day_high_paise: int
     day_low_paise: int
     prev_close_paise: int
+    opens_bar: bool = False
 
 
 @dataclass(slots=True)
@@ -213,7 +214,8 @@ class FakeMarket:
                               price_paise=price, last_qty=delta, volume_traded=day.volume,
                               avg_price_paise=avg, day_open_paise=day.open_paise,
                               day_high_paise=day.high_paise, day_low_paise=day.low_paise,
-                              prev_close_paise=day.prev_close_paise))
+                              prev_close_paise=day.prev_close_paise,
+                              opens_bar=offset == TICK_OFFSETS_S[0]))
         return ticks
 
     def _day_state(self, symbol: str, bar_ts: datetime, open_paise: int) -> _DayState:

@@ -114,15 +114,55 @@ def test_limit_buy_fills_only_when_a_tick_crosses_it(fake: FakeKite, kite: KiteC
     assert (order["status"], order["average_price"]) == ("COMPLETE", 101.5)
 
 
-def test_sl_m_sell_triggers_then_fills_at_the_triggering_tick(fake: FakeKite,
-                                                              kite: KiteConnect) -> None:
+def test_sl_m_sell_triggered_inside_a_bar_fills_at_its_trigger(fake: FakeKite,
+                                                                 kite: KiteConnect) -> None:
     fake.advance(T0 + timedelta(minutes=5))
     order_id = _place(kite, fake, transaction_type="SELL", order_type="SL-M",
                       trigger_price=102.6)
     assert _order(kite, order_id)["status"] == "TRIGGER PENDING"
-    fake.advance(T0 + timedelta(minutes=6))  # 09:20 bar: 103, 103.5, 102.5, 103.25
+    fake.advance(T0 + timedelta(minutes=6))  # 09:20 bar: 103, 103.5, 102.5 (crosses), 103.25
     order = _order(kite, order_id)
-    assert (order["status"], order["average_price"]) == ("COMPLETE", 102.5)
+    assert (order["status"], order["average_price"]) == ("COMPLETE", 102.6)
+
+
+def test_sl_m_sell_gapped_through_at_a_bar_open_fills_at_the_open(fake: FakeKite,
+                                                                  kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=5))  # last 104.25
+    order_id = _place(kite, fake, transaction_type="SELL", order_type="SL-M",
+                      trigger_price=103.6)
+    fake.advance(T0 + timedelta(minutes=6))  # 09:20 opens at 103, through the trigger
+    assert _order(kite, order_id)["average_price"] == 103.0
+
+
+def test_resting_limit_crossed_inside_a_bar_fills_at_its_limit(fake: FakeKite,
+                                                               kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=6))  # last 103.25
+    order_id = _place(kite, fake, order_type="LIMIT", price=101.8)
+    fake.advance(T0 + timedelta(minutes=7))  # 09:21 bar: 102, 101.5 (crosses), ...
+    assert _order(kite, order_id)["average_price"] == 101.8
+
+
+def test_resting_limit_gapped_through_at_a_bar_open_fills_at_the_open(
+        fake: FakeKite, kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=6))  # last 103.25
+    order_id = _place(kite, fake, order_type="LIMIT", price=102.2)
+    fake.advance(T0 + timedelta(minutes=7))  # 09:21 opens at 102, below the limit
+    assert _order(kite, order_id)["average_price"] == 102.0
+
+
+def test_marketable_limit_fills_at_the_next_tick_price(fake: FakeKite,
+                                                       kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1, seconds=20))  # last 100.5, inside the 09:16 bar
+    order_id = _place(kite, fake, order_type="LIMIT", price=105.0)
+    fake.advance(T0 + timedelta(minutes=2))  # next tick 101.5
+    assert _order(kite, order_id)["average_price"] == 101.5
+
+
+def test_stop_already_through_the_last_price_is_refused(fake: FakeKite,
+                                                        kite: KiteConnect) -> None:
+    fake.advance(T0 + timedelta(minutes=1))  # last 100.25
+    with pytest.raises(kex.InputException, match="higher than the last traded price"):
+        _place(kite, fake, order_type="SL-M", trigger_price=100.0)
 
 
 def test_modify_changes_price_and_cancel_ends_the_order(fake: FakeKite,
