@@ -1,15 +1,16 @@
 """The fake Kite's day: order book, matching on ticks, trade book and net/day positions.
 
-Orders are Kite v3 order dicts. Matching happens only on a tick (never at placement): a
-MARKET order fills at the next tick's price (plus ``slippage_points`` against the trader),
-a LIMIT order when the tick crosses its price (at the tick price, never worse than the
-limit), an SL / SL-M order once the tick reaches its trigger (SL then works as a LIMIT,
-SL-M fills at that tick). ``fill_qty_per_tick`` caps each fill (partial fills); an
+Orders are Kite v3 order dicts. Matching happens only on a tick (never at placement). Between
+two ticks inside a bar the price is taken to move continuously; a bar's open is a gap:
+a MARKET order fills at the next tick (plus ``slippage_points`` against the trader); a
+resting LIMIT fills at its own price when a tick inside a bar crosses it, at the open when the
+bar opens through it, and a limit marketable when placed at the next tick's price; a stop
+(SL / SL-M) triggers at its trigger price (at the open on a gap), SL-M then fills there minus
+slippage and SL works as a limit. ``fill_qty_per_tick`` caps each fill (partial fills); an
 injected RMS rejection books the order as REJECTED with a ``status_message``. Every state
 change appends a snapshot to the order's history and to :attr:`OrderBook.updates` (the
 ticker sends them as postbacks). Positions use the average-cost method.
 """
-
 from __future__ import annotations
 
 import itertools
