@@ -75,7 +75,7 @@ class Schedule:
 
 @pytest.mark.parametrize("date", ["2025-03-03", "2025-06-10"])
 def test_fills_equal_the_paper_exchange_on_the_same_prices(tmp_path: Path, date: str) -> None:
-    bars = _day(date, 180)
+    bars = _day(date, 144)  # twelve cycles
     row = front_month_future("NIFTY", bars["ts"].iloc[0].date(), exchange_token=51_001)
     symbol = str(row["tradingsymbol"])
     paper = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'paper.db'}"), seed=7,
