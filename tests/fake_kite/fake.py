@@ -79,12 +79,12 @@ class FakeKite:
         self.last_ticks: dict[str, Tick] = {}  # by tradingsymbol
         self.margin_settings = margins or MarginSettings()
         self.lock = threading.RLock()
+        self.ticker = TickerServer(self.host, self._ticker_authorized, heartbeat_s=heartbeat_s)
         self.faults = Faults(on_disconnect=self._disconnect, on_half_open=self._half_open,
-                             on_expire=self._expire)
+                             on_expire=self._expire, on_text=self.ticker.send_text)
         self._token_valid = True
         self._rng = random.Random(seed)
         self._request_tokens: set[str] = set()
-        self.ticker = TickerServer(self.host, self._ticker_authorized, heartbeat_s=heartbeat_s)
         self._rest: RestServer | None = None
         self._requests: list[RequestRecord] = []
         self._requests_lock = threading.Lock()

@@ -74,7 +74,8 @@ class Faults:
     """The injectable faults. REST ones are plain state; the socket ones call the server."""
 
     def __init__(self, *, on_disconnect: Callable[[], int], on_half_open: Callable[[], int],
-                 on_expire: Callable[[bool], None]) -> None:
+                 on_expire: Callable[[bool], None],
+                 on_text: Callable[[dict[str, Any]], None]) -> None:
         self._lock = threading.Lock()
         self._http: list[HttpFault] = []
         self._slow: list[SlowFault] = []
@@ -84,6 +85,7 @@ class Faults:
         self._on_disconnect = on_disconnect
         self._on_half_open = on_half_open
         self._on_expire = on_expire
+        self._on_text = on_text
 
     def http_error(self, status: int, *, count: int = 1, path_prefix: str = "/",
                    after_processing: bool = False) -> None:
@@ -145,6 +147,11 @@ class Faults:
         ticks, heartbeats or postbacks) and nothing is read (pings go unanswered), but the
         TCP connection stays up. New connections work normally. Returns how many."""
         return self._on_half_open()
+
+    def ticker_error(self, message: str) -> None:
+        """Send Kite's ticker error message ``{"type": "error", "data": message}`` to every
+        client (``KiteTicker`` calls its ``on_error(ws, 0, message)``)."""
+        self._on_text({"type": "error", "data": message})
 
     def clear(self) -> None:
         """Forget every pending REST fault."""

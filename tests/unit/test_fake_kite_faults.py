@@ -298,3 +298,18 @@ def test_kiteticker_recovers_from_half_open_by_dropping_its_connection(fake: Fak
             minutes=1)
     finally:
         close_ticker(ticker)
+
+
+def test_ticker_error_message_reaches_kitetickers_on_error(fake: FakeKite) -> None:
+    errors: queue.Queue[tuple[int, str]] = queue.Queue()
+    connected: queue.Queue[str] = queue.Queue()
+    ticker = KiteTicker(fake.api_key, fake.access_token, root=fake.ticker_root)
+    ticker.on_connect = lambda ws, _: connected.put("connected")
+    ticker.on_error = lambda ws, code, reason: errors.put((code, reason))
+    connect_ticker(ticker)
+    try:
+        assert connected.get(timeout=10) == "connected"
+        fake.faults.ticker_error("Too many instruments subscribed")
+        assert errors.get(timeout=10) == (0, "Too many instruments subscribed")
+    finally:
+        close_ticker(ticker)
