@@ -60,13 +60,13 @@ class FakeKite:
                  host: str = "127.0.0.1", symbol_map: Mapping[str, str] | None = None,
                  slippage_points: float = 0.0, fill_qty_per_tick: int | None = None,
                  rules: ExchangeRules | None = None, margins: MarginSettings | None = None,
-                 heartbeat_s: float = 1.0) -> None:
+                 heartbeat_s: float = 1.0, start: datetime | None = None) -> None:
         self.host = loopback_host(host)
         self.seed = seed
         self.api_key = api_key
         self.access_token = access_token
         self.api_secret = api_secret
-        self.market = FakeMarket(bars)
+        self.market = FakeMarket(bars, start=start)
         self.instruments = check_rows(instruments if instruments is not None else
                                       default_instruments(self.market.symbols,
                                                           self.market.clock.date()))

@@ -24,6 +24,7 @@ IST = ZoneInfo("Asia/Kolkata")
 BAR_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume")
 TICK_OFFSETS_S = (0, 15, 30, 45)
 _MINUTE_NS = 60_000_000_000
+EMPTY_MARKET_START = datetime(2000, 1, 3, 9, 15, tzinfo=IST)  # a session open, for no bars
 
 
 class FakeMarketError(ValueError):
@@ -110,17 +111,22 @@ def _bar_arrays(bars: pd.DataFrame) -> dict[str, np.ndarray]:
 
 class FakeMarket:
     """Bars of one or more symbols and a clock: :meth:`ticks_until` yields each finished
-    minute's tick path in time order (every symbol's ticks of one step together)."""
+    minute's tick path in time order (every symbol's ticks of one step together). The clock
+    starts at ``start``, else at the first bar, else at a session open (no bars yet)."""
 
-    def __init__(self, bars: pd.DataFrame) -> None:
+    def __init__(self, bars: pd.DataFrame, *, start: datetime | None = None) -> None:
         self._bars = _bar_arrays(bars)
         self._next = 0  # index of the first bar not yet started
         self._steps: list[list[Tick]] = []  # the started minute's steps not yet sent
         self._started_ns = -1  # the last minute whose ticks began to be sent
         self._day: dict[str, _DayState] = {}
         first = self._bars["ts_ns"][0] if len(self._bars["ts_ns"]) else None
-        self.clock = (pd.Timestamp(int(first), tz="UTC").tz_convert(IST).to_pydatetime()
-                      if first is not None else datetime(2000, 1, 1, tzinfo=IST))
+        if start is not None:
+            self.clock = start.astimezone(IST)
+        elif first is not None:
+            self.clock = _from_ns(int(first))
+        else:
+            self.clock = EMPTY_MARKET_START
         self.last_ts = self.clock
 
     @property

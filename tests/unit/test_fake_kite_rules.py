@@ -147,3 +147,15 @@ def test_autoslice_is_refused_not_silently_ignored(fake: FakeKite, kite: KiteCon
         kite.place_autoslice_order(variety="regular", exchange="NFO",
                                    tradingsymbol=_symbol(fake), transaction_type="BUY",
                                    quantity=75, product="NRML", order_type="MARKET")
+
+
+def test_an_empty_market_starts_at_a_session_open_so_orders_can_be_placed() -> None:
+    row = front_month_future("NIFTY", date(2025, 3, 3), exchange_token=60_002)
+    with FakeKite(minute_bars().head(0), [row]) as fake:
+        kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+        assert _order(kite, _place(kite, fake))["status"] == "OPEN"
+
+
+def test_start_sets_the_clock() -> None:
+    fake = FakeKite(minute_bars(), start=T0 - timedelta(minutes=5))
+    assert fake.clock == T0 - timedelta(minutes=5)
