@@ -233,6 +233,7 @@ def test_kiteticker_handshake_refused_after_token_expiry(fake: FakeKite) -> None
     connect_ticker(ticker)
     try:
         assert events.get(timeout=10) == "connected"
+        _wait(lambda: fake.ticker.connections == 1)  # the server has registered the socket
         fake.faults.expire_token()
         _wait(lambda: fake.ticker.refused_handshakes >= 1)
         assert events.empty() and fake.ticker.connections == 0
@@ -309,6 +310,7 @@ def test_ticker_error_message_reaches_kitetickers_on_error(fake: FakeKite) -> No
     connect_ticker(ticker)
     try:
         assert connected.get(timeout=10) == "connected"
+        _wait(lambda: fake.ticker.connections == 1)  # the server has registered the socket
         fake.faults.ticker_error("Too many instruments subscribed")
         assert errors.get(timeout=10) == (0, "Too many instruments subscribed")
     finally:

@@ -224,6 +224,7 @@ def test_order_state_changes_arrive_as_postbacks(
         [row] = fake.instruments
         probe = probe_factory(fake, [int(row["instrument_token"])])
         probe.expect("connected")
+        wait_subscribed(fake, int(row["instrument_token"]))  # the server holds the socket
         kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
         order_id = kite.place_order(variety="regular", exchange="NFO",
                                     tradingsymbol=row["tradingsymbol"], transaction_type="BUY",
