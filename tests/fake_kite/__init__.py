@@ -25,6 +25,9 @@ never restarted (``ReactorNotRestartable``). The pattern:
   thread). Call ``subscribe`` / ``set_mode`` from the ticker's ``on_connect`` callback (it
   runs on the reactor thread) or through ``reactor.callFromThread``.
 * Callbacks run on the reactor thread: hand data to the test through a ``queue.Queue``.
+* Once ``on_connect`` fired, everything the fake sends (postbacks, errors, drops) reaches that
+  socket; ticks need the subscribe/mode messages processed first: wait until
+  ``fake.ticker.subscriptions()`` shows them before ``fake.advance``.
 * A test that needs a fresh reactor (e.g. one that must stop it) runs in a subprocess.
 * ``KiteTicker``'s own ping/pong check never fires (it sends no pings), so a half-open socket
   is only seen by the consumer's staleness clock (heartbeats stop). To recover, abort the

@@ -7,7 +7,9 @@ key/token the fake does not accept is refused with HTTP 403. The client sends JS
 (see :mod:`tests.fake_kite.packets`), a 1-byte heartbeat every second, and order postbacks
 as text ``{"type": "order", "data": {...}}``. :meth:`TickerServer.send_step` and
 :meth:`TickerServer.send_text` return once the frames are written to every socket, so a
-test that advances the market then reads the REST books sees a consistent state.
+test that advances the market then reads the REST books sees a consistent state; and a
+client whose handshake was answered (``KiteTicker.on_connect`` fired) gets everything sent
+after it (sends wait for such sockets to be registered).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.fake_kite.packets import HEARTBEAT, MODES, frame
 
 Encode = Callable[[int, Tick, str], bytes]  # (token, tick, mode) -> packet
 _SEND_TIMEOUT_S = 5.0
+_HANDSHAKE_SETTLE_S = 1.0
 
 
 @dataclass(eq=False)
@@ -54,6 +57,7 @@ class TickerServer:
         self._authorize = authorize
         self._heartbeat_s = heartbeat_s
         self._connections: list[Connection] = []
+        self._handshaking: dict[int, float] = {}  # accepted sockets whose handler not yet ran
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-kite-ticker",
                                         daemon=True)
@@ -87,12 +91,12 @@ class TickerServer:
 
     def send_step(self, ticks: Mapping[int, Tick], encode: Encode) -> None:
         """Send one frame per connection with the subscribed tokens among ``ticks``."""
-        if not self._connections:
+        if not self._connections and not self._handshaking:
             return  # nobody listens: skip the round trip to the loop
         self._call(self._send_step(dict(ticks), encode))
 
     def send_text(self, payload: Mapping[str, Any]) -> None:
-        if not self._connections:
+        if not self._connections and not self._handshaking:
             return
         self._call(self._broadcast(json.dumps(payload, default=str)))
 
@@ -125,6 +129,7 @@ class TickerServer:
         api_key = query.get("api_key", [""])[0]
         token = query.get("access_token", [""])[0]
         if self._authorize(api_key, token):
+            self._handshaking[id(socket)] = self._loop.time()
             return None
         self.refused_handshakes += 1
         return socket.respond(HTTPStatus.FORBIDDEN, "Incorrect `api_key` or `access_token`.\n")
@@ -132,6 +137,7 @@ class TickerServer:
     async def _handle(self, socket: ServerConnection) -> None:
         conn = Connection(socket)
         self._connections.append(conn)
+        self._handshaking.pop(id(socket), None)
         beat = asyncio.create_task(self._heartbeat(conn))
         try:
             async for message in socket:
@@ -166,7 +172,18 @@ class TickerServer:
             if not conn.muted:
                 await self._send(conn, HEARTBEAT)
 
+    async def _settle(self) -> None:
+        """Wait (up to 1 s) for sockets whose handshake was answered to reach the handler: a
+        client told it is connected then receives everything sent afterwards."""
+        now = self._loop.time()
+        for socket_id, since in list(self._handshaking.items()):
+            if now - since > _HANDSHAKE_SETTLE_S:
+                del self._handshaking[socket_id]  # the client went away mid-handshake
+        while self._handshaking and self._loop.time() - now < _HANDSHAKE_SETTLE_S:
+            await asyncio.sleep(0.002)
+
     async def _send_step(self, ticks: dict[int, Tick], encode: Encode) -> None:
+        await self._settle()
         sends = []
         for conn in list(self._connections):
             packets = [encode(token, ticks[token], mode) for token, mode in conn.modes.items()
@@ -176,6 +193,7 @@ class TickerServer:
         await asyncio.gather(*sends)
 
     async def _broadcast(self, data: str | bytes) -> None:
+        await self._settle()
         await asyncio.gather(*(self._send(c, data) for c in list(self._connections)
                                if not c.muted))
 
@@ -184,6 +202,7 @@ class TickerServer:
             await asyncio.wait_for(conn.socket.send(data), _SEND_TIMEOUT_S)
 
     async def _drop_all(self) -> int:
+        await self._settle()
         dropped = list(self._connections)
         for conn in dropped:
             conn.muted = True
@@ -192,6 +211,7 @@ class TickerServer:
         return len(dropped)
 
     async def _half_open_all(self) -> int:
+        await self._settle()
         count = 0
         for conn in self._connections:
             if not conn.muted:
