@@ -27,7 +27,7 @@ from tests.fake_kite.faults import Faults
 from tests.fake_kite.fields import KiteApiError
 from tests.fake_kite.instruments import check_rows, default_instruments, is_index
 from tests.fake_kite.margins import MarginSettings
-from tests.fake_kite.market import IST, FakeMarket, Tick
+from tests.fake_kite.market import IST, FakeMarket, FakeMarketError, Tick
 from tests.fake_kite.packets import tick_packet
 from tests.fake_kite.rest import Params, RequestRecord, RestServer
 from tests.fake_kite.routes import dispatch
@@ -72,6 +72,10 @@ class FakeKite:
                                                           self.market.clock.date()))
         self._by_token = {int(r["instrument_token"]): r for r in self.instruments}
         self._drives = drive_map(self.instruments, self.market.symbols, symbol_map or {})
+        idle = sorted(set(self.market.symbols) - set(self._drives))
+        if idle:
+            raise FakeMarketError(f"bars symbol(s) {idle} drive no instrument: give rows whose "
+                                  "tradingsymbol or name is the symbol, or a symbol_map entry")
         self.book = OrderBook({r["tradingsymbol"]: r for r in self.instruments},
                               BookSettings(slippage_points=slippage_points,
                                            fill_qty_per_tick=fill_qty_per_tick,
@@ -149,9 +153,12 @@ class FakeKite:
                  volume: int = 0) -> None:
         """Add one bar of a bars ``symbol`` (or of a tradingsymbol) and send its ticks."""
         with self.lock:
+            driven = self._drives.get(symbol) or [
+                r for r in self.instruments if symbol in (r["tradingsymbol"], r["name"])]
+            if not driven:
+                raise FakeMarketError(f"bar symbol {symbol!r} drives no instrument")
             self.market.append_bar(symbol, ts, o, h, low, c, volume)
-            self._drives.setdefault(symbol, [r for r in self.instruments
-                                             if symbol in (r["tradingsymbol"], r["name"])])
+            self._drives[symbol] = driven
             self.advance(ts + timedelta(minutes=1))
 
     def play(self, speed: float = 60.0) -> None:

@@ -13,7 +13,7 @@ from kiteconnect import exceptions as kex
 
 from live.adapters.kite import KiteBroker
 from live.broker import OrderRequest, Outcome, Side
-from tests.fake_kite import ExchangeRules, FakeKite, front_month_future
+from tests.fake_kite import ExchangeRules, FakeKite, FakeMarketError, front_month_future
 from tests.unit.test_fake_kite_rest import T0, _order, _place, _symbol, minute_bars
 
 
@@ -159,3 +159,9 @@ def test_an_empty_market_starts_at_a_session_open_so_orders_can_be_placed() -> N
 def test_start_sets_the_clock() -> None:
     fake = FakeKite(minute_bars(), start=T0 - timedelta(minutes=5))
     assert fake.clock == T0 - timedelta(minutes=5)
+
+
+def test_bars_of_a_symbol_no_instrument_follows_are_refused() -> None:
+    row = front_month_future("BANKNIFTY", date(2025, 3, 3), exchange_token=60_003)
+    with pytest.raises(FakeMarketError, match=r"\['NIFTY'\] drive no instrument"):
+        FakeKite(minute_bars(), [row])
