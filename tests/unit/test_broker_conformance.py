@@ -9,12 +9,13 @@ Adding an adapter (e.g. the Kite adapter over its fake transport): write a facto
 ``def kite_venue(tmp_path: Path) -> Venue`` that builds the adapter and returns
 ``Venue(broker=..., push_bar=..., slippage_points=...)``, where ``push_bar(ts, o, h, l, c)``
 delivers one bar of :data:`SYMBOL` to the fake exchange behind the transport, and append
-``kite_venue`` to :data:`VENUES`. Nothing else changes.
+``kite_venue`` to :data:`VENUES`. Nothing else changes. A venue holding a resource (the
+loopback fake Kite's servers) gives ``close``, called after the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ class Venue:
     broker: Broker
     push_bar: PushBar  # (ts, open, high, low, close) of SYMBOL
     slippage_points: float
+    close: Callable[[], None] | None = None
 
 
 def paper_venue(tmp_path: Path) -> Venue:
@@ -70,12 +72,35 @@ def kite_venue(tmp_path: Path) -> Venue:
                  slippage_points=model.slippage_points)
 
 
-VENUES: list[Callable[[Path], Venue]] = [paper_venue, kite_venue]
+def fake_kite_venue(tmp_path: Path) -> Venue:
+    """The Kite adapter through the real ``kiteconnect`` client over HTTP to the loopback
+    fake Kite (:mod:`tests.fake_kite`), whose market moves by the bars pushed to it."""
+    import pandas as pd
+    from kiteconnect import KiteConnect
+
+    from live.adapters.kite import KiteBroker
+    from tests.fake_kite import FakeKite, front_month_future
+
+    row = front_month_future("NIFTY", T0.date(), exchange_token=51_001, lot_size=1)
+    assert row["tradingsymbol"] == SYMBOL
+    fake = FakeKite(pd.DataFrame(columns=["ts", "symbol", "open", "high", "low", "close",
+                                          "volume"]),
+                    [row], slippage_points=0.10).start()
+    client = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
+    return Venue(broker=KiteBroker(client),
+                 push_bar=lambda ts, o, h, lo, c: fake.push_bar(SYMBOL, ts, o, h, lo, c),
+                 slippage_points=0.10, close=fake.close)
+
+
+VENUES: list[Callable[[Path], Venue]] = [paper_venue, kite_venue, fake_kite_venue]
 
 
 @pytest.fixture(params=VENUES, ids=lambda factory: factory.__name__.removesuffix("_venue"))
-def venue(request: pytest.FixtureRequest, tmp_path: Path) -> Venue:
-    return request.param(tmp_path)
+def venue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Venue]:
+    made = request.param(tmp_path)
+    yield made
+    if made.close is not None:
+        made.close()
 
 
 class Market:
