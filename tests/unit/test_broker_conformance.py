@@ -118,6 +118,9 @@ class Market:
 
 
 def _order(key: str, side: Side, qty: int, **kwargs: object) -> OrderRequest:
+    if kwargs.get("order_type", OrderType.MARKET) in (OrderType.MARKET, OrderType.SL_M):
+        # wide enough for the cases' 2% bar-to-bar moves: a market order fills, never rests
+        kwargs.setdefault("market_protection_pct", 5.0)
     return OrderRequest(client_key=key, symbol=SYMBOL, exchange=EXCHANGE, side=side, qty=qty,
                         **kwargs)  # type: ignore[arg-type]
 

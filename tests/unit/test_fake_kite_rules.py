@@ -131,15 +131,17 @@ def test_market_protection_keeps_a_market_buy_from_filling_above_it(
     assert (order["status"], order["average_price"]) == ("COMPLETE", 100.5)
 
 
-def test_required_market_protection_refuses_a_bare_market_order() -> None:
+def test_required_market_protection_refuses_a_bare_market_order_not_the_adapters() -> None:
     rules = ExchangeRules(require_market_protection=True)
     with FakeKite(minute_bars(), rules=rules) as fake:
         kite = KiteConnect(fake.api_key, access_token=fake.access_token, root=fake.rest_root)
-        result = KiteBroker(kite).submit(OrderRequest(
-            client_key="bare", symbol=_symbol(fake), exchange="NFO", side=Side.BUY, qty=75))
-        assert result.outcome is Outcome.REJECTED
-        assert "market_protection" in result.reason
-        assert _place(kite, fake, market_protection=-1)  # automatic protection is accepted
+        with pytest.raises(kex.InputException, match="market_protection"):
+            _place(kite, fake)  # a bare MARKET order, as Kite refuses it
+        result = KiteBroker(kite).submit(OrderRequest(  # the adapter always protects
+            client_key="protected", symbol=_symbol(fake), exchange="NFO", side=Side.BUY,
+            qty=75))
+        assert result.outcome is Outcome.CONFIRMED, result.reason
+        assert _place(kite, fake, market_protection=-1, tag="auto")  # automatic: accepted
 
 
 def test_autoslice_is_refused_not_silently_ignored(fake: FakeKite, kite: KiteConnect) -> None:
