@@ -16,8 +16,9 @@ class MarketSettings(BaseModel):
                       description="replay:<dataset> | kite | ticks:<YYYY-MM-DD> (the default "
                                   "of `stratops live run --feed`)")
     risk_history_dataset: str = Field(
-        "nse_futures_cont_1m", description="with a live feed: the dataset whose daily closes the VaR "
-                                    "and volatility caps use (a replay uses its own dataset)")
+        "nse_futures_cont_1m",
+        description="with a live feed: the dataset whose daily closes the VaR and volatility "
+                    "caps use (a replay uses its own dataset)")
     ticker_url: str = Field("wss://ws.kite.trade", description="Kite WebSocket ticker root")
     rest_url: str = Field("https://api.kite.trade",
                           description="Kite Connect REST root (the historical catch-up)")

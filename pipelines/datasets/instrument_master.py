@@ -81,14 +81,6 @@ def build_master(start: date, end: date) -> InstrumentMaster:
     return InstrumentMaster(rows, source="synthetic instrument master")
 
 
-def index_symbol_of(underlying: str) -> str:
-    """The index row (``NIFTY 50``) whose spot the futures of ``underlying`` are priced on."""
-    for sym, _, _, name in INDEX_ROWS:
-        if name == underlying:
-            return sym
-    raise KeyError(f"no index row for underlying {underlying!r}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Write the SYNTHETIC Kite-format instrument master CSV."""
     parser = argparse.ArgumentParser(description="Write a SYNTHETIC Kite instruments dump.")

@@ -113,14 +113,6 @@ def _segments(sessions: list[date], master: InstrumentMaster, underlying: str,
     return segments
 
 
-def continuous_series(per_contract: pd.DataFrame, master: InstrumentMaster,
-                      underlyings: tuple[str, ...], rule: RollRule
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The back-adjusted front-month series per underlying and its rolls table."""
-    adjusted, _, rolls = front_series(per_contract, master, underlyings, rule)
-    return adjusted, rolls
-
-
 def front_series(per_contract: pd.DataFrame, master: InstrumentMaster,
                  underlyings: tuple[str, ...], rule: RollRule
                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

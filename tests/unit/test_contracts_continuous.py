@@ -12,7 +12,6 @@ import pytest
 from pipelines.datasets.instrument_master import build_master
 from pipelines.datasets.synthetic_futures import (
     CarryModel,
-    continuous_series,
     contract_bars,
     front_series,
 )
@@ -37,7 +36,8 @@ def per_contract(spot: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def continuous(per_contract: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return continuous_series(per_contract, MASTER, UNDERLYINGS, RULE)
+    adjusted, _, rolls = front_series(per_contract, MASTER, UNDERLYINGS, RULE)
+    return adjusted, rolls
 
 
 def _session(ts: pd.Series) -> pd.Series:

@@ -18,7 +18,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -197,12 +197,6 @@ def write_access_token(path: Path, access_token: str, issued_at: datetime) -> No
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def with_token(credentials: KiteCredentials, access_token: str,
-               issued_at: datetime) -> KiteCredentials:
-    """``credentials`` with a new access token (as after a login)."""
-    return replace(credentials, access_token=access_token, issued_at=issued_at)
 
 
 def _check_owner_only(path: Path, info: os.stat_result) -> None:
