@@ -26,7 +26,8 @@ from tests.integration.conftest import run_in
 
 pytestmark = pytest.mark.integration
 
-DATASETS = {"goog_1d", "eurusd_1h", "sp500_1d", "nse_index_1m"}
+DATASETS = {"goog_1d", "eurusd_1h", "sp500_1d", "nse_index_1m", "nse_futures_1m",
+            "nse_futures_front_1m", "nse_futures_cont_1m"}
 
 
 def _locked_outs(lock: Path) -> dict[str, str]:
