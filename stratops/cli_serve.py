@@ -13,7 +13,7 @@ from stratops.cli_common import JsonOpt, print_json
 def serve(
     mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
     feed: Annotated[str, typer.Option(help="replay:<dataset> (kite once it lands)")]
-    = "replay:nse_futures_front_1m",
+    = "replay:nse_index_1m",
     broker: Annotated[str, typer.Option(help="paper | kite")] = "paper",
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
     candidates: Annotated[bool, typer.Option(

@@ -71,18 +71,15 @@ class ResearchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # research runs on what live trades: the front-month futures, back-adjusted at each roll
-    # (README, Instruments, contracts and roll); the regime labels are per session, the same
-    # sessions as the spot series the futures were priced from
-    datasets: tuple[str, ...] = ("nse_futures_cont_1m",)
+    datasets: tuple[str, ...] = ("nse_index_1m",)
     strategies: tuple[str, ...] = ("range_breakout", "ema_cross", "atr_reversal",
                                    "atr_divergence")
     symbols: dict[str, str] = Field(
-        default_factory=lambda: {"nse_futures_cont_1m": "NIFTY"},
+        default_factory=lambda: {"nse_index_1m": "NIFTY"},
         description="dataset -> symbol researched (default: the dataset's first symbol)")
     labels: dict[str, Path] = Field(
         default_factory=lambda: {
-            "nse_futures_cont_1m": Path("data/labels/nse_index_1m_regimes.parquet")},
+            "nse_index_1m": Path("data/labels/nse_index_1m_regimes.parquet")},
         description="dataset -> per-session regime labels for the OOS regime breakdown")
     walk_forward: WalkForwardSettings = Field(default_factory=WalkForwardSettings)
     select: str = Field("sharpe", description="in-sample metric that picks each fold's params")
