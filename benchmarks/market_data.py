@@ -37,8 +37,8 @@ intent latency through the real runner, and memory.
 3. Memory: tracemalloc's peak over the throughput run's aggregation (3,000 instruments'
    open minutes) and the process's peak RSS.
 
-Run: ``.venv/bin/python benchmarks/market_data.py [--ticks 600000] [--minutes 3]`` (about
-a minute and a half on a 2-CPU machine). The last lines are ``name: value`` pairs, the headline
+Run: ``.venv/bin/python benchmarks/market_data.py [--ticks 600000] [--days 3]`` (about
+three minutes on a 2-CPU machine). The last lines are ``name: value`` pairs, the headline
 ratio last.
 """
 
