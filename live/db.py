@@ -112,7 +112,10 @@ def make_engine(url: str, root: Path | None = None, *, create: bool = True,
         if not path.is_file():
             raise StoreUnavailableError(f"no {what} at {path}{hint and f': {hint}'}")
     resolved = normalise_url(url, root)
-    engine = sa.create_engine(resolved, future=True, pool_pre_ping=True)
+    # pre-ping finds a server connection dropped while pooled; a SQLite connection is an
+    # open file, never dropped, and the ping was a SELECT 1 before every checkout
+    engine = sa.create_engine(resolved, future=True,
+                              pool_pre_ping=not resolved.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         private_sqlite_file(Path(resolved[len("sqlite:///"):]))
         event.listen(engine, "connect", _sqlite_pragmas)

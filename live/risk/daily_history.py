@@ -35,6 +35,7 @@ class DailyCloses:
                                 "positive price)")
         self.closes = closes.sort_index()
         self._returns: dict[tuple[tuple[str, ...], date, int], pd.DataFrame] = {}
+        self._vols: dict[tuple[str, date, int, int], float] = {}
 
     @classmethod
     def from_bars(cls, frame: pd.DataFrame) -> DailyCloses:
@@ -73,7 +74,18 @@ class DailyCloses:
     def annual_vol(self, symbol: str, day: date, lookback_days: int,
                    min_days: int) -> float:
         """Annualised realised volatility (decimal) of ``symbol`` over the returns before
-        ``day``; fewer than ``min_days`` returns, or a zero volatility, is refused."""
+        ``day``; fewer than ``min_days`` returns, or a zero volatility, is refused. Kept
+        per (symbol, day, lookback, minimum), like the returns: the closes before ``day``
+        do not change during its session, and every check of an entry asks for it twice
+        (exposure greeks, margin)."""
+        key = (symbol, day, lookback_days, min_days)
+        found = self._vols.get(key)
+        if found is None:
+            found = self._vols[key] = self._annual_vol(symbol, day, lookback_days, min_days)
+        return found
+
+    def _annual_vol(self, symbol: str, day: date, lookback_days: int,
+                    min_days: int) -> float:
         returns = self.returns_before([symbol], day, lookback_days)[symbol].to_numpy()
         if returns.size < min_days:
             raise RiskDataError(f"{returns.size} daily returns of {symbol} before {day} are "

@@ -125,7 +125,10 @@ def book_history(positions: Mapping[str, float], returns: pd.DataFrame) -> BookH
         if symbol not in returns.columns:
             raise RiskDataError(f"no returns history for held symbol {symbol!r}")
     symbols = tuple(held)
-    values = returns.loc[:, list(symbols)].to_numpy(dtype=float)
+    if tuple(returns.columns) == symbols:  # the caps' case: no reindexing to do
+        values = returns.to_numpy(dtype=float, copy=True)
+    else:
+        values = returns.loc[:, list(symbols)].to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values <= -1.0)
     if bad.any():
         row, col = np.argwhere(bad)[0]

@@ -74,13 +74,16 @@ class OrderPipeline(OrderSlicer):
         ts, version = bar.ts, str(d.version)
         if decision.action == "enter":
             self.entry_traces.add(trace)
-        self.executor.record(SignalRaised(trace_id=trace, ts_event=ts, strategy=d.strategy,
-                                          version=version, symbol=bar.symbol, side=side,
-                                          reason=decision.reason))
-        allowed, why = self._governance(d, bar, decision)
-        self.executor.record(GovernanceDecided(trace_id=trace, ts_event=ts,
-                                               strategy=d.strategy, version=version,
-                                               allowed=allowed, reason=why))
+        signal = SignalRaised(trace_id=trace, ts_event=ts, strategy=d.strategy,
+                              version=version, symbol=bar.symbol, side=side,
+                              reason=decision.reason)
+        allowed, why = self._governance(d, bar, decision)  # reads no effect of the signal
+        # the signal and its governance decision in one commit (one fsync, not two), in
+        # that order; nothing leaves the process before it (the broker is called after the
+        # intent's own commit)
+        self.bus.publish(signal, GovernanceDecided(trace_id=trace, ts_event=ts,
+                                                   strategy=d.strategy, version=version,
+                                                   allowed=allowed, reason=why))
         if not allowed:
             self.summary.denials += 1
             return False

@@ -27,6 +27,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -182,6 +183,8 @@ class PaperExchange:
         self._symbols = None if symbols is None else frozenset(symbols)
         store.create(engine)
         store.bind_config(engine, seed, fill_model)
+        self._fills_read: list[FillReport] = []  # fills() so far, duplicates included
+        self._fills_read_seq = 0  # the last fill row they include
 
     # ---- market data -------------------------------------------------------------------
 
@@ -419,9 +422,16 @@ class PaperExchange:
             return [order.report() for order in store.all_orders(conn)]
 
     def fills(self) -> list[FillReport]:
-        """Executions in order; a fill hit by the duplicate fault is listed twice."""
+        """Executions in order; a fill hit by the duplicate fault is listed twice.
+
+        Fills are only ever inserted, in seq order, by write transactions (serialised), so
+        the reports read before are kept and only the rows after the last seq read are
+        fetched (every bar polls this: reading the whole table grew with the session)."""
         with self._reporting() as conn:
-            return self._fill_reports(conn)
+            for row in conn.execute(_FILLS_AFTER, {"after": self._fills_read_seq}):
+                self._fills_read.extend([_fill_report(row)] * row.copies)
+                self._fills_read_seq = row.seq
+        return list(self._fills_read)
 
     def positions(self) -> list[PositionReport]:
         """Non-flat net positions, by symbol."""
@@ -434,11 +444,7 @@ class PaperExchange:
     def _fill_reports(conn: sa.Connection) -> list[FillReport]:
         reports: list[FillReport] = []
         for row in conn.execute(sa.select(store.fills).order_by(store.fills.c.seq)):
-            report = FillReport(
-                trade_id=row.trade_id, broker_order_id=row.broker_order_id,
-                client_key=row.client_key, symbol=row.symbol, side=Side(row.side),
-                qty=row.qty, price=row.price, ts=store.from_text(row.ts))
-            reports.extend([report] * row.copies)
+            reports.extend([_fill_report(row)] * row.copies)
         return reports
 
     # ---- inspection for tests and operators (these see through faults) ------------------
@@ -479,3 +485,13 @@ class PaperExchange:
         return set_faults(self._engine, drop_ack_next=drop_ack_next,
                           duplicate_fill_next=duplicate_fill_next, unavailable=unavailable,
                           reject_next=reject_next, reject_reason=reject_reason)
+
+
+_FILLS_AFTER = sa.select(store.fills).where(
+    store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq)
+
+
+def _fill_report(row: sa.Row[Any]) -> FillReport:
+    return FillReport(trade_id=row.trade_id, broker_order_id=row.broker_order_id,
+                      client_key=row.client_key, symbol=row.symbol, side=Side(row.side),
+                      qty=row.qty, price=row.price, ts=store.from_text(row.ts))

@@ -37,8 +37,11 @@ class FaultSettingError(StratopsError, ValueError):
     """A fault setting outside its domain."""
 
 
+_READ = sa.select(store.faults).where(store.faults.c.id == 1)  # built once: read per call
+
+
 def read_faults(conn: sa.Connection) -> Faults:
-    row = conn.execute(sa.select(store.faults).where(store.faults.c.id == 1)).one()
+    row = conn.execute(_READ).one()
     return Faults(drop_ack_next=row.drop_ack_next,
                   duplicate_fill_next=bool(row.duplicate_fill_next),
                   unavailable=bool(row.unavailable), reject_next=row.reject_next or 0,

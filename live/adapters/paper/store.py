@@ -267,8 +267,16 @@ def find_order(conn: sa.Connection, *, broker_order_id: str | None = None,
     return None if row is None else OrderRow.from_row(row)
 
 
+_SYMBOL_ORDERS_IN_STATE = sa.select(orders).where(
+    orders.c.symbol == sa.bindparam("o_symbol"), orders.c.state == sa.bindparam("o_state")
+).order_by(orders.c.seq)
+
+
 def all_orders(conn: sa.Connection, *, symbol: str | None = None,
                state: OrderState | None = None) -> list[OrderRow]:
+    if symbol is not None and state is not None:  # every bar's question: built once
+        return [OrderRow.from_row(r) for r in conn.execute(
+            _SYMBOL_ORDERS_IN_STATE, {"o_symbol": symbol, "o_state": state.value})]
     query = sa.select(orders).order_by(orders.c.seq)
     if symbol is not None:
         query = query.where(orders.c.symbol == symbol)
@@ -282,8 +290,18 @@ def update_order(conn: sa.Connection, broker_order_id: str, **values: Any) -> No
                  .values(**values))
 
 
+# The per-bar statements, built once (bound parameters): a statement built per call costs
+# more in SQLAlchemy's construction and cache-key work than SQLite takes to run it.
+_BAR_COLUMNS = ("ts", "ts_epoch_us", "open", "high", "low", "close")
+_LAST_BAR = sa.select(bars).where(bars.c.symbol == sa.bindparam("b_symbol"))
+_UPDATE_BAR = bars.update().where(bars.c.symbol == sa.bindparam("b_symbol")).values(
+    {name: sa.bindparam(name) for name in _BAR_COLUMNS})
+_INSERT_BAR = bars.insert().values(
+    {name: sa.bindparam(name) for name in ("symbol", *_BAR_COLUMNS)})
+
+
 def last_bar(conn: sa.Connection, symbol: str) -> Bar | None:
-    row = conn.execute(sa.select(bars).where(bars.c.symbol == symbol)).first()
+    row = conn.execute(_LAST_BAR, {"b_symbol": symbol}).first()
     if row is None:
         return None
     return Bar(from_text(row.ts), row.open, row.high, row.low, row.close)
@@ -292,9 +310,9 @@ def last_bar(conn: sa.Connection, symbol: str) -> Bar | None:
 def save_bar(conn: sa.Connection, symbol: str, bar: Bar) -> None:
     values = {"ts": to_text(bar.ts), "ts_epoch_us": round(bar.ts.timestamp() * 1e6),
               "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
-    if conn.execute(bars.update().where(bars.c.symbol == symbol).values(**values)).rowcount:
+    if conn.execute(_UPDATE_BAR, {"b_symbol": symbol, **values}).rowcount:
         return
-    conn.execute(bars.insert().values(symbol=symbol, **values))
+    conn.execute(_INSERT_BAR, {"symbol": symbol, **values})
 
 
 def market_time(conn: sa.Connection) -> str:
