@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from stratops.clock import utc_now
@@ -47,7 +47,7 @@ def parse_feed_spec(spec: str) -> tuple[str, str]:
     return "replay", parse_feed(spec)
 
 
-def feed_credentials(settings: Settings) -> tuple[str, str]:
+def feed_credentials(settings: Settings, now: datetime | None = None) -> tuple[str, str]:
     """(api key, access token) for the ticker and the historical API: the broker side's
     reader (:func:`stratops.kite_ops.kite_credentials`: the environment, then the 0600
     secret file ``live.kite.secret_file``), the token checked fresh - the feed never
@@ -61,7 +61,7 @@ def feed_credentials(settings: Settings) -> tuple[str, str]:
 
     try:
         credentials = kite_credentials(settings)
-        require_fresh_token(credentials, utc_now())
+        require_fresh_token(credentials, utc_now() if now is None else now)
     except (KiteCredentialsError, KiteTokenStaleError) as exc:
         raise LiveSetupError(f"--feed kite refused: {exc}") from exc
     assert credentials.access_token is not None  # require_fresh_token checked it
@@ -87,13 +87,14 @@ def session_tokens(contracts: ContractBook, symbols: Iterable[str], day: date) -
 
 def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
               ticker: Any = None, history: Any = None, contracts: ContractBook | None = None,
-              day: date | None = None) -> Any:
+              day: date | None = None, clock: Callable[[], datetime] = utc_now) -> Any:
     """The live Kite feed (not yet connected: it connects when the runner iterates it),
     subscribed to the front contract of each of ``symbols`` on ``day`` (today's session by
     default) from ``contracts`` (the instrument master's book by default). ``ticker``
     defaults to the real ``KiteTicker`` at ``live.market.ticker_url``; ``history`` (the
     catch-up's source: pass the Kite broker's rate-limited client when there is one)
-    defaults to a ``KiteConnect`` at ``live.kite.root``."""
+    defaults to a ``KiteConnect`` at ``live.kite.root``. ``clock`` is the aware wall clock
+    (a test drives a simulated one)."""
     from live.market.kite_feed import KiteFeed, KiteFeedConfig
     from live.market.kite_ticker import real_ticker
     from live.market.recorder import TickRecorder
@@ -102,10 +103,10 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
 
     market = settings.live.market
     book = contracts if contracts is not None else contract_book(settings)
-    the_day = day if day is not None else book.session_of(utc_now())
+    the_day = day if day is not None else book.session_of(clock())
     tokens = session_tokens(book, symbols, the_day)
     if ticker is None or (market.catchup and history is None):
-        api_key, access_token = feed_credentials(settings)
+        api_key, access_token = feed_credentials(settings, clock())
         if ticker is None:
             ticker = real_ticker(api_key, access_token, root=market.ticker_url,
                                  reconnect_max_tries=market.reconnect_max_tries,
@@ -126,7 +127,7 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
         stale_after_seconds=market.stale_after_seconds, grace_seconds=market.bar_grace_seconds,
         catchup_sessions=market.catchup_sessions or settings.live.max_history_sessions,
         catchup_settle_seconds=market.catchup_settle_seconds)
-    return KiteFeed(ticker, tokens, the_venue, clock=utc_now, monotonic=time.monotonic,
+    return KiteFeed(ticker, tokens, the_venue, clock=clock, monotonic=time.monotonic,
                     config=config, history=history, recorder=recorder)
 
 

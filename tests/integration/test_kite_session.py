@@ -1,0 +1,194 @@
+"""A session against the fake Kite through the real clients, end to end: a real runner
+process (``kite_driver.py``: ``open_kite_broker`` + ``kite_feed`` on the instrument
+master's front contract, ``KiteConnect`` + ``KiteTicker`` over loopback) trades ema_cross
+(default parameters, 1 lot) on 2025-03-03 of the synthetic NIFTY data while this process
+plays the fake Kite minute by minute in lock-step with it (advance one minute, wait until
+the runner has processed that bar and sent its orders, advance again: fills come at the
+next minute's first tick, as the paper exchange's ``next_open``).
+
+- the trades equal the paper session's on the same prices (both at 0 slippage);
+- a SIGKILL mid-session and a restart send nothing twice, and end in the uninterrupted
+  run's trading state;
+- a desk kill-switch flatten reaches the fake's book within 1 s of wall time;
+- a dropped socket is recovered with no missed bar; bars sent while it is down are
+  flagged in the journal (an alert naming the minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from live.contracts import ContractBook
+from live.runner.feed import replay_frame
+from pipelines.datasets.instrument_master import build_master
+from strategies.contracts import RollRule
+from stratops.settings import Settings
+from tests.fake_kite import FakeKite
+from tests.synthetic_datasets import nse_index_1m_path
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+IST = ZoneInfo("Asia/Kolkata")
+DAY = date(2025, 3, 3)
+MINUTE = timedelta(minutes=1)
+WAIT_S = 30.0  # a generous bound for one lock-step (never asserted as a speed)
+BARS = 150  # 09:15-11:44: ema_cross enters and exits more than once by then
+
+
+def _bars() -> pd.DataFrame:
+    return replay_frame(nse_index_1m_path(), ["NIFTY"], DAY, DAY).head(BARS)
+
+
+def _master(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The master file (the synthetic Kite dump) and the row of the contract it selects
+    (typed, as the fake takes it)."""
+    master = build_master(date(2025, 1, 1), date(2025, 12, 31))
+    path = folder / "kite_instruments.csv"
+    path.write_text(master.to_csv())
+    rule = RollRule(days_before_expiry=Settings(root=folder).instruments.roll_days_before_expiry)
+    front = ContractBook(master, rule).front("NIFTY", DAY)
+    row = {name: getattr(front, name) for name in (
+        "instrument_token", "exchange_token", "tradingsymbol", "name", "last_price", "expiry",
+        "strike", "tick_size", "lot_size", "instrument_type", "segment", "exchange")}
+    return path, row
+
+
+@dataclass
+class Run:
+    """One runner process and its working folder."""
+
+    folder: Path
+    proc: subprocess.Popen[str] | None = None
+    seen: set[datetime] = field(default_factory=set)
+
+    def start(self, venue: str, crash_at: str = "") -> None:
+        env = dict(os.environ, PYTHONPATH=str(REPO), TZ="Asia/Kolkata")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.kite_driver", str(self.folder), venue,
+             *([crash_at] if crash_at else [])],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def lines(self) -> list[str]:
+        path = self.folder / "progress"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def bars_done(self) -> set[datetime]:
+        return {datetime.fromisoformat(line.split()[1]) for line in self.lines()
+                if line.startswith("bar ")}
+
+    def alerts(self) -> list[str]:
+        return [line.split(" ", 1)[1] for line in self.lines() if line.startswith("alert ")]
+
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = WAIT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"runner exited {self.proc.returncode} waiting for "
+                                     f"{what}:\n{self.proc.stderr.read() if self.proc.stderr else ''}")
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.005)
+
+    def result(self, timeout: float = WAIT_S) -> dict[str, Any]:
+        assert self.proc is not None
+        out, err = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, err
+        return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+class Market:
+    """The fake Kite and the lock-step."""
+
+    def __init__(self, fake: FakeKite, bars: pd.DataFrame) -> None:
+        self.fake = fake
+        self.minutes = [ts.to_pydatetime() for ts in bars["ts"]]
+        self.next = 0  # index of the next minute to send
+
+    def connected(self, run: Run) -> None:
+        run.wait("the ticker's subscription", lambda: any(self.fake.ticker.subscriptions()))
+
+    def step(self, run: Run) -> datetime:
+        """Send the next minute's ticks; wait until the runner processed that bar."""
+        minute = self.minutes[self.next]
+        self.next += 1
+        self.fake.advance(minute + MINUTE)
+        run.wait(f"bar {minute}", lambda: minute in run.bars_done())
+        return minute
+
+    def finish(self, run: Run) -> dict[str, Any]:
+        while self.next < len(self.minutes):
+            self.step(run)
+        (run.folder / "stop").write_text("")
+        (run.folder / "floor").write_text((self.minutes[-1] + 2 * MINUTE).isoformat())
+        self.fake.advance(self.minutes[-1] + 2 * MINUTE)  # a heartbeat of ticks ends it
+        return run.result()
+
+
+def _prepare(folder: Path, fake: FakeKite | None, master: Path, start: datetime) -> Run:
+    folder.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {"master_file": str(master), "dataset": str(nse_index_1m_path()),
+                           "start": start.isoformat(), "bars": BARS}
+    if fake is not None:
+        run |= {"rest_root": fake.rest_root, "ticker_root": fake.ticker_root}
+        secret = folder / "session.json"
+        secret.write_text(json.dumps({"api_key": fake.api_key, "api_secret": fake.api_secret,
+                                      "access_token": fake.access_token,
+                                      "issued_at": (start - timedelta(hours=1)).isoformat()}))
+        secret.chmod(0o600)
+    (folder / "run.json").write_text(json.dumps(run))
+    return Run(folder)
+
+
+START = datetime(2025, 3, 3, 9, 14, 30, tzinfo=IST)  # the first live minute is 09:15
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return _master(tmp_path_factory.mktemp("master"))
+
+
+@pytest.fixture()
+def market(master: tuple[Path, dict[str, Any]]) -> Iterator[Market]:
+    _, row = master
+    bars = _bars()
+    with FakeKite(bars, [row], symbol_map={"NIFTY": row["tradingsymbol"]},
+                  slippage_points=0.0) as fake:
+        yield Market(fake, bars)
+
+
+def _trades(result: dict[str, Any]) -> list[tuple[str, str, int, float]]:
+    return [(f["key"], f["side"], f["qty"], round(f["price"], 2)) for f in result["fills"]]
+
+
+def test_the_kite_session_trades_as_the_paper_session(
+        tmp_path: Path, master: tuple[Path, dict[str, Any]], market: Market) -> None:
+    path, row = master
+    paper = _prepare(tmp_path / "paper", None, path, START)
+    paper.start("paper")
+    kite = _prepare(tmp_path / "kite", market.fake, path, START)
+    kite.start("kite")
+    market.connected(kite)
+    got = market.finish(kite)
+    want = paper.result()
+    assert len(want["fills"]) >= 4, want  # the day traded: entries and exits
+    assert _trades(got) == _trades(want)
+    assert [(i["side"], i["qty"], i["type"]) for i in got["intents"]] == \
+        [(i["side"], i["qty"], i["type"]) for i in want["intents"]]
+    assert {i["symbol"] for i in got["intents"]} == {"NIFTY"}
+    assert all(market.fake.placed(f["key"]) == 1 for f in got["fills"])
+    assert got["positions"] == want["positions"]
