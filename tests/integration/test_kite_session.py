@@ -162,33 +162,75 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return _master(tmp_path_factory.mktemp("master"))
 
 
-@pytest.fixture()
-def market(master: tuple[Path, dict[str, Any]]) -> Iterator[Market]:
-    _, row = master
-    bars = _bars()
-    with FakeKite(bars, [row], symbol_map={"NIFTY": row["tradingsymbol"]},
-                  slippage_points=0.0) as fake:
-        yield Market(fake, bars)
+def _fake(row: dict[str, Any]) -> FakeKite:
+    return FakeKite(_bars(), [row], symbol_map={"NIFTY": row["tradingsymbol"]},
+                    slippage_points=0.0)
+
+
+@dataclass
+class Baseline:
+    paper: dict[str, Any]
+    kite: dict[str, Any]
+    placed: dict[str, int]  # tag -> place calls the fake applied
+
+
+@pytest.fixture(scope="module")
+def baseline(master: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+             ) -> Baseline:
+    """The paper session and the uninterrupted Kite session (run side by side)."""
+    path, row = master
+    folder = tmp_path_factory.mktemp("baseline")
+    paper = _prepare(folder / "paper", None, path, START)
+    paper.start("paper")
+    with _fake(row) as fake:
+        market = Market(fake, _bars())
+        kite = _prepare(folder / "kite", fake, path, START)
+        kite.start("kite")
+        market.connected(kite)
+        got = market.finish(kite)
+        placed = {f["key"]: fake.placed(f["key"]) for f in got["fills"]}
+    return Baseline(paper.result(), got, placed)
 
 
 def _trades(result: dict[str, Any]) -> list[tuple[str, str, int, float]]:
     return [(f["key"], f["side"], f["qty"], round(f["price"], 2)) for f in result["fills"]]
 
 
-def test_the_kite_session_trades_as_the_paper_session(
-        tmp_path: Path, master: tuple[Path, dict[str, Any]], market: Market) -> None:
-    path, row = master
-    paper = _prepare(tmp_path / "paper", None, path, START)
-    paper.start("paper")
-    kite = _prepare(tmp_path / "kite", market.fake, path, START)
-    kite.start("kite")
-    market.connected(kite)
-    got = market.finish(kite)
-    want = paper.result()
+def test_the_kite_session_trades_as_the_paper_session(baseline: Baseline) -> None:
+    got, want = baseline.kite, baseline.paper
     assert len(want["fills"]) >= 4, want  # the day traded: entries and exits
+    # same client keys (each derived from the bar's trace: same times), sides, quantities,
+    # prices (both at 0 slippage: the next minute's open)
     assert _trades(got) == _trades(want)
-    assert [(i["side"], i["qty"], i["type"]) for i in got["intents"]] == \
-        [(i["side"], i["qty"], i["type"]) for i in want["intents"]]
-    assert {i["symbol"] for i in got["intents"]} == {"NIFTY"}
-    assert all(market.fake.placed(f["key"]) == 1 for f in got["fills"])
+    assert [(i["key"], i["side"], i["qty"], i["type"]) for i in got["intents"]] == \
+        [(i["key"], i["side"], i["qty"], i["type"]) for i in want["intents"]]
+    assert set(baseline.placed.values()) == {1}
     assert got["positions"] == want["positions"]
+
+
+def test_a_sigkill_mid_session_and_a_restart_send_nothing_twice(
+        tmp_path: Path, master: tuple[Path, dict[str, Any]], baseline: Baseline) -> None:
+    path, row = master
+    with _fake(row) as fake:
+        market = Market(fake, _bars())
+        run = _prepare(tmp_path / "kite", fake, path, START)
+        run.start("kite", crash_at="after_submit:3")
+        market.connected(run)
+        with pytest.raises(AssertionError, match="runner exited -9"):
+            while market.next < len(market.minutes):
+                market.step(run)
+        assert run.proc is not None and run.proc.returncode == -signal.SIGKILL
+        crashed_at = market.minutes[market.next - 1]
+        assert crashed_at < market.minutes[-20]  # mid-session
+        run.wait("the killed socket closed", lambda: not any(fake.ticker.subscriptions()))
+        restart = json.loads((run.folder / "run.json").read_text())
+        restart["start"] = (crashed_at + MINUTE / 2).isoformat()  # live from the next minute
+        (run.folder / "run.json").write_text(json.dumps(restart))
+        run.start("kite")
+        market.connected(run)
+        got = market.finish(run)
+        tags = {i["key"] for i in got["intents"]}
+        placed = {tag: fake.placed(tag) for tag in tags}
+    assert placed and set(placed.values()) == {1}, placed  # nothing sent twice
+    assert _trades(got) == _trades(baseline.kite)
+    assert got["hash"] == baseline.kite["hash"]
