@@ -12,10 +12,10 @@ Simulated time: the fake sends a minute's ticks when the test advances it; this 
 clock (:class:`TickClock`) follows the exchange time of the ticks it has received (the
 last tick + 17 s: the 45 s tick of minute ``t`` moves it past ``t + 1 min + grace``, so
 the bar closes on the clock, before the next minute's ticks - whose first one fills the
-orders sent on that bar, as the paper exchange's ``next_open``). ``floor`` in the workdir
-can push the clock (the session's end). After each bar is processed (the runner asks for
-the next item) its time is appended to ``progress``, with each feed alert's code, so
-the test moves in lock-step. A ``stop`` file ends the feed (the runner finishes).
+orders sent on that bar, as the paper exchange's ``next_open``). After each bar is
+processed (the runner asks for the next item) its time is appended to ``progress``, as is
+each feed alert's code and message, so the test moves in lock-step. A ``stop`` file ends
+the feed (the runner finishes).
 
 Governance: the runner is built directly (no approved deployment needed), as
 ``runner_driver.py`` does, with ``PassThroughRisk``: the pre-trade caps need the
@@ -59,17 +59,14 @@ class TickClock:
     docstring), moved only while the feed's inbox is empty (every tick that moved it has
     been handled: no tick turns late because the clock ran ahead of the queue)."""
 
-    def __init__(self, start: datetime, floor: Path) -> None:
+    def __init__(self, start: datetime) -> None:
         self.committed = self.latest = start
-        self.floor = floor
         self.inbox: queue.Queue[Any] | None = None
 
     def saw(self, ts: datetime) -> None:
         self.latest = max(self.latest, ts + TICK_LAG)
 
     def __call__(self) -> datetime:
-        if self.floor.exists():
-            self.latest = max(self.latest, datetime.fromisoformat(self.floor.read_text()))
         if self.inbox is None or self.inbox.empty():
             self.committed = max(self.committed, self.latest)
         return self.committed
@@ -123,8 +120,8 @@ def main(workdir: str, venue: str, crash_at: str = "") -> None:
     folder = Path(workdir)
     run = json.loads((folder / "run.json").read_text())
     start = datetime.fromisoformat(run["start"])
-    clock = TickClock(start, folder / "floor")
-    settings = Settings(root=folder, live={  # type: ignore[arg-type]
+    clock = TickClock(start)
+    settings = Settings(root=folder, live={
         "kite": {"root": run.get("rest_root", "http://127.0.0.1:1"),
                  "secret_file": str(folder / "session.json")},
         "market": {"ticker_url": run.get("ticker_root", "ws://127.0.0.1:1"),
@@ -141,7 +138,7 @@ def main(workdir: str, venue: str, crash_at: str = "") -> None:
     items: Iterable[FeedItem]
     if venue == "kite":
         broker: Any = open_kite_broker(settings, clock=clock)
-        kite_feed_module.IDLE_SLICE_SECONDS = 0.02  # type: ignore[misc]  # a fast test clock
+        setattr(kite_feed_module, "IDLE_SLICE_SECONDS", 0.02)  # noqa: B010 - a fast test clock
         feed = kite_feed(settings, ["NIFTY"], "NSE", contracts=book, history=broker.client,
                          day=start.date(), clock=clock)
         clock.inbox = feed.inbox = WatchedInbox(clock)

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -99,8 +99,9 @@ class Run:
         while not done():
             assert self.proc is not None
             if self.proc.poll() is not None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
                 raise AssertionError(f"runner exited {self.proc.returncode} waiting for "
-                                     f"{what}:\n{self.proc.stderr.read() if self.proc.stderr else ''}")
+                                     f"{what}:\n{err}")
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             time.sleep(0.005)
 
@@ -116,7 +117,7 @@ class Market:
 
     def __init__(self, fake: FakeKite, bars: pd.DataFrame) -> None:
         self.fake = fake
-        self.minutes = [ts.to_pydatetime() for ts in bars["ts"]]
+        self.minutes: list[datetime] = [ts.to_pydatetime() for ts in bars["ts"]]
         self.next = 0  # index of the next minute to send
 
     def connected(self, run: Run) -> None:
@@ -124,18 +125,18 @@ class Market:
 
     def step(self, run: Run) -> datetime:
         """Send the next minute's ticks; wait until the runner processed that bar."""
-        minute = self.minutes[self.next]
+        minute: datetime = self.minutes[self.next]
         self.next += 1
         self.fake.advance(minute + MINUTE)
         run.wait(f"bar {minute}", lambda: minute in run.bars_done())
         return minute
 
-    def finish(self, run: Run) -> dict[str, Any]:
-        while self.next < len(self.minutes):
+    def finish(self, run: Run, more: int | None = None) -> dict[str, Any]:
+        """Play the rest (or ``more`` minutes), then end the runner's feed; its report."""
+        end = len(self.minutes) if more is None else min(self.next + more, len(self.minutes))
+        while self.next < end:
             self.step(run)
-        (run.folder / "stop").write_text("")
-        (run.folder / "floor").write_text((self.minutes[-1] + 2 * MINUTE).isoformat())
-        self.fake.advance(self.minutes[-1] + 2 * MINUTE)  # a heartbeat of ticks ends it
+        (run.folder / "stop").write_text("")  # seen at the feed's next item (an Idle)
         return run.result()
 
 
@@ -234,3 +235,81 @@ def test_a_sigkill_mid_session_and_a_restart_send_nothing_twice(
     assert placed and set(placed.values()) == {1}, placed  # nothing sent twice
     assert _trades(got) == _trades(baseline.kite)
     assert got["hash"] == baseline.kite["hash"]
+
+
+def _open_qty(fake: FakeKite) -> int:
+    with fake.lock:
+        return sum(int(r["quantity"]) for r in fake.book.position_rows()["net"])
+
+
+def _orders_placed(fake: FakeKite) -> list[str]:
+    return [str(r.params.get("tag")) for r in fake.requests
+            if r.method == "POST" and r.path == "/orders/regular" and r.applied]
+
+
+def test_a_kill_switch_flatten_reaches_the_fake_broker_within_a_second(
+        tmp_path: Path, master: tuple[Path, dict[str, Any]]) -> None:
+    path, row = master
+    with _fake(row) as fake:
+        market = Market(fake, _bars())
+        run = _prepare(tmp_path / "kite", fake, path, START)
+        run.start("kite")
+        market.connected(run)
+        while _open_qty(fake) == 0:  # trade until the fake holds the strategy's position
+            market.step(run)
+        held = _open_qty(fake)
+        before = _orders_placed(fake)
+        desk, staged = run.folder / "desk.json", run.folder / "desk.json.tmp"
+        staged.write_text(json.dumps([{"id": 1, "scope": "ema_cross", "mode": "flatten",
+                                       "actor": "ops", "reason": "e2e kill",
+                                       "created_at": ""}]))
+        pulled = time.monotonic()
+        staged.rename(desk)  # the desk's command, as the runner polls it between bars
+        while len(_orders_placed(fake)) == len(before) and time.monotonic() - pulled < 5:
+            time.sleep(0.002)
+        reached = time.monotonic() - pulled
+        flatten = [t for t in _orders_placed(fake) if t not in before]
+        with fake.lock:
+            sent = [o for o in fake.book.order_list() if o["tag"] in flatten]
+        got = market.finish(run, more=2)  # its fill at the next minute's first tick
+    assert reached < 1.0, f"the flatten reached the fake after {reached:.3f} s"
+    assert len(sent) == 1 and sent[0]["quantity"] == abs(held)
+    assert sent[0]["transaction_type"] == ("SELL" if held > 0 else "BUY")
+    assert got["positions"] == {"NIFTY": 0}
+    assert all(fake.placed(t) == 1 for t in _orders_placed(fake))
+
+
+def test_a_dropped_socket_is_recovered_and_bars_sent_while_down_are_flagged(
+        tmp_path: Path, master: tuple[Path, dict[str, Any]]) -> None:
+    path, row = master
+    with _fake(row) as fake:
+        market = Market(fake, _bars()[:40])
+        run = _prepare(tmp_path / "kite", fake, path, START)
+        run.start("kite")
+        market.connected(run)
+        for _ in range(5):
+            market.step(run)
+        # 1. dropped between minutes, reconnected before the next: no bar missed
+        assert fake.faults.disconnect() == 1
+        run.wait("the reconnect", lambda: any("feed_reconnected" in a for a in run.alerts()))
+        market.connected(run)
+        for _ in range(5):
+            market.step(run)
+        # 2. dropped while two minutes are sent: those are flagged, never made up
+        assert fake.faults.disconnect() == 1
+        run.wait("the disconnect", lambda: sum("feed_disconnected" in a
+                                               for a in run.alerts()) == 2)
+        lost = market.minutes[market.next:market.next + 2]
+        fake.advance(lost[-1] + MINUTE)  # nobody subscribed: these ticks are lost
+        market.next += 2
+        run.wait("the second reconnect",
+                 lambda: sum("feed_reconnected" in a for a in run.alerts()) == 2)
+        market.connected(run)
+        got = market.finish(run)
+        done, alerts = run.bars_done(), run.alerts()
+    assert done == set(market.minutes) - set(lost)
+    gap = [a for a in alerts if a.startswith("no_tick_minutes")]
+    assert gap == [f"no_tick_minutes NIFTY: no tick in 2 session minute(s) "
+                   f"{lost[0]:%Y-%m-%d %H:%M}-{lost[-1]:%H:%M}: no bar for them "
+                   "(no price is made up)"], alerts
+    assert got["fills"] == [] or all(fake.placed(f["key"]) == 1 for f in got["fills"])
