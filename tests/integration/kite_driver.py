@@ -18,8 +18,11 @@ each feed alert's code and message, so the test moves in lock-step. A ``stop`` f
 the feed (the runner finishes).
 
 Governance: the runner is built directly (no approved deployment needed), as
-``runner_driver.py`` does, with ``PassThroughRisk``: the pre-trade caps need the
-governance policy, risk limits and margin files of a project copy (tested elsewhere).
+``runner_driver.py`` does, but with the production risk path: the repository's
+``policy.yaml`` and ``risk.yaml``, the real :class:`PreTradeRiskEngine` with the portfolio
+caps of :func:`stratops.live_ops.portfolio_caps` (Kite's margin endpoints for the Kite
+broker, the SPAN-like model for paper), the order rules and price bands; ``"risk":
+"pass"`` in ``run.json`` swaps in ``PassThroughRisk`` (to measure the transport alone).
 """
 
 from __future__ import annotations
@@ -35,21 +38,25 @@ from typing import Any
 import live.market.kite_feed as kite_feed_module
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
-from live.events import OrderFilled, OrderIntended
+from live.events import OrderFilled, OrderIntended, RiskChecked
+from live.governance.policy import load_policy
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk
+from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
 from live.runner.feed import FeedAlert, FeedBar, FeedItem, replay_bars, replay_frame
 from live.runner.runner import Runner
 from live.state import trading_state_hash
 from strategies.params import get_params
-from strategies.roster import get_strategy
+from strategies.roster import STRATEGIES, get_strategy
 from strategies.version_config import VersionConfig
 from stratops.instruments_ops import contract_book
 from stratops.kite_ops import open_kite_broker
+from stratops.live_ops import portfolio_caps
 from stratops.market_ops import kite_feed
 from stratops.settings import Settings
-from tests.integration.runner_driver import CrashAt, _desk
+from tests.integration.runner_driver import ROOT, CrashAt, _desk
 
 TICK_LAG = timedelta(seconds=17)  # the last tick of a minute (45 s) + 17 s > its end + 2 s
 
@@ -112,7 +119,9 @@ def _report(journal: Journal, runner: Runner) -> dict[str, Any]:
     fills = [{"key": m.client_key, "side": m.side.value, "qty": m.qty, "price": m.price,
               "symbol": m.symbol}
              for m in messages if isinstance(m, OrderFilled)]
-    return {"intents": intents, "fills": fills, "hash": trading_state_hash(runner.state),
+    checks = [[m.check, m.passed] for m in messages if isinstance(m, RiskChecked)]
+    return {"intents": intents, "fills": fills, "risk_checks": checks,
+            "hash": trading_state_hash(runner.state),
             "positions": {s: p.net_qty for (_, s), p in runner.state.positions.items()}}
 
 
@@ -121,7 +130,7 @@ def main(workdir: str, venue: str, crash_at: str = "") -> None:
     run = json.loads((folder / "run.json").read_text())
     start = datetime.fromisoformat(run["start"])
     clock = TickClock(start)
-    settings = Settings(root=folder, live={
+    settings = Settings(root=ROOT, live={  # the repository's policy, risk and margin files
         "kite": {"root": run.get("rest_root", "http://127.0.0.1:1"),
                  "secret_file": str(folder / "session.json")},
         "market": {"ticker_url": run.get("ticker_root", "ws://127.0.0.1:1"),
@@ -157,8 +166,18 @@ def main(workdir: str, venue: str, crash_at: str = "") -> None:
         day = start.date()
         frame = replay_frame(Path(run["dataset"]), ["NIFTY"], day, day)
         items = replay_bars(frame.head(int(run.get("bars", len(frame)))))
+    policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
+    limits = load_risk_limits(settings.path(settings.governance.risk_file),
+                              set(policy.rules.symbols), set(STRATEGIES))
+    caps = portfolio_caps(settings, limits, policy, broker, book,
+                          replay_frame(Path(run["dataset"]), ["NIFTY"], None, None))
+    risk: RiskEngine = PassThroughRisk() if run.get("risk") == "pass" else \
+        PreTradeRiskEngine(limits, policy, caps=caps)
     runner = Runner(journal=journal, broker=broker, deployed=[deployed], mode="live",
-                    clock=clock, risk=PassThroughRisk(), market=market, contracts=book,
+                    clock=clock, risk=risk,
+                    policy=policy, order_rules=limits.orders,
+                    price_band_pct=limits.pre_trade.price_band_pct, market=market,
+                    contracts=book,
                     kill_commands=lambda last: [c for c in _desk(folder) if c.id > last],
                     crash_hook=CrashAt(crash_at) if crash_at else None)
     runner.recover()

@@ -1,7 +1,7 @@
 """A session against the fake Kite through the real clients, end to end: a real runner
 process (``kite_driver.py``: ``open_kite_broker`` + ``kite_feed`` on the instrument
 master's front contract, ``KiteConnect`` + ``KiteTicker`` over loopback) trades ema_cross
-(default parameters, 1 lot) on 2025-03-03 of the synthetic NIFTY data while this process
+(default parameters, 1 lot) on 2025-06-10 of the synthetic NIFTY data while this process
 plays the fake Kite minute by minute in lock-step with it (advance one minute, wait until
 the runner has processed that bar and sent its orders, advance again: fills come at the
 next minute's first tick, as the paper exchange's ``next_open``).
@@ -37,14 +37,14 @@ from live.runner.feed import replay_frame
 from pipelines.datasets.instrument_master import build_master
 from strategies.contracts import RollRule
 from stratops.settings import Settings
-from tests.fake_kite import FakeKite
+from tests.fake_kite import FakeKite, MarginSettings
 from tests.synthetic_datasets import nse_index_1m_path
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 IST = ZoneInfo("Asia/Kolkata")
-DAY = date(2025, 3, 3)
+DAY = date(2025, 6, 10)  # 100+ daily closes before it: the VaR and volatility caps compute
 MINUTE = timedelta(minutes=1)
 WAIT_S = 30.0  # a generous bound for one lock-step (never asserted as a speed)
 BARS = 150  # 09:15-11:44: ema_cross enters and exits more than once by then
@@ -140,10 +140,11 @@ class Market:
         return run.result()
 
 
-def _prepare(folder: Path, fake: FakeKite | None, master: Path, start: datetime) -> Run:
+def _prepare(folder: Path, fake: FakeKite | None, master: Path, start: datetime, *,
+             risk: str = "engine") -> Run:
     folder.mkdir(parents=True, exist_ok=True)
     run: dict[str, Any] = {"master_file": str(master), "dataset": str(nse_index_1m_path()),
-                           "start": start.isoformat(), "bars": BARS}
+                           "start": start.isoformat(), "bars": BARS, "risk": risk}
     if fake is not None:
         run |= {"rest_root": fake.rest_root, "ticker_root": fake.ticker_root}
         secret = folder / "session.json"
@@ -155,7 +156,7 @@ def _prepare(folder: Path, fake: FakeKite | None, master: Path, start: datetime)
     return Run(folder)
 
 
-START = datetime(2025, 3, 3, 9, 14, 30, tzinfo=IST)  # the first live minute is 09:15
+START = datetime(2025, 6, 10, 9, 14, 30, tzinfo=IST)  # the first live minute is 09:15
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +164,19 @@ def master(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     return _master(tmp_path_factory.mktemp("master"))
 
 
+def _paper_capital() -> float:
+    """risk.yaml's paper capital: the fake Kite's account holds the same, so the caps
+    measured against Kite's margins see what the paper session's see."""
+    from live.risk.limits import load_risk_limits
+    from strategies.roster import STRATEGIES
+
+    return load_risk_limits(REPO / "risk.yaml", {"NIFTY", "BANKNIFTY"},
+                            set(STRATEGIES)).margin.available_capital_inr
+
+
 def _fake(row: dict[str, Any]) -> FakeKite:
     return FakeKite(_bars(), [row], symbol_map={"NIFTY": row["tradingsymbol"]},
-                    slippage_points=0.0)
+                    slippage_points=0.0, margins=MarginSettings(capital_inr=_paper_capital()))
 
 
 @dataclass
@@ -206,6 +217,8 @@ def test_the_kite_session_trades_as_the_paper_session(baseline: Baseline) -> Non
     assert [(i["key"], i["side"], i["qty"], i["type"]) for i in got["intents"]] == \
         [(i["key"], i["side"], i["qty"], i["type"]) for i in want["intents"]]
     assert set(baseline.placed.values()) == {1}
+    # the production pre-trade engine ran on both, with the same verdicts
+    assert got["risk_checks"] and got["risk_checks"] == want["risk_checks"]
     assert got["positions"] == want["positions"]
 
 
@@ -247,12 +260,22 @@ def _orders_placed(fake: FakeKite) -> list[str]:
             if r.method == "POST" and r.path == "/orders/regular" and r.applied]
 
 
+STALE_BAR_REFERENCE = (
+    "KNOWN GAP (reported, not fixed here): the pre-trade engine dates a bar's last trade at "
+    "the bar's start, so between bars of a live 1-minute feed it is always >= 60 s + grace "
+    "old and reference_max_age_seconds=60 (risk.yaml) denies the desk's flatten "
+    "(exit_denied by reference_price) until the next bar")
+
+
+@pytest.mark.parametrize("risk", [
+    pytest.param("engine", marks=pytest.mark.xfail(strict=True, reason=STALE_BAR_REFERENCE)),
+    "pass"])
 def test_a_kill_switch_flatten_reaches_the_fake_broker_within_a_second(
-        tmp_path: Path, master: tuple[Path, dict[str, Any]]) -> None:
+        tmp_path: Path, master: tuple[Path, dict[str, Any]], risk: str) -> None:
     path, row = master
     with _fake(row) as fake:
         market = Market(fake, _bars())
-        run = _prepare(tmp_path / "kite", fake, path, START)
+        run = _prepare(tmp_path / "kite", fake, path, START, risk=risk)
         run.start("kite")
         market.connected(run)
         while _open_qty(fake) == 0:  # trade until the fake holds the strategy's position
@@ -265,7 +288,7 @@ def test_a_kill_switch_flatten_reaches_the_fake_broker_within_a_second(
                                        "created_at": ""}]))
         pulled = time.monotonic()
         staged.rename(desk)  # the desk's command, as the runner polls it between bars
-        while len(_orders_placed(fake)) == len(before) and time.monotonic() - pulled < 5:
+        while len(_orders_placed(fake)) == len(before) and time.monotonic() - pulled < 3:
             time.sleep(0.002)
         reached = time.monotonic() - pulled
         flatten = [t for t in _orders_placed(fake) if t not in before]
