@@ -87,14 +87,14 @@ def session_tokens(contracts: ContractBook, symbols: Iterable[str], day: date) -
 
 def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
               ticker: Any = None, history: Any = None, contracts: ContractBook | None = None,
-              day: date | None = None, clock: Callable[[], datetime] = utc_now) -> Any:
+              day: date | None = None, clock: Callable[[], datetime] | None = None) -> Any:
     """The live Kite feed (not yet connected: it connects when the runner iterates it),
     subscribed to the front contract of each of ``symbols`` on ``day`` (today's session by
     default) from ``contracts`` (the instrument master's book by default). ``ticker``
     defaults to the real ``KiteTicker`` at ``live.market.ticker_url``; ``history`` (the
     catch-up's source: pass the Kite broker's rate-limited client when there is one)
     defaults to a ``KiteConnect`` at ``live.kite.root``. ``clock`` is the aware wall clock
-    (a test drives a simulated one)."""
+    by default (a test drives a simulated one)."""
     from live.market.kite_feed import KiteFeed, KiteFeedConfig
     from live.market.kite_ticker import real_ticker
     from live.market.recorder import TickRecorder
@@ -102,6 +102,7 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
     from stratops.instruments_ops import contract_book
 
     market = settings.live.market
+    clock = clock or utc_now
     book = contracts if contracts is not None else contract_book(settings)
     the_day = day if day is not None else book.session_of(clock())
     tokens = session_tokens(book, symbols, the_day)
