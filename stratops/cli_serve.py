@@ -12,7 +12,8 @@ from stratops.cli_common import JsonOpt, print_json
 
 def serve(
     mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
-    feed: Annotated[str, typer.Option(help="replay:<dataset> (kite once it lands)")]
+    feed: Annotated[str, typer.Option(help="replay:<dataset> | kite (with --broker kite: "
+                                           "one session per process)")]
     = "replay:nse_index_1m",
     broker: Annotated[str, typer.Option(help="paper | kite")] = "paper",
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
@@ -49,8 +50,12 @@ def serve(
     clock: ServiceClock = WallClock(stop) if sim_start is None else \
         SimulatedClock(_instant(sim_start))
     log = stderr_log(clock)
+    pagers = pager(settings, log)
     factory = day_factory(settings, mode=mode, feed=feed, broker=broker, strategies=strategy,
-                          candidates=candidates, speed=speed, clock=clock)
+                          candidates=candidates, speed=speed, clock=clock, stop=stop,
+                          pager=pagers)
+    if feed == "kite":  # one KiteTicker per process: one session, then systemd restarts it
+        sessions = 1
     knobs = settings.live.serve
     config = ServeConfig(
         report_dir=settings.path(knobs.report_dir) / mode,
@@ -59,7 +64,7 @@ def serve(
         wake=timedelta(seconds=knobs.wake_seconds),
         flatten_wait=timedelta(minutes=knobs.flatten_wait_minutes), max_sessions=sessions)
     install_stop_handlers(stop, log)
-    service = LiveService(factory=factory, clock=clock, stop=stop, pager=pager(settings, log),
+    service = LiveService(factory=factory, clock=clock, stop=stop, pager=pagers,
                           config=config, log=log, desk_poll=DeskWatch(settings))
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     result = service.serve()

@@ -230,8 +230,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     else:  # a live feed: the caps' daily closes come from the configured dataset
         history_path = find_dataset(settings.root,
                                     settings.live.market.risk_history_dataset).path
-        live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed)
     deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
+    if feed_kind != "replay":
+        live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed, kite,
+                                 contracts)
     exchange, market = (kite, None) if kite is not None else \
         _paper_exchange(settings, mode, deployed)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
@@ -263,17 +265,23 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
 
 
 def _market_feed(settings: Settings, kind: str, arg: str, symbols: list[str],
-                 deployed: list[Any]) -> Any:
-    """The ``kite`` live feed or a recorded day's tick replay (one venue per session)."""
+                 deployed: list[Any], kite: Any, contracts: Any) -> Any:
+    """The ``kite`` live feed or a recorded day's tick replay (one venue per session). With
+    the Kite broker, the feed's catch-up goes through the broker's rate-limited client and
+    the order updates the socket pushes are forwarded to the broker."""
     from stratops.market_ops import kite_feed, recorded_feed
 
     venues = sorted({d.venue for d in deployed})
     if len(venues) != 1:
         raise LiveSetupError(f"--feed {kind} serves one venue per session; the versions "
                              f"trade on {venues}")
-    if kind == "kite":
-        return kite_feed(settings, symbols, venues[0])
-    return recorded_feed(settings, arg, symbols, venues[0])
+    if kind != "kite":
+        return recorded_feed(settings, arg, symbols, venues[0])
+    feed = kite_feed(settings, symbols, venues[0], contracts=contracts,
+                     history=None if kite is None else kite.client)
+    if kite is not None:
+        feed.on_order_update(kite.on_order_update)
+    return feed
 
 
 def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,

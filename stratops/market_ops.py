@@ -3,24 +3,25 @@
 (the live Kite ticker, with the historical catch-up and the tick recorder) or
 ``ticks:<YYYY-MM-DD>`` (a recorded day replayed tick by tick).
 
-Kite credentials come from :func:`kite_credentials` - the one place the feed reads them: the
-environment (``KITE_API_KEY``, ``KITE_ACCESS_TOKEN``) until the broker side's credentials
-reader (secret file 0600 or environment) replaces its body; never from a file in the
-repository, never logged.
+Kite credentials come from the broker side's reader (:func:`feed_credentials`: the
+environment or the 0600 secret file, never a file in the repository, never logged); the
+subscribed tokens from the instrument master (each traded underlying's front contract).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterable
-from datetime import date
-from typing import Any
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from stratops.clock import utc_now
 from stratops.errors import LiveSetupError
 from stratops.settings import Settings
+
+if TYPE_CHECKING:
+    from live.contracts import ContractBook
 
 FEED_KINDS = ("replay:<dataset>", "kite", "ticks:<YYYY-MM-DD>")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -46,52 +47,77 @@ def parse_feed_spec(spec: str) -> tuple[str, str]:
     return "replay", parse_feed(spec)
 
 
-def kite_credentials() -> tuple[str, str]:
-    """(api key, access token) for the ticker and the historical API."""
-    key, token = os.environ.get("KITE_API_KEY", ""), os.environ.get("KITE_ACCESS_TOKEN", "")
-    missing = [n for n, v in (("KITE_API_KEY", key), ("KITE_ACCESS_TOKEN", token)) if not v]
-    if missing:
-        raise LiveSetupError(f"--feed kite needs Kite credentials: {', '.join(missing)} not "
-                             "set (the access token comes from today's login)")
-    return key, token
+def feed_credentials(settings: Settings, now: datetime | None = None) -> tuple[str, str]:
+    """(api key, access token) for the ticker and the historical API: the broker side's
+    reader (:func:`stratops.kite_ops.kite_credentials`: the environment, then the 0600
+    secret file ``live.kite.secret_file``), the token checked fresh - the feed never
+    connects on a stale token. Refusals name the variable or file, never a value."""
+    from live.adapters.kite.credentials import (
+        KiteCredentialsError,
+        KiteTokenStaleError,
+        require_fresh_token,
+    )
+    from stratops.kite_ops import kite_credentials
+
+    try:
+        credentials = kite_credentials(settings)
+        require_fresh_token(credentials, utc_now() if now is None else now)
+    except (KiteCredentialsError, KiteTokenStaleError) as exc:
+        raise LiveSetupError(f"--feed kite refused: {exc}") from exc
+    assert credentials.access_token is not None  # require_fresh_token checked it
+    return credentials.api_key, credentials.access_token
 
 
-def instrument_tokens(settings: Settings, symbols: Iterable[str]) -> dict[int, str]:
-    """token -> symbol for each traded symbol (``live.market.instrument_tokens``); a symbol
-    without a token is refused, as are two symbols on one token."""
-    table = settings.live.market.instrument_tokens
-    missing = sorted(s for s in symbols if s not in table)
-    if missing:
-        raise LiveSetupError(f"no Kite instrument token for {missing}: set "
-                             "live.market.instrument_tokens (symbol: token) in stratops.yaml")
-    chosen = {s: table[s] for s in symbols}
-    if len(set(chosen.values())) != len(chosen):
-        raise LiveSetupError(f"live.market.instrument_tokens maps two symbols to one token: "
-                             f"{chosen}")
-    return {token: symbol for symbol, token in chosen.items()}
+def session_tokens(contracts: ContractBook, symbols: Iterable[str], day: date) -> dict[int, str]:
+    """token -> bar symbol (the underlying, as the runner names it) of each traded symbol's
+    front contract on ``day`` in the instrument master; an underlying missing from the
+    master or without a current contract is refused."""
+    wanted = sorted(set(symbols))
+    try:
+        chosen = contracts.session_tokens(wanted, day)
+    except (KeyError, ValueError) as exc:
+        raise LiveSetupError(f"--feed kite: no contract to subscribe on {day}: {exc}") \
+            from exc
+    tokens = {token: contract.name for token, contract in chosen.items()}
+    if sorted(tokens.values()) != wanted:
+        raise LiveSetupError(f"--feed kite: the master's front contracts on {day} do not "
+                             f"cover {wanted} one token each: {tokens}")
+    return tokens
 
 
 def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
-              ticker: Any = None, history: Any = None) -> Any:
-    """The live Kite feed (not yet connected: it connects when the runner iterates it).
-    ``ticker`` and ``history`` default to the real ``KiteTicker`` and ``KiteConnect`` at
-    the configured root URLs."""
+              ticker: Any = None, history: Any = None, contracts: ContractBook | None = None,
+              day: date | None = None, clock: Callable[[], datetime] | None = None) -> Any:
+    """The live Kite feed (not yet connected: it connects when the runner iterates it),
+    subscribed to the front contract of each of ``symbols`` on ``day`` (today's session by
+    default) from ``contracts`` (the instrument master's book by default). ``ticker``
+    defaults to the real ``KiteTicker`` at ``live.market.ticker_url``; ``history`` (the
+    catch-up's source: pass the Kite broker's rate-limited client when there is one)
+    defaults to a ``KiteConnect`` at ``live.kite.root``. ``clock`` is the aware wall clock
+    by default (a test drives a simulated one)."""
     from live.market.kite_feed import KiteFeed, KiteFeedConfig
     from live.market.kite_ticker import real_ticker
     from live.market.recorder import TickRecorder
     from strategies.venues import get_venue
+    from stratops.instruments_ops import contract_book
 
     market = settings.live.market
-    tokens = instrument_tokens(settings, symbols)
-    if ticker is None:
-        api_key, access_token = kite_credentials()
-        ticker = real_ticker(api_key, access_token, root=market.ticker_url,
-                             reconnect_max_tries=market.reconnect_max_tries,
-                             reconnect_max_delay=market.reconnect_max_delay)
-        if market.catchup:
+    clock = clock or utc_now
+    book = contracts if contracts is not None else contract_book(settings)
+    the_day = day if day is not None else book.session_of(clock())
+    tokens = session_tokens(book, symbols, the_day)
+    if ticker is None or (market.catchup and history is None):
+        api_key, access_token = feed_credentials(settings, clock())
+        if ticker is None:
+            ticker = real_ticker(api_key, access_token, root=market.ticker_url,
+                                 reconnect_max_tries=market.reconnect_max_tries,
+                                 reconnect_max_delay=market.reconnect_max_delay)
+        if market.catchup and history is None:
             from kiteconnect import KiteConnect
 
-            history = KiteConnect(api_key, access_token=access_token, root=market.rest_url)
+            history = KiteConnect(api_key, access_token=access_token,
+                                  root=settings.live.kite.root,
+                                  timeout=settings.live.kite.timeout_s)
     if not market.catchup:
         history = None
     the_venue = get_venue(venue)
@@ -102,7 +128,7 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
         stale_after_seconds=market.stale_after_seconds, grace_seconds=market.bar_grace_seconds,
         catchup_sessions=market.catchup_sessions or settings.live.max_history_sessions,
         catchup_settle_seconds=market.catchup_settle_seconds)
-    return KiteFeed(ticker, tokens, the_venue, clock=utc_now, monotonic=time.monotonic,
+    return KiteFeed(ticker, tokens, the_venue, clock=clock, monotonic=time.monotonic,
                     config=config, history=history, recorder=recorder)
 
 
@@ -113,7 +139,5 @@ def recorded_feed(settings: Settings, day: str, symbols: list[str], venue: str) 
 
     market = settings.live.market
     folder = settings.path(market.ticks_dir) / day
-    configured = all(s in market.instrument_tokens for s in symbols)
-    tokens = instrument_tokens(settings, symbols) if configured else None  # else as recorded
-    return tick_replay(folder, get_venue(venue), symbols=tokens,
+    return tick_replay(folder, get_venue(venue), symbols=None,  # the tokens as recorded
                        grace_seconds=market.bar_grace_seconds)

@@ -20,12 +20,6 @@ class MarketSettings(BaseModel):
         description="with a live feed: the dataset whose daily closes the VaR and volatility "
                     "caps use (a replay uses its own dataset)")
     ticker_url: str = Field("wss://ws.kite.trade", description="Kite WebSocket ticker root")
-    rest_url: str = Field("https://api.kite.trade",
-                          description="Kite Connect REST root (the historical catch-up)")
-    instrument_tokens: dict[str, int] = Field(
-        default_factory=dict,
-        description="symbol -> Kite instrument token subscribed for it (until the instrument "
-                    "master selects the contract)")
     stale_after_seconds: float = Field(30.0, gt=0, description="no tick this long in session: "
                                                                "new entries held")
     bar_grace_seconds: float = Field(2.0, ge=0, lt=30,

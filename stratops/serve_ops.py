@@ -1,11 +1,13 @@
 """Assemble ``stratops live serve``: the wall clock and the signal handlers (the shell's
 edge), the day factory for the chosen feed and broker, the pagers and the desk watch.
 
-The feed and broker come through a :class:`~live.service.ports.DayFactory`: today
+The feed and broker come through a :class:`~live.service.ports.DayFactory`:
 ``replay:<dataset>`` + paper (:class:`ReplayPaperDays`, which opens each day with the same
 ``prepare()`` as ``stratops live run``: one session date of the dataset per calendar
-session); the Kite live feed + Kite broker plug in as another factory whose session check
-is the broker's token-freshness check.
+session), or ``kite`` + the Kite broker (:class:`KiteDays`: it holds and pages until the
+access token is fresh and accepted - :class:`KiteSessionCheck` - before ``prepare()`` opens
+the broker and the live feed; one session per process, as twisted's reactor cannot
+restart).
 """
 
 from __future__ import annotations
@@ -105,19 +107,135 @@ def following_clock(bars: Iterable[Any], clock: SimulatedClock) -> Iterator[Any]
         yield bar
 
 
+class KiteSessionCheck:
+    """The Kite broker session can trade now: the access token is fresh (no network:
+    :func:`~stratops.kite_ops.kite_token_problem`) and Kite accepts it (``profile()``).
+    Never raises for a missing, stale or rejected token: ``(False, why)``, no secret in it."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime], *,
+                 connect: Callable[..., Any] | None = None) -> None:
+        self.settings, self.clock, self.connect = settings, clock, connect
+
+    def ready(self) -> tuple[bool, str]:
+        from live.adapters.kite.credentials import KiteCredentialsError, KiteTokenStaleError
+        from stratops.kite_ops import (
+            KiteSessionRejectedError,
+            kite_token_problem,
+            session_status,
+        )
+
+        problem = kite_token_problem(self.settings, self.clock())
+        if problem is not None:
+            return False, problem
+        try:
+            status = session_status(self.settings, clock=self.clock, connect=self.connect)
+        except (KiteCredentialsError, KiteTokenStaleError, KiteSessionRejectedError) as exc:
+            return False, str(exc)
+        return True, (f"Kite session of {status.user_id}, access token valid until "
+                      f"{status.expires_at.isoformat()}")
+
+
+class KiteDays:
+    """``kite`` + the Kite broker. ``open_day`` first holds (the service's hold loop:
+    journaled, paged every ``page_every``) until :class:`KiteSessionCheck` is ready - so a
+    stale token never reaches ``prepare()``, which would refuse the day - then opens the day
+    with ``prepare()`` (the Kite broker, the live feed on the master's contracts). A session
+    that never becomes ready, or a stop while holding, opens nothing (refused: paged).
+    One session per process: a second ``open_day`` is refused (the service runs one session
+    and exits; systemd starts the next)."""
+
+    def __init__(self, settings: Settings, *, mode: str, strategies: list[str] | None,
+                 candidates: bool, clock: ServiceClock, stop: StopSignal, pager: Pager,
+                 page_every: timedelta, poll: timedelta, check: Any = None,
+                 prepare: Callable[..., Any] | None = None) -> None:
+        self.settings, self.mode, self.strategies = settings, mode, strategies
+        self.candidates, self.clock, self.stop, self.pager = candidates, clock, stop, pager
+        self.page_every, self.poll = page_every, poll
+        self.check = check if check is not None else KiteSessionCheck(settings, clock.now)
+        self._prepare = prepare
+        self.opened = False
+
+    def open_day(self, window: SessionWindow) -> OpenedDay:
+        from live.service.hold import Held, hold_until_ready
+        from stratops.live_ops import prepare
+
+        if self.opened:
+            raise LiveSetupError("one Kite session per process (twisted's reactor cannot "
+                                 "restart): the service exits after it and systemd starts "
+                                 "the next")
+        held = hold_until_ready(self.check, self.clock, self.stop, until=window.close,
+                                page_every=self.page_every, poll=self.poll,
+                                not_ready=lambda why, n: self._not_ready(window, why, n))
+        if held.held is not Held.READY:
+            raise LiveSetupError(f"{window.day}: not traded, the Kite session never became "
+                                 f"ready: {held.why} ({held.pages} pages)")
+        self.opened = True
+        prepared = (self._prepare or prepare)(self.mode, "kite", None, None, self.strategies,
+                                              self.candidates, self.settings, broker="kite")
+        notes = [f"broker session ready: {held.why}", *prepared.notes,
+                 *(f"refused {r.strategy}: {r.reason}" for r in prepared.refused)]
+
+        def close() -> None:
+            prepared.runner.journal.engine.dispose()
+
+        return OpenedDay(prepared.runner, self.check, lambda: prepared.feed, notes, close)
+
+    def _not_ready(self, window: SessionWindow, why: str, n: int) -> None:
+        """Journaled in the mode's journal (as the service's own hold does) and paged."""
+        from live.events import AlertRaised, Severity
+        from stratops.live_ops import open_mode_journal
+
+        message = (f"{window.day}: holding, not trading: the Kite session is not ready "
+                   f"({why}); log in (stratops kite login) - page {n}, again every "
+                   f"{self.page_every}")
+        try:
+            journal = open_mode_journal(self.settings, self.mode)
+            try:
+                journal.append(AlertRaised(trace_id="", ts_event=self.clock.now(),
+                                           severity=Severity.CRITICAL,
+                                           code="broker_session_not_ready", message=message))
+            finally:
+                journal.engine.dispose()
+        except Exception as exc:  # the page still goes out: a person must log in
+            message += f" (not journaled: {type(exc).__name__}: {exc})"
+        self.pager.page(Severity.CRITICAL, "broker_session_not_ready", message)
+
+    def backtest_reports(self, day: OpenedDay, window: SessionWindow,
+                         folder: Path) -> BacktestReports:
+        from live.service.backtest_day import write_backtest_day
+        from stratops.governance_ops import registry
+
+        versions = registry(self.settings, create=False)
+        return write_backtest_day(day.runner.journal, versions.load_config, folder, window.day,
+                                  max_sessions=self.settings.live.max_history_sessions)
+
+
 def day_factory(settings: Settings, *, mode: str, feed: str, broker: str,
                 strategies: list[str] | None, candidates: bool, speed: float,
-                clock: ServiceClock) -> ReplayPaperDays:
-    """The factory for ``feed`` x ``broker``; refused (exit 2) for a pair this build lacks."""
+                clock: ServiceClock, stop: StopSignal | None = None,
+                pager: Pager | None = None) -> ReplayPaperDays | KiteDays:
+    """The factory for ``feed`` x ``broker``: ``replay:<dataset>`` + paper, or ``kite`` +
+    kite (wall clock only; ``stop`` and ``pager`` for its hold); other pairs are refused
+    (exit 2)."""
     from live.runner.feed import parse_feed
 
     if broker not in BROKERS:
         raise LiveSetupError(f"--broker {broker!r}: one of {BROKERS}")
+    if feed == "kite" and broker == "kite":
+        if isinstance(clock, SimulatedClock):
+            raise LiveSetupError("--feed kite --broker kite runs on the wall clock: "
+                                 "--sim-start is for replays")
+        if stop is None or pager is None:
+            raise LiveSetupError("the Kite day factory needs the stop signal and the pager")
+        knobs = settings.live.serve
+        return KiteDays(settings, mode=mode, strategies=strategies, candidates=candidates,
+                        clock=clock, stop=stop, pager=pager,
+                        page_every=timedelta(minutes=knobs.page_every_minutes),
+                        poll=timedelta(seconds=knobs.wake_seconds))
     if broker != "paper" or not feed.startswith("replay:"):
         raise LiveSetupError(
-            f"--feed {feed} --broker {broker}: this build serves replay:<dataset> with the paper "
-            "broker only; the Kite live feed and broker plug in as a live.service.ports."
-            "DayFactory (their session check is the access token's freshness)")
+            f"--feed {feed} --broker {broker}: the service serves replay:<dataset> with the "
+            "paper broker, or kite with the kite broker")
     parse_feed(feed)  # refused before anything sleeps
     return ReplayPaperDays(settings, mode=mode, feed=feed, strategies=strategies,
                            candidates=candidates, speed=speed, clock=clock)
