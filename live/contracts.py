@@ -66,13 +66,6 @@ class ContractBook:
         fronts = (self.front(u, day) for u in underlyings)
         return {c.instrument_token: c for c in fronts}
 
-    def underlying_of(self, tradingsymbol: str) -> str | None:
-        """The underlying of a contract in the master, None for a name that is not one."""
-        try:
-            return self.master.by_symbol(tradingsymbol, self.exchange).name
-        except KeyError:
-            return None
-
 
 def version_contract_problems(book: ContractBook, symbols: tuple[str, ...], day: date, *,
                               lot_size: int, tick_size: float) -> list[str]:
