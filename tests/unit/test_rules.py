@@ -177,8 +177,8 @@ def test_fill_model_default_mode_is_parity() -> None:
 
 
 def test_fill_model_unknown_mode_is_refused_with_the_modes_built() -> None:
-    with pytest.raises(FillModelError, match=r"mode 'realism'.*\('parity',\)"):
-        FillModel(mode="realism")  # type: ignore[arg-type]
+    with pytest.raises(FillModelError, match=r"mode 'impact'.*\('parity', 'realism'\)"):
+        FillModel(mode="impact")  # type: ignore[arg-type]
 
 
 def _drop_mode_from_stored_model(engine: sa.Engine) -> None:

@@ -2,7 +2,13 @@
 
 from live.adapters.paper.exchange import ExchangeEvent, PaperExchange
 from live.adapters.paper.faults import BrokerUnavailableError, Faults, set_faults
-from live.adapters.paper.fill_model import Bar, FillModel, FillModelError, InvalidBarError
+from live.adapters.paper.fill_model import (
+    Bar,
+    FillModel,
+    FillModelError,
+    InvalidBarError,
+    RealismParams,
+)
 from live.adapters.paper.store import PaperConfigError
 
 __all__ = [
@@ -15,5 +21,6 @@ __all__ = [
     "InvalidBarError",
     "PaperConfigError",
     "PaperExchange",
+    "RealismParams",
     "set_faults",
 ]

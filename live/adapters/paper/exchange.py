@@ -18,6 +18,10 @@ the older fills; a request into a group that already has a fill is rejected
 (``OrderRequest.market_protection_pct``) caps a MARKET or SL-M order's fill like Kite's
 protected market order (see :mod:`live.adapters.paper.fill_model`); a protected market order
 with no last price to cap it against is rejected.
+
+Fill modes (``FillModel.mode``): ``parity`` (the simulator's rules) or ``realism`` (a seeded
+intrabar path and an impact model, :mod:`live.adapters.paper.realism`; it needs each bar's
+``volume``, and keeps its decaying permanent impact in memory).
 """
 
 from __future__ import annotations
@@ -39,8 +43,14 @@ from live.adapters.paper.faults import (
     set_faults,
     write_faults,
 )
-from live.adapters.paper.fill_model import Bar, FillModel, match, rejects_at_random
+from live.adapters.paper.fill_model import Bar, FillModel, Match, match, rejects_at_random
 from live.adapters.paper.positions import fold_fills
+from live.adapters.paper.realism import (
+    PermanentImpact,
+    arrival_fraction,
+    intrabar_path,
+    realism_match,
+)
 from live.adapters.paper.store import OrderRow
 from live.broker import (
     BrokerInputError,
@@ -183,13 +193,15 @@ class PaperExchange:
         self._symbols = None if symbols is None else frozenset(symbols)
         store.create(engine)
         store.bind_config(engine, seed, fill_model)
+        self._volumes: dict[str, float] = {}  # last bar volume per symbol (realism mode)
+        self._permanent: dict[str, PermanentImpact] = {}  # realism mode's price impact
         self._fills_read: list[FillReport] = []  # fills() so far, duplicates included
         self._fills_read_seq = 0  # the last fill row they include
 
     # ---- market data -------------------------------------------------------------------
 
     def on_bar(self, symbol: str, ts: datetime, open: float, high: float, low: float,
-               close: float) -> list[FillReport]:
+               close: float, volume: float | None = None) -> list[FillReport]:
         """Match the working orders of ``symbol`` against one bar; returns the new fills.
 
         A bar at or before the last one seen for the symbol is ignored, so replaying a feed
@@ -197,9 +209,12 @@ class PaperExchange:
         limit member of an OCO group (a target) matches after every other order: when one bar
         touches both the stop and the target of a bracket, the stop fills, as in the
         simulator (which assumes the worse exit), whichever of the two was placed first. One
-        cancelled by an OCO sibling's fill earlier on this bar is not matched.
+        cancelled by an OCO sibling's fill earlier on this bar is not matched. ``volume``
+        (units traded in the bar) is used by the ``realism`` fill mode only.
         """
-        bar = Bar(ts, open, high, low, close)
+        bar = Bar(ts, open, high, low, close, volume)
+        if volume is not None:
+            self._volumes[symbol] = volume
         with self._engine.begin() as conn:
             last = store.last_bar(conn, symbol)
             if last is not None and last.ts >= bar.ts:
@@ -221,7 +236,10 @@ class PaperExchange:
             return produced
 
     def _match(self, conn: sa.Connection, order: OrderRow, bar: Bar) -> FillReport | None:
-        result = match(order.working(), bar, self._model)
+        if self._model.mode == "realism":
+            result = self._realism_match(order, bar)
+        else:
+            result = match(order.working(), bar, self._model)
         ts = store.to_text(bar.ts)
         if result.triggered and not order.triggered:
             store.update_order(conn, order.broker_order_id, triggered=True, updated_ts=ts)
@@ -230,6 +248,21 @@ class PaperExchange:
         if result.qty == 0:
             return None
         return self._record_fill(conn, order, result.qty, result.price, ts)
+
+    def _realism_match(self, order: OrderRow, bar: Bar) -> Match:
+        """Realism mode: the order on the bar's seeded path, with this exchange's impact."""
+        if bar.volume is None:  # a flat bar built from the last one: its volume is known here
+            bar = replace(bar, volume=self._volumes.get(order.symbol))
+        params = self._model.realism_params
+        path = intrabar_path(bar, params.path_steps, seed=self._seed, symbol=order.symbol)
+        impact = self._permanent.setdefault(order.symbol, PermanentImpact())
+        result, added = realism_match(
+            order.working(), bar, self._model, path=path,
+            arrival_u=arrival_fraction(self._seed, order.broker_order_id, bar),
+            permanent_bps=impact.at(bar.ts, params.decay_minutes))
+        if result.qty:
+            impact.add(bar.ts, added, params.decay_minutes)
+        return result
 
     def _record_fill(self, conn: sa.Connection, order: OrderRow, qty: int, price: float,
                      ts: str) -> FillReport:

@@ -9,7 +9,9 @@ points against the trader on market and stop-market fills
 slippage-free and a gap through the limit fills at the (better) open
 (:func:`~strategies.rules.limit_fill`). Stops trigger when the bar's high (buy) / low (sell)
 reaches the trigger; a gap through it triggers at the open (:func:`~strategies.rules.stop_fill`).
-A later ``realism`` mode (an impact model) is a name reserved, not built: it is refused.
+``realism`` fills market and stop-market orders on a seeded intrabar price path with an impact
+model of its own (:mod:`live.adapters.paper.realism`, parameters :class:`RealismParams`); its
+limit and stop-limit fills are parity's.
 
 Market protection (``OrderRequest.market_protection_pct``): the exchange stores a MARKET or
 SL-M order's cap (its reference - the symbol's last close when placed, a stop's trigger -
@@ -54,9 +56,9 @@ from strategies.rules import (
 )
 
 FillConvention = Literal["next_open", "close"]
-FillMode = Literal["parity"]
-#: The modes built; ``realism`` (an impact model) is reserved for later.
-FILL_MODES = ("parity",)
+FillMode = Literal["parity", "realism"]
+#: The modes built: the simulator's rules, and an intrabar path with market impact.
+FILL_MODES = ("parity", "realism")
 
 
 class FillModelError(StratopsError, ValueError):
@@ -65,6 +67,32 @@ class FillModelError(StratopsError, ValueError):
 
 class InvalidBarError(StratopsError, ValueError):
     """A bar whose prices are not a consistent OHLC or whose timestamp is naive."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RealismParams:
+    """The realism mode's own impact model (deliberately not the pre-trade estimator's law):
+    temporary ``eta * sigma_bps * participation ** exponent`` paid by the fill, permanent
+    ``kappa * sigma_bps * participation`` (linear) left in the price for later fills, decaying
+    with time constant ``decay_minutes``; a market order reaches the book at a seeded point
+    within the first ``arrival_max_fraction`` of its bar, on a path of ``path_steps`` steps."""
+
+    eta: float = 0.7
+    exponent: float = 0.6
+    kappa: float = 0.3
+    decay_minutes: float = 10.0
+    arrival_max_fraction: float = 0.1
+    path_steps: int = 60
+
+    def __post_init__(self) -> None:
+        checks = {"eta": self.eta >= 0, "exponent": 0 < self.exponent <= 1.5,
+                  "kappa": self.kappa >= 0, "decay_minutes": self.decay_minutes > 0,
+                  "arrival_max_fraction": 0 <= self.arrival_max_fraction <= 1,
+                  "path_steps": 4 <= self.path_steps <= 10_000}
+        for name, ok in checks.items():
+            value = getattr(self, name)
+            if not ok or not math.isfinite(value):
+                raise FillModelError(f"realism.{name} {value!r}: out of its domain")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,11 +113,13 @@ class FillModel:
     partial_fill_ratio: float = 0.0
     reject_prob: float = 0.0
     max_qty: int | None = None
+    realism: RealismParams | None = None  # the realism mode's parameters (None: defaults)
 
     def __post_init__(self) -> None:
         if self.mode not in FILL_MODES:
-            raise FillModelError(f"mode {self.mode!r}: must be one of {FILL_MODES} "
-                                 "('realism' is reserved for an impact model not built yet)")
+            raise FillModelError(f"mode {self.mode!r}: must be one of {FILL_MODES}")
+        if self.realism is not None and self.mode != "realism":
+            raise FillModelError(f"realism parameters given for mode {self.mode!r}")
         try:
             check_fill(self.fill)
             check_slippage(self.slippage_ticks, self.tick_size)
@@ -113,12 +143,24 @@ class FillModel:
         """Bars a new order waits before it may match; 0 = at once, at the last close."""
         return self.latency_bars + (1 if self.fill == "next_open" else 0)
 
+    @property
+    def realism_params(self) -> RealismParams:
+        """The realism mode's parameters (the defaults when none were given)."""
+        return RealismParams() if self.realism is None else self.realism
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        values = asdict(self)
+        if self.mode == "parity":  # a parity store's record is what it was before realism
+            values.pop("realism")
+        else:
+            values["realism"] = asdict(self.realism_params)
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FillModel:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        realism = values.pop("realism", None)
+        return cls(**values, realism=None if realism is None else RealismParams(**realism))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +172,7 @@ class Bar:
     high: float
     low: float
     close: float
+    volume: float | None = None  # traded in the bar (units); the realism mode needs it
 
     def __post_init__(self) -> None:
         if self.ts.tzinfo is None:

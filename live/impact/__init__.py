@@ -1,0 +1,1 @@
+"""Pre-trade market impact: the estimate, its calibration and the per-order cost budget."""
