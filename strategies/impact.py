@@ -30,7 +30,7 @@ def impact_cost_bps(y: float, exponent: float, sigma_bps: float, participation: 
     bps of its arrival price (``participation`` = qty / minute volume)."""
     if participation <= 0 or sigma_bps <= 0:
         return 0.0
-    return y * sigma_bps * participation ** exponent
+    return float(y * sigma_bps * participation ** exponent)
 
 
 def impact_slippage_ticks(cost_bps: float, price: float, tick_size: float) -> float:

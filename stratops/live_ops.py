@@ -102,7 +102,9 @@ def _check_existing(settings: Settings, mode: str, journal: Any, directory: Any)
                              f"{verdict.reason}")
 
 
-def _fill_model(deployed: list[Any]) -> FillModel:
+def _fill_model(deployed: list[Any], fill_mode: str = "parity") -> FillModel:
+    """The paper exchange's fill model: ``parity`` slips like the versions' simulator;
+    ``realism`` (``live.paper_fill_mode``) prices market fills by its own impact model."""
     from live.adapters.paper import FillModel
 
     models = {(d.slippage_ticks, d.tick_size) for d in deployed}
@@ -110,6 +112,8 @@ def _fill_model(deployed: list[Any]) -> FillModel:
         raise LiveSetupError(f"versions use different slippage/tick rules {sorted(models)}; "
                              "run them in separate sessions")
     slip, tick = models.pop()
+    if fill_mode == "realism":  # impact replaces the fixed slippage
+        return FillModel(mode="realism", fill="next_open", tick_size=tick)
     return FillModel(fill="next_open", slippage_ticks=slip, tick_size=tick)
 
 
@@ -175,7 +179,7 @@ def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple
         settings.live.paper_exchange_url
     try:
         paper = PaperExchange(make_engine(url, settings.root), seed=settings.live.paper_seed,
-                              fill_model=_fill_model(deployed))
+                              fill_model=_fill_model(deployed, settings.live.paper_fill_mode))
     except PaperConfigError as exc:
         key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"
         raise LiveSetupError(f"{exc}. Point this run at a fresh book "
@@ -183,7 +187,8 @@ def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple
                              "or delete that store if its history is not needed") from exc
 
     def market(bar: Any) -> None:
-        paper.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
+        paper.on_bar(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,
+                     volume=bar.volume)
 
     return paper, market
 
@@ -245,8 +250,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     limits = load_risk_limits(settings.path(settings.governance.risk_file),
                               set(policy.rules.symbols), set(STRATEGIES))
     capital = stage_capital(policy, deployed, mode)  # canary: the policy's fraction
-    caps = portfolio_caps(settings, limits, policy, exchange, contracts,
-                          replay_frame(history_path, symbols, None, None))
+    history = replay_frame(history_path, symbols, None, None)
+    caps = portfolio_caps(settings, limits, policy, exchange, contracts, history)
+    impact = impact_budget(settings, limits, history)
     try:
         costs = cost_rates(deployed)
     except ValueError as exc:
@@ -254,7 +260,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
-                    risk=PreTradeRiskEngine(limits, policy, caps=caps),
+                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact),
                     guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),
@@ -310,6 +316,20 @@ def portfolio_caps(settings: Settings, limits: Any, policy: Any, broker: Any,
             lambda p: contracts.for_order(p.symbol, p.ts, None).tradingsymbol))
     return PortfolioCaps(limits, policy, history=history, margins=margins,
                          rate=params.discount_rate)
+
+
+def impact_budget(settings: Settings, limits: Any, bars: Any) -> Any:
+    """The pre-trade impact budget: risk.yaml ``execution`` with the calibration file's
+    parameters (literature values, said so, when it is missing) and the minute statistics
+    of ``bars`` (the feed's dataset)."""
+    from live.impact.budget import ImpactBudget, minute_stats
+    from live.impact.calibration import CalibrationFileError, load_impact_params
+
+    try:
+        params = load_impact_params(settings.path(limits.execution.calibration_file))
+    except CalibrationFileError as exc:
+        raise LiveSetupError(f"impact budget cannot be built: {exc}") from exc
+    return ImpactBudget(params, limits.execution.max_impact_bps, minute_stats(bars))
 
 
 def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],

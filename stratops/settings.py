@@ -113,6 +113,9 @@ class LiveSettings(BaseModel):
     shadow_exchange_url: str = Field("sqlite:///.stratops/shadow_exchange.db",
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
+    paper_fill_mode: Literal["parity", "realism"] = Field(
+        "parity", description="paper fills: the simulator's rules, or an intrabar path with "
+                              "market impact (README, Impact and slippage)")
     max_history_sessions: int = Field(5, ge=1, description="bar history kept per symbol")
     checkpoint_dir: Path = Field(
         Path(".stratops/checkpoints"),

@@ -5,8 +5,9 @@ message rate, duplicates, reference freshness), ``post_trade`` (insane-fill aler
 ``positions`` (net lots per symbol, strategy, expiry),
 ``exposure`` (INR gross/net caps, sectors, greeks caps), ``margin``, ``portfolio`` (VaR and
 stress scenarios), ``drawdown`` (soft throttle, hard flatten, lockout windows) and
-``kill_switch`` (automatic triggers) and ``orders`` (NSE/Kite order rules:
-:mod:`live.orders.rules`). Loading fails closed: unknown keys, missing or
+``kill_switch`` (automatic triggers), ``orders`` (NSE/Kite order rules:
+:mod:`live.orders.rules`) and ``execution`` (the per-order impact budget:
+:mod:`live.impact.budget`). Loading fails closed: unknown keys, missing or
 negative values, limits that contradict each other and (when given) unknown symbols or
 strategies are refused with the file, the dotted field and the value named.
 """
@@ -315,6 +316,27 @@ class KillSwitchLimits(_Strict):
         return self
 
 
+DEFAULT_MAX_IMPACT_BPS = 10.0
+DEFAULT_IMPACT_CALIBRATION = "data/calibration/impact.json"
+
+
+class ExecutionLimits(_Strict):
+    """Per-order cost budget: an entry whose pre-trade impact estimate exceeds
+    ``max_impact_bps`` is denied (an exit only alerts); the estimate's parameters come from
+    ``calibration_file`` (repo-relative; missing: literature values, said so)."""
+
+    max_impact_bps: float = Field(default=DEFAULT_MAX_IMPACT_BPS, gt=0.0, le=500.0)
+    calibration_file: str = DEFAULT_IMPACT_CALIBRATION
+
+    @field_validator("calibration_file")
+    @classmethod
+    def _relative_json(cls, value: str) -> str:
+        path = Path(value)
+        if path.is_absolute() or path.suffix != ".json":
+            raise ValueError("must be a relative path to a .json file")
+        return value
+
+
 class _RiskFile(_Strict):
     version: int = Field(ge=1)
     pre_trade: PreTradeLimits
@@ -326,6 +348,7 @@ class _RiskFile(_Strict):
     kill_switch: KillSwitchLimits
     post_trade: PostTradeLimits = Field(default_factory=PostTradeLimits)
     orders: OrderRules = Field(default_factory=OrderRules)
+    execution: ExecutionLimits = Field(default_factory=ExecutionLimits)
 
 
 # --- the loaded limits --------------------------------------------------------------------
@@ -347,6 +370,7 @@ class RiskLimits:
     kill_switch: KillSwitchLimits
     post_trade: PostTradeLimits = dc_field(default_factory=PostTradeLimits)
     orders: OrderRules = dc_field(default_factory=OrderRules)  # NSE/Kite order rules
+    execution: ExecutionLimits = dc_field(default_factory=ExecutionLimits)  # impact budget
 
     def symbol_lots(self, symbol: str) -> int:
         """Max net lots the desk may hold in ``symbol`` (its entry, else the default)."""

@@ -43,6 +43,12 @@ value against the limit. Controls, in order:
     (``caps: max_open_positions 1/1; exposure ...; margin ...; max_var_utilisation ...``),
     so the journal shows they were evaluated.
 
+12. ``max_impact``: the order's pre-trade impact estimate (:mod:`live.impact.budget`, when
+    the engine is given the budget - ``stratops live run`` always is) against risk.yaml
+    ``execution.max_impact_bps``: an entry over it is denied; a risk-reducing order passes
+    with the breach as its ``warning`` (the runner alerts). A pass's reason shows the
+    estimate (``impact ... bps ... calibration_source: ...``), so it is journaled.
+
 Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
 clock), and records only passed proposals (orders that will be sent).
 """
@@ -58,6 +64,8 @@ from zoneinfo import ZoneInfo
 from live.broker import Side
 from live.events import BarClosed
 from live.governance.policy import Policy
+from live.impact.budget import CHECK as IMPACT_CHECK
+from live.impact.budget import ImpactBudget
 from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
 from live.risk.portfolio_caps import PortfolioCaps
@@ -107,8 +115,8 @@ class PreTradeRiskEngine:
     allow-list and windows when ``policy`` is given, the portfolio caps when ``caps`` is)."""
 
     def __init__(self, limits: RiskLimits, policy: Policy | None = None, *,
-                 caps: PortfolioCaps | None = None) -> None:
-        self.limits, self.policy, self.caps = limits, policy, caps
+                 caps: PortfolioCaps | None = None, impact: ImpactBudget | None = None) -> None:
+        self.limits, self.policy, self.caps, self.impact = limits, policy, caps, impact
         self._rate: dict[str, deque[datetime]] = {}
         self._dup_last: dict[_DupKey, datetime] = {}
         self._dup_seen: deque[tuple[datetime, _DupKey]] = deque()
@@ -147,6 +155,13 @@ class PreTradeRiskEngine:
             if denial is not None:
                 return denial
             notes = "; caps: " + "; ".join(passed)
+        if self.impact is not None:
+            assessment = self.impact.assess(p)
+            if assessment.breach and not p.reduces_exposure:
+                return _deny(IMPACT_CHECK, assessment.breach)
+            if assessment.breach and breach is None:
+                breach = (IMPACT_CHECK, assessment.breach)
+            notes += f"; {assessment.note}"
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
                                           f"{p.reference_price:g}: all controls passed{notes}",
