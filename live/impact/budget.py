@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from live.impact.estimate import ImpactEstimate, ImpactParams, estimate_impact
-from live.risk.interface import OrderProposal
 
 CHECK = "max_impact"
 
@@ -66,14 +65,14 @@ class ImpactBudget:
                  markets: Mapping[str, MinuteStats]) -> None:
         self.params, self.max_impact_bps, self.markets = params, max_impact_bps, markets
 
-    def assess(self, p: OrderProposal) -> ImpactAssessment:
-        """The estimate of ``p`` against the budget."""
-        stats = self.markets.get(p.symbol)
+    def assess(self, symbol: str, qty: int, price: float) -> ImpactAssessment:
+        """The estimate of an order of ``qty`` ``symbol`` at ``price`` against the budget."""
+        stats = self.markets.get(symbol)
         if stats is None:
-            why = (f"no minute volume/volatility for {p.symbol} in the feed's history: its "
+            why = (f"no minute volume/volatility for {symbol} in the feed's history: its "
                    "impact cannot be estimated")
             return ImpactAssessment(estimate=None, note=why, breach=why)
-        estimate = estimate_impact(p.qty, p.reference_price, stats.sigma_per_minute_bps,
+        estimate = estimate_impact(qty, price, stats.sigma_per_minute_bps,
                                    stats.adv_minute_volume, self.params)
         note = estimate.describe(self.params)
         if self.params.calibration_source == "literature":

@@ -19,14 +19,33 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from live.broker import OrderType, Side
 from live.events import BarClosed, Message, OrderFilled, OrderIntended
 from live.impact.calibration import ImpactPrint
-from live.market.ticks import Tick
 from strategies.impact import BPS, parkinson_sigma_bps
 
 DEFAULT_POST_BARS = 5
+
+
+class Tick(Protocol):
+    """What a print needs of a recorded tick (:class:`live.market.ticks.Tick`)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def ts(self) -> datetime | None: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def last_qty(self) -> int: ...
+    @property
+    def volume(self) -> int | None: ...
+    @property
+    def bids(self) -> tuple[tuple[float, int, int], ...]: ...
+    @property
+    def asks(self) -> tuple[tuple[float, int, int], ...]: ...
 _SIGN = {Side.BUY: 1.0, Side.SELL: -1.0}
 
 

@@ -156,7 +156,7 @@ class PreTradeRiskEngine:
                 return denial
             notes = "; caps: " + "; ".join(passed)
         if self.impact is not None:
-            assessment = self.impact.assess(p)
+            assessment = self.impact.assess(p.symbol, p.qty, p.reference_price)
             if assessment.breach and not p.reduces_exposure:
                 return _deny(IMPACT_CHECK, assessment.breach)
             if assessment.breach and breach is None:

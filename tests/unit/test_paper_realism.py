@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ IST = timezone(timedelta(hours=5, minutes=30))
 T0 = datetime(2025, 1, 6, 9, 15, tzinfo=IST)
 
 
-def _exchange(**realism: float) -> PaperExchange:
+def _exchange(**realism: Any) -> PaperExchange:
     model = FillModel(mode="realism", realism=RealismParams(**realism))
     return PaperExchange(make_engine("sqlite:///:memory:"), seed=11,
                          fill_model=model)
