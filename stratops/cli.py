@@ -26,6 +26,7 @@ from stratops import (
     cli_serve,
 )
 from stratops.cli_common import colour
+from stratops.cli_execution import execution_app
 from stratops.errors import EXIT_INTERNAL, EXIT_OK, exit_code_for
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
+app.add_typer(execution_app, name="execution")
 
 
 @app.command("version")
