@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 BPS = 1e4
 # Parkinson (1980): sigma = ln(H/L) / sqrt(4 ln 2) for one bar of a driftless diffusion
 _PARKINSON = 1.0 / math.sqrt(4.0 * math.log(2.0))
@@ -39,3 +41,18 @@ def impact_slippage_ticks(cost_bps: float, price: float, tick_size: float) -> fl
     if tick_size <= 0 or price <= 0:
         raise ValueError(f"price {price!r} and tick_size {tick_size!r} must be > 0")
     return cost_bps / BPS * price / tick_size
+
+
+def calibrated_slippage_ticks(*, y: float, exponent: float, high: np.ndarray, low: np.ndarray,
+                              close: np.ndarray, volume: np.ndarray, qty: float,
+                              tick_size: float) -> float:
+    """The simulator's slippage (ticks per market/stop fill) that the calibrated impact law
+    gives an order of ``qty`` on these bars: their mean Parkinson volatility and mean traded
+    volume, at their median close. Bars without volume give no estimate (ValueError)."""
+    ranged = (low > 0) & (high > low)
+    traded = np.isfinite(volume) & (volume > 0)
+    if not ranged.any() or not traded.any():
+        raise ValueError("bars without range or volume: no impact estimate")
+    sigma = float(np.mean(np.log(high[ranged] / low[ranged]))) * _PARKINSON * BPS
+    cost = impact_cost_bps(y, exponent, sigma, qty / float(np.mean(volume[traded])))
+    return impact_slippage_ticks(cost, float(np.median(close)), tick_size)

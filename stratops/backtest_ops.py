@@ -40,6 +40,7 @@ class RunRequest:
     sim: dict[str, Any] | None = None
     costs: bool = True
     cutoff: str = "venue"  # "venue", "none" or HH:MM in venue time
+    impact_slippage: bool = False  # slippage from the impact calibration (execution_ops)
 
     def __post_init__(self) -> None:
         validate_name(self.strategy, field="--strategy")
@@ -91,7 +92,12 @@ def sim_config(request: RunRequest, bars: Bars, meta: DatasetMeta) -> SimConfig:
         "tick_size": instrument.tick_size if instrument else 0.01,
         "costs": rates,
     }
-    return SimConfig(**{**defaults, **(request.sim or {})})
+    values = {**defaults, **(request.sim or {})}
+    if request.impact_slippage:
+        from stratops.execution_ops import impact_slippage_ticks
+
+        values["slippage_ticks"] = impact_slippage_ticks(bars, values)
+    return SimConfig(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,9 @@ def backtest(
     cutoff: CutoffOpt = "venue", no_costs: NoCostsOpt = False,
     trades: Annotated[Path | None, typer.Option(
         help="CSV for the trades table (the equity plot goes beside it)")] = None,
+    impact_slippage: Annotated[bool, typer.Option(
+        help="slippage from the impact calibration live uses (replaces --slippage-ticks)")]
+    = False,
     plot: Annotated[bool, typer.Option("--plot/--no-plot",
                                        help="write the equity/drawdown PNG")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
@@ -158,6 +161,7 @@ def backtest(
                        _sizing(size_type, size, lots, all_in, fractional),
                        _levels(stop_points, sl_pct, trail_points, trail_pct, target_points,
                                tp_pct)),
+        impact_slippage=impact_slippage,
     )
     with err_console.status(f"backtesting {strategy} on {dataset} ..."):
         run = run_backtest(request)

@@ -70,3 +70,24 @@ def calibrate_impact(settings: Settings, *, journals: Sequence[str], tick_days: 
     path = out if out is not None else default_calibration_path(settings)
     write_calibration(path, calibration)
     return CalibrationRun(calibration, path, sources)
+
+
+def impact_slippage_ticks(bars: Any, sim: dict[str, Any]) -> float:
+    """``stratops backtest --impact-slippage``: the simulator's slippage in ticks from the
+    calibration file live reads (risk.yaml ``execution.calibration_file``) for one order of
+    the run's size on ``bars`` (:func:`strategies.impact.calibrated_slippage_ticks`)."""
+    from live.impact.calibration import load_impact_params
+    from strategies.impact import calibrated_slippage_ticks
+    from strategies.params import ParamError
+    from stratops.settings import load_settings
+
+    if sim.get("size_type", "lots") != "lots":
+        raise ParamError("--impact-slippage needs a lots size (a fixed quantity per order)")
+    params = load_impact_params(default_calibration_path(load_settings()))
+    try:
+        return calibrated_slippage_ticks(
+            y=params.y, exponent=params.exponent, high=bars.high, low=bars.low,
+            close=bars.close, volume=bars.volume,
+            qty=float(sim.get("qty_lots", 1) * sim["lot_size"]), tick_size=sim["tick_size"])
+    except ValueError as exc:
+        raise ParamError(f"--impact-slippage on {bars.symbol}: {exc}") from exc

@@ -51,6 +51,9 @@ EXIT_2_BEFORE = {
     "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
+    # added since: an impact estimate input out of its domain; a malformed impact
+    # calibration file (live/impact)
+    "ImpactInputError", "CalibrationFileError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

@@ -209,3 +209,20 @@ def test_minute_stats_average_parkinson_and_volume_per_symbol() -> None:
                           "low": [99.0, 98.0, 10.0], "volume": [10.0, 30.0, 0.0]})
     stats = minute_stats(frame)
     assert set(stats) == {"A"} and stats["A"].adv_minute_volume == 20.0
+
+
+# --- the simulator's slippage from the same calibration -------------------------------------
+
+
+def test_calibrated_slippage_ticks_is_the_estimate_in_ticks() -> None:
+    import numpy as np
+
+    from strategies.impact import calibrated_slippage_ticks, parkinson_sigma_bps
+
+    high, low = np.array([101.0, 101.0]), np.array([99.0, 99.0])
+    ticks = calibrated_slippage_ticks(y=1.0, exponent=0.5, high=high, low=low,
+                                      close=np.array([100.0, 100.0]),
+                                      volume=np.array([400.0, 400.0]), qty=100, tick_size=0.05)
+    expected_bps = estimate_impact(100, 100.0, parkinson_sigma_bps(101, 99), 400.0,
+                                   ImpactParams()).total_bps
+    assert ticks == pytest.approx(expected_bps / 1e4 * 100.0 / 0.05)
