@@ -51,6 +51,9 @@ EXIT_2_BEFORE = {
     "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
+    # added since: an execution algo param out of bounds, a volume profile with no history,
+    # a parent order whose deadline is after the cutoff
+    "AlgoParamError", "VolumeProfileError", "AlgoDeadlineError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
