@@ -28,6 +28,7 @@ from live.events import (
 )
 from live.runner.feed import FeedItem, WarmBar
 from live.runner.parent_orders import child_key
+from live.runner.runner import Runner
 from live.state import trading_state_hash
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
@@ -60,6 +61,14 @@ def warmed_feed() -> list[FeedItem]:
     return warm + list(day_bars(DAY2_BARS, start=date(2025, 3, 4)))
 
 
+def run_feed(stores: Stores, feed: list[FeedItem]) -> Runner:
+    """A new process's runner over ``stores``, recovered, fed ``feed``."""
+    runner = stores.runner()
+    runner.recover()
+    runner.run(feed)
+    return runner
+
+
 def _of(stores: Stores, kind: type) -> list[Any]:
     return stores.messages(kind)
 
@@ -68,7 +77,7 @@ def _of(stores: Stores, kind: type) -> list[Any]:
 def clean_run(algo: str) -> tuple[str, list[Message], dict[str, int]]:
     """An uninterrupted warmed run of ``algo``: trading-state hash, journal, submits per key."""
     stores = algo_stores(Path(tempfile.mkdtemp(prefix=f"algo-{algo}-")), ALGOS[algo])
-    runner = stores.run(warmed_feed())
+    runner = run_feed(stores, warmed_feed())
     exchange = stores.exchange()
     submits = {k: exchange.submitted_count(k) for k in runner.state.orders}
     return trading_state_hash(runner.state), stores.messages(), submits
@@ -132,7 +141,7 @@ def test_runner_algo_crash_restart_sends_no_child_twice(algo: str, tmp_path: Pat
         dying = stores.runner(crash_hook=CrashAfter("after_intent", 3))
         dying.recover()
         dying.run(warmed_feed())
-    restarted = stores.run(warmed_feed())
+    restarted = run_feed(stores, warmed_feed())
     exchange = stores.exchange()
     assert {exchange.submitted_count(k) for k in restarted.state.orders} == {1}
     assert trading_state_hash(restarted.state) == clean_hash
