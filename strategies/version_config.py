@@ -34,8 +34,11 @@ from strategies.venues import (
 )
 
 #: Every key a registered version's config may hold (``study.version_config`` writes them).
-KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product",
-              "execution")
+KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product")
+#: Keys a version's config may hold that :meth:`VersionConfig.to_json` writes only when set
+#: (``execution``: the entries' execution algo, absent for ``market``), so the config of a
+#: version without them is byte-for-byte what it was before they existed.
+OPTIONAL_KEYS = ("execution",)
 REQUIRED_KEYS = ("strategy", "params", "venue")
 #: Broker product codes a version may trade futures with: NRML (carry-forward margin) or MIS
 #: (intraday margin, squared off by the broker before the close). Versions registered before
@@ -274,7 +277,7 @@ class VersionConfig:
         if missing:
             raise VersionConfigError(f"model_config lacks {missing}; got keys "
                                      f"{sorted(map(str, config))}")
-        _refuse_unknown(config, KNOWN_KEYS, "model_config")
+        _refuse_unknown(config, KNOWN_KEYS + OPTIONAL_KEYS, "model_config")
         return cls.build(strategy=config["strategy"], params=config["params"],
                          venue=config["venue"], cutoff=config.get("cutoff", "venue"),
                          symbols=config.get("symbols"), dataset=config.get("dataset"),
