@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from live.runner.deployments import build
+from pipelines.research.config import ResearchSettings
 from pipelines.research.registry import PYFUNC_MODEL_PATH, model_digest, read_code_model_config
 from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.version_config import VersionConfig, VersionConfigError
@@ -70,3 +72,12 @@ def test_model_digest_changes_with_the_algo(tmp_path: Path) -> None:
     assert model_digest(first) != model_digest(second)  # the approved (signed) digest differs
     loaded = VersionConfig.from_json(read_code_model_config(second, "models:/x/1"))
     assert loaded.execution.name == "vwap"
+
+
+def test_research_execution_setting_out_of_bounds_refused_naming_field() -> None:
+    with pytest.raises(ValidationError, match=r"research\.execution\.child_count=0"):
+        ResearchSettings(execution={"name": "twap", "child_count": 0})
+
+
+def test_research_execution_setting_accepts_a_valid_algo() -> None:
+    assert ResearchSettings(execution=TWAP).execution == TWAP
