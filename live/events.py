@@ -471,6 +471,39 @@ class ReconciliationCompleted(Event):
     issues: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParentOrderStarted(Event):
+    """An entry worked as a parent order by an execution algo (:mod:`live.algos`): its spec
+    (``algo``, canonical JSON), arrival price, deadline and planned children, each
+    ``"<qty>@<not-before ISO time>"``; its children are intents on the same trace."""
+
+    KIND: ClassVar[str] = "ParentOrderStarted"
+    strategy: str
+    version: str
+    symbol: str
+    side: Side
+    qty: int
+    lot_size: int
+    algo: str
+    arrival_price: float
+    deadline: datetime
+    schedule: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ParentOrderFinished(Event):
+    """A parent order done: what filled, the remainder left at its end and what became of
+    it (``outcome``: ``complete``, ``market`` - sent at market at the deadline - ``cancel``
+    or ``stopped`` - by an exit or the kill switch)."""
+
+    KIND: ClassVar[str] = "ParentOrderFinished"
+    strategy: str
+    symbol: str
+    filled_qty: int
+    remainder_qty: int
+    outcome: str
+
+
 # --- commands -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -558,7 +591,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     BarClosed, SignalRaised, GovernanceDecided, RiskChecked, OrderIntended, OrderSubmitted,
     OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
-    ReconciliationCompleted,
+    ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}

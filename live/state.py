@@ -37,6 +37,8 @@ from live.events import (
     OrderModified,
     OrderRejected,
     OrderSubmitted,
+    ParentOrderFinished,
+    ParentOrderStarted,
     PositionChanged,
     ReconciliationCompleted,
     RiskChecked,
@@ -131,6 +133,10 @@ class LiveState:
     last_reconciliation: ReconciliationCompleted | None = None
     discrepancies: list[str] = field(default_factory=list)
     events_applied: int = 0
+    # parent orders of the execution algos (live.algos), by trace: every one started, and
+    # the outcome of each finished (an active parent is started and not finished)
+    parents: dict[str, ParentOrderStarted] = field(default_factory=dict)
+    parent_outcomes: dict[str, ParentOrderFinished] = field(default_factory=dict)
 
     def apply(self, message: Message) -> None:
         """Fold one message in (commands and alerts change nothing)."""
@@ -389,6 +395,19 @@ def _on_reconciliation(state: LiveState, event: ReconciliationCompleted) -> None
     state.last_reconciliation = event
 
 
+def _on_parent_started(state: LiveState, event: ParentOrderStarted) -> None:
+    state.parents[event.trace_id] = event
+
+
+def _on_parent_finished(state: LiveState, event: ParentOrderFinished) -> None:
+    state.parent_outcomes[event.trace_id] = event
+
+
+def active_parents(state: LiveState) -> list[ParentOrderStarted]:
+    """The parent orders started and not finished, oldest first."""
+    return [p for t, p in state.parents.items() if t not in state.parent_outcomes]
+
+
 _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     SignalRaised: _on_signal, GovernanceDecided: _on_governance, RiskChecked: _on_risk,
     OrderIntended: _on_intended, OrderSubmitted: _on_submitted,
@@ -397,6 +416,7 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     PositionChanged: _on_position,
     TradeExited: _on_trade_exited, ModeChanged: _on_mode, KillSwitchChanged: _on_kill,
     BarClosed: _on_bar, ReconciliationCompleted: _on_reconciliation,
+    ParentOrderStarted: _on_parent_started, ParentOrderFinished: _on_parent_finished,
 }
 
 
@@ -434,6 +454,11 @@ def state_dict(state: LiveState) -> dict[str, Any]:
         "last_reconciliation": None if last_reco is None else to_record(last_reco)["fields"],
         "discrepancies": list(state.discrepancies),
         "events_applied": state.events_applied,
+        # only when there are any: a history without parents hashes as it always did
+        **({"parents": {t: to_record(p)["fields"] for t, p in state.parents.items()},
+            "parent_outcomes": {t: to_record(p)["fields"]
+                                for t, p in state.parent_outcomes.items()}}
+           if state.parents else {}),
     }
 
 

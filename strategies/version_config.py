@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from typing import Any
 
+from strategies.algo_spec import MARKET, AlgoParamError, AlgoSpec
 from strategies.costs import CostRates
 from strategies.errors import StratopsError
 from strategies.names import InvalidNameError, validate_name, validate_symbol
@@ -34,6 +35,10 @@ from strategies.venues import (
 
 #: Every key a registered version's config may hold (``study.version_config`` writes them).
 KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product")
+#: Keys a version's config may hold that :meth:`VersionConfig.to_json` writes only when set
+#: (``execution``: the entries' execution algo, absent for ``market``), so the config of a
+#: version without them is byte-for-byte what it was before they existed.
+OPTIONAL_KEYS = ("execution",)
 REQUIRED_KEYS = ("strategy", "params", "venue")
 #: Broker product codes a version may trade futures with: NRML (carry-forward margin) or MIS
 #: (intraday margin, squared off by the broker before the close). Versions registered before
@@ -191,6 +196,16 @@ def _product(value: object) -> str:
     return value
 
 
+def _execution(value: object) -> AlgoSpec:
+    """The version's execution algo (absent or None: ``market``, one order per entry)."""
+    if value is None:
+        return MARKET
+    try:
+        return AlgoSpec.from_mapping(value, "model_config.execution")
+    except AlgoParamError as exc:
+        raise VersionConfigError(str(exc)) from exc
+
+
 def _dataset(value: object) -> str | None:
     if value is None:
         return None
@@ -214,6 +229,7 @@ class VersionConfig:
     dataset: str | None = None
     sim: SimRules = field(default_factory=SimRules)
     product: str = DEFAULT_PRODUCT
+    execution: AlgoSpec = MARKET
 
     def __post_init__(self) -> None:
         _product(self.product)
@@ -235,8 +251,8 @@ class VersionConfig:
     @classmethod
     def build(cls, *, strategy: str, params: Mapping[str, Any], venue: str,
               cutoff: object = "venue", symbols: object = (), dataset: str | None = None,
-              sim: SimRules | None = None, product: object = DEFAULT_PRODUCT
-              ) -> VersionConfig:
+              sim: SimRules | None = None, product: object = DEFAULT_PRODUCT,
+              execution: object = None) -> VersionConfig:
         """A validated config from plain values (the research side's constructor)."""
         spec = _strategy(strategy)
         try:
@@ -245,29 +261,36 @@ class VersionConfig:
             raise VersionConfigError(str(exc)) from None
         return cls(spec=spec, params=_params(spec, params), venue=_venue(venue),
                    cutoff=parsed_cutoff, symbols=_symbols(symbols), dataset=_dataset(dataset),
-                   sim=sim if sim is not None else SimRules(), product=_product(product))
+                   sim=sim if sim is not None else SimRules(), product=_product(product),
+                   execution=execution if isinstance(execution, AlgoSpec)
+                   else _execution(execution))
 
     @classmethod
     def from_json(cls, config: object) -> VersionConfig:
         """Decode a registered model's ``model_config`` (as :meth:`to_json` and every
         earlier ``study.model_config`` wrote it). Missing ``cutoff`` means the venue's,
-        missing ``symbols``/``dataset``/``sim``/``product`` their defaults (NRML); an unknown
-        key is refused."""
+        missing ``symbols``/``dataset``/``sim``/``product``/``execution`` their defaults (NRML,
+        market); an unknown key is refused."""
         if not isinstance(config, Mapping):
             raise VersionConfigError(f"model_config must be a mapping, got {config!r}")
         missing = [key for key in REQUIRED_KEYS if key not in config]
         if missing:
             raise VersionConfigError(f"model_config lacks {missing}; got keys "
                                      f"{sorted(map(str, config))}")
-        _refuse_unknown(config, KNOWN_KEYS, "model_config")
+        _refuse_unknown(config, KNOWN_KEYS + OPTIONAL_KEYS, "model_config")
         return cls.build(strategy=config["strategy"], params=config["params"],
                          venue=config["venue"], cutoff=config.get("cutoff", "venue"),
                          symbols=config.get("symbols"), dataset=config.get("dataset"),
                          sim=SimRules.from_json(config.get("sim")),
-                         product=config.get("product", DEFAULT_PRODUCT))
+                         product=config.get("product", DEFAULT_PRODUCT),
+                         execution=config.get("execution"))
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON-safe ``model_config`` the registered pyfunc carries."""
-        return {"strategy": self.strategy, "params": self.params_dict, "venue": self.venue,
-                "cutoff": format_cutoff(self.cutoff), "symbols": list(self.symbols),
-                "dataset": self.dataset, "sim": self.sim.to_json(), "product": self.product}
+        """The JSON-safe ``model_config`` the registered pyfunc carries (``execution`` only
+        when not ``market``, so a market version's config is what it always was)."""
+        out = {"strategy": self.strategy, "params": self.params_dict, "venue": self.venue,
+               "cutoff": format_cutoff(self.cutoff), "symbols": list(self.symbols),
+               "dataset": self.dataset, "sim": self.sim.to_json(), "product": self.product}
+        if not self.execution.is_market:
+            out["execution"] = self.execution.to_json()
+        return out

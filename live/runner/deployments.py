@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from live.orders.products import mis_refusal
 from live.orders.rules import OrderRules
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
+from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
 from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
@@ -48,6 +49,7 @@ class Deployed:
     lot_size: int = 1
     cost_schedule: str | None = None  # the cost schedule version research charged
     product: str = "NRML"  # the broker product its orders carry (the version's)
+    execution: AlgoSpec = MARKET  # how its entries are worked (market: one order each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
                   **{key: getattr(sim, key) for key in LEVEL_KEYS})
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
-                    sim.tick_size, sim.lot_size, sim.cost_schedule, config.product)
+                    sim.tick_size, sim.lot_size, sim.cost_schedule, config.product,
+                    config.execution)
 
 
 def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str

@@ -78,6 +78,7 @@ class BarLoop(RunnerCore):
             self._protect(bar)
             self._controls(bar, history)
             sent = self.summary.intents
+            self.work_parents(bar)  # the execution algos' children due at this bar
             self._on_close(bar, history)
             if self.summary.intents > sent:  # a broker filling at once: protect right away
                 self.poll_fills(bar)

@@ -29,6 +29,7 @@ from live.risk.interface import RiskDecision
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
+from live.runner.parent_orders import ParentOrders
 from live.runner.protection import (
     THROTTLED,
     WORKING,
@@ -38,14 +39,13 @@ from live.runner.protection import (
     Withdraw,
 )
 from live.runner.risk_gate import contract_field
-from live.runner.slicing import OrderSlicer
 from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
 
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
 
 
-class OrderPipeline(OrderSlicer):
+class OrderPipeline(ParentOrders):
     """Sizing, governance, risk, order building, submission, fills and cancels."""
 
     entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
@@ -60,9 +60,10 @@ class OrderPipeline(OrderSlicer):
         key = client_key(trace)
         if self.broker_held(bar.ts):
             return False  # dead session / unread books: nothing intended or sent, exits too
-        if key in self.state.orders:  # decided and intended before a restart
-            return self.resume_slices(d, bar, trace)
+        if key in self.state.orders or trace in self.state.parents:  # before a restart
+            return self.resume_slices(d, bar, trace)  # (a parent's children: each bar)
         if decision.action == "exit":
+            self.stop_parents(d.strategy, bar, f"{decision.reason} exit")  # exits: urgent
             qty = held - self.working_qty(d.strategy, bar.symbol,
                                           Side.BUY if decision.side > 0 else Side.SELL)
             if qty <= 0:
@@ -95,6 +96,8 @@ class OrderPipeline(OrderSlicer):
                            f"{d.strategy}/{bar.symbol}: {decision.reason} exit denied by "
                            f"{contract.check}: {contract.reason}")
             return False
+        if decision.action == "enter" and not d.execution.is_market:  # worked by its algo
+            return self.start_parent(d, bar, trace, side=decision.side, qty=qty, day=day)
         plan = self.plan_slices(d, bar, qty)
         if plan is None:
             self.summary.denials += 1

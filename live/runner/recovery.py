@@ -18,6 +18,7 @@ from live.events import (
     OrderIntended,
     OrderRejected,
     OrderSubmitted,
+    ParentOrderStarted,
     SignalRaised,
     SignalSide,
 )
@@ -109,7 +110,14 @@ class Recovery(RunnerCore):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderSubmitted | OrderRejected):
             self.note_refusal(message)
-        elif isinstance(message, OrderIntended):
+        elif isinstance(message, OrderIntended | ParentOrderStarted):
+            self._fold_order(message)
+
+    def _fold_order(self, message: OrderIntended | ParentOrderStarted) -> None:
+        """An intent (its risk memory, its entry count) or an algo's parent (one entry)."""
+        if isinstance(message, ParentOrderStarted):
+            self._count_entry(message)
+        else:
             self.note_refusal(message)
             self.executor.intents[message.client_key] = message
             # direct, not a CheckRisk: the engine's memory is folded back from the journal
@@ -118,8 +126,11 @@ class Recovery(RunnerCore):
                                        message.trace_id not in self.entry_traces)
             if message.trace_id in self.entry_traces and not message.protective and \
                     message.slice_index == 0:  # one entry, however many slices
-                day = self.symbol_history(message.symbol).session_day(message.ts_event)
-                self.entries[(message.strategy, message.symbol, day)] += 1
+                self._count_entry(message)
+
+    def _count_entry(self, message: OrderIntended | ParentOrderStarted) -> None:
+        day = self.symbol_history(message.symbol).session_day(message.ts_event)
+        self.entries[(message.strategy, message.symbol, day)] += 1
 
     def _fold_bar(self, message: BarClosed) -> None:
         """A journaled bar into its symbol's history (positions open at a session's first

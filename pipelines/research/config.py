@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.research.splits import WalkForwardSpec
+from strategies.algo_spec import AlgoSpec
 from strategies.metric_names import METRIC_NAMES
 from strategies.names import validate_name, validate_symbol
 
@@ -93,6 +94,9 @@ class ResearchSettings(BaseModel):
     sim: dict[str, Any] = Field(
         default_factory=dict,
         description="SimConfig overrides (qty_lots, stop_points, trail_points, ...)")
+    execution: dict[str, Any] | None = Field(
+        None, description="the registered versions' execution algo (model_config.execution; "
+                          "None: market)")
     spaces: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="strategy -> parameter space replacing its own")
     feature_store: Path = Path("data/features")
@@ -111,6 +115,13 @@ class ResearchSettings(BaseModel):
         for dataset, symbol in value.items():
             validate_name(dataset, field="research.symbols key")
             validate_symbol(symbol, field=f"research.symbols.{dataset}")
+        return value
+
+    @field_validator("execution")
+    @classmethod
+    def _algo(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            AlgoSpec.from_mapping(value, "research.execution")  # refused naming the field
         return value
 
     @field_validator("select")

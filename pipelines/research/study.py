@@ -150,7 +150,7 @@ def version_config(dataset: str, report: WalkForwardReport, config: SimConfig,
     return VersionConfig.build(
         strategy=report.strategy, params=report.chosen_params(), venue=venue,
         cutoff=cutoff_value(research.cutoff), symbols=(report.symbol,), dataset=dataset,
-        sim=SimRules.from_config(config))
+        sim=SimRules.from_config(config), execution=research.execution)
 
 
 def input_example(features: StoredFeatures, rows: int = 5) -> pd.DataFrame:

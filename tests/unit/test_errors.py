@@ -54,6 +54,9 @@ EXIT_2_BEFORE = {
     # added since: an impact estimate input out of its domain; a malformed impact
     # calibration file (live/impact)
     "ImpactInputError", "CalibrationFileError",
+    # added since: an execution algo param out of bounds, a volume profile with no history,
+    # a parent order whose deadline is after the cutoff
+    "AlgoParamError", "VolumeProfileError", "AlgoDeadlineError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

@@ -1,0 +1,1 @@
+"""Execution algos: parent orders worked as child orders (pure planning, no I/O)."""
