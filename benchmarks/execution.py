@@ -91,7 +91,7 @@ class Market:
 def _specs(risk_aversion: float) -> dict[str, Any]:
     from live.algos.spec import AlgoSpec
 
-    common = {"horizon_minutes": HORIZON_MINUTES, "child_count": CHILDREN}
+    common: dict[str, Any] = {"horizon_minutes": HORIZON_MINUTES, "child_count": CHILDREN}
     return {"market": AlgoSpec(),
             "twap": AlgoSpec(name="twap", **common),
             "vwap": AlgoSpec(name="vwap", **common),
@@ -115,7 +115,7 @@ def _eta(params: Any, market: Market, parent_qty: int) -> float:
     rate = 1.0 / HORIZON_MINUTES
     cost = params.y * market.sigma_bps / BPS * (rate * parent_qty / market.adv_minute_volume) \
         ** params.exponent
-    return max(cost / rate, 1e-12)
+    return max(float(cost) / rate, 1e-12)
 
 
 def _execute(children: list[tuple[int, datetime]], market: Market, side: Side, parent_qty: int,
