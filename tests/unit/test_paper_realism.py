@@ -119,3 +119,14 @@ def test_calibration_on_realism_fills_recovers_eta_and_exponent() -> None:
     assert params.calibration_source == "prints"
     assert params.exponent == pytest.approx(0.6, abs=0.08)
     assert params.y == pytest.approx(0.7, rel=0.2)
+
+
+def test_realism_sell_stop_market_fills_at_the_crossing_minus_impact() -> None:
+    ex = _exchange(eta=1.0, exponent=0.6, kappa=0.0)
+    ex.on_bar("NIFTY", T0, 100, 100, 100, 100, volume=1000)
+    ex.submit(OrderRequest(client_key="s1", symbol="NIFTY", exchange="NFO", side=Side.SELL,
+                           qty=100, order_type=OrderType.SL_M, trigger_price=99.5))
+    (fill,) = ex.on_bar("NIFTY", T0 + timedelta(minutes=1), 100, 100.5, 99, 99.8,
+                        volume=1000)
+    impact = parkinson_sigma_bps(100.5, 99) * 0.1 ** 0.6 / BPS
+    assert 99 * (1 - impact) - 1e-9 <= fill.price <= 99.5 * (1 - impact) + 1e-9
