@@ -130,3 +130,12 @@ def test_realism_sell_stop_market_fills_at_the_crossing_minus_impact() -> None:
                         volume=1000)
     impact = parkinson_sigma_bps(100.5, 99) * 0.1 ** 0.6 / BPS
     assert 99 * (1 - impact) - 1e-9 <= fill.price <= 99.5 * (1 - impact) + 1e-9
+
+
+def test_realism_protected_market_order_never_fills_through_its_cap() -> None:
+    ex = _exchange(eta=50.0, kappa=0.0, arrival_max_fraction=0.0)
+    ex.on_bar("NIFTY", T0, 100, 100, 100, 100, volume=1000)
+    ex.submit(OrderRequest(client_key="b1", symbol="NIFTY", exchange="NFO", side=Side.BUY,
+                           qty=500, market_protection_pct=1.0))
+    (fill,) = ex.on_bar("NIFTY", T0 + timedelta(minutes=1), 100, 101, 99, 100, volume=1000)
+    assert fill.price == pytest.approx(101.0)

@@ -11,8 +11,9 @@ discrete form: a fill pays its temporary impact, its permanent impact moves the 
 fills see): temporary ``eta * sigma * (q / V) ** exponent`` with ``sigma`` the bar's
 Parkinson volatility and ``V`` its volume; permanent ``kappa * sigma * (q / V)``, signed by
 side, accumulating per symbol and decaying as ``exp(-minutes / decay_minutes)``. A bar with
-no volume fills no market order (no liquidity). Limit and stop-limit orders fill by parity's
-rules (passive: no impact).
+no volume fills no market order (no liquidity). Market protection caps a fill at the cap
+(none while the path itself is past it). Limit and stop-limit orders fill by parity's rules
+(passive: no impact).
 """
 
 from __future__ import annotations
@@ -128,9 +129,11 @@ def realism_match(order: WorkingOrder, bar: Bar, model: FillModel, *, path: np.n
     participation = qty / volume
     temporary = impact_cost_bps(params.eta, params.exponent, sigma, participation)
     price = base * (1.0 + (permanent_bps + sign * temporary) / BPS)
-    cap = order.limit_price  # market protection: no fill through the cap
+    cap = order.limit_price  # market protection: never a fill through the cap
+    if cap is not None and (base - cap) * sign > 0:
+        return Match(triggered), 0.0  # the market is already past it: the order rests
     if cap is not None and (price - cap) * sign > 0:
-        return Match(triggered), 0.0
+        price = cap
     added = sign * params.kappa * sigma * participation
     return Match(triggered, qty, price), added
 
