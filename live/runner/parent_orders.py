@@ -19,13 +19,13 @@ import hashlib
 import json
 import math
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from live.algos.profile import VolumeProfile, VolumeProfileError
 from live.algos.schedules import AlgoDeadlineError, plan_schedule
 from live.broker import OrderType, Side
 from live.events import (
-    KillMode,
     OrderIntended,
     ParentOrderFinished,
     ParentOrderStarted,
@@ -34,11 +34,13 @@ from live.events import (
 )
 from live.orders.prices import fit_to_band
 from live.risk.interface import RiskDecision
+from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
+from live.runner.history import SymbolHistory
 from live.runner.risk_gate import contract_field
 from live.runner.slicing import OrderSlicer
-from live.state import OrderStatus, active_parents, kill_mode_for
+from live.state import OrderStatus, active_parents
 from strategies.algo_spec import AlgoParamError, AlgoSpec
 from strategies.instruments import Contract
 
@@ -69,6 +71,15 @@ class ParentOrders(OrderSlicer):
     """Starts parent orders and works their children each bar."""
 
     entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
+
+    if TYPE_CHECKING:  # the loop's and the pipeline's
+        def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory
+                          ) -> str | None:
+            raise NotImplementedError
+
+        def _governance(self, d: Deployed, bar: FeedBar, decision: Decision
+                        ) -> tuple[bool, str]:
+            raise NotImplementedError
 
     def start_parent(self, d: Deployed, bar: FeedBar, trace: str, *, side: int, qty: int,
                      day: object | None) -> bool:
@@ -136,9 +147,9 @@ class ParentOrders(OrderSlicer):
 
     def work_parent(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted) -> None:
         """The child due now (if any) of one active parent, or its end at the deadline."""
-        kill = kill_mode_for(self.state, d.strategy)
-        if kill is not KillMode.OFF:
-            self._finish(bar, started, "stopped", f"kill switch {kill}")
+        why = self._entry_stop(d, bar, started)
+        if why is not None:
+            self._finish(bar, started, "stopped", why)
             return
         if bar.ts >= started.deadline:
             self._deadline(d, bar, started)
@@ -151,6 +162,18 @@ class ParentOrders(OrderSlicer):
             return  # a child the broker did not confirm cancelled: nothing more until known
         target = sum(qty for qty, _ in plan[: due[-1] + 1])
         self._send_child(d, bar, started, due[-1], target - self._filled(started))
+
+    def _entry_stop(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted
+                    ) -> str | None:
+        """Why no more of the parent may be sent (None: it may): the position must be flat
+        (a flatten, the cutoff, the session's end) or an entry is refused now (a kill
+        switch, a feed hold, the policy's window, a lockout)."""
+        flat = self._must_be_flat(d, bar, self.symbol_history(bar.symbol))
+        if flat is not None:
+            return f"must be flat: {flat}"
+        side = 1 if started.side is Side.BUY else -1
+        allowed, why = self._governance(d, bar, Decision("enter", side, "algo child"))
+        return None if allowed else why
 
     def _send_child(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted,
                     index: int, qty: int) -> None:
