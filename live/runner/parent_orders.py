@@ -166,11 +166,15 @@ class ParentOrders(OrderSlicer):
     def _entry_stop(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted
                     ) -> str | None:
         """Why no more of the parent may be sent (None: it may): the position must be flat
-        (a flatten, the cutoff, the session's end) or an entry is refused now (a kill
-        switch, a feed hold, the policy's window, a lockout)."""
+        (a flatten, the cutoff, the session's end), a protective exit filled since it
+        started, or an entry is refused now (a kill switch, a feed hold, the policy's
+        window, a lockout)."""
         flat = self._must_be_flat(d, bar, self.symbol_history(bar.symbol))
         if flat is not None:
             return f"must be flat: {flat}"
+        stopped = self.protection.fill_ts.get((d.strategy, bar.symbol))
+        if stopped is not None and stopped >= started.ts_event:
+            return f"a protective exit filled at {stopped.isoformat()}"
         side = 1 if started.side is Side.BUY else -1
         allowed, why = self._governance(d, bar, Decision("enter", side, "algo child"))
         return None if allowed else why

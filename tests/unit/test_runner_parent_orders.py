@@ -215,6 +215,16 @@ def test_runner_algo_halt_kill_stops_the_parent_and_its_children(tmp_path: Path)
     assert not [m for m in _of(stores, OrderIntended) if m.ts_event > end.ts_event]
 
 
+def test_runner_algo_protective_stop_fill_stops_the_parent(tmp_path: Path) -> None:
+    stores = algo_stores(tmp_path, {"name": "twap", "horizon_minutes": 10, "child_count": 4})
+    stores.config["sim"] = {**stores.config["sim"], "stop_points": 30.0}
+    stores.run(day_bars(FIRST_ENTRY + 8))  # the short's stop fills at 09:44, a child due
+    (end,) = _of(stores, ParentOrderFinished)
+    assert end.outcome == "stopped" and end.remainder_qty > 0
+    assert not [m for m in _of(stores, OrderIntended) if m.ts_event >= end.ts_event
+                and not m.protective]
+
+
 def test_runner_market_version_journals_no_parent(tmp_path: Path) -> None:
     stores = algo_stores(tmp_path, {"name": "market"})
     stores.run(day_bars(FIRST_ENTRY + 2))
