@@ -87,10 +87,11 @@ class ParentOrders(OrderSlicer):
         nothing sent) when the plan is refused (deadline after the cutoff, no volume
         history)."""
         spec = d.execution
-        deadline = bar.ts + timedelta(minutes=spec.horizon_minutes)
+        start = bar.ts.astimezone(ZoneInfo(d.rules.tz))  # venue-local: the profile's minutes
+        deadline = start + timedelta(minutes=spec.horizon_minutes)
         try:
             profile = self._volume_profile(bar) if spec.name in ("vwap", "pov") else None
-            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_size, start=bar.ts,
+            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_size, start=start,
                                  deadline=deadline, seed=parent_seed(trace),
                                  volume_profile=profile, cutoff=self._cutoff_at(d, bar))
         except (AlgoDeadlineError, VolumeProfileError, AlgoParamError) as exc:
