@@ -182,11 +182,13 @@ class ParentOrders(OrderSlicer):
 
     def _send_child(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted,
                     index: int, qty: int) -> None:
-        freeze = self.order_rules.freeze_for(bar.symbol) // d.lot_size * d.lot_size
-        qty = min(qty // d.lot_size * d.lot_size, freeze)  # the rest rolls into later ones
+        spec = AlgoSpec.from_mapping(json.loads(started.algo))
+        qty = min(qty, self.order_rules.freeze_for(bar.symbol))
+        if spec.participation_pct is not None:  # POV: also the bar's realised volume
+            qty = min(qty, int(spec.participation_pct / 100.0 * bar.volume))
+        qty = qty // d.lot_size * d.lot_size  # whole lots; the rest rolls into later ones
         if qty <= 0:
             return
-        spec = AlgoSpec.from_mapping(json.loads(started.algo))
         price = self._child_price(d, bar, started, spec)
         if price is None:
             return

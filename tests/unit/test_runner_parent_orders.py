@@ -21,6 +21,7 @@ import pytest
 from live.broker import OrderType, Side
 from live.events import (
     AlertRaised,
+    BarClosed,
     Message,
     OrderIntended,
     ParentOrderFinished,
@@ -119,6 +120,16 @@ def test_runner_algo_children_limit_first_within_slippage_guard(algo: str) -> No
             assert child.limit_price <= parent.arrival_price + guard
         else:
             assert child.limit_price >= parent.arrival_price - guard
+
+
+def test_runner_pov_child_within_participation_of_bar_volume() -> None:
+    _, messages, _ = clean_run("pov")
+    volume = {m.ts_event: m.volume for m in messages if isinstance(m, BarClosed)}
+    parents = {m.trace_id for m in messages if isinstance(m, ParentOrderStarted)}
+    children = [m for m in messages if isinstance(m, OrderIntended)
+                and m.trace_id in parents and m.order_type is OrderType.LIMIT]
+    assert children
+    assert all(c.qty <= 0.05 * volume[c.ts_event] for c in children)
 
 
 class CrashAfter:
