@@ -19,13 +19,13 @@ import hashlib
 import json
 import math
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from live.algos.profile import VolumeProfile, VolumeProfileError
 from live.algos.schedules import AlgoDeadlineError, plan_schedule
 from live.broker import OrderType, Side
 from live.events import (
-    KillMode,
     OrderIntended,
     ParentOrderFinished,
     ParentOrderStarted,
@@ -34,11 +34,13 @@ from live.events import (
 )
 from live.orders.prices import fit_to_band
 from live.risk.interface import RiskDecision
+from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
+from live.runner.history import SymbolHistory
 from live.runner.risk_gate import contract_field
 from live.runner.slicing import OrderSlicer
-from live.state import OrderStatus, active_parents, kill_mode_for
+from live.state import OrderStatus, active_parents
 from strategies.algo_spec import AlgoParamError, AlgoSpec
 from strategies.instruments import Contract
 
@@ -70,16 +72,26 @@ class ParentOrders(OrderSlicer):
 
     entries: dict[tuple[str, str, object], int]  # entries per (strategy, symbol, day)
 
+    if TYPE_CHECKING:  # the loop's and the pipeline's
+        def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory
+                          ) -> str | None:
+            raise NotImplementedError
+
+        def _governance(self, d: Deployed, bar: FeedBar, decision: Decision
+                        ) -> tuple[bool, str]:
+            raise NotImplementedError
+
     def start_parent(self, d: Deployed, bar: FeedBar, trace: str, *, side: int, qty: int,
                      day: object | None) -> bool:
         """Plan ``d``'s entry of ``qty`` as a parent and journal it; False (alerted,
         nothing sent) when the plan is refused (deadline after the cutoff, no volume
         history)."""
         spec = d.execution
-        deadline = bar.ts + timedelta(minutes=spec.horizon_minutes)
+        start = bar.ts.astimezone(ZoneInfo(d.rules.tz))  # venue-local: the profile's minutes
+        deadline = start + timedelta(minutes=spec.horizon_minutes)
         try:
             profile = self._volume_profile(bar) if spec.name in ("vwap", "pov") else None
-            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_size, start=bar.ts,
+            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_size, start=start,
                                  deadline=deadline, seed=parent_seed(trace),
                                  volume_profile=profile, cutoff=self._cutoff_at(d, bar))
         except (AlgoDeadlineError, VolumeProfileError, AlgoParamError) as exc:
@@ -136,9 +148,9 @@ class ParentOrders(OrderSlicer):
 
     def work_parent(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted) -> None:
         """The child due now (if any) of one active parent, or its end at the deadline."""
-        kill = kill_mode_for(self.state, d.strategy)
-        if kill is not KillMode.OFF:
-            self._finish(bar, started, "stopped", f"kill switch {kill}")
+        why = self._entry_stop(d, bar, started)
+        if why is not None:
+            self._finish(bar, started, "stopped", why)
             return
         if bar.ts >= started.deadline:
             self._deadline(d, bar, started)
@@ -152,13 +164,31 @@ class ParentOrders(OrderSlicer):
         target = sum(qty for qty, _ in plan[: due[-1] + 1])
         self._send_child(d, bar, started, due[-1], target - self._filled(started))
 
+    def _entry_stop(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted
+                    ) -> str | None:
+        """Why no more of the parent may be sent (None: it may): the position must be flat
+        (a flatten, the cutoff, the session's end), a protective exit filled since it
+        started, or an entry is refused now (a kill switch, a feed hold, the policy's
+        window, a lockout)."""
+        flat = self._must_be_flat(d, bar, self.symbol_history(bar.symbol))
+        if flat is not None:
+            return f"must be flat: {flat}"
+        stopped = self.protection.fill_ts.get((d.strategy, bar.symbol))
+        if stopped is not None and stopped >= started.ts_event:
+            return f"a protective exit filled at {stopped.isoformat()}"
+        side = 1 if started.side is Side.BUY else -1
+        allowed, why = self._governance(d, bar, Decision("enter", side, "algo child"))
+        return None if allowed else why
+
     def _send_child(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted,
                     index: int, qty: int) -> None:
-        freeze = self.order_rules.freeze_for(bar.symbol) // d.lot_size * d.lot_size
-        qty = min(qty // d.lot_size * d.lot_size, freeze)  # the rest rolls into later ones
+        spec = AlgoSpec.from_mapping(json.loads(started.algo))
+        qty = min(qty, self.order_rules.freeze_for(bar.symbol))
+        if spec.participation_pct is not None:  # POV: also the bar's realised volume
+            qty = min(qty, int(spec.participation_pct / 100.0 * bar.volume))
+        qty = qty // d.lot_size * d.lot_size  # whole lots; the rest rolls into later ones
         if qty <= 0:
             return
-        spec = AlgoSpec.from_mapping(json.loads(started.algo))
         price = self._child_price(d, bar, started, spec)
         if price is None:
             return

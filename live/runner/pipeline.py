@@ -62,8 +62,9 @@ class OrderPipeline(ParentOrders):
             return False  # dead session / unread books: nothing intended or sent, exits too
         if key in self.state.orders or trace in self.state.parents:  # before a restart
             return self.resume_slices(d, bar, trace)  # (a parent's children: each bar)
+        # a new decision supersedes a parent still working (exits: the urgent path)
+        self.stop_parents(d.strategy, bar, f"{decision.reason} {decision.action} decided")
         if decision.action == "exit":
-            self.stop_parents(d.strategy, bar, f"{decision.reason} exit")  # exits: urgent
             qty = held - self.working_qty(d.strategy, bar.symbol,
                                           Side.BUY if decision.side > 0 else Side.SELL)
             if qty <= 0:

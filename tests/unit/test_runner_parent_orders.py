@@ -21,11 +21,13 @@ import pytest
 from live.broker import OrderType, Side
 from live.events import (
     AlertRaised,
+    BarClosed,
     Message,
     OrderIntended,
     ParentOrderFinished,
     ParentOrderStarted,
 )
+from live.governance.kill import KillCommand
 from live.runner.feed import FeedItem, WarmBar
 from live.runner.parent_orders import child_key
 from live.runner.runner import Runner
@@ -44,7 +46,7 @@ ALGOS: dict[str, dict[str, Any]] = {
     "pov": {"name": "pov", "horizon_minutes": 10, "child_count": 5, "participation_pct": 5.0},
     "is": {"name": "is", "horizon_minutes": 12, "child_count": 4, "risk_aversion": 500.0},
 }
-WARM_BARS, DAY2_BARS = 60, 40
+WARM_BARS, DAY2_BARS = 45, 30
 
 
 def algo_stores(folder: Path, execution: dict[str, Any], lots: int = 4) -> Stores:
@@ -118,6 +120,16 @@ def test_runner_algo_children_limit_first_within_slippage_guard(algo: str) -> No
             assert child.limit_price <= parent.arrival_price + guard
         else:
             assert child.limit_price >= parent.arrival_price - guard
+
+
+def test_runner_pov_child_within_participation_of_bar_volume() -> None:
+    _, messages, _ = clean_run("pov")
+    volume = {m.ts_event: m.volume for m in messages if isinstance(m, BarClosed)}
+    parents = {m.trace_id for m in messages if isinstance(m, ParentOrderStarted)}
+    children = [m for m in messages if isinstance(m, OrderIntended)
+                and m.trace_id in parents and m.order_type is OrderType.LIMIT]
+    assert children
+    assert all(c.qty <= 0.05 * volume[c.ts_event] for c in children)
 
 
 class CrashAfter:
@@ -197,6 +209,31 @@ def test_runner_algo_refused_plan_sends_nothing_and_alerts(
     refused = [a for a in _of(stores, AlertRaised) if a.code == "parent_refused"]
     assert refused and why in refused[0].message
     assert not _of(stores, OrderIntended) and not _of(stores, ParentOrderStarted)
+
+
+def test_runner_algo_halt_kill_stops_the_parent_and_its_children(tmp_path: Path) -> None:
+    bars = day_bars(FIRST_ENTRY + 6)
+    stores = algo_stores(tmp_path, ALGOS["twap"])
+    desk: list[KillCommand] = []
+    runner = stores.runner(kill_commands=lambda after: [c for c in desk if c.id > after])
+    runner.recover()
+    runner.run(bars[:FIRST_ENTRY + 3])  # the parent started at bar 22, a child or two sent
+    desk.append(KillCommand(1, "ema_cross", "halt", "ops", "test", str(bars[-3].ts)))
+    runner.run(bars[FIRST_ENTRY + 3:])
+    (end,) = _of(stores, ParentOrderFinished)
+    assert end.outcome == "stopped" and "kill switch" in next(
+        a.message for a in _of(stores, AlertRaised) if a.code == "parent_remainder")
+    assert not [m for m in _of(stores, OrderIntended) if m.ts_event > end.ts_event]
+
+
+def test_runner_algo_protective_stop_fill_stops_the_parent(tmp_path: Path) -> None:
+    stores = algo_stores(tmp_path, {"name": "twap", "horizon_minutes": 10, "child_count": 4})
+    stores.config["sim"] = {**stores.config["sim"], "stop_points": 30.0}
+    stores.run(day_bars(FIRST_ENTRY + 8))  # the short's stop fills at 09:44, a child due
+    (end,) = _of(stores, ParentOrderFinished)
+    assert end.outcome == "stopped" and end.remainder_qty > 0
+    assert not [m for m in _of(stores, OrderIntended) if m.ts_event >= end.ts_event
+                and not m.protective]
 
 
 def test_runner_market_version_journals_no_parent(tmp_path: Path) -> None:
