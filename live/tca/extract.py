@@ -10,6 +10,7 @@ its own, measured against its trigger or limit. Fills are counted once per broke
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -94,7 +95,7 @@ def _messages(journal: Journal, from_seq: int, to_seq: int | None) -> Iterator[M
 
 
 def _bar_length(bars: list[Bar]) -> timedelta:
-    gaps = [b.ts - a.ts for a, b in zip(bars, bars[1:], strict=False) if b.ts > a.ts]
+    gaps = [b.ts - a.ts for a, b in itertools.pairwise(bars) if b.ts > a.ts]
     return min(gaps) if gaps else ONE_MINUTE
 
 

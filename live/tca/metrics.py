@@ -219,9 +219,9 @@ def child_tca(child: Child, path: BarPath) -> ChildTca:
     if arrival is not None and avg is not None:
         slip_inr = s * (avg - arrival) * filled
         markets = [path.market_at(f.ts) for f in child.fills]
-        if all(m is not None for m in markets):
-            timing = sum(s * (m - arrival) * f.qty  # type: ignore[operator]
-                         for m, f in zip(markets, child.fills, strict=True))
+        known = [(m, f) for m, f in zip(markets, child.fills, strict=True) if m is not None]
+        if len(known) == len(markets):
+            timing = sum(s * (m - arrival) * f.qty for m, f in known)
             impact = slip_inr - timing
     if avg is not None:
         vwap = path.vwap(child.ts, max(f.ts for f in child.fills))
@@ -229,10 +229,10 @@ def child_tca(child: Child, path: BarPath) -> ChildTca:
     mark_inr: dict[int, float | None] = {}
     mark_bps: dict[int, float | None] = {}
     for k in MARKOUT_BARS:
-        later = [path.close_after(f.ts, k) for f in child.fills]
-        if child.fills and all(c is not None for c in later):
-            value = sum(s * (c - f.price) * f.qty  # type: ignore[operator]
-                        for c, f in zip(later, child.fills, strict=True))
+        later = [(path.close_after(f.ts, k), f) for f in child.fills]
+        closes = [(c, f) for c, f in later if c is not None]
+        if child.fills and len(closes) == len(later):
+            value = sum(s * (c - f.price) * f.qty for c, f in closes)
             mark_inr[k] = value
             mark_bps[k] = _bps(value, sum(f.price * f.qty for f in child.fills))
         else:
