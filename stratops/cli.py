@@ -24,6 +24,7 @@ from stratops import (
     cli_risk,
     cli_run,
     cli_serve,
+    cli_tca,
 )
 from stratops.cli_common import colour
 from stratops.errors import EXIT_INTERNAL, EXIT_OK, exit_code_for
@@ -55,6 +56,7 @@ app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
+app.add_typer(cli_tca.tca_app, name="tca")
 
 
 @app.command("version")
