@@ -60,6 +60,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     for key, value in row.items():
         if isinstance(value, date):
             value = value.isoformat()
+        elif isinstance(value, float):
+            value = value + 0.0  # no -0.0 in the report
         elif isinstance(value, dict):
             value = {str(k): v for k, v in value.items()}
         out[key] = value

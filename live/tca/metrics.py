@@ -110,10 +110,14 @@ class BarPath:
         return self.close_at(ts - self.bar)
 
     def close_after(self, ts: datetime, k: int) -> float | None:
-        """The close ``k − 1`` bars after the bar ``ts`` falls in (None past the path)."""
+        """The close ``k − 1`` bars after the bar ``ts`` falls in (None past the path or
+        past that bar's day: a markout never spans the night)."""
         i = self.index_at(ts)
         j = None if i is None else i + k - 1
-        return None if j is None or j >= len(self.bars) else self.bars[j].close
+        if i is None or j is None or j >= len(self.bars) or \
+                self.bars[j].ts.date() != self.bars[i].ts.date():
+            return None
+        return self.bars[j].close
 
     def vwap(self, start: datetime, end: datetime) -> float | None:
         """Volume-weighted typical price of bars labelled in ``(start, end]`` (the bar

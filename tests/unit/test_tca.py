@@ -192,3 +192,12 @@ def test_tca_shortfall_components_sum_to_paper_minus_real(
     expected = side * (end - decision) * unfilled + sum(
         side * (f.price - decision) * f.qty for f in done)
     assert row.shortfall_inr == pytest.approx(expected, abs=1e-6)
+
+
+def test_tca_markout_past_the_days_last_bar_is_none() -> None:
+    """A fill on the day's last bar has no 5-bar markout, even with the next day's bars."""
+    today = [Bar(at(i), 101.0, 99.0, 100.0, 1.0) for i in range(3)]
+    tomorrow = [Bar(at(i) + timedelta(days=1), 101.0, 99.0, 100.0, 1.0) for i in range(10)]
+    path = BarPath(today + tomorrow)
+    assert path.close_after(at(2), 1) == 100.0
+    assert path.close_after(at(2), 5) is None
