@@ -95,6 +95,7 @@ class BarPath:
         self.bars = sorted(bars, key=lambda b: b.ts)
         self.labels = [b.ts for b in self.bars]
         self.bar = bar
+        self._day_ends: dict[date, int] | None = None
 
     def index_at(self, ts: datetime) -> int | None:
         """Index of the last bar labelled at or before ``ts``."""
@@ -122,7 +123,8 @@ class BarPath:
     def vwap(self, start: datetime, end: datetime) -> float | None:
         """Volume-weighted typical price of bars labelled in ``(start, end]`` (the bar
         ``end`` falls in when none); the plain mean when they traded no volume."""
-        chosen = [b for b in self.bars if start < b.ts <= end]
+        chosen = self.bars[bisect.bisect_right(self.labels, start):
+                           bisect.bisect_right(self.labels, end)]
         if not chosen:
             i = self.index_at(end)
             chosen = [] if i is None else [self.bars[i]]
@@ -135,8 +137,14 @@ class BarPath:
         return sum(t * b.volume for t, b in zip(typical, chosen, strict=True)) / volume
 
     def last_close_on(self, day: date) -> float | None:
-        closes = [b.close for b in self.bars if b.ts.date() == day]
-        return closes[-1] if closes else None
+        """The close of ``day``'s last bar (None: no bar that day)."""
+        i = self._last_index_by_day().get(day)
+        return None if i is None else self.bars[i].close
+
+    def _last_index_by_day(self) -> dict[date, int]:
+        if self._day_ends is None:
+            self._day_ends = {b.ts.date(): i for i, b in enumerate(self.bars)}
+        return self._day_ends
 
 
 @dataclass(frozen=True, slots=True)
