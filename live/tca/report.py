@@ -112,6 +112,14 @@ def _plots(tables: TcaTables) -> list[tuple[str, str]]:
     ax.set_ylabel("markout bps (< 0: adverse selection)")
     ax.legend(fontsize=8)
     plots.append(("Markouts", _png(fig)))
+    slips = [c.arrival_slippage_bps for c in tables.children if c.arrival_slippage_bps is not None]
+    if slips:
+        fig = Figure(figsize=(8, 3.0), layout="constrained")
+        ax = fig.subplots()
+        ax.hist(slips, bins=min(30, max(5, len(slips))))
+        ax.set_xlabel("arrival slippage per child order (bps, cost > 0)")
+        ax.set_ylabel("orders")
+        plots.append(("Arrival slippage per order", _png(fig)))
     return plots
 
 
