@@ -136,6 +136,12 @@ def _parents(read: _Read, intents: list[OrderIntended]) -> list[Parent]:
         decided = signal if signal is not None and signal <= first.ts_event else first.ts_event
         target = max(sum(i.qty for i in members),
                      max((i.parent_qty or 0) for i in members))
+        if first.protective:
+            # a resting stop / target is a decision to trade only once it fills: one never
+            # triggered (or cancelled by its OCO twin) has no execution and no opportunity cost
+            target = sum(c.filled_qty for c in children)
+            if not target:
+                continue
         parents.append(Parent(parent_id=parent_id, trace_id=first.trace_id,
                               strategy=first.strategy, version=first.version,
                               symbol=first.symbol, side=children[0].side, algo=algo,

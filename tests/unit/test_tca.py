@@ -201,3 +201,27 @@ def test_tca_markout_past_the_days_last_bar_is_none() -> None:
     path = BarPath(today + tomorrow)
     assert path.close_after(at(2), 1) == 100.0
     assert path.close_after(at(2), 5) is None
+
+
+def test_tca_protective_stop_slips_against_its_trigger_and_untriggered_target_is_ignored(
+        tmp_path: Path) -> None:
+    """A stop SELL 10 triggered at 110 fills at 109.5: s = -1, slippage = -1 x (109.5 - 110)
+    x 10 = 5 INR, shortfall 5 INR (decision = arrival = the trigger); its OCO target (a
+    LIMIT at 120) never fills: no parent, no opportunity cost."""
+    def protective(key: str, order_type: OrderType, **price: float) -> OrderIntended:
+        return OrderIntended(trace_id="trA", ts_event=at(3), client_key=key,
+                             strategy="ema_cross", version="3", symbol="NIFTY",
+                             exchange="NFO", side=Side.SELL, qty=10, order_type=order_type,
+                             mode=TradingMode.CANARY, after_trade="T1", oco_group="g1",
+                             **price)
+
+    journal = open_journal(f"sqlite:///{tmp_path / 'j.db'}")
+    bars = [m for m in events() if isinstance(m, BarClosed)]
+    journal.append_many([*bars, protective("stop1", OrderType.SL_M, trigger_price=110.0),
+                         protective("target1", OrderType.LIMIT, limit_price=120.0),
+                         OrderFilled(trace_id="trA", ts_event=at(10), client_key="stop1",
+                                     broker_order_id="B1", trade_id="T9", symbol="NIFTY",
+                                     side=Side.SELL, qty=10, price=109.5)], ts_record=at(30))
+    (parent,) = tca_tables(journal, DAY).parents
+    assert (parent.parent_id, parent.algo, parent.target_qty) == ("stop1", "protective", 10)
+    assert (parent.arrival_slippage_inr, parent.shortfall_inr) == pytest.approx((5.0, 5.0))
