@@ -208,12 +208,13 @@ def test_tca_protective_stop_slips_against_its_trigger_and_untriggered_target_is
     """A stop SELL 10 triggered at 110 fills at 109.5: s = -1, slippage = -1 x (109.5 - 110)
     x 10 = 5 INR, shortfall 5 INR (decision = arrival = the trigger); its OCO target (a
     LIMIT at 120) never fills: no parent, no opportunity cost."""
-    def protective(key: str, order_type: OrderType, **price: float) -> OrderIntended:
+    def protective(key: str, order_type: OrderType, *, trigger_price: float | None = None,
+                   limit_price: float | None = None) -> OrderIntended:
         return OrderIntended(trace_id="trA", ts_event=at(3), client_key=key,
                              strategy="ema_cross", version="3", symbol="NIFTY",
                              exchange="NFO", side=Side.SELL, qty=10, order_type=order_type,
                              mode=TradingMode.CANARY, after_trade="T1", oco_group="g1",
-                             **price)
+                             trigger_price=trigger_price, limit_price=limit_price)
 
     journal = open_journal(f"sqlite:///{tmp_path / 'j.db'}")
     bars = [m for m in events() if isinstance(m, BarClosed)]
