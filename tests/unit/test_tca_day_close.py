@@ -24,9 +24,11 @@ IST = ZoneInfo("Asia/Kolkata")
 BARS = 120  # 09:15 .. 11:14: a few EMA-cross round trips, a fast session
 
 
+Served = tuple[Path, list[tuple[TcaTables, TcaReportFiles]]]
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory
-           ) -> tuple[Path, list[tuple[TcaTables, TcaReportFiles]]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     """One served session (2025-03-03, EMA cross on the paper exchange), its sink's calls."""
     folder = tmp_path_factory.mktemp("serve")
     clock = SimulatedClock(datetime(2025, 3, 3, 8, tzinfo=IST))
@@ -54,20 +56,20 @@ def hand_journal_url(tmp_path: Path) -> str:
     return url
 
 
-def test_day_close_writes_the_tca_report_files(served: tuple[Path, list]) -> None:
+def test_day_close_writes_the_tca_report_files(served: Served) -> None:
     folder, _ = served
     data = json.loads((folder / "tca" / "tca.json").read_text())
     assert data["day"] == "2025-03-03" and data["parents"]
     assert "data:image/png;base64," in (folder / "tca" / "tca.html").read_text()
 
 
-def test_day_close_lists_the_tca_summary_in_day_json(served: tuple[Path, list]) -> None:
+def test_day_close_lists_the_tca_summary_in_day_json(served: Served) -> None:
     folder, _ = served
     lines = json.loads((folder / "day.json").read_text())["tca"]
     assert any(line.startswith("2025-03-03 ema_cross v1 all:") for line in lines)
 
 
-def test_day_close_hands_the_tables_to_the_sink(served: tuple[Path, list]) -> None:
+def test_day_close_hands_the_tables_to_the_sink(served: Served) -> None:
     folder, sunk = served
     ((tables, files),) = sunk
     assert tables.day == date(2025, 3, 3) and files.json_path == folder / "tca" / "tca.json"
