@@ -2,8 +2,10 @@
 
 For a version, counting from the runner start that deployed it (its ``ModeChanged``):
 sessions traded, closed trades, and open breaks - every shadow/live reconciliation break
-over those days, plus any journal discrepancy - and a size note when the canary's order size
-was not below the live size (the minimum lot equals the live size: it ran at full size). No
+over those days, plus any journal discrepancy - a size note when the canary's order size
+was not below the live size (the minimum lot equals the live size: it ran at full size), and
+the realised arrival slippage of its fills (:mod:`live.tca`) beside the version's research
+assumption (``sim.slippage_ticks`` x ``sim.tick_size``) over the same fills. No
 journal, or no canary run of this version, is no evidence (the approval is refused by
 policy: fail closed).
 """
@@ -19,6 +21,8 @@ from live.events import ModeChanged, OrderIntended
 from live.governance.policy import CanaryEvidence
 from live.journal import Journal, journal_exists, open_journal
 from live.state import replay
+from live.tca.extract import tca_tables
+from live.tca.metrics import slippage_vs_assumed_bps
 from strategies.version_config import VersionConfig
 
 
@@ -66,8 +70,13 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
     breaks += len(state.discrepancies)
     if state.last_reconciliation is not None and not state.last_reconciliation.clean:
         breaks += 1
+    tables = tca_tables(journal, from_seq=span[0], to_seq=span[1], strategy=strategy,
+                        version=str(version))
+    realised, assumed = slippage_vs_assumed_bps(tables.children, config.sim.slippage_ticks,
+                                                config.sim.tick_size)
     return CanaryEvidence(sessions=sessions, trades=trades, open_breaks=breaks,
-                          source=source, size_note=size_note(qty, live_qty, config.sim.lot_size))
+                          source=source, size_note=size_note(qty, live_qty, config.sim.lot_size),
+                          realised_slippage_bps=realised, assumed_slippage_bps=assumed)
 
 
 def size_note(canary_qty: int, live_qty: int, lot_size: int) -> str:

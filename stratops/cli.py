@@ -24,6 +24,7 @@ from stratops import (
     cli_risk,
     cli_run,
     cli_serve,
+    cli_tca,
 )
 from stratops.cli_common import colour
 from stratops.cli_execution import execution_app
@@ -57,6 +58,7 @@ app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
+app.add_typer(cli_tca.tca_app, name="tca")
 
 
 @app.command("version")

@@ -286,6 +286,9 @@ def _print_check(check: Any) -> None:
         evidence = body.get("canary_evidence")
         if isinstance(evidence, dict) and evidence.get("size_note"):
             console.print(f"  canary size: {evidence['size_note']}")  # a 1-lot version
+        if isinstance(evidence, dict) and evidence.get("realised_slippage_bps") is not None:
+            console.print(f"  canary slippage: {evidence['realised_slippage_bps']:.2f} bps "
+                          f"realised vs {evidence['assumed_slippage_bps']:.2f} bps assumed")
         return
     console.print(f"[red]NOT verified[/]: {check.strategy}@{check.stage}")
     for problem in check.problems:

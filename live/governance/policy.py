@@ -73,6 +73,8 @@ class _CanaryStage(_Strict):
     min_sessions: int = Field(ge=0)
     min_trades: int = Field(ge=0)
     max_open_breaks: int = Field(ge=0)
+    # realised arrival slippage minus the version's research assumption (bps); None: no gate
+    max_slippage_excess_bps: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
 
 
 class _LiveStage(_Strict):
@@ -150,11 +152,22 @@ class CanaryEvidence:
     open_breaks: int
     source: str  # where the counts came from (journal path, query), quoted in violations
     size_note: str = ""  # e.g. the canary traded at the live size (a 1-lot version)
+    # arrival slippage of the canary's fills (live.tca) and the version's research assumption
+    # (sim slippage_ticks x tick_size) over the same fills, bps; None: no fill measured
+    realised_slippage_bps: float | None = None
+    assumed_slippage_bps: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("sessions", "trades", "open_breaks"):
             if getattr(self, name) < 0:
                 raise ValueError(f"CanaryEvidence.{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def slippage_excess_bps(self) -> float | None:
+        """Realised minus assumed slippage (bps); None when either is unknown."""
+        if self.realised_slippage_bps is None or self.assumed_slippage_bps is None:
+            return None
+        return self.realised_slippage_bps - self.assumed_slippage_bps
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +298,7 @@ class Policy:
             "digest": self.digest,
             "stage_fractions": {stage: self.capital_fraction(stage) for stage in STAGES},
             "canary_requirements": self.rules.stages.canary.model_dump(
-                exclude={"capital_fraction"}),
+                exclude={"capital_fraction"}, exclude_none=True),
             "accounts": {k: v.model_dump() for k, v in self.rules.accounts.items()},
             "default_account": self.rules.default_account,
             "strategy_defaults": _jsonable(self.rules.strategies.defaults.model_dump()),
@@ -372,7 +385,29 @@ class Policy:
                 "max_open_breaks", f"{strategy}: {evidence.open_breaks} open breaks > "
                                    f"max_open_breaks={canary.max_open_breaks} "
                                    f"(evidence: {evidence.source})"))
-        return found
+        return found + _slippage_violations(strategy, evidence, canary.max_slippage_excess_bps)
+
+
+def _slippage_violations(strategy: str, evidence: CanaryEvidence,
+                         limit_bps: float | None) -> list[PolicyViolation]:
+    """The canary's realised slippage over the research assumption, against the policy's
+    ``max_slippage_excess_bps``; unmeasured slippage fails closed when the gate is set."""
+    if limit_bps is None:
+        return []
+    excess = evidence.slippage_excess_bps
+    if excess is None:
+        return [PolicyViolation(
+            "max_slippage_excess_bps", f"{strategy}: the canary's realised slippage was not "
+                                       f"measured (no fill against a known price), so "
+                                       f"max_slippage_excess_bps={limit_bps:g} cannot be shown "
+                                       f"(evidence: {evidence.source})")]
+    if excess > limit_bps:
+        return [PolicyViolation(
+            "max_slippage_excess_bps",
+            f"{strategy}: canary slippage {evidence.realised_slippage_bps:.2f} bps exceeds the "
+            f"research assumption {evidence.assumed_slippage_bps:.2f} bps by {excess:.2f} bps "
+            f"> max_slippage_excess_bps={limit_bps:g} (evidence: {evidence.source})")]
+    return []
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

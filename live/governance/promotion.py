@@ -385,7 +385,10 @@ class GovernanceService:
             "canary_evidence": None if evidence is None else {
                 "sessions": evidence.sessions, "trades": evidence.trades,
                 "open_breaks": evidence.open_breaks, "source": evidence.source,
-                "size_note": evidence.size_note},
+                "size_note": evidence.size_note,
+                **({} if evidence.realised_slippage_bps is None else {
+                    "realised_slippage_bps": evidence.realised_slippage_bps,
+                    "assumed_slippage_bps": evidence.assumed_slippage_bps})},
             "schema": SNAPSHOT_SCHEMA, "strategy": strategy, "version": version,
             "stage": stage, "capital_fraction": policy.capital_fraction(stage),
             "capital_inr": policy.capital_for(strategy, stage),

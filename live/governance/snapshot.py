@@ -54,7 +54,23 @@ def evidence_problems(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(breaks, int) or breaks > needs.get("max_open_breaks", 0):
         problems.append(f"canary evidence open_breaks={breaks!r} > policy max_open_breaks="
                         f"{needs.get('max_open_breaks', 0)}")
-    return problems
+    return problems + _slippage_problems(evidence, needs.get("max_slippage_excess_bps"))
+
+
+def _slippage_problems(evidence: Mapping[str, Any], limit: Any) -> list[str]:
+    """The policy's ``max_slippage_excess_bps`` (when its snapshot set one) against the
+    realised and assumed slippage the approval was granted on."""
+    if limit is None:
+        return []
+    realised, assumed = (evidence.get("realised_slippage_bps"),
+                         evidence.get("assumed_slippage_bps"))
+    if not isinstance(realised, int | float) or not isinstance(assumed, int | float):
+        return [f"canary evidence has no realised/assumed slippage, but the policy sets "
+                f"max_slippage_excess_bps={limit}"]
+    if realised - assumed > limit:
+        return [f"canary evidence slippage {realised:.2f} bps - assumed {assumed:.2f} bps > "
+                f"policy max_slippage_excess_bps={limit}"]
+    return []
 
 
 def verify_snapshot(document: Mapping[str, Any], directory: Directory, *,

@@ -23,6 +23,7 @@ from live.service.day_close import broker_report, close_day, open_positions, wri
 from live.service.hold import Held, hold_until_ready
 from live.service.ports import DayFactory, OpenedDay, Pager
 from live.service.sessions import SessionWindow, next_session
+from live.tca.report import TcaSink, write_tca_day
 from strategies.errors import StratopsError
 
 ONE_BAR = timedelta(minutes=1)
@@ -74,9 +75,11 @@ class LiveService:
 
     def __init__(self, *, factory: DayFactory, clock: ServiceClock, stop: StopSignal,
                  pager: Pager, config: ServeConfig, log: Callable[[str], None],
-                 desk_poll: Callable[[], list[str]] | None = None) -> None:
+                 desk_poll: Callable[[], list[str]] | None = None,
+                 tca_sink: TcaSink | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
+        self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -243,14 +246,16 @@ class LiveService:
     def _report(self, day: OpenedDay, window: SessionWindow, outcome: DayOutcome, *,
                 close: bool = False) -> DayOutcome:
         """The day's report folder: ``broker.json`` (after a traded day: the broker
-        reconciliation and the flatten's confirmation), ``day.json`` and the backtest
-        reconciliation (``backtest/<strategy>/<day>.json|html``)."""
+        reconciliation and the flatten's confirmation), ``day.json``, the backtest
+        reconciliation (``backtest/<strategy>/<day>.json|html``) and the day's transaction
+        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``)."""
         folder = self.config.report_dir / window.day.isoformat()
         if close:
             outcome.confirmed, broker = self._confirm_flat(day, window)
             day.runner.journal.seal()  # the reconciliation's entries are covered too
             write_json(folder / "broker.json", broker)
         reports = self.factory.backtest_reports(day, window, folder / "backtest")
+        tca = write_tca_day(day.runner.journal, window.day, folder / "tca", self.tca_sink)
         summary = outcome.summary
         write_json(folder / "day.json", {
             "day": window.day.isoformat(), "session": str(window), "status": outcome.status,
@@ -260,7 +265,7 @@ class LiveService:
             "denials": summary.denials if summary else 0,
             "alerts": summary.alerts if summary else [],
             "backtest_breaks": reports.breaks, "backtest_files": list(reports.files),
-            "backtest": list(reports.lines)})
+            "backtest": list(reports.lines), "tca": tca})
         outcome.report = folder
         self.log(f"{window.day}: {outcome.status}; reports in {folder}")
         return outcome

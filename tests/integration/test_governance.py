@@ -338,3 +338,22 @@ def test_load_deployed_reads_the_approved_version_as_data(desk: Desk) -> None:
     assert refused == []
     assert (deployed.strategy, deployed.version, deployed.symbols) == \
         ("ema_cross", desk.versions[0], ("NIFTY",))
+
+
+def test_canary_slipping_beyond_policy_is_refused_and_audited(
+        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
+    """policy.yaml stages.canary.max_slippage_excess_bps 2.0; the canary's fills slipped
+    3.0 bps against a research assumption of 0.5 bps: 2.5 bps over, refused and audited."""
+    evidence = CanaryEvidence(sessions=6, trades=25, open_breaks=0, source="test journal",
+                              realised_slippage_bps=3.0, assumed_slippage_bps=0.5)
+    desk = Desk(tmp_path, candidate, evidence=lambda s, v: evidence)
+    policy = yaml.safe_load((tmp_path / "policy.yaml").read_text())
+    policy["stages"]["canary"]["max_slippage_excess_bps"] = 2.0
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
+    desk.approve_configs()
+    desk.promote(desk.versions[0], "shadow")
+    desk.promote(desk.versions[0], "canary")
+    row = desk.svc.request_promotion("ema_cross", desk.versions[0], "live", "go",
+                                     desk.signer("alice"))
+    _refused(desk, lambda: desk.svc.approve(row.ref, desk.signer("bob")),
+             "max_slippage_excess_bps")
