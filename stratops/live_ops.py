@@ -197,6 +197,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
+    from live.orders.retry import Retrier
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
@@ -260,7 +261,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                                                                  clock=utc_now),
                     insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
                     order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
-                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts)
+                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
+                    retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
+                                    monotonic_s=time.monotonic))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

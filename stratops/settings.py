@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
@@ -98,6 +99,14 @@ class KiteSettings(BaseModel):
     timeout_s: float = Field(7.0, gt=0, le=60, description="HTTP timeout of each Kite call")
 
 
+class ExecutionSettings(BaseModel):
+    """How orders are sent (README, Order retries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
 class LiveSettings(BaseModel):
     """The live runner's stores (README, Live runner)."""
 
@@ -125,6 +134,7 @@ class LiveSettings(BaseModel):
     service_user: str = Field("runner", description="who that key is in the roles file")
     serve: ServeSettings = Field(default_factory=ServeSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @field_validator("journal_url")
     @classmethod
