@@ -49,8 +49,8 @@ def classify(result: SubmitResult) -> ErrorClass | None:
 
 
 def not_sent_of(exc: BaseException) -> NotSent | None:
-    """Whether a transport exception certainly left nothing at the broker: a refused or
-    never-established connection (TRANSIENT); None (may have been sent) otherwise."""
+    """Whether a transport exception certainly left nothing at the broker: a refused
+    connection or an unknown host (TRANSIENT); None (may have been sent) otherwise."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -66,9 +66,10 @@ def not_sent_of(exc: BaseException) -> NotSent | None:
     return None
 
 
-# urllib3 / requests names for "the TCP connection was never made" (matched by name so that
-# this module does not import an HTTP library)
-_NEVER_CONNECTED = frozenset({"NewConnectionError", "ConnectTimeoutError", "ConnectTimeout"})
+# urllib3's names for "the connection could not be opened" (refused, or the host not found),
+# matched by name so that this module imports no HTTP library. A connect *timeout* stays
+# UNKNOWN (fail closed: it is not told apart from a slow handshake here).
+_NEVER_CONNECTED = frozenset({"NewConnectionError", "NameResolutionError"})
 
 
 class ClassPolicy(BaseModel):

@@ -62,6 +62,17 @@ class FakeTime:
         return self.now_s
 
 
+class Counted:
+    """A broker command that always answers ``result`` and counts its calls."""
+
+    def __init__(self, result: SubmitResult) -> None:
+        self.result, self.n = result, 0
+
+    def __call__(self) -> SubmitResult:
+        self.n += 1
+        return self.result
+
+
 POLICY = RetryPolicy(transient=ClassPolicy(max_attempts=3, base_backoff_ms=100,
                                            max_backoff_ms=1000),
                      throttled=ClassPolicy(max_attempts=4, base_backoff_ms=200,
@@ -167,10 +178,10 @@ def test_retrier_throttled_then_confirmed_sleeps_the_schedule() -> None:
 
 def test_retrier_max_attempts_reached_returns_the_refusal_saying_so() -> None:
     retrier, clock = _retrier()
-    calls = []
     refused = SubmitResult(Outcome.REJECTED, None, "conn refused", NotSent.TRANSIENT)
-    result = retrier.run("soK", lambda: calls.append(1) or refused, lambda r: None)
-    assert len(calls) == 3 and len(clock.slept) == 2
+    calls = Counted(refused)
+    result = retrier.run("soK", calls, lambda r: None)
+    assert calls.n == 3 and len(clock.slept) == 2
     assert result.outcome is Outcome.REJECTED and "max_attempts=3" in result.reason
 
 
@@ -186,9 +197,9 @@ def test_retrier_budget_exhausted_stops_before_the_sleep_that_would_pass_it() ->
                                     SubmitResult(Outcome.REJECTED, None, "RMS")])
 def test_retrier_unknown_or_rejected_is_called_once(answer: SubmitResult) -> None:
     retrier, clock = _retrier()
-    calls = []
-    assert retrier.run("soK", lambda: calls.append(1) or answer, lambda r: None) == answer
-    assert calls == [1] and clock.slept == []
+    calls = Counted(answer)
+    assert retrier.run("soK", calls, lambda r: None) == answer
+    assert calls.n == 1 and clock.slept == []
 
 
 # --- settings ---------------------------------------------------------------------------------
