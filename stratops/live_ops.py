@@ -12,6 +12,7 @@ from stratops.errors import LiveSetupError as LiveSetupError  # defined there: n
 from stratops.governance_ops import registry, utc_now
 from stratops.market_ops import parse_feed_spec
 from stratops.settings import Settings, load_settings
+from stratops.venue_ops import venue_router
 
 if TYPE_CHECKING:  # imported where used
     from live.adapters.paper import FillModel
@@ -235,8 +236,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if feed_kind != "replay":
         live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed, kite,
                                  contracts)
-    exchange, market = (kite, None) if kite is not None else \
-        _paper_exchange(settings, mode, deployed)
+    routed = venue_router(settings, mode, _fill_model(deployed), kite)
+    exchange, market = routed if routed is not None else (kite, None) if kite is not None \
+        else _paper_exchange(settings, mode, deployed)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         assert svc is not None
         problems = svc.config_problems()

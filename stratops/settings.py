@@ -20,6 +20,7 @@ from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
 from stratops.market_settings import MarketSettings
+from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -135,6 +136,15 @@ class LiveSettings(BaseModel):
     serve: ServeSettings = Field(default_factory=ServeSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    venues: tuple[VenueSettings, ...] = Field(
+        (), description="two or more: orders go through the smart order router")
+    routing_rule: RoutingRuleName = Field("best_liquidity",
+                                          description="how the router chooses or splits")
+
+    @field_validator("venues")
+    @classmethod
+    def _venues_distinct(cls, venues: tuple[VenueSettings, ...]) -> tuple[VenueSettings, ...]:
+        return check_venue_list(venues)
 
     @field_validator("journal_url")
     @classmethod
