@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from live.adapters.paper import FillModel, PaperExchange
 from live.broker import BrokerInputError, OrderRequest, OrderType, Outcome, Side
@@ -24,6 +25,9 @@ from live.sor.rules import BestLiquidity, Leg, ProRataSplit, RoutingRule, plan_l
 from live.sor.venues import RoutingError, Venue, VenueConfigError
 from live.state import OrderStatus
 from strategies.version_config import VersionConfig
+from stratops.errors import LiveSetupError
+from stratops.settings import Settings
+from stratops.venue_ops import venue_router
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock
 from tests.unit.test_runner_orders import intents, order_stores
 
@@ -267,3 +271,51 @@ def test_runner_over_router_no_venue_for_a_lot_alerts_and_sends_nothing(
 def test_intents_name_their_venue(split_run: RoutedStores) -> None:
     assert all(isinstance(m, OrderIntended) and m.venue in ("shallow", "deep")
                for m in intents(split_run, FIRST_ENTRY))
+
+
+# --- settings: live.venues, built by stratops.venue_ops ---------------------------------------
+
+TWO_PAPER = [{"name": "shallow", "account": "A1", "depth_qty": 1000},
+             {"name": "deep", "account": "A2", "depth_qty": 3000, "max_qty_per_order": 900}]
+
+
+def test_settings_two_paper_venues_build_a_router_with_a_book_each(tmp_path: Path) -> None:
+    settings = Settings(root=tmp_path, live={"venues": TWO_PAPER, "routing_rule": "pro_rata"})
+    built = venue_router(settings, "canary", FillModel(tick_size=0.05), None)
+    assert built is not None
+    router, _ = built
+    assert sorted(router.venues) == ["deep", "shallow"] and router.rule.name == "pro_rata"
+    assert (tmp_path / ".stratops" / "paper_deep_canary.db").exists()
+
+
+def test_settings_one_venue_builds_no_router(tmp_path: Path) -> None:
+    settings = Settings(root=tmp_path, live={"venues": TWO_PAPER[:1]})
+    assert venue_router(settings, "canary", FillModel(tick_size=0.05), None) is None
+
+
+def test_settings_kite_venue_without_a_kite_run_is_refused(tmp_path: Path) -> None:
+    kite = {"name": "kite", "broker": "kite", "account": "ZK1", "depth_qty": 5000}
+    settings = Settings(root=tmp_path, live={"venues": [TWO_PAPER[0], kite]})
+    with pytest.raises(LiveSetupError, match="--broker kite"):
+        venue_router(settings, "canary", FillModel(tick_size=0.05), None)
+
+
+@pytest.mark.parametrize(("venues", "field"), [
+    ([TWO_PAPER[0], TWO_PAPER[0]], "unique"),
+    ([{**TWO_PAPER[0], "depth_qty": 0}], "depth_qty"),
+    ([{**TWO_PAPER[0], "max_notional_inr": -1}], "max_notional_inr"),
+    ([{**TWO_PAPER[0], "liquidity": 5}], "liquidity"),
+    ([{**TWO_PAPER[0], "name": "Bad Name"}], "name"),
+    ([{"name": "k", "broker": "kite", "account": "Z", "depth_qty": 1,
+       "exchange_url": "sqlite:///x.db"}], "exchange_url"),
+    ([{"name": n, "broker": "kite", "account": "Z", "depth_qty": 1} for n in "ab"], "kite"),
+])
+def test_settings_bad_venue_refused_naming_the_field(tmp_path: Path, venues: list[object],
+                                                     field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(root=tmp_path, live={"venues": venues})
+
+
+def test_settings_unknown_routing_rule_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="routing_rule"):
+        Settings(root=tmp_path, live={"venues": TWO_PAPER, "routing_rule": "cheapest"})
