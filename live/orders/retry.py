@@ -160,8 +160,8 @@ class Retrier:
             result = call()
             error = classify(result)
             policy = None if error is None else self.policy.for_class(error)
-            if error is None or policy is None:
-                return result
+            if error is None or policy is None or policy.max_attempts == 1:
+                return result  # confirmed, not retryable, or this class's retries are off
             if attempt >= policy.max_attempts:
                 return _exhausted(result, error, f"{attempt} attempt(s), the {error} "
                                   f"policy's max_attempts={policy.max_attempts}")

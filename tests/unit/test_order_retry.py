@@ -298,3 +298,11 @@ def test_paper_exchange_unavailable_is_unknown_and_never_retried(tmp_path: Path)
     executor.send(intent)
     assert clock.slept == [] and paper.submitted_count(intent.client_key) == 1
     assert executor.state.orders[intent.client_key].status is OrderStatus.UNKNOWN
+
+
+def test_retrier_with_retries_off_returns_the_refusal_unchanged() -> None:
+    off = ClassPolicy(max_attempts=1, base_backoff_ms=0, max_backoff_ms=0)
+    retrier, clock = _retrier(RetryPolicy(transient=off, throttled=off))
+    throttled = SubmitResult(Outcome.REJECTED, None, "429", NotSent.THROTTLED)
+    assert retrier.run("soK", Counted(throttled), lambda r: None) == throttled
+    assert clock.slept == []
