@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from live.adapters.paper import FillModel, PaperExchange
 from live.broker import BrokerInputError, OrderRequest, OrderType, Outcome, Side
 from live.db import make_engine
-from live.events import AlertRaised, OrderIntended, OrderSubmitted
+from live.events import AlertRaised, OrderIntended, OrderSubmitted, ReconciliationCompleted
 from live.risk.interface import PassThroughRisk, RiskEngine
 from live.runner.deployments import build
 from live.runner.runner import Runner
@@ -319,3 +319,10 @@ def test_settings_bad_venue_refused_naming_the_field(tmp_path: Path, venues: lis
 def test_settings_unknown_routing_rule_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="routing_rule"):
         Settings(root=tmp_path, live={"venues": TWO_PAPER, "routing_rule": "cheapest"})
+
+
+def test_runner_over_router_restart_reconciles_every_venue_clean(
+        split_run: RoutedStores) -> None:
+    reconciled = [m for m in split_run.messages(ReconciliationCompleted)
+                  if isinstance(m, ReconciliationCompleted)]
+    assert len(reconciled) >= 2 and all(m.clean for m in reconciled), reconciled
