@@ -98,8 +98,9 @@ class RetryPolicy(BaseModel):
     transient: ClassPolicy = Field(default_factory=lambda: ClassPolicy(
         max_attempts=3, base_backoff_ms=100, max_backoff_ms=1000))
     throttled: ClassPolicy = Field(default_factory=lambda: ClassPolicy(
-        max_attempts=4, base_backoff_ms=250, max_backoff_ms=2000))
-    latency_budget_ms: int = Field(3000, ge=0, le=60_000,
+        max_attempts=4, base_backoff_ms=200, max_backoff_ms=800))
+    # 1 s by default: the runner's thread waits out the backoff, and a kill acts within 1 s
+    latency_budget_ms: int = Field(1000, ge=0, le=60_000,
                                    description="all retries of one command end within this")
     jitter_pct: float = Field(20.0, ge=0, le=100, description="delay +- this percent")
     seed: int = Field(7, description="seeds the jitter (with the client key and attempt)")
