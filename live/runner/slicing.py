@@ -28,7 +28,7 @@ from live.risk.interface import RiskDecision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.risk_gate import RiskGate, contract_field
-from live.sor.router import SmartOrderRouter
+from live.sor.router import SmartOrderRouter, held_by_venue
 from live.sor.venues import RoutingError
 from live.state import OrderStatus
 from strategies.instruments import Contract
@@ -79,7 +79,7 @@ class OrderSlicer(RiskGate):
                     contract: Contract | None = None) -> bool:
         """Risk-check and intend each slice of ``plan`` not intended yet; True when all are.
         An exit withdraws the position's protective orders before its first slice."""
-        routed = self.route_slices(d, bar, trace, plan)
+        routed = self.route_slices(d, bar, trace, plan, side=side, reduces=reduces)
         if routed is None:
             return False
         plan, venues = routed
@@ -116,17 +116,22 @@ class OrderSlicer(RiskGate):
                 return False  # refused at once: the rest waits (an exit: retried next close)
         return True
 
-    def route_slices(self, d: Deployed, bar: FeedBar, trace: str, plan: list[int]
-                     ) -> tuple[list[int], list[str | None]] | None:
+    def route_slices(self, d: Deployed, bar: FeedBar, trace: str, plan: list[int], *,
+                     side: int, reduces: bool) -> tuple[list[int], list[str | None]] | None:
         """``plan`` with each slice's venue: unchanged (no venue) on one broker; over a smart
-        order router, its child orders for the plan's total (at this bar's close, so a
-        restart at the same bar re-derives the same plan). None (alerted): not sent - no
-        venue can take it, or the plan differs from the children already intended."""
+        order router, its child orders for the plan's total (at this bar's close; an exit
+        first where the position is held - so a restart at the same bar re-derives the
+        same plan). None (alerted): not sent - no venue can take it, or the plan differs
+        from the children already intended."""
         if not isinstance(self.broker, SmartOrderRouter):
             return plan, [None] * len(plan)
+        held = held_by_venue(self.state.orders.values(), strategy=d.strategy,
+                             symbol=bar.symbol, side=side, exclude_trace=trace) \
+            if reduces else None
         try:
             legs = self.broker.plan(qty=sum(plan), lot_size=d.lot_size, price=bar.close,
-                                    freeze_qty=self.order_rules.freeze_for(bar.symbol))
+                                    freeze_qty=self.order_rules.freeze_for(bar.symbol),
+                                    held_qty=held)
         except RoutingError as exc:
             self.alert(bar.ts, Severity.ERROR, "order_not_routed",
                        f"{d.strategy}/{bar.symbol}: {exc}; not sent")

@@ -3,7 +3,8 @@
 The runner asks :meth:`SmartOrderRouter.plan` for an order's child orders *before* it
 journals them: each child is its own intent (its own client key, its ``venue`` named), so
 journal-first and never-send-twice hold per child. :meth:`~SmartOrderRouter.submit` then only
-dispatches a request to the venue it names; a request naming none (a protective order) goes
+dispatches a request to the venue it names (a risk-reducing order is planned first onto the
+venues holding the position it reduces); a request naming none (a protective order) goes
 where the trade it protects was filled (``after_trade``), else to the deepest venue. Order
 and trade ids are qualified ``<venue>:<id>``, so cancel / modify / status by id reach the
 right venue; ``status`` by client key asks every venue, and the reports (orders, fills,
@@ -12,7 +13,7 @@ positions summed per symbol) cover them all - a restart reconciles each venue's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from live.broker import (
@@ -25,10 +26,12 @@ from live.broker import (
     PositionReport,
     PushedOrderUpdates,
     PushesOrderUpdates,
+    Side,
     SubmitResult,
 )
 from live.sor.rules import BestLiquidity, Leg, RoutingRule, plan_legs
 from live.sor.venues import Venue, VenueConfigError, check_venues
+from live.state import OrderRecord
 
 SEP = ":"
 
@@ -57,10 +60,12 @@ class SmartOrderRouter:
 
     # ---- routing ------------------------------------------------------------------------
 
-    def plan(self, *, qty: int, lot_size: int, price: float, freeze_qty: int) -> list[Leg]:
-        """The child orders of one order (raises ``RoutingError`` when none can be made)."""
+    def plan(self, *, qty: int, lot_size: int, price: float, freeze_qty: int,
+             held_qty: Mapping[str, int] | None = None) -> list[Leg]:
+        """The child orders of one order (raises ``RoutingError`` when none can be made);
+        ``held_qty``: for a risk-reducing order, the position it reduces per venue."""
         return plan_legs(self.rule, list(self.venues.values()), qty=qty, lot_size=lot_size,
-                         price=price, freeze_qty=freeze_qty)
+                         price=price, freeze_qty=freeze_qty, held_qty=held_qty)
 
     def _venue_for(self, request: OrderRequest) -> Venue:
         if request.venue is not None:
@@ -159,6 +164,24 @@ class SmartOrderRouter:
                 orders += [_qualified(venue.name, r) for r in pushed.orders]
                 problems += [f"{venue.name}: {p}" for p in pushed.problems]
         return PushedOrderUpdates(orders=tuple(orders), problems=tuple(problems))
+
+
+def held_by_venue(orders: Iterable[OrderRecord], *, strategy: str, symbol: str, side: int,
+                  exclude_trace: str) -> dict[str, int]:
+    """Units of ``strategy``'s position in ``symbol`` that an order of ``side`` (+1 buy, -1
+    sell) would reduce, per venue, from the journal's orders (their fills, by the venue of
+    their qualified id); the orders of ``exclude_trace`` (the order being planned) left out,
+    so a restart at the same bar re-derives the same plan."""
+    net: dict[str, int] = {}
+    for order in orders:
+        if order.strategy != strategy or order.symbol != symbol or \
+                order.trace_id == exclude_trace or order.broker_order_id is None or \
+                SEP not in order.broker_order_id or not order.filled_qty:
+            continue
+        venue = order.broker_order_id.partition(SEP)[0]
+        signed = order.filled_qty if order.side is Side.BUY else -order.filled_qty
+        net[venue] = net.get(venue, 0) + signed
+    return {venue: -n * side for venue, n in net.items() if n * side < 0}
 
 
 def _qualified(venue: str, report: OrderReport) -> OrderReport:

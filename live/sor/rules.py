@@ -2,14 +2,15 @@
 
 :class:`BestLiquidity` sends it all to the deepest venue that can take it (depth at least the
 order; when none is that deep, the deepest). :class:`ProRataSplit` shares it by depth, in
-whole lots (largest remainders get the odd lots). :func:`plan_legs` then cuts each venue's
+whole lots (largest remainders get the odd lots). A risk-reducing order goes first to the
+venues holding the position it reduces. :func:`plan_legs` then cuts each venue's
 share into child orders within that venue's per-order limits and the freeze quantity; a
 venue whose limit is below one lot at this price takes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,10 +69,26 @@ class ProRataSplit:
 RULES: dict[str, RoutingRule] = {r.name: r for r in (BestLiquidity(), ProRataSplit())}
 
 
+def _reducing_shares(able: Sequence[Venue], held_qty: Mapping[str, int], qty: int,
+                     lot_size: int) -> tuple[list[tuple[Venue, int]], int]:
+    """Shares of a risk-reducing order taken first where the position is held (whole lots,
+    venues in their configured order); and the units left for the rule."""
+    shares, left = [], qty
+    for venue in able:
+        take = min(left, max(0, held_qty.get(venue.name, 0)) // lot_size * lot_size)
+        if take > 0:
+            shares.append((venue, take))
+            left -= take
+    return shares, left
+
+
 def plan_legs(rule: RoutingRule, venues: Sequence[Venue], *, qty: int, lot_size: int,
-              price: float, freeze_qty: int) -> list[Leg]:
+              price: float, freeze_qty: int,
+              held_qty: Mapping[str, int] | None = None) -> list[Leg]:
     """The child orders of one order of ``qty`` units at about ``price``: the rule's shares,
-    each cut into orders within its venue's limits (biggest first).
+    each cut into orders within its venue's limits (biggest first). A risk-reducing order
+    passes ``held_qty`` (venue -> units of the position it reduces held there): it goes
+    first to those venues, and only what is left is shared by the rule.
 
     Raises
     ------
@@ -86,11 +103,24 @@ def plan_legs(rule: RoutingRule, venues: Sequence[Venue], *, qty: int, lot_size:
     if not able:
         raise RoutingError(f"no venue can take one lot of {lot_size} at {price:g}: limits "
                            f"{caps}")
+    shares, left = _reducing_shares(able, held_qty or {}, qty, lot_size)
+    if left > 0:
+        shares += rule.shares(able, left, lot_size)
     legs: list[Leg] = []
-    for venue, share in rule.shares(able, qty, lot_size):
+    for venue, share in _merged(shares):
         full, rest = divmod(share, caps[venue.name])
         legs += [Leg(venue.name, caps[venue.name])] * full + \
             ([Leg(venue.name, rest)] if rest else [])
     if len(legs) > MAX_LEGS:
         raise RoutingError(f"qty {qty} needs {len(legs)} child orders; more than {MAX_LEGS}")
     return legs
+
+
+def _merged(shares: list[tuple[Venue, int]]) -> list[tuple[Venue, int]]:
+    """One share per venue (first-seen order)."""
+    total: dict[str, int] = {}
+    by_name: dict[str, Venue] = {}
+    for venue, qty in shares:
+        total[venue.name] = total.get(venue.name, 0) + qty
+        by_name[venue.name] = venue
+    return [(by_name[name], qty) for name, qty in total.items()]

@@ -29,7 +29,7 @@ from stratops.errors import LiveSetupError
 from stratops.settings import Settings
 from stratops.venue_ops import venue_router
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock
-from tests.unit.test_runner_orders import intents, order_stores
+from tests.unit.test_runner_orders import FLIP, intents, order_stores
 
 LOT = 75
 FREEZE = 1800
@@ -326,3 +326,23 @@ def test_runner_over_router_restart_reconciles_every_venue_clean(
     reconciled = [m for m in split_run.messages(ReconciliationCompleted)
                   if isinstance(m, ReconciliationCompleted)]
     assert len(reconciled) >= 2 and all(m.clean for m in reconciled), reconciled
+
+
+# --- exits go where the position is -----------------------------------------------------------
+
+def test_reducing_order_goes_first_to_the_venues_holding_the_position(tmp_path: Path) -> None:
+    legs = plan_legs(ProRataSplit(), venues(tmp_path), qty=300, lot_size=LOT, price=22_000.0,
+                     freeze_qty=FREEZE, held_qty={"shallow": 150})
+    assert legs == [Leg("shallow", 225), Leg("deep", 75)]  # 150 held + 1 of 2 lots pro rata
+
+
+def test_runner_over_router_exit_goes_to_the_venue_of_the_entry(tmp_path: Path) -> None:
+    stores = routed_stores(tmp_path, "best_liquidity")
+    stores.run(day_bars(FIRST_ENTRY + 1))  # short 300, all at the deep venue
+    stores.rule = "pro_rata"  # a changed rule: the exit must still close at the deep venue
+    stores.run(day_bars(FLIP + 2))
+    flip = intents(stores, FLIP)
+    exit_trace = flip[0].trace_id
+    assert [(m.venue, m.qty) for m in flip if m.trace_id == exit_trace] == [("deep", 300)]
+    assert [(m.venue, m.qty) for m in flip if m.trace_id != exit_trace] == [
+        ("shallow", 75), ("deep", 225)]
