@@ -57,6 +57,14 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+class NotSent(StrEnum):
+    """Why a REJECTED command certainly never reached the broker, so it may be sent again
+    (:mod:`live.orders.retry`): a connection that was never opened, or a rate refusal."""
+
+    TRANSIENT = "transient"  # connection refused / not established: the request never left
+    THROTTLED = "throttled"  # HTTP 429 or our own rate limiter: refused for rate, not placed
+
+
 class BrokerInputError(StratopsError, ValueError):
     """A request the adapter refuses before sending (bad qty, key too long, ...)."""
 
@@ -97,6 +105,7 @@ class OrderRequest:
     market_protection_pct: float | None = None
     tradingsymbol: str | None = None  # the contract (Kite's tradingsymbol); None: ``symbol``
     expiry: date | None = None
+    venue: str | None = None  # the venue a smart order router sends it to (live.sor)
 
     def __post_init__(self) -> None:
         if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:
@@ -123,11 +132,13 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class SubmitResult:
-    """The classified result of submit / modify / cancel."""
+    """The classified result of submit / modify / cancel. ``not_sent`` (only with
+    ``REJECTED``): the command certainly never reached the broker and may be retried."""
 
     outcome: Outcome
     broker_order_id: str | None = None
     reason: str = ""
+    not_sent: NotSent | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

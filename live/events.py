@@ -337,6 +337,8 @@ class OrderIntended(Event):
     # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
     tradingsymbol: str | None = None
     expiry: date | None = None
+    # the venue the smart order router sends it to (live.sor); None: the only broker
+    venue: str | None = None
 
     @property
     def protective(self) -> bool:
@@ -351,7 +353,8 @@ class OrderIntended(Event):
                             validity=self.validity, after_trade=self.after_trade,
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
-                            tradingsymbol=self.tradingsymbol, expiry=self.expiry)
+                            tradingsymbol=self.tradingsymbol, expiry=self.expiry,
+                            venue=self.venue)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -398,6 +401,21 @@ class OrderModified(Event):
     qty: int | None = None
     limit_price: float | None = None
     trigger_price: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OrderRetried(Event):
+    """A command the broker certainly did not receive (``error_class`` transient or
+    throttled), sent again after ``delay_ms``; ``attempt`` 2 is the first retry
+    (:mod:`live.orders.retry`). Folds to nothing: the outcome that follows is what counts."""
+
+    KIND: ClassVar[str] = "OrderRetried"
+    client_key: str
+    command: str  # submit | cancel | modify
+    attempt: int
+    error_class: str
+    delay_ms: int
+    reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -526,6 +544,7 @@ class SubmitOrder(Command):
     # runner has no master, e.g. a non-NSE venue): the broker sends ``tradingsymbol``
     tradingsymbol: str | None = None
     expiry: date | None = None
+    venue: str | None = None
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -535,7 +554,8 @@ class SubmitOrder(Command):
                             validity=self.validity, after_trade=self.after_trade,
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
-                            tradingsymbol=self.tradingsymbol, expiry=self.expiry)
+                            tradingsymbol=self.tradingsymbol, expiry=self.expiry,
+                            venue=self.venue)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -592,6 +612,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
+    OrderRetried,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
@@ -728,4 +749,5 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        product=intent.product, validity=intent.validity,
                        after_trade=intent.after_trade, oco_group=intent.oco_group,
                        market_protection_pct=intent.market_protection_pct,
-                       tradingsymbol=intent.tradingsymbol, expiry=intent.expiry)
+                       tradingsymbol=intent.tradingsymbol, expiry=intent.expiry,
+                       venue=intent.venue)

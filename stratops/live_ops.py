@@ -12,6 +12,7 @@ from stratops.errors import LiveSetupError as LiveSetupError  # defined there: n
 from stratops.governance_ops import registry, utc_now
 from stratops.market_ops import parse_feed_spec
 from stratops.settings import Settings, load_settings
+from stratops.venue_ops import venue_router
 
 if TYPE_CHECKING:  # imported where used
     from live.adapters.paper import FillModel
@@ -202,6 +203,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
+    from live.orders.retry import Retrier
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
@@ -239,8 +241,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if feed_kind != "replay":
         live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed, kite,
                                  contracts)
-    exchange, market = (kite, None) if kite is not None else \
-        _paper_exchange(settings, mode, deployed)
+    routed = venue_router(settings, mode, _fill_model(deployed), kite)
+    exchange, market = routed if routed is not None else (kite, None) if kite is not None \
+        else _paper_exchange(settings, mode, deployed)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         assert svc is not None
         problems = svc.config_problems()
@@ -266,7 +269,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                                                                  clock=utc_now),
                     insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
                     order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
-                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts)
+                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
+                    retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
+                                    monotonic_s=time.monotonic))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

@@ -15,10 +15,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
 from stratops.market_settings import MarketSettings
+from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -98,6 +100,14 @@ class KiteSettings(BaseModel):
     timeout_s: float = Field(7.0, gt=0, le=60, description="HTTP timeout of each Kite call")
 
 
+class ExecutionSettings(BaseModel):
+    """How orders are sent (README, Order retries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
 class LiveSettings(BaseModel):
     """The live runner's stores (README, Live runner)."""
 
@@ -128,6 +138,16 @@ class LiveSettings(BaseModel):
     service_user: str = Field("runner", description="who that key is in the roles file")
     serve: ServeSettings = Field(default_factory=ServeSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
+    execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
+    venues: tuple[VenueSettings, ...] = Field(
+        (), description="two or more: orders go through the smart order router")
+    routing_rule: RoutingRuleName = Field("best_liquidity",
+                                          description="how the router chooses or splits")
+
+    @field_validator("venues")
+    @classmethod
+    def _venues_distinct(cls, venues: tuple[VenueSettings, ...]) -> tuple[VenueSettings, ...]:
+        return check_venue_list(venues)
 
     @field_validator("journal_url")
     @classmethod

@@ -23,11 +23,13 @@ from live.events import (
     OrderIntended,
     OrderModified,
     OrderRejected,
+    OrderRetried,
     OrderSubmitted,
     SubmitOrder,
     TradeExited,
     submit_order_for,
 )
+from live.orders.retry import NEVER_RETRY, Retrier, Retry
 from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, preview_fill
 from strategies.errors import StratopsError
 
@@ -57,9 +59,11 @@ class Executor:
     """Sends intents through one broker and folds everything it journals into ``state``."""
 
     def __init__(self, bus: MessageBus, broker: Broker, state: LiveState,
-                 clock: Callable[[], datetime], crash_hook: CrashHook = no_crash) -> None:
+                 clock: Callable[[], datetime], crash_hook: CrashHook = no_crash,
+                 retrier: Retrier = NEVER_RETRY) -> None:
         self.bus, self.broker, self.state = bus, broker, state
         self.clock, self.crash = clock, crash_hook
+        self.retrier = retrier  # transient / throttled commands: live.orders.retry
         self.intents: dict[str, OrderIntended] = {}  # by client key, rebuilt on recovery
         self._mine: set[str] = set()  # keys intended by this process and not yet submitted
         # the bus hands a topic's handler only that topic's command (register is untyped in it)
@@ -93,7 +97,9 @@ class Executor:
             raise IntentNotJournaledError(f"{command.client_key}: submit before its intent "
                                           "is journaled; not acked, delivered again later")
         self._mine.discard(command.client_key)
-        result = self.broker.submit(command.to_request())
+        request = command.to_request()
+        result = self.retrier.run(command.client_key, lambda: self.broker.submit(request),
+                                  self._retried(command, "submit"))
         self.crash("after_submit")
         self.record(OrderSubmitted(trace_id=command.trace_id, ts_event=command.ts_event,
                                    client_key=command.client_key,
@@ -107,7 +113,9 @@ class Executor:
         order = self.state.orders.get(command.client_key)
         if order is None or order.status is not OrderStatus.OPEN:
             return
-        result = self.broker.cancel(command.broker_order_id)
+        result = self.retrier.run(command.client_key,
+                                  lambda: self.broker.cancel(command.broker_order_id),
+                                  self._retried(command, "cancel"))
         if result.outcome is Outcome.CONFIRMED:
             self.record(OrderCancelled(
                 trace_id=command.trace_id, ts_event=command.ts_event,
@@ -121,8 +129,10 @@ class Executor:
         if order is None or order.status is not OrderStatus.OPEN or \
                 order.trigger_price == command.trigger_price:
             return
-        result = self.broker.modify(command.broker_order_id,
-                                    trigger_price=command.trigger_price)
+        result = self.retrier.run(
+            command.client_key, lambda: self.broker.modify(
+                command.broker_order_id, trigger_price=command.trigger_price),
+            self._retried(command, "modify"))
         self.crash("after_modify")
         if result.outcome is Outcome.CONFIRMED:
             self.modify_refusals.pop(command.client_key, None)
@@ -132,6 +142,17 @@ class Executor:
                 trigger_price=command.trigger_price))
         else:
             self.modify_refusals[command.client_key] = f"{result.outcome} ({result.reason})"
+
+    def _retried(self, command: SubmitOrder | CancelOrder | ModifyOrder,
+                 what: str) -> Callable[[Retry], None]:
+        """Journal each retry of ``command`` before its backoff sleep."""
+        def journal(retry: Retry) -> None:
+            self.record(OrderRetried(
+                trace_id=command.trace_id, ts_event=command.ts_event,
+                ts_init=self.clock(), client_key=command.client_key, command=what,
+                attempt=retry.attempt, error_class=retry.error_class.value,
+                delay_ms=retry.delay_ms, reason=retry.reason))
+        return journal
 
     def settle_in_doubt(self, ts: datetime, fresh_after: dict[str, datetime] | None = None,
                         *, decided_before: datetime | None = None) -> list[str]:

@@ -26,6 +26,7 @@ from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.contracts import ContractBook
 from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
+from live.orders.retry import NEVER_RETRY, Retrier
 from live.orders.rules import DEFAULT_KEY, OrderRules
 from live.risk.guardrails import Guardrails
 from live.risk.handler import RiskHandler
@@ -61,7 +62,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     (risk.yaml ``orders``; default: NSE and Kite's) and ``price_band_pct`` (risk.yaml
     ``pre_trade.price_band_pct``) are the exchange's order rules (:mod:`live.orders`); a
     version that breaks them (a MIS cutoff too close to the broker's square-off, protective
-    orders above the freeze quantity) is refused here."""
+    orders above the freeze quantity) is refused here. ``retrier`` retries what the broker
+    certainly did not receive (:mod:`live.orders.retry`; default: never)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -74,7 +76,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  transport: Transport | None = None, pager: Pager | None = None,
                  order_rules: OrderRules | None = None,
                  price_band_pct: Mapping[str, float] | None = None,
-                 contracts: ContractBook | None = None) -> None:
+                 contracts: ContractBook | None = None,
+                 retrier: Retrier | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -111,7 +114,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded
         self.executor = Executor(self.bus, broker, self.state, clock,
-                                 self.crash_hook)
+                                 self.crash_hook, retrier or NEVER_RETRY)
         self.risk_handler = RiskHandler(self.bus, risk, self.state)
         self.risk_checks = itertools.count(1)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,

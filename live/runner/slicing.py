@@ -7,7 +7,9 @@ A slice the risk engine denies stops the slices after it: those already sent sta
 (an entry's sent slices are a smaller position, protected and exited like any other; an
 exit's are a partial exit, completed at a later close) and a ``slices_stopped`` alert says
 how many went. After a restart, a plan whose first slice is journaled is re-derived from
-that intent (``parent_qty``) and only its missing slices are sent. A slice the broker
+that intent (``parent_qty``) and only its missing slices are sent. Over a smart order router
+(:mod:`live.sor`) the order's child orders - split between venues and cut at each venue's
+limits - are the slices, each intent naming its ``venue``. A slice the broker
 rejects at once also stops the rest (an exit is then retried at the next close:
 :mod:`~live.runner.refusals`; a flip's entry is not sent behind a rejected exit).
 """
@@ -26,6 +28,8 @@ from live.risk.interface import RiskDecision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.risk_gate import RiskGate, contract_field
+from live.sor.router import SmartOrderRouter, held_by_venue
+from live.sor.venues import RoutingError
 from live.state import OrderStatus
 from strategies.instruments import Contract
 
@@ -75,6 +79,10 @@ class OrderSlicer(RiskGate):
                     contract: Contract | None = None) -> bool:
         """Risk-check and intend each slice of ``plan`` not intended yet; True when all are.
         An exit withdraws the position's protective orders before its first slice."""
+        routed = self.route_slices(d, bar, trace, plan, side=side, reduces=reduces)
+        if routed is None:
+            return False
+        plan, venues = routed
         total, count = sum(plan), len(plan)
         for i, qty in enumerate(plan):
             key = slice_key(trace, i)
@@ -102,11 +110,41 @@ class OrderSlicer(RiskGate):
                 market_protection_pct=self.order_rules.market_protection_pct,
                 slice_index=i, slice_count=count, parent_qty=total if count > 1 else None,
                 tradingsymbol=contract_field(contract, "tradingsymbol"),
-                expiry=contract_field(contract, "expiry")))
+                expiry=contract_field(contract, "expiry"), venue=venues[i]))
             self.summary.intents += 1
             if self.state.orders[key].status is OrderStatus.REJECTED:
                 return False  # refused at once: the rest waits (an exit: retried next close)
         return True
+
+    def route_slices(self, d: Deployed, bar: FeedBar, trace: str, plan: list[int], *,
+                     side: int, reduces: bool) -> tuple[list[int], list[str | None]] | None:
+        """``plan`` with each slice's venue: unchanged (no venue) on one broker; over a smart
+        order router, its child orders for the plan's total (at this bar's close; an exit
+        first where the position is held - so a restart at the same bar re-derives the
+        same plan). None (alerted): not sent - no venue can take it, or the plan differs
+        from the children already intended."""
+        if not isinstance(self.broker, SmartOrderRouter):
+            return plan, [None] * len(plan)
+        held = held_by_venue(self.state.orders.values(), strategy=d.strategy,
+                             symbol=bar.symbol, side=side, exclude_trace=trace) \
+            if reduces else None
+        try:
+            legs = self.broker.plan(qty=sum(plan), lot_size=d.lot_size, price=bar.close,
+                                    freeze_qty=self.order_rules.freeze_for(bar.symbol),
+                                    held_qty=held)
+        except RoutingError as exc:
+            self.alert(bar.ts, Severity.ERROR, "order_not_routed",
+                       f"{d.strategy}/{bar.symbol}: {exc}; not sent")
+            return None
+        for i, leg in enumerate(legs):
+            sent = self.executor.intents.get(slice_key(trace, i))
+            if sent is not None and (sent.qty, sent.venue) != (leg.qty, leg.venue):
+                self.alert(bar.ts, Severity.ERROR, "route_changed",
+                           f"{d.strategy}/{bar.symbol}: child {i} was intended as "
+                           f"{sent.qty} at {sent.venue}, the plan now says {leg.qty} at "
+                           f"{leg.venue}; the rest is not sent")
+                return None
+        return [leg.qty for leg in legs], [leg.venue for leg in legs]
 
     def _denied(self, d: Deployed, bar: FeedBar, reduces: bool, reason: str, check: str,
                 why: str, index: int, count: int) -> None:

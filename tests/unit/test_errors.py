@@ -57,6 +57,8 @@ EXIT_2_BEFORE = {
     # added since: an execution algo param out of bounds, a volume profile with no history,
     # a parent order whose deadline is after the cutoff
     "AlgoParamError", "VolumeProfileError", "AlgoDeadlineError",
+    # added since: a smart-order-router venue with a bad name, limit or depth
+    "VenueConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

@@ -153,7 +153,8 @@ class KiteBroker:
         except KITE_CALL_ERRORS as exc:
             failure = classify_kite_error(exc)
             self._session_invalid |= failure.session_invalid
-            return SubmitResult(failure.outcome, order_id, failure.reason)
+            return SubmitResult(failure.outcome, order_id, failure.reason,
+                                not_sent=failure.not_sent)
         if not answer:
             return SubmitResult(Outcome.UNKNOWN, order_id, f"Kite answered no order_id: {answer!r}")
         return SubmitResult(Outcome.CONFIRMED, str(answer))

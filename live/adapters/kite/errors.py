@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from kiteconnect import exceptions as kex
 
-from live.broker import BrokerUnavailableError, Outcome
+from live.broker import BrokerUnavailableError, NotSent, Outcome
+from live.orders.retry import not_sent_of
 from strategies.errors import StratopsError
+
+HTTP_TOO_MANY_REQUESTS = 429
 
 
 class KiteRateLimitedError(StratopsError, RuntimeError):
@@ -47,22 +50,29 @@ class KiteFailure:
     outcome: Outcome
     reason: str
     session_invalid: bool = False
+    not_sent: NotSent | None = None  # certainly not received: retryable (live.orders.retry)
 
 
 def classify_kite_error(exc: Exception) -> KiteFailure:
     """Map an exception from a Kite call to REJECTED or UNKNOWN (see the module docstring).
 
     ``GeneralException`` is classified by its HTTP code: a 4xx is a refusal, anything else
-    (5xx, unset) may have happened. Unrecognised exceptions are ``UNKNOWN``.
+    (5xx, unset) may have happened. Unrecognised exceptions are ``UNKNOWN``. A 429, our own
+    rate limiter's refusal (THROTTLED) and a connection never established (TRANSIENT) are
+    ``REJECTED`` with ``not_sent`` set: the order certainly did not reach Kite.
     """
     reason = _describe(exc)
-    if isinstance(exc, KiteRateLimitedError):
-        return KiteFailure(Outcome.REJECTED, reason)  # refused before sending
+    if isinstance(exc, KiteRateLimitedError):  # refused before sending
+        return KiteFailure(Outcome.REJECTED, reason, not_sent=NotSent.THROTTLED)
+    if isinstance(exc, kex.KiteException) and _code(exc) == HTTP_TOO_MANY_REQUESTS:
+        return KiteFailure(Outcome.REJECTED, reason, not_sent=NotSent.THROTTLED)
     if isinstance(exc, _REFUSALS):
         return KiteFailure(Outcome.REJECTED, reason,
                            session_invalid=isinstance(exc, kex.TokenException))
     if isinstance(exc, kex.GeneralException) and 400 <= _code(exc) < 500:
         return KiteFailure(Outcome.REJECTED, reason)
+    if isinstance(exc, OSError) and not_sent_of(exc) is not None:
+        return KiteFailure(Outcome.REJECTED, reason, not_sent=NotSent.TRANSIENT)
     return KiteFailure(Outcome.UNKNOWN, reason)
 
 
