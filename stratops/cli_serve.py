@@ -14,7 +14,7 @@ def serve(
     mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
     feed: Annotated[str, typer.Option(help="replay:<dataset> | kite (with --broker kite: "
                                            "one session per process)")]
-    = "replay:nse_index_1m",
+    = "replay:nse_futures_front_1m",
     broker: Annotated[str, typer.Option(help="paper | kite")] = "paper",
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
     candidates: Annotated[bool, typer.Option(

@@ -12,11 +12,11 @@ class MarketSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    feed: str = Field("replay:nse_index_1m",
+    feed: str = Field("replay:nse_futures_front_1m",
                       description="replay:<dataset> | kite | ticks:<YYYY-MM-DD> (the default "
                                   "of `stratops live run --feed`)")
     risk_history_dataset: str = Field(
-        "nse_index_1m",
+        "nse_futures_cont_1m",
         description="with a live feed: the dataset whose daily closes the VaR and volatility "
                     "caps use (a replay uses its own dataset)")
     ticker_url: str = Field("wss://ws.kite.trade", description="Kite WebSocket ticker root")

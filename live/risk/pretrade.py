@@ -8,7 +8,9 @@ value against the limit. Controls, in order:
 
 1. ``order``: side +-1, qty >= 1 and a whole number of lots, aware ``ts``, known exchange.
 2. ``reference_price``: the proposal's reference and the last trade in state exist, are
-   finite and positive, and neither is older than ``reference_max_age_seconds``.
+   finite and positive, and neither is older than ``reference_max_age_seconds``. A stale
+   reference denies an entry; a risk-reducing order passes with it named as a warning (a
+   kill-switch flatten between two bars of a live feed is never held back by the clock).
 3. ``price_collar``: the reference is within ``price_collar_pct`` of the last trade known
    *before* ``reference_ts`` (the previous bar's close: never the checked price itself);
    ``price_band``: and within ``price_band_pct`` of the previous session's close (the
@@ -135,12 +137,12 @@ class PreTradeRiskEngine:
             return _deny(ERROR, f"{type(exc).__name__}: {exc}")
 
     def _evaluate(self, p: OrderProposal, state: LiveState) -> RiskDecision:
-        breach: tuple[str, str] | None = None
+        breaches: list[str] = []  # a reducing order's stale reference, price breach
         for control in (self._order_shape, self._reference, self._price, self._size,
                         self._policy, self._message_rate, self._duplicate):
             denial = control(p, state)
             if denial is not None and denial.passed:
-                breach = (denial.check, denial.reason)  # a reducing order's price breach
+                breaches.append(f"{denial.check}: {denial.reason}")
             elif denial is not None:
                 return denial
         book = self._book(p, state)
@@ -165,7 +167,7 @@ class PreTradeRiskEngine:
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
                                           f"{p.reference_price:g}: all controls passed{notes}",
-                            warning="" if breach is None else f"{breach[0]}: {breach[1]}")
+                            warning="; ".join(breaches))
 
     # -- stateless controls --------------------------------------------------------------
 
@@ -184,28 +186,33 @@ class PreTradeRiskEngine:
         return None
 
     def _reference(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
-        ref, max_age = p.reference_price, self._max_age
+        """A usable, fresh reference price and last trade. Staleness denies an entry; a
+        risk-reducing order (an exit, a flatten) passes with the staleness named as a
+        warning - it is never stuck behind a quiet or dead feed."""
+        ref = p.reference_price
         if not (math.isfinite(ref) and ref > 0):
             return _deny("reference_price", f"reference_price {ref!r} is not a positive price")
+        stale = self._staleness(p, state)
+        if stale is None:
+            return None
+        return RiskDecision(p.reduces_exposure, "reference_price", stale)
+
+    def _staleness(self, p: OrderProposal, state: LiveState) -> str | None:
+        max_age = self._max_age
         if p.reference_ts is None:
-            return _deny("reference_price", "no reference_ts: the reference price's age is "
-                                            "unknown")
+            return "no reference_ts: the reference price's age is unknown"
         age = p.ts - p.reference_ts
         if age > max_age or age < timedelta(0):
-            return _deny("reference_price", f"reference price is {age.total_seconds():g} s "
-                                            f"old; reference_max_age_seconds="
-                                            f"{max_age.total_seconds():g}")
+            return (f"reference price is {age.total_seconds():g} s old; "
+                    f"reference_max_age_seconds={max_age.total_seconds():g}")
         bar = state.last_bars.get(p.symbol)
         if bar is None or not (math.isfinite(bar.close) and bar.close > 0):
             last = None if bar is None else bar.close
-            return _deny("reference_price", f"no usable last trade for {p.symbol} in state "
-                                            f"(got {last!r})")
+            return f"no usable last trade for {p.symbol} in state (got {last!r})"
         bar_age = p.ts - bar.ts_event
         if bar_age > max_age:
-            return _deny("reference_price", f"last trade of {p.symbol} is "
-                                            f"{bar_age.total_seconds():g} s old; "
-                                            f"reference_max_age_seconds="
-                                            f"{max_age.total_seconds():g}")
+            return (f"last trade of {p.symbol} is {bar_age.total_seconds():g} s old; "
+                    f"reference_max_age_seconds={max_age.total_seconds():g}")
         return None
 
     def _price(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:

@@ -72,15 +72,16 @@ class ResearchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    datasets: tuple[str, ...] = ("nse_index_1m",)
+    datasets: tuple[str, ...] = ("nse_futures_cont_1m",)
     strategies: tuple[str, ...] = ("range_breakout", "ema_cross", "atr_reversal",
                                    "atr_divergence")
     symbols: dict[str, str] = Field(
-        default_factory=lambda: {"nse_index_1m": "NIFTY"},
+        default_factory=lambda: {"nse_futures_cont_1m": "NIFTY"},
         description="dataset -> symbol researched (default: the dataset's first symbol)")
     labels: dict[str, Path] = Field(
         default_factory=lambda: {
-            "nse_index_1m": Path("data/labels/nse_index_1m_regimes.parquet")},
+            # the futures trade the index's sessions: the index's regime labels
+            "nse_futures_cont_1m": Path("data/labels/nse_index_1m_regimes.parquet")},
         description="dataset -> per-session regime labels for the OOS regime breakdown")
     walk_forward: WalkForwardSettings = Field(default_factory=WalkForwardSettings)
     select: str = Field("sharpe", description="in-sample metric that picks each fold's params")

@@ -260,16 +260,7 @@ def _orders_placed(fake: FakeKite) -> list[str]:
             if r.method == "POST" and r.path == "/orders/regular" and r.applied]
 
 
-STALE_BAR_REFERENCE = (
-    "KNOWN GAP (reported, not fixed here): the pre-trade engine dates a bar's last trade at "
-    "the bar's start, so between bars of a live 1-minute feed it is always >= 60 s + grace "
-    "old and reference_max_age_seconds=60 (risk.yaml) denies the desk's flatten "
-    "(exit_denied by reference_price) until the next bar")
-
-
-@pytest.mark.parametrize("risk", [
-    pytest.param("engine", marks=pytest.mark.xfail(strict=True, reason=STALE_BAR_REFERENCE)),
-    "pass"])
+@pytest.mark.parametrize("risk", ["engine", "pass"])
 def test_a_kill_switch_flatten_reaches_the_fake_broker_within_a_second(
         tmp_path: Path, master: tuple[Path, dict[str, Any]], risk: str) -> None:
     path, row = master

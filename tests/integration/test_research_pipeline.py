@@ -70,7 +70,7 @@ def test_research_parent_run_has_a_child_run_per_fold(researched: Path) -> None:
 
 
 def test_research_report_holds_the_regime_breakdown(researched: Path) -> None:
-    report = json.loads((researched / "data/research/atr_reversal/nse_index_1m/report.json")
+    report = json.loads((researched / "data/research/atr_reversal/nse_futures_cont_1m/report.json")
                         .read_text())
     regimes = {row["regime"] for row in report["regimes"]}
     assert regimes <= {"trend", "chop", "high_vol"} and len(regimes) == 3
@@ -134,7 +134,7 @@ def test_registered_model_loads_by_uri_and_returns_signals(researched: Path) -> 
         model = mlflow.pyfunc.load_model("models:/atr_divergence/1")
     finally:
         mlflow.set_tracking_uri(None)
-    frame = pd.read_parquet(researched / "data/datasets/nse_index_1m.parquet")
+    frame = pd.read_parquet(researched / "data/datasets/nse_futures_cont_1m.parquet")
     bars = frame[frame["symbol"] == "NIFTY"].head(3000)
     signals = model.predict(bars)
     assert list(signals.columns) == ["ts", "symbol", "long_entry", "long_exit", "short_entry",

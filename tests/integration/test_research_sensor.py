@@ -25,5 +25,5 @@ def test_sensor_first_tick_records_versions_without_running(
     assert not result.run_requests
     lock = yaml.safe_load((built_project / "dvc.lock").read_text())
     md5 = {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
-    researched = "nse_index_1m"
+    researched = "nse_futures_cont_1m"
     assert json.loads(result.cursor)[researched] == md5[f"data/datasets/{researched}.parquet"]

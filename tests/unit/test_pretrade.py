@@ -224,6 +224,34 @@ def test_last_trade_older_than_max_age_is_denied(engine: PreTradeRiskEngine) -> 
     _denied_by(engine.check(_proposal(), state), "reference_price")
 
 
+def test_stale_reference_passes_a_reducing_order_with_a_warning(
+        engine: PreTradeRiskEngine) -> None:
+    state = _state()
+    _hold(state, 1)
+    decision = engine.check(_proposal(side=-1, reference_ts=T0 - timedelta(seconds=90),
+                                      reduces_exposure=True), state)
+    assert decision.passed, decision.reason
+    assert decision.warning.startswith("reference_price: reference price is 90 s old")
+
+
+def test_missing_last_trade_passes_a_reducing_order_with_a_warning(
+        engine: PreTradeRiskEngine) -> None:
+    state = _state(bars={"BANKNIFTY": 48_000.0})
+    _hold(state, 1)
+    decision = engine.check(_proposal(side=-1, reduces_exposure=True), state)
+    assert decision.passed, decision.reason
+    assert decision.warning.startswith("reference_price: no usable last trade for NIFTY")
+    assert "price_collar: no trade of NIFTY before" in decision.warning
+
+
+def test_reducing_order_without_a_positive_reference_is_still_denied(
+        engine: PreTradeRiskEngine) -> None:
+    state = _state()
+    _hold(state, 1)
+    _denied_by(engine.check(_proposal(side=-1, reference_price=float("nan"),
+                                      reduces_exposure=True), state), "reference_price")
+
+
 # --- order size ---------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ def test_research_defaults_cover_the_four_strategies_on_the_nse_year() -> None:
     research = ResearchSettings()
     assert set(research.strategies) == {"range_breakout", "ema_cross", "atr_reversal",
                                         "atr_divergence"}
-    assert research.datasets == ("nse_index_1m",)
+    assert research.datasets == ("nse_futures_cont_1m",)
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -36,7 +36,7 @@ def test_research_selection_outside_the_partitions_is_refused() -> None:
 
 def test_research_selection_defaults_to_every_pair() -> None:
     pairs = select(ResearchSettings(), ["ema_cross"], None)
-    assert pairs == [("nse_index_1m", "ema_cross")]
+    assert pairs == [("nse_futures_cont_1m", "ema_cross")]
 
 
 def test_research_space_outside_the_declared_space_is_refused() -> None:

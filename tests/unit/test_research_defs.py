@@ -18,12 +18,12 @@ def test_research_job_loads_with_four_partitioned_assets() -> None:
         node = graph.get(dg.AssetKey(name))
         assert isinstance(node.partitions_def, dg.MultiPartitionsDefinition)
     assert job.partitions_def is not None
-    assert "nse_index_1m|ema_cross" in job.partitions_def.get_partition_keys()
+    assert "nse_futures_cont_1m|ema_cross" in job.partitions_def.get_partition_keys()
 
 
 def test_research_lineage_runs_from_dataset_to_strategy_version() -> None:
     graph = build_definitions().resolve_asset_graph()
-    assert dg.AssetKey(["datasets", "nse_index_1m"]) in graph.get(
+    assert dg.AssetKey(["datasets", "nse_futures_cont_1m"]) in graph.get(
         dg.AssetKey("features")).parent_keys
     assert graph.get(dg.AssetKey("strategy_version")).parent_keys == {
         dg.AssetKey("features"), dg.AssetKey("walk_forward_report"), dg.AssetKey("gate_verdict")}
