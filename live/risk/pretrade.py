@@ -161,8 +161,8 @@ class PreTradeRiskEngine:
             assessment = self.impact.assess(p.symbol, p.qty, p.reference_price)
             if assessment.breach and not p.reduces_exposure:
                 return _deny(IMPACT_CHECK, assessment.breach)
-            if assessment.breach and breach is None:
-                breach = (IMPACT_CHECK, assessment.breach)
+            if assessment.breach:
+                breaches.append(f"{IMPACT_CHECK}: {assessment.breach}")
             notes += f"; {assessment.note}"
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
