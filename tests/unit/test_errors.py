@@ -115,6 +115,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("DatasetStoreError", RuntimeError), ("BrokerUnavailableError", ConnectionError),
     ("CheckpointWriteError", OSError), ("AuditConflictError", RuntimeError),
     ("DatasetRejectedError", ValueError), ("JournalCorruptError", RuntimeError),
+    ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
