@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.clock_settings import ClockSettings
 from stratops.market_settings import MarketSettings
+from stratops.snapshot_settings import SnapshotSettings
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -125,6 +127,8 @@ class LiveSettings(BaseModel):
     service_user: str = Field("runner", description="who that key is in the roles file")
     serve: ServeSettings = Field(default_factory=ServeSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     @field_validator("journal_url")
     @classmethod
