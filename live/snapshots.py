@@ -252,6 +252,18 @@ def load_latest(store: SnapshotStore, journal: Journal
     return None, rejected
 
 
+def newest_problem(store: SnapshotStore, journal: Journal) -> tuple[str | None, int | None]:
+    """The newest snapshot's checks without decoding it (cheap: a hash of its body and one
+    journal row): ``(why it is rejected or None, its seq or None when there is none)``."""
+    if not store.exists():
+        return None, None
+    row = next(store.newest_first(), None)
+    if row is None:
+        return None, None
+    why = _problem(row, journal)
+    return (None if why is None else f"snapshot at seq {row.seq} rejected: {why}"), row.seq
+
+
 def _problem(row: sa.Row[Any], journal: Journal) -> str | None:
     if row.schema_version != SCHEMA_VERSION:
         return f"schema version {row.schema_version}, this code reads {SCHEMA_VERSION}"
@@ -292,6 +304,6 @@ def restore_state(journal: Journal, store: SnapshotStore | None) -> Restored:
     return Restored(state, None if loaded is None else seq, tail, rejected)
 
 
-__all__ = ["SNAPSHOT_REJECTED", "Restored", "SnapshotDecodeError",
-           "SnapshotInputError", "SnapshotStore", "decode_state", "encode_state", "load_latest",
+__all__ = ["SNAPSHOT_REJECTED", "Restored", "SnapshotDecodeError", "SnapshotInputError",
+           "SnapshotStore", "decode_state", "encode_state", "load_latest", "newest_problem",
            "restore_state", "snapshot_store", "write_snapshot"]

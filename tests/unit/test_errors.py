@@ -51,6 +51,8 @@ EXIT_2_BEFORE = {
     "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
+    # added since: a clock-offset budget, window or probe interval that is not positive
+    "ClockConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
