@@ -18,8 +18,8 @@ from live.events import (
     OrderIntended,
     OrderRejected,
     OrderSubmitted,
-    SignalRaised,
     Severity,
+    SignalRaised,
     SignalSide,
 )
 from live.journal import JournalCorruptError
