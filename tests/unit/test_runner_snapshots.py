@@ -58,5 +58,6 @@ def test_runner_restart_with_a_tampered_snapshot_journals_snapshot_rejected(
         conn.execute(sa.update(SNAPSHOTS).values(content_hash="0" * 64))
     runner = _runner(stores)
     runner.recover()
-    codes = [m.message for m in stores.messages(AlertRaised) if m.code == SNAPSHOT_REJECTED]
+    codes = [m.message for m in stores.messages(AlertRaised)
+             if isinstance(m, AlertRaised) and m.code == SNAPSHOT_REJECTED]
     assert len(codes) == 1 and "content hash mismatch" in codes[0]
