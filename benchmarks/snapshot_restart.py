@@ -37,12 +37,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ siblings
-from journal_throughput import _message  # noqa: E402
+from journal_throughput import _message
 
-from live.events import BarClosed, Message  # noqa: E402
-from live.journal import Journal, open_journal  # noqa: E402
-from live.snapshots import SNAPSHOTS, restore_state, snapshot_store, write_snapshot  # noqa: E402
-from live.state import LiveState, state_hash  # noqa: E402
+from live.events import BarClosed, Message
+from live.journal import Journal, open_journal
+from live.snapshots import SNAPSHOTS, restore_state, snapshot_store, write_snapshot
+from live.state import LiveState, state_hash
 
 GENERATOR_VERSION = 1  # bump when the mix below changes: the cached journal is rebuilt
 CACHE_DIR = Path("/tmp/stratops-bench")
