@@ -57,6 +57,12 @@ SNAPSHOTS = sa.Table(
 )
 
 _ORDER_FIELDS = tuple(f.name for f in fields(OrderRecord))
+_SIDE_AT, _STATUS_AT, _TYPE_AT, _EXPIRY_AT = (
+    _ORDER_FIELDS.index(n) for n in ("side", "status", "order_type", "expiry"))
+_SIDES = {m.value: m for m in Side}  # value -> member: a dict look-up, not Enum.__call__
+_STATUSES = {m.value: m for m in OrderStatus}
+_TYPES = {m.value: m for m in OrderType}
+_DONE = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 _STATS_FIELDS = tuple(f.name for f in fields(StrategyStats))
 
 
@@ -156,27 +162,34 @@ def decode_state(body: bytes) -> LiveState:
     SnapshotDecodeError
         The body does not have the shape this version writes.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # tens of thousands of small objects and no cycles: skip the scans
     try:
         return _decode(orjson.loads(body))
     except (orjson.JSONDecodeError, EventDecodeError, KeyError, TypeError, ValueError) as exc:
         raise SnapshotDecodeError(f"snapshot body does not decode: "
                                   f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _decode(payload: dict[str, Any]) -> LiveState:
     state = LiveState()
     for s, sym, net, avg, pnl, tsym, expiry in payload["positions"]:
         state.positions[(s, sym)] = Position(net, avg, pnl, tsym, _day(expiry))
-    expiry_at = _ORDER_FIELDS.index("expiry")
+    orders, working = state.orders, state.working
     for row in payload["orders"]:
-        values = dict(zip(_ORDER_FIELDS, row, strict=True))
-        values.update(side=Side(values["side"]), status=OrderStatus(values["status"]),
-                      order_type=OrderType(values["order_type"]), expiry=_day(row[expiry_at]))
-        order = OrderRecord(**values)
-        state.orders[order.client_key] = order
-        if order.status not in (OrderStatus.FILLED, OrderStatus.CANCELLED,
-                                OrderStatus.REJECTED):
-            state.working[order.client_key] = order  # the fold's index, in intent order
+        if len(row) != len(_ORDER_FIELDS):
+            raise ValueError(f"an order row has {len(row)} values, not {len(_ORDER_FIELDS)}")
+        row[_SIDE_AT], row[_STATUS_AT] = _SIDES[row[_SIDE_AT]], _STATUSES[row[_STATUS_AT]]
+        row[_TYPE_AT] = _TYPES[row[_TYPE_AT]]
+        if row[_EXPIRY_AT] is not None:
+            row[_EXPIRY_AT] = date.fromisoformat(row[_EXPIRY_AT])
+        order = OrderRecord(*row)  # the row is in field order (encode_state)
+        orders[order.client_key] = order
+        if order.status not in _DONE:
+            working[order.client_key] = order  # the fold's index, in intent order
     state.trade_ids = set(payload["trade_ids"])
     state.stats = {n: StrategyStats(*v) for n, v in payload["stats"].items()}
     state.modes = {n: TradingMode(m) for n, m in payload["modes"].items()}
