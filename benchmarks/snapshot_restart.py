@@ -14,8 +14,8 @@ Measured (median of ``--repeat`` runs each):
   one checked pass over every entry (``Journal.read_checked`` + fold), what a restart without
   snapshots does for the state (the reference);
 - ``restart_snapshot_s``: the same call with a snapshot written ``--tail`` entries before
-  the head (default 0: the snapshot written at the session's end; ``--tail 50000`` is the
-  worst case at ``live.snapshots.every_events`` 50,000): load and verify the latest snapshot
+  the head (default 0: the snapshot written at the session's end; ``--tail 20000`` is the
+  worst case at ``live.snapshots.every_events`` 20,000): load and verify the latest snapshot
   (content hash, the journal entry at its seq, the schema version), decode it, fold the
   checked tail.
 

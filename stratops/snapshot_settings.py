@@ -10,7 +10,7 @@ class SnapshotSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    every_events: int = Field(50_000, ge=1_000, le=10_000_000,
+    every_events: int = Field(20_000, ge=1_000, le=10_000_000,
                               description="journal entries between snapshots (and one at "
                                           "each session's end)")
     keep: int = Field(3, ge=1, le=100, description="snapshots kept (newest)")

@@ -17,7 +17,7 @@ from live.snapshots import (
 )
 from live.state import LiveState
 
-DEFAULT_EVERY_EVENTS = 50_000
+DEFAULT_EVERY_EVENTS = 20_000
 
 
 class SnapshotCadence:
