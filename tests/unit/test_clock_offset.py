@@ -4,6 +4,7 @@ holds and lifts, and its place in the Kite feed beside the stale-feed watch."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +20,9 @@ from live.market.clock_offset import (
 )
 from live.market.kite_feed import KiteFeedConfig
 from live.runner.feed import FeedAlert, FeedHold, FeedItem, Idle
+from stratops.settings import SettingsError, load_settings
 from tests.unit.test_market_kite_feed import Clock, FakeTicker, at, kite_tick, make_feed, pull
+from tests.unit.test_settings import _project
 
 IST = ZoneInfo("Asia/Kolkata")
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=IST)
@@ -146,3 +149,15 @@ def test_kite_feed_with_ticks_stamped_seconds_ahead_holds_entries() -> None:
     got = pull(items, lambda i: isinstance(i, FeedHold))
     assert isinstance(got[-1], FeedHold) and got[-1].held
     assert "clock offset +5000 ms" in got[-1].reason
+
+
+@pytest.mark.parametrize(("yaml_text", "field"), [
+    ("live:\n  clock:\n    max_offset_ms: 0\n", r"live.clock.max_offset_ms"),
+    ("live:\n  clock:\n    max_offset: 5\n", r"live.clock.max_offset"),
+    ("live:\n  snapshots:\n    every_events: 10\n", r"live.snapshots.every_events"),
+    ("live:\n  snapshots:\n    keep: 0\n", r"live.snapshots.keep"),
+])
+def test_load_settings_bad_clock_or_snapshot_key_is_refused_naming_it(
+        tmp_path: Path, yaml_text: str, field: str) -> None:
+    with pytest.raises(SettingsError, match=field):
+        load_settings(_project(tmp_path, yaml_text))
