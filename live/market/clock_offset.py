@@ -3,8 +3,8 @@
 Two sources, one budget (``max_offset_ms``, settings ``live.clock.max_offset_ms``):
 
 - **exchange time**: each live tick's exchange timestamp minus the wall clock at its
-  receipt; the median of the last ``window`` offsets (robust to a slow packet) must stay
-  within the budget (a bar's timestamp is its *start*: pass its end, ``ts + bar``);
+  receipt; the median of the last ``window`` offsets (robust to a slow packet; judged from
+  the fifth tick on) must stay within the budget (a bar's timestamp is its *start*: pass its end, ``ts + bar``);
 - **NTP**: ``chronyc tracking`` (or ``ntpq -c rv``) read every ``ntp_every_seconds``; its
   offset must stay within the budget too. No NTP daemon answering is a warning
   (``clock_unchecked``: "no NTP daemon: unchecked"), never a pass.
@@ -31,6 +31,7 @@ from strategies.errors import BadInputError
 
 DEFAULT_MAX_OFFSET_MS = 2_000.0  # Kite's exchange_timestamp has 1 s resolution
 DEFAULT_WINDOW = 31
+MIN_TICKS = 5  # fewer offsets than this (or than the window) judge nothing yet
 DEFAULT_NTP_EVERY_SECONDS = 60.0
 NO_NTP = "no NTP daemon: unchecked"
 
@@ -160,7 +161,8 @@ class ClockOffsetWatch:
     def _beyond(self) -> str | None:
         budget = self.max_offset_ms
         ticks = self.median_offset_ms()
-        if ticks is not None and abs(ticks) > budget:
+        enough = len(self.offsets_ms) >= min(MIN_TICKS, self.offsets_ms.maxlen or MIN_TICKS)
+        if ticks is not None and enough and abs(ticks) > budget:
             return (f"clock offset {ticks:+.0f} ms (median of {len(self.offsets_ms)} ticks' "
                     f"exchange time minus wall time) beyond {budget:g} ms")
         if self.ntp_ms is not None and abs(self.ntp_ms) > budget:

@@ -100,9 +100,17 @@ def test_watch_with_one_slow_tick_among_good_ones_stays_ok() -> None:
     assert watch.check(T0, 0.0) == [] and watch.held is None
 
 
+def test_watch_with_fewer_than_five_ticks_judges_nothing() -> None:
+    watch = _watch(ntp=1.0)
+    for _ in range(4):
+        watch.observe(T0, T0 + timedelta(seconds=30))
+    assert watch.check(T0, 0.0) == []
+
+
 def test_watch_back_within_budget_lifts_every_symbol() -> None:
     watch = _watch(ntp=1.0)
-    watch.observe(T0, T0 + timedelta(seconds=2))
+    for _ in range(5):
+        watch.observe(T0, T0 + timedelta(seconds=2))
     watch.check(T0, 0.0)
     for _ in range(5):
         watch.observe(T0, T0 + timedelta(milliseconds=50))
@@ -145,7 +153,8 @@ def test_kite_feed_with_ticks_stamped_seconds_ahead_holds_entries() -> None:
     config = KiteFeedConfig(stale_after_seconds=30, clock_max_offset_ms=2_000)
     items = iter(make_feed(clock, ticker, config=config, ntp_probe=lambda: 0.5))
     pull(items, lambda i: isinstance(i, Idle))
-    ticker.send(kite_tick(at(10, 0, 5), 100, 1))  # 5 s ahead of our clock
+    for volume in range(1, 6):  # five ticks 5 s ahead of our clock
+        ticker.send(kite_tick(at(10, 0, 5), 100, volume))
     got = pull(items, lambda i: isinstance(i, FeedHold))
     assert isinstance(got[-1], FeedHold) and got[-1].held
     assert "clock offset +5000 ms" in got[-1].reason
