@@ -4,7 +4,8 @@ Two sources, one budget (``max_offset_ms``, settings ``live.clock.max_offset_ms`
 
 - **exchange time**: each live tick's exchange timestamp minus the wall clock at its
   receipt; the median of the last ``window`` offsets (robust to a slow packet; judged from
-  the fifth tick on) must stay within the budget (a bar's timestamp is its *start*: pass its end, ``ts + bar``);
+  the fifth tick on) must stay within the budget (a bar's timestamp is its *start*: pass
+  its end, ``ts + bar``);
 - **NTP**: ``chronyc tracking`` (or ``ntpq -c rv``) read every ``ntp_every_seconds``; its
   offset must stay within the budget too. No NTP daemon answering is a warning
   (``clock_unchecked``: "no NTP daemon: unchecked"), never a pass.
