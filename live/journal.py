@@ -255,9 +255,12 @@ class Journal:
         for row in self._rows(from_seq, JOURNAL.c.seq, JOURNAL.c.body):
             yield row.seq, from_record_trusted(json.loads(row.body))
 
-    def read_checked(self) -> Iterator[tuple[int, Message]]:
-        """The whole journal in one pass that checks the chain as it streams: what a restart
-        needs, instead of :meth:`verify` and then :meth:`read` (two full reads).
+    def read_checked(self, from_seq: int = 1, prev_hash: str = GENESIS
+                     ) -> Iterator[tuple[int, Message]]:
+        """The whole journal (or its tail from ``from_seq``, chained on ``prev_hash``: the
+        hash of entry ``from_seq - 1``, e.g. a state snapshot's) in one pass that checks the
+        chain as it streams: what a restart needs, instead of :meth:`verify` and then
+        :meth:`read` (two full reads).
 
         Each row must pass every check of :meth:`verify`: it continues the sequence and the
         hash chain (the hash recomputed over the stored body bytes, :func:`raw_entry_hash`,
@@ -271,8 +274,8 @@ class Journal:
             At the first row that does not fit, naming its seq. What was yielded before it
             must be discarded by the caller (fail closed: the runner halts).
         """
-        expected, prev = 1, GENESIS
-        for row in self._rows(1, *JOURNAL.c):
+        expected, prev = from_seq, prev_hash
+        for row in self._rows(from_seq, *JOURNAL.c):
             if row.seq != expected:
                 why = "missing" if row.seq > expected else "out of order or duplicated"
                 raise JournalCorruptError(row.seq, f"expected seq {expected} ({why})")

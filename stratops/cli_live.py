@@ -232,27 +232,34 @@ def report_against(what: str, result: AgainstResult) -> None:
 def replay(mode: ModeOpt = "shadow", as_json: JsonOpt = False) -> None:
     """Rebuild the live state from MODE's journal; print its positions, its full hash and its
     trading-state hash (positions, orders, fills, P&L, kill switches: equal for equal trading
-    histories, whatever restarts happened)."""
+    histories, whatever restarts happened). Starts from the latest verified state snapshot
+    and folds the checked tail; a snapshot that fails its checks is named and skipped."""
+    from live.journal import JournalCorruptError
+    from live.snapshots import restore_state, snapshot_store
     from live.state import in_doubt_orders, state_hash, trading_state_hash
-    from live.state import replay as fold_journal
 
     journal = existing_journal(mode)
-    verdict = journal.verify()
-    if not verdict.ok:
-        console.print(f"[red]journal BROKEN[/] at seq {verdict.first_bad_seq}: "
-                      f"{verdict.reason}; not replaying it")
-        raise typer.Exit(EXIT_FAILED)
-    state = fold_journal(journal, verified=True)
+    try:  # the latest verified state snapshot plus the checked tail (README, State snapshots)
+        restored = restore_state(journal, snapshot_store(journal))
+    except JournalCorruptError as exc:
+        console.print(f"[red]journal BROKEN[/] at seq {exc.seq}: {exc.reason}; not replaying "
+                      "it")
+        raise typer.Exit(EXIT_FAILED) from None
+    state = restored.state
     positions = [{"strategy": strategy_name, "symbol": symbol, "net_qty": pos.net_qty,
                   "avg_price": pos.avg_price, "realised_pnl_inr": pos.realised_pnl_inr}
                  for (strategy_name, symbol), pos in sorted(state.positions.items())]
     summary = {"mode": mode, "events": state.events_applied, "orders": len(state.orders),
                "fills": len(state.trade_ids), "in_doubt": len(in_doubt_orders(state)),
                "positions": positions, "state_hash": state_hash(state),
+               "snapshot_seq": restored.snapshot_seq, "tail_events": restored.tail_events,
+               "snapshots_rejected": restored.rejected,
                "trading_state_hash": trading_state_hash(state)}
     if as_json:
         print_json(summary)
         return
+    for why in restored.rejected:
+        console.print(f"[yellow]warning[/]: {why}; folded without it", highlight=False)
     console.print(f"events {summary['events']:,}, orders {summary['orders']}, fills "
                   f"{summary['fills']}, in doubt {summary['in_doubt']}")
     for p in positions:

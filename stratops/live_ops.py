@@ -210,6 +210,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.deployments import cost_rates, stage_capital
     from live.runner.feed import replay_frame
     from live.runner.runner import Runner
+    from live.runner.snapshotting import SnapshotCadence
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
 
@@ -271,7 +272,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
                     price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
                     retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
-                                    monotonic_s=time.monotonic))
+                                    monotonic_s=time.monotonic),
+                    snapshots=SnapshotCadence(  # the folded state every N entries
+                        journal, every_events=settings.live.snapshots.every_events,
+                        keep=settings.live.snapshots.keep))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

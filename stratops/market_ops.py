@@ -95,6 +95,7 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
     catch-up's source: pass the Kite broker's rate-limited client when there is one)
     defaults to a ``KiteConnect`` at ``live.kite.root``. ``clock`` is the aware wall clock
     by default (a test drives a simulated one)."""
+    from live.market.clock_offset import system_ntp_offset_ms
     from live.market.kite_feed import KiteFeed, KiteFeedConfig
     from live.market.kite_ticker import real_ticker
     from live.market.recorder import TickRecorder
@@ -127,9 +128,13 @@ def kite_feed(settings: Settings, symbols: list[str], venue: str, *,
     config = KiteFeedConfig(
         stale_after_seconds=market.stale_after_seconds, grace_seconds=market.bar_grace_seconds,
         catchup_sessions=market.catchup_sessions or settings.live.max_history_sessions,
-        catchup_settle_seconds=market.catchup_settle_seconds)
+        catchup_settle_seconds=market.catchup_settle_seconds,
+        clock_max_offset_ms=settings.live.clock.max_offset_ms,
+        clock_window_ticks=settings.live.clock.window_ticks,
+        ntp_every_seconds=settings.live.clock.ntp_every_seconds)
     return KiteFeed(ticker, tokens, the_venue, clock=clock, monotonic=time.monotonic,
-                    config=config, history=history, recorder=recorder)
+                    config=config, history=history, recorder=recorder,
+                    ntp_probe=system_ntp_offset_ms)
 
 
 def recorded_feed(settings: Settings, day: str, symbols: list[str], venue: str) -> Any:

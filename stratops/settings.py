@@ -19,7 +19,9 @@ from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.clock_settings import ClockSettings
 from stratops.market_settings import MarketSettings
+from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
 SETTINGS_FILE = "stratops.yaml"
@@ -148,6 +150,8 @@ class LiveSettings(BaseModel):
     @classmethod
     def _venues_distinct(cls, venues: tuple[VenueSettings, ...]) -> tuple[VenueSettings, ...]:
         return check_venue_list(venues)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
 
     @field_validator("journal_url")
     @classmethod

@@ -30,6 +30,7 @@ from typing import Any
 from live.events import Severity
 from live.market.aggregator import MINUTE, MinuteBars
 from live.market.catchup import CatchUpError, HistoricalSource, catch_up
+from live.market.clock_offset import DEFAULT_WINDOW, ClockOffsetWatch, NtpProbe
 from live.market.kite_ticker import Message, TickerLike, attach
 from live.market.recorder import TickRecorder
 from live.market.staleness import StaleWatch
@@ -55,6 +56,9 @@ class KiteFeedConfig:
     catchup_sessions: int = 5
     catchup_settle_seconds: float = 3.0  # after the edge minute starts, before fetching
     end_at_close: bool = True
+    clock_max_offset_ms: float | None = None  # None: no clock-offset check (settings set it)
+    clock_window_ticks: int = DEFAULT_WINDOW
+    ntp_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.grace_seconds + self.catchup_settle_seconds < MINUTE:
@@ -75,7 +79,8 @@ class KiteFeed:
                  config: KiteFeedConfig | None = None,
                  history: HistoricalSource | None = None,
                  recorder: TickRecorder | None = None,
-                 pause: Callable[[float], None] | None = None) -> None:
+                 pause: Callable[[float], None] | None = None,
+                 ntp_probe: NtpProbe | None = None) -> None:
         self.ticker, self.symbols, self.venue = ticker, dict(symbols), venue
         self.clock, self.monotonic = clock, monotonic
         self.config = config or KiteFeedConfig()
@@ -86,6 +91,11 @@ class KiteFeed:
         self.stale = StaleWatch(self.symbols.values(), venue,
                                 after_seconds=self.config.stale_after_seconds,
                                 started=monotonic())
+        limit = self.config.clock_max_offset_ms
+        self.clock_watch = None if limit is None else ClockOffsetWatch(
+            self.symbols.values(), max_offset_ms=limit, ntp_probe=ntp_probe,
+            window=self.config.clock_window_ticks,
+            ntp_every_seconds=self.config.ntp_every_seconds)
         self.inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.edge: datetime | None = None  # the first live minute
         self._order_update: Callable[[Mapping[str, Any]], None] | None = None
@@ -170,6 +180,7 @@ class KiteFeed:
                ) -> list[FeedItem]:
         mono = self.monotonic()
         gate, bars, stale, recorder = self.gate, self.bars, self.stale, self.recorder
+        watch = self.clock_watch
         for raw in raw_ticks:
             tick = tick_from_kite(raw, self.symbols)
             if recorder is not None:
@@ -177,6 +188,8 @@ class KiteFeed:
             if gate.admit(tick, now):
                 stale.saw(tick.symbol, mono)
                 bars.add(tick)
+                if watch is not None and tick.ts is not None:
+                    watch.observe(tick.ts, now)  # exchange time vs our clock at receipt
         out: list[FeedItem] = [*gate.alerts, *bars.drain()]
         gate.alerts.clear()
         return out
@@ -200,7 +213,11 @@ class KiteFeed:
 
     def _on_clock(self, now: datetime) -> list[FeedItem]:
         self.bars.on_clock(now)
-        out = [*self.bars.drain(), *self.stale.check(now, self.monotonic())]
+        mono = self.monotonic()
+        out = [*self.bars.drain(), *self.stale.check(now, mono)]
+        if self.clock_watch is not None:  # one hold per symbol whichever watch needs it
+            out = self.clock_watch.merge([*out, *self.clock_watch.check(now, mono)],
+                                         self.stale.held)
         recorder = self.recorder
         if recorder is not None and recorder.error is not None:
             out.append(FeedAlert(now, Severity.ERROR, "recording_failed", recorder.error))

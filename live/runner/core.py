@@ -34,6 +34,7 @@ from live.runner.execution import CrashHook, Executor
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
+from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState, OrderRecord
 from strategies.venues import get_venue
 
@@ -69,6 +70,7 @@ class RunnerCore:
     exchange: str
     contracts: ContractBook | None  # the session's contract per underlying (None: no master)
     guardrails: Guardrails | None
+    snapshots: SnapshotCadence | None  # the state snapshots' writer (None: none)
     insane_fill_pct: float
     bus: MessageBus
     executor: Executor

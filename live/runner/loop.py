@@ -85,12 +85,16 @@ class BarLoop(RunnerCore):
                 self._protect(bar)
             self._exits_overdue(bar, history)
             self.summary.bars += 1
+            if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
+                self.snapshots.after_bar(self.state, self.journal)
             if pause is not None:
                 pause()
         if not fed:
             self.alert(self.clock(), Severity.WARNING, "empty_feed",
                        "the feed yielded no bars for the requested range: nothing was "
                        "traded or checked")
+        if self.snapshots is not None:  # session end: the state at the sealed head
+            self.snapshots.take(self.state, self.journal)
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
 

@@ -19,6 +19,7 @@ from live.events import (
     OrderRejected,
     OrderSubmitted,
     ParentOrderStarted,
+    Severity,
     SignalRaised,
     SignalSide,
 )
@@ -30,6 +31,7 @@ from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, command_of
 from live.runner.core import RunnerCore
 from live.runner.feed import FeedBar
+from live.snapshots import SNAPSHOT_REJECTED
 from strategies.errors import StratopsError
 
 
@@ -69,6 +71,12 @@ class Recovery(RunnerCore):
         since = min(latest.values(), default=None)
         self._journaled_alerts = {a for a in self._journaled_alerts
                                   if since is not None and a[0] >= since}
+        if self.snapshots is not None:  # the newest snapshot's checks; a bad one is named
+            problem = self.snapshots.start(self.journal)
+            if problem is not None:
+                self.alert(self.clock(), Severity.WARNING, SNAPSHOT_REJECTED,
+                           f"{problem}; not trusted (a new one is written at the next due "
+                           "point)")
         outcome = reconcile(self.executor, self.clock(), latest)
         if not outcome.clean:
             raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(

@@ -46,6 +46,7 @@ from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
 from live.runner.refusals import BrokerRefusals
 from live.runner.slicing import DEFAULT_BAND_PCT
+from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
@@ -77,13 +78,15 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  order_rules: OrderRules | None = None,
                  price_band_pct: Mapping[str, float] | None = None,
                  contracts: ContractBook | None = None,
-                 retrier: Retrier | None = None) -> None:
+                 retrier: Retrier | None = None,
+                 snapshots: SnapshotCadence | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
         self.policy, self.crash_hook = policy, crash_hook or no_crash
         self.max_sessions, self.exchange = max_sessions, exchange
         self.contracts = contracts  # None: no instrument master (orders carry no contract)
+        self.snapshots = snapshots  # None: no state snapshots (live.snapshots.*)
         self.state = LiveState()
         self.history: dict[str, SymbolHistory] = {}
         self.entries: dict[tuple[str, str, object], int] = defaultdict(int)

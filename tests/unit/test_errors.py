@@ -59,6 +59,8 @@ EXIT_2_BEFORE = {
     "AlgoParamError", "VolumeProfileError", "AlgoDeadlineError",
     # added since: a smart-order-router venue with a bad name, limit or depth
     "VenueConfigError",
+    # added since: a clock-offset budget, window or probe interval that is not positive
+    "ClockConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -123,6 +125,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("DatasetStoreError", RuntimeError), ("BrokerUnavailableError", ConnectionError),
     ("CheckpointWriteError", OSError), ("AuditConflictError", RuntimeError),
     ("DatasetRejectedError", ValueError), ("JournalCorruptError", RuntimeError),
+    ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
