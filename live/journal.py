@@ -131,6 +131,9 @@ class Journal:
         self._head: tuple[int, str] | None = None  # last seq/hash this writer knows of
         self._broken: str | None = None
         self._writer: Any = None  # SQLite: the pooled DBAPI connection appends go through
+        # a hot standby's fence (live.lease.LeaderLease.check_in): run in every append's
+        # transaction before the insert; it raises to refuse the append (PostgreSQL only)
+        self.fence: Callable[[sa.Connection], None] | None = None
 
     # --- writing ------------------------------------------------------------------------
 
@@ -160,9 +163,13 @@ class Journal:
         rows = _chain_rows(self._head, records, stamp)
         try:
             if self.engine.dialect.name == "sqlite":
+                if self.fence is not None:
+                    raise JournalWriteError("a fenced journal needs PostgreSQL, not SQLite")
                 self._append_sqlite(rows)
             else:
                 with self.engine.begin() as conn:
+                    if self.fence is not None:
+                        self.fence(conn)
                     self._check_head(conn)
                     conn.execute(JOURNAL.insert(), rows)
         except (sa.exc.SQLAlchemyError, sqlite3.Error, JournalWriteError) as exc:
@@ -255,7 +262,8 @@ class Journal:
         for row in self._rows(from_seq, JOURNAL.c.seq, JOURNAL.c.body):
             yield row.seq, from_record_trusted(json.loads(row.body))
 
-    def read_checked(self) -> Iterator[tuple[int, Message]]:
+    def read_checked(self, after: tuple[int, str] = (0, GENESIS)
+                     ) -> Iterator[tuple[int, Message]]:
         """The whole journal in one pass that checks the chain as it streams: what a restart
         needs, instead of :meth:`verify` and then :meth:`read` (two full reads).
 
@@ -270,9 +278,12 @@ class Journal:
         JournalCorruptError
             At the first row that does not fit, naming its seq. What was yielded before it
             must be discarded by the caller (fail closed: the runner halts).
+
+        ``after`` = ``(seq, hash)`` of a row already checked: the rows after it only (a
+        standby following the journal as it grows).
         """
-        expected, prev = 1, GENESIS
-        for row in self._rows(1, *JOURNAL.c):
+        expected, prev = after[0] + 1, after[1]
+        for row in self._rows(expected, *JOURNAL.c):
             if row.seq != expected:
                 why = "missing" if row.seq > expected else "out of order or duplicated"
                 raise JournalCorruptError(row.seq, f"expected seq {expected} ({why})")
