@@ -1,0 +1,218 @@
+"""Hot standby with real processes on the real PostgreSQL server: a leader and a standby
+runner (``standby_driver.py``) over one journal database and one shared paper exchange.
+The leader is SIGKILLed, SIGSTOPped (then woken), frozen between its intent's journal append
+and its broker call, or loses its database connection; each time the standby leads within
+5 s, the broker saw no client key twice, no intent is left unsettled, and a woken leader
+refuses to go on (it is fenced)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from live.db import make_engine
+from live.journal import open_journal
+from live.state import in_doubt_orders, replay
+from tests.integration.postgres import fresh_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.services]
+DRIVER = Path(__file__).with_name("standby_driver.py")
+ROOT = Path(__file__).resolve().parents[2]
+PACE_SECONDS = "0.02"
+TAKEOVER_LIMIT_SECONDS = 5.0
+EXIT_FENCED = 4
+
+
+class Instance:
+    """One runner process; its stdout JSON lines collected by a thread."""
+
+    def __init__(self, holder: str, journal_url: str, exchange_url: str, folder: Path,
+                 hook: str = "") -> None:
+        self.holder = holder
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(DRIVER), f"{journal_url}?application_name=ha-{holder}",
+             exchange_url, holder, PACE_SECONDS, hook, str(folder)],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[dict[str, object]] = []
+        assert self.proc.stdout is not None
+        out = self.proc.stdout
+        threading.Thread(target=lambda: self.lines.extend(json.loads(x) for x in out),
+                         daemon=True).start()
+
+    def event(self, name: str) -> dict[str, object] | None:
+        return next((line for line in self.lines if line["event"] == name), None)
+
+    def wait_event(self, name: str, timeout: float = 60.0) -> dict[str, object]:
+        _wait(lambda: self.event(name) is not None or self.proc.poll() is not None, timeout)
+        found = self.event(name)
+        assert found is not None, f"{self.holder}: no {name!r}; {self._stderr()}"
+        return found
+
+    def finish(self, timeout: float = 60.0) -> tuple[int, str]:
+        self.proc.wait(timeout)
+        return self.proc.returncode, self._stderr()
+
+    def _stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()[-3000:]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait(done: Callable[[], bool], timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while not done() and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+@pytest.fixture()
+def urls() -> Iterator[tuple[str, str]]:
+    """Fresh journal and exchange databases, dropped afterwards."""
+    with contextlib.contextmanager(fresh_database)("stratops_ha_journal") as journal, \
+            contextlib.contextmanager(fresh_database)("stratops_ha_exchange") as exchange:
+        yield journal, exchange
+
+
+@pytest.fixture()
+def pair(urls: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
+         ) -> Iterator[tuple[Instance, Instance]]:
+    """Leader A (leading) and standby B (following), both started; killed afterwards.
+    ``request.param``: the leader's crash hook (default none)."""
+    hook = getattr(request, "param", "")
+    leader = Instance("A", *urls, tmp_path, hook)
+    standby: Instance | None = None
+    try:
+        leader.wait_event("leading")
+        standby = Instance("B", *urls, tmp_path)
+        standby.wait_event("ready")
+        yield leader, standby
+    finally:
+        for instance in (leader, standby):
+            if instance is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    instance.proc.send_signal(signal.SIGCONT)
+                instance.kill()
+        _dispose()
+
+
+_ENGINES: list[sa.Engine] = []
+
+
+def _engine(url: str) -> sa.Engine:
+    engine = make_engine(url)
+    _ENGINES.append(engine)
+    return engine
+
+
+def _dispose() -> None:
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+
+
+def _intents(journal_url: str) -> int:
+    with _engine(journal_url).connect() as conn:
+        return int(conn.execute(sa.text(
+            "SELECT count(*) FROM journal WHERE kind = 'OrderIntended'")).scalar_one())
+
+
+def _takeover_seconds(standby: Instance, since: float) -> float:
+    leading = standby.wait_event("leading", timeout=30)
+    assert leading["deposed"] == "A"
+    return float(leading["at"]) - since  # type: ignore[arg-type]  # a JSON number
+
+
+def _check_books(journal_url: str, exchange_url: str) -> None:
+    """No client key reached the broker twice; every journaled intent is settled."""
+    with _engine(exchange_url).connect() as conn:
+        twice = conn.execute(sa.text(
+            "SELECT client_key, count(*) FROM paper_submit_attempts GROUP BY client_key "
+            "HAVING count(*) > 1")).all()
+        sent = {r.client_key for r in conn.execute(sa.text(
+            "SELECT client_key FROM paper_submit_attempts"))}
+    journal = open_journal(journal_url)
+    _ENGINES.append(journal.engine)
+    assert journal.verify().ok
+    state = replay(journal)
+    assert twice == []
+    assert sent <= set(state.orders)  # nothing reached the broker without its intent
+    assert in_doubt_orders(state) == []
+    assert len(state.orders) >= 3
+
+
+def _mid_session(journal_url: str) -> None:
+    _wait(lambda: _intents(journal_url) >= 2, 60)
+    assert _intents(journal_url) >= 2
+
+
+def test_leader_sigkill_standby_leads_within_5s_and_nothing_sent_twice(
+        urls: tuple[str, str], pair: tuple[Instance, Instance]) -> None:
+    leader, standby = pair
+    _mid_session(urls[0])
+    killed_at = time.time()
+    leader.proc.send_signal(signal.SIGKILL)
+    assert _takeover_seconds(standby, killed_at) < TAKEOVER_LIMIT_SECONDS
+    assert standby.finish()[0] == 0
+    _check_books(*urls)
+
+
+def test_leader_sigstop_then_sigcont_is_fenced_and_standby_leads(
+        urls: tuple[str, str], pair: tuple[Instance, Instance]) -> None:
+    leader, standby = pair
+    _mid_session(urls[0])
+    stopped_at = time.time()
+    leader.proc.send_signal(signal.SIGSTOP)
+    assert _takeover_seconds(standby, stopped_at) < TAKEOVER_LIMIT_SECONDS
+    leader.proc.send_signal(signal.SIGCONT)
+    code, stderr = leader.finish()
+    assert code == EXIT_FENCED and "FENCED" in stderr, stderr
+    assert standby.finish()[0] == 0
+    _check_books(*urls)
+
+
+@pytest.mark.parametrize("pair", ["pause:after_intent:2"], indirect=True)
+def test_leader_frozen_between_append_and_send_never_sends_it(
+        urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
+    leader, standby = pair
+    marker = tmp_path / "A.paused"
+    _wait(marker.exists, 60)
+    assert marker.exists()
+    _wait(lambda: marker.read_text() != "", 5)
+    assert _takeover_seconds(standby, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
+    leader.proc.send_signal(signal.SIGCONT)
+    code, stderr = leader.finish()
+    assert code == EXIT_FENCED and "refusing to submit" in stderr, stderr
+    assert standby.finish()[0] == 0
+    _check_books(*urls)
+
+
+def test_leader_losing_its_database_connection_stops_and_standby_leads(
+        urls: tuple[str, str], pair: tuple[Instance, Instance]) -> None:
+    leader, standby = pair
+    _mid_session(urls[0])
+    dropped_at = time.time()
+    with _engine(urls[0]).connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE application_name = 'ha-A'"))
+        conn.commit()
+    code, stderr = leader.finish(timeout=30)
+    assert code == EXIT_FENCED and "FENCED" in stderr, stderr
+    assert _takeover_seconds(standby, dropped_at) < TAKEOVER_LIMIT_SECONDS
+    assert standby.finish()[0] == 0
+    _check_books(*urls)
