@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from live.checkpoints import Checkpoint
 
 READ_BATCH_ROWS = 10_000
+SCHEMA_LOCK_KEY = 0x5374726F7073  # PostgreSQL advisory lock held while DDL runs
 
 _META = sa.MetaData()
 JOURNAL = sa.Table(
@@ -100,10 +101,16 @@ def hashed_body(record: Mapping[str, Any], ts_record: str) -> dict[str, Any]:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create the journal table and its append-only triggers (idempotent)."""
-    _META.create_all(engine)
-    ddl = _SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else _POSTGRES_TRIGGERS
+    """Create the journal table and its append-only triggers (idempotent; on PostgreSQL
+    under an advisory lock, so two processes starting together do not race the DDL)."""
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        _META.create_all(engine)
+    ddl = _SQLITE_TRIGGERS if sqlite else _POSTGRES_TRIGGERS
     with engine.begin() as conn:
+        if not sqlite:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            _META.create_all(conn)
         for statement in ddl:
             conn.exec_driver_sql(statement)
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from live.db import make_engine, redacted
-from live.journal import JournalWriteError
+from live.journal import SCHEMA_LOCK_KEY, JournalWriteError
 from strategies.errors import BadInputError
 
 DEFAULT_TTL_SECONDS = 3.0
@@ -114,7 +114,9 @@ class LeaderLease:
         # the holder keeps its connection checked out: a drop surfaces as a failed
         # renewal, never silently replaced by the pool (a connection loss is a lease loss)
         self._engine = make_engine(url)
-        _META.create_all(self._engine)
+        with self._engine.begin() as conn:  # two instances may start together
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            _META.create_all(conn)
         self._conn: sa.Connection | None = None  # the holder's connection, from acquisition
         self._lock = threading.Lock()
         self.epoch: int | None = None
@@ -292,8 +294,9 @@ def lease_holder(name: str, url: str, *, engine: sa.Engine | None = None
     owned = engine is None
     engine = engine or make_engine(url)
     try:
-        _META.create_all(engine)
-        with engine.connect() as conn:
+        with engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            _META.create_all(conn)
             row = conn.execute(sa.select(LEASES.c.epoch, LEASES.c.holder)
                                .where(LEASES.c.name == name)).first()
         return None if row is None else (row.epoch, row.holder)

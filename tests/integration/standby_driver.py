@@ -5,8 +5,8 @@ replayed session on a paper exchange whose store is a PostgreSQL database both i
 share (the single broker: what it saw twice, it saw twice).
 
 Arguments: journal URL, exchange URL, holder name, seconds per bar, an optional hook
-``pause:<point>:<n>`` and a folder: the n-th time the runner reaches crash point ``point``
-the process writes ``<folder>/<holder>.paused`` (its wall time) and stops itself (SIGSTOP),
+``pause:<point>:<n>`` and a folder: in the first leader (epoch 1), the n-th time the
+runner reaches crash point ``point`` the process writes ``<folder>/<holder>.paused`` (its wall time) and stops itself (SIGSTOP),
 as a process frozen between its journal append and its broker call. Prints JSON lines:
 ``ready``, ``leading`` (when it took the lease) and ``done``; a fenced instance prints
 ``FENCED`` on stderr and exits 4 (5: the journal failed while the lease looked valid).
@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPAN = ("ema_cross", "2025-03-03")
 TTL_SECONDS = 3.0
 LEASE_NAME = "live"
+SESSION_BARS = 60  # the first hour: the first entries and exits of ema_cross
 EXIT_FENCED = 4
 EXIT_JOURNAL_FAILED = 5
 
@@ -79,13 +80,14 @@ def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str 
     journal = open_journal(journal_url, clock=clock)
     exchange = PaperExchange(make_engine(exchange_url), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
-    hook_fn = PauseAt(hook, Path(marker_dir) / f"{holder}.paused") if hook else None
+    pause = PauseAt(hook, Path(marker_dir) / f"{holder}.paused") if hook else None
     runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                     clock=clock, risk=PassThroughRisk(), market=lambda b: exchange.on_bar(
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close), crash_hook=hook_fn)
+                        b.symbol, b.ts, b.open, b.high, b.low, b.close),
+                    crash_hook=lambda point: None if pause is None else pause(point))
     frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"],
                          date.fromisoformat(day), date.fromisoformat(day))
-    bars = list(replay_bars(frame))
+    bars = list(replay_bars(frame))[:SESSION_BARS]
     lease = LeaderLease(journal_url, name=LEASE_NAME, holder=holder, ttl_seconds=TTL_SECONDS)
     fence_runner(runner, lease)
     print(json.dumps({"event": "ready", "holder": holder, "at": time.time()}), flush=True)
@@ -95,6 +97,8 @@ def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str 
                           "epoch": takeover.acquired.epoch,
                           "deposed": takeover.acquired.previous_holder,
                           "followed": takeover.rows_followed}), flush=True)
+        if takeover.acquired.epoch != 1:
+            pause = None  # the hook freezes the first leader only
         runner.recover()
         summary = runner.run(_paced(bars, runner, float(pace)))
     except JournalWriteError as exc:  # FencedError, or the journal's connection dropped
@@ -103,7 +107,7 @@ def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str 
               flush=True)
         sys.exit(EXIT_FENCED if fenced else EXIT_JOURNAL_FAILED)
     lease.close()
-    print(json.dumps({"event": "done", "holder": holder, "bars": summary.bars,
+    print(json.dumps({"event": "done", "holder": holder, "bars": summary.bars, "at": time.time(),
                       "intents": summary.intents}), flush=True)
 
 

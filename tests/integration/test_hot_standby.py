@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.journal import open_journal
 from live.state import in_doubt_orders, replay
@@ -87,28 +88,32 @@ def urls() -> Iterator[tuple[str, str]]:
     """Fresh journal and exchange databases, dropped afterwards."""
     with contextlib.contextmanager(fresh_database)("stratops_ha_journal") as journal, \
             contextlib.contextmanager(fresh_database)("stratops_ha_exchange") as exchange:
+        # the shared exchange's store, made once (its DDL is not safe to race)
+        PaperExchange(_engine(exchange), seed=3,
+                      fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
+        _dispose()
         yield journal, exchange
 
 
 @pytest.fixture()
 def pair(urls: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
          ) -> Iterator[tuple[Instance, Instance]]:
-    """Leader A (leading) and standby B (following), both started; killed afterwards.
-    ``request.param``: the leader's crash hook (default none)."""
+    """Two instances started together (``request.param``: the crash hook of whichever leads
+    first); yields (leader, standby) once one leads and the other follows."""
     hook = getattr(request, "param", "")
-    leader = Instance("A", *urls, tmp_path, hook)
-    standby: Instance | None = None
+    first, second = (Instance(name, *urls, tmp_path, hook) for name in ("A", "B"))
     try:
+        _wait(lambda: any(i.event("leading") for i in (first, second)) or
+              any(i.proc.poll() is not None for i in (first, second)), 90)
+        leader, standby = (first, second) if first.event("leading") else (second, first)
         leader.wait_event("leading")
-        standby = Instance("B", *urls, tmp_path)
         standby.wait_event("ready")
         yield leader, standby
     finally:
-        for instance in (leader, standby):
-            if instance is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    instance.proc.send_signal(signal.SIGCONT)
-                instance.kill()
+        for instance in (first, second):
+            with contextlib.suppress(ProcessLookupError):
+                instance.proc.send_signal(signal.SIGCONT)
+            instance.kill()
         _dispose()
 
 
@@ -132,9 +137,9 @@ def _intents(journal_url: str) -> int:
             "SELECT count(*) FROM journal WHERE kind = 'OrderIntended'")).scalar_one())
 
 
-def _takeover_seconds(standby: Instance, since: float) -> float:
+def _takeover_seconds(standby: Instance, deposed: Instance, since: float) -> float:
     leading = standby.wait_event("leading", timeout=30)
-    assert leading["deposed"] == "A"
+    assert leading["deposed"] == deposed.holder
     return float(leading["at"]) - since  # type: ignore[arg-type]  # a JSON number
 
 
@@ -167,7 +172,7 @@ def test_leader_sigkill_standby_leads_within_5s_and_nothing_sent_twice(
     _mid_session(urls[0])
     killed_at = time.time()
     leader.proc.send_signal(signal.SIGKILL)
-    assert _takeover_seconds(standby, killed_at) < TAKEOVER_LIMIT_SECONDS
+    assert _takeover_seconds(standby, leader, killed_at) < TAKEOVER_LIMIT_SECONDS
     assert standby.finish()[0] == 0
     _check_books(*urls)
 
@@ -178,7 +183,7 @@ def test_leader_sigstop_then_sigcont_is_fenced_and_standby_leads(
     _mid_session(urls[0])
     stopped_at = time.time()
     leader.proc.send_signal(signal.SIGSTOP)
-    assert _takeover_seconds(standby, stopped_at) < TAKEOVER_LIMIT_SECONDS
+    assert _takeover_seconds(standby, leader, stopped_at) < TAKEOVER_LIMIT_SECONDS
     leader.proc.send_signal(signal.SIGCONT)
     code, stderr = leader.finish()
     assert code == EXIT_FENCED and "FENCED" in stderr, stderr
@@ -190,11 +195,11 @@ def test_leader_sigstop_then_sigcont_is_fenced_and_standby_leads(
 def test_leader_frozen_between_append_and_send_never_sends_it(
         urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
     leader, standby = pair
-    marker = tmp_path / "A.paused"
+    marker = tmp_path / f"{leader.holder}.paused"
     _wait(marker.exists, 60)
     assert marker.exists()
     _wait(lambda: marker.read_text() != "", 5)
-    assert _takeover_seconds(standby, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
+    assert _takeover_seconds(standby, leader, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
     leader.proc.send_signal(signal.SIGCONT)
     code, stderr = leader.finish()
     assert code == EXIT_FENCED and "refusing to submit" in stderr, stderr
@@ -209,10 +214,10 @@ def test_leader_losing_its_database_connection_stops_and_standby_leads(
     dropped_at = time.time()
     with _engine(urls[0]).connect() as conn:
         conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE application_name = 'ha-A'"))
+                             "WHERE application_name = :name"), {"name": f"ha-{leader.holder}"})
         conn.commit()
     code, stderr = leader.finish(timeout=30)
     assert code == EXIT_FENCED and "FENCED" in stderr, stderr
-    assert _takeover_seconds(standby, dropped_at) < TAKEOVER_LIMIT_SECONDS
+    assert _takeover_seconds(standby, leader, dropped_at) < TAKEOVER_LIMIT_SECONDS
     assert standby.finish()[0] == 0
     _check_books(*urls)
