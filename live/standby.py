@@ -74,7 +74,7 @@ class _Follows(Protocol):
 @dataclass(frozen=True, slots=True)
 class Takeover:
     """How this process came to lead: the lease taken, rows folded while following, and
-    the seconds from the first poll that found the lease free to leading."""
+    the seconds from the poll that found the lease free to leading."""
 
     acquired: Acquired
     rows_followed: int
@@ -102,13 +102,21 @@ class Standby:
             followed += self.runner.fold_journal()
             if self._on_follow is not None:
                 self._on_follow(self.runner.journal_position[0])
-            started = self._monotonic()
-            acquired = self.lease.try_acquire()
-            if acquired is not None:
-                break
+            taken = self.lead_now()
+            if taken is not None:
+                return Takeover(taken.acquired, followed + taken.rows_followed,
+                                taken.takeover_seconds)
             self._sleep(self.poll_seconds)
+
+    def lead_now(self) -> Takeover | None:
+        """Take the lease if it is free (None while another holds it), renew it from now
+        on, wait out the deposed leader's window and fold the journal to its end."""
+        started = self._monotonic()
+        acquired = self.lease.try_acquire()
+        if acquired is None:
+            return None
         self.lease.start_renewing()
         if acquired.settle_wait_seconds > 0:
             self._sleep(acquired.settle_wait_seconds)
-        followed += self.runner.fold_journal()  # the old leader's last rows, all committed
+        followed = self.runner.fold_journal()  # the old leader's last rows, all committed
         return Takeover(acquired, followed, self._monotonic() - started)
