@@ -6,8 +6,9 @@ share (the single broker: what it saw twice, it saw twice).
 
 Arguments: journal URL, exchange URL, holder name, seconds per bar, an optional hook
 ``pause:<point>:<n>`` and a folder: in the first leader (epoch 1), the n-th time the
-runner reaches crash point ``point`` the process writes ``<folder>/<holder>.paused`` (its wall time) and stops itself (SIGSTOP),
-as a process frozen between its journal append and its broker call. Prints JSON lines:
+runner reaches crash point ``point`` the process writes ``<folder>/<holder>.paused`` (its
+wall time) and stops itself (SIGSTOP), as a process frozen between its journal append and
+its broker call. Prints JSON lines:
 ``ready``, ``leading`` (when it took the lease) and ``done``; a fenced instance prints
 ``FENCED`` on stderr and exits 4 (5: the journal failed while the lease looked valid).
 """

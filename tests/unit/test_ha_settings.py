@@ -37,7 +37,7 @@ def test_ha_with_postgres_journal_loads(tmp_path: Path) -> None:
 
 def test_standby_without_ha_enabled_is_refused(tmp_path: Path) -> None:
     settings = load_settings(_project(tmp_path))
-    with pytest.raises(LiveSetupError, match="--standby needs live.ha.enabled"):
+    with pytest.raises(LiveSetupError, match=r"--standby needs live\.ha\.enabled"):
         take_lead(settings, "live", object(), standby=True, say=print)
 
 
