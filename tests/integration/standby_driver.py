@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -70,9 +70,10 @@ def _paced(bars: list[FeedBar], runner: Runner, pace_seconds: float) -> Iterator
         yield bar
 
 
-def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str = "",
-         marker_dir: str = "") -> None:
-    strategy, day = SPAN
+def build_runner(journal_url: str, exchange_url: str,
+                 crash_hook: Callable[[str], None] | None = None) -> Runner:
+    """The runner of one instance: ema_cross on NIFTY, the shared paper exchange."""
+    strategy = SPAN[0]
     config = {"strategy": strategy, "params": get_params(get_strategy(strategy).default_params()),
               "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
               "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05}}
@@ -81,11 +82,17 @@ def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str 
     journal = open_journal(journal_url, clock=clock)
     exchange = PaperExchange(make_engine(exchange_url), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
+    return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
+                  clock=clock, risk=PassThroughRisk(), market=lambda b: exchange.on_bar(
+                      b.symbol, b.ts, b.open, b.high, b.low, b.close), crash_hook=crash_hook)
+
+
+def main(journal_url: str, exchange_url: str, holder: str, pace: str, hook: str = "",
+         marker_dir: str = "") -> None:
+    day = SPAN[1]
     pause = PauseAt(hook, Path(marker_dir) / f"{holder}.paused") if hook else None
-    runner = Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
-                    clock=clock, risk=PassThroughRisk(), market=lambda b: exchange.on_bar(
-                        b.symbol, b.ts, b.open, b.high, b.low, b.close),
-                    crash_hook=lambda point: None if pause is None else pause(point))
+    runner = build_runner(journal_url, exchange_url,
+                          lambda point: None if pause is None else pause(point))
     frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"],
                          date.fromisoformat(day), date.fromisoformat(day))
     bars = list(replay_bars(frame))[:SESSION_BARS]
