@@ -49,7 +49,7 @@ import sqlalchemy as sa
 
 from live.db import make_engine, redacted
 from live.journal import SCHEMA_LOCK_KEY, JournalWriteError
-from strategies.errors import BadInputError
+from strategies.errors import BadInputError, RefusedError
 
 DEFAULT_TTL_SECONDS = 3.0
 MIN_TTL_SECONDS = 0.5
@@ -66,9 +66,9 @@ LEASES = sa.Table(
 )
 
 
-class FencedError(JournalWriteError):
+class FencedError(JournalWriteError, RefusedError):
     """This process no longer holds the leader lease (its epoch moved on, it expired, or the
-    connection it renewed on dropped): nothing more may be journaled or sent."""
+    connection it renewed on dropped): nothing more may be journaled or sent (exit 1)."""
 
 
 class LeaseConfigError(BadInputError, ValueError):

@@ -88,11 +88,9 @@ class Standby:
     def __init__(self, runner: _Follows, lease: LeaderLease, *,
                  poll_seconds: float = DEFAULT_POLL_SECONDS,
                  sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic,
-                 on_follow: Callable[[int], None] | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.runner, self.lease = runner, lease
         self.poll_seconds, self._sleep, self._monotonic = poll_seconds, sleep, monotonic
-        self._on_follow = on_follow
 
     def follow_until_leader(self) -> Takeover:
         """Fold new journal rows until the lease is taken; then fold the rest and wait out
@@ -100,8 +98,6 @@ class Standby:
         followed = 0
         while True:
             followed += self.runner.fold_journal()
-            if self._on_follow is not None:
-                self._on_follow(self.runner.journal_position[0])
             taken = self.lead_now()
             if taken is not None:
                 return Takeover(taken.acquired, followed + taken.rows_followed,

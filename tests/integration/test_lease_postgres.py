@@ -157,3 +157,20 @@ def test_lease_released_is_taken_without_waiting_the_ttl(
 def test_lease_on_a_sqlite_journal_is_refused() -> None:
     with pytest.raises(LeaseConfigError, match="PostgreSQL"):
         LeaderLease("sqlite:///journal.db", name="live", holder="A")
+
+
+def test_leader_frozen_inside_an_append_does_not_block_the_takeover(
+        url: str, leases: list[LeaderLease]) -> None:
+    old = _lease(url, leases, "A")
+    old.try_acquire()
+    journal = open_journal(url, clock=lambda: T0)
+    conn = journal.engine.connect()
+    conn.begin()
+    old.check_in(conn)  # holds the lease row FOR SHARE, then the process "freezes"
+    time.sleep(TTL_SECONDS + 0.05)
+    taken = _lease(url, leases, "B").try_acquire()
+    assert taken is not None and taken.epoch == 2  # the server ended the idle append
+    with pytest.raises(sa.exc.OperationalError):
+        conn.execute(sa.text("SELECT 1"))
+    conn.invalidate()
+    journal.engine.dispose()

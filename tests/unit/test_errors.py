@@ -60,7 +60,9 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  "KiteTokenStaleError", "KiteSessionRejectedError",
                  # added since: an instrument master failing its suite, a contract that may
                  # not trade (expired, none current)
-                 "MasterRejectedError", "ContractRefusedError"}
+                 "MasterRejectedError", "ContractRefusedError",
+                 # added since: a runner that lost its hot-standby leader lease (fenced)
+                 "FencedError"}
 
 
 def _modules() -> Iterator[object]:
