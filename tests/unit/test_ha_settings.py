@@ -44,3 +44,14 @@ def test_standby_without_ha_enabled_is_refused(tmp_path: Path) -> None:
 def test_ha_disabled_leaves_the_runner_unfenced(tmp_path: Path) -> None:
     assert take_lead(load_settings(_project(tmp_path)), "live", object(), standby=False,
                      say=print) is None
+
+
+def test_live_serve_under_ha_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from stratops.cli import main
+
+    monkeypatch.chdir(_project(tmp_path, f"live:\n  journal_url: {PG_JOURNAL}\n"
+                                         "  ha:\n    enabled: true\n"))
+    monkeypatch.delenv("STRATOPS_ROOT", raising=False)
+    assert main(["live", "serve", "--mode", "shadow"]) == 2
+    assert "live serve does not run under the hot-standby lease" in capsys.readouterr().err
