@@ -117,18 +117,18 @@ def pair(urls: tuple[str, str], tmp_path: Path, request: pytest.FixtureRequest
         _dispose()
 
 
-_ENGINES: list[sa.Engine] = []
+_ENGINES: dict[str, sa.Engine] = {}  # one per database, disposed after each test
 
 
 def _engine(url: str) -> sa.Engine:
-    engine = make_engine(url)
-    _ENGINES.append(engine)
-    return engine
+    if url not in _ENGINES:
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]
 
 
 def _dispose() -> None:
     while _ENGINES:
-        _ENGINES.pop().dispose()
+        _ENGINES.popitem()[1].dispose()
 
 
 def _intents(journal_url: str) -> int:
@@ -152,7 +152,7 @@ def _check_books(journal_url: str, exchange_url: str) -> None:
         sent = {r.client_key for r in conn.execute(sa.text(
             "SELECT client_key FROM paper_submit_attempts"))}
     journal = open_journal(journal_url)
-    _ENGINES.append(journal.engine)
+    _ENGINES[f"{journal_url}#check"] = journal.engine
     assert journal.verify().ok
     state = replay(journal)
     assert twice == []
