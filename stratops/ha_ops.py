@@ -60,6 +60,7 @@ def take_lead(settings: Settings, mode: str, runner: Any, *, standby: bool,
         taken = found
     deposed = taken.acquired.previous_holder
     say(f"{holder} leads {mode} at lease epoch {taken.acquired.epoch}"
-        + (f" (took over from {deposed} in {taken.takeover_seconds:.2f} s)" if deposed
+        + (f" (took over from {deposed}; ready {taken.takeover_seconds:.2f} s after taking the "
+           "lease)" if deposed
            else ""))
     return lease

@@ -77,7 +77,7 @@ def test_take_lead_standby_follows_and_leads_after_the_hand_over(
     lease.close()  # a clean session end hands over at once
     follower.join(10)
     assert said[1] == "standby B: following the live journal; lease epoch 1 of A"
-    assert said[2].startswith("B leads live at lease epoch 2 (took over from A in ")
+    assert said[2].startswith("B leads live at lease epoch 2 (took over from A; ready ")
     followed = leader.journal.head()
     assert standby.journal_position == followed
     standby.recover()  # the new leader journals through its own fence
