@@ -33,6 +33,11 @@ leaving its socket, for longer than ``2 * margin``. Brokers take no fencing toke
 client-side scheme closes it; it is microseconds of code, and the status query of a restart
 still finds such an order (nothing is lost, but it may be sent by both).
 
+Every transaction that touches the lease row sets ``idle_in_transaction_session_timeout``
+(``ttl/3``): a process frozen inside one (SIGSTOP mid-append, mid-renewal or mid-takeover)
+is disconnected by the server and its lock released, so a frozen instance never locks the
+other out; a takeover does not queue behind a lock (``lock_timeout``: it tries again).
+
 A lost database connection is a lost lease (fail closed): the renewals run on the one
 connection the lease was acquired with and are never retried on another, so a holder whose
 connection drops stops renewing, its deadline passes, and it refuses to append or send.
@@ -166,6 +171,7 @@ class LeaderLease:
             # a stopped leader may hold the row FOR SHARE in an open append: do not queue
             # behind it (its session is ended by the append's idle timeout, see check_in)
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}")
+            self._bounded(conn)
             conn.execute(sa.text(
                 "INSERT INTO leases (name, epoch, holder, expires_at) "
                 "VALUES (:n, 0, '', to_timestamp(0)) ON CONFLICT (name) DO NOTHING"),
@@ -192,6 +198,7 @@ class LeaderLease:
         sent = self._monotonic()
         try:
             with self._lock, self._conn.begin():
+                self._bounded(self._conn)
                 row = self._conn.execute(sa.text(
                     "UPDATE leases SET expires_at = now() + make_interval(secs => :ttl) "
                     "WHERE name = :n AND epoch = :e AND holder = :h AND expires_at > now() "
@@ -244,10 +251,7 @@ class LeaderLease:
         """The fence of a journal append, in the append's own transaction (``conn``): the
         lease row, read ``FOR SHARE``, must still carry our epoch and not have expired."""
         self.ensure_valid("append to the journal")
-        # a leader stopped inside this transaction (SIGSTOP, a partition) must not hold the
-        # lease row for ever: the server ends the session when it idles this long
-        conn.exec_driver_sql(
-            f"SET LOCAL idle_in_transaction_session_timeout = {self._lock_timeout_ms * 2}")
+        self._bounded(conn)
         row = conn.execute(sa.text(
             "SELECT epoch, holder, expires_at > now() AS live FROM leases WHERE name = :n "
             "FOR SHARE"), {"n": self.name}).first()
@@ -257,6 +261,12 @@ class LeaderLease:
             self._lose(f"the journal's lease row says {found}")
             raise FencedError(f"fenced: lease {self.name} epoch {self.epoch} of {self.holder} "
                               f"is no longer held ({self.lost}); refusing to append")
+
+    def _bounded(self, conn: sa.Connection) -> None:
+        """A process stopped inside a transaction on the lease row (SIGSTOP, a partition)
+        must not lock it for ever: the server ends the session once it idles this long."""
+        conn.exec_driver_sql(
+            f"SET LOCAL idle_in_transaction_session_timeout = {self._lock_timeout_ms * 2}")
 
     # --- letting go ----------------------------------------------------------------------
 
@@ -270,6 +280,7 @@ class LeaderLease:
             if release and self.lost is None:
                 try:
                     with self._lock, self._conn.begin():
+                        self._bounded(self._conn)
                         self._conn.execute(sa.text(
                             "UPDATE leases SET expires_at = now() WHERE name = :n "
                             "AND epoch = :e AND holder = :h"),

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SPAN = ("ema_cross", "2025-03-03")
 TTL_SECONDS = 3.0
 LEASE_NAME = "live"
-SESSION_BARS = 50  # ema_cross enters and exits at bars 22, 30 and 32 of the day
+SESSION_BARS = 60  # ema_cross enters and exits at bars 22, 30 and 32 of the day
 EXIT_FENCED = 4
 EXIT_JOURNAL_FAILED = 5
 
