@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from live.checkpoints import Checkpoint
 
 READ_BATCH_ROWS = 10_000
+SCHEMA_LOCK_KEY = 0x5374726F7073  # PostgreSQL advisory lock held while DDL runs
 
 _META = sa.MetaData()
 JOURNAL = sa.Table(
@@ -100,10 +101,16 @@ def hashed_body(record: Mapping[str, Any], ts_record: str) -> dict[str, Any]:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create the journal table and its append-only triggers (idempotent)."""
-    _META.create_all(engine)
-    ddl = _SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else _POSTGRES_TRIGGERS
+    """Create the journal table and its append-only triggers (idempotent; on PostgreSQL
+    under an advisory lock, so two processes starting together do not race the DDL)."""
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        _META.create_all(engine)
+    ddl = _SQLITE_TRIGGERS if sqlite else _POSTGRES_TRIGGERS
     with engine.begin() as conn:
+        if not sqlite:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+            _META.create_all(conn)
         for statement in ddl:
             conn.exec_driver_sql(statement)
 
@@ -131,6 +138,9 @@ class Journal:
         self._head: tuple[int, str] | None = None  # last seq/hash this writer knows of
         self._broken: str | None = None
         self._writer: Any = None  # SQLite: the pooled DBAPI connection appends go through
+        # a hot standby's fence (live.lease.LeaderLease.check_in): run in every append's
+        # transaction before the insert; it raises to refuse the append (PostgreSQL only)
+        self.fence: Callable[[sa.Connection], None] | None = None
 
     # --- writing ------------------------------------------------------------------------
 
@@ -160,9 +170,13 @@ class Journal:
         rows = _chain_rows(self._head, records, stamp)
         try:
             if self.engine.dialect.name == "sqlite":
+                if self.fence is not None:
+                    raise JournalWriteError("a fenced journal needs PostgreSQL, not SQLite")
                 self._append_sqlite(rows)
             else:
                 with self.engine.begin() as conn:
+                    if self.fence is not None:
+                        self.fence(conn)
                     self._check_head(conn)
                     conn.execute(JOURNAL.insert(), rows)
         except (sa.exc.SQLAlchemyError, sqlite3.Error, JournalWriteError) as exc:
@@ -273,6 +287,9 @@ class Journal:
         JournalCorruptError
             At the first row that does not fit, naming its seq. What was yielded before it
             must be discarded by the caller (fail closed: the runner halts).
+
+        ``after`` = ``(seq, hash)`` of a row already checked: the rows after it only (a
+        standby following the journal as it grows).
         """
         expected, prev = from_seq, prev_hash
         for row in self._rows(from_seq, *JOURNAL.c):

@@ -48,6 +48,9 @@ def run(
         help="shadow only: evaluate the latest registered (unapproved) versions")] = False,
     broker: Annotated[str | None, typer.Option(
         help="paper | kite (default: live.broker); shadow is always paper")] = None,
+    standby: Annotated[bool, typer.Option(
+        help="hot standby (live.ha.enabled): follow the journal, lead when the lease "
+             "expires")] = False,
 ) -> None:
     """Trade the approved versions of MODE on a replayed or live feed; every event journaled."""
     if feed is None:
@@ -55,19 +58,24 @@ def run(
 
         feed = load_settings().live.market.feed
     session(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy, candidates,
-            speed, broker=broker)
+            speed, broker=broker, standby=standby)
 
 
 def session(mode: str, feed: str, start: date | None, end: date | None,
             strategy: list[str] | None, candidates: bool, speed: float = 0.0,
-            out: Console | None = None, broker: str | None = None) -> dict[str, Any]:
+            out: Console | None = None, broker: str | None = None,
+            standby: bool = False) -> dict[str, Any]:
     """One runner session (also the last step of ``stratops run``), printed to ``out``
-    (stdout by default); returns its summary as data (``stratops run --json``)."""
+    (stdout by default); returns its summary as data (``stratops run --json``). Under
+    ``live.ha`` the runner leads only while it holds the lease (``standby``: it follows the
+    journal until then)."""
     from live.runner.feed import replay_bars
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
+    from stratops.ha_ops import take_lead
     from stratops.live_ops import paced_feed, prepare
     from stratops.restart_notes import restart_notes
+    from stratops.settings import load_settings
 
     out = out or console
     prepared = prepare(mode, feed, start, end, strategy, candidates, broker=broker)
@@ -76,6 +84,8 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     for refusal in prepared.refused:
         out.print(f"[red]refused[/] {refusal.strategy}: {refusal.reason}")
     runner = prepared.runner
+    lease = take_lead(load_settings(), mode, runner, standby=standby,
+                      say=lambda line: out.print(line, markup=False, highlight=False))
     before, _ = runner.journal.head()
     try:
         runner.recover()
@@ -95,6 +105,8 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
             task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
             summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
                                                        task), speed))
+    if lease is not None:  # handed over now, not after the TTL
+        lease.close()
     seq, head = runner.journal.head()
     digest = state_hash(runner.state)
     out.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")

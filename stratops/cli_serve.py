@@ -46,6 +46,9 @@ def serve(
     settings = load_settings()
     if mode not in MODES:
         raise LiveSetupError(f"--mode {mode!r}: one of {MODES}")
+    if settings.live.ha.enabled:  # never an unfenced writer beside a fenced pair
+        raise LiveSetupError("live serve does not run under the hot-standby lease: with "
+                             "live.ha.enabled use `stratops live run [--standby]`")
     stop = StopSignal()
     clock: ServiceClock = WallClock(stop) if sim_start is None else \
         SimulatedClock(_instant(sim_start))

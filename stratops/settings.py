@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from live.orders.retry import RetryPolicy
@@ -108,6 +115,20 @@ class ExecutionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+class HaSettings(BaseModel):
+    """A hot-standby pair of runners fenced by a leader lease (README, Hot standby
+    (PostgreSQL))."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="run under the journal's leader lease (a "
+                                             "PostgreSQL journal only); --standby follows")
+    lease_ttl_seconds: float = Field(3.0, ge=0.5, le=60.0,
+                                     description="a silent leader is replaced after this")
+    poll_seconds: float = Field(0.1, gt=0.0, le=5.0,
+                                description="how often a standby reads the journal and lease")
+    holder: str = Field("", max_length=64,
+                        description="this instance's name in the lease (default host:pid)")
 
 
 class LiveSettings(BaseModel):
@@ -152,6 +173,15 @@ class LiveSettings(BaseModel):
         return check_venue_list(venues)
     clock: ClockSettings = Field(default_factory=ClockSettings)
     snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    ha: HaSettings = Field(default_factory=HaSettings)
+
+    @model_validator(mode="after")
+    def _standby_needs_postgres(self) -> LiveSettings:
+        if self.ha.enabled and not self.journal_url.startswith("postgresql"):
+            raise ValueError(
+                f"live.ha.enabled=true with live.journal_url={self.journal_url!r}: a hot "
+                "standby needs a PostgreSQL journal (the SQLite journal has one writer)")
+        return self
 
     @field_validator("journal_url")
     @classmethod

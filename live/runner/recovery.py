@@ -23,6 +23,7 @@ from live.events import (
     SignalRaised,
     SignalSide,
 )
+from live.hashchain import GENESIS
 from live.journal import JournalCorruptError
 from live.orders.products import MIS
 from live.orders.rules import OrderRules
@@ -47,6 +48,7 @@ class Recovery(RunnerCore):
     entries: dict[tuple[str, str, object], int]
     last_kill_command: int
     _folded_symbol: str | None  # the symbol of the last journaled bar
+    journal_position: tuple[int, str] = (0, GENESIS)  # (seq, hash) of the last row folded
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
     risk_handler: RiskHandler
@@ -55,16 +57,32 @@ class Recovery(RunnerCore):
     def recover(self) -> None:
         """Fold the journal into state and history, then reconcile with the broker; halt
         unless clean."""
+        self.fold_journal()
+        self.finish_recovery()
+
+    def fold_journal(self) -> int:
+        """Fold the journal rows after :attr:`journal_position` (all of them at a start; a
+        hot standby calls it again and again as the leader appends); returns how many."""
         collecting = gc.isenabled()
         gc.disable()  # millions of small objects and no cycles: skip the collector's scans
+        folded, last = 0, self.journal_position[0]
         try:  # one pass: the chain is checked as the journal is folded
-            for _, message in self.journal.read_checked():
+            for seq, message in self.journal.read_checked(self.journal_position[0] + 1,
+                                                       self.journal_position[1]):
                 self._fold(message)
+                folded, last = folded + 1, seq
         except JournalCorruptError as exc:
             raise RunnerHalted(f"journal broken at seq {exc.seq}: {exc.reason}") from None
         finally:
             if collecting:
                 gc.enable()
+        if folded:
+            self.journal_position = next(self.journal.hashes(last, last))
+        return folded
+
+    def finish_recovery(self) -> None:
+        """After the fold: the broker reconciled (in-doubt orders settled by status query)
+        and the start journaled; halt unless clean."""
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
         self.recovered_last.clear()  # in place: the protection holds this dict
         self.recovered_last.update(latest)

@@ -61,6 +61,8 @@ EXIT_2_BEFORE = {
     "VenueConfigError",
     # added since: a clock-offset budget, window or probe interval that is not positive
     "ClockConfigError",
+    # added since: a leader lease that cannot work (a SQLite journal, a TTL out of range)
+    "LeaseConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -68,7 +70,9 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  "KiteTokenStaleError", "KiteSessionRejectedError",
                  # added since: an instrument master failing its suite, a contract that may
                  # not trade (expired, none current)
-                 "MasterRejectedError", "ContractRefusedError"}
+                 "MasterRejectedError", "ContractRefusedError",
+                 # added since: a runner that lost its hot-standby leader lease (fenced)
+                 "FencedError"}
 
 
 def _modules() -> Iterator[object]:
@@ -126,6 +130,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("CheckpointWriteError", OSError), ("AuditConflictError", RuntimeError),
     ("DatasetRejectedError", ValueError), ("JournalCorruptError", RuntimeError),
     ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
+    ("FencedError", RuntimeError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
