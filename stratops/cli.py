@@ -24,6 +24,7 @@ from stratops import (
     cli_risk,
     cli_run,
     cli_serve,
+    cli_svc,
 )
 from stratops.cli_common import colour
 from stratops.errors import EXIT_INTERNAL, EXIT_OK, exit_code_for
@@ -55,6 +56,7 @@ app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
+app.add_typer(cli_svc.svc_app, name="svc")
 
 
 @app.command("version")

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.bus_settings import BusSettings
 from stratops.market_settings import MarketSettings
 
 SETTINGS_FILE = "stratops.yaml"
@@ -125,6 +126,7 @@ class LiveSettings(BaseModel):
     service_user: str = Field("runner", description="who that key is in the roles file")
     serve: ServeSettings = Field(default_factory=ServeSettings)
     market: MarketSettings = Field(default_factory=MarketSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
 
     @field_validator("journal_url")
     @classmethod
