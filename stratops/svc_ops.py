@@ -26,8 +26,8 @@ def svc_alert(code: str, message: str) -> None:
     log.critical("bus alert %s: %s", code, message)
 
 
-def bus_transport(settings: Settings, service: str, consumer: ConsumerSpec | None = None
-                  ) -> JetStreamTransport:
+def bus_transport(settings: Settings, service: str, publishes: str | None,
+                  consumer: ConsumerSpec | None = None) -> JetStreamTransport:
     """A JetStream transport for ``service`` (a new publisher id each start), refusing a
     settings file whose bus is the in-process one."""
     bus = settings.live.bus
@@ -36,7 +36,7 @@ def bus_transport(settings: Settings, service: str, consumer: ConsumerSpec | Non
                             "'jetstream' (README, Services over NATS JetStream)")
     return JetStreamTransport(bus.url, BusLayout(bus.stream_prefix),
                               publisher=f"{service}-{uuid.uuid4().hex[:12]}",
-                              consumer=consumer, alert=svc_alert,
+                              publishes=publishes, consumer=consumer, alert=svc_alert,
                               publish_deadline_seconds=bus.publish_deadline_seconds,
                               gap_timeout_seconds=bus.gap_timeout_seconds)
 
@@ -51,7 +51,7 @@ def run_market_data(settings: Settings, dataset: str, start: date | None, end: d
     from pipelines.datasets.catalog import find_dataset
 
     frame = replay_frame(find_dataset(settings.root, dataset).path, symbols, start, end)
-    transport = bus_transport(settings, "market-data")
+    transport = bus_transport(settings, "market-data", MARKET_DATA)
     try:
         return publish_bars(transport, islice(replay_bars(frame), max_bars))
     finally:
@@ -68,7 +68,7 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
     from stratops.live_ops import prepare
 
     layout = BusLayout(settings.live.bus.stream_prefix)
-    transport = bus_transport(settings, "execution",
+    transport = bus_transport(settings, "execution", EVENTS,
                               layout.consumer(MARKET_DATA, f"execution-{mode}", ordered=True))
     try:
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings,
@@ -88,11 +88,12 @@ def run_state(settings: Settings, journal_url: str, durable: str,
     """The replica journal at ``journal_url`` fed by the mirrored events; its summary."""
     from live.journal import open_journal
     from live.svc.state import serve_state
+    from stratops.clock import utc_now
 
     layout = BusLayout(settings.live.bus.stream_prefix)
-    transport = bus_transport(settings, "state", layout.consumer(EVENTS, durable))
+    transport = bus_transport(settings, "state", None, layout.consumer(EVENTS, durable))
     try:
-        sink = serve_state(open_journal(journal_url, settings.root), transport,
+        sink = serve_state(open_journal(journal_url, settings.root, clock=utc_now), transport,
                            idle_exit_seconds=idle_exit_seconds)
         return {"appended": sink.appended, "journal_seq": sink.journal.head()[0],
                 "parked": transport.parked, "state_hash": state_hash(sink.state)}

@@ -7,10 +7,12 @@ last entries seed the memory), so a redelivery after the effect has none."""
 
 from __future__ import annotations
 
-from live.bus import Envelope, MessageBus, SeenIds
+from collections import OrderedDict
+
+from live.bus import SEEN_IDS_KEPT, Envelope, MessageBus
 from live.journal import Journal
 from live.state import LiveState
-from live.svc.mirror import CATCHUP_ENTRIES, record_id
+from live.svc.mirror import record_id
 from live.transport.jetstream import JetStreamTransport
 
 
@@ -19,20 +21,28 @@ class ReplicaSink:
 
     def __init__(self, journal: Journal, state: LiveState) -> None:
         self.journal, self.state = journal, state
-        self._seen = SeenIds()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self.appended = 0
         head, _ = journal.head()
         for seq, message in journal.read(1):
             state.apply(message)
-            if head - seq < CATCHUP_ENTRIES * 10:
-                self._seen.first_time(record_id(message))
+            if head - seq < SEEN_IDS_KEPT:
+                self._remember(record_id(message))
+
+    def _remember(self, message_id: str) -> None:
+        self._seen[message_id] = None
+        if len(self._seen) > SEEN_IDS_KEPT:
+            self._seen.popitem(last=False)
 
     def __call__(self, envelope: Envelope) -> None:
         for message in envelope.messages:
-            if self._seen.first_time(record_id(message)):
-                self.journal.append(message)
-                self.state.apply(message)
-                self.appended += 1
+            key = record_id(message)
+            if key in self._seen:
+                continue  # appended before (a redelivery after the effect)
+            self.journal.append(message)  # raises: not remembered, nak'ed, delivered again
+            self._remember(key)
+            self.state.apply(message)
+            self.appended += 1
 
 
 def serve_state(journal: Journal, bus: JetStreamTransport, *,

@@ -75,10 +75,13 @@ class _LoopThread:
 
 class JetStreamTransport:
     """The bus's transport over JetStream (see the module): ``publisher`` names this process
-    (unique per incarnation); ``consumer`` the durable consumer it receives from, if any."""
+    (unique per incarnation); ``publishes`` the stream kind it publishes to (default: commands
+    or events by message); ``consumer`` the durable consumer it receives from, if any.
+    Sequence numbers count per stream kind (a consumer reads one stream)."""
 
     def __init__(self, url: str, layout: BusLayout, *, publisher: str,
-                 consumer: ConsumerSpec | None = None, alert: Alert = log_alert,
+                 publishes: str | None = None, consumer: ConsumerSpec | None = None,
+                 alert: Alert = log_alert,
                  timeout_seconds: float = 2.0, publish_deadline_seconds: float = 30.0,
                  nak_delay_seconds: float = 0.2, gap_timeout_seconds: float = 10.0) -> None:
         self.layout, self.publisher, self.consumer, self.alert = layout, publisher, consumer, alert
@@ -89,7 +92,8 @@ class JetStreamTransport:
         self.resequencer: Resequencer[Received] = Resequencer(int(gap_timeout_seconds * 1e9))
         self.held_publishers: set[str] = set()  # a gap timed out: nothing more of theirs
         self.parked = 0
-        self._seq = 0
+        self.publishes = publishes
+        self._seq: dict[str, int] = {}
         self._deliver: Callable[[Envelope], None] | None = None
         self._thread = _LoopThread()
         try:
@@ -123,8 +127,10 @@ class JetStreamTransport:
         """Store ``envelope`` in its stream (waits for JetStream's ack; retried with the same
         message id through a reconnect). Raises :class:`BusUnavailableError` past the
         deadline."""
-        subject = self.layout.subject_for(envelope.topic, envelope.messages[0])
-        payload, headers = encode(envelope, self.publisher, self._seq + 1)
+        kind = self.publishes or self.layout.kind_of(envelope.messages[0])
+        subject = self.layout.subject(kind, envelope.topic)
+        seq = self._seq.get(kind, 0) + 1
+        payload, headers = encode(envelope, self.publisher, seq)
         deadline = time.monotonic() + self.publish_deadline_seconds
         while True:
             try:
@@ -139,7 +145,7 @@ class JetStreamTransport:
                 time.sleep(0.1)
                 continue
             if not ack.duplicate:  # a duplicate was stored before: its number is not used
-                self._seq += 1
+                self._seq[kind] = seq
             return
 
     # --- receiving ----------------------------------------------------------------------

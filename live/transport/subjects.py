@@ -4,8 +4,9 @@ declared (names, retention, de-duplication window, redelivery limits), and
 
 Every name derives from one ``stream_prefix`` (settings ``live.bus.stream_prefix``), so two
 desks (or two tests) on one server never share a stream. Subjects:
-``<prefix>.md.<Topic>`` market data (``BarClosed``), ``<prefix>.cmd.<Topic>`` commands,
-``<prefix>.evt.<Topic>`` every other event, ``<prefix>.dead.<kind>.<Topic>`` parked poison.
+``<prefix>.md.<Topic>`` market data (the market-data service's ``BarClosed``),
+``<prefix>.cmd.<Topic>`` commands, ``<prefix>.evt.<Topic>`` events (the execution service's
+mirror of its journal), ``<prefix>.dead.<kind>.<Topic>`` parked poison.
 """
 
 from __future__ import annotations
@@ -73,12 +74,16 @@ class BusLayout:
     def streams(self) -> tuple[StreamSpec, ...]:
         return tuple(self.stream(kind) for kind in STREAM_KINDS)
 
-    def subject_for(self, topic: str, first: Message | None = None) -> str:
-        """Where an envelope of ``topic`` is published (``first``: its first message)."""
-        if topic == "BarClosed":
-            return f"{self.prefix}.{MARKET_DATA}.{topic}"
-        kind = COMMANDS if isinstance(first, Command) else EVENTS
+    def subject(self, kind: str, topic: str) -> str:
+        """Where an envelope of ``topic`` is published on stream ``kind``."""
+        if kind not in STREAM_KINDS:
+            raise KeyError(f"stream kind {kind!r}: one of {STREAM_KINDS}")
         return f"{self.prefix}.{kind}.{topic}"
+
+    @staticmethod
+    def kind_of(first: Message) -> str:
+        """The stream a message goes to when its publisher names none: commands or events."""
+        return COMMANDS if isinstance(first, Command) else EVENTS
 
     def dead_subject(self, subject: str) -> str:
         """Where a poison message from ``subject`` is parked."""
