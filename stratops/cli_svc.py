@@ -16,7 +16,8 @@ svc_app = typer.Typer(help="The live side as services over NATS JetStream (live.
 FromOpt = Annotated[str | None, typer.Option("--from", help="first session YYYY-MM-DD")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="last session YYYY-MM-DD")]
 IdleExitOpt = Annotated[float | None, typer.Option(
-    help="exit after this many seconds without a message (default: run until stopped)",
+    help="exit after this many seconds without a message, once one came (default: run "
+         "until stopped)",
     min=0.1)]
 
 

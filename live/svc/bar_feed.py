@@ -22,10 +22,10 @@ FETCH_BATCH = 16  # bars taken per fetch: few, so none waits past the consumer's
 def bus_bars(transport: JetStreamTransport, *, idle_exit_seconds: float | None = None,
              idle_slice_seconds: float = 0.2) -> Iterator[FeedItem]:
     """Bars from ``transport``'s consumer (see the module); ends after ``idle_exit_seconds``
-    without a bar (``None``: never, a live session)."""
+    without a bar once one came (``None``: never, a live session)."""
     last: dict[str, datetime] = {}
     idle_seconds = 0.0
-    while idle_exit_seconds is None or idle_seconds < idle_exit_seconds:
+    while idle_exit_seconds is None or not last or idle_seconds < idle_exit_seconds:
         batch = transport.fetch(FETCH_BATCH, idle_slice_seconds)
         if not batch:
             idle_seconds += idle_slice_seconds

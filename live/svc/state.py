@@ -49,11 +49,12 @@ def serve_state(journal: Journal, bus: JetStreamTransport, *,
                 idle_exit_seconds: float | None = None,
                 idle_slice_seconds: float = 0.2) -> ReplicaSink:
     """Append the mirrored events to ``journal`` until ``idle_exit_seconds`` pass without
-    one (``None``: forever); each acked once appended."""
+    one after the first (``None``: forever); each acked once appended."""
     sink = ReplicaSink(journal, LiveState())
     MessageBus(bus).subscribe_all(sink)
-    idle_seconds = 0.0
-    while idle_exit_seconds is None or idle_seconds < idle_exit_seconds:
+    idle_seconds, heard = 0.0, False
+    while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
         handled = bus.poll(64, idle_slice_seconds)
+        heard = heard or handled > 0
         idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds
     return sink

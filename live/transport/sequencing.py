@@ -1,5 +1,7 @@
 """Per-publisher sequence numbers on the bus: every publisher numbers its messages 1, 2, ...
-(a restarted publisher is a new publisher id); a consumer detects gaps and reorders
+(a restarted publisher is a new publisher id); a consumer takes the first number it sees of
+a publisher as where that publisher stands (a restarted consumer resumes mid-stream, at the
+first message its predecessor did not ack), then detects gaps and reorders
 (:class:`SequenceTracker`, alerted) and, on an ordered stream (commands, market data),
 releases messages only in sequence (:class:`Resequencer`): a gap holds everything after it
 until the missing message arrives (redelivered), or, past the timeout, holds that publisher
@@ -44,7 +46,7 @@ class SequenceTracker:
         """Classify ``seq`` from ``publisher`` (numbered from 1) and remember it."""
         if seq < 1:
             raise ValueError(f"sequence {seq} from {publisher!r}: numbered from 1")
-        p = self._publishers.setdefault(publisher, _Publisher())
+        p = self._publishers.setdefault(publisher, _Publisher(expected=seq))
         if seq == p.expected:
             p.expected += 1
             return SeqObservation(SeqVerdict.NEXT)
@@ -87,7 +89,7 @@ class Resequencer(Generic[T]):
         """The items now released in order (empty: ``item`` is held behind a gap)."""
         if seq < 1:
             raise ValueError(f"sequence {seq} from {publisher!r}: numbered from 1")
-        q = self._queues.setdefault(publisher, _Queue())
+        q = self._queues.setdefault(publisher, _Queue(expected=seq))
         if seq < q.expected:
             return [item]
         q.held[seq] = item
