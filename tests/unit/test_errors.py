@@ -51,6 +51,8 @@ EXIT_2_BEFORE = {
     "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
+    # added since: a live.bus.stream_prefix that cannot name NATS subjects and streams
+    "BusPrefixError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -115,6 +117,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("DatasetStoreError", RuntimeError), ("BrokerUnavailableError", ConnectionError),
     ("CheckpointWriteError", OSError), ("AuditConflictError", RuntimeError),
     ("DatasetRejectedError", ValueError), ("JournalCorruptError", RuntimeError),
+    ("BusUnavailableError", ConnectionError), ("PoisonMessageError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
