@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Alert = Callable[[str, str], None]  # (code, message): a person must hear of it
 REASON = "Stratops-Dead-Reason"
+PULL_MORE_SECONDS = 0.01  # after a first message: how long a fetch waits for what else is there
 
 
 class BusUnavailableError(StratopsError, ConnectionError):
@@ -155,14 +156,11 @@ class JetStreamTransport:
         parked and terminated here, never returned); empty when none came in time."""
         if self._sub is None:
             raise RuntimeError("this transport has no consumer")
-        try:
-            msgs = self._thread.call(self._sub.fetch(max_msgs, timeout=timeout_seconds),
-                                     timeout_seconds + self.timeout_seconds + 1)
-        except Exception as exc:  # a fetch timeout, or the server away
-            if type(exc).__name__ not in ("TimeoutError", "FetchTimeoutError"):
-                log.warning("bus fetch failed (reconnecting?): %r", exc)
-                time.sleep(0.1)
-            msgs = []
+        # one message, returned as soon as it comes (a pull of n waits for n or the timeout),
+        # then whatever else is there already
+        msgs = self._pull(1, timeout_seconds)
+        if msgs and max_msgs > 1:
+            msgs += self._pull(max_msgs - 1, PULL_MORE_SECONDS)
         out: list[Received] = []
         for msg in msgs:
             try:
@@ -174,6 +172,17 @@ class JetStreamTransport:
                                                 msg.metadata.num_delivered, msg)))
         self._check_gaps()
         return out
+
+    def _pull(self, batch: int, timeout_seconds: float) -> list[Any]:
+        try:
+            got = self._thread.call(self._sub.fetch(batch, timeout=timeout_seconds),
+                                    timeout_seconds + self.timeout_seconds + 1)
+        except Exception as exc:  # a fetch timeout, or the server away
+            if type(exc).__name__ not in ("TimeoutError", "FetchTimeoutError"):
+                log.warning("bus fetch failed (reconnecting?): %r", exc)
+                time.sleep(0.1)
+            return []
+        return list(got)
 
     def _sequenced(self, item: Received) -> list[Received]:
         seen = self.tracker.observe(item.publisher, item.seq)
@@ -207,10 +216,11 @@ class JetStreamTransport:
                            "past the gap timeout; holding everything after it (fail closed)")
 
     def ack(self, item: Received) -> None:
-        """Acknowledge ``item`` (its effect is done): never delivered again."""
+        """Acknowledge ``item`` (its effect is done): not delivered again. The ack is not
+        awaited: one lost (a crash, the server away) means a redelivery, which the
+        idempotent handlers absorb."""
         try:
-            self._thread.call(item.raw.ack_sync(timeout=self.timeout_seconds),
-                              self.timeout_seconds + 1)
+            self._thread.call(item.raw.ack(), self.timeout_seconds + 1)
         except Exception as exc:  # unacked: redelivered, handlers idempotent
             log.warning("ack of %s failed (it will be redelivered): %r",
                         item.envelope.message_id, exc)
