@@ -71,3 +71,16 @@ async def _delete(found: BusLayout) -> None:
         await delete_streams(nc.jetstream(), found)
     finally:
         await nc.close()
+
+
+def raw_publish(subject: str, payload: bytes, headers: dict[str, str]) -> None:
+    """Store any bytes on ``subject`` (a poison message, a hand-numbered sequence)."""
+    async def go() -> None:
+        import nats
+
+        nc = await nats.connect(NATS_URL)
+        try:
+            await nc.jetstream().publish(subject, payload, headers=headers)
+        finally:
+            await nc.close()
+    asyncio.run(go())

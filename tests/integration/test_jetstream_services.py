@@ -17,11 +17,15 @@ from typing import Any
 
 import pytest
 
-from live.svc.market_data import publish_bars
+from live.events import AlertRaised, Severity
+from live.svc.execution import serve_execution
+from live.svc.market_data import bar_envelope, publish_bars
+from live.svc.mirror import MirrorTransport
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import MARKET_DATA, BusLayout
+from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
+from live.transport.wire import MSG_ID, encode
 from tests.integration import svc_driver
-from tests.integration.jetstream import NATS_URL, layout
+from tests.integration.jetstream import NATS_URL, layout, raw_publish
 
 __all__ = ["layout"]
 pytestmark = pytest.mark.integration
@@ -94,3 +98,34 @@ def test_execution_sigkilled_before_its_ack_gets_the_bar_again_and_sends_nothing
     restarted = _result(_execution(folder, layout))
     assert restarted["max_submits"] == 1  # the redelivered bar sent no order again
     assert restarted["hash"] == embedded["hash"]
+
+
+def _serve(folder: Path, layout: BusLayout) -> svc_driver.Runner:
+    bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{folder.name}",
+                             publishes=EVENTS,
+                             consumer=layout.consumer(MARKET_DATA, "execution", ordered=True))
+    try:
+        run, _ = svc_driver.runner(folder, MirrorTransport(bus))
+        serve_execution(run, bus, idle_exit_seconds=0.5)
+        return run
+    finally:
+        bus.close()
+
+
+def test_execution_journals_a_parked_poison_bar_as_a_critical_alert_and_goes_on(
+        layout: BusLayout, tmp_path: Path) -> None:
+    bars = svc_driver.day_bars(3)
+    md = JetStreamTransport(NATS_URL, layout, publisher="md-test", publishes=MARKET_DATA)
+    try:
+        publish_bars(md, bars[:2])
+        _serve(tmp_path, layout)
+        _, headers = encode(bar_envelope(bars[2]), "md-test", 3)
+        raw_publish(layout.subject(MARKET_DATA, "BarClosed"), b"\x00garbage",
+                    {**headers, MSG_ID: "poison-1"})
+        publish_bars(md, bars[2:])
+    finally:
+        md.close()
+    run = _serve(tmp_path, layout)  # restarted: its state (last bar) from the journal
+    alerts = [m for _, m in run.journal.read(1) if isinstance(m, AlertRaised)]
+    assert [(a.code, a.severity) for a in alerts] == [("bus_poison_parked", Severity.CRITICAL)]
+    assert run.state.last_bars["NIFTY"].ts_event == bars[2].ts

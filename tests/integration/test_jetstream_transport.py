@@ -25,7 +25,7 @@ from live.svc.state import ReplicaSink
 from live.transport.jetstream import JetStreamTransport
 from live.transport.subjects import DEAD, MARKET_DATA, BusLayout, ConsumerSpec
 from live.transport.wire import encode
-from tests.integration.jetstream import NATS_URL, layout, start_nats, stop_nats
+from tests.integration.jetstream import NATS_URL, layout, raw_publish, start_nats, stop_nats
 
 __all__ = ["layout"]
 pytestmark = pytest.mark.integration
@@ -76,18 +76,6 @@ def fetch_all(con: JetStreamTransport, want: int, timeout_seconds: float = 10.0)
             con.ack(item)
             got.append(item)
     return got
-
-
-def raw_publish(subject: str, payload: bytes, headers: dict[str, str]) -> None:
-    async def go() -> None:
-        import nats
-
-        nc = await nats.connect(NATS_URL)
-        try:
-            await nc.jetstream().publish(subject, payload, headers=headers)
-        finally:
-            await nc.close()
-    asyncio.run(go())
 
 
 def stream_messages(name: str) -> int:
