@@ -43,7 +43,7 @@ from live.events import BarClosed, Message, OrderSubmitted
 from live.runner.feed import FeedBar
 from live.svc.market_data import bar_envelope
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout, delete_streams
+from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tests/integration/svc_driver.py"
@@ -225,13 +225,9 @@ def main() -> None:
                  "svc_bar_to_done_p99_ms": pct(to_done, .99),
                  "bus_publish_msgs_per_s": published, "bus_consume_msgs_per_s": consumed}
     finally:
-        async def cleanup() -> None:
-            import nats
+        from tests.integration.jetstream import delete_streams
 
-            nc = await nats.connect(NATS_URL)
-            await delete_streams(nc.jetstream(), layout)
-            await nc.close()
-        asyncio.run(cleanup())
+        asyncio.run(delete_streams(NATS_URL, layout))
     for name, result in (("restart", optional("snapshot_restart", "measure_restart",
                                               args.restart_events)),
                          ("failover", optional("failover", "measure_failover"))):

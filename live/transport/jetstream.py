@@ -95,6 +95,11 @@ class JetStreamTransport:
         self.parked = 0
         self.publishes = publishes
         self._seq: dict[str, int] = {}
+        self._unacked_at_start = 0  # a predecessor's deliveries it never acked
+        self._startup: list[Received] | None = [] if consumer is not None and \
+            consumer.ordered else None
+        self._startup_deadline = time.monotonic() + 2 * (
+            consumer.ack_wait_seconds if consumer is not None else 0) + 1
         self._deliver: Callable[[Envelope], None] | None = None
         self._thread = _LoopThread()
         try:
@@ -117,6 +122,9 @@ class JetStreamTransport:
         if self.consumer is not None:
             sub = await js.pull_subscribe_bind(durable=self.consumer.durable,
                                                stream=self.consumer.stream)
+            if self.consumer.ordered:
+                info = await js.consumer_info(self.consumer.stream, self.consumer.durable)
+                self._unacked_at_start = info.num_ack_pending or 0
         return nc, js, sub
 
     # --- the Transport protocol ---------------------------------------------------------
@@ -161,17 +169,33 @@ class JetStreamTransport:
         msgs = self._pull(1, timeout_seconds)
         if msgs and max_msgs > 1:
             msgs += self._pull(max_msgs - 1, PULL_MORE_SECONDS)
-        out: list[Received] = []
+        items: list[Received] = []
         for msg in msgs:
             try:
                 envelope, publisher, seq = decode(msg.data, msg.headers)
             except PoisonMessageError as exc:
                 self.park(msg, str(exc))
                 continue
-            out.extend(self._sequenced(Received(envelope, publisher, seq,
-                                                msg.metadata.num_delivered, msg)))
+            items.append(Received(envelope, publisher, seq, msg.metadata.num_delivered, msg))
+        out: list[Received] = []
+        for item in self._after_start(items):
+            out.extend(self._sequenced(item))
         self._check_gaps()
         return out
+
+    def _after_start(self, items: list[Received]) -> list[Received]:
+        """An ordered consumer's first items wait for its predecessor's unacked deliveries
+        (redelivered after the ack wait, behind newer ones), then go in stream order: it
+        resumes at exactly the first message not acked."""
+        if self._startup is None:
+            return items
+        self._startup.extend(items)
+        redelivered = sum(i.deliveries > 1 for i in self._startup)
+        if redelivered < self._unacked_at_start and time.monotonic() < self._startup_deadline:
+            return []
+        ready = sorted(self._startup, key=lambda i: int(i.raw.metadata.sequence.stream))
+        self._startup = None
+        return ready
 
     def _pull(self, batch: int, timeout_seconds: float) -> list[Any]:
         try:

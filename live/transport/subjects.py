@@ -11,7 +11,6 @@ mirror of its journal), ``<prefix>.dead.<kind>.<Topic>`` parked poison.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,8 @@ class StreamSpec:
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
     """One durable pull consumer: explicit ack, redelivery after ``ack_wait_seconds``, at
-    most ``max_deliver`` deliveries; ``ordered``: its publishers' sequence gaps hold it."""
+    most ``max_deliver`` deliveries; ``ordered``: delivered in sequence (a restart resumes
+    at the first message not acked; a publisher's sequence gap holds it)."""
 
     stream: str
     durable: str
@@ -120,11 +120,3 @@ async def ensure_streams(js: Any, layout: BusLayout,
             ack_wait=c.ack_wait_seconds, max_deliver=c.max_deliver,
             filter_subject=c.filter_subject))
 
-
-async def delete_streams(js: Any, layout: BusLayout) -> None:
-    """Delete every stream of ``layout`` (a test's teardown; ``stratops svc`` never does)."""
-    from nats.js.errors import NotFoundError
-
-    for spec in layout.streams():
-        with contextlib.suppress(NotFoundError):
-            await js.delete_stream(spec.name)

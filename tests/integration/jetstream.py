@@ -5,6 +5,7 @@ always brings it back (other engineers use it: a few seconds down at most)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import time
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from live.transport.subjects import BusLayout, delete_streams
+from live.transport.subjects import BusLayout
 
 NATS_URL = "nats://127.0.0.1:4222"
 NATS_EXE = "/usr/sbin/nats-server"
@@ -64,11 +65,19 @@ def layout() -> Iterator[BusLayout]:
 
 
 async def _delete(found: BusLayout) -> None:
-    import nats
+    await delete_streams(NATS_URL, found)
 
-    nc = await nats.connect(NATS_URL)
+
+async def delete_streams(url: str, found: BusLayout) -> None:
+    """Delete every stream of ``found`` (``stratops svc`` never deletes a stream)."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url)
     try:
-        await delete_streams(nc.jetstream(), found)
+        for spec in found.streams():
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_stream(spec.name)
     finally:
         await nc.close()
 
