@@ -227,3 +227,27 @@ def test_jetstream_server_restart_mid_session_loses_nothing(pair: Any) -> None:
     got = fetch_all(con, 3, timeout_seconds=20)
     assert sent == [3]
     assert [i.envelope.messages[0].ts_event for i in got] == [bar(i).ts for i in (3, 4, 5)]
+
+
+def test_jetstream_restarted_ordered_consumer_resumes_at_the_first_unacked_in_order(
+        layout: BusLayout, alerts: Alerts) -> None:
+    spec = ConsumerSpec(layout.stream(MARKET_DATA).name, "exec", f"{layout.prefix}.md.>",
+                        ack_wait_seconds=1.0, ordered=True)
+    pub = transport(layout, alerts)
+    try:
+        for i in range(3):
+            pub.publish(bar_envelope(bar(i)))
+        first = transport(layout, alerts, spec)
+        got = fetch_all_unacked(first, 3)
+        first.ack(got[0])  # then dies holding #2 and #3 unacked
+        first.close()
+        pub.publish(bar_envelope(bar(3)))  # delivered at once; #2 and #3 only after ack_wait
+        second = transport(layout, alerts, spec)
+        try:
+            resumed = fetch_all(second, 3)
+        finally:
+            second.close()
+        assert [i.seq for i in resumed] == [2, 3, 4]
+        assert "bus_sequence_gap" not in alerts.codes()
+    finally:
+        pub.close()
