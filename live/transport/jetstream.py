@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Alert = Callable[[str, str], None]  # (code, message): a person must hear of it
 REASON = "Stratops-Dead-Reason"
-PULL_MORE_SECONDS = 0.01  # after a first message: how long a fetch waits for what else is there
 
 
 class BusUnavailableError(StratopsError, ConnectionError):
@@ -165,10 +164,11 @@ class JetStreamTransport:
         if self._sub is None:
             raise RuntimeError("this transport has no consumer")
         # one message, returned as soon as it comes (a pull of n waits for n or the timeout),
-        # then whatever else is there already
+        # then as many more as the server says are already waiting (none: no second pull)
         msgs = self._pull(1, timeout_seconds)
-        if msgs and max_msgs > 1:
-            msgs += self._pull(max_msgs - 1, PULL_MORE_SECONDS)
+        waiting = int(msgs[0].metadata.num_pending or 0) if msgs else 0
+        if waiting and max_msgs > 1:
+            msgs += self._pull(min(waiting, max_msgs - 1), self.timeout_seconds)
         items: list[Received] = []
         for msg in msgs:
             try:
