@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from live.events import AlertRaised, Severity
+from live.runner.runner import Runner
 from live.svc.execution import serve_execution
 from live.svc.market_data import bar_envelope, publish_bars
 from live.svc.mirror import MirrorTransport
@@ -100,7 +101,7 @@ def test_execution_sigkilled_before_its_ack_gets_the_bar_again_and_sends_nothing
     assert restarted["hash"] == embedded["hash"]
 
 
-def _serve(folder: Path, layout: BusLayout) -> svc_driver.Runner:
+def _serve(folder: Path, layout: BusLayout) -> Runner:
     bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{folder.name}",
                              publishes=EVENTS,
                              consumer=layout.consumer(MARKET_DATA, "execution", ordered=True))

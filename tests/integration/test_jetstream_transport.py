@@ -215,8 +215,11 @@ def test_jetstream_server_restart_mid_session_loses_nothing(pair: Any) -> None:
     sent: list[int] = []
     try:
         stop_nats()
-        during = threading.Thread(target=lambda: (pub.publish(bar_envelope(bar(3))),
-                                                  sent.append(3)))
+        def publish_while_down() -> None:
+            pub.publish(bar_envelope(bar(3)))
+            sent.append(3)
+
+        during = threading.Thread(target=publish_while_down)
         during.start()  # blocks, retrying, while the server is away
         time.sleep(0.5)
     finally:

@@ -21,6 +21,7 @@ from live.transport.subjects import (
 )
 from live.transport.wire import MSG_ID, SEQ, TOPIC, PoisonMessageError, decode, encode
 from stratops.bus_settings import BusSettings
+from stratops.cli import main
 
 T0 = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
 BAR = BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=2.0, low=0.5,
@@ -85,3 +86,17 @@ def test_bus_settings_bad_value_is_refused_naming_the_field(field: str, value: o
                                                             ) -> None:
     with pytest.raises(ValidationError, match=field):
         BusSettings.model_validate({field: value})
+
+
+@pytest.mark.parametrize("argv", [["svc", "signal"], ["svc", "risk"]])
+def test_svc_merged_service_exits_two_naming_where_it_runs(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "runs inside `stratops svc execution`" in capsys.readouterr().err
+
+
+def test_svc_on_the_in_process_bus_exits_two_naming_the_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "inprocess")
+    assert main(["svc", "state", "--journal", "sqlite://"]) == 2
+    assert "live.bus.transport" in capsys.readouterr().err
