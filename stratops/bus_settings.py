@@ -23,7 +23,7 @@ class BusSettings(BaseModel):
         30.0, gt=0, le=600, description="a publish retried (server away) this long, then fails")
     gap_timeout_seconds: float = Field(
         10.0, gt=0, le=600, description="a sequence gap on an ordered stream held this long, "
-                                        "then alerted and held for good (fail closed)")
+                                        "then alerted, still held (fail closed)")
 
     @field_validator("url")
     @classmethod

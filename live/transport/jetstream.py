@@ -11,7 +11,7 @@ delay: delivered again) when it raised, and poison (:mod:`.wire`) or a message t
 ``max_deliver`` times is parked on the dead-letter stream, alerted and terminated, so it
 never blocks the stream. A consumer marked ``ordered`` releases each publisher's messages in
 sequence only: a gap holds what follows until the missing message comes, and a gap older than
-``gap_timeout_seconds`` is alerted and holds that publisher (fail closed).
+``gap_timeout_seconds`` is alerted and keeps holding (fail closed).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class JetStreamTransport:
         self.nak_delay_seconds = nak_delay_seconds
         self.tracker = SequenceTracker()
         self.resequencer: Resequencer[Received] = Resequencer(int(gap_timeout_seconds * 1e9))
-        self.held_publishers: set[str] = set()  # a gap timed out: nothing more of theirs
+        self.held_publishers: set[str] = set()  # a gap timed out: alerted, still held
         self.parked = 0
         self.publishes = publishes
         self._seq: dict[str, int] = {}
@@ -218,19 +218,12 @@ class JetStreamTransport:
                        f"({item.envelope.topic}) arrived after later messages")
         if self.consumer is None or not self.consumer.ordered:
             return [item]
-        if item.publisher in self.held_publishers and item.seq >= \
-                self._first_missing(item.publisher):
-            self.resequencer.offer(item.publisher, item.seq, item, time.monotonic_ns())
-            return []
         released = self.resequencer.offer(item.publisher, item.seq, item, time.monotonic_ns())
         if released and item.publisher in self.held_publishers and \
                 not self.resequencer.held(item.publisher):
             self.held_publishers.discard(item.publisher)  # the gap filled: resume
             self.alert("bus_sequence_resumed", f"{item.publisher}: the gap filled")
         return released
-
-    def _first_missing(self, publisher: str) -> int:
-        return next((s for p, s in self.resequencer.overdue(0) if p == publisher), 1 << 62)
 
     def _check_gaps(self) -> None:
         for publisher, missing in self.resequencer.overdue(time.monotonic_ns()):

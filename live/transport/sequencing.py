@@ -4,8 +4,9 @@ a publisher as where that publisher stands (a restarted consumer resumes mid-str
 first message its predecessor did not ack), then detects gaps and reorders
 (:class:`SequenceTracker`, alerted) and, on an ordered stream (commands, market data),
 releases messages only in sequence (:class:`Resequencer`): a gap holds everything after it
-until the missing message arrives (redelivered), or, past the timeout, holds that publisher
-for good (fail closed: the service alerts and sends nothing on a guess).
+until the missing message arrives (redelivered); a gap open past the timeout is named
+(:meth:`Resequencer.overdue`) for the service to alert on, and still holds (fail closed:
+nothing after it is acted on by guess).
 """
 
 from __future__ import annotations
