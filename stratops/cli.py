@@ -24,6 +24,7 @@ from stratops import (
     cli_risk,
     cli_run,
     cli_serve,
+    cli_svc,
     cli_tca,
 )
 from stratops.cli_common import colour
@@ -59,6 +60,7 @@ app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
+app.add_typer(cli_svc.svc_app, name="svc")
 
 
 @app.command("version")

@@ -197,10 +197,11 @@ def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple
 def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None, broker: str | None = None,
-            pager: Callable[[Any], None] | None = None) -> LiveRun:
+            pager: Callable[[Any], None] | None = None, transport: Any = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
     ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
-    broker session (an ``AlertRaised``; a CRITICAL log line by default)."""
+    broker session (an ``AlertRaised``; a CRITICAL log line by default); ``transport`` carries
+    the runner's bus (in process by default; ``stratops svc execution``: JetStream)."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.orders.retry import Retrier
@@ -275,7 +276,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                                     monotonic_s=time.monotonic),
                     snapshots=SnapshotCadence(  # the folded state every N entries
                         journal, every_events=settings.live.snapshots.every_events,
-                        keep=settings.live.snapshots.keep))
+                        keep=settings.live.snapshots.keep),
+                    transport=transport)
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

@@ -26,6 +26,7 @@ from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
 from stratops.market_settings import MarketSettings
 from stratops.snapshot_settings import SnapshotSettings
@@ -182,6 +183,7 @@ class LiveSettings(BaseModel):
                 f"live.ha.enabled=true with live.journal_url={self.journal_url!r}: a hot "
                 "standby needs a PostgreSQL journal (the SQLite journal has one writer)")
         return self
+    bus: BusSettings = Field(default_factory=BusSettings)
 
     @field_validator("journal_url")
     @classmethod

@@ -63,6 +63,8 @@ EXIT_2_BEFORE = {
     "ClockConfigError",
     # added since: a leader lease that cannot work (a SQLite journal, a TTL out of range)
     "LeaseConfigError",
+    # added since: a live.bus.stream_prefix that cannot name NATS subjects and streams
+    "BusPrefixError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -131,6 +133,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("DatasetRejectedError", ValueError), ("JournalCorruptError", RuntimeError),
     ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
     ("FencedError", RuntimeError),
+    ("BusUnavailableError", ConnectionError), ("PoisonMessageError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]

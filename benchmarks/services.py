@@ -1,0 +1,251 @@
+"""Services over NATS JetStream: end-to-end latency across processes, durable bus throughput,
+and (when their modules are present) restart-from-snapshot and failover times.
+
+1. Latency. The execution service runs as its own process (``tests/integration/svc_driver.py
+   execution``: ema_cross on the paper exchange, the same code ``stratops svc execution``
+   runs, without governance) on a durable market-data consumer; this process publishes the
+   NIFTY bars of 2025-03-03 one at a time on the market-data stream and reads the events the
+   service mirrors back on the events stream. For each bar we time, with ``perf_counter_ns``
+   in this process, from the publish call to the arrival of the bar's ``OrderSubmitted``
+   (bar -> JetStream -> execution: journal, signal, risk, journaled intent, paper submit,
+   journaled ack -> mirrored back over JetStream: two bus hops, an upper bound of bar ->
+   order) and to the bar's last event (every bar). Which bars send orders and how many
+   events each bar journals come from the embedded runner over the same bars first - also
+   the reference: its per-bar processing time (in-process bus, same journal and exchange).
+   Target: p99 < 5 ms on loopback. The first order of the fresh service process is cold
+   (the embedded runner's first order is too): ``_warm`` leaves it out.
+2. Throughput: envelopes published with JetStream's ack awaited (durable: on disk), then
+   fetched and acked by a durable consumer.
+3. Restart time from a snapshot at 1M events (``benchmarks/snapshot_restart.py``'s
+   ``measure_restart``) and failover time (``benchmarks/failover.py``'s
+   ``measure_failover``), if those modules exist.
+
+Needs the NATS server at 127.0.0.1:4222 (JetStream enabled); its streams use a unique prefix
+and are deleted at the end. Run: ``PYTHONPATH=. .venv/bin/python benchmarks/services.py
+[--bars 375] [--msgs 3000]`` (about a minute). The last lines are ``name: value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from live.events import BarClosed, Message, OrderSubmitted
+from live.runner.feed import FeedBar
+from live.svc.market_data import bar_envelope
+from live.transport.jetstream import JetStreamTransport
+from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
+
+ROOT = Path(__file__).resolve().parents[1]
+DRIVER = ROOT / "tests/integration/svc_driver.py"
+NATS_URL = "nats://127.0.0.1:4222"
+sys.path.insert(0, str(ROOT))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def embedded(bars: list[FeedBar], folder: Path) -> tuple[list[float], dict[datetime, int],
+                                                          set[datetime]]:
+    """The embedded runner over ``bars``: per-bar ms (in bar order), events journaled per
+    bar, and the times of the bars that sent an order."""
+    from tests.integration.svc_driver import runner
+
+    run, _ = runner(folder, None)
+    run.recover()
+    times: list[float] = []
+
+    def timed() -> Any:
+        for bar in bars:
+            t0 = time.perf_counter_ns()
+            yield bar
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+
+    run.run(timed())
+    events: dict[datetime, int] = {}
+    ordered: set[datetime] = set()
+    current: datetime | None = None
+    for _, message in run.journal.read(1):
+        if isinstance(message, BarClosed):
+            current = message.ts_event
+        if current is not None:
+            events[current] = events.get(current, 0) + 1
+            if isinstance(message, OrderSubmitted):
+                ordered.add(current)
+    return times, events, ordered
+
+
+def across_processes(bars: list[FeedBar], layout: BusLayout, folder: Path,
+                     events: dict[datetime, int], ordered: set[datetime]
+                     ) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Bar -> OrderSubmitted and bar -> last event latencies (ms) through the execution
+    service in its own process, and its final report."""
+    service = subprocess.Popen([sys.executable, str(DRIVER), "execution", str(folder),
+                                layout.prefix], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                               env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    md = JetStreamTransport(NATS_URL, layout, publisher="bench-md", publishes=MARKET_DATA)
+    mirror = JetStreamTransport(NATS_URL, layout, publisher="bench-evt",
+                                consumer=layout.consumer(EVENTS, "bench"))
+    to_order: list[float] = []
+    to_done: list[float] = []
+    try:
+        for bar in bars:
+            want = events.get(bar.ts, 1)
+            t0 = time.perf_counter_ns()
+            md.publish(bar_envelope(bar))
+            got = 0
+            while got < want:
+                for item in mirror.fetch(64, 30.0):
+                    mirror.ack(item)
+                    message: Message = item.envelope.messages[0]
+                    if getattr(message, "ts_event", None) is None:
+                        continue
+                    if isinstance(message, BarClosed) and message.ts_event == bar.ts:
+                        got = 1
+                    elif got:
+                        got += 1
+                        if isinstance(message, OrderSubmitted) and bar.ts in ordered:
+                            to_order.append((time.perf_counter_ns() - t0) / 1e6)
+            to_done.append((time.perf_counter_ns() - t0) / 1e6)
+        out, _ = service.communicate(timeout=120)
+        return to_order, to_done, json.loads(out.strip().splitlines()[-1])
+    finally:
+        if service.poll() is None:
+            service.kill()
+        md.close()
+        mirror.close()
+
+
+def throughput(layout: BusLayout, n: int, bars: list[FeedBar]) -> tuple[float, float]:
+    """Durable publishes/s (ack awaited) and consumed-and-acked messages/s."""
+    pub = JetStreamTransport(NATS_URL, layout, publisher="bench-tp", publishes=MARKET_DATA)
+    con = JetStreamTransport(NATS_URL, layout, publisher="bench-tc",
+                             consumer=layout.consumer(MARKET_DATA, "bench-tp"))
+    try:
+        envelopes = [bar_envelope(bars[i % len(bars)]) for i in range(n)]
+        envelopes = [type(e)(e.topic, f"tp:{i}", e.messages) for i, e in enumerate(envelopes)]
+        t0 = time.perf_counter()
+        for e in envelopes:
+            pub.publish(e)
+        published = n / (time.perf_counter() - t0)
+        got = 0
+        t0 = time.perf_counter()
+        while got < n:
+            for item in con.fetch(256, 2.0):
+                con.ack(item)
+                got += 1
+        return published, got / (time.perf_counter() - t0)
+    finally:
+        pub.close()
+        con.close()
+
+
+def bus_hop(layout: BusLayout, n: int, bars: list[FeedBar]) -> list[float]:
+    """Milliseconds from a publish call (JetStream's ack awaited) to the message fetched by
+    a durable consumer (another connection), one message at a time."""
+    pub = JetStreamTransport(NATS_URL, layout, publisher="bench-hp", publishes=MARKET_DATA)
+    con = JetStreamTransport(NATS_URL, layout, publisher="bench-hc",
+                             consumer=layout.consumer(MARKET_DATA, "bench-hop"))
+    try:
+        for item in con.fetch(256, 0.5):  # the throughput run's leftovers, if any
+            con.ack(item)
+        out: list[float] = []
+        for i in range(n):
+            e = bar_envelope(bars[i % len(bars)])
+            t0 = time.perf_counter_ns()
+            pub.publish(type(e)(e.topic, f"hop:{i}", e.messages))
+            got = con.fetch(1, 5.0)
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+            for item in got:
+                con.ack(item)
+        return out
+    finally:
+        pub.close()
+        con.close()
+
+
+def optional(module: str, function: str, *args: Any) -> dict[str, float] | None:
+    path = ROOT / "benchmarks" / f"{module}.py"
+    if not path.exists():
+        print(f"{module}.{function}: not measured: module missing ({path})")
+        return None
+    spec = importlib.util.spec_from_file_location(module, path)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    result = getattr(loaded, function)(*args)
+    return result if isinstance(result, dict) else {function: float(result)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bars", type=int, default=375)
+    parser.add_argument("--msgs", type=int, default=3000)
+    parser.add_argument("--restart-events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    from tests.integration.svc_driver import day_bars
+
+    bars = day_bars(args.bars)
+    layout = BusLayout(f"bench{uuid.uuid4().hex[:8]}")
+    lines: dict[str, float] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            ref, events, ordered = embedded(bars, Path(tmp) / "embedded")
+            (Path(tmp) / "svc").mkdir()
+            to_order, to_done, report = across_processes(bars, layout, Path(tmp) / "svc",
+                                                         events, ordered)
+        ref_order = [ms for bar, ms in zip(bars, ref, strict=True) if bar.ts in ordered]
+        print(f"embedded runner per bar (reference): p50 {pct(ref, .5):.2f} ms, "
+              f"p99 {pct(ref, .99):.2f} ms over {len(ref)} bars; bars sending an order: "
+              f"p50 {pct(ref_order, .5):.2f} ms, p99 {pct(ref_order, .99):.2f} ms")
+        print("across processes, the slowest bar -> order (ms): "
+              + ", ".join(f"{v:.1f}" for v in sorted(to_order)[-4:])
+              + f"; first order {to_order[0]:.1f} ms (a fresh process)")
+        print(f"across processes, bar -> OrderSubmitted mirrored back: p50 "
+              f"{pct(to_order, .5):.2f} ms, p99 {pct(to_order, .99):.2f} ms over "
+              f"{len(to_order)} orders; bar -> its last event: p50 {pct(to_done, .5):.2f} ms, "
+              f"p99 {pct(to_done, .99):.2f} ms; orders {report['orders']}, max submits "
+              f"{report['max_submits']}")
+        published, consumed = throughput(layout, args.msgs, bars)
+        print(f"bus throughput: {published:,.0f} durable publishes/s (ack awaited), "
+              f"{consumed:,.0f} consumed+acked/s over {args.msgs} messages")
+        hop = bus_hop(layout, 500, bars)
+        print(f"one bus hop (publish, ack awaited -> fetched by a durable consumer): p50 "
+              f"{pct(hop, .5):.2f} ms, p99 {pct(hop, .99):.2f} ms over {len(hop)}")
+        lines = {"embedded_bar_p99_ms": pct(ref, .99),
+                 "embedded_order_bar_p50_ms": pct(ref_order, .5),
+                 "embedded_order_bar_p99_ms": pct(ref_order, .99),
+                 "bus_hop_p50_ms": pct(hop, .5), "bus_hop_p99_ms": pct(hop, .99),
+                 "svc_bar_to_order_p50_ms": pct(to_order, .5),
+                 "svc_bar_to_order_p99_ms": pct(to_order, .99),
+                 "svc_bar_to_order_p99_warm_ms": pct(to_order[1:] or to_order, .99),
+                 "svc_bar_to_done_p99_ms": pct(to_done, .99),
+                 "bus_publish_msgs_per_s": published, "bus_consume_msgs_per_s": consumed}
+    finally:
+        from tests.integration.jetstream import delete_streams
+
+        asyncio.run(delete_streams(NATS_URL, layout))
+    for name, result in (("restart", optional("snapshot_restart", "measure_restart",
+                                              args.restart_events)),
+                         ("failover", optional("failover", "measure_failover"))):
+        for key, value in (result or {}).items():
+            lines[f"{name}_{key}"] = float(value)
+    lines["svc_p99_vs_5ms_target"] = lines["svc_bar_to_order_p99_ms"] / 5.0
+    for name, value in lines.items():
+        print(f"{name}: {value:.4g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The execution service's bus transport: every envelope delivered in process first (the
+runner's own handlers, the journal first: exactly the embedded runner), then each event it
+carried stored on the JetStream bus for the other services, one message each, keyed by the
+digest of its record (:func:`record_id`): the same event published again (a restart's
+catch-up, :func:`republish_tail`) is the same message, dropped by JetStream's window or by
+the state service's de-duplication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from live.bus import Envelope, InProcessTransport
+from live.canonical import digest
+from live.events import Event, Message, to_record
+from live.journal import Journal
+from live.transport.jetstream import JetStreamTransport
+
+CATCHUP_ENTRIES = 1000  # journal entries republished at start (at most one group was unsent)
+
+
+def record_id(message: Message) -> str:
+    """The bus message id of one journaled event: its kind and record digest."""
+    return f"{message.KIND}:{digest(to_record(message))[:40]}"
+
+
+class MirrorTransport:
+    """In-process delivery, then every event stored on ``bus`` (see the module)."""
+
+    def __init__(self, bus: JetStreamTransport) -> None:
+        self.bus = bus
+        self._local = InProcessTransport()
+
+    def attach(self, deliver: Callable[[Envelope], None]) -> None:
+        self._local.attach(deliver)
+
+    def publish(self, envelope: Envelope) -> None:
+        self._local.publish(envelope)  # journaled (and acted on) before anyone hears of it
+        for message in envelope.messages:
+            if isinstance(message, Event):
+                self.bus.publish(Envelope(message.KIND, record_id(message), (message,)))
+
+
+def republish_tail(journal: Journal, bus: JetStreamTransport,
+                   entries: int = CATCHUP_ENTRIES) -> int:
+    """Publish the journal's last ``entries`` events again (a crash may have come between an
+    append and its mirroring); returns how many."""
+    head, _ = journal.head()
+    sent = 0
+    for _, message in journal.read(max(1, head - entries + 1)):
+        if isinstance(message, Event):
+            bus.publish(Envelope(message.KIND, record_id(message), (message,)))
+            sent += 1
+    return sent
