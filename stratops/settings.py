@@ -18,7 +18,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
+from stratops.dagster_instance import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
+from stratops.offhost_settings import OffhostCheckpointSettings
 
 SETTINGS_FILE = "stratops.yaml"
 LOCAL_ARTIFACTS = "mlflow/artifacts"
@@ -171,6 +173,9 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
     dagster_home: Path = Path(".dagster")
+    dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
+    offhost_checkpoints: OffhostCheckpointSettings = Field(
+        default_factory=OffhostCheckpointSettings)
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")

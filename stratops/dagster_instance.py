@@ -1,0 +1,112 @@
+"""The Dagster instance ``stratops research``/``run``/``ui`` use: its ``dagster.yaml``.
+
+Embedded SQLite under ``dagster_home`` by default; PostgreSQL (``dagster-postgres``) when
+``dagster_instance.storage`` is ``postgres``. The URL is never written to the file: the file
+names the environment variable that holds it (Dagster's ``{env: VAR}`` source), and the
+server is checked before a run starts, so an unreachable one is reported and nothing runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from live.db import StoreUnavailableError, make_engine, normalise_url
+from strategies.errors import BadInputError
+
+#: The first line of a ``dagster.yaml`` this module wrote (and may therefore rewrite).
+MANAGED_MARK = "# written by stratops from the dagster_instance settings; edits are replaced"
+
+
+class DagsterInstanceError(BadInputError, ValueError):
+    """An instance configuration that cannot be used (e.g. the URL variable is unset)."""
+
+
+class DagsterInstanceSettings(BaseModel):
+    """Where Dagster keeps runs, events and schedules, and how research partitions execute
+    (README, Scale-out stores and deployment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    storage: Literal["sqlite", "postgres"] = Field(
+        "sqlite", description="sqlite: files under dagster_home; postgres: dagster-postgres")
+    postgres_url_env: str = Field(
+        "STRATOPS_DAGSTER_PG_URL", pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
+        description="the environment variable holding postgresql://user:pass@host:port/db")
+    executor: Literal["in_process", "multiprocess"] = Field(
+        "in_process", description="research partitions: one process, or each step in its "
+                                  "own process (Dagster's multiprocess executor)")
+    max_concurrent: int = Field(2, ge=1, le=64,
+                                description="multiprocess: steps at once (default: 2 cores)")
+
+
+def instance_yaml(config: DagsterInstanceSettings) -> str:
+    """The ``dagster.yaml`` text for ``config`` (no secret in it)."""
+    doc: dict[str, object] = {"telemetry": {"enabled": False}}
+    if config.storage == "postgres":
+        doc["storage"] = {"postgres": {"postgres_url": {"env": config.postgres_url_env}}}
+    # `stratops ui` backfills: at most max_concurrent partition runs at once
+    doc["concurrency"] = {"runs": {"max_concurrent_runs": config.max_concurrent}}
+    return f"{MANAGED_MARK}\n{yaml.safe_dump(doc, sort_keys=True)}"
+
+
+def postgres_url(config: DagsterInstanceSettings) -> str:
+    """The instance's PostgreSQL URL from its environment variable.
+
+    Raises
+    ------
+    DagsterInstanceError
+        The variable is unset or not a postgresql:// URL.
+    """
+    url = os.environ.get(config.postgres_url_env, "")
+    if not re.match(r"^postgresql(\+psycopg2)?://", url):
+        raise DagsterInstanceError(
+            f"dagster_instance.storage is postgres, but ${config.postgres_url_env} is "
+            f"{'unset' if not url else 'not a postgresql:// URL'}: export it (e.g. "
+            f"{config.postgres_url_env}=postgresql://user:pass@host:5432/dagster)")
+    return url
+
+
+def prepare_instance(home: Path, config: DagsterInstanceSettings) -> Path:
+    """Write ``home/dagster.yaml`` (unless a hand-written one is there) and, for PostgreSQL,
+    check the server answers; return the file.
+
+    Raises
+    ------
+    DagsterInstanceError
+        PostgreSQL storage without a URL in its variable.
+    StoreUnavailableError
+        The PostgreSQL server cannot be reached: nothing ran, nothing was written there.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    if config.storage == "postgres":
+        url = normalise_url(postgres_url(config))
+        # Dagster reads the variable itself (in every step process): pin it to psycopg2 too
+        os.environ[config.postgres_url_env] = url
+        engine = make_engine(url, create=False, what="Dagster instance database",
+                             hint="nothing was run; start PostgreSQL (or fix "
+                                  f"${config.postgres_url_env}) and run the command again")
+        engine.dispose()
+    if not path.exists() or _managed(path):
+        text = instance_yaml(config)
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)  # atomic: a reader never sees half a file
+    return path
+
+
+def _managed(path: Path) -> bool:
+    """Ours to rewrite: written by this module, or the old telemetry-only default."""
+    text = path.read_text()
+    return text.startswith(MANAGED_MARK) or text == "telemetry:\n  enabled: false\n"
+
+
+__all__ = ["DagsterInstanceError", "DagsterInstanceSettings", "StoreUnavailableError",
+           "instance_yaml", "prepare_instance"]
