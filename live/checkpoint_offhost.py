@@ -18,9 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from live.checkpoints import Checkpoint, CheckpointError, CheckpointFormatError
-from live.db import make_engine
+from live.db import StoreUnavailableError, make_engine
 
 TABLE = "stratops_checkpoints"
+_AFTER_OUTAGE = ("nothing was half-written (each copy is one transaction); run `stratops "
+                 "checkpoints sync` when the store is back")
 _META = sa.MetaData()
 _LINES = sa.Table(
     TABLE, _META,
@@ -71,8 +73,10 @@ class OffhostCheckpoints:
         self.url = url
         try:
             self.engine = make_engine(url, create=False, what="off-host checkpoint store",
-                                      hint="nothing was copied or verified")
+                                      hint=_AFTER_OUTAGE)
             _META.create_all(self.engine)
+        except StoreUnavailableError as exc:
+            raise OffhostCheckpointError(str(exc)) from None
         except sa.exc.SQLAlchemyError as exc:
             raise self._unavailable("open", exc) from None
 
@@ -81,8 +85,8 @@ class OffhostCheckpoints:
 
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return OffhostCheckpointError(
-            f"off-host checkpoint store {redacted(self.url)}: cannot {doing} ({first}); "
-            "nothing was half-written: run `stratops checkpoints sync` when it is back")
+            f"off-host checkpoint store {redacted(self.url)}: cannot {doing} ({first}): "
+            f"{_AFTER_OUTAGE}")
 
     def lines(self, chain: str) -> list[str]:
         """The copied lines of ``chain``, in file order."""

@@ -10,6 +10,7 @@ from rich.console import Console
 from stratops.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
+    from live.checkpoints import ChainReader
     from stratops.checkpoint_ops import OffhostResult
 
 console = Console()
@@ -48,6 +49,7 @@ def verify(
         audit_verify(None) if audit else journal_verify(str(mode), None)
         return
     settings = load_settings()
+    reader: ChainReader
     if audit:
         from stratops.cli_governance import _audit
 
