@@ -40,5 +40,25 @@ def execute_partition(job: dg.JobDefinition, key: dg.MultiPartitionKey,
     tags = partitions.get_tags_for_partition_key(key) if partitions is not None else {}
     with dg.execute_job(dg.reconstructable(research_job_def), instance=instance,
                         run_config=multiprocess_run_config(run_config, config.max_concurrent),
-                        tags=tags, raise_on_error=False) as result:
-        yield result
+                        tags=tags, raise_on_error=False) as result, \
+            dg.build_resources({"io_manager": job.resource_defs["io_manager"]}) as resources:
+        yield StoredOutputs(result, job, key, resources.io_manager)
+
+
+class StoredOutputs:
+    """A multiprocess run's result whose :meth:`output_for_node` reads an asset's stored
+    value of this partition through the job's IO manager (the run's own reader has no asset
+    context for a partitioned asset)."""
+
+    def __init__(self, result: Any, job: dg.JobDefinition, key: dg.MultiPartitionKey,
+                 io_manager: Any) -> None:
+        self._result, self._job, self._key, self._io = result, job, key, io_manager
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._result, name)
+
+    def output_for_node(self, asset: str) -> Any:
+        """The stored value of ``asset`` (an asset of this job) for this partition."""
+        context = dg.build_input_context(asset_key=dg.AssetKey(asset), partition_key=self._key,
+                                         asset_partitions_def=self._job.partitions_def)
+        return self._io.load_input(context)
