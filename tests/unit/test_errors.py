@@ -51,6 +51,9 @@ EXIT_2_BEFORE = {
     "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
+    # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
+    # checkpoint copy that is unreachable or disagrees with the local file
+    "DagsterInstanceError", "OffhostCheckpointError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
