@@ -12,12 +12,21 @@ import sqlalchemy as sa
 
 from live.checkpoint_offhost import TABLE, OffhostCheckpointError, OffhostCheckpoints
 from live.checkpoint_writer import Checkpointer
-from live.checkpoints import read_checkpoints, verify_against
+from live.checkpoints import Signer, read_checkpoints, verify_against
 from live.journal import Journal, open_journal
-from stratops.checkpoint_ops import check_offhost, offhost_mirror, sync_offhost
+from stratops.checkpoint_ops import check_offhost, offhost_mirror, service_signer, sync_offhost
+from stratops.cli import main
+from stratops.governance_ops import directory
 from stratops.settings import Settings
 from tests.chain_tamper import Identities, identities, rechain_journal
 from tests.integration.postgres import fresh_database
+from tests.unit.test_chain_verify_cli import (  # noqa: F401 - fixtures: a real project
+    Project,
+    _sealed_journal,
+    project,
+    serviced,
+)
+from tests.unit.test_chain_verify_cli import _raise_close as _raise_close_bar
 from tests.unit.test_journal import T0, sample_session
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
@@ -53,11 +62,12 @@ def _session(settings: Settings, people: Identities, path: Path) -> Journal:
     return journal
 
 
-def _rewrite_local_checkpoints(journal: Journal, path: Path, people: Identities) -> None:
+def _rewrite_local_checkpoints(journal: Journal, path: Path, people: Identities, *,
+                              signer: Signer | None = None) -> None:
     """What an attacker holding the runner's key on its host does after re-chaining the
     journal: throw the checkpoint file away and sign the rewritten chain afresh."""
     path.unlink()
-    forger = Checkpointer(path, CHAIN, people.signer("runner"), people.directory,
+    forger = Checkpointer(path, CHAIN, signer or people.signer("runner"), people.directory,
                           role="runner", every=10)
     forger.resume(journal)
     forger.checkpoint(sealed=True)
@@ -145,3 +155,23 @@ def test_offhost_store_survives_a_dropped_connection(tmp_path: Path, pg_url: str
     assert store.sync(path, CHAIN).copied == len(path.read_text().splitlines())
     with store.engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT count(*) FROM {TABLE}")).scalar_one() > 0
+
+
+def test_cli_checkpoints_verify_from_offhost_names_what_the_local_verify_misses(
+        serviced: Project, pg_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_OFFHOST_CHECKPOINTS__URL", pg_url)
+    journal = _sealed_journal(serviced)  # the runner's checkpointer copies each line
+    assert main(["checkpoints", "verify", "--mode", "live", "--from", "offhost"]) == 0
+    rechain_journal(journal.engine, 24, _raise_close_bar)
+    path = serviced.root / ".stratops" / "checkpoints" / f"{CHAIN}.jsonl"
+    settings = serviced.settings
+    _rewrite_local_checkpoints(journal, path, Identities(
+        settings.path(".stratops/service"), directory(settings)), signer=service_signer(
+            settings, directory(settings)))
+    capsys.readouterr()
+    assert main(["journal", "verify", "--mode", "live"]) == 0  # the local file agrees
+    assert main(["checkpoints", "verify", "--mode", "live", "--from", "offhost"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "journal-live BROKEN at seq 24 against the off-host copy" in out
+    assert "local checkpoint file MISMATCH" in out
