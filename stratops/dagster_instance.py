@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 from live.db import StoreUnavailableError, make_engine, normalise_url
 from strategies.errors import BadInputError
+from stratops.dagster_settings import DagsterInstanceSettings
 
 #: The first line of a ``dagster.yaml`` this module wrote (and may therefore rewrite).
 MANAGED_MARK = "# written by stratops from the dagster_instance settings; edits are replaced"
@@ -25,24 +24,6 @@ MANAGED_MARK = "# written by stratops from the dagster_instance settings; edits 
 
 class DagsterInstanceError(BadInputError, ValueError):
     """An instance configuration that cannot be used (e.g. the URL variable is unset)."""
-
-
-class DagsterInstanceSettings(BaseModel):
-    """Where Dagster keeps runs, events and schedules, and how research partitions execute
-    (README, Scale-out stores and deployment)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    storage: Literal["sqlite", "postgres"] = Field(
-        "sqlite", description="sqlite: files under dagster_home; postgres: dagster-postgres")
-    postgres_url_env: str = Field(
-        "STRATOPS_DAGSTER_PG_URL", pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
-        description="the environment variable holding postgresql://user:pass@host:port/db")
-    executor: Literal["in_process", "multiprocess"] = Field(
-        "in_process", description="research partitions: one process, or each step in its "
-                                  "own process (Dagster's multiprocess executor)")
-    max_concurrent: int = Field(2, ge=1, le=64,
-                                description="multiprocess: steps at once (default: 2 cores)")
 
 
 def instance_yaml(config: DagsterInstanceSettings) -> str:

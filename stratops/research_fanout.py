@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from stratops.dagster_instance import DagsterInstanceSettings
+from stratops.dagster_settings import DagsterInstanceSettings
 
 
 def research_job_def() -> dg.JobDefinition:

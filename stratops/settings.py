@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
-from stratops.dagster_instance import DagsterInstanceSettings
+from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
 from stratops.offhost_settings import OffhostCheckpointSettings
 
