@@ -6,7 +6,8 @@ synthetic NSE year, each executor in its own fresh copy of this project (dataset
 ``data/``: run ``dvc repro`` first). The multiprocess executor runs each step in its own
 process (``dagster_instance.max_concurrent`` at once), so it pays a process start per step.
 
-Run: ``PYTHONPATH=. .venv/bin/python benchmarks/research_fanout.py``.
+Run: ``PYTHONPATH=. .venv/bin/python benchmarks/research_fanout.py`` (about 3 minutes on 2
+cores; measured: in process 56.9 s, multiprocess 114.2 s, ratio 2.01, identical metrics).
 The last lines are ``name: value`` pairs.
 """
 
