@@ -1,7 +1,7 @@
-"""A real research run with the Dagster instance on a fresh PostgreSQL database: the run and
-its events are recorded there (read back through Dagster's own API), not in local SQLite.
-(The multiprocess executor's run, which pays a process start per step, is measured and
-compared with the in-process numbers by ``benchmarks/research_fanout.py``.)"""
+"""A real research run with the Dagster instance on a fresh PostgreSQL database and the
+multiprocess executor: the run and its events are recorded there (read back through Dagster's
+own API), not in local SQLite, and its steps ran in their own processes. (That it registers
+the in-process run's numbers is measured by ``benchmarks/research_fanout.py``.)"""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def pg_url() -> Iterator[str]:
     yield from fresh_database("stratops_dagster")
 
 
-def test_research_on_a_postgres_instance_records_its_run_in_postgres(
+def test_research_on_a_postgres_instance_records_its_multiprocess_run_in_postgres(
         project: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    (project / "stratops.yaml").write_text("dagster_instance:\n  storage: postgres\n")
+    (project / "stratops.yaml").write_text(
+        "dagster_instance:\n  storage: postgres\n  executor: multiprocess\n")
     monkeypatch.setenv(URL_ENV, pg_url)
     proc = run_in(project, "stratops", "research", "run", "-s", "ema_cross", "--json")
     (study,) = json.loads(proc.stdout)
@@ -40,5 +41,10 @@ def test_research_on_a_postgres_instance_records_its_run_in_postgres(
         assert run.run_id == study["run_id"]
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.tags["dagster/partition"] == "nse_index_1m|ema_cross"
-        assert instance.get_records_for_run(run.run_id, limit=5).records
+        assert run.run_config["execution"] == {
+            "config": {"multiprocess": {"max_concurrent": 2}}}
+        started = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED).records
+        assert {r.event_log_entry.step_key for r in started} >= {"features",
+                                                                "walk_forward_report"}
     assert not (project / ".dagster" / "history").exists()  # no SQLite run storage
