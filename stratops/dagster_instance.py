@@ -8,6 +8,7 @@ server is checked before a run starts, so an unreachable one is reported and not
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -67,6 +68,10 @@ def prepare_instance(home: Path, config: DagsterInstanceSettings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     if config.storage == "postgres":
+        if importlib.util.find_spec("dagster_postgres") is None:
+            raise DagsterInstanceError(
+                "dagster_instance.storage is postgres, but dagster-postgres is not installed "
+                "(it is not in requirements.lock: README, Scale-out stores and deployment)")
         url = normalise_url(postgres_url(config))
         # Dagster reads the variable itself (in every step process): pin it to psycopg2 too
         os.environ[config.postgres_url_env] = url
