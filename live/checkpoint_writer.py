@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,11 +72,13 @@ class Checkpointer:
     """
 
     def __init__(self, path: Path, chain: str, signer: Signer, trust: Trust, *,
-                 role: str | None = None, every: int = 1000) -> None:
+                 role: str | None = None, every: int = 1000,
+                 mirror: Callable[[Path, str], object] | None = None) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
             raise ValueError(f"checkpoint every={every!r}: must be a positive int")
         self.path, self.chain, self.signer, self.trust = path, chain, signer, trust
         self.role, self.every = role, every
+        self.mirror = mirror  # called with (path, chain) after each write: the off-host copy
         self._last: Checkpoint | None = None
         self._pending: list[tuple[int, str]] = []
         self._head: tuple[int, str] = (0, GENESIS)
@@ -141,6 +143,8 @@ class Checkpointer:
         verify_signature(made, self.trust, role=self.role)
         append_checkpoint(self.path, made)
         self._last, self._pending = made, []
+        if self.mirror is not None:  # after the local line is durable; its errors propagate
+            self.mirror(self.path, self.chain)
         return made
 
     def _require_resumed(self) -> None:

@@ -8,11 +8,13 @@ trust file can be passed instead: anything :func:`live.checkpoints.verify_signat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from live.checkpoint_offhost import CopyReport
 from live.checkpoint_writer import Checkpointer, locked
 from live.checkpoints import (
     ChainReader,
@@ -61,13 +63,38 @@ def service_signer(settings: Settings, directory: Any) -> Signer:
     return lambda payload: actor.sign(payload, now=utc_now(), ttl_seconds=ttl)
 
 
+def offhost_mirror(settings: Settings) -> Callable[[Path, str], object] | None:
+    """Copy a checkpoint file's new lines off the host (``offhost_checkpoints.url``) after
+    each write; None when no copy is configured.
+
+    The callable raises :class:`~live.checkpoint_offhost.OffhostCheckpointError` when the
+    store is unreachable (nothing half-written) or holds a line that differs."""
+    url = settings.offhost_checkpoints.url
+    if url is None:
+        return None
+    from live.checkpoint_offhost import OffhostCheckpointError, OffhostCheckpoints
+
+    opened: list[OffhostCheckpoints] = []
+
+    def mirror(path: Path, chain: str) -> object:
+        if not opened:
+            opened.append(OffhostCheckpoints(url))
+        report = opened[0].sync(path, chain)
+        if report.first_mismatch is not None:
+            raise OffhostCheckpointError(f"{path} ({chain}): {report.reason}")
+        return report
+
+    return mirror
+
+
 def journal_checkpointer(settings: Settings, mode: str, journal: ChainReader, signer: Signer,
                          trust: Trust) -> Checkpointer:
     """Resume MODE's journal checkpoints (refusing a journal that no longer matches them)
     and write an unsealed checkpoint of the head: a session is open."""
     checkpointer = Checkpointer(journal_checkpoint_file(settings, mode), journal_chain(mode),
                                 signer, trust, role=RUNNER_ROLE,
-                                every=settings.live.checkpoint_every)
+                                every=settings.live.checkpoint_every,
+                                mirror=offhost_mirror(settings))
     with locked(checkpointer.path):
         checkpointer.resume(journal)
         checkpointer.checkpoint(sealed=False)
@@ -87,7 +114,8 @@ class AuditCheckpoints:
                  trust: Trust) -> None:
         self.path = audit_checkpoint_file(settings)
         self.log = log
-        self.checkpointer = Checkpointer(self.path, AUDIT_CHAIN, signer, trust)
+        self.checkpointer = Checkpointer(self.path, AUDIT_CHAIN, signer, trust,
+                                         mirror=offhost_mirror(settings))
         self._lock = ExitStack()
         self._locked = False
 
@@ -152,3 +180,69 @@ def check_against(reader: ChainReader, given: Path | None, configured: Path,
             "bootstrap ceremony: stratops trust bootstrap)")
     verdict = verify_against(reader, read_checkpoints(path), trust, chain=chain, role=role)
     return AgainstResult(path, verdict, given is None)
+
+
+@dataclass(frozen=True, slots=True)
+class OffhostResult:
+    """The local checkpoint file against its off-host copy, and the chain against the copy's
+    checkpoints (None: the copy holds none of this chain)."""
+
+    copy: CopyReport
+    verdict: CheckpointVerdict | None
+
+
+def check_offhost(settings: Settings, reader: ChainReader, local: Path, trust: Trust | None,
+                  *, chain: str, role: str | None) -> OffhostResult:
+    """Verify ``reader`` against the off-host copy of ``chain`` (not the local file), and
+    compare the local file with that copy.
+
+    Raises
+    ------
+    OffhostCheckpointError
+        No copy is configured (``offhost_checkpoints.url``) or the store is unreachable.
+    CheckpointSignatureError
+        No trust lock, or a copied checkpoint whose signature does not verify.
+    """
+    from live.checkpoint_offhost import OffhostCheckpointError, OffhostCheckpoints
+
+    url = settings.offhost_checkpoints.url
+    if url is None:
+        raise OffhostCheckpointError(
+            "offhost_checkpoints.url is not set: there is no off-host copy to verify from "
+            "(README, Scale-out stores and deployment)")
+    store = OffhostCheckpoints(url)
+    try:
+        copy = store.compare(local, chain)
+        copied = store.checkpoints(chain)
+    finally:
+        store.close()
+    if not copied:
+        return OffhostResult(copy, None)
+    if trust is None:
+        raise CheckpointSignatureError(
+            f"off-host copy of {chain}: no trust lock, so no checkpoint signature can be "
+            "checked (run the bootstrap ceremony: stratops trust bootstrap)")
+    return OffhostResult(copy, verify_against(reader, copied, trust, chain=chain, role=role))
+
+
+def sync_offhost(settings: Settings) -> list[CopyReport]:
+    """Copy every local checkpoint file's missing lines off the host (after an outage).
+
+    Raises
+    ------
+    OffhostCheckpointError
+        No copy is configured, or the store is unreachable (nothing half-written).
+    """
+    from live.checkpoint_offhost import OffhostCheckpointError, OffhostCheckpoints
+
+    url = settings.offhost_checkpoints.url
+    if url is None:
+        raise OffhostCheckpointError("offhost_checkpoints.url is not set: nowhere to copy to")
+    files = [(audit_checkpoint_file(settings), AUDIT_CHAIN)] + [
+        (journal_checkpoint_file(settings, mode), journal_chain(mode))
+        for mode in ("shadow", "canary", "live")]
+    store = OffhostCheckpoints(url)
+    try:
+        return [store.sync(path, chain) for path, chain in files if path.exists()]
+    finally:
+        store.close()

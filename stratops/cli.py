@@ -16,6 +16,7 @@ import typer
 from strategies.errors import StratopsError
 from stratops import (
     cli_backtest,
+    cli_checkpoints,
     cli_data,
     cli_governance,
     cli_kite,
@@ -54,6 +55,7 @@ app.add_typer(cli_governance.trust_app, name="trust")
 cli_live.live_app.command("serve")(cli_serve.serve)
 app.add_typer(cli_live.live_app, name="live")
 app.add_typer(cli_live.journal_app, name="journal")
+app.add_typer(cli_checkpoints.checkpoints_app, name="checkpoints")
 app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.add_typer(cli_risk.rearm_app, name="rearm")

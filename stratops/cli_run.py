@@ -16,14 +16,12 @@ console = Console()
 
 def _dagster_env() -> None:
     """Point Dagster at the project-local instance (``.dagster/`` by default)."""
+    from stratops.dagster_instance import prepare_instance
     from stratops.settings import load_settings
 
     settings = load_settings()
     home = settings.dagster_home_path
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():  # embedded SQLite storage (Dagster's default), no telemetry
-        config.write_text("telemetry:\n  enabled: false\n")
+    prepare_instance(home, settings.dagster_instance)  # SQLite or PostgreSQL, no telemetry
     os.environ.setdefault("DAGSTER_HOME", str(home))
 
 

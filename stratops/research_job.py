@@ -56,30 +56,38 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
 
     from pipelines.defs.research.partitions import partition_key
     from stratops.definitions import RESEARCH_JOB, build_definitions
+    from stratops.research_fanout import execute_partition
+    from stratops.settings import load_settings
 
+    executor = load_settings().dagster_instance  # in process, or multiprocess fan-out
     job = build_definitions().resolve_job_def(RESEARCH_JOB)
     instance = dg.DagsterInstance.get()
     outcomes = []
     for i, (dataset, strategy) in enumerate(pairs, start=1):
-        with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."):
-            # Dagster's own console log would print a step failure with its stack trace;
-            # failures are reported below from the run's events instead.
-            result = job.execute_in_process(
-                partition_key=partition_key(dataset, strategy), instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
-        outcome = StudyOutcome(dataset, strategy, result.run_id, result.success)
-        outcome.failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
-                                 if not e.passed and e.check_name != "gate_passed"]
-        if result.success:
-            outcome.version = result.output_for_node("strategy_version")
-        else:
-            outcome.error, outcome.user_error = _failure(result)
-        outcome.success = outcome.success and not outcome.failed_checks
+        # Dagster's own console log would print a step failure with its stack trace;
+        # failures are reported below from the run's events instead.
+        with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."), \
+                execute_partition(job, partition_key(dataset, strategy), instance, executor,
+                                  {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+                                  ) as result:
+            outcome = _outcome(dataset, strategy, result)
         mark = "[green]ok[/]" if outcome.success else "[red]FAILED[/]"
         console.print(f"[{i}/{len(pairs)}] {strategy} on {dataset}: {mark}")
         outcomes.append(outcome)
     return outcomes
+
+
+def _outcome(dataset: str, strategy: str, result: Any) -> StudyOutcome:
+    """A partition run's outcome: its failed checks, its version or its failure."""
+    outcome = StudyOutcome(dataset, strategy, result.run_id, result.success)
+    outcome.failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
+                             if not e.passed and e.check_name != "gate_passed"]
+    if result.success:
+        outcome.version = result.output_for_node("strategy_version")
+    else:
+        outcome.error, outcome.user_error = _failure(result)
+    outcome.success = outcome.success and not outcome.failed_checks
+    return outcome
 
 
 def _failure(result: Any) -> tuple[str, bool]:

@@ -28,7 +28,9 @@ from pipelines.research.config import ResearchSettings
 from strategies.errors import BadInputError
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
+from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
+from stratops.offhost_settings import OffhostCheckpointSettings
 from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
@@ -230,6 +232,9 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
     dagster_home: Path = Path(".dagster")
+    dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
+    offhost_checkpoints: OffhostCheckpointSettings = Field(
+        default_factory=OffhostCheckpointSettings)
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")

@@ -65,6 +65,9 @@ EXIT_2_BEFORE = {
     "LeaseConfigError",
     # added since: a live.bus.stream_prefix that cannot name NATS subjects and streams
     "BusPrefixError",
+    # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
+    # checkpoint copy that is unreachable or disagrees with the local file
+    "DagsterInstanceError", "OffhostCheckpointError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
