@@ -42,7 +42,7 @@ def test_research_on_a_postgres_instance_records_its_multiprocess_run_in_postgre
         (run,) = instance.get_runs()
         assert run.run_id == study["run_id"]
         assert run.status == dg.DagsterRunStatus.SUCCESS
-        assert run.tags["dagster/partition"] == "nse_index_1m|ema_cross"
+        assert run.tags["dagster/partition"] == "nse_futures_cont_1m|ema_cross"
         assert run.run_config["execution"] == {
             "config": {"multiprocess": {"max_concurrent": 2}}}
         started = instance.get_records_for_run(
