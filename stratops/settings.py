@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
-from pipelines.research.config import ResearchSettings
+from pipelines.research.config import ImpactLaw, ResearchSettings
 from strategies.errors import BadInputError
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
@@ -263,6 +263,22 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return env_settings, init_settings  # environment beats the file
+
+    @model_validator(mode="after")
+    def _impact_law_for_research(self) -> Settings:
+        """``research.slippage: calibrated``: the impact law from the calibration file the
+        live pre-trade estimate reads (literature values, said so, when there is none)."""
+        if self.research.slippage != "calibrated" or self.research.impact_law is not None:
+            return self
+        from live.impact.calibration import load_impact_params
+        from stratops.execution_ops import default_calibration_path
+
+        params = load_impact_params(default_calibration_path(self))
+        law = ImpactLaw(y=params.y, exponent=params.exponent,
+                        source=f"{params.calibration_source}: {params.note}"[:400])
+        object.__setattr__(self, "research", self.research.model_copy(
+            update={"impact_law": law}))
+        return self
 
     def path(self, relative: Path | str) -> Path:
         """Resolve a project-relative path against the root."""

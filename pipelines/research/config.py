@@ -67,6 +67,17 @@ class WalkForwardSettings(BaseModel):
                                   **chosen})
 
 
+class ImpactLaw(BaseModel):
+    """The square-root impact law the simulator's slippage is derived from (``research.
+    slippage: calibrated``): the same file the live pre-trade estimate reads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    y: float = Field(gt=0, le=10, description="the law's scale Y")
+    exponent: float = Field(gt=0, le=1.5, description="the participation exponent")
+    source: str = Field(description="calibrated (the file and its print count) or literature")
+
+
 class ResearchSettings(BaseModel):
     """The research pipeline's inputs and rules (README, Configuration)."""
 
@@ -98,6 +109,13 @@ class ResearchSettings(BaseModel):
     execution: dict[str, Any] | None = Field(
         None, description="the registered versions' execution algo (model_config.execution; "
                           "None: market)")
+    slippage: Literal["fixed", "calibrated"] = Field(
+        "fixed", description="fixed: research.sim.slippage_ticks (default 0); calibrated: "
+                             "from the impact calibration live reads (risk.yaml "
+                             "execution.calibration_file), one order of the version's size")
+    impact_law: ImpactLaw | None = Field(
+        None, description="with slippage: calibrated, the law (filled from the calibration "
+                          "file by the settings loader; literature values when none)")
     spaces: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="strategy -> parameter space replacing its own")
     feature_store: Path = Path("data/features")

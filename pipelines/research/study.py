@@ -25,6 +25,7 @@ from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.errors import BadInputError
+from strategies.impact import calibrated_slippage_ticks
 from strategies.params import ParamError, expand_space, in_space
 from strategies.roster import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig
@@ -96,10 +97,36 @@ def sim_config(root: Path, dataset: str, bars: Bars, research: ResearchSettings)
         "tick_size": instrument.tick_size if instrument else 0.01,
         "costs": rates,
     }
+    values = {**defaults, **research.sim}
+    if research.slippage == "calibrated":
+        values["slippage_ticks"] = _calibrated_slippage(bars, values, research)
     try:
-        return SimConfig(**{**defaults, **research.sim})
+        return SimConfig(**values)
     except TypeError as exc:
         raise StudyError(f"research.sim: {exc}") from exc
+
+
+def _calibrated_slippage(bars: Bars, values: dict[str, Any],
+                         research: ResearchSettings) -> float:
+    """Ticks of slippage per market/stop fill from the impact law (``research.slippage:
+    calibrated``) for one order of the study's size on these bars."""
+    law = research.impact_law
+    if law is None:
+        raise StudyError("research.slippage=calibrated but no research.impact_law (the "
+                         "settings loader fills it from the calibration file)")
+    if "slippage_ticks" in research.sim:
+        raise StudyError(f"research.sim.slippage_ticks={research.sim['slippage_ticks']!r} "
+                         "with research.slippage=calibrated: choose one")
+    if values.get("size_type", "lots") != "lots":
+        raise StudyError(f"research.slippage=calibrated needs a lots size, not "
+                         f"size_type={values.get('size_type')!r}")
+    qty = float(values.get("qty_lots", 1)) * float(values["lot_size"])
+    try:
+        return calibrated_slippage_ticks(y=law.y, exponent=law.exponent, high=bars.high,
+                                         low=bars.low, close=bars.close, volume=bars.volume,
+                                         qty=qty, tick_size=float(values["tick_size"]))
+    except ValueError as exc:
+        raise StudyError(f"research.slippage=calibrated on {bars.symbol}: {exc}") from exc
 
 
 def candidate_params(strategy: str, research: ResearchSettings) -> list[Any]:
