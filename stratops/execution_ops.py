@@ -45,10 +45,7 @@ def _tick_prints(settings: Settings, day: str) -> tuple[list[Any], str]:
 
 def default_calibration_path(settings: Settings) -> Path:
     """The file risk.yaml's ``execution.calibration_file`` names (the one live reads)."""
-    from live.risk.limits import load_risk_limits
-
-    limits = load_risk_limits(settings.path(settings.governance.risk_file))
-    return settings.path(limits.execution.calibration_file)
+    return settings.calibration_path()
 
 
 def calibrate_impact(settings: Settings, *, journals: Sequence[str], tick_days: Sequence[str],

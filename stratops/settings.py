@@ -271,14 +271,21 @@ class Settings(BaseSettings):
         if self.research.slippage != "calibrated" or self.research.impact_law is not None:
             return self
         from live.impact.calibration import load_impact_params
-        from stratops.execution_ops import default_calibration_path
 
-        params = load_impact_params(default_calibration_path(self))
+        params = load_impact_params(self.calibration_path())
         law = ImpactLaw(y=params.y, exponent=params.exponent,
                         source=f"{params.calibration_source}: {params.note}"[:400])
         object.__setattr__(self, "research", self.research.model_copy(
             update={"impact_law": law}))
         return self
+
+    def calibration_path(self) -> Path:
+        """The impact calibration file risk.yaml's ``execution.calibration_file`` names (the
+        one the live pre-trade estimate reads)."""
+        from live.risk.limits import load_risk_limits
+
+        limits = load_risk_limits(self.path(self.governance.risk_file))
+        return self.path(limits.execution.calibration_file)
 
     def path(self, relative: Path | str) -> Path:
         """Resolve a project-relative path against the root."""
