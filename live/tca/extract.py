@@ -2,15 +2,17 @@
 evidence and the attribution report call (one computation, never repeated elsewhere).
 
 A parent is one decision: the orders of one trace on one side (a plain order, its
-freeze-quantity slices ``slice_key(trace, i)``, an execution algo's children
-``<trace>-c<i>``); a protective order (stop / target, ``after_trade`` set) is a parent of
-its own, measured against its trigger or limit. Fills are counted once per broker
-``trade_id``.
+freeze-quantity slices ``slice_key(trace, i)``, an execution algo's children - named by
+the journaled ``ParentOrderStarted``'s algo, its whole quantity the target, so a remainder
+never sent is opportunity cost); a protective order (stop / target, ``after_trade`` set)
+is a parent of its own, measured against its trigger or limit. Fills are counted once per
+broker ``trade_id``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -19,7 +21,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from live.broker import Side
-from live.events import BarClosed, Message, OrderFilled, OrderIntended, SignalRaised, TradeExited
+from live.events import (
+    BarClosed,
+    Message,
+    OrderFilled,
+    OrderIntended,
+    ParentOrderStarted,
+    SignalRaised,
+    TradeExited,
+)
 from live.journal import Journal
 from live.tca.daily import DailyTca, PnlEntry, daily_tca
 from live.tca.metrics import (
@@ -75,6 +85,7 @@ class _Read:
     intents: list[OrderIntended] = field(default_factory=list)
     fills: dict[str, dict[str, Fill]] = field(default_factory=lambda: defaultdict(dict))
     exits: list[TradeExited] = field(default_factory=list)
+    parents: dict[str, ParentOrderStarted] = field(default_factory=dict)  # algos', by trace
 
     def take(self, m: Message) -> None:
         if isinstance(m, BarClosed):
@@ -87,6 +98,8 @@ class _Read:
             self.fills[m.client_key].setdefault(m.trade_id, Fill(m.ts_event, m.qty, m.price))
         elif isinstance(m, TradeExited):
             self.exits.append(m)
+        elif isinstance(m, ParentOrderStarted):
+            self.parents[m.trace_id] = m
 
 
 def _messages(journal: Journal, from_seq: int, to_seq: int | None) -> Iterator[Message]:
@@ -109,6 +122,15 @@ def _algo(intents: list[OrderIntended]) -> str:
     return intents[0].order_type.value.lower()
 
 
+def _algo_name(started: ParentOrderStarted) -> str:
+    """The execution algo's name (``twap``, ``vwap``, ...) from its journaled spec."""
+    try:
+        name = json.loads(started.algo).get("name")
+    except (ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name else "algo"
+
+
 def _child(i: OrderIntended, parent_id: str, algo: str, fills: Iterable[Fill]) -> Child:
     reference = None
     if i.protective:
@@ -129,13 +151,19 @@ def _parents(read: _Read, intents: list[OrderIntended]) -> list[Parent]:
     for parent_id, members in groups.items():
         members.sort(key=lambda i: (i.ts_event, i.slice_index, i.client_key))
         first = members[0]
-        algo = "protective" if first.protective else _algo(members)
+        started = None if first.protective else read.parents.get(first.trace_id)
+        if started is not None and started.side is not first.side:
+            started = None  # an exit on the algo's trace is its own parent
+        algo = "protective" if first.protective else \
+            _algo(members) if started is None else _algo_name(started)
         children = tuple(_child(i, parent_id, algo, read.fills.get(i.client_key, {}).values())
                          for i in members)
         signal = read.signals.get(first.trace_id)
-        decided = signal if signal is not None and signal <= first.ts_event else first.ts_event
+        opened = first.ts_event if started is None else min(started.ts_event, first.ts_event)
+        decided = signal if signal is not None and signal <= opened else opened
         target = max(sum(i.qty for i in members),
-                     max((i.parent_qty or 0) for i in members))
+                     max((i.parent_qty or 0) for i in members),
+                     0 if started is None else started.qty)  # an algo's unsent remainder too
         if first.protective:
             # a resting stop / target is a decision to trade only once it fills: one never
             # triggered (or cancelled by its OCO twin) has no execution and no opportunity cost

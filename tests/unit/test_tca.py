@@ -226,3 +226,27 @@ def test_tca_protective_stop_slips_against_its_trigger_and_untriggered_target_is
     (parent,) = tca_tables(journal, DAY).parents
     assert (parent.parent_id, parent.algo, parent.target_qty) == ("stop1", "protective", 10)
     assert (parent.arrival_slippage_inr, parent.shortfall_inr) == pytest.approx((5.0, 5.0))
+
+
+def test_tca_an_algo_parent_is_named_by_its_algo_and_owes_its_unsent_remainder(
+        tmp_path: Path) -> None:
+    from live.events import ParentOrderStarted
+
+    bars = [BarClosed(trace_id="", ts_event=at(i), symbol="NIFTY", open=100.0, high=101.0,
+                      low=99.0, close=100.0 + i, volume=10.0) for i in range(6)]
+    started = ParentOrderStarted(
+        trace_id="trA", ts_event=at(0), strategy="ema_cross", version="3", symbol="NIFTY",
+        side=Side.BUY, qty=150, lot_size=50, algo='{"name": "twap", "child_count": 3}',
+        arrival_price=100.0, deadline=at(5), schedule=("50@a", "50@b", "50@c"))
+    child = OrderIntended(trace_id="trA", ts_event=at(1), client_key="k2000000",
+                          strategy="ema_cross", version="3", symbol="NIFTY", exchange="NFO",
+                          side=Side.BUY, qty=50, order_type=OrderType.LIMIT, limit_price=101.0,
+                          mode=TradingMode.CANARY)
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal.append_many([*bars[:1], started, *bars[1:2], child, fill("k2000000", 2, 50, 101.0,
+                                                                      "T9"), *bars[2:]],
+                        ts_record=at(30))
+    (parent,) = tca_tables(journal, DAY).parents
+    # 50 of 150 filled: the 100 never sent are opportunity cost at the last close (105 - 100)
+    assert (parent.algo, parent.target_qty, parent.filled_qty) == ("twap", 150, 50)
+    assert parent.opportunity_inr == pytest.approx(100 * 5.0)
