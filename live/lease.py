@@ -28,10 +28,15 @@ Why a deposed leader cannot send (the argument the hot-standby tests check):
    before ``old expiry - margin``: the settle starts at least ``2 * margin`` later, so a send
    already in flight has reached the broker and shows in the status query.
 
-The one window left: a process frozen *between* the deadline check of (2) and the bytes
-leaving its socket, for longer than ``2 * margin``. Brokers take no fencing token, so no
-client-side scheme closes it; it is microseconds of code, and the status query of a restart
-still finds such an order (nothing is lost, but it may be sent by both).
+4. The new leader never *sends* an in-doubt intent of the old epoch: one the broker has no
+   order for is closed stale (``Recovery.resend_unsent_intents`` is False after a takeover).
+
+A process frozen *between* the deadline check of (2) and the bytes leaving its socket (a
+paper exchange's transaction, a client's HTTP call: not only microseconds - the hot-standby
+SIGSTOP test lands there now and then) is the window no client-side check closes: brokers
+take no fencing token. (4) makes it at-most-once: such an order is sent by the frozen leader
+when it wakes, or by nobody - never by both; its fills are journaled by the new leader's
+poll like any other (the intent is known), so the books still agree.
 
 Every transaction that touches the lease row sets ``idle_in_transaction_session_timeout``
 (``ttl/3``): a process frozen inside one (SIGSTOP mid-append, mid-renewal or mid-takeover)

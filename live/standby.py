@@ -67,6 +67,7 @@ def fence_runner(runner: _Fenceable, lease: LeaderLease) -> None:
 
 class _Follows(Protocol):
     journal_position: tuple[int, str]
+    resend_unsent_intents: bool
 
     def fold_journal(self) -> int: ...
 
@@ -112,6 +113,8 @@ class Standby:
         if acquired is None:
             return None
         self.lease.start_renewing()
+        if acquired.previous_holder:  # its unsent intents are never ours to send
+            self.runner.resend_unsent_intents = False
         if acquired.settle_wait_seconds > 0:
             self._sleep(acquired.settle_wait_seconds)
         followed = self.runner.fold_journal()  # the old leader's last rows, all committed

@@ -49,6 +49,10 @@ class Recovery(RunnerCore):
     last_kill_command: int
     _folded_symbol: str | None  # the symbol of the last journaled bar
     journal_position: tuple[int, str] = (0, GENESIS)  # (seq, hash) of the last row folded
+    # False after a hot-standby takeover: an intent the deposed leader journaled and the
+    # broker has no order for is closed stale, never sent by us - that leader may still be
+    # frozen past its last check with the send in hand (live/lease.py), so at most one sends
+    resend_unsent_intents: bool = True
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
     risk_handler: RiskHandler
@@ -95,7 +99,8 @@ class Recovery(RunnerCore):
                 self.alert(self.clock(), Severity.WARNING, SNAPSHOT_REJECTED,
                            f"{problem}; not trusted (a new one is written at the next due "
                            "point)")
-        outcome = reconcile(self.executor, self.clock(), latest)
+        outcome = reconcile(self.executor, self.clock(),
+                            latest if self.resend_unsent_intents else {})
         if not outcome.clean:
             raise RunnerHalted("startup reconciliation is not clean: " + "; ".join(
                 outcome.issues))

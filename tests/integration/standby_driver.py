@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
@@ -62,6 +63,22 @@ class PauseAt:
             os.kill(os.getpid(), signal.SIGSTOP)
 
 
+class HookedExchange:
+    """The paper exchange with crash point ``in_submit`` inside the broker call - after the
+    fence's deadline check, before the order reaches the book (the window no client-side
+    fence closes)."""
+
+    def __init__(self, exchange: PaperExchange, hook: Callable[[str], None]) -> None:
+        self._exchange, self._hook = exchange, hook
+
+    def submit(self, request: Any) -> Any:
+        self._hook("in_submit")
+        return self._exchange.submit(request)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._exchange, attr)
+
+
 def _paced(bars: list[FeedBar], runner: Runner, pace_seconds: float) -> Iterator[FeedBar]:
     for bar in bars:
         resumed = runner.recovered_last.get(bar.symbol)
@@ -82,7 +99,8 @@ def build_runner(journal_url: str, exchange_url: str,
     journal = open_journal(journal_url, clock=clock)
     exchange = PaperExchange(make_engine(exchange_url), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
-    return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
+    broker: Any = exchange if crash_hook is None else HookedExchange(exchange, crash_hook)
+    return Runner(journal=journal, broker=broker, deployed=[deployed], mode="live",
                   clock=clock, risk=PassThroughRisk(), market=lambda b: exchange.on_bar(
                       b.symbol, b.ts, b.open, b.high, b.low, b.close), crash_hook=crash_hook)
 

@@ -208,6 +208,23 @@ def test_leader_frozen_between_append_and_send_never_sends_it(
     _check_books(*urls)
 
 
+@pytest.mark.parametrize("pair", ["pause:in_submit:2"], indirect=True)
+def test_leader_frozen_inside_its_send_sends_it_alone_and_the_new_leader_never_does(
+        urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
+    leader, standby = pair
+    marker = tmp_path / f"{leader.holder}.paused"
+    _wait(marker.exists, 60)
+    assert marker.exists()
+    _wait(lambda: marker.read_text() != "", 5)
+    assert _takeover_seconds(standby, leader, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
+    time.sleep(1.0)  # the new leader has settled the frozen intent (closed stale, not sent)
+    leader.proc.send_signal(signal.SIGCONT)  # past its check: its order reaches the book
+    code, stderr = leader.finish()
+    assert code == EXIT_FENCED and "FENCED" in stderr, stderr  # its OrderSubmitted: fenced
+    assert standby.finish()[0] == 0
+    _check_books(*urls)  # above all: no client key reached the exchange twice
+
+
 def test_leader_losing_its_database_connection_stops_and_standby_leads(
         urls: tuple[str, str], pair: tuple[Instance, Instance]) -> None:
     leader, standby = pair
