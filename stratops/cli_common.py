@@ -12,6 +12,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -84,3 +85,14 @@ def colour() -> bool | None:
     """False when ``NO_COLOR`` is set (https://no-color.org), else None (click decides by
     the terminal). Rich consoles honour ``NO_COLOR`` themselves; click does not."""
     return False if os.environ.get("NO_COLOR", "") != "" else None
+
+
+def date_option(text: str | None, flag: str) -> date | None:
+    """A ``YYYY-MM-DD`` option's value (None when not given); anything else is refused
+    naming the flag."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{flag} {text!r} is not a date YYYY-MM-DD") from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from stratops.cli_common import JsonOpt, print_json
+from stratops.cli_common import JsonOpt, date_option, print_json
 from stratops.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
@@ -23,14 +23,6 @@ journal_app = typer.Typer(help="The runner's append-only journal.", no_args_is_h
 ModeOpt = Annotated[str, typer.Option(help="shadow | canary | live")]
 ALERTS_SHOWN = 20  # a session's first alerts printed after its summary (all are journaled)
 
-
-def _date(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{flag} {text!r} is not a date YYYY-MM-DD") from None
 
 
 @live_app.command("run")
@@ -57,8 +49,8 @@ def run(
         from stratops.settings import load_settings
 
         feed = load_settings().live.market.feed
-    session(mode, feed, _date(start, "--from"), _date(end, "--to"), strategy, candidates,
-            speed, broker=broker, standby=standby)
+    session(mode, feed, date_option(start, "--from"), date_option(end, "--to"), strategy,
+            candidates, speed, broker=broker, standby=standby)
 
 
 def session(mode: str, feed: str, start: date | None, end: date | None,

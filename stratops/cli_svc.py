@@ -4,12 +4,11 @@ JetStream)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
-from stratops.cli_common import JsonOpt, print_json
+from stratops.cli_common import JsonOpt, date_option, print_json
 
 svc_app = typer.Typer(help="The live side as services over NATS JetStream (live.bus).",
                       no_args_is_help=True)
@@ -20,14 +19,6 @@ IdleExitOpt = Annotated[float | None, typer.Option(
          "until stopped)",
     min=0.1)]
 
-
-def _date(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{flag} {text!r} is not a date YYYY-MM-DD") from None
 
 
 def _report(data: dict[str, object], as_json: bool) -> None:
@@ -56,8 +47,8 @@ def market_data(
     if kind != "replay":
         raise typer.BadParameter(f"--feed {feed!r}: the market-data service replays "
                                  "(replay:<dataset>)")
-    count = run_market_data(load_settings(), dataset, _date(start, "--from"),
-                            _date(end, "--to"), symbol, max_bars)
+    count = run_market_data(load_settings(), dataset, date_option(start, "--from"),
+                            date_option(end, "--to"), symbol, max_bars)
     _report({"published": count}, as_json)
 
 
@@ -77,8 +68,8 @@ def execution(
     from stratops.settings import load_settings
     from stratops.svc_ops import run_execution
 
-    _report(run_execution(load_settings(), mode, feed, _date(start, "--from"),
-                          _date(end, "--to"), strategy, candidates, idle_exit_seconds),
+    _report(run_execution(load_settings(), mode, feed, date_option(start, "--from"),
+                          date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
             as_json)
 
 

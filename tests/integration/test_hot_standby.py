@@ -192,15 +192,21 @@ def test_leader_sigstop_then_sigcont_is_fenced_and_standby_leads(
     _check_books(*urls)
 
 
-@pytest.mark.parametrize("pair", ["pause:after_intent:2"], indirect=True)
-def test_leader_frozen_between_append_and_send_never_sends_it(
-        urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
-    leader, standby = pair
-    marker = tmp_path / f"{leader.holder}.paused"
+def _frozen_then_replaced(leader: Instance, standby: Instance, folder: Path) -> None:
+    """Wait until the leader froze itself at its hook (its marker file names when), then
+    until the standby leads - within the takeover limit of that moment."""
+    marker = folder / f"{leader.holder}.paused"
     _wait(marker.exists, 60)
     assert marker.exists()
     _wait(lambda: marker.read_text() != "", 5)
     assert _takeover_seconds(standby, leader, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
+
+
+@pytest.mark.parametrize("pair", ["pause:after_intent:2"], indirect=True)
+def test_leader_frozen_between_append_and_send_never_sends_it(
+        urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
+    leader, standby = pair
+    _frozen_then_replaced(leader, standby, tmp_path)
     leader.proc.send_signal(signal.SIGCONT)
     code, stderr = leader.finish()
     assert code == EXIT_FENCED and "refusing to submit" in stderr, stderr
@@ -212,11 +218,7 @@ def test_leader_frozen_between_append_and_send_never_sends_it(
 def test_leader_frozen_inside_its_send_sends_it_alone_and_the_new_leader_never_does(
         urls: tuple[str, str], pair: tuple[Instance, Instance], tmp_path: Path) -> None:
     leader, standby = pair
-    marker = tmp_path / f"{leader.holder}.paused"
-    _wait(marker.exists, 60)
-    assert marker.exists()
-    _wait(lambda: marker.read_text() != "", 5)
-    assert _takeover_seconds(standby, leader, float(marker.read_text())) < TAKEOVER_LIMIT_SECONDS
+    _frozen_then_replaced(leader, standby, tmp_path)
     time.sleep(1.0)  # the new leader has settled the frozen intent (closed stale, not sent)
     leader.proc.send_signal(signal.SIGCONT)  # past its check: its order reaches the book
     code, stderr = leader.finish()
