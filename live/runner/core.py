@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 
+from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker, Side
 from live.bus import MessageBus
 from live.contracts import ContractBook
@@ -81,6 +82,7 @@ class RunnerCore:
     entry_traces: set[str]  # traces whose orders open positions
     recovered_last: dict[str, datetime]  # each symbol's last journaled bar at startup
     feed_holds: dict[str, str]  # symbol -> why the feed holds its new entries (stale data)
+    anomaly: AnomalyRegistry  # the detectors fed every journaled event (live.anomaly)
     _journaled_alerts: set[tuple[datetime, str, str]]  # on each symbol's last bar
 
     if TYPE_CHECKING:  # what one room calls on another; defined by the room named (Runner)
@@ -141,12 +143,20 @@ class RunnerCore:
                    and not o.protective
                    and not (exits_only and o.trace_id in self.entry_traces))
 
-    def alert(self, ts: datetime, severity: Severity, code: str, message: str) -> None:
+    def alert(self, ts: datetime, severity: Severity, code: str, message: str, *,
+              trace_id: str = "") -> None:
         if (ts, code, message) in self._journaled_alerts:
             return  # raised before the restart, on the bar being re-processed
-        self.executor.record(AlertRaised(trace_id="", ts_event=ts, severity=severity,
+        self.executor.record(AlertRaised(trace_id=trace_id, ts_event=ts, severity=severity,
                                          code=code, message=message))
         self.summary.alerts.append(f"{code}: {message}")
+
+    def raise_anomalies(self) -> None:
+        """Journal what the anomaly detectors found since the last call, each alert under
+        the trace it is about (live.anomaly)."""
+        for found in self.anomaly.drain():
+            self.alert(found.ts, found.severity, found.code, found.message,
+                       trace_id=found.trace_id)
 
     def _session_ends(self, history: SymbolHistory, d: Deployed, ts: datetime) -> bool:
         nxt = ts + d.rules.bar

@@ -123,6 +123,7 @@ class Recovery(RunnerCore):
                 self._folded_symbol is not None:
             self._replay_guardrails()  # the previous bar's evaluation, before this bar
         self.state.apply(message)
+        self.anomaly.warm(message)  # the detectors learn the journal; nothing raised again
         if isinstance(message, BarClosed):
             self._fold_bar(message)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:

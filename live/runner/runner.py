@@ -21,6 +21,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from live.anomaly.base import AnomalyThresholds
+from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
 from live.contracts import ContractBook
@@ -64,7 +66,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     ``pre_trade.price_band_pct``) are the exchange's order rules (:mod:`live.orders`); a
     version that breaks them (a MIS cutoff too close to the broker's square-off, protective
     orders above the freeze quantity) is refused here. ``retrier`` retries what the broker
-    certainly did not receive (:mod:`live.orders.retry`; default: never)."""
+    certainly did not receive (:mod:`live.orders.retry`; default: never). ``anomaly``: the
+    anomaly detectors' thresholds (:mod:`live.anomaly`; settings ``anomaly.*``; default:
+    their defaults - the detectors always run)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -79,7 +83,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  price_band_pct: Mapping[str, float] | None = None,
                  contracts: ContractBook | None = None,
                  retrier: Retrier | None = None,
-                 snapshots: SnapshotCadence | None = None) -> None:
+                 snapshots: SnapshotCadence | None = None,
+                 anomaly: AnomalyThresholds | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -116,6 +121,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded
+        self.anomaly = AnomalyRegistry(anomaly or AnomalyThresholds(), self.state, clock)
+        self.bus.subscribe_all(self.anomaly.sink)  # then seen by the anomaly detectors
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)
         self.risk_handler = RiskHandler(self.bus, risk, self.state)
