@@ -277,7 +277,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     snapshots=SnapshotCadence(  # the folded state every N entries
                         journal, every_events=settings.live.snapshots.every_events,
                         keep=settings.live.snapshots.keep),
-                    transport=transport)
+                    transport=transport,
+                    anomaly=settings.anomaly.thresholds())  # the detectors (live.anomaly)
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

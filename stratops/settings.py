@@ -26,6 +26,7 @@ from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ImpactLaw, ResearchSettings
 from strategies.errors import BadInputError
+from stratops.anomaly_settings import AnomalySettings
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
@@ -231,6 +232,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

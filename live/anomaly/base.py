@@ -63,7 +63,7 @@ class AnomalyThresholds:
     latency_z_max: float = 6.0
     latency_min_samples: int = 30
     latency_window: int = 200
-    latency_floor_ms: float = 50.0
+    latency_floor_ms: float = 250.0
     pnl_tolerance_inr: float = 1.0
     pnl_tolerance_bps: float = 1.0
     fill_limit_tolerance_points: float = 0.0

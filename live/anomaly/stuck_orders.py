@@ -1,6 +1,7 @@
 """Stuck orders: an order still working (intended, in doubt or open, and not a resting
 protective stop / target) longer than ``anomaly.stuck_order_seconds`` of market time.
-Alerted once per order."""
+Age is measured at each bar (its label) and between bars (the feed's idle markers). Alerted
+once per order."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from live.anomaly.base import ORDER_STUCK, Finding
 from live.broker import Outcome
 from live.events import (
+    BarClosed,
     Message,
     OrderCancelled,
     OrderFilled,
@@ -33,13 +35,12 @@ class StuckOrders:
     def __init__(self, budget_seconds: float) -> None:
         self.budget = timedelta(seconds=budget_seconds)
         self.working: dict[str, _Working] = {}
-        self.now: datetime | None = None
 
     def observe(self, message: Message, wall: datetime) -> list[Finding]:
         self._track(message)
-        if self.now is None or message.ts_event > self.now:
-            self.now = message.ts_event
-        return self.tick(self.now)
+        if not isinstance(message, BarClosed):
+            return []
+        return self.tick(message.ts_event)  # market time: the bars' (not the process clock)
 
     def _track(self, message: Message) -> None:
         if isinstance(message, OrderIntended):

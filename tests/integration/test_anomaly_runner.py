@@ -1,0 +1,78 @@
+"""The anomaly detectors on the runtime path: the runner over the synthetic NSE minute bars
+(2025-03-03 NIFTY), a SQLite journal and the paper exchange. EMA cross goes short at bar 22,
+long at 30 and short again at 32 (two direction changes within ten minutes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from live.adapters.paper import FillModel, PaperExchange
+from live.anomaly.base import ALERT_CODES, SIGNAL_FLIP_FLOP, AnomalyThresholds
+from live.db import make_engine
+from live.events import AlertRaised, SignalRaised
+from live.journal import open_journal
+from live.risk.interface import PassThroughRisk
+from live.runner.deployments import build
+from live.runner.feed import replay_bars, replay_frame
+from live.runner.runner import Runner
+from strategies.params import get_params
+from strategies.roster import get_strategy
+from strategies.version_config import VersionConfig
+from tests.synthetic_datasets import nse_index_1m_path
+
+
+def clock() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def runner_in(folder: Path, thresholds: AnomalyThresholds | None) -> Runner:
+    spec = get_strategy("ema_cross")
+    config = {"strategy": "ema_cross", "params": get_params(spec.default_params()),
+              "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
+              "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0,
+                      "tick_size": 0.05}}
+    deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+    exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
+                             fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
+    runner = Runner(journal=open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock),
+                    broker=exchange, deployed=[deployed], mode="live", clock=clock,
+                    risk=PassThroughRisk(), anomaly=thresholds,
+                    market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
+                                                     b.close))
+    runner.recover()
+    return runner
+
+
+def bars(count: int) -> list:
+    frame = replay_frame(nse_index_1m_path(), ["NIFTY"], date(2025, 3, 3), date(2025, 3, 3))
+    return list(replay_bars(frame))[:count]
+
+
+def alerts(runner: Runner) -> list[AlertRaised]:
+    return [m for _, m in runner.journal.read() if isinstance(m, AlertRaised)]
+
+
+def test_flip_flop_fires_through_the_runner_and_is_journaled_under_its_trace(
+        tmp_path: Path) -> None:
+    runner = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))
+    runner.run(bars(40))
+    found = [a for a in alerts(runner) if a.code == SIGNAL_FLIP_FLOP]
+    signals = {m.trace_id: m for _, m in runner.journal.read() if isinstance(m, SignalRaised)}
+    assert len(found) == 1
+    assert found[0].severity is ALERT_CODES[SIGNAL_FLIP_FLOP][0]
+    assert signals[found[0].trace_id].ts_event == found[0].ts_event  # the third entry's
+
+
+def test_default_thresholds_find_nothing_in_a_normal_session(tmp_path: Path) -> None:
+    runner = runner_in(tmp_path, None)
+    runner.run(bars(120))
+    assert [a.code for a in alerts(runner) if a.code in ALERT_CODES] == []
+
+
+def test_restart_does_not_raise_a_journaled_anomaly_again(tmp_path: Path) -> None:
+    first = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))
+    first.run(bars(40))
+    second = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))
+    second.run(bars(45)[39:])  # the last journaled bar again, then new ones
+    assert [a.code for a in alerts(second)].count(SIGNAL_FLIP_FLOP) == 1
