@@ -68,8 +68,9 @@ EXIT_2_BEFORE = {
     # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
     # checkpoint copy that is unreachable or disagrees with the local file
     "DagsterInstanceError", "OffhostCheckpointError",
-    # added since: an anomaly.* detector threshold out of its range
-    "AnomalyConfigError",
+    # added since: an anomaly.* detector threshold out of its range; an attribution of a
+    # strategy with no cost rates
+    "AnomalyConfigError", "AttributionInputError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
