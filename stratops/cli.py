@@ -21,6 +21,7 @@ from stratops import (
     cli_governance,
     cli_kite,
     cli_live,
+    cli_report,
     cli_research,
     cli_risk,
     cli_run,
@@ -62,6 +63,7 @@ app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
+app.add_typer(cli_report.report_app, name="report")
 app.add_typer(cli_svc.svc_app, name="svc")
 
 

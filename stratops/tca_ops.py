@@ -87,7 +87,7 @@ def log_tca(settings: Settings, tables: TcaTables,
     experiment = _experiment(client, models.artifact_root)
     runs = []
     for row in (r for r in tables.days if r.algo == ALL_ALGOS):
-        model_id = _model_id(client, row.strategy, row.version)
+        model_id = model_id_of(client, row.strategy, row.version)
         run = client.create_run(experiment, run_name=f"tca {row.day} {row.strategy} "
                                                      f"v{row.version}",
                                 tags={"stratops.strategy": row.strategy,
@@ -106,7 +106,9 @@ def log_tca(settings: Settings, tables: TcaTables,
     return tuple(runs)
 
 
-def _model_id(client: Any, strategy: str, version: str) -> str | None:
+def model_id_of(client: Any, strategy: str, version: str) -> str | None:
+    """The logged model of a registered version (None: not registered), so a run's metrics
+    link to it."""
     from mlflow.exceptions import MlflowException
 
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from live.events import AlertRaised, Severity
 from live.runner.core import RunSummary
+from live.runner.deployments import cost_rates
 from live.runner.feed import FeedItem, WarmBar
 from live.runner.recovery import RunnerHalted
 from live.service.clock import ServiceClock, StopSignal
@@ -23,6 +24,7 @@ from live.service.day_close import broker_report, close_day, open_positions, wri
 from live.service.hold import Held, hold_until_ready
 from live.service.ports import DayFactory, OpenedDay, Pager
 from live.service.sessions import SessionWindow, next_session
+from live.tca.attribution import AttributionSink
 from live.tca.report import TcaSink, write_tca_day
 from strategies.errors import StratopsError
 
@@ -76,10 +78,12 @@ class LiveService:
     def __init__(self, *, factory: DayFactory, clock: ServiceClock, stop: StopSignal,
                  pager: Pager, config: ServeConfig, log: Callable[[str], None],
                  desk_poll: Callable[[], list[str]] | None = None,
-                 tca_sink: TcaSink | None = None) -> None:
+                 tca_sink: TcaSink | None = None,
+                 attribution_sink: AttributionSink | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
         self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
+        self.attribution_sink = attribution_sink  # its attribution's (stratops.attribution_ops)
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -248,14 +252,17 @@ class LiveService:
         """The day's report folder: ``broker.json`` (after a traded day: the broker
         reconciliation and the flatten's confirmation), ``day.json``, the backtest
         reconciliation (``backtest/<strategy>/<day>.json|html``) and the day's transaction
-        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``)."""
+        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``) and its
+        attribution (``attribution/attribution.json|html``, to ``attribution_sink``)."""
         folder = self.config.report_dir / window.day.isoformat()
         if close:
             outcome.confirmed, broker = self._confirm_flat(day, window)
             day.runner.journal.seal()  # the reconciliation's entries are covered too
             write_json(folder / "broker.json", broker)
         reports = self.factory.backtest_reports(day, window, folder / "backtest")
-        tca = write_tca_day(day.runner.journal, window.day, folder / "tca", self.tca_sink)
+        tca = write_tca_day(day.runner.journal, window.day, folder / "tca", self.tca_sink,
+                            costs=cost_rates(day.runner.deployed),  # + the attribution
+                            attribution_sink=self.attribution_sink)
         summary = outcome.summary
         write_json(folder / "day.json", {
             "day": window.day.isoformat(), "session": str(window), "status": outcome.status,

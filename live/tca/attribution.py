@@ -36,7 +36,7 @@ from typing import Any
 from live.tca.daily import ALL_ALGOS
 from live.tca.extract import TcaTables
 from live.tca.metrics import ChildTca, ParentTca
-from strategies.costs import CostRates, order_cost_breakdown
+from strategies.costs import CostRates, load_cost_rates, order_cost_breakdown
 from strategies.errors import BadInputError
 from strategies.files import atomic_write
 
@@ -113,6 +113,16 @@ def _costs(children: Sequence[ChildTca], rates: CostRates) -> float:
     return sum(order_cost_breakdown(rates, is_buy=c.side > 0,
                                     notional_inr=c.avg_fill_price * c.filled_qty).total_inr
                for c in children if c.filled_qty and c.avg_fill_price is not None)
+
+
+def rates_for(tables: TcaTables, known: Mapping[str, CostRates], day: date | None
+              ) -> dict[str, CostRates]:
+    """``known`` (each deployed version's own schedule), and for a strategy of ``tables``
+    not in it (a version no longer deployed) the schedule in force on ``day``."""
+    rates = dict(known)
+    for strategy in sorted({p.strategy for p in tables.parents} - set(rates)):
+        rates[strategy] = load_cost_rates(on=day)
+    return rates
 
 
 def attribution(tables: TcaTables, rates: Mapping[str, CostRates]) -> Attribution:

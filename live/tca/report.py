@@ -8,16 +8,24 @@ import base64
 import html
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from live.journal import Journal
+from live.tca.attribution import (
+    AttributionSink,
+    attribution,
+    rates_for,
+    text_lines,
+    write_attribution,
+)
 from live.tca.daily import ALL_ALGOS, DailyTca
 from live.tca.extract import TcaTables, tca_tables
 from live.tca.metrics import MARKOUT_BARS
+from strategies.costs import CostRates
 from strategies.files import atomic_write
 
 DAILY_COLUMNS: tuple[str, ...] = (
@@ -160,11 +168,22 @@ TcaSink = Callable[[TcaTables, TcaReportFiles], None]
 
 
 def write_tca_day(journal: Journal, day: date, folder: Path,
-                  sink: TcaSink | None = None) -> list[str]:
+                  sink: TcaSink | None = None, *, costs: Mapping[str, CostRates] | None = None,
+                  attribution_sink: AttributionSink | None = None) -> list[str]:
     """The day close's TCA: the journal's orders of ``day`` analysed, written to ``folder``,
-    handed to ``sink`` (the MLflow log); one summary line per strategy version and algo."""
+    handed to ``sink`` (the MLflow log); one summary line per strategy version and algo.
+    With ``costs`` (each strategy's cost rates) the day's attribution too, from the same
+    tables (:mod:`live.tca.attribution`): written beside it (``../attribution``), handed to
+    ``attribution_sink``, and its lines added."""
     tables = tca_tables(journal, day)
     files = write_tca_report(tables, folder)
     if sink is not None:
         sink(tables, files)
-    return text_summary(tables).splitlines()
+    lines = text_summary(tables).splitlines()
+    if costs is not None:
+        report = attribution(tables, rates_for(tables, costs, day))
+        written = write_attribution(report, folder.parent / "attribution")
+        if attribution_sink is not None:
+            attribution_sink(report, written)
+        lines += text_lines(report)
+    return lines
