@@ -91,3 +91,12 @@ def test_cli_tca_report_missing_journal_exits_two_and_creates_nothing(tmp_path: 
 
 def test_cli_tca_report_bad_day_exits_two() -> None:
     assert main(["tca", "report", "--day", "03/03/2025"]) == 2
+
+
+def test_day_close_writes_the_attribution_beside_the_tca(served: Served) -> None:
+    folder, _ = served
+    report = json.loads((folder / "attribution" / "attribution.json").read_text())
+    (row,) = report["rows"]
+    parts = sum(row[c] for c in report["components"])
+    assert row["strategy"] == "ema_cross" and row["net_inr"] == pytest.approx(parts)
+    assert (folder / "attribution" / "attribution.html").is_file()
