@@ -17,7 +17,7 @@ from live.anomaly.latency import Latency
 from live.anomaly.order_rate import OrderRate
 from live.anomaly.pnl_explained import PnlExplained
 from live.anomaly.stuck_orders import StuckOrders
-from live.bus import Envelope
+from live.bus import Envelope, SeenIds
 from live.events import AlertRaised, Event, Message
 from live.state import LiveState
 
@@ -43,10 +43,13 @@ class AnomalyRegistry:
         self.detectors = detectors(thresholds, state)
         self.wall_clock = wall_clock
         self.pending: list[Finding] = []
+        self._seen = SeenIds()
 
     def sink(self, envelope: Envelope) -> None:
-        """The bus sink: every event of a journaled envelope, in order."""
-        if isinstance(envelope.messages[0], Event):
+        """The bus sink: every event of a journaled envelope, in order; a redelivered or
+        duplicated envelope is skipped by message id (as the journal and the state do)."""
+        if isinstance(envelope.messages[0], Event) and \
+                self._seen.first_time(envelope.message_id):
             for message in envelope.messages:
                 self.observe(message)
 

@@ -81,3 +81,13 @@ def test_every_finding_code_has_a_severity_and_a_meaning() -> None:
     (found,) = reg.drain()
     assert found.code == FILL_UNKNOWN_ORDER and found.severity is ALERT_CODES[found.code][0]
     assert all(meaning for _, meaning in ALERT_CODES.values())
+
+
+def test_registry_sink_skips_a_redelivered_envelope() -> None:
+    reg = registry(max_orders_per_window=1)
+    first = Envelope("OrderIntended", "m1", (intent(T0, "tr-a"),))
+    reg.sink(first)
+    reg.sink(first)  # an at-least-once transport delivering it again: one intent, no runaway
+    assert reg.drain() == []
+    reg.sink(Envelope("OrderIntended", "m2", (intent(at(1), "tr-b"),)))
+    assert [f.code for f in reg.drain()] == ["order_rate_runaway"]
