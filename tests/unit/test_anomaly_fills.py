@@ -139,3 +139,21 @@ def test_pnl_random_fills_and_bars_are_always_explained(
             flow += [order, fill(order, ts, round(price, 2), trade=f"t{i}")]
         flow.append(bar(ts + timedelta(seconds=30), round(close, 2)))
     assert run_pnl(flow, tolerance_inr=0.01) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 4), st.integers(1, 4),
+                          st.floats(0.0, 5.0)), min_size=1, max_size=20))
+def test_fills_within_their_intents_raise_nothing(
+        orders: list[tuple[bool, int, int, float]]) -> None:
+    """Limit orders of any side and size, each filled in parts that never exceed it, at
+    its limit or better: no fill is a mismatch."""
+    detector, flow = FillMatch(0.0), list[Message]()
+    for i, (buy, lots, parts, better) in enumerate(orders):
+        order = intent(at(i), f"tr-{i}", side=Side.BUY if buy else Side.SELL,
+                       qty=lots * parts * 75, limit=100.0)
+        price = 100.0 - better if buy else 100.0 + better
+        flow.append(order)
+        flow += [fill(order, at(i), price, qty=lots * 75, trade=f"t{i}-{p}")
+                 for p in range(parts)]
+    assert codes(detector, flow) == []
