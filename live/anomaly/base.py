@@ -27,7 +27,8 @@ FILL_OUTSIDE_LIMIT = "fill_outside_limit"
 #: code -> (severity, meaning): the contract with the playbooks (README, Anomaly detectors)
 ALERT_CODES: Mapping[str, tuple[Severity, str]] = {
     ORDER_STUCK: (Severity.WARNING, "an order worked longer than anomaly.stuck_order_seconds"),
-    DUPLICATE_SIGNAL: (Severity.ERROR, "one strategy/symbol/side/bar signalled on two traces"),
+    DUPLICATE_SIGNAL: (Severity.ERROR, "one strategy/symbol/entry side/bar signalled on two "
+                                        "traces"),
     ORDER_RATE_RUNAWAY: (Severity.CRITICAL, "a strategy intended more orders in a window "
                                             "than anomaly.max_orders_per_window"),
     SIGNAL_FLIP_FLOP: (Severity.WARNING, "a strategy's entry direction changed more often "

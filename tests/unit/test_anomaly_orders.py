@@ -157,3 +157,8 @@ def test_benign_flows_raise_nothing(steps: list[tuple[int, bool, int]]) -> None:
         for d in detectors:
             found += feed(d, messages)
     assert found == []
+
+
+def test_duplicate_signal_exits_on_two_legs_of_one_bar_are_not_duplicates() -> None:
+    assert feed(DuplicateSignals(), [signal(T0, SignalSide.FLAT, "tr-flatten"),
+                                     signal(T0, SignalSide.FLAT, "tr-exit")]) == []
