@@ -59,10 +59,39 @@ class BarLoop(RunnerCore):
         (waiting for the next bar) polls the kill commands (:meth:`between_bars`); a live
         feed's alerts, holds and warm-up bars as the module says (:meth:`_feed_note`)."""
         fed = 0
-        for item in bars:
-            fed += self._feed_note(item) if not isinstance(item, FeedBar) else \
-                self._bar(item, pause)
-            self.raise_anomalies()  # what the detectors found on this item, journaled
+        for bar in bars:
+            self.raise_anomalies()  # found on the item before (live: <= an idle slice ago)
+            if not isinstance(bar, FeedBar):
+                fed += self._feed_note(bar)
+                continue
+            fed += 1
+            history = self.symbol_history(bar.symbol)
+            if not self._admit(bar, history):
+                continue
+            if self.broker_held(bar.ts):  # a dead broker session: journaled, nothing sent
+                self.summary.bars += 1
+                continue
+            self._session_start(bar, history)
+            if self.market is not None:
+                self.market(bar)
+            self.pushed_updates(bar.ts)
+            self.poll_fills(bar)
+            self._protect(bar)
+            self._controls(bar, history)
+            sent = self.summary.intents
+            self.work_parents(bar)  # the execution algos' children due at this bar
+            self._on_close(bar, history)
+            if self.summary.intents > sent:  # a broker filling at once: protect right away
+                self.poll_fills(bar)
+                self._protect(bar)
+            self._exits_overdue(bar, history)
+            self.summary.bars += 1
+            if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
+                self.snapshots.after_bar(self.state, self.journal)
+            self.raise_anomalies()
+            if pause is not None:
+                pause()
+        self.raise_anomalies()
         if not fed:
             self.alert(self.clock(), Severity.WARNING, "empty_feed",
                        "the feed yielded no bars for the requested range: nothing was "
@@ -71,36 +100,6 @@ class BarLoop(RunnerCore):
             self.snapshots.take(self.state, self.journal)
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
-
-    def _bar(self, bar: FeedBar, pause: Callable[[], None] | None) -> int:
-        """One live bar through the whole path (1: it counts as fed, admitted or not)."""
-        history = self.symbol_history(bar.symbol)
-        if not self._admit(bar, history):
-            return 1
-        if self.broker_held(bar.ts):  # a dead broker session: journaled, nothing sent
-            self.summary.bars += 1
-            return 1
-        self._session_start(bar, history)
-        if self.market is not None:
-            self.market(bar)
-        self.pushed_updates(bar.ts)
-        self.poll_fills(bar)
-        self._protect(bar)
-        self._controls(bar, history)
-        sent = self.summary.intents
-        self.work_parents(bar)  # the execution algos' children due at this bar
-        self._on_close(bar, history)
-        if self.summary.intents > sent:  # a broker filling at once: protect right away
-            self.poll_fills(bar)
-            self._protect(bar)
-        self._exits_overdue(bar, history)
-        self.summary.bars += 1
-        if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
-            self.snapshots.after_bar(self.state, self.journal)
-        self.raise_anomalies()
-        if pause is not None:
-            pause()
-        return 1
 
     def _feed_note(self, item: Idle | FeedAlert | FeedHold | WarmBar) -> int:
         """An item of the feed that is not a live bar; 1 when it was a (warm-up) bar."""
