@@ -4,17 +4,17 @@ long at 30 and short again at 32 (two direction changes within ten minutes)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from live.adapters.paper import FillModel, PaperExchange
-from live.anomaly.base import ALERT_CODES, SIGNAL_FLIP_FLOP, AnomalyThresholds
+from live.anomaly.base import ALERT_CODES, ORDER_STUCK, SIGNAL_FLIP_FLOP, AnomalyThresholds
 from live.db import make_engine
 from live.events import AlertRaised, SignalRaised
 from live.journal import open_journal
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
-from live.runner.feed import replay_bars, replay_frame
+from live.runner.feed import Idle, replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.params import get_params
 from strategies.roster import get_strategy
@@ -76,3 +76,14 @@ def test_restart_does_not_raise_a_journaled_anomaly_again(tmp_path: Path) -> Non
     second = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))
     second.run(bars(45)[39:])  # the last journaled bar again, then new ones
     assert [a.code for a in alerts(second)].count(SIGNAL_FLIP_FLOP) == 1
+
+
+def test_stuck_order_found_between_bars_on_an_idle_marker(tmp_path: Path) -> None:
+    runner = runner_in(tmp_path, AnomalyThresholds(stuck_order_seconds=300))
+    feed = bars(23)  # the first entry is intended at the close of bar 22: nothing fills it
+    runner.run([*feed, Idle(feed[-1].ts + timedelta(seconds=299))])
+    assert [a.code for a in alerts(runner)] == []
+    runner.run([Idle(feed[-1].ts + timedelta(seconds=301))])
+    (stuck,) = [a for a in alerts(runner) if a.code == ORDER_STUCK]
+    (working,) = runner.state.working.values()
+    assert stuck.trace_id == working.trace_id
