@@ -14,7 +14,7 @@ from live.events import AlertRaised, SignalRaised
 from live.journal import open_journal
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
-from live.runner.feed import Idle, replay_bars, replay_frame
+from live.runner.feed import FeedBar, Idle, replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.params import get_params
 from strategies.roster import get_strategy
@@ -44,7 +44,7 @@ def runner_in(folder: Path, thresholds: AnomalyThresholds | None) -> Runner:
     return runner
 
 
-def bars(count: int) -> list:
+def bars(count: int) -> list[FeedBar]:
     frame = replay_frame(nse_index_1m_path(), ["NIFTY"], date(2025, 3, 3), date(2025, 3, 3))
     return list(replay_bars(frame))[:count]
 
