@@ -3,6 +3,7 @@ triggers each detector and the one that just does not, and benign random flows."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -25,7 +26,7 @@ from tests.anomaly_flows import T0, at, bar, confirmed, fill, intent, signal
 
 
 def feed(detector: StuckOrders | DuplicateSignals | OrderRate | FlipFlop,
-         messages: list[Message]) -> list[Finding]:
+         messages: Sequence[Message]) -> list[Finding]:
     out: list[Finding] = []
     for m in messages:
         out += detector.observe(m, T0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,14 +22,14 @@ from stratops.settings import SettingsError, load_settings
 from tests.anomaly_flows import T0, at, bar, fill, intent
 
 
-def registry(**thresholds: float) -> AnomalyRegistry:
+def registry(**thresholds: Any) -> AnomalyRegistry:
     return AnomalyRegistry(AnomalyThresholds(**thresholds), LiveState(), lambda: T0)
 
 
 @pytest.mark.parametrize(("field", "value"), [
     ("stuck_order_seconds", 0.0), ("max_orders_per_window", 0), ("latency_z_max", -1.0),
     ("pnl_tolerance_inr", -0.01)])
-def test_thresholds_out_of_range_are_refused_naming_the_key(field: str, value: float) -> None:
+def test_thresholds_out_of_range_are_refused_naming_the_key(field: str, value: Any) -> None:
     with pytest.raises(AnomalyConfigError, match=f"anomaly.{field}={value!r}"):
         AnomalyThresholds(**{field: value})
 
