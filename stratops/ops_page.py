@@ -62,17 +62,19 @@ code{background:#eee;padding:1px 3px;word-break:break-all}
 <h2>Trace</h2><input id="trace-id" size="40" placeholder="trace id">
 <button id="btn-trace">show</button>
 <table id="trace"><thead><tr><th>seq</th><th>time</th><th>kind</th><th>+ms from start</th>
-<th>+ms from previous</th></tr></thead><tbody></tbody></table>
+<th>+ms from previous</th><th>journaled +ms after previous</th></tr></thead>
+<tbody></tbody></table>
 </div></div>
 <script>
 "use strict";
 let csrf = null;
 const $ = (id) => document.getElementById(id);
-function fmt(v) { return (v === null || v === undefined) ? "-" :
-  (typeof v === "number" ? v.toLocaleString("en-IN", {minimumFractionDigits: 2,
-   maximumFractionDigits: 2}) : String(v)); }
+function fmt(v, digits) { return (v === null || v === undefined) ? "-" :
+  (typeof v === "number" ? v.toLocaleString("en-IN", {minimumFractionDigits: digits,
+   maximumFractionDigits: digits}) : String(v)); }
+// numeric: 1 = money/price (2 decimals), 2 = a count (none)
 function cell(tr, v, numeric) { const td = document.createElement("td");
-  td.textContent = fmt(v); if (numeric) { td.className = "n";
+  td.textContent = fmt(v, numeric === 2 ? 0 : 2); if (numeric) { td.className = "n";
   if (typeof v === "number") td.dataset.value = String(v); } tr.appendChild(td); return td; }
 function traceCell(tr, id) { const td = document.createElement("td");
   const a = document.createElement("a"); a.href = "#"; a.textContent = id;
@@ -91,12 +93,12 @@ function render(s) {
     cell(tr, r.net_inr, 1); });
   fill("positions", s.positions || [], (tr, r) => { tr.dataset.strategy = r.strategy;
     tr.dataset.symbol = r.symbol; cell(tr, r.strategy); cell(tr, r.symbol);
-    cell(tr, r.net_qty, 1); cell(tr, r.avg_price, 1); cell(tr, r.last, 1);
+    cell(tr, r.net_qty, 2); cell(tr, r.avg_price, 1); cell(tr, r.last, 1);
     cell(tr, r.unrealised_inr, 1); cell(tr, r.realised_inr, 1); });
   fill("health", s.health || [], (tr, r) => { tr.dataset.strategy = r.strategy;
     cell(tr, r.strategy); const k = cell(tr, r.kill); k.className = r.kill === "off" ? "ok" : "bad";
-    cell(tr, r.mode); cell(tr, r.refusals, 1); cell(tr, r.signals, 1); cell(tr, r.orders, 1);
-    cell(tr, r.fills, 1);
+    cell(tr, r.mode); cell(tr, r.refusals, 2); cell(tr, r.signals, 2); cell(tr, r.orders, 2);
+    cell(tr, r.fills, 2);
     cell(tr, (r.last_decision_ts || "").slice(11, 19) + " " + r.last_decision);
     const td = document.createElement("td");
     const p = document.createElement("button"); p.textContent = "pause"; p.className = "pause";
@@ -107,12 +109,12 @@ function render(s) {
       reason: $("kill-reason").value || "resume requested from the operator page"}));
     td.append(p, u); tr.appendChild(td); });
   fill("orders", s.working_orders || [], (tr, r) => { cell(tr, r.client_key); cell(tr, r.strategy);
-    cell(tr, r.symbol); cell(tr, r.side); cell(tr, r.qty, 1); cell(tr, r.filled_qty, 1);
+    cell(tr, r.symbol); cell(tr, r.side); cell(tr, r.qty, 2); cell(tr, r.filled_qty, 2);
     cell(tr, r.status); cell(tr, r.type); traceCell(tr, r.trace_id); });
-  fill("fills", s.fills || [], (tr, r) => { tr.dataset.seq = String(r.seq); cell(tr, r.seq, 1);
-    cell(tr, r.ts); cell(tr, r.strategy); cell(tr, r.symbol); cell(tr, r.side); cell(tr, r.qty, 1);
+  fill("fills", s.fills || [], (tr, r) => { tr.dataset.seq = String(r.seq); cell(tr, r.seq, 2);
+    cell(tr, r.ts); cell(tr, r.strategy); cell(tr, r.symbol); cell(tr, r.side); cell(tr, r.qty, 2);
     cell(tr, r.price, 1); cell(tr, r.charges_inr, 1); traceCell(tr, r.trace_id); });
-  fill("alerts", s.alerts || [], (tr, r) => { cell(tr, r.seq, 1); cell(tr, r.ts);
+  fill("alerts", s.alerts || [], (tr, r) => { cell(tr, r.seq, 2); cell(tr, r.ts);
     const sev = cell(tr, r.severity); if (r.severity !== "info") sev.className = "bad";
     cell(tr, r.code); cell(tr, r.message); traceCell(tr, r.trace_id); });
   const risk = s.risk || {};
@@ -125,7 +127,7 @@ function render(s) {
   const pr = s.promotion || {}; const aliases = pr.aliases || {};
   $("promotion-note").textContent = pr.error || "";
   fill("deployments", pr.deployments || [], (tr, r) => { cell(tr, r.strategy); cell(tr, r.stage);
-    cell(tr, r.version, 1); const a = (aliases[r.strategy] || {})[r.stage];
+    cell(tr, r.version, 2); const a = (aliases[r.strategy] || {})[r.stage];
     const c = cell(tr, a === undefined ? "none" : a);
     if (String(a) !== String(r.version)) c.className = "bad"; });
   fill("requests", pr.requests || [], (tr, r) => { cell(tr, r.id); cell(tr, r.kind);
@@ -134,8 +136,9 @@ function render(s) {
 }
 async function showTrace(id) { $("trace-id").value = id;
   const r = await fetch("/api/trace/" + encodeURIComponent(id)); const t = await r.json();
-  fill("trace", t.entries, (tr, e) => { cell(tr, e.seq, 1); cell(tr, e.ts); cell(tr, e.kind);
-    cell(tr, e.since_start_ms, 1); cell(tr, e.since_prev_ms, 1); }); }
+  fill("trace", t.entries, (tr, e) => { cell(tr, e.seq, 2); cell(tr, e.ts); cell(tr, e.kind);
+    cell(tr, e.since_start_ms, 1); cell(tr, e.since_prev_ms, 1);
+    cell(tr, e.recorded_after_prev_ms, 1); }); }
 function showSession(s) { csrf = s.user ? s.csrf : null;
   $("who").textContent = s.user ? "signed in as " + s.user + " (" + s.roles.join(", ") +
     ") until " + s.expires : "read-only (not signed in)";

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -215,27 +215,32 @@ class JournalView:
                 "kill_switches": {k: str(v) for k, v in self.state.kill_switches.items()}}
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        """One trace's checked entries in order, with the time since its first entry and
-        since the previous one (ms, by ``ts_event``)."""
-        query = (sa.select(JOURNAL.c.seq, JOURNAL.c.ts_event, JOURNAL.c.kind, JOURNAL.c.body)
+        """One trace's checked entries in order: the event-time latency since its first
+        entry and since the previous one, and the record-time gap to the previous one (how
+        long the runner took to journal it; ms)."""
+        query = (sa.select(JOURNAL.c.seq, JOURNAL.c.ts_event, JOURNAL.c.ts_record,
+                           JOURNAL.c.kind)
                  .where(JOURNAL.c.trace_id == trace_id, JOURNAL.c.seq <= self.position[0])
                  .order_by(JOURNAL.c.seq))
         with self.journal.engine.connect() as conn:
             rows = conn.execute(query).all()
-        from datetime import datetime
-
         out: list[dict[str, Any]] = []
-        first = prev = None
+        first = prev = prev_record = None
         for row in rows:
-            ts = datetime.fromisoformat(row.ts_event)
+            ts, recorded = datetime.fromisoformat(row.ts_event), \
+                datetime.fromisoformat(row.ts_record)
             first = first or ts
             out.append({"seq": row.seq, "ts": row.ts_event, "kind": row.kind,
-                        "since_start_ms": (ts - first).total_seconds() * 1000,
-                        "since_prev_ms": 0.0 if prev is None
-                        else (ts - prev).total_seconds() * 1000,
-                        "body": row.body})
-            prev = ts
+                        "since_start_ms": _ms(ts - first),
+                        "since_prev_ms": 0.0 if prev is None else _ms(ts - prev),
+                        "recorded_after_prev_ms": 0.0 if prev_record is None
+                        else _ms(recorded - prev_record)})
+            prev, prev_record = ts, recorded
         return out
+
+
+def _ms(delta: timedelta) -> float:
+    return delta.total_seconds() * 1000
 
 
 def _plain(row: FillRow) -> dict[str, Any]:

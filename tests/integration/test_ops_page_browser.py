@@ -26,10 +26,10 @@ from live.db import make_engine
 from live.events import KillSwitchChanged, OrderFilled
 from live.governance.kill import verified_commands
 from live.state import replay
+from strategies.costs import load_cost_rates, order_cost_breakdown
 from stratops.cli import main
 from stratops.governance_ops import directory
 from stratops.risk_view import risk_inputs, risk_view
-from strategies.costs import load_cost_rates, order_cost_breakdown
 from tests.chain_tamper import Identities
 from tests.ops_stack import OpsStack, governed_project, running
 from tests.synthetic_datasets import nse_index_1m_path

@@ -77,7 +77,10 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  # not trade (expired, none current)
                  "MasterRejectedError", "ContractRefusedError",
                  # added since: a runner that lost its hot-standby leader lease (fenced)
-                 "FencedError"}
+                 "FencedError",
+                 # added since: the operator page's refused sign-in, an action without a
+                 # session or CSRF token
+                 "LoginRefused", "NotSignedIn"}
 
 
 def _modules() -> Iterator[object]:

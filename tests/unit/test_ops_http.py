@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+
 import pytest
 import requests
 
 from live.db import make_engine
+from live.governance.delegation import grant_payload
+from live.governance.identity import load_private_key
 from live.governance.kill import approve_rearm, verified_commands
-from stratops.governance_ops import directory, service
-from stratops.ops_auth import COOKIE, CSRF_HEADER
+from live.governance.promotion import GovernanceRefusal
+from live.governance.signing import sign
+from stratops.governance_ops import directory, service, signer_for
+from stratops.ops_auth import COOKIE, CSRF_HEADER, encode_token
 from tests.ops_stack import OpsStack, governed_project, running, stranger_keys
 
 
@@ -63,11 +68,6 @@ def test_ops_login_after_the_challenge_expired_is_refused(stack: OpsStack) -> No
 def test_ops_login_signed_with_a_key_the_roles_do_not_list_is_refused_and_audited(
         stack: OpsStack) -> None:
     wrong = stranger_keys(stack.root / "wrong", "bob")
-    from live.governance.delegation import grant_payload
-    from live.governance.identity import load_private_key
-    from live.governance.signing import sign
-    from stratops.ops_auth import encode_token
-
     payload = grant_payload(stack.challenge())
     forged = sign(payload, load_private_key("bob", wrong), "bob", now=stack.clock(),
                   ttl_seconds=600)
@@ -78,11 +78,6 @@ def test_ops_login_signed_with_a_key_the_roles_do_not_list_is_refused_and_audite
 
 
 def test_ops_login_by_a_user_the_roles_do_not_know_is_refused(stack: OpsStack) -> None:
-    from live.governance.delegation import grant_payload
-    from live.governance.identity import load_private_key
-    from live.governance.signing import sign
-    from stratops.ops_auth import encode_token
-
     keys = stranger_keys(stack.root / "mallory", "mallory")
     payload = grant_payload(stack.challenge())
     signature = sign(payload, load_private_key("mallory", keys), "mallory", now=stack.clock(),
@@ -150,9 +145,6 @@ def test_ops_session_cookie_is_useless_after_logout(stack: OpsStack) -> None:
 
 def test_ops_rearm_request_from_the_page_cannot_be_approved_by_its_maker(
         stack: OpsStack) -> None:
-    from live.governance.promotion import GovernanceRefusal
-    from stratops.governance_ops import signer_for
-
     reply = stack.signed_in("carol").post(f"{stack.url}/api/rearm", timeout=60,
                                           json={"scope": "range_breakout", "reason": "ok"})
     ref = reply.json()["ref"]
@@ -162,8 +154,6 @@ def test_ops_rearm_request_from_the_page_cannot_be_approved_by_its_maker(
 
 def test_ops_rearm_request_from_the_page_approved_by_another_risk_officer_verifies(
         stack: OpsStack) -> None:
-    from stratops.governance_ops import signer_for
-
     reply = stack.signed_in("bob").post(f"{stack.url}/api/rearm", timeout=60,
                                         json={"scope": "range_breakout", "reason": "ok"})
     approve_rearm(service(stack.settings), reply.json()["ref"],
