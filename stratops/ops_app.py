@@ -14,7 +14,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, Field
 
 from live.governance.promotion import GovernanceRefusal
-from stratops.ops_auth import COOKIE, CSRF_HEADER, LoginRefused, NotSignedIn, Session
+from stratops.ops_auth import (
+    COOKIE,
+    CSRF_HEADER,
+    LoginRefused,
+    NotSignedIn,
+    Session,
+    TooManyChallenges,
+)
 from stratops.ops_page import PAGE
 from stratops.ops_server import OpsServer
 
@@ -106,7 +113,11 @@ def _session_json(session: Session | None) -> dict[str, Any]:
 def _auth_routes(app: FastAPI, server: OpsServer) -> None:
     @app.post("/api/challenge")
     def challenge() -> JSONResponse:
-        return JSONResponse({"challenge": server.auth.new_challenge(),
+        try:
+            text = server.auth.new_challenge()
+        except TooManyChallenges as exc:
+            return _refused(429, str(exc))
+        return JSONResponse({"challenge": text,
                              "expires_in_seconds": server.settings.ops.challenge_ttl_seconds})
 
     @app.post("/api/login")

@@ -37,6 +37,7 @@ from strategies.errors import RefusedError
 
 LOGIN_ROLES = tuple(sorted(set(PULLERS) | set(REARM_MAKERS)))
 COOKIE = "stratops_ops"
+MAX_PENDING_CHALLENGES = 256  # unauthenticated callers make them: bound the memory
 CSRF_HEADER = "X-CSRF-Token"
 
 
@@ -51,6 +52,10 @@ class LoginRefused(RefusedError):
 
 class NotSignedIn(RefusedError):
     """An action without a valid session or CSRF token (refused and audited)."""
+
+
+class TooManyChallenges(RefusedError):
+    """More unused sign-in challenges are pending than :data:`MAX_PENDING_CHALLENGES`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,9 @@ class OpsAuth:
         """A one-time challenge with a new session key (shown to the user to sign)."""
         now = self.clock()
         self._challenges = {k: c for k, c in self._challenges.items() if c.expires > now}
+        if len(self._challenges) >= MAX_PENDING_CHALLENGES:
+            raise TooManyChallenges(f"{len(self._challenges)} sign-in challenges are pending; "
+                                    "try again when they expire")
         private, public = session_keypair()
         nonce = secrets.token_hex(16)
         self._challenges[nonce] = _Challenge(private, now + self.challenge_ttl)
@@ -146,6 +154,7 @@ class OpsAuth:
         session = Session(secrets.token_urlsafe(32), user.name, tuple(sorted(user.roles)),
                           secrets.token_urlsafe(32), challenge.private_key,
                           {"payload": payload, "signature": signature.to_dict()}, expires)
+        self._sessions = {k: v for k, v in self._sessions.items() if v.expires > now}
         self._sessions[session.id] = session
         return session
 

@@ -80,7 +80,7 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  "FencedError",
                  # added since: the operator page's refused sign-in, an action without a
                  # session or CSRF token
-                 "LoginRefused", "NotSignedIn"}
+                 "LoginRefused", "NotSignedIn", "TooManyChallenges"}
 
 
 def _modules() -> Iterator[object]:
