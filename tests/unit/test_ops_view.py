@@ -26,8 +26,8 @@ from live.events import (
 )
 from live.journal import Journal, open_journal
 from live.state import replay
-from stratops.ops_view import JournalView
 from strategies.costs import load_cost_rates, order_cost_breakdown
+from stratops.ops_view import JournalView
 from tests.chain_tamper import rechain_journal
 from tests.unit.test_journal import sample_session
 
