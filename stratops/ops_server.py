@@ -79,8 +79,14 @@ class OpsServer:
         """Fold new journal rows (and re-read promotion state when due or asked); True when
         the page's data changed (a new version is published)."""
         with self._lock:
-            view = self._open_view()
-            folded = view.poll() if view is not None else 0
+            try:
+                view = self._open_view()
+                folded = view.poll() if view is not None else 0
+            except (sa.exc.SQLAlchemyError, StratopsError, OSError) as exc:
+                self.view = None  # it may hold part of a read: rebuild from seq 1 next time
+                return self._publish({"seq": self.payload.get("seq", 0),
+                                      "journal": f"journal unreadable: {exc}"[:500],
+                                      "mode": self.settings.ops.mode})
             due = promotion or time.monotonic() - self._promotion_at >= PROMOTION_EVERY_SECONDS
             if due:
                 self._promotion = self._read_promotion()
@@ -93,12 +99,16 @@ class OpsServer:
                 {"seq": 0, "journal": f"no {self.settings.ops.mode} journal at {self.url} yet"}
             payload |= {"mode": self.settings.ops.mode, "risk": self._risk,
                         "promotion": self._promotion}
-            encoded = json.dumps(payload, default=str)
-            if encoded == self.encoded:
-                return False
-            self.payload, self.encoded = payload, encoded
-            self.version += 1
-            return True
+            return self._publish(payload)
+
+    def _publish(self, payload: dict[str, Any]) -> bool:
+        """Make ``payload`` the page's state (a new version) unless it is unchanged."""
+        encoded = json.dumps(payload, default=str)
+        if encoded == self.encoded:
+            return False
+        self.payload, self.encoded = payload, encoded
+        self.version += 1
+        return True
 
     def _read_risk(self, view: JournalView) -> dict[str, Any]:
         from stratops.risk_view import risk_inputs, risk_view
