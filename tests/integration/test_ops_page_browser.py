@@ -35,6 +35,8 @@ from tests.ops_stack import OpsStack, governed_project, running
 from tests.synthetic_datasets import nse_index_1m_path
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, stores_in
 
+pytestmark = pytest.mark.integration
+
 FLIP = 30
 REPO = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 10
