@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -70,13 +71,29 @@ class Page:
         runner.run(day_bars(bars))
 
     def wait_for(self, condition: object, what: str) -> None:
-        WebDriverWait(self.browser, WAIT_SECONDS).until(
+        """Until ``condition(browser)``; a table re-rendered under the check is retried."""
+        WebDriverWait(self.browser, WAIT_SECONDS,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda b: condition(b), message=what)  # type: ignore[operator]
 
+    def cells(self, selector: str) -> list[float]:
+        """The numeric cells' full-precision values under ``selector``, read in one script
+        (the page re-renders tables whole; one script sees one rendering)."""
+        found = self.browser.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]))"
+            ".map((td) => td.dataset.value === undefined ? null : td.dataset.value);",
+            selector)
+        return [float("nan") if v is None else float(v) for v in found]
+
+    def click_pause(self, strategy: str) -> None:
+        """Click the strategy's pause button (found and clicked in one script: the health
+        table may be re-rendered between a lookup and a click)."""
+        self.browser.execute_script(
+            "document.querySelector(arguments[0]).click();",
+            f"#health tr[data-strategy='{strategy}'] button.pause")
+
     def values(self, table: str, key: str) -> list[float]:
-        row = self.browser.find_element(By.CSS_SELECTOR, f"#{table} tr[data-strategy='{key}']")
-        return [float(td.get_attribute("data-value") or "nan")
-                for td in row.find_elements(By.CSS_SELECTOR, "td.n")]
+        return self.cells(f"#{table} tr[data-strategy='{key}'] td.n")
 
 
 def _project(root: Path) -> Identities:
@@ -159,9 +176,7 @@ def test_ops_page_risk_utilisation_equals_the_risk_report(page: Page) -> None:
     page.wait_for(lambda b: _page_seq(page) == _head(page), "the page at the journal's head")
     settings = page.stack.settings
     report = risk_view(risk_inputs(settings), replay(page.stores.journal()))
-    rows = page.browser.find_elements(By.CSS_SELECTOR, "#risk tbody tr")
-    shown = [float(r.find_elements(By.CSS_SELECTOR, "td.n")[0].get_attribute("data-value")
-                   or "nan") for r in rows]
+    shown = page.cells("#risk tbody tr td.n:nth-child(3)")
     assert shown == [r.value for r in report.rows]
 
 
@@ -174,8 +189,7 @@ def test_ops_page_shows_a_new_fill_once_the_runner_journals_it(page: Page) -> No
 
 
 def test_ops_page_pause_without_signing_in_is_refused_and_audited(page: Page) -> None:
-    page.browser.find_element(
-        By.CSS_SELECTOR, "#health tr[data-strategy='ema_cross'] button.pause").click()
+    page.click_pause("ema_cross")
     page.wait_for(lambda b: "not signed in" in b.find_element(By.ID, "action-msg").text,
                   "the refusal on the page")
     last = [r for r in page.stack.audit() if r.kind == "refused"][-1]
@@ -197,8 +211,7 @@ def test_ops_page_signed_in_pause_is_journaled_by_the_runner(
     browser.find_element(By.ID, "btn-login").click()
     page.wait_for(lambda b: "signed in as bob" in b.find_element(By.ID, "who").text,
                   "the signed-in session")
-    browser.find_element(
-        By.CSS_SELECTOR, "#health tr[data-strategy='ema_cross'] button.pause").click()
+    page.click_pause("ema_cross")
     page.wait_for(lambda b: "kill switch K" in b.find_element(By.ID, "action-msg").text,
                   "the kill command's id")
     page.run(FLIP + 4)  # the runner polls the governance store between bars
