@@ -147,9 +147,10 @@ async function act(url, body) {
   const headers = {"Content-Type": "application/json"}; if (csrf) headers["X-CSRF-Token"] = csrf;
   const r = await fetch(url, {method: "POST", headers, body: JSON.stringify(body),
     credentials: "same-origin"}); const j = await r.json();
-  const m = $("action-msg");
-  m.textContent = j.ok ? j.message : (j.error || JSON.stringify(j.detail));
-  m.className = j.ok ? "ok" : "bad"; }
+  const m = $("action-msg"); const problems = (j.checkpoint_problems || []).join("; ");
+  m.textContent = j.ok ? j.message + (problems ? " (" + problems + ")" : "")
+    : (j.error || JSON.stringify(j.detail));
+  m.className = j.ok && !problems ? "ok" : "bad"; }
 $("btn-challenge").addEventListener("click", async () => {
   const r = await fetch("/api/challenge", {method: "POST"}); const c = await r.json();
   $("login-cmd").textContent = "stratops ops login --as <you> --challenge " + c.challenge;

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import requests
 
+from live.checkpoints import read_checkpoints
 from live.db import make_engine
+from live.governance.audit import AuditLog
 from live.governance.delegation import grant_payload
 from live.governance.identity import load_private_key
 from live.governance.kill import approve_rearm, verified_commands
 from live.governance.promotion import GovernanceRefusal
 from live.governance.signing import sign
+from stratops.checkpoint_ops import AUDIT_CHAIN, audit_checkpoint_file, check_against
 from stratops.governance_ops import directory, service, signer_for
 from stratops.ops_auth import COOKIE, CSRF_HEADER, encode_token
 from tests.ops_stack import OpsStack, governed_project, running, stranger_keys
@@ -166,3 +170,21 @@ def test_ops_rearm_request_from_the_page_approved_by_another_risk_officer_verifi
 def test_ops_state_is_readable_without_signing_in(stack: OpsStack) -> None:
     reply = requests.get(f"{stack.url}/api/state", timeout=10)
     assert (reply.status_code, reply.json()["mode"]) == (200, "live")
+
+
+def test_ops_pause_seals_the_audit_log_with_a_checkpoint_that_verifies(
+        tmp_path: Path) -> None:
+    with running(tmp_path, governed_project(tmp_path)) as stack:  # no earlier refusals
+        _pause_and_check_the_seal(stack)
+
+
+def _pause_and_check_the_seal(stack: OpsStack) -> None:
+    reply = stack.signed_in("carol").post(f"{stack.url}/api/pause", timeout=60,
+                                          json={"strategy": "atr_reversal", "reason": "drill"})
+    settings = stack.settings
+    engine = make_engine(settings.governance.db_url, stack.root)
+    result = check_against(AuditLog(engine), None, audit_checkpoint_file(settings),
+                           directory(settings), chain=AUDIT_CHAIN, role=None)
+    last = read_checkpoints(audit_checkpoint_file(settings))[-1]
+    assert (reply.json()["checkpoint_problems"], result.verdict is not None and
+            result.verdict.ok, last.sealed, last.signature.signer) == ([], True, True, "carol")
