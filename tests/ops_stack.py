@@ -102,7 +102,8 @@ def stranger_keys(folder: Path, user: str) -> Path:
     return keys
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -114,7 +115,7 @@ def running(root: Path, people: Identities) -> Iterator[OpsStack]:
     clock = Clock()
     server = OpsServer(load_settings(root), clock=clock)
     server.start()
-    port = _free_port()
+    port = free_port()
     web = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1", port=port,
                                         log_level="warning", lifespan="off",
                                         timeout_graceful_shutdown=1))

@@ -6,6 +6,10 @@ signed kill command, which the runner's reader verifies."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +28,14 @@ from live.governance.signing import sign
 from stratops.checkpoint_ops import AUDIT_CHAIN, audit_checkpoint_file, check_against
 from stratops.governance_ops import directory, service, signer_for
 from stratops.ops_auth import COOKIE, CSRF_HEADER, encode_token
-from tests.ops_stack import OpsStack, governed_project, running, stranger_keys
+from stratops.settings import SettingsError, load_settings
+from tests.ops_stack import (
+    OpsStack,
+    free_port,
+    governed_project,
+    running,
+    stranger_keys,
+)
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +199,43 @@ def _pause_and_check_the_seal(stack: OpsStack) -> None:
     last = read_checkpoints(audit_checkpoint_file(settings))[-1]
     assert (reply.json()["checkpoint_problems"], result.verdict is not None and
             result.verdict.ok, last.sealed, last.signature.signer) == ([], True, True, "carol")
+
+
+def test_ops_pause_after_the_session_expired_is_refused_and_audited(stack: OpsStack) -> None:
+    client = stack.signed_in("bob")
+    stack.clock.offset = timedelta(seconds=stack.settings.ops.session_ttl_seconds + 5)
+    try:
+        reply = client.post(f"{stack.url}/api/pause", timeout=10,
+                            json={"strategy": "ema_cross", "reason": "drill"})
+    finally:
+        stack.clock.offset = timedelta()
+    last = _refusals(stack, "kill_switch")[-1]
+    assert (reply.status_code, last["actor"], "expired" in last["reason"]) == (401, "bob", True)
+
+
+def test_ops_settings_port_out_of_range_is_refused_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "stratops.yaml").write_text("ops: {port: 70000}\n")
+    with pytest.raises(SettingsError, match=r"ops\.port"):
+        load_settings(tmp_path)
+
+
+def test_stratops_ops_serve_listens_on_loopback_and_serves_the_page(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {"STRATOPS_ROOT": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "stratops.cli", "ops", "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert (page.status_code, "stratops operator page" in page.text) == (200, True)
