@@ -6,12 +6,13 @@ and its CSRF header, and is refused and audited without them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from live.governance.promotion import GovernanceRefusal
 from stratops.ops_auth import (
@@ -145,34 +146,44 @@ def _auth_routes(app: FastAPI, server: OpsServer) -> None:
 
 
 def _action_routes(app: FastAPI, server: OpsServer) -> None:
+    """Each action checks the session first, then its body: a refusal of either kind is
+    audited (FastAPI's own body validation would answer 422 before anything is recorded)."""
     from stratops import ops_actions
 
-    def run(request: Request, action: str, call: Any) -> JSONResponse:
+    async def run(request: Request, action: str, model: type[BaseModel],
+                  call: Callable[[Any, Any], ops_actions.ActionResult]) -> JSONResponse:
         try:
             session = server.auth.session(request.cookies.get(COOKIE),
                                           request.headers.get(CSRF_HEADER), action)
         except NotSignedIn as exc:
             return _refused(401, str(exc))
         try:
-            result = call(server.auth.signer(session))
+            body = model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            reason = f"bad request body: {exc.errors(include_url=False)}"[:500]
+            server.audit_refusal(session.user, action, reason)
+            return _refused(422, f"{action} refused: {reason} (audited)")
+        try:
+            result = await run_in_threadpool(call, body, server.auth.signer(session))
         except GovernanceRefusal as exc:  # audited by the governance service
             return _refused(403, f"{exc} (audited)")
-        server.refresh(promotion=True)
+        await run_in_threadpool(server.refresh, promotion=True)
         return JSONResponse({"ok": True, "ref": result.ref, "message": result.message,
                              "user": session.user,
                              "checkpoint_problems": result.checkpoint_problems})
 
     @app.post("/api/kill")
-    def kill(body: KillBody, request: Request) -> JSONResponse:
-        return run(request, "kill_switch", lambda sign: ops_actions.kill(
+    async def kill(request: Request) -> JSONResponse:
+        return await run(request, "kill_switch", KillBody, lambda body, sign: ops_actions.kill(
             server.settings, sign, body.scope, body.mode, body.reason))
 
     @app.post("/api/pause")
-    def pause(body: PauseBody, request: Request) -> JSONResponse:
-        return run(request, "kill_switch", lambda sign: ops_actions.kill(
+    async def pause(request: Request) -> JSONResponse:
+        return await run(request, "kill_switch", PauseBody, lambda body, sign: ops_actions.kill(
             server.settings, sign, body.strategy, "halt", f"paused: {body.reason}"))
 
     @app.post("/api/rearm")
-    def rearm(body: RearmBody, request: Request) -> JSONResponse:
-        return run(request, "rearm_request", lambda sign: ops_actions.rearm_request(
-            server.settings, sign, body.scope, body.reason))
+    async def rearm(request: Request) -> JSONResponse:
+        return await run(request, "rearm_request", RearmBody,
+                         lambda body, sign: ops_actions.rearm_request(
+                             server.settings, sign, body.scope, body.reason))

@@ -239,3 +239,11 @@ def test_stratops_ops_serve_listens_on_loopback_and_serves_the_page(tmp_path: Pa
         proc.terminate()
         proc.wait(timeout=10)
     assert (page.status_code, "stratops operator page" in page.text) == (200, True)
+
+
+def test_ops_kill_with_an_unknown_mode_is_refused_and_audited(stack: OpsStack) -> None:
+    reply = stack.signed_in("bob").post(f"{stack.url}/api/kill", timeout=10, json={
+        "scope": "all", "mode": "off", "reason": "re-arming is maker/checker"})
+    last = _refusals(stack, "kill_switch")[-1]
+    assert (reply.status_code, last["actor"], "bad request body" in last["reason"]) == \
+        (422, "bob", True)
