@@ -130,7 +130,8 @@ def _auth_routes(app: FastAPI, server: OpsServer) -> None:
         response = JSONResponse({"ok": True} | _session_json(session))
         max_age = int((session.expires - server.clock()).total_seconds())
         response.set_cookie(COOKIE, session.id, max_age=max_age, httponly=True,
-                            samesite="strict", secure=False, path="/")
+                            samesite="strict", secure=server.settings.ops.secure_cookie,
+                            path="/")
         return response
 
     @app.get("/api/session")

@@ -25,3 +25,6 @@ class OpsSettings(BaseModel):
                                      description="a signed-in session lasts at most this long")
     recent_rows: int = Field(200, ge=10, le=10000,
                              description="fills and alerts kept on the page")
+    secure_cookie: bool = Field(
+        False, description="mark the session cookie Secure (set it when a TLS proxy fronts "
+                           "the page; browsers then send it over HTTPS only)")
