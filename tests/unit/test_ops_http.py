@@ -247,3 +247,10 @@ def test_ops_kill_with_an_unknown_mode_is_refused_and_audited(stack: OpsStack) -
     last = _refusals(stack, "kill_switch")[-1]
     assert (reply.status_code, last["actor"], "bad request body" in last["reason"]) == \
         (422, "bob", True)
+
+
+def test_ops_page_without_a_journal_says_so_and_creates_none(tmp_path: Path) -> None:
+    with running(tmp_path, governed_project(tmp_path)) as fresh:
+        state = requests.get(f"{fresh.url}/api/state", timeout=10).json()
+    assert ("no live journal" in state["journal"],
+            (tmp_path / ".stratops" / "journal-live.db").exists()) == (True, False)
