@@ -22,6 +22,7 @@ from stratops import (
     cli_kite,
     cli_live,
     cli_report,
+    cli_ops,
     cli_research,
     cli_risk,
     cli_run,
@@ -65,6 +66,7 @@ app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
 app.add_typer(cli_report.report_app, name="report")
 app.add_typer(cli_svc.svc_app, name="svc")
+app.add_typer(cli_ops.ops_app, name="ops")
 
 
 @app.command("version")

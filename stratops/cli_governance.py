@@ -236,18 +236,10 @@ def promote_status(strategy: Annotated[str | None, typer.Argument()] = None,
                    as_json: JsonOpt = False) -> None:
     """Deployments per stage and pending requests."""
     from stratops.governance_ops import service
+    from stratops.promotion_view import promotion_status
 
-    svc = service(create=False)
-    deployments: list[dict[str, Any]]
-    requests: list[dict[str, Any]]
-    deployments = [{"strategy": s, "stage": stage, "version": version}
-                   for (s, stage), (version, _) in sorted(svc.deployments(strategy).items())]
-    requests = [{"id": row.ref, "kind": row.kind, "subject": row.subject,
-                 "what": (f"v{row.payload.get('version')} -> {row.payload.get('to_stage')}"
-                          if row.kind == "promotion" else row.payload.get("file", "")),
-                 "maker": row.maker, "state": row.state, "decided_by": row.decided_by,
-                 "payload": row.payload}
-                for row in svc.requests(strategy)]
+    status = promotion_status(service(create=False), strategy)
+    deployments, requests = status["deployments"], status["requests"]
     if as_json:
         print_json({"deployments": deployments, "requests": requests})
         return

@@ -98,26 +98,16 @@ def rearm_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = No
 def report(mode: Annotated[str, typer.Option(help="whose journal: shadow | canary | live")]
            = "shadow", as_json: JsonOpt = False) -> None:
     """Utilisation of every limit, VaR/CVaR, stress and margin for MODE's positions now."""
-    from datetime import date
-
-    from live.risk.limits import load_risk_limits
-    from live.risk.risk_report import risk_report
     from live.state import replay
-    from pipelines.datasets.catalog import find_dataset
-    from pipelines.datasets.schema import read_dataset
     from stratops.cli_live import existing_journal
+    from stratops.risk_view import risk_inputs, risk_view
     from stratops.settings import load_settings
 
-    settings = load_settings()
-    limits = load_risk_limits(settings.path(settings.governance.risk_file))
     state = replay(existing_journal(mode))  # a report never creates an empty journal
-    dataset = settings.research.datasets[0]
-    entry = find_dataset(settings.root, dataset)
-    frame = read_dataset(entry.path)
-    lots = {k: v.lot_size for k, v in (entry.meta.instruments if entry.meta else {}).items()}
-    today = max((b.ts_event.date() for b in state.last_bars.values()), default=date.today())
-    rows = risk_report(state, limits, frame, lots, settings.root, today)
-    over = any(r.utilisation is not None and r.utilisation > 1.0 for r in rows)
+    inputs = risk_inputs(load_settings())
+    limits = inputs.limits
+    view = risk_view(inputs, state)
+    today, rows, over = view.as_of, view.rows, view.exceeded
     if as_json:
         print_json({"mode": mode, "risk_version": limits.version, "as_of": today,
                     "exceeded": over,

@@ -32,6 +32,7 @@ from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
 from stratops.offhost_settings import OffhostCheckpointSettings
+from stratops.ops_settings import OpsSettings
 from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
@@ -237,6 +238,7 @@ class Settings(BaseSettings):
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(
         default_factory=OffhostCheckpointSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")

@@ -121,7 +121,13 @@ class Directory:
 
     def verify(self, payload: Mapping[str, Any], signature: Signature, *,
                now: datetime) -> User:
-        """Verify ``signature`` with the signer's key from this directory; return the signer."""
+        """Verify ``signature`` with the signer's key from this directory; return the signer.
+
+        A session key's signature (``signature.delegation``) verifies when the user's grant
+        does, at the time the action was signed, and covers this action
+        (:mod:`live.governance.delegation`)."""
+        if signature.delegation is not None:
+            return self._verify_delegated(payload, signature, now=now)
         if signature.key_id in self.revoked:
             raise KeyRevokedError(f"signature by {signature.signer!r} was made with key "
                                   f"{signature.key_id}, which {self.source} lists as revoked")
@@ -134,6 +140,20 @@ class Directory:
                 f"{self.source} (digest {self.digest[:16]}) gives them key {expected}")
         verify(payload, signature, public_key, now=now)
         return signer
+
+    def _verify_delegated(self, payload: Mapping[str, Any], signature: Signature, *,
+                          now: datetime) -> User:
+        from live.governance.delegation import DelegationError, granted_key, split_grant
+
+        assert signature.delegation is not None
+        grant, grant_signature = split_grant(signature.delegation)
+        # the grant must have been valid when the action was signed (and verify as the user)
+        user = self.verify(grant, grant_signature, now=signature.signed_time)
+        if user.name != signature.signer:
+            raise DelegationError(f"signature claims {signature.signer!r} but its session "
+                                  f"grant is {user.name!r}'s")
+        verify(payload, signature, granted_key(grant, payload, signature), now=now)
+        return user
 
     def key_owner(self, payload: Mapping[str, Any], signature: Signature) -> str | None:
         """Which listed user's key really made ``signature`` over ``payload`` (ignoring the

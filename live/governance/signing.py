@@ -72,9 +72,17 @@ class Signature:
     expires_at: str
     nonce: str
     value: str
+    # a session key's signature: the user's signed grant of that key (live.governance.
+    # delegation); the grant is checked against the user's listed key, never trusted as is
+    delegation: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.delegation is not None and not isinstance(self.delegation, Mapping):
+            raise MalformedSignatureError("delegation", f"must be a mapping, got "
+                                          f"{self.delegation!r:.80}")
         for f in fields(self):
+            if f.name == "delegation":
+                continue
             if not isinstance(getattr(self, f.name), str):
                 raise MalformedSignatureError(f.name, f"must be a string, got "
                                               f"{getattr(self, f.name)!r:.80}")
@@ -102,9 +110,15 @@ class Signature:
         """``expires_at`` as an aware UTC datetime."""
         return _parse_utc("expires_at", self.expires_at)
 
-    def to_dict(self) -> dict[str, str]:
-        """The record as plain strings, for JSON storage next to what it signs."""
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain strings (and a session key's grant), for JSON storage next to
+        what it signs."""
+        out: dict[str, Any] = asdict(self)
+        if self.delegation is None:
+            del out["delegation"]
+        else:
+            out["delegation"] = dict(self.delegation)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signature:
@@ -113,12 +127,12 @@ class Signature:
             raise MalformedSignatureError("<record>", f"must be a mapping, got {data!r:.80}")
         names = [f.name for f in fields(cls)]
         for name in names:
-            if name not in data:
+            if name not in data and name != "delegation":
                 raise MalformedSignatureError(name, "is missing")
         unknown = sorted(str(k) for k in data if k not in names)
         if unknown:
             raise MalformedSignatureError(unknown[0], "is not a signature field")
-        return cls(**{name: data[name] for name in names})
+        return cls(**{name: data[name] for name in names if name in data})
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:

@@ -80,7 +80,10 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  # not trade (expired, none current)
                  "MasterRejectedError", "ContractRefusedError",
                  # added since: a runner that lost its hot-standby leader lease (fenced)
-                 "FencedError"}
+                 "FencedError",
+                 # added since: the operator page's refused sign-in, an action without a
+                 # session or CSRF token
+                 "LoginRefused", "NotSignedIn", "TooManyChallenges"}
 
 
 def _modules() -> Iterator[object]:
