@@ -214,6 +214,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.snapshotting import SnapshotCadence
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
+    from stratops.alerts_ops import runner_playbooks
 
     settings = settings or load_settings()
     if mode not in MODES:
@@ -277,7 +278,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     snapshots=SnapshotCadence(  # the folded state every N entries
                         journal, every_events=settings.live.snapshots.every_events,
                         keep=settings.live.snapshots.keep),
-                    transport=transport)
+                    transport=transport,
+                    playbooks=runner_playbooks(settings))  # playbooks.yaml (README, Playbooks)
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

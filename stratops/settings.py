@@ -26,6 +26,7 @@ from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ImpactLaw, ResearchSettings
 from strategies.errors import BadInputError
+from stratops.alert_settings import AlertSettings
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
@@ -234,6 +235,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

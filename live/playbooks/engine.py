@@ -25,6 +25,11 @@ def proposal_id(trace_id: str, playbook: str) -> str:
     return "PB" + digest({"trace": trace_id, "playbook": playbook})[:10]
 
 
+def confirm_reason(proposal: str, playbook: str, code: str) -> str:
+    """The reason a confirmation's kill command carries (the runner recognises it)."""
+    return f"playbook {proposal} confirmed: {playbook} on {code}"
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One playbook's answer to one alert."""

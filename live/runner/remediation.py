@@ -35,11 +35,6 @@ _CONFIRMED = re.compile(r"^K(\d+): playbook (PB[0-9a-f]{10}) confirmed")
 _WORDS = re.compile(r"[A-Za-z0-9_]+")
 
 
-def confirm_reason(proposal: str, playbook: str, code: str) -> str:
-    """The reason a confirmation's kill command carries (the runner recognises it)."""
-    return f"playbook {proposal} confirmed: {playbook} on {code}"
-
-
 class Remediation(RunnerCore):
     """Playbook steps for the alerts the runner journals (see the module docstring)."""
 
