@@ -89,8 +89,12 @@ class Outbox:
     def __init__(self, path: Path, config: DeliveryConfig) -> None:
         self.path, self.config = path, config
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._tx() as conn:
-            conn.executescript(SCHEMA)
+        conn = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)  # idempotent; commits itself
+        finally:
+            conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
