@@ -49,7 +49,7 @@ class Receiver:
 
 def _serve(receiver: Receiver) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             want = "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
             if hmac.compare_digest(want, self.headers.get(SIGNATURE_HEADER, "")):
@@ -137,7 +137,7 @@ def test_email_reaches_a_local_smtp_server(tmp_path: Path) -> None:
     received: list[bytes] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(envelope.content)
             return "250 OK"
 
