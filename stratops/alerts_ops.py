@@ -1,6 +1,5 @@
-"""Alert delivery and playbooks from settings: the resolved delivery config (secrets read
-from the environment or owner-only files), the worker started beside a runner session, and
-the playbooks a runner loads."""
+"""Alert delivery from settings: the resolved delivery config (secrets read from the
+environment or owner-only files) and the worker started beside a runner session."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from stratops.settings import Settings
 if TYPE_CHECKING:
     from live.alerts.config import DeliveryConfig
     from live.alerts.dispatcher import AlertDispatcher
-    from live.playbooks.spec import Playbooks
 
 
 def _secret_file(path: Path, label: str) -> bytes:
@@ -123,14 +121,3 @@ def alert_delivery(settings: Settings, mode: str, from_seq: int) -> Iterator[Non
         yield
     finally:
         worker.stop()
-
-
-def runner_playbooks(settings: Settings) -> Playbooks | None:
-    """``playbooks.yaml`` validated for a runner (None when the file does not exist)."""
-    from live.playbooks.spec import load_playbooks
-    from strategies.roster import STRATEGIES
-
-    path = settings.path(settings.governance.playbooks_file)
-    if not path.is_file():
-        return None
-    return load_playbooks(path, set(STRATEGIES), {v.name for v in settings.live.venues})

@@ -102,7 +102,7 @@ def alerts_deliver(mode: Annotated[str | None, typer.Option(
 @playbook_app.command("check")
 def playbook_check(as_json: JsonOpt = False) -> None:
     """Validate playbooks.yaml (exit 2 naming the field and value when it is wrong)."""
-    from stratops.alerts_ops import runner_playbooks
+    from stratops.playbooks_ops import runner_playbooks
     from stratops.settings import load_settings
 
     settings = load_settings()

@@ -214,7 +214,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.snapshotting import SnapshotCadence
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
-    from stratops.alerts_ops import runner_playbooks
+    from stratops.playbooks_ops import runner_playbooks
 
     settings = settings or load_settings()
     if mode not in MODES:

@@ -23,7 +23,7 @@ from typing import Any
 from live.alerts.config import DeliveryConfig
 from live.events import Severity
 from live.playbooks.spec import SEVERITY_RANK
-from strategies.errors import StratopsError
+from strategies.errors import BadInputError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_groups (
@@ -51,8 +51,8 @@ CREATE TABLE IF NOT EXISTS alert_cursor (source TEXT PRIMARY KEY, seq INTEGER NO
 """
 
 
-class OutboxError(StratopsError, LookupError):
-    """An alert group that does not exist (the id named)."""
+class UnknownAlertError(BadInputError, LookupError):
+    """An alert id that is not in the delivery queue (the id named)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +244,7 @@ class Outbox:
                                "AND acked_at IS NULL", (now, by, group))
             if cur.rowcount == 0 and conn.execute("SELECT 1 FROM alert_groups WHERE id = ?",
                                                   (group,)).fetchone() is None:
-                raise OutboxError(f"alert {group} does not exist")
+                raise UnknownAlertError(f"alert {group} does not exist")
 
     def groups(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest groups with their deliveries' states (for ``stratops alerts list``)."""

@@ -68,6 +68,9 @@ EXIT_2_BEFORE = {
     # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
     # checkpoint copy that is unreachable or disagrees with the local file
     "DagsterInstanceError", "OffhostCheckpointError",
+    # added since: a playbooks.yaml that cannot be trusted to act; alert delivery settings
+    # that cannot work (a tier naming no channel, a missing secret); an unknown alert id
+    "PlaybookConfigError", "AlertConfigError", "UnknownAlertError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
