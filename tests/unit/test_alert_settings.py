@@ -37,7 +37,7 @@ def test_alert_settings_tier_naming_an_unknown_channel_is_refused() -> None:
 
 
 def test_alert_settings_enabled_without_tiers_is_refused() -> None:
-    with pytest.raises(ValidationError, match="no alerts.tiers"):
+    with pytest.raises(ValidationError, match=r"no alerts\.tiers"):
         AlertSettings(enabled=True)
 
 
