@@ -44,8 +44,9 @@ def _secret_env(name: str, label: str, *, minimum: int = 16) -> str:
     return value
 
 
-def delivery_config(settings: Settings) -> DeliveryConfig:
-    """``alerts.*`` resolved (secrets read now; a missing one is named).
+def delivery_config(settings: Settings, *, secrets: bool = True) -> DeliveryConfig:
+    """``alerts.*`` resolved (secrets read now; a missing one is named). ``secrets=False``:
+    for reading the queue only (``alerts list``, ``ack``) - nothing can be sent with it.
 
     Raises
     ------
@@ -59,12 +60,13 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     channels: dict[str, Channel] = {}
     for i, hook in enumerate(alerts.webhooks):
         label = f"alerts.webhooks[{i}] ({hook.name})"
-        secret = _secret_file(settings.path(hook.secret_file), f"{label}.secret_file") \
+        secret = b"" if not secrets else \
+            _secret_file(settings.path(hook.secret_file), f"{label}.secret_file") \
             if hook.secret_file is not None else \
             _secret_env(str(hook.secret_env), f"{label}.secret_env").encode()
         channels[hook.name] = WebhookChannel(hook.name, hook.url, secret, hook.timeout_seconds)
     for i, mail in enumerate(alerts.emails):
-        password = None if mail.password_env is None else _secret_env(
+        password = None if mail.password_env is None or not secrets else _secret_env(
             mail.password_env, f"alerts.emails[{i}] ({mail.name}).password_env", minimum=1)
         channels[mail.name] = EmailChannel(mail.name, mail.host, mail.port, mail.sender,
                                            mail.to, mail.starttls, mail.username, password,

@@ -26,7 +26,7 @@ def _outbox() -> Any:
     from stratops.alerts_ops import delivery_config
     from stratops.settings import load_settings
 
-    config = delivery_config(load_settings())
+    config = delivery_config(load_settings(), secrets=False)  # reads the queue, sends nothing
     return Outbox(config.db_path, config)
 
 

@@ -10,6 +10,7 @@ is retried with backoff; a restart resumes from the stored cursor and queue.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -72,7 +73,7 @@ def payload_of(due: Due, now: float) -> dict[str, Any]:
             "code": g["code"], "scope": g["scope"], "severity": g["severity"],
             "message": g["message"], "trace_id": g["trace_id"], "count": g["count"],
             "first_seen": g["first_at"], "last_seen": g["last_at"], "tier": due.tier,
-            "source": g["source"], "details": g["details"], "sent_at": now,
+            "source": g["source"], "details": json.loads(g["details"]), "sent_at": now,
             "ack": f"stratops alerts ack {due.group_id}"}
 
 

@@ -63,3 +63,33 @@ def test_delivery_config_secret_file_readable_by_others_is_refused(tmp_path: Pat
     with pytest.raises(AlertConfigError, match="chmod 600"):
         delivery_config(Settings(root=tmp_path, alerts={"webhooks": [hook],
                                                         "tiers": [["desk"]]}))
+
+
+def test_alert_delivery_beside_a_session_delivers_its_journal_alerts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from live.events import AlertRaised, Severity
+    from stratops.alerts_ops import alert_delivery
+    from stratops.live_ops import open_mode_journal
+    from tests.unit.test_alert_delivery import SECRET, Receiver, _serve, free_port
+
+    monkeypatch.setenv("STRATOPS_TEST_HOOK", SECRET.decode())
+    receiver = Receiver(free_port())
+    server = _serve(receiver)
+    configured = Settings(root=tmp_path, alerts={
+        "enabled": True, "webhooks": [{**HOOK, "url": receiver.url}], "tiers": [["desk"]]})
+    journal = open_mode_journal(configured, "shadow")
+    try:
+        with alert_delivery(configured, "shadow", journal.head()[0]):
+            journal.append(AlertRaised(trace_id="al1", ts_event=datetime.now(UTC),
+                                       severity=Severity.CRITICAL, code="stale_feed",
+                                       message="NIFTY: no bar for 10 minutes"))
+            deadline = time.monotonic() + 5
+            while not receiver.bodies and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(b["code"], b["scope"]) for b in receiver.bodies] == [("stale_feed", "NIFTY")]
