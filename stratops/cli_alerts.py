@@ -22,11 +22,16 @@ playbook_app = typer.Typer(help="Incident playbooks (playbooks.yaml): check, con
 
 
 def _outbox() -> Any:
+    """The existing queue (a reader never creates one)."""
+    from live.alerts.config import AlertConfigError
     from live.alerts.outbox import Outbox
     from stratops.alerts_ops import delivery_config
     from stratops.settings import load_settings
 
     config = delivery_config(load_settings(), secrets=False)  # reads the queue, sends nothing
+    if not config.db_path.is_file():
+        raise AlertConfigError(f"no alert queue at {config.db_path}: nothing was delivered "
+                               "here yet (alerts.enabled, alerts.db_path)")
     return Outbox(config.db_path, config)
 
 
