@@ -35,6 +35,10 @@ _CONFIRMED = re.compile(r"^K(\d+): playbook (PB[0-9a-f]{10}) confirmed")
 _WORDS = re.compile(r"[A-Za-z0-9_]+")
 
 
+def _trace_of(alert: AlertRaised) -> str:
+    return alert.trace_id or alert_trace_id(alert.ts_event, alert.code, alert.message)
+
+
 class Remediation(RunnerCore):
     """Playbook steps for the alerts the runner journals (see the module docstring)."""
 
@@ -59,13 +63,21 @@ class Remediation(RunnerCore):
         self.playbooks.note(event)
         if event.action == "reroute" and event.outcome == "applied":
             self._reroute(event.scope)
+        self.remedy_queue = [a for a in self.remedy_queue if not self._answered(a)]
+
+    def _answered(self, alert: AlertRaised) -> bool:
+        """Every playbook that answers ``alert`` whatever its strategy has journaled its step
+        (folded back: it leaves the queue, which would otherwise grow on a hot standby)."""
+        assert self.playbooks is not None
+        trace = _trace_of(alert)
+        return all((trace, p.name) in self.playbooks.handled
+                   for p in self.playbooks.book.matching(alert.code, alert.severity, None))
 
     def remediate(self, ts: datetime) -> None:
         """Work the queued alerts at market time ``ts`` (a safe point of the loop)."""
         while self.remedy_queue and self.playbooks is not None:
             alert = self.remedy_queue.pop(0)
-            trace = alert.trace_id or alert_trace_id(alert.ts_event, alert.code,
-                                                     alert.message)
+            trace = _trace_of(alert)
             strategy = self.alert_strategy(alert)
             for step in self.playbooks.steps(trace, alert.ts_event, alert.code,
                                              alert.severity, strategy, ts):
