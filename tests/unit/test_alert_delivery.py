@@ -340,3 +340,42 @@ def test_page_delivers_at_once_from_outside_a_runner(tmp_path: Path,
     page("runner_heartbeat_missing", "critical", "no heartbeat for 30s", {"host": "h1"})
     assert [(b["code"], b["severity"]) for b in receiver.bodies] == \
         [("runner_heartbeat_missing", "critical")]
+
+
+def test_playbook_page_step_is_delivered_to_its_tier(tmp_path: Path) -> None:
+    from live.events import PlaybookActed
+
+    first, second = Receiver(free_port()), Receiver(free_port())
+    servers = [_serve(first), _serve(second)]
+    cfg = config(tmp_path, first, second, tiers=(("hook0",), ("hook1",)), coalesce_s=0.0)
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=wall)
+    journal.append(PlaybookActed(
+        trace_id="al1", ts_event=datetime.now(UTC), playbook="runaway_page",
+        alert_code="runaway_order_rate", action="page", scope="ema_cross", outcome="applied",
+        detail="page tier 1: critical runaway_order_rate: ema_cross: 9 orders"))
+    w = AlertDispatcher(cfg, Outbox(cfg.db_path, cfg), read_after=lambda s: journal.read(s + 1))
+    w.run_once()
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+    assert first.bodies == []
+    assert [(b["code"], b["tier"], b["trace_id"]) for b in second.bodies] == [
+        ("runaway_order_rate", 1, "al1")]
+
+
+def test_playbook_proposal_is_delivered_as_critical(tmp_path: Path,
+                                                    receiver: Receiver) -> None:
+    from live.events import PlaybookActed
+
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=wall)
+    journal.append(PlaybookActed(
+        trace_id="al1", ts_event=datetime.now(UTC), playbook="flatten_first",
+        alert_code="unexplained_pnl", action="flatten", scope="ema_cross",
+        outcome="proposed", proposal="PB0123456789",
+        detail="waiting for a signed confirmation: stratops playbook confirm PB0123456789"))
+    cfg = config(tmp_path, receiver, coalesce_s=0.0)
+    w = AlertDispatcher(cfg, Outbox(cfg.db_path, cfg), read_after=lambda s: journal.read(s + 1))
+    w.run_once()
+    (body,) = receiver.bodies
+    assert (body["code"], body["severity"], body["details"]["proposal"]) == \
+        ("playbook_proposed", "critical", "PB0123456789")
