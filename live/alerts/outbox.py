@@ -224,7 +224,7 @@ class Outbox:
 
     def escalate(self, now: float) -> list[int]:
         """Groups nobody acknowledged within ``escalate_after_s`` of their tier's paging
-        go to the next tier (the last tier is paged again each period); their ids."""
+        go to the next tier (until the last); their ids."""
         last = len(self.config.tiers) - 1
         with self._tx() as conn:
             rows = conn.execute("SELECT id, tier FROM alert_groups WHERE acked_at IS NULL "
