@@ -66,8 +66,9 @@ class Remediation(RunnerCore):
         self.remedy_queue = [a for a in self.remedy_queue if not self._answered(a)]
 
     def _answered(self, alert: AlertRaised) -> bool:
-        """Every playbook that answers ``alert`` whatever its strategy has journaled its step
-        (folded back: it leaves the queue, which would otherwise grow on a hot standby)."""
+        """Every playbook without a strategy filter that answers ``alert`` has journaled its
+        step (folded back: it leaves the queue, which would otherwise grow on a hot
+        standby)."""
         assert self.playbooks is not None
         trace = _trace_of(alert)
         return all((trace, p.name) in self.playbooks.handled
