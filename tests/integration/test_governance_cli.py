@@ -34,7 +34,7 @@ class Project:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root = tmp_path / "desk"
     root.mkdir()
-    for name in ("gates.yaml", "policy.yaml", "risk.yaml"):
+    for name in ("gates.yaml", "policy.yaml", "risk.yaml", "playbooks.yaml"):
         shutil.copy(REPO / name, root / name)
     monkeypatch.setenv("STRATOPS_ROOT", str(root))
     monkeypatch.setenv("STRATOPS_KEYS_DIR", str(root / "keys"))
