@@ -86,16 +86,18 @@ def alerts_deliver(mode: Annotated[str | None, typer.Option(
     from stratops.alerts_ops import dispatcher
     from stratops.settings import load_settings
 
+    head = None
+    if mode is not None:  # never creates the journal; first seen: from its head
+        from stratops.cli_live import existing_journal
+
+        head = existing_journal(mode).head()[0]
     worker = dispatcher(load_settings(), mode)
+    if head is not None:
+        worker.begin_at(head)
     if once:
         console.print(f"delivered {worker.run_once()}")
         return
-    if mode is not None:
-        from stratops.cli_live import existing_journal
-
-        worker.start(existing_journal(mode).head()[0])
-    else:
-        worker.start()
+    worker.start()
     console.print("delivering (Ctrl-C ends)")
     try:
         while True:

@@ -88,11 +88,15 @@ class AlertDispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, from_seq: int = 0) -> None:
-        """Run in a daemon thread; a journal first seen starts after ``from_seq`` (its head
-        when the runner started: history is not paged again)."""
+    def begin_at(self, from_seq: int) -> None:
+        """A journal first seen is read after ``from_seq`` (its head when the runner
+        started: history is not paged again); a known one from where delivery stopped."""
         if self.read_after is not None and self.outbox.cursor(self.source) is None:
             self.outbox.set_cursor(self.source, from_seq)
+
+    def start(self, from_seq: int = 0) -> None:
+        """Run in a daemon thread (after :meth:`begin_at` ``from_seq``)."""
+        self.begin_at(from_seq)
         self._thread = threading.Thread(target=self._run, name="alert-delivery", daemon=True)
         self._thread.start()
 
