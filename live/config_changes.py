@@ -18,6 +18,7 @@ from live.governance.configs import KINDS
 from live.governance.identity import IdentityError, parse_directory
 from live.governance.policy import PolicyConfigError, load_policy
 from live.governance.promotion import GovernanceRefusal, GovernanceService, Signer
+from live.playbooks.spec import load_playbooks
 
 MAKER_ROLES = ("quant", "desk_head", "risk_officer")
 CHECKER_ROLE = "risk_officer"
@@ -34,6 +35,8 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
             service.configs.gates(service.known_strategies, path)
         elif kind == "policy":
             load_policy(path, service.known_strategies or None)
+        elif kind == "playbooks":
+            load_playbooks(path, service.known_strategies or None)
         else:
             from live.risk.limits import load_risk_limits  # the risk engine's own validator
 

@@ -461,6 +461,23 @@ class AlertRaised(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PlaybookActed(Event):
+    """What a playbook did about an alert, under the alert's trace: ``outcome`` is
+    ``applied`` (an auto action carried out), ``proposed`` (a confirm-first action waiting
+    for ``stratops playbook confirm <proposal>``), ``confirmed`` (its signed kill command
+    applied), ``rate_limited`` or ``refused`` (``detail`` says why)."""
+
+    KIND: ClassVar[str] = "PlaybookActed"
+    playbook: str
+    alert_code: str
+    action: str  # pause | reduce | flatten | reroute | page
+    scope: str  # "all", a strategy, or (reroute) the venue left
+    outcome: str
+    proposal: str = ""  # the id a confirm-first action is confirmed by
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ModeChanged(Event):
     KIND: ClassVar[str] = "ModeChanged"
     TRACE_REQUIRED: ClassVar[bool] = False
@@ -612,7 +629,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
-    OrderRetried,
+    OrderRetried, PlaybookActed,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
@@ -725,6 +742,15 @@ def new_trace_id(strategy: str, symbol: str, ts_event: datetime, seq: int) -> st
     key = {"strategy": strategy, "symbol": symbol, "seq": seq,
            "ts_event": ts_event.astimezone(UTC).isoformat()}
     return "tr" + digest(key)[:30]
+
+
+def alert_trace_id(ts_event: datetime, code: str, message: str) -> str:
+    """The trace of an alert raised with none: the same alert (in replay) gives the same id,
+    and what is done about it (:class:`PlaybookActed`) is journaled under it."""
+    if ts_event.tzinfo is None or ts_event.utcoffset() is None:
+        raise EventValueError(f"ts_event={ts_event!r} is naive (timestamps must be tz-aware)")
+    return "al" + digest({"code": code, "message": message,
+                          "ts_event": ts_event.astimezone(UTC).isoformat()})[:30]
 
 
 def client_key(trace_id: str, leg: int = 0) -> str:

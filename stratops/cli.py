@@ -15,6 +15,7 @@ import typer
 
 from strategies.errors import StratopsError
 from stratops import (
+    cli_alerts,
     cli_backtest,
     cli_checkpoints,
     cli_data,
@@ -67,6 +68,8 @@ app.add_typer(cli_tca.tca_app, name="tca")
 app.add_typer(cli_report.report_app, name="report")
 app.add_typer(cli_svc.svc_app, name="svc")
 app.add_typer(cli_ops.ops_app, name="ops")
+app.add_typer(cli_alerts.alerts_app, name="alerts")
+app.add_typer(cli_alerts.playbook_app, name="playbook")
 
 
 @app.command("version")

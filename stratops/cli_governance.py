@@ -27,7 +27,8 @@ promote_app = typer.Typer(help="Maker/checker promotion shadow -> canary -> live
                           no_args_is_help=True)
 deploy_app = typer.Typer(help="Verify signed deployment snapshots.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
-config_app = typer.Typer(help="Maker/checker for gates.yaml, policy.yaml, risk.yaml, roles.yaml.",
+config_app = typer.Typer(help="Maker/checker for gates.yaml, policy.yaml, risk.yaml, "
+                         "playbooks.yaml, roles.yaml.",
                          no_args_is_help=True)
 trust_app = typer.Typer(help="The root of trust: the approved roles and keys (roles.lock.json).",
                         no_args_is_help=True)
@@ -416,7 +417,8 @@ def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write"
 # -- config -------------------------------------------------------------------------------
 
 @config_app.command("request")
-def config_request(kind: Annotated[str, typer.Argument(help="gates | policy | risk")],
+def config_request(kind: Annotated[str, typer.Argument(
+        help="gates | policy | risk | playbooks | roles")],
                    reason: ReasonOpt, as_user: AsOpt = None) -> None:
     """Maker: propose the file's current content as its next approved version."""
     from live.config_changes import request_config
@@ -440,13 +442,14 @@ def config_approve(request: Annotated[str, typer.Argument()], as_user: AsOpt = N
 @config_app.command("status")
 def config_status(as_json: JsonOpt = False) -> None:
     """Each reviewed file: approved version and whether the file on disk matches it."""
+    from live.governance.configs import KINDS
     from stratops.governance_ops import service
 
     svc = service(create=False)
     configs = svc.configs
     problems = svc.config_problems()
     files: list[dict[str, Any]] = []
-    for kind in ("gates", "policy", "risk"):
+    for kind in KINDS:
         approved = configs.approved(kind)
         files.append({"kind": kind, "approved_version": approved[0] if approved else None,
                       "file_sha256": configs.digest(kind)})

@@ -64,6 +64,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.feed import replay_bars
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
+    from stratops.alerts_ops import alert_delivery
     from stratops.ha_ops import take_lead
     from stratops.live_ops import paced_feed, prepare
     from stratops.restart_notes import restart_notes
@@ -88,15 +89,17 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
         out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
                       runner.deployed)
-    if prepared.feed is not None:  # live (kite) or a recorded day's ticks
-        out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the session)")
-        summary = runner.run(prepared.feed)
-    else:
-        _say_resume(mode, prepared.frame, runner.recovered_last, out)
-        with _progress(out) as progress:
-            task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
-            summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame), progress,
-                                                       task), speed))
+    with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
+        if prepared.feed is not None:  # live (kite) or a recorded day's ticks
+            out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
+                      "session)")
+            summary = runner.run(prepared.feed)
+        else:
+            _say_resume(mode, prepared.frame, runner.recovered_last, out)
+            with _progress(out) as progress:
+                task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
+                summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame),
+                                                           progress, task), speed))
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
     seq, head = runner.journal.head()

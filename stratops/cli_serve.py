@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -75,7 +77,8 @@ def serve(
                           tca_sink=day_close_sink(settings, log),
                           attribution_sink=attribution_close_sink(settings, log))
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
-    result = service.serve()
+    with _alerts_delivered(settings, mode):  # alerts.* (README, Alert delivery)
+        result = service.serve()
     if as_json:
         print_json({"stopped": result.stop_reason, "days": [
             {"day": d.window.day.isoformat(), "status": d.status, "detail": d.detail,
@@ -87,6 +90,25 @@ def serve(
         report = "" if d.report is None else f"  reports {d.report}"
         typer.echo(f"{d.window.day}: {d.status}{detail}{report}")
     typer.echo(f"stopped: {result.stop_reason}")
+
+
+@contextmanager
+def _alerts_delivered(settings: Any, mode: str) -> Iterator[None]:
+    """The alert-delivery worker over the mode's journal for the whole service (the days'
+    alerts and the service's own holds, which it journals there)."""
+    if not settings.alerts.enabled:
+        yield
+        return
+    from stratops.alerts_ops import alert_delivery
+    from stratops.live_ops import open_mode_journal
+
+    journal = open_mode_journal(settings, mode)
+    try:
+        start = journal.head()[0]
+    finally:
+        journal.engine.dispose()
+    with alert_delivery(settings, mode, start):
+        yield
 
 
 def _instant(text: str) -> datetime:

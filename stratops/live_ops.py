@@ -214,6 +214,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.snapshotting import SnapshotCadence
     from pipelines.datasets.catalog import find_dataset
     from strategies.roster import STRATEGIES
+    from stratops.playbooks_ops import runner_playbooks
 
     settings = settings or load_settings()
     if mode not in MODES:
@@ -278,7 +279,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                         journal, every_events=settings.live.snapshots.every_events,
                         keep=settings.live.snapshots.keep),
                     transport=transport,
-                    anomaly=settings.anomaly.thresholds())  # the detectors (live.anomaly)
+                    anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
+                    playbooks=runner_playbooks(settings))  # playbooks.yaml (README, Playbooks)
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

@@ -26,6 +26,7 @@ from live.orders.retry import RetryPolicy
 from pipelines.datasets.validation import ValidationConfig
 from pipelines.research.config import ImpactLaw, ResearchSettings
 from strategies.errors import BadInputError
+from stratops.alert_settings import AlertSettings
 from stratops.anomaly_settings import AnomalySettings
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
@@ -66,6 +67,9 @@ class GovernanceSettings(BaseModel):
     gates_file: Path = Field(Path("gates.yaml"),
                              description="the reviewed CI gates (research verdicts, approvals)")
     risk_file: Path = Field(Path("risk.yaml"), description="the reviewed risk limits")
+    playbooks_file: Path = Field(Path("playbooks.yaml"),
+                                 description="the reviewed incident playbooks (alert code -> "
+                                             "remediation); none when the file is absent")
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")
@@ -234,6 +238,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

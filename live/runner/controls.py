@@ -135,12 +135,12 @@ class Controls(RunnerCore):
             self.guardrails.mark_fired(key)
 
     def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str, *,
-               flatten_leg: int = LEG_FLATTEN) -> None:
+               flatten_leg: int = LEG_FLATTEN, trace: str = "") -> None:
         current = self.state.kill_switches.get(scope, KillMode.OFF)
         wanted = KillMode(mode)
         if wanted is not KillMode.OFF and KILL_SEVERITY[current] >= KILL_SEVERITY[wanted]:
             return  # already at least this strict
-        event = KillSwitchChanged(trace_id="", ts_event=bar.ts, scope=scope, mode=wanted,
+        event = KillSwitchChanged(trace_id=trace, ts_event=bar.ts, scope=scope, mode=wanted,
                                   actor=actor, reason=reason)
         self.executor.record(event)
         self._note_kill(event)
@@ -186,6 +186,7 @@ class Controls(RunnerCore):
         commands = self.kill_commands(self.last_kill_command)
         if commands:
             self.apply_kill_commands(commands, ts)
+        self.remediate(ts)  # the playbooks' answers to alerts raised since the last bar
 
     def apply_kill_commands(self, commands: Sequence[KillCommandLike],
                             at: FeedBar | datetime) -> None:
@@ -235,6 +236,7 @@ class Controls(RunnerCore):
         """Kill commands from the desk, session lockouts lifted, guardrail triggers."""
         if self.kill_commands is not None:
             self.apply_kill_commands(self.kill_commands(self.last_kill_command), bar)
+        self.remediate(bar.ts)  # playbooks: before this bar's entries
         self._flatten(bar)
         if self.guardrails is None:
             return

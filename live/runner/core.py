@@ -25,7 +25,14 @@ from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker, Side
 from live.bus import MessageBus
 from live.contracts import ContractBook
-from live.events import AlertRaised, Message, Severity, TradingMode
+from live.events import (
+    AlertRaised,
+    Message,
+    PlaybookActed,
+    Severity,
+    TradingMode,
+    alert_trace_id,
+)
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
 from live.risk.interface import RiskEngine
@@ -88,7 +95,17 @@ class RunnerCore:
     if TYPE_CHECKING:  # what one room calls on another; defined by the room named (Runner)
         # controls
         def switch(self, bar: FeedBar, scope: str, mode: str, actor: str, reason: str, *,
-                   flatten_leg: int = ...) -> None: ...
+                   flatten_leg: int = ..., trace: str = ...) -> None: ...
+        def _flatten(self, bar: FeedBar, leg: int = ...) -> None: ...
+        def _quote(self, symbol: str | None, ts: datetime) -> FeedBar:
+            raise NotImplementedError
+        def _latest_symbol(self) -> str | None:
+            raise NotImplementedError
+
+        # remediation
+        def remediate(self, ts: datetime) -> None: ...
+        def queue_alert(self, alert: AlertRaised) -> None: ...
+        def note_playbook(self, event: PlaybookActed) -> None: ...
         def between_bars(self, ts: datetime) -> None: ...
         def _session_start(self, bar: FeedBar, history: SymbolHistory) -> None: ...
         def _controls(self, bar: FeedBar, history: SymbolHistory) -> None: ...
@@ -147,8 +164,9 @@ class RunnerCore:
               trace_id: str = "") -> None:
         if (ts, code, message) in self._journaled_alerts:
             return  # raised before the restart, on the bar being re-processed
-        self.executor.record(AlertRaised(trace_id=trace_id, ts_event=ts, severity=severity,
-                                         code=code, message=message))
+        self.executor.record(AlertRaised(trace_id=trace_id or alert_trace_id(ts, code, message),
+                                         ts_event=ts, severity=severity, code=code,
+                                         message=message))
         self.summary.alerts.append(f"{code}: {message}")
 
     def raise_anomalies(self) -> None:

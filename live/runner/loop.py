@@ -85,6 +85,7 @@ class BarLoop(RunnerCore):
                 self.poll_fills(bar)
                 self._protect(bar)
             self._exits_overdue(bar, history)
+            self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
             self.summary.bars += 1
             if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
                 self.snapshots.after_bar(self.state, self.journal)

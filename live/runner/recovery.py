@@ -19,6 +19,7 @@ from live.events import (
     OrderRejected,
     OrderSubmitted,
     ParentOrderStarted,
+    PlaybookActed,
     Severity,
     SignalRaised,
     SignalSide,
@@ -142,6 +143,8 @@ class Recovery(RunnerCore):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderSubmitted | OrderRejected):
             self.note_refusal(message)
+        elif isinstance(message, PlaybookActed):
+            self.note_playbook(message)
         elif isinstance(message, OrderIntended | ParentOrderStarted):
             self._fold_order(message)
 
@@ -179,6 +182,7 @@ class Recovery(RunnerCore):
 
     def _note_alert(self, message: AlertRaised) -> None:
         self._journaled_alerts.add((message.ts_event, message.code, message.message))
+        self.queue_alert(message)  # handled after the restart unless its steps are journaled
         if message.code == KILL_COMMAND_ALERT:  # a refused command is not read again
             command = command_of(message.message)
             if command is not None:

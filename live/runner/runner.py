@@ -30,6 +30,8 @@ from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
 from live.orders.retry import NEVER_RETRY, Retrier
 from live.orders.rules import DEFAULT_KEY, OrderRules
+from live.playbooks.engine import PlaybookEngine
+from live.playbooks.spec import Playbooks
 from live.risk.guardrails import Guardrails
 from live.risk.handler import RiskHandler
 from live.risk.interface import RiskEngine
@@ -47,6 +49,7 @@ from live.runner.pipeline import OrderPipeline
 from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
 from live.runner.refusals import BrokerRefusals
+from live.runner.remediation import Remediation
 from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
@@ -54,7 +57,8 @@ from live.state import LiveState
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
-class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession):
+class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
+             Remediation):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -68,7 +72,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     orders above the freeze quantity) is refused here. ``retrier`` retries what the broker
     certainly did not receive (:mod:`live.orders.retry`; default: never). ``anomaly``: the
     anomaly detectors' thresholds (:mod:`live.anomaly`; settings ``anomaly.*``; default:
-    their defaults - the detectors always run)."""
+    their defaults - the detectors always run). ``playbooks`` (``playbooks.yaml``) remediate
+    alerts (:mod:`~live.runner.remediation`; default: none)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -84,7 +89,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  contracts: ContractBook | None = None,
                  retrier: Retrier | None = None,
                  snapshots: SnapshotCadence | None = None,
-                 anomaly: AnomalyThresholds | None = None) -> None:
+                 anomaly: AnomalyThresholds | None = None,
+                 playbooks: Playbooks | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -132,6 +138,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.bus.subscribe(OrderFilled.KIND, self._on_fill)  # type: ignore[arg-type]  # fills only
         for kind in (OrderSubmitted.KIND, OrderRejected.KIND):  # broker refusals: alerted
             self.bus.subscribe(kind, self.on_refusal)  # type: ignore[arg-type]  # these only
+        self.playbooks = None if playbooks is None else PlaybookEngine(playbooks)
+        self.remedy_queue = []
+        self.listen_for_alerts()  # playbooks.yaml: remediation (live/runner/remediation.py)
         for d in deployed:  # NSE/Kite order rules a version must meet to load
             problem = order_rule_problem(d, self.order_rules, getattr(broker, "name", ""),
                                          exchange)

@@ -56,6 +56,7 @@ class SmartOrderRouter:
             raise VenueConfigError("venues mix brokers that report by contract (Kite) and "
                                    "by symbol (paper): positions could not be summed")
         self.reports_contracts = contracts.pop()
+        self.avoided: set[str] = set()  # venues new entries are rerouted away from
         self.supports_oco = all(v.broker.supports_oco for v in venues)
 
     # ---- routing ------------------------------------------------------------------------
@@ -64,8 +65,26 @@ class SmartOrderRouter:
              held_qty: Mapping[str, int] | None = None) -> list[Leg]:
         """The child orders of one order (raises ``RoutingError`` when none can be made);
         ``held_qty``: for a risk-reducing order, the position it reduces per venue."""
-        return plan_legs(self.rule, list(self.venues.values()), qty=qty, lot_size=lot_size,
+        venues = list(self.venues.values())
+        if not held_qty:  # an entry: not to a venue it was rerouted from (exits still go
+            venues = [v for v in venues if v.name not in self.avoided]  # where held)
+        return plan_legs(self.rule, venues, qty=qty, lot_size=lot_size,
                          price=price, freeze_qty=freeze_qty, held_qty=held_qty)
+
+    def avoid(self, venue: str) -> None:
+        """Reroute: new entries leave ``venue`` (a playbook's remediation); risk-reducing
+        orders still reach the venue holding what they reduce.
+
+        Raises
+        ------
+        BrokerInputError
+            ``venue`` is not routed to, or it is the last venue left.
+        """
+        if venue not in self.venues:
+            raise BrokerInputError(f"venue {venue!r}: not one of {sorted(self.venues)}")
+        if set(self.venues) <= self.avoided | {venue}:
+            raise BrokerInputError(f"venue {venue!r} is the last venue left to route to")
+        self.avoided.add(venue)
 
     def _venue_for(self, request: OrderRequest) -> Venue:
         if request.venue is not None:

@@ -71,6 +71,9 @@ EXIT_2_BEFORE = {
     # added since: an anomaly.* detector threshold out of its range; an attribution of a
     # strategy with no cost rates
     "AnomalyConfigError", "AttributionInputError",
+    # added since: a playbooks.yaml that cannot be trusted to act; alert delivery settings
+    # that cannot work (a tier naming no channel, a missing secret); an unknown alert id
+    "PlaybookConfigError", "AlertConfigError", "UnknownAlertError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
