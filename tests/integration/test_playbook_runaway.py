@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from live.adapters.paper import FillModel, PaperExchange
+from live.anomaly.base import SIGNAL_FLIP_FLOP, AnomalyThresholds
 from live.db import make_engine
 from live.events import (
     AlertRaised,
@@ -63,9 +64,10 @@ def bars() -> list[FeedBar]:
     return list(replay_bars(frame))[:120]
 
 
-def playbooks(mode: str = "auto", action: str = "pause", max_actions: int = 1) -> Playbooks:
+def playbooks(mode: str = "auto", action: str = "pause", max_actions: int = 1,
+              code: str = "runaway_order_rate") -> Playbooks:
     return parse_playbooks({"version": 1, "playbooks": [{
-        "name": "runaway", "when": {"codes": ["runaway_order_rate"]}, "action": action,
+        "name": "runaway", "when": {"codes": [code]}, "action": action,
         "scope": "alert", "mode": mode,
         "rate_limit": {"max_actions": max_actions, "window_seconds": 3600}}]},
         "playbooks.yaml", known_strategies=set(STRATEGIES))
@@ -78,6 +80,7 @@ class Desk:
     folder: Path
     book: Playbooks
     kill_commands: Callable[[int], list[Any]] | None = None
+    anomaly: AnomalyThresholds | None = None
 
     def journal(self) -> Journal:
         return open_journal(f"sqlite:///{self.folder / 'journal.db'}", clock=clock)
@@ -96,6 +99,7 @@ class Desk:
         runner = Runner(journal=self.journal(), broker=exchange, deployed=[deployed],
                         mode="live", clock=clock, risk=PassThroughRisk(),
                         kill_commands=self.kill_commands, playbooks=self.book,
+                        anomaly=self.anomaly,
                         market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high,
                                                          b.low, b.close))
         runner.recover()
@@ -172,6 +176,22 @@ def test_runaway_second_alert_inside_the_window_is_rate_limited(
     desk, _ = paused
     outcomes = [p.outcome for p in desk.messages(PlaybookActed)]
     assert outcomes == ["applied", "rate_limited"]
+
+
+def test_flip_flop_detector_alert_pauses_the_strategy_through_the_real_path(
+        tmp_path: Path) -> None:
+    """No alert raised by the test: the runner's own flip-flop detector (live.anomaly) finds
+    the strategy flipping (short at bar 22, long at 30, short at 32) and the playbook halts
+    it under the detector's alert trace."""
+    desk = Desk(tmp_path, playbooks(code=SIGNAL_FLIP_FLOP),
+                anomaly=AnomalyThresholds(max_direction_changes=1))
+    desk.runner().run(bars()[:45])
+    (alert,) = [a for a in desk.messages(AlertRaised) if a.code == SIGNAL_FLIP_FLOP]
+    (switch,) = _playbook_switches(desk)
+    acted = [(p.outcome, p.action, p.scope) for p in desk.messages(PlaybookActed)]
+    assert (switch.scope, switch.mode, switch.trace_id) == (STRATEGY, KillMode.HALT,
+                                                            alert.trace_id)
+    assert acted == [("applied", "pause", STRATEGY)]
 
 
 def test_runaway_flatten_leaves_the_strategy_flat(tmp_path: Path) -> None:
