@@ -30,6 +30,7 @@ from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
+from stratops.observability_settings import ObservabilitySettings
 from stratops.offhost_settings import OffhostCheckpointSettings
 from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
@@ -231,6 +232,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

@@ -60,6 +60,8 @@ class BarLoop(RunnerCore):
         feed's alerts, holds and warm-up bars as the module says (:meth:`_feed_note`)."""
         fed = 0
         for bar in bars:
+            if self.observer is not None:  # the heartbeat: beats only while this loop turns
+                self.observer.tick(bar=isinstance(bar, FeedBar))
             if not isinstance(bar, FeedBar):
                 fed += self._feed_note(bar)
                 continue
