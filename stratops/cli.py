@@ -21,6 +21,7 @@ from stratops import (
     cli_governance,
     cli_kite,
     cli_live,
+    cli_observability,
     cli_research,
     cli_risk,
     cli_run,
@@ -63,6 +64,8 @@ app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
 app.add_typer(cli_svc.svc_app, name="svc")
+app.add_typer(cli_observability.trace_app, name="trace")
+app.command("watchdog")(cli_observability.watchdog)
 
 
 @app.command("version")

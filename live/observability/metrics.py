@@ -322,6 +322,10 @@ class RunnerMetrics:
     def _on_fill(self, m: OrderFilled, now: float) -> None:
         strategy = self._strategy(m.client_key)
         self.fills.labels(strategy).inc()
+        pos = None if self.state is None else self.state.positions.get((strategy, m.symbol))
+        if pos is not None:  # as the fold left it (the state sink ran first)
+            self.position.labels(strategy, m.symbol).set(pos.net_qty)
+            self.realised.labels(strategy, m.symbol).set(pos.realised_pnl_inr)
         intent, bar = self._intents.get(m.client_key), self._arrival_bar.get(m.client_key)
         if intent is None or (bar is None and not intent.protective):
             return  # intended before this process started: TCA's report has it
