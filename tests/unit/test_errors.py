@@ -68,6 +68,8 @@ EXIT_2_BEFORE = {
     # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
     # checkpoint copy that is unreachable or disagrees with the local file
     "DagsterInstanceError", "OffhostCheckpointError",
+    # added since: `stratops trace show` of a trace id no journal entry carries
+    "TraceNotFoundError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -137,6 +139,8 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
     ("FencedError", RuntimeError),
     ("BusUnavailableError", ConnectionError), ("PoisonMessageError", ValueError),
+    ("TraceNotFoundError", LookupError), ("ScrapeError", RuntimeError),
+    ("MetricsPortError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
