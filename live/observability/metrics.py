@@ -187,7 +187,8 @@ class RunnerMetrics:
         self._timed: set[str] = set()  # strategies whose intent at this bar was timed
         self._intents: dict[str, OrderIntended] = {}
         self._arrival_bar: dict[str, Bar] = {}
-        self._bars_seen: dict[str, Bar] = {}
+        self._bars_seen: dict[str, BarClosed] = {}
+        self._bar_children: dict[str, tuple[Any, Any]] = {}
         self._wins: dict[str, int] = {}
         self._closed: dict[str, int] = {}
         self._risk_rows: Callable[[], Sequence[LimitRow]] | None = None
@@ -279,11 +280,14 @@ class RunnerMetrics:
         return UNKNOWN_STRATEGY if order is None else order.strategy
 
     def _on_bar(self, m: BarClosed, now: float) -> None:
-        self.bars.labels(m.symbol).inc()
-        self.last_bar.labels(m.symbol).set(now)
+        children = self._bar_children.get(m.symbol)
+        if children is None:  # labels() takes a lock and builds a key: once per symbol
+            children = self._bar_children[m.symbol] = (self.bars.labels(m.symbol),
+                                                       self.last_bar.labels(m.symbol))
+        children[0].inc()
+        children[1].set(now)
         self.ages.stamp_bar(m.symbol, now)
-        self._bars_seen[m.symbol] = Bar(ts=m.ts_event, high=m.high, low=m.low, close=m.close,
-                                        volume=m.volume)
+        self._bars_seen[m.symbol] = m
 
     def _on_signal(self, m: SignalRaised, now: float) -> None:
         self.signals.labels(m.strategy, m.side.value).inc()
@@ -300,8 +304,9 @@ class RunnerMetrics:
         self.intents.labels(m.strategy).inc()
         self._intents[m.client_key] = m
         bar = self._bars_seen.get(m.symbol)
-        if bar is not None:
-            self._arrival_bar[m.client_key] = bar
+        if bar is not None:  # the last bar known at the intent: TCA's arrival price
+            self._arrival_bar[m.client_key] = Bar(ts=bar.ts_event, high=bar.high, low=bar.low,
+                                                  close=bar.close, volume=bar.volume)
         if self._bar_started is not None and m.strategy not in self._timed \
                 and not m.protective:
             self._timed.add(m.strategy)
