@@ -6,7 +6,6 @@ head, the kill switch - and the slippage equals the TCA report's arrival slippag
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 

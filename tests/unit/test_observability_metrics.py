@@ -80,7 +80,7 @@ def test_metrics_kill_switch_change_sets_its_scope_level(wired: tuple) -> None:
 
 def test_metrics_kill_switch_of_the_recovered_state_shows_at_the_first_turn(
         wired: tuple) -> None:
-    bus, metrics, _, _ = wired
+    _bus, metrics, _, _ = wired
     state = LiveState()
     state.kill_switches["all"] = KillMode.FLATTEN
     metrics.attach(state, 0)

@@ -3,6 +3,7 @@ runner's journal: one session of the synthetic NSE day, ema_cross on the paper e
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_trace_steps_of_an_unknown_id_raise_naming_it(session: Session) -> None:
 def test_timeline_latencies_are_differences_of_the_journal_times(session: Session) -> None:
     rows = timeline(trace_steps(session.journal, session.trace))
     assert rows[0].record_since_prev_ms == rows[0].event_since_first_ms == 0
-    for before, row in zip(rows, rows[1:], strict=False):
+    for before, row in itertools.pairwise(rows):
         expected = (row.step.ts_record - before.step.ts_record).total_seconds() * 1e3
         assert row.record_since_prev_ms == pytest.approx(expected)
         assert row.record_since_first_ms == pytest.approx(
@@ -100,7 +101,7 @@ def test_spans_of_a_trace_chain_each_step_to_the_previous_under_the_derived_id(
     assert [s.context.span_id for s in spans] == [otel_span_id(session.trace, s.seq)
                                                   for s in steps]
     assert spans[0].parent is None
-    for parent, child in zip(spans, spans[1:], strict=False):
+    for parent, child in itertools.pairwise(spans):
         assert child.parent is not None and child.parent.span_id == parent.context.span_id
         assert child.start_time == parent.end_time <= child.end_time
 
