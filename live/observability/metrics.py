@@ -21,13 +21,11 @@ Definitions (README, Observability):
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from live.broker import Outcome
 from live.bus import Envelope, SeenIds
@@ -71,42 +69,6 @@ class LimitRow(Protocol):
     def item(self) -> str: ...
     @property
     def utilisation(self) -> float | None: ...
-
-
-class _Ages(Collector):
-    """Gauges computed at scrape time: wall seconds since each stamp (feed staleness per
-    symbol, journal lag)."""
-
-    def __init__(self, wall: Callable[[], float]) -> None:
-        self._wall = wall
-        self._lock = threading.Lock()
-        self.bars: dict[str, float] = {}
-        self.append: float | None = None
-
-    def stamp_bar(self, symbol: str, at: float) -> None:
-        with self._lock:
-            self.bars[symbol] = at
-            self.append = at
-
-    def stamp_append(self, at: float) -> None:
-        with self._lock:
-            self.append = at
-
-    def collect(self) -> Iterator[Metric]:
-        now = self._wall()
-        with self._lock:
-            bars, append = dict(self.bars), self.append
-        stale = GaugeMetricFamily("stratops_feed_staleness_seconds",
-                                  "Wall seconds since the last bar of the symbol was journaled",
-                                  labels=["symbol"])
-        for symbol, at in sorted(bars.items()):
-            stale.add_metric([symbol], max(0.0, now - at))
-        yield stale
-        lag = GaugeMetricFamily("stratops_journal_lag_seconds",
-                                "Wall seconds since the last journal append")
-        if append is not None:
-            lag.add_metric([], max(0.0, now - append))
-        yield lag
 
 
 class RunnerMetrics:
@@ -177,8 +139,15 @@ class RunnerMetrics:
         self.last_bar = Gauge("stratops_feed_last_bar_timestamp_seconds",
                               "Unix time the symbol's last bar was journaled", ["symbol"],
                               registry=r)
-        self.ages = _Ages(wall)
-        r.register(self.ages)
+        # computed at scrape time from the stamps below (reads of one float: no lock needed)
+        self.staleness = Gauge("stratops_feed_staleness_seconds",
+                               "Wall seconds since the last bar of the symbol was journaled",
+                               ["symbol"], registry=r)
+        self.journal_lag = Gauge("stratops_journal_lag_seconds",
+                                 "Wall seconds since the last journal append", registry=r)
+        self._bar_wall: dict[str, float] = {}
+        self._append_wall: float | None = None
+        self.journal_lag.set_function(self._since_append)
         self.state: LiveState | None = None
         self._seen = SeenIds()
         self._synced = False
@@ -237,6 +206,13 @@ class RunnerMetrics:
             self._risk_due = now + self._risk_every
             self.refresh_risk()
 
+    def _since_append(self) -> float:
+        last = self._append_wall
+        return 0.0 if last is None else max(0.0, self.wall() - last)
+
+    def _since_bar(self, symbol: str) -> float:
+        return max(0.0, self.wall() - self._bar_wall[symbol])
+
     def refresh_risk(self) -> None:
         """Set the utilisation gauges from the risk report's rows (a failed report is
         counted and logged; the last values stay)."""
@@ -260,8 +236,7 @@ class RunnerMetrics:
             return
         self._seq += len(envelope.messages)
         self.head_seq.set(self._seq)
-        now = self.wall()
-        self.ages.stamp_append(now)
+        now = self._append_wall = self.wall()
         for message in envelope.messages:
             self.observe(message, now)
 
@@ -280,13 +255,14 @@ class RunnerMetrics:
         return UNKNOWN_STRATEGY if order is None else order.strategy
 
     def _on_bar(self, m: BarClosed, now: float) -> None:
+        self._bar_wall[m.symbol] = now
         children = self._bar_children.get(m.symbol)
         if children is None:  # labels() takes a lock and builds a key: once per symbol
             children = self._bar_children[m.symbol] = (self.bars.labels(m.symbol),
                                                        self.last_bar.labels(m.symbol))
+            self.staleness.labels(m.symbol).set_function(partial(self._since_bar, m.symbol))
         children[0].inc()
         children[1].set(now)
-        self.ages.stamp_bar(m.symbol, now)
         self._bars_seen[m.symbol] = m
 
     def _on_signal(self, m: SignalRaised, now: float) -> None:
