@@ -21,8 +21,8 @@ Definitions (README, Observability):
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
