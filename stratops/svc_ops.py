@@ -92,13 +92,16 @@ def run_state(settings: Settings, journal_url: str, durable: str,
     from live.journal import open_journal
     from live.svc.state import serve_state
     from stratops.clock import utc_now
+    from stratops.observability_ops import Observability
 
     layout = BusLayout(settings.live.bus.stream_prefix)
+    observability = Observability(settings, service="svc-state")
     transport = bus_transport(settings, "state", None, layout.consumer(EVENTS, durable))
     try:
         sink = serve_state(open_journal(journal_url, settings.root, clock=utc_now), transport,
-                           idle_exit_seconds=idle_exit_seconds)
+                           idle_exit_seconds=idle_exit_seconds, metrics=observability.metrics)
         return {"appended": sink.appended, "journal_seq": sink.journal.head()[0],
                 "parked": transport.parked, "state_hash": state_hash(sink.state)}
     finally:
         transport.close()
+        observability.close()
