@@ -180,6 +180,7 @@ class RunnerMetrics:
         self._synced = False
         self._risk_rows, self._risk_every = risk_rows, risk_every_s
         self._risk_due = 0.0
+        self.heartbeat.set(self.wall())  # alive and starting: recovery must fit the budget
 
     def _sync(self, state: LiveState) -> None:
         """Kill switches and positions as the recovered state holds them."""
