@@ -38,6 +38,7 @@ from live.events import (
     KillMode,
     KillSwitchChanged,
     Message,
+    OrderCancelled,
     OrderFilled,
     OrderIntended,
     OrderRejected,
@@ -163,6 +164,7 @@ class RunnerMetrics:
         self._risk_rows: Callable[[], Sequence[LimitRow]] | None = None
         self._risk_every = 0.0
         self._risk_due = 0.0
+        self._rows_shown: set[tuple[str, str]] = set()
 
     # --- wiring -------------------------------------------------------------------------
 
@@ -225,10 +227,15 @@ class RunnerMetrics:
             self.risk_errors.inc()
             log.error("risk report for metrics failed: %s: %s", type(exc).__name__, exc)
             return
+        shown: set[tuple[str, str]] = set()
         for row in rows:
             used = row.utilisation
             if used is not None:
                 self.utilisation.labels(row.area, row.item).set(used)
+                shown.add((row.area, row.item))
+        for gone in self._rows_shown - shown:  # a row the report no longer has (e.g. the
+            self.utilisation.remove(*gone)  # VaR of no positions once one is open)
+        self._rows_shown = shown
 
     def __call__(self, envelope: Envelope) -> None:
         """The bus sink: every journaled event of one envelope (one commit); a redelivered
@@ -322,6 +329,9 @@ class RunnerMetrics:
         if order is not None and order.filled_qty >= order.qty:
             self._forget(m.client_key)
 
+    def _on_cancelled(self, m: OrderCancelled, now: float) -> None:
+        self._forget(m.client_key)
+
     def _forget(self, client_key: str) -> None:
         self._intents.pop(client_key, None)
         self._arrival_bar.pop(client_key, None)
@@ -350,6 +360,7 @@ _HANDLERS: Mapping[type, Callable[[RunnerMetrics, Any, float], None]] = {
     GovernanceDecided: RunnerMetrics._on_governance, RiskChecked: RunnerMetrics._on_risk,
     OrderIntended: RunnerMetrics._on_intent, OrderSubmitted: RunnerMetrics._on_submitted,
     OrderRejected: RunnerMetrics._on_rejected, OrderFilled: RunnerMetrics._on_fill,
+    OrderCancelled: RunnerMetrics._on_cancelled,
     PositionChanged: RunnerMetrics._on_position, TradeExited: RunnerMetrics._on_exit,
     KillSwitchChanged: RunnerMetrics._on_kill, AlertRaised: RunnerMetrics._on_alert,
 }

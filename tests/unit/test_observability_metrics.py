@@ -193,3 +193,18 @@ def test_metrics_failed_risk_report_is_counted_and_keeps_the_last_rows(
     assert value(metrics, "stratops_risk_report_errors_total") == 1
     assert value(metrics, "stratops_risk_limit_utilisation", area="margin",
                  item="total") == 0.5
+
+
+def test_metrics_risk_row_the_report_no_longer_has_is_removed(wired: tuple) -> None:
+    _, metrics, _, clocks = wired
+    reports = [[Row("portfolio", "VaR (no open positions)", 0.0, 100.0)],
+               [Row("portfolio", "historical VaR 99%", 40.0, 100.0)]]
+    metrics.attach(LiveState(), 0, risk_rows=lambda: reports[0], risk_every_s=1)
+    metrics.tick(bar=True)
+    reports.pop(0)
+    clocks.now += 2
+    metrics.tick(bar=True)
+    assert value(metrics, "stratops_risk_limit_utilisation", area="portfolio",
+                 item="VaR (no open positions)") is None
+    assert value(metrics, "stratops_risk_limit_utilisation", area="portfolio",
+                 item="historical VaR 99%") == 0.4
