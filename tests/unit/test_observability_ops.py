@@ -17,6 +17,11 @@ from stratops.serve_ops import WallClock
 from stratops.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def _port_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STRATOPS_OBSERVABILITY__METRICS__PORT", raising=False)  # conftest's 0
+
+
 def settings_on(tmp_path: Path, port: int, **tracing: str) -> Settings:
     return Settings(root=tmp_path, observability={"metrics": {"port": port},
                                                   "tracing": tracing or {"exporter": "off"}})
