@@ -1,5 +1,6 @@
 """One trade's timeline from the journal: every entry of a trace id, in journal order, with
-the latency from the previous step and from the first (``stratops trace show``). The step
+the latency from the previous step and from the first (``stratops trace show``), and the
+trace that closed the position an entry opened (:func:`closing_trace`). The step
 names are the spans' names too (:mod:`live.observability.tracing`): the trace view and the
 spans say the same thing.
 
@@ -119,6 +120,32 @@ def trace_steps(journal: Journal, trace_id: str) -> list[Step]:
         steps.append(Step(row.seq, step_name(message), message,
                           datetime.fromisoformat(row.ts_record)))
     return steps
+
+
+def closing_trace(journal: Journal, steps: Sequence[Step]) -> str | None:
+    """The trace that closed the position ``steps`` opened: a trace whose last fill comes
+    after its last ``TradeExited`` (an entry; a flip: its exit leg, then its entry) is closed
+    by the first ``TradeExited`` of its strategy and symbol journaled after that fill (one
+    position per strategy and symbol: the runner's rule). None: no fill, closed on its own
+    trace (a protective stop's fill is on its entry's trace), or still open."""
+    fills = [s for s in steps if isinstance(s.message, OrderFilled)]
+    exits = [s for s in steps if isinstance(s.message, TradeExited)]
+    if not fills or (exits and exits[-1].seq > fills[-1].seq):
+        return None
+    intents = [s.message for s in steps if isinstance(s.message, OrderIntended)]
+    if not intents:
+        return None
+    strategy, symbol = intents[0].strategy, intents[0].symbol
+    query = (sa.select(JOURNAL.c.body)
+             .where(JOURNAL.c.kind == TradeExited.KIND, JOURNAL.c.seq > fills[-1].seq)
+             .order_by(JOURNAL.c.seq))
+    with journal.engine.connect() as conn:
+        for row in conn.execute(query):
+            message = from_record(json.loads(row.body))
+            if isinstance(message, TradeExited) and message.strategy == strategy and \
+                    message.symbol == symbol:
+                return message.trace_id
+    return None
 
 
 @dataclass(frozen=True, slots=True)

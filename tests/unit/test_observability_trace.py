@@ -16,9 +16,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from live.adapters.paper import FillModel, PaperExchange
 from live.bus import Envelope
 from live.db import make_engine
-from live.events import OrderFilled, OrderIntended
+from live.events import OrderFilled, OrderIntended, SignalRaised, TradeExited
 from live.journal import Journal, open_journal
-from live.observability.timeline import TraceNotFoundError, timeline, trace_steps
+from live.observability.timeline import (
+    TraceNotFoundError,
+    closing_trace,
+    timeline,
+    trace_steps,
+)
 from live.observability.tracing import SpanEmitter, otel_span_id, otel_trace_id
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
@@ -75,6 +80,19 @@ def test_trace_steps_of_a_filled_entry_run_signal_risk_order_fill_in_seq_order(
     assert {s.message.trace_id for s in steps} == {session.trace}
 
 
+def test_closing_trace_of_an_entry_is_the_later_trace_that_exited_its_position(
+        session: Session) -> None:
+    entry = trace_steps(session.journal, session.trace)
+    closing = closing_trace(session.journal, entry)
+    assert closing is not None and closing != session.trace
+    steps = trace_steps(session.journal, closing)
+    exited = [s.message for s in steps if isinstance(s.message, TradeExited)]
+    assert exited and exited[0].strategy == "ema_cross" and exited[0].symbol == "NIFTY"
+    assert steps[0].seq > max(s.seq for s in entry if s.name == "fill")
+    assert isinstance(steps[0].message, SignalRaised)
+    assert closing_trace(session.journal, steps) is None  # an exit closes nothing later
+
+
 def test_trace_steps_of_an_unknown_id_raise_naming_it(session: Session) -> None:
     with pytest.raises(TraceNotFoundError, match="trNOPE"):
         trace_steps(session.journal, "trNOPE")
@@ -125,5 +143,6 @@ def test_trace_show_cli_prints_the_timeline_and_refuses_an_unknown_id(
     assert main(["trace", "show", session.trace, "--mode", "live", "--json"]) == 0
     shown = capsys.readouterr().out
     assert '"step": "fill"' in shown and f"{otel_trace_id(session.trace):032x}" in shown
+    assert '"closed_by": {' in shown and '"step": "exit"' in shown
     assert main(["trace", "show", "trNOPE", "--mode", "live"]) == 2
     assert "error: trace 'trNOPE': no journal entry carries it" in capsys.readouterr().err
