@@ -29,6 +29,10 @@ HEARTBEAT = "stratops_heartbeat_timestamp_seconds"
 class ScrapeError(StratopsError, RuntimeError):
     """The metrics endpoint did not answer with a page of metrics."""
 
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason = url, reason
+
 
 @dataclass(frozen=True, slots=True)
 class Health:
@@ -56,7 +60,7 @@ def http_scrape(url: str, timeout_s: float) -> str:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return str(response.read().decode("utf-8"))
     except (urllib.error.URLError, OSError, TimeoutError, UnicodeDecodeError) as exc:
-        raise ScrapeError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        raise ScrapeError(url, f"{type(exc).__name__}: {exc}") from exc
 
 
 def heartbeat_of(text: str) -> float | None:
@@ -74,8 +78,8 @@ def health(scrape: Callable[[], str], now_s: float, budget_s: float) -> Health:
     try:
         text = scrape()
     except ScrapeError as exc:
-        return Health("runner_unreachable", f"the runner's metrics do not answer: {exc}",
-                      {"error": str(exc)})
+        return Health("runner_unreachable", f"the runner's metrics do not answer: "
+                                            f"{exc.reason}", {"error": exc.reason})
     try:
         beat = heartbeat_of(text)
     except ValueError as exc:

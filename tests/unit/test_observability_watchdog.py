@@ -30,7 +30,7 @@ def page_with_heartbeat(beat: float | None) -> str:
 
 
 def unreachable() -> str:
-    raise ScrapeError("http://127.0.0.1:1/metrics: ConnectionRefusedError")
+    raise ScrapeError("http://127.0.0.1:1/metrics", "ConnectionRefusedError: refused")
 
 
 @pytest.mark.parametrize(("beat", "kind"), [(995.0, "ok"), (989.0, "heartbeat_stale"),
