@@ -50,7 +50,7 @@ def start_watchdog(port: int, page_file: Path, budget_s: float) -> subprocess.Po
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "STRATOPS_OBSERVABILITY__WATCHDOG__BUDGET_SECONDS": str(budget_s),
            "STRATOPS_OBSERVABILITY__WATCHDOG__INTERVAL_SECONDS": "0.2",
-           "STRATOPS_OBSERVABILITY__WATCHDOG__TIMEOUT_SECONDS": "0.5"}
+           "STRATOPS_OBSERVABILITY__WATCHDOG__TIMEOUT_SECONDS": "1.0"}
     return subprocess.Popen([sys.executable, "-m", "stratops.cli", "watchdog", "--url",
                              f"http://127.0.0.1:{port}/metrics", "--page-file",
                              str(page_file)], cwd=ROOT, env=env, stdout=subprocess.PIPE,

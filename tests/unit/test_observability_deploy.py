@@ -96,3 +96,14 @@ def test_prometheus_config_scrapes_the_default_endpoint_with_the_rules() -> None
     from stratops.observability_settings import DEFAULT_METRICS_PORT, MetricsSettings
 
     assert MetricsSettings().port == DEFAULT_METRICS_PORT == 9464
+
+
+def test_watchdog_unit_runs_the_watchdog_in_its_own_always_restarted_unit() -> None:
+    import configparser
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read_string((ROOT / "live/deploy/stratops-watchdog.service").read_text())
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("stratops watchdog")
+    assert service["Restart"] == "always" and service["User"] != "stratops"
+    assert "SECRET" not in service.get("EnvironmentFile", "").upper()
