@@ -12,6 +12,7 @@ runner's clock checks, README, Clock checks) or set the budget above their skew.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -59,7 +60,8 @@ def http_scrape(url: str, timeout_s: float) -> str:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return str(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, TimeoutError, UnicodeDecodeError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError,
+            UnicodeDecodeError) as exc:  # HTTPException: a process killed mid-answer
         raise ScrapeError(url, f"{type(exc).__name__}: {exc}") from exc
 
 
