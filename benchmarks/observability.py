@@ -8,7 +8,9 @@ update latency - are added by their own sections).
    ``Runner.run`` (journal on SQLite ``synchronous=FULL``, paper exchange). Per bar we time,
    with ``perf_counter_ns``, from the feed handing the bar over to the runner asking for the
    next item: everything the runner does for that bar (bar -> signals -> risk -> journaled
-   intent -> paper submit). "on" is the production wiring
+   intent -> paper submit); an ``Idle`` marker follows each bar, as a live feed's wait does
+   (untimed: the kill-command poll, and with tracing on the spans' building, happen there).
+   "on" is the production wiring
    (:class:`stratops.observability_ops.Observability`'s attach): :class:`RunnerMetrics` and
    the :class:`SpanEmitter` on the bus after the journal, the heartbeat from the loop, the
    /metrics endpoint served on a loopback port and scraped every second by a thread, spans
@@ -48,8 +50,9 @@ from live.journal import open_journal
 from live.observability.metrics import RunnerMetrics
 from live.observability.tracing import SpanEmitter
 from live.risk.interface import PassThroughRisk
-from live.runner.feed import FeedBar
+from live.runner.feed import FeedBar, FeedItem, Idle
 from live.runner.runner import Runner
+from stratops.observability_ops import LoopObservers
 
 TARGET_RATIO = 1.10
 # the stores on tmpfs when there is one: fsync is then nearly free, so the runner's own work
@@ -58,12 +61,15 @@ STORE_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 SCRAPE_EVERY_S = 1.0  # 5x the scrape rate of live/deploy/prometheus/prometheus.yml
 
 
-def timed(bars: list[FeedBar], out: list[int]) -> Iterator[FeedBar]:
-    """``bars``, timing each from its hand-over to the runner's next request."""
+def timed(bars: list[FeedBar], out: list[int]) -> Iterator[FeedItem]:
+    """``bars``, timing each from its hand-over to the runner's next request; an ``Idle``
+    marker after each, untimed (a live feed waits for the next bar: the runner polls its
+    kill commands and builds the spans then)."""
     for bar in bars:
         start = time.perf_counter_ns()
         yield bar
         out.append(time.perf_counter_ns() - start)
+        yield Idle(bar.ts)
 
 
 class Scraper(threading.Thread):
@@ -80,8 +86,8 @@ class Scraper(threading.Thread):
             self.scrapes += 1
 
 
-def one_run(folder: Path, warm: list[FeedBar], bars: list[FeedBar], observed: bool
-            ) -> tuple[list[int], dict[str, Any]]:
+def one_run(folder: Path, warm: list[FeedBar], bars: list[FeedBar], observed: bool,
+            traced: bool = True) -> tuple[list[int], dict[str, Any]]:
     clock = lambda: datetime.now(UTC)  # noqa: E731 - record time
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(fill="next_open", slippage_ticks=1.0,
@@ -96,19 +102,25 @@ def one_run(folder: Path, warm: list[FeedBar], bars: list[FeedBar], observed: bo
     for bar in warm:  # steady-state history length, as benchmarks/live_runner.py does
         runner.history["NIFTY"].append(bar)
     extra: dict[str, Any] = {}
-    server = processor = scraper = metrics = None
+    server = scraper = metrics = None
+    processor: Any = None
+    devnull: Any = None
+    emitter: Any = None
     if observed:
         metrics = RunnerMetrics(wall=time.time, perf=time.perf_counter)
         server, _ = start_http_server(0, addr="127.0.0.1", registry=metrics.registry)
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - closed with the processor
-        processor = BatchSpanProcessor(ConsoleSpanExporter(out=devnull))
-        emitter = SpanEmitter(processor, service_name="bench")
         head = journal.head()[0]
         metrics.attach(runner.state, head)
-        emitter.attach(head)
         runner.bus.subscribe_all(metrics)
-        runner.bus.subscribe_all(emitter)
-        runner.observer = metrics
+        if traced:
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - closed with the processor
+            processor = BatchSpanProcessor(ConsoleSpanExporter(out=devnull))
+            emitter = SpanEmitter(processor, service_name="bench")
+            emitter.attach(head)
+            runner.bus.subscribe_all(emitter)
+            runner.observer = LoopObservers([metrics, emitter])
+        if not traced:
+            runner.observer = metrics
         scraper = Scraper(f"http://127.0.0.1:{server.server_address[1]}/metrics")
         scraper.start()
     times: list[int] = []
@@ -119,8 +131,10 @@ def one_run(folder: Path, warm: list[FeedBar], bars: list[FeedBar], observed: bo
         scraper.join()
         server.shutdown()
         server.server_close()
-        processor.shutdown()  # type: ignore[union-attr]
-        devnull.close()
+        if processor is not None:
+            emitter.flush()
+            processor.shutdown()
+            devnull.close()
         extra["scrapes"] = scraper.scrapes
         extra["intent_samples"] = _intent_latencies(metrics)
     journal.engine.dispose()
@@ -152,30 +166,35 @@ def main() -> None:
     warm, bars, dates = feed_days(4, args.days)
     print(f"decision latency: 4 strategies on NIFTY {dates[0]}..{dates[-1]} ({len(bars)} bars "
           f"a run), {args.reps} alternating off/on runs")
-    samples: dict[bool, list[int]] = {False: [], True: []}
+    configs = {"off": (False, False), "metrics": (True, False), "on": (True, True)}
+    samples: dict[str, list[int]] = {name: [] for name in configs}
     scrapes, intents = 0, (0.0, float("nan"))
     for rep in range(args.reps):
-        for observed in (False, True):
+        for name, (observed, traced) in configs.items():
             with tempfile.TemporaryDirectory(prefix="obs-bench-", dir=STORE_DIR) as tmp:
-                times, extra = one_run(Path(tmp), warm, bars, observed)
-            samples[observed] += times[1:]  # the first bar is cold (imports, compiles)
+                times, extra = one_run(Path(tmp), warm, bars, observed, traced)
+            samples[name] += times[1:]  # the first bar is cold (imports, compiles)
             scrapes += extra.get("scrapes", 0)
             intents = extra.get("intent_samples", intents)
-            print(f"  rep {rep + 1} {'on ' if observed else 'off'}: p50 "
-                  f"{np.percentile(times, 50) / 1e6:.3f} ms  p99 "
-                  f"{np.percentile(times, 99) / 1e6:.3f} ms")
-    off, on = (np.asarray(samples[k], dtype=np.float64) / 1e6 for k in (False, True))
+            print(f"  rep {rep + 1} {name:>7}: p50 {np.percentile(times, 50) / 1e6:.3f} ms  "
+                  f"p99 {np.percentile(times, 99) / 1e6:.3f} ms")
+    off, metrics_only, on = (np.asarray(samples[k], dtype=np.float64) / 1e6
+                             for k in configs)
     ratio_p99 = float(np.percentile(on, 99) / np.percentile(off, 99))
     ratio_p50 = float(np.percentile(on, 50) / np.percentile(off, 50))
     print(f"off: p50 {np.percentile(off, 50):.3f} ms  p99 {np.percentile(off, 99):.3f} ms")
     print(f"on : p50 {np.percentile(on, 50):.3f} ms  p99 {np.percentile(on, 99):.3f} ms  "
           f"({scrapes} scrapes served)")
+    print(f"metrics only (no spans): p50 {np.percentile(metrics_only, 50):.3f} ms  p99 "
+          f"{np.percentile(metrics_only, 99):.3f} ms")
     print(f"bar -> intent as the metrics record it (last on run): {intents[0]:.0f} intents, "
           f"p99 <= {intents[1]:.1f} ms (histogram bucket bound)")
     print(f"decision_off_p50_ms: {np.percentile(off, 50):.3f}")
     print(f"decision_off_p99_ms: {np.percentile(off, 99):.3f}")
     print(f"decision_on_p50_ms: {np.percentile(on, 50):.3f}")
     print(f"decision_on_p99_ms: {np.percentile(on, 99):.3f}")
+    print(f"metrics_only_p99_ratio: "
+          f"{np.percentile(metrics_only, 99) / np.percentile(off, 99):.3f}")
     print(f"observability_p50_ratio: {ratio_p50:.3f}")
     print(f"observability_target_met: {int(ratio_p99 < TARGET_RATIO)}")
     print(f"observability_p99_ratio: {ratio_p99:.3f}")

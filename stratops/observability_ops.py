@@ -54,10 +54,10 @@ class Observability:
             self.metrics.attach(runner.state, head, risk_rows=risk_rows,
                                 risk_every_s=self.risk_every_s)
             runner.bus.subscribe_all(self.metrics)
-            runner.observer = self.metrics
         if self.emitter is not None:
             self.emitter.attach(head)
             runner.bus.subscribe_all(self.emitter)
+        runner.observer = LoopObservers([self.metrics, self.emitter])
 
     def beat(self) -> None:
         """The heartbeat from a service's own loop between sessions (``live serve``)."""
@@ -70,8 +70,21 @@ class Observability:
             self.server.server_close()
             self.server = None
         if self.processor is not None:
-            self.processor.shutdown()  # flushes what is queued
+            self.emitter.flush()  # the events noted since the last idle turn
+            self.processor.shutdown()  # exports what is queued
             self.processor = None
+
+
+class LoopObservers:
+    """Everything told of the runner loop's turns: the metrics (the heartbeat) and the span
+    emitter (spans built between bars)."""
+
+    def __init__(self, observers: Sequence[Any]) -> None:
+        self.observers = [o for o in observers if o is not None]
+
+    def tick(self, *, bar: bool) -> None:
+        for observer in self.observers:
+            observer.tick(bar=bar)
 
 
 def _serve(registry: Any, host: str, port: int) -> tuple[Any, str]:

@@ -8,7 +8,9 @@ starting at the previous step's ``ts_event`` and ending at its own, the child of
 previous step - a chain signal -> risk -> order -> fill -> exit. Ids are derived, never
 random: the OTel trace id from the journal's trace id (:func:`otel_trace_id`), a span id
 from the trace id and the entry's journal seq, so a replay or a second exporter gives the
-same ids.
+same ids. On the bar's path an event is only noted; its span is built between bars (the
+loop's ``Idle`` turns, :meth:`SpanEmitter.tick`), so tracing adds next to nothing to the
+decision latency (``benchmarks/observability.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from live.events import Message
 from live.observability.timeline import step_detail, step_name
 
 TRACES_KEPT = 10_000  # open traces whose last step is remembered (oldest dropped)
+PENDING_MAX = 4_096  # traced events noted before spans are built without waiting for idle
 SCOPE = InstrumentationScope("stratops.live")
 
 
@@ -59,6 +62,7 @@ class SpanEmitter:
         self.resource = Resource.create({"service.name": service_name, **(attributes or {})})
         self._seq = 0
         self._seen = SeenIds()
+        self._pending: list[tuple[Message, int]] = []
         self._last: OrderedDict[str, tuple[SpanContext, int]] = OrderedDict()
 
     def attach(self, head_seq: int) -> None:
@@ -67,12 +71,28 @@ class SpanEmitter:
         self._seen = SeenIds()
 
     def __call__(self, envelope: Envelope) -> None:
+        """Note the envelope's traced events (an append: the spans are built by
+        :meth:`flush`, off the bar's path)."""
         if not self._seen.first_time(envelope.message_id):
             return  # redelivered: the journal skipped it too
         for message in envelope.messages:
             self._seq += 1
             if message.trace_id:
-                self.processor.on_end(self.span(message, self._seq))
+                self._pending.append((message, self._seq))
+        if len(self._pending) >= PENDING_MAX:  # a feed that never idles: memory stays flat
+            self.flush()
+
+    def tick(self, *, bar: bool) -> None:
+        """The runner loop's turn: between bars (an ``Idle`` marker: the loop waits for the
+        next bar anyway) the noted events become spans."""
+        if not bar:
+            self.flush()
+
+    def flush(self) -> None:
+        """Build the spans of the noted events and hand them to the processor."""
+        pending, self._pending = self._pending, []
+        for message, seq in pending:
+            self.processor.on_end(self.span(message, seq))
 
     def span(self, message: Message, seq: int) -> ReadableSpan:
         """The span of journal entry ``seq`` (its trace's previous step is its parent)."""

@@ -62,9 +62,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     emitter = SpanEmitter(SimpleSpanProcessor(exporter), service_name="test")
     emitter.attach(journal.head()[0])
     runner.bus.subscribe_all(emitter)
+    runner.observer = emitter
     runner.recover()
     frame = replay_frame(nse_index_1m_path(), ["NIFTY"], DAY, DAY).iloc[:200]
-    runner.run(replay_bars(frame))
+    runner.run(replay_bars(frame))  # flat out: no idle turn, the spans wait
+    assert exporter.get_finished_spans() == ()
+    emitter.flush()  # as Observability.close does
     yield Session(journal, list(exporter.get_finished_spans()), folder)
 
 
@@ -129,6 +132,9 @@ def test_spans_of_a_replayed_journal_have_the_same_ids(session: Session) -> None
     emitter = SpanEmitter(SimpleSpanProcessor(exporter), service_name="replay")
     for seq, message in session.journal.read():
         emitter(Envelope(message.KIND, f"replay:{seq}", (message,)))
+        emitter.tick(bar=True)  # a bar's turn builds nothing
+    assert exporter.get_finished_spans() == ()
+    emitter.tick(bar=False)  # an idle turn builds them all
     again = {(s.context.trace_id, s.context.span_id, s.name, s.start_time, s.end_time)
              for s in exporter.get_finished_spans()}
     live = {(s.context.trace_id, s.context.span_id, s.name, s.start_time, s.end_time)
