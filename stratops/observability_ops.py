@@ -57,7 +57,8 @@ class Observability:
         if self.emitter is not None:
             self.emitter.attach(head)
             runner.bus.subscribe_all(self.emitter)
-        runner.observer = LoopObservers([self.metrics, self.emitter])
+        observers = LoopObservers([self.metrics, self.emitter])
+        runner.observer = observers if observers.observers else None
 
     def beat(self) -> None:
         """The heartbeat from a service's own loop between sessions (``live serve``)."""
