@@ -24,6 +24,7 @@ from stratops import (
     cli_live,
     cli_ops,
     cli_report,
+    cli_observability,
     cli_research,
     cli_risk,
     cli_run,
@@ -70,6 +71,8 @@ app.add_typer(cli_svc.svc_app, name="svc")
 app.add_typer(cli_ops.ops_app, name="ops")
 app.add_typer(cli_alerts.alerts_app, name="alerts")
 app.add_typer(cli_alerts.playbook_app, name="playbook")
+app.add_typer(cli_observability.trace_app, name="trace")
+app.command("watchdog")(cli_observability.watchdog)
 
 
 @app.command("version")

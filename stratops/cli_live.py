@@ -60,7 +60,24 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     """One runner session (also the last step of ``stratops run``), printed to ``out``
     (stdout by default); returns its summary as data (``stratops run --json``). Under
     ``live.ha`` the runner leads only while it holds the lease (``standby``: it follows the
-    journal until then)."""
+    journal until then). The process's metrics endpoint and span exporter
+    (``observability.*``) live as long as the session."""
+    from stratops.observability_ops import Observability
+    from stratops.settings import load_settings
+
+    out = out or console
+    settings = load_settings()
+    observability = Observability(settings, service=f"live-run-{mode}")
+    try:
+        return _session(mode, feed, start, end, strategy, candidates, speed, out, broker,
+                        standby, observability)
+    finally:
+        observability.close()
+
+
+def _session(mode: str, feed: str, start: date | None, end: date | None,
+             strategy: list[str] | None, candidates: bool, speed: float, out: Console,
+             broker: str | None, standby: bool, observability: Any) -> dict[str, Any]:
     from live.runner.feed import replay_bars
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
@@ -70,8 +87,10 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
     from stratops.restart_notes import restart_notes
     from stratops.settings import load_settings
 
-    out = out or console
-    prepared = prepare(mode, feed, start, end, strategy, candidates, broker=broker)
+    prepared = prepare(mode, feed, start, end, strategy, candidates, broker=broker,
+                       observability=observability)
+    if observability.url is not None:
+        out.print(f"metrics: {observability.url}", markup=False, highlight=False)
     for note in prepared.notes:
         out.print(f"[yellow]{note}[/]" if "without" in note else note)
     for refusal in prepared.refused:

@@ -32,17 +32,9 @@ def serve(
     """Serve session after session: wait for the NSE session, hold until the broker session
     is ready (paging), trade it, flatten at the cutoff, write the day's reconciliation,
     sleep to the next. SIGTERM/SIGINT stop it gracefully (exit 0)."""
-    from live.service.clock import ServiceClock, SimulatedClock, StopSignal
-    from live.service.service import LiveService, ServeConfig
+    from live.service.clock import StopSignal
     from stratops.live_ops import MODES, LiveSetupError
-    from stratops.serve_ops import (
-        DeskWatch,
-        WallClock,
-        day_factory,
-        install_stop_handlers,
-        pager,
-        stderr_log,
-    )
+    from stratops.observability_ops import Observability
     from stratops.settings import load_settings
 
     settings = load_settings()
@@ -52,13 +44,38 @@ def serve(
         raise LiveSetupError("live serve does not run under the hot-standby lease: with "
                              "live.ha.enabled use `stratops live run [--standby]`")
     stop = StopSignal()
-    clock: ServiceClock = WallClock(stop) if sim_start is None else \
-        SimulatedClock(_instant(sim_start))
+    observability = Observability(settings, service=f"live-serve-{mode}")
+    try:
+        _serve(settings, observability, stop, mode=mode, feed=feed, broker=broker,
+               strategy=strategy, candidates=candidates, speed=speed, sim_start=sim_start,
+               sessions=sessions, as_json=as_json)
+    finally:
+        observability.close()
+
+
+def _serve(settings: Any, observability: Any, stop: Any, *, mode: str, feed: str, broker: str,
+           strategy: list[str] | None, candidates: bool, speed: float, sim_start: str | None,
+           sessions: int | None, as_json: bool) -> None:
+    from live.service.clock import ServiceClock, SimulatedClock
+    from live.service.service import LiveService, ServeConfig
+    from stratops.serve_ops import (
+        DeskWatch,
+        WallClock,
+        day_factory,
+        install_stop_handlers,
+        pager,
+        stderr_log,
+    )
+
+    clock: ServiceClock = WallClock(stop, beat=observability.beat) if sim_start is None \
+        else SimulatedClock(_instant(sim_start))
     log = stderr_log(clock)
+    if observability.url is not None:
+        log(f"metrics: {observability.url}")
     pagers = pager(settings, log)
     factory = day_factory(settings, mode=mode, feed=feed, broker=broker, strategies=strategy,
                           candidates=candidates, speed=speed, clock=clock, stop=stop,
-                          pager=pagers)
+                          pager=pagers, observability=observability)
     if feed == "kite":  # one KiteTicker per process: one session, then systemd restarts it
         sessions = 1
     knobs = settings.live.serve

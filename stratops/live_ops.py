@@ -197,11 +197,14 @@ def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple
 def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None, broker: str | None = None,
-            pager: Callable[[Any], None] | None = None, transport: Any = None) -> LiveRun:
+            pager: Callable[[Any], None] | None = None, transport: Any = None,
+            observability: Any = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
     ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
     broker session (an ``AlertRaised``; a CRITICAL log line by default); ``transport`` carries
-    the runner's bus (in process by default; ``stratops svc execution``: JetStream)."""
+    the runner's bus (in process by default; ``stratops svc execution``: JetStream);
+    ``observability`` (:class:`~stratops.observability_ops.Observability`) watches the runner:
+    metrics, the heartbeat and spans from its journaled events."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.orders.retry import Retrier
@@ -281,6 +284,11 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     transport=transport,
                     anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
                     playbooks=runner_playbooks(settings))  # playbooks.yaml (README, Playbooks)
+    if observability is not None:  # after the journal and the fold: what was made durable
+        from stratops.observability_ops import risk_rows
+
+        observability.attach(runner, risk_rows(settings, limits, history, deployed,
+                                               runner.state))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

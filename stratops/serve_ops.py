@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,17 +31,31 @@ from stratops.settings import Settings
 BROKERS = ("paper", "kite")
 
 
-class WallClock:
-    """Real time; a sleep returns early when the stop signal is set (SIGTERM wakes it)."""
+BEAT_SLICE_S = 1.0  # a service sleeping between sessions beats at least this often
 
-    def __init__(self, stop: StopSignal) -> None:
-        self.stop = stop
+
+class WallClock:
+    """Real time; a sleep returns early when the stop signal is set (SIGTERM wakes it).
+    ``beat``: called from the sleeping loop at least every second (the metrics' heartbeat
+    between sessions: the service's own loop, so a hung service stops beating)."""
+
+    def __init__(self, stop: StopSignal, beat: Callable[[], None] | None = None) -> None:
+        self.stop, self.beat = stop, beat
 
     def now(self) -> datetime:
         return utc_now()
 
     def sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)
+        if self.beat is None:
+            self.stop.wait(seconds)
+            return
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            self.beat()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, BEAT_SLICE_S))
 
 
 def install_stop_handlers(stop: StopSignal, log: Callable[[str], None]) -> None:
@@ -63,16 +78,18 @@ class ReplayPaperDays:
     that date (in simulated time with ``--sim-start``: the clock moves with the bars)."""
 
     def __init__(self, settings: Settings, *, mode: str, feed: str, strategies: list[str] | None,
-                 candidates: bool, speed: float, clock: ServiceClock) -> None:
+                 candidates: bool, speed: float, clock: ServiceClock,
+                 observability: Any = None) -> None:
         self.settings, self.mode, self.feed_spec = settings, mode, feed
         self.strategies, self.candidates, self.speed, self.clock = (strategies, candidates,
                                                                     speed, clock)
+        self.observability = observability
 
     def open_day(self, window: SessionWindow) -> OpenedDay:
         from stratops.live_ops import prepare
 
         prepared = prepare(self.mode, self.feed_spec, window.day, window.day, self.strategies,
-                           self.candidates, self.settings)
+                           self.candidates, self.settings, observability=self.observability)
         notes = list(prepared.notes) + [f"refused {r.strategy}: {r.reason}"
                                         for r in prepared.refused]
         def close() -> None:  # the exchange's store is released with the runner
@@ -147,12 +164,13 @@ class KiteDays:
     def __init__(self, settings: Settings, *, mode: str, strategies: list[str] | None,
                  candidates: bool, clock: ServiceClock, stop: StopSignal, pager: Pager,
                  page_every: timedelta, poll: timedelta, check: Any = None,
-                 prepare: Callable[..., Any] | None = None) -> None:
+                 prepare: Callable[..., Any] | None = None, observability: Any = None) -> None:
         self.settings, self.mode, self.strategies = settings, mode, strategies
         self.candidates, self.clock, self.stop, self.pager = candidates, clock, stop, pager
         self.page_every, self.poll = page_every, poll
         self.check = check if check is not None else KiteSessionCheck(settings, clock.now)
         self._prepare = prepare
+        self.observability = observability
         self.opened = False
 
     def open_day(self, window: SessionWindow) -> OpenedDay:
@@ -171,7 +189,8 @@ class KiteDays:
                                  f"ready: {held.why} ({held.pages} pages)")
         self.opened = True
         prepared = (self._prepare or prepare)(self.mode, "kite", None, None, self.strategies,
-                                              self.candidates, self.settings, broker="kite")
+                                              self.candidates, self.settings, broker="kite",
+                                              observability=self.observability)
         notes = [f"broker session ready: {held.why}", *prepared.notes,
                  *(f"refused {r.strategy}: {r.reason}" for r in prepared.refused)]
 
@@ -213,7 +232,8 @@ class KiteDays:
 def day_factory(settings: Settings, *, mode: str, feed: str, broker: str,
                 strategies: list[str] | None, candidates: bool, speed: float,
                 clock: ServiceClock, stop: StopSignal | None = None,
-                pager: Pager | None = None) -> ReplayPaperDays | KiteDays:
+                pager: Pager | None = None, observability: Any = None
+                ) -> ReplayPaperDays | KiteDays:
     """The factory for ``feed`` x ``broker``: ``replay:<dataset>`` + paper, or ``kite`` +
     kite (wall clock only; ``stop`` and ``pager`` for its hold); other pairs are refused
     (exit 2)."""
@@ -231,14 +251,15 @@ def day_factory(settings: Settings, *, mode: str, feed: str, broker: str,
         return KiteDays(settings, mode=mode, strategies=strategies, candidates=candidates,
                         clock=clock, stop=stop, pager=pager,
                         page_every=timedelta(minutes=knobs.page_every_minutes),
-                        poll=timedelta(seconds=knobs.wake_seconds))
+                        poll=timedelta(seconds=knobs.wake_seconds), observability=observability)
     if broker != "paper" or not feed.startswith("replay:"):
         raise LiveSetupError(
             f"--feed {feed} --broker {broker}: the service serves replay:<dataset> with the "
             "paper broker, or kite with the kite broker")
     parse_feed(feed)  # refused before anything sleeps
     return ReplayPaperDays(settings, mode=mode, feed=feed, strategies=strategies,
-                           candidates=candidates, speed=speed, clock=clock)
+                           candidates=candidates, speed=speed, clock=clock,
+                           observability=observability)
 
 
 def pager(settings: Settings, log: Callable[[str], None]) -> Pager:

@@ -32,6 +32,7 @@ from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
+from stratops.observability_settings import ObservabilitySettings
 from stratops.offhost_settings import OffhostCheckpointSettings
 from stratops.ops_settings import OpsSettings
 from stratops.snapshot_settings import SnapshotSettings
@@ -239,6 +240,7 @@ class Settings(BaseSettings):
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

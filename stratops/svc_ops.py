@@ -66,13 +66,15 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
     from live.svc.execution import serve_execution
     from live.svc.mirror import MirrorTransport
     from stratops.live_ops import prepare
+    from stratops.observability_ops import Observability
 
     layout = BusLayout(settings.live.bus.stream_prefix)
+    observability = Observability(settings, service=f"svc-execution-{mode}")
     transport = bus_transport(settings, "execution", EVENTS,
                               layout.consumer(MARKET_DATA, f"execution-{mode}", ordered=True))
     try:
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings,
-                           transport=MirrorTransport(transport))
+                           transport=MirrorTransport(transport), observability=observability)
         summary = serve_execution(prepared.runner, transport,
                                   idle_exit_seconds=idle_exit_seconds)
         runner = prepared.runner
@@ -81,6 +83,7 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
                 "journal_seq": runner.journal.head()[0], "state_hash": state_hash(runner.state)}
     finally:
         transport.close()
+        observability.close()
 
 
 def run_state(settings: Settings, journal_url: str, durable: str,
@@ -89,13 +92,16 @@ def run_state(settings: Settings, journal_url: str, durable: str,
     from live.journal import open_journal
     from live.svc.state import serve_state
     from stratops.clock import utc_now
+    from stratops.observability_ops import Observability
 
     layout = BusLayout(settings.live.bus.stream_prefix)
+    observability = Observability(settings, service="svc-state")
     transport = bus_transport(settings, "state", None, layout.consumer(EVENTS, durable))
     try:
         sink = serve_state(open_journal(journal_url, settings.root, clock=utc_now), transport,
-                           idle_exit_seconds=idle_exit_seconds)
+                           idle_exit_seconds=idle_exit_seconds, metrics=observability.metrics)
         return {"appended": sink.appended, "journal_seq": sink.journal.head()[0],
                 "parked": transport.parked, "state_hash": state_hash(sink.state)}
     finally:
         transport.close()
+        observability.close()

@@ -53,6 +53,12 @@ class EntryPolicy(Protocol):
     def entry_allowed(self, venue: str, local_time: time) -> bool: ...
 
 
+class LoopObserver(Protocol):
+    """Told of every turn of the runner's loop (:mod:`live.observability`: the heartbeat)."""
+
+    def tick(self, *, bar: bool) -> None: ...
+
+
 @dataclass
 class RunSummary:
     bars: int = 0
@@ -79,6 +85,7 @@ class RunnerCore:
     contracts: ContractBook | None  # the session's contract per underlying (None: no master)
     guardrails: Guardrails | None
     snapshots: SnapshotCadence | None  # the state snapshots' writer (None: none)
+    observer: LoopObserver | None  # told of each loop turn (the metrics' heartbeat)
     insane_fill_pct: float
     bus: MessageBus
     executor: Executor

@@ -61,6 +61,8 @@ class BarLoop(RunnerCore):
         fed = 0
         for bar in bars:
             self.raise_anomalies()  # found on the item before (live: <= an idle slice ago)
+            if self.observer is not None:  # the heartbeat: beats only while this loop turns
+                self.observer.tick(bar=isinstance(bar, FeedBar))
             if not isinstance(bar, FeedBar):
                 fed += self._feed_note(bar)
                 continue

@@ -38,7 +38,7 @@ from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.broker_session import BrokerSession, Pager, log_pager
 from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetError
-from live.runner.core import EntryPolicy, RunSummary
+from live.runner.core import EntryPolicy, LoopObserver, RunSummary
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed, order_rule_problem
 from live.runner.execution import CrashHook, Executor, no_crash
@@ -98,6 +98,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.max_sessions, self.exchange = max_sessions, exchange
         self.contracts = contracts  # None: no instrument master (orders carry no contract)
         self.snapshots = snapshots  # None: no state snapshots (live.snapshots.*)
+        self.observer: LoopObserver | None = None  # live.observability: set when attached
         self.state = LiveState()
         self.history: dict[str, SymbolHistory] = {}
         self.entries: dict[tuple[str, str, object], int] = defaultdict(int)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 from live.bus import SEEN_IDS_KEPT, Envelope, MessageBus
 from live.journal import Journal
+from live.observability.metrics import RunnerMetrics
 from live.state import LiveState
 from live.svc.mirror import record_id
 from live.transport.jetstream import JetStreamTransport
@@ -47,13 +48,21 @@ class ReplicaSink:
 
 def serve_state(journal: Journal, bus: JetStreamTransport, *,
                 idle_exit_seconds: float | None = None,
-                idle_slice_seconds: float = 0.2) -> ReplicaSink:
+                idle_slice_seconds: float = 0.2,
+                metrics: RunnerMetrics | None = None) -> ReplicaSink:
     """Append the mirrored events to ``journal`` until ``idle_exit_seconds`` pass without
-    one after the first (``None``: forever); each acked once appended."""
+    one after the first (``None``: forever); each acked once appended. ``metrics``
+    (:mod:`live.observability`) counts what the replica appended and beats at each poll."""
     sink = ReplicaSink(journal, LiveState())
-    MessageBus(bus).subscribe_all(sink)
+    replica_bus = MessageBus(bus)
+    replica_bus.subscribe_all(sink)
+    if metrics is not None:
+        metrics.attach(sink.state, journal.head()[0])
+        replica_bus.subscribe_all(metrics)
     idle_seconds, heard = 0.0, False
     while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
+        if metrics is not None:  # the heartbeat: from this loop only
+            metrics.tick(bar=False)
         handled = bus.poll(64, idle_slice_seconds)
         heard = heard or handled > 0
         idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds

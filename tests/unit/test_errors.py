@@ -74,6 +74,8 @@ EXIT_2_BEFORE = {
     # added since: a playbooks.yaml that cannot be trusted to act; alert delivery settings
     # that cannot work (a tier naming no channel, a missing secret); an unknown alert id
     "PlaybookConfigError", "AlertConfigError", "UnknownAlertError",
+    # added since: `stratops trace show` of a trace id no journal entry carries
+    "TraceNotFoundError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -146,6 +148,8 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("SnapshotInputError", ValueError), ("SnapshotDecodeError", ValueError),
     ("FencedError", RuntimeError),
     ("BusUnavailableError", ConnectionError), ("PoisonMessageError", ValueError),
+    ("TraceNotFoundError", LookupError), ("ScrapeError", RuntimeError),
+    ("MetricsPortError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]

@@ -104,7 +104,7 @@ def test_the_day_opens_only_once_the_session_is_ready_paging_while_it_holds(
     prepared: list[Any] = []
     days, pages = _days(tmp_path, Check(stale=12), prepared)
     day = days.open_day(WINDOW)
-    assert len(prepared) == 1 and prepared[0][1] == {"broker": "kite"}
+    assert len(prepared) == 1 and prepared[0][1] == {"broker": "kite", "observability": None}
     assert prepared[0][0][:2] == ("canary", "kite")
     assert list(day.feed()) == ["bar"]
     assert [code for _, code, _ in pages.sent] == ["broker_session_not_ready"] * 3  # 0, 5, 10'
