@@ -150,13 +150,19 @@ def run_watchdog(settings: Settings, url: str | None, budget_s: float | None,
     import threading
     from functools import partial
 
-    from live.observability.pager import FilePager
+    from live.observability.pager import DeliveryPager, FanOutPager, FilePager, Pager
     from live.observability.watchdog import Watchdog, http_scrape
 
     knobs = settings.observability.watchdog
     target = url or metrics_url(settings)
     budget = budget_s if budget_s is not None else knobs.budget_seconds
-    pager = FilePager(page_file or settings.path(knobs.page_file), utc_now)
+    pagers: list[Pager] = [FilePager(page_file or settings.path(knobs.page_file), utc_now)]
+    if settings.alerts.enabled:  # and through webhooks/e-mail (tier 0; README, Alert delivery)
+        from stratops.alerts_ops import configure_alerts
+
+        configure_alerts(settings)
+        pagers.append(DeliveryPager())
+    pager = FanOutPager(pagers)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -39,3 +39,37 @@ class FilePager:
             out.flush()
             os.fsync(out.fileno())
         print(f"PAGE {severity.upper()} {kind}: {message}", file=self.err, flush=True)
+
+
+class FanOutPager:
+    """Pages through every pager in order (the file first: it cannot fail for a network
+    reason). A pager that raises does not stop the others; its error is printed to ``err``
+    and re-raised only when every pager failed, so one dead webhook never silences a page."""
+
+    def __init__(self, pagers: list[Pager], *, err: TextIO | None = None) -> None:
+        if not pagers:
+            raise ValueError("FanOutPager needs at least one pager")
+        self.pagers = pagers
+        self.err = err if err is not None else sys.stderr
+
+    def page(self, kind: str, severity: str, message: str, details: dict[str, Any]) -> None:
+        errors: list[Exception] = []
+        for pager in self.pagers:
+            try:
+                pager.page(kind, severity, message, details)
+            except Exception as exc:  # noqa: BLE001 - one channel's failure is reported, not fatal
+                errors.append(exc)
+                print(f"PAGE via {type(pager).__name__} failed: {exc}", file=self.err,
+                      flush=True)
+        if len(errors) == len(self.pagers):
+            raise errors[0]
+
+
+class DeliveryPager:
+    """Pages through the alert delivery (:func:`live.alerts.page.page`: webhooks and e-mail
+    of tier 0, the durable outbox retrying what does not go out now)."""
+
+    def page(self, kind: str, severity: str, message: str, details: dict[str, Any]) -> None:
+        from live.alerts.page import page
+
+        page(kind, severity, message, details)

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from pydantic import ValidationError
 
-from live.observability.pager import FilePager
+from live.observability.pager import FanOutPager, FilePager
 from live.observability.watchdog import ScrapeError, Watchdog, health, http_scrape
 from stratops.observability_settings import MetricsSettings, WatchdogSettings
 
@@ -106,3 +106,71 @@ def test_metrics_settings_refuse_a_host_name_and_take_port_0_as_off() -> None:
     with pytest.raises(ValidationError, match="an IP address"):
         MetricsSettings(host="example.com")
     assert not MetricsSettings(port=0).enabled and MetricsSettings().enabled
+
+
+class _Down:
+    def page(self, kind: str, severity: str, message: str, details: dict[str, object]) -> None:
+        raise ConnectionError("webhook down")
+
+
+def test_fan_out_pager_keeps_paging_when_one_channel_fails(tmp_path: Path) -> None:
+    err = io.StringIO()
+    pager = FanOutPager([FilePager(tmp_path / "pages.jsonl", lambda: datetime(2026, 1, 1,
+                                                                               tzinfo=UTC)),
+                         _Down()], err=err)
+    pager.page("runner_unreachable", "critical", "no answer", {})
+    assert json.loads((tmp_path / "pages.jsonl").read_text())["kind"] == "runner_unreachable"
+    assert "webhook down" in err.getvalue()
+
+
+def test_fan_out_pager_raises_when_every_channel_failed() -> None:
+    with pytest.raises(ConnectionError, match="webhook down"):
+        FanOutPager([_Down()], err=io.StringIO()).page("k", "critical", "m", {})
+
+
+def test_watchdog_with_alert_delivery_pages_the_webhook(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stratops watchdog`` with ``alerts.enabled``: the page reaches tier 0's webhook (a
+    loopback receiver), HMAC-signed, as well as the page file."""
+    import hashlib
+    import hmac
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from live.alerts.channels import SIGNATURE_HEADER
+    from stratops.observability_ops import run_watchdog
+    from stratops.settings import load_settings
+
+    got: list[tuple[bytes, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((body, self.headers[SIGNATURE_HEADER]))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WD_HOOK_KEY", "k3y-for-the-desk-hook")
+    monkeypatch.setenv("STRATOPS_ALERTS__ENABLED", "true")
+    monkeypatch.setenv("STRATOPS_ALERTS__DB_PATH", str(tmp_path / "alerts.db"))
+    monkeypatch.setenv("STRATOPS_ALERTS__WEBHOOKS", json.dumps([{
+        "name": "desk", "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+        "secret_env": "WD_HOOK_KEY"}]))
+    monkeypatch.setenv("STRATOPS_ALERTS__TIERS", '[["desk"]]')
+    try:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/metrics"
+        closed.close()  # nothing listens there: the runner is "dead"
+        pages = run_watchdog(load_settings(tmp_path), url, 1.0,
+                             tmp_path / "pages.jsonl", 1)
+    finally:
+        server.shutdown()
+    assert pages == 1 and (tmp_path / "pages.jsonl").read_text().count("\n") == 1
+    (body, signature), = got
+    assert signature == "sha256=" + hmac.new(b"k3y-for-the-desk-hook", body, hashlib.sha256).hexdigest()
