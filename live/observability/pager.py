@@ -57,7 +57,7 @@ class FanOutPager:
         for pager in self.pagers:
             try:
                 pager.page(kind, severity, message, details)
-            except Exception as exc:  # noqa: BLE001 - one channel's failure is reported, not fatal
+            except Exception as exc:
                 errors.append(exc)
                 print(f"PAGE via {type(pager).__name__} failed: {exc}", file=self.err,
                       flush=True)

@@ -173,4 +173,5 @@ def test_watchdog_with_alert_delivery_pages_the_webhook(tmp_path: Path,
         server.shutdown()
     assert pages == 1 and (tmp_path / "pages.jsonl").read_text().count("\n") == 1
     (body, signature), = got
-    assert signature == "sha256=" + hmac.new(b"k3y-for-the-desk-hook", body, hashlib.sha256).hexdigest()
+    key = b"k3y-for-the-desk-hook"
+    assert signature == "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
