@@ -277,8 +277,16 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     snapshots=SnapshotCadence(  # the folded state every N entries
                         journal, every_events=settings.live.snapshots.every_events,
                         keep=settings.live.snapshots.keep),
-                    transport=transport)
+                    transport=transport, surveillance=_surveillance(settings))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+
+
+def _surveillance(settings: Settings) -> Any:
+    """The online abuse detectors (``compliance.online``; None when off)."""
+    from live.compliance.monitor import SurveillanceMonitor
+
+    knobs = settings.compliance
+    return SurveillanceMonitor(knobs.thresholds()) if knobs.online else None
 
 
 def _market_feed(settings: Settings, kind: str, arg: str, symbols: list[str],

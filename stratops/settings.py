@@ -28,6 +28,7 @@ from pipelines.research.config import ImpactLaw, ResearchSettings
 from strategies.errors import BadInputError
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
+from stratops.compliance_settings import ComplianceSettings, RetentionSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
 from stratops.offhost_settings import OffhostCheckpointSettings
@@ -235,6 +236,8 @@ class Settings(BaseSettings):
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(
         default_factory=OffhostCheckpointSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from live.broker import Broker, Side
 from live.bus import MessageBus
+from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import AlertRaised, Message, Severity, TradingMode
 from live.journal import Journal
@@ -71,6 +72,7 @@ class RunnerCore:
     contracts: ContractBook | None  # the session's contract per underlying (None: no master)
     guardrails: Guardrails | None
     snapshots: SnapshotCadence | None  # the state snapshots' writer (None: none)
+    surveillance: SurveillanceMonitor | None  # the online abuse detectors (None: off)
     insane_fill_pct: float
     bus: MessageBus
     executor: Executor
@@ -147,6 +149,15 @@ class RunnerCore:
         self.executor.record(AlertRaised(trace_id="", ts_event=ts, severity=severity,
                                          code=code, message=message))
         self.summary.alerts.append(f"{code}: {message}")
+
+    def journal_findings(self) -> None:
+        """Journal the surveillance findings raised since the last call (each an alert
+        carrying its evidence; see :mod:`live.compliance.findings`)."""
+        if self.surveillance is None:
+            return
+        for finding in self.surveillance.drain():
+            self.executor.record(finding.alert())
+            self.summary.alerts.append(f"surveillance_{finding.detector}: {finding.summary}")
 
     def _session_ends(self, history: SymbolHistory, d: Deployed, ts: datetime) -> bool:
         nxt = ts + d.rules.bar

@@ -123,6 +123,8 @@ class Recovery(RunnerCore):
                 self._folded_symbol is not None:
             self._replay_guardrails()  # the previous bar's evaluation, before this bar
         self.state.apply(message)
+        if self.surveillance is not None:  # folded back: nothing journaled is raised again
+            self.surveillance.fold(message)
         if isinstance(message, BarClosed):
             self._fold_bar(message)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:

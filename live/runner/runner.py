@@ -23,6 +23,7 @@ from datetime import datetime
 
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
+from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
@@ -64,7 +65,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     ``pre_trade.price_band_pct``) are the exchange's order rules (:mod:`live.orders`); a
     version that breaks them (a MIS cutoff too close to the broker's square-off, protective
     orders above the freeze quantity) is refused here. ``retrier`` retries what the broker
-    certainly did not receive (:mod:`live.orders.retry`; default: never)."""
+    certainly did not receive (:mod:`live.orders.retry`; default: never). ``surveillance``
+    runs the abuse detectors on every journaled event (:mod:`live.compliance.monitor`); its
+    findings are journaled as alerts after each bar."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -79,7 +82,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  price_band_pct: Mapping[str, float] | None = None,
                  contracts: ContractBook | None = None,
                  retrier: Retrier | None = None,
-                 snapshots: SnapshotCadence | None = None) -> None:
+                 snapshots: SnapshotCadence | None = None,
+                 surveillance: SurveillanceMonitor | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -116,6 +120,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.bus = MessageBus(transport)
         self.bus.subscribe_all(JournalSink(journal))  # durable first
         self.bus.subscribe_all(StateSink(self.state))  # then folded
+        self.surveillance = surveillance  # abuse detectors (live.compliance); None: off
+        if surveillance is not None:  # after the fold: it sees only what is durable
+            self.bus.subscribe_all(surveillance.sink)
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)
         self.risk_handler = RiskHandler(self.bus, risk, self.state)

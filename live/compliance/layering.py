@@ -1,0 +1,69 @@
+"""Layering and spoofing: orders on the far side of one of our own fills, resting away from
+the touch, placed and cancelled unfilled around it - the pattern of orders meant to move
+the price for a fill on the other side, not to trade."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from live.compliance.findings import Finding
+from live.compliance.flow import FlowFill, FlowOrder, SymbolFlow
+from live.compliance.thresholds import LayeringThresholds
+from live.events import Severity
+
+BPS = 10_000.0
+
+
+def away_bps(order: FlowOrder) -> float | None:
+    """How far a limit order rested from the touch, in bps (None: no limit or no touch)."""
+    if order.limit_price is None or order.touch is None or order.touch <= 0:
+        return None
+    return abs(order.limit_price - order.touch) / order.touch * BPS
+
+
+def _suspect(order: FlowOrder, fill: FlowFill, cfg: LayeringThresholds) -> bool:
+    window = timedelta(seconds=cfg.window_s)
+    if order.side is fill.side or order.cancelled is None or order.filled_qty:
+        return False
+    if not fill.ts - window <= order.placed <= fill.ts + window:
+        return False
+    if order.cancelled > fill.ts + window:
+        return False
+    away = away_bps(order)
+    return away is not None and away >= cfg.min_away_bps
+
+
+def detect_layering(day: date, symbol: str, flow: SymbolFlow,
+                    cfg: LayeringThresholds) -> list[Finding]:
+    """One finding per fill with enough cancelled far-side orders around it."""
+    found = []
+    for fill in flow.fills:
+        suspects = sorted((o for o in flow.orders.values() if _suspect(o, fill, cfg)),
+                          key=lambda o: (o.placed, o.key))
+        qty = sum(o.qty for o in suspects)
+        if len(suspects) < cfg.min_orders or qty < cfg.min_qty_ratio * fill.qty:
+            continue
+        severity = Severity.CRITICAL if len(suspects) >= cfg.critical_orders \
+            else Severity.WARNING
+        last = max(o.cancelled for o in suspects if o.cancelled is not None)
+        evidence = {
+            "fill": {"trade_id": fill.trade_id, "client_key": fill.key,
+                     "strategy": fill.strategy, "side": fill.side.value, "qty": fill.qty,
+                     "price": fill.price, "ts": fill.ts.isoformat()},
+            "cancelled_orders": [
+                {"client_key": o.key, "strategy": o.strategy, "side": o.side.value,
+                 "qty": o.qty, "limit_price": o.limit_price, "touch": o.touch,
+                 "away_bps": round(away_bps(o) or 0.0, 3), "placed": o.placed.isoformat(),
+                 "cancelled": o.cancelled.isoformat() if o.cancelled else None}
+                for o in suspects],
+            "cancelled_qty": qty, "qty_ratio": round(qty / fill.qty, 3)}
+        found.append(Finding(
+            detector="layering", severity=severity, day=day, ts=max(last, fill.ts),
+            symbol=symbol,
+            summary=(f"{symbol}: {len(suspects)} {suspects[0].side.value} orders ({qty} "
+                     f"units) placed away from the touch and cancelled unfilled around our "
+                     f"{fill.side.value} fill {fill.trade_id} of {fill.qty} at {fill.price:g}"),
+            # one finding per fill and severity: the cancels arriving after it add evidence,
+            # an escalation to critical is a new finding
+            evidence=evidence, keys=(fill.trade_id, severity.value)))
+    return found
