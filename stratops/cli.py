@@ -17,6 +17,7 @@ from strategies.errors import StratopsError
 from stratops import (
     cli_backtest,
     cli_checkpoints,
+    cli_compliance,
     cli_data,
     cli_governance,
     cli_kite,
@@ -62,6 +63,7 @@ app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
+app.add_typer(cli_compliance.compliance_app, name="compliance")
 app.add_typer(cli_svc.svc_app, name="svc")
 
 

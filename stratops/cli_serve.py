@@ -67,11 +67,13 @@ def serve(
         wake=timedelta(seconds=knobs.wake_seconds),
         flatten_wait=timedelta(minutes=knobs.flatten_wait_minutes), max_sessions=sessions)
     install_stop_handlers(stop, log)
+    from stratops.compliance_ops import day_close_report
     from stratops.tca_ops import day_close_sink
 
     service = LiveService(factory=factory, clock=clock, stop=stop, pager=pagers,
                           config=config, log=log, desk_poll=DeskWatch(settings),
-                          tca_sink=day_close_sink(settings, log))
+                          tca_sink=day_close_sink(settings, log),
+                          compliance_sink=day_close_report(settings, mode, log))
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     result = service.serve()
     if as_json:

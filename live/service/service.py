@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from live.events import AlertRaised, Severity
+from live.journal import Journal
 from live.runner.core import RunSummary
 from live.runner.feed import FeedItem, WarmBar
 from live.runner.recovery import RunnerHalted
@@ -27,6 +28,7 @@ from live.tca.report import TcaSink, write_tca_day
 from strategies.errors import StratopsError
 
 ONE_BAR = timedelta(minutes=1)
+ComplianceSink = Callable[[Journal, date, Path], None]  # journal, day, folder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +78,13 @@ class LiveService:
     def __init__(self, *, factory: DayFactory, clock: ServiceClock, stop: StopSignal,
                  pager: Pager, config: ServeConfig, log: Callable[[str], None],
                  desk_poll: Callable[[], list[str]] | None = None,
-                 tca_sink: TcaSink | None = None) -> None:
+                 tca_sink: TcaSink | None = None,
+                 compliance_sink: ComplianceSink | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
         self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
+        # the signed daily compliance report (stratops.compliance_ops.day_close_report)
+        self.compliance_sink = compliance_sink
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -248,7 +253,8 @@ class LiveService:
         """The day's report folder: ``broker.json`` (after a traded day: the broker
         reconciliation and the flatten's confirmation), ``day.json``, the backtest
         reconciliation (``backtest/<strategy>/<day>.json|html``) and the day's transaction
-        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``)."""
+        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``) and the signed
+        compliance report (``compliance/``, by ``compliance_sink``)."""
         folder = self.config.report_dir / window.day.isoformat()
         if close:
             outcome.confirmed, broker = self._confirm_flat(day, window)
@@ -256,6 +262,8 @@ class LiveService:
             write_json(folder / "broker.json", broker)
         reports = self.factory.backtest_reports(day, window, folder / "backtest")
         tca = write_tca_day(day.runner.journal, window.day, folder / "tca", self.tca_sink)
+        if self.compliance_sink is not None:  # after the seal: the day's anchor is final
+            self.compliance_sink(day.runner.journal, window.day, folder / "compliance")
         summary = outcome.summary
         write_json(folder / "day.json", {
             "day": window.day.isoformat(), "session": str(window), "status": outcome.status,
