@@ -15,6 +15,7 @@ import typer
 
 from strategies.errors import StratopsError
 from stratops import (
+    cli_archive,
     cli_backtest,
     cli_checkpoints,
     cli_compliance,
@@ -64,6 +65,7 @@ app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
 app.add_typer(cli_compliance.compliance_app, name="compliance")
+app.add_typer(cli_archive.archive_app, name="archive")
 app.add_typer(cli_svc.svc_app, name="svc")
 
 
