@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from live.compliance.thresholds import (
     AbnormalThresholds,
@@ -72,6 +73,16 @@ class ComplianceSettings(BaseModel):
     wash: WashSettings = Field(default_factory=WashSettings)
     marking_close: MarkingCloseSettings = Field(default_factory=MarkingCloseSettings)
     abnormal: AbnormalSettings = Field(default_factory=AbnormalSettings)
+
+    @field_validator("tz")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"compliance.tz={tz!r}: not an IANA time zone (e.g. "
+                             "Asia/Kolkata)") from None
+        return tz
 
     @model_validator(mode="after")
     def _consistent(self) -> ComplianceSettings:

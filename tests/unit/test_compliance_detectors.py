@@ -170,3 +170,21 @@ def test_scan_other_symbol_activity_is_not_mixed_in() -> None:
     flow = _spoof(Flow(), away=0.5)
     found = scan_messages(flow.messages, DAY, CFG)
     assert {f.symbol for f in found} == {SYMBOL}
+
+
+def test_compliance_settings_unknown_zone_refused_naming_it() -> None:
+    from pydantic import ValidationError
+
+    from stratops.compliance_settings import ComplianceSettings
+
+    with pytest.raises(ValidationError, match="Mars/Olympus"):
+        ComplianceSettings(tz="Mars/Olympus")
+
+
+def test_compliance_settings_cross_field_rule_refused_naming_it() -> None:
+    from pydantic import ValidationError
+
+    from stratops.compliance_settings import ComplianceSettings
+
+    with pytest.raises(ValidationError, match=r"z_critical=4\.0: below z_warning=5\.0"):
+        ComplianceSettings(abnormal={"z_critical": 4.0})
