@@ -6,6 +6,7 @@ the same flow."""
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -61,8 +62,31 @@ class SymbolFlow:
     net: dict[str, int] = field(default_factory=dict)
     max_abs_net: dict[str, int] = field(default_factory=dict)
 
+    # the orders by the time they were placed, and the fills' times (both kept sorted: the
+    # detectors look at a window around one time, not the whole day)
+    placed_index: list[tuple[datetime, str]] = field(default_factory=list)
+    fill_times: list[datetime] = field(default_factory=list)
+
     def touch(self) -> float | None:
         return self.bars[-1].close if self.bars else None
+
+    def add_order(self, order: FlowOrder) -> None:
+        self.orders[order.key] = order
+        bisect.insort(self.placed_index, (order.placed, order.key))
+
+    def add_fill(self, fill: FlowFill) -> None:
+        at = bisect.bisect_right(self.fill_times, fill.ts)
+        self.fill_times.insert(at, fill.ts)
+        self.fills.insert(at, fill)
+
+    def orders_placed_between(self, start: datetime, end: datetime) -> list[FlowOrder]:
+        lo = bisect.bisect_left(self.placed_index, (start, ""))
+        hi = bisect.bisect_right(self.placed_index, (end, "\uffff"))
+        return [self.orders[key] for _, key in self.placed_index[lo:hi]]
+
+    def fills_between(self, start: datetime, end: datetime) -> list[FlowFill]:
+        lo = bisect.bisect_left(self.fill_times, start)
+        return self.fills[lo:bisect.bisect_right(self.fill_times, end)]
 
 
 @dataclass(slots=True)
@@ -124,7 +148,7 @@ class FlowBook:
                           symbol=intent.symbol, side=intent.side, qty=intent.qty,
                           limit_price=intent.limit_price, placed=intent.ts_event,
                           touch=flow.touch())
-        flow.orders[intent.client_key] = order
+        flow.add_order(order)
         self._orders[intent.client_key] = order
         return day, intent.symbol
 
@@ -134,10 +158,10 @@ class FlowBook:
             order.filled_qty += fill.qty
         symbol = order.symbol if order is not None else fill.symbol
         flow = self.flow(day).symbols[symbol]
-        flow.fills.append(FlowFill(trade_id=fill.trade_id, key=fill.client_key,
-                                   strategy=order.strategy if order else "?",
-                                   symbol=symbol, side=fill.side, qty=fill.qty,
-                                   price=fill.price, ts=fill.ts_event))
+        flow.add_fill(FlowFill(trade_id=fill.trade_id, key=fill.client_key,
+                               strategy=order.strategy if order else "?",
+                               symbol=symbol, side=fill.side, qty=fill.qty,
+                               price=fill.price, ts=fill.ts_event))
         strategy = order.strategy if order is not None else "?"
         net = self._net.get((strategy, symbol), 0) + (fill.qty if fill.side is Side.BUY
                                                       else -fill.qty)

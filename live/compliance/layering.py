@@ -4,7 +4,7 @@ the price for a fill on the other side, not to trade."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from live.compliance.findings import Finding
 from live.compliance.flow import FlowFill, FlowOrder, SymbolFlow
@@ -25,20 +25,22 @@ def _suspect(order: FlowOrder, fill: FlowFill, cfg: LayeringThresholds) -> bool:
     window = timedelta(seconds=cfg.window_s)
     if order.side is fill.side or order.cancelled is None or order.filled_qty:
         return False
-    if not fill.ts - window <= order.placed <= fill.ts + window:
-        return False
     if order.cancelled > fill.ts + window:
         return False
     away = away_bps(order)
     return away is not None and away >= cfg.min_away_bps
 
 
-def detect_layering(day: date, symbol: str, flow: SymbolFlow,
-                    cfg: LayeringThresholds) -> list[Finding]:
-    """One finding per fill with enough cancelled far-side orders around it."""
+def detect_layering(day: date, symbol: str, flow: SymbolFlow, cfg: LayeringThresholds,
+                    near: datetime | None = None) -> list[Finding]:
+    """One finding per fill with enough cancelled far-side orders around it (``near``:
+    only the fills an event at that time can change - within the window of it)."""
+    window = timedelta(seconds=cfg.window_s)
     found = []
-    for fill in flow.fills:
-        suspects = sorted((o for o in flow.orders.values() if _suspect(o, fill, cfg)),
+    fills = flow.fills if near is None else flow.fills_between(near - window, near + window)
+    for fill in fills:
+        placed = flow.orders_placed_between(fill.ts - window, fill.ts + window)
+        suspects = sorted((o for o in placed if _suspect(o, fill, cfg)),
                           key=lambda o: (o.placed, o.key))
         qty = sum(o.qty for o in suspects)
         if len(suspects) < cfg.min_orders or qty < cfg.min_qty_ratio * fill.qty:

@@ -3,8 +3,8 @@ fold) it folds every journaled message into the day's flow and re-runs the detec
 symbol that moved; new findings wait in :meth:`SurveillanceMonitor.drain` for the runner to
 journal them as alerts at its next safe point (after the bar; never from inside a
 delivery). A restart folds the journal back through :meth:`SurveillanceMonitor.fold`
-(no detection), so what was journaled is never raised twice and what a crash lost is raised
-at the symbol's next event."""
+(no detection) and then :meth:`SurveillanceMonitor.rescan` s the latest day, so what was
+journaled is never raised twice and what a crash lost is raised after the first bar."""
 
 from __future__ import annotations
 
@@ -68,10 +68,24 @@ class SurveillanceMonitor:
         day, symbol = touched
         flow = self.book.days[day]
         if isinstance(message, _SYMBOL_TRIGGERS):
-            self._queue(symbol_findings(flow, symbol, self.cfg))
+            self._queue(symbol_findings(flow, symbol, self.cfg, message.ts_event))
         if isinstance(message, _ABNORMAL_TRIGGERS) and self._history is not None:
             self._queue(detect_abnormal(flow, self._history, self.cfg.abnormal,
                                         message.ts_event))
+
+    def rescan(self) -> None:
+        """After a restart's fold: every detector over the latest day, so a finding a
+        crash kept from the journal is raised (what was journaled is not raised again)."""
+        if self._day is None or self._day not in self.book.days:
+            return
+        flow = self.book.days[self._day]
+        for symbol in sorted(flow.symbols):
+            self._queue(symbol_findings(flow, symbol, self.cfg))
+        if self._history is not None:
+            last = max((b.ts_event for s in flow.symbols.values() for b in s.bars),
+                       default=None)
+            if last is not None:
+                self._queue(detect_abnormal(flow, self._history, self.cfg.abnormal, last))
 
     def drain(self) -> list[Finding]:
         """The findings not yet journaled, oldest first (the runner journals them)."""

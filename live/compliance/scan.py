@@ -10,7 +10,7 @@ from live.compliance.abnormal import detect_abnormal, history_of
 from live.compliance.findings import Finding
 from live.compliance.flow import DayFlow, FlowBook
 from live.compliance.layering import detect_layering
-from live.compliance.marking_close import detect_marking_close
+from live.compliance.marking_close import close_window, detect_marking_close
 from live.compliance.thresholds import SurveillanceThresholds
 from live.compliance.wash import detect_wash
 from live.events import Message
@@ -18,13 +18,16 @@ from live.events import Message
 DETECTORS = ("layering", "wash", "marking_close", "abnormal_pnl", "abnormal_position")
 
 
-def symbol_findings(flow: DayFlow, symbol: str,
-                    cfg: SurveillanceThresholds) -> list[Finding]:
-    """The per-symbol detectors (layering, wash, marking the close) on one symbol's day."""
+def symbol_findings(flow: DayFlow, symbol: str, cfg: SurveillanceThresholds,
+                    near: datetime | None = None) -> list[Finding]:
+    """The per-symbol detectors (layering, wash, marking the close) on one symbol's day;
+    ``near``: only what an event at that time can change (the online monitor)."""
     sym = flow.symbols[symbol]
-    return [*detect_layering(flow.day, symbol, sym, cfg.layering),
-            *detect_wash(flow.day, symbol, sym, cfg.wash),
-            *detect_marking_close(flow.day, symbol, sym, cfg.marking_close, cfg.tz)]
+    found = [*detect_layering(flow.day, symbol, sym, cfg.layering, near),
+             *detect_wash(flow.day, symbol, sym, cfg.wash)]
+    if near is None or near >= close_window(flow.day, cfg.marking_close, cfg.tz)[0]:
+        found += detect_marking_close(flow.day, symbol, sym, cfg.marking_close, cfg.tz)
+    return found
 
 
 def previous_flows(book: FlowBook, day: date, cfg: SurveillanceThresholds) -> list[DayFlow]:

@@ -4,6 +4,7 @@ but the printed volume."""
 
 from __future__ import annotations
 
+import bisect
 from datetime import date, timedelta
 
 from live.broker import Side
@@ -27,13 +28,17 @@ def _matches(buy: FlowFill, sell: FlowFill, cfg: WashThresholds) -> bool:
 def detect_wash(day: date, symbol: str, flow: SymbolFlow,
                 cfg: WashThresholds) -> list[Finding]:
     """Pairs of opposite fills matched greedily in time order (each fill used once)."""
-    buys = sorted((f for f in flow.fills if f.side is Side.BUY), key=lambda f: f.ts)
-    sells = sorted((f for f in flow.fills if f.side is Side.SELL), key=lambda f: f.ts)
+    buys = [f for f in flow.fills if f.side is Side.BUY]  # the flow keeps fills in time order
+    sells = [f for f in flow.fills if f.side is Side.SELL]
+    sell_times = [s.ts for s in sells]
+    window = timedelta(seconds=cfg.window_s)
     used: set[str] = set()
     found = []
     for buy in buys:
-        sell = next((s for s in sells if s.trade_id not in used and _matches(buy, s, cfg)),
-                    None)
+        lo = bisect.bisect_left(sell_times, buy.ts - window)
+        hi = bisect.bisect_right(sell_times, buy.ts + window)
+        sell = next((s for s in sells[lo:hi]
+                     if s.trade_id not in used and _matches(buy, s, cfg)), None)
         if sell is None:
             continue
         qty = min(buy.qty, sell.qty)

@@ -88,6 +88,8 @@ class Recovery(RunnerCore):
         """After the fold: the broker reconciled (in-doubt orders settled by status query)
         and the start journaled; halt unless clean."""
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+        if self.surveillance is not None:  # a finding a crash kept from the journal
+            self.surveillance.rescan()
         self.recovered_last.clear()  # in place: the protection holds this dict
         self.recovered_last.update(latest)
         since = min(latest.values(), default=None)

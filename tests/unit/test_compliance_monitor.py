@@ -61,18 +61,18 @@ def test_monitor_finding_already_journaled_is_not_raised_again() -> None:
     journaled = [f.alert() for f in scan_messages(flow.messages, DAY, CFG)]
     for alert in journaled:
         monitor.fold(alert)
+    monitor.rescan()
     flow.bar(at(11, 5), 100.0)
     monitor.observe(flow.messages[-1])
     assert monitor.drain() == []
 
 
-def test_monitor_finding_lost_in_a_crash_is_raised_at_the_next_event() -> None:
+def test_monitor_finding_lost_in_a_crash_is_raised_by_the_rescan() -> None:
     flow = _wash_and_spoof()
     monitor = SurveillanceMonitor(CFG)
     for message in flow.messages:
         monitor.fold(message)  # folded back; its alerts never reached the journal
-    flow.bar(at(11, 5), 100.0)
-    monitor.observe(flow.messages[-1])
+    monitor.rescan()
     assert {f.detector for f in monitor.drain()} == {"layering", "wash"}
 
 
