@@ -4,6 +4,7 @@ the price for a fill on the other side, not to trade."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from live.compliance.findings import Finding
@@ -21,14 +22,19 @@ def away_bps(order: FlowOrder) -> float | None:
     return abs(order.limit_price - order.touch) / order.touch * BPS
 
 
+def _far(orders: Iterable[FlowOrder], cfg: LayeringThresholds) -> list[FlowOrder]:
+    """The cancelled, unfilled orders that rested at least ``min_away_bps`` away."""
+    return [o for o in orders if o.cancelled is not None and not o.filled_qty
+            and (away_bps(o) or 0.0) >= cfg.min_away_bps]
+
+
 def _suspect(order: FlowOrder, fill: FlowFill, cfg: LayeringThresholds) -> bool:
+    """A far order (:func:`_far`) on the other side, placed and cancelled around it."""
     window = timedelta(seconds=cfg.window_s)
-    if order.side is fill.side or order.cancelled is None or order.filled_qty:
+    if order.side is fill.side or order.cancelled is None:
         return False
-    if order.cancelled > fill.ts + window:
-        return False
-    away = away_bps(order)
-    return away is not None and away >= cfg.min_away_bps
+    return fill.ts - window <= order.placed <= fill.ts + window and \
+        order.cancelled <= fill.ts + window
 
 
 def detect_layering(day: date, symbol: str, flow: SymbolFlow, cfg: LayeringThresholds,
@@ -37,10 +43,14 @@ def detect_layering(day: date, symbol: str, flow: SymbolFlow, cfg: LayeringThres
     only the fills an event at that time can change - within the window of it)."""
     window = timedelta(seconds=cfg.window_s)
     found = []
-    fills = flow.fills if near is None else flow.fills_between(near - window, near + window)
+    if near is None:
+        fills, far = flow.fills, _far(flow.orders.values(), cfg)
+    else:  # usually no far, cancelled order at all near an event: nothing to look at
+        far = _far(flow.orders_placed_between(near - 2 * window, near + 2 * window), cfg)
+        fills = flow.fills_between(near - window, near + window) \
+            if len(far) >= cfg.min_orders else []
     for fill in fills:
-        placed = flow.orders_placed_between(fill.ts - window, fill.ts + window)
-        suspects = sorted((o for o in placed if _suspect(o, fill, cfg)),
+        suspects = sorted((o for o in far if _suspect(o, fill, cfg)),
                           key=lambda o: (o.placed, o.key))
         qty = sum(o.qty for o in suspects)
         if len(suspects) < cfg.min_orders or qty < cfg.min_qty_ratio * fill.qty:

@@ -68,7 +68,8 @@ class SurveillanceMonitor:
         day, symbol = touched
         flow = self.book.days[day]
         if isinstance(message, _SYMBOL_TRIGGERS):
-            self._queue(symbol_findings(flow, symbol, self.cfg, message.ts_event))
+            self._queue(symbol_findings(flow, symbol, self.cfg, message.ts_event,
+                                        trades=not isinstance(message, BarClosed)))
         if isinstance(message, _ABNORMAL_TRIGGERS) and self._history is not None:
             self._queue(detect_abnormal(flow, self._history, self.cfg.abnormal,
                                         message.ts_event))

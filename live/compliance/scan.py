@@ -19,12 +19,13 @@ DETECTORS = ("layering", "wash", "marking_close", "abnormal_pnl", "abnormal_posi
 
 
 def symbol_findings(flow: DayFlow, symbol: str, cfg: SurveillanceThresholds,
-                    near: datetime | None = None) -> list[Finding]:
+                    near: datetime | None = None, *, trades: bool = True) -> list[Finding]:
     """The per-symbol detectors (layering, wash, marking the close) on one symbol's day;
-    ``near``: only what an event at that time can change (the online monitor)."""
+    ``near``: only what an event at that time can change (the online monitor); ``trades``
+    False (a bar): only marking the close (a bar changes no order or fill)."""
     sym = flow.symbols[symbol]
     found = [*detect_layering(flow.day, symbol, sym, cfg.layering, near),
-             *detect_wash(flow.day, symbol, sym, cfg.wash)]
+             *detect_wash(flow.day, symbol, sym, cfg.wash, near)] if trades else []
     if near is None or near >= close_window(flow.day, cfg.marking_close, cfg.tz)[0]:
         found += detect_marking_close(flow.day, symbol, sym, cfg.marking_close, cfg.tz)
     return found
