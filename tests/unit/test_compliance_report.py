@@ -135,3 +135,27 @@ def test_report_without_service_key_is_refused(project: Project) -> None:
     with pytest.raises(ServiceKeyError):
         compliance_report(project.settings, DAY)
 
+
+
+def test_cli_scan_lists_the_findings_and_exits_1(journaled: Project,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compliance", "scan", "--day", "2026-12-01", "--json"]) == 1
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert [f["detector"] for f in found] == ["layering"]
+    assert found[0]["evidence"]["fill"]["trade_id"]
+
+
+def test_cli_scan_quiet_day_exits_0(journaled: Project,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compliance", "scan", "--day", "2026-12-02"]) == 0
+    assert "0 finding(s)" in capsys.readouterr().out
+
+
+def test_cli_report_writes_under_the_configured_folder(journaled: Project,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    assert main(["compliance", "report", "--day", "2026-12-01", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["json"] == str(journaled.root / "reports" / "compliance" / "live" /
+                              "2026-12-01" / "compliance.json")
+    assert out["findings"] == 1
