@@ -161,6 +161,17 @@ def test_purge_approved_deletes_only_the_archived_expired_prefix(
     assert purged[0].detail["deleted_through"] == old_rows
 
 
+def test_purged_journal_stays_append_only(archived: tuple[Project, Path, int]) -> None:
+    import sqlalchemy as sa
+
+    project, folder, old_rows = archived
+    assert _request(folder, "2020-01-01") == 0
+    assert _cli("archive", "purge-approve", "R1", "--as", "carol") == 0
+    journal = project.journal()
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), journal.engine.begin() as c:
+        c.execute(sa.text(f"DELETE FROM journal WHERE seq = {old_rows + 1}"))
+
+
 def test_purge_keeps_the_chain_verifiable_for_a_restart_replay(
         archived: tuple[Project, Path, int]) -> None:
     project, folder, old_rows = archived
