@@ -176,3 +176,12 @@ class FlowBook:
             for symbol in flow.symbols.values():
                 for key in symbol.orders:
                     self._orders.pop(key, None)
+
+
+def compact_day(flow: DayFlow) -> DayFlow:
+    """A past day reduced to what the history needs (P&L and peak positions)."""
+    out = DayFlow(flow.day)
+    out.pnl_inr.update(flow.pnl_inr)
+    for name, sym in flow.symbols.items():
+        out.symbols[name] = SymbolFlow(max_abs_net=dict(sym.max_abs_net))
+    return out

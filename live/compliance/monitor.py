@@ -14,7 +14,7 @@ from datetime import date
 from live.bus import Envelope
 from live.compliance.abnormal import History, detect_abnormal, history_of
 from live.compliance.findings import Finding, finding_of_alert
-from live.compliance.flow import DayFlow, FlowBook, SymbolFlow
+from live.compliance.flow import DayFlow, FlowBook, compact_day
 from live.compliance.scan import symbol_findings
 from live.compliance.thresholds import SurveillanceThresholds
 from live.events import (
@@ -28,15 +28,6 @@ from live.events import (
 
 _SYMBOL_TRIGGERS = (OrderCancelled, OrderFilled, BarClosed)
 _ABNORMAL_TRIGGERS = (OrderFilled, TradeExited)
-
-
-def _compact(flow: DayFlow) -> DayFlow:
-    """A past day reduced to what the history needs (P&L and peak positions)."""
-    out = DayFlow(flow.day)
-    out.pnl_inr.update(flow.pnl_inr)
-    for name, sym in flow.symbols.items():
-        out.symbols[name] = SymbolFlow(max_abs_net=dict(sym.max_abs_net))
-    return out
 
 
 class SurveillanceMonitor:
@@ -107,7 +98,7 @@ class SurveillanceMonitor:
     def _roll(self, day: date) -> None:
         """A new day: the finished days become compact history; memory stays bounded."""
         for old in sorted(d for d in self.book.days if d < day):
-            self._past.append(_compact(self.book.days[old]))
+            self._past.append(compact_day(self.book.days[old]))
         self.book.forget_before(day)
         self._day = day
         self._history = history_of(list(self._past))

@@ -6,7 +6,6 @@ this is the report's after-the-fact count."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -42,35 +41,43 @@ class OtrCount:
                 "trades": self.trades, "otr": None if ratio is None else round(ratio, 6)}
 
 
-def otr_counts(messages: Iterable[Message], day: date, tz: str) -> list[OtrCount]:
-    """Counts of ``day`` (exchange time ``tz``) by strategy and symbol, sorted."""
-    zone = ZoneInfo(tz)
-    owner: dict[str, tuple[str, str]] = {}  # client key -> (strategy, symbol), every day
-    counts: dict[tuple[str, str], OtrCount] = {}
-    trades: dict[tuple[str, str], set[str]] = defaultdict(set)
+class OtrCounter:
+    """Counts of one ``day`` (exchange time ``tz``) fed the journal in one pass."""
 
-    def count(key: tuple[str, str]) -> OtrCount:
-        found = counts.get(key)
+    def __init__(self, day: date, tz: str) -> None:
+        self.day, self.zone = day, ZoneInfo(tz)
+        self._owner: dict[str, tuple[str, str]] = {}  # client key -> (strategy, symbol)
+        self._counts: dict[tuple[str, str], OtrCount] = {}
+        self._trades: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def _count(self, key: tuple[str, str]) -> OtrCount:
+        found = self._counts.get(key)
         if found is None:
-            found = counts[key] = OtrCount(*key)
+            found = self._counts[key] = OtrCount(*key)
         return found
 
-    for message in messages:
+    def observe(self, message: Message) -> None:
+        seen = message.ts_event.astimezone(self.zone).date()
+        if seen > self.day:
+            return
         if isinstance(message, OrderIntended):
-            owner[message.client_key] = (message.strategy, message.symbol)
-        if message.ts_event.astimezone(zone).date() != day:
-            continue
+            self._owner[message.client_key] = (message.strategy, message.symbol)
+        if seen != self.day:
+            return
         if isinstance(message, OrderIntended):
-            count(owner[message.client_key]).orders += 1
-            continue
-        key = owner.get(getattr(message, "client_key", ""))
+            self._count(self._owner[message.client_key]).orders += 1
+            return
+        key = self._owner.get(getattr(message, "client_key", ""))
         if key is None:
-            continue
+            return
         if isinstance(message, OrderModified):
-            count(key).modifications += 1
+            self._count(key).modifications += 1
         elif isinstance(message, OrderCancelled):
-            count(key).cancellations += 1
-        elif isinstance(message, OrderFilled) and message.trade_id not in trades[key]:
-            trades[key].add(message.trade_id)
-            count(key).trades += 1
-    return [counts[k] for k in sorted(counts)]
+            self._count(key).cancellations += 1
+        elif isinstance(message, OrderFilled) and message.trade_id not in self._trades[key]:
+            self._trades[key].add(message.trade_id)
+            self._count(key).trades += 1
+
+    def rows(self) -> list[OtrCount]:
+        return [self._counts[k] for k in sorted(self._counts)]
+

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from live.canonical import canonical_json, sha256_hex
 from live.compliance.findings import finding_of_alert
-from live.compliance.otr_counts import otr_counts
-from live.compliance.scan import scan_messages
+from live.compliance.otr_counts import OtrCounter
+from live.compliance.scan import DayScanner
 from live.compliance.thresholds import SurveillanceThresholds
 from live.events import (
     AlertRaised,
@@ -80,15 +80,17 @@ def report_body(entries: Iterable[tuple[int, Message]], hash_of: Callable[[int],
     """The report's body from the journal (``(seq, message)`` in order) and the day's
     audit records (None: no governance store was read)."""
     zone = ZoneInfo(cfg.tz)
-    messages: list[Message] = []
+    scanner, otr = DayScanner(day, cfg), OtrCounter(day, cfg.tz)
+    today: list[Message] = []
     first_seq = last_seq = 0
-    for seq, message in entries:
-        messages.append(message)
+    for seq, message in entries:  # one pass: memory holds the day, not the journal
+        scanner.observe(message)
+        otr.observe(message)
         if message.ts_event.astimezone(zone).date() == day:
+            today.append(message)
             first_seq = first_seq or seq
             last_seq = seq
-    today = [m for m in messages if m.ts_event.astimezone(zone).date() == day]
-    findings = [f.to_json() for f in scan_messages(messages, day, cfg)]
+    findings = [f.to_json() for f in scanner.findings()]
     alerts = [m for m in today if isinstance(m, AlertRaised)]
     online = sorted({f["id"] for a in alerts if (f := finding_of_alert(a)) is not None})
     kinds = Counter(type(m).__name__ for m in today)
@@ -104,7 +106,7 @@ def report_body(entries: Iterable[tuple[int, Message]], hash_of: Callable[[int],
             "rejected": kinds[OrderRejected.__name__],
             "fills": kinds[OrderFilled.__name__],
             "filled_qty": sum(m.qty for m in today if isinstance(m, OrderFilled))},
-        "otr": [c.to_json() for c in otr_counts(messages, day, cfg.tz)],
+        "otr": [c.to_json() for c in otr.rows()],
         "alerts": [{"ts": a.ts_event.isoformat(), "severity": a.severity.value,
                     "code": a.code, "message": a.message} for a in alerts],
         "findings": findings,

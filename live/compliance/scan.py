@@ -3,12 +3,13 @@ scan``) and the function the online monitor calls on each symbol it sees move.""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from datetime import date, datetime
 
 from live.compliance.abnormal import detect_abnormal, history_of
 from live.compliance.findings import Finding
-from live.compliance.flow import DayFlow, FlowBook
+from live.compliance.flow import DayFlow, FlowBook, compact_day
 from live.compliance.layering import detect_layering
 from live.compliance.marking_close import close_window, detect_marking_close
 from live.compliance.thresholds import SurveillanceThresholds
@@ -31,36 +32,48 @@ def symbol_findings(flow: DayFlow, symbol: str, cfg: SurveillanceThresholds,
     return found
 
 
-def previous_flows(book: FlowBook, day: date, cfg: SurveillanceThresholds) -> list[DayFlow]:
-    """The journal's active days before ``day``, at most ``abnormal.history_days``."""
-    days = sorted(d for d in book.days if d < day)[-cfg.abnormal.history_days:]
-    return [book.days[d] for d in days]
+class DayScanner:
+    """The daily batch, fed the journal in one pass: days before ``day`` are kept only as
+    the abnormal detectors' history (compacted as the fold moves on: memory stays flat)."""
 
+    def __init__(self, day: date, cfg: SurveillanceThresholds) -> None:
+        self.day, self.cfg = day, cfg
+        self.book = FlowBook(cfg.tz)
+        self._past: deque[DayFlow] = deque(maxlen=cfg.abnormal.history_days)
+        self._current: date | None = None
+        self._last: datetime | None = None
 
-def day_findings(book: FlowBook, day: date, cfg: SurveillanceThresholds,
-                 ts: datetime) -> list[Finding]:
-    """Every detector's findings for ``day`` (sorted by time, then id)."""
-    flow = book.days.get(day)
-    if flow is None:
-        return []
-    found = [f for symbol in sorted(flow.symbols) for f in symbol_findings(flow, symbol, cfg)]
-    found += detect_abnormal(flow, history_of(previous_flows(book, day, cfg)), cfg.abnormal,
-                             ts)
-    return sorted(found, key=lambda f: (f.ts, f.finding_id))
+    def observe(self, message: Message) -> None:
+        seen = self.book.day_of(message.ts_event)
+        if seen > self.day:
+            return
+        if self._current is None or seen > self._current:
+            for old in sorted(d for d in self.book.days if d < seen):
+                self._past.append(compact_day(self.book.days[old]))
+            self.book.forget_before(seen)
+            self._current = seen
+        self.book.observe(message)
+        if seen == self.day:
+            self._last = message.ts_event if self._last is None else \
+                max(self._last, message.ts_event)
+
+    def findings(self) -> list[Finding]:
+        """Every detector's findings for the day (sorted by time, then id)."""
+        flow = self.book.days.get(self.day)
+        if flow is None or self._last is None:
+            return []
+        found = [f for symbol in sorted(flow.symbols)
+                 for f in symbol_findings(flow, symbol, self.cfg)]
+        found += detect_abnormal(flow, history_of(list(self._past)), self.cfg.abnormal,
+                                 self._last)
+        return sorted(found, key=lambda f: (f.ts, f.finding_id))
 
 
 def scan_messages(messages: Iterable[Message], day: date,
                   cfg: SurveillanceThresholds) -> list[Finding]:
     """The daily batch over journal messages (in journal order): folds every day up to
     ``day`` (the abnormal detectors' history) and runs the detectors on ``day``."""
-    book = FlowBook(cfg.tz)
-    last: datetime | None = None
+    scanner = DayScanner(day, cfg)
     for message in messages:
-        if book.day_of(message.ts_event) > day:
-            continue
-        book.observe(message)
-        if book.day_of(message.ts_event) == day:
-            last = message.ts_event if last is None else max(last, message.ts_event)
-    if last is None:
-        return []
-    return day_findings(book, day, cfg, last)
+        scanner.observe(message)
+    return scanner.findings()
