@@ -48,6 +48,24 @@ def export(settings: Settings, mode: str, signer: Any) -> Path:
         journal.engine.dispose()
 
 
+def export_audited(settings: Settings, service: Any, signer: Any, mode: str) -> VerifiedArchive:
+    """Export (signed by the acting user), verify the result, and audit it as
+    ``archive_exported`` (the manifest's digest and the journal range)."""
+    from live.canonical import sha256_hex
+    from live.compliance.archive import MANIFEST
+
+    checked = verify_archive(export(settings, mode, signer), service.directory)
+    held = checked.journal
+    service.audit.append(ts=service.clock(), kind="archive_exported", actor=checked.signer,
+                         subject=checked.folder.name, detail={
+                             "manifest_sha256": sha256_hex(
+                                 (checked.folder / MANIFEST).read_bytes()),
+                             "first_seq": held.first_seq, "last_seq": held.last_seq,
+                             "last_hash": held.last_hash,
+                             "files": len(checked.manifest["files"])})
+    return checked
+
+
 def verify(settings: Settings, folder: Path) -> VerifiedArchive:
     from stratops.governance_ops import directory
 

@@ -21,16 +21,16 @@ ModeOpt = Annotated[str, typer.Option(help="shadow | canary | live: whose journa
 @archive_app.command("export")
 def export(mode: ModeOpt = "live", as_user: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Export MODE's journal, the audit trail and the reports to a new read-only archive
-    under retention.archive_dir, its manifest signed by the acting user."""
-    from stratops.archive_ops import export as export_archive
-    from stratops.archive_ops import verify
-    from stratops.governance_ops import acting_user, signer_for
+    under retention.archive_dir, its manifest signed by the acting user; verified, then
+    audited (``archive_exported``)."""
+    from stratops.archive_ops import export_audited
     from stratops.settings import load_settings
 
     settings = load_settings()
-    folder = export_archive(settings, mode, signer_for(settings, acting_user(as_user)))
-    checked = verify(settings, folder)  # verifiable after export, or it is not an archive
-    held = checked.journal
+    checked = _signed_call(as_user, lambda svc, sign: export_audited(settings, svc, sign,
+                                                                      mode),
+                           "archive_export")
+    folder, held = checked.folder, checked.journal
     if as_json:
         print_json({"archive": str(folder), "first_seq": held.first_seq,
                     "last_seq": held.last_seq, "files": len(checked.manifest["files"])})

@@ -239,3 +239,14 @@ def test_purged_journal_with_a_forged_anchor_fails_verify(
         conn.execute(sa.update(JOURNAL_ANCHOR).values(hash="f" * 64))
     assert _cli("journal", "verify", "--mode", "live") == 1
     assert "seq 21" in capsys.readouterr().out
+
+
+def test_archive_export_cli_verifies_and_audits(project: Project,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    _fill_journal(project, _old_days(Flow(), days=1).bar(RECENT, 100.0))
+    assert _cli("archive", "export", "--mode", "live", "--as", "alice", "--json") == 0
+    text = capsys.readouterr().out  # the JSON document, then the audit checkpoint's line
+    out = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    (record,) = project.audit().records(kind="archive_exported")
+    assert record.subject == Path(out["archive"]).name and record.actor == "alice"
+    assert record.detail["last_seq"] == out["last_seq"] == 6
