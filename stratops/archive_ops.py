@@ -19,6 +19,12 @@ from live.compliance.retention import (
 from stratops.settings import Settings
 
 
+def report_roots(settings: Settings, mode: str) -> dict[str, Path]:
+    """MODE's report folders, by the key they are archived under (``reports/<key>/``)."""
+    return {"compliance": settings.path(settings.compliance.report_dir) / mode,
+            "days": settings.path(settings.live.serve.report_dir) / mode}
+
+
 def archive_root(settings: Settings) -> Path:
     return settings.path(settings.retention.archive_dir)
 
@@ -38,8 +44,7 @@ def export(settings: Settings, mode: str, signer: Any) -> Path:
         audit.head()
     except StoreUnavailableError:
         audit = None
-    reports = {"compliance": settings.path(settings.compliance.report_dir) / mode,
-               "days": settings.path(settings.live.serve.report_dir) / mode}
+    reports = report_roots(settings, mode)
     try:
         return export_archive(archive_root(settings), journal=journal,
                               chain=journal_chain(mode), signer=signer,
@@ -81,7 +86,8 @@ def _context(settings: Settings, service: Any, mode: str) -> PurgeContext:
     return PurgeContext(service=service, journal=tca_journal(settings, mode, None),
                         chain=journal_chain(mode), archive_root=archive_root(settings),
                         today=utc_now().astimezone(ZoneInfo(tz)).date(),
-                        years=settings.retention.years, tz=tz)
+                        years=settings.retention.years, tz=tz,
+                        report_roots=report_roots(settings, mode))
 
 
 def purge_request(settings: Settings, service: Any, signer: Any, mode: str, before: date,

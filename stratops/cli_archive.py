@@ -89,9 +89,9 @@ def purge_approve(request: Annotated[str, typer.Argument()], mode: ModeOpt = "li
     if as_json:
         print_json({"request": done.ref, "deleted_from": done.deleted_from,
                     "deleted_through": done.deleted_through, "anchor_hash": done.anchor_hash,
-                    "archive": done.archive})
+                    "archive": done.archive, "report_folders": done.report_folders})
         return
     typer.echo(f"{done.ref}: deleted {done.chain} seq {done.deleted_from}.."
-               f"{done.deleted_through}; the chain now verifies from anchor seq "
-               f"{done.deleted_through} ({done.anchor_hash[:16]}...), held by archive "
-               f"{done.archive}")
+               f"{done.deleted_through} and {done.report_folders} report day folders; the "
+               f"chain now verifies from anchor seq {done.deleted_through} "
+               f"({done.anchor_hash[:16]}...), held by archive {done.archive}")

@@ -81,7 +81,7 @@ class ChainRange:
                 "first_ts": self.first_ts, "last_ts": self.last_ts}
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -182,7 +182,7 @@ def export_archive(root: Path, *, journal: Journal, chain: str, signer: Signer,
             "archive_version": ARCHIVE_VERSION, "chain": chain,
             "created_at": created_at.isoformat(), "journal": journal_range.to_json(),
             "audit": audit_range,
-            "files": [{"path": p.relative_to(staging).as_posix(), "sha256": _sha256_file(p),
+            "files": [{"path": p.relative_to(staging).as_posix(), "sha256": sha256_file(p),
                        "bytes": p.stat().st_size}
                       for p in sorted(staging.rglob("*")) if p.is_file()]}
         manifest_bytes = canonical_json(manifest)
@@ -260,7 +260,7 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
         path = folder / name
         if name not in present:
             raise _fail(path, "is missing (listed in the manifest)")
-        found = _sha256_file(path)
+        found = sha256_file(path)
         if found != entry["sha256"]:
             raise _fail(path, f"SHA-256 {found[:16]}... differs from the manifest's "
                               f"{str(entry['sha256'])[:16]}... (the file was altered)")

@@ -16,14 +16,22 @@ same live state (a deleted kill switch must never reopen trading)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from live.compliance.archive import ArchiveVerifyError, VerifiedArchive, verify_archive
+from live.compliance.archive import (
+    REPORTS,
+    ArchiveVerifyError,
+    VerifiedArchive,
+    sha256_file,
+    verify_archive,
+)
 from live.events import KillMode
 from live.governance import store
 from live.governance.promotion import GovernanceRefusal, GovernanceService, Signer
@@ -35,6 +43,7 @@ MAKER_ROLES = ("desk_head", "risk_officer", "quant")
 CHECKER_ROLE = "risk_officer"
 KIND = "retention"
 _ARCHIVE_NAME = re.compile(r"journal-[a-z]{1,20}-\d{10}-\d{10}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class RetentionError(BadInputError):
@@ -133,7 +142,8 @@ def _archive(root: Path, name: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class PurgeContext:
-    """What a purge request and its approval check against."""
+    """What a purge request and its approval check against; ``report_roots``: the report
+    folders the archive holds under ``reports/<key>/`` (day folders ``YYYY-MM-DD``)."""
 
     service: GovernanceService
     journal: Journal
@@ -142,6 +152,27 @@ class PurgeContext:
     today: date
     years: int
     tz: str
+    report_roots: Mapping[str, Path] = field(default_factory=dict)
+
+
+def archived_report_days(ctx: PurgeContext, archive: VerifiedArchive,
+                         before: date) -> list[Path]:
+    """The report day folders before ``before`` whose every file the archive holds with
+    the same SHA-256 (a folder with a file it does not hold is kept)."""
+    listed = {str(f["path"]): str(f["sha256"]) for f in archive.manifest["files"]}
+    found = []
+    for key, root in sorted(ctx.report_roots.items()):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if not (folder.is_dir() and _DAY.fullmatch(folder.name)
+                    and date.fromisoformat(folder.name) < before):
+                continue
+            files = [p for p in folder.rglob("*") if p.is_file()]
+            if all(listed.get(f"{REPORTS}/{key}/{p.relative_to(root).as_posix()}")
+                   == sha256_file(p) for p in files):
+                found.append(folder)
+    return found
 
 
 def _problems(ctx: PurgeContext, before: date, archive_name: str
@@ -186,6 +217,7 @@ class PurgeResult:
     deleted_through: int
     anchor_hash: str
     archive: str
+    report_folders: int = 0
 
 
 def approve_purge(ctx: PurgeContext, ref: str, signer: Signer) -> PurgeResult:
@@ -216,6 +248,9 @@ def approve_purge(ctx: PurgeContext, ref: str, signer: Signer) -> PurgeResult:
     if problem is not None or plan is None:
         raise service.refuse(actor, action, problem or "no plan", subject=row.ref)
     decision = {"payload": payload, "signature": signature.to_dict()}
+    archive = verify_archive(_archive(ctx.archive_root, row.payload["archive"]),
+                             service.directory)
+    reports = archived_report_days(ctx, archive, plan.before)
 
     def decide(conn: sa.Connection) -> None:
         service._consume(conn, signature, actor, action, None)
@@ -229,6 +264,8 @@ def approve_purge(ctx: PurgeContext, ref: str, signer: Signer) -> PurgeResult:
                                     "deleted_through": plan.through_seq,
                                     "anchor_hash": plan.anchor_hash,
                                     "archive": row.payload["archive"],
+                                    "report_folders": [f"{p.parent.name}/{p.name}"
+                                                       for p in reports],
                                     "approval": decision})
         # the journal's delete inside the governance transaction: if it fails, the
         # approval and its audit record roll back with it
@@ -236,8 +273,10 @@ def approve_purge(ctx: PurgeContext, ref: str, signer: Signer) -> PurgeResult:
                       purged_at=service._now())
 
     service._commit(decide)
+    for folder in reports:  # archived with the same checksums, checked just above
+        shutil.rmtree(folder)
     return PurgeResult(row.ref, ctx.chain, plan.from_seq, plan.through_seq,
-                       plan.anchor_hash, row.payload["archive"])
+                       plan.anchor_hash, row.payload["archive"], len(reports))
 
 
 def delete_prefix(journal: Journal, plan: PurgePlan, *, archive: str, purged_at: str) -> None:

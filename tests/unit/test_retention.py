@@ -250,3 +250,20 @@ def test_archive_export_cli_verifies_and_audits(project: Project,
     (record,) = project.audit().records(kind="archive_exported")
     assert record.subject == Path(out["archive"]).name and record.actor == "alice"
     assert record.detail["last_seq"] == out["last_seq"] == 6
+
+
+def test_purge_deletes_only_archived_expired_report_days(project: Project) -> None:
+    reports = project.root / "reports" / "compliance" / "live"
+    for day in ("2019-03-04", RECENT.date().isoformat()):
+        (reports / day).mkdir(parents=True)
+        (reports / day / "compliance.json").write_text(f'{{"day": "{day}"}}')
+    _fill_journal(project, _old_days(Flow()).bar(RECENT, 100.0))
+    folder = export(project.settings, "live", project.people.signer("alice"))
+    (reports / "2019-03-05").mkdir()  # old, but written after the export: not archived
+    (reports / "2019-03-05" / "compliance.json").write_text("{}")
+    assert _request(folder, "2020-01-01") == 0
+    assert _cli("archive", "purge-approve", "R1", "--as", "carol") == 0
+    assert sorted(p.name for p in reports.iterdir()) == ["2019-03-05",
+                                                         RECENT.date().isoformat()]
+    (record,) = project.audit().records(kind="retention_purged")
+    assert record.detail["report_folders"] == ["live/2019-03-04"]
