@@ -39,14 +39,15 @@ class Flow:
         return self
 
     def order(self, ts: datetime, side: Side, qty: int, limit: float | None,
-              strategy: str = "ema", symbol: str = SYMBOL) -> str:
+              strategy: str = "ema", symbol: str = SYMBOL,
+              after_trade: str | None = None) -> str:
         self._n += 1
         key = f"so{self._n:016d}"
         self.messages.append(OrderIntended(
             trace_id=f"tr{self._n}", ts_event=ts, client_key=key, strategy=strategy,
             version="1", symbol=symbol, exchange="NFO", side=side, qty=qty,
             order_type=OrderType.LIMIT if limit is not None else OrderType.MARKET,
-            limit_price=limit, mode=TradingMode.LIVE))
+            limit_price=limit, mode=TradingMode.LIVE, after_trade=after_trade))
         return key
 
     def cancel(self, ts: datetime, key: str) -> Flow:

@@ -35,6 +35,7 @@ class FlowOrder:
     limit_price: float | None
     placed: datetime
     touch: float | None  # the last bar's close before it was placed
+    protective: bool = False  # a stop/target of a position (cancelled by design: OCO)
     cancelled: datetime | None = None
     filled_qty: int = 0
 
@@ -147,7 +148,7 @@ class FlowBook:
         order = FlowOrder(key=intent.client_key, strategy=intent.strategy,
                           symbol=intent.symbol, side=intent.side, qty=intent.qty,
                           limit_price=intent.limit_price, placed=intent.ts_event,
-                          touch=flow.touch())
+                          touch=flow.touch(), protective=intent.protective)
         flow.add_order(order)
         self._orders[intent.client_key] = order
         return day, intent.symbol

@@ -23,8 +23,10 @@ def away_bps(order: FlowOrder) -> float | None:
 
 
 def _far(orders: Iterable[FlowOrder], cfg: LayeringThresholds) -> list[FlowOrder]:
-    """The cancelled, unfilled orders that rested at least ``min_away_bps`` away."""
+    """The cancelled, unfilled orders that rested at least ``min_away_bps`` away (never a
+    protective stop or target: resting away and cancelled by its OCO twin is its job)."""
     return [o for o in orders if o.cancelled is not None and not o.filled_qty
+            and not o.protective
             and (away_bps(o) or 0.0) >= cfg.min_away_bps]
 
 

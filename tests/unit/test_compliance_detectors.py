@@ -60,6 +60,16 @@ def test_layering_orders_cancelled_long_after_the_fill_do_not_flag() -> None:
     assert _detectors(_spoof(Flow(), away=0.5, cancel_after_s=600)) == []
 
 
+def test_layering_protective_orders_cancelled_by_their_oco_twin_do_not_flag() -> None:
+    flow = Flow().bar(at(10, 0), 100.0)
+    flow.trade(at(10, 0, 30), Side.SELL, 50, 100.0)
+    keys = [flow.order(at(10, 0, 31), Side.BUY, 100, price, after_trade="T1")
+            for price in (100.5, 99.0, 101.0)]  # stop-limits and a target, far away
+    for key in keys:
+        flow.cancel(at(10, 1), key)
+    assert _detectors(flow) == []
+
+
 def test_layering_small_far_side_quantity_does_not_flag() -> None:
     assert _detectors(_spoof(Flow(), away=0.5, qty=10)) == []  # 30 < 2 x 50
 
