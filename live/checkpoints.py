@@ -347,8 +347,16 @@ def _first_mismatch(reader: ChainReader, expected: _Expected,
     if found is not None and found[0] == 0:
         return found
     limit = upto if found is None else min(upto, found[0] - 1)
-    next_seq = 1
-    for seq, digest in reader.hashes(1, limit):
+    # a journal purged by retention starts after its anchor (the last purged entry), which
+    # must itself agree with the signed checkpoints' mark of that seq
+    anchor_of = getattr(reader, "anchor", None)
+    start, anchor_hash = anchor_of() if anchor_of is not None else (0, GENESIS)
+    signed_anchor = expected.marks.get(start) if start else None
+    if signed_anchor is not None and not _agrees(signed_anchor[0], anchor_hash):
+        return start, (f"the retained anchor's hash {anchor_hash[:16]}... at seq {start} "
+                       f"differs from the signed checkpoint ({signed_anchor[0][:16]}...)")
+    next_seq = start + 1
+    for seq, digest in reader.hashes(start + 1, limit):
         if seq != next_seq:
             return next_seq, f"seq {next_seq} is missing from the chain"
         known = expected.marks.get(seq)

@@ -44,9 +44,11 @@ class ChainVerdict:
     reason: str = ""
 
 
-def verify_chain(entries: Iterable[ChainEntry], *, first_seq: int = 1) -> ChainVerdict:
-    """Check sequence numbers are consecutive from ``first_seq`` and every hash links."""
-    expected_seq, prev, count = first_seq, GENESIS, 0
+def verify_chain(entries: Iterable[ChainEntry], *, first_seq: int = 1,
+                 first_prev: str = GENESIS) -> ChainVerdict:
+    """Check sequence numbers are consecutive from ``first_seq`` and every hash links
+    (the first entry to ``first_prev``: a retained anchor after a retention purge)."""
+    expected_seq, prev, count = first_seq, first_prev, 0
     for entry in entries:
         if entry.seq != expected_seq:
             why = "missing" if entry.seq > expected_seq else "out of order or duplicated"

@@ -61,6 +61,16 @@ JOURNAL = sa.Table(
     sa.Column("hash", sa.Text, nullable=False),
 )
 sa.Index("ix_journal_trace_id", JOURNAL.c.trace_id)
+# After a retention purge (live.compliance.retention): the last purged entry's seq and hash,
+# which the first retained entry chains to. One row at most; none before any purge.
+JOURNAL_ANCHOR = sa.Table(
+    "journal_anchor", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("purged_at", sa.Text, nullable=False),
+    sa.Column("archive", sa.Text, nullable=False),
+)
 
 _SQLITE_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal "
@@ -241,9 +251,17 @@ class Journal:
     # --- reading ------------------------------------------------------------------------
 
     def head(self) -> tuple[int, str]:
-        """``(seq, hash)`` of the last row; ``(0, GENESIS)`` when empty."""
+        """``(seq, hash)`` of the last row; ``(0, GENESIS)`` when empty (a purged journal
+        with no row left: its anchor)."""
         with self.engine.connect() as conn:
-            return _head_in(conn)
+            found = _head_in(conn)
+        return self.anchor() if found[0] == 0 else found
+
+    def anchor(self) -> tuple[int, str]:
+        """``(seq, hash)`` the first stored entry chains to: ``(0, GENESIS)``, or after a
+        retention purge the last purged entry's (kept in ``journal_anchor``)."""
+        with self.engine.connect() as conn:
+            return anchor_in(conn)
 
     def hashes(self, from_seq: int, to_seq: int) -> Iterator[tuple[int, str]]:
         """``(seq, hash)`` of the stored rows ``from_seq..to_seq``, in order (paged)."""
@@ -291,6 +309,9 @@ class Journal:
         ``after`` = ``(seq, hash)`` of a row already checked: the rows after it only (a
         standby following the journal as it grows).
         """
+        anchor = self.anchor()
+        if from_seq <= anchor[0]:  # purged by retention: the chain resumes at its anchor
+            from_seq, prev_hash = anchor[0] + 1, anchor[1]
         expected, prev = from_seq, prev_hash
         for row in self._rows(from_seq, *JOURNAL.c):
             if row.seq != expected:
@@ -319,8 +340,9 @@ class Journal:
                                  row.hash)
                 checked += 1
 
+        anchor = self.anchor()
         try:
-            return verify_chain(entries())
+            return verify_chain(entries(), first_seq=anchor[0] + 1, first_prev=anchor[1])
         except JournalCorruptError as exc:
             return ChainVerdict(False, checked, exc.seq, exc.reason)
 
@@ -376,6 +398,14 @@ _COLUMNS = tuple(c.name for c in JOURNAL.c)
 _INSERT_SQL = (f"INSERT INTO journal ({', '.join(_COLUMNS)}) "
                f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
 _HEAD_SQL = "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1"
+
+
+def anchor_in(conn: sa.Connection) -> tuple[int, str]:
+    """The retained anchor (see :meth:`Journal.anchor`) read on ``conn``."""
+    if not sa.inspect(conn).has_table(JOURNAL_ANCHOR.name):  # a journal made before it
+        return 0, GENESIS
+    row = conn.execute(sa.select(JOURNAL_ANCHOR.c.seq, JOURNAL_ANCHOR.c.hash)).first()
+    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
 
 
 def _head_in(conn: sa.Connection) -> tuple[int, str]:

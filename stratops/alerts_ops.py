@@ -90,6 +90,17 @@ def configure_alerts(settings: Settings) -> DeliveryConfig:
     return config
 
 
+def watchdog_pagers(settings: Settings) -> list[Any]:
+    """The dead-man watchdog's pagers beside its page file: tier 0 of the alert delivery
+    when ``alerts.enabled`` (README, Observability), else none."""
+    if not settings.alerts.enabled:
+        return []
+    from live.observability.pager import DeliveryPager
+
+    configure_alerts(settings)
+    return [DeliveryPager()]
+
+
 def dispatcher(settings: Settings, mode: str | None) -> AlertDispatcher:
     """The delivery worker over ``settings`` (reading ``mode``'s journal; None: only the
     queue, for pages and retries)."""

@@ -16,8 +16,10 @@ import typer
 from strategies.errors import StratopsError
 from stratops import (
     cli_alerts,
+    cli_archive,
     cli_backtest,
     cli_checkpoints,
+    cli_compliance,
     cli_data,
     cli_governance,
     cli_kite,
@@ -67,6 +69,8 @@ app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")
 app.add_typer(cli_tca.tca_app, name="tca")
 app.add_typer(cli_report.report_app, name="report")
+app.add_typer(cli_compliance.compliance_app, name="compliance")
+app.add_typer(cli_archive.archive_app, name="archive")
 app.add_typer(cli_svc.svc_app, name="svc")
 app.add_typer(cli_ops.ops_app, name="ops")
 app.add_typer(cli_alerts.alerts_app, name="alerts")

@@ -107,8 +107,11 @@ def watchdog(
     """The dead-man's switch: scrape the runner's metrics and page (once per incident) when
     its heartbeat is stale, missing, or the endpoint is down or hangs; page again when it
     recovers. Run it as its own process (a systemd unit beside the runner's)."""
+    from stratops.alerts_ops import watchdog_pagers
     from stratops.observability_ops import run_watchdog
     from stratops.settings import load_settings
 
-    pages = run_watchdog(load_settings(), url, budget_seconds, page_file, max_checks)
+    settings = load_settings()
+    pages = run_watchdog(settings, url, budget_seconds, page_file, max_checks,
+                         also=watchdog_pagers(settings))
     typer.echo(f"watchdog stopped: {pages} page(s) sent")

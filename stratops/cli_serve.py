@@ -87,12 +87,14 @@ def _serve(settings: Any, observability: Any, stop: Any, *, mode: str, feed: str
         flatten_wait=timedelta(minutes=knobs.flatten_wait_minutes), max_sessions=sessions)
     install_stop_handlers(stop, log)
     from stratops.attribution_ops import attribution_close_sink
+    from stratops.compliance_ops import day_close_report
     from stratops.tca_ops import day_close_sink
 
     service = LiveService(factory=factory, clock=clock, stop=stop, pager=pagers,
                           config=config, log=log, desk_poll=DeskWatch(settings),
                           tca_sink=day_close_sink(settings, log),
-                          attribution_sink=attribution_close_sink(settings, log))
+                          attribution_sink=attribution_close_sink(settings, log),
+                          compliance_sink=day_close_report(settings, mode, log))
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     with _alerts_delivered(settings, mode):  # alerts.* (README, Alert delivery)
         result = service.serve()

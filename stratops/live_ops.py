@@ -283,13 +283,22 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                         keep=settings.live.snapshots.keep),
                     transport=transport,
                     anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
-                    playbooks=runner_playbooks(settings))  # playbooks.yaml (README, Playbooks)
+                    playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
+                    surveillance=_surveillance(settings))
     if observability is not None:  # after the journal and the fold: what was made durable
         from stratops.observability_ops import risk_rows
 
         observability.attach(runner, risk_rows(settings, limits, history, deployed,
                                                runner.state))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+
+
+def _surveillance(settings: Settings) -> Any:
+    """The online abuse detectors (``compliance.online``; None when off)."""
+    from live.compliance.monitor import SurveillanceMonitor
+
+    knobs = settings.compliance
+    return SurveillanceMonitor(knobs.thresholds()) if knobs.online else None
 
 
 def _market_feed(settings: Settings, kind: str, arg: str, symbols: list[str],

@@ -10,11 +10,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stratops.clock import utc_now
 from stratops.errors import LiveSetupError
 from stratops.settings import Settings
+
+if TYPE_CHECKING:
+    from live.observability.pager import Pager
 
 
 class MetricsPortError(LiveSetupError):
@@ -144,25 +147,22 @@ def metrics_url(settings: Settings) -> str:
 
 
 def run_watchdog(settings: Settings, url: str | None, budget_s: float | None,
-                 page_file: Path | None, max_checks: int | None) -> int:
-    """``stratops watchdog``: check until SIGTERM/SIGINT (or ``max_checks``); the pages sent."""
+                 page_file: Path | None, max_checks: int | None,
+                 also: Sequence[Pager] = ()) -> int:
+    """``stratops watchdog``: check until SIGTERM/SIGINT (or ``max_checks``); the pages sent
+    (to the page file, and to ``also``: e.g. :func:`stratops.alerts_ops.watchdog_pagers`)."""
     import signal
     import threading
     from functools import partial
 
-    from live.observability.pager import DeliveryPager, FanOutPager, FilePager, Pager
+    from live.observability.pager import FanOutPager, FilePager
     from live.observability.watchdog import Watchdog, http_scrape
 
     knobs = settings.observability.watchdog
     target = url or metrics_url(settings)
     budget = budget_s if budget_s is not None else knobs.budget_seconds
-    pagers: list[Pager] = [FilePager(page_file or settings.path(knobs.page_file), utc_now)]
-    if settings.alerts.enabled:  # and through webhooks/e-mail (tier 0; README, Alert delivery)
-        from stratops.alerts_ops import configure_alerts
-
-        configure_alerts(settings)
-        pagers.append(DeliveryPager())
-    pager = FanOutPager(pagers)
+    pager = FanOutPager([FilePager(page_file or settings.path(knobs.page_file), utc_now),
+                         *also])
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

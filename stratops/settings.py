@@ -30,6 +30,7 @@ from stratops.alert_settings import AlertSettings
 from stratops.anomaly_settings import AnomalySettings
 from stratops.bus_settings import BusSettings
 from stratops.clock_settings import ClockSettings
+from stratops.compliance_settings import ComplianceSettings, RetentionSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
 from stratops.observability_settings import ObservabilitySettings
@@ -246,6 +247,8 @@ class Settings(BaseSettings):
     offhost_checkpoints: OffhostCheckpointSettings = Field(
         default_factory=OffhostCheckpointSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     mlflow_tracking_uri: str = Field(
         "sqlite:///mlflow/mlflow.db",
         description="sqlite:///<path>, postgresql://... or http(s)://<tracking server>")

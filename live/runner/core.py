@@ -24,6 +24,7 @@ import pandas as pd
 from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker, Side
 from live.bus import MessageBus
+from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import (
     AlertRaised,
@@ -86,6 +87,7 @@ class RunnerCore:
     guardrails: Guardrails | None
     snapshots: SnapshotCadence | None  # the state snapshots' writer (None: none)
     observer: LoopObserver | None  # told of each loop turn (the metrics' heartbeat)
+    surveillance: SurveillanceMonitor | None  # the online abuse detectors (None: off)
     insane_fill_pct: float
     bus: MessageBus
     executor: Executor
@@ -182,6 +184,14 @@ class RunnerCore:
         for found in self.anomaly.drain():
             self.alert(found.ts, found.severity, found.code, found.message,
                        trace_id=found.trace_id)
+    def journal_findings(self) -> None:
+        """Journal the surveillance findings raised since the last call (each an alert
+        carrying its evidence; see :mod:`live.compliance.findings`)."""
+        if self.surveillance is None:
+            return
+        for finding in self.surveillance.drain():
+            self.executor.record(finding.alert())
+            self.summary.alerts.append(f"surveillance_{finding.detector}: {finding.summary}")
 
     def _session_ends(self, history: SymbolHistory, d: Deployed, ts: datetime) -> bool:
         nxt = ts + d.rules.bar

@@ -88,6 +88,7 @@ class BarLoop(RunnerCore):
                 self._protect(bar)
             self._exits_overdue(bar, history)
             self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
+            self.journal_findings()  # the abuse detectors' findings of this bar
             self.summary.bars += 1
             if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
                 self.snapshots.after_bar(self.state, self.journal)
@@ -99,6 +100,7 @@ class BarLoop(RunnerCore):
             self.alert(self.clock(), Severity.WARNING, "empty_feed",
                        "the feed yielded no bars for the requested range: nothing was "
                        "traded or checked")
+        self.journal_findings()
         if self.snapshots is not None:  # session end: the state at the sealed head
             self.snapshots.take(self.state, self.journal)
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)

@@ -89,6 +89,8 @@ class Recovery(RunnerCore):
         """After the fold: the broker reconciled (in-doubt orders settled by status query)
         and the start journaled; halt unless clean."""
         latest = {s: h.last_ts for s, h in self.history.items() if h.last_ts is not None}
+        if self.surveillance is not None:  # a finding a crash kept from the journal
+            self.surveillance.rescan()
         self.recovered_last.clear()  # in place: the protection holds this dict
         self.recovered_last.update(latest)
         since = min(latest.values(), default=None)
@@ -124,7 +126,7 @@ class Recovery(RunnerCore):
                 self._folded_symbol is not None:
             self._replay_guardrails()  # the previous bar's evaluation, before this bar
         self.state.apply(message)
-        self.anomaly.warm(message)  # the detectors learn the journal; nothing raised again
+        self._warm_detectors(message)
         if isinstance(message, BarClosed):
             self._fold_bar(message)
         elif isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
@@ -147,6 +149,12 @@ class Recovery(RunnerCore):
             self.note_playbook(message)
         elif isinstance(message, OrderIntended | ParentOrderStarted):
             self._fold_order(message)
+
+    def _warm_detectors(self, message: Message) -> None:
+        """The anomaly and abuse detectors learn the journal: nothing raised again."""
+        self.anomaly.warm(message)
+        if self.surveillance is not None:
+            self.surveillance.fold(message)
 
     def _fold_order(self, message: OrderIntended | ParentOrderStarted) -> None:
         """An intent (its risk memory, its entry count) or an algo's parent (one entry)."""

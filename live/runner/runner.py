@@ -25,6 +25,7 @@ from live.anomaly.base import AnomalyThresholds
 from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker
 from live.bus import JournalSink, MessageBus, StateSink, Transport
+from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
 from live.journal import Journal
@@ -73,7 +74,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     certainly did not receive (:mod:`live.orders.retry`; default: never). ``anomaly``: the
     anomaly detectors' thresholds (:mod:`live.anomaly`; settings ``anomaly.*``; default:
     their defaults - the detectors always run). ``playbooks`` (``playbooks.yaml``) remediate
-    alerts (:mod:`~live.runner.remediation`; default: none)."""
+    alerts (:mod:`~live.runner.remediation`; default: none). ``surveillance`` runs the abuse
+    detectors on every journaled event (:mod:`live.compliance.monitor`); its findings are
+    journaled as alerts after each bar."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -90,7 +93,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  retrier: Retrier | None = None,
                  snapshots: SnapshotCadence | None = None,
                  anomaly: AnomalyThresholds | None = None,
-                 playbooks: Playbooks | None = None) -> None:
+                 playbooks: Playbooks | None = None,
+                 surveillance: SurveillanceMonitor | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -130,6 +134,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.bus.subscribe_all(StateSink(self.state))  # then folded
         self.anomaly = AnomalyRegistry(anomaly or AnomalyThresholds(), self.state, clock)
         self.bus.subscribe_all(self.anomaly.sink)  # then seen by the anomaly detectors
+        self.surveillance = surveillance  # abuse detectors (live.compliance); None: off
+        if surveillance is not None:  # after the fold: it sees only what is durable
+            self.bus.subscribe_all(surveillance.sink)
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)
         self.risk_handler = RiskHandler(self.bus, risk, self.state)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from live.events import AlertRaised, Severity
+from live.journal import Journal
 from live.runner.core import RunSummary
 from live.runner.deployments import cost_rates
 from live.runner.feed import FeedItem, WarmBar
@@ -29,6 +30,7 @@ from live.tca.report import TcaSink, write_tca_day
 from strategies.errors import StratopsError
 
 ONE_BAR = timedelta(minutes=1)
+ComplianceSink = Callable[[Journal, date, Path], None]  # journal, day, folder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,11 +81,14 @@ class LiveService:
                  pager: Pager, config: ServeConfig, log: Callable[[str], None],
                  desk_poll: Callable[[], list[str]] | None = None,
                  tca_sink: TcaSink | None = None,
-                 attribution_sink: AttributionSink | None = None) -> None:
+                 attribution_sink: AttributionSink | None = None,
+                 compliance_sink: ComplianceSink | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
         self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
         self.attribution_sink = attribution_sink  # its attribution's (stratops.attribution_ops)
+        # the signed daily compliance report (stratops.compliance_ops.day_close_report)
+        self.compliance_sink = compliance_sink
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -252,8 +257,9 @@ class LiveService:
         """The day's report folder: ``broker.json`` (after a traded day: the broker
         reconciliation and the flatten's confirmation), ``day.json``, the backtest
         reconciliation (``backtest/<strategy>/<day>.json|html``) and the day's transaction
-        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``) and its
-        attribution (``attribution/attribution.json|html``, to ``attribution_sink``)."""
+        cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``), its
+        attribution (``attribution/attribution.json|html``, to ``attribution_sink``) and the
+        signed compliance report (``compliance/``, by ``compliance_sink``)."""
         folder = self.config.report_dir / window.day.isoformat()
         if close:
             outcome.confirmed, broker = self._confirm_flat(day, window)
@@ -263,6 +269,8 @@ class LiveService:
         tca = write_tca_day(day.runner.journal, window.day, folder / "tca", self.tca_sink,
                             costs=cost_rates(day.runner.deployed),  # + the attribution
                             attribution_sink=self.attribution_sink)
+        if self.compliance_sink is not None:  # after the seal: the day's anchor is final
+            self.compliance_sink(day.runner.journal, window.day, folder / "compliance")
         summary = outcome.summary
         write_json(folder / "day.json", {
             "day": window.day.isoformat(), "session": str(window), "status": outcome.status,

@@ -76,6 +76,10 @@ EXIT_2_BEFORE = {
     "PlaybookConfigError", "AlertConfigError", "UnknownAlertError",
     # added since: `stratops trace show` of a trace id no journal entry carries
     "TraceNotFoundError",
+    # added since: a surveillance threshold out of its domain; a compliance report or a
+    # retention archive that fails verification (the file named); an archive that exists;
+    # a retention purge with nothing to delete
+    "ThresholdError", "ReportVerifyError", "ArchiveError", "RetentionError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -150,6 +154,8 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("BusUnavailableError", ConnectionError), ("PoisonMessageError", ValueError),
     ("TraceNotFoundError", LookupError), ("ScrapeError", RuntimeError),
     ("MetricsPortError", ValueError),
+    ("ThresholdError", ValueError), ("ArchiveExistsError", FileExistsError),
+    ("ArchiveVerifyError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]

@@ -138,6 +138,7 @@ def test_watchdog_with_alert_delivery_pages_the_webhook(tmp_path: Path,
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from live.alerts.channels import SIGNATURE_HEADER
+    from stratops.alerts_ops import watchdog_pagers
     from stratops.observability_ops import run_watchdog
     from stratops.settings import load_settings
 
@@ -167,8 +168,9 @@ def test_watchdog_with_alert_delivery_pages_the_webhook(tmp_path: Path,
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}/metrics"
         closed.close()  # nothing listens there: the runner is "dead"
-        pages = run_watchdog(load_settings(tmp_path), url, 1.0,
-                             tmp_path / "pages.jsonl", 1)
+        settings = load_settings(tmp_path)
+        pages = run_watchdog(settings, url, 1.0, tmp_path / "pages.jsonl", 1,
+                             also=watchdog_pagers(settings))
     finally:
         server.shutdown()
     assert pages == 1 and (tmp_path / "pages.jsonl").read_text().count("\n") == 1
