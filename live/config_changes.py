@@ -34,6 +34,10 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
             service.configs.gates(service.known_strategies, path)
         elif kind == "policy":
             load_policy(path, service.known_strategies or None)
+        elif kind == "compliance":
+            from live.compliance.config import load_compliance  # the controls' own validator
+
+            load_compliance(path)
         else:
             from live.risk.limits import load_risk_limits  # the risk engine's own validator
 

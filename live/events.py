@@ -339,6 +339,9 @@ class OrderIntended(Event):
     expiry: date | None = None
     # the venue the smart order router sends it to (live.sor); None: the only broker
     venue: str | None = None
+    # the exchange-issued algo id of the approved version (SEBI's algo framework; the Kite
+    # adapter sends it in the order's tag); None: a version without one
+    algo_id: str | None = None
 
     @property
     def protective(self) -> bool:
@@ -603,6 +606,8 @@ class CheckRisk(Command):
     order_type: str = "MARKET"
     band_base_price: float | None = None
     slice_index: int = 0  # of an order sliced at the freeze quantity (0: unsliced/first)
+    limit_price: float | None = None  # a limit order's price (self-trade prevention)
+    algo_id: str | None = None  # the version's exchange-issued algo id (None: unregistered)
 
 
 KILL_SCOPE_ALL = "all"

@@ -424,7 +424,8 @@ def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write"
 # -- config -------------------------------------------------------------------------------
 
 @config_app.command("request")
-def config_request(kind: Annotated[str, typer.Argument(help="gates | policy | risk")],
+def config_request(kind: Annotated[str, typer.Argument(
+                       help="gates | policy | risk | compliance | roles")],
                    reason: ReasonOpt, as_user: AsOpt = None) -> None:
     """Maker: propose the file's current content as its next approved version."""
     from live.config_changes import request_config
@@ -454,7 +455,7 @@ def config_status(as_json: JsonOpt = False) -> None:
     configs = svc.configs
     problems = svc.config_problems()
     files: list[dict[str, Any]] = []
-    for kind in ("gates", "policy", "risk"):
+    for kind in ("gates", "policy", "risk", "compliance"):
         approved = configs.approved(kind)
         files.append({"kind": kind, "approved_version": approved[0] if approved else None,
                       "file_sha256": configs.digest(kind)})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from stratops import compliance_ops
 from stratops.errors import LiveSetupError as LiveSetupError  # defined there: no cycle
 from stratops.governance_ops import registry, utc_now
 from stratops.market_ops import parse_feed_spec
@@ -225,6 +226,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         else None
     svc, directory, engine = _governance(settings, candidates, mode)
     deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
+    compliance = compliance_ops.load_config(settings)
+    deployed = compliance_ops.with_algo_ids(compliance, mode, deployed, refused)
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
@@ -265,7 +268,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
-                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact),
+                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
+                                            compliance=compliance_ops.controls(compliance)),
                     guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),

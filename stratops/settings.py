@@ -64,6 +64,9 @@ class GovernanceSettings(BaseModel):
     gates_file: Path = Field(Path("gates.yaml"),
                              description="the reviewed CI gates (research verdicts, approvals)")
     risk_file: Path = Field(Path("risk.yaml"), description="the reviewed risk limits")
+    compliance_file: Path = Field(
+        Path("compliance.yaml"),
+        description="the reviewed compliance rules (OTR, self-trade, SEBI algo framework)")
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")

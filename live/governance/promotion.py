@@ -401,6 +401,7 @@ class GovernanceService:
             "gates_digest": self.configs.digest("gates"),
             "policy_digest": self.configs.digest("policy"),
             "risk_limits_digest": self.configs.digest("risk"),
+            "compliance_digest": self.configs.digest("compliance"),
             "roles_digest": self.directory.digest,
             "trust_root": self.trust.root_sha if self.trust is not None else None,
             "policy": policy.to_snapshot(), "model_digest": row.payload["model_digest"],

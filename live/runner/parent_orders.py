@@ -233,7 +233,7 @@ class ParentOrders(OrderSlicer):
         verdict = self.ask_risk(started.trace_id, key, d, bar, side=side, qty=qty,
                                 reduces_exposure=False, slice_index=slice_index,
                                 order_type="MARKET" if market else "LIMIT",
-                                contract=contract)
+                                contract=contract, limit_price=price)
         if verdict.disable_strategy:
             self.switch(bar, d.strategy, "halt", "risk_engine",
                         f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
