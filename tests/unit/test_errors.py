@@ -68,6 +68,8 @@ EXIT_2_BEFORE = {
     # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
     # checkpoint copy that is unreachable or disagrees with the local file
     "DagsterInstanceError", "OffhostCheckpointError",
+    # added since: a compliance.yaml that is missing, malformed or contradictory
+    "ComplianceConfigError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
