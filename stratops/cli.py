@@ -21,6 +21,7 @@ from stratops import (
     cli_governance,
     cli_kite,
     cli_live,
+    cli_preopen,
     cli_research,
     cli_risk,
     cli_run,
@@ -58,6 +59,7 @@ app.add_typer(cli_live.journal_app, name="journal")
 app.add_typer(cli_checkpoints.checkpoints_app, name="checkpoints")
 app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
+app.command("preopen")(cli_preopen.preopen)
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")

@@ -47,3 +47,19 @@ def controls(config: Any) -> Any:
     from live.compliance.controls import ComplianceControls
 
     return ComplianceControls(config)
+
+
+def check_egress(settings: Settings, config: Any, mode: str) -> None:
+    """Hold the start (:class:`LiveSetupError`) when ``algo.static_egress_ip`` is set and
+    this machine's egress address towards the broker is not it; a shadow run sends no
+    order and is not checked."""
+    from live.compliance.egress import EgressCheckError, require_egress
+
+    expected = config.algo.static_egress_ip
+    if expected is None or mode == "shadow":
+        return
+    try:
+        require_egress(expected, settings.preopen.egress_probe_host,
+                       settings.preopen.egress_probe_port)
+    except EgressCheckError as exc:
+        raise LiveSetupError(f"{mode} refused: {exc}") from exc

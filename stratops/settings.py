@@ -31,6 +31,7 @@ from stratops.clock_settings import ClockSettings
 from stratops.dagster_settings import DagsterInstanceSettings
 from stratops.market_settings import MarketSettings
 from stratops.offhost_settings import OffhostCheckpointSettings
+from stratops.preopen_settings import PreopenSettings
 from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
@@ -234,6 +235,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     instruments: InstrumentSettings = Field(default_factory=InstrumentSettings)
+    preopen: PreopenSettings = Field(default_factory=PreopenSettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(
