@@ -357,7 +357,7 @@ class OrderIntended(Event):
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
                             tradingsymbol=self.tradingsymbol, expiry=self.expiry,
-                            venue=self.venue)
+                            venue=self.venue, algo_id=self.algo_id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -548,6 +548,7 @@ class SubmitOrder(Command):
     tradingsymbol: str | None = None
     expiry: date | None = None
     venue: str | None = None
+    algo_id: str | None = None  # the version's exchange-issued algo id (SEBI; None: none)
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -558,7 +559,7 @@ class SubmitOrder(Command):
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
                             tradingsymbol=self.tradingsymbol, expiry=self.expiry,
-                            venue=self.venue)
+                            venue=self.venue, algo_id=self.algo_id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -755,4 +756,4 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        after_trade=intent.after_trade, oco_group=intent.oco_group,
                        market_protection_pct=intent.market_protection_pct,
                        tradingsymbol=intent.tradingsymbol, expiry=intent.expiry,
-                       venue=intent.venue)
+                       venue=intent.venue, algo_id=intent.algo_id)
