@@ -126,10 +126,11 @@ def flatten_drill(folder: Path, dataset: Path, day: date, limits_path: Path, *,
     runner = scratch.runner(exchange)
     runner.recover()
     report = DrillReport()
-    at = 0
-    for at, bar in enumerate(bars):  # 1. trade until a position is held at the exchange
+    at = len(bars) - 1
+    for i, bar in enumerate(bars):  # 1. trade until a position is held at the exchange
         runner.run([bar])
         if _positions(exchange):
+            at = i
             break
     report.position_before = _positions(exchange)
     report.stack_down_at = bars[at].ts.isoformat()  # 2. no more bars reach the runner

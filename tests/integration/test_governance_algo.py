@@ -65,7 +65,9 @@ def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(
     assert desk.promote(v1, "shadow").ok
     check = desk.promote(v1, "canary")
     assert check.ok, check.problems
-    body = desk.svc.verify_deployment("ema_cross", "canary").snapshot["body"]
+    snapshot = desk.svc.verify_deployment("ema_cross", "canary").snapshot
+    assert snapshot is not None
+    body = snapshot["body"]
     assert body["algo_approval"]["algo_id"] == "NSEALGO42"
     assert body["compliance_digest"] == hashlib.sha256(
         (tmp_path / "compliance.yaml").read_bytes()).hexdigest()
