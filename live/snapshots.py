@@ -28,7 +28,6 @@ import sqlalchemy as sa
 
 from live.broker import OrderType, Side
 from live.canonical import sha256_hex
-from live.compliance.order_flow import FlowCount
 from live.events import (
     BarClosed,
     EventDecodeError,
@@ -42,6 +41,7 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal
+from live.order_flow import FlowCount
 from live.state import LiveState, OrderRecord, OrderStatus, Position, StrategyStats
 from strategies.errors import StratopsError
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from live.broker import OrderType, Outcome, Side
 from live.canonical import digest
-from live.compliance.order_flow import FlowCount, FlowKey, count_order_flow
 from live.events import (
     KILL_SCOPE_ALL,
     KILL_SEVERITY,
@@ -49,6 +48,7 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal
+from live.order_flow import FlowCount, FlowKey, count_order_flow
 
 UNATTRIBUTED = "(unattributed)"  # strategy of a fill whose client key was never intended
 PRICE_TOLERANCE = 1e-9  # relative; position claims are compared to the fold within it
@@ -139,7 +139,7 @@ class LiveState:
     parents: dict[str, ParentOrderStarted] = field(default_factory=dict)
     parent_outcomes: dict[str, ParentOrderFinished] = field(default_factory=dict)
     # order messages and trades per strategy, symbol and exchange day: the order-to-trade
-    # ratio (live.compliance.order_flow); derived from the order events above, so it is
+    # ratio (live.order_flow); derived from the order events above, so it is
     # left out of state_dict (the state hash)
     order_flow: dict[FlowKey, FlowCount] = field(default_factory=dict)
 

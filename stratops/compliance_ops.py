@@ -44,7 +44,7 @@ def with_algo_ids(config: Any, mode: str, deployed: list[Any], refused: list[Any
 
 def controls(config: Any) -> Any:
     """The pre-trade compliance controls of ``config``."""
-    from live.compliance.controls import ComplianceControls
+    from live.risk.compliance_controls import ComplianceControls
 
     return ComplianceControls(config)
 

@@ -1,2 +1,4 @@
-"""Compliance controls on our own order flow: order-to-trade ratio, self-trade prevention and
-SEBI's algo framework (configured by the reviewed ``compliance.yaml``)."""
+"""Compliance on our own order flow: the reviewed ``compliance.yaml`` (order-to-trade ratio,
+self-trade prevention, SEBI's algo framework) and the static egress IP check. The
+pre-trade controls it configures are :mod:`live.risk.compliance_controls`; the order flow
+they count is :mod:`live.order_flow`."""

@@ -51,7 +51,7 @@ value against the limit. Controls, in order:
     with the breach as its ``warning`` (the runner alerts). A pass's reason shows the
     estimate (``impact ... bps ... calibration_source: ...``), so it is journaled.
 
-13. The compliance controls (:mod:`live.compliance.controls`, when the engine is given
+13. The compliance controls (:mod:`live.risk.compliance_controls`, when the engine is given
     them - ``stratops live run`` always is): ``self_trade``, ``algo_rate`` (unregistered
     algos' orders per second) and ``order_to_trade_ratio``, run after the duplicate check; a
     risk-reducing order is not denied by the first two (passes with a warning) nor by the
@@ -70,11 +70,11 @@ from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from live.broker import Side
-from live.compliance.controls import ComplianceControls
 from live.events import BarClosed
 from live.governance.policy import Policy
 from live.impact.budget import CHECK as IMPACT_CHECK
 from live.impact.budget import ImpactBudget
+from live.risk.compliance_controls import ComplianceControls
 from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
 from live.risk.portfolio_caps import PortfolioCaps

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from live.compliance.controls import NEAR_BREACH
 from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
+from live.risk.compliance_controls import NEAR_BREACH
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from live.broker import OrderState, OrderType, Side
 from live.compliance.config import load_compliance
-from live.compliance.controls import ComplianceControls
 from live.events import OrderIntended, RiskChecked, TradingMode
+from live.risk.compliance_controls import ComplianceControls
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build

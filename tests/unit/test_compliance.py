@@ -14,8 +14,8 @@ import yaml
 
 from live.broker import OrderType, Side
 from live.compliance.config import ComplianceConfigError, load_compliance
-from live.compliance.controls import ComplianceControls
 from live.events import OrderCancelled, OrderFilled, OrderIntended, OrderModified, TradingMode
+from live.risk.compliance_controls import ComplianceControls
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.snapshots import decode_state, encode_state

@@ -2,7 +2,7 @@
 (:class:`~live.risk.pretrade.PreTradeRiskEngine` with ``compliance=``):
 
 - ``order_to_trade_ratio``: an entry that would take its strategy/symbol/day's ratio (order
-  messages over trades, :mod:`live.compliance.order_flow`) above the ``throttle_ratio`` in
+  messages over trades, :mod:`live.order_flow`) above the ``throttle_ratio`` in
   force that day is denied; at ``alert_fraction`` of it the decision carries a near-breach
   notice the runner journals as an ``otr_near_breach`` alert (once per strategy, symbol,
   day and run). No thresholds in force on the day: entries are denied (fail closed).
@@ -23,7 +23,7 @@ from datetime import date
 
 from live.broker import OrderType, Side
 from live.compliance.config import ComplianceConfig
-from live.compliance.order_flow import FlowCount, exchange_day
+from live.order_flow import FlowCount, exchange_day
 from live.risk.interface import OrderProposal, RiskDecision
 from live.state import LiveState, OrderRecord, OrderStatus
 
