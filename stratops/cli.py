@@ -19,6 +19,7 @@ from stratops import (
     cli_checkpoints,
     cli_data,
     cli_drill,
+    cli_eod,
     cli_governance,
     cli_kite,
     cli_live,
@@ -62,6 +63,7 @@ app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
 app.command("preopen")(cli_preopen.preopen)
 app.add_typer(cli_drill.drill_app, name="drill")
+app.add_typer(cli_eod.eod_app, name="eod")
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")

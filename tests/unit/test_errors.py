@@ -70,6 +70,8 @@ EXIT_2_BEFORE = {
     "DagsterInstanceError", "OffhostCheckpointError",
     # added since: a compliance.yaml that is missing, malformed or contradictory
     "ComplianceConfigError",
+    # added since: a broker trade book CSV that cannot be read (end-of-day sign-off)
+    "TradebookError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -79,7 +81,9 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  # not trade (expired, none current)
                  "MasterRejectedError", "ContractRefusedError",
                  # added since: a runner that lost its hot-standby leader lease (fenced)
-                 "FencedError"}
+                 "FencedError",
+                 # added since: an egress address that is not the broker-whitelisted IP
+                 "EgressCheckError"}
 
 
 def _modules() -> Iterator[object]:
