@@ -226,9 +226,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         else None
     svc, directory, engine = _governance(settings, candidates, mode)
     deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
-    compliance = compliance_ops.load_config(settings)
-    compliance_ops.check_egress(settings, compliance, mode)  # SEBI: the whitelisted IP
-    deployed = compliance_ops.with_algo_ids(compliance, mode, deployed, refused)
+    compliance = compliance_ops.load_config(settings) if deployed else None
+    if compliance is not None:
+        compliance_ops.check_egress(settings, compliance, mode)  # SEBI: the whitelisted IP
+        deployed = compliance_ops.with_algo_ids(compliance, mode, deployed, refused)
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"

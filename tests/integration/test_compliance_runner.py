@@ -91,3 +91,13 @@ def test_otr_runner_restart_counts_the_journal_again(tmp_path: Path) -> None:
     restarted.run(day_bars(BARS)[-1:])
     denied = _ask(restarted, "ask3")
     assert (denied.passed, denied.check) == (False, "order_to_trade_ratio")
+
+
+def test_algo_id_of_the_version_is_on_every_intent(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    runner = _runner(tmp_path)
+    runner.deployed[0] = replace(runner.deployed[0], algo_id="NSEALGO42")
+    runner.run(day_bars(26))  # the first entry is decided at bar 22
+    intents = [m for _, m in runner.journal.read() if isinstance(m, OrderIntended)]
+    assert intents and {i.algo_id for i in intents} == {"NSEALGO42"}

@@ -289,3 +289,42 @@ def test_algo_rate_registered_version_is_not_counted(tmp_path: Path,
                            qty=30, algo_id="NSE123"), state)
     assert engine.check(_proposal(side=-1, strategy="range_breakout", algo_id="NSE123"),
                         state).passed
+
+
+# --- algo ids at runner start (stratops live run) ----------------------------------------
+
+def _deployed() -> list[Any]:
+    from live.runner.deployments import build
+    from strategies.version_config import VersionConfig
+    from tests.unit.test_runner_engine import strategy_config
+
+    return [build(VersionConfig.from_json(strategy_config()), 3, "canary", 0.1, "0" * 64)]
+
+
+def _required(tmp_path: Path, approvals: list[dict[str, Any]]) -> Any:
+    data = copy.deepcopy(CONFIG)
+    data["algo"].update({"require_algo_id": True, "approvals": approvals})
+    return load_compliance(_write(tmp_path, data))
+
+
+def test_start_version_without_algo_id_is_refused_when_required(tmp_path: Path) -> None:
+    from stratops.compliance_ops import with_algo_ids
+
+    refused: list[Any] = []
+    assert with_algo_ids(_required(tmp_path, []), "canary", _deployed(), refused) == []
+    assert "no broker approval record" in refused[0].reason
+
+
+def test_start_shadow_needs_no_algo_id(tmp_path: Path) -> None:
+    from stratops.compliance_ops import with_algo_ids
+
+    assert len(with_algo_ids(_required(tmp_path, []), "shadow", _deployed(), [])) == 1
+
+
+def test_start_version_carries_its_approved_algo_id(tmp_path: Path) -> None:
+    from stratops.compliance_ops import with_algo_ids
+
+    record = {"strategy": "ema_cross", "version": 3, "algo_id": "NSEALGO42",
+              "broker": "zerodha", "approval_ref": "Z-42", "approved_on": date(2025, 6, 2)}
+    (d,) = with_algo_ids(_required(tmp_path, [record]), "canary", _deployed(), [])
+    assert d.algo_id == "NSEALGO42"
