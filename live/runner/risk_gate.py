@@ -13,7 +13,7 @@ from typing import Any
 
 from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
-from live.risk.compliance_controls import NEAR_BREACH
+from live.risk.compliance_controls import NEAR_BREACH, SELF_TRADE
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
@@ -22,6 +22,7 @@ from live.runner.feed import FeedBar
 from strategies.instruments import Contract
 
 UNANSWERED = "risk_unanswered"
+SELF_TRADE_EXIT = "self_trade_exit"  # an exit sent although it crosses a working order of ours
 INSTRUMENT = "instrument"  # the check id of a denial for want of a tradable contract
 
 
@@ -95,8 +96,11 @@ class RiskGate(RunnerCore):
 
     def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
                      ) -> None:
-        """A risk-reducing order sent despite a price breach: journaled as an alert."""
+        """A risk-reducing order sent despite a price breach (``exit_price_breach``) or a
+        cross with a working order of ours (``self_trade_exit``): journaled as an alert."""
         if verdict.passed and verdict.warning:
-            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
+            code = SELF_TRADE_EXIT if f"{SELF_TRADE}:" in verdict.warning \
+                else "exit_price_breach"
+            self.alert(bar.ts, Severity.WARNING, code,
                        f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
                        "(risk-reducing orders are never held by a price or compliance check)")

@@ -140,3 +140,23 @@ def test_preopen_cli_prints_every_check_and_exits_one_on_failure(
     for name, _ in CHECKS:
         assert f" {name}: " in out
     assert "FAIL reconciliation: no shadow journal" in out
+
+
+def test_live_start_egress_mismatch_holds_and_journals_alert(tmp_path: Path) -> None:
+    from live.events import AlertRaised
+    from stratops.compliance_ops import check_egress, load_config
+    from stratops.errors import LiveSetupError
+
+    settings = _desk(tmp_path, egress_ip="203.0.113.7")
+    with pytest.raises(LiveSetupError, match=r"live refused: egress address 127\.0\.0\.1"):
+        check_egress(settings, load_config(settings), "live")
+    alerts = [m for _, m in open_mode_journal(settings, "live").read()
+              if isinstance(m, AlertRaised)]
+    assert [a.code for a in alerts] == ["egress_ip"]
+
+
+def test_live_start_egress_loopback_matches(tmp_path: Path) -> None:
+    from stratops.compliance_ops import check_egress, load_config
+
+    settings = _desk(tmp_path, egress_ip="127.0.0.1")
+    check_egress(settings, load_config(settings), "live")  # no hold
