@@ -2,10 +2,11 @@
 (:class:`~live.risk.pretrade.PreTradeRiskEngine` with ``compliance=``):
 
 - ``order_to_trade_ratio``: an entry that would take its strategy/symbol/day's ratio (order
-  messages over trades, :mod:`live.order_flow`) above the ``throttle_ratio`` in
-  force that day is denied; at ``alert_fraction`` of it the decision carries a near-breach
-  notice the runner journals as an ``otr_near_breach`` alert (once per strategy, symbol,
-  day and run). No thresholds in force on the day: entries are denied (fail closed).
+  messages over trades, :mod:`live.order_flow`) - or the whole desk's that day, the
+  exchange's per-member view - above the ``throttle_ratio`` in force that day is denied; at
+  ``alert_fraction`` of it the decision carries a near-breach notice the runner journals as
+  an ``otr_near_breach`` alert (once per scope, day and run). No thresholds in force on the
+  day: entries are denied (fail closed).
 - ``self_trade``: an order that would cross a working order of ours (any strategy, any
   account the runner trades) on the same instrument - a market order against any resting
   opposite order, a limit against an opposite limit at or through its price - is refused;
@@ -31,6 +32,7 @@ OTR = "order_to_trade_ratio"
 SELF_TRADE = "self_trade"
 ALGO_RATE = "algo_rate"
 NEAR_BREACH = "otr_near_breach"  # the alert code of a near-breach notice
+DESK = "desk (all strategies and symbols)"  # the exchange's per-member view of the ratio
 _WORKING = frozenset({OrderStatus.INTENDED, OrderStatus.UNKNOWN, OrderStatus.OPEN})
 _TRIGGERED = frozenset({OrderType.SL, OrderType.SL_M})  # not in the book until triggered
 _SIDE = {Side.BUY: 1, Side.SELL: -1}
@@ -72,7 +74,7 @@ class ComplianceControls:
 
     def __init__(self, config: ComplianceConfig) -> None:
         self.config = config
-        self._noticed: set[tuple[str, str, date]] = set()
+        self._noticed: set[tuple[str, date]] = set()
 
     def check(self, p: OrderProposal, state: LiveState, orders_last_second: int) -> Verdict:
         """The verdict on ``p``; ``orders_last_second``: orders already passed on its
@@ -120,21 +122,32 @@ class ComplianceControls:
             why = f"no order_to_trade thresholds in force on {day} in {self.config.path.name}"
             return Verdict(warning=f"{OTR}: {why}") if p.reduces_exposure else \
                 Verdict(RiskDecision(False, OTR, why))
-        key = (p.strategy, p.symbol, day)
-        count = state.order_flow.get(key) or FlowCount()
-        messages, ratio = count.messages + 1, count.ratio(extra_messages=1)
-        if messages < limits.min_messages:
-            return Verdict()
-        what = (f"{p.strategy}/{p.symbol} on {day}: {messages} order messages ({count.orders}"
-                f" orders, {count.modifications} modifications, {count.cancellations} "
-                f"cancellations, this one) / {max(count.trades, 1)} trades = {ratio:.1f}")
-        if ratio > limits.throttle_ratio and not p.reduces_exposure:
-            return Verdict(RiskDecision(False, OTR, (
-                f"{what} > throttle_ratio {limits.throttle_ratio:g} (exchange "
-                f"{limits.exchange_ratio:g}, in force since {limits.effective_from}); "
-                "entries refused for the day, exits pass")))
-        if ratio >= limits.alert_fraction * limits.throttle_ratio and key not in self._noticed:
-            self._noticed.add(key)
-            return Verdict(notice=f"{what} >= {limits.alert_fraction:g} x throttle_ratio "
-                                  f"{limits.throttle_ratio:g}")
-        return Verdict()
+        desk = FlowCount()
+        for (_, _, on), c in state.order_flow.items():
+            if on == day:
+                desk.orders += c.orders
+                desk.modifications += c.modifications
+                desk.cancellations += c.cancellations
+                desk.trades += c.trades
+        notices = []
+        for scope, count in ((f"{p.strategy}/{p.symbol}",
+                              state.order_flow.get((p.strategy, p.symbol, day)) or FlowCount()),
+                             (DESK, desk)):
+            messages, ratio = count.messages + 1, count.ratio(extra_messages=1)
+            if messages < limits.min_messages:
+                continue
+            what = (f"{scope} on {day}: {messages} order messages ({count.orders} orders, "
+                    f"{count.modifications} modifications, {count.cancellations} "
+                    f"cancellations, this one) / {max(count.trades, 1)} trades = {ratio:.1f}")
+            if ratio > limits.throttle_ratio and not p.reduces_exposure:
+                return Verdict(RiskDecision(False, OTR, (
+                    f"{what} > throttle_ratio {limits.throttle_ratio:g} (exchange "
+                    f"{limits.exchange_ratio:g}, in force since {limits.effective_from}); "
+                    "entries refused for the day, exits pass")))
+            key = (scope, day)
+            if ratio >= limits.alert_fraction * limits.throttle_ratio and \
+                    key not in self._noticed:
+                self._noticed.add(key)
+                notices.append(f"{what} >= {limits.alert_fraction:g} x throttle_ratio "
+                               f"{limits.throttle_ratio:g}")
+        return Verdict(notice="; ".join(notices))

@@ -328,3 +328,14 @@ def test_start_version_carries_its_approved_algo_id(tmp_path: Path) -> None:
               "broker": "zerodha", "approval_ref": "Z-42", "approved_on": date(2025, 6, 2)}
     (d,) = with_algo_ids(_required(tmp_path, [record]), "canary", _deployed(), [])
     assert d.algo_id == "NSEALGO42"
+
+
+def test_otr_desk_ratio_over_throttle_denies_a_quiet_strategy(tmp_path: Path,
+                                                              limits: RiskLimits) -> None:
+    state = _state()
+    for strategy in ("range_breakout", "atr_reversal", "atr_divergence"):
+        state.apply(_intent(strategy, strategy=strategy))
+        state.apply(_cancel(strategy))  # the desk: 6 messages; ema_cross has none of its own
+    decision = _engine(tmp_path, limits).check(_proposal(), state)
+    assert (decision.passed, decision.check) == (False, "order_to_trade_ratio")
+    assert decision.reason.startswith("desk (all strategies and symbols) on 2025-01-06: 7 ")
