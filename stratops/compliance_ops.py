@@ -5,6 +5,7 @@ refused where the file requires it, and the pre-trade compliance controls built.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from stratops.errors import LiveSetupError
@@ -49,10 +50,12 @@ def controls(config: Any) -> Any:
     return ComplianceControls(config)
 
 
-def check_egress(settings: Settings, config: Any, mode: str) -> None:
-    """Hold the start (:class:`LiveSetupError`, and a critical ``egress_ip`` alert in the
-    mode's journal) when ``algo.static_egress_ip`` is set and this machine's egress address
-    towards the broker is not it; a shadow run sends no order and is not checked."""
+def check_egress(settings: Settings, config: Any, mode: str,
+                 on_hold: Callable[[str], None]) -> None:
+    """Hold the start (:class:`LiveSetupError`, after ``on_hold(why)``: the runner's caller
+    journals it as a critical ``egress_ip`` alert) when ``algo.static_egress_ip`` is set and
+    this machine's egress address towards the broker is not it; a shadow run sends no order
+    and is not checked."""
     from live.compliance.egress import EgressCheckError, require_egress
 
     expected = config.algo.static_egress_ip
@@ -62,21 +65,5 @@ def check_egress(settings: Settings, config: Any, mode: str) -> None:
         require_egress(expected, settings.preopen.egress_probe_host,
                        settings.preopen.egress_probe_port)
     except EgressCheckError as exc:
-        _journal_alert(settings, mode, str(exc))
+        on_hold(f"start held: {exc}")
         raise LiveSetupError(f"{mode} refused: {exc}") from exc
-
-
-def _journal_alert(settings: Settings, mode: str, message: str) -> None:
-    """A critical ``egress_ip`` alert in the mode's journal: the held start is on record
-    (for the pager and the day's compliance report), not only on the console."""
-    from live.compliance.egress import EGRESS
-    from live.events import AlertRaised, Severity
-    from stratops.clock import utc_now
-    from stratops.live_ops import open_mode_journal
-
-    journal = open_mode_journal(settings, mode)
-    try:
-        journal.append(AlertRaised(trace_id="", ts_event=utc_now(), severity=Severity.CRITICAL,
-                                   code=EGRESS, message=f"start held: {message}"))
-    finally:
-        journal.engine.dispose()

@@ -37,6 +37,19 @@ def open_mode_journal(settings: Settings, mode: str) -> Journal:
     return open_journal(journal_url(settings, mode), settings.root, clock=utc_now)
 
 
+def journal_alert(settings: Settings, mode: str, code: str, message: str) -> None:
+    """A critical alert in ``mode``'s journal from outside a runner (a start held before
+    the runner exists): on record for the pager and the day's compliance report."""
+    from live.events import AlertRaised, Severity
+
+    journal = open_mode_journal(settings, mode)
+    try:
+        journal.append(AlertRaised(trace_id="", ts_event=utc_now(), severity=Severity.CRITICAL,
+                                   code=code, message=message))
+    finally:
+        journal.engine.dispose()
+
+
 @dataclass
 class LiveRun:
     runner: Any
@@ -228,7 +241,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
     compliance = compliance_ops.load_config(settings) if deployed else None
     if compliance is not None:
-        compliance_ops.check_egress(settings, compliance, mode)  # SEBI: the whitelisted IP
+        compliance_ops.check_egress(  # SEBI: the broker-whitelisted static IP
+            settings, compliance, mode,
+            lambda why: journal_alert(settings, mode, "egress_ip", why))
         deployed = compliance_ops.with_algo_ids(compliance, mode, deployed, refused)
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \

@@ -146,10 +146,12 @@ def test_live_start_egress_mismatch_holds_and_journals_alert(tmp_path: Path) -> 
     from live.events import AlertRaised
     from stratops.compliance_ops import check_egress, load_config
     from stratops.errors import LiveSetupError
+    from stratops.live_ops import journal_alert
 
     settings = _desk(tmp_path, egress_ip="203.0.113.7")
     with pytest.raises(LiveSetupError, match=r"live refused: egress address 127\.0\.0\.1"):
-        check_egress(settings, load_config(settings), "live")
+        check_egress(settings, load_config(settings), "live",
+                     lambda why: journal_alert(settings, "live", "egress_ip", why))
     alerts = [m for _, m in open_mode_journal(settings, "live").read()
               if isinstance(m, AlertRaised)]
     assert [a.code for a in alerts] == ["egress_ip"]
@@ -159,4 +161,6 @@ def test_live_start_egress_loopback_matches(tmp_path: Path) -> None:
     from stratops.compliance_ops import check_egress, load_config
 
     settings = _desk(tmp_path, egress_ip="127.0.0.1")
-    check_egress(settings, load_config(settings), "live")  # no hold
+    held: list[str] = []
+    check_egress(settings, load_config(settings), "live", held.append)
+    assert held == []
