@@ -106,6 +106,8 @@ class OrderRequest:
     tradingsymbol: str | None = None  # the contract (Kite's tradingsymbol); None: ``symbol``
     expiry: date | None = None
     venue: str | None = None  # the venue a smart order router sends it to (live.sor)
+    # the exchange-issued algo id of the version (SEBI's algo framework); None: none
+    algo_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.client_key or len(self.client_key) > TAG_MAX_CHARS:

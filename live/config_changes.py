@@ -37,6 +37,10 @@ def _validate(service: GovernanceService, kind: str) -> str | None:
             load_policy(path, service.known_strategies or None)
         elif kind == "playbooks":
             load_playbooks(path, service.known_strategies or None)
+        elif kind == "compliance":
+            from live.compliance_rules.config import load_compliance  # the controls' own validator
+
+            load_compliance(path)
         else:
             from live.risk.limits import load_risk_limits  # the risk engine's own validator
 

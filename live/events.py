@@ -339,6 +339,9 @@ class OrderIntended(Event):
     expiry: date | None = None
     # the venue the smart order router sends it to (live.sor); None: the only broker
     venue: str | None = None
+    # the exchange-issued algo id of the approved version (SEBI's algo framework; the Kite
+    # adapter sends it in the order's tag); None: a version without one
+    algo_id: str | None = None
 
     @property
     def protective(self) -> bool:
@@ -354,7 +357,7 @@ class OrderIntended(Event):
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
                             tradingsymbol=self.tradingsymbol, expiry=self.expiry,
-                            venue=self.venue)
+                            venue=self.venue, algo_id=self.algo_id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -562,6 +565,7 @@ class SubmitOrder(Command):
     tradingsymbol: str | None = None
     expiry: date | None = None
     venue: str | None = None
+    algo_id: str | None = None  # the version's exchange-issued algo id (SEBI; None: none)
 
     def to_request(self) -> OrderRequest:
         return OrderRequest(client_key=self.client_key, symbol=self.symbol,
@@ -572,7 +576,7 @@ class SubmitOrder(Command):
                             oco_group=self.oco_group,
                             market_protection_pct=self.market_protection_pct,
                             tradingsymbol=self.tradingsymbol, expiry=self.expiry,
-                            venue=self.venue)
+                            venue=self.venue, algo_id=self.algo_id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -620,6 +624,8 @@ class CheckRisk(Command):
     order_type: str = "MARKET"
     band_base_price: float | None = None
     slice_index: int = 0  # of an order sliced at the freeze quantity (0: unsliced/first)
+    limit_price: float | None = None  # a limit order's price (self-trade prevention)
+    algo_id: str | None = None  # the version's exchange-issued algo id (None: unregistered)
 
 
 KILL_SCOPE_ALL = "all"
@@ -776,4 +782,4 @@ def submit_order_for(intent: OrderIntended, *, ts_event: datetime) -> SubmitOrde
                        after_trade=intent.after_trade, oco_group=intent.oco_group,
                        market_protection_pct=intent.market_protection_pct,
                        tradingsymbol=intent.tradingsymbol, expiry=intent.expiry,
-                       venue=intent.venue)
+                       venue=intent.venue, algo_id=intent.algo_id)

@@ -41,12 +41,13 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal
+from live.order_flow import FlowCount
 from live.state import LiveState, OrderRecord, OrderStatus, Position, StrategyStats
 from strategies.errors import StratopsError
 
 _M = TypeVar("_M", bound=Message)
 
-SCHEMA_VERSION = 2  # 2: the execution algos' parent orders
+SCHEMA_VERSION = 3  # 2: the execution algos' parent orders; 3: order flow (OTR)
 DEFAULT_KEEP = 3
 SNAPSHOT_REJECTED = "snapshot_rejected"  # the alert code a rejected snapshot is journaled as
 
@@ -157,6 +158,9 @@ def encode_state(state: LiveState) -> bytes:
         "events_applied": state.events_applied,
         "parents": {t: to_record(p) for t, p in state.parents.items()},
         "parent_outcomes": {t: to_record(p) for t, p in state.parent_outcomes.items()},
+        "order_flow": [[s, sym, day.isoformat(), c.orders, c.modifications,
+                        c.cancellations, c.trades]
+                       for (s, sym, day), c in state.order_flow.items()],
     }
     return orjson.dumps(payload)
 
@@ -214,6 +218,8 @@ def _decode(payload: dict[str, Any]) -> LiveState:
     state.parents = {t: _typed(r, ParentOrderStarted) for t, r in payload["parents"].items()}
     state.parent_outcomes = {t: _typed(r, ParentOrderFinished)
                              for t, r in payload["parent_outcomes"].items()}
+    state.order_flow = {(s, sym, date.fromisoformat(day)): FlowCount(*counts)
+                        for s, sym, day, *counts in payload["order_flow"]}
     return state
 
 

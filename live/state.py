@@ -48,6 +48,7 @@ from live.events import (
     to_record,
 )
 from live.journal import Journal
+from live.order_flow import FlowCount, FlowKey, count_order_flow
 
 UNATTRIBUTED = "(unattributed)"  # strategy of a fill whose client key was never intended
 PRICE_TOLERANCE = 1e-9  # relative; position claims are compared to the fold within it
@@ -137,11 +138,17 @@ class LiveState:
     # the outcome of each finished (an active parent is started and not finished)
     parents: dict[str, ParentOrderStarted] = field(default_factory=dict)
     parent_outcomes: dict[str, ParentOrderFinished] = field(default_factory=dict)
+    # order messages and trades per strategy, symbol and exchange day: the order-to-trade
+    # ratio (live.order_flow); derived from the order events above, so it is
+    # left out of state_dict (the state hash)
+    order_flow: dict[FlowKey, FlowCount] = field(default_factory=dict)
 
     def apply(self, message: Message) -> None:
         """Fold one message in (commands and alerts change nothing)."""
         handler = _HANDLERS.get(type(message))
         if handler is not None:
+            if type(message) in _FLOW_KINDS:  # before the handler: repeats count once
+                count_order_flow(self.order_flow, self.orders, self.trade_ids, message)
             handler(self, message)
         self.events_applied += 1
 
@@ -418,6 +425,8 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     BarClosed: _on_bar, ReconciliationCompleted: _on_reconciliation,
     ParentOrderStarted: _on_parent_started, ParentOrderFinished: _on_parent_finished,
 }
+
+_FLOW_KINDS = frozenset({OrderIntended, OrderModified, OrderCancelled, OrderFilled})
 
 
 # --- canonical form -----------------------------------------------------------------------

@@ -21,11 +21,14 @@ from stratops import (
     cli_checkpoints,
     cli_compliance,
     cli_data,
+    cli_drill,
+    cli_eod,
     cli_governance,
     cli_kite,
     cli_live,
     cli_observability,
     cli_ops,
+    cli_preopen,
     cli_report,
     cli_research,
     cli_risk,
@@ -64,6 +67,9 @@ app.add_typer(cli_live.journal_app, name="journal")
 app.add_typer(cli_checkpoints.checkpoints_app, name="checkpoints")
 app.add_typer(cli_kite.kite_app, name="kite")
 app.command("kill")(cli_risk.kill)
+app.command("preopen")(cli_preopen.preopen)
+app.add_typer(cli_drill.drill_app, name="drill")
+app.add_typer(cli_eod.eod_app, name="eod")
 app.add_typer(cli_risk.rearm_app, name="rearm")
 app.add_typer(cli_risk.risk_app, name="risk")
 app.add_typer(execution_app, name="execution")

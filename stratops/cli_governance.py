@@ -418,7 +418,7 @@ def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write"
 
 @config_app.command("request")
 def config_request(kind: Annotated[str, typer.Argument(
-        help="gates | policy | risk | playbooks | roles")],
+        help="gates | policy | risk | playbooks | compliance | roles")],
                    reason: ReasonOpt, as_user: AsOpt = None) -> None:
     """Maker: propose the file's current content as its next approved version."""
     from live.config_changes import request_config

@@ -124,7 +124,9 @@ def service(settings: Settings | None = None, *, create: bool = True
         "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),
         "risk": settings.path(settings.governance.risk_file),
-        "playbooks": settings.path(settings.governance.playbooks_file)}, load_gates=load_gates)
+        "playbooks": settings.path(settings.governance.playbooks_file),
+        "compliance": settings.path(settings.governance.compliance_file)},
+        load_gates=load_gates)
     trust = trusted(settings)
     return GovernanceService(engine=engine, directory=trust.directory, registry=models,
                              configs=configs, clock=utc_now, evidence=_evidence(settings, models),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from stratops import compliance_setup
 from stratops.errors import LiveSetupError as LiveSetupError  # defined there: no cycle
 from stratops.governance_ops import registry, utc_now
 from stratops.market_ops import parse_feed_spec
@@ -34,6 +35,19 @@ def open_mode_journal(settings: Settings, mode: str) -> Journal:
     from live.journal import open_journal
 
     return open_journal(journal_url(settings, mode), settings.root, clock=utc_now)
+
+
+def journal_alert(settings: Settings, mode: str, code: str, message: str) -> None:
+    """A critical alert in ``mode``'s journal from outside a runner (a start held before
+    the runner exists): on record for the pager and the day's compliance report."""
+    from live.events import AlertRaised, Severity
+
+    journal = open_mode_journal(settings, mode)
+    try:
+        journal.append(AlertRaised(trace_id="", ts_event=utc_now(), severity=Severity.CRITICAL,
+                                   code=code, message=message))
+    finally:
+        journal.engine.dispose()
 
 
 @dataclass
@@ -229,6 +243,12 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         else None
     svc, directory, engine = _governance(settings, candidates, mode)
     deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
+    compliance = compliance_setup.load_config(settings) if deployed else None
+    if compliance is not None:
+        compliance_setup.check_egress(  # SEBI: the broker-whitelisted static IP
+            settings, compliance, mode,
+            lambda why: journal_alert(settings, mode, "egress_ip", why))
+        deployed = compliance_setup.with_algo_ids(compliance, mode, deployed, refused)
     if not deployed:
         why = "; ".join(f"{r.strategy}: {r.reason}" for r in refused) or \
             f"no approved {mode} deployment (stratops promote status)"
@@ -269,7 +289,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     runner = Runner(journal=journal, broker=exchange,
                     deployed=deployed, mode=mode, clock=utc_now, market=market,
                     policy=policy, max_sessions=settings.live.max_history_sessions,
-                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact),
+                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
+                                            compliance=compliance_setup.controls(compliance)),
                     guardrails=Guardrails(limits, capital, costs=costs),
                     kill_commands=lambda last: verified_commands(engine, directory, last,
                                                                  clock=utc_now),

@@ -36,6 +36,7 @@ from stratops.market_settings import MarketSettings
 from stratops.observability_settings import ObservabilitySettings
 from stratops.offhost_settings import OffhostCheckpointSettings
 from stratops.ops_settings import OpsSettings
+from stratops.preopen_settings import PreopenSettings
 from stratops.snapshot_settings import SnapshotSettings
 from stratops.venue_settings import RoutingRuleName, VenueSettings, check_venue_list
 
@@ -72,6 +73,9 @@ class GovernanceSettings(BaseModel):
     playbooks_file: Path = Field(Path("playbooks.yaml"),
                                  description="the reviewed incident playbooks (alert code -> "
                                              "remediation); none when the file is absent")
+    compliance_file: Path = Field(
+        Path("compliance.yaml"),
+        description="the reviewed compliance rules (OTR, self-trade, SEBI algo framework)")
     keys_dir: Path | None = Field(
         None, description="private keys folder (default ~/.config/stratops/keys)")
     signature_ttl_seconds: int = Field(900, gt=0, description="how long a signature is valid")
@@ -242,6 +246,7 @@ class Settings(BaseSettings):
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    preopen: PreopenSettings = Field(default_factory=PreopenSettings)
     dagster_home: Path = Path(".dagster")
     dagster_instance: DagsterInstanceSettings = Field(default_factory=DagsterInstanceSettings)
     offhost_checkpoints: OffhostCheckpointSettings = Field(

@@ -1,25 +1,18 @@
-"""Order-to-trade ratio counted from the journal, per strategy and symbol for one day, for
-the compliance report: orders entered + modified + cancelled over trades executed (NSE's
-definition counts modifications and cancellations as orders). No pre-trade throttle here:
-this is the report's after-the-fact count."""
+"""The daily compliance report's order-to-trade ratio rows, per strategy and symbol for one
+day. The counting is the pre-trade control's own (:func:`live.order_flow.count_order_flow`:
+NSE's convention, orders + modifications + cancellations over trades, a day without trades
+dividing by one), so the report and the throttle can never disagree."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from zoneinfo import ZoneInfo
 
-from live.events import (
-    Message,
-    OrderCancelled,
-    OrderFilled,
-    OrderIntended,
-    OrderModified,
-)
+from live.events import Message, OrderFilled, OrderIntended
+from live.order_flow import FlowCount, FlowKey, count_order_flow
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class OtrCount:
     strategy: str
     symbol: str
@@ -29,55 +22,34 @@ class OtrCount:
     trades: int = 0
 
     @property
-    def ratio(self) -> float | None:
-        """(orders + modifications + cancellations) / trades; None with no trade."""
-        messages = self.orders + self.modifications + self.cancellations
-        return messages / self.trades if self.trades else None
+    def ratio(self) -> float:
+        """(orders + modifications + cancellations) / trades, trades at least one."""
+        return FlowCount(self.orders, self.modifications, self.cancellations,
+                         self.trades).ratio()
 
     def to_json(self) -> dict[str, object]:
-        ratio = self.ratio
         return {"strategy": self.strategy, "symbol": self.symbol, "orders": self.orders,
                 "modifications": self.modifications, "cancellations": self.cancellations,
-                "trades": self.trades, "otr": None if ratio is None else round(ratio, 6)}
+                "trades": self.trades, "otr": round(self.ratio, 6)}
 
 
 class OtrCounter:
-    """Counts of one ``day`` (exchange time ``tz``) fed the journal in one pass."""
+    """Counts of one exchange ``day`` (NSE's, Asia/Kolkata) fed the journal in one pass."""
 
-    def __init__(self, day: date, tz: str) -> None:
-        self.day, self.zone = day, ZoneInfo(tz)
-        self._owner: dict[str, tuple[str, str]] = {}  # client key -> (strategy, symbol)
-        self._counts: dict[tuple[str, str], OtrCount] = {}
-        self._trades: dict[tuple[str, str], set[str]] = defaultdict(set)
-
-    def _count(self, key: tuple[str, str]) -> OtrCount:
-        found = self._counts.get(key)
-        if found is None:
-            found = self._counts[key] = OtrCount(*key)
-        return found
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self._flow: dict[FlowKey, FlowCount] = {}
+        self._orders: dict[str, OrderIntended] = {}
+        self._trades: set[str] = set()
 
     def observe(self, message: Message) -> None:
-        seen = message.ts_event.astimezone(self.zone).date()
-        if seen > self.day:
-            return
+        count_order_flow(self._flow, self._orders, self._trades, message)
         if isinstance(message, OrderIntended):
-            self._owner[message.client_key] = (message.strategy, message.symbol)
-        if seen != self.day:
-            return
-        if isinstance(message, OrderIntended):
-            self._count(self._owner[message.client_key]).orders += 1
-            return
-        key = self._owner.get(getattr(message, "client_key", ""))
-        if key is None:
-            return
-        if isinstance(message, OrderModified):
-            self._count(key).modifications += 1
-        elif isinstance(message, OrderCancelled):
-            self._count(key).cancellations += 1
-        elif isinstance(message, OrderFilled) and message.trade_id not in self._trades[key]:
-            self._trades[key].add(message.trade_id)
-            self._count(key).trades += 1
+            self._orders.setdefault(message.client_key, message)
+        elif isinstance(message, OrderFilled):
+            self._trades.add(message.trade_id)
 
     def rows(self) -> list[OtrCount]:
-        return [self._counts[k] for k in sorted(self._counts)]
-
+        return [OtrCount(strategy, symbol, c.orders, c.modifications, c.cancellations,
+                         c.trades)
+                for (strategy, symbol, day), c in sorted(self._flow.items()) if day == self.day]

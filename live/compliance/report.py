@@ -80,7 +80,7 @@ def report_body(entries: Iterable[tuple[int, Message]], hash_of: Callable[[int],
     """The report's body from the journal (``(seq, message)`` in order) and the day's
     audit records (None: no governance store was read)."""
     zone = ZoneInfo(cfg.tz)
-    scanner, otr = DayScanner(day, cfg), OtrCounter(day, cfg.tz)
+    scanner, otr = DayScanner(day, cfg), OtrCounter(day)
     today: list[Message] = []
     first_seq = last_seq = 0
     for seq, message in entries:  # one pass: memory holds the day, not the journal

@@ -1,10 +1,10 @@
 """Reviewed configuration files and their approved versions.
 
-``gates.yaml``, ``policy.yaml``, ``risk.yaml`` and ``playbooks.yaml`` change only through
-maker/checker (a config change request approved by a risk officer), which stores the
-approved content as a numbered config version. A file on disk that differs from its latest
-approved version - or has none - blocks approvals (fail closed) until its change is
-approved.
+``gates.yaml``, ``policy.yaml``, ``risk.yaml``, ``playbooks.yaml`` and ``compliance.yaml``
+change only through maker/checker (a config change request approved by a risk officer),
+which stores the approved content as a numbered config version. A file on disk that
+differs from its latest approved version - or has none - blocks approvals (fail closed)
+until its change is approved.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from live.governance import store
 from live.ports import GatesLoader, GatesView
 
-KINDS = ("gates", "policy", "risk", "playbooks")
-REQUIRED = ("gates", "policy")  # risk.yaml and playbooks.yaml are checked once they exist
+KINDS = ("gates", "policy", "risk", "playbooks", "compliance")
+REQUIRED = ("gates", "policy")  # the others are checked once they exist
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +37,9 @@ class ConfigFiles:
         return self.paths[kind]
 
     def digest(self, kind: str) -> str:
-        """SHA-256 of the file's bytes now ("none" when it does not exist, or is a reviewed
-        kind this store does not configure)."""
-        if kind in KINDS and kind not in self.paths:
+        """SHA-256 of the file's bytes now ("none" when it does not exist or this service
+        was given no path for ``kind``)."""
+        if kind not in self.paths and kind not in REQUIRED:
             return "none"
         path = self.path(kind)
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
@@ -62,7 +62,7 @@ class ConfigFiles:
         """A problem per reviewed file whose bytes are not its latest approved version."""
         problems = []
         for kind in KINDS:
-            if kind not in self.paths:  # a store that reviews fewer files (tests)
+            if kind not in REQUIRED and kind not in self.paths:  # a store reviewing fewer
                 continue
             path = self.path(kind)
             if kind not in REQUIRED and not path.is_file():

@@ -265,6 +265,38 @@ class GovernanceService:
                     f"{self.stage_of(strategy, version) or 'none'}")
         return None
 
+    def algo_approval(self, strategy: str, version: int) -> dict[str, Any] | None:
+        """The broker's approval record of ``strategy`` v``version`` as a registered algo
+        (compliance.yaml ``algo.approvals``, a maker/checker-approved file), else None."""
+        config = self._compliance()
+        found = None if config is None else config.approval_for(strategy, version)
+        return None if found is None else found.model_dump(mode="json")
+
+    def _compliance(self) -> Any:
+        """The compliance rules, or None when this service has no compliance file."""
+        from live.compliance_rules.config import load_compliance
+
+        path = self.configs.paths.get("compliance")
+        return None if path is None or not path.is_file() else load_compliance(path)
+
+    def _algo_problems(self, strategy: str, version: int, to_stage: str) -> list[str]:
+        """SEBI's algo framework: with ``algo.require_algo_id``, a version goes to canary
+        (or live) only with the broker's approval record of it (its exchange algo id)."""
+        from live.compliance_rules.config import ComplianceConfigError
+
+        if to_stage not in ("canary", "live"):
+            return []
+        try:
+            config = self._compliance()
+        except ComplianceConfigError as exc:
+            return [str(exc)]
+        if config is None or not config.algo.require_algo_id or \
+                config.approval_for(strategy, version) is not None:
+            return []
+        return [f"{strategy} v{version} has no broker approval record (exchange algo id) in "
+                f"{config.path.name} algo.approvals, and algo.require_algo_id is set: an "
+                f"unregistered algo may not go to {to_stage} (SEBI algo framework)"]
+
     def _version_problems(self, strategy: str, version: int) -> list[str]:
         """Gate verdict (recorded and re-checked now) and lineage of a registered version."""
         try:
@@ -306,6 +338,7 @@ class GovernanceService:
         if stage is not None:
             problems.append(stage)
         problems += self._version_problems(strategy, version)
+        problems += self._algo_problems(strategy, version, to_stage)
         if problems:
             return problems
         before = PREVIOUS_STAGE.get(to_stage)
@@ -340,6 +373,7 @@ class GovernanceService:
         actor, signature = self._signed(payload, signer, "quant", strategy)
         problems = [p for p in [self._stage_problem(strategy, version, to_stage)] if p]
         problems += self._version_problems(strategy, version)
+        problems += self._algo_problems(strategy, version, to_stage)
         if problems:
             raise self.refuse(actor, action, "; ".join(problems), strategy)
 
@@ -402,6 +436,8 @@ class GovernanceService:
             "policy_digest": self.configs.digest("policy"),
             "risk_limits_digest": self.configs.digest("risk"),
             "playbooks_digest": self.configs.digest("playbooks"),
+            "compliance_digest": self.configs.digest("compliance"),
+            "algo_approval": self.algo_approval(strategy, version),
             "roles_digest": self.directory.digest,
             "trust_root": self.trust.root_sha if self.trust is not None else None,
             "policy": policy.to_snapshot(), "model_digest": row.payload["model_digest"],

@@ -34,7 +34,8 @@ def check_risk_for(proposal: OrderProposal, *, trace_id: str, check_id: str) -> 
         exchange=proposal.exchange, product=proposal.product,
         instrument_type=proposal.instrument_type, expiry=proposal.expiry,
         reference_ts=proposal.reference_ts, order_type=proposal.order_type,
-        band_base_price=proposal.band_base_price, slice_index=proposal.slice_index)
+        band_base_price=proposal.band_base_price, slice_index=proposal.slice_index,
+        limit_price=proposal.limit_price, algo_id=proposal.algo_id)
 
 
 def proposal_of(command: CheckRisk) -> OrderProposal:
@@ -46,7 +47,8 @@ def proposal_of(command: CheckRisk) -> OrderProposal:
         product=command.product, instrument_type=command.instrument_type,
         expiry=command.expiry, reference_ts=command.reference_ts,
         order_type=command.order_type, band_base_price=command.band_base_price,
-        slice_index=command.slice_index)
+        slice_index=command.slice_index, limit_price=command.limit_price,
+        algo_id=command.algo_id, client_key=command.check_id.rpartition("#")[0])
 
 
 def _keep(table: OrderedDict[str, RiskDecision], key: str, value: RiskDecision,

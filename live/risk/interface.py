@@ -39,19 +39,24 @@ class OrderProposal:
     order_type: str = "MARKET"  # a protective exit rests as SL-M (stop) or LIMIT (target)
     band_base_price: float | None = None
     slice_index: int = 0  # slice of an order split at the freeze quantity (live.orders)
+    limit_price: float | None = None  # a limit order's price (None: at market)
+    client_key: str = ""  # the order's client key (named in a self-trade denial)
+    algo_id: str | None = None  # the exchange-issued algo id of the version (SEBI)
 
 
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """``disable_strategy``: the control wants the strategy halted until a person
     re-enables it (message-rate throttle). ``warning``: a breach that does not deny this
-    order (a risk-reducing order priced outside the collar or band); the runner alerts."""
+    order (a risk-reducing order priced outside the collar or band); the runner alerts.
+    ``notice``: a compliance near-breach (order-to-trade ratio) the runner alerts."""
 
     passed: bool
     check: str
     reason: str
     disable_strategy: bool = False
     warning: str = ""
+    notice: str = ""
 
 
 class RiskEngine(Protocol):

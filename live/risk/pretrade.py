@@ -51,6 +51,12 @@ value against the limit. Controls, in order:
     with the breach as its ``warning`` (the runner alerts). A pass's reason shows the
     estimate (``impact ... bps ... calibration_source: ...``), so it is journaled.
 
+13. The compliance controls (:mod:`live.risk.compliance_controls`, when the engine is given
+    them - ``stratops live run`` always is): ``self_trade``, ``algo_rate`` (unregistered
+    algos' orders per second) and ``order_to_trade_ratio``, run after the duplicate check; a
+    risk-reducing order is not denied by the first two (passes with a warning) nor by the
+    ratio. A pass may carry a near-breach ``notice`` (the runner alerts ``otr_near_breach``).
+
 Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
 clock), and records only passed proposals (orders that will be sent).
 """
@@ -68,6 +74,7 @@ from live.events import BarClosed
 from live.governance.policy import Policy
 from live.impact.budget import CHECK as IMPACT_CHECK
 from live.impact.budget import ImpactBudget
+from live.risk.compliance_controls import ComplianceControls
 from live.risk.interface import OrderProposal, RiskDecision
 from live.risk.limits import RiskLimits
 from live.risk.portfolio_caps import PortfolioCaps
@@ -117,8 +124,10 @@ class PreTradeRiskEngine:
     allow-list and windows when ``policy`` is given, the portfolio caps when ``caps`` is)."""
 
     def __init__(self, limits: RiskLimits, policy: Policy | None = None, *,
-                 caps: PortfolioCaps | None = None, impact: ImpactBudget | None = None) -> None:
+                 caps: PortfolioCaps | None = None, impact: ImpactBudget | None = None,
+                 compliance: ComplianceControls | None = None) -> None:
         self.limits, self.policy, self.caps, self.impact = limits, policy, caps, impact
+        self.compliance = compliance
         self._rate: dict[str, deque[datetime]] = {}
         self._dup_last: dict[_DupKey, datetime] = {}
         self._dup_seen: deque[tuple[datetime, _DupKey]] = deque()
@@ -145,6 +154,9 @@ class PreTradeRiskEngine:
                 breaches.append(f"{denial.check}: {denial.reason}")
             elif denial is not None:
                 return denial
+        denial, notice = self._compliance(p, state, breaches)
+        if denial is not None:
+            return denial
         book = self._book(p, state)
         for booked in (self._open_orders, self._reduces, self._positions):
             denial = booked(p, book)
@@ -167,7 +179,7 @@ class PreTradeRiskEngine:
         self._remember(p)
         return RiskDecision(True, PASSED, f"{p.qty // p.lot_size} lots at "
                                           f"{p.reference_price:g}: all controls passed{notes}",
-                            warning="; ".join(breaches))
+                            warning="; ".join(breaches), notice=notice)
 
     # -- stateless controls --------------------------------------------------------------
 
@@ -309,6 +321,22 @@ class PreTradeRiskEngine:
                                          f"> max_orders_per_second={limit}; {p.strategy} "
                                          "disabled until a person re-enables it", disable=True)
         return None
+
+    def _compliance(self, p: OrderProposal, state: LiveState, breaches: list[str]
+                    ) -> tuple[RiskDecision | None, str]:
+        """The compliance controls' denial (or None) and near-breach notice; a warning
+        for a risk-reducing order is added to ``breaches``."""
+        if self.compliance is None:
+            return None, ""
+        verdict = self.compliance.check(p, state, self._orders_last_second(p))
+        if verdict.warning:
+            breaches.append(verdict.warning)
+        return verdict.denial, verdict.notice
+
+    def _orders_last_second(self, p: OrderProposal) -> int:
+        """Orders passed on ``p``'s exchange in the second ``(ts - 1 s, ts]``."""
+        window = self._rate.get(p.exchange, ())
+        return sum(1 for ts in window if ts > p.ts - RATE_WINDOW)
 
     def _duplicate(self, p: OrderProposal, state: LiveState) -> RiskDecision | None:
         last = self._dup_last.get(self._dup_key(p))

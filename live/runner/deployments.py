@@ -50,6 +50,9 @@ class Deployed:
     cost_schedule: str | None = None  # the cost schedule version research charged
     product: str = "NRML"  # the broker product its orders carry (the version's)
     execution: AlgoSpec = MARKET  # how its entries are worked (market: one order each)
+    # the exchange-issued algo id of this approved version (compliance.yaml algo.approvals;
+    # SEBI's algo framework): on every order it sends; None: an unregistered algo
+    algo_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,7 +233,7 @@ class ParentOrders(OrderSlicer):
         verdict = self.ask_risk(started.trace_id, key, d, bar, side=side, qty=qty,
                                 reduces_exposure=False, slice_index=slice_index,
                                 order_type="MARKET" if market else "LIMIT",
-                                contract=contract)
+                                contract=contract, limit_price=price)
         if verdict.disable_strategy:
             self.switch(bar, d.strategy, "halt", "risk_engine",
                         f"{verdict.check}: {verdict.reason} (re-enable: stratops kill rearm)")
@@ -252,7 +252,7 @@ class ParentOrders(OrderSlicer):
             market_protection_pct=self.order_rules.market_protection_pct if market else None,
             slice_index=slice_index, slice_count=slice_index + 1, parent_qty=started.qty,
             tradingsymbol=contract_field(contract, "tradingsymbol"),
-            expiry=contract_field(contract, "expiry")))
+            expiry=contract_field(contract, "expiry"), algo_id=d.algo_id))
         self.summary.intents += 1
         return True
 

@@ -261,7 +261,7 @@ class OrderPipeline(ParentOrders):
             after_trade=entry.trade_id, oco_group=want.group, product=d.product,
             market_protection_pct=self.order_rules.market_protection_pct if stop else None,
             tradingsymbol=contract_field(contract, "tradingsymbol"),
-            expiry=contract_field(contract, "expiry")))
+            expiry=contract_field(contract, "expiry"), algo_id=d.algo_id))
         self.summary.intents += 1
         return True
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
+from live.risk.compliance_controls import NEAR_BREACH, SELF_TRADE
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
@@ -21,6 +22,7 @@ from live.runner.feed import FeedBar
 from strategies.instruments import Contract
 
 UNANSWERED = "risk_unanswered"
+SELF_TRADE_EXIT = "self_trade_exit"  # an exit sent although it crosses a working order of ours
 INSTRUMENT = "instrument"  # the check id of a denial for want of a tradable contract
 
 
@@ -65,11 +67,13 @@ class RiskGate(RunnerCore):
 
     def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
                  qty: int, reduces_exposure: bool, order_type: str = "MARKET",
-                 slice_index: int = 0, contract: Contract | None = None) -> RiskDecision:
+                 slice_index: int = 0, contract: Contract | None = None,
+                 limit_price: float | None = None) -> RiskDecision:
         """The risk engine's decision on order ``key`` at ``bar`` (journaled as
         ``RiskChecked`` before this returns), or a denial when no answer came. With a
         ``contract`` (:meth:`order_contract`), the proposal carries its expiry and lot size,
-        so exposure per expiry counts real expiries."""
+        so exposure per expiry counts real expiries. A compliance near-breach notice on the
+        answer (order-to-trade ratio) is journaled as an ``otr_near_breach`` alert."""
         check_id = f"{key}#{next(self.risk_checks)}"
         self.bus.send(check_risk_for(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
@@ -78,19 +82,25 @@ class RiskGate(RunnerCore):
             exchange=self.exchange, reference_ts=bar.ts,
             expiry=None if contract is None else contract.expiry,
             order_type=order_type, product=d.product, slice_index=slice_index,
-            band_base_price=self.symbol_history(bar.symbol).prev_session_close),
+            band_base_price=self.symbol_history(bar.symbol).prev_session_close,
+            limit_price=limit_price, algo_id=d.algo_id),
             trace_id=trace_id, check_id=check_id))
         verdict = self.risk_handler.answer(check_id)
         if verdict is None:
             why = f"{d.strategy}/{bar.symbol}: no RiskChecked for check {check_id}; not sent"
             self.alert(bar.ts, Severity.CRITICAL, UNANSWERED, why)
             return RiskDecision(False, UNANSWERED, why)
+        if verdict.notice:
+            self.alert(bar.ts, Severity.WARNING, NEAR_BREACH, verdict.notice)
         return verdict
 
     def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
                      ) -> None:
-        """A risk-reducing order sent despite a price breach: journaled as an alert."""
+        """A risk-reducing order sent despite a price breach (``exit_price_breach``) or a
+        cross with a working order of ours (``self_trade_exit``): journaled as an alert."""
         if verdict.passed and verdict.warning:
-            self.alert(bar.ts, Severity.WARNING, "exit_price_breach",
+            code = SELF_TRADE_EXIT if f"{SELF_TRADE}:" in verdict.warning \
+                else "exit_price_breach"
+            self.alert(bar.ts, Severity.WARNING, code,
                        f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "
-                       "(risk-reducing orders are never held by a price check)")
+                       "(risk-reducing orders are never held by a price or compliance check)")

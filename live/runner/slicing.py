@@ -110,7 +110,7 @@ class OrderSlicer(RiskGate):
                 market_protection_pct=self.order_rules.market_protection_pct,
                 slice_index=i, slice_count=count, parent_qty=total if count > 1 else None,
                 tradingsymbol=contract_field(contract, "tradingsymbol"),
-                expiry=contract_field(contract, "expiry"), venue=venues[i]))
+                expiry=contract_field(contract, "expiry"), venue=venues[i], algo_id=d.algo_id))
             self.summary.intents += 1
             if self.state.orders[key].status is OrderStatus.REJECTED:
                 return False  # refused at once: the rest waits (an exit: retried next close)

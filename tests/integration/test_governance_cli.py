@@ -34,7 +34,7 @@ class Project:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root = tmp_path / "desk"
     root.mkdir()
-    for name in ("gates.yaml", "policy.yaml", "risk.yaml", "playbooks.yaml"):
+    for name in ("gates.yaml", "policy.yaml", "risk.yaml", "playbooks.yaml", "compliance.yaml"):
         shutil.copy(REPO / name, root / name)
     monkeypatch.setenv("STRATOPS_ROOT", str(root))
     monkeypatch.setenv("STRATOPS_KEYS_DIR", str(root / "keys"))
@@ -164,7 +164,8 @@ def test_promote_and_config_status_json_after_the_ceremony(
     assert json.loads(capsys.readouterr().out) == {"deployments": [], "requests": []}
     assert project.run("config", "status", "--json") == 1  # nothing approved yet
     status = json.loads(capsys.readouterr().out)
-    assert [f["kind"] for f in status["files"]] == ["gates", "policy", "risk", "playbooks"]
+    assert [f["kind"] for f in status["files"]] == ["gates", "policy", "risk", "playbooks",
+                                                    "compliance"]
     assert all(f["approved_version"] is None and len(f["file_sha256"]) == 64
                for f in status["files"])
     assert status["problems"]

@@ -80,6 +80,10 @@ EXIT_2_BEFORE = {
     # retention archive that fails verification (the file named); an archive that exists;
     # a retention purge with nothing to delete
     "ThresholdError", "ReportVerifyError", "ArchiveError", "RetentionError",
+    # added since: a compliance.yaml that is missing, malformed or contradictory
+    "ComplianceConfigError",
+    # added since: a broker trade book CSV that cannot be read (end-of-day sign-off)
+    "TradebookError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -92,7 +96,9 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  "FencedError",
                  # added since: the operator page's refused sign-in, an action without a
                  # session or CSRF token
-                 "LoginRefused", "NotSignedIn", "TooManyChallenges"}
+                 "LoginRefused", "NotSignedIn", "TooManyChallenges",
+                 # added since: an egress address that is not the broker-whitelisted IP
+                 "EgressCheckError"}
 
 
 def _modules() -> Iterator[object]:
