@@ -236,3 +236,19 @@ class RegimeDriftReference:
         if len(names) != 1:
             raise DriftReferenceError(f"{where}: regimes disagree on features {sorted(names)}")
         return cls(refs)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftLimits:
+    """What a drift monitor holds on: PSI or KS above these over the last
+    ``window_sessions`` completed sessions (policy.yaml ``signal_governance``)."""
+
+    max_psi: float
+    max_ks: float
+    window_sessions: int = 1
+
+    def __post_init__(self) -> None:
+        if not (self.max_psi > 0 and 0 < self.max_ks <= 1 and self.window_sessions >= 1):
+            raise DriftReferenceError(f"drift limits max_psi={self.max_psi!r} (> 0), "
+                                      f"max_ks={self.max_ks!r} (in (0, 1]), "
+                                      f"window_sessions={self.window_sessions!r} (>= 1)")

@@ -208,7 +208,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
-    from live.runner.deployments import cost_rates, stage_capital
+    from live.runner.deployments import STAGE_OF_MODE, cost_rates, stage_capital
     from live.runner.feed import replay_frame
     from live.runner.runner import Runner
     from live.runner.snapshotting import SnapshotCadence
@@ -277,7 +277,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     snapshots=SnapshotCadence(  # the folded state every N entries
                         journal, every_events=settings.live.snapshots.every_events,
                         keep=settings.live.snapshots.keep),
-                    transport=transport)
+                    transport=transport,
+                    drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
 
 

@@ -45,14 +45,17 @@ from live.runner.pipeline import OrderPipeline
 from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
 from live.runner.refusals import BrokerRefusals
+from live.runner.signal_room import SignalRoom
 from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
+from strategies.drift import DriftLimits
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
-class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession):
+class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
+             SignalRoom):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -64,7 +67,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     ``pre_trade.price_band_pct``) are the exchange's order rules (:mod:`live.orders`); a
     version that breaks them (a MIS cutoff too close to the broker's square-off, protective
     orders above the freeze quantity) is refused here. ``retrier`` retries what the broker
-    certainly did not receive (:mod:`live.orders.retry`; default: never)."""
+    certainly did not receive (:mod:`live.orders.retry`; default: never). ``drift_limits``
+    (policy.yaml ``signal_governance``) turn the drift monitor on for versions that carry
+    a drift reference (:mod:`~live.runner.signal_room`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -79,7 +84,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  price_band_pct: Mapping[str, float] | None = None,
                  contracts: ContractBook | None = None,
                  retrier: Retrier | None = None,
-                 snapshots: SnapshotCadence | None = None) -> None:
+                 snapshots: SnapshotCadence | None = None,
+                 drift_limits: DriftLimits | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -108,6 +114,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self._refusals_heard: set[tuple[str, str]] = set()
         self.carried: set[tuple[str, str]] = set()
         self._reprocessed: set[str] = set()
+        self.drift_limits = drift_limits
+        self._regimes = {}
+        self._drift_checked = {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None

@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ class Gates:
     defaults: Thresholds
     overrides: Mapping[str, Mapping[str, float]]
     digest: str
-    signal: SignalGates = SignalGates()
+    signal: SignalGates = field(default_factory=SignalGates)
 
     def for_strategy(self, strategy: str) -> Thresholds:
         merged = {**self.defaults.model_dump(), **self.overrides.get(strategy, {})}
