@@ -68,6 +68,10 @@ EXIT_2_BEFORE = {
     # added since: a PostgreSQL Dagster instance without its URL variable; an off-host
     # checkpoint copy that is unreachable or disagrees with the local file
     "DagsterInstanceError", "OffhostCheckpointError",
+    # added since: signal governance artifacts that cannot be trusted (other features, a
+    # missing or altered drift reference, an unknown regime), a classifier that cannot train
+    "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
+    "RegimeTrainingError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

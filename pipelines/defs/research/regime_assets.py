@@ -3,8 +3,6 @@ walk-forward on features only (:mod:`pipelines.research.regime_classifier`), wit
 blocking check that its out-of-sample balanced accuracy meets the ``signal_governance``
 gate of ``gates.yaml``. ``strategy_version`` stores it inside the registered model."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Any
 
