@@ -84,17 +84,16 @@ def test_runner_journals_the_research_regime_and_probability_with_each_decision(
 
 def _shifted(bars: list[FeedBar], factor: float) -> list[FeedBar]:
     """Each session's moves scaled by ``factor`` around its open (a known vol shift)."""
+    def move(p: float, day_open: float) -> float:
+        return round(day_open * float(np.exp(factor * np.log(p / day_open))) / 0.05) * 0.05
+
     out, day_open = [], 0.0
     for i, b in enumerate(bars):
         if i == 0 or b.ts.date() != bars[i - 1].ts.date():
             day_open = b.open
-
-        def move(p: float) -> float:
-            return round(day_open * float(np.exp(factor * np.log(p / day_open))) / 0.05) * 0.05
-
-        o, c = move(b.open), move(b.close)
-        out.append(FeedBar(b.symbol, b.ts, o, max(move(b.high), o, c), min(move(b.low), o, c),
-                           c, b.volume))
+        o, c = move(b.open, day_open), move(b.close, day_open)
+        out.append(FeedBar(b.symbol, b.ts, o, max(move(b.high, day_open), o, c),
+                           min(move(b.low, day_open), o, c), c, b.volume))
     return out
 
 
@@ -157,7 +156,7 @@ def test_policy_stage_drift_threshold_looser_than_the_default_is_refused(
                                                       "live: {max_drift_ks: 0.5}")
     path = tmp_path / "policy.yaml"
     path.write_text(text)
-    with pytest.raises(PolicyConfigError, match="stages.live.max_drift_ks=0.5 is looser"):
+    with pytest.raises(PolicyConfigError, match=r"stages\.live\.max_drift_ks=0\.5 is looser"):
         load_policy(path)
 
 

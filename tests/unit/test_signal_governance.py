@@ -102,7 +102,7 @@ def test_governance_classifier_trained_on_other_features_is_refused(tmp_path: Pa
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["features"] = [*FEATURE_NAMES[:-1], "volume_ratio"]
     (folder / MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(SignalGovernanceError, match="trained on features .*volume_ratio"):
+    with pytest.raises(SignalGovernanceError, match=r"trained on features .*volume_ratio"):
         load_governance(folder)
 
 
@@ -129,7 +129,7 @@ def test_governance_altered_reference_is_refused(tmp_path: Path) -> None:
     folder = governance_copy(tmp_path)
     text = (folder / REFERENCE_FILE).read_text()
     (folder / REFERENCE_FILE).write_text(text.replace("0.1", "0.2", 1))
-    with pytest.raises(SignalGovernanceError, match="sha256 .* the drift reference was altered"):
+    with pytest.raises(SignalGovernanceError, match=r"sha256 .* the drift reference was altered"):
         load_governance(folder)
 
 
@@ -178,5 +178,5 @@ def test_drift_reference_json_without_regimes_is_refused() -> None:
 
 
 def test_drift_limits_out_of_range_are_refused() -> None:
-    with pytest.raises(DriftReferenceError, match="max_ks=1.5"):
+    with pytest.raises(DriftReferenceError, match=r"max_ks=1\.5"):
         DriftLimits(max_psi=0.3, max_ks=1.5)
