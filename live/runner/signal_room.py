@@ -28,7 +28,7 @@ from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from strategies.drift import DriftLimits
-from strategies.regime_model import RegimeReading
+from strategies.regime_model import RegimeReading, UnseenRegimeError
 
 DRIFT_ACTOR = "drift_monitor"
 DRIFT_ALERT = "drift_breach"
@@ -62,11 +62,18 @@ class SignalRoom(RunnerCore):
         return found
 
     def regime_hold(self, d: Deployed, bar: FeedBar) -> str | None:
-        """Why a new entry of ``d`` must wait at ``bar`` (None: it need not)."""
+        """Why a new entry of ``d`` must wait at ``bar`` (None: it need not): a bar that
+        cannot be classified, or a regime the classifier never saw in training."""
         reading = self.regime_at(d, bar)
-        if reading is None or reading.problem is None:
+        if reading is None or d.governance is None:
             return None
-        return f"regime: {reading.problem}"
+        if reading.problem is not None:
+            return f"regime: {reading.problem}"
+        try:
+            d.governance.model.probability_of(reading, reading.regime)
+        except UnseenRegimeError as exc:
+            return f"regime: {exc}"
+        return None
 
     def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None:
         """At a symbol's first bar of a new session: measure each governed strategy's drift

@@ -24,6 +24,7 @@ from live.runner.runner import Runner
 from live.runner.signal_room import DRIFT_ACTOR, DRIFT_ALERT
 from strategies.drift import DriftLimits
 from strategies.regime_features import regime_feature_matrix
+from strategies.regime_model import RegimeReading
 from strategies.version_config import VersionConfig
 from tests.regime_stubs import governance, nifty_bars
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock, stores_in
@@ -163,3 +164,17 @@ def test_policy_stage_drift_threshold_looser_than_the_default_is_refused(
 def test_policy_drift_limits_take_the_stage_value() -> None:
     policy = load_policy(REPO / "policy.yaml")
     assert policy.drift_limits("live") == DriftLimits(max_psi=0.30, max_ks=0.18)
+
+
+def test_runner_holds_entries_when_a_bar_is_read_as_a_regime_never_seen_in_training(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner = governed_runner(stores)
+    bars = day_bars(TRADED_BARS)
+    for bar in bars:  # what a classifier of another version's classes would answer
+        runner._regimes[("ema_cross", "NIFTY", bar.ts)] = RegimeReading("crash", 0.9,
+                                                                         {"crash": 0.9})
+    runner.recover()
+    runner.run(bars)
+    held = [g for g in decisions(stores) if not g.allowed]
+    assert held and all("'crash' was never seen in training" in g.reason for g in held)
