@@ -30,7 +30,7 @@ from tests.regime_stubs import governance, nifty_bars
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock, stores_in
 
 REPO = Path(__file__).resolve().parents[2]
-TRADED_BARS = 120  # of 2025-03-03: several decisions after a warm history
+TRADED_BARS = 60  # of 2025-03-03: decisions after a warm history
 
 
 def governed_runner(stores: Stores, limits: DriftLimits | None = None,
@@ -73,9 +73,9 @@ def test_runner_without_warm_history_holds_entries_on_nan_regime_features(
 def test_runner_journals_the_research_regime_and_probability_with_each_decision(
         tmp_path: Path) -> None:
     stores = stores_in(tmp_path)
-    run(stores, [*warm(date(2025, 2, 27), date(2025, 2, 28)), *day_bars(TRADED_BARS)])
+    run(stores, [*warm(date(2025, 2, 28), date(2025, 2, 28)), *day_bars(TRADED_BARS)])
     decided = decisions(stores)[0]
-    bars = nifty_bars(date(2025, 2, 27), date(2025, 3, 3))
+    bars = nifty_bars(date(2025, 2, 28), date(2025, 3, 3))
     regimes, probs = governance().model.classify(regime_feature_matrix(
         bars.open, bars.high, bars.low, bars.close, bars.session))
     at = int(np.flatnonzero(pd.DatetimeIndex(bars.ts) == decided.ts_event)[0])
@@ -100,9 +100,9 @@ def _shifted(bars: list[FeedBar], factor: float) -> list[FeedBar]:
 
 @pytest.fixture(scope="module")
 def drifted(tmp_path_factory: pytest.TempPathFactory) -> Stores:
-    """Three sessions warmed, the last with its moves doubled, then a new session trades."""
+    """Two sessions warmed, the last with its moves doubled, then a new session trades."""
     stores = stores_in(tmp_path_factory.mktemp("drifted"))
-    history = day_bars(start=date(2025, 2, 26), end=date(2025, 2, 28))
+    history = day_bars(start=date(2025, 2, 27), end=date(2025, 2, 28))
     last = [b for b in history if b.ts.date() == date(2025, 2, 28)]
     first = [b for b in history if b.ts.date() != date(2025, 2, 28)]
     items = [*(WarmBar(b) for b in [*first, *_shifted(last, 2.0)]), *day_bars(TRADED_BARS)]
@@ -126,7 +126,7 @@ def test_drift_breach_denies_new_entries(drifted: Stores) -> None:
 
 def test_unshifted_history_raises_no_drift_breach(tmp_path: Path) -> None:
     stores = stores_in(tmp_path)
-    run(stores, [*warm(date(2025, 2, 26), date(2025, 2, 28)), *day_bars(TRADED_BARS)],
+    run(stores, [*warm(date(2025, 2, 27), date(2025, 2, 28)), *day_bars(TRADED_BARS)],
         limits=DriftLimits(max_psi=0.30, max_ks=0.18))
     assert stores.messages(KillSwitchChanged) == []
     assert decisions(stores) and all(d.allowed for d in decisions(stores))
