@@ -129,8 +129,8 @@ class _SignalGovernance(_Strict):
     """``signal_governance``: what the runner's drift monitor holds new entries on."""
 
     window_sessions: int = Field(default=1, ge=1, le=20)
-    max_drift_psi: float = Field(default=0.30, gt=0.0, allow_inf_nan=False)
-    max_drift_ks: float = Field(default=0.18, gt=0.0, le=1.0)
+    max_drift_psi: float = Field(default=0.25, gt=0.0, allow_inf_nan=False)
+    max_drift_ks: float = Field(default=0.14, gt=0.0, le=1.0)
     stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
         default_factory=dict)  # stricter values for a stage
 

@@ -63,8 +63,8 @@ class SignalGates(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_regime_balanced_accuracy: float = Field(0.80, ge=0.0, le=1.0)
-    max_drift_psi: float = Field(0.30, gt=0.0)
-    max_drift_ks: float = Field(0.18, gt=0.0, le=1.0)
+    max_drift_psi: float = Field(0.25, gt=0.0)
+    max_drift_ks: float = Field(0.14, gt=0.0, le=1.0)
 
 
 class _GatesFile(BaseModel):

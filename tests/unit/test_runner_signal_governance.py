@@ -106,7 +106,7 @@ def drifted(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     last = [b for b in history if b.ts.date() == date(2025, 2, 28)]
     first = [b for b in history if b.ts.date() != date(2025, 2, 28)]
     items = [*(WarmBar(b) for b in [*first, *_shifted(last, 2.0)]), *day_bars(TRADED_BARS)]
-    run(stores, items, limits=DriftLimits(max_psi=0.30, max_ks=0.18))
+    run(stores, items, limits=DriftLimits(max_psi=0.25, max_ks=0.14))
     return stores
 
 
@@ -127,7 +127,7 @@ def test_drift_breach_denies_new_entries(drifted: Stores) -> None:
 def test_unshifted_history_raises_no_drift_breach(tmp_path: Path) -> None:
     stores = stores_in(tmp_path)
     run(stores, [*warm(date(2025, 2, 27), date(2025, 2, 28)), *day_bars(TRADED_BARS)],
-        limits=DriftLimits(max_psi=0.30, max_ks=0.18))
+        limits=DriftLimits(max_psi=0.25, max_ks=0.14))
     assert stores.messages(KillSwitchChanged) == []
     assert decisions(stores) and all(d.allowed for d in decisions(stores))
 
@@ -153,7 +153,7 @@ def test_drift_halt_is_lifted_only_by_a_verified_rearm(drifted: Stores, tmp_path
 
 def test_policy_stage_drift_threshold_looser_than_the_default_is_refused(
         tmp_path: Path) -> None:
-    text = (REPO / "policy.yaml").read_text().replace("live: {max_drift_ks: 0.18}",
+    text = (REPO / "policy.yaml").read_text().replace("live: {max_drift_ks: 0.14}",
                                                       "live: {max_drift_ks: 0.5}")
     path = tmp_path / "policy.yaml"
     path.write_text(text)
@@ -163,7 +163,7 @@ def test_policy_stage_drift_threshold_looser_than_the_default_is_refused(
 
 def test_policy_drift_limits_take_the_stage_value() -> None:
     policy = load_policy(REPO / "policy.yaml")
-    assert policy.drift_limits("live") == DriftLimits(max_psi=0.30, max_ks=0.18)
+    assert policy.drift_limits("live") == DriftLimits(max_psi=0.25, max_ks=0.14)
 
 
 def test_runner_holds_entries_when_a_bar_is_read_as_a_regime_never_seen_in_training(

@@ -161,14 +161,14 @@ def _reference(rng: np.random.Generator) -> RegimeDriftReference:
 def test_drift_same_distribution_stays_under_the_default_limits() -> None:
     rng = np.random.default_rng(1)
     reading = _reference(rng).measure(np.abs(rng.normal(size=(400, 2))), np.full(400, "trend"))
-    assert reading.breaches(0.30, 0.18) == []
+    assert reading.breaches(0.25, 0.14) == []
 
 
 def test_drift_scaled_distribution_breaches_ks_and_psi() -> None:
     rng = np.random.default_rng(2)
     reading = _reference(rng).measure(1.5 * np.abs(rng.normal(size=(400, 2))),
                                       np.full(400, "trend"))
-    found = " ".join(reading.breaches(0.30, 0.18))
+    found = " ".join(reading.breaches(0.25, 0.14))
     assert "abs_return_bps ks" in found and "range_bps psi" in found
 
 
