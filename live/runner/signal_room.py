@@ -8,6 +8,9 @@ test). It is journaled with every ``GovernanceDecided``. A bar whose features ar
 (warm-up, or a bad input) cannot be classified: new entries are denied for that bar with
 the feature named, exits flow.
 
+At that moment the completed session's regime (the classifier at its last closed bar)
+and its worst drift statistics are journaled as an INFO alert ``session_regime``.
+
 Drift is measured when a symbol's new session opens (its first bar, before anything is
 decided on it) over the last ``window_sessions`` completed sessions held in the history
 (policy.yaml ``signal_governance``). A breach is a ``drift_breach`` alert and a kill-switch
@@ -27,11 +30,13 @@ from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
+from strategies.bars import Bars
 from strategies.drift import DriftLimits
 from strategies.regime_model import RegimeReading, UnseenRegimeError
 
 DRIFT_ACTOR = "drift_monitor"
 DRIFT_ALERT = "drift_breach"
+SESSION_NOTE = "session_regime"
 
 
 class SignalRoom(RunnerCore):
@@ -97,8 +102,21 @@ class SignalRoom(RunnerCore):
             if not reading.compared:
                 continue  # not enough classified bars yet (warm-up)
             breaches = reading.breaches(self.drift_limits.max_psi, self.drift_limits.max_ks)
+            self._session_note(d, bar, bars, reading.worst())
             if breaches:
                 self._drift_breach(d, bar, breaches, reading.compared)
+
+    def _session_note(self, d: Deployed, bar: FeedBar, bars: Bars,
+                      worst: tuple[float, float]) -> None:
+        """Journal the completed session's regime (at its last closed bar) and its drift."""
+        assert d.governance is not None
+        last = d.governance.model.read_last(bars.open[:-1], bars.high[:-1], bars.low[:-1],
+                                            bars.close[:-1], bars.session[:-1])
+        day = bars.ts[-2].date()
+        self.alert(bar.ts, Severity.INFO, SESSION_NOTE,
+                   f"{d.strategy}/{bar.symbol} session {day}: regime {last.regime} "
+                   f"(p {last.probability:.3f}) at its last bar; drift psi {worst[0]:.3f}, "
+                   f"ks {worst[1]:.3f}")
 
     def _drift_breach(self, d: Deployed, bar: FeedBar, breaches: list[str],
                       compared: dict[str, int]) -> None:

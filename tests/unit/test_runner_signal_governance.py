@@ -21,7 +21,7 @@ from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, WarmBar
 from live.runner.runner import Runner
-from live.runner.signal_room import DRIFT_ACTOR, DRIFT_ALERT
+from live.runner.signal_room import DRIFT_ACTOR, DRIFT_ALERT, SESSION_NOTE
 from strategies.drift import DriftLimits
 from strategies.regime_features import regime_feature_matrix
 from strategies.regime_model import RegimeReading
@@ -130,6 +130,8 @@ def test_unshifted_history_raises_no_drift_breach(tmp_path: Path) -> None:
         limits=DriftLimits(max_psi=0.25, max_ks=0.14))
     assert stores.messages(KillSwitchChanged) == []
     assert decisions(stores) and all(d.allowed for d in decisions(stores))
+    (note,) = [m for m in stores.messages(AlertRaised) if m.code == SESSION_NOTE]  # type: ignore[attr-defined]
+    assert note.message.startswith("ema_cross/NIFTY session 2025-02-28: regime ")  # type: ignore[attr-defined]
 
 
 def test_drift_halt_is_lifted_only_by_a_verified_rearm(drifted: Stores, tmp_path: Path) -> None:

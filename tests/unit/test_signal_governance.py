@@ -177,6 +177,13 @@ def test_drift_reference_json_without_regimes_is_refused() -> None:
         RegimeDriftReference.from_json({"features": []}, "drift_reference.json")
 
 
+def test_drift_reference_with_a_nan_value_is_refused() -> None:
+    data = _reference(np.random.default_rng(3)).to_json()
+    data["by_regime"]["trend"]["features"][0]["quantiles"][5] = float("nan")
+    with pytest.raises(DriftReferenceError, match=r"features\[0\] malformed"):
+        RegimeDriftReference.from_json(data, "drift_reference.json")
+
+
 def test_drift_limits_out_of_range_are_refused() -> None:
     with pytest.raises(DriftReferenceError, match=r"max_ks=1\.5"):
         DriftLimits(max_psi=0.3, max_ks=1.5)
