@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from strategies.errors import BadInputError
 
@@ -60,6 +59,8 @@ class FeatureReference:
         return np.asarray(np.interp(x, q, levels, left=0.0, right=1.0))
 
     def ks(self, sample: npt.NDArray[np.float64]) -> float:
+        from scipy import stats  # ~0.3 s to import: only when a drift is measured
+
         return float(stats.kstest(sample, self.cdf).statistic)
 
 
