@@ -142,7 +142,7 @@ class RegimeStudy:
 
 
 def _fit(kind: str, data: LabelledFeatures, rows: npt.NDArray[np.int64], seed: int) -> Any:
-    classes = set(data.labels[rows])
+    classes = {str(c) for c in data.labels[rows]}
     if len(classes) < 2:
         raise RegimeTrainingError(f"a training window holds only the regime(s) "
                                   f"{sorted(classes)}: nothing to classify")
