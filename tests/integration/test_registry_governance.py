@@ -8,6 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from live.runner.deployments import load_candidates
 from pipelines.research.registry import MODEL_DIGEST_TAG, RegistryError, ResearchRegistry
 from strategies.regime_model import GOVERNANCE_DIR, MANIFEST, REFERENCE_FILE
 from tests.integration.test_registry import Candidate, _sqlite_uri
@@ -55,3 +56,21 @@ def test_version_without_governance_loads_none(tmp_path: Path, candidate: Candid
     registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
     version = candidate.record(registry)
     assert registry.load_governance("ema_cross", version.version) is None
+
+
+def test_candidate_with_a_broken_classifier_is_refused_not_traded(
+        tmp_path: Path, candidate: Candidate) -> None:
+    registry, number = _record(tmp_path, candidate)
+    source = registry.client.get_model_version_download_uri("ema_cross", str(number))
+    folder = Path(mlflow.artifacts.download_artifacts(source)) / GOVERNANCE_DIR
+    (folder / REFERENCE_FILE).unlink()
+    loaded, (refusal,) = load_candidates(registry, ["ema_cross"])
+    assert loaded == [] and "digest" in refusal.reason
+
+
+def test_candidate_with_governance_is_deployed_with_its_classifier(
+        tmp_path: Path, candidate: Candidate) -> None:
+    registry, _ = _record(tmp_path, candidate)
+    (deployed,), refused = load_candidates(registry, ["ema_cross"])
+    assert refused == [] and deployed.governance is not None
+    assert deployed.governance.model.classes == tuple(sorted(deployed.governance.model.classes))
