@@ -275,7 +275,7 @@ def stored_regime_model(store: Path, dataset: str, key: str,
     if (final / GOVERNANCE_DIR).is_dir():
         loaded = load_governance(final / GOVERNANCE_DIR)
         metrics = {k: float(v) for k, v in loaded.meta.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)}
+                   if k.startswith(("regime_", "drift_")) and isinstance(v, int | float)}
         return StoredRegimeModel(final / GOVERNANCE_DIR, loaded.digest, metrics, True)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}-"))

@@ -217,6 +217,16 @@ def _pickle_disallowed() -> Iterator[None]:
             os.environ[name] = before
 
 
+def candidate_key(lineage: Lineage, governance: SignalGovernance | None) -> str:
+    """The lineage's candidate key; with signal governance artifacts, combined with their
+    manifest's digest, so a retrained classifier or drift reference is a new version (the
+    same one is the same candidate)."""
+    key = lineage.candidate_key()
+    if governance is None:
+        return key
+    return hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
+
+
 def _check_code_model(model_dir: Path, uri: str) -> None:
     flavors = Model.load(str(model_dir)).flavors
     pyfunc = flavors.get("python_function", {})
@@ -336,9 +346,8 @@ class ResearchRegistry:
         :mod:`strategies.regime_model`) is copied into the model's files, so the version's
         ``model_digest`` covers it; ``governance_metrics`` go on the parent run."""
         _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
-        if governance_dir is not None:
-            load_governance(governance_dir)  # refused here, not registered half-checked
-        key = lineage.candidate_key()
+        governance = None if governance_dir is None else load_governance(governance_dir)
+        key = candidate_key(lineage, governance)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -350,7 +359,7 @@ class ResearchRegistry:
             if governance_metrics:
                 self._log(run_id, governance_metrics, {}, {})
             version = self._register(experiment_id, run_id, verdict, lineage, model_config,
-                                     input_example, governance_dir)
+                                     input_example, governance_dir, key)
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
             raise
@@ -447,7 +456,8 @@ class ResearchRegistry:
     def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
                   lineage: Lineage, model_config: VersionConfig,
                   input_example: pd.DataFrame,
-                  governance_dir: Path | None = None) -> RegisteredVersion:
+                  governance_dir: Path | None = None,
+                  key: str | None = None) -> RegisteredVersion:
         model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
                                                 source_run_id=run_id, tags=lineage.tags())
         try:
@@ -462,7 +472,7 @@ class ResearchRegistry:
         self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
         self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
         self._ensure_registered_model(lineage.strategy)
-        tags = {**lineage.tags(), CANDIDATE_KEY_TAG: lineage.candidate_key(),
+        tags = {**lineage.tags(), CANDIDATE_KEY_TAG: key or lineage.candidate_key(),
                 RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
         if verdict.warnings:
             tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)

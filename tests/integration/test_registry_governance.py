@@ -3,6 +3,7 @@ files (so ``model_digest`` covers them), read back digest-checked, refused when 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -13,7 +14,7 @@ from pipelines.research.registry import MODEL_DIGEST_TAG, RegistryError, Researc
 from strategies.regime_model import GOVERNANCE_DIR, MANIFEST, REFERENCE_FILE
 from tests.integration.test_registry import Candidate, _sqlite_uri
 from tests.integration.test_registry import candidate as candidate
-from tests.regime_stubs import trained
+from tests.regime_stubs import governance_copy, trained
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +75,20 @@ def test_candidate_with_governance_is_deployed_with_its_classifier(
     (deployed,), refused = load_candidates(registry, ["ema_cross"])
     assert refused == [] and deployed.governance is not None
     assert deployed.governance.model.classes == tuple(sorted(deployed.governance.model.classes))
+
+
+def test_same_governance_reuses_the_version_and_a_retrained_one_registers_anew(
+        tmp_path: Path, candidate: Candidate) -> None:
+    registry, number = _record(tmp_path, candidate)
+    again = registry.record(candidate.report, candidate.verdict, candidate.lineage,
+                            candidate.artifacts_dir, candidate.model_config,
+                            candidate.input_example, governance_dir=trained()[0])
+    assert again.reused and again.version == number
+    retrained = governance_copy(tmp_path)
+    manifest = json.loads((retrained / MANIFEST).read_text())
+    manifest["meta"]["seed"] = 1  # another training run: another manifest digest
+    (retrained / MANIFEST).write_text(json.dumps(manifest))
+    other = registry.record(candidate.report, candidate.verdict, candidate.lineage,
+                            candidate.artifacts_dir, candidate.model_config,
+                            candidate.input_example, governance_dir=retrained)
+    assert not other.reused and other.version == number + 1
