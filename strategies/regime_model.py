@@ -220,7 +220,10 @@ def _load_estimator(path: Path, features: Sequence[str], classes: Sequence[str])
     extra = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if extra:
         raise SignalGovernanceError(f"{path}: refuses untrusted types {extra}")
-    estimator = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    try:
+        estimator = sio.loads(data, trusted=list(TRUSTED_TYPES))
+    except Exception as exc:  # a malformed archive fails in assorted ways: refuse them all
+        raise SignalGovernanceError(f"{path}: cannot load the classifier ({exc})") from exc
     n_in = getattr(estimator, "n_features_in_", None)
     if n_in != len(features):
         raise SignalGovernanceError(f"{path}: the classifier takes {n_in} features, the "

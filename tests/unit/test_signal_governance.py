@@ -187,3 +187,13 @@ def test_drift_reference_with_a_nan_value_is_refused() -> None:
 def test_drift_limits_out_of_range_are_refused() -> None:
     with pytest.raises(DriftReferenceError, match=r"max_ks=1\.5"):
         DriftLimits(max_psi=0.3, max_ks=1.5)
+
+
+def test_governance_skops_file_that_is_not_an_archive_is_refused(tmp_path: Path) -> None:
+    folder = governance_copy(tmp_path)
+    (folder / MODEL_FILE).write_bytes(b"not a zip archive")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][MODEL_FILE] = sha256_file(folder / MODEL_FILE)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(SignalGovernanceError, match="not a skops file"):
+        load_governance(folder)
