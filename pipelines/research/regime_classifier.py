@@ -206,10 +206,13 @@ def fold_drift(data: LabelledFeatures, regimes: npt.NDArray[np.str_], folds: lis
 def train_regime_model(studied: Bars, studied_labels: npt.ArrayLike, spec: WalkForwardSpec,
                        gates: SignalGates, settings: Any, folder: Path,
                        reference: Callable[[], tuple[Bars, npt.ArrayLike]] | None = None,
-                       trained_on: str = "") -> RegimeStudy:
+                       trained_on: str = "", train_spec: WalkForwardSpec | None = None
+                       ) -> RegimeStudy:
     """Evaluate, choose, refit and write the governance artifacts into ``folder``.
 
-    ``reference`` supplies the labelled bars to train on when ``studied`` has no labels.
+    ``reference`` supplies the labelled bars to train on when ``studied`` has no labels,
+    walked forward in ``train_spec`` (default ``spec``); ``spec`` always gives the studied
+    dataset's drift folds.
     """
     data = LabelledFeatures.of(studied, studied_labels)
     train_data, source = data, trained_on
@@ -220,7 +223,7 @@ def train_regime_model(studied: Bars, studied_labels: npt.ArrayLike, spec: WalkF
         ref_bars, ref_labels = reference()
         train_data, source = LabelledFeatures.of(ref_bars, ref_labels), \
             settings.reference_dataset
-    folds = walk_forward_folds(train_data.session, spec)
+    folds = walk_forward_folds(train_data.session, train_spec or spec)
     candidates = tuple(settings.candidates)
     bars_acc, sess_acc = evaluate(train_data, folds, candidates, settings.train_stride,
                                   settings.seed)
@@ -240,7 +243,7 @@ def train_regime_model(studied: Bars, studied_labels: npt.ArrayLike, spec: WalkF
     return study
 
 
-def settings_digest(settings: Any, spec: WalkForwardSpec, gates: SignalGates) -> str:
+def settings_digest(settings: Any, spec: object, gates: SignalGates) -> str:
     """What a stored classifier is a function of, besides the features' key."""
     text = json.dumps({"regime": settings.model_dump(mode="json"), "spec": repr(spec),
                        "gates": gates.model_dump()}, sort_keys=True)

@@ -143,7 +143,8 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
         dataset, _ = study_of(context)
         recorded = record_version(research_config, mlflow_registry, dataset, features,
                                   walk_forward_report, gate_verdict,
-                                  StoredRegimeModel.from_json(regime_model))
+                                  None if "skipped" in regime_model
+                                  else StoredRegimeModel.from_json(regime_model))
         context.log.info(f"{recorded.model_uri} "
                          f"({'reused' if recorded.reused else 'registered'})")
         yield dg.Output(recorded, metadata={

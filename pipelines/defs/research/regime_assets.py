@@ -14,6 +14,7 @@ from pipelines.research.config import ResearchSettings
 from pipelines.research.features import StoredFeatures
 from pipelines.research.gates import load_gates
 from pipelines.research.regime_classifier import StoredRegimeModel
+from pipelines.research.regime_study import not_applicable
 from pipelines.research.regime_study import regime_model as study_regime_model
 from strategies.regime_features import REGIME_FEATURE_VERSION
 
@@ -22,7 +23,8 @@ REGIME_CHECK = "regime_accuracy_meets_gate"
 
 
 def regime_check(stored: StoredRegimeModel, minimum: float) -> dg.AssetCheckResult:
-    """Blocking: the chosen classifier's OOS balanced accuracy is at least the gate."""
+    """Blocking: the chosen classifier's OOS balanced accuracy is at least the gate (a
+    dataset without a classifier - :func:`not_applicable` - passes with the reason)."""
     value = stored.metrics.get("regime_bacc", float("nan"))
     return dg.AssetCheckResult(
         check_name=REGIME_CHECK, passed=bool(value >= minimum),
@@ -42,6 +44,14 @@ def regime_asset(research: ResearchSettings) -> dg.AssetsDefinition:
     def regime_model(context: dg.AssetExecutionContext, research_config: ResearchConfig,
                      features: StoredFeatures) -> Iterator[Any]:
         dataset, _ = study_of(context)
+        skipped = not_applicable(research_config.root_path, dataset, features,
+                                 research_config.research)
+        if skipped is not None:
+            context.log.warning(skipped)
+            yield dg.Output({"skipped": skipped}, metadata={"skipped": skipped})
+            yield dg.AssetCheckResult(check_name=REGIME_CHECK, passed=True,
+                                      metadata={"not_applicable": skipped})
+            return
         stored = study_regime_model(research_config.root_path, dataset, features,
                                     research_config.research, research_config.gates_path)
         context.log.info(f"regime model {stored.digest[:12]}: "
