@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skops.io as sio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
 from strategies.drift import DriftLimits, DriftReferenceError, RegimeDriftReference
@@ -197,3 +199,19 @@ def test_governance_skops_file_that_is_not_an_archive_is_refused(tmp_path: Path)
     (folder / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(SignalGovernanceError, match="not a skops file"):
         load_governance(folder)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=1, max_value=899))
+def test_regime_features_any_prefix_equals_the_full_matrix_rows(seed: int, cut: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 900
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    open_ = np.r_[close[0], close[:-1]]
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 1e-3, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 1e-3, n))
+    session = np.repeat(np.arange(3), 300)
+    full = regime_feature_matrix(open_, high, low, close, session)
+    part = regime_feature_matrix(open_[:cut], high[:cut], low[:cut], close[:cut],
+                                 session[:cut])
+    np.testing.assert_array_equal(part, full[:cut])
