@@ -284,11 +284,16 @@ class SignalRaised(Event):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GovernanceDecided(Event):
+    """``regime`` and ``regime_probability``: the version's classifier at the decided bar
+    (None: the version carries no classifier; ``"unknown"`` with None: not classifiable)."""
+
     KIND: ClassVar[str] = "GovernanceDecided"
     strategy: str
     version: str
     allowed: bool
     reason: str
+    regime: str | None = None
+    regime_probability: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

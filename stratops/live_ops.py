@@ -225,7 +225,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     from live.risk.guardrails import Guardrails
     from live.risk.limits import load_risk_limits
     from live.risk.pretrade import PreTradeRiskEngine
-    from live.runner.deployments import cost_rates, stage_capital
+    from live.runner.deployments import STAGE_OF_MODE, cost_rates, stage_capital
     from live.runner.feed import replay_frame
     from live.runner.runner import Runner
     from live.runner.snapshotting import SnapshotCadence
@@ -305,7 +305,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                     transport=transport,
                     anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
                     playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
-                    surveillance=_surveillance(settings))
+                    surveillance=_surveillance(settings),
+                    drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
     if observability is not None:  # after the journal and the fold: what was made durable
         from stratops.observability_ops import risk_rows
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from strategies.drift import DriftLimits
 from strategies.errors import BadInputError, StratopsError
 from strategies.venues import UnknownVenueError, Venue, get_venue
 
@@ -119,6 +120,32 @@ class _Strategies(BaseModel):
     defaults: _StrategyDefaults
 
 
+class _DriftThresholds(_Strict):
+    max_drift_psi: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    max_drift_ks: float | None = Field(default=None, gt=0.0, le=1.0)
+
+
+class _SignalGovernance(_Strict):
+    """``signal_governance``: what the runner's drift monitor holds new entries on."""
+
+    window_sessions: int = Field(default=1, ge=1, le=20)
+    max_drift_psi: float = Field(default=0.25, gt=0.0, allow_inf_nan=False)
+    max_drift_ks: float = Field(default=0.14, gt=0.0, le=1.0)
+    stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
+        default_factory=dict)  # stricter values for a stage
+
+    @model_validator(mode="after")
+    def _stricter(self) -> _SignalGovernance:
+        for stage, t in self.stages.items():
+            for key in ("max_drift_psi", "max_drift_ks"):
+                value = getattr(t, key)
+                if value is not None and value > getattr(self, key):
+                    raise ValueError(f"stages.{stage}.{key}={value} is looser than "
+                                     f"{key}={getattr(self, key)}; a stage may only be "
+                                     "stricter")
+        return self
+
+
 class _PolicyFile(_Strict):
     version: int = Field(ge=1)
     products: tuple[Product, ...] = Field(min_length=1)
@@ -130,6 +157,7 @@ class _PolicyFile(_Strict):
     accounts: dict[str, _Account] = Field(min_length=1)
     default_account: str
     strategies: _Strategies
+    signal_governance: _SignalGovernance = Field(default_factory=_SignalGovernance)
 
 
 # --- the public decisions -----------------------------------------------------------------
@@ -194,6 +222,17 @@ class Policy:
     @property
     def version(self) -> int:
         return self.rules.version
+
+    def drift_limits(self, stage: str) -> DriftLimits:
+        """The drift monitor's thresholds at ``stage`` (its stricter values, if any)."""
+        if stage not in STAGES:
+            raise PolicyLookupError(f"unknown stage {stage!r}; stages: {list(STAGES)}")
+        rules = self.rules.signal_governance
+        over = rules.stages.get(stage)  # type: ignore[call-overload]
+        psi = over.max_drift_psi if over is not None and over.max_drift_psi else None
+        ks = over.max_drift_ks if over is not None and over.max_drift_ks else None
+        return DriftLimits(max_psi=psi or rules.max_drift_psi, max_ks=ks or rules.max_drift_ks,
+                           window_sessions=rules.window_sessions)
 
     def capital_fraction(self, stage: str) -> float:
         """Fraction of a strategy's capital that ``stage`` may deploy."""

@@ -45,6 +45,7 @@ from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState, OrderRecord
+from strategies.regime_model import RegimeReading
 from strategies.venues import get_venue
 
 
@@ -147,6 +148,11 @@ class RunnerCore:
         # recovery
         def _note_carried(self, symbol: str) -> list[tuple[str, int]]:
             raise NotImplementedError
+
+        # signal governance
+        def regime_at(self, d: Deployed, bar: FeedBar) -> RegimeReading | None: ...
+        def regime_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...
+        def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None: ...
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

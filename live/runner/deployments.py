@@ -23,6 +23,7 @@ from live.orders.rules import OrderRules
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
 from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
+from strategies.regime_model import SignalGovernance
 from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
 from strategies.venues import get_venue, resolve_cutoff
@@ -53,6 +54,8 @@ class Deployed:
     # the exchange-issued algo id of this approved version (compliance.yaml algo.approvals;
     # SEBI's algo framework): on every order it sends; None: an unregistered algo
     algo_id: str | None = None
+    # the version's regime classifier and drift reference (None: registered without them)
+    governance: SignalGovernance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,9 @@ def cost_rates(deployed: list[Deployed]) -> dict[str, CostRates]:
 
 
 def build(config: VersionConfig, version: int, mode: str, fraction: float,
-          snapshot_digest: str) -> Deployed:
-    """A :class:`Deployed` from the registered version's config."""
+          snapshot_digest: str, governance: SignalGovernance | None = None) -> Deployed:
+    """A :class:`Deployed` from the registered version's config (and its signal
+    governance artifacts, when it carries them)."""
     sim = config.sim
     check_supported(sim.to_json())
     venue = config.venue
@@ -108,7 +112,7 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
                     sim.tick_size, sim.lot_size, sim.cost_schedule, config.product,
-                    config.execution)
+                    config.execution, governance=governance)
 
 
 def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str
@@ -158,8 +162,10 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
             config = service.registry.load_config(
                 name, check.version, expected_digest=body["model_digest"],
                 expected_source_hash=body["strategies_source_hash"])
+            governance = service.registry.load_governance(
+                name, check.version, expected_digest=body["model_digest"])
             loaded.append(build(config, check.version, mode, float(body["capital_fraction"]),
-                                digest(check.snapshot)))
+                                digest(check.snapshot), governance))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused
@@ -181,7 +187,8 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
         try:
             found = registry.get_version(name, "latest")
             config = registry.load_config(name, found.version)
-            loaded.append(build(config, found.version, "shadow", 0.0, "unapproved-candidate"))
+            loaded.append(build(config, found.version, "shadow", 0.0, "unapproved-candidate",
+                                registry.load_governance(name, found.version)))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused

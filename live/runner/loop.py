@@ -74,6 +74,7 @@ class BarLoop(RunnerCore):
                 self.summary.bars += 1
                 continue
             self._session_start(bar, history)
+            self.drift_check(bar, history)  # a new session: the last ones' drift
             if self.market is not None:
                 self.market(bar)
             self.pushed_updates(bar.ts)

@@ -80,12 +80,16 @@ class OrderPipeline(ParentOrders):
                               version=version, symbol=bar.symbol, side=side,
                               reason=decision.reason)
         allowed, why = self._governance(d, bar, decision)  # reads no effect of the signal
+        regime = self.regime_at(d, bar)
+        probability = None if regime is None or regime.problem is not None \
+            else regime.probability
         # the signal and its governance decision in one commit (one fsync, not two), in
         # that order; nothing leaves the process before it (the broker is called after the
         # intent's own commit)
-        self.bus.publish(signal, GovernanceDecided(trace_id=trace, ts_event=ts,
-                                                   strategy=d.strategy, version=version,
-                                                   allowed=allowed, reason=why))
+        self.bus.publish(signal, GovernanceDecided(
+            trace_id=trace, ts_event=ts, strategy=d.strategy, version=version,
+            allowed=allowed, reason=why, regime=None if regime is None else regime.regime,
+            regime_probability=probability))
         if not allowed:
             self.summary.denials += 1
             return False
@@ -128,6 +132,9 @@ class OrderPipeline(ParentOrders):
                 return False, f"policy: {nxt} outside the trading window"
             if self.guardrails is not None and self.guardrails.in_lockout(nxt):
                 return False, f"risk: {nxt} inside a lockout window"
+            regime_hold = self.regime_hold(d, bar)
+            if regime_hold is not None:
+                return False, regime_hold
         return True, f"{self.mode} v{d.version}"
 
     def _entry_qty(self, d: Deployed) -> int:

@@ -51,15 +51,17 @@ from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
 from live.runner.refusals import BrokerRefusals
 from live.runner.remediation import Remediation
+from live.runner.signal_room import SignalRoom
 from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
+from strategies.drift import DriftLimits
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
 class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
-             Remediation):
+             Remediation, SignalRoom):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -76,7 +78,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     their defaults - the detectors always run). ``playbooks`` (``playbooks.yaml``) remediate
     alerts (:mod:`~live.runner.remediation`; default: none). ``surveillance`` runs the abuse
     detectors on every journaled event (:mod:`live.compliance.monitor`); its findings are
-    journaled as alerts after each bar."""
+    journaled as alerts after each bar. ``drift_limits`` (policy.yaml ``signal_governance``)
+    turn the drift monitor on for versions that carry a drift reference
+    (:mod:`~live.runner.signal_room`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -94,7 +98,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  snapshots: SnapshotCadence | None = None,
                  anomaly: AnomalyThresholds | None = None,
                  playbooks: Playbooks | None = None,
-                 surveillance: SurveillanceMonitor | None = None) -> None:
+                 surveillance: SurveillanceMonitor | None = None,
+                 drift_limits: DriftLimits | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -124,6 +129,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self._refusals_heard: set[tuple[str, str]] = set()
         self.carried: set[tuple[str, str]] = set()
         self._reprocessed: set[str] = set()
+        self.drift_limits = drift_limits
+        self._regimes = {}
+        self._drift_checked = {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None

@@ -78,6 +78,37 @@ class ImpactLaw(BaseModel):
     source: str = Field(description="calibrated (the file and its print count) or literature")
 
 
+class RegimeSettings(BaseModel):
+    """``research.regime``: how the regime classifier is trained (README, "Signal
+    governance: regimes and drift")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidates: tuple[Literal["hgb", "logistic"], ...] = Field(
+        ("hgb", "logistic"), min_length=1,
+        description="estimator families compared by OOS balanced accuracy; the best is kept")
+    train_stride: int = Field(5, ge=1, le=100,
+                              description="train on every n-th bar (features autocorrelate)")
+    seed: int = Field(0, ge=0, description="the estimators' random_state")
+    reference_dataset: str = Field(
+        "nse_index_1m", description="labelled dataset an unlabelled one's classifier is "
+                                    "trained on")
+    reference_symbol: str = Field("NIFTY", description="its symbol trained on")
+    reference_labels: Path = Field(Path("data/labels/nse_index_1m_regimes.parquet"),
+                                   description="its per-session labels")
+    store: Path = Field(Path("data/regimes"), description="trained classifiers, by key")
+
+    @field_validator("reference_dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        return validate_name(value, field="research.regime.reference_dataset")
+
+    @field_validator("reference_symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        return validate_symbol(value, field="research.regime.reference_symbol")
+
+
 class ResearchSettings(BaseModel):
     """The research pipeline's inputs and rules (README, Configuration)."""
 
@@ -119,6 +150,7 @@ class ResearchSettings(BaseModel):
     spaces: dict[str, dict[str, list[Any]]] = Field(
         default_factory=dict, description="strategy -> parameter space replacing its own")
     feature_store: Path = Path("data/features")
+    regime: RegimeSettings = Field(default_factory=RegimeSettings)
     artifacts_dir: Path = Path("data/research")
 
     @field_validator("datasets")

@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,24 @@ class Thresholds(BaseModel):
     min_stability: float = Field(ge=0.0, le=1.0)
 
 
+class SignalGates(BaseModel):
+    """``signal_governance:`` - the regime classifier's and the drift monitor's gates
+    (README, "Signal governance: regimes and drift")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_regime_balanced_accuracy: float = Field(0.80, ge=0.0, le=1.0)
+    max_drift_psi: float = Field(0.25, gt=0.0)
+    max_drift_ks: float = Field(0.14, gt=0.0, le=1.0)
+
+
 class _GatesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
     defaults: Thresholds
     strategies: dict[str, dict[str, float]] = Field(default_factory=dict)
+    signal_governance: SignalGates = Field(default_factory=SignalGates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,7 @@ class Gates:
     defaults: Thresholds
     overrides: Mapping[str, Mapping[str, float]]
     digest: str
+    signal: SignalGates = field(default_factory=SignalGates)
 
     def for_strategy(self, strategy: str) -> Thresholds:
         merged = {**self.defaults.model_dump(), **self.overrides.get(strategy, {})}
@@ -174,4 +187,4 @@ def load_gates(path: Path, known_strategies: set[str] | None = None) -> Gates:
         except ValidationError as exc:
             raise GateConfigError(f"{path}: strategies.{strategy}: {exc}") from exc
     digest = hashlib.sha256(raw_text.encode()).hexdigest()
-    return Gates(parsed.defaults, parsed.strategies, digest)
+    return Gates(parsed.defaults, parsed.strategies, digest, parsed.signal_governance)

@@ -45,6 +45,7 @@ from pipelines.research.walk_forward import WalkForwardReport
 from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
+from strategies.regime_model import GOVERNANCE_DIR, SignalGovernance, load_governance
 from strategies.roster import UnknownStrategyError, get_strategy
 from strategies.version_config import VersionConfig
 
@@ -216,6 +217,16 @@ def _pickle_disallowed() -> Iterator[None]:
             os.environ[name] = before
 
 
+def candidate_key(lineage: Lineage, governance: SignalGovernance | None) -> str:
+    """The lineage's candidate key; with signal governance artifacts, combined with their
+    manifest's digest, so a retrained classifier or drift reference is a new version (the
+    same one is the same candidate)."""
+    key = lineage.candidate_key()
+    if governance is None:
+        return key
+    return hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
+
+
 def _check_code_model(model_dir: Path, uri: str) -> None:
     flavors = Model.load(str(model_dir)).flavors
     pyfunc = flavors.get("python_function", {})
@@ -326,11 +337,17 @@ class ResearchRegistry:
 
     def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
                artifacts_dir: Path, model_config: VersionConfig,
-               input_example: pd.DataFrame) -> RegisteredVersion:
+               input_example: pd.DataFrame, governance_dir: Path | None = None,
+               governance_metrics: Mapping[str, float] | None = None) -> RegisteredVersion:
         """Record a walk-forward and register its strategy version, or return the version
-        already registered for the same candidate key (``reused=True``, nothing created)."""
+        already registered for the same candidate key (``reused=True``, nothing created).
+
+        ``governance_dir`` (the regime classifier and drift reference,
+        :mod:`strategies.regime_model`) is copied into the model's files, so the version's
+        ``model_digest`` covers it; ``governance_metrics`` go on the parent run."""
         _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
-        key = lineage.candidate_key()
+        governance = None if governance_dir is None else load_governance(governance_dir)
+        key = candidate_key(lineage, governance)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -339,8 +356,10 @@ class ResearchRegistry:
         try:
             self.client.log_artifacts(run_id, str(artifacts_dir))
             self._log_overfitting_inputs(run_id, report)
+            if governance_metrics:
+                self._log(run_id, governance_metrics, {}, {})
             version = self._register(experiment_id, run_id, verdict, lineage, model_config,
-                                     input_example)
+                                     input_example, governance_dir, key)
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
             raise
@@ -414,7 +433,8 @@ class ResearchRegistry:
             self.client.log_artifacts(run_id, tmp, artifact_path=OVERFITTING_DIR)
 
     def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
-                    model_config: VersionConfig, input_example: pd.DataFrame) -> str:
+                    model_config: VersionConfig, input_example: pd.DataFrame,
+                    governance_dir: Path | None = None) -> str:
         """Save the pyfunc locally, prove it loads (config valid) without pickle; return its
         digest. (An input example may be shorter than the warm-up, so it is not predicted.)"""
         mlflow.pyfunc.save_model(
@@ -429,18 +449,22 @@ class ResearchRegistry:
             mlflow.pyfunc.load_model(str(local))
         for cache in list(local.rglob("__pycache__")):
             shutil.rmtree(cache, ignore_errors=True)
+        if governance_dir is not None:
+            shutil.copytree(governance_dir, local / GOVERNANCE_DIR)
         return model_digest(local)
 
     def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
                   lineage: Lineage, model_config: VersionConfig,
-                  input_example: pd.DataFrame) -> RegisteredVersion:
+                  input_example: pd.DataFrame,
+                  governance_dir: Path | None = None,
+                  key: str | None = None) -> RegisteredVersion:
         model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
                                                 source_run_id=run_id, tags=lineage.tags())
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / MODEL_NAME
                 digest = self._save_model(local, run_id, model.model_id, model.artifact_location,
-                                          model_config, input_example)
+                                          model_config, input_example, governance_dir)
                 self.client.log_model_artifacts(model.model_id, str(local))
         except BaseException:
             self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
@@ -448,7 +472,7 @@ class ResearchRegistry:
         self.client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
         self.client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
         self._ensure_registered_model(lineage.strategy)
-        tags = {**lineage.tags(), CANDIDATE_KEY_TAG: lineage.candidate_key(),
+        tags = {**lineage.tags(), CANDIDATE_KEY_TAG: key or lineage.candidate_key(),
                 RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
         if verdict.warnings:
             tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)
@@ -570,6 +594,20 @@ class ResearchRegistry:
             raise RegistryError(f"{version.model_uri}: model_config strategy "
                                 f"{parsed.strategy!r} is not {strategy!r}")
         return parsed
+
+    def load_governance(self, strategy: str, ref: str | int, *,
+                        expected_digest: str | None = None) -> SignalGovernance | None:
+        """The version's regime classifier and drift reference (None: registered before
+        versions carried them), read from the digest-checked model files - the same files
+        the signed ``model_digest`` covers. Every governance file is checked against its
+        manifest (:func:`strategies.regime_model.load_governance`); the classifier is read
+        with skops' allow-list, never unpickled."""
+        version = self.get_version(strategy, ref)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_checked(version, tmp, expected_digest)
+            if not (local / GOVERNANCE_DIR).exists():
+                return None
+            return load_governance(local / GOVERNANCE_DIR)
 
     def load_model(self, strategy: str, ref: str | int, *,
                    expected_digest: str | None = None) -> PyFuncModel:

@@ -84,6 +84,10 @@ EXIT_2_BEFORE = {
     "ComplianceConfigError",
     # added since: a broker trade book CSV that cannot be read (end-of-day sign-off)
     "TradebookError",
+    # added since: signal governance artifacts that cannot be trusted (other features, a
+    # missing or altered drift reference, an unknown regime), a classifier that cannot train
+    "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
+    "RegimeTrainingError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

@@ -7,7 +7,7 @@ import dagster as dg
 from pipelines.defs.research.sensors import research_requests
 from stratops.definitions import RESEARCH_JOB, build_definitions
 
-ASSETS = ["features", "walk_forward_report", "gate_verdict", "strategy_version"]
+ASSETS = ["features", "walk_forward_report", "gate_verdict", "regime_model", "strategy_version"]
 
 
 def test_research_job_loads_with_four_partitioned_assets() -> None:
@@ -26,13 +26,16 @@ def test_research_lineage_runs_from_dataset_to_strategy_version() -> None:
     assert dg.AssetKey(["datasets", "nse_futures_cont_1m"]) in graph.get(
         dg.AssetKey("features")).parent_keys
     assert graph.get(dg.AssetKey("strategy_version")).parent_keys == {
-        dg.AssetKey("features"), dg.AssetKey("walk_forward_report"), dg.AssetKey("gate_verdict")}
+        dg.AssetKey("features"), dg.AssetKey("walk_forward_report"), dg.AssetKey("gate_verdict"),
+        dg.AssetKey("regime_model")}
+    assert graph.get(dg.AssetKey("regime_model")).parent_keys == {dg.AssetKey("features")}
 
 
 def test_research_blocking_checks_guard_report_and_model() -> None:
     graph = build_definitions().resolve_asset_graph()
     blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
-    assert {"walk_forward_is_out_of_sample", "model_reproduces_research"} <= blocking
+    assert {"walk_forward_is_out_of_sample", "model_reproduces_research",
+            "regime_accuracy_meets_gate"} <= blocking
 
 
 def test_sensor_requests_one_run_per_strategy_for_a_changed_dataset() -> None:

@@ -1,5 +1,6 @@
 """Research assets, partitioned by (dataset, strategy):
-``features -> walk_forward_report -> gate_verdict -> strategy_version``.
+``features -> walk_forward_report -> gate_verdict -> strategy_version``, with
+``features -> regime_model -> strategy_version`` (:mod:`.regime_assets`).
 
 Each asset is one call into :mod:`pipelines.research.study` (or the registry) plus the
 metadata the Dagster UI shows; checks from :mod:`pipelines.defs.research.checks` are
@@ -17,12 +18,14 @@ import pandas as pd
 from pipelines.defs.data.assets import dataset_key
 from pipelines.defs.research import checks
 from pipelines.defs.research.partitions import research_partitions, study_of
+from pipelines.defs.research.regime_assets import regime_asset
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
 from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
 from pipelines.research.gates import GateVerdict
 from pipelines.research.recorded import RecordedVersion
+from pipelines.research.regime_classifier import StoredRegimeModel
 from pipelines.research.regimes import UNLABELLED
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.names import path_under, validate_name
@@ -135,10 +138,13 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
     def strategy_version(context: dg.AssetExecutionContext, research_config: ResearchConfig,
                          mlflow_registry: MlflowRegistry, features: StoredFeatures,
                          walk_forward_report: WalkForwardReport,
-                         gate_verdict: GateVerdict) -> Iterator[Any]:
+                         gate_verdict: GateVerdict,
+                         regime_model: dict[str, Any]) -> Iterator[Any]:
         dataset, _ = study_of(context)
         recorded = record_version(research_config, mlflow_registry, dataset, features,
-                                  walk_forward_report, gate_verdict)
+                                  walk_forward_report, gate_verdict,
+                                  None if "skipped" in regime_model
+                                  else StoredRegimeModel.from_json(regime_model))
         context.log.info(f"{recorded.model_uri} "
                          f"({'reused' if recorded.reused else 'registered'})")
         yield dg.Output(recorded, metadata={
@@ -156,8 +162,10 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
 
 def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegistry,
                    dataset: str, features: StoredFeatures, report: WalkForwardReport,
-                   verdict: GateVerdict) -> RecordedVersion:
-    """Write the report artifacts and register (or reuse) the candidate's model version."""
+                   verdict: GateVerdict, regimes_model: StoredRegimeModel | None = None
+                   ) -> RecordedVersion:
+    """Write the report artifacts and register (or reuse) the candidate's model version,
+    with the study's regime classifier and drift reference inside its model files."""
     from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
     from pipelines.research.research_report import regime_breakdown, write_report_artifacts
     from strategies.params import params_hash
@@ -184,7 +192,9 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     version = mlflow_registry.client().record(
         report, verdict, lineage, out_dir,
         study.version_config(dataset, report, config, research, venue),
-        study.input_example(features))
+        study.input_example(features),
+        governance_dir=None if regimes_model is None else regimes_model.path,
+        governance_metrics=None if regimes_model is None else regimes_model.metrics)
     return RecordedVersion(
         strategy=report.strategy, dataset=dataset, symbol=report.symbol,
         version=version.version, model_uri=version.model_uri, run_id=version.run_id,
@@ -212,4 +222,4 @@ def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
 
 def research_assets(research: ResearchSettings) -> list[dg.AssetsDefinition]:
     return [_features_asset(research), _report_asset(research), _verdict_asset(research),
-            _version_asset(research)]
+            regime_asset(research), _version_asset(research)]
