@@ -40,6 +40,7 @@ from strategies.regime_features import (
     regime_feature_matrix,
     regime_features_digest,
 )
+from strategies.skops_bytes import canonical_skops
 
 GOVERNANCE_DIR = "signal_governance"
 MANIFEST = "manifest.json"
@@ -159,7 +160,7 @@ def write_governance(folder: Path, estimator: Any, reference: RegimeDriftReferen
 
     folder.mkdir(parents=True, exist_ok=True)
     classes = [str(c) for c in estimator.classes_]
-    data = sio.dumps(estimator)
+    data = canonical_skops(sio.dumps(estimator))  # same estimator, same bytes, same version
     atomic_write(folder / MODEL_FILE, lambda tmp: Path(tmp).write_bytes(data))
     text = json.dumps(reference.to_json(), sort_keys=True)
     atomic_write(folder / REFERENCE_FILE, lambda tmp: Path(tmp).write_text(text))
