@@ -1,6 +1,8 @@
 """Observability overhead: the runner's decision latency with metrics and tracing on versus
-off, on the same replay (issue 18's benchmark; other parts - alert delivery, the web page's
-update latency - are added by their own sections).
+off, on the same replay; then (unless ``--decision-only``) the alert delivery p99 for a
+webhook and for e-mail (``benchmarks/alert_delivery.py``) and the operator page's update
+latency (``benchmarks/observability_page.py``), each run as its own process and its
+``name: value`` lines repeated here - issue 18's three numbers from one command.
 
 1. Decision latency. Four strategies (ema_cross, atr_reversal, atr_divergence,
    range_breakout; default params, ``benchmarks/live_runner.py``'s ``deployed_four``) on the
@@ -162,6 +164,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--decision-only", action="store_true",
+                        help="skip the alert delivery and web page parts")
     args = parser.parse_args()
     warm, bars, dates = feed_days(4, args.days)
     print(f"decision latency: 4 strategies on NIFTY {dates[0]}..{dates[-1]} ({len(bars)} bars "
@@ -197,7 +201,29 @@ def main() -> None:
           f"{np.percentile(metrics_only, 99) / np.percentile(off, 99):.3f}")
     print(f"observability_p50_ratio: {ratio_p50:.3f}")
     print(f"observability_target_met: {int(ratio_p99 < TARGET_RATIO)}")
+    if not args.decision_only:
+        for part in ("alert_delivery.py", "observability_page.py"):
+            _part(part)
     print(f"observability_p99_ratio: {ratio_p99:.3f}")
+
+
+def _part(script: str) -> None:
+    """Run ``benchmarks/<script>`` as its own process; echo its ``name: value`` lines."""
+    import os
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": str(here.parent)}
+    done = subprocess.run([sys.executable, str(here / script)], capture_output=True,
+                          text=True, env=env, check=False, timeout=1800)
+    if done.returncode != 0:
+        print(f"{script}: failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        return
+    for line in done.stdout.splitlines():
+        name, sep, value = line.partition(": ")
+        if sep and name.replace("_", "").isalnum() and " " not in name:
+            print(f"{Path(script).stem}.{name}: {value}")
 
 
 if __name__ == "__main__":
