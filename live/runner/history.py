@@ -8,7 +8,9 @@ bar equals the backtest's on the same span: that is the backtest-live parity.
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,6 +129,35 @@ class SymbolHistory:
             del self._ts[:cut]
             self._n = keep
 
+    def memory(self) -> dict[str, Any]:
+        """The history as plain data (a runner snapshot's part; raw float64/int64 bytes in
+        base64, so a restored history is bit-identical)."""
+        n = self._n
+        return {"n": n, "prices": _b64(self._prices[:, :n]), "ns": _b64(self._ns[:n]),
+                "session": _b64(self._session[:n]), "in_session": _b64(self._in_session[:n]),
+                "ts": [t.isoformat() for t in self._ts],
+                "day": None if self._day is None else self._day.isoformat(),  # type: ignore[attr-defined]
+                "prev_session_close": self.prev_session_close}
+
+    def restore(self, memory: dict[str, Any]) -> None:
+        """Take back what :meth:`memory` returned (this history must be empty)."""
+        n = int(memory["n"])
+        cap = max(1024, 1 << max(n - 1, 0).bit_length())
+        prices = np.frombuffer(base64.b64decode(memory["prices"]), np.float64)
+        if prices.size != 5 * n or len(memory["ts"]) != n:
+            raise ValueError(f"{self.symbol}: a history of {n} bars holds {prices.size} prices "
+                             f"and {len(memory['ts'])} timestamps")
+        self._prices = np.empty((5, cap), dtype=np.float64)
+        self._prices[:, :n] = prices.reshape(5, n)
+        for name in ("ns", "session", "in_session"):
+            fresh = np.empty(cap, dtype=np.int64)
+            fresh[:n] = np.frombuffer(base64.b64decode(memory[name]), np.int64)
+            setattr(self, f"_{name}", fresh)
+        self._ts = [datetime.fromisoformat(t) for t in memory["ts"]]
+        self._day = None if memory["day"] is None else date.fromisoformat(memory["day"])
+        self.prev_session_close = memory["prev_session_close"]
+        self._n, self._bars = n, None
+
     def bars(self) -> Bars:
         """The history as :class:`Bars` (views of the buffers, valid until the next append;
         the clock flags the simulator needs are unused by signal kernels and left neutral)."""
@@ -143,6 +174,10 @@ class SymbolHistory:
             bar_in_session=self._in_session[:n], entry_ok=~flags, entry_ok_at_close=~flags,
             cutoff_exit=flags, session_last=flags.copy(), flat_at_session_end=True)
         return self._bars
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
 def _overnight_shift(venue: Venue) -> pd.Timedelta:
