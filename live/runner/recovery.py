@@ -104,15 +104,18 @@ class Recovery(RunnerCore):
         self.journal_position = (loaded.seq, loaded.entry_hash)
         return rejected
 
-    def fold_journal(self) -> int:
+    def fold_journal(self, upto: int | None = None) -> int:
         """Fold the journal rows after :attr:`journal_position` (all of them at a start; a
-        hot standby calls it again and again as the leader appends); returns how many."""
+        hot standby and the snapshot follower call it again and again as the leader
+        appends), up to seq ``upto`` (None: the head); returns how many."""
         collecting = gc.isenabled()
         gc.disable()  # millions of small objects and no cycles: skip the collector's scans
         folded, last = 0, self.journal_position[0]
         try:  # one pass: the chain is checked as the journal is folded
             for seq, message in self.journal.read_checked(self.journal_position[0] + 1,
                                                        self.journal_position[1]):
+                if upto is not None and seq > upto:
+                    break
                 self._fold(message)
                 folded, last = folded + 1, seq
         except JournalCorruptError as exc:

@@ -68,7 +68,8 @@ class SnapshotCadence:
         self.start(runner.journal)
         if folded <= self.every_events:
             return None
-        return self._write_fold(runner, runner.journal)
+        seq, entry_hash = runner.journal.head()
+        return self._write_fold(runner, seq, entry_hash)
 
     def after_bar(self, state: LiveState, journal: Journal) -> int | None:
         """Snapshot when ``every_events`` entries were journaled since the last one; returns
@@ -87,8 +88,8 @@ class SnapshotCadence:
             self.last_seq, self.written = seq, self.written + 1
             return seq
         follower = self._follow()
-        follower.fold_journal()
-        return self._write_fold(follower, journal)
+        follower.fold_journal(upto=seq)  # exactly the head read above
+        return self._write_fold(follower, seq, entry_hash)
 
     def _follow(self) -> Recovery:
         """The follower, built at its first use from the newest trusted snapshot."""
@@ -99,9 +100,8 @@ class SnapshotCadence:
             self._follower = follower
         return self._follower
 
-    def _write_fold(self, folded: Recovery, journal: Journal) -> int | None:
-        """Snapshot ``folded`` (a runner right after a fold) when it stands at the head."""
-        seq, entry_hash = journal.head()
+    def _write_fold(self, folded: Recovery, seq: int, entry_hash: str) -> int | None:
+        """Snapshot ``folded`` (a runner right after a fold) when it stands at ``seq``."""
         fingerprint = fold_fingerprint(folded)
         if seq == 0 or folded.journal_position != (seq, entry_hash) or fingerprint is None:
             return None
