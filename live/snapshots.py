@@ -365,18 +365,6 @@ def _runner_problem(state: LiveState, memory: dict[str, Any] | None, made_under:
     return None
 
 
-def newest_problem(store: SnapshotStore, journal: Journal) -> tuple[str | None, int | None]:
-    """The newest snapshot's checks without decoding it (cheap: a hash of its body and one
-    journal row): ``(why it is rejected or None, its seq or None when there is none)``."""
-    if not store.exists():
-        return None, None
-    row = next(store.newest_first(), None)
-    if row is None:
-        return None, None
-    why = _problem(row, journal)
-    return (None if why is None else f"snapshot at seq {row.seq} rejected: {why}"), row.seq
-
-
 def _problem(row: sa.Row[Any], journal: Journal) -> str | None:
     if row.schema_version not in READABLE_VERSIONS:
         return (f"schema version {row.schema_version}, this code reads "
@@ -421,4 +409,4 @@ def restore_state(journal: Journal, store: SnapshotStore | None) -> Restored:
 __all__ = ["SNAPSHOT_REJECTED", "Restored", "RunnerSnapshot", "SnapshotDecodeError",
            "SnapshotInputError", "SnapshotStore", "decode_snapshot", "decode_state",
            "encode_snapshot", "encode_state", "load_latest", "load_runner_snapshot",
-           "newest_problem", "restore_state", "snapshot_store", "write_snapshot"]
+           "restore_state", "snapshot_store", "write_snapshot"]

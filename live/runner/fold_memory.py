@@ -27,15 +27,12 @@ from live.canonical import sha256_hex
 from live.events import OrderIntended, from_record, to_record
 from live.risk.guardrails import Guardrails
 from live.runner.protection import EntryFill
+from live.snapshots import SnapshotInputError
 
 if TYPE_CHECKING:
     from live.runner.recovery import Recovery
 
 MEMORY_VERSION = 1
-
-
-class FoldMemoryError(ValueError):
-    """A runner's fold memory that cannot be taken (an engine without one)."""
 
 
 def fold_fingerprint(runner: Recovery) -> str | None:
@@ -63,12 +60,12 @@ def fold_memory(runner: Recovery) -> dict[str, Any]:
 
     Raises
     ------
-    FoldMemoryError
+    SnapshotInputError
         The risk engine has no ``memory()`` to take.
     """
     memory = getattr(runner.risk, "memory", None)
     if not callable(memory):
-        raise FoldMemoryError(f"risk engine {type(runner.risk).__name__} keeps no memory a "
+        raise SnapshotInputError(f"risk engine {type(runner.risk).__name__} keeps no memory a "
                               "snapshot can take")
     gate = runner.kill_gate
     return {

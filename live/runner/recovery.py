@@ -76,9 +76,10 @@ class Recovery(RunnerCore):
         and history, then reconcile with the broker; halt unless clean."""
         if self.snapshots is not None:
             self._snapshots_rejected = self.restore_snapshot(self.snapshots.store)
+        resumed_at = self.journal_position[0]
         folded = self.fold_journal()
         if self.snapshots is not None:  # a long fold is snapshotted at once, before trading
-            self.snapshots.after_recovery(self, folded)
+            self.snapshots.after_recovery(self, folded, resumed_at)
         self.finish_recovery()
 
     def restore_snapshot(self, store: SnapshotStore) -> list[str]:

@@ -26,7 +26,6 @@ from live.runner.fold_memory import fold_fingerprint, fold_memory
 from live.snapshots import (
     DEFAULT_KEEP,
     SnapshotStore,
-    newest_problem,
     snapshot_store,
     write_snapshot,
 )
@@ -55,17 +54,11 @@ class SnapshotCadence:
         self._build_follower = follower
         self._follower: Recovery | None = None
 
-    def start(self, journal: Journal) -> str | None:
-        """Note the newest stored snapshot's position; returns why it is not trustworthy
-        (None: it is, or there is none)."""
-        problem, seq = newest_problem(self.store, journal)
-        self.last_seq = seq if problem is None else None
-        return problem
-
-    def after_recovery(self, runner: Recovery, folded: int) -> int | None:
-        """Right after ``runner``'s start fold (``folded`` entries read): snapshot its fold
-        when it read more than ``every_events`` entries; returns the seq written."""
-        self.start(runner.journal)
+    def after_recovery(self, runner: Recovery, folded: int, resumed_at: int) -> int | None:
+        """Right after ``runner``'s start fold, which resumed after the snapshot at seq
+        ``resumed_at`` (0: none, a full fold) and read ``folded`` entries: snapshot the fold
+        when it read more than ``every_events``; returns the seq written."""
+        self.last_seq = resumed_at or None
         if folded <= self.every_events:
             return None
         seq, entry_hash = runner.journal.head()
