@@ -191,7 +191,8 @@ class BookedBroker:
         nets: dict[str, int] = {}
         for (_strategy, symbol), pos in state.positions.items():
             nets[symbol] = nets.get(symbol, 0) + pos.net_qty
-        self._positions = [PositionReport(symbol=s, net_qty=q, avg_price=0.0) for s, q in sorted(nets.items())]
+        self._positions = [PositionReport(symbol=s, net_qty=q, avg_price=0.0)
+                           for s, q in sorted(nets.items())]
 
     def positions(self) -> list[PositionReport]:
         return list(self._positions)

@@ -1,15 +1,52 @@
-"""How one research partition executes: in process, or with Dagster's multiprocess executor
-(each step in its own process, ``dagster_instance.max_concurrent`` at once)."""
+"""How research partitions execute: in process one after another, or fanned out - up to
+``dagster_instance.max_concurrent`` partitions at once, each a Dagster run of the
+multiprocess executor (each step in its own process), launched from a pool of threads that
+only wait on their runs (the work is in the step processes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from stratops.dagster_settings import DagsterInstanceSettings
+
+_P = TypeVar("_P")
+_R = TypeVar("_R")
+
+
+def fan_out(items: Sequence[_P], run: Callable[[int, _P], _R],
+            done: Callable[[int, _R], None], at_once: int) -> list[_R]:
+    """``run(i, item)`` for each item (``i`` from 1), ``at_once`` at a time (1: in order,
+    in this thread); ``done(i, result)`` as each finishes; the results in ``items`` order.
+    An exception of one run is raised after the others finished (none is abandoned)."""
+    if at_once < 1:
+        raise ValueError(f"at_once={at_once!r}: must be >= 1")
+    if at_once == 1 or len(items) < 2:
+        results = []
+        for i, item in enumerate(items, start=1):
+            results.append(run(i, item))
+            done(i, results[-1])
+        return results
+    found: dict[int, _R] = {}
+    with ThreadPoolExecutor(max_workers=min(at_once, len(items)),
+                            thread_name_prefix="research-partition") as pool:
+        futures = {pool.submit(run, i, item): i for i, item in enumerate(items, start=1)}
+        failed: BaseException | None = None
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                found[i] = future.result()
+            except Exception as exc:  # raised below, once every other run has ended
+                failed = failed or exc
+                continue
+            done(i, found[i])
+    if failed is not None:
+        raise failed
+    return [found[i] for i in range(1, len(items) + 1)]
 
 
 def research_job_def() -> dg.JobDefinition:

@@ -1,4 +1,5 @@
-"""Run research partitions in process (Dagster, the project's instance) and summarise them."""
+"""Run research partitions (Dagster, the project's instance: in process, or fanned out over
+processes with the multiprocess executor) and summarise them."""
 
 from __future__ import annotations
 
@@ -51,30 +52,47 @@ def select(research: ResearchSettings, strategies: list[str] | None,
 
 
 def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOutcome]:
-    """Materialise the research assets of each pair, one Dagster run per partition."""
+    """Materialise the research assets of each pair, one Dagster run per partition: one
+    after another in process (``dagster_instance.executor: in_process``), or, with
+    ``multiprocess``, up to ``dagster_instance.max_concurrent`` partitions at once, each a
+    run of the multiprocess executor (its steps in their own processes). Outcomes come back
+    in ``pairs`` order either way."""
     import dagster as dg
 
-    from pipelines.defs.research.partitions import partition_key
     from stratops.definitions import RESEARCH_JOB, build_definitions
-    from stratops.research_fanout import execute_partition
+    from stratops.research_fanout import fan_out
     from stratops.settings import load_settings
 
     executor = load_settings().dagster_instance  # in process, or multiprocess fan-out
     job = build_definitions().resolve_job_def(RESEARCH_JOB)
     instance = dg.DagsterInstance.get()
-    outcomes = []
-    for i, (dataset, strategy) in enumerate(pairs, start=1):
-        # Dagster's own console log would print a step failure with its stack trace;
-        # failures are reported below from the run's events instead.
-        with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."), \
-                execute_partition(job, partition_key(dataset, strategy), instance, executor,
-                                  {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-                                  ) as result:
-            outcome = _outcome(dataset, strategy, result)
+    total = len(pairs)
+
+    def study(i: int, pair: tuple[str, str]) -> StudyOutcome:
+        return _study(job, instance, executor, pair)
+
+    def done(i: int, outcome: StudyOutcome) -> None:
         mark = "[green]ok[/]" if outcome.success else "[red]FAILED[/]"
-        console.print(f"[{i}/{len(pairs)}] {strategy} on {dataset}: {mark}")
-        outcomes.append(outcome)
-    return outcomes
+        console.print(f"[{i}/{total}] {outcome.strategy} on {outcome.dataset}: {mark}")
+
+    at_once = executor.max_concurrent if executor.executor == "multiprocess" else 1
+    what = f"research: {total} partition(s)" + (f", {at_once} at once" if at_once > 1 else "")
+    with console.status(f"{what} ..."):
+        return fan_out(pairs, study, done, at_once)
+
+
+def _study(job: Any, instance: Any, executor: Any, pair: tuple[str, str]) -> StudyOutcome:
+    """One partition's run and its outcome."""
+    from pipelines.defs.research.partitions import partition_key
+    from stratops.research_fanout import execute_partition
+
+    dataset, strategy = pair
+    # Dagster's own console log would print a step failure with its stack trace;
+    # failures are reported from the run's events instead.
+    with execute_partition(job, partition_key(dataset, strategy), instance, executor,
+                           {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+                           ) as result:
+        return _outcome(dataset, strategy, result)
 
 
 def _outcome(dataset: str, strategy: str, result: Any) -> StudyOutcome:

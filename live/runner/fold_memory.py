@@ -19,23 +19,58 @@ it is executed: :func:`restore_fold_memory` reads data into the runner's own obj
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from live.canonical import sha256_hex
 from live.events import OrderIntended, from_record, to_record
+from live.journal import Journal
 from live.risk.guardrails import Guardrails
-from live.runner.protection import EntryFill
-from live.snapshots import SnapshotInputError
-
-if TYPE_CHECKING:
-    from live.runner.recovery import Recovery
+from live.runner.deployments import Deployed
+from live.runner.execution import Executor
+from live.runner.history import SymbolHistory
+from live.runner.protection import EntryFill, Protection
+from live.snapshots import SnapshotInputError, SnapshotStore
+from live.state import LiveState
 
 MEMORY_VERSION = 1
 
 
-def fold_fingerprint(runner: Recovery) -> str | None:
+class FoldedRunner(Protocol):
+    """What this module reads and restores of a runner (:class:`~live.runner.recovery.
+    Recovery`; a protocol, so the runner's rooms and this module import no cycle)."""
+
+    journal: Journal
+    state: LiveState
+    journal_position: tuple[int, str]
+    risk: Any
+    guardrails: Guardrails | None
+    deployed: list[Deployed]
+    max_sessions: int
+    exchange: str
+    history: dict[str, SymbolHistory]
+    executor: Executor
+    protection: Protection
+    entry_traces: set[str]
+    entries: dict[tuple[str, str, object], int]
+    kill_actor: dict[str, tuple[str, str]]
+    kill_gate: Any  # controls.KillGate: newest_kill, used_approvals
+    last_kill_command: int
+    _journaled_alerts: set[tuple[datetime, str, str]]
+    started: dict[str, str]
+    carried: set[tuple[str, str]]
+    retry_exits: set[tuple[str, str]]
+    _folded_symbol: str | None
+
+    def new_history(self, symbol: str) -> SymbolHistory: ...
+
+    def fold_journal(self, upto: int | None = None) -> int: ...
+
+    def restore_snapshot(self, store: SnapshotStore) -> list[str]: ...
+
+
+def fold_fingerprint(runner: FoldedRunner) -> str | None:
     """SHA-256 of what the fold's result depends on besides the journal (None: the risk
     engine keeps a memory this module cannot take, so the runner is never snapshotted)."""
     if not callable(getattr(runner.risk, "memory", None)):
@@ -55,7 +90,7 @@ def fold_fingerprint(runner: Recovery) -> str | None:
     return sha256_hex(orjson.dumps(config, option=orjson.OPT_SORT_KEYS))
 
 
-def fold_memory(runner: Recovery) -> dict[str, Any]:
+def fold_memory(runner: FoldedRunner) -> dict[str, Any]:
     """The runner's fold-derived state (besides ``runner.state``) as plain data.
 
     Raises
@@ -92,7 +127,7 @@ def fold_memory(runner: Recovery) -> dict[str, Any]:
     }
 
 
-def restore_fold_memory(runner: Recovery, memory: dict[str, Any]) -> None:
+def restore_fold_memory(runner: FoldedRunner, memory: dict[str, Any]) -> None:
     """Put :func:`fold_memory`'s data back into a freshly built ``runner`` (its state is
     restored by the caller), in place: the objects other rooms hold stay the same. Every
     part is read before anything is changed, so bad data leaves the runner as it was.
@@ -120,13 +155,14 @@ def restore_fold_memory(runner: Recovery, memory: dict[str, Any]) -> None:
     entry_fill = {(s, sym): EntryFill(trace, trade, datetime.fromisoformat(ts))
                   for s, sym, trace, trade, ts in memory["entry_fill"]}
     fill_ts = {(s, sym): datetime.fromisoformat(ts) for s, sym, ts in memory["fill_ts"]}
-    entries = {(s, sym, date.fromisoformat(day)): int(n) for s, sym, day, n in memory["entries"]}
+    entries: dict[tuple[str, str, object], int] = {
+        (s, sym, date.fromisoformat(day)): int(n) for s, sym, day, n in memory["entries"]}
     kill_actor = {scope: (str(a), str(r)) for scope, (a, r) in memory["kill_actor"].items()}
     alerts = {(datetime.fromisoformat(ts), code, text) for ts, code, text in memory["alerts"]}
     newest_kill = {str(k): int(v) for k, v in memory["newest_kill"].items()}
     pairs = {name: {(s, sym) for s, sym in memory[name]} for name in ("carried", "retry_exits")}
     last_kill, folded_symbol = int(memory["last_kill_command"]), memory["folded_symbol"]
-    runner.risk.restore_memory(memory["risk"])  # type: ignore[attr-defined]  # all or nothing
+    runner.risk.restore_memory(memory["risk"])  # all or nothing
     # nothing below can fail: the parts read above are put in place
     if guard is not None:
         guard.restore(memory["guardrails"])
@@ -149,7 +185,7 @@ def restore_fold_memory(runner: Recovery, memory: dict[str, Any]) -> None:
     runner._folded_symbol = folded_symbol
 
 
-def fold_digest(runner: Recovery) -> str:
+def fold_digest(runner: FoldedRunner) -> str:
     """SHA-256 of everything the fold rebuilt - the state and :func:`fold_memory`, in a
     canonical form: a restart from a snapshot plus the tail must equal a full fold on it
     (the test and ``benchmarks/snapshot_restart.py`` compare it)."""

@@ -38,7 +38,7 @@ from live.orders.products import MIS
 from live.orders.rules import OrderRules
 from live.risk.handler import RiskHandler
 from live.runner.broker_reconciliation import reconcile
-from live.runner.controls import KILL_COMMAND_ALERT, command_of
+from live.runner.controls import KILL_COMMAND_ALERT, KillGate, command_of
 from live.runner.core import RunnerCore
 from live.runner.feed import FeedBar
 from live.runner.fold_memory import fold_fingerprint, restore_fold_memory
@@ -58,6 +58,9 @@ class Recovery(RunnerCore):
     carried: set[tuple[str, str]]  # positions open at a session's start: exited at its close
     entries: dict[tuple[str, str, object], int]
     last_kill_command: int
+    kill_gate: KillGate  # the rooms' attributes the fold rebuilds (Controls, BrokerRefusals)
+    kill_actor: dict[str, tuple[str, str]]
+    retry_exits: set[tuple[str, str]]
     _folded_symbol: str | None  # the symbol of the last journaled bar
     journal_position: tuple[int, str] = (0, GENESIS)  # (seq, hash) of the last row folded
     # False after a hot-standby takeover: an intent the deposed leader journaled and the

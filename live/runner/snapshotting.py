@@ -19,10 +19,9 @@ its fold is written. Without a factory the snapshots hold the state alone (enoug
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from live.journal import Journal
-from live.runner.fold_memory import fold_fingerprint, fold_memory
+from live.runner.fold_memory import FoldedRunner, fold_fingerprint, fold_memory
 from live.snapshots import (
     DEFAULT_KEEP,
     SnapshotStore,
@@ -30,9 +29,6 @@ from live.snapshots import (
     write_snapshot,
 )
 from live.state import LiveState
-
-if TYPE_CHECKING:
-    from live.runner.recovery import Recovery
 
 DEFAULT_EVERY_EVENTS = 20_000
 
@@ -44,7 +40,7 @@ class SnapshotCadence:
 
     def __init__(self, journal: Journal, *, every_events: int = DEFAULT_EVERY_EVENTS,
                  keep: int = DEFAULT_KEEP,
-                 follower: Callable[[], Recovery] | None = None) -> None:
+                 follower: Callable[[], FoldedRunner] | None = None) -> None:
         if every_events < 1:
             raise ValueError(f"snapshots every_events={every_events!r}: must be >= 1")
         self.store: SnapshotStore = snapshot_store(journal, keep=keep)
@@ -52,9 +48,9 @@ class SnapshotCadence:
         self.last_seq: int | None = None  # the seq of the last snapshot written or found
         self.written = 0
         self._build_follower = follower
-        self._follower: Recovery | None = None
+        self._follower: FoldedRunner | None = None
 
-    def after_recovery(self, runner: Recovery, folded: int, resumed_at: int) -> int | None:
+    def after_recovery(self, runner: FoldedRunner, folded: int, resumed_at: int) -> int | None:
         """Right after ``runner``'s start fold, which resumed after the snapshot at seq
         ``resumed_at`` (0: none, a full fold) and read ``folded`` entries: snapshot the fold
         when it read more than ``every_events``; returns the seq written."""
@@ -84,7 +80,7 @@ class SnapshotCadence:
         follower.fold_journal(upto=seq)  # exactly the head read above
         return self._write_fold(follower, seq, entry_hash)
 
-    def _follow(self) -> Recovery:
+    def _follow(self) -> FoldedRunner:
         """The follower, built at its first use from the newest trusted snapshot."""
         if self._follower is None:
             assert self._build_follower is not None
@@ -93,7 +89,7 @@ class SnapshotCadence:
             self._follower = follower
         return self._follower
 
-    def _write_fold(self, folded: Recovery, seq: int, entry_hash: str) -> int | None:
+    def _write_fold(self, folded: FoldedRunner, seq: int, entry_hash: str) -> int | None:
         """Snapshot ``folded`` (a runner right after a fold) when it stands at ``seq``."""
         fingerprint = fold_fingerprint(folded)
         if seq == 0 or folded.journal_position != (seq, entry_hash) or fingerprint is None:

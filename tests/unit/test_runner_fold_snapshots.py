@@ -20,8 +20,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from live.events import AlertRaised, KillSwitchChanged, OrderRejected, OrderSubmitted, \
-    ParentOrderStarted, TradeExited
+from live.events import (
+    AlertRaised,
+    KillSwitchChanged,
+    OrderRejected,
+    OrderSubmitted,
+    ParentOrderStarted,
+    TradeExited,
+)
 from live.governance.kill import KillCommand
 from live.risk.guardrails import Guardrails
 from live.risk.limits import load_risk_limits
@@ -244,7 +250,7 @@ def test_runner_restart_under_another_configuration_folds_everything(
 
 def test_runner_restart_over_runner_memory_that_does_not_decode_leaves_the_runner_unchanged(
         copied: tuple[Stores, Make, str]) -> None:
-    stores, make, full = copied
+    _, make, full = copied
     folded = make()
     folded.fold_journal(upto=100)
     memory = fold_memory(folded)
