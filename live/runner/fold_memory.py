@@ -24,12 +24,12 @@ from typing import Any, Protocol
 import orjson
 
 from live.canonical import sha256_hex
-from live.events import OrderIntended, from_record, to_record
 from live.journal import Journal
 from live.risk.guardrails import Guardrails
 from live.runner.deployments import Deployed
 from live.runner.execution import Executor
 from live.runner.history import SymbolHistory
+from live.runner.intent_book import IntentBook
 from live.runner.protection import EntryFill, Protection
 from live.snapshots import SnapshotInputError, SnapshotStore
 from live.state import LiveState
@@ -106,7 +106,7 @@ def fold_memory(runner: FoldedRunner) -> dict[str, Any]:
     return {
         "version": MEMORY_VERSION,
         "history": {s: h.memory() for s, h in runner.history.items()},
-        "intents": [to_record(i) for i in runner.executor.intents.values()],
+        "intents": runner.executor.intents.records(),
         "risk": memory(),
         "guardrails": None if runner.guardrails is None else runner.guardrails.memory(),
         "entry_fill": [[s, sym, f.trace_id, f.trade_id, f.ts.isoformat()]
@@ -145,10 +145,8 @@ def restore_fold_memory(runner: FoldedRunner, memory: dict[str, Any]) -> None:
         history = runner.new_history(symbol)
         history.restore(data)
         histories[symbol] = history
-    intents = [from_record(r) for r in memory["intents"]]
-    wrong = next((i for i in intents if not isinstance(i, OrderIntended)), None)
-    if wrong is not None:
-        raise ValueError(f"an intent row is a {type(wrong).__name__}")
+    intents = IntentBook()  # records, decoded when one is asked for
+    intents.restore(memory["intents"])
     guard = runner.guardrails
     if guard is not None:  # read into a scratch copy first: a bad shape raises here
         Guardrails(guard.limits, guard.capital, costs=guard.costs).restore(memory["guardrails"])
@@ -167,8 +165,7 @@ def restore_fold_memory(runner: FoldedRunner, memory: dict[str, Any]) -> None:
     if guard is not None:
         guard.restore(memory["guardrails"])
     runner.history.update(histories)
-    runner.executor.intents.update((i.client_key, i) for i in intents
-                                   if isinstance(i, OrderIntended))
+    runner.executor.intents.restore(intents.records())
     runner.protection.entry_fill.update(entry_fill)
     runner.protection.fill_ts.update(fill_ts)
     runner.entry_traces.update(memory["entry_traces"])  # the set the protection holds
