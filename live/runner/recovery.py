@@ -74,16 +74,26 @@ class Recovery(RunnerCore):
 
     _snapshots_rejected: list[str]  # why snapshots were passed over at this start
 
+    _resumed_at: int = 0  # the seq of the snapshot the fold started from (0: none)
+
     def recover(self) -> None:
         """Fold the journal (from the newest trusted snapshot when there is one) into state
         and history, then reconcile with the broker; halt unless clean."""
-        if self.snapshots is not None:
-            self._snapshots_rejected = self.restore_snapshot(self.snapshots.store)
-        resumed_at = self.journal_position[0]
-        folded = self.fold_journal()
+        self.resume_from_snapshot()
+        self.fold_journal()
         if self.snapshots is not None:  # a long fold is snapshotted at once, before trading
-            self.snapshots.after_recovery(self, folded, resumed_at)
+            self.snapshots.after_recovery(self, self.journal_position[0] - self._resumed_at,
+                                          self._resumed_at)
         self.finish_recovery()
+
+    def resume_from_snapshot(self) -> None:
+        """Before the first fold (a start, or a hot standby starting to follow), with
+        snapshots configured: start from the newest trusted one; the ones passed over are
+        alerted by :meth:`finish_recovery`. Nothing once the fold has begun."""
+        if self.snapshots is None or self.journal_position[0] or self.state.events_applied:
+            return
+        self._snapshots_rejected = self.restore_snapshot(self.snapshots.store)
+        self._resumed_at = self.journal_position[0]
 
     def restore_snapshot(self, store: SnapshotStore) -> list[str]:
         """Before the first fold: take the newest trusted snapshot made under this runner's
