@@ -69,9 +69,23 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
         console.print(f"[{i}/{total}] {record['strategy']} on {record['dataset']}: {mark}")
 
     at_once = executor.max_concurrent if executor.executor == "multiprocess" else 1
+    if at_once > 1 and total > 1:  # the stores made once, here, not raced for by workers
+        _prepare_stores()
     what = f"research: {total} partition(s)" + (f", {at_once} at once" if at_once > 1 else "")
     with console.status(f"{what} ..."):
         return [outcome_of(r) for r in fan_out(pairs, study, done, at_once)]
+
+
+def _prepare_stores() -> None:
+    """The Dagster instance's storage and the MLflow store, created (migrated) before the
+    fan-out's worker processes open them at the same time."""
+    import dagster as dg
+
+    from stratops.governance_ops import registry
+    from stratops.settings import load_settings
+
+    dg.DagsterInstance.get().get_runs(limit=1)
+    registry(load_settings()).prepare_store()
 
 
 def study(pair: tuple[str, str]) -> dict[str, Any]:
