@@ -1,56 +1,16 @@
-"""How research partitions execute: in process one after another, or fanned out - up to
-``dagster_instance.max_concurrent`` partitions at once, each a Dagster run of the
-multiprocess executor (each step in its own process), launched from a pool of worker
-processes (spawned: one Dagster run per worker at a time - Dagster's run setup reconfigures
-Python's logging and deadlocks when two runs start in threads of one process)."""
+"""How one research partition executes: in process, or with Dagster's multiprocess executor
+(each step in its own process, ``dagster_instance.max_concurrent`` at once). Partitions fan
+out over worker processes with :func:`stratops.partition_pool.fan_out`."""
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import dagster as dg
 
 from stratops.dagster_settings import DagsterInstanceSettings
-
-_P = TypeVar("_P")
-_R = TypeVar("_R")
-
-
-def fan_out(items: Sequence[_P], run: Callable[[_P], _R],
-            done: Callable[[int, _R], None], at_once: int) -> list[_R]:
-    """``run(item)`` for each item, ``at_once`` at a time in spawned worker processes (1:
-    in order, in this process; ``run`` is then a module-level function and its result plain
-    data); ``done(i, result)`` (``i`` from 1) as each finishes; the results in ``items``
-    order. An exception of one run is raised after the others finished (none abandoned)."""
-    if at_once < 1:
-        raise ValueError(f"at_once={at_once!r}: must be >= 1")
-    if at_once == 1 or len(items) < 2:
-        results = []
-        for i, item in enumerate(items, start=1):
-            results.append(run(item))
-            done(i, results[-1])
-        return results
-    found: dict[int, _R] = {}
-    with ProcessPoolExecutor(max_workers=min(at_once, len(items)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run, item): i for i, item in enumerate(items, start=1)}
-        failed: BaseException | None = None
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                found[i] = future.result()
-            except Exception as exc:  # raised below, once every other run has ended
-                failed = failed or exc
-                continue
-            done(i, found[i])
-    if failed is not None:
-        raise failed
-    return [found[i] for i in range(1, len(items) + 1)]
-
 
 def research_job_def() -> dg.JobDefinition:
     """The research job of the current project settings (what a step process rebuilds)."""

@@ -58,7 +58,7 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
     ``multiprocess``, up to ``dagster_instance.max_concurrent`` partitions at once, each a
     run of the multiprocess executor (its steps in their own processes) started by a worker
     process of its own. Outcomes come back in ``pairs`` order either way."""
-    from stratops.research_fanout import fan_out
+    from stratops.partition_pool import fan_out
     from stratops.settings import load_settings
 
     executor = load_settings().dagster_instance  # in process, or multiprocess fan-out

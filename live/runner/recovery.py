@@ -74,7 +74,7 @@ class Recovery(RunnerCore):
 
     _snapshots_rejected: list[str]  # why snapshots were passed over at this start
 
-    _resumed_at: int = 0  # the seq of the snapshot the fold started from (0: none)
+    resumed_at: int = 0  # the seq of the snapshot the fold started from (0: a full fold)
 
     def recover(self) -> None:
         """Fold the journal (from the newest trusted snapshot when there is one) into state
@@ -82,8 +82,8 @@ class Recovery(RunnerCore):
         self.resume_from_snapshot()
         self.fold_journal()
         if self.snapshots is not None:  # a long fold is snapshotted at once, before trading
-            self.snapshots.after_recovery(self, self.journal_position[0] - self._resumed_at,
-                                          self._resumed_at)
+            self.snapshots.after_recovery(self, self.journal_position[0] - self.resumed_at,
+                                          self.resumed_at)
         self.finish_recovery()
 
     def resume_from_snapshot(self) -> None:
@@ -93,7 +93,7 @@ class Recovery(RunnerCore):
         if self.snapshots is None or self.journal_position[0] or self.state.events_applied:
             return
         self._snapshots_rejected = self.restore_snapshot(self.snapshots.store)
-        self._resumed_at = self.journal_position[0]
+        self.resumed_at = self.journal_position[0]
 
     def restore_snapshot(self, store: SnapshotStore) -> list[str]:
         """Before the first fold: take the newest trusted snapshot made under this runner's
