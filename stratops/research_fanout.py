@@ -12,6 +12,7 @@ import dagster as dg
 
 from stratops.dagster_settings import DagsterInstanceSettings
 
+
 def research_job_def() -> dg.JobDefinition:
     """The research job of the current project settings (what a step process rebuilds)."""
     from stratops.definitions import RESEARCH_JOB, build_definitions
