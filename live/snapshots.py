@@ -13,6 +13,12 @@ or a full fold, is used instead. :func:`restore_state` folds the tail from ``seq
 every chain check of :meth:`~live.journal.Journal.read_checked`, starting from the
 snapshot's ``entry_hash``: the tail is checked; the prefix stands on the anchor (the signed
 checkpoints of :mod:`live.checkpoints` still cover it in ``stratops journal verify``).
+
+Schema 3 (this code's) holds, beside the state, the runner's *fold memory* - everything else
+a runner rebuilds from its journal (:mod:`live.runner.fold_memory`) - and the fingerprint of
+the configuration it was folded under; :func:`load_runner_snapshot` gives a restarting runner
+the newest one made under its own configuration. Schema 2 (the state alone) is still read by
+:func:`load_latest` (replay); a runner passes it over and folds the whole journal.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_research_fan_out_runs_the_partitions_at_once_in_step_processes(
         both: tuple[list[dict], Path, list[dict]]) -> None:
     _, root, fanned = both
     with dg.DagsterInstance.from_config(str(root / ".dagster")) as instance:
-        runs = {r.run_id: r for r in instance.get_run_records()}
+        runs = {r.dagster_run.run_id: r for r in instance.get_run_records()}
         spans = [(runs[s["run_id"]].start_time, runs[s["run_id"]].end_time) for s in fanned]
         workers = instance.get_records_for_run(
             fanned[0]["run_id"], of_type=dg.DagsterEventType.STEP_WORKER_STARTED).records
