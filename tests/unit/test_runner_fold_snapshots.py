@@ -199,6 +199,11 @@ def test_runner_session_with_a_follower_snapshots_a_restart_equal_to_a_full_fold
         assert fold_digest(runner) == full
         with store.engine.begin() as conn:
             conn.execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.seq == seq))
+    runner = make(SnapshotCadence(stores.journal(), every_events=EVERY))
+    runner.recover()  # the start path itself: from the oldest one left, no alert
+    assert runner.resumed_at == seqs[0]
+    assert not [m for m in stores.messages(AlertRaised)
+                if m.code == SNAPSHOT_REJECTED]  # type: ignore[attr-defined]
 
 
 def test_runner_restart_with_a_wrong_hash_snapshot_folds_everything(
