@@ -3,8 +3,9 @@ and whether they register the same numbers (they must: every random process is s
 
 Workload: ``stratops research run`` of two strategies (ema_cross, range_breakout) on the
 synthetic NSE year, each executor in its own fresh copy of this project (datasets taken from
-``data/``: run ``dvc repro`` first). The multiprocess executor runs each step in its own
-process (``dagster_instance.max_concurrent`` at once), so it pays a process start per step.
+``data/``: run ``dvc repro`` first). With ``multiprocess`` the two partitions run at once
+(``dagster_instance.max_concurrent`` 2), each a run of the multiprocess executor that runs
+each step in its own process, so it pays a process start per step.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/research_fanout.py`` (about 3 minutes on 2
 cores; measured: in process 56.9 s, multiprocess 114.2 s, ratio 2.01, identical metrics).
