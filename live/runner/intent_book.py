@@ -6,7 +6,7 @@ orders, slices, fills), not the tens of thousands a long journal holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from live.events import OrderIntended, from_record_trusted, to_record
@@ -35,13 +35,6 @@ class IntentBook:
         if isinstance(found, dict):
             found = self._by_key[key] = _intent(found)
         return found
-
-    def values(self) -> Iterator[OrderIntended]:
-        """Every intent, in intent order (each decoded)."""
-        for key in list(self._by_key):
-            intent = self.get(key)
-            assert intent is not None
-            yield intent
 
     def records(self) -> list[dict[str, Any]]:
         """Every intent as its journal record, in intent order (a snapshot's part)."""

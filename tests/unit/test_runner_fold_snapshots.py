@@ -34,6 +34,7 @@ from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build, cost_rates
 from live.runner.fold_memory import fold_digest, fold_fingerprint, fold_memory
+from live.runner.intent_book import IntentBook
 from live.runner.runner import Runner
 from live.runner.snapshotting import SnapshotCadence
 from live.snapshots import (
@@ -267,3 +268,20 @@ def test_runner_restart_over_runner_memory_that_does_not_decode_leaves_the_runne
     runner, rejected = restart(make)
     assert len(rejected) == 1 and "runner memory does not decode" in rejected[0]
     assert fold_digest(runner) == full
+
+
+def test_runner_restored_intents_decode_to_the_journaled_ones(
+        copied: tuple[Stores, Make, str]) -> None:
+    stores, make, _ = copied
+    snapshot_at(make, stores.journal().head()[0])
+    restored, _ = restart(make)
+    folded = make()
+    folded.fold_journal()
+    keys = [r["fields"]["client_key"] for r in folded.executor.intents.records()]
+    assert len(keys) >= 4
+    assert all(restored.executor.intents.get(k) == folded.executor.intents.get(k) for k in keys)
+
+
+def test_intent_book_refuses_a_record_that_is_not_an_intent() -> None:
+    with pytest.raises(ValueError, match="not an OrderIntended"):
+        IntentBook().restore([{"kind": "BarClosed", "fields": {"client_key": "k"}}])
