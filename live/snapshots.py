@@ -13,6 +13,12 @@ or a full fold, is used instead. :func:`restore_state` folds the tail from ``seq
 every chain check of :meth:`~live.journal.Journal.read_checked`, starting from the
 snapshot's ``entry_hash``: the tail is checked; the prefix stands on the anchor (the signed
 checkpoints of :mod:`live.checkpoints` still cover it in ``stratops journal verify``).
+
+Schema 3 (this code's) holds, beside the state, the runner's *fold memory* - everything else
+a runner rebuilds from its journal (:mod:`live.runner.fold_memory`) - and the fingerprint of
+the configuration it was folded under; :func:`load_runner_snapshot` gives a restarting runner
+the newest one made under its own configuration. Schema 2 (the state alone) is still read by
+:func:`load_latest` (replay); a runner passes it over and folds the whole journal.
 """
 
 from __future__ import annotations
@@ -47,7 +53,10 @@ from strategies.errors import StratopsError
 
 _M = TypeVar("_M", bound=Message)
 
-SCHEMA_VERSION = 3  # 2: the execution algos' parent orders; 3: order flow (OTR)
+# 2: the execution algos' parent orders; 3: the runner's fold memory and the state's order
+# flow (OTR counts)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = frozenset({2, 3})  # a schema-2 body is a bare state: replay reads it
 DEFAULT_KEEP = 3
 SNAPSHOT_REJECTED = "snapshot_rejected"  # the alert code a rejected snapshot is journaled as
 
@@ -109,10 +118,11 @@ class SnapshotStore:
         """Whether the table exists (readers never create it)."""
         return sa.inspect(self.engine).has_table(SNAPSHOTS.name)
 
-    def put(self, seq: int, entry_hash: str, body: bytes) -> None:
+    def put(self, seq: int, entry_hash: str, body: bytes, *,
+            schema_version: int = SCHEMA_VERSION) -> None:
         """Store one snapshot (replacing one at the same seq) and drop all but the newest
         ``keep``, in one transaction."""
-        row = {"seq": seq, "entry_hash": entry_hash, "schema_version": SCHEMA_VERSION,
+        row = {"seq": seq, "entry_hash": entry_hash, "schema_version": schema_version,
                "content_hash": sha256_hex(body), "body": body}
         with self.engine.begin() as conn:
             conn.execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.seq == seq))
@@ -140,8 +150,22 @@ def snapshot_store(journal: Journal, *, keep: int = DEFAULT_KEEP) -> SnapshotSto
 # --- encoding -----------------------------------------------------------------------------
 
 def encode_state(state: LiveState) -> bytes:
-    """The compact JSON body of ``state`` (rows of values in dataclass field order)."""
-    payload = {
+    """The compact JSON body of ``state`` alone (schema 2's body: rows of values in
+    dataclass field order)."""
+    return orjson.dumps(_state_payload(state))
+
+
+def encode_snapshot(state: LiveState, runner: dict[str, Any] | None = None,
+                    fingerprint: str | None = None) -> bytes:
+    """A schema-3 body: ``state`` and, when given, the runner's fold memory
+    (:mod:`live.runner.fold_memory`) with the fingerprint of the configuration it was
+    folded under."""
+    return orjson.dumps({"state": _state_payload(state), "runner": runner,
+                         "fingerprint": fingerprint})
+
+
+def _state_payload(state: LiveState) -> dict[str, Any]:
+    return {
         "positions": [[s, sym, p.net_qty, p.avg_price, p.realised_pnl_inr, p.tradingsymbol,
                        _iso(p.expiry)] for (s, sym), p in state.positions.items()],
         "orders": [[_iso(getattr(o, name)) if name == "expiry" else getattr(o, name)
@@ -162,11 +186,23 @@ def encode_state(state: LiveState) -> bytes:
                         c.cancellations, c.trades]
                        for (s, sym, day), c in state.order_flow.items()],
     }
-    return orjson.dumps(payload)
 
 
 def decode_state(body: bytes) -> LiveState:
-    """The :class:`LiveState` an :func:`encode_state` body stands for.
+    """The :class:`LiveState` an :func:`encode_state` or :func:`encode_snapshot` body
+    stands for.
+
+    Raises
+    ------
+    SnapshotDecodeError
+        The body does not have the shape this version writes.
+    """
+    return decode_snapshot(body)[0]
+
+
+def decode_snapshot(body: bytes) -> tuple[LiveState, dict[str, Any] | None, str | None]:
+    """``(state, runner fold memory or None, its configuration fingerprint or None)`` of a
+    schema-2 or schema-3 body (the memory stays data: its reader is the runner's).
 
     Raises
     ------
@@ -176,7 +212,10 @@ def decode_state(body: bytes) -> LiveState:
     collecting = gc.isenabled()
     gc.disable()  # tens of thousands of small objects and no cycles: skip the scans
     try:
-        return _decode(orjson.loads(body))
+        payload = orjson.loads(body)
+        if "state" not in payload:  # schema 2: the state alone
+            return _decode(payload), None, None
+        return _decode(payload["state"]), payload["runner"], payload["fingerprint"]
     except (orjson.JSONDecodeError, EventDecodeError, KeyError, TypeError, ValueError) as exc:
         raise SnapshotDecodeError(f"snapshot body does not decode: "
                                   f"{type(exc).__name__}: {exc}") from None
@@ -247,8 +286,10 @@ def _day(value: str | None) -> date | None:
 
 # --- writing and loading ------------------------------------------------------------------
 
-def write_snapshot(state: LiveState, seq: int, entry_hash: str, store: SnapshotStore) -> int:
-    """Store ``state`` as the fold of journal entries 1..``seq`` (``entry_hash``: the chain
+def write_snapshot(state: LiveState, seq: int, entry_hash: str, store: SnapshotStore, *,
+                   runner: dict[str, Any] | None = None, fingerprint: str | None = None) -> int:
+    """Store ``state`` (and ``runner``, the runner's fold memory under configuration
+    ``fingerprint``) as the fold of journal entries 1..``seq`` (``entry_hash``: the chain
     hash of entry ``seq``); returns the body's size in bytes.
 
     Raises
@@ -259,7 +300,7 @@ def write_snapshot(state: LiveState, seq: int, entry_hash: str, store: SnapshotS
     if state.events_applied != seq or seq < 1:
         raise SnapshotInputError(f"state folded {state.events_applied} events but the snapshot "
                                  f"would stand for journal seq {seq}: not written")
-    body = encode_state(state)
+    body = encode_snapshot(state, runner, fingerprint)
     store.create()
     store.put(seq, entry_hash, body)
     return len(body)
@@ -288,21 +329,60 @@ def load_latest(store: SnapshotStore, journal: Journal
     return None, rejected
 
 
-def newest_problem(store: SnapshotStore, journal: Journal) -> tuple[str | None, int | None]:
-    """The newest snapshot's checks without decoding it (cheap: a hash of its body and one
-    journal row): ``(why it is rejected or None, its seq or None when there is none)``."""
+@dataclass(frozen=True, slots=True)
+class RunnerSnapshot:
+    """A trusted snapshot a runner can restart from: its state, its fold memory and the
+    journal position (``seq``, ``entry_hash``) both stand for."""
+
+    state: LiveState
+    memory: dict[str, Any]
+    seq: int
+    entry_hash: str
+
+
+def load_runner_snapshot(store: SnapshotStore, journal: Journal, fingerprint: str
+                         ) -> tuple[RunnerSnapshot | None, list[str]]:
+    """The newest snapshot a runner under configuration ``fingerprint`` can restart from
+    (None: none) and why each newer one was passed over: the checks of
+    :func:`load_latest`, plus a schema-2 snapshot (no runner memory), one written without
+    the runner's memory, or under another configuration (deployed versions, history depth,
+    risk engine, guardrails)."""
+    rejected: list[str] = []
     if not store.exists():
-        return None, None
-    row = next(store.newest_first(), None)
-    if row is None:
-        return None, None
-    why = _problem(row, journal)
-    return (None if why is None else f"snapshot at seq {row.seq} rejected: {why}"), row.seq
+        return None, rejected
+    for row in store.newest_first():
+        why = _problem(row, journal)
+        if why is None and row.schema_version < SCHEMA_VERSION:
+            why = f"schema {row.schema_version} holds no runner memory (a full fold instead)"
+        if why is None:
+            try:
+                state, memory, made_under = decode_snapshot(row.body)
+            except SnapshotDecodeError as exc:
+                why = str(exc)
+            else:
+                why = _runner_problem(state, memory, made_under, row.seq, fingerprint)
+                if why is None and memory is not None:
+                    return RunnerSnapshot(state, memory, row.seq, row.entry_hash), rejected
+        rejected.append(f"snapshot at seq {row.seq} rejected: {why}")
+    return None, rejected
+
+
+def _runner_problem(state: LiveState, memory: dict[str, Any] | None, made_under: str | None,
+                    seq: int, fingerprint: str) -> str | None:
+    if memory is None:
+        return "it holds no runner memory (written without a follower fold)"
+    if made_under != fingerprint:
+        return ("it was folded under another runner configuration (deployed versions, "
+                "history depth, risk engine or guardrails changed)")
+    if state.events_applied != seq:
+        return f"it folded {state.events_applied} events, not {seq}"
+    return None
 
 
 def _problem(row: sa.Row[Any], journal: Journal) -> str | None:
-    if row.schema_version != SCHEMA_VERSION:
-        return f"schema version {row.schema_version}, this code reads {SCHEMA_VERSION}"
+    if row.schema_version not in READABLE_VERSIONS:
+        return (f"schema version {row.schema_version}, this code reads "
+                f"{sorted(READABLE_VERSIONS)}")
     if sha256_hex(row.body) != row.content_hash:
         return "content hash mismatch (the body was altered or damaged)"
     stored = dict(journal.hashes(row.seq, row.seq))
@@ -340,6 +420,7 @@ def restore_state(journal: Journal, store: SnapshotStore | None) -> Restored:
     return Restored(state, None if loaded is None else seq, tail, rejected)
 
 
-__all__ = ["SNAPSHOT_REJECTED", "Restored", "SnapshotDecodeError", "SnapshotInputError",
-           "SnapshotStore", "decode_state", "encode_state", "load_latest", "newest_problem",
+__all__ = ["SNAPSHOT_REJECTED", "Restored", "RunnerSnapshot", "SnapshotDecodeError",
+           "SnapshotInputError", "SnapshotStore", "decode_snapshot", "decode_state",
+           "encode_snapshot", "encode_state", "load_latest", "load_runner_snapshot",
            "restore_state", "snapshot_store", "write_snapshot"]

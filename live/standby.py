@@ -69,6 +69,8 @@ class _Follows(Protocol):
     journal_position: tuple[int, str]
     resend_unsent_intents: bool
 
+    def resume_from_snapshot(self) -> None: ...
+
     def fold_journal(self) -> int: ...
 
 
@@ -97,6 +99,7 @@ class Standby:
         """Fold new journal rows until the lease is taken; then fold the rest and wait out
         the deposed leader's window. The lease is renewed from then on."""
         followed = 0
+        self.runner.resume_from_snapshot()  # the newest trusted state snapshot, then the tail
         while True:
             followed += self.runner.fold_journal()
             taken = self.lead_now()
@@ -109,6 +112,7 @@ class Standby:
         """Take the lease if it is free (None while another holds it), renew it from now
         on, wait out the deposed leader's window and fold the journal to its end."""
         started = self._monotonic()
+        self.runner.resume_from_snapshot()  # (nothing once the fold has begun)
         acquired = self.lease.try_acquire()
         if acquired is None:
             return None

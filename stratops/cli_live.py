@@ -79,6 +79,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
              strategy: list[str] | None, candidates: bool, speed: float, out: Console,
              broker: str | None, standby: bool, observability: Any) -> dict[str, Any]:
     from live.runner.feed import replay_bars
+    from live.runner.fold_memory import fold_digest
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
     from stratops.alerts_ops import alert_delivery
@@ -104,6 +105,11 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     except RunnerHalted as exc:
         out.print(f"[red]HALTED[/]: {exc}")
         raise typer.Exit(EXIT_FAILED) from None
+    recovered = fold_digest(runner)  # compare across restarts, leader and standby
+    origin = f"the snapshot at seq {runner.resumed_at:,} + " if runner.resumed_at else \
+        "a full fold of "
+    out.print(f"recovered from {origin}{before - runner.resumed_at:,} journal entries; runner "
+              f"state digest {recovered[:16]}...", markup=False, highlight=False)
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
@@ -146,7 +152,8 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
         "bars": summary.bars, "intents": summary.intents, "fills": summary.fills,
         "denials": summary.denials, "alerts": [str(a) for a in summary.alerts],
         "positions": positions, "journal_seq": seq, "journal_head": head,
-        "state_hash": digest,
+        "state_hash": digest, "recovered_from_snapshot_seq": runner.resumed_at or None,
+        "recovered_digest": recovered,
     }
 
 

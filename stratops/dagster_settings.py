@@ -20,7 +20,9 @@ class DagsterInstanceSettings(BaseModel):
         "STRATOPS_DAGSTER_PG_URL", pattern=r"^[A-Z_][A-Z0-9_]{0,127}$",
         description="the environment variable holding postgresql://user:pass@host:port/db")
     executor: Literal["in_process", "multiprocess"] = Field(
-        "in_process", description="research partitions: one process, or each step in its "
-                                  "own process (Dagster's multiprocess executor)")
+        "in_process", description="research partitions: one after another in this process, "
+                                  "or fanned out - max_concurrent partitions at once, each "
+                                  "a run of Dagster's multiprocess executor")
     max_concurrent: int = Field(2, ge=1, le=64,
-                                description="multiprocess: steps at once (default: 2 cores)")
+                                description="multiprocess: partitions at once, and steps at "
+                                            "once in each (default: 2 cores)")

@@ -286,27 +286,34 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         costs = cost_rates(deployed)
     except ValueError as exc:
         raise LiveSetupError(f"{mode} refused: no cost rates to net P&L with: {exc}") from exc
-    runner = Runner(journal=journal, broker=exchange,
-                    deployed=deployed, mode=mode, clock=utc_now, market=market,
-                    policy=policy, max_sessions=settings.live.max_history_sessions,
-                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
-                                            compliance=compliance_setup.controls(compliance)),
-                    guardrails=Guardrails(limits, capital, costs=costs),
-                    kill_commands=lambda last: verified_commands(engine, directory, last,
-                                                                 clock=utc_now),
-                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
-                    order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
-                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
-                    retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
-                                    monotonic_s=time.monotonic),
-                    snapshots=SnapshotCadence(  # the folded state every N entries
-                        journal, every_events=settings.live.snapshots.every_events,
-                        keep=settings.live.snapshots.keep),
-                    transport=transport,
-                    anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
-                    playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
-                    surveillance=_surveillance(settings),
-                    drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
+
+    def build(snapshots: SnapshotCadence | None) -> Runner:
+        """The runner (and, with ``snapshots=None``, its never-trading snapshot follower:
+        the same configuration, a risk engine and guardrails of its own, its bus in
+        process)."""
+        return Runner(journal=journal, broker=exchange,
+                      deployed=deployed, mode=mode, clock=utc_now, market=market,
+                      policy=policy, max_sessions=settings.live.max_history_sessions,
+                      risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
+                                              compliance=compliance_setup.controls(compliance)),
+                      guardrails=Guardrails(limits, capital, costs=costs),
+                      kill_commands=lambda last: verified_commands(engine, directory, last,
+                                                                   clock=utc_now),
+                      insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
+                      order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
+                      price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
+                      retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
+                                      monotonic_s=time.monotonic),
+                      snapshots=snapshots,
+                      transport=None if snapshots is None else transport,
+                      anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
+                      playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
+                      surveillance=_surveillance(settings),
+                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
+
+    runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
+        journal, every_events=settings.live.snapshots.every_events,
+        keep=settings.live.snapshots.keep, follower=lambda: build(None)))
     if observability is not None:  # after the journal and the fold: what was made durable
         from stratops.observability_ops import risk_rows
 

@@ -1,5 +1,6 @@
 """How one research partition executes: in process, or with Dagster's multiprocess executor
-(each step in its own process, ``dagster_instance.max_concurrent`` at once)."""
+(each step in its own process, ``dagster_instance.max_concurrent`` at once). Partitions fan
+out over worker processes with :func:`stratops.partition_pool.fan_out`."""
 
 from __future__ import annotations
 

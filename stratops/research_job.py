@@ -1,7 +1,9 @@
-"""Run research partitions in process (Dagster, the project's instance) and summarise them."""
+"""Run research partitions (Dagster, the project's instance: in process, or fanned out over
+processes with the multiprocess executor) and summarise them."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,44 @@ def select(research: ResearchSettings, strategies: list[str] | None,
 
 
 def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOutcome]:
-    """Materialise the research assets of each pair, one Dagster run per partition."""
+    """Materialise the research assets of each pair, one Dagster run per partition: one
+    after another in process (``dagster_instance.executor: in_process``), or, with
+    ``multiprocess``, up to ``dagster_instance.max_concurrent`` partitions at once, each a
+    run of the multiprocess executor (its steps in their own processes) started by a worker
+    process of its own. Outcomes come back in ``pairs`` order either way."""
+    from stratops.partition_pool import fan_out
+    from stratops.settings import load_settings
+
+    executor = load_settings().dagster_instance  # in process, or multiprocess fan-out
+    total = len(pairs)
+
+    def done(i: int, record: dict[str, Any]) -> None:
+        mark = "[green]ok[/]" if outcome_of(record).success else "[red]FAILED[/]"
+        console.print(f"[{i}/{total}] {record['strategy']} on {record['dataset']}: {mark}")
+
+    at_once = executor.max_concurrent if executor.executor == "multiprocess" else 1
+    if at_once > 1 and total > 1:  # the stores made once, here, not raced for by workers
+        _prepare_stores()
+    what = f"research: {total} partition(s)" + (f", {at_once} at once" if at_once > 1 else "")
+    with console.status(f"{what} ..."):
+        return [outcome_of(r) for r in fan_out(pairs, study, done, at_once)]
+
+
+def _prepare_stores() -> None:
+    """The Dagster instance's storage and the MLflow store, created (migrated) before the
+    fan-out's worker processes open them at the same time."""
+    import dagster as dg
+
+    from stratops.governance_ops import registry
+    from stratops.settings import load_settings
+
+    dg.DagsterInstance.get().get_runs(limit=1)
+    registry(load_settings()).prepare_store()
+
+
+def study(pair: tuple[str, str]) -> dict[str, Any]:
+    """One (dataset, strategy) partition's Dagster run on the project's instance, as the
+    plain record of its :class:`StudyOutcome` (what a fan-out worker process sends back)."""
     import dagster as dg
 
     from pipelines.defs.research.partitions import partition_key
@@ -59,22 +98,39 @@ def run_studies(pairs: list[tuple[str, str]], console: Console) -> list[StudyOut
     from stratops.research_fanout import execute_partition
     from stratops.settings import load_settings
 
-    executor = load_settings().dagster_instance  # in process, or multiprocess fan-out
-    job = build_definitions().resolve_job_def(RESEARCH_JOB)
-    instance = dg.DagsterInstance.get()
-    outcomes = []
-    for i, (dataset, strategy) in enumerate(pairs, start=1):
-        # Dagster's own console log would print a step failure with its stack trace;
-        # failures are reported below from the run's events instead.
-        with console.status(f"[{i}/{len(pairs)}] research {strategy} on {dataset} ..."), \
-                execute_partition(job, partition_key(dataset, strategy), instance, executor,
-                                  {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-                                  ) as result:
-            outcome = _outcome(dataset, strategy, result)
-        mark = "[green]ok[/]" if outcome.success else "[red]FAILED[/]"
-        console.print(f"[{i}/{len(pairs)}] {strategy} on {dataset}: {mark}")
-        outcomes.append(outcome)
-    return outcomes
+    dataset, strategy = pair
+    job = _research_job(build_definitions, RESEARCH_JOB)
+    # Dagster's own console log would print a step failure with its stack trace;
+    # failures are reported from the run's events instead.
+    with execute_partition(job, partition_key(dataset, strategy), dg.DagsterInstance.get(),
+                           load_settings().dagster_instance,
+                           {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+                           ) as result:
+        return record_of(_outcome(dataset, strategy, result))
+
+
+@functools.cache
+def _research_job(build: Any, name: str) -> Any:
+    """The research job, built once per process (one after another: once for them all)."""
+    return build().resolve_job_def(name)
+
+
+def record_of(outcome: StudyOutcome) -> dict[str, Any]:
+    """``outcome`` as plain data (:func:`outcome_of` reads it back)."""
+    return {"dataset": outcome.dataset, "strategy": outcome.strategy,
+            "run_id": outcome.run_id, "success": outcome.success,
+            "version": None if outcome.version is None else outcome.version.to_dict(),
+            "failed_checks": list(outcome.failed_checks), "error": outcome.error,
+            "user_error": outcome.user_error}
+
+
+def outcome_of(record: dict[str, Any]) -> StudyOutcome:
+    """The :class:`StudyOutcome` a :func:`record_of` record stands for."""
+    version = record["version"]
+    return StudyOutcome(record["dataset"], record["strategy"], record["run_id"],
+                        record["success"],
+                        None if version is None else RecordedVersion.from_dict(version),
+                        list(record["failed_checks"]), record["error"], record["user_error"])
 
 
 def _outcome(dataset: str, strategy: str, result: Any) -> StudyOutcome:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
+from typing import Any
 
 from live.broker import Side
 from live.events import OrderFilled
@@ -195,5 +196,30 @@ class Guardrails:
                     f"(> {kill.max_abs_1min_return_pct}%): volatility halt"), out)
         return out
 
+    def memory(self) -> dict[str, Any]:
+        """Today's session as plain data (a runner snapshot's part): the day, start P&L,
+        peaks, fired triggers, charges, counted trade ids and the soft scales."""
+        today = self._today
+        return {"day": None if self.day is None else self.day.isoformat(),  # type: ignore[attr-defined]
+                "start_realised": today.start_realised, "peak": today.peak,
+                "fired": sorted(today.fired), "costs": today.costs,
+                "fills": sorted(today.fills), "scale": self.scale}
+
+    def restore(self, memory: dict[str, Any]) -> None:
+        """Take back what :meth:`memory` returned."""
+        day = None if memory["day"] is None else date.fromisoformat(memory["day"])
+        today = _Day(start_realised=_floats(memory["start_realised"]),
+                     peak=_floats(memory["peak"]), fired=set(memory["fired"]),
+                     costs=_floats(memory["costs"]), fills=set(memory["fills"]))
+        self.day, self._today, self.scale = day, today, _floats(memory["scale"])
+
     def entry_scale(self, strategy: str) -> float:
         return min(self.scale.get(strategy, 1.0), self.scale.get("all", 1.0))
+
+
+def _floats(values: dict[str, Any]) -> dict[str, float]:
+    """A snapshot's amounts by name, as stored (a non-number is refused)."""
+    bad = {k: v for k, v in values.items() if not isinstance(v, int | float)}
+    if bad:
+        raise TypeError(f"guardrails memory: amounts that are not numbers: {bad}")
+    return dict(values)

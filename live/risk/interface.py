@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from live.state import LiveState
 
@@ -80,4 +80,12 @@ class PassThroughRisk:
         return RiskDecision(True, "pass_through", "no risk engine configured")
 
     def remember(self, proposal: OrderProposal) -> None:
+        return None
+
+    def memory(self) -> dict[str, Any]:
+        """Nothing remembered (a runner snapshot's part)."""
+        return {}
+
+    def restore_memory(self, memory: dict[str, Any]) -> None:
+        """Nothing to take back."""
         return None

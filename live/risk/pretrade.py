@@ -67,6 +67,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from live.broker import Side
@@ -359,6 +360,21 @@ class PreTradeRiskEngine:
         duplicate window exactly as if it had just passed."""
         self._remember(proposal)
 
+    def memory(self) -> dict[str, Any]:
+        """What :meth:`remember` built, as plain data (a runner snapshot's part): each
+        exchange's message-rate window and the duplicate window, in arrival order."""
+        return {"rate": {x: [t.isoformat() for t in w] for x, w in self._rate.items()},
+                "dup_last": [[list(k), t.isoformat()] for k, t in self._dup_last.items()],
+                "dup_seen": [[t.isoformat(), list(k)] for t, k in self._dup_seen]}
+
+    def restore_memory(self, memory: dict[str, Any]) -> None:
+        """Take back what :meth:`memory` returned."""
+        rate = {x: deque(datetime.fromisoformat(t) for t in w)
+                for x, w in memory["rate"].items()}
+        dup_last = {_dup_key(k): datetime.fromisoformat(t) for k, t in memory["dup_last"]}
+        dup_seen = deque((datetime.fromisoformat(t), _dup_key(k)) for t, k in memory["dup_seen"])
+        self._rate, self._dup_last, self._dup_seen = rate, dup_last, dup_seen
+
     def _remember(self, p: OrderProposal) -> None:
         window = self._rate.setdefault(p.exchange, deque())
         window.append(p.ts)
@@ -447,3 +463,9 @@ class PreTradeRiskEngine:
                 return _deny(name, f"{what} after the order {qty / lot:g} lots "
                                    f"(working orders included) > {name}={limit}")
         return None
+
+
+def _dup_key(values: list[Any]) -> _DupKey:
+    strategy, symbol, side, qty, reduces, order_type, slice_index = values
+    return (str(strategy), str(symbol), int(side), int(qty), bool(reduces), str(order_type),
+            int(slice_index))

@@ -157,10 +157,13 @@ class RunnerCore:
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)
         if found is None:
-            venue = next((d.venue for d in self.deployed if symbol in d.symbols), "NSE")
-            found = self.history[symbol] = SymbolHistory(symbol, get_venue(venue),
-                                                         self.max_sessions)
+            found = self.history[symbol] = self.new_history(symbol)
         return found
+
+    def new_history(self, symbol: str) -> SymbolHistory:
+        """An empty history of ``symbol`` on its deployment's venue (NSE when none)."""
+        venue = next((d.venue for d in self.deployed if symbol in d.symbols), "NSE")
+        return SymbolHistory(symbol, get_venue(venue), self.max_sessions)
 
     def net(self, strategy: str, symbol: str) -> int:
         pos = self.state.positions.get((strategy, symbol))

@@ -30,6 +30,7 @@ from live.events import (
     submit_order_for,
 )
 from live.orders.retry import NEVER_RETRY, Retrier, Retry
+from live.runner.intent_book import IntentBook
 from live.state import LiveState, OrderRecord, OrderStatus, in_doubt_orders, preview_fill
 from strategies.errors import StratopsError
 
@@ -64,7 +65,7 @@ class Executor:
         self.bus, self.broker, self.state = bus, broker, state
         self.clock, self.crash = clock, crash_hook
         self.retrier = retrier  # transient / throttled commands: live.orders.retry
-        self.intents: dict[str, OrderIntended] = {}  # by client key, rebuilt on recovery
+        self.intents = IntentBook()  # by client key, rebuilt on recovery
         self._mine: set[str] = set()  # keys intended by this process and not yet submitted
         # the bus hands a topic's handler only that topic's command (register is untyped in it)
         bus.register(SubmitOrder.KIND, self._on_submit)  # type: ignore[arg-type]  # see above

@@ -8,7 +8,9 @@ bar equals the backtest's on the same span: that is the backtest-live parity.
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,7 @@ class SymbolHistory:
         self._ns = np.empty(1024, dtype=np.int64)  # UTC nanoseconds (mixed tz objects in)
         self._session = np.empty(1024, dtype=np.int64)
         self._in_session = np.empty(1024, dtype=np.int64)
-        self._ts: list[datetime] = []
+        self._last_ts: datetime | None = None  # the last bar's own timestamp
         self._day: object = None
         self._days: dict[datetime, object] = {}
         self._bars: Bars | None = None
@@ -66,7 +68,7 @@ class SymbolHistory:
 
     @property
     def last_ts(self) -> datetime | None:
-        return self._ts[-1] if self._ts else None
+        return self._last_ts
 
     def session_day(self, ts: datetime) -> object:
         """The session date of ``ts`` (venue local; overnight sessions dated by their close)."""
@@ -91,8 +93,9 @@ class SymbolHistory:
 
     def append(self, bar: FeedBar) -> bool:
         """Add ``bar``; True when it starts a new session."""
-        if self._ts and bar.ts <= self._ts[-1]:
-            raise OutOfOrderBarError(f"{self.symbol}: bar {bar.ts} is not after {self._ts[-1]}")
+        last = self._last_ts
+        if last is not None and bar.ts <= last:
+            raise OutOfOrderBarError(f"{self.symbol}: bar {bar.ts} is not after {last}")
         day = self.session_day(bar.ts)
         new_session = day != self._day
         if new_session:
@@ -107,7 +110,7 @@ class SymbolHistory:
         self._in_session[i] = 0 if new_session or not i else self._in_session[i - 1] + 1
         self._prices[:, i] = (bar.open, bar.high, bar.low, bar.close, bar.volume)
         self._ns[i] = pd.Timestamp(bar.ts).value
-        self._ts.append(bar.ts)
+        self._last_ts = bar.ts
         self._n += 1
         self._bars = None
         return new_session
@@ -124,8 +127,37 @@ class SymbolHistory:
             self._prices[:, :keep] = self._prices[:, cut:n]
             for arr in (self._ns, self._session, self._in_session):
                 arr[:keep] = arr[cut:n]
-            del self._ts[:cut]
             self._n = keep
+
+    def memory(self) -> dict[str, Any]:
+        """The history as plain data (a runner snapshot's part; raw float64/int64 bytes in
+        base64, so a restored history is bit-identical)."""
+        n = self._n
+        return {"n": n, "prices": _b64(self._prices[:, :n]), "ns": _b64(self._ns[:n]),
+                "session": _b64(self._session[:n]), "in_session": _b64(self._in_session[:n]),
+                "last_ts": None if self._last_ts is None else self._last_ts.isoformat(),
+                "day": None if self._day is None else self._day.isoformat(),  # type: ignore[attr-defined]
+                "prev_session_close": self.prev_session_close}
+
+    def restore(self, memory: dict[str, Any]) -> None:
+        """Take back what :meth:`memory` returned (this history must be empty)."""
+        n = int(memory["n"])
+        cap = max(1024, 1 << max(n - 1, 0).bit_length())
+        prices = np.frombuffer(base64.b64decode(memory["prices"]), np.float64)
+        last_ts = memory["last_ts"]
+        if prices.size != 5 * n or (last_ts is None) != (n == 0):
+            raise ValueError(f"{self.symbol}: a history of {n} bars holds {prices.size} prices "
+                             f"and last bar {last_ts!r}")
+        self._prices = np.empty((5, cap), dtype=np.float64)
+        self._prices[:, :n] = prices.reshape(5, n)
+        for name in ("ns", "session", "in_session"):
+            fresh = np.empty(cap, dtype=np.int64)
+            fresh[:n] = np.frombuffer(base64.b64decode(memory[name]), np.int64)
+            setattr(self, f"_{name}", fresh)
+        self._last_ts = None if last_ts is None else datetime.fromisoformat(last_ts)
+        self._day = None if memory["day"] is None else date.fromisoformat(memory["day"])
+        self.prev_session_close = memory["prev_session_close"]
+        self._n, self._bars = n, None
 
     def bars(self) -> Bars:
         """The history as :class:`Bars` (views of the buffers, valid until the next append;
@@ -143,6 +175,10 @@ class SymbolHistory:
             bar_in_session=self._in_session[:n], entry_ok=~flags, entry_ok_at_close=~flags,
             cutoff_exit=flags, session_last=flags.copy(), flat_at_session_end=True)
         return self._bars
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
 def _overnight_shift(venue: Venue) -> pd.Timedelta:

@@ -1,12 +1,21 @@
 """Start = restart: the journal folded back into state, bar history, intents, entry counts,
 kill switches and guardrail days (one pass that also checks the hash chain), then the broker
 reconciled (:mod:`~live.runner.broker_reconciliation`); the runner halts unless both are clean.
+
+With snapshots configured (``live.snapshots.*``) the fold starts from the newest trusted
+schema-3 snapshot folded under this runner's configuration - its state and its fold memory
+(:mod:`~live.runner.fold_memory`) - and folds only the journal's tail, with the chain
+checked from the snapshot's anchor: the same result as a full fold (the unit tests compare a
+digest of everything the fold rebuilds). A snapshot that fails a check (content hash,
+journal entry at its seq, schema, configuration) is passed over, a full fold is done, and
+each rejection is journaled as a ``snapshot_rejected`` warning.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from dataclasses import fields
 
 from live.events import (
     AlertRaised,
@@ -30,15 +39,22 @@ from live.orders.products import MIS
 from live.orders.rules import OrderRules
 from live.risk.handler import RiskHandler
 from live.runner.broker_reconciliation import reconcile
-from live.runner.controls import KILL_COMMAND_ALERT, command_of
+from live.runner.controls import KILL_COMMAND_ALERT, KillGate, command_of
 from live.runner.core import RunnerCore
 from live.runner.feed import FeedBar
-from live.snapshots import SNAPSHOT_REJECTED
+from live.runner.fold_memory import fold_fingerprint, restore_fold_memory
+from live.snapshots import SNAPSHOT_REJECTED, SnapshotStore, load_runner_snapshot
+from live.state import LiveState
 from strategies.errors import StratopsError
 
 
 class RunnerHalted(StratopsError, RuntimeError):
     """The runner refuses to trade (unclean reconciliation, broken journal)."""
+
+
+#: journal entries before a snapshot the detectors and playbooks re-learn at a restart from
+#: it (a few sessions of four strategies: longer than their windows, up to an hour)
+WARM_ENTRIES = 5_000
 
 
 class Recovery(RunnerCore):
@@ -48,6 +64,9 @@ class Recovery(RunnerCore):
     carried: set[tuple[str, str]]  # positions open at a session's start: exited at its close
     entries: dict[tuple[str, str, object], int]
     last_kill_command: int
+    kill_gate: KillGate  # the rooms' attributes the fold rebuilds (Controls, BrokerRefusals)
+    kill_actor: dict[str, tuple[str, str]]
+    retry_exits: set[tuple[str, str]]
     _folded_symbol: str | None  # the symbol of the last journaled bar
     journal_position: tuple[int, str] = (0, GENESIS)  # (seq, hash) of the last row folded
     # False after a hot-standby takeover: an intent the deposed leader journaled and the
@@ -59,21 +78,80 @@ class Recovery(RunnerCore):
     risk_handler: RiskHandler
     order_rules: OrderRules
 
+    _snapshots_rejected: list[str]  # why snapshots were passed over at this start
+
+    resumed_at: int = 0  # the seq of the snapshot the fold started from (0: a full fold)
+
     def recover(self) -> None:
-        """Fold the journal into state and history, then reconcile with the broker; halt
-        unless clean."""
+        """Fold the journal (from the newest trusted snapshot when there is one) into state
+        and history, then reconcile with the broker; halt unless clean."""
+        self.resume_from_snapshot()
         self.fold_journal()
+        if self.snapshots is not None:  # a long fold is snapshotted at once, before trading
+            self.snapshots.after_recovery(self, self.journal_position[0] - self.resumed_at,
+                                          self.resumed_at)
         self.finish_recovery()
 
-    def fold_journal(self) -> int:
+    def resume_from_snapshot(self) -> None:
+        """Before the first fold (a start, or a hot standby starting to follow), with
+        snapshots configured: start from the newest trusted one; the ones passed over are
+        alerted by :meth:`finish_recovery`. Nothing once the fold has begun."""
+        if self.snapshots is None or self.journal_position[0] or self.state.events_applied:
+            return
+        self._snapshots_rejected = self.restore_snapshot(self.snapshots.store)
+        self.resumed_at = self.journal_position[0]
+
+    def restore_snapshot(self, store: SnapshotStore) -> list[str]:
+        """Before the first fold: take the newest trusted snapshot made under this runner's
+        configuration (state, fold memory, journal position); returns why newer ones were
+        passed over (nothing taken: the fold starts at the journal's first entry)."""
+        if self.journal_position[0] or self.state.events_applied:
+            raise RuntimeError("restore_snapshot must run before the journal is folded")
+        fingerprint = fold_fingerprint(self)
+        if fingerprint is None:
+            return [f"risk engine {type(self.risk).__name__} keeps no memory a snapshot can "
+                    "take: a full fold"]
+        loaded, rejected = load_runner_snapshot(store, self.journal, fingerprint)
+        if loaded is None:
+            return rejected
+        try:
+            restore_fold_memory(self, loaded.memory)
+        except (KeyError, TypeError, ValueError) as exc:  # a writer bug: full fold instead
+            return [*rejected, f"snapshot at seq {loaded.seq} rejected: its runner memory "
+                               f"does not decode: {type(exc).__name__}: {exc}"]
+        for f in fields(LiveState):  # in place: the other rooms hold this object
+            setattr(self.state, f.name, getattr(loaded.state, f.name))
+        self.journal_position = (loaded.seq, loaded.entry_hash)
+        self._warm_window(loaded.seq)
+        return rejected
+
+    def _warm_window(self, upto: int) -> None:
+        """After a snapshot at ``upto``: the anomaly and abuse detectors and the playbooks'
+        memory (rate limits, proposals, alerts waiting) are not in the snapshot; they learn
+        the last :data:`WARM_ENTRIES` journal entries before it - longer than any of their
+        windows on a normal day (README, State snapshots). The state is not touched."""
+        start = max(self.journal.anchor()[0] + 1, upto - WARM_ENTRIES + 1)
+        for seq, message in self.journal.read(start):
+            if seq > upto:
+                break
+            self._warm_detectors(message)
+            if isinstance(message, AlertRaised):
+                self.queue_alert(message)
+            elif isinstance(message, PlaybookActed):
+                self.note_playbook(message)
+
+    def fold_journal(self, upto: int | None = None) -> int:
         """Fold the journal rows after :attr:`journal_position` (all of them at a start; a
-        hot standby calls it again and again as the leader appends); returns how many."""
+        hot standby and the snapshot follower call it again and again as the leader
+        appends), up to seq ``upto`` (None: the head); returns how many."""
         collecting = gc.isenabled()
         gc.disable()  # millions of small objects and no cycles: skip the collector's scans
         folded, last = 0, self.journal_position[0]
         try:  # one pass: the chain is checked as the journal is folded
             for seq, message in self.journal.read_checked(self.journal_position[0] + 1,
                                                        self.journal_position[1]):
+                if upto is not None and seq > upto:
+                    break
                 self._fold(message)
                 folded, last = folded + 1, seq
         except JournalCorruptError as exc:
@@ -96,12 +174,12 @@ class Recovery(RunnerCore):
         since = min(latest.values(), default=None)
         self._journaled_alerts = {a for a in self._journaled_alerts
                                   if since is not None and a[0] >= since}
-        if self.snapshots is not None:  # the newest snapshot's checks; a bad one is named
-            problem = self.snapshots.start(self.journal)
-            if problem is not None:
-                self.alert(self.clock(), Severity.WARNING, SNAPSHOT_REJECTED,
-                           f"{problem}; not trusted (a new one is written at the next due "
-                           "point)")
+        rejected = getattr(self, "_snapshots_rejected", [])
+        if rejected:  # one alert naming each snapshot passed over and why
+            self.alert(self.clock(), Severity.WARNING, SNAPSHOT_REJECTED,
+                       "; ".join(rejected) + "; not trusted (the journal was folded without "
+                       f"{'it' if len(rejected) == 1 else 'them'})")
+        self._snapshots_rejected = []
         outcome = reconcile(self.executor, self.clock(),
                             latest if self.resend_unsent_intents else {})
         if not outcome.clean:

@@ -1,17 +1,30 @@
 """When the runner snapshots its folded state (:mod:`live.snapshots`): every
 ``every_events`` journal entries (settings ``live.snapshots.every_events``), checked after
-each bar, and at the session's end before the journal is sealed. A snapshot is written only
-when the state has folded exactly the journal's head (seq and hash read back from the
-store), so it always names the position it stands for.
+each bar, at the session's end before the journal is sealed, and right after a start whose
+fold read more than ``every_events`` entries (the next start reads a short tail). A snapshot
+is written only when it stands for exactly the journal's head (seq and hash read back from
+the store), so it always names the position it stands for.
+
+What a restart needs besides the state - bar history, intents, the risk engine's and the
+guardrails' memory, kill-gate and protection facts (:mod:`~live.runner.fold_memory`) - is
+what the journal's *fold* rebuilds, which differs from what the trading runner keeps in
+memory (a replay re-evaluates the guardrails after each bar's fills, for one). So the
+runner's memory is never snapshotted from the trading runner itself: a *follower* - a second
+runner of the same configuration that never trades, built by the ``follower`` factory -
+resumes from the last snapshot and folds the journal up to the head at each due point, and
+its fold is written. Without a factory the snapshots hold the state alone (enough for
+``stratops journal replay``; a runner restart then folds the whole journal).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from live.journal import Journal
+from live.runner.fold_memory import FoldedRunner, fold_fingerprint, fold_memory
 from live.snapshots import (
     DEFAULT_KEEP,
     SnapshotStore,
-    newest_problem,
     snapshot_store,
     write_snapshot,
 )
@@ -21,23 +34,31 @@ DEFAULT_EVERY_EVENTS = 20_000
 
 
 class SnapshotCadence:
-    """The runner's snapshot writer over the journal's own store."""
+    """The runner's snapshot writer over the journal's own store; ``follower`` builds the
+    never-trading runner whose fold is snapshotted with the runner's memory (None: the state
+    alone)."""
 
     def __init__(self, journal: Journal, *, every_events: int = DEFAULT_EVERY_EVENTS,
-                 keep: int = DEFAULT_KEEP) -> None:
+                 keep: int = DEFAULT_KEEP,
+                 follower: Callable[[], FoldedRunner] | None = None) -> None:
         if every_events < 1:
             raise ValueError(f"snapshots every_events={every_events!r}: must be >= 1")
         self.store: SnapshotStore = snapshot_store(journal, keep=keep)
         self.every_events = every_events
         self.last_seq: int | None = None  # the seq of the last snapshot written or found
         self.written = 0
+        self._build_follower = follower
+        self._follower: FoldedRunner | None = None
 
-    def start(self, journal: Journal) -> str | None:
-        """At startup (after recovery): note the newest stored snapshot's position; returns
-        why it is not trustworthy (None: it is, or there is none) for a journaled alert."""
-        problem, seq = newest_problem(self.store, journal)
-        self.last_seq = seq if problem is None else None
-        return problem
+    def after_recovery(self, runner: FoldedRunner, folded: int, resumed_at: int) -> int | None:
+        """Right after ``runner``'s start fold, which resumed after the snapshot at seq
+        ``resumed_at`` (0: none, a full fold) and read ``folded`` entries: snapshot the fold
+        when it read more than ``every_events``; returns the seq written."""
+        self.last_seq = resumed_at or None
+        if folded <= self.every_events:
+            return None
+        seq, entry_hash = runner.journal.head()
+        return self._write_fold(runner, seq, entry_hash)
 
     def after_bar(self, state: LiveState, journal: Journal) -> int | None:
         """Snapshot when ``every_events`` entries were journaled since the last one; returns
@@ -51,6 +72,29 @@ class SnapshotCadence:
         seq, entry_hash = journal.head()
         if seq == 0 or seq == self.last_seq or state.events_applied != seq:
             return None
-        write_snapshot(state, seq, entry_hash, self.store)
+        if self._build_follower is None:
+            write_snapshot(state, seq, entry_hash, self.store)
+            self.last_seq, self.written = seq, self.written + 1
+            return seq
+        follower = self._follow()
+        follower.fold_journal(upto=seq)  # exactly the head read above
+        return self._write_fold(follower, seq, entry_hash)
+
+    def _follow(self) -> FoldedRunner:
+        """The follower, built at its first use from the newest trusted snapshot."""
+        if self._follower is None:
+            assert self._build_follower is not None
+            follower = self._build_follower()
+            follower.restore_snapshot(self.store)
+            self._follower = follower
+        return self._follower
+
+    def _write_fold(self, folded: FoldedRunner, seq: int, entry_hash: str) -> int | None:
+        """Snapshot ``folded`` (a runner right after a fold) when it stands at ``seq``."""
+        fingerprint = fold_fingerprint(folded)
+        if seq == 0 or folded.journal_position != (seq, entry_hash) or fingerprint is None:
+            return None
+        write_snapshot(folded.state, seq, entry_hash, self.store, runner=fold_memory(folded),
+                       fingerprint=fingerprint)
         self.last_seq, self.written = seq, self.written + 1
         return seq

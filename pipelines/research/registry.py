@@ -333,6 +333,12 @@ class ResearchRegistry:
             self._client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         return self._client
 
+    def prepare_store(self) -> None:
+        """Create the store (and bring its schema up to date) now: before research runs
+        start at once in several processes, which would otherwise race to migrate a new
+        SQLite store."""
+        self.client.search_experiments(max_results=1)
+
     # -- recording -------------------------------------------------------------------------
 
     def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,

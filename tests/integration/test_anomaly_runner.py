@@ -9,6 +9,7 @@ from pathlib import Path
 
 from live.adapters.paper import FillModel, PaperExchange
 from live.anomaly.base import ALERT_CODES, ORDER_STUCK, SIGNAL_FLIP_FLOP, AnomalyThresholds
+from live.anomaly.flip_flop import FlipFlop
 from live.db import make_engine
 from live.events import AlertRaised, SignalRaised
 from live.journal import open_journal
@@ -16,6 +17,7 @@ from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, Idle, replay_bars, replay_frame
 from live.runner.runner import Runner
+from live.runner.snapshotting import SnapshotCadence
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
@@ -87,3 +89,37 @@ def test_stuck_order_found_between_bars_on_an_idle_marker(tmp_path: Path) -> Non
     (stuck,) = [a for a in alerts(runner) if a.code == ORDER_STUCK]
     (working,) = runner.state.working.values()
     assert stuck.trace_id == working.trace_id
+
+
+def test_restart_from_a_snapshot_does_not_raise_a_journaled_anomaly_again(
+        tmp_path: Path) -> None:
+    """The detectors are not in a snapshot: a restart from one re-learns the entries before
+    it (live.runner.recovery.WARM_ENTRIES), so the flip-flop alerted before the snapshot is
+    not alerted again when the same bars come back."""
+    from live.runner.fold_memory import fold_fingerprint, fold_memory
+    from live.snapshots import snapshot_store, write_snapshot
+
+    first = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))
+    first.run(bars(40))
+    fingerprint = fold_fingerprint(first)
+    assert fingerprint is not None
+    store = snapshot_store(first.journal, keep=2)
+    store.create()
+    folded = runner_in(tmp_path, AnomalyThresholds(max_direction_changes=1))  # a full fold
+    seq, entry_hash = folded.journal.head()
+    write_snapshot(folded.state, seq, entry_hash, store, runner=fold_memory(folded),
+                   fingerprint=fingerprint)
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=clock)
+    second = Runner(journal=journal, broker=folded.broker, deployed=folded.deployed,
+                    mode="live", clock=clock, risk=PassThroughRisk(),
+                    anomaly=AnomalyThresholds(max_direction_changes=1),
+                    snapshots=SnapshotCadence(journal, every_events=10_000),
+                    market=lambda b: None)
+    second.recover()
+    assert second.resumed_at == seq  # restored from the snapshot, not a full fold
+    (flips,) = [d for d in second.anomaly.detectors if isinstance(d, FlipFlop)]
+    (folded_flips,) = [d for d in folded.anomaly.detectors if isinstance(d, FlipFlop)]
+    assert flips.alerted == folded_flips.alerted == {("ema_cross", "NIFTY")}
+    assert flips.last == folded_flips.last
+    second.run(bars(45)[39:])
+    assert [a.code for a in alerts(second)].count(SIGNAL_FLIP_FLOP) == 1
