@@ -84,6 +84,13 @@ class RegimeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    attach: bool = Field(
+        False, description="store the classifier and drift reference with each registered "
+                           "version, so the live runner governs it (regime journaled, NaN "
+                           "features and unseen regimes hold entries, drift holds). Off by "
+                           "default: a runner whose history is shorter than the features' "
+                           "375-bar windows (a fresh journal's first session) holds the "
+                           "version's entries until it has them")
     candidates: tuple[Literal["hgb", "logistic"], ...] = Field(
         ("hgb", "logistic"), min_length=1,
         description="estimator families compared by OOS balanced accuracy; the best is kept")

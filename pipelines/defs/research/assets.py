@@ -144,6 +144,7 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
         recorded = record_version(research_config, mlflow_registry, dataset, features,
                                   walk_forward_report, gate_verdict,
                                   None if "skipped" in regime_model
+                                  or not research_config.research.regime.attach
                                   else StoredRegimeModel.from_json(regime_model))
         context.log.info(f"{recorded.model_uri} "
                          f"({'reused' if recorded.reused else 'registered'})")
