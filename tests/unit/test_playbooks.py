@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from live.events import PlaybookActed, Severity
 from live.playbooks.engine import PlaybookEngine, proposal_id
@@ -144,3 +145,17 @@ def test_engine_alert_older_than_its_window_is_not_acted_on() -> None:
     assert engine.steps("al1", T0, "runaway_order_rate", Severity.CRITICAL, "ema_cross",
                         T0 + timedelta(seconds=601)) == []
 
+
+
+def test_shipped_playbooks_answer_only_alert_codes_the_code_raises() -> None:
+    """A playbook on a code nothing raises protects nobody: every code the shipped
+    playbooks.yaml answers is a string literal of the runtime code (live/, stratops/)."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    shipped = yaml.safe_load((root / "playbooks.yaml").read_text())
+    codes = {c for p in shipped["playbooks"] for c in p["when"]["codes"]}
+    source = "\n".join(f.read_text() for folder in ("live", "stratops")
+                       for f in (root / folder).rglob("*.py"))
+    raised = set(re.findall(r'"([a-z][a-z0-9_]+)"', source))
+    assert codes and codes <= raised, sorted(codes - raised)
