@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from live.tca.attribution import (
     COMPONENTS,
@@ -22,7 +21,7 @@ from live.tca.attribution import (
 )
 from live.tca.extract import tca_tables
 from stratops.settings import Settings
-from stratops.tca_ops import model_id_of, tca_journal
+from stratops.tca_ops import experiment_id, log_day_run, tca_journal
 
 ATTRIBUTION_EXPERIMENT = "stratops_attribution"
 METRICS: tuple[str, ...] = (*COMPONENTS, "net_inr", "realised_net_inr", "residual_inr")
@@ -56,16 +55,6 @@ def attribution_report(settings: Settings, day: date, *, mode: str = "live",
     return AttributionReport(report, files, runs)
 
 
-def _experiment(client: Any, artifact_root: Path | str) -> str:
-    found = client.get_experiment_by_name(ATTRIBUTION_EXPERIMENT)
-    if found is not None:
-        return str(found.experiment_id)
-    name = ATTRIBUTION_EXPERIMENT
-    location = (Path(artifact_root).absolute() / name).as_uri() \
-        if isinstance(artifact_root, Path) else f"{artifact_root.rstrip('/')}/{name}"
-    return str(client.create_experiment(name, artifact_location=location))
-
-
 def log_attribution(settings: Settings, report: Attribution,
                     files: AttributionFiles | None) -> tuple[str, ...]:
     """One MLflow run per strategy version of the day; returns the run ids."""
@@ -73,26 +62,12 @@ def log_attribution(settings: Settings, report: Attribution,
 
     models = registry(settings, create=False)
     client = models.client
-    experiment = _experiment(client, models.artifact_root)
-    runs = []
-    for row in report.rows:
-        model_id = model_id_of(client, row.strategy, row.version)
-        run = client.create_run(experiment, run_name=f"attribution {row.day} {row.strategy} "
-                                                     f"v{row.version}",
-                                tags={"stratops.strategy": row.strategy,
-                                      "stratops.version": row.version,
-                                      "stratops.day": row.day.isoformat(),
-                                      "stratops.model_uri": f"models:/{row.strategy}/"
-                                                            f"{row.version}"})
-        run_id = run.info.run_id
-        for key in METRICS:
-            client.log_metric(run_id, key, float(getattr(row, key)), model_id=model_id)
-        if files is not None:
-            client.log_artifact(run_id, str(files.json_path))
-            client.log_artifact(run_id, str(files.html_path))
-        client.set_terminated(run_id, status="FINISHED")
-        runs.append(run_id)
-    return tuple(runs)
+    experiment = experiment_id(client, models.artifact_root, ATTRIBUTION_EXPERIMENT)
+    paths = () if files is None else (files.json_path, files.html_path)
+    return tuple(log_day_run(client, experiment, "attribution", row.day, row.strategy,
+                             row.version, {key: float(getattr(row, key)) for key in METRICS},
+                             paths)
+                 for row in report.rows)
 
 
 def attribution_close_sink(settings: Settings, log: Callable[[str], None]

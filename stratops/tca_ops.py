@@ -4,7 +4,7 @@ experiment tagged with the version, its metrics linked to the version's logged m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -66,13 +66,33 @@ def _metrics(row: DailyTca) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
-def _experiment(client: Any, artifact_root: Path | str) -> str:
-    found = client.get_experiment_by_name(TCA_EXPERIMENT)
+def experiment_id(client: Any, artifact_root: Path | str, name: str) -> str:
+    """The MLflow experiment ``name`` (created beside the registry's artifacts if new)."""
+    found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    location = (Path(artifact_root).absolute() / TCA_EXPERIMENT).as_uri() \
-        if isinstance(artifact_root, Path) else f"{artifact_root.rstrip('/')}/{TCA_EXPERIMENT}"
-    return str(client.create_experiment(TCA_EXPERIMENT, artifact_location=location))
+    location = (Path(artifact_root).absolute() / name).as_uri() \
+        if isinstance(artifact_root, Path) else f"{artifact_root.rstrip('/')}/{name}"
+    return str(client.create_experiment(name, artifact_location=location))
+
+
+def log_day_run(client: Any, experiment: str, kind: str, day: date, strategy: str,
+                version: str, metrics: dict[str, float], files: Sequence[Path]) -> str:
+    """One finished MLflow run of a day's ``kind`` report (tca, attribution) for a strategy
+    version: its tags, its metrics linked to the version's logged model (when registered),
+    its files as artifacts; returns the run id."""
+    model_id = model_id_of(client, strategy, version)
+    run = client.create_run(experiment, run_name=f"{kind} {day} {strategy} v{version}",
+                            tags={"stratops.strategy": strategy, "stratops.version": version,
+                                  "stratops.day": day.isoformat(),
+                                  "stratops.model_uri": f"models:/{strategy}/{version}"})
+    run_id = str(run.info.run_id)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value, model_id=model_id)
+    for path in files:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
 
 
 def log_tca(settings: Settings, tables: TcaTables,
@@ -84,26 +104,11 @@ def log_tca(settings: Settings, tables: TcaTables,
 
     models = registry(settings, create=False)
     client = models.client
-    experiment = _experiment(client, models.artifact_root)
-    runs = []
-    for row in (r for r in tables.days if r.algo == ALL_ALGOS):
-        model_id = model_id_of(client, row.strategy, row.version)
-        run = client.create_run(experiment, run_name=f"tca {row.day} {row.strategy} "
-                                                     f"v{row.version}",
-                                tags={"stratops.strategy": row.strategy,
-                                      "stratops.version": row.version,
-                                      "stratops.day": row.day.isoformat(),
-                                      "stratops.model_uri": f"models:/{row.strategy}/"
-                                                            f"{row.version}"})
-        run_id = run.info.run_id
-        for key, value in _metrics(row).items():
-            client.log_metric(run_id, key, value, model_id=model_id)
-        if files is not None:
-            client.log_artifact(run_id, str(files.json_path))
-            client.log_artifact(run_id, str(files.html_path))
-        client.set_terminated(run_id, status="FINISHED")
-        runs.append(run_id)
-    return tuple(runs)
+    experiment = experiment_id(client, models.artifact_root, TCA_EXPERIMENT)
+    paths = () if files is None else (files.json_path, files.html_path)
+    return tuple(log_day_run(client, experiment, "tca", row.day, row.strategy, row.version,
+                             _metrics(row), paths)
+                 for row in tables.days if row.algo == ALL_ALGOS)
 
 
 def model_id_of(client: Any, strategy: str, version: str) -> str | None:
