@@ -8,7 +8,7 @@ at the last bar's time lets the runner poll its controls (the feed contract)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from live.events import BarClosed
@@ -20,9 +20,12 @@ FETCH_BATCH = 16  # bars taken per fetch: few, so none waits past the consumer's
 
 
 def bus_bars(transport: JetStreamTransport, *, idle_exit_seconds: float | None = None,
-             idle_slice_seconds: float = 0.2) -> Iterator[FeedItem]:
+             idle_slice_seconds: float = 0.2,
+             waiting: Callable[[], None] | None = None) -> Iterator[FeedItem]:
     """Bars from ``transport``'s consumer (see the module); ends after ``idle_exit_seconds``
-    without a bar once one came (``None``: never, a live session)."""
+    without a bar once one came (``None``: never, a live session). Before the first bar there
+    is no market time for an :class:`Idle`: ``waiting`` is called at each empty fetch instead
+    (the service's heartbeat: it beats only while the runner asks this feed for items)."""
     last: dict[str, datetime] = {}
     idle_seconds = 0.0
     while idle_exit_seconds is None or not last or idle_seconds < idle_exit_seconds:
@@ -31,6 +34,8 @@ def bus_bars(transport: JetStreamTransport, *, idle_exit_seconds: float | None =
             idle_seconds += idle_slice_seconds
             if last:
                 yield Idle(max(last.values()))
+            elif waiting is not None:
+                waiting()
             continue
         idle_seconds = 0.0
         for item in batch:

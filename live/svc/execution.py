@@ -38,4 +38,10 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     bus.alert = journaled_alerts(runner, bus.alert)
     runner.recover()
     republish_tail(runner.journal, bus)
-    return runner.run(bus_bars(bus, idle_exit_seconds=idle_exit_seconds))
+    observer = runner.observer  # live.observability, when attached: beat while no bar came
+
+    def waiting() -> None:
+        if observer is not None:
+            observer.tick(bar=False)
+
+    return runner.run(bus_bars(bus, idle_exit_seconds=idle_exit_seconds, waiting=waiting))

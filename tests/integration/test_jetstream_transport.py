@@ -254,3 +254,23 @@ def test_jetstream_restarted_ordered_consumer_resumes_at_the_first_unacked_in_or
         assert "bus_sequence_gap" not in alerts.codes()
     finally:
         pub.close()
+
+
+def test_bus_bars_before_the_first_bar_calls_waiting_then_yields_the_bar(
+        pair: Any) -> None:
+    """The execution service's heartbeat before market data flows: each empty fetch calls
+    ``waiting`` (there is no market time for an Idle yet); the first bar then comes through."""
+    from live.svc.bar_feed import bus_bars
+
+    pub, con = pair
+    calls: list[int] = []
+    feed = bus_bars(con, idle_slice_seconds=0.05, waiting=lambda: calls.append(1))
+
+    def publish_soon() -> None:
+        time.sleep(0.5)
+        pub.publish(bar_envelope(bar(1)))
+
+    threading.Thread(target=publish_soon, daemon=True).start()
+    first = next(feed)
+    assert isinstance(first, FeedBar) and first.ts == bar(1).ts
+    assert len(calls) >= 3  # beat while nothing came
