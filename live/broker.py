@@ -15,6 +15,7 @@ Only a broker whose :attr:`Broker.supports_oco` is True may be given an ``oco_gr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -26,6 +27,9 @@ TAG_MAX_CHARS = 20  # Kite Connect's order tag limit; client keys must fit in it
 OCO_GROUP_MAX_CHARS = 32
 TRADE_ID_MAX_CHARS = 64
 MAX_MARKET_PROTECTION_PCT = 100.0  # Kite's market_protection: a percentage up to 100
+# An exchange-issued algo id (SEBI's algo framework) as Kite's ``algo_id`` takes it and
+# compliance.yaml's ``algo.approvals`` records it: alphanumeric, 1..20 characters
+ALGO_ID_PATTERN = re.compile(r"[A-Za-z0-9]{1,20}")
 
 
 class Side(StrEnum):
@@ -88,6 +92,9 @@ class OrderRequest:
     and SL-M orders): the order may fill at most this many percent through its reference
     (the last price when placed; a stop's trigger) - Kite's ``market_protection``, which
     its API requires on market orders; the paper exchange applies the same cap.
+    ``algo_id`` (SEBI's algo framework): the exchange-issued id of the approved algo version
+    sending the order; a broker sends it with the order (Kite's ``algo_id`` order parameter;
+    the tag stays the client key) and the paper exchange records it.
     """
 
     client_key: str
@@ -130,6 +137,9 @@ class OrderRequest:
         if protection is not None and not 0 < protection <= MAX_MARKET_PROTECTION_PCT:
             raise BrokerInputError(f"market_protection_pct {protection!r}: in (0, "
                                    f"{MAX_MARKET_PROTECTION_PCT:g}] when set")
+        if self.algo_id is not None and not ALGO_ID_PATTERN.fullmatch(self.algo_id):
+            raise BrokerInputError(f"algo_id {self.algo_id!r}: 1..20 alphanumeric characters "
+                                   "(an exchange-issued algo id) when set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,8 @@ class OrderReport:
     limit_price: float | None
     ts: datetime
     reason: str = ""
+    # the exchange algo id the broker holds for the order (None: none, or not reported)
+    algo_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -345,7 +345,8 @@ class OrderIntended(Event):
     # the venue the smart order router sends it to (live.sor); None: the only broker
     venue: str | None = None
     # the exchange-issued algo id of the approved version (SEBI's algo framework; the Kite
-    # adapter sends it in the order's tag); None: a version without one
+    # adapter sends it as the order's ``algo_id``, the paper exchange records it); None:
+    # a version without one
     algo_id: str | None = None
 
     @property

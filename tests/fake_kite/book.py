@@ -255,6 +255,11 @@ class OrderBook:
         tag = params.get("tag") or None
         if tag is not None and len(str(tag)) > 20:
             raise input_error(f"Invalid `tag` {tag!r}: at most 20 characters")
+        algo_id = params.get("algo_id") or None
+        if algo_id is not None and not (str(algo_id).isascii() and str(algo_id).isalnum()
+                                        and len(str(algo_id)) <= 20):
+            raise input_error(f"Invalid `algo_id` {algo_id!r}: alphanumeric, at most 20 "
+                              "characters")
         order_id = f"{now:%y%m%d}{next(self._order_seq):09d}"
         return {
             "account_id": self.settings.user_id, "placed_by": self.settings.user_id,
@@ -273,6 +278,7 @@ class OrderBook:
             "pending_quantity": qty, "cancelled_quantity": 0,
             "market_protection": protection,
             "meta": {}, "tag": tag, "tags": [tag] if tag else None, "guid": order_id,
+            "algo_id": algo_id,
             "_open_status": "TRIGGER PENDING" if order_type in ("SL", "SL-M")
             else "OPEN", "_aggressive": order_type == "LIMIT" and aggressive,
         }

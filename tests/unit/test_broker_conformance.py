@@ -213,6 +213,22 @@ def test_cancel_modified_order_reports_cancelled(venue: Venue) -> None:
     assert report is not None and report.state is OrderState.CANCELLED
 
 
+def test_order_carries_its_algo_id_and_is_still_found_by_its_client_key(
+        venue: Venue) -> None:
+    """SEBI's algo framework: the exchange algo id travels with the order (Kite's
+    ``algo_id`` parameter) while the tag stays the client key the order is found by."""
+    market = Market(venue)
+    market.bar(100.0)
+    venue.broker.submit(_order("algo-1", Side.BUY, 1, order_type=OrderType.LIMIT,
+                               limit_price=90.0, algo_id="NSEALGO42"))
+    venue.broker.submit(_order("plain-1", Side.BUY, 1, order_type=OrderType.LIMIT,
+                               limit_price=90.0))
+    found = venue.broker.status(client_key="algo-1")
+    assert found is not None and found.algo_id == "NSEALGO42"
+    assert {o.client_key: o.algo_id for o in venue.broker.orders()} == {
+        "algo-1": "NSEALGO42", "plain-1": None}
+
+
 def test_second_cancel_is_rejected_and_changes_nothing(venue: Venue) -> None:
     market = Market(venue)
     market.bar(100.0)

@@ -229,7 +229,8 @@ class PaperKiteTransport(_KiteHttpFake):
                 exchange=params["exchange"], side=Side(params["transaction_type"]),
                 qty=params["quantity"], order_type=OrderType(params["order_type"]),
                 limit_price=params.get("price"), trigger_price=params.get("trigger_price"),
-                product=params["product"], validity=params["validity"])
+                product=params["product"], validity=params["validity"],
+                algo_id=params.get("algo_id"))
         except BrokerInputError as exc:
             return SubmitResult(Outcome.REJECTED, reason=str(exc))
         return self.exchange.submit(request)
@@ -268,7 +269,8 @@ def _new_kite_order(params: dict[str, Any]) -> dict[str, Any]:
         "price": params.get("price", 0), "trigger_price": params.get("trigger_price", 0),
         "average_price": 0, "filled_quantity": 0, "pending_quantity": params["quantity"],
         "cancelled_quantity": 0, "market_protection": 0, "meta": {}, "tag": params.get("tag"),
-        "tags": [params["tag"]] if params.get("tag") else None, "guid": "fake"}
+        "tags": [params["tag"]] if params.get("tag") else None, "guid": "fake",
+        "algo_id": params.get("algo_id")}
 
 
 _KITE_STATUS = {OrderState.OPEN: "OPEN", OrderState.FILLED: "COMPLETE",
@@ -279,7 +281,8 @@ def _kite_order(report: OrderReport) -> dict[str, Any]:
     params = {"exchange": "NFO", "tradingsymbol": report.symbol,
               "order_type": str(report.order_type), "transaction_type": str(report.side),
               "validity": "DAY", "product": "NRML", "quantity": report.qty,
-              "price": report.limit_price or 0, "tag": report.client_key}
+              "price": report.limit_price or 0, "tag": report.client_key,
+              "algo_id": report.algo_id}
     return _new_kite_order(params) | {
         "order_id": report.broker_order_id, "status": _KITE_STATUS[report.state],
         "status_message": report.reason or None, "order_timestamp": _kite_ts(report.ts),
@@ -404,6 +407,28 @@ def test_submit_rate_limited_429_rejected(kite: Kite) -> None:
     broker, transport = kite
     transport.fail_next(*PLACE, Fault(error="too_many_requests"))
     assert broker.submit(_request()).outcome is Outcome.REJECTED
+
+
+def test_submit_sends_the_algo_id_beside_the_client_key_tag(kite: Kite) -> None:
+    broker, transport = kite
+    broker.submit(_request(algo_id="NSEALGO42"))
+    params = transport.sent[0].params
+    assert (params["algo_id"], params["tag"]) == ("NSEALGO42", "emax-0106-0009")
+    report = broker.status(client_key="emax-0106-0009")  # crash-safe lookup: by the tag
+    assert report is not None and report.algo_id == "NSEALGO42"
+
+
+def test_submit_without_algo_id_sends_no_algo_id_field(kite: Kite) -> None:
+    broker, transport = kite
+    broker.submit(_request())
+    assert "algo_id" not in transport.sent[0].params
+
+
+def test_bad_algo_id_refused_before_sending() -> None:
+    with pytest.raises(BrokerInputError, match="algo_id 'NSE-ALGO-42'"):
+        _request(algo_id="NSE-ALGO-42")
+    with pytest.raises(BrokerInputError, match="algo_id"):
+        _request(algo_id="A" * 21)
 
 
 def test_submit_tag_over_20_chars_refused_before_sending(kite: Kite) -> None:

@@ -608,8 +608,8 @@ def test_opening_an_old_store_adds_oco_columns_and_keeps_orders(db: Path) -> Non
     ex = _exchange(db)
     columns = {c["name"] for c in sa.inspect(engine).get_columns("paper_orders")}
     old = ex.status(client_key="old")
-    assert {"after_trade", "oco_group"} <= columns
-    assert old is not None
+    assert {"after_trade", "oco_group", "algo_id"} <= columns
+    assert old is not None and old.algo_id is None  # an order stored before algo ids
     assert (old.broker_order_id, old.state, old.limit_price) == ("P00000001", OrderState.OPEN,
                                                                  90.0)
 

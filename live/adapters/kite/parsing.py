@@ -107,6 +107,7 @@ def parse_order(payload: Mapping[str, Any]) -> OrderReport:
         limit_price=_float(payload, "price", where) if needs_limit else None,
         ts=_order_ts(payload, where),
         reason=reason,
+        algo_id=str(payload["algo_id"]) if payload.get("algo_id") else None,
     )
 
 
@@ -168,7 +169,9 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
     Re-checks the tag length: a request that would be cut or refused is never sent. Kite has
     no one-cancels-other orders, so a request with an ``oco_group`` is refused; its
     ``after_trade`` is ignored (Kite matches every order from when it arrives). MARKET and
-    SL-M orders carry ``market_protection`` (:data:`MARKET_PROTECTED`).
+    SL-M orders carry ``market_protection`` (:data:`MARKET_PROTECTED`). The exchange-issued
+    algo id of the version (SEBI's algo framework) travels in Kite's own ``algo_id`` order
+    parameter, so the ``tag`` stays the client key the order is found by after a crash.
     """
     if not request.client_key or len(request.client_key) > TAG_MAX_CHARS:
         raise BrokerInputError(
@@ -192,6 +195,8 @@ def place_order_kwargs(request: OrderRequest) -> dict[str, Any]:
         "validity": request.validity,
         "tag": request.client_key,
     }
+    if request.algo_id is not None:  # OrderRequest checked it: alphanumeric, <= 20
+        kwargs["algo_id"] = request.algo_id
     if request.order_type in MARKET_PROTECTED:
         protection = request.market_protection_pct
         kwargs["market_protection"] = AUTO_MARKET_PROTECTION if protection is None \

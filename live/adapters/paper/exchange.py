@@ -373,7 +373,8 @@ class PaperExchange:
             filled_notional=0.0, limit_price=request.limit_price if cap is None else cap,
             trigger_price=request.trigger_price, triggered=False, wait_bars=wait_bars,
             state=state.value, reason=reason, updated_ts=ts, after_trade=request.after_trade,
-            oco_group=request.oco_group, market_protection_pct=request.market_protection_pct))
+            oco_group=request.oco_group, market_protection_pct=request.market_protection_pct,
+            algo_id=request.algo_id))
         store.append_event(conn, "rejected" if reason else "accepted", order_id, ts,
                            _detail(client_key=request.client_key, reason=reason))
         if reason or wait_bars > 0:

@@ -64,10 +64,12 @@ orders = sa.Table(
     sa.Column("oco_group", sa.String(OCO_GROUP_MAX_CHARS)),
     # a market / stop-market order's protection (percent); its cap is in limit_price
     sa.Column("market_protection_pct", sa.Float),
+    # the exchange algo id the order was sent with (SEBI's algo framework; NULL: none)
+    sa.Column("algo_id", sa.String(20)),
 )
 # Columns a store of an earlier version may lack, by table: all nullable, no default.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "paper_orders": ("after_trade", "oco_group", "market_protection_pct"),
+    "paper_orders": ("after_trade", "oco_group", "market_protection_pct", "algo_id"),
     "paper_faults": ("reject_next", "reject_reason")}
 fills = sa.Table(
     "paper_fills", metadata,
@@ -234,6 +236,7 @@ class OrderRow:
     after_trade: str | None = None
     oco_group: str | None = None
     market_protection_pct: float | None = None
+    algo_id: str | None = None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> OrderRow:
@@ -253,7 +256,8 @@ class OrderRow:
             broker_order_id=self.broker_order_id, client_key=self.client_key,
             symbol=self.symbol, side=self.side, qty=self.qty, filled_qty=self.filled_qty,
             avg_fill_price=avg, state=self.state, order_type=self.order_type,
-            limit_price=self.limit_price, ts=from_text(self.updated_ts), reason=self.reason)
+            limit_price=self.limit_price, ts=from_text(self.updated_ts), reason=self.reason,
+            algo_id=self.algo_id)
 
 
 def find_order(conn: sa.Connection, *, broker_order_id: str | None = None,
