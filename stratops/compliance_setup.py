@@ -43,11 +43,12 @@ def with_algo_ids(config: Any, mode: str, deployed: list[Any], refused: list[Any
     return kept
 
 
-def controls(config: Any) -> Any:
-    """The pre-trade compliance controls of ``config``."""
+def controls(config: Any, mode: str) -> Any:
+    """The pre-trade compliance controls of ``config`` for a run in ``mode`` (a shadow run
+    sends no order, so its orders need no exchange algo id)."""
     from live.risk.compliance_controls import ComplianceControls
 
-    return ComplianceControls(config)
+    return ComplianceControls(config, sends_orders=mode != "shadow")
 
 
 def check_egress(settings: Settings, config: Any, mode: str,

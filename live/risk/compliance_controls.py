@@ -12,6 +12,10 @@
   opposite order, a limit against an opposite limit at or through its price - is refused;
   the denial names both client keys. A risk-reducing order is never refused: it passes with
   the cross as its warning (the runner alerts).
+- ``algo_id``: with ``algo.require_algo_id``, in a run that sends orders (canary, live), an
+  order that carries no exchange algo id, or one that is not an approval record's id of its
+  strategy in ``algo.approvals``, is denied (an exit: warned) - behind the start-time
+  refusal of a version without a record, so no order reaches the broker without its id.
 - ``algo_rate``: an order of a version without an exchange algo id (an unregistered algo)
   that would reach the exchange's unregistered-algo orders-per-second threshold in force
   that day (``algo.unregistered_orders_per_second``) is denied (an exit: warned).
@@ -30,6 +34,7 @@ from live.state import LiveState, OrderRecord, OrderStatus
 
 OTR = "order_to_trade_ratio"
 SELF_TRADE = "self_trade"
+ALGO_ID = "algo_id"
 ALGO_RATE = "algo_rate"
 NEAR_BREACH = "otr_near_breach"  # the alert code of a near-breach notice
 DESK = "desk (all strategies and symbols)"  # the exchange's per-member view of the ratio
@@ -72,16 +77,23 @@ def _crosses(p: OrderProposal, resting: OrderRecord) -> bool:
 class ComplianceControls:
     """The controls of ``compliance.yaml``, with the memory of near-breach notices given."""
 
-    def __init__(self, config: ComplianceConfig) -> None:
+    def __init__(self, config: ComplianceConfig, *, sends_orders: bool = True) -> None:
+        """``sends_orders``: False for a shadow run (no order reaches a broker, so none needs
+        an exchange algo id)."""
         self.config = config
+        self.sends_orders = sends_orders
         self._noticed: set[tuple[str, date]] = set()
+        self._algo_ids: dict[str, frozenset[str]] = {}
+        for approval in config.algo.approvals:
+            self._algo_ids[approval.strategy] = \
+                self._algo_ids.get(approval.strategy, frozenset()) | {approval.algo_id}
 
     def check(self, p: OrderProposal, state: LiveState, orders_last_second: int) -> Verdict:
         """The verdict on ``p``; ``orders_last_second``: orders already passed on its
         exchange in the second before it (the engine's message-rate memory)."""
         day = exchange_day(p.ts)
-        for control in (self._self_trade(p, state), self._algo_rate(p, day,
-                                                                    orders_last_second)):
+        for control in (self._algo_id(p), self._self_trade(p, state),
+                        self._algo_rate(p, day, orders_last_second)):
             if control is not None and not p.reduces_exposure:
                 return Verdict(RiskDecision(False, *control))
             if control is not None:
@@ -99,6 +111,20 @@ class ComplianceControls:
                             f"{resting.client_key} ({resting.strategy} {resting.side} "
                             f"{resting.qty - resting.filled_qty} {theirs}); "
                             f"compliance.self_trade={self.config.self_trade}")
+
+    def _algo_id(self, p: OrderProposal) -> tuple[str, str] | None:
+        if not (self.config.algo.require_algo_id and self.sends_orders):
+            return None
+        approved = sorted(self._algo_ids.get(p.strategy, ()))
+        if p.algo_id is None:
+            return ALGO_ID, (f"order of {p.strategy} carries no exchange algo id, and "
+                             f"{self.config.path.name} algo.require_algo_id is set (SEBI "
+                             "algo framework: every order carries its approved algo id)")
+        if p.algo_id not in approved:
+            return ALGO_ID, (f"order of {p.strategy} carries algo id {p.algo_id!r}, not an "
+                             f"approved one of {p.strategy} in {self.config.path.name} "
+                             f"algo.approvals ({', '.join(approved) or 'none'})")
+        return None
 
     def _algo_rate(self, p: OrderProposal, day: date, last_second: int
                    ) -> tuple[str, str] | None:

@@ -52,10 +52,11 @@ value against the limit. Controls, in order:
     estimate (``impact ... bps ... calibration_source: ...``), so it is journaled.
 
 13. The compliance controls (:mod:`live.risk.compliance_controls`, when the engine is given
-    them - ``stratops live run`` always is): ``self_trade``, ``algo_rate`` (unregistered
-    algos' orders per second) and ``order_to_trade_ratio``, run after the duplicate check; a
-    risk-reducing order is not denied by the first two (passes with a warning) nor by the
-    ratio. A pass may carry a near-breach ``notice`` (the runner alerts ``otr_near_breach``).
+    them - ``stratops live run`` always is): ``algo_id`` (with ``algo.require_algo_id``, an
+    order without its strategy's approved exchange algo id), ``self_trade``, ``algo_rate``
+    (unregistered algos' orders per second) and ``order_to_trade_ratio``, run after the
+    duplicate check; a risk-reducing order is not denied by the first three (passes with a
+    warning) nor by the ratio. A pass may carry a near-breach ``notice`` (the runner alerts ``otr_near_breach``).
 
 Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
 clock), and records only passed proposals (orders that will be sent).

@@ -330,6 +330,53 @@ def test_start_version_carries_its_approved_algo_id(tmp_path: Path) -> None:
     assert d.algo_id == "NSEALGO42"
 
 
+# --- algo id on every order (pre-trade check ``algo_id``) -------------------------------
+
+_RECORD = {"strategy": "ema_cross", "version": 3, "algo_id": "NSEALGO42",
+           "broker": "zerodha", "approval_ref": "Z-42", "approved_on": date(2025, 6, 2)}
+
+
+def _required_engine(tmp_path: Path, limits: RiskLimits, *, sends_orders: bool = True
+                     ) -> PreTradeRiskEngine:
+    controls = ComplianceControls(_required(tmp_path, [_RECORD]), sends_orders=sends_orders)
+    return PreTradeRiskEngine(limits, compliance=controls)
+
+
+def test_algo_id_required_order_without_one_is_denied(tmp_path: Path,
+                                                      limits: RiskLimits) -> None:
+    decision = _required_engine(tmp_path, limits).check(_proposal(), _state())
+    assert (decision.passed, decision.check) == (False, "algo_id")
+    assert "carries no exchange algo id" in decision.reason
+
+
+def test_algo_id_required_order_with_another_strategys_id_is_denied(
+        tmp_path: Path, limits: RiskLimits) -> None:
+    decision = _required_engine(tmp_path, limits).check(
+        _proposal(strategy="range_breakout", algo_id="NSEALGO42"), _state())
+    assert (decision.passed, decision.check) == (False, "algo_id")
+    assert "'NSEALGO42', not an approved one of range_breakout" in decision.reason
+
+
+def test_algo_id_required_order_with_its_approved_id_passes(tmp_path: Path,
+                                                            limits: RiskLimits) -> None:
+    engine = _required_engine(tmp_path, limits)
+    assert engine.check(_proposal(algo_id="NSEALGO42"), _state()).passed
+
+
+def test_algo_id_required_exit_without_one_passes_with_warning(tmp_path: Path,
+                                                               limits: RiskLimits) -> None:
+    state = _state()
+    state.position("ema_cross", "NIFTY").net_qty = LOT
+    decision = _required_engine(tmp_path, limits).check(
+        _proposal(side=-1, reduces_exposure=True), state)
+    assert decision.passed and decision.warning.startswith("algo_id:")
+
+
+def test_algo_id_not_required_in_a_shadow_run(tmp_path: Path, limits: RiskLimits) -> None:
+    engine = _required_engine(tmp_path, limits, sends_orders=False)
+    assert engine.check(_proposal(), _state()).passed
+
+
 def test_otr_desk_ratio_over_throttle_denies_a_quiet_strategy(tmp_path: Path,
                                                               limits: RiskLimits) -> None:
     state = _state()
