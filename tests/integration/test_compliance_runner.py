@@ -5,7 +5,9 @@ same."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,11 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 BARS = 8  # past the 09:15-09:20 entry lockout, before the first signal
 
 
-def _runner(folder: Path) -> Runner:
+def _runner(folder: Path, algo: dict[str, Any] | None = None) -> Runner:
     data = yaml.safe_load((REPO / "compliance.yaml").read_text())
     data["order_to_trade"] = [{"effective_from": "2025-01-01", "exchange_ratio": 500,
                                "throttle_ratio": 5, "alert_fraction": 0.6,
                                "min_messages": 4}]
+    data["algo"].update(algo or {})
     path = folder / "compliance.yaml"
     path.write_text(yaml.safe_dump(data))
     stores = stores_in(folder)
@@ -94,10 +97,37 @@ def test_otr_runner_restart_counts_the_journal_again(tmp_path: Path) -> None:
 
 
 def test_algo_id_of_the_version_is_on_every_intent(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     runner = _runner(tmp_path)
     runner.deployed[0] = replace(runner.deployed[0], algo_id="NSEALGO42")
     runner.run(day_bars(26))  # the first entry is decided at bar 22
     intents = [m for _, m in runner.journal.read() if isinstance(m, OrderIntended)]
     assert intents and {i.algo_id for i in intents} == {"NSEALGO42"}
+
+
+_APPROVED = {"require_algo_id": True, "approvals": [
+    {"strategy": "ema_cross", "version": 1, "algo_id": "NSEALGO42", "broker": "zerodha",
+     "approval_ref": "ZAPP-42", "approved_on": "2025-01-01"}]}
+
+
+def test_every_order_sent_carries_the_approved_algo_id(tmp_path: Path) -> None:
+    """SEBI's algo framework end to end: the paper exchange (standing in for the broker,
+    which receives it as Kite's ``algo_id``) holds the approved version's algo id on every
+    order the runner sent, and the orders are still found by their client key (tag)."""
+    runner = _runner(tmp_path, _APPROVED)
+    runner.deployed[0] = replace(runner.deployed[0], algo_id="NSEALGO42")
+    runner.run(day_bars(40))
+    intents = [m for _, m in runner.journal.read() if isinstance(m, OrderIntended)]
+    sent = runner.broker.orders()
+    assert intents and len(sent) == len(intents)
+    assert {o.algo_id for o in sent} == {"NSEALGO42"}
+    assert {o.client_key for o in sent} == {i.client_key for i in intents}
+
+
+def test_an_order_with_an_unapproved_algo_id_is_refused_pre_trade(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, _APPROVED)
+    runner.deployed[0] = replace(runner.deployed[0], algo_id="FORGED7")
+    runner.run(day_bars(26))
+    denied = [m for _, m in runner.journal.read()
+              if isinstance(m, RiskChecked) and not m.passed]
+    assert denied and {m.check for m in denied} == {"algo_id"}
+    assert runner.broker.orders() == []
