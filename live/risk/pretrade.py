@@ -56,7 +56,8 @@ value against the limit. Controls, in order:
     order without its strategy's approved exchange algo id), ``self_trade``, ``algo_rate``
     (unregistered algos' orders per second) and ``order_to_trade_ratio``, run after the
     duplicate check; a risk-reducing order is not denied by the first three (passes with a
-    warning) nor by the ratio. A pass may carry a near-breach ``notice`` (the runner alerts ``otr_near_breach``).
+    warning) nor by the ratio. A pass may carry a near-breach ``notice`` (the runner alerts
+    ``otr_near_breach``).
 
 Rate and duplicate memory is the engine's own, driven by ``proposal.ts`` only (no wall
 clock), and records only passed proposals (orders that will be sent).
