@@ -101,6 +101,15 @@ class _ComplianceFile(_Strict):
     order_to_trade: tuple[OtrThresholds, ...] = Field(min_length=1)
     algo: AlgoFramework
 
+    @field_validator("self_trade", mode="before")
+    @classmethod
+    def _not_net_yet(cls, value: Any) -> Any:
+        if value == "net":  # named, so nobody mistakes the refusal for a typo
+            raise ValueError("'net' (crossing internally between two of our strategies) is "
+                             "not available: internal crossing is not built, so a crossing "
+                             "entry is refused; use self_trade: refuse")
+        return value
+
 
 class ComplianceConfig:
     """The loaded file, with the dated entry in force on a date."""

@@ -112,6 +112,12 @@ def test_compliance_unknown_self_trade_mode_is_refused(tmp_path: Path) -> None:
         load_compliance(_write(tmp_path, data))
 
 
+def test_compliance_self_trade_net_is_refused_as_not_built(tmp_path: Path) -> None:
+    data = copy.deepcopy(CONFIG) | {"self_trade": "net"}
+    with pytest.raises(ComplianceConfigError, match=r"self_trade: 'net' .* is not available"):
+        load_compliance(_write(tmp_path, data))
+
+
 def test_compliance_bad_egress_ip_is_refused(tmp_path: Path) -> None:
     data = copy.deepcopy(CONFIG)
     data["algo"]["static_egress_ip"] = "10.0.0.300"
