@@ -13,7 +13,7 @@ from typing import Any
 
 from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
-from live.risk.compliance_controls import NEAR_BREACH, SELF_TRADE
+from live.risk.compliance_controls import ALGO_ID, ALGO_RATE, NEAR_BREACH, OTR, SELF_TRADE
 from live.risk.handler import RiskHandler, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
@@ -23,6 +23,10 @@ from strategies.instruments import Contract
 
 UNANSWERED = "risk_unanswered"
 SELF_TRADE_EXIT = "self_trade_exit"  # an exit sent although it crosses a working order of ours
+# an exit sent although a compliance control (algo id, unregistered-algo rate, order-to-trade
+# thresholds) would have denied an entry
+COMPLIANCE_EXIT = "compliance_exit"
+_COMPLIANCE = tuple(f"{check}:" for check in (ALGO_ID, ALGO_RATE, OTR))
 INSTRUMENT = "instrument"  # the check id of a denial for want of a tradable contract
 
 
@@ -96,10 +100,13 @@ class RiskGate(RunnerCore):
 
     def risk_warning(self, bar: FeedBar, d: Deployed, verdict: RiskDecision, what: str
                      ) -> None:
-        """A risk-reducing order sent despite a price breach (``exit_price_breach``) or a
-        cross with a working order of ours (``self_trade_exit``): journaled as an alert."""
+        """A risk-reducing order sent despite a price breach (``exit_price_breach``), a
+        cross with a working order of ours (``self_trade_exit``) or another compliance
+        control (``compliance_exit``: no approved algo id, the unregistered-algo rate, no
+        order-to-trade thresholds): journaled as an alert."""
         if verdict.passed and verdict.warning:
             code = SELF_TRADE_EXIT if f"{SELF_TRADE}:" in verdict.warning \
+                else COMPLIANCE_EXIT if any(c in verdict.warning for c in _COMPLIANCE) \
                 else "exit_price_breach"
             self.alert(bar.ts, Severity.WARNING, code,
                        f"{d.strategy}/{bar.symbol}: {what} sent despite {verdict.warning} "

@@ -131,3 +131,23 @@ def test_an_order_with_an_unapproved_algo_id_is_refused_pre_trade(tmp_path: Path
               if isinstance(m, RiskChecked) and not m.passed]
     assert denied and {m.check for m in denied} == {"algo_id"}
     assert runner.broker.orders() == []
+
+
+def test_an_exit_without_its_algo_id_is_sent_with_a_compliance_alert(tmp_path: Path) -> None:
+    """Risk-reducing orders are never held: a version whose algo id is gone mid-position
+    (entries denied from then on) still exits, and the runner alerts ``compliance_exit``."""
+    runner = _runner(tmp_path, _APPROVED)
+    runner.deployed[0] = replace(runner.deployed[0], algo_id="NSEALGO42")
+    bars = day_bars(60)
+    runner.run(bars[:24])  # the short entry of bar 22 has filled
+    runner.deployed[0] = replace(runner.deployed[0], algo_id=None)
+    runner.run(bars[24:])
+    journal = [m for _, m in runner.journal.read()]
+    entry, exit_ = [m for m in journal if isinstance(m, OrderIntended)]
+    assert (entry.side, entry.algo_id, exit_.side, exit_.algo_id) == (
+        Side.SELL, "NSEALGO42", Side.BUY, None)
+    (alert,) = [m for m in journal if isinstance(m, AlertRaised)
+                and m.code == "compliance_exit"]
+    assert "carries no exchange algo id" in alert.message
+    assert {m.check for m in journal if isinstance(m, RiskChecked) and not m.passed} == {
+        "algo_id"}
