@@ -442,6 +442,48 @@ class OrderFilled(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class InternalCrossStarted(Event):
+    """The marker of an internal cross (``compliance.yaml`` ``self_trade: net``), journaled
+    before the resting order is touched at the broker: ``strategy``'s market order
+    ``cross_id`` (its client key; ``order_qty`` units, never sent for the crossed part) of
+    ``side`` is to trade up to ``qty`` units against our resting limit order
+    ``resting_key`` (another strategy's working entry, ``resting_qty`` units in total at
+    the broker when the cross started) at its limit ``price``. The resting order is
+    reduced (modified, or cancelled when all of its open quantity is crossed) through the
+    normal command path; :class:`InternalCrossed` closes the cross with what was really
+    withdrawn. Started and not finished (a crash in between): the broker's order book
+    decides on restart (:mod:`live.runner.crossing`)."""
+
+    KIND: ClassVar[str] = "InternalCrossStarted"
+    cross_id: str
+    strategy: str
+    version: str
+    symbol: str
+    side: Side
+    qty: int
+    order_qty: int  # the whole market order's quantity (its remainder goes to market)
+    price: float
+    resting_key: str
+    resting_strategy: str
+    resting_qty: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InternalCrossed(Event):
+    """The end of an internal cross: ``crossed_qty`` units (0: aborted - nothing was
+    withdrawn at the broker) booked to both strategies at the resting order's ``price``
+    without a broker fill; ``trade_id`` (``X`` + the cross id) names it where a fill's
+    trade id would (protective orders placed after it). ``reason`` says how the quantity
+    was established (the broker's confirmed reduction, or its book's final quantities)."""
+
+    KIND: ClassVar[str] = "InternalCrossed"
+    cross_id: str
+    trade_id: str
+    crossed_qty: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PositionChanged(Event):
     KIND: ClassVar[str] = "PositionChanged"
     strategy: str
@@ -595,14 +637,17 @@ class CancelOrder(Command):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ModifyOrder(Command):
-    """Move a working stop's trigger (a trailing stop tightening); execution journals the
-    ``OrderModified`` the broker confirmed. Idempotent: an order whose confirmed trigger is
-    already ``trigger_price``, or that is no longer open, is left alone."""
+    """Move a working stop's trigger (a trailing stop tightening) or lower a working order's
+    total quantity (``qty``: an internal cross withdrawing part of a resting order);
+    execution journals the ``OrderModified`` the broker confirmed. Idempotent: an order
+    whose confirmed trigger / quantity is already the one asked, or that is no longer open,
+    is left alone."""
 
     KIND: ClassVar[str] = "ModifyOrder"
     client_key: str
     broker_order_id: str
-    trigger_price: float
+    trigger_price: float | None = None
+    qty: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -632,6 +677,7 @@ class CheckRisk(Command):
     slice_index: int = 0  # of an order sliced at the freeze quantity (0: unsliced/first)
     limit_price: float | None = None  # a limit order's price (self-trade prevention)
     algo_id: str | None = None  # the version's exchange-issued algo id (None: unregistered)
+    nets: bool = False  # the sender crosses a nettable resting order internally (net mode)
 
 
 KILL_SCOPE_ALL = "all"
@@ -641,7 +687,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
-    OrderRetried, PlaybookActed,
+    OrderRetried, PlaybookActed, InternalCrossStarted, InternalCrossed,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
@@ -763,6 +809,11 @@ def alert_trace_id(ts_event: datetime, code: str, message: str) -> str:
         raise EventValueError(f"ts_event={ts_event!r} is naive (timestamps must be tz-aware)")
     return "al" + digest({"code": code, "message": message,
                           "ts_event": ts_event.astimezone(UTC).isoformat()})[:30]
+
+
+def cross_trade_id(cross_id: str) -> str:
+    """The trade id an internal cross is booked under (never a broker's: ``X`` + its id)."""
+    return "X" + cross_id
 
 
 def client_key(trace_id: str, leg: int = 0) -> str:

@@ -37,6 +37,7 @@ from live.canonical import sha256_hex
 from live.events import (
     BarClosed,
     EventDecodeError,
+    InternalCrossStarted,
     KillMode,
     Message,
     ParentOrderFinished,
@@ -48,7 +49,14 @@ from live.events import (
 )
 from live.journal import Journal
 from live.order_flow import FlowCount
-from live.state import LiveState, OrderRecord, OrderStatus, Position, StrategyStats
+from live.state import (
+    CrossRecord,
+    LiveState,
+    OrderRecord,
+    OrderStatus,
+    Position,
+    StrategyStats,
+)
 from strategies.errors import StratopsError
 
 _M = TypeVar("_M", bound=Message)
@@ -185,6 +193,9 @@ def _state_payload(state: LiveState) -> dict[str, Any]:
         "order_flow": [[s, sym, day.isoformat(), c.orders, c.modifications,
                         c.cancellations, c.trades]
                        for (s, sym, day), c in state.order_flow.items()],
+        # internal crosses (self_trade: net); absent from snapshots written before them
+        **({"crosses": [[to_record(c.started), c.crossed_qty, c.trade_id]
+                        for c in state.crosses.values()]} if state.crosses else {}),
     }
 
 
@@ -259,6 +270,9 @@ def _decode(payload: dict[str, Any]) -> LiveState:
                              for t, r in payload["parent_outcomes"].items()}
     state.order_flow = {(s, sym, date.fromisoformat(day)): FlowCount(*counts)
                         for s, sym, day, *counts in payload["order_flow"]}
+    for started, crossed_qty, trade_id in payload.get("crosses", ()):
+        record = CrossRecord(_typed(started, InternalCrossStarted), crossed_qty, trade_id)
+        state.crosses[record.started.cross_id] = record
     return state
 
 

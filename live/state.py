@@ -26,6 +26,8 @@ from live.events import (
     KILL_SEVERITY,
     BarClosed,
     GovernanceDecided,
+    InternalCrossed,
+    InternalCrossStarted,
     KillMode,
     KillSwitchChanged,
     Message,
@@ -107,6 +109,21 @@ class OrderRecord:
 
 
 @dataclass(slots=True)
+class CrossRecord:
+    """One internal cross (``self_trade: net``): its journaled start, and once finished the
+    quantity booked to both strategies (0: aborted; None: not finished - the broker's book
+    decides, :mod:`live.orders.crossing`)."""
+
+    started: InternalCrossStarted
+    crossed_qty: int | None = None
+    trade_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.crossed_qty is not None
+
+
+@dataclass(slots=True)
 class StrategyStats:
     signals: int = 0
     denials: int = 0  # governance or risk said no
@@ -142,6 +159,9 @@ class LiveState:
     # ratio (live.order_flow); derived from the order events above, so it is
     # left out of state_dict (the state hash)
     order_flow: dict[FlowKey, FlowCount] = field(default_factory=dict)
+    # internal crosses between two of our strategies (self_trade: net), by cross id (the
+    # crossing slice's client key)
+    crosses: dict[str, CrossRecord] = field(default_factory=dict)
 
     def apply(self, message: Message) -> None:
         """Fold one message in (commands and alerts change nothing)."""
@@ -195,6 +215,20 @@ def in_doubt_orders(state: LiveState) -> list[OrderRecord]:
     """Orders intended but without a known broker outcome, in intent order: settle each
     with the broker (status by client key) before sending anything new."""
     return [o for o in state.working.values() if o.status in _IN_DOUBT]
+
+
+def unfinished_crosses(state: LiveState) -> list[CrossRecord]:
+    """Internal crosses started and not finished (a crash or an unanswered broker between
+    the marker and the outcome): nothing crosses or sends for them until each is settled
+    from the broker's book."""
+    return [c for c in state.crosses.values() if not c.finished]
+
+
+def crossed_into(state: LiveState, resting_keys: set[str]) -> int:
+    """Units crossed internally against the resting orders ``resting_keys`` (their fills
+    that are not the broker's: a parent order counts them as filled)."""
+    return sum(c.crossed_qty or 0 for c in state.crosses.values()
+               if c.started.resting_key in resting_keys)
 
 
 def open_orders(state: LiveState) -> list[OrderRecord]:
@@ -322,6 +356,42 @@ def _on_filled(state: LiveState, event: OrderFilled) -> None:
     stats.realised_pnl_inr += realised
 
 
+def _on_cross_started(state: LiveState, event: InternalCrossStarted) -> None:
+    if event.cross_id in state.crosses:
+        state.discrepancies.append(f"second InternalCrossStarted for cross {event.cross_id}; "
+                                   "the first one stands")
+        return
+    state.crosses[event.cross_id] = CrossRecord(event)
+
+
+def _on_crossed(state: LiveState, event: InternalCrossed) -> None:
+    cross = state.crosses.get(event.cross_id)
+    if cross is None:
+        state.discrepancies.append(f"InternalCrossed for unknown cross {event.cross_id}")
+        return
+    if cross.finished:
+        return  # the outcome journaled twice is one outcome
+    started = cross.started
+    if not 0 <= event.crossed_qty <= started.qty:
+        state.discrepancies.append(
+            f"InternalCrossed {event.cross_id}: crossed_qty {event.crossed_qty} outside "
+            f"0..{started.qty}; not booked")
+        return
+    cross.crossed_qty, cross.trade_id = event.crossed_qty, event.trade_id
+    if event.crossed_qty == 0:
+        return
+    resting = state.orders.get(started.resting_key)
+    signed = event.crossed_qty if started.side is Side.BUY else -event.crossed_qty
+    for strategy, qty in ((started.strategy, signed), (started.resting_strategy, -signed)):
+        pos = state.position(strategy, started.symbol)
+        if resting is not None and resting.tradingsymbol is not None:
+            pos.tradingsymbol, pos.expiry = resting.tradingsymbol, resting.expiry
+        realised = _fill_position(pos, qty, started.price)
+        stats = state.stats_for(strategy)
+        stats.fills += 1
+        stats.realised_pnl_inr += realised
+
+
 def _hold_contract(state: LiveState, pos: Position, order: OrderRecord,
                    event: OrderFilled) -> None:
     """The position takes the contract of the order that fills into it; a fill in another
@@ -424,6 +494,7 @@ _HANDLERS: dict[type, Callable[[LiveState, Any], None]] = {
     TradeExited: _on_trade_exited, ModeChanged: _on_mode, KillSwitchChanged: _on_kill,
     BarClosed: _on_bar, ReconciliationCompleted: _on_reconciliation,
     ParentOrderStarted: _on_parent_started, ParentOrderFinished: _on_parent_finished,
+    InternalCrossStarted: _on_cross_started, InternalCrossed: _on_crossed,
 }
 
 _FLOW_KINDS = frozenset({OrderIntended, OrderModified, OrderCancelled, OrderFilled})
@@ -468,7 +539,13 @@ def state_dict(state: LiveState) -> dict[str, Any]:
             "parent_outcomes": {t: to_record(p)["fields"]
                                 for t, p in state.parent_outcomes.items()}}
            if state.parents else {}),
+        **({"crosses": _crosses(state)} if state.crosses else {}),
     }
+
+
+def _crosses(state: LiveState) -> dict[str, Any]:
+    return {cid: {"started": to_record(c.started)["fields"], "crossed_qty": c.crossed_qty,
+                  "trade_id": c.trade_id} for cid, c in state.crosses.items()}
 
 
 def state_hash(state: LiveState) -> str:
@@ -490,9 +567,13 @@ def trading_state_dict(state: LiveState) -> dict[str, Any]:
     stats = {n: {"orders": s.orders, "fills": s.fills, "trades": s.trades,
                  "realised_pnl_inr": s.realised_pnl_inr} for n, s in state.stats.items()
              if s.orders or s.fills}
+    crosses = {cid: {"resting_key": c.started.resting_key, "qty": c.started.qty,
+                     "price": c.started.price, "crossed_qty": c.crossed_qty}
+               for cid, c in state.crosses.items()}
     return {"positions": positions, "orders": orders, "trade_ids": sorted(state.trade_ids),
             "stats": stats, "kill_switches": {scope: str(mode) for scope, mode
-                                              in state.kill_switches.items()}}
+                                              in state.kill_switches.items()},
+            **({"crosses": crosses} if crosses else {})}
 
 
 def trading_state_hash(state: LiveState) -> str:

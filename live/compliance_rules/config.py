@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from strategies.errors import BadInputError
 
-SELF_TRADE_MODES = ("refuse",)
+SELF_TRADE_MODES = ("refuse", "net")
 
 
 class ComplianceConfigError(BadInputError, ValueError):
@@ -97,18 +97,12 @@ class AlgoFramework(_Strict):
 
 class _ComplianceFile(_Strict):
     version: int = Field(ge=1)
-    self_trade: Literal["refuse"]
+    #: refuse: a crossing entry is denied; net: a market order crossing another strategy's
+    #: resting limit entry is crossed internally (live.orders.crossing), anything else
+    #: crossing is denied as with refuse
+    self_trade: Literal["refuse", "net"]
     order_to_trade: tuple[OtrThresholds, ...] = Field(min_length=1)
     algo: AlgoFramework
-
-    @field_validator("self_trade", mode="before")
-    @classmethod
-    def _not_net_yet(cls, value: Any) -> Any:
-        if value == "net":  # named, so nobody mistakes the refusal for a typo
-            raise ValueError("'net' (crossing internally between two of our strategies) is "
-                             "not available: internal crossing is not built, so a crossing "
-                             "entry is refused; use self_trade: refuse")
-        return value
 
 
 class ComplianceConfig:

@@ -11,7 +11,9 @@
   account the runner trades) on the same instrument - a market order against any resting
   opposite order, a limit against an opposite limit at or through its price - is refused;
   the denial names both client keys. A risk-reducing order is never refused: it passes with
-  the cross as its warning (the runner alerts).
+  the cross as its warning (the runner alerts). With ``self_trade: net``, a cross the runner
+  can net (:func:`nettable`: a market order against another strategy's open limit entry in
+  the same contract) passes: the runner crosses it internally (:mod:`live.orders.crossing`).
 - ``algo_id``: with ``algo.require_algo_id``, in a run that sends orders (canary, live), an
   order that carries no exchange algo id, or one that is not an approval record's id of its
   strategy in ``algo.approvals``, is denied (an exit: warned) - behind the start-time
@@ -66,6 +68,26 @@ def crossing_order(p: OrderProposal, state: LiveState) -> OrderRecord | None:
     return None
 
 
+def nettable(p: OrderProposal, resting: OrderRecord, state: LiveState) -> bool:
+    """Whether the runner may cross ``p`` internally against ``resting`` (``self_trade:
+    net``): ``p`` a market order whose sender nets (``nets``: the runner's market slices -
+    entries, exits, flattens), ``resting`` an
+    OPEN, acknowledged limit entry (never a protective stop or target: their OCO siblings
+    and entry links stay the broker's) of another strategy in the same contract, with open
+    quantity and no cross of its own in progress."""
+    if not p.nets or p.order_type != OrderType.MARKET.value or \
+            resting.strategy == p.strategy:
+        return False
+    if resting.status is not OrderStatus.OPEN or resting.broker_order_id is None or \
+            resting.order_type is not OrderType.LIMIT or resting.limit_price is None or \
+            resting.protective or resting.qty - resting.filled_qty <= 0:
+        return False
+    if p.expiry != resting.expiry:
+        return False
+    return not any(not c.finished and c.started.resting_key == resting.client_key
+                   for c in state.crosses.values())
+
+
 def _crosses(p: OrderProposal, resting: OrderRecord) -> bool:
     if p.limit_price is None or resting.limit_price is None:
         return True  # a market order (ours or theirs) takes whatever rests opposite
@@ -104,6 +126,8 @@ class ComplianceControls:
         resting = crossing_order(p, state)
         if resting is None:
             return None
+        if self.config.self_trade == "net" and nettable(p, resting, state):
+            return None  # crossed internally by the runner, never sent against it
         price = "market" if p.limit_price is None else f"limit {p.limit_price:g}"
         theirs = "market" if resting.limit_price is None else f"limit {resting.limit_price:g}"
         return SELF_TRADE, (f"order {p.client_key or '(new)'} ({p.strategy} {p.side:+d} "

@@ -35,7 +35,7 @@ def check_risk_for(proposal: OrderProposal, *, trace_id: str, check_id: str) -> 
         instrument_type=proposal.instrument_type, expiry=proposal.expiry,
         reference_ts=proposal.reference_ts, order_type=proposal.order_type,
         band_base_price=proposal.band_base_price, slice_index=proposal.slice_index,
-        limit_price=proposal.limit_price, algo_id=proposal.algo_id)
+        limit_price=proposal.limit_price, algo_id=proposal.algo_id, nets=proposal.nets)
 
 
 def proposal_of(command: CheckRisk) -> OrderProposal:
@@ -48,7 +48,7 @@ def proposal_of(command: CheckRisk) -> OrderProposal:
         expiry=command.expiry, reference_ts=command.reference_ts,
         order_type=command.order_type, band_base_price=command.band_base_price,
         slice_index=command.slice_index, limit_price=command.limit_price,
-        algo_id=command.algo_id, client_key=command.check_id.rpartition("#")[0])
+        algo_id=command.algo_id, nets=command.nets, client_key=command.check_id.rpartition("#")[0])
 
 
 def _keep(table: OrderedDict[str, RiskDecision], key: str, value: RiskDecision,

@@ -42,6 +42,9 @@ class OrderProposal:
     limit_price: float | None = None  # a limit order's price (None: at market)
     client_key: str = ""  # the order's client key (named in a self-trade denial)
     algo_id: str | None = None  # the exchange-issued algo id of the version (SEBI)
+    # the sender crosses a nettable resting order of ours internally (self_trade: net);
+    # only the runner's market slices do
+    nets: bool = False
 
 
 @dataclass(frozen=True, slots=True)

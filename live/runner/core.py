@@ -131,6 +131,8 @@ class RunnerCore:
         def resume_slices(self, d: Deployed, bar: FeedBar, trace: str) -> bool:
             raise NotImplementedError
         def work_parents(self, bar: FeedBar) -> None: ...
+        def settle_crosses(self, ts: datetime) -> list[str]:
+            raise NotImplementedError
 
         # refusals
         def retry_exit(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> None: ...

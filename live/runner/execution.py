@@ -124,15 +124,18 @@ class Executor:
                 reason=command.reason))
 
     def _on_modify(self, command: ModifyOrder) -> None:
-        """Move an open order's trigger; journal the move the broker confirmed. Delivered
-        again (an at-least-once bus), an order already at that trigger is left alone."""
+        """Move an open order's trigger, or lower its total quantity; journal the change the
+        broker confirmed. Delivered again (an at-least-once bus), an order already at that
+        trigger / quantity is left alone."""
         order = self.state.orders.get(command.client_key)
-        if order is None or order.status is not OrderStatus.OPEN or \
-                order.trigger_price == command.trigger_price:
+        if order is None or order.status is not OrderStatus.OPEN or (
+                command.trigger_price in (None, order.trigger_price) and
+                command.qty in (None, order.qty)):
             return
         result = self.retrier.run(
             command.client_key, lambda: self.broker.modify(
-                command.broker_order_id, trigger_price=command.trigger_price),
+                command.broker_order_id, qty=command.qty,
+                trigger_price=command.trigger_price),
             self._retried(command, "modify"))
         self.crash("after_modify")
         if result.outcome is Outcome.CONFIRMED:
@@ -140,7 +143,7 @@ class Executor:
             self.record(OrderModified(
                 trace_id=command.trace_id, ts_event=command.ts_event,
                 client_key=command.client_key, broker_order_id=command.broker_order_id,
-                trigger_price=command.trigger_price))
+                qty=command.qty, trigger_price=command.trigger_price))
         else:
             self.modify_refusals[command.client_key] = f"{result.outcome} ({result.reason})"
 

@@ -40,7 +40,7 @@ from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.risk_gate import contract_field
 from live.runner.slicing import OrderSlicer
-from live.state import OrderStatus, active_parents
+from live.state import OrderStatus, active_parents, crossed_into
 from strategies.algo_spec import AlgoParamError, AlgoSpec
 from strategies.instruments import Contract
 
@@ -264,7 +264,9 @@ class ParentOrders(OrderSlicer):
         return [k for k in keys if k in self.state.orders]
 
     def _filled(self, started: ParentOrderStarted) -> int:
-        return sum(self.state.orders[k].filled_qty for k in self._children(started))
+        children = self._children(started)
+        return sum(self.state.orders[k].filled_qty for k in children) + \
+            crossed_into(self.state, set(children))
 
     def _cancel_children(self, started: ParentOrderStarted, bar: FeedBar, why: str) -> bool:
         """Cancel the parent's working children; True when none is left working."""

@@ -39,7 +39,13 @@ from live.runner.protection import (
     Withdraw,
 )
 from live.runner.risk_gate import contract_field
-from live.state import OrderRecord, OrderStatus, in_doubt_orders, kill_mode_for
+from live.state import (
+    OrderRecord,
+    OrderStatus,
+    in_doubt_orders,
+    kill_mode_for,
+    unfinished_crosses,
+)
 
 LEG_EXIT, LEG_ENTER, LEG_FLATTEN = 0, 1, 7  # trace-id legs of the orders of one bar
 LEG_KILL = 1_000  # + the command id: the leg of a flatten sent between bars for a command
@@ -60,7 +66,8 @@ class OrderPipeline(ParentOrders):
         key = client_key(trace)
         if self.broker_held(bar.ts):
             return False  # dead session / unread books: nothing intended or sent, exits too
-        if key in self.state.orders or trace in self.state.parents:  # before a restart
+        if key in self.state.orders or key in self.state.crosses or \
+                trace in self.state.parents:  # before a restart
             return self.resume_slices(d, bar, trace)  # (a parent's children: each bar)
         # a new decision supersedes a parent still working (exits: the urgent path)
         self.stop_parents(d.strategy, bar, f"{decision.reason} {decision.action} decided")
@@ -110,7 +117,8 @@ class OrderPipeline(ParentOrders):
         done = self.send_slices(d, bar, trace, side=decision.side, plan=plan,
                                 reduces=decision.action == "exit", reason=decision.reason,
                                 contract=contract)
-        if decision.action == "enter" and day is not None and key in self.state.orders:
+        if decision.action == "enter" and day is not None and (
+                key in self.state.orders or key in self.state.crosses):
             self.entries[(d.strategy, bar.symbol, day)] += 1
         return done
 
@@ -151,6 +159,8 @@ class OrderPipeline(ParentOrders):
         self.read_books(bar.ts)
         if self.broker_held(bar.ts):
             return  # nothing can be asked now: settled at the next good read
+        if unfinished_crosses(self.state):  # an unanswered broker: its book settles them
+            self.settle_crosses(bar.ts)
         if in_doubt_orders(self.state):  # a lost answer: ask a bar later, never resend
             last = self.symbol_history(bar.symbol).last_ts  # between bars: the last bar's
             before = bar.ts if last is None else min(bar.ts, last)

@@ -42,7 +42,7 @@ from live.runner.decisions import protective_levels
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
-from live.state import LiveState, OrderRecord, OrderStatus
+from live.state import CrossRecord, LiveState, OrderRecord, OrderStatus
 
 STOP_LEG, TARGET_LEG, GROUP_LEG, LEGS_PER_GENERATION = 2, 3, 4, 10
 MAX_GENERATIONS = 1000  # replacements of one position's protection before it is flattened
@@ -139,6 +139,22 @@ class Protection:
             found = self.entry_fill.get(key)
             if found is None or found.trace_id != order.trace_id:
                 self.entry_fill[key] = EntryFill(order.trace_id, fill.trade_id, fill.ts_event)
+
+    def note_cross(self, cross: CrossRecord, ts: datetime) -> None:
+        """An internal cross booked (``self_trade: net``): for each side that is an entry,
+        it is the entry fill its protective orders name (``after_trade``: its trade id)."""
+        started = cross.started
+        if not cross.crossed_qty or cross.trade_id is None:
+            return
+        resting = self.state.orders.get(started.resting_key)
+        sides = [(started.strategy, started.trace_id)]
+        if resting is not None:
+            sides.append((resting.strategy, resting.trace_id))
+        for strategy, trace in sides:
+            key = (strategy, started.symbol)
+            found = self.entry_fill.get(key)
+            if trace in self.entry_traces and (found is None or found.trace_id != trace):
+                self.entry_fill[key] = EntryFill(trace, cross.trade_id, ts)
 
     def stopped_out(self, d: Deployed, bar: FeedBar) -> bool:
         """Whether a protective order of ``d`` filled during ``bar``."""

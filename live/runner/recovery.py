@@ -20,6 +20,7 @@ from dataclasses import fields
 from live.events import (
     AlertRaised,
     BarClosed,
+    InternalCrossed,
     KillSwitchChanged,
     Message,
     ModeChanged,
@@ -180,6 +181,9 @@ class Recovery(RunnerCore):
                        "; ".join(rejected) + "; not trusted (the journal was folded without "
                        f"{'it' if len(rejected) == 1 else 'them'})")
         self._snapshots_rejected = []
+        unsettled = self.settle_crosses(self.clock())  # a crash mid-cross: the book decides
+        if unsettled:
+            raise RunnerHalted("internal cross not settled: " + "; ".join(unsettled))
         outcome = reconcile(self.executor, self.clock(),
                             latest if self.resend_unsent_intents else {})
         if not outcome.clean:
@@ -214,11 +218,8 @@ class Recovery(RunnerCore):
             self._note_guard(message.reason)
         elif isinstance(message, AlertRaised):
             self._note_alert(message)
-        elif isinstance(message, OrderFilled):
-            self.protection.note_fill(message)
-            order = self.state.orders.get(message.client_key)
-            if self.guardrails is not None and order is not None:
-                self.guardrails.note_fill(order.strategy, message)
+        elif isinstance(message, OrderFilled | InternalCrossed):
+            self._fold_fill(message)
         elif isinstance(message, ModeChanged):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderSubmitted | OrderRejected):
@@ -227,6 +228,18 @@ class Recovery(RunnerCore):
             self.note_playbook(message)
         elif isinstance(message, OrderIntended | ParentOrderStarted):
             self._fold_order(message)
+
+    def _fold_fill(self, message: OrderFilled | InternalCrossed) -> None:
+        """A fill, or an internal cross, as the protection and the guardrails learn it."""
+        if isinstance(message, InternalCrossed):
+            cross = self.state.crosses.get(message.cross_id)
+            if cross is not None:
+                self.protection.note_cross(cross, message.ts_event)
+            return
+        self.protection.note_fill(message)
+        order = self.state.orders.get(message.client_key)
+        if self.guardrails is not None and order is not None:
+            self.guardrails.note_fill(order.strategy, message)
 
     def _warm_detectors(self, message: Message) -> None:
         """The anomaly and abuse detectors learn the journal: nothing raised again."""

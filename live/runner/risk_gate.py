@@ -72,12 +72,14 @@ class RiskGate(RunnerCore):
     def ask_risk(self, trace_id: str, key: str, d: Deployed, bar: FeedBar, *, side: int,
                  qty: int, reduces_exposure: bool, order_type: str = "MARKET",
                  slice_index: int = 0, contract: Contract | None = None,
-                 limit_price: float | None = None) -> RiskDecision:
+                 limit_price: float | None = None, nets: bool = False) -> RiskDecision:
         """The risk engine's decision on order ``key`` at ``bar`` (journaled as
         ``RiskChecked`` before this returns), or a denial when no answer came. With a
         ``contract`` (:meth:`order_contract`), the proposal carries its expiry and lot size,
         so exposure per expiry counts real expiries. A compliance near-breach notice on the
-        answer (order-to-trade ratio) is journaled as an ``otr_near_breach`` alert."""
+        answer (order-to-trade ratio) is journaled as an ``otr_near_breach`` alert.
+        ``nets``: the caller crosses a nettable resting order of ours internally
+        (:mod:`~live.runner.crossing`), so the self-trade control lets such a cross pass."""
         check_id = f"{key}#{next(self.risk_checks)}"
         self.bus.send(check_risk_for(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
@@ -87,7 +89,7 @@ class RiskGate(RunnerCore):
             expiry=None if contract is None else contract.expiry,
             order_type=order_type, product=d.product, slice_index=slice_index,
             band_base_price=self.symbol_history(bar.symbol).prev_session_close,
-            limit_price=limit_price, algo_id=d.algo_id),
+            limit_price=limit_price, algo_id=d.algo_id, nets=nets),
             trace_id=trace_id, check_id=check_id))
         verdict = self.risk_handler.answer(check_id)
         if verdict is None:

@@ -25,9 +25,10 @@ from live.orders.prices import BandFit, PriceBand, band_around, fit_to_band
 from live.orders.rules import DEFAULT_KEY, OrderRules
 from live.orders.slicing import SliceError, replan, slice_key, slice_qty
 from live.risk.interface import RiskDecision
+from live.runner.crossing import InternalCrossing
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
-from live.runner.risk_gate import RiskGate, contract_field
+from live.runner.risk_gate import contract_field
 from live.sor.router import SmartOrderRouter, held_by_venue
 from live.sor.venues import RoutingError
 from live.state import OrderStatus
@@ -37,7 +38,7 @@ DEFAULT_BAND_PCT = 10.0  # NSE index futures' daily operating range without risk
 BrokerBand = Callable[[str], tuple[float, float] | None]  # symbol -> (lower, upper)
 
 
-class OrderSlicer(RiskGate):
+class OrderSlicer(InternalCrossing):
     """Slices, risk-checks and intends one decided order; fits prices to the band."""
 
     order_rules: OrderRules
@@ -63,6 +64,10 @@ class OrderSlicer(RiskGate):
         """Send the missing slices of ``trace``'s journaled plan (a restart between slices);
         True when every slice is intended."""
         first = self.executor.intents.get(slice_key(trace, 0))
+        cross = self.state.crosses.get(slice_key(trace, 0))
+        if first is None and cross is not None:  # crossed internally before a restart
+            return self._resume_cross(d, bar, trace, cross.started.order_qty,
+                                      1 if cross.started.side is Side.BUY else -1)
         if first is None or first.slice_count <= 1:
             return True
         plan = replan(first.parent_qty or first.qty, first.qty)
@@ -72,6 +77,17 @@ class OrderSlicer(RiskGate):
         if isinstance(contract, RiskDecision):  # denied and journaled: the rest waits
             return False
         return self.send_slices(d, bar, trace, side=side, plan=plan, reduces=reduces,
+                                reason="resumed", contract=contract)
+
+    def _resume_cross(self, d: Deployed, bar: FeedBar, trace: str, qty: int, side: int
+                      ) -> bool:
+        """Finish an order crossed internally before a restart: the cross settled from the
+        broker's book, its remainder sent (on the bar it was decided at only)."""
+        reduces = trace not in self.entry_traces
+        contract = self.order_contract(trace, d, bar, reduces=reduces)
+        if isinstance(contract, RiskDecision):
+            return False
+        return self.send_slices(d, bar, trace, side=side, plan=[qty], reduces=reduces,
                                 reason="resumed", contract=contract)
 
     def send_slices(self, d: Deployed, bar: FeedBar, trace: str, *, side: int,
@@ -88,20 +104,30 @@ class OrderSlicer(RiskGate):
             key = slice_key(trace, i)
             if key in self.state.orders:
                 continue
-            verdict = self.ask_risk(trace, key, d, bar, side=side, qty=qty,
-                                    reduces_exposure=reduces, slice_index=i,
-                                    contract=contract)
-            self.risk_warning(bar, d, verdict, f"{reason} exit")
-            if verdict.disable_strategy:
-                self.switch(bar, d.strategy, "halt", "risk_engine",
-                            f"{verdict.check}: {verdict.reason} (re-enable: stratops kill "
-                            "rearm)")
-            if not verdict.passed:
-                self._denied(d, bar, reduces, reason, verdict.check, verdict.reason, i, count)
-                return False
+            if key not in self.state.crosses:  # a cross started: its check was answered
+                verdict = self.ask_risk(trace, key, d, bar, side=side, qty=qty,
+                                        reduces_exposure=reduces, slice_index=i,
+                                        contract=contract, nets=count == 1)
+                self.risk_warning(bar, d, verdict, f"{reason} exit")
+                if verdict.disable_strategy:
+                    self.switch(bar, d.strategy, "halt", "risk_engine",
+                                f"{verdict.check}: {verdict.reason} (re-enable: stratops "
+                                "kill rearm)")
+                if not verdict.passed:
+                    self._denied(d, bar, reduces, reason, verdict.check, verdict.reason, i,
+                                 count)
+                    return False
             if reduces and not self.withdraw_protection(d.strategy, bar.symbol, bar,
                                                         f"{reason} exit"):
                 return False  # the position may have changed: decided again next close
+            if count == 1:  # an unsliced market order may cross internally (net mode)
+                left = self.net_order(d, bar, trace, key, side=side, qty=qty,
+                                      reduces=reduces, contract=contract)
+                if left is None:
+                    return False
+                if left == 0:
+                    continue
+                qty = total = left
             self.executor.send(OrderIntended(
                 trace_id=trace, ts_event=bar.ts, client_key=key, strategy=d.strategy,
                 version=str(d.version), symbol=bar.symbol, exchange=self.exchange,

@@ -1,0 +1,172 @@
+"""Internal crossing (``self_trade: net``) across two strategies on the paper exchange: one
+strategy's limit sell rests at the exchange; the other strategy's market buy is filled by
+it inside the firm - both positions move at the resting limit, the resting order is reduced
+at the exchange (a quantity modification, or a cancel when all of it is crossed) and only
+the remainder goes to market. A fill racing the withdrawal is never crossed again, and a
+crash at each point of a cross, replayed by a new process over the same journal and
+exchange, ends in the trading state of an uninterrupted run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from live.adapters.paper.exchange import PaperExchange
+from live.broker import OrderState, OrderType, Side
+from live.compliance_rules.config import load_compliance
+from live.events import (
+    InternalCrossed,
+    InternalCrossStarted,
+    OrderIntended,
+    OrderModified,
+    TradingMode,
+)
+from live.risk.compliance_controls import ComplianceControls
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
+from live.runner.deployments import Deployed, build
+from live.runner.runner import Runner
+from live.state import trading_state_dict, trading_state_hash
+from strategies.version_config import VersionConfig
+from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in, \
+    strategy_config
+
+REPO = Path(__file__).resolve().parents[2]
+BARS = 8  # past the 09:15-09:20 entry lockout, before the first signal
+RESTING = "restsell1"
+
+
+class Crash(Exception):
+    """A process dying at a named point (SIGKILL: nothing after it runs)."""
+
+
+def _compliance(folder: Path) -> Path:
+    path = folder / "compliance.yaml"
+    path.write_text((REPO / "compliance.yaml").read_text().replace(
+        "self_trade: refuse", "self_trade: net"))
+    return path
+
+
+def _runner(stores: Stores, crash_at: str | None = None) -> tuple[Runner, PaperExchange]:
+    exchange = stores.exchange()
+    deployed = [build(VersionConfig.from_json(strategy_config(name)), 1, "live", 1.0, "0" * 64)
+                for name in ("ema_cross", "range_breakout")]
+    risk = PreTradeRiskEngine(
+        load_risk_limits(REPO / "risk.yaml"),
+        compliance=ComplianceControls(load_compliance(_compliance(stores.folder))))
+
+    def crash(point: str) -> None:
+        if point == crash_at:
+            raise Crash(point)
+
+    runner = Runner(journal=stores.journal(), broker=exchange, deployed=deployed, mode="live",
+                    clock=record_clock, risk=risk, crash_hook=crash,
+                    market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
+                                                     b.close))
+    runner.recover()
+    return runner, exchange
+
+
+def _start(tmp_path: Path, resting_qty: int, crash_at: str | None = None
+           ) -> tuple[Stores, Runner, PaperExchange, float]:
+    stores = stores_in(tmp_path)
+    runner, exchange = _runner(stores, crash_at)
+    runner.run(day_bars(BARS))  # no signal yet
+    bar = day_bars(BARS)[-1]
+    offer = round(bar.close * 1.01, 1)  # well above the market: it rests
+    runner.executor.send(OrderIntended(
+        trace_id="trest", ts_event=bar.ts, client_key=RESTING, strategy="range_breakout",
+        version="1", symbol="NIFTY", exchange="NFO", side=Side.SELL, qty=resting_qty,
+        order_type=OrderType.LIMIT, limit_price=offer, mode=TradingMode.LIVE))
+    return stores, runner, exchange, offer
+
+
+def _buy(runner: Runner, qty: int) -> bool:
+    """ema_cross's market buy of ``qty`` through the runner's order path."""
+    ema = next(d for d in runner.deployed if d.strategy == "ema_cross")
+    return runner.send_slices(ema, day_bars(BARS)[-1], "tbuy", side=1, plan=[qty],
+                              reduces=False, reason="entry")
+
+
+def _ema(runner: Runner) -> Deployed:
+    return next(d for d in runner.deployed if d.strategy == "ema_cross")
+
+
+def _book(exchange: PaperExchange) -> list[tuple[str | None, int, int, OrderState]]:
+    return sorted((o.client_key, o.qty, o.filled_qty, o.state) for o in exchange.orders())
+
+
+def _pos(runner: Runner, strategy: str) -> tuple[int, float]:
+    pos = runner.state.positions[(strategy, "NIFTY")]
+    return pos.net_qty, pos.avg_price
+
+
+def test_cross_part_of_a_resting_order_reduces_it_at_the_exchange(tmp_path: Path) -> None:
+    _, runner, exchange, offer = _start(tmp_path, resting_qty=150)
+    assert _buy(runner, 75)
+    assert _pos(runner, "ema_cross") == (75, offer)
+    assert _pos(runner, "range_breakout") == (-75, offer)
+    # nothing of ema_cross went to the exchange; the resting sell is 75 now
+    assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
+    assert runner.state.orders[RESTING].qty == 75
+    kinds = [type(m).__name__ for _, m in runner.journal.read()]
+    assert kinds.index("InternalCrossStarted") < kinds.index("OrderModified") < \
+        kinds.index("InternalCrossed")
+    crossed = [m for _, m in runner.journal.read() if isinstance(m, InternalCrossed)]
+    assert [(c.crossed_qty, c.trade_id[0]) for c in crossed] == [(75, "X")]
+    assert exchange.positions() == []  # the firm is flat at the exchange: nothing traded
+
+
+def test_cross_all_of_a_resting_order_cancels_it_and_sends_the_remainder(tmp_path: Path
+                                                                         ) -> None:
+    _, runner, exchange, offer = _start(tmp_path, resting_qty=75)
+    assert _buy(runner, 150)
+    assert _pos(runner, "range_breakout") == (-75, offer)
+    book = _book(exchange)
+    assert (RESTING, 75, 0, OrderState.CANCELLED) in book
+    sent = [o for o in exchange.orders() if o.client_key != RESTING]
+    assert [(o.qty, o.order_type, o.side) for o in sent] == [(75, OrderType.MARKET, Side.BUY)]
+    assert runner.state.orders[sent[0].client_key or ""].qty == 75  # only the remainder
+
+
+def test_a_fill_racing_the_withdrawal_is_not_crossed_again(tmp_path: Path) -> None:
+    _, runner, exchange, offer = _start(tmp_path, resting_qty=75)
+    bar = day_bars(BARS)[-1]
+    # the resting sell fills at the exchange; the runner has not heard of it yet
+    exchange.on_bar("NIFTY", bar.ts + timedelta(minutes=1), offer, offer + 20, offer - 1,
+                    offer + 5)
+    assert runner.state.orders[RESTING].filled_qty == 0
+    assert _buy(runner, 75)
+    crossed = [m for _, m in runner.journal.read() if isinstance(m, InternalCrossed)]
+    assert [c.crossed_qty for c in crossed] == [0]  # the broker's fill, never booked twice
+    assert _pos(runner, "range_breakout")[0] == -75  # the exchange's fill only
+    assert runner.state.orders[RESTING].status == "FILLED"
+    sent = [o for o in exchange.orders() if o.client_key != RESTING]
+    assert [o.qty for o in sent] == [75]  # all of the buy to market: nothing crossed
+
+
+def _uninterrupted(folder: Path, resting_qty: int, buy_qty: int) -> str:
+    _, runner, _, _ = _start(folder, resting_qty)
+    assert _buy(runner, buy_qty)
+    return trading_state_hash(runner.state)
+
+
+@pytest.mark.parametrize("point", ["after_cross_started", "after_modify",
+                                   "after_cross_withdrawn"])
+def test_crash_mid_cross_is_finished_from_the_exchange_book(tmp_path: Path, point: str
+                                                            ) -> None:
+    expected = _uninterrupted(tmp_path / "clean", 150, 75)
+    stores, runner, exchange, _ = _start(tmp_path / "crash", 150, crash_at=point)
+    with pytest.raises(Crash):
+        _buy(runner, 75)
+    restarted, _ = _runner(stores)  # a new process: recovery settles the cross first
+    assert not [c for c in restarted.state.crosses.values() if not c.finished]
+    assert _buy(restarted, 75)  # the bar re-processed: nothing crossed or sent again
+    assert trading_state_hash(restarted.state) == expected, \
+        trading_state_dict(restarted.state)
+    started = [m for _, m in restarted.journal.read() if isinstance(m, InternalCrossStarted)]
+    modified = [m for _, m in restarted.journal.read() if isinstance(m, OrderModified)]
+    assert len(started) == 1 and len(modified) == 1
+    assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
