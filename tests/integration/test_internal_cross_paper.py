@@ -26,12 +26,17 @@ from live.events import (
 from live.risk.compliance_controls import ComplianceControls
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
-from live.runner.deployments import Deployed, build
+from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.state import trading_state_dict, trading_state_hash
 from strategies.version_config import VersionConfig
-from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in, \
-    strategy_config
+from tests.unit.test_runner_engine import (
+    Stores,
+    day_bars,
+    record_clock,
+    stores_in,
+    strategy_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BARS = 8  # past the 09:15-09:20 entry lockout, before the first signal
@@ -88,10 +93,6 @@ def _buy(runner: Runner, qty: int) -> bool:
     ema = next(d for d in runner.deployed if d.strategy == "ema_cross")
     return runner.send_slices(ema, day_bars(BARS)[-1], "tbuy", side=1, plan=[qty],
                               reduces=False, reason="entry")
-
-
-def _ema(runner: Runner) -> Deployed:
-    return next(d for d in runner.deployed if d.strategy == "ema_cross")
 
 
 def _book(exchange: PaperExchange) -> list[tuple[str | None, int, int, OrderState]]:

@@ -12,14 +12,25 @@ from typing import Any
 import pytest
 import yaml
 
-from live.broker import OrderType, Side
+from live.broker import OrderReport, OrderState, OrderType, Outcome, Side
 from live.compliance_rules.config import ComplianceConfigError, load_compliance
-from live.events import OrderCancelled, OrderFilled, OrderIntended, OrderModified, TradingMode
+from live.events import (
+    InternalCrossed,
+    InternalCrossStarted,
+    OrderCancelled,
+    OrderFilled,
+    OrderIntended,
+    OrderModified,
+    OrderSubmitted,
+    TradingMode,
+    cross_trade_id,
+)
+from live.orders.crossing import crossed_qty
 from live.risk.compliance_controls import ComplianceControls
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.snapshots import decode_state, encode_state
-from live.state import LiveState
+from live.state import LiveState, state_hash
 from tests.unit.test_pretrade import LIMITS, LOT, NIFTY, T0, _proposal, _state
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,10 +123,9 @@ def test_compliance_unknown_self_trade_mode_is_refused(tmp_path: Path) -> None:
         load_compliance(_write(tmp_path, data))
 
 
-def test_compliance_self_trade_net_is_refused_as_not_built(tmp_path: Path) -> None:
+def test_compliance_self_trade_net_loads(tmp_path: Path) -> None:
     data = copy.deepcopy(CONFIG) | {"self_trade": "net"}
-    with pytest.raises(ComplianceConfigError, match=r"self_trade: 'net' .* is not available"):
-        load_compliance(_write(tmp_path, data))
+    assert load_compliance(_write(tmp_path, data)).self_trade == "net"
 
 
 def test_compliance_bad_egress_ip_is_refused(tmp_path: Path) -> None:
@@ -270,6 +280,120 @@ def test_self_trade_exit_crossing_passes_with_warning(tmp_path: Path,
     decision = _engine(tmp_path, limits).check(
         _proposal(side=-1, reduces_exposure=True), state)
     assert decision.passed and "self_trade" in decision.warning
+
+
+# --- self_trade: net -----------------------------------------------------------------------
+
+NET = copy.deepcopy(CONFIG) | {"self_trade": "net"}
+
+
+def _resting(state: LiveState, key: str = "rest1", *, strategy: str = "range_breakout",
+             order_type: OrderType = OrderType.LIMIT, after_trade: str | None = None,
+             acked: bool = True) -> None:
+    state.apply(OrderIntended(
+        trace_id=f"t-{key}", ts_event=T0, client_key=key, strategy=strategy, version="1",
+        symbol="NIFTY", exchange="NFO", side=Side.SELL, qty=LOT, order_type=order_type,
+        limit_price=NIFTY + 10, trigger_price=NIFTY + 10 if after_trade else None,
+        after_trade=after_trade, mode=TradingMode.LIVE))
+    if acked:
+        state.apply(OrderSubmitted(trace_id=f"t-{key}", ts_event=T0, client_key=key,
+                                   broker_order_id=f"b-{key}", outcome=Outcome.CONFIRMED))
+
+
+def test_net_market_entry_of_a_netting_sender_against_a_resting_entry_passes(
+        tmp_path: Path, limits: RiskLimits) -> None:
+    state = _state()
+    _resting(state)
+    decision = _engine(tmp_path, limits, NET).check(_proposal(nets=True), state)
+    assert decision.passed and decision.warning == "", decision
+
+
+@pytest.mark.parametrize("case", ["not_netting_sender", "limit_order", "same_strategy",
+                                  "protective_target", "not_acknowledged", "refuse_mode"])
+def test_net_anything_else_crossing_is_refused_as_with_refuse(
+        tmp_path: Path, limits: RiskLimits, case: str) -> None:
+    state = _state()
+    _resting(state, strategy="ema_cross" if case == "same_strategy" else "range_breakout",
+             after_trade="T1" if case == "protective_target" else None,
+             acked=case != "not_acknowledged")
+    proposal = _proposal(nets=case != "not_netting_sender", client_key="new1",
+                         **({"order_type": "LIMIT", "limit_price": NIFTY + 20}
+                            if case == "limit_order" else {}))
+    decision = _engine(tmp_path, limits, CONFIG if case == "refuse_mode" else NET).check(
+        proposal, state)
+    assert (decision.passed, decision.check) == (False, "self_trade")
+    assert "compliance.self_trade=" in decision.reason
+
+
+def test_net_resting_order_with_a_cross_in_progress_is_not_nettable(
+        tmp_path: Path, limits: RiskLimits) -> None:
+    state = _state()
+    _resting(state)
+    state.apply(_started("x1"))
+    decision = _engine(tmp_path, limits, NET).check(_proposal(nets=True), state)
+    assert (decision.passed, decision.check) == (False, "self_trade")
+
+
+def _started(cross_id: str, qty: int = LOT) -> InternalCrossStarted:
+    return InternalCrossStarted(
+        trace_id=f"t-{cross_id}", ts_event=T0, cross_id=cross_id, strategy="ema_cross",
+        version="1", symbol="NIFTY", side=Side.BUY, qty=qty, order_qty=qty,
+        price=NIFTY + 10, resting_key="rest1", resting_strategy="range_breakout",
+        resting_qty=LOT)
+
+
+def _crossed(cross_id: str, qty: int) -> InternalCrossed:
+    return InternalCrossed(trace_id=f"t-{cross_id}", ts_event=T0, cross_id=cross_id,
+                           trade_id=cross_trade_id(cross_id), crossed_qty=qty, reason="test")
+
+
+def test_net_cross_books_both_strategies_at_the_resting_limit_once() -> None:
+    state = _state()
+    _resting(state)
+    state.apply(_started("x1"))
+    before = state_hash(state)
+    state.apply(_crossed("x1", LOT))
+    state.apply(_crossed("x1", LOT))  # journaled twice: one cross
+    buyer, seller = state.positions[("ema_cross", "NIFTY")], \
+        state.positions[("range_breakout", "NIFTY")]
+    assert (buyer.net_qty, buyer.avg_price) == (LOT, NIFTY + 10)
+    assert (seller.net_qty, seller.avg_price) == (-LOT, NIFTY + 10)
+    assert state.stats["ema_cross"].fills == state.stats["range_breakout"].fills == 1
+    assert state.trade_ids == set()  # not a broker execution
+    assert sum(c.trades for c in state.order_flow.values()) == 0  # nor an exchange trade
+    assert state_hash(state) != before and state.discrepancies == []
+    assert decode_state(encode_state(state)).crosses == state.crosses
+
+
+def test_net_aborted_cross_books_nothing_and_bad_outcomes_are_discrepancies() -> None:
+    state = _state()
+    state.apply(_started("x1"))
+    state.apply(_crossed("x1", 0))
+    assert ("ema_cross", "NIFTY") not in state.positions
+    state.apply(_started("x2", qty=LOT))
+    state.apply(_crossed("x2", LOT + 1))  # more than it set out to cross
+    state.apply(_crossed("x9", 1))  # no marker
+    state.apply(_started("x1"))  # a second marker
+    assert len(state.discrepancies) == 3
+    assert not state.crosses["x2"].finished
+
+
+def test_net_withdrawn_is_what_the_broker_book_no_longer_holds() -> None:
+    started = InternalCrossStarted(
+        trace_id="t", ts_event=T0, cross_id="x1", strategy="ema_cross", version="1",
+        symbol="NIFTY", side=Side.BUY, qty=75, order_qty=150, price=NIFTY,
+        resting_key="rest1", resting_strategy="range_breakout", resting_qty=150)
+
+    def report(state: OrderState, qty: int, filled: int) -> OrderReport:
+        return OrderReport(broker_order_id="b", client_key="rest1", symbol="NIFTY",
+                           side=Side.SELL, qty=qty, filled_qty=filled, avg_fill_price=NIFTY,
+                           state=state, order_type=OrderType.LIMIT, limit_price=NIFTY, ts=T0)
+
+    assert crossed_qty(started, report(OrderState.OPEN, 75, 50)) == 75  # modified; fill raced
+    assert crossed_qty(started, report(OrderState.OPEN, 150, 0)) == 0  # untouched: abort
+    assert crossed_qty(started, report(OrderState.CANCELLED, 150, 100)) == 50  # fill raced
+    assert crossed_qty(started, report(OrderState.CANCELLED, 150, 0)) == 75  # capped
+    assert crossed_qty(started, report(OrderState.FILLED, 150, 150)) == 0
 
 
 # --- unregistered algo order rate --------------------------------------------------------

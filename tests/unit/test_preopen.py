@@ -101,7 +101,7 @@ def test_preopen_missing_master_fails_instruments_and_roll(tmp_path: Path) -> No
 def test_preopen_bad_compliance_file_fails_limits_naming_field(tmp_path: Path) -> None:
     settings = _desk(tmp_path)
     _reconciled(settings)
-    (tmp_path / "compliance.yaml").write_text("version: 1\nself_trade: net\n")
+    (tmp_path / "compliance.yaml").write_text("version: 1\nself_trade: ignore\n")
     assert "self_trade" in _failed(settings, _probes())["limits"]
 
 
