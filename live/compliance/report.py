@@ -28,6 +28,8 @@ from live.compliance.scan import DayScanner
 from live.compliance.thresholds import SurveillanceThresholds
 from live.events import (
     AlertRaised,
+    InternalCrossed,
+    InternalCrossStarted,
     KillSwitchChanged,
     Message,
     OrderCancelled,
@@ -83,9 +85,12 @@ def report_body(entries: Iterable[tuple[int, Message]], hash_of: Callable[[int],
     scanner, otr = DayScanner(day, cfg), OtrCounter(day)
     today: list[Message] = []
     first_seq = last_seq = 0
+    started: dict[str, InternalCrossStarted] = {}  # internal crosses' markers, by cross id
     for seq, message in entries:  # one pass: memory holds the day, not the journal
         scanner.observe(message)
         otr.observe(message)
+        if isinstance(message, InternalCrossStarted):
+            started[message.cross_id] = message
         if message.ts_event.astimezone(zone).date() == day:
             today.append(message)
             first_seq = first_seq or seq
@@ -112,11 +117,41 @@ def report_body(entries: Iterable[tuple[int, Message]], hash_of: Callable[[int],
         "findings": findings,
         "findings_journaled_online": online,
         "findings_batch_only": sorted({f["id"] for f in findings} - set(online)),
+        "internal_crosses": _crosses(today, started),
         "kill_switch": [{"ts": k.ts_event.isoformat(), "scope": k.scope,
                          "mode": k.mode.value, "actor": k.actor, "reason": k.reason}
                         for k in today if isinstance(k, KillSwitchChanged)],
         "governance": None if audit is None else [a.to_json() for a in audit],
     }
+
+
+def _crosses(today: Sequence[Message], started: Mapping[str, InternalCrossStarted]
+             ) -> list[dict[str, Any]]:
+    """The day's internal crosses (``self_trade: net``): two of our strategies traded with
+    each other inside the firm, never on the exchange - reported as crosses, not fills
+    (so no wash trade); an aborted one (nothing withdrawn at the broker) with quantity 0,
+    and one started and not finished with ``crossed_qty`` None."""
+    done = {m.cross_id: m for m in today if isinstance(m, InternalCrossed)}
+    out = []
+    for m in today:
+        if not isinstance(m, InternalCrossStarted | InternalCrossed) or (
+                isinstance(m, InternalCrossStarted) and m.cross_id in done):
+            continue
+        marker = started.get(m.cross_id)
+        if marker is None:
+            continue  # an outcome without its marker: the fold's discrepancy, not a cross
+        finished = done.get(m.cross_id)
+        out.append({
+            "ts": m.ts_event.isoformat(), "cross_id": m.cross_id,
+            "trade_id": None if finished is None else finished.trade_id,
+            "symbol": marker.symbol, "buyer": marker.strategy if marker.side.value == "BUY"
+            else marker.resting_strategy,
+            "seller": marker.resting_strategy if marker.side.value == "BUY"
+            else marker.strategy,
+            "price": marker.price, "qty": marker.qty,
+            "crossed_qty": None if finished is None else finished.crossed_qty,
+            "order": marker.cross_id, "resting_order": marker.resting_key})
+    return out
 
 
 def body_bytes(body: Mapping[str, Any]) -> bytes:
@@ -216,6 +251,10 @@ def render_html(document: Mapping[str, Any]) -> str:
         "<h2>Detector findings</h2>",
         _rows(body["findings"], ["id", "detector", "severity", "ts", "symbol", "summary"]),
         "<h2>Alerts</h2>", _rows(body["alerts"], ["ts", "severity", "code", "message"]),
+        "<h2>Internal crosses (self_trade: net)</h2>",
+        _rows(body.get("internal_crosses", []),
+              ["ts", "symbol", "buyer", "seller", "price", "crossed_qty", "order",
+               "resting_order"]),
         "<h2>Kill-switch uses</h2>",
         _rows(body["kill_switch"], ["ts", "scope", "mode", "actor", "reason"]),
         "<h2>Config changes and approvals</h2>",

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from live.adapters.paper.exchange import PaperExchange
 from live.broker import OrderState, OrderType, Side
+from live.compliance.report import render_html, report_body
+from live.compliance.thresholds import SurveillanceThresholds
 from live.compliance_rules.config import load_compliance
 from live.events import (
     InternalCrossed,
@@ -118,6 +121,17 @@ def test_cross_part_of_a_resting_order_reduces_it_at_the_exchange(tmp_path: Path
     crossed = [m for _, m in runner.journal.read() if isinstance(m, InternalCrossed)]
     assert [(c.crossed_qty, c.trade_id[0]) for c in crossed] == [(75, "X")]
     assert exchange.positions() == []  # the firm is flat at the exchange: nothing traded
+    # the day's compliance report, from the journal alone, shows the cross - not a fill,
+    # so no wash-trade finding
+    body = report_body(runner.journal.read(), lambda seq: "h", day_bars(BARS)[-1].ts.astimezone(
+        ZoneInfo("Asia/Kolkata")).date(), "live", SurveillanceThresholds(), None)
+    assert [(c["buyer"], c["seller"], c["crossed_qty"], c["price"], c["resting_order"])
+            for c in body["internal_crosses"]] == [
+        ("ema_cross", "range_breakout", 75, offer, RESTING)]
+    assert body["orders"]["fills"] == 0
+    assert not [f for f in body["findings"] if f["detector"] == "wash"]
+    assert "Internal crosses" in render_html({"body": body, "body_sha256": "x",
+                                              "signature": {"signer": "s", "signed_at": "t"}})
 
 
 def test_cross_all_of_a_resting_order_cancels_it_and_sends_the_remainder(tmp_path: Path
