@@ -22,7 +22,9 @@ booked twice and nothing crossed that the broker still holds. Until it is settle
 crossing order sends nothing. Only unsliced market orders net (``nets`` on their risk
 check); the remainder is sent under the same client key after a new look at the book: a
 remainder that would still cross a working order of ours is denied (an entry, journaled
-``RiskChecked`` ``self_trade``) or sent with a ``self_trade_exit`` alert (an exit).
+``RiskChecked`` ``self_trade``) or sent with a ``self_trade_exit`` alert (an exit). A
+resting limit that is not an entry of ours (no entry trace: nothing would protect what it
+opens) is never crossed: the crossing order is then handled the same way.
 """
 
 from __future__ import annotations
@@ -78,10 +80,15 @@ class InternalCrossing(RiskGate):
         because it would still cross a working order of ours)."""
         cross = self.state.crosses.get(key)
         if cross is None and self.nets:
-            resting = crossing_order(self._proposal(d, bar, side, qty, reduces, contract),
-                                     self.state)
-            if resting is not None and nettable(
-                    self._proposal(d, bar, side, qty, reduces, contract), resting, self.state):
+            proposal = self._proposal(d, bar, side, qty, reduces, contract)
+            resting = crossing_order(proposal, self.state)
+            if resting is not None and nettable(proposal, resting, self.state):
+                if resting.trace_id not in self.entry_traces:  # fail closed: entries only
+                    return self._still_crossing(
+                        d, bar, trace, qty, reduces,
+                        f"{d.strategy}/{bar.symbol}: {key} would cross our working order "
+                        f"{resting.client_key} ({resting.strategy}), which is not an "
+                        "entry; not crossed internally")
                 assert resting.limit_price is not None  # nettable: an open limit
                 self.executor.record(InternalCrossStarted(
                     trace_id=trace, ts_event=bar.ts, cross_id=key, strategy=d.strategy,
@@ -103,13 +110,21 @@ class InternalCrossing(RiskGate):
                                self.state)
         if still is None:
             return left
-        why = (f"{d.strategy}/{bar.symbol}: the remainder {left} of {key} after the internal "
-               f"cross {key} (crossed {cross.crossed_qty}) would cross our working order "
-               f"{still.client_key} ({still.strategy}); one internal cross per order")
+        return self._still_crossing(
+            d, bar, trace, left, reduces,
+            f"{d.strategy}/{bar.symbol}: the remainder {left} of {key} after its internal "
+            f"cross (crossed {cross.crossed_qty}) would cross our working order "
+            f"{still.client_key} ({still.strategy}); one internal cross per order")
+
+    def _still_crossing(self, d: Deployed, bar: FeedBar, trace: str, qty: int,
+                        reduces: bool, why: str) -> int | None:
+        """An order that would cross a working order of ours and cannot be crossed
+        internally: an exit is sent (``qty``) with a ``self_trade_exit`` alert, an entry is
+        denied (``RiskChecked`` ``self_trade``; None)."""
         if reduces:
             self.alert(bar.ts, Severity.WARNING, SELF_TRADE_EXIT, why + "; exit sent "
                        "(risk-reducing orders are never held by a compliance check)")
-            return left
+            return qty
         self.executor.record(RiskChecked(trace_id=trace, ts_event=bar.ts,
                                          strategy=d.strategy, symbol=bar.symbol,
                                          passed=False, check=SELF_TRADE, reason=why))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,10 +21,12 @@ from live.compliance.report import render_html, report_body
 from live.compliance.thresholds import SurveillanceThresholds
 from live.compliance_rules.config import load_compliance
 from live.events import (
+    AlertRaised,
     InternalCrossed,
     InternalCrossStarted,
     OrderIntended,
     OrderModified,
+    RiskChecked,
     TradingMode,
 )
 from live.risk.compliance_controls import ComplianceControls
@@ -57,10 +60,18 @@ def _compliance(folder: Path) -> Path:
     return path
 
 
-def _runner(stores: Stores, crash_at: str | None = None) -> tuple[Runner, PaperExchange]:
+def _config(name: str, stop_points: float | None) -> dict[str, Any]:
+    config = strategy_config(name)
+    if stop_points is not None:
+        config["sim"] = {**config["sim"], "stop_points": stop_points}
+    return config
+
+
+def _runner(stores: Stores, crash_at: str | None = None, stop_points: float | None = None
+            ) -> tuple[Runner, PaperExchange]:
     exchange = stores.exchange()
-    deployed = [build(VersionConfig.from_json(strategy_config(name)), 1, "live", 1.0, "0" * 64)
-                for name in ("ema_cross", "range_breakout")]
+    deployed = [build(VersionConfig.from_json(_config(name, stop_points)), 1, "live", 1.0,
+                      "0" * 64) for name in ("ema_cross", "range_breakout")]
     risk = PreTradeRiskEngine(
         load_risk_limits(REPO / "risk.yaml"),
         compliance=ComplianceControls(load_compliance(_compliance(stores.folder))))
@@ -74,13 +85,14 @@ def _runner(stores: Stores, crash_at: str | None = None) -> tuple[Runner, PaperE
                     market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                      b.close))
     runner.recover()
+    runner.entry_traces.update({"trest", "tbuy"})  # both orders entries (as from signals)
     return runner, exchange
 
 
-def _start(tmp_path: Path, resting_qty: int, crash_at: str | None = None
-           ) -> tuple[Stores, Runner, PaperExchange, float]:
+def _start(tmp_path: Path, resting_qty: int, crash_at: str | None = None,
+           stop_points: float | None = None) -> tuple[Stores, Runner, PaperExchange, float]:
     stores = stores_in(tmp_path)
-    runner, exchange = _runner(stores, crash_at)
+    runner, exchange = _runner(stores, crash_at, stop_points)
     runner.run(day_bars(BARS))  # no signal yet
     bar = day_bars(BARS)[-1]
     offer = round(bar.close * 1.01, 1)  # well above the market: it rests
@@ -178,10 +190,44 @@ def test_crash_mid_cross_is_finished_from_the_exchange_book(tmp_path: Path, poin
         _buy(runner, 75)
     restarted, _ = _runner(stores)  # a new process: recovery settles the cross first
     assert not [c for c in restarted.state.crosses.values() if not c.finished]
-    assert _buy(restarted, 75)  # the bar re-processed: nothing crossed or sent again
+    ema = next(d for d in restarted.deployed if d.strategy == "ema_cross")
+    # the bar re-processed (the pipeline's restart path): nothing crossed or sent again
+    assert restarted.resume_slices(ema, day_bars(BARS)[-1], "tbuy")
     assert trading_state_hash(restarted.state) == expected, \
         trading_state_dict(restarted.state)
     started = [m for _, m in restarted.journal.read() if isinstance(m, InternalCrossStarted)]
     modified = [m for _, m in restarted.journal.read() if isinstance(m, OrderModified)]
     assert len(started) == 1 and len(modified) == 1
     assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
+
+
+def test_a_resting_limit_that_is_no_entry_is_not_crossed(tmp_path: Path) -> None:
+    _, runner, exchange, _ = _start(tmp_path, resting_qty=75)
+    runner.entry_traces.discard("trest")
+    assert not _buy(runner, 75)
+    checks = [m for _, m in runner.journal.read() if isinstance(m, RiskChecked)]
+    assert (checks[-1].passed, checks[-1].check) == (False, "self_trade")
+    assert "not an entry" in checks[-1].reason
+    assert runner.state.crosses == {}
+    assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]  # nothing sent or touched
+
+
+def test_both_sides_of_a_cross_get_their_protective_stops(tmp_path: Path) -> None:
+    _, runner, exchange, _ = _start(tmp_path, resting_qty=75, stop_points=40.0)
+    assert _buy(runner, 75)
+    runner._protect(day_bars(BARS)[-1])  # the protection at the bar, as the loop runs it
+    stops = sorted((o.strategy, o.side, o.qty, o.order_type, o.after_trade)
+                   for o in runner.state.working.values() if o.protective)
+    assert [(s, side, q, t) for s, side, q, t, _ in stops] == [
+        ("ema_cross", Side.SELL, 75, OrderType.SL_M),
+        ("range_breakout", Side.BUY, 75, OrderType.SL_M)]
+    assert {a for *_, a in stops} == {"X" + _cross_id(runner)}
+    assert not [m for _, m in runner.journal.read() if isinstance(m, AlertRaised)
+                and m.code == "unprotected_position"]
+    assert all(o.state is OrderState.OPEN for o in exchange.orders()
+               if o.client_key != RESTING)
+
+
+def _cross_id(runner: Runner) -> str:
+    (cross_id,) = runner.state.crosses
+    return cross_id
