@@ -40,7 +40,7 @@ from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.risk_gate import contract_field
 from live.runner.slicing import OrderSlicer
-from live.state import OrderStatus, active_parents, crossed_into
+from live.state import OrderStatus, active_parents, crossed_into, unfinished_crosses
 from strategies.algo_spec import AlgoParamError, AlgoSpec
 from strategies.instruments import Contract
 
@@ -148,6 +148,9 @@ class ParentOrders(OrderSlicer):
 
     def work_parent(self, d: Deployed, bar: FeedBar, started: ParentOrderStarted) -> None:
         """The child due now (if any) of one active parent, or its end at the deadline."""
+        children = set(self._children(started))
+        if any(c.started.resting_key in children for c in unfinished_crosses(self.state)):
+            return  # a child crossed internally, not settled yet: its filled part unknown
         why = self._entry_stop(d, bar, started)
         if why is not None:
             self._finish(bar, started, "stopped", why)

@@ -26,6 +26,7 @@ from live.events import (
     InternalCrossStarted,
     OrderIntended,
     OrderModified,
+    ParentOrderFinished,
     RiskChecked,
     TradingMode,
 )
@@ -231,3 +232,29 @@ def test_both_sides_of_a_cross_get_their_protective_stops(tmp_path: Path) -> Non
 def _cross_id(runner: Runner) -> str:
     (cross_id,) = runner.state.crosses
     return cross_id
+
+
+def test_a_parent_orders_child_crossed_internally_counts_as_filled(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    runner, exchange = _runner(stores)
+    config = strategy_config("range_breakout")
+    config["execution"] = {"name": "twap", "horizon_minutes": 10, "child_count": 2,
+                           "randomise_pct": 0.0}
+    config["sim"] = {**config["sim"], "qty_lots": 2}
+    seller = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+    runner.deployed[1] = seller
+    runner.run(day_bars(BARS))
+    bar = day_bars(BARS)[-1]
+    runner.entry_traces.add("tpar")
+    assert runner.start_parent(seller, bar, "tpar", side=-1, qty=150, day=None)
+    (child,) = exchange.orders()  # the first child (75) rests as a limit sell
+    assert _buy(runner, 75)  # crossed against the child: the child cancelled
+    assert [c.crossed_qty for c in runner.state.crosses.values()] == [75]
+    runner.run(day_bars(BARS + 14)[BARS:])
+    finished = [m for _, m in runner.journal.read() if isinstance(m, ParentOrderFinished)]
+    assert [(m.filled_qty, m.outcome) for m in finished] == [(150, "complete")]
+    children = [m.qty for _, m in runner.journal.read() if isinstance(m, OrderIntended)
+                and m.strategy == "range_breakout"]
+    assert children == [75, 75]  # the crossed 75 counted: the second child not 150
+    assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == -150
+    assert child.client_key in {c.started.resting_key for c in runner.state.crosses.values()}
