@@ -107,7 +107,7 @@ class OrderSlicer(InternalCrossing):
             if key not in self.state.crosses:  # a cross started: its check was answered
                 verdict = self.ask_risk(trace, key, d, bar, side=side, qty=qty,
                                         reduces_exposure=reduces, slice_index=i,
-                                        contract=contract, nets=count == 1)
+                                        contract=contract, nets=count == 1 and self.nets)
                 self.risk_warning(bar, d, verdict, f"{reason} exit")
                 if verdict.disable_strategy:
                     self.switch(bar, d.strategy, "halt", "risk_engine",

@@ -23,6 +23,8 @@ from typing import Any
 from live.broker import Side
 from live.events import (
     BarClosed,
+    InternalCrossed,
+    InternalCrossStarted,
     Message,
     OrderFilled,
     OrderIntended,
@@ -86,6 +88,11 @@ class _Read:
     fills: dict[str, dict[str, Fill]] = field(default_factory=lambda: defaultdict(dict))
     exits: list[TradeExited] = field(default_factory=list)
     parents: dict[str, ParentOrderStarted] = field(default_factory=dict)  # algos', by trace
+    # internal crosses (self_trade: net): not broker executions, so left out of TCA; the
+    # part of a resting order crossed internally is withdrawn from the broker, and its
+    # child is measured on what was left there
+    crossing: dict[str, str] = field(default_factory=dict)  # cross id -> resting key
+    crossed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def take(self, m: Message) -> None:
         if isinstance(m, BarClosed):
@@ -100,6 +107,10 @@ class _Read:
             self.exits.append(m)
         elif isinstance(m, ParentOrderStarted):
             self.parents[m.trace_id] = m
+        elif isinstance(m, InternalCrossStarted):
+            self.crossing[m.cross_id] = m.resting_key
+        elif isinstance(m, InternalCrossed) and m.cross_id in self.crossing:
+            self.crossed[self.crossing.pop(m.cross_id)] += m.crossed_qty
 
 
 def _messages(journal: Journal, from_seq: int, to_seq: int | None) -> Iterator[Message]:
@@ -131,13 +142,15 @@ def _algo_name(started: ParentOrderStarted) -> str:
     return name if isinstance(name, str) and name else "algo"
 
 
-def _child(i: OrderIntended, parent_id: str, algo: str, fills: Iterable[Fill]) -> Child:
+def _child(i: OrderIntended, parent_id: str, algo: str, fills: Iterable[Fill],
+           crossed: int = 0) -> Child:
     reference = None
     if i.protective:
         reference = i.trigger_price if i.trigger_price is not None else i.limit_price
     return Child(client_key=i.client_key, parent_id=parent_id, trace_id=i.trace_id,
                  strategy=i.strategy, version=i.version, symbol=i.symbol,
-                 side=1 if i.side is Side.BUY else -1, qty=i.qty, ts=i.ts_event, algo=algo,
+                 side=1 if i.side is Side.BUY else -1, qty=i.qty - crossed, ts=i.ts_event,
+                 algo=algo,
                  reference_price=reference,
                  order_type=i.order_type.value,
                  fills=tuple(sorted(fills, key=lambda f: f.ts)))
@@ -156,14 +169,19 @@ def _parents(read: _Read, intents: list[OrderIntended]) -> list[Parent]:
             started = None  # an exit on the algo's trace is its own parent
         algo = "protective" if first.protective else \
             _algo(members) if started is None else _algo_name(started)
-        children = tuple(_child(i, parent_id, algo, read.fills.get(i.client_key, {}).values())
-                         for i in members)
+        crossed = {i.client_key: read.crossed.get(i.client_key, 0) for i in members}
+        children = tuple(_child(i, parent_id, algo, read.fills.get(i.client_key, {}).values(),
+                                crossed[i.client_key])
+                         for i in members if i.qty > crossed[i.client_key])
+        if not children:
+            continue  # all of it crossed internally: nothing executed at the broker
         signal = read.signals.get(first.trace_id)
         opened = first.ts_event if started is None else min(started.ts_event, first.ts_event)
         decided = signal if signal is not None and signal <= opened else opened
         target = max(sum(i.qty for i in members),
                      max((i.parent_qty or 0) for i in members),
-                     0 if started is None else started.qty)  # an algo's unsent remainder too
+                     0 if started is None else started.qty) - \
+            sum(crossed.values())  # an algo's unsent remainder too; not what was crossed
         if first.protective:
             # a resting stop / target is a decision to trade only once it fills: one never
             # triggered (or cancelled by its OCO twin) has no execution and no opportunity cost

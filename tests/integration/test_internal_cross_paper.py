@@ -36,6 +36,7 @@ from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.state import trading_state_dict, trading_state_hash
+from live.tca.extract import tca_tables
 from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import (
     Stores,
@@ -134,6 +135,8 @@ def test_cross_part_of_a_resting_order_reduces_it_at_the_exchange(tmp_path: Path
     crossed = [m for _, m in runner.journal.read() if isinstance(m, InternalCrossed)]
     assert [(c.crossed_qty, c.trade_id[0]) for c in crossed] == [(75, "X")]
     assert exchange.positions() == []  # the firm is flat at the exchange: nothing traded
+    assert [(c.client_key, c.qty) for c in tca_tables(runner.journal).children] == [
+        (RESTING, 75)]  # TCA: the resting order on what was left at the broker
     # the day's compliance report, from the journal alone, shows the cross - not a fill,
     # so no wash-trade finding
     body = report_body(runner.journal.read(), lambda seq: "h", day_bars(BARS)[-1].ts.astimezone(
@@ -157,6 +160,11 @@ def test_cross_all_of_a_resting_order_cancels_it_and_sends_the_remainder(tmp_pat
     sent = [o for o in exchange.orders() if o.client_key != RESTING]
     assert [(o.qty, o.order_type, o.side) for o in sent] == [(75, OrderType.MARKET, Side.BUY)]
     assert runner.state.orders[sent[0].client_key or ""].qty == 75  # only the remainder
+    # TCA measures broker executions only: the cancelled resting order was all crossed
+    # internally (no TCA parent), the buy is measured on the 75 sent to the exchange
+    tca = tca_tables(runner.journal)
+    assert [(c.strategy, c.qty, c.order_type) for c in tca.children] == [
+        ("ema_cross", 75, "MARKET")]
 
 
 def test_a_fill_racing_the_withdrawal_is_not_crossed_again(tmp_path: Path) -> None:
