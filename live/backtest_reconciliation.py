@@ -24,9 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from live.broker import Side
 from live.events import (
     BarClosed,
     GovernanceDecided,
+    InternalCrossed,
+    InternalCrossStarted,
     KillSwitchChanged,
     ModeChanged,
     OrderFilled,
@@ -96,6 +99,10 @@ class _Journaled:
     signals: dict[str, SignalRaised] = field(default_factory=dict)  # trace id -> signal
     denials: dict[str, str] = field(default_factory=dict)  # trace id -> who denied, why
     flattens: list[tuple[pd.Timestamp, str]] = field(default_factory=list)  # kill switch
+    # internal crosses (self_trade: net): the marker of each, by cross id; a cross booked is
+    # a fill of both strategies at the resting limit (not a broker execution, but a trade)
+    crossing: dict[str, InternalCrossStarted] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)  # client key -> strategy
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +123,12 @@ def _scan(journal: Journal, from_seq: int = 1, to_seq: int | None = None) -> _Jo
             out.bars[m.symbol].append(m)
         elif isinstance(m, OrderIntended):
             out.intents[m.client_key] = m
+            out.owners[m.client_key] = m.strategy
             out.mode = str(m.mode)
         elif isinstance(m, OrderFilled):
             out.fills.append(m)
+        elif isinstance(m, InternalCrossStarted | InternalCrossed):
+            _cross(out, m)
         elif isinstance(m, ModeChanged):
             out.mode = str(m.mode)
         elif isinstance(m, SignalRaised):
@@ -130,6 +140,24 @@ def _scan(journal: Journal, from_seq: int = 1, to_seq: int | None = None) -> _Jo
         elif isinstance(m, KillSwitchChanged) and str(m.mode) == "flatten":
             out.flattens.append((pd.Timestamp(m.ts_event), m.reason))
     return out
+
+
+def _cross(out: _Journaled, m: InternalCrossStarted | InternalCrossed) -> None:
+    """An internal cross as the two fills it stands for (each strategy's leg)."""
+    if isinstance(m, InternalCrossStarted):
+        out.crossing[m.cross_id] = m
+        out.owners[m.cross_id] = m.strategy
+        return
+    started = out.crossing.pop(m.cross_id, None)
+    if started is None or m.crossed_qty == 0:
+        return
+    other = Side.SELL if started.side is Side.BUY else Side.BUY
+    for key, side, leg in ((started.cross_id, started.side, "a"),
+                           (started.resting_key, other, "b")):
+        out.fills.append(OrderFilled(
+            trace_id=m.trace_id, ts_event=m.ts_event, client_key=key,
+            broker_order_id="internal", trade_id=f"{m.trade_id}{leg}", symbol=started.symbol,
+            side=side, qty=m.crossed_qty, price=started.price))
 
 
 def _controls(seen: _Journaled, strategy: str, symbol: str) -> _Controls:
@@ -162,8 +190,7 @@ def actual_trades(seen: _Journaled, strategy: str, symbol: str) -> list[Trade]:
     """Round trips from the journaled fills of ``strategy`` on ``symbol``."""
     trades, pos, entry = [], 0, None
     for f in seen.fills:
-        intent = seen.intents.get(f.client_key)
-        if intent is None or intent.strategy != strategy or f.symbol != symbol:
+        if seen.owners.get(f.client_key) != strategy or f.symbol != symbol:
             continue
         signed = f.qty if str(f.side) == "BUY" else -f.qty
         if pos == 0:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from live.adapters.paper.exchange import PaperExchange
+from live.backtest_reconciliation import _scan, actual_trades
 from live.broker import OrderState, OrderType, Side
 from live.compliance.report import render_html, report_body
 from live.compliance.thresholds import SurveillanceThresholds
@@ -266,3 +267,16 @@ def test_a_parent_orders_child_crossed_internally_counts_as_filled(tmp_path: Pat
     assert children == [75, 75]  # the crossed 75 counted: the second child not 150
     assert runner.state.positions[("range_breakout", "NIFTY")].net_qty == -150
     assert child.client_key in {c.started.resting_key for c in runner.state.crosses.values()}
+
+
+def test_shadow_reconciliation_sees_a_crossed_entry_as_the_trade_it_is(tmp_path: Path
+                                                                       ) -> None:
+    _, runner, _, offer = _start(tmp_path, resting_qty=75)
+    assert _buy(runner, 75)  # ema_cross enters long inside the firm
+    ema = next(d for d in runner.deployed if d.strategy == "ema_cross")
+    assert runner.send_slices(ema, day_bars(BARS)[-1], "tsell", side=-1, plan=[75],
+                              reduces=True, reason="exit")
+    runner.run(day_bars(BARS + 2)[BARS:])  # the exit fills at the exchange
+    trades = actual_trades(_scan(runner.journal), "ema_cross", "NIFTY")
+    assert [(t.side, t.qty, t.entry_price) for t in trades] == [(1, 75, offer)]
+    assert actual_trades(_scan(runner.journal), "range_breakout", "NIFTY") == []  # open
