@@ -190,25 +190,37 @@ def _uninterrupted(folder: Path, resting_qty: int, buy_qty: int) -> str:
     return trading_state_hash(runner.state)
 
 
-@pytest.mark.parametrize("point", ["after_cross_started", "after_modify",
-                                   "after_cross_withdrawn"])
-def test_crash_mid_cross_is_finished_from_the_exchange_book(tmp_path: Path, point: str
-                                                            ) -> None:
-    expected = _uninterrupted(tmp_path / "clean", 150, 75)
-    stores, runner, exchange, _ = _start(tmp_path / "crash", 150, crash_at=point)
+@pytest.mark.parametrize(("point", "resting_qty", "buy_qty"), [
+    ("after_cross_started", 150, 75), ("after_modify", 150, 75),
+    ("after_cross_withdrawn", 150, 75),  # part crossed: the resting order modified
+    ("after_cross_started", 75, 150), ("after_cross_withdrawn", 75, 150),  # all: cancelled
+])
+def test_crash_mid_cross_is_finished_from_the_exchange_book(
+        tmp_path: Path, point: str, resting_qty: int, buy_qty: int) -> None:
+    expected = _uninterrupted(tmp_path / "clean", resting_qty, buy_qty)
+    stores, runner, exchange, _ = _start(tmp_path / "crash", resting_qty, crash_at=point)
     with pytest.raises(Crash):
-        _buy(runner, 75)
+        _buy(runner, buy_qty)
     restarted, _ = _runner(stores)  # a new process: recovery settles the cross first
     assert not [c for c in restarted.state.crosses.values() if not c.finished]
     ema = next(d for d in restarted.deployed if d.strategy == "ema_cross")
-    # the bar re-processed (the pipeline's restart path): nothing crossed or sent again
+    # the bar re-processed (the pipeline's restart path): nothing crossed or sent twice,
+    # the remainder (if any) sent once
+    assert restarted.resume_slices(ema, day_bars(BARS)[-1], "tbuy")
     assert restarted.resume_slices(ema, day_bars(BARS)[-1], "tbuy")
     assert trading_state_hash(restarted.state) == expected, \
         trading_state_dict(restarted.state)
     started = [m for _, m in restarted.journal.read() if isinstance(m, InternalCrossStarted)]
-    modified = [m for _, m in restarted.journal.read() if isinstance(m, OrderModified)]
-    assert len(started) == 1 and len(modified) == 1
-    assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
+    assert len(started) == 1
+    if resting_qty > buy_qty:
+        modified = [m for _, m in restarted.journal.read() if isinstance(m, OrderModified)]
+        assert len(modified) == 1
+        assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
+    else:
+        assert (RESTING, 75, 0, OrderState.CANCELLED) in _book(exchange)
+        sent = [o for o in exchange.orders() if o.client_key != RESTING]
+        assert [o.qty for o in sent] == [75]  # the remainder, once
+        assert exchange.submitted_count(sent[0].client_key or "") == 1
 
 
 def test_a_resting_limit_that_is_no_entry_is_not_crossed(tmp_path: Path) -> None:
