@@ -24,7 +24,8 @@ check); the remainder is sent under the same client key after a new look at the 
 remainder that would still cross a working order of ours is denied (an entry, journaled
 ``RiskChecked`` ``self_trade``) or sent with a ``self_trade_exit`` alert (an exit). A
 resting limit that is not an entry of ours (no entry trace: nothing would protect what it
-opens) is never crossed: the crossing order is then handled the same way.
+opens), or whose strategy's kill switch is not off (a crossed entry is a new position of
+it), is never crossed: the crossing order is then handled the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from live.events import (
     Event,
     InternalCrossed,
     InternalCrossStarted,
+    KillMode,
     ModifyOrder,
     OrderModified,
     RiskChecked,
@@ -50,7 +52,14 @@ from live.risk.interface import OrderProposal
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.risk_gate import SELF_TRADE_EXIT, RiskGate
-from live.state import CrossRecord, OrderStatus, preview_fill, unfinished_crosses
+from live.state import (
+    CrossRecord,
+    OrderRecord,
+    OrderStatus,
+    kill_mode_for,
+    preview_fill,
+    unfinished_crosses,
+)
 from strategies.instruments import Contract
 
 CROSS_UNSETTLED = "cross_unsettled"  # the alert of a cross the broker's book cannot settle yet
@@ -83,12 +92,13 @@ class InternalCrossing(RiskGate):
             proposal = self._proposal(d, bar, side, qty, reduces, contract)
             resting = crossing_order(proposal, self.state)
             if resting is not None and nettable(proposal, resting, self.state):
-                if resting.trace_id not in self.entry_traces:  # fail closed: entries only
+                refusal = self._runner_refusal(resting)
+                if refusal:  # fail closed: what the compliance check cannot see
                     return self._still_crossing(
                         d, bar, trace, qty, reduces,
                         f"{d.strategy}/{bar.symbol}: {key} would cross our working order "
-                        f"{resting.client_key} ({resting.strategy}), which is not an "
-                        "entry; not crossed internally")
+                        f"{resting.client_key} ({resting.strategy}), {refusal}; not "
+                        "crossed internally")
                 assert resting.limit_price is not None  # nettable: an open limit
                 self.executor.record(InternalCrossStarted(
                     trace_id=trace, ts_event=bar.ts, cross_id=key, strategy=d.strategy,
@@ -115,6 +125,17 @@ class InternalCrossing(RiskGate):
             f"{d.strategy}/{bar.symbol}: the remainder {left} of {key} after its internal "
             f"cross (crossed {cross.crossed_qty}) would cross our working order "
             f"{still.client_key} ({still.strategy}); one internal cross per order")
+
+    def _runner_refusal(self, resting: OrderRecord) -> str:
+        """Why the runner will not cross against ``resting`` ("" when it will): it must be
+        an entry (what it opens is then protected) of a strategy whose kill switch is off
+        (a crossed entry is a new position of that strategy)."""
+        if resting.trace_id not in self.entry_traces:
+            return "which is not an entry"
+        kill = kill_mode_for(self.state, resting.strategy)
+        if kill is not KillMode.OFF:
+            return f"whose strategy's kill switch is {kill}"
+        return ""
 
     def _still_crossing(self, d: Deployed, bar: FeedBar, trace: str, qty: int,
                         reduces: bool, why: str) -> int | None:

@@ -25,6 +25,8 @@ from live.events import (
     AlertRaised,
     InternalCrossed,
     InternalCrossStarted,
+    KillMode,
+    KillSwitchChanged,
     OrderIntended,
     OrderModified,
     ParentOrderFinished,
@@ -223,13 +225,21 @@ def test_crash_mid_cross_is_finished_from_the_exchange_book(
         assert exchange.submitted_count(sent[0].client_key or "") == 1
 
 
-def test_a_resting_limit_that_is_no_entry_is_not_crossed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", ["no_entry", "resting_strategy_halted"])
+def test_a_resting_limit_the_runner_may_not_cross_is_left_alone(tmp_path: Path, case: str
+                                                                ) -> None:
     _, runner, exchange, _ = _start(tmp_path, resting_qty=75)
-    runner.entry_traces.discard("trest")
+    if case == "no_entry":
+        runner.entry_traces.discard("trest")
+    else:
+        runner.executor.record(KillSwitchChanged(
+            trace_id="", ts_event=day_bars(BARS)[-1].ts, scope="range_breakout",
+            mode=KillMode.HALT, actor="test", reason="test"))
     assert not _buy(runner, 75)
     checks = [m for _, m in runner.journal.read() if isinstance(m, RiskChecked)]
     assert (checks[-1].passed, checks[-1].check) == (False, "self_trade")
-    assert "not an entry" in checks[-1].reason
+    assert ("not an entry" if case == "no_entry" else "kill switch is halt") in \
+        checks[-1].reason
     assert runner.state.crosses == {}
     assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]  # nothing sent or touched
 
