@@ -17,7 +17,7 @@ import pytest
 
 from live.adapters.paper.exchange import PaperExchange
 from live.backtest_reconciliation import _scan, actual_trades
-from live.broker import OrderState, OrderType, Side
+from live.broker import BrokerUnavailableError, OrderState, OrderType, Side
 from live.compliance.report import render_html, report_body
 from live.compliance.thresholds import SurveillanceThresholds
 from live.compliance_rules.config import load_compliance
@@ -302,3 +302,34 @@ def test_shadow_reconciliation_sees_a_crossed_entry_as_the_trade_it_is(tmp_path:
     trades = actual_trades(_scan(runner.journal), "ema_cross", "NIFTY")
     assert [(t.side, t.qty, t.entry_price) for t in trades] == [(1, 75, offer)]
     assert actual_trades(_scan(runner.journal), "range_breakout", "NIFTY") == []  # open
+
+
+class _Unreadable:
+    """The exchange with its order status unreadable ``fails`` times (a lost connection)."""
+
+    def __init__(self, exchange: PaperExchange, fails: int) -> None:
+        self.exchange, self.fails = exchange, fails
+
+    def status(self, **kwargs: Any) -> object:
+        if self.fails:
+            self.fails -= 1
+            raise BrokerUnavailableError("status: connection reset")
+        return self.exchange.status(**kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.exchange, name)
+
+
+def test_an_unreadable_book_holds_the_cross_until_the_next_poll(tmp_path: Path) -> None:
+    _, runner, exchange, offer = _start(tmp_path, resting_qty=150)
+    runner.broker = _Unreadable(exchange, fails=1)  # type: ignore[assignment]
+    assert not _buy(runner, 75)  # held: nothing booked, nothing sent, alerted
+    (cross,) = runner.state.crosses.values()
+    assert not cross.finished and ("ema_cross", "NIFTY") not in runner.state.positions
+    assert [m.code for _, m in runner.journal.read() if isinstance(m, AlertRaised)
+            and m.code == "cross_unsettled"] == ["cross_unsettled"]
+    assert _book(exchange) == [(RESTING, 150, 0, OrderState.OPEN)]  # untouched
+    runner.poll_fills(day_bars(BARS)[-1])  # the next poll: the book settles it
+    assert cross.finished and cross.crossed_qty == 75
+    assert _pos(runner, "ema_cross") == (75, offer)
+    assert _book(exchange) == [(RESTING, 75, 0, OrderState.OPEN)]
