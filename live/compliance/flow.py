@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from live.broker import Side
 from live.events import (
     BarClosed,
+    InternalCrossed,
+    InternalCrossStarted,
     Message,
     OrderCancelled,
     OrderFilled,
@@ -107,6 +109,7 @@ class FlowBook:
         self.days: dict[date, DayFlow] = {}
         self._orders: dict[str, FlowOrder] = {}  # every order by key (fills name the key)
         self._net: dict[tuple[str, str], int] = {}  # (strategy, symbol) -> net, all days
+        self._crossing: dict[str, InternalCrossStarted] = {}  # internal crosses' markers
 
     def day_of(self, ts: datetime) -> date:
         return ts.astimezone(self.tz).date()
@@ -138,6 +141,11 @@ class FlowBook:
             return day, order.symbol
         if isinstance(message, OrderFilled):
             return self._filled(day, message)
+        if isinstance(message, InternalCrossStarted):
+            self._crossing[message.cross_id] = message
+            return None
+        if isinstance(message, InternalCrossed):
+            return self._crossed(day, message)
         if isinstance(message, TradeExited):
             self.flow(day).pnl_inr[message.strategy] += message.pnl_inr
             return day, message.symbol
@@ -169,6 +177,20 @@ class FlowBook:
         self._net[(strategy, symbol)] = flow.net[strategy] = net
         flow.max_abs_net[strategy] = max(flow.max_abs_net.get(strategy, 0), abs(net))
         return day, symbol
+
+    def _crossed(self, day: date, crossed: InternalCrossed) -> tuple[date, str] | None:
+        """An internal cross moves both strategies' positions (the position build-up
+        detector sees it) and is no fill: no trade at the exchange to call a wash."""
+        started = self._crossing.pop(crossed.cross_id, None)
+        if started is None or crossed.crossed_qty == 0:
+            return None
+        flow = self.flow(day).symbols[started.symbol]
+        signed = crossed.crossed_qty if started.side is Side.BUY else -crossed.crossed_qty
+        for strategy, qty in ((started.strategy, signed), (started.resting_strategy, -signed)):
+            net = self._net.get((strategy, started.symbol), 0) + qty
+            self._net[(strategy, started.symbol)] = flow.net[strategy] = net
+            flow.max_abs_net[strategy] = max(flow.max_abs_net.get(strategy, 0), abs(net))
+        return day, started.symbol
 
     def forget_before(self, day: date) -> None:
         """Drop the flow of days before ``day`` (the online monitor's memory bound)."""

@@ -20,6 +20,7 @@ from live.compliance.thresholds import SurveillanceThresholds
 from live.events import (
     AlertRaised,
     BarClosed,
+    InternalCrossed,
     Message,
     OrderCancelled,
     OrderFilled,
@@ -27,7 +28,7 @@ from live.events import (
 )
 
 _SYMBOL_TRIGGERS = (OrderCancelled, OrderFilled, BarClosed)
-_ABNORMAL_TRIGGERS = (OrderFilled, TradeExited)
+_ABNORMAL_TRIGGERS = (OrderFilled, TradeExited, InternalCrossed)  # a cross builds positions
 
 
 class SurveillanceMonitor:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from live.broker import OrderReport, OrderState, OrderType, Outcome, Side
+from live.compliance.flow import FlowBook
 from live.compliance_rules.config import ComplianceConfigError, load_compliance
 from live.events import (
     InternalCrossed,
@@ -516,3 +517,14 @@ def test_otr_desk_ratio_over_throttle_denies_a_quiet_strategy(tmp_path: Path,
     decision = _engine(tmp_path, limits).check(_proposal(), state)
     assert (decision.passed, decision.check) == (False, "order_to_trade_ratio")
     assert decision.reason.startswith("desk (all strategies and symbols) on 2025-01-06: 7 ")
+
+
+def test_net_surveillance_flow_sees_a_cross_build_positions_and_no_fill() -> None:
+    book = FlowBook("Asia/Kolkata")
+    book.observe(_started("x1"))
+    touched = book.observe(_crossed("x1", LOT))
+    assert touched is not None
+    flow = book.days[touched[0]].symbols["NIFTY"]
+    assert flow.net == {"ema_cross": LOT, "range_breakout": -LOT}
+    assert flow.max_abs_net == {"ema_cross": LOT, "range_breakout": LOT}
+    assert flow.fills == []  # not an exchange trade: nothing for the wash-trade detector
