@@ -20,7 +20,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,6 +54,16 @@ class Received:
     seq: int
     deliveries: int
     raw: Any  # the nats Msg
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The message's NATS headers."""
+        return dict(self.raw.headers or {})
+
+    @property
+    def stream_seq(self) -> int:
+        """Its position in its stream."""
+        return int(self.raw.metadata.sequence.stream)
 
 
 class _LoopThread:
@@ -94,6 +104,7 @@ class JetStreamTransport:
         self.parked = 0
         self.publishes = publishes
         self._seq: dict[str, int] = {}
+        self.stream_seq: dict[str, int] = {}  # per stream kind: the last message stored (ack)
         self._unacked_at_start = 0  # a predecessor's deliveries it never acked
         self._startup: list[Received] | None = [] if consumer is not None and \
             consumer.ordered else None
@@ -131,14 +142,17 @@ class JetStreamTransport:
     def attach(self, deliver: Callable[[Envelope], None]) -> None:
         self._deliver = deliver
 
-    def publish(self, envelope: Envelope) -> None:
-        """Store ``envelope`` in its stream (waits for JetStream's ack; retried with the same
-        message id through a reconnect). Raises :class:`BusUnavailableError` past the
+    def publish(self, envelope: Envelope, *, kind: str | None = None,
+                extra_headers: Mapping[str, str] | None = None) -> None:
+        """Store ``envelope`` in its stream (``kind``; default: the transport's, else by
+        message) - waits for JetStream's ack; retried with the same message id through a
+        reconnect; ``extra_headers`` ride along. Raises :class:`BusUnavailableError` past the
         deadline."""
-        kind = self.publishes or self.layout.kind_of(envelope.messages[0])
+        kind = kind or self.publishes or self.layout.kind_of(envelope.messages[0])
         subject = self.layout.subject(kind, envelope.topic)
         seq = self._seq.get(kind, 0) + 1
         payload, headers = encode(envelope, self.publisher, seq)
+        headers.update(extra_headers or {})
         deadline = time.monotonic() + self.publish_deadline_seconds
         while True:
             try:
@@ -154,6 +168,7 @@ class JetStreamTransport:
                 continue
             if not ack.duplicate:  # a duplicate was stored before: its number is not used
                 self._seq[kind] = seq
+            self.stream_seq[kind] = max(self.stream_seq.get(kind, 0), int(ack.seq))
             return
 
     # --- receiving ----------------------------------------------------------------------
