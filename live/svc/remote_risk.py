@@ -91,8 +91,9 @@ class RemoteRisk:
         """The risk service's decision, or None past the deadline."""
         want = f"{RiskChecked.KIND}:{command.check_id}"
         deadline = time.monotonic() + self.deadline_seconds
-        through = self.events_bus.stream_seq.get(EVENTS, 0)
         try:
+            self.events_bus.flush()  # every event mirrored so far stored: its position known
+            through = self.events_bus.stream_seq.get(EVENTS, 0)
             self.risk_bus.publish(Envelope(CheckRisk.KIND, f"{CheckRisk.KIND}:"
                                            f"{command.check_id}", (command,)),
                                   kind=COMMANDS, extra_headers={EVENTS_THROUGH: str(through)})
