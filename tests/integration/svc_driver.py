@@ -102,8 +102,10 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
         events = JetStreamTransport(NATS_URL, layout, publisher=f"risk-s-{uuid.uuid4().hex}",
                                     consumer=layout.consumer(EVENTS, "risk-state",
                                                              from_start=True))
+        service = RiskService(pretrade_engine(), commands, events)
+        service.catch_up()  # the events stream folded: ready to answer
         print("ready", flush=True)
-        service = serve_risk(RiskService(pretrade_engine(), commands, events))
+        serve_risk(service)
         print(json.dumps({"answered": service.answered}))
         return
     elif kind == "execution-remote":

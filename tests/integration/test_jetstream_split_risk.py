@@ -11,17 +11,18 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from live.events import AlertRaised, OrderIntended, SignalRaised, SignalSide
+from live.events import AlertRaised, BarClosed, OrderIntended, SignalRaised, SignalSide
 from live.journal import open_journal
 from live.svc.market_data import publish_bars
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import MARKET_DATA, BusLayout
+from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
 from tests.integration import svc_driver
 from tests.integration.jetstream import NATS_URL, layout
 
@@ -109,29 +110,56 @@ def _window(folder: Path, start: datetime, end: datetime) -> tuple[int, int, int
     return entry, len(intents) - entry, unanswered
 
 
+def _processed(watch: JetStreamTransport, ts: datetime, timeout_s: float = 90.0) -> None:
+    """Wait until the execution service mirrored the bar at ``ts`` and then went quiet for
+    a moment (its orders journaled)."""
+    deadline = time.monotonic() + timeout_s
+    seen = False
+    while time.monotonic() < deadline:
+        got = watch.fetch(64, 1.0)
+        for item in got:
+            watch.ack(item)
+            message = item.envelope.messages[0]
+            seen = seen or (isinstance(message, BarClosed) and message.ts_event == ts)
+        if seen and not got:
+            return
+    raise AssertionError(f"bar {ts} not processed within {timeout_s} s")
+
+
 def test_sigkilled_risk_service_holds_entries_and_a_restart_resumes_sending_nothing_twice(
         layout: BusLayout, tmp_path: Path) -> None:
     bars = svc_driver.day_bars(BARS)
     first, second, third = bars[:50], bars[50:100], bars[100:]
     folder = tmp_path / "exec"
     folder.mkdir()
+    watch = JetStreamTransport(NATS_URL, layout, publisher="watch",
+                               consumer=layout.consumer(EVENTS, "watch"))
     risk = _risk(layout)
-    _publish(layout, first)
-    before = _execution(folder, layout, 1.0)
-    _stop(risk, signal.SIGKILL)  # the risk service dies
-    assert risk.returncode == -signal.SIGKILL
-    assert before["unanswered"] == 0 and before["orders"] >= 1
-    _publish(layout, second)
-    held = _execution(folder, layout, 1.0)
-    entries, _, unanswered = _window(folder, second[0].ts, second[-1].ts)
-    assert unanswered >= 1 and entries == 0  # entries denied while risk is away: none sent
-    assert held["max_submits"] == 1
-    risk = _risk(layout)  # restarted: folds the events stream again
+    execution = subprocess.Popen([sys.executable, str(DRIVER), "execution-remote",
+                                  str(folder), layout.prefix, "10"], env=_env(), cwd=ROOT,
+                                 text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        _publish(layout, first)
+        _processed(watch, first[-1].ts)
+        _stop(risk, signal.SIGKILL)  # the risk service dies mid-session
+        assert risk.returncode == -signal.SIGKILL
+        _publish(layout, second)
+        _processed(watch, second[-1].ts)
+        risk = _risk(layout)  # restarted: folds the events stream again
         _publish(layout, third)
-        after = _execution(folder, layout, 1.0)
+        out, err = execution.communicate(timeout=180)
+        assert execution.returncode == 0, err[-3000:]
     finally:
         _stop(risk)
+        if execution.poll() is None:
+            execution.kill()
+        watch.close()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["max_submits"] == 1  # nothing sent twice
+    entries, _, unanswered = _window(folder, first[0].ts, first[-1].ts)
+    assert entries >= 1 and unanswered == 0
+    entries, exits, unanswered = _window(folder, second[0].ts, second[-1].ts)
+    assert unanswered >= 1 and entries == 0  # entries denied while risk is away: none sent
+    assert exits >= 1  # an exit still went (checked in the execution process: local:)
     entries, _, unanswered = _window(folder, third[0].ts, third[-1].ts)
     assert entries >= 1 and unanswered == 0  # answered again: orders resume
-    assert after["orders"] > held["orders"] and after["max_submits"] == 1
