@@ -3,19 +3,24 @@ the same objects as the embedded runner, not a second copy of their logic) fed b
 market-data consumer, its events mirrored on the bus (:mod:`.mirror`), and the bus's alerts
 (a sequence gap, a hold, a parked poison bar) journaled as the runner's own.
 
-Signals and risk run inside it rather than as processes of their own: the runner decides
-each bar in one pass - the risk answer is needed before the intent is journaled, and both
-read the state the fills of that very bar just changed - so a request over the network per
-check would add latency, and a second copy of that state, without removing any coupling."""
+Signals run inside it (the runner decides each bar in one pass). Risk runs inside it by
+default; built with :class:`~live.svc.remote_risk.RemoteRisk` as the runner's ``CheckRisk``
+handler (``stratops svc execution --risk remote``) each check goes to the risk service
+(:mod:`.risk`) instead, and this process journals its answer. The venues' session calendars
+are loaded before the first bar (:func:`warm_sessions`), not on its path."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from live.events import Severity
 from live.runner.core import RunSummary
+from live.runner.feed import in_session
 from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
 from live.svc.mirror import republish_tail
 from live.transport.jetstream import Alert, JetStreamTransport
+from strategies.venues import get_venue
 
 
 def journaled_alerts(runner: Runner, fallback: Alert) -> Alert:
@@ -31,6 +36,19 @@ def journaled_alerts(runner: Runner, fallback: Alert) -> Alert:
     return alert
 
 
+def warm_sessions(runner: Runner) -> int:
+    """Load each deployed venue's session calendar for the last bar's day (a restart) or
+    today, before the first bar: its first load (pandas_market_calendars, about a second)
+    would otherwise delay the first bar's orders. Returns how many venues."""
+    bars = runner.state.last_bars.values()
+    day = max((b.ts_event for b in bars), default=datetime.now(UTC))
+    venues = {d.venue for d in runner.deployed}
+    for venue in map(get_venue, venues):
+        for ts in (day, day + timedelta(days=1)):
+            in_session(venue, ts)
+    return len(venues)
+
+
 def serve_execution(runner: Runner, bus: JetStreamTransport, *,
                     idle_exit_seconds: float | None = None) -> RunSummary:
     """Recover ``runner`` (built with a :class:`~live.svc.mirror.MirrorTransport` over
@@ -38,6 +56,7 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     bus.alert = journaled_alerts(runner, bus.alert)
     runner.recover()
     republish_tail(runner.journal, bus)
+    warm_sessions(runner)
     observer = runner.observer  # live.observability, when attached: beat while no bar came
 
     def waiting() -> None:

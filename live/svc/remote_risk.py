@@ -96,17 +96,23 @@ class RemoteRisk:
             through = self.events_bus.stream_seq.get(EVENTS, 0)
             self.risk_bus.publish(Envelope(CheckRisk.KIND, f"{CheckRisk.KIND}:"
                                            f"{command.check_id}", (command,)),
-                                  kind=COMMANDS, extra_headers={EVENTS_THROUGH: str(through)})
+                                  kind=COMMANDS, extra_headers={EVENTS_THROUGH: str(through)},
+                                  wait=False)  # its ack collected below, after the answer
         except BusUnavailableError as exc:
             log.error("CheckRisk %s not published: %s", command.check_id, exc)
             return None
-        while (left := deadline - time.monotonic()) > 0:
+        decision: RiskDecision | None = None
+        answered = False
+        while not answered and (left := deadline - time.monotonic()) > 0:
             for item in self.risk_bus.fetch(16, max(0.001, min(left, 0.05))):
                 self.risk_bus.ack(item)
                 if item.envelope.message_id != want:
                     continue  # a late answer to a check decided before (or redelivered)
-                decision = decision_of(item)
+                answered, decision = True, decision_of(item)
                 if decision is None:
                     log.error("%s: not a valid RiskChecked; denied", want)
-                return decision
-        return None
+        try:
+            self.risk_bus.flush()  # the command's ack (long arrived when it was answered)
+        except BusUnavailableError as exc:
+            log.error("CheckRisk %s: %s", command.check_id, exc)
+        return decision
