@@ -121,15 +121,15 @@ def run_risk(settings: Settings, mode: str, feed: str, start: date | None, end: 
     from stratops.observability_ops import Observability
 
     layout = BusLayout(settings.live.bus.stream_prefix)
-    observability = Observability(settings, service=f"svc-risk-{mode}")
-    prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
-    engine = prepared.runner.risk  # the configured engine; the runner itself never runs
-    prepared.runner.journal.engine.dispose()
     commands = bus_transport(settings, "risk", RISK,
                              layout.consumer(COMMANDS, f"risk-{mode}", topic=CheckRisk.KIND))
     events = bus_transport(settings, "risk-state", None,
                            layout.consumer(EVENTS, f"risk-{mode}-state", from_start=True))
+    observability = Observability(settings, service=f"svc-risk-{mode}")
     try:
+        prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
+        engine = prepared.runner.risk  # the configured engine; the runner itself never runs
+        prepared.runner.journal.engine.dispose()
         metrics = observability.metrics
         service = serve_risk(RiskService(engine, commands, events),
                              idle_exit_seconds=idle_exit_seconds,

@@ -107,6 +107,13 @@ def test_layout_consumer_of_one_topic_filters_its_subject() -> None:
     assert spec.filter_subject == "d.rsk.RiskChecked" and spec.from_start
 
 
+def test_svc_risk_on_the_in_process_bus_exits_two_naming_the_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "inprocess")
+    assert main(["svc", "risk", "--mode", "shadow"]) == 2
+    assert "live.bus.transport" in capsys.readouterr().err
+
+
 def test_svc_on_the_in_process_bus_exits_two_naming_the_setting(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "inprocess")
