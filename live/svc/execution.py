@@ -7,11 +7,16 @@ Signals run inside it (the runner decides each bar in one pass). Risk runs insid
 default; built with :class:`~live.svc.remote_risk.RemoteRisk` as the runner's ``CheckRisk``
 handler (``stratops svc execution --risk remote``) each check goes to the risk service
 (:mod:`.risk`) instead, and this process journals its answer. The venues' session calendars
-are loaded before the first bar (:func:`warm_sessions`), not on its path."""
+and the strategies' compiled kernels are loaded before the first bar (:func:`warm_sessions`,
+:func:`warm_kernels`), not on its path."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
 
 from live.events import Severity
 from live.runner.core import RunSummary
@@ -20,7 +25,10 @@ from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
 from live.svc.mirror import republish_tail
 from live.transport.jetstream import Alert, JetStreamTransport
+from strategies.bars import Bars
 from strategies.venues import get_venue
+
+log = logging.getLogger(__name__)
 
 
 def journaled_alerts(runner: Runner, fallback: Alert) -> Alert:
@@ -49,6 +57,30 @@ def warm_sessions(runner: Runner) -> int:
     return len(venues)
 
 
+def warm_kernels(runner: Runner) -> int:
+    """Run each deployed strategy's signal kernel once on synthetic bars before the first
+    bar: its first call loads the compiled numba code (about a second), which would
+    otherwise delay the first order. Nothing is decided or kept. Returns how many ran."""
+    ran = 0
+    for d in runner.deployed:
+        n = d.spec.warmup(d.params) + 2
+        price = 100.0 + np.sin(np.arange(n) / 5.0)
+        flags = np.zeros(n, dtype=bool)
+        bars = Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min",
+                                                    tz="UTC"),
+                    open=price, high=price + 0.5, low=price - 0.5, close=price,
+                    volume=np.ones(n), session=np.zeros(n, dtype=np.int64),
+                    bar_in_session=np.arange(n, dtype=np.int64), entry_ok=~flags,
+                    entry_ok_at_close=~flags, cutoff_exit=flags, session_last=flags.copy())
+        try:
+            d.spec.signals(bars, d.params)
+            ran += 1
+        except Exception as exc:  # a warm-up only: the first bar loads it instead
+            log.warning("%s: kernel warm-up failed (%r); loaded at the first bar",
+                        d.strategy, exc)
+    return ran
+
+
 def serve_execution(runner: Runner, bus: JetStreamTransport, *,
                     idle_exit_seconds: float | None = None) -> RunSummary:
     """Recover ``runner`` (built with a :class:`~live.svc.mirror.MirrorTransport` over
@@ -57,6 +89,7 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     runner.recover()
     republish_tail(runner.journal, bus)
     warm_sessions(runner)
+    warm_kernels(runner)
     observer = runner.observer  # live.observability, when attached: beat while no bar came
 
     def waiting() -> None:
