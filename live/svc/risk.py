@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 
 from live.bus import Envelope, MessageBus, SeenIds
@@ -133,8 +134,6 @@ class RiskService:
     def reach(self, through: int, timeout_seconds: float) -> bool:
         """Fold the events up to stream position ``through`` (none past it); False when
         they did not come within ``timeout_seconds`` (the command is nak'ed: asked again)."""
-        import time
-
         deadline = time.monotonic() + timeout_seconds
         while self.position < through:
             while self._pending and self._pending[0].stream_seq <= through:
