@@ -57,13 +57,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def embedded(bars: list[FeedBar], folder: Path) -> tuple[list[float], dict[datetime, int],
-                                                          set[datetime]]:
-    """The embedded runner over ``bars``: per-bar ms (in bar order), events journaled per
-    bar, and the times of the bars that sent an order."""
-    from tests.integration.svc_driver import runner
+def embedded(bars: list[FeedBar], folder: Path, pretrade: bool = False
+             ) -> tuple[list[float], dict[datetime, int], set[datetime]]:
+    """The embedded runner over ``bars`` (``pretrade``: with the risk.yaml engine, the split
+    topology's reference): per-bar ms (in bar order), events journaled per bar, and the
+    times of the bars that sent an order."""
+    from tests.integration.svc_driver import pretrade_engine, runner
 
-    run, _ = runner(folder, None)
+    run, _ = runner(folder, None, engine=pretrade_engine() if pretrade else None)
     run.recover()
     times: list[float] = []
 
@@ -88,13 +89,21 @@ def embedded(bars: list[FeedBar], folder: Path) -> tuple[list[float], dict[datet
 
 
 def across_processes(bars: list[FeedBar], layout: BusLayout, folder: Path,
-                     events: dict[datetime, int], ordered: set[datetime]
+                     events: dict[datetime, int], ordered: set[datetime], split: bool = False
                      ) -> tuple[list[float], list[float], dict[str, Any]]:
     """Bar -> OrderSubmitted and bar -> last event latencies (ms) through the execution
-    service in its own process, and its final report."""
-    service = subprocess.Popen([sys.executable, str(DRIVER), "execution", str(folder),
-                                layout.prefix], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                               env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    service in its own process (``split``: asking the risk service, a third process, about
+    every order), and its final report."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": ""}
+    risk = None
+    if split:
+        risk = subprocess.Popen([sys.executable, str(DRIVER), "risk", "-", layout.prefix],
+                                cwd=ROOT, text=True, stdout=subprocess.PIPE, env=env)
+        assert risk.stdout is not None and risk.stdout.readline().strip() == "ready"
+    service = subprocess.Popen([sys.executable, str(DRIVER),
+                                "execution-remote" if split else "execution", str(folder),
+                                layout.prefix, *(["1.5"] if split else [])], cwd=ROOT,
+                               text=True, stdout=subprocess.PIPE, env=env)
     md = JetStreamTransport(NATS_URL, layout, publisher="bench-md", publishes=MARKET_DATA)
     mirror = JetStreamTransport(NATS_URL, layout, publisher="bench-evt",
                                 consumer=layout.consumer(EVENTS, "bench"))
@@ -124,6 +133,9 @@ def across_processes(bars: list[FeedBar], layout: BusLayout, folder: Path,
     finally:
         if service.poll() is None:
             service.kill()
+        if risk is not None:
+            risk.kill()
+            risk.wait()
         md.close()
         mirror.close()
 
@@ -194,6 +206,11 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=375)
     parser.add_argument("--msgs", type=int, default=3000)
     parser.add_argument("--restart-events", type=int, default=1_000_000)
+    parser.add_argument("--tmp", default=None,
+                        help="folder for the journals and exchange (e.g. /dev/shm: no disk "
+                             "fsync, to separate the bus's cost from the journal's)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="skip the restart and failover measurements")
     args = parser.parse_args()
     from tests.integration.svc_driver import day_bars
 
@@ -201,11 +218,23 @@ def main() -> None:
     layout = BusLayout(f"bench{uuid.uuid4().hex[:8]}")
     lines: dict[str, float] = {}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             ref, events, ordered = embedded(bars, Path(tmp) / "embedded")
             (Path(tmp) / "svc").mkdir()
             to_order, to_done, report = across_processes(bars, layout, Path(tmp) / "svc",
                                                          events, ordered)
+            split_ref, split_events, split_ordered = embedded(bars, Path(tmp) / "emb-risk",
+                                                              pretrade=True)
+            (Path(tmp) / "split").mkdir()
+            split_layout = BusLayout(f"{layout.prefix}s")
+            try:
+                split_order, split_done, split_report = across_processes(
+                    bars, split_layout, Path(tmp) / "split", split_events, split_ordered,
+                    split=True)
+            finally:
+                from tests.integration.jetstream import delete_streams
+
+                asyncio.run(delete_streams(NATS_URL, split_layout))
         ref_order = [ms for bar, ms in zip(bars, ref, strict=True) if bar.ts in ordered]
         print(f"embedded runner per bar (reference): p50 {pct(ref, .5):.2f} ms, "
               f"p99 {pct(ref, .99):.2f} ms over {len(ref)} bars; bars sending an order: "
@@ -218,6 +247,16 @@ def main() -> None:
               f"{len(to_order)} orders; bar -> its last event: p50 {pct(to_done, .5):.2f} ms, "
               f"p99 {pct(to_done, .99):.2f} ms; orders {report['orders']}, max submits "
               f"{report['max_submits']}")
+        split_ref_order = [ms for bar, ms in zip(bars, split_ref, strict=True)
+                           if bar.ts in split_ordered]
+        print(f"split (execution + risk service), bar -> OrderSubmitted mirrored back: p50 "
+              f"{pct(split_order, .5):.2f} ms, p99 {pct(split_order, .99):.2f} ms over "
+              f"{len(split_order)} orders (warm p99 "
+              f"{pct(split_order[1:] or split_order, .99):.2f}); bar -> its last event: p50 "
+              f"{pct(split_done, .5):.2f} ms, p99 {pct(split_done, .99):.2f} ms; orders "
+              f"{split_report['orders']}, unanswered {split_report['unanswered']}; embedded "
+              f"with the same engine, order bars: p50 {pct(split_ref_order, .5):.2f} ms, "
+              f"p99 {pct(split_ref_order, .99):.2f} ms")
         published, consumed = throughput(layout, args.msgs, bars)
         print(f"bus throughput: {published:,.0f} durable publishes/s (ack awaited), "
               f"{consumed:,.0f} consumed+acked/s over {args.msgs} messages")
@@ -232,14 +271,23 @@ def main() -> None:
                  "svc_bar_to_order_p99_ms": pct(to_order, .99),
                  "svc_bar_to_order_p99_warm_ms": pct(to_order[1:] or to_order, .99),
                  "svc_bar_to_done_p99_ms": pct(to_done, .99),
+                 "embedded_pretrade_order_bar_p50_ms": pct(split_ref_order, .5),
+                 "embedded_pretrade_order_bar_p99_ms": pct(split_ref_order, .99),
+                 "split_bar_to_order_p50_ms": pct(split_order, .5),
+                 "split_bar_to_order_p99_ms": pct(split_order, .99),
+                 "split_bar_to_order_p99_warm_ms": pct(split_order[1:] or split_order, .99),
+                 "split_bar_to_done_p99_ms": pct(split_done, .99),
                  "bus_publish_msgs_per_s": published, "bus_consume_msgs_per_s": consumed}
     finally:
         from tests.integration.jetstream import delete_streams
 
         asyncio.run(delete_streams(NATS_URL, layout))
-    for name, result in (("restart", optional("snapshot_restart", "measure_restart",
-                                              args.restart_events)),
-                         ("failover", optional("failover", "measure_failover"))):
+    extras = () if args.latency_only else (
+        ("restart", lambda: optional("snapshot_restart", "measure_restart",
+                                     args.restart_events)),
+        ("failover", lambda: optional("failover", "measure_failover")))
+    for name, measure in extras:
+        result = measure()
         for key, value in (result or {}).items():
             lines[f"{name}_{key}"] = float(value)
     lines["svc_p99_vs_5ms_target"] = lines["svc_bar_to_order_p99_ms"] / 5.0

@@ -61,6 +61,12 @@ def execution(
     strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
     candidates: Annotated[bool, typer.Option(help="shadow only: unapproved versions")] = False,
     idle_exit_seconds: IdleExitOpt = None,
+    risk: Annotated[str, typer.Option(
+        help="local: the risk engine in this process | remote: `stratops svc risk` answers")]
+    = "local",
+    risk_deadline_ms: Annotated[float, typer.Option(
+        help="remote: an answer later than this is none (entries denied, exits checked here)",
+        min=1)] = 500.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run MODE's approved versions (signals, risk, journal-first execution) on the bus's
@@ -69,7 +75,28 @@ def execution(
     from stratops.svc_ops import run_execution
 
     _report(run_execution(load_settings(), mode, feed, date_option(start, "--from"),
-                          date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
+                          date_option(end, "--to"), strategy, candidates, idle_exit_seconds,
+                          risk, risk_deadline_ms / 1000.0), as_json)
+
+
+@svc_app.command("risk")
+def risk(
+    mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
+    feed: Annotated[str, typer.Option(
+        help="replay:<dataset> whose history sizes the risk caps")] = "replay:nse_index_1m",
+    start: FromOpt = None, end: ToOpt = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
+    candidates: Annotated[bool, typer.Option(help="shadow only: unapproved versions")] = False,
+    idle_exit_seconds: IdleExitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer `svc execution --risk remote`'s CheckRisk commands with MODE's pre-trade risk
+    engine over the state folded from the events stream."""
+    from stratops.settings import load_settings
+    from stratops.svc_ops import run_risk
+
+    _report(run_risk(load_settings(), mode, feed, date_option(start, "--from"),
+                     date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
             as_json)
 
 
@@ -92,18 +119,13 @@ def _merged(name: str) -> None:
     from stratops.settings import SettingsError
     from stratops.svc_ops import MERGED
 
-    raise SettingsError(f"`stratops svc {name}` runs inside `stratops svc {MERGED[name]}`: the "
-                        "runner asks risk and decides each bar in one pass over one state "
-                        "(README, Services over NATS JetStream)")
+    raise SettingsError(f"`stratops svc {name}` runs inside `stratops svc {MERGED[name]}`: "
+                        "signals are not yet a process of their own (risk is: `stratops svc "
+                        "risk` with `svc execution --risk remote`; README, Services over NATS "
+                        "JetStream)")
 
 
 @svc_app.command("signal")
 def signal() -> None:
     """Runs inside the execution service (see README)."""
     _merged("signal")
-
-
-@svc_app.command("risk")
-def risk() -> None:
-    """Runs inside the execution service (see README)."""
-    _merged("risk")

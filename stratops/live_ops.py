@@ -212,13 +212,15 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None, broker: str | None = None,
             pager: Callable[[Any], None] | None = None, transport: Any = None,
-            observability: Any = None) -> LiveRun:
+            observability: Any = None, risk_answers: Any = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
     ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
     broker session (an ``AlertRaised``; a CRITICAL log line by default); ``transport`` carries
     the runner's bus (in process by default; ``stratops svc execution``: JetStream);
     ``observability`` (:class:`~stratops.observability_ops.Observability`) watches the runner:
-    metrics, the heartbeat and spans from its journaled events."""
+    metrics, the heartbeat and spans from its journaled events. ``risk_answers`` builds the
+    trading runner's ``CheckRisk`` handler (``stratops svc execution --risk remote``; default:
+    the engine in process)."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.orders.retry import Retrier
@@ -310,7 +312,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                       anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
                       playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
                       surveillance=_surveillance(settings),
-                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
+                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
+                      risk_answers=None if snapshots is None else risk_answers)
 
     runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
         journal, every_events=settings.live.snapshots.every_events,

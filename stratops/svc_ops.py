@@ -10,15 +10,15 @@ from typing import Any
 
 from live.state import state_hash
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout, ConsumerSpec
+from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, BusLayout, ConsumerSpec
 from stratops.settings import Settings, SettingsError
 
 log = logging.getLogger("stratops.svc")
 SERVICES = ("market-data", "signal", "risk", "execution", "state")
 MERGED = {  # services that run inside another, and why (README, Services over NATS JetStream)
     "signal": "execution",
-    "risk": "execution",
 }
+RISK_MODES = ("local", "remote")  # svc execution --risk: the engine in process, or svc risk
 
 
 def svc_alert(code: str, message: str) -> None:
@@ -27,7 +27,8 @@ def svc_alert(code: str, message: str) -> None:
 
 
 def bus_transport(settings: Settings, service: str, publishes: str | None,
-                  consumer: ConsumerSpec | None = None) -> JetStreamTransport:
+                  consumer: ConsumerSpec | None = None,
+                  publish_deadline_seconds: float | None = None) -> JetStreamTransport:
     """A JetStream transport for ``service`` (a new publisher id each start), refusing a
     settings file whose bus is the in-process one."""
     bus = settings.live.bus
@@ -37,7 +38,8 @@ def bus_transport(settings: Settings, service: str, publishes: str | None,
     return JetStreamTransport(bus.url, BusLayout(bus.stream_prefix),
                               publisher=f"{service}-{uuid.uuid4().hex[:12]}",
                               publishes=publishes, consumer=consumer, alert=svc_alert,
-                              publish_deadline_seconds=bus.publish_deadline_seconds,
+                              publish_deadline_seconds=publish_deadline_seconds or
+                              bus.publish_deadline_seconds,
                               gap_timeout_seconds=bus.gap_timeout_seconds)
 
 
@@ -60,21 +62,39 @@ def run_market_data(settings: Settings, dataset: str, start: date | None, end: d
 
 def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
                   end: date | None, strategies: list[str] | None, candidates: bool,
-                  idle_exit_seconds: float | None) -> dict[str, Any]:
+                  idle_exit_seconds: float | None, risk: str = "local",
+                  risk_deadline_seconds: float = 0.5) -> dict[str, Any]:
     """The runner of MODE (governed like ``stratops live run``; ``feed`` gives the caps'
-    history and contracts) on the bus's bars; returns its summary."""
+    history and contracts) on the bus's bars; returns its summary. ``risk``: ``local`` (the
+    engine in this process) or ``remote`` (``stratops svc risk`` answers each check within
+    ``risk_deadline_seconds``, else entries are denied and exits checked here)."""
+    from live.events import RiskChecked
     from live.svc.execution import serve_execution
     from live.svc.mirror import MirrorTransport
+    from live.svc.remote_risk import RemoteRisk
     from stratops.live_ops import prepare
     from stratops.observability_ops import Observability
 
+    if risk not in RISK_MODES:
+        raise SettingsError(f"--risk {risk!r}: one of {RISK_MODES}")
     layout = BusLayout(settings.live.bus.stream_prefix)
     observability = Observability(settings, service=f"svc-execution-{mode}")
     transport = bus_transport(settings, "execution", EVENTS,
                               layout.consumer(MARKET_DATA, f"execution-{mode}", ordered=True))
+    risk_bus = None if risk == "local" else bus_transport(
+        settings, "execution-risk", COMMANDS,
+        layout.consumer(RISK, f"execution-{mode}-risk", topic=RiskChecked.KIND),
+        publish_deadline_seconds=risk_deadline_seconds)
+
+    def remote(bus: Any, engine: Any, state: Any) -> RemoteRisk:
+        assert risk_bus is not None
+        return RemoteRisk(bus, engine, state, risk_bus=risk_bus, events_bus=transport,
+                          deadline_seconds=risk_deadline_seconds)
+
     try:
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings,
-                           transport=MirrorTransport(transport), observability=observability)
+                           transport=MirrorTransport(transport), observability=observability,
+                           risk_answers=None if risk_bus is None else remote)
         summary = serve_execution(prepared.runner, transport,
                                   idle_exit_seconds=idle_exit_seconds)
         runner = prepared.runner
@@ -83,6 +103,42 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
                 "journal_seq": runner.journal.head()[0], "state_hash": state_hash(runner.state)}
     finally:
         transport.close()
+        if risk_bus is not None:
+            risk_bus.close()
+        observability.close()
+
+
+def run_risk(settings: Settings, mode: str, feed: str, start: date | None, end: date | None,
+             strategies: list[str] | None, candidates: bool,
+             idle_exit_seconds: float | None) -> dict[str, Any]:
+    """The risk service of MODE: the pre-trade engine ``stratops svc execution`` of the same
+    arguments would build (``prepare``: limits, policy, portfolio caps, impact budget,
+    compliance controls), answering its checks over the state folded from the events
+    stream; returns its summary. The journal is not written here."""
+    from live.events import CheckRisk
+    from live.svc.risk import RiskService, serve_risk
+    from stratops.live_ops import prepare
+    from stratops.observability_ops import Observability
+
+    layout = BusLayout(settings.live.bus.stream_prefix)
+    commands = bus_transport(settings, "risk", RISK,
+                             layout.consumer(COMMANDS, f"risk-{mode}", topic=CheckRisk.KIND))
+    events = bus_transport(settings, "risk-state", None,
+                           layout.consumer(EVENTS, f"risk-{mode}-state", from_start=True))
+    observability = Observability(settings, service=f"svc-risk-{mode}")
+    try:
+        prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
+        engine = prepared.runner.risk  # the configured engine; the runner itself never runs
+        prepared.runner.journal.engine.dispose()
+        metrics = observability.metrics
+        service = serve_risk(RiskService(engine, commands, events),
+                             idle_exit_seconds=idle_exit_seconds,
+                             beat=None if metrics is None else lambda: metrics.tick(bar=False))
+        return {"mode": mode, "answered": service.answered, "events_folded": service.position,
+                "parked": commands.parked, "state_hash": state_hash(service.state)}
+    finally:
+        commands.close()
+        events.close()
         observability.close()
 
 

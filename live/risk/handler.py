@@ -14,6 +14,7 @@ raises is a denial (``risk_engine_error``): a denial is an event, never an excep
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Protocol
 
 from live.broker import Side
 from live.bus import SEEN_IDS_KEPT, MessageBus
@@ -51,8 +52,29 @@ def proposal_of(command: CheckRisk) -> OrderProposal:
         algo_id=command.algo_id, nets=command.nets, client_key=command.check_id.rpartition("#")[0])
 
 
-def _keep(table: OrderedDict[str, RiskDecision], key: str, value: RiskDecision,
-          kept: int) -> None:
+class RiskAnswers(Protocol):
+    """What the runner needs of its ``CheckRisk`` handler: :class:`RiskHandler` in process,
+    or the execution service's client of the risk service (``live.svc.remote_risk``)."""
+
+    def answer(self, check_id: str) -> RiskDecision | None: ...
+
+    def remember(self, intent: OrderIntended, *, reduces_exposure: bool) -> None: ...
+
+
+def remembered_proposal(intent: OrderIntended, *, reduces_exposure: bool) -> OrderProposal:
+    """A journaled intent as the proposal an engine's memory takes back (reference price
+    NaN: it is not checked again)."""
+    return OrderProposal(
+        strategy=intent.strategy, symbol=intent.symbol,
+        side=1 if intent.side is Side.BUY else -1, qty=intent.qty,
+        reference_price=float("nan"), ts=intent.ts_event, exchange=intent.exchange,
+        reduces_exposure=reduces_exposure, order_type=str(intent.order_type),
+        product=intent.product, slice_index=intent.slice_index)
+
+
+def keep_decision(table: OrderedDict[str, RiskDecision], key: str, value: RiskDecision,
+                  kept: int) -> None:
+    """``table[key] = value``, the oldest entry dropped past ``kept``."""
     table[key] = value
     if len(table) > kept:
         table.popitem(last=False)
@@ -69,6 +91,10 @@ class RiskHandler:
         self._answered: OrderedDict[str, RiskDecision] = OrderedDict()  # published
         bus.register(CheckRisk.KIND, self._on_check)  # type: ignore[arg-type]
 
+    def verdict(self, check_id: str) -> RiskDecision | None:
+        """The engine's decision on ``check_id`` (None: not asked yet), published or not."""
+        return self._asked.get(check_id)
+
     def answer(self, check_id: str) -> RiskDecision | None:
         """The decision whose ``RiskChecked`` was published for ``check_id`` (None: not
         answered - nothing may act on the check)."""
@@ -78,12 +104,7 @@ class RiskHandler:
         """A journaled intent from before a restart, handed to the engine's memory (message
         rate, duplicates). A direct call, not a command: recovery folds the journal as the
         state does (``LiveState.apply``), nothing is decided and nothing is published."""
-        self.engine.remember(OrderProposal(
-            strategy=intent.strategy, symbol=intent.symbol,
-            side=1 if intent.side is Side.BUY else -1, qty=intent.qty,
-            reference_price=float("nan"), ts=intent.ts_event, exchange=intent.exchange,
-            reduces_exposure=reduces_exposure, order_type=str(intent.order_type),
-            product=intent.product, slice_index=intent.slice_index))
+        self.engine.remember(remembered_proposal(intent, reduces_exposure=reduces_exposure))
 
     def _on_check(self, command: CheckRisk) -> None:
         check_id = command.check_id
@@ -92,12 +113,12 @@ class RiskHandler:
         verdict = self._asked.get(check_id)
         if verdict is None:  # asked once, even if publishing the answer fails below
             verdict = self._ask(command)
-            _keep(self._asked, check_id, verdict, self._kept)
+            keep_decision(self._asked, check_id, verdict, self._kept)
         self.bus.publish(RiskChecked(
             trace_id=command.trace_id, ts_event=command.ts_event, strategy=command.strategy,
             symbol=command.symbol, passed=verdict.passed, check=verdict.check,
             reason=verdict.reason), message_id=f"{RiskChecked.KIND}:{check_id}")
-        _keep(self._answered, check_id, verdict, self._kept)
+        keep_decision(self._answered, check_id, verdict, self._kept)
 
     def _ask(self, command: CheckRisk) -> RiskDecision:
         try:

@@ -38,7 +38,7 @@ from live.hashchain import GENESIS
 from live.journal import JournalCorruptError
 from live.orders.products import MIS
 from live.orders.rules import OrderRules
-from live.risk.handler import RiskHandler
+from live.risk.handler import RiskAnswers
 from live.runner.broker_reconciliation import reconcile
 from live.runner.controls import KILL_COMMAND_ALERT, KillGate, command_of
 from live.runner.core import RunnerCore
@@ -76,7 +76,7 @@ class Recovery(RunnerCore):
     resend_unsent_intents: bool = True
     _note_kill: Callable[[KillSwitchChanged], None]
     _note_guard: Callable[[str], None]
-    risk_handler: RiskHandler
+    risk_handler: RiskAnswers
     order_rules: OrderRules
 
     _snapshots_rejected: list[str]  # why snapshots were passed over at this start

@@ -14,7 +14,7 @@ from typing import Any
 from live.contracts import contract_size_problems
 from live.events import RiskChecked, Severity
 from live.risk.compliance_controls import ALGO_ID, ALGO_RATE, NEAR_BREACH, OTR, SELF_TRADE
-from live.risk.handler import RiskHandler, check_risk_for
+from live.risk.handler import RiskAnswers, check_risk_for
 from live.risk.interface import OrderProposal, RiskDecision
 from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
@@ -38,7 +38,7 @@ def contract_field(contract: Contract | RiskDecision | None, field: str) -> Any:
 class RiskGate(RunnerCore):
     """Asks the risk engine about an order over the bus and alerts on its warnings."""
 
-    risk_handler: RiskHandler
+    risk_handler: RiskAnswers
     risk_checks: Iterator[int]  # the sender's check count (part of each check id)
 
     def order_contract(self, trace_id: str, d: Deployed, bar: FeedBar, *, reduces: bool

@@ -34,7 +34,7 @@ from live.orders.rules import DEFAULT_KEY, OrderRules
 from live.playbooks.engine import PlaybookEngine
 from live.playbooks.spec import Playbooks
 from live.risk.guardrails import Guardrails
-from live.risk.handler import RiskHandler
+from live.risk.handler import RiskAnswers, RiskHandler
 from live.risk.interface import RiskEngine
 from live.risk.limits import DEFAULT_INSANE_FILL_PCT
 from live.runner.broker_session import BrokerSession, Pager, log_pager
@@ -56,6 +56,8 @@ from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
 from strategies.drift import DriftLimits
+
+RiskAnswersFactory = Callable[[MessageBus, RiskEngine, LiveState], RiskAnswers]
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
@@ -99,7 +101,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  anomaly: AnomalyThresholds | None = None,
                  playbooks: Playbooks | None = None,
                  surveillance: SurveillanceMonitor | None = None,
-                 drift_limits: DriftLimits | None = None) -> None:
+                 drift_limits: DriftLimits | None = None,
+                 risk_answers: RiskAnswersFactory | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -147,7 +150,10 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
             self.bus.subscribe_all(surveillance.sink)
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)
-        self.risk_handler = RiskHandler(self.bus, risk, self.state)
+        # the CheckRisk handler: the engine in process, or (risk_answers) a client of the risk
+        # service in its own process (live.svc.remote_risk; `stratops svc execution --risk remote`)
+        self.risk_handler = RiskHandler(self.bus, risk, self.state) \
+            if risk_answers is None else risk_answers(self.bus, risk, self.state)
         self.risk_checks = itertools.count(1)
         self.protection = Protection(self.state, self.entry_traces, self.symbol_history,
                                      self.working_qty, self.recovered_last)

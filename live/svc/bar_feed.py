@@ -46,4 +46,5 @@ def bus_bars(transport: JetStreamTransport, *, idle_exit_seconds: float | None =
                 if seen is None or message.ts_event > seen:
                     last[message.symbol] = message.ts_event
                     yield feed_bar(message)  # processed by the time the runner asks again
+            transport.flush()  # the bar's mirrored events stored before the bar is acked
             transport.ack(item)

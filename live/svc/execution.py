@@ -3,19 +3,32 @@ the same objects as the embedded runner, not a second copy of their logic) fed b
 market-data consumer, its events mirrored on the bus (:mod:`.mirror`), and the bus's alerts
 (a sequence gap, a hold, a parked poison bar) journaled as the runner's own.
 
-Signals and risk run inside it rather than as processes of their own: the runner decides
-each bar in one pass - the risk answer is needed before the intent is journaled, and both
-read the state the fills of that very bar just changed - so a request over the network per
-check would add latency, and a second copy of that state, without removing any coupling."""
+Signals run inside it (the runner decides each bar in one pass). Risk runs inside it by
+default; built with :class:`~live.svc.remote_risk.RemoteRisk` as the runner's ``CheckRisk``
+handler (``stratops svc execution --risk remote``) each check goes to the risk service
+(:mod:`.risk`) instead, and this process journals its answer. The venues' session calendars
+and the strategies' compiled kernels are loaded before the first bar (:func:`warm_sessions`,
+:func:`warm_kernels`), not on its path."""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
 from live.events import Severity
 from live.runner.core import RunSummary
+from live.runner.feed import in_session
 from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
 from live.svc.mirror import republish_tail
 from live.transport.jetstream import Alert, JetStreamTransport
+from strategies.bars import Bars
+from strategies.venues import get_venue
+
+log = logging.getLogger(__name__)
 
 
 def journaled_alerts(runner: Runner, fallback: Alert) -> Alert:
@@ -31,6 +44,43 @@ def journaled_alerts(runner: Runner, fallback: Alert) -> Alert:
     return alert
 
 
+def warm_sessions(runner: Runner) -> int:
+    """Load each deployed venue's session calendar for the last bar's day (a restart) or
+    today, before the first bar: its first load (pandas_market_calendars, about a second)
+    would otherwise delay the first bar's orders. Returns how many venues."""
+    bars = runner.state.last_bars.values()
+    day = max((b.ts_event for b in bars), default=datetime.now(UTC))
+    venues = {d.venue for d in runner.deployed}
+    for venue in map(get_venue, venues):
+        for ts in (day, day + timedelta(days=1)):
+            in_session(venue, ts)
+    return len(venues)
+
+
+def warm_kernels(runner: Runner) -> int:
+    """Run each deployed strategy's signal kernel once on synthetic bars before the first
+    bar: its first call loads the compiled numba code (about a second), which would
+    otherwise delay the first order. Nothing is decided or kept. Returns how many ran."""
+    ran = 0
+    for d in runner.deployed:
+        n = d.spec.warmup(d.params) + 2
+        price = 100.0 + np.sin(np.arange(n) / 5.0)
+        flags = np.zeros(n, dtype=bool)
+        bars = Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min",
+                                                    tz="UTC"),
+                    open=price, high=price + 0.5, low=price - 0.5, close=price,
+                    volume=np.ones(n), session=np.zeros(n, dtype=np.int64),
+                    bar_in_session=np.arange(n, dtype=np.int64), entry_ok=~flags,
+                    entry_ok_at_close=~flags, cutoff_exit=flags, session_last=flags.copy())
+        try:
+            d.spec.signals(bars, d.params)
+            ran += 1
+        except Exception as exc:  # a warm-up only: the first bar loads it instead
+            log.warning("%s: kernel warm-up failed (%r); loaded at the first bar",
+                        d.strategy, exc)
+    return ran
+
+
 def serve_execution(runner: Runner, bus: JetStreamTransport, *,
                     idle_exit_seconds: float | None = None) -> RunSummary:
     """Recover ``runner`` (built with a :class:`~live.svc.mirror.MirrorTransport` over
@@ -38,6 +88,8 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     bus.alert = journaled_alerts(runner, bus.alert)
     runner.recover()
     republish_tail(runner.journal, bus)
+    warm_sessions(runner)
+    warm_kernels(runner)
     observer = runner.observer  # live.observability, when attached: beat while no bar came
 
     def waiting() -> None:

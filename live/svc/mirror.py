@@ -3,7 +3,15 @@ runner's own handlers, the journal first: exactly the embedded runner), then eac
 carried stored on the JetStream bus for the other services, one message each, keyed by the
 digest of its record (:func:`record_id`): the same event published again (a restart's
 catch-up, :func:`republish_tail`) is the same message, dropped by JetStream's window or by
-the state service's de-duplication."""
+the state service's de-duplication.
+
+The mirror does not wait for each event's ack on the bar's path (the journal, written first,
+is the record): its publishes are pipelined on the connection, in order, and their acks
+collected by ``bus.flush()`` before the bar is acked (:mod:`.bar_feed`) and before a check is
+sent to the risk service (:mod:`.remote_risk`, which needs the stream's position); one that
+failed is published again there (same id: stored once). A publish whose ack says duplicate
+still took its sequence number, so a consumer may see a gap alerted after a restart's
+re-processed bar (nothing is lost: the journal and the message ids stand)."""
 
 from __future__ import annotations
 
@@ -37,7 +45,8 @@ class MirrorTransport:
         self._local.publish(envelope)  # journaled (and acted on) before anyone hears of it
         for message in envelope.messages:
             if isinstance(message, Event):
-                self.bus.publish(Envelope(message.KIND, record_id(message), (message,)))
+                self.bus.publish(Envelope(message.KIND, record_id(message), (message,)),
+                                 wait=False)
 
 
 def republish_tail(journal: Journal, bus: JetStreamTransport,

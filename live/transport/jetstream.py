@@ -2,7 +2,10 @@
 :class:`~live.bus.Transport` (attach / publish) for a synchronous caller, with nats-py's
 asyncio client running in a dedicated thread.
 
-Publishing waits for JetStream's ack (the message is on disk) and retries through a server
+Publishing waits for JetStream's ack (the message is on disk) - or, with ``wait=False``,
+pipelines the publish and collects its ack at :meth:`JetStreamTransport.flush` (the
+execution service's mirror: its journal is the record, the bar is acked only after the
+flush) - and retries through a server
 restart until ``publish_deadline_seconds``; the envelope's message id is the ``Nats-Msg-Id``
 (JetStream drops a repeat inside the de-duplication window) and every stored message carries
 its publisher's next sequence number (:mod:`.sequencing`). Receiving is a durable pull
@@ -17,10 +20,11 @@ sequence only: a gap holds what follows until the missing message comes, and a g
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -54,6 +58,28 @@ class Received:
     seq: int
     deliveries: int
     raw: Any  # the nats Msg
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The message's NATS headers."""
+        return dict(self.raw.headers or {})
+
+    @property
+    def stream_seq(self) -> int:
+        """Its position in its stream."""
+        return int(self.raw.metadata.sequence.stream)
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A publish sent without waiting for its ack (collected by ``flush``)."""
+
+    future: concurrent.futures.Future[Any]
+    kind: str
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    message_id: str
 
 
 class _LoopThread:
@@ -94,6 +120,8 @@ class JetStreamTransport:
         self.parked = 0
         self.publishes = publishes
         self._seq: dict[str, int] = {}
+        self.stream_seq: dict[str, int] = {}  # per stream kind: the last message stored (ack)
+        self._inflight: list[_InFlight] = []  # sent without waiting (publish(wait=False))
         self._unacked_at_start = 0  # a predecessor's deliveries it never acked
         self._startup: list[Received] | None = [] if consumer is not None and \
             consumer.ordered else None
@@ -131,30 +159,61 @@ class JetStreamTransport:
     def attach(self, deliver: Callable[[Envelope], None]) -> None:
         self._deliver = deliver
 
-    def publish(self, envelope: Envelope) -> None:
-        """Store ``envelope`` in its stream (waits for JetStream's ack; retried with the same
-        message id through a reconnect). Raises :class:`BusUnavailableError` past the
-        deadline."""
-        kind = self.publishes or self.layout.kind_of(envelope.messages[0])
+    def publish(self, envelope: Envelope, *, kind: str | None = None,
+                extra_headers: Mapping[str, str] | None = None, wait: bool = True) -> None:
+        """Store ``envelope`` in its stream (``kind``; default: the transport's, else by
+        message) - waits for JetStream's ack; retried with the same message id through a
+        reconnect; ``extra_headers`` ride along. Raises :class:`BusUnavailableError` past the
+        deadline. ``wait=False``: sent without waiting for the ack (pipelined, in order on
+        this connection); :meth:`flush` collects the acks and publishes again what failed."""
+        kind = kind or self.publishes or self.layout.kind_of(envelope.messages[0])
         subject = self.layout.subject(kind, envelope.topic)
         seq = self._seq.get(kind, 0) + 1
         payload, headers = encode(envelope, self.publisher, seq)
+        headers.update(extra_headers or {})
+        if not wait:  # its number is taken now: the next message is sent before this ack
+            self._seq[kind] = seq
+            future = asyncio.run_coroutine_threadsafe(self._js.publish(
+                subject, payload, timeout=self.timeout_seconds, headers=headers),
+                self._thread.loop)
+            self._inflight.append(_InFlight(future, kind, subject, payload, headers,
+                                            envelope.message_id))
+            return
+        ack = self._store(subject, payload, headers, envelope.message_id)
+        if not ack.duplicate:  # a duplicate was stored before: its number is not used
+            self._seq[kind] = seq
+        self.stream_seq[kind] = max(self.stream_seq.get(kind, 0), int(ack.seq))
+
+    def flush(self) -> None:
+        """Wait for the acks of every publish sent without waiting; one that failed is
+        published again (same message id and number: stored once) until the deadline.
+        Raises :class:`BusUnavailableError` past it."""
+        while self._inflight:
+            sent = self._inflight[0]
+            try:
+                ack = sent.future.result(self.timeout_seconds + 1)
+            except Exception as exc:  # nats raises many kinds while reconnecting
+                log.warning("publish of %s not acked (%r): sent again", sent.message_id, exc)
+                ack = self._store(sent.subject, sent.payload, sent.headers, sent.message_id)
+            self._inflight.pop(0)  # only once stored: a raise above leaves it for next time
+            self.stream_seq[sent.kind] = max(self.stream_seq.get(sent.kind, 0), int(ack.seq))
+
+    def _store(self, subject: str, payload: bytes, headers: dict[str, str],
+               message_id: str) -> Any:
+        """Publish and wait for JetStream's ack, retrying through a reconnect until the
+        publish deadline; returns the ack."""
         deadline = time.monotonic() + self.publish_deadline_seconds
         while True:
             try:
-                ack = self._thread.call(self._js.publish(
+                return self._thread.call(self._js.publish(
                     subject, payload, timeout=self.timeout_seconds, headers=headers),
                     self.timeout_seconds + 1)
             except Exception as exc:  # nats raises many kinds while reconnecting
                 if time.monotonic() > deadline:
                     raise BusUnavailableError(
-                        f"publish {envelope.message_id} to {subject}: no ack within "
+                        f"publish {message_id} to {subject}: no ack within "
                         f"{self.publish_deadline_seconds:g} s: {exc!r}") from exc
                 time.sleep(0.1)
-                continue
-            if not ack.duplicate:  # a duplicate was stored before: its number is not used
-                self._seq[kind] = seq
-            return
 
     # --- receiving ----------------------------------------------------------------------
 
@@ -285,7 +344,11 @@ class JetStreamTransport:
         return handled
 
     def close(self) -> None:
-        """Close the connection and stop the loop thread."""
+        """Collect the acks still in flight, close the connection, stop the loop thread."""
+        try:
+            self.flush()
+        except BusUnavailableError as exc:  # closing anyway: the journal holds them
+            log.warning("bus close: %s", exc)
         try:
             self._thread.call(self._nc.close(), self.timeout_seconds + 1)
         except Exception as exc:  # closing anyway

@@ -6,11 +6,14 @@ Every name derives from one ``stream_prefix`` (settings ``live.bus.stream_prefix
 desks (or two tests) on one server never share a stream. Subjects:
 ``<prefix>.md.<Topic>`` market data (the market-data service's ``BarClosed``),
 ``<prefix>.cmd.<Topic>`` commands, ``<prefix>.evt.<Topic>`` events (the execution service's
-mirror of its journal), ``<prefix>.dead.<kind>.<Topic>`` parked poison.
+mirror of its journal), ``<prefix>.rsk.<Topic>`` the risk service's answers (``RiskChecked``
+to a ``CheckRisk``: kept apart from the mirrored events, which carry the journaled copy),
+``<prefix>.dead.<kind>.<Topic>`` parked poison.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +25,8 @@ PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
 DUPLICATE_WINDOW_SECONDS = 120.0  # JetStream drops a Nats-Msg-Id seen this recently
 ACK_WAIT_SECONDS = 5.0  # an unacked delivery (a consumer died) comes again after this
 MAX_DELIVER = 20  # deliveries of one message before it is parked as poison
-MARKET_DATA, COMMANDS, EVENTS, DEAD = "md", "cmd", "evt", "dead"
-STREAM_KINDS = (MARKET_DATA, COMMANDS, EVENTS, DEAD)
+MARKET_DATA, COMMANDS, EVENTS, DEAD, RISK = "md", "cmd", "evt", "dead", "rsk"
+STREAM_KINDS = (MARKET_DATA, COMMANDS, EVENTS, DEAD, RISK)
 
 
 class BusPrefixError(BadInputError, ValueError):
@@ -43,7 +46,9 @@ class StreamSpec:
 class ConsumerSpec:
     """One durable pull consumer: explicit ack, redelivery after ``ack_wait_seconds``, at
     most ``max_deliver`` deliveries; ``ordered``: delivered in sequence (a restart resumes
-    at the first message not acked; a publisher's sequence gap holds it)."""
+    at the first message not acked; a publisher's sequence gap holds it); ``from_start``:
+    created afresh at each start, so it delivers the whole stream again (a service that folds
+    its state from the stream, like the risk service)."""
 
     stream: str
     durable: str
@@ -51,6 +56,7 @@ class ConsumerSpec:
     ack_wait_seconds: float = ACK_WAIT_SECONDS
     max_deliver: int = MAX_DELIVER
     ordered: bool = False
+    from_start: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +97,14 @@ class BusLayout:
             else subject
         return f"{self.prefix}.{DEAD}.{tail}"
 
-    def consumer(self, kind: str, durable: str, *, ordered: bool = False) -> ConsumerSpec:
-        """The durable consumer ``durable`` of every subject of stream ``kind``."""
+    def consumer(self, kind: str, durable: str, *, ordered: bool = False,
+                 topic: str | None = None, from_start: bool = False) -> ConsumerSpec:
+        """The durable consumer ``durable`` of every subject of stream ``kind`` (``topic``:
+        of that topic's subject only)."""
         spec = self.stream(kind)
-        return ConsumerSpec(spec.name, durable, spec.subjects[0], ordered=ordered)
+        subject = spec.subjects[0] if topic is None else self.subject(kind, topic)
+        return ConsumerSpec(spec.name, durable, subject, ordered=ordered,
+                            from_start=from_start)
 
 
 async def ensure_streams(js: Any, layout: BusLayout,
@@ -115,6 +125,9 @@ async def ensure_streams(js: Any, layout: BusLayout,
         else:
             await js.update_stream(config)
     for c in consumers:
+        if c.from_start:
+            with contextlib.suppress(NotFoundError):  # none yet: the first start
+                await js.delete_consumer(c.stream, c.durable)
         await js.add_consumer(c.stream, ConsumerConfig(
             durable_name=c.durable, ack_policy=AckPolicy.EXPLICIT,
             ack_wait=c.ack_wait_seconds, max_deliver=c.max_deliver,

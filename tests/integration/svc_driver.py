@@ -5,6 +5,12 @@ the exchange's submit counts as JSON. Used as a real subprocess:
 
     svc_driver.py execution <folder> <stream_prefix> [<crash point>:<n>]
     svc_driver.py reference <folder> <bars>
+    svc_driver.py execution-remote <folder> <stream_prefix> <idle exit s>
+    svc_driver.py risk <folder> <stream_prefix>
+
+``execution-remote`` asks the risk service (``risk``: the repository's ``risk.yaml``
+pre-trade engine in a process of its own, :mod:`live.svc.risk`) instead of its own engine;
+the embedded reference of that split is ``runner(..., engine=pretrade_engine())``.
 """
 
 from __future__ import annotations
@@ -20,15 +26,19 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.bus import Transport
 from live.db import make_engine
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
+from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.limits import load_risk_limits
+from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
 from live.runner.runner import Runner
 from live.state import state_hash, trading_state_hash
 from live.svc.execution import serve_execution
 from live.svc.mirror import MirrorTransport
+from live.svc.remote_risk import RemoteRisk
+from live.svc.risk import RiskService, serve_risk
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
+from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, BusLayout
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
@@ -46,7 +56,13 @@ def day_bars(count: int) -> list[FeedBar]:
     return list(replay_bars(frame))[:count]
 
 
-def runner(folder: Path, transport: Transport | None, crash_at: str = "") -> tuple[Runner, Any]:
+def pretrade_engine() -> RiskEngine:
+    """The repository's ``risk.yaml`` pre-trade engine (reads the state: positions, orders)."""
+    return PreTradeRiskEngine(load_risk_limits(ROOT / "risk.yaml"))
+
+
+def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
+           engine: RiskEngine | None = None, risk_answers: Any = None) -> tuple[Runner, Any]:
     """The runner (and its paper exchange) on the stores in ``folder``."""
     spec = get_strategy(STRATEGY)
     config = {"strategy": STRATEGY, "params": get_params(spec.default_params()),
@@ -58,7 +74,8 @@ def runner(folder: Path, transport: Transport | None, crash_at: str = "") -> tup
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
-                  clock=clock, risk=PassThroughRisk(), transport=transport,
+                  clock=clock, risk=engine or PassThroughRisk(), transport=transport,
+                  risk_answers=risk_answers,
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close),
                   crash_hook=CrashAt(crash_at) if crash_at else None), exchange
@@ -77,6 +94,41 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
         run, exchange = runner(folder, None)
         run.recover()
         run.run(day_bars(int(arg)))
+    elif kind == "risk":
+        layout = BusLayout(arg)
+        commands = JetStreamTransport(NATS_URL, layout, publisher=f"risk-{uuid.uuid4().hex}",
+                                      publishes=RISK, consumer=layout.consumer(
+                                          COMMANDS, "risk", topic="CheckRisk"))
+        events = JetStreamTransport(NATS_URL, layout, publisher=f"risk-s-{uuid.uuid4().hex}",
+                                    consumer=layout.consumer(EVENTS, "risk-state",
+                                                             from_start=True))
+        service = RiskService(pretrade_engine(), commands, events)
+        service.catch_up()  # the events stream folded: ready to answer
+        print("ready", flush=True)
+        serve_risk(service)
+        print(json.dumps({"answered": service.answered}))
+        return
+    elif kind == "execution-remote":
+        layout = BusLayout(arg)
+        bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{uuid.uuid4().hex}",
+                                 publishes=EVENTS,
+                                 consumer=layout.consumer(MARKET_DATA, "execution",
+                                                          ordered=True))
+        risk_bus = JetStreamTransport(NATS_URL, layout, publisher=f"ex-r-{uuid.uuid4().hex}",
+                                      publishes=COMMANDS, publish_deadline_seconds=0.5,
+                                      consumer=layout.consumer(RISK, "execution-risk",
+                                                               topic="RiskChecked"))
+        run, exchange = runner(folder, MirrorTransport(bus), engine=pretrade_engine(),
+                               risk_answers=lambda b, e, s: RemoteRisk(
+                                   b, e, s, risk_bus=risk_bus, events_bus=bus,
+                                   deadline_seconds=0.5))
+        serve_execution(run, bus, idle_exit_seconds=float(crash_at or 1.5))
+        bus.close()
+        risk_bus.close()
+        unanswered = [m.message for _, m in run.journal.read(1)
+                      if getattr(m, "code", "") == "risk_unanswered"]
+        print(json.dumps({**report(run, exchange), "unanswered": len(unanswered)}))
+        return
     else:
         layout = BusLayout(arg)
         bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{uuid.uuid4().hex}",

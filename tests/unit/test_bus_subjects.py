@@ -16,6 +16,7 @@ from live.transport.subjects import (
     DEAD,
     EVENTS,
     MARKET_DATA,
+    RISK,
     BusLayout,
     BusPrefixError,
 )
@@ -31,7 +32,7 @@ BAR = BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=2.0, lo
 def test_layout_names_every_stream_from_the_prefix() -> None:
     layout = BusLayout("desk-a")
     assert [s.name for s in layout.streams()] == ["DESK_A_MD", "DESK_A_CMD", "DESK_A_EVT",
-                                                  "DESK_A_DEAD"]
+                                                  "DESK_A_DEAD", "DESK_A_RSK"]
     assert layout.stream(EVENTS).subjects == ("desk-a.evt.>",)
 
 
@@ -88,11 +89,29 @@ def test_bus_settings_bad_value_is_refused_naming_the_field(field: str, value: o
         BusSettings.model_validate({field: value})
 
 
-@pytest.mark.parametrize("argv", [["svc", "signal"], ["svc", "risk"]])
-def test_svc_merged_service_exits_two_naming_where_it_runs(
-        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == 2
+def test_svc_signal_exits_two_naming_where_it_runs(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["svc", "signal"]) == 2
     assert "runs inside `stratops svc execution`" in capsys.readouterr().err
+
+
+def test_svc_execution_refuses_an_unknown_risk_mode(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "jetstream")
+    assert main(["svc", "execution", "--risk", "elsewhere"]) == 2
+    assert "--risk 'elsewhere'" in capsys.readouterr().err
+
+
+def test_layout_consumer_of_one_topic_filters_its_subject() -> None:
+    spec = BusLayout("d").consumer(RISK, "x", topic="RiskChecked", from_start=True)
+    assert spec.filter_subject == "d.rsk.RiskChecked" and spec.from_start
+
+
+def test_svc_risk_on_the_in_process_bus_exits_two_naming_the_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "inprocess")
+    assert main(["svc", "risk", "--mode", "shadow"]) == 2
+    assert "live.bus.transport" in capsys.readouterr().err
 
 
 def test_svc_on_the_in_process_bus_exits_two_naming_the_setting(

@@ -1,0 +1,136 @@
+"""The trading loop's stall at a periodic snapshot: the snapshot written in the loop's thread
+(``SnapshotCadence(background=False)``, before) vs by the writer thread (the default).
+
+Setup (``benchmarks/snapshot_restart.py``'s cached journal of ``--events`` realistic events,
+an ``ema_cross`` runner on both symbols with the PreTrade engine and guardrails): a schema-3
+snapshot ``--every`` entries before the head, the runner's snapshot follower resumed from it
+(built before timing, in both modes), the loop's state at the head. Then, as the loop does
+after a bar, ``after_bar`` is called with the snapshot due: the follower folds the last
+``--every`` entries, its fold (state and runner memory) is encoded and stored.
+
+Measured per mode (median of ``--repeat`` runs, each over a fresh copy of the journal):
+
+- ``*_after_bar_ms``: how long ``after_bar`` holds the loop (the stall);
+- ``*_snapshot_done_ms``: from the call until the snapshot is stored (background: the writer
+  thread's end);
+- ``*_bar_p99_ms`` / ``*_bar_max_ms``: a stand-in for the bars the loop processes while the
+  writer works (20 journal events folded into a state, back to back, until the snapshot is
+  stored), so the cost of sharing the interpreter (GIL) with the writer shows; ``idle_bar_*``
+  is the same work with no writer.
+
+The stored snapshot must be the head's and trusted (else the script exits non-zero). Run:
+``PYTHONPATH=. .venv/bin/python benchmarks/snapshot_stall.py [--events 200000] [--every 20000]``.
+The last lines are ``name: value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ siblings
+from snapshot_restart import BookedBroker, _copy, _runner, cached_journal
+
+from live.events import Message
+from live.journal import Journal
+from live.runner.fold_memory import fold_fingerprint, fold_memory
+from live.runner.snapshotting import SnapshotCadence
+from live.snapshots import load_runner_snapshot, snapshot_store, write_snapshot
+from live.state import LiveState
+
+BAR_EVENTS = 20
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bar_work(sample: list[Message]) -> float:
+    """One stand-in bar: ``sample`` folded into a fresh state; milliseconds."""
+    began = time.perf_counter_ns()
+    state = LiveState()
+    for message in sample:
+        state.apply(message)
+    return (time.perf_counter_ns() - began) / 1e6
+
+
+def prepared(path: Path, folder: Path, name: str, head: int, every: int
+             ) -> tuple[Journal, LiveState, BookedBroker]:
+    """A fresh journal copy with a runner snapshot at ``head - every``, the state at the
+    head and the books of the head."""
+    journal = _copy(path, folder, name)
+    folded = _runner(journal, BookedBroker(LiveState()))
+    folded.fold_journal(upto=head - every)
+    seq, entry_hash = folded.journal_position
+    write_snapshot(folded.state, seq, entry_hash, snapshot_store(journal),
+                   runner=fold_memory(folded), fingerprint=fold_fingerprint(folded))
+    folded.fold_journal()  # the loop's state: at the head
+    return journal, folded.state, BookedBroker(folded.state)
+
+
+def one_run(path: Path, folder: Path, i: int, head: int, every: int, background: bool,
+            sample: list[Message]) -> tuple[float, float, list[float]]:
+    """(after_bar ms, until stored ms, stand-in bar ms while writing) of one mode."""
+    journal, state, books = prepared(path, folder, f"{'bg' if background else 'fg'}-{i}.db",
+                                     head, every)
+    cadence = SnapshotCadence(journal, every_events=every, background=background,
+                              follower=lambda: _runner(journal, books))
+    cadence.last_seq = head - every  # resumed from that snapshot, as after a start
+    cadence._follow()  # built and restored before timing, in both modes
+    began = time.perf_counter_ns()
+    written = cadence.after_bar(state, journal)
+    stall = (time.perf_counter_ns() - began) / 1e6
+    bars: list[float] = []
+    while cadence.writing():
+        bars.append(bar_work(sample))
+    cadence.wait()
+    done = (time.perf_counter_ns() - began) / 1e6
+    if written != head or cadence.written != 1:
+        raise SystemExit(f"snapshot not written at the head ({written}, {cadence.written})")
+    fingerprint = fold_fingerprint(cadence._follow())
+    assert fingerprint is not None
+    loaded, rejected = load_runner_snapshot(cadence.store, journal, fingerprint)
+    if loaded is None or loaded.seq != head or rejected:
+        raise SystemExit(f"the stored snapshot is not trusted: {rejected}")
+    journal.engine.dispose()
+    return stall, done, bars
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--every", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    path, built = cached_journal(args.events)
+    if built:
+        print(f"journal of {args.events} events built in {built:.0f} s")
+    lines: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="stratops-snapshot-stall-") as tmp:
+        folder = Path(tmp)
+        source = _copy(path, folder, "sample.db")
+        sample = [m for _, m in source.read(args.events - BAR_EVENTS + 1, verified=True)]
+        source.engine.dispose()
+        idle = [bar_work(sample) for _ in range(2000)]
+        lines["idle_bar_p99_ms"], lines["idle_bar_max_ms"] = pct(idle, .99), max(idle)
+        for background, name in ((False, "inloop"), (True, "background")):
+            runs = [one_run(path, folder, i, args.events, args.every, background, sample)
+                    for i in range(args.repeat)]
+            lines[f"{name}_after_bar_ms"] = statistics.median(r[0] for r in runs)
+            lines[f"{name}_snapshot_done_ms"] = statistics.median(r[1] for r in runs)
+            bars = [b for r in runs for b in r[2]]
+            if bars:
+                lines[f"{name}_bar_p99_ms"], lines[f"{name}_bar_max_ms"] = \
+                    pct(bars, .99), max(bars)
+    lines["stall_ratio"] = lines["inloop_after_bar_ms"] / lines["background_after_bar_ms"]
+    for key, value in lines.items():
+        print(f"{key}: {value:.4g}")
+
+
+if __name__ == "__main__":
+    main()

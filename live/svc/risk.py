@@ -1,0 +1,196 @@
+"""The risk service (``stratops svc risk``): the pre-trade risk engine in a process of its own.
+
+It answers the ``CheckRisk`` commands the execution service publishes (``<prefix>.cmd.
+CheckRisk``, durable consumer) with the very :class:`~live.risk.handler.RiskHandler` the
+embedded runner uses, over a :class:`~live.state.LiveState` it folds from the events the
+execution service mirrors (``<prefix>.evt.>``, a consumer created afresh at each start: the
+whole stream is folded again, each event once by its record id, and the intents already sent
+go back into the engine's memory as at a runner's recovery).
+
+Each command carries, in header :data:`EVENTS_THROUGH`, the events stream's position of the
+last event the execution service had mirrored when it asked: the answer waits until the
+fold has reached exactly that position (and folds nothing past it first), so the engine sees
+the state the embedded runner's engine would see. The answer is a ``RiskChecked`` on the
+risk answers stream (``<prefix>.rsk.RiskChecked``) under message id ``RiskChecked:<check_id>``
+(a redelivered command is answered once; JetStream drops a second copy), the decision's
+other fields (warning, notice, disable_strategy) in header :data:`DECISION`. The execution
+service journals the answer (it stays the one journal writer).
+
+A command whose position the fold has already passed is stale: the sender, which waits for
+the answer before it journals anything else, gave up on it (past its deadline: an entry
+denied, an exit checked in its own process) and moved on - it is acked and not asked of the
+engine, whose memory (message rate, duplicates) must not count an order never sent. That
+also covers a command redelivered after its answer was published (the sender journaled it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from live.bus import Envelope, MessageBus, SeenIds
+from live.events import CheckRisk, OrderIntended, SignalRaised, SignalSide
+from live.risk.handler import RiskHandler
+from live.risk.interface import RiskDecision, RiskEngine
+from live.state import LiveState
+from live.svc.mirror import record_id
+from live.transport.jetstream import JetStreamTransport, Received
+from live.transport.subjects import RISK
+
+log = logging.getLogger(__name__)
+EVENTS_THROUGH = "Stratops-Events-Through"  # on a CheckRisk: the events the answer must see
+DECISION = "Stratops-Risk-Decision"  # on a RiskChecked: the decision's other fields (JSON)
+CHECK_PREFIX = f"{CheckRisk.KIND}:"
+
+
+def decision_header(decision: RiskDecision | None) -> dict[str, str]:
+    """The header carrying ``decision``'s fields a ``RiskChecked`` has no room for."""
+    if decision is None:
+        return {}
+    return {DECISION: json.dumps({"disable_strategy": decision.disable_strategy,
+                                  "warning": decision.warning, "notice": decision.notice},
+                                 separators=(",", ":"))}
+
+
+def decision_of(item: Received) -> RiskDecision | None:
+    """The decision a received ``RiskChecked`` carries (None: not a valid answer)."""
+    message = item.envelope.messages[0]
+    passed, check, reason = (getattr(message, k, None) for k in ("passed", "check", "reason"))
+    if not isinstance(passed, bool) or not isinstance(check, str) or \
+            not isinstance(reason, str):
+        return None
+    try:
+        extra = json.loads(item.headers.get(DECISION, "{}"))
+        return RiskDecision(passed, check, reason,
+                            disable_strategy=bool(extra.get("disable_strategy", False)),
+                            warning=str(extra.get("warning", "")),
+                            notice=str(extra.get("notice", "")))
+    except (ValueError, AttributeError):
+        return None
+
+
+class _Answers:
+    """The risk handler's transport: commands come from :class:`RiskService` (after the fold
+    caught up), answers go to the risk answers stream with the decision's header."""
+
+    def __init__(self, bus: JetStreamTransport) -> None:
+        self.bus = bus
+        self.deliver: Callable[[Envelope], None] | None = None
+        self.verdict: Callable[[str], RiskDecision | None] = lambda _: None
+
+    def attach(self, deliver: Callable[[Envelope], None]) -> None:
+        self.deliver = deliver
+
+    def publish(self, envelope: Envelope) -> None:
+        check_id = envelope.message_id.partition(":")[2]
+        self.bus.publish(envelope, kind=RISK,
+                         extra_headers=decision_header(self.verdict(check_id)))
+
+
+class RiskService:
+    """One engine answering ``commands`` (the CheckRisk consumer, publishing answers) over
+    the state folded from ``events`` (a from-start consumer of the events stream)."""
+
+    def __init__(self, engine: RiskEngine, commands: JetStreamTransport,
+                 events: JetStreamTransport) -> None:
+        self.commands, self.events = commands, events
+        self.state = LiveState()
+        self.position = 0  # the events stream's position folded up to
+        self.answered = 0
+        self.stale = 0  # commands the sender stopped waiting for (see the module)
+        self._seen = SeenIds()
+        self._pending: list[Received] = []  # fetched past the position a check waits for
+        self._entries: set[str] = set()  # traces of entry signals (an intent's direction)
+        self._answers = _Answers(commands)
+        self.handler = RiskHandler(MessageBus(self._answers, name="risk"), engine, self.state)
+        self._answers.verdict = self.handler.verdict
+        self.engine = engine
+
+    def catch_up(self, idle_seconds: float = 0.3) -> int:
+        """Fold every event already on the stream (a start): the intents back into the
+        engine's memory; returns the position reached."""
+        while True:
+            got = self.events.fetch(256, idle_seconds)
+            if not got:
+                return self.position
+            for item in got:
+                self._fold(item, remember=True)
+
+    def _fold(self, item: Received, *, remember: bool) -> None:
+        for message in item.envelope.messages:
+            if not self._seen.first_time(record_id(message)):
+                continue  # mirrored again (the execution service's catch-up at start)
+            self.state.apply(message)
+            if isinstance(message, SignalRaised) and message.side is not SignalSide.FLAT:
+                self._entries.add(message.trace_id)
+            elif remember and isinstance(message, OrderIntended):
+                self.handler.remember(message, reduces_exposure=message.protective or
+                                      message.trace_id not in self._entries)
+        self.position = max(self.position, item.stream_seq)
+        self.events.ack(item)
+
+    def reach(self, through: int, timeout_seconds: float) -> bool:
+        """Fold the events up to stream position ``through`` (none past it); False when
+        they did not come within ``timeout_seconds`` (the command is nak'ed: asked again)."""
+        deadline = time.monotonic() + timeout_seconds
+        while self.position < through:
+            while self._pending and self._pending[0].stream_seq <= through:
+                self._fold(self._pending.pop(0), remember=False)
+            if self.position >= through:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            got = self.events.fetch(64, min(left, 0.05))
+            self._pending = sorted(self._pending + got, key=lambda i: i.stream_seq)
+        return True
+
+    def poll(self, timeout_seconds: float = 0.2) -> int:
+        """Answer the commands that came within ``timeout_seconds``; returns how many."""
+        handled = 0
+        for item in self.commands.fetch(16, timeout_seconds):
+            if not isinstance(item.envelope.messages[0], CheckRisk) or \
+                    not item.envelope.message_id.startswith(CHECK_PREFIX):
+                self.commands.park(item.raw, f"not a CheckRisk: {item.envelope.topic}")
+                continue
+            through = int(item.headers.get(EVENTS_THROUGH, "0") or 0)
+            if self.position > through:  # the sender journaled past it: decided without us
+                self.stale += 1
+                self.commands.ack(item)
+                continue
+            if not self.reach(through, 1.0):
+                log.warning("%s: events up to #%d not folded yet; asked again",
+                            item.envelope.message_id, through)
+                self.commands.nak(item, f"events #{through} not folded")
+                continue
+            deliver = self._answers.deliver
+            assert deliver is not None  # attached by the MessageBus
+            try:
+                deliver(item.envelope)
+            except Exception as exc:  # the answer not published: delivered again
+                log.warning("%s: answer failed (%r): asked again", item.envelope.message_id,
+                            exc)
+                self.commands.nak(item, repr(exc))
+                continue
+            self.commands.ack(item)
+            handled += 1
+        self.answered += handled
+        return handled
+
+
+def serve_risk(service: RiskService, *, idle_exit_seconds: float | None = None,
+               idle_slice_seconds: float = 0.2,
+               beat: Callable[[], None] | None = None) -> RiskService:
+    """Fold the events stream, then answer commands until ``idle_exit_seconds`` pass without
+    one after the first (``None``: forever); ``beat`` is called at each poll (heartbeat)."""
+    service.catch_up()
+    idle_seconds, heard = 0.0, False
+    while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
+        if beat is not None:
+            beat()
+        handled = service.poll(idle_slice_seconds)
+        heard = heard or handled > 0
+        idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds
+    return service
