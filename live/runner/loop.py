@@ -80,6 +80,7 @@ class BarLoop(RunnerCore):
             self.pushed_updates(bar.ts)
             self.poll_fills(bar)
             self._protect(bar)
+            self.health_check(bar)  # trades closed since the last bar: a breach holds now
             self._controls(bar, history)
             sent = self.summary.intents
             self.work_parents(bar)  # the execution algos' children due at this bar
