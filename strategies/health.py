@@ -5,18 +5,21 @@ out-of-sample trades and stored in its signed ``model_config`` (key ``health``):
 of trades, the hit ratio, the mean net P&L per trade and its standard deviation, at the
 research quantity (``qty`` units), and the slippage research charged per fill.
 
+Live trades are tested against research's mean and hit ratio less ``margin_se`` standard
+errors of those estimates (default 1), so a thin OOS sample's optimism is not an alarm.
 Two sequential tests run over the live trades, each a one-sided CUSUM (Page 1954,
 "Continuous inspection schemes", Biometrika 41), restarted at zero after an alarm:
 
 - **P&L per trade** (a drop in the mean): with ``z = (x - mu) / sigma`` (``mu`` and ``sigma``
   scaled from the research quantity to the live one), ``S_n = max(0, S_{n-1} - z_n - k)``;
   alarm when ``S_n > h``. ``k`` is half the shift to detect in sigmas (0.5: a 1-sigma drop),
-  ``h`` the decision interval (5: an in-control average run length of about 900 trades
-  for normal P&L, a 1-sigma drop caught after about 10).
+  ``h`` the decision interval (7: an in-control average run length of about 7,000 trades
+  for normal P&L by Siegmund's approximation, a 1-sigma drop caught after about 14).
 - **Hit ratio** (fewer winners): the Bernoulli CUSUM (Reynolds & Stoumbos 1999), i.e. Wald's
   SPRT of ``p0`` (research's hit ratio) against ``p1 = p0 - hit_shift`` restarted at zero:
   ``W_n = max(0, W_{n-1} + y ln(p1/p0) + (1-y) ln((1-p1)/(1-p0)))``; alarm when
-  ``W_n > hit_h`` (``ln(1/alpha)``: 4.6 for alpha 1 %).
+  ``W_n > hit_h`` (6: Wald's bound ``ln(1/alpha)`` for alpha 0.25 %; a repeated test
+  needs a wider one than a single SPRT's 4.6).
 
 Pure and deterministic: the live runner folds the same statistics back from its journal.
 """
@@ -112,16 +115,27 @@ class HealthExpectation:
         scale = qty / self.qty
         return self.pnl_per_trade_inr * scale, self.pnl_std_inr * scale
 
+    def reference(self, qty: int, margin_se: float) -> tuple[float, float, float]:
+        """(mean, standard deviation, hit ratio) the live trades at ``qty`` are tested
+        against: research's mean and hit ratio less ``margin_se`` standard errors of their
+        estimates over ``trades`` OOS trades (a thin sample's optimism is not an alarm)."""
+        mean, std = self.at_qty(qty)
+        root = math.sqrt(self.trades)
+        hit_se = math.sqrt(self.hit_ratio * (1.0 - self.hit_ratio)) / root
+        return (mean - margin_se * std / root, std,
+                max(self.hit_ratio - margin_se * hit_se, 0.0))
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HealthLimits:
     """The CUSUM parameters (policy.yaml ``signal_governance.health``)."""
 
     cusum_k: float = 0.5
-    cusum_h: float = 5.0
+    cusum_h: float = 7.0
     hit_shift: float = 0.15
-    hit_h: float = 4.6
-    min_expected_trades: int = 30
+    hit_h: float = 6.0
+    margin_se: float = 1.0
+    min_expected_trades: int = 50
 
     def __post_init__(self) -> None:
         where = "signal_governance.health"
@@ -129,6 +143,7 @@ class HealthLimits:
         _finite(where, "cusum_h", self.cusum_h, low=0.0, strict_low=True)
         _finite(where, "hit_shift", self.hit_shift, low=0.0, high=0.5, strict_low=True)
         _finite(where, "hit_h", self.hit_h, low=0.0, strict_low=True)
+        _finite(where, "margin_se", self.margin_se, low=0.0, high=5.0)
         if isinstance(self.min_expected_trades, bool) or \
                 not isinstance(self.min_expected_trades, int) or self.min_expected_trades < 2:
             raise HealthExpectationError(f"{where}.min_expected_trades="
@@ -177,10 +192,10 @@ def observe(state: HealthState, pnl_inr: float, expectation: HealthExpectation, 
     the statistics restart at zero (the hold itself is the runner's kill switch)."""
     if not math.isfinite(pnl_inr):
         raise HealthExpectationError(f"trade P&L {pnl_inr!r} is not finite")
-    mean, std = expectation.at_qty(qty)
+    mean, std, hit_ratio = expectation.reference(qty, limits.margin_se)
     z = (pnl_inr - mean) / std
     s = max(0.0, state.cusum_pnl - z - limits.cusum_k)
-    win, loss = hit_increments(expectation.hit_ratio, limits.hit_shift)
+    win, loss = hit_increments(hit_ratio, limits.hit_shift)
     w = max(0.0, state.cusum_hit + (win if pnl_inr > 0.0 else loss))
     trades = state.trades + 1
     breaches = []
@@ -189,8 +204,8 @@ def observe(state: HealthState, pnl_inr: float, expectation: HealthExpectation, 
                         f"trade(s) (expected {mean:.2f} +- {std:.2f} INR per trade)")
     if w > limits.hit_h:
         breaches.append(f"hit-ratio CUSUM {w:.2f} > {limits.hit_h:g} after {trades} trade(s) "
-                        f"(expected hit ratio {expectation.hit_ratio:.3f}, alternative "
-                        f"{max(expectation.hit_ratio - limits.hit_shift, 0.0):.3f})")
+                        f"(expected hit ratio {hit_ratio:.3f}, alternative "
+                        f"{max(hit_ratio - limits.hit_shift, 0.0):.3f})")
     if breaches:
         return HealthStep(HealthState(), z, tuple(breaches))
     return HealthStep(HealthState(trades, s, w), z, ())

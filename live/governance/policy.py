@@ -130,10 +130,11 @@ class _Health(_Strict):
     """``signal_governance.health``: the strategy health CUSUMs (:mod:`strategies.health`)."""
 
     cusum_k: float = Field(default=0.5, ge=0.0, allow_inf_nan=False)
-    cusum_h: float = Field(default=5.0, gt=0.0, allow_inf_nan=False)
+    cusum_h: float = Field(default=7.0, gt=0.0, allow_inf_nan=False)
     hit_shift: float = Field(default=0.15, gt=0.0, le=0.5)
-    hit_h: float = Field(default=4.6, gt=0.0, allow_inf_nan=False)
-    min_expected_trades: int = Field(default=30, ge=2)
+    hit_h: float = Field(default=6.0, gt=0.0, allow_inf_nan=False)
+    margin_se: float = Field(default=1.0, ge=0.0, le=5.0)
+    min_expected_trades: int = Field(default=50, ge=2)
 
 
 class _SignalGovernance(_Strict):
