@@ -459,10 +459,6 @@ class GovernanceService:
         """Checker (desk head, never the maker): re-check everything, then deploy."""
         action = "promotion_approve"
         row = self._request(ref, "unknown", action)
-        if row.kind == "rollback":  # a proposed rollback (live.governance.rollback)
-            from live.governance.rollback import approve_rollback
-
-            return approve_rollback(self, row, signer)
         strategy = row.subject
         body = self.snapshot_body(row) if row.kind == "promotion" else {}
         payload = {"action": action, "request_id": row.ref,

@@ -62,6 +62,15 @@ def request_rollback(service: GovernanceService, strategy: str, version: int, re
                                   strategy=strategy)
 
 
+def approve_request(service: GovernanceService, ref: str, signer: Signer) -> DeploymentCheck:
+    """Checker: approve pending request ``ref`` - a rollback proposal here, a promotion
+    through :meth:`GovernanceService.approve` (what ``stratops promote approve`` runs)."""
+    row = service._request(ref, "unknown", "promotion_approve")
+    if row.kind == ROLLBACK_KIND:
+        return approve_rollback(service, row, signer)
+    return service.approve(ref, signer)
+
+
 def approve_rollback(service: GovernanceService, row: store.RequestRow,
                      signer: Signer) -> DeploymentCheck:
     """Checker (desk head, never the maker): carry out a pending rollback request."""

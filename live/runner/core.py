@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -160,6 +160,9 @@ class RunnerCore:
         def health_check(self, bar: FeedBar) -> None: ...
         def note_exit(self, event: TradeExited) -> None: ...
         def note_health(self, event: HealthObserved) -> None: ...
+        def health_memory(self) -> dict[str, Any]:
+            raise NotImplementedError
+        def restore_health(self, memory: dict[str, Any] | None) -> None: ...
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

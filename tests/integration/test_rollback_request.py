@@ -8,7 +8,7 @@ import pytest
 
 from live.governance.audit import AuditLog
 from live.governance.promotion import GovernanceRefusal
-from live.governance.rollback import request_rollback
+from live.governance.rollback import approve_request, request_rollback
 from tests.integration.test_governance import EVIDENCE, Desk
 from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
 
@@ -37,8 +37,8 @@ def test_runner_proposal_moves_nothing_until_a_desk_head_approves(two_lives: Des
                              desk.signer("rita"))
     assert again.ref == row.ref  # the same breach files one request
     with pytest.raises(GovernanceRefusal, match="needs one of"):
-        desk.svc.approve(row.ref, desk.signer("alice"))  # a quant is no checker
-    check = desk.svc.approve(row.ref, desk.signer("bob"))
+        approve_request(desk.svc, row.ref, desk.signer("alice"))  # a quant is no checker
+    check = approve_request(desk.svc, row.ref, desk.signer("bob"))
     assert check.ok and check.version == v1 and desk.aliases()["live"] == str(v1)
     assert [r.state for r in desk.svc.requests("ema_cross") if r.kind == "rollback"] == \
         ["approved"]
@@ -54,11 +54,11 @@ def test_own_stale_or_misdirected_proposals_are_refused_and_one_may_be_rejected(
         request_rollback(desk.svc, "ema_cross", v1, "decay", desk.signer("rita"))
     own = request_rollback(desk.svc, "ema_cross", v2, "fills", desk.signer("erin"))
     with pytest.raises(GovernanceRefusal, match="maker and checker must be different"):
-        desk.svc.approve(own.ref, desk.signer("erin"))  # erin is quant and desk head
+        approve_request(desk.svc, own.ref, desk.signer("erin"))  # erin is quant and desk head
     rejected = desk.svc.reject(own.ref, "a bad day, not a decay", desk.signer("bob"))
     assert rejected.state == "rejected" and desk.aliases()["live"] == str(v2)
     assert AuditLog(desk.engine).records(kind="rollback_rejected")
     stale = request_rollback(desk.svc, "ema_cross", v2, "decay", desk.signer("rita"))
     desk.svc.rollback("ema_cross", "rolled back by hand", desk.signer("carol"))
     with pytest.raises(GovernanceRefusal, match="is stale"):
-        desk.svc.approve(stale.ref, desk.signer("bob"))
+        approve_request(desk.svc, stale.ref, desk.signer("bob"))
