@@ -165,3 +165,18 @@ def test_thin_expectations_false_alarm_rate_over_seeds_is_below_ten_percent() ->
                               HealthLimits()) for s in range(20)]
         rates.append(np.mean([a is not None for a in alarms]))
     assert np.mean(rates) < 0.10, rates  # measured 0.06 (0.21 without the allowance)
+
+
+def test_research_expectation_scales_each_trade_to_the_median_quantity() -> None:
+    import pandas as pd
+
+    from pipelines.research.study import health_expectation
+    from strategies.simulator import SimConfig
+
+    trades = pd.DataFrame({"qty": [75, 75, 150, 75], "net_pnl_inr": [100.0, -50.0, 400.0, 30.0]})
+    found = health_expectation(trades, SimConfig(lot_size=75, slippage_ticks=2.0,
+                                                 tick_size=0.05))
+    assert found is not None and found.qty == 75 and found.trades == 4
+    assert found.pnl_per_trade_inr == pytest.approx((100 - 50 + 200 + 30) / 4)
+    assert found.hit_ratio == 0.75 and found.slippage_points == pytest.approx(0.1)
+    assert health_expectation(trades.iloc[:0], SimConfig()) is None

@@ -133,3 +133,13 @@ def test_version_without_expectation_is_not_monitored(tmp_path: Path) -> None:
     stores = stores_in(tmp_path)
     run_day(stores, [])
     assert stores.messages(HealthObserved) == []
+
+
+def test_snapshot_memory_round_trips_the_health_statistics(
+        decayed: tuple[Stores, list, Runner]) -> None:
+    stores, _, first = decayed
+    fresh = health_runner(stores, [])
+    fresh.restore_health(first.health_memory())
+    assert fresh.health == first.health and fresh.health_memory() == first.health_memory()
+    fresh.restore_health(None)  # a snapshot written before the monitor: nothing changes
+    assert fresh.health == first.health
