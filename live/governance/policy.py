@@ -137,6 +137,14 @@ class _Health(_Strict):
     min_expected_trades: int = Field(default=50, ge=2)
 
 
+class _Twin(_Strict):
+    """``signal_governance.twin``: when live and its paper twin have drifted apart
+    (:mod:`live.twin`)."""
+
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    min_signal_agreement: float = Field(default=0.95, ge=0.0, le=1.0)
+
+
 class _SignalGovernance(_Strict):
     """``signal_governance``: what the runner's drift and health monitors hold new entries
     on."""
@@ -147,6 +155,7 @@ class _SignalGovernance(_Strict):
     stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
         default_factory=dict)  # stricter values for a stage
     health: _Health = Field(default_factory=_Health)
+    twin: _Twin = Field(default_factory=_Twin)
 
     @model_validator(mode="after")
     def _stricter(self) -> _SignalGovernance:
@@ -251,6 +260,10 @@ class Policy:
     def health_limits(self) -> HealthLimits:
         """The strategy health monitor's CUSUM parameters (``signal_governance.health``)."""
         return HealthLimits(**self.rules.signal_governance.health.model_dump())
+
+    def twin_thresholds(self) -> dict[str, float]:
+        """The paper twin reconciliation's thresholds (``signal_governance.twin``)."""
+        return dict(self.rules.signal_governance.twin.model_dump())
 
     def capital_fraction(self, stage: str) -> float:
         """Fraction of a strategy's capital that ``stage`` may deploy."""
