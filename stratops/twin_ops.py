@@ -52,7 +52,7 @@ def twin_limits(settings: Settings) -> TwinLimits:
     return TwinLimits(**policy.twin_thresholds())
 
 
-def _twin_runner(settings: Settings, mode: str, deployed: list[Any], journal: Any) -> Any:
+def twin_runner(settings: Settings, mode: str, deployed: list[Any], journal: Any) -> Any:
     """The paper runner: the live session's deployments, policy and risk limits; a paper
     exchange of its own; no kill commands, no rollback proposals."""
     from live.adapters.paper import PaperExchange
@@ -108,7 +108,7 @@ def run_twin_day(settings: Settings, mode: str, live_journal: Any, deployed: lis
         return None
     journal = open_twin_journal(settings, mode)
     try:
-        runner = _twin_runner(settings, mode, deployed, journal)
+        runner = twin_runner(settings, mode, deployed, journal)
         runner.recover()
         summary = runner.run(bars)
         report = reconcile_twin(live_journal, journal, day, twin_limits(settings),

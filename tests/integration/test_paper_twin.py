@@ -17,11 +17,11 @@ from live.events import AlertRaised, HealthObserved
 from live.journal import Journal
 from live.runner.deployments import build
 from live.twin import TWIN_ALERT
+from strategies.version_config import VersionConfig
 from stratops.cli import app
 from stratops.live_ops import open_mode_journal
 from stratops.settings import Settings
-from stratops.twin_ops import _twin_runner, open_twin_journal, run_twin_day
-from strategies.version_config import VersionConfig
+from stratops.twin_ops import open_twin_journal, run_twin_day, twin_runner
 from tests.unit.test_runner_engine import day_bars, strategy_config
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def project(root: Path, live_slippage_ticks: float) -> tuple[Settings, list]:
     live_book = Settings(root=root, live={  # live's paper book: another store
         "paper_twin_exchange_url": "sqlite:///.stratops/live_exchange.db"})
     journal = open_mode_journal(live_book, "live")
-    runner = _twin_runner(live_book, "live", live_deployed, journal)
+    runner = twin_runner(live_book, "live", live_deployed, journal)
     runner.recover()
     runner.run(day_bars())
     journal.engine.dispose()
