@@ -9,6 +9,7 @@ import pytest
 from live.governance.audit import AuditLog
 from live.governance.promotion import GovernanceRefusal
 from live.governance.rollback import approve_request, request_rollback
+from stratops.promotion_view import promotion_status
 from tests.integration.test_governance import EVIDENCE, Desk
 from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
 
@@ -33,6 +34,8 @@ def test_runner_proposal_moves_nothing_until_a_desk_head_approves(two_lives: Des
                            desk.signer("rita"))
     assert row.kind == "rollback" and row.state == "pending" and row.maker == "rita"
     assert desk.aliases()["live"] == str(v2)  # a proposal moves no alias
+    (shown,) = [r for r in promotion_status(desk.svc)["requests"] if r["id"] == row.ref]
+    assert shown["what"] == f"rollback live v{v2} -> v{v1}" and shown["maker"] == "rita"
     again = request_rollback(desk.svc, "ema_cross", v2, "edge decay (a restarted runner)",
                              desk.signer("rita"))
     assert again.ref == row.ref  # the same breach files one request
