@@ -89,6 +89,7 @@ class BarLoop(RunnerCore):
                 self.poll_fills(bar)
                 self._protect(bar)
             self._exits_overdue(bar, history)
+            self.health_check(bar)  # trades this bar closed (a broker filling at once)
             self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
             self.journal_findings()  # the abuse detectors' findings of this bar
             self.summary.bars += 1

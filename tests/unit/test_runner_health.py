@@ -6,11 +6,19 @@ statistics back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from live.events import AlertRaised, GovernanceDecided, HealthObserved, KillMode, KillSwitchChanged
+from live.events import (
+    AlertRaised,
+    GovernanceDecided,
+    HealthObserved,
+    KillMode,
+    KillSwitchChanged,
+    TradeExited,
+)
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.health_room import HEALTH_ACTOR, HEALTH_ALERT
@@ -28,7 +36,8 @@ MODEST = HealthExpectation(trades=200, hit_ratio=0.5, pnl_per_trade_inr=0.0,
                            pnl_std_inr=20_000.0, qty=75, slippage_points=0.05)
 
 
-def health_runner(stores: Stores, proposals: list[tuple[str, int, str]]) -> Runner:
+def health_runner(stores: Stores, proposals: list[tuple[str, int, str]],
+                  crash_hook: Callable[[str], None] | None = None) -> Runner:
     exchange = stores.exchange()
     deployed = build(VersionConfig.from_json(stores.config), 1, stores.mode, 1.0, "0" * 64)
 
@@ -40,7 +49,8 @@ def health_runner(stores: Stores, proposals: list[tuple[str, int, str]]) -> Runn
                   mode=stores.mode, clock=record_clock, risk=PassThroughRisk(),
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close),
-                  health_limits=HealthLimits(), propose_rollback=propose)
+                  health_limits=HealthLimits(), propose_rollback=propose,
+                  crash_hook=crash_hook)
 
 
 def run_day(stores: Stores, proposals: list[tuple[str, int, str]]) -> Runner:
@@ -143,3 +153,28 @@ def test_snapshot_memory_round_trips_the_health_statistics(
     assert fresh.health == first.health and fresh.health_memory() == first.health_memory()
     fresh.restore_health(None)  # a snapshot written before the monitor: nothing changes
     assert fresh.health == first.health
+
+
+class Crash(Exception):
+    """The process dies."""
+
+
+def test_trade_journaled_before_a_crash_is_observed_after_the_restart(tmp_path: Path) -> None:
+    stores = stores_with(tmp_path, MODEST)
+
+    def die_after_the_first_exit(point: str) -> None:
+        if point == "after_fill" and stores.messages(TradeExited):
+            raise Crash
+
+    crashing = health_runner(stores, [], die_after_the_first_exit)
+    crashing.recover()
+    with pytest.raises(Crash):
+        crashing.run(day_bars(BARS))
+    assert len(stores.messages(TradeExited)) == 1 and stores.messages(HealthObserved) == []
+    restarted = health_runner(stores, [])
+    restarted.recover()
+    assert len(restarted.health_pending) == 1  # folded back: the exit not yet observed
+    restarted.run(day_bars(BARS))
+    exits, observed = stores.messages(TradeExited), stores.messages(HealthObserved)
+    assert len(observed) == len(exits) > 1
+    assert observed[0].trace_id == exits[0].trace_id  # type: ignore[attr-defined]
