@@ -156,6 +156,10 @@ def twin_report(settings: Settings, day: date, mode: str) -> TwinReport:
     live = open_mode_journal(settings, mode)
     twin = open_twin_journal(settings, mode)
     try:
+        if not journaled_bars(twin, day):
+            raise LiveSetupError(f"no paper twin session of {mode} on {day} in "
+                                 f"{twin_journal_url(settings, mode)} (live.paper_twin is "
+                                 "off, or the twin has not run that day)")
         return reconcile_twin(live, twin, day, twin_limits(settings))
     finally:
         live.engine.dispose()

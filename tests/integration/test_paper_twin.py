@@ -18,7 +18,7 @@ from live.journal import Journal
 from live.runner.deployments import build
 from live.twin import TWIN_ALERT
 from strategies.version_config import VersionConfig
-from stratops.cli import app
+from stratops.cli import app, main
 from stratops.live_ops import open_mode_journal
 from stratops.settings import Settings
 from stratops.twin_ops import open_twin_journal, run_twin_day, twin_runner
@@ -53,7 +53,8 @@ def _journal(settings: Settings) -> Journal:
 
 
 def test_twin_of_a_clean_live_day_agrees_and_the_cli_prints_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     settings, deployed = project(tmp_path, live_slippage_ticks=1.0)  # the version's own
     done = run_twin_day(settings, "live", _journal(settings), deployed, DAY,
                         tmp_path / "days" / "twin")
@@ -66,6 +67,8 @@ def test_twin_of_a_clean_live_day_agrees_and_the_cli_prints_it(
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.output)["strategies"]
     assert row["signal_agreement"] == 1.0 and row["live"]["fills"] == row["twin"]["fills"]
+    assert main(["report", "twin", "--day", "2025-03-03", "--mode", "canary"]) == 2
+    assert "no paper twin session of canary on 2025-03-03" in capsys.readouterr().err
 
 
 def test_live_slipping_more_than_its_twin_is_alerted_and_the_cli_exits_1(
