@@ -20,7 +20,6 @@ from typing import Any
 
 from live.events import AlertRaised, Severity
 from live.twin import TWIN_ALERT, TwinLimits, TwinReport, journaled_bars, reconcile_twin
-from strategies.errors import StratopsError
 from stratops.clock import utc_now
 from stratops.errors import LiveSetupError
 from stratops.settings import Settings
@@ -134,7 +133,7 @@ def twin_close_sink(settings: Settings, mode: str, log: Any) -> Any:
     def sink(runner: Any, day: date, folder: Path) -> dict[str, Any] | None:
         try:
             done = run_twin_day(settings, mode, runner.journal, runner.deployed, day, folder)
-        except (StratopsError, OSError, ValueError) as exc:
+        except Exception as exc:  # the live day is done and journaled: never stop serving
             why = f"{day}: the paper twin did not run: {type(exc).__name__}: {exc}"
             runner.alert(utc_now(), Severity.WARNING, TWIN_FAILED, why)
             log(why)

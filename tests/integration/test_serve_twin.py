@@ -44,3 +44,21 @@ def test_served_day_runs_its_paper_twin_and_reports_it(tmp_path: Path) -> None:
     assert days.journal().verify().ok  # a twin_drift alert (if any) came before the seal
     assert any("paper twin" in line for line in lines)
     assert twin_close_sink(Settings(root=tmp_path), "live", lines.append) is None  # off
+
+
+def test_twin_that_cannot_run_is_journaled_and_never_stops_the_day(tmp_path: Path) -> None:
+    """No policy.yaml in the project: the twin cannot load its limits."""
+    from live.events import AlertRaised
+    from stratops.twin_ops import TWIN_FAILED
+    from tests.unit.test_runner_engine import day_bars, stores_in
+
+    stores = stores_in(tmp_path / "live")
+    runner = stores.run(day_bars(30))
+    lines: list[str] = []
+    sink = twin_close_sink(Settings(root=tmp_path, live={"paper_twin": True}), "live",
+                           lines.append)
+    assert sink is not None
+    found = sink(runner, date(2025, 3, 3), tmp_path / "twin")
+    assert found is not None and "the paper twin did not run" in found["error"]
+    (alert,) = [m for m in stores.messages(AlertRaised) if m.code == TWIN_FAILED]  # type: ignore[attr-defined]
+    assert "policy.yaml" in alert.message and lines  # type: ignore[attr-defined]
