@@ -37,7 +37,8 @@ MODEST = HealthExpectation(trades=200, hit_ratio=0.5, pnl_per_trade_inr=0.0,
 
 
 def health_runner(stores: Stores, proposals: list[tuple[str, int, str]],
-                  crash_hook: Callable[[str], None] | None = None) -> Runner:
+                  crash_hook: Callable[[str], None] | None = None,
+                  kill_commands: Callable[[int], list] | None = None) -> Runner:
     exchange = stores.exchange()
     deployed = build(VersionConfig.from_json(stores.config), 1, stores.mode, 1.0, "0" * 64)
 
@@ -50,7 +51,7 @@ def health_runner(stores: Stores, proposals: list[tuple[str, int, str]],
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close),
                   health_limits=HealthLimits(), propose_rollback=propose,
-                  crash_hook=crash_hook)
+                  crash_hook=crash_hook, kill_commands=kill_commands)
 
 
 def run_day(stores: Stores, proposals: list[tuple[str, int, str]]) -> Runner:
@@ -178,3 +179,27 @@ def test_trade_journaled_before_a_crash_is_observed_after_the_restart(tmp_path: 
     exits, observed = stores.messages(TradeExited), stores.messages(HealthObserved)
     assert len(observed) == len(exits) > 1
     assert observed[0].trace_id == exits[0].trace_id  # type: ignore[attr-defined]
+
+
+def test_health_halt_is_lifted_only_by_a_verified_rearm(
+        decayed: tuple[Stores, list, Runner], tmp_path: Path) -> None:
+    import shutil
+
+    from live.governance.kill import KillCommand
+
+    shutil.copytree(decayed[0].folder, tmp_path / "copy")  # the journal with its WAL files
+    stores = Stores(tmp_path / "copy", decayed[0].config)
+    forged = KillCommand(1, "ema_cross", "off", "unverified:ops", "lift", "x", verified=False,
+                         problem="bad signature")
+    good = KillCommand(2, "ema_cross", "off", "ops+risk", "lift", "x", after_command=0,
+                       nonce="b" * 32)
+    desk: list[KillCommand] = [forged]
+    runner = health_runner(stores, [], kill_commands=lambda last: [c for c in desk
+                                                                   if c.id > last])
+    runner.recover()
+    bars = day_bars()
+    runner.run(bars[BARS: BARS + 1])
+    assert stores.messages(KillSwitchChanged)[-1].mode is KillMode.HALT  # type: ignore[attr-defined]
+    desk.append(good)
+    runner.run(bars[BARS + 1: BARS + 2])
+    assert stores.messages(KillSwitchChanged)[-1].mode is KillMode.OFF  # type: ignore[attr-defined]
