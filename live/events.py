@@ -503,6 +503,26 @@ class TradeExited(Event):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class HealthObserved(Event):
+    """One closed trade of ``strategy`` seen by the health monitor (under the exit's trace):
+    its P&L against the version's expectation and both CUSUM statistics after it
+    (:mod:`strategies.health`; zero again after an alarm). ``breach`` names what alarmed
+    ("" while healthy); ``proposal`` what became of the rollback request it filed."""
+
+    KIND: ClassVar[str] = "HealthObserved"
+    strategy: str
+    symbol: str
+    version: int
+    trades: int  # trades in the statistics (since the start or the last alarm)
+    pnl_inr: float
+    z: float
+    cusum_pnl: float
+    cusum_hit: float
+    breach: str = ""
+    proposal: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AlertRaised(Event):
     KIND: ClassVar[str] = "AlertRaised"
     TRACE_REQUIRED: ClassVar[bool] = False
@@ -687,7 +707,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     OrderAcknowledged, OrderRejected, OrderCancelled, OrderModified, OrderFilled,
     PositionChanged, TradeExited, AlertRaised, ModeChanged, KillSwitchChanged,
     ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
-    OrderRetried, PlaybookActed, InternalCrossStarted, InternalCrossed,
+    OrderRetried, PlaybookActed, InternalCrossStarted, InternalCrossed, HealthObserved,
 )
 COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}

@@ -20,6 +20,7 @@ from typing import Any
 from strategies.algo_spec import MARKET, AlgoParamError, AlgoSpec
 from strategies.costs import CostRates
 from strategies.errors import StratopsError
+from strategies.health import HealthExpectation, HealthExpectationError
 from strategies.names import InvalidNameError, validate_name, validate_symbol
 from strategies.params import ParamError, get_params
 from strategies.roster import STRATEGIES
@@ -36,9 +37,10 @@ from strategies.venues import (
 #: Every key a registered version's config may hold (``study.version_config`` writes them).
 KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product")
 #: Keys a version's config may hold that :meth:`VersionConfig.to_json` writes only when set
-#: (``execution``: the entries' execution algo, absent for ``market``), so the config of a
+#: (``execution``: the entries' execution algo, absent for ``market``; ``health``: research's
+#: expectation of its trades, :mod:`strategies.health`), so the config of a
 #: version without them is byte-for-byte what it was before they existed.
-OPTIONAL_KEYS = ("execution",)
+OPTIONAL_KEYS = ("execution", "health")
 REQUIRED_KEYS = ("strategy", "params", "venue")
 #: Broker product codes a version may trade futures with: NRML (carry-forward margin) or MIS
 #: (intraday margin, squared off by the broker before the close). Versions registered before
@@ -206,6 +208,16 @@ def _execution(value: object) -> AlgoSpec:
         raise VersionConfigError(str(exc)) from exc
 
 
+def _health(value: object) -> HealthExpectation | None:
+    """Research's expectation of the version's trades (absent or None: none recorded)."""
+    if value is None or isinstance(value, HealthExpectation):
+        return value
+    try:
+        return HealthExpectation.from_json(value)
+    except HealthExpectationError as exc:
+        raise VersionConfigError(str(exc)) from exc
+
+
 def _dataset(value: object) -> str | None:
     if value is None:
         return None
@@ -230,6 +242,7 @@ class VersionConfig:
     sim: SimRules = field(default_factory=SimRules)
     product: str = DEFAULT_PRODUCT
     execution: AlgoSpec = MARKET
+    health: HealthExpectation | None = None  # research's OOS trade statistics
 
     def __post_init__(self) -> None:
         _product(self.product)
@@ -252,7 +265,7 @@ class VersionConfig:
     def build(cls, *, strategy: str, params: Mapping[str, Any], venue: str,
               cutoff: object = "venue", symbols: object = (), dataset: str | None = None,
               sim: SimRules | None = None, product: object = DEFAULT_PRODUCT,
-              execution: object = None) -> VersionConfig:
+              execution: object = None, health: object = None) -> VersionConfig:
         """A validated config from plain values (the research side's constructor)."""
         spec = _strategy(strategy)
         try:
@@ -263,7 +276,7 @@ class VersionConfig:
                    cutoff=parsed_cutoff, symbols=_symbols(symbols), dataset=_dataset(dataset),
                    sim=sim if sim is not None else SimRules(), product=_product(product),
                    execution=execution if isinstance(execution, AlgoSpec)
-                   else _execution(execution))
+                   else _execution(execution), health=_health(health))
 
     @classmethod
     def from_json(cls, config: object) -> VersionConfig:
@@ -283,7 +296,7 @@ class VersionConfig:
                          symbols=config.get("symbols"), dataset=config.get("dataset"),
                          sim=SimRules.from_json(config.get("sim")),
                          product=config.get("product", DEFAULT_PRODUCT),
-                         execution=config.get("execution"))
+                         execution=config.get("execution"), health=config.get("health"))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe ``model_config`` the registered pyfunc carries (``execution`` only
@@ -293,4 +306,6 @@ class VersionConfig:
                "dataset": self.dataset, "sim": self.sim.to_json(), "product": self.product}
         if not self.execution.is_market:
             out["execution"] = self.execution.to_json()
+        if self.health is not None:
+            out["health"] = self.health.to_json()
         return out

@@ -209,7 +209,9 @@ def promote_request(
 def promote_approve(request: Annotated[str, typer.Argument(help="request id, e.g. R3")],
                     as_user: AsOpt = None) -> None:
     """Checker (desk head, not the maker): re-check and deploy a pending request."""
-    check = _signed_call(as_user, lambda svc, sign: svc.approve(request, sign),
+    from live.governance.rollback import approve_request  # a promotion or a rollback
+
+    check = _signed_call(as_user, lambda svc, sign: approve_request(svc, request, sign),
                          "promotion_approve")
     _print_check(check)
 

@@ -127,6 +127,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
                                                            progress, task), speed))
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
+    _paper_twin(mode, runner, before, out)  # live.paper_twin: the session's days on the twin
     seq, head = runner.journal.head()
     digest = state_hash(runner.state)
     out.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
@@ -155,6 +156,29 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
         "state_hash": digest, "recovered_from_snapshot_seq": runner.resumed_at or None,
         "recovered_digest": recovered,
     }
+
+
+def _paper_twin(mode: str, runner: Any, before: int, out: Console) -> None:
+    """With ``live.paper_twin``: each day this session journaled bars of, traded on the
+    paper twin and reconciled (``live.serve.report_dir/<mode>/<day>/twin/twin.json``)."""
+    from live.events import BarClosed
+    from stratops.settings import load_settings
+    from stratops.twin_ops import run_twin_day
+
+    settings = load_settings()
+    if not settings.live.paper_twin:
+        return
+    days = sorted({m.ts_event.date() for _, m in runner.journal.read(before + 1)
+                   if isinstance(m, BarClosed)})
+    folder = settings.path(settings.live.serve.report_dir) / mode
+    for day in days:
+        done = run_twin_day(settings, mode, runner.journal, runner.deployed, day,
+                            folder / day.isoformat() / "twin")
+        if done is not None:
+            out.print(f"paper twin {day}: bars {done.bars}, fills {done.fills}, breaches "
+                      f"{len(done.report.breaches)}; {done.path}", markup=False,
+                      highlight=False)
+    runner.journal.seal()  # a twin_drift alert appended after the session's seal is covered
 
 
 def _progress(out: Console) -> Any:

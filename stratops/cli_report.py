@@ -52,3 +52,33 @@ def attribution(
         typer.echo(f"report: {found.files.html_path} and {found.files.json_path}")
     if found.mlflow_runs:
         typer.echo(f"logged to MLflow: {', '.join(found.mlflow_runs)}")
+
+
+@report_app.command("twin")
+def twin(
+    day: Annotated[str, typer.Option(help="the trading day, YYYY-MM-DD")],
+    mode: Annotated[str, typer.Option(help="shadow | canary | live: whose journal")] = "live",
+    out: Annotated[Path | None, typer.Option(help="write twin.json in this folder")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Live against its paper twin on DAY (live.paper_twin): fills, P&L per trade, slippage
+    and signals, with KS tests on per-trade P&L and slippage and McNemar's test on the
+    signals; exits 1 when the day breaches policy.yaml signal_governance.twin."""
+    from live.twin import text_lines, write_twin_report
+    from stratops.errors import EXIT_FAILED
+    from stratops.settings import load_settings
+    from stratops.twin_ops import twin_report
+
+    the_day = date_option(day, "--day")
+    assert the_day is not None  # a required option
+    report = twin_report(load_settings(), the_day, mode)
+    path = None if out is None else write_twin_report(report, out)
+    if as_json:
+        print_json({**report.to_json(), "file": None if path is None else str(path)})
+    else:
+        for line in text_lines(report):
+            typer.echo(line)
+        if path is not None:
+            typer.echo(f"report: {path}")
+    if report.breaches:
+        raise typer.Exit(EXIT_FAILED)

@@ -289,6 +289,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     except ValueError as exc:
         raise LiveSetupError(f"{mode} refused: no cost rates to net P&L with: {exc}") from exc
 
+    proposer = rollback_proposer(settings, mode, svc, directory)
+    notes += [f"{s}: strategy health not monitored: {why}"
+              for s, why in health_gaps(policy, deployed).items()]
+
     def build(snapshots: SnapshotCadence | None) -> Runner:
         """The runner (and, with ``snapshots=None``, its never-trading snapshot follower:
         the same configuration, a risk engine and guardrails of its own, its bus in
@@ -313,7 +317,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                       playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
                       surveillance=_surveillance(settings),
                       drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
-                      risk_answers=None if snapshots is None else risk_answers)
+                      risk_answers=None if snapshots is None else risk_answers,
+                      health_limits=policy.health_limits(),  # signal_governance.health
+                      propose_rollback=proposer)
 
     runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
         journal, every_events=settings.live.snapshots.every_events,
@@ -324,6 +330,35 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         observability.attach(runner, risk_rows(settings, limits, history, deployed,
                                                runner.state))
     return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+
+
+def rollback_proposer(settings: Settings, mode: str, svc: Any, directory: Any
+                      ) -> Callable[[str, int, str], str] | None:
+    """What the health monitor files its rollback requests with: a request signed by the
+    runner's service identity (:mod:`live.governance.rollback`). None outside live mode or
+    without a governance store and a usable service key (the breach is then only halted and
+    alerted, and the alert says why no request was filed)."""
+    if mode != "live" or svc is None or directory is None:
+        return None
+    from live.governance.identity import IdentityError
+    from live.governance.rollback import request_rollback
+    from live.governance.signing import SignatureError
+    from live.service_key import ServiceKeyError
+    from stratops.checkpoint_ops import service_signer
+
+    try:
+        signer = service_signer(settings, directory)
+    except (ServiceKeyError, IdentityError, SignatureError):
+        return None
+    return lambda strategy, version, reason: request_rollback(
+        svc, strategy, version, reason, signer).ref
+
+
+def health_gaps(policy: Any, deployed: list[Any]) -> dict[str, str]:
+    """Each deployed strategy the health monitor cannot watch, and why."""
+    limits = policy.health_limits()
+    return {d.strategy: why for d in deployed
+            if (why := limits.problem(d.health)) is not None}
 
 
 def _surveillance(settings: Settings) -> Any:

@@ -14,12 +14,20 @@ def promotion_status(svc: GovernanceService, strategy: str | None = None) -> dic
     deployments = [{"strategy": s, "stage": stage, "version": version}
                    for (s, stage), (version, _) in sorted(svc.deployments(strategy).items())]
     requests = [{"id": row.ref, "kind": row.kind, "subject": row.subject,
-                 "what": (f"v{row.payload.get('version')} -> {row.payload.get('to_stage')}"
-                          if row.kind == "promotion" else row.payload.get("file", "")),
+                 "what": _what(row.kind, row.payload),
                  "maker": row.maker, "state": row.state, "decided_by": row.decided_by,
                  "payload": row.payload}
                 for row in svc.requests(strategy)]
     return {"deployments": deployments, "requests": requests}
+
+
+def _what(kind: str, payload: dict[str, Any]) -> str:
+    """A request's subject in a few words (a promotion, a rollback proposal, a file)."""
+    if kind == "promotion":
+        return f"v{payload.get('version')} -> {payload.get('to_stage')}"
+    if kind == "rollback":  # proposed by the health monitor (live.governance.rollback)
+        return f"rollback live v{payload.get('from_version')} -> v{payload.get('to_version')}"
+    return str(payload.get("file", ""))
 
 
 def registry_aliases(svc: GovernanceService, strategies: list[str]) -> dict[str, Any]:

@@ -161,6 +161,11 @@ class LiveSettings(BaseModel):
     shadow_exchange_url: str = Field("sqlite:///.stratops/shadow_exchange.db",
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
+    paper_twin: bool = Field(
+        False, description="run a paper twin of each session's versions on its bars (own "
+                           "journal {mode}_twin, paper exchange) and reconcile it daily")
+    paper_twin_exchange_url: str = Field(
+        "sqlite:///.stratops/twin_exchange.db", description="the paper twin's exchange book")
     paper_fill_mode: Literal["parity", "realism"] = Field(
         "parity", description="paper fills: the simulator's rules, or an intrabar path with "
                               "market impact (README, Impact and slippage)")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from strategies.drift import DriftLimits
 from strategies.errors import BadInputError, StratopsError
+from strategies.health import HealthLimits
 from strategies.venues import UnknownVenueError, Venue, get_venue
 
 STAGES: tuple[str, ...] = ("shadow", "canary", "live")
@@ -125,14 +126,36 @@ class _DriftThresholds(_Strict):
     max_drift_ks: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
+class _Health(_Strict):
+    """``signal_governance.health``: the strategy health CUSUMs (:mod:`strategies.health`)."""
+
+    cusum_k: float = Field(default=0.5, ge=0.0, allow_inf_nan=False)
+    cusum_h: float = Field(default=7.0, gt=0.0, allow_inf_nan=False)
+    hit_shift: float = Field(default=0.15, gt=0.0, le=0.5)
+    hit_h: float = Field(default=6.0, gt=0.0, allow_inf_nan=False)
+    margin_se: float = Field(default=1.0, ge=0.0, le=5.0)
+    min_expected_trades: int = Field(default=50, ge=2)
+
+
+class _Twin(_Strict):
+    """``signal_governance.twin``: when live and its paper twin have drifted apart
+    (:mod:`live.twin`)."""
+
+    alpha: float = Field(default=0.01, gt=0.0, lt=0.5)
+    min_signal_agreement: float = Field(default=0.95, ge=0.0, le=1.0)
+
+
 class _SignalGovernance(_Strict):
-    """``signal_governance``: what the runner's drift monitor holds new entries on."""
+    """``signal_governance``: what the runner's drift and health monitors hold new entries
+    on."""
 
     window_sessions: int = Field(default=1, ge=1, le=20)
     max_drift_psi: float = Field(default=0.25, gt=0.0, allow_inf_nan=False)
     max_drift_ks: float = Field(default=0.14, gt=0.0, le=1.0)
     stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
         default_factory=dict)  # stricter values for a stage
+    health: _Health = Field(default_factory=_Health)
+    twin: _Twin = Field(default_factory=_Twin)
 
     @model_validator(mode="after")
     def _stricter(self) -> _SignalGovernance:
@@ -233,6 +256,14 @@ class Policy:
         ks = over.max_drift_ks if over is not None and over.max_drift_ks else None
         return DriftLimits(max_psi=psi or rules.max_drift_psi, max_ks=ks or rules.max_drift_ks,
                            window_sessions=rules.window_sessions)
+
+    def health_limits(self) -> HealthLimits:
+        """The strategy health monitor's CUSUM parameters (``signal_governance.health``)."""
+        return HealthLimits(**self.rules.signal_governance.health.model_dump())
+
+    def twin_thresholds(self) -> dict[str, float]:
+        """The paper twin reconciliation's thresholds (``signal_governance.twin``)."""
+        return dict(self.rules.signal_governance.twin.model_dump())
 
     def capital_fraction(self, stage: str) -> float:
         """Fraction of a strategy's capital that ``stage`` may deploy."""

@@ -528,9 +528,10 @@ class GovernanceService:
                                         decision=decision, decided_at=self._now()):
                 raise self._deferred_refusal(actor, action, f"{row.ref} was decided "
                                              "concurrently", row.subject)
-            kind = "promotion_rejected" if row.kind == "promotion" else "config_rejected"
+            about_strategy = row.kind in ("promotion", "rollback")
+            kind = f"{row.kind}_rejected" if about_strategy else "config_rejected"
             self.audit.append_in(conn, ts=self.clock(), kind=kind, actor=actor,
-                                 strategy=row.subject if row.kind == "promotion" else None,
+                                 strategy=row.subject if about_strategy else None,
                                  subject=row.ref, detail=decision)
             updated = store.get_request(conn, row.id)
             assert updated is not None
@@ -544,7 +545,7 @@ class GovernanceService:
         with self.engine.connect() as conn:
             current = store.deployments(conn, strategy).get((strategy, "live"))
             history = store.live_history(conn, strategy)
-        previous = _previous_live(history, current)
+        previous = previous_live(history, current)
         payload = {"action": action, "strategy": strategy, "reason": reason,
                    "from_version": current[0] if current else None,
                    "to_version": previous[0] if previous else None}
@@ -581,7 +582,7 @@ class GovernanceService:
             history = store.live_history(conn, strategy)
         wanted: dict[str, int | None] = {
             s: current[(strategy, s)][0] if (strategy, s) in current else None for s in STAGES}
-        previous = _previous_live(history, current.get((strategy, "live")))
+        previous = previous_live(history, current.get((strategy, "live")))
         wanted[PREVIOUS_LIVE] = previous[0] if previous else None
         client = self.registry.client
         present = dict(client.get_registered_model(strategy).aliases or {})
@@ -688,7 +689,7 @@ def _signed_before(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> bool
     return approved <= requested
 
 
-def _previous_live(history: list[tuple[int, int]],
+def previous_live(history: list[tuple[int, int]],
                    current: tuple[int, int] | None) -> tuple[int, int] | None:
     """The live promotion before the current live one (by snapshot), if any."""
     if current is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -28,9 +28,11 @@ from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import (
     AlertRaised,
+    HealthObserved,
     Message,
     PlaybookActed,
     Severity,
+    TradeExited,
     TradingMode,
     alert_trace_id,
 )
@@ -155,6 +157,14 @@ class RunnerCore:
         def regime_at(self, d: Deployed, bar: FeedBar) -> RegimeReading | None: ...
         def regime_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...
         def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None: ...
+
+        # strategy health
+        def health_check(self, bar: FeedBar) -> None: ...
+        def note_exit(self, event: TradeExited) -> None: ...
+        def note_health(self, event: HealthObserved) -> None: ...
+        def health_memory(self) -> dict[str, Any]:
+            raise NotImplementedError
+        def restore_health(self, memory: dict[str, Any] | None) -> None: ...
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

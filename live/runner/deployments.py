@@ -23,6 +23,7 @@ from live.orders.rules import OrderRules
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
 from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
+from strategies.health import HealthExpectation
 from strategies.regime_model import SignalGovernance
 from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
@@ -56,6 +57,8 @@ class Deployed:
     algo_id: str | None = None
     # the version's regime classifier and drift reference (None: registered without them)
     governance: SignalGovernance | None = None
+    # research's expectation of its trades (the strategy health monitor's; None: none)
+    health: HealthExpectation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
                     sim.tick_size, sim.lot_size, sim.cost_schedule, config.product,
-                    config.execution, governance=governance)
+                    config.execution, governance=governance, health=config.health)
 
 
 def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str

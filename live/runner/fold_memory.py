@@ -65,6 +65,10 @@ class FoldedRunner(Protocol):
 
     def new_history(self, symbol: str) -> SymbolHistory: ...
 
+    def health_memory(self) -> dict[str, Any]: ...
+
+    def restore_health(self, memory: dict[str, Any] | None) -> None: ...
+
     def fold_journal(self, upto: int | None = None) -> int: ...
 
     def restore_snapshot(self, store: SnapshotStore) -> list[str]: ...
@@ -124,6 +128,7 @@ def fold_memory(runner: FoldedRunner) -> dict[str, Any]:
         "carried": sorted(list(p) for p in runner.carried),
         "retry_exits": sorted(list(p) for p in runner.retry_exits),
         "folded_symbol": runner._folded_symbol,
+        "health": runner.health_memory(),
     }
 
 
@@ -160,6 +165,7 @@ def restore_fold_memory(runner: FoldedRunner, memory: dict[str, Any]) -> None:
     newest_kill = {str(k): int(v) for k, v in memory["newest_kill"].items()}
     pairs = {name: {(s, sym) for s, sym in memory[name]} for name in ("carried", "retry_exits")}
     last_kill, folded_symbol = int(memory["last_kill_command"]), memory["folded_symbol"]
+    health = memory.get("health")  # absent: a snapshot written before the health monitor
     runner.risk.restore_memory(memory["risk"])  # all or nothing
     # nothing below can fail: the parts read above are put in place
     if guard is not None:
@@ -180,6 +186,7 @@ def restore_fold_memory(runner: FoldedRunner, memory: dict[str, Any]) -> None:
     runner.carried.update(pairs["carried"])
     runner.retry_exits.update(pairs["retry_exits"])
     runner._folded_symbol = folded_symbol
+    runner.restore_health(health)
 
 
 def fold_digest(runner: FoldedRunner) -> str:

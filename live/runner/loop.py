@@ -80,6 +80,7 @@ class BarLoop(RunnerCore):
             self.pushed_updates(bar.ts)
             self.poll_fills(bar)
             self._protect(bar)
+            self.health_check(bar)  # trades closed since the last bar: a breach holds now
             self._controls(bar, history)
             sent = self.summary.intents
             self.work_parents(bar)  # the execution algos' children due at this bar
@@ -88,6 +89,7 @@ class BarLoop(RunnerCore):
                 self.poll_fills(bar)
                 self._protect(bar)
             self._exits_overdue(bar, history)
+            self.health_check(bar)  # trades this bar closed (a broker filling at once)
             self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
             self.journal_findings()  # the abuse detectors' findings of this bar
             self.summary.bars += 1

@@ -20,6 +20,7 @@ from dataclasses import fields
 from live.events import (
     AlertRaised,
     BarClosed,
+    HealthObserved,
     InternalCrossed,
     KillSwitchChanged,
     Message,
@@ -33,6 +34,7 @@ from live.events import (
     Severity,
     SignalRaised,
     SignalSide,
+    TradeExited,
 )
 from live.hashchain import GENESIS
 from live.journal import JournalCorruptError
@@ -224,8 +226,8 @@ class Recovery(RunnerCore):
             self.started[message.strategy] = message.reason
         elif isinstance(message, OrderSubmitted | OrderRejected):
             self.note_refusal(message)
-        elif isinstance(message, PlaybookActed):
-            self.note_playbook(message)
+        elif isinstance(message, PlaybookActed | TradeExited | HealthObserved):
+            self._fold_room(message)
         elif isinstance(message, OrderIntended | ParentOrderStarted):
             self._fold_order(message)
 
@@ -240,6 +242,15 @@ class Recovery(RunnerCore):
         order = self.state.orders.get(message.client_key)
         if self.guardrails is not None and order is not None:
             self.guardrails.note_fill(order.strategy, message)
+
+    def _fold_room(self, message: PlaybookActed | TradeExited | HealthObserved) -> None:
+        """The playbooks' and the health monitor's memory of a journaled event."""
+        if isinstance(message, PlaybookActed):
+            self.note_playbook(message)
+        elif isinstance(message, TradeExited):
+            self.note_exit(message)
+        else:
+            self.note_health(message)
 
     def _warm_detectors(self, message: Message) -> None:
         """The anomaly and abuse detectors learn the journal: nothing raised again."""

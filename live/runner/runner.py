@@ -44,6 +44,7 @@ from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed, order_rule_problem
 from live.runner.execution import CrashHook, Executor, no_crash
 from live.runner.feed import FeedBar
+from live.runner.health_room import HealthRoom, RollbackProposer
 from live.runner.history import SymbolHistory
 from live.runner.loop import BarLoop
 from live.runner.pipeline import OrderPipeline
@@ -56,6 +57,7 @@ from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
 from strategies.drift import DriftLimits
+from strategies.health import HealthLimits
 
 RiskAnswersFactory = Callable[[MessageBus, RiskEngine, LiveState], RiskAnswers]
 
@@ -63,7 +65,7 @@ __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHa
 
 
 class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
-             Remediation, SignalRoom):
+             Remediation, SignalRoom, HealthRoom):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -82,7 +84,10 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     detectors on every journaled event (:mod:`live.compliance.monitor`); its findings are
     journaled as alerts after each bar. ``drift_limits`` (policy.yaml ``signal_governance``)
     turn the drift monitor on for versions that carry a drift reference
-    (:mod:`~live.runner.signal_room`)."""
+    (:mod:`~live.runner.signal_room`). ``health_limits`` (policy.yaml
+    ``signal_governance.health``) turn the strategy health monitor on for versions that carry
+    a health expectation; ``propose_rollback`` files its rollback requests
+    (:mod:`~live.runner.health_room`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -102,7 +107,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  playbooks: Playbooks | None = None,
                  surveillance: SurveillanceMonitor | None = None,
                  drift_limits: DriftLimits | None = None,
-                 risk_answers: RiskAnswersFactory | None = None) -> None:
+                 risk_answers: RiskAnswersFactory | None = None,
+                 health_limits: HealthLimits | None = None,
+                 propose_rollback: RollbackProposer | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -135,6 +142,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.drift_limits = drift_limits
         self._regimes = {}
         self._drift_checked = {}
+        self.health_limits, self.propose_rollback = health_limits, propose_rollback
+        self.health = {}
+        self.health_pending = []
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None
@@ -163,6 +173,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.playbooks = None if playbooks is None else PlaybookEngine(playbooks)
         self.remedy_queue = []
         self.listen_for_alerts()  # playbooks.yaml: remediation (live/runner/remediation.py)
+        self.listen_for_exits()  # the strategy health monitor (live/runner/health_room.py)
         for d in deployed:  # NSE/Kite order rules a version must meet to load
             problem = order_rule_problem(d, self.order_rules, getattr(broker, "name", ""),
                                          exchange)

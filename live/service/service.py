@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from live.events import AlertRaised, Severity
 from live.journal import Journal
@@ -20,6 +21,7 @@ from live.runner.core import RunSummary
 from live.runner.deployments import cost_rates
 from live.runner.feed import FeedItem, WarmBar
 from live.runner.recovery import RunnerHalted
+from live.runner.runner import Runner
 from live.service.clock import ServiceClock, StopSignal
 from live.service.day_close import broker_report, close_day, open_positions, write_json
 from live.service.hold import Held, hold_until_ready
@@ -74,6 +76,11 @@ class ServeResult:
     stop_reason: str = ""
 
 
+#: The paper twin's day at a traded session's close: ``(live runner, day, folder) ->`` what
+#: day.json records of it (None: no twin run); it must not raise.
+TwinSink = Callable[[Runner, date, Path], "dict[str, Any] | None"]
+
+
 class LiveService:
     """The long-lived service over an injected clock, stop signal, pager and day factory."""
 
@@ -82,13 +89,15 @@ class LiveService:
                  desk_poll: Callable[[], list[str]] | None = None,
                  tca_sink: TcaSink | None = None,
                  attribution_sink: AttributionSink | None = None,
-                 compliance_sink: ComplianceSink | None = None) -> None:
+                 compliance_sink: ComplianceSink | None = None,
+                 twin_sink: TwinSink | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
         self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
         self.attribution_sink = attribution_sink  # its attribution's (stratops.attribution_ops)
         # the signed daily compliance report (stratops.compliance_ops.day_close_report)
         self.compliance_sink = compliance_sink
+        self.twin_sink = twin_sink  # the paper twin's day (stratops.twin_ops; live.paper_twin)
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -256,13 +265,17 @@ class LiveService:
                 close: bool = False) -> DayOutcome:
         """The day's report folder: ``broker.json`` (after a traded day: the broker
         reconciliation and the flatten's confirmation), ``day.json``, the backtest
-        reconciliation (``backtest/<strategy>/<day>.json|html``) and the day's transaction
+        reconciliation (``backtest/<strategy>/<day>.json|html``), the paper twin's
+        reconciliation (``twin/twin.json``, by ``twin_sink``) and the day's transaction
         cost analysis (``tca/tca.json|html``, then handed to ``tca_sink``), its
         attribution (``attribution/attribution.json|html``, to ``attribution_sink``) and the
         signed compliance report (``compliance/``, by ``compliance_sink``)."""
         folder = self.config.report_dir / window.day.isoformat()
+        twin: dict[str, Any] | None = None
         if close:
             outcome.confirmed, broker = self._confirm_flat(day, window)
+            if self.twin_sink is not None:  # before the seal: its alerts are covered
+                twin = self.twin_sink(day.runner, window.day, folder / "twin")
             day.runner.journal.seal()  # the reconciliation's entries are covered too
             write_json(folder / "broker.json", broker)
         reports = self.factory.backtest_reports(day, window, folder / "backtest")
@@ -280,7 +293,7 @@ class LiveService:
             "denials": summary.denials if summary else 0,
             "alerts": summary.alerts if summary else [],
             "backtest_breaks": reports.breaks, "backtest_files": list(reports.files),
-            "backtest": list(reports.lines), "tca": tca})
+            "backtest": list(reports.lines), "tca": tca, "twin": twin})
         outcome.report = folder
         self.log(f"{window.day}: {outcome.status}; reports in {folder}")
         return outcome

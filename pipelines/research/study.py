@@ -12,6 +12,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipelines.datasets.catalog import DatasetEntry, DatasetUnavailableError, find_dataset
@@ -25,6 +26,7 @@ from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
 from strategies.costs import load_cost_rates
 from strategies.errors import BadInputError
+from strategies.health import HealthExpectation
 from strategies.impact import calibrated_slippage_ticks
 from strategies.params import ParamError, expand_space, in_space
 from strategies.roster import STRATEGIES, get_strategy
@@ -177,7 +179,24 @@ def version_config(dataset: str, report: WalkForwardReport, config: SimConfig,
     return VersionConfig.build(
         strategy=report.strategy, params=report.chosen_params(), venue=venue,
         cutoff=cutoff_value(research.cutoff), symbols=(report.symbol,), dataset=dataset,
-        sim=SimRules.from_config(config), execution=research.execution)
+        sim=SimRules.from_config(config), execution=research.execution,
+        health=health_expectation(report.oos_trades, config))
+
+
+def health_expectation(trades: pd.DataFrame, config: SimConfig) -> HealthExpectation | None:
+    """Research's expectation of the version's trades (:mod:`strategies.health`): the OOS
+    trades' net P&L, each scaled to the median trade's quantity, and the slippage charged
+    per fill; None without two trades that differ."""
+    if not len(trades):
+        return None
+    qty = trades["qty"].to_numpy(dtype=np.float64)
+    usable = qty > 0
+    if not usable.any():
+        return None
+    median = max(1, round(float(np.median(qty[usable]))))
+    pnl = trades["net_pnl_inr"].to_numpy(dtype=np.float64)[usable] * median / qty[usable]
+    return HealthExpectation.from_trades(pnl, median,
+                                         config.slippage_ticks * config.tick_size)
 
 
 def input_example(features: StoredFeatures, rows: int = 5) -> pd.DataFrame:

@@ -215,3 +215,21 @@ def test_research_windows_shorter_than_every_warmup_exit_two_with_one_error_line
     assert errors == [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "ema_cross: no combination's warm-up fits" in errors[0]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_research_stores_each_versions_health_expectation_in_its_config(
+        researched: Path) -> None:
+    """model_config.health (strategies/health.py): what the live health monitor tests
+    against, from the walk-forward's OOS trades, inside the digest-covered config."""
+    from pipelines.research.registry import ResearchRegistry
+
+    uri = f"sqlite:///{researched / 'mlflow' / 'mlflow.db'}"
+    registry = ResearchRegistry(uri, researched / "mlflow" / "artifacts", create=False)
+    found = {name: registry.load_config(name, 1).health for name in STRATEGIES}
+    assert any(h is not None for h in found.values()), found
+    for name, health in found.items():
+        if health is not None:
+            metrics = registry.run_metrics(registry.get_version(name, 1))
+            assert health.trades == int(metrics["oos_trades"]), name
+            assert health.hit_ratio == pytest.approx(metrics["oos_hit_ratio"]), name
+            assert health.pnl_std_inr > 0.0

@@ -88,6 +88,8 @@ EXIT_2_BEFORE = {
     # missing or altered drift reference, an unknown regime), a classifier that cannot train
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
+    # added since: a health expectation or health limits that cannot be used
+    "HealthExpectationError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
