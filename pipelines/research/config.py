@@ -142,7 +142,7 @@ class PortfolioSettings(BaseModel):
         "all", description="sleeves: every researched strategy, or only those whose "
                            "version passed its gates")
     symbols: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict,
+        default_factory=lambda: {"nse_futures_cont_1m": ("BANKNIFTY",)},
         description="dataset -> further symbols whose walk-forward joins the study as "
                     "sleeves (the researched symbol always does)")
     seed: int = Field(0, ge=0, description="seed of the study (the allocators are "
