@@ -88,6 +88,9 @@ EXIT_2_BEFORE = {
     # missing or altered drift reference, an unknown regime), a classifier that cannot train
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
+    # added since: a portfolio study that cannot run (fewer than two sleeves, sleeves on
+    # other sessions, too few OOS sessions for the allocation windows)
+    "PortfolioStudyError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

@@ -6,8 +6,7 @@ nested walk-forward statistics next to the single strategies' out
 ``portfolio``. Check ``portfolio_passes_gates`` (warning, like ``gate_passed``): the
 portfolio's OOS Sharpe, DSR, drawdown and PBO against ``gates.yaml``."""
 
-from __future__ import annotations
-
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,8 +39,11 @@ def _by_strategy(value: Any, kind: type) -> dict[str, Any]:
 
 
 def _dataset_input(name: str) -> dg.AssetIn:
-    return dg.AssetIn(name, partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name=DATASET))
+    """Every (dataset, strategy) partition of ``name`` of the study's dataset."""
+    with warnings.catch_warnings():  # the mapping is beta in Dagster 1.13
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        mapping = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATASET)
+    return dg.AssetIn(name, partition_mapping=mapping)
 
 
 def _record(research_config: ResearchConfig, mlflow_registry: MlflowRegistry, dataset: str,
