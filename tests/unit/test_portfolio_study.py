@@ -136,7 +136,7 @@ def test_bad_input_is_refused_by_name() -> None:
         allocate(returns_matrix(sleeves), "kelly", 30, 10)
     empty = WalkForwardReport("ema_cross", "NIFTY", SPEC, 1, [], pd.DataFrame(),
                               pd.Series(dtype=float))
-    with pytest.raises(PortfolioStudyError, match="ema_cross/NIFTY.*re-run"):
+    with pytest.raises(PortfolioStudyError, match=r"ema_cross/NIFTY.*re-run"):
         sleeve_of(empty, True)
     bad = pd.Series([0.01, math.nan], index=SESSIONS[:2])
     nan_report = WalkForwardReport("ema_cross", "NIFTY", SPEC, 1, [],
@@ -151,7 +151,7 @@ def test_settings_are_validated() -> None:
         PortfolioSettings(allocators=("equal_weighted",))
     with pytest.raises(ValidationError, match="repeats a symbol"):
         PortfolioSettings(symbols={"nse_index_1m": ("NIFTY", "NIFTY")})
-    with pytest.raises(ValidationError, match="research.portfolio.symbols"):
+    with pytest.raises(ValidationError, match=r"research\.portfolio\.symbols"):
         PortfolioSettings(symbols={"nse_index_1m": ("../x",)})
     with pytest.raises(ValidationError):
         PortfolioSettings(train_sessions=2)
