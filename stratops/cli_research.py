@@ -53,22 +53,25 @@ def run(
     raise_user_errors(outcomes)  # `error: ...`, exit 2: the input, not the code, is wrong
     if not all(o.success for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
-    _portfolios(due_datasets(load_settings().research, outcomes), out, as_json)
+    _portfolios(due_datasets(load_settings().research, outcomes), out)
     if fail_on_gate and not all(o.gate_passed for o in outcomes):
         out.print("[red]a strategy version failed its gates[/]")
         raise typer.Exit(EXIT_FAILED)
 
 
-def _portfolios(datasets: list[str], out: Console, as_json: bool) -> None:
-    """The portfolio study of each dataset (printed, or on stderr with --json); a failed
-    study exits 1 (2 when its input is at fault)."""
+def _portfolios(datasets: list[str], out: Console, json_out: bool = False) -> None:
+    """The portfolio study of each dataset (printed on ``out``; with ``json_out`` its records
+    as JSON on stdout); a failed study exits 1 (2 when its input is at fault)."""
     from stratops.errors import ResearchInputError
-    from stratops.portfolio_job import print_portfolios, run_portfolios
+    from stratops.portfolio_job import portfolio_records, print_portfolios, run_portfolios
 
     if not datasets:
         return
     runs = run_portfolios(datasets, out)
-    print_portfolios(runs, out)
+    if json_out:
+        print_json(portfolio_records(runs))
+    else:
+        print_portfolios(runs, out)
     bad = [f"{r.dataset}: portfolio study: {r.error}" for r in runs if r.user_error]
     if bad:
         raise ResearchInputError("; ".join(bad))
@@ -80,6 +83,7 @@ def _portfolios(datasets: list[str], out: Console, as_json: bool) -> None:
 def portfolio(
     dataset: Annotated[list[str] | None, typer.Option(
         "--dataset", "-d", help="dataset (repeatable; default: research.datasets)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Materialise portfolio_study: capital across the researched strategies by nested
     walk-forward (skfolio), its statistics next to theirs (needs `research run` first)."""
@@ -90,8 +94,9 @@ def portfolio(
     research = load_settings().research
     pairs = select(research, None, dataset)
     _dagster_env()
-    _portfolios(sorted({d for d, _ in pairs}, key=list(research.datasets).index), console,
-                False)
+    out = Console(stderr=True) if as_json else console
+    _portfolios(sorted({d for d, _ in pairs}, key=list(research.datasets).index), out,
+                json_out=as_json)
 
 
 @research_app.command("affected")

@@ -60,6 +60,16 @@ def run_portfolios(datasets: list[str], console: Console) -> list[PortfolioRun]:
     return runs
 
 
+def portfolio_records(runs: list[PortfolioRun]) -> list[dict[str, Any]]:
+    """The runs as plain data, for ``--json`` (NaN as null)."""
+    from pipelines.research.research_report import _json_safe
+
+    records: list[dict[str, Any]] = _json_safe(
+        [{"dataset": r.dataset, "run_id": r.run_id, "success": r.success, "study": r.value,
+          "error": r.error, "user_error": r.user_error} for r in runs])
+    return records
+
+
 def _fmt(value: Any) -> str:
     try:
         return f"{float(value):.3f}"

@@ -116,7 +116,12 @@ class RegimeSettings(BaseModel):
         return validate_symbol(value, field="research.regime.reference_symbol")
 
 
-ALLOCATORS = ("equal_weighted", "inverse_volatility", "risk_parity")
+Allocator = Literal["equal_weighted", "inverse_volatility", "risk_parity"]
+ALLOCATORS: tuple[Allocator, ...] = ("equal_weighted", "inverse_volatility", "risk_parity")
+
+
+def _portfolio_symbols() -> dict[str, tuple[str, ...]]:
+    return {"nse_futures_cont_1m": ("BANKNIFTY",)}
 
 
 class PortfolioSettings(BaseModel):
@@ -128,10 +133,10 @@ class PortfolioSettings(BaseModel):
 
     enabled: bool = Field(True, description="run the study after `stratops research run` "
                                             "of every strategy of a dataset")
-    allocators: tuple[Literal["equal_weighted", "inverse_volatility", "risk_parity"], ...] = \
-        Field(ALLOCATORS, min_length=1,
-              description="allocations compared (each a trial of the portfolio's DSR)")
-    method: Literal["equal_weighted", "inverse_volatility", "risk_parity"] = Field(
+    allocators: tuple[Allocator, ...] = Field(
+        ALLOCATORS, min_length=1,
+        description="allocations compared (each a trial of the portfolio's DSR)")
+    method: Allocator = Field(
         "risk_parity", description="the allocation reported as the portfolio (must be one of "
                                    "`allocators`)")
     train_sessions: int = Field(40, ge=5, le=500, description="OOS sessions each allocation "
@@ -142,7 +147,7 @@ class PortfolioSettings(BaseModel):
         "all", description="sleeves: every researched strategy, or only those whose "
                            "version passed its gates")
     symbols: dict[str, tuple[str, ...]] = Field(
-        default_factory=lambda: {"nse_futures_cont_1m": ("BANKNIFTY",)},
+        default_factory=_portfolio_symbols,
         description="dataset -> further symbols whose walk-forward joins the study as "
                     "sleeves (the researched symbol always does)")
     seed: int = Field(0, ge=0, description="seed of the study (the allocators are "
