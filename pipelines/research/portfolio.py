@@ -13,7 +13,8 @@ weights it learned trade the ``test_sessions`` that follow (``cross_val_predict`
 weight ever sees the sessions it is applied to.
 
 Every statistic is computed on the same *evaluation sessions* - those the nested walk-forward
-tests - for the portfolio and for each sleeve alone, so they stand side by side: annualised
+tests - for the portfolio, for each sleeve alone and for each strategy on all its symbols
+together (equal capital per symbol), so they stand side by side: annualised
 Sharpe, maximum drawdown, total return, the deflated Sharpe ratio with the real number of
 trials behind it (every sleeve's evaluated combinations plus every allocator compared) and
 PBO by CSCV across the allocators compared (when there are at least two). Whether the
@@ -30,8 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from skfolio.model_selection import WalkForward, cross_val_predict
-from skfolio.optimization import EqualWeighted, InverseVolatility, RiskBudgeting
-from skfolio.optimization._base import BaseOptimization
+from skfolio.optimization import (
+    BaseOptimization,
+    EqualWeighted,
+    InverseVolatility,
+    RiskBudgeting,
+)
 
 from pipelines.research.overfitting import (
     deflated_sharpe_ratio,
@@ -211,6 +216,24 @@ def _pbo(candidates: pd.DataFrame, splits: int) -> dict[str, float]:
             "pbo.n_splits": float(chosen), "pbo.n_configs": float(candidates.shape[1])}
 
 
+def _symbol_rows(sleeves: Sequence[Sleeve], evaluated: pd.Index) -> list[dict[str, Any]]:
+    """Each strategy traded on all its symbols together (equal capital per symbol, each
+    symbol's own walk-forward choice): the joint equity of the symbols, one row per strategy
+    with at least two symbols; DSR counts every symbol's combinations."""
+    rows = []
+    for strategy in dict.fromkeys(s.strategy for s in sleeves):
+        mine = [s for s in sleeves if s.strategy == strategy]
+        if len(mine) < 2:
+            continue
+        joint = pd.concat([s.returns.loc[evaluated] for s in mine], axis=1).mean(axis=1)
+        trial_sr = _trial_sharpes([s.trials.loc[evaluated, c].to_numpy() for s in mine
+                                   for c in s.trials.columns])
+        rows.append({"name": f"{strategy}/{'+'.join(s.symbol for s in mine)}",
+                     "kind": "symbols", "gate_passed": all(s.passed for s in mine),
+                     **_stats(joint), **_dsr(joint, trial_sr), "pbo": math.nan})
+    return rows
+
+
 @dataclass(slots=True)
 class PortfolioStudy:
     """The study's outcome: the allocations, one statistics row per sleeve and per
@@ -254,6 +277,7 @@ def study_portfolio(dataset: str, sleeves: Sequence[Sleeve], *, allocators: Sequ
         rows.append({"name": sleeve.name, "kind": "strategy", "gate_passed": sleeve.passed,
                      **_stats(sleeve.returns.loc[evaluated]),
                      **_dsr(sleeve.returns.loc[evaluated], trial_sr), "pbo": math.nan})
+    rows += _symbol_rows(sleeves, evaluated)
     pbo = _pbo(candidates, pbo_splits)
     for name, allocation in allocations.items():
         rows.append({"name": f"portfolio:{name}", "kind": "portfolio", "gate_passed": None,

@@ -86,6 +86,7 @@ def test_research_run_reports_the_portfolio_next_to_the_strategies(researched: P
     study = json.loads((out / "portfolio.json").read_text())
     names = [row["name"] for row in study["rows"]]
     assert names == [f"{s}/{sym}" for sym in ("NIFTY", "BANKNIFTY") for s in STRATEGIES] + [
+        f"{s}/NIFTY+BANKNIFTY" for s in STRATEGIES] + [
         "portfolio:equal_weighted", "portfolio:inverse_volatility", "portfolio:risk_parity"]
     assert len({row["sessions"] for row in study["rows"]}) == 1
     best = max((r for r in study["rows"] if r["kind"] == "strategy"), key=lambda r: r["sharpe"])

@@ -192,3 +192,17 @@ def test_report_shows_the_portfolio_next_to_the_strategies(tmp_path: Path,
     assert ("does not beat" in page) != study.beats_best_single
     assert paths["equity.png"].read_bytes()[:4] == b"\x89PNG"
     assert '"beats_best_single"' in paths["portfolio.json"].read_text()
+
+
+def test_a_strategy_on_several_symbols_gets_its_joint_row() -> None:
+    sleeves = _sleeves(n=2)
+    other = sleeves[0].trials * 0.5 + sleeves[1].trials * 0.5
+    sleeves.append(Sleeve("s0", "BANKNIFTY", other["p=0"].rename(None), other, True))
+    study = _study(sleeves, allocators=("equal_weighted",), method="equal_weighted")
+    joint = study.row("s0/NIFTY+BANKNIFTY")
+    evaluated = study.allocations["equal_weighted"].returns.index
+    expected = (sleeves[0].returns.loc[evaluated] + sleeves[2].returns.loc[evaluated]) / 2
+    assert joint["kind"] == "symbols" and joint["dsr.n_trials"] == 8
+    assert joint["total_return"] == pytest.approx(float(np.prod(1 + expected) - 1))
+    assert "s1/NIFTY+BANKNIFTY" not in {r["name"] for r in study.rows}
+    assert study.best_single in {"s0/NIFTY", "s1/NIFTY", "s0/BANKNIFTY"}

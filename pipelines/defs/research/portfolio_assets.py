@@ -34,8 +34,8 @@ def portfolio_partitions(research: ResearchSettings) -> dg.StaticPartitionsDefin
 def _by_strategy(value: Any, kind: type) -> dict[str, Any]:
     """One dataset's values of a (dataset, strategy)-partitioned input, by strategy (a
     single partition is loaded as the value itself)."""
-    values = [value] if isinstance(value, kind) else list(value.values())
-    return {v.strategy: v for v in values}
+    values: list[Any] = [value] if isinstance(value, kind) else list(value.values())
+    return {str(v.strategy): v for v in values}
 
 
 def _dataset_input(name: str) -> dg.AssetIn:
