@@ -85,8 +85,8 @@ def print_portfolios(runs: list[PortfolioRun], console: Console) -> None:
         value = run.value
         table = Table(title=f"Portfolio study: {run.dataset} (nested walk-forward, "
                             f"{int(value['metrics']['evaluation_sessions'])} OOS sessions)")
-        for name in ("sleeve / portfolio", "sharpe", "max dd", "total return", "dsr p",
-                     "trials", "pbo", "gates"):
+        table.add_column("sleeve / portfolio", overflow="fold")
+        for name in ("sharpe", "max dd", "return", "dsr p", "trials", "pbo", "gates"):
             table.add_column(name, no_wrap=True)
         for row in value["rows"]:
             gates = {True: "pass", False: "fail"}.get(row["gate_passed"], "-")
