@@ -83,6 +83,9 @@ def print_portfolios(runs: list[PortfolioRun], console: Console) -> None:
         if run.value is None:
             continue
         value = run.value
+        if "skipped" in value:
+            console.print(f"[yellow]{value['skipped']}[/]")
+            continue
         table = Table(title=f"Portfolio study: {run.dataset} (nested walk-forward, "
                             f"{int(value['metrics']['evaluation_sessions'])} OOS sessions)")
         table.add_column("sleeve / portfolio", overflow="fold")

@@ -104,11 +104,16 @@ def sleeves_for(root: Path, dataset: str, research: ResearchSettings, gates_file
 def run_portfolio(root: Path, dataset: str, research: ResearchSettings, gates_file: Path,
                   reports: Mapping[str, WalkForwardReport],
                   verdicts: Mapping[str, GateVerdict],
-                  progress: Callable[[str], None] | None = None) -> PortfolioOutcome:
-    """The dataset's portfolio study and its gate."""
+                  progress: Callable[[str], None] | None = None) -> PortfolioOutcome | str:
+    """The dataset's portfolio study and its gate, or why there is none: fewer than two
+    sleeves (one strategy and one symbol, or ``include: gate_passed`` leaving fewer)."""
     settings = research.portfolio
     sleeves, notes = sleeves_for(root, dataset, research, gates_file, reports, verdicts,
                                  progress)
+    if len(sleeves) < 2:
+        return (f"{dataset}: no portfolio study: {len(sleeves)} sleeve(s) "
+                f"({', '.join(s.name for s in sleeves) or 'none'}); " + "; ".join(notes)
+                ).rstrip("; ")
     result = study_portfolio(
         dataset, sleeves, allocators=settings.allocators, method=settings.method,
         train=settings.train_sessions, test=settings.test_sessions,

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from pipelines.research.config import PortfolioSettings
+from pipelines.research.config import PortfolioSettings, ResearchSettings
+from pipelines.research.gates import Check, GateVerdict
 from pipelines.research.portfolio import (
     PortfolioStudy,
     PortfolioStudyError,
@@ -25,7 +26,7 @@ from pipelines.research.portfolio import (
     study_portfolio,
 )
 from pipelines.research.portfolio_report import write_portfolio_artifacts
-from pipelines.research.portfolio_run import portfolio_gate
+from pipelines.research.portfolio_run import portfolio_gate, run_portfolio
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport
 
@@ -98,11 +99,10 @@ def test_study_is_deterministic_and_compares_on_the_same_sessions(study: Portfol
         first.metrics["portfolio_sharpe"] - best["sharpe"])
 
 
-def test_dsr_counts_every_sleeve_trial_and_every_allocator() -> None:
-    study = _study(_sleeves(trials=5))
+def test_dsr_counts_every_sleeve_trial_and_every_allocator(study: PortfolioStudy) -> None:
     portfolio = study.row("portfolio:risk_parity")
-    assert portfolio["dsr.n_trials"] == 3 * 5 + len(ALLOCATORS)
-    assert study.row("s0/NIFTY")["dsr.n_trials"] == 5
+    assert portfolio["dsr.n_trials"] == 3 * 4 + len(ALLOCATORS)
+    assert study.row("s0/NIFTY")["dsr.n_trials"] == 4
     assert 0.0 <= portfolio["dsr_probability"] <= 1.0
 
 
@@ -206,3 +206,35 @@ def test_a_strategy_on_several_symbols_gets_its_joint_row() -> None:
     assert joint["total_return"] == pytest.approx(float(np.prod(1 + expected) - 1))
     assert "s1/NIFTY+BANKNIFTY" not in {r["name"] for r in study.rows}
     assert study.best_single in {"s0/NIFTY", "s1/NIFTY", "s0/BANKNIFTY"}
+
+
+def _report(strategy: str, sleeve: Sleeve) -> WalkForwardReport:
+    return WalkForwardReport(strategy, "NIFTY", SPEC, 4, [], pd.DataFrame(),
+                             pd.Series(dtype=float), oos_returns=sleeve.returns,
+                             trials=sleeve.trials)
+
+
+def test_fewer_than_two_sleeves_is_no_study_not_an_error(tmp_path: Path) -> None:
+    sleeves = _sleeves(n=2)
+    reports = {"ema_cross": _report("ema_cross", sleeves[0]),
+               "atr_reversal": _report("atr_reversal", sleeves[1])}
+    verdicts = {name: GateVerdict(name, (Check("max_pbo", "pbo", 0.1, 0.5, name == "ema_cross"),),
+                                  "d") for name in reports}
+    gates = _gates(tmp_path)
+    only = ResearchSettings(strategies=("ema_cross",), portfolio=PortfolioSettings(symbols={}))
+    skipped = run_portfolio(tmp_path, "d", only, gates, reports, verdicts)
+    assert isinstance(skipped, str) and "1 sleeve(s) (ema_cross/NIFTY)" in skipped
+    passed_only = ResearchSettings(strategies=("ema_cross", "atr_reversal"),
+                                   portfolio=PortfolioSettings(symbols={},
+                                                               include="gate_passed"))
+    skipped = run_portfolio(tmp_path, "d", passed_only, gates, reports, verdicts)
+    assert isinstance(skipped, str) and "atr_reversal/NIFTY left out" in skipped
+    both = ResearchSettings(strategies=("ema_cross", "atr_reversal"),
+                            portfolio=PortfolioSettings(symbols={},
+                                                        allocators=("equal_weighted",),
+                                                        method="equal_weighted"))
+    outcome = run_portfolio(tmp_path, "d", both, gates, reports, verdicts)
+    assert not isinstance(outcome, str)
+    assert outcome.study.sleeves == ["ema_cross/NIFTY", "atr_reversal/NIFTY"]
+    assert {c["name"] for c in outcome.gate["checks"]} == {
+        "min_oos_sharpe", "min_dsr_probability", "max_drawdown"}  # PBO: one allocator

@@ -84,6 +84,13 @@ def portfolio_asset(research: ResearchSettings) -> dg.AssetsDefinition:
             research_config.root_path, dataset, research_config.research,
             research_config.gates_path, _by_strategy(walk_forward_report, WalkForwardReport),
             _by_strategy(gate_verdict, GateVerdict), progress=context.log.info)
+        if isinstance(outcome, str):  # not applicable: fewer than two sleeves
+            context.log.warning(outcome)
+            yield dg.Output({"dataset": dataset, "skipped": outcome},
+                            metadata={"skipped": outcome})
+            yield dg.AssetCheckResult(check_name=PORTFOLIO_CHECK, passed=True,
+                                      metadata={"not_applicable": outcome})
+            return
         html, run_id = _record(research_config, mlflow_registry, dataset, outcome)
         study = outcome.study
         for note in study.notes:
