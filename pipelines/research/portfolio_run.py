@@ -63,7 +63,7 @@ def portfolio_gate(gates_file: Path, metrics: Mapping[str, float]) -> dict[str, 
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def _included(report: WalkForwardReport, verdict: GateVerdict, include: str) -> bool:
+def _included(verdict: GateVerdict, include: str) -> bool:
     return include == "all" or verdict.passed
 
 
@@ -78,7 +78,7 @@ def sleeves_for(root: Path, dataset: str, research: ResearchSettings, gates_file
         if strategy not in reports:
             raise PortfolioStudyError(f"{dataset}: no walk-forward report of {strategy}; "
                                       "research every strategy of research.strategies first")
-        if _included(reports[strategy], verdicts[strategy], include):
+        if _included(verdicts[strategy], include):
             sleeves.append(sleeve_of(reports[strategy], verdicts[strategy].passed))
         else:
             notes.append(f"{strategy}/{reports[strategy].symbol} left out: failed its gates "
@@ -93,7 +93,7 @@ def sleeves_for(root: Path, dataset: str, research: ResearchSettings, gates_file
                 progress(f"walk-forward {strategy} on {symbol}")
             report = study.walk_forward(root, dataset, strategy, features, research)
             verdict = study.gate_verdict(gates_file, report)
-            if _included(report, verdict, include):
+            if _included(verdict, include):
                 sleeves.append(sleeve_of(report, verdict.passed))
             else:
                 notes.append(f"{strategy}/{symbol} left out: failed its gates "
