@@ -143,6 +143,13 @@ class PortfolioSettings(BaseModel):
                                                               "is learned on")
     test_sessions: int = Field(15, ge=1, le=250, description="sessions each allocation is "
                                                              "then applied to")
+    target_volatility: float | None = Field(
+        None, gt=0, le=2.0,
+        description="annualised volatility each window's weights are scaled to (measured "
+                    "on its training window); None: fully invested")
+    max_leverage: float = Field(1.0, gt=0, le=3.0,
+                                description="cap on the volatility-target scale (1: never "
+                                            "borrow, the rest stays in cash)")
     include: Literal["all", "gate_passed"] = Field(
         "all", description="sleeves: every researched strategy, or only those whose "
                            "version passed its gates")

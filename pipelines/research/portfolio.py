@@ -151,9 +151,20 @@ def _check_windows(n_sessions: int, train: int, test: int) -> None:
             "test_sessions)")
 
 
-def allocate(matrix: pd.DataFrame, name: str, train: int, test: int) -> Allocation:
+def vol_target_scale(train_returns: np.ndarray, target: float, max_leverage: float) -> float:
+    """The exposure that brings the training window's annualised portfolio volatility to
+    ``target``, capped at ``max_leverage``; a window with no volatility gets the cap."""
+    vol = float(np.std(train_returns, ddof=1)) * ANNUAL if len(train_returns) > 1 else 0.0
+    return max_leverage if vol <= 0 else min(max_leverage, target / vol)
+
+
+def allocate(matrix: pd.DataFrame, name: str, train: int, test: int, *,
+             target_volatility: float | None = None, max_leverage: float = 1.0) -> Allocation:
     """``name``'s nested walk-forward over ``matrix``: fitted on ``train`` sessions, applied to
-    the ``test`` that follow, rolling; the last window may be shorter."""
+    the ``test`` that follow, rolling; the last window may be shorter. With
+    ``target_volatility`` each window's weights are then scaled so that the training
+    window's portfolio volatility would have been the target (at most ``max_leverage``; the
+    rest in cash) - the scale too is learned on the training window only."""
     _check_windows(len(matrix), train, test)
     cv = WalkForward(test_size=test, train_size=train, reduce_test=True)
     predicted = cross_val_predict(allocator(name), matrix, cv=cv)
@@ -164,6 +175,9 @@ def allocate(matrix: pd.DataFrame, name: str, train: int, test: int) -> Allocati
         windows.append((str(dates[train_idx[0]].date()), str(dates[train_idx[-1]].date()),
                         str(dates[test_idx[0]].date()), str(dates[test_idx[-1]].date())))
         weights = np.asarray(portfolio.weights, dtype=float)
+        if target_volatility is not None:
+            weights = weights * vol_target_scale(matrix.iloc[train_idx].to_numpy() @ weights,
+                                                 target_volatility, max_leverage)
         rows.append(pd.Series(weights, index=matrix.columns, name=dates[test_idx[0]]))
         # the window's weights held for its test sessions (rebalanced to them daily)
         pieces.append(pd.Series(matrix.iloc[test_idx].to_numpy() @ weights,
@@ -256,6 +270,7 @@ class PortfolioStudy:
 
 def study_portfolio(dataset: str, sleeves: Sequence[Sleeve], *, allocators: Sequence[str],
                     method: str, train: int, test: int, pbo_splits: int,
+                    target_volatility: float | None = None, max_leverage: float = 1.0,
                     settings: Mapping[str, Any] | None = None) -> PortfolioStudy:
     """Allocate across ``sleeves`` by each allocator (nested walk-forward) and put the
     portfolio's statistics next to each sleeve's, on the same evaluation sessions."""
@@ -263,7 +278,9 @@ def study_portfolio(dataset: str, sleeves: Sequence[Sleeve], *, allocators: Sequ
         raise PortfolioStudyError(f"method {method!r} is not among the allocators "
                                   f"{list(allocators)}")
     matrix = returns_matrix(sleeves)
-    allocations = {name: allocate(matrix, name, train, test) for name in allocators}
+    allocations = {name: allocate(matrix, name, train, test,
+                                  target_volatility=target_volatility,
+                                  max_leverage=max_leverage) for name in allocators}
     evaluated = allocations[method].returns.index
     candidates = pd.DataFrame({n: a.returns for n, a in allocations.items()})
     # the portfolio's trials: every sleeve's evaluated combinations and every allocator

@@ -117,7 +117,8 @@ def run_portfolio(root: Path, dataset: str, research: ResearchSettings, gates_fi
     result = study_portfolio(
         dataset, sleeves, allocators=settings.allocators, method=settings.method,
         train=settings.train_sessions, test=settings.test_sessions,
-        pbo_splits=research.pbo_splits, settings=settings.model_dump(mode="json"))
+        pbo_splits=research.pbo_splits, target_volatility=settings.target_volatility,
+        max_leverage=settings.max_leverage, settings=settings.model_dump(mode="json"))
     result.notes.extend(notes)
     result.notes.append(
         "weights scale each sleeve's per-session return (its P&L over its research capital) "

@@ -238,3 +238,18 @@ def test_fewer_than_two_sleeves_is_no_study_not_an_error(tmp_path: Path) -> None
     assert outcome.study.sleeves == ["ema_cross/NIFTY", "atr_reversal/NIFTY"]
     assert {c["name"] for c in outcome.gate["checks"]} == {
         "min_oos_sharpe", "min_dsr_probability", "max_drawdown"}  # PBO: one allocator
+
+
+def test_volatility_target_scales_each_window_on_its_training_sessions() -> None:
+    matrix = returns_matrix(_sleeves())
+    plain = allocate(matrix, "risk_parity", 30, 10)
+    target = allocate(matrix, "risk_parity", 30, 10, target_volatility=0.01, max_leverage=1.0)
+    first = plain.weights.iloc[0].to_numpy()
+    train_vol = np.std(matrix.iloc[:30].to_numpy() @ first, ddof=1) * np.sqrt(252.0)
+    scale = min(1.0, 0.01 / train_vol)
+    assert scale < 1.0  # the sleeves' volatility is above the 1 % target
+    np.testing.assert_allclose(target.weights.iloc[0].to_numpy(), first * scale, rtol=1e-6)
+    np.testing.assert_allclose(target.returns.iloc[:10].to_numpy(),
+                               plain.returns.iloc[:10].to_numpy() * scale, rtol=1e-6)
+    capped = allocate(matrix, "risk_parity", 30, 10, target_volatility=1.5, max_leverage=1.0)
+    np.testing.assert_allclose(capped.weights.to_numpy(), plain.weights.to_numpy())
