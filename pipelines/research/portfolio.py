@@ -221,7 +221,7 @@ def _pbo(candidates: pd.DataFrame, splits: int) -> dict[str, float]:
     sessions for ``splits`` blocks (the largest usable even count below it is taken)."""
     if candidates.shape[1] < 2:
         return {"pbo": math.nan, "pbo.n_configs": float(candidates.shape[1])}
-    usable = [s for s in usable_splits(len(candidates), range(2, splits + 1))]
+    usable = usable_splits(len(candidates), range(2, splits + 1))
     if not usable:
         return {"pbo": math.nan, "pbo.n_configs": float(candidates.shape[1])}
     chosen = usable[-1]
