@@ -32,6 +32,7 @@ def run(
 ) -> None:
     """Materialise features -> walk_forward_report -> gate_verdict -> strategy_version."""
     from stratops.cli_run import _dagster_env
+    from stratops.portfolio_job import due_datasets
     from stratops.research_job import (
         print_summary,
         raise_user_errors,
@@ -52,9 +53,50 @@ def run(
     raise_user_errors(outcomes)  # `error: ...`, exit 2: the input, not the code, is wrong
     if not all(o.success for o in outcomes):
         raise typer.Exit(EXIT_FAILED)
+    _portfolios(due_datasets(load_settings().research, outcomes), out)
     if fail_on_gate and not all(o.gate_passed for o in outcomes):
         out.print("[red]a strategy version failed its gates[/]")
         raise typer.Exit(EXIT_FAILED)
+
+
+def _portfolios(datasets: list[str], out: Console, json_out: bool = False) -> None:
+    """The portfolio study of each dataset (printed on ``out``; with ``json_out`` its records
+    as JSON on stdout); a failed study exits 1 (2 when its input is at fault)."""
+    from stratops.errors import ResearchInputError
+    from stratops.portfolio_job import portfolio_records, print_portfolios, run_portfolios
+
+    if not datasets:
+        return
+    runs = run_portfolios(datasets, out)
+    if json_out:
+        print_json(portfolio_records(runs))
+    else:
+        print_portfolios(runs, out)
+    bad = [f"{r.dataset}: portfolio study: {r.error}" for r in runs if r.user_error]
+    if bad:
+        raise ResearchInputError("; ".join(bad))
+    if not all(r.success for r in runs):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@research_app.command("portfolio")
+def portfolio(
+    dataset: Annotated[list[str] | None, typer.Option(
+        "--dataset", "-d", help="dataset (repeatable; default: research.datasets)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Materialise portfolio_study: capital across the researched strategies by nested
+    walk-forward (skfolio), its statistics next to theirs (needs `research run` first)."""
+    from stratops.cli_run import _dagster_env
+    from stratops.research_job import select
+    from stratops.settings import load_settings
+
+    research = load_settings().research
+    pairs = select(research, None, dataset)
+    _dagster_env()
+    out = Console(stderr=True) if as_json else console
+    _portfolios(sorted({d for d, _ in pairs}, key=list(research.datasets).index), out,
+                json_out=as_json)
 
 
 @research_app.command("affected")

@@ -56,6 +56,13 @@ def run(
         if not as_json:
             print_summary(studies, console)
         success = all(s.success for s in studies)
+        if success:  # then each dataset's portfolio study, as `research run` does
+            from stratops.portfolio_job import due_datasets, print_portfolios, run_portfolios
+
+            portfolios = run_portfolios(due_datasets(load_settings().research, studies), out)
+            if not as_json:
+                print_portfolios(portfolios, console)
+            success = all(p.success for p in portfolios)
         if success and shadow:
             try:
                 session = _shadow_session(studies[0].dataset, out)

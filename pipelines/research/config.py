@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.datasets.timeframes import parse_timeframe
 from pipelines.research.splits import WalkForwardSpec
@@ -116,6 +116,73 @@ class RegimeSettings(BaseModel):
         return validate_symbol(value, field="research.regime.reference_symbol")
 
 
+Allocator = Literal["equal_weighted", "inverse_volatility", "risk_parity"]
+ALLOCATORS: tuple[Allocator, ...] = ("equal_weighted", "inverse_volatility", "risk_parity")
+
+
+def _portfolio_symbols() -> dict[str, tuple[str, ...]]:
+    return {"nse_futures_cont_1m": ("BANKNIFTY",)}
+
+
+class PortfolioSettings(BaseModel):
+    """``research.portfolio``: the portfolio study across the researched strategies
+    (README, "Portfolio study"): capital allocated by skfolio on the strategies'
+    walk-forward OOS returns, learned in each training window and applied to the next."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="run the study after `stratops research run` "
+                                            "of every strategy of a dataset")
+    allocators: tuple[Allocator, ...] = Field(
+        ALLOCATORS, min_length=1,
+        description="allocations compared (each a trial of the portfolio's DSR)")
+    method: Allocator = Field(
+        "risk_parity", description="the allocation reported as the portfolio (must be one of "
+                                   "`allocators`)")
+    train_sessions: int = Field(40, ge=5, le=500, description="OOS sessions each allocation "
+                                                              "is learned on")
+    test_sessions: int = Field(15, ge=1, le=250, description="sessions each allocation is "
+                                                             "then applied to")
+    target_volatility: float | None = Field(
+        None, gt=0, le=2.0,
+        description="annualised volatility each window's weights are scaled to (measured "
+                    "on its training window); None: fully invested")
+    max_leverage: float = Field(1.0, gt=0, le=3.0,
+                                description="cap on the volatility-target scale (1: never "
+                                            "borrow, the rest stays in cash)")
+    include: Literal["all", "gate_passed"] = Field(
+        "all", description="sleeves: every researched strategy, or only those whose "
+                           "version passed its gates")
+    symbols: dict[str, tuple[str, ...]] = Field(
+        default_factory=_portfolio_symbols,
+        description="dataset -> further symbols whose walk-forward joins the study as "
+                    "sleeves (the researched symbol always does)")
+    seed: int = Field(0, ge=0, description="seed of the study (the allocators are "
+                                           "deterministic; kept with the record)")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for dataset, symbols in value.items():
+            validate_name(dataset, field="research.portfolio.symbols key")
+            for symbol in symbols:
+                validate_symbol(symbol, field=f"research.portfolio.symbols.{dataset}")
+            if len(set(symbols)) != len(symbols):
+                raise ValueError(f"research.portfolio.symbols.{dataset}={list(symbols)} "
+                                 "repeats a symbol")
+        return value
+
+    @model_validator(mode="after")
+    def _method_compared(self) -> PortfolioSettings:
+        if self.method not in self.allocators:
+            raise ValueError(f"research.portfolio.method={self.method!r} is not in "
+                             f"research.portfolio.allocators {list(self.allocators)}")
+        if len(set(self.allocators)) != len(self.allocators):
+            raise ValueError(f"research.portfolio.allocators {list(self.allocators)} "
+                             "repeats an allocator")
+        return self
+
+
 class ResearchSettings(BaseModel):
     """The research pipeline's inputs and rules (README, Configuration)."""
 
@@ -158,6 +225,7 @@ class ResearchSettings(BaseModel):
         default_factory=dict, description="strategy -> parameter space replacing its own")
     feature_store: Path = Path("data/features")
     regime: RegimeSettings = Field(default_factory=RegimeSettings)
+    portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     artifacts_dir: Path = Path("data/research")
 
     @field_validator("datasets")

@@ -372,6 +372,23 @@ class ResearchRegistry:
         self.client.set_terminated(run_id, status="FINISHED")
         return version
 
+    def record_study(self, experiment: str, run_name: str, metrics: Mapping[str, float],
+                     params: Mapping[str, Any], tags: Mapping[str, str],
+                     artifacts_dir: Path) -> str:
+        """One finished run of a study that registers no version (the portfolio study): its
+        metrics (NaN/inf kept as tags), params, tags and the files of ``artifacts_dir``, in
+        experiment ``experiment``; returns the run id."""
+        experiment_id = self._experiment(experiment)
+        run_id: str = self.client.create_run(experiment_id, run_name=run_name).info.run_id
+        try:
+            self._log(run_id, metrics, params, tags)
+            self.client.log_artifacts(run_id, str(artifacts_dir))
+        except BaseException:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id, status="FINISHED")
+        return run_id
+
     def _find_candidate(self, strategy: str, key: str) -> RegisteredVersion | None:
         found = self.client.search_model_versions(
             filter_string=f"name = '{strategy}' and tags.`{CANDIDATE_KEY_TAG}` = '{key}'")

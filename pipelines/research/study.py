@@ -65,10 +65,16 @@ def cutoff_value(text: str) -> time | str | None:
         raise StudyError(str(exc)) from None
 
 
-def build_features(root: Path, dataset: str, research: ResearchSettings) -> StoredFeatures:
-    """The researched symbol's feature frame, read from the store when its key exists."""
+def build_features(root: Path, dataset: str, research: ResearchSettings,
+                   symbol: str | None = None) -> StoredFeatures:
+    """The researched symbol's (or ``symbol``'s) feature frame, read from the store when its
+    key exists."""
     entry = dataset_entry(root, dataset)
-    symbol = researched_symbol(entry, research)
+    if symbol is None:
+        symbol = researched_symbol(entry, research)
+    elif symbol not in entry.symbols:
+        raise StudyError(f"research.portfolio.symbols.{dataset}: {symbol!r} is not in the "
+                         f"dataset ({list(entry.symbols)})")
     labels_path = research.labels.get(dataset)
     labels_file = (root / labels_path) if labels_path is not None else None
     key = FeatureKey(dataset=dataset, dataset_md5=str(entry.md5), symbol=symbol,

@@ -23,7 +23,8 @@ def researched(built_project: Path, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("researched") / "project"
     shutil.copytree(built_project, root, symlinks=True)
     proc = run_in(root, "stratops", "research", "run")
-    assert proc.stdout.count(": ok") == 4, proc.stdout
+    assert proc.stdout.count("on nse_futures_cont_1m: ok") == 4, proc.stdout
+    assert "portfolio study of nse_futures_cont_1m: ok" in proc.stdout, proc.stdout
     return root
 
 
@@ -75,6 +76,38 @@ def test_research_report_holds_the_regime_breakdown(researched: Path) -> None:
     regimes = {row["regime"] for row in report["regimes"]}
     assert regimes <= {"trend", "chop", "high_vol"} and len(regimes) == 3
     assert sum(r["trades"] for r in report["regimes"]) == report["metrics"]["oos_trades"]
+
+
+def test_research_run_reports_the_portfolio_next_to_the_strategies(researched: Path) -> None:
+    """The portfolio study ran after the four strategies: its report holds every sleeve
+    (four strategies on NIFTY and on BANKNIFTY) and each allocator on the same OOS sessions,
+    its run is in MLflow with the report, and Dagster stored it as JSON."""
+    out = researched / "data/research/portfolio/nse_futures_cont_1m"
+    study = json.loads((out / "portfolio.json").read_text())
+    names = [row["name"] for row in study["rows"]]
+    assert names == [f"{s}/{sym}" for sym in ("NIFTY", "BANKNIFTY") for s in STRATEGIES] + [
+        f"{s}/NIFTY+BANKNIFTY" for s in STRATEGIES] + [
+        "portfolio:equal_weighted", "portfolio:inverse_volatility", "portfolio:risk_parity"]
+    assert len({row["sessions"] for row in study["rows"]}) == 1
+    best = max((r for r in study["rows"] if r["kind"] == "strategy"), key=lambda r: r["sharpe"])
+    assert study["best_single"] == best["name"]
+    assert study["beats_best_single"] == (study["metrics"]["portfolio_sharpe"] > best["sharpe"])
+    # the stored OOS sleeves of the researched symbol are the registered versions' own
+    nifty = {r["name"]: r for r in study["rows"]}["ema_cross/NIFTY"]
+    assert nifty["dsr.n_trials"] == json.loads(
+        (researched / "data/research/ema_cross/nse_futures_cont_1m/report.json").read_text()
+    )["metrics"]["dsr.n_trials"]
+    weights = study["allocations"]["risk_parity"]["weights"]
+    assert all(abs(sum(w.values()) - 1.0) < 1e-6 for w in weights.values())
+    client = _client(researched)
+    experiment = client.get_experiment_by_name("portfolio")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["stratops.beats_best_single"] == str(study["beats_best_single"]).lower()
+    assert run.data.metrics["portfolio_sharpe"] == study["metrics"]["portfolio_sharpe"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"portfolio.json", "portfolio.html", "equity.png"} <= artifacts
+    stored = researched / ".dagster/storage/portfolio_study/nse_futures_cont_1m.json"
+    assert json.loads(stored.read_text())["type"] == "json"
 
 
 def test_research_rerun_reads_features_and_reuses_versions(researched: Path) -> None:

@@ -90,6 +90,9 @@ EXIT_2_BEFORE = {
     "RegimeTrainingError",
     # added since: a health expectation or health limits that cannot be used
     "HealthExpectationError",
+    # added since: a portfolio study that cannot run (fewer than two sleeves, sleeves on
+    # other sessions, too few OOS sessions for the allocation windows)
+    "PortfolioStudyError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

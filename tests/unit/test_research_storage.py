@@ -55,6 +55,9 @@ def test_json_io_manager_report_round_trips_exactly(tmp_path: Path,
         assert back.metrics[name] == value or (math.isnan(value) and math.isnan(back.metrics[name]))
     pd.testing.assert_frame_equal(back.oos_trades, report.oos_trades)
     pd.testing.assert_series_equal(back.oos_equity, report.oos_equity)
+    # the overfitting inputs the portfolio study reads from storage
+    pd.testing.assert_frame_equal(back.trials, report.trials)
+    pd.testing.assert_series_equal(back.oos_returns, report.oos_returns)
 
 
 def test_json_io_manager_writes_json_and_parquet_not_pickles(tmp_path: Path,
@@ -62,7 +65,7 @@ def test_json_io_manager_writes_json_and_parquet_not_pickles(tmp_path: Path,
     _round_trip(tmp_path, report)
     frames = sorted(tmp_path.glob("*.parquet"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["walk_forward_report.json", *(p.name for p in frames)]) and len(frames) == 2
+        ["walk_forward_report.json", *(p.name for p in frames)]) and len(frames) == 4
     assert all(p.read_bytes()[:4] == b"PAR1" for p in frames)
     doc = json.loads((tmp_path / "walk_forward_report.json").read_text())
     assert doc["type"] == "walk_forward_report"
@@ -96,3 +99,21 @@ def test_json_io_manager_recorded_version_round_trips_typed(tmp_path: Path) -> N
     assert isinstance(back, RecordedVersion)
     assert back.lineage == lineage and back.warnings == recorded.warnings
     assert math.isnan(back.metrics["pbo"]) and back.metrics["oos_sharpe"] == 1.25
+
+
+def test_json_io_manager_loads_an_input_spanning_partitions_by_key(tmp_path: Path) -> None:
+    """The portfolio study's input: every strategy partition of one dataset, by key."""
+    partitions = dg.StaticPartitionsDefinition(["atr_reversal", "ema_cross", "range_breakout"])
+    manager = JsonIOManager(base_dir=str(tmp_path))
+    for name in ("atr_reversal", "ema_cross", "range_breakout"):
+        verdict = GateVerdict(name, (Check("max_pbo", "pbo", 0.1, 0.5, True),), "d")
+        manager.handle_output(dg.build_output_context(
+            asset_key=KEY, partition_key=name, asset_partitions_def=partitions), verdict)
+    loaded = manager.load_input(dg.build_input_context(
+        asset_key=KEY, asset_partitions_def=partitions,
+        asset_partition_key_range=dg.PartitionKeyRange("atr_reversal", "ema_cross")))
+    assert list(loaded) == ["atr_reversal", "ema_cross"]
+    assert [v.strategy for v in loaded.values()] == ["atr_reversal", "ema_cross"]
+    single = manager.load_input(dg.build_input_context(
+        asset_key=KEY, partition_key="range_breakout", asset_partitions_def=partitions))
+    assert isinstance(single, GateVerdict) and single.strategy == "range_breakout"

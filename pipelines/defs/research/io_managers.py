@@ -93,7 +93,15 @@ class JsonIOManager(dg.ConfigurableIOManager):
                 old.unlink(missing_ok=True)
 
     def load_input(self, context: dg.InputContext) -> Any:
-        source = _storage_path(self.base_dir, context, ".json")
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # an input spanning partitions (the portfolio study reads every strategy's):
+            # {partition key: value}, each read the way a single one is
+            path = context.asset_key.path
+            return {key: self._read(path_under(Path(self.base_dir), *path, f"{key}.json"))
+                    for key in sorted(context.asset_partition_keys)}
+        return self._read(_storage_path(self.base_dir, context, ".json"))
+
+    def _read(self, source: Path) -> Any:
         if not source.is_file():
             raise FileNotFoundError(f"{source}: this output was never materialised")
         doc = json.loads(source.read_text())
