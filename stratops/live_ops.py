@@ -309,7 +309,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                       anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
                       playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
                       surveillance=_surveillance(settings),
-                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]))
+                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
+                      ensemble=policy.ensemble(),  # signal_governance.ensemble
+                      sizing=policy.confidence_sizing())  # signal_governance.confidence
 
     runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
         journal, every_events=settings.live.snapshots.every_events,

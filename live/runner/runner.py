@@ -42,6 +42,7 @@ from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetEr
 from live.runner.core import EntryPolicy, LoopObserver, RunSummary
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed, order_rule_problem
+from live.runner.ensemble_room import EnsembleRoom
 from live.runner.execution import CrashHook, Executor, no_crash
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
@@ -55,13 +56,15 @@ from live.runner.signal_room import SignalRoom
 from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
+from strategies.confidence import ConfidenceSizing
 from strategies.drift import DriftLimits
+from strategies.ensemble import EnsemblePolicy
 
 __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHalted"]
 
 
 class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
-             Remediation, SignalRoom):
+             Remediation, SignalRoom, EnsembleRoom):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -80,7 +83,11 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     detectors on every journaled event (:mod:`live.compliance.monitor`); its findings are
     journaled as alerts after each bar. ``drift_limits`` (policy.yaml ``signal_governance``)
     turn the drift monitor on for versions that carry a drift reference
-    (:mod:`~live.runner.signal_room`)."""
+    (:mod:`~live.runner.signal_room`). ``ensemble`` (policy.yaml
+    ``signal_governance.ensemble``; default: none, each strategy trades alone) resolves the
+    entries several strategies want on one symbol at one bar, and ``sizing``
+    (``signal_governance.confidence``) scales a calibrated version's entries by their
+    confidence (:mod:`~live.runner.ensemble_room`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -99,7 +106,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  anomaly: AnomalyThresholds | None = None,
                  playbooks: Playbooks | None = None,
                  surveillance: SurveillanceMonitor | None = None,
-                 drift_limits: DriftLimits | None = None) -> None:
+                 drift_limits: DriftLimits | None = None,
+                 ensemble: EnsemblePolicy | None = None,
+                 sizing: ConfidenceSizing | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -132,6 +141,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.drift_limits = drift_limits
         self._regimes = {}
         self._drift_checked = {}
+        self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
+        self._confidences, self._ensemble_holds = {}, {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None

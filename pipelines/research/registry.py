@@ -42,6 +42,7 @@ import strategies
 from pipelines.research.gates import GateVerdict
 from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
 from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
@@ -217,14 +218,17 @@ def _pickle_disallowed() -> Iterator[None]:
             os.environ[name] = before
 
 
-def candidate_key(lineage: Lineage, governance: SignalGovernance | None) -> str:
-    """The lineage's candidate key; with signal governance artifacts, combined with their
-    manifest's digest, so a retrained classifier or drift reference is a new version (the
-    same one is the same candidate)."""
+def candidate_key(lineage: Lineage, governance: SignalGovernance | None,
+                  confidence: ConfidenceModel | None = None) -> str:
+    """The lineage's candidate key; with signal governance artifacts (and a confidence
+    calibrator), combined with their manifest's digest, so a retrained classifier, drift
+    reference or calibrator is a new version (the same one is the same candidate)."""
     key = lineage.candidate_key()
-    if governance is None:
-        return key
-    return hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
+    if governance is not None:
+        key = hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
+    if confidence is not None:
+        key = hashlib.sha256(f"{key}:confidence:{confidence.digest}".encode()).hexdigest()
+    return key
 
 
 def _check_code_model(model_dir: Path, uri: str) -> None:
@@ -344,16 +348,19 @@ class ResearchRegistry:
     def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
                artifacts_dir: Path, model_config: VersionConfig,
                input_example: pd.DataFrame, governance_dir: Path | None = None,
-               governance_metrics: Mapping[str, float] | None = None) -> RegisteredVersion:
+               governance_metrics: Mapping[str, float] | None = None,
+               confidence_dir: Path | None = None) -> RegisteredVersion:
         """Record a walk-forward and register its strategy version, or return the version
         already registered for the same candidate key (``reused=True``, nothing created).
 
         ``governance_dir`` (the regime classifier and drift reference,
         :mod:`strategies.regime_model`) is copied into the model's files, so the version's
-        ``model_digest`` covers it; ``governance_metrics`` go on the parent run."""
+        ``model_digest`` covers it; ``governance_metrics`` go on the parent run.
+        ``confidence_dir`` (the calibrator, :mod:`strategies.confidence`) likewise."""
         _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
         governance = None if governance_dir is None else load_governance(governance_dir)
-        key = candidate_key(lineage, governance)
+        confidence = None if confidence_dir is None else load_confidence(confidence_dir)
+        key = candidate_key(lineage, governance, confidence)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -365,7 +372,7 @@ class ResearchRegistry:
             if governance_metrics:
                 self._log(run_id, governance_metrics, {}, {})
             version = self._register(experiment_id, run_id, verdict, lineage, model_config,
-                                     input_example, governance_dir, key)
+                                     input_example, governance_dir, key, confidence_dir)
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
             raise
@@ -440,7 +447,8 @@ class ResearchRegistry:
 
     def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
                     model_config: VersionConfig, input_example: pd.DataFrame,
-                    governance_dir: Path | None = None) -> str:
+                    governance_dir: Path | None = None,
+                    confidence_dir: Path | None = None) -> str:
         """Save the pyfunc locally, prove it loads (config valid) without pickle; return its
         digest. (An input example may be shorter than the warm-up, so it is not predicted.)"""
         mlflow.pyfunc.save_model(
@@ -457,20 +465,24 @@ class ResearchRegistry:
             shutil.rmtree(cache, ignore_errors=True)
         if governance_dir is not None:
             shutil.copytree(governance_dir, local / GOVERNANCE_DIR)
+        if confidence_dir is not None:
+            shutil.copytree(confidence_dir, local / CONFIDENCE_DIR)
         return model_digest(local)
 
     def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
                   lineage: Lineage, model_config: VersionConfig,
                   input_example: pd.DataFrame,
                   governance_dir: Path | None = None,
-                  key: str | None = None) -> RegisteredVersion:
+                  key: str | None = None,
+                  confidence_dir: Path | None = None) -> RegisteredVersion:
         model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
                                                 source_run_id=run_id, tags=lineage.tags())
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / MODEL_NAME
                 digest = self._save_model(local, run_id, model.model_id, model.artifact_location,
-                                          model_config, input_example, governance_dir)
+                                          model_config, input_example, governance_dir,
+                                          confidence_dir)
                 self.client.log_model_artifacts(model.model_id, str(local))
         except BaseException:
             self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
@@ -614,6 +626,18 @@ class ResearchRegistry:
             if not (local / GOVERNANCE_DIR).exists():
                 return None
             return load_governance(local / GOVERNANCE_DIR)
+
+    def load_confidence(self, strategy: str, ref: str | int, *,
+                        expected_digest: str | None = None) -> ConfidenceModel | None:
+        """The version's confidence calibrator (None: registered without one), read from
+        the digest-checked model files with skops' allow-list
+        (:func:`strategies.confidence.load_confidence`), never unpickled."""
+        version = self.get_version(strategy, ref)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_checked(version, tmp, expected_digest)
+            if not (local / CONFIDENCE_DIR).exists():
+                return None
+            return load_confidence(local / CONFIDENCE_DIR)
 
     def load_model(self, strategy: str, ref: str | int, *,
                    expected_digest: str | None = None) -> PyFuncModel:

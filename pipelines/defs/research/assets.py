@@ -7,9 +7,11 @@ metadata the Dagster UI shows; checks from :mod:`pipelines.defs.research.checks`
 evaluated with the asset they guard.
 """
 
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -21,6 +23,7 @@ from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.regime_assets import regime_asset
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
+from pipelines.research.confidence_study import confidence_for_version
 from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
 from pipelines.research.gates import GateVerdict
@@ -190,12 +193,18 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
     entry = study.dataset_entry(root, dataset)  # the study read it: it has its meta
     venue = entry.meta.venue  # type: ignore[union-attr]  # see above
-    version = mlflow_registry.client().record(
-        report, verdict, lineage, out_dir,
-        study.version_config(dataset, report, config, research, venue),
-        study.input_example(features),
-        governance_dir=None if regimes_model is None else regimes_model.path,
-        governance_metrics=None if regimes_model is None else regimes_model.metrics)
+    metrics = {} if regimes_model is None else dict(regimes_model.metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        confidence = confidence_for_version(bars, report, research.confidence, Path(tmp))
+        if confidence is not None:
+            metrics.update(confidence.metrics)
+        version = mlflow_registry.client().record(
+            report, verdict, lineage, out_dir,
+            study.version_config(dataset, report, config, research, venue),
+            study.input_example(features),
+            governance_dir=None if regimes_model is None else regimes_model.path,
+            governance_metrics=metrics or None,
+            confidence_dir=None if confidence is None else confidence.path)
     return RecordedVersion(
         strategy=report.strategy, dataset=dataset, symbol=report.symbol,
         version=version.version, model_uri=version.model_uri, run_id=version.run_id,
