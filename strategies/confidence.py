@@ -138,11 +138,12 @@ class ConfidenceModel:
                   ) -> ConfidenceReading:
         """The confidence of an entry of ``side`` decided at the last (closed) bar, from at
         most :data:`TAIL_BARS` bars of history - the row research computes at that bar."""
-        arrays = [np.asarray(a)[-TAIL_BARS:] for a in (open_, high, low, close, session)]
-        n = len(arrays[0])
+        o, h, lo, c, s = (np.asarray(a)[-TAIL_BARS:] for a in (open_, high, low, close,
+                                                               session))
+        n = len(o)
         if n == 0:
             return ConfidenceReading(float("nan"), "no bars to compute the features on")
-        row = entry_feature_matrix(*arrays, [n - 1], [1.0 if side > 0 else -1.0])[0]
+        row = entry_feature_matrix(o, h, lo, c, s, [n - 1], [1.0 if side > 0 else -1.0])[0]
         return self.read(row)
 
 

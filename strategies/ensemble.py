@@ -56,7 +56,8 @@ class Resolution:
 
 
 class Resolver(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def resolve(self, candidates: Sequence[Candidate]) -> Resolution: ...
 

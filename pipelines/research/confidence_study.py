@@ -18,7 +18,8 @@ than ``min_trades`` training trades, or with one outcome only, is not scored (co
 Scores over all scored test trades: Brier score, log-loss, the Brier score of the training
 base rate (the no-skill forecast it must beat), and a reliability table (mean predicted
 probability against the observed hit rate per probability bin). The stored calibrator is
-refit on every trade with the method chosen the same way.
+refit on every trade with the method chosen the same way. The fits run single-threaded
+(many small fits: BLAS threads only contend) and are deterministic (``seed``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from pipelines.research.splits import Fold, walk_forward_folds
 from strategies.bars import Bars
@@ -148,7 +150,8 @@ def nested_scores(table: EntryTable, folds: list[Fold], settings: Any
         if not test.any():
             continue
         try:
-            model, method, _ = _fit(table, train, settings)
+            with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
+                model, method, _ = _fit(table, train, settings)
         except ConfidenceTrainingError as exc:
             notes.append(f"fold {fold.index}: not scored ({exc})")
             continue
@@ -184,7 +187,8 @@ def train_confidence(bars: Bars, trades: pd.DataFrame, folds: list[Fold], settin
     ``folder``; raises :class:`ConfidenceTrainingError` when there are too few trades."""
     table = EntryTable.of(bars, trades)
     metrics, reliability, methods, notes = nested_scores(table, folds, settings)
-    final, method, losses = _fit(table, np.ones(len(table), dtype=bool), settings)
+    with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
+        final, method, losses = _fit(table, np.ones(len(table), dtype=bool), settings)
     metrics.update({f"conf_cv_log_loss.{m}": v for m, v in losses.items()})
     metrics["conf_trades_trained"] = float(len(table))
     study = ConfidenceStudy(method, metrics, reliability, methods, notes)

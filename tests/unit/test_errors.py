@@ -88,6 +88,10 @@ EXIT_2_BEFORE = {
     # missing or altered drift reference, an unknown regime), a classifier that cannot train
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
+    # added since: a confidence calibrator that cannot be trusted (other features, altered,
+    # no training hit rate) or trained (too few trades); confidence sizing bounds out of
+    # order; an ensemble resolver that does not exist
+    "ConfidenceError", "ConfidenceTrainingError", "SizingError", "ResolverError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
