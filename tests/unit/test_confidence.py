@@ -78,7 +78,7 @@ def test_sizing_bounds_are_multiples_of_the_version_hit_rate() -> None:
 
 def test_stored_calibrator_predicts_what_research_scored() -> None:
     model = confidence()
-    folder, study = trained()
+    _, study = trained()
     assert model.features == CONFIDENCE_FEATURES and model.method == study.method
     assert 0.0 < model.hit_rate < 1.0
     bars, trades = bars_and_trades()
