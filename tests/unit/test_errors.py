@@ -88,6 +88,9 @@ EXIT_2_BEFORE = {
     # missing or altered drift reference, an unknown regime), a classifier that cannot train
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
+    # added since: a fold trade table of a report that is not of the bars; an enable
+    # matrix that cannot be learned, stored or loaded (issue 17)
+    "FoldTradesError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
