@@ -56,8 +56,8 @@ from strategies.spec import StrategySpec
 WINDOWS = ("train", "test")
 #: The table's columns, in order (the regime features follow ``decision_ts``).
 TRADE_COLUMNS = ("fold", "window", "entry_ts", "exit_ts", "side", "qty", "entry_price",
-                 "exit_price", "net_pnl_inr", "net_return", "exit_reason", "entry_idx",
-                 "exit_idx", "decision_idx", "decision_ts")
+                 "exit_price", "gross_pnl_inr", "costs_inr", "net_pnl_inr", "net_return",
+                 "exit_reason", "entry_idx", "exit_idx", "decision_idx", "decision_ts")
 REGIME_COLUMNS = ("regime", "regime_probability")
 #: ``source`` of a :class:`FoldClassifiers` fit per fold / the stored reference classifier.
 PER_FOLD = "fold_train_window"
@@ -160,7 +160,9 @@ def _rows(trades: pd.DataFrame, bars: Bars, features: npt.NDArray[np.float64], f
         "fold": fold, "window": window, "entry_ts": trades["entry_ts"].to_numpy(),
         "exit_ts": trades["exit_ts"].to_numpy(), "side": trades["side"].to_numpy(),
         "qty": trades["qty"].to_numpy(), "entry_price": trades["entry_price"].to_numpy(),
-        "exit_price": trades["exit_price"].to_numpy(), "net_pnl_inr": net,
+        "exit_price": trades["exit_price"].to_numpy(),
+        "gross_pnl_inr": trades["gross_pnl_inr"].to_numpy(dtype=float),
+        "costs_inr": trades["costs_inr"].to_numpy(dtype=float), "net_pnl_inr": net,
         "net_return": np.divide(net, notional, out=np.full(len(net), np.nan),
                                 where=notional > 0),
         "exit_reason": trades["exit_reason"].to_numpy(), "entry_idx": entry,
@@ -172,6 +174,18 @@ def _rows(trades: pd.DataFrame, bars: Bars, features: npt.NDArray[np.float64], f
     frame["regime"] = regimes
     frame["regime_probability"] = probs
     return frame
+
+
+def span_trades(spec: StrategySpec, bars: Bars, config: SimConfig, params: object,
+                span: tuple[int, int], model: RegimeModel, *, fold: int = -1,
+                window: str = "all") -> pd.DataFrame:
+    """``params`` traded on bars ``span`` (first, last; cold start) as table rows, read by
+    ``model`` (the final enable matrix's trades: the chosen params over the whole series)."""
+    features = regime_feature_matrix(bars.open, bars.high, bars.low, bars.close,
+                                     bars.session)
+    trades = _window_trades(spec, bars, span, params, config)
+    rows = _rows(trades, bars, features, fold, window, model, config)
+    return rows[[*TRADE_COLUMNS, *FEATURE_NAMES, *REGIME_COLUMNS]]
 
 
 def fold_trades(spec: StrategySpec, bars: Bars, config: SimConfig, report: WalkForwardReport,
