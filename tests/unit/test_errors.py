@@ -90,7 +90,7 @@ EXIT_2_BEFORE = {
     "RegimeTrainingError",
     # added since: a fold trade table of a report that is not of the bars; an enable
     # matrix that cannot be learned, stored or loaded (issue 17)
-    "FoldTradesError",
+    "FoldTradesError", "EnableMatrixError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
