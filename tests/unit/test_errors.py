@@ -88,6 +88,9 @@ EXIT_2_BEFORE = {
     # missing or altered drift reference, an unknown regime), a classifier that cannot train
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
+    # added since: a fold trade table of a report that is not of the bars; an enable
+    # matrix that cannot be learned, stored or loaded (issue 17)
+    "FoldTradesError", "EnableMatrixError",
     # added since: a confidence calibrator that cannot be trusted (other features, altered,
     # no training hit rate) or trained (too few trades); confidence sizing bounds out of
     # order; an ensemble resolver that does not exist
