@@ -1,7 +1,8 @@
 """A small trained confidence calibrator for tests: the research training code
-(:func:`pipelines.research.confidence_study.train_confidence`) run on ema_cross's trades
-(default params, 3 lots of 75) over the synthetic NSE NIFTY bars of January-February 2025,
-nested in rolling walk-forward folds, once per process."""
+(:func:`pipelines.research.confidence_study.train_confidence`) run on ema_cross's fold
+trade table (:func:`pipelines.research.fold_trades.fold_trades`: a rolling walk-forward of
+two combinations over the synthetic NSE NIFTY bars of January-February 2025), once per
+process."""
 
 from __future__ import annotations
 
@@ -16,23 +17,29 @@ import pandas as pd
 
 from pipelines.research.confidence_study import ConfidenceStudy, train_confidence
 from pipelines.research.config import ConfidenceSettings
-from pipelines.research.splits import WalkForwardSpec, walk_forward_folds
+from pipelines.research.fold_trades import fold_classifiers, fold_trades
+from pipelines.research.splits import WalkForwardSpec
+from pipelines.research.walk_forward import run_walk_forward
 from strategies.bars import Bars
 from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
 from strategies.ema_cross import SPEC as EMA
-from strategies.simulator import SimConfig, simulate
-from tests.regime_stubs import nifty_bars
+from strategies.ema_cross import EmaCrossParams
+from strategies.simulator import SimConfig
+from tests.regime_stubs import labels_for, nifty_bars
 
 WF = WalkForwardSpec(scheme="rolling", train=15, test=5, unit="sessions", purge=1)
+COMBOS = [EmaCrossParams(fast=9, slow=s) for s in (21, 30, 45)]
+CONFIG = SimConfig(lot_size=75)
 SETTINGS = ConfidenceSettings(attach=True, min_trades=30, cv=2, selection_splits=2)
 
 
 @functools.cache
-def bars_and_trades() -> tuple[Bars, pd.DataFrame]:
+def bars_and_table() -> tuple[Bars, pd.DataFrame]:
     bars = nifty_bars(date(2025, 1, 1), date(2025, 2, 28))
-    trades = simulate(bars, EMA.signals(bars, EMA.default_params()),
-                      SimConfig(lot_size=75, qty_lots=3)).trades
-    return bars, trades
+    report = run_walk_forward(EMA, bars, CONFIG, WF, combos=COMBOS, pbo_splits=4)
+    classifiers = fold_classifiers(bars, labels_for(bars), report, kind="logistic", seed=0,
+                                   stride=10)
+    return bars, fold_trades(EMA, bars, CONFIG, report, classifiers)
 
 
 @functools.cache
@@ -40,10 +47,8 @@ def trained() -> tuple[Path, ConfidenceStudy]:
     """The calibrator folder (a temporary one, removed at exit) and its study."""
     root = Path(tempfile.mkdtemp(prefix="stratops-confidence-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    bars, trades = bars_and_trades()
     folder = root / CONFIDENCE_DIR
-    study = train_confidence(bars, trades, walk_forward_folds(bars.session, WF), SETTINGS,
-                             folder)
+    study = train_confidence(bars_and_table()[1], SETTINGS, folder)
     return folder, study
 
 

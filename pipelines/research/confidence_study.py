@@ -1,25 +1,26 @@
 """A strategy's calibrated confidence, learned and scored by nested walk-forward.
 
-The trades are the walk-forward's out-of-sample trades (each fold's chosen params on its
-test window, :class:`~pipelines.research.walk_forward.WalkForwardReport.oos_trades`); the
-target is ``net_pnl_inr > 0`` and the inputs are the entry's features at its decision bar
-(the bar before its ``next_open`` fill: :func:`strategies.confidence.entry_feature_matrix`,
-the code the live runner calls).
+The trades are the per-fold trade table of :mod:`pipelines.research.fold_trades` (each fold's
+chosen params traded in its training window and in its test window, with the regime
+features at each entry's decision bar); the target is ``net_pnl_inr > 0`` and the inputs
+are those features plus the entry's side - :data:`strategies.confidence.CONFIDENCE_FEATURES`,
+which the live runner computes with the same code
+(:meth:`strategies.confidence.ConfidenceModel.read_last`).
 
-For each walk-forward fold ``k``, the calibrator is learned only from trades that were
-decided inside fold ``k``'s training window and closed before its test window opens (earlier
-folds' out-of-sample trades), and scored on fold ``k``'s test trades. The calibration
-method (``isotonic`` or ``sigmoid``) is chosen inside the training trades alone, by the
-lower log-loss over a time-ordered ``TimeSeriesSplit``; the base classifier is a
-standardised logistic regression wrapped in ``CalibratedClassifierCV``. A fold with fewer
-than ``min_trades`` training trades, or with one outcome only, is not scored (counted in
+For each walk-forward fold, the calibrator is learned only from the fold's **training
+window** trades and scored on its **test window** trades. The calibration method
+(``isotonic`` or ``sigmoid``) is chosen inside the training trades alone, by the lower
+log-loss over a time-ordered ``TimeSeriesSplit``; the base classifier is a standardised
+logistic regression wrapped in ``CalibratedClassifierCV``. A fold with fewer than
+``min_trades`` training trades, or too few of one outcome, is not scored (counted in
 ``conf_folds_skipped``).
 
 Scores over all scored test trades: Brier score, log-loss, the Brier score of the training
 base rate (the no-skill forecast it must beat), and a reliability table (mean predicted
 probability against the observed hit rate per probability bin). The stored calibrator is
-refit on every trade with the method chosen the same way. The fits run single-threaded
-(many small fits: BLAS threads only contend) and are deterministic (``seed``).
+refit on every test-window trade (the stitched out-of-sample trades, each trade once) with
+the method chosen the same way. The fits run single-threaded (many small fits: BLAS
+threads only contend) and are deterministic (``seed``).
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from pipelines.research.splits import Fold, walk_forward_folds
-from strategies.bars import Bars
-from strategies.confidence import CONFIDENCE_DIR, METHODS, entry_feature_matrix, write_confidence
+from strategies.confidence import CONFIDENCE_DIR, METHODS, write_confidence
 from strategies.errors import BadInputError
+from strategies.regime_features import FEATURE_NAMES
 
 
 class ConfidenceTrainingError(BadInputError, ValueError):
@@ -62,29 +62,31 @@ def make_calibrator(method: str, seed: int, cv: int) -> CalibratedClassifierCV:
 
 @dataclass(frozen=True, slots=True)
 class EntryTable:
-    """Trades in decision order: features at entry, outcome, decision bar, exit bar."""
+    """A fold trade table as arrays: features at entry (and side), outcome, fold, window."""
 
     matrix: npt.NDArray[np.float64]
     won: npt.NDArray[np.int64]
+    fold: npt.NDArray[np.int64]
+    train: npt.NDArray[np.bool_]  # False: a test-window trade
     decision_idx: npt.NDArray[np.int64]
-    exit_idx: npt.NDArray[np.int64]
 
     @classmethod
-    def of(cls, bars: Bars, trades: pd.DataFrame) -> EntryTable:
-        """``trades`` (entry_idx = the fill bar, side, net_pnl_inr, exit_idx) with the
-        features at each decision bar; rows with a NaN feature (warm-up) are dropped."""
-        if trades.empty:
-            return cls(np.empty((0, 0)), np.empty(0, np.int64), np.empty(0, np.int64),
-                       np.empty(0, np.int64))
-        ordered = trades.sort_values("entry_idx", kind="stable")
-        decision = ordered["entry_idx"].to_numpy(np.int64) - 1  # next_open: decided a bar before
-        side = np.where(ordered["side"].to_numpy() == "long", 1.0, -1.0)
-        matrix = entry_feature_matrix(bars.open, bars.high, bars.low, bars.close,
-                                      bars.session, np.maximum(decision, 0), side)
-        keep = ~np.isnan(matrix).any(axis=1) & (decision >= 0)
-        won = (ordered["net_pnl_inr"].to_numpy(float) > 0).astype(np.int64)
-        return cls(matrix[keep], won[keep], decision[keep],
-                   ordered["exit_idx"].to_numpy(np.int64)[keep])
+    def of(cls, table: pd.DataFrame) -> EntryTable:
+        """From :func:`pipelines.research.fold_trades.fold_trades`' table; rows with a NaN
+        feature (warm-up) are dropped; rows in fold, window, decision order."""
+        missing = [c for c in ("fold", "window", "side", "net_pnl_inr", "decision_idx",
+                               *FEATURE_NAMES) if c not in table.columns]
+        if missing:
+            raise ConfidenceTrainingError(f"fold trade table lacks columns {missing}")
+        ordered = table.sort_values(["fold", "window", "decision_idx"], kind="stable")
+        side = np.where(ordered["side"].to_numpy() == "long", 1.0, -1.0).reshape(-1, 1)
+        matrix = np.hstack([ordered[list(FEATURE_NAMES)].to_numpy(dtype=float), side])
+        keep = ~np.isnan(matrix).any(axis=1)
+        return cls(matrix[keep],
+                   (ordered["net_pnl_inr"].to_numpy(float) > 0).astype(np.int64)[keep],
+                   ordered["fold"].to_numpy(np.int64)[keep],
+                   (ordered["window"].to_numpy() == "train")[keep],
+                   ordered["decision_idx"].to_numpy(np.int64)[keep])
 
     def __len__(self) -> int:
         return len(self.won)
@@ -110,7 +112,8 @@ def choose_method(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], seed: in
 
 def _fit(table: EntryTable, rows: npt.NDArray[np.bool_], settings: Any
          ) -> tuple[CalibratedClassifierCV, str, dict[str, float]]:
-    x, y = table.matrix[rows], table.won[rows]
+    order = np.flatnonzero(rows)[np.argsort(table.decision_idx[rows], kind="stable")]
+    x, y = table.matrix[order], table.won[order]
     if len(y) < settings.min_trades:
         raise ConfidenceTrainingError(f"{len(y)} trades < research.confidence.min_trades "
                                       f"{settings.min_trades}")
@@ -134,29 +137,37 @@ class ConfidenceStudy:
     notes: list[str] = field(default_factory=list)
 
 
-def nested_scores(table: EntryTable, folds: list[Fold], settings: Any
-                  ) -> tuple[dict[str, float], list[dict[str, float]], dict[int, str],
-                             list[str]]:
-    """Per fold: learn inside its training window, score its test window's trades."""
+@dataclass(slots=True)
+class NestedScores:
+    """The nested walk-forward's pooled scores, each fold's test predictions and method."""
+
+    metrics: dict[str, float]
+    reliability: list[dict[str, float]]
+    predictions: dict[int, npt.NDArray[np.float64]]
+    methods: dict[int, str]
+    notes: list[str]
+
+
+def nested_scores(table: EntryTable, settings: Any) -> NestedScores:
+    """Per fold: learn from its training-window trades, score its test-window trades."""
     probs, truth, base = [], [], []
+    predictions: dict[int, npt.NDArray[np.float64]] = {}
     methods: dict[int, str] = {}
     notes: list[str] = []
-    for fold in folds:
-        lo_train, hi_train = fold.train_range
-        lo_test, hi_test = fold.test_range
-        train = (table.decision_idx >= lo_train) & (table.decision_idx <= hi_train) & \
-            (table.exit_idx < lo_test)
-        test = (table.decision_idx >= lo_test) & (table.decision_idx <= hi_test)
+    for fold in sorted(set(table.fold.tolist())):
+        train = (table.fold == fold) & table.train
+        test = (table.fold == fold) & ~table.train
         if not test.any():
             continue
         try:
             with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
                 model, method, _ = _fit(table, train, settings)
         except ConfidenceTrainingError as exc:
-            notes.append(f"fold {fold.index}: not scored ({exc})")
+            notes.append(f"fold {fold}: not scored ({exc})")
             continue
-        methods[fold.index] = method
-        probs.append(model.predict_proba(table.matrix[test])[:, 1])
+        methods[fold] = method
+        predictions[fold] = np.asarray(model.predict_proba(table.matrix[test])[:, 1])
+        probs.append(predictions[fold])
         truth.append(table.won[test])
         base.append(np.full(int(test.sum()), table.won[train].mean()))
     metrics: dict[str, float] = {"conf_folds_scored": float(len(methods)),
@@ -164,7 +175,7 @@ def nested_scores(table: EntryTable, folds: list[Fold], settings: Any
     if not probs:
         metrics.update({"conf_trades_scored": 0.0, "conf_brier": math.nan,
                         "conf_log_loss": math.nan, "conf_brier_base_rate": math.nan})
-        return metrics, [], methods, notes
+        return NestedScores(metrics, [], predictions, methods, notes)
     p, y, b = np.concatenate(probs), np.concatenate(truth), np.concatenate(base)
     metrics.update({
         "conf_trades_scored": float(len(y)), "conf_hit_rate": float(y.mean()),
@@ -178,24 +189,27 @@ def nested_scores(table: EntryTable, folds: list[Fold], settings: Any
                    for a, o in zip(predicted, observed, strict=True)]
     if len(reliability):
         metrics["conf_reliability_gap"] = float(np.mean(np.abs(predicted - observed)))
-    return metrics, reliability, methods, notes
+    return NestedScores(metrics, reliability, predictions, methods, notes)
 
 
-def train_confidence(bars: Bars, trades: pd.DataFrame, folds: list[Fold], settings: Any,
-                     folder: Path) -> ConfidenceStudy:
-    """Score by nested walk-forward, refit on every trade, write the calibrator into
-    ``folder``; raises :class:`ConfidenceTrainingError` when there are too few trades."""
-    table = EntryTable.of(bars, trades)
-    metrics, reliability, methods, notes = nested_scores(table, folds, settings)
+def train_confidence(fold_table: pd.DataFrame, settings: Any, folder: Path
+                     ) -> ConfidenceStudy:
+    """Score by nested walk-forward, refit on every test-window trade, write the calibrator
+    into ``folder``; raises :class:`ConfidenceTrainingError` when there are too few."""
+    table = EntryTable.of(fold_table)
+    nested = nested_scores(table, settings)
+    final_rows = ~table.train
     with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
-        final, method, losses = _fit(table, np.ones(len(table), dtype=bool), settings)
+        final, method, losses = _fit(table, final_rows, settings)
+    metrics = dict(nested.metrics)
     metrics.update({f"conf_cv_log_loss.{m}": v for m, v in losses.items()})
-    metrics["conf_trades_trained"] = float(len(table))
-    study = ConfidenceStudy(method, metrics, reliability, methods, notes)
+    metrics["conf_trades_trained"] = float(final_rows.sum())
+    study = ConfidenceStudy(method, metrics, nested.reliability, nested.methods, nested.notes)
     write_confidence(folder, final, method, {
         "seed": settings.seed, "cv": settings.cv, "min_trades": settings.min_trades,
-        "methods_by_fold": {str(k): v for k, v in methods.items()},
-        "reliability": reliability, "notes": notes, "hit_rate": float(table.won.mean()),
+        "methods_by_fold": {str(k): v for k, v in nested.methods.items()},
+        "reliability": nested.reliability, "notes": nested.notes,
+        "hit_rate": float(table.won[final_rows].mean()),
         **{k: v for k, v in metrics.items() if math.isfinite(v)}})
     return study
 
@@ -209,21 +223,37 @@ class TrainedConfidence:
     method: str
 
 
-def confidence_for_version(bars: Bars, report: Any, settings: Any, folder: Path
+def confidence_for_version(fold_table: Any, report: Any, settings: Any, folder: Path
                            ) -> TrainedConfidence | None:
     """With ``research.confidence.attach``: the calibrator of ``report``'s strategy learned
-    on its out-of-sample trades (nested in its own walk-forward folds) and written under
-    ``folder``; None when not attached, or when there are too few trades to learn from
-    (the version is then registered without one and trades its full size; its run carries
-    a note saying why)."""
+    from ``fold_table`` (a callable giving the fold trade table; called only when attached)
+    and written under ``folder``; None when not attached, or when there are too few trades
+    to learn from (the version is then registered without one and trades its full size; the
+    report's notes say why)."""
     if not settings.attach:
         return None
     target = folder / CONFIDENCE_DIR
     try:
-        study = train_confidence(bars, report.oos_trades,
-                                 walk_forward_folds(bars.session, report.spec), settings,
-                                 target)
+        study = train_confidence(fold_table(), settings, target)
     except ConfidenceTrainingError as exc:
         report.notes.append(f"confidence calibrator not trained: {exc}")
         return None
     return TrainedConfidence(target, study.metrics, study.method)
+
+
+def confidence_fold_table(features: Any, report: Any, config: Any,
+                          classifier: Any, research: Any) -> pd.DataFrame:
+    """The study's fold trade table (:func:`pipelines.research.fold_trades.fold_trades`),
+    its regimes read by the classifiers the enable matrix uses; a dataset without a regime
+    classifier has none (refused: :class:`ConfidenceTrainingError`)."""
+    from pipelines.research.fold_trades import fold_trades
+    from pipelines.research.matrix_study import classifiers_for
+    from strategies.regime_model import load_governance
+    from strategies.roster import get_strategy
+
+    if classifier is None:
+        raise ConfidenceTrainingError(f"{report.strategy}: the dataset has no regime "
+                                      "classifier, so no fold trade table")
+    governance = load_governance(classifier.path)
+    return fold_trades(get_strategy(report.strategy), features.bars(), config, report,
+                       classifiers_for(features, report, governance, research))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ from pipelines.research.confidence_study import (
     train_confidence,
 )
 from pipelines.research.config import ConfidenceSettings
-from pipelines.research.splits import Fold
 from strategies.confidence import (
     CONFIDENCE_FEATURES,
     MANIFEST,
@@ -40,7 +40,7 @@ from strategies.ensemble import (
     ResolverError,
     make_resolver,
 )
-from tests.confidence_stubs import bars_and_trades, confidence, confidence_copy, trained
+from tests.confidence_stubs import bars_and_table, confidence, confidence_copy, trained
 
 FAST = ConfidenceSettings(attach=True, min_trades=20, cv=2, selection_splits=2)
 
@@ -80,19 +80,18 @@ def test_stored_calibrator_predicts_what_research_scored() -> None:
     model = confidence()
     _, study = trained()
     assert model.features == CONFIDENCE_FEATURES and model.method == study.method
-    assert 0.0 < model.hit_rate < 1.0
-    bars, trades = bars_and_trades()
-    table = EntryTable.of(bars, trades)
+    assert 0.0 < model.hit_rate < 1.0 and study.metrics["conf_folds_scored"] >= 3
+    bars, fold_table = bars_and_table()
+    table = EntryTable.of(fold_table)
     p = model.probabilities(table.matrix)
     assert ((p >= 0) & (p <= 1)).all() and p.std() > 0
-    row = table.matrix[-1]
-    assert model.read(row).probability == pytest.approx(p[-1])
-    decided = int(table.decision_idx[-1])  # the live tail read gives the same value
-    side = int(row[-1])
-    tail = model.read_last(bars.open[:decided + 1], bars.high[:decided + 1],
-                           bars.low[:decided + 1], bars.close[:decided + 1],
-                           bars.session[:decided + 1], side)
-    assert tail.problem is None and tail.probability == pytest.approx(p[-1], abs=1e-9)
+    last = int(np.argmax(table.decision_idx))
+    assert model.read(table.matrix[last]).probability == pytest.approx(p[last])
+    decided = int(table.decision_idx[last]) + 1  # the live tail read gives the same value
+    tail = model.read_last(bars.open[:decided], bars.high[:decided], bars.low[:decided],
+                           bars.close[:decided], bars.session[:decided],
+                           int(table.matrix[last, -1]))
+    assert tail.problem is None and tail.probability == pytest.approx(p[last], abs=1e-9)
 
 
 def test_same_calibrator_written_twice_has_the_same_digest(tmp_path: Path) -> None:
@@ -139,55 +138,54 @@ def test_altered_calibrator_or_missing_hit_rate_is_refused(tmp_path: Path) -> No
 
 # -- the nested walk-forward -----------------------------------------------------------------
 
-def _table(n: int = 240, seed: int = 1) -> EntryTable:
+def _table(per_fold: int = 60, folds: int = 3, seed: int = 1) -> EntryTable:
+    """Train then test rows per fold; the outcome leans on the first feature (learnable)."""
     rng = np.random.default_rng(seed)
+    n = per_fold * 2 * folds
     x = rng.normal(size=(n, len(CONFIDENCE_FEATURES)))
     won = (x[:, 0] + rng.normal(scale=0.8, size=n) > 0.4).astype(np.int64)
-    decision = np.arange(n, dtype=np.int64) * 10
-    return EntryTable(x, won, decision, decision + 5)
+    fold = np.repeat(np.arange(folds), 2 * per_fold)
+    train = np.tile(np.r_[np.ones(per_fold, bool), np.zeros(per_fold, bool)], folds)
+    return EntryTable(x, won, fold, train, np.arange(n, dtype=np.int64))
 
 
-def _folds() -> list[Fold]:
-    def f(i: int, a: int, b: int, c: int, d: int) -> Fold:
-        return Fold(i, np.arange(a, b, dtype=np.int64), np.arange(c, d, dtype=np.int64))
-    return [f(0, 0, 600, 610, 1200), f(1, 600, 1200, 1210, 1800), f(2, 1200, 1800, 1810, 2400)]
-
-
-def test_nested_scores_never_learn_from_the_windows_they_score() -> None:
+def test_nested_scores_learn_only_from_each_fold_training_window() -> None:
     table = _table()
-    base, _, methods, _ = nested_scores(table, _folds()[:2], FAST)
+    base = nested_scores(table, FAST)
+    assert base.metrics["conf_folds_scored"] == 3 and set(base.methods) == {0, 1, 2}
+    assert base.metrics["conf_brier"] < base.metrics["conf_brier_base_rate"]
     flipped = table.won.copy()
-    later = table.decision_idx >= 1210  # the test windows of fold 1 and after
-    flipped[later] = 1 - flipped[later]
-    # fold 0's score is untouched by every outcome after its test window
-    alone, _, _, _ = nested_scores(table, _folds()[:1], FAST)
-    again, _, _, _ = nested_scores(EntryTable(table.matrix, flipped, table.decision_idx,
-                                              table.exit_idx), _folds()[:1], FAST)
-    assert alone["conf_brier"] == again["conf_brier"]
-    assert base["conf_folds_scored"] == 2 and set(methods) == {0, 1}
-    assert base["conf_brier"] < base["conf_brier_base_rate"]  # a learnable edge is learnt
+    flipped[~table.train] = 1 - flipped[~table.train]  # every test outcome reversed
+    again = nested_scores(replace(table, won=flipped), FAST)
+    for fold, p in base.predictions.items():  # the same predictions: nothing learnt from them
+        np.testing.assert_array_equal(p, again.predictions[fold])
+    assert again.metrics["conf_brier"] != base.metrics["conf_brier"]
+    trained_flip = table.won.copy()
+    trained_flip[table.train] = 1 - trained_flip[table.train]
+    other = nested_scores(replace(table, won=trained_flip), FAST)
+    assert not np.array_equal(other.predictions[0], base.predictions[0])
 
 
 def test_fold_with_too_few_training_trades_is_not_scored() -> None:
-    table = _table()
-    metrics, _, _, notes = nested_scores(table, _folds(), ConfidenceSettings(min_trades=70))
-    assert metrics["conf_folds_skipped"] == 3 and "min_trades 70" in notes[0]
+    scores = nested_scores(_table(), ConfidenceSettings(min_trades=70))
+    assert scores.metrics["conf_folds_skipped"] == 3 and "min_trades 70" in scores.notes[0]
 
 
 def test_too_few_trades_to_store_a_calibrator_is_refused(tmp_path: Path) -> None:
-    bars, trades = bars_and_trades()
+    _, fold_table = bars_and_table()
     with pytest.raises(ConfidenceTrainingError, match="min_trades"):
-        train_confidence(bars, trades.head(5), _folds(), FAST, tmp_path)
+        train_confidence(fold_table.head(5), FAST, tmp_path)
+    with pytest.raises(ConfidenceTrainingError, match="lacks columns"):
+        train_confidence(fold_table.drop(columns=["rv_30"]), FAST, tmp_path)
 
 
-def test_entry_features_are_taken_at_the_decision_bar() -> None:
-    bars, trades = bars_and_trades()
-    table = EntryTable.of(bars, trades)
-    first = trades.sort_values("entry_idx").iloc[-1]
-    decided = int(first["entry_idx"]) - 1
+def test_entry_features_are_the_live_features_at_the_decision_bar() -> None:
+    bars, fold_table = bars_and_table()
+    table = EntryTable.of(fold_table)
+    i = len(table) // 2
     want = entry_feature_matrix(bars.open, bars.high, bars.low, bars.close, bars.session,
-                                [decided], [1.0 if first["side"] == "long" else -1.0])[0]
-    assert np.array_equal(table.matrix[-1], want)
+                                [int(table.decision_idx[i])], [table.matrix[i, -1]])[0]
+    np.testing.assert_array_equal(table.matrix[i], want)
 
 
 # -- the ensemble resolvers ------------------------------------------------------------------

@@ -26,7 +26,10 @@ from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.regime_assets import regime_asset
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
-from pipelines.research.confidence_study import confidence_for_version
+from pipelines.research.confidence_study import (
+    confidence_fold_table,
+    confidence_for_version,
+)
 from pipelines.research.config import ResearchSettings
 from pipelines.research.enable_matrix import MatrixStudy
 from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
@@ -154,7 +157,9 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
                                   walk_forward_report, gate_verdict,
                                   StoredRegimeModel.from_json(regime_model) if attach else None,
                                   None if "skipped" in enable_matrix
-                                  else MatrixStudy.from_json(enable_matrix))
+                                  else MatrixStudy.from_json(enable_matrix),
+                                  None if "skipped" in regime_model
+                                  else StoredRegimeModel.from_json(regime_model))
         context.log.info(f"{recorded.model_uri} "
                          f"({'reused' if recorded.reused else 'registered'})")
         yield dg.Output(recorded, metadata={
@@ -173,11 +178,14 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
 def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegistry,
                    dataset: str, features: StoredFeatures, report: WalkForwardReport,
                    verdict: GateVerdict, regimes_model: StoredRegimeModel | None = None,
-                   matrix: MatrixStudy | None = None) -> RecordedVersion:
+                   matrix: MatrixStudy | None = None,
+                   classifier: StoredRegimeModel | None = None) -> RecordedVersion:
     """Write the report artifacts and register (or reuse) the candidate's model version,
     with the study's regime classifier and drift reference inside its model files (and,
     with them, the strategy's final enable matrix). The matrix study's per-regime OOS and
-    governed metrics go on the version's run whether or not the classifier is attached."""
+    governed metrics go on the version's run whether or not the classifier is attached.
+    With ``research.confidence.attach``, the strategy's confidence calibrator is learned
+    from the fold trade table (read by ``classifier``'s per-fold regimes) and stored too."""
     from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
     from pipelines.research.research_report import regime_breakdown, write_report_artifacts
     from strategies.params import params_hash
@@ -204,7 +212,9 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     governance_metrics = {**({} if regimes_model is None else regimes_model.metrics),
                           **({} if matrix is None else matrix.metrics)}
     with tempfile.TemporaryDirectory() as tmp:
-        confidence = confidence_for_version(bars, report, research.confidence, Path(tmp))
+        confidence = confidence_for_version(
+            lambda: confidence_fold_table(features, report, config, classifier, research),
+            report, research.confidence, Path(tmp))
         if confidence is not None:
             governance_metrics.update(confidence.metrics)
         version = mlflow_registry.client().record(
