@@ -57,6 +57,36 @@ def run(
         raise typer.Exit(EXIT_FAILED)
 
 
+@research_app.command("ensemble")
+def ensemble(
+    strategy: Annotated[list[str], typer.Option(
+        "--strategy", "-s", help="strategy (repeatable, two or more; first listed: "
+                                 "priority 0)")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Walk the strategies forward on the dataset's symbol and compare the per-symbol
+    ensemble (independent, priority, confidence) with the best single strategy, out of
+    sample, DSR counting every trial."""
+    from pipelines.research.ensemble_run import run_ensemble
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    err = Console(stderr=True)
+    found = run_ensemble(settings.root, dataset, strategy, settings.research,
+                         settings.gates_path, strategy, progress=err.print)
+    if as_json:
+        print_json({"symbol": found.symbol, "strategies": list(found.strategies),
+                    "metrics": found.metrics, "notes": found.notes})
+        return
+    table = Table("metric", "value")
+    for key, value in sorted(found.metrics.items()):
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    for note in found.notes:
+        console.print(note)
+
+
 @research_app.command("affected")
 def affected(
     base: Annotated[str, typer.Option(help="git ref to diff against")] = "origin/main",

@@ -110,7 +110,7 @@ def choose_method(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64], seed: in
     return best, losses
 
 
-def _fit(table: EntryTable, rows: npt.NDArray[np.bool_], settings: Any
+def fit_calibrator(table: EntryTable, rows: npt.NDArray[np.bool_], settings: Any
          ) -> tuple[CalibratedClassifierCV, str, dict[str, float]]:
     order = np.flatnonzero(rows)[np.argsort(table.decision_idx[rows], kind="stable")]
     x, y = table.matrix[order], table.won[order]
@@ -161,7 +161,7 @@ def nested_scores(table: EntryTable, settings: Any) -> NestedScores:
             continue
         try:
             with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
-                model, method, _ = _fit(table, train, settings)
+                model, method, _ = fit_calibrator(table, train, settings)
         except ConfidenceTrainingError as exc:
             notes.append(f"fold {fold}: not scored ({exc})")
             continue
@@ -200,7 +200,7 @@ def train_confidence(fold_table: pd.DataFrame, settings: Any, folder: Path
     nested = nested_scores(table, settings)
     final_rows = ~table.train
     with threadpool_limits(limits=1):  # small fits: BLAS threads only contend
-        final, method, losses = _fit(table, final_rows, settings)
+        final, method, losses = fit_calibrator(table, final_rows, settings)
     metrics = dict(nested.metrics)
     metrics.update({f"conf_cv_log_loss.{m}": v for m, v in losses.items()})
     metrics["conf_trades_trained"] = float(final_rows.sum())
