@@ -138,12 +138,15 @@ def make_resolver(name: str) -> Resolver:
 
 @dataclass(frozen=True, slots=True)
 class EnsemblePolicy:
-    """The runner's ensemble: its rule and the strategies' priority order (first listed:
-    priority 0; a strategy not listed comes after every listed one)."""
+    """The runner's ensemble: its rule and the strategies' priority order. With an order,
+    the first listed has priority 0 and a strategy not listed comes after every listed one
+    (by its own priority); without one, each strategy's own ``StrategySpec.priority``."""
 
     resolver: Resolver
     priority: tuple[str, ...] = ()
 
-    def priority_of(self, strategy: str) -> int:
+    def priority_of(self, strategy: str, own: int) -> int:
+        if not self.priority:
+            return own
         return self.priority.index(strategy) if strategy in self.priority \
-            else len(self.priority)
+            else len(self.priority) + own

@@ -60,9 +60,12 @@ def run(
 @research_app.command("ensemble")
 def ensemble(
     strategy: Annotated[list[str], typer.Option(
-        "--strategy", "-s", help="strategy (repeatable, two or more; first listed: "
-                                 "priority 0)")],
+        "--strategy", "-s", help="strategy (repeatable, two or more)")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset")],
+    order: Annotated[list[str] | None, typer.Option(
+        "--priority", help="priority order (repeatable, first wins; default: each "
+                           "strategy's own priority), as policy.yaml "
+                           "signal_governance.ensemble.priority")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Walk the strategies forward on the dataset's symbol and compare the per-symbol
@@ -74,7 +77,7 @@ def ensemble(
     settings = load_settings()
     err = Console(stderr=True)
     found = run_ensemble(settings.root, dataset, strategy, settings.research,
-                         settings.gates_path, strategy, progress=err.print)
+                         settings.gates_path, order or [], progress=err.print)
     if as_json:
         print_json({"symbol": found.symbol, "strategies": list(found.strategies),
                     "metrics": found.metrics, "notes": found.notes})

@@ -17,13 +17,14 @@ import pandas as pd
 
 from pipelines.research.confidence_study import ConfidenceStudy, train_confidence
 from pipelines.research.config import ConfidenceSettings
+from pipelines.research.ensemble_study import Member
 from pipelines.research.fold_trades import fold_classifiers, fold_trades
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import run_walk_forward
 from strategies.bars import Bars
 from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
-from strategies.ema_cross import SPEC as EMA
 from strategies.ema_cross import EmaCrossParams
+from strategies.roster import get_strategy
 from strategies.simulator import SimConfig
 from tests.regime_stubs import labels_for, nifty_bars
 
@@ -34,12 +35,24 @@ SETTINGS = ConfidenceSettings(attach=True, min_trades=30, cv=2, selection_splits
 
 
 @functools.cache
+def bars() -> Bars:
+    return nifty_bars(date(2025, 1, 1), date(2025, 2, 28))
+
+
+@functools.cache
+def member(strategy: str = "ema_cross") -> Member:
+    """``strategy``'s walk-forward (ema_cross: three combinations; another: its defaults)
+    and fold trade table on :func:`bars`."""
+    spec = get_strategy(strategy)
+    combos = COMBOS if strategy == "ema_cross" else [spec.default_params()]
+    report = run_walk_forward(spec, bars(), CONFIG, WF, combos=combos, pbo_splits=4)
+    classifiers = fold_classifiers(bars(), labels_for(bars()), report, kind="logistic",
+                                   seed=0, stride=10)
+    return Member(spec, report, fold_trades(spec, bars(), CONFIG, report, classifiers))
+
+
 def bars_and_table() -> tuple[Bars, pd.DataFrame]:
-    bars = nifty_bars(date(2025, 1, 1), date(2025, 2, 28))
-    report = run_walk_forward(EMA, bars, CONFIG, WF, combos=COMBOS, pbo_splits=4)
-    classifiers = fold_classifiers(bars, labels_for(bars), report, kind="logistic", seed=0,
-                                   stride=10)
-    return bars, fold_trades(EMA, bars, CONFIG, report, classifiers)
+    return bars(), member().fold_table
 
 
 @functools.cache

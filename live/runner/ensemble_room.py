@@ -84,7 +84,7 @@ class EnsembleRoom(RunnerCore):
         for d, side in wants:
             reading = self.confidence_at(d, bar, side)
             candidates.append(Candidate(
-                d.strategy, side, self.ensemble.priority_of(d.strategy),
+                d.strategy, side, self.ensemble.priority_of(d.strategy, d.spec.priority),
                 None if reading is None or reading.problem is not None
                 else reading.probability))
         resolution = self.ensemble.resolver.resolve(candidates)

@@ -33,4 +33,4 @@ def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
         report = study.walk_forward(root, dataset, name, features, research)
         table = confidence_fold_table(features, report, config, stored, research)
         members.append(Member(get_strategy(name), report, table))
-    return study_ensemble(members, bars, config, order or strategies, research.confidence)
+    return study_ensemble(members, bars, config, order, research.confidence)

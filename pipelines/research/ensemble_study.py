@@ -125,7 +125,9 @@ def resolved_trades(members: Sequence[Member], bars: Bars, config: SimConfig,
                     if calibrators[i] is not None and not np.isnan(row).any():
                         p = float(calibrators[i].predict_proba(row.reshape(1, -1))[0, 1])
                     candidates.append(Candidate(members[i].spec.name, int(sides[i, t]),
-                                                policy.priority_of(members[i].spec.name), p))
+                                                policy.priority_of(members[i].spec.name,
+                                                                   members[i].spec.priority),
+                                                p))
                 for loser in policy.resolver.resolve(candidates).losers:
                     keep[wanting[loser]][t] = False
         for m, sig, k in zip(members, signals, keep, strict=True):

@@ -93,8 +93,9 @@ EXIT_2_BEFORE = {
     "FoldTradesError", "EnableMatrixError",
     # added since: a confidence calibrator that cannot be trusted (other features, altered,
     # no training hit rate) or trained (too few trades); confidence sizing bounds out of
-    # order; an ensemble resolver that does not exist
+    # order; an ensemble resolver that does not exist; studies that cannot form an ensemble
     "ConfidenceError", "ConfidenceTrainingError", "SizingError", "ResolverError",
+    "EnsembleStudyError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
