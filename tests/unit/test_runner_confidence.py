@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 
 from live.events import GovernanceDecided, OrderIntended, SignalRaised, SignalSide
+from live.governance.policy import PolicyConfigError, PolicyLookupError, load_policy
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed, build
 from live.runner.feed import WarmBar
 from live.runner.runner import Runner
 from strategies.confidence import ConfidenceSizing, entry_feature_matrix
 from strategies.ensemble import EnsemblePolicy, make_resolver
+from strategies.roster import STRATEGIES
 from strategies.version_config import VersionConfig
 from tests.confidence_stubs import confidence
 from tests.regime_stubs import nifty_bars
@@ -139,3 +141,49 @@ def test_without_an_ensemble_each_strategy_trades_alone(tmp_path: Path) -> None:
     decided = _entries(stores)
     assert decided and all(d.allowed and d.confidence is None for d in decided)
     assert {m.qty for m in stores.messages(OrderIntended)} == {LOTS * 75}  # type: ignore[attr-defined]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _policy(tmp_path: Path, ensemble: str, confidence: str = "") -> Path:
+    text = (REPO / "policy.yaml").read_text()
+    text = text.replace("  ensemble:\n    resolver: independent\n    priority: []\n", ensemble)
+    if confidence:
+        text = text.replace("  confidence:\n    zero_at: 0.5\n    full_at: 1.0\n", confidence)
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_policy_selects_the_resolver_and_sizing(tmp_path: Path) -> None:
+    shipped = load_policy(REPO / "policy.yaml", known_strategies=set(STRATEGIES))
+    assert shipped.ensemble() is None  # independent: each strategy trades alone
+    assert shipped.confidence_sizing() == ConfidenceSizing(0.5, 1.0)
+    path = _policy(tmp_path, "  ensemble:\n    resolver: priority\n"
+                             "    priority: [atr_divergence, ema_cross]\n",
+                   "  confidence: {zero_at: 0.25, full_at: 1.5}\n")
+    policy = load_policy(path, known_strategies=set(STRATEGIES))
+    ensemble = policy.ensemble()
+    assert ensemble is not None and ensemble.resolver.name == "priority"
+    assert ensemble.priority_of("ema_cross", 9) == 1
+    assert ensemble.priority_of("range_breakout", 1) == 3
+    assert policy.confidence_sizing() == ConfidenceSizing(0.25, 1.5)
+
+
+@pytest.mark.parametrize(("ensemble", "confidence", "error"), [
+    ("  ensemble: {resolver: vote}\n", "", "resolver"),
+    ("  ensemble: {resolver: priority, priority: [ema_cross, ema_cross]}\n", "", "twice"),
+    ("  ensemble: {resolver: independent}\n", "  confidence: {zero_at: 1.0, full_at: 0.5}\n",
+     "zero_at=1.0 must be below full_at=0.5"),
+])
+def test_policy_refuses_a_bad_ensemble_or_sizing(tmp_path: Path, ensemble: str,
+                                                 confidence: str, error: str) -> None:
+    with pytest.raises(PolicyConfigError, match=error):
+        load_policy(_policy(tmp_path, ensemble, confidence))
+
+
+def test_policy_refuses_an_unknown_strategy_in_the_priority(tmp_path: Path) -> None:
+    path = _policy(tmp_path, "  ensemble: {resolver: priority, priority: [nope]}\n")
+    with pytest.raises(PolicyLookupError, match="unknown strategies \\['nope'\\]"):
+        load_policy(path, known_strategies=set(STRATEGIES)).ensemble()
