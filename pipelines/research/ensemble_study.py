@@ -122,8 +122,9 @@ def resolved_trades(members: Sequence[Member], bars: Bars, config: SimConfig,
                 for i in wanting:
                     p = None
                     row = np.r_[features[lo + t], float(sides[i, t])]
-                    if calibrators[i] is not None and not np.isnan(row).any():
-                        p = float(calibrators[i].predict_proba(row.reshape(1, -1))[0, 1])
+                    calibrator = calibrators[i]
+                    if calibrator is not None and not np.isnan(row).any():
+                        p = float(calibrator.predict_proba(row.reshape(1, -1))[0, 1])
                     candidates.append(Candidate(members[i].spec.name, int(sides[i, t]),
                                                 policy.priority_of(members[i].spec.name,
                                                                    members[i].spec.priority),
