@@ -163,6 +163,7 @@ class _SignalGovernance(_Strict):
     window_sessions: int = Field(default=1, ge=1, le=20)
     max_drift_psi: float = Field(default=0.25, gt=0.0, allow_inf_nan=False)
     max_drift_ks: float = Field(default=0.14, gt=0.0, le=1.0)
+    require_enable_matrix: bool = False  # a classifier without an enable matrix holds
     stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
         default_factory=dict)  # stricter values for a stage
     ensemble: _Ensemble = Field(default_factory=_Ensemble)
@@ -266,7 +267,8 @@ class Policy:
         psi = over.max_drift_psi if over is not None and over.max_drift_psi else None
         ks = over.max_drift_ks if over is not None and over.max_drift_ks else None
         return DriftLimits(max_psi=psi or rules.max_drift_psi, max_ks=ks or rules.max_drift_ks,
-                           window_sessions=rules.window_sessions)
+                           window_sessions=rules.window_sessions,
+                           require_enable_matrix=rules.require_enable_matrix)
 
     def ensemble(self) -> EnsemblePolicy | None:
         """The per-symbol ensemble (None: ``independent``, each strategy trades alone)."""

@@ -9,7 +9,8 @@ test). It is journaled with every ``GovernanceDecided``. A bar whose features ar
 the feature named, exits flow. A version carrying an enable matrix
 (:mod:`strategies.enable_matrix`) has its new entries denied in every regime the matrix
 disables, the regime and its probability in the reason and the journaled decision; exits
-flow.
+flow. With policy.yaml ``signal_governance.require_enable_matrix``, a version whose
+classifier comes without an enable matrix has its entries held too (fail closed).
 
 At that moment the completed session's regime (the classifier at its last closed bar)
 and its worst drift statistics are journaled as an INFO alert ``session_regime``.
@@ -83,6 +84,10 @@ class SignalRoom(RunnerCore):
         except UnseenRegimeError as exc:
             return f"regime: {exc}"
         matrix = d.governance.matrix
+        if matrix is None and self.drift_limits is not None and \
+                self.drift_limits.require_enable_matrix:
+            return (f"regime: {d.strategy} v{d.version} carries a regime classifier but no "
+                    "enable matrix (policy signal_governance.require_enable_matrix)")
         if matrix is not None and not matrix.enabled(reading.regime):
             return (f"regime: {d.strategy} v{d.version} is disabled in {reading.regime} "
                     f"(p {reading.probability:.3f}) by its enable matrix (enabled in "

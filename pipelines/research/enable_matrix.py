@@ -92,7 +92,7 @@ def session_returns(trades: pd.DataFrame, bars: Bars, folds: Sequence[Fold],
         exits = bars.session[trades["exit_idx"].to_numpy(dtype=np.int64)]
         pnl = pnl.add(trades["net_pnl_inr"].groupby(exits).sum(), fill_value=0.0)
     equity = capital + pnl.cumsum()
-    return (equity / equity.shift(1).fillna(capital) - 1.0).to_numpy()
+    return np.asarray(equity / equity.shift(1).fillna(capital) - 1.0, dtype=np.float64)
 
 
 def _stream_metrics(trades: pd.DataFrame, bars: Bars, folds: Sequence[Fold],

@@ -8,9 +8,11 @@ from datetime import date
 from pathlib import Path
 
 from live.events import GovernanceDecided, SignalRaised
+from live.governance.policy import load_policy
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.runner import Runner
+from strategies.drift import DriftLimits
 from strategies.enable_matrix import EnableMatrix, RegimeCell
 from strategies.regime_model import RegimeReading
 from strategies.version_config import VersionConfig
@@ -18,6 +20,7 @@ from tests.regime_stubs import governance
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 from tests.unit.test_runner_signal_governance import warm
 
+REPO = Path(__file__).resolve().parents[2]
 BARS = 70  # of 2025-03-03 after 2025-02-28 warmed: entries at 09:41 (short), 09:44 (long)
 
 
@@ -28,14 +31,15 @@ def _matrix(*enabled: str) -> EnableMatrix:
     return EnableMatrix("ema_cross", cells, {"min_trades": 10.0})
 
 
-def _runner(stores: Stores, matrix: EnableMatrix) -> Runner:
+def _runner(stores: Stores, matrix: EnableMatrix | None,
+            limits: DriftLimits | None = None) -> Runner:
     exchange = stores.exchange()
     deployed = replace(build(VersionConfig.from_json(stores.config), 1, stores.mode, 1.0,
                              "0" * 64), governance=replace(governance(), matrix=matrix))
     return Runner(journal=stores.journal(), broker=exchange, deployed=[deployed],
                   mode=stores.mode, clock=record_clock, risk=PassThroughRisk(),
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
-                                                   b.close))
+                                                   b.close), drift_limits=limits)
 
 
 def _decided(stores: Stores) -> list[tuple[SignalRaised, GovernanceDecided]]:
@@ -80,3 +84,17 @@ def test_enabled_regime_trades_and_exits_flow_when_the_regime_turns_disabled(
     assert exit_[1].allowed and exit_[1].regime == "trend"  # the exit flows
     assert again[0].reason == "entry" and not again[1].allowed
     assert "disabled in trend (p 0.930)" in again[1].reason
+
+
+def test_a_governed_version_without_a_matrix_holds_when_the_policy_requires_one(
+        tmp_path: Path) -> None:
+    limits = load_policy(REPO / "policy.yaml").drift_limits("live")
+    assert limits.require_enable_matrix  # the shipped policy requires it
+    stores = stores_in(tmp_path)
+    runner = _runner(stores, None, replace(limits, max_psi=99.0, max_ks=1.0))
+    runner.recover()
+    runner.run(_items())
+    decided = _decided(stores)
+    assert decided and all(not g.allowed for _, g in decided)
+    assert "carries a regime classifier but no enable matrix" in decided[0][1].reason
+    assert decided[0][1].regime == "chop"
