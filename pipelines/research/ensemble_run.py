@@ -12,6 +12,7 @@ from pipelines.research import study
 from pipelines.research.confidence_study import confidence_fold_table
 from pipelines.research.config import ResearchSettings
 from pipelines.research.ensemble_study import EnsembleStudy, Member, study_ensemble
+from pipelines.research.gates import load_gates
 from pipelines.research.regime_study import not_applicable, regime_model
 from strategies.roster import get_strategy
 
@@ -33,4 +34,5 @@ def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
         report = study.walk_forward(root, dataset, name, features, research)
         table = confidence_fold_table(features, report, config, stored, research)
         members.append(Member(get_strategy(name), report, table))
-    return study_ensemble(members, bars, config, order, research.confidence)
+    return study_ensemble(members, bars, config, order, research.confidence,
+                          load_gates(gates_file))

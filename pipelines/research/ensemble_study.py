@@ -16,7 +16,10 @@ resolved) is the sum of the strategies as they trade alone.
 Each variant's stream is every strategy's trades, on the strategies' combined capital;
 its OOS Sharpe sits next to the best single strategy's (from its own walk-forward) in
 :attr:`EnsembleStudy.metrics`, and its Deflated Sharpe Ratio counts every trial: each
-strategy's parameter trials plus every ensemble variant. Research resolves on the entry
+strategy's parameter trials plus every ensemble variant. Each variant is checked against
+the same gates as a version (``gates.yaml`` defaults); PBO and stability are not computed
+for an ensemble (it has no parameter grid of its own), so those checks fail and the study
+says so - the ensemble cannot pass the gates yet. Research resolves on the entry
 signals; the runner resolves on the decided entries (a strategy already in a position
 wants no entry): a signal-level approximation of the live rule, said in the notes.
 """
@@ -38,6 +41,7 @@ from pipelines.research.confidence_study import (
 )
 from pipelines.research.enable_matrix import session_returns
 from pipelines.research.fold_trades import report_folds
+from pipelines.research.gates import Gates
 from pipelines.research.overfitting import deflated_sharpe_from_trials, sharpe_moments
 from pipelines.research.walk_forward import WalkForwardReport, _stitched_equity, _summary
 from strategies.bars import Bars
@@ -49,6 +53,8 @@ from strategies.simulator import SimConfig, simulate
 from strategies.spec import StrategySpec
 
 VARIANTS = ("independent", "priority", "confidence")
+#: The name the gates are evaluated under (``gates.yaml`` defaults; no override applies).
+ENSEMBLE = "ensemble"
 
 
 class EnsembleStudyError(BadInputError, ValueError):
@@ -139,8 +145,11 @@ def resolved_trades(members: Sequence[Member], bars: Bars, config: SimConfig,
 
 
 def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
-                   policy_order: Sequence[str], settings: Any) -> EnsembleStudy:
-    """Each variant's OOS metrics and DSR next to the best single strategy's."""
+                   policy_order: Sequence[str], settings: Any,
+                   gates: Gates | None = None) -> EnsembleStudy:
+    """Each variant's OOS metrics and DSR next to the best single strategy's; with
+    ``gates``, each variant checked against the same thresholds as a strategy version
+    (``gates.yaml`` defaults: the ensemble has no overrides)."""
     if len(members) < 2:
         raise EnsembleStudyError(f"an ensemble needs two strategies or more, got "
                                  f"{[m.spec.name for m in members]}")
@@ -154,9 +163,11 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
     study = EnsembleStudy(bars.symbol, tuple(m.spec.name for m in members))
     capital = config.initial_capital_inr * len(members)
     streams: dict[str, np.ndarray] = {}
+    summaries: dict[str, dict[str, float]] = {}
     for variant in VARIANTS:
         trades = resolved_trades(members, bars, config, variant, policy_order, settings)
         summary = _summary(_stitched_equity(trades, bars, folds, capital), trades, capital)
+        summaries[variant] = summary
         study.metrics.update({f"ensemble.{variant}.{k}": v for k, v in summary.items()
                               if k in ("oos_sharpe", "oos_trades", "oos_max_drawdown",
                                        "oos_total_return", "oos_hit_ratio")})
@@ -174,7 +185,15 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
         if len(stream) > 2 and np.std(stream) > 0 and len(trial_sr) >= 2:
             dsr = deflated_sharpe_from_trials(stream, trial_sr)
             study.metrics[f"ensemble.{variant}.dsr_probability"] = dsr.dsr
+            summaries[variant]["dsr_probability"] = dsr.dsr
     study.metrics["ensemble.dsr.n_trials"] = float(len(trial_sr))
+    if gates is not None:
+        for variant, summary in summaries.items():
+            verdict = gates.evaluate(ENSEMBLE, summary)  # no pbo/stability: those fail
+            study.metrics[f"ensemble.{variant}.gates_passed"] = float(verdict.passed)
+            failed = [c.name for c in verdict.checks if not c.passed]
+            study.notes.append(f"{variant}: gates {'passed' if verdict.passed else 'failed'}"
+                               + (f" ({', '.join(failed)})" if failed else ""))
     study.notes.append(f"best single strategy: {best}; research resolves on entry signals, "
                        "the runner on decided entries (a strategy in a position wants none)")
     return study

@@ -4,6 +4,8 @@ trial counted in DSR."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,8 +16,11 @@ from pipelines.research.ensemble_study import (
     resolved_trades,
     study_ensemble,
 )
+from pipelines.research.gates import load_gates
 from strategies.signals import Signals
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _members() -> list:
@@ -50,7 +55,8 @@ def test_resolved_variants_only_remove_contested_entries() -> None:
 
 
 def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
-    found = study_ensemble(_members(), bars(), CONFIG, (), SETTINGS)
+    found = study_ensemble(_members(), bars(), CONFIG, (), SETTINGS,
+                           load_gates(REPO / "gates.yaml"))
     for variant in VARIANTS:
         assert np.isfinite(found.metrics[f"ensemble.{variant}.oos_sharpe"])
     singles = [found.metrics["single.ema_cross.oos_sharpe"],
@@ -58,5 +64,8 @@ def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
     assert found.metrics["single.best.oos_sharpe"] == max(singles)
     trials = sum(len(m.report.trials.columns) for m in _members())
     assert trials < found.metrics["ensemble.dsr.n_trials"] <= trials + len(VARIANTS)
+    for variant in VARIANTS:  # no PBO or stability of its own: it cannot pass yet
+        assert found.metrics[f"ensemble.{variant}.gates_passed"] == 0.0
+    assert any("max_pbo" in note and "min_stability" in note for note in found.notes)
     with pytest.raises(EnsembleStudyError, match="two strategies"):
         study_ensemble(_members()[:1], bars(), CONFIG, (), SETTINGS)
