@@ -8,6 +8,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from pipelines.research.confidence_study import (
     ConfidenceTrainingError,
     EntryTable,
+    confidence_for_version,
     make_calibrator,
     nested_scores,
     train_confidence,
@@ -213,3 +215,28 @@ def test_unknown_resolver_is_refused() -> None:
     assert make_resolver("priority").name == "priority"
     with pytest.raises(ResolverError, match="'vote'"):
         make_resolver("vote")
+
+
+class _Report:
+    strategy = "ema_cross"
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+
+def test_version_gets_a_calibrator_only_when_attached_and_trainable(tmp_path: Path) -> None:
+    _, fold_table = bars_and_table()
+    called: list[int] = []
+
+    def table() -> Any:
+        called.append(1)
+        return fold_table
+
+    report = _Report()
+    assert confidence_for_version(table, report, ConfidenceSettings(), tmp_path) is None
+    assert not called  # not attached: the fold trade table is never built
+    got = confidence_for_version(table, report, FAST, tmp_path)
+    assert got is not None and got.metrics["conf_folds_scored"] >= 3
+    assert load_confidence(got.path).method == got.method
+    few = confidence_for_version(lambda: fold_table.head(5), report, FAST, tmp_path / "few")
+    assert few is None and "confidence calibrator not trained" in report.notes[-1]
