@@ -17,7 +17,11 @@ logistic regression wrapped in ``CalibratedClassifierCV``. A fold with fewer tha
 
 Scores over all scored test trades: Brier score, log-loss, the Brier score of the training
 base rate (the no-skill forecast it must beat), and a reliability table (mean predicted
-probability against the observed hit rate per probability bin). The stored calibrator is
+probability against the observed hit rate per probability bin). The default sizing
+(:class:`ConfidenceSizing`, bounds from the fold's training hit rate) is applied to each
+scored trade as an unrounded scale: ``conf_sized_net_pnl_inr`` against ``conf_net_pnl_inr``
+and ``conf_mean_size`` (an approximation - a trade sized to nothing would leave the
+strategy flat and free to enter later, which the scale does not replay). The stored calibrator is
 refit on every test-window trade (the stitched out-of-sample trades, each trade once) with
 the method chosen the same way. The fits run single-threaded (many small fits: BLAS
 threads only contend) and are deterministic (``seed``).
@@ -41,7 +45,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from strategies.confidence import CONFIDENCE_DIR, METHODS, write_confidence
+from strategies.confidence import (
+    CONFIDENCE_DIR,
+    METHODS,
+    ConfidenceSizing,
+    write_confidence,
+)
 from strategies.errors import BadInputError
 from strategies.regime_features import FEATURE_NAMES
 
@@ -69,6 +78,7 @@ class EntryTable:
     fold: npt.NDArray[np.int64]
     train: npt.NDArray[np.bool_]  # False: a test-window trade
     decision_idx: npt.NDArray[np.int64]
+    pnl: npt.NDArray[np.float64] | None = None  # net P&L (INR) per trade
 
     @classmethod
     def of(cls, table: pd.DataFrame) -> EntryTable:
@@ -86,7 +96,8 @@ class EntryTable:
                    (ordered["net_pnl_inr"].to_numpy(float) > 0).astype(np.int64)[keep],
                    ordered["fold"].to_numpy(np.int64)[keep],
                    (ordered["window"].to_numpy() == "train")[keep],
-                   ordered["decision_idx"].to_numpy(np.int64)[keep])
+                   ordered["decision_idx"].to_numpy(np.int64)[keep],
+                   ordered["net_pnl_inr"].to_numpy(float)[keep])
 
     def __len__(self) -> int:
         return len(self.won)
@@ -150,7 +161,8 @@ class NestedScores:
 
 def nested_scores(table: EntryTable, settings: Any) -> NestedScores:
     """Per fold: learn from its training-window trades, score its test-window trades."""
-    probs, truth, base = [], [], []
+    probs, truth, base, scale, pnl = [], [], [], [], []
+    sizing = ConfidenceSizing()
     predictions: dict[int, npt.NDArray[np.float64]] = {}
     methods: dict[int, str] = {}
     notes: list[str] = []
@@ -170,6 +182,10 @@ def nested_scores(table: EntryTable, settings: Any) -> NestedScores:
         probs.append(predictions[fold])
         truth.append(table.won[test])
         base.append(np.full(int(test.sum()), table.won[train].mean()))
+        p0, p1 = sizing.bounds(float(table.won[train].mean()))
+        scale.append(np.clip((predictions[fold] - p0) / (p1 - p0), 0.0, 1.0))
+        if table.pnl is not None:
+            pnl.append(table.pnl[test])
     metrics: dict[str, float] = {"conf_folds_scored": float(len(methods)),
                                  "conf_folds_skipped": float(len(notes))}
     if not probs:
@@ -189,6 +205,11 @@ def nested_scores(table: EntryTable, settings: Any) -> NestedScores:
                    for a, o in zip(predicted, observed, strict=True)]
     if len(reliability):
         metrics["conf_reliability_gap"] = float(np.mean(np.abs(predicted - observed)))
+    if pnl:  # the default sizing's effect, trade by trade (each trade kept, only scaled)
+        money, weight = np.concatenate(pnl), np.concatenate(scale)
+        metrics.update({"conf_net_pnl_inr": float(money.sum()),
+                        "conf_sized_net_pnl_inr": float((money * weight).sum()),
+                        "conf_mean_size": float(weight.mean())})
     return NestedScores(metrics, reliability, predictions, methods, notes)
 
 

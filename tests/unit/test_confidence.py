@@ -83,6 +83,9 @@ def test_stored_calibrator_predicts_what_research_scored() -> None:
     _, study = trained()
     assert model.features == CONFIDENCE_FEATURES and model.method == study.method
     assert 0.0 < model.hit_rate < 1.0 and study.metrics["conf_folds_scored"] >= 3
+    assert 0.0 < study.metrics["conf_mean_size"] <= 1.0  # sizing only ever scales down
+    assert abs(study.metrics["conf_sized_net_pnl_inr"]) <= \
+        bars_and_table()[1].query("window == 'test'")["net_pnl_inr"].abs().sum()
     bars, fold_table = bars_and_table()
     table = EntryTable.of(fold_table)
     p = model.probabilities(table.matrix)
