@@ -11,7 +11,12 @@ from pathlib import Path
 from pipelines.research import study
 from pipelines.research.confidence_study import confidence_fold_table
 from pipelines.research.config import ResearchSettings
-from pipelines.research.ensemble_study import EnsembleStudy, Member, study_ensemble
+from pipelines.research.ensemble_study import (
+    EnsembleStudy,
+    EnsembleStudyError,
+    Member,
+    study_ensemble,
+)
 from pipelines.research.gates import load_gates
 from pipelines.research.regime_study import not_applicable, regime_model
 from strategies.roster import get_strategy
@@ -20,7 +25,14 @@ from strategies.roster import get_strategy
 def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
                  research: ResearchSettings, gates_file: Path, order: Sequence[str],
                  progress: Callable[[str], None] | None = None) -> EnsembleStudy:
-    """Walk each strategy forward on ``dataset`` and study their ensemble."""
+    """Walk each strategy forward on ``dataset`` and study their ensemble (refused before
+    any work: fewer than two distinct strategies, an unknown one)."""
+    names = list(dict.fromkeys(strategies))
+    if len(names) < 2:
+        raise EnsembleStudyError(f"--strategy: an ensemble needs two strategies or more, "
+                                 f"got {names}")
+    for name in [*names, *order]:
+        get_strategy(name)  # UnknownStrategyError names it
     features = study.build_features(root, dataset, research)
     skipped = not_applicable(root, dataset, features, research)
     stored = None if skipped is not None else regime_model(root, dataset, features,
@@ -28,7 +40,7 @@ def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
     bars = features.bars()
     config = study.sim_config(root, dataset, bars, research)
     members = []
-    for name in strategies:
+    for name in names:
         if progress is not None:
             progress(f"{name}: walk-forward on {dataset}")
         report = study.walk_forward(root, dataset, name, features, research)

@@ -18,6 +18,7 @@ from pipelines.research.ensemble_study import (
 )
 from pipelines.research.gates import load_gates
 from strategies.signals import Signals
+from stratops.cli import main
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,3 +70,14 @@ def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
     assert any("max_pbo" in note and "min_stability" in note for note in found.notes)
     with pytest.raises(EnsembleStudyError, match="two strategies"):
         study_ensemble(_members()[:1], bars(), CONFIG, (), SETTINGS)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["-s", "ema_cross", "-s", "ema_cross"], "two strategies"),
+    (["-s", "ema_cross", "-s", "no_such"], "no_such"),
+])
+def test_research_ensemble_cli_refuses_bad_input_before_any_work(
+        capsys: pytest.CaptureFixture[str], args: list[str], named: str) -> None:
+    assert main(["research", "ensemble", "-d", "nse_futures_cont_1m", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and named in err and "Traceback" not in err
