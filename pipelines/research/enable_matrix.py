@@ -48,6 +48,8 @@ from strategies.simulator import SimConfig
 from strategies.spec import StrategySpec
 
 GOVERNED = "governed"
+#: The ``enable_matrix`` asset's warning check of the governed stream against the gates.
+GOVERNED_CHECK = "governed_oos_meets_gate"
 
 
 def regime_cell(returns: np.ndarray, rule: MatrixRule) -> RegimeCell:

@@ -13,7 +13,7 @@ import dagster as dg
 from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.resources import ResearchConfig
 from pipelines.research.config import ResearchSettings
-from pipelines.research.enable_matrix import GOVERNED, MatrixStudy
+from pipelines.research.enable_matrix import GOVERNED, GOVERNED_CHECK, MatrixStudy
 from pipelines.research.features import StoredFeatures
 from pipelines.research.gates import load_gates
 from pipelines.research.matrix_study import enable_matrix as study_enable_matrix
@@ -22,7 +22,6 @@ from pipelines.research.walk_forward import WalkForwardReport
 
 GROUP = "research"
 NESTED_CHECK = "enable_matrix_is_nested"
-GOVERNED_CHECK = "governed_oos_meets_gate"
 #: governed metric -> gates.yaml threshold it is held to (min: value >= threshold)
 GOVERNED_GATES = {"oos_sharpe": "min_oos_sharpe", "dsr_probability": "min_dsr_probability",
                   "oos_trades": "min_trades"}
