@@ -285,7 +285,9 @@ class SignalRaised(Event):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GovernanceDecided(Event):
     """``regime`` and ``regime_probability``: the version's classifier at the decided bar
-    (None: the version carries no classifier; ``"unknown"`` with None: not classifiable)."""
+    (None: the version carries no classifier; ``"unknown"`` with None: not classifiable).
+    ``confidence``: an entry's calibrated probability of being profitable (None: an exit,
+    a version without a calibrator, or one that could not be read - the reason says)."""
 
     KIND: ClassVar[str] = "GovernanceDecided"
     strategy: str
@@ -294,6 +296,7 @@ class GovernanceDecided(Event):
     reason: str
     regime: str | None = None
     regime_probability: float | None = None
+    confidence: float | None = None  # an entry's calibrated P(profitable); None: none
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -242,11 +242,14 @@ class RegimeDriftReference:
 @dataclass(frozen=True, slots=True)
 class DriftLimits:
     """What a drift monitor holds on: PSI or KS above these over the last
-    ``window_sessions`` completed sessions (policy.yaml ``signal_governance``)."""
+    ``window_sessions`` completed sessions (policy.yaml ``signal_governance``); and whether
+    a version carrying a regime classifier but no enable matrix has its entries held
+    (``require_enable_matrix``)."""
 
     max_psi: float
     max_ks: float
     window_sessions: int = 1
+    require_enable_matrix: bool = False
 
     def __post_init__(self) -> None:
         if not (self.max_psi > 0 and 0 < self.max_ks <= 1 and self.window_sessions >= 1):

@@ -9,7 +9,11 @@ Layout of the folder (:data:`GOVERNANCE_DIR` inside the registered model):
 - ``regime_model.skops``: the scikit-learn estimator in skops' format, loaded with an
   explicit allow-list of types (:data:`TRUSTED_TYPES`): anything else is refused, never run;
 - ``drift_reference.json``: the binned training distribution of the drift features per
-  classified regime (:class:`strategies.drift.RegimeDriftReference`).
+  classified regime (:class:`strategies.drift.RegimeDriftReference`);
+- ``enable_matrix.json`` (a registered version's copy only, added by
+  :func:`add_enable_matrix`): the strategy's regime enable matrix
+  (:mod:`strategies.enable_matrix`). Once the manifest lists it, a missing or altered file
+  refuses the whole folder.
 
 :func:`load_governance` refuses, naming the file and value: a classifier trained on other
 features than the installed definitions (or than the manifest declares), a missing or
@@ -30,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from strategies.drift import DriftReferenceError, RegimeDriftReading, RegimeDriftReference
+from strategies.enable_matrix import MATRIX_FILE, EnableMatrix, matrix_from_text
 from strategies.errors import BadInputError
 from strategies.files import atomic_write
 from strategies.regime_features import (
@@ -141,6 +146,7 @@ class SignalGovernance:
     reference: RegimeDriftReference
     digest: str  # the manifest's SHA-256
     meta: dict[str, Any]
+    matrix: EnableMatrix | None = None  # the strategy's regime enable matrix, if it has one
 
     def drift(self, open_: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike,
               close: npt.ArrayLike, session: npt.ArrayLike,
@@ -169,6 +175,21 @@ def write_governance(folder: Path, estimator: Any, reference: RegimeDriftReferen
                                               REFERENCE_FILE: sha256_file(folder /
                                                                           REFERENCE_FILE)},
                 "meta": meta}
+    body = json.dumps(manifest, sort_keys=True, indent=1)
+    atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(body))
+    return sha256_file(folder / MANIFEST)
+
+
+def add_enable_matrix(folder: Path, matrix: EnableMatrix) -> str:
+    """Write ``matrix`` into a version's governance ``folder`` and list it, with its SHA-256,
+    in the manifest; returns the manifest's new SHA-256. Its regimes must be the
+    classifier's classes."""
+    manifest = _manifest(folder)
+    classes = tuple(str(c) for c in manifest.get("classes") or ())
+    text = matrix.dumps()
+    matrix_from_text(text, str(folder / MATRIX_FILE), strategy=None, classes=classes)
+    atomic_write(folder / MATRIX_FILE, lambda tmp: Path(tmp).write_text(text))
+    manifest["files"][MATRIX_FILE] = sha256_file(folder / MATRIX_FILE)
     body = json.dumps(manifest, sort_keys=True, indent=1)
     atomic_write(folder / MANIFEST, lambda tmp: Path(tmp).write_text(body))
     return sha256_file(folder / MANIFEST)
@@ -236,9 +257,11 @@ def _load_estimator(path: Path, features: Sequence[str], classes: Sequence[str])
     return estimator
 
 
-def load_governance(folder: Path) -> SignalGovernance:
-    """The version's classifier and drift reference from ``folder``, every file checked
-    against the manifest's digest and the features against the installed definitions."""
+def load_governance(folder: Path, strategy: str | None = None) -> SignalGovernance:
+    """The version's classifier, drift reference and (when the manifest lists one) enable
+    matrix from ``folder``, every file checked against the manifest's digest, the features
+    against the installed definitions and the matrix against the classifier's classes (and
+    ``strategy``, when given)."""
     manifest = _manifest(folder)
     features = _check_features(folder, manifest)
     classes = tuple(str(c) for c in manifest.get("classes") or ())
@@ -261,6 +284,11 @@ def load_governance(folder: Path) -> SignalGovernance:
                                   f"{sorted(reference.by_regime)} (classifier: "
                                   f"{list(classes)})")
     estimator = _load_estimator(model_path, features, classes)
+    matrix = None
+    if MATRIX_FILE in manifest["files"]:
+        matrix_path = _checked_file(folder, manifest, MATRIX_FILE, "enable matrix")
+        matrix = matrix_from_text(matrix_path.read_text(), str(matrix_path),
+                                  strategy=strategy, classes=classes)
     meta = manifest.get("meta") if isinstance(manifest.get("meta"), dict) else {}
     return SignalGovernance(RegimeModel(estimator, features, classes), reference,
-                            sha256_file(folder / MANIFEST), dict(meta or {}))
+                            sha256_file(folder / MANIFEST), dict(meta or {}), matrix)

@@ -97,6 +97,37 @@ def portfolio(
     out = Console(stderr=True) if as_json else console
     _portfolios(sorted({d for d, _ in pairs}, key=list(research.datasets).index), out,
                 json_out=as_json)
+@research_app.command("ensemble")
+def ensemble(
+    strategy: Annotated[list[str], typer.Option(
+        "--strategy", "-s", help="strategy (repeatable, two or more)")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset")],
+    order: Annotated[list[str] | None, typer.Option(
+        "--priority", help="priority order (repeatable, first wins; default: each "
+                           "strategy's own priority), as policy.yaml "
+                           "signal_governance.ensemble.priority")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Walk the strategies forward on the dataset's symbol and compare the per-symbol
+    ensemble (independent, priority, confidence) with the best single strategy, out of
+    sample, DSR counting every trial."""
+    from pipelines.research.ensemble_run import run_ensemble
+    from stratops.settings import load_settings
+
+    settings = load_settings()
+    err = Console(stderr=True)
+    found = run_ensemble(settings.root, dataset, strategy, settings.research,
+                         settings.gates_path, order or [], progress=err.print)
+    if as_json:
+        print_json({"symbol": found.symbol, "strategies": list(found.strategies),
+                    "metrics": found.metrics, "notes": found.notes})
+        return
+    table = Table("metric", "value")
+    for key, value in sorted(found.metrics.items()):
+        table.add_row(key, f"{value:.4g}")
+    console.print(table)
+    for note in found.notes:
+        console.print(note)
 
 
 @research_app.command("affected")

@@ -319,7 +319,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                       drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
                       risk_answers=None if snapshots is None else risk_answers,
                       health_limits=policy.health_limits(),  # signal_governance.health
-                      propose_rollback=proposer)
+                      propose_rollback=proposer,
+                      ensemble=policy.ensemble(),  # signal_governance.ensemble
+                      sizing=policy.confidence_sizing())  # signal_governance.confidence
 
     runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
         journal, every_events=settings.live.snapshots.every_events,

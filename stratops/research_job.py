@@ -17,6 +17,10 @@ from stratops.errors import (  # defined there: no import cycle
     ResearchSelectionError,
 )
 
+#: Warning checks: reported (the gate verdict; the governed stream of the enable matrix,
+#: ``pipelines.research.enable_matrix.GOVERNED_CHECK``), never a failed run.
+ADVISORY_CHECKS = frozenset({"gate_passed", "governed_oos_meets_gate"})
+
 
 @dataclass(slots=True)
 class StudyOutcome:
@@ -137,7 +141,7 @@ def _outcome(dataset: str, strategy: str, result: Any) -> StudyOutcome:
     """A partition run's outcome: its failed checks, its version or its failure."""
     outcome = StudyOutcome(dataset, strategy, result.run_id, result.success)
     outcome.failed_checks = [e.check_name for e in result.get_asset_check_evaluations()
-                             if not e.passed and e.check_name != "gate_passed"]
+                             if not e.passed and e.check_name not in ADVISORY_CHECKS]
     if result.success:
         outcome.version = result.output_for_node("strategy_version")
     else:

@@ -19,7 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from strategies.confidence import ConfidenceSizing
 from strategies.drift import DriftLimits
+from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.errors import BadInputError, StratopsError
 from strategies.health import HealthLimits
 from strategies.venues import UnknownVenueError, Venue, get_venue
@@ -145,17 +147,49 @@ class _Twin(_Strict):
     min_signal_agreement: float = Field(default=0.95, ge=0.0, le=1.0)
 
 
+class _Ensemble(_Strict):
+    """``signal_governance.ensemble``: how entries of several strategies on one symbol at
+    one bar are resolved (:mod:`strategies.ensemble`); ``independent``: each trades alone."""
+
+    resolver: Literal["independent", "priority", "confidence"] = "independent"
+    priority: tuple[str, ...] = ()  # first listed wins under ``priority``
+
+    @field_validator("priority")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"priority lists a strategy twice: {list(value)}")
+        return value
+
+
+class _ConfidenceSizing(_Strict):
+    """``signal_governance.confidence``: entry size from the calibrated confidence, bounds
+    as multiples of the version's training hit rate (:class:`ConfidenceSizing`)."""
+
+    zero_at: float = Field(default=0.5, ge=0.0, allow_inf_nan=False)
+    full_at: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _ConfidenceSizing:
+        if self.zero_at >= self.full_at:
+            raise ValueError(f"zero_at={self.zero_at} must be below full_at={self.full_at}")
+        return self
+
+
 class _SignalGovernance(_Strict):
     """``signal_governance``: what the runner's drift and health monitors hold new entries
-    on."""
+    on, the per-symbol ensemble and the confidence sizing."""
 
     window_sessions: int = Field(default=1, ge=1, le=20)
     max_drift_psi: float = Field(default=0.25, gt=0.0, allow_inf_nan=False)
     max_drift_ks: float = Field(default=0.14, gt=0.0, le=1.0)
+    require_enable_matrix: bool = False  # a classifier without an enable matrix holds
     stages: dict[Literal["shadow", "canary", "live"], _DriftThresholds] = Field(
         default_factory=dict)  # stricter values for a stage
     health: _Health = Field(default_factory=_Health)
     twin: _Twin = Field(default_factory=_Twin)
+    ensemble: _Ensemble = Field(default_factory=_Ensemble)
+    confidence: _ConfidenceSizing = Field(default_factory=_ConfidenceSizing)
 
     @model_validator(mode="after")
     def _stricter(self) -> _SignalGovernance:
@@ -255,7 +289,25 @@ class Policy:
         psi = over.max_drift_psi if over is not None and over.max_drift_psi else None
         ks = over.max_drift_ks if over is not None and over.max_drift_ks else None
         return DriftLimits(max_psi=psi or rules.max_drift_psi, max_ks=ks or rules.max_drift_ks,
-                           window_sessions=rules.window_sessions)
+                           window_sessions=rules.window_sessions,
+                           require_enable_matrix=rules.require_enable_matrix)
+
+    def ensemble(self) -> EnsemblePolicy | None:
+        """The per-symbol ensemble (None: ``independent``, each strategy trades alone)."""
+        rules = self.rules.signal_governance.ensemble
+        unknown = [s for s in rules.priority if self.known_strategies is not None
+                   and s not in self.known_strategies]
+        if unknown:
+            raise PolicyLookupError(f"signal_governance.ensemble.priority names unknown "
+                                    f"strategies {unknown}")
+        if rules.resolver == "independent":
+            return None
+        return EnsemblePolicy(make_resolver(rules.resolver), rules.priority)
+
+    def confidence_sizing(self) -> ConfidenceSizing:
+        """How a calibrated version's entry size follows its confidence."""
+        rules = self.rules.signal_governance.confidence
+        return ConfidenceSizing(zero_at=rules.zero_at, full_at=rules.full_at)
 
     def health_limits(self) -> HealthLimits:
         """The strategy health monitor's CUSUM parameters (``signal_governance.health``)."""

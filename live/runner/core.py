@@ -14,7 +14,7 @@ rejected exits retried, entry remainders cancelled at the cutoff).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +47,7 @@ from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState, OrderRecord
+from strategies.confidence import ConfidenceReading
 from strategies.regime_model import RegimeReading
 from strategies.venues import get_venue
 
@@ -165,6 +166,15 @@ class RunnerCore:
         def health_memory(self) -> dict[str, Any]:
             raise NotImplementedError
         def restore_health(self, memory: dict[str, Any] | None) -> None: ...
+        # confidence and ensemble
+        def confidence_at(self, d: Deployed, bar: FeedBar, side: int
+                          ) -> ConfidenceReading | None: ...
+        def confidence_lots(self, d: Deployed, bar: FeedBar, side: int
+                            ) -> tuple[int, str | None]:
+            raise NotImplementedError
+        def resolve_entries(self, bar: FeedBar,
+                            wants: Sequence[tuple[Deployed, int]]) -> None: ...
+        def ensemble_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

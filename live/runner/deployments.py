@@ -22,6 +22,7 @@ from live.orders.products import mis_refusal
 from live.orders.rules import OrderRules
 from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, check_supported
 from strategies.algo_spec import MARKET, AlgoSpec
+from strategies.confidence import ConfidenceModel
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
 from strategies.health import HealthExpectation
 from strategies.regime_model import SignalGovernance
@@ -59,6 +60,8 @@ class Deployed:
     governance: SignalGovernance | None = None
     # research's expectation of its trades (the strategy health monitor's; None: none)
     health: HealthExpectation | None = None
+    # the version's confidence calibrator (None: registered without one; full size)
+    confidence: ConfidenceModel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,10 @@ def cost_rates(deployed: list[Deployed]) -> dict[str, CostRates]:
 
 
 def build(config: VersionConfig, version: int, mode: str, fraction: float,
-          snapshot_digest: str, governance: SignalGovernance | None = None) -> Deployed:
+          snapshot_digest: str, governance: SignalGovernance | None = None,
+          confidence: ConfidenceModel | None = None) -> Deployed:
     """A :class:`Deployed` from the registered version's config (and its signal
-    governance artifacts, when it carries them)."""
+    governance artifacts and confidence calibrator, when it carries them)."""
     sim = config.sim
     check_supported(sim.to_json())
     venue = config.venue
@@ -115,7 +119,8 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
     return Deployed(config.strategy, version, config.spec, config.params, config.symbols,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
                     sim.tick_size, sim.lot_size, sim.cost_schedule, config.product,
-                    config.execution, governance=governance, health=config.health)
+                    config.execution, governance=governance, health=config.health,
+                    confidence=confidence)
 
 
 def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str
@@ -167,8 +172,10 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                 expected_source_hash=body["strategies_source_hash"])
             governance = service.registry.load_governance(
                 name, check.version, expected_digest=body["model_digest"])
+            confidence = service.registry.load_confidence(
+                name, check.version, expected_digest=body["model_digest"])
             loaded.append(build(config, check.version, mode, float(body["capital_fraction"]),
-                                digest(check.snapshot), governance))
+                                digest(check.snapshot), governance, confidence))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused
@@ -191,7 +198,8 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
             found = registry.get_version(name, "latest")
             config = registry.load_config(name, found.version)
             loaded.append(build(config, found.version, "shadow", 0.0, "unapproved-candidate",
-                                registry.load_governance(name, found.version)))
+                                registry.load_governance(name, found.version),
+                                registry.load_confidence(name, found.version)))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
     return loaded, refused

@@ -41,6 +41,7 @@ from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
 from live.state import kill_mode_for
 from strategies.bars import BarsInputError
+from strategies.ensemble import EnsemblePolicy
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
 
@@ -52,6 +53,7 @@ class BarLoop(RunnerCore):
     carried: set[tuple[str, str]]
     entries: dict[tuple[str, str, object], int]
     _reprocessed: set[str]  # symbols whose journaled last bar came again
+    ensemble: EnsemblePolicy | None  # the symbol's ensemble (None: each trades alone)
 
     def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
@@ -198,38 +200,60 @@ class BarLoop(RunnerCore):
         return True
 
     def _on_close(self, bar: FeedBar, history: SymbolHistory) -> None:
-        for d in self.deployed:
-            if bar.symbol not in d.symbols:
-                continue
-            if self.working_entries(d, bar.symbol):
-                flat_why = self._must_be_flat(d, bar, history)
-                if flat_why is not None:  # a partly filled entry: only its filled part stays
-                    self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
-            if self.recovered_last.get(bar.symbol) == bar.ts:  # re-processed after a restart
-                for leg in (LEG_EXIT, LEG_ENTER):  # which may have come between slices
-                    self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts,
-                                                            leg))
-            self.retry_exit(d, bar, history)
-            if self.protection.stopped_out(d, bar):
-                continue  # a bar that stopped out ignores its signals (as the simulator)
-            if self._exit_carried(d, bar, history):
-                continue
-            try:
-                signals = d.spec.signals(history.bars(), d.params)
-            except BarsInputError:
-                continue  # still warming up
-            pos = self.state.positions.get((d.strategy, bar.symbol))
-            net = pos.net_qty if pos is not None else 0
-            day = history.session_day(bar.ts)
-            le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
-            decisions = decide(
-                pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
-                ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
-                trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
-            for decision in decisions:  # fixed legs: a restart between them keeps the keys
-                leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
-                if not self._act(d, bar, leg, decision, abs(net), day):
-                    break  # a flip whose exit is not on its way sends no entry
+        """Each deployed strategy's decisions at ``bar``; the entries several of them want
+        on the symbol are resolved by the ensemble (:meth:`resolve_entries`) before any
+        order is sent, then each strategy acts in turn."""
+        mine = [d for d in self.deployed if bar.symbol in d.symbols]
+        if self.ensemble is None:  # each strategy alone: decides and acts in turn
+            for d in mine:
+                self._act_all(bar, self._decide(d, bar, history))
+            return
+        decided = [self._decide(d, bar, history) for d in mine]
+        self.resolve_entries(bar, [(one[0], dec.side) for one in decided if one is not None
+                                   for dec in one[1] if dec.action == "enter"])
+        for one in decided:
+            self._act_all(bar, one)
+
+    def _act_all(self, bar: FeedBar,
+                 decided: tuple[Deployed, list[Decision], int, object] | None) -> None:
+        if decided is None:
+            return
+        d, decisions, net, day = decided
+        for decision in decisions:  # fixed legs: a restart between them keeps the keys
+            leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
+            if not self._act(d, bar, leg, decision, abs(net), day):
+                break  # a flip whose exit is not on its way sends no entry
+
+    def _decide(self, d: Deployed, bar: FeedBar, history: SymbolHistory
+                ) -> tuple[Deployed, list[Decision], int, object] | None:
+        """What ``d``'s signals decide at this close (after its carried exits, retries and
+        stop-outs, which act at once); None: nothing to decide."""
+        if self.working_entries(d, bar.symbol):
+            flat_why = self._must_be_flat(d, bar, history)
+            if flat_why is not None:  # a partly filled entry: only its filled part stays
+                self.cancel_entry_remainders(d, bar, f"must be flat: {flat_why}")
+        if self.recovered_last.get(bar.symbol) == bar.ts:  # re-processed after a restart
+            for leg in (LEG_EXIT, LEG_ENTER):  # which may have come between slices
+                self.resume_slices(d, bar, new_trace_id(d.strategy, bar.symbol, bar.ts,
+                                                        leg))
+        self.retry_exit(d, bar, history)
+        if self.protection.stopped_out(d, bar):
+            return None  # a bar that stopped out ignores its signals (as the simulator)
+        if self._exit_carried(d, bar, history):
+            return None
+        try:
+            signals = d.spec.signals(history.bars(), d.params)
+        except BarsInputError:
+            return None  # still warming up
+        pos = self.state.positions.get((d.strategy, bar.symbol))
+        net = pos.net_qty if pos is not None else 0
+        day = history.session_day(bar.ts)
+        le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
+        decisions = decide(
+            pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
+            ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
+            trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
+        return d, decisions, net, day
 
     def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:
         """A position carried from an earlier session is closed at this close, whatever

@@ -77,7 +77,7 @@ class OrderPipeline(ParentOrders):
             if qty <= 0:
                 return True  # an exit for the whole position is already working
         else:
-            qty = self._entry_qty(d)
+            qty = self._entry_qty(d, bar, decision.side)
         side = SignalSide.FLAT if decision.action == "exit" else (
             SignalSide.LONG if decision.side > 0 else SignalSide.SHORT)
         ts, version = bar.ts, str(d.version)
@@ -90,13 +90,17 @@ class OrderPipeline(ParentOrders):
         regime = self.regime_at(d, bar)
         probability = None if regime is None or regime.problem is not None \
             else regime.probability
+        confidence = None if decision.action != "enter" else \
+            self.confidence_at(d, bar, decision.side)
         # the signal and its governance decision in one commit (one fsync, not two), in
         # that order; nothing leaves the process before it (the broker is called after the
         # intent's own commit)
         self.bus.publish(signal, GovernanceDecided(
             trace_id=trace, ts_event=ts, strategy=d.strategy, version=version,
             allowed=allowed, reason=why, regime=None if regime is None else regime.regime,
-            regime_probability=probability))
+            regime_probability=probability,
+            confidence=None if confidence is None or confidence.problem is not None
+            else confidence.probability))
         if not allowed:
             self.summary.denials += 1
             return False
@@ -143,15 +147,30 @@ class OrderPipeline(ParentOrders):
             regime_hold = self.regime_hold(d, bar)
             if regime_hold is not None:
                 return False, regime_hold
+            ensemble_hold = self.ensemble_hold(d, bar)
+            if ensemble_hold is not None:
+                return False, ensemble_hold
+            lots, no_size = self.confidence_lots(d, bar, decision.side)
+            if no_size is not None:
+                return False, no_size
+            if d.confidence is not None:
+                return True, f"{self.mode} v{d.version}: {lots} of " \
+                             f"{d.rules.qty // d.lot_size} lot(s) by confidence"
         return True, f"{self.mode} v{d.version}"
 
-    def _entry_qty(self, d: Deployed) -> int:
-        """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""
+    def _entry_qty(self, d: Deployed, bar: FeedBar, side: int) -> int:
+        """The version's quantity scaled by the entry's confidence (a calibrated version:
+        :meth:`confidence_lots`; 0 lots is held by governance before it is used), then down
+        in a soft drawdown (whole lots, at least one)."""
         scale = self.guardrails.entry_scale(d.strategy) if self.guardrails else 1.0
-        if scale >= 1.0:
-            return d.rules.qty
-        lots = max(1, int(d.rules.qty // d.lot_size * scale))
-        return lots * d.lot_size
+        if d.confidence is None:
+            if scale >= 1.0:
+                return d.rules.qty
+            return max(1, int(d.rules.qty // d.lot_size * scale)) * d.lot_size
+        lots, _ = self.confidence_lots(d, bar, side)
+        if scale >= 1.0 or lots <= 0:
+            return lots * d.lot_size
+        return max(1, int(lots * scale)) * d.lot_size
 
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and

@@ -42,6 +42,7 @@ from live.runner.controls import Controls, KillCommandLike, KillGate, NoBarYetEr
 from live.runner.core import EntryPolicy, LoopObserver, RunSummary
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import Deployed, order_rule_problem
+from live.runner.ensemble_room import EnsembleRoom
 from live.runner.execution import CrashHook, Executor, no_crash
 from live.runner.feed import FeedBar
 from live.runner.health_room import HealthRoom, RollbackProposer
@@ -56,7 +57,9 @@ from live.runner.signal_room import SignalRoom
 from live.runner.slicing import DEFAULT_BAND_PCT
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState
+from strategies.confidence import ConfidenceSizing
 from strategies.drift import DriftLimits
+from strategies.ensemble import EnsemblePolicy
 from strategies.health import HealthLimits
 
 RiskAnswersFactory = Callable[[MessageBus, RiskEngine, LiveState], RiskAnswers]
@@ -65,7 +68,7 @@ __all__ = ["KillCommandLike", "NoBarYetError", "RunSummary", "Runner", "RunnerHa
 
 
 class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerSession,
-             Remediation, SignalRoom, HealthRoom):
+             Remediation, SignalRoom, HealthRoom, EnsembleRoom):
     """One trading process over one journal and one broker.
 
     ``crash_hook`` is for crash tests only (called with the name of each point where a
@@ -87,7 +90,11 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     (:mod:`~live.runner.signal_room`). ``health_limits`` (policy.yaml
     ``signal_governance.health``) turn the strategy health monitor on for versions that carry
     a health expectation; ``propose_rollback`` files its rollback requests
-    (:mod:`~live.runner.health_room`)."""
+    (:mod:`~live.runner.health_room`). ``ensemble`` (policy.yaml
+    ``signal_governance.ensemble``; default: none, each strategy trades alone) resolves the
+    entries several strategies want on one symbol at one bar, and ``sizing``
+    (``signal_governance.confidence``) scales a calibrated version's entries by their
+    confidence (:mod:`~live.runner.ensemble_room`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -109,7 +116,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  drift_limits: DriftLimits | None = None,
                  risk_answers: RiskAnswersFactory | None = None,
                  health_limits: HealthLimits | None = None,
-                 propose_rollback: RollbackProposer | None = None) -> None:
+                 propose_rollback: RollbackProposer | None = None,
+                 ensemble: EnsemblePolicy | None = None,
+                 sizing: ConfidenceSizing | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -145,6 +154,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.health_limits, self.propose_rollback = health_limits, propose_rollback
         self.health = {}
         self.health_pending = []
+        self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
+        self._confidences, self._ensemble_holds = {}, {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None

@@ -6,7 +6,11 @@ The regime is read from the symbol's history up to and including the bar being d
 closed bars only, the same row the research matrix holds at that bar (the truncation
 test). It is journaled with every ``GovernanceDecided``. A bar whose features are NaN
 (warm-up, or a bad input) cannot be classified: new entries are denied for that bar with
-the feature named, exits flow.
+the feature named, exits flow. A version carrying an enable matrix
+(:mod:`strategies.enable_matrix`) has its new entries denied in every regime the matrix
+disables, the regime and its probability in the reason and the journaled decision; exits
+flow. With policy.yaml ``signal_governance.require_enable_matrix``, a version whose
+classifier comes without an enable matrix has its entries held too (fail closed).
 
 At that moment the completed session's regime (the classifier at its last closed bar)
 and its worst drift statistics are journaled as an INFO alert ``session_regime``.
@@ -68,7 +72,8 @@ class SignalRoom(RunnerCore):
 
     def regime_hold(self, d: Deployed, bar: FeedBar) -> str | None:
         """Why a new entry of ``d`` must wait at ``bar`` (None: it need not): a bar that
-        cannot be classified, or a regime the classifier never saw in training."""
+        cannot be classified, a regime the classifier never saw in training, or a regime
+        the version's enable matrix disables."""
         reading = self.regime_at(d, bar)
         if reading is None or d.governance is None:
             return None
@@ -78,6 +83,15 @@ class SignalRoom(RunnerCore):
             d.governance.model.probability_of(reading, reading.regime)
         except UnseenRegimeError as exc:
             return f"regime: {exc}"
+        matrix = d.governance.matrix
+        if matrix is None and self.drift_limits is not None and \
+                self.drift_limits.require_enable_matrix:
+            return (f"regime: {d.strategy} v{d.version} carries a regime classifier but no "
+                    "enable matrix (policy signal_governance.require_enable_matrix)")
+        if matrix is not None and not matrix.enabled(reading.regime):
+            return (f"regime: {d.strategy} v{d.version} is disabled in {reading.regime} "
+                    f"(p {reading.probability:.3f}) by its enable matrix (enabled in "
+                    f"{list(matrix.enabled_regimes()) or 'no regime'})")
         return None
 
     def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None:

@@ -181,6 +181,26 @@ class PortfolioSettings(BaseModel):
             raise ValueError(f"research.portfolio.allocators {list(self.allocators)} "
                              "repeats an allocator")
         return self
+class ConfidenceSettings(BaseModel):
+    """``research.confidence``: the calibrated confidence of each strategy's entries
+    (README, "Signal governance: confidence, ensemble and sizing")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attach: bool = Field(
+        False, description="train the calibrator (nested walk-forward) and store it with "
+                           "each registered version, so the live runner journals each "
+                           "entry's confidence and sizes it (policy.yaml "
+                           "signal_governance.confidence). Off by default")
+    min_trades: int = Field(40, ge=10, description="fewest training trades a calibrator is "
+                                                   "learned from (a fold with fewer: "
+                                                   "not scored)")
+    cv: int = Field(3, ge=2, le=10, description="CalibratedClassifierCV's folds")
+    selection_splits: int = Field(3, ge=2, le=10,
+                                  description="TimeSeriesSplit folds the method "
+                                              "(isotonic/sigmoid) is chosen by")
+    reliability_bins: int = Field(5, ge=2, le=20, description="reliability table bins")
+    seed: int = Field(0, ge=0, description="the logistic regression's random_state")
 
 
 class ResearchSettings(BaseModel):
@@ -226,6 +246,7 @@ class ResearchSettings(BaseModel):
     feature_store: Path = Path("data/features")
     regime: RegimeSettings = Field(default_factory=RegimeSettings)
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
     artifacts_dir: Path = Path("data/research")
 
     @field_validator("datasets")

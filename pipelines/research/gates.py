@@ -67,6 +67,30 @@ class SignalGates(BaseModel):
     max_drift_ks: float = Field(0.14, gt=0.0, le=1.0)
 
 
+class MatrixRule(BaseModel):
+    """One rule a regime's trades must pass for the strategy to be enabled there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_trades: int = Field(10, ge=1)
+    min_mean_net_return: float = Field(0.0, allow_inf_nan=False)
+    max_p_value: float = Field(0.10, gt=0.0, le=1.0)
+
+
+def _default_rules() -> tuple[MatrixRule, ...]:
+    return (MatrixRule(),)
+
+
+class MatrixGates(BaseModel):
+    """``enable_matrix:`` - how the regime enable matrix is learned (README, "Signal
+    governance: the enable matrix"). ``rules[0]`` is the version's; every rule is tried
+    nested and counted as a trial in the governed stream's DSR."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: tuple[MatrixRule, ...] = Field(default_factory=_default_rules, min_length=1)
+
+
 class _GatesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +98,7 @@ class _GatesFile(BaseModel):
     defaults: Thresholds
     strategies: dict[str, dict[str, float]] = Field(default_factory=dict)
     signal_governance: SignalGates = Field(default_factory=SignalGates)
+    enable_matrix: MatrixGates = Field(default_factory=MatrixGates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +147,7 @@ class Gates:
     overrides: Mapping[str, Mapping[str, float]]
     digest: str
     signal: SignalGates = field(default_factory=SignalGates)
+    matrix: MatrixGates = field(default_factory=MatrixGates)
 
     def for_strategy(self, strategy: str) -> Thresholds:
         merged = {**self.defaults.model_dump(), **self.overrides.get(strategy, {})}
@@ -187,4 +213,5 @@ def load_gates(path: Path, known_strategies: set[str] | None = None) -> Gates:
         except ValidationError as exc:
             raise GateConfigError(f"{path}: strategies.{strategy}: {exc}") from exc
     digest = hashlib.sha256(raw_text.encode()).hexdigest()
-    return Gates(parsed.defaults, parsed.strategies, digest, parsed.signal_governance)
+    return Gates(parsed.defaults, parsed.strategies, digest, parsed.signal_governance,
+                 parsed.enable_matrix)

@@ -42,10 +42,17 @@ import strategies
 from pipelines.research.gates import GateVerdict
 from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
 from pipelines.research.walk_forward import WalkForwardReport
+from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
+from strategies.enable_matrix import EnableMatrix
 from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
-from strategies.regime_model import GOVERNANCE_DIR, SignalGovernance, load_governance
+from strategies.regime_model import (
+    GOVERNANCE_DIR,
+    SignalGovernance,
+    add_enable_matrix,
+    load_governance,
+)
 from strategies.roster import UnknownStrategyError, get_strategy
 from strategies.version_config import VersionConfig
 
@@ -217,14 +224,21 @@ def _pickle_disallowed() -> Iterator[None]:
             os.environ[name] = before
 
 
-def candidate_key(lineage: Lineage, governance: SignalGovernance | None) -> str:
+def candidate_key(lineage: Lineage, governance: SignalGovernance | None,
+                  matrix: EnableMatrix | None = None,
+                  confidence: ConfidenceModel | None = None) -> str:
     """The lineage's candidate key; with signal governance artifacts, combined with their
-    manifest's digest, so a retrained classifier or drift reference is a new version (the
-    same one is the same candidate)."""
+    manifest's digest (and the enable matrix's text), so a retrained classifier, drift
+    reference or matrix is a new version (the same ones are the same candidate); with a
+    confidence calibrator, combined with its manifest's digest too."""
     key = lineage.candidate_key()
-    if governance is None:
-        return key
-    return hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
+    if governance is not None:
+        extra = "" if matrix is None else \
+            ":" + hashlib.sha256(matrix.dumps().encode()).hexdigest()
+        key = hashlib.sha256(f"{key}:{governance.digest}{extra}".encode()).hexdigest()
+    if confidence is not None:
+        key = hashlib.sha256(f"{key}:confidence:{confidence.digest}".encode()).hexdigest()
+    return key
 
 
 def _check_code_model(model_dir: Path, uri: str) -> None:
@@ -344,16 +358,26 @@ class ResearchRegistry:
     def record(self, report: WalkForwardReport, verdict: GateVerdict, lineage: Lineage,
                artifacts_dir: Path, model_config: VersionConfig,
                input_example: pd.DataFrame, governance_dir: Path | None = None,
-               governance_metrics: Mapping[str, float] | None = None) -> RegisteredVersion:
+               governance_metrics: Mapping[str, float] | None = None,
+               enable_matrix: EnableMatrix | None = None,
+               confidence_dir: Path | None = None) -> RegisteredVersion:
         """Record a walk-forward and register its strategy version, or return the version
         already registered for the same candidate key (``reused=True``, nothing created).
 
         ``governance_dir`` (the regime classifier and drift reference,
         :mod:`strategies.regime_model`) is copied into the model's files, so the version's
-        ``model_digest`` covers it; ``governance_metrics`` go on the parent run."""
+        ``model_digest`` covers it; ``governance_metrics`` go on the parent run. An
+        ``enable_matrix`` (only with ``governance_dir``) is written into the version's copy
+        of the folder and listed in its manifest (:func:`add_enable_matrix`).
+        ``confidence_dir`` (the calibrator, :mod:`strategies.confidence`) is copied like
+        ``governance_dir``."""
         _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
+        if enable_matrix is not None and governance_dir is None:
+            raise RegistryError(f"{lineage.strategy}: an enable matrix needs the regime "
+                                "classifier it reads regimes with (governance_dir)")
         governance = None if governance_dir is None else load_governance(governance_dir)
-        key = candidate_key(lineage, governance)
+        confidence = None if confidence_dir is None else load_confidence(confidence_dir)
+        key = candidate_key(lineage, governance, enable_matrix, confidence)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -365,7 +389,8 @@ class ResearchRegistry:
             if governance_metrics:
                 self._log(run_id, governance_metrics, {}, {})
             version = self._register(experiment_id, run_id, verdict, lineage, model_config,
-                                     input_example, governance_dir, key)
+                                     input_example, governance_dir, key, enable_matrix,
+                                     confidence_dir)
         except BaseException:
             self.client.set_terminated(run_id, status="FAILED")
             raise
@@ -457,7 +482,9 @@ class ResearchRegistry:
 
     def _save_model(self, local: Path, run_id: str, model_id: str, artifact_location: str,
                     model_config: VersionConfig, input_example: pd.DataFrame,
-                    governance_dir: Path | None = None) -> str:
+                    governance_dir: Path | None = None,
+                    enable_matrix: EnableMatrix | None = None,
+                    confidence_dir: Path | None = None) -> str:
         """Save the pyfunc locally, prove it loads (config valid) without pickle; return its
         digest. (An input example may be shorter than the warm-up, so it is not predicted.)"""
         mlflow.pyfunc.save_model(
@@ -474,20 +501,27 @@ class ResearchRegistry:
             shutil.rmtree(cache, ignore_errors=True)
         if governance_dir is not None:
             shutil.copytree(governance_dir, local / GOVERNANCE_DIR)
+            if enable_matrix is not None:
+                add_enable_matrix(local / GOVERNANCE_DIR, enable_matrix)
+        if confidence_dir is not None:
+            shutil.copytree(confidence_dir, local / CONFIDENCE_DIR)
         return model_digest(local)
 
     def _register(self, experiment_id: str, run_id: str, verdict: GateVerdict,
                   lineage: Lineage, model_config: VersionConfig,
                   input_example: pd.DataFrame,
                   governance_dir: Path | None = None,
-                  key: str | None = None) -> RegisteredVersion:
+                  key: str | None = None,
+                  enable_matrix: EnableMatrix | None = None,
+                  confidence_dir: Path | None = None) -> RegisteredVersion:
         model = self.client.create_logged_model(experiment_id, name=MODEL_NAME,
                                                 source_run_id=run_id, tags=lineage.tags())
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 local = Path(tmp) / MODEL_NAME
                 digest = self._save_model(local, run_id, model.model_id, model.artifact_location,
-                                          model_config, input_example, governance_dir)
+                                          model_config, input_example, governance_dir,
+                                          enable_matrix, confidence_dir)
                 self.client.log_model_artifacts(model.model_id, str(local))
         except BaseException:
             self.client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
@@ -620,17 +654,29 @@ class ResearchRegistry:
 
     def load_governance(self, strategy: str, ref: str | int, *,
                         expected_digest: str | None = None) -> SignalGovernance | None:
-        """The version's regime classifier and drift reference (None: registered before
-        versions carried them), read from the digest-checked model files - the same files
-        the signed ``model_digest`` covers. Every governance file is checked against its
-        manifest (:func:`strategies.regime_model.load_governance`); the classifier is read
-        with skops' allow-list, never unpickled."""
+        """The version's regime classifier, drift reference and enable matrix (None:
+        registered before versions carried them), read from the digest-checked model
+        files - the same files the signed ``model_digest`` covers. Every governance file is
+        checked against its manifest (:func:`strategies.regime_model.load_governance`); the
+        classifier is read with skops' allow-list, never unpickled."""
         version = self.get_version(strategy, ref)
         with tempfile.TemporaryDirectory() as tmp:
             local = self._download_checked(version, tmp, expected_digest)
             if not (local / GOVERNANCE_DIR).exists():
                 return None
-            return load_governance(local / GOVERNANCE_DIR)
+            return load_governance(local / GOVERNANCE_DIR, strategy)
+
+    def load_confidence(self, strategy: str, ref: str | int, *,
+                        expected_digest: str | None = None) -> ConfidenceModel | None:
+        """The version's confidence calibrator (None: registered without one), read from
+        the digest-checked model files with skops' allow-list
+        (:func:`strategies.confidence.load_confidence`), never unpickled."""
+        version = self.get_version(strategy, ref)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_checked(version, tmp, expected_digest)
+            if not (local / CONFIDENCE_DIR).exists():
+                return None
+            return load_confidence(local / CONFIDENCE_DIR)
 
     def load_model(self, strategy: str, ref: str | int, *,
                    expected_digest: str | None = None) -> PyFuncModel:

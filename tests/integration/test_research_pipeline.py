@@ -70,6 +70,22 @@ def test_research_parent_run_has_a_child_run_per_fold(researched: Path) -> None:
     assert {"report.json", "report.html", "equity.png", "folds.png", "trades.csv"} <= artifacts
 
 
+def test_research_run_logs_each_strategys_enable_matrix_per_regime(researched: Path) -> None:
+    client = _client(researched)
+    for name in STRATEGIES:
+        version = client.search_model_versions(f"name = '{name}'")[0]
+        run = client.get_run(version.run_id)
+        metrics = run.data.metrics
+        assert metrics["matrix.rules_tried"] == 2, name  # gates.yaml enable_matrix.rules
+        per_regime = [v for k, v in metrics.items()
+                      if k.startswith("matrix.oos.") and k.endswith(".trades")]
+        assert len(per_regime) >= 3 and sum(per_regime) == metrics["oos_trades"], name
+        assert 0 <= metrics["governed.oos_trades"] <= metrics["oos_trades"], name
+        # the DSR's trials: the varying parameter combinations plus the rules tried
+        assert 2 < metrics["governed.dsr.n_trials"] <= int(run.data.params["n_trials"]) + 2
+        assert any(k.startswith("matrix.final.") for k in metrics), name
+
+
 def test_research_report_holds_the_regime_breakdown(researched: Path) -> None:
     report = json.loads((researched / "data/research/atr_reversal/nse_futures_cont_1m/report.json")
                         .read_text())

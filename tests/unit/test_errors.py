@@ -93,6 +93,14 @@ EXIT_2_BEFORE = {
     # added since: a portfolio study that cannot run (fewer than two sleeves, sleeves on
     # other sessions, too few OOS sessions for the allocation windows)
     "PortfolioStudyError",
+    # added since: a fold trade table of a report that is not of the bars; an enable
+    # matrix that cannot be learned, stored or loaded (issue 17)
+    "FoldTradesError", "EnableMatrixError",
+    # added since: a confidence calibrator that cannot be trusted (other features, altered,
+    # no training hit rate) or trained (too few trades); confidence sizing bounds out of
+    # order; an ensemble resolver that does not exist; studies that cannot form an ensemble
+    "ConfidenceError", "ConfidenceTrainingError", "SizingError", "ResolverError",
+    "EnsembleStudyError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",

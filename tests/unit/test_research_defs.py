@@ -5,9 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.defs.research.sensors import research_requests
+from pipelines.research.enable_matrix import GOVERNED_CHECK
 from stratops.definitions import RESEARCH_JOB, build_definitions
+from stratops.research_job import ADVISORY_CHECKS
 
-ASSETS = ["features", "walk_forward_report", "gate_verdict", "regime_model", "strategy_version"]
+ASSETS = ["features", "walk_forward_report", "gate_verdict", "regime_model", "enable_matrix",
+          "strategy_version"]
 
 
 def test_research_job_loads_with_four_partitioned_assets() -> None:
@@ -27,15 +30,21 @@ def test_research_lineage_runs_from_dataset_to_strategy_version() -> None:
         dg.AssetKey("features")).parent_keys
     assert graph.get(dg.AssetKey("strategy_version")).parent_keys == {
         dg.AssetKey("features"), dg.AssetKey("walk_forward_report"), dg.AssetKey("gate_verdict"),
-        dg.AssetKey("regime_model")}
+        dg.AssetKey("regime_model"), dg.AssetKey("enable_matrix")}
     assert graph.get(dg.AssetKey("regime_model")).parent_keys == {dg.AssetKey("features")}
+    assert graph.get(dg.AssetKey("enable_matrix")).parent_keys == {
+        dg.AssetKey("features"), dg.AssetKey("walk_forward_report"),
+        dg.AssetKey("regime_model")}
 
 
 def test_research_blocking_checks_guard_report_and_model() -> None:
     graph = build_definitions().resolve_asset_graph()
     blocking = {c.name for c in graph.asset_check_keys if graph.get_check_spec(c).blocking}
     assert {"walk_forward_is_out_of_sample", "model_reproduces_research",
-            "regime_accuracy_meets_gate"} <= blocking
+            "regime_accuracy_meets_gate", "enable_matrix_is_nested"} <= blocking
+    warn = {c.name for c in graph.asset_check_keys if not graph.get_check_spec(c).blocking}
+    assert GOVERNED_CHECK in warn
+    assert GOVERNED_CHECK in ADVISORY_CHECKS  # reported, never a failed research run
 
 
 def test_sensor_requests_one_run_per_strategy_for_a_changed_dataset() -> None:

@@ -165,7 +165,8 @@ def test_policy_stage_drift_threshold_looser_than_the_default_is_refused(
 
 def test_policy_drift_limits_take_the_stage_value() -> None:
     policy = load_policy(REPO / "policy.yaml")
-    assert policy.drift_limits("live") == DriftLimits(max_psi=0.25, max_ks=0.14)
+    assert policy.drift_limits("live") == DriftLimits(max_psi=0.25, max_ks=0.14,
+                                                      require_enable_matrix=True)
 
 
 def test_runner_holds_entries_when_a_bar_is_read_as_a_regime_never_seen_in_training(

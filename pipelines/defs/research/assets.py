@@ -1,15 +1,19 @@
 """Research assets, partitioned by (dataset, strategy):
 ``features -> walk_forward_report -> gate_verdict -> strategy_version``, with
-``features -> regime_model -> strategy_version`` (:mod:`.regime_assets`).
+``features -> regime_model -> strategy_version`` (:mod:`.regime_assets`) and
+``walk_forward_report + regime_model -> enable_matrix -> strategy_version``
+(:mod:`.matrix_assets`).
 
 Each asset is one call into :mod:`pipelines.research.study` (or the registry) plus the
 metadata the Dagster UI shows; checks from :mod:`pipelines.defs.research.checks` are
 evaluated with the asset they guard.
 """
 
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,11 +21,17 @@ import pandas as pd
 
 from pipelines.defs.data.assets import dataset_key
 from pipelines.defs.research import checks
+from pipelines.defs.research.matrix_assets import matrix_asset
 from pipelines.defs.research.partitions import research_partitions, study_of
 from pipelines.defs.research.regime_assets import regime_asset
 from pipelines.defs.research.resources import MlflowRegistry, ResearchConfig
 from pipelines.research import study
+from pipelines.research.confidence_study import (
+    confidence_fold_table,
+    confidence_for_version,
+)
 from pipelines.research.config import ResearchSettings
+from pipelines.research.enable_matrix import MatrixStudy
 from pipelines.research.features import FEATURE_SET_VERSION, StoredFeatures
 from pipelines.research.gates import GateVerdict
 from pipelines.research.recorded import RecordedVersion
@@ -139,12 +149,16 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
                          mlflow_registry: MlflowRegistry, features: StoredFeatures,
                          walk_forward_report: WalkForwardReport,
                          gate_verdict: GateVerdict,
-                         regime_model: dict[str, Any]) -> Iterator[Any]:
+                         regime_model: dict[str, Any],
+                         enable_matrix: dict[str, Any]) -> Iterator[Any]:
         dataset, _ = study_of(context)
+        attach = "skipped" not in regime_model and research_config.research.regime.attach
         recorded = record_version(research_config, mlflow_registry, dataset, features,
                                   walk_forward_report, gate_verdict,
+                                  StoredRegimeModel.from_json(regime_model) if attach else None,
+                                  None if "skipped" in enable_matrix
+                                  else MatrixStudy.from_json(enable_matrix),
                                   None if "skipped" in regime_model
-                                  or not research_config.research.regime.attach
                                   else StoredRegimeModel.from_json(regime_model))
         context.log.info(f"{recorded.model_uri} "
                          f"({'reused' if recorded.reused else 'registered'})")
@@ -163,10 +177,15 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
 
 def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegistry,
                    dataset: str, features: StoredFeatures, report: WalkForwardReport,
-                   verdict: GateVerdict, regimes_model: StoredRegimeModel | None = None
-                   ) -> RecordedVersion:
+                   verdict: GateVerdict, regimes_model: StoredRegimeModel | None = None,
+                   matrix: MatrixStudy | None = None,
+                   classifier: StoredRegimeModel | None = None) -> RecordedVersion:
     """Write the report artifacts and register (or reuse) the candidate's model version,
-    with the study's regime classifier and drift reference inside its model files."""
+    with the study's regime classifier and drift reference inside its model files (and,
+    with them, the strategy's final enable matrix). The matrix study's per-regime OOS and
+    governed metrics go on the version's run whether or not the classifier is attached.
+    With ``research.confidence.attach``, the strategy's confidence calibrator is learned
+    from the fold trade table (read by ``classifier``'s per-fold regimes) and stored too."""
     from pipelines.research.lineage import Lineage, code_revision, strategies_source_hash
     from pipelines.research.research_report import regime_breakdown, write_report_artifacts
     from strategies.params import params_hash
@@ -190,12 +209,22 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
     paths = write_report_artifacts(report, verdict, regimes, asdict(lineage), out_dir)
     entry = study.dataset_entry(root, dataset)  # the study read it: it has its meta
     venue = entry.meta.venue  # type: ignore[union-attr]  # see above
-    version = mlflow_registry.client().record(
-        report, verdict, lineage, out_dir,
-        study.version_config(dataset, report, config, research, venue),
-        study.input_example(features),
-        governance_dir=None if regimes_model is None else regimes_model.path,
-        governance_metrics=None if regimes_model is None else regimes_model.metrics)
+    governance_metrics = {**({} if regimes_model is None else regimes_model.metrics),
+                          **({} if matrix is None else matrix.metrics)}
+    with tempfile.TemporaryDirectory() as tmp:
+        confidence = confidence_for_version(
+            lambda: confidence_fold_table(features, report, config, classifier, research),
+            report, research.confidence, Path(tmp))
+        if confidence is not None:
+            governance_metrics.update(confidence.metrics)
+        version = mlflow_registry.client().record(
+            report, verdict, lineage, out_dir,
+            study.version_config(dataset, report, config, research, venue),
+            study.input_example(features),
+            governance_dir=None if regimes_model is None else regimes_model.path,
+            governance_metrics=governance_metrics or None,
+            enable_matrix=None if regimes_model is None or matrix is None else matrix.final,
+            confidence_dir=None if confidence is None else confidence.path)
     return RecordedVersion(
         strategy=report.strategy, dataset=dataset, symbol=report.symbol,
         version=version.version, model_uri=version.model_uri, run_id=version.run_id,
@@ -223,4 +252,4 @@ def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
 
 def research_assets(research: ResearchSettings) -> list[dg.AssetsDefinition]:
     return [_features_asset(research), _report_asset(research), _verdict_asset(research),
-            regime_asset(research), _version_asset(research)]
+            regime_asset(research), matrix_asset(research), _version_asset(research)]

@@ -1,0 +1,50 @@
+"""The ensemble study of one dataset's symbol from its stored features: each strategy's
+walk-forward, its fold trade table (regimes read by the dataset's classifier, as the enable
+matrix reads them) and :func:`pipelines.research.ensemble_study.study_ensemble`; called by
+``stratops research ensemble``. Nothing here knows about Dagster or the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipelines.research import study
+from pipelines.research.confidence_study import confidence_fold_table
+from pipelines.research.config import ResearchSettings
+from pipelines.research.ensemble_study import (
+    EnsembleStudy,
+    EnsembleStudyError,
+    Member,
+    study_ensemble,
+)
+from pipelines.research.gates import load_gates
+from pipelines.research.regime_study import not_applicable, regime_model
+from strategies.roster import get_strategy
+
+
+def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
+                 research: ResearchSettings, gates_file: Path, order: Sequence[str],
+                 progress: Callable[[str], None] | None = None) -> EnsembleStudy:
+    """Walk each strategy forward on ``dataset`` and study their ensemble (refused before
+    any work: fewer than two distinct strategies, an unknown one)."""
+    names = list(dict.fromkeys(strategies))
+    if len(names) < 2:
+        raise EnsembleStudyError(f"--strategy: an ensemble needs two strategies or more, "
+                                 f"got {names}")
+    for name in [*names, *order]:
+        get_strategy(name)  # UnknownStrategyError names it
+    features = study.build_features(root, dataset, research)
+    skipped = not_applicable(root, dataset, features, research)
+    stored = None if skipped is not None else regime_model(root, dataset, features,
+                                                          research, gates_file)
+    bars = features.bars()
+    config = study.sim_config(root, dataset, bars, research)
+    members = []
+    for name in names:
+        if progress is not None:
+            progress(f"{name}: walk-forward on {dataset}")
+        report = study.walk_forward(root, dataset, name, features, research)
+        table = confidence_fold_table(features, report, config, stored, research)
+        members.append(Member(get_strategy(name), report, table))
+    return study_ensemble(members, bars, config, order, research.confidence,
+                          load_gates(gates_file))

@@ -1,0 +1,83 @@
+"""The ensemble evaluated walk-forward: the resolved variants drop entries the rules deny,
+never add one, and their OOS Sharpe sits next to the best single strategy's with every
+trial counted in DSR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.research.ensemble_study import (
+    VARIANTS,
+    EnsembleStudyError,
+    entry_sides,
+    resolved_trades,
+    study_ensemble,
+)
+from pipelines.research.gates import load_gates
+from strategies.signals import Signals
+from stratops.cli import main
+from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _members() -> list:
+    return [member("ema_cross"), member("range_breakout")]
+
+
+def test_entry_sides_are_one_side_only() -> None:
+    t, f = True, False
+    sig = Signals(np.array([t, f, t, f]), np.zeros(4, bool), np.array([f, t, t, f]),
+                  np.zeros(4, bool))
+    assert entry_sides(sig).tolist() == [1, -1, 0, 0]
+
+
+def test_resolved_variants_only_remove_contested_entries() -> None:
+    members = _members()
+    alone = resolved_trades(members, bars(), CONFIG, "independent", (), SETTINGS)
+    ranked = resolved_trades(members, bars(), CONFIG, "priority", ("range_breakout",),
+                             SETTINGS)
+    # each strategy alone trades exactly its walk-forward OOS trades
+    for m in members:
+        mine = alone[alone["strategy"] == m.spec.name].reset_index(drop=True)
+        np.testing.assert_array_equal(mine["entry_idx"], m.report.oos_trades["entry_idx"])
+    # range_breakout is first in the order: nothing of it is resolved away
+    np.testing.assert_array_equal(
+        ranked[ranked["strategy"] == "range_breakout"]["entry_idx"].to_numpy(),
+        alone[alone["strategy"] == "range_breakout"]["entry_idx"].to_numpy())
+    ema_alone = set(alone[alone["strategy"] == "ema_cross"]["entry_idx"])
+    ema_ranked = set(ranked[ranked["strategy"] == "ema_cross"]["entry_idx"])
+    rb_entries = set(alone[alone["strategy"] == "range_breakout"]["entry_idx"])
+    assert ema_alone & rb_entries, "no contested bar: the test would prove nothing"
+    assert not ema_ranked & rb_entries  # where range_breakout entered, ema_cross lost
+
+
+def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
+    found = study_ensemble(_members(), bars(), CONFIG, (), SETTINGS,
+                           load_gates(REPO / "gates.yaml"))
+    for variant in VARIANTS:
+        assert np.isfinite(found.metrics[f"ensemble.{variant}.oos_sharpe"])
+    singles = [found.metrics["single.ema_cross.oos_sharpe"],
+               found.metrics["single.range_breakout.oos_sharpe"]]
+    assert found.metrics["single.best.oos_sharpe"] == max(singles)
+    trials = sum(len(m.report.trials.columns) for m in _members())
+    assert trials < found.metrics["ensemble.dsr.n_trials"] <= trials + len(VARIANTS)
+    for variant in VARIANTS:  # no PBO or stability of its own: it cannot pass yet
+        assert found.metrics[f"ensemble.{variant}.gates_passed"] == 0.0
+    assert any("max_pbo" in note and "min_stability" in note for note in found.notes)
+    with pytest.raises(EnsembleStudyError, match="two strategies"):
+        study_ensemble(_members()[:1], bars(), CONFIG, (), SETTINGS)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["-s", "ema_cross", "-s", "ema_cross"], "two strategies"),
+    (["-s", "ema_cross", "-s", "no_such"], "no_such"),
+])
+def test_research_ensemble_cli_refuses_bad_input_before_any_work(
+        capsys: pytest.CaptureFixture[str], args: list[str], named: str) -> None:
+    assert main(["research", "ensemble", "-d", "nse_futures_cont_1m", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and named in err and "Traceback" not in err
