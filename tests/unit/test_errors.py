@@ -89,7 +89,7 @@ EXIT_2_BEFORE = {
     "SignalGovernanceError", "UnseenRegimeError", "DriftReferenceError",
     "RegimeTrainingError",
     # added since: a health expectation or health limits that cannot be used
-    "HealthExpectationError",
+    "HealthExpectationError", "TwinLimitsError",
     # added since: a portfolio study that cannot run (fewer than two sleeves, sleeves on
     # other sessions, too few OOS sessions for the allocation windows)
     "PortfolioStudyError",
