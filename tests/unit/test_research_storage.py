@@ -55,6 +55,10 @@ def test_json_io_manager_report_round_trips_exactly(tmp_path: Path,
         assert back.metrics[name] == value or (math.isnan(value) and math.isnan(back.metrics[name]))
     pd.testing.assert_frame_equal(back.oos_trades, report.oos_trades)
     pd.testing.assert_series_equal(back.oos_equity, report.oos_equity)
+    # the trial matrix and OOS returns too (the registry logs them, the DSR counts them)
+    assert report.trials.shape[1] == report.n_trials
+    pd.testing.assert_frame_equal(back.trials, report.trials)
+    pd.testing.assert_series_equal(back.oos_returns, report.oos_returns)
 
 
 def test_json_io_manager_writes_json_and_parquet_not_pickles(tmp_path: Path,
@@ -62,7 +66,7 @@ def test_json_io_manager_writes_json_and_parquet_not_pickles(tmp_path: Path,
     _round_trip(tmp_path, report)
     frames = sorted(tmp_path.glob("*.parquet"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["walk_forward_report.json", *(p.name for p in frames)]) and len(frames) == 2
+        ["walk_forward_report.json", *(p.name for p in frames)]) and len(frames) == 4
     assert all(p.read_bytes()[:4] == b"PAR1" for p in frames)
     doc = json.loads((tmp_path / "walk_forward_report.json").read_text())
     assert doc["type"] == "walk_forward_report"
