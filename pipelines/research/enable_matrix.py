@@ -103,13 +103,21 @@ def _stream_metrics(trades: pd.DataFrame, bars: Bars, folds: Sequence[Fold],
     return _summary(equity, trades, capital)
 
 
-def _trial_sharpes(report: WalkForwardReport, streams: Sequence[np.ndarray]) -> np.ndarray:
+def _trial_sharpes(report: WalkForwardReport, streams: Sequence[np.ndarray]
+                   ) -> np.ndarray | None:
+    """Every trial's Sharpe ratio (the parameter combinations' and each rule's stream);
+    None when the report does not hold its trial matrix (the DSR is then not reported, so
+    the governed check fails closed rather than deflating by the rules alone)."""
+    if report.trials.shape[1] != report.n_trials:
+        return None
     columns = [report.trials[c].to_numpy(dtype=float) for c in report.trials.columns]
     return np.array([sharpe_moments(x).sr for x in [*columns, *streams]
                      if len(x) > 2 and np.std(x) > 0])
 
 
-def _dsr(governed: np.ndarray, trial_sr: np.ndarray) -> dict[str, float]:
+def _dsr(governed: np.ndarray, trial_sr: np.ndarray | None) -> dict[str, float]:
+    if trial_sr is None:
+        return {}
     if len(governed) <= 2 or np.std(governed) == 0 or len(trial_sr) < 2:
         return {"dsr.n_trials": float(len(trial_sr))}
     dsr = deflated_sharpe_from_trials(governed, trial_sr)

@@ -29,7 +29,7 @@ REPORT_TYPE = "walk_forward_report"
 VERDICT_TYPE = "gate_verdict"
 RECORDED_TYPE = "recorded_version"
 EQUITY_COLUMN = "equity"
-OOS_RETURN_COLUMN = "oos_return"
+OOS_RETURNS_COLUMN = "oos_return"
 
 
 class StoredOutputError(StratopsError, ValueError):
@@ -52,10 +52,11 @@ def _report_doc(report: WalkForwardReport) -> tuple[dict[str, Any], dict[str, pd
              "n_trials": report.n_trials, "folds": [asdict(f) for f in report.folds],
              "metrics": dict(report.metrics), "equity_name": report.oos_equity.name}
     frames = {"oos_trades": report.oos_trades,
-              "oos_equity": report.oos_equity.to_frame(EQUITY_COLUMN)}
-    if not report.trials.empty:  # the overfitting inputs (the portfolio study reads them)
-        frames["trials"] = report.trials
-        frames["oos_returns"] = report.oos_returns.to_frame(OOS_RETURN_COLUMN)
+              "oos_equity": report.oos_equity.to_frame(EQUITY_COLUMN),
+              # the T x N trial matrix and the stitched OOS returns (DSR's and PBO's inputs:
+              # the registry logs them, the enable matrix counts the trials)
+              "trials": report.trials,
+              "oos_returns": report.oos_returns.to_frame(OOS_RETURNS_COLUMN)}
     return value, frames
 
 
@@ -81,16 +82,15 @@ def _fold(raw: dict[str, Any]) -> FoldResult:
 
 def _report(value: dict[str, Any], frames: dict[str, pd.DataFrame]) -> WalkForwardReport:
     equity = frames["oos_equity"][EQUITY_COLUMN].rename(value["equity_name"])
-    extra: dict[str, Any] = {}
-    if "trials" in frames:
-        extra["trials"] = frames["trials"]
-        extra["oos_returns"] = frames["oos_returns"][OOS_RETURN_COLUMN]
+    returns = frames.get("oos_returns")  # absent from reports stored before they were kept
     return WalkForwardReport(
         strategy=value["strategy"], symbol=value["symbol"],
         spec=WalkForwardSpec(**value["spec"]), n_trials=int(value["n_trials"]),
         folds=[_fold(f) for f in value["folds"]], oos_trades=frames["oos_trades"],
         oos_equity=equity, metrics={k: float(v) for k, v in value["metrics"].items()},
-        **extra)
+        trials=frames.get("trials", pd.DataFrame()),
+        oos_returns=pd.Series(dtype=float) if returns is None
+        else returns[OOS_RETURNS_COLUMN])
 
 
 def _verdict(value: dict[str, Any]) -> GateVerdict:

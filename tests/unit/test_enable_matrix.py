@@ -144,3 +144,16 @@ def test_a_matrix_naming_an_unknown_regime_cannot_be_stored(tmp_path: Path) -> N
         add_enable_matrix(folder, crash)
     assert not (folder / MATRIX_FILE).exists()
     assert load_governance(folder).matrix is None
+
+
+def test_a_report_without_its_trial_matrix_gets_no_governed_dsr() -> None:
+    from dataclasses import replace as dc_replace
+
+    from tests.regime_stubs import labels_for
+    bars = _bars(_frame())
+    report, _, classifiers = _table(bars, labels_for(bars))
+    bare = dc_replace(report, trials=pd.DataFrame())  # as a report stored without it
+    out = study_enable_matrix(SPEC, bars, CONFIG, bare, classifiers, governance().model,
+                              GATES)
+    assert "governed.dsr_probability" not in out.metrics  # the gate check fails closed
+    assert out.metrics["governed.oos_trades"] >= 0

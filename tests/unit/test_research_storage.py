@@ -55,7 +55,8 @@ def test_json_io_manager_report_round_trips_exactly(tmp_path: Path,
         assert back.metrics[name] == value or (math.isnan(value) and math.isnan(back.metrics[name]))
     pd.testing.assert_frame_equal(back.oos_trades, report.oos_trades)
     pd.testing.assert_series_equal(back.oos_equity, report.oos_equity)
-    # the overfitting inputs the portfolio study reads from storage
+    # the trial matrix and OOS returns too (the registry logs them, the DSR counts them)
+    assert report.trials.shape[1] == report.n_trials
     pd.testing.assert_frame_equal(back.trials, report.trials)
     pd.testing.assert_series_equal(back.oos_returns, report.oos_returns)
 
