@@ -223,7 +223,8 @@ class BarLoop(RunnerCore):
             decisions = decide(
                 pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
                 ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
-                trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
+                trades_today=self.entries[(d.strategy, bar.symbol, day)],
+                rules=d.rules_for(bar.symbol))
             for decision in decisions:  # fixed legs: a restart between them keeps the keys
                 leg = LEG_EXIT if decision.action == "exit" else LEG_ENTER
                 if not self._act(d, bar, leg, decision, abs(net), day):

@@ -70,7 +70,7 @@ class OrderPipeline(ParentOrders):
             if qty <= 0:
                 return True  # an exit for the whole position is already working
         else:
-            qty = self._entry_qty(d)
+            qty = self._entry_qty(d, bar.symbol)
         side = SignalSide.FLAT if decision.action == "exit" else (
             SignalSide.LONG if decision.side > 0 else SignalSide.SHORT)
         ts, version = bar.ts, str(d.version)
@@ -137,13 +137,14 @@ class OrderPipeline(ParentOrders):
                 return False, regime_hold
         return True, f"{self.mode} v{d.version}"
 
-    def _entry_qty(self, d: Deployed) -> int:
-        """The version's quantity, scaled down in a soft drawdown (whole lots, at least one)."""
+    def _entry_qty(self, d: Deployed, symbol: str) -> int:
+        """The version's quantity in ``symbol`` (its lots in that symbol's lot size), scaled
+        down in a soft drawdown (whole lots, at least one)."""
         scale = self.guardrails.entry_scale(d.strategy) if self.guardrails else 1.0
+        qty, lot = d.rules_for(symbol).qty, d.lot_for(symbol)
         if scale >= 1.0:
-            return d.rules.qty
-        lots = max(1, int(d.rules.qty // d.lot_size * scale))
-        return lots * d.lot_size
+            return qty
+        return max(1, int(qty // lot * scale)) * lot
 
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and
