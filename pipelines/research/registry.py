@@ -188,6 +188,7 @@ def _check_record_inputs(report: WalkForwardReport, verdict: GateVerdict, lineag
         ("verdict.strategy", verdict.strategy, lineage.strategy),
         ("model_config.strategy", model_config.strategy, lineage.strategy),
         ("report.symbol", report.symbol, lineage.symbol),
+        ("model_config.symbols", model_config.symbols, report.traded_symbols),
         ("report.chosen_params", report.chosen_params(), lineage.params),
         ("model_config.params", model_config.params_dict, lineage.params),
         ("params_hash of lineage.params", computed_hash, lineage.params_hash),
@@ -217,11 +218,15 @@ def _pickle_disallowed() -> Iterator[None]:
             os.environ[name] = before
 
 
-def candidate_key(lineage: Lineage, governance: SignalGovernance | None) -> str:
+def candidate_key(lineage: Lineage, governance: SignalGovernance | None,
+                  symbols: tuple[str, ...] = ()) -> str:
     """The lineage's candidate key; with signal governance artifacts, combined with their
     manifest's digest, so a retrained classifier or drift reference is a new version (the
-    same one is the same candidate)."""
+    same one is the same candidate); a version of several ``symbols`` (a joint
+    walk-forward's) combined with them, so it is never the one-symbol version reused."""
     key = lineage.candidate_key()
+    if len(symbols) > 1:
+        key = hashlib.sha256(f"{key}:symbols={','.join(symbols)}".encode()).hexdigest()
     if governance is None:
         return key
     return hashlib.sha256(f"{key}:{governance.digest}".encode()).hexdigest()
@@ -353,7 +358,7 @@ class ResearchRegistry:
         ``model_digest`` covers it; ``governance_metrics`` go on the parent run."""
         _check_record_inputs(report, verdict, lineage, artifacts_dir, model_config)
         governance = None if governance_dir is None else load_governance(governance_dir)
-        key = candidate_key(lineage, governance)
+        key = candidate_key(lineage, governance, model_config.symbols)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -499,6 +504,8 @@ class ResearchRegistry:
                 RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
         if verdict.warnings:
             tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)
+        if len(model_config.symbols) > 1:  # a joint walk-forward's version
+            tags[f"{TAG_PREFIX}symbols"] = ",".join(model_config.symbols)
         # source = the artifact location, not models:/<model_id>: the SQL registry would look
         # a models:/ source up through MLflow's *global* tracking URI.
         created = self.client.create_model_version(

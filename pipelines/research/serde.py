@@ -51,6 +51,8 @@ def _report_doc(report: WalkForwardReport) -> tuple[dict[str, Any], dict[str, pd
     value = {"strategy": report.strategy, "symbol": report.symbol, "spec": asdict(report.spec),
              "n_trials": report.n_trials, "folds": [asdict(f) for f in report.folds],
              "metrics": dict(report.metrics), "equity_name": report.oos_equity.name}
+    if report.symbols:  # a joint walk-forward's (absent: one symbol, as stored before)
+        value["symbols"] = list(report.symbols)
     frames = {"oos_trades": report.oos_trades,
               "oos_equity": report.oos_equity.to_frame(EQUITY_COLUMN)}
     if not report.trials.empty:  # the overfitting inputs (the portfolio study reads them)
@@ -90,7 +92,7 @@ def _report(value: dict[str, Any], frames: dict[str, pd.DataFrame]) -> WalkForwa
         spec=WalkForwardSpec(**value["spec"]), n_trials=int(value["n_trials"]),
         folds=[_fold(f) for f in value["folds"]], oos_trades=frames["oos_trades"],
         oos_equity=equity, metrics={k: float(v) for k, v in value["metrics"].items()},
-        **extra)
+        symbols=tuple(value.get("symbols", ())), **extra)
 
 
 def _verdict(value: dict[str, Any]) -> GateVerdict:
