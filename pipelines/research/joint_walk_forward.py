@@ -91,8 +91,13 @@ def _joint_daily(spec: StrategySpec, windows: Mapping[str, Bars],
         grid = run_grid(spec, window, configs[symbol], params, daily=True)
         assert grid.daily is not None
         daily.append(grid.daily)
-    sessions = min(d.shape[1] for d in daily)
-    return np.mean([d[:, :sessions] for d in daily], axis=0)
+    shapes = {d.shape for d in daily}
+    if len(shapes) != 1:
+        raise WalkForwardError(f"joint walk-forward: the symbols' windows hold different "
+                               f"session counts {sorted(s[1] for s in shapes)} "
+                               f"({list(windows)}); they must share the dataset's sessions")
+    joint: np.ndarray = np.mean(daily, axis=0)
+    return joint
 
 
 def _span(windows: Mapping[str, Bars]) -> tuple[str, str]:
