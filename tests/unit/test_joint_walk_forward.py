@@ -146,3 +146,17 @@ def test_bad_input_is_refused(bars: dict[str, Bars]) -> None:
     short = {"NIFTY": bars["NIFTY"], "BANKNIFTY": bars["BANKNIFTY"].window(0, 375 * 20)}
     with pytest.raises(WalkForwardError, match="other sessions"):
         run_joint_walk_forward(SPEC, short, CONFIGS, WF, combos=COMBOS)
+
+
+def test_joint_symbols_setting_is_validated_and_off_by_default() -> None:
+    from pydantic import ValidationError
+
+    from pipelines.research.config import ResearchSettings
+
+    assert ResearchSettings().joint_symbols == {}  # no extra walk-forward by default
+    ok = ResearchSettings(joint_symbols={"nse_futures_cont_1m": ("BANKNIFTY",)})
+    assert ok.joint_symbols["nse_futures_cont_1m"] == ("BANKNIFTY",)
+    with pytest.raises(ValidationError, match="repeats a symbol"):
+        ResearchSettings(joint_symbols={"d": ("BANKNIFTY", "BANKNIFTY")})
+    with pytest.raises(ValidationError, match=r"research\.joint_symbols\.d"):
+        ResearchSettings(joint_symbols={"d": ("BANK NIFTY",)})
