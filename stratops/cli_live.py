@@ -78,6 +78,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
 def _session(mode: str, feed: str, start: date | None, end: date | None,
              strategy: list[str] | None, candidates: bool, speed: float, out: Console,
              broker: str | None, standby: bool, observability: Any) -> dict[str, Any]:
+    from live.runner.deployments import qty_text
     from live.runner.feed import replay_bars
     from live.runner.fold_memory import fold_digest
     from live.runner.runner import RunnerHalted
@@ -112,8 +113,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
               f"state digest {recovered[:16]}...", markup=False, highlight=False)
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
-    names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
-                      runner.deployed)
+    names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
     with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
         if prepared.feed is not None:  # live (kite) or a recorded day's ticks
             out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "

@@ -229,6 +229,14 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
     return loaded, refused
 
 
+def qty_text(d: Deployed) -> str:
+    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol."""
+    if not d.per_symbol:
+        return f"{d.rules.qty} qty"
+    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol)
+
+
 def describe(deployed: list[Deployed]) -> str:
-    return json.dumps([{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty}
-                       for d in deployed])
+    return json.dumps([{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty,
+                        **({"qty_by_symbol": {s.symbol: r.qty for s, r in d.per_symbol}}
+                           if d.per_symbol else {})} for d in deployed])

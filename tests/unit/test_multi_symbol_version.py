@@ -136,3 +136,14 @@ def test_runner_trades_both_symbols_with_their_own_lot_sizes(tmp_path: Path) -> 
     assert denied == []
     nets = {k[1]: abs(p.net_qty) for k, p in runner.state.positions.items() if p.net_qty}
     assert nets.get("BANKNIFTY", 70) % 35 == 0 and nets.get("NIFTY", 150) % 75 == 0
+
+
+def test_operator_text_shows_each_symbols_quantity() -> None:
+    import json
+
+    from live.runner.deployments import describe, qty_text
+
+    deployed = build(VersionConfig.from_json(two_symbol_config()), 1, "live", 1.0, "0" * 64)
+    assert qty_text(deployed) == "NIFTY 150 qty, BANKNIFTY 70 qty"
+    (row,) = json.loads(describe([deployed]))
+    assert row["qty_by_symbol"] == {"NIFTY": 150, "BANKNIFTY": 70}
