@@ -264,7 +264,8 @@ def test_research_with_joint_symbols_registers_a_two_symbol_version(
     client = _client(root)
     latest = max(client.search_model_versions("name = 'range_breakout'"),
                  key=lambda v: int(v.version))
-    assert latest.version == "2" and latest.tags["stratops.symbols"] == "NIFTY,BANKNIFTY"
+    assert int(latest.version) == 2
+    assert latest.tags["stratops.symbols"] == "NIFTY,BANKNIFTY"
     from pipelines.research.registry import ResearchRegistry
 
     registry = ResearchRegistry(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
