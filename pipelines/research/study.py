@@ -2,7 +2,8 @@
 
 The Dagster assets call these functions (one per asset) and the research benchmark times
 them; nothing here knows about Dagster or MLflow. A study is one (dataset, strategy) pair
-on the dataset's researched symbol.
+on the dataset's researched symbol (and, with ``research.joint_symbols``, on further symbols
+walked forward jointly with it).
 """
 
 from __future__ import annotations
