@@ -43,18 +43,20 @@ from strategies.bars import bars_from_frame
 from strategies.files import atomic_write
 from strategies.roster import get_strategy
 from strategies.simulator import SimConfig, simulate
-from strategies.version_config import SimRules
+from strategies.version_config import SimRules, SymbolSize
 
 PRICE_TOLERANCE = 1e-6
 
 
-def expectation_config(sim: SimRules, qty: int) -> SimConfig:
+def expectation_config(sim: SimRules, qty: int, size: SymbolSize | None = None) -> SimConfig:
     """The simulator settings of the shadow expectation for a version whose execution rules
     are ``sim`` and that traded ``qty`` units per order (the stage's size): its lot size,
-    slippage, trade cap and protective levels."""
-    lot = sim.lot_size
+    slippage, trade cap and protective levels; ``size``: the symbol's own lot and tick (a
+    several-symbol version's :meth:`~strategies.version_config.VersionConfig.size_of`)."""
+    lot = sim.lot_size if size is None else size.lot_size
+    tick = sim.tick_size if size is None else size.tick_size
     return SimConfig(qty_lots=max(1, qty // lot), lot_size=lot,
-                     slippage_ticks=sim.slippage_ticks, tick_size=sim.tick_size,
+                     slippage_ticks=sim.slippage_ticks, tick_size=tick,
                      max_trades_per_day=sim.max_trades_per_day, round_levels=sim.round_levels,
                      **{key: getattr(sim, key) for key in LEVEL_KEYS})
 

@@ -40,9 +40,10 @@ def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | Non
     return None if start is None else (start, end)
 
 
-def _qty(journal: Journal, strategy: str) -> int | None:
+def _qty(journal: Journal, strategy: str, symbol: str | None = None) -> int | None:
     for _, m in journal.read():
-        if isinstance(m, OrderIntended) and m.strategy == strategy:
+        if isinstance(m, OrderIntended) and m.strategy == strategy and \
+                symbol in (None, m.symbol):
             return int(m.qty)
     return None
 
@@ -56,9 +57,11 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
         return None
     live_qty = config.sim.qty_lots * config.sim.lot_size
     qty = _qty(journal, strategy) or live_qty
-    config_sim = expectation_config(config.sim, qty)
     breaks, trades, sessions = 0, 0, 0
     for symbol in config.symbols:
+        size = config.size_of(symbol)  # each symbol's own lot: its own journaled quantity
+        config_sim = expectation_config(config.sim, _qty(journal, strategy, symbol) or
+                                        config.sim.qty_lots * size.lot_size, size)
         reports = reconcile_journal(journal, strategy=strategy, params=config.params_dict,
                                     venue=config.venue, symbol=symbol, sim=config_sim,
                                     max_sessions=max_sessions, from_seq=span[0],

@@ -11,7 +11,7 @@ failure is an exception naming the instrument; the runner turns it into a denial
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -68,18 +68,23 @@ class ContractBook:
 
 
 def version_contract_problems(book: ContractBook, symbols: tuple[str, ...], day: date, *,
-                              lot_size: int, tick_size: float) -> list[str]:
+                              lot_size: int, tick_size: float,
+                              symbol_sizes: Mapping[str, tuple[int, float]] | None = None
+                              ) -> list[str]:
     """Why a version trading ``symbols`` cannot trade on ``day``: an underlying missing from
-    the master, no current contract, or a simulated lot/tick size the master contradicts."""
+    the master, no current contract, or a simulated lot/tick size the master contradicts
+    (``symbol_sizes``: symbol -> (lot, tick) of a several-symbol version, else ``lot_size``
+    and ``tick_size`` for every symbol)."""
     problems = []
     for symbol in symbols:
+        lot, tick = (symbol_sizes or {}).get(symbol, (lot_size, tick_size))
         try:
             contract = book.front(symbol, day)
         except (KeyError, ValueError) as exc:
             problems.append(str(exc))
             continue
         problems += [f"{symbol}: {p}" for p in contract_size_problems(
-            contract, lot_size=lot_size, tick_size=tick_size)]
+            contract, lot_size=lot, tick_size=tick)]
     return problems
 
 

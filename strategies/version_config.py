@@ -12,6 +12,7 @@ Unknown keys are refused at every level; errors name the field and the value.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -38,9 +39,10 @@ from strategies.venues import (
 KNOWN_KEYS = ("strategy", "params", "venue", "cutoff", "symbols", "dataset", "sim", "product")
 #: Keys a version's config may hold that :meth:`VersionConfig.to_json` writes only when set
 #: (``execution``: the entries' execution algo, absent for ``market``; ``health``: research's
-#: expectation of its trades, :mod:`strategies.health`), so the config of a
-#: version without them is byte-for-byte what it was before they existed.
-OPTIONAL_KEYS = ("execution", "health")
+#: expectation of its trades, :mod:`strategies.health`; ``symbol_sizes``: each symbol's lot
+#: and tick size, absent for a one-symbol version), so the config of a version without them
+#: is byte-for-byte what it was before they existed.
+OPTIONAL_KEYS = ("execution", "health", "symbol_sizes")
 REQUIRED_KEYS = ("strategy", "params", "venue")
 #: Broker product codes a version may trade futures with: NRML (carry-forward margin) or MIS
 #: (intraday margin, squared off by the broker before the close). Versions registered before
@@ -218,6 +220,53 @@ def _health(value: object) -> HealthExpectation | None:
         raise VersionConfigError(str(exc)) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class SymbolSize:
+    """One symbol's contract sizes in a several-symbol version (``model_config.symbol_sizes``):
+    the instrument master's lot and tick size when the version was researched."""
+
+    symbol: str
+    lot_size: int
+    tick_size: float
+
+    def __post_init__(self) -> None:
+        where = f"model_config.symbol_sizes.{self.symbol}"
+        if isinstance(self.lot_size, bool) or not isinstance(self.lot_size, int) or \
+                self.lot_size < 1:
+            raise VersionConfigError(f"{where}.lot_size={self.lot_size!r}: must be an int >= 1")
+        if isinstance(self.tick_size, bool) or not isinstance(self.tick_size, int | float) \
+                or not math.isfinite(self.tick_size) or self.tick_size <= 0:
+            raise VersionConfigError(f"{where}.tick_size={self.tick_size!r}: must be a "
+                                     "finite number > 0")
+
+
+def _symbol_sizes(value: object) -> tuple[SymbolSize, ...]:
+    """``model_config.symbol_sizes`` (``{symbol: {lot_size, tick_size}}``; absent: none)."""
+    if value is None:
+        return ()
+    if isinstance(value, tuple) and all(isinstance(v, SymbolSize) for v in value):
+        return value
+    if not isinstance(value, Mapping):
+        raise VersionConfigError(f"model_config.symbol_sizes={value!r}: must be a mapping "
+                                 "symbol -> {lot_size, tick_size}")
+    out = []
+    for symbol, sizes in value.items():
+        where = f"model_config.symbol_sizes.{symbol}"
+        try:
+            validate_symbol(symbol, field="model_config.symbol_sizes key")
+        except InvalidNameError as exc:
+            raise VersionConfigError(str(exc)) from None
+        if not isinstance(sizes, Mapping):
+            raise VersionConfigError(f"{where}={sizes!r}: must be a mapping")
+        _refuse_unknown(sizes, ("lot_size", "tick_size"), where)
+        missing = [k for k in ("lot_size", "tick_size") if k not in sizes]
+        if missing:
+            raise VersionConfigError(f"{where} lacks {missing}")
+        out.append(SymbolSize(symbol, _typed(where, "lot_size", sizes["lot_size"], int),
+                              _typed(where, "tick_size", sizes["tick_size"], float)))
+    return tuple(out)
+
+
 def _dataset(value: object) -> str | None:
     if value is None:
         return None
@@ -243,14 +292,43 @@ class VersionConfig:
     product: str = DEFAULT_PRODUCT
     execution: AlgoSpec = MARKET
     health: HealthExpectation | None = None  # research's OOS trade statistics
+    #: each symbol's lot and tick size (several symbols only; empty: ``sim``'s for all)
+    symbol_sizes: tuple[SymbolSize, ...] = ()
 
     def __post_init__(self) -> None:
         _product(self.product)
+        self._check_symbol_sizes()
         if not isinstance(self.params, self.spec.params_cls):
             raise VersionConfigError(f"params={self.params!r}: not a "
                                      f"{self.spec.params_cls.__name__} of {self.spec.name}")
         if parse_cutoff(self.cutoff) != self.cutoff:
             raise VersionConfigError(f"cutoff={self.cutoff!r}: parse it with parse_cutoff")
+
+    def _check_symbol_sizes(self) -> None:
+        """Several symbols with different contracts need ``symbol_sizes``, one entry per
+        symbol, the first symbol's equal to ``sim``'s (the rules research simulated it with)."""
+        if not self.symbol_sizes:
+            return
+        named = [s.symbol for s in self.symbol_sizes]
+        if sorted(named) != sorted(self.symbols) or len(set(named)) != len(named):
+            raise VersionConfigError(f"model_config.symbol_sizes names {named}, the version "
+                                     f"trades {list(self.symbols)}: one entry per symbol")
+        first = self.size_of(self.symbols[0])
+        if (first.lot_size, first.tick_size) != (self.sim.lot_size, self.sim.tick_size):
+            raise VersionConfigError(
+                f"model_config.symbol_sizes.{first.symbol}=({first.lot_size}, "
+                f"{first.tick_size}) differs from model_config.sim's lot_size "
+                f"{self.sim.lot_size} / tick_size {self.sim.tick_size} (the first symbol's)")
+
+    def size_of(self, symbol: str) -> SymbolSize:
+        """``symbol``'s lot and tick size: its ``symbol_sizes`` entry, else ``sim``'s."""
+        for size in self.symbol_sizes:
+            if size.symbol == symbol:
+                return size
+        if self.symbol_sizes:
+            raise VersionConfigError(f"{symbol!r} is not one of the version's symbols "
+                                     f"{list(self.symbols)}")
+        return SymbolSize(symbol, self.sim.lot_size, self.sim.tick_size)
 
     @property
     def strategy(self) -> str:
@@ -265,7 +343,8 @@ class VersionConfig:
     def build(cls, *, strategy: str, params: Mapping[str, Any], venue: str,
               cutoff: object = "venue", symbols: object = (), dataset: str | None = None,
               sim: SimRules | None = None, product: object = DEFAULT_PRODUCT,
-              execution: object = None, health: object = None) -> VersionConfig:
+              execution: object = None, health: object = None,
+              symbol_sizes: object = None) -> VersionConfig:
         """A validated config from plain values (the research side's constructor)."""
         spec = _strategy(strategy)
         try:
@@ -276,7 +355,8 @@ class VersionConfig:
                    cutoff=parsed_cutoff, symbols=_symbols(symbols), dataset=_dataset(dataset),
                    sim=sim if sim is not None else SimRules(), product=_product(product),
                    execution=execution if isinstance(execution, AlgoSpec)
-                   else _execution(execution), health=_health(health))
+                   else _execution(execution), health=_health(health),
+                   symbol_sizes=_symbol_sizes(symbol_sizes))
 
     @classmethod
     def from_json(cls, config: object) -> VersionConfig:
@@ -296,7 +376,8 @@ class VersionConfig:
                          symbols=config.get("symbols"), dataset=config.get("dataset"),
                          sim=SimRules.from_json(config.get("sim")),
                          product=config.get("product", DEFAULT_PRODUCT),
-                         execution=config.get("execution"), health=config.get("health"))
+                         execution=config.get("execution"), health=config.get("health"),
+                         symbol_sizes=config.get("symbol_sizes"))
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-safe ``model_config`` the registered pyfunc carries (``execution`` only
@@ -308,4 +389,7 @@ class VersionConfig:
             out["execution"] = self.execution.to_json()
         if self.health is not None:
             out["health"] = self.health.to_json()
+        if self.symbol_sizes:
+            out["symbol_sizes"] = {s.symbol: {"lot_size": s.lot_size, "tick_size": s.tick_size}
+                                   for s in self.symbol_sizes}
         return out

@@ -78,6 +78,7 @@ def session(mode: str, feed: str, start: date | None, end: date | None,
 def _session(mode: str, feed: str, start: date | None, end: date | None,
              strategy: list[str] | None, candidates: bool, speed: float, out: Console,
              broker: str | None, standby: bool, observability: Any) -> dict[str, Any]:
+    from live.runner.deployments import qty_text
     from live.runner.feed import replay_bars
     from live.runner.fold_memory import fold_digest
     from live.runner.runner import RunnerHalted
@@ -112,8 +113,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
               f"state digest {recovered[:16]}...", markup=False, highlight=False)
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
-    names = ", ".join(f"{d.strategy} v{d.version} ({d.rules.qty} qty)" for d in
-                      runner.deployed)
+    names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
     with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
         if prepared.feed is not None:  # live (kite) or a recorded day's ticks
             out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
@@ -370,22 +370,23 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     """Per strategy and day: the journal's trades against the simulator on the same bars;
     JSON + HTML reports; exit 1 if any break."""
     from live.backtest_reconciliation import expectation_config, reconcile_journal, write_day_report
-    from live.events import OrderIntended
+    from live.service.backtest_day import journal_versions
     from strategies.names import path_under, validate_name
     from stratops.governance_ops import registry as open_registry
     from stratops.settings import load_settings
 
     settings = load_settings()
     journal = existing_journal(mode)
-    versions = {(m.strategy, m.version): m.qty for _, m in journal.read()
-                if isinstance(m, OrderIntended)}
+    versions = journal_versions(journal)
     registry = open_registry(settings, create=False)
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
     total = 0
-    for (name, version), qty in sorted(versions.items()):
+    for (name, version), qtys in sorted(versions.items()):
         config = registry.load_config(name, version)  # as data; no artifact code runs
-        rules = expectation_config(config.sim, qty)
         for symbol in config.symbols:
+            size = config.size_of(symbol)
+            rules = expectation_config(config.sim, qtys.get(symbol) or
+                                       config.sim.qty_lots * size.lot_size, size)
             reports = reconcile_journal(journal, strategy=name, params=config.params_dict,
                                         venue=config.venue, symbol=symbol, sim=rules,
                                         max_sessions=settings.live.max_history_sessions)

@@ -40,8 +40,9 @@ def contract_refusals(book: ContractBook, deployed: list[Any], day: date, venues
         if d.venue not in venues:
             kept.append(d)
             continue
-        problems = version_contract_problems(book, d.symbols, day, lot_size=d.lot_size,
-                                             tick_size=d.tick_size)
+        problems = version_contract_problems(
+            book, d.symbols, day, lot_size=d.lot_size, tick_size=d.tick_size,
+            symbol_sizes={s: (d.lot_for(s), d.tick_for(s)) for s in d.symbols})
         if problems:
             refused.append((d.strategy, "; ".join(problems)))
         else:

@@ -122,7 +122,8 @@ def _fill_model(deployed: list[Any], fill_mode: str = "parity") -> FillModel:
     ``realism`` (``live.paper_fill_mode``) prices market fills by its own impact model."""
     from live.adapters.paper import FillModel
 
-    models = {(d.slippage_ticks, d.tick_size) for d in deployed}
+    models = {(d.slippage_ticks, tick) for d in deployed  # each symbol's tick
+              for tick in {d.tick_size, *(d.tick_for(s) for s in d.symbols)}}
     if len(models) > 1:
         raise LiveSetupError(f"versions use different slippage/tick rules {sorted(models)}; "
                              "run them in separate sessions")

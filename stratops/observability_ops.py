@@ -123,7 +123,7 @@ def risk_rows(settings: Settings, limits: Any, history: Any, deployed: Sequence[
     risk report`` prints) for the runner's live state, for the utilisation gauges."""
     from live.risk.risk_report import risk_report
 
-    lots = {symbol: d.lot_size for d in deployed for symbol in d.symbols}
+    lots = {symbol: d.lot_for(symbol) for d in deployed for symbol in d.symbols}
 
     def rows() -> Sequence[Any]:
         today = max((b.ts_event.date() for b in state.last_bars.values()),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ from strategies.regime_model import SignalGovernance
 from strategies.roster import STRATEGIES
 from strategies.spec import StrategySpec
 from strategies.venues import get_venue, resolve_cutoff
-from strategies.version_config import VersionConfig
+from strategies.version_config import SymbolSize, VersionConfig
 
 STAGE_OF_MODE = {"shadow": "shadow", "canary": "canary", "live": "live"}
 
@@ -62,6 +62,40 @@ class Deployed:
     health: HealthExpectation | None = None
     # the version's confidence calibrator (None: registered without one; full size)
     confidence: ConfidenceModel | None = None
+    # a several-symbol version's own contract sizes and rules per symbol (its registered
+    # ``symbol_sizes``); empty: every symbol trades ``lot_size``/``tick_size``/``rules``
+    per_symbol: tuple[tuple[SymbolSize, Rules], ...] = ()
+
+    def _entry(self, symbol: str) -> tuple[SymbolSize, Rules]:
+        for size, rules in self.per_symbol:
+            if size.symbol == symbol:
+                return size, rules
+        if self.per_symbol:  # fail closed: never size a symbol with another one's lot
+            raise KeyError(f"{self.strategy} v{self.version} has no contract sizes for "
+                           f"{symbol!r}; it trades {list(self.symbols)}")
+        return SymbolSize(symbol, self.lot_size, self.tick_size), self.rules
+
+    def lot_for(self, symbol: str) -> int:
+        """``symbol``'s lot size (the version's, per symbol when it has several)."""
+        return self._entry(symbol)[0].lot_size
+
+    def tick_for(self, symbol: str) -> float:
+        """``symbol``'s tick size (the version's, per symbol when it has several)."""
+        return self._entry(symbol)[0].tick_size
+
+    def rules_for(self, symbol: str) -> Rules:
+        """The rules an order on ``symbol`` follows: its quantity is the version's lots in
+        ``symbol``'s lot size, its levels rounded to ``symbol``'s tick."""
+        return self._entry(symbol)[1]
+
+
+def symbol_rules(config: VersionConfig, rules: Rules, lots: int
+                 ) -> tuple[tuple[SymbolSize, Rules], ...]:
+    """Each symbol's sizes and rules of a several-symbol version (``()`` for one with
+    ``sim``'s sizes for every symbol): the same lots per trade, each in its own lot size."""
+    return tuple((size, replace(rules, qty=lots * size.lot_size,
+                                level_tick=size.tick_size if rules.level_tick > 0 else 0.0))
+                 for size in config.symbol_sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +154,7 @@ def build(config: VersionConfig, version: int, mode: str, fraction: float,
                     venue, rules, fraction, snapshot_digest, sim.slippage_ticks,
                     sim.tick_size, sim.lot_size, sim.cost_schedule, config.product,
                     config.execution, governance=governance, health=config.health,
-                    confidence=confidence)
+                    confidence=confidence, per_symbol=symbol_rules(config, rules, lots))
 
 
 def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: str
@@ -137,9 +171,9 @@ def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: st
         return problem
     if d.rules.has_stop or d.rules.has_target:
         for symbol in d.symbols:
-            freeze = rules.freeze_for(symbol)
-            if d.rules.qty > freeze:
-                return (f"{d.rules.qty} units per trade in {symbol} with protective exits: "
+            freeze, qty = rules.freeze_for(symbol), d.rules_for(symbol).qty
+            if qty > freeze:
+                return (f"{qty} units per trade in {symbol} with protective exits: "
                         f"a stop or target above the freeze quantity {freeze} would need "
                         "slicing, which one-cancels-other orders cannot do; trade fewer lots")
     return None
@@ -205,6 +239,14 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
     return loaded, refused
 
 
+def qty_text(d: Deployed) -> str:
+    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol."""
+    if not d.per_symbol:
+        return f"{d.rules.qty} qty"
+    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol)
+
+
 def describe(deployed: list[Deployed]) -> str:
-    return json.dumps([{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty}
-                       for d in deployed])
+    return json.dumps([{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty,
+                        **({"qty_by_symbol": {s.symbol: r.qty for s, r in d.per_symbol}}
+                           if d.per_symbol else {})} for d in deployed])

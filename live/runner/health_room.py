@@ -89,7 +89,8 @@ class HealthRoom(RunnerCore):
             if d is None or d.health is None:
                 continue
             before = self.health.get(d.strategy, HealthState())
-            step = observe(before, exited.pnl_inr, d.health, d.rules.qty, self.health_limits)
+            step = observe(before, exited.pnl_inr, d.health, d.rules_for(exited.symbol).qty,
+                           self.health_limits)
             breach, proposal = "; ".join(step.breaches), ""
             if breach:
                 proposal = self._breach(d, bar, exited, breach)

@@ -252,7 +252,7 @@ class BarLoop(RunnerCore):
         decisions = decide(
             pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
             ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
-            trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules)
+            trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules_for(bar.symbol))
         return d, decisions, net, day
 
     def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:

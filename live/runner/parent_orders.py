@@ -91,8 +91,8 @@ class ParentOrders(OrderSlicer):
         deadline = start + timedelta(minutes=spec.horizon_minutes)
         try:
             profile = self._volume_profile(bar) if spec.name in ("vwap", "pov") else None
-            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_size, start=start,
-                                 deadline=deadline, seed=parent_seed(trace),
+            plan = plan_schedule(spec, parent_qty=qty, lot_size=d.lot_for(bar.symbol),
+                                 start=start, deadline=deadline, seed=parent_seed(trace),
                                  volume_profile=profile, cutoff=self._cutoff_at(d, bar))
         except (AlgoDeadlineError, VolumeProfileError, AlgoParamError) as exc:
             self.summary.denials += 1
@@ -103,7 +103,7 @@ class ParentOrders(OrderSlicer):
         self.executor.record(ParentOrderStarted(
             trace_id=trace, ts_event=bar.ts, strategy=d.strategy, version=str(d.version),
             symbol=bar.symbol, side=Side.BUY if side > 0 else Side.SELL, qty=qty,
-            lot_size=d.lot_size, algo=json.dumps(spec.to_json(), sort_keys=True),
+            lot_size=d.lot_for(bar.symbol), algo=json.dumps(spec.to_json(), sort_keys=True),
             arrival_price=bar.close, deadline=deadline,
             schedule=tuple(f"{c.qty}@{c.not_before.isoformat()}" for c in plan)))
         if day is not None:
@@ -189,7 +189,8 @@ class ParentOrders(OrderSlicer):
         qty = min(qty, self.order_rules.freeze_for(bar.symbol))
         if spec.participation_pct is not None:  # POV: also the bar's realised volume
             qty = min(qty, int(spec.participation_pct / 100.0 * bar.volume))
-        qty = qty // d.lot_size * d.lot_size  # whole lots; the rest rolls into later ones
+        lot = d.lot_for(bar.symbol)
+        qty = qty // lot * lot  # whole lots; the rest rolls into later ones
         if qty <= 0:
             return
         price = self._child_price(d, bar, started, spec)
@@ -206,7 +207,7 @@ class ParentOrders(OrderSlicer):
                      spec: AlgoSpec) -> float | None:
         """The child's limit (inside the band, within the slippage guard); None: held."""
         buy = started.side is Side.BUY
-        tick = d.tick_size
+        tick = d.tick_for(bar.symbol)
         offset = spec.limit_offset_ticks * tick
         raw = bar.close - offset if buy else bar.close + offset
         ticks = math.floor(raw / tick + 1e-9) if buy else math.ceil(raw / tick - 1e-9)
@@ -288,7 +289,8 @@ class ParentOrders(OrderSlicer):
             return  # settled at a later bar: never a second order on a guess
         spec = AlgoSpec.from_mapping(json.loads(started.algo))
         final = child_key(started.trace_id, FINAL_CHILD)
-        remainder = (started.qty - self._filled(started)) // d.lot_size * d.lot_size
+        lot = d.lot_for(started.symbol)
+        remainder = (started.qty - self._filled(started)) // lot * lot
         if final in self.state.orders or remainder <= 0:
             self._finish(bar, started, "complete" if remainder <= 0 else "market",
                          "deadline")

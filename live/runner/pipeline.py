@@ -159,18 +159,20 @@ class OrderPipeline(ParentOrders):
         return True, f"{self.mode} v{d.version}"
 
     def _entry_qty(self, d: Deployed, bar: FeedBar, side: int) -> int:
-        """The version's quantity scaled by the entry's confidence (a calibrated version:
-        :meth:`confidence_lots`; 0 lots is held by governance before it is used), then down
-        in a soft drawdown (whole lots, at least one)."""
+        """The version's quantity in ``bar.symbol`` (its lots in that symbol's lot size)
+        scaled by the entry's confidence (a calibrated version: :meth:`confidence_lots`; 0
+        lots is held by governance before it is used), then down in a soft drawdown (whole
+        lots, at least one)."""
         scale = self.guardrails.entry_scale(d.strategy) if self.guardrails else 1.0
+        qty, lot = d.rules_for(bar.symbol).qty, d.lot_for(bar.symbol)
         if d.confidence is None:
             if scale >= 1.0:
-                return d.rules.qty
-            return max(1, int(d.rules.qty // d.lot_size * scale)) * d.lot_size
+                return qty
+            return max(1, int(qty // lot * scale)) * lot
         lots, _ = self.confidence_lots(d, bar, side)
         if scale >= 1.0 or lots <= 0:
-            return lots * d.lot_size
-        return max(1, int(lots * scale)) * d.lot_size
+            return lots * lot
+        return max(1, int(lots * scale)) * lot
 
     def poll_fills(self, bar: FeedBar) -> None:
         """Journal the broker's new fills (the executor tells the protection of each) and

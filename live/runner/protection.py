@@ -244,7 +244,8 @@ class Protection:
         """The members of ``generation`` not placed yet, each for ``qty`` units."""
         pos = self.state.positions[(d.strategy, bar.symbol)]
         side = 1 if pos.net_qty > 0 else -1
-        stop, target = protective_levels(side, pos.avg_price, pos.avg_price, d.rules)
+        stop, target = protective_levels(side, pos.avg_price, pos.avg_price,
+                                         d.rules_for(bar.symbol))
         both = stop is not None and target is not None
         group = _key(entry.trace_id, generation, GROUP_LEG) if both else None
         orders = self.state.orders
@@ -273,7 +274,7 @@ class Protection:
             return
         peak = float(history.high[since].max()) if side > 0 else float(history.low[since].min())
         peak = max(peak, entry_px) if side > 0 else min(peak, entry_px)
-        level, _ = protective_levels(side, entry_px, peak, d.rules)
+        level, _ = protective_levels(side, entry_px, peak, d.rules_for(bar.symbol))
         if level is None or (level - order.trigger_price) * side <= 0:
             return
         yield MoveTrigger(order, level)

@@ -56,8 +56,8 @@ class RiskGate(RunnerCore):
         try:
             contract = self.contracts.for_order(bar.symbol, bar.ts,
                                                 held_in if reduces else None)
-            problems = contract_size_problems(contract, lot_size=d.lot_size,
-                                              tick_size=d.tick_size)
+            problems = contract_size_problems(contract, lot_size=d.lot_for(bar.symbol),
+                                              tick_size=d.tick_for(bar.symbol))
             if not problems:
                 return contract
             why = f"{d.strategy}/{bar.symbol}: {'; '.join(problems)}"
@@ -84,7 +84,7 @@ class RiskGate(RunnerCore):
         self.bus.send(check_risk_for(OrderProposal(
             strategy=d.strategy, symbol=bar.symbol, side=side, qty=qty,
             reference_price=bar.close, reduces_exposure=reduces_exposure, ts=bar.ts,
-            lot_size=d.lot_size if contract is None else contract.lot_size,
+            lot_size=d.lot_for(bar.symbol) if contract is None else contract.lot_size,
             exchange=self.exchange, reference_ts=bar.ts,
             expiry=None if contract is None else contract.expiry,
             order_type=order_type, product=d.product, slice_index=slice_index,

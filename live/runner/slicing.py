@@ -54,7 +54,8 @@ class OrderSlicer(InternalCrossing):
         """``qty`` as slices at the symbol's freeze quantity; None (alerted) when it cannot
         be sliced - nothing is sent (fail closed)."""
         try:
-            return slice_qty(qty, self.order_rules.freeze_for(bar.symbol), d.lot_size)
+            return slice_qty(qty, self.order_rules.freeze_for(bar.symbol),
+                             d.lot_for(bar.symbol))
         except SliceError as exc:
             self.alert(bar.ts, Severity.ERROR, "order_not_sliced",
                        f"{d.strategy}/{bar.symbol}: {exc}; not sent")
@@ -155,7 +156,7 @@ class OrderSlicer(InternalCrossing):
                              symbol=bar.symbol, side=side, exclude_trace=trace) \
             if reduces else None
         try:
-            legs = self.broker.plan(qty=sum(plan), lot_size=d.lot_size, price=bar.close,
+            legs = self.broker.plan(qty=sum(plan), lot_size=d.lot_for(bar.symbol), price=bar.close,
                                     freeze_qty=self.order_rules.freeze_for(bar.symbol),
                                     held_qty=held)
         except RoutingError as exc:
@@ -207,7 +208,7 @@ class OrderSlicer(InternalCrossing):
                        ) -> BandFit:
         """A risk-reducing order's limit or trigger price inside the band (clamped to the
         edge with a ``price_clamped`` alert: an exit is never stuck)."""
-        fit = fit_to_band(price, self.price_band(bar.symbol, d.tick_size),
+        fit = fit_to_band(price, self.price_band(bar.symbol, d.tick_for(bar.symbol)),
                           reduces_exposure=True, what=what)
         if fit.clamped:
             self.alert(bar.ts, Severity.WARNING, "price_clamped",

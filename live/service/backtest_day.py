@@ -16,10 +16,14 @@ from strategies.names import path_under, validate_name
 from strategies.version_config import VersionConfig
 
 
-def journal_versions(journal: Journal) -> dict[tuple[str, str], int]:
-    """(strategy, version) -> order quantity, for every version the journal intended for."""
-    return {(m.strategy, m.version): m.qty for _, m in journal.read()
-            if isinstance(m, OrderIntended)}
+def journal_versions(journal: Journal) -> dict[tuple[str, str], dict[str, int]]:
+    """(strategy, version) -> symbol -> order quantity, for every version the journal
+    intended for (each symbol its own: a several-symbol version's lots differ by symbol)."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for _, m in journal.read():
+        if isinstance(m, OrderIntended):
+            out.setdefault((m.strategy, m.version), {})[m.symbol] = m.qty
+    return out
 
 
 def write_backtest_day(journal: Journal, load_config: Callable[[str, str], VersionConfig],
@@ -29,10 +33,12 @@ def write_backtest_day(journal: Journal, load_config: Callable[[str, str], Versi
     files: list[str] = []
     lines: list[str] = []
     breaks = 0
-    for (name, version), qty in sorted(journal_versions(journal).items()):
+    for (name, version), qtys in sorted(journal_versions(journal).items()):
         config = load_config(name, version)
-        rules = expectation_config(config.sim, qty)
         for symbol in config.symbols:
+            size = config.size_of(symbol)
+            rules = expectation_config(config.sim, qtys.get(symbol) or
+                                       config.sim.qty_lots * size.lot_size, size)
             reports = [r for r in reconcile_journal(
                 journal, strategy=name, params=config.params_dict, venue=config.venue,
                 symbol=symbol, sim=rules, max_sessions=max_sessions) if r.day == day.isoformat()]

@@ -214,6 +214,12 @@ class ResearchSettings(BaseModel):
     symbols: dict[str, str] = Field(
         default_factory=lambda: {"nse_futures_cont_1m": "NIFTY"},
         description="dataset -> symbol researched (default: the dataset's first symbol)")
+    joint_symbols: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="dataset -> further symbols its versions also trade: one joint "
+                    "walk-forward on the researched symbol and these (params chosen on the "
+                    "symbols together), registered with every symbol's lot and tick size; "
+                    "none by default (one walk-forward per study)")
     labels: dict[str, Path] = Field(
         default_factory=lambda: {
             # the futures trade the index's sessions: the index's regime labels
@@ -262,6 +268,18 @@ class ResearchSettings(BaseModel):
         for dataset, symbol in value.items():
             validate_name(dataset, field="research.symbols key")
             validate_symbol(symbol, field=f"research.symbols.{dataset}")
+        return value
+
+    @field_validator("joint_symbols")
+    @classmethod
+    def _joint_symbols(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for dataset, symbols in value.items():
+            validate_name(dataset, field="research.joint_symbols key")
+            for symbol in symbols:
+                validate_symbol(symbol, field=f"research.joint_symbols.{dataset}")
+            if len(set(symbols)) != len(symbols):
+                raise ValueError(f"research.joint_symbols.{dataset}={list(symbols)} repeats a "
+                                 "symbol")
         return value
 
     @field_validator("execution")

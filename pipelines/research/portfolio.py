@@ -81,8 +81,10 @@ def _sessions(index: pd.Index) -> pd.DatetimeIndex:
 
 
 def sleeve_of(report: WalkForwardReport, passed: bool) -> Sleeve:
-    """The sleeve of a walk-forward report (its ``oos_returns`` and ``trials`` are needed)."""
-    name = f"{report.strategy}/{report.symbol}"
+    """The sleeve of a walk-forward report (its ``oos_returns`` and ``trials`` are needed);
+    a joint walk-forward's sleeve is named by all its symbols (``NIFTY+BANKNIFTY``)."""
+    symbol = "+".join(report.traded_symbols)
+    name = f"{report.strategy}/{symbol}"
     if report.oos_returns.empty or report.trials.empty:
         raise PortfolioStudyError(f"{name}: the walk-forward report holds no OOS returns or "
                                   "trial matrix (stored before they were kept); re-run "
@@ -98,7 +100,7 @@ def sleeve_of(report: WalkForwardReport, passed: bool) -> Sleeve:
     if bad.any():
         raise PortfolioStudyError(f"{name}: OOS return {returns.iloc[int(bad.argmax())]!r} "
                                   f"on {returns.index[int(bad.argmax())].date()} is not finite")
-    return Sleeve(report.strategy, report.symbol, returns, trials, passed)
+    return Sleeve(report.strategy, symbol, returns, trials, passed)
 
 
 def returns_matrix(sleeves: Sequence[Sleeve]) -> pd.DataFrame:

@@ -195,6 +195,7 @@ def _check_record_inputs(report: WalkForwardReport, verdict: GateVerdict, lineag
         ("verdict.strategy", verdict.strategy, lineage.strategy),
         ("model_config.strategy", model_config.strategy, lineage.strategy),
         ("report.symbol", report.symbol, lineage.symbol),
+        ("model_config.symbols", model_config.symbols, report.traded_symbols),
         ("report.chosen_params", report.chosen_params(), lineage.params),
         ("model_config.params", model_config.params_dict, lineage.params),
         ("params_hash of lineage.params", computed_hash, lineage.params_hash),
@@ -226,12 +227,17 @@ def _pickle_disallowed() -> Iterator[None]:
 
 def candidate_key(lineage: Lineage, governance: SignalGovernance | None,
                   matrix: EnableMatrix | None = None,
-                  confidence: ConfidenceModel | None = None) -> str:
-    """The lineage's candidate key; with signal governance artifacts, combined with their
-    manifest's digest (and the enable matrix's text), so a retrained classifier, drift
-    reference or matrix is a new version (the same ones are the same candidate); with a
-    confidence calibrator, combined with its manifest's digest too."""
+                  confidence: ConfidenceModel | None = None,
+                  symbols: tuple[str, ...] = ()) -> str:
+    """The lineage's candidate key; a version of several ``symbols`` (a joint
+    walk-forward's) combined with them, so it is never the one-symbol version reused; with
+    signal governance artifacts, combined with their manifest's digest (and the enable
+    matrix's text), so a retrained classifier, drift reference or matrix is a new version
+    (the same ones are the same candidate); with a confidence calibrator, combined with its
+    manifest's digest too."""
     key = lineage.candidate_key()
+    if len(symbols) > 1:
+        key = hashlib.sha256(f"{key}:symbols={','.join(symbols)}".encode()).hexdigest()
     if governance is not None:
         extra = "" if matrix is None else \
             ":" + hashlib.sha256(matrix.dumps().encode()).hexdigest()
@@ -377,7 +383,8 @@ class ResearchRegistry:
                                 "classifier it reads regimes with (governance_dir)")
         governance = None if governance_dir is None else load_governance(governance_dir)
         confidence = None if confidence_dir is None else load_confidence(confidence_dir)
-        key = candidate_key(lineage, governance, enable_matrix, confidence)
+        key = candidate_key(lineage, governance, enable_matrix, confidence,
+                            model_config.symbols)
         found = self._find_candidate(lineage.strategy, key)
         if found is not None:
             return found
@@ -533,6 +540,8 @@ class ResearchRegistry:
                 RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: digest}
         if verdict.warnings:
             tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)
+        if len(model_config.symbols) > 1:  # a joint walk-forward's version
+            tags[f"{TAG_PREFIX}symbols"] = ",".join(model_config.symbols)
         # source = the artifact location, not models:/<model_id>: the SQL registry would look
         # a models:/ source up through MLflow's *global* tracking URI.
         created = self.client.create_model_version(

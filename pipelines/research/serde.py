@@ -51,6 +51,8 @@ def _report_doc(report: WalkForwardReport) -> tuple[dict[str, Any], dict[str, pd
     value = {"strategy": report.strategy, "symbol": report.symbol, "spec": asdict(report.spec),
              "n_trials": report.n_trials, "folds": [asdict(f) for f in report.folds],
              "metrics": dict(report.metrics), "equity_name": report.oos_equity.name}
+    if report.symbols:  # a joint walk-forward's (absent: one symbol, as stored before)
+        value["symbols"] = list(report.symbols)
     frames = {"oos_trades": report.oos_trades,
               "oos_equity": report.oos_equity.to_frame(EQUITY_COLUMN),
               # the T x N trial matrix and the stitched OOS returns (DSR's and PBO's inputs:
@@ -90,7 +92,8 @@ def _report(value: dict[str, Any], frames: dict[str, pd.DataFrame]) -> WalkForwa
         oos_equity=equity, metrics={k: float(v) for k, v in value["metrics"].items()},
         trials=frames.get("trials", pd.DataFrame()),
         oos_returns=pd.Series(dtype=float) if returns is None
-        else returns[OOS_RETURNS_COLUMN])
+        else returns[OOS_RETURNS_COLUMN],
+        symbols=tuple(value.get("symbols", ())))
 
 
 def _verdict(value: dict[str, Any]) -> GateVerdict:

@@ -2,12 +2,13 @@
 
 The Dagster assets call these functions (one per asset) and the research benchmark times
 them; nothing here knows about Dagster or MLflow. A study is one (dataset, strategy) pair
-on the dataset's researched symbol.
+on the dataset's researched symbol (and, with ``research.joint_symbols``, on further symbols
+walked forward jointly with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from pipelines.research.config import ResearchSettings
 from pipelines.research.features import FeatureKey, FeatureStore, StoredFeatures, labels_digest
 from pipelines.research.features import load_labels as load_regime_labels
 from pipelines.research.gates import GateVerdict, load_gates
+from pipelines.research.joint_walk_forward import run_joint_walk_forward
 from pipelines.research.splits import WalkForwardSpec
 from pipelines.research.walk_forward import WalkForwardReport, run_walk_forward
 from strategies.bars import Bars, bars_from_frame
@@ -57,6 +59,20 @@ def researched_symbol(entry: DatasetEntry, research: ResearchSettings) -> str:
     return symbol
 
 
+def traded_symbols(root: Path, dataset: str, research: ResearchSettings) -> tuple[str, ...]:
+    """The symbols a study's versions trade: the researched one, then
+    ``research.joint_symbols.<dataset>`` (none by default: one symbol)."""
+    entry = dataset_entry(root, dataset)
+    first = researched_symbol(entry, research)
+    further = research.joint_symbols.get(dataset, ())
+    for symbol in further:
+        if symbol not in entry.symbols or symbol == first:
+            what = "the researched symbol" if symbol == first else "not in the dataset"
+            raise StudyError(f"research.joint_symbols.{dataset}: {symbol!r} is {what} "
+                             f"({list(entry.symbols)}, researched {first!r})")
+    return (first, *further)
+
+
 def cutoff_value(text: str) -> time | str | None:
     """``research.cutoff`` parsed (``venue``, ``none`` or ``HH:MM``)."""
     try:
@@ -73,8 +89,8 @@ def build_features(root: Path, dataset: str, research: ResearchSettings,
     if symbol is None:
         symbol = researched_symbol(entry, research)
     elif symbol not in entry.symbols:
-        raise StudyError(f"research.portfolio.symbols.{dataset}: {symbol!r} is not in the "
-                         f"dataset ({list(entry.symbols)})")
+        raise StudyError(f"symbol {symbol!r} (research.portfolio.symbols / joint_symbols."
+                         f"{dataset}) is not in the dataset ({list(entry.symbols)})")
     labels_path = research.labels.get(dataset)
     labels_file = (root / labels_path) if labels_path is not None else None
     key = FeatureKey(dataset=dataset, dataset_md5=str(entry.md5), symbol=symbol,
@@ -159,10 +175,35 @@ def walk_forward_spec(root: Path, dataset: str, research: ResearchSettings) -> W
     return research.walk_forward.spec(meta.timeframe)
 
 
+def symbol_configs(root: Path, dataset: str, research: ResearchSettings,
+                   features: StoredFeatures, symbols: tuple[str, ...]
+                   ) -> tuple[dict[str, Bars], dict[str, SimConfig]]:
+    """Each symbol's bars (``features`` for the researched one, the feature store for the
+    others) and its execution rules (its own lot, tick and costs: :func:`sim_config`)."""
+    bars = {symbols[0]: features.bars()}
+    for symbol in symbols[1:]:
+        bars[symbol] = build_features(root, dataset, research, symbol=symbol).bars()
+    return bars, {s: sim_config(root, dataset, b, research) for s, b in bars.items()}
+
+
 def walk_forward(root: Path, dataset: str, strategy: str, features: StoredFeatures,
                  research: ResearchSettings,
-                 progress: Callable[[str], None] | None = None) -> WalkForwardReport:
-    """Walk-forward of ``strategy`` on the stored features' bars."""
+                 progress: Callable[[str], None] | None = None, *,
+                 joint: bool = True) -> WalkForwardReport:
+    """Walk-forward of ``strategy`` on the stored features' bars; with
+    ``research.joint_symbols`` for the dataset (and ``joint``), the joint walk-forward of
+    the researched symbol and those (:mod:`pipelines.research.joint_walk_forward`)."""
+    symbols = traded_symbols(root, dataset, research) if joint else (features.key.symbol,)
+    if len(symbols) > 1 and features.key.symbol == symbols[0]:
+        bars_by, configs = symbol_configs(root, dataset, research, features, symbols)
+        report = run_joint_walk_forward(
+            get_strategy(strategy), bars_by, configs, walk_forward_spec(root, dataset, research),
+            combos=candidate_params(strategy, research), pbo_splits=research.pbo_splits,
+            pbo_spread=research.pbo_spread_splits, progress=progress)
+        if research.select != "sharpe":
+            report.notes.append(f"joint walk-forward: each fold's params maximise the joint "
+                                f"Sharpe of the symbols, not research.select={research.select}")
+        return report
     bars = features.bars()
     return run_walk_forward(
         get_strategy(strategy), bars, sim_config(root, dataset, bars, research),
@@ -179,14 +220,25 @@ def gate_verdict(gates_file: Path, report: WalkForwardReport) -> GateVerdict:
 
 
 def version_config(dataset: str, report: WalkForwardReport, config: SimConfig,
-                   research: ResearchSettings, venue: str) -> VersionConfig:
+                   research: ResearchSettings, venue: str,
+                   configs: Mapping[str, SimConfig] | None = None) -> VersionConfig:
     """What the registered pyfunc needs to produce the same signals live; the registry
-    stores it as ``model_config`` (:meth:`VersionConfig.to_json`)."""
+    stores it as ``model_config`` (:meth:`VersionConfig.to_json`). A joint walk-forward's
+    version trades all its symbols, each with the lot and tick size research simulated it
+    with (``configs``: symbol -> rules; the instrument table of the dataset)."""
+    symbols = report.traded_symbols
+    sizes = None
+    if len(symbols) > 1:
+        if configs is None or set(configs) != set(symbols):
+            raise StudyError(f"{report.strategy}: a version of {list(symbols)} needs each "
+                             f"symbol's rules, got {sorted(configs or {})}")
+        sizes = {s: {"lot_size": configs[s].lot_size, "tick_size": configs[s].tick_size}
+                 for s in symbols}
     return VersionConfig.build(
         strategy=report.strategy, params=report.chosen_params(), venue=venue,
-        cutoff=cutoff_value(research.cutoff), symbols=(report.symbol,), dataset=dataset,
+        cutoff=cutoff_value(research.cutoff), symbols=symbols, dataset=dataset,
         sim=SimRules.from_config(config), execution=research.execution,
-        health=health_expectation(report.oos_trades, config))
+        symbol_sizes=sizes, health=health_expectation(report.oos_trades, config))
 
 
 def health_expectation(trades: pd.DataFrame, config: SimConfig) -> HealthExpectation | None:

@@ -85,6 +85,13 @@ class WalkForwardReport:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     #: things a reader must know about how the numbers were made (skips, ...)
     notes: list[str] = field(default_factory=list)
+    #: every symbol of a joint walk-forward (``symbol`` first); empty: ``symbol`` alone
+    symbols: tuple[str, ...] = ()
+
+    @property
+    def traded_symbols(self) -> tuple[str, ...]:
+        """The symbols the version trades: the joint walk-forward's, else ``symbol``."""
+        return self.symbols or (self.symbol,)
 
     def chosen_params(self) -> dict[str, Any]:
         """The params of the last fold: the version that would trade next."""

@@ -282,3 +282,32 @@ def test_research_stores_each_versions_health_expectation_in_its_config(
             assert health.trades == int(metrics["oos_trades"]), name
             assert health.hit_ratio == pytest.approx(metrics["oos_hit_ratio"]), name
             assert health.pnl_std_inr > 0.0
+
+
+def test_research_with_joint_symbols_registers_a_two_symbol_version(
+        researched: Path, tmp_path: Path) -> None:
+    """``research.joint_symbols``: one joint walk-forward on NIFTY and BANKNIFTY, registered
+    as a new version trading both, each with its own lot size from the dataset."""
+    root = tmp_path / "project"
+    shutil.copytree(researched, root, symlinks=True)
+    (root / "stratops.yaml").write_text(yaml.safe_dump({"research": {
+        "joint_symbols": {"nse_futures_cont_1m": ["BANKNIFTY"]},
+        "portfolio": {"enabled": False}}}))
+    proc = run_in(root, "stratops", "research", "run", "--strategy", "range_breakout")
+    assert "(reused)" not in proc.stdout, proc.stdout
+    client = _client(root)
+    latest = max(client.search_model_versions("name = 'range_breakout'"),
+                 key=lambda v: int(v.version))
+    assert int(latest.version) == 2
+    assert latest.tags["stratops.symbols"] == "NIFTY,BANKNIFTY"
+    from pipelines.research.registry import ResearchRegistry
+
+    registry = ResearchRegistry(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+                                root / "mlflow" / "artifacts")
+    config = registry.load_config("range_breakout", 2)
+    assert config.symbols == ("NIFTY", "BANKNIFTY")
+    assert {s: config.size_of(s).lot_size for s in config.symbols} == {
+        "NIFTY": 75, "BANKNIFTY": 35}
+    run = client.get_run(latest.run_id)
+    assert run.data.metrics["joint.symbols"] == 2.0
+    assert "symbol.BANKNIFTY.oos_sharpe" in run.data.metrics

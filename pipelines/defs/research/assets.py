@@ -202,6 +202,10 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
         verdict_digest=verdict.digest(), verdict_passed=verdict.passed)
     bars = features.bars()
     config = study.sim_config(root, dataset, bars, research)
+    configs = None  # a joint walk-forward's version: every symbol's own lot, tick and costs
+    if len(report.traded_symbols) > 1:
+        _, configs = study.symbol_configs(root, dataset, research, features,
+                                          report.traded_symbols)
     regimes = regime_breakdown(report, _session_labels(features), config.initial_capital_inr)
     out_dir = path_under(root / research.artifacts_dir,
                          validate_name(report.strategy, field="strategy"),
@@ -219,7 +223,7 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
             governance_metrics.update(confidence.metrics)
         version = mlflow_registry.client().record(
             report, verdict, lineage, out_dir,
-            study.version_config(dataset, report, config, research, venue),
+            study.version_config(dataset, report, config, research, venue, configs),
             study.input_example(features),
             governance_dir=None if regimes_model is None else regimes_model.path,
             governance_metrics=governance_metrics or None,
