@@ -76,7 +76,8 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings,
                            transport=MirrorTransport(transport), observability=observability)
         summary = serve_execution(prepared.runner, transport,
-                                  idle_exit_seconds=idle_exit_seconds)
+                                  idle_exit_seconds=idle_exit_seconds,
+                                  warm=prepared.warm)
         runner = prepared.runner
         return {"mode": mode, "bars": summary.bars, "intents": summary.intents,
                 "fills": summary.fills, "alerts": list(summary.alerts),
