@@ -75,6 +75,7 @@ class RegimeReading:
     probability: float
     probabilities: dict[str, float]
     problem: str | None = None
+    features: tuple[float, ...] = ()  # the feature row it was read from (NaN: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +109,16 @@ class RegimeModel:
     def read(self, row: npt.NDArray[np.float64]) -> RegimeReading:
         """One feature row's regime; a NaN feature gives an :data:`UNKNOWN` reading with the
         feature named (still warming up, or a bad bar)."""
+        values = tuple(float(v) for v in row)
         bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
         if bad:
             return RegimeReading(UNKNOWN, float("nan"), {},
-                                 f"NaN feature {', '.join(bad)} (warm-up or bad bars)")
+                                 f"NaN feature {', '.join(bad)} (warm-up or bad bars)", values)
         p = self.probabilities(row.reshape(1, -1))[0]
         best = int(p.argmax())
         return RegimeReading(self.classes[best], float(p[best]),
-                             {c: float(v) for c, v in zip(self.classes, p, strict=True)})
+                             {c: float(v) for c, v in zip(self.classes, p, strict=True)},
+                             None, values)
 
     def read_last(self, open_: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike,
                   close: npt.ArrayLike, session: npt.ArrayLike) -> RegimeReading:

@@ -81,6 +81,7 @@ class OrderPipeline(ParentOrders):
                               reason=decision.reason)
         allowed, why = self._governance(d, bar, decision)  # reads no effect of the signal
         regime = self.regime_at(d, bar)
+        features, values, drift = self.provenance(d, bar, regime)
         probability = None if regime is None or regime.problem is not None \
             else regime.probability
         # the signal and its governance decision in one commit (one fsync, not two), in
@@ -89,7 +90,8 @@ class OrderPipeline(ParentOrders):
         self.bus.publish(signal, GovernanceDecided(
             trace_id=trace, ts_event=ts, strategy=d.strategy, version=version,
             allowed=allowed, reason=why, regime=None if regime is None else regime.regime,
-            regime_probability=probability))
+            regime_probability=probability, features=features, feature_values=values,
+            drift=drift))
         if not allowed:
             self.summary.denials += 1
             return False

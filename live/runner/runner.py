@@ -132,6 +132,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.drift_limits = drift_limits
         self._regimes = {}
         self._drift_checked = {}
+        self._drift_state = {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None
