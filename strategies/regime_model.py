@@ -19,6 +19,7 @@ turns a NaN feature into a reading with a ``problem`` (the caller holds), never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -52,6 +53,7 @@ REGIME_CLASSES = ("trend", "chop", "high_vol")
 #: tree predictors). A file naming any other type is refused before it is loaded.
 TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
 UNKNOWN = "unknown"
+FEW_ROWS = 64  # predicted on one thread (RegimeModel.probabilities)
 
 
 class SignalGovernanceError(BadInputError, ValueError):
@@ -60,6 +62,15 @@ class SignalGovernanceError(BadInputError, ValueError):
 
 class UnseenRegimeError(SignalGovernanceError, LookupError):
     """A regime the version's classifier never saw in training."""
+
+
+@functools.cache
+def _threadpools() -> Any:
+    """The process's native thread pools (threadpoolctl, scikit-learn's own dependency);
+    found once: a fresh scan per call costs more than the prediction."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def sha256_file(path: Path) -> str:
@@ -89,8 +100,13 @@ class RegimeModel:
 
     def probabilities(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Class probabilities per row, columns in :attr:`classes` order (rows must be
-        NaN-free)."""
-        return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        NaN-free). A few rows (the live runner's one bar) are predicted on one OpenMP
+        thread: a parallel region per tree costs milliseconds each on a busy machine
+        (measured 0.5 s per row under load), and the values do not depend on it."""
+        if len(matrix) > FEW_ROWS:
+            return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        with _threadpools().limit(limits=1, user_api="openmp"):
+            return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
 
     def classify(self, matrix: npt.NDArray[np.float64]
                  ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float64]]:
@@ -106,14 +122,31 @@ class RegimeModel:
             probs[ok] = p[np.arange(len(p)), best]
         return regimes.astype(str), probs
 
+    def nan_problem(self, row: npt.NDArray[np.float64]) -> str | None:
+        """Why ``row`` cannot be classified (its NaN features named), or None."""
+        bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
+        return f"NaN feature {', '.join(bad)} (warm-up or bad bars)" if bad else None
+
+    def entry_hold(self, regime: str, problem: str | None) -> str | None:
+        """Why a new entry must wait at a bar read as ``regime`` (``problem``: it could not
+        be classified), or None: the rule live and research both apply."""
+        if problem is not None:
+            return f"regime: {problem}"
+        if regime not in self.classes:
+            return f"regime: {self._unseen(regime)}"
+        return None
+
+    def _unseen(self, regime: str) -> str:
+        return f"regime {regime!r} was never seen in training; the classifier knows " \
+            f"{list(self.classes)}"
+
     def read(self, row: npt.NDArray[np.float64]) -> RegimeReading:
         """One feature row's regime; a NaN feature gives an :data:`UNKNOWN` reading with the
         feature named (still warming up, or a bad bar)."""
         values = tuple(float(v) for v in row)
-        bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
-        if bad:
-            return RegimeReading(UNKNOWN, float("nan"), {},
-                                 f"NaN feature {', '.join(bad)} (warm-up or bad bars)", values)
+        problem = self.nan_problem(row)
+        if problem is not None:
+            return RegimeReading(UNKNOWN, float("nan"), {}, problem, values)
         p = self.probabilities(row.reshape(1, -1))[0]
         best = int(p.argmax())
         return RegimeReading(self.classes[best], float(p[best]),
@@ -131,8 +164,7 @@ class RegimeModel:
         """``regime``'s probability in ``reading``; a regime the classifier never saw in
         training raises :class:`UnseenRegimeError` (a consumer must hold, not guess)."""
         if regime not in self.classes:
-            raise UnseenRegimeError(f"regime {regime!r} was never seen in training; the "
-                                    f"classifier knows {list(self.classes)}")
+            raise UnseenRegimeError(self._unseen(regime))
         return reading.probabilities[regime]
 
 

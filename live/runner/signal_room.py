@@ -38,7 +38,7 @@ from live.runner.history import SymbolHistory
 from live.state import kill_mode_for
 from strategies.bars import Bars
 from strategies.drift import DriftLimits
-from strategies.regime_model import RegimeReading, UnseenRegimeError
+from strategies.regime_model import RegimeReading
 
 DRIFT_ACTOR = "drift_monitor"
 DRIFT_ALERT = "drift_breach"
@@ -79,13 +79,7 @@ class SignalRoom(RunnerCore):
         reading = self.regime_at(d, bar)
         if reading is None or d.governance is None:
             return None
-        if reading.problem is not None:
-            return f"regime: {reading.problem}"
-        try:
-            d.governance.model.probability_of(reading, reading.regime)
-        except UnseenRegimeError as exc:
-            return f"regime: {exc}"
-        return None
+        return d.governance.model.entry_hold(reading.regime, reading.problem)
 
     def provenance(self, d: Deployed, bar: FeedBar, reading: RegimeReading | None
                    ) -> tuple[tuple[str, ...], tuple[float | None, ...], str | None]:
