@@ -24,6 +24,8 @@ from tests.synthetic_datasets import nse_index_1m_path
 from tests.unit.test_runner_engine import Stores, stores_in
 from tests.unit.test_runner_signal_governance import governed_runner
 
+pytestmark = pytest.mark.integration
+
 DAY = date(2025, 3, 3)
 SESSIONS = 3  # the traded session and the two stored ones before it
 
