@@ -127,18 +127,17 @@ class RegimeModel:
         bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
         return f"NaN feature {', '.join(bad)} (warm-up or bad bars)" if bad else None
 
-    def entry_hold(self, regime: str, problem: str | None) -> str | None:
-        """Why a new entry must wait at a bar read as ``regime`` (``problem``: it could not
-        be classified), or None: the rule live and research both apply."""
-        if problem is not None:
-            return f"regime: {problem}"
-        if regime not in self.classes:
-            return f"regime: {self._unseen(regime)}"
+    def entry_hold(self, reading: RegimeReading) -> str | None:
+        """Why a new entry must wait at a bar read as ``reading`` (None: it need not): the
+        bar could not be classified, or its regime was never seen in training - the rule
+        live and research both apply."""
+        if reading.problem is not None:
+            return f"regime: {reading.problem}"
+        try:
+            self.probability_of(reading, reading.regime)
+        except UnseenRegimeError as exc:
+            return f"regime: {exc}"
         return None
-
-    def _unseen(self, regime: str) -> str:
-        return f"regime {regime!r} was never seen in training; the classifier knows " \
-            f"{list(self.classes)}"
 
     def read(self, row: npt.NDArray[np.float64]) -> RegimeReading:
         """One feature row's regime; a NaN feature gives an :data:`UNKNOWN` reading with the
@@ -164,7 +163,8 @@ class RegimeModel:
         """``regime``'s probability in ``reading``; a regime the classifier never saw in
         training raises :class:`UnseenRegimeError` (a consumer must hold, not guess)."""
         if regime not in self.classes:
-            raise UnseenRegimeError(self._unseen(regime))
+            raise UnseenRegimeError(f"regime {regime!r} was never seen in training; the "
+                                    f"classifier knows {list(self.classes)}")
         return reading.probabilities[regime]
 
 

@@ -79,7 +79,7 @@ class SignalRoom(RunnerCore):
         reading = self.regime_at(d, bar)
         if reading is None or d.governance is None:
             return None
-        return d.governance.model.entry_hold(reading.regime, reading.problem)
+        return d.governance.model.entry_hold(reading)
 
     def provenance(self, d: Deployed, bar: FeedBar, reading: RegimeReading | None
                    ) -> tuple[tuple[str, ...], tuple[float | None, ...], str | None]:

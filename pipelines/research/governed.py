@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from strategies.bars import Bars
 from strategies.regime_features import regime_feature_matrix
-from strategies.regime_model import RegimeModel
+from strategies.regime_model import RegimeModel, RegimeReading
 from strategies.spec import StrategySpec
 
 SIGNALS = ("long_entry", "long_exit", "short_entry", "short_exit")
@@ -55,9 +55,19 @@ def governed_decisions(bars: Bars, spec: StrategySpec, params: object,
     """Each bar's governed decision inputs (see the module) over ``bars``."""
     matrix = regime_feature_matrix(bars.open, bars.high, bars.low, bars.close, bars.session)
     regimes, probs = model.classify(matrix)
-    holds = [model.entry_hold(str(r), model.nan_problem(row))
-             for r, row in zip(regimes, matrix, strict=True)]
+    holds = [model.entry_hold(_reading(model, str(r), float(p), row))
+             for r, p, row in zip(regimes, probs, matrix, strict=True)]
     signals = spec.signals(bars, params)
     return GovernedDecisions(regimes, probs, matrix, holds,
                              dict(zip(SIGNALS, (np.asarray(a, dtype=bool)
                                                 for a in signals.arrays()), strict=True)))
+
+
+def _reading(model: RegimeModel, regime: str, probability: float,
+             row: npt.NDArray[np.float64]) -> RegimeReading:
+    """A bar's reading as the live runner holds it (the regime's probability; the NaN
+    features named when it could not be classified)."""
+    problem = model.nan_problem(row)
+    if problem is not None:
+        return RegimeReading(regime, probability, {}, problem)
+    return RegimeReading(regime, probability, {regime: probability})

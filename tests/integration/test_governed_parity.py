@@ -18,6 +18,7 @@ from live.runner.feed import FeedBar, WarmBar, replay_bars, replay_frame
 from live.runner.warmup import replay_warmup, warmed
 from pipelines.research.governed import SIGNALS, GovernedDecisions, governed_decisions
 from strategies.bars import bars_from_frame
+from strategies.regime_model import RegimeReading
 from strategies.roster import get_strategy
 from tests.regime_stubs import governance
 from tests.synthetic_datasets import nse_index_1m_path
@@ -113,7 +114,7 @@ def test_research_names_the_same_hold_live_journals_on_a_cold_history() -> None:
         "regime: NaN feature rv_30")
     reading = model.read_last(bars.open[:1], bars.high[:1], bars.low[:1], bars.close[:1],
                               bars.session[:1])
-    assert model.entry_hold(reading.regime, reading.problem) == decided.entry_hold[0]
-    assert model.entry_hold("crash", None) == ("regime: regime 'crash' was never seen in "
-                                               f"training; the classifier knows "
-                                               f"{list(model.classes)}")
+    assert model.entry_hold(reading) == decided.entry_hold[0]
+    unseen = RegimeReading("crash", 0.9, {"crash": 0.9})
+    assert model.entry_hold(unseen) == ("regime: regime 'crash' was never seen in training; "
+                                        f"the classifier knows {list(model.classes)}")

@@ -57,20 +57,20 @@ def _run(stores: Stores, items: object) -> None:
 def test_governed_version_trades_from_the_first_session_of_a_fresh_journal(
         tmp_path: Path) -> None:
     stores = stores_in(tmp_path)
-    warmup = replay_warmup(_history(), _traded(), sessions=3)
-    items = list(warmed(warmup, "nse_index_1m", replay_bars(_traded())))
+    warmup = replay_warmup(_history(), _traded(30), sessions=2)  # Feb 28: 375 bars
+    items = list(warmed(warmup, "nse_index_1m", replay_bars(_traded(30))))
     assert sum(isinstance(i, WarmBar) for i in items) == len(warmup.bars)
     _run(stores, items)
-    first = _traded()["ts"].iloc[0]
+    first = _traded(30)["ts"].iloc[0]
     signals = stores.messages(SignalRaised)
     assert signals and all(s.ts_event >= first for s in signals)  # never on a warm bar
     decided = stores.messages(GovernanceDecided)
     assert decided[0].regime != "unknown" and decided[0].allowed  # type: ignore[attr-defined]
     bars = stores.messages(BarClosed)
-    assert len(bars) == len(warmup.bars) + 60  # the warm bars are journaled
+    assert len(bars) == 375 + 30  # the warm bars are journaled
     # a restart over the same journal and feed folds them back: nothing journaled twice
     before = len(stores.messages(BarClosed))
-    _run(stores, list(warmed(warmup, "nse_index_1m", replay_bars(_traded()))))
+    _run(stores, list(warmed(warmup, "nse_index_1m", replay_bars(_traded(30)))))
     assert len(stores.messages(BarClosed)) == before
     assert len(stores.messages(SignalRaised)) == len(signals)
 
