@@ -99,3 +99,37 @@ def test_no_stored_history_is_a_note_and_holds_entries_until_a_whole_session(
                          for d in first)
     later = [d for d in decided if d.ts_event.date() == second]
     assert later and not any(d.reason.startswith("feed:") for d in later)
+
+
+def test_live_serve_day_feeds_the_warm_up_first_and_only_traded_bars_move_its_clock(
+        tmp_path: Path) -> None:
+    from live.service.clock import SimulatedClock
+    from stratops.live_ops import LiveRun
+    from stratops.serve_ops import ReplayPaperDays
+    from stratops.settings import Settings
+
+    traded = _traded(5)
+    warmup = replay_warmup(_history(), traded, sessions=2)
+    prepared = LiveRun(None, None, [], traded, warmup=warmup, dataset="nse_index_1m")
+    start = traded["ts"].iloc[0].to_pydatetime() - pd.Timedelta(hours=1)
+    clock = SimulatedClock(start)
+    days = ReplayPaperDays(Settings(root=tmp_path), mode="shadow", feed="replay:nse_index_1m",
+                           strategies=None, candidates=True, speed=0.0, clock=clock)
+    items = list(days._bars(prepared))
+    assert all(isinstance(i, WarmBar) for i in items[:375])
+    assert [i.ts for i in items[375:]] == list(traded["ts"])  # type: ignore[union-attr]
+    assert clock.now() == traded["ts"].iloc[-1] + pd.Timedelta(minutes=1)
+
+
+def test_live_run_without_from_or_with_catchup_off_has_no_warm_up(tmp_path: Path) -> None:
+    from stratops.live_ops import _replay_warmup
+    from stratops.settings import Settings
+
+    notes: list[str] = []
+    on = Settings(root=tmp_path)
+    assert _replay_warmup(on, _history(), _traded(), None, "d", notes) is None
+    off = on.model_copy(update={"live": on.live.model_copy(update={
+        "market": on.live.market.model_copy(update={"catchup": False})})})
+    assert _replay_warmup(off, _history(), _traded(), DAY, "d", notes) is None
+    warm = _replay_warmup(on, _history(), _traded(), DAY, "d", notes)
+    assert warm is not None and warm.wanted == on.live.max_history_sessions - 1 and not notes
