@@ -273,6 +273,9 @@ class Command(Message):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BarClosed(Event):
+    """``warm``: a warm-up bar from before the feed's live edge or a replay's first traded
+    bar (the Kite catch-up, a replay's stored sessions): history only, never traded on."""
+
     KIND: ClassVar[str] = "BarClosed"
     TRACE_REQUIRED: ClassVar[bool] = False
     symbol: str
@@ -281,6 +284,7 @@ class BarClosed(Event):
     low: float
     close: float
     volume: float
+    warm: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
