@@ -268,16 +268,20 @@ def _breaks(expected: list[Trade], actual: list[Trade],
 def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any],
                       venue: str, symbol: str, sim: SimConfig, max_sessions: int = 5,
                       from_seq: int = 1, to_seq: int | None = None) -> list[DayReport]:
-    """One report per session day the journal saw for ``symbol`` (between the seqs)."""
+    """One report per session day the journal saw for ``symbol`` (between the seqs) and
+    traded on: warm-up bars (``BarClosed.warm``) are history for the backtest, never a day."""
     seen = _scan(journal, from_seq, to_seq)
     bars = seen.bars.get(symbol, [])
-    days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars})
+    days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars
+                   if not b.warm})
     actual = actual_trades(seen, strategy, symbol)
     controls = _controls(seen, strategy, symbol)
     version = next((i.version for i in seen.intents.values() if i.strategy == strategy), "?")
     reports = []
-    for i, day in enumerate(days):
-        window = set(days[max(0, i - max_sessions + 1): i + 1])
+    every = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars})
+    for day in days:
+        i = every.index(day)
+        window = set(every[max(0, i - max_sessions + 1): i + 1])
         window_bars = [b for b in bars
                        if pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() in window]
         expected = [t for t in expected_trades(window_bars, strategy, params, venue, sim)

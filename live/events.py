@@ -145,6 +145,16 @@ def _conv_str_tuple(value: Any) -> tuple[str, ...]:
     return tuple(_conv_str(item) for item in value)
 
 
+def _conv_opt_float_tuple(value: Any) -> tuple[float | None, ...]:
+    if not isinstance(value, list | tuple):
+        raise _Bad(f"expected a sequence of float or None, got {type(value).__name__}")
+    return tuple(None if item is None else _conv_float(item) for item in value)
+
+
+def _enc_opt_float_tuple(value: tuple[float | None, ...]) -> list[float | None]:
+    return [None if item is None else _enc_float(item) for item in value]
+
+
 def _conv_date(value: Any) -> date:
     if not isinstance(value, date) or isinstance(value, datetime):
         raise _Bad(f"expected date, got {type(value).__name__}")
@@ -183,6 +193,7 @@ _SIMPLE: Mapping[Any, _Codec] = {
     datetime: _Codec(_conv_datetime, lambda dt: dt.isoformat(), _dec_datetime),
     date: _Codec(_conv_date, lambda d: d.isoformat(), _dec_date),
     tuple[str, ...]: _Codec(_conv_str_tuple, list, _same),
+    tuple[float | None, ...]: _Codec(_conv_opt_float_tuple, _enc_opt_float_tuple, _same),
 }
 
 
@@ -262,6 +273,9 @@ class Command(Message):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BarClosed(Event):
+    """``warm``: a warm-up bar from before the feed's live edge or a replay's first traded
+    bar (the Kite catch-up, a replay's stored sessions): history only, never traded on."""
+
     KIND: ClassVar[str] = "BarClosed"
     TRACE_REQUIRED: ClassVar[bool] = False
     symbol: str
@@ -270,6 +284,7 @@ class BarClosed(Event):
     low: float
     close: float
     volume: float
+    warm: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -287,7 +302,11 @@ class GovernanceDecided(Event):
     """``regime`` and ``regime_probability``: the version's classifier at the decided bar
     (None: the version carries no classifier; ``"unknown"`` with None: not classifiable).
     ``confidence``: an entry's calibrated probability of being profitable (None: an exit,
-    a version without a calibrator, or one that could not be read - the reason says)."""
+    a version without a calibrator, or one that could not be read - the reason says).
+
+    Provenance of a governed decision: ``features`` and ``feature_values`` - the regime
+    features at that bar, as the classifier read them (None: NaN, not known yet) - and
+    ``drift``, the strategy's drift and kill-switch state then."""
 
     KIND: ClassVar[str] = "GovernanceDecided"
     strategy: str
@@ -297,6 +316,15 @@ class GovernanceDecided(Event):
     regime: str | None = None
     regime_probability: float | None = None
     confidence: float | None = None  # an entry's calibrated P(profitable); None: none
+    features: tuple[str, ...] = ()
+    feature_values: tuple[float | None, ...] = ()
+    drift: str | None = None
+
+    def _check_domain(self) -> None:
+        Event._check_domain(self)
+        if len(self.features) != len(self.feature_values):
+            raise EventValueError(f"GovernanceDecided: {len(self.features)} features named, "
+                                  f"{len(self.feature_values)} values")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -780,7 +808,7 @@ def _fast_decoder(hint: Any) -> Any:
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint
     return {float: float, datetime: datetime.fromisoformat, tuple[str, ...]: tuple,
-            date: date.fromisoformat}.get(hint, _same)
+            tuple[float | None, ...]: tuple, date: date.fromisoformat}.get(hint, _same)
 
 
 def from_record_trusted(record: Mapping[str, Any]) -> Message:

@@ -23,6 +23,7 @@ turns a NaN feature into a reading with a ``problem`` (the caller holds), never 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -57,6 +58,7 @@ REGIME_CLASSES = ("trend", "chop", "high_vol")
 #: tree predictors). A file naming any other type is refused before it is loaded.
 TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
 UNKNOWN = "unknown"
+FEW_ROWS = 64  # predicted on one thread (RegimeModel.probabilities)
 
 
 class SignalGovernanceError(BadInputError, ValueError):
@@ -65,6 +67,15 @@ class SignalGovernanceError(BadInputError, ValueError):
 
 class UnseenRegimeError(SignalGovernanceError, LookupError):
     """A regime the version's classifier never saw in training."""
+
+
+@functools.cache
+def _threadpools() -> Any:
+    """The process's native thread pools (threadpoolctl, scikit-learn's own dependency);
+    found once: a fresh scan per call costs more than the prediction."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def sha256_file(path: Path) -> str:
@@ -80,6 +91,7 @@ class RegimeReading:
     probability: float
     probabilities: dict[str, float]
     problem: str | None = None
+    features: tuple[float, ...] = ()  # the feature row it was read from (NaN: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +105,13 @@ class RegimeModel:
 
     def probabilities(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Class probabilities per row, columns in :attr:`classes` order (rows must be
-        NaN-free)."""
-        return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        NaN-free). A few rows (the live runner's one bar) are predicted on one OpenMP
+        thread: a parallel region per tree costs milliseconds each on a busy machine
+        (measured 0.5 s per row under load), and the values do not depend on it."""
+        if len(matrix) > FEW_ROWS:
+            return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+        with _threadpools().limit(limits=1, user_api="openmp"):
+            return np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
 
     def classify(self, matrix: npt.NDArray[np.float64]
                  ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float64]]:
@@ -110,17 +127,35 @@ class RegimeModel:
             probs[ok] = p[np.arange(len(p)), best]
         return regimes.astype(str), probs
 
+    def nan_problem(self, row: npt.NDArray[np.float64]) -> str | None:
+        """Why ``row`` cannot be classified (its NaN features named), or None."""
+        bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
+        return f"NaN feature {', '.join(bad)} (warm-up or bad bars)" if bad else None
+
+    def entry_hold(self, reading: RegimeReading) -> str | None:
+        """Why a new entry must wait at a bar read as ``reading`` (None: it need not): the
+        bar could not be classified, or its regime was never seen in training - the rule
+        live and research both apply."""
+        if reading.problem is not None:
+            return f"regime: {reading.problem}"
+        try:
+            self.probability_of(reading, reading.regime)
+        except UnseenRegimeError as exc:
+            return f"regime: {exc}"
+        return None
+
     def read(self, row: npt.NDArray[np.float64]) -> RegimeReading:
         """One feature row's regime; a NaN feature gives an :data:`UNKNOWN` reading with the
         feature named (still warming up, or a bad bar)."""
-        bad = [self.features[j] for j in np.flatnonzero(np.isnan(row))]
-        if bad:
-            return RegimeReading(UNKNOWN, float("nan"), {},
-                                 f"NaN feature {', '.join(bad)} (warm-up or bad bars)")
+        values = tuple(float(v) for v in row)
+        problem = self.nan_problem(row)
+        if problem is not None:
+            return RegimeReading(UNKNOWN, float("nan"), {}, problem, values)
         p = self.probabilities(row.reshape(1, -1))[0]
         best = int(p.argmax())
         return RegimeReading(self.classes[best], float(p[best]),
-                             {c: float(v) for c, v in zip(self.classes, p, strict=True)})
+                             {c: float(v) for c, v in zip(self.classes, p, strict=True)},
+                             None, values)
 
     def read_last(self, open_: npt.ArrayLike, high: npt.ArrayLike, low: npt.ArrayLike,
                   close: npt.ArrayLike, session: npt.ArrayLike) -> RegimeReading:

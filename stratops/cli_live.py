@@ -123,8 +123,8 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
             _say_resume(mode, prepared.frame, runner.recovered_last, out)
             with _progress(out) as progress:
                 task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
-                summary = runner.run(paced_feed(_advancing(replay_bars(prepared.frame),
-                                                           progress, task), speed))
+                summary = runner.run(paced_feed(prepared.warm(_advancing(
+                    replay_bars(prepared.frame), progress, task)), speed))
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
     _paper_twin(mode, runner, before, out)  # live.paper_twin: the session's days on the twin

@@ -58,6 +58,17 @@ class LiveRun:
     frame: Any  # the replayed bars (None for a live or tick-replay feed)
     notes: list[str] = field(default_factory=list)  # e.g. why there are no checkpoints
     feed: Any = None  # a live or tick-replay feed (iterable of feed items), else None
+    warmup: Any = None  # a replay from --from: its warm-up from stored data (ReplayWarmup)
+    dataset: str | None = None  # the replayed dataset
+
+    def warm(self, items: Iterable[Any]) -> Iterable[Any]:
+        """``items`` (the replayed bars) preceded by the replay's warm-up from stored data
+        (:mod:`live.runner.warmup`); unchanged when there is none."""
+        from live.runner.warmup import warmed
+
+        if self.warmup is None or self.dataset is None:
+            return items
+        return warmed(self.warmup, self.dataset, items)
 
 
 def attach_checkpoints(settings: Settings, mode: str, journal: Any, directory: Any
@@ -283,6 +294,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                               set(policy.rules.symbols), set(STRATEGIES))
     capital = stage_capital(policy, deployed, mode)  # canary: the policy's fraction
     history = replay_frame(history_path, symbols, None, None)
+    warmup = _replay_warmup(settings, history, frame, start, feed_arg, notes)
     caps = portfolio_caps(settings, limits, policy, exchange, contracts, history)
     impact = impact_budget(settings, limits, history)
     try:
@@ -332,7 +344,25 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
 
         observability.attach(runner, risk_rows(settings, limits, history, deployed,
                                                runner.state))
-    return LiveRun(runner, exchange, refused, frame, notes, live_feed)
+    return LiveRun(runner, exchange, refused, frame, notes, live_feed, warmup,
+                   feed_arg if feed_kind == "replay" else None)
+
+
+def _replay_warmup(settings: Settings, history: Any, frame: Any, start: date | None,
+                   dataset: str, notes: list[str]) -> Any:
+    """A replay from ``--from``: the stored bars that warm the history before its first
+    traded bar (``live.market.catchup``; ``catchup_sessions``, default
+    ``live.max_history_sessions``, sessions with the first traded one), what it lacks added
+    to ``notes``; else None."""
+    from live.runner.warmup import replay_warmup
+
+    market = settings.live.market
+    if frame is None or start is None or not market.catchup:
+        return None
+    warmup = replay_warmup(history, frame,
+                           market.catchup_sessions or settings.live.max_history_sessions)
+    notes.extend(f"warm-up: {n}" for n in warmup.notes(dataset))
+    return warmup
 
 
 def rollback_proposer(settings: Settings, mode: str, svc: Any, directory: Any

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from live.runner.feed import FeedItem
+from live.runner.feed import FeedBar, FeedItem
 from live.service.clock import ServiceClock, SimulatedClock, StopSignal
 from live.service.ports import AlwaysReady, BacktestReports, OpenedDay, Pager
 from live.service.sessions import SessionWindow
@@ -95,14 +95,14 @@ class ReplayPaperDays:
         def close() -> None:  # the exchange's store is released with the runner
             prepared.runner.journal.engine.dispose()
 
-        return OpenedDay(prepared.runner, AlwaysReady(), lambda: self._bars(prepared.frame),
+        return OpenedDay(prepared.runner, AlwaysReady(), lambda: self._bars(prepared),
                          notes, close)
 
-    def _bars(self, frame: Any) -> Iterable[FeedItem]:
+    def _bars(self, prepared: Any) -> Iterable[FeedItem]:
         from live.runner.feed import replay_bars
         from stratops.live_ops import paced_feed
 
-        bars: Iterable[FeedItem] = replay_bars(frame)
+        bars: Iterable[FeedItem] = prepared.warm(replay_bars(prepared.frame))
         if isinstance(self.clock, SimulatedClock):
             bars = following_clock(bars, self.clock)
         return paced_feed(bars, self.speed)
@@ -120,7 +120,8 @@ class ReplayPaperDays:
 def following_clock(bars: Iterable[Any], clock: SimulatedClock) -> Iterator[Any]:
     """Simulated time follows the replay: each bar arrives at its close."""
     for bar in bars:
-        clock.advance_to(bar.ts + timedelta(minutes=1))
+        if isinstance(bar, FeedBar):  # a warm-up bar (past data) moves no clock
+            clock.advance_to(bar.ts + timedelta(minutes=1))
         yield bar
 
 

@@ -96,7 +96,8 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
                            transport=MirrorTransport(transport), observability=observability,
                            risk_answers=None if risk_bus is None else remote)
         summary = serve_execution(prepared.runner, transport,
-                                  idle_exit_seconds=idle_exit_seconds)
+                                  idle_exit_seconds=idle_exit_seconds,
+                                  warm=prepared.warm)
         runner = prepared.runner
         return {"mode": mode, "bars": summary.bars, "intents": summary.intents,
                 "fills": summary.fills, "alerts": list(summary.alerts),

@@ -78,7 +78,8 @@ def step_detail(message: Message) -> str:
     if isinstance(m, GovernanceDecided | RiskChecked):
         verdict = m.allowed if isinstance(m, GovernanceDecided) else m.passed
         check = "" if isinstance(m, GovernanceDecided) else f" {m.check}"
-        return f"{'passed' if verdict else 'DENIED'}{check}: {m.reason}"
+        why = "" if not isinstance(m, GovernanceDecided) else governance_provenance(m)
+        return f"{'passed' if verdict else 'DENIED'}{check}: {m.reason}{why}"
     if isinstance(m, OrderIntended):
         price = "" if m.limit_price is None else f" @ {m.limit_price:g}"
         trigger = "" if m.trigger_price is None else f" trigger {m.trigger_price:g}"
@@ -97,6 +98,19 @@ def step_detail(message: Message) -> str:
     if isinstance(m, TradeExited):
         return f"{m.strategy} {m.symbol} {m.reason} P&L {m.pnl_inr:,.2f} INR"
     return ""
+
+
+def governance_provenance(m: GovernanceDecided) -> str:
+    """What a governed decision used (empty for an ungoverned version): its regime and
+    probability, the regime features at the bar (``nan``: not known yet) and the drift and
+    kill-switch state."""
+    if m.regime is None:
+        return ""
+    p = "" if m.regime_probability is None else f" p {m.regime_probability:.3f}"
+    features = ", ".join(f"{n} {'nan' if v is None else f'{v:.6g}'}"
+                         for n, v in zip(m.features, m.feature_values, strict=True))
+    drift = "" if m.drift is None else f"; drift {m.drift}"
+    return f"; regime {m.regime}{p}; features {features or 'none'}{drift}"
 
 
 def trace_steps(journal: Journal, trace_id: str) -> list[Step]:

@@ -130,12 +130,13 @@ def replay_bars(frame: pd.DataFrame) -> Iterator[FeedBar]:
                       float(c), float(v))
 
 
-def paced(bars: Iterable[FeedBar], *, speed: float, sleep: Callable[[float], None],
+def paced(bars: Iterable[FeedItem], *, speed: float, sleep: Callable[[float], None],
           monotonic: Callable[[], float], bar_seconds: float = 60.0,
           slice_seconds: float = IDLE_SLICE_SECONDS) -> Iterator[FeedItem]:
     """``bars`` at ``speed`` x real time: each new timestamp comes ``bar_seconds / speed``
     wall seconds after the previous one arrived (bars of one timestamp together); the wait
     is slept in slices of at most ``slice_seconds``, an :class:`Idle` after each slice.
+    Items that are not live bars (a warm-up's :class:`WarmBar`, alerts, holds) pass at once.
     ``sleep`` and ``monotonic`` are injected (``time.sleep``, ``time.monotonic``)."""
     if not (speed > 0 and bar_seconds > 0 and 0 < slice_seconds <= IDLE_SLICE_SECONDS):
         raise FeedSpecError(f"pacing speed={speed!r}, bar_seconds={bar_seconds!r}, "
@@ -145,6 +146,9 @@ def paced(bars: Iterable[FeedBar], *, speed: float, sleep: Callable[[float], Non
     last: datetime | None = None
     arrived = 0.0
     for bar in bars:
+        if not isinstance(bar, FeedBar):
+            yield bar
+            continue
         if last is not None and bar.ts != last:
             yield from _idle_until(last, arrived, wait, speed, sleep, monotonic,
                                    slice_seconds)

@@ -124,7 +124,7 @@ class BarLoop(RunnerCore):
             self._hold(item)
         else:
             history = self.symbol_history(item.bar.symbol)
-            if self._admit(item.bar, history):  # journaled: a restart folds it back the same
+            if self._admit(item.bar, history, warm=True):  # journaled: a restart folds it back
                 self._session_start(item.bar, history)
                 self.summary.warm_bars += 1
             return 1
@@ -142,7 +142,7 @@ class BarLoop(RunnerCore):
             self.alert(item.ts, Severity.INFO, "entries_resumed",
                        f"{item.symbol}: entries resume: {item.reason} (held for: {before})")
 
-    def _admit(self, bar: FeedBar, history: SymbolHistory) -> bool:
+    def _admit(self, bar: FeedBar, history: SymbolHistory, warm: bool = False) -> bool:
         """Whether the loop processes ``bar``: a new sound bar (journaled here), or the last
         journaled bar re-processed once after a restart. Refused with an alert: a bar that
         is not sound, older than the last, or a second one at the same time."""
@@ -168,7 +168,7 @@ class BarLoop(RunnerCore):
                        f"{bar.symbol}: a second bar at {bar.ts} (close {bar.close:g}; the "
                        f"first had {first.close:g}); ignored")
             return False
-        return self._accept(bar, history, last)
+        return self._accept(bar, history, last, warm)
 
     def _refuse(self, bar: FeedBar, problem: str) -> None:
         """Journal why ``bar`` is refused, with everything it carried; nothing else moves
@@ -179,7 +179,8 @@ class BarLoop(RunnerCore):
                    f"{bar.open!r} high {bar.high!r} low {bar.low!r} close {bar.close!r} "
                    f"volume {bar.volume!r}); not journaled as a bar, not traded on")
 
-    def _accept(self, bar: FeedBar, history: SymbolHistory, last: datetime | None) -> bool:
+    def _accept(self, bar: FeedBar, history: SymbolHistory, last: datetime | None,
+                warm: bool = False) -> bool:
         try:
             new_session = history.append(bar)
         except OutOfOrderBarError as exc:
@@ -187,7 +188,7 @@ class BarLoop(RunnerCore):
             return False
         self.executor.record(BarClosed(trace_id="", ts_event=bar.ts, symbol=bar.symbol,
                                        open=bar.open, high=bar.high, low=bar.low,
-                                       close=bar.close, volume=bar.volume))
+                                       close=bar.close, volume=bar.volume, warm=warm))
         if new_session:
             for strategy, net in self._note_carried(bar.symbol):
                 self.alert(bar.ts, Severity.CRITICAL, "position_carried",

@@ -88,6 +88,7 @@ class OrderPipeline(ParentOrders):
                               reason=decision.reason)
         allowed, why = self._governance(d, bar, decision)  # reads no effect of the signal
         regime = self.regime_at(d, bar)
+        features, values, drift = self.provenance(d, bar, regime)
         probability = None if regime is None or regime.problem is not None \
             else regime.probability
         confidence = None if decision.action != "enter" else \
@@ -98,7 +99,8 @@ class OrderPipeline(ParentOrders):
         self.bus.publish(signal, GovernanceDecided(
             trace_id=trace, ts_event=ts, strategy=d.strategy, version=version,
             allowed=allowed, reason=why, regime=None if regime is None else regime.regime,
-            regime_probability=probability,
+            regime_probability=probability, features=features, feature_values=values,
+            drift=drift,
             confidence=None if confidence is None or confidence.problem is not None
             else confidence.probability))
         if not allowed:

@@ -156,6 +156,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.health_pending = []
         self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
         self._confidences, self._ensemble_holds = {}, {}
+        self._drift_state = {}
         self._fills_heard: set[str] = set()
         self.pager = pager or log_pager
         self._broker_hold: str | None = None

@@ -12,6 +12,11 @@ disables, the regime and its probability in the reason and the journaled decisio
 flow. With policy.yaml ``signal_governance.require_enable_matrix``, a version whose
 classifier comes without an enable matrix has its entries held too (fail closed).
 
+Each decision's provenance (:meth:`SignalRoom.provenance`, journaled on its
+``GovernanceDecided``): the regime features at the bar as the classifier read them, and the
+strategy's drift state (the last measured session's worst PSI and KS against the limits, or
+why none was measured) with its kill switch.
+
 At that moment the completed session's regime (the classifier at its last closed bar)
 and its worst drift statistics are journaled as an INFO alert ``session_regime``.
 
@@ -34,9 +39,10 @@ from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
+from live.state import kill_mode_for
 from strategies.bars import Bars
 from strategies.drift import DriftLimits
-from strategies.regime_model import RegimeReading, UnseenRegimeError
+from strategies.regime_model import RegimeReading
 
 DRIFT_ACTOR = "drift_monitor"
 DRIFT_ALERT = "drift_breach"
@@ -49,6 +55,7 @@ class SignalRoom(RunnerCore):
     drift_limits: DriftLimits | None  # None: the drift monitor is off (no policy)
     _regimes: dict[tuple[str, str, datetime], RegimeReading]
     _drift_checked: dict[tuple[str, str], int]  # (strategy, symbol) -> session measured to
+    _drift_state: dict[tuple[str, str], str]  # (strategy, symbol) -> the last measurement
 
     def regime_at(self, d: Deployed, bar: FeedBar) -> RegimeReading | None:
         """``d``'s classifier at ``bar`` (the last closed bar of its symbol); None when the
@@ -77,12 +84,9 @@ class SignalRoom(RunnerCore):
         reading = self.regime_at(d, bar)
         if reading is None or d.governance is None:
             return None
-        if reading.problem is not None:
-            return f"regime: {reading.problem}"
-        try:
-            d.governance.model.probability_of(reading, reading.regime)
-        except UnseenRegimeError as exc:
-            return f"regime: {exc}"
+        hold = d.governance.model.entry_hold(reading)
+        if hold is not None:
+            return hold
         matrix = d.governance.matrix
         if matrix is None and self.drift_limits is not None and \
                 self.drift_limits.require_enable_matrix:
@@ -93,6 +97,22 @@ class SignalRoom(RunnerCore):
                     f"(p {reading.probability:.3f}) by its enable matrix (enabled in "
                     f"{list(matrix.enabled_regimes()) or 'no regime'})")
         return None
+
+    def provenance(self, d: Deployed, bar: FeedBar, reading: RegimeReading | None
+                   ) -> tuple[tuple[str, ...], tuple[float | None, ...], str | None]:
+        """What a decision of ``d`` at ``bar`` used (``GovernanceDecided``'s ``features``,
+        ``feature_values`` and ``drift``): the regime features of ``reading`` (NaN as None)
+        and the drift and kill-switch state; nothing for a version without a classifier."""
+        if d.governance is None or reading is None:
+            return (), (), None
+        values = tuple(None if v != v else v for v in reading.features)  # NaN -> None
+        names = d.governance.model.features if values else ()
+        drift = self._drift_state.get((d.strategy, bar.symbol))
+        if drift is None:
+            drift = ("off (no policy)" if self.drift_limits is None else
+                     "not measured yet (measured at a session's first bar, over the "
+                     "completed sessions in the history)")
+        return names, values, f"{drift}; kill switch {kill_mode_for(self.state, d.strategy)}"
 
     def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None:
         """At a symbol's first bar of a new session: measure each governed strategy's drift
@@ -116,6 +136,11 @@ class SignalRoom(RunnerCore):
             if not reading.compared:
                 continue  # not enough classified bars yet (warm-up)
             breaches = reading.breaches(self.drift_limits.max_psi, self.drift_limits.max_ks)
+            psi, ks = reading.worst()
+            self._drift_state[(d.strategy, bar.symbol)] = (
+                f"psi {psi:.3f}, ks {ks:.3f} over the last {self.drift_limits.window_sessions} "
+                f"session(s) to {bars.ts[-2].date()} (limits {self.drift_limits.max_psi:g}/"
+                f"{self.drift_limits.max_ks:g}): {'BREACH' if breaches else 'ok'}")
             self._session_note(d, bar, bars, reading.worst())
             if breaches:
                 self._drift_breach(d, bar, breaches, reading.compared)

@@ -13,6 +13,7 @@ and the strategies' compiled kernels are loaded before the first bar (:func:`war
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 
 from live.events import Severity
 from live.runner.core import RunSummary
-from live.runner.feed import in_session
+from live.runner.feed import FeedItem, in_session
 from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
 from live.svc.mirror import republish_tail
@@ -82,9 +83,12 @@ def warm_kernels(runner: Runner) -> int:
 
 
 def serve_execution(runner: Runner, bus: JetStreamTransport, *,
-                    idle_exit_seconds: float | None = None) -> RunSummary:
+                    idle_exit_seconds: float | None = None,
+                    warm: Callable[[Iterable[FeedItem]], Iterable[FeedItem]] | None = None
+                    ) -> RunSummary:
     """Recover ``runner`` (built with a :class:`~live.svc.mirror.MirrorTransport` over
-    ``bus``), republish its journal's tail, then run it on the bus's bars."""
+    ``bus``), republish its journal's tail, then run it on the bus's bars (preceded by a replay's
+    warm-up from stored data when ``warm`` wraps them: :meth:`LiveRun.warm`)."""
     bus.alert = journaled_alerts(runner, bus.alert)
     runner.recover()
     republish_tail(runner.journal, bus)
@@ -96,4 +100,6 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
         if observer is not None:
             observer.tick(bar=False)
 
-    return runner.run(bus_bars(bus, idle_exit_seconds=idle_exit_seconds, waiting=waiting))
+    bars: Iterable[FeedItem] = bus_bars(bus, idle_exit_seconds=idle_exit_seconds,
+                                        waiting=waiting)
+    return runner.run(bars if warm is None else warm(bars))

@@ -85,12 +85,11 @@ class RegimeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     attach: bool = Field(
-        False, description="store the classifier and drift reference with each registered "
-                           "version, so the live runner governs it (regime journaled, NaN "
-                           "features and unseen regimes hold entries, drift holds). Off by "
-                           "default: a runner whose history is shorter than the features' "
-                           "375-bar windows (a fresh journal's first session) holds the "
-                           "version's entries until it has them")
+        True, description="store the classifier and drift reference with each registered "
+                          "version, so the live runner governs it (regime journaled, NaN "
+                          "features and unseen regimes hold entries, drift holds); a replay "
+                          "from --from warms the history from the dataset's earlier sessions "
+                          "first (live/runner/warmup.py). false: versions register ungoverned")
     candidates: tuple[Literal["hgb", "logistic"], ...] = Field(
         ("hgb", "logistic"), min_length=1,
         description="estimator families compared by OOS balanced accuracy; the best is kept")

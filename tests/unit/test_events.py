@@ -25,6 +25,7 @@ from live.events import (
     EventDecodeError,
     EventEncodeError,
     EventValueError,
+    GovernanceDecided,
     Message,
     ModeChanged,
     OrderFilled,
@@ -65,14 +66,21 @@ def _field_strategy(cls: type[Message], name: str, hint: typing.Any) -> st.Searc
         str: st.text(), int: st.integers(min_value=-(2**63), max_value=2**63 - 1),
         float: _FLOATS, bool: st.booleans(), datetime: _TIMES, date: st.dates(),
         tuple[str, ...]: st.lists(st.text(), max_size=4).map(tuple),
+        tuple[float | None, ...]: st.lists(st.none() | _FLOATS, max_size=4).map(tuple),
     }
     return simple[hint]
 
 
 def message_strategy(cls: type[Message]) -> st.SearchStrategy[Message]:
     hints = typing.get_type_hints(cls)
-    return st.builds(cls, **{f.name: _field_strategy(cls, f.name, hints[f.name])
-                             for f in dataclasses.fields(cls)})
+    fields = {f.name: _field_strategy(cls, f.name, hints[f.name])
+              for f in dataclasses.fields(cls)}
+    if cls is GovernanceDecided:  # one value per feature named (the event checks it)
+        return st.integers(0, 4).flatmap(lambda n: st.builds(cls, **{
+            **fields, "features": st.lists(st.text(), min_size=n, max_size=n).map(tuple),
+            "feature_values": st.lists(st.none() | _FLOATS, min_size=n, max_size=n).map(
+                tuple)}))
+    return st.builds(cls, **fields)
 
 
 ANY_MESSAGE = st.sampled_from(list(MESSAGE_TYPES.values())).flatmap(message_strategy)

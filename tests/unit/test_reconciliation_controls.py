@@ -65,3 +65,23 @@ def test_reconcile_journal_run_without_denials_explains_nothing(tmp_path: Path) 
     reports = _run(stores_in(tmp_path, mode="canary"), PassThroughRisk())
     assert sum(len(r.expected) for r in reports) >= 2
     assert [(r.breaks, r.explained) for r in reports] == [([], []) for _ in reports]
+
+
+def test_warm_up_sessions_are_the_backtest_s_history_never_a_reconciled_day(
+        tmp_path: Path) -> None:
+    from datetime import date
+
+    from live.runner.feed import WarmBar
+
+    stores = stores_in(tmp_path, mode="canary")
+    runner = stores.runner(risk=PassThroughRisk())
+    runner.recover()
+    runner.run([*(WarmBar(b) for b in day_bars(start=date(2025, 2, 27), end=date(2025, 2, 28))),
+                *BARS])
+    qty = next(m.qty for m in stores.messages(OrderIntended))
+    sim = expectation_config(SimRules.from_json(stores.config.get("sim")), qty)
+    reports = reconcile_journal(stores.journal(), strategy=stores.config["strategy"],
+                                params=stores.config["params"], venue=stores.config["venue"],
+                                symbol="NIFTY", sim=sim)
+    assert [r.day for r in reports] == ["2025-03-03"]
+    assert reports[0].breaks == [] and reports[0].actual

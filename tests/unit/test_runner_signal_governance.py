@@ -23,7 +23,7 @@ from live.runner.feed import FeedBar, WarmBar
 from live.runner.runner import Runner
 from live.runner.signal_room import DRIFT_ACTOR, DRIFT_ALERT, SESSION_NOTE
 from strategies.drift import DriftLimits
-from strategies.regime_features import regime_feature_matrix
+from strategies.regime_features import FEATURE_NAMES, regime_feature_matrix
 from strategies.regime_model import RegimeReading
 from strategies.version_config import VersionConfig
 from tests.regime_stubs import governance, nifty_bars
@@ -181,3 +181,49 @@ def test_runner_holds_entries_when_a_bar_is_read_as_a_regime_never_seen_in_train
     runner.run(bars)
     held = [g for g in decisions(stores) if not g.allowed]
     assert held and all("'crash' was never seen in training" in g.reason for g in held)
+
+
+# --- decision provenance: what each governed decision used ------------------------------
+
+@pytest.fixture(scope="module")
+def unshifted(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    stores = stores_in(tmp_path_factory.mktemp("unshifted"))
+    run(stores, [*warm(date(2025, 2, 27), date(2025, 2, 28)), *day_bars(TRADED_BARS)],
+        limits=DriftLimits(max_psi=0.25, max_ks=0.14))
+    return stores
+
+
+def test_each_decision_journals_the_exact_regime_features_it_was_read_from(
+        unshifted: Stores) -> None:
+    bars = nifty_bars(date(2025, 2, 27), date(2025, 3, 3))
+    matrix = regime_feature_matrix(bars.open, bars.high, bars.low, bars.close, bars.session)
+    at = {ts: i for i, ts in enumerate(pd.DatetimeIndex(bars.ts))}
+    for decided in decisions(unshifted):
+        assert decided.features == governance().model.features
+        row = matrix[at[pd.Timestamp(decided.ts_event)]]
+        assert decided.feature_values == tuple(float(v) for v in row)  # bit for bit
+        assert decided.drift is not None and decided.drift.endswith(": ok; kill switch off")
+        assert "over the last 1 session(s) to 2025-02-28 (limits 0.25/0.14)" in decided.drift
+
+
+def test_a_denied_decision_names_its_missing_features_and_the_drift_halt(
+        drifted: Stores, tmp_path: Path) -> None:
+    denied = [d for d in decisions(drifted) if not d.allowed]
+    assert denied and all(d.drift is not None and ": BREACH; kill switch halt" in d.drift
+                          for d in denied)
+    stores = stores_in(tmp_path)
+    run(stores, day_bars(FIRST_ENTRY + 2))  # cold: the 375-bar features are NaN
+    (cold,) = decisions(stores)
+    values = dict(zip(cold.features, cold.feature_values, strict=True))
+    assert list(values) == list(FEATURE_NAMES) and values["rv_375"] is None
+    assert cold.drift == ("off (no policy); kill switch off")
+
+
+def test_trace_show_explains_a_governed_decision(unshifted: Stores) -> None:
+    from live.observability.timeline import step_detail
+
+    decided = decisions(unshifted)[0]
+    detail = step_detail(decided)
+    assert detail.startswith(f"passed: {decided.reason}; regime {decided.regime} p ")
+    assert f"rv_30 {decided.feature_values[0]:.6g}" in detail
+    assert detail.endswith(f"; drift {decided.drift}")

@@ -153,9 +153,9 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
                          enable_matrix: dict[str, Any]) -> Iterator[Any]:
         dataset, _ = study_of(context)
         attach = "skipped" not in regime_model and research_config.research.regime.attach
+        attached = StoredRegimeModel.from_json(regime_model) if attach else None
         recorded = record_version(research_config, mlflow_registry, dataset, features,
-                                  walk_forward_report, gate_verdict,
-                                  StoredRegimeModel.from_json(regime_model) if attach else None,
+                                  walk_forward_report, gate_verdict, attached,
                                   None if "skipped" in enable_matrix
                                   else MatrixStudy.from_json(enable_matrix),
                                   None if "skipped" in regime_model
@@ -170,7 +170,7 @@ def _version_asset(research: ResearchSettings) -> dg.AssetsDefinition:
             "dataset_md5": recorded.lineage.dataset_md5,
             "params_hash": recorded.lineage.params_hash,
             "report": dg.MetadataValue.path(recorded.report_html)})
-        yield verify_model(mlflow_registry, walk_forward_report, features, recorded)
+        yield verify_model(mlflow_registry, walk_forward_report, features, recorded, attached)
 
     return strategy_version
 
@@ -238,19 +238,38 @@ def record_version(research_config: ResearchConfig, mlflow_registry: MlflowRegis
 
 
 def verify_model(mlflow_registry: MlflowRegistry, report: WalkForwardReport,
-                 features: StoredFeatures, recorded: RecordedVersion) -> dg.AssetCheckResult:
+                 features: StoredFeatures, recorded: RecordedVersion,
+                 attached: StoredRegimeModel | None = None) -> dg.AssetCheckResult:
     """Load the registered version by URI; its signals on the last test window must equal
-    the research code's."""
+    the research code's, and - a governed version - its classifier read back from the
+    registry must give the study's governed decisions there
+    (:func:`pipelines.research.governed.governed_decisions`)."""
     spec = get_strategy(report.strategy)
     bars = features.bars()
     last = report.folds[-1]
     mask = (bars.ts >= pd.Timestamp(last.test[0])) & (bars.ts <= pd.Timestamp(last.test[1]))
     idx = mask.nonzero()[0]
     window = bars.window(int(idx[0]), int(idx[-1]) + 1)
-    expected = spec.signals(window, spec.params_cls(**report.chosen_params()))
-    model = mlflow_registry.client().load_model(report.strategy, str(recorded.version))
+    params = spec.params_cls(**report.chosen_params())
+    expected = spec.signals(window, params)
+    client = mlflow_registry.client()
+    model = client.load_model(report.strategy, str(recorded.version))
     mismatched = checks.signals_match(model, window, dict(zip(
         checks.SIGNAL_COLUMNS, expected.arrays(), strict=True)))
+    if attached is not None:
+        from pipelines.research.governed import governed_decisions
+        from strategies.regime_features import TAIL_BARS
+        from strategies.regime_model import load_governance
+
+        registered = client.load_governance(report.strategy, str(recorded.version))
+        if registered is None:
+            mismatched.append("governance (the registered version carries none)")
+        else:
+            start = max(0, int(idx[0]) - TAIL_BARS)  # the features' exact warm-up
+            span = bars.window(start, int(idx[-1]) + 1)
+            study = governed_decisions(span, spec, params, load_governance(attached.path).model)
+            mismatched += [f"governed {c}" for c in study.mismatches(
+                governed_decisions(span, spec, params, registered.model), idx - start)]
     return checks.model_check(mismatched, recorded.model_uri, window)
 
 
