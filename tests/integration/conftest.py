@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from tests.shared_build import built_once
 
 BIN = Path(sys.executable).parent
+REGIME_STORE_ENV = "STRATOPS_RESEARCH__REGIME__STORE"
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -43,6 +44,26 @@ def _copy_sources(repo: Path, dest: Path) -> None:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_regime_store(tmp_path_factory: pytest.TempPathFactory, worker_id: str
+                        ) -> Iterator[Path]:
+    """One ``research.regime.store`` for every project copy of the run (all xdist workers):
+    the classifiers are stored under a key of their inputs (features, settings, windows,
+    gates, labels), so a copy researching the same data reuses the one the first copy
+    trained instead of walking hgb and logistic forward again (about 25 s each). Tests
+    whose subject is the training itself are unit tests with their own settings."""
+    base = tmp_path_factory.getbasetemp()
+    store = (base if worker_id == "master" else base.parent) / "regime-store"
+    store.mkdir(exist_ok=True)
+    previous = os.environ.get(REGIME_STORE_ENV)
+    os.environ[REGIME_STORE_ENV] = str(store)
+    yield store
+    if previous is None:
+        os.environ.pop(REGIME_STORE_ENV, None)
+    else:
+        os.environ[REGIME_STORE_ENV] = previous
 
 
 @pytest.fixture(scope="session")
