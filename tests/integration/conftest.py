@@ -46,24 +46,27 @@ def _copy_sources(repo: Path, dest: Path) -> None:
             shutil.copy2(src, dest / rel)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def shared_regime_store(tmp_path_factory: pytest.TempPathFactory, worker_id: str
-                        ) -> Iterator[Path]:
+@pytest.fixture(scope="session")
+def shared_regime_store(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """One ``research.regime.store`` for every project copy of the run (all xdist workers):
     the classifiers are stored under a key of their inputs (features, settings, windows,
     gates, labels), so a copy researching the same data reuses the one the first copy
-    trained instead of walking hgb and logistic forward again (about 25 s each). Tests
-    whose subject is the training itself are unit tests with their own settings."""
+    trained instead of walking hgb and logistic forward again (about 25 s each). Training
+    itself is the subject of tests/unit/test_regime_training.py."""
     base = tmp_path_factory.getbasetemp()
     store = (base if worker_id == "master" else base.parent) / "regime-store"
     store.mkdir(exist_ok=True)
-    previous = os.environ.get(REGIME_STORE_ENV)
-    os.environ[REGIME_STORE_ENV] = str(store)
-    yield store
-    if previous is None:
-        os.environ.pop(REGIME_STORE_ENV, None)
-    else:
-        os.environ[REGIME_STORE_ENV] = previous
+    return store
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _regime_store_env(shared_regime_store: Path) -> Iterator[None]:
+    """The integration modules (their module fixtures too: autouse ones come first) run
+    with :func:`shared_regime_store` as ``research.regime.store``; the variable is gone
+    once the module ends, so no unit or acceptance test sees it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(REGIME_STORE_ENV, str(shared_regime_store))
+        yield
 
 
 @pytest.fixture(scope="session")
