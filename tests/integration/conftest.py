@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,16 @@ def _regime_store_env(shared_regime_store: Path) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(REGIME_STORE_ENV, str(shared_regime_store))
         yield
+
+
+@pytest.fixture(scope="session")
+def candidate(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One strategy's walk-forward on six weeks of NIFTY with its verdict, lineage and
+    artifacts (tests/integration/test_registry.py ``Candidate``), read-only: computed once
+    per worker instead of once in each of the six registry and governance modules."""
+    from tests.integration.test_registry import build_candidate
+
+    return build_candidate(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from live.config_changes import approve_config, request_config
 from live.governance.configs import ConfigFiles
 from pipelines.research.gates import load_gates
 from tests.integration.test_governance import Desk, _refused
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def _desk(root: Path, cand: Candidate, approvals: list[dict[str, Any]]) -> Desk:
 
 
 def test_canary_without_algo_approval_record_is_refused_and_audited(
-        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
+        tmp_path: Path, candidate: Candidate) -> None:
     desk = _desk(tmp_path, candidate, [])
     v1 = desk.versions[0]
     assert desk.promote(v1, "shadow").ok
@@ -53,7 +53,7 @@ def test_canary_without_algo_approval_record_is_refused_and_audited(
 
 
 def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(
-        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
+        tmp_path: Path, candidate: Candidate) -> None:
     record = {"strategy": "ema_cross", "version": 1, "algo_id": "NSEALGO42",
               "broker": "zerodha", "approval_ref": "ZAPP-2025-0042",
               "approved_on": date(2025, 6, 2)}
@@ -75,7 +75,7 @@ def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(
 
 @pytest.mark.parametrize("algo_id", ["NSE-42", "A" * 21])
 def test_algo_id_not_fit_for_a_kite_tag_is_refused_at_config_request(
-        tmp_path: Path, candidate: Candidate, algo_id: str) -> None:  # noqa: F811
+        tmp_path: Path, candidate: Candidate, algo_id: str) -> None:
     desk = _desk(tmp_path, candidate, [])
     _compliance(tmp_path, [{"strategy": "ema_cross", "version": 1, "algo_id": algo_id,
                             "broker": "zerodha", "approval_ref": "Z",

@@ -11,13 +11,13 @@ from live.governance.promotion import GovernanceRefusal
 from live.governance.rollback import approve_request, request_rollback
 from stratops.promotion_view import promotion_status
 from tests.integration.test_governance import EVIDENCE, Desk
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def two_lives(tmp_path, candidate: Candidate) -> Desk:  # noqa: F811
+def two_lives(tmp_path, candidate: Candidate) -> Desk:
     """v1 then v2 promoted to live (v1 is the previous live version)."""
     desk = Desk(tmp_path, candidate, evidence=lambda s, v: EVIDENCE)
     desk.approve_configs()
