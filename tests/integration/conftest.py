@@ -6,14 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.shared_build import built_once
 
 BIN = Path(sys.executable).parent
+REGIME_STORE_ENV = "STRATOPS_RESEARCH__REGIME__STORE"
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -43,6 +45,39 @@ def _copy_sources(repo: Path, dest: Path) -> None:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+
+
+@pytest.fixture(scope="session")
+def shared_regime_store(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One ``research.regime.store`` for every project copy of the run (all xdist workers):
+    the classifiers are stored under a key of their inputs (features, settings, windows,
+    gates, labels), so a copy researching the same data reuses the one the first copy
+    trained instead of walking hgb and logistic forward again (about 25 s each). Training
+    itself is the subject of tests/unit/test_regime_training.py."""
+    base = tmp_path_factory.getbasetemp()
+    store = (base if worker_id == "master" else base.parent) / "regime-store"
+    store.mkdir(exist_ok=True)
+    return store
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _regime_store_env(shared_regime_store: Path) -> Iterator[None]:
+    """The integration modules (their module fixtures too: autouse ones come first) run
+    with :func:`shared_regime_store` as ``research.regime.store``; the variable is gone
+    once the module ends, so no unit or acceptance test sees it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(REGIME_STORE_ENV, str(shared_regime_store))
+        yield
+
+
+@pytest.fixture(scope="session")
+def candidate(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One strategy's walk-forward on six weeks of NIFTY with its verdict, lineage and
+    artifacts (tests/integration/test_registry.py ``Candidate``), read-only: computed once
+    per worker instead of once in each of the six registry and governance modules."""
+    from tests.integration.test_registry import build_candidate
+
+    return build_candidate(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from live.runner.deployments import load_deployed
 from pipelines.research.gates import load_gates
 from pipelines.research.registry import ResearchRegistry
 from strategies.roster import STRATEGIES
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +89,27 @@ class Desk:
                                      clock=self.clock, known_strategies=set(STRATEGIES),
                                      **kwargs)
 
+    def copy_to(self, root: Path) -> Desk:
+        """The same desk in ``root``: keys, files, registry and governance databases copied
+        (the registry's artifacts stay where they were recorded: a test that alters them
+        builds its own desk)."""
+        self.engine.dispose()
+        shutil.copytree(self.root, root)
+        desk = object.__new__(Desk)
+        desk.root, desk.clock, desk.keys = root, Clock(), root / "keys"
+        desk.directory = load_directory(root / "roles.yaml")
+        desk.versions = list(self.versions)
+        desk.registry = ResearchRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+        desk.engine = make_engine(f"sqlite:///{root / 'governance.db'}")
+        configs = ConfigFiles(desk.engine, {kind: root / path.name
+                                            for kind, path in self.svc.configs.paths.items()},
+                              load_gates=load_gates)
+        desk.svc = GovernanceService(engine=desk.engine, directory=desk.directory,
+                                     registry=desk.registry, configs=configs,
+                                     clock=desk.clock, evidence=self.svc.evidence,
+                                     known_strategies=set(STRATEGIES))
+        return desk
+
     def signer(self, user: str):  # returns a Signer callable
         actor = load_actor(self.directory, user, self.keys)
         return lambda payload: actor.sign(payload, now=self.clock(), ttl_seconds=900)
@@ -115,11 +136,23 @@ class Desk:
 EVIDENCE = CanaryEvidence(sessions=6, trades=25, open_breaks=0, source="test journal")
 
 
-@pytest.fixture()
-def desk(tmp_path: Path, candidate: Candidate) -> Desk:  # noqa: F811
-    d = Desk(tmp_path, candidate, evidence=lambda s, v: EVIDENCE)
+def _approved_desk(root: Path, candidate: Candidate) -> Desk:
+    d = Desk(root, candidate, evidence=lambda s, v: EVIDENCE)
     d.approve_configs()
     return d
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory,
+             candidate: Candidate) -> Desk:
+    """The desk with gates and policy approved, built once (six keys, three recorded
+    versions) and copied for each test."""
+    return _approved_desk(tmp_path_factory.mktemp("desk") / "root", candidate)
+
+
+@pytest.fixture()
+def desk(tmp_path: Path, template: Desk) -> Desk:
+    return template.copy_to(tmp_path / "desk")
 
 
 def _refused(desk: Desk, call: Any, match: str) -> None:
@@ -239,7 +272,7 @@ def test_concurrent_approvals_of_one_request_let_exactly_one_win(desk: Desk) -> 
 
 
 def test_canary_to_live_without_runner_evidence_is_refused(tmp_path: Path,
-                                                           candidate: Candidate) -> None:  # noqa: F811
+                                                           candidate: Candidate) -> None:
     desk = Desk(tmp_path, candidate)
     desk.approve_configs()
     desk.promote(desk.versions[0], "shadow")
@@ -285,7 +318,9 @@ def test_tampered_snapshot_fails_verification(desk: Desk) -> None:
     assert not check.ok and "altered after approval" in " ".join(check.problems)
 
 
-def test_swapped_model_artifact_is_refused(desk: Desk) -> None:
+def test_swapped_model_artifact_is_refused(tmp_path: Path,
+                                           candidate: Candidate) -> None:
+    desk = _approved_desk(tmp_path, candidate)  # its own artifacts: this test alters them
     desk.promote(desk.versions[0], "shadow")
     uri = desk.registry.client.get_model_version_download_uri("ema_cross",
                                                                str(desk.versions[0]))
@@ -341,7 +376,7 @@ def test_load_deployed_reads_the_approved_version_as_data(desk: Desk) -> None:
 
 
 def test_canary_slipping_beyond_policy_is_refused_and_audited(
-        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
+        tmp_path: Path, candidate: Candidate) -> None:
     """policy.yaml stages.canary.max_slippage_excess_bps 2.0; the canary's fills slipped
     3.0 bps against a research assumption of 0.5 bps: 2.5 bps over, refused and audited."""
     evidence = CanaryEvidence(sessions=6, trades=25, open_breaks=0, source="test journal",

@@ -17,7 +17,7 @@ from live.config_changes import approve_config, request_config
 from live.governance.configs import ConfigFiles
 from pipelines.research.gates import load_gates
 from tests.integration.test_governance import Desk, _refused
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,23 +43,30 @@ def _desk(root: Path, cand: Candidate, approvals: list[dict[str, Any]]) -> Desk:
     return desk
 
 
-def test_canary_without_algo_approval_record_is_refused_and_audited(
-        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
-    desk = _desk(tmp_path, candidate, [])
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, candidate: Candidate) -> Desk:
+    """The desk with gates, policy and an empty algo approvals list approved, built once."""
+    return _desk(tmp_path_factory.mktemp("desk") / "root", candidate, [])
+
+
+@pytest.fixture()
+def desk(tmp_path: Path, template: Desk) -> Desk:
+    return template.copy_to(tmp_path / "desk")
+
+
+def test_canary_without_algo_approval_record_is_refused_and_audited(desk: Desk) -> None:
     v1 = desk.versions[0]
     assert desk.promote(v1, "shadow").ok
     _refused(desk, lambda: desk.promote(v1, "canary"),
              r"no broker approval record .* algo\.require_algo_id")
 
 
-def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(
-        tmp_path: Path, candidate: Candidate) -> None:  # noqa: F811
+def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(desk: Desk) -> None:
     record = {"strategy": "ema_cross", "version": 1, "algo_id": "NSEALGO42",
               "broker": "zerodha", "approval_ref": "ZAPP-2025-0042",
               "approved_on": date(2025, 6, 2)}
-    desk = _desk(tmp_path, candidate, [])
     v1 = desk.versions[0]
-    _compliance(tmp_path, [record | {"version": v1}])
+    _compliance(desk.root, [record | {"version": v1}])
     row = request_config(desk.svc, "compliance", "algo approved", desk.signer("alice"))
     approve_config(desk.svc, row.ref, desk.signer("carol"))
     assert desk.promote(v1, "shadow").ok
@@ -70,14 +77,13 @@ def test_canary_with_algo_approval_record_signs_it_into_the_snapshot(
     body = snapshot["body"]
     assert body["algo_approval"]["algo_id"] == "NSEALGO42"
     assert body["compliance_digest"] == hashlib.sha256(
-        (tmp_path / "compliance.yaml").read_bytes()).hexdigest()
+        (desk.root / "compliance.yaml").read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("algo_id", ["NSE-42", "A" * 21])
 def test_algo_id_not_fit_for_a_kite_tag_is_refused_at_config_request(
-        tmp_path: Path, candidate: Candidate, algo_id: str) -> None:  # noqa: F811
-    desk = _desk(tmp_path, candidate, [])
-    _compliance(tmp_path, [{"strategy": "ema_cross", "version": 1, "algo_id": algo_id,
+        desk: Desk, algo_id: str) -> None:
+    _compliance(desk.root, [{"strategy": "ema_cross", "version": 1, "algo_id": algo_id,
                             "broker": "zerodha", "approval_ref": "Z",
                             "approved_on": date(2025, 6, 2)}])
     with pytest.raises(Exception, match=r"algo\.approvals\.0\.algo_id"):

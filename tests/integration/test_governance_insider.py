@@ -30,7 +30,7 @@ from live.runner.deployments import load_deployed
 from pipelines.research.registry import ResearchRegistry
 from stratops.roles_file import add_user
 from tests.integration.test_governance import EVIDENCE, Clock, Desk
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def replace_configs(svc: GovernanceService, engine: Any, root: Path) -> Governan
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory,
-             candidate: Candidate) -> TrustedDesk:  # noqa: F811
+             candidate: Candidate) -> TrustedDesk:
     return TrustedDesk(tmp_path_factory.mktemp("desk") / "root", candidate)
 
 

@@ -100,8 +100,9 @@ def _artifacts(root: Path, report: WalkForwardReport, verdict: GateVerdict) -> P
     return root
 
 
-@pytest.fixture(scope="module")
-def candidate(tmp_path_factory: pytest.TempPathFactory) -> Candidate:
+def build_candidate(tmp_path_factory: pytest.TempPathFactory) -> Candidate:
+    """The ``candidate`` fixture's value (tests/integration/conftest.py: once per worker,
+    shared by the registry and governance modules)."""
     frame, md5 = _frame()
     nifty = frame[frame["symbol"] == "NIFTY"].reset_index(drop=True)
     bars = bars_from_frame(nifty, symbol="NIFTY", venue="NSE")

@@ -13,7 +13,6 @@ from live.runner.deployments import load_candidates
 from pipelines.research.registry import MODEL_DIGEST_TAG, RegistryError, ResearchRegistry
 from strategies.regime_model import GOVERNANCE_DIR, MANIFEST, REFERENCE_FILE
 from tests.integration.test_registry import Candidate, _sqlite_uri
-from tests.integration.test_registry import candidate as candidate
 from tests.regime_stubs import governance_copy, trained
 
 pytestmark = pytest.mark.integration

@@ -4,6 +4,8 @@ the approval moves live and the aliases; stale and duplicate proposals are handl
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from live.governance.audit import AuditLog
@@ -11,20 +13,27 @@ from live.governance.promotion import GovernanceRefusal
 from live.governance.rollback import approve_request, request_rollback
 from stratops.promotion_view import promotion_status
 from tests.integration.test_governance import EVIDENCE, Desk
-from tests.integration.test_registry import Candidate, candidate  # noqa: F401 - fixture
+from tests.integration.test_registry import Candidate
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def two_lives(tmp_path, candidate: Candidate) -> Desk:  # noqa: F811
-    """v1 then v2 promoted to live (v1 is the previous live version)."""
-    desk = Desk(tmp_path, candidate, evidence=lambda s, v: EVIDENCE)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory, candidate: Candidate) -> Desk:
+    """v1 then v2 promoted to live (v1 is the previous live version), built once."""
+    desk = Desk(tmp_path_factory.mktemp("desk") / "root", candidate,
+                evidence=lambda s, v: EVIDENCE)
     desk.approve_configs()
     for version in desk.versions[:2]:
         for stage in ("shadow", "canary", "live"):
             assert desk.promote(version, stage).ok
     return desk
+
+
+@pytest.fixture()
+def two_lives(tmp_path: Path, template: Desk) -> Desk:
+    """A copy of the template for one test."""
+    return template.copy_to(tmp_path / "desk")
 
 
 def test_runner_proposal_moves_nothing_until_a_desk_head_approves(two_lives: Desk) -> None:
