@@ -25,9 +25,11 @@ Two sequential tests run over the live trades, each a one-sided CUSUM (Page 1954
   ``P_a`` the close known at the intent, a protective order's trigger or limit) less
   research's slippage per fill in bps of the same price, over ``slip_sigma_bps`` (the
   per-fill dispersion of arrival slippage a healthy stream shows: the bar-to-fill drift);
-  ``U_n = max(0, U_{n-1} + x_n - slip_k)``; alarm when ``U_n > slip_h`` (defaults 0.5 and
-  8: a one-sigma excess is caught after about 17 fills, a healthy stream's ARL is
-  thousands of fills).
+  each fill's ``x_n`` winsorised at +-``SLIP_CLIP`` (3) sigmas so one freak fill (slippage
+  is heavy-tailed) cannot alarm alone; ``U_n = max(0, U_{n-1} + x_n - slip_k)``; alarm
+  when ``U_n > slip_h`` (defaults 0.5 and 10: a one-sigma excess is caught after a median
+  19 fills, 95 % within 35; a healthy stream raised no alarm in 1,000 fills over 200
+  seeds, normal or Student-t(4) noise - tests/unit/test_health.py).
 
 Pure and deterministic: the live runner folds the same statistics back from its journal.
 """
@@ -44,6 +46,8 @@ import numpy.typing as npt
 
 from strategies.errors import BadInputError
 
+#: each fill's standardised excess slippage is winsorised at +- this many sigmas
+SLIP_CLIP = 3.0
 HEALTH_KEYS = ("trades", "hit_ratio", "pnl_per_trade_inr", "pnl_std_inr", "qty",
                "slippage_points")
 
@@ -146,7 +150,7 @@ class HealthLimits:
     min_expected_trades: int = 50
     slip_sigma_bps: float = 2.0
     slip_k: float = 0.5
-    slip_h: float = 8.0
+    slip_h: float = 10.0
 
     def __post_init__(self) -> None:
         where = "signal_governance.health"
@@ -220,7 +224,8 @@ def _slip_cusum(start: float, fills: Sequence[float], limits: HealthLimits
     for x in fills:
         if not math.isfinite(x):
             raise HealthExpectationError(f"fill slippage {x!r} bps is not finite")
-        u = max(0.0, u + x / limits.slip_sigma_bps - limits.slip_k)
+        z = min(max(x / limits.slip_sigma_bps, -SLIP_CLIP), SLIP_CLIP)
+        u = max(0.0, u + z - limits.slip_k)
         peak = max(peak, u)
     return u, peak
 
