@@ -32,7 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from live.events import HealthObserved, OrderFilled, Severity, Side, TradeExited, TradingMode
+from live.broker import Side
+from live.events import HealthObserved, OrderFilled, Severity, TradeExited, TradingMode
 from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar

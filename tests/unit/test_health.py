@@ -239,7 +239,7 @@ def test_slippage_excess_is_the_tca_arrival_slippage_less_research() -> None:
     assert slippage_excess_bps(1, 20_003.0, 20_000.0, exp) == pytest.approx(1.0)
     # a sell filled 1 point below: exactly research's slippage
     assert slippage_excess_bps(-1, 19_999.0, 20_000.0, exp) == pytest.approx(0.0)
-    with pytest.raises(HealthExpectationError, match="arrival 0.0"):
+    with pytest.raises(HealthExpectationError, match=r"arrival 0\.0"):
         slippage_excess_bps(1, 1.0, 0.0, exp)
 
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from live.adapters.paper.exchange import PaperExchange
+from live.adapters.paper.fill_model import FillModel
+from live.db import make_engine
 from live.events import (
     AlertRaised,
     GovernanceDecided,
@@ -19,9 +22,6 @@ from live.events import (
     KillSwitchChanged,
     TradeExited,
 )
-from live.adapters.paper.exchange import PaperExchange
-from live.adapters.paper.fill_model import FillModel
-from live.db import make_engine
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.health_room import HEALTH_ACTOR, HEALTH_ALERT
