@@ -551,6 +551,11 @@ class HealthObserved(Event):
     cusum_hit: float
     breach: str = ""
     proposal: str = ""
+    # the slippage CUSUM after the fills folded in at this observation (``fills_observed``
+    # of them; ``fills`` in the statistics): zero in a journal written before it
+    cusum_slip: float = 0.0
+    fills: int = 0
+    fills_observed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -20,6 +20,16 @@ Two sequential tests run over the live trades, each a one-sided CUSUM (Page 1954
   ``W_n = max(0, W_{n-1} + y ln(p1/p0) + (1-y) ln((1-p1)/(1-p0)))``; alarm when
   ``W_n > hit_h`` (6: Wald's bound ``ln(1/alpha)`` for alpha 0.25 %; a repeated test
   needs a wider one than a single SPRT's 4.6).
+- **Slippage per fill** (worse execution than research charged): each fill's arrival
+  slippage in bps (the TCA definition, :mod:`live.tca.metrics`: ``s * (fill - P_a) / P_a``,
+  ``P_a`` the close known at the intent, a protective order's trigger or limit) less
+  research's slippage per fill in bps of the same price, over ``slip_sigma_bps`` (the
+  per-fill dispersion of arrival slippage a healthy stream shows: the bar-to-fill drift);
+  each fill's ``x_n`` winsorised at +-``SLIP_CLIP`` (3) sigmas so one freak fill (slippage
+  is heavy-tailed) cannot alarm alone; ``U_n = max(0, U_{n-1} + x_n - slip_k)``; alarm
+  when ``U_n > slip_h`` (defaults 0.5 and 10: a one-sigma excess is caught after a median
+  19 fills, 95 % within 35; a healthy stream raised no alarm in 1,000 fills over 200
+  seeds, normal or Student-t(4) noise - tests/unit/test_health.py).
 
 Pure and deterministic: the live runner folds the same statistics back from its journal.
 """
@@ -27,7 +37,7 @@ Pure and deterministic: the live runner folds the same statistics back from its 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +46,8 @@ import numpy.typing as npt
 
 from strategies.errors import BadInputError
 
+#: each fill's standardised excess slippage is winsorised at +- this many sigmas
+SLIP_CLIP = 3.0
 HEALTH_KEYS = ("trades", "hit_ratio", "pnl_per_trade_inr", "pnl_std_inr", "qty",
                "slippage_points")
 
@@ -136,9 +148,15 @@ class HealthLimits:
     hit_h: float = 6.0
     margin_se: float = 1.0
     min_expected_trades: int = 50
+    slip_sigma_bps: float = 2.0
+    slip_k: float = 0.5
+    slip_h: float = 10.0
 
     def __post_init__(self) -> None:
         where = "signal_governance.health"
+        _finite(where, "slip_sigma_bps", self.slip_sigma_bps, low=0.0, strict_low=True)
+        _finite(where, "slip_k", self.slip_k, low=0.0)
+        _finite(where, "slip_h", self.slip_h, low=0.0, strict_low=True)
         _finite(where, "cusum_k", self.cusum_k, low=0.0)
         _finite(where, "cusum_h", self.cusum_h, low=0.0, strict_low=True)
         _finite(where, "hit_shift", self.hit_shift, low=0.0, high=0.5, strict_low=True)
@@ -161,11 +179,14 @@ class HealthLimits:
 
 @dataclass(frozen=True, slots=True)
 class HealthState:
-    """The two CUSUM statistics after ``trades`` observed trades (since the last alarm)."""
+    """The CUSUM statistics after ``trades`` observed trades and ``fills`` observed fills
+    (since the last alarm)."""
 
     trades: int = 0
     cusum_pnl: float = 0.0
     cusum_hit: float = 0.0
+    cusum_slip: float = 0.0
+    fills: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +207,39 @@ def hit_increments(p0: float, shift: float) -> tuple[float, float]:
     return math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
 
 
+def slippage_excess_bps(side: int, fill_price: float, arrival: float,
+                        expectation: HealthExpectation) -> float:
+    """One fill's arrival slippage in bps (side ``+1`` buy, ``-1`` sell) less research's
+    slippage per fill in bps of the same arrival price."""
+    if not (math.isfinite(fill_price) and math.isfinite(arrival) and arrival > 0.0):
+        raise HealthExpectationError(f"fill price {fill_price!r} / arrival {arrival!r}: "
+                                     "must be finite, the arrival > 0")
+    return (side * (fill_price - arrival) - expectation.slippage_points) / arrival * 1e4
+
+
+def _slip_cusum(start: float, fills: Sequence[float], limits: HealthLimits
+                ) -> tuple[float, float]:
+    """(the statistic after ``fills`` - excess bps -, its peak over them)."""
+    u = peak = start
+    for x in fills:
+        if not math.isfinite(x):
+            raise HealthExpectationError(f"fill slippage {x!r} bps is not finite")
+        z = min(max(x / limits.slip_sigma_bps, -SLIP_CLIP), SLIP_CLIP)
+        u = max(0.0, u + z - limits.slip_k)
+        peak = max(peak, u)
+    return u, peak
+
+
 def observe(state: HealthState, pnl_inr: float, expectation: HealthExpectation, qty: int,
-            limits: HealthLimits) -> HealthStep:
-    """Fold one closed trade's net P&L (at ``qty`` units) into ``state``. After an alarm
-    the statistics restart at zero (the hold itself is the runner's kill switch)."""
+            limits: HealthLimits, fills: Sequence[float] = ()) -> HealthStep:
+    """Fold one closed trade's net P&L (at ``qty`` units), and the excess slippage in bps
+    (:func:`slippage_excess_bps`) of the fills seen since the last observation, into
+    ``state``. After an alarm the statistics restart at zero (the hold itself is the
+    runner's kill switch)."""
     if not math.isfinite(pnl_inr):
         raise HealthExpectationError(f"trade P&L {pnl_inr!r} is not finite")
+    u, peak = _slip_cusum(state.cusum_slip, fills, limits)
+    n_fills = state.fills + len(fills)
     mean, std, hit_ratio = expectation.reference(qty, limits.margin_se)
     z = (pnl_inr - mean) / std
     s = max(0.0, state.cusum_pnl - z - limits.cusum_k)
@@ -206,7 +254,11 @@ def observe(state: HealthState, pnl_inr: float, expectation: HealthExpectation, 
         breaches.append(f"hit-ratio CUSUM {w:.2f} > {limits.hit_h:g} after {trades} trade(s) "
                         f"(expected hit ratio {hit_ratio:.3f}, alternative "
                         f"{max(hit_ratio - limits.hit_shift, 0.0):.3f})")
+    if peak > limits.slip_h:
+        breaches.append(f"slippage CUSUM {peak:.2f} > {limits.slip_h:g} after {n_fills} "
+                        f"fill(s) (research charged {expectation.slippage_points:g} points "
+                        f"per fill; sigma {limits.slip_sigma_bps:g} bps)")
     if breaches:
         return HealthStep(HealthState(), z, tuple(breaches))
-    return HealthStep(HealthState(trades, s, w), z, ())
+    return HealthStep(HealthState(trades, s, w, u, n_fills), z, ())
 

@@ -137,6 +137,9 @@ class _Health(_Strict):
     hit_h: float = Field(default=6.0, gt=0.0, allow_inf_nan=False)
     margin_se: float = Field(default=1.0, ge=0.0, le=5.0)
     min_expected_trades: int = Field(default=50, ge=2)
+    slip_sigma_bps: float = Field(default=2.0, gt=0.0, allow_inf_nan=False)
+    slip_k: float = Field(default=0.5, ge=0.0, allow_inf_nan=False)
+    slip_h: float = Field(default=10.0, gt=0.0, allow_inf_nan=False)
 
 
 class _Twin(_Strict):

@@ -214,6 +214,7 @@ class OrderPipeline(ParentOrders):
         order = self.state.orders.get(fill.client_key)
         if self.guardrails is not None and order is not None:
             self.guardrails.note_fill(order.strategy, fill)  # its charges: P&L net of costs
+        self.note_fill_slippage(fill)  # the health monitor's slippage CUSUM
         reference = self._fill_reference(fill)
         if reference is None:
             return

@@ -242,6 +242,7 @@ class Recovery(RunnerCore):
         order = self.state.orders.get(message.client_key)
         if self.guardrails is not None and order is not None:
             self.guardrails.note_fill(order.strategy, message)
+        self.note_fill_slippage(message)  # pending until the next HealthObserved
 
     def _fold_room(self, message: PlaybookActed | TradeExited | HealthObserved) -> None:
         """The playbooks' and the health monitor's memory of a journaled event."""

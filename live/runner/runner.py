@@ -154,6 +154,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.health_limits, self.propose_rollback = health_limits, propose_rollback
         self.health = {}
         self.health_pending = []
+        self.health_fills = {}
         self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
         self._confidences, self._ensemble_holds = {}, {}
         self._drift_state = {}

@@ -1,11 +1,14 @@
 """The regime enable matrix of a strategy, learned nested inside the walk-forward.
 
-From the per-fold trade table (:mod:`pipelines.research.fold_trades`): for outer fold k the
-matrix is learned from fold k's **training-window** trades only (its chosen params, in
-sample, each trade's regime at its entry decision) and applied to fold k's test window: the
-*governed* OOS stream keeps the test trades whose entry regime that fold's matrix enables
-(a trade whose regime could not be read is held, as live holds it). The stream is stitched
-over the test sessions like the walk-forward's and gets its own metrics (``governed.*``).
+For outer fold k the matrix is learned from the **inner walk-forward's out-of-sample
+trades** inside fold k's training window (:mod:`pipelines.research.inner_walk_forward`:
+``gates.yaml`` ``enable_matrix.inner_folds`` anchored inner folds; params chosen on each
+inner train window, traded on its inner test window, each trade's regime at its entry
+decision read by fold k's classifier) and applied to fold k's test window, from the per-fold
+trade table (:mod:`pipelines.research.fold_trades`): the *governed* OOS stream keeps the
+test trades whose entry regime that fold's matrix enables (a trade whose regime could not be
+read is held, as live holds it). The stream is stitched over the test sessions like the
+walk-forward's and gets its own metrics (``governed.*``).
 
 A regime is enabled when its trades pass a rule of ``gates.yaml`` ``enable_matrix.rules``:
 at least ``min_trades``, mean net return per trade above ``min_mean_net_return``, and a
@@ -38,11 +41,13 @@ from pipelines.research.fold_trades import (
     span_trades,
 )
 from pipelines.research.gates import MatrixGates, MatrixRule
+from pipelines.research.inner_walk_forward import inner_oos_trades
 from pipelines.research.overfitting import deflated_sharpe_from_trials, sharpe_moments
 from pipelines.research.splits import Fold
 from pipelines.research.walk_forward import WalkForwardReport, _stitched_equity, _summary
 from strategies.bars import Bars
 from strategies.enable_matrix import EnableMatrix, RegimeCell, matrix_from_json
+from strategies.regime_features import regime_feature_matrix
 from strategies.regime_model import RegimeModel
 from strategies.simulator import SimConfig
 from strategies.spec import StrategySpec
@@ -211,20 +216,38 @@ def _flat_metrics(study: MatrixStudy, governed: dict[str, float],
     return out
 
 
+def nested_learning_trades(spec: StrategySpec, bars: Bars, config: SimConfig,
+                           report: WalkForwardReport, classifiers: FoldClassifiers, *,
+                           combos: Sequence[Any], n_inner: int, select: str) -> pd.DataFrame:
+    """Every outer fold's inner OOS trades (``fold`` = the outer fold, ``window`` =
+    ``inner``): what each outer fold's matrix is learned from."""
+    folds = report_folds(bars, report)
+    features = regime_feature_matrix(bars.open, bars.high, bars.low, bars.close,
+                                     bars.session)
+    parts = [inner_oos_trades(spec, bars, features, config, fold, report.spec,
+                              combos=combos, model=classifiers.for_fold(fold.index),
+                              n_inner=n_inner, select=select)[0] for fold in folds]
+    return pd.concat(parts, ignore_index=True)
+
+
 def study_enable_matrix(spec: StrategySpec, bars: Bars, config: SimConfig,
                         report: WalkForwardReport, classifiers: FoldClassifiers,
-                        version_model: RegimeModel, gates: MatrixGates) -> MatrixStudy:
-    """Nested matrices per fold for every rule, the governed stream's metrics (``rules[0]``;
-    DSR against the parameter trials and every rule's stream) and the final matrix."""
+                        version_model: RegimeModel, gates: MatrixGates, *,
+                        combos: Sequence[Any], select: str = "sharpe") -> MatrixStudy:
+    """Nested matrices per fold for every rule (each learned from the fold's inner
+    walk-forward OOS trades over ``combos``, chosen by ``select``), the governed stream's
+    metrics (``rules[0]``; DSR against the parameter trials and every rule's stream) and
+    the final matrix."""
     folds = report_folds(bars, report)
     table = fold_trades(spec, bars, config, report, classifiers)
+    learning = nested_learning_trades(spec, bars, config, report, classifiers, combos=combos,
+                                      n_inner=gates.inner_folds, select=select)
     classes = tuple(version_model.classes)
     capital = config.initial_capital_inr
-    train = table[table["window"] == "train"]
     streams, variants, per_rule = [], [], []
     for rule in gates.rules:
-        matrices = {f.index: learn_matrix(train[train["fold"] == f.index], classes, rule,
-                                          spec.name) for f in folds}
+        matrices = {f.index: learn_matrix(learning[learning["fold"] == f.index], classes,
+                                          rule, spec.name) for f in folds}
         kept = governed_trades(table, matrices)
         per_rule.append((matrices, kept))
         streams.append(session_returns(kept, bars, folds, capital))
@@ -237,8 +260,10 @@ def study_enable_matrix(spec: StrategySpec, bars: Bars, config: SimConfig,
     study = MatrixStudy(
         spec.name, classes, classifiers.source, [r.model_dump() for r in gates.rules],
         matrices, final, _oos_by_regime(table, classes, gates.rules[0], matrices),
-        learned_until={f.index: str(train.loc[train["fold"] == f.index, "exit_ts"].max())
-                       if (train["fold"] == f.index).any() else "" for f in folds},
+        learned_until={f.index: str(learning.loc[learning["fold"] == f.index, "exit_ts"].max())
+                       if (learning["fold"] == f.index).any() else "" for f in folds},
         test_start={r.index: r.test[0] for r in report.folds})
     study.metrics = _flat_metrics(study, governed, variants)
+    study.metrics["matrix.inner_folds"] = float(gates.inner_folds)
+    study.metrics["matrix.inner_trades"] = float(len(learning))
     return study

@@ -176,6 +176,16 @@ def _rows(trades: pd.DataFrame, bars: Bars, features: npt.NDArray[np.float64], f
     return frame
 
 
+def trade_rows(spec: StrategySpec, bars: Bars, features: npt.NDArray[np.float64],
+               config: SimConfig, params: object, span: tuple[int, int], model: RegimeModel,
+               *, fold: int, window: str) -> pd.DataFrame:
+    """``params`` traded on bars ``span`` (cold start) as table rows, ``features`` being the
+    whole series' regime feature matrix (the inner walk-forward's trades)."""
+    trades = _window_trades(spec, bars, span, params, config)
+    rows = _rows(trades, bars, features, fold, window, model, config)
+    return rows[[*TRADE_COLUMNS, *FEATURE_NAMES, *REGIME_COLUMNS]]
+
+
 def span_trades(spec: StrategySpec, bars: Bars, config: SimConfig, params: object,
                 span: tuple[int, int], model: RegimeModel, *, fold: int = -1,
                 window: str = "all") -> pd.DataFrame:

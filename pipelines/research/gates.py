@@ -89,6 +89,10 @@ class MatrixGates(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: tuple[MatrixRule, ...] = Field(default_factory=_default_rules, min_length=1)
+    #: anchored inner folds inside each outer training window whose OOS trades each outer
+    #: fold's matrix is learned from (nested walk-forward; cost: this many grid runs per
+    #: outer fold)
+    inner_folds: int = Field(3, ge=1, le=12)
 
 
 class _GatesFile(BaseModel):

@@ -47,4 +47,5 @@ def enable_matrix(root: Path, dataset: str, features: StoredFeatures,
     return study_enable_matrix(
         get_strategy(report.strategy), bars, study.sim_config(root, dataset, bars, research),
         report, classifiers_for(features, report, governance, research), governance.model,
-        load_gates(gates_file).matrix)
+        load_gates(gates_file).matrix, combos=study.candidate_params(report.strategy, research),
+        select=research.select)

@@ -1,5 +1,5 @@
 """The regime enable matrix: the rule per regime, the nested study (each fold's matrix from
-its training-window trades only; the governed stream is the test trades it enables), the
+its inner walk-forward's OOS trades only; the governed stream is the test trades it enables), the
 stored matrix (digest-checked, classes checked) and its bad inputs."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pipelines.research.enable_matrix import (
     MatrixStudy,
     governed_trades,
     learn_matrix,
+    nested_learning_trades,
     regime_cell,
     study_enable_matrix,
 )
@@ -29,10 +30,10 @@ from strategies.enable_matrix import (
 )
 from strategies.regime_model import SignalGovernanceError, add_enable_matrix, load_governance
 from tests.regime_stubs import governance, governance_copy
-from tests.unit.test_fold_trades import CONFIG, _bars, _frame, _table
+from tests.unit.test_fold_trades import COMBOS, CONFIG, _bars, _frame, _table
 
 RULE = MatrixRule(min_trades=5, min_mean_net_return=0.0, max_p_value=0.2)
-GATES = MatrixGates(rules=(RULE, MatrixRule(min_trades=3, max_p_value=0.5)))
+GATES = MatrixGates(rules=(RULE, MatrixRule(min_trades=3, max_p_value=0.5)), inner_folds=2)
 
 
 def test_rule_enables_only_enough_significant_positive_trades() -> None:
@@ -54,22 +55,29 @@ def study() -> tuple[MatrixStudy, pd.DataFrame]:
     from tests.regime_stubs import labels_for
     report, table, classifiers = _table(bars, labels_for(bars))
     out = study_enable_matrix(SPEC, bars, CONFIG, report, classifiers, governance().model,
-                              GATES)
-    return out, table
+                              GATES, combos=COMBOS)
+    inner = nested_learning_trades(SPEC, bars, CONFIG, report, classifiers, combos=COMBOS,
+                                   n_inner=2, select="sharpe")
+    return out, table, report, inner
 
 
-def test_each_fold_matrix_is_learned_from_its_training_trades_only(study: tuple) -> None:
-    result, table = study
+def test_each_fold_matrix_is_learned_from_its_inner_oos_trades_only(study: tuple) -> None:
+    result, _, report, inner = study
     assert result.problems() == []
+    assert set(inner["window"]) == {"inner"} and len(inner) > 0
+    assert result.metrics["matrix.inner_trades"] == len(inner)
     for fold, matrix in result.fold_matrices.items():
-        train = table[(table["fold"] == fold) & (table["window"] == "train")]
-        assert matrix == learn_matrix(train, result.classes, RULE, "ema_cross")
+        rows = inner[inner["fold"] == fold]
+        assert matrix == learn_matrix(rows, result.classes, RULE, "ema_cross")
+        outer = report.folds[fold]
+        assert (rows["entry_ts"] >= pd.Timestamp(outer.train[0])).all()
+        assert (rows["exit_ts"] <= pd.Timestamp(outer.train[1])).all()
         assert pd.Timestamp(result.learned_until[fold]) < pd.Timestamp(
             result.test_start[fold])
 
 
 def test_governed_stream_is_the_test_trades_its_fold_enables(study: tuple) -> None:
-    result, table = study
+    result, table, _, _ = study
     kept = governed_trades(table, result.fold_matrices)
     test = table[table["window"] == "test"]
     expected = sum(result.fold_matrices[int(f)].enabled(str(r))
@@ -85,7 +93,7 @@ def test_governed_stream_is_the_test_trades_its_fold_enables(study: tuple) -> No
 
 
 def test_study_round_trips_through_json(study: tuple) -> None:
-    result, _ = study
+    result, _, _, _ = study
     again = MatrixStudy.from_json(json.loads(json.dumps(result.to_json())))
     assert again.final == result.final and again.fold_matrices == result.fold_matrices
     assert again.metrics == pytest.approx(result.metrics, nan_ok=True)
@@ -154,6 +162,6 @@ def test_a_report_without_its_trial_matrix_gets_no_governed_dsr() -> None:
     report, _, classifiers = _table(bars, labels_for(bars))
     bare = dc_replace(report, trials=pd.DataFrame())  # as a report stored without it
     out = study_enable_matrix(SPEC, bars, CONFIG, bare, classifiers, governance().model,
-                              GATES)
+                              GATES, combos=COMBOS)
     assert "governed.dsr_probability" not in out.metrics  # the gate check fails closed
     assert out.metrics["governed.oos_trades"] >= 0

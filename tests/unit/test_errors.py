@@ -95,7 +95,7 @@ EXIT_2_BEFORE = {
     "PortfolioStudyError",
     # added since: a fold trade table of a report that is not of the bars; an enable
     # matrix that cannot be learned, stored or loaded (issue 17)
-    "FoldTradesError", "EnableMatrixError",
+    "FoldTradesError", "EnableMatrixError", "InnerWalkForwardError",
     # added since: a confidence calibrator that cannot be trusted (other features, altered,
     # no training hit rate) or trained (too few trades); confidence sizing bounds out of
     # order; an ensemble resolver that does not exist; studies that cannot form an ensemble

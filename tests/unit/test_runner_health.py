@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from live.adapters.paper.exchange import PaperExchange
+from live.adapters.paper.fill_model import FillModel
+from live.db import make_engine
 from live.events import (
     AlertRaised,
     GovernanceDecided,
@@ -38,8 +41,12 @@ MODEST = HealthExpectation(trades=200, hit_ratio=0.5, pnl_per_trade_inr=0.0,
 
 def health_runner(stores: Stores, proposals: list[tuple[str, int, str]],
                   crash_hook: Callable[[str], None] | None = None,
-                  kill_commands: Callable[[int], list] | None = None) -> Runner:
-    exchange = stores.exchange()
+                  kill_commands: Callable[[int], list] | None = None,
+                  slippage_ticks: float | None = None) -> Runner:
+    exchange = stores.exchange() if slippage_ticks is None else PaperExchange(
+        make_engine(f"sqlite:///{stores.folder / 'exchange.db'}"), seed=3,
+        fill_model=FillModel(fill=stores.fill,  # type: ignore[arg-type]
+                             slippage_ticks=slippage_ticks, tick_size=0.05))
     deployed = build(VersionConfig.from_json(stores.config), 1, stores.mode, 1.0, "0" * 64)
 
     def propose(strategy: str, version: int, reason: str) -> str:
@@ -128,6 +135,9 @@ def test_healthy_version_is_observed_without_alarm(tmp_path: Path) -> None:
     run_day(stores, proposals)
     observed = stores.messages(HealthObserved)
     assert observed and not any(o.breach for o in observed)  # type: ignore[attr-defined]
+    # every fill's slippage observed (the paper exchange charges research's one tick)
+    assert observed[-1].fills == sum(o.fills_observed for o in observed) > len(observed)  # type: ignore[attr-defined]
+    assert max(o.cusum_slip for o in observed) == 0.0  # type: ignore[attr-defined]
     assert stores.messages(KillSwitchChanged) == [] and proposals == []
 
 
@@ -203,3 +213,28 @@ def test_health_halt_is_lifted_only_by_a_verified_rearm(
     desk.append(good)
     runner.run(bars[BARS + 1: BARS + 2])
     assert stores.messages(KillSwitchChanged)[-1].mode is KillMode.OFF  # type: ignore[attr-defined]
+
+
+def test_injected_extra_slippage_halts_through_the_slippage_cusum(tmp_path: Path) -> None:
+    """The broker fills 201 ticks (10.05 points, about 4 bps) from the arrival price where
+    research charged one tick: the slippage CUSUM alarms within the day, the P&L and
+    hit-ratio ones do not (MODEST's wide P&L expectation); the same breach path - halt,
+    rollback proposal, alert; a restart folds the statistics and pending fills back."""
+    stores = stores_with(tmp_path, MODEST)
+    proposals: list[tuple[str, int, str]] = []
+    runner = health_runner(stores, proposals, slippage_ticks=201.0)
+    runner.recover()
+    runner.run(day_bars(BARS))
+    (breach,) = [o for o in stores.messages(HealthObserved) if o.breach]  # type: ignore[attr-defined]
+    assert breach.breach.startswith("slippage CUSUM")  # type: ignore[attr-defined]
+    assert "P&L per trade" not in breach.breach and "hit-ratio" not in breach.breach  # type: ignore[attr-defined]
+    (halt,) = stores.messages(KillSwitchChanged)
+    assert (halt.scope, halt.mode, halt.actor) == ("ema_cross", KillMode.HALT,  # type: ignore[attr-defined]
+                                                   HEALTH_ACTOR)
+    assert len(proposals) == 1 and "slippage CUSUM" in proposals[0][2]
+    again = health_runner(stores, [], slippage_ticks=201.0)
+    again.recover()
+    assert again.health == runner.health and again.health_fills == runner.health_fills
+    fresh = health_runner(stores, [], slippage_ticks=201.0)
+    fresh.restore_health(runner.health_memory())
+    assert fresh.health_memory() == runner.health_memory()

@@ -57,8 +57,9 @@ def matrix_asset(research: ResearchSettings) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec(NESTED_CHECK, asset="enable_matrix", blocking=True),
                      dg.AssetCheckSpec(GOVERNED_CHECK, asset="enable_matrix")],
         description="Regime enable matrix: per regime, enabled only where the trades pass "
-                    "gates.yaml enable_matrix.rules; learned per fold on its training "
-                    "window, scored on its test window (the governed OOS stream).",
+                    "gates.yaml enable_matrix.rules; learned per fold from an inner "
+                    "walk-forward's OOS trades inside its training window, scored on its "
+                    "test window (the governed OOS stream).",
     )
     def enable_matrix(context: dg.AssetExecutionContext, research_config: ResearchConfig,
                       features: StoredFeatures, walk_forward_report: WalkForwardReport,
