@@ -47,4 +47,5 @@ def run_ensemble(root: Path, dataset: str, strategies: Sequence[str],
         table = confidence_fold_table(features, report, config, stored, research)
         members.append(Member(get_strategy(name), report, table))
     return study_ensemble(members, bars, config, order, research.confidence,
-                          load_gates(gates_file))
+                          load_gates(gates_file), pbo_splits=research.pbo_splits,
+                          pbo_spread=research.pbo_spread_splits)
