@@ -29,6 +29,7 @@ from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
 from live.ports import ModelRegistry
+from strategies.ensemble_version import MEMBERS_TAG, ensemble_member_problems, is_ensemble
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
@@ -316,6 +317,29 @@ class GovernanceService:
         if not verdict.passed:
             failed = [c.name for c in verdict.checks if not c.passed]
             problems.append(f"{strategy} v{version} fails the current gates: {failed}")
+        problems += self._ensemble_problems(found.tags)
+        return problems
+
+    def _ensemble_problems(self, tags: Mapping[str, str]) -> list[str]:
+        """An ensemble's version (``ensemble_<symbol>``) moves only when every member is a
+        registered version with the digest it was recorded with, itself passing the
+        version checks (gates at registration and now, lineage)."""
+        problems = ensemble_member_problems(tags)
+        if problems or not is_ensemble(tags):
+            return problems
+        for entry in tags[MEMBERS_TAG].split(","):
+            member, number, recorded = entry.split(":")
+            try:
+                found = self.registry.get_version(member, int(number))
+            except LookupError as exc:
+                problems.append(f"ensemble member {member} v{number}: {exc}")
+                continue
+            now = VersionLineage.from_tags(found.tags).model_digest
+            if now != recorded:
+                problems.append(f"ensemble member {member} v{number}: model digest "
+                                f"{str(now)[:16]}... is not the recorded {recorded[:16]}...")
+            problems += [f"ensemble member {member} v{number}: {p}"
+                         for p in self._version_problems(member, int(number))]
         return problems
 
     def _policy_problems(self, strategy: str, version: int, to_stage: str,
