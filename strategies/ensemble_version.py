@@ -13,6 +13,9 @@ KIND_TAG = f"{TAG_PREFIX}kind"  # "ensemble" on an ensemble's version
 RESOLVER_TAG = f"{TAG_PREFIX}ensemble.resolver"
 MEMBERS_TAG = f"{TAG_PREFIX}ensemble.members"  # strategy:version:digest, comma-separated
 UNREGISTERED = "unregistered"
+NOT_LOADED_LIVE = ("the live runner does not load ensemble versions yet (it resolves between "
+                   "separately approved member versions, policy.yaml signal_governance."
+                   "ensemble): refused rather than approved and not traded")
 
 
 def is_ensemble(tags: Mapping[str, str]) -> bool:

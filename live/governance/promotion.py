@@ -29,7 +29,12 @@ from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
 from live.ports import ModelRegistry
-from strategies.ensemble_version import MEMBERS_TAG, ensemble_member_problems, is_ensemble
+from strategies.ensemble_version import (
+    MEMBERS_TAG,
+    NOT_LOADED_LIVE,
+    ensemble_member_problems,
+    is_ensemble,
+)
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
@@ -323,7 +328,9 @@ class GovernanceService:
     def _ensemble_problems(self, tags: Mapping[str, str]) -> list[str]:
         """An ensemble's version (``ensemble_<symbol>``) moves only when every member is a
         registered version with the digest it was recorded with, itself passing the
-        version checks (gates at registration and now, lineage)."""
+        version checks (gates at registration and now, lineage) - and, until the live runner
+        loads an ensemble version (its resolver and members), never: an approved version
+        the runner would not trade is refused rather than silently ignored."""
         problems = ensemble_member_problems(tags)
         if problems or not is_ensemble(tags):
             return problems
@@ -340,6 +347,8 @@ class GovernanceService:
                                 f"{str(now)[:16]}... is not the recorded {recorded[:16]}...")
             problems += [f"ensemble member {member} v{number}: {p}"
                          for p in self._version_problems(member, int(number))]
+        if not problems:  # fail closed until the runner trades an ensemble version itself
+            problems.append(NOT_LOADED_LIVE)
         return problems
 
     def _policy_problems(self, strategy: str, version: int, to_stage: str,
