@@ -14,7 +14,6 @@ import mlflow
 import pandas as pd
 import pytest
 
-from live.governance.promotion import GovernanceRefusal
 from pipelines.research.ensemble_record import MANIFEST, ensemble_name, record_ensemble
 from pipelines.research.ensemble_study import EnsembleStudy, study_ensemble
 from pipelines.research.gates import load_gates
@@ -23,9 +22,11 @@ from pipelines.research.registry import (
     MODEL_DIGEST_TAG,
     OVERFITTING_DIR,
     TRIALS_FILE,
+    RecordInputError,
     ResearchRegistry,
 )
 from strategies.ensemble_version import KIND_TAG, MEMBERS_TAG, RESOLVER_TAG
+from strategies.params import params_hash
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
 from tests.integration.test_governance import Desk, _refused
 from tests.integration.test_registry import Candidate, _sqlite_uri
@@ -86,7 +87,6 @@ def test_ensemble_is_registered_gated_with_lineage_and_trials(tmp_path: Path) ->
 
 def test_member_versions_and_digests_are_recorded(tmp_path: Path) -> None:
     registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
-    from strategies.params import params_hash
     for m in _members():
         registry.client.create_registered_model(m.spec.name)
         phash = params_hash(m.spec.params_cls(**m.report.chosen_params()))
@@ -155,13 +155,15 @@ def test_promotion_rechecks_members_and_refuses_until_the_runner_loads_it(
 
 def test_lineage_must_describe_the_verdict(tmp_path: Path) -> None:
     registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
-    version, verdict = _record(registry, REPO)
-    lineage = Lineage(**{**{f: version.tags.get(f"stratops.{f}", "") for f in (
-        "dataset", "dataset_md5", "symbol", "code_revision", "strategies_source_hash",
-        "params_hash", "feature_set_version", "feature_key", "gates_digest",
-        "verdict_digest")}, "strategy": "ensemble_nifty", "params": {},
-        "verdict_passed": True})
-    from pipelines.research.registry import RecordInputError
+    verdict = load_gates(REPO / "gates.yaml").evaluate("ensemble_nifty", {})  # fails
+    lineage = Lineage(
+        strategy="ensemble_nifty", dataset="d", dataset_md5="m", symbol="NIFTY",
+        code_revision="0" * 40, strategies_source_hash="s", params_hash="p", params={},
+        feature_set_version="1", feature_key="f", gates_digest=verdict.gates_digest,
+        verdict_digest=verdict.digest(), verdict_passed=True)
     with pytest.raises(RecordInputError, match="does not describe"):
-        registry.record_files("ensemble_nifty", replace(lineage), verdict, {}, {}, {},
-                              tmp_path, tmp_path, "x")
+        registry.record_files("ensemble_nifty", lineage, verdict, {}, {}, {}, tmp_path,
+                              tmp_path, "x")
+    with pytest.raises(RecordInputError, match="does not describe"):
+        registry.record_files("ensemble_other", replace(lineage, verdict_passed=False),
+                              verdict, {}, {}, {}, tmp_path, tmp_path, "x")

@@ -83,6 +83,8 @@ def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
 @pytest.mark.parametrize(("args", "named"), [
     (["-s", "ema_cross", "-s", "ema_cross"], "two strategies"),
     (["-s", "ema_cross", "-s", "no_such"], "no_such"),
+    (["-s", "ema_cross", "-s", "range_breakout", "--record", "--resolver", "independent"],
+     "--resolver"),
 ])
 def test_research_ensemble_cli_refuses_bad_input_before_any_work(
         capsys: pytest.CaptureFixture[str], args: list[str], named: str) -> None:
