@@ -212,7 +212,9 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
     study.metrics["ensemble.dsr.n_trials"] = float(len(trial_sr))
     pbo = _pbo_metrics(study.trials.to_numpy(), pbo_splits, pbo_spread)
     study.metrics.update({f"ensemble.{k}": v for k, v in pbo.items()})
-    stability = min(float(m.report.metrics.get("stability", np.nan)) for m in members)
+    # the narrowest member's plateau; a member without one (NaN) makes it NaN: fails closed
+    stability = float(np.min([float(m.report.metrics.get("stability", np.nan))
+                              for m in members]))
     study.metrics["ensemble.stability"] = stability
     for summary in summaries.values():
         summary.update(pbo)

@@ -4,6 +4,8 @@ trial counted in DSR."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from pipelines.research.ensemble_study import (
     entry_sides,
     resolved_trades,
     study_ensemble,
+    trial_matrix,
 )
 from pipelines.research.gates import load_gates
 from strategies.signals import Signals
@@ -91,3 +94,20 @@ def test_research_ensemble_cli_refuses_bad_input_before_any_work(
     assert main(["research", "ensemble", "-d", "nse_futures_cont_1m", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and named in err and "Traceback" not in err
+
+
+def test_trial_matrix_refuses_members_of_other_sessions_and_nan_stability_fails() -> None:
+    ema, rb = _members()
+    short = copy.copy(rb.report)
+    short.trials = rb.report.trials.iloc[:-1]
+    streams = {"priority": np.zeros(len(ema.report.trials))}
+    assert trial_matrix([ema, rb], streams).shape == (len(ema.report.trials),
+                                                      len(ema.report.trials.columns) + 2)
+    with pytest.raises(EnsembleStudyError, match="range_breakout: 24 trial sessions"):
+        trial_matrix([ema, replace(rb, report=short)], streams)
+    unknown = copy.copy(ema.report)
+    unknown.metrics = {k: v for k, v in ema.report.metrics.items() if k != "stability"}
+    found = study_ensemble([rb, replace(ema, report=unknown)], bars(), CONFIG, (), SETTINGS,
+                           load_gates(REPO / "gates.yaml"))
+    assert np.isnan(found.metrics["ensemble.stability"])
+    assert all("min_stability" in n for n in found.notes[:3])
