@@ -118,6 +118,9 @@ def record_ensemble(registry: ResearchRegistry, study: EnsembleStudy,
     if resolver not in RESOLVERS:
         raise EnsembleRecordError(f"resolver {resolver!r} is not one of {list(RESOLVERS)}")
     name = ensemble_name(study.symbol)
+    if name in gates.overrides:
+        raise EnsembleRecordError(f"gates.yaml strategies.{name}: an ensemble is judged by "
+                                  "the defaults, the same gates as the study's; no override")
     summary = study.summaries[resolver]
     verdict = gates.evaluate(name, summary)
     versions = member_versions(registry, members, dataset, study.symbol)

@@ -14,7 +14,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from pipelines.research.ensemble_record import MANIFEST, ensemble_name, record_ensemble
+from pipelines.research.ensemble_record import (
+    MANIFEST,
+    EnsembleRecordError,
+    ensemble_name,
+    record_ensemble,
+)
 from pipelines.research.ensemble_study import EnsembleStudy, study_ensemble
 from pipelines.research.gates import load_gates
 from pipelines.research.lineage import Lineage
@@ -167,3 +172,17 @@ def test_lineage_must_describe_the_verdict(tmp_path: Path) -> None:
     with pytest.raises(RecordInputError, match="does not describe"):
         registry.record_files("ensemble_other", replace(lineage, verdict_passed=False),
                               verdict, {}, {}, {}, tmp_path, tmp_path, "x")
+
+
+def test_a_gate_override_for_the_ensemble_is_refused(tmp_path: Path) -> None:
+    gates = load_gates(REPO / "gates.yaml")
+    loosened = replace(gates, overrides={"ensemble_nifty": {"min_stability": 0.0}})
+    registry = ResearchRegistry(_sqlite_uri(tmp_path), tmp_path / "artifacts")
+    with pytest.raises(EnsembleRecordError, match=r"strategies\.ensemble_nifty"):
+        record_ensemble(registry, _study(), _members(), resolver="priority", order=(),
+                        dataset="d", dataset_md5="m", feature_set_version="1",
+                        feature_key="f", gates=loosened, root=REPO)
+    with pytest.raises(EnsembleRecordError, match="independent"):
+        record_ensemble(registry, _study(), _members(), resolver="independent", order=(),
+                        dataset="d", dataset_md5="m", feature_set_version="1",
+                        feature_key="f", gates=gates, root=REPO)
