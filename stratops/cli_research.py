@@ -106,21 +106,34 @@ def ensemble(
         "--priority", help="priority order (repeatable, first wins; default: each "
                            "strategy's own priority), as policy.yaml "
                            "signal_governance.ensemble.priority")] = None,
+    record: Annotated[bool, typer.Option(
+        "--record/--no-record", help="register the --resolver variant as a version of "
+                                     "ensemble_<symbol> in MLflow, gated like any version")
+                      ] = False,
+    resolver: Annotated[str, typer.Option(
+        "--resolver", help="the variant --record registers: priority | confidence")
+                        ] = "priority",
     as_json: JsonOpt = False,
 ) -> None:
     """Walk the strategies forward on the dataset's symbol and compare the per-symbol
     ensemble (independent, priority, confidence) with the best single strategy, out of
-    sample, DSR counting every trial."""
+    sample, DSR counting every trial; PBO and stability judge it with the same gates."""
     from pipelines.research.ensemble_run import run_ensemble
+    from stratops.governance_ops import registry
     from stratops.settings import load_settings
 
     settings = load_settings()
     err = Console(stderr=True)
-    found = run_ensemble(settings.root, dataset, strategy, settings.research,
-                         settings.gates_path, order or [], progress=err.print)
+    run = run_ensemble(settings.root, dataset, strategy, settings.research,
+                       settings.gates_path, order or [], progress=err.print,
+                       registry=registry(settings) if record else None, resolver=resolver)
+    found, version = run.study, run.version
+    recorded = None if version is None or run.verdict is None else {
+        "model_uri": version.model_uri, "version": version.version,
+        "reused": version.reused, "gate_verdict": "pass" if run.verdict.passed else "fail"}
     if as_json:
         print_json({"symbol": found.symbol, "strategies": list(found.strategies),
-                    "metrics": found.metrics, "notes": found.notes})
+                    "metrics": found.metrics, "notes": found.notes, "recorded": recorded})
         return
     table = Table("metric", "value")
     for key, value in sorted(found.metrics.items()):
@@ -128,6 +141,9 @@ def ensemble(
     console.print(table)
     for note in found.notes:
         console.print(note)
+    if recorded is not None:
+        console.print(f"{recorded['model_uri']} ({'reused' if recorded['reused'] else 'registered'}"
+                      f", gates {recorded['gate_verdict']})")
 
 
 @research_app.command("affected")

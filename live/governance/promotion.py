@@ -29,6 +29,12 @@ from live.governance.signing import Signature, SignatureError
 from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
 from live.ports import ModelRegistry
+from strategies.ensemble_version import (
+    MEMBERS_TAG,
+    NOT_LOADED_LIVE,
+    ensemble_member_problems,
+    is_ensemble,
+)
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
 
@@ -316,6 +322,33 @@ class GovernanceService:
         if not verdict.passed:
             failed = [c.name for c in verdict.checks if not c.passed]
             problems.append(f"{strategy} v{version} fails the current gates: {failed}")
+        problems += self._ensemble_problems(found.tags)
+        return problems
+
+    def _ensemble_problems(self, tags: Mapping[str, str]) -> list[str]:
+        """An ensemble's version (``ensemble_<symbol>``) moves only when every member is a
+        registered version with the digest it was recorded with, itself passing the
+        version checks (gates at registration and now, lineage) - and, until the live runner
+        loads an ensemble version (its resolver and members), never: an approved version
+        the runner would not trade is refused rather than silently ignored."""
+        problems = ensemble_member_problems(tags)
+        if problems or not is_ensemble(tags):
+            return problems
+        for entry in tags[MEMBERS_TAG].split(","):
+            member, number, recorded = entry.split(":")
+            try:
+                found = self.registry.get_version(member, int(number))
+            except LookupError as exc:
+                problems.append(f"ensemble member {member} v{number}: {exc}")
+                continue
+            now = VersionLineage.from_tags(found.tags).model_digest
+            if now != recorded:
+                problems.append(f"ensemble member {member} v{number}: model digest "
+                                f"{str(now)[:16]}... is not the recorded {recorded[:16]}...")
+            problems += [f"ensemble member {member} v{number}: {p}"
+                         for p in self._version_problems(member, int(number))]
+        if not problems:  # fail closed until the runner trades an ensemble version itself
+            problems.append(NOT_LOADED_LIVE)
         return problems
 
     def _policy_problems(self, strategy: str, version: int, to_stage: str,

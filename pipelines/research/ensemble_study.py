@@ -17,9 +17,21 @@ Each variant's stream is every strategy's trades, on the strategies' combined ca
 its OOS Sharpe sits next to the best single strategy's (from its own walk-forward) in
 :attr:`EnsembleStudy.metrics`, and its Deflated Sharpe Ratio counts every trial: each
 strategy's parameter trials plus every ensemble variant. Each variant is checked against
-the same gates as a version (``gates.yaml`` defaults); PBO and stability are not computed
-for an ensemble (it has no parameter grid of its own), so those checks fail and the study
-says so - the ensemble cannot pass the gates yet. Research resolves on the entry
+the same gates as a version (``gates.yaml`` defaults, no override), with its own PBO and
+stability:
+
+- **PBO** is CSCV over the trial matrix of every choice the researcher had: each member's
+  parameter trials (its walk-forward's T x N matrix, per-session returns on its own capital)
+  and the three ensemble variants' streams, on the same T test sessions
+  (:attr:`EnsembleStudy.trials`). It asks whether picking the in-sample best among all of
+  them - single strategies' combinations and ensembles alike - lands below the median out
+  of sample; the same set the DSR counts.
+- **Stability** is the least stable member's (its walk-forward ``stability``: the mean
+  plateau share of its chosen params' grid neighbours). The ensemble's parameter point is
+  its members' points together; it sits on a plateau no wider than its narrowest member's.
+  The resolver is a discrete choice with no neighbours; PBO covers it.
+
+Research resolves on the entry
 signals; the runner resolves on the decided entries (a strategy already in a position
 wants no entry): a signal-level approximation of the live rule, said in the notes.
 """
@@ -43,7 +55,13 @@ from pipelines.research.enable_matrix import session_returns
 from pipelines.research.fold_trades import report_folds
 from pipelines.research.gates import Gates
 from pipelines.research.overfitting import deflated_sharpe_from_trials, sharpe_moments
-from pipelines.research.walk_forward import WalkForwardReport, _stitched_equity, _summary
+from pipelines.research.walk_forward import (
+    PBO_SPREAD_SPLITS,
+    WalkForwardReport,
+    _pbo_metrics,
+    _stitched_equity,
+    _summary,
+)
 from strategies.bars import Bars
 from strategies.ensemble import Candidate, EnsemblePolicy, make_resolver
 from strategies.errors import BadInputError
@@ -76,6 +94,11 @@ class EnsembleStudy:
     strategies: tuple[str, ...]
     metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: T test sessions x (members' parameter trials + the variants): PBO's and DSR's input
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per variant, the metrics its gate verdict reads (``oos_*``, ``dsr_probability``,
+    #: ``pbo``, ``stability``)
+    summaries: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def entry_sides(signals: Signals) -> np.ndarray:
@@ -146,7 +169,8 @@ def resolved_trades(members: Sequence[Member], bars: Bars, config: SimConfig,
 
 def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
                    policy_order: Sequence[str], settings: Any,
-                   gates: Gates | None = None) -> EnsembleStudy:
+                   gates: Gates | None = None, pbo_splits: int = 16,
+                   pbo_spread: Sequence[int] = PBO_SPREAD_SPLITS) -> EnsembleStudy:
     """Each variant's OOS metrics and DSR next to the best single strategy's; with
     ``gates``, each variant checked against the same thresholds as a strategy version
     (``gates.yaml`` defaults: the ensemble has no overrides)."""
@@ -177,9 +201,8 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
     best = max(singles, key=lambda k: singles[k] if np.isfinite(singles[k]) else -np.inf)
     study.metrics.update({f"single.{k}.oos_sharpe": v for k, v in singles.items()})
     study.metrics["single.best.oos_sharpe"] = singles[best]
-    trials = [m.report.trials[c].to_numpy(dtype=float) for m in members
-              for c in m.report.trials.columns]
-    trial_sr = np.array([sharpe_moments(x).sr for x in [*trials, *streams.values()]
+    study.trials = trial_matrix(members, streams)
+    trial_sr = np.array([sharpe_moments(x).sr for x in study.trials.to_numpy().T
                          if len(x) > 2 and np.std(x) > 0])
     for variant, stream in streams.items():
         if len(stream) > 2 and np.std(stream) > 0 and len(trial_sr) >= 2:
@@ -187,9 +210,19 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
             study.metrics[f"ensemble.{variant}.dsr_probability"] = dsr.dsr
             summaries[variant]["dsr_probability"] = dsr.dsr
     study.metrics["ensemble.dsr.n_trials"] = float(len(trial_sr))
+    pbo = _pbo_metrics(study.trials.to_numpy(), pbo_splits, pbo_spread)
+    study.metrics.update({f"ensemble.{k}": v for k, v in pbo.items()})
+    # the narrowest member's plateau; a member without one (NaN) makes it NaN: fails closed
+    stability = float(np.min([float(m.report.metrics.get("stability", np.nan))
+                              for m in members]))
+    study.metrics["ensemble.stability"] = stability
+    for summary in summaries.values():
+        summary.update(pbo)
+        summary["stability"] = stability
+    study.summaries = summaries
     if gates is not None:
         for variant, summary in summaries.items():
-            verdict = gates.evaluate(ENSEMBLE, summary)  # no pbo/stability: those fail
+            verdict = gates.evaluate(ENSEMBLE, summary)
             study.metrics[f"ensemble.{variant}.gates_passed"] = float(verdict.passed)
             failed = [c.name for c in verdict.checks if not c.passed]
             study.notes.append(f"{variant}: gates {'passed' if verdict.passed else 'failed'}"
@@ -197,3 +230,24 @@ def study_ensemble(members: Sequence[Member], bars: Bars, config: SimConfig,
     study.notes.append(f"best single strategy: {best}; research resolves on entry signals, "
                        "the runner on decided entries (a strategy in a position wants none)")
     return study
+
+
+def trial_matrix(members: Sequence[Member], streams: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The T x N matrix of every trial: each member's parameter trials (columns
+    ``<strategy>:<params>``) and each variant's stream (``ensemble:<variant>``), on the
+    members' test sessions (refused when the row counts differ)."""
+    index = members[0].report.trials.index
+    columns: dict[str, np.ndarray] = {}
+    for m in members:
+        trials = m.report.trials
+        if len(trials) != len(index):
+            raise EnsembleStudyError(f"{m.spec.name}: {len(trials)} trial sessions, "
+                                     f"{members[0].spec.name}: {len(index)}")
+        for c in trials.columns:
+            columns[f"{m.spec.name}:{c}"] = trials[c].to_numpy(dtype=float)
+    for variant, stream in streams.items():
+        if len(stream) != len(index):
+            raise EnsembleStudyError(f"ensemble {variant}: {len(stream)} sessions, trials: "
+                                     f"{len(index)}")
+        columns[f"{ENSEMBLE}:{variant}"] = stream
+    return pd.DataFrame(columns, index=index)

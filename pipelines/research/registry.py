@@ -421,6 +421,50 @@ class ResearchRegistry:
         self.client.set_terminated(run_id, status="FINISHED")
         return run_id
 
+    def record_files(self, name: str, lineage: Lineage, verdict: GateVerdict,
+                     metrics: Mapping[str, float], params: Mapping[str, Any],
+                     tags: Mapping[str, str], artifacts_dir: Path, model_dir: Path,
+                     description: str) -> RegisteredVersion:
+        """Register a version of ``name`` whose model files are data only (``model_dir``,
+        e.g. an ensemble's manifest; no pyfunc, nothing executable), gated like any version:
+        one run with ``metrics`` (the gates re-read them at promotion), ``params``, the
+        lineage and ``tags``, the files of ``artifacts_dir``, and a version tagged with the
+        lineage, the candidate key and the files' ``model_digest``. The same candidate
+        again returns the version already registered (``reused=True``)."""
+        if lineage.strategy != name or lineage.verdict_passed != verdict.passed or \
+                lineage.verdict_digest != verdict.digest():
+            raise RecordInputError(f"{name}: lineage of {lineage.strategy!r} does not "
+                                   "describe this verdict")
+        key = lineage.candidate_key()
+        found = self._find_candidate(name, key)
+        if found is not None:
+            return found
+        experiment_id = self._experiment(name)
+        run = self.client.create_run(experiment_id,
+                                     run_name=f"{lineage.dataset}/{lineage.symbol}")
+        run_id: str = run.info.run_id
+        try:
+            self._log(run_id, metrics, params, {**lineage.tags(), **tags})
+            self.client.log_artifacts(run_id, str(artifacts_dir))
+            self.client.log_artifacts(run_id, str(model_dir), artifact_path=MODEL_NAME)
+            try:
+                self.client.create_registered_model(name, description=description)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            version_tags = {**lineage.tags(), **tags, CANDIDATE_KEY_TAG: key,
+                            RUN_ID_TAG: run_id, MODEL_DIGEST_TAG: model_digest(model_dir)}
+            if verdict.warnings:
+                version_tags[GATE_WARNINGS_TAG] = " | ".join(verdict.warnings)
+            created = self.client.create_model_version(
+                name, source=f"{run.info.artifact_uri.rstrip('/')}/{MODEL_NAME}",
+                run_id=run_id, tags=version_tags, description=_summary(verdict, lineage))
+        except BaseException:
+            self.client.set_terminated(run_id, status="FAILED")
+            raise
+        self.client.set_terminated(run_id, status="FINISHED")
+        return self._version(created, reused=False)
+
     def _find_candidate(self, strategy: str, key: str) -> RegisteredVersion | None:
         found = self.client.search_model_versions(
             filter_string=f"name = '{strategy}' and tags.`{CANDIDATE_KEY_TAG}` = '{key}'")

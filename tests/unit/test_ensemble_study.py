@@ -4,6 +4,8 @@ trial counted in DSR."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from pipelines.research.ensemble_study import (
     entry_sides,
     resolved_trades,
     study_ensemble,
+    trial_matrix,
 )
 from pipelines.research.gates import load_gates
 from strategies.signals import Signals
@@ -65,9 +68,17 @@ def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
     assert found.metrics["single.best.oos_sharpe"] == max(singles)
     trials = sum(len(m.report.trials.columns) for m in _members())
     assert trials < found.metrics["ensemble.dsr.n_trials"] <= trials + len(VARIANTS)
-    for variant in VARIANTS:  # no PBO or stability of its own: it cannot pass yet
+    # PBO over every trial (members' combinations + variants), as many columns as DSR sees
+    assert found.trials.shape[1] == trials + len(VARIANTS)
+    assert found.metrics["ensemble.pbo.n_configs"] == trials + len(VARIANTS)
+    assert 0.0 <= found.metrics["ensemble.pbo"] <= 1.0
+    # stability: the least stable member's (range_breakout at one point has no plateau)
+    assert found.metrics["ensemble.stability"] == min(
+        m.report.metrics["stability"] for m in _members())
+    for variant in VARIANTS:  # judged on every check; every stream loses here: fails
+        assert found.summaries[variant]["pbo"] == found.metrics["ensemble.pbo"]
         assert found.metrics[f"ensemble.{variant}.gates_passed"] == 0.0
-    assert any("max_pbo" in note and "min_stability" in note for note in found.notes)
+    assert any("min_oos_sharpe" in note for note in found.notes)
     with pytest.raises(EnsembleStudyError, match="two strategies"):
         study_ensemble(_members()[:1], bars(), CONFIG, (), SETTINGS)
 
@@ -75,9 +86,28 @@ def test_ensemble_study_reports_every_variant_against_the_best_single() -> None:
 @pytest.mark.parametrize(("args", "named"), [
     (["-s", "ema_cross", "-s", "ema_cross"], "two strategies"),
     (["-s", "ema_cross", "-s", "no_such"], "no_such"),
+    (["-s", "ema_cross", "-s", "range_breakout", "--record", "--resolver", "independent"],
+     "--resolver"),
 ])
 def test_research_ensemble_cli_refuses_bad_input_before_any_work(
         capsys: pytest.CaptureFixture[str], args: list[str], named: str) -> None:
     assert main(["research", "ensemble", "-d", "nse_futures_cont_1m", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and named in err and "Traceback" not in err
+
+
+def test_trial_matrix_refuses_members_of_other_sessions_and_nan_stability_fails() -> None:
+    ema, rb = _members()
+    short = copy.copy(rb.report)
+    short.trials = rb.report.trials.iloc[:-1]
+    streams = {"priority": np.zeros(len(ema.report.trials))}
+    assert trial_matrix([ema, rb], streams).shape == (len(ema.report.trials),
+                                                      len(ema.report.trials.columns) + 2)
+    with pytest.raises(EnsembleStudyError, match="range_breakout: 24 trial sessions"):
+        trial_matrix([ema, replace(rb, report=short)], streams)
+    unknown = copy.copy(ema.report)
+    unknown.metrics = {k: v for k, v in ema.report.metrics.items() if k != "stability"}
+    found = study_ensemble([rb, replace(ema, report=unknown)], bars(), CONFIG, (), SETTINGS,
+                           load_gates(REPO / "gates.yaml"))
+    assert np.isnan(found.metrics["ensemble.stability"])
+    assert all("min_stability" in n for n in found.notes[:3])

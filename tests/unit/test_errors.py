@@ -100,7 +100,7 @@ EXIT_2_BEFORE = {
     # no training hit rate) or trained (too few trades); confidence sizing bounds out of
     # order; an ensemble resolver that does not exist; studies that cannot form an ensemble
     "ConfidenceError", "ConfidenceTrainingError", "SizingError", "ResolverError",
-    "EnsembleStudyError",
+    "EnsembleStudyError", "EnsembleRecordError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
