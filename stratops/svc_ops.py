@@ -137,7 +137,6 @@ def run_signal(settings: Settings, mode: str, feed: str, start: date | None,
     stream (read from its start, after the replay's warm-up) published for ``svc execution
     --signals remote``; returns its summary. The journal is not written here."""
     from live.runner.feed import WarmBar
-    from live.svc.execution import warm_kernels
     from live.svc.signal import SignalService, serve_signal
     from stratops.live_ops import prepare
     from stratops.observability_ops import Observability
@@ -150,7 +149,6 @@ def run_signal(settings: Settings, mode: str, feed: str, start: date | None,
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
         runner = prepared.runner  # the deployed versions; the runner itself never runs
         runner.journal.engine.dispose()
-        warm_kernels(runner)
         service = SignalService(runner.deployed, transport, max_sessions=runner.max_sessions)
         service.warm(item.bar for item in prepared.warm(()) if isinstance(item, WarmBar))
         metrics = observability.metrics

@@ -51,9 +51,10 @@ class RemoteSignals:
                              f"{FETCH_BARS} bars)")
         self.bus, self.deadline_seconds = bus, deadline_seconds
         self.missing = 0  # (strategy, bar)s decided without signals
-        self.stale = 0  # signals received for a bar already decided
+        self.stale = 0  # signals dropped: for a bar decided, or a second copy
         self._held: dict[tuple[str, str, datetime], BarSignals] = {}
-        self._decided: dict[str, datetime] = {}  # symbol -> the last bar decided
+        self._decided: dict[str, datetime] = {}  # symbol -> the last bar asked about
+        self._used: dict[tuple[str, str], datetime] = {}  # (strategy, symbol) -> bar used
         self._deadline: tuple[tuple[str, datetime], float] | None = None
 
     def signals(self, d: Deployed, bar: FeedBar) -> tuple[bool, bool, bool, bool] | str:
@@ -72,6 +73,7 @@ class RemoteSignals:
                 return MISSING
             self._receive(min(left, 0.05))
         got = self._held.pop(key)
+        self._used[(d.strategy, bar.symbol)] = bar.ts
         if got.warming:
             return WARMING
         return got.le, got.lx, got.se, got.sx
@@ -90,9 +92,15 @@ class RemoteSignals:
                 continue
             self.bus.ack(item)
             decided = self._decided.get(message.symbol)
-            if decided is not None and message.ts_event < decided:
-                self.stale += 1
-                continue  # a bar already decided (a restarted signal service re-read it)
+            used = self._used.get((message.strategy, message.symbol))
+            if (decided is not None and message.ts_event < decided) or \
+                    (used is not None and message.ts_event <= used):
+                self.stale += 1  # a bar already decided, or these signals already used:
+                continue  # a restarted signal service re-read it, or a redelivery
+            key = (message.strategy, message.symbol, message.ts_event)
+            if key in self._held:
+                self.stale += 1  # a second copy of signals not used yet: the first kept
+                continue
             if len(self._held) >= KEPT:
                 self._held.pop(next(iter(self._held)))
-            self._held[(message.strategy, message.symbol, message.ts_event)] = message
+            self._held[key] = message

@@ -27,10 +27,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 from live.bus import Envelope
-from live.events import BarClosed, BarSignals
+from live.events import BarClosed, BarSignals, new_trace_id
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar, bar_problem
 from live.runner.history import OutOfOrderBarError, SymbolHistory
+from live.runner.pipeline import LEG_ENTER
+from live.svc.execution import warm_deployed
 from live.svc.market_data import feed_bar
 from live.transport.jetstream import JetStreamTransport, Received
 from live.transport.subjects import SIGNALS
@@ -60,7 +62,9 @@ def read_signals(d: Deployed, bar: FeedBar, history: SymbolHistory) -> BarSignal
     except BarsInputError:
         le = lx = se = sx = False
         warming = True  # the runner decides nothing on such a bar
-    return BarSignals(trace_id="", ts_event=bar.ts, strategy=d.strategy, version=d.version,
+    return BarSignals(trace_id=new_trace_id(d.strategy, bar.symbol, bar.ts, LEG_ENTER),
+                      ts_event=bar.ts, strategy=d.strategy,
+                      version=str(d.version),
                       symbol=bar.symbol, le=le, lx=lx, se=se, sx=sx, warming=warming,
                       regime=regime, regime_probability=probability)
 
@@ -75,6 +79,7 @@ class SignalService:
         self.history: dict[str, SymbolHistory] = {}
         self.published = 0  # BarSignals published (a restart's re-reads included)
         self.refused = 0  # bars not admitted (unsound, out of order, a second one)
+        self.failed = 0  # (strategy, bar)s whose signals could not be read: none published
 
     def _history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)
@@ -114,7 +119,12 @@ class SignalService:
         for d in self.deployed:
             if bar.symbol not in d.symbols:
                 continue
-            message = read_signals(d, bar, history)
+            try:
+                message = read_signals(d, bar, history)
+            except Exception:  # fail closed: none published, execution enters nothing on it
+                self.failed += 1
+                log.exception("%s/%s at %s: signals not read", d.strategy, bar.symbol, bar.ts)
+                continue
             self.bars.publish(Envelope(BarSignals.KIND, signal_id(d.strategy, bar.symbol, bar),
                                        (message,)), kind=SIGNALS, wait=False)
             sent += 1
@@ -141,8 +151,10 @@ class SignalService:
 def serve_signal(service: SignalService, *, idle_exit_seconds: float | None = None,
                  idle_slice_seconds: float = 0.2,
                  beat: Callable[[], None] | None = None) -> SignalService:
-    """Publish signals for every bar until ``idle_exit_seconds`` pass without one after the
-    first (``None``: forever); ``beat`` is called at each poll (heartbeat)."""
+    """Load the strategies' kernels, then publish signals for every bar until
+    ``idle_exit_seconds`` pass without one after the first (``None``: forever); ``beat`` is
+    called at each poll (heartbeat)."""
+    warm_deployed(service.deployed)
     idle_seconds, heard = 0.0, False
     while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
         if beat is not None:
