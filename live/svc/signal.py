@@ -142,6 +142,14 @@ class SignalService:
                 self.bars.ack(item)
         return len(got)
 
+    def catch_up(self, idle_seconds: float = 0.3) -> int:
+        """Read every bar already on the stream (a start: the histories rebuilt, their
+        signals published again - stored once); returns how many bars."""
+        read = 0
+        while got := self.poll(idle_seconds):
+            read += got
+        return read
+
     def _take(self, item: Received) -> None:
         for message in item.envelope.messages:
             if isinstance(message, BarClosed):
@@ -151,10 +159,12 @@ class SignalService:
 def serve_signal(service: SignalService, *, idle_exit_seconds: float | None = None,
                  idle_slice_seconds: float = 0.2,
                  beat: Callable[[], None] | None = None) -> SignalService:
-    """Load the strategies' kernels, then publish signals for every bar until
+    """Load the strategies' kernels, read the bars already on the stream
+    (:meth:`SignalService.catch_up`), then publish signals for every bar until
     ``idle_exit_seconds`` pass without one after the first (``None``: forever); ``beat`` is
     called at each poll (heartbeat)."""
     warm_deployed(service.deployed)
+    service.catch_up()
     idle_seconds, heard = 0.0, False
     while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
         if beat is not None:

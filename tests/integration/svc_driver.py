@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
 NATS_URL = "nats://127.0.0.1:4222"
 STRATEGY = "ema_cross"
-SIGNAL_DEADLINE_S = 0.2
+SIGNAL_DEADLINE_S = 0.3
 
 
 def day_bars(count: int) -> list[FeedBar]:
@@ -130,6 +130,7 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
                                       MARKET_DATA, "signal", from_start=True))
         service = SignalService([deployment()], bars)
         warm_deployed(service.deployed)  # before "ready" (serve_signal does it again: cheap)
+        service.catch_up()  # the bars already on the stream read: ready for the next
         print("ready", flush=True)
         serve_signal(service, idle_exit_seconds=float(crash_at) if crash_at else None)
         bars.close()
