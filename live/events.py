@@ -738,7 +738,8 @@ class BarSignals(Command):
     (``le``, ``lx``, ``se``, ``sx``; ``warming``: its kernel cannot read the history yet, so
     nothing is decided on the bar) and its regime classifier's reading (None: the version
     carries none; ``"unknown"``: not classifiable). The execution service decides on it
-    (``svc execution --signals remote``); message id ``BarSignals:<strategy>:<symbol>:<ts>``."""
+    (``svc execution --signals remote``); message id ``BarSignals:<strategy>:<symbol>:<ts>``,
+    ``trace_id`` the bar's entry trace (the one its decision would journal)."""
 
     KIND: ClassVar[str] = "BarSignals"
     strategy: str
