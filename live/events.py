@@ -736,6 +736,29 @@ class CheckRisk(Command):
     nets: bool = False  # the sender crosses a nettable resting order internally (net mode)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BarSignals(Command):
+    """The signal service's reading of one closed bar for one strategy
+    (``stratops svc signal``, :mod:`live.svc.signal`): the strategy's raw signals at that bar
+    (``le``, ``lx``, ``se``, ``sx``; ``warming``: its kernel cannot read the history yet, so
+    nothing is decided on the bar) and its regime classifier's reading (None: the version
+    carries none; ``"unknown"``: not classifiable). The execution service decides on it
+    (``svc execution --signals remote``); message id ``BarSignals:<strategy>:<symbol>:<ts>``,
+    ``trace_id`` the bar's entry trace (the one its decision would journal)."""
+
+    KIND: ClassVar[str] = "BarSignals"
+    strategy: str
+    version: str
+    symbol: str
+    le: bool
+    lx: bool
+    se: bool
+    sx: bool
+    warming: bool = False
+    regime: str | None = None
+    regime_probability: float | None = None
+
+
 KILL_SCOPE_ALL = "all"
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -745,7 +768,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ReconciliationCompleted, ParentOrderStarted, ParentOrderFinished,
     OrderRetried, PlaybookActed, InternalCrossStarted, InternalCrossed, HealthObserved,
 )
-COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk)
+COMMAND_TYPES: tuple[type[Command], ...] = (SubmitOrder, CancelOrder, ModifyOrder, CheckRisk,
+                                            BarSignals)
 MESSAGE_TYPES: Mapping[str, type[Message]] = {c.KIND: c for c in EVENT_TYPES + COMMAND_TYPES}
 
 

@@ -67,6 +67,13 @@ def execution(
     risk_deadline_ms: Annotated[float, typer.Option(
         help="remote: an answer later than this is none (entries denied, exits checked here)",
         min=1)] = 500.0,
+    signals: Annotated[str, typer.Option(
+        help="local: each strategy's kernel in this process | remote: `stratops svc signal` "
+             "publishes them")] = "local",
+    signal_deadline_ms: Annotated[float, typer.Option(
+        help="remote: a bar's signals later than this are none (no entry on that bar; "
+             "cutoff and protective exits still go); at most 312.5", min=1, max=312.5)]
+    = 250.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run MODE's approved versions (signals, risk, journal-first execution) on the bus's
@@ -76,7 +83,30 @@ def execution(
 
     _report(run_execution(load_settings(), mode, feed, date_option(start, "--from"),
                           date_option(end, "--to"), strategy, candidates, idle_exit_seconds,
-                          risk, risk_deadline_ms / 1000.0), as_json)
+                          risk, risk_deadline_ms / 1000.0, signals,
+                          signal_deadline_ms / 1000.0), as_json)
+
+
+@svc_app.command("signal")
+def signal(
+    mode: Annotated[str, typer.Option(help="shadow | canary | live")] = "shadow",
+    feed: Annotated[str, typer.Option(
+        help="replay:<dataset> (the versions' contracts; a replay's warm-up)")]
+    = "replay:nse_index_1m",
+    start: FromOpt = None, end: ToOpt = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
+    candidates: Annotated[bool, typer.Option(help="shadow only: unapproved versions")] = False,
+    idle_exit_seconds: IdleExitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish MODE's versions' signals (and regime reading) at every bar of the market-data
+    stream for `svc execution --signals remote`."""
+    from stratops.settings import load_settings
+    from stratops.svc_ops import run_signal
+
+    _report(run_signal(load_settings(), mode, feed, date_option(start, "--from"),
+                       date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
+            as_json)
 
 
 @svc_app.command("risk")
@@ -113,19 +143,3 @@ def state(
     from stratops.svc_ops import run_state
 
     _report(run_state(load_settings(), journal, durable, idle_exit_seconds), as_json)
-
-
-def _merged(name: str) -> None:
-    from stratops.settings import SettingsError
-    from stratops.svc_ops import MERGED
-
-    raise SettingsError(f"`stratops svc {name}` runs inside `stratops svc {MERGED[name]}`: "
-                        "signals are not yet a process of their own (risk is: `stratops svc "
-                        "risk` with `svc execution --risk remote`; README, Services over NATS "
-                        "JetStream)")
-
-
-@svc_app.command("signal")
-def signal() -> None:
-    """Runs inside the execution service (see README)."""
-    _merged("signal")

@@ -224,7 +224,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
             strategies: list[str] | None, candidates: bool,
             settings: Settings | None = None, broker: str | None = None,
             pager: Callable[[Any], None] | None = None, transport: Any = None,
-            observability: Any = None, risk_answers: Any = None) -> LiveRun:
+            observability: Any = None, risk_answers: Any = None,
+            signal_source: Any = None) -> LiveRun:
     """Everything a run needs, verified; raises :class:`LiveSetupError` if nothing may trade.
     ``broker`` (``paper`` | ``kite``) overrides ``live.broker``; ``pager`` is told of a dead
     broker session (an ``AlertRaised``; a CRITICAL log line by default); ``transport`` carries
@@ -232,7 +233,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     ``observability`` (:class:`~stratops.observability_ops.Observability`) watches the runner:
     metrics, the heartbeat and spans from its journaled events. ``risk_answers`` builds the
     trading runner's ``CheckRisk`` handler (``stratops svc execution --risk remote``; default:
-    the engine in process)."""
+    the engine in process); ``signal_source`` gives the trading runner's signals
+    (``stratops svc execution --signals remote``; default: the kernels in process)."""
     from live.governance.kill import verified_commands
     from live.governance.policy import load_policy
     from live.orders.retry import Retrier
@@ -331,6 +333,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
                       surveillance=_surveillance(settings),
                       drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
                       risk_answers=None if snapshots is None else risk_answers,
+                      signal_source=None if snapshots is None else signal_source,
                       health_limits=policy.health_limits(),  # signal_governance.health
                       propose_rollback=proposer,
                       ensemble=policy.ensemble(),  # signal_governance.ensemble

@@ -10,15 +10,21 @@ from typing import Any
 
 from live.state import state_hash
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, BusLayout, ConsumerSpec
+from live.transport.subjects import (
+    COMMANDS,
+    EVENTS,
+    MARKET_DATA,
+    RISK,
+    SIGNALS,
+    BusLayout,
+    ConsumerSpec,
+)
 from stratops.settings import Settings, SettingsError
 
 log = logging.getLogger("stratops.svc")
 SERVICES = ("market-data", "signal", "risk", "execution", "state")
-MERGED = {  # services that run inside another, and why (README, Services over NATS JetStream)
-    "signal": "execution",
-}
 RISK_MODES = ("local", "remote")  # svc execution --risk: the engine in process, or svc risk
+SIGNAL_MODES = ("local", "remote")  # svc execution --signals: the kernels here, or svc signal
 
 
 def svc_alert(code: str, message: str) -> None:
@@ -63,20 +69,26 @@ def run_market_data(settings: Settings, dataset: str, start: date | None, end: d
 def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
                   end: date | None, strategies: list[str] | None, candidates: bool,
                   idle_exit_seconds: float | None, risk: str = "local",
-                  risk_deadline_seconds: float = 0.5) -> dict[str, Any]:
+                  risk_deadline_seconds: float = 0.5, signals: str = "local",
+                  signal_deadline_seconds: float = 0.25) -> dict[str, Any]:
     """The runner of MODE (governed like ``stratops live run``; ``feed`` gives the caps'
     history and contracts) on the bus's bars; returns its summary. ``risk``: ``local`` (the
     engine in this process) or ``remote`` (``stratops svc risk`` answers each check within
-    ``risk_deadline_seconds``, else entries are denied and exits checked here)."""
-    from live.events import RiskChecked
+    ``risk_deadline_seconds``, else entries are denied and exits checked here). ``signals``:
+    ``local`` (the kernels in this process) or ``remote`` (``stratops svc signal`` publishes
+    each bar's signals, awaited ``signal_deadline_seconds``, else no entry on that bar)."""
+    from live.events import BarSignals, RiskChecked
     from live.svc.execution import serve_execution
     from live.svc.mirror import MirrorTransport
     from live.svc.remote_risk import RemoteRisk
+    from live.svc.remote_signals import RemoteSignals
     from stratops.live_ops import prepare
     from stratops.observability_ops import Observability
 
     if risk not in RISK_MODES:
         raise SettingsError(f"--risk {risk!r}: one of {RISK_MODES}")
+    if signals not in SIGNAL_MODES:
+        raise SettingsError(f"--signals {signals!r}: one of {SIGNAL_MODES}")
     layout = BusLayout(settings.live.bus.stream_prefix)
     observability = Observability(settings, service=f"svc-execution-{mode}")
     transport = bus_transport(settings, "execution", EVENTS,
@@ -86,6 +98,10 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
         layout.consumer(RISK, f"execution-{mode}-risk", topic=RiskChecked.KIND),
         publish_deadline_seconds=risk_deadline_seconds)
 
+    signal_bus = None if signals == "local" else bus_transport(
+        settings, "execution-signals", None,
+        layout.consumer(SIGNALS, f"execution-{mode}-signals", topic=BarSignals.KIND))
+
     def remote(bus: Any, engine: Any, state: Any) -> RemoteRisk:
         assert risk_bus is not None
         return RemoteRisk(bus, engine, state, risk_bus=risk_bus, events_bus=transport,
@@ -94,7 +110,9 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
     try:
         prepared = prepare(mode, feed, start, end, strategies, candidates, settings,
                            transport=MirrorTransport(transport), observability=observability,
-                           risk_answers=None if risk_bus is None else remote)
+                           risk_answers=None if risk_bus is None else remote,
+                           signal_source=None if signal_bus is None else RemoteSignals(
+                               signal_bus, deadline_seconds=signal_deadline_seconds))
         summary = serve_execution(prepared.runner, transport,
                                   idle_exit_seconds=idle_exit_seconds,
                                   warm=prepared.warm)
@@ -106,6 +124,40 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
         transport.close()
         if risk_bus is not None:
             risk_bus.close()
+        if signal_bus is not None:
+            signal_bus.close()
+        observability.close()
+
+
+def run_signal(settings: Settings, mode: str, feed: str, start: date | None,
+               end: date | None, strategies: list[str] | None, candidates: bool,
+               idle_exit_seconds: float | None) -> dict[str, Any]:
+    """The signal service of MODE: the versions ``stratops svc execution`` of the same
+    arguments would deploy (``prepare``), their signals at every bar of the market-data
+    stream (read from its start, after the replay's warm-up) published for ``svc execution
+    --signals remote``; returns its summary. The journal is not written here."""
+    from live.runner.feed import WarmBar
+    from live.svc.signal import SignalService, serve_signal
+    from stratops.live_ops import prepare
+    from stratops.observability_ops import Observability
+
+    layout = BusLayout(settings.live.bus.stream_prefix)
+    transport = bus_transport(settings, "signal", SIGNALS,
+                              layout.consumer(MARKET_DATA, f"signal-{mode}", from_start=True))
+    observability = Observability(settings, service=f"svc-signal-{mode}")
+    try:
+        prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
+        runner = prepared.runner  # the deployed versions; the runner itself never runs
+        runner.journal.engine.dispose()
+        service = SignalService(runner.deployed, transport, max_sessions=runner.max_sessions)
+        service.warm(item.bar for item in prepared.warm(()) if isinstance(item, WarmBar))
+        metrics = observability.metrics
+        serve_signal(service, idle_exit_seconds=idle_exit_seconds,
+                     beat=None if metrics is None else lambda: metrics.tick(bar=False))
+        return {"mode": mode, "published": service.published, "refused": service.refused,
+                "parked": transport.parked}
+    finally:
+        transport.close()
         observability.close()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Final, Protocol
 
 import pandas as pd
 
@@ -44,6 +45,17 @@ from strategies.bars import BarsInputError
 from strategies.ensemble import EnsemblePolicy
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
+SIGNALS_MISSING: Final = "missing"  # a signal source's answer: none came in time
+SIGNALS_WARMING: Final = "warming"  # its kernel cannot read the history yet: nothing decided
+SIGNAL_MISSING_ALERT = "signal_missing"
+
+
+class SignalSource(Protocol):
+    """Where a strategy's signals at a bar come from when not from its kernel in this process
+    (``stratops svc execution --signals remote``: :mod:`live.svc.remote_signals`)."""
+
+    def signals(self, d: Deployed, bar: FeedBar) -> tuple[bool, bool, bool, bool] | str:
+        """(le, lx, se, sx), :data:`SIGNALS_WARMING` or :data:`SIGNALS_MISSING`."""
 
 
 class BarLoop(RunnerCore):
@@ -54,6 +66,7 @@ class BarLoop(RunnerCore):
     entries: dict[tuple[str, str, object], int]
     _reprocessed: set[str]  # symbols whose journaled last bar came again
     ensemble: EnsemblePolicy | None  # the symbol's ensemble (None: each trades alone)
+    signal_source: SignalSource | None  # None: each strategy's kernel runs here
 
     def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
@@ -242,19 +255,42 @@ class BarLoop(RunnerCore):
             return None  # a bar that stopped out ignores its signals (as the simulator)
         if self._exit_carried(d, bar, history):
             return None
-        try:
-            signals = d.spec.signals(history.bars(), d.params)
-        except BarsInputError:
+        read = self._signals(d, bar, history)
+        if read is None:
             return None  # still warming up
+        le, lx, se, sx = read
         pos = self.state.positions.get((d.strategy, bar.symbol))
         net = pos.net_qty if pos is not None else 0
         day = history.session_day(bar.ts)
-        le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
         decisions = decide(
             pos=(net > 0) - (net < 0), signals=(le, lx, se, sx),
             ts=bar.ts, session_ends=self._session_ends(history, d, bar.ts),
             trades_today=self.entries[(d.strategy, bar.symbol, day)], rules=d.rules_for(bar.symbol))
         return d, decisions, net, day
+
+    def _signals(self, d: Deployed, bar: FeedBar, history: SymbolHistory
+                 ) -> tuple[bool, bool, bool, bool] | None:
+        """``d``'s signals at this bar (None: still warming up): from its kernel here, or
+        from the signal source. Signals that did not come in time are none at all - no
+        entry; the cutoff and session-end exits :func:`decide` makes without a signal still
+        go - and a critical ``signal_missing`` alert."""
+        if self.signal_source is None:
+            try:
+                signals = d.spec.signals(history.bars(), d.params)
+            except BarsInputError:
+                return None
+            le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
+            return le, lx, se, sx
+        got = self.signal_source.signals(d, bar)
+        if got == SIGNALS_WARMING:
+            return None
+        if isinstance(got, str):
+            self.alert(bar.ts, Severity.CRITICAL, SIGNAL_MISSING_ALERT,
+                       f"{d.strategy}/{bar.symbol}: no signals from the signal service for "
+                       f"the bar at {bar.ts.isoformat()} ({got}); no new entry on it, exits "
+                       "without a signal (cutoff, stops, protection) still go")
+            return False, False, False, False
+        return got
 
     def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:
         """A position carried from an earlier session is closed at this close, whatever

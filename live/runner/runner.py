@@ -47,7 +47,7 @@ from live.runner.execution import CrashHook, Executor, no_crash
 from live.runner.feed import FeedBar
 from live.runner.health_room import HealthRoom, RollbackProposer
 from live.runner.history import SymbolHistory
-from live.runner.loop import BarLoop
+from live.runner.loop import BarLoop, SignalSource
 from live.runner.pipeline import OrderPipeline
 from live.runner.protection import Protection
 from live.runner.recovery import Recovery, RunnerHalted
@@ -94,7 +94,9 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
     ``signal_governance.ensemble``; default: none, each strategy trades alone) resolves the
     entries several strategies want on one symbol at one bar, and ``sizing``
     (``signal_governance.confidence``) scales a calibrated version's entries by their
-    confidence (:mod:`~live.runner.ensemble_room`)."""
+    confidence (:mod:`~live.runner.ensemble_room`). ``signal_source`` gives each strategy's
+    signals at a bar instead of its kernel in this process (the signal service:
+    ``stratops svc execution --signals remote``; :class:`~live.runner.loop.SignalSource`)."""
 
     def __init__(self, *, journal: Journal, broker: Broker, deployed: list[Deployed],
                  mode: str, clock: Callable[[], datetime],
@@ -118,7 +120,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
                  health_limits: HealthLimits | None = None,
                  propose_rollback: RollbackProposer | None = None,
                  ensemble: EnsemblePolicy | None = None,
-                 sizing: ConfidenceSizing | None = None) -> None:
+                 sizing: ConfidenceSizing | None = None,
+                 signal_source: SignalSource | None = None) -> None:
         self.journal, self.broker, self.deployed = journal, broker, deployed
         self.mode, self.clock, self.market = TradingMode(mode), clock, market
         self.risk = risk  # required: no default that lets every order through
@@ -156,6 +159,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.health_pending = []
         self.health_fills = {}
         self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
+        self.signal_source = signal_source  # None: the kernels run here (svc signal: remote)
         self._confidences, self._ensemble_holds = {}, {}
         self._drift_state = {}
         self._fills_heard: set[str] = set()

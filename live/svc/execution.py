@@ -21,6 +21,7 @@ import pandas as pd
 
 from live.events import Severity
 from live.runner.core import RunSummary
+from live.runner.deployments import Deployed
 from live.runner.feed import FeedItem, in_session
 from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
@@ -59,11 +60,17 @@ def warm_sessions(runner: Runner) -> int:
 
 
 def warm_kernels(runner: Runner) -> int:
+    """Run each of ``runner``'s strategies' signal kernels once before the first bar
+    (:func:`warm_deployed`); returns how many ran."""
+    return warm_deployed(runner.deployed)
+
+
+def warm_deployed(deployed: Iterable[Deployed]) -> int:
     """Run each deployed strategy's signal kernel once on synthetic bars before the first
     bar: its first call loads the compiled numba code (about a second), which would
     otherwise delay the first order. Nothing is decided or kept. Returns how many ran."""
     ran = 0
-    for d in runner.deployed:
+    for d in deployed:
         n = d.spec.warmup(d.params) + 2
         price = 100.0 + np.sin(np.arange(n) / 5.0)
         flags = np.zeros(n, dtype=bool)

@@ -8,6 +8,7 @@ desks (or two tests) on one server never share a stream. Subjects:
 ``<prefix>.cmd.<Topic>`` commands, ``<prefix>.evt.<Topic>`` events (the execution service's
 mirror of its journal), ``<prefix>.rsk.<Topic>`` the risk service's answers (``RiskChecked``
 to a ``CheckRisk``: kept apart from the mirrored events, which carry the journaled copy),
+``<prefix>.sig.<Topic>`` the signal service's ``BarSignals`` (:mod:`live.svc.signal`),
 ``<prefix>.dead.<kind>.<Topic>`` parked poison.
 """
 
@@ -26,7 +27,8 @@ DUPLICATE_WINDOW_SECONDS = 120.0  # JetStream drops a Nats-Msg-Id seen this rece
 ACK_WAIT_SECONDS = 5.0  # an unacked delivery (a consumer died) comes again after this
 MAX_DELIVER = 20  # deliveries of one message before it is parked as poison
 MARKET_DATA, COMMANDS, EVENTS, DEAD, RISK = "md", "cmd", "evt", "dead", "rsk"
-STREAM_KINDS = (MARKET_DATA, COMMANDS, EVENTS, DEAD, RISK)
+SIGNALS = "sig"  # the signal service's BarSignals (stratops svc signal)
+STREAM_KINDS = (MARKET_DATA, COMMANDS, EVENTS, DEAD, RISK, SIGNALS)
 
 
 class BusPrefixError(BadInputError, ValueError):

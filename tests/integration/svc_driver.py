@@ -7,10 +7,16 @@ the exchange's submit counts as JSON. Used as a real subprocess:
     svc_driver.py reference <folder> <bars>
     svc_driver.py execution-remote <folder> <stream_prefix> <idle exit s>
     svc_driver.py risk <folder> <stream_prefix>
+    svc_driver.py signal - <stream_prefix> [<idle exit s>]
+    svc_driver.py execution-signals <folder> <stream_prefix> <idle exit s>
 
 ``execution-remote`` asks the risk service (``risk``: the repository's ``risk.yaml``
 pre-trade engine in a process of its own, :mod:`live.svc.risk`) instead of its own engine;
 the embedded reference of that split is ``runner(..., engine=pretrade_engine())``.
+``execution-signals`` decides on the signals the signal service (``signal``:
+:mod:`live.svc.signal`) publishes instead of running the strategy's kernel itself
+(:mod:`live.svc.remote_signals`, deadline :data:`SIGNAL_DEADLINE_S`); its embedded
+reference is ``reference``.
 """
 
 from __future__ import annotations
@@ -29,16 +35,18 @@ from live.journal import open_journal
 from live.risk.interface import PassThroughRisk, RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
-from live.runner.deployments import build
+from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
 from live.runner.runner import Runner
 from live.state import state_hash, trading_state_hash
-from live.svc.execution import serve_execution
+from live.svc.execution import serve_execution, warm_deployed
 from live.svc.mirror import MirrorTransport
 from live.svc.remote_risk import RemoteRisk
+from live.svc.remote_signals import RemoteSignals
 from live.svc.risk import RiskService, serve_risk
+from live.svc.signal import SignalService, serve_signal
 from live.transport.jetstream import JetStreamTransport
-from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, BusLayout
+from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, SIGNALS, BusLayout
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
@@ -48,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
 NATS_URL = "nats://127.0.0.1:4222"
 STRATEGY = "ema_cross"
+SIGNAL_DEADLINE_S = 0.3
 
 
 def day_bars(count: int) -> list[FeedBar]:
@@ -61,21 +70,27 @@ def pretrade_engine() -> RiskEngine:
     return PreTradeRiskEngine(load_risk_limits(ROOT / "risk.yaml"))
 
 
-def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
-           engine: RiskEngine | None = None, risk_answers: Any = None) -> tuple[Runner, Any]:
-    """The runner (and its paper exchange) on the stores in ``folder``."""
+def deployment() -> Deployed:
+    """The one deployed version (ema_cross on NIFTY, no governance)."""
     spec = get_strategy(STRATEGY)
     config = {"strategy": STRATEGY, "params": get_params(spec.default_params()),
               "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
               "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05}}
-    deployed = build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+    return build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+
+
+def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
+           engine: RiskEngine | None = None, risk_answers: Any = None,
+           signal_source: Any = None) -> tuple[Runner, Any]:
+    """The runner (and its paper exchange) on the stores in ``folder``."""
+    deployed = deployment()
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                   clock=clock, risk=engine or PassThroughRisk(), transport=transport,
-                  risk_answers=risk_answers,
+                  risk_answers=risk_answers, signal_source=signal_source,
                   market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
                                                    b.close),
                   crash_hook=CrashAt(crash_at) if crash_at else None), exchange
@@ -107,6 +122,36 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
         print("ready", flush=True)
         serve_risk(service)
         print(json.dumps({"answered": service.answered}))
+        return
+    elif kind == "signal":
+        layout = BusLayout(arg)
+        bars = JetStreamTransport(NATS_URL, layout, publisher=f"signal-{uuid.uuid4().hex}",
+                                  publishes=SIGNALS, consumer=layout.consumer(
+                                      MARKET_DATA, "signal", from_start=True))
+        service = SignalService([deployment()], bars)
+        warm_deployed(service.deployed)  # before "ready" (serve_signal does it again: cheap)
+        service.catch_up()  # the bars already on the stream read: ready for the next
+        print("ready", flush=True)
+        serve_signal(service, idle_exit_seconds=float(crash_at) if crash_at else None)
+        bars.close()
+        print(json.dumps({"published": service.published}))
+        return
+    elif kind == "execution-signals":
+        layout = BusLayout(arg)
+        bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{uuid.uuid4().hex}",
+                                 publishes=EVENTS,
+                                 consumer=layout.consumer(MARKET_DATA, "execution",
+                                                          ordered=True))
+        sig_bus = JetStreamTransport(NATS_URL, layout, publisher=f"ex-s-{uuid.uuid4().hex}",
+                                     consumer=layout.consumer(SIGNALS, "execution-signals",
+                                                              topic="BarSignals"))
+        remote = RemoteSignals(sig_bus, deadline_seconds=SIGNAL_DEADLINE_S)
+        run, exchange = runner(folder, MirrorTransport(bus), signal_source=remote)
+        serve_execution(run, bus, idle_exit_seconds=float(crash_at or 1.5))
+        bus.close()
+        sig_bus.close()
+        print(json.dumps({**report(run, exchange), "missing": remote.missing,
+                          "stale": remote.stale}))
         return
     elif kind == "execution-remote":
         layout = BusLayout(arg)

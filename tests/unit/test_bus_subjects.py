@@ -32,7 +32,7 @@ BAR = BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=2.0, lo
 def test_layout_names_every_stream_from_the_prefix() -> None:
     layout = BusLayout("desk-a")
     assert [s.name for s in layout.streams()] == ["DESK_A_MD", "DESK_A_CMD", "DESK_A_EVT",
-                                                  "DESK_A_DEAD", "DESK_A_RSK"]
+                                                  "DESK_A_DEAD", "DESK_A_RSK", "DESK_A_SIG"]
     assert layout.stream(EVENTS).subjects == ("desk-a.evt.>",)
 
 
@@ -89,10 +89,24 @@ def test_bus_settings_bad_value_is_refused_naming_the_field(field: str, value: o
         BusSettings.model_validate({field: value})
 
 
-def test_svc_signal_exits_two_naming_where_it_runs(
+def test_svc_signal_on_the_in_process_bus_exits_two_naming_the_setting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "inprocess")
+    assert main(["svc", "signal", "--mode", "shadow"]) == 2
+    assert "live.bus.transport" in capsys.readouterr().err
+
+
+def test_svc_execution_refuses_an_unknown_signals_mode(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STRATOPS_LIVE__BUS__TRANSPORT", "jetstream")
+    assert main(["svc", "execution", "--signals", "elsewhere"]) == 2
+    assert "--signals 'elsewhere'" in capsys.readouterr().err
+
+
+def test_svc_execution_refuses_a_signal_deadline_past_the_ack_wait(
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["svc", "signal"]) == 2
-    assert "runs inside `stratops svc execution`" in capsys.readouterr().err
+    assert main(["svc", "execution", "--signals", "remote", "--signal-deadline-ms", "900"]) == 2
+    assert "--signal-deadline-ms" in capsys.readouterr().err
 
 
 def test_svc_execution_refuses_an_unknown_risk_mode(

@@ -107,7 +107,7 @@ def test_each_kind_round_trips(cls: type[Message], data: st.DataObject) -> None:
 
 def test_every_kind_is_registered_once_with_schema_version_one() -> None:
     kinds = [c.KIND for c in EVENT_TYPES + COMMAND_TYPES]
-    assert len(kinds) == len(set(kinds)) == len(MESSAGE_TYPES) == 28
+    assert len(kinds) == len(set(kinds)) == len(MESSAGE_TYPES) == 29
     assert all(c.SCHEMA_VERSION == 1 for c in MESSAGE_TYPES.values())
 
 
