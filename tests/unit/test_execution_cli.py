@@ -109,7 +109,8 @@ def test_live_run_paper_exchange_in_realism_mode_fills_with_impact(
 
     monkeypatch.setenv("STRATOPS_LIVE__PAPER_FILL_MODE", "realism")
     paper, market = _paper_exchange(load_settings(tmp_path), "canary",
-                                    [SimpleNamespace(slippage_ticks=1.0, tick_size=0.05)])
+                                    [SimpleNamespace(slippage_ticks=1.0, tick_size=0.05, symbols=(),
+                                                     tick_for=lambda s: 0.05)])
     t0 = datetime(2025, 1, 6, 10, 0, tzinfo=IST)
     bar = SimpleNamespace(symbol="NIFTY", ts=t0, open=100.0, high=100.0, low=100.0,
                           close=100.0, volume=100.0)
