@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from strategies.errors import BadInputError
-from strategies.files import atomic_write
+from strategies.files import atomic_write, read_manifest
 from strategies.regime_features import (
     FEATURE_NAMES,
     TAIL_BARS,
@@ -212,16 +212,7 @@ def write_confidence(folder: Path, estimator: Any, method: str, meta: dict[str, 
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise ConfidenceError(f"{path}: confidence manifest is missing")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfidenceError(f"{path}: unreadable manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise ConfidenceError(f"{path}: manifest has no files table")
-    return manifest
+    return read_manifest(folder / MANIFEST, ConfidenceError, "confidence")
 
 
 def _load_estimator(path: Path, features: tuple[str, ...]) -> Any:

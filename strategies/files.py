@@ -7,10 +7,12 @@ sit here, the one package both sides import, so ``live`` never imports ``pipelin
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -58,3 +60,17 @@ def read_dataset(path: Path) -> pd.DataFrame:
     if "symbol" in frame.columns:
         check_symbols(path, frame["symbol"].unique())
     return frame
+
+
+def read_manifest(path: Path, error: type[Exception], what: str) -> dict[str, Any]:
+    """A model folder's JSON manifest with its ``files`` table (``what`` names it in the
+    ``error`` raised when it is missing, unreadable or has no files table)."""
+    if not path.is_file():
+        raise error(f"{path}: {what} manifest is missing")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: unreadable manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise error(f"{path}: manifest has no files table")
+    return manifest

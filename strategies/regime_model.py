@@ -37,7 +37,7 @@ import numpy.typing as npt
 from strategies.drift import DriftReferenceError, RegimeDriftReading, RegimeDriftReference
 from strategies.enable_matrix import MATRIX_FILE, EnableMatrix, matrix_from_text
 from strategies.errors import BadInputError
-from strategies.files import atomic_write
+from strategies.files import atomic_write, read_manifest
 from strategies.regime_features import (
     DRIFT_FEATURES,
     FEATURE_NAMES,
@@ -231,16 +231,7 @@ def add_enable_matrix(folder: Path, matrix: EnableMatrix) -> str:
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise SignalGovernanceError(f"{path}: signal governance manifest is missing")
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise SignalGovernanceError(f"{path}: unreadable manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise SignalGovernanceError(f"{path}: manifest has no files table")
-    return manifest
+    return read_manifest(folder / MANIFEST, SignalGovernanceError, "signal governance")
 
 
 def _checked_file(folder: Path, manifest: dict[str, Any], name: str, what: str) -> Path:
