@@ -35,7 +35,6 @@ from strategies.roster import STRATEGIES
 from strategies.simulator import SimConfig
 from tests.integration.test_governance import EVIDENCE, LENIENT, Desk
 from tests.integration.test_registry import COMBOS, WF, Candidate
-from tests.integration.test_registry import candidate as candidate
 
 pytestmark = pytest.mark.integration
 SYMBOLS = ("NIFTY", "BANKNIFTY")

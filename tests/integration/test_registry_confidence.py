@@ -14,7 +14,6 @@ from pipelines.research.registry import MODEL_DIGEST_TAG, RegistryError, Researc
 from strategies.confidence import CONFIDENCE_DIR, MODEL_FILE
 from tests.confidence_stubs import confidence, confidence_copy, trained
 from tests.integration.test_registry import Candidate, _sqlite_uri
-from tests.integration.test_registry import candidate as candidate
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ import pytest
 from pipelines.research.registry import MODEL_DIGEST_TAG, RegistryError, ResearchRegistry
 from strategies.enable_matrix import EnableMatrix, RegimeCell
 from tests.integration.test_registry import Candidate, _sqlite_uri
-from tests.integration.test_registry import candidate as candidate
 from tests.regime_stubs import trained
 
 pytestmark = pytest.mark.integration

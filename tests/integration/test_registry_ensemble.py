@@ -35,7 +35,6 @@ from strategies.params import params_hash
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
 from tests.integration.test_governance import Desk, _refused
 from tests.integration.test_registry import Candidate, _sqlite_uri
-from tests.integration.test_registry import candidate as candidate
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
