@@ -742,9 +742,13 @@ class BarSignals(Command):
     (``stratops svc signal``, :mod:`live.svc.signal`): the strategy's raw signals at that bar
     (``le``, ``lx``, ``se``, ``sx``; ``warming``: its kernel cannot read the history yet, so
     nothing is decided on the bar) and its regime classifier's reading (None: the version
-    carries none; ``"unknown"``: not classifiable). The execution service decides on it
-    (``svc execution --signals remote``); message id ``BarSignals:<strategy>:<symbol>:<ts>``,
-    ``trace_id`` the bar's entry trace (the one its decision would journal)."""
+    carries none; ``"unknown"``: not classifiable) with what identifies the classifier -
+    ``classifier_digest`` (its manifest's SHA-256) and ``features_digest`` (the regime
+    feature definitions it read) - and the feature row it read (``feature_values``, None:
+    NaN). The execution service decides on it (``svc execution --signals remote``) after
+    cross-checking that reading against its own (:mod:`live.runner.remote_signal_room`);
+    message id ``BarSignals:<strategy>:<symbol>:<ts>``, ``trace_id`` the bar's entry trace
+    (the one its decision would journal)."""
 
     KIND: ClassVar[str] = "BarSignals"
     strategy: str
@@ -757,6 +761,9 @@ class BarSignals(Command):
     warming: bool = False
     regime: str | None = None
     regime_probability: float | None = None
+    classifier_digest: str | None = None
+    features_digest: str | None = None
+    feature_values: tuple[float | None, ...] = ()
 
 
 KILL_SCOPE_ALL = "all"

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Final, Protocol
 
 import pandas as pd
 
 from live.broker import Side
 from live.events import BarClosed, KillMode, Severity, new_trace_id
-from live.runner.core import RunnerCore, RunSummary
+from live.runner.core import RunSummary
 from live.runner.decisions import Decision, decide
 from live.runner.deployments import Deployed
 from live.runner.feed import (
@@ -40,25 +39,25 @@ from live.runner.feed import (
 )
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
+from live.runner.remote_signal_room import (
+    SIGNAL_MISMATCH_ALERT,
+    SIGNAL_MISSING_ALERT,
+    SIGNALS_MISSING,
+    SIGNALS_WARMING,
+    RemoteSignalRoom,
+    SignalSource,
+    kernel_signals,
+)
 from live.state import kill_mode_for
-from strategies.bars import BarsInputError
 from strategies.ensemble import EnsemblePolicy
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
-SIGNALS_MISSING: Final = "missing"  # a signal source's answer: none came in time
-SIGNALS_WARMING: Final = "warming"  # its kernel cannot read the history yet: nothing decided
-SIGNAL_MISSING_ALERT = "signal_missing"
+
+__all__ = ["SIGNALS_MISSING", "SIGNALS_WARMING", "SIGNAL_MISMATCH_ALERT",
+           "SIGNAL_MISSING_ALERT", "BarLoop", "SignalSource"]
 
 
-class SignalSource(Protocol):
-    """Where a strategy's signals at a bar come from when not from its kernel in this process
-    (``stratops svc execution --signals remote``: :mod:`live.svc.remote_signals`)."""
-
-    def signals(self, d: Deployed, bar: FeedBar) -> tuple[bool, bool, bool, bool] | str:
-        """(le, lx, se, sx), :data:`SIGNALS_WARMING` or :data:`SIGNALS_MISSING`."""
-
-
-class BarLoop(RunnerCore):
+class BarLoop(RemoteSignalRoom):
     """The loop room: admits each bar, runs it through the other rooms in order."""
 
     market: Callable[[FeedBar], object] | None  # the paper exchange's view of each bar
@@ -66,7 +65,6 @@ class BarLoop(RunnerCore):
     entries: dict[tuple[str, str, object], int]
     _reprocessed: set[str]  # symbols whose journaled last bar came again
     ensemble: EnsemblePolicy | None  # the symbol's ensemble (None: each trades alone)
-    signal_source: SignalSource | None  # None: each strategy's kernel runs here
 
     def run(self, bars: Iterable[FeedItem], *, pause: Callable[[], None] | None = None
             ) -> RunSummary:
@@ -224,7 +222,8 @@ class BarLoop(RunnerCore):
             return
         decided = [self._decide(d, bar, history) for d in mine]
         self.resolve_entries(bar, [(one[0], dec.side) for one in decided if one is not None
-                                   for dec in one[1] if dec.action == "enter"])
+                                   for dec in one[1] if dec.action == "enter"
+                                   and self.signal_hold(one[0], bar) is None])
         for one in decided:
             self._act_all(bar, one)
 
@@ -271,26 +270,11 @@ class BarLoop(RunnerCore):
     def _signals(self, d: Deployed, bar: FeedBar, history: SymbolHistory
                  ) -> tuple[bool, bool, bool, bool] | None:
         """``d``'s signals at this bar (None: still warming up): from its kernel here, or
-        from the signal source. Signals that did not come in time are none at all - no
-        entry; the cutoff and session-end exits :func:`decide` makes without a signal still
-        go - and a critical ``signal_missing`` alert."""
+        from the signal source, cross-checked and, when missing, computed here with new
+        entries held (:mod:`~live.runner.remote_signal_room`)."""
         if self.signal_source is None:
-            try:
-                signals = d.spec.signals(history.bars(), d.params)
-            except BarsInputError:
-                return None
-            le, lx, se, sx = (bool(a[-1]) for a in signals.arrays())  # this bar's signals
-            return le, lx, se, sx
-        got = self.signal_source.signals(d, bar)
-        if got == SIGNALS_WARMING:
-            return None
-        if isinstance(got, str):
-            self.alert(bar.ts, Severity.CRITICAL, SIGNAL_MISSING_ALERT,
-                       f"{d.strategy}/{bar.symbol}: no signals from the signal service for "
-                       f"the bar at {bar.ts.isoformat()} ({got}); no new entry on it, exits "
-                       "without a signal (cutoff, stops, protection) still go")
-            return False, False, False, False
-        return got
+            return kernel_signals(d, history)
+        return self.remote_signals(d, bar, history)
 
     def _exit_carried(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> bool:
         """A position carried from an earlier session is closed at this close, whatever

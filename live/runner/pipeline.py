@@ -140,6 +140,9 @@ class OrderPipeline(ParentOrders):
             held = self.feed_holds.get(bar.symbol)
             if held is not None:
                 return False, f"feed: {held}"
+            signal_hold = self.signal_hold(d, bar)  # the signal service's: missing, mismatch
+            if signal_hold is not None:
+                return False, signal_hold
             nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
             if self.policy is not None and not self.policy.entry_allowed(
                     d.venue, nxt):

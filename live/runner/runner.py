@@ -160,6 +160,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.health_fills = {}
         self.ensemble, self.sizing = ensemble, sizing or ConfidenceSizing()
         self.signal_source = signal_source  # None: the kernels run here (svc signal: remote)
+        self._signal_holds = {}
         self._confidences, self._ensemble_holds = {}, {}
         self._drift_state = {}
         self._fills_heard: set[str] = set()

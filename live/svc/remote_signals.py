@@ -10,10 +10,10 @@ The answer is awaited on the signals stream (a durable consumer) until
 ``deadline_seconds`` from the first ask at that bar. Signals that come for a later bar are
 kept for it; for an earlier bar (a restarted signal service reading the stream again) they
 are acked and dropped; a bar's signals are used once, so a redelivered or republished one
-changes nothing. No signals in time: :data:`MISSING` - the runner decides that bar on no
-signal at all (no entry; its exits by signal wait for the next bar, while a cutoff flatten, a
-carried position's exit, a stop-out and protective orders never depend on it) and journals a
-critical ``signal_missing`` alert.
+changes nothing. No signals in time: :data:`MISSING`. The runner cross-checks the signals it
+gets (version, classifier and regime reading against its own) and, when they are missing or
+disagree, decides the bar on its own kernel and history with every new entry held - exits
+never wait - journaling a critical alert (:mod:`live.runner.remote_signal_room`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from datetime import datetime
 from live.events import BarSignals
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
-from live.runner.loop import SIGNALS_MISSING as MISSING
-from live.runner.loop import SIGNALS_WARMING as WARMING
+from live.runner.remote_signal_room import SIGNALS_MISSING as MISSING
+from live.runner.remote_signal_room import SIGNALS_WARMING as WARMING
 from live.transport.jetstream import BusUnavailableError, JetStreamTransport
 from live.transport.subjects import ACK_WAIT_SECONDS
 
@@ -57,8 +57,9 @@ class RemoteSignals:
         self._used: dict[tuple[str, str], datetime] = {}  # (strategy, symbol) -> bar used
         self._deadline: tuple[tuple[str, datetime], float] | None = None
 
-    def signals(self, d: Deployed, bar: FeedBar) -> tuple[bool, bool, bool, bool] | str:
-        """``d``'s (le, lx, se, sx) at ``bar``, :data:`WARMING`, or :data:`MISSING`."""
+    def signals(self, d: Deployed, bar: FeedBar) -> BarSignals | str:
+        """``d``'s ``BarSignals`` at ``bar`` (the runner cross-checks it) or
+        :data:`MISSING`."""
         key = (d.strategy, bar.symbol, bar.ts)
         self._decided[bar.symbol] = bar.ts
         if self._deadline is None or self._deadline[0] != (bar.symbol, bar.ts):
@@ -74,9 +75,7 @@ class RemoteSignals:
             self._receive(min(left, 0.05))
         got = self._held.pop(key)
         self._used[(d.strategy, bar.symbol)] = bar.ts
-        if got.warming:
-            return WARMING
-        return got.le, got.lx, got.se, got.sx
+        return got
 
     def _receive(self, timeout_seconds: float) -> None:
         try:

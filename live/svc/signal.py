@@ -37,6 +37,7 @@ from live.svc.market_data import feed_bar
 from live.transport.jetstream import JetStreamTransport, Received
 from live.transport.subjects import SIGNALS
 from strategies.bars import BarsInputError
+from strategies.regime_features import regime_features_digest
 from strategies.venues import get_venue
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,15 @@ def signal_id(strategy: str, symbol: str, bar: FeedBar) -> str:
 def read_signals(d: Deployed, bar: FeedBar, history: SymbolHistory) -> BarSignals:
     """``d``'s signals at ``bar`` (the last bar of ``history``) and its regime reading."""
     bars = history.bars()
-    regime, probability = None, None
+    regime, probability, classifier, features = None, None, None, None
+    values: tuple[float | None, ...] = ()
     if d.governance is not None:
         reading = d.governance.model.read_last(bars.open, bars.high, bars.low, bars.close,
                                                bars.session)
         regime = reading.regime
         probability = reading.probability if math.isfinite(reading.probability) else None
+        classifier, features = d.governance.digest, regime_features_digest()
+        values = tuple(v if math.isfinite(v) else None for v in reading.features)
     try:
         le, lx, se, sx = (bool(a[-1]) for a in d.spec.signals(bars, d.params).arrays())
         warming = False
@@ -66,7 +70,9 @@ def read_signals(d: Deployed, bar: FeedBar, history: SymbolHistory) -> BarSignal
                       ts_event=bar.ts, strategy=d.strategy,
                       version=str(d.version),
                       symbol=bar.symbol, le=le, lx=lx, se=se, sx=sx, warming=warming,
-                      regime=regime, regime_probability=probability)
+                      regime=regime, regime_probability=probability,
+                      classifier_digest=classifier, features_digest=features,
+                      feature_values=values)
 
 
 class SignalService:

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from live.events import AlertRaised, OrderIntended, Severity, SignalRaised, SignalSide
+from live.events import AlertRaised, BarSignals, OrderIntended, Severity, SignalRaised, SignalSide
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar
 from live.runner.loop import SIGNAL_MISSING_ALERT, SIGNALS_MISSING, SIGNALS_WARMING
 from live.runner.runner import Runner
 from live.state import state_hash
-from strategies.bars import BarsInputError
+from live.svc.signal import read_signals
 from strategies.version_config import VersionConfig
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 
@@ -30,19 +30,14 @@ class Source:
         self.runner: Runner | None = None
         self.asked = 0
 
-    def signals(self, d: Deployed, bar: FeedBar) -> tuple[bool, bool, bool, bool] | str:
+    def signals(self, d: Deployed, bar: FeedBar) -> BarSignals | str:
         self.asked += 1
         if self.warming:
             return SIGNALS_WARMING
         if self.silent_from is not None and bar.ts >= self.silent_from:
             return SIGNALS_MISSING
-        assert self.runner is not None
-        try:
-            arrays = d.spec.signals(self.runner.symbol_history(bar.symbol).bars(), d.params)
-        except BarsInputError:
-            return SIGNALS_WARMING
-        le, lx, se, sx = (bool(a[-1]) for a in arrays.arrays())
-        return le, lx, se, sx
+        assert self.runner is not None  # the signal service's reading of the same history
+        return read_signals(d, bar, self.runner.symbol_history(bar.symbol))
 
 
 def _run(stores: Stores, source: Source | None) -> Runner:
