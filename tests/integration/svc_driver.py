@@ -9,6 +9,8 @@ the exchange's submit counts as JSON. Used as a real subprocess:
     svc_driver.py risk <folder> <stream_prefix>
     svc_driver.py signal - <stream_prefix> [<idle exit s>]
     svc_driver.py execution-signals <folder> <stream_prefix> <idle exit s>
+    svc_driver.py signal-governed <seed> <stream_prefix>
+    svc_driver.py execution-governed <folder> <stream_prefix> <idle exit s>
 
 ``execution-remote`` asks the risk service (``risk``: the repository's ``risk.yaml``
 pre-trade engine in a process of its own, :mod:`live.svc.risk`) instead of its own engine;
@@ -16,7 +18,9 @@ the embedded reference of that split is ``runner(..., engine=pretrade_engine())`
 ``execution-signals`` decides on the signals the signal service (``signal``:
 :mod:`live.svc.signal`) publishes instead of running the strategy's kernel itself
 (:mod:`live.svc.remote_signals`, deadline :data:`SIGNAL_DEADLINE_S`); its embedded
-reference is ``reference``.
+reference is ``reference``. The ``-governed`` pair deploys the version with a tiny regime
+classifier (:func:`tests.regime_tiny.tiny_governance`: ``seed`` for the signal service, 0 for
+execution), so a signal service of another seed runs another classifier.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
 from tests.integration.runner_driver import CrashAt
+from tests.regime_tiny import tiny_governance
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
@@ -70,20 +75,23 @@ def pretrade_engine() -> RiskEngine:
     return PreTradeRiskEngine(load_risk_limits(ROOT / "risk.yaml"))
 
 
-def deployment() -> Deployed:
-    """The one deployed version (ema_cross on NIFTY, no governance)."""
+def deployment(governance_seed: int | None = None) -> Deployed:
+    """The one deployed version (ema_cross on NIFTY; no governance, or the tiny classifier
+    of ``governance_seed``)."""
     spec = get_strategy(STRATEGY)
     config = {"strategy": STRATEGY, "params": get_params(spec.default_params()),
               "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
               "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05}}
-    return build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)
+    return build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64,
+                 None if governance_seed is None else tiny_governance(governance_seed))
 
 
 def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
            engine: RiskEngine | None = None, risk_answers: Any = None,
-           signal_source: Any = None) -> tuple[Runner, Any]:
+           signal_source: Any = None, governance_seed: int | None = None
+           ) -> tuple[Runner, Any]:
     """The runner (and its paper exchange) on the stores in ``folder``."""
-    deployed = deployment()
+    deployed = deployment(governance_seed)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock)
     exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
@@ -123,12 +131,13 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
         serve_risk(service)
         print(json.dumps({"answered": service.answered}))
         return
-    elif kind == "signal":
+    elif kind in ("signal", "signal-governed"):
         layout = BusLayout(arg)
         bars = JetStreamTransport(NATS_URL, layout, publisher=f"signal-{uuid.uuid4().hex}",
                                   publishes=SIGNALS, consumer=layout.consumer(
                                       MARKET_DATA, "signal", from_start=True))
-        service = SignalService([deployment()], bars)
+        service = SignalService([deployment(
+            int(workdir) if kind == "signal-governed" else None)], bars)
         warm_deployed(service.deployed)  # before "ready" (serve_signal does it again: cheap)
         service.catch_up()  # the bars already on the stream read: ready for the next
         print("ready", flush=True)
@@ -136,7 +145,7 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
         bars.close()
         print(json.dumps({"published": service.published}))
         return
-    elif kind == "execution-signals":
+    elif kind in ("execution-signals", "execution-governed"):
         layout = BusLayout(arg)
         bus = JetStreamTransport(NATS_URL, layout, publisher=f"execution-{uuid.uuid4().hex}",
                                  publishes=EVENTS,
@@ -146,7 +155,8 @@ def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:
                                      consumer=layout.consumer(SIGNALS, "execution-signals",
                                                               topic="BarSignals"))
         remote = RemoteSignals(sig_bus, deadline_seconds=SIGNAL_DEADLINE_S)
-        run, exchange = runner(folder, MirrorTransport(bus), signal_source=remote)
+        run, exchange = runner(folder, MirrorTransport(bus), signal_source=remote,
+                               governance_seed=0 if kind == "execution-governed" else None)
         serve_execution(run, bus, idle_exit_seconds=float(crash_at or 1.5))
         bus.close()
         sig_bus.close()

@@ -12,21 +12,30 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from live.events import AlertRaised, BarClosed, OrderIntended, SignalRaised, SignalSide
+from live.events import (
+    AlertRaised,
+    BarClosed,
+    GovernanceDecided,
+    OrderIntended,
+    Severity,
+    SignalRaised,
+    SignalSide,
+)
 from live.journal import open_journal
-from live.runner.loop import SIGNAL_MISSING_ALERT
+from live.runner.loop import SIGNAL_MISMATCH_ALERT, SIGNAL_MISSING_ALERT
 from live.svc.market_data import publish_bars
 from live.transport.jetstream import JetStreamTransport
 from live.transport.subjects import EVENTS, MARKET_DATA, SIGNALS, BusLayout
 from live.transport.wire import MSG_ID
 from tests.integration import svc_driver
 from tests.integration.jetstream import NATS_URL, layout, raw_publish
+from tests.regime_tiny import tiny_governance
 
 __all__ = ["layout"]
 pytestmark = pytest.mark.integration
@@ -39,16 +48,19 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def _signal(layout: BusLayout) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, str(DRIVER), "signal", "-", layout.prefix],
+def _signal(layout: BusLayout, seed: int | None = None) -> subprocess.Popen[str]:
+    """The signal service; with ``seed``, governed by the tiny classifier of that seed."""
+    kind, arg = ("signal", "-") if seed is None else ("signal-governed", str(seed))
+    proc = subprocess.Popen([sys.executable, str(DRIVER), kind, arg, layout.prefix],
                             env=_env(), cwd=ROOT, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 
 
-def _execution(folder: Path, layout: BusLayout, idle_exit: float) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(DRIVER), "execution-signals", str(folder),
+def _execution(folder: Path, layout: BusLayout, idle_exit: float,
+               kind: str = "execution-signals") -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, str(DRIVER), kind, str(folder),
                              layout.prefix, str(idle_exit)], env=_env(), cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -94,11 +106,14 @@ def _signals_stored(layout: BusLayout, count: int, timeout_s: float = 60.0) -> l
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The embedded runner (the kernel in process) over the same bars."""
-    run, exchange = svc_driver.runner(tmp_path_factory.mktemp("embedded-signal"), None)
+    folder = tmp_path_factory.mktemp("embedded-signal")
+    run, exchange = svc_driver.runner(folder, None)
     run.recover()
     run.run(svc_driver.day_bars(BARS))
     result = svc_driver.report(run, exchange)
     assert result["orders"] >= 6 and result["max_submits"] == 1
+    result["exits"] = _exits(folder, datetime.min.replace(tzinfo=UTC),
+                             datetime.max.replace(tzinfo=UTC))
     return result
 
 
@@ -122,11 +137,16 @@ def test_split_signal_service_ends_in_the_embedded_runners_state_each_signal_use
     assert split["max_submits"] == 1
 
 
-def _window(folder: Path, start: datetime, end: datetime) -> tuple[int, int]:
-    """(entry intents, signal_missing alerts) journaled for bars in [start, end]."""
+def _journaled(folder: Path) -> list[Any]:
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}")
     messages = [m for _, m in journal.read(1)]
     journal.engine.dispose()
+    return messages
+
+
+def _window(folder: Path, start: datetime, end: datetime) -> tuple[int, int]:
+    """(entry intents, signal_missing alerts) journaled for bars in [start, end]."""
+    messages = _journaled(folder)
     entries = {m.trace_id for m in messages
                if isinstance(m, SignalRaised) and m.side is not SignalSide.FLAT}
     inside = [m for m in messages if start <= m.ts_event <= end]
@@ -135,6 +155,15 @@ def _window(folder: Path, start: datetime, end: datetime) -> tuple[int, int]:
     missing = sum(isinstance(m, AlertRaised) and m.code == SIGNAL_MISSING_ALERT
                   for m in inside)
     return entry, missing
+
+
+def _exits(folder: Path, start: datetime, end: datetime) -> list[datetime]:
+    """The bars in [start, end] at which an exit by signal was intended."""
+    messages = _journaled(folder)
+    exits = {m.trace_id for m in messages if isinstance(m, SignalRaised)
+             and m.side is SignalSide.FLAT and m.reason == "signal"}
+    return [m.ts_event for m in messages if isinstance(m, OrderIntended)
+            and m.trace_id in exits and start <= m.ts_event <= end]
 
 
 def _processed(watch: JetStreamTransport, ts: datetime, timeout_s: float = 90.0) -> None:
@@ -152,8 +181,8 @@ def _processed(watch: JetStreamTransport, ts: datetime, timeout_s: float = 90.0)
     raise AssertionError(f"bar {ts} not processed within {timeout_s} s")
 
 
-def test_sigkilled_signal_service_holds_entries_and_a_restart_resumes_sending_nothing_twice(
-        layout: BusLayout, tmp_path: Path) -> None:
+def test_sigkilled_signal_service_holds_entries_exits_flow_and_a_restart_resumes_once(
+        layout: BusLayout, tmp_path: Path, embedded: dict[str, Any]) -> None:
     bars = svc_driver.day_bars(BARS)
     first, second, third = bars[:50], bars[50:100], bars[100:]
     folder = tmp_path / "exec"
@@ -165,7 +194,7 @@ def test_sigkilled_signal_service_holds_entries_and_a_restart_resumes_sending_no
     try:
         _publish(layout, first)
         _signals_stored(layout, len(first))  # then execution starts: no race at its start
-        execution = _execution(folder, layout, 8.0)
+        execution = _execution(folder, layout, 20.0)  # > a loaded restart of the signal svc
         _processed(watch, first[-1].ts)
         _stop(sig, signal.SIGKILL)  # the signal service dies mid-session
         assert sig.returncode == -signal.SIGKILL
@@ -184,8 +213,38 @@ def test_sigkilled_signal_service_holds_entries_and_a_restart_resumes_sending_no
     assert entries >= 1 and missing == 0
     entries, missing = _window(folder, second[0].ts, second[-1].ts)
     assert missing == len(second) and entries == 0  # no signals, no entry: held
+    # ... but the exit by signal the embedded runner makes in that window (closing the
+    # position entered with signals) goes at the same bar, decided on execution's own kernel
+    exits = [ts for ts in embedded["exits"] if second[0].ts <= ts <= second[-1].ts]
+    assert exits and _exits(folder, second[0].ts, second[-1].ts) == exits[:1]
     entries, missing = _window(folder, third[0].ts, third[-1].ts)
     # signals again: entries resume (a bar whose signals a loaded machine delays past the
     # deadline is held too - fail closed - hence a few allowed, not a whole window)
     assert entries >= 1 and missing <= 5
     assert report["missing"] == len(second) + missing
+
+
+def test_signal_service_on_another_classifier_holds_entries_alerts_and_journals_both(
+        layout: BusLayout, tmp_path: Path) -> None:
+    sig = _signal(layout, seed=1)  # execution deploys the classifier of seed 0
+    try:
+        _publish(layout, svc_driver.day_bars(BARS))
+        _signals_stored(layout, BARS)
+    finally:
+        _stop(sig)
+    folder = tmp_path / "exec"
+    report = _report(_execution(folder, layout, 1.5, "execution-governed"))
+    assert report["missing"] == 0 and report["orders"] == 0  # every entry held: no position
+    messages = _journaled(folder)
+    alerts = [m for m in messages if isinstance(m, AlertRaised)
+              and m.code == SIGNAL_MISMATCH_ALERT]
+    assert len(alerts) == BARS and all(a.severity is Severity.CRITICAL for a in alerts)
+    theirs, ours = tiny_governance(1).digest, tiny_governance(0).digest
+    assert f"signal service v1 regime unknown p None classifier {theirs}" in alerts[0].message
+    assert f"execution v1 regime unknown p None classifier {ours}" in alerts[0].message
+    entries = {m.trace_id for m in messages
+               if isinstance(m, SignalRaised) and m.side is not SignalSide.FLAT}
+    held = [m for m in messages if isinstance(m, GovernanceDecided) and m.trace_id in entries]
+    assert held and all(not m.allowed and "disagrees (classifier" in m.reason for m in held)
+    assert {a.trace_id for a in alerts} >= entries  # each held entry's alert under its trace
+    assert not [m for m in messages if isinstance(m, OrderIntended) and m.trace_id in entries]
