@@ -72,7 +72,8 @@ def execution(
              "publishes them")] = "local",
     signal_deadline_ms: Annotated[float, typer.Option(
         help="remote: a bar's signals later than this are none (no entry on that bar; "
-             "cutoff and protective exits still go); at most 312.5", min=1, max=312.5)]
+             "its exits are decided on this process's own kernel); at most 312.5", min=1,
+        max=312.5)]
     = 250.0,
     as_json: JsonOpt = False,
 ) -> None:

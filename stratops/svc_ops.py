@@ -76,7 +76,9 @@ def run_execution(settings: Settings, mode: str, feed: str, start: date | None,
     engine in this process) or ``remote`` (``stratops svc risk`` answers each check within
     ``risk_deadline_seconds``, else entries are denied and exits checked here). ``signals``:
     ``local`` (the kernels in this process) or ``remote`` (``stratops svc signal`` publishes
-    each bar's signals, awaited ``signal_deadline_seconds``, else no entry on that bar)."""
+    each bar's signals, awaited ``signal_deadline_seconds``, else no entry on that bar and
+    its exits decided here; signals whose regime reading disagrees with this process's are
+    not used either: :mod:`live.runner.remote_signal_room`)."""
     from live.events import BarSignals, RiskChecked
     from live.svc.execution import serve_execution
     from live.svc.mirror import MirrorTransport

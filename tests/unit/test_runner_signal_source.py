@@ -1,7 +1,8 @@
 """The runner deciding on a signal source (``svc execution --signals remote``) instead of its
 kernel: the same signals give the same state; signals that did not come in time mean no
 entry on that bar and a journaled critical ``signal_missing``; a warming reading decides
-nothing."""
+nothing. (The cross-check of its reading and exits without signals:
+``test_runner_signal_crosscheck.py``.)"""
 
 from __future__ import annotations
 
