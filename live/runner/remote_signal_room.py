@@ -156,14 +156,16 @@ class RemoteSignalRoom(RunnerCore):
                                       f"disagrees ({problem})", alert=False)
         if not got.warming:
             return got.le, got.lx, got.se, got.sx
-        if kernel_signals(d, history) is None:
+        local = kernel_signals(d, history)
+        if local is None:
             return None  # both still warming up: nothing decided, as in process
         return self._decided_here(d, bar, history, "the signal service is still warming up "
-                                  "where this process's kernel reads its history")
+                                  "where this process's kernel reads its history", local=local)
 
     def _decided_here(self, d: Deployed, bar: FeedBar, history: SymbolHistory, why: str, *,
-                      alert: bool = True) -> Signals:
-        """The bar's signals from this process's kernel, its new entries held (why)."""
+                      alert: bool = True, local: Signals | None = None) -> Signals:
+        """The bar's signals from this process's kernel (``local``, when already read), its
+        new entries held (why)."""
         if len(self._signal_holds) > 4096:
             self._signal_holds.clear()
         self._signal_holds[(d.strategy, bar.symbol, bar.ts)] = \
@@ -173,5 +175,6 @@ class RemoteSignalRoom(RunnerCore):
                        f"{d.strategy}/{bar.symbol}: {why}; no new entry on it, exits "
                        "decided on this process's own kernel and history (by signal, "
                        "cutoff, stops, protection) still go")
-        local = kernel_signals(d, history)
+        if local is None:
+            local = kernel_signals(d, history)
         return (False, False, False, False) if local is None else local

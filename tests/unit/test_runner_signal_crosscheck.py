@@ -186,3 +186,15 @@ def test_missing_signals_still_exit_by_signal_on_that_bar_and_hold_its_entry(
     assert len(held) == 1 and held[0].reason.startswith(  # type: ignore[attr-defined]
         SIGNAL_MISSING_ALERT)
     assert len(_alerts(stores, SIGNAL_MISSING_ALERT)) == BARS - FLIP
+
+
+def test_a_warming_reading_where_the_kernel_reads_its_history_is_decided_here(
+        tmp_path: Path) -> None:
+    ts = day_bars(BARS)[FLIP].ts
+    stores = stores_in(tmp_path)
+    _run(stores, None, Source(_deployed(stores, None), lambda got: replace(
+        got, warming=got.ts_event == ts or got.warming)))
+    (alert,) = _alerts(stores, SIGNAL_MISSING_ALERT)
+    assert alert.ts_event == ts and "still warming up" in alert.message
+    (intent,) = [m for m in stores.messages(OrderIntended) if m.ts_event == ts]
+    assert intent.side is Side.BUY  # the exit by signal went; the long entry was held
