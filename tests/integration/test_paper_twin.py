@@ -80,7 +80,8 @@ def test_live_slipping_more_than_its_twin_is_alerted_and_the_cli_exits_1(
               if isinstance(m, AlertRaised) and m.code == TWIN_ALERT]
     assert len(alerts) == 1 and "drifted apart" in alerts[0].message
     again = run_twin_day(settings, "live", _journal(settings), deployed, DAY, None)
-    assert again is not None and again.fills == 0  # the twin's journal resumes after its bars
+    assert again is not None and again.rebuilt_bars == 0  # its journal has the day: read
+    assert again.fills == done.fills and done.rebuilt_bars == done.bars
     assert not [m for _, m in open_twin_journal(settings, "live").read()
                 if isinstance(m, HealthObserved)]  # no health expectation in this version
     monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))

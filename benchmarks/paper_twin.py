@@ -1,0 +1,121 @@
+"""The paper twin's cost on live: the live runner's time per bar with the twin beside it
+(``live.paper_twin``: a paper runner on its own thread, fed each bar live handled) against
+the same live runner with the twin off, in the same run.
+
+The live runner is the twin's kind (policy.yaml, risk.yaml, the pre-trade risk engine, a
+SQLite journal ``synchronous=FULL`` and a paper exchange) trading ``ema_cross`` on NIFTY
+1-minute bars of the research dataset. Per bar we time, with ``perf_counter_ns``, from the
+moment the feed hands the bar to live until live asks for the next one - live's whole
+handling plus the hand-over to the twin (:func:`live.paper_twin.beside`). Two feeds:
+
+- **flat out**: bars back to back, the twin trading at the same time (worst case: the two
+  threads share the GIL all the time);
+- **paced**: a gap of ``--gap-ms`` between bars (a live feed's bars come a minute apart),
+  so the twin trades in the gaps.
+
+Run: ``.venv/bin/python benchmarks/paper_twin.py [--bars 375] [--gap-ms 20]``.
+The last lines are ``name: value`` pairs, the headline ratio (paced median, on/off) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from live.paper_twin import beside
+from live.runner.deployments import build
+from live.runner.feed import FeedBar, replay_bars, replay_frame
+from strategies.params import get_params
+from strategies.roster import get_strategy
+from strategies.version_config import VersionConfig
+from stratops.live_ops import open_mode_journal
+from stratops.settings import Settings
+from stratops.twin_ops import TwinBeside, twin_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT / "data/datasets/nse_index_1m.parquet"
+DAY = date(2025, 3, 3)
+
+
+def _deployed() -> list[Any]:
+    spec = get_strategy("ema_cross")
+    config = {"strategy": "ema_cross", "params": get_params(spec.default_params()),
+              "venue": "NSE", "cutoff": "venue", "symbols": ["NIFTY"],
+              "sim": {"qty_lots": 1, "lot_size": 75, "slippage_ticks": 1.0, "tick_size": 0.05}}
+    return [build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)]
+
+
+def _timed(items: Iterable[FeedBar], gap_s: float, took_ns: list[int]) -> Iterator[FeedBar]:
+    """Each bar's time from its hand-over until the next is asked for."""
+    for bar in items:
+        if gap_s:
+            time.sleep(gap_s)
+        started = time.perf_counter_ns()
+        yield bar
+        took_ns.append(time.perf_counter_ns() - started)
+
+
+def _run(folder: Path, bars: list[FeedBar], gap_s: float, twin_on: bool) -> list[int]:
+    folder.mkdir(parents=True)
+    for name in ("policy.yaml", "risk.yaml"):
+        shutil.copy(ROOT / name, folder / name)
+    book = Settings(root=folder, live={"paper_twin_exchange_url":
+                                       "sqlite:///.stratops/live_exchange.db"})
+    live = twin_runner(book, "live", _deployed(), open_mode_journal(book, "live"))
+    live.recover()
+    took: list[int] = []
+    items: Iterable[FeedBar] = _timed(bars, gap_s, took)
+    twin = TwinBeside(Settings(root=folder, live={"paper_twin": True}), "live", print)
+    if twin_on:
+        live.run(beside(items, twin.start(live), live))
+        assert twin.current is not None and twin.current.failure is None, twin.current
+        assert twin.current.bars_done == len(bars)
+    else:
+        live.run(items)
+    live.journal.engine.dispose()
+    return took
+
+
+def _p(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bars", type=int, default=375)
+    parser.add_argument("--gap-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    bars = list(replay_bars(replay_frame(DATASET, ["NIFTY"], DAY, DAY)))[:args.bars]
+    results: dict[str, list[int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        _run(Path(tmp) / "warm", bars[:60], 0.0, True)  # numba, imports: not measured
+        for feed, gap in (("flat", 0.0), ("paced", args.gap_ms / 1e3)):
+            for on in (False, True):
+                name = f"{feed}_{'on' if on else 'off'}"
+                results[name] = _run(Path(tmp) / name, bars, gap, on)
+    for name, took in results.items():
+        print(f"{name}: median {_p(took, 50):.3f} ms, p99 {_p(took, 99):.3f} ms, "
+              f"mean {statistics.fmean(took) / 1e6:.3f} ms per bar over {len(took)} bars")
+    for feed in ("flat", "paced"):
+        off, on = results[f"{feed}_off"], results[f"{feed}_on"]
+        print(f"live_bar_ms_p50_{feed}_twin_off: {_p(off, 50):.3f}")
+        print(f"live_bar_ms_p50_{feed}_twin_on: {_p(on, 50):.3f}")
+        print(f"live_bar_p99_ratio_{feed}_twin_on_vs_off: {_p(on, 99) / _p(off, 99):.2f}")
+        print(f"live_bar_mean_ratio_{feed}_twin_on_vs_off: "
+              f"{statistics.fmean(on) / statistics.fmean(off):.2f}")
+    print(f"live_bar_p50_ratio_flat_twin_on_vs_off: "
+          f"{_p(results['flat_on'], 50) / _p(results['flat_off'], 50):.2f}")
+    print(f"live_bar_p50_ratio_paced_twin_on_vs_off: "
+          f"{_p(results['paced_on'], 50) / _p(results['paced_off'], 50):.2f}")
+
+
+if __name__ == "__main__":
+    main()
