@@ -13,7 +13,12 @@ handling plus the hand-over to the twin (:func:`live.paper_twin.beside`). Two fe
 - **paced**: a gap of ``--gap-ms`` between bars (a live feed's bars come a minute apart),
   so the twin trades in the gaps.
 
-Run: ``.venv/bin/python benchmarks/paper_twin.py [--bars 375] [--gap-ms 20]``.
+Each of the four runs ``--reps`` times, twin off and on alternating (a shared machine's load
+drifts); a run is summarised by its median, p99 and mean, and the runs of a kind by the
+median of those.
+
+Run: ``.venv/bin/python benchmarks/paper_twin.py [--bars 250] [--gap-ms 20] [--reps 3]``
+(about two minutes).
 The last lines are ``name: value`` pairs, the headline ratio (paced median, on/off) last.
 """
 
@@ -90,31 +95,33 @@ def _p(values: list[int], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bars", type=int, default=375)
+    parser.add_argument("--bars", type=int, default=250)
     parser.add_argument("--gap-ms", type=float, default=20.0)
+    parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     bars = list(replay_bars(replay_frame(DATASET, ["NIFTY"], DAY, DAY)))[:args.bars]
-    results: dict[str, list[int]] = {}
+    stats: dict[str, list[tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         _run(Path(tmp) / "warm", bars[:60], 0.0, True)  # numba, imports: not measured
-        for feed, gap in (("flat", 0.0), ("paced", args.gap_ms / 1e3)):
-            for on in (False, True):
-                name = f"{feed}_{'on' if on else 'off'}"
-                results[name] = _run(Path(tmp) / name, bars, gap, on)
-    for name, took in results.items():
-        print(f"{name}: median {_p(took, 50):.3f} ms, p99 {_p(took, 99):.3f} ms, "
-              f"mean {statistics.fmean(took) / 1e6:.3f} ms per bar over {len(took)} bars")
+        for rep in range(args.reps):
+            for feed, gap in (("flat", 0.0), ("paced", args.gap_ms / 1e3)):
+                for on in (False, True):
+                    name = f"{feed}_{'on' if on else 'off'}"
+                    took = _run(Path(tmp) / f"{name}{rep}", bars, gap, on)
+                    stats.setdefault(name, []).append(
+                        (_p(took, 50), _p(took, 99), statistics.fmean(took) / 1e6))
+    summary = {name: tuple(statistics.median(run[i] for run in runs) for i in range(3))
+               for name, runs in stats.items()}
+    for name, (p50, p99, mean) in summary.items():
+        print(f"{name}: median {p50:.3f} ms, p99 {p99:.3f} ms, mean {mean:.3f} ms per bar "
+              f"({args.reps} runs of {len(bars)} bars)")
     for feed in ("flat", "paced"):
-        off, on = results[f"{feed}_off"], results[f"{feed}_on"]
-        print(f"live_bar_ms_p50_{feed}_twin_off: {_p(off, 50):.3f}")
-        print(f"live_bar_ms_p50_{feed}_twin_on: {_p(on, 50):.3f}")
-        print(f"live_bar_p99_ratio_{feed}_twin_on_vs_off: {_p(on, 99) / _p(off, 99):.2f}")
-        print(f"live_bar_mean_ratio_{feed}_twin_on_vs_off: "
-              f"{statistics.fmean(on) / statistics.fmean(off):.2f}")
-    print(f"live_bar_p50_ratio_flat_twin_on_vs_off: "
-          f"{_p(results['flat_on'], 50) / _p(results['flat_off'], 50):.2f}")
-    print(f"live_bar_p50_ratio_paced_twin_on_vs_off: "
-          f"{_p(results['paced_on'], 50) / _p(results['paced_off'], 50):.2f}")
+        off, on = summary[f"{feed}_off"], summary[f"{feed}_on"]
+        print(f"live_bar_ms_p50_{feed}_twin_off: {off[0]:.3f}")
+        print(f"live_bar_ms_p50_{feed}_twin_on: {on[0]:.3f}")
+        print(f"live_bar_p99_ratio_{feed}_twin_on_vs_off: {on[1] / off[1]:.2f}")
+        print(f"live_bar_mean_ratio_{feed}_twin_on_vs_off: {on[2] / off[2]:.2f}")
+        print(f"live_bar_p50_ratio_{feed}_twin_on_vs_off: {on[0] / off[0]:.2f}")
 
 
 if __name__ == "__main__":

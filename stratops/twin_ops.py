@@ -123,10 +123,11 @@ def open_twin_runner(settings: Settings, mode: str, deployed: list[Any]) -> Any:
 
 
 def run_twin_day(settings: Settings, mode: str, live_journal: Any, deployed: list[Any],
-                 day: date, folder: Path | None) -> TwinDay | None:
+                 day: date, folder: Path | None, *, alert: bool = True) -> TwinDay | None:
     """Reconcile ``day`` of live with its twin's journal - first trading on the twin the
-    day's journaled bars it lacks - write ``folder/twin.json`` and journal a ``twin_drift``
-    alert in the live journal for each breach. None when live journaled no bar that day."""
+    day's journaled bars it lacks - write ``folder/twin.json`` and (``alert``: the live
+    process's own close) journal a ``twin_drift`` alert in the live journal for each
+    breach. None when live journaled no bar that day."""
     from live.twin import read_sides, write_twin_report
 
     bars = journaled_bars(live_journal, day)
@@ -145,7 +146,7 @@ def run_twin_day(settings: Settings, mode: str, live_journal: Any, deployed: lis
     finally:
         journal.engine.dispose()
     path = None if folder is None else write_twin_report(report, folder)
-    if report.breaches:
+    if report.breaches and alert:
         live_journal.append(AlertRaised(
             trace_id="", ts_event=bars[-1].ts, severity=Severity.ERROR, code=TWIN_ALERT,
             message=f"{day}: live and its paper twin drifted apart: "
@@ -206,19 +207,68 @@ def twin_close_sink(settings: Settings, mode: str, log: Any) -> TwinBeside | Non
     return TwinBeside(settings, mode, log)
 
 
-def twin_report(settings: Settings, day: date, mode: str) -> TwinReport:
+def traded_versions(journal: Any, day: date) -> dict[str, str]:
+    """strategy -> the version the journal intended orders for on ``day``."""
+    from live.events import OrderIntended
+
+    return {m.strategy: m.version for _, m in journal.read()
+            if isinstance(m, OrderIntended) and m.ts_event.date() == day}
+
+
+def rebuild_deployments(deployed: list[Any], traded: dict[str, str], mode: str,
+                        day: date) -> list[Any]:
+    """The versions to rebuild ``day``'s twin with: ``deployed`` (those live traded that
+    day, when it did); refused when live traded another version than the one deployed."""
+    have = {d.strategy: str(d.version) for d in deployed}
+    differ = sorted(f"{s} v{v} (deployed at {mode} now: "
+                    f"{'v' + have[s] if s in have else 'none'})"
+                    for s, v in traded.items() if have.get(s) != v)
+    if differ:
+        raise LiveSetupError(f"cannot rebuild the paper twin of {mode} on {day}: live traded "
+                             f"{', '.join(differ)}")
+    chosen = [d for d in deployed if not traded or d.strategy in traded]
+    if not chosen:
+        raise LiveSetupError(f"cannot rebuild the paper twin of {mode} on {day}: no version "
+                             f"is deployed at {mode} (stratops promote status)")
+    return chosen
+
+
+def deployed_at(settings: Settings, mode: str) -> list[Any]:
+    """The versions deployed at ``mode``, verified as the runner loads them."""
+    from live.governance.trust import TrustError
+    from live.runner.deployments import load_deployed
+    from stratops.governance_ops import service
+
+    try:
+        svc = service(settings, create=False)
+    except TrustError as exc:
+        raise LiveSetupError(f"cannot rebuild the paper twin: {exc}") from exc
+    return list(load_deployed(svc, mode)[0])
+
+
+def twin_report(settings: Settings, day: date, mode: str,
+                deployments: Any = None) -> tuple[TwinReport, int]:
     """``stratops report twin``: the day's reconciliation from MODE's journal and its
-    twin's (as stored; nothing is traded)."""
+    twin's, and how many bars were traded on the twin now: when the twin has no bar of the
+    day (it was off), the day is rebuilt on it (:func:`run_twin_day`) with
+    ``deployments()`` (default: the versions deployed at MODE), which must be the versions
+    live traded that day."""
     from stratops.live_ops import open_mode_journal
 
     live = open_mode_journal(settings, mode)
     twin = open_twin_journal(settings, mode)
     try:
-        if not journaled_bars(twin, day):
-            raise LiveSetupError(f"no paper twin session of {mode} on {day} in "
-                                 f"{twin_journal_url(settings, mode)} (live.paper_twin is "
-                                 "off, or the twin has not run that day)")
-        return reconcile_twin(live, twin, day, twin_limits(settings))
+        if not journaled_bars(live, day):
+            raise LiveSetupError(f"no paper twin session of {mode} on {day}: the {mode} "
+                                 "journal has no bar that day")
+        if journaled_bars(twin, day):
+            return reconcile_twin(live, twin, day, twin_limits(settings)), 0
+        twin.engine.dispose()
+        deployed = rebuild_deployments((deployments or (lambda: deployed_at(settings, mode)))(),
+                                       traded_versions(live, day), mode, day)
+        done = run_twin_day(settings, mode, live, deployed, day, None, alert=False)
+        assert done is not None  # live has bars that day
+        return done.report, done.rebuilt_bars
     finally:
         live.engine.dispose()
         twin.engine.dispose()
