@@ -19,9 +19,9 @@ from live.runner.deployments import build
 from live.twin import TWIN_ALERT, journaled_bars
 from strategies.version_config import VersionConfig
 from stratops.cli import app, main
+from stratops.errors import LiveSetupError
 from stratops.live_ops import open_mode_journal
 from stratops.settings import Settings
-from stratops.errors import LiveSetupError
 from stratops.twin_ops import open_twin_journal, run_twin_day, twin_report, twin_runner
 from tests.unit.test_runner_engine import day_bars, strategy_config
 
