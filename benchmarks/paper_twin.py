@@ -105,9 +105,9 @@ def main() -> None:
         _run(Path(tmp) / "warm", bars[:60], 0.0, True)  # numba, imports: not measured
         for rep in range(args.reps):
             for feed, gap in (("flat", 0.0), ("paced", args.gap_ms / 1e3)):
-                for on in (False, True):
-                    name = f"{feed}_{'on' if on else 'off'}"
-                    took = _run(Path(tmp) / f"{name}{rep}", bars, gap, on)
+                for twin_on in (False, True):
+                    name = f"{feed}_{'on' if twin_on else 'off'}"
+                    took = _run(Path(tmp) / f"{name}{rep}", bars, gap, twin_on)
                     stats.setdefault(name, []).append(
                         (_p(took, 50), _p(took, 99), statistics.fmean(took) / 1e6))
     summary = {name: tuple(statistics.median(run[i] for run in runs) for i in range(3))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
@@ -108,8 +109,10 @@ class PaperTwin:
         one that takes longer than ``finish_timeout_s`` is abandoned (disabled)."""
         if not self._thread.is_alive():
             return
+        deadline = time.monotonic() + self.finish_timeout_s
+        self.wait_current(self.finish_timeout_s)  # its backlog traded (or it failed)
         self._queue.put(_STOP)
-        self._thread.join(self.finish_timeout_s)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():  # it stops after the bar in hand
             self._fail(f"it did not finish its session within {self.finish_timeout_s:g} s")
 

@@ -9,6 +9,7 @@ import json
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
 
 
-def project(root: Path, live_slippage_ticks: float) -> tuple[Settings, list]:
+def project(root: Path, live_slippage_ticks: float) -> tuple[Settings, list[Any]]:
     """A project folder whose live journal traded DAY through the policy and risk engine,
     on a paper book that slips ``live_slippage_ticks`` per fill (the twin: the version's)."""
     for name in ("policy.yaml", "risk.yaml"):

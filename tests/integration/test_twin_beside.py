@@ -120,7 +120,12 @@ def test_twin_that_falls_behind_is_disabled_and_live_goes_on(tmp_path: Path) -> 
     def slow() -> Any:
         runner = open_twin_runner(settings, "live", list(live.deployed))
         market = runner.market
-        runner.market = lambda bar: (time.sleep(0.2), market(bar))
+
+        def slowly(bar: FeedBar) -> object:
+            time.sleep(0.2)
+            return market(bar)
+
+        runner.market = slowly
         return runner
 
     twin = PaperTwin(slow, max_lag_bars=5)
