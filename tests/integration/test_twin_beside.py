@@ -182,3 +182,27 @@ def test_restarted_twin_catches_up_from_the_live_journal_without_duplicates(
     assert closed == [b.ts for b in bars]  # each bar once, in order
     sent = Counter(m.client_key for _, m in journal.read() if isinstance(m, OrderSubmitted))
     assert sent and max(sent.values()) == 1  # no twin order sent twice
+
+
+def test_live_run_session_trades_the_twin_beside_and_reports_its_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stratops live run``'s glue (stratops/cli_live.py) with ``live.paper_twin`` on."""
+    import io
+
+    from rich.console import Console
+
+    from stratops.cli_live import _beside, _paper_twin, _twin_beside
+
+    settings = _settings(tmp_path)
+    monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
+    monkeypatch.setenv("STRATOPS_LIVE__PAPER_TWIN", "true")
+    out = Console(file=io.StringIO(), width=200)
+    twin = _twin_beside("live", out)
+    live = _live(tmp_path)
+    before = live.journal.head()[0]
+    live.run(_beside(twin, live, day_bars(60)))
+    _paper_twin("live", live, before, twin, out)
+    folder = settings.path(settings.live.serve.report_dir) / "live" / DAY.isoformat() / "twin"
+    assert (folder / "twin.json").exists()
+    assert "60 bars (0 traded on it at the close)" in out.file.getvalue()  # type: ignore[attr-defined]
+    assert live.journal.verify().ok  # sealed again after the day's reconciliation
