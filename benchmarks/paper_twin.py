@@ -6,7 +6,8 @@ The live runner is the twin's kind (policy.yaml, risk.yaml, the pre-trade risk e
 SQLite journal ``synchronous=FULL`` and a paper exchange) trading ``ema_cross`` on NIFTY
 1-minute bars of the research dataset. Per bar we time, with ``perf_counter_ns``, from the
 moment the feed hands the bar to live until live asks for the next one - live's whole
-handling plus the hand-over to the twin (:func:`live.paper_twin.beside`). Two feeds:
+handling of the bar, with the twin's thread competing for the GIL; the hand-over to the
+twin (:func:`live.paper_twin.beside`: a queue put) comes after it. Two feeds:
 
 - **flat out**: bars back to back, the twin trading at the same time (worst case: the two
   threads share the GIL all the time);
@@ -17,8 +18,12 @@ Each of the four runs ``--reps`` times, twin off and on alternating (a shared ma
 drifts); a run is summarised by its median, p99 and mean, and the runs of a kind by the
 median of those.
 
-Run: ``.venv/bin/python benchmarks/paper_twin.py [--bars 250] [--gap-ms 20] [--reps 3]``
-(about two minutes).
+The stores go on tmpfs (``/dev/shm``) by default: on a shared disk the fsync latency of
+each journal append (``synchronous=FULL``) varies more from run to run than the twin's cost;
+``--dir`` puts them elsewhere.
+
+Run: ``.venv/bin/python benchmarks/paper_twin.py [--bars 250] [--gap-ms 20] [--reps 3]
+[--dir PATH]`` (about a minute on tmpfs).
 The last lines are ``name: value`` pairs, the headline ratio (paced median, on/off) last.
 """
 
@@ -57,11 +62,18 @@ def _deployed() -> list[Any]:
     return [build(VersionConfig.from_json(config), 1, "live", 1.0, "0" * 64)]
 
 
-def _timed(items: Iterable[FeedBar], gap_s: float, took_ns: list[int]) -> Iterator[FeedBar]:
-    """Each bar's time from its hand-over until the next is asked for."""
-    for bar in items:
+def _paced(bars: Iterable[FeedBar], gap_s: float) -> Iterator[FeedBar]:
+    """The feed: each bar ``gap_s`` after live asked for it."""
+    for bar in bars:
         if gap_s:
             time.sleep(gap_s)
+        yield bar
+
+
+def _timed(items: Iterable[FeedBar], took_ns: list[int]) -> Iterator[FeedBar]:
+    """Live's time per bar: from the bar's arrival until live asks for the next one (the
+    hand-over to the twin comes after: live has handled the bar by then)."""
+    for bar in items:
         started = time.perf_counter_ns()
         yield bar
         took_ns.append(time.perf_counter_ns() - started)
@@ -76,14 +88,13 @@ def _run(folder: Path, bars: list[FeedBar], gap_s: float, twin_on: bool) -> list
     live = twin_runner(book, "live", _deployed(), open_mode_journal(book, "live"))
     live.recover()
     took: list[int] = []
-    items: Iterable[FeedBar] = _timed(bars, gap_s, took)
     twin = TwinBeside(Settings(root=folder, live={"paper_twin": True}), "live", print)
     if twin_on:
-        live.run(beside(items, twin.start(live), live))
+        live.run(_timed(beside(_paced(bars, gap_s), twin.start(live), live), took))
         assert twin.current is not None and twin.current.failure is None, twin.current
         assert twin.current.bars_done == len(bars)
     else:
-        live.run(items)
+        live.run(_timed(_paced(bars, gap_s), took))
     live.journal.engine.dispose()
     return took
 
@@ -98,10 +109,13 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=250)
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir()
+                        else None, help="where the stores go (default: tmpfs, so fsync "
+                        "noise of a shared disk does not drown the threads' contention)")
     args = parser.parse_args()
     bars = list(replay_bars(replay_frame(DATASET, ["NIFTY"], DAY, DAY)))[:args.bars]
     stats: dict[str, list[tuple[float, float, float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         _run(Path(tmp) / "warm", bars[:60], 0.0, True)  # numba, imports: not measured
         for rep in range(args.reps):
             for feed, gap in (("flat", 0.0), ("paced", args.gap_ms / 1e3)):
