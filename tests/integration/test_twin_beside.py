@@ -95,6 +95,7 @@ def test_twin_journal_has_the_bars_and_fills_during_the_session(tmp_path: Path) 
     assert found["bars"] == 90 and found["fills"] >= 2
     assert found["fills"] <= _count(live.journal, OrderFilled)  # live went on past bar 90
     assert twin.current is not None and not twin.current.running
+    assert open_twin_journal(settings, "live").verify().ok  # one writer: the twin's thread
 
 
 def test_twin_that_raises_leaves_live_trading_as_without_a_twin(tmp_path: Path) -> None:
