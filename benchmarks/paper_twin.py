@@ -41,7 +41,7 @@ from typing import Any
 
 from live.paper_twin import beside
 from live.runner.deployments import build
-from live.runner.feed import FeedBar, replay_bars, replay_frame
+from live.runner.feed import FeedBar, FeedItem, replay_bars, replay_frame
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
@@ -70,7 +70,7 @@ def _paced(bars: Iterable[FeedBar], gap_s: float) -> Iterator[FeedBar]:
         yield bar
 
 
-def _timed(items: Iterable[FeedBar], took_ns: list[int]) -> Iterator[FeedBar]:
+def _timed(items: Iterable[FeedItem], took_ns: list[int]) -> Iterator[FeedItem]:
     """Live's time per bar: from the bar's arrival until live asks for the next one (the
     hand-over to the twin comes after: live has handled the bar by then)."""
     for bar in items:
