@@ -114,20 +114,22 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
+    twin = _twin_beside(mode, out)  # live.paper_twin: trades beside live, on its own thread
     with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
         if prepared.feed is not None:  # live (kite) or a recorded day's ticks
             out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
                       "session)")
-            summary = runner.run(prepared.feed)
+            summary = runner.run(_beside(twin, runner, prepared.feed))
         else:
             _say_resume(mode, prepared.frame, runner.recovered_last, out)
             with _progress(out) as progress:
                 task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
-                summary = runner.run(paced_feed(prepared.warm(_advancing(
-                    replay_bars(prepared.frame), progress, task)), speed))
+                summary = runner.run(_beside(twin, runner, paced_feed(prepared.warm(
+                    _advancing(replay_bars(prepared.frame), progress, task)), speed)))
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
-    _paper_twin(mode, runner, before, out)  # live.paper_twin: the session's days on the twin
+    if twin is not None:  # the session's days reconciled from the twin's journal
+        _paper_twin(mode, runner, before, twin, out)
     seq, head = runner.journal.head()
     digest = state_hash(runner.state)
     out.print(f"{mode} session{' (unapproved candidates)' if candidates else ''}: {names}")
@@ -158,26 +160,31 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     }
 
 
-def _paper_twin(mode: str, runner: Any, before: int, out: Console) -> None:
-    """With ``live.paper_twin``: each day this session journaled bars of, traded on the
-    paper twin and reconciled (``live.serve.report_dir/<mode>/<day>/twin/twin.json``)."""
+def _twin_beside(mode: str, out: Console) -> Any:
+    """With ``live.paper_twin``: the twin that trades beside this session (else None)."""
+    from stratops.settings import load_settings
+    from stratops.twin_ops import twin_close_sink
+
+    return twin_close_sink(load_settings(), mode,
+                           lambda line: out.print(line, markup=False, highlight=False))
+
+
+def _beside(twin: Any, runner: Any, items: Any) -> Any:
+    return items if twin is None else twin.beside(runner, items)
+
+
+def _paper_twin(mode: str, runner: Any, before: int, twin: Any, out: Console) -> None:
+    """Each day this session journaled bars of, reconciled with the twin's journal (the
+    bars it lacks traded on it first) in ``live.serve.report_dir/<mode>/<day>/twin/``."""
     from live.events import BarClosed
     from stratops.settings import load_settings
-    from stratops.twin_ops import run_twin_day
 
     settings = load_settings()
-    if not settings.live.paper_twin:
-        return
     days = sorted({m.ts_event.date() for _, m in runner.journal.read(before + 1)
                    if isinstance(m, BarClosed)})
     folder = settings.path(settings.live.serve.report_dir) / mode
     for day in days:
-        done = run_twin_day(settings, mode, runner.journal, runner.deployed, day,
-                            folder / day.isoformat() / "twin")
-        if done is not None:
-            out.print(f"paper twin {day}: bars {done.bars}, fills {done.fills}, breaches "
-                      f"{len(done.report.breaches)}; {done.path}", markup=False,
-                      highlight=False)
+        twin(runner, day, folder / day.isoformat() / "twin")  # a failure: twin_failed
     runner.journal.seal()  # a twin_drift alert appended after the session's seal is covered
 
 

@@ -63,7 +63,9 @@ def twin(
 ) -> None:
     """Live against its paper twin on DAY (live.paper_twin): fills, P&L per trade, slippage
     and signals, with KS tests on per-trade P&L and slippage and McNemar's test on the
-    signals; exits 1 when the day breaches policy.yaml signal_governance.twin."""
+    signals; exits 1 when the day breaches policy.yaml signal_governance.twin. A day the
+    twin never traded (live.paper_twin was off) is first traded on it with the versions
+    deployed at MODE (refused when they are not the ones live traded that day)."""
     from live.twin import text_lines, write_twin_report
     from stratops.errors import EXIT_FAILED
     from stratops.settings import load_settings
@@ -71,11 +73,15 @@ def twin(
 
     the_day = date_option(day, "--day")
     assert the_day is not None  # a required option
-    report = twin_report(load_settings(), the_day, mode)
+    report, rebuilt = twin_report(load_settings(), the_day, mode)
     path = None if out is None else write_twin_report(report, out)
     if as_json:
-        print_json({**report.to_json(), "file": None if path is None else str(path)})
+        print_json({**report.to_json(), "file": None if path is None else str(path),
+                    "rebuilt_bars": rebuilt})
     else:
+        if rebuilt:
+            typer.echo(f"the paper twin had no bar of {the_day}: {rebuilt} bars of the "
+                       f"{mode} journal traded on it now")
         for line in text_lines(report):
             typer.echo(line)
         if path is not None:

@@ -91,12 +91,13 @@ def _serve(settings: Any, observability: Any, stop: Any, *, mode: str, feed: str
     from stratops.tca_ops import day_close_sink
     from stratops.twin_ops import twin_close_sink
 
+    twin = twin_close_sink(settings, mode, log)  # live.paper_twin: beside live, daily report
     service = LiveService(factory=factory, clock=clock, stop=stop, pager=pagers,
                           config=config, log=log, desk_poll=DeskWatch(settings),
                           tca_sink=day_close_sink(settings, log),
                           attribution_sink=attribution_close_sink(settings, log),
                           compliance_sink=day_close_report(settings, mode, log),
-                          twin_sink=twin_close_sink(settings, mode, log))  # live.paper_twin
+                          twin_sink=twin, twin_feed=None if twin is None else twin.beside)
     log(f"stratops live serve: mode {mode}, feed {feed}, broker {broker} (SIGTERM stops it)")
     with _alerts_delivered(settings, mode):  # alerts.* (README, Alert delivery)
         result = service.serve()

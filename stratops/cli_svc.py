@@ -1,4 +1,4 @@
-"""``stratops svc market-data|signal|risk|execution|state``: the live side as separate
+"""``stratops svc market-data|signal|risk|execution|state|twin``: the live side as separate
 processes over the NATS JetStream bus (settings ``live.bus``; README, Services over NATS
 JetStream)."""
 
@@ -127,6 +127,29 @@ def risk(
     from stratops.svc_ops import run_risk
 
     _report(run_risk(load_settings(), mode, feed, date_option(start, "--from"),
+                     date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
+            as_json)
+
+
+@svc_app.command("twin")
+def twin(
+    mode: Annotated[str, typer.Option(help="shadow | canary | live: whose paper twin")]
+    = "shadow",
+    feed: Annotated[str, typer.Option(
+        help="replay:<dataset> (the versions' contracts; a replay's warm-up)")]
+    = "replay:nse_index_1m",
+    start: FromOpt = None, end: ToOpt = None,
+    strategy: Annotated[list[str] | None, typer.Option("--strategy", "-s")] = None,
+    candidates: Annotated[bool, typer.Option(help="shadow only: unapproved versions")] = False,
+    idle_exit_seconds: IdleExitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Trade MODE's versions on a paper twin (its own journal <mode>_twin and exchange) at
+    every bar of the market-data stream, for `stratops report twin`."""
+    from stratops.settings import load_settings
+    from stratops.svc_ops import run_twin
+
+    _report(run_twin(load_settings(), mode, feed, date_option(start, "--from"),
                      date_option(end, "--to"), strategy, candidates, idle_exit_seconds),
             as_json)
 

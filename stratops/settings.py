@@ -162,10 +162,17 @@ class LiveSettings(BaseModel):
                                      description="virtual fills of shadow mode")
     paper_seed: int = 7
     paper_twin: bool = Field(
-        False, description="run a paper twin of each session's versions on its bars (own "
-                           "journal {mode}_twin, paper exchange) and reconcile it daily")
+        False, description="run a paper twin of each session's versions beside it, on each bar "
+                           "live handled (own journal {mode}_twin, paper exchange, thread) "
+                           "and reconcile it daily")
     paper_twin_exchange_url: str = Field(
         "sqlite:///.stratops/twin_exchange.db", description="the paper twin's exchange book")
+    paper_twin_max_lag_bars: int = Field(
+        10_000, ge=1, description="the paper twin is disabled for the session (twin_failed) "
+                                  "when this many bars wait for it")
+    paper_twin_finish_seconds: float = Field(
+        60.0, gt=0, description="at the feed's end, how long the twin may take to trade its "
+                                "backlog before it is abandoned (twin_failed)")
     paper_fill_mode: Literal["parity", "realism"] = Field(
         "parity", description="paper fills: the simulator's rules, or an intrabar path with "
                               "market impact (README, Impact and slippage)")

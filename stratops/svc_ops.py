@@ -22,7 +22,7 @@ from live.transport.subjects import (
 from stratops.settings import Settings, SettingsError
 
 log = logging.getLogger("stratops.svc")
-SERVICES = ("market-data", "signal", "risk", "execution", "state")
+SERVICES = ("market-data", "signal", "risk", "execution", "state", "twin")
 RISK_MODES = ("local", "remote")  # svc execution --risk: the engine in process, or svc risk
 SIGNAL_MODES = ("local", "remote")  # svc execution --signals: the kernels here, or svc signal
 
@@ -195,6 +195,36 @@ def run_risk(settings: Settings, mode: str, feed: str, start: date | None, end: 
         commands.close()
         events.close()
         observability.close()
+
+
+def run_twin(settings: Settings, mode: str, feed: str, start: date | None, end: date | None,
+             strategies: list[str] | None, candidates: bool,
+             idle_exit_seconds: float | None) -> dict[str, Any]:
+    """The paper twin of MODE as a service: the versions ``stratops svc execution`` of the
+    same arguments would deploy (``prepare``), traded by a paper runner over the twin's own
+    journal and exchange (:func:`stratops.twin_ops.open_twin_runner`) on the market-data
+    stream; returns its summary. The live journal is not written here."""
+    from live.svc.twin import serve_twin
+    from stratops.live_ops import prepare
+    from stratops.twin_ops import open_twin_runner
+
+    layout = BusLayout(settings.live.bus.stream_prefix)
+    transport = bus_transport(settings, "twin", None,
+                              layout.consumer(MARKET_DATA, f"twin-{mode}", ordered=True))
+    try:
+        prepared = prepare(mode, feed, start, end, strategies, candidates, settings)
+        prepared.runner.journal.engine.dispose()  # the versions; the live runner never runs
+        twin = open_twin_runner(settings, mode, list(prepared.runner.deployed))
+        try:
+            summary = serve_twin(twin, transport, idle_exit_seconds=idle_exit_seconds,
+                                 warm=prepared.warm)
+            return {"mode": mode, "bars": summary.bars, "intents": summary.intents,
+                    "fills": summary.fills, "journal_seq": twin.journal.head()[0],
+                    "parked": transport.parked, "state_hash": state_hash(twin.state)}
+        finally:
+            twin.journal.engine.dispose()
+    finally:
+        transport.close()
 
 
 def run_state(settings: Settings, journal_url: str, durable: str,

@@ -79,6 +79,9 @@ class ServeResult:
 #: The paper twin's day at a traded session's close: ``(live runner, day, folder) ->`` what
 #: day.json records of it (None: no twin run); it must not raise.
 TwinSink = Callable[[Runner, date, Path], "dict[str, Any] | None"]
+#: The paper twin beside a session: ``(live runner, its feed) ->`` the feed the runner trades,
+#: each item handed to the twin once live has handled it (:func:`live.paper_twin.beside`).
+TwinFeed = Callable[[Runner, Iterable[FeedItem]], Iterable[FeedItem]]
 
 
 class LiveService:
@@ -90,7 +93,8 @@ class LiveService:
                  tca_sink: TcaSink | None = None,
                  attribution_sink: AttributionSink | None = None,
                  compliance_sink: ComplianceSink | None = None,
-                 twin_sink: TwinSink | None = None) -> None:
+                 twin_sink: TwinSink | None = None,
+                 twin_feed: TwinFeed | None = None) -> None:
         self.factory, self.clock, self.stop, self.pager = factory, clock, stop, pager
         self.config, self.log, self.desk_poll = config, log, desk_poll
         self.tca_sink = tca_sink  # e.g. the MLflow log of the day's TCA (stratops.tca_ops)
@@ -98,6 +102,7 @@ class LiveService:
         # the signed daily compliance report (stratops.compliance_ops.day_close_report)
         self.compliance_sink = compliance_sink
         self.twin_sink = twin_sink  # the paper twin's day (stratops.twin_ops; live.paper_twin)
+        self.twin_feed = twin_feed  # the paper twin beside each session (live.paper_twin)
 
     def serve(self) -> ServeResult:
         """Work session after session until stopped (or ``max_sessions`` are done)."""
@@ -171,7 +176,10 @@ class LiveService:
             outcome = self._end(day, window, "halted", str(exc))
             return self._report(day, window, outcome)
         cut_short: list[bool] = []
-        summary = runner.run(self._session_items(day, window, day.feed(), cut_short))
+        items: Iterable[FeedItem] = self._session_items(day, window, day.feed(), cut_short)
+        if self.twin_feed is not None:  # after live has handled each item: on its thread
+            items = self.twin_feed(runner, items)
+        summary = runner.run(items)
         if cut_short:  # service_stopped journaled before run() sealed
             return DayOutcome(window, "stopped", self.stop.reason, summary)
         outcome = DayOutcome(window, "traded", summary=summary)

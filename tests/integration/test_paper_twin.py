@@ -9,6 +9,7 @@ import json
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -16,12 +17,13 @@ from typer.testing import CliRunner
 from live.events import AlertRaised, HealthObserved
 from live.journal import Journal
 from live.runner.deployments import build
-from live.twin import TWIN_ALERT
+from live.twin import TWIN_ALERT, journaled_bars
 from strategies.version_config import VersionConfig
 from stratops.cli import app, main
+from stratops.errors import LiveSetupError
 from stratops.live_ops import open_mode_journal
 from stratops.settings import Settings
-from stratops.twin_ops import open_twin_journal, run_twin_day, twin_runner
+from stratops.twin_ops import open_twin_journal, run_twin_day, twin_report, twin_runner
 from tests.unit.test_runner_engine import day_bars, strategy_config
 
 pytestmark = pytest.mark.integration
@@ -29,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
 
 
-def project(root: Path, live_slippage_ticks: float) -> tuple[Settings, list]:
+def project(root: Path, live_slippage_ticks: float) -> tuple[Settings, list[Any]]:
     """A project folder whose live journal traded DAY through the policy and risk engine,
     on a paper book that slips ``live_slippage_ticks`` per fill (the twin: the version's)."""
     for name in ("policy.yaml", "risk.yaml"):
@@ -80,9 +82,30 @@ def test_live_slipping_more_than_its_twin_is_alerted_and_the_cli_exits_1(
               if isinstance(m, AlertRaised) and m.code == TWIN_ALERT]
     assert len(alerts) == 1 and "drifted apart" in alerts[0].message
     again = run_twin_day(settings, "live", _journal(settings), deployed, DAY, None)
-    assert again is not None and again.fills == 0  # the twin's journal resumes after its bars
+    assert again is not None and again.rebuilt_bars == 0  # its journal has the day: read
+    assert again.fills == done.fills and done.rebuilt_bars == done.bars
     assert not [m for _, m in open_twin_journal(settings, "live").read()
                 if isinstance(m, HealthObserved)]  # no health expectation in this version
     monkeypatch.setenv("STRATOPS_ROOT", str(tmp_path))
     result = CliRunner().invoke(app, ["report", "twin", "--day", "2025-03-03"])
     assert result.exit_code == 1 and "BREACH slippage: KS" in result.output
+
+
+def test_report_of_a_day_the_twin_never_traded_rebuilds_it(tmp_path: Path) -> None:
+    settings, deployed = project(tmp_path, live_slippage_ticks=1.0)  # live.paper_twin was off
+    report, rebuilt = twin_report(settings, DAY, "live", lambda: deployed)
+    assert rebuilt == 375 and report.breaches == []
+    (row,) = report.strategies
+    assert row.signal_agreement == 1.0 and row.twin["fills"] == row.live["fills"] > 0
+    assert twin_report(settings, DAY, "live", lambda: [])[1] == 0  # stored now: read only
+    assert not [m for _, m in _journal(settings).read()
+                if isinstance(m, AlertRaised) and m.code == TWIN_ALERT]  # a report alerts not
+
+
+def test_report_rebuild_with_another_deployed_version_is_refused(tmp_path: Path) -> None:
+    settings, _ = project(tmp_path, live_slippage_ticks=1.0)
+    other = [build(VersionConfig.from_json(strategy_config()), 2, "live", 1.0, "0" * 64)]
+    with pytest.raises(LiveSetupError, match=r"live traded ema_cross v1 \(deployed at live "
+                                             r"now: v2\)"):
+        twin_report(settings, DAY, "live", lambda: other)
+    assert not journaled_bars(open_twin_journal(settings, "live"), DAY)  # nothing traded

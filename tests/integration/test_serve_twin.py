@@ -1,6 +1,7 @@
-"""``stratops live serve`` with ``live.paper_twin``: at a traded day's close the service runs
-the paper twin (stratops.twin_ops.twin_close_sink) before the journal's seal, writes
-``twin/twin.json`` in the day's folder and records it in ``day.json``."""
+"""``stratops live serve`` with ``live.paper_twin``: the paper twin trades beside each session
+(stratops.twin_ops.TwinBeside.beside) and at a traded day's close the service reconciles it
+(stratops.twin_ops.twin_close_sink) before the journal's seal, writes ``twin/twin.json`` in
+the day's folder and records it in ``day.json``."""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def test_served_day_runs_its_paper_twin_and_reports_it(tmp_path: Path) -> None:
     config = ServeConfig(report_dir=tmp_path / "days", max_sessions=1,
                          page_every=timedelta(minutes=5), wake=timedelta(seconds=30))
     result = LiveService(factory=days, clock=clock, stop=StopSignal(), pager=Pages(clock),
-                         config=config, log=lines.append, twin_sink=sink).serve()
+                         config=config, log=lines.append, twin_sink=sink,
+                         twin_feed=sink.beside).serve()
     assert result.days[0].status == "traded"
     folder = tmp_path / "days" / "2025-03-03"
     day = json.loads((folder / "day.json").read_text())
     assert day["twin"]["file"] == str(folder / "twin" / "twin.json") and day["twin"]["bars"] > 0
+    assert day["twin"]["rebuilt_bars"] == 0  # it traded the whole day beside live
     report = json.loads((folder / "twin" / "twin.json").read_text())
     assert [s["strategy"] for s in report["strategies"]] == ["ema_cross"]
     assert days.journal().verify().ok  # a twin_drift alert (if any) came before the seal
