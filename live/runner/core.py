@@ -176,6 +176,8 @@ class RunnerCore:
         def confidence_lots(self, d: Deployed, bar: FeedBar, side: int
                             ) -> tuple[int, str | None]:
             raise NotImplementedError
+        def resolves(self, deployed: Sequence[Deployed]) -> bool:
+            raise NotImplementedError
         def resolve_entries(self, bar: FeedBar,
                             wants: Sequence[tuple[Deployed, int]]) -> None: ...
         def ensemble_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...

@@ -24,6 +24,8 @@ from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, ch
 from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.confidence import ConfidenceModel
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
+from strategies.ensemble import EnsemblePolicy
+from strategies.ensemble_version import is_ensemble_name
 from strategies.health import HealthExpectation
 from strategies.regime_model import SignalGovernance
 from strategies.roster import STRATEGIES
@@ -32,6 +34,20 @@ from strategies.venues import get_venue, resolve_cutoff
 from strategies.version_config import SymbolSize, VersionConfig
 
 STAGE_OF_MODE = {"shadow": "shadow", "canary": "canary", "live": "live"}
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleBinding:
+    """The approved ensemble version a member trades under (:mod:`live.runner.ensembles`):
+    its name and version, and its resolver and priority order from the signed manifest."""
+
+    name: str
+    version: int
+    policy: EnsemblePolicy
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,8 @@ class Deployed:
     # a several-symbol version's own contract sizes and rules per symbol (its registered
     # ``symbol_sizes``); empty: every symbol trades ``lot_size``/``tick_size``/``rules``
     per_symbol: tuple[tuple[SymbolSize, Rules], ...] = ()
+    # the approved ensemble version this member trades under (None: its own approval)
+    ensemble: EnsembleBinding | None = None
 
     def _entry(self, symbol: str) -> tuple[SymbolSize, Rules]:
         for size, rules in self.per_symbol:
@@ -181,17 +199,23 @@ def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: st
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                   ) -> tuple[list[Deployed], list[Refusal]]:
-    """Verified, loadable versions for ``mode``; the refusals with reasons."""
+    """Verified, loadable versions for ``mode``; the refusals with reasons. Approved
+    ensemble versions (``ensemble_<symbol>``; all deployed ones when ``strategies`` is None)
+    load as their members (:func:`live.runner.ensembles.load_ensembles`)."""
     from live.canonical import digest
+    from live.runner.ensembles import load_ensembles, settle_conflicts
     from strategies.lineage import strategies_source_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()
-    loaded, refused = [], []
-    for name in strategies or list(STRATEGIES):
+    loaded: list[Deployed] = []
+    refused: list[Refusal] = []
+    present: set[str] = set()  # standalone deployments at this stage, loaded or refused
+    for name in [n for n in strategies or list(STRATEGIES) if not is_ensemble_name(n)]:
         check = service.verify_deployment(name, stage)
         if check.version is None and check.snapshot is None:
             continue  # nothing deployed at this stage and no alias: not an error
+        present.add(name)
         if not check.ok:
             refused.append(Refusal(name, "; ".join(check.problems)))
             continue
@@ -212,7 +236,11 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                                 digest(check.snapshot), governance, confidence))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
-    return loaded, refused
+    names = service.ensemble_names(stage) if strategies is None else \
+        [n for n in strategies if is_ensemble_name(n)]
+    ensembles, refusals = load_ensembles(service, mode, names, installed)
+    members, conflicts = settle_conflicts(present, ensembles)
+    return loaded + members, refused + refusals + conflicts
 
 
 def load_candidates(registry: Any, strategies: list[str] | None = None

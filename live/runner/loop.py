@@ -218,7 +218,7 @@ class BarLoop(RunnerCore):
         on the symbol are resolved by the ensemble (:meth:`resolve_entries`) before any
         order is sent, then each strategy acts in turn."""
         mine = [d for d in self.deployed if bar.symbol in d.symbols]
-        if self.ensemble is None:  # each strategy alone: decides and acts in turn
+        if not self.resolves(mine):  # each strategy alone: decides and acts in turn
             for d in mine:
                 self._act_all(bar, self._decide(d, bar, history))
             return

@@ -102,7 +102,8 @@ class OrderPipeline(ParentOrders):
             regime_probability=probability, features=features, feature_values=values,
             drift=drift,
             confidence=None if confidence is None or confidence.problem is not None
-            else confidence.probability))
+            else confidence.probability,
+            ensemble=None if d.ensemble is None else d.ensemble.label))
         if not allowed:
             self.summary.denials += 1
             return False
@@ -158,7 +159,8 @@ class OrderPipeline(ParentOrders):
             if d.confidence is not None:
                 return True, f"{self.mode} v{d.version}: {lots} of " \
                              f"{d.rules.qty // d.lot_size} lot(s) by confidence"
-        return True, f"{self.mode} v{d.version}"
+        return True, f"{self.mode} v{d.version}" + (
+            "" if d.ensemble is None else f" under {d.ensemble.label}")
 
     def _entry_qty(self, d: Deployed, bar: FeedBar, side: int) -> int:
         """The version's quantity in ``bar.symbol`` (its lots in that symbol's lot size)
