@@ -276,7 +276,8 @@ class OrderPipeline(ParentOrders):
         entry, order_type, ts, version = want.entry, want.order_type, bar.ts, str(d.version)
         self.executor.record(GovernanceDecided(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
-            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
+            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}",
+            ensemble=None if d.ensemble is None else d.ensemble.label))
         contract = self.order_contract(entry.trace_id, d, bar, reduces=True)
         verdict = contract if isinstance(contract, RiskDecision) else self.ask_risk(
             entry.trace_id, want.key, d, bar, side=want.side, qty=want.qty,
