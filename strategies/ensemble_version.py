@@ -141,8 +141,8 @@ def _member(where: str, i: int, raw: Any) -> EnsembleMember:
 
 def parse_manifest(text: str, where: str) -> EnsembleManifest:
     """The manifest in ``text`` (``where`` names it in errors), validated: a known resolver,
-    at least two distinct members each at a registered version with its digest, a priority
-    order naming only members."""
+    distinct members each at a registered version with its digest, a priority order naming
+    only members."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -157,9 +157,9 @@ def parse_manifest(text: str, where: str) -> EnsembleManifest:
     if resolver not in MANIFEST_RESOLVERS:
         raise EnsembleManifestError(f"{where}: resolver {resolver!r} is not one of "
                                     f"{list(MANIFEST_RESOLVERS)}")
-    if not isinstance(members, list) or len(members) < 2:
+    if not isinstance(members, list) or not members:
         raise EnsembleManifestError(f"{where}: members {members!r}: an ensemble needs at "
-                                    "least two")
+                                    "least one")
     parsed = tuple(_member(where, i, m) for i, m in enumerate(members))
     names = [m.strategy for m in parsed]
     if len(set(names)) != len(names):
