@@ -27,9 +27,10 @@ from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import STAGE_OF_MODE, Deployed, EnsembleBinding, Refusal, build
 from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.ensemble_version import EnsembleManifest
+from strategies.errors import RefusedError
 
 
-class EnsembleLoadError(ValueError):
+class EnsembleLoadError(RefusedError, ValueError):
     """Why an approved ensemble version cannot be traded (the refusal's reason)."""
 
 
