@@ -178,21 +178,29 @@ def _load_versions(settings: Settings, svc: Any, mode: str, candidates: bool,
                    strategies: list[str] | None) -> tuple[list[Any], list[Any]]:
     """The versions to trade and the refusals; every load decision of an approved version is
     audited (refusals are also printed by the caller)."""
-    from live.runner.deployments import load_candidates, load_deployed
+    from live.runner.deployments import load_candidates
+    from live.runner.ensembles import load_approved
 
     if candidates:
         return load_candidates(registry(settings), strategies)
-    deployed, refused = load_deployed(svc, mode, strategies)
+    from strategies.ensemble_version import is_ensemble_name
+
+    deployed, refused = load_approved(svc, mode, strategies)
     for refusal in refused:
         svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
                          strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
                          detail={"reason": refusal.reason, "by": "live runner load"})
+        if is_ensemble_name(refusal.strategy):  # an approved ensemble not traded: page
+            journal_alert(settings, mode, "ensemble_refused",
+                          f"{refusal.strategy} not loaded: {refusal.reason}")
     for loaded in deployed:
         svc.audit.append(ts=utc_now(), kind="deployment_verified", actor=f"runner:{mode}",
                          strategy=loaded.strategy, subject=f"{loaded.strategy}@{mode}",
                          detail={"version": loaded.version,
                                  "snapshot_digest": loaded.snapshot_digest,
-                                 "by": "live runner load"})
+                                 "by": "live runner load",
+                                 **({} if loaded.ensemble is None else
+                                    {"ensemble": loaded.ensemble.label})})
     return deployed, refused
 
 

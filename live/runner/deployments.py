@@ -199,23 +199,20 @@ def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: st
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                   ) -> tuple[list[Deployed], list[Refusal]]:
-    """Verified, loadable versions for ``mode``; the refusals with reasons. Approved
-    ensemble versions (``ensemble_<symbol>``; all deployed ones when ``strategies`` is None)
-    load as their members (:func:`live.runner.ensembles.load_ensembles`)."""
+    """Verified, loadable strategy versions for ``mode``; the refusals with reasons.
+    Ensemble versions are not among them: :func:`live.runner.ensembles.load_approved` loads
+    both."""
     from live.canonical import digest
-    from live.runner.ensembles import load_ensembles, settle_conflicts
     from strategies.lineage import strategies_source_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()
     loaded: list[Deployed] = []
     refused: list[Refusal] = []
-    present: set[str] = set()  # standalone deployments at this stage, loaded or refused
     for name in [n for n in strategies or list(STRATEGIES) if not is_ensemble_name(n)]:
         check = service.verify_deployment(name, stage)
         if check.version is None and check.snapshot is None:
             continue  # nothing deployed at this stage and no alias: not an error
-        present.add(name)
         if not check.ok:
             refused.append(Refusal(name, "; ".join(check.problems)))
             continue
@@ -236,11 +233,7 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                                 digest(check.snapshot), governance, confidence))
         except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:
             refused.append(Refusal(name, str(exc)))
-    names = service.ensemble_names(stage) if strategies is None else \
-        [n for n in strategies if is_ensemble_name(n)]
-    ensembles, refusals = load_ensembles(service, mode, names, installed)
-    members, conflicts = settle_conflicts(present, ensembles)
-    return loaded + members, refused + refusals + conflicts
+    return loaded, refused
 
 
 def load_candidates(registry: Any, strategies: list[str] | None = None
@@ -268,10 +261,12 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
 
 
 def qty_text(d: Deployed) -> str:
-    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol."""
+    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol;
+    the ensemble version it trades under, if any."""
+    under = "" if d.ensemble is None else f", under {d.ensemble.label}"
     if not d.per_symbol:
-        return f"{d.rules.qty} qty"
-    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol)
+        return f"{d.rules.qty} qty{under}"
+    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol) + under
 
 
 def describe(deployed: list[Deployed]) -> str:

@@ -24,9 +24,16 @@ from typing import Any
 
 from live.canonical import digest
 from live.runner.decisions import UnsupportedVersionError
-from live.runner.deployments import STAGE_OF_MODE, Deployed, EnsembleBinding, Refusal, build
+from live.runner.deployments import (
+    STAGE_OF_MODE,
+    Deployed,
+    EnsembleBinding,
+    Refusal,
+    build,
+    load_deployed,
+)
 from strategies.ensemble import EnsemblePolicy, make_resolver
-from strategies.ensemble_version import EnsembleManifest
+from strategies.ensemble_version import EnsembleManifest, is_ensemble_name
 from strategies.errors import RefusedError
 
 
@@ -101,6 +108,26 @@ def load_ensembles(service: Any, mode: str, names: list[str], installed: str
         except EnsembleLoadError as exc:
             refused.append(Refusal(name, f"{name} v{check.version} not loaded: {exc}"))
     return loaded, refused
+
+
+def load_approved(service: Any, mode: str, strategies: list[str] | None = None
+                  ) -> tuple[list[Deployed], list[Refusal]]:
+    """Everything approved for ``mode``, ready to trade: each strategy's own deployment
+    (:func:`load_deployed`) and each approved ensemble version's members (all deployed
+    ensembles when ``strategies`` is None, else the ``ensemble_<symbol>`` names in it);
+    the refusals with reasons, conflicts included (:func:`settle_conflicts`)."""
+    from strategies.lineage import strategies_source_hash
+
+    stage = STAGE_OF_MODE[mode]
+    loaded, refused = load_deployed(service, mode, strategies)
+    # standalone deployments at this stage, in this run or not (another process's)
+    present = {d.strategy for d in loaded} | {r.strategy for r in refused} | {
+        s for (s, at) in service.deployments() if at == stage and not is_ensemble_name(s)}
+    names = service.ensemble_names(stage) if strategies is None else \
+        [n for n in strategies if is_ensemble_name(n)]
+    ensembles, refusals = load_ensembles(service, mode, names, strategies_source_hash())
+    members, conflicts = settle_conflicts(present, ensembles)
+    return loaded + members, refused + refusals + conflicts
 
 
 def settle_conflicts(standalone: set[str], ensembles: dict[str, list[Deployed]]

@@ -17,7 +17,7 @@ import pytest
 
 from live.events import GovernanceDecided, OrderIntended
 from live.risk.interface import PassThroughRisk
-from live.runner.deployments import load_deployed
+from live.runner.ensembles import load_approved
 from live.runner.feed import WarmBar
 from live.runner.runner import Runner
 from pipelines.research.ensemble_record import record_ensemble
@@ -125,7 +125,7 @@ def test_approved_ensemble_trades_its_members_under_its_resolver(
     assert snapshot is not None
     manifest = desk.registry.load_ensemble(NAME, version)
     assert snapshot["body"]["ensemble"] == manifest.to_json()  # the approval signs members
-    deployed, refused = load_deployed(desk.svc, "canary")
+    deployed, refused = load_approved(desk.svc, "canary")
     assert refused == []
     assert {(d.strategy, d.version) for d in deployed} == \
         {(m.strategy, m.version) for m in manifest.members}
@@ -153,7 +153,7 @@ def test_members_tag_edited_after_approval_refuses_the_load(
     forged = ",".join(f"ema_cross:1:{ema.tags[MODEL_DIGEST_TAG]}" if e.startswith("ema_cross:")
                       else e for e in tags[MEMBERS_TAG].split(","))
     desk.registry.client.set_model_version_tag(NAME, str(version), MEMBERS_TAG, forged)
-    deployed, refused = load_deployed(desk.svc, "shadow")
+    deployed, refused = load_approved(desk.svc, "shadow")
     assert deployed == []
     assert [r.strategy for r in refused] == [NAME]
     assert "contradicts the signed manifest's members" in refused[0].reason
@@ -164,7 +164,7 @@ def test_member_also_deployed_alone_refuses_the_ensemble(
     desk, version = ensemble_desk
     _promote(desk, NAME, version, "shadow")
     _promote(desk, "ema_cross", desk.versions[0], "shadow")
-    deployed, refused = load_deployed(desk.svc, "shadow")
+    deployed, refused = load_approved(desk.svc, "shadow")
     assert [(d.strategy, d.ensemble) for d in deployed] == [("ema_cross", None)]
     assert [r.strategy for r in refused] == [NAME]
     assert "also deployed on their own" in refused[0].reason
