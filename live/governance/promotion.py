@@ -379,6 +379,34 @@ class GovernanceService:
                             f"{recorded[:16]}...")
         return problems + self._version_problems(member, version)
 
+    def _conflict_problems(self, strategy: str, version: int, to_stage: str) -> list[str]:
+        """One strategy, one approval per stage: an ensemble whose member is deployed on
+        its own (or in another ensemble) at ``to_stage``, or a strategy that a deployed
+        ensemble already trades there, is refused (the runner would refuse the ensemble)."""
+        with self.engine.connect() as conn:
+            current = store.deployments(conn)
+            claimed: dict[str, str] = {}  # member -> the deployed ensemble trading it
+            for (name, at), (_, snapshot_id) in current.items():
+                if at != to_stage or name == strategy or not is_ensemble_name(name):
+                    continue
+                try:
+                    body = store.get_snapshot(conn, snapshot_id).get("body") or {}
+                except LookupError:
+                    continue  # a deployment without its snapshot: verification refuses it
+                for entry in (body.get("ensemble") or {}).get("members", []):
+                    claimed[str(entry).split(":")[0]] = name
+        if not is_ensemble_name(strategy):
+            return [f"{strategy} is traded at {to_stage} as a member of {claimed[strategy]}: "
+                    "one strategy, one approval per stage"] if strategy in claimed else []
+        try:
+            members = self.registry.load_ensemble(strategy, version).strategies
+        except (LookupError, ValueError):
+            return []  # the version checks report the manifest
+        return [f"ensemble member {m} is already deployed at {to_stage} "
+                f"{'on its own' if (m, to_stage) in current else 'in ' + claimed[m]}: one "
+                "strategy, one approval per stage" for m in members
+                if (m, to_stage) in current or m in claimed]
+
     def ensemble_manifest(self, strategy: str, version: int,
                           model_digest: str) -> EnsembleManifest | None:
         """The manifest of ``strategy`` v``version`` when it is an ensemble's, read from the
@@ -408,6 +436,7 @@ class GovernanceService:
             problems.append(stage)
         problems += self._version_problems(strategy, version)
         problems += self._algo_problems(strategy, version, to_stage)
+        problems += self._conflict_problems(strategy, version, to_stage)
         if problems:
             return problems
         before = PREVIOUS_STAGE.get(to_stage)

@@ -26,7 +26,7 @@ from pipelines.research.registry import MODEL_DIGEST_TAG
 from strategies.ensemble_version import MEMBERS_TAG
 from strategies.params import params_hash
 from strategies.version_config import VersionConfig
-from tests.integration.test_governance import Desk
+from tests.integration.test_governance import Desk, _refused
 from tests.integration.test_registry import Candidate, _artifacts
 from tests.integration.test_registry_ensemble import _members, _study
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
@@ -159,13 +159,19 @@ def test_members_tag_edited_after_approval_refuses_the_load(
     assert "contradicts the signed manifest's members" in refused[0].reason
 
 
-def test_member_also_deployed_alone_refuses_the_ensemble(
-        ensemble_desk: tuple[Desk, int]) -> None:
+def test_one_strategy_has_one_approval_per_stage(ensemble_desk: tuple[Desk, int]) -> None:
     desk, version = ensemble_desk
     _promote(desk, NAME, version, "shadow")
-    _promote(desk, "ema_cross", desk.versions[0], "shadow")
-    deployed, refused = load_approved(desk.svc, "shadow")
-    assert [(d.strategy, d.ensemble) for d in deployed] == [("ema_cross", None)]
-    assert [r.strategy for r in refused] == [NAME]
-    assert "also deployed on their own" in refused[0].reason
+    row = desk.svc.request_promotion("ema_cross", desk.versions[0], "shadow", "alone too",
+                                     desk.signer("alice"))
+    _refused(desk, lambda: desk.svc.approve(row.ref, desk.signer("bob")),
+             "ema_cross is traded at shadow as a member of ensemble_nifty")
 
+
+def test_ensemble_with_a_member_deployed_alone_is_refused(
+        ensemble_desk: tuple[Desk, int]) -> None:
+    desk, version = ensemble_desk
+    _promote(desk, "ema_cross", desk.versions[0], "shadow")
+    row = desk.svc.request_promotion(NAME, version, "shadow", "try", desk.signer("alice"))
+    _refused(desk, lambda: desk.svc.approve(row.ref, desk.signer("bob")),
+             "ensemble member ema_cross is already deployed at shadow on its own")
