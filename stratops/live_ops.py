@@ -288,6 +288,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         history_path = find_dataset(settings.root,
                                     settings.live.market.risk_history_dataset).path
     deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
+    deployed = _whole_ensembles(journal, mode, svc, deployed, refused)
     if feed_kind != "replay":
         live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed, kite,
                                  contracts)
@@ -500,6 +501,29 @@ def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],
         raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
             f"{strategy}: {reason}" for strategy, reason in dropped))
     return kept, book
+
+
+def _whole_ensembles(journal: Any, mode: str, svc: Any, deployed: list[Any],
+                     refused: list[Any]) -> list[Any]:
+    """``deployed`` without an ensemble that lost a member to the checks after loading (the
+    broker's algo approvals, the instrument master): audited and alerted, and refused
+    whole (:func:`live.runner.ensembles.whole_ensembles`)."""
+    from live.events import AlertRaised, Severity
+    from live.runner.ensembles import whole_ensembles
+
+    before = len(refused)
+    kept = whole_ensembles(deployed, refused)
+    for refusal in refused[before:]:
+        if svc is not None:
+            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                             strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
+                             detail={"reason": refusal.reason, "by": "live runner load"})
+        journal.append(AlertRaised(trace_id="", ts_event=utc_now(), severity=Severity.CRITICAL,
+                                   code="ensemble_refused", message=refusal.reason))
+    if not kept:
+        raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
+            f"{r.strategy}: {r.reason}" for r in refused))
+    return kept
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

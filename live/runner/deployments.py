@@ -44,6 +44,7 @@ class EnsembleBinding:
     name: str
     version: int
     policy: EnsemblePolicy
+    members: tuple[str, ...] = ()  # every member's strategy: it trades whole or not at all
 
     @property
     def label(self) -> str:

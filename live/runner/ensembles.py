@@ -85,7 +85,7 @@ def _load(service: Any, name: str, check: Any, mode: str, installed: str) -> lis
         raise EnsembleLoadError("; ".join(problems))
     binding = EnsembleBinding(name, check.version,
                               EnsemblePolicy(make_resolver(manifest.resolver),
-                                             manifest.priority))
+                                             manifest.priority), manifest.strategies)
     snapshot_digest = digest(check.snapshot)
     return [_member(service, manifest, i, body, mode, snapshot_digest, binding)
             for i in range(len(manifest.members))]
@@ -150,3 +150,21 @@ def settle_conflicts(standalone: set[str], ensembles: dict[str, list[Deployed]]
         else:
             kept.extend(members)
     return kept, refused
+
+
+def whole_ensembles(deployed: list[Deployed], refused: list[Refusal]) -> list[Deployed]:
+    """``deployed`` without the members of an ensemble that lost a member to a later check
+    (the instrument master, the broker's algo approvals): an ensemble trades whole or not at
+    all, so its other members are moved to ``refused`` too, naming the missing ones."""
+    present = {(d.ensemble.label, d.strategy) for d in deployed if d.ensemble is not None}
+    kept, broken = [], {}
+    for d in deployed:
+        missing = [] if d.ensemble is None else [
+            m for m in d.ensemble.members if (d.ensemble.label, m) not in present]
+        if d.ensemble is not None and missing:
+            broken[d.ensemble.name] = f"{d.ensemble.label} not traded: member(s) {missing} " \
+                                      "refused, and an ensemble trades whole or not at all"
+        else:
+            kept.append(d)
+    refused.extend(Refusal(name, why) for name, why in sorted(broken.items()))
+    return kept

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from live.events import GovernanceDecided, OrderIntended
 from live.runner.deployments import EnsembleBinding
-from live.runner.ensembles import settle_conflicts
+from live.runner.ensembles import settle_conflicts, whole_ensembles
 from strategies.ensemble import EnsemblePolicy, make_resolver
 from tests.unit.test_runner_confidence import _deployed, _entries, _run
 from tests.unit.test_runner_engine import stores_in
@@ -58,3 +58,18 @@ def test_member_deployed_alone_or_in_two_ensembles_refuses_the_ensembles(
     reasons = {r.strategy: r.reason for r in refused}
     assert "also deployed on their own" in reasons["ensemble_nifty"]
     assert "also in another deployed ensemble" in reasons["ensemble_banknifty"]
+
+
+def test_ensemble_missing_a_member_after_loading_is_refused_whole(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    signed = replace(SIGNED, members=("ema_cross", "ema_cross_twin"))
+    first = _deployed(stores, ensemble=signed)
+    alone = replace(first, strategy="range_breakout", ensemble=None)
+    refused: list = []
+    kept = whole_ensembles([first, alone], refused)  # the twin was refused (no algo id)
+    assert kept == [alone]
+    assert [(r.strategy, r.reason) for r in refused] == [(
+        "ensemble_nifty", "ensemble_nifty v2 not traded: member(s) ['ema_cross_twin'] "
+                          "refused, and an ensemble trades whole or not at all")]
+    both = [first, replace(first, strategy="ema_cross_twin")]
+    assert whole_ensembles(both, refused) == both
