@@ -40,7 +40,6 @@ from live.runner.feed import (
 )
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
-from live.state import kill_mode_for
 from strategies.bars import BarsInputError
 from strategies.ensemble import EnsemblePolicy
 
@@ -307,7 +306,7 @@ class BarLoop(RunnerCore):
 
     def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> str | None:
         """Why ``d``'s position in ``bar.symbol`` must be closed now (None: it may stay)."""
-        if kill_mode_for(self.state, d.strategy) is KillMode.FLATTEN:
+        if self.kill_mode(d) is KillMode.FLATTEN:
             return "a flatten kill switch is on"
         if d.rules.cutoff is None:
             return None

@@ -43,7 +43,6 @@ from live.state import (
     OrderRecord,
     OrderStatus,
     in_doubt_orders,
-    kill_mode_for,
     unfinished_crosses,
 )
 
@@ -132,7 +131,7 @@ class OrderPipeline(ParentOrders):
     def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
         """Kill switch and policy: exits always flow - a halt stops new risk, never a
         risk-reducing order; entries need no switch on and the policy's trading window."""
-        kill = kill_mode_for(self.state, d.strategy)
+        kill = self.kill_mode(d)
         if decision.action == "exit" and kill is KillMode.HALT:
             return True, f"{self.mode} v{d.version}: exits flow under kill switch halt"
         if decision.action == "enter":

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from live.events import GovernanceDecided, OrderIntended
+from live.governance.kill import KillCommand
 from live.runner.deployments import EnsembleBinding
 from live.runner.ensembles import settle_conflicts, whole_ensembles
 from strategies.ensemble import EnsemblePolicy, make_resolver
@@ -73,3 +74,14 @@ def test_ensemble_missing_a_member_after_loading_is_refused_whole(tmp_path: Path
                           "refused, and an ensemble trades whole or not at all")]
     both = [first, replace(first, strategy="ema_cross_twin")]
     assert whole_ensembles(both, refused) == both
+
+
+def test_kill_of_the_ensemble_halts_its_members_entries(tmp_path: Path) -> None:
+    stores = stores_in(tmp_path)
+    first = _deployed(stores, ensemble=SIGNED)
+    kill = KillCommand(1, "ensemble_nifty", "halt", "bob", "desk review", "2025-03-03T09:15")
+    _run(stores, [first, replace(first, strategy="ema_cross_twin")],
+         kill_commands=lambda last: [kill] if last < 1 else [])
+    decided = _entries(stores)
+    assert decided and all(not d.allowed and d.reason == "kill switch: halt" for d in decided)
+    assert not stores.messages(OrderIntended)
