@@ -186,7 +186,7 @@ class RunnerCore:
 
     def kill_mode(self, d: Deployed) -> KillMode:
         """``d``'s kill switch: the stricter of the global one, its strategy's and, for an
-        ensemble's member, the ensemble's (``stratops kill ensemble_nifty`` stops them all)."""
+        ensemble's member, the ensemble's (``stratops kill --strategy ensemble_nifty``)."""
         mode = kill_mode_for(self.state, d.strategy)
         if d.ensemble is None:
             return mode
