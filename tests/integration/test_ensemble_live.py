@@ -175,3 +175,18 @@ def test_ensemble_with_a_member_deployed_alone_is_refused(
     row = desk.svc.request_promotion(NAME, version, "shadow", "try", desk.signer("alice"))
     _refused(desk, lambda: desk.svc.approve(row.ref, desk.signer("bob")),
              "ensemble member ema_cross is already deployed at shadow on its own")
+
+
+def test_member_files_swapped_after_approval_refuse_the_load(
+        tmp_path: Path, candidate: Candidate) -> None:
+    desk, version = _ensemble_desk(tmp_path, candidate)  # its own artifacts: altered here
+    _promote(desk, NAME, version, "shadow")
+    member = desk.registry.load_ensemble(NAME, version).members[0]
+    source = desk.registry.client.get_model_version_download_uri(member.strategy,
+                                                                 str(member.version))
+    model = Path(source.removeprefix("file://")) / "MLmodel"
+    model.write_text(model.read_text() + "\n# swapped\n")
+    deployed, refused = load_approved(desk.svc, "shadow")
+    assert deployed == [] and [r.strategy for r in refused] == [NAME]
+    assert f"member {member.strategy} v{member.version}" in refused[0].reason
+    assert "artifacts digest" in refused[0].reason
