@@ -140,8 +140,8 @@ def test_approved_ensemble_trades_its_members_under_its_resolver(
     assert all(d.strategy == "ema_cross" and not d.allowed and d.reason.startswith(
         f"{NAME} v{version}: ensemble priority: range_breakout (priority 0)") for d in held)
     stores = stores_in(tmp_path / "run", mode="canary")
-    assert {m.strategy for m in stores.messages(OrderIntended)} == \
-        {"ema_cross", "range_breakout"}  # type: ignore[attr-defined]
+    intents: list[OrderIntended] = stores.messages(OrderIntended)  # type: ignore[assignment]
+    assert {m.strategy for m in intents} == {"ema_cross", "range_breakout"}
 
 
 def test_members_tag_edited_after_approval_refuses_the_load(
