@@ -17,6 +17,7 @@ import pytest
 
 from live.events import GovernanceDecided, OrderIntended
 from live.risk.interface import PassThroughRisk
+from live.runner.deployments import Deployed
 from live.runner.ensembles import load_approved
 from live.runner.feed import WarmBar
 from live.runner.runner import Runner
@@ -102,7 +103,7 @@ def _promote(desk: Desk, strategy: str, version: int, stage: str) -> None:
     assert check.ok, check.problems
 
 
-def _run(stores: Stores, deployed: list) -> list[GovernanceDecided]:
+def _run(stores: Stores, deployed: list[Deployed]) -> list[GovernanceDecided]:
     exchange = stores.exchange()
     runner = Runner(journal=stores.journal(), broker=exchange, deployed=deployed,
                     mode="canary", clock=record_clock, risk=PassThroughRisk(),
