@@ -1,5 +1,7 @@
-"""An ensemble version's manifest read as data: what the runner trades is the manifest the
-approval signs, validated field by field; tags that contradict it are named."""
+"""An ensemble version as governance and the runner read it: the member tag (every member
+a registered version, ``strategy:version:digest``; anything else blocks its promotion) and
+the manifest the approval signs, validated field by field; tags that contradict it are
+named."""
 
 from __future__ import annotations
 
@@ -9,12 +11,45 @@ from typing import Any
 import pytest
 
 from strategies.ensemble_version import (
+    KIND_TAG,
     MEMBERS_TAG,
     RESOLVER_TAG,
     EnsembleManifestError,
+    ensemble_member_problems,
+    is_ensemble,
     is_ensemble_name,
     parse_manifest,
 )
+
+
+def _tags(members: str | None) -> dict[str, str]:
+    tags = {KIND_TAG: "ensemble"}
+    if members is not None:
+        tags[MEMBERS_TAG] = members
+    return tags
+
+
+def test_a_strategy_version_has_no_ensemble_problems() -> None:
+    assert not is_ensemble({"stratops.strategy": "ema_cross"})
+    assert ensemble_member_problems({MEMBERS_TAG: "x:unregistered"}) == []
+
+
+def test_registered_members_pass() -> None:
+    assert ensemble_member_problems(_tags("ema_cross:3:abc,range_breakout:1:def")) == []
+
+
+@pytest.mark.parametrize(("members", "named"), [
+    (None, "no stratops.ensemble.members tag"),
+    ("", "no stratops.ensemble.members tag"),
+    ("ema_cross:3:abc,range_breakout:unregistered", "range_breakout has no registered"),
+    ("ema_cross:v3:abc", "'ema_cross:v3:abc' is not strategy:version:digest"),
+    ("ema_cross:3:", "not strategy:version:digest"),
+    ("ema_cross", "not strategy:version:digest"),
+])
+def test_bad_or_unregistered_members_block(members: str | None, named: str) -> None:
+    problems = ensemble_member_problems(_tags(members))
+    assert len(problems) == 1 and named in problems[0]
+
 
 DIGEST = "ab" * 32
 
