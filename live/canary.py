@@ -23,7 +23,12 @@ from live.journal import Journal, journal_exists, open_journal
 from live.state import replay
 from live.tca.extract import tca_tables
 from live.tca.metrics import slippage_vs_assumed_bps
+from strategies.ensemble_version import is_ensemble_name
 from strategies.version_config import VersionConfig
+
+ENSEMBLE_NOTE = ("canary evidence of an ensemble version is not built yet (its members' "
+                 "canary trades are not reconciled against the ensemble's own simulation), "
+                 "so an ensemble cannot go live")
 
 
 def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | None] | None:
@@ -102,6 +107,8 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
     journal cannot be believed (it contradicts its signed checkpoints): then the evidence is
     one open break naming that, so no live approval rests on a rewritten journal."""
     def source(strategy: str, version: int) -> CanaryEvidence | None:
+        if is_ensemble_name(strategy):  # fail closed: refused by the policy, saying why
+            return CanaryEvidence(sessions=0, trades=0, open_breaks=1, source=ENSEMBLE_NOTE)
         if not journal_exists(journal_url, root):
             return None
         journal = open_journal(journal_url, root)

@@ -305,8 +305,10 @@ class GovernanceDecided(Event):
     a version without a calibrator, or one that could not be read - the reason says).
 
     Provenance of a governed decision: ``features`` and ``feature_values`` - the regime
-    features at that bar, as the classifier read them (None: NaN, not known yet) - and
-    ``drift``, the strategy's drift and kill-switch state then."""
+    features at that bar, as the classifier read them (None: NaN, not known yet) -,
+    ``drift``, the strategy's drift and kill-switch state then, and ``ensemble``, the
+    approved ensemble version a member decided under (``strategy``/``version`` name the
+    member)."""
 
     KIND: ClassVar[str] = "GovernanceDecided"
     strategy: str
@@ -319,6 +321,9 @@ class GovernanceDecided(Event):
     features: tuple[str, ...] = ()
     feature_values: tuple[float | None, ...] = ()
     drift: str | None = None
+    # the approved ensemble version the decision was made under ("ensemble_nifty v1");
+    # None: the strategy's own approval
+    ensemble: str | None = None
 
     def _check_domain(self) -> None:
         Event._check_domain(self)

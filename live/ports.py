@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from strategies.ensemble_version import EnsembleManifest
 from strategies.version_config import VersionConfig
 
 
@@ -79,3 +80,6 @@ class ModelRegistry(Protocol):
     def load_config(self, strategy: str, ref: str | int, *,
                     expected_digest: str | None = None,
                     expected_source_hash: str | None = None) -> VersionConfig: ...
+
+    def load_ensemble(self, name: str, ref: str | int, *,
+                      expected_digest: str | None = None) -> EnsembleManifest: ...

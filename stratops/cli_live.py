@@ -149,7 +149,8 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     out.print(f"journal seq {seq}, head {head[:16]}..., state hash {digest[:16]}...")
     return {
         "mode": mode, "candidates": candidates,
-        "deployed": [{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty}
+        "deployed": [{"strategy": d.strategy, "version": d.version, "qty": d.rules.qty,
+                      **({} if d.ensemble is None else {"ensemble": d.ensemble.label})}
                      for d in runner.deployed],
         "refused": [{"strategy": r.strategy, "reason": r.reason} for r in prepared.refused],
         "bars": summary.bars, "intents": summary.intents, "fills": summary.fills,

@@ -24,17 +24,20 @@ def load_config(settings: Settings) -> Any:
 
 def with_algo_ids(config: Any, mode: str, deployed: list[Any], refused: list[Any]
                   ) -> list[Any]:
-    """``deployed`` with each version's exchange algo id (its approval record's); with
-    ``algo.require_algo_id``, a canary or live version without one is moved to
-    ``refused`` (a shadow run sends no order, so it needs none)."""
+    """``deployed`` with each version's exchange algo id (its approval record's; an
+    ensemble's members carry the ensemble version's); with ``algo.require_algo_id``, a
+    canary or live version without one is moved to ``refused`` (a shadow run sends no order,
+    so it needs none)."""
     from live.runner.deployments import Refusal
 
     kept = []
-    for d in deployed:
-        approval = config.approval_for(d.strategy, d.version)
+    for d in deployed:  # an ensemble's member trades as the ensemble's algo (its approval)
+        algo, version = (d.strategy, d.version) if d.ensemble is None else \
+            (d.ensemble.name, d.ensemble.version)
+        approval = config.approval_for(algo, version)
         if approval is None and config.algo.require_algo_id and mode != "shadow":
             refused.append(Refusal(d.strategy, (
-                f"version {d.version} has no broker approval record (algo id) in "
+                f"{algo} version {version} has no broker approval record (algo id) in "
                 f"{config.path.name} algo.approvals, and algo.require_algo_id is set: "
                 "an unregistered algo may not trade (SEBI algo framework)")))
             continue

@@ -178,21 +178,29 @@ def _load_versions(settings: Settings, svc: Any, mode: str, candidates: bool,
                    strategies: list[str] | None) -> tuple[list[Any], list[Any]]:
     """The versions to trade and the refusals; every load decision of an approved version is
     audited (refusals are also printed by the caller)."""
-    from live.runner.deployments import load_candidates, load_deployed
+    from live.runner.deployments import load_candidates
+    from live.runner.ensembles import load_approved
 
     if candidates:
         return load_candidates(registry(settings), strategies)
-    deployed, refused = load_deployed(svc, mode, strategies)
+    from strategies.ensemble_version import is_ensemble_name
+
+    deployed, refused = load_approved(svc, mode, strategies)
     for refusal in refused:
         svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
                          strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
                          detail={"reason": refusal.reason, "by": "live runner load"})
+        if is_ensemble_name(refusal.strategy):  # an approved ensemble not traded: page
+            journal_alert(settings, mode, "ensemble_refused",
+                          f"{refusal.strategy} not loaded: {refusal.reason}")
     for loaded in deployed:
         svc.audit.append(ts=utc_now(), kind="deployment_verified", actor=f"runner:{mode}",
                          strategy=loaded.strategy, subject=f"{loaded.strategy}@{mode}",
                          detail={"version": loaded.version,
                                  "snapshot_digest": loaded.snapshot_digest,
-                                 "by": "live runner load"})
+                                 "by": "live runner load",
+                                 **({} if loaded.ensemble is None else
+                                    {"ensemble": loaded.ensemble.label})})
     return deployed, refused
 
 
@@ -280,6 +288,7 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         history_path = find_dataset(settings.root,
                                     settings.live.market.risk_history_dataset).path
     deployed, contracts = _contracts(settings, mode, svc, deployed, refused, frame)
+    deployed = _whole_ensembles(journal, mode, svc, deployed, refused)
     if feed_kind != "replay":
         live_feed = _market_feed(settings, feed_kind, feed_arg, symbols, deployed, kite,
                                  contracts)
@@ -492,6 +501,29 @@ def _contracts(settings: Settings, mode: str, svc: Any, deployed: list[Any],
         raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
             f"{strategy}: {reason}" for strategy, reason in dropped))
     return kept, book
+
+
+def _whole_ensembles(journal: Any, mode: str, svc: Any, deployed: list[Any],
+                     refused: list[Any]) -> list[Any]:
+    """``deployed`` without an ensemble that lost a member to the checks after loading (the
+    broker's algo approvals, the instrument master): audited and alerted, and refused
+    whole (:func:`live.runner.ensembles.whole_ensembles`)."""
+    from live.events import AlertRaised, Severity
+    from live.runner.ensembles import whole_ensembles
+
+    before = len(refused)
+    kept = whole_ensembles(deployed, refused)
+    for refusal in refused[before:]:
+        if svc is not None:
+            svc.audit.append(ts=utc_now(), kind="deployment_refused", actor=f"runner:{mode}",
+                             strategy=refusal.strategy, subject=f"{refusal.strategy}@{mode}",
+                             detail={"reason": refusal.reason, "by": "live runner load"})
+        journal.append(AlertRaised(trace_id="", ts_event=utc_now(), severity=Severity.CRITICAL,
+                                   code="ensemble_refused", message=refusal.reason))
+    if not kept:
+        raise LiveSetupError(f"nothing to trade in {mode} mode: " + "; ".join(
+            f"{r.strategy}: {r.reason}" for r in refused))
+    return kept
 
 
 def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, Any, Any]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from strategies.confidence import ConfidenceSizing
 from strategies.drift import DriftLimits
 from strategies.ensemble import EnsemblePolicy, make_resolver
+from strategies.ensemble_version import is_ensemble_name
 from strategies.errors import BadInputError, StratopsError
 from strategies.health import HealthLimits
 from strategies.venues import UnknownVenueError, Venue, get_venue
@@ -328,7 +329,7 @@ class Policy:
 
     def limits_for(self, strategy: str) -> StrategyLimits:
         """Limits of ``strategy``: its ``strategies.<name>`` block over ``strategies.defaults``."""
-        if self.known_strategies is not None and strategy not in self.known_strategies:
+        if not self._registered(strategy):
             raise PolicyLookupError(f"strategy {strategy!r} is not registered")
         defaults = self.rules.strategies.defaults.model_dump()
         override = (self.rules.strategies.model_extra or {}).get(strategy)
@@ -436,7 +437,10 @@ class Policy:
         }
 
     def _registered(self, strategy: str) -> bool:
-        return self.known_strategies is None or strategy in self.known_strategies
+        """A known strategy, or a per-symbol ensemble (``ensemble_<symbol>``: a registered
+        version like any other, with the defaults' limits or its own block)."""
+        return self.known_strategies is None or strategy in self.known_strategies or \
+            is_ensemble_name(strategy)
 
     def _strategy_violations(self, strategy: str) -> list[PolicyViolation]:
         if self._registered(strategy):
@@ -586,9 +590,11 @@ def _check_references(path: Path, rules: _PolicyFile, known: frozenset[str] | No
     blocks: dict[str, _StrategyDefaults | _StrategyOverride] = {
         "defaults": rules.strategies.defaults, **(rules.strategies.model_extra or {})}
     for name, block in blocks.items():
-        if name != "defaults" and known is not None and name not in known:
+        if name != "defaults" and known is not None and name not in known and \
+                not is_ensemble_name(name):
             raise PolicyConfigError(f"{path}: strategies.{name}: {name!r} is not a registered "
-                                    f"strategy; registered: {sorted(known)}")
+                                    f"strategy (nor an ensemble_<symbol>); registered: "
+                                    f"{sorted(known)}")
         if block.account is not None and block.account not in rules.accounts:
             raise PolicyConfigError(f"{path}: strategies.{name}.account: {block.account!r} is "
                                     f"not in accounts {sorted(rules.accounts)}")

@@ -30,10 +30,11 @@ from live.governance.snapshot import SNAPSHOT_SCHEMA, verify_snapshot
 from live.governance.trust import TrustedDirectory
 from live.ports import ModelRegistry
 from strategies.ensemble_version import (
-    MEMBERS_TAG,
-    NOT_LOADED_LIVE,
+    ENSEMBLE_PREFIX,
+    EnsembleManifest,
     ensemble_member_problems,
     is_ensemble,
+    is_ensemble_name,
 )
 from strategies.errors import RefusedError
 from strategies.lineage import VersionLineage
@@ -189,6 +190,19 @@ class GovernanceService:
         with self.engine.connect() as conn:
             return store.deployments(conn, strategy)
 
+    def ensemble_names(self, stage: str) -> list[str]:
+        """The per-symbol ensembles (``ensemble_<symbol>``) with an approved deployment at
+        ``stage`` or a registry alias of that name (an unsigned one is then refused by
+        :meth:`verify_deployment`, never ignored)."""
+        with self.engine.connect() as conn:
+            names = {s for (s, at) in store.deployments(conn) if at == stage
+                     and is_ensemble_name(s)}
+        for model in self.registry.client.search_registered_models(
+                filter_string=f"name LIKE '{ENSEMBLE_PREFIX}%'"):
+            if is_ensemble_name(model.name) and stage in (model.aliases or {}):
+                names.add(model.name)
+        return sorted(names)
+
     def stage_of(self, strategy: str, version: int) -> str | None:
         """The highest stage ``version`` is deployed at, or None."""
         current = self.deployments(strategy)
@@ -322,34 +336,84 @@ class GovernanceService:
         if not verdict.passed:
             failed = [c.name for c in verdict.checks if not c.passed]
             problems.append(f"{strategy} v{version} fails the current gates: {failed}")
-        problems += self._ensemble_problems(found.tags)
+        problems += self._ensemble_problems(strategy, version, found.tags)
         return problems
 
-    def _ensemble_problems(self, tags: Mapping[str, str]) -> list[str]:
-        """An ensemble's version (``ensemble_<symbol>``) moves only when every member is a
-        registered version with the digest it was recorded with, itself passing the
-        version checks (gates at registration and now, lineage) - and, until the live runner
-        loads an ensemble version (its resolver and members), never: an approved version
-        the runner would not trade is refused rather than silently ignored."""
+    def _ensemble_problems(self, strategy: str, version: int,
+                           tags: Mapping[str, str]) -> list[str]:
+        """An ensemble's version (``ensemble_<symbol>``) moves only when its manifest (the
+        digest-checked ``ensemble.json`` the approval signs through ``model_digest``) agrees
+        with its tags, and every member it names is a registered version with the recorded
+        model digest, itself passing the version checks (gates at registration and now,
+        lineage). The live runner trades exactly those members (:mod:`live.runner.ensembles`)."""
+        if not is_ensemble(tags) and not is_ensemble_name(strategy):
+            return []
         problems = ensemble_member_problems(tags)
-        if problems or not is_ensemble(tags):
+        if not is_ensemble(tags):
+            problems.append(f"{strategy} v{version} is not tagged as an ensemble version")
+        if problems:
             return problems
-        for entry in tags[MEMBERS_TAG].split(","):
-            member, number, recorded = entry.split(":")
-            try:
-                found = self.registry.get_version(member, int(number))
-            except LookupError as exc:
-                problems.append(f"ensemble member {member} v{number}: {exc}")
-                continue
-            now = VersionLineage.from_tags(found.tags).model_digest
-            if now != recorded:
-                problems.append(f"ensemble member {member} v{number}: model digest "
-                                f"{str(now)[:16]}... is not the recorded {recorded[:16]}...")
-            problems += [f"ensemble member {member} v{number}: {p}"
-                         for p in self._version_problems(member, int(number))]
-        if not problems:  # fail closed until the runner trades an ensemble version itself
-            problems.append(NOT_LOADED_LIVE)
+        try:
+            manifest = self.registry.load_ensemble(strategy, version)
+        except (LookupError, ValueError) as exc:
+            return [f"{strategy} v{version}: {exc}"]
+        problems += manifest.tag_problems(tags)
+        for member in manifest.members:
+            problems += [f"ensemble member {member.strategy} v{member.version}: {p}"
+                         for p in self._member_problems(member.strategy, member.version,
+                                                        member.model_digest)]
         return problems
+
+    def _member_problems(self, member: str, version: int, recorded: str) -> list[str]:
+        """One member's version: registered, its model files hashing to the digest the
+        ensemble recorded (recomputed, not the tag), and the version checks."""
+        if is_ensemble_name(member):
+            return ["an ensemble cannot be a member of an ensemble"]
+        try:
+            now = self.registry.artifact_digest(member, version)
+        except LookupError as exc:
+            return [str(exc)]
+        problems = []
+        if now != recorded:
+            problems.append(f"model digest {now[:16]}... is not the recorded "
+                            f"{recorded[:16]}...")
+        return problems + self._version_problems(member, version)
+
+    def _conflict_problems(self, strategy: str, version: int, to_stage: str) -> list[str]:
+        """One strategy, one approval per stage: an ensemble whose member is deployed on
+        its own (or in another ensemble) at ``to_stage``, or a strategy that a deployed
+        ensemble already trades there, is refused (the runner would refuse the ensemble)."""
+        with self.engine.connect() as conn:
+            current = store.deployments(conn)
+            claimed: dict[str, str] = {}  # member -> the deployed ensemble trading it
+            for (name, at), (_, snapshot_id) in current.items():
+                if at != to_stage or name == strategy or not is_ensemble_name(name):
+                    continue
+                try:
+                    body = store.get_snapshot(conn, snapshot_id).get("body") or {}
+                except LookupError:
+                    continue  # a deployment without its snapshot: verification refuses it
+                for entry in (body.get("ensemble") or {}).get("members", []):
+                    claimed[str(entry).split(":")[0]] = name
+        if not is_ensemble_name(strategy):
+            return [f"{strategy} is traded at {to_stage} as a member of {claimed[strategy]}: "
+                    "one strategy, one approval per stage"] if strategy in claimed else []
+        try:
+            members = self.registry.load_ensemble(strategy, version).strategies
+        except (LookupError, ValueError):
+            return []  # the version checks report the manifest
+        return [f"ensemble member {m} is already deployed at {to_stage} "
+                f"{'on its own' if (m, to_stage) in current else 'in ' + claimed[m]}: one "
+                "strategy, one approval per stage" for m in members
+                if (m, to_stage) in current or m in claimed]
+
+    def ensemble_manifest(self, strategy: str, version: int,
+                          model_digest: str) -> EnsembleManifest | None:
+        """The manifest of ``strategy`` v``version`` when it is an ensemble's, read from the
+        files hashing to ``model_digest`` (the approved digest); None otherwise."""
+        if not is_ensemble_name(strategy):
+            return None
+        return self.registry.load_ensemble(strategy, version, expected_digest=model_digest)
 
     def _policy_problems(self, strategy: str, version: int, to_stage: str,
                          symbol: str) -> list[str]:
@@ -372,6 +436,7 @@ class GovernanceService:
             problems.append(stage)
         problems += self._version_problems(strategy, version)
         problems += self._algo_problems(strategy, version, to_stage)
+        problems += self._conflict_problems(strategy, version, to_stage)
         if problems:
             return problems
         before = PREVIOUS_STAGE.get(to_stage)
@@ -475,7 +540,22 @@ class GovernanceService:
             "trust_root": self.trust.root_sha if self.trust is not None else None,
             "policy": policy.to_snapshot(), "model_digest": row.payload["model_digest"],
             "request_id": row.ref,
+            **self._ensemble_body(strategy, version, row.payload["model_digest"]),
         }
+
+    def _ensemble_body(self, strategy: str, version: int, model_digest: str
+                       ) -> dict[str, Any]:
+        """An ensemble version's snapshot also signs its manifest in plain sight (members at
+        their versions and digests, resolver, order): what the runner will trade. A
+        manifest that cannot be read signs ``None``; the approval is refused anyway (its
+        digest or tags no longer check out) and the runner refuses such a snapshot."""
+        if not is_ensemble_name(strategy):
+            return {}
+        try:
+            manifest = self.ensemble_manifest(strategy, version, model_digest)
+        except (LookupError, ValueError):
+            return {"ensemble": None}
+        return {"ensemble": None if manifest is None else manifest.to_json()}
 
     def _current_snapshot_digest(self, strategy: str, stage: str | None,
                                  version: int) -> str | None:
@@ -647,7 +727,8 @@ class GovernanceService:
                               kind="deployment_verified" if check.ok else "deployment_refused",
                               actor=audit_as,
                               strategy=strategy if strategy in self.known_strategies
-                              or not self.known_strategies else None,
+                              or not self.known_strategies or is_ensemble_name(strategy)
+                              else None,
                               subject=f"{strategy}@{stage}"[:200],
                               detail={"version": check.version, "problems": check.problems})
         return check

@@ -30,7 +30,7 @@ from live.runner.decisions import Decision
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.pipeline import LEG_FLATTEN, LEG_KILL
-from live.state import OrderStatus, kill_mode_for
+from live.state import OrderStatus
 from strategies.errors import StratopsError
 
 KILL_COMMAND_ALERT = "kill_command_refused"
@@ -146,7 +146,7 @@ class Controls(RunnerCore):
         self._note_kill(event)
         if wanted is KillMode.HALT:  # nothing new may fill: pending entries are cancelled
             for order in list(self.state.working.values()):
-                if order.status is OrderStatus.OPEN and scope in ("all", order.strategy) \
+                if order.status is OrderStatus.OPEN and self.kill_covers(scope, order.strategy) \
                         and order.trace_id in self.entry_traces and not order.protective:
                     self.cancel_order(order, bar, f"kill switch halt ({scope})")
         elif wanted is KillMode.FLATTEN:
@@ -161,7 +161,7 @@ class Controls(RunnerCore):
         keyed by the kill command."""
         for d in self.deployed:
             if bar.symbol not in d.symbols or \
-                    kill_mode_for(self.state, d.strategy) is not KillMode.FLATTEN:
+                    self.kill_mode(d) is not KillMode.FLATTEN:
                 continue
             for order in list(self.state.working.values()):  # working entries; exits stay
                 if order.status is OrderStatus.OPEN and order.strategy == d.strategy and \

@@ -27,8 +27,10 @@ from live.bus import MessageBus
 from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import (
+    KILL_SEVERITY,
     AlertRaised,
     HealthObserved,
+    KillMode,
     Message,
     OrderFilled,
     PlaybookActed,
@@ -47,7 +49,7 @@ from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
 from live.runner.protection import Protection
 from live.runner.snapshotting import SnapshotCadence
-from live.state import LiveState, OrderRecord
+from live.state import LiveState, OrderRecord, kill_mode_for
 from strategies.confidence import ConfidenceReading
 from strategies.regime_model import RegimeReading
 from strategies.venues import get_venue
@@ -178,9 +180,27 @@ class RunnerCore:
         def confidence_lots(self, d: Deployed, bar: FeedBar, side: int
                             ) -> tuple[int, str | None]:
             raise NotImplementedError
+        def resolves(self, deployed: Sequence[Deployed]) -> bool:
+            raise NotImplementedError
         def resolve_entries(self, bar: FeedBar,
                             wants: Sequence[tuple[Deployed, int]]) -> None: ...
         def ensemble_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...
+
+    def kill_mode(self, d: Deployed) -> KillMode:
+        """``d``'s kill switch: the stricter of the global one, its strategy's and, for an
+        ensemble's member, the ensemble's (``stratops kill --strategy ensemble_nifty``)."""
+        mode = kill_mode_for(self.state, d.strategy)
+        if d.ensemble is None:
+            return mode
+        return max(mode, kill_mode_for(self.state, d.ensemble.name),
+                   key=KILL_SEVERITY.__getitem__)
+
+    def kill_covers(self, scope: str, strategy: str) -> bool:
+        """Does a kill of ``scope`` reach ``strategy``'s orders (``all``, the strategy, or
+        the ensemble version it trades under)?"""
+        return scope in ("all", strategy) or any(
+            d.strategy == strategy and d.ensemble is not None and d.ensemble.name == scope
+            for d in self.deployed)
 
     def symbol_history(self, symbol: str) -> SymbolHistory:
         found = self.history.get(symbol)

@@ -24,6 +24,8 @@ from live.runner.decisions import LEVEL_KEYS, Rules, UnsupportedVersionError, ch
 from strategies.algo_spec import MARKET, AlgoSpec
 from strategies.confidence import ConfidenceModel
 from strategies.costs import CostRates, load_cost_rates, load_cost_rates_version
+from strategies.ensemble import EnsemblePolicy
+from strategies.ensemble_version import is_ensemble_name
 from strategies.health import HealthExpectation
 from strategies.regime_model import SignalGovernance
 from strategies.roster import STRATEGIES
@@ -32,6 +34,21 @@ from strategies.venues import get_venue, resolve_cutoff
 from strategies.version_config import SymbolSize, VersionConfig
 
 STAGE_OF_MODE = {"shadow": "shadow", "canary": "canary", "live": "live"}
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleBinding:
+    """The approved ensemble version a member trades under (:mod:`live.runner.ensembles`):
+    its name and version, and its resolver and priority order from the signed manifest."""
+
+    name: str
+    version: int
+    policy: EnsemblePolicy
+    members: tuple[str, ...] = ()  # every member's strategy: it trades whole or not at all
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +82,8 @@ class Deployed:
     # a several-symbol version's own contract sizes and rules per symbol (its registered
     # ``symbol_sizes``); empty: every symbol trades ``lot_size``/``tick_size``/``rules``
     per_symbol: tuple[tuple[SymbolSize, Rules], ...] = ()
+    # the approved ensemble version this member trades under (None: its own approval)
+    ensemble: EnsembleBinding | None = None
 
     def _entry(self, symbol: str) -> tuple[SymbolSize, Rules]:
         for size, rules in self.per_symbol:
@@ -181,14 +200,17 @@ def order_rule_problem(d: Deployed, rules: OrderRules, broker: str, exchange: st
 
 def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
                   ) -> tuple[list[Deployed], list[Refusal]]:
-    """Verified, loadable versions for ``mode``; the refusals with reasons."""
+    """Verified, loadable strategy versions for ``mode``; the refusals with reasons.
+    Ensemble versions are not among them: :func:`live.runner.ensembles.load_approved` loads
+    both."""
     from live.canonical import digest
     from strategies.lineage import strategies_source_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()
-    loaded, refused = [], []
-    for name in strategies or list(STRATEGIES):
+    loaded: list[Deployed] = []
+    refused: list[Refusal] = []
+    for name in [n for n in strategies or list(STRATEGIES) if not is_ensemble_name(n)]:
         check = service.verify_deployment(name, stage)
         if check.version is None and check.snapshot is None:
             continue  # nothing deployed at this stage and no alias: not an error
@@ -240,10 +262,12 @@ def load_candidates(registry: Any, strategies: list[str] | None = None
 
 
 def qty_text(d: Deployed) -> str:
-    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol."""
+    """``d``'s units per trade: one number, or per symbol when its lots differ by symbol;
+    the ensemble version it trades under, if any."""
+    under = "" if d.ensemble is None else f", under {d.ensemble.label}"
     if not d.per_symbol:
-        return f"{d.rules.qty} qty"
-    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol)
+        return f"{d.rules.qty} qty{under}"
+    return ", ".join(f"{size.symbol} {rules.qty} qty" for size, rules in d.per_symbol) + under
 
 
 def describe(deployed: list[Deployed]) -> str:

@@ -13,7 +13,9 @@ which of several strategies' entries on one symbol at one bar is taken.
 - **Ensemble.** With ``signal_governance.ensemble.resolver`` ``priority`` or ``confidence``
   (:mod:`strategies.ensemble`), the entries that several strategies want on one symbol at
   one bar are resolved before any is sent: the losers' entries are denied with the
-  winner named (journaled like every denial). Exits are never resolved away.
+  winner named (journaled like every denial). Exits are never resolved away. The members
+  of an approved ensemble version (:mod:`live.runner.ensembles`) are resolved among
+  themselves by that version's signed resolver and order instead.
 """
 
 from __future__ import annotations
@@ -75,23 +77,40 @@ class EnsembleRoom(RunnerCore):
                        f"(zero at p {p0:.4f}, full at {p1:.4f})")
         return lots, None
 
+    def resolves(self, deployed: Sequence[Deployed]) -> bool:
+        """Do entries of ``deployed`` on one symbol need resolving before any is acted on?"""
+        return self.ensemble is not None or any(d.ensemble is not None for d in deployed)
+
     def resolve_entries(self, bar: FeedBar, wants: Sequence[tuple[Deployed, int]]) -> None:
         """Resolve the entries ``wants`` ((deployment, side)) on ``bar.symbol`` at ``bar``:
-        each loser's entry is held with the reason (:meth:`ensemble_hold`)."""
-        if self.ensemble is None or len(wants) < 2:
-            return
+        each loser's entry is held with the reason (:meth:`ensemble_hold`). An approved
+        ensemble version's members are resolved among themselves by its signed resolver
+        and order; other deployments by policy.yaml ``signal_governance.ensemble``."""
+        groups: dict[str | None, list[tuple[Deployed, int]]] = {}
+        for d, side in wants:
+            groups.setdefault(None if d.ensemble is None else d.ensemble.label, []).append(
+                (d, side))
+        for label, group in groups.items():
+            binding = group[0][0].ensemble
+            policy = self.ensemble if binding is None else binding.policy
+            if policy is not None and len(group) > 1:
+                self._resolve(bar, group, policy, label)
+
+    def _resolve(self, bar: FeedBar, wants: Sequence[tuple[Deployed, int]],
+                 policy: EnsemblePolicy, label: str | None) -> None:
         candidates = []
         for d, side in wants:
             reading = self.confidence_at(d, bar, side)
             candidates.append(Candidate(
-                d.strategy, side, self.ensemble.priority_of(d.strategy, d.spec.priority),
+                d.strategy, side, policy.priority_of(d.strategy, d.spec.priority),
                 None if reading is None or reading.problem is not None
                 else reading.probability))
-        resolution = self.ensemble.resolver.resolve(candidates)
+        resolution = policy.resolver.resolve(candidates)
         if len(self._ensemble_holds) > 4096:
             self._ensemble_holds.clear()
         for i, why in resolution.losers.items():
-            self._ensemble_holds[(wants[i][0].strategy, bar.symbol, bar.ts)] = why
+            self._ensemble_holds[(wants[i][0].strategy, bar.symbol, bar.ts)] = \
+                why if label is None else f"{label}: {why}"
 
     def ensemble_hold(self, d: Deployed, bar: FeedBar) -> str | None:
         """Why ``d``'s entry at ``bar`` lost the symbol's ensemble (None: it did not)."""

@@ -153,7 +153,10 @@ class HealthRoom(RunnerCore):
         if self.propose_rollback is None:
             return "no rollback proposed: the runner has no governance store to file it in"
         try:
-            ref = self.propose_rollback(d.strategy, d.version, f"health_monitor: {what}")
+            # a member trades under its ensemble's approval: that is what rolls back
+            ref = self.propose_rollback(*((d.strategy, d.version) if d.ensemble is None else
+                                          (d.ensemble.name, d.ensemble.version)),
+                                        f"health_monitor: {what}")
         except (StratopsError, LookupError, OSError, ValueError) as exc:
             return f"rollback request NOT filed: {exc}"
         return (f"rollback request {ref} filed; a desk head approves it: "

@@ -48,7 +48,6 @@ from live.runner.remote_signal_room import (
     SignalSource,
     kernel_signals,
 )
-from live.state import kill_mode_for
 from strategies.ensemble import EnsemblePolicy
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
@@ -216,7 +215,7 @@ class BarLoop(RemoteSignalRoom):
         on the symbol are resolved by the ensemble (:meth:`resolve_entries`) before any
         order is sent, then each strategy acts in turn."""
         mine = [d for d in self.deployed if bar.symbol in d.symbols]
-        if self.ensemble is None:  # each strategy alone: decides and acts in turn
+        if not self.resolves(mine):  # each strategy alone: decides and acts in turn
             for d in mine:
                 self._act_all(bar, self._decide(d, bar, history))
             return
@@ -291,7 +290,7 @@ class BarLoop(RemoteSignalRoom):
 
     def _must_be_flat(self, d: Deployed, bar: FeedBar, history: SymbolHistory) -> str | None:
         """Why ``d``'s position in ``bar.symbol`` must be closed now (None: it may stay)."""
-        if kill_mode_for(self.state, d.strategy) is KillMode.FLATTEN:
+        if self.kill_mode(d) is KillMode.FLATTEN:
             return "a flatten kill switch is on"
         if d.rules.cutoff is None:
             return None

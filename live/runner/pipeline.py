@@ -43,7 +43,6 @@ from live.state import (
     OrderRecord,
     OrderStatus,
     in_doubt_orders,
-    kill_mode_for,
     unfinished_crosses,
 )
 
@@ -102,7 +101,8 @@ class OrderPipeline(ParentOrders):
             regime_probability=probability, features=features, feature_values=values,
             drift=drift,
             confidence=None if confidence is None or confidence.problem is not None
-            else confidence.probability))
+            else confidence.probability,
+            ensemble=None if d.ensemble is None else d.ensemble.label))
         if not allowed:
             self.summary.denials += 1
             return False
@@ -131,7 +131,7 @@ class OrderPipeline(ParentOrders):
     def _governance(self, d: Deployed, bar: FeedBar, decision: Decision) -> tuple[bool, str]:
         """Kill switch and policy: exits always flow - a halt stops new risk, never a
         risk-reducing order; entries need no switch on and the policy's trading window."""
-        kill = kill_mode_for(self.state, d.strategy)
+        kill = self.kill_mode(d)
         if decision.action == "exit" and kill is KillMode.HALT:
             return True, f"{self.mode} v{d.version}: exits flow under kill switch halt"
         if decision.action == "enter":
@@ -161,7 +161,8 @@ class OrderPipeline(ParentOrders):
             if d.confidence is not None:
                 return True, f"{self.mode} v{d.version}: {lots} of " \
                              f"{d.rules.qty // d.lot_size} lot(s) by confidence"
-        return True, f"{self.mode} v{d.version}"
+        return True, f"{self.mode} v{d.version}" + (
+            "" if d.ensemble is None else f" under {d.ensemble.label}")
 
     def _entry_qty(self, d: Deployed, bar: FeedBar, side: int) -> int:
         """The version's quantity in ``bar.symbol`` (its lots in that symbol's lot size)
@@ -277,7 +278,8 @@ class OrderPipeline(ParentOrders):
         entry, order_type, ts, version = want.entry, want.order_type, bar.ts, str(d.version)
         self.executor.record(GovernanceDecided(
             trace_id=entry.trace_id, ts_event=ts, strategy=d.strategy, version=version,
-            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}"))
+            allowed=True, reason=f"{self.mode} v{d.version}: protective {order_type}",
+            ensemble=None if d.ensemble is None else d.ensemble.label))
         contract = self.order_contract(entry.trace_id, d, bar, reduces=True)
         verdict = contract if isinstance(contract, RiskDecision) else self.ask_risk(
             entry.trace_id, want.key, d, bar, side=want.side, qty=want.qty,

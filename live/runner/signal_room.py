@@ -39,7 +39,6 @@ from live.runner.core import RunnerCore
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
-from live.state import kill_mode_for
 from strategies.bars import Bars
 from strategies.drift import DriftLimits
 from strategies.regime_model import RegimeReading
@@ -112,7 +111,7 @@ class SignalRoom(RunnerCore):
             drift = ("off (no policy)" if self.drift_limits is None else
                      "not measured yet (measured at a session's first bar, over the "
                      "completed sessions in the history)")
-        return names, values, f"{drift}; kill switch {kill_mode_for(self.state, d.strategy)}"
+        return names, values, f"{drift}; kill switch {self.kill_mode(d)}"
 
     def drift_check(self, bar: FeedBar, history: SymbolHistory) -> None:
         """At a symbol's first bar of a new session: measure each governed strategy's drift

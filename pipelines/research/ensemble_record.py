@@ -41,6 +41,7 @@ from pipelines.research.registry import (
 from strategies.ensemble_version import (
     ENSEMBLE_KIND,
     KIND_TAG,
+    MANIFEST_FILE,
     MEMBERS_TAG,
     RESOLVER_TAG,
     UNREGISTERED,
@@ -49,7 +50,7 @@ from strategies.errors import BadInputError
 from strategies.names import validate_name
 from strategies.params import params_hash
 
-MANIFEST = "ensemble.json"
+MANIFEST = MANIFEST_FILE  # the one model file (strategies.ensemble_version reads it)
 RESOLVERS = tuple(v for v in VARIANTS if v != "independent")
 
 

@@ -44,6 +44,8 @@ from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_ha
 from pipelines.research.walk_forward import WalkForwardReport
 from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
 from strategies.enable_matrix import EnableMatrix
+from strategies.ensemble_version import MANIFEST_FILE as ENSEMBLE_MANIFEST
+from strategies.ensemble_version import EnsembleManifest, parse_manifest
 from strategies.errors import BadInputError, StratopsError
 from strategies.names import NAME, path_under, validate_name
 from strategies.params import params_hash
@@ -730,6 +732,20 @@ class ResearchRegistry:
             if not (local / CONFIDENCE_DIR).exists():
                 return None
             return load_confidence(local / CONFIDENCE_DIR)
+
+    def load_ensemble(self, name: str, ref: str | int, *,
+                      expected_digest: str | None = None) -> EnsembleManifest:
+        """An ensemble version's manifest (``ensemble.json``: members at their versions and
+        model digests, resolver, priority order), read as data from the digest-checked
+        model files - the files the signed ``model_digest`` covers - never from its tags."""
+        version = self.get_version(name, ref)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_checked(version, tmp, expected_digest)
+            path = local / ENSEMBLE_MANIFEST
+            if not path.is_file():
+                raise RegistryError(f"{version.model_uri}: no {ENSEMBLE_MANIFEST}; not an "
+                                    "ensemble version")
+            return parse_manifest(path.read_text(), f"{version.model_uri} {ENSEMBLE_MANIFEST}")
 
     def load_model(self, strategy: str, ref: str | int, *,
                    expected_digest: str | None = None) -> PyFuncModel:

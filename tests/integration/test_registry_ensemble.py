@@ -1,7 +1,6 @@
 """The per-symbol ensemble as a registered version: ``ensemble_<symbol>`` in MLflow, gated by
 the same ``gates.yaml`` (its own PBO and stability), with its lineage, members, resolver and
-trial matrix; promotion re-checks its members and refuses it (fail closed) while the live
-runner does not load ensemble versions."""
+trial matrix; promotion re-checks its members against the manifest the approval signs."""
 
 from __future__ import annotations
 
@@ -119,16 +118,21 @@ def _ensemble(desk: Desk, members: str, passed: bool = True) -> int:
         verdict_passed=verdict.passed)
     folder = desk.root / f"ens-{len(list(desk.root.glob('ens-*')))}"
     (folder / "model").mkdir(parents=True)
-    (folder / "model" / MANIFEST).write_text(members)
+    (folder / "model" / MANIFEST).write_text(json.dumps({
+        "kind": "ensemble", "symbol": "NIFTY", "resolver": "priority", "priority": [],
+        "members": [{"strategy": e.split(":")[0],
+                     "version": int(e.split(":")[1]) if e.split(":")[1].isdigit() else None,
+                     "model_digest": e.split(":")[-1]} for e in members.split(",")]}))
     (folder / "artifacts").mkdir()
     (folder / "artifacts" / "notes.json").write_text("[]")
     return desk.registry.record_files(
         "ensemble_nifty", lineage, verdict, metrics, {}, {KIND_TAG: "ensemble",
+                                                           RESOLVER_TAG: "priority",
                                                            MEMBERS_TAG: members},
         folder / "artifacts", folder / "model", "test ensemble").version
 
 
-def test_promotion_rechecks_members_and_refuses_until_the_runner_loads_it(
+def test_promotion_rechecks_members_and_their_manifest(
         tmp_path: Path, candidate: Candidate) -> None:
     desk = Desk(tmp_path, candidate)
     desk.approve_configs()
@@ -147,14 +151,22 @@ def test_promotion_rechecks_members_and_refuses_until_the_runner_loads_it(
         (_ensemble(desk, f"ema_cross:{v3}:{digest[v3]}"),
          f"ensemble member ema_cross v{v3}: ema_cross v{v3} failed its gates"),
         (_ensemble(desk, f"ema_cross:{v1}:{'0' * 64}"), "model digest"),
-        (_ensemble(desk, f"ema_cross:{v1}:{digest[v1]},range_breakout:9:x"),
+        (_ensemble(desk, f"ema_cross:{v1}:{digest[v1]},range_breakout:9:{'f' * 64}"),
          "ensemble member range_breakout v9"),
-        (_ensemble(desk, f"ema_cross:{v1}:{digest[v1]}"),
-         "does not load ensemble versions yet"),
     ]
     for number, reason in cases:
         _refused(desk, request(number), reason)
     assert "ensemble_nifty" not in {s for s, _ in desk.svc.deployments()}
+    good = _ensemble(desk, f"ema_cross:{v1}:{digest[v1]}")
+    desk.registry.client.set_model_version_tag(  # the tag now names v2: not what is recorded
+        "ensemble_nifty", str(good), MEMBERS_TAG, f"ema_cross:{desk.versions[1]}:{digest[v1]}")
+    _refused(desk, request(good), "contradicts the signed manifest's members")
+    desk.registry.client.set_model_version_tag("ensemble_nifty", str(good), MEMBERS_TAG,
+                                               f"ema_cross:{v1}:{digest[v1]}")
+    row = request(good)()
+    check = desk.svc.approve(row.ref, desk.signer("bob"))  # type: ignore[attr-defined]
+    assert check.ok, check.problems
+    assert check.snapshot["body"]["ensemble"]["members"] == [f"ema_cross:{v1}:{digest[v1]}"]
 
 
 def test_lineage_must_describe_the_verdict(tmp_path: Path) -> None:

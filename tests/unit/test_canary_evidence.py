@@ -116,3 +116,12 @@ def test_evidence_for_one_lot_version_says_the_canary_ran_at_live_size(
     found = evidence(two_afternoons)  # qty_lots 1: 0.5 of it rounds up to the live lot
     assert found is not None and "live size" in found.size_note
     assert "1 lot(s)" in found.size_note
+
+
+def test_ensemble_canary_evidence_is_one_open_break_saying_why(tmp_path: Path) -> None:
+    from live.canary import ENSEMBLE_NOTE, journal_evidence
+
+    source = journal_evidence(f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, registry=None)
+    evidence = source("ensemble_nifty", 1)
+    assert evidence is not None and evidence.open_breaks == 1 and evidence.sessions == 0
+    assert evidence.source == ENSEMBLE_NOTE and "not built yet" in evidence.source

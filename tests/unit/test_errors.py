@@ -101,6 +101,8 @@ EXIT_2_BEFORE = {
     # order; an ensemble resolver that does not exist; studies that cannot form an ensemble
     "ConfidenceError", "ConfidenceTrainingError", "SizingError", "ResolverError",
     "EnsembleStudyError", "EnsembleRecordError",
+    # added since: an ensemble version's manifest that is malformed or its tags contradict
+    "EnsembleManifestError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -115,7 +117,9 @@ EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
                  # session or CSRF token
                  "LoginRefused", "NotSignedIn", "TooManyChallenges",
                  # added since: an egress address that is not the broker-whitelisted IP
-                 "EgressCheckError"}
+                 "EgressCheckError",
+                 # added since: an approved ensemble version the runner refuses to load
+                 "EnsembleLoadError"}
 
 
 def _modules() -> Iterator[object]:

@@ -420,3 +420,16 @@ def test_to_snapshot_is_canonical_json_with_version_and_digest(repo_policy: Poli
 
 def test_to_snapshot_has_limits_for_every_registered_strategy(repo_policy: Policy) -> None:
     assert set(repo_policy.to_snapshot()["strategy_limits"]) == KNOWN
+
+
+def test_ensemble_version_is_a_known_strategy_with_its_own_limits(tmp_path: Path) -> None:
+    data = _base()
+    data["strategies"]["ensemble_nifty"] = {"symbols": ["NIFTY"]}
+    policy = load_policy(_write(tmp_path, data), KNOWN)
+    assert policy.limits_for("ensemble_nifty").symbols == ("NIFTY",)
+    assert policy.capital_for("ensemble_nifty", "canary") == pytest.approx(100_000.0)
+    assert policy.check_promotion(strategy="ensemble_nifty", to_stage="canary",
+                                  symbols=["NIFTY"], live_count=0, evidence=None) == []
+    assert [v.rule for v in policy.check_promotion(
+        strategy="ensemble_nifty", to_stage="canary", symbols=["BANKNIFTY"], live_count=0,
+        evidence=None)] == ["strategy_symbol"]
