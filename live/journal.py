@@ -249,11 +249,13 @@ class Journal:
         return [row["seq"] for row in rows]
 
     def seal(self) -> Checkpoint | None:
-        """Write a sealed checkpoint of the head (a session's end); None without
-        checkpoints or after a failed write (the head is then unknown)."""
-        if self.checkpoints is None or self._broken is not None:
+        """Commit any deferred rows and write a sealed checkpoint of the head (a session's
+        end); None without checkpoints or after a failed write (the head is then unknown)."""
+        if self._broken is not None:
             return None
-        self._commit_pending()  # the seal covers every row appended so far
+        self._commit_pending()  # the session's last rows, deferred or not, are durable
+        if self.checkpoints is None:
+            return None
         return self.checkpoints.checkpoint(sealed=True)
 
     def _stamp(self, ts_record: datetime | None) -> str:
