@@ -184,7 +184,7 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.anomaly = AnomalyRegistry(anomaly or AnomalyThresholds(), self.state, clock)
         self.bus.subscribe_all(self.anomaly.sink)  # then seen by the anomaly detectors
         self.surveillance = surveillance  # abuse detectors (live.compliance); None: off
-        if surveillance is not None:  # after the fold: it sees only what is durable
+        if surveillance is not None:  # after the fold: it sees what the journal took
             self.bus.subscribe_all(surveillance.sink)
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)
