@@ -13,7 +13,11 @@ and (when their modules are present) restart-from-snapshot and failover times.
    events each bar journals come from the embedded runner over the same bars first - also
    the reference: its per-bar processing time (in-process bus, same journal and exchange).
    Target: p99 < 5 ms on loopback. The first order of the fresh service process is cold
-   (the embedded runner's first order is too): ``_warm`` leaves it out.
+   (its session calendar and kernel are warmed before the first bar, as the embedded
+   runner's are here, but not the rest of its code): ``_warm`` leaves it out.
+   The embedded runner also runs alternately with deferred appends (one commit per bar
+   before the broker) and with one commit per event envelope (the reference, as before),
+   ``--rounds`` times each: ``order_bar_p50_deferred_vs_per_event_<mode>`` is their ratio.
    Every latency is measured twice, with the journal and the exchange store at
    ``synchronous=FULL`` (the default: an fsync per commit) and then ``NORMAL`` (the
    ``live.sqlite_synchronous`` knob: no fsync per commit, durable against a killed process
@@ -68,15 +72,24 @@ def pct(values: Sequence[float], q: float) -> float:
 COMMITS: dict[tuple[str, str], list[int]] = {}  # (run folder, order|quiet) -> per bar
 
 
-def embedded(bars: list[FeedBar], folder: Path, pretrade: bool = False
+def embedded(bars: list[FeedBar], folder: Path, pretrade: bool = False, defer: bool = True
              ) -> tuple[list[float], dict[datetime, int], set[datetime]]:
     """The embedded runner over ``bars`` (``pretrade``: with the risk.yaml engine, the split
     topology's reference): per-bar ms (in bar order), events journaled per bar, and the
-    times of the bars that sent an order."""
+    times of the bars that sent an order. ``defer=False``: the reference of one commit per
+    event envelope (the journal sink's behaviour before deferred appends)."""
+    from live.bus import JournalSink
+    from live.svc.execution import warm_kernels, warm_sessions
     from tests.integration.svc_driver import pretrade_engine, runner
 
     run, _ = runner(folder, None, engine=pretrade_engine() if pretrade else None)
     run.recover()
+    warm_sessions(run)  # as the service does: no cold calendar or kernel in the numbers
+    warm_kernels(run)
+    if not defer:
+        for sink in run.bus._sinks:  # the reference only: the runner has no such switch
+            if isinstance(sink, JournalSink):
+                sink.deferred = frozenset()
     times: list[float] = []
     commits: dict[datetime, int] = {}
 
@@ -217,6 +230,35 @@ def optional(module: str, function: str, *args: Any) -> dict[str, float] | None:
     return result if isinstance(result, dict) else {function: float(result)}
 
 
+def commit_grouping(bars: list[FeedBar], tmp_dir: str | None, rounds: int
+                    ) -> dict[str, float]:
+    """The embedded runner's bars sending an order, deferred appends against one commit per
+    event envelope (the reference), alternated ``rounds`` times on fresh stores (the medians
+    of each round's p50 and p99)."""
+    mode = os.environ.get(SYNCHRONOUS_ENV, "full")
+    stats: dict[bool, list[tuple[float, float, int]]] = {True: [], False: []}
+    for _ in range(rounds):
+        for defer in (False, True):
+            with tempfile.TemporaryDirectory(dir=tmp_dir) as tmp:
+                times, _, ordered = embedded(bars, Path(tmp) / "embedded", defer=defer)
+            order = [ms for bar, ms in zip(bars, times, strict=True) if bar.ts in ordered]
+            stats[defer].append((pct(order, .5), pct(order, .99),
+                                 sum(COMMITS[("embedded", "order")])))
+    out: dict[str, float] = {}
+    for defer, name in ((False, "per_event"), (True, "deferred")):
+        p50 = pct([r[0] for r in stats[defer]], .5)
+        p99 = pct([r[1] for r in stats[defer]], .5)
+        out |= {f"embedded_order_bar_p50_ms_{name}_{mode}": p50,
+                f"embedded_order_bar_p99_ms_{name}_{mode}": p99}
+        print(f"embedded runner, {mode.upper()}, {name} commits: bars sending an order p50 "
+              f"{p50:.2f} ms, p99 {p99:.2f} ms ({stats[defer][0][2]} journal commits over "
+              f"them; median of {rounds} rounds)")
+    out[f"order_bar_p50_deferred_vs_per_event_{mode}"] = (
+        out[f"embedded_order_bar_p50_ms_deferred_{mode}"]
+        / out[f"embedded_order_bar_p50_ms_per_event_{mode}"])
+    return out
+
+
 def latency(bars: list[FeedBar], layout: BusLayout, tmp_dir: str | None, suffix: str
             ) -> dict[str, float]:
     """The embedded reference, the merged and the split topology over ``bars``, under the
@@ -296,6 +338,8 @@ def main() -> None:
     parser.add_argument("--tmp", default=None,
                         help="folder for the journals and exchange (e.g. /dev/shm: no disk "
                              "fsync, to separate the bus's cost from the journal's)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternated embedded runs, deferred vs per-event commits")
     parser.add_argument("--latency-only", action="store_true",
                         help="skip the restart and failover measurements")
     args = parser.parse_args()
@@ -307,6 +351,7 @@ def main() -> None:
     try:
         for mode in ("full", "normal"):
             os.environ[SYNCHRONOUS_ENV] = mode  # this process's runners and the services'
+            lines.update(commit_grouping(bars, args.tmp, args.rounds))
             lines.update(latency(bars, BusLayout(f"{layout.prefix}{mode[0]}"), args.tmp,
                                  "" if mode == "full" else "_normal"))
         published, consumed = throughput(layout, args.msgs, bars)
