@@ -9,6 +9,13 @@ NATS JetStream later - at-least-once, so a message may come again (redelivered u
 or duplicated) and out of order. Handlers are therefore idempotent: the journal skips a
 message id it already appended, execution never submits an order twice (its key is the
 order's client key). A batch of events (one group commit) travels as one envelope.
+
+The runner's journal sink defers the events nothing outside the process acts on yet
+(:data:`DEFERRABLE_KINDS`: a bar, a signal, its governance and risk answers): they are
+committed with the next event of any other kind (an order's intent) in one transaction, or
+by :meth:`MessageBus.durable`, which whoever is about to act outside the process calls first
+(execution before each broker call, the risk client before asking the risk service, the
+bar loop at the end of each bar). Every other event is durable when its publish returns.
 """
 
 from __future__ import annotations
@@ -17,12 +24,18 @@ import itertools
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from live.events import Command, Event, Message
 from strategies.errors import StratopsError
 
+if TYPE_CHECKING:
+    from live.journal import Journal
+
 SEEN_IDS_KEPT = 100_000  # message ids a deduplicating handler remembers (oldest dropped)
+# events the runner's journal sink may leave pending until the next commit (see the module):
+# none of them is, by itself, acted on outside the process
+DEFERRABLE_KINDS = frozenset({"BarClosed", "SignalRaised", "GovernanceDecided", "RiskChecked"})
 
 
 class NoHandlerError(StratopsError, LookupError):
@@ -68,6 +81,14 @@ class InProcessTransport:
         self._deliver(envelope)
 
 
+@runtime_checkable
+class FollowsJournal(Protocol):
+    """A transport that must know the journal (it mirrors only committed events:
+    :class:`live.svc.mirror.MirrorTransport`); the runner hands it its journal."""
+
+    def follow(self, journal: Journal) -> None: ...
+
+
 class MessageBus:
     """Commands to one handler per topic; events to every sink (whole envelopes: the
     journal, the state's fold), then to their topic's subscribers, in subscription order."""
@@ -95,6 +116,14 @@ class MessageBus:
         """Call ``sink`` with every event envelope, before any topic's handlers (the
         journal, then the state's fold)."""
         self._sinks.append(sink)
+
+    def durable(self) -> None:
+        """Make every event published so far durable (the journal sinks commit what they
+        deferred): called
+        before anything acts outside the process on them."""
+        for sink in self._sinks:
+            if isinstance(sink, JournalSink):
+                sink.flush()
 
     def send(self, command: Command) -> None:
         """Deliver an imperative command to its topic's handler."""
@@ -145,7 +174,9 @@ class _Appends(Protocol):
 
     def append(self, message: Message) -> object: ...
 
-    def append_many(self, messages: Iterable[Message]) -> object: ...
+    def append_many(self, messages: Iterable[Message], *, defer: bool = False) -> object: ...
+
+    def flush(self) -> None: ...
 
 
 class _Folds(Protocol):
@@ -156,19 +187,29 @@ class _Folds(Protocol):
 
 class JournalSink:
     """The journal as the bus's first subscriber: every event envelope appended once (a
-    batch in one commit); a redelivered or duplicated envelope is skipped by message id."""
+    batch in one commit); a redelivered or duplicated envelope is skipped by message id.
+    ``deferred``: the kinds whose envelopes (all of its events of such kinds) are left
+    pending until the next commit (:data:`DEFERRABLE_KINDS` in the runner; none: every
+    envelope committed when it is published)."""
 
-    def __init__(self, journal: _Appends) -> None:
+    def __init__(self, journal: _Appends, deferred: frozenset[str] = frozenset()) -> None:
         self.journal = journal
+        self.deferred = deferred
         self._seen = SeenIds()
 
     def __call__(self, envelope: Envelope) -> None:
         if not self._seen.first_time(envelope.message_id):
             return
-        if len(envelope.messages) == 1:
+        if self.deferred and all(m.KIND in self.deferred for m in envelope.messages):
+            self.journal.append_many(list(envelope.messages), defer=True)
+        elif len(envelope.messages) == 1:
             self.journal.append(envelope.messages[0])
         else:
             self.journal.append_many(list(envelope.messages))
+
+    def flush(self) -> None:
+        """Commit what was deferred."""
+        self.journal.flush()
 
 
 class StateSink:

@@ -1,7 +1,9 @@
 """SQL engines for the governance and live stores: SQLite by default, PostgreSQL by URL.
 
-SQLite files get WAL mode, ``synchronous=FULL`` (a committed transaction survives power
-loss) and a busy timeout; writers take the lock up front (``BEGIN IMMEDIATE``) so two
+SQLite files get WAL mode, ``synchronous=FULL`` by default (a committed transaction
+survives power loss; ``synchronous="normal"``: WAL without an fsync per commit - a commit
+survives the process being killed, the last ones may be lost on power loss or an OS crash)
+and a busy timeout; writers take the lock up front (``BEGIN IMMEDIATE``) so two
 processes never interleave a read-then-append. ``postgresql://`` URLs use psycopg2.
 
 SQLite files are private: created 0600 (SQLite gives its ``-wal`` and ``-shm`` files the
@@ -12,6 +14,7 @@ others is narrowed to 0600 when the engine is made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import stat
@@ -26,6 +29,24 @@ from strategies.errors import BadInputError
 
 class StoreUrlError(BadInputError, ValueError):
     """A store URL that is neither ``sqlite:///path`` nor ``postgresql://...``."""
+
+
+class DurabilityModeError(BadInputError, ValueError):
+    """A SQLite durability mode other than those in :data:`SYNCHRONOUS_MODES`."""
+
+
+SYNCHRONOUS_MODES = ("full", "normal")  # SQLite's PRAGMA synchronous values we allow
+
+
+def check_synchronous(mode: str, where: str = "synchronous") -> str:
+    """``mode`` lower-cased when it is one of :data:`SYNCHRONOUS_MODES`; else
+    :class:`DurabilityModeError` naming ``where`` and the value."""
+    lowered = mode.lower() if isinstance(mode, str) else mode
+    if lowered not in SYNCHRONOUS_MODES:
+        raise DurabilityModeError(f"{where}={mode!r}: use one of {', '.join(SYNCHRONOUS_MODES)}"
+                                  " (full: a commit survives power loss; normal: it survives "
+                                  "the process being killed, not power loss)")
+    return str(lowered)
 
 
 class StoreUnavailableError(BadInputError, LookupError):
@@ -78,11 +99,11 @@ def private_sqlite_file(path: Path) -> None:
             candidate.chmod(mode & 0o700 or 0o600)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, synchronous: str = "full") -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
@@ -100,8 +121,10 @@ def redacted(url: str) -> str:
 
 
 def make_engine(url: str, root: Path | None = None, *, create: bool = True,
-                what: str = "store", hint: str = "") -> sa.Engine:
-    """An engine for ``url`` with the durability settings above.
+                what: str = "store", hint: str = "", synchronous: str = "full") -> sa.Engine:
+    """An engine for ``url`` with the durability settings above (``synchronous``: SQLite's
+    commit durability, ``full`` or ``normal``; ignored by PostgreSQL, whose commits are
+    durable).
 
     ``create=False`` is for readers: a missing SQLite file is not created, and a PostgreSQL
     server that cannot be reached (or a database never created) is reported now; both raise
@@ -111,6 +134,7 @@ def make_engine(url: str, root: Path | None = None, *, create: bool = True,
         path = path if path.is_absolute() or root is None else root / path
         if not path.is_file():
             raise StoreUnavailableError(f"no {what} at {path}{hint and f': {hint}'}")
+    mode = check_synchronous(synchronous)
     resolved = normalise_url(url, root)
     # pre-ping finds a server connection dropped while pooled; a SQLite connection is an
     # open file, never dropped, and the ping was a SELECT 1 before every checkout
@@ -118,7 +142,8 @@ def make_engine(url: str, root: Path | None = None, *, create: bool = True,
                               pool_pre_ping=not resolved.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         private_sqlite_file(Path(resolved[len("sqlite:///"):]))
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect",
+                     functools.partial(_sqlite_pragmas, synchronous=mode))
         event.listen(engine, "begin", _sqlite_begin)
     elif not create:
         try:

@@ -6,6 +6,15 @@ acted on (an order sent, a position believed) only after :meth:`Journal.append` 
 with ``synchronous=FULL``; PostgreSQL commit). Group commit (:meth:`Journal.append_many`)
 amortises the fsync over a batch: nothing in the batch is acknowledged before the one commit.
 
+Deferred appends (``append_many(..., defer=True)``, :meth:`Journal.flush`) go further: rows
+that nothing outside the process acts on yet (a bar, a signal, its governance and risk
+answers) are chained in memory and committed with the next durable append (an order's
+intent) or the next :meth:`Journal.flush` (the runner's end of bar, and before every broker
+call), so a bar that sends an order pays one fsync before the broker, not one per event. A
+crash loses only pending rows, which nothing external has seen: the restarted runner
+re-processes their bar. Readers (:meth:`head`, :meth:`read`) see committed rows only;
+``listeners`` hear each commit's messages in order (the bus mirror publishes only those).
+
 A failed write raises :class:`JournalWriteError` and leaves the :class:`Journal` unusable:
 whether the failed commit reached the disk is unknown, so the runner must crash and recover
 by replaying the journal (crash-only design). It must never skip the message and carry on.
@@ -26,7 +35,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,7 +154,12 @@ class Journal:
         self.engine = engine
         self._clock = clock
         self.checkpoints = checkpoints
-        self._head: tuple[int, str] | None = None  # last seq/hash this writer knows of
+        self._head: tuple[int, str] | None = None  # last committed seq/hash of this writer
+        self._pending: list[dict[str, Any]] = []  # deferred rows (chained, not committed)
+        self._pending_messages: list[Message] = []
+        # told each commit's messages, in order, once the commit has returned
+        self.listeners: list[Callable[[Sequence[Message]], None]] = []
+        self.commits = 0  # transactions committed by this writer (its fsyncs under FULL)
         self._broken: str | None = None
         self._writer: Any = None  # SQLite: the pooled DBAPI connection appends go through
         # a hot standby's fence (live.lease.LeaderLease.check_in): run in every append's
@@ -159,8 +173,11 @@ class Journal:
         return self.append_many([message], ts_record=ts_record)[0]
 
     def append_many(self, messages: Iterable[Message], *,
-                    ts_record: datetime | None = None) -> list[int]:
-        """Append a batch in one transaction (group commit): all rows or none.
+                    ts_record: datetime | None = None, defer: bool = False) -> list[int]:
+        """Append a batch in one transaction (group commit): all rows or none; the rows
+        deferred before it (see the module) are committed first, in the same transaction.
+        ``defer``: chain the batch and keep it pending instead (its seqs are returned, but
+        it is durable only once a later append or :meth:`flush` has returned).
 
         Raises
         ------
@@ -172,12 +189,39 @@ class Journal:
         if self._broken is not None:
             raise JournalWriteError(f"journal unusable since an earlier failure: {self._broken}")
         stamp = self._stamp(ts_record)
-        records = [to_record(m) for m in messages]
+        batch = list(messages)
+        records = [to_record(m) for m in batch]
         if not records:
+            if not defer:
+                self._commit_pending()
             return []
         if self._head is None:
             self._head = self.head()
-        rows = _chain_rows(self._head, records, stamp)
+        tail = self._head if not self._pending else (self._pending[-1]["seq"],
+                                                     self._pending[-1]["hash"])
+        rows = _chain_rows(tail, records, stamp)
+        self._pending.extend(rows)
+        self._pending_messages.extend(batch)
+        if not defer:
+            self._commit_pending()
+        return [row["seq"] for row in rows]
+
+    @property
+    def pending(self) -> int:
+        """Deferred rows not committed yet."""
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Commit the deferred rows (nothing to do when there are none)."""
+        if self._broken is not None:
+            raise JournalWriteError(f"journal unusable since an earlier failure: {self._broken}")
+        self._commit_pending()
+
+    def _commit_pending(self) -> list[int]:
+        rows, messages = self._pending, self._pending_messages
+        if not rows:
+            return []
+        self._pending, self._pending_messages = [], []
         try:
             if self.engine.dialect.name == "sqlite":
                 if self.fence is not None:
@@ -196,15 +240,21 @@ class Journal:
             raise JournalWriteError(
                 f"append of seq {rows[0]['seq']}..{rows[-1]['seq']} failed "
                 f"(outcome unknown; crash and replay): {exc}") from exc
+        self.commits += 1
         self._head = (rows[-1]["seq"], rows[-1]["hash"])
         if self.checkpoints is not None:  # committed; a failed checkpoint write crashes us
             self.checkpoints.note([(row["seq"], row["hash"]) for row in rows])
+        for listener in self.listeners:
+            listener(messages)
         return [row["seq"] for row in rows]
 
     def seal(self) -> Checkpoint | None:
-        """Write a sealed checkpoint of the head (a session's end); None without
-        checkpoints or after a failed write (the head is then unknown)."""
-        if self.checkpoints is None or self._broken is not None:
+        """Commit any deferred rows and write a sealed checkpoint of the head (a session's
+        end); None without checkpoints or after a failed write (the head is then unknown)."""
+        if self._broken is not None:
+            return None
+        self._commit_pending()  # the session's last rows, deferred or not, are durable
+        if self.checkpoints is None:
             return None
         return self.checkpoints.checkpoint(sealed=True)
 
@@ -387,9 +437,11 @@ class Journal:
 
 
 def open_journal(url: str, root: Path | None = None, *,
-                 clock: Callable[[], datetime] | None = None) -> Journal:
-    """A journal at ``url`` (``sqlite:///...`` or ``postgresql://...``), schema created."""
-    engine = make_engine(url, root)
+                 clock: Callable[[], datetime] | None = None,
+                 synchronous: str = "full") -> Journal:
+    """A journal at ``url`` (``sqlite:///...`` or ``postgresql://...``), schema created;
+    ``synchronous``: a SQLite journal's commit durability (:func:`live.db.make_engine`)."""
+    engine = make_engine(url, root, synchronous=synchronous)
     create_schema(engine)
     return Journal(engine, clock=clock)
 

@@ -34,7 +34,8 @@ def journal_url(settings: Settings, mode: str) -> str:
 def open_mode_journal(settings: Settings, mode: str) -> Journal:
     from live.journal import open_journal
 
-    return open_journal(journal_url(settings, mode), settings.root, clock=utc_now)
+    return open_journal(journal_url(settings, mode), settings.root, clock=utc_now,
+                        synchronous=settings.live.sqlite_synchronous)
 
 
 def journal_alert(settings: Settings, mode: str, code: str, message: str) -> None:
@@ -213,7 +214,9 @@ def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple
     url = settings.live.shadow_exchange_url if mode == "shadow" else \
         settings.live.paper_exchange_url
     try:
-        paper = PaperExchange(make_engine(url, settings.root), seed=settings.live.paper_seed,
+        paper = PaperExchange(make_engine(url, settings.root,
+                                          synchronous=settings.live.sqlite_synchronous),
+                              seed=settings.live.paper_seed,
                               fill_model=_fill_model(deployed, settings.live.paper_fill_mode))
     except PaperConfigError as exc:
         key = "SHADOW_EXCHANGE_URL" if mode == "shadow" else "PAPER_EXCHANGE_URL"

@@ -157,6 +157,11 @@ class LiveSettings(BaseModel):
 
     journal_url: str = Field("sqlite:///.stratops/journal-{mode}.db",
                              description="one journal per mode; {mode} is substituted")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        "full", description="commit durability of the runner's SQLite journal and paper "
+                            "exchange books: full (an fsync per commit: survives power loss) "
+                            "or normal (WAL without it: survives the process being killed, "
+                            "may lose the last commits on power loss or an OS crash)")
     paper_exchange_url: str = "sqlite:///.stratops/paper_exchange.db"
     shadow_exchange_url: str = Field("sqlite:///.stratops/shadow_exchange.db",
                                      description="virtual fills of shadow mode")

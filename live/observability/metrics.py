@@ -1,8 +1,10 @@
 """The runner's Prometheus metrics, derived from the events it journals.
 
 :class:`RunnerMetrics` subscribes to the runner's bus after the journal and the state's fold
-(:meth:`MessageBus.subscribe_all`), so it sees exactly the events that were made durable, in
-order, once each; the runner's own loop calls :meth:`RunnerMetrics.tick` at every feed item
+(:meth:`MessageBus.subscribe_all`), so it sees exactly the events the journal took, in order,
+once each (a bar's own events may still be pending then: committed by the bar's end, see
+:data:`live.bus.DEFERRABLE_KINDS`; a metric is never acted on outside the process); the
+runner's own loop calls :meth:`RunnerMetrics.tick` at every feed item
 (a bar or an ``Idle`` marker), which stamps the heartbeat - a hung loop stops it even though
 the HTTP thread still answers. Nothing here decides anything: numbers that have a definition
 elsewhere are taken from there (slippage: :func:`live.tca.metrics.child_tca`'s arrival

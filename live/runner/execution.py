@@ -99,6 +99,7 @@ class Executor:
                                           "is journaled; not acked, delivered again later")
         self._mine.discard(command.client_key)
         request = command.to_request()
+        self.bus.durable()  # nothing deferred is acted on by the broker before it is durable
         result = self.retrier.run(command.client_key, lambda: self.broker.submit(request),
                                   self._retried(command, "submit"))
         self.crash("after_submit")
@@ -114,6 +115,7 @@ class Executor:
         order = self.state.orders.get(command.client_key)
         if order is None or order.status is not OrderStatus.OPEN:
             return
+        self.bus.durable()
         result = self.retrier.run(command.client_key,
                                   lambda: self.broker.cancel(command.broker_order_id),
                                   self._retried(command, "cancel"))
@@ -132,6 +134,7 @@ class Executor:
                 command.trigger_price in (None, order.trigger_price) and
                 command.qty in (None, order.qty)):
             return
+        self.bus.durable()
         result = self.retrier.run(
             command.client_key, lambda: self.broker.modify(
                 command.broker_order_id, qty=command.qty,
@@ -195,6 +198,7 @@ class Executor:
         intent = self.intents.get(key)
         latest = fresh_after.get(intent.symbol) if intent is not None else None
         if intent is not None and latest is not None and intent.ts_event >= latest:
+            self.bus.durable()
             result = self.broker.submit(intent.to_request())
             self.record(OrderSubmitted(trace_id=intent.trace_id, ts_event=intent.ts_event,
                                        client_key=key, broker_order_id=result.broker_order_id,

@@ -75,40 +75,14 @@ class BarLoop(RemoteSignalRoom):
             self.raise_anomalies()  # found on the item before (live: <= an idle slice ago)
             if self.observer is not None:  # the heartbeat: beats only while this loop turns
                 self.observer.tick(bar=isinstance(bar, FeedBar))
+            processed = False
             if not isinstance(bar, FeedBar):
                 fed += self._feed_note(bar)
-                continue
-            fed += 1
-            history = self.symbol_history(bar.symbol)
-            if not self._admit(bar, history):
-                continue
-            if self.broker_held(bar.ts):  # a dead broker session: journaled, nothing sent
-                self.summary.bars += 1
-                continue
-            self._session_start(bar, history)
-            self.drift_check(bar, history)  # a new session: the last ones' drift
-            if self.market is not None:
-                self.market(bar)
-            self.pushed_updates(bar.ts)
-            self.poll_fills(bar)
-            self._protect(bar)
-            self.health_check(bar)  # trades closed since the last bar: a breach holds now
-            self._controls(bar, history)
-            sent = self.summary.intents
-            self.work_parents(bar)  # the execution algos' children due at this bar
-            self._on_close(bar, history)
-            if self.summary.intents > sent:  # a broker filling at once: protect right away
-                self.poll_fills(bar)
-                self._protect(bar)
-            self._exits_overdue(bar, history)
-            self.health_check(bar)  # trades this bar closed (a broker filling at once)
-            self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
-            self.journal_findings()  # the abuse detectors' findings of this bar
-            self.summary.bars += 1
-            if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
-                self.snapshots.after_bar(self.state, self.journal)
-            self.raise_anomalies()
-            if pause is not None:
+            else:
+                fed += 1
+                processed = self._bar(bar)
+            self.bus.durable()  # the item's deferred events committed before the feed moves on
+            if pause is not None and processed:
                 pause()
         self.raise_anomalies()
         if not fed:
@@ -120,6 +94,41 @@ class BarLoop(RemoteSignalRoom):
             self.snapshots.take(self.state, self.journal)
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
+
+    def _bar(self, bar: FeedBar) -> bool:
+        """One bar through the whole path (its events committed by the caller after it);
+        False when it stopped early (refused, or a dead broker session)."""
+        history = self.symbol_history(bar.symbol)
+        if not self._admit(bar, history):
+            return False
+        if self.broker_held(bar.ts):  # a dead broker session: journaled, nothing sent
+            self.summary.bars += 1
+            return False
+        self._session_start(bar, history)
+        self.drift_check(bar, history)  # a new session: the last ones' drift
+        if self.market is not None:
+            self.market(bar)
+        self.pushed_updates(bar.ts)
+        self.poll_fills(bar)
+        self._protect(bar)
+        self.health_check(bar)  # trades closed since the last bar: a breach holds now
+        self._controls(bar, history)
+        sent = self.summary.intents
+        self.work_parents(bar)  # the execution algos' children due at this bar
+        self._on_close(bar, history)
+        if self.summary.intents > sent:  # a broker filling at once: protect right away
+            self.poll_fills(bar)
+            self._protect(bar)
+        self._exits_overdue(bar, history)
+        self.health_check(bar)  # trades this bar closed (a broker filling at once)
+        self.remediate(bar.ts)  # the playbooks' answers to this bar's alerts
+        self.journal_findings()  # the abuse detectors' findings of this bar
+        self.summary.bars += 1
+        self.bus.durable()  # before a snapshot reads the journal's head
+        if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
+            self.snapshots.after_bar(self.state, self.journal)
+        self.raise_anomalies()
+        return True
 
     def _feed_note(self, item: Idle | FeedAlert | FeedHold | WarmBar) -> int:
         """An item of the feed that is not a live bar; 1 when it was a (warm-up) bar."""

@@ -24,7 +24,14 @@ from datetime import datetime
 from live.anomaly.base import AnomalyThresholds
 from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker
-from live.bus import JournalSink, MessageBus, StateSink, Transport
+from live.bus import (
+    DEFERRABLE_KINDS,
+    FollowsJournal,
+    JournalSink,
+    MessageBus,
+    StateSink,
+    Transport,
+)
 from live.compliance.monitor import SurveillanceMonitor
 from live.contracts import ContractBook
 from live.events import OrderFilled, OrderRejected, OrderSubmitted, TradingMode
@@ -169,12 +176,16 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self._session_paged = False
         self._books_unread: datetime | None = None
         self.bus = MessageBus(transport)
-        self.bus.subscribe_all(JournalSink(journal))  # durable first
+        if isinstance(transport, FollowsJournal):  # mirrors only what the journal committed
+            transport.follow(journal)
+        # durable first: a bar's own events (DEFERRABLE_KINDS) ride its next commit - an
+        # intent's, before any broker call, or the bar's end (one fsync per bar, not per event)
+        self.bus.subscribe_all(JournalSink(journal, deferred=DEFERRABLE_KINDS))
         self.bus.subscribe_all(StateSink(self.state))  # then folded
         self.anomaly = AnomalyRegistry(anomaly or AnomalyThresholds(), self.state, clock)
         self.bus.subscribe_all(self.anomaly.sink)  # then seen by the anomaly detectors
         self.surveillance = surveillance  # abuse detectors (live.compliance); None: off
-        if surveillance is not None:  # after the fold: it sees only what is durable
+        if surveillance is not None:  # after the fold: it sees what the journal took
             self.bus.subscribe_all(surveillance.sink)
         self.executor = Executor(self.bus, broker, self.state, clock,
                                  self.crash_hook, retrier or NEVER_RETRY)

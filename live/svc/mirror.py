@@ -15,7 +15,7 @@ re-processed bar (nothing is lost: the journal and the message ids stand)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from live.bus import Envelope, InProcessTransport
 from live.canonical import digest
@@ -32,21 +32,39 @@ def record_id(message: Message) -> str:
 
 
 class MirrorTransport:
-    """In-process delivery, then every event stored on ``bus`` (see the module)."""
+    """In-process delivery, then every event stored on ``bus`` (see the module) once the
+    journal it follows (:meth:`follow`, the runner's) has committed it: an event the journal
+    deferred (:data:`live.bus.DEFERRABLE_KINDS`) waits for that commit, so no other service
+    ever hears of an event a crash could still take back."""
 
     def __init__(self, bus: JetStreamTransport) -> None:
         self.bus = bus
         self._local = InProcessTransport()
+        self._journal: Journal | None = None
+        self._unsent: list[Event] = []  # delivered here, waiting for the journal's commit
 
     def attach(self, deliver: Callable[[Envelope], None]) -> None:
         self._local.attach(deliver)
 
+    def follow(self, journal: Journal) -> None:
+        """Mirror events only once ``journal`` has committed them."""
+        self._journal = journal
+        journal.listeners.append(self._committed)
+
     def publish(self, envelope: Envelope) -> None:
         self._local.publish(envelope)  # journaled (and acted on) before anyone hears of it
-        for message in envelope.messages:
-            if isinstance(message, Event):
-                self.bus.publish(Envelope(message.KIND, record_id(message), (message,)),
-                                 wait=False)
+        self._unsent.extend(m for m in envelope.messages if isinstance(m, Event))
+        if self._journal is None or not self._journal.pending:
+            self._send()
+
+    def _committed(self, _messages: Sequence[Message]) -> None:
+        self._send()  # what was delivered before this commit (the rest follows its publish)
+
+    def _send(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        for message in unsent:
+            self.bus.publish(Envelope(message.KIND, record_id(message), (message,)),
+                             wait=False)
 
 
 def republish_tail(journal: Journal, bus: JetStreamTransport,

@@ -66,6 +66,7 @@ class RemoteRisk:
         check_id = command.check_id
         if check_id in self._answered:
             return
+        self.bus.durable()  # the events the risk service must fold are committed, mirrored
         decision = self._ask(command)
         if decision is None:
             self.unanswered += 1

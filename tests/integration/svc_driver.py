@@ -21,11 +21,14 @@ the embedded reference of that split is ``runner(..., engine=pretrade_engine())`
 reference is ``reference``. The ``-governed`` pair deploys the version with a tiny regime
 classifier (:func:`tests.regime_tiny.tiny_governance`: ``seed`` for the signal service, 0 for
 execution), so a signal service of another seed runs another classifier.
+The journal and the exchange store are ``synchronous=FULL`` unless the
+environment sets ``SVC_DRIVER_SYNCHRONOUS=normal`` (the benchmark's second run).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, date, datetime
@@ -62,6 +65,7 @@ DAY = date(2025, 3, 3)
 NATS_URL = "nats://127.0.0.1:4222"
 STRATEGY = "ema_cross"
 SIGNAL_DEADLINE_S = 0.3
+SYNCHRONOUS_ENV = "SVC_DRIVER_SYNCHRONOUS"  # the stores' durability: full (default) | normal
 
 
 def day_bars(count: int) -> list[FeedBar]:
@@ -93,8 +97,10 @@ def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
     """The runner (and its paper exchange) on the stores in ``folder``."""
     deployed = deployment(governance_seed)
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
-    journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock)
-    exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}"), seed=3,
+    sync = os.environ.get(SYNCHRONOUS_ENV, "full")  # the benchmark measures both modes
+    journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock, synchronous=sync)
+    exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}",
+                                         synchronous=sync), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
                   clock=clock, risk=engine or PassThroughRisk(), transport=transport,

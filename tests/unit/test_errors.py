@@ -103,6 +103,8 @@ EXIT_2_BEFORE = {
     "EnsembleStudyError", "EnsembleRecordError",
     # added since: an ensemble version's manifest that is malformed or its tags contradict
     "EnsembleManifestError",
+    # added since: a SQLite durability mode (live.sqlite_synchronous) other than full/normal
+    "DurabilityModeError",
 }
 # Refusals the commands report and exit 1 on (the governance and import refusals).
 EXIT_1_BEFORE = {"GovernanceRefusal", "DatasetRejectedError",
@@ -182,7 +184,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("TraceNotFoundError", LookupError), ("ScrapeError", RuntimeError),
     ("MetricsPortError", ValueError),
     ("ThresholdError", ValueError), ("ArchiveExistsError", FileExistsError),
-    ("ArchiveVerifyError", ValueError),
+    ("ArchiveVerifyError", ValueError), ("DurabilityModeError", ValueError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
