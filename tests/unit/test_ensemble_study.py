@@ -14,12 +14,12 @@ import pytest
 from pipelines.research.ensemble_study import (
     VARIANTS,
     EnsembleStudyError,
-    entry_sides,
     resolved_trades,
     study_ensemble,
     trial_matrix,
 )
 from pipelines.research.gates import load_gates
+from strategies.ensemble_simulation import entry_sides
 from strategies.signals import Signals
 from stratops.cli import main
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
