@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from live.adapters.paper import PaperExchange
 from live.canary import evidence_for, journal_evidence
 from live.ensemble_canary import MemberVersion, ensemble_evidence_for
 from live.events import OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import EnsembleBinding
+from live.runner.feed import FeedBar
 from live.runner.runner import Runner
 from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.ensemble_version import EnsembleManifest, EnsembleMember
@@ -160,10 +162,13 @@ def under_ensemble(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     for bars in (AFTERNOON_1, AFTERNOON_1 + AFTERNOON_2):
         exchange = stores.exchange()
         member = replace(stores.runner().deployed[0], ensemble=binding)
+
+        def market(b: FeedBar, x: PaperExchange = exchange) -> None:
+            x.on_bar(b.symbol, b.ts, b.open, b.high, b.low, b.close)
+
         runner = Runner(journal=stores.journal(), broker=exchange, deployed=[member],
                         mode="canary", clock=record_clock, risk=PassThroughRisk(),
-                        market=lambda b, x=exchange: x.on_bar(b.symbol, b.ts, b.open, b.high,
-                                                              b.low, b.close))
+                        market=market)
         runner.recover()
         runner.run(bars)
     return stores

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _members() -> list:
+def _members() -> list[Any]:
     return [member("ema_cross"), member("range_breakout")]
 
 
