@@ -159,12 +159,12 @@ def registry_evidence(journal: Journal, registry: Any, name: str, version: int, 
     that cannot be read is one open break naming why (fail closed)."""
     try:
         manifest, members = members_of(registry, name, version)
-    except (LookupError, ValueError) as exc:
+        return ensemble_evidence_for(journal, name, version, manifest, members,
+                                     source=source, max_sessions=max_sessions)
+    except (LookupError, ValueError) as exc:  # KeyError is a LookupError
         return CanaryEvidence(sessions=0, trades=0, open_breaks=1,
                               source=f"{source}: {name} v{version}'s members cannot be "
                                      f"simulated: {exc}")
-    return ensemble_evidence_for(journal, name, version, manifest, members, source=source,
-                                 max_sessions=max_sessions)
 
 
 def ensemble_evidence_for(journal: Journal, name: str, version: int,
