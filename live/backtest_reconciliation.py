@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -39,7 +40,7 @@ from live.events import (
 )
 from live.journal import Journal
 from live.runner.decisions import LEVEL_KEYS
-from strategies.bars import bars_from_frame
+from strategies.bars import Bars, bars_from_frame
 from strategies.files import atomic_write
 from strategies.roster import get_strategy
 from strategies.simulator import SimConfig, simulate
@@ -204,27 +205,37 @@ def actual_trades(seen: _Journaled, strategy: str, symbol: str) -> list[Trade]:
     return trades
 
 
-def expected_trades(bars: list[BarClosed], strategy: str, params: dict[str, Any],
-                    venue: str, sim: SimConfig) -> list[Trade]:
-    """The simulator's trades on the runner's bars."""
+def window_bars(bars: list[BarClosed], venue: str) -> Bars:
+    """The runner's journaled bars as the simulator's :class:`~strategies.bars.Bars`."""
     frame = pd.DataFrame({"ts": [b.ts_event for b in bars], "symbol": bars[0].symbol,
                           "open": [b.open for b in bars], "high": [b.high for b in bars],
                           "low": [b.low for b in bars], "close": [b.close for b in bars],
                           "volume": [b.volume for b in bars]})
     frame["ts"] = pd.to_datetime(frame["ts"]).dt.tz_convert("Asia/Kolkata") \
         if venue == "NSE" else pd.to_datetime(frame["ts"])
-    spec = get_strategy(strategy)
-    bars_obj = bars_from_frame(frame, symbol=bars[0].symbol, venue=venue)
-    try:
-        result = simulate(bars_obj, spec.signals(bars_obj, spec.params_cls(**params)), sim)
-    except ValueError:
-        return []  # fewer bars than the warm-up: no trade expected
-    t = result.trades
-    t = t[t["exit_reason"] != "end_of_data"]  # the data ended, not the strategy: still open
+    return bars_from_frame(frame, symbol=bars[0].symbol, venue=venue)
+
+
+def closed_trades(t: pd.DataFrame) -> list[Trade]:
+    """A simulator trade table as trades, without those the data's end closed (still open
+    for the strategy)."""
+    t = t[t["exit_reason"] != "end_of_data"]
     return [Trade(str(pd.Timestamp(a)), str(pd.Timestamp(b)), 1 if s == "long" else -1,
                   int(q), float(ep), float(xp))
             for a, b, s, q, ep, xp in zip(t["entry_ts"], t["exit_ts"], t["side"], t["qty"],
                                           t["entry_price"], t["exit_price"], strict=True)]
+
+
+def expected_trades(bars: list[BarClosed], strategy: str, params: dict[str, Any],
+                    venue: str, sim: SimConfig) -> list[Trade]:
+    """The simulator's trades on the runner's bars."""
+    spec = get_strategy(strategy)
+    bars_obj = window_bars(bars, venue)
+    try:
+        result = simulate(bars_obj, spec.signals(bars_obj, spec.params_cls(**params)), sim)
+    except ValueError:
+        return []  # fewer bars than the warm-up: no trade expected
+    return closed_trades(result.trades)
 
 
 def _breaks(expected: list[Trade], actual: list[Trade],
@@ -270,7 +281,25 @@ def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any]
                       from_seq: int = 1, to_seq: int | None = None) -> list[DayReport]:
     """One report per session day the journal saw for ``symbol`` (between the seqs) and
     traded on: warm-up bars (``BarClosed.warm``) are history for the backtest, never a day."""
+    return reconcile_expected(
+        journal, strategy=strategy, symbol=symbol,
+        expect=lambda bars: expected_trades(bars, strategy, params, venue, sim),
+        max_sessions=max_sessions, from_seq=from_seq, to_seq=to_seq)
+
+
+def reconcile_expected(journal: Journal, *, strategy: str, symbol: str,
+                       expect: Callable[[list[BarClosed]], list[Trade]],
+                       max_sessions: int = 5, from_seq: int = 1, to_seq: int | None = None,
+                       own_holds: str | None = None) -> list[DayReport]:
+    """:func:`reconcile_journal` against the trades ``expect`` simulates on each day's
+    window of bars (up to ``max_sessions`` sessions ending on that day). ``own_holds``: the
+    prefix of governance denials the expectation already simulates (an ensemble's own
+    resolution, ``"ensemble_nifty v1: ensemble "``): those explain nothing - a trade missing
+    there is a break, since the simulation did not hold it."""
     seen = _scan(journal, from_seq, to_seq)
+    if own_holds is not None:
+        seen.denials = {t: why for t, why in seen.denials.items()
+                        if not why.startswith(f"denied by governance: {own_holds}")}
     bars = seen.bars.get(symbol, [])
     days = sorted({pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() for b in bars
                    if not b.warm})
@@ -282,10 +311,9 @@ def reconcile_journal(journal: Journal, *, strategy: str, params: dict[str, Any]
     for day in days:
         i = every.index(day)
         window = set(every[max(0, i - max_sessions + 1): i + 1])
-        window_bars = [b for b in bars
-                       if pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() in window]
-        expected = [t for t in expected_trades(window_bars, strategy, params, venue, sim)
-                    if pd.Timestamp(t.entry_ts).date() == day]
+        in_window = [b for b in bars
+                     if pd.Timestamp(b.ts_event).tz_convert("Asia/Kolkata").date() in window]
+        expected = [t for t in expect(in_window) if pd.Timestamp(t.entry_ts).date() == day]
         got = [t for t in actual if pd.Timestamp(t.entry_ts).date() == day]
         breaks, explained = _breaks(expected, got, controls)
         reports.append(DayReport(strategy, version, seen.mode, str(day), expected, got,

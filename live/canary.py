@@ -7,7 +7,8 @@ was not below the live size (the minimum lot equals the live size: it ran at ful
 the realised arrival slippage of its fills (:mod:`live.tca`) beside the version's research
 assumption (``sim.slippage_ticks`` x ``sim.tick_size``) over the same fills. No
 journal, or no canary run of this version, is no evidence (the approval is refused by
-policy: fail closed).
+policy: fail closed). An ensemble version's evidence (``ensemble_<symbol>``) is its members'
+trades against the ensemble's own simulation (:mod:`live.ensemble_canary`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from live.backtest_reconciliation import expectation_config, reconcile_journal
+from live.canary_size import size_note
+from live.ensemble_canary import registry_evidence
 from live.events import ModeChanged, OrderIntended
 from live.governance.policy import CanaryEvidence
 from live.journal import Journal, journal_exists, open_journal
@@ -25,10 +28,6 @@ from live.tca.extract import tca_tables
 from live.tca.metrics import slippage_vs_assumed_bps
 from strategies.ensemble_version import is_ensemble_name
 from strategies.version_config import VersionConfig
-
-ENSEMBLE_NOTE = ("canary evidence of an ensemble version is not built yet (its members' "
-                 "canary trades are not reconciled against the ensemble's own simulation), "
-                 "so an ensemble cannot go live")
 
 
 def _span(journal: Journal, strategy: str, version: int) -> tuple[int, int | None] | None:
@@ -87,18 +86,6 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
                           realised_slippage_bps=realised, assumed_slippage_bps=assumed)
 
 
-def size_note(canary_qty: int, live_qty: int, lot_size: int) -> str:
-    """What the promotion evidence must say when the canary was not smaller than live: the
-    minimum lot already equals the live size (a 1-lot version), so the policy's capital
-    fraction could not reduce it and the canary ran at full size."""
-    if canary_qty < live_qty:
-        return ""
-    lots = live_qty // max(lot_size, 1)
-    return (f"canary traded at the live size ({canary_qty} units = {lots} lot(s)): the "
-            "minimum lot already equals the live size, so the canary was not reduced to "
-            "policy.yaml stages.canary.capital_fraction")
-
-
 def journal_evidence(journal_url: str, root: Path | None, registry: Any,
                      max_sessions: int = 5,
                      check: Callable[[Journal], str | None] | None = None,
@@ -107,8 +94,6 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
     journal cannot be believed (it contradicts its signed checkpoints): then the evidence is
     one open break naming that, so no live approval rests on a rewritten journal."""
     def source(strategy: str, version: int) -> CanaryEvidence | None:
-        if is_ensemble_name(strategy):  # fail closed: refused by the policy, saying why
-            return CanaryEvidence(sessions=0, trades=0, open_breaks=1, source=ENSEMBLE_NOTE)
         if not journal_exists(journal_url, root):
             return None
         journal = open_journal(journal_url, root)
@@ -117,6 +102,10 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
             return CanaryEvidence(sessions=0, trades=0, open_breaks=1,
                                   source=f"canary journal {journal_url} is not evidence: "
                                          f"{problem}")
+        if is_ensemble_name(strategy):  # members against the ensemble's simulation
+            return registry_evidence(journal, registry, strategy, version,
+                                     source=f"canary journal {journal_url}",
+                                     max_sessions=max_sessions)
         config = registry.load_config(strategy, version)  # as data; no artifact code runs
         return evidence_for(journal, config, version, source=f"canary journal {journal_url}",
                             max_sessions=max_sessions)

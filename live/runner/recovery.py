@@ -193,6 +193,8 @@ class Recovery(RunnerCore):
                 outcome.issues))
         for d in self.deployed:
             reason = f"runner started with v{d.version} ({d.snapshot_digest[:12]})"
+            if d.ensemble is not None:  # the canary evidence of the ensemble starts here
+                reason += f" under {d.ensemble.label}"
             if d.product == MIS:  # loaded only when our cutoff comes first (deployments)
                 square_off = self.order_rules.square_off_for(
                     getattr(self.broker, "name", ""), self.exchange)

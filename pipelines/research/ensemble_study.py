@@ -63,11 +63,11 @@ from pipelines.research.walk_forward import (
     _summary,
 )
 from strategies.bars import Bars
-from strategies.ensemble import Candidate, EnsemblePolicy, make_resolver
+from strategies.ensemble import EnsemblePolicy, make_resolver
+from strategies.ensemble_simulation import SimMember, simulate_ensemble
 from strategies.errors import BadInputError
 from strategies.regime_features import regime_feature_matrix
-from strategies.signals import Signals
-from strategies.simulator import SimConfig, simulate
+from strategies.simulator import SimConfig
 from strategies.spec import StrategySpec
 
 VARIANTS = ("independent", "priority", "confidence")
@@ -101,17 +101,6 @@ class EnsembleStudy:
     summaries: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def entry_sides(signals: Signals) -> np.ndarray:
-    """+1 / -1 where the bar's signals want a long / short entry (not both), else 0."""
-    le, _, se, _ = signals.arrays()
-    return np.where(le & ~se, 1, np.where(se & ~le, -1, 0)).astype(np.int64)
-
-
-def _masked(signals: Signals, keep: np.ndarray) -> Signals:
-    le, lx, se, sx = signals.arrays()
-    return Signals(le & keep, lx, se & keep, sx)
-
-
 def _calibrators(members: Sequence[Member], fold: int, settings: Any) -> list[Any]:
     out = []
     for m in members:
@@ -138,30 +127,21 @@ def resolved_trades(members: Sequence[Member], bars: Bars, config: SimConfig,
     for fold in folds:
         lo, hi = fold.test_range
         window = bars.window(lo, hi + 1)
-        signals = [m.spec.signals(window, m.spec.params_cls(**m.report.folds[fold.index].params))
-                   for m in members]
-        keep = [np.ones(len(window), dtype=bool) for _ in members]
-        if policy is not None:
-            sides = np.vstack([entry_sides(s) for s in signals])
-            calibrators = _calibrators(members, fold.index, settings) \
-                if variant == "confidence" else [None] * len(members)
-            for t in np.flatnonzero((sides != 0).sum(axis=0) >= 2):
-                wanting = [i for i in range(len(members)) if sides[i, t] != 0]
-                candidates = []
-                for i in wanting:
-                    p = None
-                    row = np.r_[features[lo + t], float(sides[i, t])]
-                    calibrator = calibrators[i]
-                    if calibrator is not None and not np.isnan(row).any():
-                        p = float(calibrator.predict_proba(row.reshape(1, -1))[0, 1])
-                    candidates.append(Candidate(members[i].spec.name, int(sides[i, t]),
-                                                policy.priority_of(members[i].spec.name,
-                                                                   members[i].spec.priority),
-                                                p))
-                for loser in policy.resolver.resolve(candidates).losers:
-                    keep[wanting[loser]][t] = False
-        for m, sig, k in zip(members, signals, keep, strict=True):
-            trades = simulate(window, _masked(sig, k), config).trades
+        sims = [SimMember(m.spec, m.spec.signals(window, m.spec.params_cls(
+            **m.report.folds[fold.index].params)), config) for m in members]
+        calibrators = _calibrators(members, fold.index, settings) \
+            if variant == "confidence" else [None] * len(members)
+
+        def confidence(i: int, t: int, side: int, lo: int = lo,
+                       calibrators: list[Any] = calibrators) -> float | None:
+            row = np.r_[features[lo + t], float(side)]
+            calibrator = calibrators[i]
+            if calibrator is None or np.isnan(row).any():
+                return None
+            return float(calibrator.predict_proba(row.reshape(1, -1))[0, 1])
+
+        for m, trades in zip(members, simulate_ensemble(window, sims, policy, confidence),
+                             strict=True):
             trades[["entry_idx", "exit_idx"]] += lo
             parts.append(trades.assign(fold=fold.index, strategy=m.spec.name))
     return pd.concat(parts, ignore_index=True)

@@ -14,7 +14,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
+from live.canary import journal_evidence
+from live.config_changes import approve_config, request_config
 from live.events import GovernanceDecided, OrderIntended
 from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed
@@ -24,6 +27,7 @@ from live.runner.runner import Runner
 from pipelines.research.ensemble_record import record_ensemble
 from pipelines.research.gates import load_gates
 from pipelines.research.registry import MODEL_DIGEST_TAG
+from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.ensemble_version import MEMBERS_TAG
 from strategies.params import params_hash
 from strategies.version_config import VersionConfig
@@ -64,7 +68,8 @@ def _register_members(desk: Desk, cand: Candidate) -> dict[str, int]:
                           verdict_digest=verdict.digest(), verdict_passed=verdict.passed)
         config = VersionConfig.from_json(
             {"strategy": m.spec.name, "params": chosen, "venue": "NSE", "cutoff": "venue",
-             "symbols": ["NIFTY"], "sim": {"lot_size": 75, "qty_lots": 2}})
+             "symbols": ["NIFTY"], "sim": {"lot_size": 75, "qty_lots": 2,
+                                           "slippage_ticks": 1.0, "tick_size": 0.05}})
         artifacts = _artifacts(desk.root / f"member-{m.spec.name}", report, verdict)
         versions[m.spec.name] = desk.registry.record(
             report, verdict, lineage, artifacts, config, cand.input_example).version
@@ -101,6 +106,27 @@ def _promote(desk: Desk, strategy: str, version: int, stage: str) -> None:
                                      desk.signer("alice"))
     check = desk.svc.approve(row.ref, desk.signer("bob"))
     assert check.ok, check.problems
+
+
+def _canary(desk: Desk, version: int) -> list[Deployed]:
+    """The ensemble promoted to shadow and canary; its members loaded for the canary."""
+    for stage in ("shadow", "canary"):
+        _promote(desk, NAME, version, stage)
+    deployed, refused = load_approved(desk.svc, "canary")
+    assert refused == [] and deployed
+    return deployed
+
+
+def _canary_evidence_from(desk: Desk, stores: Stores) -> None:
+    """Canary -> live reads the canary journal of ``stores``; the policy asks one session
+    and one trade of it (a day's replay), no open break."""
+    policy = yaml.safe_load((desk.root / "policy.yaml").read_text())
+    policy["stages"]["canary"].update(min_sessions=1, min_trades=1, max_open_breaks=0)
+    (desk.root / "policy.yaml").write_text(yaml.safe_dump(policy))
+    row = request_config(desk.svc, "policy", "canary of one day", desk.signer("alice"))
+    approve_config(desk.svc, row.ref, desk.signer("carol"))
+    desk.svc.evidence = journal_evidence(f"sqlite:///{stores.folder / 'journal.db'}", None,
+                                         desk.registry)
 
 
 def _run(stores: Stores, deployed: list[Deployed]) -> list[GovernanceDecided]:
@@ -191,3 +217,34 @@ def test_member_files_swapped_after_approval_refuse_the_load(
     assert deployed == [] and [r.strategy for r in refused] == [NAME]
     assert f"member {member.strategy} v{member.version}" in refused[0].reason
     assert "artifacts digest" in refused[0].reason
+
+
+def test_clean_ensemble_canary_is_promoted_to_live(ensemble_desk: tuple[Desk, int],
+                                                   tmp_path: Path) -> None:
+    desk, version = ensemble_desk
+    stores = stores_in(tmp_path / "run", mode="canary")
+    _run(stores, _canary(desk, version))
+    _canary_evidence_from(desk, stores)
+    _promote(desk, NAME, version, "live")
+    snapshot = desk.svc.verify_deployment(NAME, "live").snapshot
+    assert snapshot is not None
+    evidence = snapshot["body"]["canary_evidence"]
+    assert evidence["open_breaks"] == 0 and evidence["trades"] >= 1
+    assert f"{NAME} v{version}'s members against the ensemble's simulation" in \
+        evidence["source"]
+
+
+def test_ensemble_canary_with_a_trade_its_simulation_lacks_is_refused_live(
+        ensemble_desk: tuple[Desk, int], tmp_path: Path) -> None:
+    desk, version = ensemble_desk
+    # the runner resolves the contested entry the other way round from the signed order:
+    # ema_cross's entry is a trade the ensemble's simulation does not have
+    reversed_order = EnsemblePolicy(make_resolver("priority"), ("ema_cross",))
+    deployed = [replace(d, ensemble=replace(d.ensemble, policy=reversed_order))
+                for d in _canary(desk, version) if d.ensemble is not None]
+    stores = stores_in(tmp_path / "run", mode="canary")
+    _run(stores, deployed)
+    _canary_evidence_from(desk, stores)
+    row = desk.svc.request_promotion(NAME, version, "live", "to live", desk.signer("alice"))
+    _refused(desk, lambda: desk.svc.approve(row.ref, desk.signer("bob")),
+             r"open breaks > max_open_breaks=0 .*ema_cross 2025-04-25: extra trade entered")

@@ -6,16 +6,32 @@ runner in mode canary on the paper exchange.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from live.canary import evidence_for
+from live.adapters.paper import PaperExchange
+from live.canary import evidence_for, journal_evidence
+from live.ensemble_canary import MemberVersion, ensemble_evidence_for
 from live.events import OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
+from live.risk.interface import PassThroughRisk
+from live.runner.deployments import EnsembleBinding
+from live.runner.feed import FeedBar
+from live.runner.runner import Runner
+from strategies.ensemble import EnsemblePolicy, make_resolver
+from strategies.ensemble_version import EnsembleManifest, EnsembleMember
 from strategies.version_config import VersionConfig
-from tests.unit.test_runner_engine import DAY1_FROM, Stores, day_bars, stores_in
+from tests.unit.test_runner_engine import (
+    DAY1_FROM,
+    Stores,
+    day_bars,
+    record_clock,
+    stores_in,
+    strategy_config,
+)
 
 TWO_DAYS = day_bars(end=date(2025, 3, 4))
 AFTERNOON_1, AFTERNOON_2 = TWO_DAYS[DAY1_FROM:375], TWO_DAYS[375 + DAY1_FROM:]
@@ -118,10 +134,83 @@ def test_evidence_for_one_lot_version_says_the_canary_ran_at_live_size(
     assert "1 lot(s)" in found.size_note
 
 
-def test_ensemble_canary_evidence_is_one_open_break_saying_why(tmp_path: Path) -> None:
-    from live.canary import ENSEMBLE_NOTE, journal_evidence
+LABEL = "ensemble_nifty v1"
 
-    source = journal_evidence(f"sqlite:///{tmp_path / 'journal.db'}", tmp_path, registry=None)
-    evidence = source("ensemble_nifty", 1)
-    assert evidence is not None and evidence.open_breaks == 1 and evidence.sessions == 0
-    assert evidence.source == ENSEMBLE_NOTE and "not built yet" in evidence.source
+
+def _manifest(*strategies: str) -> EnsembleManifest:
+    return EnsembleManifest("NIFTY", "priority", (), tuple(
+        EnsembleMember(s, 1, "0" * 64) for s in strategies))
+
+
+def _members(*strategies: str) -> dict[str, MemberVersion]:
+    return {s: MemberVersion(1, VersionConfig.from_json(strategy_config(s)))
+            for s in strategies}
+
+
+def ensemble_evidence(stores: Stores, version: int = 1) -> CanaryEvidence | None:
+    return ensemble_evidence_for(stores.journal(), "ensemble_nifty", version,
+                                 _manifest("ema_cross"), _members("ema_cross"),
+                                 source="canary journal")
+
+
+@pytest.fixture(scope="module")
+def under_ensemble(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """ema_cross traded for two afternoons as the one member of ensemble_nifty v1."""
+    stores = canary(tmp_path_factory.mktemp("ensemble"))
+    binding = EnsembleBinding("ensemble_nifty", 1,
+                              EnsemblePolicy(make_resolver("priority")), ("ema_cross",))
+    for bars in (AFTERNOON_1, AFTERNOON_1 + AFTERNOON_2):
+        exchange = stores.exchange()
+        member = replace(stores.runner().deployed[0], ensemble=binding)
+
+        def market(b: FeedBar, x: PaperExchange = exchange) -> None:
+            x.on_bar(b.symbol, b.ts, b.open, b.high, b.low, b.close)
+
+        runner = Runner(journal=stores.journal(), broker=exchange, deployed=[member],
+                        mode="canary", clock=record_clock, risk=PassThroughRisk(),
+                        market=market)
+        runner.recover()
+        runner.run(bars)
+    return stores
+
+
+def test_ensemble_canary_evidence_reconciles_its_members_against_its_simulation(
+        under_ensemble: Stores) -> None:
+    found = ensemble_evidence(under_ensemble)
+    assert found is not None and found.open_breaks == 0 and found.sessions == 2
+    assert found.trades == len(under_ensemble.messages(TradeExited)) > 0
+    assert found.source == f"canary journal: {LABEL}'s members against the ensemble's simulation"
+
+
+def test_ensemble_canary_evidence_names_a_member_trade_its_simulation_lacks(
+        under_ensemble: Stores) -> None:
+    params = {**strategy_config()["params"], "fast": 3}  # the simulation trades other params
+    members = {"ema_cross": MemberVersion(1, VersionConfig.from_json(
+        {**strategy_config(), "params": params}))}
+    found = ensemble_evidence_for(under_ensemble.journal(), "ensemble_nifty", 1,
+                                  _manifest("ema_cross"), members, source="canary journal")
+    assert found is not None and found.open_breaks > 0
+    assert "(breaks: ema_cross 2025-03-0" in found.source
+    assert "extra trade entered" in found.source or "missing trade entered" in found.source
+
+
+def test_ensemble_canary_evidence_of_another_ensemble_version_is_none(
+        under_ensemble: Stores) -> None:
+    assert ensemble_evidence(under_ensemble, version=11) is None  # "v1" is not "v11"
+
+
+def test_ensemble_canary_evidence_of_a_run_outside_the_ensemble_is_none(
+        two_afternoons: Stores) -> None:
+    assert ensemble_evidence(two_afternoons) is None  # ema_cross traded on its own
+
+
+def test_ensemble_canary_evidence_without_a_readable_manifest_is_one_open_break(
+        two_afternoons: Stores, tmp_path: Path) -> None:
+    from pipelines.research.registry import ResearchRegistry
+
+    registry = ResearchRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    source = journal_evidence(f"sqlite:///{two_afternoons.folder / 'journal.db'}", None,
+                              registry)
+    found = source("ensemble_nifty", 1)
+    assert found is not None and found.open_breaks == 1 and found.sessions == 0
+    assert "ensemble_nifty v1's members cannot be simulated" in found.source

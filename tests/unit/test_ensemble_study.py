@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,12 +15,12 @@ import pytest
 from pipelines.research.ensemble_study import (
     VARIANTS,
     EnsembleStudyError,
-    entry_sides,
     resolved_trades,
     study_ensemble,
     trial_matrix,
 )
 from pipelines.research.gates import load_gates
+from strategies.ensemble_simulation import entry_sides
 from strategies.signals import Signals
 from stratops.cli import main
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
@@ -27,7 +28,7 @@ from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _members() -> list:
+def _members() -> list[Any]:
     return [member("ema_cross"), member("range_breakout")]
 
 

@@ -1,0 +1,83 @@
+"""One window of bars traded by an ensemble: every member's entry signals, the bars where two
+or more want an entry resolved by the ensemble's rule (:class:`~strategies.ensemble.Resolver`,
+the same :meth:`resolve` the runner calls), the losers' entry signals removed, and each member
+simulated again on its own signals (a denied entry leaves it flat, as in the runner).
+
+Research's walk-forward study calls it per fold (:mod:`pipelines.research.ensemble_study`) and
+the canary evidence of an ensemble version calls it on the bars the canary runner saw
+(:mod:`live.ensemble_canary`): one simulation of an ensemble, not two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from strategies.bars import Bars
+from strategies.ensemble import Candidate, EnsemblePolicy
+from strategies.signals import Signals
+from strategies.simulator import SimConfig, simulate
+from strategies.spec import StrategySpec
+
+#: (member index, bar index in the window, side) -> the entry's calibrated confidence
+#: (None: no usable one; the confidence rule then gives it no vote)
+Confidence = Callable[[int, int, int], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SimMember:
+    """One member in a window: its spec (name, own priority), its signals on the window and
+    its simulator settings (its size, fill model and protective levels)."""
+
+    spec: StrategySpec
+    signals: Signals
+    config: SimConfig
+
+
+def entry_sides(signals: Signals) -> np.ndarray:
+    """+1 / -1 where the bar's signals want a long / short entry (not both), else 0."""
+    le, _, se, _ = signals.arrays()
+    return np.where(le & ~se, 1, np.where(se & ~le, -1, 0)).astype(np.int64)
+
+
+def masked(signals: Signals, keep: np.ndarray) -> Signals:
+    """``signals`` with the entries where ``keep`` is False removed (exits untouched)."""
+    le, lx, se, sx = signals.arrays()
+    return Signals(le & keep, lx, se & keep, sx)
+
+
+def no_confidence(member: int, bar: int, side: int) -> float | None:
+    return None
+
+
+def kept_entries(members: Sequence[SimMember], policy: EnsemblePolicy | None,
+                 confidence: Confidence = no_confidence) -> list[np.ndarray]:
+    """Per member, the bars whose entry survives the ensemble (all of them without a
+    policy: each member trades alone)."""
+    n = len(members[0].signals.arrays()[0]) if members else 0
+    keep = [np.ones(n, dtype=bool) for _ in members]
+    if policy is None or not members:
+        return keep
+    sides = np.vstack([entry_sides(m.signals) for m in members])
+    for t in np.flatnonzero((sides != 0).sum(axis=0) >= 2):
+        wanting = [i for i in range(len(members)) if sides[i, t] != 0]
+        candidates = [Candidate(members[i].spec.name, int(sides[i, t]),
+                                policy.priority_of(members[i].spec.name,
+                                                   members[i].spec.priority),
+                                confidence(i, int(t), int(sides[i, t]))) for i in wanting]
+        for loser in policy.resolver.resolve(candidates).losers:
+            keep[wanting[loser]][t] = False
+    return keep
+
+
+def simulate_ensemble(window: Bars, members: Sequence[SimMember],
+                      policy: EnsemblePolicy | None,
+                      confidence: Confidence = no_confidence) -> list[pd.DataFrame]:
+    """Each member's trades on ``window`` (in member order; positions of ``window``) with
+    the entries ``policy`` resolves away removed."""
+    keep = kept_entries(members, policy, confidence)
+    return [simulate(window, masked(m.signals, k), m.config).trades
+            for m, k in zip(members, keep, strict=True)]
