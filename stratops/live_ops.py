@@ -290,6 +290,9 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
         assert svc is not None
         problems = svc.config_problems()
         if problems:
+            svc.audit.append(ts=utc_now(), kind="refused", actor=f"runner:{mode}",
+                             subject=f"live run --mode {mode}",
+                             detail={"action": "live_start", "reason": "; ".join(problems)})
             raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
     limits = load_risk_limits(settings.path(settings.governance.risk_file),

@@ -351,14 +351,46 @@ class GovernanceService:
             problems.append(NOT_LOADED_LIVE)
         return problems
 
+    def _tag_problems(self, strategy: str, version: int, model_digest: Any
+                      ) -> tuple[list[str], list[str]]:
+        """The symbols the version's model config trades (read as data from the artifacts
+        the maker requested), and where its MLflow tags - which the snapshot records and the
+        checker reads - do not describe that config: an edited ``params``/``params_hash``
+        or ``symbol`` tag would make the checker sign one thing while the runner trades
+        another."""
+        from strategies.params import get_params, params_hash
+
+        lineage = VersionLineage.from_tags(self.registry.get_version(strategy, version).tags)
+        try:
+            config = self.registry.load_config(strategy, version,
+                                               expected_digest=str(model_digest))
+        except (LookupError, ValueError) as exc:
+            return [str(lineage.symbol)], [f"{strategy} v{version}: model config cannot be "
+                                           f"read as approved: {exc}"]
+        problems = []
+        actual = params_hash(config.params)
+        if lineage.params_hash != actual:
+            problems.append(f"{strategy} v{version}: tag params_hash {lineage.params_hash!r} "
+                            f"!= {actual!r}, the hash of the params its model config trades "
+                            "(an MLflow tag edited after registration)")
+        tagged = _tagged_params_hash(config.spec, lineage.params)
+        if tagged != actual:
+            problems.append(f"{strategy} v{version}: tag params {lineage.params} are not the "
+                            f"params its model config trades {get_params(config.params)} (an "
+                            "MLflow tag edited after registration)")
+        if lineage.symbol not in config.symbols:
+            problems.append(f"{strategy} v{version}: tag symbol {lineage.symbol!r} is not one "
+                            f"of the symbols its model config trades {list(config.symbols)}")
+        return list(config.symbols), problems
+
     def _policy_problems(self, strategy: str, version: int, to_stage: str,
-                         symbol: str) -> list[str]:
+                         symbols: list[str]) -> list[str]:
         policy = load_policy(self.configs.path("policy"), self.known_strategies or None)
         live_count = sum(1 for (s, stage) in self.deployments()
                          if stage == "live" and s != strategy)
         evidence = self.evidence(strategy, version) if to_stage == "live" else None
         violations = policy.check_promotion(strategy=strategy, to_stage=to_stage,
-                                            symbols=[symbol], live_count=live_count,
+                                            symbols=symbols, live_count=live_count,
                                             evidence=evidence)
         return [f"policy {v.rule}: {v.message}" for v in violations]
 
@@ -379,9 +411,10 @@ class GovernanceService:
             check = self.verify_deployment(strategy, before)
             problems += [f"the {before} deployment it builds on does not verify: {p}"
                          for p in check.problems]
-        found = self.registry.get_version(strategy, version)
-        problems += self._policy_problems(strategy, version, to_stage,
-                                          str(VersionLineage.from_tags(found.tags).symbol))
+        symbols, tag_problems = self._tag_problems(strategy, version,
+                                                   row.payload.get("model_digest"))
+        problems += tag_problems
+        problems += self._policy_problems(strategy, version, to_stage, symbols)
         current_digest = self.registry.artifact_digest(strategy, version)
         if current_digest != row.payload.get("model_digest"):
             problems.append("model artifacts changed since the request "
@@ -590,6 +623,12 @@ class GovernanceService:
                               " to roll back", strategy)
         if not reason.strip():
             raise self.refuse(actor, action, "a reason is required", strategy)
+        problems = self.rollback_target_problems(strategy, previous)
+        if problems:  # never point live at a snapshot the runner would refuse
+            raise self.refuse(actor, action, f"the previous live deployment of {strategy} "
+                              f"(v{previous[0]}) does not verify: " + "; ".join(problems) +
+                              "; live stays where it is (pull the kill switch to stop it)",
+                              strategy)
 
         def work(conn: sa.Connection) -> None:
             self._consume(conn, signature, actor, action, strategy)
@@ -603,6 +642,20 @@ class GovernanceService:
         self._commit(work)
         self.sync_aliases(strategy)
         return self.verify_deployment(strategy, "live")
+
+    def rollback_target_problems(self, strategy: str, target: tuple[int, int]) -> list[str]:
+        """Why the live snapshot a rollback would return to cannot be trusted (a history row
+        inserted by hand, a snapshot whose signatures or stage chain no longer verify)."""
+        try:
+            with self.engine.connect() as conn:
+                document = store.get_snapshot(conn, target[1])
+        except LookupError as exc:
+            return [str(exc)]
+        problems = verify_snapshot(document, self.directory, strategy=strategy, stage="live")
+        if (document.get("body") or {}).get("version") != target[0]:
+            problems.append(f"snapshot {target[1]} approves version "
+                            f"{(document.get('body') or {}).get('version')!r}, not {target[0]}")
+        return problems + self._chain_problems(document, strategy, "live")
 
     # -- registry projection and verification ----------------------------------------------
 
@@ -709,6 +762,19 @@ class GovernanceService:
             for document in store.snapshots_for(conn, strategy, stage, version):
                 if digest(document) == wanted:
                     return document
+        return None
+
+
+def _tagged_params_hash(spec: Any, params_json: str | None) -> str | None:
+    """The params hash of a version's ``params`` tag (canonical JSON) built with the
+    installed params class; None when the tag is absent, not JSON or not valid params."""
+    import json
+
+    from strategies.params import params_hash
+
+    try:
+        return params_hash(spec.make_params(**json.loads(params_json or "")))
+    except (ValueError, TypeError):
         return None
 
 

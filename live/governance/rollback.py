@@ -92,6 +92,11 @@ def approve_rollback(service: GovernanceService, row: store.RequestRow,
         raise service.refuse(actor, action, f"{row.ref} is stale: it rolls "
                              f"v{row.payload.get('from_version')} back to "
                              f"v{row.payload.get('to_version')}, but {now}", strategy, row.ref)
+    problems = service.rollback_target_problems(strategy, previous)
+    if problems:  # never point live at a snapshot the runner would refuse
+        raise service.refuse(actor, action, f"the previous live deployment of {strategy} "
+                             f"(v{previous[0]}) does not verify: " + "; ".join(problems),
+                             strategy, row.ref)
 
     def work(conn: sa.Connection) -> None:
         service._consume(conn, signature, actor, action, strategy)
