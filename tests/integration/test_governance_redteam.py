@@ -1,0 +1,284 @@
+"""Red-team review: an insider with SQL and MLflow edit rights (and a key of their own) tries
+to trade a version nobody approved, or something other than what was approved. Each attack
+is one test; each is refused (or cannot change what trades), audited, with the state unchanged.
+
+Real stores (SQLite governance DB, MLflow registry with recorded versions, Ed25519 keys), a
+trust lock from the bootstrap ceremony (``TrustedDesk``); no mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from live.canonical import canonical_json, digest
+from live.config_changes import approve_config, request_config
+from live.governance import store
+from live.governance.audit import AuditLog
+from live.governance.promotion import GovernanceRefusal
+from live.governance.rollback import approve_request, request_rollback
+from live.runner.deployments import load_deployed
+from tests.integration.test_governance import REPO
+from tests.integration.test_governance_insider import TrustedDesk
+from tests.integration.test_registry import Candidate
+
+pytestmark = pytest.mark.integration
+TAG = "stratops."
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory,
+             candidate: Candidate) -> TrustedDesk:
+    return TrustedDesk(tmp_path_factory.mktemp("redteam") / "root", candidate)
+
+
+@pytest.fixture()
+def desk(tmp_path: Path, template: TrustedDesk) -> TrustedDesk:
+    return template.copy_to(tmp_path / "desk")
+
+
+def _tag(desk: TrustedDesk, version: int, name: str, value: str) -> None:
+    """The insider's MLflow edit right: any tag of any version."""
+    desk.registry.client.set_model_version_tag("ema_cross", str(version), f"{TAG}{name}",
+                                               value)
+
+
+def _refused_approval(desk: TrustedDesk, ref: str, match: str) -> None:
+    before = (desk.svc.deployments(), len(desk.records("refused")))
+    with pytest.raises(GovernanceRefusal, match=match):
+        desk.svc.approve(ref, desk.signer("bob"))
+    assert desk.svc.deployments() == before[0]
+    assert len(desk.records("refused")) == before[1] + 1
+
+
+def _prepare(desk: TrustedDesk, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """``stratops live run --mode MODE`` on the desk's stores (raises before trading)."""
+    from stratops.live_ops import prepare
+    from stratops.settings import load_settings
+
+    monkeypatch.setenv("STRATOPS_GOVERNANCE__DB_URL", f"sqlite:///{desk.root}/governance.db")
+    monkeypatch.setenv("STRATOPS_MLFLOW_TRACKING_URI", f"sqlite:///{desk.root}/mlflow.db")
+    prepare(mode, "replay:nse_index_1m", None, None, ["ema_cross"], False,
+            load_settings(desk.root))
+
+
+# -- an alias moved by hand ------------------------------------------------------------------
+
+def test_alias_set_without_any_approval_is_refused_by_the_runner_and_audited(
+        desk: TrustedDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratops.live_ops import LiveSetupError
+
+    desk.registry.client.set_registered_model_alias("ema_cross", "canary",
+                                                    str(desk.versions[0]))
+    with pytest.raises(LiveSetupError, match="unsigned deployment"):
+        _prepare(desk, monkeypatch, "canary")
+    refused = desk.records("deployment_refused")[-1]
+    assert (refused.actor, refused.subject) == ("runner:canary", "ema_cross@canary")
+
+
+def test_alias_moved_to_an_unapproved_version_is_not_loaded(desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    desk.registry.client.set_registered_model_alias("ema_cross", "shadow",
+                                                    str(desk.versions[1]))
+    deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert deployed == []
+    assert "an unsigned deployment" in refused[0].reason
+
+
+# -- MLflow tags edited ------------------------------------------------------------------------
+
+def _requested(desk: TrustedDesk) -> str:
+    return desk.svc.request_promotion("ema_cross", desk.versions[0], "shadow", "go",
+                                      desk.signer("alice")).ref
+
+
+def test_params_tag_edited_after_the_request_is_refused_at_approval(
+        desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    params = json.loads(desk.registry.get_version("ema_cross", desk.versions[0])
+                        .tags[f"{TAG}params"])
+    params["slow"] = params["slow"] + 1  # what the checker would read and sign
+    _tag(desk, desk.versions[0], "params", json.dumps(params, sort_keys=True))
+    _refused_approval(desk, ref, "are not the params its model config trades")
+
+
+def test_params_hash_tag_edited_is_refused_at_approval(desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    _tag(desk, desk.versions[0], "params_hash", "0" * 16)
+    _refused_approval(desk, ref, "tag params_hash '0000000000000000' != ")
+
+
+def test_symbol_tag_edited_to_another_symbol_is_refused_at_approval(
+        desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    _tag(desk, desk.versions[0], "symbol", "BANKNIFTY")
+    _refused_approval(desk, ref, "tag symbol 'BANKNIFTY' is not one of the symbols its "
+                                 "model config trades \\['NIFTY'\\]")
+
+
+def test_lineage_tags_edited_after_approval_change_nothing_that_trades(
+        desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    (before,), _ = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    for name, value in (("params", '{"fast":2,"slow":3}'), ("params_hash", "0" * 16),
+                        ("gate_verdict", "fail"), ("dataset_md5", "f" * 32),
+                        ("symbol", "BANKNIFTY")):
+        _tag(desk, desk.versions[0], name, value)
+    (after,), refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert refused == []
+    assert (after.params, after.symbols, after.snapshot_digest) == \
+        (before.params, before.symbols, before.snapshot_digest)
+
+
+def test_model_digest_tag_edited_after_approval_refuses_the_load(desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    _tag(desk, desk.versions[0], "model_digest", "0" * 64)
+    deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert deployed == [] and "!= recorded " + "0" * 64 in refused[0].reason
+
+
+def test_source_hash_tag_edited_after_approval_refuses_the_load(desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    _tag(desk, desk.versions[0], "strategies_source_hash", "0" * 64)
+    deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert deployed == [] and "recorded strategies_source_hash" in refused[0].reason
+
+
+# -- governance rows edited with SQL -------------------------------------------------------------
+
+def test_snapshot_copied_to_another_version_row_is_not_verified(desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    v2 = desk.versions[1]
+    desk.sql("INSERT INTO gov_snapshots (strategy, stage, version, document, created_at) "
+             "SELECT strategy, stage, ?, document, created_at FROM gov_snapshots", v2)
+    desk.sql("UPDATE gov_deployments SET version = ?, snapshot_id = "
+             "(SELECT max(id) FROM gov_snapshots)", v2)
+    desk.registry.client.set_registered_model_alias("ema_cross", "shadow", str(v2))
+    check = desk.svc.verify_deployment("ema_cross", "shadow")
+    assert not check.ok
+    assert any(f"points at version {v2} but the approved deployment is version "
+               f"{desk.versions[0]}" in p for p in check.problems), check.problems
+
+
+def test_signed_approval_naming_other_params_is_not_loaded(desk: TrustedDesk) -> None:
+    """A snapshot whose signed body names params other than the model config's (signed
+    before approvals compared tags with the config): the runner trades only what was signed."""
+    assert desk.promote(desk.versions[0], "shadow").ok
+    snapshot_id = desk.svc.deployments()[("ema_cross", "shadow")][1]
+    with desk.engine.connect() as conn:
+        document = store.get_snapshot(conn, snapshot_id)
+    document["body"]["params_hash"] = "0" * 16
+    payload = {**document["approval"]["payload"], "snapshot_digest": digest(document["body"])}
+    document["approval"] = {"payload": payload,
+                            "signature": desk.signer("bob")(payload).to_dict()}
+    desk.sql("UPDATE gov_snapshots SET document = ? WHERE id = ?",
+             canonical_json(document).decode(), snapshot_id)
+    assert desk.svc.verify_deployment("ema_cross", "shadow").ok
+    deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert deployed == [] and "the checker approved other params" in refused[0].reason
+
+
+def test_deleted_audit_row_is_named_by_verify(desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    desk.sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    desk.sql("DELETE FROM audit_log WHERE seq = 2")
+    verdict = AuditLog(desk.engine).verify()
+    assert not verdict.ok and verdict.first_bad_seq == 3
+
+
+# -- rollback abuse ---------------------------------------------------------------------------
+
+def _two_live_versions(desk: TrustedDesk) -> None:
+    for version in desk.versions[:2]:
+        for stage in ("shadow", "canary", "live"):
+            assert desk.promote(version, stage).ok
+
+
+def _insert_fake_previous_live(desk: TrustedDesk) -> None:
+    """A history row claiming v2's *canary* snapshot was once promoted to live."""
+    canary_id = desk.svc.deployments()[("ema_cross", "canary")][1]
+    desk.sql("INSERT INTO gov_deployment_history (strategy, stage, version, snapshot_id, "
+             "action, actor, at) VALUES ('ema_cross', 'live', ?, ?, 'promote', 'bob', 'x')",
+             desk.versions[1], canary_id)
+
+
+def test_rollback_to_an_inserted_history_row_is_refused_and_live_stays(
+        desk: TrustedDesk) -> None:
+    _two_live_versions(desk)
+    _insert_fake_previous_live(desk)
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="previous live deployment of ema_cross "
+                                                "\\(v2\\) does not verify: .*for stage "
+                                                "'canary', not 'live'"):
+        desk.svc.rollback("ema_cross", "fills worse", desk.signer("carol"))
+    assert desk.svc.deployments() == before
+    assert desk.records("refused")[-1].detail["action"] == "rollback"
+
+
+def test_approved_rollback_request_to_an_inserted_row_is_refused(
+        desk: TrustedDesk) -> None:
+    _two_live_versions(desk)
+    _insert_fake_previous_live(desk)
+    row = request_rollback(desk.svc, "ema_cross", desk.versions[1], "health breach",
+                           desk.signer("alice"))
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="does not verify"):
+        approve_request(desk.svc, row.ref, desk.signer("bob"))
+    assert desk.svc.deployments() == before
+
+
+# -- reviewed files changed without the config maker/checker ---------------------------------
+
+def _approve_risk(desk: TrustedDesk) -> Path:
+    risk = desk.root / "risk.yaml"
+    risk.write_bytes((REPO / "risk.yaml").read_bytes())
+    row = request_config(desk.svc, "risk", "the shipped limits", desk.signer("alice"))
+    approve_config(desk.svc, row.ref, desk.signer("carol"))
+    assert desk.svc.config_problems() == []
+    return risk
+
+
+def test_deleted_approved_risk_file_blocks_approvals(desk: TrustedDesk) -> None:
+    _approve_risk(desk).unlink()
+    ref = _requested(desk)
+    _refused_approval(desk, ref, "risk.yaml is missing but has approved version 1")
+
+
+def test_unapproved_policy_edit_refuses_a_canary_start_and_is_audited(
+        desk: TrustedDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratops.live_ops import LiveSetupError
+
+    policy = desk.root / "policy.yaml"
+    policy.write_text(policy.read_text() + "\n# loosened by hand\n")
+    sha = hashlib.sha256(policy.read_bytes()).hexdigest()[:12]
+    with pytest.raises(LiveSetupError, match=f"canary refused: policy.yaml \\(sha {sha}\\) "
+                                             "is not its approved version"):
+        _prepare(desk, monkeypatch, "canary")
+    refused = desk.records("refused")[-1]
+    assert refused.actor == "runner:canary" and refused.detail["action"] == "live_start"
+
+
+def test_replaced_trust_lock_refuses_a_canary_start_and_is_audited(
+        desk: TrustedDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratops.live_ops import LiveSetupError
+
+    lock: dict[str, Any] = json.loads(desk.lock.read_text())
+    lock["entries"][0]["previous"] = "0" * 64  # re-chained by hand
+    desk.lock.write_text(json.dumps(lock))
+    with pytest.raises(LiveSetupError, match="canary refused"):
+        _prepare(desk, monkeypatch, "canary")
+    refused = desk.records("refused")[-1]
+    assert refused.actor == "runner:canary" and refused.detail["action"] == "live_start"
+
+
+# -- path traversal through a strategy name ------------------------------------------------------
+
+def test_traversal_strategy_name_in_a_request_is_refused_and_audited(
+        desk: TrustedDesk) -> None:
+    before = len(desk.records("refused"))
+    with pytest.raises(GovernanceRefusal, match="'../../etc' is not valid"):
+        desk.svc.request_promotion("../../etc", 1, "shadow", "go", desk.signer("alice"))
+    assert len(desk.records("refused")) == before + 1
