@@ -282,3 +282,76 @@ def test_traversal_strategy_name_in_a_request_is_refused_and_audited(
     with pytest.raises(GovernanceRefusal, match="'../../etc' is not valid"):
         desk.svc.request_promotion("../../etc", 1, "shadow", "go", desk.signer("alice"))
     assert len(desk.records("refused")) == before + 1
+
+
+# -- signatures reused, rows edited, artifacts swapped -----------------------------------------
+
+def test_canary_approval_signature_replayed_on_the_live_request_is_refused(
+        desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    captured: list[Any] = []
+    bob = desk.signer("bob")
+    canary = desk.svc.request_promotion("ema_cross", desk.versions[0], "canary", "go",
+                                        desk.signer("alice"))
+    desk.svc.approve(canary.ref, lambda p: captured.append(bob(p)) or captured[-1])
+    live = desk.svc.request_promotion("ema_cross", desk.versions[0], "live", "go",
+                                      desk.signer("alice"))
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="bad signature"):
+        desk.svc.approve(live.ref, lambda payload: captured[0])
+    assert desk.svc.deployments() == before
+    assert desk.records("refused")[-1].actor == "unverified:bob"
+
+
+def test_pending_request_payload_edited_with_sql_is_refused(desk: TrustedDesk) -> None:
+    """Alice asked for v1; the insider points her pending request at v2 before bob looks."""
+    ref = _requested(desk)
+    desk.sql("UPDATE gov_requests SET payload = replace(payload, '\"version\":1', "
+             "'\"version\":2')")
+    _refused_approval(desk, ref, "maker signature does not verify over its payload")
+
+
+def test_second_identity_with_the_makers_key_is_refused_in_the_roles_file(
+        desk: TrustedDesk) -> None:
+    """Alice lists her own key under a second, desk-head name: the roles change itself is
+    refused (each user needs their own key), so she can never check her own request."""
+    import yaml
+
+    roles = yaml.safe_load(desk.roles.read_text())
+    roles["users"]["alice2"] = {"roles": ["desk_head"],
+                                "public_key": roles["users"]["alice"]["public_key"]}
+    desk.roles.write_text(yaml.safe_dump(roles))
+    with pytest.raises(GovernanceRefusal, match="the same key as users.alice.public_key"):
+        request_config(desk.svc, "roles", "a second hat", desk.signer("alice"))
+
+
+def test_params_swapped_in_the_artifact_store_after_approval_refuses_the_load(
+        desk: TrustedDesk) -> None:
+    """The insider rewrites the approved version's ``MLmodel`` model_config params in the
+    artifact store (the template's files: restored afterwards)."""
+    assert desk.promote(desk.versions[0], "shadow").ok
+    uri = desk.registry.client.get_model_version_download_uri("ema_cross",
+                                                               str(desk.versions[0]))
+    mlmodel = Path(uri.removeprefix("file://")) / "MLmodel"
+    original = mlmodel.read_bytes()
+    text = original.decode()
+    assert "slow: " in text
+    head, _, tail = text.partition("slow: ")
+    number, _, rest = tail.partition("\n")
+    try:
+        mlmodel.write_text(f"{head}slow: {int(number) + 1}\n{rest}")
+        deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    finally:
+        mlmodel.write_bytes(original)
+    assert deployed == [] and "a swapped artifact" in refused[0].reason
+
+
+def test_candidates_outside_shadow_are_refused(desk: TrustedDesk,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratops.live_ops import LiveSetupError, prepare
+    from stratops.settings import load_settings
+
+    monkeypatch.setenv("STRATOPS_MLFLOW_TRACKING_URI", f"sqlite:///{desk.root}/mlflow.db")
+    with pytest.raises(LiveSetupError, match="shadow-only"):
+        prepare("canary", "replay:nse_index_1m", None, None, ["ema_cross"], True,
+                load_settings(desk.root))
