@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from live.governance import store
 from live.governance.audit import AuditLog
 from live.governance.promotion import GovernanceRefusal
 from live.governance.rollback import approve_request, request_rollback
+from live.governance.signing import Signature
 from live.runner.deployments import load_deployed
 from tests.integration.test_governance import REPO
 from tests.integration.test_governance_insider import TrustedDesk
@@ -290,11 +292,11 @@ def test_traversal_strategy_name_in_a_request_is_refused_and_audited(
 def test_canary_approval_signature_replayed_on_the_live_request_is_refused(
         desk: TrustedDesk) -> None:
     assert desk.promote(desk.versions[0], "shadow").ok
-    captured: list[Any] = []
+    captured: list[Signature] = []
     bob = desk.signer("bob")
     canary = desk.svc.request_promotion("ema_cross", desk.versions[0], "canary", "go",
                                         desk.signer("alice"))
-    def recording(payload: dict[str, Any]) -> Any:
+    def recording(payload: Mapping[str, Any]) -> Signature:
         captured.append(bob(payload))
         return captured[-1]
 
