@@ -119,7 +119,7 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
     elif row.state != "pending":
         problem = f"{row.ref} is already {row.state} by {row.decided_by}"
     else:
-        problem = _content_problem(service, row)
+        problem = service.earlier_decision(row) or _content_problem(service, row)
     if problem is not None:
         raise service.refuse(actor, action, problem, subject=row.ref)
 

@@ -44,6 +44,9 @@ PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
 PREVIOUS_LIVE = "previous-live"
 Signer = Callable[[Mapping[str, Any]], Signature]
 EvidenceSource = Callable[[str, int], CanaryEvidence | None]
+# audit kinds that decide a request (its subject is the request's ref)
+DECISION_KINDS = ("promotion_approved", "promotion_rejected", "rollback_rejected",
+                  "config_approved", "config_rejected")
 
 
 class GovernanceRefusal(RefusedError):
@@ -153,6 +156,24 @@ class GovernanceService:
                               f"but the request is signed by {user.name!r} (an edited row)",
                               subject=row.ref)
         return user.name, signature.key_id
+
+    def earlier_decision(self, row: store.RequestRow) -> str | None:
+        """Why ``row`` was decided already although its (unsigned) state column says
+        pending: a decision stored on the row, or one in the hash-chained audit trail (an
+        approval or rejection of this request, a rollback carried out on it). A request is
+        decided once - an insider resetting the column cannot overturn a rejection or reuse
+        an old request for a second approval."""
+        if row.decision is not None:
+            return f"{row.ref} already carries a decision by {row.decided_by!r}"
+        for record in self.audit.records(subject=row.ref):
+            if record.kind in DECISION_KINDS:
+                return (f"{row.ref} was already decided ({record.kind} by {record.actor!r}, "
+                        f"audit seq {record.seq}); its state column was edited")
+        for record in self.audit.records(kind="rollback", strategy=row.subject):
+            if record.detail.get("request") == row.ref:
+                return (f"{row.ref} was already carried out (rollback by {record.actor!r}, "
+                        f"audit seq {record.seq}); its state column was edited")
+        return None
 
     def same_person(self, maker: tuple[str, str], actor: str, signature: Signature) -> bool:
         """Maker and checker are the same person: same name or same key."""
@@ -539,6 +560,9 @@ class GovernanceService:
         if row.state != "pending":
             raise self.refuse(actor, action, f"{row.ref} is already {row.state} by "
                               f"{row.decided_by}", strategy, row.ref)
+        decided = self.earlier_decision(row)
+        if decided is not None:
+            raise self.refuse(actor, action, decided, strategy, row.ref)
         problems = self.approval_problems(row)
         if problems:
             raise self.refuse(actor, action, "; ".join(problems), strategy, row.ref)

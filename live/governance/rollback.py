@@ -85,6 +85,9 @@ def approve_rollback(service: GovernanceService, row: store.RequestRow,
     if row.state != "pending":
         raise service.refuse(actor, action, f"{row.ref} is already {row.state} by "
                              f"{row.decided_by}", strategy, row.ref)
+    decided = service.earlier_decision(row)
+    if decided is not None:
+        raise service.refuse(actor, action, decided, strategy, row.ref)
     current, previous = _live_pair(service, strategy)
     if current is None or previous is None or current[0] != row.payload.get("from_version") \
             or previous[0] != row.payload.get("to_version"):

@@ -363,3 +363,35 @@ def test_candidates_outside_shadow_are_refused(desk: TrustedDesk,
     with pytest.raises(LiveSetupError, match="shadow-only"):
         prepare("canary", "replay:nse_index_1m", None, None, ["ema_cross"], True,
                 load_settings(desk.root))
+
+
+# -- a decided request reset to pending with SQL ---------------------------------------------
+
+def _reset_to_pending(desk: TrustedDesk, ref: str) -> None:
+    desk.sql("UPDATE gov_requests SET state = 'pending', decided_by = NULL, decision = NULL, "
+             "decided_at = NULL WHERE id = ?", int(ref.removeprefix("R")))
+
+
+def test_rejected_request_reset_to_pending_cannot_be_approved(desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    desk.svc.reject(ref, "not this one", desk.signer("bob"))
+    _reset_to_pending(desk, ref)
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="already decided \\(promotion_rejected by "
+                                                "'bob'"):
+        desk.svc.approve(ref, desk.signer("dave"))
+    assert desk.svc.deployments() == before
+
+
+def test_old_approved_request_reset_to_pending_is_not_approved_again(
+        desk: TrustedDesk) -> None:
+    """v1 was approved to shadow (R), then v2 replaced it; re-approving alice's old request
+    would bring v1 back without her asking again."""
+    ref = _requested(desk)
+    assert desk.svc.approve(ref, desk.signer("bob")).ok
+    assert desk.promote(desk.versions[1], "shadow").ok
+    _reset_to_pending(desk, ref)
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="already decided \\(promotion_approved"):
+        desk.svc.approve(ref, desk.signer("dave"))
+    assert desk.svc.deployments() == before
