@@ -395,3 +395,76 @@ def test_old_approved_request_reset_to_pending_is_not_approved_again(
     with pytest.raises(GovernanceRefusal, match="already decided \\(promotion_approved"):
         desk.svc.approve(ref, desk.signer("dave"))
     assert desk.svc.deployments() == before
+
+
+# -- SIGKILL during an approval ---------------------------------------------------------------
+
+def _approval_state(desk: TrustedDesk, ref: str) -> str:
+    """The request's state, after checking the stores agree on it whatever moment the
+    approving process died at: the audit chain intact; the request approved exactly when a
+    deployment, its snapshot and one ``promotion_approved`` record exist; the runner loading
+    v1 only when it was approved (an alias not yet moved is refused, never traded)."""
+    assert AuditLog(desk.engine).verify().ok
+    with desk.engine.connect() as conn:
+        row = store.get_request(conn, int(ref.removeprefix("R")))
+    assert row is not None
+    approved = [r for r in desk.records("promotion_approved") if r.subject == ref]
+    deployed = desk.svc.deployments()
+    assert (row.state == "approved") == bool(deployed) == (len(approved) == 1), \
+        (row.state, deployed, approved)
+    loaded, _ = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert [d.version for d in loaded] in ([], [desk.versions[0]] if deployed else [])
+    return row.state
+
+
+def _kill_when(command: list[str], env: dict[str, str], cwd: Path,
+               ready: Any) -> str:
+    """Start ``command``, SIGKILL it as soon as ``ready()`` holds (polled every 10 ms, at
+    most 300 s), return its output."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    return str(proc.communicate()[0])
+
+
+def _state_now(desk: TrustedDesk, ref: str) -> str | None:
+    import sqlite3
+
+    with sqlite3.connect(desk.root / "governance.db") as conn:
+        found = conn.execute("SELECT state FROM gov_requests WHERE id = ?",
+                             (int(ref.removeprefix("R")),)).fetchone()
+    return None if found is None else str(found[0])
+
+
+def test_sigkill_during_promote_approve_leaves_all_or_nothing(desk: TrustedDesk) -> None:
+    """``stratops promote approve`` killed -9 once after its opening audit checkpoint (before
+    the approval commits) and once the moment the approval is committed (before the aliases
+    move or the closing checkpoint): the stores agree each time, and ``promote sync``
+    brings the alias to the approved state."""
+    import os
+    import subprocess
+    import sys
+
+    ref = _requested(desk)
+    env = {**os.environ, "STRATOPS_ROOT": str(desk.root), "STRATOPS_KEYS_DIR": str(desk.keys),
+           "STRATOPS_GOVERNANCE__DB_URL": f"sqlite:///{desk.root}/governance.db",
+           "STRATOPS_MLFLOW_TRACKING_URI": f"sqlite:///{desk.root}/mlflow.db"}
+    command = [str(Path(sys.executable).parent / "stratops"), "promote", "approve", ref,
+               "--as", "bob"]
+    checkpoints = desk.root / ".stratops" / "checkpoints" / "audit.jsonl"
+    out = _kill_when(command, env, desk.root, checkpoints.exists)
+    assert _approval_state(desk, ref) == "pending", out
+    out = _kill_when(command, env, desk.root, lambda: _state_now(desk, ref) == "approved")
+    assert _approval_state(desk, ref) == "approved", out
+    status = subprocess.run([*command[:2], "sync", "ema_cross"], cwd=desk.root, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stdout + status.stderr
+    (loaded,), refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert refused == [] and loaded.version == desk.versions[0]
