@@ -196,6 +196,21 @@ def _load_versions(settings: Settings, svc: Any, mode: str, candidates: bool,
     return deployed, refused
 
 
+def _require_pinned_trust(settings: Settings, mode: str) -> None:
+    """Real orders only under a pinned trust root (``governance.trust_root``): unpinned, a
+    shell user could replace ``roles.yaml`` and ``roles.lock.json`` with a lock of their own
+    ceremony (two keys they made) and approve anything under it. Refused and audited."""
+    from stratops.governance_ops import audit_refusal
+
+    if settings.governance.trust_root is not None:
+        return
+    reason = ("the Kite broker sends real orders, and governance.trust_root is not pinned: "
+              "a replaced roles.lock.json would be believed; pin the root `stratops trust "
+              "show --json` prints (root_sha256) as governance.trust_root on this host")
+    audit_refusal(settings, f"runner:{mode}", "live_start", reason)
+    raise LiveSetupError(f"{mode} refused: {reason}")
+
+
 def _refuse_unapproved_configs(svc: Any, mode: str) -> None:
     """A canary or live start refused, and audited, while a reviewed file (gates, policy,
     risk, playbooks, compliance, roles) is not its approved version: an edit without the
@@ -268,8 +283,10 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     feed_kind, feed_arg = parse_feed_spec(feed)  # refused before anything is loaded
-    kite = _kite_broker(settings) if choose_broker(settings, mode, feed, broker) == "kite" \
-        else None
+    real_broker = choose_broker(settings, mode, feed, broker) == "kite"
+    if real_broker:
+        _require_pinned_trust(settings, mode)
+    kite = _kite_broker(settings) if real_broker else None
     svc, directory, engine = _governance(settings, candidates, mode)
     if mode != "shadow":  # real orders only under approved gates, policy and risk limits
         _refuse_unapproved_configs(svc, mode)
