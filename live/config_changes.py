@@ -119,7 +119,8 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
     elif row.state != "pending":
         problem = f"{row.ref} is already {row.state} by {row.decided_by}"
     else:
-        problem = service.earlier_decision(row) or _content_problem(service, row)
+        problem = service.earlier_decision(row) or _stored_content_problem(row) or \
+            _content_problem(service, row)
     if problem is not None:
         raise service.refuse(actor, action, problem, subject=row.ref)
 
@@ -143,6 +144,18 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
         return version
 
     return service._commit(work)
+
+
+def _stored_content_problem(row: store.RequestRow) -> str | None:
+    """The content stored with the request (what becomes the approved version, and for
+    roles the trust lock entry) must be the content whose SHA-256 the maker signed: the
+    ``content`` column is not signed, and an insider could swap it while it waits."""
+    stored = hashlib.sha256((row.content or "").encode()).hexdigest()
+    if stored != row.payload.get("sha256"):
+        return (f"{row.ref}'s stored content (sha {stored[:12]}) is not what its maker signed "
+                f"(sha {str(row.payload.get('sha256'))[:12]}): the request row was edited; "
+                "request the change again")
+    return None
 
 
 def _content_problem(service: GovernanceService, row: store.RequestRow) -> str | None:

@@ -468,3 +468,27 @@ def test_sigkill_during_promote_approve_leaves_all_or_nothing(desk: TrustedDesk)
     assert status.returncode == 0, status.stdout + status.stderr
     (loaded,), refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
     assert refused == [] and loaded.version == desk.versions[0]
+
+
+# -- a pending config request's stored content edited with SQL -------------------------------
+
+def test_roles_request_content_edited_with_sql_is_refused_and_audited(
+        desk: TrustedDesk) -> None:
+    """Carol reviews alice's roles change (erin leaves); the insider swaps the stored content
+    that would enter the trust lock for one making mallory a desk head."""
+    import yaml
+
+    roles = yaml.safe_load(desk.roles.read_text())
+    erin = roles["users"].pop("erin")
+    forged = yaml.safe_dump({**roles, "users": {**roles["users"], "mallory": {
+        "roles": ["desk_head"], "public_key": erin["public_key"]}}})
+    desk.roles.write_text(yaml.safe_dump(roles))
+    desk.reload()
+    row = request_config(desk.svc, "roles", "erin leaves", desk.signer("alice"))
+    desk.sql("UPDATE gov_requests SET content = ? WHERE id = ?", forged, row.id)
+    lock_before = desk.lock.read_bytes()
+    with pytest.raises(GovernanceRefusal, match=r"stored content .* is not what its maker "
+                                                r"signed"):
+        approve_config(desk.svc, row.ref, desk.signer("carol"))
+    assert desk.lock.read_bytes() == lock_before
+    assert desk.records("refused")[-1].detail["action"] == "config_approve"
