@@ -489,6 +489,17 @@ class GovernanceService:
 
         return self._commit(work)
 
+    def _body_or_problem(self, row: store.RequestRow) -> tuple[dict[str, Any], str | None]:
+        """The snapshot body a promotion approval would sign, or ``({}, why not)`` when it
+        cannot be built (the version deleted from the registry, an edited request row): the
+        approver's signature is still checked, then the refusal is audited under their name."""
+        if row.kind != "promotion":
+            return {}, None
+        try:
+            return self.snapshot_body(row), None
+        except (LookupError, ValueError, TypeError) as exc:  # KeyError is a LookupError
+            return {}, f"{row.ref}: its deployment snapshot cannot be built: {exc}"
+
     def snapshot_body(self, row: store.RequestRow) -> dict[str, Any]:
         """The deployment snapshot body this approval would sign."""
         strategy, version = row.payload["strategy"], int(row.payload["version"])
@@ -547,7 +558,7 @@ class GovernanceService:
         action = "promotion_approve"
         row = self._request(ref, "unknown", action)
         strategy = row.subject
-        body = self.snapshot_body(row) if row.kind == "promotion" else {}
+        body, body_problem = self._body_or_problem(row)
         payload = {"action": action, "request_id": row.ref,
                    "request_digest": digest(row.payload), "snapshot_digest": digest(body)}
         actor, signature = self._signed(payload, signer, "desk_head", strategy)
@@ -560,7 +571,7 @@ class GovernanceService:
         if row.state != "pending":
             raise self.refuse(actor, action, f"{row.ref} is already {row.state} by "
                               f"{row.decided_by}", strategy, row.ref)
-        decided = self.earlier_decision(row)
+        decided = self.earlier_decision(row) or body_problem
         if decided is not None:
             raise self.refuse(actor, action, decided, strategy, row.ref)
         problems = self.approval_problems(row)

@@ -492,3 +492,17 @@ def test_roles_request_content_edited_with_sql_is_refused_and_audited(
         approve_config(desk.svc, row.ref, desk.signer("carol"))
     assert desk.lock.read_bytes() == lock_before
     assert desk.records("refused")[-1].detail["action"] == "config_approve"
+
+
+def test_requested_version_deleted_from_mlflow_is_refused_and_audited(
+        desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    desk.registry.client.delete_model_version("ema_cross", str(desk.versions[0]))
+    _refused_approval(desk, ref, f"no version '{desk.versions[0]}' of registered model")
+
+
+def test_pending_request_payload_stripped_with_sql_is_refused_and_audited(
+        desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    desk.sql("UPDATE gov_requests SET payload = '{\"action\":\"promotion_request\"}'")
+    _refused_approval(desk, ref, "payload")
