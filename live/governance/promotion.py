@@ -684,7 +684,7 @@ class GovernanceService:
         try:
             with self.engine.connect() as conn:
                 document = store.get_snapshot(conn, target[1])
-        except LookupError as exc:
+        except (LookupError, ValueError) as exc:
             return [str(exc)]
         problems = verify_snapshot(document, self.directory, strategy=strategy, stage="live")
         if (document.get("body") or {}).get("version") != target[0]:
@@ -745,7 +745,13 @@ class GovernanceService:
             return DeploymentCheck(strategy, stage, None, [f"unknown stage {stage!r}"])
         with self.engine.connect() as conn:
             current = store.deployments(conn, strategy).get((strategy, stage))
-            document = store.get_snapshot(conn, current[1]) if current else None
+            try:
+                document = store.get_snapshot(conn, current[1]) if current else None
+            except (LookupError, ValueError) as exc:  # a row deleted or edited with SQL
+                return DeploymentCheck(strategy, stage, current[0] if current else None,
+                                       [f"deployment of {strategy}@{stage} points at snapshot "
+                                        f"{current[1] if current else None}, which is not a "
+                                        f"readable signed snapshot ({exc})"])
         try:
             alias = self.registry.get_version(strategy, f"@{stage}").version
         except LookupError:

@@ -506,3 +506,11 @@ def test_pending_request_payload_stripped_with_sql_is_refused_and_audited(
     ref = _requested(desk)
     desk.sql("UPDATE gov_requests SET payload = '{\"action\":\"promotion_request\"}'")
     _refused_approval(desk, ref, "payload")
+
+
+def test_snapshot_document_corrupted_with_sql_is_a_refusal_not_a_crash(
+        desk: TrustedDesk) -> None:
+    assert desk.promote(desk.versions[0], "shadow").ok
+    desk.sql("UPDATE gov_snapshots SET document = '{not json'")
+    deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    assert deployed == [] and "not a readable signed snapshot" in refused[0].reason
