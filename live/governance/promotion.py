@@ -226,8 +226,12 @@ class GovernanceService:
             request_id = store.parse_ref(ref)
         except ValueError as exc:
             raise self.refuse(actor, action, str(exc)) from exc
-        with self.engine.connect() as conn:
-            row = store.get_request(conn, request_id)
+        try:
+            with self.engine.connect() as conn:
+                row = store.get_request(conn, request_id)
+        except ValueError as exc:  # a payload or signature column edited into invalid JSON
+            raise self.refuse(actor, action, f"request {ref} is unreadable (its row was "
+                              f"edited): {exc}") from exc
         if row is None:
             raise self.refuse(actor, action, f"request {ref} does not exist")
         return row

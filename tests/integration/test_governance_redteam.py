@@ -514,3 +514,10 @@ def test_snapshot_document_corrupted_with_sql_is_a_refusal_not_a_crash(
     desk.sql("UPDATE gov_snapshots SET document = '{not json'")
     deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
     assert deployed == [] and "not a readable signed snapshot" in refused[0].reason
+
+
+def test_request_row_edited_into_invalid_json_is_refused_and_audited(
+        desk: TrustedDesk) -> None:
+    ref = _requested(desk)
+    desk.sql("UPDATE gov_requests SET maker_signature = '{oops'")
+    _refused_approval(desk, ref, f"request {ref} is unreadable")
