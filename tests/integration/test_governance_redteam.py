@@ -521,3 +521,23 @@ def test_request_row_edited_into_invalid_json_is_refused_and_audited(
     ref = _requested(desk)
     desk.sql("UPDATE gov_requests SET maker_signature = '{oops'")
     _refused_approval(desk, ref, f"request {ref} is unreadable")
+
+
+def test_classifier_file_planted_in_the_approved_model_folder_refuses_the_load(
+        desk: TrustedDesk) -> None:
+    """A regime classifier (skops) and its reference distribution planted in the approved
+    version's artifact folder after approval (removed afterwards: the template's files)."""
+    assert desk.promote(desk.versions[0], "shadow").ok
+    uri = desk.registry.client.get_model_version_download_uri("ema_cross",
+                                                               str(desk.versions[0]))
+    planted = Path(uri.removeprefix("file://")) / "signal_governance"
+    planted.mkdir()
+    try:
+        (planted / "classifier.skops").write_bytes(b"PK\x03\x04 not a reviewed model")
+        (planted / "reference.json").write_text('{"rv_30": [0.0, 1.0]}')
+        deployed, refused = load_deployed(desk.svc, "shadow", ["ema_cross"])
+    finally:
+        for path in planted.iterdir():
+            path.unlink()
+        planted.rmdir()
+    assert deployed == [] and "a swapped artifact" in refused[0].reason
