@@ -147,9 +147,13 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
 
 
 def _stored_content_problem(row: store.RequestRow) -> str | None:
-    """The content stored with the request (what becomes the approved version, and for
-    roles the trust lock entry) must be the content whose SHA-256 the maker signed: the
-    ``content`` column is not signed, and an insider could swap it while it waits."""
+    """The kind and content stored with the request (what becomes the approved version, and
+    for roles the trust lock entry) must be the kind and content whose SHA-256 the maker
+    signed: the ``subject`` and ``content`` columns are not signed, and an insider could
+    swap them while the request waits."""
+    if row.payload.get("kind") != row.subject:  # the approved version is the subject's
+        return (f"{row.ref}: the subject column says {row.subject!r} but its maker signed a "
+                f"{row.payload.get('kind')!r} change (an edited row)")
     stored = hashlib.sha256((row.content or "").encode()).hexdigest()
     if stored != row.payload.get("sha256"):
         return (f"{row.ref}'s stored content (sha {stored[:12]}) is not what its maker signed "

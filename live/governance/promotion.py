@@ -499,6 +499,9 @@ class GovernanceService:
         approver's signature is still checked, then the refusal is audited under their name."""
         if row.kind != "promotion":
             return {}, None
+        if row.payload.get("strategy") != row.subject:  # the deployment row is the subject's
+            return {}, (f"{row.ref}: the subject column says {row.subject!r} but its maker "
+                        f"signed a request for {row.payload.get('strategy')!r} (an edited row)")
         try:
             return self.snapshot_body(row), None
         except (LookupError, ValueError, TypeError) as exc:  # KeyError is a LookupError

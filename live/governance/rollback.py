@@ -86,6 +86,9 @@ def approve_rollback(service: GovernanceService, row: store.RequestRow,
         raise service.refuse(actor, action, f"{row.ref} is already {row.state} by "
                              f"{row.decided_by}", strategy, row.ref)
     decided = service.earlier_decision(row)
+    if row.payload.get("strategy") != strategy:  # the subject column is not signed
+        decided = (f"{row.ref}: the subject column says {strategy!r} but its maker signed a "
+                   f"rollback of {row.payload.get('strategy')!r} (an edited row)")
     if decided is not None:
         raise service.refuse(actor, action, decided, strategy, row.ref)
     current, previous = _live_pair(service, strategy)

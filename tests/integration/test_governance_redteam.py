@@ -541,3 +541,39 @@ def test_classifier_file_planted_in_the_approved_model_folder_refuses_the_load(
             path.unlink()
         planted.rmdir()
     assert deployed == [] and "a swapped artifact" in refused[0].reason
+
+
+def test_request_subject_column_pointed_at_another_strategy_is_refused(
+        desk: TrustedDesk) -> None:
+    """The subject column (not signed) names the strategy the deployment row is written
+    for: pointed at another strategy, the approval would deploy a snapshot of ema_cross as
+    atr_divergence's."""
+    ref = _requested(desk)
+    desk.sql("UPDATE gov_requests SET subject = 'atr_divergence' WHERE id = ?",
+             int(ref.removeprefix("R")))
+    _refused_approval(desk, ref, "the subject column says 'atr_divergence' but its maker "
+                                 "signed a request for 'ema_cross'")
+
+
+def test_config_request_subject_pointed_at_roles_is_refused(desk: TrustedDesk) -> None:
+    gates = desk.root / "gates.yaml"
+    gates.write_text(gates.read_text() + "# reviewed comment\n")
+    row = request_config(desk.svc, "gates", "a comment", desk.signer("alice"))
+    desk.sql("UPDATE gov_requests SET subject = 'roles' WHERE id = ?", row.id)
+    lock_before = desk.lock.read_bytes()
+    with pytest.raises(GovernanceRefusal, match="the subject column says 'roles' but its "
+                                                "maker signed a 'gates' change"):
+        approve_config(desk.svc, row.ref, desk.signer("carol"))
+    assert desk.lock.read_bytes() == lock_before
+
+
+def test_rollback_request_subject_pointed_at_another_strategy_is_refused(
+        desk: TrustedDesk) -> None:
+    _two_live_versions(desk)
+    row = request_rollback(desk.svc, "ema_cross", desk.versions[1], "health breach",
+                           desk.signer("alice"))
+    desk.sql("UPDATE gov_requests SET subject = 'atr_divergence' WHERE id = ?", row.id)
+    before = desk.svc.deployments()
+    with pytest.raises(GovernanceRefusal, match="signed a rollback of 'ema_cross'"):
+        approve_request(desk.svc, row.ref, desk.signer("bob"))
+    assert desk.svc.deployments() == before
