@@ -119,7 +119,8 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
     elif row.state != "pending":
         problem = f"{row.ref} is already {row.state} by {row.decided_by}"
     else:
-        problem = _content_problem(service, row)
+        problem = service.earlier_decision(row) or _stored_content_problem(row) or \
+            _content_problem(service, row)
     if problem is not None:
         raise service.refuse(actor, action, problem, subject=row.ref)
 
@@ -143,6 +144,22 @@ def approve_config(service: GovernanceService, ref: str, signer: Signer) -> int:
         return version
 
     return service._commit(work)
+
+
+def _stored_content_problem(row: store.RequestRow) -> str | None:
+    """The kind and content stored with the request (what becomes the approved version, and
+    for roles the trust lock entry) must be the kind and content whose SHA-256 the maker
+    signed: the ``subject`` and ``content`` columns are not signed, and an insider could
+    swap them while the request waits."""
+    if row.payload.get("kind") != row.subject:  # the approved version is the subject's
+        return (f"{row.ref}: the subject column says {row.subject!r} but its maker signed a "
+                f"{row.payload.get('kind')!r} change (an edited row)")
+    stored = hashlib.sha256((row.content or "").encode()).hexdigest()
+    if stored != row.payload.get("sha256"):
+        return (f"{row.ref}'s stored content (sha {stored[:12]}) is not what its maker signed "
+                f"(sha {str(row.payload.get('sha256'))[:12]}): the request row was edited; "
+                "request the change again")
+    return None
 
 
 def _content_problem(service: GovernanceService, row: store.RequestRow) -> str | None:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from live.governance.audit import AuditLog
 
 console = Console()
+# who may attest audit records appended outside a signing command (after reviewing them):
+# anyone else could seal records they forged with SQL under their own checkpoint
+ATTEST_ROLE = "risk_officer"
 AsOpt = Annotated[str | None, typer.Option("--as", help="acting user (or STRATOPS_USER)")]
 ReasonOpt = Annotated[str, typer.Option(help="why (recorded and signed)")]
 
@@ -362,11 +365,19 @@ def audit_checkpoint(
     """Seal the audit log's head now, signed by the acting user (after each governance
     command this happens by itself)."""
     from stratops.checkpoint_ops import checkpoint_audit
-    from stratops.governance_ops import acting_user, directory, signer_for
+    from stratops.governance_ops import acting_user, audit_refusal, directory, signer_for
     from stratops.settings import load_settings
 
     settings = load_settings()
-    sign = signer_for(settings, acting_user(as_user))
+    user = acting_user(as_user)
+    sign = signer_for(settings, user)
+    trusted_roles = directory(settings).user(user).roles
+    if accept_appended and ATTEST_ROLE not in trusted_roles:
+        reason = (f"user {user!r} has roles {sorted(trusted_roles)}; attesting records "
+                  f"appended outside a command needs {ATTEST_ROLE!r} (who reviewed them)")
+        audit_refusal(settings, user, "audit_checkpoint", reason)
+        console.print(f"[red]audit_checkpoint refused[/]: {reason} (audited)")
+        raise typer.Exit(EXIT_FAILED)
     sealed = _checkpoint_step("now", lambda: checkpoint_audit(
         settings, _audit(settings), sign, directory(settings),
         accept_appended=accept_appended))

@@ -205,6 +205,34 @@ def _load_versions(settings: Settings, svc: Any, mode: str, candidates: bool,
     return deployed, refused
 
 
+def _require_pinned_trust(settings: Settings, mode: str) -> None:
+    """Real orders only under a pinned trust root (``governance.trust_root``): unpinned, a
+    shell user could replace ``roles.yaml`` and ``roles.lock.json`` with a lock of their own
+    ceremony (two keys they made) and approve anything under it. Refused and audited."""
+    from stratops.governance_ops import audit_refusal
+
+    if settings.governance.trust_root is not None:
+        return
+    reason = ("the Kite broker sends real orders, and governance.trust_root is not pinned: "
+              "a replaced roles.lock.json would be believed; pin the root `stratops trust "
+              "show --json` prints (root_sha256) as governance.trust_root on this host")
+    audit_refusal(settings, f"runner:{mode}", "live_start", reason)
+    raise LiveSetupError(f"{mode} refused: {reason}")
+
+
+def _refuse_unapproved_configs(svc: Any, mode: str) -> None:
+    """A canary or live start refused, and audited, while a reviewed file (gates, policy,
+    risk, playbooks, compliance, roles) is not its approved version: an edit without the
+    config maker/checker never reaches real orders."""
+    assert svc is not None
+    problems = svc.config_problems()
+    if problems:
+        svc.audit.append(ts=utc_now(), kind="refused", actor=f"runner:{mode}",
+                         subject=f"live run --mode {mode}",
+                         detail={"action": "live_start", "reason": "; ".join(problems)})
+        raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
+
+
 def _paper_exchange(settings: Settings, mode: str, deployed: list[Any]) -> tuple[Any, Any]:
     """The paper exchange of ``mode`` and the market callback that moves it one bar (a Kite
     run has neither: the real market fills Kite's orders)."""
@@ -266,9 +294,13 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     if candidates and mode != "shadow":
         raise LiveSetupError("--candidates (unapproved research versions) is shadow-only")
     feed_kind, feed_arg = parse_feed_spec(feed)  # refused before anything is loaded
-    kite = _kite_broker(settings) if choose_broker(settings, mode, feed, broker) == "kite" \
-        else None
+    real_broker = choose_broker(settings, mode, feed, broker) == "kite"
+    if real_broker:
+        _require_pinned_trust(settings, mode)
+    kite = _kite_broker(settings) if real_broker else None
     svc, directory, engine = _governance(settings, candidates, mode)
+    if mode != "shadow":  # real orders only under approved gates, policy and risk limits
+        _refuse_unapproved_configs(svc, mode)
     deployed, refused = _load_versions(settings, svc, mode, candidates, strategies)
     compliance = compliance_setup.load_config(settings) if deployed else None
     if compliance is not None:
@@ -298,11 +330,6 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     routed = venue_router(settings, mode, _fill_model(deployed), kite)
     exchange, market = routed if routed is not None else (kite, None) if kite is not None \
         else _paper_exchange(settings, mode, deployed)
-    if mode != "shadow":  # real orders only under approved gates, policy and risk limits
-        assert svc is not None
-        problems = svc.config_problems()
-        if problems:
-            raise LiveSetupError(f"{mode} refused: " + "; ".join(problems))
     policy = load_policy(settings.path(settings.governance.policy_file), set(STRATEGIES))
     limits = load_risk_limits(settings.path(settings.governance.risk_file),
                               set(policy.rules.symbols), set(STRATEGIES))
@@ -535,12 +562,13 @@ def _governance(settings: Settings, candidates: bool, mode: str) -> tuple[Any, A
     verifies: kills still apply (fail closed), re-arms are ignored."""
     from live.db import make_engine
     from live.governance.trust import TrustError
-    from stratops.governance_ops import service
+    from stratops.governance_ops import audit_refusal, service
 
     try:
         svc = service(settings)
     except TrustError as exc:
-        if not candidates:
+        if not candidates:  # a missing, edited or replaced trust lock: refused, audited
+            audit_refusal(settings, f"runner:{mode}", "live_start", str(exc))
             raise LiveSetupError(f"{mode} refused: {exc}") from exc
         return None, None, make_engine(settings.governance.db_url, settings.root)
     return svc, svc.directory, svc.engine

@@ -290,11 +290,12 @@ class AuditLog:
 
     def records(self, *, strategy: str | None = None, actor: str | None = None,
                 kind: str | None = None, since: datetime | None = None,
-                until: datetime | None = None) -> list[AuditRecord]:
+                until: datetime | None = None, subject: str | None = None
+                ) -> list[AuditRecord]:
         """Records matching every given filter, by ``seq``; ``since`` <= ts < ``until``."""
         conditions: list[sa.ColumnElement[bool]] = []
         for column, wanted in ((audit_log.c.strategy, strategy), (audit_log.c.actor, actor),
-                               (audit_log.c.kind, kind)):
+                               (audit_log.c.kind, kind), (audit_log.c.subject, subject)):
             if wanted is not None:
                 conditions.append(column == wanted)
         if since is not None:

@@ -4,7 +4,8 @@
 change only through maker/checker (a config change request approved by a risk officer),
 which stores the approved content as a numbered config version. A file on disk that
 differs from its latest approved version - or has none - blocks approvals (fail closed)
-until its change is approved.
+until its change is approved; so does an optional file that was approved once and is gone
+(deleting ``playbooks.yaml`` would otherwise switch the incident playbooks off unreviewed).
 """
 
 from __future__ import annotations
@@ -65,11 +66,17 @@ class ConfigFiles:
             if kind not in self.paths:  # a store that reviews fewer files (tests)
                 continue
             path = self.path(kind)
-            if kind not in REQUIRED and not path.is_file():
-                continue
             approved = self.approved(kind)
-            actual = self.digest(kind)
             hint = f"request a config change: `stratops config request {kind} --reason ...`"
+            if kind not in REQUIRED and not path.is_file():
+                if approved is not None:  # removing a reviewed file is a change too
+                    problems.append(f"{path.name} is missing but has approved version "
+                                    f"{approved[0]} (sha {approved[1][:12]}): a reviewed file "
+                                    "deleted without maker/checker; put the approved file back "
+                                    "(each approved version's content is kept in "
+                                    "gov_config_versions)")
+                continue
+            actual = self.digest(kind)
             if approved is None:
                 problems.append(f"{path.name} has no approved version; {hint}")
             elif approved[1] != actual:

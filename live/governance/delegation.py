@@ -100,6 +100,10 @@ def granted_key(grant_payload_: Mapping[str, Any], payload: Mapping[str, Any],
     the key ``signature`` names."""
     actions = grant_payload_.get("actions")
     action = action_of(payload)
+    if action not in SESSION_ACTIONS:  # whatever a (tampered) grant lists
+        raise DelegationError(f"session of {signature.signer!r}: a session key signs only "
+                              f"{list(SESSION_ACTIONS)}, not {action!r}; sign it with your "
+                              "own key")
     if not isinstance(actions, list) or action not in actions:
         raise DelegationError(f"session of {signature.signer!r} may sign {actions!r:.120}, "
                               f"not {action!r}")

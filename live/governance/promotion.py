@@ -45,6 +45,9 @@ PREVIOUS_STAGE = {"shadow": None, "canary": "shadow", "live": "canary"}
 PREVIOUS_LIVE = "previous-live"
 Signer = Callable[[Mapping[str, Any]], Signature]
 EvidenceSource = Callable[[str, int], CanaryEvidence | None]
+# audit kinds that decide a request (its subject is the request's ref)
+DECISION_KINDS = ("promotion_approved", "promotion_rejected", "rollback_rejected",
+                  "config_approved", "config_rejected")
 
 
 class GovernanceRefusal(RefusedError):
@@ -155,6 +158,24 @@ class GovernanceService:
                               subject=row.ref)
         return user.name, signature.key_id
 
+    def earlier_decision(self, row: store.RequestRow) -> str | None:
+        """Why ``row`` was decided already although its (unsigned) state column says
+        pending: a decision stored on the row, or one in the hash-chained audit trail (an
+        approval or rejection of this request, a rollback carried out on it). A request is
+        decided once - an insider resetting the column cannot overturn a rejection or reuse
+        an old request for a second approval."""
+        if row.decision is not None:
+            return f"{row.ref} already carries a decision by {row.decided_by!r}"
+        for record in self.audit.records(subject=row.ref):
+            if record.kind in DECISION_KINDS:
+                return (f"{row.ref} was already decided ({record.kind} by {record.actor!r}, "
+                        f"audit seq {record.seq}); its state column was edited")
+        for record in self.audit.records(kind="rollback", strategy=row.subject):
+            if record.detail.get("request") == row.ref:
+                return (f"{row.ref} was already carried out (rollback by {record.actor!r}, "
+                        f"audit seq {record.seq}); its state column was edited")
+        return None
+
     def same_person(self, maker: tuple[str, str], actor: str, signature: Signature) -> bool:
         """Maker and checker are the same person: same name or same key."""
         return maker[0] == actor or maker[1] == signature.key_id
@@ -219,8 +240,12 @@ class GovernanceService:
             request_id = store.parse_ref(ref)
         except ValueError as exc:
             raise self.refuse(actor, action, str(exc)) from exc
-        with self.engine.connect() as conn:
-            row = store.get_request(conn, request_id)
+        try:
+            with self.engine.connect() as conn:
+                row = store.get_request(conn, request_id)
+        except ValueError as exc:  # a payload or signature column edited into invalid JSON
+            raise self.refuse(actor, action, f"request {ref} is unreadable (its row was "
+                              f"edited): {exc}") from exc
         if row is None:
             raise self.refuse(actor, action, f"request {ref} does not exist")
         return row
@@ -414,15 +439,57 @@ class GovernanceService:
         if not is_ensemble_name(strategy):
             return None
         return self.registry.load_ensemble(strategy, version, expected_digest=model_digest)
+    def _tag_problems(self, strategy: str, version: int, model_digest: Any
+                      ) -> tuple[list[str], list[str]]:
+        """The symbols the version's model config trades (read as data from the artifacts
+        the maker requested), and where its MLflow tags - which the snapshot records and the
+        checker reads - do not describe that config: an edited ``params``/``params_hash``
+        or ``symbol`` tag would make the checker sign one thing while the runner trades
+        another."""
+        from strategies.params import get_params, params_hash
+
+        lineage = VersionLineage.from_tags(self.registry.get_version(strategy, version).tags)
+        if is_ensemble_name(strategy):  # no model config: its manifest, checked against its
+            try:  # tags by the version checks, names the one symbol it trades
+                manifest = self.ensemble_manifest(strategy, version, str(model_digest))
+            except (LookupError, ValueError) as exc:
+                return [str(lineage.symbol)], [f"{strategy} v{version}: ensemble manifest "
+                                               f"cannot be read as approved: {exc}"]
+            symbol = manifest.symbol if manifest is not None else str(lineage.symbol)
+            if lineage.symbol != symbol:
+                return [symbol], [f"{strategy} v{version}: tag symbol {lineage.symbol!r} is "
+                                  f"not the symbol its manifest trades {symbol!r}"]
+            return [symbol], []
+        try:
+            config = self.registry.load_config(strategy, version,
+                                               expected_digest=str(model_digest))
+        except (LookupError, ValueError) as exc:
+            return [str(lineage.symbol)], [f"{strategy} v{version}: model config cannot be "
+                                           f"read as approved: {exc}"]
+        problems = []
+        actual = params_hash(config.params)
+        if lineage.params_hash != actual:
+            problems.append(f"{strategy} v{version}: tag params_hash {lineage.params_hash!r} "
+                            f"!= {actual!r}, the hash of the params its model config trades "
+                            "(an MLflow tag edited after registration)")
+        tagged = _tagged_params_hash(config.spec, lineage.params)
+        if tagged != actual:
+            problems.append(f"{strategy} v{version}: tag params {lineage.params} are not the "
+                            f"params its model config trades {get_params(config.params)} (an "
+                            "MLflow tag edited after registration)")
+        if lineage.symbol not in config.symbols:
+            problems.append(f"{strategy} v{version}: tag symbol {lineage.symbol!r} is not one "
+                            f"of the symbols its model config trades {list(config.symbols)}")
+        return list(config.symbols), problems
 
     def _policy_problems(self, strategy: str, version: int, to_stage: str,
-                         symbol: str) -> list[str]:
+                         symbols: list[str]) -> list[str]:
         policy = load_policy(self.configs.path("policy"), self.known_strategies or None)
         live_count = sum(1 for (s, stage) in self.deployments()
                          if stage == "live" and s != strategy)
         evidence = self.evidence(strategy, version) if to_stage == "live" else None
         violations = policy.check_promotion(strategy=strategy, to_stage=to_stage,
-                                            symbols=[symbol], live_count=live_count,
+                                            symbols=symbols, live_count=live_count,
                                             evidence=evidence)
         return [f"policy {v.rule}: {v.message}" for v in violations]
 
@@ -444,9 +511,10 @@ class GovernanceService:
             check = self.verify_deployment(strategy, before)
             problems += [f"the {before} deployment it builds on does not verify: {p}"
                          for p in check.problems]
-        found = self.registry.get_version(strategy, version)
-        problems += self._policy_problems(strategy, version, to_stage,
-                                          str(VersionLineage.from_tags(found.tags).symbol))
+        symbols, tag_problems = self._tag_problems(strategy, version,
+                                                   row.payload.get("model_digest"))
+        problems += tag_problems
+        problems += self._policy_problems(strategy, version, to_stage, symbols)
         current_digest = self.registry.artifact_digest(strategy, version)
         if current_digest != row.payload.get("model_digest"):
             problems.append("model artifacts changed since the request "
@@ -499,6 +567,20 @@ class GovernanceService:
             return row
 
         return self._commit(work)
+
+    def _body_or_problem(self, row: store.RequestRow) -> tuple[dict[str, Any], str | None]:
+        """The snapshot body a promotion approval would sign, or ``({}, why not)`` when it
+        cannot be built (the version deleted from the registry, an edited request row): the
+        approver's signature is still checked, then the refusal is audited under their name."""
+        if row.kind != "promotion":
+            return {}, None
+        if row.payload.get("strategy") != row.subject:  # the deployment row is the subject's
+            return {}, (f"{row.ref}: the subject column says {row.subject!r} but its maker "
+                        f"signed a request for {row.payload.get('strategy')!r} (an edited row)")
+        try:
+            return self.snapshot_body(row), None
+        except (LookupError, ValueError, TypeError) as exc:  # KeyError is a LookupError
+            return {}, f"{row.ref}: its deployment snapshot cannot be built: {exc}"
 
     def snapshot_body(self, row: store.RequestRow) -> dict[str, Any]:
         """The deployment snapshot body this approval would sign."""
@@ -573,7 +655,7 @@ class GovernanceService:
         action = "promotion_approve"
         row = self._request(ref, "unknown", action)
         strategy = row.subject
-        body = self.snapshot_body(row) if row.kind == "promotion" else {}
+        body, body_problem = self._body_or_problem(row)
         payload = {"action": action, "request_id": row.ref,
                    "request_digest": digest(row.payload), "snapshot_digest": digest(body)}
         actor, signature = self._signed(payload, signer, "desk_head", strategy)
@@ -586,6 +668,9 @@ class GovernanceService:
         if row.state != "pending":
             raise self.refuse(actor, action, f"{row.ref} is already {row.state} by "
                               f"{row.decided_by}", strategy, row.ref)
+        decided = self.earlier_decision(row) or body_problem
+        if decided is not None:
+            raise self.refuse(actor, action, decided, strategy, row.ref)
         problems = self.approval_problems(row)
         if problems:
             raise self.refuse(actor, action, "; ".join(problems), strategy, row.ref)
@@ -670,6 +755,12 @@ class GovernanceService:
                               " to roll back", strategy)
         if not reason.strip():
             raise self.refuse(actor, action, "a reason is required", strategy)
+        problems = self.rollback_target_problems(strategy, previous)
+        if problems:  # never point live at a snapshot the runner would refuse
+            raise self.refuse(actor, action, f"the previous live deployment of {strategy} "
+                              f"(v{previous[0]}) does not verify: " + "; ".join(problems) +
+                              "; live stays where it is (pull the kill switch to stop it)",
+                              strategy)
 
         def work(conn: sa.Connection) -> None:
             self._consume(conn, signature, actor, action, strategy)
@@ -683,6 +774,20 @@ class GovernanceService:
         self._commit(work)
         self.sync_aliases(strategy)
         return self.verify_deployment(strategy, "live")
+
+    def rollback_target_problems(self, strategy: str, target: tuple[int, int]) -> list[str]:
+        """Why the live snapshot a rollback would return to cannot be trusted (a history row
+        inserted by hand, a snapshot whose signatures or stage chain no longer verify)."""
+        try:
+            with self.engine.connect() as conn:
+                document = store.get_snapshot(conn, target[1])
+        except (LookupError, ValueError) as exc:
+            return [str(exc)]
+        problems = verify_snapshot(document, self.directory, strategy=strategy, stage="live")
+        if (document.get("body") or {}).get("version") != target[0]:
+            problems.append(f"snapshot {target[1]} approves version "
+                            f"{(document.get('body') or {}).get('version')!r}, not {target[0]}")
+        return problems + self._chain_problems(document, strategy, "live")
 
     # -- registry projection and verification ----------------------------------------------
 
@@ -738,7 +843,13 @@ class GovernanceService:
             return DeploymentCheck(strategy, stage, None, [f"unknown stage {stage!r}"])
         with self.engine.connect() as conn:
             current = store.deployments(conn, strategy).get((strategy, stage))
-            document = store.get_snapshot(conn, current[1]) if current else None
+            try:
+                document = store.get_snapshot(conn, current[1]) if current else None
+            except (LookupError, ValueError) as exc:  # a row deleted or edited with SQL
+                return DeploymentCheck(strategy, stage, current[0] if current else None,
+                                       [f"deployment of {strategy}@{stage} points at snapshot "
+                                        f"{current[1] if current else None}, which is not a "
+                                        f"readable signed snapshot ({exc})"])
         try:
             alias = self.registry.get_version(strategy, f"@{stage}").version
         except LookupError:
@@ -790,6 +901,19 @@ class GovernanceService:
             for document in store.snapshots_for(conn, strategy, stage, version):
                 if digest(document) == wanted:
                     return document
+        return None
+
+
+def _tagged_params_hash(spec: Any, params_json: str | None) -> str | None:
+    """The params hash of a version's ``params`` tag (canonical JSON) built with the
+    installed params class; None when the tag is absent, not JSON or not valid params."""
+    import json
+
+    from strategies.params import params_hash
+
+    try:
+        return params_hash(spec.make_params(**json.loads(params_json or "")))
+    except (ValueError, TypeError):
         return None
 
 

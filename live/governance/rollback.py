@@ -85,6 +85,12 @@ def approve_rollback(service: GovernanceService, row: store.RequestRow,
     if row.state != "pending":
         raise service.refuse(actor, action, f"{row.ref} is already {row.state} by "
                              f"{row.decided_by}", strategy, row.ref)
+    decided = service.earlier_decision(row)
+    if row.payload.get("strategy") != strategy:  # the subject column is not signed
+        decided = (f"{row.ref}: the subject column says {strategy!r} but its maker signed a "
+                   f"rollback of {row.payload.get('strategy')!r} (an edited row)")
+    if decided is not None:
+        raise service.refuse(actor, action, decided, strategy, row.ref)
     current, previous = _live_pair(service, strategy)
     if current is None or previous is None or current[0] != row.payload.get("from_version") \
             or previous[0] != row.payload.get("to_version"):
@@ -92,6 +98,11 @@ def approve_rollback(service: GovernanceService, row: store.RequestRow,
         raise service.refuse(actor, action, f"{row.ref} is stale: it rolls "
                              f"v{row.payload.get('from_version')} back to "
                              f"v{row.payload.get('to_version')}, but {now}", strategy, row.ref)
+    problems = service.rollback_target_problems(strategy, previous)
+    if problems:  # never point live at a snapshot the runner would refuse
+        raise service.refuse(actor, action, f"the previous live deployment of {strategy} "
+                             f"(v{previous[0]}) does not verify: " + "; ".join(problems),
+                             strategy, row.ref)
 
     def work(conn: sa.Connection) -> None:
         service._consume(conn, signature, actor, action, strategy)

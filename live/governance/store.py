@@ -198,7 +198,13 @@ def snapshots_for(conn: sa.Connection, strategy: str, stage: str,
     rows = conn.execute(sa.select(SNAPSHOTS.c.document)
                         .where(SNAPSHOTS.c.strategy == strategy, SNAPSHOTS.c.stage == stage,
                                SNAPSHOTS.c.version == version).order_by(SNAPSHOTS.c.id))
-    return [json.loads(r.document) for r in rows]
+    found = []
+    for r in rows:  # a document edited into invalid JSON is no signed snapshot: skipped
+        try:
+            found.append(json.loads(r.document))
+        except ValueError:
+            continue
+    return found
 
 
 def set_deployment(conn: sa.Connection, *, strategy: str, stage: str, version: int,

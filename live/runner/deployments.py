@@ -205,6 +205,7 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
     both."""
     from live.canonical import digest
     from strategies.lineage import strategies_source_hash
+    from strategies.params import get_params, params_hash
 
     stage = STAGE_OF_MODE[mode]
     installed = strategies_source_hash()
@@ -226,6 +227,12 @@ def load_deployed(service: Any, mode: str, strategies: list[str] | None = None
             config = service.registry.load_config(
                 name, check.version, expected_digest=body["model_digest"],
                 expected_source_hash=body["strategies_source_hash"])
+            if params_hash(config.params) != body.get("params_hash"):
+                refused.append(Refusal(name, (
+                    f"v{check.version} trades params {get_params(config.params)} (hash "
+                    f"{params_hash(config.params)}), but its signed approval names params "
+                    f"hash {body.get('params_hash')!r}: the checker approved other params")))
+                continue
             governance = service.registry.load_governance(
                 name, check.version, expected_digest=body["model_digest"])
             confidence = service.registry.load_confidence(

@@ -337,3 +337,19 @@ def test_canary_evidence_from_a_rewritten_journal_is_one_open_break(serviced: Pr
     assert evidence is not None and evidence.open_breaks == 1 and evidence.trades == 0
     assert "contradicts its signed checkpoints" in evidence.source
     assert "seq 24" in evidence.source
+
+
+def test_cli_audit_checkpoint_accepting_appended_records_needs_a_risk_officer(
+        project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """Alice (a quant) forged a record with SQL and tries to attest it under her own key:
+    refused and audited, no checkpoint written, and verify still names the forgery."""
+    log = _sealed_audit(project)
+    log.append(ts=TS, kind="promotion_approved", actor="bob", strategy="ema_cross",
+               subject="R0", detail={"forged": True})
+    before = read_checkpoints(audit_checkpoint_file(project.settings))
+    code = main(["audit", "checkpoint", "--as", "alice", "--accept-appended"])
+    out = _out(capsys)
+    assert (code, "needs 'risk_officer'" in out) == (1, True), out
+    assert read_checkpoints(audit_checkpoint_file(project.settings)) == before
+    assert project.audit().records()[-1].kind == "refused"
+    assert main(["audit", "verify"]) == 1

@@ -121,3 +121,18 @@ def test_signature_record_without_a_grant_has_no_delegation_field(
     signature = sign(KILL, load_private_key("bob", people.keys_dir), "bob", now=NOW,
                      ttl_seconds=60)
     assert "delegation" not in signature.to_dict()
+
+
+def test_grant_widened_to_an_approval_still_cannot_sign_one(people: Identities) -> None:
+    """A grant whose own action list names ``promotion_approve`` (a tampered login client):
+    a session key signs only the page's actions, whatever the grant lists - a stolen
+    session key never checks a promotion."""
+    private, public = session_keypair()
+    payload = {**grant_payload(challenge_text("cd" * 16, public)),
+               "actions": ["kill_switch", "promotion_approve"]}
+    actor = Actor(people.directory.user("bob"), load_private_key("bob", people.keys_dir))
+    grant = {"payload": payload,
+             "signature": actor.sign(payload, now=NOW, ttl_seconds=900).to_dict()}
+    approval = {"action": "promotion_approve", "request_id": "R1"}
+    with pytest.raises(DelegationError, match="a session key signs only"):
+        people.directory.verify(approval, _signed(private, grant, approval), now=NOW)

@@ -34,8 +34,12 @@ FRESH = {"KITE_API_KEY": "key123", "KITE_ACCESS_TOKEN": "tok-fresh-value",
          "KITE_ACCESS_TOKEN_ISSUED_AT": "2026-12-07T08:40:00+05:30"}
 
 
+PINNED = {"trust_root": "0" * 64}  # a desk that trades real orders pins its trust root
+
+
 def settings_in(root: Path, **live: Any) -> Settings:
-    return Settings(root=root, live={"kite": {"root": FAKE_ROOT}} | live)  # type: ignore[arg-type]
+    return Settings(root=root, live={"kite": {"root": FAKE_ROOT}} | live,
+                    governance=PINNED)
 
 
 class StubKite:
@@ -118,6 +122,24 @@ def test_prepare_kite_without_credentials_is_refused_before_anything_loads(
         prepare("live", "replay:nse_index_1m", None, None, None, False,
                 settings=settings_in(tmp_path), broker="kite")
     assert not (tmp_path / ".stratops").exists()  # no journal, no governance store
+
+
+def test_prepare_kite_without_a_pinned_trust_root_is_refused_and_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unpinned, a replaced roles.lock.json (a ceremony of two keys one person made) would be
+    believed: real orders are refused before the broker is contacted."""
+    from live.db import make_engine
+    from live.governance.audit import AuditLog
+
+    for var, value in FRESH.items():
+        monkeypatch.setenv(var, value)
+    settings = Settings(root=tmp_path, live={"kite": {"root": FAKE_ROOT}})
+    with pytest.raises(LiveSetupError, match=r"governance\.trust_root is not pinned"):
+        prepare("canary", "replay:nse_index_1m", None, None, None, False, settings=settings,
+                broker="kite")
+    refused = AuditLog(make_engine(settings.governance.db_url, tmp_path)).records()[-1]
+    assert (refused.kind, refused.actor, refused.detail["action"]) == \
+        ("refused", "runner:canary", "live_start")
 
 
 def test_prepare_kite_with_a_stale_token_is_refused_naming_its_expiry(
