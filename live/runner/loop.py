@@ -40,6 +40,7 @@ from live.runner.feed import (
 )
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
+from live.runner.snapshotting import SNAPSHOT_WRITER_FAILED
 from live.state import kill_mode_for
 from strategies.bars import BarsInputError
 from strategies.ensemble import EnsemblePolicy
@@ -110,6 +111,7 @@ class BarLoop(RunnerCore):
             self.summary.bars += 1
             if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
                 self.snapshots.after_bar(self.state, self.journal)
+                self.snapshot_failures()
             self.raise_anomalies()
             if pause is not None:
                 pause()
@@ -121,8 +123,17 @@ class BarLoop(RunnerCore):
         self.journal_findings()
         if self.snapshots is not None:  # session end: the state at the sealed head
             self.snapshots.take(self.state, self.journal)
+            self.snapshot_failures()
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
+
+    def snapshot_failures(self) -> None:
+        """Journal each failed background snapshot (a writer process killed mid-write, a
+        write that raised) as a ``snapshot_writer_failed`` warning; trading goes on."""
+        if self.snapshots is None:
+            return
+        for why in self.snapshots.take_failures():
+            self.alert(self.clock(), Severity.WARNING, SNAPSHOT_WRITER_FAILED, why)
 
     def _feed_note(self, item: Idle | FeedAlert | FeedHold | WarmBar) -> int:
         """An item of the feed that is not a live bar; 1 when it was a (warm-up) bar."""
