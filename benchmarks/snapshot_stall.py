@@ -1,26 +1,31 @@
-"""The trading loop's stall at a periodic snapshot: the snapshot written in the loop's thread
-(``SnapshotCadence(background=False)``, before) vs by the writer thread (the default).
+"""The trading loop's stall at a periodic snapshot, and the bars' latency while it is
+written: in the loop's thread (``SnapshotCadence(writer="inline")``), by a writer thread
+(``writer="thread"``) and by a writer process (``writer="process"``, the default), in one run.
 
 Setup (``benchmarks/snapshot_restart.py``'s cached journal of ``--events`` realistic events,
 an ``ema_cross`` runner on both symbols with the PreTrade engine and guardrails): a schema-3
-snapshot ``--every`` entries before the head, the runner's snapshot follower resumed from it
-(built before timing, in both modes), the loop's state at the head. Then, as the loop does
-after a bar, ``after_bar`` is called with the snapshot due: the follower folds the last
-``--every`` entries, its fold (state and runner memory) is encoded and stored.
+snapshot ``--every`` entries before the head, the loop's state at the head. The inline and
+thread modes' follower is resumed from that snapshot before timing; the process mode's
+child is started before timing (it resumes its own follower from the snapshot while it
+starts). Then, as the loop does after a bar, ``after_bar`` is called with the snapshot due:
+the follower folds the last ``--every`` entries, its fold (state and runner memory) is
+encoded, hashed and stored.
 
 Measured per mode (median of ``--repeat`` runs, each over a fresh copy of the journal):
 
 - ``*_after_bar_ms``: how long ``after_bar`` holds the loop (the stall);
-- ``*_snapshot_done_ms``: from the call until the snapshot is stored (background: the writer
-  thread's end);
+- ``*_snapshot_done_ms``: from the call until the snapshot is stored (background: the
+  writer's answer; the process's includes what its start had not finished);
 - ``*_bar_p99_ms`` / ``*_bar_max_ms``: a stand-in for the bars the loop processes while the
   writer works (20 journal events folded into a state, back to back, until the snapshot is
   stored), so the cost of sharing the interpreter (GIL) with the writer shows; ``idle_bar_*``
   is the same work with no writer.
 
-The stored snapshot must be the head's and trusted (else the script exits non-zero). Run:
+The stored snapshot must be the head's and trusted under the runner's configuration (else
+the script exits non-zero). Run:
 ``PYTHONPATH=. .venv/bin/python benchmarks/snapshot_stall.py [--events 200000] [--every 20000]``.
-The last lines are ``name: value`` pairs.
+The last lines are ``name: value`` pairs; ``worst_bar_ratio`` (thread / process worst bar
+while writing) is the headline.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from snapshot_restart import BookedBroker, _copy, _runner, cached_journal
 from live.events import Message
 from live.journal import Journal
 from live.runner.fold_memory import fold_fingerprint, fold_memory
+from live.runner.runner import Runner
 from live.runner.snapshotting import SnapshotCadence
 from live.snapshots import load_runner_snapshot, snapshot_store, write_snapshot
 from live.state import LiveState
@@ -73,15 +79,25 @@ def prepared(path: Path, folder: Path, name: str, head: int, every: int
     return journal, folded.state, BookedBroker(folded.state)
 
 
-def one_run(path: Path, folder: Path, i: int, head: int, every: int, background: bool,
+def follower_recipe(journal: Journal) -> Runner:
+    """The writer process's follower (picklable: a module-level function): the benchmark's
+    runner over the child's own view of the journal."""
+    return _runner(journal, BookedBroker(LiveState()))
+
+
+def one_run(path: Path, folder: Path, i: int, head: int, every: int, writer: str,
             sample: list[Message]) -> tuple[float, float, list[float]]:
     """(after_bar ms, until stored ms, stand-in bar ms while writing) of one mode."""
-    journal, state, books = prepared(path, folder, f"{'bg' if background else 'fg'}-{i}.db",
-                                     head, every)
-    cadence = SnapshotCadence(journal, every_events=every, background=background,
-                              follower=lambda: _runner(journal, books))
+    journal, state, books = prepared(path, folder, f"{writer}-{i}.db", head, every)
+    recipe = follower_recipe if writer == "process" else (lambda j: _runner(j, books))
+    cadence = SnapshotCadence(journal, every_events=every, writer=writer, follower=recipe)
+    if cadence.writer != writer:
+        raise SystemExit(f"the {writer} writer is not available here")
     cadence.last_seq = head - every  # resumed from that snapshot, as after a start
-    cadence._follow()  # built and restored before timing, in both modes
+    if cadence._process is not None:
+        cadence._process.start()  # spawned before timing (else at the first due point)
+    else:
+        cadence._follow()  # built and restored before timing
     began = time.perf_counter_ns()
     written = cadence.after_bar(state, journal)
     stall = (time.perf_counter_ns() - began) / 1e6
@@ -91,12 +107,14 @@ def one_run(path: Path, folder: Path, i: int, head: int, every: int, background:
     cadence.wait()
     done = (time.perf_counter_ns() - began) / 1e6
     if written != head or cadence.written != 1:
-        raise SystemExit(f"snapshot not written at the head ({written}, {cadence.written})")
-    fingerprint = fold_fingerprint(cadence._follow())
+        raise SystemExit(f"{writer}: snapshot not written at the head ({written}, "
+                         f"{cadence.written}): {cadence.take_failures()}")
+    fingerprint = fold_fingerprint(_runner(journal, books))
     assert fingerprint is not None
     loaded, rejected = load_runner_snapshot(cadence.store, journal, fingerprint)
     if loaded is None or loaded.seq != head or rejected:
-        raise SystemExit(f"the stored snapshot is not trusted: {rejected}")
+        raise SystemExit(f"{writer}: the stored snapshot is not trusted: {rejected}")
+    cadence.close()
     journal.engine.dispose()
     return stall, done, bars
 
@@ -118,8 +136,8 @@ def main() -> None:
         source.engine.dispose()
         idle = [bar_work(sample) for _ in range(2000)]
         lines["idle_bar_p99_ms"], lines["idle_bar_max_ms"] = pct(idle, .99), max(idle)
-        for background, name in ((False, "inloop"), (True, "background")):
-            runs = [one_run(path, folder, i, args.events, args.every, background, sample)
+        for name in ("inline", "thread", "process"):
+            runs = [one_run(path, folder, i, args.events, args.every, name, sample)
                     for i in range(args.repeat)]
             lines[f"{name}_after_bar_ms"] = statistics.median(r[0] for r in runs)
             lines[f"{name}_snapshot_done_ms"] = statistics.median(r[1] for r in runs)
@@ -127,7 +145,11 @@ def main() -> None:
             if bars:
                 lines[f"{name}_bar_p99_ms"], lines[f"{name}_bar_max_ms"] = \
                     pct(bars, .99), max(bars)
-    lines["stall_ratio"] = lines["inloop_after_bar_ms"] / lines["background_after_bar_ms"]
+    lines["stall_ratio_inline_vs_process"] = \
+        lines["inline_after_bar_ms"] / lines["process_after_bar_ms"]
+    lines["stall_ratio_thread_vs_process"] = \
+        lines["thread_after_bar_ms"] / lines["process_after_bar_ms"]
+    lines["worst_bar_ratio"] = lines["thread_bar_max_ms"] / lines["process_bar_max_ms"]
     for key, value in lines.items():
         print(f"{key}: {value:.4g}")
 

@@ -113,6 +113,20 @@ class _ChildFold:
         self.state: LiveState | None = None
         self.position: tuple[int, str] = (0, "")
 
+    def prepare(self) -> None:
+        """Resume from the store now (the follower built and restored, or the newest
+        state snapshot loaded), before the first job."""
+        if self.recipe is not None:
+            self.follower = self.recipe(self.journal)
+            self.follower.restore_snapshot(self.store)
+        else:
+            self._load_state()
+
+    def _load_state(self) -> None:
+        loaded, _ = load_latest(self.store, self.journal)
+        self.state, self.position = (LiveState(), (0, "")) if loaded is None \
+            else (loaded[0], (loaded[1], loaded[2]))
+
     def write(self, seq: int, entry_hash: str) -> WriterDone:
         if self.recipe is not None:
             return self._write_follower(seq, entry_hash)
@@ -138,9 +152,8 @@ class _ChildFold:
 
     def _write_state(self, seq: int, entry_hash: str) -> WriterDone:
         if self.state is None:
-            loaded, _ = load_latest(self.store, self.journal)
-            self.state, self.position = (LiveState(), (0, "")) if loaded is None \
-                else (loaded[0], (loaded[1], loaded[2]))
+            self._load_state()
+        assert self.state is not None
         state, (at, prev) = self.state, self.position
         if seq < at:
             return WriterDone(seq, False, f"the child's state already stands at seq {at}")
@@ -162,6 +175,11 @@ class _ChildFold:
 def writer_main(conn: Connection, setup: WriterSetup) -> None:
     """The child: answer each ``(seq, entry_hash)`` job until ``None`` or the pipe closes."""
     fold = _ChildFold(setup)
+    try:
+        fold.prepare()
+    except Exception:  # the first job starts over from the store (and reports its error)
+        log.exception("the snapshot writer could not resume from the store")
+        fold.follower, fold.state = None, None
     while True:
         try:
             job = conn.recv()

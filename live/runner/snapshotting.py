@@ -18,15 +18,18 @@ its fold is written. Without a factory the snapshots hold the state alone (enoug
 The periodic snapshots (:meth:`SnapshotCadence.after_bar`) are written in the background, so
 the trading loop does not stall on them (``writer``, settings ``live.snapshots.writer``):
 
-- ``process`` (the default): a writer *process* (:mod:`live.runner.snapshot_process`) is
-  handed the journal's head ``(seq, entry_hash)`` only; it folds up to exactly that entry
+- ``process`` (the default): a writer *process* (:mod:`live.runner.snapshot_process`,
+  spawned at the first due point: its imports and resume cost it, not the loop) is handed
+  the journal's head ``(seq, entry_hash)`` only; it folds up to exactly that entry
   (its own follower, built from the picklable ``follower`` recipe, or the state alone),
   encodes, hashes and stores it in its own interpreter, so no bar waits on its GIL. A child
   that dies mid-write (SIGKILL) commits nothing: the previous snapshot stays trusted, the
   runner keeps trading, the death is journaled as a ``snapshot_writer_failed`` alert and a
   new child is started at the next due point; after ``MAX_WRITER_DEATHS`` deaths the writer
   thread takes over (alerted too). A journal a child cannot open (in-memory SQLite) or a
-  recipe that does not pickle (a closure) gets the thread, with a WARNING log line.
+  recipe that does not pickle (a closure) gets the thread, with a WARNING log line; a
+  child whose follower was folded under another configuration than the trading runner's
+  (:func:`~live.runner.fold_memory.fold_fingerprint`) is alerted and replaced by the thread.
 - ``thread``: a writer *thread* is handed what stands for that position - the state
   serialised to bytes right there (the state alone), or the follower, which only the writer
   touches, folding up to that seq - and the loop goes on with the next bar (but shares the
@@ -136,15 +139,6 @@ class SnapshotCadence:
         if self._thread is not None:
             self._thread.join(timeout_seconds)
 
-    def start_writer(self) -> None:
-        """Start the writer process now (when it is the writer and none runs)."""
-        if self._process is None:
-            return
-        try:
-            self._process.start()
-        except OSError as exc:  # no child could be started: the thread, alerted
-            self._to_thread(f"no writer process could be started ({exc})")
-
     def take_failures(self) -> list[str]:
         """The background failures not yet alerted (each one ``snapshot_writer_failed``)."""
         self._collect(0.0)
@@ -164,7 +158,6 @@ class SnapshotCadence:
         when it read more than ``every_events``; returns the seq written."""
         self.wait()
         self.fingerprint = fold_fingerprint(runner)  # what the writer's follower must match
-        self.start_writer()  # spawned before trading, not at the first due point
         self.last_seq = resumed_at or None
         if folded <= self.every_events:
             return None
