@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import weakref
 from collections.abc import Callable
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 FollowerRecipe = Callable[[Journal], FoldedRunner]  # picklable for the process writer
 STOP_SECONDS = 5.0  # how long close() waits for the child before terminating it
+WRITER_NICENESS = 10  # the child's scheduling priority below the runner's (os.nice)
 
 
 class WriterUnavailableError(StratopsError, RuntimeError):
@@ -174,6 +176,7 @@ class _ChildFold:
 
 def writer_main(conn: Connection, setup: WriterSetup) -> None:
     """The child: answer each ``(seq, entry_hash)`` job until ``None`` or the pipe closes."""
+    os.nice(WRITER_NICENESS)  # background work: the trading loop wins a busy machine's CPU
     fold = _ChildFold(setup)
     try:
         fold.prepare()
