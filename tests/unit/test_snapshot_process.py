@@ -92,10 +92,11 @@ def test_process_writer_killed_mid_write_keeps_the_previous_snapshot_and_the_run
     cadence = SnapshotCadence(runner.journal, every_events=EVERY, keep=50, writer="process")
     runner.snapshots = cadence
     runner.recover()
-    bars = day_bars(120)
-    runner.run(bars[:30])  # the session's end snapshot: written by the loop
-    (first,) = [row.seq for row in cadence.store.newest_first()]
-    killed: list[int] = []
+    bars = day_bars(150)
+    runner.run(bars[:60])  # a periodic snapshot by the child, the session's end by the loop
+    assert cadence.writer_pid is not None and cadence.written >= 2
+    first = max(row.seq for row in cadence.store.newest_first())
+    killed: list[int] = []  # the warm child, at work on its next snapshot
 
     def kill_the_writer_at_work() -> None:
         if not killed and cadence.writing() and cadence.writer_pid is not None:
