@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FollowerRecipe = Callable[[Journal], FoldedRunner]  # picklable for the process writer
 STOP_SECONDS = 5.0  # how long close() waits for the child before terminating it
+JOB_TIMEOUT_SECONDS = 1800.0  # a job unanswered this long: the child is stopped (hung)
 WRITER_NICENESS = 10  # the child's scheduling priority below the runner's (os.nice)
 
 
@@ -81,6 +83,7 @@ class WriterDied:
 
     seq: int
     exitcode: int | None
+    hung: bool = False  # stopped by us: no answer within JOB_TIMEOUT_SECONDS
 
 
 def process_setup(journal: Journal, keep: int, recipe: FollowerRecipe | None) -> WriterSetup:
@@ -225,6 +228,8 @@ class ProcessWriter:
         self.setup = setup
         self.starts = 0  # children started (restarts: starts - 1)
         self.job: int | None = None  # the seq handed and not yet answered
+        self.job_timeout_seconds = JOB_TIMEOUT_SECONDS
+        self._handed_at = 0.0  # time.monotonic() at the hand-over
         self._proc: BaseProcess | None = None
         self._conn: Connection | None = None
         self._finalizer: weakref.finalize[[BaseProcess, Connection], ProcessWriter] | None = None
@@ -258,7 +263,7 @@ class ProcessWriter:
             raise RuntimeError(f"the snapshot writer is still at seq {self.job}")
         self.start()
         assert self._conn is not None
-        self.job = seq
+        self.job, self._handed_at = seq, time.monotonic()
         with contextlib.suppress(OSError):  # died already: poll() reports it
             self._conn.send((seq, entry_hash))
 
@@ -277,7 +282,12 @@ class ProcessWriter:
         except (EOFError, OSError):
             closed = True  # the pipe closed: the child died (or is dying)
         if not closed and self._proc is not None and self._proc.is_alive():
-            return None
+            if time.monotonic() - self._handed_at < self.job_timeout_seconds:
+                return None
+            self._proc.kill()  # hung: killed and reaped, a new child at the next due point
+            self.job = None
+            self._reap()
+            return WriterDied(seq, None, hung=True)
         self.job = None
         exitcode = self._reap()
         return WriterDied(seq, exitcode)

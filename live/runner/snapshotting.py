@@ -253,9 +253,10 @@ class SnapshotCadence:
 
     def _died(self, died: WriterDied) -> None:
         assert self._process is not None
-        self._fail(died.seq, f"the snapshot writer process died (exit code {died.exitcode}) "
-                             f"writing journal seq {died.seq}; the previous snapshot stays "
-                             "trusted")
+        how = (f"did not answer in {self._process.job_timeout_seconds:.0f} s and was "
+               "stopped") if died.hung else f"died (exit code {died.exitcode})"
+        self._fail(died.seq, f"the snapshot writer process {how} writing journal seq "
+                             f"{died.seq}; the previous snapshot stays trusted")
         if self._process.starts >= MAX_WRITER_DEATHS:
             self._to_thread(f"{self._process.starts} writer processes died")
 

@@ -1,6 +1,6 @@
-"""The periodic snapshot written by a writer thread (``writer="thread"``): the loop's call returns while it
-writes, a snapshot due meanwhile waits (never two writers), and a write that fails half way
-leaves the previous snapshot as the trusted one."""
+"""The periodic snapshot written by a writer thread (``writer="thread"``): the loop's call
+returns while it writes, a snapshot due meanwhile waits (never two writers), and a write that
+fails half way leaves the previous snapshot as the trusted one."""
 
 from __future__ import annotations
 

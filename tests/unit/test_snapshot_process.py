@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,6 +143,28 @@ def test_process_writer_killed_leaves_no_row_of_its_snapshot(tmp_path: Path) -> 
     cadence.close()
 
 
+def test_process_writer_unanswered_past_its_timeout_is_killed_and_alerted(
+        tmp_path: Path) -> None:
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
+    state = LiveState()
+    cadence = SnapshotCadence(journal, every_events=EVERY, writer="process")
+    _grow(journal, state, EVERY)
+    assert cadence.after_bar(state, journal) == EVERY
+    cadence.wait(WAIT_S)
+    pid = cadence.writer_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # a hang: alive, never answering
+    _grow(journal, state, EVERY)
+    assert cadence.after_bar(state, journal) == 2 * EVERY
+    assert cadence._process is not None
+    cadence._process.job_timeout_seconds = 0.2
+    time.sleep(0.5)
+    assert not cadence.writing() and _reaped(pid) and cadence.last_seq == EVERY
+    (why,) = cadence.take_failures()
+    assert "did not answer in 0 s" in why
+    cadence.close()
+
+
 def test_process_writer_with_an_in_memory_journal_falls_back_to_the_thread() -> None:
     journal = Journal(sa.create_engine("sqlite://"))
     assert SnapshotCadence(journal, writer="process").writer == "thread"
@@ -157,5 +180,5 @@ def test_process_writer_with_a_closure_follower_falls_back_to_the_thread(
 
 def test_snapshot_writer_setting_other_than_the_three_is_refused(tmp_path: Path) -> None:
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
-    with pytest.raises(ValueError, match="live.snapshots.writer='fork'"):
+    with pytest.raises(ValueError, match=r"live\.snapshots\.writer='fork'"):
         SnapshotCadence(journal, writer="fork")
