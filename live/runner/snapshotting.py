@@ -27,9 +27,10 @@ the trading loop does not stall on them (``writer``, settings ``live.snapshots.w
   runner keeps trading, the death is journaled as a ``snapshot_writer_failed`` alert and a
   new child is started at the next due point; after ``MAX_WRITER_DEATHS`` deaths the writer
   thread takes over (alerted too). A journal a child cannot open (in-memory SQLite) or a
-  recipe that does not pickle (a closure) gets the thread, with a WARNING log line; a
-  child whose follower was folded under another configuration than the trading runner's
-  (:func:`~live.runner.fold_memory.fold_fingerprint`) is alerted and replaced by the thread.
+  recipe that does not pickle (a closure) gets the thread (``fallback`` says why, logged at
+  INFO); a child whose follower was folded under another configuration than the trading
+  runner's (:func:`~live.runner.fold_memory.fold_fingerprint`) is alerted and replaced by
+  the thread.
 - ``thread``: a writer *thread* is handed what stands for that position - the state
   serialised to bytes right there (the state alone), or the follower, which only the writer
   touches, folding up to that seq - and the loop goes on with the next bar (but shares the
@@ -108,12 +109,13 @@ class SnapshotCadence:
         self._thread: threading.Thread | None = None
         self._process: ProcessWriter | None = None
         self._before: int | None = None  # last_seq before the job in the process's hands
+        self.fallback: str | None = None  # why the process writer is not used (None: it is)
         if writer == "process":
             try:
                 self._process = ProcessWriter(process_setup(journal, keep, follower))
-            except WriterUnavailableError as exc:
-                self.writer = "thread"
-                log.warning("live.snapshots.writer process: %s; the writer thread is used", exc)
+            except WriterUnavailableError as exc:  # known at setup: said, not alerted
+                self.writer, self.fallback = "thread", str(exc)
+                log.info("live.snapshots.writer process: %s; the writer thread is used", exc)
 
     @property
     def background(self) -> bool:

@@ -167,7 +167,8 @@ def test_process_writer_unanswered_past_its_timeout_is_killed_and_alerted(
 
 def test_process_writer_with_an_in_memory_journal_falls_back_to_the_thread() -> None:
     journal = Journal(sa.create_engine("sqlite://"))
-    assert SnapshotCadence(journal, writer="process").writer == "thread"
+    cadence = SnapshotCadence(journal, writer="process")
+    assert cadence.writer == "thread" and "in-memory" in (cadence.fallback or "")
 
 
 def test_process_writer_with_a_closure_follower_falls_back_to_the_thread(
@@ -175,7 +176,7 @@ def test_process_writer_with_a_closure_follower_falls_back_to_the_thread(
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
     cadence = SnapshotCadence(journal, writer="process", follower=lambda _: runner_factory(
         stores_in(tmp_path / "s"), [])())
-    assert cadence.writer == "thread"
+    assert cadence.writer == "thread" and "does not pickle" in (cadence.fallback or "")
 
 
 def test_snapshot_writer_setting_other_than_the_three_is_refused(tmp_path: Path) -> None:
