@@ -86,6 +86,22 @@ def test_process_writer_runner_snapshot_restarts_equal_to_a_full_fold(tmp_path: 
     cadence.close()
 
 
+def test_process_writer_under_another_configuration_is_alerted_and_the_thread_takes_over(
+        tmp_path: Path) -> None:
+    stores, make = paper_session(tmp_path, follow=False)
+    folded = make()
+    folded.fold_journal()
+    journal = stores.journal()
+    cadence = SnapshotCadence(journal, every_events=EVERY, writer="process",
+                              follower=functools.partial(paper_follower, stores))
+    cadence.fingerprint = "0" * 64  # the trading runner's: not the child's follower's
+    assert cadence.after_bar(folded.state, journal) == journal.head()[0]
+    cadence.wait(WAIT_S)
+    failures = cadence.take_failures()
+    assert cadence.writer == "thread" and cadence.written == 0 and cadence.last_seq is None
+    assert "another configuration" in failures[0] and "thread takes over" in failures[1]
+
+
 def test_process_writer_killed_mid_write_keeps_the_previous_snapshot_and_the_runner_trading(
         tmp_path: Path) -> None:
     stores = stores_in(tmp_path / "stores")
