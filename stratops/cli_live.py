@@ -115,17 +115,21 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
         out.print(note, markup=False, highlight=False)
     names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
     twin = _twin_beside(mode, out)  # live.paper_twin: trades beside live, on its own thread
-    with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
-        if prepared.feed is not None:  # live (kite) or a recorded day's ticks
-            out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
-                      "session)")
-            summary = runner.run(_beside(twin, runner, prepared.feed))
-        else:
-            _say_resume(mode, prepared.frame, runner.recovered_last, out)
-            with _progress(out) as progress:
-                task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
-                summary = runner.run(_beside(twin, runner, paced_feed(prepared.warm(
-                    _advancing(replay_bars(prepared.frame), progress, task)), speed)))
+    try:
+        with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
+            if prepared.feed is not None:  # live (kite) or a recorded day's ticks
+                out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
+                          "session)")
+                summary = runner.run(_beside(twin, runner, prepared.feed))
+            else:
+                _say_resume(mode, prepared.frame, runner.recovered_last, out)
+                with _progress(out) as progress:
+                    task = progress.add_task(f"{mode}: {names}", total=len(prepared.frame))
+                    summary = runner.run(_beside(twin, runner, paced_feed(prepared.warm(
+                        _advancing(replay_bars(prepared.frame), progress, task)), speed)))
+    finally:  # the snapshot writer process: its snapshot in hand waited for, then reaped
+        if runner.snapshots is not None:
+            runner.snapshots.close()
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
     if twin is not None:  # the session's days reconciled from the twin's journal

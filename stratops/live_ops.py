@@ -380,7 +380,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
 
     runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
         journal, every_events=settings.live.snapshots.every_events,
-        keep=settings.live.snapshots.keep, follower=lambda: build(None)))
+        keep=settings.live.snapshots.keep, follower=lambda _same_journal: build(None),
+        writer=settings.live.snapshots.writer))
     if observability is not None:  # after the journal and the fold: what was made durable
         from stratops.observability_ops import risk_rows
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -14,3 +16,7 @@ class SnapshotSettings(BaseModel):
                               description="journal entries between snapshots (and one at "
                                           "each session's end)")
     keep: int = Field(3, ge=1, le=100, description="snapshots kept (newest)")
+    writer: Literal["process", "thread", "inline"] = Field(
+        "process", description="who writes the periodic snapshots: a child process (the "
+                               "loop hands it the journal position only), a thread of the "
+                               "runner's process, or the loop itself")

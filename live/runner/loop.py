@@ -48,6 +48,7 @@ from live.runner.remote_signal_room import (
     SignalSource,
     kernel_signals,
 )
+from live.runner.snapshotting import SNAPSHOT_WRITER_FAILED
 from strategies.ensemble import EnsemblePolicy
 
 STALE_BARS = 5  # a gap of more than this many bars inside a session is a stale feed
@@ -92,6 +93,7 @@ class BarLoop(RemoteSignalRoom):
         self.journal_findings()
         if self.snapshots is not None:  # session end: the state at the sealed head
             self.snapshots.take(self.state, self.journal)
+            self.snapshot_failures()
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary
 
@@ -127,8 +129,17 @@ class BarLoop(RemoteSignalRoom):
         self.bus.durable()  # before a snapshot reads the journal's head
         if self.snapshots is not None:  # every N journal entries (live.snapshots.*)
             self.snapshots.after_bar(self.state, self.journal)
+            self.snapshot_failures()
         self.raise_anomalies()
         return True
+
+    def snapshot_failures(self) -> None:
+        """Journal each failed background snapshot (a writer process killed mid-write, a
+        write that raised) as a ``snapshot_writer_failed`` warning; trading goes on."""
+        if self.snapshots is None:
+            return
+        for why in self.snapshots.take_failures():
+            self.alert(self.clock(), Severity.WARNING, SNAPSHOT_WRITER_FAILED, why)
 
     def _feed_note(self, item: Idle | FeedAlert | FeedHold | WarmBar) -> int:
         """An item of the feed that is not a live bar; 1 when it was a (warm-up) bar."""

@@ -165,6 +165,7 @@ def test_kite_feed_with_ticks_stamped_seconds_ahead_holds_entries() -> None:
     ("live:\n  clock:\n    max_offset: 5\n", r"live.clock.max_offset"),
     ("live:\n  snapshots:\n    every_events: 10\n", r"live.snapshots.every_events"),
     ("live:\n  snapshots:\n    keep: 0\n", r"live.snapshots.keep"),
+    ("live:\n  snapshots:\n    writer: fork\n", r"live.snapshots.writer"),
 ])
 def test_load_settings_bad_clock_or_snapshot_key_is_refused_naming_it(
         tmp_path: Path, yaml_text: str, field: str) -> None:

@@ -82,7 +82,7 @@ def paper_session(folder: Path, *, follow: bool) -> tuple[Stores, Make]:
 
     def cadence() -> SnapshotCadence | None:
         return SnapshotCadence(stores.journal(), every_events=EVERY, keep=100,
-                               follower=make) if follow else None
+                               follower=lambda _: make()) if follow else None
 
     stores.exchange().set_faults(reject_next=1)
     bars = day_bars(120)

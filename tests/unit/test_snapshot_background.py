@@ -1,6 +1,6 @@
-"""The periodic snapshot is written by a writer thread: the loop's call returns while it
-writes, a snapshot due meanwhile waits (never two writers), and a write that fails half way
-leaves the previous snapshot as the trusted one."""
+"""The periodic snapshot written by a writer thread (``writer="thread"``): the loop's call
+returns while it writes, a snapshot due meanwhile waits (never two writers), and a write that
+fails half way leaves the previous snapshot as the trusted one."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _grow(journal: Journal, state: LiveState, n: int) -> None:
 @pytest.fixture
 def stores(tmp_path: Path) -> tuple[Journal, LiveState, SnapshotCadence]:
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
-    return journal, LiveState(), SnapshotCadence(journal, every_events=EVERY)
+    return journal, LiveState(), SnapshotCadence(journal, every_events=EVERY, writer="thread")
 
 
 def test_background_snapshot_returns_at_once_and_never_runs_two_writers(
