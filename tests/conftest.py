@@ -22,14 +22,18 @@ SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: order-dependent files keep their order) files are handed out in collection order, and a
 #: long file handed out last would run alone at the end. Ordered so the two workers start
 #: on different long chains and the second does not wait for the first's ``dvc repro``
-#: (test_runner_crash needs no built project). Measured durations: README, Tests.
+#: (test_runner_crash needs no built project); test_research_pipeline is the first to ask
+#: for the ``make demo`` project (tests/integration/conftest.py ``demo_project``), and two
+#: files that need only the built project follow it, so the other worker is busy with them
+#: while the demo is built instead of waiting for it on the walk-throughs. Measured
+#: durations: README, Tests.
 LONG_FIRST = (
     "tests/integration/test_datasets_pipeline.py",
     "tests/integration/test_runner_crash.py",
     "tests/integration/test_research_pipeline.py",
-    "tests/acceptance/test_readme_walkthroughs.py",
     "tests/integration/test_dagster_postgres.py",
     "tests/integration/test_research_fanout.py",
+    "tests/acceptance/test_readme_walkthroughs.py",
     "tests/integration/test_registry.py",
     "tests/integration/test_governance.py",
     "tests/integration/test_kite_session.py",
