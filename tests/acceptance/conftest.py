@@ -11,29 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.readme import Shell
-from tests.integration.conftest import built_project, run_in
-from tests.shared_build import built_once
+from tests.integration.conftest import built_project, demo_project
 
 __all__ = ["built_project", "demo_project", "fresh_demo", "shell_in"]
 
 BIN = Path(sys.executable).parent
 SHIPPED = ("gates.yaml", "policy.yaml", "risk.yaml", "roles.yaml")
-
-
-@pytest.fixture(scope="session")
-def demo_project(built_project: Path, tmp_path_factory: pytest.TempPathFactory,
-                 worker_id: str) -> Path:
-    """The built project after ``make demo`` (``stratops run``), read-only: copy it to use;
-    built once per test run (shared by the xdist workers). The run is
-    ``stratops run --json`` (the same run; its document is kept beside the project as
-    ``run.json`` for tests/acceptance/test_run_json.py)."""
-    def build(folder: Path) -> None:
-        root = folder / "project"
-        shutil.copytree(built_project, root, symlinks=True)
-        proc = run_in(root, "stratops", "run", "--json")
-        (folder / "run.json").write_text(proc.stdout)
-
-    return built_once(tmp_path_factory, worker_id, "demo", build) / "project"
 
 
 @pytest.fixture()

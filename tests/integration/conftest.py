@@ -96,6 +96,50 @@ def built_project(tmp_path_factory: pytest.TempPathFactory, repo_root: Path,
     return built_once(tmp_path_factory, worker_id, "project", build)
 
 
+@pytest.fixture(scope="session")
+def demo_project(built_project: Path, tmp_path_factory: pytest.TempPathFactory,
+                 worker_id: str) -> Path:
+    """The built project after ``make demo`` (``stratops run``: the datasets job, research
+    of every strategy, the portfolio study, a shadow session), read-only: copy it to use;
+    built once per test run (shared by the xdist workers and by the integration and
+    acceptance folders). The run is ``stratops run --json``: its document is kept beside
+    the project as ``run.json`` (tests/acceptance/test_run_json.py) and its progress and
+    tables as ``run.err`` (tests/integration/test_research_pipeline.py). Built as a
+    newcomer runs it, whichever module asks first: without the shared regime store, so
+    the classifiers it trains are in the project's own ``data/regimes``."""
+    def build(folder: Path) -> None:
+        root = folder / "project"
+        shutil.copytree(built_project, root, symlinks=True)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv(REGIME_STORE_ENV, raising=False)
+            proc = run_in(root, "stratops", "run", "--json")
+        (folder / "run.json").write_text(proc.stdout)
+        (folder / "run.err").write_text(proc.stderr)
+
+    return built_once(tmp_path_factory, worker_id, "demo", build) / "project"
+
+
+def seed_regime_store(project: Path, store: Path) -> None:
+    """Copy the classifiers ``project`` trained into its ``data/regimes`` to the shared
+    ``store`` (keyed by every input of the training: a key present is the same
+    classifier), so a later research run in a copy of it under the shared store loads
+    them instead of training them again."""
+    trained = project / "data" / "regimes"
+    keys = [k for k in trained.glob("*/*") if (k / "signal_governance").is_dir()
+            and not k.name.startswith(".")] if trained.is_dir() else []
+    for key in sorted(keys):
+        dest = store / key.relative_to(trained)
+        if dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = dest.parent / f".seed-{os.getpid()}-{key.name}"
+        shutil.copytree(key, staging)
+        try:
+            staging.rename(dest)
+        except OSError:  # another worker stored it first
+            shutil.rmtree(staging, ignore_errors=True)
+
+
 @pytest.fixture()
 def project(built_project: Path, tmp_path: Path) -> Path:
     """A private copy of the built project, free to be modified by one test."""

@@ -11,20 +11,25 @@ import mlflow
 import pytest
 import yaml
 
-from tests.integration.conftest import run_in
+from tests.integration.conftest import run_in, seed_regime_store
 
 pytestmark = pytest.mark.integration
 STRATEGIES = ["range_breakout", "ema_cross", "atr_reversal", "atr_divergence"]
 
 
 @pytest.fixture(scope="module")
-def researched(built_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy after one ``stratops research run`` of all four strategies."""
+def researched(demo_project: Path, shared_regime_store: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after one research of all four strategies: the suite's ``make
+    demo`` run (``stratops run``: the datasets job, then the same studies and portfolio
+    study ``stratops research run`` runs, one research of every strategy for the whole
+    suite instead of one per module); the classifiers it trained join the shared store."""
+    progress = (demo_project.parent / "run.err").read_text()  # --json: progress on stderr
+    assert progress.count("on nse_futures_cont_1m: ok") == 4, progress
+    assert "portfolio study of nse_futures_cont_1m: ok" in progress, progress
+    seed_regime_store(demo_project, shared_regime_store)
     root = tmp_path_factory.mktemp("researched") / "project"
-    shutil.copytree(built_project, root, symlinks=True)
-    proc = run_in(root, "stratops", "research", "run")
-    assert proc.stdout.count("on nse_futures_cont_1m: ok") == 4, proc.stdout
-    assert "portfolio study of nse_futures_cont_1m: ok" in proc.stdout, proc.stdout
+    shutil.copytree(demo_project, root, symlinks=True)
     return root
 
 

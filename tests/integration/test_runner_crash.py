@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,19 +160,28 @@ def test_journal_replay_full_hash_counts_the_restart_bookkeeping(
     assert restarted["state hash"] != clean["state hash"]  # mode records, reconciliation
 
 
-def test_two_replays_of_one_journal_give_identical_state_hashes(tmp_path: Path) -> None:
-    assert _drive(tmp_path).returncode == 0
-    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}")
+def _clean_copy(uninterrupted: dict, tmp_path: Path) -> Path:
+    """A private copy of the uninterrupted run's folder (its journal and exchange), instead
+    of driving the same deterministic day again."""
+    folder = tmp_path / "clean"
+    shutil.copytree(uninterrupted["folder"], folder)
+    return folder
+
+
+def test_two_replays_of_one_journal_give_identical_state_hashes(
+        tmp_path: Path, uninterrupted: dict) -> None:
+    folder = _clean_copy(uninterrupted, tmp_path)
+    journal = open_journal(f"sqlite:///{folder / 'journal.db'}")
     assert journal.verify().ok
     assert state_hash(replay(journal)) == state_hash(replay(journal))
 
 
-def test_corrupt_journal_tail_halts_the_runner(tmp_path: Path) -> None:
-    assert _drive(tmp_path).returncode == 0
-    engine = make_engine(f"sqlite:///{tmp_path / 'journal.db'}")
+def test_corrupt_journal_tail_halts_the_runner(tmp_path: Path, uninterrupted: dict) -> None:
+    folder = _clean_copy(uninterrupted, tmp_path)
+    engine = make_engine(f"sqlite:///{folder / 'journal.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS journal_no_update")
         conn.exec_driver_sql("UPDATE journal SET body = '{broken' WHERE seq = "
                              "(SELECT MAX(seq) FROM journal)")
-    proc = _drive(tmp_path)
+    proc = _drive(folder)
     assert proc.returncode != 0 and "journal broken" in proc.stderr
