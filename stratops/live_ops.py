@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from stratops import compliance_setup
@@ -13,6 +14,7 @@ from stratops.errors import LiveSetupError as LiveSetupError  # defined there: n
 from stratops.governance_ops import registry, utc_now
 from stratops.market_ops import parse_feed_spec
 from stratops.settings import Settings, load_settings
+from stratops.snapshot_follower import FollowerConfig, follower_runner
 from stratops.venue_ops import venue_router
 
 if TYPE_CHECKING:  # imported where used
@@ -347,41 +349,46 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
     notes += [f"{s}: strategy health not monitored: {why}"
               for s, why in health_gaps(policy, deployed).items()]
 
-    def build(snapshots: SnapshotCadence | None) -> Runner:
-        """The runner (and, with ``snapshots=None``, its never-trading snapshot follower:
-        the same configuration, a risk engine and guardrails of its own, its bus in
-        process)."""
-        return Runner(journal=journal, broker=exchange,
-                      deployed=deployed, mode=mode, clock=utc_now, market=market,
-                      policy=policy, max_sessions=settings.live.max_history_sessions,
-                      risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
-                                              compliance=compliance_setup.controls(compliance,
-                                                                                  mode)),
-                      guardrails=Guardrails(limits, capital, costs=costs),
-                      kill_commands=lambda last: verified_commands(engine, directory, last,
-                                                                   clock=utc_now),
-                      insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
-                      order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
-                      price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
-                      retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
-                                      monotonic_s=time.monotonic),
-                      snapshots=snapshots,
-                      transport=None if snapshots is None else transport,
-                      anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
-                      playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
-                      surveillance=_surveillance(settings),
-                      drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
-                      risk_answers=None if snapshots is None else risk_answers,
-                      signal_source=None if snapshots is None else signal_source,
-                      health_limits=policy.health_limits(),  # signal_governance.health
-                      propose_rollback=proposer,
-                      ensemble=policy.ensemble(),  # signal_governance.ensemble
-                      sizing=policy.confidence_sizing())  # signal_governance.confidence
-
-    runner = build(SnapshotCadence(  # the folded state and runner memory every N entries
+    follower = FollowerConfig(  # data only: the writer process builds the follower from it
+        mode=mode, broker_name=str(getattr(exchange, "name", "")), deployed=tuple(deployed),
+        policy=policy, limits=limits, compliance=compliance, capital=capital, costs=costs,
+        contracts=contracts, max_sessions=settings.live.max_history_sessions,
+        retry=settings.live.execution.retry, anomaly=settings.anomaly.thresholds(),
+        playbooks=runner_playbooks(settings), surveillance=_surveillance(settings),
+        drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
+        health_limits=policy.health_limits(), ensemble=policy.ensemble(),
+        sizing=policy.confidence_sizing())
+    snapshots = SnapshotCadence(
         journal, every_events=settings.live.snapshots.every_events,
-        keep=settings.live.snapshots.keep, follower=lambda _same_journal: build(None),
-        writer=settings.live.snapshots.writer))
+        keep=settings.live.snapshots.keep, follower=partial(follower_runner, follower),
+        writer=settings.live.snapshots.writer)
+    runner = Runner(journal=journal, broker=exchange,
+                    deployed=deployed, mode=mode, clock=utc_now, market=market,
+                    policy=policy, max_sessions=settings.live.max_history_sessions,
+                    risk=PreTradeRiskEngine(limits, policy, caps=caps, impact=impact,
+                                            compliance=compliance_setup.controls(compliance,
+                                                                                mode)),
+                    guardrails=Guardrails(limits, capital, costs=costs),
+                    kill_commands=lambda last: verified_commands(engine, directory, last,
+                                                                 clock=utc_now),
+                    insane_fill_pct=limits.post_trade.insane_fill_pct, pager=pager,
+                    order_rules=limits.orders,  # NSE/Kite order rules (live/orders/)
+                    price_band_pct=limits.pre_trade.price_band_pct, contracts=contracts,
+                    retrier=Retrier(settings.live.execution.retry, sleep=time.sleep,
+                                    monotonic_s=time.monotonic),
+                    snapshots=snapshots,  # the folded state and runner memory every N entries
+                    transport=transport,
+                    anomaly=settings.anomaly.thresholds(),  # the detectors (live.anomaly)
+                    playbooks=runner_playbooks(settings),  # playbooks.yaml (README, Playbooks)
+                    surveillance=_surveillance(settings),
+                    drift_limits=policy.drift_limits(STAGE_OF_MODE[mode]),
+                    risk_answers=risk_answers,
+                    signal_source=signal_source,
+                    health_limits=policy.health_limits(),  # signal_governance.health
+                    propose_rollback=proposer,
+                    ensemble=policy.ensemble(),  # signal_governance.ensemble
+                    sizing=policy.confidence_sizing())  # signal_governance.confidence
+
     if observability is not None:  # after the journal and the fold: what was made durable
         from stratops.observability_ops import risk_rows
 
