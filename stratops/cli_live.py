@@ -130,6 +130,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     finally:  # the snapshot writer process: its snapshot in hand waited for, then reaped
         if runner.snapshots is not None:
             runner.snapshots.close()
+    _say_snapshots(runner.snapshots, out)
     if lease is not None:  # handed over now, not after the TTL
         lease.close()
     if twin is not None:  # the session's days reconciled from the twin's journal
@@ -163,6 +164,23 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
         "state_hash": digest, "recovered_from_snapshot_seq": runner.resumed_at or None,
         "recovered_digest": recovered,
     }
+
+
+def _say_snapshots(snapshots: Any, out: Console) -> None:
+    """The session's snapshots (none configured: nothing said)."""
+    if snapshots is not None:
+        out.print(snapshot_line(snapshots), markup=False, highlight=False)
+
+
+def snapshot_line(snapshots: Any) -> str:
+    """The session's snapshots: how many, and who wrote them (the writer process, or the
+    thread and why it took over)."""
+    line = f"snapshots: {snapshots.written} written by the writer {snapshots.writer}"
+    if snapshots.fallback is not None:
+        line += f" (the writer process is not used: {snapshots.fallback})"
+    if snapshots.failed:
+        line += f"; {snapshots.failed} failed (alerted snapshot_writer_failed)"
+    return line
 
 
 def _twin_beside(mode: str, out: Console) -> Any:
