@@ -185,7 +185,7 @@ def test_exit_code_is_unchanged_by_the_base_class(cls: type[BaseException]) -> N
     ("MetricsPortError", ValueError),
     ("ThresholdError", ValueError), ("ArchiveExistsError", FileExistsError),
     ("ArchiveVerifyError", ValueError), ("DurabilityModeError", ValueError),
-    ("WriterUnavailableError", RuntimeError),
+    ("WriterUnavailableError", RuntimeError), ("FollowerBrokerError", RuntimeError),
 ])
 def test_error_keeps_its_builtin_base(name: str, builtin: type[BaseException]) -> None:
     (cls,) = [c for c in OUR_EXCEPTIONS if c.__name__ == name]
