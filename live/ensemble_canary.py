@@ -149,6 +149,10 @@ def members_of(registry: Any, name: str, version: int
         confidence = registry.load_confidence(m.strategy, m.version,
                                               expected_digest=m.model_digest) \
             if manifest.resolver == "confidence" else None
+        if confidence is None and manifest.resolver == "confidence":
+            raise ValueError(f"member {m.strategy} v{m.version} carries no confidence "
+                             "calibrator, and the ensemble's confidence resolver weighs "
+                             "every entry by one")
         members[m.strategy] = MemberVersion(m.version, config, confidence)
     return manifest, members
 
