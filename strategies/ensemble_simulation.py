@@ -18,8 +18,8 @@ import pandas as pd
 
 from strategies.bars import Bars
 from strategies.ensemble import Candidate, EnsemblePolicy
-from strategies.signals import Signals
 from strategies.rules import room_for_entry
+from strategies.signals import Signals
 from strategies.simulator import DIRECTION_CODES, SimConfig, simulate
 from strategies.spec import StrategySpec
 

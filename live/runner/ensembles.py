@@ -9,7 +9,8 @@ member digest the manifest records (and to the member version's own recorded dig
 that contradicts the manifest (a members or resolver tag edited after approval), a member
 whose files changed, a member of a ``confidence`` ensemble without a calibrator (or one that
 fails its own digest check), or code other than the ensemble was researched with: the whole
-ensemble is refused with the reason - never half an ensemble, never a member the approval did not name.
+ensemble is refused with the reason - never half an ensemble, never a member the approval
+did not name.
 
 Conflicts fail closed: a member also deployed on its own at the same stage, or two ensembles
 sharing a member, would put two approvals on one strategy's positions, kill switch and
