@@ -37,7 +37,7 @@ from tests.unit.test_runner_confidence import _deployed, _entries, _run
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in, strategy_config
 
 NAME, LABEL = "ensemble_nifty", "ensemble_nifty v1"
-MEMBERS = ("ema_cross", "atr_divergence")  # both enter long at 2025-03-13 10:27 (flat)
+MEMBERS = ("ema_cross", "atr_divergence")  # both enter long from flat at 2025-03-13 12:01
 #: every entry at its version's full lots: the evidence's quantities stay the version's
 FULL_SIZE = ConfidenceSizing(zero_at=0.0, full_at=0.01)
 
