@@ -79,8 +79,9 @@ def test_confidence_ensemble_entry_goes_to_the_more_confident_member(tmp_path: P
         "ema_cross_twin"}
 
 
-def _config(strategy: str) -> VersionConfig:
-    return VersionConfig.from_json(strategy_config(strategy))
+def _config(strategy: str, qty_lots: int = 1) -> VersionConfig:
+    config = strategy_config(strategy)
+    return VersionConfig.from_json({**config, "sim": {**config["sim"], "qty_lots": qty_lots}})
 
 
 def _manifest(resolver: str = "confidence") -> EnsembleManifest:
@@ -88,32 +89,43 @@ def _manifest(resolver: str = "confidence") -> EnsembleManifest:
         EnsembleMember(s, 1, "0" * 64) for s in MEMBERS))
 
 
-@pytest.fixture(scope="module")
-def contested(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+def _canary_day(folder: Path, sizing: ConfidenceSizing, qty_lots: int = 1) -> Stores:
     """ema_cross (calibrator halved) and atr_divergence as ensemble_nifty v1 (confidence),
     one canary day after a warm one."""
-    stores = stores_in(tmp_path_factory.mktemp("confidence_ensemble"), mode="canary",
-                       fraction=0.5)
+    stores = stores_in(folder, mode="canary", fraction=0.5)
     binding = EnsembleBinding(NAME, 1, EnsemblePolicy(make_resolver("confidence"),
                                                       ("ema_cross",)), MEMBERS)
     models = {"ema_cross": _halved(), "atr_divergence": confidence()}
-    deployed = [replace(build(_config(s), 1, "canary", 0.5, "0" * 64, None, models[s]),
-                        ensemble=binding) for s in MEMBERS]
+    deployed = [replace(build(_config(s, qty_lots), 1, "canary", 0.5, "0" * 64, None,
+                              models[s]), ensemble=binding) for s in MEMBERS]
     exchange = stores.exchange()
     runner = Runner(journal=stores.journal(), broker=exchange, deployed=deployed,
                     mode="canary", clock=record_clock, risk=PassThroughRisk(),
                     market=lambda b: exchange.on_bar(b.symbol, b.ts, b.open, b.high, b.low,
-                                                     b.close), sizing=FULL_SIZE)
+                                                     b.close), sizing=sizing)
     runner.recover()
     runner.run([*(WarmBar(b) for b in day_bars(start=date(2025, 3, 12))),
                 *day_bars(start=date(2025, 3, 13))])
     return stores
 
 
-def _evidence(stores: Stores, models: dict[str, ConfidenceModel]) -> CanaryEvidence | None:
-    members = {s: MemberVersion(1, _config(s), models[s]) for s in MEMBERS}
+@pytest.fixture(scope="module")
+def contested(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    return _canary_day(tmp_path_factory.mktemp("confidence_ensemble"), FULL_SIZE)
+
+
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """The same day at 8 lots (4 in canary) with policy.yaml's default confidence sizing."""
+    return _canary_day(tmp_path_factory.mktemp("sized_ensemble"), ConfidenceSizing(), 8)
+
+
+def _evidence(stores: Stores, models: dict[str, ConfidenceModel],
+              sizing: ConfidenceSizing = FULL_SIZE, qty_lots: int = 1
+              ) -> CanaryEvidence | None:
+    members = {s: MemberVersion(1, _config(s, qty_lots), models[s]) for s in MEMBERS}
     return ensemble_evidence_for(stores.journal(), NAME, 1, _manifest(), members,
-                                 source="canary journal")
+                                 source="canary journal", sizing=sizing)
 
 
 def test_confidence_ensemble_canary_resolved_a_contested_entry_by_confidence(
@@ -138,6 +150,24 @@ def test_confidence_ensemble_canary_evidence_with_other_confidences_breaks(
     assert found is not None and found.open_breaks > 0
     assert "ema_cross 2025-03-13: missing trade entered" in found.source or \
         "atr_divergence 2025-03-13: extra trade entered" in found.source
+
+
+def test_confidence_ensemble_canary_evidence_expects_the_confidence_sized_lots(
+        sized: Stores) -> None:
+    qty = {m.qty for m in sized.messages(OrderIntended)}  # type: ignore[attr-defined]
+    held = [m for m in sized.messages(GovernanceDecided)
+            if "lot(s) to 0" in m.reason]  # type: ignore[attr-defined]
+    assert held and any(q < 4 * 75 for q in qty)  # entries sized below 4 lots and to 0
+    found = _evidence(sized, {"ema_cross": _halved(), "atr_divergence": confidence()},
+                      ConfidenceSizing(), 8)
+    assert found is not None and found.open_breaks == 0
+    assert found.trades == len(sized.messages(TradeExited)) > 0
+
+
+def test_confidence_ensemble_canary_evidence_at_other_sizing_breaks(sized: Stores) -> None:
+    found = _evidence(sized, {"ema_cross": _halved(), "atr_divergence": confidence()},
+                      FULL_SIZE, 8)
+    assert found is not None and found.open_breaks > 0 and ": qty " in found.source
 
 
 @dataclass
