@@ -5,7 +5,7 @@ ensemble at load and in the evidence."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from live.canary import journal_evidence
 from live.ensemble_canary import MemberVersion, ensemble_evidence_for, registry_evidence
 from live.events import GovernanceDecided, OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
@@ -261,3 +262,30 @@ def test_confidence_ensemble_canary_evidence_without_a_member_calibrator_is_an_o
                               NAME, 1, source="canary journal")
     assert found is not None and found.open_breaks == 1 and found.sessions == 0
     assert "member ema_cross v1 carries no confidence calibrator" in found.source
+
+
+@dataclass
+class _Traded(_Registry):
+    """The registry serving the calibrators and lots the ``sized`` day traded."""
+
+    models: dict[str, ConfidenceModel] = field(default_factory=dict)
+
+    def load_config(self, strategy: str, ref: int, *, expected_digest: str | None = None,
+                    expected_source_hash: str | None = None) -> VersionConfig:
+        return _config(strategy, 8)
+
+    def load_confidence(self, strategy: str, ref: int, *,
+                        expected_digest: str | None = None) -> ConfidenceModel | None:
+        return self.models[strategy]
+
+
+@pytest.mark.parametrize(("sizing", "clean"), [(ConfidenceSizing(), True),
+                                               (FULL_SIZE, False)])
+def test_canary_journal_evidence_of_an_ensemble_reads_the_desk_sizing(
+        sized: Stores, sizing: ConfidenceSizing, clean: bool) -> None:
+    registry = _Traded({}, _manifest(), {"ema_cross": _halved(),
+                                          "atr_divergence": confidence()})
+    source = journal_evidence(f"sqlite:///{sized.folder / 'journal.db'}", None, registry,
+                              sizing=lambda: sizing)
+    found = source(NAME, 1)
+    assert found is not None and (found.open_breaks == 0) is clean
