@@ -220,15 +220,23 @@ def registry_evidence(journal: Journal, registry: Any, name: str, version: int, 
                                      f"simulated: {exc}")
 
 
-def ensemble_evidence_for(journal: Journal, name: str, version: int,
-                          manifest: EnsembleManifest, members: Mapping[str, MemberVersion],
-                          *, source: str, max_sessions: int = 5,
-                          sizing: ConfidenceSizing | None = None) -> CanaryEvidence | None:
-    """Sessions, trades and open breaks of ensemble ``name`` v``version`` in ``journal``:
-    its members' trades against the ensemble's simulation (None: it never ran there).
-    ``sizing``: the runner's confidence sizing (policy.yaml ``signal_governance.confidence``;
-    None: its defaults) - a calibrated member's entries are expected at the lots their
-    confidence sizes them to, from the base its journaled decisions name."""
+@dataclass(frozen=True, slots=True)
+class MemberReports:
+    """An ensemble run's members reconciled against the ensemble's simulation: the daily
+    reports (member by member), the journal span of the run, and each member's canary and
+    live quantity."""
+
+    reports: list[DayReport]
+    span: tuple[int, int | None]
+    qty: dict[str, int]
+    live_qty: dict[str, int]
+
+
+def member_reports(journal: Journal, name: str, version: int, manifest: EnsembleManifest,
+                   members: Mapping[str, MemberVersion], *, max_sessions: int = 5,
+                   sizing: ConfidenceSizing | None = None) -> MemberReports | None:
+    """Each member's daily reports of ensemble ``name`` v``version``'s last run in
+    ``journal`` against the ensemble's simulation (None: it never ran there)."""
     label = f"{name} v{version}"
     span = _span(journal, manifest.strategies, label)
     if span is None:
@@ -243,15 +251,32 @@ def ensemble_evidence_for(journal: Journal, name: str, version: int,
         1, members[s].config.size_of(manifest.symbol).lot_size) for s in manifest.strategies}
     simulation = _Simulation(manifest, members, qty, base, sizing or ConfidenceSizing())
     reports: list[DayReport] = []
-    sessions = 0
     for strategy in manifest.strategies:
-        mine = reconcile_expected(
+        reports += reconcile_expected(
             journal, strategy=strategy, symbol=manifest.symbol,
             expect=partial(simulation.expected, strategy),
             max_sessions=max_sessions, from_seq=span[0], to_seq=span[1],
             own_holds=f"{label}: ensemble ")
-        sessions = max(sessions, len(mine))
-        reports += mine
+    return MemberReports(reports, span, qty, live_qty)
+
+
+def ensemble_evidence_for(journal: Journal, name: str, version: int,
+                          manifest: EnsembleManifest, members: Mapping[str, MemberVersion],
+                          *, source: str, max_sessions: int = 5,
+                          sizing: ConfidenceSizing | None = None) -> CanaryEvidence | None:
+    """Sessions, trades and open breaks of ensemble ``name`` v``version`` in ``journal``:
+    its members' trades against the ensemble's simulation (None: it never ran there).
+    ``sizing``: the runner's confidence sizing (policy.yaml ``signal_governance.confidence``;
+    None: its defaults) - a calibrated member's entries are expected at the lots their
+    confidence sizes them to, from the base its journaled decisions name."""
+    label = f"{name} v{version}"
+    found = member_reports(journal, name, version, manifest, members,
+                           max_sessions=max_sessions, sizing=sizing)
+    if found is None:
+        return None
+    reports, span, qty, live_qty = found.reports, found.span, found.qty, found.live_qty
+    sessions = max((sum(1 for r in reports if r.strategy == s) for s in manifest.strategies),
+                   default=0)
     breaks = [f"{r.strategy} {r.day}: {b}" for r in reports for b in r.breaks]
     state = replay(journal)
     breaks += [f"journal discrepancy: {d}" for d in state.discrepancies]

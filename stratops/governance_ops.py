@@ -142,10 +142,10 @@ def _evidence(settings: Settings, registry: Any
     url = settings.live.journal_url.replace("{mode}", "canary")
     return journal_evidence(url, settings.root, registry, settings.live.max_history_sessions,
                             check=lambda journal: canary_checkpoint_problem(settings, journal),
-                            sizing=lambda: _confidence_sizing(settings))
+                            sizing=lambda: confidence_sizing(settings))
 
 
-def _confidence_sizing(settings: Settings) -> ConfidenceSizing:
+def confidence_sizing(settings: Settings) -> ConfidenceSizing:
     """The desk's confidence sizing, as the runner reads it (policy.yaml)."""
     from live.governance.policy import load_policy
     from strategies.roster import STRATEGIES

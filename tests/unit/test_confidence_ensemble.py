@@ -16,6 +16,7 @@ import pytest
 
 from live.canary import journal_evidence
 from live.ensemble_canary import MemberVersion, ensemble_evidence_for, registry_evidence
+from live.ensemble_reconciliation import ensembles_in, reconcile_ensembles
 from live.events import GovernanceDecided, OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
 from live.governance.promotion import DeploymentCheck
@@ -289,3 +290,36 @@ def test_canary_journal_evidence_of_an_ensemble_reads_the_desk_sizing(
                               sizing=lambda: sizing)
     found = source(NAME, 1)
     assert found is not None and (found.open_breaks == 0) is clean
+
+
+def test_ensembles_in_journal_names_each_member_ensemble_version(contested: Stores) -> None:
+    assert ensembles_in(contested.journal()) == {s: (NAME, 1) for s in MEMBERS}
+
+
+def test_reconcile_ensembles_reports_members_under_their_ensemble(contested: Stores) -> None:
+    [found] = reconcile_ensembles(contested.journal(), _FullSize(
+        {}, _manifest(), {"ema_cross": _halved(), "atr_divergence": confidence()}),
+        sizing=FULL_SIZE)
+    assert (found.name, found.version, found.symbol, found.resolver) == (
+        NAME, 1, "NIFTY", "confidence")
+    assert [(s, v, len(reports)) for s, v, reports in found.members] == [
+        ("ema_cross", 1, 1), ("atr_divergence", 1, 1)]
+    assert found.breaks == 0 and sum(len(r.actual) for _, _, reports in found.members
+                                     for r in reports) > 0
+
+
+def test_reconcile_ensembles_without_a_member_calibrator_is_one_break(
+        contested: Stores, tmp_path: Path) -> None:
+    [found] = reconcile_ensembles(contested.journal(),
+                                  _registry(tmp_path, missing="ema_cross"))
+    assert found.breaks == 1 and found.members == ()
+    assert found.problem is not None and "carries no confidence calibrator" in found.problem
+
+
+@dataclass
+class _FullSize(_Traded):
+    """The registry serving what the ``contested`` day traded (one lot)."""
+
+    def load_config(self, strategy: str, ref: int, *, expected_digest: str | None = None,
+                    expected_source_hash: str | None = None) -> VersionConfig:
+        return _config(strategy)
