@@ -379,10 +379,12 @@ def _reconcile_ensembles(journal: Any, registry: Any, settings: Any, folder: Pat
     """Each ensemble version's members against its simulation, printed and written under
     ``<folder>/<ensemble>/<member>/``; the number of breaks."""
     from live.backtest_reconciliation import write_day_report
-    from live.ensemble_reconciliation import reconcile_ensembles
+    from live.ensemble_reconciliation import ensembles_in, reconcile_ensembles
     from strategies.names import path_under, validate_name
     from stratops.governance_ops import confidence_sizing
 
+    if not ensembles_in(journal):
+        return 0  # no ensemble ran: the policy file is not needed
     total = 0
     for e in reconcile_ensembles(journal, registry,
                                  max_sessions=settings.live.max_history_sessions,
