@@ -323,3 +323,16 @@ class _FullSize(_Traded):
     def load_config(self, strategy: str, ref: int, *, expected_digest: str | None = None,
                     expected_source_hash: str | None = None) -> VersionConfig:
         return _config(strategy)
+
+
+def test_live_reconcile_writes_members_reports_under_their_ensemble(
+        sized: Stores, tmp_path: Path) -> None:
+    from stratops.cli_live import _reconcile_ensembles
+    from stratops.settings import load_settings
+
+    registry = _Traded({}, _manifest(), {"ema_cross": _halved(),
+                                          "atr_divergence": confidence()})
+    breaks = _reconcile_ensembles(sized.journal(), registry, load_settings(), tmp_path)
+    assert breaks == 0  # the shipped policy.yaml sizes as the runner did (its defaults)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
+        f"{NAME}/{s}/2025-03-13.json" for s in sorted(MEMBERS)]
