@@ -26,6 +26,7 @@ from live.journal import Journal, journal_exists, open_journal
 from live.state import replay
 from live.tca.extract import tca_tables
 from live.tca.metrics import slippage_vs_assumed_bps
+from strategies.confidence import ConfidenceSizing
 from strategies.ensemble_version import is_ensemble_name
 from strategies.version_config import VersionConfig
 
@@ -89,10 +90,13 @@ def evidence_for(journal: Journal, config: VersionConfig, version: int, *,
 def journal_evidence(journal_url: str, root: Path | None, registry: Any,
                      max_sessions: int = 5,
                      check: Callable[[Journal], str | None] | None = None,
+                     sizing: Callable[[], ConfidenceSizing] | None = None,
                      ) -> Callable[[str, int], CanaryEvidence | None]:
     """An evidence source over the canary journal at ``journal_url``. ``check`` says why the
     journal cannot be believed (it contradicts its signed checkpoints): then the evidence is
-    one open break naming that, so no live approval rests on a rewritten journal."""
+    one open break naming that, so no live approval rests on a rewritten journal.
+    ``sizing``: the desk's confidence sizing (policy.yaml ``signal_governance.confidence``),
+    read when an ensemble's evidence is asked for (None: its defaults)."""
     def source(strategy: str, version: int) -> CanaryEvidence | None:
         if not journal_exists(journal_url, root):
             return None
@@ -105,7 +109,8 @@ def journal_evidence(journal_url: str, root: Path | None, registry: Any,
         if is_ensemble_name(strategy):  # members against the ensemble's simulation
             return registry_evidence(journal, registry, strategy, version,
                                      source=f"canary journal {journal_url}",
-                                     max_sessions=max_sessions)
+                                     max_sessions=max_sessions,
+                                     sizing=None if sizing is None else sizing())
         config = registry.load_config(strategy, version)  # as data; no artifact code runs
         return evidence_for(journal, config, version, source=f"canary journal {journal_url}",
                             max_sessions=max_sessions)

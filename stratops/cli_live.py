@@ -393,13 +393,47 @@ def create_databases(as_json: JsonOpt = False) -> None:
         console.print(f"{mode}: {redacted(urls[mode])} {state}")
 
 
+def _reconcile_ensembles(journal: Any, registry: Any, settings: Any, folder: Path) -> int:
+    """Each ensemble version's members against its simulation, printed and written under
+    ``<folder>/<ensemble>/<member>/``; the number of breaks."""
+    from live.backtest_reconciliation import write_day_report
+    from live.ensemble_reconciliation import ensembles_in, reconcile_ensembles
+    from strategies.names import path_under, validate_name
+    from stratops.governance_ops import confidence_sizing
+
+    if not ensembles_in(journal):
+        return 0  # no ensemble ran: the policy file is not needed
+    total = 0
+    for e in reconcile_ensembles(journal, registry,
+                                 max_sessions=settings.live.max_history_sessions,
+                                 sizing=confidence_sizing(settings)):
+        total += e.breaks
+        if e.problem is not None:
+            console.print(f"{e.name} v{e.version}: 1 break: its members cannot be simulated: "
+                          f"{e.problem}")
+            continue
+        console.print(f"{e.name} v{e.version} {e.symbol} ({e.resolver}): members against the "
+                      "ensemble's simulation")
+        for strategy, version, reports in e.members:
+            for report in reports:
+                write_day_report(report, path_under(folder, validate_name(e.name),
+                                                    validate_name(strategy)))
+            console.print(f"  {strategy} v{version}: {len(reports)} days, "
+                          f"{sum(len(r.actual) for r in reports)} trades, "
+                          f"{sum(len(r.breaks) for r in reports)} breaks, "
+                          f"{sum(len(r.explained) for r in reports)} explained")
+    return total
+
+
 @live_app.command("reconcile")
 def reconcile_cmd(mode: ModeOpt = "canary",
                   out: Annotated[Path | None, typer.Option(help="report folder")] = None
                   ) -> None:
-    """Per strategy and day: the journal's trades against the simulator on the same bars;
-    JSON + HTML reports; exit 1 if any break."""
+    """Per strategy and day: the journal's trades against the simulator on the same bars
+    (an ensemble's members against the ensemble's simulation, under the ensemble); JSON +
+    HTML reports; exit 1 if any break."""
     from live.backtest_reconciliation import expectation_config, reconcile_journal, write_day_report
+    from live.ensemble_reconciliation import ensembles_in
     from live.service.backtest_day import journal_versions
     from strategies.names import path_under, validate_name
     from stratops.governance_ops import registry as open_registry
@@ -410,8 +444,11 @@ def reconcile_cmd(mode: ModeOpt = "canary",
     versions = journal_versions(journal)
     registry = open_registry(settings, create=False)
     folder = out or settings.root / "data" / "live" / "reconciliation" / mode
-    total = 0
+    total = _reconcile_ensembles(journal, registry, settings, folder)
+    under = ensembles_in(journal)
     for (name, version), qtys in sorted(versions.items()):
+        if name in under:
+            continue  # reconciled under its ensemble above
         config = registry.load_config(name, version)  # as data; no artifact code runs
         for symbol in config.symbols:
             size = config.size_of(symbol)

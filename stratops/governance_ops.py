@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported where used: the CLI starts without them
     from live.governance.audit import AuditLog
     from live.governance.policy import CanaryEvidence
     from live.governance.promotion import GovernanceService, Signer
+    from strategies.confidence import ConfidenceSizing
 
 USER_ENV = "STRATOPS_USER"
 
@@ -140,7 +141,17 @@ def _evidence(settings: Settings, registry: Any
 
     url = settings.live.journal_url.replace("{mode}", "canary")
     return journal_evidence(url, settings.root, registry, settings.live.max_history_sessions,
-                            check=lambda journal: canary_checkpoint_problem(settings, journal))
+                            check=lambda journal: canary_checkpoint_problem(settings, journal),
+                            sizing=lambda: confidence_sizing(settings))
+
+
+def confidence_sizing(settings: Settings) -> ConfidenceSizing:
+    """The desk's confidence sizing, as the runner reads it (policy.yaml)."""
+    from live.governance.policy import load_policy
+    from strategies.roster import STRATEGIES
+
+    return load_policy(settings.path(settings.governance.policy_file),
+                       set(STRATEGIES)).confidence_sizing()
 
 
 def canary_checkpoint_problem(settings: Settings, journal: Any) -> str | None:

@@ -7,8 +7,10 @@ and the manifest itself (``ensemble``). The manifest is read from the digest-che
 files; each member's config, classifier and calibrator from files that must hash to the
 member digest the manifest records (and to the member version's own recorded digest). A tag
 that contradicts the manifest (a members or resolver tag edited after approval), a member
-whose files changed, or code other than the ensemble was researched with: the whole ensemble
-is refused with the reason - never half an ensemble, never a member the approval did not name.
+whose files changed, a member of a ``confidence`` ensemble without a calibrator (or one that
+fails its own digest check), or code other than the ensemble was researched with: the whole
+ensemble is refused with the reason - never half an ensemble, never a member the approval
+did not name.
 
 Conflicts fail closed: a member also deployed on its own at the same stage, or two ensembles
 sharing a member, would put two approvals on one strategy's positions, kill switch and
@@ -52,6 +54,9 @@ def _member(service: Any, manifest: EnsembleManifest, index: int, body: dict[str
                                               expected_digest=want)
         confidence = registry.load_confidence(member.strategy, member.version,
                                               expected_digest=want)
+        if confidence is None and manifest.resolver == "confidence":
+            raise EnsembleLoadError("carries no confidence calibrator, and the ensemble's "
+                                    "confidence resolver weighs every entry by one")
         deployed = build(config, member.version, mode, float(body["capital_fraction"]),
                          snapshot_digest, governance, confidence)
     except (UnsupportedVersionError, LookupError, ValueError, KeyError) as exc:

@@ -20,7 +20,9 @@ from pipelines.research.ensemble_study import (
     trial_matrix,
 )
 from pipelines.research.gates import load_gates
-from strategies.ensemble_simulation import entry_sides
+from strategies.ensemble import EnsemblePolicy, make_resolver
+from strategies.ensemble_simulation import SimMember, entry_sides, kept_entries
+from strategies.roster import get_strategy
 from strategies.signals import Signals
 from stratops.cli import main
 from tests.confidence_stubs import CONFIG, SETTINGS, bars, member
@@ -37,6 +39,33 @@ def test_entry_sides_are_one_side_only() -> None:
     sig = Signals(np.array([t, f, t, f]), np.zeros(4, bool), np.array([f, t, t, f]),
                   np.zeros(4, bool))
     assert entry_sides(sig).tolist() == [1, -1, 0, 0]
+
+
+def _longs(n: int, *at: int) -> Signals:
+    entries = np.zeros(n, bool)
+    entries[list(at)] = True
+    return Signals(entries, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool))
+
+
+def test_member_holding_the_side_does_not_contest_an_entry() -> None:
+    window = bars().window(0, 375)  # one session
+    first, second = (get_strategy(s) for s in ("ema_cross", "range_breakout"))
+    holder = SimMember(first, _longs(375, 10, 20), CONFIG)  # long from bar 11, no exit
+    other = SimMember(second, _longs(375, 20, 30), CONFIG)
+    policy = EnsemblePolicy(make_resolver("priority"), ("ema_cross",))
+    keep = kept_entries(window, [holder, other], policy)
+    # at 20 ema_cross is long already: its signal is no entry the runner would resolve
+    assert keep[1][20] and keep[0].all() and keep[1].all()
+
+
+def test_member_first_in_the_order_takes_a_contested_entry_from_flat() -> None:
+    window = bars().window(0, 375)
+    first, second = (get_strategy(s) for s in ("ema_cross", "range_breakout"))
+    members = [SimMember(first, _longs(375, 20), CONFIG),
+               SimMember(second, _longs(375, 20), CONFIG)]
+    keep = kept_entries(window, members, EnsemblePolicy(make_resolver("priority"),
+                                                        ("ema_cross",)))
+    assert keep[0][20] and not keep[1][20]
 
 
 def test_resolved_variants_only_remove_contested_entries() -> None:
