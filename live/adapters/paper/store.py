@@ -316,11 +316,16 @@ _SYMBOL_ORDERS_IN_STATE = sa.select(orders).where(
 ).order_by(orders.c.seq)
 
 
+_ALL_ORDERS = sa.select(orders).order_by(orders.c.seq)
+
+
 def all_orders(conn: Conn, *, symbol: str | None = None,
                state: OrderState | None = None) -> list[OrderRow]:
     if symbol is not None and state is not None:  # every bar's question: built once
         return [OrderRow.from_row(r) for r in conn.execute(
             _SYMBOL_ORDERS_IN_STATE, {"o_symbol": symbol, "o_state": state.value})]
+    if symbol is None and state is None:
+        return [OrderRow.from_row(r) for r in conn.execute(_ALL_ORDERS)]
     query = sa.select(orders).order_by(orders.c.seq)
     if symbol is not None:
         query = query.where(orders.c.symbol == symbol)
