@@ -89,6 +89,9 @@ class RawTx:
     def __init__(self, conn: sqlite3.Connection, cache: dict[int, _Compiled]) -> None:
         self._conn = conn
         self._cache = cache
+        # values read in this transaction that only its own writes can change (no other
+        # writer runs under BEGIN IMMEDIATE), kept by the store's functions: e.g. the faults
+        self.memo: dict[str, Any] = {}
 
     def execute(self, statement: Any, parameters: Mapping[str, Any] | None = None
                 ) -> RawResult:

@@ -194,12 +194,10 @@ def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
 # Statements built once (bound parameters): a statement built per call costs more in
 # SQLAlchemy's construction and cache-key work than SQLite takes to run it, and a raw SQLite
 # transaction (:mod:`live.adapters.paper.sqlite_tx`) compiles each of these only once.
-_COUNTER = sa.select(counters.c.value).where(
-    counters.c.name == sa.bindparam("c_name")).with_for_update()
 _INSERT_COUNTER = counters.insert().values(name=sa.bindparam("c_name"),
                                            value=sa.bindparam("c_value"))
-_UPDATE_COUNTER = counters.update().where(counters.c.name == sa.bindparam("c_name")).values(
-    value=sa.bindparam("c_value"))
+_BUMP_COUNTER = counters.update().where(counters.c.name == sa.bindparam("c_name")).values(
+    value=counters.c.value + 1).returning(counters.c.value)  # one statement, row-locked
 
 
 def _insert_all(table: sa.Table) -> sa.Insert:
@@ -216,11 +214,11 @@ _INSERT_ATTEMPT = _insert_all(attempts)
 
 def next_seq(conn: Conn, name: str) -> int:
     """The next value of counter ``name`` (1, 2, ...), persisted in the same transaction."""
-    row = conn.execute(_COUNTER, {"c_name": name}).first()
-    value = 1 if row is None else row[0] + 1
-    conn.execute(_INSERT_COUNTER if row is None else _UPDATE_COUNTER,
-                 {"c_name": name, "c_value": value})
-    return value
+    row = conn.execute(_BUMP_COUNTER, {"c_name": name}).first()
+    if row is not None:
+        return int(row[0])
+    conn.execute(_INSERT_COUNTER, {"c_name": name, "c_value": 1})
+    return 1
 
 
 def insert_order(conn: Conn, **values: Any) -> None:
