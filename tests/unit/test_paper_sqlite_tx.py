@@ -4,6 +4,7 @@ and storing what the SQLAlchemy path stores."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -85,3 +86,15 @@ def test_paper_exchange_on_sqlite_commits_each_call_before_it_returns(tmp_path: 
     ex.on_bar("NIFTY", T0 + timedelta(minutes=1), 101.0, 102.0, 100.0, 101.5)
     assert (result.outcome, after_submit, _stored(path)) == (
         Outcome.CONFIRMED, [("OPEN", 0, "accepted")], [("FILLED", 2, "filled")])
+
+
+def test_paper_exchange_on_sqlite_answers_from_another_thread(tmp_path: Path) -> None:
+    ex = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'paper.db'}"), seed=1,
+                       fill_model=FillModel())
+    ex.on_bar("NIFTY", T0, 100.0, 101.0, 99.0, 100.5)  # the kept connection opened here
+    answers: list[object] = []
+    worker = threading.Thread(target=lambda: answers.append(ex.submit(OrderRequest(
+        client_key="k1", symbol="NIFTY", exchange="NSE", side=Side.BUY, qty=1)).outcome))
+    worker.start()
+    worker.join()
+    assert answers == [Outcome.CONFIRMED]
