@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -51,6 +51,7 @@ from live.adapters.paper.realism import (
     intrabar_path,
     realism_match,
 )
+from live.adapters.paper.sqlite_tx import RawWriter
 from live.adapters.paper.store import OrderRow
 from live.broker import (
     BrokerInputError,
@@ -115,7 +116,7 @@ def _modify_refusal(order: OrderRow | None, qty: int | None, limit_price: float 
     return ""
 
 
-def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
+def _oco_refusal(conn: store.Conn, request: OrderRequest) -> str:
     """Why a request is refused by its OCO group ("" when it is not): a member has a fill."""
     group = request.oco_group
     if group is None:
@@ -125,7 +126,7 @@ def _oco_refusal(conn: sa.Connection, request: OrderRequest) -> str:
     return ""
 
 
-def _fault_refusal(conn: sa.Connection) -> str:
+def _fault_refusal(conn: store.Conn) -> str:
     """The injected refusal of this submit ("" when none): ``Faults.reject_next``."""
     faults = read_faults(conn)
     if faults.reject_next <= 0:
@@ -140,7 +141,7 @@ def _target_last(order: OrderRow) -> bool:
     return order.oco_group is not None and order.order_type is OrderType.LIMIT
 
 
-def _cancel_oco_siblings(conn: sa.Connection, filled: OrderRow, ts: str) -> None:
+def _cancel_oco_siblings(conn: store.Conn, filled: OrderRow, ts: str) -> None:
     """Cancel the other OPEN orders of ``filled``'s OCO group (same symbol) at ``ts``."""
     if filled.oco_group is None:
         return
@@ -155,7 +156,7 @@ def _cancel_oco_siblings(conn: sa.Connection, filled: OrderRow, ts: str) -> None
                            _detail(filled_qty=sibling.filled_qty, reason=reason))
 
 
-def _still_open(conn: sa.Connection, order: OrderRow) -> bool:
+def _still_open(conn: store.Conn, order: OrderRow) -> bool:
     """Whether ``order`` is OPEN in the store now (an OCO sibling's fill may have cancelled
     it since it was read)."""
     current = store.find_order(conn, broker_order_id=order.broker_order_id)
@@ -193,10 +194,17 @@ class PaperExchange:
         self._symbols = None if symbols is None else frozenset(symbols)
         store.create(engine)
         store.bind_config(engine, seed, fill_model)
+        # SQLite: the transactions below run on a kept sqlite3 connection (same BEGIN
+        # IMMEDIATE, same statements, same commit), without SQLAlchemy's per-statement cost
+        self._raw = RawWriter(engine) if engine.dialect.name == "sqlite" else None
         self._volumes: dict[str, float] = {}  # last bar volume per symbol (realism mode)
         self._permanent: dict[str, PermanentImpact] = {}  # realism mode's price impact
         self._fills_read: list[FillReport] = []  # fills() so far, duplicates included
         self._fills_read_seq = 0  # the last fill row they include
+
+    def _begin(self) -> AbstractContextManager[store.Conn]:
+        """One write transaction on the exchange's store (committed on a normal exit)."""
+        return self._engine.begin() if self._raw is None else self._raw.begin()
 
     # ---- market data -------------------------------------------------------------------
 
@@ -215,7 +223,7 @@ class PaperExchange:
         bar = Bar(ts, open, high, low, close, volume)
         if volume is not None:
             self._volumes[symbol] = volume
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             last = store.last_bar(conn, symbol)
             if last is not None and last.ts >= bar.ts:
                 return []
@@ -235,7 +243,7 @@ class PaperExchange:
                     produced.append(fill)
             return produced
 
-    def _match(self, conn: sa.Connection, order: OrderRow, bar: Bar) -> FillReport | None:
+    def _match(self, conn: store.Conn, order: OrderRow, bar: Bar) -> FillReport | None:
         if self._model.mode == "realism":
             result = self._realism_match(order, bar)
         else:
@@ -264,17 +272,17 @@ class PaperExchange:
             impact.add(bar.ts, added, params.decay_minutes)
         return result
 
-    def _record_fill(self, conn: sa.Connection, order: OrderRow, qty: int, price: float,
+    def _record_fill(self, conn: store.Conn, order: OrderRow, qty: int, price: float,
                      ts: str) -> FillReport:
         faults = read_faults(conn)
         if faults.duplicate_fill_next:
             write_faults(conn, replace(faults, duplicate_fill_next=False))
         seq = store.next_seq(conn, "trade")
         trade_id = store.format_id("trade", seq)
-        conn.execute(store.fills.insert().values(
-            seq=seq, trade_id=trade_id, broker_order_id=order.broker_order_id,
+        store.insert_fill(
+            conn, seq=seq, trade_id=trade_id, broker_order_id=order.broker_order_id,
             client_key=order.client_key, symbol=order.symbol, side=order.side.value, qty=qty,
-            price=price, ts=ts, copies=2 if faults.duplicate_fill_next else 1))
+            price=price, ts=ts, copies=2 if faults.duplicate_fill_next else 1)
         filled = order.filled_qty + qty
         state = OrderState.FILLED if filled == order.qty else OrderState.OPEN
         store.update_order(conn, order.broker_order_id, filled_qty=filled,
@@ -292,7 +300,7 @@ class PaperExchange:
     def submit(self, request: OrderRequest) -> SubmitResult:
         """Place an order; a client key seen before is refused as a duplicate tag."""
         key = request.client_key
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             if read_faults(conn).unavailable:
                 store.record_attempt(conn, key, "unavailable", None)
                 return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
@@ -321,7 +329,7 @@ class PaperExchange:
             return "rejected by the exchange (reject_prob)"
         return ""
 
-    def _fill_bar(self, conn: sa.Connection, request: OrderRequest) -> Bar | None:
+    def _fill_bar(self, conn: store.Conn, request: OrderRequest) -> Bar | None:
         """The bar of the fill a protective order reacts to: the symbol's last bar when
         ``after_trade`` is a fill of a MARKET order at that bar's open (``next_open``); None
         when the order is an ordinary new order."""
@@ -338,7 +346,7 @@ class PaperExchange:
             return None
         return last
 
-    def _protection_cap(self, conn: sa.Connection, request: OrderRequest
+    def _protection_cap(self, conn: store.Conn, request: OrderRequest
                         ) -> tuple[float | None, str]:
         """(the protection cap of a protected MARKET / SL-M request or None, refusal)."""
         pct = request.market_protection_pct
@@ -354,7 +362,7 @@ class PaperExchange:
         side = 1 if request.side is Side.BUY else -1
         return protection_price(reference, side, pct, self._model.tick_size), ""
 
-    def _accept(self, conn: sa.Connection, request: OrderRequest) -> tuple[str, str]:
+    def _accept(self, conn: store.Conn, request: OrderRequest) -> tuple[str, str]:
         """Store the order (OPEN or REJECTED) and match it at once if it may match on the last
         bar; (broker order id, refusal reason or "")."""
         cap, unprotected = self._protection_cap(conn, request)
@@ -366,15 +374,15 @@ class PaperExchange:
         state = OrderState.REJECTED if reason else OrderState.OPEN
         fill_bar = None if reason else self._fill_bar(conn, request)
         wait_bars = self._model.wait_bars if fill_bar is None else self._model.latency_bars
-        conn.execute(store.orders.insert().values(
-            seq=seq, broker_order_id=order_id, client_key=request.client_key,
+        store.insert_order(
+            conn, seq=seq, broker_order_id=order_id, client_key=request.client_key,
             symbol=request.symbol, exchange=request.exchange, side=request.side.value,
             order_type=request.order_type.value, qty=request.qty, filled_qty=0,
             filled_notional=0.0, limit_price=request.limit_price if cap is None else cap,
             trigger_price=request.trigger_price, triggered=False, wait_bars=wait_bars,
             state=state.value, reason=reason, updated_ts=ts, after_trade=request.after_trade,
             oco_group=request.oco_group, market_protection_pct=request.market_protection_pct,
-            algo_id=request.algo_id))
+            algo_id=request.algo_id)
         store.append_event(conn, "rejected" if reason else "accepted", order_id, ts,
                            _detail(client_key=request.client_key, reason=reason))
         if reason or wait_bars > 0:
@@ -392,7 +400,7 @@ class PaperExchange:
                trigger_price: float | None = None) -> SubmitResult:
         """Change qty / limit / trigger of an OPEN order; takes effect from the next bar."""
         _check_modify_input(qty, limit_price, trigger_price)
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             if read_faults(conn).unavailable:
                 return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
             order = store.find_order(conn, broker_order_id=broker_order_id)
@@ -416,7 +424,7 @@ class PaperExchange:
 
     def cancel(self, broker_order_id: str) -> SubmitResult:
         """OPEN -> CANCELLED; any other state is refused ("not open") and emits no event."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             if read_faults(conn).unavailable:
                 return SubmitResult(Outcome.UNKNOWN, reason="paper exchange unavailable")
             order = store.find_order(conn, broker_order_id=broker_order_id)
@@ -435,8 +443,8 @@ class PaperExchange:
     # ---- reports -----------------------------------------------------------------------
 
     @contextmanager
-    def _reporting(self) -> Iterator[sa.Connection]:
-        with self._engine.begin() as conn:
+    def _reporting(self) -> Iterator[store.Conn]:
+        with self._begin() as conn:
             if read_faults(conn).unavailable:
                 raise BrokerUnavailableError("paper exchange unavailable (fault)")
             yield conn
@@ -475,9 +483,9 @@ class PaperExchange:
                 for symbol, book in sorted(books.items()) if book.net_qty != 0]
 
     @staticmethod
-    def _fill_reports(conn: sa.Connection) -> list[FillReport]:
+    def _fill_reports(conn: store.Conn) -> list[FillReport]:
         reports: list[FillReport] = []
-        for row in conn.execute(sa.select(store.fills).order_by(store.fills.c.seq)):
+        for row in conn.execute(_ALL_FILLS):
             reports.extend([_fill_report(row)] * row.copies)
         return reports
 
@@ -485,30 +493,27 @@ class PaperExchange:
 
     def realised_pnl(self, symbol: str | None = None) -> float:
         """Realised P&L in price points x qty, before costs: one symbol, or all."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             books = fold_fills(self._fill_reports(conn))
         return sum(book.realised_pnl for name, book in books.items()
                    if symbol is None or name == symbol)
 
     def submitted_count(self, client_key: str) -> int:
         """Raw submit attempts with ``client_key``, duplicates and unanswered ones included."""
-        with self._engine.begin() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(store.attempts)
-                                .where(store.attempts.c.client_key == client_key)).scalar_one()
+        with self._begin() as conn:
+            return int(conn.execute(_ATTEMPTS_OF, {"a_key": client_key}).scalar_one())
 
     def events(self, after_seq: int = 0) -> list[ExchangeEvent]:
         """The exchange's event sequence after ``after_seq``."""
-        query = (sa.select(store.events).where(store.events.c.seq > after_seq)
-                 .order_by(store.events.c.seq))
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return [ExchangeEvent(seq=row.seq, kind=row.kind,
                                   broker_order_id=row.broker_order_id,
                                   ts=store.from_text(row.ts), detail=row.detail)
-                    for row in conn.execute(query)]
+                    for row in conn.execute(_EVENTS_AFTER, {"after": after_seq})]
 
     @property
     def faults(self) -> Faults:
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             return read_faults(conn)
 
     def set_faults(self, *, drop_ack_next: int | None = None,
@@ -521,11 +526,16 @@ class PaperExchange:
                           reject_next=reject_next, reject_reason=reject_reason)
 
 
+_ALL_FILLS = sa.select(store.fills).order_by(store.fills.c.seq)
+_ATTEMPTS_OF = sa.select(sa.func.count()).select_from(store.attempts).where(
+    store.attempts.c.client_key == sa.bindparam("a_key"))
+_EVENTS_AFTER = sa.select(store.events).where(
+    store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq)
 _FILLS_AFTER = sa.select(store.fills).where(
     store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq)
 
 
-def _fill_report(row: sa.Row[Any]) -> FillReport:
+def _fill_report(row: Any) -> FillReport:
     return FillReport(trade_id=row.trade_id, broker_order_id=row.broker_order_id,
                       client_key=row.client_key, symbol=row.symbol, side=Side(row.side),
                       qty=row.qty, price=row.price, ts=store.from_text(row.ts))

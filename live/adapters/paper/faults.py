@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from live.adapters.paper import store
+from live.adapters.paper.sqlite_tx import RawTx
 from live.broker import BrokerUnavailableError as BrokerUnavailableError  # re-exported
 from strategies.errors import StratopsError
 
@@ -40,24 +41,39 @@ class FaultSettingError(StratopsError, ValueError):
 _READ = sa.select(store.faults).where(store.faults.c.id == 1)  # built once: read per call
 
 
-def read_faults(conn: sa.Connection) -> Faults:
+_WRITE = store.faults.update().where(store.faults.c.id == 1).values(
+    {name: sa.bindparam(name) for name in (
+        "drop_ack_next", "duplicate_fill_next", "unavailable", "reject_next", "reject_reason")})
+
+
+def read_faults(conn: store.Conn) -> Faults:
+    """The faults in effect; read once per raw SQLite transaction (its own writes kept)."""
+    memo = conn.memo if isinstance(conn, RawTx) else None
+    if memo is not None and "faults" in memo:
+        cached: Faults = memo["faults"]
+        return cached
     row = conn.execute(_READ).one()
-    return Faults(drop_ack_next=row.drop_ack_next,
-                  duplicate_fill_next=bool(row.duplicate_fill_next),
-                  unavailable=bool(row.unavailable), reject_next=row.reject_next or 0,
-                  reject_reason=row.reject_reason or DEFAULT_REJECT_REASON)
+    value = Faults(drop_ack_next=row.drop_ack_next,
+                   duplicate_fill_next=bool(row.duplicate_fill_next),
+                   unavailable=bool(row.unavailable), reject_next=row.reject_next or 0,
+                   reject_reason=row.reject_reason or DEFAULT_REJECT_REASON)
+    if memo is not None:
+        memo["faults"] = value
+    return value
 
 
-def write_faults(conn: sa.Connection, value: Faults) -> None:
+def write_faults(conn: store.Conn, value: Faults) -> None:
     for name in ("drop_ack_next", "reject_next"):
         if getattr(value, name) < 0:
             raise FaultSettingError(f"{name} {getattr(value, name)!r}: must be >= 0")
     if not value.reject_reason:
         raise FaultSettingError("reject_reason: must not be empty")
-    conn.execute(store.faults.update().where(store.faults.c.id == 1).values(
-        drop_ack_next=value.drop_ack_next, duplicate_fill_next=value.duplicate_fill_next,
-        unavailable=value.unavailable, reject_next=value.reject_next,
-        reject_reason=value.reject_reason))
+    conn.execute(_WRITE, {
+        "drop_ack_next": value.drop_ack_next, "duplicate_fill_next": value.duplicate_fill_next,
+        "unavailable": value.unavailable, "reject_next": value.reject_next,
+        "reject_reason": value.reject_reason})
+    if isinstance(conn, RawTx):
+        conn.memo["faults"] = value
 
 
 def set_faults(engine: sa.Engine, *, drop_ack_next: int | None = None,

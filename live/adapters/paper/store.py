@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from live.adapters.paper.fill_model import Bar, FillModel, WorkingOrder
+from live.adapters.paper.sqlite_tx import RawTx
 from live.broker import (
     OCO_GROUP_MAX_CHARS,
     TRADE_ID_MAX_CHARS,
@@ -27,6 +28,8 @@ from live.broker import (
 from strategies.errors import StratopsError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Conn = sa.Connection | RawTx  # an open transaction: SQLAlchemy's, or SQLite's raw one
 
 metadata = sa.MetaData()
 
@@ -188,16 +191,44 @@ def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
             "filled under the old rules, so it is not reused")
 
 
-def next_seq(conn: sa.Connection, name: str) -> int:
+# Statements built once (bound parameters): a statement built per call costs more in
+# SQLAlchemy's construction and cache-key work than SQLite takes to run it, and a raw SQLite
+# transaction (:mod:`live.adapters.paper.sqlite_tx`) compiles each of these only once.
+_INSERT_COUNTER = counters.insert().values(name=sa.bindparam("c_name"),
+                                           value=sa.bindparam("c_value"))
+_BUMP_COUNTER = counters.update().where(counters.c.name == sa.bindparam("c_name")).values(
+    value=counters.c.value + 1).returning(counters.c.value)  # one statement, row-locked
+
+
+def _insert_all(table: sa.Table) -> sa.Insert:
+    """An insert of every column of ``table`` but an autoincremented key, bound by name."""
+    return table.insert().values({c.name: sa.bindparam(c.name) for c in table.columns
+                                  if not (c.primary_key and c.autoincrement is True)})
+
+
+_INSERT_ORDER = _insert_all(orders)
+_INSERT_FILL = _insert_all(fills)
+_INSERT_EVENT = _insert_all(events)
+_INSERT_ATTEMPT = _insert_all(attempts)
+
+
+def next_seq(conn: Conn, name: str) -> int:
     """The next value of counter ``name`` (1, 2, ...), persisted in the same transaction."""
-    row = conn.execute(sa.select(counters.c.value).where(counters.c.name == name)
-                       .with_for_update()).first()
-    value = 1 if row is None else row[0] + 1
-    if row is None:
-        conn.execute(counters.insert().values(name=name, value=value))
-    else:
-        conn.execute(counters.update().where(counters.c.name == name).values(value=value))
-    return value
+    row = conn.execute(_BUMP_COUNTER, {"c_name": name}).first()
+    if row is not None:
+        return int(row[0])
+    conn.execute(_INSERT_COUNTER, {"c_name": name, "c_value": 1})
+    return 1
+
+
+def insert_order(conn: Conn, **values: Any) -> None:
+    """Store a new order (every column of ``paper_orders`` given by name)."""
+    conn.execute(_INSERT_ORDER, values)
+
+
+def insert_fill(conn: Conn, **values: Any) -> None:
+    """Store a new fill (every column of ``paper_fills`` given by name)."""
+    conn.execute(_INSERT_FILL, values)
 
 
 def format_id(name: str, seq: int) -> str:
@@ -239,7 +270,8 @@ class OrderRow:
     algo_id: str | None = None
 
     @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> OrderRow:
+    def from_row(cls, row: Any) -> OrderRow:
+        """From a stored row (SQLAlchemy's or :class:`~live.adapters.paper.sqlite_tx.RawRow`)."""
         m = dict(row._mapping)
         m["side"], m["order_type"] = Side(m["side"]), OrderType(m["order_type"])
         m["state"], m["triggered"] = OrderState(m["state"]), bool(m["triggered"])
@@ -260,14 +292,20 @@ class OrderRow:
             algo_id=self.algo_id)
 
 
-def find_order(conn: sa.Connection, *, broker_order_id: str | None = None,
+_ORDER_BY_ID = sa.select(orders).where(orders.c.broker_order_id == sa.bindparam("o_id"))
+_ORDER_BY_KEY = sa.select(orders).where(orders.c.client_key == sa.bindparam("o_key"))
+_ORDER_BY_BOTH = _ORDER_BY_ID.where(orders.c.client_key == sa.bindparam("o_key"))
+
+
+def find_order(conn: Conn, *, broker_order_id: str | None = None,
                client_key: str | None = None) -> OrderRow | None:
-    query = sa.select(orders)
     if broker_order_id is not None:
-        query = query.where(orders.c.broker_order_id == broker_order_id)
-    if client_key is not None:
-        query = query.where(orders.c.client_key == client_key)
-    row = conn.execute(query).first()
+        query = _ORDER_BY_ID if client_key is None else _ORDER_BY_BOTH
+    elif client_key is not None:
+        query = _ORDER_BY_KEY
+    else:
+        query = sa.select(orders)
+    row = conn.execute(query, {"o_id": broker_order_id, "o_key": client_key}).first()
     return None if row is None else OrderRow.from_row(row)
 
 
@@ -276,11 +314,16 @@ _SYMBOL_ORDERS_IN_STATE = sa.select(orders).where(
 ).order_by(orders.c.seq)
 
 
-def all_orders(conn: sa.Connection, *, symbol: str | None = None,
+_ALL_ORDERS = sa.select(orders).order_by(orders.c.seq)
+
+
+def all_orders(conn: Conn, *, symbol: str | None = None,
                state: OrderState | None = None) -> list[OrderRow]:
     if symbol is not None and state is not None:  # every bar's question: built once
         return [OrderRow.from_row(r) for r in conn.execute(
             _SYMBOL_ORDERS_IN_STATE, {"o_symbol": symbol, "o_state": state.value})]
+    if symbol is None and state is None:
+        return [OrderRow.from_row(r) for r in conn.execute(_ALL_ORDERS)]
     query = sa.select(orders).order_by(orders.c.seq)
     if symbol is not None:
         query = query.where(orders.c.symbol == symbol)
@@ -289,9 +332,18 @@ def all_orders(conn: sa.Connection, *, symbol: str | None = None,
     return [OrderRow.from_row(r) for r in conn.execute(query)]
 
 
-def update_order(conn: sa.Connection, broker_order_id: str, **values: Any) -> None:
-    conn.execute(orders.update().where(orders.c.broker_order_id == broker_order_id)
-                 .values(**values))
+_UPDATES: dict[tuple[str, ...], sa.Update] = {}  # by the columns set, built on first use
+
+
+def update_order(conn: Conn, broker_order_id: str, **values: Any) -> None:
+    names = tuple(sorted(values))
+    statement = _UPDATES.get(names)
+    if statement is None:
+        statement = orders.update().where(
+            orders.c.broker_order_id == sa.bindparam("u_id")).values(
+            {name: sa.bindparam(name) for name in names})
+        _UPDATES[names] = statement
+    conn.execute(statement, {"u_id": broker_order_id, **values})
 
 
 # The per-bar statements, built once (bound parameters): a statement built per call costs
@@ -304,14 +356,14 @@ _INSERT_BAR = bars.insert().values(
     {name: sa.bindparam(name) for name in ("symbol", *_BAR_COLUMNS)})
 
 
-def last_bar(conn: sa.Connection, symbol: str) -> Bar | None:
+def last_bar(conn: Conn, symbol: str) -> Bar | None:
     row = conn.execute(_LAST_BAR, {"b_symbol": symbol}).first()
     if row is None:
         return None
     return Bar(from_text(row.ts), row.open, row.high, row.low, row.close)
 
 
-def save_bar(conn: sa.Connection, symbol: str, bar: Bar) -> None:
+def save_bar(conn: Conn, symbol: str, bar: Bar) -> None:
     values = {"ts": to_text(bar.ts), "ts_epoch_us": round(bar.ts.timestamp() * 1e6),
               "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close}
     if conn.execute(_UPDATE_BAR, {"b_symbol": symbol, **values}).rowcount:
@@ -319,32 +371,40 @@ def save_bar(conn: sa.Connection, symbol: str, bar: Bar) -> None:
     conn.execute(_INSERT_BAR, {"symbol": symbol, **values})
 
 
-def market_time(conn: sa.Connection) -> str:
+_MARKET_TIME = sa.select(bars.c.ts).order_by(bars.c.ts_epoch_us.desc()).limit(1)
+
+
+def market_time(conn: Conn) -> str:
     """The exchange's clock: the latest bar timestamp seen on any symbol (epoch before)."""
-    row = conn.execute(sa.select(bars.c.ts).order_by(bars.c.ts_epoch_us.desc())).first()
+    row = conn.execute(_MARKET_TIME).first()
     return to_text(EPOCH) if row is None else row[0]
 
 
-def append_event(conn: sa.Connection, kind: str, broker_order_id: str, ts: str,
+def append_event(conn: Conn, kind: str, broker_order_id: str, ts: str,
                  detail: str) -> None:
     seq = next_seq(conn, "event")
-    conn.execute(events.insert().values(seq=seq, kind=kind, broker_order_id=broker_order_id,
-                                        ts=ts, detail=detail))
+    conn.execute(_INSERT_EVENT, {"seq": seq, "kind": kind, "broker_order_id": broker_order_id,
+                                 "ts": ts, "detail": detail})
 
 
-def record_attempt(conn: sa.Connection, client_key: str, outcome: str,
+def record_attempt(conn: Conn, client_key: str, outcome: str,
                    broker_order_id: str | None) -> None:
-    conn.execute(attempts.insert().values(client_key=client_key, outcome=outcome,
-                                          broker_order_id=broker_order_id))
+    conn.execute(_INSERT_ATTEMPT, {"client_key": client_key, "outcome": outcome,
+                                   "broker_order_id": broker_order_id})
 
 
-def oco_members(conn: sa.Connection, symbol: str, oco_group: str) -> list[OrderRow]:
+_OCO_MEMBERS = sa.select(orders).where(
+    orders.c.symbol == sa.bindparam("o_symbol"), orders.c.oco_group == sa.bindparam("o_group")
+).order_by(orders.c.seq)
+_FILL_BY_ID = sa.select(fills).where(fills.c.trade_id == sa.bindparam("f_id"))
+
+
+def oco_members(conn: Conn, symbol: str, oco_group: str) -> list[OrderRow]:
     """The orders of one one-cancels-other group of ``symbol``, oldest first."""
-    query = (sa.select(orders).where(orders.c.symbol == symbol)
-             .where(orders.c.oco_group == oco_group).order_by(orders.c.seq))
-    return [OrderRow.from_row(r) for r in conn.execute(query)]
+    return [OrderRow.from_row(r) for r in conn.execute(
+        _OCO_MEMBERS, {"o_symbol": symbol, "o_group": oco_group})]
 
 
-def find_fill(conn: sa.Connection, trade_id: str) -> sa.Row[Any] | None:
+def find_fill(conn: Conn, trade_id: str) -> Any:
     """The stored fill (one row, whatever its ``copies``) with ``trade_id``; None if unknown."""
-    return conn.execute(sa.select(fills).where(fills.c.trade_id == trade_id)).first()
+    return conn.execute(_FILL_BY_ID, {"f_id": trade_id}).first()
