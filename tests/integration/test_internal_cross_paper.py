@@ -236,6 +236,7 @@ def test_a_resting_limit_the_runner_may_not_cross_is_left_alone(tmp_path: Path, 
             trace_id="", ts_event=day_bars(BARS)[-1].ts, scope="range_breakout",
             mode=KillMode.HALT, actor="test", reason="test"))
     assert not _buy(runner, 75)
+    runner.bus.durable()  # the denial is deferred to the bar's commit (one commit per bar)
     checks = [m for _, m in runner.journal.read() if isinstance(m, RiskChecked)]
     assert (checks[-1].passed, checks[-1].check) == (False, "self_trade")
     assert ("not an entry" if case == "no_entry" else "kill switch is halt") in \

@@ -58,6 +58,7 @@ def test_self_trade_two_strategies_crossing_buy_is_refused_and_not_sent(tmp_path
                               reduces_exposure=False, order_type="LIMIT",
                               limit_price=offer + 1.0)
     assert (verdict.passed, verdict.check) == (False, "self_trade")
+    runner.bus.durable()  # the denial is deferred to the bar's commit (one commit per bar)
     checks = [m for _, m in runner.journal.read() if isinstance(m, RiskChecked)]
     assert checks[-1].check == "self_trade"
     assert "crossbuy1" in checks[-1].reason and "restsell1" in checks[-1].reason
