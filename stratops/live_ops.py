@@ -350,7 +350,8 @@ def prepare(mode: str, feed: str, start: date | None, end: date | None,
               for s, why in health_gaps(policy, deployed).items()]
 
     follower = FollowerConfig(  # data only: the writer process builds the follower from it
-        mode=mode, broker_name=str(getattr(exchange, "name", "")), deployed=tuple(deployed),
+        mode=mode, broker_name=str(getattr(exchange, "name", "")),
+        broker_oco=bool(getattr(exchange, "supports_oco", False)), deployed=tuple(deployed),
         policy=policy, limits=limits, compliance=compliance, capital=capital, costs=costs,
         contracts=contracts, max_sessions=settings.live.max_history_sessions,
         retry=settings.live.execution.retry, anomaly=settings.anomaly.thresholds(),

@@ -43,10 +43,9 @@ class FollowerBroker:
     """The follower's broker: every call refused (:class:`FollowerBrokerError`), so a
     follower - in the writer process or thread - can never send, modify, cancel or ask."""
 
-    supports_oco = False
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, supports_oco: bool = False) -> None:
         self.name = name
+        self.supports_oco = supports_oco  # the real broker's: the same versions load
 
     def _refuse(self, what: str) -> NoReturn:
         raise FollowerBrokerError(f"the snapshot follower asked the broker to {what}: a "
@@ -80,6 +79,7 @@ class FollowerConfig:
 
     mode: str
     broker_name: str
+    broker_oco: bool  # the real broker's supports_oco (the runner checks it at load)
     deployed: Sequence[Any]
     policy: Any
     limits: Any
@@ -112,7 +112,7 @@ def follower_runner(config: FollowerConfig, journal: Journal) -> Runner:
     from stratops.governance_ops import utc_now
 
     limits = config.limits
-    return Runner(journal=journal, broker=FollowerBroker(config.broker_name),
+    return Runner(journal=journal, broker=FollowerBroker(config.broker_name, config.broker_oco),
                   deployed=list(config.deployed), mode=config.mode, clock=utc_now,
                   policy=config.policy, max_sessions=config.max_sessions,
                   risk=PreTradeRiskEngine(limits, config.policy,

@@ -82,6 +82,7 @@ def test_otr_runner_journals_near_breach_alert_then_denial(tmp_path: Path) -> No
     _churn(runner, 1)  # 6 messages: the next would be 7 / 1 > 5
     denied = _ask(runner, "ask2", lots=2)  # not the duplicate of ask1
     assert (denied.passed, denied.check) == (False, "order_to_trade_ratio")
+    runner.bus.durable()  # the denial is deferred to the bar's commit (one commit per bar)
     checks = [m for _, m in runner.journal.read() if isinstance(m, RiskChecked)]
     assert checks[-1].check == "order_to_trade_ratio" and not checks[-1].passed
 

@@ -97,3 +97,11 @@ def test_follower_broker_refuses_every_call_and_pickles() -> None:
                  partial(broker.status, client_key="K")):
         with pytest.raises(FollowerBrokerError, match="never trades"):
             call()
+
+
+@pytest.mark.parametrize("oco", [True, False])
+def test_follower_broker_offers_the_real_brokers_oco(oco: bool) -> None:
+    """A version with a stop and a target loads on the follower exactly where it loads on
+    the broker it trades through (the runner refuses one without one-cancels-other)."""
+    broker = pickle.loads(pickle.dumps(FollowerBroker("paper", oco)))
+    assert broker.supports_oco is oco
