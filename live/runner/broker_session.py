@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from live.broker import Broker, BrokerUnavailableError, HasSession, PushesOrderUpdates
 from live.events import AlertRaised, Severity
@@ -57,7 +58,7 @@ class BrokerSession(RunnerCore):
 
     def _session_dead(self, ts: datetime) -> bool:
         """True when the broker's session is dead (alerted and paged the first time)."""
-        if not (isinstance(self.broker, HasSession) and self.broker.session_invalid):
+        if not (self.broker_is(HasSession) and cast(HasSession, self.broker).session_invalid):
             return False
         if not self._session_paged:
             self._session_paged = True
@@ -86,9 +87,9 @@ class BrokerSession(RunnerCore):
     def pushed_updates(self, ts: datetime) -> None:
         """Drain the broker's pushed order updates; read the books now when one is about an
         order of ours (unreadable updates are alerted, the books are read then too)."""
-        if not isinstance(self.broker, PushesOrderUpdates) or self.broker_held(ts):
+        if not self.broker_is(PushesOrderUpdates) or self.broker_held(ts):
             return
-        pushed = self.broker.drain_order_updates()
+        pushed = cast(PushesOrderUpdates, self.broker).drain_order_updates()
         for problem in pushed.problems:
             self.alert(ts, Severity.WARNING, UPDATE_ALERT, problem)
         ours = [r for r in pushed.orders if r.client_key in self.state.orders]

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
-
 from live.anomaly.registry import AnomalyRegistry
 from live.broker import Broker, Side
 from live.bus import MessageBus
@@ -47,6 +45,7 @@ from live.runner.deployments import Deployed
 from live.runner.execution import CrashHook, Executor
 from live.runner.feed import FeedBar
 from live.runner.history import SymbolHistory
+from live.runner.local_time import to_local
 from live.runner.protection import Protection
 from live.runner.snapshotting import SnapshotCadence
 from live.state import LiveState, OrderRecord, kill_mode_for
@@ -186,6 +185,19 @@ class RunnerCore:
                             wants: Sequence[tuple[Deployed, int]]) -> None: ...
         def ensemble_hold(self, d: Deployed, bar: FeedBar) -> str | None: ...
 
+    def broker_is(self, capability: type) -> bool:
+        """Does the broker implement ``capability`` (a runtime-checkable protocol of
+        :mod:`live.broker`)? Answered once per broker object: such a check inspects every
+        member of the protocol, and the runner asks at every bar."""
+        known: dict[type, bool] = self.__dict__.setdefault("_capabilities", {})
+        if self.__dict__.get("_capabilities_of") is not self.broker:
+            known.clear()
+            self.__dict__["_capabilities_of"] = self.broker
+        found = known.get(capability)
+        if found is None:
+            found = known[capability] = isinstance(self.broker, capability)
+        return found
+
     def kill_mode(self, d: Deployed) -> KillMode:
         """``d``'s kill switch: the stricter of the global one, its strategy's and, for an
         ensemble's member, the ensemble's (``stratops kill --strategy ensemble_nifty``)."""
@@ -255,4 +267,4 @@ class RunnerCore:
         if history.session_day(nxt) != history.session_day(ts):
             return True
         close = get_venue(d.venue).close
-        return close is not None and pd.Timestamp(nxt).tz_convert(d.rules.tz).time() >= close
+        return close is not None and to_local(nxt, d.rules.tz).time() >= close

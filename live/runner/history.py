@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from live.runner.feed import FeedBar
+from live.runner.local_time import to_local
 from strategies.bars import Bars
 from strategies.errors import StratopsError
 from strategies.venues import Venue
@@ -76,7 +77,7 @@ class SymbolHistory:
         if found is None:
             if len(self._days) > 256:
                 self._days.clear()
-            local = pd.Timestamp(ts).tz_convert(self.venue.tz)
+            local = to_local(ts, self.venue.tz)
             found = self._days[ts] = (local + self._shift).date()
         return found
 
@@ -166,8 +167,8 @@ class SymbolHistory:
             return self._bars
         n = self._n
         flags = np.zeros(n, dtype=bool)
-        ts = pd.DatetimeIndex(self._ns[:n].view("datetime64[ns]")).tz_localize(
-            "UTC").tz_convert(self.venue.tz)
+        ts = pd.DatetimeIndex(self._ns[:n].view("datetime64[ns]"), tz="UTC").tz_convert(
+            self.venue.tz)
         p = self._prices
         self._bars = Bars(
             symbol=self.symbol, ts=ts, open=p[0, :n], high=p[1, :n], low=p[2, :n],

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-import pandas as pd
-
 from live.broker import Side
 from live.events import BarClosed, KillMode, Severity, new_trace_id
 from live.runner.core import RunSummary
@@ -38,6 +36,7 @@ from live.runner.feed import (
     bar_problem,
 )
 from live.runner.history import OutOfOrderBarError, SymbolHistory
+from live.runner.local_time import to_local
 from live.runner.pipeline import LEG_ENTER, LEG_EXIT
 from live.runner.remote_signal_room import (
     SIGNAL_MISMATCH_ALERT,
@@ -316,7 +315,7 @@ class BarLoop(RemoteSignalRoom):
             return None
         if (d.strategy, bar.symbol) in self.carried:
             return "it was carried from an earlier session"
-        nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+        nxt = to_local(bar.ts + d.rules.bar, d.rules.tz).time()
         if nxt >= d.rules.cutoff or self._session_ends(history, d, bar.ts):
             return f"it is past the {d.rules.cutoff:%H:%M} cutoff"
         return None

@@ -9,8 +9,6 @@ Risk-reducing orders are never held by a halt.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from live.broker import OrderType, Side
 from live.events import (
     CancelOrder,
@@ -29,6 +27,7 @@ from live.risk.interface import RiskDecision
 from live.runner.decisions import Decision
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar
+from live.runner.local_time import to_local
 from live.runner.parent_orders import ParentOrders
 from live.runner.protection import (
     THROTTLED,
@@ -143,7 +142,7 @@ class OrderPipeline(ParentOrders):
             signal_hold = self.signal_hold(d, bar)  # the signal service's: missing, mismatch
             if signal_hold is not None:
                 return False, signal_hold
-            nxt = pd.Timestamp(bar.ts + d.rules.bar).tz_convert(d.rules.tz).time()
+            nxt = to_local(bar.ts + d.rules.bar, d.rules.tz).time()
             if self.policy is not None and not self.policy.entry_allowed(
                     d.venue, nxt):
                 return False, f"policy: {nxt} outside the trading window"

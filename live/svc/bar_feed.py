@@ -29,6 +29,7 @@ def bus_bars(transport: JetStreamTransport, *, idle_exit_seconds: float | None =
     last: dict[str, datetime] = {}
     idle_seconds = 0.0
     while idle_exit_seconds is None or not last or idle_seconds < idle_exit_seconds:
+        transport.flush()  # what the last Idle journaled, mirrored before waiting again
         batch = transport.fetch(FETCH_BATCH, idle_slice_seconds)
         if not batch:
             idle_seconds += idle_slice_seconds

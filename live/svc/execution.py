@@ -8,10 +8,13 @@ default; built with :class:`~live.svc.remote_risk.RemoteRisk` as the runner's ``
 handler (``stratops svc execution --risk remote``) each check goes to the risk service
 (:mod:`.risk`) instead, and this process journals its answer. The venues' session calendars
 and the strategies' compiled kernels are loaded before the first bar (:func:`warm_sessions`,
-:func:`warm_kernels`), not on its path."""
+:func:`warm_kernels`), not on its path, and what start-up allocated is frozen out of the
+garbage collector's scans (``gc.freeze``: a full collection mid-bar would otherwise walk
+every object pandas and numba loaded)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -101,6 +104,8 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     republish_tail(runner.journal, bus)
     warm_sessions(runner)
     warm_kernels(runner)
+    gc.collect()
+    gc.freeze()  # what start-up loaded (pandas, numba, calendars): never scanned again
     observer = runner.observer  # live.observability, when attached: beat while no bar came
 
     def waiting() -> None:

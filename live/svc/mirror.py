@@ -5,13 +5,14 @@ digest of its record (:func:`record_id`): the same event published again (a rest
 catch-up, :func:`republish_tail`) is the same message, dropped by JetStream's window or by
 the state service's de-duplication.
 
-The mirror does not wait for each event's ack on the bar's path (the journal, written first,
-is the record): its publishes are pipelined on the connection, in order, and their acks
-collected by ``bus.flush()`` before the bar is acked (:mod:`.bar_feed`) and before a check is
-sent to the risk service (:mod:`.remote_risk`, which needs the stream's position); one that
-failed is published again there (same id: stored once). A publish whose ack says duplicate
-still took its sequence number, so a consumer may see a gap alerted after a restart's
-re-processed bar (nothing is lost: the journal and the message ids stand)."""
+The mirror is off the order's path: an event is published at the bus's next ``flush()``
+after the journal committed it - after the bar's orders reached the broker, before the bar is
+acked (:mod:`.bar_feed`, also after each ``Idle``) and before a check is sent to the risk
+service (:mod:`.remote_risk`, which needs the stream's position) - pipelined on the
+connection, in order, their acks collected by that flush; one that failed is published again
+there (same id: stored once). The journal, written first, is the record. A publish whose ack
+says duplicate still took its sequence number, so a consumer may see a gap alerted after a
+restart's re-processed bar (nothing is lost: the journal and the message ids stand)."""
 
 from __future__ import annotations
 
@@ -32,16 +33,18 @@ def record_id(message: Message) -> str:
 
 
 class MirrorTransport:
-    """In-process delivery, then every event stored on ``bus`` (see the module) once the
-    journal it follows (:meth:`follow`, the runner's) has committed it: an event the journal
-    deferred (:data:`live.bus.DEFERRABLE_KINDS`) waits for that commit, so no other service
-    ever hears of an event a crash could still take back."""
+    """In-process delivery, then every event stored on ``bus`` (see the module) at the bus's
+    next flush once the journal it follows (:meth:`follow`, the runner's) has committed it:
+    an event the journal deferred (:data:`live.bus.DEFERRABLE_KINDS`) waits for that commit,
+    so no other service ever hears of an event a crash could still take back."""
 
     def __init__(self, bus: JetStreamTransport) -> None:
         self.bus = bus
         self._local = InProcessTransport()
         self._journal: Journal | None = None
         self._unsent: list[Event] = []  # delivered here, waiting for the journal's commit
+        self._committed_events: list[Event] = []  # committed, published at the next flush
+        bus.before_flush.append(self._send)
 
     def attach(self, deliver: Callable[[Envelope], None]) -> None:
         self._local.attach(deliver)
@@ -55,14 +58,16 @@ class MirrorTransport:
         self._local.publish(envelope)  # journaled (and acted on) before anyone hears of it
         self._unsent.extend(m for m in envelope.messages if isinstance(m, Event))
         if self._journal is None or not self._journal.pending:
-            self._send()
+            self._committed(())
 
     def _committed(self, _messages: Sequence[Message]) -> None:
-        self._send()  # what was delivered before this commit (the rest follows its publish)
+        # what was delivered before this commit (the rest follows its publish)
+        self._committed_events.extend(self._unsent)
+        self._unsent = []
 
     def _send(self) -> None:
-        unsent, self._unsent = self._unsent, []
-        for message in unsent:
+        committed, self._committed_events = self._committed_events, []
+        for message in committed:
             self.bus.publish(Envelope(message.KIND, record_id(message), (message,)),
                              wait=False)
 

@@ -16,6 +16,12 @@ risk answers stream (``<prefix>.rsk.RiskChecked``) under message id ``RiskChecke
 other fields (warning, notice, disable_strategy) in header :data:`DECISION`. The execution
 service journals the answer (it stays the one journal writer).
 
+Served (:func:`serve_risk`), a thread of its own fetches the events stream as they come and
+each turn of the loop folds what arrived, so a check folds only the events of its own bar,
+not every quiet bar's since the last check. Only the execution service writes the events
+stream and it waits for the answer before it mirrors anything past the position it named,
+so events past a command's position exist only once its sender stopped waiting.
+
 A command whose position the fold has already passed is stale: the sender, which waits for
 the answer before it journals anything else, gave up on it (past its deadline: an entry
 denied, an exit checked in its own process) and moved on - it is acked and not asked of the
@@ -27,6 +33,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -107,6 +115,57 @@ class RiskService:
         self.handler = RiskHandler(MessageBus(self._answers, name="risk"), engine, self.state)
         self._answers.verdict = self.handler.verdict
         self.engine = engine
+        self._arrived: queue.Queue[Received] = queue.Queue()  # fetched by the prefetch thread
+        self._prefetch: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start_prefetch(self, slice_seconds: float = 0.2) -> None:
+        """From now on fetch the events stream in a thread of its own (after
+        :meth:`catch_up`); what it fetched is folded by :meth:`poll` and :meth:`reach`."""
+        if self._prefetch is not None:
+            return
+
+        def fetch_events() -> None:
+            while not self._stop.is_set():
+                for item in self.events.fetch(256, slice_seconds):
+                    self._arrived.put(item)
+
+        self._prefetch = threading.Thread(target=fetch_events, name="risk-events",
+                                          daemon=True)
+        self._prefetch.start()
+
+    def stop_prefetch(self) -> None:
+        """Stop the prefetch thread (what it fetched and nobody folded is redelivered)."""
+        if self._prefetch is not None:
+            self._stop.set()
+            self._prefetch.join(10)
+            self._prefetch = None
+
+    def _events(self, timeout_seconds: float) -> list[Received]:
+        """The next events: from the prefetch thread when it runs (waiting at most
+        ``timeout_seconds`` for the first), else fetched here."""
+        if self._prefetch is None:
+            return self.events.fetch(64, timeout_seconds)
+        items: list[Received] = []
+        try:
+            items.append(self._arrived.get(timeout=timeout_seconds) if timeout_seconds > 0
+                         else self._arrived.get_nowait())
+            while True:
+                items.append(self._arrived.get_nowait())
+        except queue.Empty:
+            pass
+        return items
+
+    def fold_arrived(self) -> int:
+        """Fold every event the prefetch thread fetched (see the module); returns how many
+        (0 without the thread)."""
+        if self._prefetch is None:
+            return 0
+        got = sorted(self._pending + self._events(0.0), key=lambda i: i.stream_seq)
+        self._pending = []
+        for item in got:
+            self._fold(item, remember=False)
+        return len(got)
 
     def catch_up(self, idle_seconds: float = 0.3) -> int:
         """Fold every event already on the stream (a start): the intents back into the
@@ -143,13 +202,14 @@ class RiskService:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            got = self.events.fetch(64, min(left, 0.05))
+            got = self._events(min(left, 0.05))
             self._pending = sorted(self._pending + got, key=lambda i: i.stream_seq)
         return True
 
     def poll(self, timeout_seconds: float = 0.2) -> int:
         """Answer the commands that came within ``timeout_seconds``; returns how many."""
         handled = 0
+        self.fold_arrived()
         for item in self.commands.fetch(16, timeout_seconds):
             if not isinstance(item.envelope.messages[0], CheckRisk) or \
                     not item.envelope.message_id.startswith(CHECK_PREFIX):
@@ -184,13 +244,18 @@ def serve_risk(service: RiskService, *, idle_exit_seconds: float | None = None,
                idle_slice_seconds: float = 0.2,
                beat: Callable[[], None] | None = None) -> RiskService:
     """Fold the events stream, then answer commands until ``idle_exit_seconds`` pass without
-    one after the first (``None``: forever); ``beat`` is called at each poll (heartbeat)."""
+    one after the first (``None``: forever), the events fetched meanwhile by the prefetch
+    thread; ``beat`` is called at each poll (heartbeat)."""
     service.catch_up()
+    service.start_prefetch(idle_slice_seconds)
     idle_seconds, heard = 0.0, False
-    while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
-        if beat is not None:
-            beat()
-        handled = service.poll(idle_slice_seconds)
-        heard = heard or handled > 0
-        idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds
+    try:
+        while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
+            if beat is not None:
+                beat()
+            handled = service.poll(idle_slice_seconds)
+            heard = heard or handled > 0
+            idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds
+    finally:
+        service.stop_prefetch()
     return service

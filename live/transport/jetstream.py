@@ -122,6 +122,7 @@ class JetStreamTransport:
         self._seq: dict[str, int] = {}
         self.stream_seq: dict[str, int] = {}  # per stream kind: the last message stored (ack)
         self._inflight: list[_InFlight] = []  # sent without waiting (publish(wait=False))
+        self.before_flush: list[Callable[[], None]] = []  # publish what they hold (the mirror)
         self._unacked_at_start = 0  # a predecessor's deliveries it never acked
         self._startup: list[Received] | None = [] if consumer is not None and \
             consumer.ordered else None
@@ -185,9 +186,12 @@ class JetStreamTransport:
         self.stream_seq[kind] = max(self.stream_seq.get(kind, 0), int(ack.seq))
 
     def flush(self) -> None:
-        """Wait for the acks of every publish sent without waiting; one that failed is
-        published again (same message id and number: stored once) until the deadline.
-        Raises :class:`BusUnavailableError` past it."""
+        """Publish what the ``before_flush`` callbacks hold, then wait for the acks of every
+        publish sent without waiting; one that failed is published again (same message id
+        and number: stored once) until the deadline. Raises :class:`BusUnavailableError`
+        past it."""
+        for publish_held in self.before_flush:
+            publish_held()
         while self._inflight:
             sent = self._inflight[0]
             try:
@@ -293,13 +297,18 @@ class JetStreamTransport:
 
     def ack(self, item: Received) -> None:
         """Acknowledge ``item`` (its effect is done): not delivered again. The ack is not
-        awaited: one lost (a crash, the server away) means a redelivery, which the
-        idempotent handlers absorb."""
-        try:
-            self._thread.call(item.raw.ack(), self.timeout_seconds + 1)
-        except Exception as exc:  # unacked: redelivered, handlers idempotent
-            log.warning("ack of %s failed (it will be redelivered): %r",
-                        item.envelope.message_id, exc)
+        awaited (queued on the connection, in order after every publish before it, and sent
+        before a ``close``): one lost (a crash, the server away) means a redelivery, which the
+        idempotent handlers absorb; a failure is logged."""
+        message_id = item.envelope.message_id
+
+        def failed(done: concurrent.futures.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.warning("ack of %s failed (it will be redelivered): %r", message_id,
+                            done.exception())
+
+        asyncio.run_coroutine_threadsafe(item.raw.ack(), self._thread.loop
+                                         ).add_done_callback(failed)
 
     def nak(self, item: Received, why: str) -> None:
         """Refuse ``item`` for now (delivered again after a delay); at its last allowed

@@ -30,12 +30,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from live.adapters.paper import FillModel, PaperExchange
+from live.broker import OrderRequest, SubmitResult
 from live.bus import Transport
 from live.db import make_engine
 from live.journal import open_journal
@@ -90,6 +92,20 @@ def deployment(governance_seed: int | None = None) -> Deployed:
                  None if governance_seed is None else tiny_governance(governance_seed))
 
 
+class TimedExchange(PaperExchange):
+    """The paper exchange noting the host's monotonic clock (``perf_counter_ns``: one clock
+    for every process on the host) as each order reaches it: the benchmark's bar -> order
+    latency ends there, the broker call itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.submit_ns: list[int] = []
+
+    def submit(self, request: OrderRequest) -> SubmitResult:
+        self.submit_ns.append(time.perf_counter_ns())
+        return super().submit(request)
+
+
 def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
            engine: RiskEngine | None = None, risk_answers: Any = None,
            signal_source: Any = None, governance_seed: int | None = None
@@ -99,7 +115,7 @@ def runner(folder: Path, transport: Transport | None, crash_at: str = "", *,
     clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731 - record time, fixed
     sync = os.environ.get(SYNCHRONOUS_ENV, "full")  # the benchmark measures both modes
     journal = open_journal(f"sqlite:///{folder / 'journal.db'}", clock=clock, synchronous=sync)
-    exchange = PaperExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}",
+    exchange = TimedExchange(make_engine(f"sqlite:///{folder / 'exchange.db'}",
                                          synchronous=sync), seed=3,
                              fill_model=FillModel(slippage_ticks=1.0, tick_size=0.05))
     return Runner(journal=journal, broker=exchange, deployed=[deployed], mode="live",
@@ -114,7 +130,8 @@ def report(run: Runner, exchange: Any) -> dict[str, Any]:
     keys = list(run.state.orders)
     return {"hash": trading_state_hash(run.state), "state_hash": state_hash(run.state),
             "orders": len(keys), "fills": len(run.state.trade_ids),
-            "max_submits": max((exchange.submitted_count(k) for k in keys), default=0)}
+            "max_submits": max((exchange.submitted_count(k) for k in keys), default=0),
+            "submit_ns": exchange.submit_ns}
 
 
 def main(kind: str, workdir: str, arg: str, crash_at: str = "") -> None:

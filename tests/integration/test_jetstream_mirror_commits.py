@@ -49,3 +49,28 @@ def test_mirror_publishes_a_deferred_event_only_once_the_journal_committed_it(
     finally:
         events.close()
         reader.close()
+
+
+def test_mirror_publishes_committed_events_at_the_bus_flush_not_on_the_order_path(
+        layout: BusLayout, tmp_path: Path) -> None:
+    events = JetStreamTransport(NATS_URL, layout, publisher="mirror", publishes=EVENTS)
+    reader = JetStreamTransport(NATS_URL, layout, publisher="mirror-r",
+                                consumer=layout.consumer(EVENTS, "mirror-r", ordered=True))
+    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
+    mirror = MirrorTransport(events)
+    bus = MessageBus(mirror)
+    bus.subscribe_all(JournalSink(journal, deferred=DEFERRABLE_KINDS))
+    mirror.follow(journal)
+    try:
+        bus.publish(AlertRaised(trace_id="", ts_event=T0, severity=Severity.INFO,
+                                code="test", message="committed at once"))
+        assert journal.head()[0] == 1  # journaled: the record, before anyone hears of it
+        assert not reader.fetch(8, 0.3)  # not yet on the bus: the flush sends it
+        events.flush()
+        got = reader.fetch(8, 2.0)
+        for item in got:
+            reader.ack(item)
+        assert [i.envelope.messages[0].code for i in got] == ["test"]
+    finally:
+        events.close()
+        reader.close()

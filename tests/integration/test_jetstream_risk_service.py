@@ -6,6 +6,7 @@ gets no answer (denied by the pipeline) while an exit is checked in the sender's
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,4 +150,30 @@ def test_remote_risk_journals_the_services_answer(layout: BusLayout) -> None:
         stop.set()
         worker.join(5)
         for t in (events, risk_bus, *transports):
+            t.close()
+
+
+def test_served_risk_service_folds_events_between_checks(layout: BusLayout) -> None:
+    """With the prefetch thread, events mirrored while no check comes are folded at each
+    turn of the loop, so a check only waits for its own bar's events."""
+    mirror = JetStreamTransport(NATS_URL, layout, publisher="exec", publishes=EVENTS)
+    asker = JetStreamTransport(NATS_URL, layout, publisher="exec-r", publishes=COMMANDS,
+                               consumer=layout.consumer(RISK, "exec-risk", topic="RiskChecked"))
+    engine = CountingEngine()
+    service, transports = _service(layout, engine)
+    try:
+        assert service.catch_up(0.05) == 0
+        service.start_prefetch(0.05)
+        for i in range(4):
+            mirror.publish(Envelope(BarClosed.KIND, record_id(_bar(i)), (_bar(i),)))
+        deadline = time.monotonic() + 5.0
+        while service.position < mirror.stream_seq[EVENTS] and time.monotonic() < deadline:
+            assert service.poll(0.05) == 0  # no command: the events are folded anyway
+        assert service.position == mirror.stream_seq[EVENTS] and engine.asked == []
+        asker.publish(Envelope(CheckRisk.KIND, "CheckRisk:c#1", (_check("c"),)),
+                      extra_headers={EVENTS_THROUGH: str(mirror.stream_seq[EVENTS])})
+        assert service.poll(2.0) == 1 and engine.asked == [("c", 4)]
+    finally:
+        service.stop_prefetch()
+        for t in (mirror, asker, *transports):
             t.close()
