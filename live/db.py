@@ -17,7 +17,9 @@ import contextlib
 import functools
 import os
 import re
+import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, synchronous: str = "full") ->
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a raw ``sqlite3`` connection of an engine made here (its
+    pragmas applied, autocommit): ``BEGIN IMMEDIATE`` (the write lock up front), committed
+    when the block ends, rolled back when it raises (the error goes on)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 def redacted(url: str) -> str:

@@ -30,7 +30,6 @@ checkpoints kept outside the database (:mod:`live.checkpoints`): a journal given
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
@@ -43,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from live.canonical import CanonicalJsonError, canonical_json, sha256_hex
-from live.db import fsync_dir, make_engine
+from live.db import fsync_dir, immediate, make_engine
 from live.events import EventDecodeError, Message, from_record, from_record_trusted, to_record
 from live.hashchain import GENESIS, ChainEntry, ChainVerdict, verify_chain
 from strategies.errors import StratopsError
@@ -277,17 +276,10 @@ class Journal:
             self._writer = raw
         conn = self._writer.driver_connection
         assert isinstance(conn, sqlite3.Connection)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             found = conn.execute(_HEAD_SQL).fetchone()
             self._check_stored((0, GENESIS) if found is None else (found[0], found[1]))
             conn.executemany(_INSERT_SQL, [tuple(row[c] for c in _COLUMNS) for row in rows])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
 
     def _check_head(self, conn: sa.Connection) -> None:
         self._check_stored(_head_in(conn))

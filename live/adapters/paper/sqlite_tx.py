@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from live.db import immediate
+
 _DIALECT = sqlite_dialect.dialect(paramstyle="qmark")
 _CACHE_MAX = 512  # statements built per call (rare paths) are compiled, kept, then dropped
 
@@ -125,12 +127,5 @@ class RawWriter:
                 self._raw = self._engine.raw_connection()  # pooled: the pragmas are applied
             conn = self._raw.driver_connection
             assert isinstance(conn, sqlite3.Connection)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 yield RawTx(conn, self._cache)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
