@@ -91,7 +91,12 @@ class BarLoop(RemoteSignalRoom):
                        "traded or checked")
         self.journal_findings()
         if self.snapshots is not None:  # session end: the state at the sealed head
-            self.snapshots.take(self.state, self.journal)
+            try:
+                self.snapshots.take(self.state, self.journal)
+            except Exception as exc:  # a snapshot only shortens a restart: the session ends
+                self.alert(self.clock(), Severity.WARNING, SNAPSHOT_WRITER_FAILED,
+                           f"the session-end snapshot was not written ({type(exc).__name__}: "
+                           f"{exc}); the previous one stays trusted")
             self.snapshot_failures()
         self.journal.seal()  # session end: a signed checkpoint (if the journal has a signer)
         return self.summary

@@ -199,3 +199,23 @@ def test_snapshot_writer_setting_other_than_the_three_is_refused(tmp_path: Path)
     journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
     with pytest.raises(ValueError, match=r"live\.snapshots\.writer='fork'"):
         SnapshotCadence(journal, writer="fork")
+
+
+def test_a_follower_that_cannot_be_built_is_alerted_and_the_session_ends_cleanly(
+        tmp_path: Path) -> None:
+    stores = stores_in(tmp_path / "stores")
+
+    def broken(_journal: Journal) -> Runner:
+        raise RuntimeError("the follower's governance store is gone")
+
+    runner = stores.runner()
+    runner.snapshots = SnapshotCadence(runner.journal, every_events=EVERY, keep=50,
+                                       writer="thread", follower=broken)
+    runner.recover()
+    bars = day_bars(60)
+    summary = runner.run(bars)  # the session-end snapshot fails too: alerted, not raised
+    assert summary.bars == len(bars)
+    alerts = [m.message for _, m in runner.journal.read() if isinstance(m, AlertRaised)
+              and m.code == SNAPSHOT_WRITER_FAILED]
+    assert any(a.startswith("the session-end snapshot was not written (RuntimeError: the "
+                            "follower's governance store is gone)") for a in alerts)
