@@ -93,14 +93,13 @@ def _fmt(value: float) -> str:
 class InstrumentMaster:
     """The parsed master: contracts by tradingsymbol and by instrument token."""
 
-    __slots__ = ("_by_symbol", "_by_token", "contracts", "source")
+    __slots__ = ("_by_symbol", "contracts", "source")
 
     def __init__(self, contracts: Iterable[Contract], *, source: str = "instrument master"
                  ) -> None:
         self.contracts = tuple(contracts)
         self.source = source
         self._by_symbol = {(c.exchange, c.tradingsymbol): c for c in self.contracts}
-        self._by_token = {c.instrument_token: c for c in self.contracts}
 
     def __len__(self) -> int:
         return len(self.contracts)
@@ -116,14 +115,6 @@ class InstrumentMaster:
             raise UnknownInstrumentError(
                 f"{exchange}:{tradingsymbol} is not in {self.source} "
                 f"({len(self.contracts)} instruments)") from None
-
-    def by_token(self, instrument_token: int) -> Contract:
-        """The contract with ``instrument_token``; :class:`UnknownInstrumentError` if absent."""
-        try:
-            return self._by_token[instrument_token]
-        except KeyError:
-            raise UnknownInstrumentError(
-                f"instrument_token {instrument_token} is not in {self.source}") from None
 
     def futures(self, underlying: str) -> tuple[Contract, ...]:
         """Every FUT contract on ``underlying``, nearest expiry first."""

@@ -215,4 +215,5 @@ def test_session_tokens_map_each_front_contract_token() -> None:
     tokens = BOOK.session_tokens(["NIFTY", "BANKNIFTY"], date(2025, 3, 3))
     assert sorted((c.name, c.tradingsymbol) for c in tokens.values()) == [
         ("BANKNIFTY", "BANKNIFTY25MARFUT"), ("NIFTY", "NIFTY25MARFUT")]
-    assert all(MASTER.by_token(t) == c for t, c in tokens.items())
+    assert all(t == c.instrument_token and MASTER.by_symbol(c.tradingsymbol) == c
+               for t, c in tokens.items())

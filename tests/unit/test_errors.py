@@ -48,7 +48,6 @@ EXIT_2_BEFORE = {
     # added since: an instrument master that is not a valid Kite dump, an instrument or an
     # underlying missing from it; spot and futures arrays that cannot be compared
     "InstrumentMasterError", "UnknownInstrumentError", "UnknownUnderlyingError",
-    "BasisInputError",
     # added since: a recorded tick file that is missing, altered or not in its schema
     "TickDataError",
     # added since: an impact estimate input out of its domain; a malformed impact

@@ -20,8 +20,8 @@ MASTER_TEXT = build_master(date(2025, 1, 1), date(2025, 6, 30)).to_csv()
 
 def test_synthetic_master_has_index_rows_and_monthly_futures() -> None:
     master = parse_master(MASTER_TEXT)
-    assert master.by_token(256265).tradingsymbol == "NIFTY 50"
-    assert master.by_token(260105).tradingsymbol == "NIFTY BANK"
+    assert master.by_symbol("NIFTY 50", "NSE").instrument_token == 256265
+    assert master.by_symbol("NIFTY BANK", "NSE").instrument_token == 260105
     assert [c.tradingsymbol for c in master.futures("BANKNIFTY")][:2] == [
         "BANKNIFTY25JANFUT", "BANKNIFTY25FEBFUT"]
     assert {(c.lot_size, c.tick_size, c.segment) for c in master.futures("NIFTY")} == {
