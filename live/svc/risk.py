@@ -44,6 +44,7 @@ from live.risk.handler import RiskHandler
 from live.risk.interface import RiskDecision, RiskEngine
 from live.state import LiveState
 from live.svc.mirror import record_id
+from live.svc.serving import serve_polls
 from live.transport.jetstream import JetStreamTransport, Received
 from live.transport.subjects import RISK
 
@@ -248,14 +249,9 @@ def serve_risk(service: RiskService, *, idle_exit_seconds: float | None = None,
     thread; ``beat`` is called at each poll (heartbeat)."""
     service.catch_up()
     service.start_prefetch(idle_slice_seconds)
-    idle_seconds, heard = 0.0, False
     try:
-        while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
-            if beat is not None:
-                beat()
-            handled = service.poll(idle_slice_seconds)
-            heard = heard or handled > 0
-            idle_seconds = 0.0 if handled else idle_seconds + idle_slice_seconds
+        serve_polls(service.poll, idle_exit_seconds=idle_exit_seconds,
+                    idle_slice_seconds=idle_slice_seconds, beat=beat)
     finally:
         service.stop_prefetch()
     return service

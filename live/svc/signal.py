@@ -34,6 +34,7 @@ from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER
 from live.svc.execution import warm_deployed
 from live.svc.market_data import feed_bar
+from live.svc.serving import serve_polls
 from live.transport.jetstream import JetStreamTransport, Received
 from live.transport.subjects import SIGNALS
 from strategies.bars import BarsInputError
@@ -171,11 +172,6 @@ def serve_signal(service: SignalService, *, idle_exit_seconds: float | None = No
     called at each poll (heartbeat)."""
     warm_deployed(service.deployed)
     service.catch_up()
-    idle_seconds, heard = 0.0, False
-    while idle_exit_seconds is None or not heard or idle_seconds < idle_exit_seconds:
-        if beat is not None:
-            beat()
-        got = service.poll(idle_slice_seconds)
-        heard = heard or got > 0
-        idle_seconds = 0.0 if got else idle_seconds + idle_slice_seconds
+    serve_polls(service.poll, idle_exit_seconds=idle_exit_seconds,
+                idle_slice_seconds=idle_slice_seconds, beat=beat)
     return service

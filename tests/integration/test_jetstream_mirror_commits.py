@@ -11,7 +11,7 @@ import pytest
 
 from live.bus import DEFERRABLE_KINDS, JournalSink, MessageBus
 from live.events import AlertRaised, BarClosed, Severity
-from live.journal import open_journal
+from live.journal import Journal, open_journal
 from live.svc.mirror import MirrorTransport
 from live.transport.jetstream import JetStreamTransport
 from live.transport.subjects import EVENTS, BusLayout
@@ -22,8 +22,10 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2025, 3, 3, 3, 45, tzinfo=UTC)
 
 
-def test_mirror_publishes_a_deferred_event_only_once_the_journal_committed_it(
-        layout: BusLayout, tmp_path: Path) -> None:
+def _mirrored(layout: BusLayout, tmp_path: Path
+              ) -> tuple[JetStreamTransport, JetStreamTransport, Journal, MessageBus]:
+    """The events transport, a reader of its stream, the journal, and the bus whose
+    transport mirrors what that journal committed (deferred appends, as the runner's)."""
     events = JetStreamTransport(NATS_URL, layout, publisher="mirror", publishes=EVENTS)
     reader = JetStreamTransport(NATS_URL, layout, publisher="mirror-r",
                                 consumer=layout.consumer(EVENTS, "mirror-r", ordered=True))
@@ -32,6 +34,12 @@ def test_mirror_publishes_a_deferred_event_only_once_the_journal_committed_it(
     bus = MessageBus(mirror)
     bus.subscribe_all(JournalSink(journal, deferred=DEFERRABLE_KINDS))
     mirror.follow(journal)
+    return events, reader, journal, bus
+
+
+def test_mirror_publishes_a_deferred_event_only_once_the_journal_committed_it(
+        layout: BusLayout, tmp_path: Path) -> None:
+    events, reader, journal, bus = _mirrored(layout, tmp_path)
     try:
         bus.publish(BarClosed(trace_id="", ts_event=T0, symbol="NIFTY", open=1.0, high=2.0,
                               low=0.5, close=1.5, volume=10.0))
@@ -53,14 +61,7 @@ def test_mirror_publishes_a_deferred_event_only_once_the_journal_committed_it(
 
 def test_mirror_publishes_committed_events_at_the_bus_flush_not_on_the_order_path(
         layout: BusLayout, tmp_path: Path) -> None:
-    events = JetStreamTransport(NATS_URL, layout, publisher="mirror", publishes=EVENTS)
-    reader = JetStreamTransport(NATS_URL, layout, publisher="mirror-r",
-                                consumer=layout.consumer(EVENTS, "mirror-r", ordered=True))
-    journal = open_journal(f"sqlite:///{tmp_path / 'journal.db'}", clock=lambda: T0)
-    mirror = MirrorTransport(events)
-    bus = MessageBus(mirror)
-    bus.subscribe_all(JournalSink(journal, deferred=DEFERRABLE_KINDS))
-    mirror.follow(journal)
+    events, reader, journal, bus = _mirrored(layout, tmp_path)
     try:
         bus.publish(AlertRaised(trace_id="", ts_event=T0, severity=Severity.INFO,
                                 code="test", message="committed at once"))

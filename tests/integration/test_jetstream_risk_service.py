@@ -61,11 +61,17 @@ def _service(layout: BusLayout, engine: Any) -> tuple[RiskService, list[JetStrea
     return RiskService(engine, commands, events), [commands, events]
 
 
-def test_risk_service_answers_at_the_named_position_and_skips_a_given_up_check(
-        layout: BusLayout) -> None:
+def _sender(layout: BusLayout) -> tuple[JetStreamTransport, JetStreamTransport]:
+    """The execution side: its events mirror and its risk client's transport."""
     mirror = JetStreamTransport(NATS_URL, layout, publisher="exec", publishes=EVENTS)
     asker = JetStreamTransport(NATS_URL, layout, publisher="exec-r", publishes=COMMANDS,
                                consumer=layout.consumer(RISK, "exec-risk", topic="RiskChecked"))
+    return mirror, asker
+
+
+def test_risk_service_answers_at_the_named_position_and_skips_a_given_up_check(
+        layout: BusLayout) -> None:
+    mirror, asker = _sender(layout)
     engine = CountingEngine()
     service, transports = _service(layout, engine)
     try:
@@ -156,9 +162,7 @@ def test_remote_risk_journals_the_services_answer(layout: BusLayout) -> None:
 def test_served_risk_service_folds_events_between_checks(layout: BusLayout) -> None:
     """With the prefetch thread, events mirrored while no check comes are folded at each
     turn of the loop, so a check only waits for its own bar's events."""
-    mirror = JetStreamTransport(NATS_URL, layout, publisher="exec", publishes=EVENTS)
-    asker = JetStreamTransport(NATS_URL, layout, publisher="exec-r", publishes=COMMANDS,
-                               consumer=layout.consumer(RISK, "exec-risk", topic="RiskChecked"))
+    mirror, asker = _sender(layout)
     engine = CountingEngine()
     service, transports = _service(layout, engine)
     try:
