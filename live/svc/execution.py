@@ -101,6 +101,7 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     warm-up from stored data when ``warm`` wraps them: :meth:`LiveRun.warm`)."""
     bus.alert = journaled_alerts(runner, bus.alert)
     runner.recover()
+    bus.flush()  # recovery's own events mirrored first: the tail below repeats them (stored once)
     republish_tail(runner.journal, bus)
     warm_sessions(runner)
     warm_kernels(runner)

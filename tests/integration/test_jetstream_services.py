@@ -83,6 +83,7 @@ def test_services_over_jetstream_end_in_the_embedded_runners_state(
     assert execution["hash"] == embedded["hash"] and execution["max_submits"] == 1
     assert execution["state_hash"] == embedded["state_hash"]
     assert replica["state_hash"] == execution["state_hash"] and replica["parked"] == 0
+    assert "bus_sequence_gap" not in err  # every event mirrored once, numbered in order
 
 
 def test_execution_sigkilled_before_its_ack_gets_the_bar_again_and_sends_nothing_twice(
