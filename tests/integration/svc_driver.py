@@ -32,9 +32,10 @@ import os
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from live.adapters.paper import FillModel, PaperExchange
 from live.broker import OrderRequest, SubmitResult
@@ -64,16 +65,21 @@ from tests.regime_tiny import tiny_governance
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2025, 3, 3)
+IST = ZoneInfo("Asia/Kolkata")
 NATS_URL = "nats://127.0.0.1:4222"
 STRATEGY = "ema_cross"
 SIGNAL_DEADLINE_S = 0.3
 SYNCHRONOUS_ENV = "SVC_DRIVER_SYNCHRONOUS"  # the stores' durability: full (default) | normal
 
 
-def day_bars(count: int) -> list[FeedBar]:
-    """The day's first ``count`` NIFTY bars."""
-    frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"], DAY, DAY)
-    return list(replay_bars(frame))[:count]
+def day_bars(count: int, days: int = 1) -> list[FeedBar]:
+    """The first ``count`` NIFTY bars of each of the ``days`` trading days from :data:`DAY`."""
+    frame = replay_frame(ROOT / "data/datasets/nse_index_1m.parquet", ["NIFTY"], DAY,
+                         DAY + timedelta(days=2 * days + 7))
+    by_day: dict[date, list[FeedBar]] = {}
+    for bar in replay_bars(frame):
+        by_day.setdefault(bar.ts.astimezone(IST).date(), []).append(bar)
+    return [bar for day in sorted(by_day)[:days] for bar in by_day[day][:count]]
 
 
 def pretrade_engine() -> RiskEngine:
