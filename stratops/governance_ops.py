@@ -155,20 +155,29 @@ def confidence_sizing(settings: Settings) -> ConfidenceSizing:
 
 
 def canary_checkpoint_problem(settings: Settings, journal: Any) -> str | None:
-    """Why the canary journal contradicts its signed checkpoints (None: it does not, or it
-    has none - a canary run without a service key, which the runner warned about)."""
+    """Why the canary journal is not evidence: it contradicts its signed checkpoints, some of
+    its entries are covered by none (an open tail: a row added after the last checkpoint is
+    indistinguishable from the runner's), or - on a desk with a trust lock - it has no signed
+    checkpoint at all (a journal written, or its checkpoints deleted, by someone with
+    database access). None: it is covered; or the desk has no trust lock and the journal no
+    checkpoints (a canary run without keys, which the runner warned about)."""
     from live.checkpoints import read_checkpoints, verify_against
     from stratops.checkpoint_ops import RUNNER_ROLE, journal_chain, journal_checkpoint_file
 
     path = journal_checkpoint_file(settings, "canary")
-    if not path.exists():
-        return None
     trust = directory_or_none(settings)
+    if not path.exists():
+        if trust is None:
+            return None
+        return (f"it has no signed checkpoint ({path} is missing): on a desk with a trust "
+                "lock, canary evidence must be covered by the runner's signed checkpoints")
     if trust is None:
         return f"{path} holds signed checkpoints but there is no trust lock to check them"
     verdict = verify_against(journal, read_checkpoints(path), trust,
                              chain=journal_chain("canary"), role=RUNNER_ROLE)
-    if verdict.ok:
+    if verdict.finding == "ok":
         return None
+    if verdict.finding == "open_tail":
+        return f"{verdict.reason}: not evidence until a signed checkpoint covers them"
     return (f"it contradicts its signed checkpoints in {path}: first bad entry seq "
             f"{verdict.first_bad_seq}: {verdict.reason}")

@@ -24,7 +24,7 @@ from stratops.checkpoint_ops import (
     service_signer,
 )
 from stratops.cli import main
-from stratops.governance_ops import directory
+from stratops.governance_ops import canary_checkpoint_problem, directory
 from stratops.live_ops import LiveSetupError, attach_checkpoints, open_mode_journal
 from stratops.settings import Settings, load_settings
 from tests.chain_tamper import (
@@ -353,3 +353,36 @@ def test_cli_audit_checkpoint_accepting_appended_records_needs_a_risk_officer(
     assert read_checkpoints(audit_checkpoint_file(project.settings)) == before
     assert project.audit().records()[-1].kind == "refused"
     assert main(["audit", "verify"]) == 1
+
+
+# -- canary evidence rests on signed checkpoints ----------------------------------------------
+
+def test_canary_journal_covered_by_its_sealed_checkpoints_is_evidence(
+        serviced: Project) -> None:
+    journal = _sealed_journal(serviced, "canary")
+    assert canary_checkpoint_problem(serviced.settings, journal) is None
+
+
+def test_canary_journal_whose_checkpoints_were_deleted_is_not_evidence(
+        serviced: Project) -> None:
+    """An insider with file and SQL access removes the checkpoints (or writes a journal
+    without them): on a desk with a trust lock that journal proves nothing."""
+    journal = _sealed_journal(serviced, "canary")
+    journal_checkpoint_file(serviced.settings, "canary").unlink()
+    problem = canary_checkpoint_problem(serviced.settings, journal)
+    assert problem is not None and problem.startswith("it has no signed checkpoint (")
+
+
+def test_canary_journal_with_entries_past_its_last_checkpoint_is_not_evidence(
+        serviced: Project) -> None:
+    settings = serviced.settings
+    journal = serviced.journal("canary")
+    trust = directory(settings)
+    journal.checkpoints = journal_checkpointer(settings, "canary", journal,
+                                               service_signer(settings, trust), trust)
+    messages = sample_session(6)[:43]
+    for start in range(0, len(messages), 5):  # checkpoints every 10: 41..43 uncovered
+        journal.append_many(messages[start:start + 5])
+    problem = canary_checkpoint_problem(settings, serviced.journal("canary"))
+    assert problem is not None and "not covered by a checkpoint yet" in problem
+    assert problem.endswith("not evidence until a signed checkpoint covers them")
