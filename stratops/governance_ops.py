@@ -157,20 +157,23 @@ def confidence_sizing(settings: Settings) -> ConfidenceSizing:
 def canary_checkpoint_problem(settings: Settings, journal: Any) -> str | None:
     """Why the canary journal is not evidence: it contradicts its signed checkpoints, some of
     its entries are covered by none (an open tail: a row added after the last checkpoint is
-    indistinguishable from the runner's), or - on a desk with a trust lock - it has no signed
-    checkpoint at all (a journal written, or its checkpoints deleted, by someone with
-    database access). None: it is covered; or the desk has no trust lock and the journal no
-    checkpoints (a canary run without keys, which the runner warned about)."""
+    indistinguishable from the runner's), or - on a desk whose trust lock enrols the runner's
+    service identity, so its canary runs sign checkpoints - it has no signed checkpoint at
+    all (a journal written, or its checkpoints deleted, by someone with database access).
+    None: it is covered; or the desk enrols no runner identity and the journal has no
+    checkpoints (canary runs without a service key, which the runner warns about)."""
     from live.checkpoints import read_checkpoints, verify_against
     from stratops.checkpoint_ops import RUNNER_ROLE, journal_chain, journal_checkpoint_file
 
     path = journal_checkpoint_file(settings, "canary")
     trust = directory_or_none(settings)
     if not path.exists():
-        if trust is None:
+        runners = [] if trust is None else [u.name for u in trust.users.values()
+                                            if RUNNER_ROLE in u.roles]
+        if not runners:
             return None
-        return (f"it has no signed checkpoint ({path} is missing): on a desk with a trust "
-                "lock, canary evidence must be covered by the runner's signed checkpoints")
+        return (f"it has no signed checkpoint ({path} is missing), yet the trust lock enrols "
+                f"the runner identity {runners[0]!r} whose canary runs sign them")
     if trust is None:
         return f"{path} holds signed checkpoints but there is no trust lock to check them"
     verdict = verify_against(journal, read_checkpoints(path), trust,

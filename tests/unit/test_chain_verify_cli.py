@@ -386,3 +386,12 @@ def test_canary_journal_with_entries_past_its_last_checkpoint_is_not_evidence(
     problem = canary_checkpoint_problem(settings, serviced.journal("canary"))
     assert problem is not None and "not covered by a checkpoint yet" in problem
     assert problem.endswith("not evidence until a signed checkpoint covers them")
+
+
+def test_canary_journal_without_checkpoints_on_a_desk_enrolling_no_runner_is_evidence(
+        project: Project) -> None:
+    """No runner identity in the trust lock: canary runs sign nothing (the runner warns),
+    so there is nothing to hold the journal to."""
+    journal = project.journal("canary")
+    journal.append_many(sample_session(1)[:5])
+    assert canary_checkpoint_problem(project.settings, journal) is None
