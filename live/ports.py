@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from strategies.ensemble_version import EnsembleManifest
-from strategies.version_config import VersionConfig
+if TYPE_CHECKING:
+    from strategies.ensemble_version import EnsembleManifest
+    from strategies.version_config import VersionConfig
 
 
 class GateCheckView(Protocol):

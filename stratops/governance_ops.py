@@ -109,6 +109,23 @@ def registry(settings: Settings, *, create: bool = True) -> Any:
     return ResearchRegistry(settings.tracking_uri, settings.artifact_root, create=create)
 
 
+class LazyRegistry:
+    """:func:`registry`, opened at its first use: a command that never reads a model
+    version (a config change, an audit or trust command) does not import MLflow (about a
+    second of every such command)."""
+
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        self._settings, self._create = settings, create
+        self._opened: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._opened is None:
+            self._opened = registry(self._settings, create=self._create)
+        return getattr(self._opened, name)
+
+
 def service(settings: Settings | None = None, *, create: bool = True
             ) -> GovernanceService:
     """The governance service over the configured store, roles file and MLflow registry;
@@ -120,7 +137,7 @@ def service(settings: Settings | None = None, *, create: bool = True
 
     settings = settings or load_settings()
     engine = governance_engine(settings, create=create)
-    models = registry(settings, create=create)
+    models = LazyRegistry(settings, create=create)
     configs = ConfigFiles(engine, {
         "gates": settings.path(settings.governance.gates_file),
         "policy": settings.path(settings.governance.policy_file),

@@ -41,7 +41,6 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 import strategies
 from pipelines.research.gates import GateVerdict
 from pipelines.research.lineage import TAG_PREFIX, Lineage, strategies_source_hash
-from pipelines.research.walk_forward import WalkForwardReport
 from strategies.confidence import CONFIDENCE_DIR, ConfidenceModel, load_confidence
 from strategies.enable_matrix import EnableMatrix
 from strategies.ensemble_version import MANIFEST_FILE as ENSEMBLE_MANIFEST
@@ -60,6 +59,8 @@ from strategies.version_config import VersionConfig
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
+
+    from pipelines.research.walk_forward import WalkForwardReport
 
 # Quiet by default: progress bars and INFO chatter would drown the research summary.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
