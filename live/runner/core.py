@@ -81,6 +81,8 @@ class RunnerCore:
 
     journal: Journal
     broker: Broker
+    _capabilities: dict[type, bool]  # broker_is's answers about _capabilities_of
+    _capabilities_of: object
     deployed: list[Deployed]
     mode: TradingMode
     clock: Callable[[], datetime]
@@ -189,13 +191,11 @@ class RunnerCore:
         """Does the broker implement ``capability`` (a runtime-checkable protocol of
         :mod:`live.broker`)? Answered once per broker object: such a check inspects every
         member of the protocol, and the runner asks at every bar."""
-        known: dict[type, bool] = self.__dict__.setdefault("_capabilities", {})
-        if self.__dict__.get("_capabilities_of") is not self.broker:
-            known.clear()
-            self.__dict__["_capabilities_of"] = self.broker
-        found = known.get(capability)
+        if self._capabilities_of is not self.broker:  # a replaced broker (a new login)
+            self._capabilities, self._capabilities_of = {}, self.broker
+        found = self._capabilities.get(capability)
         if found is None:
-            found = known[capability] = isinstance(self.broker, capability)
+            found = self._capabilities[capability] = isinstance(self.broker, capability)
         return found
 
     def kill_mode(self, d: Deployed) -> KillMode:

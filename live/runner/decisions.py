@@ -20,8 +20,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
+from live.runner.local_time import to_local
 from strategies.errors import BadInputError
 from strategies.params import ParamError, require
 from strategies.rules import (
@@ -140,18 +141,12 @@ class Decision:
     reason: str
 
 
-def _local_time(ts: datetime, tz: str) -> time:
-    import pandas as pd
-
-    return cast(time, pd.Timestamp(ts).tz_convert(tz).time())  # pandas is untyped
-
-
 def decide(*, pos: int, signals: tuple[bool, bool, bool, bool], ts: datetime,
            session_ends: bool, trades_today: int, rules: Rules) -> list[Decision]:
     """Orders to send at the close of the bar at ``ts`` (``pos``: current signed side)."""
     if session_ends:
         return []  # pending orders never cross into the next session
-    nxt = _local_time(ts + rules.bar, rules.tz)
+    nxt = to_local(ts + rules.bar, rules.tz).time()
     at_cutoff = rules.cutoff is not None and nxt >= rules.cutoff
     if pos != 0 and at_cutoff:  # also after a missed cutoff bar: never carried past it
         return [Decision("exit", -pos, REASONS[R_CUTOFF])]

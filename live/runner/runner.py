@@ -174,6 +174,8 @@ class Runner(BarLoop, Recovery, Controls, BrokerRefusals, OrderPipeline, BrokerS
         self.pager = pager or log_pager
         self._broker_hold: str | None = None
         self._session_paged = False
+        self._capabilities: dict[type, bool] = {}
+        self._capabilities_of: object = None
         self._books_unread: datetime | None = None
         self.bus = MessageBus(transport)
         if isinstance(transport, FollowsJournal):  # mirrors only what the journal committed
