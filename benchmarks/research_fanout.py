@@ -5,7 +5,9 @@ Workload: ``stratops research run`` of two strategies (ema_cross, range_breakout
 synthetic NSE year, each executor in its own fresh copy of this project (datasets taken from
 ``data/``: run ``dvc repro`` first). With ``multiprocess`` the two partitions run at once
 (``dagster_instance.max_concurrent`` 2), each a run of the multiprocess executor that runs
-each step in its own process, so it pays a process start per step.
+each step in its own process, so it pays a process start per step: forked from a server
+that imported Dagster and the research code once (``start_method: forkserver``, the default)
+or a fresh interpreter each (``spawn``, run third for the ratio).
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/research_fanout.py`` (1-3 minutes on 2
 cores; measured with the partitions one after another: in process 56.9 s, multiprocess
@@ -46,10 +48,13 @@ def project_copy(dest: Path) -> Path:
     return dest
 
 
-def research(root: Path, executor: str) -> tuple[float, dict[str, dict[str, float]]]:
-    """Seconds of one research run with ``executor``, and each strategy's metrics."""
+def research(root: Path, executor: str, start_method: str = "forkserver"
+             ) -> tuple[float, dict[str, dict[str, float]]]:
+    """Seconds of one research run with ``executor`` (multiprocess: step processes started
+    by ``start_method``), and each strategy's metrics."""
     (root / "stratops.yaml").write_text(
-        f"dagster_instance:\n  executor: {executor}\n  max_concurrent: 2\n")
+        f"dagster_instance:\n  executor: {executor}\n  max_concurrent: 2\n"
+        f"  start_method: {start_method}\n")
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env.update(STRATOPS_ROOT=str(root), PYTHONPATH=str(ROOT))
     args = [str(Path(sys.executable).parent / "stratops"), "research", "run", "--json"]
@@ -66,10 +71,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         in_s, in_metrics = research(project_copy(Path(tmp) / "a"), "in_process")
         mp_s, mp_metrics = research(project_copy(Path(tmp) / "b"), "multiprocess")
+        spawn_s, spawn_metrics = research(project_copy(Path(tmp) / "c"), "multiprocess",
+                                          "spawn")
     print(f"in_process_seconds: {in_s:.1f}")
     print(f"multiprocess_seconds: {mp_s:.1f}")
+    print(f"multiprocess_spawn_seconds: {spawn_s:.1f}")
     print(f"multiprocess_over_in_process: {mp_s / in_s:.2f}")
-    print(f"identical_metrics: {int(in_metrics == mp_metrics)}")
+    print(f"forkserver_over_spawn: {mp_s / spawn_s:.2f}")
+    print(f"identical_metrics: {int(in_metrics == mp_metrics == spawn_metrics)}")
 
 
 if __name__ == "__main__":

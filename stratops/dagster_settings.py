@@ -23,6 +23,10 @@ class DagsterInstanceSettings(BaseModel):
         "in_process", description="research partitions: one after another in this process, "
                                   "or fanned out - max_concurrent partitions at once, each "
                                   "a run of Dagster's multiprocess executor")
+    start_method: Literal["forkserver", "spawn"] = Field(
+        "forkserver", description="multiprocess: how step processes start - forked from a "
+                                  "server that imported Dagster and the research code once "
+                                  "(forkserver), or each a fresh interpreter (spawn)")
     max_concurrent: int = Field(2, ge=1, le=64,
                                 description="multiprocess: partitions at once, and steps at "
                                             "once in each (default: 2 cores)")

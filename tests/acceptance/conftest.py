@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import cli_zygote
 from tests.acceptance.readme import Shell
 from tests.integration.conftest import built_project, demo_project
 
@@ -21,11 +22,25 @@ SHIPPED = ("gates.yaml", "policy.yaml", "risk.yaml", "roles.yaml")
 
 @pytest.fixture()
 def fresh_demo(demo_project: Path, tmp_path: Path) -> Path:
-    """A private copy of the project after ``make demo``, with ``.venv`` as a clone has it."""
+    """A private copy of the project after ``make demo``, with a ``.venv`` whose ``stratops``
+    runs in the zygote (everything else in it is the real environment's)."""
     root = tmp_path / "clone"
     shutil.copytree(demo_project, root, symlinks=True)
-    (root / ".venv").symlink_to(BIN.parent)
+    _venv_with_shim(root / ".venv", BIN.parent, cli_zygote.shim())
     return root
+
+
+def _venv_with_shim(venv: Path, real: Path, shim: Path) -> None:
+    """``venv`` as a view of the ``real`` one (its entries linked) but for ``bin/stratops``."""
+    (venv / "bin").mkdir(parents=True)
+    for entry in real.iterdir():
+        if entry.name != "bin":
+            (venv / entry.name).symlink_to(entry)
+    for entry in (real / "bin").iterdir():
+        if entry.name == "stratops":
+            (venv / "bin" / "stratops").symlink_to(shim)
+        else:
+            (venv / "bin" / entry.name).symlink_to(entry)
 
 
 @pytest.fixture()

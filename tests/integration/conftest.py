@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests import cli_zygote
 from tests.shared_build import built_once
 
 BIN = Path(sys.executable).parent
@@ -25,9 +26,14 @@ def _env(root: Path) -> dict[str, str]:
     return env
 
 
-def run_in(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command (``stratops ...``, ``dvc ...``) inside the project copy."""
+def run_in(root: Path, *args: str, check: bool = True,
+           entry_script: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run a command (``stratops ...``, ``dvc ...``) inside the project copy. ``stratops``
+    runs forked from a warm process (tests/cli_zygote.py: the same code, without paying
+    for its imports again), or as the installed entry script when ``entry_script``."""
     exe = str(BIN / args[0]) if (BIN / args[0]).exists() else args[0]
+    if args[0] == "stratops" and not entry_script:
+        exe = str(cli_zygote.shim())
     proc = subprocess.run([exe, *args[1:]], cwd=root, env=_env(root), text=True,
                           capture_output=True, timeout=900)
     if check and proc.returncode != 0:
@@ -112,7 +118,7 @@ def demo_project(built_project: Path, tmp_path_factory: pytest.TempPathFactory,
         shutil.copytree(built_project, root, symlinks=True)
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv(REGIME_STORE_ENV, raising=False)
-            proc = run_in(root, "stratops", "run", "--json")
+            proc = run_in(root, "stratops", "run", "--json", entry_script=True)
         (folder / "run.json").write_text(proc.stdout)
         (folder / "run.err").write_text(proc.stderr)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from stratops.research_fanout import STEP_PRELOAD
 from tests.integration.conftest import run_in
 from tests.integration.postgres import fresh_database
 
@@ -47,8 +48,9 @@ def test_research_on_a_postgres_instance_records_its_multiprocess_run_in_postgre
         assert run.run_id == study["run_id"]
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.tags["dagster/partition"] == "goog_1d|ema_cross"
-        assert run.run_config["execution"] == {
-            "config": {"multiprocess": {"max_concurrent": 2}}}
+        assert run.run_config["execution"] == {"config": {"multiprocess": {
+            "max_concurrent": 2,
+            "start_method": {"forkserver": {"preload_modules": list(STEP_PRELOAD)}}}}}
         started = instance.get_records_for_run(
             run.run_id, of_type=dg.DagsterEventType.STEP_WORKER_STARTED).records
         assert {r.event_log_entry.step_key for r in started} >= {"features",

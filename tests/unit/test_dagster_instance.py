@@ -4,6 +4,7 @@ clearly when the URL is missing or the server unreachable, nothing written then.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +19,7 @@ from stratops.dagster_instance import (
     instance_yaml,
     prepare_instance,
 )
-from stratops.research_fanout import multiprocess_run_config
+from stratops.research_fanout import STEP_PRELOAD, multiprocess_run_config
 from stratops.settings import SettingsError, load_settings
 
 PG = DagsterInstanceSettings(storage="postgres", postgres_url_env="T_DAGSTER_PG_URL")
@@ -81,6 +82,20 @@ def test_settings_bad_instance_keys_are_refused_naming_the_field(
 
 
 def test_multiprocess_run_config_selects_the_executor_with_max_concurrent() -> None:
-    config = multiprocess_run_config({"loggers": {}}, 2)
-    assert config["execution"] == {"config": {"multiprocess": {"max_concurrent": 2}}}
+    config = multiprocess_run_config({"loggers": {}}, DagsterInstanceSettings(
+        executor="multiprocess", max_concurrent=3, start_method="spawn"))
+    assert config["execution"] == {"config": {"multiprocess": {
+        "max_concurrent": 3, "start_method": {"spawn": {}}}}}
     assert config["loggers"] == {}
+
+
+def test_multiprocess_run_config_forks_steps_from_a_preloaded_server_by_default() -> None:
+    config = multiprocess_run_config({}, DagsterInstanceSettings(executor="multiprocess"))
+    start = config["execution"]["config"]["multiprocess"]["start_method"]
+    assert start == {"forkserver": {"preload_modules": list(STEP_PRELOAD)}}
+    assert "stratops.research_fanout" in STEP_PRELOAD  # the reconstructable job's module
+
+
+def test_step_preload_names_only_importable_modules() -> None:
+    for name in STEP_PRELOAD:  # a typo would make the forkserver skip it silently
+        assert importlib.util.find_spec(name) is not None, name
