@@ -53,4 +53,4 @@ def submitted_count(exchange: PaperExchange, client_key: str) -> int:
     private ``_begin()`` transaction and its store's ``attempts`` table (the SQL
     ``_ATTEMPTS_OF`` here)."""
     with exchange._begin() as conn:
-        return int(conn.execute(_ATTEMPTS_OF, {"a_key": client_key}).scalar_one())
+        return int(conn.execute(_ATTEMPTS_OF, {"a_key": client_key}).one()[0])
