@@ -40,6 +40,7 @@ import json
 import os
 import pstats
 import statistics
+import sys
 import tempfile
 import time
 from collections import deque
@@ -49,6 +50,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.doubles
+
 import numpy as np
 from journal_throughput import T0, _message  # benchmarks/ is the script's directory
 
@@ -57,7 +60,6 @@ from live.db import make_engine
 from live.events import BarClosed, Message, from_record, to_record
 from live.hashchain import GENESIS
 from live.journal import JOURNAL, Journal, _chain_rows, open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.decisions import decide
 from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
@@ -69,6 +71,7 @@ from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.signals import Signals
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "data/datasets/nse_index_1m.parquet"

@@ -51,10 +51,10 @@ from live.db import make_engine
 from live.journal import open_journal
 from live.observability.metrics import RunnerMetrics
 from live.observability.tracing import SpanEmitter
-from live.risk.interface import PassThroughRisk
 from live.runner.feed import FeedBar, FeedItem, Idle
 from live.runner.runner import Runner
 from stratops.observability_ops import LoopObservers
+from tests.doubles import PassThroughRisk
 
 TARGET_RATIO = 1.10
 # the stores on tmpfs when there is one: fsync is then nearly free, so the runner's own work

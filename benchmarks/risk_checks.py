@@ -4,8 +4,9 @@ runner fed at real-time pace.
 
     .venv/bin/python benchmarks/risk_checks.py [--kill-trials 8] [--bar-seconds 60]
 
-The reference measured in the same run is a no-op risk engine (the pass-through) on the
-same proposals, so the headline ratio is what the real checks cost on top of the call.
+The reference measured in the same run is a no-op risk engine (the pass-through,
+``tests.doubles.PassThroughRisk``) on the same proposals, so the headline ratio is what the
+real checks cost on top of the call.
 Kill latency: a runner (ema_cross on real NIFTY bars, the pre-trade engine, a SQLite
 journal and the paper exchange) is short; its feed delivers one-minute bars ``bar_seconds``
 apart in real time (``paced``: the wait in slices of 200 ms with an ``Idle`` marker after
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: tests.doubles
 
 import numpy as np
 import pandas as pd
@@ -42,7 +46,7 @@ from live.governance.identity import create_keys, load_actor, load_directory
 from live.governance.kill import pull, verified_commands
 from live.governance.promotion import GovernanceService
 from live.journal import open_journal
-from live.risk.interface import OrderProposal, PassThroughRisk
+from live.risk.interface import OrderProposal
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.risk.var import historical_var_cvar, parametric_var_cvar
@@ -53,6 +57,7 @@ from live.state import LiveState
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CHECKS, N_VAR, N_ORDERS = 10_000, 50, 200

@@ -15,7 +15,6 @@ import pandas as pd
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, FeedItem, paced, replay_bars, replay_frame
 from live.runner.runner import Runner
@@ -26,6 +25,7 @@ from live.service.sessions import SessionWindow
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.synthetic_datasets import nse_index_1m_path
 
 STRATEGY = "ema_cross"

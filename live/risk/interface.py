@@ -2,14 +2,16 @@
 
 The runner asks :meth:`RiskEngine.check` about every order before it is journaled as an
 intent; the answer is a :class:`RiskDecision` (journaled as ``RiskChecked``), never an
-exception: a denial is an event.
+exception: a denial is an event. The runner has no default engine: its caller passes one
+(``stratops live run`` passes :class:`~live.risk.pretrade.PreTradeRiskEngine`), so no code
+path trades unchecked by omission.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from live.state import LiveState
 
@@ -71,24 +73,3 @@ class RiskEngine(Protocol):
         back so a restart does not forget what was just sent."""
         ...
 
-
-class PassThroughRisk:
-    """Allows everything (each check journaled as ``pass_through``): a reference for tests and
-    benchmarks that isolate the runner from the risk checks. The runner has no default risk
-    engine - its caller must pass one (``stratops live run`` passes
-    :class:`~live.risk.pretrade.PreTradeRiskEngine`), so no code path trades unchecked by
-    omission."""
-
-    def check(self, proposal: OrderProposal, state: LiveState) -> RiskDecision:
-        return RiskDecision(True, "pass_through", "no risk engine configured")
-
-    def remember(self, proposal: OrderProposal) -> None:
-        return None
-
-    def memory(self) -> dict[str, Any]:
-        """Nothing remembered (a runner snapshot's part)."""
-        return {}
-
-    def restore_memory(self, memory: dict[str, Any]) -> None:
-        """Nothing to take back."""
-        return None

@@ -15,7 +15,6 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.events import ParentOrderStarted
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedItem, WarmBar, replay_bars, replay_frame
 from live.runner.runner import Runner
@@ -23,6 +22,7 @@ from live.state import trading_state_hash
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.integration.runner_driver import CrashAt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def main(workdir: str, execution: str, crash_at: str = "") -> None:
     parents = sum(isinstance(m, ParentOrderStarted) for _, m in journal.read())
     print(json.dumps({"hash": trading_state_hash(runner.state), "orders": len(keys),
                       "parents": parents,
-                      "max_submits": max((exchange.submitted_count(k) for k in keys),
+                      "max_submits": max((submitted_count(exchange, k) for k in keys),
                                          default=0)}))
 
 

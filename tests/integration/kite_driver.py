@@ -41,7 +41,7 @@ from live.db import make_engine
 from live.events import OrderFilled, OrderIntended, RiskChecked
 from live.governance.policy import load_policy
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.interface import RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
@@ -56,6 +56,7 @@ from stratops.kite_ops import open_kite_broker
 from stratops.live_ops import portfolio_caps
 from stratops.market_ops import kite_feed
 from stratops.settings import Settings
+from tests.doubles import PassThroughRisk
 from tests.integration.runner_driver import ROOT, CrashAt, _desk
 
 TICK_LAG = timedelta(seconds=17)  # the last tick of a minute (45 s) + 17 s > its end + 2 s

@@ -19,7 +19,6 @@ from pathlib import Path
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
 from live.risk.limits import load_risk_limits
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, FeedItem, paced, replay_bars, replay_frame
@@ -27,6 +26,7 @@ from live.runner.runner import Runner
 from strategies.version_config import VersionConfig
 from stratops.observability_ops import Observability, risk_rows
 from stratops.settings import load_settings
+from tests.doubles import PassThroughRisk
 from tests.serve_days import strategy_config
 from tests.synthetic_datasets import nse_index_1m_path
 

@@ -18,12 +18,15 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+# the repo root on the path, for tests.doubles when run as a script without PYTHONPATH (the
+# README's crash walk-through does)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.events import KillSwitchChanged, OrderIntended
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, FeedItem, Idle, replay_bars, replay_frame
 from live.runner.runner import Runner
@@ -31,6 +34,7 @@ from live.state import trading_state_hash
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_DELAY = timedelta(seconds=20)
@@ -115,7 +119,7 @@ def main(workdir: str, strategy: str, start: str, end: str, levels: str = "{}",
     protective = sum(o.protective for o in runner.state.orders.values())
     print(json.dumps({"hash": trading_state_hash(runner.state), "protective": protective,
                       "orders": len(keys), "fills": len(runner.state.trade_ids),
-                      "max_submits": max((exchange.submitted_count(k) for k in keys),
+                      "max_submits": max((submitted_count(exchange, k) for k in keys),
                                          default=0),
                       "positions": {s: p.net_qty for (_, s), p in runner.state.positions.items()},
                       **_kill_report(journal)}))

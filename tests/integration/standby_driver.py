@@ -29,7 +29,6 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.journal import JournalWriteError, open_journal
 from live.lease import FencedError, LeaderLease
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
 from live.runner.runner import Runner
@@ -37,6 +36,7 @@ from live.standby import Standby, fence_runner
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 
 ROOT = Path(__file__).resolve().parents[2]
 SPAN = ("ema_cross", "2025-03-03")

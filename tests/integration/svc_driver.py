@@ -42,7 +42,7 @@ from live.broker import OrderRequest, SubmitResult
 from live.bus import Transport
 from live.db import make_engine
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.interface import RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import Deployed, build
@@ -60,6 +60,7 @@ from live.transport.subjects import COMMANDS, EVENTS, MARKET_DATA, RISK, SIGNALS
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.integration.runner_driver import CrashAt
 from tests.regime_tiny import tiny_governance
 
@@ -136,7 +137,7 @@ def report(run: Runner, exchange: Any) -> dict[str, Any]:
     keys = list(run.state.orders)
     return {"hash": trading_state_hash(run.state), "state_hash": state_hash(run.state),
             "orders": len(keys), "fills": len(run.state.trade_ids),
-            "max_submits": max((exchange.submitted_count(k) for k in keys), default=0),
+            "max_submits": max((submitted_count(exchange, k) for k in keys), default=0),
             "submit_ns": exchange.submit_ns}
 
 

@@ -13,7 +13,6 @@ from live.anomaly.flip_flop import FlipFlop
 from live.db import make_engine
 from live.events import AlertRaised, SignalRaised
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, Idle, replay_bars, replay_frame
 from live.runner.runner import Runner
@@ -21,6 +20,7 @@ from live.runner.snapshotting import SnapshotCadence
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.synthetic_datasets import nse_index_1m_path
 
 

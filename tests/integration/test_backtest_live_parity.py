@@ -21,7 +21,6 @@ from live.backtest_reconciliation import DayReport, expectation_config, reconcil
 from live.db import make_engine
 from live.events import OrderFilled, OrderIntended
 from live.journal import Journal, open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.decisions import LEVEL_KEYS
 from live.runner.deployments import build
 from live.runner.feed import replay_bars, replay_frame
@@ -31,6 +30,7 @@ from strategies.params import get_params
 from strategies.roster import STRATEGIES, get_strategy
 from strategies.simulator import SimConfig, simulate
 from strategies.version_config import SimRules, VersionConfig
+from tests.doubles import PassThroughRisk
 
 pytestmark = pytest.mark.integration
 

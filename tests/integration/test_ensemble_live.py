@@ -19,7 +19,6 @@ import yaml
 from live.canary import journal_evidence
 from live.config_changes import approve_config, request_config
 from live.events import GovernanceDecided, OrderIntended
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed
 from live.runner.ensembles import load_approved
 from live.runner.feed import WarmBar
@@ -31,6 +30,7 @@ from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.ensemble_version import MEMBERS_TAG
 from strategies.params import params_hash
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.integration.test_governance import Desk, _refused
 from tests.integration.test_registry import Candidate, _artifacts
 from tests.integration.test_registry_ensemble import _members, _study

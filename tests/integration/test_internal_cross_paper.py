@@ -41,6 +41,7 @@ from live.runner.runner import Runner
 from live.state import trading_state_dict, trading_state_hash
 from live.tca.extract import tca_tables
 from strategies.version_config import VersionConfig
+from tests.doubles import submitted_count
 from tests.unit.test_runner_engine import (
     Stores,
     day_bars,
@@ -222,7 +223,7 @@ def test_crash_mid_cross_is_finished_from_the_exchange_book(
         assert (RESTING, 75, 0, OrderState.CANCELLED) in _book(exchange)
         sent = [o for o in exchange.orders() if o.client_key != RESTING]
         assert [o.qty for o in sent] == [75]  # the remainder, once
-        assert exchange.submitted_count(sent[0].client_key or "") == 1
+        assert submitted_count(exchange, sent[0].client_key or "") == 1
 
 
 @pytest.mark.parametrize("case", ["no_entry", "resting_strategy_halted"])

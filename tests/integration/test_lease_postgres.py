@@ -17,6 +17,7 @@ from live.events import BarClosed
 from live.journal import Journal, JournalWriteError, open_journal
 from live.lease import FencedError, LeaderLease, LeaseConfigError
 from live.standby import FencedBroker
+from tests.doubles import submitted_count
 from tests.integration.postgres import fresh_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.services]
@@ -133,7 +134,7 @@ def test_broker_submit_past_the_holders_deadline_is_refused_unsent(
     clock.now += TTL_SECONDS  # paused past its own deadline (a SIGSTOP between the two)
     with pytest.raises(FencedError, match="refusing to submit k1"):
         broker.submit(request)
-    assert exchange.submitted_count("k1") == 0 and broker.orders() == []
+    assert submitted_count(exchange, "k1") == 0 and broker.orders() == []
 
 
 def test_lease_connection_dropped_loses_the_lease(url: str, leases: list[LeaderLease]) -> None:

@@ -17,7 +17,6 @@ from live.contracts import ContractBook
 from live.db import make_engine
 from live.events import OrderFilled, OrderIntended
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import load_deployed
 from live.runner.feed import replay_bars
 from live.runner.runner import Runner
@@ -33,6 +32,7 @@ from strategies.ema_cross import SPEC
 from strategies.params import params_hash
 from strategies.roster import STRATEGIES
 from strategies.simulator import SimConfig
+from tests.doubles import PassThroughRisk
 from tests.integration.test_governance import EVIDENCE, LENIENT, Desk
 from tests.integration.test_registry import COMBOS, WF, Candidate
 

@@ -38,13 +38,13 @@ from live.governance.promotion import GovernanceRefusal, GovernanceService, Sign
 from live.journal import Journal, open_journal
 from live.playbooks.confirm import Proposals, confirm
 from live.playbooks.spec import Playbooks, parse_playbooks
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.params import get_params
 from strategies.roster import STRATEGIES, get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.synthetic_datasets import nse_index_1m_path
 
 pytestmark = pytest.mark.integration

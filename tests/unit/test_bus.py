@@ -45,7 +45,7 @@ from live.events import (
 )
 from live.journal import Journal, open_journal
 from live.risk.handler import RiskHandler, check_risk_for
-from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
+from live.risk.interface import OrderProposal, RiskDecision, RiskEngine
 from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import build
@@ -53,6 +53,7 @@ from live.runner.execution import Executor
 from live.runner.runner import Runner
 from live.state import LiveState, OrderStatus
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.unit.test_runner_engine import day_bars, record_clock, strategy_config
 
 T0 = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
@@ -179,7 +180,7 @@ def test_execution_over_an_unreliable_transport_sends_and_journals_each_order_on
                                           reason="test"))
     transport.drain()
     assert transport.deliveries > transport.published  # it did duplicate and redeliver
-    assert {exchange.submitted_count(i.client_key) for i in intents} == {1}
+    assert {submitted_count(exchange, i.client_key) for i in intents} == {1}
     records = _journaled(journal)
     assert len(records) == len(set(records))  # no event journaled twice
     kinds = Counter(json.loads(r)["kind"] for r in records)
@@ -281,7 +282,7 @@ def test_a_runner_over_a_duplicating_transport_journals_what_an_in_process_one_d
     assert transport.deliveries > transport.published
     assert _journaled(runner.journal) == _journaled(reference.journal)
     keys = list(runner.state.orders)
-    assert keys and {runner.broker.submitted_count(k) for k in keys} == {1}  # type: ignore[attr-defined]
+    assert keys and {submitted_count(runner.broker, k) for k in keys} == {1}  # type: ignore[arg-type]
     # the trailing stop moved through ModifyOrder commands, each move journaled once
     moves = [m for _, m in runner.journal.read() if isinstance(m, OrderModified)]
     assert moves and len(moves) == len({(m.client_key, m.trigger_price) for m in moves})

@@ -17,13 +17,13 @@ from live.canary import evidence_for, journal_evidence
 from live.ensemble_canary import MemberVersion, ensemble_evidence_for
 from live.events import OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import EnsembleBinding
 from live.runner.feed import FeedBar
 from live.runner.runner import Runner
 from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.ensemble_version import EnsembleManifest, EnsembleMember
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import (
     DAY1_FROM,
     Stores,

@@ -15,11 +15,11 @@ from live.compliance.monitor import SurveillanceMonitor
 from live.compliance.scan import scan_messages
 from live.compliance.thresholds import MarkingCloseThresholds, SurveillanceThresholds
 from live.events import AlertRaised
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from strategies.version_config import VersionConfig
 from tests.compliance_flows import Flow, at
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 
 DAY = date(2026, 12, 1)

@@ -20,7 +20,6 @@ from live.ensemble_reconciliation import ensembles_in, reconcile_ensembles
 from live.events import GovernanceDecided, OrderIntended, TradeExited
 from live.governance.policy import CanaryEvidence
 from live.governance.promotion import DeploymentCheck
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import EnsembleBinding, build
 from live.runner.ensembles import load_ensembles
 from live.runner.feed import WarmBar
@@ -35,6 +34,7 @@ from strategies.ensemble_version import (
 )
 from strategies.version_config import VersionConfig
 from tests.confidence_stubs import confidence, confidence_copy
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_confidence import _deployed, _entries, _run
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in, strategy_config
 

@@ -31,12 +31,12 @@ from live.events import (
 )
 from live.governance.kill import KillCommand
 from live.journal import open_journal
-from live.risk.interface import PassThroughRisk
 from live.runner.broker_session import RESTORED_ALERT, SESSION_ALERT, UPDATE_ALERT
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, Idle
 from live.runner.runner import Runner
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_kite_adapter import (
     PLACE,
     Fault,

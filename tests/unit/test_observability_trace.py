@@ -25,12 +25,12 @@ from live.observability.timeline import (
     trace_steps,
 )
 from live.observability.tracing import SpanEmitter, otel_span_id, otel_trace_id
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import replay_bars, replay_frame
 from live.runner.runner import Runner
 from strategies.version_config import VersionConfig
 from stratops.cli import main
+from tests.doubles import PassThroughRisk
 from tests.serve_days import strategy_config
 from tests.synthetic_datasets import nse_index_1m_path
 

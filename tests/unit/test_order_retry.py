@@ -42,6 +42,7 @@ from live.orders.retry import (
 from live.runner.execution import Executor
 from live.state import LiveState, OrderStatus
 from stratops.settings import Settings
+from tests.doubles import submitted_count
 from tests.fake_kite import FakeKite
 from tests.unit.test_fake_kite_rest import T0, minute_bars
 from tests.unit.test_runner_engine import record_clock
@@ -296,7 +297,7 @@ def test_paper_exchange_unavailable_is_unknown_and_never_retried(tmp_path: Path)
     paper.set_faults(unavailable=True)
     intent = _intent("NIFTY")
     executor.send(intent)
-    assert clock.slept == [] and paper.submitted_count(intent.client_key) == 1
+    assert clock.slept == [] and submitted_count(paper, intent.client_key) == 1
     assert executor.state.orders[intent.client_key].status is OrderStatus.UNKNOWN
 
 

@@ -34,7 +34,7 @@ def test_raw_transaction_interrupted_stores_nothing(tmp_path: Path) -> None:
         raise RuntimeError("crash between two statements")
     with writer.begin() as tx:  # the connection is usable again: no transaction left open
         assert tx.execute(sa.select(sa.func.count()).select_from(store.attempts)
-                          ).scalar_one() == 0
+                          ).one()[0] == 0
 
 
 def test_raw_transaction_is_committed_when_the_block_returns(tmp_path: Path) -> None:

@@ -11,13 +11,13 @@ import pytest
 from live.broker import BrokerInputError
 from live.events import PlaybookActed, Severity
 from live.playbooks.spec import Playbooks, parse_playbooks
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.sor.router import SmartOrderRouter
 from live.sor.rules import ProRataSplit
 from strategies.roster import STRATEGIES
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import FIRST_ENTRY, day_bars, record_clock
 from tests.unit.test_runner_orders import intents, order_stores
 from tests.unit.test_sor import FREEZE, LOT, RoutedStores, venues

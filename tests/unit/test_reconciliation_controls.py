@@ -12,9 +12,10 @@ import pytest
 
 from live.backtest_reconciliation import DayReport, expectation_config, reconcile_journal
 from live.events import OrderIntended, RiskChecked
-from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision
+from live.risk.interface import OrderProposal, RiskDecision
 from live.state import LiveState
 from strategies.version_config import SimRules
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import Stores, day_bars, stores_in
 
 BARS = day_bars()

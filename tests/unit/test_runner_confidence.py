@@ -17,7 +17,6 @@ import pytest
 
 from live.events import GovernanceDecided, OrderIntended, SignalRaised, SignalSide
 from live.governance.policy import PolicyConfigError, PolicyLookupError, load_policy
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed, build
 from live.runner.feed import WarmBar
 from live.runner.runner import Runner
@@ -26,6 +25,7 @@ from strategies.ensemble import EnsemblePolicy, make_resolver
 from strategies.roster import STRATEGIES
 from strategies.version_config import VersionConfig
 from tests.confidence_stubs import confidence
+from tests.doubles import PassThroughRisk
 from tests.regime_stubs import nifty_bars
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 

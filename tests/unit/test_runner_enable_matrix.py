@@ -9,13 +9,13 @@ from pathlib import Path
 
 from live.events import GovernanceDecided, SignalRaised
 from live.governance.policy import load_policy
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from strategies.drift import DriftLimits
 from strategies.enable_matrix import EnableMatrix, RegimeCell
 from strategies.regime_model import RegimeReading
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.regime_stubs import governance
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 from tests.unit.test_runner_signal_governance import warm

@@ -37,7 +37,7 @@ from live.events import (
 )
 from live.governance.kill import KillCommand
 from live.journal import Journal, open_journal
-from live.risk.interface import OrderProposal, PassThroughRisk, RiskDecision, RiskEngine
+from live.risk.interface import OrderProposal, RiskDecision, RiskEngine
 from live.risk.limits import RiskLimits, load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.decisions import UnsupportedVersionError
@@ -48,6 +48,7 @@ from live.state import LiveState, OrderStatus, replay, trading_state_hash
 from strategies.params import get_params
 from strategies.roster import get_strategy
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.synthetic_datasets import nse_index_1m_path
 
 DATASET = nse_index_1m_path()  # built in process by the DVC stage's command
@@ -193,7 +194,7 @@ def test_runner_lost_ack_is_settled_by_status_query_on_restart(
 def test_runner_lost_ack_order_reaches_the_exchange_once_and_fills(
         lost_ack_then_restart: tuple[Stores, str]) -> None:
     stores, key = lost_ack_then_restart
-    assert stores.exchange().submitted_count(key) == 1
+    assert submitted_count(stores.exchange(), key) == 1
     assert replay(stores.journal()).orders[key].status is OrderStatus.FILLED
 
 
@@ -204,7 +205,7 @@ def test_runner_lost_ack_during_run_is_settled_by_the_fill_and_sent_once(
     runner = stores.run(day_bars(FIRST_ENTRY + 10))
     exchange = stores.exchange()
     assert len(runner.state.orders) >= 3
-    assert {exchange.submitted_count(k) for k in runner.state.orders} == {1}
+    assert {submitted_count(exchange, k) for k in runner.state.orders} == {1}
     assert {o.status for o in runner.state.orders.values()} == {OrderStatus.FILLED}
 
 
@@ -420,7 +421,7 @@ def test_runner_restart_sends_no_order_twice(resumed: Stores) -> None:
     exchange = resumed.exchange()
     keys = [m.client_key for m in resumed.messages(OrderIntended)]  # type: ignore[attr-defined]
     assert len(keys) == len(set(keys)) > 0
-    assert {exchange.submitted_count(k) for k in keys} == {1}
+    assert {submitted_count(exchange, k) for k in keys} == {1}
 
 
 def test_runner_restart_trades_the_second_day(resumed: Stores) -> None:
@@ -566,7 +567,7 @@ def test_runner_lost_ack_of_a_stop_is_settled_while_running(tmp_path: Path) -> N
     runner.run(bars[FIRST_ENTRY + 1:FIRST_ENTRY + 3])
     (stop,) = [o for o in runner.state.orders.values() if o.protective]
     assert stop.status is OrderStatus.OPEN  # asked, not resent
-    assert stores.exchange().submitted_count(stop.client_key) == 1
+    assert submitted_count(stores.exchange(), stop.client_key) == 1
 
 
 class RejectsMarketOrdersAt:
@@ -712,7 +713,7 @@ def test_runner_flatten_kill_between_bars_sends_the_exit_before_the_next_bar(
     runner.run([WAITING])
     (exit_,) = _intents_at(stores, WAITING.ts)
     assert (exit_.side, exit_.qty) == (Side.BUY, 75)
-    assert stores.exchange().submitted_count(exit_.client_key) == 1
+    assert submitted_count(stores.exchange(), exit_.client_key) == 1
 
 
 def test_runner_kill_between_bars_is_journaled_at_the_feeds_market_time(

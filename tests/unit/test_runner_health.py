@@ -22,12 +22,12 @@ from live.events import (
     KillSwitchChanged,
     TradeExited,
 )
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.health_room import HEALTH_ACTOR, HEALTH_ALERT
 from live.runner.runner import Runner
 from strategies.health import HealthExpectation, HealthLimits
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 
 # research promised 3,000 INR per 75-unit trade, +- 1,000, winning 70 %: the replayed day's

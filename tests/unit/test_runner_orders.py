@@ -43,7 +43,7 @@ from live.governance.policy import load_policy
 from live.orders.prices import protection_price
 from live.orders.rules import OrderRules
 from live.orders.slicing import slice_key
-from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.interface import RiskEngine
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.decisions import UnsupportedVersionError
 from live.runner.deployments import build
@@ -52,6 +52,7 @@ from live.runner.runner import Runner
 from live.state import OrderStatus
 from strategies.roster import STRATEGIES
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
     ProcessKilled,
@@ -220,7 +221,7 @@ def test_runner_exit_above_the_freeze_quantity_is_sliced_too(sliced: OrderStores
 def test_runner_sliced_orders_reach_the_exchange_once_each(sliced: OrderStores) -> None:
     exchange = sliced.exchange()
     keys = [m.client_key for m in sliced.messages(OrderIntended)]  # type: ignore[attr-defined]
-    assert [exchange.submitted_count(k) for k in keys] == [1] * len(keys)
+    assert [submitted_count(exchange, k) for k in keys] == [1] * len(keys)
 
 
 def test_runner_slice_denied_by_risk_stops_the_rest(tmp_path: Path) -> None:
@@ -280,14 +281,14 @@ def test_runner_crash_between_slices_then_restart_sends_each_slice_once(
     with pytest.raises(ProcessKilled):
         runner.run(bars)
     exchange = stores.exchange()
-    assert sum(exchange.submitted_count(slice_key(m.trace_id, m.slice_index)) for m in
+    assert sum(submitted_count(exchange, slice_key(m.trace_id, m.slice_index)) for m in
                intents(stores, FIRST_ENTRY)) == sent_before
     restarted = stores.make()
     restarted.recover()
     restarted.run(bars)  # the feed again: the journal's last bar is re-processed once
     entry = intents(stores, FIRST_ENTRY)
     assert [(m.qty, m.slice_index) for m in entry] == [(150, 0), (150, 1), (75, 2)]
-    assert [exchange.submitted_count(m.client_key) for m in entry] == [1, 1, 1]
+    assert [submitted_count(exchange, m.client_key) for m in entry] == [1, 1, 1]
     assert restarted.net("ema_cross", "NIFTY") == -375
     assert sum(restarted.entries.values()) == 1  # one entry, however many slices
 

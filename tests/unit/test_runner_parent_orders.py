@@ -32,6 +32,7 @@ from live.runner.feed import FeedItem, WarmBar
 from live.runner.parent_orders import child_key
 from live.runner.runner import Runner
 from live.state import trading_state_hash
+from tests.doubles import submitted_count
 from tests.unit.test_runner_engine import (
     FIRST_ENTRY,
     ProcessKilled,
@@ -81,7 +82,7 @@ def clean_run(algo: str) -> tuple[str, list[Message], dict[str, int]]:
     stores = algo_stores(Path(tempfile.mkdtemp(prefix=f"algo-{algo}-")), ALGOS[algo])
     runner = run_feed(stores, warmed_feed())
     exchange = stores.exchange()
-    submits = {k: exchange.submitted_count(k) for k in runner.state.orders}
+    submits = {k: submitted_count(exchange, k) for k in runner.state.orders}
     return trading_state_hash(runner.state), stores.messages(), submits
 
 
@@ -155,7 +156,7 @@ def test_runner_algo_crash_restart_sends_no_child_twice(algo: str, tmp_path: Pat
         dying.run(warmed_feed())
     restarted = run_feed(stores, warmed_feed())
     exchange = stores.exchange()
-    assert {exchange.submitted_count(k) for k in restarted.state.orders} == {1}
+    assert {submitted_count(exchange, k) for k in restarted.state.orders} == {1}
     assert trading_state_hash(restarted.state) == clean_hash
 
 

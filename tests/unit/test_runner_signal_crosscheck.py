@@ -22,7 +22,6 @@ from live.events import (
     SignalSide,
     new_trace_id,
 )
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar, WarmBar
 from live.runner.loop import SIGNAL_MISMATCH_ALERT, SIGNAL_MISSING_ALERT, SIGNALS_MISSING
@@ -34,6 +33,7 @@ from live.svc.signal import read_signals
 from strategies.regime_features import regime_features_digest
 from strategies.regime_model import RegimeReading, SignalGovernance
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.regime_tiny import tiny_governance
 from tests.unit.test_runner_engine import (
     Stores,

@@ -17,7 +17,6 @@ import pytest
 from live.events import AlertRaised, GovernanceDecided, KillMode, KillSwitchChanged
 from live.governance.kill import KillCommand
 from live.governance.policy import PolicyConfigError, load_policy
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.feed import FeedBar, WarmBar
 from live.runner.runner import Runner
@@ -26,6 +25,7 @@ from strategies.drift import DriftLimits
 from strategies.regime_features import FEATURE_NAMES, regime_feature_matrix
 from strategies.regime_model import RegimeReading
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.regime_stubs import governance, nifty_bars
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock, stores_in
 

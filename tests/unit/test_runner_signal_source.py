@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 
 from live.events import AlertRaised, BarSignals, OrderIntended, Severity, SignalRaised, SignalSide
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar
 from live.runner.loop import SIGNAL_MISSING_ALERT, SIGNALS_MISSING, SIGNALS_WARMING
@@ -18,6 +17,7 @@ from live.runner.runner import Runner
 from live.state import state_hash
 from live.svc.signal import read_signals
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 
 BARS = 100

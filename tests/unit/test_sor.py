@@ -17,7 +17,7 @@ from live.adapters.paper import FillModel, PaperExchange
 from live.broker import BrokerInputError, OrderRequest, OrderType, Outcome, Side
 from live.db import make_engine
 from live.events import AlertRaised, OrderIntended, OrderSubmitted, ReconciliationCompleted
-from live.risk.interface import PassThroughRisk, RiskEngine
+from live.risk.interface import RiskEngine
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.sor.router import SmartOrderRouter
@@ -28,6 +28,7 @@ from strategies.version_config import VersionConfig
 from stratops.errors import LiveSetupError
 from stratops.settings import Settings
 from stratops.venue_ops import venue_router
+from tests.doubles import PassThroughRisk, submitted_count
 from tests.unit.test_runner_engine import FIRST_ENTRY, Stores, day_bars, record_clock
 from tests.unit.test_runner_orders import FLIP, intents, order_stores
 
@@ -135,7 +136,7 @@ def test_router_submit_goes_to_the_named_venue_with_a_qualified_id(routed: Route
     result = routed.router.submit(_request("k1", "shallow"))
     assert result.outcome is Outcome.CONFIRMED
     assert result.broker_order_id is not None and result.broker_order_id.startswith("shallow:")
-    assert routed.shallow.submitted_count("k1") == 1 and routed.deep.submitted_count("k1") == 0
+    assert submitted_count(routed.shallow, "k1") == 1 and submitted_count(routed.deep, "k1") == 0
 
 
 def test_router_unknown_venue_is_bad_input(routed: Routed) -> None:
@@ -238,7 +239,7 @@ def test_runner_over_router_reconciles_the_lost_answer_at_its_venue(
     assert [m.outcome for m in submits] == [Outcome.UNKNOWN,  # type: ignore[attr-defined]
                                             Outcome.CONFIRMED]
     assert submits[1].broker_order_id.startswith("shallow:")  # type: ignore[attr-defined]
-    assert paper(split_run.folder, "shallow").submitted_count(shallow_key) == 1
+    assert submitted_count(paper(split_run.folder, "shallow"), shallow_key) == 1
 
 
 def test_runner_over_router_fills_aggregate_into_one_position(split_run: RoutedStores) -> None:

@@ -14,7 +14,6 @@ import pytest
 from live.adapters.paper import FillModel, PaperExchange
 from live.db import make_engine
 from live.journal import Journal
-from live.risk.interface import PassThroughRisk
 from live.runner.deployments import build
 from live.runner.runner import Runner
 from live.twin import (
@@ -26,6 +25,7 @@ from live.twin import (
     write_twin_report,
 )
 from strategies.version_config import VersionConfig
+from tests.doubles import PassThroughRisk
 from tests.unit.test_runner_engine import Stores, day_bars, record_clock, stores_in
 
 DAY = date(2025, 3, 3)

@@ -498,11 +498,6 @@ class PaperExchange:
         return sum(book.realised_pnl for name, book in books.items()
                    if symbol is None or name == symbol)
 
-    def submitted_count(self, client_key: str) -> int:
-        """Raw submit attempts with ``client_key``, duplicates and unanswered ones included."""
-        with self._begin() as conn:
-            return int(conn.execute(_ATTEMPTS_OF, {"a_key": client_key}).scalar_one())
-
     def events(self, after_seq: int = 0) -> list[ExchangeEvent]:
         """The exchange's event sequence after ``after_seq``."""
         with self._begin() as conn:
@@ -527,8 +522,6 @@ class PaperExchange:
 
 
 _ALL_FILLS = sa.select(store.fills).order_by(store.fills.c.seq)
-_ATTEMPTS_OF = sa.select(sa.func.count()).select_from(store.attempts).where(
-    store.attempts.c.client_key == sa.bindparam("a_key"))
 _EVENTS_AFTER = sa.select(store.events).where(
     store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq)
 _FILLS_AFTER = sa.select(store.fills).where(

@@ -77,9 +77,6 @@ class RawResult:
             raise sa.exc.NoResultFound(f"expected one row, got {len(self._rows)}")
         return self._rows[0]
 
-    def scalar_one(self) -> Any:
-        return self.one()[0]
-
 
 _Compiled = tuple[Any, str, tuple[str, ...], dict[str, Any]]
 
