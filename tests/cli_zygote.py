@@ -19,6 +19,7 @@ from __future__ import annotations
 import array
 import atexit
 import contextlib
+import gc
 import importlib
 import io
 import json
@@ -27,11 +28,13 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import types
 from pathlib import Path
 from typing import NoReturn
@@ -104,12 +107,51 @@ def _run_command(request: dict[str, object], fds: list[int], base_path: list[str
                                   errors="backslashreplace", line_buffering=True)
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()  # a fresh process seeds its own global state
-    from stratops.cli import main
+    failure: BaseException | None = None
+    try:
+        from stratops.cli import main
 
-    # Out through the zygote's frames (none of them catches it) to the interpreter's own exit:
-    # threads joined, atexit run, modules and their SQLite connections finalised (their WAL
-    # checkpointed, as a README step copying a database file expects), tracebacks printed.
-    sys.exit(main())
+        sys.exit(main())
+    except BaseException as exc:  # what the interpreter does with it follows
+        failure = exc
+    code = _exit_code(failure)
+    _exit_as_the_interpreter(code)
+
+
+def _exit_code(exc: BaseException | None) -> int:
+    """The status the interpreter exits with after ``exc`` (``None``: returned normally),
+    printing what it would print."""
+    if isinstance(exc, SystemExit):
+        if exc.code is None or isinstance(exc.code, int):
+            return (exc.code or 0) & 0xFF
+        print(exc.code, file=sys.stderr)
+        return 1
+    if exc is None:
+        return 0
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    traceback.print_exception(exc)
+    return 1
+
+
+def _exit_as_the_interpreter(code: int) -> NoReturn:
+    """Threads joined and atexit run as at a normal exit, and every open SQLite connection
+    closed (its WAL checkpointed into the file, as a README step copying a database file
+    expects), then out without tearing down every module the zygote loaded (a full
+    finalisation took longer than the command itself)."""
+    with contextlib.suppress(BaseException):
+        threading._shutdown()  # type: ignore[attr-defined]  # the interpreter's own first step
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    gc.collect()  # what only a cycle kept alive is finalised, connections included
+    for obj in gc.get_objects():
+        if isinstance(obj, sqlite3.Connection):
+            with contextlib.suppress(BaseException):
+                obj.close()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(code)
 
 
 def _handle(conn: socket.socket, base_path: list[str]) -> None:
@@ -150,7 +192,7 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
     server.bind(path)
     server.listen(16)
     print("ready", flush=True)
-    while True:  # the children leave through here too: nothing may catch their SystemExit
+    while True:
         conn, _addr = server.accept()
         if os.fork() == 0:
             server.close()
