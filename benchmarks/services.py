@@ -85,13 +85,12 @@ def embedded(bars: list[FeedBar], folder: Path, pretrade: bool = False, defer: b
     times of the bars that sent an order. ``defer=False``: the reference of one commit per
     event envelope (the journal sink's behaviour before deferred appends)."""
     from live.bus import JournalSink
-    from live.svc.execution import warm_kernels, warm_sessions
+    from live.runner.preload import preload
     from tests.integration.svc_driver import pretrade_engine, runner
 
     run, _ = runner(folder, None, engine=pretrade_engine() if pretrade else None)
     run.recover()
-    warm_sessions(run)  # as the service does: no cold calendar or kernel in the numbers
-    warm_kernels(run)
+    preload(run)  # as the service does: no cold calendar, kernel or codec in the numbers
     if not defer:
         for sink in run.bus._sinks:  # the reference only: the runner has no such switch
             if isinstance(sink, JournalSink):

@@ -81,6 +81,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.deployments import qty_text
     from live.runner.feed import replay_bars
     from live.runner.fold_memory import fold_digest
+    from live.runner.preload import preload
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
     from stratops.alerts_ops import alert_delivery
@@ -113,6 +114,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
               f"state digest {recovered[:16]}...", markup=False, highlight=False)
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
+    preload(runner)  # calendars, kernels, codecs: loaded now, not by the first order
     names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
     twin = _twin_beside(mode, out)  # live.paper_twin: trades beside live, on its own thread
     try:

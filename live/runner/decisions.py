@@ -40,7 +40,7 @@ from strategies.rules import decide as decide_side
 from strategies.simulator import SimConfig
 
 __all__ = ["LEVEL_KEYS", "Decision", "Rules", "UnsupportedVersionError", "check_supported",
-           "decide", "protective_levels"]
+           "decide", "preload_rules", "protective_levels"]
 
 #: Keys ``study.model_config`` writes beside the rules in a version's ``sim``: the cost
 #: schedule's name (the runner computes no costs; the broker charges them).
@@ -114,6 +114,17 @@ class Rules:
     @property
     def trailing(self) -> bool:
         return max(self.trail_points, self.trail_frac) > 0
+
+
+def preload_rules() -> int:
+    """Call each of the rules' compiled functions this module uses once, with neutral
+    values and the argument types the runner passes: numba loads a cached function on its
+    first call (~1-3 ms), which would otherwise be the first order's bar. Returns how many."""
+    decide_side(0.0, False, False, False, False, 0.0)
+    room_for_entry(0.0, 0.0)
+    stop, _ = entry_levels(1.0, 100.0, (0.0, 0.0, 0.0, 0.0), 0.0)
+    stop_level(1.0, stop, trail_level(1.0, 100.0, 0.0, 0.0, 0.0))
+    return 5
 
 
 def protective_levels(side: int, entry_px: float, peak: float, rules: Rules

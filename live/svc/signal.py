@@ -27,12 +27,12 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 
 from live.bus import Envelope
-from live.events import BarClosed, BarSignals, new_trace_id
+from live.events import BarClosed, BarSignals, new_trace_id, prepare_codecs
 from live.runner.deployments import Deployed
 from live.runner.feed import FeedBar, bar_problem
 from live.runner.history import OutOfOrderBarError, SymbolHistory
 from live.runner.pipeline import LEG_ENTER
-from live.svc.execution import warm_deployed
+from live.runner.preload import warm_deployed
 from live.svc.market_data import feed_bar
 from live.svc.serving import serve_polls
 from live.transport.jetstream import JetStreamTransport, Received
@@ -166,11 +166,12 @@ class SignalService:
 def serve_signal(service: SignalService, *, idle_exit_seconds: float | None = None,
                  idle_slice_seconds: float = 0.2,
                  beat: Callable[[], None] | None = None) -> SignalService:
-    """Load the strategies' kernels, read the bars already on the stream
+    """Load the strategies' kernels and the message codecs, read the bars already on the stream
     (:meth:`SignalService.catch_up`), then publish signals for every bar until
     ``idle_exit_seconds`` pass without one after the first (``None``: forever); ``beat`` is
     called at each poll (heartbeat)."""
     warm_deployed(service.deployed)
+    prepare_codecs()
     service.catch_up()
     serve_polls(service.poll, idle_exit_seconds=idle_exit_seconds,
                 idle_slice_seconds=idle_slice_seconds, beat=beat)

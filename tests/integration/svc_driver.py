@@ -47,9 +47,10 @@ from live.risk.limits import load_risk_limits
 from live.risk.pretrade import PreTradeRiskEngine
 from live.runner.deployments import Deployed, build
 from live.runner.feed import FeedBar, replay_bars, replay_frame
+from live.runner.preload import warm_deployed
 from live.runner.runner import Runner
 from live.state import state_hash, trading_state_hash
-from live.svc.execution import serve_execution, warm_deployed
+from live.svc.execution import serve_execution
 from live.svc.mirror import MirrorTransport
 from live.svc.remote_risk import RemoteRisk
 from live.svc.remote_signals import RemoteSignals

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from live.adapters.paper import FillModel, PaperExchange, store
 from live.adapters.paper.sqlite_tx import RawWriter
-from live.broker import OrderRequest, Outcome, Side
+from live.broker import OrderRequest, OrderType, Outcome, Side
 from live.db import make_engine
 
 T0 = datetime(2025, 1, 6, 9, 15, tzinfo=ZoneInfo("Asia/Kolkata"))
@@ -98,3 +98,21 @@ def test_paper_exchange_on_sqlite_answers_from_another_thread(tmp_path: Path) ->
     worker.start()
     worker.join()
     assert answers == [Outcome.CONFIRMED]
+
+
+def test_the_order_path_runs_only_statements_compiled_when_the_exchange_was_built(
+        tmp_path: Path) -> None:
+    ex = PaperExchange(make_engine(f"sqlite:///{tmp_path / 'paper.db'}"), seed=1,
+                       fill_model=FillModel())
+    assert ex._raw is not None
+    ex.on_bar("NIFTY", T0, 100.0, 101.0, 99.0, 100.5)
+    ex.submit(OrderRequest(client_key="k1", symbol="NIFTY", exchange="NSE", side=Side.BUY,
+                           qty=2))
+    ex.submit(OrderRequest(client_key="k2", symbol="NIFTY", exchange="NSE", side=Side.SELL,
+                           qty=2, order_type=OrderType.SL_M, trigger_price=95.0))
+    ex.on_bar("NIFTY", T0 + timedelta(minutes=1), 101.0, 102.0, 100.0, 101.5)  # k1 fills
+    ex.fills()
+    ex.orders()
+    ex.cancel(ex.orders()[-1].broker_order_id)
+    # a statement compiled on its first use would have cost the first order ~0.4 ms each
+    assert ex._raw._cache == {}

@@ -18,6 +18,7 @@ from live.runner.decisions import (
     UnsupportedVersionError,
     check_supported,
     decide,
+    preload_rules,
     protective_levels,
 )
 from live.runner.feed import FeedBar
@@ -328,3 +329,21 @@ def test_check_supported_sizing_or_direction_the_runner_does_not_trade_is_refuse
 
 def test_check_supported_default_sizing_and_direction_are_accepted() -> None:
     check_supported({"size_type": "lots", "direction": "both", "fractional": False})
+
+
+def test_preloaded_rules_are_the_overloads_the_runner_calls() -> None:
+    from strategies import rules
+
+    kernels = (rules.decide, rules.room_for_entry, rules.entry_levels, rules.trail_level,
+               rules.stop_level)
+    assert preload_rules() == len(kernels)
+    loaded = [len(k.overloads) for k in kernels]
+    stopped = Rules(qty=75, max_trades_per_day=2, cutoff=time(15, 0),
+                    bar=timedelta(minutes=1), tz="Asia/Kolkata", stop_points=20.0,
+                    trail_frac=0.01, target_points=40.0, level_tick=0.05)
+    decided(1, LONG_OUT)
+    decide(pos=0, signals=LONG_IN, ts=MORNING, session_ends=False, trades_today=1,
+           rules=stopped)
+    protective_levels(-1, 101.0, 99.5, stopped)
+    # a call with other argument types would compile (or load) a new overload on a live bar
+    assert [len(k.overloads) for k in kernels] == loaded

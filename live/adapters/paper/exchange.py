@@ -51,7 +51,7 @@ from live.adapters.paper.realism import (
     intrabar_path,
     realism_match,
 )
-from live.adapters.paper.sqlite_tx import RawWriter
+from live.adapters.paper.sqlite_tx import RawWriter, prebuilt
 from live.adapters.paper.store import OrderRow
 from live.broker import (
     BrokerInputError,
@@ -521,11 +521,11 @@ class PaperExchange:
                           reject_next=reject_next, reject_reason=reject_reason)
 
 
-_ALL_FILLS = sa.select(store.fills).order_by(store.fills.c.seq)
-_EVENTS_AFTER = sa.select(store.events).where(
-    store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq)
-_FILLS_AFTER = sa.select(store.fills).where(
-    store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq)
+_ALL_FILLS = prebuilt(sa.select(store.fills).order_by(store.fills.c.seq))
+_EVENTS_AFTER = prebuilt(sa.select(store.events).where(
+    store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq))
+_FILLS_AFTER = prebuilt(sa.select(store.fills).where(
+    store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq))
 
 
 def _fill_report(row: Any) -> FillReport:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from live.adapters.paper import store
-from live.adapters.paper.sqlite_tx import RawTx
+from live.adapters.paper.sqlite_tx import RawTx, prebuilt
 from live.broker import BrokerUnavailableError as BrokerUnavailableError  # re-exported
 from strategies.errors import StratopsError
 
@@ -38,12 +38,13 @@ class FaultSettingError(StratopsError, ValueError):
     """A fault setting outside its domain."""
 
 
-_READ = sa.select(store.faults).where(store.faults.c.id == 1)  # built once: read per call
+# built once: read per call
+_READ = prebuilt(sa.select(store.faults).where(store.faults.c.id == 1))
 
 
-_WRITE = store.faults.update().where(store.faults.c.id == 1).values(
+_WRITE = prebuilt(store.faults.update().where(store.faults.c.id == 1).values(
     {name: sa.bindparam(name) for name in (
-        "drop_ack_next", "duplicate_fill_next", "unavailable", "reject_next", "reject_reason")})
+        "drop_ack_next", "duplicate_fill_next", "unavailable", "reject_next", "reject_reason")}))
 
 
 def read_faults(conn: store.Conn) -> Faults:

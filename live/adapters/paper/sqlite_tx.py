@@ -16,7 +16,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -79,6 +79,33 @@ class RawResult:
 
 
 _Compiled = tuple[Any, str, tuple[str, ...], dict[str, Any]]
+_S = TypeVar("_S")
+_PREBUILT: list[Any] = []  # the stores' statements built once at import
+_COMPILED: dict[int, _Compiled] = {}  # ... and compiled once per process (by id: kept alive)
+
+
+def prebuilt(statement: _S) -> _S:
+    """Register ``statement`` (a module-level constant, bound parameters) to be compiled for
+    SQLite when a :class:`RawWriter` is made, not at its first execution: the compiler costs
+    ~0.4 ms a statement, which an exchange's first order (and first fill) would otherwise
+    pay on the bar's path. Returns ``statement``."""
+    _PREBUILT.append(statement)
+    return statement
+
+
+def _compile(statement: Any) -> _Compiled:
+    compiled = statement.compile(dialect=_DIALECT)
+    return (statement, compiled.string, tuple(compiled.positiontup or ()),
+            dict(compiled.params))
+
+
+def compile_prebuilt() -> int:
+    """Compile every registered statement not compiled yet in this process; returns how
+    many are compiled in all."""
+    for statement in _PREBUILT:
+        if id(statement) not in _COMPILED:
+            _COMPILED[id(statement)] = _compile(statement)
+    return len(_COMPILED)
 
 
 class RawTx:
@@ -95,13 +122,11 @@ class RawTx:
     def execute(self, statement: Any, parameters: Mapping[str, Any] | None = None
                 ) -> RawResult:
         key = id(statement)
-        found = self._cache.get(key)
+        found = _COMPILED.get(key) or self._cache.get(key)
         if found is None or found[0] is not statement:
-            compiled = statement.compile(dialect=_DIALECT)
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
-            found = (statement, compiled.string, tuple(compiled.positiontup or ()),
-                     dict(compiled.params))
+            found = _compile(statement)
             self._cache[key] = found  # keeps the statement alive: its id is not reused
         _, sql, names, defaults = found
         values = defaults if parameters is None else {**defaults, **parameters}
@@ -114,8 +139,9 @@ class RawWriter:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._raw: Any = None
-        self._cache: dict[int, _Compiled] = {}
+        self._cache: dict[int, _Compiled] = {}  # the statements built per call
         self._lock = threading.Lock()
+        compile_prebuilt()
 
     @contextlib.contextmanager
     def begin(self) -> Iterator[RawTx]:

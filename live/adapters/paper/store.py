@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from live.adapters.paper.fill_model import Bar, FillModel, WorkingOrder
-from live.adapters.paper.sqlite_tx import RawTx
+from live.adapters.paper.sqlite_tx import RawTx, prebuilt
 from live.broker import (
     OCO_GROUP_MAX_CHARS,
     TRADE_ID_MAX_CHARS,
@@ -194,10 +194,11 @@ def bind_config(engine: sa.Engine, seed: int, model: FillModel) -> None:
 # Statements built once (bound parameters): a statement built per call costs more in
 # SQLAlchemy's construction and cache-key work than SQLite takes to run it, and a raw SQLite
 # transaction (:mod:`live.adapters.paper.sqlite_tx`) compiles each of these only once.
-_INSERT_COUNTER = counters.insert().values(name=sa.bindparam("c_name"),
-                                           value=sa.bindparam("c_value"))
-_BUMP_COUNTER = counters.update().where(counters.c.name == sa.bindparam("c_name")).values(
-    value=counters.c.value + 1).returning(counters.c.value)  # one statement, row-locked
+_INSERT_COUNTER = prebuilt(counters.insert().values(name=sa.bindparam("c_name"),
+                                                    value=sa.bindparam("c_value")))
+_BUMP_COUNTER = prebuilt(  # one statement, row-locked
+    counters.update().where(counters.c.name == sa.bindparam("c_name"))
+    .values(value=counters.c.value + 1).returning(counters.c.value))
 
 
 def _insert_all(table: sa.Table) -> sa.Insert:
@@ -206,10 +207,10 @@ def _insert_all(table: sa.Table) -> sa.Insert:
                                   if not (c.primary_key and c.autoincrement is True)})
 
 
-_INSERT_ORDER = _insert_all(orders)
-_INSERT_FILL = _insert_all(fills)
-_INSERT_EVENT = _insert_all(events)
-_INSERT_ATTEMPT = _insert_all(attempts)
+_INSERT_ORDER = prebuilt(_insert_all(orders))
+_INSERT_FILL = prebuilt(_insert_all(fills))
+_INSERT_EVENT = prebuilt(_insert_all(events))
+_INSERT_ATTEMPT = prebuilt(_insert_all(attempts))
 
 
 def next_seq(conn: Conn, name: str) -> int:
@@ -292,9 +293,9 @@ class OrderRow:
             algo_id=self.algo_id)
 
 
-_ORDER_BY_ID = sa.select(orders).where(orders.c.broker_order_id == sa.bindparam("o_id"))
-_ORDER_BY_KEY = sa.select(orders).where(orders.c.client_key == sa.bindparam("o_key"))
-_ORDER_BY_BOTH = _ORDER_BY_ID.where(orders.c.client_key == sa.bindparam("o_key"))
+_ORDER_BY_ID = prebuilt(sa.select(orders).where(orders.c.broker_order_id == sa.bindparam("o_id")))
+_ORDER_BY_KEY = prebuilt(sa.select(orders).where(orders.c.client_key == sa.bindparam("o_key")))
+_ORDER_BY_BOTH = prebuilt(_ORDER_BY_ID.where(orders.c.client_key == sa.bindparam("o_key")))
 
 
 def find_order(conn: Conn, *, broker_order_id: str | None = None,
@@ -309,12 +310,12 @@ def find_order(conn: Conn, *, broker_order_id: str | None = None,
     return None if row is None else OrderRow.from_row(row)
 
 
-_SYMBOL_ORDERS_IN_STATE = sa.select(orders).where(
+_SYMBOL_ORDERS_IN_STATE = prebuilt(sa.select(orders).where(
     orders.c.symbol == sa.bindparam("o_symbol"), orders.c.state == sa.bindparam("o_state")
-).order_by(orders.c.seq)
+).order_by(orders.c.seq))
 
 
-_ALL_ORDERS = sa.select(orders).order_by(orders.c.seq)
+_ALL_ORDERS = prebuilt(sa.select(orders).order_by(orders.c.seq))
 
 
 def all_orders(conn: Conn, *, symbol: str | None = None,
@@ -332,16 +333,22 @@ def all_orders(conn: Conn, *, symbol: str | None = None,
     return [OrderRow.from_row(r) for r in conn.execute(query)]
 
 
-_UPDATES: dict[tuple[str, ...], sa.Update] = {}  # by the columns set, built on first use
+def _order_update(names: tuple[str, ...]) -> sa.Update:
+    return orders.update().where(orders.c.broker_order_id == sa.bindparam("u_id")).values(
+        {name: sa.bindparam(name) for name in names})
+
+
+# by the columns set: the exchange's own sets built (and compiled) ahead, any other on first use
+_UPDATES: dict[tuple[str, ...], sa.Update] = {names: prebuilt(_order_update(names)) for names in (
+    ("filled_notional", "filled_qty", "state", "updated_ts"), ("wait_bars",),
+    ("triggered", "updated_ts"), ("state", "updated_ts"), ("reason", "state", "updated_ts"))}
 
 
 def update_order(conn: Conn, broker_order_id: str, **values: Any) -> None:
     names = tuple(sorted(values))
     statement = _UPDATES.get(names)
     if statement is None:
-        statement = orders.update().where(
-            orders.c.broker_order_id == sa.bindparam("u_id")).values(
-            {name: sa.bindparam(name) for name in names})
+        statement = _order_update(names)
         _UPDATES[names] = statement
     conn.execute(statement, {"u_id": broker_order_id, **values})
 
@@ -349,11 +356,11 @@ def update_order(conn: Conn, broker_order_id: str, **values: Any) -> None:
 # The per-bar statements, built once (bound parameters): a statement built per call costs
 # more in SQLAlchemy's construction and cache-key work than SQLite takes to run it.
 _BAR_COLUMNS = ("ts", "ts_epoch_us", "open", "high", "low", "close")
-_LAST_BAR = sa.select(bars).where(bars.c.symbol == sa.bindparam("b_symbol"))
-_UPDATE_BAR = bars.update().where(bars.c.symbol == sa.bindparam("b_symbol")).values(
-    {name: sa.bindparam(name) for name in _BAR_COLUMNS})
-_INSERT_BAR = bars.insert().values(
-    {name: sa.bindparam(name) for name in ("symbol", *_BAR_COLUMNS)})
+_LAST_BAR = prebuilt(sa.select(bars).where(bars.c.symbol == sa.bindparam("b_symbol")))
+_UPDATE_BAR = prebuilt(bars.update().where(bars.c.symbol == sa.bindparam("b_symbol")).values(
+    {name: sa.bindparam(name) for name in _BAR_COLUMNS}))
+_INSERT_BAR = prebuilt(bars.insert().values(
+    {name: sa.bindparam(name) for name in ("symbol", *_BAR_COLUMNS)}))
 
 
 def last_bar(conn: Conn, symbol: str) -> Bar | None:
@@ -371,7 +378,7 @@ def save_bar(conn: Conn, symbol: str, bar: Bar) -> None:
     conn.execute(_INSERT_BAR, {"symbol": symbol, **values})
 
 
-_MARKET_TIME = sa.select(bars.c.ts).order_by(bars.c.ts_epoch_us.desc()).limit(1)
+_MARKET_TIME = prebuilt(sa.select(bars.c.ts).order_by(bars.c.ts_epoch_us.desc()).limit(1))
 
 
 def market_time(conn: Conn) -> str:
@@ -393,10 +400,10 @@ def record_attempt(conn: Conn, client_key: str, outcome: str,
                                    "broker_order_id": broker_order_id})
 
 
-_OCO_MEMBERS = sa.select(orders).where(
+_OCO_MEMBERS = prebuilt(sa.select(orders).where(
     orders.c.symbol == sa.bindparam("o_symbol"), orders.c.oco_group == sa.bindparam("o_group")
-).order_by(orders.c.seq)
-_FILL_BY_ID = sa.select(fills).where(fills.c.trade_id == sa.bindparam("f_id"))
+).order_by(orders.c.seq))
+_FILL_BY_ID = prebuilt(sa.select(fills).where(fills.c.trade_id == sa.bindparam("f_id")))
 
 
 def oco_members(conn: Conn, symbol: str, oco_group: str) -> list[OrderRow]:

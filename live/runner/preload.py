@@ -1,0 +1,94 @@
+"""What the runner loads before its first bar, so the first order is not the one to load it.
+
+A fresh process's first order otherwise pays, on the bar's path, for everything the code
+behind it loads on first use: the venue's session calendar (``pandas_market_calendars``,
+about a second), each strategy's compiled signal kernel (numba's cache, ~0.5-1 s), the
+rules' compiled decision functions (~3 ms), and the journal codecs of every message type
+(``typing.get_type_hints`` per class, ~0.4 ms each). :func:`preload` loads them all with
+neutral inputs - nothing is decided, journaled or sent, and the runner's state is not
+touched - then freezes what start-up allocated out of the garbage collector's scans
+(``gc.freeze``: a full collection mid-bar would otherwise walk every object pandas and
+numba loaded). The paper exchange compiles its statements when it is built
+(:func:`live.adapters.paper.sqlite_tx.compile_prebuilt`).
+
+Called by the execution service (:func:`live.svc.execution.serve_execution`) and the
+embedded live runner (``stratops live run``) after recovery, before the first bar.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from live.events import prepare_codecs
+from live.runner.decisions import preload_rules
+from live.runner.deployments import Deployed
+from live.runner.feed import in_session
+from live.runner.runner import Runner
+from strategies.bars import Bars
+from strategies.venues import get_venue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Preloaded:
+    """How much :func:`preload` loaded (the operator's start-up line, and the tests')."""
+
+    venues: int  # session calendars (each for the last bar's day and the next)
+    kernels: int  # strategies' signal kernels run once
+    rules: int  # the rules' compiled decision functions called once
+    codecs: int  # message types whose journal codec was built
+
+
+def preload(runner: Runner) -> Preloaded:
+    """Everything above for ``runner``'s deployed versions, then ``gc.collect`` and
+    ``gc.freeze``."""
+    loaded = Preloaded(venues=warm_sessions(runner), kernels=warm_deployed(runner.deployed),
+                       rules=preload_rules(), codecs=prepare_codecs())
+    gc.collect()
+    gc.freeze()  # what start-up loaded (pandas, numba, calendars): never scanned again
+    return loaded
+
+
+def warm_sessions(runner: Runner) -> int:
+    """Load each deployed venue's session calendar for the last bar's day (a restart) or
+    today, before the first bar: its first load (pandas_market_calendars, about a second)
+    would otherwise delay the first bar's orders. Returns how many venues."""
+    bars = runner.state.last_bars.values()
+    day = max((b.ts_event for b in bars), default=datetime.now(UTC))
+    venues = {d.venue for d in runner.deployed}
+    for venue in map(get_venue, venues):
+        for ts in (day, day + timedelta(days=1)):
+            in_session(venue, ts)
+    return len(venues)
+
+
+def warm_deployed(deployed: Iterable[Deployed]) -> int:
+    """Run each deployed strategy's signal kernel once on synthetic bars before the first
+    bar: its first call loads the compiled numba code (about a second), which would
+    otherwise delay the first order. Nothing is decided or kept. Returns how many ran."""
+    ran = 0
+    for d in deployed:
+        n = d.spec.warmup(d.params) + 2
+        price = 100.0 + np.sin(np.arange(n) / 5.0)
+        flags = np.zeros(n, dtype=bool)
+        bars = Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min",
+                                                    tz="UTC"),
+                    open=price, high=price + 0.5, low=price - 0.5, close=price,
+                    volume=np.ones(n), session=np.zeros(n, dtype=np.int64),
+                    bar_in_session=np.arange(n, dtype=np.int64), entry_ok=~flags,
+                    entry_ok_at_close=~flags, cutoff_exit=flags, session_last=flags.copy())
+        try:
+            d.spec.signals(bars, d.params)
+            ran += 1
+        except Exception as exc:  # a warm-up only: the first bar loads it instead
+            log.warning("%s: kernel warm-up failed (%r); loaded at the first bar",
+                        d.strategy, exc)
+    return ran
