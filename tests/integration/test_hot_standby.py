@@ -30,7 +30,7 @@ from tests.integration.postgres import fresh_database
 pytestmark = [pytest.mark.integration, pytest.mark.services]
 DRIVER = Path(__file__).with_name("standby_driver.py")
 ROOT = Path(__file__).resolve().parents[2]
-PACE_SECONDS = "0.02"
+PACE_SECONDS = "0.04"  # 60 bars: a session outlives the checks made mid-session
 TAKEOVER_LIMIT_SECONDS = 5.0
 EXIT_FENCED = 4
 EXIT_JOURNAL_FAILED = 5
@@ -232,11 +232,16 @@ def test_leader_losing_its_database_connection_stops_and_standby_leads(
         urls: tuple[str, str], pair: tuple[Instance, Instance]) -> None:
     leader, standby = pair
     _mid_session(urls[0])
+    # frozen while its connections are dropped: on a loaded host the leader could otherwise
+    # finish its session between the check above and the drop, and never notice it
+    leader.proc.send_signal(signal.SIGSTOP)
+    assert leader.event("done") is None, "the leader ended its session before the drop"
     dropped_at = time.time()
     with _engine(urls[0]).connect() as conn:
         conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                              "WHERE application_name = :name"), {"name": f"ha-{leader.holder}"})
         conn.commit()
+    leader.proc.send_signal(signal.SIGCONT)
     code, stderr = leader.finish(timeout=30)
     # fail closed either way: the lease renewal failed first (fenced), or the journal's own
     # connection died inside an append (the journal unusable, the runner crashed)
