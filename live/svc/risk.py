@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 
 from live.bus import Envelope, MessageBus, SeenIds
-from live.events import CheckRisk, OrderIntended, SignalRaised, SignalSide
+from live.events import CheckRisk, OrderIntended, SignalRaised, SignalSide, prepare_codecs
 from live.risk.handler import RiskHandler
 from live.risk.interface import RiskDecision, RiskEngine
 from live.state import LiveState
@@ -246,7 +246,9 @@ def serve_risk(service: RiskService, *, idle_exit_seconds: float | None = None,
                beat: Callable[[], None] | None = None) -> RiskService:
     """Fold the events stream, then answer commands until ``idle_exit_seconds`` pass without
     one after the first (``None``: forever), the events fetched meanwhile by the prefetch
-    thread; ``beat`` is called at each poll (heartbeat)."""
+    thread; ``beat`` is called at each poll (heartbeat). The message codecs are built first
+    (not by the first check: :func:`~live.events.prepare_codecs`)."""
+    prepare_codecs()
     service.catch_up()
     service.start_prefetch(idle_slice_seconds)
     try:

@@ -94,11 +94,14 @@ class Run:
     def alerts(self) -> list[str]:
         return [line.split(" ", 1)[1] for line in self.lines() if line.startswith("alert ")]
 
-    def wait(self, what: str, done: Callable[[], bool], timeout: float = WAIT_S) -> None:
+    def wait(self, what: str, done: Callable[[], bool], timeout: float = WAIT_S,
+             alive: bool = True) -> None:
+        """Until ``done()``; a runner that exits meanwhile fails it (``alive=False``: the
+        runner is known dead, e.g. killed, and what is awaited is the others' reaction)."""
         deadline = time.monotonic() + timeout
         while not done():
             assert self.proc is not None
-            if self.proc.poll() is not None:
+            if alive and self.proc.poll() is not None:
                 err = self.proc.stderr.read() if self.proc.stderr else ""
                 raise AssertionError(f"runner exited {self.proc.returncode} waiting for "
                                      f"{what}:\n{err}")
@@ -236,7 +239,8 @@ def test_a_sigkill_mid_session_and_a_restart_send_nothing_twice(
         assert run.proc is not None and run.proc.returncode == -signal.SIGKILL
         crashed_at = market.minutes[market.next - 1]
         assert crashed_at < market.minutes[-20]  # mid-session
-        run.wait("the killed socket closed", lambda: not any(fake.ticker.subscriptions()))
+        run.wait("the killed socket closed", lambda: not any(fake.ticker.subscriptions()),
+                 alive=False)
         restart = json.loads((run.folder / "run.json").read_text())
         restart["start"] = (crashed_at + MINUTE / 2).isoformat()  # live from the next minute
         (run.folder / "run.json").write_text(json.dumps(restart))
