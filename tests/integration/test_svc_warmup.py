@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from live.events import MESSAGE_TYPES, _SPECS
+from live.events import _SPECS, MESSAGE_TYPES
 from live.runner.feed import _sessions
 from live.runner.preload import Preloaded, preload, warm_deployed, warm_sessions
 from live.state import state_hash
