@@ -81,7 +81,7 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
     from live.runner.deployments import qty_text
     from live.runner.feed import replay_bars
     from live.runner.fold_memory import fold_digest
-    from live.runner.preload import preload
+    from live.runner.preload import preloaded
     from live.runner.runner import RunnerHalted
     from live.state import state_hash
     from stratops.alerts_ops import alert_delivery
@@ -114,11 +114,12 @@ def _session(mode: str, feed: str, start: date | None, end: date | None,
               f"state digest {recovered[:16]}...", markup=False, highlight=False)
     for note in restart_notes(runner.journal, before, runner.state.orders):
         out.print(note, markup=False, highlight=False)
-    preload(runner)  # calendars, kernels, codecs: loaded now, not by the first order
     names = ", ".join(f"{d.strategy} v{d.version} ({qty_text(d)})" for d in runner.deployed)
     twin = _twin_beside(mode, out)  # live.paper_twin: trades beside live, on its own thread
     try:
-        with alert_delivery(load_settings(), mode, before):  # alerts.* (README, Alert delivery)
+        # alerts.* (README, Alert delivery); calendars, kernels, codecs loaded now, not by
+        # the first order (live.runner.preload)
+        with alert_delivery(load_settings(), mode, before), preloaded(runner):
             if prepared.feed is not None:  # live (kite) or a recorded day's ticks
                 out.print(f"{mode}: {names} on --feed {feed} (Ctrl-C or SIGTERM ends the "
                           "session)")

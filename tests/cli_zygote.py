@@ -143,6 +143,7 @@ def _exit_as_the_interpreter(code: int) -> NoReturn:
         threading._shutdown()  # type: ignore[attr-defined]  # the interpreter's own first step
     with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
+    gc.unfreeze()  # a frozen object (live.runner.preload) is invisible to the sweep below
     gc.collect()  # what only a cycle kept alive is finalised, connections included
     for obj in gc.get_objects():
         if isinstance(obj, sqlite3.Connection):

@@ -6,20 +6,21 @@ about a second), each strategy's compiled signal kernel (numba's cache, ~0.5-1 s
 rules' compiled decision functions (~3 ms), and the journal codecs of every message type
 (``typing.get_type_hints`` per class, ~0.4 ms each). :func:`preload` loads them all with
 neutral inputs - nothing is decided, journaled or sent, and the runner's state is not
-touched - then freezes what start-up allocated out of the garbage collector's scans
-(``gc.freeze``: a full collection mid-bar would otherwise walk every object pandas and
-numba loaded). The paper exchange compiles its statements when it is built
-(:func:`live.adapters.paper.sqlite_tx.compile_prebuilt`).
+touched. :func:`preloaded` also freezes what start-up allocated out of the garbage
+collector's scans for the session. The paper exchange loads its own (its SQL statements and
+compiled fill functions) when it is built.
 
-Called by the execution service (:func:`live.svc.execution.serve_execution`) and the
-embedded live runner (``stratops live run``) after recovery, before the first bar.
+Used by the execution service (:func:`live.svc.execution.serve_execution`), the embedded
+live runner (``stratops live run``) and the daily service (``stratops live serve``), after
+recovery, before the first bar.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +33,7 @@ from live.runner.deployments import Deployed
 from live.runner.feed import in_session
 from live.runner.runner import Runner
 from strategies.bars import Bars
+from strategies.regime_features import TAIL_BARS
 from strategies.venues import get_venue
 
 log = logging.getLogger(__name__)
@@ -42,19 +44,43 @@ class Preloaded:
     """How much :func:`preload` loaded (the operator's start-up line, and the tests')."""
 
     venues: int  # session calendars (each for the last bar's day and the next)
-    kernels: int  # strategies' signal kernels run once
+    kernels: int  # strategies' signal kernels (and regime classifiers) run once
     rules: int  # the rules' compiled decision functions called once
     codecs: int  # message types whose journal codec was built
 
 
 def preload(runner: Runner) -> Preloaded:
-    """Everything above for ``runner``'s deployed versions, then ``gc.collect`` and
-    ``gc.freeze``."""
-    loaded = Preloaded(venues=warm_sessions(runner), kernels=warm_deployed(runner.deployed),
-                       rules=preload_rules(), codecs=prepare_codecs())
+    """Everything above for ``runner``'s deployed versions. A step that fails is logged and
+    counted 0: its cost is then paid by the first bar that needs it, as without preloading
+    (a warm-up never stops a session from starting)."""
+    return Preloaded(venues=_attempt("session calendars", lambda: warm_sessions(runner)),
+                     kernels=warm_deployed(runner.deployed),
+                     rules=_attempt("rules' compiled functions", preload_rules),
+                     codecs=_attempt("message codecs", prepare_codecs))
+
+
+@contextmanager
+def preloaded(runner: Runner) -> Iterator[Preloaded]:
+    """:func:`preload`, then what start-up allocated frozen out of the collector's scans
+    for the ``with`` block (a session: ``gc.freeze``; a full collection mid-bar would
+    otherwise walk every object pandas and numba loaded); unfrozen at its end, so a
+    long-lived process (``stratops live serve``, a day after another) frees each session's
+    objects once it is over."""
+    loaded = preload(runner)
     gc.collect()
-    gc.freeze()  # what start-up loaded (pandas, numba, calendars): never scanned again
-    return loaded
+    gc.freeze()
+    try:
+        yield loaded
+    finally:
+        gc.unfreeze()
+
+
+def _attempt(what: str, load: Callable[[], int]) -> int:
+    try:
+        return load()
+    except Exception as exc:  # a warm-up only: the first bar that needs it loads it
+        log.warning("preloading the %s failed (%r); loaded on first use", what, exc)
+        return 0
 
 
 def warm_sessions(runner: Runner) -> int:
@@ -71,12 +97,13 @@ def warm_sessions(runner: Runner) -> int:
 
 
 def warm_deployed(deployed: Iterable[Deployed]) -> int:
-    """Run each deployed strategy's signal kernel once on synthetic bars before the first
-    bar: its first call loads the compiled numba code (about a second), which would
-    otherwise delay the first order. Nothing is decided or kept. Returns how many ran."""
+    """Run each deployed strategy's signal kernel (and its regime classifier and confidence
+    model, when it has them) once on synthetic bars before the first bar: the first call
+    loads the compiled numba code (about a second), which would otherwise delay the first
+    order. Nothing is decided or kept. Returns how many kernels ran."""
     ran = 0
     for d in deployed:
-        n = d.spec.warmup(d.params) + 2
+        n = max(d.spec.warmup(d.params) + 2, TAIL_BARS)  # the models' features finite
         price = 100.0 + np.sin(np.arange(n) / 5.0)
         flags = np.zeros(n, dtype=bool)
         bars = Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min",
@@ -90,5 +117,16 @@ def warm_deployed(deployed: Iterable[Deployed]) -> int:
             ran += 1
         except Exception as exc:  # a warm-up only: the first bar loads it instead
             log.warning("%s: kernel warm-up failed (%r); loaded at the first bar",
+                        d.strategy, exc)
+            continue
+        try:  # the regime and confidence features' kernels and the classifiers
+            if d.governance is not None:
+                d.governance.model.read_last(bars.open, bars.high, bars.low, bars.close,
+                                             bars.session)
+            if d.confidence is not None:
+                d.confidence.read_last(bars.open, bars.high, bars.low, bars.close,
+                                       bars.session, 1)
+        except Exception as exc:  # as above
+            log.warning("%s: model warm-up failed (%r); loaded at the first bar",
                         d.strategy, exc)
     return ran

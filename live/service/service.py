@@ -20,6 +20,7 @@ from live.journal import Journal
 from live.runner.core import RunSummary
 from live.runner.deployments import cost_rates
 from live.runner.feed import FeedItem, WarmBar
+from live.runner.preload import preloaded
 from live.runner.recovery import RunnerHalted
 from live.runner.runner import Runner
 from live.service.clock import ServiceClock, StopSignal
@@ -179,7 +180,8 @@ class LiveService:
         items: Iterable[FeedItem] = self._session_items(day, window, day.feed(), cut_short)
         if self.twin_feed is not None:  # after live has handled each item: on its thread
             items = self.twin_feed(runner, items)
-        summary = runner.run(items)
+        with preloaded(runner):  # calendars, kernels, codecs: not by the first order
+            summary = runner.run(items)
         if cut_short:  # service_stopped journaled before run() sealed
             return DayOutcome(window, "stopped", self.stop.reason, summary)
         outcome = DayOutcome(window, "traded", summary=summary)

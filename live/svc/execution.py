@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from live.events import Severity
 from live.runner.core import RunSummary
 from live.runner.feed import FeedItem
-from live.runner.preload import preload
+from live.runner.preload import preloaded
 from live.runner.runner import Runner
 from live.svc.bar_feed import bus_bars
 from live.svc.mirror import republish_tail
@@ -48,7 +48,6 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
     runner.recover()
     bus.flush()  # recovery's own events mirrored first: the tail below repeats them (stored once)
     republish_tail(runner.journal, bus)
-    preload(runner)  # calendars, kernels, codecs: not on the first order's path; gc frozen
     observer = runner.observer  # live.observability, when attached: beat while no bar came
 
     def waiting() -> None:
@@ -57,4 +56,5 @@ def serve_execution(runner: Runner, bus: JetStreamTransport, *,
 
     bars: Iterable[FeedItem] = bus_bars(bus, idle_exit_seconds=idle_exit_seconds,
                                         waiting=waiting)
-    return runner.run(bars if warm is None else warm(bars))
+    with preloaded(runner):  # calendars, kernels, codecs: not on the first order's path
+        return runner.run(bars if warm is None else warm(bars))

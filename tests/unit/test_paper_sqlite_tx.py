@@ -112,7 +112,9 @@ def test_the_order_path_runs_only_statements_compiled_when_the_exchange_was_buil
                            qty=2, order_type=OrderType.SL_M, trigger_price=95.0))
     ex.on_bar("NIFTY", T0 + timedelta(minutes=1), 101.0, 102.0, 100.0, 101.5)  # k1 fills
     ex.fills()
-    ex.orders()
-    ex.cancel(ex.orders()[-1].broker_order_id)
+    stop = ex.orders()[-1].broker_order_id
+    ex.modify(stop, trigger_price=96.0)  # a trailing stop's move
+    ex.modify(stop, qty=1, trigger_price=96.5)
+    ex.cancel(stop)
     # a statement compiled on its first use would have cost the first order ~0.4 ms each
     assert ex._raw._cache == {}

@@ -3,7 +3,11 @@ history (session clock, trimming, ordering, mixed timezone objects)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,7 +22,6 @@ from live.runner.decisions import (
     UnsupportedVersionError,
     check_supported,
     decide,
-    preload_rules,
     protective_levels,
 )
 from live.runner.feed import FeedBar
@@ -30,6 +33,7 @@ from strategies.venues import get_venue
 from tests.stubs import nse_minute_bars
 
 IST = ZoneInfo("Asia/Kolkata")
+ROOT = Path(__file__).resolve().parents[2]
 NSE = get_venue("NSE")
 RULES = Rules(qty=75, max_trades_per_day=0, cutoff=time(15, 0), bar=timedelta(minutes=1),
               tz="Asia/Kolkata")
@@ -331,19 +335,32 @@ def test_check_supported_default_sizing_and_direction_are_accepted() -> None:
     check_supported({"size_type": "lots", "direction": "both", "fractional": False})
 
 
-def test_preloaded_rules_are_the_overloads_the_runner_calls() -> None:
-    from strategies import rules
+_RUNTIME_CALLS = """
+from datetime import time, timedelta
+from live.runner.decisions import Rules, decide, preload_rules, protective_levels
+from strategies import rules
+from tests.unit.test_runner_decisions import LONG_IN, MORNING
 
-    kernels = (rules.decide, rules.room_for_entry, rules.entry_levels, rules.trail_level,
-               rules.stop_level)
-    assert preload_rules() == len(kernels)
-    loaded = [len(k.overloads) for k in kernels]
-    stopped = Rules(qty=75, max_trades_per_day=2, cutoff=time(15, 0),
-                    bar=timedelta(minutes=1), tz="Asia/Kolkata", stop_points=20.0,
-                    trail_frac=0.01, target_points=40.0, level_tick=0.05)
-    decided(1, LONG_OUT)
-    decide(pos=0, signals=LONG_IN, ts=MORNING, session_ends=False, trades_today=1,
-           rules=stopped)
-    protective_levels(-1, 101.0, 99.5, stopped)
-    # a call with other argument types would compile (or load) a new overload on a live bar
-    assert [len(k.overloads) for k in kernels] == loaded
+kernels = (rules.decide, rules.room_for_entry, rules.entry_levels, rules.trail_level,
+           rules.stop_level)
+assert all(not k.overloads for k in kernels), "loaded before preload_rules"
+assert preload_rules() == len(kernels)
+loaded = [sorted(map(str, k.overloads)) for k in kernels]
+stopped = Rules(qty=75, max_trades_per_day=2, cutoff=time(15, 0), bar=timedelta(minutes=1),
+                tz="Asia/Kolkata", stop_points=20.0, trail_frac=0.01, target_points=40.0,
+                level_tick=0.05)
+decide(pos=1, signals=(False, True, True, False), ts=MORNING, session_ends=False,
+       trades_today=0, rules=stopped)
+decide(pos=0, signals=LONG_IN, ts=MORNING, session_ends=False, trades_today=1, rules=stopped)
+protective_levels(-1, 101.0, 99.5, stopped)
+assert [sorted(map(str, k.overloads)) for k in kernels] == loaded, "a call compiled more"
+"""
+
+
+def test_preloaded_rules_are_the_overloads_the_runner_calls() -> None:
+    # a fresh process: in this one, earlier tests may have loaded the overloads already;
+    # a call with other argument types than preload_rules' would load one on a live bar
+    done = subprocess.run([sys.executable, "-c", _RUNTIME_CALLS], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -43,7 +43,14 @@ from live.adapters.paper.faults import (
     set_faults,
     write_faults,
 )
-from live.adapters.paper.fill_model import Bar, FillModel, Match, match, rejects_at_random
+from live.adapters.paper.fill_model import (
+    Bar,
+    FillModel,
+    Match,
+    match,
+    preload_fill_kernels,
+    rejects_at_random,
+)
 from live.adapters.paper.positions import fold_fills
 from live.adapters.paper.realism import (
     PermanentImpact,
@@ -197,6 +204,7 @@ class PaperExchange:
         # SQLite: the transactions below run on a kept sqlite3 connection (same BEGIN
         # IMMEDIATE, same statements, same commit), without SQLAlchemy's per-statement cost
         self._raw = RawWriter(engine) if engine.dialect.name == "sqlite" else None
+        preload_fill_kernels()  # loaded now, not by the first bar that fills an order
         self._volumes: dict[str, float] = {}  # last bar volume per symbol (realism mode)
         self._permanent: dict[str, PermanentImpact] = {}  # realism mode's price impact
         self._fills_read: list[FillReport] = []  # fills() so far, duplicates included

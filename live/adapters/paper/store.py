@@ -339,9 +339,13 @@ def _order_update(names: tuple[str, ...]) -> sa.Update:
 
 
 # by the columns set: the exchange's own sets built (and compiled) ahead, any other on first use
+_MODIFIED = (("trigger_price",), ("limit_price",), ("limit_price", "trigger_price"), ("qty",),
+             ("limit_price", "qty"), ("qty", "trigger_price"),
+             ("limit_price", "qty", "trigger_price"))  # PaperExchange.modify's changes
 _UPDATES: dict[tuple[str, ...], sa.Update] = {names: prebuilt(_order_update(names)) for names in (
     ("filled_notional", "filled_qty", "state", "updated_ts"), ("wait_bars",),
-    ("triggered", "updated_ts"), ("state", "updated_ts"), ("reason", "state", "updated_ts"))}
+    ("triggered", "updated_ts"), ("state", "updated_ts"), ("reason", "state", "updated_ts"),
+    *(tuple(sorted((*changed, "updated_ts"))) for changed in _MODIFIED))}
 
 
 def update_order(conn: Conn, broker_order_id: str, **values: Any) -> None:
