@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from live.adapters.paper import (
     BrokerUnavailableError,
@@ -621,3 +623,34 @@ def test_upgraded_old_store_takes_oco_orders(db: Path) -> None:
     result = ex.submit(_stop("sl", 97.0, oco_group="g1"))
     assert (result.outcome, result.broker_order_id) == (Outcome.CONFIRMED, "P00000002")
     assert [o.client_key for o in ex.orders()] == ["old", "sl"]
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from(["buy", "sell", "stop", "target", "bar",
+                                                 "modify", "cancel", "other"]),
+                                st.integers(0, 9)), max_size=30))
+@settings(max_examples=25, deadline=None)
+def test_orders_read_incrementally_equal_the_whole_book_read_afresh(
+        tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int]]) -> None:
+    path = tmp_path_factory.mktemp("book") / "paper.db"
+    ex, other = _exchange(path), _exchange(path)  # "other": another process's writes
+    minute = 0
+    _bar(ex, minute, 100.0)
+    for n, (kind, pick) in enumerate(steps):
+        keys = [o.broker_order_id for o in ex.orders()]
+        if kind == "bar":
+            minute += 1
+            _bar(ex, minute, 100.0 + pick - 5, 106.0 + pick, 94.0 + pick - 5)
+        elif kind in ("buy", "sell", "other"):
+            venue = other if kind == "other" else ex
+            venue.submit(_order(f"k{n}", Side.SELL if kind == "sell" else Side.BUY, 1 + pick))
+        elif kind == "stop":
+            ex.submit(_order(f"k{n}", Side.SELL, 1, order_type=OrderType.SL_M,
+                             trigger_price=97.0 - pick, oco_group=f"g{pick % 2}"))
+        elif kind == "target":
+            ex.submit(_order(f"k{n}", Side.SELL, 1, order_type=OrderType.LIMIT,
+                             limit_price=103.0 + pick, oco_group=f"g{pick % 2}"))
+        elif keys and kind == "modify":
+            other.modify(keys[pick % len(keys)], qty=1 + pick)
+        elif keys:
+            ex.cancel(keys[pick % len(keys)])
+        assert ex.orders() == _exchange(path).orders() == other.orders()
