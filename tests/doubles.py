@@ -54,3 +54,19 @@ def submitted_count(exchange: PaperExchange, client_key: str) -> int:
     ``_ATTEMPTS_OF`` here)."""
     with exchange._begin() as conn:
         return int(conn.execute(_ATTEMPTS_OF, {"a_key": client_key}).one()[0])
+
+
+def spy_preloads(monkeypatch: Any) -> list[Any]:
+    """The runners :func:`live.runner.preload.preload` is called for from now on (it still
+    runs): a session start's warm-up, seen by the tests of the paths that must call it."""
+    from live.runner import preload as module
+
+    seen: list[Any] = []
+    real = module.preload
+
+    def spy(runner: Any) -> Any:
+        seen.append(runner)
+        return real(runner)
+
+    monkeypatch.setattr(module, "preload", spy)
+    return seen

@@ -25,6 +25,7 @@ from live.svc.mirror import MirrorTransport
 from live.transport.jetstream import JetStreamTransport
 from live.transport.subjects import EVENTS, MARKET_DATA, BusLayout
 from live.transport.wire import MSG_ID, encode
+from tests.doubles import spy_preloads
 from tests.integration import svc_driver
 from tests.integration.jetstream import NATS_URL, layout, raw_publish
 
@@ -115,7 +116,8 @@ def _serve(folder: Path, layout: BusLayout) -> Runner:
 
 
 def test_execution_journals_a_parked_poison_bar_as_a_critical_alert_and_goes_on(
-        layout: BusLayout, tmp_path: Path) -> None:
+        layout: BusLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    preloads = spy_preloads(monkeypatch)
     bars = svc_driver.day_bars(3)
     md = JetStreamTransport(NATS_URL, layout, publisher="md-test", publishes=MARKET_DATA)
     try:
@@ -131,3 +133,4 @@ def test_execution_journals_a_parked_poison_bar_as_a_critical_alert_and_goes_on(
     alerts = [m for _, m in run.journal.read(1) if isinstance(m, AlertRaised)]
     assert [(a.code, a.severity) for a in alerts] == [("bus_poison_parked", Severity.CRITICAL)]
     assert run.state.last_bars["NIFTY"].ts_event == bars[2].ts
+    assert len(preloads) == 2 and preloads[-1] is run  # each start warmed before its bars

@@ -24,6 +24,7 @@ from live.snapshots import snapshot_store
 from pipelines.research.registry import ResearchRegistry
 from stratops.cli import main
 from stratops.snapshot_follower import FollowerBroker, FollowerBrokerError
+from tests.doubles import spy_preloads
 from tests.integration.test_registry import Candidate
 
 pytestmark = pytest.mark.integration
@@ -63,8 +64,11 @@ def _session(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_live_run_snapshots_are_written_by_the_process_and_restore_to_a_full_fold(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        project: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    preloads = spy_preloads(monkeypatch)
     first = _session(capsys)
+    assert len(preloads) == 1  # the session warmed its runner before the first bar
     said = re.search(r"snapshots: (\d+) written by the writer (\w+)(.*)", first)
     assert said is not None, first
     assert said[2] == "process" and int(said[1]) >= 2 and said[3] == "", said[0]
