@@ -3,6 +3,7 @@ and determinism (the Broker contract itself is in ``test_broker_conformance.py``
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -654,3 +655,36 @@ def test_orders_read_incrementally_equal_the_whole_book_read_afresh(
         elif keys:
             ex.cancel(keys[pick % len(keys)])
         assert ex.orders() == _exchange(path).orders() == other.orders()
+
+
+_FILLS_IN_A_FRESH_PROCESS = """
+import sys, tempfile
+from pathlib import Path
+from live.broker import OrderType, Side
+from strategies import rules
+from tests.unit.test_paper_exchange import _bar, _exchange, _order
+
+kernels = (rules.slippage_points, rules.slipped, rules.limit_fill, rules.stop_fill)
+assert all(not k.overloads for k in kernels), "loaded before the exchange was built"
+with tempfile.TemporaryDirectory() as tmp:
+    ex = _exchange(Path(tmp) / "paper.db")  # loads them (preload_fill_kernels)
+    loaded = [sorted(map(str, k.overloads)) for k in kernels]
+    _bar(ex, 0, 100.0)
+    ex.submit(_order("entry", Side.BUY, 2))
+    ex.submit(_order("stop", Side.SELL, 1, order_type=OrderType.SL_M, trigger_price=98.0))
+    ex.submit(_order("sl", Side.SELL, 1, order_type=OrderType.SL, trigger_price=98.0,
+                     limit_price=97.5))
+    ex.submit(_order("target", Side.SELL, 1, order_type=OrderType.LIMIT, limit_price=103.0))
+    for minute, (o, h, lo) in enumerate([(100.5, 101.0, 99.0), (99.0, 104.0, 96.0)], 1):
+        _bar(ex, minute, o, h, lo)
+    assert len(ex.fills()) >= 3, ex.fills()
+    assert [sorted(map(str, k.overloads)) for k in kernels] == loaded, "a fill compiled more"
+"""
+
+
+def test_the_exchange_loads_the_fill_kernels_its_fills_use_when_built() -> None:
+    # a fresh process: in this one, earlier tests have loaded them already
+    done = subprocess.run([sys.executable, "-c", _FILLS_IN_A_FRESH_PROCESS], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
