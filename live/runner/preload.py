@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -103,30 +104,32 @@ def warm_deployed(deployed: Iterable[Deployed]) -> int:
     order. Nothing is decided or kept. Returns how many kernels ran."""
     ran = 0
     for d in deployed:
-        n = max(d.spec.warmup(d.params) + 2, TAIL_BARS)  # the models' features finite
-        price = 100.0 + np.sin(np.arange(n) / 5.0)
-        flags = np.zeros(n, dtype=bool)
-        bars = Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min",
-                                                    tz="UTC"),
-                    open=price, high=price + 0.5, low=price - 0.5, close=price,
-                    volume=np.ones(n), session=np.zeros(n, dtype=np.int64),
-                    bar_in_session=np.arange(n, dtype=np.int64), entry_ok=~flags,
-                    entry_ok_at_close=~flags, cutoff_exit=flags, session_last=flags.copy())
-        try:
-            d.spec.signals(bars, d.params)
+        bars = _synthetic_bars(max(d.spec.warmup(d.params) + 2, TAIL_BARS))  # models' too
+        if _attempt(f"{d.strategy} signal kernel", partial(_run_kernel, d, bars)):
             ran += 1
-        except Exception as exc:  # a warm-up only: the first bar loads it instead
-            log.warning("%s: kernel warm-up failed (%r); loaded at the first bar",
-                        d.strategy, exc)
-            continue
-        try:  # the regime and confidence features' kernels and the classifiers
-            if d.governance is not None:
-                d.governance.model.read_last(bars.open, bars.high, bars.low, bars.close,
-                                             bars.session)
-            if d.confidence is not None:
-                d.confidence.read_last(bars.open, bars.high, bars.low, bars.close,
-                                       bars.session, 1)
-        except Exception as exc:  # as above
-            log.warning("%s: model warm-up failed (%r); loaded at the first bar",
-                        d.strategy, exc)
+            _attempt(f"{d.strategy} regime and confidence models",
+                     partial(_run_models, d, bars))
     return ran
+
+
+def _synthetic_bars(n: int) -> Bars:
+    price = 100.0 + np.sin(np.arange(n) / 5.0)
+    flags = np.zeros(n, dtype=bool)
+    return Bars(symbol="warm", ts=pd.date_range("2020-01-01", periods=n, freq="min", tz="UTC"),
+                open=price, high=price + 0.5, low=price - 0.5, close=price, volume=np.ones(n),
+                session=np.zeros(n, dtype=np.int64), bar_in_session=np.arange(n, dtype=np.int64),
+                entry_ok=~flags, entry_ok_at_close=~flags, cutoff_exit=flags,
+                session_last=flags.copy())
+
+
+def _run_kernel(d: Deployed, bars: Bars) -> int:
+    d.spec.signals(bars, d.params)
+    return 1
+
+
+def _run_models(d: Deployed, bars: Bars) -> int:
+    if d.governance is not None:
+        d.governance.model.read_last(bars.open, bars.high, bars.low, bars.close, bars.session)
+    if d.confidence is not None:
+        d.confidence.read_last(bars.open, bars.high, bars.low, bars.close, bars.session, 1)
+    return (d.governance is not None) + (d.confidence is not None)

@@ -484,10 +484,9 @@ class PaperExchange:
                 self._orders_read = {o.broker_order_id: o.report()
                                      for o in store.all_orders(conn)}
             changed: dict[str, None] = {}  # in event order: a new order's first event first
-            for seq, broker_order_id in conn.execute(_ORDER_EVENTS_AFTER,
-                                                     {"after": self._orders_read_seq}):
-                changed[broker_order_id] = None
-                self._orders_read_seq = seq
+            for event in conn.execute(_EVENTS_AFTER, {"after": self._orders_read_seq}):
+                changed[event.broker_order_id] = None
+                self._orders_read_seq = event.seq
             for broker_order_id in changed:
                 order = store.find_order(conn, broker_order_id=broker_order_id)
                 if order is not None:
@@ -556,9 +555,6 @@ _ALL_FILLS = prebuilt(sa.select(store.fills).order_by(store.fills.c.seq))
 _EVENTS_AFTER = prebuilt(sa.select(store.events).where(
     store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq))
 _LAST_EVENT = prebuilt(sa.select(sa.func.max(store.events.c.seq)))
-_ORDER_EVENTS_AFTER = prebuilt(sa.select(store.events.c.seq, store.events.c.broker_order_id)
-                               .where(store.events.c.seq > sa.bindparam("after"))
-                               .order_by(store.events.c.seq))
 _FILLS_AFTER = prebuilt(sa.select(store.fills).where(
     store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq))
 
