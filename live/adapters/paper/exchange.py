@@ -209,8 +209,6 @@ class PaperExchange:
         self._permanent: dict[str, PermanentImpact] = {}  # realism mode's price impact
         self._fills_read: list[FillReport] = []  # fills() so far, duplicates included
         self._fills_read_seq = 0  # the last fill row they include
-        self._orders_read: dict[str, OrderReport] = {}  # orders() so far, oldest first
-        self._orders_read_seq = -1  # the last exchange event they include (-1: none read)
 
     def _begin(self) -> AbstractContextManager[store.Conn]:
         """One write transaction on the exchange's store (committed on a normal exit)."""
@@ -470,28 +468,8 @@ class PaperExchange:
         return None if order is None else order.report()
 
     def orders(self) -> list[OrderReport]:
-        """Every order, oldest first.
-
-        An order changes only in a write transaction that also appends an exchange event
-        naming it (events numbered in commit order, as fills are), so only the orders named
-        by events after the last call are read again: a poll costs what changed, not the
-        whole book (the runner polls at every bar while an order of its rests here). The
-        first call reads the whole book."""
         with self._reporting() as conn:
-            if self._orders_read_seq < 0:  # the first call: the whole book (a store of an
-                # older version may hold orders no event names), from this event on
-                self._orders_read_seq = conn.execute(_LAST_EVENT).one()[0] or 0
-                self._orders_read = {o.broker_order_id: o.report()
-                                     for o in store.all_orders(conn)}
-            changed: dict[str, None] = {}  # in event order: a new order's first event first
-            for event in conn.execute(_EVENTS_AFTER, {"after": self._orders_read_seq}):
-                changed[event.broker_order_id] = None
-                self._orders_read_seq = event.seq
-            for broker_order_id in changed:
-                order = store.find_order(conn, broker_order_id=broker_order_id)
-                if order is not None:
-                    self._orders_read[broker_order_id] = order.report()
-        return list(self._orders_read.values())
+            return [order.report() for order in store.all_orders(conn)]
 
     def fills(self) -> list[FillReport]:
         """Executions in order; a fill hit by the duplicate fault is listed twice.
@@ -554,7 +532,6 @@ class PaperExchange:
 _ALL_FILLS = prebuilt(sa.select(store.fills).order_by(store.fills.c.seq))
 _EVENTS_AFTER = prebuilt(sa.select(store.events).where(
     store.events.c.seq > sa.bindparam("after")).order_by(store.events.c.seq))
-_LAST_EVENT = prebuilt(sa.select(sa.func.max(store.events.c.seq)))
 _FILLS_AFTER = prebuilt(sa.select(store.fills).where(
     store.fills.c.seq > sa.bindparam("after")).order_by(store.fills.c.seq))
 
